@@ -1,0 +1,139 @@
+/*
+ * family.h -- the Hessian family: n symmetric d x d matrices H_i behind one
+ * interface (SPEC.md section 1).
+ *
+ * Representations (all row-major float64, owned by the family):
+ *   DENSE     data (n, d, d):  H_i = data[i]
+ *   FACTORED  data (n, d, k):  H_i = U_i U_i'  with U_i = data[i] (d x k)
+ *   DIAGONAL  data (n, d):     H_i = diag(data[i])
+ * Every consumer asks the family for what it needs (H_i x, the mean H,
+ * the Gram matrix tr(H_i H_j), moments M_k, H_i X H_i sums) and each
+ * representation answers with its fast path.
+ *
+ * Range restriction: null(H) is the intersection of the null(H_i) for a
+ * PSD family; every linearized update is the identity there, so stability
+ * is decided on R = range(H).  linstab_family_restrict returns the family
+ * expressed in an orthonormal basis Q of R (d x r): dense Q'H_iQ, factored
+ * Q'U_i, diagonal the coordinates in the support.
+ */
+#ifndef LINSTAB_FAMILY_H
+#define LINSTAB_FAMILY_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/npy.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_family_kind {
+    LINSTAB_FAMILY_DENSE = 0,
+    LINSTAB_FAMILY_FACTORED,
+    LINSTAB_FAMILY_DIAGONAL
+} linstab_family_kind;
+
+typedef struct linstab_family {
+    linstab_family_kind kind;
+    size_t n;     /* number of samples                                   */
+    size_t d;     /* dimension                                           */
+    size_t k;     /* factor width (FACTORED); d (DENSE); 1 (DIAGONAL)    */
+    double *data; /* owned; layout above                                 */
+} linstab_family;
+
+/* Name of a kind: "dense", "factored", "diagonal". */
+LINSTAB_API const char *linstab_family_kind_name(linstab_family_kind kind);
+
+/* Allocate a zeroed family (OUT *out, free with linstab_family_free).
+ * k is ignored for DENSE (set to d) and DIAGONAL (set to 1). */
+LINSTAB_API linstab_status linstab_family_alloc(linstab_family_kind kind, size_t n, size_t d,
+                                                size_t k, linstab_family **out,
+                                                linstab_error *err);
+LINSTAB_API void linstab_family_free(linstab_family *f);
+
+/* Number of doubles in f->data. */
+LINSTAB_API size_t linstab_family_data_len(const linstab_family *f);
+
+/*
+ * Build a family from an array, taking ownership of arr->data on success
+ * (arr is then zeroed).  Shape rules: DENSE (n,d,d), FACTORED (n,d,k),
+ * DIAGONAL (n,d); otherwise LINSTAB_EDATA naming the shape.
+ */
+LINSTAB_API linstab_status linstab_family_from_array(linstab_family_kind kind, linstab_array *arr,
+                                                    linstab_family **out, linstab_error *err);
+
+/* Read an NPY file as a family of the given kind (file name in messages). */
+LINSTAB_API linstab_status linstab_family_load(const char *path, linstab_family_kind kind,
+                                               size_t max_bytes, linstab_family **out,
+                                               linstab_error *err);
+
+/* Write the family's data array as NPY (atomically). */
+LINSTAB_API linstab_status linstab_family_save(const linstab_family *f, const char *path,
+                                               linstab_error *err);
+
+/*
+ * Validate: every entry finite; DENSE symmetric within
+ * |H_ij - H_ji| <= sym_rtol * max|H_i|; PSD: the smallest eigenvalue of
+ * each H_i is >= -1e-10 * scale (scale = max_i lambda1(H_i)) unless
+ * allow_indefinite.  Factored and diagonal families are symmetric by
+ * construction; diagonal ones are PSD iff entries >= -1e-10 * scale.
+ * Errors (LINSTAB_EDATA) name the sample index and the offending value.
+ * OUT *indefinite (may be NULL): 1 if some H_i has a negative eigenvalue
+ * below the tolerance (only possible with allow_indefinite).
+ */
+LINSTAB_API linstab_status linstab_family_validate(const linstab_family *f, double sym_rtol,
+                                                   int allow_indefinite, int *indefinite,
+                                                   linstab_error *err);
+
+/* y = H_i x  (x, y of length d; must not alias). */
+LINSTAB_API void linstab_family_apply(const linstab_family *f, size_t i, const double *x,
+                                      double *y);
+
+/* Dense H_i into out (d x d, overwritten). */
+LINSTAB_API void linstab_family_sample_dense(const linstab_family *f, size_t i, double *out);
+
+/* Mean H = (1/n) sum_i H_i into H (d x d, overwritten). */
+LINSTAB_API linstab_status linstab_family_mean(const linstab_family *f, double *H,
+                                               linstab_error *err);
+
+/*
+ * Moments M_k = (1/n) sum_i H_i^k for k = 1..kmax (kmax <= 4):
+ * M[k-1] points to a d x d buffer (overwritten); a NULL entry is skipped.
+ */
+LINSTAB_API linstab_status linstab_family_moments(const linstab_family *f, int kmax,
+                                                  double *const *M, linstab_error *err);
+
+/* Y = (1/n) sum_i H_i X H_i  (X symmetric d x d; Y d x d overwritten). */
+LINSTAB_API linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
+                                                   double *Y, linstab_error *err);
+
+/* Gram matrix G_ij = tr(H_i H_j) (n x n, overwritten). */
+LINSTAB_API linstab_status linstab_family_gram(const linstab_family *f, double *G,
+                                               linstab_error *err);
+
+/* Largest eigenvalue of each H_i into lam (length n). */
+LINSTAB_API linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *lam,
+                                                         linstab_error *err);
+
+/*
+ * Range restriction.  Computes an orthonormal basis of range(H) (of
+ * range(M_2) when use_m2: the span of all ranges, needed for indefinite
+ * families) with relative tolerance rtol on the eigenvalues of H
+ * (rtol <= 0: d * DBL_EPSILON, numpy's matrix_rank rule), and returns the
+ * family expressed in that basis (OUT *out, owned by the caller) and its
+ * rank (OUT *rank).  When the rank is d, *out is a copy of f unchanged in
+ * representation (no rotation is applied).  A family whose H is zero has
+ * no range: LINSTAB_EDATA.  Q_out (may be NULL): OUT d x rank basis,
+ * allocated, caller frees with free().
+ */
+LINSTAB_API linstab_status linstab_family_restrict(const linstab_family *f, double rtol,
+                                                   int use_m2, linstab_family **out,
+                                                   size_t *rank, double **Q_out,
+                                                   linstab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
