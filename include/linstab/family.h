@@ -41,6 +41,7 @@ typedef struct linstab_family {
     size_t d;     /* dimension                                           */
     size_t k;     /* factor width (FACTORED); d (DENSE); 1 (DIAGONAL)    */
     double *data; /* owned; layout above                                 */
+    double *lambda1; /* optional cache of lambda1(H_i) (n), owned, or NULL */
 } linstab_family;
 
 /* Name of a kind: "dense", "factored", "diagonal". */
@@ -79,11 +80,14 @@ LINSTAB_API linstab_status linstab_family_save(const linstab_family *f, const ch
  * each H_i is >= -1e-10 * scale (scale = max_i lambda1(H_i)) unless
  * allow_indefinite.  Factored and diagonal families are symmetric by
  * construction; diagonal ones are PSD iff entries >= -1e-10 * scale.
+ * Dense samples that pass the symmetry check are symmetrised in place
+ * (H_i <- (H_i + H_i')/2) so later computations see exactly symmetric
+ * matrices; lambda1(H_i) is cached in f->lambda1 as a by-product.
  * Errors (LINSTAB_EDATA) name the sample index and the offending value.
  * OUT *indefinite (may be NULL): 1 if some H_i has a negative eigenvalue
  * below the tolerance (only possible with allow_indefinite).
  */
-LINSTAB_API linstab_status linstab_family_validate(const linstab_family *f, double sym_rtol,
+LINSTAB_API linstab_status linstab_family_validate(linstab_family *f, double sym_rtol,
                                                    int allow_indefinite, int *indefinite,
                                                    linstab_error *err);
 

@@ -1,0 +1,84 @@
+/*
+ * bounds.h -- what each published stability result says (SPEC.md 3-4).
+ *
+ *   GD                  diverges iff lambda1(H) > 2/eta
+ *   004 Theorem 1       diverges if lambda1(H) > 2/eta or lambda1(H) >
+ *                       (sigma/eta)(n/B - 1)^(-1/2) (second condition only
+ *                       for B < n); proved for Bernoulli sampling only
+ *   004 Theorem 2       threshold 2 sigma / (eta (sigma + n/B - 1))
+ *   000 Theorem 9       stable if lambda_max(P) <= 1 (B = 1, SAM 'same')
+ *   000 (7)             per-term conditions on a, s2, s3, s4
+ *   002 Theorem 4.1     necessary for stability:
+ *                       ||H||_F^2 (1 + rho^2 gamma/B ||H||_F^2) <= B/(eta^2 gamma),
+ *                       as stated (with-replacement noise) and corrected
+ *                       with B_eff for the sampling in use
+ * Thresholds and right-hand sides that are infinite (no condition) are
+ * +INFINITY; a condition that is vacuous has holds = 1.
+ */
+#ifndef LINSTAB_BOUNDS_H
+#define LINSTAB_BOUNDS_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/geometry.h"
+#include "linstab/sampling.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct linstab_hyper {
+    double eta;    /* learning rate, > 0            */
+    size_t batch;  /* batch size B in [1, n]        */
+    double rho;    /* SAM radius, >= 0 (0: SGD)     */
+    linstab_sampling sampling;
+} linstab_hyper;
+
+/* A condition "lhs <= rhs" (rhs = +INFINITY when vacuous). */
+typedef struct linstab_condition {
+    double lhs, rhs;
+    int holds;
+} linstab_condition;
+
+typedef struct linstab_bounds {
+    double gd_threshold;       /* 2/eta */
+    int gd_diverges;
+    double thm1_threshold;     /* (sigma/eta)(n/B-1)^(-1/2); +INF when B = n */
+    int thm1_diverges;
+    int thm1_proved;           /* the sampling in use is Bernoulli */
+    double thm2_threshold;
+    double thm9_lambda_max;    /* lambda_max(P) on the range */
+    int thm9_stable;
+    int thm9_applies;          /* B = 1 (Theorem 9 is stated for B = 1) */
+    linstab_condition eq7[4];  /* sharpness, s2, s3, s4 */
+    linstab_condition thm41;   /* as stated, with B */
+    double batch_eff;          /* +INF when the noise vanishes */
+    linstab_condition thm41_corrected;
+} linstab_bounds;
+
+/* Validate eta > 0, rho >= 0 (finite), 1 <= B <= n. */
+LINSTAB_API linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n,
+                                               linstab_error *err);
+
+/*
+ * Shin et al.'s P = (I - eta H - eta rho H^2)^2 + eta(eta - 2 rho)(M2 - H^2)
+ *   + 2 eta^2 rho (M3 - H^3) + eta^2 rho^2 (M4 - H^4)  (r x r, overwritten).
+ */
+LINSTAB_API void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P);
+
+/* All bounds for geometry g (with moments m) at hyper-parameters h. */
+LINSTAB_API linstab_status linstab_bounds_compute(const linstab_geometry *g,
+                                                  const linstab_moments *m,
+                                                  const linstab_hyper *h, linstab_bounds *b,
+                                                  linstab_error *err);
+
+/* 002 Theorem 4.1's condition for batch size Bv (may be +INFINITY). */
+LINSTAB_API linstab_condition linstab_thm41(double frobenius, double gamma, double eta,
+                                            double rho, double Bv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

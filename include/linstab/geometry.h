@@ -1,0 +1,78 @@
+/*
+ * geometry.h -- loss-surface geometry of a Hessian family (SPEC.md 3-4).
+ *
+ * Computed on the range-restricted family (linstab_family_restrict): all
+ * quantities below are invariant under that restriction for PSD families,
+ * and the generalized problem of gamma_min needs H positive definite.
+ *
+ *   sharpness                lambda1(H)
+ *   trace, frobenius         tr H, ||H||_F
+ *   max_individual_sharpness max_i lambda1(H_i)
+ *   lambda1_S, sigma         S_ij = sqrt(tr(H_i H_j)), sigma = lambda1(S) /
+ *                            max_i lambda1(H_i)           (004 Definition 2)
+ *   m{k}_gap, s{k}           lambda_max(M_k - H^k), s_k its signed k-th root
+ *                            (000 Theorem 9 and (7); M_3 - H^3 and M_4 - H^4
+ *                            can be indefinite)
+ *   gamma_min                mu_min(A, H on R) / ||H||_F^2 with
+ *                            A = (1/n) sum_i H_i H H_i - H^3 (002 Assumption
+ *                            4.1 for the squared loss at interpolation)
+ */
+#ifndef LINSTAB_GEOMETRY_H
+#define LINSTAB_GEOMETRY_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/family.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The matrices the geometry and the bounds share, r x r on the range:
+ * Hp[k-1] = H^k and M[k-1] = M_k for k = 1..4 (Hp[0] and M[0] both hold H).
+ */
+typedef struct linstab_moments {
+    size_t r;
+    double *Hp[4];
+    double *M[4];
+} linstab_moments;
+
+/* Compute the moments of f (OUT *out; free with linstab_moments_free). */
+LINSTAB_API linstab_status linstab_moments_compute(const linstab_family *f,
+                                                   linstab_moments **out, linstab_error *err);
+LINSTAB_API void linstab_moments_free(linstab_moments *m);
+
+typedef struct linstab_geometry {
+    size_t n, d, rank;
+    double sharpness, trace, frobenius, max_individual_sharpness;
+    double lambda1_S, sigma;
+    double m2_gap, m3_gap, m4_gap, s2, s3, s4;
+    double gamma_min; /* NaN when H is not positive definite on R */
+} linstab_geometry;
+
+/*
+ * Geometry of the restricted family fr (rank = fr->d) with moments m;
+ * d_full is the dimension before restriction (reported as g->d).
+ */
+LINSTAB_API linstab_status linstab_geometry_compute(const linstab_family *fr,
+                                                    const linstab_moments *m, size_t d_full,
+                                                    linstab_geometry *g, linstab_error *err);
+
+/* Coherence alone: lambda1(S) and sigma (either output may be NULL). */
+LINSTAB_API linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S,
+                                             double *sigma, linstab_error *err);
+
+/* gamma_min alone (needs H positive definite on f's space; NaN if not). */
+LINSTAB_API linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments *m,
+                                             double *gamma_min, linstab_error *err);
+
+/* Signed k-th root: sign(x) |x|^(1/k). */
+LINSTAB_API double linstab_signed_root(double x, int k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

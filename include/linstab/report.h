@@ -1,0 +1,61 @@
+/*
+ * report.h -- machine-readable (JSON) and human-readable output.
+ *
+ * linstab_json is a small streaming JSON writer: numbers are printed with
+ * 17 significant digits (round-trip exact), non-finite numbers as null,
+ * strings escaped.  It writes to a FILE the caller owns.
+ */
+#ifndef LINSTAB_REPORT_H
+#define LINSTAB_REPORT_H
+
+#include <stdio.h>
+
+#include "linstab/bounds.h"
+#include "linstab/export.h"
+#include "linstab/geometry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LINSTAB_JSON_MAX_DEPTH 32
+
+typedef struct linstab_json {
+    FILE *out;
+    int depth;
+    int first[LINSTAB_JSON_MAX_DEPTH]; /* no member written yet at this depth */
+} linstab_json;
+
+LINSTAB_API void linstab_json_init(linstab_json *j, FILE *out);
+/* Open an object: as a member named key (key != NULL) or as a value. */
+LINSTAB_API void linstab_json_begin(linstab_json *j, const char *key);
+LINSTAB_API void linstab_json_end(linstab_json *j);
+LINSTAB_API void linstab_json_begin_array(linstab_json *j, const char *key);
+LINSTAB_API void linstab_json_end_array(linstab_json *j);
+LINSTAB_API void linstab_json_number(linstab_json *j, const char *key, double v);
+LINSTAB_API void linstab_json_int(linstab_json *j, const char *key, long long v);
+LINSTAB_API void linstab_json_bool(linstab_json *j, const char *key, int v);
+LINSTAB_API void linstab_json_null(linstab_json *j, const char *key);
+LINSTAB_API void linstab_json_string(linstab_json *j, const char *key, const char *s);
+
+/* The context of a `check` report. */
+typedef struct linstab_check_info {
+    const char *source;       /* file name or generator description */
+    const char *kind;         /* family representation */
+    const char *version;
+} linstab_check_info;
+
+/* The `check` report as JSON (one object, trailing newline). */
+LINSTAB_API void linstab_report_check_json(FILE *out, const linstab_check_info *info,
+                                           const linstab_hyper *h, const linstab_geometry *g,
+                                           const linstab_bounds *b);
+
+/* The `check` report as text, one line per quantity and per bound. */
+LINSTAB_API void linstab_report_check_text(FILE *out, const linstab_check_info *info,
+                                           const linstab_hyper *h, const linstab_geometry *g,
+                                           const linstab_bounds *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/*
+ * sampling.h -- mini-batch sampling schemes and their second-moment
+ * coefficients (SPEC.md section 2).
+ *
+ * For Hhat = (1/B) sum_{i in S} H_i,
+ *   E[Hhat X Hhat] = a H X H + b M(X),   M(X) = (1/n) sum_i H_i X H_i.
+ *   BERNOULLI  each i in S w.p. B/n independently (004 Def. 1): a = 1, b = (n-B)/(nB)
+ *   WITHOUT    uniform B-subset:       a = n(B-1)/(B(n-1)), b = (n-B)/(B(n-1))
+ *   WITH       B i.i.d. uniform indices: a = (B-1)/B,        b = 1/B
+ */
+#ifndef LINSTAB_SAMPLING_H
+#define LINSTAB_SAMPLING_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_sampling {
+    LINSTAB_SAMPLING_BERNOULLI = 0,
+    LINSTAB_SAMPLING_WITHOUT,
+    LINSTAB_SAMPLING_WITH
+} linstab_sampling;
+
+/* "bernoulli", "without", "with". */
+LINSTAB_API const char *linstab_sampling_name(linstab_sampling s);
+LINSTAB_API linstab_status linstab_sampling_parse(const char *name, linstab_sampling *s,
+                                                  linstab_error *err);
+
+/* The coefficients (a, b) above for n samples and batch size B in [1, n].
+ * (For n = 1 WITHOUT is GD: a = 1, b = 0.) */
+LINSTAB_API void linstab_sampling_coeffs(linstab_sampling s, size_t n, size_t B, double *a,
+                                         double *b);
+
+/*
+ * Effective batch size for a bound whose proof assumes with-replacement
+ * noise covariance Sigma/B (002 Theorem 4.1): the B_eff with
+ * 1/B_eff = b, i.e. B(n-1)/(n-B) (WITHOUT), nB/(n-B) (BERNOULLI), B (WITH);
+ * +INFINITY when the mini-batch noise vanishes (B = n, WITHOUT/BERNOULLI).
+ */
+LINSTAB_API double linstab_sampling_batch_eff(linstab_sampling s, size_t n, size_t B);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

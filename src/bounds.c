@@ -1,0 +1,102 @@
+/*
+ * bounds.c -- the published stability results, evaluated as stated:
+ * 004 (Dexter et al.) Theorems 1-2, 000 (Shin et al.) Theorem 9 and its
+ * per-term conditions (7), 002 Theorem 4.1 / Corollary 4.2 (as stated and
+ * corrected for the sampling scheme).  See SPEC.md sections 3-4.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include <cblas.h>
+
+#include "linstab/bounds.h"
+#include "linstab/linalg.h"
+
+linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n, linstab_error *err)
+{
+    if (!(h->eta > 0.0) || !isfinite(h->eta))
+        return linstab_error_set(err, LINSTAB_EINVAL, "--eta %g: the learning rate must be > 0",
+                                 h->eta);
+    if (!(h->rho >= 0.0) || !isfinite(h->rho))
+        return linstab_error_set(err, LINSTAB_EINVAL, "--rho %g: the SAM radius must be >= 0",
+                                 h->rho);
+    if (h->batch < 1 || h->batch > n)
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "--batch %zu: the batch size must be in [1, n] = [1, %zu]",
+                                 h->batch, n);
+    return LINSTAB_OK;
+}
+
+void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P)
+{
+    size_t r = m->r, rr = r * r;
+    /* J = I - eta H - eta rho H^2, then P = J^2 + the moment gaps */
+    double *J = malloc(rr * sizeof *J);
+    if (J == NULL) {
+        for (size_t j = 0; j < rr; j++) P[j] = NAN;
+        return;
+    }
+    for (size_t j = 0; j < rr; j++) J[j] = -eta * m->Hp[0][j] - eta * rho * m->Hp[1][j];
+    for (size_t j = 0; j < r; j++) J[j * r + j] += 1.0;
+    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, J, (int)r, J, (int)r,
+                0.0, P, (int)r);
+    double c2 = eta * (eta - 2.0 * rho), c3 = 2.0 * eta * eta * rho, c4 = eta * eta * rho * rho;
+    for (size_t j = 0; j < rr; j++)
+        P[j] += c2 * (m->M[1][j] - m->Hp[1][j]) + c3 * (m->M[2][j] - m->Hp[2][j]) +
+                c4 * (m->M[3][j] - m->Hp[3][j]);
+    linstab_sym_symmetrize(r, P);
+    free(J);
+}
+
+static linstab_condition cond(double lhs, double rhs)
+{
+    linstab_condition c = {lhs, rhs, lhs <= rhs};
+    return c;
+}
+
+linstab_condition linstab_thm41(double frobenius, double gamma, double eta, double rho, double Bv)
+{
+    double f2 = frobenius * frobenius;
+    if (isinf(Bv)) return cond(f2, INFINITY); /* no mini-batch noise: no condition */
+    double lhs = f2 * (1.0 + rho * rho * gamma / Bv * f2);
+    double rhs = gamma > 0.0 ? Bv / (eta * eta * gamma) : INFINITY;
+    return cond(lhs, rhs);
+}
+
+linstab_status linstab_bounds_compute(const linstab_geometry *g, const linstab_moments *m,
+                                      const linstab_hyper *h, linstab_bounds *b,
+                                      linstab_error *err)
+{
+    linstab_status st = linstab_hyper_check(h, g->n, err);
+    if (st != LINSTAB_OK) return st;
+    double eta = h->eta, rho = h->rho, a = g->sharpness;
+    double nB = (double)g->n / (double)h->batch;
+
+    b->gd_threshold = 2.0 / eta;
+    b->gd_diverges = a > b->gd_threshold;
+
+    b->thm1_threshold = h->batch < g->n ? g->sigma / eta / sqrt(nB - 1.0) : INFINITY;
+    b->thm1_diverges = a > b->gd_threshold || a > b->thm1_threshold;
+    b->thm1_proved = h->sampling == LINSTAB_SAMPLING_BERNOULLI;
+    b->thm2_threshold = 2.0 * g->sigma / (eta * (g->sigma + nB - 1.0));
+
+    size_t r = m->r;
+    double *P = malloc(r * r * sizeof *P);
+    if (P == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "Theorem 9: out of memory");
+    linstab_shin_P(m, eta, rho, P);
+    st = linstab_sym_lambda_max(r, P, &b->thm9_lambda_max, err);
+    free(P);
+    if (st != LINSTAB_OK) return st;
+    b->thm9_stable = b->thm9_lambda_max <= 1.0;
+    b->thm9_applies = h->batch == 1;
+
+    b->eq7[0] = cond(a * (1.0 + rho * a), 2.0 / eta);
+    b->eq7[1] = cond(g->m2_gap, eta > 2.0 * rho ? 1.0 / (eta * (eta - 2.0 * rho)) : INFINITY);
+    b->eq7[2] = cond(g->m3_gap, rho > 0.0 ? 1.0 / (2.0 * eta * eta * rho) : INFINITY);
+    b->eq7[3] = cond(g->m4_gap, rho > 0.0 ? 1.0 / (eta * eta * rho * rho) : INFINITY);
+
+    b->thm41 = linstab_thm41(g->frobenius, g->gamma_min, eta, rho, (double)h->batch);
+    b->batch_eff = linstab_sampling_batch_eff(h->sampling, g->n, h->batch);
+    b->thm41_corrected = linstab_thm41(g->frobenius, g->gamma_min, eta, rho, b->batch_eff);
+    return LINSTAB_OK;
+}

@@ -1,0 +1,752 @@
+/*
+ * family.c -- the Hessian family (SPEC.md section 1): storage, loading,
+ * validation, and the primitives every consumer builds on (H_i x, the mean
+ * H, moments M_k, sandwiches (1/n) sum H_i X H_i, the Gram matrix
+ * tr(H_i H_j), range restriction), each with a fast path per
+ * representation.
+ *
+ * Factored families are processed through the gathered matrix
+ * W = [U_1 ... U_n] (d x nk), so that sums over samples become single
+ * level-3 BLAS calls:  H = W W'/n,  M_k = W P_k'/n with P_k = [U_i C_i^{k-1}]
+ * and C_i = U_i'U_i (k x k), and tr(H_i H_j) = ||U_i'U_j||_F^2 from blocks
+ * of W'W.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "internal.h"
+#include "linstab/family.h"
+#include "linstab/linalg.h"
+
+const char *linstab_family_kind_name(linstab_family_kind kind)
+{
+    switch (kind) {
+    case LINSTAB_FAMILY_DENSE: return "dense";
+    case LINSTAB_FAMILY_FACTORED: return "factored";
+    case LINSTAB_FAMILY_DIAGONAL: return "diagonal";
+    }
+    return "unknown";
+}
+
+size_t linstab_family_data_len(const linstab_family *f)
+{
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DENSE: return f->n * f->d * f->d;
+    case LINSTAB_FAMILY_FACTORED: return f->n * f->d * f->k;
+    case LINSTAB_FAMILY_DIAGONAL: return f->n * f->d;
+    }
+    return 0;
+}
+
+linstab_status linstab_family_alloc(linstab_family_kind kind, size_t n, size_t d, size_t k,
+                                    linstab_family **out, linstab_error *err)
+{
+    *out = NULL;
+    if (kind == LINSTAB_FAMILY_DENSE) k = d;
+    if (kind == LINSTAB_FAMILY_DIAGONAL) k = 1;
+    if (n == 0 || d == 0 || k == 0)
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "family of %zu samples, dimension %zu, width %zu: sizes must be >= 1",
+                                 n, d, k);
+    int ovf = 0;
+    size_t len = mul_sz(mul_sz(n, d, &ovf), kind == LINSTAB_FAMILY_DIAGONAL ? 1 : k, &ovf);
+    mul_sz(len, sizeof(double), &ovf);
+    if (ovf)
+        return linstab_error_set(err, LINSTAB_ENOMEM, "family of %zu x %zu x %zu is too large", n,
+                                 d, k);
+    linstab_family *f = calloc(1, sizeof *f);
+    if (f == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    f->data = calloc(len, sizeof(double));
+    if (f->data == NULL) {
+        free(f);
+        return linstab_error_set(err, LINSTAB_ENOMEM,
+                                 "family of %zu samples needs %.1f MB: out of memory", n,
+                                 (double)len * 8.0 / 1e6);
+    }
+    f->kind = kind;
+    f->n = n;
+    f->d = d;
+    f->k = k;
+    *out = f;
+    return LINSTAB_OK;
+}
+
+void linstab_family_free(linstab_family *f)
+{
+    if (f == NULL) return;
+    free(f->data);
+    free(f->lambda1);
+    free(f);
+}
+
+linstab_status linstab_family_from_array(linstab_family_kind kind, linstab_array *arr,
+                                         linstab_family **out, linstab_error *err)
+{
+    *out = NULL;
+    size_t want = kind == LINSTAB_FAMILY_DIAGONAL ? 2 : 3;
+    static const char *shapes[] = {"(n, d, d)", "(n, d, k)", "(n, d)"};
+    if (arr->ndim != want)
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "a %s family needs an array of shape %s, got %zu dimensions",
+                                 linstab_family_kind_name(kind), shapes[kind], arr->ndim);
+    for (size_t a = 0; a < arr->ndim; a++)
+        if (arr->shape[a] == 0)
+            return linstab_error_set(err, LINSTAB_EDATA, "axis %zu of the array has length 0", a);
+    if (kind == LINSTAB_FAMILY_DENSE && arr->shape[1] != arr->shape[2])
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "a dense family needs shape (n, d, d), got (%zu, %zu, %zu)",
+                                 arr->shape[0], arr->shape[1], arr->shape[2]);
+    linstab_family *f = calloc(1, sizeof *f);
+    if (f == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    f->kind = kind;
+    f->n = arr->shape[0];
+    f->d = arr->shape[1];
+    f->k = kind == LINSTAB_FAMILY_DIAGONAL ? 1 : arr->shape[2];
+    f->data = arr->data;
+    memset(arr, 0, sizeof *arr);
+    *out = f;
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_load(const char *path, linstab_family_kind kind, size_t max_bytes,
+                                   linstab_family **out, linstab_error *err)
+{
+    linstab_array arr = {0};
+    linstab_status st = linstab_npy_read(path, max_bytes, &arr, err);
+    if (st != LINSTAB_OK) return st;
+    st = linstab_family_from_array(kind, &arr, out, err);
+    if (st != LINSTAB_OK) {
+        char msg[LINSTAB_ERROR_MSG_LEN];
+        memcpy(msg, err ? err->msg : "", sizeof msg);
+        linstab_array_free(&arr);
+        return linstab_error_set(err, st, "%s: %s", path, msg);
+    }
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_save(const linstab_family *f, const char *path, linstab_error *err)
+{
+    size_t shape[3] = {f->n, f->d, f->k};
+    size_t ndim = f->kind == LINSTAB_FAMILY_DIAGONAL ? 2 : 3;
+    return linstab_npy_write(path, f->data, ndim, shape, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Per-sample access                                                   */
+
+void linstab_family_apply(const linstab_family *f, size_t i, const double *x, double *y)
+{
+    size_t d = f->d, k = f->k;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DENSE:
+        cblas_dsymv(CblasRowMajor, CblasUpper, (int)d, 1.0, f->data + i * d * d, (int)d, x, 1,
+                    0.0, y, 1);
+        break;
+    case LINSTAB_FAMILY_FACTORED: {
+        const double *U = f->data + i * d * k;
+        double tbuf[16];
+        double *t = k <= 16 ? tbuf : malloc(k * sizeof *t);
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)d, (int)k, 1.0, U, (int)k, x, 1, 0.0, t, 1);
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)k, 1.0, U, (int)k, t, 1, 0.0, y, 1);
+        if (t != tbuf) free(t);
+        break;
+    }
+    case LINSTAB_FAMILY_DIAGONAL: {
+        const double *D = f->data + i * d;
+        for (size_t j = 0; j < d; j++) y[j] = D[j] * x[j];
+        break;
+    }
+    }
+}
+
+void linstab_family_sample_dense(const linstab_family *f, size_t i, double *out)
+{
+    size_t d = f->d, k = f->k;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DENSE: memcpy(out, f->data + i * d * d, d * d * sizeof *out); break;
+    case LINSTAB_FAMILY_FACTORED:
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)k, 1.0,
+                    f->data + i * d * k, (int)k, 0.0, out, (int)d);
+        linstab_sym_fill_lower(d, out);
+        break;
+    case LINSTAB_FAMILY_DIAGONAL:
+        memset(out, 0, d * d * sizeof *out);
+        for (size_t j = 0; j < d; j++) out[j * d + j] = f->data[i * d + j];
+        break;
+    }
+}
+
+/* W = [U_1 ... U_n], d x nk row-major (caller frees). */
+static double *gather_factors(const linstab_family *f)
+{
+    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
+    double *W = malloc(d * nk * sizeof *W);
+    if (W == NULL) return NULL;
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < d; r++)
+            memcpy(W + r * nk + i * k, f->data + i * d * k + r * k, k * sizeof *W);
+    return W;
+}
+
+/* C_i = U_i'U_i for every sample: n blocks of k x k (caller frees). */
+static double *factor_grams(const linstab_family *f, const double *W)
+{
+    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
+    double *C = calloc(n * k * k, sizeof *C);
+    if (C == NULL) return NULL;
+    for (size_t i = 0; i < n; i++)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)d, 1.0,
+                    W + i * k, (int)nk, W + i * k, (int)nk, 0.0, C + i * k * k, (int)k);
+    return C;
+}
+
+/* P <- blockwise P_i C_i (P is d x nk gathered, C n blocks k x k). */
+static void right_mul_blocks(size_t n, size_t d, size_t k, double *P, const double *C, double *tmp)
+{
+    size_t nk = n * k;
+    for (size_t r = 0; r < d; r++) {
+        double *row = P + r * nk;
+        for (size_t i = 0; i < n; i++) {
+            const double *Ci = C + i * k * k;
+            for (size_t c = 0; c < k; c++) {
+                double s = 0.0;
+                for (size_t q = 0; q < k; q++) s += row[i * k + q] * Ci[q * k + c];
+                tmp[c] = s;
+            }
+            memcpy(row + i * k, tmp, k * sizeof *tmp);
+        }
+    }
+}
+
+static linstab_status oom(linstab_error *err, const char *what)
+{
+    return linstab_error_set(err, LINSTAB_ENOMEM, "%s: out of memory", what);
+}
+
+linstab_status linstab_family_mean(const linstab_family *f, double *H, linstab_error *err)
+{
+    double *M[1] = {H};
+    return linstab_family_moments(f, 1, M, err);
+}
+
+static linstab_status moments_dense(const linstab_family *f, int kmax, double *const *M,
+                                    linstab_error *err)
+{
+    size_t n = f->n, d = f->d, dd = d * d;
+    const double *A = f->data; /* (n d) x d: the samples stacked vertically */
+    double inv = 1.0 / (double)n;
+    if (M[0] != NULL) {
+        double *ones = malloc(n * sizeof *ones);
+        if (ones == NULL) return oom(err, "mean Hessian");
+        for (size_t i = 0; i < n; i++) ones[i] = inv;
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)dd, 1.0, A, (int)dd, ones, 1, 0.0,
+                    M[0], 1);
+        free(ones);
+        linstab_sym_symmetrize(d, M[0]);
+    }
+    if (kmax >= 2 && M[1] != NULL) {
+        /* sum_i H_i^2 = A'A since every H_i is symmetric */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(n * d), inv, A, (int)d,
+                    0.0, M[1], (int)d);
+        linstab_sym_fill_lower(d, M[1]);
+    }
+    int need_sq = (kmax >= 3 && M[2] != NULL) || (kmax >= 4 && M[3] != NULL);
+    if (!need_sq) return LINSTAB_OK;
+    double *S = malloc(n * dd * sizeof *S); /* (n d) x d: H_i^2 stacked */
+    if (S == NULL) return oom(err, "Hessian moments");
+    for (size_t i = 0; i < n; i++)
+        cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)d, 1.0, A + i * dd, (int)d,
+                    A + i * dd, (int)d, 0.0, S + i * dd, (int)d);
+    if (kmax >= 3 && M[2] != NULL) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)(n * d), inv, A,
+                    (int)d, S, (int)d, 0.0, M[2], (int)d);
+        linstab_sym_symmetrize(d, M[2]);
+    }
+    if (kmax >= 4 && M[3] != NULL) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(n * d), inv, S, (int)d,
+                    0.0, M[3], (int)d);
+        linstab_sym_fill_lower(d, M[3]);
+    }
+    free(S);
+    return LINSTAB_OK;
+}
+
+static linstab_status moments_factored(const linstab_family *f, int kmax, double *const *M,
+                                       linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
+    double inv = 1.0 / (double)n;
+    double *W = gather_factors(f);
+    if (W == NULL) return oom(err, "Hessian moments");
+    if (M[0] != NULL) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)nk, inv, W, (int)nk,
+                    0.0, M[0], (int)d);
+        linstab_sym_fill_lower(d, M[0]);
+    }
+    if (kmax < 2) {
+        free(W);
+        return LINSTAB_OK;
+    }
+    double *C = factor_grams(f, W);
+    double *P = malloc(d * nk * sizeof *P);
+    double *tmp = malloc(k * sizeof *tmp);
+    if (C == NULL || P == NULL || tmp == NULL) {
+        free(W);
+        free(C);
+        free(P);
+        free(tmp);
+        return oom(err, "Hessian moments");
+    }
+    memcpy(P, W, d * nk * sizeof *P);
+    for (int p = 2; p <= kmax; p++) {
+        right_mul_blocks(n, d, k, P, C, tmp); /* P = [U_i C_i^{p-1}] */
+        if (M[p - 1] == NULL) continue;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)nk, inv, W,
+                    (int)nk, P, (int)nk, 0.0, M[p - 1], (int)d);
+        linstab_sym_symmetrize(d, M[p - 1]);
+    }
+    free(W);
+    free(C);
+    free(P);
+    free(tmp);
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_moments(const linstab_family *f, int kmax, double *const *M,
+                                      linstab_error *err)
+{
+    if (kmax < 1 || kmax > 4)
+        return linstab_error_set(err, LINSTAB_EINVAL, "moment order %d outside 1..4", kmax);
+    size_t n = f->n, d = f->d;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DENSE: return moments_dense(f, kmax, M, err);
+    case LINSTAB_FAMILY_FACTORED: return moments_factored(f, kmax, M, err);
+    case LINSTAB_FAMILY_DIAGONAL:
+        for (int p = 1; p <= kmax; p++) {
+            if (M[p - 1] == NULL) continue;
+            memset(M[p - 1], 0, d * d * sizeof(double));
+            for (size_t j = 0; j < d; j++) {
+                double s = 0.0;
+                for (size_t i = 0; i < n; i++) s += pow(f->data[i * d + j], p);
+                M[p - 1][j * d + j] = s / (double)n;
+            }
+        }
+        return LINSTAB_OK;
+    }
+    return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
+linstab_status linstab_family_sandwich(const linstab_family *f, const double *X, double *Y,
+                                       linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k, dd = d * d;
+    double inv = 1.0 / (double)n;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DENSE: {
+        double *T = malloc(dd * sizeof *T);
+        if (T == NULL) return oom(err, "sandwich");
+        memset(Y, 0, dd * sizeof *Y);
+        for (size_t i = 0; i < n; i++) {
+            const double *Hi = f->data + i * dd;
+            cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)d, 1.0, Hi, (int)d, X,
+                        (int)d, 0.0, T, (int)d); /* T = H_i X */
+            cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, (int)d, (int)d, inv, Hi, (int)d, T,
+                        (int)d, 1.0, Y, (int)d); /* Y += T H_i / n */
+        }
+        free(T);
+        linstab_sym_symmetrize(d, Y);
+        return LINSTAB_OK;
+    }
+    case LINSTAB_FAMILY_FACTORED: {
+        size_t nk = n * k;
+        double *W = gather_factors(f);
+        double *P = malloc(d * nk * sizeof *P);
+        double *C = malloc(n * k * k * sizeof *C);
+        double *tmp = malloc(k * sizeof *tmp);
+        if (W == NULL || P == NULL || C == NULL || tmp == NULL) {
+            free(W);
+            free(P);
+            free(C);
+            free(tmp);
+            return oom(err, "sandwich");
+        }
+        /* P = X W, C_i = U_i' X U_i, then Y = W [U_i C_i]' / n */
+        cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)nk, 1.0, X, (int)d, W,
+                    (int)nk, 0.0, P, (int)nk);
+        for (size_t i = 0; i < n; i++)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)d, 1.0,
+                        W + i * k, (int)nk, P + i * k, (int)nk, 0.0, C + i * k * k, (int)k);
+        memcpy(P, W, d * nk * sizeof *P);
+        right_mul_blocks(n, d, k, P, C, tmp);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)nk, inv, W,
+                    (int)nk, P, (int)nk, 0.0, Y, (int)d);
+        linstab_sym_symmetrize(d, Y);
+        free(W);
+        free(P);
+        free(C);
+        free(tmp);
+        return LINSTAB_OK;
+    }
+    case LINSTAB_FAMILY_DIAGONAL: {
+        /* (H_i X H_i)_jl = D_ij X_jl D_il, so Y = X o (D'D / n) */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, f->data, (int)d,
+                    0.0, Y, (int)d);
+        linstab_sym_fill_lower(d, Y);
+        for (size_t j = 0; j < dd; j++) Y[j] *= X[j];
+        return LINSTAB_OK;
+    }
+    }
+    return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
+linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DENSE:
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)(d * d), 1.0, f->data,
+                    (int)(d * d), 0.0, G, (int)n);
+        linstab_sym_fill_lower(n, G);
+        return LINSTAB_OK;
+    case LINSTAB_FAMILY_DIAGONAL:
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, 1.0, f->data, (int)d,
+                    0.0, G, (int)n);
+        linstab_sym_fill_lower(n, G); /* tr(diag(a) diag(b)) = a'b */
+        return LINSTAB_OK;
+    case LINSTAB_FAMILY_FACTORED: {
+        size_t nk = n * k;
+        double *W = gather_factors(f);
+        /* rows of K = W'W for a block of samples at a time, <= ~32 MB */
+        size_t bs = (4u << 20) / (nk * k);
+        if (bs < 1) bs = 1;
+        if (bs > n) bs = n;
+        double *K = W ? malloc(bs * k * nk * sizeof *K) : NULL;
+        if (W == NULL || K == NULL) {
+            free(W);
+            free(K);
+            return oom(err, "Gram matrix");
+        }
+        for (size_t i0 = 0; i0 < n; i0 += bs) {
+            size_t b = i0 + bs <= n ? bs : n - i0;
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(b * k), (int)nk, (int)d,
+                        1.0, W + i0 * k, (int)nk, W, (int)nk, 0.0, K, (int)nk);
+            for (size_t ii = 0; ii < b; ii++)
+                for (size_t j = 0; j < n; j++) {
+                    double s = 0.0;
+                    for (size_t c = 0; c < k; c++)
+                        for (size_t q = 0; q < k; q++) {
+                            double v = K[(ii * k + c) * nk + j * k + q];
+                            s += v * v;
+                        }
+                    G[(i0 + ii) * n + j] = s;
+                }
+        }
+        linstab_sym_symmetrize(n, G);
+        free(W);
+        free(K);
+        return LINSTAB_OK;
+    }
+    }
+    return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
+/* Smallest and largest eigenvalue of sample i (dense path). */
+static linstab_status dense_extremes(const linstab_family *f, size_t i, double *w, double *lmin,
+                                     double *lmax, linstab_error *err)
+{
+    linstab_status st = linstab_sym_eig(f->d, f->data + i * f->d * f->d, w, NULL, err);
+    if (st != LINSTAB_OK) return st;
+    *lmin = w[0];
+    *lmax = w[f->d - 1];
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *lam,
+                                             linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k;
+    if (f->lambda1 != NULL) {
+        memcpy(lam, f->lambda1, n * sizeof *lam);
+        return LINSTAB_OK;
+    }
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DIAGONAL:
+        for (size_t i = 0; i < n; i++) {
+            double m = -INFINITY;
+            for (size_t j = 0; j < d; j++) m = fmax(m, f->data[i * d + j]);
+            lam[i] = m;
+        }
+        return LINSTAB_OK;
+    case LINSTAB_FAMILY_FACTORED: {
+        /* nonzero spectrum of U U' equals that of U'U (k x k) */
+        double *C = malloc(k * k * sizeof *C);
+        if (C == NULL) return oom(err, "sample sharpness");
+        for (size_t i = 0; i < n; i++) {
+            const double *U = f->data + i * d * k;
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)d, 1.0, U, (int)k,
+                        0.0, C, (int)k);
+            linstab_status st = linstab_sym_lambda_max(k, C, &lam[i], err);
+            if (st != LINSTAB_OK) {
+                free(C);
+                return st;
+            }
+            if (lam[i] < 0.0) lam[i] = 0.0; /* rounding: U U' is PSD */
+        }
+        free(C);
+        return LINSTAB_OK;
+    }
+    case LINSTAB_FAMILY_DENSE: {
+        double *w = malloc(d * sizeof *w);
+        if (w == NULL) return oom(err, "sample sharpness");
+        for (size_t i = 0; i < n; i++) {
+            linstab_status st = linstab_sym_lambda_max(d, f->data + i * d * d, &lam[i], err);
+            if (st != LINSTAB_OK) {
+                free(w);
+                return st;
+            }
+        }
+        free(w);
+        return LINSTAB_OK;
+    }
+    }
+    return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
+linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int allow_indefinite,
+                                       int *indefinite, linstab_error *err)
+{
+    size_t n = f->n, d = f->d, per = linstab_family_data_len(f) / n;
+    if (indefinite) *indefinite = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < per; j++)
+            if (!isfinite(f->data[i * per + j]))
+                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: entry %zu is %s", i, j,
+                                         isnan(f->data[i * per + j]) ? "NaN" : "infinite");
+    if (f->kind == LINSTAB_FAMILY_FACTORED) return LINSTAB_OK; /* U U' is symmetric PSD */
+
+    double *lmin = malloc(n * sizeof *lmin);
+    double *lmax = malloc(n * sizeof *lmax);
+    if (lmin == NULL || lmax == NULL) {
+        free(lmin);
+        free(lmax);
+        return oom(err, "validation");
+    }
+    linstab_status st = LINSTAB_OK;
+    if (f->kind == LINSTAB_FAMILY_DENSE) {
+        for (size_t i = 0; i < n && st == LINSTAB_OK; i++) {
+            double *Hi = f->data + i * d * d, amax = 0.0, asym = 0.0;
+            size_t ar = 0, ac = 0;
+            for (size_t r = 0; r < d; r++)
+                for (size_t c = 0; c < d; c++) {
+                    amax = fmax(amax, fabs(Hi[r * d + c]));
+                    double a = fabs(Hi[r * d + c] - Hi[c * d + r]);
+                    if (a > asym) {
+                        asym = a;
+                        ar = r;
+                        ac = c;
+                    }
+                }
+            if (asym > sym_rtol * amax)
+                st = linstab_error_set(err, LINSTAB_EDATA,
+                                       "sample %zu is not symmetric: H[%zu][%zu] - H[%zu][%zu] = "
+                                       "%.3g (relative %.3g > tolerance %.3g)",
+                                       i, ar, ac, ac, ar, Hi[ar * d + ac] - Hi[ac * d + ar],
+                                       asym / amax, sym_rtol);
+            else
+                linstab_sym_symmetrize(d, Hi);
+        }
+        double *w = st == LINSTAB_OK ? malloc(d * sizeof *w) : NULL;
+        if (st == LINSTAB_OK && w == NULL) st = oom(err, "validation");
+        for (size_t i = 0; i < n && st == LINSTAB_OK; i++)
+            st = dense_extremes(f, i, w, &lmin[i], &lmax[i], err);
+        free(w);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            lmin[i] = INFINITY;
+            lmax[i] = -INFINITY;
+            for (size_t j = 0; j < d; j++) {
+                lmin[i] = fmin(lmin[i], f->data[i * d + j]);
+                lmax[i] = fmax(lmax[i], f->data[i * d + j]);
+            }
+        }
+    }
+    if (st == LINSTAB_OK) {
+        double scale = 0.0;
+        for (size_t i = 0; i < n; i++) scale = fmax(scale, fmax(fabs(lmin[i]), fabs(lmax[i])));
+        for (size_t i = 0; i < n; i++) {
+            if (lmin[i] >= -1e-10 * scale) continue;
+            if (!allow_indefinite) {
+                st = linstab_error_set(err, LINSTAB_EDATA,
+                                       "sample %zu is not positive semidefinite: smallest "
+                                       "eigenvalue %.6g < -1e-10 * %.6g (use --allow-indefinite "
+                                       "to accept indefinite Hessians)",
+                                       i, lmin[i], scale);
+                break;
+            }
+            if (indefinite) *indefinite = 1;
+        }
+    }
+    free(lmin);
+    if (st != LINSTAB_OK) {
+        free(lmax);
+        return st;
+    }
+    free(f->lambda1);
+    f->lambda1 = lmax;
+    return LINSTAB_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Range restriction                                                   */
+
+static linstab_status copy_family(const linstab_family *f, linstab_family **out,
+                                  linstab_error *err)
+{
+    linstab_status st = linstab_family_alloc(f->kind, f->n, f->d, f->k, out, err);
+    if (st != LINSTAB_OK) return st;
+    memcpy((*out)->data, f->data, linstab_family_data_len(f) * sizeof(double));
+    if (f->lambda1 != NULL) {
+        (*out)->lambda1 = malloc(f->n * sizeof(double));
+        if ((*out)->lambda1 == NULL) {
+            linstab_family_free(*out);
+            *out = NULL;
+            return oom(err, "range restriction");
+        }
+        memcpy((*out)->lambda1, f->lambda1, f->n * sizeof(double));
+    }
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int use_m2,
+                                       linstab_family **out, size_t *rank, double **Q_out,
+                                       linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k;
+    *out = NULL;
+    if (Q_out) *Q_out = NULL;
+    double *Hm = malloc(d * d * sizeof *Hm);
+    double *w = malloc(d * sizeof *w);
+    double *V = NULL;
+    double *Q = NULL;
+    size_t *keep = NULL;
+    linstab_status st = LINSTAB_OK;
+    if (Hm == NULL || w == NULL) {
+        st = oom(err, "range restriction");
+        goto done;
+    }
+    double *M[2] = {use_m2 ? NULL : Hm, use_m2 ? Hm : NULL};
+    st = linstab_family_moments(f, use_m2 ? 2 : 1, M, err);
+    if (st != LINSTAB_OK) goto done;
+    if (rtol <= 0.0) rtol = (double)d * DBL_EPSILON;
+
+    size_t r = 0;
+    if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
+        /* the eigenbasis of a diagonal H is the coordinate basis */
+        double wmax = 0.0;
+        for (size_t j = 0; j < d; j++) wmax = fmax(wmax, fabs(Hm[j * d + j]));
+        keep = malloc(d * sizeof *keep);
+        if (keep == NULL) {
+            st = oom(err, "range restriction");
+            goto done;
+        }
+        for (size_t j = 0; j < d; j++)
+            if (wmax > 0.0 && Hm[j * d + j] > rtol * wmax) keep[r++] = j;
+    } else {
+        V = malloc(d * d * sizeof *V);
+        if (V == NULL) {
+            st = oom(err, "range restriction");
+            goto done;
+        }
+        st = linstab_sym_eig(d, Hm, w, V, err);
+        if (st != LINSTAB_OK) goto done;
+        double wmax = fmax(fabs(w[0]), fabs(w[d - 1]));
+        for (size_t j = 0; j < d; j++)
+            if (wmax > 0.0 && w[j] > rtol * wmax) r++;
+    }
+    if (r == 0) {
+        st = linstab_error_set(err, LINSTAB_EDATA,
+                               "the mean Hessian H is zero: the family has no range to analyse");
+        goto done;
+    }
+    *rank = r;
+    if (r == d) {
+        st = copy_family(f, out, err);
+        if (st == LINSTAB_OK && Q_out) {
+            Q = calloc(d * d, sizeof *Q);
+            if (Q == NULL) {
+                st = oom(err, "range restriction");
+                goto done;
+            }
+            for (size_t j = 0; j < d; j++) Q[j * d + j] = 1.0;
+        }
+        goto done;
+    }
+    Q = calloc(d * r, sizeof *Q); /* d x r, columns by decreasing eigenvalue */
+    if (Q == NULL) {
+        st = oom(err, "range restriction");
+        goto done;
+    }
+    if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
+        for (size_t c = 0; c < r; c++) Q[keep[c] * r + c] = 1.0;
+    } else {
+        for (size_t row = 0; row < d; row++)
+            for (size_t c = 0; c < r; c++) Q[row * r + c] = V[row * d + (d - 1 - c)];
+    }
+    st = linstab_family_alloc(f->kind, n, r, k, out, err);
+    if (st != LINSTAB_OK) goto done;
+    linstab_family *g = *out;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DIAGONAL:
+        for (size_t i = 0; i < n; i++)
+            for (size_t c = 0; c < r; c++) g->data[i * r + c] = f->data[i * d + keep[c]];
+        break;
+    case LINSTAB_FAMILY_FACTORED:
+        for (size_t i = 0; i < n; i++)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)k, (int)d, 1.0, Q,
+                        (int)r, f->data + i * d * k, (int)k, 0.0, g->data + i * r * k, (int)k);
+        break;
+    case LINSTAB_FAMILY_DENSE: {
+        double *T = malloc(d * r * sizeof *T);
+        if (T == NULL) {
+            st = oom(err, "range restriction");
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)r, 1.0,
+                        f->data + i * d * d, (int)d, Q, (int)r, 0.0, T, (int)r);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)r, (int)d, 1.0, Q,
+                        (int)r, T, (int)r, 0.0, g->data + i * r * r, (int)r);
+            linstab_sym_symmetrize(r, g->data + i * r * r);
+        }
+        free(T);
+        break;
+    }
+    }
+    if (st == LINSTAB_OK && f->lambda1 != NULL) {
+        g->lambda1 = malloc(n * sizeof(double));
+        if (g->lambda1 == NULL)
+            st = oom(err, "range restriction");
+        else
+            memcpy(g->lambda1, f->lambda1, n * sizeof(double));
+    }
+done:
+    if (st != LINSTAB_OK) {
+        linstab_family_free(*out);
+        *out = NULL;
+        free(Q);
+        Q = NULL;
+    }
+    if (Q_out)
+        *Q_out = Q;
+    else
+        free(Q);
+    free(Hm);
+    free(w);
+    free(V);
+    free(keep);
+    return st;
+}

@@ -1,0 +1,185 @@
+/*
+ * geometry.c -- sharpness, moments gaps s_k (000 Theorem 9, (7)), the
+ * coherence measure sigma (004 Definition 2) and the gradient-noise
+ * alignment gamma_min (002 Assumption 4.1).  See SPEC.md sections 3-4.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "linstab/geometry.h"
+#include "linstab/linalg.h"
+
+void linstab_moments_free(linstab_moments *m)
+{
+    if (m == NULL) return;
+    for (int p = 0; p < 4; p++) {
+        free(m->Hp[p]);
+        if (p > 0) free(m->M[p]);
+    }
+    free(m);
+}
+
+linstab_status linstab_moments_compute(const linstab_family *f, linstab_moments **out,
+                                       linstab_error *err)
+{
+    size_t r = f->d, rr = r * r;
+    *out = NULL;
+    linstab_moments *m = calloc(1, sizeof *m);
+    if (m == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "moments: out of memory");
+    m->r = r;
+    for (int p = 0; p < 4; p++) {
+        m->Hp[p] = malloc(rr * sizeof(double));
+        if (p > 0) m->M[p] = malloc(rr * sizeof(double));
+        if (m->Hp[p] == NULL || (p > 0 && m->M[p] == NULL)) {
+            linstab_moments_free(m);
+            return linstab_error_set(err, LINSTAB_ENOMEM,
+                                     "moments of dimension %zu: out of memory", r);
+        }
+    }
+    m->M[0] = m->Hp[0];
+    linstab_status st = linstab_family_moments(f, 4, m->M, err);
+    if (st != LINSTAB_OK) {
+        linstab_moments_free(m);
+        return st;
+    }
+    /* H^2 = H H, H^3 = H^2 H, H^4 = H^2 H^2 */
+    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, m->Hp[0], (int)r,
+                m->Hp[0], (int)r, 0.0, m->Hp[1], (int)r);
+    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, m->Hp[1], (int)r,
+                m->Hp[0], (int)r, 0.0, m->Hp[2], (int)r);
+    linstab_sym_symmetrize(r, m->Hp[1]);
+    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, m->Hp[1], (int)r,
+                m->Hp[1], (int)r, 0.0, m->Hp[3], (int)r);
+    linstab_sym_symmetrize(r, m->Hp[2]);
+    linstab_sym_symmetrize(r, m->Hp[3]);
+    *out = m;
+    return LINSTAB_OK;
+}
+
+double linstab_signed_root(double x, int k)
+{
+    if (x == 0.0 || !isfinite(x)) return x;
+    return x > 0.0 ? pow(x, 1.0 / k) : -pow(-x, 1.0 / k);
+}
+
+linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, double *sigma,
+                                 linstab_error *err)
+{
+    size_t n = f->n;
+    double *G = malloc(n * n * sizeof *G);
+    double *lam = malloc(n * sizeof *lam);
+    if (G == NULL || lam == NULL) {
+        free(G);
+        free(lam);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "coherence: Gram matrix of %zu samples: out of memory", n);
+    }
+    linstab_status st = linstab_family_gram(f, G, err);
+    if (st == LINSTAB_OK) st = linstab_family_sample_lambda1(f, lam, err);
+    double l1S = NAN;
+    if (st == LINSTAB_OK) {
+        /* tr(H_i H_j) >= 0 for PSD H_i; clamp rounding below zero */
+        for (size_t j = 0; j < n * n; j++) G[j] = G[j] > 0.0 ? sqrt(G[j]) : 0.0;
+        st = linstab_sym_lambda_max(n, G, &l1S, err);
+    }
+    if (st == LINSTAB_OK) {
+        double lmax = -INFINITY;
+        for (size_t i = 0; i < n; i++) lmax = fmax(lmax, lam[i]);
+        if (lambda1_S) *lambda1_S = l1S;
+        if (sigma) *sigma = lmax > 0.0 ? l1S / lmax : NAN;
+    }
+    free(G);
+    free(lam);
+    return st;
+}
+
+linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments *m,
+                                 double *gamma_min, linstab_error *err)
+{
+    size_t r = m->r, rr = r * r;
+    double *A = malloc(rr * sizeof *A);
+    double *B = malloc(rr * sizeof *B);
+    if (A == NULL || B == NULL) {
+        free(A);
+        free(B);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
+    }
+    *gamma_min = NAN;
+    linstab_status st = linstab_family_sandwich(f, m->Hp[0], A, err);
+    if (st == LINSTAB_OK) {
+        double fro2 = 0.0;
+        for (size_t j = 0; j < rr; j++) {
+            A[j] -= m->Hp[2][j]; /* A = (1/n) sum H_i H H_i - H^3 */
+            fro2 += m->Hp[0][j] * m->Hp[0][j];
+        }
+        memcpy(B, m->Hp[0], rr * sizeof *B);
+        lapack_int mfound = 0, N = (lapack_int)r;
+        double w[1], z[1];
+        lapack_int *ifail = malloc(r * sizeof *ifail);
+        lapack_int info = ifail == NULL ? -1000
+                                        : LAPACKE_dsygvx(LAPACK_ROW_MAJOR, 1, 'N', 'I', 'U', N, A,
+                                                         N, B, N, 0.0, 0.0, 1, 1, 0.0, &mfound,
+                                                         w, z, 1, ifail);
+        free(ifail);
+        if (info == -1000)
+            st = linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
+        else if (info > N)
+            st = LINSTAB_OK; /* H not positive definite on R: gamma_min undefined */
+        else if (info != 0)
+            st = linstab_error_set(err, LINSTAB_ELAPACK, "gamma_min: LAPACK dsygvx info %d",
+                                   (int)info);
+        else
+            *gamma_min = w[0] / fro2;
+    }
+    free(A);
+    free(B);
+    return st;
+}
+
+linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_moments *m,
+                                        size_t d_full, linstab_geometry *g, linstab_error *err)
+{
+    size_t r = fr->d, rr = r * r;
+    memset(g, 0, sizeof *g);
+    g->n = fr->n;
+    g->d = d_full;
+    g->rank = r;
+    const double *H = m->Hp[0];
+    for (size_t j = 0; j < r; j++) g->trace += H[j * r + j];
+    for (size_t j = 0; j < rr; j++) g->frobenius += H[j] * H[j];
+    g->frobenius = sqrt(g->frobenius);
+    linstab_status st = linstab_sym_lambda_max(r, H, &g->sharpness, err);
+    if (st != LINSTAB_OK) return st;
+
+    double *lam = malloc(fr->n * sizeof *lam);
+    double *D = malloc(rr * sizeof *D);
+    if (lam == NULL || D == NULL) {
+        free(lam);
+        free(D);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "geometry: out of memory");
+    }
+    st = linstab_family_sample_lambda1(fr, lam, err);
+    g->max_individual_sharpness = -INFINITY;
+    for (size_t i = 0; st == LINSTAB_OK && i < fr->n; i++)
+        g->max_individual_sharpness = fmax(g->max_individual_sharpness, lam[i]);
+    double gaps[3] = {0};
+    for (int p = 2; st == LINSTAB_OK && p <= 4; p++) {
+        for (size_t j = 0; j < rr; j++) D[j] = m->M[p - 1][j] - m->Hp[p - 1][j];
+        st = linstab_sym_lambda_max(r, D, &gaps[p - 2], err);
+    }
+    free(lam);
+    free(D);
+    if (st != LINSTAB_OK) return st;
+    g->m2_gap = gaps[0];
+    g->m3_gap = gaps[1];
+    g->m4_gap = gaps[2];
+    g->s2 = linstab_signed_root(gaps[0], 2);
+    g->s3 = linstab_signed_root(gaps[1], 3);
+    g->s4 = linstab_signed_root(gaps[2], 4);
+    st = linstab_coherence(fr, &g->lambda1_S, &g->sigma, err);
+    if (st != LINSTAB_OK) return st;
+    return linstab_gamma_min(fr, m, &g->gamma_min, err);
+}

@@ -1,0 +1,81 @@
+/*
+ * linalg.c -- dense symmetric eigen-helpers (LAPACK dsyevr: Householder
+ * tridiagonalisation, then MRRR or bisection for the selected eigenvalues;
+ * see Golub & Van Loan, 4th ed., Section 8.3 and Dhillon & Parlett 2004).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lapacke.h>
+
+#include "linstab/linalg.h"
+
+static linstab_status eig_range(size_t n, const double *A, char range, lapack_int il,
+                                lapack_int iu, double *w, double *V, linstab_error *err)
+{
+    if (n == 0) return linstab_error_set(err, LINSTAB_EINVAL, "eigenproblem of size 0");
+    double *a = malloc(n * n * sizeof *a);
+    lapack_int *isuppz = malloc(2 * n * sizeof *isuppz);
+    double *z = NULL;
+    if (a == NULL || isuppz == NULL) {
+        free(a);
+        free(isuppz);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "eigenproblem of size %zu: out of memory", n);
+    }
+    memcpy(a, A, n * n * sizeof *a);
+    lapack_int m = 0;
+    lapack_int N = (lapack_int)n;
+    lapack_int info;
+    if (V != NULL) {
+        z = V;
+        info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', range, 'U', N, a, N, 0.0, 0.0, il, iu, 0.0,
+                              &m, w, z, N, isuppz);
+    } else {
+        double dummy = 0.0;
+        info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'N', range, 'U', N, a, N, 0.0, 0.0, il, iu, 0.0,
+                              &m, w, &dummy, 1, isuppz);
+    }
+    free(a);
+    free(isuppz);
+    if (info != 0)
+        return linstab_error_set(err, LINSTAB_ELAPACK, "LAPACK dsyevr failed (info %d, n %zu)",
+                                 (int)info, n);
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_sym_eig(size_t n, const double *A, double *w, double *V, linstab_error *err)
+{
+    return eig_range(n, A, 'A', 0, 0, w, V, err);
+}
+
+linstab_status linstab_sym_lambda_max(size_t n, const double *A, double *out, linstab_error *err)
+{
+    double w[1];
+    linstab_status st = eig_range(n, A, 'I', (lapack_int)n, (lapack_int)n, w, NULL, err);
+    if (st == LINSTAB_OK) *out = w[0];
+    return st;
+}
+
+linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out, linstab_error *err)
+{
+    double w[1];
+    linstab_status st = eig_range(n, A, 'I', 1, 1, w, NULL, err);
+    if (st == LINSTAB_OK) *out = w[0];
+    return st;
+}
+
+void linstab_sym_fill_lower(size_t n, double *A)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++) A[i * n + j] = A[j * n + i];
+}
+
+void linstab_sym_symmetrize(size_t n, double *A)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++) {
+            double s = 0.5 * (A[i * n + j] + A[j * n + i]);
+            A[i * n + j] = s;
+            A[j * n + i] = s;
+        }
+}

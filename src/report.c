@@ -1,0 +1,315 @@
+/*
+ * report.c -- JSON and text output of results.  The JSON keys are a
+ * contract with scripts (issue 2 lists the required ones); the text report
+ * gives one line per quantity and per bound, each bound with its verdict
+ * (stable / unstable / says nothing) and the paper it comes from.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "linstab/report.h"
+#include "linstab/sampling.h"
+
+void linstab_json_init(linstab_json *j, FILE *out)
+{
+    memset(j, 0, sizeof *j);
+    j->out = out;
+    j->first[0] = 1;
+}
+
+static void indent(linstab_json *j)
+{
+    for (int i = 0; i < j->depth; i++) fputs("  ", j->out);
+}
+
+static void put_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\t': fputs("\\t", out); break;
+        case '\r': fputs("\\r", out); break;
+        default:
+            if (*p < 0x20)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* Separator, newline, indentation and "key": before a member or element. */
+static void member(linstab_json *j, const char *key)
+{
+    if (j->depth > 0) {
+        if (!j->first[j->depth]) fputc(',', j->out);
+        fputc('\n', j->out);
+        indent(j);
+    }
+    j->first[j->depth] = 0;
+    if (key != NULL) {
+        put_string(j->out, key);
+        fputs(": ", j->out);
+    }
+}
+
+static void open_(linstab_json *j, const char *key, char c)
+{
+    member(j, key);
+    fputc(c, j->out);
+    if (j->depth + 1 < LINSTAB_JSON_MAX_DEPTH) j->depth++;
+    j->first[j->depth] = 1;
+}
+
+static void close_(linstab_json *j, char c)
+{
+    int empty = j->first[j->depth];
+    if (j->depth > 0) j->depth--;
+    if (!empty) {
+        fputc('\n', j->out);
+        indent(j);
+    }
+    fputc(c, j->out);
+    if (j->depth == 0) fputc('\n', j->out);
+}
+
+void linstab_json_begin(linstab_json *j, const char *key) { open_(j, key, '{'); }
+void linstab_json_end(linstab_json *j) { close_(j, '}'); }
+void linstab_json_begin_array(linstab_json *j, const char *key) { open_(j, key, '['); }
+void linstab_json_end_array(linstab_json *j) { close_(j, ']'); }
+
+void linstab_json_number(linstab_json *j, const char *key, double v)
+{
+    member(j, key);
+    if (isfinite(v))
+        fprintf(j->out, "%.17g", v);
+    else
+        fputs("null", j->out);
+}
+
+void linstab_json_int(linstab_json *j, const char *key, long long v)
+{
+    member(j, key);
+    fprintf(j->out, "%lld", v);
+}
+
+void linstab_json_bool(linstab_json *j, const char *key, int v)
+{
+    member(j, key);
+    fputs(v ? "true" : "false", j->out);
+}
+
+void linstab_json_null(linstab_json *j, const char *key)
+{
+    member(j, key);
+    fputs("null", j->out);
+}
+
+void linstab_json_string(linstab_json *j, const char *key, const char *s)
+{
+    member(j, key);
+    put_string(j->out, s);
+}
+
+static void json_condition(linstab_json *j, const char *key, const linstab_condition *c,
+                           const char *holds_key)
+{
+    linstab_json_begin(j, key);
+    linstab_json_number(j, "lhs", c->lhs);
+    linstab_json_number(j, "rhs", c->rhs);
+    linstab_json_bool(j, holds_key, c->holds);
+    linstab_json_end(j);
+}
+
+void linstab_report_check_json(FILE *out, const linstab_check_info *info, const linstab_hyper *h,
+                               const linstab_geometry *g, const linstab_bounds *b)
+{
+    linstab_json j;
+    linstab_json_init(&j, out);
+    linstab_json_begin(&j, NULL);
+    linstab_json_string(&j, "linstab_version", info->version);
+    linstab_json_string(&j, "source", info->source);
+    linstab_json_string(&j, "representation", info->kind);
+    linstab_json_int(&j, "n", (long long)g->n);
+    linstab_json_int(&j, "d", (long long)g->d);
+    linstab_json_int(&j, "rank", (long long)g->rank);
+    linstab_json_int(&j, "null_dim", (long long)(g->d - g->rank));
+    linstab_json_number(&j, "eta", h->eta);
+    linstab_json_int(&j, "batch", (long long)h->batch);
+    linstab_json_number(&j, "rho", h->rho);
+    linstab_json_string(&j, "sampling", linstab_sampling_name(h->sampling));
+
+    linstab_json_begin(&j, "geometry");
+    linstab_json_number(&j, "sharpness", g->sharpness);
+    linstab_json_number(&j, "trace", g->trace);
+    linstab_json_number(&j, "frobenius", g->frobenius);
+    linstab_json_number(&j, "max_individual_sharpness", g->max_individual_sharpness);
+    linstab_json_number(&j, "sigma", g->sigma);
+    linstab_json_number(&j, "lambda1_S", g->lambda1_S);
+    linstab_json_number(&j, "s2", g->s2);
+    linstab_json_number(&j, "s3", g->s3);
+    linstab_json_number(&j, "s4", g->s4);
+    linstab_json_number(&j, "m2_gap", g->m2_gap);
+    linstab_json_number(&j, "m3_gap", g->m3_gap);
+    linstab_json_number(&j, "m4_gap", g->m4_gap);
+    linstab_json_number(&j, "gamma_min", g->gamma_min);
+    linstab_json_end(&j);
+
+    linstab_json_begin(&j, "bounds");
+    linstab_json_begin(&j, "gd");
+    linstab_json_number(&j, "threshold", b->gd_threshold);
+    linstab_json_bool(&j, "diverges", b->gd_diverges);
+    linstab_json_end(&j);
+
+    linstab_json_begin(&j, "dexter_thm1");
+    linstab_json_number(&j, "threshold", b->thm1_threshold);
+    linstab_json_bool(&j, "diverges", b->thm1_diverges);
+    linstab_json_bool(&j, "proved_for_sampling", b->thm1_proved);
+    linstab_json_end(&j);
+
+    linstab_json_begin(&j, "dexter_thm2");
+    linstab_json_number(&j, "threshold", b->thm2_threshold);
+    linstab_json_end(&j);
+
+    linstab_json_begin(&j, "shin_thm9");
+    linstab_json_number(&j, "lambda_max", b->thm9_lambda_max);
+    linstab_json_bool(&j, "stable", b->thm9_stable);
+    linstab_json_bool(&j, "stated_for_batch", b->thm9_applies);
+    linstab_json_end(&j);
+
+    linstab_json_begin(&j, "shin_eq7");
+    json_condition(&j, "sharpness", &b->eq7[0], "holds");
+    json_condition(&j, "s2", &b->eq7[1], "holds");
+    json_condition(&j, "s3", &b->eq7[2], "holds");
+    json_condition(&j, "s4", &b->eq7[3], "holds");
+    linstab_json_end(&j);
+
+    linstab_json_begin(&j, "sam_late_thm41");
+    linstab_json_number(&j, "gamma", g->gamma_min);
+    linstab_json_number(&j, "lhs", b->thm41.lhs);
+    linstab_json_number(&j, "rhs", b->thm41.rhs);
+    linstab_json_bool(&j, "stable_necessary", b->thm41.holds);
+    linstab_json_end(&j);
+
+    linstab_json_begin(&j, "sam_late_thm41_corrected");
+    linstab_json_number(&j, "batch_eff", b->batch_eff);
+    linstab_json_number(&j, "lhs", b->thm41_corrected.lhs);
+    linstab_json_number(&j, "rhs", b->thm41_corrected.rhs);
+    linstab_json_bool(&j, "stable_necessary", b->thm41_corrected.holds);
+    linstab_json_end(&j);
+    linstab_json_end(&j); /* bounds */
+    linstab_json_end(&j);
+}
+
+/* ------------------------------------------------------------------ */
+/* Text                                                                */
+
+static const char *sampling_words(linstab_sampling s)
+{
+    switch (s) {
+    case LINSTAB_SAMPLING_BERNOULLI: return "Bernoulli (each sample w.p. B/n)";
+    case LINSTAB_SAMPLING_WITHOUT: return "uniform B-subsets, without replacement";
+    case LINSTAB_SAMPLING_WITH: return "B indices with replacement";
+    }
+    return "?";
+}
+
+static void num(FILE *out, const char *label, double v)
+{
+    if (isfinite(v))
+        fprintf(out, "  %-34s %.10g\n", label, v);
+    else if (isinf(v))
+        fprintf(out, "  %-34s %s\n", label, v > 0 ? "inf" : "-inf");
+    else
+        fprintf(out, "  %-34s n/a\n", label);
+}
+
+static void fmt(char *buf, size_t len, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, len, "%.6g", v);
+    else if (isinf(v))
+        snprintf(buf, len, "inf");
+    else
+        snprintf(buf, len, "n/a");
+}
+
+static void verdict(FILE *out, const char *what, const char *verdict_, const char *source)
+{
+    fprintf(out, "  %-52s %-13s %s\n", what, verdict_, source);
+}
+
+void linstab_report_check_text(FILE *out, const linstab_check_info *info, const linstab_hyper *h,
+                               const linstab_geometry *g, const linstab_bounds *b)
+{
+    char line[256], x[32], y[32];
+    fprintf(out, "linstab %s check: %s (%s)\n", info->version, info->source, info->kind);
+    fprintf(out, "  n = %zu samples, d = %zu, rank(H) = %zu, flat directions = %zu\n", g->n, g->d,
+            g->rank, g->d - g->rank);
+    fprintf(out, "  eta = %g, B = %zu, rho = %g, sampling: %s\n\n", h->eta, h->batch, h->rho,
+            sampling_words(h->sampling));
+
+    fprintf(out, "geometry\n");
+    num(out, "sharpness lambda1(H)", g->sharpness);
+    num(out, "trace tr(H)", g->trace);
+    num(out, "Frobenius ||H||_F", g->frobenius);
+    num(out, "max individual sharpness", g->max_individual_sharpness);
+    num(out, "coherence sigma (004 Def. 2)", g->sigma);
+    num(out, "lambda1(S)", g->lambda1_S);
+    num(out, "lambda_max(M2 - H^2)", g->m2_gap);
+    num(out, "lambda_max(M3 - H^3)", g->m3_gap);
+    num(out, "lambda_max(M4 - H^4)", g->m4_gap);
+    num(out, "s2 (000 eq. 7)", g->s2);
+    num(out, "s3", g->s3);
+    num(out, "s4", g->s4);
+    num(out, "gamma_min (002 Assumption 4.1)", g->gamma_min);
+
+    fprintf(out, "\nbounds%-47s %-13s %s\n", "", "verdict", "source");
+    fmt(x, sizeof x, g->sharpness);
+    fmt(y, sizeof y, b->gd_threshold);
+    snprintf(line, sizeof line, "GD: lambda1(H) = %s vs 2/eta = %s", x, y);
+    verdict(out, line, b->gd_diverges ? "unstable" : "stable", "GD (B = n)");
+
+    fmt(y, sizeof y, b->thm1_threshold);
+    snprintf(line, sizeof line, "Thm 1: lambda1(H) vs (sigma/eta)(n/B-1)^-1/2 = %s", y);
+    verdict(out, line, b->thm1_diverges ? "unstable" : "says nothing",
+            b->thm1_proved ? "004 Theorem 1"
+                           : "004 Theorem 1 (proved for Bernoulli sampling only)");
+
+    fmt(y, sizeof y, b->thm2_threshold);
+    snprintf(line, sizeof line, "Thm 2: 2 sigma/(eta(sigma + n/B - 1)) = %s", y);
+    verdict(out, line, "no verdict", "004 Theorem 2 (a construction)");
+
+    fmt(x, sizeof x, b->thm9_lambda_max);
+    snprintf(line, sizeof line, "Thm 9: lambda_max(P) = %s vs 1", x);
+    verdict(out, line, b->thm9_stable ? "stable" : "says nothing",
+            b->thm9_applies ? "000 Theorem 9" : "000 Theorem 9 (stated for B = 1)");
+
+    static const char *eq7_names[4] = {"(7) a(1 + rho a)", "(7) s2^2", "(7) s3^3", "(7) s4^4"};
+    for (int t = 0; t < 4; t++) {
+        fmt(x, sizeof x, b->eq7[t].lhs);
+        fmt(y, sizeof y, b->eq7[t].rhs);
+        snprintf(line, sizeof line, "%s = %s vs %s", eq7_names[t], x, y);
+        const char *v = b->eq7[t].holds ? "holds" : (t == 0 ? "unstable" : "violated");
+        verdict(out, line, v,
+                t == 0 ? "000 (7), necessary" : "000 (7), heuristic: not necessary");
+    }
+
+    fmt(x, sizeof x, b->thm41.lhs);
+    fmt(y, sizeof y, b->thm41.rhs);
+    snprintf(line, sizeof line, "Thm 4.1 as stated: %s vs B/(eta^2 gamma) = %s", x, y);
+    verdict(out, line, b->thm41.holds ? "says nothing" : "unstable",
+            "002 Thm 4.1 (assumes with-replacement noise)");
+
+    fmt(x, sizeof x, b->thm41_corrected.lhs);
+    fmt(y, sizeof y, b->thm41_corrected.rhs);
+    char be[32];
+    fmt(be, sizeof be, b->batch_eff);
+    snprintf(line, sizeof line, "Thm 4.1, B_eff = %s: %s vs %s", be, x, y);
+    verdict(out, line, b->thm41_corrected.holds ? "says nothing" : "unstable",
+            "002 Thm 4.1 corrected for the sampling");
+}

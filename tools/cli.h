@@ -1,0 +1,63 @@
+/* cli.h -- shared helpers of the linstab command (option parsing, family
+ * loading, errors).  Only the command prints and exits; the library never does. */
+#ifndef LINSTAB_CLI_H
+#define LINSTAB_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "linstab/family.h"
+#include "linstab/status.h"
+
+/* Exit status for a library status: 2 for usage errors, 1 for the rest. */
+int cli_exit_code(linstab_status st);
+
+/* Print "linstab CMD: error: MSG" on stderr and return the exit status. */
+int cli_fail(const char *cmd, const linstab_error *err);
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing (whole string, finite); on failure a usage error
+ * naming the option.  Return 0 on success. */
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t *out);
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
+
+/* Where the family comes from: exactly one of the three files. */
+typedef struct cli_family_source {
+    const char *family;  /* --family F.npy (n, d, d) */
+    const char *factors; /* --factors U.npy (n, d, k) */
+    const char *diag;    /* --diag D.npy (n, d) */
+    int allow_indefinite;
+    double sym_tol;      /* --sym-tol, relative */
+    double max_memory;   /* bytes; <= 0: the memory available now */
+} cli_family_source;
+
+/* Bytes of memory available now (MemAvailable), or 0 if unknown. */
+double cli_available_memory(void);
+
+/* Load and validate the family; sets *path to the file used.  Returns an
+ * exit status (0 on success) after printing the error. */
+int cli_load_family(const char *cmd, const cli_family_source *src, linstab_family **out,
+                    const char **path, int *indefinite);
+
+/* Check that `need` bytes fit in the memory limit of src; else print an
+ * error naming `what` and return 1. */
+int cli_check_memory(const char *cmd, const cli_family_source *src, double need,
+                     const char *what);
+
+/* Open the output: stdout when path is NULL, else a temporary file beside
+ * path (see cli_output_close).  Returns NULL after printing an error. */
+typedef struct cli_output {
+    FILE *fp;
+    const char *path;
+    char *tmp;
+} cli_output;
+int cli_output_open(const char *cmd, const char *path, cli_output *o);
+/* Close; on ok rename the temporary to its final name, else remove it.
+ * Returns an exit status. */
+int cli_output_close(const char *cmd, cli_output *o, int ok);
+
+/* Progress on stderr when it is a terminal (no-op otherwise or if quiet). */
+void cli_progress(const char *what, size_t done, size_t total, int quiet);
+
+#endif

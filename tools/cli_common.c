@@ -1,0 +1,189 @@
+/* cli_common.c -- shared helpers of the linstab command. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_exit_code(linstab_status st) { return st == LINSTAB_EINVAL ? 2 : 1; }
+
+int cli_fail(const char *cmd, const linstab_error *err)
+{
+    fprintf(stderr, "linstab %s: error: %s\n", cmd, err->msg[0] ? err->msg : linstab_strerror(err->code));
+    return cli_exit_code(err->code);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "linstab %s: error: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'linstab %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+        cli_usage_error(cmd, "%s '%s': not a finite number", opt, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (*s == '-' || *s == '+' || *s == '\0') {
+        cli_usage_error(cmd, "%s '%s': not a non-negative integer", opt, s);
+        return 2;
+    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE) {
+        cli_usage_error(cmd, "%s '%s': not a non-negative integer", opt, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t *out)
+{
+    unsigned long long v;
+    int rc = cli_parse_u64(cmd, opt, s, &v);
+    if (rc == 0) *out = (size_t)v;
+    return rc;
+}
+
+double cli_available_memory(void)
+{
+    FILE *fp = fopen("/proc/meminfo", "r");
+    if (fp == NULL) return 0.0;
+    char line[256];
+    double kb = 0.0;
+    while (fgets(line, sizeof line, fp))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(fp);
+    return kb * 1024.0;
+}
+
+static double memory_limit(const cli_family_source *src)
+{
+    return src->max_memory > 0.0 ? src->max_memory : cli_available_memory();
+}
+
+int cli_check_memory(const char *cmd, const cli_family_source *src, double need, const char *what)
+{
+    double lim = memory_limit(src);
+    if (lim > 0.0 && need > lim) {
+        fprintf(stderr,
+                "linstab %s: error: %s needs about %.2f GB of memory, more than the %.2f GB "
+                "available (--max-memory)\n",
+                cmd, what, need / 1e9, lim / 1e9);
+        return 1;
+    }
+    return 0;
+}
+
+int cli_load_family(const char *cmd, const cli_family_source *src, linstab_family **out,
+                    const char **path, int *indefinite)
+{
+    int count = (src->family != NULL) + (src->factors != NULL) + (src->diag != NULL);
+    if (count != 1)
+        return cli_usage_error(cmd, "give exactly one of --family, --factors, --diag (got %d)",
+                               count);
+    linstab_family_kind kind = src->family    ? LINSTAB_FAMILY_DENSE
+                               : src->factors ? LINSTAB_FAMILY_FACTORED
+                                              : LINSTAB_FAMILY_DIAGONAL;
+    *path = src->family ? src->family : src->factors ? src->factors : src->diag;
+    linstab_error err = {0};
+    double lim = memory_limit(src);
+    linstab_status st = linstab_family_load(*path, kind, lim > 0.0 ? (size_t)lim : 0, out, &err);
+    if (st == LINSTAB_EINVAL) st = LINSTAB_EDATA; /* a bad file is bad data, not bad usage */
+    if (st != LINSTAB_OK) {
+        err.code = st;
+        return cli_fail(cmd, &err);
+    }
+    st = linstab_family_validate(*out, src->sym_tol, src->allow_indefinite, indefinite, &err);
+    if (st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, *path, err.msg);
+        linstab_family_free(*out);
+        *out = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_output_open(const char *cmd, const char *path, cli_output *o)
+{
+    memset(o, 0, sizeof *o);
+    if (path == NULL) {
+        o->fp = stdout;
+        return 0;
+    }
+    o->path = path;
+    size_t len = strlen(path) + 16;
+    o->tmp = malloc(len);
+    if (o->tmp == NULL) return 1;
+    snprintf(o->tmp, len, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        fprintf(stderr, "linstab %s: error: cannot write %s: %s\n", cmd, path, strerror(errno));
+        free(o->tmp);
+        o->tmp = NULL;
+        return 1;
+    }
+    fchmod(fd, 0644);
+    o->fp = fdopen(fd, "w");
+    if (o->fp == NULL) {
+        close(fd);
+        unlink(o->tmp);
+        free(o->tmp);
+        o->tmp = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_output_close(const char *cmd, cli_output *o, int ok)
+{
+    if (o->fp == stdout) return fflush(stdout) == 0 ? 0 : 1;
+    int rc = 0;
+    if (ferror(o->fp)) ok = 0;
+    if (fclose(o->fp) != 0) ok = 0;
+    if (ok && rename(o->tmp, o->path) != 0) {
+        fprintf(stderr, "linstab %s: error: cannot write %s: %s\n", cmd, o->path, strerror(errno));
+        ok = 0;
+        rc = 1;
+    }
+    if (!ok) {
+        unlink(o->tmp);
+        if (rc == 0) rc = 1;
+    }
+    free(o->tmp);
+    o->tmp = NULL;
+    return ok ? 0 : rc;
+}
+
+void cli_progress(const char *what, size_t done, size_t total, int quiet)
+{
+    if (quiet || !isatty(STDERR_FILENO) || total == 0) return;
+    int width = 30, fill = (int)((double)done / (double)total * width);
+    fprintf(stderr, "\r%-10s [", what);
+    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : ' ', stderr);
+    fprintf(stderr, "] %zu/%zu", done, total);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}

@@ -1,0 +1,172 @@
+/*
+ * cmd_check.c -- `linstab check`: geometry of a Hessian family and what
+ * every published stability result says at (eta, B, rho, sampling).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "linstab/bounds.h"
+#include "linstab/geometry.h"
+#include "linstab/report.h"
+#include "linstab_config.h"
+
+static const char *const usage =
+    "usage: linstab check (--family F.npy | --factors U.npy | --diag D.npy)\n"
+    "                     --eta E --batch B [--rho R] [--sampling S] [options]\n"
+    "\n"
+    "Geometry of a Hessian family at a minimum and the verdict of every published\n"
+    "stability bound for SGD (rho = 0) or SAM (rho > 0).\n"
+    "\n"
+    "family (exactly one):\n"
+    "  --family F.npy        dense per-sample Hessians, shape (n, d, d)\n"
+    "  --factors U.npy       factors, shape (n, d, k): H_i = U_i U_i'\n"
+    "  --diag D.npy          diagonal Hessians, shape (n, d): H_i = diag(D_i)\n"
+    "hyper-parameters:\n"
+    "  --eta E               learning rate, > 0 (required)\n"
+    "  --batch B             batch size in [1, n] (required)\n"
+    "  --rho R               SAM radius, >= 0 (default 0: SGD)\n"
+    "  --sampling S          bernoulli | without | with (default without: uniform\n"
+    "                        B-subsets, what practitioners run; 004's theorems\n"
+    "                        assume bernoulli)\n"
+    "options:\n"
+    "  --json                machine-readable output\n"
+    "  --out FILE            write the report to FILE (atomically) instead of stdout\n"
+    "  --allow-indefinite    accept Hessians with negative eigenvalues\n"
+    "  --sym-tol T           relative symmetry tolerance (default 1e-10)\n"
+    "  --rank-tol T          relative eigenvalue tolerance for rank(H)\n"
+    "                        (default d * machine epsilon, as numpy's matrix_rank)\n"
+    "  --max-memory GB       memory limit (default: the memory available now)\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "Exit status: 0 success, 1 bad data (file, NaN, asymmetric, indefinite,\n"
+    "too large), 2 usage error.\n";
+
+enum { OPT_FAMILY = 256, OPT_FACTORS, OPT_DIAG, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_SAMPLING,
+       OPT_JSON, OPT_OUT, OPT_INDEF, OPT_SYMTOL, OPT_RANKTOL, OPT_MAXMEM };
+
+/* Rough peak memory of `check` in bytes (see family.c and geometry.c). */
+static double check_memory(const linstab_family *f)
+{
+    double n = (double)f->n, d = (double)f->d, k = (double)f->k;
+    double data = (double)linstab_family_data_len(f);
+    double work = 14.0 * d * d + n * n;
+    if (f->kind == LINSTAB_FAMILY_DENSE) work += 2.0 * data;
+    if (f->kind == LINSTAB_FAMILY_FACTORED) work += data + 3.0 * d * n * k + 4.0 * 1048576.0;
+    if (f->kind == LINSTAB_FAMILY_DIAGONAL) work += data;
+    return 8.0 * work;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"family", required_argument, NULL, OPT_FAMILY},
+        {"factors", required_argument, NULL, OPT_FACTORS},
+        {"diag", required_argument, NULL, OPT_DIAG},
+        {"eta", required_argument, NULL, OPT_ETA},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"rho", required_argument, NULL, OPT_RHO},
+        {"sampling", required_argument, NULL, OPT_SAMPLING},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"allow-indefinite", no_argument, NULL, OPT_INDEF},
+        {"sym-tol", required_argument, NULL, OPT_SYMTOL},
+        {"rank-tol", required_argument, NULL, OPT_RANKTOL},
+        {"max-memory", required_argument, NULL, OPT_MAXMEM},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = "check";
+    cli_family_source src = {.sym_tol = 1e-10};
+    linstab_hyper h = {.eta = 0.0, .batch = 0, .rho = 0.0, .sampling = LINSTAB_SAMPLING_WITHOUT};
+    int have_eta = 0, have_batch = 0, json = 0, rc = 0;
+    double rank_tol = 0.0, gb = 0.0;
+    const char *out_path = NULL;
+    linstab_error err = {0};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_FAMILY: src.family = optarg; break;
+        case OPT_FACTORS: src.factors = optarg; break;
+        case OPT_DIAG: src.diag = optarg; break;
+        case OPT_ETA: rc = cli_parse_double(cmd, "--eta", optarg, &h.eta); have_eta = 1; break;
+        case OPT_BATCH: rc = cli_parse_size(cmd, "--batch", optarg, &h.batch); have_batch = 1; break;
+        case OPT_RHO: rc = cli_parse_double(cmd, "--rho", optarg, &h.rho); break;
+        case OPT_SAMPLING:
+            if (linstab_sampling_parse(optarg, &h.sampling, &err) != LINSTAB_OK)
+                rc = cli_usage_error(cmd, "%s", err.msg);
+            break;
+        case OPT_JSON: json = 1; break;
+        case OPT_OUT: out_path = optarg; break;
+        case OPT_INDEF: src.allow_indefinite = 1; break;
+        case OPT_SYMTOL:
+            rc = cli_parse_double(cmd, "--sym-tol", optarg, &src.sym_tol);
+            if (rc == 0 && src.sym_tol < 0) rc = cli_usage_error(cmd, "--sym-tol must be >= 0");
+            break;
+        case OPT_RANKTOL:
+            rc = cli_parse_double(cmd, "--rank-tol", optarg, &rank_tol);
+            if (rc == 0 && (rank_tol < 0 || rank_tol >= 1))
+                rc = cli_usage_error(cmd, "--rank-tol must be in [0, 1)");
+            break;
+        case OPT_MAXMEM:
+            rc = cli_parse_double(cmd, "--max-memory", optarg, &gb);
+            if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
+            src.max_memory = gb * 1e9;
+            break;
+        case 'h': fputs(usage, stdout); return 0;
+        default:
+            return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc != 0) return rc;
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!have_eta) return cli_usage_error(cmd, "--eta is required");
+    if (!have_batch) return cli_usage_error(cmd, "--batch is required");
+    if (!(h.eta > 0.0)) return cli_usage_error(cmd, "--eta %g: the learning rate must be > 0", h.eta);
+    if (!(h.rho >= 0.0)) return cli_usage_error(cmd, "--rho %g: the SAM radius must be >= 0", h.rho);
+    if (h.batch < 1) return cli_usage_error(cmd, "--batch 0: the batch size must be >= 1");
+
+    linstab_family *f = NULL, *fr = NULL;
+    linstab_moments *m = NULL;
+    const char *path = NULL;
+    int indefinite = 0;
+    rc = cli_load_family(cmd, &src, &f, &path, &indefinite);
+    if (rc != 0) return rc;
+    if (h.batch > f->n) {
+        rc = cli_usage_error(cmd, "--batch %zu: the batch size must be in [1, n] = [1, %zu]",
+                             h.batch, f->n);
+        goto done;
+    }
+    rc = cli_check_memory(cmd, &src, check_memory(f), "check on this family");
+    if (rc != 0) goto done;
+
+    size_t rank = 0;
+    linstab_status st = linstab_family_restrict(f, rank_tol, indefinite, &fr, &rank, NULL, &err);
+    linstab_geometry g;
+    linstab_bounds b;
+    if (st == LINSTAB_OK) st = linstab_moments_compute(fr, &m, &err);
+    if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, f->d, &g, &err);
+    if (st == LINSTAB_OK) st = linstab_bounds_compute(&g, m, &h, &b, &err);
+    if (st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        rc = cli_exit_code(st);
+        goto done;
+    }
+    cli_output o;
+    rc = cli_output_open(cmd, out_path, &o);
+    if (rc != 0) goto done;
+    linstab_check_info info = {path, linstab_family_kind_name(f->kind), LINSTAB_VERSION};
+    if (json)
+        linstab_report_check_json(o.fp, &info, &h, &g, &b);
+    else
+        linstab_report_check_text(o.fp, &info, &h, &g, &b);
+    rc = cli_output_close(cmd, &o, 1);
+done:
+    linstab_moments_free(m);
+    linstab_family_free(fr);
+    linstab_family_free(f);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * linstab.c -- the linstab command: a dispatcher to one file per
+ * subcommand.  Only this program prints and exits; the library never does.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "linstab_config.h"
+
+int cmd_check(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *what;
+} commands[] = {
+    {"check", cmd_check, "geometry of a Hessian family and the verdict of every published bound"},
+    {"gen", cmd_gen, "write a synthetic Hessian family (rank1, lowrank, wishart, aligned, dexter)"},
+};
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: linstab COMMAND [options]     (linstab COMMAND --help for its options)\n\n"
+            "linstab %s: linear stability of SGD and SAM near minima of neural-network losses.\n\n"
+            "commands:\n",
+            LINSTAB_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].what);
+    fprintf(out, "\noptions:\n  -h, --help     this help\n  --version      print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        help(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        help(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("linstab %s\n", LINSTAB_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "linstab: error: unknown command '%s' (see 'linstab --help')\n", argv[1]);
+    return 2;
+}
