@@ -454,6 +454,117 @@ linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_e
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
 }
 
+static const double SQRT2 = 1.41421356237309504880168872420969808;
+
+/* Position of (j, k), j <= k, in svec order (operator.h). */
+static size_t svec_index(size_t r, size_t j, size_t k)
+{
+    return j * r - j * (j - 1) / 2 + (k - j);
+}
+
+/*
+ * The svec matrix of X -> (1/n) sum H_i X H_i through
+ * C[(p,j),(q,l)] = (1/n) sum_i H_i[p][j] H_i[q][l], a Gram matrix over
+ * samples accumulated over blocks of dense samples (d^4 n flops).
+ */
+static linstab_status sandwich_svec_gram(const linstab_family *f, double *Ms, linstab_error *err)
+{
+    size_t n = f->n, d = f->d, dd = d * d, m = d * (d + 1) / 2;
+    double inv = 1.0 / (double)n;
+    size_t bs = f->kind == LINSTAB_FAMILY_DENSE ? n : 64;
+    if (bs > n) bs = n;
+    double *C = malloc(dd * dd * sizeof *C);
+    double *blk = f->kind == LINSTAB_FAMILY_DENSE ? NULL : malloc(bs * dd * sizeof *blk);
+    if (C == NULL || (f->kind != LINSTAB_FAMILY_DENSE && blk == NULL)) {
+        free(C);
+        free(blk);
+        return oom(err, "sandwich matrix");
+    }
+    for (size_t i0 = 0; i0 < n; i0 += bs) {
+        size_t b = i0 + bs <= n ? bs : n - i0;
+        const double *A = f->data;
+        if (blk != NULL) {
+            for (size_t i = 0; i < b; i++) linstab_family_sample_dense(f, i0 + i, blk + i * dd);
+            A = blk;
+        }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dd, (int)b, inv, A, (int)dd,
+                    i0 == 0 ? 0.0 : 1.0, C, (int)dd);
+    }
+    free(blk);
+    linstab_sym_fill_lower(dd, C);
+#define CC(p, j, q, l) C[((p) * d + (j)) * dd + (q) * d + (l)]
+    for (size_t p = 0; p < d; p++)
+        for (size_t q = p; q < d; q++) {
+            double wpq = p == q ? 1.0 : SQRT2;
+            size_t row = svec_index(d, p, q);
+            for (size_t j = 0; j < d; j++) {
+                /* (H E_jj H)_pq = h_pj h_qj; (H E_jl H)_pq = (h_pj h_ql + h_pl h_qj)/sqrt 2 */
+                Ms[row * m + svec_index(d, j, j)] = wpq * CC(p, j, q, j);
+                for (size_t l = j + 1; l < d; l++)
+                    Ms[row * m + svec_index(d, j, l)] =
+                        wpq * (CC(p, j, q, l) + CC(p, l, q, j)) / SQRT2;
+            }
+        }
+#undef CC
+    free(C);
+    linstab_sym_symmetrize(m, Ms);
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_sandwich_svec(const linstab_family *f, double *Ms,
+                                            linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k, m = d * (d + 1) / 2;
+    double inv = 1.0 / (double)n;
+    memset(Ms, 0, m * m * sizeof *Ms);
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DIAGONAL: {
+        double *G2 = malloc(d * d * sizeof *G2);
+        if (G2 == NULL) return oom(err, "sandwich matrix");
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, f->data, (int)d,
+                    0.0, G2, (int)d);
+        for (size_t j = 0; j < d; j++)
+            for (size_t l = j; l < d; l++) {
+                size_t p = svec_index(d, j, l);
+                Ms[p * m + p] = G2[j * d + l];
+            }
+        free(G2);
+        return LINSTAB_OK;
+    }
+    case LINSTAB_FAMILY_DENSE:
+        return sandwich_svec_gram(f, Ms, err);
+    case LINSTAB_FAMILY_FACTORED: {
+        /* Phi_i has one column svec(U_i E U_i') per basis element E of Sym(k);
+         * cheaper than the Gram route only for k <= 2 */
+        size_t kk = k * (k + 1) / 2, cols = n * kk;
+        if (k > 2) return sandwich_svec_gram(f, Ms, err);
+        double *V = malloc(cols * m * sizeof *V); /* row c = column c of [Phi_1 ... Phi_n] */
+        if (V == NULL) return oom(err, "sandwich matrix");
+        for (size_t i = 0; i < n; i++) {
+            const double *U = f->data + i * d * k;
+            size_t c = i * kk;
+            for (size_t a = 0; a < k; a++)
+                for (size_t b = a; b < k; b++, c++) {
+                    double *v = V + c * m, s = a == b ? 1.0 : 1.0 / SQRT2;
+                    size_t pos = 0;
+                    for (size_t p = 0; p < d; p++)
+                        for (size_t q = p; q < d; q++, pos++) {
+                            double e = U[p * k + a] * U[q * k + b];
+                            if (a != b) e += U[p * k + b] * U[q * k + a];
+                            v[pos] = (p == q ? 1.0 : SQRT2) * s * e;
+                        }
+                }
+        }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)m, (int)cols, inv, V, (int)m, 0.0,
+                    Ms, (int)m);
+        linstab_sym_fill_lower(m, Ms);
+        free(V);
+        return LINSTAB_OK;
+    }
+    }
+    return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
 /* Smallest and largest eigenvalue of sample i (dense path). */
 static linstab_status dense_extremes(const linstab_family *f, size_t i, double *w, double *lmin,
                                      double *lmax, linstab_error *err)
@@ -622,7 +733,7 @@ static linstab_status copy_family(const linstab_family *f, linstab_family **out,
 }
 
 linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int use_m2,
-                                       linstab_family **out, size_t *rank, double **Q_out,
+                                       int rotate, linstab_family **out, size_t *rank, double **Q_out,
                                        linstab_error *err)
 {
     size_t n = f->n, d = f->d, k = f->k;
@@ -673,7 +784,7 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
         goto done;
     }
     *rank = r;
-    if (r == d) {
+    if (r == d && (!rotate || f->kind == LINSTAB_FAMILY_DIAGONAL)) {
         st = copy_family(f, out, err);
         if (st == LINSTAB_OK && Q_out) {
             Q = calloc(d * d, sizeof *Q);

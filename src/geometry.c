@@ -131,8 +131,8 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
         else if (info != 0)
             st = linstab_error_set(err, LINSTAB_ELAPACK, "gamma_min: LAPACK dsygvx info %d",
                                    (int)info);
-        else
-            *gamma_min = w[0] / fro2;
+        else /* A is PSD: a negative mu_min is rounding */
+            *gamma_min = fmax(w[0], 0.0) / fro2;
     }
     free(A);
     free(B);

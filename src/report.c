@@ -125,8 +125,56 @@ static void json_condition(linstab_json *j, const char *key, const linstab_condi
     linstab_json_end(j);
 }
 
+static void json_exact(linstab_json *j, const linstab_exact *ex)
+{
+    linstab_json_begin(j, "exact");
+    linstab_json_begin(j, "sgd");
+    linstab_json_number(j, "radius", ex->sgd_radius);
+    linstab_json_bool(j, "stable", ex->sgd_stable);
+    linstab_json_number(j, "critical_eta", ex->sgd_eta_star);
+    if (ex->sgd_critical_batch > 0)
+        linstab_json_int(j, "critical_batch", (long long)ex->sgd_critical_batch);
+    else
+        linstab_json_null(j, "critical_batch");
+    linstab_json_end(j);
+    linstab_json_begin(j, "sam");
+    linstab_json_string(j, "variant", linstab_sam_variant_name(ex->sam_variant));
+    linstab_json_bool(j, "available", ex->sam_available);
+    if (ex->sam_available) {
+        linstab_json_number(j, "radius", ex->sam_radius);
+        linstab_json_bool(j, "stable", ex->sam_stable);
+        linstab_json_number(j, "critical_eta", ex->sam_eta_star);
+        linstab_json_number(j, "critical_rho", ex->sam_critical_rho);
+        linstab_json_bool(j, "critical_rho_monotone", ex->sam_rho_monotone);
+    }
+    linstab_json_end(j);
+    linstab_json_begin(j, "lemma41");
+    linstab_json_string(j, "sampling", "bernoulli");
+    linstab_json_begin_array(j, "trace_T_k");
+    for (size_t k = 0; k < ex->lemma_k; k++) linstab_json_number(j, NULL, ex->lemma_trace[k]);
+    linstab_json_end_array(j);
+    linstab_json_begin_array(j, "lower_bound_k");
+    for (size_t k = 0; k < ex->lemma_k; k++) linstab_json_number(j, NULL, ex->lemma_lower[k]);
+    linstab_json_end_array(j);
+    linstab_json_end(j);
+    if (ex->lyap_done) {
+        linstab_json_begin(j, "lyapunov");
+        linstab_json_number(j, "exponent", ex->lyap.exponent);
+        linstab_json_number(j, "stderr", ex->lyap.stderr_);
+        linstab_json_bool(j, "exact", ex->lyap.exact);
+        linstab_json_bool(j, "almost_surely_stable", ex->lyap.exponent < 0.0);
+        if (!ex->lyap.exact) {
+            linstab_json_int(j, "runs", (long long)ex->lyap.runs);
+            linstab_json_int(j, "steps", (long long)ex->lyap.steps);
+        }
+        linstab_json_end(j);
+    }
+    linstab_json_end(j);
+}
+
 void linstab_report_check_json(FILE *out, const linstab_check_info *info, const linstab_hyper *h,
-                               const linstab_geometry *g, const linstab_bounds *b)
+                               const linstab_geometry *g, const linstab_bounds *b,
+                               const linstab_exact *ex)
 {
     linstab_json j;
     linstab_json_init(&j, out);
@@ -202,6 +250,7 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_bool(&j, "stable_necessary", b->thm41_corrected.holds);
     linstab_json_end(&j);
     linstab_json_end(&j); /* bounds */
+    if (ex != NULL) json_exact(&j, ex);
     linstab_json_end(&j);
 }
 
@@ -243,8 +292,61 @@ static void verdict(FILE *out, const char *what, const char *verdict_, const cha
     fprintf(out, "  %-52s %-13s %s\n", what, verdict_, source);
 }
 
+static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *ex)
+{
+    char x[32], line[256];
+    fprintf(out, "\nexact (what is true; SPEC.md sections 3-4)\n");
+    fmt(x, sizeof x, ex->sgd_radius);
+    snprintf(line, sizeof line, "SGD mean-square radius = %s", x);
+    verdict(out, line, ex->sgd_stable ? "stable" : "unstable", "second-moment operator");
+    num(out, "SGD critical eta (mean-square)", ex->sgd_eta_star);
+    if (ex->sgd_critical_batch > 0)
+        fprintf(out, "  %-34s %zu\n", "SGD critical batch at this eta", ex->sgd_critical_batch);
+    else
+        fprintf(out, "  %-34s none <= n\n", "SGD critical batch at this eta");
+    if (ex->sam_available) {
+        fmt(x, sizeof x, ex->sam_radius);
+        snprintf(line, sizeof line, "SAM (%s) mean-square radius = %s",
+                 linstab_sam_variant_name(ex->sam_variant), x);
+        verdict(out, line, ex->sam_stable ? "stable" : "unstable", "second-moment operator");
+        num(out, "SAM critical eta (at this rho)", ex->sam_eta_star);
+        if (isnan(ex->sam_critical_rho))
+            fprintf(out, "  %-34s none (unstable at rho = 0)\n", "SAM critical rho (at this eta)");
+        else
+            num(out, "SAM critical rho (at this eta)", ex->sam_critical_rho);
+        if (!ex->sam_rho_monotone)
+            fprintf(out, "  (the radius was not monotone in rho on the bracket: critical rho "
+                         "is the first crossing found)\n");
+    } else {
+        fprintf(out, "  SAM (%s): no exact operator for B = %zu with this sampling yet\n",
+                linstab_sam_variant_name(ex->sam_variant), h->batch);
+    }
+    if (ex->lemma_k > 0) {
+        size_t K = ex->lemma_k;
+        fprintf(out, "  004 Lemma 4.1 (Bernoulli): tr(T^k(I)) vs its lower-bound term\n");
+        for (size_t k = 0; k < K; k += (K > 4 ? K / 4 : 1))
+            fprintf(out, "    k = %-3zu  %-16.8g %-16.8g\n", k + 1, ex->lemma_trace[k],
+                    ex->lemma_lower[k]);
+        if ((K - 1) % (K > 4 ? K / 4 : 1) != 0)
+            fprintf(out, "    k = %-3zu  %-16.8g %-16.8g\n", K, ex->lemma_trace[K - 1],
+                    ex->lemma_lower[K - 1]);
+    }
+    if (ex->lyap_done) {
+        char e[32], se[32];
+        fmt(e, sizeof e, ex->lyap.exponent);
+        fmt(se, sizeof se, ex->lyap.stderr_);
+        if (ex->lyap.exact)
+            snprintf(line, sizeof line, "Lyapunov exponent = %s (exact)", e);
+        else
+            snprintf(line, sizeof line, "Lyapunov exponent = %s +/- %s", e, se);
+        verdict(out, line, ex->lyap.exponent < 0.0 ? "a.s. stable" : "a.s. unstable",
+                h->rho > 0.0 ? "random product, SAM" : "random product, SGD");
+    }
+}
+
 void linstab_report_check_text(FILE *out, const linstab_check_info *info, const linstab_hyper *h,
-                               const linstab_geometry *g, const linstab_bounds *b)
+                               const linstab_geometry *g, const linstab_bounds *b,
+                               const linstab_exact *ex)
 {
     char line[256], x[32], y[32];
     fprintf(out, "linstab %s check: %s (%s)\n", info->version, info->source, info->kind);
@@ -312,4 +414,5 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     snprintf(line, sizeof line, "Thm 4.1, B_eff = %s: %s vs %s", be, x, y);
     verdict(out, line, b->thm41_corrected.holds ? "says nothing" : "unstable",
             "002 Thm 4.1 corrected for the sampling");
+    if (ex != NULL) text_exact(out, h, ex);
 }

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <gsl/gsl_rng.h>
+
 #include "linstab/sampling.h"
 
 const char *linstab_sampling_name(linstab_sampling s)
@@ -58,4 +60,33 @@ double linstab_sampling_batch_eff(linstab_sampling s, size_t n, size_t B)
     case LINSTAB_SAMPLING_BERNOULLI: return B >= n ? INFINITY : N * Bd / (N - Bd);
     }
     return NAN;
+}
+
+size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n, size_t B,
+                             size_t *idx, size_t *work)
+{
+    size_t c = 0;
+    switch (s) {
+    case LINSTAB_SAMPLING_BERNOULLI: {
+        double p = (double)B / (double)n;
+        for (size_t i = 0; i < n; i++)
+            if (gsl_rng_uniform(rng) < p) idx[c++] = i;
+        return c;
+    }
+    case LINSTAB_SAMPLING_WITH:
+        for (; c < B; c++) idx[c] = (size_t)gsl_rng_uniform_int(rng, n);
+        return c;
+    case LINSTAB_SAMPLING_WITHOUT:
+        /* partial Fisher-Yates on 0..n-1: the first B of a uniform permutation */
+        for (size_t i = 0; i < n; i++) work[i] = i;
+        for (; c < B; c++) {
+            size_t j = c + (size_t)gsl_rng_uniform_int(rng, n - c);
+            size_t t = work[c];
+            work[c] = work[j];
+            work[j] = t;
+            idx[c] = work[c];
+        }
+        return c;
+    }
+    return 0;
 }

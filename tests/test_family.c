@@ -339,7 +339,7 @@ Test(family, restriction_finds_the_rank_and_keeps_every_spectral_quantity)
         size_t rank = 0;
         double *Q = NULL;
         linstab_error err;
-        cr_assert_eq(linstab_family_restrict(f, 0.0, 0, &g, &rank, &Q, &err), LINSTAB_OK, "%s",
+        cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 0, &g, &rank, &Q, &err), LINSTAB_OK, "%s",
                      err.msg);
         cr_expect_eq(rank, 3);
         cr_expect_eq(g->d, 3);
@@ -377,7 +377,7 @@ Test(family, restriction_of_a_diagonal_family_keeps_the_support_coordinates)
     double D[15] = {1, 0, 2, 0, 0, 0, 0, 3, 0, 0, 4, 0, 0, 0, 0};
     memcpy(f->data, D, sizeof D);
     size_t rank = 0;
-    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, &g, &rank, NULL, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 0, &g, &rank, NULL, &err), LINSTAB_OK);
     cr_expect_eq(rank, 2);
     cr_expect_eq(g->kind, LINSTAB_FAMILY_DIAGONAL);
     double want[6] = {1, 2, 0, 3, 4, 0};
@@ -392,7 +392,7 @@ Test(family, restriction_of_a_zero_family_says_it_has_no_range)
     linstab_error err = {0};
     cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, 2, 3, 0, &f, &err), LINSTAB_OK);
     size_t rank = 99;
-    cr_expect_eq(linstab_family_restrict(f, 0.0, 0, &g, &rank, NULL, &err), LINSTAB_EDATA);
+    cr_expect_eq(linstab_family_restrict(f, 0.0, 0, 0, &g, &rank, NULL, &err), LINSTAB_EDATA);
     cr_expect_null(g);
     cr_expect(strstr(err.msg, "no range") != NULL, "%s", err.msg);
     linstab_family_free(f);
@@ -403,7 +403,7 @@ Test(family, restriction_of_a_full_rank_family_is_an_unrotated_copy)
     linstab_family *f = random_family(LINSTAB_FAMILY_DENSE, 4, 3, 0, 81), *g = NULL;
     size_t rank = 0;
     linstab_error err;
-    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, &g, &rank, NULL, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 0, &g, &rank, NULL, &err), LINSTAB_OK);
     cr_expect_eq(rank, 3);
     cr_expect_eq(memcmp(f->data, g->data, 36 * sizeof(double)), 0);
     linstab_family_free(g);

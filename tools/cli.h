@@ -61,3 +61,9 @@ int cli_output_close(const char *cmd, cli_output *o, int ok);
 void cli_progress(const char *what, size_t done, size_t total, int quiet);
 
 #endif
+
+/* Parse a list of sizes: "1,2,4" or a range "A:B" or "A:B:STEP" (inclusive),
+ * or a mix "1,2,10:100:10".  Values outside [lo, hi] are a usage error.
+ * OUT *vals (caller frees), *count. Returns 0 or an exit status. */
+int cli_parse_size_list(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
+                        size_t **vals, size_t *count);

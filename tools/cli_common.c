@@ -187,3 +187,61 @@ void cli_progress(const char *what, size_t done, size_t total, int quiet)
     if (done >= total) fputc('\n', stderr);
     fflush(stderr);
 }
+
+int cli_parse_size_list(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
+                        size_t **vals, size_t *count)
+{
+    size_t cap = 16, n = 0;
+    size_t *v = malloc(cap * sizeof *v);
+    char *copy = strdup(s);
+    if (v == NULL || copy == NULL) {
+        free(v);
+        free(copy);
+        return 1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        unsigned long long a, b, step = 1;
+        char *c1 = strchr(tok, ':');
+        if (c1 == NULL) {
+            rc = cli_parse_u64(cmd, opt, tok, &a);
+            b = a;
+        } else {
+            *c1 = '\0';
+            char *c2 = strchr(c1 + 1, ':');
+            if (c2) *c2 = '\0';
+            rc = cli_parse_u64(cmd, opt, tok, &a);
+            if (rc == 0) rc = cli_parse_u64(cmd, opt, c1 + 1, &b);
+            if (rc == 0 && c2) rc = cli_parse_u64(cmd, opt, c2 + 1, &step);
+            if (rc == 0 && (b < a || step == 0))
+                rc = cli_usage_error(cmd, "%s: empty or inverted range %llu:%llu:%llu", opt, a, b,
+                                     step);
+        }
+        for (unsigned long long x = a; rc == 0 && x <= b; x += step) {
+            if (x < lo || x > hi) {
+                rc = cli_usage_error(cmd, "%s: %llu is outside [%zu, %zu]", opt, x, lo, hi);
+                break;
+            }
+            if (n == cap) {
+                cap *= 2;
+                size_t *nv = realloc(v, cap * sizeof *v);
+                if (nv == NULL) {
+                    rc = 1;
+                    break;
+                }
+                v = nv;
+            }
+            v[n++] = (size_t)x;
+        }
+    }
+    free(copy);
+    if (rc == 0 && n == 0) rc = cli_usage_error(cmd, "%s: empty list", opt);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *vals = v;
+    *count = n;
+    return 0;
+}

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "linstab/bounds.h"
+#include "linstab/exact.h"
 #include "linstab/geometry.h"
 #include "linstab/report.h"
 #include "linstab_config.h"
@@ -32,6 +33,15 @@ static const char *const usage =
     "                        B-subsets, what practitioners run; 004's theorems\n"
     "                        assume bernoulli)\n"
     "options:\n"
+    "exact stability (SPEC.md sections 3-4):\n"
+    "  --sam-variant V       same | independent: SAM's ascent batch (default same)\n"
+    "  --no-exact            skip the exact section (radius, critical values, Lyapunov)\n"
+    "  --seed S              seed of the Monte Carlo Lyapunov estimate (default 0)\n"
+    "  --lyapunov-runs N     independent runs of the estimate (default 8)\n"
+    "  --lyapunov-steps N    steps per run (default 2000)\n"
+    "  --eigen dense|arpack|auto  eigensolver path (default auto: dense up to\n"
+    "                        operator size 2000)\n"
+    "output:\n"
     "  --json                machine-readable output\n"
     "  --out FILE            write the report to FILE (atomically) instead of stdout\n"
     "  --allow-indefinite    accept Hessians with negative eigenvalues\n"
@@ -45,7 +55,8 @@ static const char *const usage =
     "too large), 2 usage error.\n";
 
 enum { OPT_FAMILY = 256, OPT_FACTORS, OPT_DIAG, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_SAMPLING,
-       OPT_JSON, OPT_OUT, OPT_INDEF, OPT_SYMTOL, OPT_RANKTOL, OPT_MAXMEM };
+       OPT_JSON, OPT_OUT, OPT_INDEF, OPT_SYMTOL, OPT_RANKTOL, OPT_MAXMEM,
+       OPT_VARIANT, OPT_NOEXACT, OPT_SEED, OPT_LRUNS, OPT_LSTEPS, OPT_EIGEN };
 
 /* Rough peak memory of `check` in bytes (see family.c and geometry.c). */
 static double check_memory(const linstab_family *f)
@@ -75,6 +86,12 @@ int cmd_check(int argc, char **argv)
         {"sym-tol", required_argument, NULL, OPT_SYMTOL},
         {"rank-tol", required_argument, NULL, OPT_RANKTOL},
         {"max-memory", required_argument, NULL, OPT_MAXMEM},
+        {"sam-variant", required_argument, NULL, OPT_VARIANT},
+        {"no-exact", no_argument, NULL, OPT_NOEXACT},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"lyapunov-runs", required_argument, NULL, OPT_LRUNS},
+        {"lyapunov-steps", required_argument, NULL, OPT_LSTEPS},
+        {"eigen", required_argument, NULL, OPT_EIGEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *cmd = "check";
@@ -84,6 +101,10 @@ int cmd_check(int argc, char **argv)
     double rank_tol = 0.0, gb = 0.0;
     const char *out_path = NULL;
     linstab_error err = {0};
+    linstab_sam_variant variant = LINSTAB_SAM_SAME;
+    int exact = 1;
+    unsigned long long seed = 0;
+    linstab_exact_opts xo = linstab_exact_defaults();
     optind = 1;
     opterr = 0;
     int c;
@@ -116,6 +137,26 @@ int cmd_check(int argc, char **argv)
             if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
             src.max_memory = gb * 1e9;
             break;
+        case OPT_VARIANT:
+            if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
+                rc = cli_usage_error(cmd, "%s", err.msg);
+            break;
+        case OPT_NOEXACT: exact = 0; break;
+        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); xo.seed = seed; break;
+        case OPT_LRUNS:
+            rc = cli_parse_size(cmd, "--lyapunov-runs", optarg, &xo.lyap_runs);
+            if (rc == 0 && xo.lyap_runs < 2) rc = cli_usage_error(cmd, "--lyapunov-runs must be >= 2");
+            break;
+        case OPT_LSTEPS:
+            rc = cli_parse_size(cmd, "--lyapunov-steps", optarg, &xo.lyap_steps);
+            if (rc == 0 && xo.lyap_steps < 10) rc = cli_usage_error(cmd, "--lyapunov-steps must be >= 10");
+            break;
+        case OPT_EIGEN:
+            if (strcmp(optarg, "dense") == 0) xo.eigen.path = LINSTAB_EIGEN_DENSE;
+            else if (strcmp(optarg, "arpack") == 0) xo.eigen.path = LINSTAB_EIGEN_ARPACK;
+            else if (strcmp(optarg, "auto") == 0) xo.eigen.path = LINSTAB_EIGEN_AUTO;
+            else rc = cli_usage_error(cmd, "--eigen '%s': expected dense, arpack or auto", optarg);
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default:
             return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -131,6 +172,8 @@ int cmd_check(int argc, char **argv)
 
     linstab_family *f = NULL, *fr = NULL;
     linstab_moments *m = NULL;
+    linstab_rotated rf = {0};
+    linstab_exact ex;
     const char *path = NULL;
     int indefinite = 0;
     rc = cli_load_family(cmd, &src, &f, &path, &indefinite);
@@ -144,12 +187,25 @@ int cmd_check(int argc, char **argv)
     if (rc != 0) goto done;
 
     size_t rank = 0;
-    linstab_status st = linstab_family_restrict(f, rank_tol, indefinite, &fr, &rank, NULL, &err);
+    linstab_status st;
+    /* the exact operators need the eigenbasis of H; the geometry is invariant */
+    if (exact) {
+        st = linstab_rotated_make(f, rank_tol, indefinite, &rf, &err);
+        fr = rf.f;
+        rf.f = NULL; /* fr is freed below */
+    } else {
+        st = linstab_family_restrict(f, rank_tol, indefinite, 0, &fr, &rank, NULL, &err);
+    }
     linstab_geometry g;
     linstab_bounds b;
     if (st == LINSTAB_OK) st = linstab_moments_compute(fr, &m, &err);
     if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, f->d, &g, &err);
     if (st == LINSTAB_OK) st = linstab_bounds_compute(&g, m, &h, &b, &err);
+    if (st == LINSTAB_OK && exact) {
+        rf.f = fr;
+        st = linstab_exact_compute(&rf, &h, variant, &xo, &ex, &err);
+        rf.f = NULL;
+    }
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
         rc = cli_exit_code(st);
@@ -160,12 +216,13 @@ int cmd_check(int argc, char **argv)
     if (rc != 0) goto done;
     linstab_check_info info = {path, linstab_family_kind_name(f->kind), LINSTAB_VERSION};
     if (json)
-        linstab_report_check_json(o.fp, &info, &h, &g, &b);
+        linstab_report_check_json(o.fp, &info, &h, &g, &b, exact ? &ex : NULL);
     else
-        linstab_report_check_text(o.fp, &info, &h, &g, &b);
+        linstab_report_check_text(o.fp, &info, &h, &g, &b, exact ? &ex : NULL);
     rc = cli_output_close(cmd, &o, 1);
 done:
     linstab_moments_free(m);
+    linstab_rotated_clear(&rf);
     linstab_family_free(fr);
     linstab_family_free(f);
     return rc;

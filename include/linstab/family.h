@@ -113,6 +113,16 @@ LINSTAB_API linstab_status linstab_family_moments(const linstab_family *f, int k
 LINSTAB_API linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
                                                    double *Y, linstab_error *err);
 
+/*
+ * The matrix of X -> (1/n) sum_i H_i X H_i on Sym(d) in svec coordinates
+ * (operator.h): m x m with m = d(d+1)/2, symmetric, overwritten.
+ * Dense: from the Gram matrix of the entries (d^4 n flops); factored:
+ * (1/n) sum_i Phi_i Phi_i' with Phi_i(C) = U_i C U_i' (m^2 n k(k+1)/2);
+ * diagonal: the diagonal matrix of (D'D/n)_jk.
+ */
+LINSTAB_API linstab_status linstab_family_sandwich_svec(const linstab_family *f, double *Ms,
+                                                        linstab_error *err);
+
 /* Gram matrix G_ij = tr(H_i H_j) (n x n, overwritten). */
 LINSTAB_API linstab_status linstab_family_gram(const linstab_family *f, double *G,
                                                linstab_error *err);
@@ -127,13 +137,16 @@ LINSTAB_API linstab_status linstab_family_sample_lambda1(const linstab_family *f
  * families) with relative tolerance rtol on the eigenvalues of H
  * (rtol <= 0: d * DBL_EPSILON, numpy's matrix_rank rule), and returns the
  * family expressed in that basis (OUT *out, owned by the caller) and its
- * rank (OUT *rank).  When the rank is d, *out is a copy of f unchanged in
- * representation (no rotation is applied).  A family whose H is zero has
+ * rank (OUT *rank).  The basis is the eigenbasis of H (decreasing
+ * eigenvalues), so the restricted mean is diagonal; when the rank is d and
+ * rotate is 0, *out is instead an unrotated copy of f (cheaper for dense
+ * families when only spectral quantities are needed).  Diagonal families
+ * are never rotated: the basis is the support coordinates.  A family whose H is zero has
  * no range: LINSTAB_EDATA.  Q_out (may be NULL): OUT d x rank basis,
  * allocated, caller frees with free().
  */
 LINSTAB_API linstab_status linstab_family_restrict(const linstab_family *f, double rtol,
-                                                   int use_m2, linstab_family **out,
+                                                   int use_m2, int rotate, linstab_family **out,
                                                    size_t *rank, double **Q_out,
                                                    linstab_error *err);
 

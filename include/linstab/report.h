@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "linstab/bounds.h"
+#include "linstab/exact.h"
 #include "linstab/export.h"
 #include "linstab/geometry.h"
 
@@ -45,15 +46,16 @@ typedef struct linstab_check_info {
     const char *version;
 } linstab_check_info;
 
-/* The `check` report as JSON (one object, trailing newline). */
+/* The `check` report as JSON (one object, trailing newline); ex may be
+ * NULL (the "exact" section is then omitted). */
 LINSTAB_API void linstab_report_check_json(FILE *out, const linstab_check_info *info,
                                            const linstab_hyper *h, const linstab_geometry *g,
-                                           const linstab_bounds *b);
+                                           const linstab_bounds *b, const linstab_exact *ex);
 
 /* The `check` report as text, one line per quantity and per bound. */
 LINSTAB_API void linstab_report_check_text(FILE *out, const linstab_check_info *info,
                                            const linstab_hyper *h, const linstab_geometry *g,
-                                           const linstab_bounds *b);
+                                           const linstab_bounds *b, const linstab_exact *ex);
 
 #ifdef __cplusplus
 }

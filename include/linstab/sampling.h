@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <gsl/gsl_rng.h>
+
 #include "linstab/export.h"
 #include "linstab/status.h"
 
@@ -43,6 +45,15 @@ LINSTAB_API void linstab_sampling_coeffs(linstab_sampling s, size_t n, size_t B,
  * +INFINITY when the mini-batch noise vanishes (B = n, WITHOUT/BERNOULLI).
  */
 LINSTAB_API double linstab_sampling_batch_eff(linstab_sampling s, size_t n, size_t B);
+
+/*
+ * Draw one batch: indices (with multiplicity for WITH) into idx (capacity
+ * n for BERNOULLI and WITHOUT, B for WITH); returns their number.  The
+ * random stream is consumed in a fixed way per scheme (reproducible).
+ * work: n size_t of scratch (WITHOUT only; may be NULL otherwise).
+ */
+LINSTAB_API size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n,
+                                         size_t B, size_t *idx, size_t *work);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,61 @@
+/*
+ * eigen.h -- extreme eigenvalues of operators, dense or matrix-free.
+ *
+ * Dense path (dim <= opts.dense_max): the operator's dense matrix and
+ * LAPACK (dsyevr for self-adjoint operators, dgeev otherwise).
+ * Matrix-free path: arpack-ng's implicitly restarted Lanczos (dsaupd,
+ * self-adjoint) or Arnoldi (dnaupd), with a deterministic start vector so
+ * that results do not depend on the call order.  No convergence is an
+ * error (LINSTAB_ENOCONV), never a silent wrong number.
+ */
+#ifndef LINSTAB_EIGEN_H
+#define LINSTAB_EIGEN_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/operator.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_eigen_path {
+    LINSTAB_EIGEN_AUTO = 0,
+    LINSTAB_EIGEN_DENSE,
+    LINSTAB_EIGEN_ARPACK
+} linstab_eigen_path;
+
+typedef struct linstab_eigen_opts {
+    linstab_eigen_path path;
+    size_t dense_max; /* AUTO: dense when dim <= dense_max (0: 2000)          */
+    double tol;       /* ARPACK relative tolerance (0: 1e-12)                 */
+    int max_iter;     /* ARPACK restarts (0: 3000)                            */
+    size_t ncv;       /* ARPACK basis size (0: min(dim, 32))                  */
+    const double *start; /* ARPACK start vector (dim) or NULL: deterministic  */
+} linstab_eigen_opts;
+
+/* Default options (AUTO). */
+LINSTAB_API linstab_eigen_opts linstab_eigen_defaults(void);
+
+/*
+ * Largest algebraic eigenvalue of a self-adjoint operator (OUT *lambda);
+ * vec (may be NULL): OUT its unit eigenvector (length dim).
+ */
+LINSTAB_API linstab_status linstab_eigen_top(const linstab_operator *op,
+                                             const linstab_eigen_opts *opts, double *lambda,
+                                             double *vec, linstab_error *err);
+
+/*
+ * Spectral radius max |lambda| of any operator (self-adjoint or not).
+ * For a positive map it is itself an eigenvalue (Krein-Rutman).
+ */
+LINSTAB_API linstab_status linstab_eigen_radius(const linstab_operator *op,
+                                                const linstab_eigen_opts *opts, double *radius,
+                                                linstab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

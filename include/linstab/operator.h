@@ -1,0 +1,57 @@
+/*
+ * operator.h -- the matrix-free linear operator, and the symmetric
+ * vectorisation of Sym(r) it usually acts on.
+ *
+ * An operator is a dimension, an apply callback y = A x, an optional
+ * adjoint, an optional callback that forms the dense matrix directly (when
+ * the structure allows something cheaper than dim applies), and a context
+ * pointer.  The eigensolvers (eigen.h) take an operator and never know
+ * whether it is formed.  (PETSc's MatShell is the model.)
+ *
+ * svec: Sym(r) -> R^{r(r+1)/2}, row by row over the upper triangle,
+ * X_jj as is and sqrt(2) X_jk for j < k, so that <X, Y> = tr(XY) equals
+ * svec(X)'svec(Y) and a self-adjoint map on Sym(r) has a symmetric matrix.
+ */
+#ifndef LINSTAB_OPERATOR_H
+#define LINSTAB_OPERATOR_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void (*linstab_apply_fn)(const double *x, double *y, void *ctx);
+/* Form the dense dim x dim matrix (row-major) into A; return a status. */
+typedef linstab_status (*linstab_form_fn)(double *A, void *ctx, linstab_error *err);
+
+typedef struct linstab_operator {
+    size_t dim;
+    linstab_apply_fn apply;          /* y = A x (x, y of length dim, not aliased) */
+    linstab_apply_fn apply_adjoint;  /* y = A' x, or NULL                        */
+    linstab_form_fn form_dense;      /* or NULL: formed column by column         */
+    int self_adjoint;                /* A = A'                                   */
+    void *ctx;
+} linstab_operator;
+
+/*
+ * Dense matrix of op (dim x dim row-major, overwritten): form_dense when
+ * available, else one apply per unit vector.
+ */
+LINSTAB_API linstab_status linstab_operator_dense(const linstab_operator *op, double *A,
+                                                  linstab_error *err);
+
+/* r(r+1)/2 */
+LINSTAB_API size_t linstab_svec_dim(size_t r);
+/* x = svec(X) (X r x r symmetric; only the upper triangle is read). */
+LINSTAB_API void linstab_svec(size_t r, const double *X, double *x);
+/* X = smat(x), the symmetric r x r matrix with svec(X) = x. */
+LINSTAB_API void linstab_smat(size_t r, const double *x, double *X);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

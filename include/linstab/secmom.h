@@ -1,0 +1,81 @@
+/*
+ * secmom.h -- second-moment operators of linearized SGD and SAM
+ * (SPEC.md sections 3-4): T(X) = E[J X J'] on Sym(R), so that
+ * E[w_{t+1} w_{t+1}'] = T(E[w_t w_t']) exactly.  Mean-square stability is
+ * radius(T) <= 1.
+ *
+ * The family given must be range-restricted AND rotated into the
+ * eigenbasis of H (linstab_family_restrict with rotate = 1), so that
+ * H = diag(l); every operator is then applied matrix-free from the
+ * family's own fast paths, and its dense svec matrix can be formed
+ * directly (operator.h).
+ *
+ *   SGD          J = I - eta Hhat
+ *                T(X) = X - eta (HX + XH) + eta^2 (a HXH + b M(X))
+ *   SAM_INDEP    J = I - eta Hhat1 (I + rho Hhat2), independent batches
+ *                (002 Eq. 4): Y(X) = X + rho (HX + XH) + rho^2 S(X),
+ *                T(X) = X - eta (K'X + XK') + eta^2 S(Y(X)),
+ *                S(X) = a HXH + b M(X), K' = H + rho H^2  (not self-adjoint)
+ *   SAM_FULL     full batch, J = I - eta (H + rho H^2) deterministic
+ * SAM with one batch for ascent and descent ('same') at B = 1 is SGD at
+ * B = 1 on the family K_i = H_i + rho H_i^2 (linstab_family_sam_same):
+ * T(X) = X - eta (KX + XK) + eta^2 (1/n) sum K_i X K_i.
+ * (a, b) are the sampling coefficients of sampling.h.
+ */
+#ifndef LINSTAB_SECMOM_H
+#define LINSTAB_SECMOM_H
+
+#include <stddef.h>
+
+#include "linstab/bounds.h"
+#include "linstab/eigen.h"
+#include "linstab/export.h"
+#include "linstab/family.h"
+#include "linstab/operator.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_method {
+    LINSTAB_METHOD_SGD = 0,
+    LINSTAB_METHOD_SAM_INDEP,
+    LINSTAB_METHOD_SAM_FULL
+} linstab_method;
+
+typedef struct linstab_secmom linstab_secmom;
+
+/*
+ * Context of T for the rotated family f (borrowed: must outlive the
+ * context) with H = diag(l) (l borrowed, length f->d), n = f->n samples.
+ * OUT *out, free with linstab_secmom_free.
+ */
+LINSTAB_API linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
+                                                linstab_method method, double eta, double rho,
+                                                double a, double b, linstab_secmom **out,
+                                                linstab_error *err);
+LINSTAB_API void linstab_secmom_free(linstab_secmom *s);
+
+/* Y = T(X) on r x r symmetric matrices (X, Y not aliased). */
+LINSTAB_API void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y);
+
+/* The operator on svec coordinates (borrows s). */
+LINSTAB_API linstab_operator linstab_secmom_operator(linstab_secmom *s);
+
+/* Mean-square spectral radius of T (dense or matrix-free per opts). */
+LINSTAB_API linstab_status linstab_secmom_radius(linstab_secmom *s,
+                                                 const linstab_eigen_opts *opts, double *radius,
+                                                 linstab_error *err);
+
+/*
+ * The family K_i = H_i + rho H_i^2 (same representation; OUT *out): SAM
+ * 'same' at B = 1 is SGD at B = 1 on it.  Factored: U_i (I + rho U_i'U_i)^{1/2}.
+ */
+LINSTAB_API linstab_status linstab_family_sam_same(const linstab_family *f, double rho,
+                                                   linstab_family **out, linstab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

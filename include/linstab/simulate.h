@@ -1,0 +1,60 @@
+/*
+ * simulate.h -- the linearized dynamics w <- J w with a random batch per
+ * step (SPEC.md sections 3-4), on any family representation at the cost
+ * of B sample applications per step (never O(d^2) for diagonal or
+ * factored families).
+ *
+ *   SGD            w <- w - eta Hhat w
+ *   SAM_SAME       g = Hhat w;  w <- w - eta (g + rho Hhat g)
+ *   SAM_INDEP      w <- w - eta Hhat1 (w + rho Hhat2 w), independent batches
+ *   SAM_NORMALIZED w <- w - eta Hhat (w + rho g/||g||), g = Hhat w (Foret et al.)
+ * with Hhat = (1/B) sum_{i in S} H_i for the batch S of the sampling scheme.
+ */
+#ifndef LINSTAB_SIMULATE_H
+#define LINSTAB_SIMULATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "linstab/export.h"
+#include "linstab/family.h"
+#include "linstab/sampling.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_dynamics {
+    LINSTAB_DYN_SGD = 0,
+    LINSTAB_DYN_SAM_SAME,
+    LINSTAB_DYN_SAM_INDEP,
+    LINSTAB_DYN_SAM_NORMALIZED
+} linstab_dynamics;
+
+typedef struct linstab_sim linstab_sim;
+
+/* Workspace for the dynamics on f (borrowed).  OUT *out. */
+LINSTAB_API linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn,
+                                             double eta, double rho, size_t batch,
+                                             linstab_sampling sampling, linstab_sim **out,
+                                             linstab_error *err);
+LINSTAB_API void linstab_sim_free(linstab_sim *s);
+
+/* One step w <- J w (w of length d) with a batch drawn from rng. */
+LINSTAB_API void linstab_sim_step(linstab_sim *s, gsl_rng *rng, double *w);
+
+/* y = Hhat x for the batch idx[0..count) (normalised by B). */
+LINSTAB_API void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
+                                         const double *x, double *y);
+
+/* A GSL MT19937 generator seeded from (seed, stream) through splitmix64,
+ * so that independent streams are reproducible on any machine. */
+LINSTAB_API gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

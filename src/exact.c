@@ -1,0 +1,301 @@
+/*
+ * exact.c -- exact mean-square and almost-sure stability of SGD and SAM
+ * at given hyper-parameters (SPEC.md sections 3-4): radius, critical eta,
+ * critical batch size, critical rho, Lyapunov exponent.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linstab/critical.h"
+#include "linstab/exact.h"
+#include "linstab/secmom.h"
+
+const char *linstab_sam_variant_name(linstab_sam_variant v)
+{
+    return v == LINSTAB_SAM_SAME ? "same" : "independent";
+}
+
+linstab_status linstab_sam_variant_parse(const char *s, linstab_sam_variant *v, linstab_error *err)
+{
+    if (strcmp(s, "same") == 0) {
+        *v = LINSTAB_SAM_SAME;
+        return LINSTAB_OK;
+    }
+    if (strcmp(s, "independent") == 0) {
+        *v = LINSTAB_SAM_INDEPENDENT;
+        return LINSTAB_OK;
+    }
+    return linstab_error_set(err, LINSTAB_EINVAL,
+                             "--sam-variant '%s': expected same or independent", s);
+}
+
+void linstab_rotated_clear(linstab_rotated *rf)
+{
+    linstab_family_free(rf->f);
+    free(rf->l);
+    memset(rf, 0, sizeof *rf);
+}
+
+linstab_status linstab_rotated_make(const linstab_family *f, double rank_rtol, int use_m2,
+                                    linstab_rotated *out, linstab_error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t rank = 0;
+    linstab_status st = linstab_family_restrict(f, rank_rtol, use_m2, 1, &out->f, &rank, NULL, err);
+    if (st != LINSTAB_OK) return st;
+    size_t r = out->f->d;
+    double *H = malloc(r * r * sizeof *H);
+    out->l = malloc(r * sizeof *out->l);
+    if (H == NULL || out->l == NULL) {
+        free(H);
+        linstab_rotated_clear(out);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "rotation: out of memory");
+    }
+    st = linstab_family_mean(out->f, H, err);
+    for (size_t j = 0; st == LINSTAB_OK && j < r; j++) out->l[j] = H[j * r + j];
+    free(H);
+    out->d_full = f->d;
+    if (st != LINSTAB_OK) linstab_rotated_clear(out);
+    return st;
+}
+
+linstab_exact_opts linstab_exact_defaults(void)
+{
+    linstab_exact_opts o;
+    memset(&o, 0, sizeof o);
+    o.eigen = linstab_eigen_defaults();
+    o.lyap_runs = 8;
+    o.lyap_steps = 2000;
+    o.seed = 0;
+    return o;
+}
+
+int linstab_sam_available(linstab_sam_variant v, size_t n, size_t batch, linstab_sampling sampling)
+{
+    if (v == LINSTAB_SAM_INDEPENDENT) return 1;
+    if (batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) return 1;
+    return batch == 1 && sampling != LINSTAB_SAMPLING_BERNOULLI;
+}
+
+static linstab_status secmom_radius(const linstab_family *f, const double *l, linstab_method m,
+                                    double eta, double rho, double a, double b,
+                                    const linstab_eigen_opts *opts, double *radius,
+                                    linstab_error *err)
+{
+    linstab_secmom *s = NULL;
+    linstab_status st = linstab_secmom_alloc(f, l, m, eta, rho, a, b, &s, err);
+    if (st == LINSTAB_OK) st = linstab_secmom_radius(s, opts, radius, err);
+    linstab_secmom_free(s);
+    return st;
+}
+
+/* The rotated family K_i = H_i + rho H_i^2 (SAM 'same' at B = 1). */
+static linstab_status sam_same_family(const linstab_rotated *rf, double rho, linstab_rotated *out,
+                                      linstab_error *err)
+{
+    linstab_family *K = NULL;
+    linstab_status st = linstab_family_sam_same(rf->f, rho, &K, err);
+    if (st != LINSTAB_OK) return st;
+    /* range(K_i) = range(H_i): no rank is lost, only the basis turns */
+    st = linstab_rotated_make(K, -1.0, 0, out, err);
+    linstab_family_free(K);
+    return st;
+}
+
+linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant v, double eta,
+                                  double rho, size_t batch, linstab_sampling sampling,
+                                  const linstab_eigen_opts *opts, double *radius,
+                                  linstab_error *err)
+{
+    size_t n = rf->f->n;
+    double a, b;
+    linstab_sampling_coeffs(sampling, n, batch, &a, &b);
+    if (v == LINSTAB_SAM_INDEPENDENT)
+        return secmom_radius(rf->f, rf->l, LINSTAB_METHOD_SAM_INDEP, eta, rho, a, b, opts, radius,
+                             err);
+    if (batch == n && sampling == LINSTAB_SAMPLING_WITHOUT)
+        return secmom_radius(rf->f, rf->l, LINSTAB_METHOD_SAM_FULL, eta, rho, 1.0, 0.0, opts,
+                             radius, err);
+    if (!linstab_sam_available(v, n, batch, sampling))
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "SAM 'same' has an exact operator only for B = 1 (with or "
+                                 "without replacement) and full batch; got B = %zu, %s",
+                                 batch, linstab_sampling_name(sampling));
+    if (rho == 0.0)
+        return secmom_radius(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius,
+                             err);
+    linstab_rotated K;
+    linstab_status st = sam_same_family(rf, rho, &K, err);
+    if (st != LINSTAB_OK) return st;
+    st = secmom_radius(K.f, K.l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius, err);
+    linstab_rotated_clear(&K);
+    return st;
+}
+
+typedef struct param_ctx {
+    const linstab_rotated *rf;
+    linstab_sam_variant v;
+    double eta, rho;
+    size_t batch;
+    linstab_sampling sampling;
+    const linstab_eigen_opts *opts;
+} param_ctx;
+
+static linstab_status radius_of_rho(double x, double *value, void *vctx, linstab_error *err)
+{
+    param_ctx *c = vctx;
+    return linstab_sam_radius(c->rf, c->v, c->eta, x, c->batch, c->sampling, c->opts, value, err);
+}
+
+static linstab_status radius_of_eta(double x, double *value, void *vctx, linstab_error *err)
+{
+    param_ctx *c = vctx;
+    if (x == 0.0) {
+        *value = 1.0; /* T = identity */
+        return LINSTAB_OK;
+    }
+    return linstab_sam_radius(c->rf, c->v, x, c->rho, c->batch, c->sampling, c->opts, value, err);
+}
+
+static double top_k(const linstab_rotated *rf, double rho)
+{
+    double k = 0.0;
+    for (size_t j = 0; j < rf->f->d; j++) k = fmax(k, rf->l[j] + rho * rf->l[j] * rf->l[j]);
+    return k;
+}
+
+linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_variant variant,
+                                    double rho, size_t batch, linstab_sampling sampling,
+                                    const linstab_eigen_opts *eo, double *eta_star,
+                                    linstab_error *err)
+{
+    size_t n = rf->f->n;
+    if (!linstab_sam_available(variant, n, batch, sampling))
+        return linstab_error_set(err, LINSTAB_EINVAL, "SAM (%s): no exact operator for B = %zu, %s",
+                                 linstab_sam_variant_name(variant), batch,
+                                 linstab_sampling_name(sampling));
+    if (variant == LINSTAB_SAM_SAME && batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) {
+        *eta_star = 2.0 / top_k(rf, rho); /* full batch: 002 Prop. 4.1 remark */
+        return LINSTAB_OK;
+    }
+    if (variant == LINSTAB_SAM_SAME) {
+        if (rho == 0.0) return linstab_critical_eta(rf->f, rf->l, 0.0, 1.0, eo, eta_star, err);
+        linstab_rotated K;
+        linstab_status st = sam_same_family(rf, rho, &K, err);
+        if (st != LINSTAB_OK) return st;
+        st = linstab_critical_eta(K.f, K.l, 0.0, 1.0, eo, eta_star, err);
+        linstab_rotated_clear(&K);
+        return st;
+    }
+    /* independent batches: T is not self-adjoint; bisection on eta */
+    param_ctx c = {rf, variant, 0.0, rho, batch, sampling, eo};
+    return linstab_critical_param(radius_of_eta, &c, 1.0 / top_k(rf, rho), 1e-10, eta_star, NULL,
+                                  err);
+}
+
+linstab_status linstab_lemma41(const linstab_rotated *rf, double eta, size_t batch, size_t K,
+                               double *trace, double *lower, linstab_error *err)
+{
+    const linstab_family *f = rf->f;
+    size_t r = f->d, n = f->n;
+    double a, b, N = (double)n;
+    linstab_sampling_coeffs(LINSTAB_SAMPLING_BERNOULLI, n, batch, &a, &b);
+    double c = eta * eta / (N * (double)batch) - eta * eta / (N * N);
+    linstab_secmom *s = NULL;
+    double *X = calloc(r * r, sizeof *X), *Y = malloc(r * r * sizeof *Y);
+    double *Z = calloc(r * r, sizeof *Z), *W = malloc(r * r * sizeof *W);
+    linstab_status st = (X && Y && Z && W) ? linstab_secmom_alloc(f, rf->l, LINSTAB_METHOD_SGD,
+                                                                  eta, 0.0, a, b, &s, err)
+                                           : linstab_error_set(err, LINSTAB_ENOMEM, "Lemma 4.1: out of memory");
+    for (size_t j = 0; X && Z && j < r; j++) X[j * r + j] = Z[j * r + j] = 1.0;
+    double ck = 1.0;
+    for (size_t k = 0; st == LINSTAB_OK && k < K; k++) {
+        linstab_secmom_apply(s, X, Y);
+        st = linstab_family_sandwich(f, Z, W, err); /* W = M(Z) = N(Z)/n */
+        double tt = 0.0, tl = 0.0;
+        for (size_t j = 0; j < r; j++) {
+            tt += Y[j * r + j];
+            tl += W[j * r + j];
+        }
+        ck *= c * N;
+        trace[k] = tt;
+        lower[k] = ck * tl;
+        double *tmp = X;
+        X = Y;
+        Y = tmp;
+        tmp = Z;
+        Z = W;
+        W = tmp;
+    }
+    linstab_secmom_free(s);
+    free(X);
+    free(Y);
+    free(Z);
+    free(W);
+    return st;
+}
+
+linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hyper *h,
+                                     linstab_sam_variant variant, const linstab_exact_opts *opts,
+                                     linstab_exact *out, linstab_error *err)
+{
+    const linstab_family *f = rf->f;
+    size_t n = f->n;
+    memset(out, 0, sizeof *out);
+    linstab_status st = linstab_hyper_check(h, n, err);
+    if (st != LINSTAB_OK) return st;
+    const linstab_eigen_opts *eo = &opts->eigen;
+    double a, b;
+    linstab_sampling_coeffs(h->sampling, n, h->batch, &a, &b);
+
+    st = secmom_radius(f, rf->l, LINSTAB_METHOD_SGD, h->eta, 0.0, a, b, eo, &out->sgd_radius, err);
+    if (st != LINSTAB_OK) return st;
+    out->sgd_stable = out->sgd_radius <= 1.0;
+    st = linstab_critical_eta(f, rf->l, a, b, eo, &out->sgd_eta_star, err);
+    if (st != LINSTAB_OK) return st;
+    st = linstab_critical_batch(f, rf->l, h->sampling, h->eta, eo, &out->sgd_critical_batch, err);
+    if (st != LINSTAB_OK) return st;
+
+    out->sam_variant = variant;
+    out->sam_available = linstab_sam_available(variant, n, h->batch, h->sampling);
+    if (out->sam_available) {
+        st = linstab_sam_radius(rf, variant, h->eta, h->rho, h->batch, h->sampling, eo,
+                                &out->sam_radius, err);
+        if (st != LINSTAB_OK) return st;
+        out->sam_stable = out->sam_radius <= 1.0;
+        param_ctx c = {rf, variant, h->eta, h->rho, h->batch, h->sampling, eo};
+        st = linstab_sam_eta_star(rf, variant, h->rho, h->batch, h->sampling, eo,
+                                  &out->sam_eta_star, err);
+        if (st != LINSTAB_OK) return st;
+        double l1 = top_k(rf, 0.0);
+        double hint = (2.0 / h->eta - l1) / (l1 * l1);
+        if (!(hint > 0.0)) hint = 1e-3 / l1;
+        st = linstab_critical_param(radius_of_rho, &c, hint, 1e-10, &out->sam_critical_rho,
+                                    &out->sam_rho_monotone, err);
+        if (st != LINSTAB_OK) return st;
+    }
+
+    out->lemma_k = opts->lemma_k ? opts->lemma_k : 10;
+    if (out->lemma_k > LINSTAB_LEMMA_KMAX) out->lemma_k = LINSTAB_LEMMA_KMAX;
+    st = linstab_lemma41(rf, h->eta, h->batch, out->lemma_k, out->lemma_trace, out->lemma_lower,
+                         err);
+    if (st != LINSTAB_OK) return st;
+
+    if (!opts->skip_lyapunov) {
+        linstab_dynamics dyn = h->rho == 0.0                ? LINSTAB_DYN_SGD
+                               : variant == LINSTAB_SAM_SAME ? LINSTAB_DYN_SAM_SAME
+                                                             : LINSTAB_DYN_SAM_INDEP;
+        int ok = 0;
+        st = linstab_lyapunov_diag_exact(f, dyn, h->eta, h->rho, h->batch, h->sampling,
+                                         &out->lyap, &ok, err);
+        if (st == LINSTAB_OK && !ok)
+            st = linstab_lyapunov_mc(f, dyn, h->eta, h->rho, h->batch, h->sampling,
+                                     opts->lyap_runs ? opts->lyap_runs : 8,
+                                     opts->lyap_steps ? opts->lyap_steps : 2000, opts->seed,
+                                     &out->lyap, err);
+        if (st != LINSTAB_OK) return st;
+        out->lyap_done = 1;
+    }
+    return LINSTAB_OK;
+}

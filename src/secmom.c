@@ -1,0 +1,338 @@
+/*
+ * secmom.c -- second-moment operators of linearized SGD and SAM
+ * (SPEC.md sections 3-4; 004 Lemma 4.1's T; 002 Eq. 4 for independent
+ * SAM batches).  In the eigenbasis of H the deterministic parts are
+ * diagonal in svec coordinates (entry (j,k) scales by a function of
+ * l_j, l_k); only M(X) = (1/n) sum_i H_i X H_i needs the family.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "linstab/linalg.h"
+#include "linstab/secmom.h"
+
+struct linstab_secmom {
+    const linstab_family *f;
+    const double *l;
+    size_t r, m;
+    linstab_method method;
+    double eta, rho, a, b;
+    double *X, *Y, *Z; /* r x r work matrices */
+    linstab_status failed; /* an apply could not allocate */
+};
+
+void linstab_secmom_free(linstab_secmom *s)
+{
+    if (s == NULL) return;
+    free(s->X);
+    free(s->Y);
+    free(s->Z);
+    free(s);
+}
+
+linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
+                                    linstab_method method, double eta, double rho, double a,
+                                    double b, linstab_secmom **out, linstab_error *err)
+{
+    *out = NULL;
+    size_t r = f->d;
+    linstab_secmom *s = calloc(1, sizeof *s);
+    if (s == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "second-moment operator: out of memory");
+    s->f = f;
+    s->l = l;
+    s->r = r;
+    s->m = r * (r + 1) / 2;
+    s->method = method;
+    s->eta = eta;
+    s->rho = rho;
+    s->a = a;
+    s->b = b;
+    s->X = malloc(r * r * sizeof(double));
+    s->Y = malloc(r * r * sizeof(double));
+    s->Z = malloc(r * r * sizeof(double));
+    if (s->X == NULL || s->Y == NULL || s->Z == NULL) {
+        linstab_secmom_free(s);
+        return linstab_error_set(err, LINSTAB_ENOMEM,
+                                 "second-moment operator of dimension %zu: out of memory", r);
+    }
+    *out = s;
+    return LINSTAB_OK;
+}
+
+/* S(X) = a HXH + b M(X) into Y. */
+static void apply_S(linstab_secmom *s, const double *X, double *Y)
+{
+    size_t r = s->r;
+    if (s->b != 0.0) {
+        linstab_error err;
+        if (linstab_family_sandwich(s->f, X, Y, &err) != LINSTAB_OK) s->failed = err.code;
+        for (size_t j = 0; j < r * r; j++) Y[j] *= s->b;
+    } else {
+        memset(Y, 0, r * r * sizeof *Y);
+    }
+    for (size_t j = 0; j < r; j++)
+        for (size_t k = 0; k < r; k++) Y[j * r + k] += s->a * s->l[j] * s->l[k] * X[j * r + k];
+}
+
+void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y)
+{
+    size_t r = s->r;
+    const double *l = s->l;
+    double eta = s->eta, rho = s->rho;
+    switch (s->method) {
+    case LINSTAB_METHOD_SGD:
+        apply_S(s, X, Y);
+        for (size_t j = 0; j < r; j++)
+            for (size_t k = 0; k < r; k++) {
+                size_t p = j * r + k;
+                Y[p] = X[p] * (1.0 - eta * (l[j] + l[k])) + eta * eta * Y[p];
+            }
+        return;
+    case LINSTAB_METHOD_SAM_INDEP: {
+        double *Yx = s->Z;
+        /* Yx = X + rho (HX + XH) + rho^2 S(X) */
+        apply_S(s, X, Yx);
+        for (size_t j = 0; j < r; j++)
+            for (size_t k = 0; k < r; k++) {
+                size_t p = j * r + k;
+                Yx[p] = X[p] * (1.0 + rho * (l[j] + l[k])) + rho * rho * Yx[p];
+            }
+        apply_S(s, Yx, Y);
+        for (size_t j = 0; j < r; j++)
+            for (size_t k = 0; k < r; k++) {
+                size_t p = j * r + k;
+                double kj = l[j] + rho * l[j] * l[j], kk = l[k] + rho * l[k] * l[k];
+                Y[p] = X[p] * (1.0 - eta * (kj + kk)) + eta * eta * Y[p];
+            }
+        return;
+    }
+    case LINSTAB_METHOD_SAM_FULL:
+        for (size_t j = 0; j < r; j++)
+            for (size_t k = 0; k < r; k++) {
+                double kj = l[j] + rho * l[j] * l[j], kk = l[k] + rho * l[k] * l[k];
+                Y[j * r + k] = X[j * r + k] * (1.0 - eta * kj) * (1.0 - eta * kk);
+            }
+        return;
+    }
+}
+
+static void apply_svec(const double *x, double *y, void *ctx)
+{
+    linstab_secmom *s = ctx;
+    linstab_smat(s->r, x, s->X);
+    linstab_secmom_apply(s, s->X, s->Y);
+    linstab_svec(s->r, s->Y, y);
+}
+
+/* The adjoint of the independent-SAM operator: T'(X) = X - eta(K'X + XK')
+ * + eta^2 Y'(S(X)), with S and Y self-adjoint. */
+static void apply_adjoint_svec(const double *x, double *y, void *ctx)
+{
+    linstab_secmom *s = ctx;
+    if (s->method != LINSTAB_METHOD_SAM_INDEP) {
+        apply_svec(x, y, ctx);
+        return;
+    }
+    size_t r = s->r;
+    const double *l = s->l;
+    double eta = s->eta, rho = s->rho;
+    linstab_smat(r, x, s->X);
+    apply_S(s, s->X, s->Z); /* Z = S(X) */
+    apply_S(s, s->Z, s->Y); /* Y = S(Z) */
+    for (size_t j = 0; j < r; j++)
+        for (size_t k = 0; k < r; k++) {
+            size_t p = j * r + k;
+            double kj = l[j] + rho * l[j] * l[j], kk = l[k] + rho * l[k] * l[k];
+            double yz = s->Z[p] * (1.0 + rho * (l[j] + l[k])) + rho * rho * s->Y[p];
+            s->Y[p] = s->X[p] * (1.0 - eta * (kj + kk)) + eta * eta * yz;
+        }
+    linstab_svec(r, s->Y, y);
+}
+
+/* Diagonal (in svec order) of the deterministic part, by f(l_j, l_k). */
+static void svec_diag(const linstab_secmom *s, double (*fn)(const linstab_secmom *, double, double),
+                      double *dg)
+{
+    size_t p = 0;
+    for (size_t j = 0; j < s->r; j++)
+        for (size_t k = j; k < s->r; k++) dg[p++] = fn(s, s->l[j], s->l[k]);
+}
+
+static double f_sgd(const linstab_secmom *s, double lj, double lk)
+{
+    return 1.0 - s->eta * (lj + lk) + s->eta * s->eta * s->a * lj * lk;
+}
+static double f_hh(const linstab_secmom *s, double lj, double lk) { return s->a * lj * lk; }
+static double f_y(const linstab_secmom *s, double lj, double lk)
+{
+    return 1.0 + s->rho * (lj + lk);
+}
+static double f_k(const linstab_secmom *s, double lj, double lk)
+{
+    double kj = lj + s->rho * lj * lj, kk = lk + s->rho * lk * lk;
+    return 1.0 - s->eta * (kj + kk);
+}
+static double f_full(const linstab_secmom *s, double lj, double lk)
+{
+    double kj = lj + s->rho * lj * lj, kk = lk + s->rho * lk * lk;
+    return (1.0 - s->eta * kj) * (1.0 - s->eta * kk);
+}
+
+static linstab_status form_dense(double *T, void *ctx, linstab_error *err)
+{
+    linstab_secmom *s = ctx;
+    size_t m = s->m;
+    double *dg = malloc(m * sizeof *dg);
+    if (dg == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "dense operator: out of memory");
+    linstab_status st = LINSTAB_OK;
+    if (s->method == LINSTAB_METHOD_SAM_FULL) {
+        memset(T, 0, m * m * sizeof *T);
+        svec_diag(s, f_full, dg);
+        for (size_t p = 0; p < m; p++) T[p * m + p] = dg[p];
+        free(dg);
+        return LINSTAB_OK;
+    }
+    if (s->b != 0.0) {
+        st = linstab_family_sandwich_svec(s->f, T, err);
+    } else {
+        memset(T, 0, m * m * sizeof *T);
+    }
+    if (st != LINSTAB_OK) {
+        free(dg);
+        return st;
+    }
+    double eta2 = s->eta * s->eta;
+    if (s->method == LINSTAB_METHOD_SGD) {
+        svec_diag(s, f_sgd, dg);
+        for (size_t j = 0; j < m * m; j++) T[j] *= eta2 * s->b;
+        for (size_t p = 0; p < m; p++) T[p * m + p] += dg[p];
+        free(dg);
+        return LINSTAB_OK;
+    }
+    /* independent SAM: T = diag(f_k) + eta^2 S (diag(f_y) + rho^2 S) */
+    double *S = T, *Yd = malloc(m * m * sizeof *Yd), *P = malloc(m * m * sizeof *P);
+    if (Yd == NULL || P == NULL) {
+        free(dg);
+        free(Yd);
+        free(P);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "dense operator: out of memory");
+    }
+    for (size_t j = 0; j < m * m; j++) S[j] *= s->b;
+    svec_diag(s, f_hh, dg);
+    for (size_t p = 0; p < m; p++) S[p * m + p] += dg[p];
+    svec_diag(s, f_y, dg);
+    for (size_t j = 0; j < m * m; j++) Yd[j] = s->rho * s->rho * S[j];
+    for (size_t p = 0; p < m; p++) Yd[p * m + p] += dg[p];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)m, (int)m, eta2, S, (int)m,
+                Yd, (int)m, 0.0, P, (int)m);
+    svec_diag(s, f_k, dg);
+    for (size_t p = 0; p < m; p++) P[p * m + p] += dg[p];
+    memcpy(T, P, m * m * sizeof *T);
+    free(Yd);
+    free(P);
+    free(dg);
+    return LINSTAB_OK;
+}
+
+linstab_operator linstab_secmom_operator(linstab_secmom *s)
+{
+    linstab_operator op = {s->m, apply_svec, apply_adjoint_svec, form_dense,
+                           s->method != LINSTAB_METHOD_SAM_INDEP, s};
+    return op;
+}
+
+linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts *opts,
+                                     double *radius, linstab_error *err)
+{
+    s->failed = LINSTAB_OK;
+    linstab_status st;
+    if (s->method == LINSTAB_METHOD_SAM_FULL) {
+        double rad = 0.0;
+        for (size_t j = 0; j < s->r; j++) {
+            double g = 1.0 - s->eta * (s->l[j] + s->rho * s->l[j] * s->l[j]);
+            rad = fmax(rad, g * g);
+        }
+        *radius = rad;
+        return LINSTAB_OK;
+    }
+    linstab_operator op = linstab_secmom_operator(s);
+    if (op.self_adjoint) {
+        /* a positive map: its spectral radius is its largest eigenvalue */
+        st = linstab_eigen_top(&op, opts, radius, NULL, err);
+        if (st == LINSTAB_OK && *radius < 0.0) *radius = 0.0;
+    } else {
+        st = linstab_eigen_radius(&op, opts, radius, err);
+    }
+    if (st == LINSTAB_OK && s->failed != LINSTAB_OK)
+        st = linstab_error_set(err, s->failed, "second-moment operator: out of memory");
+    return st;
+}
+
+linstab_status linstab_family_sam_same(const linstab_family *f, double rho, linstab_family **out,
+                                       linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k;
+    linstab_status st = linstab_family_alloc(f->kind, n, d, k, out, err);
+    if (st != LINSTAB_OK) return st;
+    linstab_family *g = *out;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DIAGONAL:
+        for (size_t j = 0; j < n * d; j++) g->data[j] = f->data[j] + rho * f->data[j] * f->data[j];
+        return LINSTAB_OK;
+    case LINSTAB_FAMILY_DENSE:
+        for (size_t i = 0; i < n; i++) {
+            const double *Hi = f->data + i * d * d;
+            double *Ki = g->data + i * d * d;
+            memcpy(Ki, Hi, d * d * sizeof *Ki);
+            cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)d, rho, Hi, (int)d, Hi,
+                        (int)d, 1.0, Ki, (int)d);
+            linstab_sym_symmetrize(d, Ki);
+        }
+        return LINSTAB_OK;
+    case LINSTAB_FAMILY_FACTORED: {
+        /* U (I + rho U'U) U' = (U R)(U R)' with R = (I + rho C)^{1/2}, C = U'U */
+        double *C = malloc(k * k * sizeof *C), *V = malloc(k * k * sizeof *V),
+               *w = malloc(k * sizeof *w), *R = malloc(k * k * sizeof *R);
+        if (!C || !V || !w || !R) {
+            free(C);
+            free(V);
+            free(w);
+            free(R);
+            linstab_family_free(g);
+            *out = NULL;
+            return linstab_error_set(err, LINSTAB_ENOMEM, "SAM family: out of memory");
+        }
+        for (size_t i = 0; i < n && st == LINSTAB_OK; i++) {
+            const double *U = f->data + i * d * k;
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)d, 1.0, U, (int)k, 0.0,
+                        C, (int)k);
+            linstab_sym_fill_lower(k, C);
+            st = linstab_sym_eig(k, C, w, V, err);
+            if (st != LINSTAB_OK) break;
+            for (size_t a = 0; a < k; a++)
+                for (size_t b = 0; b < k; b++) {
+                    double s = 0.0;
+                    for (size_t c = 0; c < k; c++)
+                        s += V[a * k + c] * sqrt(1.0 + rho * fmax(w[c], 0.0)) * V[b * k + c];
+                    R[a * k + b] = s;
+                }
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)k, (int)k, 1.0, U,
+                        (int)k, R, (int)k, 0.0, g->data + i * d * k, (int)k);
+        }
+        free(C);
+        free(V);
+        free(w);
+        free(R);
+        if (st != LINSTAB_OK) {
+            linstab_family_free(g);
+            *out = NULL;
+        }
+        return st;
+    }
+    }
+    return LINSTAB_OK;
+}

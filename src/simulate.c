@@ -1,0 +1,126 @@
+/* simulate.c -- linearized SGD / SAM dynamics with random batches. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "linstab/simulate.h"
+
+struct linstab_sim {
+    const linstab_family *f;
+    linstab_dynamics dyn;
+    double eta, rho;
+    size_t batch;
+    linstab_sampling sampling;
+    size_t *idx, *idx2, *work;
+    double *g, *t, *u;
+};
+
+void linstab_sim_free(linstab_sim *s)
+{
+    if (s == NULL) return;
+    free(s->idx);
+    free(s->idx2);
+    free(s->work);
+    free(s->g);
+    free(s->t);
+    free(s->u);
+    free(s);
+}
+
+linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn, double eta,
+                                 double rho, size_t batch, linstab_sampling sampling,
+                                 linstab_sim **out, linstab_error *err)
+{
+    *out = NULL;
+    size_t n = f->n, d = f->d, cap = n > batch ? n : batch;
+    linstab_sim *s = calloc(1, sizeof *s);
+    if (s == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+    s->f = f;
+    s->dyn = dyn;
+    s->eta = eta;
+    s->rho = rho;
+    s->batch = batch;
+    s->sampling = sampling;
+    s->idx = malloc(cap * sizeof *s->idx);
+    s->idx2 = malloc(cap * sizeof *s->idx2);
+    s->work = malloc(n * sizeof *s->work);
+    s->g = malloc(d * sizeof *s->g);
+    s->t = malloc(d * sizeof *s->t);
+    s->u = malloc(d * sizeof *s->u);
+    if (!s->idx || !s->idx2 || !s->work || !s->g || !s->t || !s->u) {
+        linstab_sim_free(s);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+    }
+    *out = s;
+    return LINSTAB_OK;
+}
+
+void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
+                             const double *x, double *y)
+{
+    size_t d = s->f->d;
+    memset(y, 0, d * sizeof *y);
+    for (size_t c = 0; c < count; c++) {
+        linstab_family_apply(s->f, idx[c], x, s->u);
+        for (size_t j = 0; j < d; j++) y[j] += s->u[j];
+    }
+    double inv = 1.0 / (double)s->batch;
+    for (size_t j = 0; j < d; j++) y[j] *= inv;
+}
+
+void linstab_sim_step(linstab_sim *s, gsl_rng *rng, double *w)
+{
+    size_t d = s->f->d, n = s->f->n;
+    size_t c = linstab_sampling_draw(rng, s->sampling, n, s->batch, s->idx, s->work);
+    double eta = s->eta, rho = s->rho;
+    switch (s->dyn) {
+    case LINSTAB_DYN_SGD:
+        linstab_sim_batch_apply(s, s->idx, c, w, s->g);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * s->g[j];
+        return;
+    case LINSTAB_DYN_SAM_SAME:
+        linstab_sim_batch_apply(s, s->idx, c, w, s->g);
+        linstab_sim_batch_apply(s, s->idx, c, s->g, s->t);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * (s->g[j] + rho * s->t[j]);
+        return;
+    case LINSTAB_DYN_SAM_INDEP: {
+        size_t c2 = linstab_sampling_draw(rng, s->sampling, n, s->batch, s->idx2, s->work);
+        linstab_sim_batch_apply(s, s->idx2, c2, w, s->g); /* ascent batch */
+        for (size_t j = 0; j < d; j++) s->g[j] = w[j] + rho * s->g[j];
+        linstab_sim_batch_apply(s, s->idx, c, s->g, s->t);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * s->t[j];
+        return;
+    }
+    case LINSTAB_DYN_SAM_NORMALIZED: {
+        linstab_sim_batch_apply(s, s->idx, c, w, s->g);
+        double gn = cblas_dnrm2((int)d, s->g, 1);
+        double sc = gn > 0.0 ? rho / gn : 0.0;
+        for (size_t j = 0; j < d; j++) s->g[j] = w[j] + sc * s->g[j];
+        linstab_sim_batch_apply(s, s->idx, c, s->g, s->t);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * s->t[j];
+        return;
+    }
+    }
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    if (r == NULL) return NULL;
+    uint64_t x = seed;
+    uint64_t a = splitmix64(&x);
+    x = a ^ (stream * 0xd1b54a32d192ed03ULL);
+    uint64_t v = splitmix64(&x);
+    gsl_rng_set(r, (unsigned long)(v & 0xffffffffUL) ? (unsigned long)(v & 0xffffffffUL) : 1UL);
+    return r;
+}

@@ -1,0 +1,377 @@
+/*
+ * test_cli.c -- end-to-end tests of the linstab command: help texts, the
+ * JSON contract of `check`, closed forms through the whole pipeline, and
+ * every bad-input case (one clear line on stderr, exit status 1 or 2, no
+ * half-written output).  The binary comes from $LINSTAB_BIN (set by meson).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "linstab/npy.h"
+#include "testutil.h"
+
+static char dir[512];
+static char out_path[600], err_path[600];
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/linstab-cli-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+/* Run `linstab ARGS` in dir; returns the exit status. */
+static int run(const char *fmt, ...)
+{
+    const char *bin = getenv("LINSTAB_BIN");
+    cr_assert_not_null(bin, "LINSTAB_BIN is not set");
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", dir, bin, args, out_path,
+             err_path);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st), "linstab did not exit normally: %s", args);
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) return calloc(1, 1);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *s = calloc((size_t)len + 1, 1);
+    if (fread(s, 1, (size_t)len, fp) != (size_t)len) s[0] = '\0';
+    fclose(fp);
+    return s;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* Expect failure with `status`, one line on stderr containing `needle`. */
+static void expect_error(int got, int status, const char *needle)
+{
+    char *err = slurp(err_path);
+    cr_expect_eq(got, status, "exit status %d, want %d; stderr: %s", got, status, err);
+    cr_expect(strstr(err, needle) != NULL, "stderr lacks '%s': %s", needle, err);
+    cr_expect_eq(count_lines(err), 1, "stderr should be one line: %s", err);
+    free(err);
+}
+
+/* The number after "key": in a JSON text (first occurrence after `after`). */
+static double json_number(const char *json, const char *after, const char *key)
+{
+    const char *p = after ? strstr(json, after) : json;
+    cr_assert_not_null(p, "no '%s' in %s", after, json);
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    p = strstr(p, pat);
+    cr_assert_not_null(p, "no key %s", key);
+    p += strlen(pat);
+    if (strncmp(p, "null", 4) == 0) return NAN;
+    return strtod(p, NULL);
+}
+
+static void write_npy(const char *name, const double *data, size_t ndim, const size_t *shape)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    linstab_error err;
+    cr_assert_eq(linstab_npy_write(path, data, ndim, shape, &err), LINSTAB_OK, "%s", err.msg);
+}
+
+static void write_bytes(const char *name, const void *bytes, size_t len)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "wb");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fwrite(bytes, 1, len, fp), len);
+    fclose(fp);
+}
+
+static int exists(const char *name)
+{
+    char path[700];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &sb) == 0;
+}
+
+/* A small valid dense family: H_0 = diag(2, 1), H_1 = [[1, 1], [1, 1]]. */
+static void write_small_family(void)
+{
+    double H[8] = {2, 0, 0, 1, 1, 1, 1, 1};
+    size_t shape[3] = {2, 2, 2};
+    write_npy("small.npy", H, 3, shape);
+}
+
+Test(cli, help_lists_every_command_and_check_help_documents_every_option)
+{
+    cr_expect_eq(run("--help"), 0);
+    char *out = slurp(out_path);
+    cr_expect(strstr(out, "check") && strstr(out, "gen"), "%s", out);
+    free(out);
+    cr_expect_eq(run("check --help"), 0);
+    out = slurp(out_path);
+    const char *opts[] = {"--family", "--factors", "--diag", "--eta", "--batch", "--rho",
+                          "--sampling", "--json", "--out", "--allow-indefinite", "--sym-tol",
+                          "--rank-tol", "--max-memory"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        cr_expect(strstr(out, opts[i]) != NULL, "check --help lacks %s", opts[i]);
+    free(out);
+    cr_expect_eq(run("gen --help"), 0);
+    cr_expect_eq(run("--version"), 0);
+}
+
+Test(cli, check_json_has_every_required_key)
+{
+    write_small_family();
+    cr_assert_eq(run("check --family small.npy --eta 0.5 --batch 1 --rho 0.1 --json"), 0);
+    char *json = slurp(out_path);
+    const char *keys[] = {"n", "d", "rank", "eta", "batch", "rho", "sampling", "geometry",
+                          "sharpness", "trace", "frobenius", "max_individual_sharpness", "sigma",
+                          "lambda1_S", "s2", "s3", "s4", "m2_gap", "m3_gap", "m4_gap",
+                          "gamma_min", "bounds", "gd", "threshold", "diverges", "dexter_thm1",
+                          "dexter_thm2", "shin_thm9", "lambda_max", "stable", "shin_eq7",
+                          "sam_late_thm41", "lhs", "rhs", "stable_necessary",
+                          "sam_late_thm41_corrected", "batch_eff"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"%s\":", keys[i]);
+        cr_expect(strstr(json, pat) != NULL, "JSON lacks key %s", keys[i]);
+    }
+    /* H = [[1.5, .5], [.5, 1]]: trace 2.5, ||H||_F^2 = 2.25 + .5 + 1 */
+    cr_expect_lt(fabs(json_number(json, "geometry", "trace") - 2.5), 1e-14);
+    cr_expect_lt(fabs(json_number(json, "geometry", "frobenius") - sqrt(3.75)), 1e-14);
+    cr_expect_lt(fabs(json_number(json, NULL, "rank") - 2.0), 0.0 + 1e-300);
+    free(json);
+}
+
+Test(cli, check_reproduces_the_dexter_construction_closed_forms)
+{
+    cr_assert_eq(run("gen --kind dexter --n 100 --sigma 5 --out dex.npy"), 0);
+    cr_assert_eq(run("check --diag dex.npy --eta 0.8 --batch 9 --sampling bernoulli --json"), 0);
+    char *json = slurp(out_path);
+    cr_expect_lt(fabs(json_number(json, "geometry", "sharpness") - 2.0), 1e-13);
+    cr_expect_lt(fabs(json_number(json, "geometry", "sigma") - 5.0), 1e-12);
+    /* Theorem 1: (sigma/eta)(n/B - 1)^(-1/2) at B = 9 is below 2: divergence */
+    double thr = 5.0 / 0.8 / sqrt(100.0 / 9.0 - 1.0);
+    cr_expect_lt(fabs(json_number(json, "dexter_thm1", "threshold") - thr), 1e-13 * thr);
+    cr_expect(strstr(strstr(json, "dexter_thm1"), "\"diverges\": true") != NULL);
+    free(json);
+    cr_assert_eq(run("check --diag dex.npy --eta 0.8 --batch 10 --sampling bernoulli --json"), 0);
+    json = slurp(out_path);
+    const char *t1 = strstr(json, "dexter_thm1");
+    cr_expect(strstr(t1, "\"diverges\": false") < strstr(t1, "dexter_thm2"));
+    free(json);
+}
+
+Test(cli, check_text_report_gives_a_verdict_and_a_source_per_bound)
+{
+    write_small_family();
+    cr_assert_eq(run("check --family small.npy --eta 0.5 --batch 2"), 0);
+    char *out = slurp(out_path);
+    const char *needles[] = {"sharpness", "coherence sigma", "gamma_min", "004 Theorem 1",
+                             "004 Theorem 2", "000 Theorem 9", "000 (7)", "002 Thm 4.1"};
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
+        cr_expect(strstr(out, needles[i]) != NULL, "report lacks %s:\n%s", needles[i], out);
+    free(out);
+}
+
+Test(cli, gen_writes_the_same_file_for_the_same_seed)
+{
+    cr_assert_eq(run("gen --kind rank1 --n 20 --d 7 --seed 3 --out a.npy"), 0);
+    cr_assert_eq(run("gen --kind rank1 --n 20 --d 7 --seed 3 --out b.npy"), 0);
+    cr_assert_eq(run("gen --kind rank1 --n 20 --d 7 --seed 4 --out c.npy"), 0);
+    char pa[700], pb[700], pc[700];
+    snprintf(pa, sizeof pa, "%s/a.npy", dir);
+    snprintf(pb, sizeof pb, "%s/b.npy", dir);
+    snprintf(pc, sizeof pc, "%s/c.npy", dir);
+    char *a = slurp(pa), *b = slurp(pb), *c = slurp(pc);
+    linstab_array arr = {0};
+    linstab_error err;
+    cr_assert_eq(linstab_npy_read(pa, 0, &arr, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(arr.ndim, 3);
+    cr_expect_eq(arr.shape[2], 1);
+    size_t len = 128 + linstab_array_size(&arr) * 8;
+    linstab_array_free(&arr);
+    (void)len;
+    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb"), *fc = fopen(pc, "rb");
+    int same_ab = 1, same_ac = 1, ca, cb, cc;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        cc = fgetc(fc);
+        same_ab &= ca == cb;
+        same_ac &= ca == cc;
+    } while (ca != EOF);
+    fclose(fa);
+    fclose(fb);
+    fclose(fc);
+    cr_expect(same_ab, "same seed, different files");
+    cr_expect(!same_ac, "different seeds, same file");
+    free(a);
+    free(b);
+    free(c);
+}
+
+Test(cli, missing_file_is_a_data_error_naming_the_file)
+{
+    expect_error(run("check --family nothere.npy --eta 1 --batch 1"), 1, "nothere.npy");
+}
+
+Test(cli, truncated_or_corrupt_npy_is_a_data_error)
+{
+    write_small_family();
+    char path[700];
+    snprintf(path, sizeof path, "%s/small.npy", dir);
+    char *bytes = slurp(path);
+    write_bytes("trunc.npy", bytes, 100); /* header intact, data cut */
+    expect_error(run("check --family trunc.npy --eta 1 --batch 1"), 1, "trunc.npy");
+    write_bytes("hdr.npy", bytes, 20); /* header cut */
+    expect_error(run("check --family hdr.npy --eta 1 --batch 1"), 1, "hdr.npy");
+    write_bytes("magic.npy", "PK\003\004 not an npy file at all", 30);
+    expect_error(run("check --family magic.npy --eta 1 --batch 1"), 1, "magic.npy");
+    free(bytes);
+}
+
+Test(cli, wrong_dtype_is_a_data_error)
+{
+    const char hdr[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<i8', 'fortran_order': False, "
+                       "'shape': (1, 1, 1), }";
+    char buf[128 + 8];
+    memset(buf, ' ', 128);
+    memcpy(buf, hdr, sizeof hdr - 1);
+    buf[127] = '\n';
+    memset(buf + 128, 0, 8);
+    write_bytes("int.npy", buf, sizeof buf);
+    expect_error(run("check --family int.npy --eta 1 --batch 1"), 1, "int.npy");
+}
+
+Test(cli, wrong_rank_or_shape_is_a_data_error)
+{
+    double z[12] = {1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1};
+    size_t s2[2] = {3, 4};
+    write_npy("flat.npy", z, 2, s2);
+    expect_error(run("check --family flat.npy --eta 1 --batch 1"), 1, "(n, d, d)");
+    size_t s3[3] = {1, 3, 4};
+    write_npy("rect.npy", z, 3, s3);
+    expect_error(run("check --family rect.npy --eta 1 --batch 1"), 1, "(1, 3, 4)");
+    expect_error(run("check --diag rect.npy --eta 1 --batch 1"), 1, "(n, d)");
+}
+
+Test(cli, nan_entries_are_a_data_error_naming_the_sample)
+{
+    double H[8] = {1, 0, 0, 1, 1, 0, 0, NAN};
+    size_t shape[3] = {2, 2, 2};
+    write_npy("nan.npy", H, 3, shape);
+    expect_error(run("check --family nan.npy --eta 1 --batch 1"), 1, "sample 1");
+}
+
+Test(cli, asymmetric_and_indefinite_hessians_are_data_errors_naming_the_sample)
+{
+    double A[8] = {1, 0, 0, 1, 1, 0.5, 0, 1};
+    size_t shape[3] = {2, 2, 2};
+    write_npy("asym.npy", A, 3, shape);
+    expect_error(run("check --family asym.npy --eta 1 --batch 1"), 1, "sample 1 is not symmetric");
+    double I[8] = {1, 0, 0, 1, 1, 0, 0, -1};
+    write_npy("indef.npy", I, 3, shape);
+    expect_error(run("check --family indef.npy --eta 1 --batch 1"), 1,
+                 "sample 1 is not positive semidefinite");
+    cr_expect_eq(run("check --family indef.npy --eta 1 --batch 1 --allow-indefinite --json"), 0);
+}
+
+Test(cli, bad_hyperparameters_are_usage_errors)
+{
+    write_small_family();
+    expect_error(run("check --family small.npy --eta 0 --batch 1"), 2, "--eta");
+    expect_error(run("check --family small.npy --eta -1 --batch 1"), 2, "--eta");
+    expect_error(run("check --family small.npy --eta 1 --batch 1 --rho -0.1"), 2, "--rho");
+    expect_error(run("check --family small.npy --eta 1 --batch 0"), 2, "--batch");
+    expect_error(run("check --family small.npy --eta 1 --batch 3"), 2, "[1, 2]");
+    expect_error(run("check --family small.npy --eta abc --batch 1"), 2, "--eta");
+    expect_error(run("check --family small.npy --batch 1"), 2, "--eta is required");
+    expect_error(run("check --family small.npy --eta 1 --batch 1 --sampling sometimes"), 2,
+                 "--sampling");
+    expect_error(run("check --family small.npy --eta 1 --batch 1 --bogus"), 2, "--bogus");
+    expect_error(run("check --eta 1 --batch 1"), 2, "exactly one of");
+    expect_error(run("check --family small.npy --diag small.npy --eta 1 --batch 1"), 2,
+                 "exactly one of");
+    expect_error(run("frobnicate"), 2, "unknown command");
+}
+
+Test(cli, a_family_too_large_for_memory_is_refused_before_allocating)
+{
+    write_small_family();
+    expect_error(run("check --family small.npy --eta 1 --batch 1 --max-memory 1e-9"), 1,
+                 "memory");
+}
+
+Test(cli, zero_family_has_no_range)
+{
+    double Z[8] = {0};
+    size_t shape[3] = {2, 2, 2};
+    write_npy("zero.npy", Z, 3, shape);
+    expect_error(run("check --family zero.npy --eta 1 --batch 1"), 1, "no range");
+}
+
+Test(cli, output_files_are_never_half_written)
+{
+    write_small_family();
+    double Z[8] = {0};
+    size_t shape[3] = {2, 2, 2};
+    write_npy("zero.npy", Z, 3, shape);
+    cr_expect_neq(run("check --family zero.npy --eta 1 --batch 1 --out report.txt"), 0);
+    cr_expect(!exists("report.txt"));
+    cr_expect_eq(run("check --family small.npy --eta 1 --batch 1 --out no/such/dir/r.txt"), 1);
+    cr_expect_eq(run("check --family small.npy --eta 1 --batch 1 --json --out report.json"), 0);
+    cr_expect(exists("report.json"));
+    cr_expect_eq(run("gen --kind rank1 --n 3 --d 2 --out no/such/dir/f.npy"), 1);
+    /* nothing but the files we made is left in the folder */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c tmp > '%s/count'", dir, dir);
+    if (system(cmd) == -1) cr_log_warn("ls failed");
+    char cpath[700];
+    snprintf(cpath, sizeof cpath, "%s/count", dir);
+    char *c = slurp(cpath);
+    cr_expect_eq(atoi(c), 0, "temporary files left behind");
+    free(c);
+}
+
+Test(cli, gen_rejects_bad_parameters_with_usage_errors)
+{
+    expect_error(run("gen --kind dexter --n 10 --sigma 11 --out x.npy"), 2, "--sigma");
+    expect_error(run("gen --kind nonsense --n 10 --d 3 --out x.npy"), 2, "nonsense");
+    expect_error(run("gen --kind rank1 --n 10 --out x.npy"), 2, "--d");
+    expect_error(run("gen --kind rank1 --n -3 --d 2 --out x.npy"), 2, "--n");
+    cr_expect(!exists("x.npy"));
+}

@@ -1,0 +1,245 @@
+/*
+ * cmd_critical.c -- `linstab critical`: the exact mean-square critical
+ * learning rate eta* per batch size (SGD, and SAM at a given rho), beside
+ * the learning rates at which 004's Theorems 1 and 2 change verdict.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "linstab/critical.h"
+#include "linstab/exact.h"
+#include "linstab/geometry.h"
+#include "linstab/report.h"
+#include "linstab_config.h"
+
+static const char *const usage =
+    "usage: linstab critical (--family F.npy | --factors U.npy | --diag D.npy)\n"
+    "                        --batches LIST [--sampling S] [--rho R] [options]\n"
+    "\n"
+    "Exact mean-square critical learning rate eta* for each batch size: the\n"
+    "largest eta at which E||w_t||^2 stays bounded (SPEC.md section 3), for SGD\n"
+    "and, with --rho, for SAM.  Beside it, the learning rates where 004's\n"
+    "Theorem 1 starts to predict divergence and where Theorem 2's line lies.\n"
+    "\n"
+    "  --batches LIST      batch sizes: 1,2,4,8 or a range A:B or A:B:STEP\n"
+    "  --sampling S        bernoulli | without | with (default without)\n"
+    "  --rho R             also SAM's eta* at radius R (default: SGD only)\n"
+    "  --sam-variant V     same | independent (default same)\n"
+    "  --json | --csv      machine-readable output (default: a table)\n"
+    "  --out FILE          write to FILE (atomically) instead of stdout\n"
+    "  --eigen P           dense | arpack | auto (default auto)\n"
+    "  --allow-indefinite, --sym-tol T, --rank-tol T, --max-memory GB\n"
+    "                      as for linstab check\n"
+    "  --quiet             no progress bar\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "Columns: eta_sgd (exact, SGD), eta_sam (exact, SAM at rho; empty where no\n"
+    "exact operator exists), eta_thm1 (Theorem 1 predicts divergence above it),\n"
+    "eta_thm2 (Theorem 2's line: 2 sigma / (lambda1 (sigma + n/B - 1))).\n";
+
+enum { OPT_FAMILY = 256, OPT_FACTORS, OPT_DIAG, OPT_BATCHES, OPT_SAMPLING, OPT_RHO, OPT_VARIANT,
+       OPT_JSON, OPT_CSV, OPT_OUT, OPT_EIGEN, OPT_INDEF, OPT_SYMTOL, OPT_RANKTOL, OPT_MAXMEM,
+       OPT_QUIET };
+
+typedef struct row {
+    size_t batch;
+    double eta_sgd, eta_sam, eta_thm1, eta_thm2;
+} row;
+
+int cmd_critical(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"family", required_argument, NULL, OPT_FAMILY},
+        {"factors", required_argument, NULL, OPT_FACTORS},
+        {"diag", required_argument, NULL, OPT_DIAG},
+        {"batches", required_argument, NULL, OPT_BATCHES},
+        {"sampling", required_argument, NULL, OPT_SAMPLING},
+        {"rho", required_argument, NULL, OPT_RHO},
+        {"sam-variant", required_argument, NULL, OPT_VARIANT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"csv", no_argument, NULL, OPT_CSV},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"eigen", required_argument, NULL, OPT_EIGEN},
+        {"allow-indefinite", no_argument, NULL, OPT_INDEF},
+        {"sym-tol", required_argument, NULL, OPT_SYMTOL},
+        {"rank-tol", required_argument, NULL, OPT_RANKTOL},
+        {"max-memory", required_argument, NULL, OPT_MAXMEM},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = "critical";
+    cli_family_source src = {.sym_tol = 1e-10};
+    linstab_sampling sampling = LINSTAB_SAMPLING_WITHOUT;
+    linstab_sam_variant variant = LINSTAB_SAM_SAME;
+    linstab_eigen_opts eo = linstab_eigen_defaults();
+    const char *batches_arg = NULL, *out_path = NULL;
+    double rho = -1.0, rank_tol = 0.0, gb = 0.0;
+    int json = 0, csv = 0, quiet = 0, rc = 0;
+    linstab_error err = {0};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_FAMILY: src.family = optarg; break;
+        case OPT_FACTORS: src.factors = optarg; break;
+        case OPT_DIAG: src.diag = optarg; break;
+        case OPT_BATCHES: batches_arg = optarg; break;
+        case OPT_SAMPLING:
+            if (linstab_sampling_parse(optarg, &sampling, &err) != LINSTAB_OK)
+                rc = cli_usage_error(cmd, "%s", err.msg);
+            break;
+        case OPT_RHO:
+            rc = cli_parse_double(cmd, "--rho", optarg, &rho);
+            if (rc == 0 && rho < 0) rc = cli_usage_error(cmd, "--rho %g: the SAM radius must be >= 0", rho);
+            break;
+        case OPT_VARIANT:
+            if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
+                rc = cli_usage_error(cmd, "%s", err.msg);
+            break;
+        case OPT_JSON: json = 1; break;
+        case OPT_CSV: csv = 1; break;
+        case OPT_OUT: out_path = optarg; break;
+        case OPT_EIGEN:
+            if (strcmp(optarg, "dense") == 0) eo.path = LINSTAB_EIGEN_DENSE;
+            else if (strcmp(optarg, "arpack") == 0) eo.path = LINSTAB_EIGEN_ARPACK;
+            else if (strcmp(optarg, "auto") == 0) eo.path = LINSTAB_EIGEN_AUTO;
+            else rc = cli_usage_error(cmd, "--eigen '%s': expected dense, arpack or auto", optarg);
+            break;
+        case OPT_INDEF: src.allow_indefinite = 1; break;
+        case OPT_SYMTOL: rc = cli_parse_double(cmd, "--sym-tol", optarg, &src.sym_tol); break;
+        case OPT_RANKTOL: rc = cli_parse_double(cmd, "--rank-tol", optarg, &rank_tol); break;
+        case OPT_MAXMEM:
+            rc = cli_parse_double(cmd, "--max-memory", optarg, &gb);
+            if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
+            src.max_memory = gb * 1e9;
+            break;
+        case OPT_QUIET: quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default:
+            return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc != 0) return rc;
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (batches_arg == NULL) return cli_usage_error(cmd, "--batches is required");
+    if (json && csv) return cli_usage_error(cmd, "--json and --csv exclude each other");
+    size_t *batches = NULL, nb = 0;
+    rc = cli_parse_size_list(cmd, "--batches", batches_arg, 1, SIZE_MAX, &batches, &nb);
+    if (rc != 0) return rc;
+
+    linstab_family *f = NULL;
+    linstab_rotated rf = {0};
+    row *rows = NULL;
+    const char *path = NULL;
+    int indefinite = 0;
+    rc = cli_load_family(cmd, &src, &f, &path, &indefinite);
+    if (rc != 0) goto done;
+    for (size_t t = 0; t < nb; t++)
+        if (batches[t] > f->n) {
+            rc = cli_usage_error(cmd, "--batches: %zu is outside [1, n] = [1, %zu]", batches[t], f->n);
+            goto done;
+        }
+    linstab_status st = linstab_rotated_make(f, rank_tol, indefinite, &rf, &err);
+    double l1S = NAN, sigma = NAN;
+    if (st == LINSTAB_OK) st = linstab_coherence(rf.f, &l1S, &sigma, &err);
+    rows = calloc(nb, sizeof *rows);
+    if (st == LINSTAB_OK && rows == NULL) st = linstab_error_set(&err, LINSTAB_ENOMEM, "out of memory");
+    double l1 = 0.0;
+    for (size_t j = 0; rf.l != NULL && j < rf.f->d; j++) l1 = fmax(l1, rf.l[j]);
+    size_t n = f->n;
+    for (size_t t = 0; st == LINSTAB_OK && t < nb; t++) {
+        size_t B = batches[t];
+        double a, b, nB = (double)n / (double)B;
+        row *rw = &rows[t];
+        rw->batch = B;
+        linstab_sampling_coeffs(sampling, n, B, &a, &b);
+        st = linstab_critical_eta(rf.f, rf.l, a, b, &eo, &rw->eta_sgd, &err);
+        rw->eta_thm1 = B < n ? fmin(2.0 / l1, sigma / (l1 * sqrt(nB - 1.0))) : 2.0 / l1;
+        rw->eta_thm2 = 2.0 * sigma / (l1 * (sigma + nB - 1.0));
+        rw->eta_sam = NAN;
+        if (st == LINSTAB_OK && rho >= 0.0 && linstab_sam_available(variant, n, B, sampling)) {
+            st = linstab_sam_eta_star(&rf, variant, rho, B, sampling, &eo, &rw->eta_sam, &err);
+        }
+        cli_progress("critical", t + 1, nb, quiet);
+    }
+    if (st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        rc = cli_exit_code(st);
+        goto done;
+    }
+    cli_output o;
+    rc = cli_output_open(cmd, out_path, &o);
+    if (rc != 0) goto done;
+    if (json) {
+        linstab_json j;
+        linstab_json_init(&j, o.fp);
+        linstab_json_begin(&j, NULL);
+        linstab_json_string(&j, "linstab_version", LINSTAB_VERSION);
+        linstab_json_string(&j, "source", path);
+        linstab_json_int(&j, "n", (long long)n);
+        linstab_json_int(&j, "d", (long long)f->d);
+        linstab_json_int(&j, "rank", (long long)rf.f->d);
+        linstab_json_string(&j, "sampling", linstab_sampling_name(sampling));
+        linstab_json_number(&j, "sharpness", l1);
+        linstab_json_number(&j, "sigma", sigma);
+        if (rho >= 0.0) {
+            linstab_json_number(&j, "rho", rho);
+            linstab_json_string(&j, "sam_variant", linstab_sam_variant_name(variant));
+        }
+        linstab_json_begin_array(&j, "rows");
+        for (size_t t = 0; t < nb; t++) {
+            linstab_json_begin(&j, NULL);
+            linstab_json_int(&j, "batch", (long long)rows[t].batch);
+            linstab_json_number(&j, "critical_eta", rows[t].eta_sgd);
+            if (rho >= 0.0) linstab_json_number(&j, "critical_eta_sam", rows[t].eta_sam);
+            linstab_json_number(&j, "thm1_eta", rows[t].eta_thm1);
+            linstab_json_number(&j, "thm2_eta", rows[t].eta_thm2);
+            linstab_json_end(&j);
+        }
+        linstab_json_end_array(&j);
+        linstab_json_end(&j);
+    } else if (csv) {
+        fprintf(o.fp, "batch,eta_sgd%s,eta_thm1,eta_thm2\n", rho >= 0.0 ? ",eta_sam" : "");
+        for (size_t t = 0; t < nb; t++) {
+            fprintf(o.fp, "%zu,%.17g", rows[t].batch, rows[t].eta_sgd);
+            if (rho >= 0.0) {
+                if (isnan(rows[t].eta_sam))
+                    fprintf(o.fp, ",");
+                else
+                    fprintf(o.fp, ",%.17g", rows[t].eta_sam);
+            }
+            fprintf(o.fp, ",%.17g,%.17g\n", rows[t].eta_thm1, rows[t].eta_thm2);
+        }
+    } else {
+        fprintf(o.fp, "# %s: n = %zu, d = %zu, rank %zu, lambda1(H) = %.6g, sigma = %.6g, sampling %s\n",
+                path, n, f->d, rf.f->d, l1, sigma, linstab_sampling_name(sampling));
+        if (rho >= 0.0)
+            fprintf(o.fp, "# SAM: rho = %g, variant %s\n", rho, linstab_sam_variant_name(variant));
+        fprintf(o.fp, "%8s  %14s", "batch", "eta* (SGD)");
+        if (rho >= 0.0) fprintf(o.fp, "  %14s", "eta* (SAM)");
+        fprintf(o.fp, "  %14s  %14s\n", "Thm 1 eta", "Thm 2 eta");
+        for (size_t t = 0; t < nb; t++) {
+            fprintf(o.fp, "%8zu  %14.8g", rows[t].batch, rows[t].eta_sgd);
+            if (rho >= 0.0) {
+                if (isnan(rows[t].eta_sam))
+                    fprintf(o.fp, "  %14s", "n/a");
+                else
+                    fprintf(o.fp, "  %14.8g", rows[t].eta_sam);
+            }
+            fprintf(o.fp, "  %14.8g  %14.8g\n", rows[t].eta_thm1, rows[t].eta_thm2);
+        }
+    }
+    rc = cli_output_close(cmd, &o, 1);
+done:
+    free(rows);
+    free(batches);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+    return rc;
+}
