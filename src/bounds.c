@@ -38,8 +38,9 @@ void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P)
     }
     for (size_t j = 0; j < rr; j++) J[j] = -eta * m->Hp[0][j] - eta * rho * m->Hp[1][j];
     for (size_t j = 0; j < r; j++) J[j * r + j] += 1.0;
-    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, J, (int)r, J, (int)r,
-                0.0, P, (int)r);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)r, (int)r, 1.0, J, (int)r, 0.0, P,
+                (int)r); /* J J' = J^2 */
+    linstab_sym_fill_lower(r, P);
     double c2 = eta * (eta - 2.0 * rho), c3 = 2.0 * eta * eta * rho, c4 = eta * eta * rho * rho;
     for (size_t j = 0; j < rr; j++)
         P[j] += c2 * (m->M[1][j] - m->Hp[1][j]) + c3 * (m->M[2][j] - m->Hp[2][j]) +

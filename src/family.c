@@ -120,8 +120,8 @@ linstab_status linstab_family_load(const char *path, linstab_family_kind kind, s
     if (st != LINSTAB_OK) return st;
     st = linstab_family_from_array(kind, &arr, out, err);
     if (st != LINSTAB_OK) {
-        char msg[LINSTAB_ERROR_MSG_LEN];
-        memcpy(msg, err ? err->msg : "", sizeof msg);
+        char msg[LINSTAB_ERROR_MSG_LEN] = "";
+        if (err != NULL) memcpy(msg, err->msg, sizeof msg);
         linstab_array_free(&arr);
         return linstab_error_set(err, st, "%s: %s", path, msg);
     }
@@ -291,6 +291,32 @@ static linstab_status moments_factored(const linstab_family *f, int kmax, double
         free(W);
         return LINSTAB_OK;
     }
+    if (k == 1) {
+        /* rank one: M_p = (1/n) sum c_i^{p-1} u_i u_i' = (W D)(W D)'/n with
+         * D = diag(c^{(p-1)/2}), c_i = ||u_i||^2: one SYRK per moment */
+        double *c = malloc(n * sizeof *c), *P = malloc(d * n * sizeof *P);
+        if (c == NULL || P == NULL) {
+            free(W);
+            free(c);
+            free(P);
+            return oom(err, "Hessian moments");
+        }
+        for (size_t i = 0; i < n; i++) c[i] = 0.0;
+        for (size_t r = 0; r < d; r++)
+            for (size_t i = 0; i < n; i++) c[i] += W[r * n + i] * W[r * n + i];
+        for (int p = 2; p <= kmax; p++) {
+            if (M[p - 1] == NULL) continue;
+            for (size_t r = 0; r < d; r++)
+                for (size_t i = 0; i < n; i++) P[r * n + i] = W[r * n + i] * pow(c[i], 0.5 * (p - 1));
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)n, inv, P, (int)n,
+                        0.0, M[p - 1], (int)d);
+            linstab_sym_fill_lower(d, M[p - 1]);
+        }
+        free(c);
+        free(P);
+        free(W);
+        return LINSTAB_OK;
+    }
     double *C = factor_grams(f, W);
     double *P = malloc(d * nk * sizeof *P);
     double *tmp = malloc(k * sizeof *tmp);
@@ -347,17 +373,25 @@ linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
     double inv = 1.0 / (double)n;
     switch (f->kind) {
     case LINSTAB_FAMILY_DENSE: {
-        double *T = malloc(dd * sizeof *T);
-        if (T == NULL) return oom(err, "sandwich");
-        memset(Y, 0, dd * sizeof *Y);
+        /* with A the samples stacked vertically ((n d) x d): C = A X has
+         * blocks H_i X; transposed blockwise they are X H_i, and then
+         * A' C = sum_i H_i X H_i -- two large GEMMs instead of 2n small ones */
+        double *C = malloc(n * dd * sizeof *C);
+        if (C == NULL) return oom(err, "sandwich");
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * d), (int)d, (int)d, 1.0,
+                    f->data, (int)d, X, (int)d, 0.0, C, (int)d);
         for (size_t i = 0; i < n; i++) {
-            const double *Hi = f->data + i * dd;
-            cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)d, 1.0, Hi, (int)d, X,
-                        (int)d, 0.0, T, (int)d); /* T = H_i X */
-            cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, (int)d, (int)d, inv, Hi, (int)d, T,
-                        (int)d, 1.0, Y, (int)d); /* Y += T H_i / n */
+            double *Ci = C + i * dd;
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = a + 1; b < d; b++) {
+                    double t = Ci[a * d + b];
+                    Ci[a * d + b] = Ci[b * d + a];
+                    Ci[b * d + a] = t;
+                }
         }
-        free(T);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)(n * d), inv,
+                    f->data, (int)d, C, (int)d, 0.0, Y, (int)d);
+        free(C);
         linstab_sym_symmetrize(d, Y);
         return LINSTAB_OK;
     }
@@ -670,11 +704,38 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
             else
                 linstab_sym_symmetrize(d, Hi);
         }
-        double *w = st == LINSTAB_OK ? malloc(d * sizeof *w) : NULL;
-        if (st == LINSTAB_OK && w == NULL) st = oom(err, "validation");
-        for (size_t i = 0; i < n && st == LINSTAB_OK; i++)
-            st = dense_extremes(f, i, w, &lmin[i], &lmax[i], err);
-        free(w);
+        /* samples are independent: spread the eigenvalue problems over threads
+         * (each thread its own workspace and error record; results are
+         * per-sample, so the thread count cannot change them) */
+        if (st == LINSTAB_OK) {
+            linstab_status first = LINSTAB_OK;
+            size_t bad = n;
+            /* one BLAS thread per OpenMP thread: no oversubscription */
+            int blas_threads = openblas_get_num_threads();
+            openblas_set_num_threads(1);
+#pragma omp parallel
+            {
+                double *w = malloc(d * sizeof *w);
+                linstab_error e = {0};
+#pragma omp for schedule(dynamic)
+                for (size_t i = 0; i < n; i++) {
+                    linstab_status si = w == NULL ? LINSTAB_ENOMEM
+                                                  : dense_extremes(f, i, w, &lmin[i], &lmax[i], &e);
+                    if (si != LINSTAB_OK) {
+#pragma omp critical
+                        if (i < bad) {
+                            bad = i;
+                            first = si;
+                        }
+                    }
+                }
+                free(w);
+            }
+            openblas_set_num_threads(blas_threads);
+            if (first != LINSTAB_OK)
+                st = linstab_error_set(err, first, "sample %zu: eigenvalues failed (%s)", bad,
+                                       linstab_strerror(first));
+        }
     } else {
         for (size_t i = 0; i < n; i++) {
             lmin[i] = INFINITY;
@@ -767,16 +828,21 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
         for (size_t j = 0; j < d; j++)
             if (wmax > 0.0 && Hm[j * d + j] > rtol * wmax) keep[r++] = j;
     } else {
-        V = malloc(d * d * sizeof *V);
-        if (V == NULL) {
-            st = oom(err, "range restriction");
-            goto done;
-        }
-        st = linstab_sym_eig(d, Hm, w, V, err);
+        /* eigenvalues first: the vectors are needed only to rotate */
+        st = linstab_sym_eig(d, Hm, w, NULL, err);
         if (st != LINSTAB_OK) goto done;
         double wmax = fmax(fabs(w[0]), fabs(w[d - 1]));
         for (size_t j = 0; j < d; j++)
             if (wmax > 0.0 && w[j] > rtol * wmax) r++;
+        if (r > 0 && (r < d || rotate)) {
+            V = malloc(d * d * sizeof *V);
+            if (V == NULL) {
+                st = oom(err, "range restriction");
+                goto done;
+            }
+            st = linstab_sym_eig(d, Hm, w, V, err);
+            if (st != LINSTAB_OK) goto done;
+        }
     }
     if (r == 0) {
         st = linstab_error_set(err, LINSTAB_EDATA,

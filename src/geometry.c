@@ -46,16 +46,16 @@ linstab_status linstab_moments_compute(const linstab_family *f, linstab_moments 
         linstab_moments_free(m);
         return st;
     }
-    /* H^2 = H H, H^3 = H^2 H, H^4 = H^2 H^2 */
-    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, m->Hp[0], (int)r,
-                m->Hp[0], (int)r, 0.0, m->Hp[1], (int)r);
+    /* H^2 = H H' and H^4 = H^2 (H^2)' by SYRK (half a GEMM), H^3 = H^2 H */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)r, (int)r, 1.0, m->Hp[0], (int)r,
+                0.0, m->Hp[1], (int)r);
+    linstab_sym_fill_lower(r, m->Hp[1]);
     cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, m->Hp[1], (int)r,
                 m->Hp[0], (int)r, 0.0, m->Hp[2], (int)r);
-    linstab_sym_symmetrize(r, m->Hp[1]);
-    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)r, (int)r, 1.0, m->Hp[1], (int)r,
-                m->Hp[1], (int)r, 0.0, m->Hp[3], (int)r);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)r, (int)r, 1.0, m->Hp[1], (int)r,
+                0.0, m->Hp[3], (int)r);
+    linstab_sym_fill_lower(r, m->Hp[3]);
     linstab_sym_symmetrize(r, m->Hp[2]);
-    linstab_sym_symmetrize(r, m->Hp[3]);
     *out = m;
     return LINSTAB_OK;
 }

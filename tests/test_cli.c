@@ -259,7 +259,8 @@ Test(cli, truncated_or_corrupt_npy_is_a_data_error)
     expect_error(run("check --family trunc.npy --eta 1 --batch 1"), 1, "trunc.npy");
     write_bytes("hdr.npy", bytes, 20); /* header cut */
     expect_error(run("check --family hdr.npy --eta 1 --batch 1"), 1, "hdr.npy");
-    write_bytes("magic.npy", "PK\003\004 not an npy file at all", 30);
+    static const char junk[] = "PK\003\004 not an npy file at all";
+    write_bytes("magic.npy", junk, sizeof junk - 1);
     expect_error(run("check --family magic.npy --eta 1 --batch 1"), 1, "magic.npy");
     free(bytes);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "linstab/bounds.h"
@@ -53,6 +54,21 @@ static const char *const usage =
     "\n"
     "Exit status: 0 success, 1 bad data (file, NaN, asymmetric, indefinite,\n"
     "too large), 2 usage error.\n";
+
+/* Stage timings on stderr when LINSTAB_PROFILE is set (for benchmarks). */
+static void stage(const char *what)
+{
+    static struct timespec last;
+    static int on = -1;
+    if (on < 0) on = getenv("LINSTAB_PROFILE") != NULL;
+    if (!on) return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (what != NULL)
+        fprintf(stderr, "[profile] %-10s %.3f s\n", what,
+                (double)(now.tv_sec - last.tv_sec) + 1e-9 * (double)(now.tv_nsec - last.tv_nsec));
+    last = now;
+}
 
 enum { OPT_FAMILY = 256, OPT_FACTORS, OPT_DIAG, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_SAMPLING,
        OPT_JSON, OPT_OUT, OPT_INDEF, OPT_SYMTOL, OPT_RANKTOL, OPT_MAXMEM,
@@ -176,8 +192,10 @@ int cmd_check(int argc, char **argv)
     linstab_exact ex;
     const char *path = NULL;
     int indefinite = 0;
+    stage(NULL);
     rc = cli_load_family(cmd, &src, &f, &path, &indefinite);
     if (rc != 0) return rc;
+    stage("load");
     if (h.batch > f->n) {
         rc = cli_usage_error(cmd, "--batch %zu: the batch size must be in [1, n] = [1, %zu]",
                              h.batch, f->n);
@@ -198,13 +216,18 @@ int cmd_check(int argc, char **argv)
     }
     linstab_geometry g;
     linstab_bounds b;
+    stage("restrict");
     if (st == LINSTAB_OK) st = linstab_moments_compute(fr, &m, &err);
+    stage("moments");
     if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, f->d, &g, &err);
+    stage("geometry");
     if (st == LINSTAB_OK) st = linstab_bounds_compute(&g, m, &h, &b, &err);
+    stage("bounds");
     if (st == LINSTAB_OK && exact) {
         rf.f = fr;
         st = linstab_exact_compute(&rf, &h, variant, &xo, &ex, &err);
         rf.f = NULL;
+        stage("exact");
     }
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
