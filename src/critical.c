@@ -93,6 +93,13 @@ linstab_status linstab_critical_eta(const linstab_family *f, const double *l, do
                                     linstab_error *err)
 {
     size_t r = f->d, m = r * (r + 1) / 2;
+    for (size_t j = 0; j < r; j++)
+        if (!(l[j] > 0.0)) {
+            /* H not positive definite on its range (indefinite family): the
+             * threshold is not a generalized eigenvalue; say so with NaN */
+            *eta_star = NAN;
+            return LINSTAB_OK;
+        }
     double *dsc = malloc(m * sizeof *dsc);
     if (dsc == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "critical eta: out of memory");
     size_t p = 0;
@@ -113,6 +120,8 @@ linstab_status linstab_critical_batch(const linstab_family *f, const double *l, 
     size_t r = f->d, m = r * (r + 1) / 2, n = f->n;
     double N = (double)n;
     *batch = 0;
+    for (size_t j = 0; j < r; j++)
+        if (!(l[j] > 0.0)) return LINSTAB_OK; /* indefinite: no threshold to report */
     /* R = A - eta Hd must be positive definite: l_j + l_k - eta l_j l_k > 0 */
     int R_pd = 1;
     double *dsc = malloc(m * sizeof *dsc);

@@ -117,9 +117,10 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
         }
         memcpy(B, m->Hp[0], rr * sizeof *B);
         lapack_int mfound = 0, N = (lapack_int)r;
-        double w[1], z[1];
+        double z[1];
+        double *w = malloc(r * sizeof *w); /* LAPACK needs length r */
         lapack_int *ifail = malloc(r * sizeof *ifail);
-        lapack_int info = ifail == NULL ? -1000
+        lapack_int info = ifail == NULL || w == NULL ? -1000
                                         : LAPACKE_dsygvx(LAPACK_ROW_MAJOR, 1, 'N', 'I', 'U', N, A,
                                                          N, B, N, 0.0, 0.0, 1, 1, 0.0, &mfound,
                                                          w, z, 1, ifail);
@@ -133,6 +134,7 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
                                    (int)info);
         else /* A is PSD: a negative mu_min is rounding */
             *gamma_min = fmax(w[0], 0.0) / fro2;
+        free(w); /* after the chain: w[0] is read above */
     }
     free(A);
     free(B);

@@ -48,20 +48,26 @@ linstab_status linstab_sym_eig(size_t n, const double *A, double *w, double *V, 
     return eig_range(n, A, 'A', 0, 0, w, V, err);
 }
 
+/* One eigenvalue by index (1-based); LAPACK needs w of length n even so. */
+static linstab_status eig_one(size_t n, const double *A, lapack_int idx, double *out,
+                              linstab_error *err)
+{
+    double *w = malloc((n ? n : 1) * sizeof *w);
+    if (w == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "eigenvalue: out of memory");
+    linstab_status st = eig_range(n, A, 'I', idx, idx, w, NULL, err);
+    if (st == LINSTAB_OK) *out = w[0];
+    free(w);
+    return st;
+}
+
 linstab_status linstab_sym_lambda_max(size_t n, const double *A, double *out, linstab_error *err)
 {
-    double w[1];
-    linstab_status st = eig_range(n, A, 'I', (lapack_int)n, (lapack_int)n, w, NULL, err);
-    if (st == LINSTAB_OK) *out = w[0];
-    return st;
+    return eig_one(n, A, (lapack_int)n, out, err);
 }
 
 linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out, linstab_error *err)
 {
-    double w[1];
-    linstab_status st = eig_range(n, A, 'I', 1, 1, w, NULL, err);
-    if (st == LINSTAB_OK) *out = w[0];
-    return st;
+    return eig_one(n, A, 1, out, err);
 }
 
 void linstab_sym_fill_lower(size_t n, double *A)

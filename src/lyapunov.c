@@ -66,8 +66,12 @@ linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_dynamics dyn
         linstab_sim_free(sim);
     }
     if (st == LINSTAB_OK) {
-        out->exponent = gsl_stats_mean(ex, 1, runs);
-        out->stderr_ = isfinite(out->exponent) ? gsl_stats_sd(ex, 1, runs) / sqrt((double)runs) : 0.0;
+        /* a run that reached w = 0 exactly has exponent -inf (GSL's running
+         * mean would turn -inf into NaN) */
+        int collapsed = 0;
+        for (size_t k = 0; k < runs; k++) collapsed |= isinf(ex[k]) && ex[k] < 0.0;
+        out->exponent = collapsed ? -INFINITY : gsl_stats_mean(ex, 1, runs);
+        out->stderr_ = collapsed ? 0.0 : gsl_stats_sd(ex, 1, runs) / sqrt((double)runs);
         out->exact = 0;
         out->runs = runs;
         out->steps = steps;

@@ -282,14 +282,14 @@ static void fmt(char *buf, size_t len, double v)
     if (isfinite(v))
         snprintf(buf, len, "%.6g", v);
     else if (isinf(v))
-        snprintf(buf, len, "inf");
+        snprintf(buf, len, v > 0 ? "inf" : "-inf");
     else
         snprintf(buf, len, "n/a");
 }
 
 static void verdict(FILE *out, const char *what, const char *verdict_, const char *source)
 {
-    fprintf(out, "  %-52s %-13s %s\n", what, verdict_, source);
+    fprintf(out, "  %-60s %-13s %s\n", what, verdict_, source);
 }
 
 static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *ex)
@@ -370,7 +370,7 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     num(out, "s4", g->s4);
     num(out, "gamma_min (002 Assumption 4.1)", g->gamma_min);
 
-    fprintf(out, "\nbounds%-47s %-13s %s\n", "", "verdict", "source");
+    fprintf(out, "\nbounds%-55s %-13s %s\n", "", "verdict", "source");
     fmt(x, sizeof x, g->sharpness);
     fmt(y, sizeof y, b->gd_threshold);
     snprintf(line, sizeof line, "GD: lambda1(H) = %s vs 2/eta = %s", x, y);

@@ -358,7 +358,7 @@ Test(cli, output_files_are_never_half_written)
     cr_expect(exists("report.json"));
     cr_expect_eq(run("gen --kind rank1 --n 3 --d 2 --out no/such/dir/f.npy"), 1);
     /* nothing but the files we made is left in the folder */
-    char cmd[800];
+    char cmd[1200];
     snprintf(cmd, sizeof cmd, "ls '%s' | grep -c tmp > '%s/count'", dir, dir);
     if (system(cmd) == -1) cr_log_warn("ls failed");
     char cpath[700];

@@ -112,6 +112,10 @@ int cli_load_family(const char *cmd, const cli_family_source *src, linstab_famil
     double lim = memory_limit(src);
     linstab_status st = linstab_family_load(*path, kind, lim > 0.0 ? (size_t)lim : 0, out, &err);
     if (st == LINSTAB_EINVAL) st = LINSTAB_EDATA; /* a bad file is bad data, not bad usage */
+    if (st == LINSTAB_ENOMEM) {
+        fprintf(stderr, "linstab %s: error: not enough memory: %s (--max-memory)\n", cmd, err.msg);
+        return 1;
+    }
     if (st != LINSTAB_OK) {
         err.code = st;
         return cli_fail(cmd, &err);

@@ -7,7 +7,8 @@
  *
  *   RANK1    factored (n, d, 1): u_i ~ N(0, I_d / d)            H_i = u_i u_i'
  *   LOWRANK  factored (n, d, k): U_i entries ~ N(0, 1/d)         H_i = U_i U_i'
- *   WISHART  dense (n, d, d):    H_i = G_i G_i' / k, G_i (d x k) entries N(0, 1/d)
+ *   WISHART  dense (n, d, d):    H_i = G_i G_i' / k, G_i (d x k) entries N(0, 1/d),
+ *            summed in a fixed order without BLAS (bitwise reproducible)
  *   ALIGNED  factored (n, d, k): U_i = V + noise * Z_i, V and Z_i entries
  *            ~ N(0, 1/d), V shared by all samples: coherent Hessians
  *            (sigma close to sqrt(n) for small noise)
