@@ -248,9 +248,9 @@ int cmd_validate(int argc, char **argv)
             tal[k].fired += cl[k].fired != 0;
             if (cl[k].contradicted) {
                 tal[k].cex++;
-                /* heuristics (s2..s4) are not claims: keep their files out */
-                int heuristic = k >= 5 && k <= 7;
-                if (cex_list != NULL && !heuristic) {
+                /* (7)'s s_k conditions are saved too: 000 states them as
+                 * necessary conditions, SPEC.md shows they are not */
+                if (cex_list != NULL) {
                     char fpath[4200];
                     snprintf(fpath, sizeof fpath, "%s/cex-%zu.npy", out_dir, ncex);
                     if (linstab_family_save(f, fpath, &err) == LINSTAB_OK) {

@@ -58,9 +58,9 @@ run)
     build build
     ex=$(mktemp -d)
     trap 'rm -rf "$ex"' EXIT
-    ./build/linstab gen --kind dexter --n 100 --sigma 5 --out "$ex/dexter.npy" >/dev/null
+    ./build/tools/linstab gen --kind dexter --n 100 --sigma 5 --out "$ex/dexter.npy" >/dev/null
     echo "# 004's Section 5.1 construction (n = 100, sigma = 5), SGD with eta = 0.8, B = 20, Bernoulli sampling"
-    ./build/linstab check --diag "$ex/dexter.npy" --eta 0.8 --batch 20 --sampling bernoulli
+    ./build/tools/linstab check --diag "$ex/dexter.npy" --eta 0.8 --batch 20 --sampling bernoulli
     ;;
 test)
     total_p=0; total_f=0; status=0
