@@ -24,7 +24,12 @@ extern "C" {
 LINSTAB_API linstab_status linstab_sym_eig(size_t n, const double *A, double *w, double *V,
                                            linstab_error *err);
 
-/* Largest / smallest eigenvalue of symmetric A (upper triangle read). */
+/* Largest / smallest eigenvalue of symmetric A (upper triangle read).
+ * lambda_max uses Lanczos (ARPACK) for n >= 256 when it converges quickly,
+ * else LAPACK; the _lapack variant always uses LAPACK (for spectra with a
+ * cluster at the top, such as I - small). */
+LINSTAB_API linstab_status linstab_sym_lambda_max_lapack(size_t n, const double *A, double *out,
+                                                         linstab_error *err);
 LINSTAB_API linstab_status linstab_sym_lambda_max(size_t n, const double *A, double *out,
                                                   linstab_error *err);
 LINSTAB_API linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out,
