@@ -204,14 +204,19 @@ linstab_status linstab_critical_param(linstab_param_fn fn, void *ctx, double x_h
         return LINSTAB_OK;
     }
     if (monotone) {
+        /* bit 0: non-decreasing on the grid; bit 1: fn - 1 changes sign at
+         * most once there (the stable set looks like an interval) */
         double prev = v0;
+        int nondecr = 1, crossings = 0;
         for (int g = 1; g <= 8; g++) {
             double x = hi * g / 8.0, vg;
             st = fn(x, &vg, ctx, err);
             if (st != LINSTAB_OK) return st;
-            if (vg < prev - 1e-12 * fmax(1.0, fabs(prev))) *monotone = 0;
+            if (vg < prev - 1e-12 * fmax(1.0, fabs(prev))) nondecr = 0;
+            crossings += (vg > 1.0) != (prev > 1.0);
             prev = vg;
         }
+        *monotone = nondecr | (crossings <= 1 ? 2 : 0);
     }
     while (hi - lo > rtol * hi) {
         double mid = 0.5 * (lo + hi);

@@ -9,6 +9,7 @@
 
 #include "linstab/critical.h"
 #include "linstab/exact.h"
+#include "linstab/samsame.h"
 #include "linstab/secmom.h"
 
 const char *linstab_sam_variant_name(linstab_sam_variant v)
@@ -71,11 +72,26 @@ linstab_exact_opts linstab_exact_defaults(void)
     return o;
 }
 
-int linstab_sam_available(linstab_sam_variant v, size_t n, size_t batch, linstab_sampling sampling)
+/* 'same' cases with a cheap route: B = 1 (K-family) and full batch */
+static int same_special(size_t n, size_t batch, linstab_sampling sampling)
 {
-    if (v == LINSTAB_SAM_INDEPENDENT) return 1;
     if (batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) return 1;
     return batch == 1 && sampling != LINSTAB_SAMPLING_BERNOULLI;
+}
+
+int linstab_sam_available(linstab_sam_variant v, size_t n, size_t batch, linstab_sampling sampling)
+{
+    (void)n;
+    (void)batch;
+    (void)sampling;
+    return v == LINSTAB_SAM_INDEPENDENT || v == LINSTAB_SAM_SAME;
+}
+
+int linstab_sam_available_rank(linstab_sam_variant v, size_t n, size_t rank, size_t batch,
+                               linstab_sampling sampling)
+{
+    if (v == LINSTAB_SAM_INDEPENDENT || same_special(n, batch, sampling)) return 1;
+    return rank <= LINSTAB_SAMSAME_MAX_R;
 }
 
 static linstab_status secmom_radius(const linstab_family *f, const double *l, linstab_method m,
@@ -103,10 +119,12 @@ static linstab_status sam_same_family(const linstab_rotated *rf, double rho, lin
     return st;
 }
 
-linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant v, double eta,
-                                  double rho, size_t batch, linstab_sampling sampling,
-                                  const linstab_eigen_opts *opts, double *radius,
-                                  linstab_error *err)
+/* SAM radius; *ws caches the general-B 'same' workspace between calls
+ * (the caller frees it with linstab_samsame_free). */
+static linstab_status sam_radius_ws(const linstab_rotated *rf, linstab_sam_variant v, double eta,
+                                    double rho, size_t batch, linstab_sampling sampling,
+                                    const linstab_eigen_opts *opts, linstab_samsame **ws,
+                                    double *radius, linstab_error *err)
 {
     size_t n = rf->f->n;
     double a, b;
@@ -117,11 +135,12 @@ linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant
     if (batch == n && sampling == LINSTAB_SAMPLING_WITHOUT)
         return secmom_radius(rf->f, rf->l, LINSTAB_METHOD_SAM_FULL, eta, rho, 1.0, 0.0, opts,
                              radius, err);
-    if (!linstab_sam_available(v, n, batch, sampling))
-        return linstab_error_set(err, LINSTAB_EINVAL,
-                                 "SAM 'same' has an exact operator only for B = 1 (with or "
-                                 "without replacement) and full batch; got B = %zu, %s",
-                                 batch, linstab_sampling_name(sampling));
+    if (!same_special(n, batch, sampling)) {
+        /* general B: the moment expansion over set partitions (samsame.c) */
+        linstab_status st = *ws ? LINSTAB_OK : linstab_samsame_alloc(rf->f, ws, err);
+        if (st == LINSTAB_OK) st = linstab_samsame_radius(*ws, eta, rho, batch, sampling, radius, err);
+        return st;
+    }
     if (rho == 0.0)
         return secmom_radius(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius,
                              err);
@@ -133,6 +152,17 @@ linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant
     return st;
 }
 
+linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant v, double eta,
+                                  double rho, size_t batch, linstab_sampling sampling,
+                                  const linstab_eigen_opts *opts, double *radius,
+                                  linstab_error *err)
+{
+    linstab_samsame *ws = NULL;
+    linstab_status st = sam_radius_ws(rf, v, eta, rho, batch, sampling, opts, &ws, radius, err);
+    linstab_samsame_free(ws);
+    return st;
+}
+
 typedef struct param_ctx {
     const linstab_rotated *rf;
     linstab_sam_variant v;
@@ -140,12 +170,13 @@ typedef struct param_ctx {
     size_t batch;
     linstab_sampling sampling;
     const linstab_eigen_opts *opts;
+    linstab_samsame *ws; /* cached general-B 'same' terms */
 } param_ctx;
 
 static linstab_status radius_of_rho(double x, double *value, void *vctx, linstab_error *err)
 {
     param_ctx *c = vctx;
-    return linstab_sam_radius(c->rf, c->v, c->eta, x, c->batch, c->sampling, c->opts, value, err);
+    return sam_radius_ws(c->rf, c->v, c->eta, x, c->batch, c->sampling, c->opts, &c->ws, value, err);
 }
 
 static linstab_status radius_of_eta(double x, double *value, void *vctx, linstab_error *err)
@@ -155,7 +186,7 @@ static linstab_status radius_of_eta(double x, double *value, void *vctx, linstab
         *value = 1.0; /* T = identity */
         return LINSTAB_OK;
     }
-    return linstab_sam_radius(c->rf, c->v, x, c->rho, c->batch, c->sampling, c->opts, value, err);
+    return sam_radius_ws(c->rf, c->v, x, c->rho, c->batch, c->sampling, c->opts, &c->ws, value, err);
 }
 
 static double top_k(const linstab_rotated *rf, double rho)
@@ -171,15 +202,16 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_varia
                                     linstab_error *err)
 {
     size_t n = rf->f->n;
-    if (!linstab_sam_available(variant, n, batch, sampling))
-        return linstab_error_set(err, LINSTAB_EINVAL, "SAM (%s): no exact operator for B = %zu, %s",
+    if (!linstab_sam_available_rank(variant, n, rf->f->d, batch, sampling))
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "SAM (%s): no exact operator for B = %zu, %s at rank %zu",
                                  linstab_sam_variant_name(variant), batch,
-                                 linstab_sampling_name(sampling));
+                                 linstab_sampling_name(sampling), rf->f->d);
     if (variant == LINSTAB_SAM_SAME && batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) {
         *eta_star = 2.0 / top_k(rf, rho); /* full batch: 002 Prop. 4.1 remark */
         return LINSTAB_OK;
     }
-    if (variant == LINSTAB_SAM_SAME) {
+    if (variant == LINSTAB_SAM_SAME && same_special(n, batch, sampling)) {
         if (rho == 0.0) return linstab_critical_eta(rf->f, rf->l, 0.0, 1.0, eo, eta_star, err);
         linstab_rotated K;
         linstab_status st = sam_same_family(rf, rho, &K, err);
@@ -188,10 +220,13 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_varia
         linstab_rotated_clear(&K);
         return st;
     }
-    /* independent batches: T is not self-adjoint; bisection on eta */
-    param_ctx c = {rf, variant, 0.0, rho, batch, sampling, eo};
-    return linstab_critical_param(radius_of_eta, &c, 1.0 / top_k(rf, rho), 1e-10, eta_star, NULL,
-                                  err);
+    /* independent batches (T is not self-adjoint) and 'same' at general B:
+     * bisection on eta */
+    param_ctx c = {rf, variant, 0.0, rho, batch, sampling, eo, NULL};
+    linstab_status st = linstab_critical_param(radius_of_eta, &c, 1.0 / top_k(rf, rho), 1e-10,
+                                               eta_star, NULL, err);
+    linstab_samsame_free(c.ws);
+    return st;
 }
 
 linstab_status linstab_lemma41(const linstab_rotated *rf, double eta, size_t batch, size_t K,
@@ -258,13 +293,13 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     if (st != LINSTAB_OK) return st;
 
     out->sam_variant = variant;
-    out->sam_available = linstab_sam_available(variant, n, h->batch, h->sampling);
+    out->sam_available = linstab_sam_available_rank(variant, n, f->d, h->batch, h->sampling);
     if (out->sam_available) {
         st = linstab_sam_radius(rf, variant, h->eta, h->rho, h->batch, h->sampling, eo,
                                 &out->sam_radius, err);
         if (st != LINSTAB_OK) return st;
         out->sam_stable = out->sam_radius <= 1.0;
-        param_ctx c = {rf, variant, h->eta, h->rho, h->batch, h->sampling, eo};
+        param_ctx c = {rf, variant, h->eta, h->rho, h->batch, h->sampling, eo, NULL};
         st = linstab_sam_eta_star(rf, variant, h->rho, h->batch, h->sampling, eo,
                                   &out->sam_eta_star, err);
         if (st != LINSTAB_OK) return st;
@@ -273,6 +308,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
         if (!(hint > 0.0)) hint = 1e-3 / l1;
         st = linstab_critical_param(radius_of_rho, &c, hint, 1e-10, &out->sam_critical_rho,
                                     &out->sam_rho_monotone, err);
+        linstab_samsame_free(c.ws);
         if (st != LINSTAB_OK) return st;
     }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "linstab/report.h"
+#include "linstab/samsame.h"
 #include "linstab/sampling.h"
 
 void linstab_json_init(linstab_json *j, FILE *out)
@@ -145,7 +146,8 @@ static void json_exact(linstab_json *j, const linstab_exact *ex)
         linstab_json_bool(j, "stable", ex->sam_stable);
         linstab_json_number(j, "critical_eta", ex->sam_eta_star);
         linstab_json_number(j, "critical_rho", ex->sam_critical_rho);
-        linstab_json_bool(j, "critical_rho_monotone", ex->sam_rho_monotone);
+        linstab_json_bool(j, "radius_monotone_in_rho", ex->sam_rho_monotone & 1);
+        linstab_json_bool(j, "single_crossing_in_rho", (ex->sam_rho_monotone & 2) != 0);
     }
     linstab_json_end(j);
     linstab_json_begin(j, "lemma41");
@@ -314,12 +316,16 @@ static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *e
             fprintf(out, "  %-34s none (unstable at rho = 0)\n", "SAM critical rho (at this eta)");
         else
             num(out, "SAM critical rho (at this eta)", ex->sam_critical_rho);
-        if (!ex->sam_rho_monotone)
-            fprintf(out, "  (the radius was not monotone in rho on the bracket: critical rho "
-                         "is the first crossing found)\n");
+        if (!(ex->sam_rho_monotone & 2))
+            fprintf(out, "  (the radius crossed 1 several times on the rho bracket: the critical "
+                         "rho is one crossing, the stable set is not an interval)\n");
+        else if (!(ex->sam_rho_monotone & 1))
+            fprintf(out, "  (the radius is not monotone in rho -- it dips before it rises -- "
+                         "but crosses 1 once)\n");
     } else {
-        fprintf(out, "  SAM (%s): no exact operator for B = %zu with this sampling yet\n",
-                linstab_sam_variant_name(ex->sam_variant), h->batch);
+        fprintf(out, "  SAM (%s): no exact operator at B = %zu for this rank (the general-B "
+                     "'same' operator is dense on r^2 coordinates, r <= %d)\n",
+                linstab_sam_variant_name(ex->sam_variant), h->batch, LINSTAB_SAMSAME_MAX_R);
     }
     if (ex->lemma_k > 0) {
         size_t K = ex->lemma_k;

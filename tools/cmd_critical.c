@@ -163,7 +163,8 @@ int cmd_critical(int argc, char **argv)
         rw->eta_thm1 = B < n ? fmin(2.0 / l1, sigma / (l1 * sqrt(nB - 1.0))) : 2.0 / l1;
         rw->eta_thm2 = 2.0 * sigma / (l1 * (sigma + nB - 1.0));
         rw->eta_sam = NAN;
-        if (st == LINSTAB_OK && rho >= 0.0 && linstab_sam_available(variant, n, B, sampling)) {
+        if (st == LINSTAB_OK && rho >= 0.0 &&
+            linstab_sam_available_rank(variant, n, rf.f->d, B, sampling)) {
             st = linstab_sam_eta_star(&rf, variant, rho, B, sampling, &eo, &rw->eta_sam, &err);
         }
         cli_progress("critical", t + 1, nb, quiet);

@@ -50,9 +50,10 @@ typedef linstab_status (*linstab_param_fn)(double x, double *value, void *ctx,
 /*
  * sup { x in [0, inf) : fn(x) <= 1 } for fn(0) <= 1 by bracketing from
  * x_hint (doubling until fn > 1) and bisection to relative tolerance
- * rtol.  OUT *x_crit (+INFINITY if fn <= 1 up to 2^60 x_hint; 0 with
- * *x_crit = NaN if fn(0) > 1); OUT *monotone (may be NULL): 1 if fn was
- * non-decreasing on a 9-point grid of the bracket.
+ * rtol.  OUT *x_crit (+INFINITY if fn <= 1 up to 2^60 x_hint; NaN if
+ * fn(0) > 1); OUT *monotone (may be NULL), on a 9-point grid of the
+ * bracket: bit 0 set if fn was non-decreasing, bit 1 set if fn - 1 changed
+ * sign at most once (the stable set is then an interval on the grid).
  */
 LINSTAB_API linstab_status linstab_critical_param(linstab_param_fn fn, void *ctx, double x_hint,
                                                   double rtol, double *x_crit, int *monotone,

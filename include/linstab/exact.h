@@ -4,10 +4,12 @@
  * (eta, B, rho, sampling).  The orchestration behind `linstab check`'s
  * "exact" section and `linstab critical`.
  *
- * SAM availability: 'independent' batches for every B and sampling;
- * 'same' batch at B = 1 (with / without replacement: SGD on
- * K_i = H_i + rho H_i^2) and at B = n without replacement (full batch).
- * Other 'same' cases are reported as unavailable, never approximated.
+ * SAM: 'independent' batches for every B and sampling; 'same' batch at
+ * B = 1 (with / without replacement: SGD on K_i = H_i + rho H_i^2), at
+ * B = n without replacement (full batch), and at any other B through the
+ * set-partition moment expansion (samsame.h) when the rank is at most
+ * LINSTAB_SAMSAME_MAX_R.  Cases beyond are reported as unavailable, never
+ * approximated.
  */
 #ifndef LINSTAB_EXACT_H
 #define LINSTAB_EXACT_H
@@ -101,9 +103,13 @@ LINSTAB_API linstab_status linstab_sam_eta_star(const linstab_rotated *rf,
                                                 const linstab_eigen_opts *opts, double *eta_star,
                                                 linstab_error *err);
 
-/* 1 if SAM (variant) at (B, sampling) has an exact operator here. */
+/* 1 if SAM (variant) at (B, sampling) has an exact operator (for some rank). */
 LINSTAB_API int linstab_sam_available(linstab_sam_variant v, size_t n, size_t batch,
                                       linstab_sampling sampling);
+/* ... and for a restricted family of this rank ('same' at general B is dense
+ * on the r^2 vec space: rank <= LINSTAB_SAMSAME_MAX_R). */
+LINSTAB_API int linstab_sam_available_rank(linstab_sam_variant v, size_t n, size_t rank,
+                                           size_t batch, linstab_sampling sampling);
 
 LINSTAB_API linstab_status linstab_exact_compute(const linstab_rotated *rf,
                                                  const linstab_hyper *h,
