@@ -139,7 +139,11 @@ linstab_status linstab_eigen_top(const linstab_operator *op, const linstab_eigen
     fill_defaults(opts, &o);
     if (op->dim == 0) return linstab_error_set(err, LINSTAB_EINVAL, "operator of dimension 0");
     if (use_dense(&o, op->dim)) return dense_top(op, lambda, vec, err);
-    return arpack_top(op, &o, lambda, vec, err);
+    /* ARPACK keeps Fortran SAVE state: one solve at a time per process */
+    linstab_status st;
+#pragma omp critical(linstab_arpack)
+    st = arpack_top(op, &o, lambda, vec, err);
+    return st;
 }
 
 static linstab_status dense_radius(const linstab_operator *op, double *radius, linstab_error *err)
@@ -249,8 +253,10 @@ linstab_status linstab_eigen_radius(const linstab_operator *op, const linstab_ei
             free(w);
             return st;
         }
-        return arpack_radius(op, &o, radius, err);
     }
     if (use_dense(&o, op->dim)) return dense_radius(op, radius, err);
-    return arpack_radius(op, &o, radius, err);
+    linstab_status st;
+#pragma omp critical(linstab_arpack)
+    st = arpack_radius(op, &o, radius, err);
+    return st;
 }

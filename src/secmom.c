@@ -259,6 +259,30 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
         *radius = rad;
         return LINSTAB_OK;
     }
+    if (s->f->kind == LINSTAB_FAMILY_DIAGONAL) {
+        /* a diagonal family makes T act entrywise on X; by Cauchy-Schwarz the
+         * off-diagonal multipliers are bounded by the diagonal ones, so the
+         * radius is max_j T(e_j e_j')_jj -- O(n r) */
+        double rad = 0.0;
+        size_t r = s->r, n = s->f->n;
+        double eta = s->eta, rho = s->rho;
+        for (size_t j = 0; j < r; j++) {
+            double m2 = 0.0, l = s->l[j];
+            for (size_t i = 0; i < n; i++) m2 += s->f->data[i * r + j] * s->f->data[i * r + j];
+            m2 /= (double)n;
+            double S = s->a * l * l + s->b * m2; /* E[h^2] */
+            double t;
+            if (s->method == LINSTAB_METHOD_SGD) {
+                t = 1.0 - 2.0 * eta * l + eta * eta * S;
+            } else { /* independent SAM: Y_jj = 1 + 2 rho l + rho^2 S, then S Y_jj */
+                double k = l + rho * l * l;
+                t = 1.0 - 2.0 * eta * k + eta * eta * S * (1.0 + 2.0 * rho * l + rho * rho * S);
+            }
+            rad = fmax(rad, fabs(t));
+        }
+        *radius = rad;
+        return LINSTAB_OK;
+    }
     linstab_operator op = linstab_secmom_operator(s);
     if (op.self_adjoint) {
         /* a positive map: its spectral radius is its largest eigenvalue */

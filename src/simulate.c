@@ -15,6 +15,10 @@ struct linstab_sim {
     linstab_sampling sampling;
     size_t *idx, *idx2, *work;
     double *g, *t, *u;
+    /* diagonal families: the nonzeros of each sample (CSR), so that a step
+     * costs O(d + nonzeros in the batch), not O(B d) */
+    size_t *rowptr, *col;
+    double *val;
 };
 
 void linstab_sim_free(linstab_sim *s)
@@ -26,6 +30,9 @@ void linstab_sim_free(linstab_sim *s)
     free(s->g);
     free(s->t);
     free(s->u);
+    free(s->rowptr);
+    free(s->col);
+    free(s->val);
     free(s);
 }
 
@@ -53,6 +60,27 @@ linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn, 
         linstab_sim_free(s);
         return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
     }
+    if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
+        size_t nnz = 0;
+        for (size_t j = 0; j < n * d; j++) nnz += f->data[j] != 0.0;
+        s->rowptr = malloc((n + 1) * sizeof *s->rowptr);
+        s->col = malloc((nnz ? nnz : 1) * sizeof *s->col);
+        s->val = malloc((nnz ? nnz : 1) * sizeof *s->val);
+        if (!s->rowptr || !s->col || !s->val) {
+            linstab_sim_free(s);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
+        size_t q = 0;
+        for (size_t i = 0; i < n; i++) {
+            s->rowptr[i] = q;
+            for (size_t j = 0; j < d; j++)
+                if (f->data[i * d + j] != 0.0) {
+                    s->col[q] = j;
+                    s->val[q++] = f->data[i * d + j];
+                }
+        }
+        s->rowptr[n] = q;
+    }
     *out = s;
     return LINSTAB_OK;
 }
@@ -62,6 +90,14 @@ void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx, size_t cou
 {
     size_t d = s->f->d;
     memset(y, 0, d * sizeof *y);
+    if (s->rowptr != NULL) {
+        /* y = (sum_{i in S} D_i) o x / B over the nonzeros only */
+        for (size_t c = 0; c < count; c++)
+            for (size_t q = s->rowptr[idx[c]]; q < s->rowptr[idx[c] + 1]; q++) y[s->col[q]] += s->val[q];
+        double inv = 1.0 / (double)s->batch;
+        for (size_t j = 0; j < d; j++) y[j] *= inv * x[j];
+        return;
+    }
     for (size_t c = 0; c < count; c++) {
         linstab_family_apply(s->f, idx[c], x, s->u);
         for (size_t j = 0; j < d; j++) y[j] += s->u[j];

@@ -1,0 +1,124 @@
+/*
+ * map.h -- divergence phase diagrams (004 Section 5.1, Figures 1-2).
+ *
+ * A map is a grid over two axes among eta, batch, rho, sigma.  Each cell
+ * runs the 004 Monte Carlo protocol (random unit start, at most `steps`
+ * steps, divergent at `grow`x growth of ||w||, convergent -- and stopped --
+ * at `shrink`x shrinkage, majority over `runs` runs) and, when asked, the
+ * exact mean-square radius and the Lyapunov exponent, plus the margins of
+ * 004's Theorems 1 and 2 (lambda1(H) minus each threshold) so that their
+ * lines can be drawn as zero contours.
+ *
+ * Reproducibility: run k of cell c draws from linstab_rng_stream(seed,
+ * c * runs + k), so results do not depend on the number of threads, the
+ * order cells are computed in, or a checkpoint/resume in between.
+ */
+#ifndef LINSTAB_MAP_H
+#define LINSTAB_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "linstab/exact.h"
+#include "linstab/export.h"
+#include "linstab/family.h"
+#include "linstab/sampling.h"
+#include "linstab/simulate.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_axis_kind {
+    LINSTAB_AXIS_ETA = 0,
+    LINSTAB_AXIS_BATCH,
+    LINSTAB_AXIS_RHO,
+    LINSTAB_AXIS_SIGMA
+} linstab_axis_kind;
+
+LINSTAB_API const char *linstab_axis_name(linstab_axis_kind k);
+
+typedef struct linstab_axis {
+    linstab_axis_kind kind;
+    size_t count;
+    double *values; /* owned */
+    int log;        /* values spaced logarithmically (for plotting) */
+} linstab_axis;
+
+/*
+ * Parse "NAME=SPEC": NAME in eta, batch, rho, sigma; SPEC a list "a,b,c",
+ * a linear range "lo:hi:count", a log range "log:lo:hi:count", or for the
+ * integer axes (batch, sigma) "lo:hi" or "lo:hi:step" (inclusive).
+ * Errors (LINSTAB_EINVAL): unknown name, empty or inverted range,
+ * non-positive log bounds, non-integer batch/sigma, negative values.
+ */
+LINSTAB_API linstab_status linstab_axis_parse(const char *spec, linstab_axis *ax,
+                                              linstab_error *err);
+LINSTAB_API void linstab_axis_clear(linstab_axis *ax);
+
+typedef struct linstab_map_params {
+    linstab_dynamics dyn;
+    linstab_sampling sampling;
+    double eta, rho;      /* values of the axes not on the grid */
+    size_t batch, sigma;
+    size_t runs, steps;   /* 004: 5 runs, 1000 steps */
+    double grow, shrink;  /* 004: 1000, 1000 */
+    uint64_t seed;
+    int exact;            /* also the mean-square radius and Lyapunov exponent */
+    size_t lyap_runs, lyap_steps; /* Monte Carlo Lyapunov when not enumerable */
+} linstab_map_params;
+
+LINSTAB_API linstab_map_params linstab_map_defaults(void);
+
+/* Where the family comes from: a fixed family (range-restricted and
+ * rotated, with its sharpness and coherence), or 004's construction with
+ * dexter_n samples regenerated for each sigma (lambda1(H) = 2, coherence
+ * sigma by construction). */
+typedef struct linstab_map_source {
+    const linstab_rotated *rf; /* NULL: dexter */
+    double sharpness, sigma;
+    size_t dexter_n;
+} linstab_map_source;
+
+/* Number of samples of the source. */
+LINSTAB_API size_t linstab_map_source_n(const linstab_map_source *src);
+
+typedef struct linstab_cell {
+    double frac_div;    /* fraction of runs that diverged */
+    int divergent;      /* majority verdict */
+    double radius;      /* mean-square radius (NaN when not computed) */
+    double lyapunov;    /* top Lyapunov exponent (NaN when not computed) */
+    double thm1_margin; /* lambda1(H) - min(2/eta, Theorem 1 threshold): > 0 predicts divergence */
+    double thm2_margin; /* lambda1(H) - Theorem 2 threshold */
+} linstab_cell;
+
+/*
+ * One run of the protocol from a random unit start: OUT *outcome = +1
+ * (diverged), -1 (converged), 0 (neither within steps).  The log of the
+ * norm is tracked with renormalisation, so no run overflows.
+ */
+LINSTAB_API void linstab_mc_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
+                                double grow, double shrink, double *w, int *outcome);
+
+/* Classification rule of 004 for a recorded trajectory of norms:
+ * +1 when some norm reaches grow * norm[0] before any reaches
+ * norm[0] / shrink, -1 for the converse, 0 otherwise. */
+LINSTAB_API int linstab_mc_classify(const double *norms, size_t len, double grow, double shrink);
+
+/* Compute cell (ix, iy) of a grid (x, y axes) into *out. */
+LINSTAB_API linstab_status linstab_map_cell(const linstab_map_source *src,
+                                            const linstab_map_params *p, const linstab_axis *x,
+                                            const linstab_axis *y, size_t ix, size_t iy,
+                                            linstab_cell *out, linstab_error *err);
+
+/* Check the grid before any work: axes distinct, applicable (sigma only
+ * for the dexter source, rho only for SAM), batch values within [1, n]. */
+LINSTAB_API linstab_status linstab_map_check(const linstab_map_source *src,
+                                             const linstab_map_params *p, const linstab_axis *x,
+                                             const linstab_axis *y, linstab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

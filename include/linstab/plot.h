@@ -1,0 +1,42 @@
+/*
+ * plot.h -- phase-diagram figures with PLplot's cairo driver (PNG, SVG).
+ *
+ * Cells are coloured by the fraction of divergent runs (blue: none, red:
+ * all) with a colour bar; lines are zero contours: 004 Theorem 1 (solid)
+ * and Theorem 2 (dashed) as in 004's figures, the exact mean-square
+ * boundary (log radius = 0) and the almost-sure boundary (Lyapunov
+ * exponent = 0); a legend; white background.  PLplot keeps global state:
+ * call from one thread.
+ */
+#ifndef LINSTAB_PLOT_H
+#define LINSTAB_PLOT_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct linstab_plot_map {
+    size_t nx, ny;
+    const double *xv, *yv;   /* axis values (nx, ny), increasing */
+    int xlog, ylog;          /* logarithmic axes */
+    const char *xlabel, *ylabel, *title; /* PLplot text: #gs = sigma, #gy = eta, #gr = rho */
+    const double *frac;      /* ny x nx (row iy), fraction divergent */
+    const double *thm1, *thm2;      /* margins (zero contour = line), or NULL */
+    const double *log_radius;       /* log of the mean-square radius, or NULL */
+    const double *lyapunov;         /* Lyapunov exponent, or NULL */
+} linstab_plot_map;
+
+/* Draw to path with device "pngcairo" or "svgcairo" (written through a
+ * temporary file renamed into place). */
+LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *device,
+                                                 const char *path, linstab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

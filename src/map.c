@@ -1,0 +1,336 @@
+/*
+ * map.c -- divergence phase diagrams: axes, the 004 Section 5.1 Monte
+ * Carlo protocol per cell, and the exact columns (mean-square radius,
+ * Lyapunov exponent, Theorem 1/2 margins).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+
+#include "linstab/generate.h"
+#include "linstab/lyapunov.h"
+#include "linstab/map.h"
+#include "linstab/secmom.h"
+
+static const char *const axis_names[] = {"eta", "batch", "rho", "sigma"};
+
+const char *linstab_axis_name(linstab_axis_kind k)
+{
+    return (unsigned)k < 4 ? axis_names[k] : "?";
+}
+
+void linstab_axis_clear(linstab_axis *ax)
+{
+    free(ax->values);
+    memset(ax, 0, sizeof *ax);
+}
+
+static int parse_num(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return end != s && *end == '\0' && errno == 0 && isfinite(*v);
+}
+
+linstab_status linstab_axis_parse(const char *spec, linstab_axis *ax, linstab_error *err)
+{
+    memset(ax, 0, sizeof *ax);
+    const char *eq = strchr(spec, '=');
+    if (eq == NULL)
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "axis '%s': expected NAME=SPEC with NAME eta, batch, rho or sigma",
+                                 spec);
+    size_t nl = (size_t)(eq - spec);
+    int kind = -1;
+    for (int k = 0; k < 4; k++)
+        if (strlen(axis_names[k]) == nl && strncmp(spec, axis_names[k], nl) == 0) kind = k;
+    if (kind < 0)
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "axis '%s': unknown name (eta, batch, rho or sigma)", spec);
+    ax->kind = (linstab_axis_kind)kind;
+    int integer = kind == LINSTAB_AXIS_BATCH || kind == LINSTAB_AXIS_SIGMA;
+    char *body = strdup(eq + 1);
+    if (body == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    char *parts[5];
+    int np = 0, comma = strchr(body, ',') != NULL;
+    linstab_status st = LINSTAB_OK;
+    if (comma) {
+        size_t cap = 8;
+        ax->values = malloc(cap * sizeof(double));
+        char *save = NULL;
+        for (char *t = strtok_r(body, ",", &save); t && st == LINSTAB_OK; t = strtok_r(NULL, ",", &save)) {
+            double v;
+            if (!parse_num(t, &v)) {
+                st = linstab_error_set(err, LINSTAB_EINVAL, "axis '%s': '%s' is not a number", spec, t);
+                break;
+            }
+            if (ax->count == cap) {
+                cap *= 2;
+                double *nv = realloc(ax->values, cap * sizeof(double));
+                if (nv == NULL) {
+                    st = linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+                    break;
+                }
+                ax->values = nv;
+            }
+            ax->values[ax->count++] = v;
+        }
+    } else {
+        char *save = NULL;
+        for (char *t = strtok_r(body, ":", &save); t && np < 5; t = strtok_r(NULL, ":", &save)) parts[np++] = t;
+        int lg = np > 0 && strcmp(parts[0], "log") == 0;
+        double lo, hi, c3 = 0;
+        int off = lg ? 1 : 0;
+        if (np - off < 2 || np - off > 3 || !parse_num(parts[off], &lo) || !parse_num(parts[off + 1], &hi) ||
+            (np - off == 3 && !parse_num(parts[off + 2], &c3))) {
+            st = linstab_error_set(err, LINSTAB_EINVAL,
+                                   "axis '%s': expected a list a,b,c, lo:hi:count, log:lo:hi:count "
+                                   "or (batch, sigma) lo:hi[:step]", spec);
+        } else if (hi < lo) {
+            st = linstab_error_set(err, LINSTAB_EINVAL, "axis '%s': inverted range (%g > %g)", spec, lo, hi);
+        } else if (lg && !(lo > 0.0)) {
+            st = linstab_error_set(err, LINSTAB_EINVAL, "axis '%s': a log range needs lo > 0", spec);
+        } else if (integer && !lg) {
+            double step = np - off == 3 ? c3 : 1.0;
+            if (step < 1 || step != floor(step) || lo != floor(lo) || hi != floor(hi))
+                st = linstab_error_set(err, LINSTAB_EINVAL,
+                                       "axis '%s': integer range lo:hi[:step] expected", spec);
+            else {
+                ax->count = (size_t)((hi - lo) / step) + 1;
+                ax->values = malloc(ax->count * sizeof(double));
+                for (size_t i = 0; ax->values && i < ax->count; i++) ax->values[i] = lo + step * (double)i;
+            }
+        } else {
+            if (np - off != 3 || c3 < 1 || c3 != floor(c3) || (c3 == 1 && hi != lo))
+                st = linstab_error_set(err, LINSTAB_EINVAL,
+                                       "axis '%s': a range needs a whole count >= 1 (lo:hi:count)", spec);
+            else {
+                ax->count = (size_t)c3;
+                ax->log = lg;
+                ax->values = malloc(ax->count * sizeof(double));
+                for (size_t i = 0; ax->values && i < ax->count; i++) {
+                    double t = ax->count == 1 ? 0.0 : (double)i / (double)(ax->count - 1);
+                    ax->values[i] = lg ? exp(log(lo) + t * (log(hi) - log(lo))) : lo + t * (hi - lo);
+                }
+            }
+        }
+    }
+    free(body);
+    if (st == LINSTAB_OK && (ax->count == 0 || ax->values == NULL))
+        st = linstab_error_set(err, LINSTAB_EINVAL, "axis '%s': empty", spec);
+    for (size_t i = 0; st == LINSTAB_OK && i < ax->count; i++) {
+        double v = ax->values[i];
+        if (integer && (v != floor(v) || v < 1))
+            st = linstab_error_set(err, LINSTAB_EINVAL, "axis '%s': %g is not a whole number >= 1", spec, v);
+        else if (!integer && kind == LINSTAB_AXIS_ETA && !(v > 0))
+            st = linstab_error_set(err, LINSTAB_EINVAL, "axis '%s': eta must be > 0 (got %g)", spec, v);
+        else if (kind == LINSTAB_AXIS_RHO && v < 0)
+            st = linstab_error_set(err, LINSTAB_EINVAL, "axis '%s': rho must be >= 0 (got %g)", spec, v);
+    }
+    if (st != LINSTAB_OK) linstab_axis_clear(ax);
+    return st;
+}
+
+linstab_map_params linstab_map_defaults(void)
+{
+    linstab_map_params p;
+    memset(&p, 0, sizeof p);
+    p.dyn = LINSTAB_DYN_SGD;
+    p.sampling = LINSTAB_SAMPLING_BERNOULLI;
+    p.eta = NAN;
+    p.rho = 0.0;
+    p.batch = 0;
+    p.sigma = 0;
+    p.runs = 5;
+    p.steps = 1000;
+    p.grow = 1000.0;
+    p.shrink = 1000.0;
+    p.exact = 1;
+    p.lyap_runs = 4;
+    p.lyap_steps = 1000;
+    return p;
+}
+
+size_t linstab_map_source_n(const linstab_map_source *src)
+{
+    return src->rf != NULL ? src->rf->f->n : src->dexter_n;
+}
+
+/* +1 / -1 / 0 for a log-norm relative to the start. */
+static int verdict(double lognorm, double lg, double ls)
+{
+    if (lognorm >= lg) return 1;
+    if (lognorm <= -ls) return -1;
+    return 0;
+}
+
+int linstab_mc_classify(const double *norms, size_t len, double grow, double shrink)
+{
+    if (len == 0 || !(norms[0] > 0.0)) return 0;
+    double lg = log(grow), ls = log(shrink);
+    for (size_t t = 1; t < len; t++) {
+        int v = norms[t] > 0.0 ? verdict(log(norms[t] / norms[0]), lg, ls) : -1;
+        if (v != 0) return v;
+    }
+    return 0;
+}
+
+void linstab_mc_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps, double grow,
+                    double shrink, double *w, int *outcome)
+{
+    double nrm = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        w[j] = gsl_ran_gaussian_ziggurat(rng, 1.0);
+        nrm += w[j] * w[j];
+    }
+    nrm = sqrt(nrm);
+    for (size_t j = 0; j < d; j++) w[j] /= nrm;
+    double lg = log(grow), ls = log(shrink), logn = 0.0;
+    *outcome = 0;
+    for (size_t t = 0; t < steps; t++) {
+        linstab_sim_step(sim, rng, w);
+        double s = 0.0;
+        for (size_t j = 0; j < d; j++) s += w[j] * w[j];
+        if (!(s > 0.0)) {
+            *outcome = -1; /* exactly zero: converged */
+            return;
+        }
+        s = sqrt(s);
+        logn += log(s);
+        for (size_t j = 0; j < d; j++) w[j] /= s; /* renormalise: never overflows */
+        int v = verdict(logn, lg, ls);
+        if (v != 0) {
+            *outcome = v;
+            return;
+        }
+    }
+}
+
+linstab_status linstab_map_check(const linstab_map_source *src, const linstab_map_params *p,
+                                 const linstab_axis *x, const linstab_axis *y, linstab_error *err)
+{
+    if (x->kind == y->kind)
+        return linstab_error_set(err, LINSTAB_EINVAL, "the axis %s is given twice",
+                                 linstab_axis_name(x->kind));
+    size_t n = linstab_map_source_n(src);
+    const linstab_axis *ax[2] = {x, y};
+    int has[4] = {0};
+    for (int a = 0; a < 2; a++) {
+        has[ax[a]->kind] = 1;
+        if (ax[a]->kind == LINSTAB_AXIS_SIGMA && src->rf != NULL)
+            return linstab_error_set(err, LINSTAB_EINVAL,
+                                     "the sigma axis applies only to the dexter construction (--dexter N)");
+        if (ax[a]->kind == LINSTAB_AXIS_RHO && p->dyn == LINSTAB_DYN_SGD)
+            return linstab_error_set(err, LINSTAB_EINVAL,
+                                     "the rho axis applies only to SAM (--optimizer sam-same, ...)");
+        for (size_t i = 0; i < ax[a]->count; i++) {
+            double v = ax[a]->values[i];
+            if ((ax[a]->kind == LINSTAB_AXIS_BATCH || ax[a]->kind == LINSTAB_AXIS_SIGMA) && v > (double)n)
+                return linstab_error_set(err, LINSTAB_EINVAL, "axis %s: %g exceeds n = %zu",
+                                         linstab_axis_name(ax[a]->kind), v, n);
+        }
+    }
+    if (!has[LINSTAB_AXIS_ETA] && !(p->eta > 0.0))
+        return linstab_error_set(err, LINSTAB_EINVAL, "--eta is required (eta is not an axis)");
+    if (!has[LINSTAB_AXIS_BATCH] && (p->batch < 1 || p->batch > n))
+        return linstab_error_set(err, LINSTAB_EINVAL, "--batch is required, in [1, n] = [1, %zu]", n);
+    if (src->rf == NULL && !has[LINSTAB_AXIS_SIGMA] && (p->sigma < 1 || p->sigma > n))
+        return linstab_error_set(err, LINSTAB_EINVAL, "--sigma is required for the dexter construction, in [1, %zu]", n);
+    if (p->runs < 1 || p->steps < 1 || !(p->grow > 1.0) || !(p->shrink > 1.0))
+        return linstab_error_set(err, LINSTAB_EINVAL, "runs, steps >= 1 and growth/shrink factors > 1 are required");
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map_params *p,
+                                const linstab_axis *x, const linstab_axis *y, size_t ix, size_t iy,
+                                linstab_cell *out, linstab_error *err)
+{
+    double eta = p->eta, rho = p->rho;
+    size_t B = p->batch, sigma = p->sigma;
+    const linstab_axis *ax[2] = {x, y};
+    size_t idx[2] = {ix, iy};
+    for (int a = 0; a < 2; a++) {
+        double v = ax[a]->values[idx[a]];
+        switch (ax[a]->kind) {
+        case LINSTAB_AXIS_ETA: eta = v; break;
+        case LINSTAB_AXIS_BATCH: B = (size_t)v; break;
+        case LINSTAB_AXIS_RHO: rho = v; break;
+        case LINSTAB_AXIS_SIGMA: sigma = (size_t)v; break;
+        }
+    }
+    if (p->dyn == LINSTAB_DYN_SGD) rho = 0.0;
+    linstab_rotated own = {0};
+    const linstab_rotated *rf = src->rf;
+    double l1 = src->sharpness, coh = src->sigma;
+    linstab_status st = LINSTAB_OK;
+    if (rf == NULL) {
+        linstab_gen_params g = {0};
+        g.kind = LINSTAB_GEN_DEXTER;
+        g.n = src->dexter_n;
+        g.sigma = sigma;
+        linstab_family *f = NULL;
+        st = linstab_generate(&g, &f, err);
+        if (st == LINSTAB_OK) st = linstab_rotated_make(f, 0.0, 0, &own, err);
+        linstab_family_free(f);
+        if (st != LINSTAB_OK) return st;
+        rf = &own;
+        l1 = 2.0; /* 004's construction: lambda1(H) = 2, coherence sigma */
+        coh = (double)sigma;
+    }
+    const linstab_family *f = rf->f;
+    size_t n = f->n, d = f->d;
+    double nB = (double)n / (double)B;
+    double thr1 = B < n ? coh / eta / sqrt(nB - 1.0) : INFINITY;
+    out->thm1_margin = l1 - fmin(2.0 / eta, thr1);
+    out->thm2_margin = l1 - 2.0 * coh / (eta * (coh + nB - 1.0));
+
+    /* Monte Carlo, 004 Section 5.1 */
+    linstab_sim *sim = NULL;
+    double *w = malloc(d * sizeof *w);
+    st = w ? linstab_sim_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)
+           : linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    size_t ndiv = 0;
+    size_t cell = iy * x->count + ix;
+    for (size_t k = 0; st == LINSTAB_OK && k < p->runs; k++) {
+        gsl_rng *rng = linstab_rng_stream(p->seed, (uint64_t)cell * p->runs + k);
+        int outcome;
+        linstab_mc_run(sim, rng, d, p->steps, p->grow, p->shrink, w, &outcome);
+        ndiv += outcome > 0;
+        gsl_rng_free(rng);
+    }
+    linstab_sim_free(sim);
+    free(w);
+    out->frac_div = (double)ndiv / (double)p->runs;
+    out->divergent = 2 * ndiv > p->runs;
+    out->radius = NAN;
+    out->lyapunov = NAN;
+    if (st == LINSTAB_OK && p->exact && p->dyn != LINSTAB_DYN_SAM_NORMALIZED) {
+        linstab_eigen_opts eo = linstab_eigen_defaults();
+        if (p->dyn == LINSTAB_DYN_SGD) {
+            double a, b;
+            linstab_sampling_coeffs(p->sampling, n, B, &a, &b);
+            linstab_secmom *sm = NULL;
+            st = linstab_secmom_alloc(f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &sm, err);
+            if (st == LINSTAB_OK) st = linstab_secmom_radius(sm, &eo, &out->radius, err);
+            linstab_secmom_free(sm);
+        } else {
+            linstab_sam_variant v = p->dyn == LINSTAB_DYN_SAM_SAME ? LINSTAB_SAM_SAME : LINSTAB_SAM_INDEPENDENT;
+            if (linstab_sam_available_rank(v, n, d, B, p->sampling))
+                st = linstab_sam_radius(rf, v, eta, rho, B, p->sampling, &eo, &out->radius, err);
+        }
+        linstab_lyap ly;
+        int ok = 0;
+        if (st == LINSTAB_OK)
+            st = linstab_lyapunov_diag_exact(f, p->dyn, eta, rho, B, p->sampling, &ly, &ok, err);
+        if (st == LINSTAB_OK && !ok)
+            st = linstab_lyapunov_mc(f, p->dyn, eta, rho, B, p->sampling, p->lyap_runs, p->lyap_steps,
+                                     p->seed ^ 0x5eedULL ^ ((uint64_t)cell << 20), &ly, err);
+        if (st == LINSTAB_OK) out->lyapunov = ly.exponent;
+    }
+    linstab_rotated_clear(&own);
+    return st;
+}

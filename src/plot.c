@@ -1,0 +1,179 @@
+/*
+ * plot.c -- phase diagrams with PLplot (cairo driver): filled cells, a
+ * colour bar, zero contours for the bound and exact boundaries, a legend.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <plplot.h>
+
+#include "linstab/plot.h"
+
+static double coord(double v, int lg) { return lg ? log10(v) : v; }
+
+/* Cell edges: midpoints between values, extrapolated at the ends. */
+static void edges(size_t n, const double *v, int lg, double *e)
+{
+    if (n == 1) {
+        double c = coord(v[0], lg), h = lg ? 0.1 : (fabs(c) > 0 ? 0.05 * fabs(c) : 0.5);
+        e[0] = c - h;
+        e[1] = c + h;
+        return;
+    }
+    for (size_t i = 1; i < n; i++) e[i] = 0.5 * (coord(v[i - 1], lg) + coord(v[i], lg));
+    e[0] = coord(v[0], lg) - (e[1] - coord(v[0], lg));
+    e[n] = coord(v[n - 1], lg) + (coord(v[n - 1], lg) - e[n - 1]);
+}
+
+static int finite_any(size_t len, const double *f)
+{
+    int pos = 0, neg = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!isfinite(f[i])) continue;
+        pos |= f[i] > 0;
+        neg |= f[i] < 0;
+    }
+    return pos && neg; /* a zero contour exists */
+}
+
+static void contour(const linstab_plot_map *pm, const double *field, PLcGrid2 *cg, PLFLT **z)
+{
+    for (size_t ix = 0; ix < pm->nx; ix++)
+        for (size_t iy = 0; iy < pm->ny; iy++) {
+            double v = field[iy * pm->nx + ix];
+            z[ix][iy] = isfinite(v) ? v : (v > 0 ? 1e300 : -1e300);
+        }
+    PLFLT lev[1] = {0.0};
+    plcont((PLFLT_MATRIX)z, (PLINT)pm->nx, (PLINT)pm->ny, 1, (PLINT)pm->nx, 1, (PLINT)pm->ny, lev, 1,
+           pltr2, cg);
+}
+
+linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *device,
+                                     const char *path, linstab_error *err)
+{
+    size_t nx = pm->nx, ny = pm->ny;
+    size_t len = strlen(path) + 16;
+    char *tmp = malloc(len);
+    double *ex = malloc((nx + 1) * sizeof *ex), *ey = malloc((ny + 1) * sizeof *ey);
+    if (tmp == NULL || ex == NULL || ey == NULL) {
+        free(tmp);
+        free(ex);
+        free(ey);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "plot: out of memory");
+    }
+    snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+    edges(nx, pm->xv, pm->xlog, ex);
+    edges(ny, pm->yv, pm->ylog, ey);
+
+    plsdev(device);
+    plsfnam(tmp);
+    plspage(0.0, 0.0, 1000, 760, 0, 0);
+    plscolbg(255, 255, 255);
+    plinit();
+    plscol0(1, 0, 0, 0);       /* black: axes, text, Theorem lines */
+    plscol0(2, 0, 200, 80);    /* green: exact mean-square boundary */
+    plscol0(3, 255, 190, 0);   /* amber: almost-sure boundary */
+    PLFLT pos[2] = {0.0, 1.0}, r[2] = {0.15, 0.85}, g[2] = {0.25, 0.1}, b[2] = {0.85, 0.12};
+    plscmap1l(1, 2, pos, r, g, b, NULL);
+    pladv(0);
+    plvpor(0.10, 0.78, 0.12, 0.90);
+    plwind(ex[0], ex[nx], ey[0], ey[ny]);
+    for (size_t iy = 0; iy < ny; iy++)
+        for (size_t ix = 0; ix < nx; ix++) {
+            double f = pm->frac[iy * nx + ix];
+            if (!isfinite(f)) continue;
+            plcol1(f);
+            PLFLT px[4] = {ex[ix], ex[ix + 1], ex[ix + 1], ex[ix]};
+            PLFLT py[4] = {ey[iy], ey[iy], ey[iy + 1], ey[iy + 1]};
+            plfill(4, px, py);
+        }
+    plcol0(1);
+    plbox(pm->xlog ? "bclnst" : "bcnst", 0.0, 0, pm->ylog ? "bclnstv" : "bcnstv", 0.0, 0);
+    pllab(pm->xlabel, pm->ylabel, pm->title);
+
+    /* contours on cell centres */
+    PLcGrid2 cg;
+    PLFLT **z = NULL;
+    plAlloc2dGrid(&cg.xg, (PLINT)nx, (PLINT)ny);
+    plAlloc2dGrid(&cg.yg, (PLINT)nx, (PLINT)ny);
+    plAlloc2dGrid(&z, (PLINT)nx, (PLINT)ny);
+    cg.nx = (PLINT)nx;
+    cg.ny = (PLINT)ny;
+    for (size_t ix = 0; ix < nx; ix++)
+        for (size_t iy = 0; iy < ny; iy++) {
+            cg.xg[ix][iy] = coord(pm->xv[ix], pm->xlog);
+            cg.yg[ix][iy] = coord(pm->yv[iy], pm->ylog);
+        }
+    /* exact boundaries first and wide, so the theorem lines stay visible on
+     * top of them where they coincide (Theorem 2 is the exact mean-square
+     * boundary of 004's construction) */
+    const double *fields[4] = {pm->log_radius, pm->lyapunov, pm->thm1, pm->thm2};
+    PLINT colors[4] = {2, 3, 1, 1}, styles[4] = {1, 1, 1, 2};
+    PLFLT widths[4] = {5.0, 4.0, 2.0, 2.0};
+    const char *names[4] = {"exact mean-square boundary", "almost-sure boundary (Lyapunov)",
+                            "004 Theorem 1", "004 Theorem 2"};
+    PLINT opts[4], lcol[4], lsty[4];
+    PLFLT lwid[4];
+    const char *text[4];
+    PLINT tcol[4];
+    int nleg = 0;
+    if (nx >= 2 && ny >= 2)
+        for (int k = 0; k < 4; k++) {
+            if (fields[k] == NULL || !finite_any(nx * ny, fields[k])) continue;
+            plcol0(colors[k]);
+            pllsty(styles[k]);
+            plwidth(widths[k]);
+            contour(pm, fields[k], &cg, z);
+            opts[nleg] = PL_LEGEND_LINE;
+            lcol[nleg] = colors[k];
+            lsty[nleg] = styles[k];
+            lwid[nleg] = widths[k];
+            text[nleg] = names[k];
+            tcol[nleg] = 1;
+            nleg++;
+        }
+    pllsty(1);
+    plwidth(1.0);
+    plFree2dGrid(cg.xg, (PLINT)nx, (PLINT)ny);
+    plFree2dGrid(cg.yg, (PLINT)nx, (PLINT)ny);
+    plFree2dGrid(z, (PLINT)nx, (PLINT)ny);
+    if (nleg > 0) {
+        PLFLT lw, lh;
+        plscol0a(15, 255, 255, 255, 0.85);
+        pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+                 PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 15, 1,
+                 1, 0, 0, nleg, opts, 1.0, 0.8, 2.0, 0.0, tcol, text, NULL, NULL, NULL, NULL, lcol,
+                 lsty, lwid, NULL, NULL, NULL, NULL);
+    }
+    /* colour bar of the fraction of divergent runs */
+    PLFLT cbw, cbh, vals[11];
+    for (int i = 0; i <= 10; i++) vals[i] = i / 10.0;
+    const PLFLT *valp[1] = {vals};
+    PLINT nvals[1] = {11}, lopt[1] = {PL_COLORBAR_LABEL_RIGHT}, subt[1] = {0};
+    const char *labels[1] = {"fraction of runs diverging"}, *axopt[1] = {"bcvtm"};
+    PLFLT ticks[1] = {0.2};
+    plcol0(1);
+    plcolorbar(&cbw, &cbh, PL_COLORBAR_GRADIENT | PL_COLORBAR_BOUNDING_BOX,
+               PL_POSITION_RIGHT | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.03, 0.0, 0.03,
+               0.78, 0, 1, 1, 0.0, 0.0, 0, 0.0, 1, lopt, labels, 1, axopt, ticks, subt, nvals,
+               (PLFLT_MATRIX)valp);
+    plend();
+    free(ex);
+    free(ey);
+    if (access(tmp, F_OK) != 0) {
+        free(tmp);
+        return linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote nothing", path, device);
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        free(tmp);
+        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
+    }
+    free(tmp);
+    return LINSTAB_OK;
+}
