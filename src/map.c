@@ -58,7 +58,7 @@ linstab_status linstab_axis_parse(const char *spec, linstab_axis *ax, linstab_er
     char *parts[5];
     int np = 0, comma = strchr(body, ',') != NULL;
     linstab_status st = LINSTAB_OK;
-    if (comma) {
+    if (comma || strchr(body, ':') == NULL) { /* a list, or a single value */
         size_t cap = 8;
         ax->values = malloc(cap * sizeof(double));
         char *save = NULL;

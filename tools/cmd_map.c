@@ -368,6 +368,8 @@ int cmd_map(int argc, char **argv)
     char fail_msg[LINSTAB_ERROR_MSG_LEN] = "";
     /* chunks of cells: parallel inside, checkpoint between */
     size_t chunk = 64;
+    const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
+    long abort_after = hook ? strtol(hook, NULL, 10) : 0;
     for (size_t c0 = 0; c0 < ncells && fail == LINSTAB_OK; c0 += chunk) {
         size_t c1 = c0 + chunk < ncells ? c0 + chunk : ncells;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -390,10 +392,12 @@ int cmd_map(int argc, char **argv)
         ndone = 0;
         for (size_t k = 0; k < ncells; k++) ndone += done[k];
         progress(ndone, ncells, t0, quiet);
-        if (now() - last_ck > 1.0 || c1 == ncells) {
+        if (now() - last_ck > 1.0 || c1 == ncells || abort_after > 0) {
             write_checkpoint(ckpt, id, ncells, done, vals);
             last_ck = now();
         }
+        /* test hook: die like a killed process right after a checkpoint */
+        if (abort_after > 0 && --abort_after == 0) _exit(137);
     }
     double elapsed = now() - t0;
     if (fail != LINSTAB_OK) {
