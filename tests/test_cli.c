@@ -376,3 +376,86 @@ Test(cli, gen_rejects_bad_parameters_with_usage_errors)
     expect_error(run("gen --kind rank1 --n -3 --d 2 --out x.npy"), 2, "--n");
     cr_expect(!exists("x.npy"));
 }
+
+/* ---- linstab map ---- */
+
+static int files_equal(const char *a, const char *b)
+{
+    char pa[700], pb[700];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    char *x = slurp(pa), *y = slurp(pb);
+    int eq = strlen(x) > 0 && strcmp(x, y) == 0;
+    free(x);
+    free(y);
+    return eq;
+}
+
+#define SMALL_MAP "map --dexter 40 --eta 0.8 --x sigma=1:40:6 --y batch=1:40:4 --quiet"
+
+Test(cli, map_writes_arrays_csv_json_and_a_png_of_the_expected_size)
+{
+    cr_assert_eq(run(SMALL_MAP " --out m"), 0);
+    const char *files[] = {"m/frac_divergent.npy", "m/radius.npy", "m/lyapunov.npy", "m/map.csv",
+                           "m/map.json", "m/map.png", "m/map.svg", "m/x.npy", "m/y.npy"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        cr_expect(exists(files[i]), "%s missing", files[i]);
+    char path[700];
+    snprintf(path, sizeof path, "%s/m/map.png", dir);
+    FILE *fp = fopen(path, "rb");
+    cr_assert_not_null(fp);
+    unsigned char h[24];
+    cr_assert_eq(fread(h, 1, 24, fp), 24);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fclose(fp);
+    cr_expect_eq(memcmp(h, "\x89PNG", 4), 0);
+    unsigned w = (unsigned)h[16] << 24 | (unsigned)h[17] << 16 | (unsigned)h[18] << 8 | h[19];
+    unsigned ht = (unsigned)h[20] << 24 | (unsigned)h[21] << 16 | (unsigned)h[22] << 8 | h[23];
+    cr_expect_eq(w, 1000);
+    cr_expect_eq(ht, 760);
+    cr_expect_gt(size, 10000, "PNG of %ld bytes", size);
+    snprintf(path, sizeof path, "%s/m/map.json", dir);
+    char *json = slurp(path);
+    cr_expect(strstr(json, "\"seed\": 0") != NULL && strstr(json, "\"linstab_version\"") != NULL);
+    free(json);
+}
+
+Test(cli, map_output_is_identical_for_one_and_two_threads)
+{
+    cr_assert_eq(run(SMALL_MAP " --no-plot --threads 1 --out t1"), 0);
+    cr_assert_eq(run(SMALL_MAP " --no-plot --threads 2 --out t2"), 0);
+    cr_expect(files_equal("t1/map.csv", "t2/map.csv"));
+    cr_expect(files_equal("t1/frac_divergent.npy", "t2/frac_divergent.npy"));
+}
+
+Test(cli, a_killed_map_resumes_to_the_identical_result)
+{
+    cr_assert_eq(run(SMALL_MAP " --no-plot --out full"), 0);
+    setenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS", "1", 1);
+    int st = run(SMALL_MAP " --no-plot --out part");
+    unsetenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
+    cr_assert_eq(st, 137, "the test hook should kill the run");
+    cr_expect(exists("part/map.checkpoint"));
+    cr_expect(!exists("part/map.csv"));
+    cr_assert_eq(run(SMALL_MAP " --no-plot --out part --resume"), 0);
+    cr_expect(files_equal("full/map.csv", "part/map.csv"));
+    /* a checkpoint of other parameters is refused */
+    expect_error(run("map --dexter 40 --eta 0.7 --x sigma=1:40:6 --y batch=1:40:4 --quiet --no-plot "
+                     "--out part --resume"),
+                 1, "different run");
+}
+
+Test(cli, map_rejects_bad_grids_before_any_work)
+{
+    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y sigma=1:5 --out g"), 2, "twice");
+    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=5:1 --y batch=1:4 --out g"), 2, "inverted");
+    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y batch=1:41 --out g"), 2, "exceeds");
+    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y rho=0:1:3 --out g"), 2, "rho");
+    expect_error(run("map --dexter 40 --x sigma=1:40 --y batch=1:4 --out g"), 2, "--eta");
+    expect_error(run("map --dexter 40 --eta 0.8 --x eta=log:0:1:3 --y batch=1:4 --out g"), 2, "log");
+    write_small_family();
+    expect_error(run("map --family small.npy --eta 0.8 --x sigma=1:2 --y batch=1:2 --out g"), 2, "dexter");
+    cr_expect(!exists("g"), "an output folder was created for a rejected grid");
+    expect_error(run(SMALL_MAP " --out /proc/linstab-no/such"), 1, "cannot");
+}
