@@ -10,7 +10,10 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "linstab/bounds.h"
 #include "linstab/generate.h"
+#include "linstab/geometry.h"
+#include "linstab/linalg.h"
 #include "linstab/lyapunov.h"
 #include "linstab/map.h"
 #include "linstab/secmom.h"
@@ -287,6 +290,28 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
     double thr1 = B < n ? coh / eta / sqrt(nB - 1.0) : INFINITY;
     out->thm1_margin = l1 - fmin(2.0 / eta, thr1);
     out->thm2_margin = l1 - 2.0 * coh / (eta * (coh + nB - 1.0));
+    out->thm9_margin = NAN;
+    if (p->dyn != LINSTAB_DYN_SGD) {
+        /* 000 Theorem 9 (stated for B = 1, 'same'): stable if lambda_max(P) <= 1 */
+        linstab_moments *own_m = NULL;
+        const linstab_moments *m = src->rf != NULL ? src->moments : NULL;
+        if (m == NULL) {
+            st = linstab_moments_compute(f, &own_m, err);
+            m = own_m;
+        }
+        double *P = st == LINSTAB_OK ? malloc(d * d * sizeof *P) : NULL;
+        if (P != NULL) {
+            double lm;
+            linstab_shin_P(m, eta, rho, P);
+            if (linstab_sym_lambda_max_lapack(d, P, &lm, err) == LINSTAB_OK) out->thm9_margin = lm - 1.0;
+        }
+        free(P);
+        linstab_moments_free(own_m);
+        if (st != LINSTAB_OK) {
+            linstab_rotated_clear(&own);
+            return st;
+        }
+    }
 
     /* Monte Carlo, 004 Section 5.1 */
     linstab_sim *sim = NULL;

@@ -111,18 +111,20 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     /* exact boundaries first and wide, so the theorem lines stay visible on
      * top of them where they coincide (Theorem 2 is the exact mean-square
      * boundary of 004's construction) */
-    const double *fields[4] = {pm->log_radius, pm->lyapunov, pm->thm1, pm->thm2};
-    PLINT colors[4] = {2, 3, 1, 1}, styles[4] = {1, 1, 1, 2};
-    PLFLT widths[4] = {5.0, 4.0, 2.0, 2.0};
-    const char *names[4] = {"exact mean-square boundary", "almost-sure boundary (Lyapunov)",
-                            "004 Theorem 1", "004 Theorem 2"};
-    PLINT opts[4], lcol[4], lsty[4];
-    PLFLT lwid[4];
-    const char *text[4];
-    PLINT tcol[4];
+    enum { NL = 5 };
+    const double *fields[NL] = {pm->log_radius, pm->lyapunov, pm->thm1, pm->thm2, pm->thm9};
+    PLINT colors[NL] = {2, 3, 1, 1, 4}, styles[NL] = {1, 1, 1, 2, 3};
+    PLFLT widths[NL] = {5.0, 4.0, 2.0, 2.0, 2.5};
+    const char *names[NL] = {"exact mean-square boundary", "almost-sure boundary (Lyapunov)",
+                             "004 Theorem 1", "004 Theorem 2", "000 Theorem 9 (B = 1)"};
+    PLINT opts[NL], lcol[NL], lsty[NL];
+    PLFLT lwid[NL];
+    const char *text[NL];
+    PLINT tcol[NL];
     int nleg = 0;
+    plscol0(4, 255, 255, 255); /* white: Theorem 9, visible on red and blue */
     if (nx >= 2 && ny >= 2)
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < NL; k++) {
             if (fields[k] == NULL || !finite_any(nx * ny, fields[k])) continue;
             plcol0(colors[k]);
             pllsty(styles[k]);

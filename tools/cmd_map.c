@@ -98,7 +98,7 @@ static uint64_t fnv(const char *s)
     return h;
 }
 
-enum { FIELDS = 6 };
+enum { FIELDS = 7 };
 static void cell_pack(const linstab_cell *c, double *v)
 {
     v[0] = c->frac_div;
@@ -107,6 +107,7 @@ static void cell_pack(const linstab_cell *c, double *v)
     v[3] = c->lyapunov;
     v[4] = c->thm1_margin;
     v[5] = c->thm2_margin;
+    v[6] = c->thm9_margin;
 }
 
 /* Checkpoint: magic, identity hash, cell count, done flags, values. */
@@ -282,7 +283,8 @@ int cmd_map(int argc, char **argv)
     }
     linstab_family *f = NULL;
     linstab_rotated rf = {0};
-    linstab_map_source ms = {NULL, NAN, NAN, dexter_n};
+    linstab_map_source ms = {NULL, NAN, NAN, dexter_n, NULL};
+    linstab_moments *mom = NULL;
     unsigned char *done = NULL;
     double *vals = NULL;
     const char *path = "dexter";
@@ -293,6 +295,8 @@ int cmd_map(int argc, char **argv)
         if (rc != 0) goto done;
         linstab_status st = linstab_rotated_make(f, 0.0, indef, &rf, &err);
         if (st == LINSTAB_OK) st = linstab_coherence(rf.f, NULL, &ms.sigma, &err);
+        if (st == LINSTAB_OK && p.dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf.f, &mom, &err);
+        ms.moments = mom;
         if (st != LINSTAB_OK) {
             fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
             rc = cli_exit_code(st);
@@ -407,7 +411,8 @@ int cmd_map(int argc, char **argv)
     }
     /* outputs */
     static const char *files[FIELDS] = {"frac_divergent.npy", "divergent.npy", "radius.npy",
-                                        "lyapunov.npy", "thm1_margin.npy", "thm2_margin.npy"};
+                                        "lyapunov.npy", "thm1_margin.npy", "thm2_margin.npy",
+                                        "thm9_margin.npy"};
     for (int k = 0; k < FIELDS && rc == 0; k++) rc = save_field(cmd, out, files[k], y.count, x.count, vals, k);
     for (int a = 0; a < 2 && rc == 0; a++) {
         const linstab_axis *ax = a ? &y : &x;
@@ -421,7 +426,7 @@ int cmd_map(int argc, char **argv)
     snprintf(pth, sizeof pth, "%s/map.csv", out);
     cli_output o;
     if ((rc = cli_output_open(cmd, pth, &o)) != 0) goto done;
-    fprintf(o.fp, "%s,%s,frac_divergent,divergent,radius,lyapunov,thm1_margin,thm2_margin\n",
+    fprintf(o.fp, "%s,%s,frac_divergent,divergent,radius,lyapunov,thm1_margin,thm2_margin,thm9_margin\n",
             linstab_axis_name(x.kind), linstab_axis_name(y.kind));
     for (size_t cell = 0; cell < ncells; cell++) {
         const double *v = vals + cell * FIELDS;
@@ -478,9 +483,9 @@ int cmd_map(int argc, char **argv)
     if (!noplot) {
         size_t nc = ncells;
         double *fr = malloc(nc * sizeof *fr), *t1 = malloc(nc * sizeof *t1), *t2 = malloc(nc * sizeof *t2),
-               *lr = malloc(nc * sizeof *lr), *ly = malloc(nc * sizeof *ly);
+               *lr = malloc(nc * sizeof *lr), *ly = malloc(nc * sizeof *ly), *t9 = malloc(nc * sizeof *t9);
         double *xv = malloc(x.count * sizeof *xv), *yv = malloc(y.count * sizeof *yv);
-        if (!fr || !t1 || !t2 || !lr || !ly || !xv || !yv) rc = 1;
+        if (!fr || !t1 || !t2 || !lr || !ly || !t9 || !xv || !yv) rc = 1;
         for (size_t k = 0; rc == 0 && k < nc; k++) {
             const double *v = vals + k * FIELDS;
             fr[k] = v[0];
@@ -488,6 +493,7 @@ int cmd_map(int argc, char **argv)
             t2[k] = v[5];
             lr[k] = v[2] > 0 ? log(v[2]) : (isnan(v[2]) ? NAN : -INFINITY);
             ly[k] = v[3];
+            t9[k] = v[6];
         }
         for (size_t i = 0; rc == 0 && i < x.count; i++)
             xv[i] = (eta2 && x.kind == LINSTAB_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
@@ -499,10 +505,14 @@ int cmd_map(int argc, char **argv)
                      linstab_sampling_name(p.sampling), p.runs, p.steps);
             title = ttl;
         }
+        /* 004's Theorems are about SGD: drawn on SGD maps only */
+        int sgd = p.dyn == LINSTAB_DYN_SGD;
         linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_AXIS_ETA),
                                y.log && !(eta2 && y.kind == LINSTAB_AXIS_ETA),
-                               axis_label(x.kind, eta2), axis_label(y.kind, eta2), title, fr, t1, t2,
-                               p.exact ? lr : NULL, p.exact ? ly : NULL};
+                               axis_label(x.kind, eta2), axis_label(y.kind, eta2), title, fr,
+                               sgd ? t1 : NULL, sgd ? t2 : NULL,
+                               p.exact ? lr : NULL, p.exact ? ly : NULL,
+                               p.dyn != LINSTAB_DYN_SGD ? t9 : NULL};
         static const char *dev[2] = {"pngcairo", "svgcairo"}, *name[2] = {"map.png", "map.svg"};
         for (int k = 0; rc == 0 && k < 2; k++) {
             snprintf(pth, sizeof pth, "%s/%s", out, name[k]);
@@ -513,18 +523,20 @@ int cmd_map(int argc, char **argv)
         free(t2);
         free(lr);
         free(ly);
+        free(t9);
         free(xv);
         free(yv);
     }
     if (!quiet && isatty(STDERR_FILENO) == 0) { /* nothing */ }
     if (rc == 0)
         printf("map: %zu x %zu cells (%s x %s) in %.2f s -> %s/{frac_divergent,divergent,radius,lyapunov,"
-               "thm1_margin,thm2_margin,x,y}.npy, map.csv, map.json%s\n",
+               "thm1_margin,thm2_margin,thm9_margin,x,y}.npy, map.csv, map.json%s\n",
                x.count, y.count, linstab_axis_name(x.kind), linstab_axis_name(y.kind), elapsed, out,
                noplot ? "" : ", map.png, map.svg");
 done:
     free(done);
     free(vals);
+    linstab_moments_free(mom);
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
     linstab_axis_clear(&x);

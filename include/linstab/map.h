@@ -79,6 +79,7 @@ typedef struct linstab_map_source {
     const linstab_rotated *rf; /* NULL: dexter */
     double sharpness, sigma;
     size_t dexter_n;
+    const struct linstab_moments *moments; /* of rf (for 000 Theorem 9), or NULL */
 } linstab_map_source;
 
 /* Number of samples of the source. */
@@ -91,6 +92,7 @@ typedef struct linstab_cell {
     double lyapunov;    /* top Lyapunov exponent (NaN when not computed) */
     double thm1_margin; /* lambda1(H) - min(2/eta, Theorem 1 threshold): > 0 predicts divergence */
     double thm2_margin; /* lambda1(H) - Theorem 2 threshold */
+    double thm9_margin; /* lambda_max(P) - 1 of 000 Theorem 9 (SAM only; NaN for SGD) */
 } linstab_cell;
 
 /*

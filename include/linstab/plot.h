@@ -29,6 +29,7 @@ typedef struct linstab_plot_map {
     const double *thm1, *thm2;      /* margins (zero contour = line), or NULL */
     const double *log_radius;       /* log of the mean-square radius, or NULL */
     const double *lyapunov;         /* Lyapunov exponent, or NULL */
+    const double *thm9;             /* 000 Theorem 9 margin lambda_max(P) - 1, or NULL */
 } linstab_plot_map;
 
 /* Draw to path with device "pngcairo" or "svgcairo" (written through a
