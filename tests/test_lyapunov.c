@@ -323,8 +323,10 @@ Test(lyapunov_mc, agrees_with_the_exact_exponent_within_four_standard_errors)
         {20, 2, 8, 0.9, 0.0, LINSTAB_DYN_SGD, LINSTAB_SAMPLING_BERNOULLI},
         {20, 4, 12, 0.8, 0.0, LINSTAB_DYN_SGD, LINSTAB_SAMPLING_WITHOUT},
         {20, 5, 10, 0.9, 0.0, LINSTAB_DYN_SGD, LINSTAB_SAMPLING_WITH},
-        {20, 4, 10, 0.6, 0.05, LINSTAB_DYN_SAM_SAME, LINSTAB_SAMPLING_WITHOUT},
-        {20, 4, 10, 0.6, 0.05, LINSTAB_DYN_SAM_INDEP, LINSTAB_SAMPLING_BERNOULLI},
+        {20, 2, 10, 0.7, 0.05, LINSTAB_DYN_SAM_SAME, LINSTAB_SAMPLING_WITHOUT},
+        {20, 4, 8, 0.9, 0.05, LINSTAB_DYN_SAM_SAME, LINSTAB_SAMPLING_WITH},
+        {20, 4, 5, 0.9, 0.02, LINSTAB_DYN_SAM_INDEP, LINSTAB_SAMPLING_BERNOULLI},
+        {20, 4, 10, 0.9, 0.05, LINSTAB_DYN_SAM_INDEP, LINSTAB_SAMPLING_BERNOULLI},
     };
     size_t runs = 16, steps = 4000;
     for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {

@@ -1,0 +1,515 @@
+/*
+ * test_exact.c -- the orchestration of exact stability (exact.h): that
+ * linstab_exact_compute reports what the direct calls compute, which SAM
+ * cases have an exact operator, and the closed forms of SPEC.md sections 4
+ * and 6 (rho = 0 is SGD; full-batch SAM eta* = 2/(l1 (1 + rho l1)); 004's
+ * construction; 004 Lemma 4.1 on a diagonal family).
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <lapacke.h>
+
+#include "linstab/critical.h"
+#include "linstab/exact.h"
+#include "linstab/family.h"
+#include "linstab/lyapunov.h"
+#include "linstab/samsame.h"
+#include "linstab/sampling.h"
+#include "linstab/secmom.h"
+#include "testutil.h"
+
+static const linstab_sampling all_samplings[3] = {LINSTAB_SAMPLING_BERNOULLI,
+                                                  LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
+static const linstab_sam_variant both_variants[2] = {LINSTAB_SAM_SAME, LINSTAB_SAM_INDEPENDENT};
+
+static linstab_family *random_dense(size_t n, size_t d, size_t k, unsigned long seed)
+{
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(seed);
+    double *G = malloc(d * k * sizeof *G);
+    for (size_t i = 0; i < n; i++) {
+        tu_gauss(r, G, d * k);
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) {
+                double s = 0.0;
+                for (size_t c = 0; c < k; c++) s += G[a * k + c] * G[b * k + c];
+                f->data[i * d * d + a * d + b] = s / (double)k;
+            }
+    }
+    free(G);
+    gsl_rng_free(r);
+    return f;
+}
+
+/* 004 Section 5.1 construction as a diagonal family (see test_critical.c). */
+static linstab_family *family_004(size_t n, size_t sigma)
+{
+    linstab_family *f = NULL;
+    linstab_error err;
+    size_t d = n - sigma + 1;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 1, &f, &err), LINSTAB_OK);
+    double m = 2.0 * (double)n / (double)sigma;
+    for (size_t i = 0; i < n; i++) f->data[i * d + (i < sigma ? 0 : i - sigma + 1)] = m;
+    return f;
+}
+
+static linstab_rotated rotate(const linstab_family *f)
+{
+    linstab_rotated rf;
+    linstab_error err;
+    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
+    return rf;
+}
+
+static double lambda1_mean(const linstab_family *f)
+{
+    size_t d = f->d;
+    double *H = malloc(d * d * sizeof *H), *w = malloc(d * sizeof *w);
+    linstab_error err;
+    cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)d, H, (lapack_int)d, w), 0);
+    double l1 = w[d - 1];
+    free(H);
+    free(w);
+    return l1;
+}
+
+static double sgd_radius(const linstab_rotated *rf, linstab_sampling s, size_t B, double eta)
+{
+    double a, b, rad = NAN;
+    linstab_error err;
+    linstab_sampling_coeffs(s, rf->f->n, B, &a, &b);
+    linstab_secmom *sm = NULL;
+    cr_assert_eq(linstab_secmom_alloc(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &sm, &err),
+                 LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_secmom_radius(sm, NULL, &rad, &err), LINSTAB_OK, "%s", err.msg);
+    linstab_secmom_free(sm);
+    return rad;
+}
+
+static double sgd_eta_star(const linstab_rotated *rf, linstab_sampling s, size_t B)
+{
+    double a, b, es = NAN;
+    linstab_error err;
+    linstab_sampling_coeffs(s, rf->f->n, B, &a, &b);
+    cr_assert_eq(linstab_critical_eta(rf->f, rf->l, a, b, NULL, &es, &err), LINSTAB_OK);
+    return es;
+}
+
+static double sam_radius(const linstab_rotated *rf, linstab_sam_variant v, double eta, double rho,
+                         size_t B, linstab_sampling s)
+{
+    double rad = NAN;
+    linstab_error err;
+    cr_assert_eq(linstab_sam_radius(rf, v, eta, rho, B, s, NULL, &rad, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    return rad;
+}
+
+static double sam_eta_star(const linstab_rotated *rf, linstab_sam_variant v, double rho, size_t B,
+                           linstab_sampling s)
+{
+    double es = NAN;
+    linstab_error err;
+    cr_assert_eq(linstab_sam_eta_star(rf, v, rho, B, s, NULL, &es, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    return es;
+}
+
+static linstab_exact compute(const linstab_rotated *rf, double eta, size_t B, double rho,
+                             linstab_sampling s, linstab_sam_variant v, int skip_lyap)
+{
+    linstab_hyper h = {eta, B, rho, s};
+    linstab_exact_opts o = linstab_exact_defaults();
+    o.skip_lyapunov = skip_lyap;
+    o.seed = 99;
+    linstab_exact ex;
+    linstab_error err;
+    cr_assert_eq(linstab_exact_compute(rf, &h, v, &o, &ex, &err), LINSTAB_OK, "%s", err.msg);
+    return ex;
+}
+
+/* -------------------------------- exact_compute vs the direct calls */
+
+static void check_against_direct_calls(const linstab_family *f, const char *what)
+{
+    linstab_rotated rf = rotate(f);
+    size_t n = f->n;
+    size_t batches[] = {1, 2, n - 1, n};
+    for (int si = 0; si < 3; si++)
+        for (size_t bi = 0; bi < 4; bi++) {
+            linstab_sampling s = all_samplings[si];
+            size_t B = batches[bi];
+            double es = sgd_eta_star(&rf, s, B);
+            double etas[] = {0.6 * es, 1.3 * es};
+            for (int e = 0; e < 2; e++) {
+                linstab_exact ex = compute(&rf, etas[e], B, 0.0, s, LINSTAB_SAM_SAME, 1);
+                double rad = sgd_radius(&rf, s, B, etas[e]);
+                cr_expect(tu_rel(ex.sgd_radius, rad, 0.0) < 1e-13, "%s %s B %zu: radius %.17g vs %.17g",
+                          what, linstab_sampling_name(s), B, ex.sgd_radius, rad);
+                cr_expect_eq(ex.sgd_stable, rad <= 1.0);
+                cr_expect_eq(ex.sgd_stable, e == 0, "%s: eta* is the threshold", what);
+                cr_expect(tu_rel(ex.sgd_eta_star, es, 0.0) < 1e-13);
+                size_t Bc = 0;
+                linstab_error err;
+                cr_assert_eq(linstab_critical_batch(rf.f, rf.l, s, etas[e], NULL, &Bc, &err),
+                             LINSTAB_OK);
+                cr_expect_eq(ex.sgd_critical_batch, Bc, "%s %s B %zu eta %g", what,
+                             linstab_sampling_name(s), B, etas[e]);
+                /* and at this B: stable iff the critical batch is <= B */
+                cr_expect_eq(ex.sgd_stable, Bc != 0 && Bc <= B);
+                cr_expect_eq(ex.lyap_done, 0);
+            }
+        }
+    linstab_rotated_clear(&rf);
+}
+
+Test(exact_compute, agrees_with_the_direct_calls_on_a_dense_family)
+{
+    linstab_family *f = random_dense(7, 4, 2, 3);
+    check_against_direct_calls(f, "dense");
+    linstab_family_free(f);
+}
+
+Test(exact_compute, agrees_with_the_direct_calls_on_the_004_construction)
+{
+    linstab_family *f = family_004(12, 3);
+    check_against_direct_calls(f, "004");
+    linstab_family_free(f);
+}
+
+Test(exact_compute, reproduces_the_004_closed_forms_and_its_exact_exponent)
+{
+    size_t n = 20, sigma = 5;
+    linstab_family *f = family_004(n, sigma);
+    linstab_rotated rf = rotate(f);
+    double eta = 0.8, S = (double)sigma, N = (double)n;
+    for (size_t B = 1; B <= n; B += 3) {
+        linstab_exact ex = compute(&rf, eta, B, 0.0, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 0);
+        double want = fmin(S / (S + N / (double)B - 1.0), S * (double)B / N);
+        cr_expect(tu_rel(ex.sgd_eta_star, want, 0.0) < 1e-10, "B = %zu", B);
+        /* ceil(max(n eta / sigma, n / (sigma/eta - sigma + 1))) = ceil(11.1) */
+        cr_expect_eq(ex.sgd_critical_batch, 12);
+        cr_expect_eq(ex.lyap_done, 1);
+        cr_expect_eq(ex.lyap.exact, 1, "a diagonal family of 004's kind is enumerated");
+        linstab_lyap ly;
+        int ok = 0;
+        linstab_error err;
+        cr_assert_eq(linstab_lyapunov_diag_exact(rf.f, LINSTAB_DYN_SGD, eta, 0.0, B,
+                                                 LINSTAB_SAMPLING_BERNOULLI, &ly, &ok, &err),
+                     LINSTAB_OK);
+        cr_assert_eq(ok, 1);
+        cr_expect_eq(ex.lyap.exponent, ly.exponent);
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+Test(exact_compute, runs_the_monte_carlo_exponent_of_the_dynamics_in_use)
+{
+    linstab_family *f = random_dense(6, 3, 1, 8);
+    linstab_rotated rf = rotate(f);
+    struct {
+        double rho;
+        linstab_sam_variant v;
+        linstab_dynamics dyn;
+    } cs[] = {{0.0, LINSTAB_SAM_SAME, LINSTAB_DYN_SGD},
+              {0.0, LINSTAB_SAM_INDEPENDENT, LINSTAB_DYN_SGD},
+              {0.3, LINSTAB_SAM_SAME, LINSTAB_DYN_SAM_SAME},
+              {0.3, LINSTAB_SAM_INDEPENDENT, LINSTAB_DYN_SAM_INDEP}};
+    for (int c = 0; c < 4; c++) {
+        linstab_exact ex = compute(&rf, 0.4, 2, cs[c].rho, LINSTAB_SAMPLING_WITH, cs[c].v, 0);
+        linstab_lyap ly;
+        linstab_error err;
+        cr_assert_eq(linstab_lyapunov_mc(rf.f, cs[c].dyn, 0.4, cs[c].rho, 2, LINSTAB_SAMPLING_WITH,
+                                         8, 2000, 99, &ly, &err),
+                     LINSTAB_OK);
+        cr_expect_eq(ex.lyap_done, 1);
+        cr_expect_eq(ex.lyap.exact, 0);
+        cr_expect_eq(ex.lyap.exponent, ly.exponent, "case %d", c);
+        cr_expect_eq(ex.lyap.stderr_, ly.stderr_);
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+Test(exact_compute, rejects_bad_hyper_parameters)
+{
+    linstab_family *f = family_004(6, 2);
+    linstab_rotated rf = rotate(f);
+    linstab_exact_opts o = linstab_exact_defaults();
+    linstab_exact ex;
+    linstab_error err;
+    linstab_hyper bad[] = {{0.0, 2, 0.0, LINSTAB_SAMPLING_WITH},
+                           {0.1, 0, 0.0, LINSTAB_SAMPLING_WITH},
+                           {0.1, 7, 0.0, LINSTAB_SAMPLING_WITH},
+                           {0.1, 2, -1.0, LINSTAB_SAMPLING_WITH},
+                           {NAN, 2, 0.0, LINSTAB_SAMPLING_WITH}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_eq(linstab_exact_compute(&rf, &bad[i], LINSTAB_SAM_SAME, &o, &ex, &err),
+                     LINSTAB_EINVAL, "case %zu", i);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* ------------------------------------------------- SAM availability */
+
+Test(sam_available, same_needs_a_cheap_route_or_a_small_rank)
+{
+    size_t n = 10, big = LINSTAB_SAMSAME_MAX_R + 1;
+    for (int si = 0; si < 3; si++)
+        for (size_t B = 1; B <= n; B++) {
+            linstab_sampling s = all_samplings[si];
+            /* 'same': B = 1 with or without replacement (SGD on K_i) and full
+             * batch without replacement, at any rank */
+            int special = (B == 1 && s != LINSTAB_SAMPLING_BERNOULLI) ||
+                          (B == n && s == LINSTAB_SAMPLING_WITHOUT);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, big, B, s), special,
+                         "same, %s, B = %zu, rank %zu", linstab_sampling_name(s), B, big);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, 1000, B, s), special);
+            /* every case through the set-partition expansion at small rank */
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, LINSTAB_SAMSAME_MAX_R, B, s),
+                         1);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, 3, B, s), 1);
+            /* 'independent': always */
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_INDEPENDENT, n, big, B, s), 1);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_INDEPENDENT, n, 3, B, s), 1);
+            /* "for some rank" */
+            cr_expect_eq(linstab_sam_available(LINSTAB_SAM_SAME, n, B, s), 1);
+            cr_expect_eq(linstab_sam_available(LINSTAB_SAM_INDEPENDENT, n, B, s), 1);
+        }
+}
+
+Test(sam_available, is_what_exact_compute_reports)
+{
+    /* rank 4: everything available and filled in */
+    linstab_family *f = random_dense(5, 4, 2, 12);
+    linstab_rotated rf = rotate(f);
+    for (int si = 0; si < 3; si++)
+        for (int vi = 0; vi < 2; vi++) {
+            linstab_exact ex = compute(&rf, 0.2, 2, 0.1, all_samplings[si], both_variants[vi], 1);
+            cr_expect_eq(ex.sam_available, 1);
+            cr_expect_eq(ex.sam_variant, both_variants[vi]);
+            cr_expect(ex.sam_radius > 0.0 && isfinite(ex.sam_eta_star));
+            cr_expect_eq(ex.sam_stable, ex.sam_radius <= 1.0);
+        }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+    /* rank 41 (004 with n = 42, sigma = 2): 'same' at B = 5 has no exact
+     * operator; 'independent' does */
+    f = family_004(42, 2);
+    rf = rotate(f);
+    cr_assert_eq(rf.f->d, LINSTAB_SAMSAME_MAX_R + 1);
+    linstab_exact ex = compute(&rf, 0.2, 5, 0.1, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 1);
+    cr_expect_eq(ex.sam_available, 0);
+    cr_expect(ex.sgd_radius > 0.0, "the SGD part is still computed");
+    double es;
+    linstab_error err;
+    cr_expect_eq(linstab_sam_eta_star(&rf, LINSTAB_SAM_SAME, 0.1, 5, LINSTAB_SAMPLING_BERNOULLI,
+                                      NULL, &es, &err),
+                 LINSTAB_EINVAL);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* ------------------------------------------------- rho = 0 is SGD */
+
+Test(sam, at_rho_zero_is_sgd_for_every_variant_sampling_and_batch)
+{
+    linstab_family *f = random_dense(6, 3, 2, 21);
+    linstab_rotated rf = rotate(f);
+    size_t n = f->n, batches[] = {1, 2, n - 1, n};
+    for (int si = 0; si < 3; si++)
+        for (size_t bi = 0; bi < 4; bi++)
+            for (int vi = 0; vi < 2; vi++) {
+                linstab_sampling s = all_samplings[si];
+                size_t B = batches[bi];
+                linstab_sam_variant v = both_variants[vi];
+                double es = sgd_eta_star(&rf, s, B);
+                double eta = 0.8 * es;
+                double r_sgd = sgd_radius(&rf, s, B, eta);
+                double r_sam = sam_radius(&rf, v, eta, 0.0, B, s);
+                cr_expect(tu_rel(r_sam, r_sgd, 0.0) < 1e-12, "%s %s B %zu: SAM %.17g, SGD %.17g",
+                          linstab_sam_variant_name(v), linstab_sampling_name(s), B, r_sam, r_sgd);
+                /* bisection (rtol 1e-10) for the non-closed-form cases */
+                double se = sam_eta_star(&rf, v, 0.0, B, s);
+                cr_expect(tu_rel(se, es, 0.0) < 1e-9, "%s %s B %zu: SAM eta* %.17g, SGD %.17g",
+                          linstab_sam_variant_name(v), linstab_sampling_name(s), B, se, es);
+                linstab_exact ex = compute(&rf, eta, B, 0.0, s, v, 1);
+                cr_expect(tu_rel(ex.sam_radius, ex.sgd_radius, 0.0) < 1e-12);
+                cr_expect(tu_rel(ex.sam_eta_star, ex.sgd_eta_star, 0.0) < 1e-9);
+            }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* ----------------------------------------------- full-batch SAM */
+
+Test(sam, full_batch_eta_star_is_two_over_l1_times_one_plus_rho_l1)
+{
+    linstab_family *f = random_dense(5, 4, 2, 31);
+    linstab_rotated rf = rotate(f);
+    size_t n = f->n;
+    double l1 = lambda1_mean(f);
+    double rhos[] = {0.0, 0.1, 1.0, 5.0};
+    for (size_t ri = 0; ri < 4; ri++) {
+        double rho = rhos[ri], want = 2.0 / (l1 * (1.0 + rho * l1));
+        /* 'same' without replacement: closed form in the code */
+        double es = sam_eta_star(&rf, LINSTAB_SAM_SAME, rho, n, LINSTAB_SAMPLING_WITHOUT);
+        cr_expect(tu_rel(es, want, 0.0) < 1e-12, "rho %g: %.17g vs %.17g", rho, es, want);
+        /* the same deterministic step through other routes (bisection):
+         * independent batches at B = n without replacement, and Bernoulli at
+         * B = n (every sample w.p. 1) through the set-partition expansion */
+        es = sam_eta_star(&rf, LINSTAB_SAM_INDEPENDENT, rho, n, LINSTAB_SAMPLING_WITHOUT);
+        cr_expect(tu_rel(es, want, 0.0) < 1e-9, "independent, rho %g: %.17g vs %.17g", rho, es, want);
+        es = sam_eta_star(&rf, LINSTAB_SAM_SAME, rho, n, LINSTAB_SAMPLING_BERNOULLI);
+        cr_expect(tu_rel(es, want, 0.0) < 1e-9, "Bernoulli B = n, rho %g: %.17g vs %.17g", rho, es,
+                  want);
+        /* the radius is max_j (1 - eta (l_j + rho l_j^2))^2 and crosses 1 there */
+        double lo = sam_radius(&rf, LINSTAB_SAM_SAME, want * (1.0 - 1e-6), rho, n,
+                               LINSTAB_SAMPLING_WITHOUT);
+        double hi = sam_radius(&rf, LINSTAB_SAM_SAME, want * (1.0 + 1e-6), rho, n,
+                               LINSTAB_SAMPLING_WITHOUT);
+        cr_expect(lo <= 1.0 && hi > 1.0, "rho %g: %.17g, %.17g", rho, lo, hi);
+        double eta = 0.5 * want, rad = 0.0;
+        for (size_t j = 0; j < rf.f->d; j++) {
+            double g = 1.0 - eta * (rf.l[j] + rho * rf.l[j] * rf.l[j]);
+            rad = fmax(rad, g * g);
+        }
+        cr_expect(tu_rel(sam_radius(&rf, LINSTAB_SAM_SAME, eta, rho, n, LINSTAB_SAMPLING_WITHOUT),
+                         rad, 0.0) < 1e-12);
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* -------------------------------------------------- SAM eta* */
+
+Test(sam, eta_star_is_where_the_sam_radius_crosses_one)
+{
+    linstab_family *f = random_dense(5, 3, 2, 41);
+    linstab_rotated rf = rotate(f);
+    size_t n = f->n;
+    struct {
+        linstab_sam_variant v;
+        size_t B;
+        linstab_sampling s;
+    } cs[] = {{LINSTAB_SAM_SAME, 1, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_SAM_SAME, 1, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_SAM_SAME, 2, LINSTAB_SAMPLING_BERNOULLI},
+              {LINSTAB_SAM_SAME, 3, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_SAM_INDEPENDENT, 1, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_SAM_INDEPENDENT, 2, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_SAM_INDEPENDENT, 4, LINSTAB_SAMPLING_BERNOULLI}};
+    (void)n;
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+        double rho = 0.4;
+        double es = sam_eta_star(&rf, cs[c].v, rho, cs[c].B, cs[c].s);
+        double lo = sam_radius(&rf, cs[c].v, es * (1.0 - 1e-6), rho, cs[c].B, cs[c].s);
+        double hi = sam_radius(&rf, cs[c].v, es * (1.0 + 1e-6), rho, cs[c].B, cs[c].s);
+        cr_expect(lo <= 1.0 && hi > 1.0, "case %zu (%s, B %zu, %s): eta* %.17g, radius %.17g, %.17g",
+                  c, linstab_sam_variant_name(cs[c].v), cs[c].B, linstab_sampling_name(cs[c].s), es,
+                  lo, hi);
+        /* SAM at rho > 0 is less stable than SGD: eta* can only drop */
+        cr_expect(es <= sgd_eta_star(&rf, cs[c].s, cs[c].B) * (1.0 + 1e-9));
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* ------------------------------------------------- SAM critical rho */
+
+Test(sam, critical_rho_is_where_the_sam_radius_crosses_one)
+{
+    linstab_family *f = random_dense(5, 3, 2, 51);
+    linstab_rotated rf = rotate(f);
+    size_t n = f->n;
+    struct {
+        linstab_sam_variant v;
+        size_t B;
+        linstab_sampling s;
+    } cs[] = {{LINSTAB_SAM_SAME, 1, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_SAM_SAME, n, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_SAM_SAME, 3, LINSTAB_SAMPLING_BERNOULLI},
+              {LINSTAB_SAM_INDEPENDENT, 2, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_SAM_INDEPENDENT, 1, LINSTAB_SAMPLING_WITH}};
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+        double eta = 0.7 * sgd_eta_star(&rf, cs[c].s, cs[c].B);
+        linstab_exact ex = compute(&rf, eta, cs[c].B, 0.2, cs[c].s, cs[c].v, 1);
+        cr_assert_eq(ex.sam_available, 1);
+        double rc = ex.sam_critical_rho;
+        cr_assert(isfinite(rc) && rc > 0.0, "case %zu: rho_crit %g", c, rc);
+        double lo = sam_radius(&rf, cs[c].v, eta, rc * (1.0 - 1e-6), cs[c].B, cs[c].s);
+        double hi = sam_radius(&rf, cs[c].v, eta, rc * (1.0 + 1e-6), cs[c].B, cs[c].s);
+        cr_expect(lo <= 1.0 && hi > 1.0, "case %zu (%s, B %zu, %s): rho_crit %.17g, radius %.17g, %.17g",
+                  c, linstab_sam_variant_name(cs[c].v), cs[c].B, linstab_sampling_name(cs[c].s), rc,
+                  lo, hi);
+        cr_expect_eq(ex.sam_rho_monotone, 3, "case %zu: flags %d", c, ex.sam_rho_monotone);
+        /* consistent with the SAM radius reported at rho = 0.2 */
+        cr_expect_eq(ex.sam_stable, 0.2 <= rc);
+    }
+    /* full batch: eta = 2/(l1 (1 + rho l1)) solved for rho */
+    double l1 = lambda1_mean(f), eta = 1.0 / l1;
+    linstab_exact ex = compute(&rf, eta, n, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAM_SAME, 1);
+    double want = (2.0 / eta - l1) / (l1 * l1);
+    cr_expect(tu_rel(ex.sam_critical_rho, want, 0.0) < 1e-9, "%.17g vs %.17g", ex.sam_critical_rho,
+              want);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+Test(sam, critical_rho_is_nan_when_sgd_is_unstable_at_eta)
+{
+    linstab_family *f = random_dense(5, 3, 2, 61);
+    linstab_rotated rf = rotate(f);
+    for (int si = 0; si < 3; si++)
+        for (int vi = 0; vi < 2; vi++) {
+            double eta = 1.2 * sgd_eta_star(&rf, all_samplings[si], 2);
+            linstab_exact ex = compute(&rf, eta, 2, 0.05, all_samplings[si], both_variants[vi], 1);
+            cr_expect_eq(ex.sgd_stable, 0);
+            cr_expect(isnan(ex.sam_critical_rho), "%s %s: %g", linstab_sampling_name(all_samplings[si]),
+                      linstab_sam_variant_name(both_variants[vi]), ex.sam_critical_rho);
+            cr_expect_eq(ex.sam_stable, 0);
+        }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* ----------------------------------------------- 004 Lemma 4.1 */
+
+Test(lemma41, has_closed_forms_on_the_004_construction)
+{
+    /* diagonal: T^k(I) = diag(f_j^k) with SPEC 6's mean-square factors,
+     * N^k(I) = diag((sum_i h_ij^2)^k): sigma m^2 on coordinate 1, m^2 else */
+    size_t n = 20, sigma = 4, d = n - sigma + 1;
+    linstab_family *f = family_004(n, sigma);
+    linstab_rotated rf = rotate(f);
+    double eta = 0.3, N = (double)n, S = (double)sigma, m = 2.0 * N / S;
+    size_t batches[] = {3, 10, 20};
+    for (size_t bi = 0; bi < 3; bi++) {
+        size_t B = batches[bi];
+        double Bd = (double)B;
+        linstab_exact ex = compute(&rf, eta, B, 0.0, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 1);
+        cr_assert_eq(ex.lemma_k, 10);
+        double f1 = 1.0 - 4.0 * eta + 4.0 * eta * eta + 4.0 * eta * eta * (N / Bd - 1.0) / S;
+        double fj = 1.0 - 4.0 * eta / S + 4.0 * eta * eta * N / (S * S * Bd);
+        double c = eta * eta / (N * Bd) - eta * eta / (N * N);
+        for (size_t k = 1; k <= ex.lemma_k; k++) {
+            double K = (double)k;
+            double tr = pow(f1, K) + (double)(d - 1) * pow(fj, K);
+            double lw = pow(c, K) * (pow(S * m * m, K) + (double)(d - 1) * pow(m * m, K));
+            cr_expect(tu_rel(ex.lemma_trace[k - 1], tr, 0.0) < 1e-12, "B %zu, k %zu: %.17g vs %.17g",
+                      B, k, ex.lemma_trace[k - 1], tr);
+            cr_expect(fabs(ex.lemma_lower[k - 1] - lw) <= 1e-12 * fmax(fabs(lw), DBL_MIN),
+                      "B %zu, k %zu: %.17g vs %.17g", B, k, ex.lemma_lower[k - 1], lw);
+        }
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
