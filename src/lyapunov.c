@@ -113,6 +113,10 @@ linstab_status linstab_lyapunov_diag_exact(const linstab_family *f, linstab_dyna
     if (f->kind != LINSTAB_FAMILY_DIAGONAL || dyn == LINSTAB_DYN_SAM_NORMALIZED) return LINSTAB_OK;
     size_t n = f->n, d = f->d;
     double best = -INFINITY, Bd = (double)batch;
+    /* coordinates with the same (value, support size) share their exponent */
+    enum { MEMO = 16 };
+    double memo_c[MEMO], memo_e[MEMO];
+    size_t memo_s[MEMO], nmemo = 0;
     for (size_t j = 0; j < d; j++) {
         double c = 0.0;
         size_t s = 0;
@@ -127,6 +131,13 @@ linstab_status linstab_lyapunov_diag_exact(const linstab_family *f, linstab_dyna
             best = fmax(best, 0.0); /* a flat coordinate: J = 1 there */
             continue;
         }
+        int hit = 0;
+        for (size_t q = 0; q < nmemo && !hit; q++)
+            if (memo_c[q] == c && memo_s[q] == s) {
+                best = fmax(best, memo_e[q]);
+                hit = 1;
+            }
+        if (hit) continue;
         size_t kmax = count_max(sampling, s, batch);
         double e = 0.0;
         for (size_t K = 0; K <= kmax; K++) {
@@ -147,6 +158,11 @@ linstab_status linstab_lyapunov_diag_exact(const linstab_family *f, linstab_dyna
             }
         }
         best = fmax(best, e);
+        if (nmemo < MEMO) {
+            memo_c[nmemo] = c;
+            memo_s[nmemo] = s;
+            memo_e[nmemo++] = e;
+        }
     }
     out->exponent = best;
     out->stderr_ = 0.0;

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "linstab/sampling.h"
@@ -62,31 +63,38 @@ double linstab_sampling_batch_eff(linstab_sampling s, size_t n, size_t B)
     return NAN;
 }
 
-size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n, size_t B,
-                             size_t *idx, size_t *work)
+/*
+ * k distinct indices of 0..n-1, uniformly (Floyd's algorithm, Bentley &
+ * Floyd, CACM 1987): O(k) random numbers instead of O(n).  mark: n zeros on
+ * entry and on exit (used as a membership table).
+ */
+static size_t floyd(gsl_rng *rng, size_t n, size_t k, size_t *idx, size_t *mark)
 {
     size_t c = 0;
+    for (size_t j = n - k; j < n; j++) {
+        size_t t = (size_t)gsl_rng_uniform_int(rng, j + 1);
+        size_t pick = mark[t] ? j : t;
+        mark[pick] = 1;
+        idx[c++] = pick;
+    }
+    for (size_t q = 0; q < c; q++) mark[idx[q]] = 0;
+    return c;
+}
+
+size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n, size_t B, size_t *idx,
+                             size_t *work)
+{
     switch (s) {
     case LINSTAB_SAMPLING_BERNOULLI: {
-        double p = (double)B / (double)n;
-        for (size_t i = 0; i < n; i++)
-            if (gsl_rng_uniform(rng) < p) idx[c++] = i;
-        return c;
+        /* |S| ~ Binomial(n, B/n), then a uniform subset of that size: the
+         * same law as n independent coins, with O(|S|) random numbers */
+        size_t k = (size_t)gsl_ran_binomial(rng, (double)B / (double)n, (unsigned)n);
+        return floyd(rng, n, k, idx, work);
     }
     case LINSTAB_SAMPLING_WITH:
-        for (; c < B; c++) idx[c] = (size_t)gsl_rng_uniform_int(rng, n);
-        return c;
-    case LINSTAB_SAMPLING_WITHOUT:
-        /* partial Fisher-Yates on 0..n-1: the first B of a uniform permutation */
-        for (size_t i = 0; i < n; i++) work[i] = i;
-        for (; c < B; c++) {
-            size_t j = c + (size_t)gsl_rng_uniform_int(rng, n - c);
-            size_t t = work[c];
-            work[c] = work[j];
-            work[j] = t;
-            idx[c] = work[c];
-        }
-        return c;
+        for (size_t c = 0; c < B; c++) idx[c] = (size_t)gsl_rng_uniform_int(rng, n);
+        return B;
+    case LINSTAB_SAMPLING_WITHOUT: return floyd(rng, n, B, idx, work);
     }
     return 0;
 }

@@ -52,7 +52,7 @@ linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn, 
     s->sampling = sampling;
     s->idx = malloc(cap * sizeof *s->idx);
     s->idx2 = malloc(cap * sizeof *s->idx2);
-    s->work = malloc(n * sizeof *s->work);
+    s->work = calloc(n, sizeof *s->work); /* zero: linstab_sampling_draw's table */
     s->g = malloc(d * sizeof *s->g);
     s->t = malloc(d * sizeof *s->t);
     s->u = malloc(d * sizeof *s->u);

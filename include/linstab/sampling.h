@@ -49,8 +49,12 @@ LINSTAB_API double linstab_sampling_batch_eff(linstab_sampling s, size_t n, size
 /*
  * Draw one batch: indices (with multiplicity for WITH) into idx (capacity
  * n for BERNOULLI and WITHOUT, B for WITH); returns their number.  The
- * random stream is consumed in a fixed way per scheme (reproducible).
- * work: n size_t of scratch (WITHOUT only; may be NULL otherwise).
+ * random stream is consumed in a fixed way per scheme (reproducible):
+ * Bernoulli draws |S| ~ Binomial(n, B/n) and then a uniform |S|-subset,
+ * without replacement a uniform B-subset (Floyd's algorithm), with
+ * replacement B uniform indices.
+ * work: n size_t, all zero on entry (left zero on exit); needed for
+ * BERNOULLI and WITHOUT, may be NULL for WITH.
  */
 LINSTAB_API size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n,
                                          size_t B, size_t *idx, size_t *work);
