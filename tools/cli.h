@@ -67,3 +67,6 @@ void cli_progress(const char *what, size_t done, size_t total, int quiet);
  * OUT *vals (caller frees), *count. Returns 0 or an exit status. */
 int cli_parse_size_list(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                         size_t **vals, size_t *count);
+
+/* mkdir -p: create path and its missing parents (0 or -1 with errno). */
+int cli_mkdir_p(const char *path);

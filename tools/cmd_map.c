@@ -316,7 +316,7 @@ int cmd_map(int argc, char **argv)
         goto done;
     }
     /* the output folder must be writable before any work starts */
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+    if (cli_mkdir_p(out) != 0) {
         fprintf(stderr, "linstab %s: error: cannot create %s: %s\n", cmd, out, strerror(errno));
         rc = 1;
         goto done;
