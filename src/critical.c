@@ -192,14 +192,14 @@ linstab_status linstab_critical_param(linstab_param_fn fn, void *ctx, double x_h
     }
     double lo = 0.0, hi = x_hint > 0.0 ? x_hint : 1.0, v;
     int k;
-    for (k = 0; k < 60; k++) {
+    for (k = 0; k <= 60; k++) { /* hint, 2 hint, ..., 2^60 hint */
         st = fn(hi, &v, ctx, err);
         if (st != LINSTAB_OK) return st;
         if (v > 1.0) break;
         lo = hi;
         hi *= 2.0;
     }
-    if (k == 60) {
+    if (k > 60) {
         *x_crit = INFINITY;
         return LINSTAB_OK;
     }

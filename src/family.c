@@ -827,6 +827,12 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
         }
         for (size_t j = 0; j < d; j++)
             if (wmax > 0.0 && Hm[j * d + j] > rtol * wmax) keep[r++] = j;
+        if (rotate) /* the eigenbasis in decreasing order: a stable insertion sort */
+            for (size_t a = 1; a < r; a++) {
+                size_t t = keep[a], b = a;
+                for (; b > 0 && Hm[keep[b - 1] * d + keep[b - 1]] < Hm[t * d + t]; b--) keep[b] = keep[b - 1];
+                keep[b] = t;
+            }
     } else {
         /* eigenvalues first: the vectors are needed only to rotate */
         st = linstab_sym_eig(d, Hm, w, NULL, err);
@@ -850,7 +856,7 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
         goto done;
     }
     *rank = r;
-    if (r == d && (!rotate || f->kind == LINSTAB_FAMILY_DIAGONAL)) {
+    if (r == d && !rotate) {
         st = copy_family(f, out, err);
         if (st == LINSTAB_OK && Q_out) {
             Q = calloc(d * d, sizeof *Q);

@@ -587,6 +587,28 @@ Test(critical_param, gives_infinity_when_never_unstable_and_nan_when_unstable_at
     cr_expect(isnan(x));
 }
 
+static linstab_status stable_below_1p5_times_2_to_59(double x, double *v, void *ctx,
+                                                     linstab_error *err)
+{
+    (void)ctx;
+    (void)err;
+    *v = x <= 1.5 * ldexp(1.0, 59) ? 0.5 : 2.0;
+    return LINSTAB_OK;
+}
+
+Test(critical_param, brackets_up_to_two_to_the_sixty_times_the_hint)
+{
+    /* critical.h: +INFINITY only "if fn <= 1 up to 2^60 x_hint"; here fn
+     * becomes > 1 at 1.5 * 2^59 < 2^60 (hint 1), so the edge is finite */
+    double x = 0.0;
+    linstab_error err;
+    cr_assert_eq(linstab_critical_param(stable_below_1p5_times_2_to_59, NULL, 1.0, 1e-12, &x, NULL,
+                                        &err),
+                 LINSTAB_OK);
+    double edge = 1.5 * ldexp(1.0, 59);
+    cr_expect(isfinite(x) && fabs(x - edge) <= 1e-11 * edge, "x = %g, edge %g", x, edge);
+}
+
 Test(critical_param, passes_on_the_callbacks_error)
 {
     double x = 0.0;

@@ -376,6 +376,32 @@ Test(lyapunov_mc, is_reproducible_from_its_seed)
     linstab_family_free(f);
 }
 
+Test(lyapunov_mc, averages_independent_runs_one_stream_each)
+{
+    /* run k uses stream (seed, k): with 2 runs the estimates are
+     * m2 +- se2 (sd over 2 values / sqrt 2 = |e0 - e1| / 2); a third run
+     * adds e2 = 3 m3 - 2 m2 and the standard error must be that of the
+     * three values */
+    linstab_family *f = random_dense(5, 3, 2, 15);
+    linstab_lyap two, three;
+    linstab_error err;
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.4, 0.0, 2, LINSTAB_SAMPLING_BERNOULLI, 2,
+                                     300, 11, &two, &err),
+                 LINSTAB_OK);
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.4, 0.0, 2, LINSTAB_SAMPLING_BERNOULLI, 3,
+                                     300, 11, &three, &err),
+                 LINSTAB_OK);
+    double e[3] = {two.exponent + two.stderr_, two.exponent - two.stderr_,
+                   3.0 * three.exponent - 2.0 * two.exponent};
+    double mean = (e[0] + e[1] + e[2]) / 3.0, ss = 0.0;
+    for (int k = 0; k < 3; k++) ss += (e[k] - mean) * (e[k] - mean);
+    double se = sqrt(ss / 2.0) / sqrt(3.0);
+    cr_expect(fabs(three.stderr_ - se) <= 1e-12 * fmax(fabs(se), 1e-3),
+              "stderr %.17g, from the runs %.17g", three.stderr_, se);
+    cr_expect(two.stderr_ > 0.0);
+    linstab_family_free(f);
+}
+
 Test(lyapunov_mc, of_gradient_descent_is_log_of_the_top_factor)
 {
     /* B = n without replacement: J = I - eta H every step, exponent

@@ -141,7 +141,8 @@ LINSTAB_API linstab_status linstab_family_sample_lambda1(const linstab_family *f
  * eigenvalues), so the restricted mean is diagonal; when the rank is d and
  * rotate is 0, *out is instead an unrotated copy of f (cheaper for dense
  * families when only spectral quantities are needed).  Diagonal families
- * are never rotated: the basis is the support coordinates.  A family whose H is zero has
+ * stay diagonal: the basis is the support coordinates (in decreasing order
+ * of H's diagonal when rotate is set).  A family whose H is zero has
  * no range: LINSTAB_EDATA.  Q_out (may be NULL): OUT d x rank basis,
  * allocated, caller frees with free().
  */
