@@ -18,6 +18,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef LINSTAB_MPI
+#include <mpi.h>
+#endif
 
 #include "cli.h"
 #include "linstab/geometry.h"
@@ -371,14 +374,23 @@ int cmd_map(int argc, char **argv)
     linstab_status fail = LINSTAB_OK;
     char fail_msg[LINSTAB_ERROR_MSG_LEN] = "";
     /* chunks of cells: parallel inside, checkpoint between */
-    size_t chunk = 64;
+    /* MPI: rank r computes the cells c with c % size == r of every chunk;
+     * after each chunk the ranks sum their (disjoint) results, so every
+     * rank holds the whole grid and rank 0 writes the same files as a
+     * serial run */
+    int rank = 0, nranks = 1;
+#ifdef LINSTAB_MPI
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+#endif
+    size_t chunk = 64 * (size_t)nranks;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
     long abort_after = hook ? strtol(hook, NULL, 10) : 0;
     for (size_t c0 = 0; c0 < ncells && fail == LINSTAB_OK; c0 += chunk) {
         size_t c1 = c0 + chunk < ncells ? c0 + chunk : ncells;
 #pragma omp parallel for schedule(dynamic, 1)
         for (size_t cell = c0; cell < c1; cell++) {
-            if (done[cell] || fail != LINSTAB_OK) continue;
+            if (done[cell] || fail != LINSTAB_OK || cell % (size_t)nranks != (size_t)rank) continue;
             linstab_cell res;
             linstab_error e = {0};
             linstab_status st = linstab_map_cell(&ms, &p, &x, &y, cell % x.count, cell / x.count, &res, &e);
@@ -393,10 +405,39 @@ int cmd_map(int argc, char **argv)
             cell_pack(&res, vals + cell * FIELDS);
             done[cell] = 1;
         }
+#ifdef LINSTAB_MPI
+        if (nranks > 1) {
+            /* this chunk's cells were computed by exactly one rank each */
+            size_t len = c1 - c0;
+            double *buf = malloc(len * (FIELDS + 1) * sizeof *buf);
+            for (size_t q = 0; buf && q < len; q++) {
+                int mine = (c0 + q) % (size_t)nranks == (size_t)rank && done[c0 + q];
+                for (int k = 0; k < FIELDS; k++) buf[q * (FIELDS + 1) + k] = mine ? vals[(c0 + q) * FIELDS + k] : 0.0;
+                buf[q * (FIELDS + 1) + FIELDS] = done[c0 + q] && mine ? 1.0 : 0.0;
+            }
+            /* cells already done before a resume are identical on every rank */
+            for (size_t q = 0; buf && q < len; q++)
+                if (done[c0 + q] && (c0 + q) % (size_t)nranks != (size_t)rank)
+                    for (int k = 0; k <= FIELDS; k++) buf[q * (FIELDS + 1) + k] = 0.0;
+            if (buf) MPI_Allreduce(MPI_IN_PLACE, buf, (int)(len * (FIELDS + 1)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+            for (size_t q = 0; buf && q < len; q++)
+                if (buf[q * (FIELDS + 1) + FIELDS] > 0.5) {
+                    memcpy(vals + (c0 + q) * FIELDS, buf + q * (FIELDS + 1), FIELDS * sizeof *vals);
+                    done[c0 + q] = 1;
+                }
+            free(buf);
+            int f_local = fail != LINSTAB_OK, f_any = 0;
+            MPI_Allreduce(&f_local, &f_any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+            if (f_any && fail == LINSTAB_OK) {
+                fail = LINSTAB_EDATA;
+                snprintf(fail_msg, sizeof fail_msg, "another MPI rank failed");
+            }
+        }
+#endif
         ndone = 0;
         for (size_t k = 0; k < ncells; k++) ndone += done[k];
-        progress(ndone, ncells, t0, quiet);
-        if (now() - last_ck > 1.0 || c1 == ncells || abort_after > 0) {
+        if (rank == 0) progress(ndone, ncells, t0, quiet);
+        if (rank == 0 && (now() - last_ck > 1.0 || c1 == ncells || abort_after > 0)) {
             write_checkpoint(ckpt, id, ncells, done, vals);
             last_ck = now();
         }
@@ -409,6 +450,7 @@ int cmd_map(int argc, char **argv)
         rc = cli_exit_code(fail);
         goto done;
     }
+    if (rank != 0) goto done; /* rank 0 writes the files */
     /* outputs */
     static const char *files[FIELDS] = {"frac_divergent.npy", "divergent.npy", "radius.npy",
                                         "lyapunov.npy", "thm1_margin.npy", "thm2_margin.npy",

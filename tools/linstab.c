@@ -7,6 +7,10 @@
 
 #include "linstab_config.h"
 
+#ifdef LINSTAB_MPI
+#include <mpi.h>
+#endif
+
 int cmd_check(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_critical(int argc, char **argv);
@@ -37,7 +41,23 @@ static void help(FILE *out)
     fprintf(out, "\noptions:\n  -h, --help     this help\n  --version      print the version\n");
 }
 
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+#ifdef LINSTAB_MPI
+    /* `mpirun -n K linstab map ...` distributes cells; other commands run on
+     * every rank alike */
+    MPI_Init(&argc, &argv);
+    int rc = dispatch(argc, argv);
+    MPI_Finalize();
+    return rc;
+#else
+    return dispatch(argc, argv);
+#endif
+}
+
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         help(stderr);

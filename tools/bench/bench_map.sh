@@ -2,7 +2,8 @@
 # Benchmark `linstab map` on 004 Figure 1's grid (eta = 0.8, sigma = 1..50,
 # B = 1..100, 5 runs, 1000 steps) against a plain numpy implementation of the
 # same protocol vectorised over runs (tools/bench/map_peer.py), in one run;
-# also 1 vs 2 OpenMP threads.  Usage: tools/bench/bench_map.sh [BUILD_DIR]
+# also 1 vs 2 OpenMP threads, and 2 MPI ranks when build-mpi/ exists
+# (meson setup build-mpi -Dmpi=enabled; needs libopenmpi-dev, openmpi-bin).  Usage: tools/bench/bench_map.sh [BUILD_DIR]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,10 +18,17 @@ wall() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); awk
 t2=$(wall "$bin" map "${grid[@]}" --threads 2 --out "$tmp/t2")
 t1=$(wall "$bin" map "${grid[@]}" --threads 1 --out "$tmp/t1")
 t2n=$(wall "$bin" map "${grid[@]}" --threads 2 --no-exact --out "$tmp/t2n")
+mpi_bin=${MPI_BIN:-$root/build-mpi/tools/linstab}
+tm=""
+if [[ -x $mpi_bin ]] && command -v mpirun >/dev/null; then
+    tm=$(wall mpirun --allow-run-as-root --oversubscribe -n 2 "$mpi_bin" map "${grid[@]}" --threads 1 --out "$tmp/mpi")
+    cmp -s "$tmp/t1/map.csv" "$tmp/mpi/map.csv" && msame=identical || msame=DIFFERENT
+fi
 tp=$(wall "$py" "$here/map_peer.py" --n 100 --eta 0.8 --sigmas 1:50 --batches 1:100 --runs 5 --steps 1000)
 cmp -s "$tmp/t1/map.csv" "$tmp/t2/map.csv" && same=identical || same=DIFFERENT
 echo "004 Figure 1 grid (5000 cells, 5 runs, <= 1000 steps):"
 printf "  linstab, 2 threads (with exact columns)   %8s s\n" "$t2"
 printf "  linstab, 1 thread  (with exact columns)   %8s s   (speed-up 1 -> 2 threads: %sx; outputs %s)\n" "$t1" "$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", a / b }')" "$same"
 printf "  linstab, 2 threads, Monte Carlo only      %8s s\n" "$t2n"
+[[ -n $tm ]] && printf "  linstab, 2 MPI ranks x 1 thread           %8s s   (outputs %s to the serial run)\n" "$tm" "$msame"
 printf "  numpy peer (vectorised over runs)         %8s s   (ratio %sx vs linstab Monte Carlo only)\n" "$tp" "$(awk -v a="$tp" -v b="$t2n" 'BEGIN { printf "%.0f", a / b }')"
