@@ -70,3 +70,7 @@ int cli_parse_size_list(const char *cmd, const char *opt, const char *s, size_t 
 
 /* mkdir -p: create path and its missing parents (0 or -1 with errno). */
 int cli_mkdir_p(const char *path);
+
+/* --eigen dense|arpack|auto into *path; 0 or a usage error's exit status. */
+#include "linstab/eigen.h"
+int cli_parse_eigen_path(const char *cmd, const char *s, linstab_eigen_path *path);

@@ -268,3 +268,12 @@ int cli_mkdir_p(const char *path)
     }
     return 0;
 }
+
+int cli_parse_eigen_path(const char *cmd, const char *s, linstab_eigen_path *path)
+{
+    if (strcmp(s, "dense") == 0) *path = LINSTAB_EIGEN_DENSE;
+    else if (strcmp(s, "arpack") == 0) *path = LINSTAB_EIGEN_ARPACK;
+    else if (strcmp(s, "auto") == 0) *path = LINSTAB_EIGEN_AUTO;
+    else return cli_usage_error(cmd, "--eigen '%s': expected dense, arpack or auto", s);
+    return 0;
+}

@@ -167,12 +167,7 @@ int cmd_check(int argc, char **argv)
             rc = cli_parse_size(cmd, "--lyapunov-steps", optarg, &xo.lyap_steps);
             if (rc == 0 && xo.lyap_steps < 10) rc = cli_usage_error(cmd, "--lyapunov-steps must be >= 10");
             break;
-        case OPT_EIGEN:
-            if (strcmp(optarg, "dense") == 0) xo.eigen.path = LINSTAB_EIGEN_DENSE;
-            else if (strcmp(optarg, "arpack") == 0) xo.eigen.path = LINSTAB_EIGEN_ARPACK;
-            else if (strcmp(optarg, "auto") == 0) xo.eigen.path = LINSTAB_EIGEN_AUTO;
-            else rc = cli_usage_error(cmd, "--eigen '%s': expected dense, arpack or auto", optarg);
-            break;
+        case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &xo.eigen.path); break;
         case 'h': fputs(usage, stdout); return 0;
         default:
             return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);

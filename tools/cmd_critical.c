@@ -105,12 +105,7 @@ int cmd_critical(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_CSV: csv = 1; break;
         case OPT_OUT: out_path = optarg; break;
-        case OPT_EIGEN:
-            if (strcmp(optarg, "dense") == 0) eo.path = LINSTAB_EIGEN_DENSE;
-            else if (strcmp(optarg, "arpack") == 0) eo.path = LINSTAB_EIGEN_ARPACK;
-            else if (strcmp(optarg, "auto") == 0) eo.path = LINSTAB_EIGEN_AUTO;
-            else rc = cli_usage_error(cmd, "--eigen '%s': expected dense, arpack or auto", optarg);
-            break;
+        case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &eo.path); break;
         case OPT_INDEF: src.allow_indefinite = 1; break;
         case OPT_SYMTOL: rc = cli_parse_double(cmd, "--sym-tol", optarg, &src.sym_tol); break;
         case OPT_RANKTOL: rc = cli_parse_double(cmd, "--rank-tol", optarg, &rank_tol); break;

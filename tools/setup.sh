@@ -76,6 +76,7 @@ test)
         fi
         build "$dir" "${opts[@]}"
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+        export LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp:print_suppressions=0
         if meson test -C "$dir" --print-errorlogs --no-rebuild >"$dir/test-output.txt" 2>&1; then :; else status=1; fi
         tail -n 12 "$dir/test-output.txt" | sed "s/^/[$cfg] /"
         read -r p f < <(count "$dir/meson-logs/testlog.txt")
