@@ -9,7 +9,6 @@
  * exponent <= (1/2) log radius(T) (a.s. stability is implied by mean-square
  * stability), and a family that is mean-square unstable but a.s. stable.
  */
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,273 @@
+/*
+ * test_bounds.c -- the published bounds: Theorem 9's P = (1/n) sum J_i^2
+ * (000, Appendix E), SPEC.md's worked examples, 004's Theorem 1/2 formulas,
+ * 002 Theorem 4.1 as stated and corrected, and the sampling coefficients
+ * (a, b) against enumeration of every batch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "linstab/bounds.h"
+#include "linstab/generate.h"
+#include "linstab/geometry.h"
+#include "testutil.h"
+
+typedef struct setup {
+    linstab_family *f, *fr;
+    linstab_moments *m;
+    linstab_geometry g;
+} setup;
+
+static setup make(linstab_family *f)
+{
+    setup s = {f, NULL, NULL, {0}};
+    linstab_error err;
+    size_t rank;
+    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 0, &s.fr, &rank, NULL, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_moments_compute(s.fr, &s.m, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_geometry_compute(s.fr, s.m, f->d, &s.g, &err), LINSTAB_OK);
+    return s;
+}
+
+static void clear(setup *s)
+{
+    linstab_moments_free(s->m);
+    linstab_family_free(s->fr);
+    linstab_family_free(s->f);
+}
+
+static linstab_family *dexter(size_t n, size_t sigma)
+{
+    linstab_gen_params p = {0};
+    p.kind = LINSTAB_GEN_DEXTER;
+    p.n = n;
+    p.sigma = sigma;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_generate(&p, &f, &err), LINSTAB_OK);
+    return f;
+}
+
+Test(shin_thm9, P_equals_the_mean_of_the_squared_per_sample_jacobians)
+{
+    size_t n = 5, d = 3;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(2);
+    double G[9];
+    for (size_t i = 0; i < n; i++) {
+        tu_gauss(r, G, 9);
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 3; b++) {
+                double s = 0.0;
+                for (size_t q = 0; q < 3; q++) s += G[a * 3 + q] * G[b * 3 + q];
+                f->data[i * 9 + a * 3 + b] = s / 3.0;
+            }
+    }
+    gsl_rng_free(r);
+    setup s = make(f);
+    double eta = 0.3, rho = 0.7, P[9], want[9] = {0};
+    linstab_shin_P(s.m, eta, rho, P);
+    for (size_t i = 0; i < n; i++) { /* J_i = I - eta H_i - eta rho H_i^2 */
+        const double *H = s.fr->data + i * 9;
+        double H2[9], J[9];
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 3; b++) {
+                double v = 0.0;
+                for (size_t q = 0; q < 3; q++) v += H[a * 3 + q] * H[q * 3 + b];
+                H2[a * 3 + b] = v;
+            }
+        for (size_t j = 0; j < 9; j++) J[j] = -eta * H[j] - eta * rho * H2[j];
+        for (size_t a = 0; a < 3; a++) J[a * 3 + a] += 1.0;
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 3; b++) {
+                double v = 0.0;
+                for (size_t q = 0; q < 3; q++) v += J[a * 3 + q] * J[q * 3 + b];
+                want[a * 3 + b] += v / (double)n;
+            }
+    }
+    cr_expect_lt(tu_rel_diff(P, want, 9), 1e-13);
+    clear(&s);
+}
+
+Test(shin_eq7, the_s4_condition_fails_on_spec_s_stable_example)
+{
+    /* d = 1, H_i = 1,1,1,0,0, eta = 0.1, rho = 18: exact radius 0.886 (SPEC 4),
+     * yet s4^4 = M4 - H^4 = 0.6 - 0.1296 = 0.4704 > 1/(eta rho)^2 = 0.3086 */
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 5, 1, 1, &f, &err), LINSTAB_OK);
+    f->data[0] = f->data[1] = f->data[2] = 1.0;
+    setup s = make(f);
+    linstab_hyper h = {0.1, 1, 18.0, LINSTAB_SAMPLING_WITH};
+    linstab_bounds b;
+    cr_assert_eq(linstab_bounds_compute(&s.g, s.m, &h, &b, &err), LINSTAB_OK);
+    cr_expect_lt(fabs(b.eq7[3].lhs - 0.4704), 1e-14);
+    cr_expect_lt(fabs(b.eq7[3].rhs - 1.0 / (0.1 * 0.1 * 18 * 18)), 1e-14);
+    cr_expect(!b.eq7[3].holds);
+    /* s2's condition is vacuous when eta <= 2 rho */
+    cr_expect(isinf(b.eq7[1].rhs) && b.eq7[1].holds);
+    /* Theorem 9 at B = 1: lambda_max(P) = E (1 - eta h - eta rho h^2)^2 = 0.6 * 0.81^2... */
+    double j1 = 1.0 - 0.1 - 0.1 * 18.0;
+    cr_expect_lt(fabs(b.thm9_lambda_max - (0.6 * j1 * j1 + 0.4)), 1e-14);
+    clear(&s);
+}
+
+Test(dexter_theorems, thresholds_match_spec_s_worked_example)
+{
+    /* n = 100, eta = 0.8, sigma = 5: Theorem 1 predicts divergence for B < 9.3 */
+    setup s = make(dexter(100, 5));
+    linstab_error err;
+    for (size_t B = 1; B <= 100; B++) {
+        linstab_hyper h = {0.8, B, 0.0, LINSTAB_SAMPLING_BERNOULLI};
+        linstab_bounds b;
+        cr_assert_eq(linstab_bounds_compute(&s.g, s.m, &h, &b, &err), LINSTAB_OK);
+        double nb = 100.0 / (double)B;
+        if (B < 100)
+            cr_expect_lt(fabs(b.thm1_threshold - 5.0 / 0.8 / sqrt(nb - 1.0)), 1e-12);
+        else
+            cr_expect(isinf(b.thm1_threshold));
+        cr_expect_eq(b.thm1_diverges, B <= 9, "B = %zu", B);
+        cr_expect_lt(fabs(b.thm2_threshold - 2.0 * 5.0 / (0.8 * (5.0 + nb - 1.0))), 1e-12);
+        /* Theorem 2's line crosses lambda1 = 2 at B = 44.4 */
+        cr_expect_eq(b.thm2_threshold > 2.0, B >= 45, "B = %zu", B);
+        cr_expect(b.thm1_proved);
+    }
+    clear(&s);
+}
+
+Test(sam_late_thm41, the_corrected_form_never_flags_full_batch_gd)
+{
+    /* H_i = n e_i e_i' (n = d = 10): H = I, ||H||_F^2 = n, A = (n-1) I, so
+     * gamma = (n-1)/n and the stated condition at B = n reads
+     * n <= n^2 / (eta^2 (n-1)): violated for eta = 1.5, while full-batch GD
+     * is stable for eta <= 2/lambda1 = 2 */
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 10, 10, 1, &f, &err), LINSTAB_OK);
+    for (size_t i = 0; i < 10; i++) f->data[i * 10 + i] = 10.0;
+    setup s = make(f);
+    cr_expect_lt(fabs(s.g.gamma_min - 0.9), 1e-14);
+    linstab_hyper h = {1.5, 10, 0.0, LINSTAB_SAMPLING_WITHOUT};
+    linstab_bounds b;
+    cr_assert_eq(linstab_bounds_compute(&s.g, s.m, &h, &b, &err), LINSTAB_OK);
+    cr_expect(isinf(b.batch_eff));
+    cr_expect(isinf(b.thm41_corrected.rhs));
+    cr_expect(b.thm41_corrected.holds);
+    /* as stated it calls this stable full-batch GD unstable */
+    cr_expect(!b.thm41.holds, "lhs %g rhs %g", b.thm41.lhs, b.thm41.rhs);
+    cr_expect(!b.gd_diverges);
+    /* with replacement the correction is the identity */
+    h.sampling = LINSTAB_SAMPLING_WITH;
+    h.batch = 7;
+    cr_assert_eq(linstab_bounds_compute(&s.g, s.m, &h, &b, &err), LINSTAB_OK);
+    cr_expect_eq(b.batch_eff, 7.0);
+    cr_expect_eq(b.thm41.lhs, b.thm41_corrected.lhs);
+    cr_expect_eq(b.thm41.rhs, b.thm41_corrected.rhs);
+    clear(&s);
+}
+
+Test(sampling, batch_eff_inverts_the_noise_coefficient)
+{
+    for (size_t B = 1; B < 10; B++) {
+        linstab_sampling s[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
+        for (int k = 0; k < 3; k++) {
+            double a, b;
+            linstab_sampling_coeffs(s[k], 10, B, &a, &b);
+            cr_expect_lt(fabs(linstab_sampling_batch_eff(s[k], 10, B) * b - 1.0), 1e-14);
+        }
+    }
+    cr_expect(isinf(linstab_sampling_batch_eff(LINSTAB_SAMPLING_WITHOUT, 10, 10)));
+}
+
+/* E[Hhat X Hhat] = a HXH + b M(X), by enumerating every batch (n = 4, 2 x 2). */
+Test(sampling, coefficients_match_enumeration_of_every_batch)
+{
+    enum { N = 4 };
+    double Hs[N][4], X[4] = {0.3, -0.2, -0.2, 1.1};
+    gsl_rng *r = tu_rng(6);
+    for (int i = 0; i < N; i++) {
+        double g[4];
+        tu_gauss(r, g, 4);
+        Hs[i][0] = g[0] * g[0] + g[1] * g[1];
+        Hs[i][1] = Hs[i][2] = g[0] * g[2] + g[1] * g[3];
+        Hs[i][3] = g[2] * g[2] + g[3] * g[3];
+    }
+    gsl_rng_free(r);
+#define MUL(A, B, C)                                                                                \
+    do {                                                                                            \
+        double t_[4] = {A[0] * B[0] + A[1] * B[2], A[0] * B[1] + A[1] * B[3],                     \
+                        A[2] * B[0] + A[3] * B[2], A[2] * B[1] + A[3] * B[3]};                    \
+        memcpy(C, t_, sizeof t_);                                                                   \
+    } while (0)
+    double H[4] = {0}, HXH[4], MX[4] = {0}, T[4];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < 4; j++) H[j] += Hs[i][j] / N;
+    MUL(H, X, T);
+    MUL(T, H, HXH);
+    for (int i = 0; i < N; i++) {
+        MUL(Hs[i], X, T);
+        MUL(T, Hs[i], T);
+        for (int j = 0; j < 4; j++) MX[j] += T[j] / N;
+    }
+    for (int B = 1; B <= N; B++)
+        for (int sc = 0; sc < 3; sc++) {
+            double E[4] = {0};
+            if (sc == 2) { /* with replacement: N^B sequences */
+                int total = 1;
+                for (int k = 0; k < B; k++) total *= N;
+                for (int code = 0; code < total; code++) {
+                    double Hh[4] = {0};
+                    for (int k = 0, c = code; k < B; k++, c /= N)
+                        for (int j = 0; j < 4; j++) Hh[j] += Hs[c % N][j] / B;
+                    MUL(Hh, X, T);
+                    MUL(T, Hh, T);
+                    for (int j = 0; j < 4; j++) E[j] += T[j] / total;
+                }
+            } else {
+                int nsub = 0;
+                for (int mask = 0; mask < (1 << N); mask++) nsub += __builtin_popcount((unsigned)mask) == B;
+                for (int mask = 0; mask < (1 << N); mask++) {
+                    int size = __builtin_popcount((unsigned)mask);
+                    double p = sc == 1 ? (size == B ? 1.0 / nsub : 0.0)
+                                       : pow((double)B / N, size) * pow(1.0 - (double)B / N, N - size);
+                    if (p == 0.0) continue;
+                    double Hh[4] = {0};
+                    for (int i = 0; i < N; i++)
+                        if (mask >> i & 1)
+                            for (int j = 0; j < 4; j++) Hh[j] += Hs[i][j] / B;
+                    MUL(Hh, X, T);
+                    MUL(T, Hh, T);
+                    for (int j = 0; j < 4; j++) E[j] += p * T[j];
+                }
+            }
+            linstab_sampling s = sc == 0 ? LINSTAB_SAMPLING_BERNOULLI : sc == 1 ? LINSTAB_SAMPLING_WITHOUT : LINSTAB_SAMPLING_WITH;
+            double a, b, want[4];
+            linstab_sampling_coeffs(s, N, (size_t)B, &a, &b);
+            for (int j = 0; j < 4; j++) want[j] = a * HXH[j] + b * MX[j];
+            cr_expect_lt(tu_rel_diff(E, want, 4), 1e-13, "scheme %d B %d", sc, B);
+        }
+#undef MUL
+}
+
+Test(hyper, bad_hyperparameters_are_rejected)
+{
+    linstab_error err;
+    linstab_hyper h = {0.0, 1, 0.0, LINSTAB_SAMPLING_WITH};
+    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    h.eta = 0.1;
+    h.rho = -1.0;
+    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    h.rho = 0.0;
+    h.batch = 0;
+    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    h.batch = 6;
+    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    cr_expect(strstr(err.msg, "[1, 5]") != NULL, "%s", err.msg);
+    h.batch = 5;
+    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_OK);
+}
