@@ -1,0 +1,272 @@
+/*
+ * test_secmom.c -- second-moment operators: every batch enumerated (SGD,
+ * independent-batch SAM), matrix-free apply vs dense form vs the Lanczos and
+ * LAPACK paths, the adjoint, GD's closed form, and Monte Carlo second
+ * moments E[w_k w_k'] against T^k(W_0).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "linstab/eigen.h"
+#include "linstab/exact.h"
+#include "linstab/secmom.h"
+#include "linstab/simulate.h"
+#include "testutil.h"
+
+enum { N = 4, D = 3, DD = D * D };
+
+static linstab_family *factored(unsigned long seed)
+{
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, N, D, 2, &f, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(seed);
+    tu_gauss(r, f->data, N * D * 2);
+    for (size_t j = 0; j < N * D * 2; j++) f->data[j] *= 0.6;
+    gsl_rng_free(r);
+    return f;
+}
+
+static void mm(const double *A, const double *B, double *C)
+{
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j < D; j++) {
+            double s = 0.0;
+            for (int k = 0; k < D; k++) s += A[i * D + k] * B[k * D + j];
+            C[i * D + j] = s;
+        }
+}
+
+/* Y += p J X J' */
+static void add_jxj(const double *J, const double *X, double p, double *Y)
+{
+    double T[DD], Jt[DD], U[DD];
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j < D; j++) Jt[i * D + j] = J[j * D + i];
+    mm(J, X, T);
+    mm(T, Jt, U);
+    for (int j = 0; j < DD; j++) Y[j] += p * U[j];
+}
+
+/* all batches of a scheme: calls fn(count, prob) */
+static void batches(linstab_sampling s, int B, void (*fn)(const int *, double, void *), void *ctx)
+{
+    int count[N];
+    if (s == LINSTAB_SAMPLING_WITH) {
+        int total = 1;
+        for (int k = 0; k < B; k++) total *= N;
+        for (int code = 0; code < total; code++) {
+            memset(count, 0, sizeof count);
+            for (int k = 0, c = code; k < B; k++, c /= N) count[c % N]++;
+            fn(count, 1.0 / total, ctx);
+        }
+        return;
+    }
+    int nsub = 0;
+    for (int m = 0; m < 1 << N; m++) nsub += __builtin_popcount((unsigned)m) == B;
+    for (int m = 0; m < 1 << N; m++) {
+        int size = __builtin_popcount((unsigned)m);
+        double p = s == LINSTAB_SAMPLING_WITHOUT ? (size == B ? 1.0 / nsub : 0.0)
+                                                 : pow((double)B / N, size) * pow(1.0 - (double)B / N, N - size);
+        if (p == 0.0) continue;
+        for (int i = 0; i < N; i++) count[i] = m >> i & 1;
+        fn(count, p, ctx);
+    }
+}
+
+typedef struct ctx {
+    const double *Hs; /* N dense samples */
+    double eta, rho;
+    int B;
+    linstab_sampling s;
+    const double *X;
+    double *Y;
+    const int *count1; /* outer batch (SAM independent) */
+    double p1;
+} ctx;
+
+static void hhat(const double *Hs, const int *count, int B, double *Hh)
+{
+    memset(Hh, 0, DD * sizeof *Hh);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < DD; j++) Hh[j] += count[i] * Hs[i * DD + j] / B;
+}
+
+static void sgd_batch(const int *count, double p, void *v)
+{
+    ctx *c = v;
+    double Hh[DD], J[DD];
+    hhat(c->Hs, count, c->B, Hh);
+    for (int j = 0; j < DD; j++) J[j] = -c->eta * Hh[j];
+    for (int a = 0; a < D; a++) J[a * D + a] += 1.0;
+    add_jxj(J, c->X, p, c->Y);
+}
+
+static void indep_inner(const int *count2, double p2, void *v)
+{
+    ctx *c = v;
+    double H1[DD], H2[DD], T[DD], J[DD];
+    hhat(c->Hs, c->count1, c->B, H1);
+    hhat(c->Hs, count2, c->B, H2);
+    for (int j = 0; j < DD; j++) H2[j] *= c->rho;
+    for (int a = 0; a < D; a++) H2[a * D + a] += 1.0; /* I + rho Hhat2 */
+    mm(H1, H2, T);
+    for (int j = 0; j < DD; j++) J[j] = -c->eta * T[j];
+    for (int a = 0; a < D; a++) J[a * D + a] += 1.0;
+    add_jxj(J, c->X, c->p1 * p2, c->Y);
+}
+
+static void indep_outer(const int *count1, double p1, void *v)
+{
+    ctx *c = v;
+    c->count1 = count1;
+    c->p1 = p1;
+    batches(c->s, c->B, indep_inner, c);
+}
+
+Test(secmom, sgd_and_independent_sam_operators_equal_enumeration_of_every_batch)
+{
+    linstab_family *f = factored(1);
+    linstab_rotated rf;
+    linstab_error err;
+    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    double Hs[N * DD], X[DD] = {1.0, 0.2, -0.3, 0.2, 0.5, 0.1, -0.3, 0.1, 0.8}, Y[DD], want[DD];
+    for (int i = 0; i < N; i++) linstab_family_sample_dense(rf.f, (size_t)i, Hs + i * DD);
+    linstab_sampling schemes[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
+    for (int sc = 0; sc < 3; sc++)
+        for (int B = 1; B <= N; B++)
+            for (int method = 0; method < 2; method++) {
+                double a, b;
+                linstab_sampling_coeffs(schemes[sc], N, (size_t)B, &a, &b);
+                linstab_secmom *s = NULL;
+                linstab_method m = method ? LINSTAB_METHOD_SAM_INDEP : LINSTAB_METHOD_SGD;
+                cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, m, 0.4, 0.6, a, b, &s, &err), LINSTAB_OK);
+                linstab_secmom_apply(s, X, Y);
+                memset(want, 0, sizeof want);
+                ctx c = {Hs, 0.4, 0.6, B, schemes[sc], X, want, NULL, 0.0};
+                batches(schemes[sc], B, method ? indep_outer : sgd_batch, &c);
+                /* entries O(1), sums of <= 256^2 terms: 1e-12 */
+                cr_expect_lt(tu_rel_diff(Y, want, DD), 1e-12, "scheme %d B %d method %d", sc, B, method);
+                linstab_secmom_free(s);
+            }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* The dense svec matrix, the column-by-column matrix, and the adjoint. */
+Test(secmom, dense_form_equals_matrix_free_columns_and_the_adjoint_is_the_transpose)
+{
+    linstab_family *f = factored(2);
+    linstab_rotated rf;
+    linstab_error err;
+    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    size_t m = rf.f->d * (rf.f->d + 1) / 2;
+    double *A = malloc(m * m * sizeof *A), *Bm = malloc(m * m * sizeof *Bm), *At = malloc(m * m * sizeof *At);
+    for (int method = 0; method < 2; method++) {
+        linstab_secmom *s = NULL;
+        cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, method ? LINSTAB_METHOD_SAM_INDEP : LINSTAB_METHOD_SGD,
+                                          0.3, 0.5, 0.5, 0.2, &s, &err),
+                     LINSTAB_OK);
+        linstab_operator op = linstab_secmom_operator(s);
+        cr_assert_eq(linstab_operator_dense(&op, A, &err), LINSTAB_OK);
+        linstab_operator cols = op;
+        cols.form_dense = NULL;
+        cr_assert_eq(linstab_operator_dense(&cols, Bm, &err), LINSTAB_OK);
+        cr_expect_lt(tu_rel_diff(A, Bm, m * m), 1e-13, "method %d", method);
+        cols.apply = op.apply_adjoint;
+        cr_assert_eq(linstab_operator_dense(&cols, At, &err), LINSTAB_OK);
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < m; j++) cr_expect_lt(fabs(At[i * m + j] - Bm[j * m + i]), 1e-13);
+        if (method == 0) /* SGD: self-adjoint */
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < m; j++) cr_expect_lt(fabs(A[i * m + j] - A[j * m + i]), 1e-13);
+        linstab_secmom_free(s);
+    }
+    free(A);
+    free(Bm);
+    free(At);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+Test(secmom, gd_radius_and_lanczos_agree_with_the_closed_form_and_lapack)
+{
+    linstab_family *f = factored(3);
+    linstab_rotated rf;
+    linstab_error err;
+    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    /* GD: radius = max_j (1 - eta l_j)^2 */
+    linstab_secmom *s = NULL;
+    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.7, 0.0, 1.0, 0.0, &s, &err), LINSTAB_OK);
+    linstab_eigen_opts dense = linstab_eigen_defaults(), arpack = dense;
+    dense.path = LINSTAB_EIGEN_DENSE;
+    arpack.path = LINSTAB_EIGEN_ARPACK;
+    double r1, r2, want = 0.0;
+    for (size_t j = 0; j < rf.f->d; j++) want = fmax(want, pow(1.0 - 0.7 * rf.l[j], 2));
+    cr_assert_eq(linstab_secmom_radius(s, &dense, &r1, &err), LINSTAB_OK);
+    cr_expect_lt(tu_rel(r1, want, 1e-300), 1e-12);
+    linstab_secmom_free(s);
+    /* SGD with noise: Lanczos (ARPACK) vs LAPACK */
+    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.7, 0.0, 0.5, 0.25, &s, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_secmom_radius(s, &dense, &r1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_secmom_radius(s, &arpack, &r2, &err), LINSTAB_OK);
+    cr_expect_lt(tu_rel(r2, r1, 1e-300), 1e-10);
+    linstab_secmom_free(s);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* E[w_k w_k'] over many runs = T^k(W_0) with W_0 = w_0 w_0' (deterministic
+ * start).  A mean-square-stable setting keeps the tails light; each entry is
+ * compared within 5 standard errors of its sample mean. */
+Test(secmom, monte_carlo_second_moments_match_the_operator)
+{
+    linstab_family *f = factored(4);
+    linstab_rotated rf;
+    linstab_error err;
+    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    size_t r = rf.f->d, K = 4, runs = 40000;
+    double eta = 0.3, rho = 0.4;
+    linstab_dynamics dyn[2] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_INDEP};
+    linstab_method meth[2] = {LINSTAB_METHOD_SGD, LINSTAB_METHOD_SAM_INDEP};
+    for (int t = 0; t < 2; t++) {
+        double a, b;
+        linstab_sampling_coeffs(LINSTAB_SAMPLING_WITHOUT, N, 2, &a, &b);
+        linstab_secmom *s = NULL;
+        cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, meth[t], eta, rho, a, b, &s, &err), LINSTAB_OK);
+        double w0[3] = {0.6, -0.8, 0.3}, W[9], Wn[9];
+        for (size_t i = 0; i < r; i++)
+            for (size_t j = 0; j < r; j++) W[i * r + j] = w0[i] * w0[j];
+        for (size_t k = 0; k < K; k++) {
+            linstab_secmom_apply(s, W, Wn);
+            memcpy(W, Wn, r * r * sizeof *W);
+        }
+        linstab_sim *sim = NULL;
+        cr_assert_eq(linstab_sim_alloc(rf.f, dyn[t], eta, rho, 2, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK);
+        gsl_rng *g = linstab_rng_stream(77, (uint64_t)t);
+        double sum[9] = {0}, sum2[9] = {0}, w[3];
+        for (size_t run = 0; run < runs; run++) {
+            memcpy(w, w0, r * sizeof *w);
+            for (size_t k = 0; k < K; k++) linstab_sim_step(sim, g, w);
+            for (size_t i = 0; i < r; i++)
+                for (size_t j = 0; j < r; j++) {
+                    double v = w[i] * w[j];
+                    sum[i * r + j] += v;
+                    sum2[i * r + j] += v * v;
+                }
+        }
+        for (size_t e = 0; e < r * r; e++) {
+            double mean = sum[e] / runs, var = sum2[e] / runs - mean * mean;
+            double se = sqrt(fmax(var, 0.0) / runs);
+            cr_expect_lt(fabs(mean - W[e]), 5.0 * se + 1e-12, "dynamics %d entry %zu: %g vs %g (se %g)", t, e, mean, W[e], se);
+        }
+        gsl_rng_free(g);
+        linstab_sim_free(sim);
+        linstab_secmom_free(s);
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
