@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "linstab/bounds.h"
+#include "linstab/exact.h"
 #include "linstab/generate.h"
 #include "linstab/geometry.h"
 #include "testutil.h"
@@ -270,4 +271,36 @@ Test(hyper, bad_hyperparameters_are_rejected)
     cr_expect(strstr(err.msg, "[1, 5]") != NULL, "%s", err.msg);
     h.batch = 5;
     cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_OK);
+}
+
+/* SPEC 4: P = T(I) and T is positive, so T(I) <= lambda_max(P) I gives
+ * radius(T) <= lambda_max(P): Theorem 9 is never below the exact radius. */
+Test(shin_thm9, lambda_max_of_P_is_never_below_the_exact_sam_radius)
+{
+    gsl_rng *r = tu_rng(21);
+    for (int t = 0; t < 40; t++) {
+        size_t n = 3 + gsl_rng_uniform_int(r, 6), d = 2 + gsl_rng_uniform_int(r, 3);
+        linstab_family *f = NULL;
+        linstab_error err;
+        cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1 + t % 2, &f, &err), LINSTAB_OK);
+        tu_gauss(r, f->data, linstab_family_data_len(f));
+        setup s = make(f);
+        double eta = (0.1 + 1.5 * gsl_rng_uniform(r)) / s.g.sharpness;
+        double rho = gsl_rng_uniform(r) / s.g.sharpness;
+        linstab_hyper h = {eta, 1, rho, LINSTAB_SAMPLING_WITH};
+        linstab_bounds b;
+        cr_assert_eq(linstab_bounds_compute(&s.g, s.m, &h, &b, &err), LINSTAB_OK);
+        linstab_rotated rf;
+        cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+        linstab_eigen_opts eo = linstab_eigen_defaults();
+        double radius;
+        cr_assert_eq(linstab_sam_radius(&rf, LINSTAB_SAM_SAME, eta, rho, 1, LINSTAB_SAMPLING_WITH, &eo,
+                                        &radius, &err),
+                     LINSTAB_OK);
+        cr_expect_leq(radius, b.thm9_lambda_max * (1.0 + 1e-12), "case %d: radius %.17g, P %.17g", t,
+                      radius, b.thm9_lambda_max);
+        linstab_rotated_clear(&rf);
+        clear(&s);
+    }
+    gsl_rng_free(r);
 }

@@ -459,3 +459,26 @@ Test(cli, map_rejects_bad_grids_before_any_work)
     cr_expect(!exists("g"), "an output folder was created for a rejected grid");
     expect_error(run(SMALL_MAP " --out /proc/linstab-no/such"), 1, "cannot");
 }
+
+Test(cli, validate_counts_claims_and_saves_counterexamples_with_their_command)
+{
+    cr_assert_eq(run("validate --count 60 --seed 3 --json --quiet --out cex"), 0);
+    char *json = slurp(out_path);
+    const char *claims[] = {"gd", "thm1_bern", "thm1_without", "thm9", "eq7_sharp", "eq7_s2",
+                            "eq7_s3", "eq7_s4", "thm41", "thm41_corr"};
+    for (size_t i = 0; i < sizeof claims / sizeof claims[0]; i++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"%s\":", claims[i]);
+        cr_expect(strstr(json, pat) != NULL, "no claim %s", claims[i]);
+    }
+    /* proved claims are never contradicted by the exact answer */
+    cr_expect_eq(json_number(json, "\"thm1_bern\"", "counterexamples"), 0.0);
+    cr_expect_eq(json_number(json, "\"thm9\"", "counterexamples"), 0.0);
+    cr_expect_eq(json_number(json, "\"gd\"", "counterexamples"), 0.0);
+    /* tightness ratios of sound bounds are >= 1 */
+    cr_expect_geq(json_number(json, "thm1_threshold_over_exact", "min"), 1.0 - 1e-9);
+    cr_expect_geq(json_number(json, "thm9_lambda_max_over_radius", "min"), 1.0 - 1e-9);
+    cr_expect(exists("cex/counterexamples.txt"));
+    free(json);
+    expect_error(run("validate --kinds rank1,nonsense --count 3"), 2, "nonsense");
+}

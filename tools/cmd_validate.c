@@ -133,8 +133,9 @@ int cmd_validate(int argc, char **argv)
             linstab_gen_kind k;
             if (linstab_gen_kind_parse(tok, &k, &err) != LINSTAB_OK || k == LINSTAB_GEN_DEXTER ||
                 nk == 8) {
-                free(copy);
-                return cli_usage_error(cmd, "--kinds: '%s' is not one of rank1, lowrank, aligned, wishart", tok);
+                int rc2 = cli_usage_error(cmd, "--kinds: '%s' is not one of rank1, lowrank, aligned, wishart", tok);
+                free(copy); /* tok points into copy */
+                return rc2;
             }
             kinds[nk++] = k;
         }
