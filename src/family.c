@@ -357,7 +357,11 @@ linstab_status linstab_family_moments(const linstab_family *f, int kmax, double 
             memset(M[p - 1], 0, d * d * sizeof(double));
             for (size_t j = 0; j < d; j++) {
                 double s = 0.0;
-                for (size_t i = 0; i < n; i++) s += pow(f->data[i * d + j], p);
+                for (size_t i = 0; i < n; i++) {
+                    double x = f->data[i * d + j], xp = x; /* x^p by products, not pow() */
+                    for (int q = 1; q < p; q++) xp *= x;
+                    s += xp;
+                }
                 M[p - 1][j * d + j] = s / (double)n;
             }
         }

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <stdint.h>
+
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
@@ -68,11 +70,30 @@ double linstab_sampling_batch_eff(linstab_sampling s, size_t n, size_t B)
  * Floyd, CACM 1987): O(k) random numbers instead of O(n).  mark: n zeros on
  * entry and on exit (used as a membership table).
  */
+/*
+ * Uniform integer in [0, m) from 32-bit MT19937 output without bias:
+ * Lemire's multiply-and-reject ("Fast random integer generation in an
+ * interval", ACM TOMACS 2019), about twice as fast as a division per draw.
+ */
+static size_t below(gsl_rng *rng, size_t m)
+{
+    uint64_t x = (uint64_t)gsl_rng_get(rng) * (uint64_t)m;
+    uint32_t low = (uint32_t)x;
+    if (low < (uint32_t)m) {
+        uint32_t threshold = (uint32_t)(-(uint32_t)m) % (uint32_t)m;
+        while (low < threshold) {
+            x = (uint64_t)gsl_rng_get(rng) * (uint64_t)m;
+            low = (uint32_t)x;
+        }
+    }
+    return (size_t)(x >> 32);
+}
+
 static size_t floyd(gsl_rng *rng, size_t n, size_t k, size_t *idx, size_t *mark)
 {
     size_t c = 0;
     for (size_t j = n - k; j < n; j++) {
-        size_t t = (size_t)gsl_rng_uniform_int(rng, j + 1);
+        size_t t = below(rng, j + 1);
         size_t pick = mark[t] ? j : t;
         mark[pick] = 1;
         idx[c++] = pick;
@@ -81,20 +102,50 @@ static size_t floyd(gsl_rng *rng, size_t n, size_t k, size_t *idx, size_t *mark)
     return c;
 }
 
-size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n, size_t B, size_t *idx,
-                             size_t *work)
+/* K with P(K <= k) = cdf[k], by inversion with one uniform (binary search). */
+static size_t binomial_from_cdf(gsl_rng *rng, const double *cdf, size_t n)
+{
+    double u = gsl_rng_uniform(rng);
+    size_t lo = 0, hi = n; /* smallest k with u < cdf[k] */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (u < cdf[mid]) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+void linstab_sampling_binomial_cdf(size_t n, size_t B, double *cdf)
+{
+    double acc = 0.0;
+    for (size_t k = 0; k <= n; k++) {
+        acc += gsl_ran_binomial_pdf((unsigned)k, (double)B / (double)n, (unsigned)n);
+        cdf[k] = acc;
+    }
+    cdf[n] = 2.0; /* every u in [0, 1) lands at or before n */
+}
+
+size_t linstab_sampling_draw_cdf(gsl_rng *rng, linstab_sampling s, size_t n, size_t B,
+                                 size_t *idx, size_t *work, const double *cdf)
 {
     switch (s) {
     case LINSTAB_SAMPLING_BERNOULLI: {
         /* |S| ~ Binomial(n, B/n), then a uniform subset of that size: the
          * same law as n independent coins, with O(|S|) random numbers */
-        size_t k = (size_t)gsl_ran_binomial(rng, (double)B / (double)n, (unsigned)n);
+        size_t k = cdf != NULL ? binomial_from_cdf(rng, cdf, n)
+                               : (size_t)gsl_ran_binomial(rng, (double)B / (double)n, (unsigned)n);
         return floyd(rng, n, k, idx, work);
     }
     case LINSTAB_SAMPLING_WITH:
-        for (size_t c = 0; c < B; c++) idx[c] = (size_t)gsl_rng_uniform_int(rng, n);
+        for (size_t c = 0; c < B; c++) idx[c] = below(rng, n);
         return B;
     case LINSTAB_SAMPLING_WITHOUT: return floyd(rng, n, B, idx, work);
     }
     return 0;
+}
+
+size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n, size_t B, size_t *idx,
+                             size_t *work)
+{
+    return linstab_sampling_draw_cdf(rng, s, n, B, idx, work, NULL);
 }

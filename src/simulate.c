@@ -19,6 +19,7 @@ struct linstab_sim {
      * costs O(d + nonzeros in the batch), not O(B d) */
     size_t *rowptr, *col;
     double *val;
+    double *cdf; /* Binomial(n, B/n) CDF for Bernoulli batch sizes */
 };
 
 void linstab_sim_free(linstab_sim *s)
@@ -33,6 +34,7 @@ void linstab_sim_free(linstab_sim *s)
     free(s->rowptr);
     free(s->col);
     free(s->val);
+    free(s->cdf);
     free(s);
 }
 
@@ -59,6 +61,14 @@ linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn, 
     if (!s->idx || !s->idx2 || !s->work || !s->g || !s->t || !s->u) {
         linstab_sim_free(s);
         return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+    }
+    if (sampling == LINSTAB_SAMPLING_BERNOULLI) {
+        s->cdf = malloc((n + 1) * sizeof *s->cdf);
+        if (s->cdf == NULL) {
+            linstab_sim_free(s);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
+        linstab_sampling_binomial_cdf(n, batch, s->cdf);
     }
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
         size_t nnz = 0;
@@ -109,7 +119,7 @@ void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx, size_t cou
 void linstab_sim_step(linstab_sim *s, gsl_rng *rng, double *w)
 {
     size_t d = s->f->d, n = s->f->n;
-    size_t c = linstab_sampling_draw(rng, s->sampling, n, s->batch, s->idx, s->work);
+    size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx, s->work, s->cdf);
     double eta = s->eta, rho = s->rho;
     switch (s->dyn) {
     case LINSTAB_DYN_SGD:
@@ -122,7 +132,7 @@ void linstab_sim_step(linstab_sim *s, gsl_rng *rng, double *w)
         for (size_t j = 0; j < d; j++) w[j] -= eta * (s->g[j] + rho * s->t[j]);
         return;
     case LINSTAB_DYN_SAM_INDEP: {
-        size_t c2 = linstab_sampling_draw(rng, s->sampling, n, s->batch, s->idx2, s->work);
+        size_t c2 = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx2, s->work, s->cdf);
         linstab_sim_batch_apply(s, s->idx2, c2, w, s->g); /* ascent batch */
         for (size_t j = 0; j < d; j++) s->g[j] = w[j] + rho * s->g[j];
         linstab_sim_batch_apply(s, s->idx, c, s->g, s->t);

@@ -56,6 +56,13 @@ LINSTAB_API double linstab_sampling_batch_eff(linstab_sampling s, size_t n, size
  * work: n size_t, all zero on entry (left zero on exit); needed for
  * BERNOULLI and WITHOUT, may be NULL for WITH.
  */
+/* The same with a precomputed Binomial(n, B/n) CDF (n + 1 entries, from
+ * linstab_sampling_binomial_cdf) for BERNOULLI: one uniform per draw of the
+ * batch size instead of GSL's general binomial sampler. */
+LINSTAB_API void linstab_sampling_binomial_cdf(size_t n, size_t B, double *cdf);
+LINSTAB_API size_t linstab_sampling_draw_cdf(gsl_rng *rng, linstab_sampling s, size_t n,
+                                             size_t B, size_t *idx, size_t *work,
+                                             const double *cdf);
 LINSTAB_API size_t linstab_sampling_draw(gsl_rng *rng, linstab_sampling s, size_t n,
                                          size_t B, size_t *idx, size_t *work);
 
