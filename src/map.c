@@ -193,6 +193,11 @@ void linstab_mc_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps, doub
     nrm = sqrt(nrm);
     for (size_t j = 0; j < d; j++) w[j] /= nrm;
     double lg = log(grow), ls = log(shrink), logn = 0.0;
+    int fast = linstab_sim_diag_run(sim, rng, w, steps, lg, ls, &logn);
+    if (fast != 2) {
+        *outcome = fast;
+        return;
+    }
     *outcome = 0;
     for (size_t t = 0; t < steps; t++) {
         linstab_sim_step(sim, rng, w);

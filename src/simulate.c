@@ -20,6 +20,8 @@ struct linstab_sim {
     size_t *rowptr, *col;
     double *val;
     double *cdf; /* Binomial(n, B/n) CDF for Bernoulli batch sizes */
+    size_t *touched; /* diagonal fast path: coordinates hit by a batch */
+    unsigned char *hit;
 };
 
 void linstab_sim_free(linstab_sim *s)
@@ -35,6 +37,8 @@ void linstab_sim_free(linstab_sim *s)
     free(s->col);
     free(s->val);
     free(s->cdf);
+    free(s->touched);
+    free(s->hit);
     free(s);
 }
 
@@ -90,6 +94,12 @@ linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn, 
                 }
         }
         s->rowptr[n] = q;
+        s->touched = malloc(d * sizeof *s->touched);
+        s->hit = calloc(d, 1);
+        if (!s->touched || !s->hit) {
+            linstab_sim_free(s);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
     }
     *out = s;
     return LINSTAB_OK;
@@ -169,4 +179,64 @@ gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream)
     uint64_t v = splitmix64(&x);
     gsl_rng_set(r, (unsigned long)(v & 0xffffffffUL) ? (unsigned long)(v & 0xffffffffUL) : 1UL);
     return r;
+}
+
+int linstab_sim_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg,
+                         double ls, double *lognorm)
+{
+    /* only the coordinates a batch touches change: w_j <- w_j (1 - eta g(h_j)),
+     * with ||w||^2 kept incrementally (recomputed exactly every 64 steps and
+     * on rescaling, so rounding cannot drift) */
+    if (s->rowptr == NULL || !(s->dyn == LINSTAB_DYN_SGD || s->dyn == LINSTAB_DYN_SAM_SAME)) return 2;
+    size_t d = s->f->d, n = s->f->n;
+    double eta = s->eta, rho = s->dyn == LINSTAB_DYN_SAM_SAME ? s->rho : 0.0;
+    double inv = 1.0 / (double)s->batch, *acc = s->g, sq = 0.0, scale = 0.0;
+    memset(acc, 0, d * sizeof *acc);
+    for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
+    for (size_t t = 0; t < steps; t++) {
+        size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx, s->work, s->cdf);
+        size_t nt = 0;
+        for (size_t k = 0; k < c; k++)
+            for (size_t q = s->rowptr[s->idx[k]]; q < s->rowptr[s->idx[k] + 1]; q++) {
+                size_t j = s->col[q];
+                acc[j] += s->val[q];
+                if (!s->hit[j]) {
+                    s->hit[j] = 1;
+                    s->touched[nt++] = j;
+                }
+            }
+        for (size_t k = 0; k < nt; k++) {
+            size_t j = s->touched[k];
+            double h = acc[j] * inv, nw = w[j] * (1.0 - eta * (h + rho * h * h));
+            sq += nw * nw - w[j] * w[j];
+            w[j] = nw;
+            acc[j] = 0.0;
+            s->hit[j] = 0;
+        }
+        if ((t & 63) == 63 || !(sq > 1e-200) || sq > 1e200) {
+            sq = 0.0;
+            for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
+            if (!(sq > 0.0)) {
+                *lognorm = -INFINITY;
+                return -1; /* exactly zero: converged */
+            }
+            if (sq > 1e200 || sq < 1e-200) {
+                double r = 1.0 / sqrt(sq);
+                for (size_t j = 0; j < d; j++) w[j] *= r;
+                scale += 0.5 * log(sq);
+                sq = 1.0;
+            }
+        }
+        double ln = scale + 0.5 * log(sq);
+        if (ln >= lg) {
+            *lognorm = ln;
+            return 1;
+        }
+        if (ln <= -ls) {
+            *lognorm = ln;
+            return -1;
+        }
+    }
+    *lognorm = scale + 0.5 * log(sq);
+    return 0;
 }

@@ -50,6 +50,16 @@ LINSTAB_API void linstab_sim_step(linstab_sim *s, gsl_rng *rng, double *w);
 LINSTAB_API void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
                                          const double *x, double *y);
 
+/*
+ * The 004 protocol's inner loop on a diagonal family for SGD and SAM 'same',
+ * touching only the coordinates a batch selects (O(B) per step instead of
+ * O(d)).  w: unit start (modified).  Returns +1 (log||w|| reached lg),
+ * -1 (reached -ls or w = 0), 0 (neither in `steps`), or 2 if this fast path
+ * does not apply (the caller then steps with linstab_sim_step).
+ */
+LINSTAB_API int linstab_sim_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
+                                     double lg, double ls, double *lognorm);
+
 /* A GSL MT19937 generator seeded from (seed, stream) through splitmix64,
  * so that independent streams are reproducible on any machine. */
 LINSTAB_API gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream);

@@ -19,6 +19,7 @@ t2=$(wall "$bin" map "${grid[@]}" --threads 2 --out "$tmp/t2")
 t1=$(wall "$bin" map "${grid[@]}" --threads 1 --out "$tmp/t1")
 t2n=$(wall "$bin" map "${grid[@]}" --threads 2 --no-exact --out "$tmp/t2n")
 mpi_bin=${MPI_BIN:-$root/build-mpi/tools/linstab}
+[[ -d $root/build-mpi ]] && ninja -C "$root/build-mpi" >/dev/null  # never compare a stale MPI build
 tm=""
 if [[ -x $mpi_bin ]] && command -v mpirun >/dev/null; then
     tm=$(wall mpirun --allow-run-as-root --oversubscribe -n 2 "$mpi_bin" map "${grid[@]}" --threads 1 --out "$tmp/mpi")
