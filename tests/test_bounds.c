@@ -40,17 +40,6 @@ static void clear(setup *s)
     linstab_family_free(s->f);
 }
 
-static linstab_family *dexter(size_t n, size_t sigma)
-{
-    linstab_gen_params p = {0};
-    p.kind = LINSTAB_GEN_DEXTER;
-    p.n = n;
-    p.sigma = sigma;
-    linstab_family *f = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_generate(&p, &f, &err), LINSTAB_OK);
-    return f;
-}
 
 Test(shin_thm9, P_equals_the_mean_of_the_squared_per_sample_jacobians)
 {
@@ -121,7 +110,7 @@ Test(shin_eq7, the_s4_condition_fails_on_spec_s_stable_example)
 Test(dexter_theorems, thresholds_match_spec_s_worked_example)
 {
     /* n = 100, eta = 0.8, sigma = 5: Theorem 1 predicts divergence for B < 9.3 */
-    setup s = make(dexter(100, 5));
+    setup s = make(tu_family_004(100, 5));
     linstab_error err;
     for (size_t B = 1; B <= 100; B++) {
         linstab_hyper h = {0.8, B, 0.0, LINSTAB_SAMPLING_BERNOULLI};

@@ -28,79 +28,10 @@ static const linstab_sampling all_samplings[3] = {LINSTAB_SAMPLING_BERNOULLI,
 
 /* ---------------------------------------------------------------- families */
 
-/* H_i = G_i G_i' / k, G_i d x k Gaussian (PSD, rank k each). */
-static linstab_family *random_dense(size_t n, size_t d, size_t k, unsigned long seed)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
-    gsl_rng *r = tu_rng(seed);
-    double *G = malloc(d * k * sizeof *G);
-    for (size_t i = 0; i < n; i++) {
-        tu_gauss(r, G, d * k);
-        double *H = f->data + i * d * d;
-        for (size_t a = 0; a < d; a++)
-            for (size_t b = 0; b < d; b++) {
-                double s = 0.0;
-                for (size_t c = 0; c < k; c++) s += G[a * k + c] * G[b * k + c];
-                H[a * d + b] = s / (double)k;
-            }
-    }
-    free(G);
-    gsl_rng_free(r);
-    return f;
-}
 
-/* H_i = U_i U_i', U_i d x k Gaussian scaled by 1/sqrt(k). */
-static linstab_family *random_factored(size_t n, size_t d, size_t k, unsigned long seed)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, k, &f, &err), LINSTAB_OK);
-    gsl_rng *r = tu_rng(seed);
-    tu_gauss(r, f->data, n * d * k);
-    for (size_t p = 0; p < n * d * k; p++) f->data[p] /= sqrt((double)k);
-    gsl_rng_free(r);
-    return f;
-}
 
-/*
- * 004 Section 5.1 construction (SPEC.md section 6) as a diagonal family:
- * d = n - sigma + 1, m = 2n/sigma, samples 0..sigma-1 at coordinate 0,
- * sample i >= sigma at coordinate i - sigma + 1.
- */
-static linstab_family *family_004(size_t n, size_t sigma)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    size_t d = n - sigma + 1;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 1, &f, &err), LINSTAB_OK);
-    double m = 2.0 * (double)n / (double)sigma;
-    for (size_t i = 0; i < n; i++) f->data[i * d + (i < sigma ? 0 : i - sigma + 1)] = m;
-    return f;
-}
 
-static linstab_rotated rotate(const linstab_family *f)
-{
-    linstab_rotated rf;
-    linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
-    return rf;
-}
 
-/* lambda1(H) of the unrotated family, independently of the rotation. */
-static double lambda1_mean(const linstab_family *f)
-{
-    size_t d = f->d;
-    double *H = malloc(d * d * sizeof *H), *w = malloc(d * sizeof *w);
-    linstab_error err;
-    cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
-    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)d, H, (lapack_int)d, w), 0);
-    double l1 = w[d - 1];
-    free(H);
-    free(w);
-    return l1;
-}
 
 static double eta_star(const linstab_rotated *rf, linstab_sampling s, size_t B,
                        const linstab_eigen_opts *opts)
@@ -144,7 +75,7 @@ static size_t brute_batch(const double *es, size_t n, double eta)
  */
 static void check_threshold(const linstab_family *f, const char *what)
 {
-    linstab_rotated rf = rotate(f);
+    linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
     size_t batches[] = {1, 2, n / 2, n - 1, n};
     for (int si = 0; si < 3; si++)
@@ -169,7 +100,7 @@ static void check_threshold(const linstab_family *f, const char *what)
 Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_dense_families)
 {
     for (unsigned long seed = 1; seed <= 3; seed++) {
-        linstab_family *f = random_dense(7, 4, 1 + seed % 3, seed);
+        linstab_family *f = tu_family_dense(7, 4, 1 + seed % 3, seed);
         check_threshold(f, "dense");
         linstab_family_free(f);
     }
@@ -178,7 +109,7 @@ Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_dense_families)
 Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_factored_families)
 {
     for (unsigned long seed = 11; seed <= 13; seed++) {
-        linstab_family *f = random_factored(8, 5, 2, seed);
+        linstab_family *f = tu_family_factored(8, 5, 2, seed);
         check_threshold(f, "factored");
         linstab_family_free(f);
     }
@@ -187,8 +118,8 @@ Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_factored_families)
 Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_a_rank_deficient_family)
 {
     /* d = 6 but rank 4 (n k = 2 * 2): the flat directions must not count */
-    linstab_family *f = random_factored(2, 6, 2, 21);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_factored(2, 6, 2, 21);
+    linstab_rotated rf = tu_rotate(f);
     cr_assert_eq(rf.f->d, 4);
     linstab_rotated_clear(&rf);
     check_threshold(f, "rank-deficient factored");
@@ -199,11 +130,11 @@ Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_a_rank_deficient_famil
 
 Test(critical_eta, of_full_batch_without_replacement_is_two_over_lambda1)
 {
-    linstab_family *fams[3] = {random_dense(6, 5, 2, 31), random_factored(9, 4, 3, 32),
-                               family_004(12, 3)};
+    linstab_family *fams[3] = {tu_family_dense(6, 5, 2, 31), tu_family_factored(9, 4, 3, 32),
+                               tu_family_004(12, 3)};
     for (int i = 0; i < 3; i++) {
-        linstab_rotated rf = rotate(fams[i]);
-        double l1 = lambda1_mean(fams[i]);
+        linstab_rotated rf = tu_rotate(fams[i]);
+        double l1 = tu_lambda1_mean(fams[i]);
         size_t n = fams[i]->n;
         double gd = 2.0 / l1;
         /* b = 0 at B = n for both Bernoulli and without replacement */
@@ -222,8 +153,8 @@ Test(critical_eta, of_full_batch_without_replacement_is_two_over_lambda1)
 
 Test(critical_eta, is_non_decreasing_in_the_batch_size)
 {
-    linstab_family *f = random_dense(9, 4, 2, 41);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(9, 4, 2, 41);
+    linstab_rotated rf = tu_rotate(f);
     for (int si = 0; si < 3; si++) {
         double prev = 0.0;
         for (size_t B = 1; B <= f->n; B++) {
@@ -249,9 +180,9 @@ Test(critical_eta, of_the_004_construction_is_theorem_2s_line_for_n_20)
 {
     size_t n = 20, sigmas[] = {1, 2, 3, 4, 5, 7, 10, 19, 20};
     for (size_t si = 0; si < sizeof sigmas / sizeof *sigmas; si++) {
-        linstab_family *f = family_004(n, sigmas[si]);
-        cr_assert(fabs(lambda1_mean(f) - 2.0) < 1e-14);
-        linstab_rotated rf = rotate(f);
+        linstab_family *f = tu_family_004(n, sigmas[si]);
+        cr_assert(fabs(tu_lambda1_mean(f) - 2.0) < 1e-14);
+        linstab_rotated rf = tu_rotate(f);
         for (size_t B = 1; B <= n; B++) {
             double es = eta_star(&rf, LINSTAB_SAMPLING_BERNOULLI, B, NULL);
             double want = eta_ms_004(n, sigmas[si], B);
@@ -270,8 +201,8 @@ Test(critical_eta, of_the_004_construction_is_theorem_2s_line_for_n_100)
     linstab_eigen_opts eo = linstab_eigen_defaults();
     eo.path = LINSTAB_EIGEN_ARPACK;
     for (size_t si = 0; si < 3; si++) {
-        linstab_family *f = family_004(n, sigmas[si]);
-        linstab_rotated rf = rotate(f);
+        linstab_family *f = tu_family_004(n, sigmas[si]);
+        linstab_rotated rf = tu_rotate(f);
         for (size_t bi = 0; bi < 3; bi++) {
             double es = eta_star(&rf, LINSTAB_SAMPLING_BERNOULLI, batches[bi], &eo);
             double want = eta_ms_004(n, sigmas[si], batches[bi]);
@@ -303,7 +234,7 @@ Test(critical_eta, equals_theorem_1s_threshold_for_unit_coordinate_samples)
         fd->data[i * n + i] = 1.0;
         fdense->data[i * n * n + i * n + i] = 1.0;
     }
-    double l1 = lambda1_mean(fd);
+    double l1 = tu_lambda1_mean(fd);
     cr_assert(fabs(l1 - 1.0 / (double)n) < 1e-15);
     double want = thm1_equality_eta(l1, 1.0, n, B); /* = 8 */
     cr_assert(fabs(want - 8.0) < 1e-12);
@@ -311,7 +242,7 @@ Test(critical_eta, equals_theorem_1s_threshold_for_unit_coordinate_samples)
      * degenerate eigenspace, and eta* must not depend on that choice */
     linstab_family *fams[2] = {fd, fdense};
     for (int i = 0; i < 2; i++) {
-        linstab_rotated rf = rotate(fams[i]);
+        linstab_rotated rf = tu_rotate(fams[i]);
         double es = eta_star(&rf, LINSTAB_SAMPLING_BERNOULLI, B, NULL);
         cr_expect(tu_rel(es, want, 0.0) < 1e-10, "%s: eta* %.17g, Theorem 1 equality at %.17g",
                   linstab_family_kind_name(fams[i]->kind), es, want);
@@ -331,7 +262,7 @@ Test(critical_eta, equals_theorem_1s_threshold_for_unit_coordinate_samples)
  */
 static void check_batch(const linstab_family *f, const char *what)
 {
-    linstab_rotated rf = rotate(f);
+    linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
     double *es = malloc((n + 1) * sizeof *es);
     linstab_error err;
@@ -366,24 +297,24 @@ static void check_batch(const linstab_family *f, const char *what)
 
 Test(critical_batch, is_the_smallest_stable_batch_on_a_dense_family)
 {
-    linstab_family *f = random_dense(10, 3, 1, 51);
+    linstab_family *f = tu_family_dense(10, 3, 1, 51);
     check_batch(f, "dense");
     linstab_family_free(f);
 }
 
 Test(critical_batch, is_the_smallest_stable_batch_on_a_factored_family)
 {
-    linstab_family *f = random_factored(12, 4, 2, 52);
+    linstab_family *f = tu_family_factored(12, 4, 2, 52);
     check_batch(f, "factored");
     linstab_family_free(f);
 }
 
 Test(critical_batch, is_the_smallest_stable_batch_on_the_004_construction)
 {
-    linstab_family *f = family_004(20, 5);
+    linstab_family *f = tu_family_004(20, 5);
     check_batch(f, "004 (20, 5)");
     linstab_family_free(f);
-    f = family_004(16, 1);
+    f = tu_family_004(16, 1);
     check_batch(f, "004 (16, 1)");
     linstab_family_free(f);
 }
@@ -392,8 +323,8 @@ Test(critical_batch, is_ceil_of_the_closed_form_on_the_004_construction)
 {
     /* Bernoulli: B >= n eta / sigma and B >= n / (sigma/eta - sigma + 1) */
     size_t n = 20, sigma = 4;
-    linstab_family *f = family_004(n, sigma);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_004(n, sigma);
+    linstab_rotated rf = tu_rotate(f);
     double etas[] = {0.1, 0.3, 0.55, 0.7, 0.9};
     for (size_t e = 0; e < sizeof etas / sizeof *etas; e++) {
         double eta = etas[e], S = (double)sigma, N = (double)n;
@@ -415,8 +346,8 @@ Test(critical_batch, is_ceil_of_the_closed_form_on_the_004_construction)
 
 Test(critical_eta, dense_and_arpack_paths_agree_at_rank_12)
 {
-    linstab_family *f = random_dense(15, 12, 2, 61);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(15, 12, 2, 61);
+    linstab_rotated rf = tu_rotate(f);
     cr_assert_eq(rf.f->d, 12); /* svec dimension 78 */
     linstab_eigen_opts dense = linstab_eigen_defaults(), arp = linstab_eigen_defaults();
     dense.path = LINSTAB_EIGEN_DENSE;
@@ -447,8 +378,8 @@ Test(critical_eta, dense_and_arpack_paths_agree_at_rank_12)
 
 Test(critical_eta, is_infinite_without_noise_or_curvature_and_nan_when_indefinite)
 {
-    linstab_family *f = random_dense(5, 3, 2, 71);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(5, 3, 2, 71);
+    linstab_rotated rf = tu_rotate(f);
     double es = 0.0;
     linstab_error err;
     cr_assert_eq(linstab_critical_eta(rf.f, rf.l, 0.0, 0.0, NULL, &es, &err), LINSTAB_OK);

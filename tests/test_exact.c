@@ -26,59 +26,9 @@ static const linstab_sampling all_samplings[3] = {LINSTAB_SAMPLING_BERNOULLI,
                                                   LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
 static const linstab_sam_variant both_variants[2] = {LINSTAB_SAM_SAME, LINSTAB_SAM_INDEPENDENT};
 
-static linstab_family *random_dense(size_t n, size_t d, size_t k, unsigned long seed)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
-    gsl_rng *r = tu_rng(seed);
-    double *G = malloc(d * k * sizeof *G);
-    for (size_t i = 0; i < n; i++) {
-        tu_gauss(r, G, d * k);
-        for (size_t a = 0; a < d; a++)
-            for (size_t b = 0; b < d; b++) {
-                double s = 0.0;
-                for (size_t c = 0; c < k; c++) s += G[a * k + c] * G[b * k + c];
-                f->data[i * d * d + a * d + b] = s / (double)k;
-            }
-    }
-    free(G);
-    gsl_rng_free(r);
-    return f;
-}
 
-/* 004 Section 5.1 construction as a diagonal family (see test_critical.c). */
-static linstab_family *family_004(size_t n, size_t sigma)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    size_t d = n - sigma + 1;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 1, &f, &err), LINSTAB_OK);
-    double m = 2.0 * (double)n / (double)sigma;
-    for (size_t i = 0; i < n; i++) f->data[i * d + (i < sigma ? 0 : i - sigma + 1)] = m;
-    return f;
-}
 
-static linstab_rotated rotate(const linstab_family *f)
-{
-    linstab_rotated rf;
-    linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
-    return rf;
-}
 
-static double lambda1_mean(const linstab_family *f)
-{
-    size_t d = f->d;
-    double *H = malloc(d * d * sizeof *H), *w = malloc(d * sizeof *w);
-    linstab_error err;
-    cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
-    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)d, H, (lapack_int)d, w), 0);
-    double l1 = w[d - 1];
-    free(H);
-    free(w);
-    return l1;
-}
 
 static double sgd_radius(const linstab_rotated *rf, linstab_sampling s, size_t B, double eta)
 {
@@ -146,13 +96,13 @@ Test(rotated, holds_the_eigenvalues_of_h_in_decreasing_order)
     cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 2, 3, 1, &fd, &err), LINSTAB_OK);
     double data[6] = {1.0, 0.0, 3.0, 0.0, 0.0, 5.0};
     memcpy(fd->data, data, sizeof data);
-    linstab_family *fams[3] = {random_dense(6, 4, 1, 71), fd, family_004(8, 2)};
+    linstab_family *fams[3] = {tu_family_dense(6, 4, 1, 71), fd, tu_family_004(8, 2)};
     for (int i = 0; i < 3; i++) {
-        linstab_rotated rf = rotate(fams[i]);
+        linstab_rotated rf = tu_rotate(fams[i]);
         size_t r = rf.f->d;
         cr_expect_eq(rf.d_full, fams[i]->d);
-        cr_expect(tu_rel(rf.l[0], lambda1_mean(fams[i]), 0.0) < 1e-12, "%s: l[0] = %g, lambda1 %g",
-                  linstab_family_kind_name(fams[i]->kind), rf.l[0], lambda1_mean(fams[i]));
+        cr_expect(tu_rel(rf.l[0], tu_lambda1_mean(fams[i]), 0.0) < 1e-12, "%s: l[0] = %g, lambda1 %g",
+                  linstab_family_kind_name(fams[i]->kind), rf.l[0], tu_lambda1_mean(fams[i]));
         for (size_t j = 1; j < r; j++)
             cr_expect(rf.l[j] <= rf.l[j - 1], "%s: l[%zu] = %g > l[%zu] = %g",
                       linstab_family_kind_name(fams[i]->kind), j, rf.l[j], j - 1, rf.l[j - 1]);
@@ -213,8 +163,8 @@ static void dense_T(const linstab_family *f, const double *H, double eta, double
 Test(lemma41, matches_repeated_application_on_a_dense_family)
 {
     /* full rank (no flat directions), so traces on the range are traces */
-    linstab_family *f = random_dense(6, 3, 2, 81);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(6, 3, 2, 81);
+    linstab_rotated rf = tu_rotate(f);
     cr_assert_eq(rf.f->d, 3);
     size_t n = f->n, d = f->d, B = 2, K = 6;
     double eta = 0.3, a, b, N = (double)n;
@@ -258,7 +208,7 @@ Test(lemma41, matches_repeated_application_on_a_dense_family)
 
 static void check_against_direct_calls(const linstab_family *f, const char *what)
 {
-    linstab_rotated rf = rotate(f);
+    linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
     size_t batches[] = {1, 2, n - 1, n};
     for (int si = 0; si < 3; si++)
@@ -291,14 +241,14 @@ static void check_against_direct_calls(const linstab_family *f, const char *what
 
 Test(exact_compute, agrees_with_the_direct_calls_on_a_dense_family)
 {
-    linstab_family *f = random_dense(7, 4, 2, 3);
+    linstab_family *f = tu_family_dense(7, 4, 2, 3);
     check_against_direct_calls(f, "dense");
     linstab_family_free(f);
 }
 
 Test(exact_compute, agrees_with_the_direct_calls_on_the_004_construction)
 {
-    linstab_family *f = family_004(12, 3);
+    linstab_family *f = tu_family_004(12, 3);
     check_against_direct_calls(f, "004");
     linstab_family_free(f);
 }
@@ -306,8 +256,8 @@ Test(exact_compute, agrees_with_the_direct_calls_on_the_004_construction)
 Test(exact_compute, reproduces_the_004_closed_forms_and_its_exact_exponent)
 {
     size_t n = 20, sigma = 5;
-    linstab_family *f = family_004(n, sigma);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_004(n, sigma);
+    linstab_rotated rf = tu_rotate(f);
     double eta = 0.8, S = (double)sigma, N = (double)n;
     for (size_t B = 1; B <= n; B += 3) {
         linstab_exact ex = compute(&rf, eta, B, 0.0, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 0);
@@ -332,8 +282,8 @@ Test(exact_compute, reproduces_the_004_closed_forms_and_its_exact_exponent)
 
 Test(exact_compute, runs_the_monte_carlo_exponent_of_the_dynamics_in_use)
 {
-    linstab_family *f = random_dense(6, 3, 1, 8);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(6, 3, 1, 8);
+    linstab_rotated rf = tu_rotate(f);
     struct {
         double rho;
         linstab_sam_variant v;
@@ -360,8 +310,8 @@ Test(exact_compute, runs_the_monte_carlo_exponent_of_the_dynamics_in_use)
 
 Test(exact_compute, rejects_bad_hyper_parameters)
 {
-    linstab_family *f = family_004(6, 2);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_004(6, 2);
+    linstab_rotated rf = tu_rotate(f);
     linstab_exact_opts o = linstab_exact_defaults();
     linstab_exact ex;
     linstab_error err;
@@ -408,8 +358,8 @@ Test(sam_available, same_needs_a_cheap_route_or_a_small_rank)
 Test(sam_available, is_what_exact_compute_reports)
 {
     /* rank 4: everything available and filled in */
-    linstab_family *f = random_dense(5, 4, 2, 12);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(5, 4, 2, 12);
+    linstab_rotated rf = tu_rotate(f);
     for (int si = 0; si < 3; si++)
         for (int vi = 0; vi < 2; vi++) {
             linstab_exact ex = compute(&rf, 0.2, 2, 0.1, all_samplings[si], both_variants[vi], 1);
@@ -422,8 +372,8 @@ Test(sam_available, is_what_exact_compute_reports)
     linstab_family_free(f);
     /* rank 41 (004 with n = 42, sigma = 2): 'same' at B = 5 has no exact
      * operator; 'independent' does */
-    f = family_004(42, 2);
-    rf = rotate(f);
+    f = tu_family_004(42, 2);
+    rf = tu_rotate(f);
     cr_assert_eq(rf.f->d, LINSTAB_SAMSAME_MAX_R + 1);
     linstab_exact ex = compute(&rf, 0.2, 5, 0.1, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 1);
     cr_expect_eq(ex.sam_available, 0);
@@ -441,8 +391,8 @@ Test(sam_available, is_what_exact_compute_reports)
 
 Test(sam, at_rho_zero_is_sgd_for_every_variant_sampling_and_batch)
 {
-    linstab_family *f = random_dense(6, 3, 2, 21);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(6, 3, 2, 21);
+    linstab_rotated rf = tu_rotate(f);
     size_t n = f->n, batches[] = {1, 2, n - 1, n};
     for (int si = 0; si < 3; si++)
         for (size_t bi = 0; bi < 4; bi++)
@@ -472,10 +422,10 @@ Test(sam, at_rho_zero_is_sgd_for_every_variant_sampling_and_batch)
 
 Test(sam, full_batch_eta_star_is_two_over_l1_times_one_plus_rho_l1)
 {
-    linstab_family *f = random_dense(5, 4, 2, 31);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(5, 4, 2, 31);
+    linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
-    double l1 = lambda1_mean(f);
+    double l1 = tu_lambda1_mean(f);
     double rhos[] = {0.0, 0.1, 1.0, 5.0};
     for (size_t ri = 0; ri < 4; ri++) {
         double rho = rhos[ri], want = 2.0 / (l1 * (1.0 + rho * l1));
@@ -512,8 +462,8 @@ Test(sam, full_batch_eta_star_is_two_over_l1_times_one_plus_rho_l1)
 
 Test(sam, eta_star_is_where_the_sam_radius_crosses_one)
 {
-    linstab_family *f = random_dense(5, 3, 2, 41);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(5, 3, 2, 41);
+    linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
     struct {
         linstab_sam_variant v;
@@ -546,8 +496,8 @@ Test(sam, eta_star_is_where_the_sam_radius_crosses_one)
 
 Test(sam, critical_rho_is_where_the_sam_radius_crosses_one)
 {
-    linstab_family *f = random_dense(5, 3, 2, 51);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(5, 3, 2, 51);
+    linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
     struct {
         linstab_sam_variant v;
@@ -577,7 +527,7 @@ Test(sam, critical_rho_is_where_the_sam_radius_crosses_one)
         cr_expect_eq(ex.sam_stable, 0.2 <= rc);
     }
     /* full batch: eta = 2/(l1 (1 + rho l1)) solved for rho */
-    double l1 = lambda1_mean(f), eta = 1.0 / l1;
+    double l1 = tu_lambda1_mean(f), eta = 1.0 / l1;
     linstab_exact ex = compute(&rf, eta, n, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAM_SAME, 1);
     double want = (2.0 / eta - l1) / (l1 * l1);
     cr_expect(tu_rel(ex.sam_critical_rho, want, 0.0) < 1e-9, "%.17g vs %.17g", ex.sam_critical_rho,
@@ -588,8 +538,8 @@ Test(sam, critical_rho_is_where_the_sam_radius_crosses_one)
 
 Test(sam, critical_rho_is_nan_when_sgd_is_unstable_at_eta)
 {
-    linstab_family *f = random_dense(5, 3, 2, 61);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_dense(5, 3, 2, 61);
+    linstab_rotated rf = tu_rotate(f);
     for (int si = 0; si < 3; si++)
         for (int vi = 0; vi < 2; vi++) {
             double eta = 1.2 * sgd_eta_star(&rf, all_samplings[si], 2);
@@ -610,8 +560,8 @@ Test(lemma41, has_closed_forms_on_the_004_construction)
     /* diagonal: T^k(I) = diag(f_j^k) with SPEC 6's mean-square factors,
      * N^k(I) = diag((sum_i h_ij^2)^k): sigma m^2 on coordinate 1, m^2 else */
     size_t n = 20, sigma = 4, d = n - sigma + 1;
-    linstab_family *f = family_004(n, sigma);
-    linstab_rotated rf = rotate(f);
+    linstab_family *f = tu_family_004(n, sigma);
+    linstab_rotated rf = tu_rotate(f);
     double eta = 0.3, N = (double)n, S = (double)sigma, m = 2.0 * N / S;
     size_t batches[] = {3, 10, 20};
     for (size_t bi = 0; bi < 3; bi++) {

@@ -64,26 +64,6 @@ static double top_eig(size_t d, const double *A)
     return t;
 }
 
-static linstab_family *random_dense(size_t n, size_t d, size_t k, unsigned long seed)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
-    gsl_rng *r = tu_rng(seed);
-    double *G = malloc(d * k * sizeof *G);
-    for (size_t i = 0; i < n; i++) {
-        tu_gauss(r, G, d * k);
-        for (size_t a = 0; a < d; a++)
-            for (size_t b = 0; b < d; b++) {
-                double s = 0.0;
-                for (size_t q = 0; q < k; q++) s += G[a * k + q] * G[b * k + q];
-                f->data[i * d * d + a * d + b] = s;
-            }
-    }
-    free(G);
-    gsl_rng_free(r);
-    return f;
-}
 
 Test(coherence, equals_n_for_identical_rank_one_hessians)
 {
@@ -134,7 +114,7 @@ Test(coherence, equals_sigma_on_the_004_construction_with_sharpness_two)
 Test(coherence, matches_explicit_matrix_square_roots)
 {
     size_t n = 5, d = 4;
-    linstab_family *f = random_dense(n, d, 2, 3); /* rank 2 each: square roots of PSD */
+    linstab_family *f = tu_family_dense(n, d, 2, 3); /* rank 2 each: square roots of PSD */
     double *R = malloc(n * d * d * sizeof *R), S[25];
     for (size_t i = 0; i < n; i++) spectral_fn(d, f->data + i * d * d, f_pow, 0.5, R + i * d * d);
     double lmax = 0.0;
@@ -163,7 +143,7 @@ Test(coherence, matches_explicit_matrix_square_roots)
 Test(moment_gaps, match_explicit_eigendecompositions_of_each_sample)
 {
     size_t n = 6, d = 4;
-    linstab_family *f = random_dense(n, d, 4, 5);
+    linstab_family *f = tu_family_dense(n, d, 4, 5);
     double M[3][16] = {{0}}, H[16] = {0}, P[16], Hk[16];
     for (size_t i = 0; i < n; i++)
         for (int k = 2; k <= 4; k++) {
@@ -189,7 +169,7 @@ Test(moment_gaps, match_explicit_eigendecompositions_of_each_sample)
 Test(gamma_min, is_the_minimum_of_the_alignment_ratio)
 {
     size_t n = 7, d = 3;
-    linstab_family *f = random_dense(n, d, 2, 8);
+    linstab_family *f = tu_family_dense(n, d, 2, 8);
     double H[9] = {0}, A[9] = {0}, Hh[9], Hm[9], C[9], T[9];
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < 9; j++) H[j] += f->data[i * 9 + j] / (double)n;
@@ -238,7 +218,7 @@ Test(gamma_min, is_the_minimum_of_the_alignment_ratio)
 Test(geometry, is_invariant_under_a_change_of_basis_and_range_restriction)
 {
     size_t n = 5, d = 4;
-    linstab_family *f = random_dense(n, d, 2, 12), *g2 = NULL;
+    linstab_family *f = tu_family_dense(n, d, 2, 12), *g2 = NULL;
     linstab_error err;
     /* rotate by a random orthogonal Q (QR of a Gaussian matrix) */
     double Q[16], tau[4], T[16];

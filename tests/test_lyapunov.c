@@ -27,38 +27,7 @@
 static const linstab_sampling all_samplings[3] = {LINSTAB_SAMPLING_BERNOULLI,
                                                   LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
 
-/* 004 Section 5.1 construction as a diagonal family (see test_critical.c). */
-static linstab_family *family_004(size_t n, size_t sigma)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    size_t d = n - sigma + 1;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 1, &f, &err), LINSTAB_OK);
-    double m = 2.0 * (double)n / (double)sigma;
-    for (size_t i = 0; i < n; i++) f->data[i * d + (i < sigma ? 0 : i - sigma + 1)] = m;
-    return f;
-}
 
-static linstab_family *random_dense(size_t n, size_t d, size_t k, unsigned long seed)
-{
-    linstab_family *f = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
-    gsl_rng *r = tu_rng(seed);
-    double *G = malloc(d * k * sizeof *G);
-    for (size_t i = 0; i < n; i++) {
-        tu_gauss(r, G, d * k);
-        for (size_t a = 0; a < d; a++)
-            for (size_t b = 0; b < d; b++) {
-                double s = 0.0;
-                for (size_t c = 0; c < k; c++) s += G[a * k + c] * G[b * k + c];
-                f->data[i * d * d + a * d + b] = s / (double)k;
-            }
-    }
-    free(G);
-    gsl_rng_free(r);
-    return f;
-}
 
 /* ------------------------------------ an independent exact exponent */
 
@@ -179,7 +148,7 @@ Test(lyapunov_exact, of_the_004_construction_is_specs_formula)
     double etas[] = {0.05, 0.3, 0.8, 1.7};
     int cells = 0;
     for (size_t si = 0; si < sizeof sigmas / sizeof *sigmas; si++) {
-        linstab_family *f = family_004(n, sigmas[si]);
+        linstab_family *f = tu_family_004(n, sigmas[si]);
         for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++)
             for (size_t ei = 0; ei < sizeof etas / sizeof *etas; ei++) {
                 double want = spec_formula_004(n, sigmas[si], batches[bi], etas[ei]);
@@ -202,7 +171,7 @@ Test(lyapunov_exact, matches_an_independent_enumeration_for_every_sampling_and_d
     linstab_dynamics dyns[] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME, LINSTAB_DYN_SAM_INDEP};
     double eta = 0.37, rho = 0.13;
     for (size_t si = 0; si < 3; si++) {
-        linstab_family *f = family_004(n, sigmas[si]);
+        linstab_family *f = tu_family_004(n, sigmas[si]);
         for (int sm = 0; sm < 3; sm++)
             for (int di = 0; di < 3; di++)
                 for (size_t bi = 0; bi < 5; bi++) {
@@ -227,7 +196,7 @@ Test(lyapunov_exact, matches_an_independent_enumeration_for_every_sampling_and_d
 
 Test(lyapunov_exact, of_sam_at_rho_zero_is_that_of_sgd)
 {
-    linstab_family *f = family_004(15, 3);
+    linstab_family *f = tu_family_004(15, 3);
     for (int sm = 0; sm < 3; sm++) {
         double e0 = exact_exponent(f, LINSTAB_DYN_SGD, 0.6, 0.0, 4, all_samplings[sm]).exponent;
         double e1 = exact_exponent(f, LINSTAB_DYN_SAM_SAME, 0.6, 0.0, 4, all_samplings[sm]).exponent;
@@ -262,7 +231,7 @@ Test(lyapunov_exact, reproduces_specs_example_n_100_eta_08_sigma_5)
 {
     size_t n = 100, sigma = 5;
     double eta = 0.8;
-    linstab_family *f = family_004(n, sigma);
+    linstab_family *f = tu_family_004(n, sigma);
     /* the almost-sure boundary is B = 21 */
     double e20 = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, 20, LINSTAB_SAMPLING_BERNOULLI).exponent;
     double e21 = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, 21, LINSTAB_SAMPLING_BERNOULLI).exponent;
@@ -335,7 +304,7 @@ Test(lyapunov_mc, agrees_with_the_exact_exponent_within_four_standard_errors)
         /* precondition of the bias argument: coordinate 1 is on top by a gap */
         cr_assert(isfinite(e1) && e1 > ej + 0.05, "case %zu: e1 %g, ej %g", c, e1, ej);
         cr_assert(fabs(e1) > 0.01, "case %zu: away from 0", c);
-        linstab_family *f = family_004(cs[c].n, cs[c].sigma);
+        linstab_family *f = tu_family_004(cs[c].n, cs[c].sigma);
         linstab_lyap ex = exact_exponent(f, cs[c].dyn, cs[c].eta, cs[c].rho, cs[c].B, cs[c].s);
         cr_expect(fabs(ex.exponent - e1) <= 1e-12);
         linstab_lyap mc;
@@ -357,7 +326,7 @@ Test(lyapunov_mc, agrees_with_the_exact_exponent_within_four_standard_errors)
 
 Test(lyapunov_mc, is_reproducible_from_its_seed)
 {
-    linstab_family *f = random_dense(6, 3, 2, 5);
+    linstab_family *f = tu_family_dense(6, 3, 2, 5);
     linstab_lyap a, b, c;
     linstab_error err;
     cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.3, 0.0, 2, LINSTAB_SAMPLING_WITHOUT, 4,
@@ -381,7 +350,7 @@ Test(lyapunov_mc, averages_independent_runs_one_stream_each)
      * m2 +- se2 (sd over 2 values / sqrt 2 = |e0 - e1| / 2); a third run
      * adds e2 = 3 m3 - 2 m2 and the standard error must be that of the
      * three values */
-    linstab_family *f = random_dense(5, 3, 2, 15);
+    linstab_family *f = tu_family_dense(5, 3, 2, 15);
     linstab_lyap two, three;
     linstab_error err;
     cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.4, 0.0, 2, LINSTAB_SAMPLING_BERNOULLI, 2,
@@ -405,7 +374,7 @@ Test(lyapunov_mc, of_gradient_descent_is_log_of_the_top_factor)
 {
     /* B = n without replacement: J = I - eta H every step, exponent
      * log max_j |1 - eta l_j|; every run agrees (no noise) */
-    linstab_family *f = random_dense(5, 4, 2, 9);
+    linstab_family *f = tu_family_dense(5, 4, 2, 9);
     size_t d = f->d;
     double *H = malloc(d * d * sizeof *H), w[4];
     linstab_error err;
@@ -431,7 +400,7 @@ Test(lyapunov_mc, of_gradient_descent_is_log_of_the_top_factor)
 
 Test(lyapunov_mc, rejects_too_few_runs_or_steps)
 {
-    linstab_family *f = family_004(6, 2);
+    linstab_family *f = tu_family_004(6, 2);
     linstab_lyap ly;
     linstab_error err;
     cr_expect_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.1, 0.0, 2, LINSTAB_SAMPLING_WITH, 1, 100,
@@ -464,7 +433,7 @@ Test(lyapunov_exact, declines_families_it_cannot_enumerate)
     cr_expect(memcmp(&ly, &sentinel, sizeof ly) == 0, "nothing else is written");
     linstab_family_free(f);
     /* a dense family */
-    f = random_dense(4, 2, 1, 3);
+    f = tu_family_dense(4, 2, 1, 3);
     ok = -1;
     cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_DYN_SGD, 0.1, 0.0, 1,
                                              LINSTAB_SAMPLING_BERNOULLI, &ly, &ok, &err),
@@ -472,7 +441,7 @@ Test(lyapunov_exact, declines_families_it_cannot_enumerate)
     cr_expect_eq(ok, 0);
     linstab_family_free(f);
     /* normalized SAM is not linear */
-    f = family_004(6, 2);
+    f = tu_family_004(6, 2);
     ok = -1;
     cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_DYN_SAM_NORMALIZED, 0.1, 0.05, 2,
                                              LINSTAB_SAMPLING_BERNOULLI, &ly, &ok, &err),
@@ -500,7 +469,7 @@ Test(lyapunov_exact, can_be_negative_while_the_mean_square_radius_exceeds_one)
 {
     size_t n = 20, sigma = 5;
     double eta = 0.8;
-    linstab_family *f = family_004(n, sigma);
+    linstab_family *f = tu_family_004(n, sigma);
     int found = 0;
     for (size_t B = 1; B <= n; B++) {
         double e = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, B, LINSTAB_SAMPLING_BERNOULLI).exponent;
@@ -517,7 +486,7 @@ Test(lyapunov_exact, can_be_negative_while_the_mean_square_radius_exceeds_one)
     cr_expect(found, "no B with radius > 1 and a negative exponent");
     /* SPEC's example has the whole band 21 <= B <= 44 of them; check one */
     linstab_family_free(f);
-    f = family_004(100, 5);
+    f = tu_family_004(100, 5);
     double e30 = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, 30, LINSTAB_SAMPLING_BERNOULLI).exponent;
     /* coordinate 1's mean-square factor (SPEC 6) exceeds 1 at B = 30 */
     double f1 = 1.0 - 4.0 * eta + 4.0 * eta * eta + 4.0 * eta * eta * (100.0 / 30.0 - 1.0) / 5.0;
@@ -528,7 +497,7 @@ Test(lyapunov_exact, can_be_negative_while_the_mean_square_radius_exceeds_one)
 Test(lyapunov_mc, never_exceeds_half_the_log_radius_on_dense_families)
 {
     /* E log||P_t w|| <= (1/2) log E||P_t w||^2 <= (t/2) log radius + const */
-    linstab_family *f = random_dense(6, 3, 1, 17);
+    linstab_family *f = tu_family_dense(6, 3, 1, 17);
     linstab_rotated rf;
     linstab_error err;
     cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK);

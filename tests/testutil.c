@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <criterion/criterion.h>
 #include <gsl/gsl_randist.h>
+#include <lapacke.h>
 
 double tu_rel_diff(const double *a, const double *b, size_t len)
 {
@@ -46,4 +48,70 @@ char *tu_tmppath(const char *suffix)
     char *p = malloc(len);
     snprintf(p, len, "%s/linstab-test-%ld-%u%s", dir, (long)getpid(), counter++, suffix);
     return p;
+}
+
+linstab_family *tu_family_dense(size_t n, size_t d, size_t k, unsigned long seed)
+{
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(seed);
+    double *G = malloc(d * k * sizeof *G);
+    for (size_t i = 0; i < n; i++) {
+        tu_gauss(r, G, d * k);
+        double *H = f->data + i * d * d;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) {
+                double s = 0.0;
+                for (size_t c = 0; c < k; c++) s += G[a * k + c] * G[b * k + c];
+                H[a * d + b] = s / (double)k;
+            }
+    }
+    free(G);
+    gsl_rng_free(r);
+    return f;
+}
+
+linstab_family *tu_family_factored(size_t n, size_t d, size_t k, unsigned long seed)
+{
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, k, &f, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(seed);
+    tu_gauss(r, f->data, n * d * k);
+    for (size_t p = 0; p < n * d * k; p++) f->data[p] /= sqrt((double)k);
+    gsl_rng_free(r);
+    return f;
+}
+
+linstab_family *tu_family_004(size_t n, size_t sigma)
+{
+    linstab_family *f = NULL;
+    linstab_error err;
+    size_t d = n - sigma + 1;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 1, &f, &err), LINSTAB_OK);
+    double m = 2.0 * (double)n / (double)sigma;
+    for (size_t i = 0; i < n; i++) f->data[i * d + (i < sigma ? 0 : i - sigma + 1)] = m;
+    return f;
+}
+
+linstab_rotated tu_rotate(const linstab_family *f)
+{
+    linstab_rotated rf;
+    linstab_error err;
+    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
+    return rf;
+}
+
+double tu_lambda1_mean(const linstab_family *f)
+{
+    size_t d = f->d;
+    double *H = malloc(d * d * sizeof *H), *w = malloc(d * sizeof *w);
+    linstab_error err;
+    cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)d, H, (lapack_int)d, w), 0);
+    double l1 = w[d - 1];
+    free(H);
+    free(w);
+    return l1;
 }

@@ -21,4 +21,24 @@ void tu_gauss(gsl_rng *r, double *x, size_t len);
  * caller frees. */
 char *tu_tmppath(const char *suffix);
 
+#include "linstab/exact.h"
+#include "linstab/family.h"
+
+/* H_i = G_i G_i' / k with G_i d x k standard Gaussian (PSD, rank <= k). */
+linstab_family *tu_family_dense(size_t n, size_t d, size_t k, unsigned long seed);
+
+/* H_i = U_i U_i' with U_i d x k Gaussian scaled by 1/sqrt(k). */
+linstab_family *tu_family_factored(size_t n, size_t d, size_t k, unsigned long seed);
+
+/* 004 Section 5.1 construction built by hand (SPEC.md section 6), diagonal:
+ * d = n - sigma + 1, m = 2n/sigma, samples 0..sigma-1 at coordinate 0,
+ * sample i >= sigma at coordinate i - sigma + 1. */
+linstab_family *tu_family_004(size_t n, size_t sigma);
+
+/* The range-restricted family in H's eigenbasis (asserts success). */
+linstab_rotated tu_rotate(const linstab_family *f);
+
+/* lambda1 of the mean Hessian by LAPACK dsyev (independent of the rotation). */
+double tu_lambda1_mean(const linstab_family *f);
+
 #endif
