@@ -74,61 +74,99 @@ static linstab_status dense_top(const linstab_operator *op, double *lambda, doub
     return st;
 }
 
+/* ARPACK's reverse-communication workspace, shared by Lanczos and Arnoldi. */
+typedef struct arpack_ws {
+    a_int n, ncv, lworkl;
+    double *resid, *v, *workd, *workl, *workev;
+    a_int *select;
+    a_int iparam[11], ipntr[14];
+} arpack_ws;
+
+static void ws_free(arpack_ws *w)
+{
+    free(w->resid);
+    free(w->v);
+    free(w->workd);
+    free(w->workl);
+    free(w->workev);
+    free(w->select);
+}
+
+/* symmetric: lworkl = ncv (ncv + 8); general: 3 ncv^2 + 6 ncv and workev */
+static linstab_status ws_alloc(arpack_ws *w, const linstab_operator *op,
+                               const linstab_eigen_opts *o, int general, linstab_error *err)
+{
+    memset(w, 0, sizeof *w);
+    w->n = (a_int)op->dim;
+    w->ncv = (a_int)(o->ncv ? o->ncv : 32);
+    if (w->ncv > w->n) w->ncv = w->n;
+    w->lworkl = general ? 3 * w->ncv * w->ncv + 6 * w->ncv : w->ncv * (w->ncv + 8);
+    size_t n = (size_t)w->n, ncv = (size_t)w->ncv;
+    w->resid = malloc(n * sizeof *w->resid);
+    w->v = malloc(n * ncv * sizeof *w->v);
+    w->workd = malloc(3 * n * sizeof *w->workd);
+    w->workl = malloc((size_t)w->lworkl * sizeof *w->workl);
+    w->workev = general ? malloc(3 * ncv * sizeof *w->workev) : NULL;
+    w->select = calloc(ncv, sizeof *w->select);
+    if (!w->resid || !w->v || !w->workd || !w->workl || !w->select || (general && !w->workev)) {
+        ws_free(w);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "%s of size %zu: out of memory",
+                                 general ? "Arnoldi" : "Lanczos", op->dim);
+    }
+    start_vector(op->dim, o->start, w->resid);
+    w->iparam[0] = 1;           /* exact shifts */
+    w->iparam[2] = o->max_iter; /* restarts */
+    w->iparam[6] = 1;           /* mode 1: A x = lambda x */
+    return LINSTAB_OK;
+}
+
+/* The status after the reverse-communication loop: no convergence is an
+ * error, never a silent wrong number. */
+static linstab_status loop_status(const arpack_ws *w, a_int info, const char *name,
+                                  const linstab_operator *op, const linstab_eigen_opts *o,
+                                  linstab_error *err)
+{
+    if (info == 1 || (info == 0 && w->iparam[4] < 1))
+        return linstab_error_set(err, LINSTAB_ENOCONV,
+                                 "%s (ARPACK) did not converge in %d restarts (operator of size %zu)",
+                                 name, o->max_iter, op->dim);
+    if (info != 0)
+        return linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK %s failed (info %d)", name, (int)info);
+    return LINSTAB_OK;
+}
+
 static linstab_status arpack_top(const linstab_operator *op, const linstab_eigen_opts *o,
                                  double *lambda, double *vec, linstab_error *err)
 {
-    a_int n = (a_int)op->dim, nev = 1;
-    a_int ncv = (a_int)(o->ncv ? o->ncv : 32);
-    if (ncv > n) ncv = n;
-    a_int lworkl = ncv * (ncv + 8);
-    double *resid = malloc((size_t)n * sizeof *resid);
-    double *v = malloc((size_t)n * (size_t)ncv * sizeof *v);
-    double *workd = malloc(3 * (size_t)n * sizeof *workd);
-    double *workl = malloc((size_t)lworkl * sizeof *workl);
-    a_int *select = calloc((size_t)ncv, sizeof *select);
-    double *z = vec ? malloc((size_t)n * sizeof *z) : NULL;
-    linstab_status st = LINSTAB_OK;
-    if (!resid || !v || !workd || !workl || !select || (vec && !z)) {
-        st = linstab_error_set(err, LINSTAB_ENOMEM, "Lanczos of size %zu: out of memory", op->dim);
-        goto done;
+    arpack_ws w;
+    linstab_status st = ws_alloc(&w, op, o, 0, err);
+    if (st != LINSTAB_OK) return st;
+    double *z = vec ? malloc((size_t)w.n * sizeof *z) : NULL;
+    a_int ido = 0, info = 1, nev = 1;
+    if (vec && z == NULL) {
+        ws_free(&w);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "Lanczos: out of memory");
     }
-    start_vector(op->dim, o->start, resid);
-    a_int iparam[11] = {0}, ipntr[14] = {0}, ido = 0, info = 1;
-    iparam[0] = 1;
-    iparam[2] = o->max_iter;
-    iparam[6] = 1;
     for (;;) {
-        dsaupd_c(&ido, "I", n, "LA", nev, o->tol, resid, ncv, v, n, iparam, ipntr, workd, workl,
-                 lworkl, &info);
+        dsaupd_c(&ido, "I", w.n, "LA", nev, o->tol, w.resid, w.ncv, w.v, w.n, w.iparam, w.ipntr,
+                 w.workd, w.workl, w.lworkl, &info);
         if (ido != 1 && ido != -1) break;
-        op->apply(workd + ipntr[0] - 1, workd + ipntr[1] - 1, op->ctx);
+        op->apply(w.workd + w.ipntr[0] - 1, w.workd + w.ipntr[1] - 1, op->ctx);
     }
-    if (info == 1 || (info == 0 && iparam[4] < nev)) {
-        st = linstab_error_set(err, LINSTAB_ENOCONV,
-                               "Lanczos (ARPACK dsaupd) did not converge in %d restarts "
-                               "(operator of size %zu)", o->max_iter, op->dim);
-        goto done;
+    st = loop_status(&w, info, "Lanczos dsaupd", op, o, err);
+    if (st == LINSTAB_OK) {
+        double d[2];
+        dseupd_c(vec != NULL, "A", w.select, d, vec ? z : w.v, w.n, 0.0, "I", w.n, "LA", nev, o->tol,
+                 w.resid, w.ncv, w.v, w.n, w.iparam, w.ipntr, w.workd, w.workl, w.lworkl, &info);
+        if (info != 0)
+            st = linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK dseupd failed (info %d)", (int)info);
+        else {
+            *lambda = d[0];
+            if (vec) memcpy(vec, z, (size_t)w.n * sizeof *vec);
+        }
     }
-    if (info != 0) {
-        st = linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK dsaupd failed (info %d)", (int)info);
-        goto done;
-    }
-    double d[2];
-    dseupd_c(vec != NULL, "A", select, d, vec ? z : v, n, 0.0, "I", n, "LA", nev, o->tol, resid,
-             ncv, v, n, iparam, ipntr, workd, workl, lworkl, &info);
-    if (info != 0) {
-        st = linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK dseupd failed (info %d)", (int)info);
-        goto done;
-    }
-    *lambda = d[0];
-    if (vec) memcpy(vec, z, (size_t)n * sizeof *vec);
-done:
-    free(resid);
-    free(v);
-    free(workd);
-    free(workl);
-    free(select);
     free(z);
+    ws_free(&w);
     return st;
 }
 
@@ -177,57 +215,27 @@ done:
 static linstab_status arpack_radius(const linstab_operator *op, const linstab_eigen_opts *o,
                                     double *radius, linstab_error *err)
 {
-    a_int n = (a_int)op->dim, nev = 1;
-    a_int ncv = (a_int)(o->ncv ? o->ncv : 32);
-    if (ncv > n) ncv = n;
-    a_int lworkl = 3 * ncv * ncv + 6 * ncv;
-    double *resid = malloc((size_t)n * sizeof *resid);
-    double *v = malloc((size_t)n * (size_t)ncv * sizeof *v);
-    double *workd = malloc(3 * (size_t)n * sizeof *workd);
-    double *workl = malloc((size_t)lworkl * sizeof *workl);
-    double *workev = malloc(3 * (size_t)ncv * sizeof *workev);
-    a_int *select = calloc((size_t)ncv, sizeof *select);
-    linstab_status st = LINSTAB_OK;
-    if (!resid || !v || !workd || !workl || !workev || !select) {
-        st = linstab_error_set(err, LINSTAB_ENOMEM, "Arnoldi of size %zu: out of memory", op->dim);
-        goto done;
-    }
-    start_vector(op->dim, o->start, resid);
-    a_int iparam[11] = {0}, ipntr[14] = {0}, ido = 0, info = 1;
-    iparam[0] = 1;
-    iparam[2] = o->max_iter;
-    iparam[6] = 1;
+    arpack_ws w;
+    linstab_status st = ws_alloc(&w, op, o, 1, err);
+    if (st != LINSTAB_OK) return st;
+    a_int ido = 0, info = 1, nev = 1;
     for (;;) {
-        dnaupd_c(&ido, "I", n, "LM", nev, o->tol, resid, ncv, v, n, iparam, ipntr, workd, workl,
-                 lworkl, &info);
+        dnaupd_c(&ido, "I", w.n, "LM", nev, o->tol, w.resid, w.ncv, w.v, w.n, w.iparam, w.ipntr,
+                 w.workd, w.workl, w.lworkl, &info);
         if (ido != 1 && ido != -1) break;
-        op->apply(workd + ipntr[0] - 1, workd + ipntr[1] - 1, op->ctx);
+        op->apply(w.workd + w.ipntr[0] - 1, w.workd + w.ipntr[1] - 1, op->ctx);
     }
-    if (info == 1 || (info == 0 && iparam[4] < nev)) {
-        st = linstab_error_set(err, LINSTAB_ENOCONV,
-                               "Arnoldi (ARPACK dnaupd) did not converge in %d restarts "
-                               "(operator of size %zu)", o->max_iter, op->dim);
-        goto done;
+    st = loop_status(&w, info, "Arnoldi dnaupd", op, o, err);
+    if (st == LINSTAB_OK) {
+        double dr[3], di[3];
+        dneupd_c(0, "A", w.select, dr, di, w.v, w.n, 0.0, 0.0, w.workev, "I", w.n, "LM", nev, o->tol,
+                 w.resid, w.ncv, w.v, w.n, w.iparam, w.ipntr, w.workd, w.workl, w.lworkl, &info);
+        if (info != 0)
+            st = linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK dneupd failed (info %d)", (int)info);
+        else
+            *radius = hypot(dr[0], di[0]);
     }
-    if (info != 0) {
-        st = linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK dnaupd failed (info %d)", (int)info);
-        goto done;
-    }
-    double dr[3], di[3];
-    dneupd_c(0, "A", select, dr, di, v, n, 0.0, 0.0, workev, "I", n, "LM", nev, o->tol, resid,
-             ncv, v, n, iparam, ipntr, workd, workl, lworkl, &info);
-    if (info != 0) {
-        st = linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK dneupd failed (info %d)", (int)info);
-        goto done;
-    }
-    *radius = hypot(dr[0], di[0]);
-done:
-    free(resid);
-    free(v);
-    free(workd);
-    free(workl);
-    free(workev);
-    free(select);
+    ws_free(&w);
     return st;
 }
 
