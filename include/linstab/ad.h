@@ -1,0 +1,95 @@
+/*
+ * ad.h -- a small reverse-mode automatic differentiation engine for MLPs,
+ * with forward-over-reverse second derivatives.
+ *
+ * A graph is an arena of nodes; every node holds a row-major matrix value
+ * and, alongside it, a tangent (its directional derivative along a chosen
+ * direction of the parameters), a gradient and the gradient's tangent.
+ * Ops only record a node and compute its forward value and tangent; one
+ * backward pass (one switch over the op, forward and backward side by side
+ * in ad.c) accumulates gradients and their tangents.  With parameter
+ * tangents v, the gradient's tangent of the parameters is the
+ * Hessian-vector product H v (Pearlmutter 1994; forward-over-reverse).
+ *
+ * Shapes are (rows, cols); a scalar is 1 x 1.  Matrix products go to BLAS.
+ * The caller owns the graph (linstab_ad_graph_free frees every node).
+ */
+#ifndef LINSTAB_AD_H
+#define LINSTAB_AD_H
+
+#include <stddef.h>
+
+#include "linstab/export.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_ad_op {
+    LINSTAB_AD_LEAF = 0,   /* input or parameter                               */
+    LINSTAB_AD_MATMUL_NT,  /* A B'  (A m x k, B n x k) -> m x n                */
+    LINSTAB_AD_ADD_ROW,    /* X + 1 b  (b 1 x n broadcast over rows)           */
+    LINSTAB_AD_ADD,        /* X + Y                                            */
+    LINSTAB_AD_SUB,        /* X - Y                                            */
+    LINSTAB_AD_MUL,        /* X o Y (elementwise)                              */
+    LINSTAB_AD_SCALE,      /* c X                                              */
+    LINSTAB_AD_TANH,
+    LINSTAB_AD_RELU,
+    LINSTAB_AD_SIGMOID,
+    LINSTAB_AD_SOFTPLUS,
+    LINSTAB_AD_GELU,       /* x Phi(x), the exact (erf) form                   */
+    LINSTAB_AD_SUM,        /* sum of all entries -> 1 x 1                      */
+    LINSTAB_AD_MEAN,       /* mean of all entries -> 1 x 1                     */
+    LINSTAB_AD_MSE,        /* sum ||f_r - y_r||^2 / 2 over rows -> 1 x 1       */
+    LINSTAB_AD_XENT        /* sum over rows of label-smoothed softmax cross-entropy -> 1 x 1 */
+} linstab_ad_op;
+
+typedef struct linstab_ad_node {
+    linstab_ad_op op;
+    size_t rows, cols;
+    double *v, *t;   /* value and its tangent            (rows x cols) */
+    double *g, *gt;  /* gradient and the gradient's tangent            */
+    struct linstab_ad_node *a, *b; /* inputs (or NULL)                 */
+    const double *target;          /* MSE: y (rows x cols); XENT: labels (rows) */
+    double c;                      /* SCALE factor; XENT label smoothing */
+} linstab_ad_node;
+
+typedef struct linstab_ad_graph linstab_ad_graph;
+
+LINSTAB_API linstab_ad_graph *linstab_ad_graph_alloc(void);
+LINSTAB_API void linstab_ad_graph_free(linstab_ad_graph *g);
+
+/* A leaf with value `v` (copied, rows x cols) and tangent `t` (copied, or
+ * zero if NULL).  Returns NULL when out of memory (every op does). */
+LINSTAB_API linstab_ad_node *linstab_ad_leaf(linstab_ad_graph *g, size_t rows, size_t cols,
+                                             const double *v, const double *t);
+
+LINSTAB_API linstab_ad_node *linstab_ad_matmul_nt(linstab_ad_graph *g, linstab_ad_node *a,
+                                                  linstab_ad_node *b);
+LINSTAB_API linstab_ad_node *linstab_ad_add_row(linstab_ad_graph *g, linstab_ad_node *x,
+                                                linstab_ad_node *b);
+LINSTAB_API linstab_ad_node *linstab_ad_binary(linstab_ad_graph *g, linstab_ad_op op,
+                                               linstab_ad_node *x, linstab_ad_node *y);
+LINSTAB_API linstab_ad_node *linstab_ad_scale(linstab_ad_graph *g, linstab_ad_node *x, double c);
+/* op one of TANH, RELU, SIGMOID, SOFTPLUS, GELU */
+LINSTAB_API linstab_ad_node *linstab_ad_unary(linstab_ad_graph *g, linstab_ad_op op,
+                                              linstab_ad_node *x);
+/* op SUM or MEAN */
+LINSTAB_API linstab_ad_node *linstab_ad_reduce(linstab_ad_graph *g, linstab_ad_op op,
+                                               linstab_ad_node *x);
+/* y: rows x cols targets, borrowed until the graph is freed */
+LINSTAB_API linstab_ad_node *linstab_ad_mse(linstab_ad_graph *g, linstab_ad_node *f,
+                                            const double *y);
+/* labels: rows class indices (as doubles), borrowed; smoothing in [0, 1) */
+LINSTAB_API linstab_ad_node *linstab_ad_xent(linstab_ad_graph *g, linstab_ad_node *z,
+                                             const double *labels, double smoothing);
+
+/* Backward from the scalar `loss` (gradient 1, gradient tangent 0): fills
+ * g and gt of every node that leads to it (zeroed first). */
+LINSTAB_API void linstab_ad_backward(linstab_ad_graph *g, linstab_ad_node *loss);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

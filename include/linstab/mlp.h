@@ -1,0 +1,89 @@
+/*
+ * mlp.h -- multi-layer perceptrons, their checkpoints, and per-sample
+ * derivatives through the autograd engine (ad.h): SPEC.md section 7.
+ *
+ *   f(x) = W_L act(... act(W_1 x + b_1) ...) + b_L
+ * The parameter vector is W_1 (row-major, d1 x d0), b_1, W_2, b_2, ...: the
+ * order of every gradient, Hessian and factor linstab writes.
+ * Checkpoint: a folder with model.json {"layers": [d0, ..., dL],
+ * "activation": "tanh", "bias": true} and W1.npy (d1 x d0), b1.npy (d1,), ...
+ * Losses: squared l = ||f(x) - y||^2 / 2, and softmax cross-entropy with
+ * label smoothing alpha (targets: class indices stored as doubles).
+ */
+#ifndef LINSTAB_MLP_H
+#define LINSTAB_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "linstab/ad.h"
+#include "linstab/export.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LINSTAB_MLP_MAX_LAYERS 16
+
+typedef enum linstab_loss { LINSTAB_LOSS_MSE = 0, LINSTAB_LOSS_CE } linstab_loss;
+
+typedef struct linstab_mlp {
+    size_t nlayers;                          /* L (weight matrices)      */
+    size_t sizes[LINSTAB_MLP_MAX_LAYERS + 1]; /* d0 .. dL                 */
+    linstab_ad_op act;                        /* TANH, RELU, SIGMOID, SOFTPLUS, GELU */
+    int bias;
+    size_t p;                                 /* number of parameters     */
+    double *theta;                            /* p, owned                 */
+} linstab_mlp;
+
+/* Parse "tanh", "relu", "sigmoid", "softplus", "gelu". */
+LINSTAB_API linstab_status linstab_mlp_act_parse(const char *s, linstab_ad_op *act,
+                                                 linstab_error *err);
+LINSTAB_API const char *linstab_mlp_act_name(linstab_ad_op act);
+
+/* An MLP with zero parameters (OUT *out; free with linstab_mlp_free). */
+LINSTAB_API linstab_status linstab_mlp_alloc(const size_t *sizes, size_t nlayers, linstab_ad_op act,
+                                             int bias, linstab_mlp **out, linstab_error *err);
+LINSTAB_API void linstab_mlp_free(linstab_mlp *m);
+
+/* Offsets of W_l and b_l (l = 1..L) in theta. */
+LINSTAB_API size_t linstab_mlp_w_offset(const linstab_mlp *m, size_t l);
+LINSTAB_API size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l);
+
+/* Load / save a checkpoint folder (see above).  Load checks that shapes
+ * chain and that every entry is finite. */
+LINSTAB_API linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err);
+LINSTAB_API linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir,
+                                            linstab_error *err);
+
+/* Outputs f(x_r) for m rows of X (rows x d0) into F (rows x dL). */
+LINSTAB_API linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t rows,
+                                               double *F, linstab_error *err);
+
+/*
+ * Sum over the rows of the per-sample loss, its gradient (p, may be NULL)
+ * and, for a direction v (p, may be NULL), the Hessian-vector product hv
+ * (p, may be NULL).  Y: rows x dL targets (MSE) or rows labels (CE).
+ */
+LINSTAB_API linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const double *Y,
+                                            size_t rows, linstab_loss loss, double smoothing,
+                                            const double *v, double *value, double *grad,
+                                            double *hv, linstab_error *err);
+
+/* Exact Hessian of one sample's loss (p x p, all terms), by p
+ * Hessian-vector products with the unit vectors. */
+LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
+                                                      const double *y, linstab_loss loss,
+                                                      double smoothing, double *H,
+                                                      linstab_error *err);
+
+/* Jacobian of the outputs at one sample, transposed: U = J' (p x dL), the
+ * Gauss-Newton factor of the squared loss (H = U U' at interpolation). */
+LINSTAB_API linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double *x,
+                                                         double *U, linstab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,350 @@
+/*
+ * mlp.c -- MLPs on the autograd engine: checkpoints, outputs, loss,
+ * gradient, Hessian-vector products, per-sample Hessians (all terms,
+ * SPEC.md section 7) and Gauss-Newton factors.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "linstab/mlp.h"
+#include "linstab/npy.h"
+
+static const struct {
+    const char *name;
+    linstab_ad_op op;
+} acts[] = {{"tanh", LINSTAB_AD_TANH},         {"relu", LINSTAB_AD_RELU},
+            {"sigmoid", LINSTAB_AD_SIGMOID},   {"softplus", LINSTAB_AD_SOFTPLUS},
+            {"gelu", LINSTAB_AD_GELU}};
+
+linstab_status linstab_mlp_act_parse(const char *s, linstab_ad_op *act, linstab_error *err)
+{
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (strcmp(s, acts[i].name) == 0) {
+            *act = acts[i].op;
+            return LINSTAB_OK;
+        }
+    return linstab_error_set(err, LINSTAB_EINVAL,
+                             "activation '%s': expected tanh, relu, sigmoid, softplus or gelu", s);
+}
+
+const char *linstab_mlp_act_name(linstab_ad_op act)
+{
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (acts[i].op == act) return acts[i].name;
+    return "?";
+}
+
+void linstab_mlp_free(linstab_mlp *m)
+{
+    if (m == NULL) return;
+    free(m->theta);
+    free(m);
+}
+
+linstab_status linstab_mlp_alloc(const size_t *sizes, size_t nlayers, linstab_ad_op act, int bias,
+                                 linstab_mlp **out, linstab_error *err)
+{
+    *out = NULL;
+    if (nlayers < 1 || nlayers > LINSTAB_MLP_MAX_LAYERS)
+        return linstab_error_set(err, LINSTAB_EINVAL, "an MLP needs 1 to %d weight layers, got %zu",
+                                 LINSTAB_MLP_MAX_LAYERS, nlayers);
+    linstab_mlp *m = calloc(1, sizeof *m);
+    if (m == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    m->nlayers = nlayers;
+    m->act = act;
+    m->bias = bias != 0;
+    for (size_t l = 0; l <= nlayers; l++) {
+        if (sizes[l] == 0) {
+            free(m);
+            return linstab_error_set(err, LINSTAB_EINVAL, "layer %zu has width 0", l);
+        }
+        m->sizes[l] = sizes[l];
+    }
+    for (size_t l = 1; l <= nlayers; l++) m->p += sizes[l] * sizes[l - 1] + (m->bias ? sizes[l] : 0);
+    m->theta = calloc(m->p, sizeof(double));
+    if (m->theta == NULL) {
+        size_t p = m->p;
+        free(m);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "%zu parameters: out of memory", p);
+    }
+    *out = m;
+    return LINSTAB_OK;
+}
+
+size_t linstab_mlp_w_offset(const linstab_mlp *m, size_t l)
+{
+    size_t off = 0;
+    for (size_t q = 1; q < l; q++) off += m->sizes[q] * m->sizes[q - 1] + (m->bias ? m->sizes[q] : 0);
+    return off;
+}
+
+size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l)
+{
+    return linstab_mlp_w_offset(m, l) + m->sizes[l] * m->sizes[l - 1];
+}
+
+/* ---- the graph of f over a batch, parameters as leaves with tangents ---- */
+
+typedef struct net {
+    linstab_ad_graph *g;
+    linstab_ad_node *W[LINSTAB_MLP_MAX_LAYERS + 1], *b[LINSTAB_MLP_MAX_LAYERS + 1];
+    linstab_ad_node *out;
+} net;
+
+static linstab_status build(const linstab_mlp *m, const double *X, size_t rows, const double *v,
+                            net *nt, linstab_error *err)
+{
+    memset(nt, 0, sizeof *nt);
+    nt->g = linstab_ad_graph_alloc();
+    linstab_ad_node *h = nt->g ? linstab_ad_leaf(nt->g, rows, m->sizes[0], X, NULL) : NULL;
+    for (size_t l = 1; h != NULL && l <= m->nlayers; l++) {
+        size_t wo = linstab_mlp_w_offset(m, l), bo = linstab_mlp_b_offset(m, l);
+        nt->W[l] = linstab_ad_leaf(nt->g, m->sizes[l], m->sizes[l - 1], m->theta + wo, v ? v + wo : NULL);
+        h = linstab_ad_matmul_nt(nt->g, h, nt->W[l]); /* (rows x d_{l-1}) W' */
+        if (m->bias && h != NULL) {
+            nt->b[l] = linstab_ad_leaf(nt->g, 1, m->sizes[l], m->theta + bo, v ? v + bo : NULL);
+            h = linstab_ad_add_row(nt->g, h, nt->b[l]);
+        }
+        if (l < m->nlayers && h != NULL) h = linstab_ad_unary(nt->g, m->act, h);
+    }
+    nt->out = h;
+    if (h == NULL) {
+        linstab_ad_graph_free(nt->g);
+        nt->g = NULL;
+        return linstab_error_set(err, LINSTAB_ENOMEM, "MLP graph: out of memory");
+    }
+    return LINSTAB_OK;
+}
+
+/* Gather a per-parameter field (g or gt) of the leaves into a p-vector. */
+static void gather(const linstab_mlp *m, const net *nt, int tangent, double *out)
+{
+    for (size_t l = 1; l <= m->nlayers; l++) {
+        size_t wo = linstab_mlp_w_offset(m, l), nw = m->sizes[l] * m->sizes[l - 1];
+        memcpy(out + wo, tangent ? nt->W[l]->gt : nt->W[l]->g, nw * sizeof(double));
+        if (m->bias)
+            memcpy(out + wo + nw, tangent ? nt->b[l]->gt : nt->b[l]->g, m->sizes[l] * sizeof(double));
+    }
+}
+
+linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t rows, double *F,
+                                   linstab_error *err)
+{
+    net nt;
+    linstab_status st = build(m, X, rows, NULL, &nt, err);
+    if (st != LINSTAB_OK) return st;
+    memcpy(F, nt.out->v, rows * m->sizes[m->nlayers] * sizeof(double));
+    linstab_ad_graph_free(nt.g);
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const double *Y, size_t rows,
+                                linstab_loss loss, double smoothing, const double *v, double *value,
+                                double *grad, double *hv, linstab_error *err)
+{
+    net nt;
+    linstab_status st = build(m, X, rows, v, &nt, err);
+    if (st != LINSTAB_OK) return st;
+    size_t K = m->sizes[m->nlayers];
+    if (loss == LINSTAB_LOSS_CE)
+        for (size_t r = 0; r < rows; r++)
+            if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r]))) {
+                linstab_ad_graph_free(nt.g);
+                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r,
+                                         Y[r], K - 1);
+            }
+    linstab_ad_node *L = loss == LINSTAB_LOSS_MSE ? linstab_ad_mse(nt.g, nt.out, Y)
+                                                  : linstab_ad_xent(nt.g, nt.out, Y, smoothing);
+    if (L == NULL) {
+        linstab_ad_graph_free(nt.g);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "loss: out of memory");
+    }
+    if (value) *value = L->v[0];
+    if (grad || hv) {
+        linstab_ad_backward(nt.g, L);
+        if (grad) gather(m, &nt, 0, grad);
+        if (hv) gather(m, &nt, 1, hv);
+    }
+    linstab_ad_graph_free(nt.g);
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x, const double *y,
+                                          linstab_loss loss, double smoothing, double *H,
+                                          linstab_error *err)
+{
+    size_t p = m->p;
+    double *e = calloc(p, sizeof *e), *col = malloc(p * sizeof *col);
+    if (e == NULL || col == NULL) {
+        free(e);
+        free(col);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "Hessian: out of memory");
+    }
+    linstab_status st = LINSTAB_OK;
+    for (size_t j = 0; j < p && st == LINSTAB_OK; j++) {
+        e[j] = 1.0;
+        st = linstab_mlp_loss(m, x, y, 1, loss, smoothing, e, NULL, NULL, col, err);
+        e[j] = 0.0;
+        for (size_t i = 0; i < p; i++) H[i * p + j] = col[i];
+    }
+    /* exact in exact arithmetic; symmetrise the rounding */
+    for (size_t i = 0; i < p; i++)
+        for (size_t j = 0; j < i; j++) {
+            double s = 0.5 * (H[i * p + j] + H[j * p + i]);
+            H[i * p + j] = H[j * p + i] = s;
+        }
+    free(e);
+    free(col);
+    return st;
+}
+
+linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double *x, double *U,
+                                             linstab_error *err)
+{
+    size_t K = m->sizes[m->nlayers], p = m->p;
+    double *f = malloc(K * sizeof *f), *t = malloc(K * sizeof *t), *grad = malloc(p * sizeof *grad);
+    linstab_status st = (f && t && grad) ? linstab_mlp_forward(m, x, 1, f, err)
+                                         : linstab_error_set(err, LINSTAB_ENOMEM, "Jacobian: out of memory");
+    /* the gradient of ||f - (f - e_o)||^2/2 at these parameters is J' e_o */
+    for (size_t o = 0; o < K && st == LINSTAB_OK; o++) {
+        for (size_t c = 0; c < K; c++) t[c] = f[c] - (c == o ? 1.0 : 0.0);
+        st = linstab_mlp_loss(m, x, t, 1, LINSTAB_LOSS_MSE, 0.0, NULL, NULL, grad, NULL, err);
+        for (size_t i = 0; i < p; i++) U[i * K + o] = grad[i];
+    }
+    free(f);
+    free(t);
+    free(grad);
+    return st;
+}
+
+/* ---- checkpoints ---- */
+
+/* A minimal reader for model.json's three keys. */
+static linstab_status parse_model_json(const char *path, size_t *sizes, size_t *nl, char *act,
+                                       size_t actlen, int *bias, linstab_error *err)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) return linstab_error_set(err, LINSTAB_EIO, "%s: %s", path, strerror(errno));
+    char buf[8192];
+    size_t len = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[len] = '\0';
+    const char *s = strstr(buf, "\"layers\"");
+    if (s == NULL || (s = strchr(s, '[')) == NULL)
+        return linstab_error_set(err, LINSTAB_EDATA, "%s: no \"layers\": [...]", path);
+    s++;
+    size_t n = 0;
+    for (;;) {
+        while (isspace((unsigned char)*s) || *s == ',') s++;
+        if (*s == ']') break;
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v <= 0 || n > LINSTAB_MLP_MAX_LAYERS)
+            return linstab_error_set(err, LINSTAB_EDATA, "%s: \"layers\" must be positive integers (at most %d)",
+                                     path, LINSTAB_MLP_MAX_LAYERS + 1);
+        sizes[n++] = (size_t)v;
+        s = end;
+    }
+    if (n < 2) return linstab_error_set(err, LINSTAB_EDATA, "%s: \"layers\" needs at least two sizes", path);
+    *nl = n - 1;
+    const char *a = strstr(buf, "\"activation\"");
+    if (a == NULL || (a = strchr(a + 12, '"')) == NULL)
+        return linstab_error_set(err, LINSTAB_EDATA, "%s: no \"activation\"", path);
+    a++;
+    size_t k = 0;
+    while (*a && *a != '"' && k + 1 < actlen) act[k++] = *a++;
+    act[k] = '\0';
+    const char *b = strstr(buf, "\"bias\"");
+    *bias = 1;
+    if (b != NULL) {
+        b = strchr(b + 6, ':');
+        while (b && isspace((unsigned char)*++b)) {}
+        if (b && strncmp(b, "false", 5) == 0) *bias = 0;
+        else if (!(b && strncmp(b, "true", 4) == 0))
+            return linstab_error_set(err, LINSTAB_EDATA, "%s: \"bias\" must be true or false", path);
+    }
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err)
+{
+    *out = NULL;
+    char path[4096], act[32];
+    size_t sizes[LINSTAB_MLP_MAX_LAYERS + 2], nl = 0;
+    int bias;
+    snprintf(path, sizeof path, "%s/model.json", dir);
+    linstab_status st = parse_model_json(path, sizes, &nl, act, sizeof act, &bias, err);
+    if (st != LINSTAB_OK) return st;
+    linstab_ad_op op;
+    if (linstab_mlp_act_parse(act, &op, err) != LINSTAB_OK)
+        return linstab_error_set(err, LINSTAB_EDATA, "%s: unknown activation '%s'", path, act);
+    linstab_mlp *m = NULL;
+    st = linstab_mlp_alloc(sizes, nl, op, bias, &m, err);
+    if (st != LINSTAB_OK) return st;
+    for (size_t l = 1; l <= nl && st == LINSTAB_OK; l++)
+        for (int kind = 0; kind < (bias ? 2 : 1) && st == LINSTAB_OK; kind++) {
+            snprintf(path, sizeof path, "%s/%c%zu.npy", dir, kind ? 'b' : 'W', l);
+            linstab_array a = {0};
+            st = linstab_npy_read(path, 0, &a, err);
+            if (st != LINSTAB_OK) break;
+            size_t want_r = sizes[l], want_c = kind ? 1 : sizes[l - 1];
+            int ok = kind ? (a.ndim == 1 && a.shape[0] == want_r)
+                          : (a.ndim == 2 && a.shape[0] == want_r && a.shape[1] == want_c);
+            if (!ok)
+                st = linstab_error_set(err, LINSTAB_EDATA,
+                                       "%s: shape does not chain with layers (want %s%zu x %zu)", path,
+                                       kind ? "(" : "", want_r, want_c);
+            for (size_t j = 0; ok && j < want_r * want_c; j++)
+                if (!isfinite(a.data[j])) {
+                    st = linstab_error_set(err, LINSTAB_EDATA, "%s: entry %zu is not finite", path, j);
+                    break;
+                }
+            if (st == LINSTAB_OK)
+                memcpy(m->theta + (kind ? linstab_mlp_b_offset(m, l) : linstab_mlp_w_offset(m, l)), a.data,
+                       want_r * want_c * sizeof(double));
+            linstab_array_free(&a);
+        }
+    if (st != LINSTAB_OK) {
+        linstab_mlp_free(m);
+        return st;
+    }
+    *out = m;
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir, linstab_error *err)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return linstab_error_set(err, LINSTAB_EIO, "cannot create %s: %s", dir, strerror(errno));
+    char path[4096], tmp[4200];
+    linstab_status st = LINSTAB_OK;
+    for (size_t l = 1; l <= m->nlayers && st == LINSTAB_OK; l++) {
+        size_t sw[2] = {m->sizes[l], m->sizes[l - 1]}, sb[1] = {m->sizes[l]};
+        snprintf(path, sizeof path, "%s/W%zu.npy", dir, l);
+        st = linstab_npy_write(path, m->theta + linstab_mlp_w_offset(m, l), 2, sw, err);
+        if (st == LINSTAB_OK && m->bias) {
+            snprintf(path, sizeof path, "%s/b%zu.npy", dir, l);
+            st = linstab_npy_write(path, m->theta + linstab_mlp_b_offset(m, l), 1, sb, err);
+        }
+    }
+    if (st != LINSTAB_OK) return st;
+    snprintf(path, sizeof path, "%s/model.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "w");
+    if (fp == NULL) return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(errno));
+    fprintf(fp, "{\"layers\": [");
+    for (size_t l = 0; l <= m->nlayers; l++) fprintf(fp, "%s%zu", l ? ", " : "", m->sizes[l]);
+    fprintf(fp, "], \"activation\": \"%s\", \"bias\": %s}\n", linstab_mlp_act_name(m->act),
+            m->bias ? "true" : "false");
+    if (fclose(fp) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s", path);
+    }
+    return LINSTAB_OK;
+}
