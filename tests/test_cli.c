@@ -482,3 +482,79 @@ Test(cli, validate_counts_claims_and_saves_counterexamples_with_their_command)
     free(json);
     expect_error(run("validate --kinds rank1,nonsense --count 3"), 2, "nonsense");
 }
+
+/* ---- linstab hessians ---- */
+
+#include "linstab/mlp.h"
+
+/* A 3-5-2 tanh MLP checkpoint in dir/mdl, inputs X (4 x 3), targets at the
+ * model's own outputs (an interpolating minimum of the squared loss). */
+static void write_model(void)
+{
+    size_t sizes[3] = {3, 5, 2};
+    linstab_mlp *m = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
+    for (size_t j = 0; j < m->p; j++) m->theta[j] = 0.3 * sin(1.7 * (double)j + 0.2);
+    char path[800];
+    snprintf(path, sizeof path, "%s/mdl", dir);
+    cr_assert_eq(linstab_mlp_save(m, path, &err), LINSTAB_OK, "%s", err.msg);
+    double X[12], F[8], lab[4] = {0, 1, 1, 0};
+    for (int j = 0; j < 12; j++) X[j] = cos(0.9 * j);
+    cr_assert_eq(linstab_mlp_forward(m, X, 4, F, &err), LINSTAB_OK);
+    size_t sx[2] = {4, 3}, sy[2] = {4, 2}, sl[1] = {4};
+    write_npy("X.npy", X, 2, sx);
+    write_npy("Y.npy", F, 2, sy);
+    write_npy("lab.npy", lab, 1, sl);
+    linstab_mlp_free(m);
+}
+
+Test(cli, hessians_writes_exact_hessians_and_gauss_newton_factors_that_agree_at_interpolation)
+{
+    write_model();
+    cr_assert_eq(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy --quiet"), 0);
+    cr_assert_eq(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --gn --out U.npy --quiet"), 0);
+    char ph[700], pu[700];
+    snprintf(ph, sizeof ph, "%s/H.npy", dir);
+    snprintf(pu, sizeof pu, "%s/U.npy", dir);
+    linstab_array H = {0}, U = {0};
+    linstab_error err;
+    cr_assert_eq(linstab_npy_read(ph, 0, &H, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_npy_read(pu, 0, &U, &err), LINSTAB_OK);
+    size_t p = 3 * 5 + 5 + 5 * 2 + 2;
+    cr_assert_eq(H.shape[0], 4);
+    cr_assert_eq(H.shape[1], p);
+    cr_assert_eq(U.shape[2], 2);
+    double e = 0.0;
+    for (size_t i = 0; i < 4; i++)
+        for (size_t a = 0; a < p; a++)
+            for (size_t b = 0; b < p; b++) {
+                double gn = 0.0;
+                for (size_t o = 0; o < 2; o++) gn += U.data[(i * p + a) * 2 + o] * U.data[(i * p + b) * 2 + o];
+                e = fmax(e, fabs(gn - H.data[(i * p + a) * p + b]));
+            }
+    cr_expect_lt(e, 1e-12);
+    linstab_array_free(&H);
+    linstab_array_free(&U);
+    /* the family feeds check */
+    cr_expect_eq(run("check --factors U.npy --eta 0.5 --batch 2 --json"), 0);
+    cr_expect_eq(run("hessians --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --out Hc.npy --quiet"), 0);
+}
+
+Test(cli, hessians_rejects_bad_models_and_data)
+{
+    write_model();
+    double bad[8] = {0, 1, 2, 3, 4, 5, 6, 7}, lab[4] = {0, 1, 5, 0}, nanx[12] = {0};
+    size_t s42[2] = {4, 2}, s4[1] = {4}, s43[2] = {4, 3};
+    nanx[7] = NAN;
+    write_npy("X2.npy", bad, 2, s42);
+    write_npy("badlab.npy", lab, 1, s4);
+    write_npy("Xnan.npy", nanx, 2, s43);
+    expect_error(run("hessians --model mdl --data X2.npy --targets Y.npy --loss mse --out o.npy"), 1, "(n, 3)");
+    expect_error(run("hessians --model mdl --data X.npy --targets badlab.npy --loss ce --out o.npy"), 1, "sample 2");
+    expect_error(run("hessians --model mdl --data Xnan.npy --targets Y.npy --loss mse --out o.npy"), 1, "sample 2");
+    expect_error(run("hessians --model nomodel --data X.npy --targets Y.npy --loss mse --out o.npy"), 1, "model.json");
+    expect_error(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out o.npy --max-memory 1e-9"), 1, "--gn");
+    expect_error(run("hessians --model mdl --data X.npy --targets Y.npy --loss hinge --out o.npy"), 2, "hinge");
+    cr_expect(!exists("o.npy"));
+}
