@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "linstab/mlp.h"
 #include "linstab/npy.h"
 
@@ -345,6 +347,86 @@ linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir, linstab_e
     if (fclose(fp) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
         return linstab_error_set(err, LINSTAB_EIO, "cannot write %s", path);
+    }
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_mlp_check_data(const linstab_mlp *m, const linstab_array *X,
+                                      const linstab_array *Y, linstab_loss loss, linstab_error *err)
+{
+    size_t d0 = m->sizes[0], K = m->sizes[m->nlayers];
+    if (X->ndim != 2 || X->shape[1] != d0)
+        return linstab_error_set(err, LINSTAB_EDATA, "inputs must have shape (n, %zu) for this model", d0);
+    size_t n = X->shape[0];
+    int yok = loss == LINSTAB_LOSS_MSE ? (Y->ndim == 2 && Y->shape[0] == n && Y->shape[1] == K)
+                                       : (Y->ndim == 1 && Y->shape[0] == n);
+    if (!yok)
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "targets must have shape (%zu, %zu) for mse or (%zu,) labels for ce", n, K, n);
+    for (size_t j = 0; j < n * d0; j++)
+        if (!isfinite(X->data[j]))
+            return linstab_error_set(err, LINSTAB_EDATA, "inputs: sample %zu is not finite", j / d0);
+    size_t ny = loss == LINSTAB_LOSS_MSE ? n * K : n;
+    for (size_t j = 0; j < ny; j++) {
+        double v = Y->data[j];
+        size_t i = loss == LINSTAB_LOSS_CE ? j : j / K;
+        if (!isfinite(v)) return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu is not finite", i);
+        if (loss == LINSTAB_LOSS_CE && (v < 0 || v >= (double)K || v != floor(v)))
+            return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu has label %g, not a class 0..%zu", i, v,
+                                     K - 1);
+    }
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                  linstab_loss loss, double smoothing, int gn, size_t max_bytes,
+                                  linstab_family **out, linstab_error *err)
+{
+    *out = NULL;
+    linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
+    if (st != LINSTAB_OK) return st;
+    if (gn && loss != LINSTAB_LOSS_MSE)
+        return linstab_error_set(err, LINSTAB_EINVAL, "Gauss-Newton factors are those of the squared loss");
+    size_t n = X->shape[0], d0 = m->sizes[0], K = m->sizes[m->nlayers], p = m->p;
+    double need = (double)n * (double)p * (double)(gn ? K : p) * 8.0;
+    if (max_bytes > 0 && need > (double)max_bytes)
+        return linstab_error_set(err, LINSTAB_ENOMEM,
+                                 "%s of %zu samples with %zu parameters need %.2f GB, more than %.2f GB%s",
+                                 gn ? "the factors" : "the exact Hessians", n, p, need / 1e9,
+                                 (double)max_bytes / 1e9,
+                                 gn ? "" : ": use the Gauss-Newton factors (--gn) or the matrix-free path");
+    st = linstab_family_alloc(gn ? LINSTAB_FAMILY_FACTORED : LINSTAB_FAMILY_DENSE, n, p, gn ? K : p, out, err);
+    if (st != LINSTAB_OK) return st;
+    linstab_family *f = *out;
+    size_t per = gn ? p * K : p * p;
+    /* samples in parallel, one BLAS thread each: the products are small,
+     * and OpenBLAS's own threads would only spin */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    linstab_status first = LINSTAB_OK;
+    size_t bad = n;
+    char msg[LINSTAB_ERROR_MSG_LEN] = "";
+#pragma omp parallel for schedule(dynamic)
+    for (size_t i = 0; i < n; i++) {
+        if (first != LINSTAB_OK) continue;
+        const double *x = X->data + i * d0, *y = Y->data + (loss == LINSTAB_LOSS_MSE ? i * K : i);
+        linstab_error e = {0};
+        linstab_status si = gn ? linstab_mlp_sample_jacobian_t(m, x, f->data + i * per, &e)
+                               : linstab_mlp_sample_hessian(m, x, y, loss, smoothing, f->data + i * per, &e);
+        if (si != LINSTAB_OK) {
+#pragma omp critical(mlp_family_error)
+            if (i < bad) {
+                bad = i;
+                first = si;
+                memcpy(msg, e.msg, sizeof msg);
+            }
+        }
+    }
+    openblas_set_num_threads(blas_threads);
+    if (first != LINSTAB_OK) {
+        linstab_family_free(f);
+        *out = NULL;
+        return linstab_error_set(err, first, "sample %zu: %s", bad, msg);
     }
     return LINSTAB_OK;
 }

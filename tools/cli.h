@@ -30,7 +30,28 @@ typedef struct cli_family_source {
     int allow_indefinite;
     double sym_tol;      /* --sym-tol, relative */
     double max_memory;   /* bytes; <= 0: the memory available now */
+    const char *model;   /* --model DIR with --data X.npy --targets Y.npy */
+    const char *data, *targets;
+    int loss_ce;         /* --loss ce (default mse) */
+    int exact;           /* --hessian exact (default: gn for mse, exact for ce) */
+    double smoothing;    /* --label-smoothing */
 } cli_family_source;
+
+/* The long options of a family taken from a model (for getopt tables);
+ * cli_family_model_option handles one of them (0, or an exit status). */
+#define CLI_MODEL_OPTIONS(base)                                                                   \
+    {"model", required_argument, NULL, (base)}, {"data", required_argument, NULL, (base) + 1},    \
+        {"targets", required_argument, NULL, (base) + 2},                                        \
+        {"loss", required_argument, NULL, (base) + 3},                                           \
+        {"hessian", required_argument, NULL, (base) + 4},                                        \
+        {"label-smoothing", required_argument, NULL, (base) + 5}
+int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src);
+#define CLI_MODEL_USAGE                                                                           \
+    "  --model DIR --data X.npy --targets Y.npy   the per-sample Hessians of an MLP\n"           \
+    "                        checkpoint at these samples (see linstab hessians)\n"               \
+    "  --loss mse|ce  --hessian exact|gn  --label-smoothing A   (defaults: mse, gn\n"          \
+    "                        factors for mse, exact Hessians for ce)\n"
+
 
 /* Bytes of memory available now (MemAvailable), or 0 if unknown. */
 double cli_available_memory(void);

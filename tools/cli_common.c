@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "linstab/mlp.h"
 
 int cli_exit_code(linstab_status st) { return st == LINSTAB_EINVAL ? 2 : 1; }
 
@@ -97,13 +98,83 @@ int cli_check_memory(const char *cmd, const cli_family_source *src, double need,
     return 0;
 }
 
+int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src)
+{
+    switch (which) {
+    case 0: src->model = arg; return 0;
+    case 1: src->data = arg; return 0;
+    case 2: src->targets = arg; return 0;
+    case 3:
+        if (strcmp(arg, "mse") != 0 && strcmp(arg, "ce") != 0)
+            return cli_usage_error(cmd, "--loss '%s': expected mse or ce", arg);
+        src->loss_ce = strcmp(arg, "ce") == 0;
+        return 0;
+    case 4:
+        if (strcmp(arg, "exact") != 0 && strcmp(arg, "gn") != 0)
+            return cli_usage_error(cmd, "--hessian '%s': expected exact or gn", arg);
+        src->exact = strcmp(arg, "exact") == 0 ? 1 : -1;
+        return 0;
+    case 5: {
+        int rc = cli_parse_double(cmd, "--label-smoothing", arg, &src->smoothing);
+        if (rc == 0 && !(src->smoothing >= 0.0 && src->smoothing < 1.0))
+            rc = cli_usage_error(cmd, "--label-smoothing must be in [0, 1)");
+        return rc;
+    }
+    }
+    return 2;
+}
+
+/* The family of an MLP checkpoint at given samples (exact or Gauss-Newton). */
+static int load_model_family(const char *cmd, const cli_family_source *src, linstab_family **out,
+                             const char **path, int *indefinite)
+{
+    if (src->data == NULL || src->targets == NULL)
+        return cli_usage_error(cmd, "--model needs --data and --targets");
+    int gn = src->exact == 0 ? !src->loss_ce : src->exact < 0;
+    if (gn && src->loss_ce)
+        return cli_usage_error(cmd, "--hessian gn is the Gauss-Newton factor of the squared loss: use --loss mse");
+    linstab_error err = {0};
+    linstab_mlp *m = NULL;
+    linstab_array X = {0}, Y = {0};
+    *path = src->model;
+    int rc = 0;
+    if (linstab_mlp_load(src->model, &m, &err) != LINSTAB_OK || linstab_npy_read(src->data, 0, &X, &err) != LINSTAB_OK ||
+        linstab_npy_read(src->targets, 0, &Y, &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        rc = 1;
+    }
+    double lim = memory_limit(src);
+    linstab_status st = rc ? LINSTAB_OK
+                           : linstab_mlp_family(m, &X, &Y, src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE,
+                                                src->smoothing, gn, lim > 0 ? (size_t)lim : 0, out, &err);
+    if (rc == 0 && st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, err.msg);
+        rc = 1;
+    }
+    /* the exact Hessian at a non-interpolating point can be indefinite: say so */
+    if (rc == 0) {
+        st = linstab_family_validate(*out, 1e-8, src->allow_indefinite, indefinite, &err);
+        if (st != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, err.msg);
+            linstab_family_free(*out);
+            *out = NULL;
+            rc = 1;
+        }
+    }
+    linstab_mlp_free(m);
+    linstab_array_free(&X);
+    linstab_array_free(&Y);
+    return rc;
+}
+
 int cli_load_family(const char *cmd, const cli_family_source *src, linstab_family **out,
                     const char **path, int *indefinite)
 {
-    int count = (src->family != NULL) + (src->factors != NULL) + (src->diag != NULL);
+    int count = (src->family != NULL) + (src->factors != NULL) + (src->diag != NULL) + (src->model != NULL);
     if (count != 1)
-        return cli_usage_error(cmd, "give exactly one of --family, --factors, --diag (got %d)",
+        return cli_usage_error(cmd, "give exactly one of --family, --factors, --diag, --model (got %d)",
                                count);
+    if (src->model != NULL) return load_model_family(cmd, src, out, path, indefinite);
     linstab_family_kind kind = src->family    ? LINSTAB_FAMILY_DENSE
                                : src->factors ? LINSTAB_FAMILY_FACTORED
                                               : LINSTAB_FAMILY_DIAGONAL;

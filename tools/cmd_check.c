@@ -16,7 +16,7 @@
 #include "linstab_config.h"
 
 static const char *const usage =
-    "usage: linstab check (--family F.npy | --factors U.npy | --diag D.npy)\n"
+    "usage: linstab check (--family F.npy | --factors U.npy | --diag D.npy | --model DIR ...)\n"
     "                     --eta E --batch B [--rho R] [--sampling S] [options]\n"
     "\n"
     "Geometry of a Hessian family at a minimum and the verdict of every published\n"
@@ -26,6 +26,7 @@ static const char *const usage =
     "  --family F.npy        dense per-sample Hessians, shape (n, d, d)\n"
     "  --factors U.npy       factors, shape (n, d, k): H_i = U_i U_i'\n"
     "  --diag D.npy          diagonal Hessians, shape (n, d): H_i = diag(D_i)\n"
+    CLI_MODEL_USAGE
     "hyper-parameters:\n"
     "  --eta E               learning rate, > 0 (required)\n"
     "  --batch B             batch size in [1, n] (required)\n"
@@ -108,6 +109,7 @@ int cmd_check(int argc, char **argv)
         {"lyapunov-runs", required_argument, NULL, OPT_LRUNS},
         {"lyapunov-steps", required_argument, NULL, OPT_LSTEPS},
         {"eigen", required_argument, NULL, OPT_EIGEN},
+        CLI_MODEL_OPTIONS(400),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *cmd = "check";
@@ -168,6 +170,9 @@ int cmd_check(int argc, char **argv)
             if (rc == 0 && xo.lyap_steps < 10) rc = cli_usage_error(cmd, "--lyapunov-steps must be >= 10");
             break;
         case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &xo.eigen.path); break;
+        case 400: case 401: case 402: case 403: case 404: case 405:
+            rc = cli_family_model_option(cmd, c - 400, optarg, &src);
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default:
             return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);

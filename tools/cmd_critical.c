@@ -26,6 +26,8 @@ static const char *const usage =
     "and, with --rho, for SAM.  Beside it, the learning rates where 004's\n"
     "Theorem 1 starts to predict divergence and where Theorem 2's line lies.\n"
     "\n"
+    "  --family F | --factors U | --diag D   the family, as for linstab check, or\n"
+    CLI_MODEL_USAGE
     "  --batches LIST      batch sizes: 1,2,4,8 or a range A:B or A:B:STEP\n"
     "  --sampling S        bernoulli | without | with (default without)\n"
     "  --rho R             also SAM's eta* at radius R (default: SGD only)\n"
@@ -70,6 +72,7 @@ int cmd_critical(int argc, char **argv)
         {"rank-tol", required_argument, NULL, OPT_RANKTOL},
         {"max-memory", required_argument, NULL, OPT_MAXMEM},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        CLI_MODEL_OPTIONS(400),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *cmd = "critical";
@@ -115,6 +118,9 @@ int cmd_critical(int argc, char **argv)
             src.max_memory = gb * 1e9;
             break;
         case OPT_QUIET: quiet = 1; break;
+        case 400: case 401: case 402: case 403: case 404: case 405:
+            rc = cli_family_model_option(cmd, c - 400, optarg, &src);
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default:
             return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);

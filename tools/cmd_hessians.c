@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "cli.h"
 #include "linstab/mlp.h"
 #include "linstab/npy.h"
@@ -90,98 +88,31 @@ int cmd_hessians(int argc, char **argv)
 
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0};
-    double *buf = NULL;
+    linstab_family *f = NULL;
     if (linstab_mlp_load(model, &m, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
     if (linstab_npy_read(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read(targets, 0, &Y, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;
     }
-    size_t d0 = m->sizes[0], K = m->sizes[m->nlayers], p = m->p;
-    if (X.ndim != 2 || X.shape[1] != d0) {
-        fprintf(stderr, "linstab %s: error: %s: inputs must have shape (n, %zu) for this model\n", cmd, data, d0);
-        rc = 1;
-        goto done;
-    }
-    size_t n = X.shape[0];
-    int yok = loss == LINSTAB_LOSS_MSE ? (Y.ndim == 2 && Y.shape[0] == n && Y.shape[1] == K)
-                                       : (Y.ndim == 1 && Y.shape[0] == n);
-    if (!yok) {
-        fprintf(stderr, "linstab %s: error: %s: targets must have shape (%zu, %zu) for mse or (%zu,) labels for ce\n",
-                cmd, targets, n, K, n);
-        rc = 1;
-        goto done;
-    }
-    for (size_t j = 0; j < n * d0; j++)
-        if (!isfinite(X.data[j])) {
-            fprintf(stderr, "linstab %s: error: %s: sample %zu is not finite\n", cmd, data, j / d0);
-            rc = 1;
-            goto done;
-        }
-    for (size_t j = 0; j < linstab_array_size(&Y); j++) {
-        double v = Y.data[j];
-        int bad = !isfinite(v) || (loss == LINSTAB_LOSS_CE && (v < 0 || v >= (double)K || v != floor(v)));
-        if (bad) {
-            fprintf(stderr, "linstab %s: error: %s: target of sample %zu is %s\n", cmd, targets,
-                    loss == LINSTAB_LOSS_CE ? j : j / K,
-                    isfinite(v) ? "not a class label of this model" : "not finite");
-            rc = 1;
-            goto done;
-        }
-    }
-    size_t per = gn ? p * K : p * p;
-    double need = (double)n * (double)per * 8.0;
     cli_family_source lim = {.max_memory = gb * 1e9};
-    char what[128];
-    snprintf(what, sizeof what, "%s for %zu samples of %zu parameters%s", gn ? "the factors" : "the exact Hessians",
-             n, p, gn ? "" : " (use --gn for the factors, or the matrix-free path)");
-    if (cli_check_memory(cmd, &lim, need, what) != 0) {
-        rc = 1;
+    double avail = gb > 0 ? gb * 1e9 : cli_available_memory();
+    linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
+    (void)lim;
+    if (st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, err.msg);
+        rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
         goto done;
     }
-    buf = malloc((size_t)need);
-    if (buf == NULL) {
-        fprintf(stderr, "linstab %s: error: out of memory for %s\n", cmd, what);
-        rc = 1;
-        goto done;
-    }
-    /* samples in parallel, one BLAS thread each: the products are small, and
-     * OpenBLAS's own threads would only spin (each sample writes its slice,
-     * so the output does not depend on the thread count) */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    linstab_status first = LINSTAB_OK;
-    size_t ndone = 0;
-#pragma omp parallel for schedule(dynamic)
-    for (size_t i = 0; i < n; i++) {
-        if (first != LINSTAB_OK) continue;
-        const double *x = X.data + i * d0, *y = Y.data + (loss == LINSTAB_LOSS_MSE ? i * K : i);
-        linstab_error e = {0};
-        linstab_status st = gn ? linstab_mlp_sample_jacobian_t(m, x, buf + i * per, &e)
-                               : linstab_mlp_sample_hessian(m, x, y, loss, smoothing, buf + i * per, &e);
-#pragma omp critical(hessians_progress)
-        {
-            if (st != LINSTAB_OK && first == LINSTAB_OK) {
-                first = st;
-                err = e;
-            }
-            cli_progress("hessians", ++ndone, n, quiet);
-        }
-    }
-    openblas_set_num_threads(blas_threads);
-    if (first != LINSTAB_OK) {
-        rc = cli_fail(cmd, &err);
-        goto done;
-    }
-    size_t shape[3] = {n, p, gn ? K : p};
-    if (linstab_npy_write(out, buf, 3, shape, &err) != LINSTAB_OK) {
+    if (!quiet) cli_progress("hessians", X.shape[0], X.shape[0], quiet);
+    if (linstab_family_save(f, out, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;
     }
     printf("wrote %s: %s, shape (%zu, %zu, %zu); load it with %s %s\n", out,
-           gn ? "Gauss-Newton factors U_i = J_i'" : "exact per-sample Hessians", n, p, shape[2],
+           gn ? "Gauss-Newton factors U_i = J_i'" : "exact per-sample Hessians", f->n, f->d, f->k,
            gn ? "--factors" : "--family", out);
 done:
-    free(buf);
+    linstab_family_free(f);
     linstab_array_free(&X);
     linstab_array_free(&Y);
     linstab_mlp_free(m);

@@ -41,6 +41,7 @@ static const char *const usage =
     "family:\n"
     "  --dexter N        004's construction with N samples, regenerated per sigma\n"
     "  --family/--factors/--diag FILE   a fixed family (as for linstab check)\n"
+    CLI_MODEL_USAGE
     "axes (two different ones among eta, batch, rho, sigma):\n"
     "  --x SPEC, --y SPEC  NAME=a,b,c | NAME=lo:hi:count | NAME=log:lo:hi:count |\n"
     "                    batch=lo:hi[:step] | sigma=lo:hi[:step]\n"
@@ -207,7 +208,8 @@ int cmd_map(int argc, char **argv)
         {"out", required_argument, NULL, OPT_OUT},       {"no-plot", no_argument, NULL, OPT_NOPLOT},
         {"plot-eta-squared", no_argument, NULL, OPT_ETA2}, {"title", required_argument, NULL, OPT_TITLE},
         {"resume", no_argument, NULL, OPT_RESUME},       {"threads", required_argument, NULL, OPT_THREADS},
-        {"quiet", no_argument, NULL, OPT_QUIET},         {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, OPT_QUIET},         CLI_MODEL_OPTIONS(400),
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *cmd = "map";
     cli_family_source src = {.sym_tol = 1e-10};
@@ -265,14 +267,17 @@ int cmd_map(int argc, char **argv)
             if (rc == 0 && threads < 1) rc = cli_usage_error(cmd, "--threads must be >= 1");
             break;
         case OPT_QUIET: quiet = 1; break;
+        case 400: case 401: case 402: case 403: case 404: case 405:
+            rc = cli_family_model_option(cmd, c - 400, optarg, &src);
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc != 0) return rc;
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    int nsrc = (dexter_n > 0) + (src.family != NULL) + (src.factors != NULL) + (src.diag != NULL);
-    if (nsrc != 1) return cli_usage_error(cmd, "give exactly one of --dexter, --family, --factors, --diag");
+    int nsrc = (dexter_n > 0) + (src.family != NULL) + (src.factors != NULL) + (src.diag != NULL) + (src.model != NULL);
+    if (nsrc != 1) return cli_usage_error(cmd, "give exactly one of --dexter, --family, --factors, --diag, --model");
     if (xs == NULL || ys == NULL) return cli_usage_error(cmd, "--x and --y are required");
     if (out == NULL) return cli_usage_error(cmd, "--out DIR is required");
     if (p.runs < 1 || p.steps < 1) return cli_usage_error(cmd, "--runs and --steps must be >= 1");

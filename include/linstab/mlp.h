@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #include "linstab/ad.h"
+#include "linstab/family.h"
+#include "linstab/npy.h"
 #include "linstab/export.h"
 #include "linstab/status.h"
 
@@ -82,6 +84,28 @@ LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, cons
  * Gauss-Newton factor of the squared loss (H = U U' at interpolation). */
 LINSTAB_API linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double *x,
                                                          double *U, linstab_error *err);
+
+/*
+ * Check inputs X (n x d0) and targets (n x dL for MSE, n labels for CE)
+ * against the model: shapes, finite values, labels in range.  Messages
+ * name the sample.  LINSTAB_EDATA on failure.
+ */
+LINSTAB_API linstab_status linstab_mlp_check_data(const linstab_mlp *m, const linstab_array *X,
+                                                  const linstab_array *Y, linstab_loss loss,
+                                                  linstab_error *err);
+
+/*
+ * The per-sample Hessian family at the samples of X: exact Hessians
+ * (DENSE, n x p x p) or, with gn, Gauss-Newton factors U_i = J_i'
+ * (FACTORED, n x p x dL; squared loss).  Samples are computed in parallel
+ * with one BLAS thread each; the result does not depend on the thread
+ * count.  OUT *out (caller frees).  max_bytes (0: no limit) is checked
+ * before allocating (LINSTAB_ENOMEM).
+ */
+LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X,
+                                              const linstab_array *Y, linstab_loss loss,
+                                              double smoothing, int gn, size_t max_bytes,
+                                              struct linstab_family **out, linstab_error *err);
 
 #ifdef __cplusplus
 }
