@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "linstab/mlp.h"
@@ -96,7 +97,10 @@ int cmd_hessians(int argc, char **argv)
     }
     cli_family_source lim = {.max_memory = gb * 1e9};
     double avail = gb > 0 ? gb * 1e9 : cli_available_memory();
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     (void)lim;
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, err.msg);
@@ -108,6 +112,11 @@ int cmd_hessians(int argc, char **argv)
         rc = cli_fail(cmd, &err);
         goto done;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    if (getenv("LINSTAB_PROFILE") != NULL)
+        fprintf(stderr, "[profile] compute %.3f s, write %.3f s\n",
+                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
+                (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec));
     printf("wrote %s: %s, shape (%zu, %zu, %zu); load it with %s %s\n", out,
            gn ? "Gauss-Newton factors U_i = J_i'" : "exact per-sample Hessians", f->n, f->d, f->k,
            gn ? "--factors" : "--family", out);
