@@ -17,6 +17,7 @@ int cmd_critical(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_hessians(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -26,6 +27,7 @@ static const struct {
     {"check", cmd_check, "geometry of a Hessian family and the verdict of every published bound"},
     {"critical", cmd_critical, "exact mean-square critical learning rate per batch size"},
     {"map", cmd_map, "divergence phase diagram: Monte Carlo cells with exact boundaries (PNG, SVG, NPY)"},
+    {"train", cmd_train, "train an MLP with SGD or SAM (checkpoint for hessians and --model)"},
     {"hessians", cmd_hessians, "per-sample Hessians (exact) or Gauss-Newton factors of an MLP checkpoint"},
     {"validate", cmd_validate, "count how often each published bound agrees with the exact answer"},
     {"gen", cmd_gen, "write a synthetic Hessian family (rank1, lowrank, wishart, aligned, dexter)"},

@@ -1,0 +1,76 @@
+/*
+ * train.h -- training MLPs with mini-batch SGD and SAM (SPEC.md section 4):
+ * SAM normalized (Foret et al.) or unnormalized, with the same or an
+ * independent ascent batch (002 Eq. 4), momentum and weight decay,
+ * switching SGD -> SAM at a given step (002), a constant or step learning
+ * rate.  Deterministic for a seed: batches are the consecutive slices of a
+ * per-epoch permutation drawn from MT19937.
+ */
+#ifndef LINSTAB_TRAIN_H
+#define LINSTAB_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "linstab/export.h"
+#include "linstab/mlp.h"
+#include "linstab/npy.h"
+#include "linstab/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_sam_kind {
+    LINSTAB_SAM_OFF = 0,        /* plain SGD                                  */
+    LINSTAB_SAM_NORMALIZED,     /* eps = rho g / ||g||                        */
+    LINSTAB_SAM_UNNORMALIZED    /* eps = rho g                                */
+} linstab_sam_kind;
+
+typedef struct linstab_train_opts {
+    linstab_loss loss;
+    double smoothing;
+    double eta, momentum, weight_decay;
+    size_t batch, steps;
+    linstab_sam_kind sam;
+    double rho;
+    int independent_ascent;  /* ascent gradient on another batch            */
+    size_t sam_from;         /* SGD before this step, SAM from it (0: always)*/
+    size_t decay_at;         /* multiply eta by decay_factor at these steps  */
+    double decay_factor;     /* (every decay_at steps; 0 = constant eta)     */
+    size_t log_every;        /* full-data loss/accuracy every K steps (0: end)*/
+    size_t sharpness_every;  /* lambda1 of the full-data Hessian (0: never)  */
+    uint64_t seed;
+    int quiet;
+} linstab_train_opts;
+
+LINSTAB_API linstab_train_opts linstab_train_defaults(void);
+
+/* He (relu) or Xavier (others) normal initialisation, zero biases. */
+LINSTAB_API void linstab_mlp_init(linstab_mlp *m, uint64_t seed);
+
+/* Mean loss and accuracy (CE: argmax = label; MSE: argmax of f = argmax of y)
+ * over all rows. */
+LINSTAB_API linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X,
+                                                const linstab_array *Y, linstab_loss loss,
+                                                double smoothing, double *mean_loss,
+                                                double *accuracy, linstab_error *err);
+
+/* lambda1 of the full-data mean-loss Hessian by Lanczos on Hessian-vector
+ * products (matrix-free, never forms p x p). */
+LINSTAB_API linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X,
+                                                 const linstab_array *Y, linstab_loss loss,
+                                                 double smoothing, double *lambda1,
+                                                 linstab_error *err);
+
+/* Train m in place; a CSV log (step,eta,batch_loss,loss,accuracy,sharpness)
+ * goes to log (may be NULL). */
+LINSTAB_API linstab_status linstab_train(linstab_mlp *m, const linstab_array *X,
+                                         const linstab_array *Y, const linstab_train_opts *o,
+                                         FILE *log, linstab_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

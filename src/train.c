@@ -1,0 +1,229 @@
+/*
+ * train.c -- mini-batch SGD and SAM on MLPs (Foret et al. 2021 for SAM;
+ * 002 Eq. 4 for independent ascent batches; 002 Section 5 for switching
+ * SGD -> SAM late in training).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "linstab/eigen.h"
+#include "linstab/simulate.h"
+#include "linstab/train.h"
+
+linstab_train_opts linstab_train_defaults(void)
+{
+    linstab_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.eta = 0.1;
+    o.batch = 32;
+    o.steps = 1000;
+    o.decay_factor = 0.0;
+    return o;
+}
+
+void linstab_mlp_init(linstab_mlp *m, uint64_t seed)
+{
+    gsl_rng *r = linstab_rng_stream(seed, 0x1417);
+    memset(m->theta, 0, m->p * sizeof(double));
+    for (size_t l = 1; l <= m->nlayers; l++) {
+        double fan_in = (double)m->sizes[l - 1], fan_out = (double)m->sizes[l];
+        double sd = m->act == LINSTAB_AD_RELU ? sqrt(2.0 / fan_in) : sqrt(2.0 / (fan_in + fan_out));
+        double *W = m->theta + linstab_mlp_w_offset(m, l);
+        for (size_t j = 0; j < m->sizes[l] * m->sizes[l - 1]; j++) W[j] = gsl_ran_gaussian_ziggurat(r, sd);
+    }
+    gsl_rng_free(r);
+}
+
+static size_t targets_per_row(const linstab_mlp *m, linstab_loss loss)
+{
+    return loss == LINSTAB_LOSS_MSE ? m->sizes[m->nlayers] : 1;
+}
+
+linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                    linstab_loss loss, double smoothing, double *mean_loss,
+                                    double *accuracy, linstab_error *err)
+{
+    size_t n = X->shape[0], K = m->sizes[m->nlayers], d0 = m->sizes[0], ty = targets_per_row(m, loss);
+    double total = 0.0;
+    size_t correct = 0, chunk = 256;
+    double *F = malloc(chunk * K * sizeof *F);
+    if (F == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "evaluate: out of memory");
+    linstab_status st = LINSTAB_OK;
+    for (size_t r0 = 0; r0 < n && st == LINSTAB_OK; r0 += chunk) {
+        size_t rows = r0 + chunk <= n ? chunk : n - r0;
+        double v;
+        st = linstab_mlp_loss(m, X->data + r0 * d0, Y->data + r0 * ty, rows, loss, smoothing, NULL, &v,
+                              NULL, NULL, err);
+        if (st == LINSTAB_OK) st = linstab_mlp_forward(m, X->data + r0 * d0, rows, F, err);
+        total += v;
+        for (size_t r = 0; st == LINSTAB_OK && r < rows; r++) {
+            size_t af = 0, ay = 0;
+            for (size_t c = 1; c < K; c++)
+                if (F[r * K + c] > F[r * K + af]) af = c;
+            if (loss == LINSTAB_LOSS_CE)
+                ay = (size_t)Y->data[r0 + r];
+            else
+                for (size_t c = 1; c < K; c++)
+                    if (Y->data[(r0 + r) * K + c] > Y->data[(r0 + r) * K + ay]) ay = c;
+            correct += af == ay;
+        }
+    }
+    free(F);
+    if (st == LINSTAB_OK) {
+        *mean_loss = total / (double)n;
+        *accuracy = (double)correct / (double)n;
+    }
+    return st;
+}
+
+typedef struct hvp_ctx {
+    const linstab_mlp *m;
+    const linstab_array *X, *Y;
+    linstab_loss loss;
+    double smoothing;
+    linstab_status failed;
+} hvp_ctx;
+
+static void hvp_apply(const double *x, double *y, void *vctx)
+{
+    hvp_ctx *c = vctx;
+    size_t n = c->X->shape[0];
+    linstab_error err;
+    if (linstab_mlp_loss(c->m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, NULL, NULL, y, &err) !=
+        LINSTAB_OK)
+        c->failed = err.code;
+    for (size_t j = 0; j < c->m->p; j++) y[j] /= (double)n; /* mean loss */
+}
+
+linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                     linstab_loss loss, double smoothing, double *lambda1,
+                                     linstab_error *err)
+{
+    hvp_ctx c = {m, X, Y, loss, smoothing, LINSTAB_OK};
+    linstab_operator op = {m->p, hvp_apply, hvp_apply, NULL, 1, &c};
+    linstab_eigen_opts o = linstab_eigen_defaults();
+    o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
+    o.tol = 1e-8;
+    o.ncv = 20;
+    linstab_status st = linstab_eigen_top(&op, &o, lambda1, NULL, err);
+    if (st == LINSTAB_OK && c.failed != LINSTAB_OK)
+        st = linstab_error_set(err, c.failed, "sharpness: Hessian-vector product failed");
+    return st;
+}
+
+/* Rows of the batch gathered into contiguous buffers. */
+static void gather_rows(const linstab_array *A, size_t width, const size_t *idx, size_t count, double *out)
+{
+    for (size_t r = 0; r < count; r++) memcpy(out + r * width, A->data + idx[r] * width, width * sizeof *out);
+}
+
+linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                             const linstab_train_opts *o, FILE *log, linstab_error *err)
+{
+    linstab_status st = linstab_mlp_check_data(m, X, Y, o->loss, err);
+    if (st != LINSTAB_OK) return st;
+    size_t n = X->shape[0], d0 = m->sizes[0], ty = targets_per_row(m, o->loss), p = m->p, B = o->batch;
+    if (B < 1 || B > n) return linstab_error_set(err, LINSTAB_EINVAL, "--batch %zu: must be in [1, n] = [1, %zu]", B, n);
+    if (!(o->eta > 0.0)) return linstab_error_set(err, LINSTAB_EINVAL, "--eta must be > 0");
+    size_t *perm = malloc(n * sizeof *perm), *perm2 = malloc(n * sizeof *perm2);
+    double *xb = malloc(B * d0 * sizeof *xb), *yb = malloc(B * ty * sizeof *yb);
+    double *g = malloc(p * sizeof *g), *gs = malloc(p * sizeof *gs), *vel = calloc(p, sizeof *vel),
+           *th = malloc(p * sizeof *th);
+    gsl_rng *r = linstab_rng_stream(o->seed, 0x7a1); /* the batch stream */
+    if (!perm || !perm2 || !xb || !yb || !g || !gs || !vel || !th || !r) {
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "training: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) perm[i] = perm2[i] = i;
+    size_t pos = n, pos2 = n; /* reshuffle at the start */
+    double eta = o->eta;
+    if (log) fprintf(log, "step,eta,batch_loss,loss,accuracy,sharpness\n");
+    for (size_t t = 0; t < o->steps && st == LINSTAB_OK; t++) {
+        if (o->decay_at > 0 && o->decay_factor > 0.0 && t > 0 && t % o->decay_at == 0) eta *= o->decay_factor;
+        if (pos + B > n) {
+            gsl_ran_shuffle(r, perm, n, sizeof *perm);
+            pos = 0;
+        }
+        gather_rows(X, d0, perm + pos, B, xb);
+        gather_rows(Y, ty, perm + pos, B, yb);
+        pos += B;
+        double bl;
+        st = linstab_mlp_loss(m, xb, yb, B, o->loss, o->smoothing, NULL, &bl, g, NULL, err);
+        if (st != LINSTAB_OK) break;
+        for (size_t j = 0; j < p; j++) g[j] /= (double)B;
+        int sam = o->sam != LINSTAB_SAM_OFF && t >= o->sam_from && o->rho > 0.0;
+        if (sam) {
+            /* ascent direction: this batch's gradient, or an independent batch's */
+            const double *ga = g;
+            if (o->independent_ascent) {
+                if (pos2 + B > n) {
+                    gsl_ran_shuffle(r, perm2, n, sizeof *perm2);
+                    pos2 = 0;
+                }
+                double *xa = malloc(B * d0 * sizeof *xa), *ya = malloc(B * ty * sizeof *ya);
+                if (xa == NULL || ya == NULL) {
+                    free(xa);
+                    free(ya);
+                    st = linstab_error_set(err, LINSTAB_ENOMEM, "training: out of memory");
+                    break;
+                }
+                gather_rows(X, d0, perm2 + pos2, B, xa);
+                gather_rows(Y, ty, perm2 + pos2, B, ya);
+                pos2 += B;
+                st = linstab_mlp_loss(m, xa, ya, B, o->loss, o->smoothing, NULL, NULL, gs, NULL, err);
+                free(xa);
+                free(ya);
+                for (size_t j = 0; j < p; j++) gs[j] /= (double)B;
+                ga = gs;
+            }
+            double nrm = 0.0;
+            for (size_t j = 0; j < p; j++) nrm += ga[j] * ga[j];
+            nrm = sqrt(nrm);
+            double scale = o->sam == LINSTAB_SAM_NORMALIZED ? (nrm > 0.0 ? o->rho / nrm : 0.0) : o->rho;
+            memcpy(th, m->theta, p * sizeof *th);
+            for (size_t j = 0; j < p; j++) m->theta[j] += scale * ga[j];
+            if (st == LINSTAB_OK)
+                st = linstab_mlp_loss(m, xb, yb, B, o->loss, o->smoothing, NULL, NULL, g, NULL, err);
+            memcpy(m->theta, th, p * sizeof *th);
+            for (size_t j = 0; j < p; j++) g[j] /= (double)B;
+        }
+        for (size_t j = 0; j < p; j++) {
+            double gj = g[j] + o->weight_decay * m->theta[j];
+            vel[j] = o->momentum * vel[j] + gj;
+            m->theta[j] -= eta * vel[j];
+        }
+        int last = t + 1 == o->steps;
+        if (log && (last || (o->log_every > 0 && (t + 1) % o->log_every == 0))) {
+            double L, acc, sh = NAN;
+            st = linstab_mlp_evaluate(m, X, Y, o->loss, o->smoothing, &L, &acc, err);
+            if (st == LINSTAB_OK && o->sharpness_every > 0 && (last || (t + 1) % o->sharpness_every == 0))
+                st = linstab_mlp_sharpness(m, X, Y, o->loss, o->smoothing, &sh, err);
+            fprintf(log, "%zu,%.17g,%.17g,%.17g,%.17g,", t + 1, eta, bl / (double)B, L, acc);
+            if (isfinite(sh))
+                fprintf(log, "%.17g\n", sh);
+            else
+                fprintf(log, "\n");
+        }
+        if (!o->quiet && isatty(STDERR_FILENO) && ((t + 1) % 50 == 0 || last)) {
+            fprintf(stderr, "\rtrain %zu/%zu steps, batch loss %.4g   ", t + 1, o->steps, bl / (double)B);
+            if (last) fputc('\n', stderr);
+        }
+        if (!isfinite(bl)) st = linstab_error_set(err, LINSTAB_EDATA, "training diverged at step %zu (loss %g)", t + 1, bl);
+    }
+done:
+    free(perm);
+    free(perm2);
+    free(xb);
+    free(yb);
+    free(g);
+    free(gs);
+    free(vel);
+    free(th);
+    if (r) gsl_rng_free(r);
+    return st;
+}

@@ -1,0 +1,208 @@
+/*
+ * cmd_train.c -- `linstab train`: train an MLP with SGD or SAM and write a
+ * checkpoint that `linstab hessians` / `check --model` read.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "linstab/train.h"
+
+static const char *const usage =
+    "usage: linstab train --layers D0,D1,...,DL --data X.npy --targets Y.npy --out DIR\n"
+    "                     [--activation A] [--loss mse|ce] [--optimizer sgd|sam|sam-unnormalized]\n"
+    "                     [--eta E] [--batch B] [--rho R] [--steps N] [--seed S] [options]\n"
+    "\n"
+    "Train an MLP f(x) = W_L act(... act(W_1 x + b_1) ...) + b_L with mini-batch SGD or\n"
+    "SAM; write the checkpoint (model.json, W1.npy, b1.npy, ...) and train_log.csv to DIR.\n"
+    "Deterministic for a seed.\n"
+    "\n"
+    "  --layers LIST         layer widths, e.g. 784,300,100,10\n"
+    "  --activation A        tanh | relu | sigmoid | softplus | gelu (default tanh)\n"
+    "  --no-bias             no bias vectors\n"
+    "  --data X.npy          inputs (n, D0)\n"
+    "  --targets Y.npy       (n, DL) targets for mse; (n,) class labels for ce,\n"
+    "                        or for mse with --one-hot\n"
+    "  --one-hot             turn class labels into one-hot targets (mse)\n"
+    "  --loss mse|ce         squared loss ||f - y||^2/2 or cross-entropy (default mse)\n"
+    "  --label-smoothing A   cross-entropy label smoothing (default 0)\n"
+    "  --optimizer O         sgd | sam (normalized, Foret et al.) | sam-unnormalized\n"
+    "  --eta E               learning rate (default 0.1)\n"
+    "  --batch B             batch size (default 32)\n"
+    "  --rho R               SAM radius (default 0.05)\n"
+    "  --independent-ascent  SAM's ascent gradient on an independent batch (002 Eq. 4)\n"
+    "  --sam-from STEP       SGD before STEP, then SAM (002's switch; default 0)\n"
+    "  --momentum M, --weight-decay W   (default 0, 0)\n"
+    "  --steps N             number of steps (default 1000)\n"
+    "  --lr-decay-at K --lr-decay F     multiply eta by F every K steps\n"
+    "  --log-every K         full-data loss and accuracy every K steps (default 100)\n"
+    "  --sharpness-every K   also lambda1 of the Hessian (Lanczos on HVPs)\n"
+    "  --init-seed S         initialisation seed (default: --seed)\n"
+    "  --seed S              seed (default 0)\n"
+    "  --out DIR             checkpoint folder (required)\n"
+    "  --quiet               no progress\n";
+
+enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_DATA, OPT_TARGETS, OPT_ONEHOT, OPT_LOSS, OPT_LS,
+       OPT_OPT, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD, OPT_STEPS,
+       OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_SEED, OPT_OUT, OPT_QUIET };
+
+int cmd_train(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
+        {"no-bias", no_argument, NULL, OPT_NOBIAS},        {"data", required_argument, NULL, OPT_DATA},
+        {"targets", required_argument, NULL, OPT_TARGETS}, {"one-hot", no_argument, NULL, OPT_ONEHOT},
+        {"loss", required_argument, NULL, OPT_LOSS},       {"label-smoothing", required_argument, NULL, OPT_LS},
+        {"optimizer", required_argument, NULL, OPT_OPT},   {"eta", required_argument, NULL, OPT_ETA},
+        {"batch", required_argument, NULL, OPT_BATCH},     {"rho", required_argument, NULL, OPT_RHO},
+        {"independent-ascent", no_argument, NULL, OPT_INDEP}, {"sam-from", required_argument, NULL, OPT_SAMFROM},
+        {"momentum", required_argument, NULL, OPT_MOM},    {"weight-decay", required_argument, NULL, OPT_WD},
+        {"steps", required_argument, NULL, OPT_STEPS},     {"lr-decay-at", required_argument, NULL, OPT_DECAYAT},
+        {"lr-decay", required_argument, NULL, OPT_DECAY},  {"log-every", required_argument, NULL, OPT_LOGEVERY},
+        {"sharpness-every", required_argument, NULL, OPT_SHARP}, {"init-seed", required_argument, NULL, OPT_INITSEED},
+        {"seed", required_argument, NULL, OPT_SEED},       {"out", required_argument, NULL, OPT_OUT},
+        {"quiet", no_argument, NULL, OPT_QUIET},           {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = "train";
+    linstab_train_opts o = linstab_train_defaults();
+    o.rho = 0.05;
+    o.log_every = 100;
+    const char *layers = NULL, *data = NULL, *targets = NULL, *out = NULL, *optname = "sgd";
+    linstab_ad_op act = LINSTAB_AD_TANH;
+    int bias = 1, onehot = 0, rc = 0, have_init = 0;
+    unsigned long long seed = 0, init_seed = 0;
+    linstab_error err = {0};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_LAYERS: layers = optarg; break;
+        case OPT_ACT:
+            if (linstab_mlp_act_parse(optarg, &act, &err) != LINSTAB_OK) rc = cli_usage_error(cmd, "%s", err.msg);
+            break;
+        case OPT_NOBIAS: bias = 0; break;
+        case OPT_DATA: data = optarg; break;
+        case OPT_TARGETS: targets = optarg; break;
+        case OPT_ONEHOT: onehot = 1; break;
+        case OPT_LOSS:
+            if (strcmp(optarg, "mse") == 0) o.loss = LINSTAB_LOSS_MSE;
+            else if (strcmp(optarg, "ce") == 0) o.loss = LINSTAB_LOSS_CE;
+            else rc = cli_usage_error(cmd, "--loss '%s': expected mse or ce", optarg);
+            break;
+        case OPT_LS: rc = cli_parse_double(cmd, "--label-smoothing", optarg, &o.smoothing); break;
+        case OPT_OPT: optname = optarg; break;
+        case OPT_ETA: rc = cli_parse_double(cmd, "--eta", optarg, &o.eta); break;
+        case OPT_BATCH: rc = cli_parse_size(cmd, "--batch", optarg, &o.batch); break;
+        case OPT_RHO: rc = cli_parse_double(cmd, "--rho", optarg, &o.rho); break;
+        case OPT_INDEP: o.independent_ascent = 1; break;
+        case OPT_SAMFROM: rc = cli_parse_size(cmd, "--sam-from", optarg, &o.sam_from); break;
+        case OPT_MOM: rc = cli_parse_double(cmd, "--momentum", optarg, &o.momentum); break;
+        case OPT_WD: rc = cli_parse_double(cmd, "--weight-decay", optarg, &o.weight_decay); break;
+        case OPT_STEPS: rc = cli_parse_size(cmd, "--steps", optarg, &o.steps); break;
+        case OPT_DECAYAT: rc = cli_parse_size(cmd, "--lr-decay-at", optarg, &o.decay_at); break;
+        case OPT_DECAY: rc = cli_parse_double(cmd, "--lr-decay", optarg, &o.decay_factor); break;
+        case OPT_LOGEVERY: rc = cli_parse_size(cmd, "--log-every", optarg, &o.log_every); break;
+        case OPT_SHARP: rc = cli_parse_size(cmd, "--sharpness-every", optarg, &o.sharpness_every); break;
+        case OPT_INITSEED: rc = cli_parse_u64(cmd, "--init-seed", optarg, &init_seed); have_init = 1; break;
+        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_QUIET: o.quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc != 0) return rc;
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!layers || !data || !targets || !out)
+        return cli_usage_error(cmd, "--layers, --data, --targets and --out are required");
+    if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_SAM_OFF;
+    else if (strcmp(optname, "sam") == 0) o.sam = LINSTAB_SAM_NORMALIZED;
+    else if (strcmp(optname, "sam-unnormalized") == 0) o.sam = LINSTAB_SAM_UNNORMALIZED;
+    else return cli_usage_error(cmd, "--optimizer '%s': expected sgd, sam or sam-unnormalized", optname);
+    if (!(o.eta > 0)) return cli_usage_error(cmd, "--eta must be > 0");
+    if (o.rho < 0) return cli_usage_error(cmd, "--rho must be >= 0");
+    if (!(o.smoothing >= 0 && o.smoothing < 1)) return cli_usage_error(cmd, "--label-smoothing must be in [0, 1)");
+    size_t *sizes = NULL, nsz = 0;
+    rc = cli_parse_size_list(cmd, "--layers", layers, 1, (size_t)1 << 24, &sizes, &nsz);
+    if (rc != 0) return rc;
+    if (nsz < 2 || nsz > LINSTAB_MLP_MAX_LAYERS + 1) {
+        free(sizes);
+        return cli_usage_error(cmd, "--layers: give 2 to %d widths", LINSTAB_MLP_MAX_LAYERS + 1);
+    }
+    o.seed = seed;
+    linstab_mlp *m = NULL;
+    linstab_array X = {0}, Y = {0};
+    FILE *log = NULL;
+    if (linstab_mlp_alloc(sizes, nsz - 1, act, bias, &m, &err) != LINSTAB_OK) {
+        free(sizes);
+        return cli_fail(cmd, &err);
+    }
+    free(sizes);
+    linstab_mlp_init(m, have_init ? init_seed : seed);
+    if (linstab_npy_read(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read(targets, 0, &Y, &err) != LINSTAB_OK) {
+        rc = cli_fail(cmd, &err);
+        goto done;
+    }
+    if (onehot && o.loss == LINSTAB_LOSS_MSE && Y.ndim == 1) {
+        size_t n = Y.shape[0], K = m->sizes[m->nlayers];
+        double *oh = calloc(n * K, sizeof *oh);
+        for (size_t i = 0; oh && i < n; i++) {
+            double v = Y.data[i];
+            if (v >= 0 && v < (double)K && v == (double)(size_t)v) oh[i * K + (size_t)v] = 1.0;
+            else {
+                fprintf(stderr, "linstab %s: error: %s: sample %zu has label %g, not a class 0..%zu\n", cmd, targets,
+                        i, v, K - 1);
+                free(oh);
+                rc = 1;
+                goto done;
+            }
+        }
+        free(Y.data);
+        Y.data = oh;
+        Y.ndim = 2;
+        Y.shape[1] = K;
+    }
+    if (linstab_mlp_check_data(m, &X, &Y, o.loss, &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        rc = 1;
+        goto done;
+    }
+    if (o.batch < 1 || o.batch > X.shape[0]) {
+        rc = cli_usage_error(cmd, "--batch %zu: must be in [1, n] = [1, %zu]", o.batch, X.shape[0]);
+        goto done;
+    }
+    if (cli_mkdir_p(out) != 0) {
+        fprintf(stderr, "linstab %s: error: cannot create %s: %s\n", cmd, out, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/train_log.csv", out);
+    cli_output lo;
+    if ((rc = cli_output_open(cmd, logpath, &lo)) != 0) goto done;
+    log = lo.fp;
+    linstab_status st = linstab_train(m, &X, &Y, &o, log, &err);
+    rc = cli_output_close(cmd, &lo, st == LINSTAB_OK);
+    log = NULL;
+    if (st != LINSTAB_OK) {
+        rc = cli_fail(cmd, &err);
+        goto done;
+    }
+    if (linstab_mlp_save(m, out, &err) != LINSTAB_OK) {
+        rc = cli_fail(cmd, &err);
+        goto done;
+    }
+    double L, acc;
+    if (linstab_mlp_evaluate(m, &X, &Y, o.loss, o.smoothing, &L, &acc, &err) == LINSTAB_OK)
+        printf("trained %zu steps (%s): loss %.6g, accuracy %.4f; checkpoint and train_log.csv in %s\n", o.steps,
+               optname, L, acc, out);
+done:
+    linstab_array_free(&X);
+    linstab_array_free(&Y);
+    linstab_mlp_free(m);
+    return rc;
+}
