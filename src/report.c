@@ -299,7 +299,10 @@ static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *e
     char x[32], line[256];
     fprintf(out, "\nexact (what is true; SPEC.md sections 3-4)\n");
     fmt(x, sizeof x, ex->sgd_radius);
-    snprintf(line, sizeof line, "SGD mean-square radius = %s", x);
+    if (isnan(ex->sgd_radius))
+        snprintf(line, sizeof line, "SGD mean-square radius: not resolved (eta vs eta*)");
+    else
+        snprintf(line, sizeof line, "SGD mean-square radius = %s", x);
     verdict(out, line, ex->sgd_stable ? "stable" : "unstable", "second-moment operator");
     num(out, "SGD critical eta (mean-square)", ex->sgd_eta_star);
     if (ex->sgd_critical_batch > 0)
