@@ -27,6 +27,7 @@
 #include "linstab/ad.h"
 #include "linstab/bounds.h"
 #include "linstab/critical.h"
+#include "linstab/data.h"
 #include "linstab/eigen.h"
 #include "linstab/exact.h"
 #include "linstab/family.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "linstab/data.h"
 #include "linstab/train.h"
 
 static const char *const usage =
@@ -27,6 +28,13 @@ static const char *const usage =
     "  --targets Y.npy       (n, DL) targets for mse; (n,) class labels for ce,\n"
     "                        or for mse with --one-hot\n"
     "  --one-hot             turn class labels into one-hot targets (mse)\n"
+    "  --idx-images F --idx-labels F   IDX files instead (MNIST, Fashion-MNIST; gzip'd\n"
+    "                        or not): pixels scaled by --scale (default 1/255), the\n"
+    "                        first --subset N items (default all); mse uses one-hot\n"
+    "                        targets (Debian's dataset-fashion-mnist installs the\n"
+    "                        files in /usr/share/datasets/fashion-mnist)\n"
+    "  --teacher N           N synthetic samples: X Gaussian, Y from a random teacher\n"
+    "                        MLP of the same layers (seed --seed)\n"
     "  --loss mse|ce         squared loss ||f - y||^2/2 or cross-entropy (default mse)\n"
     "  --label-smoothing A   cross-entropy label smoothing (default 0)\n"
     "  --optimizer O         sgd | sam (normalized, Foret et al.) | sam-unnormalized\n"
@@ -47,7 +55,8 @@ static const char *const usage =
 
 enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_DATA, OPT_TARGETS, OPT_ONEHOT, OPT_LOSS, OPT_LS,
        OPT_OPT, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD, OPT_STEPS,
-       OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_SEED, OPT_OUT, OPT_QUIET };
+       OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_SEED, OPT_OUT, OPT_QUIET,
+       OPT_IDXI, OPT_IDXL, OPT_SUBSET, OPT_SCALE, OPT_TEACHER };
 
 int cmd_train(int argc, char **argv)
 {
@@ -65,12 +74,18 @@ int cmd_train(int argc, char **argv)
         {"sharpness-every", required_argument, NULL, OPT_SHARP}, {"init-seed", required_argument, NULL, OPT_INITSEED},
         {"seed", required_argument, NULL, OPT_SEED},       {"out", required_argument, NULL, OPT_OUT},
         {"quiet", no_argument, NULL, OPT_QUIET},           {"help", no_argument, NULL, 'h'},
+        {"idx-images", required_argument, NULL, OPT_IDXI}, {"idx-labels", required_argument, NULL, OPT_IDXL},
+        {"subset", required_argument, NULL, OPT_SUBSET},   {"scale", required_argument, NULL, OPT_SCALE},
+        {"teacher", required_argument, NULL, OPT_TEACHER},
         {NULL, 0, NULL, 0}};
     const char *cmd = "train";
     linstab_train_opts o = linstab_train_defaults();
     o.rho = 0.05;
     o.log_every = 100;
     const char *layers = NULL, *data = NULL, *targets = NULL, *out = NULL, *optname = "sgd";
+    const char *idx_images = NULL, *idx_labels = NULL;
+    size_t subset = 0, teacher = 0;
+    double scale = 1.0 / 255.0;
     linstab_ad_op act = LINSTAB_AD_TANH;
     int bias = 1, onehot = 0, rc = 0, have_init = 0;
     unsigned long long seed = 0, init_seed = 0;
@@ -111,14 +126,22 @@ int cmd_train(int argc, char **argv)
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
         case OPT_OUT: out = optarg; break;
         case OPT_QUIET: o.quiet = 1; break;
+        case OPT_IDXI: idx_images = optarg; break;
+        case OPT_IDXL: idx_labels = optarg; break;
+        case OPT_SUBSET: rc = cli_parse_size(cmd, "--subset", optarg, &subset); break;
+        case OPT_SCALE: rc = cli_parse_double(cmd, "--scale", optarg, &scale); break;
+        case OPT_TEACHER: rc = cli_parse_size(cmd, "--teacher", optarg, &teacher); break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc != 0) return rc;
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!layers || !data || !targets || !out)
-        return cli_usage_error(cmd, "--layers, --data, --targets and --out are required");
+    int nsrc = (data != NULL || targets != NULL) + (idx_images != NULL || idx_labels != NULL) + (teacher > 0);
+    if (!layers || !out || nsrc != 1 || (data && !targets) || (targets && !data) || (idx_images && !idx_labels) ||
+        (idx_labels && !idx_images))
+        return cli_usage_error(cmd, "--layers, --out and one data source (--data with --targets, --idx-images "
+                                    "with --idx-labels, or --teacher N) are required");
     if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_SAM_OFF;
     else if (strcmp(optname, "sam") == 0) o.sam = LINSTAB_SAM_NORMALIZED;
     else if (strcmp(optname, "sam-unnormalized") == 0) o.sam = LINSTAB_SAM_UNNORMALIZED;
@@ -143,7 +166,20 @@ int cmd_train(int argc, char **argv)
     }
     free(sizes);
     linstab_mlp_init(m, have_init ? init_seed : seed);
-    if (linstab_npy_read(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read(targets, 0, &Y, &err) != LINSTAB_OK) {
+    linstab_status rd;
+    if (teacher > 0) {
+        rd = linstab_teacher_student(m->sizes, m->nlayers, act, teacher, seed, &X, &Y, &err);
+        targets = "teacher";
+    } else if (idx_images != NULL) {
+        rd = linstab_idx_read(idx_images, subset, scale, &X, &err);
+        if (rd == LINSTAB_OK) rd = linstab_idx_read(idx_labels, subset, 1.0, &Y, &err);
+        if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_MSE) onehot = 1;
+        targets = idx_labels;
+    } else {
+        rd = linstab_npy_read(data, 0, &X, &err);
+        if (rd == LINSTAB_OK) rd = linstab_npy_read(targets, 0, &Y, &err);
+    }
+    if (rd != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;
     }
