@@ -116,6 +116,54 @@ linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *
     return st;
 }
 
+static void m2gap_apply(const double *x, double *y, void *vctx)
+{
+    hvp_ctx *c = vctx;
+    const linstab_mlp *m = c->m;
+    size_t n = c->X->shape[0], p = m->p, d0 = m->sizes[0];
+    size_t ty = c->loss == LINSTAB_LOSS_MSE ? m->sizes[m->nlayers] : 1;
+    double *Hv = malloc(p * sizeof *Hv), *HHv = malloc(p * sizeof *HHv);
+    memset(y, 0, p * sizeof *y);
+    if (Hv == NULL || HHv == NULL) {
+        c->failed = LINSTAB_ENOMEM;
+        free(Hv);
+        free(HHv);
+        return;
+    }
+    /* y = (1/n) sum_i H_i (H_i x) */
+    for (size_t i = 0; i < n; i++) {
+        linstab_error err;
+        const double *xi = c->X->data + i * d0, *yi = c->Y->data + i * ty;
+        if (linstab_mlp_loss(m, xi, yi, 1, c->loss, c->smoothing, x, NULL, NULL, Hv, &err) != LINSTAB_OK ||
+            linstab_mlp_loss(m, xi, yi, 1, c->loss, c->smoothing, Hv, NULL, NULL, HHv, &err) != LINSTAB_OK) {
+            c->failed = err.code;
+            break;
+        }
+        for (size_t j = 0; j < p; j++) y[j] += HHv[j] / (double)n;
+    }
+    /* minus H (H x) with the mean Hessian */
+    hvp_apply(x, Hv, c);
+    hvp_apply(Hv, HHv, c);
+    for (size_t j = 0; j < p; j++) y[j] -= HHv[j];
+    free(Hv);
+    free(HHv);
+}
+
+linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                  linstab_loss loss, double smoothing, double *gap, linstab_error *err)
+{
+    hvp_ctx c = {m, X, Y, loss, smoothing, LINSTAB_OK};
+    linstab_operator op = {m->p, m2gap_apply, m2gap_apply, NULL, 1, &c};
+    linstab_eigen_opts o = linstab_eigen_defaults();
+    o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
+    o.tol = 1e-8;
+    o.ncv = 20;
+    linstab_status st = linstab_eigen_top(&op, &o, gap, NULL, err);
+    if (st == LINSTAB_OK && c.failed != LINSTAB_OK)
+        st = linstab_error_set(err, c.failed, "s2: Hessian-vector product failed");
+    return st;
+}
+
 /* Rows of the batch gathered into contiguous buffers. */
 static void gather_rows(const linstab_array *A, size_t width, const size_t *idx, size_t count, double *out)
 {

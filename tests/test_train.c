@@ -126,3 +126,40 @@ Test(train, matrix_free_sharpness_equals_the_explicit_hessian_top_eigenvalue)
     free(w);
     linstab_mlp_free(m);
 }
+
+Test(train, matrix_free_m2_gap_equals_the_explicit_per_sample_moments)
+{
+    linstab_train_opts o = linstab_train_defaults();
+    o.steps = 30;
+    linstab_mlp *m = trained(o);
+    size_t p = m->p, n = X.shape[0];
+    double *H = calloc(p * p, sizeof *H), *M2 = calloc(p * p, sizeof *M2), *Hi = malloc(p * p * sizeof *Hi),
+           *w = malloc(p * sizeof *w);
+    linstab_error err;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(linstab_mlp_sample_hessian(m, X.data + i * 3, Y.data + i * 2, LINSTAB_LOSS_MSE, 0.0, Hi, &err),
+                     LINSTAB_OK);
+        for (size_t a = 0; a < p; a++)
+            for (size_t b = 0; b < p; b++) {
+                double s = 0.0;
+                for (size_t k = 0; k < p; k++) s += Hi[a * p + k] * Hi[k * p + b];
+                M2[a * p + b] += s / (double)n;
+                H[a * p + b] += Hi[a * p + b] / (double)n;
+            }
+    }
+    for (size_t a = 0; a < p; a++) /* M2 - H^2 */
+        for (size_t b = 0; b < p; b++) {
+            double s = 0.0;
+            for (size_t k = 0; k < p; k++) s += H[a * p + k] * H[k * p + b];
+            Hi[a * p + b] = M2[a * p + b] - s;
+        }
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)p, Hi, (lapack_int)p, w), 0);
+    double gap;
+    cr_assert_eq(linstab_mlp_m2_gap(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, &gap, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_lt(fabs(gap - w[p - 1]), 1e-7 * fabs(w[p - 1]), "%.17g vs %.17g", gap, w[p - 1]);
+    free(H);
+    free(M2);
+    free(Hi);
+    free(w);
+    linstab_mlp_free(m);
+}

@@ -12,6 +12,8 @@
 
 #include "cli.h"
 #include "linstab/mlp.h"
+#include "linstab/train.h"
+#include <sys/resource.h>
 #include "linstab/npy.h"
 
 static const char *const usage =
@@ -30,12 +32,15 @@ static const char *const usage =
     "  --loss mse|ce       squared loss ||f - y||^2/2 or softmax cross-entropy\n"
     "  --label-smoothing A cross-entropy label smoothing in [0, 1) (default 0)\n"
     "  --gn                Gauss-Newton factors instead of exact Hessians\n"
+    "  --matrix-free       write nothing; print (JSON) the sharpness lambda1(H) and\n"
+    "                      s_2^2 = lambda_max(M_2 - H^2) from per-sample Hessian-vector\n"
+    "                      products (no p x p matrix), with time and peak memory\n"
     "  --out FILE.npy      output (written atomically)\n"
     "  --max-memory GB     memory limit (default: the memory available now)\n"
     "  --quiet             no progress bar\n"
     "  -h, --help          this help\n";
 
-enum { OPT_MODEL = 256, OPT_DATA, OPT_TARGETS, OPT_LOSS, OPT_LS, OPT_GN, OPT_OUT, OPT_MAXMEM, OPT_QUIET };
+enum { OPT_MODEL = 256, OPT_DATA, OPT_TARGETS, OPT_LOSS, OPT_LS, OPT_GN, OPT_OUT, OPT_MAXMEM, OPT_QUIET, OPT_MF };
 
 int cmd_hessians(int argc, char **argv)
 {
@@ -45,11 +50,12 @@ int cmd_hessians(int argc, char **argv)
         {"label-smoothing", required_argument, NULL, OPT_LS}, {"gn", no_argument, NULL, OPT_GN},
         {"out", required_argument, NULL, OPT_OUT},       {"max-memory", required_argument, NULL, OPT_MAXMEM},
         {"quiet", no_argument, NULL, OPT_QUIET},         {"help", no_argument, NULL, 'h'},
+        {"matrix-free", no_argument, NULL, OPT_MF},
         {NULL, 0, NULL, 0}};
     const char *cmd = "hessians";
     const char *model = NULL, *data = NULL, *targets = NULL, *lossname = NULL, *out = NULL;
     double smoothing = 0.0, gb = 0.0;
-    int gn = 0, quiet = 0, rc = 0;
+    int gn = 0, quiet = 0, rc = 0, mf = 0;
     linstab_error err = {0};
     optind = 1;
     opterr = 0;
@@ -72,14 +78,15 @@ int cmd_hessians(int argc, char **argv)
             if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
             break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_MF: mf = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc != 0) return rc;
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model || !data || !targets || !lossname || !out)
-        return cli_usage_error(cmd, "--model, --data, --targets, --loss and --out are required");
+    if (!model || !data || !targets || !lossname || (!out && !mf))
+        return cli_usage_error(cmd, "--model, --data, --targets, --loss and --out (or --matrix-free) are required");
     linstab_loss loss;
     if (strcmp(lossname, "mse") == 0) loss = LINSTAB_LOSS_MSE;
     else if (strcmp(lossname, "ce") == 0) loss = LINSTAB_LOSS_CE;
@@ -93,6 +100,33 @@ int cmd_hessians(int argc, char **argv)
     if (linstab_mlp_load(model, &m, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
     if (linstab_npy_read(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read(targets, 0, &Y, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
+        goto done;
+    }
+    if (mf) {
+        if (linstab_mlp_check_data(m, &X, &Y, loss, &err) != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, data, err.msg);
+            rc = 1;
+            goto done;
+        }
+        struct timespec a0, a1, a2;
+        double l1, gap;
+        clock_gettime(CLOCK_MONOTONIC, &a0);
+        linstab_status s1 = linstab_mlp_sharpness(m, &X, &Y, loss, smoothing, &l1, &err);
+        clock_gettime(CLOCK_MONOTONIC, &a1);
+        if (s1 == LINSTAB_OK) s1 = linstab_mlp_m2_gap(m, &X, &Y, loss, smoothing, &gap, &err);
+        clock_gettime(CLOCK_MONOTONIC, &a2);
+        if (s1 != LINSTAB_OK) {
+            rc = cli_fail(cmd, &err);
+            goto done;
+        }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("{\"n\": %zu, \"p\": %zu, \"sharpness\": %.17g, \"m2_gap\": %.17g, \"s2\": %.17g, "
+               "\"sharpness_seconds\": %.3f, \"s2_seconds\": %.3f, \"peak_rss_mb\": %.1f}\n",
+               X.shape[0], m->p, l1, gap, gap > 0 ? sqrt(gap) : -sqrt(-gap),
+               (double)(a1.tv_sec - a0.tv_sec) + 1e-9 * (double)(a1.tv_nsec - a0.tv_nsec),
+               (double)(a2.tv_sec - a1.tv_sec) + 1e-9 * (double)(a2.tv_nsec - a1.tv_nsec),
+               (double)ru.ru_maxrss / 1024.0);
         goto done;
     }
     cli_family_source lim = {.max_memory = gb * 1e9};

@@ -64,6 +64,16 @@ LINSTAB_API linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const lin
                                                  double smoothing, double *lambda1,
                                                  linstab_error *err);
 
+/*
+ * s_2^2 = lambda_max(M_2 - H^2) of the per-sample Hessians at the samples,
+ * matrix-free: Lanczos on v -> (1/n) sum_i H_i (H_i v) - H (H v) with
+ * per-sample Hessian-vector products (000's non-uniformity; no p x p
+ * matrix is formed).  OUT *gap (= s_2^2).
+ */
+LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X,
+                                              const linstab_array *Y, linstab_loss loss,
+                                              double smoothing, double *gap, linstab_error *err);
+
 /* Train m in place; a CSV log (step,eta,batch_loss,loss,accuracy,sharpness)
  * goes to log (may be NULL). */
 LINSTAB_API linstab_status linstab_train(linstab_mlp *m, const linstab_array *X,
