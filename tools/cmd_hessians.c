@@ -129,13 +129,11 @@ int cmd_hessians(int argc, char **argv)
                (double)ru.ru_maxrss / 1024.0);
         goto done;
     }
-    cli_family_source lim = {.max_memory = gb * 1e9};
     double avail = gb > 0 ? gb * 1e9 : cli_available_memory();
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    (void)lim;
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, err.msg);
         rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
