@@ -163,3 +163,56 @@ Test(train, matrix_free_m2_gap_equals_the_explicit_per_sample_moments)
     free(w);
     linstab_mlp_free(m);
 }
+
+/* One full-batch step against its formula: SGD with momentum and weight
+ * decay (v = g + wd theta; theta -= eta v), and normalized SAM
+ * (theta -= eta grad L(theta + rho g/||g||)). */
+Test(train, one_full_batch_step_follows_its_formula)
+{
+    size_t sizes[3] = {3, 8, 2}, n = X.shape[0];
+    linstab_error err;
+    for (int sam = 0; sam < 2; sam++) {
+        linstab_mlp *m = NULL, *ref = NULL;
+        cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &ref, &err), LINSTAB_OK);
+        linstab_mlp_init(m, 3);
+        memcpy(ref->theta, m->theta, m->p * sizeof(double));
+        linstab_train_opts o = linstab_train_defaults();
+        o.eta = 0.3;
+        o.batch = n;
+        o.steps = 1;
+        o.momentum = 0.9;
+        o.weight_decay = 0.01;
+        o.quiet = 1;
+        if (sam) {
+            o.sam = LINSTAB_SAM_NORMALIZED;
+            o.rho = 0.1;
+        }
+        cr_assert_eq(linstab_train(m, &X, &Y, &o, NULL, &err), LINSTAB_OK);
+        size_t p = ref->p;
+        double *g = malloc(p * sizeof *g), *th = malloc(p * sizeof *th);
+        cr_assert_eq(linstab_mlp_loss(ref, X.data, Y.data, n, LINSTAB_LOSS_MSE, 0.0, NULL, NULL, g, NULL, &err), LINSTAB_OK);
+        for (size_t j = 0; j < p; j++) g[j] /= (double)n;
+        memcpy(th, ref->theta, p * sizeof *th);
+        if (sam) {
+            double nrm = 0.0;
+            for (size_t j = 0; j < p; j++) nrm += g[j] * g[j];
+            nrm = sqrt(nrm);
+            for (size_t j = 0; j < p; j++) ref->theta[j] += 0.1 * g[j] / nrm;
+            cr_assert_eq(linstab_mlp_loss(ref, X.data, Y.data, n, LINSTAB_LOSS_MSE, 0.0, NULL, NULL, g, NULL, &err), LINSTAB_OK);
+            for (size_t j = 0; j < p; j++) g[j] /= (double)n;
+            memcpy(ref->theta, th, p * sizeof *th);
+        }
+        double e = 0.0;
+        for (size_t j = 0; j < p; j++) { /* first step: velocity = gradient */
+            double want = th[j] - 0.3 * (g[j] + 0.01 * th[j]);
+            e = fmax(e, fabs(m->theta[j] - want));
+        }
+        /* the batch sums the same rows in another order: rounding only */
+        cr_expect_lt(e, 1e-13, "sam %d: %g", sam, e);
+        free(g);
+        free(th);
+        linstab_mlp_free(m);
+        linstab_mlp_free(ref);
+    }
+}
