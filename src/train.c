@@ -100,20 +100,29 @@ static void hvp_apply(const double *x, double *y, void *vctx)
     for (size_t j = 0; j < c->m->p; j++) y[j] /= (double)n; /* mean loss */
 }
 
-linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                     linstab_loss loss, double smoothing, double *lambda1,
-                                     linstab_error *err)
+/* Top eigenvalue of a p x p self-adjoint map of the model, matrix-free
+ * (Lanczos on `apply`; the products report failures through the context). */
+static linstab_status model_top(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                linstab_loss loss, double smoothing, linstab_apply_fn apply,
+                                const char *what, double *top, linstab_error *err)
 {
     hvp_ctx c = {m, X, Y, loss, smoothing, LINSTAB_OK};
-    linstab_operator op = {m->p, hvp_apply, hvp_apply, NULL, 1, &c};
+    linstab_operator op = {m->p, apply, apply, NULL, 1, &c};
     linstab_eigen_opts o = linstab_eigen_defaults();
     o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
     o.tol = 1e-8;
     o.ncv = 20;
-    linstab_status st = linstab_eigen_top(&op, &o, lambda1, NULL, err);
+    linstab_status st = linstab_eigen_top(&op, &o, top, NULL, err);
     if (st == LINSTAB_OK && c.failed != LINSTAB_OK)
-        st = linstab_error_set(err, c.failed, "sharpness: Hessian-vector product failed");
+        st = linstab_error_set(err, c.failed, "%s: Hessian-vector product failed", what);
     return st;
+}
+
+linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                     linstab_loss loss, double smoothing, double *lambda1,
+                                     linstab_error *err)
+{
+    return model_top(m, X, Y, loss, smoothing, hvp_apply, "sharpness", lambda1, err);
 }
 
 static void m2gap_apply(const double *x, double *y, void *vctx)
@@ -152,16 +161,7 @@ static void m2gap_apply(const double *x, double *y, void *vctx)
 linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
                                   linstab_loss loss, double smoothing, double *gap, linstab_error *err)
 {
-    hvp_ctx c = {m, X, Y, loss, smoothing, LINSTAB_OK};
-    linstab_operator op = {m->p, m2gap_apply, m2gap_apply, NULL, 1, &c};
-    linstab_eigen_opts o = linstab_eigen_defaults();
-    o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
-    o.tol = 1e-8;
-    o.ncv = 20;
-    linstab_status st = linstab_eigen_top(&op, &o, gap, NULL, err);
-    if (st == LINSTAB_OK && c.failed != LINSTAB_OK)
-        st = linstab_error_set(err, c.failed, "s2: Hessian-vector product failed");
-    return st;
+    return model_top(m, X, Y, loss, smoothing, m2gap_apply, "s2", gap, err);
 }
 
 /* Rows of the batch gathered into contiguous buffers. */

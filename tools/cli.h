@@ -30,6 +30,7 @@ typedef struct cli_family_source {
     int allow_indefinite;
     double sym_tol;      /* --sym-tol, relative */
     double max_memory;   /* bytes; <= 0: the memory available now */
+    double rank_tol;     /* --rank-tol (0: d * machine epsilon) */
     const char *model;   /* --model DIR with --data X.npy --targets Y.npy */
     const char *data, *targets;
     int loss_ce;         /* --loss ce (default mse) */
@@ -46,6 +47,17 @@ typedef struct cli_family_source {
         {"hessian", required_argument, NULL, (base) + 4},                                        \
         {"label-smoothing", required_argument, NULL, (base) + 5}
 int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src);
+
+/* The long options of a family file and its validation (base .. base + 6);
+ * cli_family_option handles one of them (0, or an exit status). */
+#define CLI_FAMILY_OPTIONS(base)                                                                  \
+    {"family", required_argument, NULL, (base)}, {"factors", required_argument, NULL, (base) + 1}, \
+        {"diag", required_argument, NULL, (base) + 2},                                           \
+        {"allow-indefinite", no_argument, NULL, (base) + 3},                                     \
+        {"sym-tol", required_argument, NULL, (base) + 4},                                        \
+        {"rank-tol", required_argument, NULL, (base) + 5},                                       \
+        {"max-memory", required_argument, NULL, (base) + 6}
+int cli_family_option(const char *cmd, int which, const char *arg, cli_family_source *src);
 #define CLI_MODEL_USAGE                                                                           \
     "  --model DIR --data X.npy --targets Y.npy   the per-sample Hessians of an MLP\n"           \
     "                        checkpoint at these samples (see linstab hessians)\n"               \

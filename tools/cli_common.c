@@ -98,6 +98,34 @@ int cli_check_memory(const char *cmd, const cli_family_source *src, double need,
     return 0;
 }
 
+int cli_family_option(const char *cmd, int which, const char *arg, cli_family_source *src)
+{
+    int rc = 0;
+    double gb;
+    switch (which) {
+    case 0: src->family = arg; break;
+    case 1: src->factors = arg; break;
+    case 2: src->diag = arg; break;
+    case 3: src->allow_indefinite = 1; break;
+    case 4:
+        rc = cli_parse_double(cmd, "--sym-tol", arg, &src->sym_tol);
+        if (rc == 0 && src->sym_tol < 0) rc = cli_usage_error(cmd, "--sym-tol must be >= 0");
+        break;
+    case 5:
+        rc = cli_parse_double(cmd, "--rank-tol", arg, &src->rank_tol);
+        if (rc == 0 && (src->rank_tol < 0 || src->rank_tol >= 1))
+            rc = cli_usage_error(cmd, "--rank-tol must be in [0, 1)");
+        break;
+    case 6:
+        rc = cli_parse_double(cmd, "--max-memory", arg, &gb);
+        if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
+        src->max_memory = gb * 1e9;
+        break;
+    default: rc = 2;
+    }
+    return rc;
+}
+
 int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src)
 {
     switch (which) {

@@ -71,8 +71,8 @@ static void stage(const char *what)
     last = now;
 }
 
-enum { OPT_FAMILY = 256, OPT_FACTORS, OPT_DIAG, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_SAMPLING,
-       OPT_JSON, OPT_OUT, OPT_INDEF, OPT_SYMTOL, OPT_RANKTOL, OPT_MAXMEM,
+enum { OPT_ETA = 256, OPT_BATCH, OPT_RHO, OPT_SAMPLING,
+       OPT_JSON, OPT_OUT,
        OPT_VARIANT, OPT_NOEXACT, OPT_SEED, OPT_LRUNS, OPT_LSTEPS, OPT_EIGEN };
 
 /* Rough peak memory of `check` in bytes (see family.c and geometry.c). */
@@ -90,25 +90,19 @@ static double check_memory(const linstab_family *f)
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"family", required_argument, NULL, OPT_FAMILY},
-        {"factors", required_argument, NULL, OPT_FACTORS},
-        {"diag", required_argument, NULL, OPT_DIAG},
         {"eta", required_argument, NULL, OPT_ETA},
         {"batch", required_argument, NULL, OPT_BATCH},
         {"rho", required_argument, NULL, OPT_RHO},
         {"sampling", required_argument, NULL, OPT_SAMPLING},
         {"json", no_argument, NULL, OPT_JSON},
         {"out", required_argument, NULL, OPT_OUT},
-        {"allow-indefinite", no_argument, NULL, OPT_INDEF},
-        {"sym-tol", required_argument, NULL, OPT_SYMTOL},
-        {"rank-tol", required_argument, NULL, OPT_RANKTOL},
-        {"max-memory", required_argument, NULL, OPT_MAXMEM},
         {"sam-variant", required_argument, NULL, OPT_VARIANT},
         {"no-exact", no_argument, NULL, OPT_NOEXACT},
         {"seed", required_argument, NULL, OPT_SEED},
         {"lyapunov-runs", required_argument, NULL, OPT_LRUNS},
         {"lyapunov-steps", required_argument, NULL, OPT_LSTEPS},
         {"eigen", required_argument, NULL, OPT_EIGEN},
+        CLI_FAMILY_OPTIONS(300),
         CLI_MODEL_OPTIONS(400),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -116,7 +110,7 @@ int cmd_check(int argc, char **argv)
     cli_family_source src = {.sym_tol = 1e-10};
     linstab_hyper h = {.eta = 0.0, .batch = 0, .rho = 0.0, .sampling = LINSTAB_SAMPLING_WITHOUT};
     int have_eta = 0, have_batch = 0, json = 0, rc = 0;
-    double rank_tol = 0.0, gb = 0.0;
+
     const char *out_path = NULL;
     linstab_error err = {0};
     linstab_sam_variant variant = LINSTAB_SAM_SAME;
@@ -128,9 +122,6 @@ int cmd_check(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_FAMILY: src.family = optarg; break;
-        case OPT_FACTORS: src.factors = optarg; break;
-        case OPT_DIAG: src.diag = optarg; break;
         case OPT_ETA: rc = cli_parse_double(cmd, "--eta", optarg, &h.eta); have_eta = 1; break;
         case OPT_BATCH: rc = cli_parse_size(cmd, "--batch", optarg, &h.batch); have_batch = 1; break;
         case OPT_RHO: rc = cli_parse_double(cmd, "--rho", optarg, &h.rho); break;
@@ -140,21 +131,6 @@ int cmd_check(int argc, char **argv)
             break;
         case OPT_JSON: json = 1; break;
         case OPT_OUT: out_path = optarg; break;
-        case OPT_INDEF: src.allow_indefinite = 1; break;
-        case OPT_SYMTOL:
-            rc = cli_parse_double(cmd, "--sym-tol", optarg, &src.sym_tol);
-            if (rc == 0 && src.sym_tol < 0) rc = cli_usage_error(cmd, "--sym-tol must be >= 0");
-            break;
-        case OPT_RANKTOL:
-            rc = cli_parse_double(cmd, "--rank-tol", optarg, &rank_tol);
-            if (rc == 0 && (rank_tol < 0 || rank_tol >= 1))
-                rc = cli_usage_error(cmd, "--rank-tol must be in [0, 1)");
-            break;
-        case OPT_MAXMEM:
-            rc = cli_parse_double(cmd, "--max-memory", optarg, &gb);
-            if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
-            src.max_memory = gb * 1e9;
-            break;
         case OPT_VARIANT:
             if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
                 rc = cli_usage_error(cmd, "%s", err.msg);
@@ -170,6 +146,9 @@ int cmd_check(int argc, char **argv)
             if (rc == 0 && xo.lyap_steps < 10) rc = cli_usage_error(cmd, "--lyapunov-steps must be >= 10");
             break;
         case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &xo.eigen.path); break;
+        case 300: case 301: case 302: case 303: case 304: case 305: case 306:
+            rc = cli_family_option(cmd, c - 300, optarg, &src);
+            break;
         case 400: case 401: case 402: case 403: case 404: case 405:
             rc = cli_family_model_option(cmd, c - 400, optarg, &src);
             break;
@@ -208,11 +187,11 @@ int cmd_check(int argc, char **argv)
     linstab_status st;
     /* the exact operators need the eigenbasis of H; the geometry is invariant */
     if (exact) {
-        st = linstab_rotated_make(f, rank_tol, indefinite, &rf, &err);
+        st = linstab_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
         fr = rf.f;
         rf.f = NULL; /* fr is freed below */
     } else {
-        st = linstab_family_restrict(f, rank_tol, indefinite, 0, &fr, &rank, NULL, &err);
+        st = linstab_family_restrict(f, src.rank_tol, indefinite, 0, &fr, &rank, NULL, &err);
     }
     linstab_geometry g;
     linstab_bounds b;

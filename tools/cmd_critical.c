@@ -44,8 +44,8 @@ static const char *const usage =
     "exact operator exists), eta_thm1 (Theorem 1 predicts divergence above it),\n"
     "eta_thm2 (Theorem 2's line: 2 sigma / (lambda1 (sigma + n/B - 1))).\n";
 
-enum { OPT_FAMILY = 256, OPT_FACTORS, OPT_DIAG, OPT_BATCHES, OPT_SAMPLING, OPT_RHO, OPT_VARIANT,
-       OPT_JSON, OPT_CSV, OPT_OUT, OPT_EIGEN, OPT_INDEF, OPT_SYMTOL, OPT_RANKTOL, OPT_MAXMEM,
+enum { OPT_BATCHES = 256, OPT_SAMPLING, OPT_RHO, OPT_VARIANT,
+       OPT_JSON, OPT_CSV, OPT_OUT, OPT_EIGEN,
        OPT_QUIET };
 
 typedef struct row {
@@ -56,9 +56,6 @@ typedef struct row {
 int cmd_critical(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"family", required_argument, NULL, OPT_FAMILY},
-        {"factors", required_argument, NULL, OPT_FACTORS},
-        {"diag", required_argument, NULL, OPT_DIAG},
         {"batches", required_argument, NULL, OPT_BATCHES},
         {"sampling", required_argument, NULL, OPT_SAMPLING},
         {"rho", required_argument, NULL, OPT_RHO},
@@ -67,11 +64,8 @@ int cmd_critical(int argc, char **argv)
         {"csv", no_argument, NULL, OPT_CSV},
         {"out", required_argument, NULL, OPT_OUT},
         {"eigen", required_argument, NULL, OPT_EIGEN},
-        {"allow-indefinite", no_argument, NULL, OPT_INDEF},
-        {"sym-tol", required_argument, NULL, OPT_SYMTOL},
-        {"rank-tol", required_argument, NULL, OPT_RANKTOL},
-        {"max-memory", required_argument, NULL, OPT_MAXMEM},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        CLI_FAMILY_OPTIONS(300),
         CLI_MODEL_OPTIONS(400),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -81,7 +75,7 @@ int cmd_critical(int argc, char **argv)
     linstab_sam_variant variant = LINSTAB_SAM_SAME;
     linstab_eigen_opts eo = linstab_eigen_defaults();
     const char *batches_arg = NULL, *out_path = NULL;
-    double rho = -1.0, rank_tol = 0.0, gb = 0.0;
+    double rho = -1.0;
     int json = 0, csv = 0, quiet = 0, rc = 0;
     linstab_error err = {0};
     optind = 1;
@@ -89,9 +83,6 @@ int cmd_critical(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_FAMILY: src.family = optarg; break;
-        case OPT_FACTORS: src.factors = optarg; break;
-        case OPT_DIAG: src.diag = optarg; break;
         case OPT_BATCHES: batches_arg = optarg; break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &sampling, &err) != LINSTAB_OK)
@@ -109,15 +100,10 @@ int cmd_critical(int argc, char **argv)
         case OPT_CSV: csv = 1; break;
         case OPT_OUT: out_path = optarg; break;
         case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &eo.path); break;
-        case OPT_INDEF: src.allow_indefinite = 1; break;
-        case OPT_SYMTOL: rc = cli_parse_double(cmd, "--sym-tol", optarg, &src.sym_tol); break;
-        case OPT_RANKTOL: rc = cli_parse_double(cmd, "--rank-tol", optarg, &rank_tol); break;
-        case OPT_MAXMEM:
-            rc = cli_parse_double(cmd, "--max-memory", optarg, &gb);
-            if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
-            src.max_memory = gb * 1e9;
-            break;
         case OPT_QUIET: quiet = 1; break;
+        case 300: case 301: case 302: case 303: case 304: case 305: case 306:
+            rc = cli_family_option(cmd, c - 300, optarg, &src);
+            break;
         case 400: case 401: case 402: case 403: case 404: case 405:
             rc = cli_family_model_option(cmd, c - 400, optarg, &src);
             break;
@@ -146,7 +132,7 @@ int cmd_critical(int argc, char **argv)
             rc = cli_usage_error(cmd, "--batches: %zu is outside [1, n] = [1, %zu]", batches[t], f->n);
             goto done;
         }
-    linstab_status st = linstab_rotated_make(f, rank_tol, indefinite, &rf, &err);
+    linstab_status st = linstab_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
     double l1S = NAN, sigma = NAN;
     if (st == LINSTAB_OK) st = linstab_coherence(rf.f, &l1S, &sigma, &err);
     rows = calloc(nb, sizeof *rows);
