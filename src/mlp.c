@@ -14,7 +14,9 @@
 
 #include <cblas.h>
 
+#include "linstab/linalg.h"
 #include "linstab/mlp.h"
+#include "linstab/train.h"
 #include "linstab/npy.h"
 
 static const struct {
@@ -430,3 +432,87 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
     }
     return LINSTAB_OK;
 }
+
+/* Jacobians J_i (k x p, row-major) of samples i0 .. i0 + b - 1 into J. */
+static linstab_status block_jacobians(const linstab_mlp *m, const linstab_array *X, size_t i0, size_t b,
+                                      double *J, double *Ut, linstab_error *err)
+{
+    size_t p = m->p, K = m->sizes[m->nlayers], d0 = m->sizes[0];
+    for (size_t q = 0; q < b; q++) {
+        linstab_status st = linstab_mlp_sample_jacobian_t(m, X->data + (i0 + q) * d0, Ut, err);
+        if (st != LINSTAB_OK) return st;
+        for (size_t a = 0; a < p; a++) /* U = J' (p x k) -> J (k x p) */
+            for (size_t o = 0; o < K; o++) J[(q * K + o) * p + a] = Ut[a * K + o];
+    }
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X, size_t block_bytes,
+                                        double *lambda1_S, double *sigma, linstab_error *err)
+{
+    size_t n = X->shape[0], p = m->p, K = m->sizes[m->nlayers];
+    size_t per = K * p * sizeof(double);
+    size_t b = block_bytes / (2 * per);
+    if (b < 1) b = 1;
+    if (b > n) b = n;
+    double *JI = malloc(b * per), *JJ = malloc(b * per), *Ut = malloc(per), *G = malloc(b * K * b * K * sizeof *G);
+    double *S = calloc(n * n, sizeof *S), *lam = calloc(n, sizeof *lam);
+    linstab_status st = LINSTAB_OK;
+    if (!JI || !JJ || !Ut || !G || !S || !lam) {
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory (block of %zu samples)", b);
+        goto done;
+    }
+    for (size_t i0 = 0; i0 < n && st == LINSTAB_OK; i0 += b) {
+        size_t bi = i0 + b <= n ? b : n - i0;
+        st = block_jacobians(m, X, i0, bi, JI, Ut, err);
+        for (size_t j0 = i0; j0 < n && st == LINSTAB_OK; j0 += b) {
+            size_t bj = j0 + b <= n ? b : n - j0;
+            const double *Jj = JI;
+            if (j0 != i0) {
+                st = block_jacobians(m, X, j0, bj, JJ, Ut, err);
+                Jj = JJ;
+            }
+            if (st != LINSTAB_OK) break;
+            /* G = J_I J_J' ((bi k) x (bj k)); tr(H_i H_j) = ||block (i, j)||_F^2 */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(bi * K), (int)(bj * K), (int)p, 1.0, JI,
+                        (int)p, Jj, (int)p, 0.0, G, (int)(bj * K));
+            for (size_t qi = 0; qi < bi; qi++)
+                for (size_t qj = 0; qj < bj; qj++) {
+                    double s2 = 0.0;
+                    for (size_t a = 0; a < K; a++)
+                        for (size_t c = 0; c < K; c++) {
+                            double v = G[(qi * K + a) * (bj * K) + qj * K + c];
+                            s2 += v * v;
+                        }
+                    S[(i0 + qi) * n + j0 + qj] = S[(j0 + qj) * n + i0 + qi] = sqrt(s2);
+                    if (i0 + qi == j0 + qj) {
+                        /* lambda1(H_i) = lambda1(J_i J_i') (k x k) */
+                        double C[256], l1 = 0.0;
+                        if (K <= 16) {
+                            for (size_t a = 0; a < K; a++)
+                                for (size_t c = 0; c < K; c++) C[a * K + c] = G[(qi * K + a) * (bj * K) + qj * K + c];
+                            if (linstab_sym_lambda_max(K, C, &l1, err) != LINSTAB_OK) l1 = NAN;
+                        } else {
+                            l1 = NAN;
+                        }
+                        lam[i0 + qi] = l1;
+                    }
+                }
+        }
+    }
+    if (st == LINSTAB_OK) {
+        double lmax = 0.0;
+        for (size_t i = 0; i < n; i++) lmax = fmax(lmax, lam[i]);
+        st = linstab_sym_lambda_max(n, S, lambda1_S, err);
+        if (st == LINSTAB_OK) *sigma = lmax > 0 ? *lambda1_S / lmax : NAN;
+    }
+done:
+    free(JI);
+    free(JJ);
+    free(Ut);
+    free(G);
+    free(S);
+    free(lam);
+    return st;
+}
+

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <lapacke.h>
 
+#include "linstab/geometry.h"
 #include "linstab/train.h"
 #include "testutil.h"
 
@@ -215,4 +216,29 @@ Test(train, one_full_batch_step_follows_its_formula)
         linstab_mlp_free(m);
         linstab_mlp_free(ref);
     }
+}
+
+/* The blocked Gauss-Newton coherence equals the coherence of the factor
+ * family (linstab_coherence on U_i = J_i'), whatever the block size. */
+Test(train, blocked_gauss_newton_coherence_equals_the_factor_family_coherence)
+{
+    size_t sizes[3] = {3, 8, 2};
+    linstab_mlp *m = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
+    linstab_mlp_init(m, 4);
+    linstab_family *f = NULL;
+    cr_assert_eq(linstab_mlp_family(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, 1, 0, &f, &err), LINSTAB_OK);
+    double l1_ref, sigma_ref;
+    cr_assert_eq(linstab_coherence(f, &l1_ref, &sigma_ref, &err), LINSTAB_OK);
+    size_t per = 2 * m->p * sizeof(double);
+    size_t blocks[3] = {2 * per, 2 * 7 * per, (size_t)1 << 30}; /* 1, 7 and all samples per block */
+    for (int t = 0; t < 3; t++) {
+        double l1, sigma;
+        cr_assert_eq(linstab_mlp_coherence_gn(m, &X, blocks[t], &l1, &sigma, &err), LINSTAB_OK, "%s", err.msg);
+        cr_expect_lt(fabs(l1 - l1_ref), 1e-12 * l1_ref, "block %d", t);
+        cr_expect_lt(fabs(sigma - sigma_ref), 1e-12 * sigma_ref, "block %d", t);
+    }
+    linstab_family_free(f);
+    linstab_mlp_free(m);
 }

@@ -35,12 +35,15 @@ static const char *const usage =
     "  --matrix-free       write nothing; print (JSON) the sharpness lambda1(H) and\n"
     "                      s_2^2 = lambda_max(M_2 - H^2) from per-sample Hessian-vector\n"
     "                      products (no p x p matrix), with time and peak memory\n"
+    "  --sigma             with --matrix-free: also the coherence sigma of the\n"
+    "                      Gauss-Newton Hessians, from blocks of the NTK Gram matrix\n"
+    "                      ((n k)^2 p flops; Jacobians in blocks of <= 256 MB)\n"
     "  --out FILE.npy      output (written atomically)\n"
     "  --max-memory GB     memory limit (default: the memory available now)\n"
     "  --quiet             no progress bar\n"
     "  -h, --help          this help\n";
 
-enum { OPT_MODEL = 256, OPT_DATA, OPT_TARGETS, OPT_LOSS, OPT_LS, OPT_GN, OPT_OUT, OPT_MAXMEM, OPT_QUIET, OPT_MF };
+enum { OPT_MODEL = 256, OPT_DATA, OPT_TARGETS, OPT_LOSS, OPT_LS, OPT_GN, OPT_OUT, OPT_MAXMEM, OPT_QUIET, OPT_MF, OPT_SIGMA };
 
 int cmd_hessians(int argc, char **argv)
 {
@@ -51,11 +54,12 @@ int cmd_hessians(int argc, char **argv)
         {"out", required_argument, NULL, OPT_OUT},       {"max-memory", required_argument, NULL, OPT_MAXMEM},
         {"quiet", no_argument, NULL, OPT_QUIET},         {"help", no_argument, NULL, 'h'},
         {"matrix-free", no_argument, NULL, OPT_MF},
+        {"sigma", no_argument, NULL, OPT_SIGMA},
         {NULL, 0, NULL, 0}};
     const char *cmd = "hessians";
     const char *model = NULL, *data = NULL, *targets = NULL, *lossname = NULL, *out = NULL;
     double smoothing = 0.0, gb = 0.0;
-    int gn = 0, quiet = 0, rc = 0, mf = 0;
+    int gn = 0, quiet = 0, rc = 0, mf = 0, want_sigma = 0;
     linstab_error err = {0};
     optind = 1;
     opterr = 0;
@@ -79,6 +83,7 @@ int cmd_hessians(int argc, char **argv)
             break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_MF: mf = 1; break;
+        case OPT_SIGMA: want_sigma = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -115,6 +120,10 @@ int cmd_hessians(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &a1);
         if (s1 == LINSTAB_OK) s1 = linstab_mlp_m2_gap(m, &X, &Y, loss, smoothing, &gap, &err);
         clock_gettime(CLOCK_MONOTONIC, &a2);
+        double l1S = NAN, sig = NAN;
+        if (s1 == LINSTAB_OK && want_sigma) s1 = linstab_mlp_coherence_gn(m, &X, (size_t)256 << 20, &l1S, &sig, &err);
+        struct timespec a3;
+        clock_gettime(CLOCK_MONOTONIC, &a3);
         if (s1 != LINSTAB_OK) {
             rc = cli_fail(cmd, &err);
             goto done;
@@ -122,11 +131,14 @@ int cmd_hessians(int argc, char **argv)
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         printf("{\"n\": %zu, \"p\": %zu, \"sharpness\": %.17g, \"m2_gap\": %.17g, \"s2\": %.17g, "
-               "\"sharpness_seconds\": %.3f, \"s2_seconds\": %.3f, \"peak_rss_mb\": %.1f}\n",
+               "\"sharpness_seconds\": %.3f, \"s2_seconds\": %.3f, ",
                X.shape[0], m->p, l1, gap, gap > 0 ? sqrt(gap) : -sqrt(-gap),
                (double)(a1.tv_sec - a0.tv_sec) + 1e-9 * (double)(a1.tv_nsec - a0.tv_nsec),
-               (double)(a2.tv_sec - a1.tv_sec) + 1e-9 * (double)(a2.tv_nsec - a1.tv_nsec),
-               (double)ru.ru_maxrss / 1024.0);
+               (double)(a2.tv_sec - a1.tv_sec) + 1e-9 * (double)(a2.tv_nsec - a1.tv_nsec));
+        if (want_sigma)
+            printf("\"lambda1_S_gn\": %.17g, \"sigma_gn\": %.17g, \"sigma_seconds\": %.3f, ", l1S, sig,
+                   (double)(a3.tv_sec - a2.tv_sec) + 1e-9 * (double)(a3.tv_nsec - a2.tv_nsec));
+        printf("\"peak_rss_mb\": %.1f}\n", (double)ru.ru_maxrss / 1024.0);
         goto done;
     }
     double avail = gb > 0 ? gb * 1e9 : cli_available_memory();

@@ -74,6 +74,18 @@ LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linsta
                                               const linstab_array *Y, linstab_loss loss,
                                               double smoothing, double *gap, linstab_error *err);
 
+/*
+ * The coherence sigma (004 Definition 2) of the Gauss-Newton Hessians
+ * H_i = J_i'J_i at the samples, from the Gram entries
+ * tr(H_i H_j) = ||J_i J_j'||_F^2 (blocks of the NTK Gram matrix), computed
+ * over blocks of samples whose Jacobians fit in `block_bytes`: the factors
+ * are never all stored (each block's Jacobians are recomputed as needed).
+ * OUT *lambda1_S, *sigma.
+ */
+LINSTAB_API linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X,
+                                                    size_t block_bytes, double *lambda1_S,
+                                                    double *sigma, linstab_error *err);
+
 /* Train m in place; a CSV log (step,eta,batch_loss,loss,accuracy,sharpness)
  * goes to log (may be NULL). */
 LINSTAB_API linstab_status linstab_train(linstab_mlp *m, const linstab_array *X,
