@@ -797,6 +797,86 @@ static linstab_status copy_family(const linstab_family *f, linstab_family **out,
     return LINSTAB_OK;
 }
 
+/*
+ * Factored families with n k < d: range(H) = range(W), W = [U_1 ... U_n].
+ * From G = W'W = V diag(g) V' (n k x n k), the eigenvalues of H = W W'/n
+ * are g/n and Q = W V_r diag(g_r)^{-1/2} is an orthonormal eigenbasis, so
+ * the restricted factors Q'U_i = diag(g_r)^{-1/2} V_r' G[:, block i] need no
+ * d x d matrix at all (networks with many parameters and few outputs).
+ */
+static linstab_status restrict_by_gram(const linstab_family *f, double rtol, linstab_family **out,
+                                       size_t *rank, double **Q_out, linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
+    double *W = gather_factors(f), *G = malloc(nk * nk * sizeof *G), *g = malloc(nk * sizeof *g),
+           *V = malloc(nk * nk * sizeof *V);
+    linstab_status st = LINSTAB_OK;
+    if (!W || !G || !g || !V) {
+        st = oom(err, "range restriction");
+        goto done;
+    }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nk, (int)d, 1.0, W, (int)nk, 0.0, G, (int)nk);
+    linstab_sym_fill_lower(nk, G);
+    st = linstab_sym_eig(nk, G, g, V, err);
+    if (st != LINSTAB_OK) goto done;
+    /* the rank rule of H (d x d): eigenvalue > d eps lambda_max */
+    double gmax = fmax(fabs(g[0]), fabs(g[nk - 1]));
+    size_t r = 0;
+    for (size_t j = 0; j < nk; j++)
+        if (gmax > 0.0 && g[j] > rtol * gmax) r++;
+    if (r == 0) {
+        st = linstab_error_set(err, LINSTAB_EDATA, "the mean Hessian H is zero: the family has no range to analyse");
+        goto done;
+    }
+    *rank = r;
+    st = linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, r, k, out, err);
+    if (st != LINSTAB_OK) goto done;
+    /* column c of the basis <-> eigenvalue g[nk-1-c] (decreasing) */
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < r; c++) {
+            size_t e = nk - 1 - c;
+            double sc = 1.0 / sqrt(g[e]);
+            for (size_t q = 0; q < k; q++) {
+                double v = 0.0;
+                for (size_t t = 0; t < nk; t++) v += V[t * nk + e] * G[t * nk + i * k + q];
+                (*out)->data[i * r * k + c * k + q] = sc * v;
+            }
+        }
+    if (f->lambda1 != NULL) {
+        (*out)->lambda1 = malloc(n * sizeof(double));
+        if ((*out)->lambda1 == NULL) {
+            st = oom(err, "range restriction");
+            goto done;
+        }
+        memcpy((*out)->lambda1, f->lambda1, n * sizeof(double));
+    }
+    if (Q_out) {
+        double *Q = malloc(d * r * sizeof *Q);
+        if (Q == NULL) {
+            st = oom(err, "range restriction");
+            goto done;
+        }
+        for (size_t row = 0; row < d; row++)
+            for (size_t c = 0; c < r; c++) {
+                size_t e = nk - 1 - c;
+                double v = 0.0;
+                for (size_t t = 0; t < nk; t++) v += W[row * nk + t] * V[t * nk + e];
+                Q[row * r + c] = v / sqrt(g[e]);
+            }
+        *Q_out = Q;
+    }
+done:
+    if (st != LINSTAB_OK) {
+        linstab_family_free(*out);
+        *out = NULL;
+    }
+    free(W);
+    free(G);
+    free(g);
+    free(V);
+    return st;
+}
+
 linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int use_m2,
                                        int rotate, linstab_family **out, size_t *rank, double **Q_out,
                                        linstab_error *err)
@@ -804,6 +884,8 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
     size_t n = f->n, d = f->d, k = f->k;
     *out = NULL;
     if (Q_out) *Q_out = NULL;
+    if (f->kind == LINSTAB_FAMILY_FACTORED && !use_m2 && n * k < d)
+        return restrict_by_gram(f, rtol <= 0.0 ? (double)d * DBL_EPSILON : rtol, out, rank, Q_out, err);
     double *Hm = malloc(d * d * sizeof *Hm);
     double *w = malloc(d * sizeof *w);
     double *V = NULL;

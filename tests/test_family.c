@@ -428,3 +428,56 @@ Test(family, save_and_load_round_trip_every_kind)
         linstab_family_free(f);
     }
 }
+
+/* Factored families with n k < d restrict through the n k x n k Gram matrix
+ * (no d x d matrix): the same rank, moments and Gram entries as the dense
+ * restriction of the same family, an orthonormal Q, and Q'U_i as factors. */
+Test(family, restriction_through_the_gram_matrix_matches_the_dense_route)
+{
+    size_t n = 3, d = 10, k = 2;
+    linstab_family *f = random_family(LINSTAB_FAMILY_FACTORED, n, d, k, 123), *dense = NULL, *g = NULL, *gd = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &dense, &err), LINSTAB_OK);
+    for (size_t i = 0; i < n; i++) linstab_family_sample_dense(f, i, dense->data + i * d * d);
+    size_t r1 = 0, r2 = 0;
+    double *Q = NULL;
+    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 1, &g, &r1, &Q, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_family_restrict(dense, 0.0, 0, 1, &gd, &r2, NULL, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(r1, n * k);
+    cr_expect_eq(r1, r2);
+    cr_expect_eq(g->kind, LINSTAB_FAMILY_FACTORED);
+    for (int p = 1; p <= 4; p++)
+        cr_expect_lt(tu_rel(trace_moment(g, p), trace_moment(dense, p), 1e-300), 1e-12, "tr M_%d", p);
+    double G1[9], G2[9];
+    cr_assert_eq(linstab_family_gram(g, G1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_gram(dense, G2, &err), LINSTAB_OK);
+    cr_expect_lt(tu_rel_diff(G1, G2, 9), 1e-12);
+    /* the restricted mean is diagonal and decreasing (H's eigenbasis) */
+    size_t r = r1;
+    double *H = malloc(r * r * sizeof *H);
+    cr_assert_eq(linstab_family_mean(g, H, &err), LINSTAB_OK);
+    for (size_t a = 0; a < r; a++)
+        for (size_t b = 0; b < r; b++)
+            if (a != b) cr_expect_lt(fabs(H[a * r + b]), 1e-12 * H[0]);
+    for (size_t a = 1; a < r; a++) cr_expect_geq(H[(a - 1) * r + a - 1], H[a * r + a]);
+    /* Q'Q = I and the factors are Q'U_i */
+    for (size_t a = 0; a < r; a++)
+        for (size_t b = 0; b < r; b++) {
+            double s = 0.0;
+            for (size_t row = 0; row < d; row++) s += Q[row * r + a] * Q[row * r + b];
+            cr_expect_lt(fabs(s - (a == b)), 1e-12);
+        }
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < r; c++)
+            for (size_t q = 0; q < k; q++) {
+                double s = 0.0;
+                for (size_t row = 0; row < d; row++) s += Q[row * r + c] * f->data[i * d * k + row * k + q];
+                cr_expect_lt(fabs(s - g->data[i * r * k + c * k + q]), 1e-12);
+            }
+    free(H);
+    free(Q);
+    linstab_family_free(g);
+    linstab_family_free(gd);
+    linstab_family_free(dense);
+    linstab_family_free(f);
+}
