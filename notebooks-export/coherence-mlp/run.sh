@@ -16,29 +16,34 @@ import gzip, numpy as np
 X = np.frombuffer(gzip.open('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz').read()[16:], np.uint8).reshape(-1, 784)[:200] / 255.0
 lab = np.frombuffer(gzip.open('/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz').read()[8:], np.uint8)[:200]
 np.save('X.npy', X); np.save('Y.npy', np.eye(10)[lab])
+np.save('X100.npy', X[:100]); np.save('Y100.npy', np.eye(10)[lab][:100])
 PY
-echo "batch,eta,train_loss,train_accuracy,sharpness,s2,sigma,thm1_threshold,thm1_diverges" > results.csv
+echo "batch,eta,train_loss,train_accuracy,sharpness,s2,sigma,thm1_threshold,thm1_diverges,eta_star_100" > results.csv
 for B in 8 32 128; do
     "$L" train --layers 784,64,10 --idx-images $FM/train-images-idx3-ubyte.gz --idx-labels $FM/train-labels-idx1-ubyte.gz \
         --subset 1000 --loss mse --eta 0.02 --batch $B --steps 6000 --seed 1 --log-every 6000 --quiet --out model-b$B >/dev/null
     last=$(tail -n 1 model-b$B/train_log.csv)
     mf=$("$L" hessians --model model-b$B --data X.npy --targets Y.npy --loss mse --matrix-free --sigma)
-    /usr/bin/python3 - "$B" "$last" "$mf" >> results.csv <<'PY'
+    # exact mean-square critical eta of SGD at this batch size (n = 100 sub-sample, same B/n ratio)
+    Bs=$(( B * 100 / 1000 > 0 ? B * 100 / 1000 : 1 ))
+    es=$("$L" critical --model model-b$B --data X100.npy --targets Y100.npy --batches $Bs --json --quiet |
+         /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"][0]["critical_eta"])')
+    /usr/bin/python3 - "$B" "$last" "$mf" "$es" >> results.csv <<'PY'
 import json, math, sys
-B = int(sys.argv[1]); last = sys.argv[2].split(','); mf = json.loads(sys.argv[3])
+B = int(sys.argv[1]); last = sys.argv[2].split(','); mf = json.loads(sys.argv[3]); es = float(sys.argv[4])
 eta, n = 0.02, 1000   # 004 Theorem 1 with the training set size and batch
 thr = mf['sigma_gn'] / eta / math.sqrt(n / B - 1)
 div = mf['sharpness'] > min(2 / eta, thr)
-print(f"{B},{eta},{last[3]},{last[4]},{mf['sharpness']},{mf['s2']},{mf['sigma_gn']},{thr},{str(div).lower()}")
+print(f"{B},{eta},{last[3]},{last[4]},{mf['sharpness']},{mf['s2']},{mf['sigma_gn']},{thr},{str(div).lower()},{es}")
 PY
     rm -f model-b$B/*.npy
 done
-rm -f X.npy Y.npy
+rm -f X.npy Y.npy X100.npy Y100.npy
 /usr/bin/python3 - <<'PY'
 import csv, json
 rows = list(csv.DictReader(open('results.csv')))
-t = ["| batch | train loss | accuracy | sharpness | s_2 | sigma (GN, 200 samples) | Theorem 1 threshold | Theorem 1 says |", "|---|---|---|---|---|---|---|---|"]
-t += [f"| {r['batch']} | {float(r['train_loss']):.4f} | {float(r['train_accuracy']):.3f} | {float(r['sharpness']):.2f} | {float(r['s2']):.2f} | {float(r['sigma']):.1f} | {float(r['thm1_threshold']):.0f} | {'diverges' if r['thm1_diverges'] == 'true' else 'nothing'} |" for r in rows]
+t = ["| batch | train loss | accuracy | sharpness | s_2 | sigma (GN, 200 samples) | Theorem 1 threshold | Theorem 1 says | exact eta* (100 samples, B/10) |", "|---|---|---|---|---|---|---|---|---|"]
+t += [f"| {r['batch']} | {float(r['train_loss']):.4f} | {float(r['train_accuracy']):.3f} | {float(r['sharpness']):.2f} | {float(r['s2']):.2f} | {float(r['sigma']):.1f} | {float(r['thm1_threshold']):.0f} | {'diverges' if r['thm1_diverges'] == 'true' else 'nothing'} | {float(r['eta_star_100']):.4f} |" for r in rows]
 md = "\n".join(["# The coherence sigma of trained MLPs (004's open question)", "", open('narrative.md').read().strip(), "", "## Results", "", *t, "", "Data: [`results.csv`](results.csv); training logs in `model-b*/train_log.csv`.", ""])
 open('README.md', 'w').write(md)
 json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": {"name": "markdown"}},
