@@ -179,3 +179,92 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     free(tmp);
     return LINSTAB_OK;
 }
+
+linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, const double *const *y,
+                                  const char *const *names, const char *xlabel, const char *ylabel,
+                                  const char *title, int logy, const char *device, const char *path,
+                                  linstab_error *err)
+{
+    if (n == 0 || ncurves == 0 || ncurves > 8)
+        return linstab_error_set(err, LINSTAB_EINVAL, "plot: need 1..8 curves of >= 1 point");
+    double xmin = x[0], xmax = x[0], ymin = INFINITY, ymax = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        xmin = fmin(xmin, x[i]);
+        xmax = fmax(xmax, x[i]);
+        for (size_t k = 0; k < ncurves; k++) {
+            double v = coord(y[k][i], logy);
+            if (!isfinite(v)) continue;
+            ymin = fmin(ymin, v);
+            ymax = fmax(ymax, v);
+        }
+    }
+    if (!(ymax >= ymin)) return linstab_error_set(err, LINSTAB_EINVAL, "plot: no finite values");
+    double dx = xmax > xmin ? 0.05 * (xmax - xmin) : 0.5, dy = ymax > ymin ? 0.08 * (ymax - ymin) : 0.5;
+    size_t len = strlen(path) + 32;
+    char *tmp = malloc(len);
+    PLFLT *px = malloc(n * sizeof *px), *py = malloc(n * sizeof *py);
+    if (!tmp || !px || !py) {
+        free(tmp);
+        free(px);
+        free(py);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "plot: out of memory");
+    }
+    snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+    plsdev(device);
+    plsfnam(tmp);
+    plspage(0.0, 0.0, 900, 600, 0, 0);
+    plscolbg(255, 255, 255);
+    plinit();
+    static const int rgb[8][3] = {{0, 0, 0}, {200, 30, 30}, {30, 90, 200}, {0, 150, 60},
+                                  {200, 120, 0}, {130, 0, 160}, {0, 150, 150}, {120, 120, 120}};
+    for (int k = 0; k < 8; k++) plscol0(k + 1, rgb[k][0], rgb[k][1], rgb[k][2]);
+    plscol0(15, 255, 255, 255);
+    pladv(0);
+    plvpor(0.12, 0.95, 0.12, 0.90);
+    plwind(xmin - dx, xmax + dx, ymin - dy, ymax + dy);
+    plcol0(1);
+    plbox("bcnst", 0.0, 0, logy ? "bclnstv" : "bcnstv", 0.0, 0);
+    pllab(xlabel, ylabel, title);
+    PLINT opts[8], lcol[8], lsty[8], scol[8], snum[8];
+    PLFLT lwid[8], sscale[8];
+    const char *symbols[8];
+    for (size_t k = 0; k < ncurves; k++) {
+        for (size_t i = 0; i < n; i++) {
+            px[i] = x[i];
+            py[i] = coord(y[k][i], logy);
+        }
+        plcol0((PLINT)k + 2);
+        plwidth(2.5);
+        plline((PLINT)n, px, py);
+        plpoin((PLINT)n, px, py, 17);
+        opts[k] = PL_LEGEND_LINE | PL_LEGEND_SYMBOL;
+        lcol[k] = scol[k] = (PLINT)k + 2;
+        lsty[k] = 1;
+        lwid[k] = 2.5;
+        sscale[k] = 1.0;
+        snum[k] = 3;
+        symbols[k] = "#(728)";
+    }
+    plwidth(1.0);
+    PLFLT lw, lh;
+    PLINT tcol[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+             PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.1, 15, 1, 1, 0, 0,
+             (PLINT)ncurves, opts, 1.0, 0.9, 2.0, 0.0, tcol, (const char **)names, NULL, NULL, NULL, NULL,
+             lcol, lsty, lwid, scol, sscale, snum, symbols);
+    plend();
+    free(px);
+    free(py);
+    if (access(tmp, F_OK) != 0) {
+        free(tmp);
+        return linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote nothing", path, device);
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        free(tmp);
+        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
+    }
+    free(tmp);
+    return LINSTAB_OK;
+}

@@ -18,6 +18,7 @@ int cmd_validate(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_hessians(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -30,6 +31,7 @@ static const struct {
     {"train", cmd_train, "train an MLP with SGD or SAM (checkpoint for hessians and --model)"},
     {"hessians", cmd_hessians, "per-sample Hessians (exact) or Gauss-Newton factors of an MLP checkpoint"},
     {"validate", cmd_validate, "count how often each published bound agrees with the exact answer"},
+    {"plot", cmd_plot, "curves from CSV columns (training logs, results tables) as PNG or SVG"},
     {"gen", cmd_gen, "write a synthetic Hessian family (rank1, lowrank, wishart, aligned, dexter)"},
 };
 

@@ -37,6 +37,17 @@ typedef struct linstab_plot_map {
 LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *device,
                                                  const char *path, linstab_error *err);
 
+/*
+ * Curves y_k(x) (k = 0..ncurves-1, each of n points, markers and lines)
+ * with a legend, drawn with device "pngcairo" or "svgcairo" to path
+ * (through a temporary file renamed into place).
+ */
+LINSTAB_API linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves,
+                                              const double *const *y, const char *const *names,
+                                              const char *xlabel, const char *ylabel,
+                                              const char *title, int logy, const char *device,
+                                              const char *path, linstab_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,9 +34,11 @@ PY
     rm -f "model-$opt-$rho"/*.npy   # keep model.json and train_log.csv; regenerate to get weights
 done
 rm -f X.npy Y.npy
-# the page and the notebook, from narrative.md and results.csv
+"$L" plot --csv results.csv --x rho --y sharpness,s2 --out figure.png \
+    --title "MLP 784-64-10 on Fashion-MNIST: SGD (#gr = 0) and SAM" --xlabel "SAM radius #gr" --ylabel "at the end point"
+# the page and the notebook, from narrative.md, results.csv and the figure
 /usr/bin/python3 - <<'PY'
-import csv, json
+import base64, csv, json
 rows = list(csv.DictReader(open('results.csv')))
 table = ["| optimizer | rho | train loss | train accuracy | sharpness lambda1(H) | s_2 |", "|---|---|---|---|---|---|"]
 table += [f"| {r['optimizer']} | {r['rho']} | {float(r['train_loss']):.4f} | {float(r['train_accuracy']):.3f} | "
@@ -47,7 +49,9 @@ md = "\n".join([title, "", narr, "", "## Results", "", *table, "",
                  "Data: [`results.csv`](results.csv); training logs in `model-*/train_log.csv`.", ""])
 open('README.md', 'w').write(md)
 nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": {"name": "markdown"}},
-      "cells": [{"cell_type": "markdown", "id": "cell-0", "metadata": {}, "source": md}]}
+      "cells": [{"cell_type": "markdown", "id": "cell-0", "metadata": {},
+                 "attachments": {"figure.png": {"image/png": base64.b64encode(open('figure.png', 'rb').read()).decode()}},
+                 "source": md.replace("(figure.png)", "(attachment:figure.png)")}]}
 json.dump(nb, open('shin-figure2.ipynb', 'w'), indent=1)
 PY
 cat results.csv

@@ -1,0 +1,131 @@
+/*
+ * cmd_plot.c -- `linstab plot`: curves from the columns of a CSV file (for
+ * example a training log or a results table) as PNG or SVG with PLplot.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+#include <string.h>
+
+#include "cli.h"
+#include "linstab/plot.h"
+
+static const char *const usage =
+    "usage: linstab plot --csv FILE --x COLUMN --y COLUMN[,COLUMN...] --out FIG.png|FIG.svg\n"
+    "                    [--title T] [--xlabel L] [--ylabel L] [--logy]\n"
+    "\n"
+    "Draw columns of a CSV file (header row, numeric cells) as curves against\n"
+    "another column: up to 8 curves, with a legend; the format follows the\n"
+    "extension of --out.  PLplot text escapes work in labels (#gs = sigma).\n";
+
+enum { OPT_CSV = 256, OPT_X, OPT_Y, OPT_OUT, OPT_TITLE, OPT_XL, OPT_YL, OPT_LOGY };
+
+enum { MAXCOL = 64, MAXROW = 100000 };
+
+int cmd_plot(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"csv", required_argument, NULL, OPT_CSV},     {"x", required_argument, NULL, OPT_X},
+        {"y", required_argument, NULL, OPT_Y},         {"out", required_argument, NULL, OPT_OUT},
+        {"title", required_argument, NULL, OPT_TITLE}, {"xlabel", required_argument, NULL, OPT_XL},
+        {"ylabel", required_argument, NULL, OPT_YL},   {"logy", no_argument, NULL, OPT_LOGY},
+        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+    const char *cmd = "plot";
+    const char *csv = NULL, *xs = NULL, *ys = NULL, *out = NULL, *title = "", *xl = NULL, *yl = "";
+    int logy = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CSV: csv = optarg; break;
+        case OPT_X: xs = optarg; break;
+        case OPT_Y: ys = optarg; break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_TITLE: title = optarg; break;
+        case OPT_XL: xl = optarg; break;
+        case OPT_YL: yl = optarg; break;
+        case OPT_LOGY: logy = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!csv || !xs || !ys || !out) return cli_usage_error(cmd, "--csv, --x, --y and --out are required");
+    size_t olen = strlen(out);
+    const char *device = olen > 4 && strcmp(out + olen - 4, ".svg") == 0 ? "svgcairo"
+                         : olen > 4 && strcmp(out + olen - 4, ".png") == 0 ? "pngcairo" : NULL;
+    if (device == NULL) return cli_usage_error(cmd, "--out %s: the name must end in .png or .svg", out);
+    FILE *fp = fopen(csv, "r");
+    if (fp == NULL) {
+        fprintf(stderr, "linstab %s: error: cannot open %s\n", cmd, csv);
+        return 1;
+    }
+    char line[8192], *names[MAXCOL];
+    size_t ncol = 0;
+    if (fgets(line, sizeof line, fp) == NULL) {
+        fclose(fp);
+        fprintf(stderr, "linstab %s: error: %s: empty file\n", cmd, csv);
+        return 1;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    for (char *save = NULL, *t = strtok_r(line, ",", &save); t && ncol < MAXCOL; t = strtok_r(NULL, ",", &save))
+        names[ncol++] = strdup(t);
+    /* the wanted columns */
+    int cx = -1, cy[8], ny = 0, rc = 0;
+    const char *ynames[8];
+    for (size_t j = 0; j < ncol; j++)
+        if (strcmp(names[j], xs) == 0) cx = (int)j;
+    char *ycopy = strdup(ys);
+    for (char *save = NULL, *t = strtok_r(ycopy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int found = -1;
+        for (size_t j = 0; j < ncol; j++)
+            if (strcmp(names[j], t) == 0) found = (int)j;
+        if (found < 0 || ny == 8) {
+            rc = cli_usage_error(cmd, "--y: no column '%s' in %s (or more than 8 curves)", t, csv);
+            break;
+        }
+        ynames[ny] = names[found];
+        cy[ny++] = found;
+    }
+    if (rc == 0 && cx < 0) rc = cli_usage_error(cmd, "--x: no column '%s' in %s", xs, csv);
+    double *x = malloc(MAXROW * sizeof *x), *yv[8] = {NULL};
+    for (int k = 0; k < ny; k++) yv[k] = malloc(MAXROW * sizeof(double));
+    size_t n = 0;
+    while (rc == 0 && n < MAXROW && fgets(line, sizeof line, fp) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0') continue;
+        double cells[MAXCOL];
+        size_t j = 0;
+        for (char *p = line;; j++) {
+            char *comma = strchr(p, ',');
+            if (comma) *comma = '\0';
+            char *end;
+            cells[j < MAXCOL ? j : MAXCOL - 1] = strtod(p, &end);
+            if (end == p) cells[j < MAXCOL ? j : MAXCOL - 1] = NAN;
+            if (!comma) break;
+            p = comma + 1;
+        }
+        x[n] = cells[cx];
+        for (int k = 0; k < ny; k++) yv[k][n] = cells[cy[k]];
+        n++;
+    }
+    fclose(fp);
+    if (rc == 0 && n == 0) {
+        fprintf(stderr, "linstab %s: error: %s: no data rows\n", cmd, csv);
+        rc = 1;
+    }
+    if (rc == 0) {
+        linstab_error err = {0};
+        if (linstab_plot_lines(n, x, (size_t)ny, (const double *const *)yv, ynames, xl ? xl : xs, yl, title, logy,
+                               device, out, &err) != LINSTAB_OK)
+            rc = cli_fail(cmd, &err);
+        else
+            printf("wrote %s (%d curves, %zu points)\n", out, ny, n);
+    }
+    free(x);
+    for (int k = 0; k < ny; k++) free(yv[k]);
+    for (size_t j = 0; j < ncol; j++) free(names[j]);
+    free(ycopy);
+    return rc;
+}
