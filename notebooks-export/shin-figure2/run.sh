@@ -45,7 +45,7 @@ table += [f"| {r['optimizer']} | {r['rho']} | {float(r['train_loss']):.4f} | {fl
           f"{float(r['sharpness']):.2f} | {float(r['s2']):.2f} |" for r in rows]
 title = "# 000 Figure 2 — sharpness and non-uniformity of SGD and SAM minima"
 narr = open('narrative.md').read().strip()
-md = "\n".join([title, "", narr, "", "## Results", "", *table, "",
+md = "\n".join([title, "", narr, "", "## Results", "", "![sharpness and s_2 against rho](figure.png)", "", *table, "",
                  "Data: [`results.csv`](results.csv); training logs in `model-*/train_log.csv`.", ""])
 open('README.md', 'w').write(md)
 nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": {"name": "markdown"}},
