@@ -558,3 +558,18 @@ Test(cli, hessians_rejects_bad_models_and_data)
     expect_error(run("hessians --model mdl --data X.npy --targets Y.npy --loss hinge --out o.npy"), 2, "hinge");
     cr_expect(!exists("o.npy"));
 }
+
+Test(cli, plot_draws_csv_columns_and_rejects_unknown_columns)
+{
+    const char csv[] = "rho,sharpness,s2\n0,73.5,71.3\n0.05,26.0,30.7\n0.1,13.6,18.3\n";
+    write_bytes("r.csv", csv, sizeof csv - 1);
+    cr_assert_eq(run("plot --csv r.csv --x rho --y sharpness,s2 --out f.png"), 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/f.png", dir);
+    char *png = slurp(path);
+    cr_expect_eq(memcmp(png, "\x89PNG", 4), 0);
+    free(png);
+    expect_error(run("plot --csv r.csv --x rho --y nothing --out g.png"), 2, "nothing");
+    expect_error(run("plot --csv r.csv --x rho --y s2 --out g.jpg"), 2, ".png or .svg");
+    cr_expect(!exists("g.png"));
+}
