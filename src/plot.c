@@ -15,6 +15,21 @@
 
 static double coord(double v, int lg) { return lg ? log10(v) : v; }
 
+/* Rename the finished temporary figure into place (and free tmp). */
+static linstab_status finish_file(char *tmp, const char *path, const char *device, linstab_error *err)
+{
+    linstab_status st = LINSTAB_OK;
+    if (access(tmp, F_OK) != 0) {
+        st = linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote nothing", path, device);
+    } else if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        st = linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
+    }
+    free(tmp);
+    return st;
+}
+
 /* Cell edges: midpoints between values, extrapolated at the ends. */
 static void edges(size_t n, const double *v, int lg, double *e)
 {
@@ -166,18 +181,7 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     plend();
     free(ex);
     free(ey);
-    if (access(tmp, F_OK) != 0) {
-        free(tmp);
-        return linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote nothing", path, device);
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
-    }
-    free(tmp);
-    return LINSTAB_OK;
+    return finish_file(tmp, path, device, err);
 }
 
 linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, const double *const *y,
@@ -255,16 +259,5 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
     plend();
     free(px);
     free(py);
-    if (access(tmp, F_OK) != 0) {
-        free(tmp);
-        return linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote nothing", path, device);
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
-    }
-    free(tmp);
-    return LINSTAB_OK;
+    return finish_file(tmp, path, device, err);
 }
