@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <lapacke.h>
 
 #include "internal.h"
 #include "linstab/family.h"
@@ -258,9 +259,17 @@ static linstab_status moments_dense(const linstab_family *f, int kmax, double *c
     if (!need_sq) return LINSTAB_OK;
     double *S = malloc(n * dd * sizeof *S); /* (n d) x d: H_i^2 stacked */
     if (S == NULL) return oom(err, "Hessian moments");
-    for (size_t i = 0; i < n; i++)
-        cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)d, 1.0, A + i * dd, (int)d,
-                    A + i * dd, (int)d, 0.0, S + i * dd, (int)d);
+    /* H_i^2 = H_i H_i' by SYRK (half the flops of a product), the samples
+     * spread over threads with one BLAS thread each */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)d, 1.0, A + i * dd, (int)d,
+                    0.0, S + i * dd, (int)d);
+        linstab_sym_fill_lower(d, S + i * dd);
+    }
+    openblas_set_num_threads(blas_threads);
     if (kmax >= 3 && M[2] != NULL) {
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)(n * d), inv, A,
                     (int)d, S, (int)d, 0.0, M[2], (int)d);
@@ -304,10 +313,13 @@ static linstab_status moments_factored(const linstab_family *f, int kmax, double
         for (size_t i = 0; i < n; i++) c[i] = 0.0;
         for (size_t r = 0; r < d; r++)
             for (size_t i = 0; i < n; i++) c[i] += W[r * n + i] * W[r * n + i];
+        for (size_t i = 0; i < n; i++) c[i] = sqrt(c[i]);
+        memcpy(P, W, d * n * sizeof *P);
         for (int p = 2; p <= kmax; p++) {
-            if (M[p - 1] == NULL) continue;
+            /* P = W D_p by one more factor c^(1/2) per order */
             for (size_t r = 0; r < d; r++)
-                for (size_t i = 0; i < n; i++) P[r * n + i] = W[r * n + i] * pow(c[i], 0.5 * (p - 1));
+                for (size_t i = 0; i < n; i++) P[r * n + i] *= c[i];
+            if (M[p - 1] == NULL) continue;
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)n, inv, P, (int)n,
                         0.0, M[p - 1], (int)d);
             linstab_sym_fill_lower(d, M[p - 1]);
@@ -439,6 +451,88 @@ linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
     }
     }
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
+/*
+ * The same for a positive definite X = L L' (Cholesky): sum_i (H_i L)(H_i L)'
+ * is a rank-k update, so dense families need a triangular product and a
+ * SYRK (half the flops of two GEMMs) and rank-one factored families one
+ * SYRK of the columns u_i scaled by sqrt(u_i' X u_i).  Anything else (X
+ * not positive definite, diagonal or k > 1 factors) takes the general path.
+ */
+linstab_status linstab_family_sandwich_psd(const linstab_family *f, const double *X, double *Y,
+                                           linstab_error *err)
+{
+    size_t n = f->n, d = f->d, dd = d * d;
+    int dense = f->kind == LINSTAB_FAMILY_DENSE, rank1 = f->kind == LINSTAB_FAMILY_FACTORED && f->k == 1;
+    if (!dense && !rank1) return linstab_family_sandwich(f, X, Y, err);
+    double *L = malloc(dd * sizeof *L);
+    if (L == NULL) return oom(err, "sandwich");
+    memcpy(L, X, dd * sizeof *L);
+    /* row-major lower L with X = L L' */
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d) != 0) {
+        free(L);
+        return linstab_family_sandwich(f, X, Y, err);
+    }
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = a + 1; b < d; b++) L[a * d + b] = 0.0;
+    double inv = 1.0 / (double)n;
+    if (dense) {
+        double *C = malloc(n * dd * sizeof *C);
+        if (C == NULL) {
+            free(L);
+            return oom(err, "sandwich");
+        }
+        memcpy(C, f->data, n * dd * sizeof *C);
+        /* blocks H_i L, transposed blockwise to L'H_i, then sum_i (L'H_i)'(L'H_i) */
+        cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)(n * d),
+                    (int)d, 1.0, L, (int)d, C, (int)d);
+        for (size_t i = 0; i < n; i++) {
+            double *Ci = C + i * dd;
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = a + 1; b < d; b++) {
+                    double t = Ci[a * d + b];
+                    Ci[a * d + b] = Ci[b * d + a];
+                    Ci[b * d + a] = t;
+                }
+        }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(n * d), inv, C, (int)d,
+                    0.0, Y, (int)d);
+        free(C);
+    } else {
+        double *W = gather_factors(f); /* d x n: column i is u_i */
+        double *P = malloc(d * n * sizeof *P);
+        if (W == NULL || P == NULL) {
+            free(W);
+            free(P);
+            free(L);
+            return oom(err, "sandwich");
+        }
+        /* P = L'W: column i has squared norm u_i' X u_i */
+        memcpy(P, W, d * n * sizeof *P);
+        cblas_dtrmm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, (int)d, (int)n,
+                    1.0, L, (int)d, P, (int)n);
+        double *c = calloc(n, sizeof *c);
+        if (c == NULL) {
+            free(W);
+            free(P);
+            free(L);
+            return oom(err, "sandwich");
+        }
+        for (size_t r = 0; r < d; r++)
+            for (size_t i = 0; i < n; i++) c[i] += P[r * n + i] * P[r * n + i];
+        for (size_t i = 0; i < n; i++) c[i] = sqrt(c[i]);
+        for (size_t r = 0; r < d; r++)
+            for (size_t i = 0; i < n; i++) W[r * n + i] *= c[i];
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)n, inv, W, (int)n, 0.0,
+                    Y, (int)d);
+        free(c);
+        free(W);
+        free(P);
+    }
+    linstab_sym_fill_lower(d, Y);
+    free(L);
+    return LINSTAB_OK;
 }
 
 linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_error *err)
@@ -665,6 +759,73 @@ linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *la
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
 }
 
+/*
+ * PSD check of a dense family without eigendecompositions.  H_i + tau I
+ * has a Cholesky factor exactly when lambda_min(H_i) > -tau, up to the
+ * factorisation's backward error (about d eps ||H_i||, far below tau).
+ * The tolerance is tau = 1e-10 max_i lambda1(H_i); lambda1 comes from
+ * Lanczos, and ARPACK is not reentrant, so one thread runs the Lanczos
+ * problems one after another while the other factorises every sample
+ * with tau' = 1e-10 max_i max_j (H_i)_jj <= tau (a success there is a
+ * success for tau; a failure is retried with tau once it is known).  For
+ * d >= 128 this is faster than a tridiagonal reduction per sample.
+ * OUT lmax[i] = lambda1(H_i) and lmin[i] = 0 (|lambda_min| < tau does not
+ * change the scale); any failure returns an error and the caller falls
+ * back to the exact eigenvalues, which name the offending sample.
+ */
+static int shifted_cholesky_fails(const double *H, size_t d, double tau, double *a)
+{
+    memcpy(a, H, d * d * sizeof *a);
+    for (size_t j = 0; j < d; j++) a[j * d + j] += tau;
+    /* symmetric: the column-major call reads the same matrix, untransposed */
+    return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, a, (lapack_int)d) != 0;
+}
+
+static linstab_status psd_fast(const linstab_family *f, double *lmin, double *lmax)
+{
+    size_t n = f->n, d = f->d, dd = d * d;
+    double diag = 0.0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) diag = fmax(diag, f->data[i * dd + j * d + j]);
+    if (!(diag > 0.0)) return LINSTAB_EDATA; /* let the exact path judge */
+    unsigned char *retry = calloc(n, 1);
+    double *a = malloc(dd * sizeof *a), *b = malloc(dd * sizeof *b);
+    int lanczos_failed = 0;
+    if (retry == NULL || a == NULL || b == NULL) {
+        free(retry);
+        free(a);
+        free(b);
+        return LINSTAB_ENOMEM;
+    }
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel sections
+    {
+#pragma omp section
+        {
+            linstab_error e = {0};
+            for (size_t i = 0; i < n && !lanczos_failed; i++) {
+                lmin[i] = 0.0;
+                if (linstab_sym_lambda_max(d, f->data + i * dd, &lmax[i], &e) != LINSTAB_OK)
+                    lanczos_failed = 1;
+            }
+        }
+#pragma omp section
+        for (size_t i = 0; i < n; i++)
+            retry[i] = (unsigned char)shifted_cholesky_fails(f->data + i * dd, d, 1e-10 * diag, b);
+    }
+    openblas_set_num_threads(blas_threads);
+    linstab_status st = lanczos_failed ? LINSTAB_ELAPACK : LINSTAB_OK;
+    double scale = 0.0;
+    for (size_t i = 0; st == LINSTAB_OK && i < n; i++) scale = fmax(scale, lmax[i]);
+    for (size_t i = 0; st == LINSTAB_OK && i < n; i++)
+        if (retry[i] && shifted_cholesky_fails(f->data + i * dd, d, 1e-10 * scale, a)) st = LINSTAB_EDATA;
+    free(retry);
+    free(a);
+    free(b);
+    return st;
+}
+
 linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int allow_indefinite,
                                        int *indefinite, linstab_error *err)
 {
@@ -708,6 +869,9 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
             else
                 linstab_sym_symmetrize(d, Hi);
         }
+        if (st == LINSTAB_OK && !allow_indefinite && d >= 128 &&
+            psd_fast(f, lmin, lmax) == LINSTAB_OK)
+            goto checked;
         /* samples are independent: spread the eigenvalue problems over threads
          * (each thread its own workspace and error record; results are
          * per-sample, so the thread count cannot change them) */
@@ -750,6 +914,7 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
             }
         }
     }
+checked:
     if (st == LINSTAB_OK) {
         double scale = 0.0;
         for (size_t i = 0; i < n; i++) scale = fmax(scale, fmax(fabs(lmin[i]), fabs(lmax[i])));

@@ -108,7 +108,7 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
         return linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
     }
     *gamma_min = NAN;
-    linstab_status st = linstab_family_sandwich(f, m->Hp[0], A, err);
+    linstab_status st = linstab_family_sandwich_psd(f, m->Hp[0], A, err);
     if (st == LINSTAB_OK) {
         double fro2 = 0.0;
         for (size_t j = 0; j < rr; j++) {

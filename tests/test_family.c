@@ -142,6 +142,33 @@ Test(family, sandwich_equals_naive_mean_of_h_x_h)
     }
 }
 
+Test(family, sandwich_psd_equals_general_sandwich)
+{
+    size_t n = 7, d = 5;
+    gsl_rng *r = tu_rng(6);
+    double G[25], X[25], Y[25], ref[25];
+    tu_gauss(r, G, 25);
+    gsl_rng_free(r);
+    /* X = G G' + I/10 is positive definite; -X is not: the fallback */
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < d; b++) {
+            double s = a == b ? 0.1 : 0.0;
+            for (size_t c = 0; c < d; c++) s += G[a * d + c] * G[b * d + c];
+            X[a * d + b] = s;
+        }
+    for (int sign = 1; sign >= -1; sign -= 2) {
+        for (int t = 0; t < 4; t++) {
+            linstab_family *f = random_family(kinds[t == 3 ? 1 : t], n, d, t == 3 ? 1 : 2, 41 + t);
+            linstab_error err;
+            cr_assert_eq(linstab_family_sandwich(f, X, ref, &err), LINSTAB_OK);
+            cr_assert_eq(linstab_family_sandwich_psd(f, X, Y, &err), LINSTAB_OK);
+            cr_expect_lt(tu_rel_diff(Y, ref, d * d), 1e-13, "kind %d k %zu sign %d", t, f->k, sign);
+            linstab_family_free(f);
+        }
+        for (size_t j = 0; j < d * d; j++) X[j] = -X[j];
+    }
+}
+
 Test(family, gram_matrix_equals_naive_traces_of_products)
 {
     size_t n = 9, d = 4;
@@ -258,6 +285,66 @@ Test(family, validation_accepts_rounding_below_zero_but_not_below_the_tolerance)
     f->data[1] = -2e-10;
     cr_expect_eq(linstab_family_validate(f, 1e-10, 0, NULL, &err), LINSTAB_EDATA);
     cr_expect(strstr(err.msg, "sample 0") != NULL, "%s", err.msg);
+    linstab_family_free(f);
+}
+
+/* H = Q diag(lam) Q with Q = I - 2 v v'/(v'v) (a symmetric orthogonal reflector) */
+static void reflected_diag(size_t d, const double *lam, const double *v, double *H)
+{
+    double vv = 0.0;
+    for (size_t a = 0; a < d; a++) vv += v[a] * v[a];
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < d; b++) {
+            double s = 0.0;
+            for (size_t c = 0; c < d; c++) {
+                double qa = (a == c) - 2.0 * v[a] * v[c] / vv, qb = (b == c) - 2.0 * v[b] * v[c] / vv;
+                s += qa * lam[c] * qb;
+            }
+            H[a * d + b] = s;
+        }
+}
+
+/* d >= 128 takes the Lanczos + shifted Cholesky route: the same verdicts,
+ * the same tolerance and the same cached lambda1 as the eigenvalue route */
+Test(family, validation_of_large_samples_keeps_the_tolerance_and_lambda1)
+{
+    size_t n = 4, d = 130;
+    linstab_family *f = NULL;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, 0, &f, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(64);
+    double *lam = malloc(n * d * sizeof *lam), *v = malloc(d * sizeof *v);
+    double top[4];
+    for (size_t i = 0; i < n; i++) {
+        top[i] = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            lam[i * d + j] = j % 3 == 0 ? 0.0 : gsl_rng_uniform(r) * (double)(i + 1); /* rank-deficient */
+            top[i] = fmax(top[i], lam[i * d + j]);
+        }
+    }
+    tu_gauss(r, v, d);
+    gsl_rng_free(r);
+    double scale = fmax(fmax(top[0], top[1]), fmax(top[2], top[3]));
+    double *H0 = malloc(n * d * d * sizeof *H0);
+    for (int pass = 0; pass < 3; pass++) {
+        /* pass 0: PSD; 1: sample 2 has -0.5e-10 scale (accepted); 2: -2e-10 scale (rejected) */
+        lam[2 * d] = pass == 0 ? 0.0 : (pass == 1 ? -0.5e-10 : -2e-10) * scale;
+        for (size_t i = 0; i < n; i++) reflected_diag(d, lam + i * d, v, f->data + i * d * d);
+        memcpy(H0, f->data, n * d * d * sizeof *H0);
+        linstab_status st = linstab_family_validate(f, 1e-10, 0, NULL, &err);
+        if (pass < 2) {
+            cr_assert_eq(st, LINSTAB_OK, "pass %d: %s", pass, err.msg);
+            for (size_t i = 0; i < n; i++)
+                cr_expect_lt(fabs(f->lambda1[i] - top[i]), 1e-13 * scale, "pass %d sample %zu", pass, i);
+        } else {
+            cr_assert_eq(st, LINSTAB_EDATA);
+            cr_expect(strstr(err.msg, "sample 2 is not positive semidefinite") != NULL, "%s", err.msg);
+        }
+        memcpy(f->data, H0, n * d * d * sizeof *H0);
+    }
+    free(H0);
+    free(lam);
+    free(v);
     linstab_family_free(f);
 }
 

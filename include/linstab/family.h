@@ -114,6 +114,15 @@ LINSTAB_API linstab_status linstab_family_sandwich(const linstab_family *f, cons
                                                    double *Y, linstab_error *err);
 
 /*
+ * The same for X positive definite (e.g. the restricted mean Hessian):
+ * through the Cholesky factor of X, about half the flops on dense and
+ * rank-one factored families; the general path when X is not positive
+ * definite.
+ */
+LINSTAB_API linstab_status linstab_family_sandwich_psd(const linstab_family *f, const double *X,
+                                                       double *Y, linstab_error *err);
+
+/*
  * The matrix of X -> (1/n) sum_i H_i X H_i on Sym(d) in svec coordinates
  * (operator.h): m x m with m = d(d+1)/2, symmetric, overwritten.
  * Dense: from the Gram matrix of the entries (d^4 n flops); factored:
