@@ -127,7 +127,9 @@ static void format_size(char *buf, size_t cap, size_t bytes)
 
 /* What the dict says, once validated. */
 typedef struct npy_header {
-    size_t itemsize; /* 8 for '<f8', 4 for '<f4' */
+    size_t itemsize; /* bytes per item */
+    char kind;       /* 'f' float, 'i' signed, 'u' unsigned integer, 'b' bool */
+    char dtype[5];   /* the dtype string, for messages */
     size_t ndim;
     size_t shape[LINSTAB_NPY_MAX_NDIM];
 } npy_header;
@@ -138,6 +140,7 @@ typedef struct cursor {
     const char *s;
     size_t len, pos, offset;
     const char *path;
+    int integers; /* accept integer and boolean dtypes too */
     linstab_error *err;
 } cursor;
 
@@ -218,18 +221,27 @@ static linstab_status parse_descr(cursor *c, npy_header *h)
     size_t len;
     linstab_status st = parse_string(c, &s, &len, "a dtype string such as '<f8'");
     if (st != LINSTAB_OK) return st;
-    if (string_is(s, len, "<f8")) {
-        h->itemsize = 8;
-        return LINSTAB_OK;
-    }
-    if (string_is(s, len, "<f4")) {
-        h->itemsize = 4;
-        return LINSTAB_OK;
-    }
+    static const struct {
+        const char *name;
+        char kind;
+        size_t size;
+        int integer;
+    } types[] = {{"<f8", 'f', 8, 0}, {"<f4", 'f', 4, 0}, {"<i8", 'i', 8, 1}, {"<i4", 'i', 4, 1},
+                 {"<i2", 'i', 2, 1}, {"|i1", 'i', 1, 1}, {"<i1", 'i', 1, 1}, {"<u8", 'u', 8, 1},
+                 {"<u4", 'u', 4, 1}, {"<u2", 'u', 2, 1}, {"|u1", 'u', 1, 1}, {"<u1", 'u', 1, 1},
+                 {"|b1", 'b', 1, 1}};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        if (string_is(s, len, types[t].name) && (c->integers || !types[t].integer)) {
+            h->itemsize = types[t].size;
+            h->kind = types[t].kind;
+            memcpy(h->dtype, types[t].name, 4);
+            return LINSTAB_OK;
+        }
     int shown = len > 40 ? 40 : (int)len;
     return linstab_error_set(c->err, LINSTAB_EDATA,
-                             "%s: header: dtype '%.*s%s' not supported (need '<f8' or '<f4'%s)",
+                             "%s: header: dtype '%.*s%s' not supported (need '<f8' or '<f4'%s%s)",
                              c->path, shown, s, len > 40 ? "..." : "",
+                             c->integers ? ", or a little-endian integer or bool" : "",
                              len > 0 && s[0] == '>' ? "; big-endian data: save a.astype('<f8')"
                                                     : "");
 }
@@ -361,7 +373,36 @@ static linstab_status short_read(FILE *fp, const char *path, size_t end, size_t 
                              path, end, missing);
 }
 
-static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes,
+/* One item of an integer or boolean dtype as a double (exact below 2^53). */
+static double int_item(const unsigned char *b, const npy_header *h, int *inexact)
+{
+    double v;
+    if (h->kind == 'b') return b[0] != 0;
+    if (h->kind == 'i') {
+        int64_t x;
+        switch (h->itemsize) {
+        case 1: { int8_t t; memcpy(&t, b, 1); x = t; break; }
+        case 2: { int16_t t; memcpy(&t, b, 2); x = t; break; }
+        case 4: { int32_t t; memcpy(&t, b, 4); x = t; break; }
+        default: memcpy(&x, b, 8);
+        }
+        v = (double)x;
+        if (x > (INT64_C(1) << 53) || x < -(INT64_C(1) << 53)) *inexact = 1;
+    } else {
+        uint64_t x;
+        switch (h->itemsize) {
+        case 1: x = b[0]; break;
+        case 2: { uint16_t t; memcpy(&t, b, 2); x = t; break; }
+        case 4: { uint32_t t; memcpy(&t, b, 4); x = t; break; }
+        default: memcpy(&x, b, 8);
+        }
+        v = (double)x;
+        if (x > (UINT64_C(1) << 53)) *inexact = 1;
+    }
+    return v;
+}
+
+static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes, int integers,
                                   linstab_array *out, linstab_error *err)
 {
     struct stat sb;
@@ -421,14 +462,14 @@ static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes,
         return short_read(fp, path, 8 + len_bytes + got, hlen - got, err);
     }
     npy_header h = {0};
-    cursor c = {.s = text, .len = hlen, .offset = 8 + len_bytes, .path = path, .err = err};
+    cursor c = {.s = text, .len = hlen, .offset = 8 + len_bytes, .path = path, .integers = integers, .err = err};
     linstab_status st = parse_header(&c, &h);
     free(text);
     if (st != LINSTAB_OK) return st;
 
     char shape_str[SHAPE_STR_LEN];
     format_shape(shape_str, sizeof shape_str, h.ndim, h.shape);
-    const char *dtype = h.itemsize == 8 ? "<f8" : "<f4";
+    const char *dtype = h.dtype;
     size_t count, nbytes, dbytes;
     if (!shape_bytes(h.ndim, h.shape, h.itemsize, &count, &nbytes) ||
         !shape_bytes(h.ndim, h.shape, sizeof(double), &count, &dbytes))
@@ -466,8 +507,20 @@ static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes,
                                  "%s: out of memory (array of shape %s needs %s)", path,
                                  shape_str, need);
     }
-    if (h.itemsize == 8) {
+    int inexact = 0;
+    if (h.kind == 'f' && h.itemsize == 8) {
         got = fread(data, 1, nbytes, fp);
+    } else if (h.kind != 'f') {
+        unsigned char buf[8 * 2048];
+        got = 0;
+        for (size_t i = 0; i < count;) {
+            size_t m = count - i < 2048 ? count - i : 2048;
+            size_t r = fread(buf, h.itemsize, m, fp);
+            for (size_t j = 0; j < r; j++) data[i + j] = int_item(buf + j * h.itemsize, &h, &inexact);
+            got += r * h.itemsize;
+            if (r < m) break;
+            i += m;
+        }
     } else {
         /* widen through a small buffer rather than a second full-size one */
         float buf[2048];
@@ -502,14 +555,19 @@ static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes,
         free(data);
         return linstab_error_set(err, LINSTAB_EIO, "%s: cannot read: %s", path, strerror(errno));
     }
+    if (inexact) {
+        free(data);
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "%s: data: an integer beyond 2^53 has no exact float64 value", path);
+    }
     out->ndim = h.ndim;
     memcpy(out->shape, h.shape, sizeof h.shape);
     out->data = data;
     return LINSTAB_OK;
 }
 
-linstab_status linstab_npy_read(const char *path, size_t max_bytes, linstab_array *out,
-                                linstab_error *err)
+static linstab_status read_path(const char *path, size_t max_bytes, int integers,
+                                linstab_array *out, linstab_error *err)
 {
     if (out == NULL)
         return linstab_error_set(err, LINSTAB_EINVAL, "linstab_npy_read: out is NULL");
@@ -519,9 +577,21 @@ linstab_status linstab_npy_read(const char *path, size_t max_bytes, linstab_arra
     FILE *fp = fopen(path, "rb");
     if (fp == NULL)
         return linstab_error_set(err, LINSTAB_EIO, "%s: cannot open: %s", path, strerror(errno));
-    linstab_status st = read_stream(fp, path, max_bytes, out, err);
+    linstab_status st = read_stream(fp, path, max_bytes, integers, out, err);
     fclose(fp); /* read-only: nothing to lose if closing fails */
     return st;
+}
+
+linstab_status linstab_npy_read(const char *path, size_t max_bytes, linstab_array *out,
+                                linstab_error *err)
+{
+    return read_path(path, max_bytes, 0, out, err);
+}
+
+linstab_status linstab_npy_read_numeric(const char *path, size_t max_bytes, linstab_array *out,
+                                        linstab_error *err)
+{
+    return read_path(path, max_bytes, 1, out, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -539,6 +540,45 @@ Test(cli, hessians_writes_exact_hessians_and_gauss_newton_factors_that_agree_at_
     /* the family feeds check */
     cr_expect_eq(run("check --factors U.npy --eta 0.5 --batch 2 --json"), 0);
     cr_expect_eq(run("hessians --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --out Hc.npy --quiet"), 0);
+}
+
+/* numpy saves class labels as int64: np.save("lab64.npy", np.array([0, 1, 1, 0])) */
+static void write_int64_labels(const char *name, const int64_t *lab, size_t n)
+{
+    char head[128];
+    int h = snprintf(head, sizeof head, "{'descr': '<i8', 'fortran_order': False, 'shape': (%zu,), }", n);
+    unsigned char buf[512];
+    size_t total = 10 + 64; /* magic, version, uint16 length, then the header padded to 64 */
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = 64;
+    buf[9] = 0;
+    memset(buf + 10, ' ', 64);
+    memcpy(buf + 10, head, (size_t)h);
+    buf[10 + 63] = '\n';
+    memcpy(buf + total, lab, n * sizeof *lab);
+    write_bytes(name, buf, total + n * sizeof *lab);
+}
+
+Test(cli, integer_labels_work_like_float_labels)
+{
+    write_model();
+    const int64_t lab[4] = {0, 1, 1, 0};
+    write_int64_labels("lab64.npy", lab, 4);
+    cr_assert_eq(run("check --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 "
+                     "--allow-indefinite --no-exact --eta 0.1 --batch 2 --json --out a.json"), 0);
+    cr_assert_eq(run("check --model mdl --data X.npy --targets lab64.npy --loss ce --label-smoothing 0.1 "
+                     "--allow-indefinite --no-exact --eta 0.1 --batch 2 --json --out b.json"), 0);
+    char pa[700], pb[700];
+    snprintf(pa, sizeof pa, "%s/a.json", dir);
+    snprintf(pb, sizeof pb, "%s/b.json", dir);
+    char *ja = slurp(pa), *jb = slurp(pb);
+    /* identical apart from the source file name */
+    cr_expect_eq(count_lines(ja), count_lines(jb));
+    cr_expect_lt(fabs(json_number(ja, "geometry", "sharpness") - json_number(jb, "geometry", "sharpness")), 1e-300);
+    cr_expect_lt(fabs(json_number(ja, "geometry", "sigma") - json_number(jb, "geometry", "sigma")), 1e-300);
+    free(ja);
+    free(jb);
+    cr_expect_eq(run("train --layers 3,5,2 --loss ce --data X.npy --targets lab64.npy --batch 2 --steps 3 --quiet --out t64"), 0);
 }
 
 Test(cli, hessians_rejects_bad_models_and_data)

@@ -494,6 +494,58 @@ Test(npy, big_endian_integer_complex_object_and_structured_dtypes_are_rejected)
     }
 }
 
+Test(npy, numeric_reading_converts_integers_and_bools_exactly)
+{
+    char path[700];
+    in_dir(path, sizeof path, "int.npy");
+    linstab_error err = {0};
+    linstab_array a = {0};
+    const int64_t i8[4] = {0, -3, 7, (int64_t)1 << 53};
+    write_raw_npy(path, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }\n", i8, sizeof i8);
+    cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(a.ndim == 1 && a.shape[0] == 4);
+    for (int j = 0; j < 4; j++) cr_expect_eq(a.data[j], (double)i8[j]);
+    linstab_array_free(&a);
+    expect_read_error(path, 0, LINSTAB_EDATA, "dtype '<i8'"); /* the strict reader still refuses */
+
+    const int32_t i4[3] = {2, -1, 2147483647};
+    write_raw_npy(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }\n", i4, sizeof i4);
+    cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(a.data[0] == 2.0 && a.data[1] == -1.0 && a.data[2] == 2147483647.0);
+    linstab_array_free(&a);
+
+    const uint8_t u1[6] = {0, 1, 255, 128, 3, 9};
+    write_raw_npy(path, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }\n", u1, sizeof u1);
+    cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    for (int j = 0; j < 6; j++) cr_expect_eq(a.data[j], (double)u1[j]);
+    linstab_array_free(&a);
+
+    const int16_t i2[2] = {-32768, 5};
+    write_raw_npy(path, 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }\n", i2, sizeof i2);
+    cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(a.data[0] == -32768.0 && a.data[1] == 5.0);
+    linstab_array_free(&a);
+
+    const uint8_t b1[2] = {0, 1};
+    write_raw_npy(path, 1, "{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }\n", b1, sizeof b1);
+    cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(a.data[0] == 0.0 && a.data[1] == 1.0);
+    linstab_array_free(&a);
+
+    /* not exact in float64: refused; truncated integer data: refused */
+    const int64_t big[1] = {((int64_t)1 << 53) + 1};
+    write_raw_npy(path, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }\n", big, sizeof big);
+    cr_expect_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "2^53") != NULL, "%s", err.msg);
+    write_raw_npy(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }\n", i4, sizeof i4);
+    cr_expect_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "truncated") != NULL, "%s", err.msg);
+    write_raw_npy(path, 1, "{'descr': '>i8', 'fortran_order': False, 'shape': (1,), }\n", big, sizeof big);
+    cr_expect_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "integer or bool") != NULL, "%s", err.msg);
+    cr_expect_null(a.data);
+}
+
 Test(npy, fortran_order_true_is_rejected)
 {
     char path[700];

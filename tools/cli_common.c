@@ -166,8 +166,8 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
     linstab_array X = {0}, Y = {0};
     *path = src->model;
     int rc = 0;
-    if (linstab_mlp_load(src->model, &m, &err) != LINSTAB_OK || linstab_npy_read(src->data, 0, &X, &err) != LINSTAB_OK ||
-        linstab_npy_read(src->targets, 0, &Y, &err) != LINSTAB_OK) {
+    if (linstab_mlp_load(src->model, &m, &err) != LINSTAB_OK || linstab_npy_read_numeric(src->data, 0, &X, &err) != LINSTAB_OK ||
+        linstab_npy_read_numeric(src->targets, 0, &Y, &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
         rc = 1;
     }

@@ -176,8 +176,8 @@ int cmd_train(int argc, char **argv)
         if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_MSE) onehot = 1;
         targets = idx_labels;
     } else {
-        rd = linstab_npy_read(data, 0, &X, &err);
-        if (rd == LINSTAB_OK) rd = linstab_npy_read(targets, 0, &Y, &err);
+        rd = linstab_npy_read_numeric(data, 0, &X, &err);
+        if (rd == LINSTAB_OK) rd = linstab_npy_read_numeric(targets, 0, &Y, &err);
     }
     if (rd != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);

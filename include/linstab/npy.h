@@ -2,7 +2,8 @@
  * npy.h -- numpy .npy files (format versions 1.0, 2.0 and 3.0).
  *
  * Reading accepts little-endian float64 ('<f8') and float32 ('<f4') arrays
- * in C order and converts them to float64.  The header is validated
+ * in C order and converts them to float64 (linstab_npy_read_numeric also
+ * integers and bools, for data and labels).  The header is validated
  * strictly: magic string, version, header length, the dict's keys 'descr',
  * 'fortran_order' (must be False) and 'shape', and that the data size the
  * shape implies equals what the file holds.  Writing produces version 1.0
@@ -49,6 +50,16 @@ LINSTAB_API void linstab_array_free(linstab_array *a);
  */
 LINSTAB_API linstab_status linstab_npy_read(const char *path, size_t max_bytes,
                                             linstab_array *out, linstab_error *err);
+
+/*
+ * The same, also accepting little-endian integer dtypes ('<i8' ... '|i1',
+ * '<u8' ... '|u1') and bool ('|b1'), converted to float64 exactly (an
+ * integer beyond 2^53 is LINSTAB_EDATA): for data and class labels, which
+ * numpy saves as int64 by default.  Hessian families and model weights
+ * stay float-only (linstab_npy_read).
+ */
+LINSTAB_API linstab_status linstab_npy_read_numeric(const char *path, size_t max_bytes,
+                                                    linstab_array *out, linstab_error *err);
 
 /*
  * Write data (prod(shape) doubles, C order) as '<f8' to path atomically:
