@@ -3,6 +3,7 @@
  * coherence measure sigma (004 Definition 2) and the gradient-noise
  * alignment gamma_min (002 Assumption 4.1).  See SPEC.md sections 3-4.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,10 @@
 
 #include "linstab/geometry.h"
 #include "linstab/linalg.h"
+
+/* Differences of computed r x r matrices below this times their terms'
+ * Frobenius norm are rounding (see geometry.h). */
+#define ROUNDING_LEVEL(r) (32.0 * (double)(r) * DBL_EPSILON)
 
 void linstab_moments_free(linstab_moments *m)
 {
@@ -110,10 +115,18 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
     *gamma_min = NAN;
     linstab_status st = linstab_family_sandwich_psd(f, m->Hp[0], A, err);
     if (st == LINSTAB_OK) {
-        double fro2 = 0.0;
+        double fro2 = 0.0, sf = 0.0, af = 0.0;
         for (size_t j = 0; j < rr; j++) {
+            sf += A[j] * A[j];
             A[j] -= m->Hp[2][j]; /* A = (1/n) sum H_i H H_i - H^3 */
+            af += A[j] * A[j];
             fro2 += m->Hp[0][j] * m->Hp[0][j];
+        }
+        if (sqrt(af) <= ROUNDING_LEVEL(r) * sqrt(sf) && fro2 > 0.0) {
+            *gamma_min = 0.0; /* A = 0 within rounding: the samples agree on R */
+            free(A);
+            free(B);
+            return LINSTAB_OK;
         }
         memcpy(B, m->Hp[0], rr * sizeof *B);
         lapack_int mfound = 0, N = (lapack_int)r;
@@ -169,8 +182,13 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
         g->max_individual_sharpness = fmax(g->max_individual_sharpness, lam[i]);
     double gaps[3] = {0};
     for (int p = 2; st == LINSTAB_OK && p <= 4; p++) {
-        for (size_t j = 0; j < rr; j++) D[j] = m->M[p - 1][j] - m->Hp[p - 1][j];
+        double mf = 0.0;
+        for (size_t j = 0; j < rr; j++) {
+            D[j] = m->M[p - 1][j] - m->Hp[p - 1][j];
+            mf += m->M[p - 1][j] * m->M[p - 1][j];
+        }
         st = linstab_sym_lambda_max(r, D, &gaps[p - 2], err);
+        if (fabs(gaps[p - 2]) <= ROUNDING_LEVEL(r) * sqrt(mf)) gaps[p - 2] = 0.0;
     }
     free(lam);
     free(D);

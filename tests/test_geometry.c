@@ -82,6 +82,36 @@ Test(coherence, equals_n_for_identical_rank_one_hessians)
     linstab_family_free(f);
 }
 
+/* Identical samples, each a dense rotated copy: M_k = H^k and A = 0 exactly,
+ * so the gaps, the s_k and gamma_min are 0 (not roots of rounding noise);
+ * a perturbation far above rounding keeps its gap. */
+Test(moment_gaps, vanish_exactly_for_identical_samples_and_not_for_distinct_ones)
+{
+    size_t n = 6, d = 5;
+    for (int perturb = 0; perturb < 2; perturb++) {
+        linstab_family *f = NULL;
+        linstab_error err;
+        cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 2, &f, &err), LINSTAB_OK);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d * 2; j++)
+                f->data[i * d * 2 + j] = sin(0.7 * (double)j + 0.3) + (perturb ? 1e-4 * cos((double)(i * 13 + j)) : 0.0);
+        linstab_geometry g = geometry_of(f);
+        if (!perturb) {
+            cr_expect_eq(g.m2_gap, 0.0);
+            cr_expect_eq(g.m3_gap, 0.0);
+            cr_expect_eq(g.m4_gap, 0.0);
+            cr_expect_eq(g.s3, 0.0);
+            cr_expect_eq(g.s4, 0.0);
+            cr_expect_eq(g.gamma_min, 0.0);
+        } else {
+            cr_expect_gt(g.m2_gap, 1e-9);
+            cr_expect_gt(g.s2, 1e-5);
+            cr_expect_gt(g.gamma_min, 0.0);
+        }
+        linstab_family_free(f);
+    }
+}
+
 Test(coherence, equals_one_for_orthogonal_hessians)
 {
     size_t n = 6;

@@ -16,6 +16,13 @@
  *   gamma_min                mu_min(A, H on R) / ||H||_F^2 with
  *                            A = (1/n) sum_i H_i H H_i - H^3 (002 Assumption
  *                            4.1 for the squared loss at interpolation)
+ *
+ * Both are differences of computed matrices, so they carry rounding of
+ * order r eps times the terms: a gap with |lambda_max| <= 32 r eps ||M_k||_F,
+ * and gamma_min when ||A||_F <= 32 r eps ||(1/n) sum H_i H H_i||_F, are
+ * zero within rounding and reported as exactly 0 (identical samples give
+ * M_k = H^k and A = 0 exactly; their roots would otherwise be noise such
+ * as (1e-16)^(1/3)).
  */
 #ifndef LINSTAB_GEOMETRY_H
 #define LINSTAB_GEOMETRY_H
