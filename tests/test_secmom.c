@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "linstab/critical.h"
 #include "linstab/eigen.h"
 #include "linstab/exact.h"
 #include "linstab/secmom.h"
@@ -215,6 +216,50 @@ Test(secmom, gd_radius_and_lanczos_agree_with_the_closed_form_and_lapack)
     cr_assert_eq(linstab_secmom_radius(s, &arpack, &r2, &err), LINSTAB_OK);
     cr_expect_lt(tu_rel(r2, r1, 1e-300), 1e-10);
     linstab_secmom_free(s);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* The matrix-free SGD radius goes through Lanczos on C^{-1} (CG solves)
+ * below eta*, and falls back to Lanczos on T above it.  A rank-one family
+ * whose H has a wide spectrum (eigenvalues clustered near 0, as for n ~ d)
+ * is the hard case; every answer must equal LAPACK on the dense operator,
+ * including 1 - radius (the smallest eigenvalue of C, which carries the
+ * convergence rate) to 1e-8 relative. */
+Test(secmom, shift_invert_radius_equals_lapack_below_and_above_eta_star)
+{
+    size_t n = 40, d = 30;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
+    gsl_rng *g = tu_rng(77);
+    tu_gauss(g, f->data, n * d);
+    gsl_rng_free(g);
+    linstab_rotated rf;
+    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(rf.f->d, d);
+    double coeffs[2][2] = {{(double)n * 4.0 / (5.0 * (double)(n - 1)), (double)(n - 5) / (5.0 * (double)(n - 1))}, /* without, B = 5 */
+                           {0.0, 1.0}};                                                                     /* B = 1, with */
+    linstab_eigen_opts dense = linstab_eigen_defaults(), arpack = dense;
+    dense.path = LINSTAB_EIGEN_DENSE;
+    arpack.path = LINSTAB_EIGEN_ARPACK;
+    for (int c = 0; c < 2; c++) {
+        double a = coeffs[c][0], b = coeffs[c][1], eta_star;
+        cr_assert_eq(linstab_critical_eta(rf.f, rf.l, a, b, &dense, &eta_star, &err), LINSTAB_OK);
+        const double fr[5] = {1e-3, 0.3, 0.9, 0.999, 1.2};
+        for (int q = 0; q < 5; q++) {
+            double eta = fr[q] * eta_star, r1, r2;
+            linstab_secmom *s = NULL;
+            cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &s, &err), LINSTAB_OK);
+            cr_assert_eq(linstab_secmom_radius(s, &dense, &r1, &err), LINSTAB_OK);
+            cr_assert_eq(linstab_secmom_radius(s, &arpack, &r2, &err), LINSTAB_OK, "%s", err.msg);
+            cr_expect_lt(tu_rel(r2, r1, 1e-300), 1e-12, "coeffs %d eta %g eta*: %.17g vs %.17g", c, fr[q], r2, r1);
+            cr_expect_lt(tu_rel(1.0 - r2, 1.0 - r1, 1e-300), fr[q] < 1.0 ? 1e-8 : 1e-6,
+                         "coeffs %d eta %g eta*: 1 - radius %.6g vs %.6g", c, fr[q], 1.0 - r2, 1.0 - r1);
+            cr_expect_eq(r2 <= 1.0, fr[q] < 1.0);
+            linstab_secmom_free(s);
+        }
+    }
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
 }
