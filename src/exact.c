@@ -283,11 +283,17 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     const linstab_eigen_opts *eo = &opts->eigen;
     double a, b;
     linstab_sampling_coeffs(h->sampling, n, h->batch, &a, &b);
+#define STAGE(k, name) \
+    do { \
+        if (opts->progress) opts->progress((k), (name), opts->progress_ctx); \
+    } while (0)
 
+    STAGE(0, "SGD eta*");
     st = linstab_critical_eta(f, rf->l, a, b, eo, &out->sgd_eta_star, err);
     if (st != LINSTAB_OK) return st;
     linstab_eigen_opts eo_radius = *eo;
     if (eo_radius.max_iter == 0 || eo_radius.max_iter > 150) eo_radius.max_iter = 150; /* fail fast */
+    STAGE(1, "SGD radius");
     st = secmom_radius(f, rf->l, LINSTAB_METHOD_SGD, h->eta, 0.0, a, b, &eo_radius, &out->sgd_radius, err);
     if (st == LINSTAB_ENOCONV && isfinite(out->sgd_eta_star)) {
         /* many eigenvalues of T cluster at 1 when H has tiny eigenvalues on
@@ -298,20 +304,24 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     }
     if (st != LINSTAB_OK) return st;
     out->sgd_stable = isnan(out->sgd_radius) ? h->eta <= out->sgd_eta_star : out->sgd_radius <= 1.0;
+    STAGE(2, "critical B");
     st = linstab_critical_batch(f, rf->l, h->sampling, h->eta, eo, &out->sgd_critical_batch, err);
     if (st != LINSTAB_OK) return st;
 
     out->sam_variant = variant;
     out->sam_available = linstab_sam_available_rank(variant, n, f->d, h->batch, h->sampling);
     if (out->sam_available) {
+        STAGE(3, "SAM radius");
         st = linstab_sam_radius(rf, variant, h->eta, h->rho, h->batch, h->sampling, eo,
                                 &out->sam_radius, err);
         if (st != LINSTAB_OK) return st;
         out->sam_stable = out->sam_radius <= 1.0;
         param_ctx c = {rf, variant, h->eta, h->rho, h->batch, h->sampling, eo, NULL};
+        STAGE(4, "SAM eta*");
         st = linstab_sam_eta_star(rf, variant, h->rho, h->batch, h->sampling, eo,
                                   &out->sam_eta_star, err);
         if (st != LINSTAB_OK) return st;
+        STAGE(5, "critical rho");
         double l1 = top_k(rf, 0.0);
         double hint = (2.0 / h->eta - l1) / (l1 * l1);
         if (!(hint > 0.0)) hint = 1e-3 / l1;
@@ -323,11 +333,13 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
 
     out->lemma_k = opts->lemma_k ? opts->lemma_k : 10;
     if (out->lemma_k > LINSTAB_LEMMA_KMAX) out->lemma_k = LINSTAB_LEMMA_KMAX;
+    STAGE(6, "Lemma 4.1");
     st = linstab_lemma41(rf, h->eta, h->batch, out->lemma_k, out->lemma_trace, out->lemma_lower,
                          err);
     if (st != LINSTAB_OK) return st;
 
     if (!opts->skip_lyapunov) {
+        STAGE(7, "Lyapunov");
         linstab_dynamics dyn = h->rho == 0.0                ? LINSTAB_DYN_SGD
                                : variant == LINSTAB_SAM_SAME ? LINSTAB_DYN_SAM_SAME
                                                              : LINSTAB_DYN_SAM_INDEP;
@@ -342,5 +354,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
         if (st != LINSTAB_OK) return st;
         out->lyap_done = 1;
     }
+    STAGE(LINSTAB_EXACT_STAGES, "done");
+#undef STAGE
     return LINSTAB_OK;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "linstab/bounds.h"
@@ -85,6 +86,20 @@ static double check_memory(const linstab_family *f)
     if (f->kind == LINSTAB_FAMILY_FACTORED) work += data + 3.0 * d * n * k + 4.0 * 1048576.0;
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) work += data;
     return 8.0 * work;
+}
+
+/* Stages of the exact section on stderr when it is a terminal: on a large
+ * family they take seconds to minutes each. */
+static void exact_progress(int stage, const char *name, void *ctx)
+{
+    (void)ctx;
+    if (!isatty(STDERR_FILENO)) return;
+    if (stage >= LINSTAB_EXACT_STAGES) {
+        fprintf(stderr, "\r%-60s\r", "");
+    } else {
+        fprintf(stderr, "\rexact [%d/%d] %-14s", stage + 1, LINSTAB_EXACT_STAGES, name);
+    }
+    fflush(stderr);
 }
 
 int cmd_check(int argc, char **argv)
@@ -204,7 +219,9 @@ int cmd_check(int argc, char **argv)
     stage("bounds");
     if (st == LINSTAB_OK && exact) {
         rf.f = fr;
+        xo.progress = exact_progress;
         st = linstab_exact_compute(&rf, &h, variant, &xo, &ex, &err);
+        if (st != LINSTAB_OK) exact_progress(LINSTAB_EXACT_STAGES, "", NULL);
         rf.f = NULL;
         stage("exact");
     }

@@ -55,7 +55,14 @@ typedef struct linstab_exact_opts {
     uint64_t seed;
     int skip_lyapunov;
     size_t lemma_k; /* 004 Lemma 4.1 terms k = 1..lemma_k (0: 10; <= LINSTAB_LEMMA_KMAX) */
+    /* optional: called before each stage (stage 0..LINSTAB_EXACT_STAGES-1,
+     * its name) and once with stage = LINSTAB_EXACT_STAGES when done; the
+     * library never prints, a command line shows a progress bar with it */
+    void (*progress)(int stage, const char *name, void *ctx);
+    void *progress_ctx;
 } linstab_exact_opts;
+
+#define LINSTAB_EXACT_STAGES 8
 
 #define LINSTAB_LEMMA_KMAX 64
 
