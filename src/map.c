@@ -326,7 +326,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
     size_t ndiv = 0;
     size_t cell = iy * x->count + ix;
     for (size_t k = 0; st == LINSTAB_OK && k < p->runs; k++) {
-        gsl_rng *rng = linstab_rng_stream(p->seed, (uint64_t)cell * p->runs + k);
+        gsl_rng *rng = linstab_rng_stream_mc(p->seed, (uint64_t)cell * p->runs + k);
         int outcome;
         linstab_mc_run(sim, rng, d, p->steps, p->grow, p->shrink, w, &outcome);
         ndiv += outcome > 0;

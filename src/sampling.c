@@ -91,6 +91,21 @@ static size_t below(gsl_rng *rng, size_t m)
 
 static size_t floyd(gsl_rng *rng, size_t n, size_t k, size_t *idx, size_t *mark)
 {
+    if (k - (n - k) > n / 4 && 2 * k > n) {
+        /* most of the samples: draw the n - k left out (a uniform subset
+         * too) and list the rest in order -- fewer random numbers for one
+         * O(n) sweep */
+        for (size_t j = k; j < n; j++) {
+            size_t t = below(rng, j + 1);
+            mark[mark[t] ? j : t] = 1;
+        }
+        size_t c = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (mark[i]) mark[i] = 0;
+            else idx[c++] = i;
+        }
+        return c;
+    }
     size_t c = 0;
     for (size_t j = n - k; j < n; j++) {
         size_t t = below(rng, j + 1);

@@ -169,9 +169,9 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream)
+static gsl_rng *stream_of(const gsl_rng_type *type, uint64_t seed, uint64_t stream)
 {
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng *r = gsl_rng_alloc(type);
     if (r == NULL) return NULL;
     uint64_t x = seed;
     uint64_t a = splitmix64(&x);
@@ -181,37 +181,54 @@ gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream)
     return r;
 }
 
+gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream)
+{
+    return stream_of(gsl_rng_mt19937, seed, stream);
+}
+
+gsl_rng *linstab_rng_stream_mc(uint64_t seed, uint64_t stream)
+{
+    return stream_of(gsl_rng_taus2, seed, stream);
+}
+
 int linstab_sim_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg,
                          double ls, double *lognorm)
 {
     /* only the coordinates a batch touches change: w_j <- w_j (1 - eta g(h_j)),
      * with ||w||^2 kept incrementally (recomputed exactly every 64 steps and
-     * on rescaling, so rounding cannot drift) */
+     * on rescaling, so rounding cannot drift); the stopping rule compares
+     * ||w||^2 with exp(2 (threshold - scale)) instead of taking a log per step */
     if (s->rowptr == NULL || !(s->dyn == LINSTAB_DYN_SGD || s->dyn == LINSTAB_DYN_SAM_SAME)) return 2;
     size_t d = s->f->d, n = s->f->n;
     double eta = s->eta, rho = s->dyn == LINSTAB_DYN_SAM_SAME ? s->rho : 0.0;
-    double inv = 1.0 / (double)s->batch, *acc = s->g, sq = 0.0, scale = 0.0;
+    double inv = 1.0 / (double)s->batch, sq = 0.0, scale = 0.0;
+    /* local copies: the stores below cannot alias them, so they stay in registers */
+    double *restrict acc = s->g;
+    const size_t *restrict rowptr = s->rowptr, *restrict col = s->col;
+    const double *restrict val = s->val;
+    size_t *restrict touched = s->touched, *restrict idx = s->idx;
+    unsigned char *restrict hit = s->hit;
     memset(acc, 0, d * sizeof *acc);
     for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
+    double sq_hi = exp(2.0 * lg), sq_lo = exp(-2.0 * ls);
     for (size_t t = 0; t < steps; t++) {
-        size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx, s->work, s->cdf);
+        size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, idx, s->work, s->cdf);
         size_t nt = 0;
         for (size_t k = 0; k < c; k++)
-            for (size_t q = s->rowptr[s->idx[k]]; q < s->rowptr[s->idx[k] + 1]; q++) {
-                size_t j = s->col[q];
-                acc[j] += s->val[q];
-                if (!s->hit[j]) {
-                    s->hit[j] = 1;
-                    s->touched[nt++] = j;
-                }
+            for (size_t q = rowptr[idx[k]]; q < rowptr[idx[k] + 1]; q++) {
+                size_t j = col[q];
+                acc[j] += val[q];
+                touched[nt] = j;
+                nt += !hit[j];
+                hit[j] = 1;
             }
         for (size_t k = 0; k < nt; k++) {
-            size_t j = s->touched[k];
-            double h = acc[j] * inv, nw = w[j] * (1.0 - eta * (h + rho * h * h));
-            sq += nw * nw - w[j] * w[j];
+            size_t j = touched[k];
+            double h = acc[j] * inv, wj = w[j], nw = wj * (1.0 - eta * (h + rho * h * h));
+            sq += nw * nw - wj * wj;
             w[j] = nw;
             acc[j] = 0.0;
-            s->hit[j] = 0;
+            hit[j] = 0;
         }
         if ((t & 63) == 63 || !(sq > 1e-200) || sq > 1e200) {
             sq = 0.0;
@@ -225,16 +242,21 @@ int linstab_sim_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, 
                 for (size_t j = 0; j < d; j++) w[j] *= r;
                 scale += 0.5 * log(sq);
                 sq = 1.0;
+                sq_hi = exp(2.0 * (lg - scale));
+                sq_lo = exp(2.0 * (-ls - scale));
             }
         }
-        double ln = scale + 0.5 * log(sq);
-        if (ln >= lg) {
-            *lognorm = ln;
-            return 1;
-        }
-        if (ln <= -ls) {
-            *lognorm = ln;
-            return -1;
+        if (sq >= sq_hi || sq <= sq_lo) {
+            double ln = scale + 0.5 * log(sq);
+            /* the log decides at the boundary itself, as before */
+            if (ln >= lg) {
+                *lognorm = ln;
+                return 1;
+            }
+            if (ln <= -ls) {
+                *lognorm = ln;
+                return -1;
+            }
         }
     }
     *lognorm = scale + 0.5 * log(sq);

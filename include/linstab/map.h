@@ -9,7 +9,7 @@
  * 004's Theorems 1 and 2 (lambda1(H) minus each threshold) so that their
  * lines can be drawn as zero contours.
  *
- * Reproducibility: run k of cell c draws from linstab_rng_stream(seed,
+ * Reproducibility: run k of cell c draws from linstab_rng_stream_mc(seed,
  * c * runs + k), so results do not depend on the number of threads, the
  * order cells are computed in, or a checkpoint/resume in between.
  */
