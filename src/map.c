@@ -253,6 +253,20 @@ linstab_status linstab_map_check(const linstab_map_source *src, const linstab_ma
     return LINSTAB_OK;
 }
 
+linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out, linstab_error *err)
+{
+    linstab_gen_params g = {0};
+    g.kind = LINSTAB_GEN_DEXTER;
+    g.n = n;
+    g.sigma = sigma;
+    linstab_family *f = NULL;
+    memset(out, 0, sizeof *out);
+    linstab_status st = linstab_generate(&g, &f, err);
+    if (st == LINSTAB_OK) st = linstab_rotated_make(f, 0.0, 0, out, err);
+    linstab_family_free(f);
+    return st;
+}
+
 linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map_params *p,
                                 const linstab_axis *x, const linstab_axis *y, size_t ix, size_t iy,
                                 linstab_cell *out, linstab_error *err)
@@ -276,16 +290,13 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
     double l1 = src->sharpness, coh = src->sigma;
     linstab_status st = LINSTAB_OK;
     if (rf == NULL) {
-        linstab_gen_params g = {0};
-        g.kind = LINSTAB_GEN_DEXTER;
-        g.n = src->dexter_n;
-        g.sigma = sigma;
-        linstab_family *f = NULL;
-        st = linstab_generate(&g, &f, err);
-        if (st == LINSTAB_OK) st = linstab_rotated_make(f, 0.0, 0, &own, err);
-        linstab_family_free(f);
-        if (st != LINSTAB_OK) return st;
-        rf = &own;
+        if (src->dexter_rf != NULL && sigma >= 1 && sigma <= src->dexter_n && src->dexter_rf[sigma].f != NULL) {
+            rf = &src->dexter_rf[sigma];
+        } else {
+            st = linstab_map_dexter(src->dexter_n, sigma, &own, err);
+            if (st != LINSTAB_OK) return st;
+            rf = &own;
+        }
         l1 = 2.0; /* 004's construction: lambda1(H) = 2, coherence sigma */
         coh = (double)sigma;
     }

@@ -97,19 +97,20 @@ static size_t floyd(gsl_rng *rng, size_t n, size_t k, size_t *idx, size_t *mark)
          * O(n) sweep */
         for (size_t j = k; j < n; j++) {
             size_t t = below(rng, j + 1);
-            mark[mark[t] ? j : t] = 1;
+            mark[t + (j - t) * mark[t]] = 1; /* mark[t] ? j : t, without a branch to mispredict */
         }
         size_t c = 0;
         for (size_t i = 0; i < n; i++) {
-            if (mark[i]) mark[i] = 0;
-            else idx[c++] = i;
+            idx[c] = i;
+            c += !mark[i];
+            mark[i] = 0;
         }
         return c;
     }
     size_t c = 0;
     for (size_t j = n - k; j < n; j++) {
         size_t t = below(rng, j + 1);
-        size_t pick = mark[t] ? j : t;
+        size_t pick = t + (j - t) * mark[t]; /* mark[t] ? j : t */
         mark[pick] = 1;
         idx[c++] = pick;
     }

@@ -62,7 +62,7 @@ Test(map_check, rejects_a_repeated_axis_an_inapplicable_axis_and_batches_above_n
     cr_assert_eq(linstab_axis_parse("eta=0.2,0.3", &y, &err), LINSTAB_OK);
     cr_assert_eq(linstab_axis_parse("batch=1:200", &z, &err), LINSTAB_OK);
     cr_assert_eq(linstab_axis_parse("rho=0:1:3", &r, &err), LINSTAB_OK);
-    linstab_map_source src = {NULL, NAN, NAN, 100, NULL};
+    linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.sigma = 5;
     p.batch = 10;
@@ -140,7 +140,7 @@ Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
     linstab_error err;
     cr_assert_eq(linstab_axis_parse("sigma=1,3,5,10,20,40", &x, &err), LINSTAB_OK);
     cr_assert_eq(linstab_axis_parse("batch=1,2,5,10,20,30,50,80", &y, &err), LINSTAB_OK);
-    linstab_map_source src = {NULL, NAN, NAN, 100, NULL};
+    linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
     p.seed = 11;
@@ -171,7 +171,7 @@ Test(map_protocol, a_cell_is_reproducible_from_its_seed)
     linstab_error err;
     cr_assert_eq(linstab_axis_parse("sigma=5", &x, &err), LINSTAB_OK);
     cr_assert_eq(linstab_axis_parse("batch=21", &y, &err), LINSTAB_OK);
-    linstab_map_source src = {NULL, NAN, NAN, 100, NULL};
+    linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
     p.runs = 9;

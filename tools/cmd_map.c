@@ -291,7 +291,8 @@ int cmd_map(int argc, char **argv)
     }
     linstab_family *f = NULL;
     linstab_rotated rf = {0};
-    linstab_map_source ms = {NULL, NAN, NAN, dexter_n, NULL};
+    linstab_map_source ms = {NULL, NAN, NAN, dexter_n, NULL, NULL};
+    linstab_rotated *dexter_rf = NULL;
     linstab_moments *mom = NULL;
     unsigned char *done = NULL;
     double *vals = NULL;
@@ -317,6 +318,37 @@ int cmd_map(int argc, char **argv)
     if (linstab_map_check(&ms, &p, &x, &y, &err) != LINSTAB_OK) {
         rc = cli_usage_error(cmd, "%s", err.msg);
         goto done;
+    }
+    if (dexter_n > 0) {
+        /* one construction per sigma of the grid, shared by its cells */
+        dexter_rf = calloc(dexter_n + 1, sizeof *dexter_rf);
+        if (dexter_rf == NULL) {
+            fprintf(stderr, "linstab %s: error: out of memory\n", cmd);
+            rc = 1;
+            goto done;
+        }
+        const linstab_axis *axes[2] = {&x, &y};
+        int on_axis = 0;
+        for (int a = 0; a < 2; a++)
+            if (axes[a]->kind == LINSTAB_AXIS_SIGMA) {
+                on_axis = 1;
+                for (size_t q = 0; q < axes[a]->count; q++) {
+                    size_t sg = (size_t)axes[a]->values[q];
+                    if (sg >= 1 && sg <= dexter_n && dexter_rf[sg].f == NULL &&
+                        linstab_map_dexter(dexter_n, sg, &dexter_rf[sg], &err) != LINSTAB_OK) {
+                        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+                        rc = cli_exit_code(err.code);
+                        goto done;
+                    }
+                }
+            }
+        if (!on_axis && p.sigma >= 1 && p.sigma <= dexter_n &&
+            linstab_map_dexter(dexter_n, p.sigma, &dexter_rf[p.sigma], &err) != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+            rc = cli_exit_code(err.code);
+            goto done;
+        }
+        ms.dexter_rf = dexter_rf;
     }
     /* memory: a few doubles per cell */
     if (cli_check_memory(cmd, &src, (double)ncells * (FIELDS * 8.0 + 1.0) * 3.0, "this grid") != 0) {
@@ -388,7 +420,9 @@ int cmd_map(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 #endif
-    size_t chunk = 64 * (size_t)nranks;
+    /* a barrier per chunk: large enough that threads rarely wait at one,
+     * small enough to checkpoint often */
+    size_t chunk = (ncells / 20 > 64 ? ncells / 20 : 64) * (size_t)nranks;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
     long abort_after = hook ? strtol(hook, NULL, 10) : 0;
     for (size_t c0 = 0; c0 < ncells && fail == LINSTAB_OK; c0 += chunk) {
@@ -581,6 +615,8 @@ int cmd_map(int argc, char **argv)
                x.count, y.count, linstab_axis_name(x.kind), linstab_axis_name(y.kind), elapsed, out,
                noplot ? "" : ", map.png, map.svg");
 done:
+    for (size_t q = 0; dexter_rf != NULL && q <= dexter_n; q++) linstab_rotated_clear(&dexter_rf[q]);
+    free(dexter_rf);
     free(done);
     free(vals);
     linstab_moments_free(mom);

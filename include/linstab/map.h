@@ -80,7 +80,16 @@ typedef struct linstab_map_source {
     double sharpness, sigma;
     size_t dexter_n;
     const struct linstab_moments *moments; /* of rf (for 000 Theorem 9), or NULL */
+    /* dexter only, optional: dexter_rf[sigma] for sigma = 1..dexter_n, the
+     * rotated construction built once per grid column instead of per cell
+     * (entries with f == NULL are built on demand) */
+    const linstab_rotated *dexter_rf;
 } linstab_map_source;
+
+/* The rotated 004 Section 5.1 construction with n samples and coherence
+ * sigma (OUT *out, clear with linstab_rotated_clear). */
+LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out,
+                                              linstab_error *err);
 
 /* Number of samples of the source. */
 LINSTAB_API size_t linstab_map_source_n(const linstab_map_source *src);
