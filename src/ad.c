@@ -210,6 +210,13 @@ linstab_ad_node *linstab_ad_scale(linstab_ad_graph *g, linstab_ad_node *x, doubl
 
 /* ---- elementwise activations: value, first and second derivative ---- */
 
+static void act(linstab_ad_op op, double x, double *f, double *d1, double *d2);
+
+void linstab_ad_activation(linstab_ad_op op, double x, double *f, double *d1, double *d2)
+{
+    act(op, x, f, d1, d2);
+}
+
 static void act(linstab_ad_op op, double x, double *f, double *d1, double *d2)
 {
     switch (op) {

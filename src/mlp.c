@@ -14,6 +14,7 @@
 
 #include <cblas.h>
 
+#include "linstab/ad.h"
 #include "linstab/linalg.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
@@ -433,69 +434,151 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
     return LINSTAB_OK;
 }
 
-/* Jacobians J_i (k x p, row-major) of samples i0 .. i0 + b - 1 into J. */
-static linstab_status block_jacobians(const linstab_mlp *m, const linstab_array *X, size_t i0, size_t b,
-                                      double *J, double *Ut, linstab_error *err)
+/*
+ * The NTK blocks K_ij = J_i J_j' (k x k) without any Jacobian.  Layer l maps
+ * its input a_{l-1} to z_l = W_l a_{l-1} + b_l, and the derivative of output
+ * c with respect to W_l[u][v] is D_l[c][u] a_{l-1}[v], D_l = df/dz_l (k x d_l),
+ * so the Jacobian block of W_l is D_l (x) a_{l-1}' and
+ *   K_ij = sum_l (D_{l,i} D_{l,j}') (a_{l-1,i}' a_{l-1,j} + [bias]).
+ * A forward pass gives every a_{l-1} and act'(z_l); D_L = I_k and
+ * D_l = (D_{l+1} W_{l+1}) o act'(z_l) going back -- one GEMM per layer for
+ * a stack of samples.  Per pair of samples that is k^2 sum d_l + sum d_{l-1}
+ * flops instead of the k^2 p of J_i J_j'.
+ */
+typedef struct ntk_factors {
+    size_t n, k;
+    double *A[LINSTAB_MLP_MAX_LAYERS + 1]; /* A[l]: n x d_{l-1}, input of layer l */
+    double *D[LINSTAB_MLP_MAX_LAYERS + 1]; /* D[l]: (n k) x d_l                  */
+} ntk_factors;
+
+static void ntk_free(ntk_factors *t)
 {
-    size_t p = m->p, K = m->sizes[m->nlayers], d0 = m->sizes[0];
-    for (size_t q = 0; q < b; q++) {
-        linstab_status st = linstab_mlp_sample_jacobian_t(m, X->data + (i0 + q) * d0, Ut, err);
-        if (st != LINSTAB_OK) return st;
-        for (size_t a = 0; a < p; a++) /* U = J' (p x k) -> J (k x p) */
-            for (size_t o = 0; o < K; o++) J[(q * K + o) * p + a] = Ut[a * K + o];
+    for (size_t l = 0; l <= LINSTAB_MLP_MAX_LAYERS; l++) {
+        free(t->A[l]);
+        free(t->D[l]);
     }
+}
+
+static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, ntk_factors *t,
+                                  linstab_error *err)
+{
+    size_t n = X->shape[0], L = m->nlayers, k = m->sizes[L];
+    memset(t, 0, sizeof *t);
+    t->n = n;
+    t->k = k;
+    double *S[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL}; /* act'(z_l), n x d_l, l < L */
+    int ok = 1;
+    for (size_t l = 1; l <= L; l++) {
+        t->A[l] = malloc(n * m->sizes[l - 1] * sizeof(double));
+        t->D[l] = malloc(n * k * m->sizes[l] * sizeof(double));
+        if (l < L) S[l] = malloc(n * m->sizes[l] * sizeof(double));
+        ok = ok && t->A[l] && t->D[l] && (l == L || S[l]);
+    }
+    if (!ok) {
+        for (size_t l = 1; l < L; l++) free(S[l]);
+        ntk_free(t);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory for the layer factors of %zu samples", n);
+    }
+    memcpy(t->A[1], X->data, n * m->sizes[0] * sizeof(double));
+    for (size_t l = 1; l < L; l++) { /* forward to the last hidden layer */
+        size_t di = m->sizes[l - 1], dl = m->sizes[l];
+        double *Z = t->A[l + 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)dl, (int)di, 1.0, t->A[l], (int)di, W,
+                    (int)di, 0.0, Z, (int)dl);
+        const double *b = m->bias ? m->theta + linstab_mlp_b_offset(m, l) : NULL;
+        for (size_t i = 0; i < n; i++)
+            for (size_t u = 0; u < dl; u++) {
+                double f, d1, d2, z = Z[i * dl + u] + (b ? b[u] : 0.0);
+                linstab_ad_activation(m->act, z, &f, &d1, &d2);
+                Z[i * dl + u] = f;
+                S[l][i * dl + u] = d1;
+            }
+    }
+    /* D_L = I_k for every sample; D_l = (D_{l+1} W_{l+1}) o act'(z_l) */
+    memset(t->D[L], 0, n * k * k * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < k; c++) t->D[L][(i * k + c) * k + c] = 1.0;
+    for (size_t l = L - 1; l >= 1; l--) {
+        size_t dl = m->sizes[l], dn = m->sizes[l + 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l + 1); /* dn x dl */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * k), (int)dl, (int)dn, 1.0, t->D[l + 1],
+                    (int)dn, W, (int)dl, 0.0, t->D[l], (int)dl);
+        for (size_t i = 0; i < n; i++)
+            for (size_t c = 0; c < k; c++)
+                for (size_t u = 0; u < dl; u++) t->D[l][(i * k + c) * dl + u] *= S[l][i * dl + u];
+    }
+    for (size_t l = 1; l < L; l++) free(S[l]);
     return LINSTAB_OK;
+}
+
+/* K (bi k x bj k) = the NTK blocks of samples i0.. (bi) against j0.. (bj);
+ * G (bi k x bj k) and Ag (bi x bj) are workspaces. */
+static void ntk_block(const linstab_mlp *m, const ntk_factors *t, size_t i0, size_t bi, size_t j0, size_t bj,
+                      double *K, double *G, double *Ag)
+{
+    size_t k = t->k, cols = bj * k;
+    memset(K, 0, bi * k * cols * sizeof *K);
+    for (size_t l = 1; l <= m->nlayers; l++) {
+        size_t dl = m->sizes[l], di = m->sizes[l - 1];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(bi * k), (int)cols, (int)dl, 1.0,
+                    t->D[l] + i0 * k * dl, (int)dl, t->D[l] + j0 * k * dl, (int)dl, 0.0, G, (int)cols);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)bi, (int)bj, (int)di, 1.0, t->A[l] + i0 * di,
+                    (int)di, t->A[l] + j0 * di, (int)di, 0.0, Ag, (int)bj);
+        double one = m->bias ? 1.0 : 0.0;
+        for (size_t qi = 0; qi < bi; qi++)
+            for (size_t a = 0; a < k; a++) {
+                double *Kr = K + (qi * k + a) * cols;
+                const double *Gr = G + (qi * k + a) * cols;
+                for (size_t qj = 0; qj < bj; qj++) {
+                    double s = Ag[qi * bj + qj] + one;
+                    for (size_t c = 0; c < k; c++) Kr[qj * k + c] += Gr[qj * k + c] * s;
+                }
+            }
+    }
 }
 
 linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X, size_t block_bytes,
                                         double *lambda1_S, double *sigma, linstab_error *err)
 {
-    size_t n = X->shape[0], p = m->p, K = m->sizes[m->nlayers];
-    size_t per = K * p * sizeof(double);
-    size_t b = block_bytes / (2 * per);
+    size_t n = X->shape[0], K = m->sizes[m->nlayers];
+    /* blocks of b samples: K and G are (b k)^2 each */
+    size_t b = (size_t)(sqrt((double)block_bytes / (2.0 * sizeof(double))) / (double)K);
     if (b < 1) b = 1;
     if (b > n) b = n;
-    double *JI = malloc(b * per), *JJ = malloc(b * per), *Ut = malloc(per), *G = malloc(b * K * b * K * sizeof *G);
-    double *S = calloc(n * n, sizeof *S), *lam = calloc(n, sizeof *lam);
-    linstab_status st = LINSTAB_OK;
-    if (!JI || !JJ || !Ut || !G || !S || !lam) {
-        st = linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory (block of %zu samples)", b);
+    ntk_factors t;
+    linstab_status st = ntk_compute(m, X, &t, err);
+    if (st != LINSTAB_OK) return st;
+    double *Kb = malloc(b * K * b * K * sizeof *Kb), *G = malloc(b * K * b * K * sizeof *G);
+    double *Ag = malloc(b * b * sizeof *Ag), *S = calloc(n * n, sizeof *S), *lam = calloc(n, sizeof *lam);
+    if (!Kb || !G || !Ag || !S || !lam) {
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory (blocks of %zu samples)", b);
         goto done;
     }
     for (size_t i0 = 0; i0 < n && st == LINSTAB_OK; i0 += b) {
         size_t bi = i0 + b <= n ? b : n - i0;
-        st = block_jacobians(m, X, i0, bi, JI, Ut, err);
         for (size_t j0 = i0; j0 < n && st == LINSTAB_OK; j0 += b) {
-            size_t bj = j0 + b <= n ? b : n - j0;
-            const double *Jj = JI;
-            if (j0 != i0) {
-                st = block_jacobians(m, X, j0, bj, JJ, Ut, err);
-                Jj = JJ;
-            }
-            if (st != LINSTAB_OK) break;
-            /* G = J_I J_J' ((bi k) x (bj k)); tr(H_i H_j) = ||block (i, j)||_F^2 */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(bi * K), (int)(bj * K), (int)p, 1.0, JI,
-                        (int)p, Jj, (int)p, 0.0, G, (int)(bj * K));
+            size_t bj = j0 + b <= n ? b : n - j0, cols = bj * K;
+            ntk_block(m, &t, i0, bi, j0, bj, Kb, G, Ag);
+            /* tr(H_i H_j) = ||K_ij||_F^2 */
             for (size_t qi = 0; qi < bi; qi++)
                 for (size_t qj = 0; qj < bj; qj++) {
                     double s2 = 0.0;
                     for (size_t a = 0; a < K; a++)
                         for (size_t c = 0; c < K; c++) {
-                            double v = G[(qi * K + a) * (bj * K) + qj * K + c];
+                            double v = Kb[(qi * K + a) * cols + qj * K + c];
                             s2 += v * v;
                         }
                     S[(i0 + qi) * n + j0 + qj] = S[(j0 + qj) * n + i0 + qi] = sqrt(s2);
                     if (i0 + qi == j0 + qj) {
-                        /* lambda1(H_i) = lambda1(J_i J_i') (k x k) */
-                        double C[256], l1 = 0.0;
-                        if (K <= 16) {
-                            for (size_t a = 0; a < K; a++)
-                                for (size_t c = 0; c < K; c++) C[a * K + c] = G[(qi * K + a) * (bj * K) + qj * K + c];
-                            if (linstab_sym_lambda_max(K, C, &l1, err) != LINSTAB_OK) l1 = NAN;
-                        } else {
-                            l1 = NAN;
-                        }
-                        lam[i0 + qi] = l1;
+                        /* lambda1(H_i) = lambda1(K_ii) (k x k) */
+                        double *C = G; /* G is free again: borrow k^2 of it */
+                        for (size_t a = 0; a < K; a++)
+                            for (size_t c = 0; c < K; c++) C[a * K + c] = Kb[(qi * K + a) * cols + qj * K + c];
+                        linstab_sym_symmetrize(K, C);
+                        st = linstab_sym_lambda_max(K, C, &lam[i0 + qi], err);
+                        if (st != LINSTAB_OK) break;
+                        if (lam[i0 + qi] < 0.0) lam[i0 + qi] = 0.0; /* rounding: K_ii is PSD */
                     }
                 }
         }
@@ -507,10 +590,10 @@ linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_arra
         if (st == LINSTAB_OK) *sigma = lmax > 0 ? *lambda1_S / lmax : NAN;
     }
 done:
-    free(JI);
-    free(JJ);
-    free(Ut);
+    ntk_free(&t);
+    free(Kb);
     free(G);
+    free(Ag);
     free(S);
     free(lam);
     return st;

@@ -218,27 +218,50 @@ Test(train, one_full_batch_step_follows_its_formula)
     }
 }
 
-/* The blocked Gauss-Newton coherence equals the coherence of the factor
- * family (linstab_coherence on U_i = J_i'), whatever the block size. */
+/* The blocked Gauss-Newton coherence (NTK blocks from the layer factors,
+ * no Jacobian) equals the coherence of the factor family U_i = J_i' built
+ * from autograd Jacobians (linstab_coherence: Gram of the factors, LAPACK),
+ * for every activation, with and without biases, one and three outputs,
+ * two and three weight layers, and blocks of 1, 7 (not dividing n) and all
+ * samples; one sample has an all-zero Jacobian (no bias, dead relu units). */
 Test(train, blocked_gauss_newton_coherence_equals_the_factor_family_coherence)
 {
-    size_t sizes[3] = {3, 8, 2};
-    linstab_mlp *m = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
-    linstab_mlp_init(m, 4);
-    linstab_family *f = NULL;
-    cr_assert_eq(linstab_mlp_family(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, 1, 0, &f, &err), LINSTAB_OK);
-    double l1_ref, sigma_ref;
-    cr_assert_eq(linstab_coherence(f, &l1_ref, &sigma_ref, &err), LINSTAB_OK);
-    size_t per = 2 * m->p * sizeof(double);
-    size_t blocks[3] = {2 * per, 2 * 7 * per, (size_t)1 << 30}; /* 1, 7 and all samples per block */
-    for (int t = 0; t < 3; t++) {
-        double l1, sigma;
-        cr_assert_eq(linstab_mlp_coherence_gn(m, &X, blocks[t], &l1, &sigma, &err), LINSTAB_OK, "%s", err.msg);
-        cr_expect_lt(fabs(l1 - l1_ref), 1e-12 * l1_ref, "block %d", t);
-        cr_expect_lt(fabs(sigma - sigma_ref), 1e-12 * sigma_ref, "block %d", t);
-    }
-    linstab_family_free(f);
-    linstab_mlp_free(m);
+    static const linstab_ad_op ops[5] = {LINSTAB_AD_TANH, LINSTAB_AD_RELU, LINSTAB_AD_SIGMOID,
+                                         LINSTAB_AD_SOFTPLUS, LINSTAB_AD_GELU};
+    size_t n = X.shape[0];
+    double *xz = malloc(n * 3 * sizeof *xz);
+    memcpy(xz, X.data, n * 3 * sizeof *xz);
+    xz[3 * 5] = xz[3 * 5 + 1] = xz[3 * 5 + 2] = 0.0; /* sample 5 at the origin */
+    linstab_array X0 = X;
+    X0.data = xz;
+    for (int a = 0; a < 5; a++)
+        for (int bias = 0; bias < 2; bias++)
+            for (int shape = 0; shape < 2; shape++) {
+                size_t s2[3] = {3, 8, 1}, s3[4] = {3, 6, 5, 3};
+                linstab_mlp *m = NULL;
+                linstab_error err;
+                cr_assert_eq(linstab_mlp_alloc(shape ? s3 : s2, shape ? 3 : 2, ops[a], bias, &m, &err), LINSTAB_OK);
+                linstab_mlp_init(m, 4 + (uint64_t)a);
+                size_t k = m->sizes[m->nlayers];
+                linstab_array Yk = {.ndim = 2, .shape = {n, k}};
+                Yk.data = calloc(n * k, sizeof(double));
+                linstab_family *f = NULL;
+                cr_assert_eq(linstab_mlp_family(m, &X0, &Yk, LINSTAB_LOSS_MSE, 0.0, 1, 0, &f, &err), LINSTAB_OK);
+                double l1_ref, sigma_ref;
+                cr_assert_eq(linstab_coherence(f, &l1_ref, &sigma_ref, &err), LINSTAB_OK);
+                /* blocks of b samples take 2 (b k)^2 doubles */
+                size_t blocks[3] = {2 * k * k * 8, 2 * 49 * k * k * 8, (size_t)1 << 30};
+                for (int t = 0; t < 3; t++) {
+                    double l1, sigma;
+                    cr_assert_eq(linstab_mlp_coherence_gn(m, &X0, blocks[t], &l1, &sigma, &err), LINSTAB_OK, "%s", err.msg);
+                    cr_expect_lt(fabs(l1 - l1_ref), 1e-12 * l1_ref, "act %d bias %d shape %d block %d: %.17g vs %.17g",
+                                 a, bias, shape, t, l1, l1_ref);
+                    cr_expect_lt(fabs(sigma - sigma_ref), 1e-12 * sigma_ref, "act %d bias %d shape %d block %d: %.17g vs %.17g",
+                                 a, bias, shape, t, sigma, sigma_ref);
+                }
+                free(Yk.data);
+                linstab_family_free(f);
+                linstab_mlp_free(m);
+            }
+    free(xz);
 }

@@ -81,9 +81,15 @@ static double check_memory(const linstab_family *f)
 {
     double n = (double)f->n, d = (double)f->d, k = (double)f->k;
     double data = (double)linstab_family_data_len(f);
-    double work = 14.0 * d * d + n * n;
+    /* factors with n k < d are restricted through their Gram matrix: every
+     * later matrix is at most n k square, whatever d is (a network's
+     * Gauss-Newton factors: p parameters, n k << p) */
+    int gram = f->kind == LINSTAB_FAMILY_FACTORED && n * k < d;
+    double r = gram ? n * k : d;
+    double work = 14.0 * r * r + n * n;
     if (f->kind == LINSTAB_FAMILY_DENSE) work += 2.0 * data;
-    if (f->kind == LINSTAB_FAMILY_FACTORED) work += data + 3.0 * d * n * k + 4.0 * 1048576.0;
+    if (f->kind == LINSTAB_FAMILY_FACTORED)
+        work += gram ? 2.0 * data + 2.0 * r * r + 4.0 * 1048576.0 : data + 3.0 * d * n * k + 4.0 * 1048576.0;
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) work += data;
     return 8.0 * work;
 }

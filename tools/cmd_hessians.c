@@ -36,8 +36,9 @@ static const char *const usage =
     "                      s_2^2 = lambda_max(M_2 - H^2) from per-sample Hessian-vector\n"
     "                      products (no p x p matrix), with time and peak memory\n"
     "  --sigma             with --matrix-free: also the coherence sigma of the\n"
-    "                      Gauss-Newton Hessians, from blocks of the NTK Gram matrix\n"
-    "                      ((n k)^2 p flops; Jacobians in blocks of <= 256 MB)\n"
+    "                      Gauss-Newton Hessians, from the NTK Gram matrix assembled\n"
+    "                      layer by layer (n^2 (k^2 sum d_l + sum d_{l-1}) flops, no\n"
+    "                      Jacobian; blocks of <= 256 MB)\n"
     "  --out FILE.npy      output (written atomically)\n"
     "  --max-memory GB     memory limit (default: the memory available now)\n"
     "  --quiet             no progress bar\n"
@@ -103,7 +104,7 @@ int cmd_hessians(int argc, char **argv)
     linstab_array X = {0}, Y = {0};
     linstab_family *f = NULL;
     if (linstab_mlp_load(model, &m, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
-    if (linstab_npy_read(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read(targets, 0, &Y, &err) != LINSTAB_OK) {
+    if (linstab_npy_read_numeric(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read_numeric(targets, 0, &Y, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;
     }

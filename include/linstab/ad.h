@@ -57,6 +57,10 @@ typedef struct linstab_ad_node {
 
 typedef struct linstab_ad_graph linstab_ad_graph;
 
+/* An elementwise activation (TANH .. GELU) at x: value, first and second
+ * derivative (NaN for other ops). */
+LINSTAB_API void linstab_ad_activation(linstab_ad_op op, double x, double *f, double *d1, double *d2);
+
 LINSTAB_API linstab_ad_graph *linstab_ad_graph_alloc(void);
 LINSTAB_API void linstab_ad_graph_free(linstab_ad_graph *g);
 
