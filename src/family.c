@@ -950,6 +950,7 @@ static linstab_status copy_family(const linstab_family *f, linstab_family **out,
     linstab_status st = linstab_family_alloc(f->kind, f->n, f->d, f->k, out, err);
     if (st != LINSTAB_OK) return st;
     memcpy((*out)->data, f->data, linstab_family_data_len(f) * sizeof(double));
+    (*out)->d_full = f->d_full;
     if (f->lambda1 != NULL) {
         (*out)->lambda1 = malloc(f->n * sizeof(double));
         if ((*out)->lambda1 == NULL) {
@@ -969,19 +970,19 @@ static linstab_status copy_family(const linstab_family *f, linstab_family **out,
  * the restricted factors Q'U_i = diag(g_r)^{-1/2} V_r' G[:, block i] need no
  * d x d matrix at all (networks with many parameters and few outputs).
  */
-static linstab_status restrict_by_gram(const linstab_family *f, double rtol, linstab_family **out,
-                                       size_t *rank, double **Q_out, linstab_error *err)
+/* The core of both Gram routes: eigenvectors of G, rank, restricted
+ * factors; W (d x nk, may be NULL) only for the basis Q. */
+static linstab_status family_of_gram(size_t n, size_t k, size_t d, double *G, const double *W, double rtol,
+                                     linstab_family **out, size_t *rank, double **Q_out, linstab_error *err)
 {
-    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
-    double *W = gather_factors(f), *G = malloc(nk * nk * sizeof *G), *g = malloc(nk * sizeof *g),
-           *V = malloc(nk * nk * sizeof *V);
+    size_t nk = n * k;
+    double *g = malloc(nk * sizeof *g), *V = malloc(nk * nk * sizeof *V);
     linstab_status st = LINSTAB_OK;
-    if (!W || !G || !g || !V) {
+    *out = NULL;
+    if (!g || !V) {
         st = oom(err, "range restriction");
         goto done;
     }
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nk, (int)d, 1.0, W, (int)nk, 0.0, G, (int)nk);
-    linstab_sym_fill_lower(nk, G);
     st = linstab_sym_eig(nk, G, g, V, err);
     if (st != LINSTAB_OK) goto done;
     /* the rank rule of H (d x d): eigenvalue > d eps lambda_max */
@@ -1007,15 +1008,7 @@ static linstab_status restrict_by_gram(const linstab_family *f, double rtol, lin
                 (*out)->data[i * r * k + c * k + q] = sc * v;
             }
         }
-    if (f->lambda1 != NULL) {
-        (*out)->lambda1 = malloc(n * sizeof(double));
-        if ((*out)->lambda1 == NULL) {
-            st = oom(err, "range restriction");
-            goto done;
-        }
-        memcpy((*out)->lambda1, f->lambda1, n * sizeof(double));
-    }
-    if (Q_out) {
+    if (Q_out && W) {
         double *Q = malloc(d * r * sizeof *Q);
         if (Q == NULL) {
             st = oom(err, "range restriction");
@@ -1035,11 +1028,68 @@ done:
         linstab_family_free(*out);
         *out = NULL;
     }
-    free(W);
-    free(G);
     free(g);
     free(V);
     return st;
+}
+
+static linstab_status restrict_by_gram(const linstab_family *f, double rtol, linstab_family **out,
+                                       size_t *rank, double **Q_out, linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
+    double *W = gather_factors(f), *G = malloc(nk * nk * sizeof *G);
+    linstab_status st = LINSTAB_OK;
+    *out = NULL;
+    if (!W || !G) {
+        st = oom(err, "range restriction");
+    } else {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nk, (int)d, 1.0, W, (int)nk, 0.0, G, (int)nk);
+        linstab_sym_fill_lower(nk, G);
+        st = family_of_gram(n, k, d, G, W, rtol, out, rank, Q_out, err);
+    }
+    if (st == LINSTAB_OK && f->lambda1 != NULL) {
+        (*out)->lambda1 = malloc(n * sizeof(double));
+        if ((*out)->lambda1 == NULL) {
+            st = oom(err, "range restriction");
+            linstab_family_free(*out);
+            *out = NULL;
+            if (Q_out) {
+                free(*Q_out);
+                *Q_out = NULL;
+            }
+        } else {
+            memcpy((*out)->lambda1, f->lambda1, n * sizeof(double));
+        }
+    }
+    if (st == LINSTAB_OK) (*out)->d_full = f->d_full;
+    free(W);
+    free(G);
+    return st;
+}
+
+linstab_status linstab_family_from_gram(size_t n, size_t k, size_t d_full, const double *G, double rtol,
+                                        linstab_family **out, size_t *rank, linstab_error *err)
+{
+    size_t nk = n * k;
+    *out = NULL;
+    if (n == 0 || k == 0) return linstab_error_set(err, LINSTAB_EINVAL, "Gram matrix of an empty family");
+    for (size_t j = 0; j < nk * nk; j++)
+        if (!isfinite(G[j]))
+            return linstab_error_set(err, LINSTAB_EDATA, "Gram matrix entry (%zu, %zu) is not finite", j / nk, j % nk);
+    double *Gs = malloc(nk * nk * sizeof *Gs);
+    if (Gs == NULL) return oom(err, "range restriction");
+    memcpy(Gs, G, nk * nk * sizeof *Gs);
+    linstab_sym_symmetrize(nk, Gs);
+    linstab_status st = family_of_gram(n, k, d_full, Gs, NULL, rtol <= 0.0 ? (double)d_full * DBL_EPSILON : rtol,
+                                       out, rank, NULL, err);
+    free(Gs);
+    if (st == LINSTAB_OK) (*out)->d_full = d_full > (*out)->d ? d_full : 0;
+    return st;
+}
+
+size_t linstab_family_ambient_dim(const linstab_family *f)
+{
+    return f->d_full > f->d ? f->d_full : f->d;
 }
 
 linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int use_m2,
@@ -1173,6 +1223,8 @@ done:
         *out = NULL;
         free(Q);
         Q = NULL;
+    } else if (*out != NULL) {
+        (*out)->d_full = f->d_full;
     }
     if (Q_out)
         *Q_out = Q;

@@ -538,6 +538,39 @@ static void ntk_block(const linstab_mlp *m, const ntk_factors *t, size_t i0, siz
     }
 }
 
+linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G, linstab_error *err)
+{
+    size_t n = X->shape[0], K = m->sizes[m->nlayers], nk = n * K;
+    size_t b = 256 / K > 0 ? 256 / K : 1; /* blocks of b samples */
+    if (b > n) b = n;
+    ntk_factors t;
+    linstab_status st = ntk_compute(m, X, &t, err);
+    if (st != LINSTAB_OK) return st;
+    double *Kb = malloc(b * K * b * K * sizeof *Kb), *W = malloc(b * K * b * K * sizeof *W), *Ag = malloc(b * b * sizeof *Ag);
+    if (!Kb || !W || !Ag) {
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "NTK Gram matrix: out of memory");
+    } else {
+        for (size_t i0 = 0; i0 < n; i0 += b) {
+            size_t bi = i0 + b <= n ? b : n - i0;
+            for (size_t j0 = i0; j0 < n; j0 += b) {
+                size_t bj = j0 + b <= n ? b : n - j0, cols = bj * K;
+                ntk_block(m, &t, i0, bi, j0, bj, Kb, W, Ag);
+                for (size_t r = 0; r < bi * K; r++)
+                    for (size_t c = 0; c < cols; c++) {
+                        double v = Kb[r * cols + c];
+                        G[(i0 * K + r) * nk + j0 * K + c] = v;
+                        G[(j0 * K + c) * nk + i0 * K + r] = v;
+                    }
+            }
+        }
+    }
+    ntk_free(&t);
+    free(Kb);
+    free(W);
+    free(Ag);
+    return st;
+}
+
 linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X, size_t block_bytes,
                                         double *lambda1_S, double *sigma, linstab_error *err)
 {

@@ -581,6 +581,31 @@ Test(cli, integer_labels_work_like_float_labels)
     cr_expect_eq(run("train --layers 3,5,2 --loss ce --data X.npy --targets lab64.npy --batch 2 --steps 3 --quiet --out t64"), 0);
 }
 
+/* check --model with Gauss-Newton Hessians goes through the NTK Gram matrix
+ * (n k = 8 < p = 32): the same report as check on the explicit factors */
+Test(cli, check_on_a_model_equals_check_on_its_gauss_newton_factors)
+{
+    write_model();
+    cr_assert_eq(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --gn --out U.npy --quiet"), 0);
+    cr_assert_eq(run("check --model mdl --data X.npy --targets Y.npy --loss mse --eta 0.5 --batch 2 --no-exact "
+                     "--json --out m.json"), 0);
+    cr_assert_eq(run("check --factors U.npy --eta 0.5 --batch 2 --no-exact --json --out u.json"), 0);
+    char pm[700], pu[700];
+    snprintf(pm, sizeof pm, "%s/m.json", dir);
+    snprintf(pu, sizeof pu, "%s/u.json", dir);
+    char *jm = slurp(pm), *ju = slurp(pu);
+    cr_expect_eq(json_number(jm, "{", "d"), 32.0);
+    cr_expect_eq(json_number(jm, "{", "rank"), json_number(ju, "{", "rank"));
+    const char *keys[] = {"sharpness", "trace", "frobenius", "max_individual_sharpness", "sigma", "lambda1_S",
+                          "m2_gap", "m3_gap", "m4_gap", "gamma_min"};
+    for (size_t q = 0; q < sizeof keys / sizeof keys[0]; q++) {
+        double a = json_number(jm, "geometry", keys[q]), b = json_number(ju, "geometry", keys[q]);
+        cr_expect_leq(fabs(a - b), 1e-10 * fmax(fabs(a), fabs(b)) + 1e-14, "%s: %.17g vs %.17g", keys[q], a, b);
+    }
+    free(jm);
+    free(ju);
+}
+
 Test(cli, hessians_rejects_bad_models_and_data)
 {
     write_model();

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "linstab/mlp.h"
+#include "linstab/train.h"
 
 int cli_exit_code(linstab_status st) { return st == LINSTAB_EINVAL ? 2 : 1; }
 
@@ -172,9 +173,29 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
         rc = 1;
     }
     double lim = memory_limit(src);
-    linstab_status st = rc ? LINSTAB_OK
-                           : linstab_mlp_family(m, &X, &Y, src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE,
-                                                src->smoothing, gn, lim > 0 ? (size_t)lim : 0, out, &err);
+    linstab_status st = LINSTAB_OK;
+    size_t nk = rc ? 0 : X.shape[0] * m->sizes[m->nlayers];
+    if (rc == 0 && gn && nk < m->p) {
+        /* Gauss-Newton factors with n k < p: the family restricted to its
+         * range comes from the NTK Gram matrix alone (n k x n k), never the
+         * n p k factors; every quantity linstab reports is the same */
+        st = linstab_mlp_check_data(m, &X, &Y, LINSTAB_LOSS_MSE, &err);
+        double *G = NULL;
+        if (st == LINSTAB_OK && lim > 0 && 3.0 * (double)nk * (double)nk * 8.0 > lim)
+            st = linstab_error_set(&err, LINSTAB_ENOMEM,
+                                   "the NTK Gram matrix of %zu samples x %zu outputs needs %.2f GB, more than %.2f GB",
+                                   X.shape[0], m->sizes[m->nlayers], 3.0 * (double)nk * (double)nk * 8.0 / 1e9, lim / 1e9);
+        if (st == LINSTAB_OK && (G = malloc(nk * nk * sizeof *G)) == NULL)
+            st = linstab_error_set(&err, LINSTAB_ENOMEM, "NTK Gram matrix: out of memory");
+        if (st == LINSTAB_OK) st = linstab_mlp_ntk_gram(m, &X, G, &err);
+        size_t rank = 0;
+        if (st == LINSTAB_OK)
+            st = linstab_family_from_gram(X.shape[0], m->sizes[m->nlayers], m->p, G, 0.0, out, &rank, &err);
+        free(G);
+    } else if (rc == 0) {
+        st = linstab_mlp_family(m, &X, &Y, src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE, src->smoothing, gn,
+                                lim > 0 ? (size_t)lim : 0, out, &err);
+    }
     if (rc == 0 && st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, err.msg);
         rc = 1;

@@ -219,7 +219,7 @@ int cmd_check(int argc, char **argv)
     stage("restrict");
     if (st == LINSTAB_OK) st = linstab_moments_compute(fr, &m, &err);
     stage("moments");
-    if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, f->d, &g, &err);
+    if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, linstab_family_ambient_dim(f), &g, &err);
     stage("geometry");
     if (st == LINSTAB_OK) st = linstab_bounds_compute(&g, m, &h, &b, &err);
     stage("bounds");

@@ -171,7 +171,7 @@ int cmd_critical(int argc, char **argv)
         linstab_json_string(&j, "linstab_version", LINSTAB_VERSION);
         linstab_json_string(&j, "source", path);
         linstab_json_int(&j, "n", (long long)n);
-        linstab_json_int(&j, "d", (long long)f->d);
+        linstab_json_int(&j, "d", (long long)linstab_family_ambient_dim(f));
         linstab_json_int(&j, "rank", (long long)rf.f->d);
         linstab_json_string(&j, "sampling", linstab_sampling_name(sampling));
         linstab_json_number(&j, "sharpness", l1);
@@ -206,7 +206,7 @@ int cmd_critical(int argc, char **argv)
         }
     } else {
         fprintf(o.fp, "# %s: n = %zu, d = %zu, rank %zu, lambda1(H) = %.6g, sigma = %.6g, sampling %s\n",
-                path, n, f->d, rf.f->d, l1, sigma, linstab_sampling_name(sampling));
+                path, n, linstab_family_ambient_dim(f), rf.f->d, l1, sigma, linstab_sampling_name(sampling));
         if (rho >= 0.0)
             fprintf(o.fp, "# SAM: rho = %g, variant %s\n", rho, linstab_sam_variant_name(variant));
         fprintf(o.fp, "%8s  %14s", "batch", "eta* (SGD)");

@@ -187,7 +187,7 @@ int cmd_validate(int argc, char **argv)
         if (st == LINSTAB_OK) st = linstab_rotated_make(f, 0.0, 0, &rf, &err);
         if (st == LINSTAB_OK) st = linstab_moments_compute(rf.f, &m, &err);
         linstab_geometry g;
-        if (st == LINSTAB_OK) st = linstab_geometry_compute(rf.f, m, f->d, &g, &err);
+        if (st == LINSTAB_OK) st = linstab_geometry_compute(rf.f, m, linstab_family_ambient_dim(f), &g, &err);
         if (st != LINSTAB_OK) {
             linstab_moments_free(m);
             linstab_rotated_clear(&rf);

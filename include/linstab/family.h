@@ -42,7 +42,14 @@ typedef struct linstab_family {
     size_t k;     /* factor width (FACTORED); d (DENSE); 1 (DIAGONAL)    */
     double *data; /* owned; layout above                                 */
     double *lambda1; /* optional cache of lambda1(H_i) (n), owned, or NULL */
+    size_t d_full;   /* ambient dimension when the data are coordinates in an
+                        orthonormal basis of a d-dimensional subspace that
+                        holds every range(H_i) (linstab_family_from_gram);
+                        0: d itself */
 } linstab_family;
+
+/* The dimension of the space the Hessians act on: d_full, or d. */
+LINSTAB_API size_t linstab_family_ambient_dim(const linstab_family *f);
 
 /* Name of a kind: "dense", "factored", "diagonal". */
 LINSTAB_API const char *linstab_family_kind_name(linstab_family_kind kind);
@@ -159,6 +166,22 @@ LINSTAB_API linstab_status linstab_family_restrict(const linstab_family *f, doub
                                                    int use_m2, int rotate, linstab_family **out,
                                                    size_t *rank, double **Q_out,
                                                    linstab_error *err);
+
+/*
+ * The restricted factored family from the Gram matrix of its factors alone:
+ * G (n k x n k, row-major, symmetric PSD) with blocks G_ij = U_i'U_j of a
+ * family H_i = U_i U_i' (U_i d_full x k).  With G = V diag(g) V', the
+ * eigenvalues of H = W W'/n are g/n and the factors in the eigenbasis of H
+ * are diag(g_r)^{-1/2} V_r' G[:, block i] -- the family of
+ * linstab_family_restrict (rotated, decreasing eigenvalues, rank by the
+ * same rule with d = d_full), without the d_full x n k factors.  Used for
+ * the Gauss-Newton Hessians of networks with many parameters, whose Gram
+ * matrix is the NTK (linstab_mlp_ntk_gram).  OUT *out (d_full recorded),
+ * *rank.
+ */
+LINSTAB_API linstab_status linstab_family_from_gram(size_t n, size_t k, size_t d_full, const double *G,
+                                                    double rtol, linstab_family **out, size_t *rank,
+                                                    linstab_error *err);
 
 #ifdef __cplusplus
 }

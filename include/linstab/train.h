@@ -86,6 +86,17 @@ LINSTAB_API linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const 
                                                     size_t block_bytes, double *lambda1_S,
                                                     double *sigma, linstab_error *err);
 
+/*
+ * The NTK Gram matrix of the samples X (n x d0): G (n k x n k, row-major)
+ * with blocks G_ij = J_i J_j' = U_i'U_j for the Gauss-Newton factors
+ * U_i = J_i', assembled layer by layer as in linstab_mlp_coherence_gn
+ * (no Jacobian).  With linstab_family_from_gram it gives the Gauss-Newton
+ * family of a network with many parameters restricted to its range,
+ * without the n p k factors.
+ */
+LINSTAB_API linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G,
+                                               linstab_error *err);
+
 /* Train m in place; a CSV log (step,eta,batch_loss,loss,accuracy,sharpness)
  * goes to log (may be NULL). */
 LINSTAB_API linstab_status linstab_train(linstab_mlp *m, const linstab_array *X,
