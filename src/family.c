@@ -976,7 +976,7 @@ static linstab_status family_of_gram(size_t n, size_t k, size_t d, double *G, co
                                      linstab_family **out, size_t *rank, double **Q_out, linstab_error *err)
 {
     size_t nk = n * k;
-    double *g = malloc(nk * sizeof *g), *V = malloc(nk * nk * sizeof *V);
+    double *g = malloc(nk * sizeof *g), *V = malloc(nk * nk * sizeof *V), *Vr = NULL, *P = NULL;
     linstab_status st = LINSTAB_OK;
     *out = NULL;
     if (!g || !V) {
@@ -997,30 +997,30 @@ static linstab_status family_of_gram(size_t n, size_t k, size_t d, double *G, co
     *rank = r;
     st = linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, r, k, out, err);
     if (st != LINSTAB_OK) goto done;
-    /* column c of the basis <-> eigenvalue g[nk-1-c] (decreasing) */
+    /* column c of the basis <-> eigenvalue g[nk-1-c] (decreasing): Vr (nk x r)
+     * holds those eigenvectors scaled by g^{-1/2}, and the restricted
+     * factors are the blocks of Vr' G (r x nk) */
+    Vr = malloc(nk * r * sizeof *Vr);
+    P = malloc(r * nk * sizeof *P);
+    if (Vr == NULL || P == NULL) {
+        st = oom(err, "range restriction");
+        goto done;
+    }
+    for (size_t t = 0; t < nk; t++)
+        for (size_t c = 0; c < r; c++) Vr[t * r + c] = V[t * nk + (nk - 1 - c)] / sqrt(g[nk - 1 - c]);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)nk, (int)nk, 1.0, Vr, (int)r, G, (int)nk,
+                0.0, P, (int)nk);
     for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; c < r; c++) {
-            size_t e = nk - 1 - c;
-            double sc = 1.0 / sqrt(g[e]);
-            for (size_t q = 0; q < k; q++) {
-                double v = 0.0;
-                for (size_t t = 0; t < nk; t++) v += V[t * nk + e] * G[t * nk + i * k + q];
-                (*out)->data[i * r * k + c * k + q] = sc * v;
-            }
-        }
+        for (size_t c = 0; c < r; c++)
+            memcpy((*out)->data + i * r * k + c * k, P + c * nk + i * k, k * sizeof(double));
     if (Q_out && W) {
-        double *Q = malloc(d * r * sizeof *Q);
+        double *Q = malloc(d * r * sizeof *Q); /* W Vr: orthonormal columns */
         if (Q == NULL) {
             st = oom(err, "range restriction");
             goto done;
         }
-        for (size_t row = 0; row < d; row++)
-            for (size_t c = 0; c < r; c++) {
-                size_t e = nk - 1 - c;
-                double v = 0.0;
-                for (size_t t = 0; t < nk; t++) v += W[row * nk + t] * V[t * nk + e];
-                Q[row * r + c] = v / sqrt(g[e]);
-            }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)r, (int)nk, 1.0, W, (int)nk, Vr,
+                    (int)r, 0.0, Q, (int)r);
         *Q_out = Q;
     }
 done:
@@ -1030,6 +1030,8 @@ done:
     }
     free(g);
     free(V);
+    free(Vr);
+    free(P);
     return st;
 }
 
