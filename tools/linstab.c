@@ -53,13 +53,16 @@ static int dispatch(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
-    /* The work is a sequence of large temporaries (d x d matrices, sample
-     * stacks).  glibc serves each from fresh mmap'd pages and unmaps it on
-     * free, so every one costs page faults and zeroing (40 % of the page
-     * faults and about 10 % of the time of `check` on a 64 MB family);
-     * keeping them on the heap and never trimming it reuses the pages.  A
-     * command-line process is short-lived: holding its peak is fine. */
-    mallopt(M_MMAP_MAX, 0);
+    /* The work is a sequence of large temporaries (d x d matrices).  glibc
+     * serves each from fresh mmap'd pages and unmaps it on free, so every
+     * one costs page faults and zeroing (40 % of the page faults and about
+     * 10 % of the time of `check` at d = 1000); blocks up to glibc's
+     * largest threshold (32 MB) now stay on the heap, which is never
+     * trimmed, so their pages are reused.  Larger blocks (sample stacks,
+     * gigabyte outputs) keep their own mappings: on the heap they would
+     * only fragment it.  A command-line process is short-lived: holding
+     * its peak is fine. */
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, INT32_MAX);
 #ifdef LINSTAB_MPI
     /* `mpirun -n K linstab map ...` distributes cells; other commands run on
