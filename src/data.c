@@ -87,3 +87,37 @@ linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers, lins
     }
     return st;
 }
+
+linstab_status linstab_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err)
+{
+    if (Y->ndim != 2 || Y->shape[1] != k || k < 1) return LINSTAB_OK;
+    size_t n = Y->shape[0];
+    double *lab = malloc((n ? n : 1) * sizeof *lab);
+    if (lab == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "labels: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t ones = 0, at = 0;
+        int other = 0;
+        for (size_t c = 0; c < k; c++) {
+            double v = Y->data[i * k + c];
+            if (v == 1.0) {
+                ones++;
+                at = c;
+            } else if (v != 0.0) {
+                other = 1;
+            }
+        }
+        if (ones != 1 || other) {
+            free(lab);
+            return linstab_error_set(err, LINSTAB_EDATA,
+                                     "cross-entropy targets: row %zu of the (%zu, %zu) array is not one-hot "
+                                     "(give class labels (n,) or one-hot rows; smoothing is --label-smoothing)",
+                                     i, n, k);
+        }
+        lab[i] = (double)at;
+    }
+    free(Y->data);
+    Y->data = lab;
+    Y->ndim = 1;
+    Y->shape[1] = 0;
+    return LINSTAB_OK;
+}

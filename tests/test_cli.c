@@ -540,6 +540,21 @@ Test(cli, hessians_writes_exact_hessians_and_gauss_newton_factors_that_agree_at_
     /* the family feeds check */
     cr_expect_eq(run("check --factors U.npy --eta 0.5 --batch 2 --json"), 0);
     cr_expect_eq(run("hessians --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --out Hc.npy --quiet"), 0);
+    /* one-hot rows are the same labels */
+    double oh[8] = {1, 0, 0, 1, 0, 1, 1, 0};
+    size_t s42[2] = {4, 2};
+    write_npy("oh.npy", oh, 2, s42);
+    cr_expect_eq(run("hessians --model mdl --data X.npy --targets oh.npy --loss ce --label-smoothing 0.1 --out Ho.npy --quiet"), 0);
+    char pc[700], po[700];
+    snprintf(pc, sizeof pc, "%s/Hc.npy", dir);
+    snprintf(po, sizeof po, "%s/Ho.npy", dir);
+    linstab_array Hc = {0}, Ho = {0};
+    cr_assert_eq(linstab_npy_read(pc, 0, &Hc, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_npy_read(po, 0, &Ho, &err), LINSTAB_OK);
+    cr_expect_eq(memcmp(Hc.data, Ho.data, linstab_array_size(&Hc) * sizeof(double)), 0,
+                 "one-hot targets differ from labels");
+    linstab_array_free(&Hc);
+    linstab_array_free(&Ho);
 }
 
 /* numpy saves class labels as int64: np.save("lab64.npy", np.array([0, 1, 1, 0])) */

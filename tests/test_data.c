@@ -92,3 +92,31 @@ Test(teacher_student, targets_are_the_teacher_outputs_and_reproducible)
     linstab_array_free(&X2);
     linstab_array_free(&Y2);
 }
+
+Test(labels, one_hot_rows_become_labels_and_soft_targets_are_refused)
+{
+    linstab_error err;
+    linstab_array Y = {.ndim = 2, .shape = {3, 4}};
+    const double oh[12] = {0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1};
+    Y.data = malloc(sizeof oh);
+    memcpy(Y.data, oh, sizeof oh);
+    cr_assert_eq(linstab_labels_from_onehot(&Y, 4, &err), LINSTAB_OK);
+    cr_expect_eq(Y.ndim, 1);
+    cr_expect_eq(Y.shape[0], 3);
+    cr_expect(Y.data[0] == 2.0 && Y.data[1] == 0.0 && Y.data[2] == 3.0);
+    /* already labels: untouched */
+    cr_assert_eq(linstab_labels_from_onehot(&Y, 4, &err), LINSTAB_OK);
+    cr_expect(Y.ndim == 1 && Y.data[2] == 3.0);
+    linstab_array_free(&Y);
+    /* a smoothed row and a row with two ones are not one-hot */
+    const double bad[2][8] = {{0, 1, 0, 0, 0.05, 0.85, 0.05, 0.05}, {1, 0, 0, 0, 1, 1, 0, 0}};
+    for (int t = 0; t < 2; t++) {
+        linstab_array Z = {.ndim = 2, .shape = {2, 4}};
+        Z.data = malloc(sizeof bad[t]);
+        memcpy(Z.data, bad[t], sizeof bad[t]);
+        cr_expect_eq(linstab_labels_from_onehot(&Z, 4, &err), LINSTAB_EDATA);
+        cr_expect(strstr(err.msg, "row 1") != NULL, "%s", err.msg);
+        cr_expect_eq(Z.ndim, 2);
+        linstab_array_free(&Z);
+    }
+}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "linstab/data.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
 
@@ -170,6 +171,10 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
     if (linstab_mlp_load(src->model, &m, &err) != LINSTAB_OK || linstab_npy_read_numeric(src->data, 0, &X, &err) != LINSTAB_OK ||
         linstab_npy_read_numeric(src->targets, 0, &Y, &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        rc = 1;
+    }
+    if (rc == 0 && src->loss_ce && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->targets, err.msg);
         rc = 1;
     }
     double lim = memory_limit(src);

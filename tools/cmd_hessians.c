@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "linstab/data.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
 #include <sys/resource.h>
@@ -106,6 +107,11 @@ int cmd_hessians(int argc, char **argv)
     if (linstab_mlp_load(model, &m, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
     if (linstab_npy_read_numeric(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read_numeric(targets, 0, &Y, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
+        goto done;
+    }
+    if (loss == LINSTAB_LOSS_CE && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, err.msg);
+        rc = 1;
         goto done;
     }
     if (mf) {

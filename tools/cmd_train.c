@@ -178,6 +178,8 @@ int cmd_train(int argc, char **argv)
     } else {
         rd = linstab_npy_read_numeric(data, 0, &X, &err);
         if (rd == LINSTAB_OK) rd = linstab_npy_read_numeric(targets, 0, &Y, &err);
+        if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_CE)
+            rd = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     }
     if (rd != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);

@@ -39,6 +39,14 @@ LINSTAB_API linstab_status linstab_teacher_student(const size_t *sizes, size_t n
                                                    linstab_array *X, linstab_array *Y,
                                                    linstab_error *err);
 
+/*
+ * Cross-entropy targets given as an (n, k) array: rows that are one-hot
+ * (one entry 1, the others 0) become the (n,) class labels in place; an
+ * (n,) array is left as it is.  Soft targets are LINSTAB_EDATA naming the
+ * first row that is not one-hot (label smoothing is --label-smoothing).
+ */
+LINSTAB_API linstab_status linstab_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err);
+
 #ifdef __cplusplus
 }
 #endif
