@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -257,10 +256,8 @@ linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linst
             else
                 fprintf(log, "\n");
         }
-        if (!o->quiet && isatty(STDERR_FILENO) && ((t + 1) % 50 == 0 || last)) {
-            fprintf(stderr, "\rtrain %zu/%zu steps, batch loss %.4g   ", t + 1, o->steps, bl / (double)B);
-            if (last) fputc('\n', stderr);
-        }
+        if (o->progress != NULL && ((t + 1) % 50 == 0 || last))
+            o->progress(t + 1, o->steps, bl / (double)B, o->progress_ctx);
         if (!isfinite(bl)) st = linstab_error_set(err, LINSTAB_EDATA, "training diverged at step %zu (loss %g)", t + 1, bl);
     }
 done:

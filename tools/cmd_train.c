@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "linstab/data.h"
@@ -57,6 +58,16 @@ enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_DATA, OPT_TARGETS, OPT_ONEHOT,
        OPT_OPT, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD, OPT_STEPS,
        OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_SEED, OPT_OUT, OPT_QUIET,
        OPT_IDXI, OPT_IDXL, OPT_SUBSET, OPT_SCALE, OPT_TEACHER };
+
+/* Steps and batch loss on stderr when it is a terminal. */
+static void train_progress(size_t done, size_t total, double batch_loss, void *ctx)
+{
+    (void)ctx;
+    if (!isatty(STDERR_FILENO)) return;
+    fprintf(stderr, "\rtrain %zu/%zu steps, batch loss %.4g   ", done, total, batch_loss);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
 
 int cmd_train(int argc, char **argv)
 {
@@ -223,6 +234,7 @@ int cmd_train(int argc, char **argv)
     cli_output lo;
     if ((rc = cli_output_open(cmd, logpath, &lo)) != 0) goto done;
     log = lo.fp;
+    if (!o.quiet) o.progress = train_progress;
     linstab_status st = linstab_train(m, &X, &Y, &o, log, &err);
     rc = cli_output_close(cmd, &lo, st == LINSTAB_OK);
     log = NULL;

@@ -43,6 +43,10 @@ typedef struct linstab_train_opts {
     size_t sharpness_every;  /* lambda1 of the full-data Hessian (0: never)  */
     uint64_t seed;
     int quiet;
+    /* optional: called every 50 steps and at the last with the steps done,
+     * the total and the batch loss (the library never prints) */
+    void (*progress)(size_t done, size_t total, double batch_loss, void *ctx);
+    void *progress_ctx;
 } linstab_train_opts;
 
 LINSTAB_API linstab_train_opts linstab_train_defaults(void);
