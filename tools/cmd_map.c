@@ -319,37 +319,6 @@ int cmd_map(int argc, char **argv)
         rc = cli_usage_error(cmd, "%s", err.msg);
         goto done;
     }
-    if (dexter_n > 0) {
-        /* one construction per sigma of the grid, shared by its cells */
-        dexter_rf = calloc(dexter_n + 1, sizeof *dexter_rf);
-        if (dexter_rf == NULL) {
-            fprintf(stderr, "linstab %s: error: out of memory\n", cmd);
-            rc = 1;
-            goto done;
-        }
-        const linstab_axis *axes[2] = {&x, &y};
-        int on_axis = 0;
-        for (int a = 0; a < 2; a++)
-            if (axes[a]->kind == LINSTAB_AXIS_SIGMA) {
-                on_axis = 1;
-                for (size_t q = 0; q < axes[a]->count; q++) {
-                    size_t sg = (size_t)axes[a]->values[q];
-                    if (sg >= 1 && sg <= dexter_n && dexter_rf[sg].f == NULL &&
-                        linstab_map_dexter(dexter_n, sg, &dexter_rf[sg], &err) != LINSTAB_OK) {
-                        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
-                        rc = cli_exit_code(err.code);
-                        goto done;
-                    }
-                }
-            }
-        if (!on_axis && p.sigma >= 1 && p.sigma <= dexter_n &&
-            linstab_map_dexter(dexter_n, p.sigma, &dexter_rf[p.sigma], &err) != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
-            rc = cli_exit_code(err.code);
-            goto done;
-        }
-        ms.dexter_rf = dexter_rf;
-    }
     /* memory: a few doubles per cell */
     if (cli_check_memory(cmd, &src, (double)ncells * (FIELDS * 8.0 + 1.0) * 3.0, "this grid") != 0) {
         rc = 1;
@@ -401,6 +370,37 @@ int cmd_map(int argc, char **argv)
             rc = 1;
             goto done;
         }
+    }
+    if (dexter_n > 0) {
+        /* one construction per sigma of the grid, shared by its cells */
+        dexter_rf = calloc(dexter_n + 1, sizeof *dexter_rf);
+        if (dexter_rf == NULL) {
+            fprintf(stderr, "linstab %s: error: out of memory\n", cmd);
+            rc = 1;
+            goto done;
+        }
+        const linstab_axis *axes[2] = {&x, &y};
+        int on_axis = 0;
+        for (int a = 0; a < 2; a++)
+            if (axes[a]->kind == LINSTAB_AXIS_SIGMA) {
+                on_axis = 1;
+                for (size_t q = 0; q < axes[a]->count; q++) {
+                    size_t sg = (size_t)axes[a]->values[q];
+                    if (sg >= 1 && sg <= dexter_n && dexter_rf[sg].f == NULL &&
+                        linstab_map_dexter(dexter_n, sg, &dexter_rf[sg], &err) != LINSTAB_OK) {
+                        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+                        rc = cli_exit_code(err.code);
+                        goto done;
+                    }
+                }
+            }
+        if (!on_axis && p.sigma >= 1 && p.sigma <= dexter_n &&
+            linstab_map_dexter(dexter_n, p.sigma, &dexter_rf[p.sigma], &err) != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+            rc = cli_exit_code(err.code);
+            goto done;
+        }
+        ms.dexter_rf = dexter_rf;
     }
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads((int)threads);
