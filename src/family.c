@@ -234,6 +234,83 @@ linstab_status linstab_family_mean(const linstab_family *f, double *H, linstab_e
     return linstab_family_moments(f, 1, M, err);
 }
 
+/*
+ * Per-sample sums of d x d matrices, spread over threads reproducibly: the
+ * samples are cut into a fixed number of consecutive chunks (a function of
+ * n and d, never of the thread count), each chunk is summed serially into
+ * its own accumulators with one BLAS thread, and the chunks are added in
+ * order.  Each sample's work stays in cache (no n d^2 temporaries, no
+ * blockwise transposes).  FN(i, acc, work, ctx) adds sample i's terms to
+ * acc[0..nacc-1] (upper triangles suffice); out[a] = scale * sum, full.
+ */
+typedef void (*sample_sum_fn)(size_t i, double *const *acc, double *work, const void *ctx);
+
+#define SUM_MAX_CHUNKS 8
+#define SUM_CHUNK_BYTES (256.0 * 1048576.0)
+
+static linstab_status chunked_sample_sum(size_t n, size_t d, int nacc, size_t work_len,
+                                         sample_sum_fn fn, const void *ctx, double scale,
+                                         double *const *out, linstab_error *err)
+{
+    size_t dd = d * d;
+    size_t nch = SUM_MAX_CHUNKS < n ? SUM_MAX_CHUNKS : n;
+    double per = (double)nacc * (double)dd * sizeof(double);
+    while (nch > 1 && (double)nch * per > SUM_CHUNK_BYTES) nch--;
+    double *acc = calloc(nch * (size_t)nacc * dd, sizeof *acc);
+    if (acc == NULL) return oom(err, "per-sample sums");
+    int failed = 0;
+    int blas_threads = openblas_get_num_threads();
+    if (nch > 1) openblas_set_num_threads(1);
+#pragma omp parallel if (nch > 1)
+    {
+        double *work = work_len ? malloc(work_len * sizeof *work) : NULL;
+        if (work_len && work == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t c = 0; c < nch; c++) {
+            if (work_len && work == NULL) continue;
+            double *a[4];
+            for (int q = 0; q < nacc; q++) a[q] = acc + (c * (size_t)nacc + (size_t)q) * dd;
+            for (size_t i = c * n / nch; i < (c + 1) * n / nch; i++) fn(i, a, work, ctx);
+        }
+        free(work);
+    }
+    if (nch > 1) openblas_set_num_threads(blas_threads);
+    if (failed) {
+        free(acc);
+        return oom(err, "per-sample sums");
+    }
+    for (int q = 0; q < nacc; q++) {
+        double *o = out[q];
+        const double *a0 = acc + (size_t)q * dd;
+        for (size_t j = 0; j < dd; j++) o[j] = a0[j];
+        for (size_t c = 1; c < nch; c++) {
+            const double *ac = acc + (c * (size_t)nacc + (size_t)q) * dd;
+            for (size_t j = 0; j < dd; j++) o[j] += ac[j];
+        }
+        for (size_t j = 0; j < dd; j++) o[j] *= scale;
+        linstab_sym_fill_lower(d, o);
+    }
+    free(acc);
+    return LINSTAB_OK;
+}
+
+/* S = H_i^2 (SYRK), then M_2 += S, M_3 += S H_i, M_4 += S S' (upper halves). */
+static void dense_power_terms(size_t i, double *const *acc, double *S, const void *ctx)
+{
+    const linstab_family *f = ctx;
+    size_t d = f->d, dd = d * d;
+    const double *Hi = f->data + i * dd;
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)d, 1.0, Hi, (int)d, 0.0, S, (int)d);
+    linstab_sym_fill_lower(d, S);
+    for (size_t j = 0; j < dd; j++) acc[0][j] += S[j];
+    cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)d, 1.0, S, (int)d, Hi, (int)d, 1.0, acc[1],
+                (int)d);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)d, 1.0, S, (int)d, 1.0, acc[2], (int)d);
+}
+
 static linstab_status moments_dense(const linstab_family *f, int kmax, double *const *M,
                                     linstab_error *err)
 {
@@ -249,39 +326,27 @@ static linstab_status moments_dense(const linstab_family *f, int kmax, double *c
         free(ones);
         linstab_sym_symmetrize(d, M[0]);
     }
-    if (kmax >= 2 && M[1] != NULL) {
-        /* sum_i H_i^2 = A'A since every H_i is symmetric */
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(n * d), inv, A, (int)d,
-                    0.0, M[1], (int)d);
+    if (kmax < 2 || (M[1] == NULL && (kmax < 3 || M[2] == NULL) && (kmax < 4 || M[3] == NULL)))
+        return LINSTAB_OK;
+    if (kmax == 2 || (M[2] == NULL && (kmax < 4 || M[3] == NULL))) {
+        /* M_2 alone: sum_i H_i^2 = A'A since every H_i is symmetric */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(n * d), inv, A, (int)d, 0.0, M[1],
+                    (int)d);
         linstab_sym_fill_lower(d, M[1]);
+        return LINSTAB_OK;
     }
-    int need_sq = (kmax >= 3 && M[2] != NULL) || (kmax >= 4 && M[3] != NULL);
-    if (!need_sq) return LINSTAB_OK;
-    double *S = malloc(n * dd * sizeof *S); /* (n d) x d: H_i^2 stacked */
-    if (S == NULL) return oom(err, "Hessian moments");
-    /* H_i^2 = H_i H_i' by SYRK (half the flops of a product), the samples
-     * spread over threads with one BLAS thread each */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)d, 1.0, A + i * dd, (int)d,
-                    0.0, S + i * dd, (int)d);
-        linstab_sym_fill_lower(d, S + i * dd);
+    /* M_2, M_3, M_4 from S_i = H_i^2 per sample; absent outputs go to scratch */
+    double *scratch = NULL;
+    double *out[3];
+    for (int p = 2; p <= 4; p++) {
+        out[p - 2] = p <= kmax ? M[p - 1] : NULL;
+        if (out[p - 2] == NULL && scratch == NULL && (scratch = malloc(dd * sizeof *scratch)) == NULL)
+            return oom(err, "Hessian moments");
+        if (out[p - 2] == NULL) out[p - 2] = scratch;
     }
-    openblas_set_num_threads(blas_threads);
-    if (kmax >= 3 && M[2] != NULL) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)(n * d), inv, A,
-                    (int)d, S, (int)d, 0.0, M[2], (int)d);
-        linstab_sym_symmetrize(d, M[2]);
-    }
-    if (kmax >= 4 && M[3] != NULL) {
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(n * d), inv, S, (int)d,
-                    0.0, M[3], (int)d);
-        linstab_sym_fill_lower(d, M[3]);
-    }
-    free(S);
-    return LINSTAB_OK;
+    linstab_status st = chunked_sample_sum(n, d, 3, dd, dense_power_terms, f, inv, out, err);
+    free(scratch);
+    return st;
 }
 
 static linstab_status moments_factored(const linstab_family *f, int kmax, double *const *M,
@@ -460,79 +525,71 @@ linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
  * SYRK of the columns u_i scaled by sqrt(u_i' X u_i).  Anything else (X
  * not positive definite, diagonal or k > 1 factors) takes the general path.
  */
+typedef struct chol_ctx {
+    const linstab_family *f;
+    const double *L;
+} chol_ctx;
+
+/* acc += (H_i L)(H_i L)' for one dense sample (T: d x d scratch). */
+static void dense_chol_term(size_t i, double *const *acc, double *T, const void *ctx)
+{
+    const chol_ctx *c = ctx;
+    size_t d = c->f->d;
+    memcpy(T, c->f->data + i * d * d, d * d * sizeof *T);
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)d, (int)d, 1.0, c->L,
+                (int)d, T, (int)d);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)d, 1.0, T, (int)d, 1.0, acc[0], (int)d);
+}
+
+linstab_status linstab_family_sandwich_chol(const linstab_family *f, const double *X, const double *L,
+                                            double *Y, linstab_error *err)
+{
+    size_t n = f->n, d = f->d;
+    double inv = 1.0 / (double)n;
+    if (f->kind == LINSTAB_FAMILY_DENSE) {
+        chol_ctx c = {f, L};
+        return chunked_sample_sum(n, d, 1, d * d, dense_chol_term, &c, inv, &Y, err);
+    }
+    if (f->kind != LINSTAB_FAMILY_FACTORED || f->k != 1) return linstab_family_sandwich(f, X, Y, err);
+    double *W = gather_factors(f); /* d x n: column i is u_i */
+    double *P = malloc(d * n * sizeof *P);
+    double *c = calloc(n, sizeof *c);
+    if (W == NULL || P == NULL || c == NULL) {
+        free(W);
+        free(P);
+        free(c);
+        return oom(err, "sandwich");
+    }
+    /* P = L'W: column i has squared norm u_i' X u_i; then SYRK of the
+     * columns u_i scaled by sqrt(u_i' X u_i) */
+    memcpy(P, W, d * n * sizeof *P);
+    cblas_dtrmm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, (int)d, (int)n, 1.0, L, (int)d,
+                P, (int)n);
+    for (size_t r = 0; r < d; r++)
+        for (size_t i = 0; i < n; i++) c[i] += P[r * n + i] * P[r * n + i];
+    for (size_t i = 0; i < n; i++) c[i] = sqrt(c[i]);
+    for (size_t r = 0; r < d; r++)
+        for (size_t i = 0; i < n; i++) W[r * n + i] *= c[i];
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)n, inv, W, (int)n, 0.0, Y, (int)d);
+    linstab_sym_fill_lower(d, Y);
+    free(c);
+    free(W);
+    free(P);
+    return LINSTAB_OK;
+}
+
 linstab_status linstab_family_sandwich_psd(const linstab_family *f, const double *X, double *Y,
                                            linstab_error *err)
 {
-    size_t n = f->n, d = f->d, dd = d * d;
-    int dense = f->kind == LINSTAB_FAMILY_DENSE, rank1 = f->kind == LINSTAB_FAMILY_FACTORED && f->k == 1;
-    if (!dense && !rank1) return linstab_family_sandwich(f, X, Y, err);
-    double *L = malloc(dd * sizeof *L);
+    size_t d = f->d;
+    int fast = f->kind == LINSTAB_FAMILY_DENSE || (f->kind == LINSTAB_FAMILY_FACTORED && f->k == 1);
+    if (!fast) return linstab_family_sandwich(f, X, Y, err);
+    double *L = malloc(d * d * sizeof *L);
     if (L == NULL) return oom(err, "sandwich");
-    memcpy(L, X, dd * sizeof *L);
-    /* row-major lower L with X = L L' */
-    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d) != 0) {
-        free(L);
-        return linstab_family_sandwich(f, X, Y, err);
-    }
-    for (size_t a = 0; a < d; a++)
-        for (size_t b = a + 1; b < d; b++) L[a * d + b] = 0.0;
-    double inv = 1.0 / (double)n;
-    if (dense) {
-        double *C = malloc(n * dd * sizeof *C);
-        if (C == NULL) {
-            free(L);
-            return oom(err, "sandwich");
-        }
-        memcpy(C, f->data, n * dd * sizeof *C);
-        /* blocks H_i L, transposed blockwise to L'H_i, then sum_i (L'H_i)'(L'H_i) */
-        cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)(n * d),
-                    (int)d, 1.0, L, (int)d, C, (int)d);
-        for (size_t i = 0; i < n; i++) {
-            double *Ci = C + i * dd;
-            for (size_t a = 0; a < d; a++)
-                for (size_t b = a + 1; b < d; b++) {
-                    double t = Ci[a * d + b];
-                    Ci[a * d + b] = Ci[b * d + a];
-                    Ci[b * d + a] = t;
-                }
-        }
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)(n * d), inv, C, (int)d,
-                    0.0, Y, (int)d);
-        free(C);
-    } else {
-        double *W = gather_factors(f); /* d x n: column i is u_i */
-        double *P = malloc(d * n * sizeof *P);
-        if (W == NULL || P == NULL) {
-            free(W);
-            free(P);
-            free(L);
-            return oom(err, "sandwich");
-        }
-        /* P = L'W: column i has squared norm u_i' X u_i */
-        memcpy(P, W, d * n * sizeof *P);
-        cblas_dtrmm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, (int)d, (int)n,
-                    1.0, L, (int)d, P, (int)n);
-        double *c = calloc(n, sizeof *c);
-        if (c == NULL) {
-            free(W);
-            free(P);
-            free(L);
-            return oom(err, "sandwich");
-        }
-        for (size_t r = 0; r < d; r++)
-            for (size_t i = 0; i < n; i++) c[i] += P[r * n + i] * P[r * n + i];
-        for (size_t i = 0; i < n; i++) c[i] = sqrt(c[i]);
-        for (size_t r = 0; r < d; r++)
-            for (size_t i = 0; i < n; i++) W[r * n + i] *= c[i];
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)n, inv, W, (int)n, 0.0,
-                    Y, (int)d);
-        free(c);
-        free(W);
-        free(P);
-    }
-    linstab_sym_fill_lower(d, Y);
+    linstab_status st = linstab_cholesky_lower(d, X, L) ? linstab_family_sandwich_chol(f, X, L, Y, err)
+                                                         : linstab_family_sandwich(f, X, Y, err);
     free(L);
-    return LINSTAB_OK;
+    return st;
 }
 
 linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_error *err)
@@ -701,11 +758,8 @@ linstab_status linstab_family_sandwich_svec(const linstab_family *f, double *Ms,
 static linstab_status dense_extremes(const linstab_family *f, size_t i, double *w, double *lmin,
                                      double *lmax, linstab_error *err)
 {
-    linstab_status st = linstab_sym_eig(f->d, f->data + i * f->d * f->d, w, NULL, err);
-    if (st != LINSTAB_OK) return st;
-    *lmin = w[0];
-    *lmax = w[f->d - 1];
-    return LINSTAB_OK;
+    (void)w;
+    return linstab_sym_extremes(f->d, f->data + i * f->d * f->d, lmin, lmax, err);
 }
 
 linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *lam,
@@ -764,11 +818,12 @@ linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *la
  * has a Cholesky factor exactly when lambda_min(H_i) > -tau, up to the
  * factorisation's backward error (about d eps ||H_i||, far below tau).
  * The tolerance is tau = 1e-10 max_i lambda1(H_i); lambda1 comes from
- * Lanczos, and ARPACK is not reentrant, so one thread runs the Lanczos
- * problems one after another while the other factorises every sample
- * with tau' = 1e-10 max_i max_j (H_i)_jj <= tau (a success there is a
- * success for tau; a failure is retried with tau once it is known).  For
- * d >= 128 this is faster than a tridiagonal reduction per sample.
+ * Lanczos (linstab_sym_lambda_max, reentrant), and every sample is first
+ * factorised with tau' = 1e-10 max_i max_j (H_i)_jj <= tau (a success
+ * there is a success for tau; a failure is retried with tau once it is
+ * known).  The samples are spread over threads.  For d >= 128 this is
+ * about 3x faster than a tridiagonal reduction per sample (measured at
+ * d = 200).
  * OUT lmax[i] = lambda1(H_i) and lmin[i] = 0 (|lambda_min| < tau does not
  * change the scale); any failure returns an error and the caller falls
  * back to the exact eigenvalues, which name the offending sample.
@@ -781,6 +836,7 @@ static int shifted_cholesky_fails(const double *H, size_t d, double tau, double 
     return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, a, (lapack_int)d) != 0;
 }
 
+#define PSD_FAST_MIN_D 128
 static linstab_status psd_fast(const linstab_family *f, double *lmin, double *lmax)
 {
     size_t n = f->n, d = f->d, dd = d * d;
@@ -799,20 +855,21 @@ static linstab_status psd_fast(const linstab_family *f, double *lmin, double *lm
     }
     int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
-#pragma omp parallel sections
+#pragma omp parallel
     {
-#pragma omp section
-        {
-            linstab_error e = {0};
-            for (size_t i = 0; i < n && !lanczos_failed; i++) {
-                lmin[i] = 0.0;
-                if (linstab_sym_lambda_max(d, f->data + i * dd, &lmax[i], &e) != LINSTAB_OK)
-                    lanczos_failed = 1;
+        double *c = malloc(dd * sizeof *c);
+        linstab_error e = {0};
+#pragma omp for schedule(dynamic, 4)
+        for (size_t i = 0; i < n; i++) {
+            lmin[i] = 0.0;
+            if (c == NULL || linstab_sym_lambda_max(d, f->data + i * dd, &lmax[i], &e) != LINSTAB_OK) {
+#pragma omp atomic write
+                lanczos_failed = 1;
+                continue;
             }
+            retry[i] = (unsigned char)shifted_cholesky_fails(f->data + i * dd, d, 1e-10 * diag, c);
         }
-#pragma omp section
-        for (size_t i = 0; i < n; i++)
-            retry[i] = (unsigned char)shifted_cholesky_fails(f->data + i * dd, d, 1e-10 * diag, b);
+        free(c);
     }
     openblas_set_num_threads(blas_threads);
     linstab_status st = lanczos_failed ? LINSTAB_ELAPACK : LINSTAB_OK;
@@ -831,7 +888,7 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
 {
     size_t n = f->n, d = f->d, per = linstab_family_data_len(f) / n;
     if (indefinite) *indefinite = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; f->kind != LINSTAB_FAMILY_DENSE && i < n; i++)
         for (size_t j = 0; j < per; j++)
             if (!isfinite(f->data[i * per + j]))
                 return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: entry %zu is %s", i, j,
@@ -847,29 +904,70 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
     }
     linstab_status st = LINSTAB_OK;
     if (f->kind == LINSTAB_FAMILY_DENSE) {
-        for (size_t i = 0; i < n && st == LINSTAB_OK; i++) {
-            double *Hi = f->data + i * d * d, amax = 0.0, asym = 0.0;
-            size_t ar = 0, ac = 0;
-            for (size_t r = 0; r < d; r++)
-                for (size_t c = 0; c < d; c++) {
-                    amax = fmax(amax, fabs(Hi[r * d + c]));
-                    double a = fabs(Hi[r * d + c] - Hi[c * d + r]);
-                    if (a > asym) {
-                        asym = a;
-                        ar = r;
-                        ac = c;
+        /* per sample (in parallel, tile by tile): largest entry and largest
+         * asymmetry; the first failing sample is reported */
+        double *amax = calloc(n, sizeof *amax), *asym = calloc(n, sizeof *asym);
+        size_t *where = calloc(n, sizeof *where), *nonfinite = calloc(n, sizeof *nonfinite);
+        if (amax == NULL || asym == NULL || where == NULL || nonfinite == NULL) {
+            st = oom(err, "validation");
+        } else {
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++) {
+                const double *Hi = f->data + i * d * d;
+                double am = 0.0, as = 0.0;
+                size_t at = 0, nf = per;
+                for (size_t j = 0; j < per; j++)
+                    if (!isfinite(Hi[j])) {
+                        nf = j;
+                        break;
                     }
-                }
-            if (asym > sym_rtol * amax)
+                nonfinite[i] = nf;
+                if (nf < per) continue;
+                for (size_t r0 = 0; r0 < d; r0 += 32)
+                    for (size_t c0 = r0; c0 < d; c0 += 32)
+                        for (size_t r = r0; r < r0 + 32 && r < d; r++)
+                            for (size_t c = c0 > r ? c0 : r; c < c0 + 32 && c < d; c++) {
+                                double x = fabs(Hi[r * d + c]), y = fabs(Hi[c * d + r]);
+                                am = x > am ? x : am;
+                                am = y > am ? y : am;
+                                double a = fabs(Hi[r * d + c] - Hi[c * d + r]);
+                                if (a > as) {
+                                    as = a;
+                                    at = r * d + c;
+                                }
+                            }
+                amax[i] = am;
+                asym[i] = as;
+                where[i] = at;
+            }
+            for (size_t i = 0; i < n; i++) {
+                if (nonfinite[i] == per) continue;
+                double x = f->data[i * per + nonfinite[i]];
+                st = linstab_error_set(err, LINSTAB_EDATA, "sample %zu: entry %zu is %s", i, nonfinite[i],
+                                       isnan(x) ? "NaN" : "infinite");
+                break;
+            }
+            for (size_t i = 0; st == LINSTAB_OK && i < n; i++) {
+                if (!(asym[i] > sym_rtol * amax[i])) continue;
+                const double *Hi = f->data + i * d * d;
+                size_t ar = where[i] / d, ac = where[i] % d;
                 st = linstab_error_set(err, LINSTAB_EDATA,
                                        "sample %zu is not symmetric: H[%zu][%zu] - H[%zu][%zu] = "
                                        "%.3g (relative %.3g > tolerance %.3g)",
-                                       i, ar, ac, ac, ar, Hi[ar * d + ac] - Hi[ac * d + ar],
-                                       asym / amax, sym_rtol);
-            else
-                linstab_sym_symmetrize(d, Hi);
+                                       i, ar, ac, ac, ar, Hi[ar * d + ac] - Hi[ac * d + ar], asym[i] / amax[i],
+                                       sym_rtol);
+                break;
+            }
+            if (st == LINSTAB_OK) {
+#pragma omp parallel for schedule(static)
+                for (size_t i = 0; i < n; i++) linstab_sym_symmetrize(d, f->data + i * d * d);
+            }
         }
-        if (st == LINSTAB_OK && !allow_indefinite && d >= 128 &&
+        free(amax);
+        free(asym);
+        free(where);
+        free(nonfinite);
+        if (st == LINSTAB_OK && !allow_indefinite && d >= PSD_FAST_MIN_D &&
             psd_fast(f, lmin, lmax) == LINSTAB_OK)
             goto checked;
         /* samples are independent: spread the eigenvalue problems over threads
@@ -1094,6 +1192,33 @@ size_t linstab_family_ambient_dim(const linstab_family *f)
     return f->d_full > f->d ? f->d_full : f->d;
 }
 
+/*
+ * rank(H) = d without a tridiagonal reduction: H - 4 tau I, tau = rtol
+ * lambda1(H) (lambda1 by Lanczos), has a Cholesky factor exactly when every
+ * eigenvalue exceeds 4 tau, up to the factorisation's backward error (at
+ * most about d eps ||H|| = tau for the default rtol): then every eigenvalue
+ * is above the rank threshold tau by a margin that the eigenvalues'
+ * own rounding cannot cross.  A failure proves nothing (the eigenvalues
+ * decide); a Cholesky costs d^3/3 where the reduction costs 4 d^3/3.
+ */
+#define RANK_CERTIFY_MIN_D 128
+
+static int full_rank_certified(size_t d, const double *H, double rtol)
+{
+    if (d < RANK_CERTIFY_MIN_D) return 0;
+    double lmax = 0.0;
+    linstab_error e = {0};
+    if (linstab_sym_lambda_max(d, H, &lmax, &e) != LINSTAB_OK || !(lmax > 0.0)) return 0;
+    double *a = malloc(d * d * sizeof *a);
+    if (a == NULL) return 0;
+    memcpy(a, H, d * d * sizeof *a);
+    for (size_t j = 0; j < d; j++) a[j * d + j] -= 4.0 * rtol * lmax;
+    /* symmetric: the column-major factorisation reads the same matrix */
+    int ok = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, a, (lapack_int)d) == 0;
+    free(a);
+    return ok;
+}
+
 linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int use_m2,
                                        int rotate, linstab_family **out, size_t *rank, double **Q_out,
                                        linstab_error *err)
@@ -1136,6 +1261,8 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
                 for (; b > 0 && Hm[keep[b - 1] * d + keep[b - 1]] < Hm[t * d + t]; b--) keep[b] = keep[b - 1];
                 keep[b] = t;
             }
+    } else if (!rotate && full_rank_certified(d, Hm, rtol)) {
+        r = d;
     } else {
         /* eigenvalues first: the vectors are needed only to rotate */
         st = linstab_sym_eig(d, Hm, w, NULL, err);

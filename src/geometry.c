@@ -106,51 +106,49 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
 {
     size_t r = m->r, rr = r * r;
     double *A = malloc(rr * sizeof *A);
-    double *B = malloc(rr * sizeof *B);
-    if (A == NULL || B == NULL) {
-        free(A);
-        free(B);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
-    }
+    double *L = malloc(rr * sizeof *L);
+    double *w = malloc(r * sizeof *w); /* LAPACK needs length r */
+    lapack_int *isuppz = malloc(2 * r * sizeof *isuppz);
     *gamma_min = NAN;
-    linstab_status st = linstab_family_sandwich_psd(f, m->Hp[0], A, err);
-    if (st == LINSTAB_OK) {
-        double fro2 = 0.0, sf = 0.0, af = 0.0;
-        for (size_t j = 0; j < rr; j++) {
-            sf += A[j] * A[j];
-            A[j] -= m->Hp[2][j]; /* A = (1/n) sum H_i H H_i - H^3 */
-            af += A[j] * A[j];
-            fro2 += m->Hp[0][j] * m->Hp[0][j];
-        }
-        if (sqrt(af) <= ROUNDING_LEVEL(r) * sqrt(sf) && fro2 > 0.0) {
-            *gamma_min = 0.0; /* A = 0 within rounding: the samples agree on R */
-            free(A);
-            free(B);
-            return LINSTAB_OK;
-        }
-        memcpy(B, m->Hp[0], rr * sizeof *B);
-        lapack_int mfound = 0, N = (lapack_int)r;
-        double z[1];
-        double *w = malloc(r * sizeof *w); /* LAPACK needs length r */
-        lapack_int *ifail = malloc(r * sizeof *ifail);
-        lapack_int info = ifail == NULL || w == NULL ? -1000
-                                        : LAPACKE_dsygvx(LAPACK_ROW_MAJOR, 1, 'N', 'I', 'U', N, A,
-                                                         N, B, N, 0.0, 0.0, 1, 1, 0.0, &mfound,
-                                                         w, z, 1, ifail);
-        free(ifail);
-        if (info == -1000)
-            st = linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
-        else if (info > N)
-            st = LINSTAB_OK; /* H not positive definite on R: gamma_min undefined */
-        else if (info != 0)
-            st = linstab_error_set(err, LINSTAB_ELAPACK, "gamma_min: LAPACK dsygvx info %d",
-                                   (int)info);
-        else /* A is PSD: a negative mu_min is rounding */
-            *gamma_min = fmax(w[0], 0.0) / fro2;
-        free(w); /* after the chain: w[0] is read above */
+    linstab_status st = LINSTAB_OK;
+    if (A == NULL || L == NULL || w == NULL || isuppz == NULL) {
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
+        goto done;
     }
+    /* H = L L' on R; H not positive definite on R: gamma_min undefined */
+    if (!linstab_cholesky_lower(r, m->Hp[0], L)) goto done;
+    st = linstab_family_sandwich_chol(f, m->Hp[0], L, A, err);
+    if (st != LINSTAB_OK) goto done;
+    double fro2 = 0.0, sf = 0.0, af = 0.0;
+    for (size_t j = 0; j < rr; j++) {
+        sf += A[j] * A[j];
+        A[j] -= m->Hp[2][j]; /* A = (1/n) sum H_i H H_i - H^3 */
+        af += A[j] * A[j];
+        fro2 += m->Hp[0][j] * m->Hp[0][j];
+    }
+    if (sqrt(af) <= ROUNDING_LEVEL(r) * sqrt(sf) && fro2 > 0.0) {
+        *gamma_min = 0.0; /* A = 0 within rounding: the samples agree on R */
+        goto done;
+    }
+    /* the smallest eigenvalue of the pencil (A, H) is that of L^{-1} A L^{-T}
+     * (what dsygvx does, here with H's factor reused and, everything being
+     * symmetric, column-major calls that need no transposed copies: the
+     * row-major lower L is the column-major upper factor of H = U'U) */
+    lapack_int N = (lapack_int)r, mfound = 0;
+    lapack_int info = LAPACKE_dsygst(LAPACK_COL_MAJOR, 1, 'U', N, A, N, L, N);
+    double z[1];
+    if (info == 0)
+        info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'N', 'I', 'U', N, A, N, 0.0, 0.0, 1, 1, 0.0, &mfound, w, z, 1,
+                              isuppz);
+    if (info != 0)
+        st = linstab_error_set(err, LINSTAB_ELAPACK, "gamma_min: LAPACK info %d", (int)info);
+    else /* A is PSD: a negative mu_min is rounding */
+        *gamma_min = fmax(w[0], 0.0) / fro2;
+done:
     free(A);
-    free(B);
+    free(L);
+    free(w);
+    free(isuppz);
     return st;
 }
 

@@ -130,6 +130,13 @@ LINSTAB_API linstab_status linstab_family_sandwich_psd(const linstab_family *f, 
                                                        double *Y, linstab_error *err);
 
 /*
+ * The same with the factor given: L (d x d, row-major, lower triangular)
+ * with X = L L', e.g. from linstab_cholesky_lower.
+ */
+LINSTAB_API linstab_status linstab_family_sandwich_chol(const linstab_family *f, const double *X,
+                                                        const double *L, double *Y, linstab_error *err);
+
+/*
  * The matrix of X -> (1/n) sum_i H_i X H_i on Sym(d) in svec coordinates
  * (operator.h): m x m with m = d(d+1)/2, symmetric, overwritten.
  * Dense: from the Gram matrix of the entries (d^4 n flops); factored:

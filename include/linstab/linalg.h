@@ -35,6 +35,18 @@ LINSTAB_API linstab_status linstab_sym_lambda_max(size_t n, const double *A, dou
 LINSTAB_API linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out,
                                                   linstab_error *err);
 
+/* Smallest and largest eigenvalue of a symmetric A (n x n): one
+ * tridiagonal reduction, then bisection for the two ends. */
+LINSTAB_API linstab_status linstab_sym_extremes(size_t n, const double *A, double *lmin, double *lmax,
+                                                linstab_error *err);
+
+/*
+ * Cholesky factor of a symmetric positive definite X (d x d): L lower
+ * triangular (row-major, zeros above the diagonal) with X = L L'.
+ * Returns 1, or 0 when X is not numerically positive definite.
+ */
+LINSTAB_API int linstab_cholesky_lower(size_t d, const double *X, double *L);
+
 /* Copy the upper triangle of A (n x n) into its lower triangle. */
 LINSTAB_API void linstab_sym_fill_lower(size_t n, double *A);
 
