@@ -349,11 +349,50 @@ static linstab_status moments_dense(const linstab_family *f, int kmax, double *c
     return st;
 }
 
+/*
+ * Rank-one families (k = 1): the stored rows are u_i', i.e. the data is W'
+ * (n x d), so every sum over samples is a SYRK on (scaled) rows of the
+ * data itself -- no gathered copy.
+ * M_p = (1/n) sum c_i^{p-1} u_i u_i' with c_i = ||u_i||^2.
+ */
+static linstab_status moments_rank_one(const linstab_family *f, int kmax, double *const *M,
+                                       linstab_error *err)
+{
+    size_t n = f->n, d = f->d;
+    double inv = 1.0 / (double)n;
+    const double *Wt = f->data;
+    if (M[0] != NULL) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, Wt, (int)d, 0.0, M[0], (int)d);
+        linstab_sym_fill_lower(d, M[0]);
+    }
+    if (kmax < 2) return LINSTAB_OK;
+    double *c = malloc(n * sizeof *c), *P = malloc(n * d * sizeof *P);
+    if (c == NULL || P == NULL) {
+        free(c);
+        free(P);
+        return oom(err, "Hessian moments");
+    }
+    for (size_t i = 0; i < n; i++) c[i] = sqrt(cblas_ddot((int)d, Wt + i * d, 1, Wt + i * d, 1));
+    memcpy(P, Wt, n * d * sizeof *P);
+    for (int p = 2; p <= kmax; p++) {
+        /* row i of P is u_i' c_i^{(p-1)/2}: one more factor c_i^(1/2) per order */
+        for (size_t i = 0; i < n; i++) cblas_dscal((int)d, c[i], P + i * d, 1);
+        if (M[p - 1] == NULL) continue;
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, P, (int)d, 0.0, M[p - 1],
+                    (int)d);
+        linstab_sym_fill_lower(d, M[p - 1]);
+    }
+    free(c);
+    free(P);
+    return LINSTAB_OK;
+}
+
 static linstab_status moments_factored(const linstab_family *f, int kmax, double *const *M,
                                        linstab_error *err)
 {
     size_t n = f->n, d = f->d, k = f->k, nk = n * k;
     double inv = 1.0 / (double)n;
+    if (k == 1) return moments_rank_one(f, kmax, M, err);
     double *W = gather_factors(f);
     if (W == NULL) return oom(err, "Hessian moments");
     if (M[0] != NULL) {
@@ -362,35 +401,6 @@ static linstab_status moments_factored(const linstab_family *f, int kmax, double
         linstab_sym_fill_lower(d, M[0]);
     }
     if (kmax < 2) {
-        free(W);
-        return LINSTAB_OK;
-    }
-    if (k == 1) {
-        /* rank one: M_p = (1/n) sum c_i^{p-1} u_i u_i' = (W D)(W D)'/n with
-         * D = diag(c^{(p-1)/2}), c_i = ||u_i||^2: one SYRK per moment */
-        double *c = malloc(n * sizeof *c), *P = malloc(d * n * sizeof *P);
-        if (c == NULL || P == NULL) {
-            free(W);
-            free(c);
-            free(P);
-            return oom(err, "Hessian moments");
-        }
-        for (size_t i = 0; i < n; i++) c[i] = 0.0;
-        for (size_t r = 0; r < d; r++)
-            for (size_t i = 0; i < n; i++) c[i] += W[r * n + i] * W[r * n + i];
-        for (size_t i = 0; i < n; i++) c[i] = sqrt(c[i]);
-        memcpy(P, W, d * n * sizeof *P);
-        for (int p = 2; p <= kmax; p++) {
-            /* P = W D_p by one more factor c^(1/2) per order */
-            for (size_t r = 0; r < d; r++)
-                for (size_t i = 0; i < n; i++) P[r * n + i] *= c[i];
-            if (M[p - 1] == NULL) continue;
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)n, inv, P, (int)n,
-                        0.0, M[p - 1], (int)d);
-            linstab_sym_fill_lower(d, M[p - 1]);
-        }
-        free(c);
-        free(P);
         free(W);
         return LINSTAB_OK;
     }
@@ -551,29 +561,25 @@ linstab_status linstab_family_sandwich_chol(const linstab_family *f, const doubl
         return chunked_sample_sum(n, d, 1, d * d, dense_chol_term, &c, inv, &Y, err);
     }
     if (f->kind != LINSTAB_FAMILY_FACTORED || f->k != 1) return linstab_family_sandwich(f, X, Y, err);
-    double *W = gather_factors(f); /* d x n: column i is u_i */
-    double *P = malloc(d * n * sizeof *P);
-    double *c = calloc(n, sizeof *c);
-    if (W == NULL || P == NULL || c == NULL) {
-        free(W);
+    const double *Wt = f->data; /* n x d: row i is u_i' */
+    double *P = malloc(n * d * sizeof *P);
+    double *c = malloc(n * sizeof *c);
+    if (P == NULL || c == NULL) {
         free(P);
         free(c);
         return oom(err, "sandwich");
     }
-    /* P = L'W: column i has squared norm u_i' X u_i; then SYRK of the
-     * columns u_i scaled by sqrt(u_i' X u_i) */
-    memcpy(P, W, d * n * sizeof *P);
-    cblas_dtrmm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, (int)d, (int)n, 1.0, L, (int)d,
-                P, (int)n);
-    for (size_t r = 0; r < d; r++)
-        for (size_t i = 0; i < n; i++) c[i] += P[r * n + i] * P[r * n + i];
-    for (size_t i = 0; i < n; i++) c[i] = sqrt(c[i]);
-    for (size_t r = 0; r < d; r++)
-        for (size_t i = 0; i < n; i++) W[r * n + i] *= c[i];
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)n, inv, W, (int)n, 0.0, Y, (int)d);
+    /* P = W'L: row i has squared norm u_i' X u_i; then SYRK of the rows
+     * u_i' scaled by sqrt(u_i' X u_i) */
+    memcpy(P, Wt, n * d * sizeof *P);
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)n, (int)d, 1.0, L, (int)d,
+                P, (int)d);
+    for (size_t i = 0; i < n; i++) c[i] = cblas_dnrm2((int)d, P + i * d, 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < d; r++) P[i * d + r] = Wt[i * d + r] * c[i];
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, P, (int)d, 0.0, Y, (int)d);
     linstab_sym_fill_lower(d, Y);
     free(c);
-    free(W);
     free(P);
     return LINSTAB_OK;
 }
@@ -608,14 +614,25 @@ linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_e
         return LINSTAB_OK;
     case LINSTAB_FAMILY_FACTORED: {
         size_t nk = n * k;
-        double *W = gather_factors(f);
         /* rows of K = W'W for a block of samples at a time, <= ~32 MB */
         size_t bs = (4u << 20) / (nk * k);
         if (bs < 1) bs = 1;
         if (bs > n) bs = n;
-        double *K = W ? malloc(bs * k * nk * sizeof *K) : NULL;
-        if (W == NULL || K == NULL) {
-            free(W);
+        double *K = malloc(bs * k * nk * sizeof *K);
+        if (K == NULL) return oom(err, "Gram matrix");
+        if (k == 1 && bs == n) {
+            /* rank one, all at once: K = W'W by SYRK on the stored rows u_i'
+             * (half a product), G = K o K */
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, 1.0, f->data, (int)d, 0.0, K,
+                        (int)n);
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = i; j < n; j++) G[i * n + j] = K[i * n + j] * K[i * n + j];
+            linstab_sym_fill_lower(n, G);
+            free(K);
+            return LINSTAB_OK;
+        }
+        double *W = gather_factors(f);
+        if (W == NULL) {
             free(K);
             return oom(err, "Gram matrix");
         }
@@ -1219,9 +1236,10 @@ static int full_rank_certified(size_t d, const double *H, double rtol)
     return ok;
 }
 
-linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int use_m2,
-                                       int rotate, linstab_family **out, size_t *rank, double **Q_out,
-                                       linstab_error *err)
+/* ALIAS: when the range is all of R^d (and no rotation), *out = f itself
+ * rather than a copy (linstab_family_restrict_owned). */
+static linstab_status restrict_impl(const linstab_family *f, double rtol, int use_m2, int rotate, int alias,
+                                    linstab_family **out, size_t *rank, double **Q_out, linstab_error *err)
 {
     size_t n = f->n, d = f->d, k = f->k;
     *out = NULL;
@@ -1286,6 +1304,10 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
         goto done;
     }
     *rank = r;
+    if (r == d && !rotate && alias && Q_out == NULL) {
+        *out = (linstab_family *)f;
+        goto done;
+    }
     if (r == d && !rotate) {
         st = copy_family(f, out, err);
         if (st == LINSTAB_OK && Q_out) {
@@ -1352,7 +1374,7 @@ done:
         *out = NULL;
         free(Q);
         Q = NULL;
-    } else if (*out != NULL) {
+    } else if (*out != NULL && *out != f) {
         (*out)->d_full = f->d_full;
     }
     if (Q_out)
@@ -1364,4 +1386,22 @@ done:
     free(V);
     free(keep);
     return st;
+}
+
+linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int use_m2,
+                                       int rotate, linstab_family **out, size_t *rank, double **Q_out,
+                                       linstab_error *err)
+{
+    return restrict_impl(f, rtol, use_m2, rotate, 0, out, rank, Q_out, err);
+}
+
+linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2, size_t *rank,
+                                             linstab_error *err)
+{
+    linstab_family *out = NULL;
+    linstab_status st = restrict_impl(*f, rtol, use_m2, 0, 1, &out, rank, NULL, err);
+    if (st != LINSTAB_OK || out == *f) return st;
+    linstab_family_free(*f);
+    *f = out;
+    return LINSTAB_OK;
 }

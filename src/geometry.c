@@ -180,11 +180,10 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
         g->max_individual_sharpness = fmax(g->max_individual_sharpness, lam[i]);
     double gaps[3] = {0};
     for (int p = 2; st == LINSTAB_OK && p <= 4; p++) {
-        double mf = 0.0;
-        for (size_t j = 0; j < rr; j++) {
-            D[j] = m->M[p - 1][j] - m->Hp[p - 1][j];
-            mf += m->M[p - 1][j] * m->M[p - 1][j];
-        }
+        const double *Mp = m->M[p - 1], *Hq = m->Hp[p - 1];
+        for (size_t j = 0; j < rr; j++) D[j] = Mp[j] - Hq[j];
+        double mf = 0.0; /* serial: the same sum for any thread count */
+        for (size_t j = 0; j < rr; j++) mf += Mp[j] * Mp[j];
         st = linstab_sym_lambda_max(r, D, &gaps[p - 2], err);
         if (fabs(gaps[p - 2]) <= ROUNDING_LEVEL(r) * sqrt(mf)) gaps[p - 2] = 0.0;
     }

@@ -204,7 +204,8 @@ int cmd_check(int argc, char **argv)
     rc = cli_check_memory(cmd, &src, check_memory(f), "check on this family");
     if (rc != 0) goto done;
 
-    size_t rank = 0;
+    size_t rank = 0, d_amb = linstab_family_ambient_dim(f);
+    linstab_family_kind kind = f->kind;
     linstab_status st;
     /* the exact operators need the eigenbasis of H; the geometry is invariant */
     if (exact) {
@@ -212,14 +213,17 @@ int cmd_check(int argc, char **argv)
         fr = rf.f;
         rf.f = NULL; /* fr is freed below */
     } else {
-        st = linstab_family_restrict(f, src.rank_tol, indefinite, 0, &fr, &rank, NULL, &err);
+        /* f is not needed again: restricted in place, no copy when rank = d */
+        st = linstab_family_restrict_owned(&f, src.rank_tol, indefinite, &rank, &err);
+        fr = f;
+        f = NULL;
     }
     linstab_geometry g;
     linstab_bounds b;
     stage("restrict");
     if (st == LINSTAB_OK) st = linstab_moments_compute(fr, &m, &err);
     stage("moments");
-    if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, linstab_family_ambient_dim(f), &g, &err);
+    if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, d_amb, &g, &err);
     stage("geometry");
     if (st == LINSTAB_OK) st = linstab_bounds_compute(&g, m, &h, &b, &err);
     stage("bounds");
@@ -239,7 +243,7 @@ int cmd_check(int argc, char **argv)
     cli_output o;
     rc = cli_output_open(cmd, out_path, &o);
     if (rc != 0) goto done;
-    linstab_check_info info = {path, linstab_family_kind_name(f->kind), LINSTAB_VERSION};
+    linstab_check_info info = {path, linstab_family_kind_name(kind), LINSTAB_VERSION};
     if (json)
         linstab_report_check_json(o.fp, &info, &h, &g, &b, exact ? &ex : NULL);
     else

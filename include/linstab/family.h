@@ -175,6 +175,16 @@ LINSTAB_API linstab_status linstab_family_restrict(const linstab_family *f, doub
                                                    linstab_error *err);
 
 /*
+ * The same without rotation, for a family the caller owns: *f is replaced
+ * by its restriction (the original freed) or, when range(H) is all of
+ * R^d, kept as it is -- no copy of a large family.  The restricted
+ * family's ambient dimension is that of its range: read
+ * linstab_family_ambient_dim before the call.
+ */
+LINSTAB_API linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2,
+                                                         size_t *rank, linstab_error *err);
+
+/*
  * The restricted factored family from the Gram matrix of its factors alone:
  * G (n k x n k, row-major, symmetric PSD) with blocks G_ij = U_i'U_j of a
  * family H_i = U_i U_i' (U_i d_full x k).  With G = V diag(g) V', the
