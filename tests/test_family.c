@@ -3,12 +3,17 @@
  * diagonal) against naive loops over explicit dense per-sample matrices,
  * validation errors naming the sample, and range restriction.
  */
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 #include <lapacke.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "linstab/family.h"
 #include "linstab/linalg.h"
@@ -567,4 +572,517 @@ Test(family, restriction_through_the_gram_matrix_matches_the_dense_route)
     linstab_family_free(gd);
     linstab_family_free(dense);
     linstab_family_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Chunked per-sample sums, the Cholesky sandwich, the full-rank        */
+/* certificate and the parallel validation (commit 4052c2a)             */
+
+/* Run with this many OpenMP threads (no-op without OpenMP). */
+static void use_threads(int t)
+{
+#ifdef _OPENMP
+    omp_set_dynamic(0);
+    omp_set_num_threads(t);
+#else
+    (void)t;
+#endif
+}
+
+/* max |a - b| / max |b| over len entries (strictly relative; no floor). */
+static double rel_to_max(const double *a, const double *b, size_t len)
+{
+    double e = 0.0, s = 0.0;
+    for (size_t j = 0; j < len; j++) {
+        double x = fabs(a[j] - b[j]);
+        if (x > e || isnan(x)) e = x;
+        s = fmax(s, fabs(b[j]));
+    }
+    return s > 0.0 ? e / s : e;
+}
+
+/* A dense family of symmetric Gaussian (indefinite) samples. */
+static linstab_family *symmetric_family(size_t n, size_t d, unsigned long seed)
+{
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(seed);
+    tu_gauss(r, f->data, n * d * d);
+    gsl_rng_free(r);
+    for (size_t i = 0; i < n; i++) {
+        double *H = f->data + i * d * d;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < a; b++) H[a * d + b] = H[b * d + a];
+    }
+    return f;
+}
+
+/* X = G G'/d + I/10 (d x d, positive definite, condition ~ 1e2). */
+static double *spd_matrix(size_t d, unsigned long seed)
+{
+    gsl_rng *r = tu_rng(seed);
+    double *G = malloc(d * d * sizeof *G), *X = malloc(d * d * sizeof *X);
+    tu_gauss(r, G, d * d);
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < d; b++) {
+            double s = a == b ? 0.1 : 0.0;
+            for (size_t c = 0; c < d; c++) s += G[a * d + c] * G[b * d + c] / (double)d;
+            X[a * d + b] = s;
+        }
+    free(G);
+    gsl_rng_free(r);
+    return X;
+}
+
+/* (1/n) sum_i H_i X H_i by naive products of explicit samples. */
+static void naive_sandwich(const linstab_family *f, const double *X, double *ref)
+{
+    size_t n = f->n, d = f->d;
+    double *H = explicit_samples(f), *T = malloc(d * d * sizeof *T), *U = malloc(d * d * sizeof *U);
+    memset(ref, 0, d * d * sizeof *ref);
+    for (size_t i = 0; i < n; i++) {
+        matmul(d, H + i * d * d, X, T);
+        matmul(d, T, H + i * d * d, U);
+        for (size_t j = 0; j < d * d; j++) ref[j] += U[j];
+    }
+    for (size_t j = 0; j < d * d; j++) ref[j] /= (double)n;
+    free(H);
+    free(T);
+    free(U);
+}
+
+static void expect_exactly_symmetric(size_t d, const double *Y, const char *what)
+{
+    size_t bad = 0;
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < a; b++) bad += Y[a * d + b] != Y[b * d + a];
+    cr_expect_eq(bad, 0, "%s: %zu asymmetric pairs", what, bad);
+}
+
+Test(family, sandwich_chol_equals_the_sandwich_for_every_representation)
+{
+    struct {
+        linstab_family_kind kind;
+        size_t n, d, k;
+    } cases[] = {
+        {LINSTAB_FAMILY_DENSE, 20, 6, 0},   {LINSTAB_FAMILY_DENSE, 1, 6, 0},      {LINSTAB_FAMILY_DENSE, 3, 6, 0},
+        {LINSTAB_FAMILY_DENSE, 20, 40, 0},  {LINSTAB_FAMILY_DENSE, 9, 130, 0},    {LINSTAB_FAMILY_DENSE, 1, 1, 0},
+        {LINSTAB_FAMILY_FACTORED, 20, 6, 1}, {LINSTAB_FAMILY_FACTORED, 1, 6, 1}, {LINSTAB_FAMILY_FACTORED, 20, 6, 2},
+        {LINSTAB_FAMILY_FACTORED, 7, 40, 2}, {LINSTAB_FAMILY_DIAGONAL, 20, 6, 0}, {LINSTAB_FAMILY_DIAGONAL, 1, 6, 0},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        size_t n = cases[t].n, d = cases[t].d, dd = d * d;
+        linstab_family *f = random_family(cases[t].kind, n, d, cases[t].k, 1400 + t);
+        double *X = spd_matrix(d, 1450 + t), *L = malloc(dd * sizeof *L);
+        double *Y1 = malloc(dd * sizeof *Y1), *Y2 = malloc(dd * sizeof *Y2), *Yg = malloc(dd * sizeof *Yg);
+        double *ref = malloc(dd * sizeof *ref);
+        cr_assert_eq(linstab_cholesky_lower(d, X, L), 1);
+        naive_sandwich(f, X, ref);
+        linstab_error err = {0};
+        char what[64];
+        snprintf(what, sizeof what, "%s n %zu d %zu k %zu", linstab_family_kind_name(f->kind), n, d, f->k);
+        use_threads(1);
+        cr_assert_eq(linstab_family_sandwich_chol(f, X, L, Y1, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+        use_threads(2);
+        cr_assert_eq(linstab_family_sandwich_chol(f, X, L, Y2, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+        cr_assert_eq(linstab_family_sandwich(f, X, Yg, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+        cr_expect_lt(rel_to_max(Y1, ref, dd), 1e-12, "%s: sandwich_chol vs naive %.3g", what,
+                     rel_to_max(Y1, ref, dd));
+        cr_expect_lt(rel_to_max(Y1, Yg, dd), 1e-12, "%s: sandwich_chol vs sandwich %.3g", what,
+                     rel_to_max(Y1, Yg, dd));
+        cr_expect_eq(memcmp(Y1, Y2, dd * sizeof *Y1), 0, "%s: 1 and 2 threads differ", what);
+        expect_exactly_symmetric(d, Y1, what);
+        free(X);
+        free(L);
+        free(Y1);
+        free(Y2);
+        free(Yg);
+        free(ref);
+        linstab_family_free(f);
+    }
+}
+
+/* M_1..M_4 by naive products of explicit samples (ref[p] d x d). */
+static void naive_moments(const linstab_family *f, double *const *ref)
+{
+    size_t n = f->n, d = f->d, dd = d * d;
+    double *H = explicit_samples(f), *P = malloc(dd * sizeof *P), *Q = malloc(dd * sizeof *Q);
+    for (int p = 0; p < 4; p++) memset(ref[p], 0, dd * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        const double *Hi = H + i * dd;
+        memcpy(P, Hi, dd * sizeof *P);
+        for (int p = 0; p < 4; p++) {
+            for (size_t j = 0; j < dd; j++) ref[p][j] += P[j];
+            if (p < 3) {
+                matmul(d, P, Hi, Q);
+                memcpy(P, Q, dd * sizeof *P);
+            }
+        }
+    }
+    for (int p = 0; p < 4; p++)
+        for (size_t j = 0; j < dd; j++) ref[p][j] /= (double)n;
+    free(H);
+    free(P);
+    free(Q);
+}
+
+/* Dense moments are summed per sample in fixed chunks: naive agreement,
+ * every pattern of requested outputs, and the same bits for any thread
+ * count. */
+Test(family, dense_moments_equal_naive_powers_for_any_request_and_thread_count)
+{
+    struct {
+        size_t n, d;
+        int indefinite;
+    } cases[] = {{1, 5, 0}, {3, 5, 0}, {17, 5, 0}, {3, 5, 1}, {17, 5, 1},
+                 {1, 130, 0}, {3, 130, 0}, {17, 130, 0}, {3, 130, 1}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        size_t n = cases[t].n, d = cases[t].d, dd = d * d;
+        linstab_family *f = cases[t].indefinite ? symmetric_family(n, d, 1500 + t)
+                                                : random_family(LINSTAB_FAMILY_DENSE, n, d, 0, 1500 + t);
+        char what[64];
+        snprintf(what, sizeof what, "n %zu d %zu%s", n, d, cases[t].indefinite ? " indefinite" : "");
+        double *ref[4], *M[4], *M2t[4];
+        for (int p = 0; p < 4; p++) {
+            ref[p] = malloc(dd * sizeof(double));
+            M[p] = malloc(dd * sizeof(double));
+            M2t[p] = malloc(dd * sizeof(double));
+        }
+        naive_moments(f, ref);
+        linstab_error err = {0};
+        use_threads(1);
+        cr_assert_eq(linstab_family_moments(f, 4, M, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+        use_threads(2);
+        cr_assert_eq(linstab_family_moments(f, 4, M2t, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+        for (int p = 0; p < 4; p++) {
+            double e = rel_to_max(M[p], ref[p], dd);
+            cr_expect_lt(e, 1e-12, "%s: M_%d relative error %.3g", what, p + 1, e);
+            cr_expect_eq(memcmp(M[p], M2t[p], dd * sizeof(double)), 0, "%s: M_%d differs with 2 threads", what,
+                         p + 1);
+            expect_exactly_symmetric(d, M[p], what);
+        }
+        /* partial requests: {M1, -, M3, -}, {-, M2, -, -}, {-, -, -, M4},
+         * {-, -, M3} (kmax 3), {-, M2} (kmax 2), {M1, M2, M3} (kmax 3) */
+        static const int masks[][4] = {{1, 0, 1, 0}, {0, 1, 0, 0}, {0, 0, 0, 1}, {0, 0, 1, 0},
+                                       {0, 1, 0, 0}, {1, 1, 1, 0}, {0, 0, 0, 0}};
+        static const int kmaxes[] = {4, 4, 4, 3, 2, 3, 4};
+        for (size_t q = 0; q < sizeof kmaxes / sizeof kmaxes[0]; q++) {
+            double *P[4];
+            for (int p = 0; p < 4; p++) {
+                P[p] = masks[q][p] ? M[p] : NULL;
+                if (P[p]) memset(P[p], 0xff, dd * sizeof(double)); /* NaN: must be overwritten */
+            }
+            cr_assert_eq(linstab_family_moments(f, kmaxes[q], P, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+            for (int p = 0; p < kmaxes[q]; p++) {
+                if (!P[p]) continue;
+                double e = rel_to_max(P[p], ref[p], dd);
+                cr_expect_lt(e, 1e-12, "%s, request %zu: M_%d relative error %.3g", what, q, p + 1, e);
+            }
+        }
+        for (int p = 0; p < 4; p++) {
+            free(ref[p]);
+            free(M[p]);
+            free(M2t[p]);
+        }
+        linstab_family_free(f);
+    }
+}
+
+/* numpy's matrix_rank of the mean Hessian: eigenvalues (linstab_sym_eig)
+ * above rtol * max |eigenvalue|, rtol = d eps by default; OUT *kept: the
+ * sum of those eigenvalues (the trace of the restricted mean). */
+static size_t reference_rank(const linstab_family *f, double rtol, double *kept)
+{
+    size_t d = f->d;
+    double *H = malloc(d * d * sizeof *H), *w = malloc(d * sizeof *w);
+    linstab_error err;
+    cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_sym_eig(d, H, w, NULL, &err), LINSTAB_OK);
+    if (rtol <= 0.0) rtol = (double)d * DBL_EPSILON;
+    double wmax = fmax(fabs(w[0]), fabs(w[d - 1]));
+    size_t r = 0;
+    *kept = 0.0;
+    for (size_t j = 0; j < d; j++)
+        if (w[j] > rtol * wmax) {
+            r++;
+            *kept += w[j];
+        }
+    free(H);
+    free(w);
+    return r;
+}
+
+/* restrict (no rotation) gives the reference rank; a full rank gives an
+ * unrotated copy, otherwise the restricted mean has the trace of the kept
+ * eigenvalues. */
+static void expect_restricted_rank(const linstab_family *f, double rtol, size_t want, const char *what)
+{
+    linstab_family *g = NULL;
+    size_t rank = 0;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_family_restrict(f, rtol, 0, 0, &g, &rank, NULL, &err), LINSTAB_OK, "%s: %s", what,
+                 err.msg);
+    double kept = 0.0;
+    size_t ref = reference_rank(f, rtol, &kept);
+    cr_expect_eq(rank, ref, "%s: rank %zu, matrix_rank %zu", what, rank, ref);
+    cr_expect_eq(rank, want, "%s: rank %zu, expected %zu", what, rank, want);
+    cr_expect_eq(g->d, rank, "%s", what);
+    if (rank == f->d && g->d == f->d) {
+        cr_expect_eq(g->kind, f->kind, "%s", what);
+        cr_expect_eq(memcmp(g->data, f->data, linstab_family_data_len(f) * sizeof(double)), 0, "%s", what);
+    } else {
+        double tr = trace_moment(g, 1);
+        cr_expect_lt(tu_rel(tr, kept, 1e-300), 1e-12, "%s: tr H %.17g, kept eigenvalues %.17g", what, tr, kept);
+    }
+    linstab_family_free(g);
+}
+
+Test(family, restriction_rank_of_large_families_equals_matrix_rank)
+{
+    /* full rank, dense d = 130 (the Cholesky certificate) */
+    linstab_family *f = random_family(LINSTAB_FAMILY_DENSE, 2, 130, 0, 1600);
+    expect_restricted_rank(f, 0.0, 130, "dense d 130 full rank");
+    linstab_family_free(f);
+
+    /* rank 100, dense d = 130: H_i = U_i U_i', U_i = P C_i in a fixed
+     * 100-dim subspace (P orthonormal 130 x 100) */
+    size_t n = 3, d = 130, s = 100, m = 40;
+    gsl_rng *r = tu_rng(1601);
+    double *P = malloc(d * s * sizeof *P), *tau = malloc(s * sizeof *tau), *C = malloc(s * m * sizeof *C);
+    double *U = malloc(d * m * sizeof *U);
+    tu_gauss(r, P, d * s);
+    cr_assert_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)s, P, (lapack_int)s, tau), 0);
+    cr_assert_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)s, (lapack_int)s, P, (lapack_int)s, tau),
+                 0);
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, &err), LINSTAB_OK);
+    for (size_t i = 0; i < n; i++) {
+        tu_gauss(r, C, s * m);
+        for (size_t a = 0; a < d; a++)
+            for (size_t q = 0; q < m; q++) {
+                double v = 0.0;
+                for (size_t b = 0; b < s; b++) v += P[a * s + b] * C[b * m + q];
+                U[a * m + q] = v;
+            }
+        double *H = f->data + i * d * d;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = a; b < d; b++) {
+                double v = 0.0;
+                for (size_t q = 0; q < m; q++) v += U[a * m + q] * U[b * m + q];
+                H[a * d + b] = H[b * d + a] = v / (double)m;
+            }
+    }
+    gsl_rng_free(r);
+    expect_restricted_rank(f, 0.0, 100, "dense d 130 rank 100");
+    linstab_family_free(f);
+    free(P);
+    free(tau);
+    free(C);
+    free(U);
+
+    /* factored d = 140: n k = 150 >= d (dense route, full rank) and
+     * n k = 120 < d (the Gram route, rank 120) */
+    f = random_family(LINSTAB_FAMILY_FACTORED, 50, 140, 3, 1602);
+    expect_restricted_rank(f, 0.0, 140, "factored d 140 n k 150");
+    linstab_family_free(f);
+    f = random_family(LINSTAB_FAMILY_FACTORED, 40, 140, 3, 1603);
+    expect_restricted_rank(f, 0.0, 120, "factored d 140 n k 120");
+    linstab_family_free(f);
+}
+
+/* One sample H = Q diag(lam) Q' with lambda_max 1 and a few eigenvalues
+ * near the threshold tau = rtol (default d eps): c tau for each c given. */
+static linstab_family *near_threshold_family(size_t d, double rtol, const double *c, size_t nc, unsigned long seed)
+{
+    gsl_rng *r = tu_rng(seed);
+    double *lam = malloc(d * sizeof *lam), *Q = malloc(d * d * sizeof *Q), *tau = malloc(d * sizeof *tau);
+    for (size_t j = 0; j < d; j++) lam[j] = j == 0 ? 1.0 : 0.5 + 0.5 * gsl_rng_uniform(r);
+    double t = rtol > 0.0 ? rtol : (double)d * DBL_EPSILON;
+    for (size_t j = 0; j < nc; j++) lam[d - 1 - j] = c[j] * t;
+    tu_gauss(r, Q, d * d);
+    gsl_rng_free(r);
+    cr_assert_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)d, Q, (lapack_int)d, tau), 0);
+    cr_assert_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)d, (lapack_int)d, Q, (lapack_int)d, tau),
+                 0);
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, 1, d, d, &f, &err), LINSTAB_OK);
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = a; b < d; b++) {
+            double v = 0.0;
+            for (size_t q = 0; q < d; q++) v += Q[a * d + q] * lam[q] * Q[b * d + q];
+            f->data[a * d + b] = f->data[b * d + a] = v;
+        }
+    free(lam);
+    free(Q);
+    free(tau);
+    return f;
+}
+
+/* Eigenvalues just above / below the threshold (margins >= tau/2, far
+ * above the rounding of the spectrum ~ eps): the certificate must not claim
+ * full rank when an eigenvalue is below 4 tau. */
+Test(family, restriction_rank_near_the_threshold)
+{
+    size_t d = 130;
+    struct {
+        double rtol;
+        double c[2];
+        size_t nc, want;
+    } cases[] = {
+        {0.0, {3.0, 0.3}, 2, d - 1},  /* one above, one below */
+        {0.0, {0.5, 0.5}, 2, d - 2},  /* two below */
+        {0.0, {2.0, 1.5}, 2, d},      /* above tau but below 4 tau: eigenvalues decide */
+        {0.0, {5.0, 10.0}, 2, d},     /* above 4 tau: the certificate may decide */
+        {1e-6, {2.0, 0.5}, 2, d - 1}, /* a caller's tolerance */
+        {1e-6, {3.9, 1.1}, 2, d},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        linstab_family *f = near_threshold_family(d, cases[t].rtol, cases[t].c, cases[t].nc, 1700 + t);
+        char what[96];
+        snprintf(what, sizeof what, "rtol %g, eigenvalues %g and %g tau", cases[t].rtol, cases[t].c[0], cases[t].c[1]);
+        expect_restricted_rank(f, cases[t].rtol, cases[t].want, what);
+        linstab_family_free(f);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Validation of dense families (per sample, in parallel)              */
+
+Test(family, validation_names_the_first_nonfinite_sample_and_entry)
+{
+    const size_t ds[] = {20, 140};
+    for (size_t t = 0; t < 2; t++) {
+        size_t n = 8, d = ds[t], dd = d * d;
+        linstab_family *f = symmetric_family(n, d, 1800 + t);
+        double *H0 = malloc(n * dd * sizeof *H0);
+        memcpy(H0, f->data, n * dd * sizeof *H0);
+        size_t nan_at = 2 * d + 1, inf3_at = 5 * d + 3, inf5_at = 7;
+        f->data[3 * dd + nan_at] = NAN;       /* sample 3, (2, 1): lower triangle */
+        f->data[3 * dd + inf3_at] = INFINITY; /* later in sample 3 */
+        f->data[5 * dd + inf5_at] = -INFINITY;
+        linstab_error err = {0};
+        char want[96];
+        for (int round = 0; round < 3; round++) {
+            cr_assert_eq(linstab_family_validate(f, 1e-10, 1, NULL, &err), LINSTAB_EDATA, "d %zu round %d", d, round);
+            if (round == 0)
+                snprintf(want, sizeof want, "sample 3: entry %zu is NaN", nan_at);
+            else if (round == 1)
+                snprintf(want, sizeof want, "sample 3: entry %zu is infinite", inf3_at);
+            else
+                snprintf(want, sizeof want, "sample 5: entry %zu is infinite", inf5_at);
+            cr_expect(strstr(err.msg, want) != NULL, "d %zu: '%s' does not say '%s'", d, err.msg, want);
+            cr_expect_null(f->lambda1);
+            if (round == 0) f->data[3 * dd + nan_at] = H0[3 * dd + nan_at];
+            if (round == 1) f->data[3 * dd + inf3_at] = H0[3 * dd + inf3_at];
+        }
+        f->data[5 * dd + inf5_at] = H0[5 * dd + inf5_at];
+        cr_expect_eq(linstab_family_validate(f, 1e-10, 1, NULL, &err), LINSTAB_OK, "%s", err.msg);
+        free(H0);
+        linstab_family_free(f);
+    }
+}
+
+Test(family, validation_names_the_first_asymmetric_sample_and_its_worst_pair)
+{
+    struct {
+        size_t d, r2, c2, r4, c4;
+    } cases[] = {{20, 3, 1, 7, 5}, {140, 100, 5, 138, 139}, {140, 33, 64, 0, 139}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        size_t n = 6, d = cases[t].d, dd = d * d;
+        linstab_family *f = random_family(LINSTAB_FAMILY_DENSE, n, d, 0, 1900 + t);
+        double amax = 0.0;
+        for (size_t j = 0; j < dd; j++) amax = fmax(amax, fabs(f->data[2 * dd + j]));
+        /* sample 2: a small asymmetry (still above tolerance) and the worst at
+         * (r2, c2); sample 4: a larger one */
+        f->data[2 * dd + 0 * d + 1] += 1e-6 * amax;
+        f->data[2 * dd + cases[t].r2 * d + cases[t].c2] += 1e-3 * amax;
+        f->data[4 * dd + cases[t].r4 * d + cases[t].c4] += 1.0 * amax;
+        size_t a = cases[t].r2 < cases[t].c2 ? cases[t].r2 : cases[t].c2;
+        size_t b = cases[t].r2 < cases[t].c2 ? cases[t].c2 : cases[t].r2;
+        const double *H2 = f->data + 2 * dd;
+        char p1[64], p2[64], val[64];
+        snprintf(p1, sizeof p1, "H[%zu][%zu]", a, b);
+        snprintf(p2, sizeof p2, "H[%zu][%zu]", b, a);
+        /* the difference printed is that of the pair in the order named */
+        linstab_error err = {0};
+        cr_assert_eq(linstab_family_validate(f, 1e-10, 0, NULL, &err), LINSTAB_EDATA);
+        cr_expect(strstr(err.msg, "sample 2 is not symmetric") != NULL, "%s", err.msg);
+        cr_expect(strstr(err.msg, p1) != NULL && strstr(err.msg, p2) != NULL, "d %zu: '%s' does not name %s/%s", d,
+                  err.msg, p1, p2);
+        const char *first = strstr(err.msg, "H[");
+        int ab_first = first != NULL && strncmp(first, p1, strlen(p1)) == 0;
+        snprintf(val, sizeof val, "= %.3g ", ab_first ? H2[a * d + b] - H2[b * d + a] : H2[b * d + a] - H2[a * d + b]);
+        cr_expect(strstr(err.msg, val) != NULL, "d %zu: '%s' does not say '%s'", d, err.msg, val);
+        cr_expect_null(f->lambda1);
+        linstab_family_free(f);
+    }
+}
+
+Test(family, validation_symmetrises_in_place_and_caches_lapack_lambda1)
+{
+    const size_t ds[] = {20, 140};
+    for (size_t t = 0; t < 2; t++) {
+        size_t n = 5, d = ds[t], dd = d * d;
+        linstab_family *f = random_family(LINSTAB_FAMILY_DENSE, n, d, 0, 2000 + t);
+        /* asymmetries of ~1e-13 relative, under the 1e-10 tolerance */
+        gsl_rng *r = tu_rng(2010 + t);
+        for (size_t i = 0; i < n; i++)
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b < a; b++) f->data[i * dd + a * d + b] *= 1.0 + 1e-13 * gsl_rng_uniform(r);
+        gsl_rng_free(r);
+        double *H0 = malloc(n * dd * sizeof *H0), *w = malloc(d * sizeof *w), *S = malloc(dd * sizeof *S);
+        memcpy(H0, f->data, n * dd * sizeof *H0);
+        for (int allow = 0; allow <= 1; allow++) {
+            for (int threads = 1; threads <= 2; threads++) {
+                memcpy(f->data, H0, n * dd * sizeof *H0);
+                use_threads(threads);
+                linstab_error err = {0};
+                int indef = -1;
+                cr_assert_eq(linstab_family_validate(f, 1e-10, allow, &indef, &err), LINSTAB_OK, "d %zu: %s", d,
+                             err.msg);
+                cr_expect_eq(indef, 0);
+                cr_assert_not_null(f->lambda1);
+                size_t bad = 0;
+                for (size_t i = 0; i < n; i++)
+                    for (size_t a = 0; a < d; a++)
+                        for (size_t b = 0; b < d; b++) {
+                            double want = 0.5 * (H0[i * dd + a * d + b] + H0[i * dd + b * d + a]);
+                            bad += f->data[i * dd + a * d + b] != want;
+                        }
+                cr_expect_eq(bad, 0, "d %zu: %zu entries not (H + H')/2", d, bad);
+                for (size_t i = 0; i < n; i++) {
+                    memcpy(S, f->data + i * dd, dd * sizeof *S);
+                    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)d, S, (lapack_int)d, w), 0);
+                    cr_expect_lt(tu_rel(f->lambda1[i], w[d - 1], 1e-300), 1e-12,
+                                 "d %zu allow %d threads %d sample %zu: lambda1 %.17g, dsyev %.17g", d, allow, threads,
+                                 i, f->lambda1[i], w[d - 1]);
+                }
+            }
+        }
+        free(H0);
+        free(w);
+        free(S);
+        linstab_family_free(f);
+    }
+}
+
+/* the same data and lambda1 bits with 1 and 2 threads */
+Test(family, validation_is_independent_of_the_thread_count)
+{
+    size_t n = 6, d = 140, dd = d * d;
+    linstab_family *f = random_family(LINSTAB_FAMILY_DENSE, n, d, 0, 2100), *g = NULL;
+    linstab_error err = {0};
+    for (size_t j = 0; j < n * dd; j += 7) f->data[j] *= 1.0 + 1e-14;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &g, &err), LINSTAB_OK);
+    memcpy(g->data, f->data, n * dd * sizeof(double));
+    use_threads(1);
+    cr_assert_eq(linstab_family_validate(f, 1e-10, 0, NULL, &err), LINSTAB_OK, "%s", err.msg);
+    use_threads(2);
+    cr_assert_eq(linstab_family_validate(g, 1e-10, 0, NULL, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(memcmp(f->data, g->data, n * dd * sizeof(double)), 0);
+    cr_expect_eq(memcmp(f->lambda1, g->lambda1, n * sizeof(double)), 0);
+    linstab_family_free(f);
+    linstab_family_free(g);
 }
