@@ -977,7 +977,8 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
             }
             if (st == LINSTAB_OK) {
 #pragma omp parallel for schedule(static)
-                for (size_t i = 0; i < n; i++) linstab_sym_symmetrize(d, f->data + i * d * d);
+                for (size_t i = 0; i < n; i++)
+                    if (asym[i] > 0.0) linstab_sym_symmetrize(d, f->data + i * d * d);
             }
         }
         free(amax);
@@ -1220,12 +1221,14 @@ size_t linstab_family_ambient_dim(const linstab_family *f)
  */
 #define RANK_CERTIFY_MIN_D 128
 
-static int full_rank_certified(size_t d, const double *H, double rtol)
+static int full_rank_certified(size_t d, const double *H, double rtol, double *lambda1)
 {
     if (d < RANK_CERTIFY_MIN_D) return 0;
     double lmax = 0.0;
     linstab_error e = {0};
-    if (linstab_sym_lambda_max(d, H, &lmax, &e) != LINSTAB_OK || !(lmax > 0.0)) return 0;
+    if (linstab_sym_lambda_max(d, H, &lmax, &e) != LINSTAB_OK) return 0;
+    *lambda1 = lmax;
+    if (!(lmax > 0.0)) return 0;
     double *a = malloc(d * d * sizeof *a);
     if (a == NULL) return 0;
     memcpy(a, H, d * d * sizeof *a);
@@ -1239,8 +1242,12 @@ static int full_rank_certified(size_t d, const double *H, double rtol)
 /* ALIAS: when the range is all of R^d (and no rotation), *out = f itself
  * rather than a copy (linstab_family_restrict_owned). */
 static linstab_status restrict_impl(const linstab_family *f, double rtol, int use_m2, int rotate, int alias,
-                                    linstab_family **out, size_t *rank, double **Q_out, linstab_error *err)
+                                    linstab_family **out, size_t *rank, double **Q_out, double **H_out,
+                                    double *lambda1_out, linstab_error *err)
 {
+    double lambda1 = NAN;
+    if (H_out) *H_out = NULL;
+    if (lambda1_out) *lambda1_out = NAN;
     size_t n = f->n, d = f->d, k = f->k;
     *out = NULL;
     if (Q_out) *Q_out = NULL;
@@ -1279,7 +1286,7 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
                 for (; b > 0 && Hm[keep[b - 1] * d + keep[b - 1]] < Hm[t * d + t]; b--) keep[b] = keep[b - 1];
                 keep[b] = t;
             }
-    } else if (!rotate && full_rank_certified(d, Hm, rtol)) {
+    } else if (!rotate && full_rank_certified(d, Hm, rtol, &lambda1)) {
         r = d;
     } else {
         /* eigenvalues first: the vectors are needed only to rotate */
@@ -1306,6 +1313,11 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
     *rank = r;
     if (r == d && !rotate && alias && Q_out == NULL) {
         *out = (linstab_family *)f;
+        if (H_out && !use_m2) { /* the family's own mean, and its top eigenvalue if known */
+            *H_out = Hm;
+            Hm = NULL;
+            if (lambda1_out) *lambda1_out = lambda1;
+        }
         goto done;
     }
     if (r == d && !rotate) {
@@ -1392,14 +1404,14 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
                                        int rotate, linstab_family **out, size_t *rank, double **Q_out,
                                        linstab_error *err)
 {
-    return restrict_impl(f, rtol, use_m2, rotate, 0, out, rank, Q_out, err);
+    return restrict_impl(f, rtol, use_m2, rotate, 0, out, rank, Q_out, NULL, NULL, err);
 }
 
 linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2, size_t *rank,
-                                             linstab_error *err)
+                                             double **H, double *lambda1, linstab_error *err)
 {
     linstab_family *out = NULL;
-    linstab_status st = restrict_impl(*f, rtol, use_m2, 0, 1, &out, rank, NULL, err);
+    linstab_status st = restrict_impl(*f, rtol, use_m2, 0, 1, &out, rank, NULL, H, lambda1, err);
     if (st != LINSTAB_OK || out == *f) return st;
     linstab_family_free(*f);
     *f = out;

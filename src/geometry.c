@@ -31,12 +31,24 @@ void linstab_moments_free(linstab_moments *m)
 linstab_status linstab_moments_compute(const linstab_family *f, linstab_moments **out,
                                        linstab_error *err)
 {
+    return linstab_moments_compute_given(f, NULL, NAN, out, err);
+}
+
+linstab_status linstab_moments_compute_given(const linstab_family *f, double *H, double lambda1,
+                                             linstab_moments **out, linstab_error *err)
+{
     size_t r = f->d, rr = r * r;
     *out = NULL;
     linstab_moments *m = calloc(1, sizeof *m);
-    if (m == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "moments: out of memory");
+    if (m == NULL) {
+        free(H);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "moments: out of memory");
+    }
     m->r = r;
+    m->lambda1 = H != NULL ? lambda1 : NAN;
+    m->Hp[0] = H;
     for (int p = 0; p < 4; p++) {
+        if (p == 0 && H != NULL) continue;
         m->Hp[p] = malloc(rr * sizeof(double));
         if (p > 0) m->M[p] = malloc(rr * sizeof(double));
         if (m->Hp[p] == NULL || (p > 0 && m->M[p] == NULL)) {
@@ -45,8 +57,9 @@ linstab_status linstab_moments_compute(const linstab_family *f, linstab_moments 
                                      "moments of dimension %zu: out of memory", r);
         }
     }
-    m->M[0] = m->Hp[0];
+    m->M[0] = H != NULL ? NULL : m->Hp[0]; /* a given H is not recomputed */
     linstab_status st = linstab_family_moments(f, 4, m->M, err);
+    m->M[0] = m->Hp[0];
     if (st != LINSTAB_OK) {
         linstab_moments_free(m);
         return st;
@@ -82,12 +95,23 @@ linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, dou
         free(lam);
         return linstab_error_set(err, LINSTAB_ENOMEM, "coherence: Gram matrix of %zu samples: out of memory", n);
     }
-    linstab_status st = linstab_family_gram(f, G, err);
+    linstab_status st = LINSTAB_OK;
+    int rank_one = f->kind == LINSTAB_FAMILY_FACTORED && f->k == 1;
+    if (rank_one) {
+        /* sqrt(tr(H_i H_j)) = |u_i'u_j|: the Gram matrix of the stored rows */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)f->d, 1.0, f->data, (int)f->d, 0.0, G,
+                    (int)n);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i; j < n; j++) G[i * n + j] = fabs(G[i * n + j]);
+        linstab_sym_fill_lower(n, G);
+    } else {
+        st = linstab_family_gram(f, G, err);
+    }
     if (st == LINSTAB_OK) st = linstab_family_sample_lambda1(f, lam, err);
     double l1S = NAN;
     if (st == LINSTAB_OK) {
         /* tr(H_i H_j) >= 0 for PSD H_i; clamp rounding below zero */
-        for (size_t j = 0; j < n * n; j++) G[j] = G[j] > 0.0 ? sqrt(G[j]) : 0.0;
+        for (size_t j = 0; !rank_one && j < n * n; j++) G[j] = G[j] > 0.0 ? sqrt(G[j]) : 0.0;
         st = linstab_sym_lambda_max(n, G, &l1S, err);
     }
     if (st == LINSTAB_OK) {
@@ -164,7 +188,11 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
     for (size_t j = 0; j < r; j++) g->trace += H[j * r + j];
     for (size_t j = 0; j < rr; j++) g->frobenius += H[j] * H[j];
     g->frobenius = sqrt(g->frobenius);
-    linstab_status st = linstab_sym_lambda_max(r, H, &g->sharpness, err);
+    linstab_status st = LINSTAB_OK;
+    if (isfinite(m->lambda1))
+        g->sharpness = m->lambda1; /* the same Lanczos on the same H already ran */
+    else
+        st = linstab_sym_lambda_max(r, H, &g->sharpness, err);
     if (st != LINSTAB_OK) return st;
 
     double *lam = malloc(fr->n * sizeof *lam);

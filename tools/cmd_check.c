@@ -3,6 +3,7 @@
  * every published stability result says at (eta, B, rho, sampling).
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,7 @@ int cmd_check(int argc, char **argv)
     if (rc != 0) goto done;
 
     size_t rank = 0, d_amb = linstab_family_ambient_dim(f);
+    double *Hmean = NULL, lambda1 = NAN;
     linstab_family_kind kind = f->kind;
     linstab_status st;
     /* the exact operators need the eigenbasis of H; the geometry is invariant */
@@ -214,14 +216,15 @@ int cmd_check(int argc, char **argv)
         rf.f = NULL; /* fr is freed below */
     } else {
         /* f is not needed again: restricted in place, no copy when rank = d */
-        st = linstab_family_restrict_owned(&f, src.rank_tol, indefinite, &rank, &err);
+        st = linstab_family_restrict_owned(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
         fr = f;
         f = NULL;
     }
     linstab_geometry g;
     linstab_bounds b;
     stage("restrict");
-    if (st == LINSTAB_OK) st = linstab_moments_compute(fr, &m, &err);
+    if (st == LINSTAB_OK) st = linstab_moments_compute_given(fr, Hmean, lambda1, &m, &err);
+    Hmean = NULL; /* taken over */
     stage("moments");
     if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, d_amb, &g, &err);
     stage("geometry");
@@ -250,6 +253,7 @@ int cmd_check(int argc, char **argv)
         linstab_report_check_text(o.fp, &info, &h, &g, &b, exact ? &ex : NULL);
     rc = cli_output_close(cmd, &o, 1);
 done:
+    free(Hmean);
     linstab_moments_free(m);
     linstab_rotated_clear(&rf);
     linstab_family_free(fr);

@@ -180,9 +180,14 @@ LINSTAB_API linstab_status linstab_family_restrict(const linstab_family *f, doub
  * R^d, kept as it is -- no copy of a large family.  The restricted
  * family's ambient dimension is that of its range: read
  * linstab_family_ambient_dim before the call.
+ * OUT (optional, may be NULL): when *f was kept and use_m2 = 0, *H = its
+ * mean Hessian (d x d, the caller frees) and *lambda1 = lambda1(H) when
+ * the rank test computed it (else NaN); otherwise NULL and NaN.  Both
+ * feed linstab_moments_compute_given.
  */
 LINSTAB_API linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2,
-                                                         size_t *rank, linstab_error *err);
+                                                         size_t *rank, double **H, double *lambda1,
+                                                         linstab_error *err);
 
 /*
  * The restricted factored family from the Gram matrix of its factors alone:

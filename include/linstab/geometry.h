@@ -45,11 +45,20 @@ typedef struct linstab_moments {
     size_t r;
     double *Hp[4];
     double *M[4];
+    double lambda1; /* lambda1(H) when already known, else NaN */
 } linstab_moments;
 
 /* Compute the moments of f (OUT *out; free with linstab_moments_free). */
 LINSTAB_API linstab_status linstab_moments_compute(const linstab_family *f,
                                                    linstab_moments **out, linstab_error *err);
+
+/*
+ * The same with the mean H of f already computed (e.g. by
+ * linstab_family_restrict_owned): H (r x r) is taken over, freed with the
+ * moments or on failure; lambda1 = lambda1(H) or NaN when unknown.
+ */
+LINSTAB_API linstab_status linstab_moments_compute_given(const linstab_family *f, double *H, double lambda1,
+                                                         linstab_moments **out, linstab_error *err);
 LINSTAB_API void linstab_moments_free(linstab_moments *m);
 
 typedef struct linstab_geometry {
