@@ -131,11 +131,10 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
     size_t r = m->r, rr = r * r;
     double *A = malloc(rr * sizeof *A);
     double *L = malloc(rr * sizeof *L);
-    double *w = malloc(r * sizeof *w); /* LAPACK needs length r */
-    lapack_int *isuppz = malloc(2 * r * sizeof *isuppz);
+    double mu = 0.0;
     *gamma_min = NAN;
     linstab_status st = LINSTAB_OK;
-    if (A == NULL || L == NULL || w == NULL || isuppz == NULL) {
+    if (A == NULL || L == NULL) {
         st = linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
         goto done;
     }
@@ -158,21 +157,20 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
      * (what dsygvx does, here with H's factor reused and, everything being
      * symmetric, column-major calls that need no transposed copies: the
      * row-major lower L is the column-major upper factor of H = U'U) */
-    lapack_int N = (lapack_int)r, mfound = 0;
+    lapack_int N = (lapack_int)r;
     lapack_int info = LAPACKE_dsygst(LAPACK_COL_MAJOR, 1, 'U', N, A, N, L, N);
-    double z[1];
-    if (info == 0)
-        info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'N', 'I', 'U', N, A, N, 0.0, 0.0, 1, 1, 0.0, &mfound, w, z, 1,
-                              isuppz);
-    if (info != 0)
-        st = linstab_error_set(err, LINSTAB_ELAPACK, "gamma_min: LAPACK info %d", (int)info);
-    else /* A is PSD: a negative mu_min is rounding */
-        *gamma_min = fmax(w[0], 0.0) / fro2;
+    if (info != 0) {
+        st = linstab_error_set(err, LINSTAB_ELAPACK, "gamma_min: LAPACK dsygst info %d", (int)info);
+        goto done;
+    }
+    /* C = L^{-1} A L^{-T} is in the row-major lower triangle; its smallest
+     * eigenvalue by Lanczos (LAPACK when that does not converge) */
+    linstab_sym_fill_upper(r, A);
+    st = linstab_sym_lambda_min(r, A, &mu, err);
+    if (st == LINSTAB_OK) *gamma_min = fmax(mu, 0.0) / fro2; /* A is PSD: a negative mu_min is rounding */
 done:
     free(A);
     free(L);
-    free(w);
-    free(isuppz);
     return st;
 }
 

@@ -85,7 +85,7 @@ static linstab_status eig_one(size_t n, const double *A, lapack_int idx, double 
 #define LANCZOS_MAX_STEPS 120
 #define LANCZOS_TOL 1e-14
 
-static int lanczos_top(size_t n, const double *A, double *out)
+static int lanczos_top(size_t n, const double *A, double sign, double *out)
 {
     size_t mmax = n < LANCZOS_MAX_STEPS ? n : LANCZOS_MAX_STEPS;
     double *Q = malloc((mmax + 1) * n * sizeof *Q); /* row j: q_j */
@@ -105,7 +105,7 @@ static int lanczos_top(size_t n, const double *A, double *out)
     cblas_dscal((int)n, 1.0 / nrm, Q, 1);
     double anorm = 0.0;
     for (size_t j = 0; j < mmax; j++) {
-        cblas_dsymv(CblasRowMajor, CblasUpper, (int)n, 1.0, A, (int)n, Q + j * n, 1, 0.0, w, 1);
+        cblas_dsymv(CblasRowMajor, CblasUpper, (int)n, sign, A, (int)n, Q + j * n, 1, 0.0, w, 1);
         /* w <- w - Q_j (Q_j' w), twice: orthogonal to every earlier q; the
          * coefficient on q_j is alpha_j (plus the second pass's correction) */
         al[j] = 0.0;
@@ -131,7 +131,7 @@ static int lanczos_top(size_t n, const double *A, double *out)
         if (LAPACKE_dstein(LAPACK_COL_MAJOR, m, dd, ee, 1, th, ib, is, s, m, ifail) != 0) goto done;
         double resid = be[j] * fabs(s[m - 1]);
         if (resid <= LANCZOS_TOL * fabs(th[0]) || be[j] <= 1e-15 * anorm) {
-            *out = th[0];
+            *out = sign * th[0];
             ok = 1;
             goto done;
         }
@@ -157,7 +157,7 @@ done:
 
 linstab_status linstab_sym_lambda_max(size_t n, const double *A, double *out, linstab_error *err)
 {
-    if (n >= LANCZOS_MIN_N && lanczos_top(n, A, out)) return LINSTAB_OK;
+    if (n >= LANCZOS_MIN_N && lanczos_top(n, A, 1.0, out)) return LINSTAB_OK;
     return eig_one(n, A, (lapack_int)n, out, err);
 }
 
@@ -169,6 +169,8 @@ linstab_status linstab_sym_lambda_max_lapack(size_t n, const double *A, double *
 
 linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out, linstab_error *err)
 {
+    /* the top of -A, by the same Lanczos */
+    if (n >= LANCZOS_MIN_N && lanczos_top(n, A, -1.0, out)) return LINSTAB_OK;
     return eig_one(n, A, 1, out, err);
 }
 
@@ -228,6 +230,14 @@ void linstab_sym_fill_lower(size_t n, double *A)
         for (size_t j0 = 0; j0 <= i0; j0 += SYM_TILE)
             for (size_t i = i0; i < i0 + SYM_TILE && i < n; i++)
                 for (size_t j = j0; j < j0 + SYM_TILE && j < i; j++) A[i * n + j] = A[j * n + i];
+}
+
+void linstab_sym_fill_upper(size_t n, double *A)
+{
+    for (size_t i0 = 0; i0 < n; i0 += SYM_TILE)
+        for (size_t j0 = 0; j0 <= i0; j0 += SYM_TILE)
+            for (size_t i = i0; i < i0 + SYM_TILE && i < n; i++)
+                for (size_t j = j0; j < j0 + SYM_TILE && j < i; j++) A[j * n + i] = A[i * n + j];
 }
 
 void linstab_sym_symmetrize(size_t n, double *A)

@@ -189,6 +189,7 @@ int cmd_check(int argc, char **argv)
 
     linstab_family *f = NULL, *fr = NULL;
     linstab_moments *m = NULL;
+    double *Hmean = NULL;
     linstab_rotated rf = {0};
     linstab_exact ex;
     const char *path = NULL;
@@ -206,7 +207,7 @@ int cmd_check(int argc, char **argv)
     if (rc != 0) goto done;
 
     size_t rank = 0, d_amb = linstab_family_ambient_dim(f);
-    double *Hmean = NULL, lambda1 = NAN;
+    double lambda1 = NAN;
     linstab_family_kind kind = f->kind;
     linstab_status st;
     /* the exact operators need the eigenbasis of H; the geometry is invariant */

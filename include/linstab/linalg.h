@@ -25,9 +25,9 @@ LINSTAB_API linstab_status linstab_sym_eig(size_t n, const double *A, double *w,
                                            linstab_error *err);
 
 /* Largest / smallest eigenvalue of symmetric A (upper triangle read).
- * lambda_max uses Lanczos (ARPACK) for n >= 256 when it converges quickly,
- * else LAPACK; the _lapack variant always uses LAPACK (for spectra with a
- * cluster at the top, such as I - small). */
+ * Both use Lanczos (reentrant, see linalg.c) for n >= 128 when it
+ * converges within 120 steps, else LAPACK; the _lapack variant always uses
+ * LAPACK (for spectra with a cluster at the top, such as I - small). */
 LINSTAB_API linstab_status linstab_sym_lambda_max_lapack(size_t n, const double *A, double *out,
                                                          linstab_error *err);
 LINSTAB_API linstab_status linstab_sym_lambda_max(size_t n, const double *A, double *out,
@@ -49,6 +49,9 @@ LINSTAB_API int linstab_cholesky_lower(size_t d, const double *X, double *L);
 
 /* Copy the upper triangle of A (n x n) into its lower triangle. */
 LINSTAB_API void linstab_sym_fill_lower(size_t n, double *A);
+
+/* Copy the lower triangle of A (n x n) into its upper triangle. */
+LINSTAB_API void linstab_sym_fill_upper(size_t n, double *A);
 
 /* A <- (A + A')/2. */
 LINSTAB_API void linstab_sym_symmetrize(size_t n, double *A);
