@@ -29,24 +29,15 @@ linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n, linstab_err
 
 void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P)
 {
+    /* Expanding J^2 = (I - eta H - eta rho H^2)^2, every power of H cancels
+     * against the gaps: P = (1/n) sum_i J_i^2 with J_i = I - eta H_i -
+     * eta rho H_i^2, i.e. I - 2 eta M1 + c2 M2 + c3 M3 + c4 M4 -- one pass,
+     * no product and no cancellation between H^k and M_k */
     size_t r = m->r, rr = r * r;
-    /* J = I - eta H - eta rho H^2, then P = J^2 + the moment gaps */
-    double *J = malloc(rr * sizeof *J);
-    if (J == NULL) {
-        for (size_t j = 0; j < rr; j++) P[j] = NAN;
-        return;
-    }
-    for (size_t j = 0; j < rr; j++) J[j] = -eta * m->Hp[0][j] - eta * rho * m->Hp[1][j];
-    for (size_t j = 0; j < r; j++) J[j * r + j] += 1.0;
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)r, (int)r, 1.0, J, (int)r, 0.0, P,
-                (int)r); /* J J' = J^2 */
-    linstab_sym_fill_lower(r, P);
     double c2 = eta * (eta - 2.0 * rho), c3 = 2.0 * eta * eta * rho, c4 = eta * eta * rho * rho;
-    for (size_t j = 0; j < rr; j++)
-        P[j] += c2 * (m->M[1][j] - m->Hp[1][j]) + c3 * (m->M[2][j] - m->Hp[2][j]) +
-                c4 * (m->M[3][j] - m->Hp[3][j]);
-    linstab_sym_symmetrize(r, P);
-    free(J);
+    const double *M1 = m->M[0], *M2 = m->M[1], *M3 = m->M[2], *M4 = m->M[3];
+    for (size_t j = 0; j < rr; j++) P[j] = -2.0 * eta * M1[j] + c2 * M2[j] + c3 * M3[j] + c4 * M4[j];
+    for (size_t j = 0; j < r; j++) P[j * r + j] += 1.0;
 }
 
 static linstab_condition cond(double lhs, double rhs)

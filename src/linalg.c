@@ -70,8 +70,8 @@ static linstab_status eig_one(size_t n, const double *A, lapack_int idx, double 
  * Largest eigenvalue of a dense symmetric matrix by Lanczos with full
  * reorthogonalisation (classical Gram-Schmidt, twice), no restarts: the
  * Krylov space grows to at most LANCZOS_MAX_STEPS vectors, and the top
- * Ritz value of the tridiagonal T_j (bisection, dstebz; every 4 steps,
- * every 8 beyond 32) is accepted once
+ * Ritz value of the tridiagonal T_j (bisection, dstebz; every step for
+ * n >= 400, else every 4 steps, every 8 beyond 32) is accepted once
  * its residual beta_j |s_j| (s from inverse iteration, dstein) is below
  * LANCZOS_TOL |theta| -- the criterion ARPACK applies.  Written here rather
  * than taken from arpack-ng because ARPACK keeps its state in static
@@ -103,6 +103,8 @@ static int lanczos_top(size_t n, const double *A, double sign, double *out)
     gsl_rng_free(rng);
     double nrm = cblas_dnrm2((int)n, Q, 1);
     cblas_dscal((int)n, 1.0 / nrm, Q, 1);
+    /* a step costs n^2 flops, a convergence test O(j): test every step for large n */
+    int every = n >= 400;
     double anorm = 0.0;
     for (size_t j = 0; j < mmax; j++) {
         cblas_dsymv(CblasRowMajor, CblasUpper, (int)n, sign, A, (int)n, Q + j * n, 1, 0.0, w, 1);
@@ -117,7 +119,7 @@ static int lanczos_top(size_t n, const double *A, double sign, double *out)
         be[j] = cblas_dnrm2((int)n, w, 1);
         anorm = fmax(anorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
         int last = j + 1 == mmax || be[j] <= 1e-15 * anorm; /* invariant subspace */
-        if (!last && (j < 4 || j % (j < 32 ? 4 : 8) != 3)) {
+        if (!last && !every && (j < 4 || j % (j < 32 ? 4 : 8) != 3)) {
             cblas_dcopy((int)n, w, 1, Q + (j + 1) * n, 1);
             cblas_dscal((int)n, 1.0 / be[j], Q + (j + 1) * n, 1);
             continue;

@@ -64,7 +64,9 @@ LINSTAB_API linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n,
 
 /*
  * Shin et al.'s P = (I - eta H - eta rho H^2)^2 + eta(eta - 2 rho)(M2 - H^2)
- *   + 2 eta^2 rho (M3 - H^3) + eta^2 rho^2 (M4 - H^4)  (r x r, overwritten).
+ *   + 2 eta^2 rho (M3 - H^3) + eta^2 rho^2 (M4 - H^4)  (r x r, overwritten),
+ * computed as the equal (1/n) sum_i (I - eta H_i - eta rho H_i^2)^2
+ *   = I - 2 eta M1 + eta(eta - 2 rho) M2 + 2 eta^2 rho M3 + eta^2 rho^2 M4.
  */
 LINSTAB_API void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P);
 
