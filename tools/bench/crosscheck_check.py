@@ -87,6 +87,15 @@ def families(rng):
     E = np.zeros((4, 4))
     np.fill_diagonal(E, rng.uniform(0.5, 2, 4))
     out.append(("diagonal orthogonal rank-one", "diag", E))
+    # d >= 128: Lanczos, the full-rank certificate and the chunked sums;
+    # d >= 400: Lanczos tests convergence every step
+    out.append(("dense n=20 d=140 full", "family", psd_dense(20, 140, 140)))
+    H = np.zeros((12, 150, 150))
+    H[:, :100, :100] = psd_dense(12, 100, 100)
+    Q, _ = np.linalg.qr(rng.standard_normal((150, 150)))
+    out.append(("dense n=12 d=150 rank-100 H (rotated)", "family", Q @ H @ Q.T))
+    out.append(("factored k=1 n=450 d=420 (nk > d)", "factors", rng.standard_normal((450, 420, 1)) / 20))
+    out.append(("factored k=2 n=80 d=130 (nk > d)", "factors", rng.standard_normal((80, 130, 2)) / 10))
     return out
 
 
