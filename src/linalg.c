@@ -85,7 +85,22 @@ static linstab_status eig_one(size_t n, const double *A, lapack_int idx, double 
 #define LANCZOS_MAX_STEPS 120
 #define LANCZOS_TOL 1e-14
 
-static int lanczos_top(size_t n, const double *A, double sign, double *out)
+/* y = op(x) for the operator whose top eigenvalue Lanczos seeks */
+typedef void (*lanczos_apply)(const double *x, double *y, const void *ctx);
+
+typedef struct dense_op {
+    size_t n;
+    const double *A;
+    double sign;
+} dense_op;
+
+static void dense_op_apply(const double *x, double *y, const void *ctx)
+{
+    const dense_op *o = ctx;
+    cblas_dsymv(CblasRowMajor, CblasUpper, (int)o->n, o->sign, o->A, (int)o->n, x, 1, 0.0, y, 1);
+}
+
+static int lanczos_run(size_t n, lanczos_apply apply, const void *ctx, double *out)
 {
     size_t mmax = n < LANCZOS_MAX_STEPS ? n : LANCZOS_MAX_STEPS;
     double *Q = malloc((mmax + 1) * n * sizeof *Q); /* row j: q_j */
@@ -107,7 +122,7 @@ static int lanczos_top(size_t n, const double *A, double sign, double *out)
     int every = n >= 400;
     double anorm = 0.0;
     for (size_t j = 0; j < mmax; j++) {
-        cblas_dsymv(CblasRowMajor, CblasUpper, (int)n, sign, A, (int)n, Q + j * n, 1, 0.0, w, 1);
+        apply(Q + j * n, w, ctx);
         /* w <- w - Q_j (Q_j' w), twice: orthogonal to every earlier q; the
          * coefficient on q_j is alpha_j (plus the second pass's correction) */
         al[j] = 0.0;
@@ -133,7 +148,7 @@ static int lanczos_top(size_t n, const double *A, double sign, double *out)
         if (LAPACKE_dstein(LAPACK_COL_MAJOR, m, dd, ee, 1, th, ib, is, s, m, ifail) != 0) goto done;
         double resid = be[j] * fabs(s[m - 1]);
         if (resid <= LANCZOS_TOL * fabs(th[0]) || be[j] <= 1e-15 * anorm) {
-            *out = sign * th[0];
+            *out = th[0];
             ok = 1;
             goto done;
         }
@@ -155,6 +170,47 @@ done:
     free(is);
     free(ifail);
     return ok;
+}
+
+static int lanczos_top(size_t n, const double *A, double sign, double *out)
+{
+    dense_op o = {n, A, sign};
+    double t;
+    if (!lanczos_run(n, dense_op_apply, &o, &t)) return 0;
+    *out = sign * t;
+    return 1;
+}
+
+/* y = X^{-1} x = L^{-T} L^{-1} x with X = L L' (row-major lower L) */
+static void chol_inverse_apply(const double *x, double *y, const void *ctx)
+{
+    const dense_op *o = ctx;
+    memcpy(y, x, o->n * sizeof *y);
+    cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)o->n, o->A, (int)o->n, y, 1);
+    cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)o->n, o->A, (int)o->n, y, 1);
+}
+
+linstab_status linstab_sym_lambda_max_near(size_t n, const double *A, double shift, double *out,
+                                           linstab_error *err)
+{
+    if (n >= LANCZOS_MIN_N) {
+        double *X = malloc(n * n * sizeof *X), *L = malloc(n * n * sizeof *L);
+        int ok = 0;
+        if (X != NULL && L != NULL) {
+            for (size_t j = 0; j < n * n; j++) X[j] = -A[j];
+            linstab_sym_fill_lower(n, X); /* A's upper triangle decides */
+            for (size_t j = 0; j < n; j++) X[j * n + j] += shift;
+            double t = 0.0;
+            dense_op o = {n, L, 1.0};
+            /* X = shift I - A positive definite: the top of A is shift - 1/lambda1(X^{-1}) */
+            ok = linstab_cholesky_lower(n, X, L) && lanczos_run(n, chol_inverse_apply, &o, &t) && t > 0.0;
+            if (ok) *out = shift - 1.0 / t;
+        }
+        free(X);
+        free(L);
+        if (ok) return LINSTAB_OK;
+    }
+    return eig_one(n, A, (lapack_int)n, out, err);
 }
 
 linstab_status linstab_sym_lambda_max(size_t n, const double *A, double *out, linstab_error *err)

@@ -35,6 +35,17 @@ LINSTAB_API linstab_status linstab_sym_lambda_max(size_t n, const double *A, dou
 LINSTAB_API linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out,
                                                   linstab_error *err);
 
+/*
+ * Largest eigenvalue of symmetric A (upper triangle read) when it sits
+ * below SHIFT inside a cluster there (as in I - small): if X = SHIFT I - A
+ * is positive definite, Lanczos on X^{-1} (two triangular solves per step
+ * with X's Cholesky factor) finds 1/(SHIFT - lambda_max), whose relative
+ * gaps are wide where those of A are not; otherwise, or if Lanczos does
+ * not converge, LAPACK.
+ */
+LINSTAB_API linstab_status linstab_sym_lambda_max_near(size_t n, const double *A, double shift, double *out,
+                                                       linstab_error *err);
+
 /* Smallest and largest eigenvalue of a symmetric A (n x n): one
  * tridiagonal reduction, then bisection for the two ends. */
 LINSTAB_API linstab_status linstab_sym_extremes(size_t n, const double *A, double *lmin, double *lmax,
