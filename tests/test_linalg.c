@@ -551,3 +551,83 @@ Test(linalg, cholesky_lower_rejects_indefinite_and_survives_singular_matrices)
     }
     free(L);
 }
+
+/* ------------------------------------------------------------------ */
+/* lambda_max_near (shift-invert about SHIFT) and lambda_min            */
+
+static void expect_near(size_t n, const double *A, double shift, double abs_tol, const char *what)
+{
+    linstab_error err = {0};
+    double got = NAN, ref = NAN;
+    cr_assert_eq(linstab_sym_lambda_max_near(n, A, shift, &got, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+    cr_assert_eq(linstab_sym_lambda_max_lapack(n, A, &ref, &err), LINSTAB_OK, "%s: %s", what, err.msg);
+    cr_expect(fabs(got - ref) <= abs_tol, "%s (n %zu): near %.17g, dsyevr %.17g (diff %.3g, tol %.3g)", what, n,
+              got, ref, got - ref, abs_tol);
+}
+
+Test(linalg, lambda_max_near_one_of_identity_minus_a_wishart_matrix)
+{
+    /* I - c W with W a square Wishart matrix: eigenvalues of W crowd at 0,
+     * so those of A crowd just below 1 (Theorem 9's P at a flat minimum);
+     * the answer is known to LAPACK's absolute accuracy, a few eps */
+    for (size_t n = 130; n <= 400; n += 270) {
+        double *A = wishart(n, n, 900 + n);
+        for (size_t j = 0; j < n * n; j++) A[j] *= -0.3;
+        for (size_t j = 0; j < n; j++) A[j * n + j] += 1.0;
+        expect_near(n, A, 1.0, 64 * DBL_EPSILON, "I - 0.3 W");
+        free(A);
+    }
+}
+
+Test(linalg, lambda_max_near_with_a_known_spectrum)
+{
+    /* top eigenvalue 1 - 1e-9 among 1 - k 1e-9 and a spread below: exact answer known */
+    size_t n = 150;
+    double *lam = malloc(n * sizeof *lam);
+    for (size_t j = 0; j < n; j++) lam[j] = j < 20 ? 1.0 - 1e-9 * (double)(j + 1) : 0.2 + 0.5 * (double)j / (double)n;
+    double *A = random_with_spectrum(n, lam, 77);
+    linstab_error err = {0};
+    double got = NAN;
+    cr_assert_eq(linstab_sym_lambda_max_near(n, A, 1.0, &got, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(fabs(got - (1.0 - 1e-9)) <= 1e-14, "near %.17g, want %.17g", got, 1.0 - 1e-9);
+    free(A);
+    free(lam);
+}
+
+Test(linalg, lambda_max_near_above_the_shift_falls_back_to_lapack)
+{
+    /* lambda_max > shift: shift I - A is not positive definite */
+    size_t n = 140;
+    double *A = random_symmetric(n, 41);
+    double ref = NAN;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_sym_lambda_max_lapack(n, A, &ref, &err), LINSTAB_OK);
+    expect_near(n, A, ref - 0.5, 0.0, "shift below lambda_max");
+    /* shift I - A singular: either path, to rounding */
+    expect_near(n, A, ref, 1e-14 * spectral_norm(n, A), "shift at lambda_max");
+    expect_near(n, A, ref + 1.0, 1e-12 * fabs(ref) + 1e-13 * spectral_norm(n, A), "shift above lambda_max");
+    free(A);
+}
+
+Test(linalg, lambda_max_near_small_matrices_use_lapack)
+{
+    size_t n = 9;
+    double *A = random_symmetric(n, 42);
+    expect_near(n, A, 10.0, 0.0, "n = 9");
+    free(A);
+}
+
+Test(linalg, lambda_min_equals_lapack)
+{
+    linstab_error err = {0};
+    for (size_t n = 60; n <= 300; n += 120) {
+        double *A = wishart(n, n / 2 + 70, 500 + n);
+        double got = NAN;
+        cr_assert_eq(linstab_sym_lambda_min(n, A, &got, &err), LINSTAB_OK, "%s", err.msg);
+        double *w = dsyev_values(n, A);
+        cr_expect(fabs(got - w[0]) <= 1e-12 * fabs(w[0]) + 1e-14 * w[n - 1], "n %zu: lambda_min %.17g, dsyev %.17g",
+                  n, got, w[0]);
+        free(w);
+        free(A);
+    }
+}
