@@ -771,14 +771,6 @@ linstab_status linstab_family_sandwich_svec(const linstab_family *f, double *Ms,
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
 }
 
-/* Smallest and largest eigenvalue of sample i (dense path). */
-static linstab_status dense_extremes(const linstab_family *f, size_t i, double *w, double *lmin,
-                                     double *lmax, linstab_error *err)
-{
-    (void)w;
-    return linstab_sym_extremes(f->d, f->data + i * f->d * f->d, lmin, lmax, err);
-}
-
 linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *lam,
                                              linstab_error *err)
 {
@@ -999,12 +991,10 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
             openblas_set_num_threads(1);
 #pragma omp parallel
             {
-                double *w = malloc(d * sizeof *w);
                 linstab_error e = {0};
 #pragma omp for schedule(dynamic)
                 for (size_t i = 0; i < n; i++) {
-                    linstab_status si = w == NULL ? LINSTAB_ENOMEM
-                                                  : dense_extremes(f, i, w, &lmin[i], &lmax[i], &e);
+                    linstab_status si = linstab_sym_extremes(d, f->data + i * d * d, &lmin[i], &lmax[i], &e);
                     if (si != LINSTAB_OK) {
 #pragma omp critical
                         if (i < bad) {
@@ -1013,7 +1003,6 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
                         }
                     }
                 }
-                free(w);
             }
             openblas_set_num_threads(blas_threads);
             if (first != LINSTAB_OK)
