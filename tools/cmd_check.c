@@ -88,7 +88,14 @@ static double check_memory(const linstab_family *f)
     int gram = f->kind == LINSTAB_FAMILY_FACTORED && n * k < d;
     double r = gram ? n * k : d;
     double work = 14.0 * r * r + n * n;
-    if (f->kind == LINSTAB_FAMILY_DENSE) work += 2.0 * data;
+    if (f->kind == LINSTAB_FAMILY_DENSE) {
+        /* per-sample sums (family.c): up to 8 chunks of 3 accumulators,
+         * at most 256 MB unless one chunk alone is larger, plus a
+         * scratch matrix per thread */
+        double per = 3.0 * r * r, nch = n < 8.0 ? n : 8.0;
+        while (nch > 1.0 && nch * per * 8.0 > 256.0 * 1048576.0) nch -= 1.0;
+        work += 2.0 * data + nch * per + 2.0 * r * r; /* the family and a restricted copy */
+    }
     if (f->kind == LINSTAB_FAMILY_FACTORED)
         work += gram ? 2.0 * data + 2.0 * r * r + 4.0 * 1048576.0 : data + 3.0 * d * n * k + 4.0 * 1048576.0;
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) work += data;
