@@ -256,7 +256,7 @@ static linstab_status chunked_sample_sum(size_t n, size_t d, int nacc, size_t wo
     size_t nch = SUM_MAX_CHUNKS < n ? SUM_MAX_CHUNKS : n;
     double per = (double)nacc * (double)dd * sizeof(double);
     while (nch > 1 && (double)nch * per > SUM_CHUNK_BYTES) nch--;
-    double *acc = calloc(nch * (size_t)nacc * dd, sizeof *acc);
+    double *acc = alloc_touched(nch * (size_t)nacc * dd);
     if (acc == NULL) return oom(err, "per-sample sums");
     int failed = 0;
     int blas_threads = openblas_get_num_threads();
@@ -618,7 +618,7 @@ linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_e
         size_t bs = (4u << 20) / (nk * k);
         if (bs < 1) bs = 1;
         if (bs > n) bs = n;
-        double *K = malloc(bs * k * nk * sizeof *K);
+        double *K = alloc_touched(bs * k * nk);
         if (K == NULL) return oom(err, "Gram matrix");
         if (k == 1 && bs == n) {
             /* rank one, all at once: K = W'W by SYRK on the stored rows u_i'
@@ -1242,7 +1242,7 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
     if (Q_out) *Q_out = NULL;
     if (f->kind == LINSTAB_FAMILY_FACTORED && !use_m2 && n * k < d)
         return restrict_by_gram(f, rtol <= 0.0 ? (double)d * DBL_EPSILON : rtol, out, rank, Q_out, err);
-    double *Hm = malloc(d * d * sizeof *Hm);
+    double *Hm = alloc_touched(d * d);
     double *w = malloc(d * sizeof *w);
     double *V = NULL;
     double *Q = NULL;

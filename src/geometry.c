@@ -11,6 +11,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 
+#include "internal.h"
 #include "linstab/geometry.h"
 #include "linstab/linalg.h"
 
@@ -49,8 +50,8 @@ linstab_status linstab_moments_compute_given(const linstab_family *f, double *H,
     m->Hp[0] = H;
     for (int p = 0; p < 4; p++) {
         if (p == 0 && H != NULL) continue;
-        m->Hp[p] = malloc(rr * sizeof(double));
-        if (p > 0) m->M[p] = malloc(rr * sizeof(double));
+        m->Hp[p] = alloc_touched(rr);
+        if (p > 0) m->M[p] = alloc_touched(rr);
         if (m->Hp[p] == NULL || (p > 0 && m->M[p] == NULL)) {
             linstab_moments_free(m);
             return linstab_error_set(err, LINSTAB_ENOMEM,
@@ -88,7 +89,7 @@ linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, dou
                                  linstab_error *err)
 {
     size_t n = f->n;
-    double *G = malloc(n * n * sizeof *G);
+    double *G = alloc_touched(n * n);
     double *lam = malloc(n * sizeof *lam);
     if (G == NULL || lam == NULL) {
         free(G);
@@ -129,7 +130,7 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
                                  double *gamma_min, linstab_error *err)
 {
     size_t r = m->r, rr = r * r;
-    double *A = malloc(rr * sizeof *A);
+    double *A = alloc_touched(rr);
     double *L = malloc(rr * sizeof *L);
     double mu = 0.0;
     *gamma_min = NAN;
