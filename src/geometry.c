@@ -85,8 +85,10 @@ double linstab_signed_root(double x, int k)
     return x > 0.0 ? pow(x, 1.0 / k) : -pow(-x, 1.0 / k);
 }
 
-linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, double *sigma,
-                                 linstab_error *err)
+/* QUAD (rank-one families only, may be NULL): quad[i] = u_i' H u_i =
+ * (1/n) sum_j (u_i'u_j)^2, from the same Gram matrix (caller frees). */
+static linstab_status coherence_impl(const linstab_family *f, double *lambda1_S, double *sigma, double **quad,
+                                     linstab_error *err)
 {
     size_t n = f->n;
     double *G = alloc_touched(n * n);
@@ -102,9 +104,11 @@ linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, dou
         /* sqrt(tr(H_i H_j)) = |u_i'u_j|: the Gram matrix of the stored rows */
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)f->d, 1.0, f->data, (int)f->d, 0.0, G,
                     (int)n);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = i; j < n; j++) G[i * n + j] = fabs(G[i * n + j]);
         linstab_sym_fill_lower(n, G);
+        double *q = quad != NULL ? malloc(n * sizeof *q) : NULL;
+        for (size_t i = 0; q != NULL && i < n; i++) q[i] = cblas_ddot((int)n, G + i * n, 1, G + i * n, 1) / (double)n;
+        if (quad != NULL) *quad = q;
+        for (size_t j = 0; j < n * n; j++) G[j] = fabs(G[j]);
     } else {
         st = linstab_family_gram(f, G, err);
     }
@@ -126,7 +130,40 @@ linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, dou
     return st;
 }
 
+linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, double *sigma,
+                                 linstab_error *err)
+{
+    return coherence_impl(f, lambda1_S, sigma, NULL, err);
+}
+
+/* Rank-one families with quad[i] = u_i' H u_i known: (1/n) sum_i H_i H H_i
+ * = (1/n) sum_i quad[i] u_i u_i', one SYRK of the scaled rows. */
+static linstab_status rank_one_sandwich(const linstab_family *f, const double *quad, double *Y,
+                                        linstab_error *err)
+{
+    size_t n = f->n, d = f->d;
+    double *P = malloc(n * d * sizeof *P);
+    if (P == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        double c = sqrt(fmax(quad[i], 0.0));
+        for (size_t j = 0; j < d; j++) P[i * d + j] = c * f->data[i * d + j];
+    }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0 / (double)n, P, (int)d, 0.0, Y, (int)d);
+    linstab_sym_fill_lower(d, Y);
+    free(P);
+    return LINSTAB_OK;
+}
+
+static linstab_status gamma_impl(const linstab_family *f, const linstab_moments *m, const double *quad,
+                                 double *gamma_min, linstab_error *err);
+
 linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments *m,
+                                 double *gamma_min, linstab_error *err)
+{
+    return gamma_impl(f, m, NULL, gamma_min, err);
+}
+
+static linstab_status gamma_impl(const linstab_family *f, const linstab_moments *m, const double *quad,
                                  double *gamma_min, linstab_error *err)
 {
     size_t r = m->r, rr = r * r;
@@ -141,7 +178,7 @@ linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments 
     }
     /* H = L L' on R; H not positive definite on R: gamma_min undefined */
     if (!linstab_cholesky_lower(r, m->Hp[0], L)) goto done;
-    st = linstab_family_sandwich_chol(f, m->Hp[0], L, A, err);
+    st = quad != NULL ? rank_one_sandwich(f, quad, A, err) : linstab_family_sandwich_chol(f, m->Hp[0], L, A, err);
     if (st != LINSTAB_OK) goto done;
     double fro2 = 0.0, sf = 0.0, af = 0.0;
     for (size_t j = 0; j < rr; j++) {
@@ -223,7 +260,11 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
     g->s2 = linstab_signed_root(gaps[0], 2);
     g->s3 = linstab_signed_root(gaps[1], 3);
     g->s4 = linstab_signed_root(gaps[2], 4);
-    st = linstab_coherence(fr, &g->lambda1_S, &g->sigma, err);
-    if (st != LINSTAB_OK) return st;
-    return linstab_gamma_min(fr, m, &g->gamma_min, err);
+    /* rank one: u_i' H u_i for the sandwich of gamma_min from the coherence's Gram matrix */
+    double *quad = NULL;
+    int rank_one = fr->kind == LINSTAB_FAMILY_FACTORED && fr->k == 1;
+    st = coherence_impl(fr, &g->lambda1_S, &g->sigma, rank_one ? &quad : NULL, err);
+    if (st == LINSTAB_OK) st = gamma_impl(fr, m, quad, &g->gamma_min, err);
+    free(quad);
+    return st;
 }
