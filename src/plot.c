@@ -184,6 +184,43 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     return finish_file(tmp, path, device, err);
 }
 
+/*
+ * The inside corner of the plot whose legend box (width WF, height HF as
+ * fractions of the viewport) covers the fewest data: points and 32 samples
+ * along each segment, in viewport coordinates.  Ties keep the order top
+ * right, top left, bottom right, bottom left.
+ */
+static PLINT legend_corner(size_t n, const double *x, size_t ncurves, const double *const *y, int logy,
+                           double x0, double x1, double y0, double y1, double wf, double hf)
+{
+    static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
+                                     PL_POSITION_BOTTOM | PL_POSITION_RIGHT, PL_POSITION_BOTTOM | PL_POSITION_LEFT};
+    size_t hits[4] = {0, 0, 0, 0};
+    for (size_t k = 0; k < ncurves; k++)
+        for (size_t i = 0; i < n; i++) {
+            size_t steps = i + 1 < n ? 32 : 1;
+            for (size_t t = 0; t < steps; t++) {
+                double a = (double)t / 32.0, xa = x[i], ya = coord(y[k][i], logy);
+                if (t > 0) {
+                    double yb = coord(y[k][i + 1], logy);
+                    xa += a * (x[i + 1] - x[i]);
+                    ya += a * (yb - ya);
+                }
+                if (!isfinite(ya)) continue;
+                double u = (xa - x0) / (x1 - x0), v = (ya - y0) / (y1 - y0);
+                int right = u > 1.0 - wf - 0.02, left = u < wf + 0.02, top = v > 1.0 - hf - 0.02, bottom = v < hf + 0.02;
+                hits[0] += (size_t)(top && right);
+                hits[1] += (size_t)(top && left);
+                hits[2] += (size_t)(bottom && right);
+                hits[3] += (size_t)(bottom && left);
+            }
+        }
+    int best = 0;
+    for (int c = 1; c < 4; c++)
+        if (hits[c] < hits[best]) best = c;
+    return corners[best];
+}
+
 linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, const double *const *y,
                                   const char *const *names, const char *xlabel, const char *ylabel,
                                   const char *title, int logy, const char *device, const char *path,
@@ -240,7 +277,7 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
         plcol0((PLINT)k + 2);
         plwidth(2.5);
         plline((PLINT)n, px, py);
-        plpoin((PLINT)n, px, py, 17);
+        plstring((PLINT)n, px, py, "#(728)"); /* the legend's marker */
         opts[k] = PL_LEGEND_LINE | PL_LEGEND_SYMBOL;
         lcol[k] = scol[k] = (PLINT)k + 2;
         lsty[k] = 1;
@@ -252,9 +289,12 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
     plwidth(1.0);
     PLFLT lw, lh;
     PLINT tcol[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-             PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.1, 15, 1, 1, 0, 0,
-             (PLINT)ncurves, opts, 1.0, 0.9, 2.0, 0.0, tcol, (const char **)names, NULL, NULL, NULL, NULL,
+    size_t maxlen = 0;
+    for (size_t k = 0; k < ncurves; k++) maxlen = strlen(names[k]) > maxlen ? strlen(names[k]) : maxlen;
+    PLINT corner = legend_corner(n, x, ncurves, y, logy, xmin - dx, xmax + dx, ymin - dy, ymax + dy,
+                                 0.14 + 0.013 * (double)maxlen, 0.04 + 0.065 * (double)ncurves);
+    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner | PL_POSITION_INSIDE, 0.02, 0.02,
+             0.1, 15, 1, 1, 0, 0, (PLINT)ncurves, opts, 1.0, 0.9, 2.0, 0.0, tcol, (const char **)names, NULL, NULL, NULL, NULL,
              lcol, lsty, lwid, scol, sscale, snum, symbols);
     plend();
     free(px);

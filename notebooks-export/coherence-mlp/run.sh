@@ -11,6 +11,39 @@ set -euo pipefail
 cd "$(dirname "$0")"
 L=${LINSTAB:-../../build/tools/linstab}
 FM=/usr/share/datasets/fashion-mnist
+# the figures, the page and the notebook from results.csv and narrative.md
+# (`./run.sh --page-only` redoes just this part)
+page() {
+    "$L" plot --csv results.csv --x batch --y sharpness,s2 --out geometry.png \
+        --title "End points of SGD (eta = 0.02): curvature" --xlabel "batch size B" --ylabel "sharpness, s#d2#u"
+    "$L" plot --csv results.csv --x batch --y sigma --out sigma.png \
+        --title "Coherence #gs of the Gauss-Newton Hessians (1000 images)" --xlabel "batch size B" --ylabel "#gs"
+    "$L" plot --csv results.csv --x batch --y eta_star_100,eta --out eta-star.png \
+        --title "Exact mean-square critical eta* vs the eta that trained" --xlabel "batch size B" --ylabel "learning rate"
+    /usr/bin/python3 - <<'PY'
+import base64, csv, json
+rows = list(csv.DictReader(open('results.csv')))
+t = ["| batch | train loss | accuracy | sharpness | s_2 | sigma (GN, 1000 samples) | Theorem 1 threshold | Theorem 1 says | exact eta* (100 samples, B/10) |", "|---|---|---|---|---|---|---|---|---|"]
+t += [f"| {r['batch']} | {float(r['train_loss']):.4f} | {float(r['train_accuracy']):.3f} | {float(r['sharpness']):.2f} | {float(r['s2']):.2f} | {float(r['sigma']):.1f} | {float(r['thm1_threshold']):.0f} | {'diverges' if r['thm1_diverges'] == 'true' else 'nothing'} | {float(r['eta_star_100']):.4f} |" for r in rows]
+figs = [("sigma.png", "sigma against the batch size"), ("geometry.png", "sharpness and s_2 against the batch size"),
+        ("eta-star.png", "exact eta* against the training eta")]
+md = "\n".join(["# The coherence sigma of trained MLPs (004's open question)", "", open('narrative.md').read().strip(), "",
+                "## Results", "", *t, "", *[f"![{alt}]({f})" for f, alt in figs], "",
+                "Data: [`results.csv`](results.csv); training logs in `model-b*/train_log.csv`.", ""])
+open('README.md', 'w').write(md)
+att = {f: {"image/png": base64.b64encode(open(f, 'rb').read()).decode()} for f, _ in figs}
+src = md
+for f, _ in figs:
+    src = src.replace(f"({f})", f"(attachment:{f})")
+json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": {"name": "markdown"}},
+           "cells": [{"cell_type": "markdown", "id": "cell-0", "metadata": {}, "attachments": att, "source": src}]},
+          open('coherence.ipynb', 'w'), indent=1)
+PY
+}
+if [[ ${1:-} == --page-only ]]; then
+    page
+    exit 0
+fi
 [[ -r $FM/train-images-idx3-ubyte.gz ]] || { echo "install dataset-fashion-mnist" >&2; exit 1; }
 /usr/bin/python3 - <<'PY'
 import gzip, numpy as np
@@ -40,14 +73,5 @@ PY
     rm -f model-b$B/*.npy
 done
 rm -f X.npy Y.npy X100.npy Y100.npy
-/usr/bin/python3 - <<'PY'
-import csv, json
-rows = list(csv.DictReader(open('results.csv')))
-t = ["| batch | train loss | accuracy | sharpness | s_2 | sigma (GN, 1000 samples) | Theorem 1 threshold | Theorem 1 says | exact eta* (100 samples, B/10) |", "|---|---|---|---|---|---|---|---|---|"]
-t += [f"| {r['batch']} | {float(r['train_loss']):.4f} | {float(r['train_accuracy']):.3f} | {float(r['sharpness']):.2f} | {float(r['s2']):.2f} | {float(r['sigma']):.1f} | {float(r['thm1_threshold']):.0f} | {'diverges' if r['thm1_diverges'] == 'true' else 'nothing'} | {float(r['eta_star_100']):.4f} |" for r in rows]
-md = "\n".join(["# The coherence sigma of trained MLPs (004's open question)", "", open('narrative.md').read().strip(), "", "## Results", "", *t, "", "Data: [`results.csv`](results.csv); training logs in `model-b*/train_log.csv`.", ""])
-open('README.md', 'w').write(md)
-json.dump({"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": {"name": "markdown"}},
-           "cells": [{"cell_type": "markdown", "id": "cell-0", "metadata": {}, "source": md}]}, open('coherence.ipynb', 'w'), indent=1)
-PY
+page
 cat results.csv
