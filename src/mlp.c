@@ -180,6 +180,207 @@ linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const dou
     return LINSTAB_OK;
 }
 
+/* ---- (1/n) sum_i H_i (H_i v) for a batch, without per-sample passes ----
+ *
+ * Forward-over-reverse along v gives, per sample i and layer l, the
+ * activation a = a_{l-1}, its tangent a', the backpropagated signal G_l =
+ * dl_i/dz_l and its tangent G'_l; sample i's Hessian-vector product is
+ * u_i = H_i v has the blocks U_l = G'_l a_{l-1}^T + G_l a'_{l-1}^T and,
+ * for the bias, G'_l.  A second
+ * forward-over-reverse along each u_i needs u_i only through U_l a_{l-1} =
+ * G'_l |a_{l-1}|^2 + G_l <a'_{l-1}, a_{l-1}> (plus G'_l for the bias) and
+ * U_l^T G_l = a_{l-1} <G'_l, G_l> + a'_{l-1} |G_l|^2: per-sample scalars.
+ * So both passes run on the whole chunk of samples with matrix products,
+ * and the sum of the second products is one product per layer.  The
+ * per-sample loop through the tape (linstab_mlp_loss on one row, twice)
+ * is the reference it is tested against.
+ */
+typedef struct m2_layer {
+    double *A, *Ad, *S1, *S2, *Zd, *G, *Gd, *Ad2, *Zd2, *Gd2, *B;
+} m2_layer;
+
+static void rowwise_scale_add(size_t R, size_t d, const double *alpha, const double *X, const double *beta,
+                              const double *Y, double *out)
+{
+    for (size_t r = 0; r < R; r++)
+        for (size_t j = 0; j < d; j++) out[r * d + j] += alpha[r] * X[r * d + j] + beta[r] * Y[r * d + j];
+}
+
+static void row_dots(size_t R, size_t d, const double *X, const double *Y, double *out)
+{
+    for (size_t r = 0; r < R; r++) out[r] = cblas_ddot((int)d, X + r * d, 1, Y + r * d, 1);
+}
+
+/* dl/dz at the output (G) and its tangent along Zd (Gd) for R rows. */
+static void loss_signal(linstab_loss loss, double smoothing, size_t R, size_t K, const double *Z, const double *Zd,
+                        const double *Y, double *G, double *Gd, double *pbuf, int want_g)
+{
+    for (size_t r = 0; r < R; r++) {
+        const double *z = Z + r * K, *t = Zd + r * K;
+        if (loss == LINSTAB_LOSS_MSE) {
+            for (size_t c = 0; c < K; c++) {
+                if (want_g) G[r * K + c] = z[c] - Y[r * K + c];
+                Gd[r * K + c] = t[c];
+            }
+            continue;
+        }
+        double mx = z[0], s = 0.0, pt = 0.0;
+        for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
+        for (size_t c = 0; c < K; c++) s += (pbuf[c] = exp(z[c] - mx));
+        for (size_t c = 0; c < K; c++) pbuf[c] /= s;
+        for (size_t c = 0; c < K; c++) pt += pbuf[c] * t[c];
+        size_t lab = (size_t)Y[r];
+        for (size_t c = 0; c < K; c++) {
+            double q = (c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K;
+            if (want_g) G[r * K + c] = pbuf[c] - q;
+            Gd[r * K + c] = pbuf[c] * (t[c] - pt);
+        }
+    }
+}
+
+#define M2_CHUNK 256
+
+linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, const double *Y, size_t n,
+                                      linstab_loss loss, double smoothing, const double *v, double *out,
+                                      linstab_error *err)
+{
+    size_t L = m->nlayers, K = m->sizes[L], ty = loss == LINSTAB_LOSS_MSE ? K : 1;
+    if (loss == LINSTAB_LOSS_CE)
+        for (size_t r = 0; r < n; r++)
+            if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r])))
+                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r, Y[r], K - 1);
+    size_t Rmax = n < M2_CHUNK ? n : M2_CHUNK, width = 0;
+    for (size_t l = 0; l <= L; l++) width = m->sizes[l] > width ? m->sizes[l] : width;
+    m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
+    memset(ly, 0, sizeof ly);
+    double *scal = malloc(4 * Rmax * sizeof *scal), *pbuf = malloc(K * sizeof *pbuf);
+    int ok = scal != NULL && pbuf != NULL;
+    for (size_t l = 0; l <= L && ok; l++) {
+        size_t d = m->sizes[l];
+        double **f[] = {&ly[l].A, &ly[l].Ad, &ly[l].S1, &ly[l].S2, &ly[l].Zd, &ly[l].G, &ly[l].Gd,
+                        &ly[l].Ad2, &ly[l].Zd2, &ly[l].Gd2, &ly[l].B};
+        for (size_t q = 0; q < sizeof f / sizeof f[0] && ok; q++) ok = (*f[q] = calloc(Rmax * d, sizeof(double))) != NULL;
+    }
+    linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
+    if (st == LINSTAB_OK) memset(out, 0, m->p * sizeof *out);
+    double *al = scal, *be = scal + Rmax, *ga = scal + 2 * Rmax, *ka = scal + 3 * Rmax;
+    for (size_t r0 = 0; st == LINSTAB_OK && r0 < n; r0 += Rmax) {
+        size_t R = n - r0 < Rmax ? n - r0 : Rmax;
+        const double *Yc = Y + r0 * ty;
+        /* pass 1 forward along v: Z (kept in A until the activation), Zd */
+        memcpy(ly[0].A, X + r0 * m->sizes[0], R * m->sizes[0] * sizeof(double));
+        memset(ly[0].Ad, 0, R * m->sizes[0] * sizeof(double));
+        for (size_t l = 1; l <= L; l++) {
+            size_t d = m->sizes[l], dp = m->sizes[l - 1];
+            const double *W = m->theta + linstab_mlp_w_offset(m, l), *V = v + linstab_mlp_w_offset(m, l);
+            double *Z = ly[l].A, *Zd = ly[l].Zd;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp,
+                        W, (int)dp, 0.0, Z, (int)d);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp,
+                        V, (int)dp, 0.0, Zd, (int)d);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad,
+                        (int)dp, W, (int)dp, 1.0, Zd, (int)d);
+            if (m->bias) {
+                const double *b = m->theta + linstab_mlp_b_offset(m, l), *vb = v + linstab_mlp_b_offset(m, l);
+                for (size_t r = 0; r < R; r++)
+                    for (size_t j = 0; j < d; j++) {
+                        Z[r * d + j] += b[j];
+                        Zd[r * d + j] += vb[j];
+                    }
+            }
+            if (l == L) break;
+            for (size_t j = 0; j < R * d; j++) {
+                double f, d1, d2;
+                linstab_ad_activation(m->act, Z[j], &f, &d1, &d2);
+                Z[j] = f; /* A_l */
+                ly[l].S1[j] = d1;
+                ly[l].S2[j] = d2;
+                ly[l].Ad[j] = d1 * Zd[j];
+            }
+        }
+        /* pass 1 backward: G, Gd (B = G_{l+1} W_{l+1} is shared by both passes) */
+        loss_signal(loss, smoothing, R, K, ly[L].A, ly[L].Zd, Yc, ly[L].G, ly[L].Gd, pbuf, 1);
+        for (size_t l = L - 1; l >= 1; l--) {
+            size_t d = m->sizes[l], dn = m->sizes[l + 1];
+            const double *W = m->theta + linstab_mlp_w_offset(m, l + 1), *V = v + linstab_mlp_w_offset(m, l + 1);
+            double *B = ly[l].B, *Bd = ly[l].Gd;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].G, (int)dn,
+                        W, (int)d, 0.0, B, (int)d);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].Gd,
+                        (int)dn, W, (int)d, 0.0, Bd, (int)d);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].G, (int)dn,
+                        V, (int)d, 1.0, Bd, (int)d);
+            for (size_t j = 0; j < R * d; j++) {
+                ly[l].G[j] = ly[l].S1[j] * B[j];
+                Bd[j] = ly[l].S2[j] * ly[l].Zd[j] * B[j] + ly[l].S1[j] * Bd[j]; /* Gd_l */
+            }
+            if (l == 1) break;
+        }
+        /* pass 2 forward along u_i: Zd2_l = Gd_l (|a|^2 + bias) + G_l <a', a> + Ad2_{l-1} W_l' */
+        memset(ly[0].Ad2, 0, R * m->sizes[0] * sizeof(double));
+        for (size_t l = 1; l <= L; l++) {
+            size_t d = m->sizes[l], dp = m->sizes[l - 1];
+            const double *W = m->theta + linstab_mlp_w_offset(m, l);
+            row_dots(R, dp, ly[l - 1].A, ly[l - 1].A, al);
+            row_dots(R, dp, ly[l - 1].Ad, ly[l - 1].A, be);
+            if (m->bias)
+                for (size_t r = 0; r < R; r++) al[r] += 1.0;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad2, (int)dp,
+                        W, (int)dp, 0.0, ly[l].Zd2, (int)d);
+            rowwise_scale_add(R, d, al, ly[l].Gd, be, ly[l].G, ly[l].Zd2);
+            if (l < L)
+                for (size_t j = 0; j < R * d; j++) ly[l].Ad2[j] = ly[l].S1[j] * ly[l].Zd2[j];
+        }
+        /* pass 2 backward: Gd2_L from the loss; Bd2_l = Gd2_{l+1} W + a_l <Gd, G>_{l+1} + a'_l |G_{l+1}|^2 */
+        loss_signal(loss, smoothing, R, K, ly[L].A, ly[L].Zd2, Yc, NULL, ly[L].Gd2, pbuf, 0);
+        for (size_t l = L - 1; l >= 1; l--) {
+            size_t d = m->sizes[l], dn = m->sizes[l + 1];
+            const double *W = m->theta + linstab_mlp_w_offset(m, l + 1);
+            double *Bd2 = ly[l].Gd2;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].Gd2,
+                        (int)dn, W, (int)d, 0.0, Bd2, (int)d);
+            row_dots(R, dn, ly[l + 1].Gd, ly[l + 1].G, ga);
+            row_dots(R, dn, ly[l + 1].G, ly[l + 1].G, ka);
+            rowwise_scale_add(R, d, ga, ly[l].A, ka, ly[l].Ad, Bd2);
+            for (size_t j = 0; j < R * d; j++)
+                Bd2[j] = ly[l].S2[j] * ly[l].Zd2[j] * ly[l].B[j] + ly[l].S1[j] * Bd2[j];
+            if (l == 1) break;
+        }
+        /* sum_i H_i u_i: W_l block Gd2_l^T A_{l-1} + G_l^T Ad2_{l-1}, bias block sum of Gd2_l */
+        for (size_t l = 1; l <= L; l++) {
+            size_t d = m->sizes[l], dp = m->sizes[l - 1];
+            double *o = out + linstab_mlp_w_offset(m, l);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, ly[l].Gd2, (int)d,
+                        ly[l - 1].A, (int)dp, 1.0, o, (int)dp);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, ly[l].G, (int)d,
+                        ly[l - 1].Ad2, (int)dp, 1.0, o, (int)dp);
+            if (m->bias) {
+                double *ob = out + linstab_mlp_b_offset(m, l);
+                for (size_t r = 0; r < R; r++)
+                    for (size_t j = 0; j < d; j++) ob[j] += ly[l].Gd2[r * d + j];
+            }
+        }
+    }
+    if (st == LINSTAB_OK)
+        for (size_t j = 0; j < m->p; j++) out[j] /= (double)n;
+    for (size_t l = 0; l <= L; l++) {
+        free(ly[l].A);
+        free(ly[l].Ad);
+        free(ly[l].S1);
+        free(ly[l].S2);
+        free(ly[l].Zd);
+        free(ly[l].G);
+        free(ly[l].Gd);
+        free(ly[l].Ad2);
+        free(ly[l].Zd2);
+        free(ly[l].Gd2);
+        free(ly[l].B);
+    }
+    free(scal);
+    free(pbuf);
+    return st;
+}
+
 linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x, const double *y,
                                           linstab_loss loss, double smoothing, double *H,
                                           linstab_error *err)

@@ -128,8 +128,7 @@ static void m2gap_apply(const double *x, double *y, void *vctx)
 {
     hvp_ctx *c = vctx;
     const linstab_mlp *m = c->m;
-    size_t n = c->X->shape[0], p = m->p, d0 = m->sizes[0];
-    size_t ty = c->loss == LINSTAB_LOSS_MSE ? m->sizes[m->nlayers] : 1;
+    size_t n = c->X->shape[0], p = m->p;
     double *Hv = malloc(p * sizeof *Hv), *HHv = malloc(p * sizeof *HHv);
     memset(y, 0, p * sizeof *y);
     if (Hv == NULL || HHv == NULL) {
@@ -138,17 +137,10 @@ static void m2gap_apply(const double *x, double *y, void *vctx)
         free(HHv);
         return;
     }
-    /* y = (1/n) sum_i H_i (H_i x) */
-    for (size_t i = 0; i < n; i++) {
-        linstab_error err;
-        const double *xi = c->X->data + i * d0, *yi = c->Y->data + i * ty;
-        if (linstab_mlp_loss(m, xi, yi, 1, c->loss, c->smoothing, x, NULL, NULL, Hv, &err) != LINSTAB_OK ||
-            linstab_mlp_loss(m, xi, yi, 1, c->loss, c->smoothing, Hv, NULL, NULL, HHv, &err) != LINSTAB_OK) {
-            c->failed = err.code;
-            break;
-        }
-        for (size_t j = 0; j < p; j++) y[j] += HHv[j] / (double)n;
-    }
+    /* y = (1/n) sum_i H_i (H_i x), batched (linstab_mlp_m2_product) */
+    linstab_error err;
+    if (linstab_mlp_m2_product(m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, &err) != LINSTAB_OK)
+        c->failed = err.code;
     /* minus H (H x) with the mean Hessian */
     hvp_apply(x, Hv, c);
     hvp_apply(Hv, HHv, c);

@@ -265,3 +265,73 @@ Test(train, blocked_gauss_newton_coherence_equals_the_factor_family_coherence)
             }
     free(xz);
 }
+
+/* (1/n) sum_i H_i (H_i v) by the batched two-pass product against the
+ * per-sample tape (two single-row Hessian-vector products per sample), for
+ * every activation, both losses, with and without biases, and n larger
+ * than one chunk (256 rows). */
+Test(train, batched_second_moment_product_equals_per_sample_products)
+{
+    static const linstab_ad_op acts[5] = {LINSTAB_AD_TANH, LINSTAB_AD_RELU, LINSTAB_AD_SIGMOID, LINSTAB_AD_SOFTPLUS,
+                                          LINSTAB_AD_GELU};
+    size_t n = 300, d0 = 4, K = 3;
+    double *x = malloc(n * d0 * sizeof *x), *ymse = malloc(n * K * sizeof *ymse), *ylab = malloc(n * sizeof *ylab);
+    gsl_rng *r = tu_rng(2024);
+    tu_gauss(r, x, n * d0);
+    tu_gauss(r, ymse, n * K);
+    for (size_t i = 0; i < n; i++) ylab[i] = (double)(i % K);
+    for (int a = 0; a < 5; a++)
+        for (int bias = 0; bias <= 1; bias++)
+            for (int ce = 0; ce <= 1; ce++) {
+                size_t sizes[4] = {d0, 6, 5, K};
+                linstab_mlp *m = NULL;
+                linstab_error err;
+                cr_assert_eq(linstab_mlp_alloc(sizes, 3, acts[a], bias, &m, &err), LINSTAB_OK);
+                tu_gauss(r, m->theta, m->p);
+                for (size_t j = 0; j < m->p; j++) m->theta[j] *= 0.6;
+                size_t p = m->p;
+                double *v = malloc(p * sizeof *v), *got = malloc(p * sizeof *got), *ref = calloc(p, sizeof *ref),
+                       *hv = malloc(p * sizeof *hv), *hhv = malloc(p * sizeof *hhv);
+                tu_gauss(r, v, p);
+                linstab_loss loss = ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
+                const double *Yd = ce ? ylab : ymse;
+                size_t ty = ce ? 1 : K;
+                double sm = ce ? 0.1 : 0.0;
+                for (size_t i = 0; i < n; i++) {
+                    cr_assert_eq(linstab_mlp_loss(m, x + i * d0, Yd + i * ty, 1, loss, sm, v, NULL, NULL, hv, &err),
+                                 LINSTAB_OK);
+                    cr_assert_eq(linstab_mlp_loss(m, x + i * d0, Yd + i * ty, 1, loss, sm, hv, NULL, NULL, hhv, &err),
+                                 LINSTAB_OK);
+                    for (size_t j = 0; j < p; j++) ref[j] += hhv[j] / (double)n;
+                }
+                cr_assert_eq(linstab_mlp_m2_product(m, x, Yd, n, loss, sm, v, got, &err), LINSTAB_OK, "%s", err.msg);
+                double nr = 0.0, dmax = 0.0;
+                for (size_t j = 0; j < p; j++) {
+                    nr = fmax(nr, fabs(ref[j]));
+                    dmax = fmax(dmax, fabs(got[j] - ref[j]));
+                }
+                cr_expect(nr > 0.0 && dmax <= 1e-12 * nr, "%s bias %d %s: max diff %.3g of %.3g",
+                          linstab_mlp_act_name(acts[a]), bias, ce ? "ce" : "mse", dmax, nr);
+                free(v);
+                free(got);
+                free(ref);
+                free(hv);
+                free(hhv);
+                linstab_mlp_free(m);
+            }
+    double bad = 7.0;
+    size_t sizes[3] = {d0, 5, K};
+    linstab_mlp *m = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
+    double *v = calloc(m->p, sizeof *v), *out = malloc(m->p * sizeof *out);
+    cr_expect_eq(linstab_mlp_m2_product(m, x, &bad, 1, LINSTAB_LOSS_CE, 0.0, v, out, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "label") != NULL, "%s", err.msg);
+    free(v);
+    free(out);
+    linstab_mlp_free(m);
+    gsl_rng_free(r);
+    free(x);
+    free(ymse);
+    free(ylab);
+}

@@ -73,6 +73,16 @@ LINSTAB_API linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *
                                             const double *v, double *value, double *grad,
                                             double *hv, linstab_error *err);
 
+/*
+ * out = (1/n) sum_i H_i (H_i v) over the n rows (H_i: the exact Hessian of
+ * row i's loss, all terms), in two batched forward-over-reverse passes:
+ * the per-sample products H_i v enter the second pass only through
+ * per-sample scalars (mlp.c), so no per-sample pass and no n x p buffer.
+ */
+LINSTAB_API linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, const double *Y,
+                                                  size_t n, linstab_loss loss, double smoothing,
+                                                  const double *v, double *out, linstab_error *err);
+
 /* Exact Hessian of one sample's loss (p x p, all terms), by p
  * Hessian-vector products with the unit vectors. */
 LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
