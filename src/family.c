@@ -457,6 +457,25 @@ linstab_status linstab_family_moments(const linstab_family *f, int kmax, double 
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
 }
 
+/* A family and a triangular matrix (a Cholesky factor, or X's upper half). */
+typedef struct chol_ctx {
+    const linstab_family *f;
+    const double *L;
+} chol_ctx;
+
+/* acc += T H_i + H_i T' with T = H_i U (U: upper triangular, c->L). */
+static void dense_sandwich_term(size_t i, double *const *acc, double *T, const void *ctx)
+{
+    const chol_ctx *c = ctx;
+    size_t d = c->f->d;
+    const double *Hi = c->f->data + i * d * d;
+    memcpy(T, Hi, d * d * sizeof *T);
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (int)d, (int)d, 1.0, c->L,
+                (int)d, T, (int)d);
+    cblas_dsyr2k(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)d, 1.0, T, (int)d, Hi, (int)d, 1.0, acc[0],
+                 (int)d);
+}
+
 linstab_status linstab_family_sandwich(const linstab_family *f, const double *X, double *Y,
                                        linstab_error *err)
 {
@@ -464,27 +483,18 @@ linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
     double inv = 1.0 / (double)n;
     switch (f->kind) {
     case LINSTAB_FAMILY_DENSE: {
-        /* with A the samples stacked vertically ((n d) x d): C = A X has
-         * blocks H_i X; transposed blockwise they are X H_i, and then
-         * A' C = sum_i H_i X H_i -- two large GEMMs instead of 2n small ones */
-        double *C = malloc(n * dd * sizeof *C);
-        if (C == NULL) return oom(err, "sandwich");
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * d), (int)d, (int)d, 1.0,
-                    f->data, (int)d, X, (int)d, 0.0, C, (int)d);
-        for (size_t i = 0; i < n; i++) {
-            double *Ci = C + i * dd;
-            for (size_t a = 0; a < d; a++)
-                for (size_t b = a + 1; b < d; b++) {
-                    double t = Ci[a * d + b];
-                    Ci[a * d + b] = Ci[b * d + a];
-                    Ci[b * d + a] = t;
-                }
-        }
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)(n * d), inv,
-                    f->data, (int)d, C, (int)d, 0.0, Y, (int)d);
-        free(C);
-        linstab_sym_symmetrize(d, Y);
-        return LINSTAB_OK;
+        /* X = U + U' with U upper triangular (half X's diagonal), so
+         * H_i X H_i = T H_i + H_i T' with T = H_i U: a triangular product and
+         * a rank-2k update per sample (1.5 d^3 flops, not 2 d^3), summed in
+         * fixed chunks of samples over threads */
+        double *U = malloc(dd * sizeof *U);
+        if (U == NULL) return oom(err, "sandwich");
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) U[a * d + b] = b > a ? X[a * d + b] : b == a ? 0.5 * X[a * d + b] : 0.0;
+        chol_ctx c = {f, U};
+        linstab_status st = chunked_sample_sum(n, d, 1, dd, dense_sandwich_term, &c, inv, &Y, err);
+        free(U);
+        return st;
     }
     case LINSTAB_FAMILY_FACTORED: {
         size_t nk = n * k;
@@ -535,11 +545,6 @@ linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
  * SYRK of the columns u_i scaled by sqrt(u_i' X u_i).  Anything else (X
  * not positive definite, diagonal or k > 1 factors) takes the general path.
  */
-typedef struct chol_ctx {
-    const linstab_family *f;
-    const double *L;
-} chol_ctx;
-
 /* acc += (H_i L)(H_i L)' for one dense sample (T: d x d scratch). */
 static void dense_chol_term(size_t i, double *const *acc, double *T, const void *ctx)
 {
