@@ -259,8 +259,7 @@ static linstab_status chunked_sample_sum(size_t n, size_t d, int nacc, size_t wo
     double *acc = alloc_touched(nch * (size_t)nacc * dd);
     if (acc == NULL) return oom(err, "per-sample sums");
     int failed = 0;
-    int blas_threads = openblas_get_num_threads();
-    if (nch > 1) openblas_set_num_threads(1);
+    int blas_threads = nch > 1 ? blas_threads_single() : -1;
 #pragma omp parallel if (nch > 1)
     {
         double *work = work_len ? malloc(work_len * sizeof *work) : NULL;
@@ -277,7 +276,7 @@ static linstab_status chunked_sample_sum(size_t n, size_t d, int nacc, size_t wo
         }
         free(work);
     }
-    if (nch > 1) openblas_set_num_threads(blas_threads);
+    blas_threads_restore(blas_threads);
     if (failed) {
         free(acc);
         return oom(err, "per-sample sums");
@@ -859,16 +858,14 @@ static linstab_status psd_fast(const linstab_family *f, double *lmin, double *lm
         for (size_t j = 0; j < d; j++) diag = fmax(diag, f->data[i * dd + j * d + j]);
     if (!(diag > 0.0)) return LINSTAB_EDATA; /* let the exact path judge */
     unsigned char *retry = calloc(n, 1);
-    double *a = malloc(dd * sizeof *a), *b = malloc(dd * sizeof *b);
+    double *a = malloc(dd * sizeof *a);
     int lanczos_failed = 0;
-    if (retry == NULL || a == NULL || b == NULL) {
+    if (retry == NULL || a == NULL) {
         free(retry);
         free(a);
-        free(b);
         return LINSTAB_ENOMEM;
     }
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas_threads = blas_threads_single();
 #pragma omp parallel
     {
         double *c = malloc(dd * sizeof *c);
@@ -885,7 +882,7 @@ static linstab_status psd_fast(const linstab_family *f, double *lmin, double *lm
         }
         free(c);
     }
-    openblas_set_num_threads(blas_threads);
+    blas_threads_restore(blas_threads);
     linstab_status st = lanczos_failed ? LINSTAB_ELAPACK : LINSTAB_OK;
     double scale = 0.0;
     for (size_t i = 0; st == LINSTAB_OK && i < n; i++) scale = fmax(scale, lmax[i]);
@@ -893,7 +890,6 @@ static linstab_status psd_fast(const linstab_family *f, double *lmin, double *lm
         if (retry[i] && shifted_cholesky_fails(f->data + i * dd, d, 1e-10 * scale, a)) st = LINSTAB_EDATA;
     free(retry);
     free(a);
-    free(b);
     return st;
 }
 
@@ -992,8 +988,7 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
             linstab_status first = LINSTAB_OK;
             size_t bad = n;
             /* one BLAS thread per OpenMP thread: no oversubscription */
-            int blas_threads = openblas_get_num_threads();
-            openblas_set_num_threads(1);
+            int blas_threads = blas_threads_single();
 #pragma omp parallel
             {
                 linstab_error e = {0};
@@ -1009,7 +1004,7 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
                     }
                 }
             }
-            openblas_set_num_threads(blas_threads);
+            blas_threads_restore(blas_threads);
             if (first != LINSTAB_OK)
                 st = linstab_error_set(err, first, "sample %zu: eigenvalues failed (%s)", bad,
                                        linstab_strerror(first));

@@ -36,4 +36,33 @@ static inline double *alloc_touched(size_t count)
     return p;
 }
 
+/*
+ * Around a region that spreads independent BLAS calls over OpenMP threads:
+ * one BLAS thread each.  OpenBLAS's thread count is process-wide, so it is
+ * changed only outside any parallel region (inside one, the caller's
+ * setting stands and nested regions run in one thread anyway).
+ * blas_threads_single returns what blas_threads_restore puts back (-1:
+ * nothing to restore).
+ */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
+
+static inline int blas_threads_single(void)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel()) return -1;
+#endif
+    int t = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return t;
+}
+
+static inline void blas_threads_restore(int t)
+{
+    if (t > 0) openblas_set_num_threads(t);
+}
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "linstab/ad.h"
 #include "linstab/linalg.h"
+#include "internal.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
 #include "linstab/npy.h"
@@ -605,8 +606,7 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
     size_t per = gn ? p * K : p * p;
     /* samples in parallel, one BLAS thread each: the products are small,
      * and OpenBLAS's own threads would only spin */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas_threads = blas_threads_single();
     linstab_status first = LINSTAB_OK;
     size_t bad = n;
     char msg[LINSTAB_ERROR_MSG_LEN] = "";
@@ -626,7 +626,7 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
             }
         }
     }
-    openblas_set_num_threads(blas_threads);
+    blas_threads_restore(blas_threads);
     if (first != LINSTAB_OK) {
         linstab_family_free(f);
         *out = NULL;

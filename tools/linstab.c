@@ -63,13 +63,23 @@ static int dispatch(int argc, char **argv);
  * OPENBLAS_THREAD_TIMEOUT when it loads, before main, so when the user has
  * not set it the command re-executes itself once with 2^22 cycles (about
  * 1.5 ms; short enough, long enough for back-to-back BLAS calls).  If the
- * exec fails, it carries on with the default.
+ * exec fails, it carries on with the default.  LINSTAB_NO_REEXEC (or
+ * setting OPENBLAS_THREAD_TIMEOUT) turns this off.
  */
 static void shorten_openblas_spin(char **argv)
 {
-    if (getenv("OPENBLAS_THREAD_TIMEOUT") != NULL) return;
+    if (getenv("OPENBLAS_THREAD_TIMEOUT") != NULL || getenv("LINSTAB_NO_REEXEC") != NULL) return;
+    /* only when the running image is linstab itself: under valgrind or an
+     * explicit ld.so it is that program, which must not be re-run */
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return;
+    self[len] = '\0';
+    const char *base = strrchr(self, '/');
+    base = base != NULL ? base + 1 : self;
+    if (strncmp(base, "linstab", 7) != 0) return;
     if (setenv("OPENBLAS_THREAD_TIMEOUT", "22", 1) != 0) return;
-    execv("/proc/self/exe", argv);
+    execv(self, argv);
 }
 
 int main(int argc, char **argv)
