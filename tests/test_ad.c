@@ -189,3 +189,47 @@ Test(ad, checkpoints_round_trip_and_bad_folders_are_rejected)
     free(dir);
     linstab_mlp_free(m);
 }
+
+/* The all-directions Hessian against p Hessian-vector products through the
+ * tape (unit vectors), to rounding: every activation, both losses, with and
+ * without biases, one to four layers. */
+Test(ad, sample_hessian_equals_hessian_vector_products_with_unit_vectors)
+{
+    static const size_t shapes[3][5] = {{2, 3, 0, 0, 0}, {3, 5, 4, 3, 0}, {4, 3, 5, 2, 3}};
+    static const size_t nl[3] = {1, 3, 4};
+    double x[4] = {-0.3, 0.8, 1.2, -0.6}, yv[3] = {0.1, 0.2, -0.4};
+    gsl_rng *r = tu_rng(77);
+    for (int s = 0; s < 3; s++)
+        for (int a = 0; a < 5; a++)
+            for (int bias = 0; bias <= 1; bias++)
+                for (int loss = 0; loss < 2; loss++) {
+                    linstab_mlp *m = NULL;
+                    linstab_error err;
+                    cr_assert_eq(linstab_mlp_alloc(shapes[s], nl[s], acts[a], bias, &m, &err), LINSTAB_OK);
+                    tu_gauss(r, m->theta, m->p);
+                    size_t p = m->p, K = shapes[s][nl[s]];
+                    double lab[1] = {(double)(K - 1)};
+                    const double *y = loss ? lab : yv;
+                    double *H = malloc(p * p * sizeof *H), *e = calloc(p, sizeof *e), *col = malloc(p * sizeof *col);
+                    cr_assert_eq(linstab_mlp_sample_hessian(m, x, y, (linstab_loss)loss, 0.15, H, &err), LINSTAB_OK,
+                                 "%s", err.msg);
+                    double scale = 0.0, diff = 0.0;
+                    for (size_t j = 0; j < p; j++) {
+                        e[j] = 1.0;
+                        cr_assert_eq(linstab_mlp_loss(m, x, y, 1, (linstab_loss)loss, 0.15, e, NULL, NULL, col, &err),
+                                     LINSTAB_OK);
+                        e[j] = 0.0;
+                        for (size_t i = 0; i < p; i++) {
+                            scale = fmax(scale, fabs(col[i]));
+                            diff = fmax(diff, fabs(col[i] - H[i * p + j]));
+                        }
+                    }
+                    cr_expect(diff <= 1e-12 * fmax(scale, 1e-300), "shape %d act %d bias %d loss %d: %.3g of %.3g", s,
+                              a, bias, loss, diff, scale);
+                    free(H);
+                    free(e);
+                    free(col);
+                    linstab_mlp_free(m);
+                }
+    gsl_rng_free(r);
+}

@@ -83,8 +83,9 @@ LINSTAB_API linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const do
                                                   size_t n, linstab_loss loss, double smoothing,
                                                   const double *v, double *out, linstab_error *err);
 
-/* Exact Hessian of one sample's loss (p x p, all terms), by p
- * Hessian-vector products with the unit vectors. */
+/* Exact Hessian of one sample's loss (p x p, all terms): forward-over-
+ * reverse along all p unit directions at once (mlp.c); the same numbers
+ * as p Hessian-vector products with linstab_mlp_loss. */
 LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
                                                       const double *y, linstab_loss loss,
                                                       double smoothing, double *H,
