@@ -494,12 +494,8 @@ linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
             if (m->bias) memcpy(row + linstab_mlp_b_offset(m, l), gd, d * sizeof(double));
         }
     }
-    /* exact in exact arithmetic; symmetrise the rounding */
-    for (size_t i = 0; i < p; i++)
-        for (size_t j = 0; j < i; j++) {
-            double s = 0.5 * (H[i * p + j] + H[j * p + i]);
-            H[i * p + j] = H[j * p + i] = s;
-        }
+    /* exact in exact arithmetic; symmetrise the rounding (tile by tile) */
+    linstab_sym_symmetrize(p, H);
 done:
     for (size_t l = 0; l <= L; l++) {
         free(a[l]);
