@@ -241,8 +241,35 @@ static void loss_signal(linstab_loss loss, double smoothing, size_t R, size_t K,
 
 #define M2_CHUNK 256
 
+/* Rows' sum of the per-layer products Gd_l^T A_{l-1} + G_l^T Ad_{l-1} (and
+ * Gd_l for the bias) into out: the gradient's tangent summed over rows. */
+static void add_grad_tangent(const linstab_mlp *m, const m2_layer *ly, size_t R, double *const *Gd,
+                             double *const *Ad, double *out)
+{
+    for (size_t l = 1; l <= m->nlayers; l++) {
+        size_t d = m->sizes[l], dp = m->sizes[l - 1];
+        double *o = out + linstab_mlp_w_offset(m, l);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, Gd[l], (int)d, ly[l - 1].A,
+                    (int)dp, 1.0, o, (int)dp);
+        if (l > 1)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, ly[l].G, (int)d, Ad[l - 1],
+                        (int)dp, 1.0, o, (int)dp);
+        if (m->bias) {
+            double *ob = out + linstab_mlp_b_offset(m, l);
+            for (size_t r = 0; r < R; r++)
+                for (size_t j = 0; j < d; j++) ob[j] += Gd[l][r * d + j];
+        }
+    }
+}
+
+linstab_status linstab_mlp_hvp(const linstab_mlp *m, const double *X, const double *Y, size_t n, linstab_loss loss,
+                               double smoothing, const double *v, double *hv, linstab_error *err)
+{
+    return linstab_mlp_m2_product(m, X, Y, n, loss, smoothing, v, NULL, hv, err);
+}
+
 linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, const double *Y, size_t n,
-                                      linstab_loss loss, double smoothing, const double *v, double *out,
+                                      linstab_loss loss, double smoothing, const double *v, double *out, double *hv,
                                       linstab_error *err)
 {
     size_t L = m->nlayers, K = m->sizes[L], ty = loss == LINSTAB_LOSS_MSE ? K : 1;
@@ -263,7 +290,8 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
         for (size_t q = 0; q < sizeof f / sizeof f[0] && ok; q++) ok = (*f[q] = calloc(Rmax * d, sizeof(double))) != NULL;
     }
     linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
-    if (st == LINSTAB_OK) memset(out, 0, m->p * sizeof *out);
+    if (st == LINSTAB_OK && out != NULL) memset(out, 0, m->p * sizeof *out);
+    if (st == LINSTAB_OK && hv != NULL) memset(hv, 0, m->p * sizeof *hv);
     double *al = scal, *be = scal + Rmax, *ga = scal + 2 * Rmax, *ka = scal + 3 * Rmax;
     for (size_t r0 = 0; st == LINSTAB_OK && r0 < n; r0 += Rmax) {
         size_t R = n - r0 < Rmax ? n - r0 : Rmax;
@@ -317,6 +345,15 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
             }
             if (l == 1) break;
         }
+        if (hv != NULL) { /* sum_i u_i = sum_i H_i v, from pass 1 alone */
+            double *Gd1[LINSTAB_MLP_MAX_LAYERS + 1], *Ad1[LINSTAB_MLP_MAX_LAYERS + 1];
+            for (size_t l = 0; l <= L; l++) {
+                Gd1[l] = ly[l].Gd;
+                Ad1[l] = ly[l].Ad;
+            }
+            add_grad_tangent(m, ly, R, Gd1, Ad1, hv);
+        }
+        if (out == NULL) continue;
         /* pass 2 forward along u_i: Zd2_l = Gd_l (|a|^2 + bias) + G_l <a', a> + Ad2_{l-1} W_l' */
         memset(ly[0].Ad2, 0, R * m->sizes[0] * sizeof(double));
         for (size_t l = 1; l <= L; l++) {
@@ -348,22 +385,15 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
             if (l == 1) break;
         }
         /* sum_i H_i u_i: W_l block Gd2_l^T A_{l-1} + G_l^T Ad2_{l-1}, bias block sum of Gd2_l */
-        for (size_t l = 1; l <= L; l++) {
-            size_t d = m->sizes[l], dp = m->sizes[l - 1];
-            double *o = out + linstab_mlp_w_offset(m, l);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, ly[l].Gd2, (int)d,
-                        ly[l - 1].A, (int)dp, 1.0, o, (int)dp);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, ly[l].G, (int)d,
-                        ly[l - 1].Ad2, (int)dp, 1.0, o, (int)dp);
-            if (m->bias) {
-                double *ob = out + linstab_mlp_b_offset(m, l);
-                for (size_t r = 0; r < R; r++)
-                    for (size_t j = 0; j < d; j++) ob[j] += ly[l].Gd2[r * d + j];
-            }
+        double *Gd2[LINSTAB_MLP_MAX_LAYERS + 1], *Ad2[LINSTAB_MLP_MAX_LAYERS + 1];
+        for (size_t l = 0; l <= L; l++) {
+            Gd2[l] = ly[l].Gd2;
+            Ad2[l] = ly[l].Ad2;
         }
+        add_grad_tangent(m, ly, R, Gd2, Ad2, out);
     }
-    if (st == LINSTAB_OK)
-        for (size_t j = 0; j < m->p; j++) out[j] /= (double)n;
+    for (size_t j = 0; st == LINSTAB_OK && out != NULL && j < m->p; j++) out[j] /= (double)n;
+    for (size_t j = 0; st == LINSTAB_OK && hv != NULL && j < m->p; j++) hv[j] /= (double)n;
     for (size_t l = 0; l <= L; l++) {
         free(ly[l].A);
         free(ly[l].Ad);

@@ -93,10 +93,8 @@ static void hvp_apply(const double *x, double *y, void *vctx)
     hvp_ctx *c = vctx;
     size_t n = c->X->shape[0];
     linstab_error err;
-    if (linstab_mlp_loss(c->m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, NULL, NULL, y, &err) !=
-        LINSTAB_OK)
-        c->failed = err.code;
-    for (size_t j = 0; j < c->m->p; j++) y[j] /= (double)n; /* mean loss */
+    if (linstab_mlp_hvp(c->m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, &err) != LINSTAB_OK)
+        c->failed = err.code; /* the mean loss's Hessian */
 }
 
 /* Top eigenvalue of a p x p self-adjoint map of the model, matrix-free
@@ -139,10 +137,9 @@ static void m2gap_apply(const double *x, double *y, void *vctx)
     }
     /* y = (1/n) sum_i H_i (H_i x), batched (linstab_mlp_m2_product) */
     linstab_error err;
-    if (linstab_mlp_m2_product(m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, &err) != LINSTAB_OK)
+    if (linstab_mlp_m2_product(m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, Hv, &err) != LINSTAB_OK)
         c->failed = err.code;
-    /* minus H (H x) with the mean Hessian */
-    hvp_apply(x, Hv, c);
+    /* minus H (H x) with the mean Hessian (H x came with the first pass) */
     hvp_apply(Hv, HHv, c);
     for (size_t j = 0; j < p; j++) y[j] -= HHv[j];
     free(Hv);

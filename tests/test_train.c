@@ -304,7 +304,20 @@ Test(train, batched_second_moment_product_equals_per_sample_products)
                                  LINSTAB_OK);
                     for (size_t j = 0; j < p; j++) ref[j] += hhv[j] / (double)n;
                 }
-                cr_assert_eq(linstab_mlp_m2_product(m, x, Yd, n, loss, sm, v, got, &err), LINSTAB_OK, "%s", err.msg);
+                double *hvb = malloc(p * sizeof *hvb), *hvt = malloc(p * sizeof *hvt);
+                cr_assert_eq(linstab_mlp_m2_product(m, x, Yd, n, loss, sm, v, got, hvb, &err), LINSTAB_OK, "%s", err.msg);
+                cr_assert_eq(linstab_mlp_loss(m, x, Yd, n, loss, sm, v, NULL, NULL, hvt, &err), LINSTAB_OK);
+                double hn = 0.0, hd = 0.0;
+                for (size_t j = 0; j < p; j++) {
+                    hn = fmax(hn, fabs(hvt[j] / (double)n));
+                    hd = fmax(hd, fabs(hvb[j] - hvt[j] / (double)n));
+                }
+                cr_expect(hn > 0.0 && hd <= 1e-12 * hn, "hvp %s bias %d %s: max diff %.3g of %.3g",
+                          linstab_mlp_act_name(acts[a]), bias, ce ? "ce" : "mse", hd, hn);
+                cr_assert_eq(linstab_mlp_hvp(m, x, Yd, n, loss, sm, v, hvt, &err), LINSTAB_OK);
+                cr_expect_eq(memcmp(hvt, hvb, p * sizeof *hvt), 0, "linstab_mlp_hvp differs from the m2 pass");
+                free(hvb);
+                free(hvt);
                 double nr = 0.0, dmax = 0.0;
                 for (size_t j = 0; j < p; j++) {
                     nr = fmax(nr, fabs(ref[j]));
@@ -325,7 +338,7 @@ Test(train, batched_second_moment_product_equals_per_sample_products)
     linstab_error err;
     cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
     double *v = calloc(m->p, sizeof *v), *out = malloc(m->p * sizeof *out);
-    cr_expect_eq(linstab_mlp_m2_product(m, x, &bad, 1, LINSTAB_LOSS_CE, 0.0, v, out, &err), LINSTAB_EDATA);
+    cr_expect_eq(linstab_mlp_m2_product(m, x, &bad, 1, LINSTAB_LOSS_CE, 0.0, v, out, NULL, &err), LINSTAB_EDATA);
     cr_expect(strstr(err.msg, "label") != NULL, "%s", err.msg);
     free(v);
     free(out);

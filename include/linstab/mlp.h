@@ -78,10 +78,18 @@ LINSTAB_API linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *
  * row i's loss, all terms), in two batched forward-over-reverse passes:
  * the per-sample products H_i v enter the second pass only through
  * per-sample scalars (mlp.c), so no per-sample pass and no n x p buffer.
+ * hv (may be NULL): also (1/n) sum_i H_i v, from the first pass; out may be
+ * NULL for that alone (linstab_mlp_hvp).
  */
 LINSTAB_API linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, const double *Y,
                                                   size_t n, linstab_loss loss, double smoothing,
-                                                  const double *v, double *out, linstab_error *err);
+                                                  const double *v, double *out, double *hv, linstab_error *err);
+
+/* (1/n) sum_i H_i v (the mean loss's Hessian times v), batched by hand:
+ * the same numbers as linstab_mlp_loss's tape divided by n, faster. */
+LINSTAB_API linstab_status linstab_mlp_hvp(const linstab_mlp *m, const double *X, const double *Y, size_t n,
+                                           linstab_loss loss, double smoothing, const double *v, double *hv,
+                                           linstab_error *err);
 
 /* Exact Hessian of one sample's loss (p x p, all terms): forward-over-
  * reverse along all p unit directions at once (mlp.c); the same numbers
