@@ -354,36 +354,49 @@ static linstab_status moments_dense(const linstab_family *f, int kmax, double *c
  * data itself -- no gathered copy.
  * M_p = (1/n) sum c_i^{p-1} u_i u_i' with c_i = ||u_i||^2.
  */
+linstab_status linstab_family_rank_one_weighted(const linstab_family *f, const double *w, double *Y,
+                                                linstab_error *err)
+{
+    size_t n = f->n, d = f->d;
+    if (f->kind != LINSTAB_FAMILY_FACTORED || f->k != 1)
+        return linstab_error_set(err, LINSTAB_EINVAL, "weighted sum: not a rank-one family");
+    double *P = malloc(n * d * sizeof *P);
+    if (P == NULL) return oom(err, "weighted rank-one sum");
+    /* row i of P is u_i' sqrt(w_i): one SYRK on the scaled stored rows */
+    for (size_t i = 0; i < n; i++) {
+        double c = sqrt(fmax(w[i], 0.0));
+        for (size_t j = 0; j < d; j++) P[i * d + j] = c * f->data[i * d + j];
+    }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0 / (double)n, P, (int)d, 0.0, Y, (int)d);
+    linstab_sym_fill_lower(d, Y);
+    free(P);
+    return LINSTAB_OK;
+}
+
 static linstab_status moments_rank_one(const linstab_family *f, int kmax, double *const *M,
                                        linstab_error *err)
 {
     size_t n = f->n, d = f->d;
-    double inv = 1.0 / (double)n;
-    const double *Wt = f->data;
-    if (M[0] != NULL) {
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, Wt, (int)d, 0.0, M[0], (int)d);
-        linstab_sym_fill_lower(d, M[0]);
-    }
-    if (kmax < 2) return LINSTAB_OK;
-    double *c = malloc(n * sizeof *c), *P = malloc(n * d * sizeof *P);
-    if (c == NULL || P == NULL) {
-        free(c);
-        free(P);
+    double *s = malloc(n * sizeof *s), *w = malloc(n * sizeof *w);
+    if (s == NULL || w == NULL) {
+        free(s);
+        free(w);
         return oom(err, "Hessian moments");
     }
-    for (size_t i = 0; i < n; i++) c[i] = sqrt(cblas_ddot((int)d, Wt + i * d, 1, Wt + i * d, 1));
-    memcpy(P, Wt, n * d * sizeof *P);
-    for (int p = 2; p <= kmax; p++) {
-        /* row i of P is u_i' c_i^{(p-1)/2}: one more factor c_i^(1/2) per order */
-        for (size_t i = 0; i < n; i++) cblas_dscal((int)d, c[i], P + i * d, 1);
-        if (M[p - 1] == NULL) continue;
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, P, (int)d, 0.0, M[p - 1],
-                    (int)d);
-        linstab_sym_fill_lower(d, M[p - 1]);
+    /* M_p = (1/n) sum_i s_i^{p-1} u_i u_i' with s_i = ||u_i||^2 */
+    for (size_t i = 0; i < n; i++) {
+        s[i] = cblas_ddot((int)d, f->data + i * d, 1, f->data + i * d, 1);
+        w[i] = 1.0;
     }
-    free(c);
-    free(P);
-    return LINSTAB_OK;
+    linstab_status st = LINSTAB_OK;
+    for (int p = 1; p <= kmax && st == LINSTAB_OK; p++) {
+        if (p > 1)
+            for (size_t i = 0; i < n; i++) w[i] *= s[i];
+        if (M[p - 1] != NULL) st = linstab_family_rank_one_weighted(f, w, M[p - 1], err);
+    }
+    free(s);
+    free(w);
+    return st;
 }
 
 static linstab_status moments_factored(const linstab_family *f, int kmax, double *const *M,
@@ -565,27 +578,21 @@ linstab_status linstab_family_sandwich_chol(const linstab_family *f, const doubl
         return chunked_sample_sum(n, d, 1, d * d, dense_chol_term, &c, inv, &Y, err);
     }
     if (f->kind != LINSTAB_FAMILY_FACTORED || f->k != 1) return linstab_family_sandwich(f, X, Y, err);
-    const double *Wt = f->data; /* n x d: row i is u_i' */
-    double *P = malloc(n * d * sizeof *P);
-    double *c = malloc(n * sizeof *c);
-    if (P == NULL || c == NULL) {
+    /* P = W'L: row i has squared norm u_i' X u_i, the weight of u_i u_i' */
+    double *P = malloc(n * d * sizeof *P), *c = malloc(n * sizeof *c);
+    linstab_status st = P != NULL && c != NULL ? LINSTAB_OK : oom(err, "sandwich");
+    if (st == LINSTAB_OK) {
+        memcpy(P, f->data, n * d * sizeof *P);
+        cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)n, (int)d, 1.0, L,
+                    (int)d, P, (int)d);
+        for (size_t i = 0; i < n; i++) c[i] = cblas_ddot((int)d, P + i * d, 1, P + i * d, 1);
         free(P);
-        free(c);
-        return oom(err, "sandwich");
+        P = NULL;
+        st = linstab_family_rank_one_weighted(f, c, Y, err);
     }
-    /* P = W'L: row i has squared norm u_i' X u_i; then SYRK of the rows
-     * u_i' scaled by sqrt(u_i' X u_i) */
-    memcpy(P, Wt, n * d * sizeof *P);
-    cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)n, (int)d, 1.0, L, (int)d,
-                P, (int)d);
-    for (size_t i = 0; i < n; i++) c[i] = cblas_dnrm2((int)d, P + i * d, 1);
-    for (size_t i = 0; i < n; i++)
-        for (size_t r = 0; r < d; r++) P[i * d + r] = Wt[i * d + r] * c[i];
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, P, (int)d, 0.0, Y, (int)d);
-    linstab_sym_fill_lower(d, Y);
-    free(c);
     free(P);
-    return LINSTAB_OK;
+    free(c);
+    return st;
 }
 
 linstab_status linstab_family_sandwich_psd(const linstab_family *f, const double *X, double *Y,

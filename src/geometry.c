@@ -136,24 +136,6 @@ linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, dou
     return coherence_impl(f, lambda1_S, sigma, NULL, err);
 }
 
-/* Rank-one families with quad[i] = u_i' H u_i known: (1/n) sum_i H_i H H_i
- * = (1/n) sum_i quad[i] u_i u_i', one SYRK of the scaled rows. */
-static linstab_status rank_one_sandwich(const linstab_family *f, const double *quad, double *Y,
-                                        linstab_error *err)
-{
-    size_t n = f->n, d = f->d;
-    double *P = malloc(n * d * sizeof *P);
-    if (P == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "gamma_min: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        double c = sqrt(fmax(quad[i], 0.0));
-        for (size_t j = 0; j < d; j++) P[i * d + j] = c * f->data[i * d + j];
-    }
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0 / (double)n, P, (int)d, 0.0, Y, (int)d);
-    linstab_sym_fill_lower(d, Y);
-    free(P);
-    return LINSTAB_OK;
-}
-
 static linstab_status gamma_impl(const linstab_family *f, const linstab_moments *m, const double *quad,
                                  double *gamma_min, linstab_error *err);
 
@@ -178,7 +160,9 @@ static linstab_status gamma_impl(const linstab_family *f, const linstab_moments 
     }
     /* H = L L' on R; H not positive definite on R: gamma_min undefined */
     if (!linstab_cholesky_lower(r, m->Hp[0], L)) goto done;
-    st = quad != NULL ? rank_one_sandwich(f, quad, A, err) : linstab_family_sandwich_chol(f, m->Hp[0], L, A, err);
+    /* rank one with quad[i] = u_i' H u_i known: (1/n) sum_i H_i H H_i = (1/n) sum_i quad[i] u_i u_i' */
+    st = quad != NULL ? linstab_family_rank_one_weighted(f, quad, A, err)
+                      : linstab_family_sandwich_chol(f, m->Hp[0], L, A, err);
     if (st != LINSTAB_OK) goto done;
     double fro2 = 0.0, sf = 0.0, af = 0.0;
     for (size_t j = 0; j < rr; j++) {

@@ -1086,3 +1086,27 @@ Test(family, validation_is_independent_of_the_thread_count)
     linstab_family_free(f);
     linstab_family_free(g);
 }
+
+Test(family, rank_one_weighted_sum_equals_the_naive_sum)
+{
+    size_t n = 7, d = 5;
+    gsl_rng *r = tu_rng(4242);
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
+    tu_gauss(r, f->data, n * d);
+    double w[7], Y[25], ref[25] = {0};
+    for (size_t i = 0; i < n; i++) w[i] = i == 3 ? 0.0 : 0.1 + gsl_rng_uniform(r);
+    for (size_t i = 0; i < n; i++)
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) ref[a * d + b] += w[i] * f->data[i * d + a] * f->data[i * d + b] / (double)n;
+    cr_assert_eq(linstab_family_rank_one_weighted(f, w, Y, &err), LINSTAB_OK);
+    cr_expect_lt(tu_rel_diff(Y, ref, d * d), 1e-14);
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < a; b++) cr_expect_eq(Y[a * d + b], Y[b * d + a]);
+    linstab_family_free(f);
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 2, &f, &err), LINSTAB_OK);
+    cr_expect_eq(linstab_family_rank_one_weighted(f, w, Y, &err), LINSTAB_EINVAL);
+    linstab_family_free(f);
+    gsl_rng_free(r);
+}

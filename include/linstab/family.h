@@ -130,6 +130,15 @@ LINSTAB_API linstab_status linstab_family_sandwich_psd(const linstab_family *f, 
                                                        double *Y, linstab_error *err);
 
 /*
+ * Rank-one families only: Y = (1/n) sum_i w_i u_i u_i' for weights w_i >= 0
+ * (d x d, overwritten), one SYRK of the stored rows scaled by sqrt(w_i).
+ * The moments (w_i = ||u_i||^{2(k-1)}) and the sandwiches (w_i = u_i'Xu_i)
+ * of rank-one families are all of this form.
+ */
+LINSTAB_API linstab_status linstab_family_rank_one_weighted(const linstab_family *f, const double *w, double *Y,
+                                                            linstab_error *err);
+
+/*
  * The same with the factor given: L (d x d, row-major, lower triangular)
  * with X = L L', e.g. from linstab_cholesky_lower.
  */
