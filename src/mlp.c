@@ -285,9 +285,11 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
     int ok = scal != NULL && pbuf != NULL;
     for (size_t l = 0; l <= L && ok; l++) {
         size_t d = m->sizes[l];
-        double **f[] = {&ly[l].A, &ly[l].Ad, &ly[l].S1, &ly[l].S2, &ly[l].Zd, &ly[l].G, &ly[l].Gd,
-                        &ly[l].Ad2, &ly[l].Zd2, &ly[l].Gd2, &ly[l].B};
-        for (size_t q = 0; q < sizeof f / sizeof f[0] && ok; q++) ok = (*f[q] = calloc(Rmax * d, sizeof(double))) != NULL;
+        /* the last three only for the second pass */
+        double **f[] = {&ly[l].A, &ly[l].Ad, &ly[l].S1, &ly[l].S2, &ly[l].Zd, &ly[l].G, &ly[l].Gd, &ly[l].B,
+                        &ly[l].Ad2, &ly[l].Zd2, &ly[l].Gd2};
+        size_t nf = out != NULL ? sizeof f / sizeof f[0] : sizeof f / sizeof f[0] - 3;
+        for (size_t q = 0; q < nf && ok; q++) ok = (*f[q] = calloc(Rmax * d, sizeof(double))) != NULL;
     }
     linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
     if (st == LINSTAB_OK && out != NULL) memset(out, 0, m->p * sizeof *out);
