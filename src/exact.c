@@ -38,14 +38,21 @@ void linstab_rotated_clear(linstab_rotated *rf)
     memset(rf, 0, sizeof *rf);
 }
 
-linstab_status linstab_rotated_make(const linstab_family *f, double rank_rtol, int use_m2,
-                                    linstab_rotated *out, linstab_error *err)
+/* The rotated family of g, taken over (g is freed): H = diag(l) in its basis. */
+static linstab_status rotated_take(linstab_family *g, int turn, size_t d_full, linstab_rotated *out,
+                                   linstab_error *err)
 {
-    memset(out, 0, sizeof *out);
-    size_t rank = 0;
-    linstab_status st = linstab_family_restrict(f, rank_rtol, use_m2, 1, &out->f, &rank, NULL, err);
-    if (st != LINSTAB_OK) return st;
-    size_t r = out->f->d;
+    linstab_status st = LINSTAB_OK;
+    if (turn) {
+        /* the basis of range(M_2) is M_2's eigenbasis: turn it into H's */
+        linstab_family *h = NULL;
+        st = linstab_family_rotate_mean(g, &h, err);
+        linstab_family_free(g);
+        g = h;
+        if (st != LINSTAB_OK) return st;
+    }
+    out->f = g;
+    size_t r = g->d;
     double *H = malloc(r * r * sizeof *H);
     out->l = malloc(r * sizeof *out->l);
     if (H == NULL || out->l == NULL) {
@@ -56,8 +63,21 @@ linstab_status linstab_rotated_make(const linstab_family *f, double rank_rtol, i
     st = linstab_family_mean(out->f, H, err);
     for (size_t j = 0; st == LINSTAB_OK && j < r; j++) out->l[j] = H[j * r + j];
     free(H);
-    out->d_full = f->d;
+    out->d_full = d_full;
     if (st != LINSTAB_OK) linstab_rotated_clear(out);
+    return st;
+}
+
+linstab_status linstab_rotated_make(const linstab_family *f, double rank_rtol, int use_m2,
+                                    linstab_rotated *out, linstab_error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t rank = 0;
+    linstab_family *g = NULL;
+    linstab_status st = linstab_family_restrict(f, rank_rtol, use_m2, 1, &g, &rank, NULL, err);
+    if (st != LINSTAB_OK) return st;
+    st = rotated_take(g, use_m2, f->d, out, err);
+    if (st == LINSTAB_OK) out->m2_range = use_m2;
     return st;
 }
 
@@ -106,16 +126,19 @@ static linstab_status secmom_radius(const linstab_family *f, const double *l, li
     return st;
 }
 
-/* The rotated family K_i = H_i + rho H_i^2 (SAM 'same' at B = 1). */
+/* The rotated family K_i = H_i + rho H_i^2 (SAM 'same' at B = 1), on the
+ * same space as rf: K's mean is turned to diagonal, nothing is dropped
+ * (for indefinite families K_i can lose rank where H_i has eigenvalue
+ * -1/rho, and K's mean can be singular or indefinite). */
 static linstab_status sam_same_family(const linstab_rotated *rf, double rho, linstab_rotated *out,
                                       linstab_error *err)
 {
     linstab_family *K = NULL;
+    memset(out, 0, sizeof *out);
     linstab_status st = linstab_family_sam_same(rf->f, rho, &K, err);
     if (st != LINSTAB_OK) return st;
-    /* range(K_i) = range(H_i): no rank is lost, only the basis turns */
-    st = linstab_rotated_make(K, -1.0, 0, out, err);
-    linstab_family_free(K);
+    st = rotated_take(K, 1, rf->d_full, out, err);
+    if (st == LINSTAB_OK) out->m2_range = rf->m2_range;
     return st;
 }
 

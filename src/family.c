@@ -1237,9 +1237,11 @@ static int full_rank_certified(size_t d, const double *H, double rtol, double *l
 
 /* ALIAS: when the range is all of R^d (and no rotation), *out = f itself
  * rather than a copy (linstab_family_restrict_owned). */
+/* KEEP_ALL: no rank threshold -- every eigenvector of the (possibly
+ * indefinite or singular) mean is kept, so that only the basis turns. */
 static linstab_status restrict_impl(const linstab_family *f, double rtol, int use_m2, int rotate, int alias,
-                                    linstab_family **out, size_t *rank, double **Q_out, double **H_out,
-                                    double *lambda1_out, linstab_error *err)
+                                    int keep_all, linstab_family **out, size_t *rank, double **Q_out,
+                                    double **H_out, double *lambda1_out, linstab_error *err)
 {
     double lambda1 = NAN;
     if (H_out) *H_out = NULL;
@@ -1247,7 +1249,7 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
     size_t n = f->n, d = f->d, k = f->k;
     *out = NULL;
     if (Q_out) *Q_out = NULL;
-    if (f->kind == LINSTAB_FAMILY_FACTORED && !use_m2 && n * k < d)
+    if (f->kind == LINSTAB_FAMILY_FACTORED && !use_m2 && !keep_all && n * k < d)
         return restrict_by_gram(f, rtol <= 0.0 ? (double)d * DBL_EPSILON : rtol, out, rank, Q_out, err);
     double *Hm = alloc_touched(d * d);
     double *w = malloc(d * sizeof *w);
@@ -1275,7 +1277,7 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
             goto done;
         }
         for (size_t j = 0; j < d; j++)
-            if (wmax > 0.0 && Hm[j * d + j] > rtol * wmax) keep[r++] = j;
+            if (keep_all || (wmax > 0.0 && Hm[j * d + j] > rtol * wmax)) keep[r++] = j;
         if (rotate) /* the eigenbasis in decreasing order: a stable insertion sort */
             for (size_t a = 1; a < r; a++) {
                 size_t t = keep[a], b = a;
@@ -1290,7 +1292,7 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
         if (st != LINSTAB_OK) goto done;
         double wmax = fmax(fabs(w[0]), fabs(w[d - 1]));
         for (size_t j = 0; j < d; j++)
-            if (wmax > 0.0 && w[j] > rtol * wmax) r++;
+            if (keep_all || (wmax > 0.0 && w[j] > rtol * wmax)) r++;
         if (r > 0 && (r < d || rotate)) {
             V = malloc(d * d * sizeof *V);
             if (V == NULL) {
@@ -1400,14 +1402,20 @@ linstab_status linstab_family_restrict(const linstab_family *f, double rtol, int
                                        int rotate, linstab_family **out, size_t *rank, double **Q_out,
                                        linstab_error *err)
 {
-    return restrict_impl(f, rtol, use_m2, rotate, 0, out, rank, Q_out, NULL, NULL, err);
+    return restrict_impl(f, rtol, use_m2, rotate, 0, 0, out, rank, Q_out, NULL, NULL, err);
+}
+
+linstab_status linstab_family_rotate_mean(const linstab_family *f, linstab_family **out, linstab_error *err)
+{
+    size_t r = 0;
+    return restrict_impl(f, 0.0, 0, 1, 0, 1, out, &r, NULL, NULL, NULL, err);
 }
 
 linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2, size_t *rank,
                                              double **H, double *lambda1, linstab_error *err)
 {
     linstab_family *out = NULL;
-    linstab_status st = restrict_impl(*f, rtol, use_m2, 0, 1, &out, rank, NULL, H, lambda1, err);
+    linstab_status st = restrict_impl(*f, rtol, use_m2, 0, 1, 0, &out, rank, NULL, H, lambda1, err);
     if (st != LINSTAB_OK || out == *f) return st;
     linstab_family_free(*f);
     *f = out;

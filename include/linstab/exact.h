@@ -37,13 +37,26 @@ LINSTAB_API const char *linstab_sam_variant_name(linstab_sam_variant v);
 LINSTAB_API linstab_status linstab_sam_variant_parse(const char *s, linstab_sam_variant *v,
                                                      linstab_error *err);
 
-/* A family restricted to range(H) and rotated so that H = diag(l). */
+/*
+ * A family restricted to the space where stability is decided -- range(H)
+ * for PSD families, range(M_2) (the span of every range(H_i)) for indefinite
+ * ones -- and rotated into H's eigenbasis there, so that H = diag(l) exactly
+ * up to rounding.  On an indefinite family l can hold negative and zero
+ * eigenvalues (range(M_2) is larger than range(H)).
+ */
 typedef struct linstab_rotated {
     linstab_family *f;
-    double *l; /* eigenvalues of H, decreasing (f->d of them) */
+    double *l;    /* eigenvalues of H on that space, decreasing (f->d of them) */
     size_t d_full;
+    int m2_range; /* 1: the space is range(M_2) (indefinite family) */
 } linstab_rotated;
 
+/*
+ * Restrict f (rank tolerance rank_rtol, <= 0: the default) to range(H), or
+ * to range(M_2) when use_m2 (required for indefinite families), and rotate
+ * it into H's eigenbasis.  OUT *out (release with linstab_rotated_clear).
+ * Errors: LINSTAB_EDATA (no range), LINSTAB_ENOMEM, LINSTAB_ELAPACK.
+ */
 LINSTAB_API linstab_status linstab_rotated_make(const linstab_family *f, double rank_rtol,
                                                 int use_m2, linstab_rotated *out,
                                                 linstab_error *err);

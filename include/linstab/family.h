@@ -172,7 +172,9 @@ LINSTAB_API linstab_status linstab_family_sample_lambda1(const linstab_family *f
  * rank (OUT *rank).  The basis is the eigenbasis of H (decreasing
  * eigenvalues), so the restricted mean is diagonal; when the rank is d and
  * rotate is 0, *out is instead an unrotated copy of f (cheaper for dense
- * families when only spectral quantities are needed).  Diagonal families
+ * families when only spectral quantities are needed).  With use_m2 the
+ * basis is the eigenbasis of M_2, NOT of H: H is then not diagonal in it
+ * (linstab_family_rotate_mean turns it so).  Diagonal families
  * stay diagonal: the basis is the support coordinates (in decreasing order
  * of H's diagonal when rotate is set).  A family whose H is zero has
  * no range: LINSTAB_EDATA.  Q_out (may be NULL): OUT d x rank basis,
@@ -182,6 +184,19 @@ LINSTAB_API linstab_status linstab_family_restrict(const linstab_family *f, doub
                                                    int use_m2, int rotate, linstab_family **out,
                                                    size_t *rank, double **Q_out,
                                                    linstab_error *err);
+
+/*
+ * The same family in the eigenbasis of its mean H, every eigenvalue kept
+ * (H may be indefinite or singular: nothing is dropped, only the basis
+ * turns; columns in decreasing order of H's eigenvalues).  Used after a
+ * restriction to range(M_2), where H is not diagonal, and for the SAM
+ * family K_i = H_i + rho H_i^2.  Diagonal families are permuted, not
+ * rotated.  OUT *out: a new family owned by the caller (free with
+ * linstab_family_free); f is not modified.  Errors: LINSTAB_ENOMEM,
+ * LINSTAB_ELAPACK.
+ */
+LINSTAB_API linstab_status linstab_family_rotate_mean(const linstab_family *f, linstab_family **out,
+                                                      linstab_error *err);
 
 /*
  * The same without rotation, for a family the caller owns: *f is replaced
