@@ -47,5 +47,6 @@
 #include "linstab/simulate.h"
 #include "linstab/status.h"
 #include "linstab/train.h"
+#include "linstab/verdict.h"
 
 #endif

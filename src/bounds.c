@@ -11,6 +11,7 @@
 
 #include "linstab/bounds.h"
 #include "linstab/linalg.h"
+#include "linstab/verdict.h"
 
 linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n, linstab_error *err)
 {
@@ -63,16 +64,28 @@ linstab_status linstab_bounds_compute(const linstab_geometry *g, const linstab_m
     if (st != LINSTAB_OK) return st;
     double eta = h->eta, rho = h->rho, a = g->sharpness;
     double nB = (double)g->n / (double)h->batch;
-
+    size_t r = m->r;
     b->gd_threshold = 2.0 / eta;
-    b->gd_diverges = a > b->gd_threshold;
+    /* GD: w <- (I - eta H) w, radius max_j (1 - eta l_j)^2 over H's
+     * eigenvalues on the space; a negative (or zero) curvature gives a
+     * factor above (at) 1 whatever eta.  With H definite the smallest
+     * eigenvalue only matters through the largest one. */
+    b->gd_radius = (1.0 - eta * a) * (1.0 - eta * a);
+    if (!g->definite && isfinite(g->lambda_min))
+        b->gd_radius = fmax(b->gd_radius, (1.0 - eta * g->lambda_min) * (1.0 - eta * g->lambda_min));
+    else if (g->definite && !(eta * a >= 1.0))
+        b->gd_radius = NAN; /* below 1, its value needs lambda_min */
+    double scale = 1.0 + eta * fmax(fabs(a), isfinite(g->lambda_min) ? fabs(g->lambda_min) : 0.0);
+    b->gd_verdict = isnan(b->gd_radius) ? LINSTAB_VERDICT_STABLE
+                                        : linstab_radius_verdict(b->gd_radius, linstab_radius_tol(r, scale * scale, 0.0));
+    b->gd_diverges = b->gd_verdict == LINSTAB_VERDICT_UNSTABLE;
 
     b->thm1_threshold = h->batch < g->n ? g->sigma / eta / sqrt(nB - 1.0) : INFINITY;
     b->thm1_diverges = a > b->gd_threshold || a > b->thm1_threshold;
+    b->thm1_defined = g->definite; /* stated for PSD families at a minimum */
     b->thm1_proved = h->sampling == LINSTAB_SAMPLING_BERNOULLI;
     b->thm2_threshold = 2.0 * g->sigma / (eta * (g->sigma + nB - 1.0));
 
-    size_t r = m->r;
     double *P = malloc(r * r * sizeof *P);
     if (P == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "Theorem 9: out of memory");
     linstab_shin_P(m, eta, rho, P);
@@ -80,7 +93,10 @@ linstab_status linstab_bounds_compute(const linstab_geometry *g, const linstab_m
     st = linstab_sym_lambda_max_near(r, P, 1.0, &b->thm9_lambda_max, err);
     free(P);
     if (st != LINSTAB_OK) return st;
-    b->thm9_stable = b->thm9_lambda_max <= 1.0;
+    double k1 = fabs(a) + rho * a * a;
+    b->thm9_verdict = linstab_radius_verdict(b->thm9_lambda_max,
+                                             linstab_radius_tol(r, (1.0 + eta * k1) * (1.0 + eta * k1), 0.0));
+    b->thm9_stable = linstab_verdict_bounded(b->thm9_verdict);
     b->thm9_applies = h->batch == 1;
 
     b->eq7[0] = cond(a * (1.0 + rho * a), 2.0 / eta);
@@ -88,6 +104,8 @@ linstab_status linstab_bounds_compute(const linstab_geometry *g, const linstab_m
     b->eq7[2] = cond(g->m3_gap, rho > 0.0 ? 1.0 / (2.0 * eta * eta * rho) : INFINITY);
     b->eq7[3] = cond(g->m4_gap, rho > 0.0 ? 1.0 / (eta * eta * rho * rho) : INFINITY);
 
+    /* gamma_min needs H positive definite on the space: else no condition */
+    b->thm41_defined = isfinite(g->gamma_min);
     b->thm41 = linstab_thm41(g->frobenius, g->gamma_min, eta, rho, (double)h->batch);
     b->batch_eff = linstab_sampling_batch_eff(h->sampling, g->n, h->batch);
     b->thm41_corrected = linstab_thm41(g->frobenius, g->gamma_min, eta, rho, b->batch_eff);

@@ -5,6 +5,7 @@
  * the critical values that have no closed form (SAM radius, independent
  * SAM batches).
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,18 +89,28 @@ static linstab_status scaled_top(const linstab_family *f, const double *l, doubl
     return st;
 }
 
+int linstab_curvature_positive(size_t r, const double *l)
+{
+    double lmax = 0.0;
+    for (size_t j = 0; j < r; j++) lmax = fmax(lmax, fabs(l[j]));
+    double tol = (double)r * DBL_EPSILON * lmax;
+    for (size_t j = 0; j < r; j++)
+        if (!(l[j] > tol)) return 0;
+    return r > 0;
+}
+
 linstab_status linstab_critical_eta(const linstab_family *f, const double *l, double a, double b,
                                     const linstab_eigen_opts *opts, double *eta_star,
                                     linstab_error *err)
 {
     size_t r = f->d, m = r * (r + 1) / 2;
-    for (size_t j = 0; j < r; j++)
-        if (!(l[j] > 0.0)) {
-            /* H not positive definite on its range (indefinite family): the
-             * threshold is not a generalized eigenvalue; say so with NaN */
-            *eta_star = NAN;
-            return LINSTAB_OK;
-        }
+    if (!linstab_curvature_positive(r, l)) {
+        /* an eigenvalue l <= 0 of H on the space (indefinite family): E[J]
+         * has the eigenvalue 1 - eta l >= 1 and radius(T) >= (1 - eta l)^2
+         * >= 1 for every eta > 0 -- no eta is (strictly) stable */
+        *eta_star = 0.0;
+        return LINSTAB_OK;
+    }
     double *dsc = malloc(m * sizeof *dsc);
     if (dsc == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "critical eta: out of memory");
     size_t p = 0;
@@ -120,8 +131,7 @@ linstab_status linstab_critical_batch(const linstab_family *f, const double *l, 
     size_t r = f->d, m = r * (r + 1) / 2, n = f->n;
     double N = (double)n;
     *batch = 0;
-    for (size_t j = 0; j < r; j++)
-        if (!(l[j] > 0.0)) return LINSTAB_OK; /* indefinite: no threshold to report */
+    if (!linstab_curvature_positive(r, l)) return LINSTAB_OK; /* no B is stable (see critical eta) */
     /* R = A - eta Hd must be positive definite: l_j + l_k - eta l_j l_k > 0 */
     int R_pd = 1;
     double *dsc = malloc(m * sizeof *dsc);

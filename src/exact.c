@@ -3,12 +3,14 @@
  * at given hyper-parameters (SPEC.md sections 3-4): radius, critical eta,
  * critical batch size, critical rho, Lyapunov exponent.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "linstab/critical.h"
 #include "linstab/exact.h"
+#include "linstab/linalg.h"
 #include "linstab/samsame.h"
 #include "linstab/secmom.h"
 
@@ -219,6 +221,48 @@ static double top_k(const linstab_rotated *rf, double rho)
     return k;
 }
 
+/*
+ * The smallest eigenvalue of the curvature K of SAM's mean step
+ * E[J] = I - eta K, relative to max|K| (<= r eps: treated as 0):
+ * 'same': K = H + rho E[Hhat^2] = H + rho (a H^2 + b M_2);
+ * 'independent': K = H + rho H^2 (the batches are independent).
+ */
+static linstab_status mean_curvature_min(const linstab_rotated *rf, linstab_sam_variant v, double rho,
+                                         size_t batch, linstab_sampling sampling, double *kmin,
+                                         linstab_error *err)
+{
+    const linstab_family *f = rf->f;
+    size_t r = f->d;
+    if (linstab_curvature_positive(r, rf->l)) {
+        /* H positive definite on the space, rho a H^2 + rho b M_2 PSD */
+        *kmin = rf->l[r - 1];
+        return LINSTAB_OK;
+    }
+    double a = 1.0, b = 0.0;
+    if (v == LINSTAB_SAM_SAME) linstab_sampling_coeffs(sampling, f->n, batch, &a, &b);
+    double *K = calloc(r * r, sizeof *K), *w = malloc(r * sizeof *w);
+    if (K == NULL || w == NULL) {
+        free(K);
+        free(w);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "SAM critical eta: out of memory");
+    }
+    linstab_status st = LINSTAB_OK;
+    if (rho != 0.0 && b != 0.0) {
+        double *M[2] = {NULL, K};
+        st = linstab_family_moments(f, 2, M, err);
+        for (size_t j = 0; st == LINSTAB_OK && j < r * r; j++) K[j] *= rho * b;
+    }
+    for (size_t j = 0; j < r; j++) K[j * r + j] += rf->l[j] + rho * a * rf->l[j] * rf->l[j];
+    if (st == LINSTAB_OK) st = linstab_sym_eig(r, K, w, NULL, err);
+    if (st == LINSTAB_OK) {
+        double kmax = fmax(fabs(w[0]), fabs(w[r - 1]));
+        *kmin = w[0] > (double)r * DBL_EPSILON * kmax ? w[0] : 0.0;
+    }
+    free(K);
+    free(w);
+    return st;
+}
+
 linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_variant variant,
                                     double rho, size_t batch, linstab_sampling sampling,
                                     const linstab_eigen_opts *eo, double *eta_star,
@@ -230,6 +274,15 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_varia
                                  "SAM (%s): no exact operator for B = %zu, %s at rank %zu",
                                  linstab_sam_variant_name(variant), batch,
                                  linstab_sampling_name(sampling), rf->f->d);
+    /* first order: radius(eta) = 1 - 2 eta lambda_min(K) + O(eta^2) with K
+     * the mean step's curvature; lambda_min(K) <= 0 leaves no stable eta */
+    double kmin = 0.0;
+    linstab_status st0 = mean_curvature_min(rf, variant, rho, batch, sampling, &kmin, err);
+    if (st0 != LINSTAB_OK) return st0;
+    if (!(kmin > 0.0)) {
+        *eta_star = 0.0;
+        return LINSTAB_OK;
+    }
     if (variant == LINSTAB_SAM_SAME && batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) {
         *eta_star = 2.0 / top_k(rf, rho); /* full batch: 002 Prop. 4.1 remark */
         return LINSTAB_OK;
@@ -294,6 +347,19 @@ linstab_status linstab_lemma41(const linstab_rotated *rf, double eta, size_t bat
     return st;
 }
 
+/* The tolerance of verdict.h for T on this family: dimension r(r+1)/2,
+ * entries of size (1 + eta k)^2 with k = max_j |l_j| + rho l_j^2. */
+static double radius_tol(const linstab_rotated *rf, double eta, double rho, const linstab_eigen_opts *eo)
+{
+    size_t r = rf->f->d, m = r * (r + 1) / 2;
+    double k = 0.0;
+    for (size_t j = 0; j < r; j++) k = fmax(k, fabs(rf->l[j]) + rho * rf->l[j] * rf->l[j]);
+    linstab_eigen_opts o = eo ? *eo : linstab_eigen_defaults();
+    size_t dense_max = o.dense_max ? o.dense_max : 2000;
+    int dense = o.path == LINSTAB_EIGEN_DENSE || (o.path == LINSTAB_EIGEN_AUTO && m <= dense_max);
+    return linstab_radius_tol(m, (1.0 + eta * k) * (1.0 + eta * k), dense ? 0.0 : (o.tol > 0.0 ? o.tol : 1e-12));
+}
+
 linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hyper *h,
                                      linstab_sam_variant variant, const linstab_exact_opts *opts,
                                      linstab_exact *out, linstab_error *err)
@@ -326,7 +392,11 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
         st = LINSTAB_OK;
     }
     if (st != LINSTAB_OK) return st;
-    out->sgd_stable = isnan(out->sgd_radius) ? h->eta <= out->sgd_eta_star : out->sgd_radius <= 1.0;
+    out->radius_tol = radius_tol(rf, h->eta, 0.0, eo);
+    out->sgd_verdict = isnan(out->sgd_radius)
+                           ? (h->eta <= out->sgd_eta_star ? LINSTAB_VERDICT_STABLE : LINSTAB_VERDICT_UNSTABLE)
+                           : linstab_radius_verdict(out->sgd_radius, out->radius_tol);
+    out->sgd_stable = linstab_verdict_bounded(out->sgd_verdict);
     STAGE(2, "critical B");
     st = linstab_critical_batch(f, rf->l, h->sampling, h->eta, eo, &out->sgd_critical_batch, err);
     if (st != LINSTAB_OK) return st;
@@ -338,7 +408,9 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
         st = linstab_sam_radius(rf, variant, h->eta, h->rho, h->batch, h->sampling, eo,
                                 &out->sam_radius, err);
         if (st != LINSTAB_OK) return st;
-        out->sam_stable = out->sam_radius <= 1.0;
+        out->sam_radius_tol = radius_tol(rf, h->eta, h->rho, eo);
+        out->sam_verdict = linstab_radius_verdict(out->sam_radius, out->sam_radius_tol);
+        out->sam_stable = linstab_verdict_bounded(out->sam_verdict);
         param_ctx c = {rf, variant, h->eta, h->rho, h->batch, h->sampling, eo, NULL};
         STAGE(4, "SAM eta*");
         st = linstab_sam_eta_star(rf, variant, h->rho, h->batch, h->sampling, eo,

@@ -137,16 +137,19 @@ linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S, dou
 }
 
 static linstab_status gamma_impl(const linstab_family *f, const linstab_moments *m, const double *quad,
-                                 double *gamma_min, linstab_error *err);
+                                 double *gamma_min, int *definite, linstab_error *err);
 
 linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments *m,
                                  double *gamma_min, linstab_error *err)
 {
-    return gamma_impl(f, m, NULL, gamma_min, err);
+    int definite = 0;
+    return gamma_impl(f, m, NULL, gamma_min, &definite, err);
 }
 
+/* DEFINITE: OUT 1 when H's Cholesky factor exists (H positive definite on
+ * the space), the condition for gamma_min to be defined. */
 static linstab_status gamma_impl(const linstab_family *f, const linstab_moments *m, const double *quad,
-                                 double *gamma_min, linstab_error *err)
+                                 double *gamma_min, int *definite, linstab_error *err)
 {
     size_t r = m->r, rr = r * r;
     double *A = alloc_touched(rr);
@@ -159,7 +162,9 @@ static linstab_status gamma_impl(const linstab_family *f, const linstab_moments 
         goto done;
     }
     /* H = L L' on R; H not positive definite on R: gamma_min undefined */
+    *definite = 0;
     if (!linstab_cholesky_lower(r, m->Hp[0], L)) goto done;
+    *definite = 1;
     /* rank one with quad[i] = u_i' H u_i known: (1/n) sum_i H_i H H_i = (1/n) sum_i quad[i] u_i u_i' */
     st = quad != NULL ? linstab_family_rank_one_weighted(f, quad, A, err)
                       : linstab_family_sandwich_chol(f, m->Hp[0], L, A, err);
@@ -204,6 +209,8 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
     g->n = fr->n;
     g->d = d_full;
     g->rank = r;
+    g->space_dim = r;
+    g->lambda_min = NAN;
     const double *H = m->Hp[0];
     for (size_t j = 0; j < r; j++) g->trace += H[j * r + j];
     for (size_t j = 0; j < rr; j++) g->frobenius += H[j] * H[j];
@@ -248,7 +255,37 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
     double *quad = NULL;
     int rank_one = fr->kind == LINSTAB_FAMILY_FACTORED && fr->k == 1;
     st = coherence_impl(fr, &g->lambda1_S, &g->sigma, rank_one ? &quad : NULL, err);
-    if (st == LINSTAB_OK) st = gamma_impl(fr, m, quad, &g->gamma_min, err);
+    if (st == LINSTAB_OK) st = gamma_impl(fr, m, quad, &g->gamma_min, &g->definite, err);
     free(quad);
+    /* H not positive definite on the space (an indefinite family, analysed
+     * on range(M_2)): its own rank and smallest eigenvalue, from all its
+     * eigenvalues (such families are small: exact Hessians) */
+    if (st == LINSTAB_OK && !g->definite) st = linstab_geometry_lambda_min(m, g, err);
+    return st;
+}
+
+linstab_status linstab_geometry_lambda_min(const linstab_moments *m, linstab_geometry *g, linstab_error *err)
+{
+    size_t r = m->r;
+    double *w = malloc(r * sizeof *w), *a = malloc(r * r * sizeof *a);
+    if (w == NULL || a == NULL) {
+        free(w);
+        free(a);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "lambda_min(H): out of memory");
+    }
+    memcpy(a, m->Hp[0], r * r * sizeof *a);
+    linstab_status st = linstab_sym_eig(r, a, w, NULL, err);
+    if (st == LINSTAB_OK) {
+        /* numpy's matrix_rank rule on |eigenvalues| */
+        double wmax = fmax(fabs(w[0]), fabs(w[r - 1])), tol = (double)g->d * DBL_EPSILON * wmax;
+        size_t rank = 0;
+        for (size_t j = 0; j < r; j++) rank += fabs(w[j]) > tol;
+        g->rank = rank;
+        g->lambda_min = w[0];
+        /* beyond the space every H_i vanishes: eigenvalue 0 of H in R^d */
+        if (g->d > r && g->lambda_min > 0.0) g->lambda_min = 0.0;
+    }
+    free(w);
+    free(a);
     return st;
 }

@@ -10,6 +10,7 @@
 #include "linstab/report.h"
 #include "linstab/samsame.h"
 #include "linstab/sampling.h"
+#include "linstab/verdict.h"
 
 void linstab_json_init(linstab_json *j, FILE *out)
 {
@@ -132,6 +133,9 @@ static void json_exact(linstab_json *j, const linstab_exact *ex)
     linstab_json_begin(j, "sgd");
     linstab_json_number(j, "radius", ex->sgd_radius);
     linstab_json_bool(j, "stable", ex->sgd_stable);
+    linstab_json_string(j, "verdict", linstab_verdict_name(ex->sgd_verdict));
+    linstab_json_bool(j, "marginal", ex->sgd_verdict == LINSTAB_VERDICT_MARGINAL);
+    linstab_json_number(j, "radius_tol", ex->radius_tol);
     linstab_json_number(j, "critical_eta", ex->sgd_eta_star);
     if (ex->sgd_critical_batch > 0)
         linstab_json_int(j, "critical_batch", (long long)ex->sgd_critical_batch);
@@ -144,6 +148,9 @@ static void json_exact(linstab_json *j, const linstab_exact *ex)
     if (ex->sam_available) {
         linstab_json_number(j, "radius", ex->sam_radius);
         linstab_json_bool(j, "stable", ex->sam_stable);
+        linstab_json_string(j, "verdict", linstab_verdict_name(ex->sam_verdict));
+        linstab_json_bool(j, "marginal", ex->sam_verdict == LINSTAB_VERDICT_MARGINAL);
+        linstab_json_number(j, "radius_tol", ex->sam_radius_tol);
         linstab_json_number(j, "critical_eta", ex->sam_eta_star);
         linstab_json_number(j, "critical_rho", ex->sam_critical_rho);
         linstab_json_bool(j, "radius_monotone_in_rho", ex->sam_rho_monotone & 1);
@@ -188,6 +195,8 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_int(&j, "d", (long long)g->d);
     linstab_json_int(&j, "rank", (long long)g->rank);
     linstab_json_int(&j, "null_dim", (long long)(g->d - g->rank));
+    linstab_json_int(&j, "space_dim", (long long)g->space_dim);
+    linstab_json_bool(&j, "h_positive_definite", g->definite);
     linstab_json_number(&j, "eta", h->eta);
     linstab_json_int(&j, "batch", (long long)h->batch);
     linstab_json_number(&j, "rho", h->rho);
@@ -207,11 +216,14 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_number(&j, "m3_gap", g->m3_gap);
     linstab_json_number(&j, "m4_gap", g->m4_gap);
     linstab_json_number(&j, "gamma_min", g->gamma_min);
+    linstab_json_number(&j, "lambda_min", g->lambda_min);
     linstab_json_end(&j);
 
     linstab_json_begin(&j, "bounds");
     linstab_json_begin(&j, "gd");
     linstab_json_number(&j, "threshold", b->gd_threshold);
+    linstab_json_number(&j, "radius", b->gd_radius);
+    linstab_json_string(&j, "verdict", linstab_verdict_name(b->gd_verdict));
     linstab_json_bool(&j, "diverges", b->gd_diverges);
     linstab_json_end(&j);
 
@@ -228,6 +240,7 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_begin(&j, "shin_thm9");
     linstab_json_number(&j, "lambda_max", b->thm9_lambda_max);
     linstab_json_bool(&j, "stable", b->thm9_stable);
+    linstab_json_string(&j, "verdict", linstab_verdict_name(b->thm9_verdict));
     linstab_json_bool(&j, "stated_for_batch", b->thm9_applies);
     linstab_json_end(&j);
 
@@ -242,14 +255,22 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_number(&j, "gamma", g->gamma_min);
     linstab_json_number(&j, "lhs", b->thm41.lhs);
     linstab_json_number(&j, "rhs", b->thm41.rhs);
-    linstab_json_bool(&j, "stable_necessary", b->thm41.holds);
+    linstab_json_bool(&j, "defined", b->thm41_defined);
+    if (b->thm41_defined)
+        linstab_json_bool(&j, "stable_necessary", b->thm41.holds);
+    else
+        linstab_json_null(&j, "stable_necessary");
     linstab_json_end(&j);
 
     linstab_json_begin(&j, "sam_late_thm41_corrected");
     linstab_json_number(&j, "batch_eff", b->batch_eff);
     linstab_json_number(&j, "lhs", b->thm41_corrected.lhs);
     linstab_json_number(&j, "rhs", b->thm41_corrected.rhs);
-    linstab_json_bool(&j, "stable_necessary", b->thm41_corrected.holds);
+    linstab_json_bool(&j, "defined", b->thm41_defined);
+    if (b->thm41_defined)
+        linstab_json_bool(&j, "stable_necessary", b->thm41_corrected.holds);
+    else
+        linstab_json_null(&j, "stable_necessary");
     linstab_json_end(&j);
     linstab_json_end(&j); /* bounds */
     if (ex != NULL) json_exact(&j, ex);
@@ -303,8 +324,12 @@ static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *e
         snprintf(line, sizeof line, "SGD mean-square radius: not resolved (eta vs eta*)");
     else
         snprintf(line, sizeof line, "SGD mean-square radius = %s", x);
-    verdict(out, line, ex->sgd_stable ? "stable" : "unstable", "second-moment operator");
-    num(out, "SGD critical eta (mean-square)", ex->sgd_eta_star);
+    verdict(out, line, linstab_verdict_name(ex->sgd_verdict), "second-moment operator");
+    if (ex->sgd_eta_star == 0.0)
+        fprintf(out, "  %-34s none: H has curvature <= 0 on the space, (1 - eta l)^2 >= 1 for every eta\n",
+                "SGD critical eta (mean-square)");
+    else
+        num(out, "SGD critical eta (mean-square)", ex->sgd_eta_star);
     if (ex->sgd_critical_batch > 0)
         fprintf(out, "  %-34s %zu\n", "SGD critical batch at this eta", ex->sgd_critical_batch);
     else
@@ -313,13 +338,19 @@ static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *e
         fmt(x, sizeof x, ex->sam_radius);
         snprintf(line, sizeof line, "SAM (%s) mean-square radius = %s",
                  linstab_sam_variant_name(ex->sam_variant), x);
-        verdict(out, line, ex->sam_stable ? "stable" : "unstable", "second-moment operator");
-        num(out, "SAM critical eta (at this rho)", ex->sam_eta_star);
+        verdict(out, line, linstab_verdict_name(ex->sam_verdict), "second-moment operator");
+        if (ex->sam_eta_star == 0.0)
+            fprintf(out, "  %-34s none: the mean step I - eta K has K with an eigenvalue <= 0\n",
+                    "SAM critical eta (at this rho)");
+        else
+            num(out, "SAM critical eta (at this rho)", ex->sam_eta_star);
         if (isnan(ex->sam_critical_rho))
-            fprintf(out, "  %-34s none (unstable at rho = 0)\n", "SAM critical rho (at this eta)");
+            fprintf(out, "  %-34s n/a: SGD (rho = 0) is unstable at this eta\n", "SAM critical rho (at this eta)");
         else
             num(out, "SAM critical rho (at this eta)", ex->sam_critical_rho);
-        if (!(ex->sam_rho_monotone & 2))
+        if (isnan(ex->sam_critical_rho))
+            ; /* no bracket was searched */
+        else if (!(ex->sam_rho_monotone & 2))
             fprintf(out, "  (the radius crossed 1 several times on the rho bracket: the critical "
                          "rho is one crossing, the stable set is not an interval)\n");
         else if (!(ex->sam_rho_monotone & 1))
@@ -361,6 +392,10 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     fprintf(out, "linstab %s check: %s (%s)\n", info->version, info->source, info->kind);
     fprintf(out, "  n = %zu samples, d = %zu, rank(H) = %zu, flat directions = %zu\n", g->n, g->d,
             g->rank, g->d - g->rank);
+    if (!g->definite)
+        fprintf(out, "  H is not positive definite (lambda_min(H) = %.6g): analysed on range(M_2),\n"
+                     "  the span of every range(H_i), of dimension %zu\n",
+                g->lambda_min, g->space_dim);
     fprintf(out, "  eta = %g, B = %zu, rho = %g, sampling: %s\n\n", h->eta, h->batch, h->rho,
             sampling_words(h->sampling));
 
@@ -377,13 +412,22 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     num(out, "s2 (000 eq. 7)", g->s2);
     num(out, "s3", g->s3);
     num(out, "s4", g->s4);
-    num(out, "gamma_min (002 Assumption 4.1)", g->gamma_min);
+    if (g->definite || isfinite(g->gamma_min))
+        num(out, "gamma_min (002 Assumption 4.1)", g->gamma_min);
+    else
+        fprintf(out, "  %-34s n/a (needs H positive definite on the space)\n", "gamma_min (002 Assumption 4.1)");
+    if (isfinite(g->lambda_min)) num(out, "lambda_min(H)", g->lambda_min);
 
     fprintf(out, "\nbounds%-55s %-13s %s\n", "", "verdict", "source");
     fmt(x, sizeof x, g->sharpness);
     fmt(y, sizeof y, b->gd_threshold);
-    snprintf(line, sizeof line, "GD: lambda1(H) = %s vs 2/eta = %s", x, y);
-    verdict(out, line, b->gd_diverges ? "unstable" : "stable", "GD (B = n)");
+    if (!g->definite && isfinite(g->lambda_min) && g->lambda_min < 0.0) {
+        fmt(x, sizeof x, b->gd_radius);
+        snprintf(line, sizeof line, "GD: max (1 - eta l)^2 = %s (negative curvature)", x);
+    } else {
+        snprintf(line, sizeof line, "GD: lambda1(H) = %s vs 2/eta = %s", x, y);
+    }
+    verdict(out, line, linstab_verdict_name(b->gd_verdict), "GD (B = n)");
 
     fmt(y, sizeof y, b->thm1_threshold);
     snprintf(line, sizeof line, "Thm 1: lambda1(H) vs (sigma/eta)(n/B-1)^-1/2 = %s", y);
@@ -397,7 +441,7 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
 
     fmt(x, sizeof x, b->thm9_lambda_max);
     snprintf(line, sizeof line, "Thm 9: lambda_max(P) = %s vs 1", x);
-    verdict(out, line, b->thm9_stable ? "stable" : "says nothing",
+    verdict(out, line, b->thm9_stable ? linstab_verdict_name(b->thm9_verdict) : "says nothing",
             b->thm9_applies ? "000 Theorem 9" : "000 Theorem 9 (stated for B = 1)");
 
     static const char *eq7_names[4] = {"(7) a(1 + rho a)", "(7) s2^2", "(7) s3^3", "(7) s4^4"};
@@ -413,7 +457,7 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     fmt(x, sizeof x, b->thm41.lhs);
     fmt(y, sizeof y, b->thm41.rhs);
     snprintf(line, sizeof line, "Thm 4.1 as stated: %s vs B/(eta^2 gamma) = %s", x, y);
-    verdict(out, line, b->thm41.holds ? "says nothing" : "unstable",
+    verdict(out, line, !b->thm41_defined ? "n/a" : b->thm41.holds ? "says nothing" : "unstable",
             "002 Thm 4.1 (assumes with-replacement noise)");
 
     fmt(x, sizeof x, b->thm41_corrected.lhs);
@@ -421,7 +465,7 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     char be[32];
     fmt(be, sizeof be, b->batch_eff);
     snprintf(line, sizeof line, "Thm 4.1, B_eff = %s: %s vs %s", be, x, y);
-    verdict(out, line, b->thm41_corrected.holds ? "says nothing" : "unstable",
+    verdict(out, line, !b->thm41_defined ? "n/a" : b->thm41_corrected.holds ? "says nothing" : "unstable",
             "002 Thm 4.1 corrected for the sampling");
     if (ex != NULL) text_exact(out, h, ex);
 }

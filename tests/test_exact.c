@@ -585,3 +585,59 @@ Test(lemma41, has_closed_forms_on_the_004_construction)
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
 }
+
+/* ------------------------------------------------- the marginal rule */
+
+/* At eta = eta* the exact radius is 1: SGD and SAM at rho = 0 (the same
+ * dynamics) must both say "marginal", and a step of 1e-6 relative either
+ * side must leave the band (the band is rounding, not a fudge). */
+static void marginal_at_eta_star(const linstab_family *f, const char *what)
+{
+    linstab_rotated rf = tu_rotate(f);
+    for (int t = 0; t < 3; t++)
+        for (size_t B = 1; B < f->n; B += (f->n > 6 ? f->n / 3 : 1)) {
+            double es = sgd_eta_star(&rf, all_samplings[t], B);
+            cr_assert(isfinite(es) && es > 0.0);
+            linstab_exact ex = compute(&rf, es, B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
+            cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_MARGINAL, "%s %s B = %zu: SGD radius - 1 = %g, tol %g",
+                         what, linstab_sampling_name(all_samplings[t]), B, ex.sgd_radius - 1.0, ex.radius_tol);
+            cr_expect(ex.sgd_stable);
+            if (ex.sam_available) {
+                cr_expect_eq(ex.sam_verdict, LINSTAB_VERDICT_MARGINAL, "%s %s B = %zu: SAM rho = 0 radius - 1 = %g",
+                             what, linstab_sampling_name(all_samplings[t]), B, ex.sam_radius - 1.0);
+                cr_expect_eq(ex.sam_stable, ex.sgd_stable);
+            }
+            ex = compute(&rf, es * (1.0 + 1e-6), B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
+            cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_UNSTABLE, "%s: above eta*", what);
+            ex = compute(&rf, es * (1.0 - 1e-6), B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
+            cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_STABLE, "%s: below eta*", what);
+        }
+    linstab_rotated_clear(&rf);
+}
+
+Test(verdict, the_radius_at_eta_star_is_marginal_for_sgd_and_for_sam_at_rho_zero)
+{
+    linstab_family *f = tu_family_dense(12, 5, 2, 301);
+    marginal_at_eta_star(f, "dense");
+    linstab_family_free(f);
+    f = tu_family_factored(9, 7, 1, 302);
+    marginal_at_eta_star(f, "rank one, rank-deficient");
+    linstab_family_free(f);
+    f = tu_family_004(12, 3);
+    marginal_at_eta_star(f, "004 construction");
+    linstab_family_free(f);
+}
+
+Test(verdict, rule_has_three_sides_and_na)
+{
+    double tol = linstab_radius_tol(10, 4.0, 0.0);
+    cr_expect(fabs(tol - 16.0 * 10 * DBL_EPSILON * 4.0) <= DBL_EPSILON * tol);
+    cr_expect_eq(linstab_radius_tol(10, 1.0, 1e-12), 1e-12, "the matrix-free tolerance dominates");
+    cr_expect_eq(linstab_radius_verdict(1.0 + 0.5 * tol, tol), LINSTAB_VERDICT_MARGINAL);
+    cr_expect_eq(linstab_radius_verdict(1.0 - 0.5 * tol, tol), LINSTAB_VERDICT_MARGINAL);
+    cr_expect_eq(linstab_radius_verdict(1.0 + 2.0 * tol, tol), LINSTAB_VERDICT_UNSTABLE);
+    cr_expect_eq(linstab_radius_verdict(1.0 - 2.0 * tol, tol), LINSTAB_VERDICT_STABLE);
+    cr_expect_eq(linstab_radius_verdict(NAN, tol), LINSTAB_VERDICT_NA);
+    cr_expect(linstab_verdict_bounded(LINSTAB_VERDICT_MARGINAL) && !linstab_verdict_bounded(LINSTAB_VERDICT_UNSTABLE));
+    cr_expect_str_eq(linstab_verdict_name(LINSTAB_VERDICT_MARGINAL), "marginal");
+}

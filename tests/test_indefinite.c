@@ -355,3 +355,80 @@ Test(indefinite, rotated_family_has_h_diagonal_with_its_eigenvalues)
     linstab_family_free(f);
     free(H);
 }
+
+/* ------------------------------------------------ critical values */
+
+Test(indefinite, no_eta_is_stable_for_sgd_and_brute_force_agrees)
+{
+    double *Hs, *H = indefinite_family(6, 4, 4, 11, &Hs);
+    linstab_family *f = dense_of(H, 6, 4);
+    linstab_rotated rf;
+    linstab_error err = {0};
+    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(rf.l[rf.f->d - 1] < 0.0, "the family has negative curvature");
+    for (size_t B = 1; B <= 6; B++) {
+        linstab_exact ex = exact_of(&rf, 0.05, B, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAM_SAME);
+        cr_expect(ex.sgd_eta_star == 0.0, "B = %zu: eta* = %g", B, ex.sgd_eta_star);
+        cr_expect(ex.sgd_critical_batch == 0, "B = %zu: no batch size is stable", B);
+        cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_UNSTABLE);
+        /* the lower bound (1 - eta lambda_min)^2 and the brute force, at small eta */
+        for (double eta = 1e-3; eta < 2.0; eta *= 4.0) {
+            double br = brute_radius(Hs, 6, 4, LINSTAB_SAMPLING_WITHOUT, B, eta, 0.0, -1);
+            double lb = (1.0 - eta * rf.l[rf.f->d - 1]) * (1.0 - eta * rf.l[rf.f->d - 1]);
+            cr_expect(br > 1.0 && br >= lb * (1.0 - RTOL), "B = %zu eta = %g: radius %.15g, bound %.15g", B, eta,
+                      br, lb);
+        }
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+    free(H);
+    free(Hs);
+}
+
+Test(indefinite, sam_eta_star_is_where_the_brute_force_radius_crosses_one)
+{
+    /* a mildly indefinite family: H_i = A_i A_i' - 0.05 e e' */
+    size_t n = 5, d = 3;
+    gsl_rng *g = tu_rng(21);
+    double H[5 * 9], A[9];
+    for (size_t i = 0; i < n; i++) {
+        tu_gauss(g, A, 9);
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) {
+                double s = 0.0;
+                for (size_t c = 0; c < d; c++) s += A[a * d + c] * A[b * d + c] / 3.0;
+                H[i * 9 + a * d + b] = s - (a == 2 && b == 2 ? 1.5 : 0.0);
+            }
+    }
+    gsl_rng_free(g);
+    linstab_family *f = dense_of(H, n, d);
+    linstab_rotated rf;
+    linstab_error err = {0};
+    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(rf.l[d - 1] < 0.0, "H has negative curvature: %g", rf.l[d - 1]);
+    int positive_seen = 0;
+    for (double rho = 0.0; rho <= 4.0; rho += 1.0)
+        for (size_t B = 1; B <= n; B += 2) {
+            double es = NAN;
+            linstab_eigen_opts eo = linstab_eigen_defaults();
+            cr_assert(linstab_sam_eta_star(&rf, LINSTAB_SAM_SAME, rho, B, LINSTAB_SAMPLING_WITHOUT, &eo, &es, &err) ==
+                          LINSTAB_OK,
+                      "%s", err.msg);
+            if (es == 0.0) {
+                double br = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, 1e-3, rho, LINSTAB_SAM_SAME);
+                cr_expect(br > 1.0, "rho = %g B = %zu: eta* = 0 but the radius at eta = 1e-3 is %.15g", rho, B, br);
+                continue;
+            }
+            positive_seen++;
+            cr_assert(isfinite(es) && es > 0.0);
+            double lo = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * (1.0 - 1e-6), rho, LINSTAB_SAM_SAME);
+            double hi = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * (1.0 + 1e-6), rho, LINSTAB_SAM_SAME);
+            double small = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * 0.01, rho, LINSTAB_SAM_SAME);
+            cr_expect(lo <= 1.0 + RTOL && hi > 1.0 && small < 1.0,
+                      "rho = %g B = %zu: eta* = %.12g, radius below %.15g above %.15g, at eta*/100 %.15g", rho, B, es,
+                      lo, hi, small);
+        }
+    cr_expect(positive_seen > 0, "some rho makes SAM stable near 0");
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}

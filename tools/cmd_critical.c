@@ -209,16 +209,16 @@ int cmd_critical(int argc, char **argv)
                 path, n, linstab_family_ambient_dim(f), rf.f->d, l1, sigma, linstab_sampling_name(sampling));
         if (rho >= 0.0)
             fprintf(o.fp, "# SAM: rho = %g, variant %s\n", rho, linstab_sam_variant_name(variant));
-        fprintf(o.fp, "%8s  %14s", "batch", "eta* (SGD)");
-        if (rho >= 0.0) fprintf(o.fp, "  %14s", "eta* (SAM)");
+        fprintf(o.fp, "%8s  %23s", "batch", "eta* (SGD)");
+        if (rho >= 0.0) fprintf(o.fp, "  %23s", "eta* (SAM)");
         fprintf(o.fp, "  %14s  %14s\n", "Thm 1 eta", "Thm 2 eta");
         for (size_t t = 0; t < nb; t++) {
-            fprintf(o.fp, "%8zu  %14.8g", rows[t].batch, rows[t].eta_sgd);
+            fprintf(o.fp, "%8zu  %23.17g", rows[t].batch, rows[t].eta_sgd);
             if (rho >= 0.0) {
                 if (isnan(rows[t].eta_sam))
-                    fprintf(o.fp, "  %14s", "n/a");
+                    fprintf(o.fp, "  %23s", "n/a");
                 else
-                    fprintf(o.fp, "  %14.8g", rows[t].eta_sam);
+                    fprintf(o.fp, "  %23.17g", rows[t].eta_sam);
             }
             fprintf(o.fp, "  %14.8g  %14.8g\n", rows[t].eta_thm1, rows[t].eta_thm2);
         }

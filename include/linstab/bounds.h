@@ -1,7 +1,8 @@
 /*
  * bounds.h -- what each published stability result says (SPEC.md 3-4).
  *
- *   GD                  diverges iff lambda1(H) > 2/eta
+ *   GD                  diverges iff max_j (1 - eta l_j)^2 > 1 (lambda1(H) >
+ *                       2/eta, or negative curvature)
  *   004 Theorem 1       diverges if lambda1(H) > 2/eta or lambda1(H) >
  *                       (sigma/eta)(n/B - 1)^(-1/2) (second condition only
  *                       for B < n); proved for Bernoulli sampling only
@@ -24,6 +25,7 @@
 #include "linstab/geometry.h"
 #include "linstab/sampling.h"
 #include "linstab/status.h"
+#include "linstab/verdict.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,15 +46,23 @@ typedef struct linstab_condition {
 
 typedef struct linstab_bounds {
     double gd_threshold;       /* 2/eta */
-    int gd_diverges;
+    double gd_radius;          /* max_j (1 - eta l_j)^2; NaN when H is definite
+                                * and below 1 (its value needs lambda_min(H)) */
+    linstab_verdict gd_verdict; /* the rule of verdict.h; UNSTABLE when H has
+                                 * negative curvature */
+    int gd_diverges;           /* gd_verdict == UNSTABLE */
     double thm1_threshold;     /* (sigma/eta)(n/B-1)^(-1/2); +INF when B = n */
     int thm1_diverges;
     int thm1_proved;           /* the sampling in use is Bernoulli */
+    int thm1_defined;          /* H positive definite on the space (a PSD family) */
     double thm2_threshold;
     double thm9_lambda_max;    /* lambda_max(P) on the range */
-    int thm9_stable;
+    linstab_verdict thm9_verdict; /* lambda_max(P) vs 1 (verdict.h) */
+    int thm9_stable;           /* thm9_verdict is STABLE or MARGINAL */
     int thm9_applies;          /* B = 1 (Theorem 9 is stated for B = 1) */
     linstab_condition eq7[4];  /* sharpness, s2, s3, s4 */
+    int thm41_defined;         /* gamma_min defined (H positive definite on the
+                                * space); else both 4.1 rows say nothing */
     linstab_condition thm41;   /* as stated, with B */
     double batch_eff;          /* +INF when the noise vanishes */
     linstab_condition thm41_corrected;

@@ -26,7 +26,17 @@
 extern "C" {
 #endif
 
-/* eta* for the coefficients (a, b) (OUT *eta_star; +INFINITY if Q = 0). */
+/*
+ * 1 when every l_j exceeds r eps max|l| (H positive definite on the space,
+ * the premise of the generalized eigenproblem), else 0.
+ */
+LINSTAB_API int linstab_curvature_positive(size_t r, const double *l);
+
+/*
+ * eta* for the coefficients (a, b) (OUT *eta_star; +INFINITY if Q = 0;
+ * 0 when some l_j <= 0 within rounding -- an indefinite or singular H on
+ * the space, where radius(T) >= (1 - eta l_j)^2 >= 1 for every eta > 0).
+ */
 LINSTAB_API linstab_status linstab_critical_eta(const linstab_family *f, const double *l,
                                                 double a, double b,
                                                 const linstab_eigen_opts *opts,
@@ -34,7 +44,8 @@ LINSTAB_API linstab_status linstab_critical_eta(const linstab_family *f, const d
 
 /*
  * Smallest batch size B in [1, n] at which SGD with sampling s is
- * mean-square stable at eta (OUT *batch; 0 when no B <= n is).  Solved by
+ * mean-square stable at eta (OUT *batch; 0 when no B <= n is, which
+ * includes every family with an l_j <= 0).  Solved by
  * one generalized eigenproblem in the noise coefficient b, then checked
  * against eta*(B) and eta*(B - 1).
  */

@@ -23,6 +23,7 @@
 #include "linstab/family.h"
 #include "linstab/lyapunov.h"
 #include "linstab/status.h"
+#include "linstab/verdict.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,14 +84,21 @@ LINSTAB_API linstab_exact_opts linstab_exact_defaults(void);
 
 typedef struct linstab_exact {
     double sgd_radius;
-    int sgd_stable;
-    double sgd_eta_star;          /* mean-square critical eta at (B, sampling) */
+    int sgd_stable;               /* sgd_verdict is STABLE or MARGINAL */
+    linstab_verdict sgd_verdict;  /* the rule of verdict.h */
+    double radius_tol;            /* the tolerance of that rule for SGD's radius */
+    double sgd_eta_star;          /* mean-square critical eta at (B, sampling);
+                                   * 0: no eta > 0 is stable (l_j <= 0) */
     size_t sgd_critical_batch;    /* smallest stable B at eta; 0: none <= n */
     int sam_available;
     linstab_sam_variant sam_variant;
     double sam_radius;
-    int sam_stable;
-    double sam_eta_star;          /* at (B, rho) */
+    int sam_stable;               /* sam_verdict is STABLE or MARGINAL */
+    linstab_verdict sam_verdict;
+    double sam_radius_tol;
+    double sam_eta_star;          /* at (B, rho); 0: no eta > 0 is stable (the
+                                   * mean step I - eta K has K with an
+                                   * eigenvalue <= 0) */
     double sam_critical_rho;      /* sup of stable rho at eta; NaN: unstable at rho = 0 */
     int sam_rho_monotone;
     linstab_lyap lyap;            /* of the dynamics run: SGD if rho = 0, else SAM */

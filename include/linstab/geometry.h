@@ -62,7 +62,14 @@ LINSTAB_API linstab_status linstab_moments_compute_given(const linstab_family *f
 LINSTAB_API void linstab_moments_free(linstab_moments *m);
 
 typedef struct linstab_geometry {
-    size_t n, d, rank;
+    size_t n, d;
+    size_t rank;      /* rank of H itself (numpy's rule on its eigenvalues) */
+    size_t space_dim; /* dimension of the analysed space: range(H) for PSD
+                       * families, range(M_2) >= rank for indefinite ones */
+    int definite;     /* 1: H is positive definite on that space (Cholesky) */
+    double lambda_min; /* smallest eigenvalue of H on R^d when !definite
+                        * (0 if only zero/positive ones), else NaN: not
+                        * computed (see linstab_geometry_lambda_min) */
     double sharpness, trace, frobenius, max_individual_sharpness;
     double lambda1_S, sigma;
     double m2_gap, m3_gap, m4_gap, s2, s3, s4;
@@ -76,6 +83,16 @@ typedef struct linstab_geometry {
 LINSTAB_API linstab_status linstab_geometry_compute(const linstab_family *fr,
                                                     const linstab_moments *m, size_t d_full,
                                                     linstab_geometry *g, linstab_error *err);
+
+/*
+ * lambda_min(H) and rank(H) from every eigenvalue of H (LAPACK, r^3):
+ * fills g->lambda_min and g->rank (g->d must be set).  Called by
+ * linstab_geometry_compute when H is not positive definite on the space;
+ * call it yourself to get lambda_min of a definite H (e.g. to report
+ * whether a model source sits at a minimum).
+ */
+LINSTAB_API linstab_status linstab_geometry_lambda_min(const linstab_moments *m, linstab_geometry *g,
+                                                       linstab_error *err);
 
 /* Coherence alone: lambda1(S) and sigma (either output may be NULL). */
 LINSTAB_API linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S,
