@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "linstab/mlp.h"
 #include "linstab/report.h"
 #include "linstab/samsame.h"
 #include "linstab/sampling.h"
@@ -201,6 +202,16 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_int(&j, "batch", (long long)h->batch);
     linstab_json_number(&j, "rho", h->rho);
     linstab_json_string(&j, "sampling", linstab_sampling_name(h->sampling));
+    if (info->point != NULL) {
+        linstab_json_begin(&j, "model_point");
+        linstab_json_number(&j, "mean_loss", info->point->mean_loss);
+        linstab_json_number(&j, "grad_norm", info->point->grad_norm);
+        linstab_json_number(&j, "max_sample_grad_norm", info->point->max_sample_grad_norm);
+        linstab_json_number(&j, "param_norm", info->point->param_norm);
+        linstab_json_number(&j, "lambda_min", g->lambda_min);
+        linstab_json_bool(&j, "interpolating_minimum", info->point_is_minimum);
+        linstab_json_end(&j);
+    }
 
     linstab_json_begin(&j, "geometry");
     linstab_json_number(&j, "sharpness", g->sharpness);
@@ -396,8 +407,20 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
         fprintf(out, "  H is not positive definite (lambda_min(H) = %.6g): analysed on range(M_2),\n"
                      "  the span of every range(H_i), of dimension %zu\n",
                 g->lambda_min, g->space_dim);
-    fprintf(out, "  eta = %g, B = %zu, rho = %g, sampling: %s\n\n", h->eta, h->batch, h->rho,
+    fprintf(out, "  eta = %g, B = %zu, rho = %g, sampling: %s\n", h->eta, h->batch, h->rho,
             sampling_words(h->sampling));
+    if (info->point != NULL) {
+        const linstab_mlp_point *pt = info->point;
+        fprintf(out, "  model point: mean loss %.6g, ||grad L|| = %.3g, max_i ||grad l_i|| = %.3g, lambda_min(H) = %.6g\n",
+                pt->mean_loss, pt->grad_norm, pt->max_sample_grad_norm, g->lambda_min);
+        if (!info->point_is_minimum)
+            fprintf(out, "  WARNING: this point is not an interpolating minimum (%s): every result below\n"
+                         "  assumes one; they describe the linearised dynamics about this point only\n",
+                    pt->max_sample_grad_norm > LINSTAB_MINIMUM_GRAD_RTOL * fmax(1.0, fabs(g->sharpness) * pt->param_norm)
+                        ? "the per-sample gradients do not vanish"
+                        : "H has negative curvature");
+    }
+    fputc('\n', out);
 
     fprintf(out, "geometry\n");
     num(out, "sharpness lambda1(H)", g->sharpness);

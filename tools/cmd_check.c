@@ -14,8 +14,34 @@
 #include "linstab/bounds.h"
 #include "linstab/exact.h"
 #include "linstab/geometry.h"
+#include "linstab/data.h"
+#include "linstab/mlp.h"
+#include "linstab/npy.h"
+#include "linstab/train.h"
 #include "linstab/report.h"
 #include "linstab_config.h"
+
+/* Where a --model checkpoint sits (loss, gradients): 0 or an exit status. */
+static int model_point(const char *cmd, const cli_family_source *src, linstab_mlp_point *pt)
+{
+    linstab_error err = {0};
+    linstab_mlp *m = NULL;
+    linstab_array X = {0}, Y = {0};
+    linstab_loss loss = src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
+    linstab_status st = linstab_mlp_load(src->model, &m, &err);
+    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, &X, &err);
+    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, &Y, &err);
+    if (st == LINSTAB_OK && src->loss_ce) st = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
+    if (st == LINSTAB_OK) st = linstab_mlp_point_at(m, &X, &Y, loss, src->smoothing, pt, &err);
+    linstab_mlp_free(m);
+    linstab_array_free(&X);
+    linstab_array_free(&Y);
+    if (st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, err.msg);
+        return cli_exit_code(st);
+    }
+    return 0;
+}
 
 static const char *const usage =
     "usage: linstab check (--family F.npy | --factors U.npy | --diag D.npy | --model DIR ...)\n"
@@ -251,10 +277,26 @@ int cmd_check(int argc, char **argv)
         rc = cli_exit_code(st);
         goto done;
     }
+    linstab_mlp_point pt;
+    int have_point = 0, is_min = 0;
+    if (src.model != NULL) {
+        /* the premise of every result: an interpolating minimum */
+        if (g.definite && !isfinite(g.lambda_min)) st = linstab_geometry_lambda_min(m, &g, &err);
+        if (st != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, err.msg);
+            rc = cli_exit_code(st);
+            goto done;
+        }
+        rc = model_point(cmd, &src, &pt);
+        if (rc != 0) goto done;
+        have_point = 1;
+        is_min = linstab_mlp_point_is_minimum(&pt, g.sharpness, g.lambda_min);
+    }
     cli_output o;
     rc = cli_output_open(cmd, out_path, &o);
     if (rc != 0) goto done;
-    linstab_check_info info = {path, linstab_family_kind_name(kind), LINSTAB_VERSION};
+    linstab_check_info info = {path, linstab_family_kind_name(kind), LINSTAB_VERSION, have_point ? &pt : NULL,
+                               is_min};
     if (json)
         linstab_report_check_json(o.fp, &info, &h, &g, &b, exact ? &ex : NULL);
     else

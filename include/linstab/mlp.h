@@ -114,6 +114,34 @@ LINSTAB_API linstab_status linstab_mlp_check_data(const linstab_mlp *m, const li
                                                   linstab_error *err);
 
 /*
+ * Where a checkpoint sits, for the premise of every stability result:
+ * an interpolating minimum, where each per-sample loss l_i is minimal
+ * (grad l_i = 0 for every i, so H_i is PSD for the squared loss and
+ * H_i = J_i' J_i).  mean_loss = (1/n) sum_i l_i, grad_norm = ||grad L||,
+ * max_sample_grad_norm = max_i ||grad l_i||, param_norm = ||theta||.
+ * OUT *out.  Errors: those of linstab_mlp_check_data, LINSTAB_ENOMEM.
+ */
+typedef struct linstab_mlp_point {
+    double mean_loss, grad_norm, max_sample_grad_norm, param_norm;
+} linstab_mlp_point;
+
+LINSTAB_API linstab_status linstab_mlp_point_at(const linstab_mlp *m, const linstab_array *X,
+                                                const linstab_array *Y, linstab_loss loss, double smoothing,
+                                                linstab_mlp_point *out, linstab_error *err);
+
+/*
+ * The rule linstab reports: the point is an interpolating minimum when
+ * max_i ||grad l_i|| <= LINSTAB_MINIMUM_GRAD_RTOL max(1, lambda1(H) ||theta||)
+ * (the gradient is small against the curvature times the scale of the
+ * parameters) and lambda_min(H) >= -LINSTAB_MINIMUM_CURV_RTOL lambda1(H)
+ * (no negative curvature beyond rounding; NaN lambda_min: not known,
+ * taken as none).  1 if so, else 0.
+ */
+#define LINSTAB_MINIMUM_GRAD_RTOL 1e-6
+#define LINSTAB_MINIMUM_CURV_RTOL 1e-8
+LINSTAB_API int linstab_mlp_point_is_minimum(const linstab_mlp_point *pt, double sharpness, double lambda_min);
+
+/*
  * The per-sample Hessian family at the samples of X: exact Hessians
  * (DENSE, n x p x p) or, with gn, Gauss-Newton factors U_i = J_i'
  * (FACTORED, n x p x dL; squared loss).  Samples are computed in parallel

@@ -39,11 +39,17 @@ LINSTAB_API void linstab_json_bool(linstab_json *j, const char *key, int v);
 LINSTAB_API void linstab_json_null(linstab_json *j, const char *key);
 LINSTAB_API void linstab_json_string(linstab_json *j, const char *key, const char *s);
 
+struct linstab_mlp_point;
+
 /* The context of a `check` report. */
 typedef struct linstab_check_info {
     const char *source;       /* file name or generator description */
     const char *kind;         /* family representation */
     const char *version;
+    /* a model source (may be NULL): where the checkpoint sits, and whether
+     * it is an interpolating minimum by linstab_mlp_point_is_minimum */
+    const struct linstab_mlp_point *point;
+    int point_is_minimum;
 } linstab_check_info;
 
 /* The `check` report as JSON (one object, trailing newline); ex may be

@@ -1,0 +1,33 @@
+/* cliutil.h -- helpers of the end-to-end tests of the linstab command:
+ * a scratch directory per test, running the binary ($LINSTAB_BIN) in it,
+ * reading its output. */
+#ifndef LINSTAB_CLIUTIL_H
+#define LINSTAB_CLIUTIL_H
+
+#include <stddef.h>
+
+/* The scratch directory of the running test and its captured streams. */
+extern char cu_dir[512], cu_out[600], cu_err[600];
+
+/* Criterion .init / .fini: create / remove cu_dir. */
+void cu_setup(void);
+void cu_teardown(void);
+
+/* Run `linstab ARGS` (printf format) in cu_dir with stdout and stderr
+ * captured; returns the exit status (asserts a normal exit). */
+int cu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The whole file (NUL-terminated, caller frees; "" if unreadable). */
+char *cu_slurp(const char *path);
+
+/* The number after "key": in json (first occurrence after `after`, which
+ * may be NULL); NaN for null. */
+double cu_json_number(const char *json, const char *after, const char *key);
+
+/* Write an NPY array to cu_dir/name (asserts success). */
+void cu_write_npy(const char *name, const double *data, size_t ndim, const size_t *shape);
+
+/* 1 if cu_dir/name exists. */
+int cu_exists(const char *name);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * test_cli_exact.c -- end-to-end: what `check` and `critical` say where the
+ * theory's premises fail or sit on the edge: a model source away from an
+ * interpolating minimum, indefinite families, eta exactly at eta*.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "cliutil.h"
+#include "linstab/mlp.h"
+#include "testutil.h"
+
+TestSuite(cli_exact, .init = cu_setup, .fini = cu_teardown);
+
+/* A 3-5-2 tanh MLP in cu_dir/mdl, inputs X (6 x 3), targets Y at the
+ * model's own outputs (an interpolating minimum of the squared loss) and
+ * Yoff = Y + offsets (not one).  OUT the model (caller frees). */
+static linstab_mlp *write_model(double *X, double *Yoff)
+{
+    size_t sizes[3] = {3, 5, 2};
+    linstab_mlp *m = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
+    for (size_t j = 0; j < m->p; j++) m->theta[j] = 0.4 * sin(1.3 * (double)j + 0.5);
+    char path[800];
+    snprintf(path, sizeof path, "%s/mdl", cu_dir);
+    cr_assert_eq(linstab_mlp_save(m, path, &err), LINSTAB_OK, "%s", err.msg);
+    double F[12];
+    for (int j = 0; j < 18; j++) X[j] = cos(0.7 * j + 0.1);
+    cr_assert_eq(linstab_mlp_forward(m, X, 6, F, &err), LINSTAB_OK);
+    for (int j = 0; j < 12; j++) Yoff[j] = F[j] + 0.3 * sin(2.1 * j);
+    size_t sx[2] = {6, 3}, sy[2] = {6, 2};
+    cu_write_npy("X.npy", X, 2, sx);
+    cu_write_npy("Y.npy", F, 2, sy);
+    cu_write_npy("Yoff.npy", Yoff, 2, sy);
+    return m;
+}
+
+Test(cli_exact, a_model_at_an_interpolating_minimum_is_reported_as_one)
+{
+    double X[18], Yoff[12];
+    linstab_mlp *m = write_model(X, Yoff);
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets Y.npy --eta 0.1 --batch 2 --json --no-exact"), 0);
+    char *js = cu_slurp(cu_out);
+    cr_expect_eq(cu_json_number(js, "\"model_point\"", "interpolating_minimum"), 1.0, "%s", js);
+    cr_expect_leq(cu_json_number(js, "\"model_point\"", "max_sample_grad_norm"), 1e-13);
+    cr_expect_leq(cu_json_number(js, "\"model_point\"", "mean_loss"), 1e-28);
+    /* Gauss-Newton factors of rank <= 12 < p = 27: zero curvature, none negative */
+    cr_expect_eq(cu_json_number(js, "\"model_point\"", "lambda_min"), 0.0);
+    free(js);
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets Y.npy --eta 0.1 --batch 2 --no-exact"), 0);
+    js = cu_slurp(cu_out);
+    cr_expect(strstr(js, "model point:") != NULL && strstr(js, "WARNING") == NULL, "%s", js);
+    free(js);
+    linstab_mlp_free(m);
+}
+
+Test(cli_exact, a_model_away_from_a_minimum_is_reported_with_its_gradient)
+{
+    double X[18], Yoff[12];
+    linstab_mlp *m = write_model(X, Yoff);
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets Yoff.npy --hessian exact --allow-indefinite "
+                        "--eta 0.1 --batch 2 --json --no-exact"),
+                 0);
+    char *js = cu_slurp(cu_out);
+    cr_expect_eq(cu_json_number(js, "\"model_point\"", "interpolating_minimum"), 0.0, "%s", js);
+    /* ||grad L|| against central differences of the mean loss */
+    double g2 = 0.0, h = 1e-6;
+    for (size_t j = 0; j < m->p; j++) {
+        double t = m->theta[j], lp, lm;
+        linstab_error err;
+        m->theta[j] = t + h;
+        cr_assert_eq(linstab_mlp_loss(m, X, Yoff, 6, LINSTAB_LOSS_MSE, 0.0, NULL, &lp, NULL, NULL, &err), LINSTAB_OK);
+        m->theta[j] = t - h;
+        cr_assert_eq(linstab_mlp_loss(m, X, Yoff, 6, LINSTAB_LOSS_MSE, 0.0, NULL, &lm, NULL, NULL, &err), LINSTAB_OK);
+        m->theta[j] = t;
+        double gj = (lp - lm) / (2.0 * h) / 6.0;
+        g2 += gj * gj;
+    }
+    double gn = cu_json_number(js, "\"model_point\"", "grad_norm");
+    /* central differences: O(h^2) truncation and O(eps / h) rounding */
+    cr_expect(fabs(gn - sqrt(g2)) <= 1e-7 * fmax(1.0, sqrt(g2)), "grad norm %.15g, finite differences %.15g", gn,
+              sqrt(g2));
+    cr_expect_gt(cu_json_number(js, "\"model_point\"", "max_sample_grad_norm"), 1e-3);
+    free(js);
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets Yoff.npy --hessian exact --allow-indefinite "
+                        "--eta 0.1 --batch 2 --no-exact"),
+                 0);
+    js = cu_slurp(cu_out);
+    cr_expect(strstr(js, "WARNING: this point is not an interpolating minimum") != NULL, "%s", js);
+    free(js);
+    linstab_mlp_free(m);
+}
+
+/* H_0 = diag(1, -0.5), H_1 = diag(0.2, 0.3), H_2 = [[0.5, 0.4], [0.4, -0.1]]:
+ * H has a negative eigenvalue */
+static void write_indefinite(void)
+{
+    double H[12] = {1, 0, 0, -0.5, 0.2, 0, 0, 0.3, 0.5, 0.4, 0.4, -0.1};
+    size_t shape[3] = {3, 2, 2};
+    cu_write_npy("ind.npy", H, 3, shape);
+}
+
+Test(cli_exact, an_indefinite_family_gets_gd_unstable_and_no_theorem_41_verdict)
+{
+    write_indefinite();
+    cr_assert_eq(cu_run("check --family ind.npy --allow-indefinite --eta 0.3 --batch 2 --json"), 0);
+    char *js = cu_slurp(cu_out);
+    cr_expect_eq(cu_json_number(js, NULL, "h_positive_definite"), 0.0);
+    double lmin = cu_json_number(js, "\"geometry\"", "lambda_min");
+    /* H = [[1.7, 0.4], [0.4, -0.3]] / 3: eigenvalues (1.4 +- sqrt(4 + 0.64)) / 6 */
+    double ref = (1.4 - sqrt(4.0 + 0.64)) / 6.0;
+    cr_expect(fabs(lmin - ref) <= 1e-15, "lambda_min %.17g vs %.17g", lmin, ref);
+    cr_expect(strstr(js, "\"verdict\": \"unstable\"") != NULL, "GD diverges along negative curvature: %s", js);
+    cr_expect(cu_json_number(js, "\"gd\"", "diverges") == 1.0);
+    cr_expect(fabs(cu_json_number(js, "\"gd\"", "radius") - (1 - 0.3 * ref) * (1 - 0.3 * ref)) <= 1e-15);
+    cr_expect_eq(cu_json_number(js, "\"sam_late_thm41\"", "defined"), 0.0);
+    cr_expect(isnan(cu_json_number(js, "\"sam_late_thm41\"", "stable_necessary")), "n/a, not unstable: %s", js);
+    cr_expect(isnan(cu_json_number(js, "\"geometry\"", "gamma_min")));
+    cr_expect_eq(cu_json_number(js, "\"exact\"", "critical_eta"), 0.0, "no eta > 0 is stable");
+    free(js);
+    cr_assert_eq(cu_run("check --family ind.npy --allow-indefinite --eta 0.3 --batch 2"), 0);
+    js = cu_slurp(cu_out);
+    cr_expect(strstr(js, "H is not positive definite") != NULL, "%s", js);
+    cr_expect(strstr(js, "gamma_min (002 Assumption 4.1)     n/a") != NULL, "%s", js);
+    free(js);
+}
+
+Test(cli_exact, check_at_the_eta_star_of_critical_is_marginal_for_sgd_and_sam_at_rho_zero)
+{
+    double H[16] = {2, 0.5, 0.5, 1, 1, 1, 1, 1, 0.3, 0, 0, 2, 1, -0.2, -0.2, 0.5};
+    size_t shape[3] = {4, 2, 2};
+    cu_write_npy("fam.npy", H, 3, shape);
+    static const char *samp[3] = {"without", "with", "bernoulli"};
+    for (int t = 0; t < 3; t++)
+        for (int B = 1; B <= 3; B++) {
+            cr_assert_eq(cu_run("critical --family fam.npy --batches %d --sampling %s --json", B, samp[t]), 0);
+            char *js = cu_slurp(cu_out);
+            double es = cu_json_number(js, "\"rows\"", "critical_eta");
+            free(js);
+            cr_assert(isfinite(es) && es > 0.0);
+            /* the text table carries the same 17 digits */
+            cr_assert_eq(cu_run("critical --family fam.npy --batches %d --sampling %s", B, samp[t]), 0);
+            js = cu_slurp(cu_out);
+            char want[64];
+            snprintf(want, sizeof want, "%.17g", es);
+            cr_expect(strstr(js, want) != NULL, "text table lacks %s: %s", want, js);
+            free(js);
+            cr_assert_eq(cu_run("check --family fam.npy --eta %.17g --batch %d --sampling %s --rho 0 --json", es, B,
+                                samp[t]),
+                         0);
+            js = cu_slurp(cu_out);
+            const char *sgd = strstr(js, "\"sgd\"");
+            const char *sam = strstr(js, "\"sam\"");
+            cr_assert(sgd && sam);
+            cr_expect(strstr(sgd, "\"verdict\": \"marginal\"") != NULL && strstr(sgd, "\"verdict\": \"marginal\"") < sam,
+                      "%s B = %d: SGD at eta* = %.17g: %s", samp[t], B, es, sgd);
+            cr_expect(strstr(sam, "\"verdict\": \"marginal\"") != NULL, "%s B = %d: SAM at rho = 0: %s", samp[t], B, sam);
+            free(js);
+        }
+}
