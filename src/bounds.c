@@ -13,6 +13,20 @@
 #include "linstab/linalg.h"
 #include "linstab/verdict.h"
 
+linstab_status linstab_hyper_check_scale(const linstab_hyper *h, double k, linstab_error *err)
+{
+    /* the operators hold products such as (eta k)^2 (rho k)^2 */
+    double ek = h->eta * fabs(k), rk = h->rho * fabs(k);
+    if (ek > LINSTAB_HYPER_SCALE_MAX || rk > LINSTAB_HYPER_SCALE_MAX)
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "%s %g times the largest curvature %.3g is %.3g, beyond %.0e where the "
+                                 "second-moment operators overflow (such a step diverges)",
+                                 ek > LINSTAB_HYPER_SCALE_MAX ? "the learning rate" : "the SAM radius",
+                                 ek > LINSTAB_HYPER_SCALE_MAX ? h->eta : h->rho, fabs(k),
+                                 ek > LINSTAB_HYPER_SCALE_MAX ? ek : rk, LINSTAB_HYPER_SCALE_MAX);
+    return LINSTAB_OK;
+}
+
 linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n, linstab_error *err)
 {
     if (!(h->eta > 0.0) || !isfinite(h->eta))
@@ -61,6 +75,8 @@ linstab_status linstab_bounds_compute(const linstab_geometry *g, const linstab_m
                                       linstab_error *err)
 {
     linstab_status st = linstab_hyper_check(h, g->n, err);
+    if (st == LINSTAB_OK)
+        st = linstab_hyper_check_scale(h, fmax(fabs(g->sharpness), g->max_individual_sharpness), err);
     if (st != LINSTAB_OK) return st;
     double eta = h->eta, rho = h->rho, a = g->sharpness;
     double nB = (double)g->n / (double)h->batch;

@@ -368,6 +368,9 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     size_t n = f->n;
     memset(out, 0, sizeof *out);
     linstab_status st = linstab_hyper_check(h, n, err);
+    double kmax = 0.0;
+    for (size_t j = 0; j < f->d; j++) kmax = fmax(kmax, fabs(rf->l[j]));
+    if (st == LINSTAB_OK) st = linstab_hyper_check_scale(h, kmax, err);
     if (st != LINSTAB_OK) return st;
     const linstab_eigen_opts *eo = &opts->eigen;
     double a, b;

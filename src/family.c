@@ -900,17 +900,51 @@ static linstab_status psd_fast(const linstab_family *f, double *lmin, double *lm
     return st;
 }
 
+/*
+ * Every quantity linstab computes is homogeneous in the scale of the
+ * Hessians (H -> H / c with eta -> eta c and rho -> rho c gives the same
+ * dynamics), but the fourth moments M_4 and the second-moment operators
+ * hold products of up to four curvatures: an entry scale h beyond
+ * [LINSTAB_FAMILY_SCALE_MIN, LINSTAB_FAMILY_SCALE_MAX] overflows or
+ * underflows them.  Such families are refused with the factor to rescale
+ * by, never computed into infinities or LAPACK errors.
+ */
+static linstab_status check_scale(double h, linstab_error *err)
+{
+    if (h > LINSTAB_FAMILY_SCALE_MAX)
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "entries too large: curvatures up to %.3g, the fourth moments M_4 overflow "
+                                 "(limit %.0e); divide the Hessians by c and multiply eta and rho by c "
+                                 "(the same dynamics)",
+                                 h, LINSTAB_FAMILY_SCALE_MAX);
+    if (h > 0.0 && h < LINSTAB_FAMILY_SCALE_MIN)
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "entries too small: curvatures up to %.3g, the fourth moments M_4 underflow "
+                                 "(limit %.0e); multiply the Hessians by c and divide eta and rho by c "
+                                 "(the same dynamics)",
+                                 h, LINSTAB_FAMILY_SCALE_MIN);
+    return LINSTAB_OK;
+}
+
 linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int allow_indefinite,
                                        int *indefinite, linstab_error *err)
 {
     size_t n = f->n, d = f->d, per = linstab_family_data_len(f) / n;
     if (indefinite) *indefinite = 0;
+    double smax = 0.0;
     for (size_t i = 0; f->kind != LINSTAB_FAMILY_DENSE && i < n; i++)
-        for (size_t j = 0; j < per; j++)
+        for (size_t j = 0; j < per; j++) {
             if (!isfinite(f->data[i * per + j]))
                 return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: entry %zu is %s", i, j,
                                          isnan(f->data[i * per + j]) ? "NaN" : "infinite");
-    if (f->kind == LINSTAB_FAMILY_FACTORED) return LINSTAB_OK; /* U U' is symmetric PSD */
+            smax = fmax(smax, fabs(f->data[i * per + j]));
+        }
+    if (f->kind == LINSTAB_FAMILY_FACTORED) /* U U' is symmetric PSD, entries up to k max|U|^2 */
+        return check_scale((double)f->k * smax * smax, err);
+    if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
+        linstab_status sc = check_scale(smax, err);
+        if (sc != LINSTAB_OK) return sc;
+    }
 
     double *lmin = malloc(n * sizeof *lmin);
     double *lmax = malloc(n * sizeof *lmax);
@@ -964,6 +998,8 @@ linstab_status linstab_family_validate(linstab_family *f, double sym_rtol, int a
                                        isnan(x) ? "NaN" : "infinite");
                 break;
             }
+            for (size_t i = 0; st == LINSTAB_OK && i < n; i++) smax = fmax(smax, amax[i]);
+            if (st == LINSTAB_OK) st = check_scale(smax, err);
             for (size_t i = 0; st == LINSTAB_OK && i < n; i++) {
                 if (!(asym[i] > sym_rtol * amax[i])) continue;
                 const double *Hi = f->data + i * d * d;

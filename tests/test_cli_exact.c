@@ -163,3 +163,52 @@ Test(cli_exact, check_at_the_eta_star_of_critical_is_marginal_for_sgd_and_sam_at
             free(js);
         }
 }
+
+/* ---------------------------------------------------------- scales */
+
+Test(cli_exact, huge_or_tiny_scales_are_refused_with_the_factor_or_computed_homogeneously)
+{
+    double H[16] = {2, 0.5, 0.5, 1, 1, 1, 1, 1, 0.3, 0, 0, 2, 1, -0.2, -0.2, 0.5}, Hb[16];
+    size_t shape[3] = {4, 2, 2};
+    cu_write_npy("fam.npy", H, 3, shape);
+    static const double scale[4] = {1e100, 1e-100, 1e60, 1e-60};
+    static const char *name[4] = {"big.npy", "tiny.npy", "c60.npy", "cm60.npy"};
+    for (int t = 0; t < 4; t++) {
+        for (int j = 0; j < 16; j++) Hb[j] = H[j] * scale[t];
+        cu_write_npy(name[t], Hb, 3, shape);
+    }
+    int rc = cu_run("check --family big.npy --eta 0.5 --batch 2");
+    char *e = cu_slurp(cu_err);
+    cr_expect(rc == 1 && strstr(e, "entries too large") != NULL, "rc %d: %s", rc, e);
+    free(e);
+    rc = cu_run("check --family tiny.npy --eta 0.5 --batch 2");
+    e = cu_slurp(cu_err);
+    cr_expect(rc == 1 && strstr(e, "entries too small") != NULL, "rc %d: %s", rc, e);
+    free(e);
+    rc = cu_run("check --family fam.npy --eta 1e300 --batch 2");
+    e = cu_slurp(cu_err);
+    cr_expect(rc == 2 && strstr(e, "overflow") != NULL && strstr(e, "LAPACK") == NULL, "rc %d: %s", rc, e);
+    free(e);
+    rc = cu_run("check --family fam.npy --eta 0.5 --rho 1e300 --batch 2");
+    e = cu_slurp(cu_err);
+    cr_expect(rc == 2 && strstr(e, "the SAM radius") != NULL, "rc %d: %s", rc, e);
+    free(e);
+    rc = cu_run("critical --family fam.npy --batches 2 --rho 1e300");
+    cr_expect_eq(rc, 2);
+    /* within the limits the results are homogeneous: (H c, eta / c, rho / c) */
+    cr_assert_eq(cu_run("check --family fam.npy --eta 0.5 --batch 2 --rho 0.1 --json --lyapunov-runs 2"), 0);
+    char *ref = cu_slurp(cu_out);
+    double r0 = cu_json_number(ref, "\"sgd\"", "radius"), s0 = cu_json_number(ref, "\"sam\"", "radius");
+    for (int t = 2; t < 4; t++) {
+        cr_assert_eq(cu_run("check --family %s --eta %.17g --batch 2 --rho %.17g --json --lyapunov-runs 2", name[t],
+                            0.5 / scale[t], 0.1 / scale[t]),
+                     0, "%s", name[t]);
+        char *js = cu_slurp(cu_out);
+        double r = cu_json_number(js, "\"sgd\"", "radius"), s = cu_json_number(js, "\"sam\"", "radius");
+        /* rescaling rounds each entry once: a few eps of relative change */
+        cr_expect(fabs(r - r0) <= 64 * 2.2e-16 * r0 && fabs(s - s0) <= 64 * 2.2e-16 * s0,
+                  "%s: radii %.17g %.17g vs %.17g %.17g", name[t], r, s, r0, s0);
+        free(js);
+    }
+    free(ref);
+}

@@ -140,6 +140,15 @@ int cmd_critical(int argc, char **argv)
     double l1 = 0.0;
     for (size_t j = 0; rf.l != NULL && j < rf.f->d; j++) l1 = fmax(l1, rf.l[j]);
     size_t n = f->n;
+    if (st == LINSTAB_OK && rho > 0.0) {
+        double kmax = 0.0;
+        for (size_t j = 0; j < rf.f->d; j++) kmax = fmax(kmax, fabs(rf.l[j]));
+        linstab_hyper hr = {0.0, 1, rho, sampling};
+        if (linstab_hyper_check_scale(&hr, kmax, &err) != LINSTAB_OK) {
+            rc = cli_usage_error(cmd, "--rho: %s", err.msg);
+            goto done;
+        }
+    }
     for (size_t t = 0; st == LINSTAB_OK && t < nb; t++) {
         size_t B = batches[t];
         double a, b, nB = (double)n / (double)B;

@@ -73,6 +73,14 @@ LINSTAB_API linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n,
                                                linstab_error *err);
 
 /*
+ * eta k and rho k, for the largest curvature k of the family, must not
+ * exceed LINSTAB_HYPER_SCALE_MAX: the operators hold their products up to
+ * the fourth power.  LINSTAB_EINVAL (with the product) beyond.
+ */
+#define LINSTAB_HYPER_SCALE_MAX 1e60
+LINSTAB_API linstab_status linstab_hyper_check_scale(const linstab_hyper *h, double k, linstab_error *err);
+
+/*
  * Shin et al.'s P = (I - eta H - eta rho H^2)^2 + eta(eta - 2 rho)(M2 - H^2)
  *   + 2 eta^2 rho (M3 - H^3) + eta^2 rho^2 (M4 - H^4)  (r x r, overwritten),
  * computed as the equal (1/n) sum_i (I - eta H_i - eta rho H_i^2)^2

@@ -81,6 +81,12 @@ LINSTAB_API linstab_status linstab_family_load(const char *path, linstab_family_
 LINSTAB_API linstab_status linstab_family_save(const linstab_family *f, const char *path,
                                                linstab_error *err);
 
+/* The entry scales a family may have (see linstab_family_validate): the
+ * fourth moments hold products of four curvatures and must stay finite
+ * and normal in double precision. */
+#define LINSTAB_FAMILY_SCALE_MAX 1e75
+#define LINSTAB_FAMILY_SCALE_MIN 1e-75
+
 /*
  * Validate: every entry finite; DENSE symmetric within
  * |H_ij - H_ji| <= sym_rtol * max|H_i|; PSD: the smallest eigenvalue of
@@ -90,6 +96,10 @@ LINSTAB_API linstab_status linstab_family_save(const linstab_family *f, const ch
  * Dense samples that pass the symmetry check are symmetrised in place
  * (H_i <- (H_i + H_i')/2) so later computations see exactly symmetric
  * matrices; lambda1(H_i) is cached in f->lambda1 as a by-product.
+ * The largest curvature scale (max |entry|, k max|U|^2 for factors) must
+ * lie in [LINSTAB_FAMILY_SCALE_MIN, LINSTAB_FAMILY_SCALE_MAX] (or be 0):
+ * outside, the moments overflow or underflow and the error says by what
+ * to rescale.
  * Errors (LINSTAB_EDATA) name the sample index and the offending value.
  * OUT *indefinite (may be NULL): 1 if some H_i has a negative eigenvalue
  * below the tolerance (only possible with allow_indefinite).
