@@ -116,9 +116,10 @@ static double spectral_radius(size_t m, double *T)
     return r;
 }
 
-/* Brute-force radius: variant < 0 is SGD, else SAM (same / independent). */
-static double brute_radius(const double *H, size_t n, size_t d, linstab_sampling s, size_t B, double eta,
-                           double rho, int variant)
+/* Brute-force T (d^2 x d^2, caller frees): variant < 0 is SGD, else SAM
+ * (same / independent). */
+static double *brute_T(const double *H, size_t n, size_t d, linstab_sampling s, size_t B, double eta, double rho,
+                       int variant)
 {
     size_t m = d * d;
     double *T = calloc(m * m, sizeof *T);
@@ -141,7 +142,14 @@ static double brute_radius(const double *H, size_t n, size_t d, linstab_sampling
         for (size_t q = 0; q < m; q++) J[q] = (q % (d + 1) == 0 ? 1.0 : 0.0) - eta * Hh[q] - eta * r * G[q];
         add_kron(d, J, p1, T);
     }
-    double rad = spectral_radius(m, T);
+    return T;
+}
+
+static double brute_radius(const double *H, size_t n, size_t d, linstab_sampling s, size_t B, double eta,
+                           double rho, int variant)
+{
+    double *T = brute_T(H, n, d, s, B, eta, rho, variant);
+    double rad = spectral_radius(d * d, T);
     free(T);
     return rad;
 }
@@ -431,4 +439,35 @@ Test(indefinite, sam_eta_star_is_where_the_brute_force_radius_crosses_one)
     cr_expect(positive_seen > 0, "some rho makes SAM stable near 0");
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
+}
+
+Test(indefinite, lemma41_traces_match_powers_of_the_brute_force_operator)
+{
+    double *Hs, *H = indefinite_family(5, 5, 3, 15, &Hs);
+    linstab_family *f = dense_of(H, 5, 5);
+    linstab_rotated rf;
+    linstab_error err = {0};
+    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    size_t r = 3, m = 9, K = 6;
+    for (size_t B = 1; B <= 5; B += 2) {
+        double tr[8], lo[8];
+        cr_assert(linstab_lemma41(&rf, 0.35, B, K, tr, lo, &err) == LINSTAB_OK, "%s", err.msg);
+        double *T = brute_T(Hs, 5, r, LINSTAB_SAMPLING_BERNOULLI, B, 0.35, 0.0, -1);
+        double X[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, Y[9];
+        for (size_t k = 0; k < K; k++) {
+            for (size_t a = 0; a < m; a++) {
+                Y[a] = 0.0;
+                for (size_t b = 0; b < m; b++) Y[a] += T[a * m + b] * X[b];
+            }
+            memcpy(X, Y, sizeof X);
+            double t = X[0] + X[4] + X[8];
+            cr_expect(fabs(tr[k] - t) <= 1e3 * 2.22e-16 * t, "B = %zu k = %zu: tr(T^k(I)) %.15g vs %.15g", B, k + 1,
+                      tr[k], t);
+        }
+        free(T);
+    }
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+    free(H);
+    free(Hs);
 }
