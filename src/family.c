@@ -148,12 +148,16 @@ void linstab_family_apply(const linstab_family *f, size_t i, const double *x, do
                     0.0, y, 1);
         break;
     case LINSTAB_FAMILY_FACTORED: {
+        /* y = U (U' x), 16 columns of U at a time: no allocation, so the
+         * call cannot fail (k <= 16, the usual case, is one block) */
         const double *U = f->data + i * d * k;
-        double tbuf[16];
-        double *t = k <= 16 ? tbuf : malloc(k * sizeof *t);
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)d, (int)k, 1.0, U, (int)k, x, 1, 0.0, t, 1);
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)k, 1.0, U, (int)k, t, 1, 0.0, y, 1);
-        if (t != tbuf) free(t);
+        double t[16];
+        for (size_t c0 = 0; c0 < k; c0 += 16) {
+            size_t w = k - c0 < 16 ? k - c0 : 16;
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)d, (int)w, 1.0, U + c0, (int)k, x, 1, 0.0, t, 1);
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)w, 1.0, U + c0, (int)k, t, 1, c0 ? 1.0 : 0.0,
+                        y, 1);
+        }
         break;
     }
     case LINSTAB_FAMILY_DIAGONAL: {

@@ -219,6 +219,29 @@ Test(family, apply_and_sample_dense_agree_with_explicit_matrices)
     }
 }
 
+Test(family, apply_of_wide_factors_works_in_blocks_of_sixteen_columns)
+{
+    /* k = 16, 17, 40: one block, a block and one column, two blocks and 8 */
+    static const size_t ks[3] = {16, 17, 40};
+    size_t n = 2, d = 7;
+    for (int t = 0; t < 3; t++) {
+        linstab_family *f = random_family(LINSTAB_FAMILY_FACTORED, n, d, ks[t], 51 + t);
+        double *H = explicit_samples(f);
+        double x[7] = {0.3, -1.0, 2.0, 0.5, 1.5, -0.7, 0.1}, y[7], ref[7];
+        for (size_t i = 0; i < n; i++) {
+            for (size_t a = 0; a < d; a++) {
+                ref[a] = 0.0;
+                for (size_t b = 0; b < d; b++) ref[a] += H[i * d * d + a * d + b] * x[b];
+            }
+            linstab_family_apply(f, i, x, y);
+            /* sums of k d products of entries O(1): k d eps relative */
+            cr_expect_lt(tu_rel_diff(y, ref, d), 4.0 * (double)(ks[t] * d) * 2.22e-16, "k = %zu", ks[t]);
+        }
+        free(H);
+        linstab_family_free(f);
+    }
+}
+
 Test(family, sample_lambda1_equals_largest_eigenvalue)
 {
     size_t n = 4, d = 6;
