@@ -349,7 +349,7 @@ linstab_status linstab_lemma41(const linstab_rotated *rf, double eta, size_t bat
 
 /* The tolerance of verdict.h for T on this family: dimension r(r+1)/2,
  * entries of size (1 + eta k)^2 with k = max_j |l_j| + rho l_j^2. */
-static double radius_tol(const linstab_rotated *rf, double eta, double rho, const linstab_eigen_opts *eo)
+double linstab_exact_radius_tol(const linstab_rotated *rf, double eta, double rho, const linstab_eigen_opts *eo)
 {
     size_t r = rf->f->d, m = r * (r + 1) / 2;
     double k = 0.0;
@@ -395,7 +395,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
         st = LINSTAB_OK;
     }
     if (st != LINSTAB_OK) return st;
-    out->radius_tol = radius_tol(rf, h->eta, 0.0, eo);
+    out->radius_tol = linstab_exact_radius_tol(rf, h->eta, 0.0, eo);
     out->sgd_verdict = isnan(out->sgd_radius)
                            ? (h->eta <= out->sgd_eta_star ? LINSTAB_VERDICT_STABLE : LINSTAB_VERDICT_UNSTABLE)
                            : linstab_radius_verdict(out->sgd_radius, out->radius_tol);
@@ -411,7 +411,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
         st = linstab_sam_radius(rf, variant, h->eta, h->rho, h->batch, h->sampling, eo,
                                 &out->sam_radius, err);
         if (st != LINSTAB_OK) return st;
-        out->sam_radius_tol = radius_tol(rf, h->eta, h->rho, eo);
+        out->sam_radius_tol = linstab_exact_radius_tol(rf, h->eta, h->rho, eo);
         out->sam_verdict = linstab_radius_verdict(out->sam_radius, out->sam_radius_tol);
         out->sam_stable = linstab_verdict_bounded(out->sam_verdict);
         param_ctx c = {rf, variant, h->eta, h->rho, h->batch, h->sampling, eo, NULL};

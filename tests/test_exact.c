@@ -594,23 +594,34 @@ Test(lemma41, has_closed_forms_on_the_004_construction)
 static void marginal_at_eta_star(const linstab_family *f, const char *what)
 {
     linstab_rotated rf = tu_rotate(f);
+    int full = 1; /* exact_compute once: its verdicts are the rule's */
     for (int t = 0; t < 3; t++)
         for (size_t B = 1; B < f->n; B += (f->n > 6 ? f->n / 3 : 1)) {
             double es = sgd_eta_star(&rf, all_samplings[t], B);
             cr_assert(isfinite(es) && es > 0.0);
-            linstab_exact ex = compute(&rf, es, B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
-            cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_MARGINAL, "%s %s B = %zu: SGD radius - 1 = %g, tol %g",
-                         what, linstab_sampling_name(all_samplings[t]), B, ex.sgd_radius - 1.0, ex.radius_tol);
-            cr_expect(ex.sgd_stable);
-            if (ex.sam_available) {
-                cr_expect_eq(ex.sam_verdict, LINSTAB_VERDICT_MARGINAL, "%s %s B = %zu: SAM rho = 0 radius - 1 = %g",
-                             what, linstab_sampling_name(all_samplings[t]), B, ex.sam_radius - 1.0);
-                cr_expect_eq(ex.sam_stable, ex.sgd_stable);
+            double tol = linstab_exact_radius_tol(&rf, es, 0.0, NULL);
+            double r = sgd_radius(&rf, all_samplings[t], B, es);
+            cr_expect_eq(linstab_radius_verdict(r, tol), LINSTAB_VERDICT_MARGINAL,
+                         "%s %s B = %zu: SGD radius - 1 = %g, tol %g", what, linstab_sampling_name(all_samplings[t]),
+                         B, r - 1.0, tol);
+            if (linstab_sam_available_rank(LINSTAB_SAM_SAME, f->n, rf.f->d, B, all_samplings[t])) {
+                double rs = sam_radius(&rf, LINSTAB_SAM_SAME, es, 0.0, B, all_samplings[t]);
+                cr_expect_eq(linstab_radius_verdict(rs, tol), LINSTAB_VERDICT_MARGINAL,
+                             "%s %s B = %zu: SAM rho = 0 radius - 1 = %g", what,
+                             linstab_sampling_name(all_samplings[t]), B, rs - 1.0);
             }
-            ex = compute(&rf, es * (1.0 + 1e-6), B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
-            cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_UNSTABLE, "%s: above eta*", what);
-            ex = compute(&rf, es * (1.0 - 1e-6), B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
-            cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_STABLE, "%s: below eta*", what);
+            if (full) {
+                linstab_exact ex = compute(&rf, es, B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
+                cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_MARGINAL, "%s: exact_compute", what);
+                cr_expect(ex.sgd_stable && ex.sam_stable);
+                cr_expect_eq(ex.sam_verdict, ex.sgd_verdict);
+                cr_expect_eq(ex.radius_tol, tol);
+                full = 0;
+            }
+            r = sgd_radius(&rf, all_samplings[t], B, es * (1.0 + 1e-6));
+            cr_expect_eq(linstab_radius_verdict(r, tol), LINSTAB_VERDICT_UNSTABLE, "%s: above eta*", what);
+            r = sgd_radius(&rf, all_samplings[t], B, es * (1.0 - 1e-6));
+            cr_expect_eq(linstab_radius_verdict(r, tol), LINSTAB_VERDICT_STABLE, "%s: below eta*", what);
         }
     linstab_rotated_clear(&rf);
 }

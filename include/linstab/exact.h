@@ -139,6 +139,15 @@ LINSTAB_API int linstab_sam_available(linstab_sam_variant v, size_t n, size_t ba
 LINSTAB_API int linstab_sam_available_rank(linstab_sam_variant v, size_t n, size_t rank,
                                            size_t batch, linstab_sampling sampling);
 
+/*
+ * The tolerance of verdict.h for a radius of T on rf at (eta, rho): T
+ * has dimension r(r+1)/2 and entries of size (1 + eta k)^2, k the largest
+ * |l_j| + rho l_j^2; the matrix-free path adds ARPACK's tolerance.  eo may
+ * be NULL (the defaults).  What linstab_exact_compute uses.
+ */
+LINSTAB_API double linstab_exact_radius_tol(const linstab_rotated *rf, double eta, double rho,
+                                            const linstab_eigen_opts *eo);
+
 LINSTAB_API linstab_status linstab_exact_compute(const linstab_rotated *rf,
                                                  const linstab_hyper *h,
                                                  linstab_sam_variant variant,
