@@ -54,7 +54,18 @@ static const char *const usage =
     "  --init-seed S         initialisation seed (default: --seed)\n"
     "  --seed S              seed (default 0)\n"
     "  --out DIR             checkpoint folder (required)\n"
-    "  --quiet               no progress\n";
+    "  --quiet               no progress\n"
+    "\n"
+    "DIR is written as a whole: its files go to a staging directory first and are\n"
+    "renamed into place at the end (model.json last); after a failure nothing is left.\n"
+    "\n"
+    "Divergence: training stops at the first step whose batch loss, or full-data\n"
+    "loss at a logged step, is not finite or exceeds 1e6 x max(L0, L_zero), with L0\n"
+    "the initial full-data loss and L_zero the loss of the output f = 0 (mean\n"
+    "||y||^2/2 for mse, log K for ce).  It prints \"diverged at step S: ... grew from\n"
+    "L0 to L\" and writes the log up to S and the checkpoint of that step.\n"
+    "\n"
+    "Exit status: 0 trained, 3 diverged, 1 error (data, files), 2 usage error.\n";
 
 enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_DATA, OPT_TARGETS, OPT_ONEHOT, OPT_LOSS, OPT_LS,
        OPT_OPT, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD, OPT_STEPS,
