@@ -90,7 +90,12 @@ static int exists(const char *path)
 
 /* A tmpfs at dir/full, size 64 KiB, then filled to the last block by
  * dir/full/fill (after creating the directories named in subdirs).  Skips the test when mounting is not allowed. */
-static void mount_full(const char *const *subdirs)
+static void mount_leaving(const char *const *subdirs, size_t pages);
+static void mount_full(const char *const *subdirs) { mount_leaving(subdirs, 0); }
+
+/* The same with `pages` pages (4 KiB) left free: room for that many small
+ * files, so that a later write of a multi-file output fails. */
+static void mount_leaving(const char *const *subdirs, size_t pages)
 {
     cr_assert_eq(mkdir(full, 0755), 0);
     if (mount("tmpfs", full, "tmpfs", 0, "size=64k") != 0)
@@ -108,7 +113,13 @@ static void mount_full(const char *const *subdirs)
     setvbuf(fp, NULL, _IONBF, 0);
     while (fwrite(block, 1, sizeof block, fp) == sizeof block) {}
     while (fwrite(block, 1, 1, fp) == 1) {}
+    if (pages > 0) {
+        long size = ftell(fp);
+        cr_assert(size > (long)(pages * 4096));
+        cr_assert_eq(ftruncate(fileno(fp), size - (long)(pages * 4096)), 0);
+    }
     fclose(fp);
+    if (pages > 0) return;
     /* really full: not one more byte fits */
     snprintf(p, sizeof p, "%s/probe", full);
     fp = fopen(p, "wb");
@@ -289,6 +300,17 @@ Test(cli_write, validate_out_on_a_full_disk_fails_and_leaves_no_counterexample_f
     free(left);
 }
 
+Test(cli_write, validate_out_with_room_for_the_counterexample_but_not_its_list_leaves_neither)
+{
+    static const char *const pre[] = {"v", NULL};
+    mount_leaving(pre, 1);
+    int rc = run_to(NULL, "validate --count 20 --seed 21 --quiet --out full/v");
+    expect_write_failure(rc, "full/v/counterexamples.txt", "No space left on device");
+    char *left = leftovers("v", NULL);
+    cr_expect_str_empty(left, "left behind in v: %s", left);
+    free(left);
+}
+
 Test(cli_write, validate_out_writes_the_counterexamples_and_their_list)
 {
     int rc = run_to(NULL, "validate --count 20 --seed 21 --quiet --out v");
@@ -327,6 +349,26 @@ Test(cli_write, train_out_on_a_full_disk_fails_and_leaves_no_checkpoint_file)
         char *out = slurp(out_path, NULL);
         cr_expect(strstr(out, "trained") == NULL, "claims success: %s", out);
         free(out);
+    }
+}
+
+Test(cli_write, train_with_room_for_the_log_but_not_the_weights_leaves_nothing)
+{
+    static const char *const pre[] = {"exists", NULL};
+    mount_leaving(pre, 1);
+    const char *outs[] = {"full/t", "full/exists"};
+    for (size_t i = 0; i < 2; i++) {
+        int rc = run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out %s", outs[i]);
+        expect_write_failure(rc, outs[i], "No space left on device");
+        char *err = slurp(err_path, NULL);
+        cr_expect(strstr(err, ".npy") != NULL, "the log was written, a weight file failed: %s", err);
+        free(err);
+        char *left = leftovers(NULL, pre);
+        cr_expect_str_empty(left, "left behind: %s", left);
+        free(left);
+        left = leftovers("exists", NULL);
+        cr_expect_str_empty(left, "left behind in exists: %s", left);
+        free(left);
     }
 }
 
