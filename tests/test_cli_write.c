@@ -515,8 +515,29 @@ Test(cli_write, train_into_an_existing_folder_replaces_its_files_and_leaves_no_s
     }
     closedir(d);
     cr_expect_eq(files, 6, "model.json, W1, b1, W2, b2, train_log.csv");
-    /* and again into the same, now full, folder */
-    cr_expect_eq(run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out t"), 0);
+    /* a shallower network without biases into the same folder: the old
+     * W3, b1..b3 go, a file of the user's stays */
+    cr_assert_eq(run_to(NULL, "train --layers 3,8,4,2 --teacher 64 --steps 20 --batch 8 --quiet --out t"), 0);
+    snprintf(p, sizeof p, "%s/t/notes.txt", dir);
+    FILE *fp = fopen(p, "w");
+    cr_assert_not_null(fp);
+    fclose(fp);
+    cr_assert_eq(run_to(NULL, "train --layers 3,8,2 --no-bias --teacher 64 --steps 20 --batch 8 --quiet --out t"),
+                 0);
+    const char *gone[] = {"W3.npy", "b1.npy", "b2.npy", "b3.npy"}, *kept[] = {"W1.npy", "W2.npy", "model.json",
+                                                                            "train_log.csv", "notes.txt"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/t/%s", dir, gone[i]);
+        cr_expect(!exists(p), "%s is left from the earlier run", gone[i]);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/t/%s", dir, kept[i]);
+        cr_expect(exists(p), "%s is missing", kept[i]);
+    }
+    snprintf(p, sizeof p, "%s/t/model.json", dir);
+    char *json = slurp(p, NULL);
+    cr_expect(strstr(json, "[3, 8, 2]") != NULL && strstr(json, "\"bias\": false") != NULL, "%s", json);
+    free(json);
 }
 
 /* ---- valgrind ---- */

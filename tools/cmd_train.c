@@ -87,13 +87,15 @@ static void train_progress(size_t done, size_t total, double batch_loss, void *c
  * a staging directory: a new directory beside DIR (DIR.tmp.XXXXXX) renamed
  * to DIR at the end when DIR does not exist, else DIR/.tmp.XXXXXX whose
  * files are renamed into DIR at the end (model.json, which makes a folder
- * a checkpoint, last).  After a failure the staging directory and its
+ * a checkpoint, last) and the weight files of an earlier checkpoint there
+ * that this one does not have (W3.npy after a deeper network) removed.  After a failure the staging directory and its
  * files are removed: DIR never holds a partial file or a mix of runs.
  */
 typedef struct ckpt_stage {
     char dir[4200];  /* the staging directory */
     char out[4096];  /* DIR without trailing slashes */
     int whole;       /* DIR did not exist: rename the staging directory */
+    char moved[8192]; /* "/a/b/": the files moved into an existing DIR */
 } ckpt_stage;
 
 /* Remove the staging directory's files and the directory. */
@@ -177,6 +179,7 @@ static int stage_commit(const char *cmd, ckpt_stage *s)
     struct dirent *e;
     char from[8500], to[8500];
     int rc = 0;
+    strcpy(s->moved, "/");
     for (int pass = 0; pass < 2 && rc == 0; pass++) { /* model.json in the second pass */
         rewinddir(d);
         while (rc == 0 && (e = readdir(d)) != NULL) {
@@ -187,6 +190,9 @@ static int stage_commit(const char *cmd, ckpt_stage *s)
             if (rename(from, to) != 0) {
                 fprintf(stderr, "linstab %s: error: cannot rename %s to %s: %s\n", cmd, from, to, strerror(errno));
                 rc = 1;
+            } else if (strlen(s->moved) + strlen(e->d_name) + 2 < sizeof s->moved) {
+                strcat(s->moved, e->d_name);
+                strcat(s->moved, "/");
             }
         }
     }
@@ -194,6 +200,23 @@ static int stage_commit(const char *cmd, ckpt_stage *s)
     if (rc != 0) {
         stage_abort(s);
         return 1;
+    }
+    /* weight files of an earlier, deeper (or biased) checkpoint in DIR are
+     * not part of this one: remove them, lest DIR mix two runs */
+    if ((d = opendir(s->out)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            const char *nm = e->d_name;
+            size_t len = strlen(nm);
+            if ((nm[0] != 'W' && nm[0] != 'b') || len < 6 || strcmp(nm + len - 4, ".npy") != 0 ||
+                strspn(nm + 1, "0123456789") != len - 5)
+                continue;
+            char key[300];
+            snprintf(key, sizeof key, "/%s/", nm);
+            if (strstr(s->moved, key) != NULL) continue;
+            snprintf(to, sizeof to, "%s/%s", s->out, nm);
+            unlink(to);
+        }
+        closedir(d);
     }
     if (rmdir(s->dir) != 0) {
         fprintf(stderr, "linstab %s: error: cannot remove %s: %s\n", cmd, s->dir, strerror(errno));
