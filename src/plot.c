@@ -265,6 +265,15 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     }
     edges(nx, pm->xv, pm->xlog, ex);
     edges(ny, pm->yv, pm->ylog, ey);
+    if (!(isfinite(ex[0]) && isfinite(ex[nx]) && ex[nx] > ex[0] && isfinite(ey[0]) && isfinite(ey[ny]) &&
+          ey[ny] > ey[0])) {
+        grid_free(z);
+        grid_free(cg.xg);
+        grid_free(cg.yg);
+        free(ex);
+        free(ey);
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: the axis values are not finite and increasing", path);
+    }
 
     plot_file pf;
     linstab_status st = plot_begin(&pf, device, path, 1000, 760, err);
@@ -420,8 +429,13 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
             ymax = fmax(ymax, v);
         }
     }
-    if (!(ymax >= ymin)) return linstab_error_set(err, LINSTAB_EINVAL, "plot: no finite values");
+    if (!(ymax >= ymin)) return linstab_error_set(err, LINSTAB_EINVAL, "%s: no finite values to plot", path);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return linstab_error_set(err, LINSTAB_EDATA, "%s: x value %zu (%g) is not finite", path, i + 1, x[i]);
     double dx = xmax > xmin ? 0.05 * (xmax - xmin) : 0.5, dy = ymax > ymin ? 0.08 * (ymax - ymin) : 0.5;
+    if (!isfinite(xmax + dx) || !isfinite(xmin - dx) || !isfinite(ymax + dy) || !isfinite(ymin - dy))
+        return linstab_error_set(err, LINSTAB_EDATA, "%s: the values span more than the range of a double", path);
     if (n > INT32_MAX) return linstab_error_set(err, LINSTAB_EINVAL, "%s: too many points (%zu)", path, n);
     PLFLT *px = malloc(n * sizeof *px), *py = malloc(n * sizeof *py);
     if (!px || !py) {

@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <criterion/criterion.h>
 
 #include "linstab/npy.h"
+#include "linstab/plot.h"
 
 static char dir[512];
 static char out_path[600], err_path[600], full[600];
@@ -565,4 +567,35 @@ Test(cli_write, valgrind_checks_linstab_itself)
     cr_expect(strstr(out, "wrote g.npy") != NULL, "%s", out);
     free(err);
     free(out);
+}
+
+Test(cli_write, plot_refuses_values_it_cannot_place_and_writes_no_figure)
+{
+    /* through the library: the command's CSV reader may refuse them first */
+    double x[3] = {0.0, 1.0, INFINITY}, y[3] = {1.0, 2.0, 3.0}, big[3] = {1e308, -1e308, 0.0};
+    const double *ys[1] = {y}, *bigs[1] = {big};
+    const char *names[1] = {"b"};
+    char p[700];
+    linstab_error err;
+    snprintf(p, sizeof p, "%s/a.png", dir);
+    cr_expect_eq(linstab_plot_lines(3, x, 1, ys, names, "a", "b", "", 0, "pngcairo", p, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "x value 3 (inf) is not finite") != NULL && strstr(err.msg, p) != NULL, "%s", err.msg);
+    cr_expect(!exists(p));
+    snprintf(p, sizeof p, "%s/b.svg", dir);
+    cr_expect_eq(linstab_plot_lines(3, y, 1, bigs, names, "a", "b", "", 0, "svgcairo", p, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "more than the range of a double") != NULL, "%s", err.msg);
+    cr_expect(!exists(p));
+    /* a finite set of the same shape draws */
+    x[2] = 2.0;
+    cr_expect_eq(linstab_plot_lines(3, x, 1, ys, names, "a", "b", "", 0, "svgcairo", p, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    cr_expect(exists(p));
+    /* an unknown device is refused before PLplot could prompt for one */
+    snprintf(p, sizeof p, "%s/c.png", dir);
+    cr_expect_eq(linstab_plot_lines(3, x, 1, ys, names, "a", "b", "", 0, "xwin", p, &err), LINSTAB_EINVAL);
+    cr_expect(!exists(p));
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) cr_expect(strstr(e->d_name, "tmp") == NULL, "temporary %s left", e->d_name);
+    closedir(d);
 }
