@@ -87,9 +87,11 @@ static void train_progress(size_t done, size_t total, double batch_loss, void *c
  * a staging directory: a new directory beside DIR (DIR.tmp.XXXXXX) renamed
  * to DIR at the end when DIR does not exist, else DIR/.tmp.XXXXXX whose
  * files are renamed into DIR at the end (model.json, which makes a folder
- * a checkpoint, last) and the weight files of an earlier checkpoint there
- * that this one does not have (W3.npy after a deeper network) removed.  After a failure the staging directory and its
- * files are removed: DIR never holds a partial file or a mix of runs.
+ * a checkpoint, last), and the weight files of an earlier checkpoint there
+ * that this one lacks (W3.npy after a deeper network) are removed.  After
+ * a failure the staging directory and its files are removed: DIR never
+ * holds a partial file, and a failure before the renames (every write
+ * error) leaves it as it was.
  */
 typedef struct ckpt_stage {
     char dir[4200];  /* the staging directory */
@@ -414,6 +416,7 @@ int cmd_train(int argc, char **argv)
     }
     if ((rc = stage_commit(cmd, &stage)) != 0) goto done;
     if (res.diverged) {
+        if (!o.quiet && isatty(STDERR_FILENO)) fputc('\n', stderr); /* end the progress line */
         printf("diverged at step %zu: %s grew from %.6g to %.6g (the limit is %g = 1e6 x max(initial loss, "
                "loss of f = 0)); checkpoint and train_log.csv up to that step in %s\n",
                res.diverged_at, res.measure, res.loss0, res.loss, res.threshold, out);
