@@ -25,6 +25,14 @@
 #include "linstab/npy.h"
 #include "linstab/plot.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+
 static char dir[512];
 static char out_path[600], err_path[600], full[600];
 static int mounted;
@@ -546,7 +554,7 @@ Test(cli_write, train_into_an_existing_folder_replaces_its_files_and_leaves_no_s
 
 Test(cli_write, valgrind_checks_linstab_itself)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TU_ASAN)
     cr_skip_test("an ASan build does not run under valgrind");
 #endif
     if (system("valgrind --version >/dev/null 2>&1") != 0) cr_skip_test("valgrind is not installed");

@@ -15,6 +15,14 @@
 #include "linstab/train.h"
 #include "testutil.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+
 static linstab_array X, Y;
 
 static void data(void)
@@ -468,7 +476,7 @@ Test(train, a_converging_run_is_not_diverged_and_the_wrapper_reports_divergence_
  * doubles; the test's malloc fails the second such request (K = 3: 6144
  * bytes, a size nothing else in this run asks for), so the second
  * evaluation fails.  Not under ASan, whose allocator this would bypass. */
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(TU_ASAN)
 extern void *__libc_malloc(size_t);
 static size_t fail_size, fail_skip;
 void *malloc(size_t n)
@@ -486,7 +494,7 @@ void *malloc(size_t n)
 
 Test(train, a_failed_evaluation_ends_training_without_writing_its_row)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TU_ASAN)
     cr_skip_test("needs malloc interposition, which ASan owns");
 #else
     size_t n = 40, sizes[3] = {3, 4, 3};
