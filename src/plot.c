@@ -2,11 +2,16 @@
  * plot.c -- phase diagrams with PLplot (cairo driver): filled cells, a
  * colour bar, zero contours for the bound and exact boundaries, a legend.
  */
+#define _GNU_SOURCE /* fopencookie */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <plplot.h>
@@ -15,19 +20,189 @@
 
 static double coord(double v, int lg) { return lg ? log10(v) : v; }
 
-/* Rename the finished temporary figure into place (and free tmp). */
-static linstab_status finish_file(char *tmp, const char *path, const char *device, linstab_error *err)
+/*
+ * PLplot's cairo drivers write through a FILE and ignore every write
+ * error (a full disk leaves a truncated PNG or an empty SVG behind).  The
+ * figure therefore goes through a stream of our own (fopencookie) onto a
+ * temporary file beside path: the stream records the first write error,
+ * the byte count and the first and last bytes, and the figure is renamed
+ * into place only when every write and the close succeeded, PLplot
+ * reported no error and the bytes make a whole PNG (signature ... IEND) or
+ * SVG ("<?xml" or "<svg" ... "</svg>").
+ */
+typedef struct plot_sink {
+    int fd, err, closed;
+    size_t bytes;
+    unsigned char head[8], tail[16];
+} plot_sink;
+
+static ssize_t sink_write(void *c, const char *buf, size_t n)
 {
-    linstab_status st = LINSTAB_OK;
-    if (access(tmp, F_OK) != 0) {
-        st = linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote nothing", path, device);
-    } else if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        st = linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
+    plot_sink *s = c;
+    if (s->err != 0) return 0; /* a short count: the stream's error */
+    for (size_t i = 0; i < n && s->bytes + i < sizeof s->head; i++) s->head[s->bytes + i] = (unsigned char)buf[i];
+    if (n >= sizeof s->tail) {
+        memcpy(s->tail, buf + n - sizeof s->tail, sizeof s->tail);
+    } else {
+        memmove(s->tail, s->tail + n, sizeof s->tail - n);
+        memcpy(s->tail + sizeof s->tail - n, buf, n);
     }
-    free(tmp);
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(s->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            s->err = w < 0 ? errno : EIO;
+            return 0;
+        }
+        done += (size_t)w;
+    }
+    s->bytes += n;
+    return (ssize_t)n;
+}
+
+static int sink_close(void *c)
+{
+    plot_sink *s = c;
+    if (s->err == 0 && fsync(s->fd) != 0 && errno != EINVAL) s->err = errno;
+    if (close(s->fd) != 0 && s->err == 0) s->err = errno;
+    s->fd = -1;
+    s->closed = 1;
+    return s->err == 0 ? 0 : -1;
+}
+
+/* An open figure: the temporary's name, its stream, PLplot's error slot. */
+typedef struct plot_file {
+    char *tmp;
+    FILE *fp;
+    plot_sink sink;
+    PLINT plerr;
+    char plmsg[1024]; /* PLplot: at least 160 bytes */
+} plot_file;
+
+static int device_available(const char *device)
+{
+    enum { MAXDEV = 256 };
+    const char *menu[MAXDEV], *names[MAXDEV];
+    const char **pm = menu, **pn = names;
+    int nd = MAXDEV;
+    plgDevs(&pm, &pn, &nd);
+    for (int i = 0; i < nd && i < MAXDEV; i++)
+        if (pn[i] != NULL && strcmp(pn[i], device) == 0) return 1;
+    return 0;
+}
+
+/* Create the temporary beside path and start PLplot on it with device
+ * ("pngcairo" or "svgcairo"); width x height pixels. */
+static linstab_status plot_begin(plot_file *pf, const char *device, const char *path, PLINT width,
+                                 PLINT height, linstab_error *err)
+{
+    memset(pf, 0, sizeof *pf);
+    pf->sink.fd = -1;
+    if (strcmp(device, "pngcairo") != 0 && strcmp(device, "svgcairo") != 0)
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: device '%s' is not pngcairo or svgcairo", path, device);
+    /* PLplot asks on the terminal for a device it does not have */
+    if (!device_available(device))
+        return linstab_error_set(err, LINSTAB_EIO,
+                                 "%s: PLplot has no %s driver (Debian: install plplot-driver-cairo)", path, device);
+    size_t len = strlen(path) + sizeof ".tmp.XXXXXX";
+    pf->tmp = malloc(len);
+    if (pf->tmp == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "%s: out of memory", path);
+    snprintf(pf->tmp, len, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(pf->tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(pf->tmp);
+        pf->tmp = NULL;
+        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
+    }
+    pf->sink.fd = fd;
+    cookie_io_functions_t io = {NULL, sink_write, NULL, sink_close};
+    if (fchmod(fd, 0644) != 0 || (pf->fp = fopencookie(&pf->sink, "w", io)) == NULL) {
+        int e = errno;
+        close(fd);
+        unlink(pf->tmp);
+        free(pf->tmp);
+        pf->tmp = NULL;
+        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(e));
+    }
+    pf->plerr = 0;
+    pf->plmsg[0] = '\0';
+    plsError(&pf->plerr, pf->plmsg); /* plabort's messages come here, not to stderr */
+    plsdev(device);
+    plsfile(pf->fp);
+    plspage(0.0, 0.0, width, height, 0, 0);
+    plscolbg(255, 255, 255);
+    plinit();
+    return LINSTAB_OK;
+}
+
+static int ends_with_svg(const unsigned char *t, size_t n)
+{
+    while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ' || t[n - 1] == '\t')) n--;
+    return n >= 6 && memcmp(t + n - 6, "</svg>", 6) == 0;
+}
+
+/* End PLplot, close the stream, check the figure and rename it into place
+ * (or remove the temporary); st is the status of the drawing so far. */
+static linstab_status plot_finish(plot_file *pf, const char *device, const char *path, linstab_status st,
+                                  linstab_error *err)
+{
+    plend();
+    plsError(NULL, NULL);
+    if (!pf->sink.closed) { /* PLplot closes the FILE it was given; if not, we do */
+        if (fclose(pf->fp) != 0 && pf->sink.err == 0) pf->sink.err = errno != 0 ? errno : EIO;
+    }
+    pf->fp = NULL;
+    const plot_sink *s = &pf->sink;
+    size_t tl = s->bytes < sizeof s->tail ? s->bytes : sizeof s->tail;
+    const unsigned char *tail = s->tail + sizeof s->tail - tl;
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const unsigned char png_end[8] = {'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    int png = strcmp(device, "pngcairo") == 0;
+    if (st != LINSTAB_OK) {
+        /* the caller's error stands */
+    } else if (s->err != 0) {
+        st = linstab_error_set(err, LINSTAB_EIO, "writing %s: %s", path, strerror(s->err));
+    } else if (pf->plerr != 0) {
+        const char *m = pf->plmsg;
+        while (*m == '\n' || *m == '*' || *m == ' ') m++;
+        st = linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) failed: %s", path, device, m);
+    } else if (s->bytes == 0) {
+        st = linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote nothing", path, device);
+    } else if (png ? s->bytes < 16 || memcmp(s->head, png_sig, 8) != 0 || memcmp(tail + tl - 8, png_end, 8) != 0
+                   : !(memcmp(s->head, "<?xml", s->bytes < 5 ? s->bytes : 5) == 0 ||
+                       memcmp(s->head, "<svg", s->bytes < 4 ? s->bytes : 4) == 0) ||
+                         s->bytes < 6 || !ends_with_svg(tail, tl)) {
+        st = linstab_error_set(err, LINSTAB_EIO, "%s: PLplot (%s) wrote an incomplete %s (%zu bytes)", path, device,
+                               png ? "PNG" : "SVG", s->bytes);
+    } else if (rename(pf->tmp, path) != 0) {
+        st = linstab_error_set(err, LINSTAB_EIO, "cannot rename %s to %s: %s", pf->tmp, path, strerror(errno));
+    }
+    if (st != LINSTAB_OK) unlink(pf->tmp);
+    free(pf->tmp);
+    pf->tmp = NULL;
     return st;
+}
+
+/* An nx x ny PLplot grid (g[ix][iy]) in one block, or NULL. */
+static PLFLT **grid_alloc(size_t nx, size_t ny)
+{
+    PLFLT **g = malloc(nx * sizeof *g), *block = malloc(nx * ny * sizeof *block);
+    if (g == NULL || block == NULL) {
+        free(g);
+        free(block);
+        return NULL;
+    }
+    for (size_t i = 0; i < nx; i++) g[i] = block + i * ny;
+    return g;
+}
+
+static void grid_free(PLFLT **g)
+{
+    if (g == NULL) return;
+    free(g[0]);
+    free(g);
 }
 
 /* Cell edges: midpoints between values, extrapolated at the ends. */
@@ -71,24 +246,45 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
                                      const char *path, linstab_error *err)
 {
     size_t nx = pm->nx, ny = pm->ny;
-    size_t len = strlen(path) + 16;
-    char *tmp = malloc(len);
+    if (nx == 0 || ny == 0 || nx > INT32_MAX / 2 || ny > INT32_MAX / 2 || nx > SIZE_MAX / sizeof(PLFLT) / ny)
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: cannot draw a %zu x %zu map", path, nx, ny);
+    /* every allocation before PLplot starts (plAlloc2dGrid exits the
+     * process when it runs out of memory) */
+    PLcGrid2 cg;
+    PLFLT **z = grid_alloc(nx, ny);
+    cg.xg = grid_alloc(nx, ny);
+    cg.yg = grid_alloc(nx, ny);
     double *ex = malloc((nx + 1) * sizeof *ex), *ey = malloc((ny + 1) * sizeof *ey);
-    if (tmp == NULL || ex == NULL || ey == NULL) {
-        free(tmp);
+    if (z == NULL || cg.xg == NULL || cg.yg == NULL || ex == NULL || ey == NULL) {
+        grid_free(z);
+        grid_free(cg.xg);
+        grid_free(cg.yg);
         free(ex);
         free(ey);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "plot: out of memory");
+        return linstab_error_set(err, LINSTAB_ENOMEM, "%s: out of memory", path);
     }
-    snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
     edges(nx, pm->xv, pm->xlog, ex);
     edges(ny, pm->yv, pm->ylog, ey);
+    if (!(isfinite(ex[0]) && isfinite(ex[nx]) && ex[nx] > ex[0] && isfinite(ey[0]) && isfinite(ey[ny]) &&
+          ey[ny] > ey[0])) {
+        grid_free(z);
+        grid_free(cg.xg);
+        grid_free(cg.yg);
+        free(ex);
+        free(ey);
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: the axis values are not finite and increasing", path);
+    }
 
-    plsdev(device);
-    plsfnam(tmp);
-    plspage(0.0, 0.0, 1000, 760, 0, 0);
-    plscolbg(255, 255, 255);
-    plinit();
+    plot_file pf;
+    linstab_status st = plot_begin(&pf, device, path, 1000, 760, err);
+    if (st != LINSTAB_OK) {
+        grid_free(z);
+        grid_free(cg.xg);
+        grid_free(cg.yg);
+        free(ex);
+        free(ey);
+        return st;
+    }
     plscol0(1, 0, 0, 0);       /* black: axes, text, Theorem lines */
     plscol0(2, 0, 200, 80);    /* green: exact mean-square boundary */
     plscol0(3, 255, 190, 0);   /* amber: almost-sure boundary */
@@ -111,11 +307,6 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     pllab(pm->xlabel, pm->ylabel, pm->title);
 
     /* contours on cell centres */
-    PLcGrid2 cg;
-    PLFLT **z = NULL;
-    plAlloc2dGrid(&cg.xg, (PLINT)nx, (PLINT)ny);
-    plAlloc2dGrid(&cg.yg, (PLINT)nx, (PLINT)ny);
-    plAlloc2dGrid(&z, (PLINT)nx, (PLINT)ny);
     cg.nx = (PLINT)nx;
     cg.ny = (PLINT)ny;
     for (size_t ix = 0; ix < nx; ix++)
@@ -155,9 +346,9 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
         }
     pllsty(1);
     plwidth(1.0);
-    plFree2dGrid(cg.xg, (PLINT)nx, (PLINT)ny);
-    plFree2dGrid(cg.yg, (PLINT)nx, (PLINT)ny);
-    plFree2dGrid(z, (PLINT)nx, (PLINT)ny);
+    grid_free(cg.xg);
+    grid_free(cg.yg);
+    grid_free(z);
     if (nleg > 0) {
         PLFLT lw, lh;
         plscol0a(15, 255, 255, 255, 0.85);
@@ -178,10 +369,9 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
                PL_POSITION_RIGHT | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.03, 0.0, 0.03,
                0.78, 0, 1, 1, 0.0, 0.0, 0, 0.0, 1, lopt, labels, 1, axopt, ticks, subt, nvals,
                (PLFLT_MATRIX)valp);
-    plend();
     free(ex);
     free(ey);
-    return finish_file(tmp, path, device, err);
+    return plot_finish(&pf, device, path, LINSTAB_OK, err);
 }
 
 /*
@@ -239,23 +429,27 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
             ymax = fmax(ymax, v);
         }
     }
-    if (!(ymax >= ymin)) return linstab_error_set(err, LINSTAB_EINVAL, "plot: no finite values");
+    if (!(ymax >= ymin)) return linstab_error_set(err, LINSTAB_EINVAL, "%s: no finite values to plot", path);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return linstab_error_set(err, LINSTAB_EDATA, "%s: x value %zu (%g) is not finite", path, i + 1, x[i]);
     double dx = xmax > xmin ? 0.05 * (xmax - xmin) : 0.5, dy = ymax > ymin ? 0.08 * (ymax - ymin) : 0.5;
-    size_t len = strlen(path) + 32;
-    char *tmp = malloc(len);
+    if (!isfinite(xmax + dx) || !isfinite(xmin - dx) || !isfinite(ymax + dy) || !isfinite(ymin - dy))
+        return linstab_error_set(err, LINSTAB_EDATA, "%s: the values span more than the range of a double", path);
+    if (n > INT32_MAX) return linstab_error_set(err, LINSTAB_EINVAL, "%s: too many points (%zu)", path, n);
     PLFLT *px = malloc(n * sizeof *px), *py = malloc(n * sizeof *py);
-    if (!tmp || !px || !py) {
-        free(tmp);
+    if (!px || !py) {
         free(px);
         free(py);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "plot: out of memory");
+        return linstab_error_set(err, LINSTAB_ENOMEM, "%s: out of memory", path);
     }
-    snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
-    plsdev(device);
-    plsfnam(tmp);
-    plspage(0.0, 0.0, 900, 600, 0, 0);
-    plscolbg(255, 255, 255);
-    plinit();
+    plot_file pf;
+    linstab_status st = plot_begin(&pf, device, path, 900, 600, err);
+    if (st != LINSTAB_OK) {
+        free(px);
+        free(py);
+        return st;
+    }
     static const int rgb[8][3] = {{0, 0, 0}, {200, 30, 30}, {30, 90, 200}, {0, 150, 60},
                                   {200, 120, 0}, {130, 0, 160}, {0, 150, 150}, {120, 120, 120}};
     for (int k = 0; k < 8; k++) plscol0(k + 1, rgb[k][0], rgb[k][1], rgb[k][2]);
@@ -296,8 +490,7 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
     pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner | PL_POSITION_INSIDE, 0.02, 0.02,
              0.1, 15, 1, 1, 0, 0, (PLINT)ncurves, opts, 1.0, 0.9, 2.0, 0.0, tcol, (const char **)names, NULL, NULL, NULL, NULL,
              lcol, lsty, lwid, scol, sscale, snum, symbols);
-    plend();
     free(px);
     free(py);
-    return finish_file(tmp, path, device, err);
+    return plot_finish(&pf, device, path, LINSTAB_OK, err);
 }

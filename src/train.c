@@ -59,7 +59,7 @@ linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X
         st = linstab_mlp_loss(m, X->data + r0 * d0, Y->data + r0 * ty, rows, loss, smoothing, NULL, &v,
                               NULL, NULL, err);
         if (st == LINSTAB_OK) st = linstab_mlp_forward(m, X->data + r0 * d0, rows, F, err);
-        total += v;
+        if (st == LINSTAB_OK) total += v;
         for (size_t r = 0; st == LINSTAB_OK && r < rows; r++) {
             size_t af = 0, ay = 0;
             for (size_t c = 1; c < K; c++)
@@ -158,9 +158,25 @@ static void gather_rows(const linstab_array *A, size_t width, const size_t *idx,
     for (size_t r = 0; r < count; r++) memcpy(out + r * width, A->data + idx[r] * width, width * sizeof *out);
 }
 
-linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                             const linstab_train_opts *o, FILE *log, linstab_error *err)
+/* The loss of the output f = 0: mean ||y||^2 / 2 (mse) or log K (ce; a
+ * uniform softmax, whatever the smoothing). */
+static double zero_output_loss(const linstab_array *Y, size_t K, linstab_loss loss)
 {
+    if (loss == LINSTAB_LOSS_CE) return log((double)K);
+    size_t n = Y->shape[0];
+    double s = 0.0;
+    for (size_t j = 0; j < n * K; j++) s += Y->data[j] * Y->data[j];
+    return 0.5 * s / (double)n;
+}
+
+linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                 const linstab_train_opts *o, FILE *log, linstab_train_result *res,
+                                 linstab_error *err)
+{
+    linstab_train_result rs;
+    memset(&rs, 0, sizeof rs);
+    rs.loss0 = rs.loss = rs.final_loss = NAN;
+    if (res != NULL) *res = rs;
     linstab_status st = linstab_mlp_check_data(m, X, Y, o->loss, err);
     if (st != LINSTAB_OK) return st;
     size_t n = X->shape[0], d0 = m->sizes[0], ty = targets_per_row(m, o->loss), p = m->p, B = o->batch;
@@ -174,6 +190,23 @@ linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linst
     if (!perm || !perm2 || !xb || !yb || !g || !gs || !vel || !th || !r) {
         st = linstab_error_set(err, LINSTAB_ENOMEM, "training: out of memory");
         goto done;
+    }
+    /* the divergence rule's reference: the initial full-data loss, or the
+     * loss of the output f = 0 when that is larger (a network that starts
+     * near its targets must not be called diverged for a loss of order 1) */
+    {
+        double acc0;
+        st = linstab_mlp_evaluate(m, X, Y, o->loss, o->smoothing, &rs.loss0, &acc0, err);
+        if (st != LINSTAB_OK) goto done;
+        double ref = zero_output_loss(Y, m->sizes[m->nlayers], o->loss);
+        if (!(ref >= rs.loss0)) ref = rs.loss0;
+        rs.threshold = LINSTAB_TRAIN_DIVERGENCE_FACTOR * ref;
+        rs.final_loss = rs.loss0;
+        if (!isfinite(rs.loss0)) {
+            st = linstab_error_set(err, LINSTAB_EDATA,
+                                   "the initial loss is %g: the inputs or the initialisation overflow", rs.loss0);
+            goto done;
+        }
     }
     for (size_t i = 0; i < n; i++) perm[i] = perm2[i] = i;
     size_t pos = n, pos2 = n; /* reshuffle at the start */
@@ -191,6 +224,7 @@ linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linst
         double bl;
         st = linstab_mlp_loss(m, xb, yb, B, o->loss, o->smoothing, NULL, &bl, g, NULL, err);
         if (st != LINSTAB_OK) break;
+        bl /= (double)B; /* the batch's mean loss */
         for (size_t j = 0; j < p; j++) g[j] /= (double)B;
         int sam = o->sam != LINSTAB_SAM_OFF && t >= o->sam_from && o->rho > 0.0;
         if (sam) {
@@ -214,6 +248,7 @@ linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linst
                 st = linstab_mlp_loss(m, xa, ya, B, o->loss, o->smoothing, NULL, NULL, gs, NULL, err);
                 free(xa);
                 free(ya);
+                if (st != LINSTAB_OK) break;
                 for (size_t j = 0; j < p; j++) gs[j] /= (double)B;
                 ga = gs;
             }
@@ -223,9 +258,9 @@ linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linst
             double scale = o->sam == LINSTAB_SAM_NORMALIZED ? (nrm > 0.0 ? o->rho / nrm : 0.0) : o->rho;
             memcpy(th, m->theta, p * sizeof *th);
             for (size_t j = 0; j < p; j++) m->theta[j] += scale * ga[j];
-            if (st == LINSTAB_OK)
-                st = linstab_mlp_loss(m, xb, yb, B, o->loss, o->smoothing, NULL, NULL, g, NULL, err);
+            st = linstab_mlp_loss(m, xb, yb, B, o->loss, o->smoothing, NULL, NULL, g, NULL, err);
             memcpy(m->theta, th, p * sizeof *th);
+            if (st != LINSTAB_OK) break;
             for (size_t j = 0; j < p; j++) g[j] /= (double)B;
         }
         for (size_t j = 0; j < p; j++) {
@@ -233,21 +268,46 @@ linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linst
             vel[j] = o->momentum * vel[j] + gj;
             m->theta[j] -= eta * vel[j];
         }
+        rs.steps = t + 1;
         int last = t + 1 == o->steps;
-        if (log && (last || (o->log_every > 0 && (t + 1) % o->log_every == 0))) {
+        /* the batch loss of this step beyond the threshold: diverged */
+        int diverged = !(bl <= rs.threshold);
+        int logged = log && (last || (o->log_every > 0 && (t + 1) % o->log_every == 0));
+        if (logged || diverged) {
+            /* a row only from a successful evaluation (after a failure the
+             * error is returned and the row is not written); a diverged
+             * step gets its row too, the last of the log */
             double L, acc, sh = NAN;
             st = linstab_mlp_evaluate(m, X, Y, o->loss, o->smoothing, &L, &acc, err);
-            if (st == LINSTAB_OK && o->sharpness_every > 0 && (last || (t + 1) % o->sharpness_every == 0))
+            if (st != LINSTAB_OK) break;
+            rs.final_loss = L;
+            if (!diverged && !(L <= rs.threshold)) {
+                diverged = 1;
+                rs.measure = "full-data loss";
+                rs.loss = L;
+            } else if (diverged) {
+                rs.measure = "batch loss";
+                rs.loss = bl;
+            }
+            if (!diverged && o->sharpness_every > 0 && (last || (t + 1) % o->sharpness_every == 0)) {
                 st = linstab_mlp_sharpness(m, X, Y, o->loss, o->smoothing, &sh, err);
-            fprintf(log, "%zu,%.17g,%.17g,%.17g,%.17g,", t + 1, eta, bl / (double)B, L, acc);
-            if (isfinite(sh))
-                fprintf(log, "%.17g\n", sh);
-            else
-                fprintf(log, "\n");
+                if (st != LINSTAB_OK) break;
+            }
+            if (log) {
+                fprintf(log, "%zu,%.17g,%.17g,%.17g,%.17g,", t + 1, eta, bl, L, acc);
+                if (isfinite(sh))
+                    fprintf(log, "%.17g\n", sh);
+                else
+                    fprintf(log, "\n");
+            }
         }
-        if (o->progress != NULL && ((t + 1) % 50 == 0 || last))
-            o->progress(t + 1, o->steps, bl / (double)B, o->progress_ctx);
-        if (!isfinite(bl)) st = linstab_error_set(err, LINSTAB_EDATA, "training diverged at step %zu (loss %g)", t + 1, bl);
+        if (o->progress != NULL && ((t + 1) % 50 == 0 || last || diverged))
+            o->progress(t + 1, o->steps, bl, o->progress_ctx);
+        if (diverged) {
+            rs.diverged = 1;
+            rs.diverged_at = t + 1;
+            break;
+        }
     }
 done:
     free(perm);
@@ -259,5 +319,17 @@ done:
     free(vel);
     free(th);
     if (r) gsl_rng_free(r);
+    if (res != NULL) *res = rs;
+    return st;
+}
+
+linstab_status linstab_train(linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                             const linstab_train_opts *o, FILE *log, linstab_error *err)
+{
+    linstab_train_result rs;
+    linstab_status st = linstab_train_run(m, X, Y, o, log, &rs, err);
+    if (st == LINSTAB_OK && rs.diverged)
+        st = linstab_error_set(err, LINSTAB_EDATA, "training diverged at step %zu: %s grew from %.6g to %.6g",
+                               rs.diverged_at, rs.measure, rs.loss0, rs.loss);
     return st;
 }

@@ -87,8 +87,15 @@ typedef struct cli_output {
 } cli_output;
 int cli_output_open(const char *cmd, const char *path, cli_output *o);
 /* Close; on ok rename the temporary to its final name, else remove it.
- * Returns an exit status. */
+ * Every failure of the write (flush, fsync, close, rename; for stdout the
+ * flush) is printed with the file's name.  ok = 0: the caller failed and
+ * has said why; the temporary is removed silently.  Returns an exit status. */
 int cli_output_close(const char *cmd, cli_output *o, int ok);
+
+/* Flush standard output; on a failure (now or earlier) print "writing
+ * standard output: REASON" once per process and return 1, else 0.  cmd
+ * NULL: the message is "linstab: error: ...". */
+int cli_stdout_check(const char *cmd);
 
 /* Progress on stderr when it is a terminal (no-op otherwise or if quiet). */
 void cli_progress(const char *what, size_t done, size_t total, int quiet);

@@ -9,6 +9,21 @@
 
 #include "cli.h"
 
+static int stdout_reported; /* a failure of standard output already said */
+
+int cli_stdout_check(const char *cmd)
+{
+    errno = 0;
+    int r = fflush(stdout);
+    int e = errno;
+    if (r == 0 && !ferror(stdout)) return 0;
+    if (!stdout_reported)
+        fprintf(stderr, "linstab%s%s: error: writing standard output: %s\n", cmd ? " " : "",
+                cmd ? cmd : "", e != 0 ? strerror(e) : "write error");
+    stdout_reported = 1;
+    return 1;
+}
+
 int cli_output_open(const char *cmd, const char *path, cli_output *o)
 {
     memset(o, 0, sizeof *o);
@@ -17,9 +32,12 @@ int cli_output_open(const char *cmd, const char *path, cli_output *o)
         return 0;
     }
     o->path = path;
-    size_t len = strlen(path) + 16;
+    size_t len = strlen(path) + sizeof ".tmp.XXXXXX";
     o->tmp = malloc(len);
-    if (o->tmp == NULL) return 1;
+    if (o->tmp == NULL) {
+        fprintf(stderr, "linstab %s: error: cannot write %s: out of memory\n", cmd, path);
+        return 1;
+    }
     snprintf(o->tmp, len, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
@@ -28,9 +46,9 @@ int cli_output_open(const char *cmd, const char *path, cli_output *o)
         o->tmp = NULL;
         return 1;
     }
-    fchmod(fd, 0644);
-    o->fp = fdopen(fd, "w");
-    if (o->fp == NULL) {
+    /* mkstemp makes 0600; ordinary output is 0644, as the NPY files */
+    if (fchmod(fd, 0644) != 0 || (o->fp = fdopen(fd, "w")) == NULL) {
+        fprintf(stderr, "linstab %s: error: cannot write %s: %s\n", cmd, path, strerror(errno));
         close(fd);
         unlink(o->tmp);
         free(o->tmp);
@@ -42,22 +60,41 @@ int cli_output_open(const char *cmd, const char *path, cli_output *o)
 
 int cli_output_close(const char *cmd, cli_output *o, int ok)
 {
-    if (o->fp == stdout) return fflush(stdout) == 0 ? 0 : 1;
-    int rc = 0;
-    if (ferror(o->fp)) ok = 0;
-    if (fclose(o->fp) != 0) ok = 0;
-    if (ok && rename(o->tmp, o->path) != 0) {
-        fprintf(stderr, "linstab %s: error: cannot write %s: %s\n", cmd, o->path, strerror(errno));
-        ok = 0;
-        rc = 1;
+    if (o->fp == NULL) return ok ? 0 : 1;
+    if (o->fp == stdout) {
+        o->fp = NULL;
+        return cli_stdout_check(cmd) != 0 || !ok ? 1 : 0;
     }
-    if (!ok) {
-        unlink(o->tmp);
-        if (rc == 0) rc = 1;
+    /* a write error (earlier or now, while flushing) is reported here with
+     * the file's name; a failure the caller had (ok = 0) it has reported */
+    int failed = 0, e = 0;
+    errno = 0;
+    if (fflush(o->fp) != 0 || ferror(o->fp)) {
+        failed = 1;
+        e = errno;
     }
+    if (!failed && fsync(fileno(o->fp)) != 0 && errno != EINVAL && errno != EROFS) {
+        failed = 1;
+        e = errno;
+    }
+    errno = 0;
+    if (fclose(o->fp) != 0 && !failed) {
+        failed = 1;
+        e = errno;
+    }
+    o->fp = NULL;
+    if (ok && failed)
+        fprintf(stderr, "linstab %s: error: writing %s: %s\n", cmd, o->path,
+                e != 0 ? strerror(e) : "write error");
+    if (ok && !failed && rename(o->tmp, o->path) != 0) {
+        fprintf(stderr, "linstab %s: error: cannot rename %s to %s: %s\n", cmd, o->tmp, o->path,
+                strerror(errno));
+        failed = 1;
+    }
+    if (!ok || failed) unlink(o->tmp);
     free(o->tmp);
     o->tmp = NULL;
-    return ok ? 0 : rc;
+    return ok && !failed ? 0 : 1;
 }
 
 void cli_progress(const char *what, size_t done, size_t total, int quiet)

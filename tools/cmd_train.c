@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "linstab/data.h"
@@ -52,7 +54,18 @@ static const char *const usage =
     "  --init-seed S         initialisation seed (default: --seed)\n"
     "  --seed S              seed (default 0)\n"
     "  --out DIR             checkpoint folder (required)\n"
-    "  --quiet               no progress\n";
+    "  --quiet               no progress\n"
+    "\n"
+    "DIR is written as a whole: its files go to a staging directory first and are\n"
+    "renamed into place at the end (model.json last); after a failure nothing is left.\n"
+    "\n"
+    "Divergence: training stops at the first step whose batch loss, or full-data\n"
+    "loss at a logged step, is not finite or exceeds 1e6 x max(L0, L_zero), with L0\n"
+    "the initial full-data loss and L_zero the loss of the output f = 0 (mean\n"
+    "||y||^2/2 for mse, log K for ce).  It prints \"diverged at step S: ... grew from\n"
+    "L0 to L\" and writes the log up to S and the checkpoint of that step.\n"
+    "\n"
+    "Exit status: 0 trained, 3 diverged, 1 error (data, files), 2 usage error.\n";
 
 enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_DATA, OPT_TARGETS, OPT_ONEHOT, OPT_LOSS, OPT_LS,
        OPT_OPT, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD, OPT_STEPS,
@@ -67,6 +80,151 @@ static void train_progress(size_t done, size_t total, double batch_loss, void *c
     fprintf(stderr, "\rtrain %zu/%zu steps, batch loss %.4g   ", done, total, batch_loss);
     if (done >= total) fputc('\n', stderr);
     fflush(stderr);
+}
+
+/*
+ * The checkpoint folder is written as a whole.  Every file goes first into
+ * a staging directory: a new directory beside DIR (DIR.tmp.XXXXXX) renamed
+ * to DIR at the end when DIR does not exist, else DIR/.tmp.XXXXXX whose
+ * files are renamed into DIR at the end (model.json, which makes a folder
+ * a checkpoint, last), and the weight files of an earlier checkpoint there
+ * that this one lacks (W3.npy after a deeper network) are removed.  After
+ * a failure the staging directory and its files are removed: DIR never
+ * holds a partial file, and a failure before the renames (every write
+ * error) leaves it as it was.
+ */
+typedef struct ckpt_stage {
+    char dir[4200];  /* the staging directory */
+    char out[4096];  /* DIR without trailing slashes */
+    int whole;       /* DIR did not exist: rename the staging directory */
+    char moved[8192]; /* "/a/b/": the files moved into an existing DIR */
+} ckpt_stage;
+
+/* Remove the staging directory's files and the directory. */
+static void stage_abort(ckpt_stage *s)
+{
+    DIR *d = opendir(s->dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char p[8500];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            snprintf(p, sizeof p, "%s/%s", s->dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(s->dir);
+}
+
+static int stage_open(const char *cmd, const char *out, ckpt_stage *s)
+{
+    memset(s, 0, sizeof *s);
+    size_t len = strlen(out);
+    while (len > 1 && out[len - 1] == '/') len--;
+    if (len == 0 || len >= 4000) {
+        fprintf(stderr, "linstab %s: error: --out '%s': not a usable directory name\n", cmd, out);
+        return 2;
+    }
+    memcpy(s->out, out, len);
+    s->out[len] = '\0';
+    struct stat sb;
+    if (stat(s->out, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "linstab %s: error: %s exists and is not a directory\n", cmd, s->out);
+            return 1;
+        }
+        snprintf(s->dir, sizeof s->dir, "%s/.tmp.XXXXXX", s->out);
+    } else {
+        /* its parent must exist (as mkdir -p) */
+        char parent[4096];
+        memcpy(parent, s->out, len + 1);
+        char *slash = strrchr(parent, '/');
+        if (slash != NULL && slash != parent) {
+            *slash = '\0';
+            if (cli_mkdir_p(parent) != 0) {
+                fprintf(stderr, "linstab %s: error: cannot create %s: %s\n", cmd, parent, strerror(errno));
+                return 1;
+            }
+        }
+        s->whole = 1;
+        snprintf(s->dir, sizeof s->dir, "%s.tmp.XXXXXX", s->out);
+    }
+    if (mkdtemp(s->dir) == NULL) {
+        fprintf(stderr, "linstab %s: error: cannot create a directory beside %s: %s\n", cmd, s->out,
+                strerror(errno));
+        return 1;
+    }
+    chmod(s->dir, 0755);
+    return 0;
+}
+
+/* Move the staging directory's files into place; 0, or 1 after printing
+ * the failure (and removing what was staged). */
+static int stage_commit(const char *cmd, ckpt_stage *s)
+{
+    if (s->whole) {
+        if (rename(s->dir, s->out) == 0) return 0;
+        if (errno != EEXIST && errno != ENOTEMPTY) {
+            fprintf(stderr, "linstab %s: error: cannot rename %s to %s: %s\n", cmd, s->dir, s->out, strerror(errno));
+            stage_abort(s);
+            return 1;
+        }
+        /* DIR appeared meanwhile: file by file */
+    }
+    DIR *d = opendir(s->dir);
+    if (d == NULL) {
+        fprintf(stderr, "linstab %s: error: cannot read %s: %s\n", cmd, s->dir, strerror(errno));
+        stage_abort(s);
+        return 1;
+    }
+    struct dirent *e;
+    char from[8500], to[8500];
+    int rc = 0;
+    strcpy(s->moved, "/");
+    for (int pass = 0; pass < 2 && rc == 0; pass++) { /* model.json in the second pass */
+        rewinddir(d);
+        while (rc == 0 && (e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            if ((strcmp(e->d_name, "model.json") == 0) != (pass == 1)) continue;
+            snprintf(from, sizeof from, "%s/%s", s->dir, e->d_name);
+            snprintf(to, sizeof to, "%s/%s", s->out, e->d_name);
+            if (rename(from, to) != 0) {
+                fprintf(stderr, "linstab %s: error: cannot rename %s to %s: %s\n", cmd, from, to, strerror(errno));
+                rc = 1;
+            } else if (strlen(s->moved) + strlen(e->d_name) + 2 < sizeof s->moved) {
+                strcat(s->moved, e->d_name);
+                strcat(s->moved, "/");
+            }
+        }
+    }
+    closedir(d);
+    if (rc != 0) {
+        stage_abort(s);
+        return 1;
+    }
+    /* weight files of an earlier, deeper (or biased) checkpoint in DIR are
+     * not part of this one: remove them, lest DIR mix two runs */
+    if ((d = opendir(s->out)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            const char *nm = e->d_name;
+            size_t len = strlen(nm);
+            if ((nm[0] != 'W' && nm[0] != 'b') || len < 6 || strcmp(nm + len - 4, ".npy") != 0 ||
+                strspn(nm + 1, "0123456789") != len - 5)
+                continue;
+            char key[300];
+            snprintf(key, sizeof key, "/%s/", nm);
+            if (strstr(s->moved, key) != NULL) continue;
+            snprintf(to, sizeof to, "%s/%s", s->out, nm);
+            unlink(to);
+        }
+        closedir(d);
+    }
+    if (rmdir(s->dir) != 0) {
+        fprintf(stderr, "linstab %s: error: cannot remove %s: %s\n", cmd, s->dir, strerror(errno));
+        return 1;
+    }
+    return 0;
 }
 
 int cmd_train(int argc, char **argv)
@@ -224,32 +382,54 @@ int cmd_train(int argc, char **argv)
         rc = cli_usage_error(cmd, "--batch %zu: must be in [1, n] = [1, %zu]", o.batch, X.shape[0]);
         goto done;
     }
-    if (cli_mkdir_p(out) != 0) {
-        fprintf(stderr, "linstab %s: error: cannot create %s: %s\n", cmd, out, strerror(errno));
+    ckpt_stage stage;
+    if ((rc = stage_open(cmd, out, &stage)) != 0) goto done;
+    char logpath[4300];
+    snprintf(logpath, sizeof logpath, "%s/train_log.csv", stage.dir);
+    cli_output lo;
+    if ((rc = cli_output_open(cmd, logpath, &lo)) != 0) {
+        stage_abort(&stage);
+        goto done;
+    }
+    log = lo.fp;
+    if (!o.quiet) o.progress = train_progress;
+    linstab_train_result res;
+    linstab_status st = linstab_train_run(m, &X, &Y, &o, log, &res, &err);
+    if (st != LINSTAB_OK) {
+        cli_output_close(cmd, &lo, 0);
+        stage_abort(&stage);
+        rc = cli_fail(cmd, &err);
+        goto done;
+    }
+    /* the log, then the checkpoint (also of a diverged run: its parameters
+     * after the diverging step), all in the staging directory */
+    if ((rc = cli_output_close(cmd, &lo, 1)) != 0) {
+        stage_abort(&stage);
+        goto done;
+    }
+    log = NULL;
+    if (linstab_mlp_save(m, stage.dir, &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: writing the checkpoint to %s: %s\n", cmd, out, err.msg);
+        stage_abort(&stage);
         rc = 1;
         goto done;
     }
-    char logpath[4200];
-    snprintf(logpath, sizeof logpath, "%s/train_log.csv", out);
-    cli_output lo;
-    if ((rc = cli_output_open(cmd, logpath, &lo)) != 0) goto done;
-    log = lo.fp;
-    if (!o.quiet) o.progress = train_progress;
-    linstab_status st = linstab_train(m, &X, &Y, &o, log, &err);
-    rc = cli_output_close(cmd, &lo, st == LINSTAB_OK);
-    log = NULL;
-    if (st != LINSTAB_OK) {
-        rc = cli_fail(cmd, &err);
-        goto done;
-    }
-    if (linstab_mlp_save(m, out, &err) != LINSTAB_OK) {
-        rc = cli_fail(cmd, &err);
+    if ((rc = stage_commit(cmd, &stage)) != 0) goto done;
+    if (res.diverged) {
+        if (!o.quiet && isatty(STDERR_FILENO)) fputc('\n', stderr); /* end the progress line */
+        printf("diverged at step %zu: %s grew from %.6g to %.6g (the limit is %g = 1e6 x max(initial loss, "
+               "loss of f = 0)); checkpoint and train_log.csv up to that step in %s\n",
+               res.diverged_at, res.measure, res.loss0, res.loss, res.threshold, out);
+        rc = 3;
         goto done;
     }
     double L, acc;
-    if (linstab_mlp_evaluate(m, &X, &Y, o.loss, o.smoothing, &L, &acc, &err) == LINSTAB_OK)
-        printf("trained %zu steps (%s): loss %.6g, accuracy %.4f; checkpoint and train_log.csv in %s\n", o.steps,
-               optname, L, acc, out);
+    if (linstab_mlp_evaluate(m, &X, &Y, o.loss, o.smoothing, &L, &acc, &err) != LINSTAB_OK) {
+        rc = cli_fail(cmd, &err);
+        goto done;
+    }
+    printf("trained %zu steps (%s): loss %.6g, accuracy %.4f; checkpoint and train_log.csv in %s\n", o.steps,
+           optname, L, acc, out);
 done:
     linstab_array_free(&X);
     linstab_array_free(&Y);

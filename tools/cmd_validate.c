@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gsl/gsl_sort.h>
 
@@ -90,6 +91,46 @@ static linstab_status sgd_radius(const linstab_rotated *rf, double eta, size_t B
     return st;
 }
 
+/* DIR/cex-K.npy, or (staged) the temporary it is written to first. */
+static void cex_name(char *buf, size_t len, const char *dir, size_t k, int staged)
+{
+    if (staged)
+        snprintf(buf, len, "%s/cex-%zu.npy.tmp-%ld", dir, k, (long)getpid());
+    else
+        snprintf(buf, len, "%s/cex-%zu.npy", dir, k);
+}
+
+/* Remove the first `renamed` final names and the staged files from there
+ * to ncex. */
+static void cex_remove(const char *dir, size_t renamed, size_t ncex)
+{
+    char p[4200];
+    for (size_t k = 0; k < ncex; k++) {
+        cex_name(p, sizeof p, dir, k, k >= renamed);
+        unlink(p);
+    }
+}
+
+/* Rename every staged counterexample into place, then the list; on a
+ * failure say which and remove them all.  Returns an exit status. */
+static int cex_commit(const char *cmd, const char *dir, size_t ncex, cli_output *list)
+{
+    char from[4200], to[4200];
+    size_t k = 0;
+    for (; k < ncex; k++) {
+        cex_name(from, sizeof from, dir, k, 1);
+        cex_name(to, sizeof to, dir, k, 0);
+        if (rename(from, to) != 0) {
+            fprintf(stderr, "linstab %s: error: cannot rename %s to %s: %s\n", cmd, from, to, strerror(errno));
+            break;
+        }
+    }
+    int ok = k == ncex;
+    if (cli_output_close(cmd, list, ok) == 0) return 0;
+    cex_remove(dir, k, ncex);
+    return 1;
+}
+
 int cmd_validate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -142,19 +183,21 @@ int cmd_validate(int argc, char **argv)
         free(copy);
         if (nk == 0) return cli_usage_error(cmd, "--kinds: empty list");
     }
+    /* --out DIR: counterexamples.txt and every cex-K.npy are written under
+     * temporary names and renamed into place together at the end (the
+     * list last); after a failure none of them is left behind */
     FILE *cex_list = NULL;
+    cli_output cex_out = {0};
     char cex_path[4096];
     if (out_dir != NULL) {
+        if (strlen(out_dir) > 3000) return cli_usage_error(cmd, "--out: the name is too long");
         if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
             fprintf(stderr, "linstab %s: error: cannot create %s: %s\n", cmd, out_dir, strerror(errno));
             return 1;
         }
         snprintf(cex_path, sizeof cex_path, "%s/counterexamples.txt", out_dir);
-        cex_list = fopen(cex_path, "w");
-        if (cex_list == NULL) {
-            fprintf(stderr, "linstab %s: error: cannot write %s: %s\n", cmd, cex_path, strerror(errno));
-            return 1;
-        }
+        if (cli_output_open(cmd, cex_path, &cex_out) != 0) return 1;
+        cex_list = cex_out.fp;
     }
 
     tally tal[CLAIMS];
@@ -251,10 +294,16 @@ int cmd_validate(int argc, char **argv)
                 tal[k].cex++;
                 /* (7)'s s_k conditions are saved too: 000 states them as
                  * necessary conditions, SPEC.md shows they are not */
-                if (cex_list != NULL) {
+                if (cex_list != NULL && st == LINSTAB_OK) {
                     char fpath[4200];
-                    snprintf(fpath, sizeof fpath, "%s/cex-%zu.npy", out_dir, ncex);
-                    if (linstab_family_save(f, fpath, &err) == LINSTAB_OK) {
+                    cex_name(fpath, sizeof fpath, out_dir, ncex, 1);
+                    st = linstab_family_save(f, fpath, &err);
+                    if (st != LINSTAB_OK) {
+                        cex_name(fpath, sizeof fpath, out_dir, ncex, 0);
+                        char why[sizeof err.msg];
+                        snprintf(why, sizeof why, "%s", err.msg);
+                        linstab_error_set(&err, st, "saving %s: %s", fpath, why);
+                    } else {
                         static const char *flag[] = {"--family", "--factors", "--diag"};
                         linstab_sampling cs = k == 1 ? LINSTAB_SAMPLING_BERNOULLI
                                               : (k >= 3 && k <= 7) ? LINSTAB_SAMPLING_WITH
@@ -273,6 +322,12 @@ int cmd_validate(int argc, char **argv)
                 tal[k].agree++;
             }
         }
+        if (st != LINSTAB_OK) { /* a counterexample could not be saved */
+            linstab_moments_free(m);
+            linstab_rotated_clear(&rf);
+            linstab_family_free(f);
+            break;
+        }
         /* tightness: Theorem 1's threshold vs the exact critical sharpness */
         if (bb.thm1_threshold < INFINITY) {
             double a, bc, esb;
@@ -287,12 +342,20 @@ int cmd_validate(int argc, char **argv)
         linstab_family_free(f);
         cli_progress("validate", t + 1, count, quiet);
     }
-    if (cex_list != NULL) fclose(cex_list);
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        if (cex_list != NULL) {
+            cli_output_close(cmd, &cex_out, 0);
+            cex_remove(out_dir, ncex, ncex);
+        }
         free(tight1);
         free(tight9);
         return cli_exit_code(st);
+    }
+    if (cex_list != NULL && cex_commit(cmd, out_dir, ncex, &cex_out) != 0) {
+        free(tight1);
+        free(tight9);
+        return 1;
     }
     gsl_sort(tight1, 1, nt1);
     gsl_sort(tight9, 1, nt9);

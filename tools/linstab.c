@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "linstab_config.h"
 
 #ifdef LINSTAB_MPI
@@ -53,6 +54,13 @@ static void help(FILE *out)
 
 static int dispatch(int argc, char **argv);
 
+static int known_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0) return 1;
+    return 0;
+}
+
 /*
  * OpenBLAS's idle worker threads spin (sched_yield) for 2^28 cycles, about
  * 0.1 s, at start-up and after every threaded call; our OpenMP threads,
@@ -65,12 +73,34 @@ static int dispatch(int argc, char **argv);
  * 1.5 ms; short enough, long enough for back-to-back BLAS calls).  If the
  * exec fails, it carries on with the default.  LINSTAB_NO_REEXEC (or
  * setting OPENBLAS_THREAD_TIMEOUT) turns this off.
+ *
+ * The re-exec must not happen under a tool that runs linstab as its
+ * client: valgrind answers readlink("/proc/self/exe") with the client's
+ * path, and an exec it does not trace (the default) replaces it by the
+ * native program, which then runs unchecked.  Valgrind is recognised by
+ * its preloaded core (vgpreload_*.so) in LD_PRELOAD or, should the
+ * environment have been edited, mapped into the process; any other
+ * explicit loader (ld.so, a different image name) by /proc/self/exe.
  */
+static int under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre != NULL && strstr(pre, "vgpreload") != NULL) return 1;
+    FILE *fp = fopen("/proc/self/maps", "r");
+    if (fp == NULL) return 1; /* cannot tell: do not risk it */
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, fp) != NULL) found = strstr(line, "vgpreload") != NULL;
+    fclose(fp);
+    return found;
+}
+
 static void shorten_openblas_spin(char **argv)
 {
     if (getenv("OPENBLAS_THREAD_TIMEOUT") != NULL || getenv("LINSTAB_NO_REEXEC") != NULL) return;
-    /* only when the running image is linstab itself: under valgrind or an
-     * explicit ld.so it is that program, which must not be re-run */
+    if (under_valgrind()) return;
+    /* only when the running image is linstab itself: under an explicit
+     * ld.so it is that program, which must not be re-run */
     char self[4096];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0) return;
@@ -100,12 +130,15 @@ int main(int argc, char **argv)
     /* `mpirun -n K linstab map ...` distributes cells; other commands run on
      * every rank alike */
     MPI_Init(&argc, &argv);
-    int rc = dispatch(argc, argv);
-    MPI_Finalize();
-    return rc;
-#else
-    return dispatch(argc, argv);
 #endif
+    int rc = dispatch(argc, argv);
+    /* whatever the command printed must have reached standard output: a
+     * failed write (a full disk, /dev/full, a closed pipe) is an error */
+    if (cli_stdout_check(argc >= 2 && known_command(argv[1]) ? argv[1] : NULL) != 0) rc = 1;
+#ifdef LINSTAB_MPI
+    MPI_Finalize();
+#endif
+    return rc;
 }
 
 static int dispatch(int argc, char **argv)

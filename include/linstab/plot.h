@@ -32,15 +32,22 @@ typedef struct linstab_plot_map {
     const double *thm9;             /* 000 Theorem 9 margin lambda_max(P) - 1, or NULL */
 } linstab_plot_map;
 
-/* Draw to path with device "pngcairo" or "svgcairo" (written through a
- * temporary file renamed into place). */
+/* Draw to path with device "pngcairo" or "svgcairo".  The figure is
+ * written to a temporary file beside path and renamed into place only when
+ * every write, the fsync and the close succeeded, PLplot reported no error
+ * and the bytes form a whole PNG (signature ... IEND) or SVG ("<?xml" or
+ * "<svg" ... "</svg>"); otherwise the temporary is removed and path is
+ * untouched.  Errors: LINSTAB_EIO naming path and the reason ("writing
+ * F.png: No space left on device", a missing cairo driver, PLplot's own
+ * message), LINSTAB_ENOMEM, LINSTAB_EINVAL (device, sizes). */
 LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *device,
                                                  const char *path, linstab_error *err);
 
 /*
  * Curves y_k(x) (k = 0..ncurves-1, each of n points, markers and lines)
- * with a legend, drawn with device "pngcairo" or "svgcairo" to path
- * (through a temporary file renamed into place).
+ * with a legend, drawn with device "pngcairo" or "svgcairo" to path,
+ * checked and renamed into place as in linstab_plot_map_draw (same errors;
+ * LINSTAB_EINVAL also for no curves, more than 8, or no finite value).
  */
 LINSTAB_API linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves,
                                               const double *const *y, const char *const *names,

@@ -101,8 +101,49 @@ LINSTAB_API linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const 
 LINSTAB_API linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G,
                                                linstab_error *err);
 
-/* Train m in place; a CSV log (step,eta,batch_loss,loss,accuracy,sharpness)
- * goes to log (may be NULL). */
+/*
+ * Divergence: training stops as diverged at the first step whose batch
+ * loss (the batch's mean), or whose full-data loss where it is evaluated
+ * (the logged steps), is not finite or exceeds
+ *     LINSTAB_TRAIN_DIVERGENCE_FACTOR x max(L0, L_zero),
+ * L0 the full-data loss at the initial parameters and L_zero the loss of
+ * the output f = 0 (mean ||y||^2 / 2 for mse, log K for ce), so that a
+ * network that starts near its targets is not called diverged at a loss
+ * of order one.  A growth by 10^6 is far beyond the noise of a batch loss
+ * and, for a loss quadratic in the parameters, means they grew by 10^3.
+ */
+#define LINSTAB_TRAIN_DIVERGENCE_FACTOR 1e6
+
+/* What a training run did (filled even when it fails; NaN where unknown). */
+typedef struct linstab_train_result {
+    size_t steps;        /* steps taken (the diverging one included)          */
+    int diverged;        /* stopped by the divergence rule                    */
+    size_t diverged_at;  /* that step (1-based, the log's step), or 0         */
+    const char *measure; /* "batch loss" or "full-data loss" that tripped it  */
+    double loss0;        /* the full-data loss at the initial parameters      */
+    double threshold;    /* the rule's threshold                              */
+    double loss;         /* the loss that exceeded it                         */
+    double final_loss;   /* the last full-data loss evaluated (L0 if none)    */
+} linstab_train_result;
+
+/*
+ * Train m in place.  A CSV log (step,eta,batch_loss,loss,accuracy,
+ * sharpness; the header, then one row per logged step, each from a
+ * successful evaluation, and a row for a diverging step) goes to log (may
+ * be NULL).  A diverged run is a result, not a failure: LINSTAB_OK with
+ * res->diverged = 1, m holding the parameters after the diverging step.
+ * res may be NULL.  Errors: LINSTAB_EINVAL (batch, eta), LINSTAB_EDATA
+ * (data that do not fit the model, a non-finite initial loss),
+ * LINSTAB_ENOMEM, and the evaluations' errors (the step's row is then not
+ * written).  The log's write errors are the caller's to check (ferror).
+ */
+LINSTAB_API linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X,
+                                             const linstab_array *Y, const linstab_train_opts *o,
+                                             FILE *log, linstab_train_result *res,
+                                             linstab_error *err);
+
+/* linstab_train_run without the result: a diverged run is LINSTAB_EDATA
+ * ("training diverged at step S: batch loss grew from L0 to L"). */
 LINSTAB_API linstab_status linstab_train(linstab_mlp *m, const linstab_array *X,
                                          const linstab_array *Y, const linstab_train_opts *o,
                                          FILE *log, linstab_error *err);
