@@ -21,6 +21,7 @@
 #include "linstab/bounds.h"
 #include "linstab/critical.h"
 #include "linstab/exact.h"
+#include "linstab/verdict.h"
 #include "linstab/generate.h"
 #include "linstab/geometry.h"
 #include "linstab/report.h"
@@ -271,20 +272,29 @@ int cmd_validate(int argc, char **argv)
             linstab_family_free(f);
             break;
         }
+        /* the marginal rule (verdict.h): a radius within rounding of 1
+         * contradicts no claim; "diverges" is contradicted by a stable
+         * radius, "stable" by an unstable one */
+        double tol0 = linstab_exact_radius_tol(&rf, eta, 0.0, &eo), tolr = linstab_exact_radius_tol(&rf, eta, rho, &eo);
+        int samp_stable = linstab_radius_verdict(r_samp, tol0) == LINSTAB_VERDICT_STABLE;
+        int bern_stable = linstab_radius_verdict(r_bern, tol0) == LINSTAB_VERDICT_STABLE;
+        int sam1_stable = linstab_radius_verdict(r_sam1, tolr) == LINSTAB_VERDICT_STABLE;
+        int sam1_unstable = linstab_radius_verdict(r_sam1, tolr) == LINSTAB_VERDICT_UNSTABLE;
+        int indep_stable = linstab_radius_verdict(r_indep, tolr) == LINSTAB_VERDICT_STABLE;
         /* claim fired -> what the exact answer must be; cex when contradicted */
         struct {
             int applies, fired, contradicted;
         } cl[CLAIMS] = {
-            {1, b.gd_diverges, b.gd_diverges && r_samp <= 1.0},
-            {1, bb.thm1_diverges, bb.thm1_diverges && r_bern <= 1.0},
-            {samp == LINSTAB_SAMPLING_WITHOUT, b.thm1_diverges, b.thm1_diverges && r_samp <= 1.0},
-            {1, b1.thm9_stable, b1.thm9_stable && r_sam1 > 1.0},
-            {1, !b1.eq7[0].holds, !b1.eq7[0].holds && r_sam1 <= 1.0},
-            {1, !b1.eq7[1].holds, !b1.eq7[1].holds && r_sam1 <= 1.0},
-            {rho > 0.0, !b1.eq7[2].holds, !b1.eq7[2].holds && r_sam1 <= 1.0},
-            {rho > 0.0, !b1.eq7[3].holds, !b1.eq7[3].holds && r_sam1 <= 1.0},
-            {1, !b.thm41.holds, !b.thm41.holds && r_indep <= 1.0},
-            {1, !b.thm41_corrected.holds, !b.thm41_corrected.holds && r_indep <= 1.0},
+            {1, b.gd_diverges, b.gd_diverges && samp_stable},
+            {1, bb.thm1_diverges, bb.thm1_diverges && bern_stable},
+            {samp == LINSTAB_SAMPLING_WITHOUT, b.thm1_diverges, b.thm1_diverges && samp_stable},
+            {1, b1.thm9_stable, b1.thm9_stable && sam1_unstable},
+            {1, !b1.eq7[0].holds, !b1.eq7[0].holds && sam1_stable},
+            {1, !b1.eq7[1].holds, !b1.eq7[1].holds && sam1_stable},
+            {rho > 0.0, !b1.eq7[2].holds, !b1.eq7[2].holds && sam1_stable},
+            {rho > 0.0, !b1.eq7[3].holds, !b1.eq7[3].holds && sam1_stable},
+            {b.thm41_defined, !b.thm41.holds, !b.thm41.holds && indep_stable},
+            {b.thm41_defined, !b.thm41_corrected.holds, !b.thm41_corrected.holds && indep_stable},
         };
         for (int k = 0; k < CLAIMS; k++) {
             if (!cl[k].applies) continue;
