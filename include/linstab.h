@@ -1,7 +1,7 @@
 /*
  * linstab.h -- the whole public API of linstab, the library behind the
  * `linstab` command: linear stability and dynamics of SGD and SAM near
- * minima of neural-network losses (see README.md and ../shared/SPEC.md).
+ * minima of neural-network losses (see README.md and docs/math.md).
  *
  * Two abstractions carry everything:
  *   - the Hessian family (family.h): n symmetric d x d matrices H_i behind

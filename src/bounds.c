@@ -1,8 +1,8 @@
 /*
  * bounds.c -- the published stability results, evaluated as stated:
- * 004 (Dexter et al.) Theorems 1-2, 000 (Shin et al.) Theorem 9 and its
- * per-term conditions (7), 002 Theorem 4.1 / Corollary 4.2 (as stated and
- * corrected for the sampling scheme).  See SPEC.md sections 3-4.
+ * Dexter et al. Theorems 1-2, Shin et al. Theorem 9 and its per-term
+ * conditions (7), Zhou et al. Theorem 4.1 / Corollary 4.2 (as stated and
+ * corrected for the sampling scheme).  See docs/math.md §4-5.
  */
 #include <math.h>
 #include <stdlib.h>

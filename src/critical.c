@@ -1,6 +1,6 @@
 /*
  * critical.c -- exact mean-square critical learning rate and batch size
- * (SPEC.md section 3; Mulayoff & Michaeli, "Exact mean square linear
+ * (docs/math.md §3; Mulayoff & Michaeli, "Exact mean square linear
  * stability analysis for SGD", COLT 2024), and a bracketing bisection for
  * the critical values that have no closed form (SAM radius, independent
  * SAM batches).

@@ -1,6 +1,6 @@
 /*
  * exact.c -- exact mean-square and almost-sure stability of SGD and SAM
- * at given hyper-parameters (SPEC.md sections 3-4): radius, critical eta,
+ * at given hyper-parameters (docs/math.md §3-5): radius, critical eta,
  * critical batch size, critical rho, Lyapunov exponent.
  */
 #include <float.h>
@@ -284,7 +284,7 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_varia
         return LINSTAB_OK;
     }
     if (variant == LINSTAB_SAM_SAME && batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) {
-        *eta_star = 2.0 / top_k(rf, rho); /* full batch: 002 Prop. 4.1 remark */
+        *eta_star = 2.0 / top_k(rf, rho); /* full batch: Zhou et al., after Prop. 4.1 */
         return LINSTAB_OK;
     }
     if (variant == LINSTAB_SAM_SAME && same_special(n, batch, sampling)) {

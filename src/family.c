@@ -1,5 +1,5 @@
 /*
- * family.c -- the Hessian family (SPEC.md section 1): storage, loading,
+ * family.c -- the Hessian family (docs/math.md §1): storage, loading,
  * validation, and the primitives every consumer builds on (H_i x, the mean
  * H, moments M_k, sandwiches (1/n) sum H_i X H_i, the Gram matrix
  * tr(H_i H_j), range restriction), each with a fast path per

@@ -1,6 +1,6 @@
 /*
  * generate.c -- synthetic Hessian families (see generate.h for the
- * definitions); DEXTER is 004's Section 5.1 construction.
+ * definitions); DEXTER is Dexter et al.'s Section 5.1 construction.
  *
  * Reproducibility: MT19937 seeded with the low 32 bits of the seed mixed
  * with the high ones, Gaussians by the ziggurat method, drawn in the fixed

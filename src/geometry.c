@@ -1,7 +1,7 @@
 /*
- * geometry.c -- sharpness, moments gaps s_k (000 Theorem 9, (7)), the
- * coherence measure sigma (004 Definition 2) and the gradient-noise
- * alignment gamma_min (002 Assumption 4.1).  See SPEC.md sections 3-4.
+ * geometry.c -- sharpness, moments gaps s_k (Shin et al. Thm 9, (7)), the
+ * coherence measure sigma (Dexter et al. Def. 2) and the gradient-noise
+ * alignment gamma_min (Zhou et al. Assumption 4.1).  See docs/math.md §4-5.
  */
 #include <float.h>
 #include <math.h>

@@ -2,7 +2,7 @@
  * lyapunov.c -- top Lyapunov exponent of the linearized dynamics:
  * renormalised products (the one-vector case of the QR method of
  * Benettin et al. 1980) for any family, exact enumeration over batch
- * counts for diagonal families of 004's kind.
+ * counts for diagonal families of Dexter et al.'s kind.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * map.c -- divergence phase diagrams: axes, the 004 Section 5.1 Monte
+ * map.c -- divergence phase diagrams: axes, Dexter et al.'s Section 5.1 Monte
  * Carlo protocol per cell, and the exact columns (mean-square radius,
  * Lyapunov exponent, Theorem 1/2 margins).
  */
@@ -297,7 +297,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
             if (st != LINSTAB_OK) return st;
             rf = &own;
         }
-        l1 = 2.0; /* 004's construction: lambda1(H) = 2, coherence sigma */
+        l1 = 2.0; /* Dexter et al.'s construction: lambda1(H) = 2, coherence sigma */
         coh = (double)sigma;
     }
     const linstab_family *f = rf->f;
@@ -308,7 +308,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
     out->thm2_margin = l1 - 2.0 * coh / (eta * (coh + nB - 1.0));
     out->thm9_margin = NAN;
     if (p->dyn != LINSTAB_DYN_SGD) {
-        /* 000 Theorem 9 (stated for B = 1, 'same'): stable if lambda_max(P) <= 1 */
+        /* Shin et al. Thm 9 (stated for B = 1, 'same'): stable if lambda_max(P) <= 1 */
         linstab_moments *own_m = NULL;
         const linstab_moments *m = src->rf != NULL ? src->moments : NULL;
         if (m == NULL) {
@@ -329,7 +329,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
         }
     }
 
-    /* Monte Carlo, 004 Section 5.1 */
+    /* Monte Carlo, Dexter et al. Section 5.1 */
     linstab_sim *sim = NULL;
     double *w = malloc(d * sizeof *w);
     st = w ? linstab_sim_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)

@@ -1,7 +1,7 @@
 /*
  * mlp.c -- MLPs on the autograd engine: checkpoints, outputs, loss,
  * gradient, Hessian-vector products, per-sample Hessians (all terms,
- * SPEC.md section 7) and Gauss-Newton factors.
+ * docs/math.md §8) and Gauss-Newton factors.
  */
 #include <ctype.h>
 #include <errno.h>

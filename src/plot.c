@@ -316,13 +316,14 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
         }
     /* exact boundaries first and wide, so the theorem lines stay visible on
      * top of them where they coincide (Theorem 2 is the exact mean-square
-     * boundary of 004's construction) */
+     * boundary of Dexter et al.'s construction) */
     enum { NL = 5 };
     const double *fields[NL] = {pm->log_radius, pm->lyapunov, pm->thm1, pm->thm2, pm->thm9};
     PLINT colors[NL] = {2, 3, 1, 1, 4}, styles[NL] = {1, 1, 1, 2, 3};
     PLFLT widths[NL] = {5.0, 4.0, 2.0, 2.0, 2.5};
     const char *names[NL] = {"exact mean-square boundary", "almost-sure boundary (Lyapunov)",
-                             "004 Theorem 1", "004 Theorem 2", "000 Theorem 9 (B = 1)"};
+                             "Dexter et al. (2024) Thm 1", "Dexter et al. (2024) Thm 2",
+                             "Shin et al. (2023) Thm 9 (B = 1)"};
     PLINT opts[NL], lcol[NL], lsty[NL];
     PLFLT lwid[NL];
     const char *text[NL];

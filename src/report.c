@@ -304,11 +304,11 @@ static const char *sampling_words(linstab_sampling s)
 static void num(FILE *out, const char *label, double v)
 {
     if (isfinite(v))
-        fprintf(out, "  %-34s %.10g\n", label, v);
+        fprintf(out, "  %-36s %.10g\n", label, v);
     else if (isinf(v))
-        fprintf(out, "  %-34s %s\n", label, v > 0 ? "inf" : "-inf");
+        fprintf(out, "  %-36s %s\n", label, v > 0 ? "inf" : "-inf");
     else
-        fprintf(out, "  %-34s n/a\n", label);
+        fprintf(out, "  %-36s n/a\n", label);
 }
 
 static void fmt(char *buf, size_t len, double v)
@@ -329,7 +329,7 @@ static void verdict(FILE *out, const char *what, const char *verdict_, const cha
 static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *ex)
 {
     char x[32], line[256];
-    fprintf(out, "\nexact (what is true; SPEC.md sections 3-4)\n");
+    fprintf(out, "\nexact (what is true; docs/math.md sections 3-5)\n");
     fmt(x, sizeof x, ex->sgd_radius);
     if (isnan(ex->sgd_radius))
         snprintf(line, sizeof line, "SGD mean-square radius: not resolved (eta vs eta*)");
@@ -337,26 +337,26 @@ static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *e
         snprintf(line, sizeof line, "SGD mean-square radius = %s", x);
     verdict(out, line, linstab_verdict_name(ex->sgd_verdict), "second-moment operator");
     if (ex->sgd_eta_star == 0.0)
-        fprintf(out, "  %-34s none: H has curvature <= 0 on the space, (1 - eta l)^2 >= 1 for every eta\n",
+        fprintf(out, "  %-36s none: H has curvature <= 0 on the space, (1 - eta l)^2 >= 1 for every eta\n",
                 "SGD critical eta (mean-square)");
     else
         num(out, "SGD critical eta (mean-square)", ex->sgd_eta_star);
     if (ex->sgd_critical_batch > 0)
-        fprintf(out, "  %-34s %zu\n", "SGD critical batch at this eta", ex->sgd_critical_batch);
+        fprintf(out, "  %-36s %zu\n", "SGD critical batch at this eta", ex->sgd_critical_batch);
     else
-        fprintf(out, "  %-34s none <= n\n", "SGD critical batch at this eta");
+        fprintf(out, "  %-36s none <= n\n", "SGD critical batch at this eta");
     if (ex->sam_available) {
         fmt(x, sizeof x, ex->sam_radius);
         snprintf(line, sizeof line, "SAM (%s) mean-square radius = %s",
                  linstab_sam_variant_name(ex->sam_variant), x);
         verdict(out, line, linstab_verdict_name(ex->sam_verdict), "second-moment operator");
         if (ex->sam_eta_star == 0.0)
-            fprintf(out, "  %-34s none: the mean step I - eta K has K with an eigenvalue <= 0\n",
+            fprintf(out, "  %-36s none: the mean step I - eta K has K with an eigenvalue <= 0\n",
                     "SAM critical eta (at this rho)");
         else
             num(out, "SAM critical eta (at this rho)", ex->sam_eta_star);
         if (isnan(ex->sam_critical_rho))
-            fprintf(out, "  %-34s n/a: SGD (rho = 0) is unstable at this eta\n", "SAM critical rho (at this eta)");
+            fprintf(out, "  %-36s n/a: SGD (rho = 0) is unstable at this eta\n", "SAM critical rho (at this eta)");
         else
             num(out, "SAM critical rho (at this eta)", ex->sam_critical_rho);
         if (isnan(ex->sam_critical_rho))
@@ -374,7 +374,7 @@ static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *e
     }
     if (ex->lemma_k > 0) {
         size_t K = ex->lemma_k;
-        fprintf(out, "  004 Lemma 4.1 (Bernoulli): tr(T^k(I)) vs its lower-bound term\n");
+        fprintf(out, "  Dexter et al. (2024) Lemma 4.1 (Bernoulli): tr(T^k(I)) vs its lower-bound term\n");
         for (size_t k = 0; k < K; k += (K > 4 ? K / 4 : 1))
             fprintf(out, "    k = %-3zu  %-16.8g %-16.8g\n", k + 1, ex->lemma_trace[k],
                     ex->lemma_lower[k]);
@@ -427,18 +427,18 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     num(out, "trace tr(H)", g->trace);
     num(out, "Frobenius ||H||_F", g->frobenius);
     num(out, "max individual sharpness", g->max_individual_sharpness);
-    num(out, "coherence sigma (004 Def. 2)", g->sigma);
+    num(out, "coherence sigma (Dexter et al. 2024)", g->sigma);
     num(out, "lambda1(S)", g->lambda1_S);
     num(out, "lambda_max(M2 - H^2)", g->m2_gap);
     num(out, "lambda_max(M3 - H^3)", g->m3_gap);
     num(out, "lambda_max(M4 - H^4)", g->m4_gap);
-    num(out, "s2 (000 eq. 7)", g->s2);
+    num(out, "s2 (Shin et al. 2023, eq. 7)", g->s2);
     num(out, "s3", g->s3);
     num(out, "s4", g->s4);
     if (g->definite || isfinite(g->gamma_min))
-        num(out, "gamma_min (002 Assumption 4.1)", g->gamma_min);
+        num(out, "gamma_min (Zhou et al. 2025)", g->gamma_min);
     else
-        fprintf(out, "  %-34s n/a (needs H positive definite on the space)\n", "gamma_min (002 Assumption 4.1)");
+        fprintf(out, "  %-36s n/a (needs H positive definite on the space)\n", "gamma_min (Zhou et al. 2025)");
     if (isfinite(g->lambda_min)) num(out, "lambda_min(H)", g->lambda_min);
 
     fprintf(out, "\nbounds%-55s %-13s %s\n", "", "verdict", "source");
@@ -455,17 +455,18 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     fmt(y, sizeof y, b->thm1_threshold);
     snprintf(line, sizeof line, "Thm 1: lambda1(H) vs (sigma/eta)(n/B-1)^-1/2 = %s", y);
     verdict(out, line, b->thm1_diverges ? "unstable" : "says nothing",
-            b->thm1_proved ? "004 Theorem 1"
-                           : "004 Theorem 1 (proved for Bernoulli sampling only)");
+            b->thm1_proved ? "Dexter et al. (2024) Theorem 1"
+                           : "Dexter et al. (2024) Theorem 1 (proved for Bernoulli sampling only)");
 
     fmt(y, sizeof y, b->thm2_threshold);
     snprintf(line, sizeof line, "Thm 2: 2 sigma/(eta(sigma + n/B - 1)) = %s", y);
-    verdict(out, line, "no verdict", "004 Theorem 2 (a construction)");
+    verdict(out, line, "no verdict", "Dexter et al. (2024) Theorem 2 (a construction)");
 
     fmt(x, sizeof x, b->thm9_lambda_max);
     snprintf(line, sizeof line, "Thm 9: lambda_max(P) = %s vs 1", x);
     verdict(out, line, b->thm9_stable ? linstab_verdict_name(b->thm9_verdict) : "says nothing",
-            b->thm9_applies ? "000 Theorem 9" : "000 Theorem 9 (stated for B = 1)");
+            b->thm9_applies ? "Shin et al. (2023) Theorem 9"
+                            : "Shin et al. (2023) Theorem 9 (stated for B = 1)");
 
     static const char *eq7_names[4] = {"(7) a(1 + rho a)", "(7) s2^2", "(7) s3^3", "(7) s4^4"};
     for (int t = 0; t < 4; t++) {
@@ -474,14 +475,15 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
         snprintf(line, sizeof line, "%s = %s vs %s", eq7_names[t], x, y);
         const char *v = b->eq7[t].holds ? "holds" : (t == 0 ? "unstable" : "violated");
         verdict(out, line, v,
-                t == 0 ? "000 (7), necessary" : "000 (7), heuristic: not necessary");
+                t == 0 ? "Shin et al. (2023) (7), necessary"
+                       : "Shin et al. (2023) (7), heuristic: not necessary");
     }
 
     fmt(x, sizeof x, b->thm41.lhs);
     fmt(y, sizeof y, b->thm41.rhs);
     snprintf(line, sizeof line, "Thm 4.1 as stated: %s vs B/(eta^2 gamma) = %s", x, y);
     verdict(out, line, !b->thm41_defined ? "n/a" : b->thm41.holds ? "says nothing" : "unstable",
-            "002 Thm 4.1 (assumes with-replacement noise)");
+            "Zhou et al. (2025) Theorem 4.1 (assumes with-replacement noise)");
 
     fmt(x, sizeof x, b->thm41_corrected.lhs);
     fmt(y, sizeof y, b->thm41_corrected.rhs);
@@ -489,6 +491,6 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
     fmt(be, sizeof be, b->batch_eff);
     snprintf(line, sizeof line, "Thm 4.1, B_eff = %s: %s vs %s", be, x, y);
     verdict(out, line, !b->thm41_defined ? "n/a" : b->thm41_corrected.holds ? "says nothing" : "unstable",
-            "002 Thm 4.1 corrected for the sampling");
+            "Zhou et al. (2025) Theorem 4.1 corrected for the sampling");
     if (ex != NULL) text_exact(out, h, ex);
 }

@@ -1,4 +1,4 @@
-/* sampling.c -- mini-batch sampling coefficients (SPEC.md section 2). */
+/* sampling.c -- mini-batch sampling coefficients (docs/math.md §2). */
 #include <math.h>
 #include <string.h>
 

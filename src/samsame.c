@@ -1,6 +1,6 @@
 /*
  * samsame.c -- the second-moment operator of SAM with one batch for ascent
- * and descent ('same') at any batch size B (SPEC.md section 4):
+ * and descent ('same') at any batch size B (docs/math.md §5):
  *
  *   J = I - eta Hh - eta rho Hh^2,  Hh = (1/B) sum_i z_i H_i,
  *   T(X) = X - eta (HX + XH) - eta rho (E[Hh^2] X + X E[Hh^2])

@@ -1,7 +1,7 @@
 /*
  * secmom.c -- second-moment operators of linearized SGD and SAM
- * (SPEC.md sections 3-4; 004 Lemma 4.1's T; 002 Eq. 4 for independent
- * SAM batches).  In the eigenbasis of H the deterministic parts are
+ * (docs/math.md §3, §5; Dexter et al. Lemma 4.1's T; Zhou et al. Eq. 4
+ * for independent SAM batches).  In the eigenbasis of H the deterministic parts are
  * diagonal in svec coordinates (entry (j,k) scales by a function of
  * l_j, l_k); only M(X) = (1/n) sum_i H_i X H_i needs the family.
  */

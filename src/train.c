@@ -1,7 +1,7 @@
 /*
  * train.c -- mini-batch SGD and SAM on MLPs (Foret et al. 2021 for SAM;
- * 002 Eq. 4 for independent ascent batches; 002 Section 5 for switching
- * SGD -> SAM late in training).
+ * Zhou et al. Eq. 4 for independent ascent batches, their Section 5 for
+ * switching SGD -> SAM late in training).
  */
 #include <math.h>
 #include <stdlib.h>

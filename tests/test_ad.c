@@ -132,7 +132,7 @@ Test(ad, sample_hessian_is_symmetric_and_matches_differences_of_gradients)
 
 Test(ad, exact_hessian_equals_gauss_newton_at_an_interpolating_minimum)
 {
-    /* y = f(x): the residual vanishes, so H = J'J (SPEC 7) */
+    /* y = f(x): the residual vanishes, so H = J'J (docs/math.md §8) */
     double x[3] = {0.5, -0.25, 0.75};
     for (int a = 0; a < 5; a++) {
         linstab_mlp *m = random_mlp(acts[a], 1, 50 + a);

@@ -1,7 +1,8 @@
 /*
  * test_bounds.c -- the published bounds: Theorem 9's P = (1/n) sum J_i^2
- * (000, Appendix E), SPEC.md's worked examples, 004's Theorem 1/2 formulas,
- * 002 Theorem 4.1 as stated and corrected, and the sampling coefficients
+ * (Shin et al., Appendix E), the worked examples of docs/math.md, Dexter et
+ * al.'s Theorem 1/2 formulas, Zhou et al.'s Theorem 4.1 as stated and
+ * corrected, and the sampling coefficients
  * (a, b) against enumeration of every batch.
  */
 #include <math.h>
@@ -86,7 +87,7 @@ Test(shin_thm9, P_equals_the_mean_of_the_squared_per_sample_jacobians)
 
 Test(shin_eq7, the_s4_condition_fails_on_spec_s_stable_example)
 {
-    /* d = 1, H_i = 1,1,1,0,0, eta = 0.1, rho = 18: exact radius 0.886 (SPEC 4),
+    /* d = 1, H_i = 1,1,1,0,0, eta = 0.1, rho = 18: exact radius 0.886 (docs/math.md §5),
      * yet s4^4 = M4 - H^4 = 0.6 - 0.1296 = 0.4704 > 1/(eta rho)^2 = 0.3086 */
     linstab_family *f = NULL;
     linstab_error err;
@@ -262,7 +263,7 @@ Test(hyper, bad_hyperparameters_are_rejected)
     cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_OK);
 }
 
-/* SPEC 4: P = T(I) and T is positive, so T(I) <= lambda_max(P) I gives
+/* docs/math.md §5: P = T(I) and T is positive, so T(I) <= lambda_max(P) I gives
  * radius(T) <= lambda_max(P): Theorem 9 is never below the exact radius. */
 Test(shin_thm9, lambda_max_of_P_is_never_below_the_exact_sam_radius)
 {

@@ -1,10 +1,10 @@
 /*
  * test_critical.c -- the exact mean-square critical learning rate and batch
- * size (SPEC.md section 3) and the bracketing bisection for critical values
+ * size (docs/math.md §3) and the bracketing bisection for critical values
  * without a closed form.
  *
  * eta* is checked as what it claims to be (the radius of T crosses 1 there),
- * against the closed forms of SPEC.md section 6 (GD, 004's construction,
+ * against the closed forms of docs/math.md §7 (GD, Dexter et al.'s construction,
  * Theorem 1's tight case), and the dense and ARPACK eigen paths against each
  * other; the critical batch against brute force over every B.
  */
@@ -168,7 +168,7 @@ Test(critical_eta, is_non_decreasing_in_the_batch_size)
     linstab_family_free(f);
 }
 
-/* ------------------------------------------- (3) 004's construction */
+/* ------------------------------- (3) Dexter et al.'s construction */
 
 static double eta_ms_004(size_t n, size_t sigma, size_t B)
 {
@@ -214,7 +214,7 @@ Test(critical_eta, of_the_004_construction_is_theorem_2s_line_for_n_100)
     }
 }
 
-/* ------------------------------------ (4) Theorem 1 is tight (SPEC 3) */
+/* ------------------------------------ (4) Theorem 1 is tight (docs/math.md §4) */
 
 /* The value of eta at which lambda1(H) = (sigma/eta)(n/B - 1)^(-1/2). */
 static double thm1_equality_eta(double l1, double sigma, size_t n, size_t B)
@@ -312,10 +312,10 @@ Test(critical_batch, is_the_smallest_stable_batch_on_a_factored_family)
 Test(critical_batch, is_the_smallest_stable_batch_on_the_004_construction)
 {
     linstab_family *f = tu_family_004(20, 5);
-    check_batch(f, "004 (20, 5)");
+    check_batch(f, "Dexter (20, 5)");
     linstab_family_free(f);
     f = tu_family_004(16, 1);
-    check_batch(f, "004 (16, 1)");
+    check_batch(f, "Dexter (16, 1)");
     linstab_family_free(f);
 }
 

@@ -1,9 +1,9 @@
 /*
  * test_exact.c -- the orchestration of exact stability (exact.h): that
  * linstab_exact_compute reports what the direct calls compute, which SAM
- * cases have an exact operator, and the closed forms of SPEC.md sections 4
- * and 6 (rho = 0 is SGD; full-batch SAM eta* = 2/(l1 (1 + rho l1)); 004's
- * construction; 004 Lemma 4.1 on a diagonal family).
+ * cases have an exact operator, and the closed forms of docs/math.md §5 and
+ * §7 (rho = 0 is SGD; full-batch SAM eta* = 2/(l1 (1 + rho l1)); Dexter et
+ * al.'s construction; their Lemma 4.1 on a diagonal family).
  */
 #include <float.h>
 #include <math.h>
@@ -118,7 +118,7 @@ Test(rotated, holds_the_eigenvalues_of_h_in_decreasing_order)
     }
 }
 
-/* ----------------------------------------------- 004 Lemma 4.1, dense */
+/* ------------------------------------ Dexter et al. Lemma 4.1, dense */
 
 /* Y = X - eta (HX + XH) + eta^2 (HXH + b (1/n) sum H_i X H_i), unrotated. */
 static void dense_T(const linstab_family *f, const double *H, double eta, double b, const double *X,
@@ -249,7 +249,7 @@ Test(exact_compute, agrees_with_the_direct_calls_on_a_dense_family)
 Test(exact_compute, agrees_with_the_direct_calls_on_the_004_construction)
 {
     linstab_family *f = tu_family_004(12, 3);
-    check_against_direct_calls(f, "004");
+    check_against_direct_calls(f, "Dexter");
     linstab_family_free(f);
 }
 
@@ -266,7 +266,7 @@ Test(exact_compute, reproduces_the_004_closed_forms_and_its_exact_exponent)
         /* ceil(max(n eta / sigma, n / (sigma/eta - sigma + 1))) = ceil(8.9) */
         cr_expect_eq(ex.sgd_critical_batch, 9);
         cr_expect_eq(ex.lyap_done, 1);
-        cr_expect_eq(ex.lyap.exact, 1, "a diagonal family of 004's kind is enumerated");
+        cr_expect_eq(ex.lyap.exact, 1, "a diagonal family of Dexter et al.'s kind is enumerated");
         linstab_lyap ly;
         int ok = 0;
         linstab_error err;
@@ -370,7 +370,7 @@ Test(sam_available, is_what_exact_compute_reports)
         }
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
-    /* rank 41 (004 with n = 42, sigma = 2): 'same' at B = 5 has no exact
+    /* rank 41 (Dexter's family with n = 42, sigma = 2): 'same' at B = 5 has no exact
      * operator; 'independent' does */
     f = tu_family_004(42, 2);
     rf = tu_rotate(f);
@@ -553,11 +553,11 @@ Test(sam, critical_rho_is_nan_when_sgd_is_unstable_at_eta)
     linstab_family_free(f);
 }
 
-/* ----------------------------------------------- 004 Lemma 4.1 */
+/* ------------------------------------------ Dexter et al. Lemma 4.1 */
 
 Test(lemma41, has_closed_forms_on_the_004_construction)
 {
-    /* diagonal: T^k(I) = diag(f_j^k) with SPEC 6's mean-square factors,
+    /* diagonal: T^k(I) = diag(f_j^k) with docs/math.md §7's mean-square factors,
      * N^k(I) = diag((sum_i h_ij^2)^k): sigma m^2 on coordinate 1, m^2 else */
     size_t n = 20, sigma = 4, d = n - sigma + 1;
     linstab_family *f = tu_family_004(n, sigma);

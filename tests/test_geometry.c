@@ -1,5 +1,5 @@
 /*
- * test_geometry.c -- geometry against closed forms (004 section 3.1 and
+ * test_geometry.c -- geometry against closed forms (Dexter et al. section 3.1 and
  * Section 5.1's construction) and brute force: the coherence from explicit
  * matrix square roots, s_k from explicit eigendecompositions of each H_i,
  * gamma_min from an explicit H^{-1/2} A H^{-1/2}, invariance under a change
@@ -68,7 +68,7 @@ static double top_eig(size_t d, const double *A)
 Test(coherence, equals_n_for_identical_rank_one_hessians)
 {
     /* S is the all-ones n x n matrix (lambda1 = n) and lambda1(H_i) = 1, so
-     * sigma = n.  (004 section 3.1 prints sqrt(n): an arithmetic slip; its
+     * sigma = n.  (Dexter et al. section 3.1 prints sqrt(n): an arithmetic slip; its
      * own Theorem 2 construction at sigma = n is the identical case.) */
     size_t n = 7, d = 3;
     linstab_family *f = NULL;

@@ -1,10 +1,11 @@
 /*
  * test_lyapunov.c -- almost-sure stability: the top Lyapunov exponent
- * (SPEC.md sections 3 and 6).
+ * (docs/math.md §3 and §7).
  *
- * The exact exponent of diagonal families against SPEC.md's formula for 004's
- * construction (computed here with an independent binomial / hypergeometric
- * pmf), SPEC's worked example (n = 100, eta = 0.8, sigma = 5), the Monte Carlo
+ * The exact exponent of diagonal families against the closed form of
+ * docs/math.md §7 for Dexter et al.'s construction (computed here with an
+ * independent binomial / hypergeometric pmf), its worked example (n = 100,
+ * eta = 0.8, sigma = 5), the Monte Carlo
  * estimate against the exact value, Jensen's inequality
  * exponent <= (1/2) log radius(T) (a.s. stability is implied by mean-square
  * stability), and a family that is mean-square unstable but a.s. stable.
@@ -97,7 +98,7 @@ static void exponents_004(linstab_dynamics dyn, linstab_sampling smp, size_t n, 
     *ej = sigma < n ? coord_exponent(dyn, smp, n, 1, m, B, eta, rho) : -INFINITY;
 }
 
-/* SPEC.md section 6, literally (SGD, Bernoulli). */
+/* docs/math.md §7, literally (SGD, Bernoulli). */
 static double spec_formula_004(size_t n, size_t sigma, size_t B, double eta)
 {
     double N = (double)n, S = (double)sigma, Bd = (double)B, p = Bd / N;
@@ -140,9 +141,9 @@ static double sgd_radius(const linstab_family *f, linstab_sampling s, size_t B, 
     return rad;
 }
 
-/* ------------------------------------------- (1) SPEC's formula */
+/* ------------------------------------------- (1) the formula */
 
-Test(lyapunov_exact, of_the_004_construction_is_specs_formula)
+Test(lyapunov_exact, of_dexters_construction_is_the_closed_form)
 {
     size_t n = 20, sigmas[] = {1, 2, 3, 4, 5, 10, 20}, batches[] = {1, 3, 7, 10, 16, 19, 20};
     double etas[] = {0.05, 0.3, 0.8, 1.7};
@@ -156,7 +157,7 @@ Test(lyapunov_exact, of_the_004_construction_is_specs_formula)
                 linstab_lyap ly = exact_exponent(f, LINSTAB_DYN_SGD, etas[ei], 0.0, batches[bi],
                                                  LINSTAB_SAMPLING_BERNOULLI);
                 cr_expect(fabs(ly.exponent - want) <= 1e-12 * fmax(1.0, fabs(want)),
-                          "sigma = %zu, B = %zu, eta = %g: %.17g, SPEC %.17g", sigmas[si],
+                          "sigma = %zu, B = %zu, eta = %g: %.17g, formula %.17g", sigmas[si],
                           batches[bi], etas[ei], ly.exponent, want);
                 cells++;
             }
@@ -225,9 +226,9 @@ Test(lyapunov_exact, is_minus_infinity_when_every_coordinate_can_be_zeroed)
     linstab_family_free(f);
 }
 
-/* ------------------------------------------- (2) SPEC's example */
+/* ------------------------------------------- (2) the worked example */
 
-Test(lyapunov_exact, reproduces_specs_example_n_100_eta_08_sigma_5)
+Test(lyapunov_exact, reproduces_the_worked_example_n_100_eta_08_sigma_5)
 {
     size_t n = 100, sigma = 5;
     double eta = 0.8;
@@ -484,11 +485,11 @@ Test(lyapunov_exact, can_be_negative_while_the_mean_square_radius_exceeds_one)
         }
     }
     cr_expect(found, "no B with radius > 1 and a negative exponent");
-    /* SPEC's example has the whole band 21 <= B <= 44 of them; check one */
+    /* The worked example has the whole band 21 <= B <= 44 of them; check one */
     linstab_family_free(f);
     f = tu_family_004(100, 5);
     double e30 = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, 30, LINSTAB_SAMPLING_BERNOULLI).exponent;
-    /* coordinate 1's mean-square factor (SPEC 6) exceeds 1 at B = 30 */
+    /* coordinate 1's mean-square factor (docs/math.md §7) exceeds 1 at B = 30 */
     double f1 = 1.0 - 4.0 * eta + 4.0 * eta * eta + 4.0 * eta * eta * (100.0 / 30.0 - 1.0) / 5.0;
     cr_expect(e30 < 0.0 && f1 > 1.0, "exponent %g, mean-square factor %g", e30, f1);
     linstab_family_free(f);

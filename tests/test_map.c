@@ -1,8 +1,8 @@
 /*
- * test_map.c -- phase diagrams: axis parsing, 004's classification rule on
+ * test_map.c -- phase diagrams: axis parsing, Dexter et al.'s classification rule on
  * hand-made trajectories, the simulator's step against the update's
  * definition, and the Monte Carlo verdicts against the almost-sure
- * (Lyapunov) and mean-square criteria on 004's construction.
+ * (Lyapunov) and mean-square criteria on Dexter et al.'s construction.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -127,7 +127,7 @@ Test(map_protocol, the_simulator_step_equals_the_update_definition)
     linstab_family_free(f);
 }
 
-/* On 004's construction (n = 100, eta = 0.8): cells clearly on one side of
+/* On Dexter et al.'s construction (n = 100, eta = 0.8): cells clearly on one side of
  * the almost-sure boundary follow its sign, and mean-square-stable cells
  * converge.  Margins: the per-step log-multiplier has a standard deviation
  * of order 0.5 here, so over 1000 steps a single run's log-growth has sd

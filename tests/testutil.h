@@ -30,7 +30,7 @@ linstab_family *tu_family_dense(size_t n, size_t d, size_t k, unsigned long seed
 /* H_i = U_i U_i' with U_i d x k Gaussian scaled by 1/sqrt(k). */
 linstab_family *tu_family_factored(size_t n, size_t d, size_t k, unsigned long seed);
 
-/* 004 Section 5.1 construction built by hand (SPEC.md section 6), diagonal:
+/* Dexter et al.'s Section 5.1 construction built by hand (docs/math.md §7), diagonal:
  * d = n - sigma + 1, m = 2n/sigma, samples 0..sigma-1 at coordinate 0,
  * sample i >= sigma at coordinate i - sigma + 1. */
 linstab_family *tu_family_004(size_t n, size_t sigma);

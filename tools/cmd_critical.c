@@ -1,7 +1,7 @@
 /*
  * cmd_critical.c -- `linstab critical`: the exact mean-square critical
  * learning rate eta* per batch size (SGD, and SAM at a given rho), beside
- * the learning rates at which 004's Theorems 1 and 2 change verdict.
+ * the learning rates at which Dexter et al.'s Theorems 1 and 2 change verdict.
  */
 #include <getopt.h>
 #include <math.h>
@@ -22,9 +22,10 @@ static const char *const usage =
     "                        --batches LIST [--sampling S] [--rho R] [options]\n"
     "\n"
     "Exact mean-square critical learning rate eta* for each batch size: the\n"
-    "largest eta at which E||w_t||^2 stays bounded (SPEC.md section 3), for SGD\n"
-    "and, with --rho, for SAM.  Beside it, the learning rates where 004's\n"
-    "Theorem 1 starts to predict divergence and where Theorem 2's line lies.\n"
+    "largest eta at which E||w_t||^2 stays bounded (docs/math.md section 3), for\n"
+    "SGD and, with --rho, for SAM.  Beside it, the learning rates where Theorem 1\n"
+    "of Dexter et al. (2024) starts to predict divergence and where their\n"
+    "Theorem 2's line lies.\n"
     "\n"
     "  --family F | --factors U | --diag D   the family, as for linstab check, or\n"
     CLI_MODEL_USAGE

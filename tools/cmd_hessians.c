@@ -1,6 +1,6 @@
 /*
  * cmd_hessians.c -- `linstab hessians`: per-sample Hessians of a trained
- * MLP (exact, all terms; SPEC.md section 7) or its Gauss-Newton factors,
+ * MLP (exact, all terms; docs/math.md §8) or its Gauss-Newton factors,
  * written as a family that `linstab check`, `critical` and `map` read.
  */
 #include <getopt.h>

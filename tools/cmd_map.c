@@ -1,5 +1,5 @@
 /*
- * cmd_map.c -- `linstab map`: divergence phase diagrams (004 Section 5.1,
+ * cmd_map.c -- `linstab map`: divergence phase diagrams (Dexter et al. Section 5.1,
  * Figures 1-2) with the exact mean-square and almost-sure boundaries.
  * OpenMP over cells, per-(seed, cell, run) random streams (identical output
  * for any thread count), checkpoint + --resume, progress bar.
@@ -34,12 +34,13 @@ static const char *const usage =
     "usage: linstab map (--dexter N | --family F | --factors U | --diag D)\n"
     "                   --x AXIS=SPEC --y AXIS=SPEC [fixed values] --out DIR [options]\n"
     "\n"
-    "Divergence phase diagram: the Monte Carlo protocol of 004 Section 5.1 in every\n"
-    "cell of a grid, with the exact mean-square radius and the Lyapunov exponent,\n"
-    "and the lines of 004's Theorems 1 (solid) and 2 (dashed).\n"
+    "Divergence phase diagram: the Monte Carlo protocol of Dexter et al. (2024),\n"
+    "Section 5.1, in every cell of a grid, with the exact mean-square radius and\n"
+    "the Lyapunov exponent, and the lines of their Theorems 1 (solid) and 2 (dashed).\n"
     "\n"
     "family:\n"
-    "  --dexter N        004's construction with N samples, regenerated per sigma\n"
+    "  --dexter N        the construction of Dexter et al. (2024) with N samples,\n"
+    "                    regenerated per sigma\n"
     "  --family/--factors/--diag FILE   a fixed family (as for linstab check)\n"
     CLI_MODEL_USAGE
     "axes (two different ones among eta, batch, rho, sigma):\n"
@@ -49,7 +50,8 @@ static const char *const usage =
     "  --eta E --batch B --rho R --sigma S\n"
     "dynamics:\n"
     "  --optimizer O     sgd | sam-same | sam-independent | sam-normalized (default sgd)\n"
-    "  --sampling S      bernoulli | without | with (default bernoulli, as 004)\n"
+    "  --sampling S      bernoulli | without | with (default bernoulli, the sampling\n"
+    "                    of Dexter et al. (2024))\n"
     "  --runs K          runs per cell (default 5; majority rule)\n"
     "  --steps T         at most T steps per run (default 1000)\n"
     "  --growth G        divergent at G-fold growth of ||w|| (default 1000)\n"
@@ -59,7 +61,7 @@ static const char *const usage =
     "output (in DIR): map.npy-style arrays, map.csv, map.json, map.png, map.svg:\n"
     "  --out DIR         output folder (created if missing)\n"
     "  --no-plot         no figures\n"
-    "  --plot-eta-squared  draw eta^2 on the eta axis (004 Figure 2)\n"
+    "  --plot-eta-squared  draw eta^2 on the eta axis (Dexter et al. 2024, Fig. 2)\n"
     "  --title T         figure title\n"
     "  --resume          finish a killed run from DIR/map.checkpoint\n"
     "  --threads N       OpenMP threads (default: all)\n"
@@ -586,7 +588,7 @@ int cmd_map(int argc, char **argv)
                      linstab_sampling_name(p.sampling), p.runs, p.steps);
             title = ttl;
         }
-        /* 004's Theorems are about SGD: drawn on SGD maps only */
+        /* Dexter et al.'s Theorems are about SGD: drawn on SGD maps only */
         int sgd = p.dyn == LINSTAB_DYN_SGD;
         linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_AXIS_ETA),
                                y.log && !(eta2 && y.kind == LINSTAB_AXIS_ETA),

@@ -46,14 +46,15 @@ static const char *const usage =
     "  --quiet        no progress bar\n"
     "  -h, --help     this help\n"
     "\n"
-    "Claims checked (each against the exact radius of the matching operator):\n"
+    "Claims checked (each against the exact radius of the matching operator;\n"
+    "Dexter = Dexter et al. 2024, Shin = Shin et al. 2023, Zhou = Zhou et al. 2025):\n"
     "  gd            lambda1(H) > 2/eta  =>  SGD unstable          (necessary)\n"
-    "  thm1_bern     004 Thm 1 diverges  =>  SGD unstable, Bernoulli (as proved)\n"
+    "  thm1_bern     Dexter Thm 1 diverges  =>  SGD unstable, Bernoulli (as proved)\n"
     "  thm1_without  the same claim with uniform B-subsets (not proved)\n"
-    "  thm9          000 Thm 9 lambda_max(P) <= 1 => SAM (same, B = 1) stable\n"
-    "  eq7_sharp     000 (7) a(1 + rho a) > 2/eta => SAM (same, B = 1) unstable\n"
-    "  eq7_s2..s4    000 (7) s_k conditions violated => unstable (heuristic)\n"
-    "  thm41         002 Thm 4.1 violated => SAM (independent) unstable, as stated\n"
+    "  thm9          Shin Thm 9 lambda_max(P) <= 1 => SAM (same, B = 1) stable\n"
+    "  eq7_sharp     Shin (7) a(1 + rho a) > 2/eta => SAM (same, B = 1) unstable\n"
+    "  eq7_s2..s4    Shin (7) s_k conditions violated => unstable (heuristic)\n"
+    "  thm41         Zhou Thm 4.1 violated => SAM (independent) unstable, as stated\n"
     "  thm41_corr    the same with B_eff for the sampling in use\n"
     "Tightness: thm1 threshold / exact critical sharpness (lambda1 eta*/eta, >= 1\n"
     "when sound); thm9 lambda_max(P) / exact radius (>= 1).\n";
@@ -302,8 +303,8 @@ int cmd_validate(int argc, char **argv)
             tal[k].fired += cl[k].fired != 0;
             if (cl[k].contradicted) {
                 tal[k].cex++;
-                /* (7)'s s_k conditions are saved too: 000 states them as
-                 * necessary conditions, SPEC.md shows they are not */
+                /* (7)'s s_k conditions are saved too: Shin et al. state them as
+                 * necessary conditions, docs/math.md §5 shows they are not */
                 if (cex_list != NULL && st == LINSTAB_OK) {
                     char fpath[4200];
                     cex_name(fpath, sizeof fpath, out_dir, ncex, 1);

@@ -59,10 +59,10 @@ run)
     ex=$(mktemp -d)
     trap 'rm -rf "$ex"' EXIT
     ./build/tools/linstab gen --kind dexter --n 100 --sigma 5 --out "$ex/dexter.npy" >/dev/null
-    echo "# 004's Section 5.1 construction (n = 100, sigma = 5), SGD with eta = 0.8, B = 20, Bernoulli sampling"
+    echo "# Dexter et al. (2024)'s Section 5.1 construction (n = 100, sigma = 5), SGD with eta = 0.8, B = 20, Bernoulli sampling"
     ./build/tools/linstab check --diag "$ex/dexter.npy" --eta 0.8 --batch 20 --sampling bernoulli
     echo
-    echo "# 004 Figure 1 (eta = 0.8): divergence map over (sigma, B) with the exact boundaries"
+    echo "# Dexter et al. (2024), Figure 1 (eta = 0.8): divergence map over (sigma, B) with the exact boundaries"
     ./build/tools/linstab map --dexter 100 --eta 0.8 --x sigma=1:50:2 --y batch=1:100:2 --out out/figure1 --quiet
     echo "open out/figure1/map.png"
     ;;

@@ -1,15 +1,15 @@
 /*
- * bounds.h -- what each published stability result says (SPEC.md 3-4).
+ * bounds.h -- what each published stability result says (docs/math.md §4-5).
  *
  *   GD                  diverges iff max_j (1 - eta l_j)^2 > 1 (lambda1(H) >
  *                       2/eta, or negative curvature)
- *   004 Theorem 1       diverges if lambda1(H) > 2/eta or lambda1(H) >
+ *   Dexter Theorem 1    diverges if lambda1(H) > 2/eta or lambda1(H) >
  *                       (sigma/eta)(n/B - 1)^(-1/2) (second condition only
  *                       for B < n); proved for Bernoulli sampling only
- *   004 Theorem 2       threshold 2 sigma / (eta (sigma + n/B - 1))
- *   000 Theorem 9       stable if lambda_max(P) <= 1 (B = 1, SAM 'same')
- *   000 (7)             per-term conditions on a, s2, s3, s4
- *   002 Theorem 4.1     necessary for stability:
+ *   Dexter Theorem 2    threshold 2 sigma / (eta (sigma + n/B - 1))
+ *   Shin Theorem 9      stable if lambda_max(P) <= 1 (B = 1, SAM 'same')
+ *   Shin (7)            per-term conditions on a, s2, s3, s4
+ *   Zhou Theorem 4.1    necessary for stability:
  *                       ||H||_F^2 (1 + rho^2 gamma/B ||H||_F^2) <= B/(eta^2 gamma),
  *                       as stated (with-replacement noise) and corrected
  *                       with B_eff for the sampling in use
@@ -94,7 +94,7 @@ LINSTAB_API linstab_status linstab_bounds_compute(const linstab_geometry *g,
                                                   const linstab_hyper *h, linstab_bounds *b,
                                                   linstab_error *err);
 
-/* 002 Theorem 4.1's condition for batch size Bv (may be +INFINITY). */
+/* Zhou et al. Theorem 4.1's condition for batch size Bv (may be +INFINITY). */
 LINSTAB_API linstab_condition linstab_thm41(double frobenius, double gamma, double eta,
                                             double rho, double Bv);
 

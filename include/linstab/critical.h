@@ -1,5 +1,5 @@
 /*
- * critical.h -- exact mean-square critical values (SPEC.md section 3).
+ * critical.h -- exact mean-square critical values (docs/math.md §3).
  *
  * For SGD-type operators T(eta) = I - eta A + eta^2 Q with A(X) = HX + XH
  * (positive definite on Sym(R)) and Q(X) = a HXH + b M(X) (PSD),

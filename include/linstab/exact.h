@@ -68,7 +68,7 @@ typedef struct linstab_exact_opts {
     size_t lyap_runs, lyap_steps; /* Monte Carlo Lyapunov (0: 8 runs, 2000 steps) */
     uint64_t seed;
     int skip_lyapunov;
-    size_t lemma_k; /* 004 Lemma 4.1 terms k = 1..lemma_k (0: 10; <= LINSTAB_LEMMA_KMAX) */
+    size_t lemma_k; /* Dexter Lemma 4.1 terms k = 1..lemma_k (0: 10; <= LINSTAB_LEMMA_KMAX) */
     /* optional: called before each stage (stage 0..LINSTAB_EXACT_STAGES-1,
      * its name) and once with stage = LINSTAB_EXACT_STAGES when done; the
      * library never prints, a command line shows a progress bar with it */
@@ -103,13 +103,13 @@ typedef struct linstab_exact {
     int sam_rho_monotone;
     linstab_lyap lyap;            /* of the dynamics run: SGD if rho = 0, else SAM */
     int lyap_done;
-    size_t lemma_k;               /* 004 Lemma 4.1 (Bernoulli sampling, on the range): */
+    size_t lemma_k;               /* Dexter Lemma 4.1 (Bernoulli sampling, on the range): */
     double lemma_trace[LINSTAB_LEMMA_KMAX]; /* tr(T^k(I)) = E||J_k...J_1||_F^2       */
     double lemma_lower[LINSTAB_LEMMA_KMAX]; /* c^k tr(N^k(I)), c = eta^2/(nB) - eta^2/n^2 */
 } linstab_exact;
 
 /*
- * 004 Lemma 4.1 quantities for SGD with Bernoulli sampling on the range:
+ * Dexter et al. Lemma 4.1 quantities for SGD with Bernoulli sampling on the range:
  * trace[k-1] = tr(T^k(I)) exactly and lower[k-1] = c^k tr(N^k(I)) with
  * N(X) = sum_i H_i X H_i, the lemma's lower-bound term (k = 1..K).
  */

@@ -1,6 +1,6 @@
 /*
  * family.h -- the Hessian family: n symmetric d x d matrices H_i behind one
- * interface (SPEC.md section 1).
+ * interface (docs/math.md §1).
  *
  * Representations (all row-major float64, owned by the family):
  *   DENSE     data (n, d, d):  H_i = data[i]

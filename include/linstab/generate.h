@@ -12,7 +12,7 @@
  *   ALIGNED  factored (n, d, k): U_i = V + noise * Z_i, V and Z_i entries
  *            ~ N(0, 1/d), V shared by all samples: coherent Hessians
  *            (sigma close to sqrt(n) for small noise)
- *   DEXTER   diagonal (n, d = n - sigma + 1): 004 Section 5.1, with
+ *   DEXTER   diagonal (n, d = n - sigma + 1): Dexter et al. Section 5.1, with
  *            m = 2n/sigma, H_i = m e_1 e_1' for i < sigma (0-based) and
  *            H_i = m e_{i - sigma + 1} e_{i - sigma + 1}' otherwise;
  *            lambda1(H) = 2 and coherence sigma.  Deterministic (no seed).

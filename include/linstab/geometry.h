@@ -1,5 +1,5 @@
 /*
- * geometry.h -- loss-surface geometry of a Hessian family (SPEC.md 3-4).
+ * geometry.h -- loss-surface geometry of a Hessian family (docs/math.md §4-5).
  *
  * Computed on the range-restricted family (linstab_family_restrict): all
  * quantities below are invariant under that restriction for PSD families,
@@ -9,12 +9,12 @@
  *   trace, frobenius         tr H, ||H||_F
  *   max_individual_sharpness max_i lambda1(H_i)
  *   lambda1_S, sigma         S_ij = sqrt(tr(H_i H_j)), sigma = lambda1(S) /
- *                            max_i lambda1(H_i)           (004 Definition 2)
+ *                            max_i lambda1(H_i)           (Dexter Def. 2)
  *   m{k}_gap, s{k}           lambda_max(M_k - H^k), s_k its signed k-th root
- *                            (000 Theorem 9 and (7); M_3 - H^3 and M_4 - H^4
+ *                            (Shin Theorem 9 and (7); M_3 - H^3 and M_4 - H^4
  *                            can be indefinite)
  *   gamma_min                mu_min(A, H on R) / ||H||_F^2 with
- *                            A = (1/n) sum_i H_i H H_i - H^3 (002 Assumption
+ *                            A = (1/n) sum_i H_i H H_i - H^3 (Zhou Assumption
  *                            4.1 for the squared loss at interpolation)
  *
  * Both are differences of computed matrices, so they carry rounding of

@@ -1,6 +1,6 @@
 /*
  * lyapunov.h -- almost-sure stability: the top Lyapunov exponent
- * lim (1/t) log ||J_t ... J_1 w|| of the random product (SPEC.md section 3).
+ * lim (1/t) log ||J_t ... J_1 w|| of the random product (docs/math.md §3).
  * Negative: almost every run converges; positive: almost every run
  * diverges.  Mean-square stability implies almost-sure stability, not
  * conversely.
@@ -40,7 +40,7 @@ LINSTAB_API linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_
 
 /*
  * Exact exponent of a diagonal family whose every coordinate takes one
- * nonzero value c_j on s_j samples (e.g. 004's construction): coordinates
+ * nonzero value c_j on s_j samples (e.g. Dexter et al.'s construction): coordinates
  * decouple and the batch count K of coordinate j has a binomial
  * (Bernoulli, with replacement) or hypergeometric (without) law, so the
  * exponent is max_j E log|1 - eta g(c_j K / B)|, by enumeration of K.

@@ -1,12 +1,12 @@
 /*
- * map.h -- divergence phase diagrams (004 Section 5.1, Figures 1-2).
+ * map.h -- divergence phase diagrams (Dexter et al. Section 5.1, Figures 1-2).
  *
  * A map is a grid over two axes among eta, batch, rho, sigma.  Each cell
- * runs the 004 Monte Carlo protocol (random unit start, at most `steps`
+ * runs the Dexter et al. Monte Carlo protocol (random unit start, at most `steps`
  * steps, divergent at `grow`x growth of ||w||, convergent -- and stopped --
  * at `shrink`x shrinkage, majority over `runs` runs) and, when asked, the
  * exact mean-square radius and the Lyapunov exponent, plus the margins of
- * 004's Theorems 1 and 2 (lambda1(H) minus each threshold) so that their
+ * Dexter et al.'s Theorems 1 and 2 (lambda1(H) minus each threshold) so that their
  * lines can be drawn as zero contours.
  *
  * Reproducibility: run k of cell c draws from linstab_rng_stream_mc(seed,
@@ -62,8 +62,8 @@ typedef struct linstab_map_params {
     linstab_sampling sampling;
     double eta, rho;      /* values of the axes not on the grid */
     size_t batch, sigma;
-    size_t runs, steps;   /* 004: 5 runs, 1000 steps */
-    double grow, shrink;  /* 004: 1000, 1000 */
+    size_t runs, steps;   /* Dexter et al.: 5 runs, 1000 steps */
+    double grow, shrink;  /* Dexter et al.: 1000, 1000 */
     uint64_t seed;
     int exact;            /* also the mean-square radius and Lyapunov exponent */
     size_t lyap_runs, lyap_steps; /* Monte Carlo Lyapunov when not enumerable */
@@ -72,21 +72,21 @@ typedef struct linstab_map_params {
 LINSTAB_API linstab_map_params linstab_map_defaults(void);
 
 /* Where the family comes from: a fixed family (range-restricted and
- * rotated, with its sharpness and coherence), or 004's construction with
+ * rotated, with its sharpness and coherence), or Dexter et al.'s construction with
  * dexter_n samples regenerated for each sigma (lambda1(H) = 2, coherence
  * sigma by construction). */
 typedef struct linstab_map_source {
     const linstab_rotated *rf; /* NULL: dexter */
     double sharpness, sigma;
     size_t dexter_n;
-    const struct linstab_moments *moments; /* of rf (for 000 Theorem 9), or NULL */
+    const struct linstab_moments *moments; /* of rf (for Shin et al. Thm 9), or NULL */
     /* dexter only, optional: dexter_rf[sigma] for sigma = 1..dexter_n, the
      * rotated construction built once per grid column instead of per cell
      * (entries with f == NULL are built on demand) */
     const linstab_rotated *dexter_rf;
 } linstab_map_source;
 
-/* The rotated 004 Section 5.1 construction with n samples and coherence
+/* The rotated Dexter et al. Section 5.1 construction with n samples and coherence
  * sigma (OUT *out, clear with linstab_rotated_clear). */
 LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out,
                                               linstab_error *err);
@@ -101,7 +101,7 @@ typedef struct linstab_cell {
     double lyapunov;    /* top Lyapunov exponent (NaN when not computed) */
     double thm1_margin; /* lambda1(H) - min(2/eta, Theorem 1 threshold): > 0 predicts divergence */
     double thm2_margin; /* lambda1(H) - Theorem 2 threshold */
-    double thm9_margin; /* lambda_max(P) - 1 of 000 Theorem 9 (SAM only; NaN for SGD) */
+    double thm9_margin; /* lambda_max(P) - 1 of Shin et al. Thm 9 (SAM only; NaN for SGD) */
 } linstab_cell;
 
 /*
@@ -112,7 +112,7 @@ typedef struct linstab_cell {
 LINSTAB_API void linstab_mc_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
                                 double grow, double shrink, double *w, int *outcome);
 
-/* Classification rule of 004 for a recorded trajectory of norms:
+/* Classification rule of Dexter et al. for a recorded trajectory of norms:
  * +1 when some norm reaches grow * norm[0] before any reaches
  * norm[0] / shrink, -1 for the converse, 0 otherwise. */
 LINSTAB_API int linstab_mc_classify(const double *norms, size_t len, double grow, double shrink);

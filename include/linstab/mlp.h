@@ -1,6 +1,6 @@
 /*
  * mlp.h -- multi-layer perceptrons, their checkpoints, and per-sample
- * derivatives through the autograd engine (ad.h): SPEC.md section 7.
+ * derivatives through the autograd engine (ad.h): docs/math.md §8.
  *
  *   f(x) = W_L act(... act(W_1 x + b_1) ...) + b_L
  * The parameter vector is W_1 (row-major, d1 x d0), b_1, W_2, b_2, ...: the

@@ -2,8 +2,8 @@
  * plot.h -- phase-diagram figures with PLplot's cairo driver (PNG, SVG).
  *
  * Cells are coloured by the fraction of divergent runs (blue: none, red:
- * all) with a colour bar; lines are zero contours: 004 Theorem 1 (solid)
- * and Theorem 2 (dashed) as in 004's figures, the exact mean-square
+ * all) with a colour bar; lines are zero contours: Dexter et al. Thm 1 (solid)
+ * and Thm 2 (dashed) as in their figures, the exact mean-square
  * boundary (log radius = 0) and the almost-sure boundary (Lyapunov
  * exponent = 0); a legend; white background.  PLplot keeps global state:
  * call from one thread.
@@ -29,7 +29,7 @@ typedef struct linstab_plot_map {
     const double *thm1, *thm2;      /* margins (zero contour = line), or NULL */
     const double *log_radius;       /* log of the mean-square radius, or NULL */
     const double *lyapunov;         /* Lyapunov exponent, or NULL */
-    const double *thm9;             /* 000 Theorem 9 margin lambda_max(P) - 1, or NULL */
+    const double *thm9;             /* Shin et al. Thm 9 margin lambda_max(P) - 1, or NULL */
 } linstab_plot_map;
 
 /* Draw to path with device "pngcairo" or "svgcairo".  The figure is

@@ -1,10 +1,10 @@
 /*
  * sampling.h -- mini-batch sampling schemes and their second-moment
- * coefficients (SPEC.md section 2).
+ * coefficients (docs/math.md §2).
  *
  * For Hhat = (1/B) sum_{i in S} H_i,
  *   E[Hhat X Hhat] = a H X H + b M(X),   M(X) = (1/n) sum_i H_i X H_i.
- *   BERNOULLI  each i in S w.p. B/n independently (004 Def. 1): a = 1, b = (n-B)/(nB)
+ *   BERNOULLI  each i in S w.p. B/n independently (Dexter et al. Def. 1): a = 1, b = (n-B)/(nB)
  *   WITHOUT    uniform B-subset:       a = n(B-1)/(B(n-1)), b = (n-B)/(B(n-1))
  *   WITH       B i.i.d. uniform indices: a = (B-1)/B,        b = 1/B
  */
@@ -40,7 +40,7 @@ LINSTAB_API void linstab_sampling_coeffs(linstab_sampling s, size_t n, size_t B,
 
 /*
  * Effective batch size for a bound whose proof assumes with-replacement
- * noise covariance Sigma/B (002 Theorem 4.1): the B_eff with
+ * noise covariance Sigma/B (Zhou et al. Thm 4.1): the B_eff with
  * 1/B_eff = b, i.e. B(n-1)/(n-B) (WITHOUT), nB/(n-B) (BERNOULLI), B (WITH);
  * +INFINITY when the mini-batch noise vanishes (B = n, WITHOUT/BERNOULLI).
  */

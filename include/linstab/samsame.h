@@ -1,7 +1,7 @@
 /*
  * samsame.h -- SAM with one batch for ascent and descent ('same') at any
  * batch size and sampling: the exact second-moment operator through a
- * moment expansion over set partitions (SPEC.md section 4; see samsame.c).
+ * moment expansion over set partitions (docs/math.md §5; see samsame.c).
  * Dense only: the operator is formed on the r^2-dimensional vec space, so
  * the rank r of the (restricted) family is limited to LINSTAB_SAMSAME_MAX_R.
  */

@@ -1,6 +1,6 @@
 /*
  * secmom.h -- second-moment operators of linearized SGD and SAM
- * (SPEC.md sections 3-4): T(X) = E[J X J'] on Sym(R), so that
+ * (docs/math.md §3, §5): T(X) = E[J X J'] on Sym(R), so that
  * E[w_{t+1} w_{t+1}'] = T(E[w_t w_t']) exactly.  Mean-square stability is
  * radius(T) <= 1.
  *
@@ -13,7 +13,7 @@
  *   SGD          J = I - eta Hhat
  *                T(X) = X - eta (HX + XH) + eta^2 (a HXH + b M(X))
  *   SAM_INDEP    J = I - eta Hhat1 (I + rho Hhat2), independent batches
- *                (002 Eq. 4): Y(X) = X + rho (HX + XH) + rho^2 S(X),
+ *                (Zhou et al. Eq. 4): Y(X) = X + rho (HX + XH) + rho^2 S(X),
  *                T(X) = X - eta (K'X + XK') + eta^2 S(Y(X)),
  *                S(X) = a HXH + b M(X), K' = H + rho H^2  (not self-adjoint)
  *   SAM_FULL     full batch, J = I - eta (H + rho H^2) deterministic

@@ -1,6 +1,6 @@
 /*
  * simulate.h -- the linearized dynamics w <- J w with a random batch per
- * step (SPEC.md sections 3-4), on any family representation at the cost
+ * step (docs/math.md §3, §5), on any family representation at the cost
  * of B sample applications per step (never O(d^2) for diagonal or
  * factored families).
  *
@@ -51,7 +51,7 @@ LINSTAB_API void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx
                                          const double *x, double *y);
 
 /*
- * The 004 protocol's inner loop on a diagonal family for SGD and SAM 'same',
+ * The Dexter et al. protocol's inner loop on a diagonal family for SGD and SAM 'same',
  * touching only the coordinates a batch selects (O(B) per step instead of
  * O(d)).  w: unit start (modified).  Returns +1 (log||w|| reached lg),
  * -1 (reached -ls or w = 0), 0 (neither in `steps`), or 2 if this fast path

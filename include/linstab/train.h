@@ -1,8 +1,8 @@
 /*
- * train.h -- training MLPs with mini-batch SGD and SAM (SPEC.md section 4):
+ * train.h -- training MLPs with mini-batch SGD and SAM (docs/math.md §5-6):
  * SAM normalized (Foret et al.) or unnormalized, with the same or an
- * independent ascent batch (002 Eq. 4), momentum and weight decay,
- * switching SGD -> SAM at a given step (002), a constant or step learning
+ * independent ascent batch (Zhou et al. Eq. 4), momentum and weight decay,
+ * switching SGD -> SAM at a given step (Zhou et al.), a constant or step learning
  * rate.  Deterministic for a seed: batches are the consecutive slices of a
  * per-epoch permutation drawn from MT19937.
  */
@@ -71,7 +71,7 @@ LINSTAB_API linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const lin
 /*
  * s_2^2 = lambda_max(M_2 - H^2) of the per-sample Hessians at the samples,
  * matrix-free: Lanczos on v -> (1/n) sum_i H_i (H_i v) - H (H v) with
- * per-sample Hessian-vector products (000's non-uniformity; no p x p
+ * per-sample Hessian-vector products (Shin et al.'s non-uniformity; no p x p
  * matrix is formed).  OUT *gap (= s_2^2).
  */
 LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X,
@@ -79,7 +79,7 @@ LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linsta
                                               double smoothing, double *gap, linstab_error *err);
 
 /*
- * The coherence sigma (004 Definition 2) of the Gauss-Newton Hessians
+ * The coherence sigma (Dexter et al. Def. 2) of the Gauss-Newton Hessians
  * H_i = J_i'J_i at the samples, from the Gram entries
  * tr(H_i H_j) = ||J_i J_j'||_F^2 (blocks of the NTK Gram matrix), computed
  * over blocks of samples whose Jacobians fit in `block_bytes`: the factors

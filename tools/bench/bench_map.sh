@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark `linstab map` on 004 Figure 1's grid (eta = 0.8, sigma = 1..50,
+# Benchmark `linstab map` on Dexter et al. (2024)'s Figure 1 grid (eta = 0.8, sigma = 1..50,
 # B = 1..100, 5 runs, 1000 steps) against a plain numpy implementation of the
 # same protocol vectorised over runs (tools/bench/map_peer.py), in one run;
 # also 1 vs 2 OpenMP threads, and 2 MPI ranks when build-mpi/ exists
@@ -48,7 +48,7 @@ if ((have_mpi)); then
 fi
 cmp -s "$tmp/t1/map.csv" "$tmp/t2/map.csv" && same=identical || same=DIFFERENT
 echo "medians of $reps runs (numpy: $peer_reps)"
-echo "004 Figure 1 grid (5000 cells, 5 runs, <= 1000 steps):"
+echo "Dexter et al. (2024) Figure 1 grid (5000 cells, 5 runs, <= 1000 steps):"
 printf "  linstab, 2 threads (with exact columns)   %8s s\n" "$t2"
 printf "  linstab, 1 thread  (with exact columns)   %8s s   (speed-up 1 -> 2 threads: %sx; outputs %s)\n" "$t1" "$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", a / b }')" "$same"
 printf "  linstab, 2 threads, Monte Carlo only      %8s s\n" "$t2n"

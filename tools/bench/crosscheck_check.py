@@ -8,7 +8,7 @@ ones, k > 1 factors with n k below and above d, and the edge cases B = 1,
 B = n, rho = 0, each sampling) it runs
 
     BUILD_DIR/tools/linstab check --no-exact --json ...
-    tools/bench/ref_check.py ...            (numpy, written from SPEC.md)
+    tools/bench/ref_check.py ...            (numpy, written from the maths of docs/math.md)
 
 and compares every numeric field both report: relative difference
 |a - b| / max(|a|, |b|) <= 1e-8, or an absolute difference below 1e-11 times

@@ -54,7 +54,7 @@ def batches(n, B, sampling):
 
 
 def hhat(Hs, idx, B):
-    """Dexter Def. 1 / SPEC section 2: (1/B) sum over the batch (counts kept)."""
+    """Dexter Def. 1 / docs/math.md §2: (1/B) sum over the batch (counts kept)."""
     r = Hs.shape[1]
     if not idx:
         return np.zeros((r, r))

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Benchmark peer for `linstab map` (issue 4): 004's Section 5.1 protocol in
-plain numpy, vectorised over the runs of a cell, on 004's construction.
+"""Benchmark peer for `linstab map` (issue 4): Dexter et al. (2024)'s Section 5.1 protocol in
+plain numpy, vectorised over the runs of a cell, on their construction.
 
   map_peer.py --n 100 --eta 0.8 --sigmas 1:50 --batches 1:100 --runs 5 --steps 1000
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent numpy reference for every number `linstab check --json` reports.
 
-Written from SPEC.md (sections 1-4, 6) and issue 2, not from the C sources.
+Written from the mathematics (now docs/math.md §1-5, §7) and issue 2, not from the C sources.
 It is both the cross-check of the C numbers and the benchmark peer ("the
 straightforward numpy implementation a researcher would write").
 
@@ -14,7 +14,7 @@ Run with Debian's interpreter (python3-numpy, python3-scipy):
 
 Families: dense (n,d,d) H_i; factors (n,d,k) H_i = U_i U_i'; diagonal (n,d)
 H_i = diag(D_i).  Dense and diagonal inputs are expanded to a dense (n,d,d)
-stack.  Factored inputs use the factor identities of SPEC.md (Gram matrix
+stack.  Factored inputs use the factor identities of docs/math.md (Gram matrix
 tr(H_i H_j) = ||U_i'U_j||_F^2, H_i^k = U_i (U_i'U_i)^(k-1) U_i'), which is what
 a researcher would write for n = d = 1000 (the dense stack would be 8 GB and
 take minutes); `--dense` forces the literal dense construction instead (used by
@@ -330,7 +330,7 @@ def jsonable(x):
 
 
 # ----------------------------------------------------------------------------
-# Self-test: known answers (SPEC.md sections 3, 4, 6)
+# Self-test: known answers (docs/math.md §3-5, §7)
 # ----------------------------------------------------------------------------
 
 def self_test():
@@ -351,7 +351,7 @@ def self_test():
         return compute(kind, arr, eta, B, rho, sampling, **kw)
 
     # identical rank-one e1 e1': S is the all-ones matrix, lambda1(S) = n, so
-    # sigma = n by Definition 2 (004 Section 3.1 says sqrt(n): an arithmetic slip
+    # sigma = n by Definition 2 (Dexter et al. Section 3.1 says sqrt(n): an arithmetic slip
     # there; its own Theorem 2 construction with sigma = n gives n as well).
     n, d = 7, 4
     U = np.zeros((n, d, 1)); U[:, 0, 0] = 1.0
@@ -377,7 +377,7 @@ def self_test():
     check("orthogonal e_i e_i', B = n/2: Thm 1 threshold = 1/eta",
           close(o["bounds"]["dexter_thm1"]["threshold"], 1 / 0.7))
 
-    # 004 Section 5.1 construction: sharpness 2, sigma = integer sigma
+    # Dexter et al. Section 5.1 construction: sharpness 2, sigma = integer sigma
     for n, s in ((10, 2), (100, 5), (12, 3)):
         d = n - s + 1
         m = 2 * n / s
@@ -387,12 +387,12 @@ def self_test():
             D[i, i - s + 1] = m
         o = run("diag", D, eta=0.8, B=10 if n >= 10 else 1, sampling="bernoulli")
         g = o["geometry"]
-        check(f"004 construction n={n} sigma={s}: sharpness 2", close(g["sharpness"], 2.0), g["sharpness"])
-        check(f"004 construction n={n} sigma={s}: sigma", close(g["sigma"], s), g["sigma"])
+        check(f"Dexter construction n={n} sigma={s}: sharpness 2", close(g["sharpness"], 2.0), g["sharpness"])
+        check(f"Dexter construction n={n} sigma={s}: sigma", close(g["sigma"], s), g["sigma"])
         B = 10
         t2 = 2 * s / (0.8 * (s + n / B - 1))
-        check(f"004 construction n={n}: Thm 2 threshold", close(o["bounds"]["dexter_thm2"]["threshold"], t2))
-    # SPEC example: n=100, eta=0.8, sigma=5: Theorem 1 divergence for B < 9.3
+        check(f"Dexter construction n={n}: Thm 2 threshold", close(o["bounds"]["dexter_thm2"]["threshold"], t2))
+    # worked example (docs/math.md §7): n=100, eta=0.8, sigma=5: Theorem 1 divergence for B < 9.3
     n, s = 100, 5
     d = n - s + 1
     D = np.zeros((n, d)); D[:s, 0] = 2 * n / s
@@ -400,7 +400,7 @@ def self_test():
         D[i, i - s + 1] = 2 * n / s
     div = [run("diag", D, eta=0.8, B=B, sampling="bernoulli")["bounds"]["dexter_thm1"]["diverges"]
            for B in (9, 10)]
-    check("004 example: Thm 1 diverges at B=9, not at B=10", div == [True, False], div)
+    check("Dexter example: Thm 1 diverges at B=9, not at B=10", div == [True, False], div)
 
     # P equals mean_i J_i^2, J_i = I - eta H_i - eta rho H_i^2 (full rank and rank-deficient)
     for (n, d, k) in ((5, 4, 3), (3, 8, 2)):
@@ -497,7 +497,7 @@ def self_test():
     check("Shin s4 example: m4_gap = 0.6 - 0.6^4", close(o["geometry"]["m4_gap"], 0.6 - 0.6 ** 4))
     check("Shin s4 example: s4 condition violated", e7["s4"]["holds"] is False, e7["s4"])
     check("Shin s2 vacuous when eta <= 2 rho", e7["s2"]["rhs"] is None and e7["s2"]["holds"] is True)
-    # d = 1, B = 1 'same' SAM: exact T is a scalar = P; 0.886 from SPEC
+    # d = 1, B = 1 'same' SAM: exact T is a scalar = P; 0.886 (docs/math.md §5)
     J = 1 - 0.1 * D[:, 0] - 0.1 * 18 * D[:, 0] ** 2
     check("Shin s4 example: Thm 9 lambda_max = mean J_i^2 = 0.886",
           close(o["bounds"]["shin_thm9"]["lambda_max"], float(np.mean(J ** 2)))
