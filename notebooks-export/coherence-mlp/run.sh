@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The coherence sigma of trained networks (004 Section 6 asks for "the value
+# The coherence sigma of trained networks (Dexter et al. (2024), Section 6, ask for "the value
 # of sigma in realistic neural networks"): an MLP 784-64-10 (tanh, squared
 # loss) on the first 1000 Fashion-MNIST images, trained with SGD at batch
 # sizes 8, 32 and 128 (eta = 0.02, 6000 steps).  At each end point, on all
 # 1000 training images: sharpness, s_2 and the Gauss-Newton coherence sigma
-# (NTK blocks assembled layer by layer, matrix-free), and what 004's
+# (NTK blocks assembled layer by layer, matrix-free), and what Dexter et al.'s
 # Theorem 1 says for the batch size used.  Needs dataset-fashion-mnist;
 # about 5 minutes.
 set -euo pipefail
@@ -27,7 +27,7 @@ t = ["| batch | train loss | accuracy | sharpness | s_2 | sigma (GN, 1000 sample
 t += [f"| {r['batch']} | {float(r['train_loss']):.4f} | {float(r['train_accuracy']):.3f} | {float(r['sharpness']):.2f} | {float(r['s2']):.2f} | {float(r['sigma']):.1f} | {float(r['thm1_threshold']):.0f} | {'diverges' if r['thm1_diverges'] == 'true' else 'nothing'} | {float(r['eta_star_100']):.4f} |" for r in rows]
 figs = [("sigma.png", "sigma against the batch size"), ("geometry.png", "sharpness and s_2 against the batch size"),
         ("eta-star.png", "exact eta* against the training eta")]
-md = "\n".join(["# The coherence sigma of trained MLPs (004's open question)", "", open('narrative.md').read().strip(), "",
+md = "\n".join(["# The coherence sigma of trained MLPs (Dexter et al.'s open question)", "", open('narrative.md').read().strip(), "",
                 "## Results", "", *t, "", *[f"![{alt}]({f})" for f, alt in figs], "",
                 "Data: [`results.csv`](results.csv); training logs in `model-b*/train_log.csv`.", ""])
 open('README.md', 'w').write(md)
@@ -65,7 +65,7 @@ for B in 8 32 128; do
     /usr/bin/python3 - "$B" "$last" "$mf" "$es" >> results.csv <<'PY'
 import json, math, sys
 B = int(sys.argv[1]); last = sys.argv[2].split(','); mf = json.loads(sys.argv[3]); es = float(sys.argv[4])
-eta, n = 0.02, 1000   # 004 Theorem 1 with the training set size and batch
+eta, n = 0.02, 1000   # Dexter et al. Theorem 1 with the training set size and batch
 thr = mf['sigma_gn'] / eta / math.sqrt(n / B - 1)
 div = mf['sharpness'] > min(2 / eta, thr)
 print(f"{B},{eta},{last[3]},{last[4]},{mf['sharpness']},{mf['s2']},{mf['sigma_gn']},{thr},{str(div).lower()},{es}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 000 (Shin et al.) Figure 2 at laptop scale: an MLP 784-64-10 (tanh, squared
+# Shin et al. (2023), Figure 2, at laptop scale: an MLP 784-64-10 (tanh, squared
 # loss, one-hot targets) on the first 1000 Fashion-MNIST training images,
 # trained to near-zero loss with SGD and with SAM (normalized) at several rho;
 # then, at each minimum, the sharpness lambda1(H) and the non-uniformity
@@ -43,7 +43,7 @@ rows = list(csv.DictReader(open('results.csv')))
 table = ["| optimizer | rho | train loss | train accuracy | sharpness lambda1(H) | s_2 |", "|---|---|---|---|---|---|"]
 table += [f"| {r['optimizer']} | {r['rho']} | {float(r['train_loss']):.4f} | {float(r['train_accuracy']):.3f} | "
           f"{float(r['sharpness']):.2f} | {float(r['s2']):.2f} |" for r in rows]
-title = "# 000 Figure 2 — sharpness and non-uniformity of SGD and SAM minima"
+title = "# Shin et al. (2023), Figure 2 — sharpness and non-uniformity of SGD and SAM minima"
 narr = open('narrative.md').read().strip()
 md = "\n".join([title, "", narr, "", "## Results", "", "![sharpness and s_2 against rho](figure.png)", "", *table, "",
                  "Data: [`results.csv`](results.csv); training logs in `model-*/train_log.csv`.", ""])
