@@ -126,7 +126,7 @@ Test(cli_exact, an_indefinite_family_gets_gd_unstable_and_no_theorem_41_verdict)
     cr_assert_eq(cu_run("check --family ind.npy --allow-indefinite --eta 0.3 --batch 2"), 0);
     js = cu_slurp(cu_out);
     cr_expect(strstr(js, "H is not positive definite") != NULL, "%s", js);
-    cr_expect(strstr(js, "gamma_min (002 Assumption 4.1)     n/a") != NULL, "%s", js);
+    cr_expect(strstr(js, "gamma_min (Zhou et al. 2025)         n/a") != NULL, "%s", js);
     free(js);
 }
 

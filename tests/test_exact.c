@@ -635,7 +635,7 @@ Test(verdict, the_radius_at_eta_star_is_marginal_for_sgd_and_for_sam_at_rho_zero
     marginal_at_eta_star(f, "rank one, rank-deficient");
     linstab_family_free(f);
     f = tu_family_004(12, 3);
-    marginal_at_eta_star(f, "004 construction");
+    marginal_at_eta_star(f, "Dexter et al.'s construction");
     linstab_family_free(f);
 }
 
