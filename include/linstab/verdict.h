@@ -14,7 +14,7 @@
  * (1 + eta k)^2, k the largest curvature |eigenvalue| entering J.  A
  * marginal radius counts as stable (E||w_t||^2 stays bounded at radius 1
  * for the self-adjoint operators of SGD); the word "marginal" says that
- * the next digit could change the verdict.  See docs/math.md.
+ * the next digit could change the verdict.  See docs/math.md §9.
  */
 #ifndef LINSTAB_VERDICT_H
 #define LINSTAB_VERDICT_H
