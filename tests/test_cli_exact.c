@@ -212,3 +212,23 @@ Test(cli_exact, huge_or_tiny_scales_are_refused_with_the_factor_or_computed_homo
     }
     free(ref);
 }
+
+Test(cli_exact, critical_reports_the_model_point_too)
+{
+    double X[18], Yoff[12];
+    linstab_mlp *m = write_model(X, Yoff);
+    cr_assert_eq(cu_run("critical --model mdl --data X.npy --targets Y.npy --batches 1,3 --json"), 0);
+    char *js = cu_slurp(cu_out);
+    cr_expect_eq(cu_json_number(js, "\"model_point\"", "interpolating_minimum"), 1.0, "%s", js);
+    free(js);
+    cr_assert_eq(cu_run("critical --model mdl --data X.npy --targets Yoff.npy --batches 1,3 --json"), 0);
+    js = cu_slurp(cu_out);
+    cr_expect_eq(cu_json_number(js, "\"model_point\"", "interpolating_minimum"), 0.0, "%s", js);
+    cr_expect_gt(cu_json_number(js, "\"model_point\"", "grad_norm"), 0.0);
+    free(js);
+    cr_assert_eq(cu_run("critical --model mdl --data X.npy --targets Yoff.npy --batches 1,3"), 0);
+    js = cu_slurp(cu_out);
+    cr_expect(strstr(js, "# WARNING: not an interpolating minimum") != NULL, "%s", js);
+    free(js);
+    linstab_mlp_free(m);
+}

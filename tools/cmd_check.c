@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_model.h"
 #include "linstab/bounds.h"
 #include "linstab/exact.h"
 #include "linstab/geometry.h"
@@ -20,28 +21,6 @@
 #include "linstab/train.h"
 #include "linstab/report.h"
 #include "linstab_config.h"
-
-/* Where a --model checkpoint sits (loss, gradients): 0 or an exit status. */
-static int model_point(const char *cmd, const cli_family_source *src, linstab_mlp_point *pt)
-{
-    linstab_error err = {0};
-    linstab_mlp *m = NULL;
-    linstab_array X = {0}, Y = {0};
-    linstab_loss loss = src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
-    linstab_status st = linstab_mlp_load(src->model, &m, &err);
-    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, &X, &err);
-    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, &Y, &err);
-    if (st == LINSTAB_OK && src->loss_ce) st = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
-    if (st == LINSTAB_OK) st = linstab_mlp_point_at(m, &X, &Y, loss, src->smoothing, pt, &err);
-    linstab_mlp_free(m);
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
-    if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, err.msg);
-        return cli_exit_code(st);
-    }
-    return 0;
-}
 
 static const char *const usage =
     "usage: linstab check (--family F.npy | --factors U.npy | --diag D.npy | --model DIR ...)\n"
@@ -287,7 +266,7 @@ int cmd_check(int argc, char **argv)
             rc = cli_exit_code(st);
             goto done;
         }
-        rc = model_point(cmd, &src, &pt);
+        rc = cli_model_point(cmd, &src, &pt);
         if (rc != 0) goto done;
         have_point = 1;
         is_min = linstab_mlp_point_is_minimum(&pt, g.sharpness, g.lambda_min);

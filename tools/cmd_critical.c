@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_model.h"
 #include "linstab/critical.h"
 #include "linstab/exact.h"
 #include "linstab/geometry.h"
@@ -171,6 +172,22 @@ int cmd_critical(int argc, char **argv)
         rc = cli_exit_code(st);
         goto done;
     }
+    /* a model source: where the checkpoint sits (the premise of eta*) */
+    linstab_mlp_point pt;
+    int have_point = 0, is_min = 0;
+    double lmin = NAN;
+    if (src.model != NULL) {
+        rc = cli_model_point(cmd, &src, &pt);
+        if (rc != 0) goto done;
+        have_point = 1;
+        lmin = rf.l[rf.f->d - 1];
+        if (linstab_family_ambient_dim(f) > rf.f->d && lmin > 0.0) lmin = 0.0;
+        is_min = linstab_mlp_point_is_minimum(&pt, l1, lmin);
+        if (csv && !is_min) /* no room in a CSV table: say it on stderr */
+            fprintf(stderr, "linstab %s: warning: %s is not an interpolating minimum (max_i ||grad l_i|| = %.3g, "
+                            "lambda_min(H) = %.3g): eta* assumes one\n",
+                    cmd, src.model, pt.max_sample_grad_norm, lmin);
+    }
     cli_output o;
     rc = cli_output_open(cmd, out_path, &o);
     if (rc != 0) goto done;
@@ -189,6 +206,16 @@ int cmd_critical(int argc, char **argv)
         if (rho >= 0.0) {
             linstab_json_number(&j, "rho", rho);
             linstab_json_string(&j, "sam_variant", linstab_sam_variant_name(variant));
+        }
+        if (have_point) {
+            linstab_json_begin(&j, "model_point");
+            linstab_json_number(&j, "mean_loss", pt.mean_loss);
+            linstab_json_number(&j, "grad_norm", pt.grad_norm);
+            linstab_json_number(&j, "max_sample_grad_norm", pt.max_sample_grad_norm);
+            linstab_json_number(&j, "param_norm", pt.param_norm);
+            linstab_json_number(&j, "lambda_min", lmin);
+            linstab_json_bool(&j, "interpolating_minimum", is_min);
+            linstab_json_end(&j);
         }
         linstab_json_begin_array(&j, "rows");
         for (size_t t = 0; t < nb; t++) {
@@ -219,6 +246,12 @@ int cmd_critical(int argc, char **argv)
                 path, n, linstab_family_ambient_dim(f), rf.f->d, l1, sigma, linstab_sampling_name(sampling));
         if (rho >= 0.0)
             fprintf(o.fp, "# SAM: rho = %g, variant %s\n", rho, linstab_sam_variant_name(variant));
+        if (have_point) {
+            fprintf(o.fp, "# model point: mean loss %.6g, ||grad L|| = %.3g, max_i ||grad l_i|| = %.3g, lambda_min(H) = %.6g\n",
+                    pt.mean_loss, pt.grad_norm, pt.max_sample_grad_norm, lmin);
+            if (!is_min)
+                fprintf(o.fp, "# WARNING: not an interpolating minimum; eta* below assumes one\n");
+        }
         fprintf(o.fp, "%8s  %23s", "batch", "eta* (SGD)");
         if (rho >= 0.0) fprintf(o.fp, "  %23s", "eta* (SAM)");
         fprintf(o.fp, "  %14s  %14s\n", "Thm 1 eta", "Thm 2 eta");

@@ -1,0 +1,31 @@
+/* cli_model.c -- where a --model checkpoint sits, for the commands that
+ * report on it (see cli_model.h). */
+#include <stdio.h>
+
+#include "cli.h"
+#include "cli_model.h"
+#include "linstab/data.h"
+#include "linstab/npy.h"
+
+/* Where a --model checkpoint sits (loss, gradients): 0 or an exit status. */
+int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_point *pt)
+{
+    linstab_error err = {0};
+    linstab_mlp *m = NULL;
+    linstab_array X = {0}, Y = {0};
+    linstab_loss loss = src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
+    linstab_status st = linstab_mlp_load(src->model, &m, &err);
+    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, &X, &err);
+    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, &Y, &err);
+    if (st == LINSTAB_OK && src->loss_ce) st = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
+    if (st == LINSTAB_OK) st = linstab_mlp_point_at(m, &X, &Y, loss, src->smoothing, pt, &err);
+    linstab_mlp_free(m);
+    linstab_array_free(&X);
+    linstab_array_free(&Y);
+    if (st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, err.msg);
+        return cli_exit_code(st);
+    }
+    return 0;
+}
+
