@@ -168,3 +168,62 @@ Test(operator_dense, second_moment_form_dense_equals_apply_for_every_method)
             }
     for (int k = 0; k < 3; k++) linstab_family_free(fs[k]);
 }
+
+/* M(X) = (1/n) sum_i H_i X H_i in svec coordinates, column by column from
+ * the dense samples: Ms[p][q] = <E_p, M(E_q)> */
+static void sandwich_case(const linstab_family *f)
+{
+    size_t d = f->d, m = linstab_svec_dim(d), n = f->n;
+    double *Ms = malloc(m * m * sizeof *Ms), *E = malloc(d * d * sizeof *E), *Y = calloc(d * d, sizeof *Y);
+    double *H = malloc(n * d * d * sizeof *H), *T = malloc(d * d * sizeof *T), *e = calloc(m, sizeof *e), *y = malloc(m * sizeof *y);
+    linstab_error err;
+    cr_assert_eq(linstab_family_sandwich_svec(f, Ms, &err), LINSTAB_OK, "%s", err.msg);
+    double L = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        linstab_family_sample_dense(f, i, H + i * d * d);
+        for (size_t q = 0; q < d * d; q++) L = fmax(L, fabs(H[i * d * d + q]));
+    }
+    for (size_t q = 0; q < m; q++) {
+        e[q] = 1.0;
+        linstab_smat(d, e, E);
+        e[q] = 0.0;
+        memset(Y, 0, d * d * sizeof *Y);
+        for (size_t i = 0; i < n; i++) {
+            const double *Hi = H + i * d * d;
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b < d; b++) {
+                    double s = 0.0;
+                    for (size_t c = 0; c < d; c++) s += E[a * d + c] * Hi[c * d + b];
+                    T[a * d + b] = s;
+                }
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b < d; b++) {
+                    double s = 0.0;
+                    for (size_t c = 0; c < d; c++) s += Hi[a * d + c] * T[c * d + b];
+                    Y[a * d + b] += s / (double)n;
+                }
+        }
+        linstab_svec(d, Y, y);
+        /* sums of d^2 products of two entries <= L: c d^2 eps L^2 */
+        for (size_t p = 0; p < m; p++)
+            cr_assert(fabs(Ms[p * m + q] - y[p]) <= tu_tol(d * d, 1.0) * L * L * d,
+                      "kind %d (%zu, %zu): %.17g vs %.17g", (int)f->kind, p, q, Ms[p * m + q], y[p]);
+    }
+    free(Ms);
+    free(E);
+    free(Y);
+    free(H);
+    free(T);
+    free(e);
+    free(y);
+}
+
+Test(operator_dense, sandwich_svec_is_the_mean_sandwich_in_svec_coordinates)
+{
+    linstab_family *fs[4] = {tu_family_dense(4, 3, 3, 81), tu_family_dense(3, 4, 1, 82), tu_family_factored(4, 4, 2, 83),
+                             tu_family_004(6, 2)};
+    for (int k = 0; k < 4; k++) {
+        sandwich_case(fs[k]);
+        linstab_family_free(fs[k]);
+    }
+}
