@@ -19,6 +19,7 @@
 #include "linstab/exact.h"
 #include "linstab/geometry.h"
 #include "linstab/report.h"
+#include "linstab/verdict.h"
 #include "testutil.h"
 
 #define EPS 2.220446049250313e-16
@@ -239,12 +240,16 @@ Test(check_report, every_json_key_holds_its_own_field)
     g.n = 40;
     g.d = 31;
     g.rank = 17;
+    g.space_dim = 19;
+    g.definite = 1;
     double *gf[] = {&g.sharpness, &g.trace, &g.frobenius, &g.max_individual_sharpness, &g.lambda1_S, &g.sigma,
-                    &g.m2_gap, &g.m3_gap, &g.m4_gap, &g.s2, &g.s3, &g.s4, &g.gamma_min};
+                    &g.m2_gap, &g.m3_gap, &g.m4_gap, &g.s2, &g.s3, &g.s4, &g.gamma_min, &g.lambda_min};
     for (size_t k = 0; k < sizeof gf / sizeof gf[0]; k++) *gf[k] = 1.5 + 0.25 * (double)k; /* distinct */
     linstab_bounds b;
     memset(&b, 0, sizeof b);
     b.gd_threshold = 11.5;
+    b.gd_radius = 11.75;
+    b.gd_verdict = LINSTAB_VERDICT_UNSTABLE;
     b.gd_diverges = 1;
     b.thm1_threshold = 12.5;
     b.thm1_diverges = 0;
@@ -252,21 +257,27 @@ Test(check_report, every_json_key_holds_its_own_field)
     b.thm2_threshold = 13.5;
     b.thm9_lambda_max = 14.5;
     b.thm9_stable = 0;
+    b.thm9_verdict = LINSTAB_VERDICT_MARGINAL; /* deliberately not what "stable" says: keys are independent */
     b.thm9_applies = 1;
     for (int k = 0; k < 4; k++) b.eq7[k] = (linstab_condition){20.0 + k, 30.0 + k, k % 2};
     b.thm41 = (linstab_condition){41.5, 42.5, 1};
+    b.thm41_defined = 1;
     b.batch_eff = 43.5;
     b.thm41_corrected = (linstab_condition){44.5, 45.5, 0};
     linstab_exact ex;
     memset(&ex, 0, sizeof ex);
     ex.sgd_radius = 0.9375;
     ex.sgd_stable = 1;
+    ex.sgd_verdict = LINSTAB_VERDICT_STABLE;
+    ex.radius_tol = 0.0625e-10;
     ex.sgd_eta_star = 51.5;
     ex.sgd_critical_batch = 6;
     ex.sam_available = 1;
     ex.sam_variant = LINSTAB_SAM_INDEPENDENT;
     ex.sam_radius = 1.125;
     ex.sam_stable = 0;
+    ex.sam_verdict = LINSTAB_VERDICT_UNSTABLE;
+    ex.sam_radius_tol = 0.125e-10;
     ex.sam_eta_star = 52.5;
     ex.sam_critical_rho = 53.5;
     ex.sam_rho_monotone = 1; /* monotone, not single-crossing */
@@ -277,7 +288,7 @@ Test(check_report, every_json_key_holds_its_own_field)
     }
     ex.lyap = (linstab_lyap){-0.03125, 0.0078125, 0, 9, 1000};
     ex.lyap_done = 1;
-    linstab_check_info info = {"fam.npy", "dense", "9.9.9"};
+    linstab_check_info info = {"fam.npy", "dense", "9.9.9", NULL, 0};
 
     char *buf = NULL;
     size_t len = 0;
@@ -294,6 +305,8 @@ Test(check_report, every_json_key_holds_its_own_field)
     expect_num(d, "d", 31);
     expect_num(d, "rank", 17);
     expect_num(d, "null_dim", 31 - 17);
+    expect_num(d, "space_dim", 19);
+    expect_bool(d, "h_positive_definite", 1);
     expect_num(d, "eta", 0.375);
     expect_num(d, "batch", 7);
     expect_num(d, "rho", 0.0625);
@@ -311,9 +324,13 @@ Test(check_report, every_json_key_holds_its_own_field)
     expect_num(d, "geometry.m3_gap", g.m3_gap);
     expect_num(d, "geometry.m4_gap", g.m4_gap);
     expect_num(d, "geometry.gamma_min", g.gamma_min);
+    expect_num(d, "geometry.lambda_min", g.lambda_min);
 
     expect_num(d, "bounds.gd.threshold", 11.5);
     expect_bool(d, "bounds.gd.diverges", 1);
+    expect_num(d, "bounds.gd.radius", 11.75);
+    cr_expect_str_eq(get(d, "bounds.gd.verdict")->str, "unstable");
+    cr_expect_str_eq(get(d, "bounds.shin_thm9.verdict")->str, linstab_verdict_name(LINSTAB_VERDICT_MARGINAL));
     expect_num(d, "bounds.dexter_thm1.threshold", 12.5);
     expect_bool(d, "bounds.dexter_thm1.diverges", 0);
     expect_bool(d, "bounds.dexter_thm1.proved_for_sampling", 1);
@@ -342,12 +359,17 @@ Test(check_report, every_json_key_holds_its_own_field)
 
     expect_num(d, "exact.sgd.radius", 0.9375);
     expect_bool(d, "exact.sgd.stable", 1);
+    cr_expect_str_eq(get(d, "exact.sgd.verdict")->str, "stable");
+    expect_bool(d, "exact.sgd.marginal", 0);
+    expect_num(d, "exact.sgd.radius_tol", 0.0625e-10);
     expect_num(d, "exact.sgd.critical_eta", 51.5);
     expect_num(d, "exact.sgd.critical_batch", 6);
     cr_expect_str_eq(get(d, "exact.sam.variant")->str, "independent");
     expect_bool(d, "exact.sam.available", 1);
     expect_num(d, "exact.sam.radius", 1.125);
     expect_bool(d, "exact.sam.stable", 0);
+    cr_expect_str_eq(get(d, "exact.sam.verdict")->str, "unstable");
+    expect_num(d, "exact.sam.radius_tol", 0.125e-10);
     expect_num(d, "exact.sam.critical_eta", 52.5);
     expect_num(d, "exact.sam.critical_rho", 53.5);
     expect_bool(d, "exact.sam.radius_monotone_in_rho", 1);
@@ -368,13 +390,17 @@ Test(check_report, every_json_key_holds_its_own_field)
     free(d);
     free(buf);
 
-    /* without the exact section, critical_batch 0 -> null */
+    /* critical_batch 0 -> null; Theorem 4.1 undefined (gamma_min undefined) -> null */
     ex.sgd_critical_batch = 0;
+    b.thm41_defined = 0;
     f = open_memstream(&buf, &len);
     linstab_report_check_json(f, &info, &h, &g, &b, &ex);
     fclose(f);
     d = parse(buf);
     cr_expect_eq(get(d, "exact.sgd.critical_batch")->type, 'z');
+    expect_bool(d, "bounds.sam_late_thm41.defined", 0);
+    cr_expect_eq(get(d, "bounds.sam_late_thm41.stable_necessary")->type, 'z');
+    cr_expect_eq(get(d, "bounds.sam_late_thm41_corrected.stable_necessary")->type, 'z');
     free(d);
     free(buf);
     f = open_memstream(&buf, &len);
@@ -412,7 +438,7 @@ static void check_004(size_t n, size_t sigma, double eta, size_t B, linstab_samp
     o.lemma_k = 2;
     linstab_exact ex;
     cr_assert_eq(linstab_exact_compute(&rf, &h, LINSTAB_SAM_SAME, &o, &ex, &err), LINSTAB_OK, "%s", err.msg);
-    linstab_check_info info = {"004", "diagonal", "0"};
+    linstab_check_info info = {"004", "diagonal", "0", NULL, 0};
     char *buf = NULL;
     size_t len = 0;
     FILE *fp = open_memstream(&buf, &len);
@@ -502,7 +528,7 @@ Test(check_report, text_report_prints_sigma_and_gamma_min_on_their_own_lines)
     linstab_hyper h = {0.8, 20, 0.0, LINSTAB_SAMPLING_BERNOULLI};
     linstab_bounds b;
     cr_assert_eq(linstab_bounds_compute(&g, m, &h, &b, &err), LINSTAB_OK);
-    linstab_check_info info = {"dexter.npy", "diagonal", "0"};
+    linstab_check_info info = {"dexter.npy", "diagonal", "0", NULL, 0};
     char *buf = NULL;
     size_t len = 0;
     FILE *fp = open_memstream(&buf, &len);
