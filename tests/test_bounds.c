@@ -323,3 +323,17 @@ Test(sam_late_thm41, is_its_closed_form_with_the_edge_cases)
     c = linstab_thm41(F, 0.0, eta, rho, B);
     cr_expect(isinf(c.rhs) && c.holds && c.lhs == F * F);
 }
+
+Test(hyper_check_scale, refuses_eta_or_rho_times_the_curvature_beyond_1e60)
+{
+    linstab_error err;
+    linstab_hyper h = {1e-3, 1, 0.0, LINSTAB_SAMPLING_WITHOUT};
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e62, &err), LINSTAB_OK, "eta k = 1e59");
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e64, &err), LINSTAB_EINVAL, "eta k = 1e61");
+    h.rho = 1e-2;
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e61, &err), LINSTAB_OK, "rho k = 1e59");
+    h.rho = 1.0;
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e61, &err), LINSTAB_EINVAL, "rho k = 1e61");
+    h = (linstab_hyper){0.5, 1, 0.5, LINSTAB_SAMPLING_WITHOUT};
+    cr_expect_eq(linstab_hyper_check_scale(&h, 2.0, &err), LINSTAB_OK);
+}

@@ -554,3 +554,12 @@ Test(critical_param, passes_on_the_callbacks_error)
                  LINSTAB_ENOCONV);
     cr_expect_eq(err.code, LINSTAB_ENOCONV);
 }
+
+Test(curvature_positive, needs_every_eigenvalue_above_r_eps_max)
+{
+    double a[3] = {2.0, 1.0, 0.5}, b[3] = {2.0, 1.0, 0.0}, c[3] = {2.0, -1e-3, 0.5}, e[3] = {2.0, 1.0, 1e-16};
+    cr_expect_eq(linstab_curvature_positive(3, a), 1);
+    cr_expect_eq(linstab_curvature_positive(3, b), 0);
+    cr_expect_eq(linstab_curvature_positive(3, c), 0);
+    cr_expect_eq(linstab_curvature_positive(3, e), 0, "1e-16 <= 3 eps 2: rounding, not curvature");
+}

@@ -497,3 +497,33 @@ Test(restriction, in_place_equals_the_copying_restriction_and_hands_back_the_mea
         linstab_family_free(f);
     }
 }
+
+Test(geometry, lambda_min_and_rank_of_h_are_its_eigenvalues)
+{
+    /* diagonal family, H = diag(mean of the samples): 3 positive, one 0 */
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 2, 4, 1, &f, &err), LINSTAB_OK);
+    double D[8] = {1.0, 0.5, 3.0, 0.0, 2.0, 0.25, 1.0, 0.0}; /* H = diag(1.5, 0.375, 2, 0) */
+    memcpy(f->data, D, sizeof D);
+    linstab_moments *m;
+    cr_assert_eq(linstab_moments_compute(f, &m, &err), LINSTAB_OK);
+    linstab_geometry g;
+    memset(&g, 0, sizeof g);
+    g.d = 4;
+    cr_assert_eq(linstab_geometry_lambda_min(m, &g, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(g.rank, 3);
+    cr_expect(fabs(g.lambda_min) <= tu_tol(4, 1.0) * 2.0, "%g", g.lambda_min);
+    linstab_moments_free(m);
+    /* the restricted family (range of H): lambda_min = 0.375, full rank */
+    linstab_family *fr;
+    restricted(f, &fr, &m);
+    memset(&g, 0, sizeof g);
+    g.d = fr->d;
+    cr_assert_eq(linstab_geometry_lambda_min(m, &g, &err), LINSTAB_OK);
+    cr_expect_eq(g.rank, 3);
+    cr_expect(fabs(g.lambda_min - 0.375) <= tu_tol(3, 2.0 / 0.375) * 0.375, "%.17g", g.lambda_min);
+    linstab_moments_free(m);
+    linstab_family_free(fr);
+    linstab_family_free(f);
+}
