@@ -233,3 +233,180 @@ Test(ad, sample_hessian_equals_hessian_vector_products_with_unit_vectors)
                 }
     gsl_rng_free(r);
 }
+
+/* ---- the graph API directly (issue 10 additions) ---- */
+
+#include "linstab/ad.h"
+
+Test(ad_activation, derivatives_match_central_differences_and_closed_forms)
+{
+    /* f, f', f'' of every activation at points away from ReLU's kink:
+     * f' against (f(x+h) - f(x-h))/2h, f'' against (f'(x+h) - f'(x-h))/2h,
+     * h = 1e-5 (truncation ~1e-10 |f'''|, rounding ~1e-11): 1e-7 */
+    const double xs[] = {-3.1, -0.7, 0.4, 1.3, 2.9};
+    for (int a = 0; a < 5; a++)
+        for (int k = 0; k < 5; k++) {
+            double x = xs[k], h = 1e-5, f, d1, d2, fp, d1p, d2p, fm, d1m, d2m;
+            linstab_ad_activation(acts[a], x, &f, &d1, &d2);
+            linstab_ad_activation(acts[a], x + h, &fp, &d1p, &d2p);
+            linstab_ad_activation(acts[a], x - h, &fm, &d1m, &d2m);
+            cr_expect(fabs(d1 - (fp - fm) / (2 * h)) <= 1e-7 * (1 + fabs(d1)), "act %d x %g: f' %.12g vs %.12g", a, x, d1,
+                      (fp - fm) / (2 * h));
+            cr_expect(fabs(d2 - (d1p - d1m) / (2 * h)) <= 1e-7 * (1 + fabs(d2)), "act %d x %g: f'' %.12g vs %.12g", a, x,
+                      d2, (d1p - d1m) / (2 * h));
+        }
+    /* closed forms at a point */
+    double f, d1, d2, x = 0.8;
+    linstab_ad_activation(LINSTAB_AD_TANH, x, &f, &d1, &d2);
+    cr_expect(fabs(f - tanh(x)) <= 2e-16 && fabs(d1 - (1 - tanh(x) * tanh(x))) <= 4e-16);
+    linstab_ad_activation(LINSTAB_AD_RELU, -x, &f, &d1, &d2);
+    cr_expect(f == 0.0 && d1 == 0.0 && d2 == 0.0);
+    linstab_ad_activation(LINSTAB_AD_RELU, x, &f, &d1, &d2);
+    cr_expect(f == x && d1 == 1.0 && d2 == 0.0);
+    linstab_ad_activation(LINSTAB_AD_SOFTPLUS, x, &f, &d1, &d2);
+    cr_expect(fabs(f - log1p(exp(x))) <= 4e-16 && fabs(d1 - 1 / (1 + exp(-x))) <= 4e-16);
+    linstab_ad_activation(LINSTAB_AD_GELU, x, &f, &d1, &d2);
+    cr_expect(fabs(f - x * 0.5 * erfc(-x / sqrt(2.0))) <= 4e-16);
+    linstab_ad_activation(LINSTAB_AD_SUM, x, &f, &d1, &d2);
+    cr_expect(isnan(f) && isnan(d1) && isnan(d2));
+}
+
+/* parameters: W (2 x 3) then b (1 x 2): 8 numbers */
+enum { PW = 6, PB = 2, PP = 8 };
+
+static const double Xc[12] = {0.3, -1.1, 0.8, 1.4, 0.2, -0.5, -0.9, 0.6, 1.7, 0.05, -0.3, 0.4};
+static const double Yc[8] = {0.5, -0.2, 0.1, 0.9, -0.7, 0.3, 0.2, 0.0};
+static const double Lc[4] = {1, 0, 1, 1};
+
+/* The loss of expression e at theta with tangent v: value, loss tangent,
+ * gradient (PP) and gradient tangent (PP), from one graph. */
+static void eval_expr(int e, const double *theta, const double *v, double *value, double *lt, double *grad, double *gt)
+{
+    linstab_ad_graph *g = linstab_ad_graph_alloc();
+    cr_assert_not_null(g);
+    linstab_ad_node *X = linstab_ad_leaf(g, 4, 3, Xc, NULL);
+    linstab_ad_node *W = linstab_ad_leaf(g, 2, 3, theta, v);
+    linstab_ad_node *b = linstab_ad_leaf(g, 1, 2, theta + PW, v + PW);
+    linstab_ad_node *z = linstab_ad_add_row(g, linstab_ad_matmul_nt(g, X, W), b); /* 4 x 2 */
+    linstab_ad_node *loss = NULL;
+    if (e < 5) { /* MSE after each activation */
+        loss = linstab_ad_mse(g, linstab_ad_unary(g, acts[e], z), Yc);
+    } else if (e == 5) {
+        loss = linstab_ad_xent(g, z, Lc, 0.1);
+    } else if (e == 6) { /* mean(0.7 z o tanh z - (z + z)) */
+        linstab_ad_node *t = linstab_ad_unary(g, LINSTAB_AD_TANH, z);
+        linstab_ad_node *p = linstab_ad_scale(g, linstab_ad_binary(g, LINSTAB_AD_MUL, z, t), 0.7);
+        loss = linstab_ad_reduce(g, LINSTAB_AD_MEAN, linstab_ad_binary(g, LINSTAB_AD_SUB, p, linstab_ad_binary(g, LINSTAB_AD_ADD, z, z)));
+    } else { /* sum(sigmoid(z) o z o z) */
+        linstab_ad_node *s = linstab_ad_unary(g, LINSTAB_AD_SIGMOID, z);
+        loss = linstab_ad_reduce(g, LINSTAB_AD_SUM, linstab_ad_binary(g, LINSTAB_AD_MUL, linstab_ad_binary(g, LINSTAB_AD_MUL, s, z), z));
+    }
+    cr_assert_not_null(loss);
+    cr_assert(loss->rows == 1 && loss->cols == 1);
+    linstab_ad_backward(g, loss);
+    *value = loss->v[0];
+    *lt = loss->t[0];
+    memcpy(grad, W->g, PW * sizeof *grad);
+    memcpy(grad + PW, b->g, PB * sizeof *grad);
+    memcpy(gt, W->gt, PW * sizeof *gt);
+    memcpy(gt + PW, b->gt, PB * sizeof *gt);
+    linstab_ad_graph_free(g);
+}
+
+Test(ad_graph, every_op_has_the_gradient_and_hessian_vector_product_of_central_differences)
+{
+    const double theta[PP] = {0.4, -0.3, 0.9, -0.6, 0.2, 0.5, 0.1, -0.2};
+    const double v[PP] = {0.3, 0.7, -0.2, 0.5, -0.9, 0.1, 0.6, -0.4};
+    double zero[PP] = {0};
+    for (int e = 0; e < 8; e++) {
+        double f, lt, g[PP], gt[PP], tp[PP], tm[PP], fp, fm, gp[PP], gm[PP], dummy, dv[PP];
+        eval_expr(e, theta, v, &f, &lt, g, gt);
+        double h = 1e-5, scale = 1.0 + fabs(f);
+        /* the loss tangent is the directional derivative g'v */
+        for (int j = 0; j < PP; j++) {
+            tp[j] = theta[j] + h * v[j];
+            tm[j] = theta[j] - h * v[j];
+        }
+        eval_expr(e, tp, zero, &fp, &dummy, gp, dv);
+        eval_expr(e, tm, zero, &fm, &dummy, gm, dv);
+        cr_expect(fabs(lt - (fp - fm) / (2 * h)) <= 1e-7 * scale, "expr %d: loss tangent %.12g vs %.12g", e, lt,
+                  (fp - fm) / (2 * h));
+        for (int j = 0; j < PP; j++)
+            cr_expect(fabs(gt[j] - (gp[j] - gm[j]) / (2 * h)) <= 1e-7 * scale, "expr %d: (Hv)[%d] %.12g vs %.12g", e, j,
+                      gt[j], (gp[j] - gm[j]) / (2 * h));
+        double gd = 0.0;
+        for (int j = 0; j < PP; j++) {
+            memcpy(tp, theta, sizeof tp);
+            memcpy(tm, theta, sizeof tm);
+            tp[j] += h;
+            tm[j] -= h;
+            eval_expr(e, tp, zero, &fp, &dummy, gp, dv);
+            eval_expr(e, tm, zero, &fm, &dummy, gm, dv);
+            cr_expect(fabs(g[j] - (fp - fm) / (2 * h)) <= 1e-7 * scale, "expr %d: grad[%d] %.12g vs %.12g", e, j, g[j],
+                      (fp - fm) / (2 * h));
+            gd += g[j] * v[j];
+        }
+        cr_expect(fabs(gd - lt) <= 1e-13 * scale, "expr %d: g'v %.17g vs the loss tangent %.17g", e, gd, lt);
+    }
+}
+
+Test(ad_graph, forward_values_are_the_closed_forms)
+{
+    linstab_ad_graph *g = linstab_ad_graph_alloc();
+    double A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, -1, 2, 1, 0}, r[2] = {10, 20};
+    linstab_ad_node *a = linstab_ad_leaf(g, 2, 3, A, NULL), *b = linstab_ad_leaf(g, 2, 3, B, NULL);
+    linstab_ad_node *c = linstab_ad_matmul_nt(g, a, b); /* A B' */
+    double want[4] = {1 - 3, 2 + 2, 4 - 6, 8 + 5};
+    for (int j = 0; j < 4; j++) cr_expect_eq(c->v[j], want[j]);
+    linstab_ad_node *rb = linstab_ad_leaf(g, 1, 2, r, NULL), *d = linstab_ad_add_row(g, c, rb);
+    for (int j = 0; j < 4; j++) cr_expect_eq(d->v[j], want[j] + r[j % 2]);
+    linstab_ad_node *s = linstab_ad_reduce(g, LINSTAB_AD_SUM, d), *m = linstab_ad_reduce(g, LINSTAB_AD_MEAN, d);
+    cr_expect_eq(s->v[0], (want[0] + want[1] + want[2] + want[3]) + 60);
+    cr_expect_eq(m->v[0], s->v[0] / 4);
+    double y[4] = {0, 1, 2, 3};
+    linstab_ad_node *l = linstab_ad_mse(g, d, y);
+    double e = 0.0;
+    for (int j = 0; j < 4; j++) e += 0.5 * (d->v[j] - y[j]) * (d->v[j] - y[j]);
+    cr_expect_eq(l->v[0], e);
+    /* cross-entropy of one row z = (0, log 3) with label 1: -log(3/4) */
+    double z[2] = {0, log(3.0)}, lab[1] = {1};
+    linstab_ad_node *x = linstab_ad_xent(g, linstab_ad_leaf(g, 1, 2, z, NULL), lab, 0.0);
+    cr_expect(fabs(x->v[0] + log(0.75)) <= 4e-16, "%.17g", x->v[0]);
+    /* shape mismatches are refused */
+    cr_expect_null(linstab_ad_binary(g, LINSTAB_AD_ADD, a, c));
+    cr_expect_null(linstab_ad_matmul_nt(g, a, c));
+    cr_expect_null(linstab_ad_unary(g, LINSTAB_AD_SUM, a));
+    cr_expect_null(linstab_ad_reduce(g, LINSTAB_AD_TANH, a));
+    linstab_ad_graph_free(g);
+}
+
+Test(mlp_layout, activation_names_and_parameter_offsets)
+{
+    const char *names[] = {"tanh", "relu", "sigmoid", "softplus", "gelu"};
+    linstab_error err;
+    for (int k = 0; k < 5; k++) {
+        linstab_ad_op op;
+        cr_assert_eq(linstab_mlp_act_parse(names[k], &op, &err), LINSTAB_OK);
+        cr_assert_eq(op, acts[k]);
+        cr_assert_str_eq(linstab_mlp_act_name(op), names[k]);
+    }
+    linstab_ad_op op;
+    cr_assert_eq(linstab_mlp_act_parse("swish", &op, &err), LINSTAB_EINVAL);
+    /* sizes 3-5-4-2 with bias: W1 (5x3) b1 (5) W2 (4x5) b2 (4) W3 (2x4) b3 (2) */
+    size_t sizes[4] = {3, 5, 4, 2};
+    for (int bias = 0; bias <= 1; bias++) {
+        linstab_mlp *m = NULL;
+        cr_assert_eq(linstab_mlp_alloc(sizes, 3, LINSTAB_AD_TANH, bias, &m, &err), LINSTAB_OK);
+        size_t off = 0;
+        for (size_t l = 1; l <= 3; l++) {
+            cr_expect_eq(linstab_mlp_w_offset(m, l), off, "bias %d layer %zu", bias, l);
+            off += sizes[l] * sizes[l - 1];
+            if (bias) {
+                cr_expect_eq(linstab_mlp_b_offset(m, l), off, "bias %d layer %zu", bias, l);
+                off += sizes[l];
+            }
+        }
+        cr_expect_eq(m->p, off);
+        linstab_mlp_free(m);
+    }
+}

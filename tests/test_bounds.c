@@ -294,3 +294,46 @@ Test(shin_thm9, lambda_max_of_P_is_never_below_the_exact_sam_radius)
     }
     gsl_rng_free(r);
 }
+
+/* ---- issue 10 additions ---- */
+
+Test(sam_late_thm41, is_its_closed_form_with_the_edge_cases)
+{
+    /* lhs = ||H||_F^2 (1 + rho^2 gamma ||H||_F^2 / B), rhs = B / (eta^2 gamma) */
+    double F = 1.7, gamma = 0.3, eta = 0.2, rho = 0.5, B = 4.0;
+    linstab_condition c = linstab_thm41(F, gamma, eta, rho, B);
+    double lhs = F * F * (1.0 + rho * rho * gamma * F * F / B), rhs = B / (eta * eta * gamma);
+    cr_expect(fabs(c.lhs - lhs) <= 4 * 2.2e-16 * lhs && fabs(c.rhs - rhs) <= 4 * 2.2e-16 * rhs, "%.17g %.17g", c.lhs,
+              c.rhs);
+    cr_expect_eq(c.holds, lhs <= rhs);
+    /* a violated case: large eta */
+    c = linstab_thm41(F, gamma, 5.0, rho, B);
+    cr_expect(!c.holds && fabs(c.rhs - B / (25.0 * gamma)) <= 4 * 2.2e-16 * c.rhs);
+    /* rho = 0: lhs = ||H||_F^2 */
+    c = linstab_thm41(F, gamma, eta, 0.0, B);
+    cr_expect_eq(c.lhs, F * F);
+    /* B = 1 */
+    c = linstab_thm41(F, gamma, eta, rho, 1.0);
+    cr_expect(fabs(c.lhs - F * F * (1.0 + rho * rho * gamma * F * F)) <= 4 * 2.2e-16 * c.lhs);
+    cr_expect(fabs(c.rhs - 1.0 / (eta * eta * gamma)) <= 4 * 2.2e-16 * c.rhs);
+    /* no noise (B_eff infinite, B = n without replacement): no condition */
+    c = linstab_thm41(F, gamma, eta, rho, INFINITY);
+    cr_expect(c.lhs == F * F && isinf(c.rhs) && c.holds);
+    /* gamma = 0 (the samples agree): rhs infinite */
+    c = linstab_thm41(F, 0.0, eta, rho, B);
+    cr_expect(isinf(c.rhs) && c.holds && c.lhs == F * F);
+}
+
+Test(hyper_check_scale, refuses_eta_or_rho_times_the_curvature_beyond_1e60)
+{
+    linstab_error err;
+    linstab_hyper h = {1e-3, 1, 0.0, LINSTAB_SAMPLING_WITHOUT};
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e62, &err), LINSTAB_OK, "eta k = 1e59");
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e64, &err), LINSTAB_EINVAL, "eta k = 1e61");
+    h.rho = 1e-2;
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e61, &err), LINSTAB_OK, "rho k = 1e59");
+    h.rho = 1.0;
+    cr_expect_eq(linstab_hyper_check_scale(&h, 1e61, &err), LINSTAB_EINVAL, "rho k = 1e61");
+    h = (linstab_hyper){0.5, 1, 0.5, LINSTAB_SAMPLING_WITHOUT};
+    cr_expect_eq(linstab_hyper_check_scale(&h, 2.0, &err), LINSTAB_OK);
+}

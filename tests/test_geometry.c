@@ -228,7 +228,11 @@ Test(gamma_min, is_the_minimum_of_the_alignment_ratio)
     memcpy(Hh, C, sizeof C);
     cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', 3, Hh, 3, w), 0);
     linstab_geometry g = geometry_of(f);
-    cr_expect_lt(tu_rel(g.gamma_min, w[0] / fro2, 1e-300), 1e-10);
+    /* an eigenvalue of the pencil (A, H): relative c d eps kappa(H) (tu_tol) */
+    double wh[3];
+    memcpy(Hh, H, sizeof H);
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', 3, Hh, 3, wh), 0);
+    cr_expect_lt(tu_rel(g.gamma_min, w[0] / fro2, 1e-300), tu_tol(d, wh[2] / wh[0]));
     /* gamma(delta) >= gamma_min for random delta */
     gsl_rng *r = tu_rng(1);
     for (int t = 0; t < 100; t++) {
@@ -280,5 +284,246 @@ Test(geometry, is_invariant_under_a_change_of_basis_and_range_restriction)
     for (size_t k = 0; k < sizeof va / sizeof va[0]; k++)
         cr_expect_lt(tu_rel(vb[k], va[k], 1e-300), 1e-10, "quantity %zu", k);
     linstab_family_free(g2);
+    linstab_family_free(f);
+}
+
+/* ---- issue 10 additions ---- */
+
+Test(signed_root, is_the_real_kth_root_with_the_sign_kept)
+{
+    cr_expect_eq(linstab_signed_root(8.0, 3), 2.0);
+    cr_expect_eq(linstab_signed_root(-8.0, 3), -2.0);
+    cr_expect_eq(linstab_signed_root(16.0, 4), 2.0);
+    cr_expect_eq(linstab_signed_root(-16.0, 4), -2.0);
+    cr_expect_eq(linstab_signed_root(9.0, 2), 3.0);
+    cr_expect_eq(linstab_signed_root(0.0, 3), 0.0);
+    cr_expect_eq(linstab_signed_root(-INFINITY, 3), -INFINITY);
+    cr_expect(isnan(linstab_signed_root(NAN, 2)));
+    for (int k = 2; k <= 4; k++)
+        for (double x = -5.0; x <= 5.0; x += 0.37) {
+            double s = linstab_signed_root(x, k);
+            cr_expect(s * x >= 0.0, "sign of the %d-th root of %g", k, x);
+            /* |s|^k = |x| within k eps |x| */
+            cr_expect(fabs(pow(fabs(s), k) - fabs(x)) <= 4.0 * k * 2.2e-16 * fabs(x), "k %d x %g: %g", k, x, s);
+        }
+}
+
+/* moments and gamma_min on the restricted family fr */
+static void restricted(const linstab_family *f, linstab_family **fr, linstab_moments **m)
+{
+    linstab_error err;
+    size_t rank;
+    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 1, fr, &rank, NULL, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_moments_compute(*fr, m, &err), LINSTAB_OK);
+}
+
+Test(gamma_min, standalone_equals_the_geometrys_for_every_representation)
+{
+    /* linstab_gamma_min (general sandwich) against linstab_geometry_compute,
+     * which takes the rank-one shortcut through the coherence Gram matrix
+     * for rank-one factors: two algorithms; rank-deficient families too */
+    linstab_family *fs[4] = {tu_family_dense(6, 3, 3, 71), tu_family_factored(8, 5, 1, 72), /* rank one */
+                             tu_family_factored(3, 6, 1, 73),                               /* rank 3 of 6 */
+                             tu_family_factored(5, 4, 2, 74)};
+    for (int k = 0; k < 4; k++) {
+        linstab_family *fr;
+        linstab_moments *m;
+        restricted(fs[k], &fr, &m);
+        linstab_error err;
+        linstab_geometry g;
+        cr_assert_eq(linstab_geometry_compute(fr, m, fs[k]->d, &g, &err), LINSTAB_OK);
+        double gm;
+        cr_assert_eq(linstab_gamma_min(fr, m, &gm, &err), LINSTAB_OK);
+        double l1 = top_eig(fr->d, m->Hp[0]), lmin = INFINITY, *w = malloc(fr->d * sizeof *w), *B = malloc(fr->d * fr->d * sizeof *B);
+        memcpy(B, m->Hp[0], fr->d * fr->d * sizeof *B);
+        cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)fr->d, B, (lapack_int)fr->d, w), 0);
+        lmin = w[0];
+        free(w);
+        free(B);
+        cr_expect(fabs(gm - g.gamma_min) <= tu_tol(fr->d, l1 / lmin) * fabs(gm), "family %d: %.17g vs %.17g", k, gm,
+                  g.gamma_min);
+        cr_expect(gm > 0.0, "family %d: %g", k, gm);
+        linstab_moments_free(m);
+        linstab_family_free(fr);
+        linstab_family_free(fs[k]);
+    }
+}
+
+Test(gamma_min, is_undefined_when_h_is_singular_on_the_space)
+{
+    /* the unrestricted family of a rank-deficient H: no Cholesky factor */
+    linstab_family *f = tu_family_factored(2, 5, 1, 75);
+    linstab_moments *m;
+    linstab_error err;
+    cr_assert_eq(linstab_moments_compute(f, &m, &err), LINSTAB_OK);
+    double gm = 0.0;
+    cr_assert_eq(linstab_gamma_min(f, m, &gm, &err), LINSTAB_OK);
+    cr_expect(isnan(gm), "%g", gm);
+    linstab_moments_free(m);
+    linstab_family_free(f);
+}
+
+Test(moments, given_a_mean_equal_those_computed_from_scratch)
+{
+    linstab_family *f = tu_family_dense(5, 4, 2, 76);
+    linstab_error err;
+    linstab_moments *m1, *m2;
+    cr_assert_eq(linstab_moments_compute(f, &m1, &err), LINSTAB_OK);
+    double *H = malloc(16 * sizeof *H);
+    cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
+    double l1 = top_eig(4, H);
+    cr_assert_eq(linstab_moments_compute_given(f, H, l1, &m2, &err), LINSTAB_OK); /* takes H */
+    cr_expect_eq(m2->lambda1, l1);
+    cr_expect(isnan(m1->lambda1));
+    for (int p = 0; p < 4; p++) {
+        /* H^p and M_p: the same products in the same order */
+        cr_expect_lt(tu_rel_diff(m2->Hp[p], m1->Hp[p], 16), 1e-15, "H^%d", p + 1);
+        cr_expect_lt(tu_rel_diff(m2->M[p], m1->M[p], 16), 1e-15, "M_%d", p + 1);
+    }
+    /* H^2 = H H, H^3 = H^2 H by hand */
+    double H2[16] = {0}, H3[16] = {0};
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 4; c++) H2[a * 4 + b] += m1->Hp[0][a * 4 + c] * m1->Hp[0][c * 4 + b];
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 4; c++) H3[a * 4 + b] += H2[a * 4 + c] * m1->Hp[0][c * 4 + b];
+    cr_expect_lt(tu_rel_diff(m1->Hp[1], H2, 16), tu_tol(4, 1.0));
+    cr_expect_lt(tu_rel_diff(m1->Hp[2], H3, 16), tu_tol(4, 1.0));
+    linstab_moments_free(m1);
+    linstab_moments_free(m2);
+    linstab_family_free(f);
+}
+
+/* tr(H_i H_j) from dense samples */
+static void gram_by_hand(const linstab_family *f, double *G)
+{
+    size_t d = f->d, n = f->n;
+    double *A = malloc(d * d * sizeof *A), *B = malloc(d * d * sizeof *B);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            linstab_family_sample_dense(f, i, A);
+            linstab_family_sample_dense(f, j, B);
+            double s = 0.0;
+            for (size_t q = 0; q < d * d; q++) s += A[q] * B[q];
+            G[i * n + j] = s;
+        }
+    free(A);
+    free(B);
+}
+
+Test(restriction, from_the_gram_matrix_of_the_factors_keeps_every_invariant)
+{
+    /* H_i = U_i U_i' (d_full = 7, k = 2, n = 3: rank <= 6): from the factors'
+     * Gram matrix alone, the family must have the same tr(H_i H_j), the
+     * eigenvalues g/n of H, the rank and the ambient dimension */
+    size_t n = 3, d = 7, k = 2;
+    linstab_family *f = tu_family_factored(n, d, k, 77);
+    double *G = malloc(n * k * n * k * sizeof *G);
+    for (size_t i = 0; i < n; i++)
+        for (size_t a = 0; a < k; a++)
+            for (size_t j = 0; j < n; j++)
+                for (size_t b = 0; b < k; b++) {
+                    double s = 0.0;
+                    for (size_t r = 0; r < d; r++) s += f->data[i * d * k + r * k + a] * f->data[j * d * k + r * k + b];
+                    G[(i * k + a) * n * k + j * k + b] = s;
+                }
+    linstab_family *g = NULL;
+    size_t rank = 0;
+    linstab_error err;
+    cr_assert_eq(linstab_family_from_gram(n, k, d, G, 0.0, &g, &rank, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(rank, n * k);
+    cr_expect_eq(g->d, rank);
+    cr_expect_eq(linstab_family_ambient_dim(g), d);
+    cr_expect_eq(linstab_family_ambient_dim(f), d);
+    double G1[9], G2[9];
+    gram_by_hand(f, G1);
+    gram_by_hand(g, G2);
+    cr_expect_lt(tu_rel_diff(G2, G1, 9), tu_tol(n * k, 1.0), "tr(H_i H_j)");
+    /* the same restriction by linstab_family_restrict (eigenbasis of H) */
+    linstab_family *fr = NULL;
+    size_t rank2;
+    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 1, &fr, &rank2, NULL, &err), LINSTAB_OK);
+    cr_expect_eq(rank2, rank);
+    double *H1 = malloc(rank * rank * sizeof *H1), *H2 = malloc(rank * rank * sizeof *H2);
+    cr_assert_eq(linstab_family_mean(g, H1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_mean(fr, H2, &err), LINSTAB_OK);
+    /* both are diag(eigenvalues of H), decreasing */
+    double l1 = H2[0];
+    for (size_t a = 0; a < rank; a++)
+        for (size_t b = 0; b < rank; b++)
+            cr_expect(fabs(H1[a * rank + b] - H2[a * rank + b]) <= tu_tol(rank, 1.0) * l1 * 4, "H (%zu, %zu): %.17g vs %.17g",
+                      a, b, H1[a * rank + b], H2[a * rank + b]);
+    free(H1);
+    free(H2);
+    free(G);
+    linstab_family_free(fr);
+    linstab_family_free(g);
+    linstab_family_free(f);
+}
+
+Test(restriction, in_place_equals_the_copying_restriction_and_hands_back_the_mean)
+{
+    linstab_family *fs[2] = {tu_family_dense(5, 4, 4, 78) /* full rank: kept */,
+                             tu_family_dense(5, 6, 1, 79) /* rank 5 of 6 */};
+    for (int k = 0; k < 2; k++) {
+        linstab_error err;
+        linstab_family *copy = NULL, *f = fs[k];
+        size_t r1, r2, d = f->d;
+        cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 0, &copy, &r1, NULL, &err), LINSTAB_OK);
+        double *Hwant = malloc(d * d * sizeof *Hwant);
+        cr_assert_eq(linstab_family_mean(f, Hwant, &err), LINSTAB_OK);
+        double *H = NULL, l1 = 0.0;
+        cr_assert_eq(linstab_family_restrict_owned(&f, 0.0, 0, &r2, &H, &l1, &err), LINSTAB_OK);
+        cr_expect_eq(r1, r2);
+        cr_expect_eq(f->d, copy->d);
+        double *G1 = malloc(25 * sizeof *G1), *G2 = malloc(25 * sizeof *G2);
+        gram_by_hand(copy, G1);
+        gram_by_hand(f, G2);
+        cr_expect_lt(tu_rel_diff(G2, G1, 25), tu_tol(d, 1.0), "family %d: tr(H_i H_j)", k);
+        if (r2 == d) {
+            cr_assert_not_null(H, "kept: the mean comes back");
+            cr_expect_lt(tu_rel_diff(H, Hwant, d * d), tu_tol(d, 1.0));
+            if (!isnan(l1)) cr_expect(fabs(l1 - top_eig(d, Hwant)) <= tu_tol(d, 1.0) * l1);
+        } else {
+            cr_expect_null(H);
+            cr_expect(isnan(l1));
+        }
+        free(H);
+        free(Hwant);
+        free(G1);
+        free(G2);
+        linstab_family_free(copy);
+        linstab_family_free(f);
+    }
+}
+
+Test(geometry, lambda_min_and_rank_of_h_are_its_eigenvalues)
+{
+    /* diagonal family, H = diag(mean of the samples): 3 positive, one 0 */
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 2, 4, 1, &f, &err), LINSTAB_OK);
+    double D[8] = {1.0, 0.5, 3.0, 0.0, 2.0, 0.25, 1.0, 0.0}; /* H = diag(1.5, 0.375, 2, 0) */
+    memcpy(f->data, D, sizeof D);
+    linstab_moments *m;
+    cr_assert_eq(linstab_moments_compute(f, &m, &err), LINSTAB_OK);
+    linstab_geometry g;
+    memset(&g, 0, sizeof g);
+    g.d = 4;
+    cr_assert_eq(linstab_geometry_lambda_min(m, &g, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(g.rank, 3);
+    cr_expect(fabs(g.lambda_min) <= tu_tol(4, 1.0) * 2.0, "%g", g.lambda_min);
+    linstab_moments_free(m);
+    /* the restricted family (range of H): lambda_min = 0.375, full rank */
+    linstab_family *fr;
+    restricted(f, &fr, &m);
+    memset(&g, 0, sizeof g);
+    g.d = fr->d;
+    cr_assert_eq(linstab_geometry_lambda_min(m, &g, &err), LINSTAB_OK);
+    cr_expect_eq(g.rank, 3);
+    cr_expect(fabs(g.lambda_min - 0.375) <= tu_tol(3, 2.0 / 0.375) * 0.375, "%.17g", g.lambda_min);
+    linstab_moments_free(m);
+    linstab_family_free(fr);
     linstab_family_free(f);
 }

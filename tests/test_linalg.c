@@ -631,3 +631,21 @@ Test(linalg, lambda_min_equals_lapack)
         free(A);
     }
 }
+
+/* ---- issue 10 additions ---- */
+
+Test(linalg, fill_lower_and_fill_upper_mirror_one_triangle_exactly)
+{
+    enum { M = 5 };
+    double A[M * M], B[M * M];
+    for (int j = 0; j < M * M; j++) A[j] = B[j] = (double)(j * 7 % 11) - 3.5;
+    linstab_sym_fill_lower(M, A); /* lower := upper */
+    linstab_sym_fill_upper(M, B); /* upper := lower */
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < M; j++) {
+            double up = (double)((i <= j ? i * M + j : j * M + i) * 7 % 11) - 3.5;
+            double lo = (double)((i >= j ? i * M + j : j * M + i) * 7 % 11) - 3.5;
+            cr_expect_eq(A[i * M + j], up, "fill_lower (%d, %d)", i, j);
+            cr_expect_eq(B[i * M + j], lo, "fill_upper (%d, %d)", i, j);
+        }
+}

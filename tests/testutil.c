@@ -115,3 +115,8 @@ double tu_lambda1_mean(const linstab_family *f)
     free(w);
     return l1;
 }
+
+double tu_tol(size_t n, double cond)
+{
+    return 64.0 * (double)(n > 0 ? n : 1) * 2.220446049250313e-16 * cond;
+}

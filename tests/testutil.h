@@ -41,4 +41,9 @@ linstab_rotated tu_rotate(const linstab_family *f);
 /* lambda1 of the mean Hessian by LAPACK dsyev (independent of the rotation). */
 double tu_lambda1_mean(const linstab_family *f);
 
+/* Tolerance for a floating-point result of an algorithm in dimension n
+ * with condition estimate cond: c n eps cond, c = 64 (relative to the
+ * result's scale; the caller multiplies by that scale). */
+double tu_tol(size_t n, double cond);
+
 #endif

@@ -1,0 +1,126 @@
+/*
+ * test_mlp.c -- the MLP's data checks and its NTK Gram matrix.
+ *
+ * The NTK Gram matrix G_ij = J_i J_j' (assembled layer by layer without
+ * Jacobians) against the products of the per-sample Jacobians from
+ * linstab_mlp_sample_jacobian_t (a second algorithm; those Jacobians are
+ * tested against finite differences in test_ad.c); the Gram route to the
+ * Gauss-Newton family against the factored family of those Jacobians; the
+ * data checks name the offending sample.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "linstab/family.h"
+#include "linstab/mlp.h"
+#include "linstab/npy.h"
+#include "linstab/train.h"
+#include "testutil.h"
+
+static linstab_mlp *net(linstab_ad_op act, int bias, unsigned long seed, size_t *sizes, size_t L)
+{
+    linstab_mlp *m = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_alloc(sizes, L, act, bias, &m, &err), LINSTAB_OK);
+    gsl_rng *r = tu_rng(seed);
+    tu_gauss(r, m->theta, m->p);
+    for (size_t j = 0; j < m->p; j++) m->theta[j] *= 0.6;
+    gsl_rng_free(r);
+    return m;
+}
+
+static linstab_array matrix(size_t rows, size_t cols, unsigned long seed)
+{
+    linstab_array a = {2, {rows, cols}, malloc(rows * cols * sizeof(double))};
+    gsl_rng *r = tu_rng(seed);
+    tu_gauss(r, a.data, rows * cols);
+    gsl_rng_free(r);
+    return a;
+}
+
+Test(mlp_ntk, gram_blocks_are_products_of_the_sample_jacobians)
+{
+    size_t sizes[4] = {3, 5, 4, 2};
+    linstab_ad_op acts[3] = {LINSTAB_AD_TANH, LINSTAB_AD_GELU, LINSTAB_AD_SOFTPLUS};
+    for (int a = 0; a < 3; a++)
+        for (int bias = 0; bias <= 1; bias++) {
+            linstab_mlp *m = net(acts[a], bias, 90 + a, sizes, 3);
+            size_t n = 6, k = 2, p = m->p, nk = n * k;
+            linstab_array X = matrix(n, 3, 91);
+            double *G = malloc(nk * nk * sizeof *G), *U = malloc(n * p * k * sizeof *U);
+            linstab_error err;
+            cr_assert_eq(linstab_mlp_ntk_gram(m, &X, G, &err), LINSTAB_OK, "%s", err.msg);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_eq(linstab_mlp_sample_jacobian_t(m, X.data + i * 3, U + i * p * k, &err), LINSTAB_OK);
+            double scale = 0.0;
+            for (size_t q = 0; q < n * p * k; q++) scale = fmax(scale, fabs(U[q]));
+            for (size_t i = 0; i < n; i++)
+                for (size_t c = 0; c < k; c++)
+                    for (size_t j = 0; j < n; j++)
+                        for (size_t e = 0; e < k; e++) {
+                            double s = 0.0; /* (U_i' U_j)[c][e] */
+                            for (size_t q = 0; q < p; q++) s += U[i * p * k + q * k + c] * U[j * p * k + q * k + e];
+                            double got = G[(i * k + c) * nk + j * k + e];
+                            /* sums of p products of entries <= scale: c p eps scale^2 */
+                            cr_expect(fabs(got - s) <= tu_tol(p, 1.0) * scale * scale * 4,
+                                      "act %d bias %d block (%zu, %zu) [%zu][%zu]: %.17g vs %.17g", a, bias, i, j, c, e,
+                                      got, s);
+                        }
+            /* the restricted Gauss-Newton family from the Gram matrix has the
+             * invariants of the factored family U_i: tr(H_i H_j) */
+            linstab_family *fg = NULL, *fu = NULL;
+            size_t rank;
+            cr_assert_eq(linstab_family_from_gram(n, k, p, G, 0.0, &fg, &rank, &err), LINSTAB_OK, "%s", err.msg);
+            cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, p, k, &fu, &err), LINSTAB_OK);
+            memcpy(fu->data, U, n * p * k * sizeof *U);
+            double *T1 = malloc(n * n * sizeof *T1), *T2 = malloc(n * n * sizeof *T2);
+            cr_assert_eq(linstab_family_gram(fg, T1, &err), LINSTAB_OK);
+            cr_assert_eq(linstab_family_gram(fu, T2, &err), LINSTAB_OK);
+            cr_expect_lt(tu_rel_diff(T1, T2, n * n), tu_tol(nk, 1.0) * 16, "act %d bias %d: tr(H_i H_j)", a, bias);
+            cr_expect_eq(linstab_family_ambient_dim(fg), p);
+            free(T1);
+            free(T2);
+            linstab_family_free(fg);
+            linstab_family_free(fu);
+            free(G);
+            free(U);
+            linstab_array_free(&X);
+            linstab_mlp_free(m);
+        }
+}
+
+Test(mlp_data, checks_shapes_values_and_labels_naming_the_sample)
+{
+    size_t sizes[3] = {3, 4, 2};
+    linstab_mlp *m = net(LINSTAB_AD_TANH, 1, 95, sizes, 2);
+    linstab_error err;
+    linstab_array X = matrix(5, 3, 96), Y = matrix(5, 2, 97);
+    cr_expect_eq(linstab_mlp_check_data(m, &X, &Y, LINSTAB_LOSS_MSE, &err), LINSTAB_OK, "%s", err.msg);
+    /* labels for cross-entropy: 5 class indices in [0, 2) */
+    double lab[5] = {0, 1, 1, 0, 1};
+    linstab_array L = {1, {5}, lab};
+    cr_expect_eq(linstab_mlp_check_data(m, &X, &L, LINSTAB_LOSS_CE, &err), LINSTAB_OK, "%s", err.msg);
+    lab[3] = 2; /* out of range */
+    cr_expect_eq(linstab_mlp_check_data(m, &X, &L, LINSTAB_LOSS_CE, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "3") != NULL, "names sample 3: %s", err.msg);
+    lab[3] = 0.5; /* not an integer */
+    cr_expect_eq(linstab_mlp_check_data(m, &X, &L, LINSTAB_LOSS_CE, &err), LINSTAB_EDATA);
+    lab[3] = 1;
+    X.data[2 * 3 + 1] = NAN;
+    cr_expect_eq(linstab_mlp_check_data(m, &X, &Y, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "2") != NULL, "names sample 2: %s", err.msg);
+    X.data[2 * 3 + 1] = 0.0;
+    Y.data[4 * 2] = INFINITY;
+    cr_expect_eq(linstab_mlp_check_data(m, &X, &Y, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
+    Y.data[4 * 2] = 0.0;
+    linstab_array Xbad = {2, {5, 4}, X.data}; /* 4 features, the model takes 3 */
+    cr_expect_eq(linstab_mlp_check_data(m, &Xbad, &Y, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
+    linstab_array Ybad = {2, {4, 2}, Y.data}; /* 4 targets for 5 inputs */
+    cr_expect_eq(linstab_mlp_check_data(m, &X, &Ybad, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
+    linstab_array_free(&X);
+    linstab_array_free(&Y);
+    linstab_mlp_free(m);
+}
