@@ -232,3 +232,43 @@ Test(cli_exact, critical_reports_the_model_point_too)
     free(js);
     linstab_mlp_free(m);
 }
+
+Test(cli_exact, the_model_point_is_the_per_sample_gradients_and_the_rule_has_both_sides)
+{
+    double X[18], Yoff[12];
+    linstab_mlp *m = write_model(X, Yoff);
+    linstab_array Xa = {2, {6, 3}, X}, Ya = {2, {6, 2}, Yoff};
+    linstab_mlp_point pt;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_mlp_point_at(m, &Xa, &Ya, LINSTAB_LOSS_MSE, 0.0, &pt, &err), LINSTAB_OK, "%s", err.msg);
+    /* the same quantities from one-row loss calls */
+    double *g = calloc(m->p, sizeof *g), *gi = malloc(m->p * sizeof *gi), total = 0.0, gmax = 0.0;
+    for (size_t i = 0; i < 6; i++) {
+        double li;
+        cr_assert_eq(linstab_mlp_loss(m, X + 3 * i, Yoff + 2 * i, 1, LINSTAB_LOSS_MSE, 0.0, NULL, &li, gi, NULL, &err),
+                     LINSTAB_OK);
+        double s = 0.0;
+        for (size_t j = 0; j < m->p; j++) {
+            g[j] += gi[j] / 6.0;
+            s += gi[j] * gi[j];
+        }
+        total += li;
+        gmax = fmax(gmax, sqrt(s));
+    }
+    double gn = 0.0;
+    for (size_t j = 0; j < m->p; j++) gn += g[j] * g[j];
+    cr_expect(fabs(pt.mean_loss - total / 6.0) <= 1e-14 * total);
+    cr_expect(fabs(pt.max_sample_grad_norm - gmax) <= 1e-14 * gmax);
+    cr_expect(fabs(pt.grad_norm - sqrt(gn)) <= 1e-13 * sqrt(gn));
+    /* the rule: small gradients and no negative curvature */
+    linstab_mlp_point z = pt;
+    z.max_sample_grad_norm = 0.5 * LINSTAB_MINIMUM_GRAD_RTOL * fmax(1.0, 2.0 * pt.param_norm);
+    cr_expect(linstab_mlp_point_is_minimum(&z, 2.0, 0.0));
+    cr_expect(linstab_mlp_point_is_minimum(&z, 2.0, NAN), "lambda_min unknown: no negative curvature known");
+    cr_expect(!linstab_mlp_point_is_minimum(&z, 2.0, -1e-6), "negative curvature beyond 1e-8 lambda1");
+    z.max_sample_grad_norm *= 4.0;
+    cr_expect(!linstab_mlp_point_is_minimum(&z, 2.0, 0.0), "gradients beyond the rule");
+    free(g);
+    free(gi);
+    linstab_mlp_free(m);
+}

@@ -1133,3 +1133,54 @@ Test(family, rank_one_weighted_sum_equals_the_naive_sum)
     linstab_family_free(f);
     gsl_rng_free(r);
 }
+
+Test(family, rotate_mean_turns_h_diagonal_and_keeps_every_sample_s_spectrum)
+{
+    /* dense indefinite (nothing dropped even where H is singular), and a
+     * diagonal family, which is permuted */
+    size_t n = 3, d = 4;
+    double Hd[3 * 16] = {0};
+    static const double a[3][4] = {{1.0, -2.0, 0.0, 0.5}, {0.3, 2.0, 0.0, -0.5}, {-1.3, 0.0, 0.0, 0.0}};
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) Hd[i * 16 + j * 4 + j] = a[i][j];
+    Hd[0 * 16 + 0 * 4 + 1] = Hd[0 * 16 + 1 * 4 + 0] = 0.7; /* off-diagonal coupling */
+    for (int kind = 0; kind < 2; kind++) {
+        linstab_family *f = NULL, *g = NULL;
+        linstab_error err = {0};
+        if (kind == 0) {
+            cr_assert(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, 0, &f, &err) == LINSTAB_OK);
+            memcpy(f->data, Hd, sizeof Hd);
+        } else {
+            cr_assert(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 0, &f, &err) == LINSTAB_OK);
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < d; j++) f->data[i * d + j] = a[i][j];
+        }
+        cr_assert(linstab_family_rotate_mean(f, &g, &err) == LINSTAB_OK, "%s", err.msg);
+        cr_assert_eq(g->d, d, "nothing is dropped");
+        double H[16], *A = explicit_samples(f), *B = explicit_samples(g);
+        cr_assert(linstab_family_mean(g, H, &err) == LINSTAB_OK);
+        for (size_t p = 0; p < d; p++)
+            for (size_t q = 0; q < d; q++)
+                if (p != q) cr_expect(fabs(H[p * d + q]) <= 64 * d * DBL_EPSILON, "H[%zu][%zu] = %g", p, q, H[p * d + q]);
+        for (size_t p = 1; p < d; p++) cr_expect(H[p * d + p] <= H[(p - 1) * d + p - 1], "decreasing");
+        /* orthogonal similarity: tr H_i and tr H_i^2 unchanged */
+        for (size_t i = 0; i < n; i++) {
+            double t1 = 0, u1 = 0, t2 = 0, u2 = 0;
+            for (size_t p = 0; p < d; p++) {
+                t1 += A[i * 16 + p * d + p];
+                u1 += B[i * 16 + p * d + p];
+                for (size_t q = 0; q < d; q++) {
+                    t2 += A[i * 16 + p * d + q] * A[i * 16 + q * d + p];
+                    u2 += B[i * 16 + p * d + q] * B[i * 16 + q * d + p];
+                }
+            }
+            cr_expect(fabs(t1 - u1) <= 64 * d * DBL_EPSILON && fabs(t2 - u2) <= 64 * d * DBL_EPSILON * t2,
+                      "kind %d sample %zu: traces %g %g, %g %g", kind, i, t1, u1, t2, u2);
+        }
+        if (kind == 1) cr_expect_eq(g->kind, LINSTAB_FAMILY_DIAGONAL, "diagonal stays diagonal");
+        free(A);
+        free(B);
+        linstab_family_free(g);
+        linstab_family_free(f);
+    }
+}
