@@ -94,7 +94,10 @@ linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn, 
                 }
         }
         s->rowptr[n] = q;
-        s->touched = malloc(d * sizeof *s->touched);
+        /* d + 1: the kernel stores a coordinate in the next free slot before
+         * it knows whether the coordinate is new (branch-free), so once all d
+         * coordinates are in the list one more store lands at touched[d] */
+        s->touched = malloc((d + 1) * sizeof *s->touched);
         s->hit = calloc(d, 1);
         if (!s->touched || !s->hit) {
             linstab_sim_free(s);
@@ -169,15 +172,52 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* GSL's generator states (gsl/rng/taus.c, gsl/rng/mt.c): gsl_rng_set takes
+ * one unsigned long and both generators keep only its low 32 bits, so that
+ * 2^32 streams at most are distinct (a 25,000-stream map had a 7 % chance
+ * of two identical streams).  The state is set here from a 64-bit
+ * splitmix64 expansion of (seed, stream) instead. */
+typedef struct { unsigned long s1, s2, s3; } taus_state;
+enum { MT_N = 624 };
+typedef struct { unsigned long mt[MT_N]; int mti; } mt_state;
+
 static gsl_rng *stream_of(const gsl_rng_type *type, uint64_t seed, uint64_t stream)
 {
     gsl_rng *r = gsl_rng_alloc(type);
     if (r == NULL) return NULL;
+    /* x = mix(seed) xor (stream * odd): for one seed, distinct streams give
+     * distinct x, and the first splitmix64 output is a bijection of x */
     uint64_t x = seed;
     uint64_t a = splitmix64(&x);
     x = a ^ (stream * 0xd1b54a32d192ed03ULL);
+    if (type == gsl_rng_taus2 && gsl_rng_size(r) == sizeof(taus_state)) {
+        taus_state *t = gsl_rng_state(r);
+        uint64_t z1 = splitmix64(&x), z2 = splitmix64(&x);
+        t->s1 = (unsigned long)(z1 & 0xffffffffUL);
+        t->s2 = (unsigned long)(z1 >> 32);
+        t->s3 = (unsigned long)(z2 & 0xffffffffUL);
+        /* each component needs a nonzero state in its significant bits (as taus2_set) */
+        if (t->s1 < 2) t->s1 += 2UL;
+        if (t->s2 < 8) t->s2 += 8UL;
+        if (t->s3 < 16) t->s3 += 16UL;
+        for (int k = 0; k < 6; k++) (void)gsl_rng_get(r); /* warm up, as taus2_set */
+        return r;
+    }
+    if (type == gsl_rng_mt19937 && gsl_rng_size(r) == sizeof(mt_state)) {
+        mt_state *m = gsl_rng_state(r);
+        for (int k = 0; k < MT_N; k += 2) {
+            uint64_t z = splitmix64(&x);
+            m->mt[k] = (unsigned long)(z & 0xffffffffUL);
+            m->mt[k + 1] = (unsigned long)(z >> 32);
+        }
+        m->mt[0] |= 0x80000000UL; /* never the all-zero state (as MT's init_by_array) */
+        m->mti = MT_N;            /* the next draw regenerates the whole block */
+        return r;
+    }
+    /* another GSL layout: the documented 32-bit seeding */
     uint64_t v = splitmix64(&x);
-    gsl_rng_set(r, (unsigned long)(v & 0xffffffffUL) ? (unsigned long)(v & 0xffffffffUL) : 1UL);
+    unsigned long s32 = (unsigned long)((v ^ (v >> 32)) & 0xffffffffUL);
+    gsl_rng_set(r, s32 ? s32 : 1UL);
     return r;
 }
 
@@ -218,7 +258,7 @@ int linstab_sim_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, 
             for (size_t q = rowptr[idx[k]]; q < rowptr[idx[k] + 1]; q++) {
                 size_t j = col[q];
                 acc[j] += val[q];
-                touched[nt] = j;
+                touched[nt] = j; /* kept only if new: touched has d + 1 slots */
                 nt += !hit[j];
                 hit[j] = 1;
             }

@@ -1,0 +1,146 @@
+/*
+ * test_simulate.c -- the diagonal Monte Carlo kernel when the batches
+ * cover every coordinate (the case that wrote one element past its list;
+ * run under the ASan build), against the update's definition; and the
+ * random streams: reproducible, and distinct over 2 * 10^5 (seed, stream)
+ * pairs (a 32-bit seed gives ~4.6 expected collisions there).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "linstab/map.h"
+#include "linstab/simulate.h"
+#include "testutil.h"
+
+/* One step of SGD / SAM 'same' on a diagonal family with the full batch
+ * (B = n without replacement): w_j <- w_j (1 - eta (h_j + rho h_j^2)),
+ * h = mean of the diagonals.  Here n = 12 samples on d = 8 coordinates
+ * (004's construction, sigma = 5): every coordinate is hit, and the
+ * samples sharing coordinate 0 revisit it after all d are listed. */
+Test(simulate, the_diagonal_kernel_with_batches_covering_every_coordinate_equals_the_update)
+{
+    size_t n = 12, sigma = 5;
+    linstab_family *f = tu_family_004(n, sigma);
+    size_t d = f->d;
+    cr_assert_eq(d, n - sigma + 1);
+    double h[64] = {0};
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) h[j] += f->data[i * d + j] / (double)n;
+    linstab_dynamics dyn[2] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME};
+    /* the samples listed in reverse order hit coordinate 0 last: worst case for the list */
+    for (int k = 0; k < 2; k++)
+        for (int samp = 0; samp < 2; samp++) {
+            double eta = 0.3, rho = k ? 0.2 : 0.0;
+            linstab_sampling s = samp ? LINSTAB_SAMPLING_BERNOULLI : LINSTAB_SAMPLING_WITHOUT;
+            linstab_sim *sim = NULL;
+            linstab_error err;
+            /* Bernoulli with B = n includes every sample with probability 1 */
+            cr_assert_eq(linstab_sim_alloc(f, dyn[k], eta, rho, n, s, &sim, &err), LINSTAB_OK, "%s", err.msg);
+            gsl_rng *g = tu_rng(3);
+            double w[64], w0[64];
+            for (size_t j = 0; j < d; j++) w0[j] = w[j] = 1.0 / sqrt((double)d) * (j % 2 ? -1.0 : 1.0);
+            double logn = 0.0;
+            size_t steps = 3;
+            int v = linstab_sim_diag_run(sim, g, w, steps, 50.0, 50.0, &logn);
+            cr_expect_eq(v, 0, "no threshold is reached in 3 steps");
+            double sq = 0.0;
+            for (size_t j = 0; j < d; j++) {
+                double m = 1.0 - eta * (h[j] + rho * h[j] * h[j]);
+                double want = w0[j] * m * m * m;
+                cr_expect_lt(fabs(w[j] - want), 4 * 1e-16 * (1 + fabs(want)) * 3, "dyn %d coordinate %zu", k, j);
+                sq += want * want;
+            }
+            cr_expect_lt(fabs(logn - 0.5 * log(sq)), 1e-13, "log-norm");
+            gsl_rng_free(g);
+            linstab_sim_free(sim);
+        }
+    linstab_family_free(f);
+}
+
+/* The map at sigma = n, B = n: the whole construction in one coordinate
+ * block, every batch covers every coordinate (the reported reproducer was
+ * `map --dexter 50 --eta 0.8 --x sigma=1:50 --y batch=1:50`). */
+Test(simulate, a_dexter_map_cell_whose_batches_cover_every_coordinate_runs)
+{
+    linstab_axis x, y;
+    linstab_error err;
+    cr_assert_eq(linstab_axis_parse("sigma=1,2,25,49,50", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_axis_parse("batch=49,50", &y, &err), LINSTAB_OK);
+    linstab_map_source src = {NULL, NAN, NAN, 50, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.eta = 0.8;
+    p.steps = 50;
+    p.exact = 0;
+    for (size_t iy = 0; iy < y.count; iy++)
+        for (size_t ix = 0; ix < x.count; ix++) {
+            linstab_cell c;
+            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            cr_expect(c.frac_div >= 0.0 && c.frac_div <= 1.0);
+        }
+    linstab_axis_clear(&x);
+    linstab_axis_clear(&y);
+}
+
+typedef struct { unsigned long a, b, c; } triplet;
+
+static int cmp_triplet(const void *p, const void *q)
+{
+    const triplet *x = p, *y = q;
+    if (x->a != y->a) return x->a < y->a ? -1 : 1;
+    if (x->b != y->b) return x->b < y->b ? -1 : 1;
+    if (x->c != y->c) return x->c < y->c ? -1 : 1;
+    return 0;
+}
+
+static size_t duplicates(gsl_rng *(*make)(uint64_t, uint64_t), size_t count, int vary_seed)
+{
+    triplet *t = malloc(count * sizeof *t);
+    cr_assert_not_null(t);
+    for (size_t k = 0; k < count; k++) {
+        gsl_rng *r = vary_seed ? make((uint64_t)k * 0x9e3779b97f4a7c15ULL, 7) : make(2024, k);
+        cr_assert_not_null(r);
+        t[k].a = gsl_rng_get(r);
+        t[k].b = gsl_rng_get(r);
+        t[k].c = gsl_rng_get(r);
+        gsl_rng_free(r);
+    }
+    qsort(t, count, sizeof *t, cmp_triplet);
+    size_t dup = 0;
+    for (size_t k = 1; k < count; k++) dup += cmp_triplet(&t[k - 1], &t[k]) == 0;
+    free(t);
+    return dup;
+}
+
+Test(simulate, two_hundred_thousand_streams_have_distinct_first_outputs)
+{
+    cr_expect_eq(duplicates(linstab_rng_stream_mc, 200000, 0), 0, "taus2 streams of one seed");
+    cr_expect_eq(duplicates(linstab_rng_stream_mc, 200000, 1), 0, "taus2 streams of distinct seeds");
+    cr_expect_eq(duplicates(linstab_rng_stream, 100000, 0), 0, "MT19937 streams of one seed");
+}
+
+Test(simulate, a_stream_is_reproducible_and_seeds_differing_in_high_bits_differ)
+{
+    gsl_rng *(*make[2])(uint64_t, uint64_t) = {linstab_rng_stream_mc, linstab_rng_stream};
+    for (int m = 0; m < 2; m++) {
+        gsl_rng *a = make[m](5, 1ULL << 40), *b = make[m](5, 1ULL << 40), *c = make[m](5 + (1ULL << 33), 1ULL << 40);
+        int same = 1, differ = 0;
+        for (int k = 0; k < 1000; k++) {
+            unsigned long x = gsl_rng_get(a), y = gsl_rng_get(b), z = gsl_rng_get(c);
+            same &= x == y;
+            differ += x != z;
+        }
+        cr_expect(same, "generator %d: same (seed, stream), same numbers", m);
+        cr_expect_gt(differ, 990, "generator %d: another seed, other numbers", m);
+        /* the outputs are 32-bit uniforms: their mean is (2^32 - 1) / 2 within 5 standard errors */
+        double s = 0.0;
+        for (int k = 0; k < 10000; k++) s += (double)gsl_rng_get(a) / 4294967296.0;
+        cr_expect_lt(fabs(s / 10000 - 0.5), 5 * sqrt(1.0 / 12 / 10000), "generator %d: mean", m);
+        gsl_rng_free(a);
+        gsl_rng_free(b);
+        gsl_rng_free(c);
+    }
+}
