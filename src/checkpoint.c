@@ -471,6 +471,7 @@ linstab_status linstab_checkpoint_write(const char *path, const linstab_ckpt_ide
     }
     const char *step = NULL;
     int e = 0;
+    (void)fchmod(fd, 0644); /* mkstemp's 0600: the checkpoint is as readable as the outputs */
     for (size_t off = 0; off < len && step == NULL;) {
         ssize_t w = write(fd, buf + off, len - off);
         if (w < 0 && errno == EINTR) continue;

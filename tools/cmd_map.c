@@ -1,11 +1,16 @@
 /*
  * cmd_map.c -- `linstab map`: divergence phase diagrams (Dexter et al. Section 5.1,
  * Figures 1-2) with the exact mean-square and almost-sure boundaries.
- * OpenMP over cells, per-(seed, cell, run) random streams (identical output
- * for any thread count), checkpoint + --resume, progress bar.
+ * OpenMP over cells, per-(seed, cell, run) random streams and one BLAS thread
+ * per cell (identical output for any OpenMP or OpenBLAS thread count or MPI
+ * ranks), checkpoint + --resume (refused, with the reason, when it is not
+ * this run's), the memory the grid needs checked before any allocation,
+ * outputs written under temporary names and renamed together at the end.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@
 #endif
 
 #include "cli.h"
+#include "linstab/checkpoint.h"
 #include "linstab/geometry.h"
 #include "linstab/map.h"
 #include "linstab/npy.h"
@@ -41,7 +47,8 @@ static const char *const usage =
     "family:\n"
     "  --dexter N        the construction of Dexter et al. (2024) with N samples,\n"
     "                    regenerated per sigma\n"
-    "  --family/--factors/--diag FILE   a fixed family (as for linstab check)\n"
+    "  --family/--factors/--diag FILE   a fixed family (as for linstab check), with\n"
+    "  --allow-indefinite --sym-tol T --rank-tol T --max-memory GB   (as for linstab check)\n"
     CLI_MODEL_USAGE
     "axes (two different ones among eta, batch, rho, sigma):\n"
     "  --x SPEC, --y SPEC  NAME=a,b,c | NAME=lo:hi:count | NAME=log:lo:hi:count |\n"
@@ -63,12 +70,14 @@ static const char *const usage =
     "  --no-plot         no figures\n"
     "  --plot-eta-squared  draw eta^2 on the eta axis (Dexter et al. 2024, Fig. 2)\n"
     "  --title T         figure title\n"
-    "  --resume          finish a killed run from DIR/map.checkpoint\n"
+    "  --resume          finish a killed run from DIR/map.checkpoint (refused, saying\n"
+    "                    why, unless written by this very run: same input file\n"
+    "                    contents, same parameters and axes)\n"
     "  --threads N       OpenMP threads (default: all)\n"
     "  --quiet           no progress bar\n"
     "  -h, --help        this help\n";
 
-enum { OPT_DEXTER = 256, OPT_FAMILY, OPT_FACTORS, OPT_DIAG, OPT_X, OPT_Y, OPT_ETA, OPT_BATCH,
+enum { OPT_DEXTER = 256, OPT_X, OPT_Y, OPT_ETA, OPT_BATCH,
        OPT_RHO, OPT_SIGMA, OPT_OPT, OPT_SAMPLING, OPT_RUNS, OPT_STEPS, OPT_GROW, OPT_SHRINK,
        OPT_SEED, OPT_NOEXACT, OPT_OUT, OPT_NOPLOT, OPT_ETA2, OPT_TITLE, OPT_RESUME, OPT_THREADS,
        OPT_QUIET };
@@ -93,63 +102,7 @@ static void progress(size_t done, size_t total, double t0, int quiet)
     fflush(stderr);
 }
 
-/* FNV-1a over the canonical description of a run (checkpoint identity). */
-static uint64_t fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-enum { FIELDS = 7 };
-static void cell_pack(const linstab_cell *c, double *v)
-{
-    v[0] = c->frac_div;
-    v[1] = c->divergent;
-    v[2] = c->radius;
-    v[3] = c->lyapunov;
-    v[4] = c->thm1_margin;
-    v[5] = c->thm2_margin;
-    v[6] = c->thm9_margin;
-}
-
-/* Checkpoint: magic, identity hash, cell count, done flags, values. */
-static int write_checkpoint(const char *path, uint64_t id, size_t ncells, const unsigned char *done,
-                            const double *vals)
-{
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (fp == NULL) return -1;
-    uint64_t nc = ncells;
-    int ok = fwrite("LSMAPCK1", 1, 8, fp) == 8 && fwrite(&id, 8, 1, fp) == 1 &&
-             fwrite(&nc, 8, 1, fp) == 1 && fwrite(done, 1, ncells, fp) == ncells &&
-             fwrite(vals, sizeof(double), ncells * FIELDS, fp) == ncells * FIELDS;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static int read_checkpoint(const char *path, uint64_t id, size_t ncells, unsigned char *done,
-                           double *vals)
-{
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) return -1;
-    char magic[8];
-    uint64_t fid, nc;
-    int ok = fread(magic, 1, 8, fp) == 8 && memcmp(magic, "LSMAPCK1", 8) == 0 &&
-             fread(&fid, 8, 1, fp) == 1 && fid == id && fread(&nc, 8, 1, fp) == 1 && nc == ncells &&
-             fread(done, 1, ncells, fp) == ncells &&
-             fread(vals, sizeof(double), ncells * FIELDS, fp) == ncells * FIELDS;
-    fclose(fp);
-    return ok ? 0 : -2;
-}
+enum { FIELDS = LINSTAB_MAP_FIELDS };
 
 static linstab_dynamics parse_dyn(const char *s, int *ok)
 {
@@ -179,27 +132,167 @@ static const char *axis_label(linstab_axis_kind k, int eta2)
     return "";
 }
 
+/* The outputs are written into a staging folder DIR/.linstab-map-XXXXXX and
+ * renamed into DIR together once every one is complete; on a failure the
+ * staging folder is removed and no final name has changed. */
+typedef struct stage {
+    char dir[4200];
+    const char *out;
+    int made;
+    char failed[128]; /* the output whose write failed */
+    char why[LINSTAB_ERROR_MSG_LEN];
+} stage;
+
+static void stage_path(const stage *sg, const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", sg->dir, name);
+}
+
+static int stage_fail(stage *sg, const char *name, const char *why)
+{
+    if (sg->failed[0] == '\0') {
+        snprintf(sg->failed, sizeof sg->failed, "%s", name);
+        snprintf(sg->why, sizeof sg->why, "%s", why);
+    }
+    return 1;
+}
+
+/* Remove the staging folder and everything in it. */
+static void stage_discard(stage *sg)
+{
+    if (!sg->made) return;
+    DIR *dp = opendir(sg->dir);
+    if (dp != NULL) {
+        struct dirent *e;
+        char pth[4600];
+        while ((e = readdir(dp)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            snprintf(pth, sizeof pth, "%s/%s", sg->dir, e->d_name);
+            unlink(pth);
+        }
+        closedir(dp);
+    }
+    rmdir(sg->dir);
+    sg->made = 0;
+}
+
 /* Write a (ny, nx) array: field k of the packed values. */
-static int save_field(const char *cmd, const char *dir, const char *name, size_t ny, size_t nx,
-                      const double *vals, int k)
+static int save_field(stage *sg, const char *name, size_t ny, size_t nx, const double *vals, int k)
 {
     double *a = malloc(ny * nx * sizeof *a);
-    if (a == NULL) return 1;
+    if (a == NULL) return stage_fail(sg, name, "out of memory");
     for (size_t c = 0; c < ny * nx; c++) a[c] = vals[c * FIELDS + k];
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char path[4600];
+    stage_path(sg, name, path, sizeof path);
     size_t shape[2] = {ny, nx};
     linstab_error err = {0};
-    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : cli_fail(cmd, &err);
+    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : stage_fail(sg, name, err.msg);
     free(a);
     return rc;
+}
+
+/* Close a staged text output; 0, or 1 with the reason recorded. */
+static int stage_close(stage *sg, const char *name, FILE *fp)
+{
+    int bad = ferror(fp) != 0, e = errno;
+    if (fclose(fp) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad) return 0;
+    return stage_fail(sg, name, strerror(e ? e : EIO));
+}
+
+/* The identity of a run (checkpoint.h): the contents of every input file
+ * and every parameter, each a named part.  Returns an exit status. */
+static int run_identity(const char *cmd, const cli_family_source *src, size_t dexter_n,
+                        const linstab_map_params *p, unsigned long long seed, const linstab_axis *x,
+                        const linstab_axis *y, linstab_ckpt_ident *id)
+{
+    linstab_error err = {0};
+    linstab_status st = linstab_ckpt_ident_addf(id, "the linstab version", &err, "%s", LINSTAB_VERSION);
+    if (st == LINSTAB_OK)
+        st = linstab_ckpt_ident_addf(id, "the family source", &err, "%s",
+                                     dexter_n ? "dexter" : src->family ? "family" : src->factors ? "factors"
+                                                       : src->diag ? "diag" : "model");
+    if (st == LINSTAB_OK && dexter_n) st = linstab_ckpt_ident_addf(id, "--dexter", &err, "%zu", dexter_n);
+    if (st == LINSTAB_OK && src->family)
+        st = linstab_ckpt_ident_add_file(id, "the contents of the family file", src->family, &err);
+    if (st == LINSTAB_OK && src->factors)
+        st = linstab_ckpt_ident_add_file(id, "the contents of the factors file", src->factors, &err);
+    if (st == LINSTAB_OK && src->diag)
+        st = linstab_ckpt_ident_add_file(id, "the contents of the diagonal file", src->diag, &err);
+    if (st == LINSTAB_OK && src->model) {
+        char pth[4200], name[LINSTAB_CKPT_NAME_LEN];
+        snprintf(pth, sizeof pth, "%s/model.json", src->model);
+        st = linstab_ckpt_ident_add_file(id, "the contents of the model's model.json", pth, &err);
+        /* the layers' weights and biases, W0.npy b0.npy W1.npy ... up to the first missing */
+        for (size_t l = 0; st == LINSTAB_OK; l++) {
+            int any = 0;
+            for (int kind = 0; kind < 2 && st == LINSTAB_OK; kind++) {
+                snprintf(pth, sizeof pth, "%s/%c%zu.npy", src->model, kind ? 'b' : 'W', l);
+                if (access(pth, F_OK) != 0) continue;
+                any = 1;
+                snprintf(name, sizeof name, "the contents of the model's %c%zu.npy", kind ? 'b' : 'W', l);
+                st = linstab_ckpt_ident_add_file(id, name, pth, &err);
+            }
+            if (!any) break;
+        }
+        if (st == LINSTAB_OK && src->data)
+            st = linstab_ckpt_ident_add_file(id, "the contents of the data file", src->data, &err);
+        if (st == LINSTAB_OK && src->targets)
+            st = linstab_ckpt_ident_add_file(id, "the contents of the targets file", src->targets, &err);
+        if (st == LINSTAB_OK)
+            st = linstab_ckpt_ident_addf(id, "--loss, --hessian, --label-smoothing", &err, "%d|%d|%.17g",
+                                         src->loss_ce, src->exact, src->smoothing);
+    }
+    if (st == LINSTAB_OK)
+        st = linstab_ckpt_ident_addf(id, "--allow-indefinite, --sym-tol, --rank-tol", &err, "%d|%.17g|%.17g",
+                                     src->allow_indefinite, src->sym_tol, src->rank_tol);
+    struct { const char *name, *fmt; } text[] = {{"--optimizer", "%s"}, {"--sampling", "%s"}};
+    const char *tv[2] = {dyn_name(p->dyn), linstab_sampling_name(p->sampling)};
+    for (int k = 0; k < 2 && st == LINSTAB_OK; k++) st = linstab_ckpt_ident_addf(id, text[k].name, &err, "%s", tv[k]);
+    struct { const char *name; double v; } num[] = {{"--eta", p->eta}, {"--rho", p->rho}, {"--growth", p->grow},
+                                                    {"--shrink", p->shrink}};
+    for (size_t k = 0; k < sizeof num / sizeof num[0] && st == LINSTAB_OK; k++)
+        st = linstab_ckpt_ident_addf(id, num[k].name, &err, "%.17g", num[k].v);
+    struct { const char *name; unsigned long long v; } whole[] = {
+        {"--batch", p->batch}, {"--sigma", p->sigma}, {"--runs", p->runs}, {"--steps", p->steps},
+        {"--seed", seed}, {"--no-exact", (unsigned long long)!p->exact},
+        {"the Lyapunov runs", p->lyap_runs}, {"the Lyapunov steps", p->lyap_steps}};
+    for (size_t k = 0; k < sizeof whole / sizeof whole[0] && st == LINSTAB_OK; k++)
+        st = linstab_ckpt_ident_addf(id, whole[k].name, &err, "%llu", whole[k].v);
+    /* the axes: name, count and every value's bits, little-endian, in full */
+    for (int a = 0; a < 2 && st == LINSTAB_OK; a++) {
+        const linstab_axis *ax = a ? y : x;
+        size_t len = 16 + 8 * ax->count;
+        unsigned char *b = malloc(len);
+        if (b == NULL) {
+            st = linstab_error_set(&err, LINSTAB_ENOMEM, "out of memory for the checkpoint identity");
+            break;
+        }
+        memset(b, 0, 16);
+        snprintf((char *)b, 8, "%s", linstab_axis_name(ax->kind));
+        for (int q = 0; q < 8; q++) b[8 + q] = (unsigned char)((uint64_t)ax->count >> (8 * q));
+        for (size_t i = 0; i < ax->count; i++) {
+            uint64_t bits;
+            memcpy(&bits, &ax->values[i], 8);
+            for (int q = 0; q < 8; q++) b[16 + 8 * i + q] = (unsigned char)(bits >> (8 * q));
+        }
+        st = linstab_ckpt_ident_add(id, a ? "the y axis" : "the x axis", b, len, &err);
+        free(b);
+    }
+    if (st != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        return 1;
+    }
+    return 0;
 }
 
 int cmd_map(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"dexter", required_argument, NULL, OPT_DEXTER}, {"family", required_argument, NULL, OPT_FAMILY},
-        {"factors", required_argument, NULL, OPT_FACTORS}, {"diag", required_argument, NULL, OPT_DIAG},
+        {"dexter", required_argument, NULL, OPT_DEXTER}, CLI_FAMILY_OPTIONS(500),
         {"x", required_argument, NULL, OPT_X},           {"y", required_argument, NULL, OPT_Y},
         {"eta", required_argument, NULL, OPT_ETA},       {"batch", required_argument, NULL, OPT_BATCH},
         {"rho", required_argument, NULL, OPT_RHO},       {"sigma", required_argument, NULL, OPT_SIGMA},
@@ -230,9 +323,9 @@ int cmd_map(int argc, char **argv)
             rc = cli_parse_size(cmd, "--dexter", optarg, &dexter_n);
             if (rc == 0 && dexter_n < 1) rc = cli_usage_error(cmd, "--dexter must be >= 1");
             break;
-        case OPT_FAMILY: src.family = optarg; break;
-        case OPT_FACTORS: src.factors = optarg; break;
-        case OPT_DIAG: src.diag = optarg; break;
+        case 500: case 501: case 502: case 503: case 504: case 505: case 506:
+            rc = cli_family_option(cmd, c - 500, optarg, &src);
+            break;
         case OPT_X: xs = optarg; break;
         case OPT_Y: ys = optarg; break;
         case OPT_ETA:
@@ -297,21 +390,37 @@ int cmd_map(int argc, char **argv)
     linstab_rotated *dexter_rf = NULL;
     linstab_moments *mom = NULL;
     unsigned char *done = NULL;
-    double *vals = NULL;
+    double *vals = NULL, *mbuf = NULL;
+    linstab_ckpt_ident id;
+    linstab_ckpt_ident_init(&id);
+    stage sg = {.out = out};
     const char *path = "dexter";
-    size_t ncells = x.count * y.count;
+    size_t ncells = 0, chunk = 64;
+    char ckpt[4200];
+    /* MPI: every rank runs the setup and reaches the agreement below, so a
+     * failure on one rank (a file, memory) stops all of them at the same
+     * collective */
+    int rank = 0, nranks = 1;
+#ifdef LINSTAB_MPI
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+#endif
+    /* the whole pipeline on one BLAS thread: no reduction order, in the
+     * family's preparation or in a cell, depends on OPENBLAS_NUM_THREADS
+     * (cells run in parallel instead) */
+    int blas = linstab_map_blas_serial();
     if (dexter_n == 0) {
         int indef = 0;
         rc = cli_load_family(cmd, &src, &f, &path, &indef);
-        if (rc != 0) goto done;
-        linstab_status st = linstab_rotated_make(f, 0.0, indef, &rf, &err);
+        if (rc != 0) goto agree;
+        linstab_status st = linstab_rotated_make(f, src.rank_tol, indef, &rf, &err);
         if (st == LINSTAB_OK) st = linstab_coherence(rf.f, NULL, &ms.sigma, &err);
         if (st == LINSTAB_OK && p.dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf.f, &mom, &err);
         ms.moments = mom;
         if (st != LINSTAB_OK) {
             fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
             rc = cli_exit_code(st);
-            goto done;
+            goto agree;
         }
         ms.rf = &rf;
         ms.sharpness = 0.0;
@@ -319,58 +428,65 @@ int cmd_map(int argc, char **argv)
     }
     if (linstab_map_check(&ms, &p, &x, &y, &err) != LINSTAB_OK) {
         rc = cli_usage_error(cmd, "%s", err.msg);
-        goto done;
+        goto agree;
     }
-    /* memory: a few doubles per cell */
-    if (cli_check_memory(cmd, &src, (double)ncells * (FIELDS * 8.0 + 1.0) * 3.0, "this grid") != 0) {
-        rc = 1;
-        goto done;
+    /* the memory the grid needs, before anything of its size is allocated */
+    {
+        size_t nthreads = threads;
+#ifdef _OPENMP
+        if (nthreads == 0) nthreads = (size_t)omp_get_max_threads();
+#endif
+        if (nthreads == 0) nthreads = 1;
+        double need = 0.0;
+        if (linstab_map_memory(&ms, &p, &x, &y, nthreads, &ncells, &need, &err) != LINSTAB_OK) {
+            rc = cli_usage_error(cmd, "%s", err.msg);
+            goto agree;
+        }
+        double lim = src.max_memory > 0.0 ? src.max_memory : cli_available_memory();
+        if (lim > 0.0 && need > lim) {
+            fprintf(stderr,
+                    "linstab %s: error: this map (%zu x %zu = %zu cells, %zu threads) needs about %.0f bytes "
+                    "(%.3g GB) of memory, more than the %.0f bytes (%.3g GB) %s\n",
+                    cmd, x.count, y.count, ncells, nthreads, need, need / 1e9, lim, lim / 1e9,
+                    src.max_memory > 0.0 ? "allowed by --max-memory" : "available (see --max-memory)");
+            rc = 1;
+            goto agree;
+        }
     }
     /* the output folder must be writable before any work starts */
     if (cli_mkdir_p(out) != 0) {
         fprintf(stderr, "linstab %s: error: cannot create %s: %s\n", cmd, out, strerror(errno));
         rc = 1;
-        goto done;
+        goto agree;
     }
-    char probe[4200], ckpt[4200];
-    snprintf(probe, sizeof probe, "%s/.linstab-probe", out);
-    FILE *pf = fopen(probe, "w");
-    if (pf == NULL) {
-        fprintf(stderr, "linstab %s: error: cannot write into %s: %s\n", cmd, out, strerror(errno));
-        rc = 1;
-        goto done;
+    if (rank == 0) {
+        char probe[4200];
+        snprintf(probe, sizeof probe, "%s/.linstab-probe", out);
+        FILE *pf = fopen(probe, "w");
+        if (pf == NULL) {
+            fprintf(stderr, "linstab %s: error: cannot write into %s: %s\n", cmd, out, strerror(errno));
+            rc = 1;
+            goto agree;
+        }
+        fclose(pf);
+        unlink(probe);
     }
-    fclose(pf);
-    unlink(probe);
     snprintf(ckpt, sizeof ckpt, "%s/map.checkpoint", out);
-
-    /* identity of this run: everything that determines the numbers */
-    char ident[8192];
-    int off = snprintf(ident, sizeof ident, "%s|%s|%zu|%s|%s|%.17g|%zu|%.17g|%zu|%zu|%zu|%.17g|%.17g|%llu|%d",
-                       LINSTAB_VERSION, path, dexter_n, dyn_name(p.dyn),
-                       linstab_sampling_name(p.sampling), p.eta, p.batch, p.rho, p.sigma, p.runs,
-                       p.steps, p.grow, p.shrink, seed, p.exact);
-    for (int a = 0; a < 2; a++) {
-        const linstab_axis *ax = a ? &y : &x;
-        off += snprintf(ident + off, sizeof ident - (size_t)off, "|%s", linstab_axis_name(ax->kind));
-        for (size_t i = 0; i < ax->count && off < (int)sizeof ident - 32; i++)
-            off += snprintf(ident + off, sizeof ident - (size_t)off, ",%.17g", ax->values[i]);
-    }
-    uint64_t id = fnv(ident);
+    if ((rc = run_identity(cmd, &src, dexter_n, &p, seed, &x, &y, &id)) != 0) goto agree;
     done = calloc(ncells, 1);
     vals = calloc(ncells * FIELDS, sizeof *vals);
     if (done == NULL || vals == NULL) {
-        fprintf(stderr, "linstab %s: error: out of memory for %zu cells\n", cmd, ncells);
+        fprintf(stderr, "linstab %s: error: out of memory for %zu cells (%.0f bytes)\n", cmd, ncells,
+                (double)ncells * (1.0 + 8.0 * FIELDS));
         rc = 1;
-        goto done;
+        goto agree;
     }
     if (resume) {
-        int r2 = read_checkpoint(ckpt, id, ncells, done, vals);
-        if (r2 != 0) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, ckpt,
-                    r2 == -1 ? "no checkpoint to resume" : "the checkpoint is from a different run (parameters differ)");
+        linstab_status st = linstab_checkpoint_read(ckpt, &id, ncells, FIELDS, done, vals, &err);
+        if (st != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: cannot resume from %s: %s\n", cmd, ckpt, err.msg);
             rc = 1;
-            goto done;
+            goto agree;
         }
     }
     if (dexter_n > 0) {
@@ -379,7 +495,7 @@ int cmd_map(int argc, char **argv)
         if (dexter_rf == NULL) {
             fprintf(stderr, "linstab %s: error: out of memory\n", cmd);
             rc = 1;
-            goto done;
+            goto agree;
         }
         const linstab_axis *axes[2] = {&x, &y};
         int on_axis = 0;
@@ -387,12 +503,12 @@ int cmd_map(int argc, char **argv)
             if (axes[a]->kind == LINSTAB_AXIS_SIGMA) {
                 on_axis = 1;
                 for (size_t q = 0; q < axes[a]->count; q++) {
-                    size_t sg = (size_t)axes[a]->values[q];
-                    if (sg >= 1 && sg <= dexter_n && dexter_rf[sg].f == NULL &&
-                        linstab_map_dexter(dexter_n, sg, &dexter_rf[sg], &err) != LINSTAB_OK) {
+                    size_t sgm = (size_t)axes[a]->values[q];
+                    if (sgm >= 1 && sgm <= dexter_n && dexter_rf[sgm].f == NULL &&
+                        linstab_map_dexter(dexter_n, sgm, &dexter_rf[sgm], &err) != LINSTAB_OK) {
                         fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
                         rc = cli_exit_code(err.code);
-                        goto done;
+                        goto agree;
                     }
                 }
             }
@@ -400,175 +516,198 @@ int cmd_map(int argc, char **argv)
             linstab_map_dexter(dexter_n, p.sigma, &dexter_rf[p.sigma], &err) != LINSTAB_OK) {
             fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
             rc = cli_exit_code(err.code);
-            goto done;
+            goto agree;
         }
         ms.dexter_rf = dexter_rf;
     }
+    /* chunks of cells: parallel inside, checkpoint between */
+    /* MPI: rank r computes the cells c with c % size == r of every chunk;
+     * after each chunk the ranks sum their (disjoint) results, so every
+     * rank holds the whole grid and rank 0 writes the same files as a
+     * serial run */
+    /* a barrier per chunk: large enough that threads rarely wait at one,
+     * small enough to checkpoint often */
+    chunk = (ncells / 20 > 64 ? ncells / 20 : 64) * (size_t)nranks;
+    if (nranks > 1) {
+        size_t len = chunk < ncells ? chunk : ncells;
+        mbuf = malloc(len * (FIELDS + 1) * sizeof *mbuf);
+        if (mbuf == NULL) {
+            fprintf(stderr, "linstab %s: error: out of memory (MPI buffer of %zu cells)\n", cmd, len);
+            rc = 1;
+        }
+    }
+agree:
+#ifdef LINSTAB_MPI
+    if (nranks > 1) {
+        int any = rc;
+        MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (any != 0 && rc == 0) rc = any; /* another rank said why */
+    }
+#endif
+    if (rc != 0) goto done;
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads((int)threads);
 #endif
     size_t ndone = 0;
     for (size_t k = 0; k < ncells; k++) ndone += done[k];
     double t0 = now(), last_ck = t0;
-    linstab_status fail = LINSTAB_OK;
-    char fail_msg[LINSTAB_ERROR_MSG_LEN] = "";
-    /* chunks of cells: parallel inside, checkpoint between */
-    /* MPI: rank r computes the cells c with c % size == r of every chunk;
-     * after each chunk the ranks sum their (disjoint) results, so every
-     * rank holds the whole grid and rank 0 writes the same files as a
-     * serial run */
-    int rank = 0, nranks = 1;
-#ifdef LINSTAB_MPI
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-#endif
-    /* a barrier per chunk: large enough that threads rarely wait at one,
-     * small enough to checkpoint often */
-    size_t chunk = (ncells / 20 > 64 ? ncells / 20 : 64) * (size_t)nranks;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
     long abort_after = hook ? strtol(hook, NULL, 10) : 0;
-    for (size_t c0 = 0; c0 < ncells && fail == LINSTAB_OK; c0 += chunk) {
-        size_t c1 = c0 + chunk < ncells ? c0 + chunk : ncells;
-#pragma omp parallel for schedule(dynamic, 1)
-        for (size_t cell = c0; cell < c1; cell++) {
-            if (done[cell] || fail != LINSTAB_OK || cell % (size_t)nranks != (size_t)rank) continue;
-            linstab_cell res;
-            linstab_error e = {0};
-            linstab_status st = linstab_map_cell(&ms, &p, &x, &y, cell % x.count, cell / x.count, &res, &e);
-            if (st != LINSTAB_OK) {
-#pragma omp critical(map_fail)
-                if (fail == LINSTAB_OK) {
-                    fail = st;
-                    memcpy(fail_msg, e.msg, sizeof fail_msg);
-                }
-                continue;
-            }
-            cell_pack(&res, vals + cell * FIELDS);
-            done[cell] = 1;
-        }
+    for (size_t c0 = 0; c0 < ncells && rc == 0; c0 += chunk) {
+        size_t c1 = c0 + chunk < ncells ? c0 + chunk : ncells, failed = SIZE_MAX;
+        linstab_error cerr = {0};
+        linstab_status st = linstab_map_cells(&ms, &p, &x, &y, c0, c1, (size_t)nranks, (size_t)rank, done,
+                                              vals, &failed, &cerr);
+        int ck_fail = 0;
 #ifdef LINSTAB_MPI
         if (nranks > 1) {
-            /* this chunk's cells were computed by exactly one rank each */
+            /* this chunk's cells were computed by exactly one rank each; cells
+             * already done before a resume are identical on every rank */
             size_t len = c1 - c0;
-            double *buf = malloc(len * (FIELDS + 1) * sizeof *buf);
-            for (size_t q = 0; buf && q < len; q++) {
+            for (size_t q = 0; q < len; q++) {
                 int mine = (c0 + q) % (size_t)nranks == (size_t)rank && done[c0 + q];
-                for (int k = 0; k < FIELDS; k++) buf[q * (FIELDS + 1) + k] = mine ? vals[(c0 + q) * FIELDS + k] : 0.0;
-                buf[q * (FIELDS + 1) + FIELDS] = done[c0 + q] && mine ? 1.0 : 0.0;
+                for (int k = 0; k < FIELDS; k++) mbuf[q * (FIELDS + 1) + k] = mine ? vals[(c0 + q) * FIELDS + k] : 0.0;
+                mbuf[q * (FIELDS + 1) + FIELDS] = mine ? 1.0 : 0.0;
             }
-            /* cells already done before a resume are identical on every rank */
-            for (size_t q = 0; buf && q < len; q++)
-                if (done[c0 + q] && (c0 + q) % (size_t)nranks != (size_t)rank)
-                    for (int k = 0; k <= FIELDS; k++) buf[q * (FIELDS + 1) + k] = 0.0;
-            if (buf) MPI_Allreduce(MPI_IN_PLACE, buf, (int)(len * (FIELDS + 1)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-            for (size_t q = 0; buf && q < len; q++)
-                if (buf[q * (FIELDS + 1) + FIELDS] > 0.5) {
-                    memcpy(vals + (c0 + q) * FIELDS, buf + q * (FIELDS + 1), FIELDS * sizeof *vals);
+            MPI_Allreduce(MPI_IN_PLACE, mbuf, (int)(len * (FIELDS + 1)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+            for (size_t q = 0; q < len; q++)
+                if (mbuf[q * (FIELDS + 1) + FIELDS] > 0.5) {
+                    memcpy(vals + (c0 + q) * FIELDS, mbuf + q * (FIELDS + 1), FIELDS * sizeof *vals);
                     done[c0 + q] = 1;
                 }
-            free(buf);
-            int f_local = fail != LINSTAB_OK, f_any = 0;
-            MPI_Allreduce(&f_local, &f_any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-            if (f_any && fail == LINSTAB_OK) {
-                fail = LINSTAB_EDATA;
-                snprintf(fail_msg, sizeof fail_msg, "another MPI rank failed");
-            }
         }
 #endif
         ndone = 0;
         for (size_t k = 0; k < ncells; k++) ndone += done[k];
         if (rank == 0) progress(ndone, ncells, t0, quiet);
         if (rank == 0 && (now() - last_ck > 1.0 || c1 == ncells || abort_after > 0)) {
-            write_checkpoint(ckpt, id, ncells, done, vals);
+            if (linstab_checkpoint_write(ckpt, &id, ncells, FIELDS, done, vals, &err) != LINSTAB_OK) {
+                fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+                ck_fail = 1;
+            }
             last_ck = now();
         }
+        /* every rank learns of any failure at the same collective; the
+         * failing cell with the smallest index is reported (by its rank) */
+        unsigned long long first = st != LINSTAB_OK ? (unsigned long long)failed : ULLONG_MAX;
+        int any_ck = ck_fail;
+#ifdef LINSTAB_MPI
+        if (nranks > 1) {
+            MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+            MPI_Allreduce(MPI_IN_PLACE, &any_ck, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        }
+#endif
+        if (first != ULLONG_MAX) {
+            if (st != LINSTAB_OK && (unsigned long long)failed == first) {
+                fprintf(stderr, "linstab %s: error: %s\n", cmd, cerr.msg);
+                rc = cli_exit_code(st);
+            } else {
+                rc = 1;
+            }
+        }
+        if (any_ck) rc = 1;
         /* test hook: die like a killed process right after a checkpoint */
-        if (abort_after > 0 && --abort_after == 0) _exit(137);
+        if (rc == 0 && abort_after > 0 && --abort_after == 0) _exit(137);
     }
     double elapsed = now() - t0;
-    if (fail != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, fail_msg);
-        rc = cli_exit_code(fail);
+    if (rc != 0 || rank != 0) goto done; /* rank 0 writes the files */
+    /* outputs: staged, then renamed together */
+    snprintf(sg.dir, sizeof sg.dir, "%s/.linstab-map-XXXXXX", out);
+    if (mkdtemp(sg.dir) == NULL) {
+        fprintf(stderr, "linstab %s: error: cannot write into %s: %s\n", cmd, out, strerror(errno));
+        rc = 1;
         goto done;
     }
-    if (rank != 0) goto done; /* rank 0 writes the files */
-    /* outputs */
+    sg.made = 1;
     static const char *files[FIELDS] = {"frac_divergent.npy", "divergent.npy", "radius.npy",
                                         "lyapunov.npy", "thm1_margin.npy", "thm2_margin.npy",
                                         "thm9_margin.npy"};
-    for (int k = 0; k < FIELDS && rc == 0; k++) rc = save_field(cmd, out, files[k], y.count, x.count, vals, k);
+    static const char *names[FIELDS + 6] = {"frac_divergent.npy", "divergent.npy", "radius.npy",
+                                            "lyapunov.npy", "thm1_margin.npy", "thm2_margin.npy",
+                                            "thm9_margin.npy", "x.npy", "y.npy", "map.csv", "map.json",
+                                            "map.png", "map.svg"};
+    int nout = noplot ? FIELDS + 4 : FIELDS + 6;
+    for (int k = 0; k < FIELDS && rc == 0; k++) rc = save_field(&sg, files[k], y.count, x.count, vals, k);
     for (int a = 0; a < 2 && rc == 0; a++) {
         const linstab_axis *ax = a ? &y : &x;
-        char pth[4200];
-        snprintf(pth, sizeof pth, "%s/%s.npy", out, a ? "y" : "x");
+        char pth[4600];
+        stage_path(&sg, a ? "y.npy" : "x.npy", pth, sizeof pth);
         size_t shape[1] = {ax->count};
-        if (linstab_npy_write(pth, ax->values, 1, shape, &err) != LINSTAB_OK) rc = cli_fail(cmd, &err);
+        if (linstab_npy_write(pth, ax->values, 1, shape, &err) != LINSTAB_OK)
+            rc = stage_fail(&sg, a ? "y.npy" : "x.npy", err.msg);
     }
-    if (rc != 0) goto done;
-    char pth[4200];
-    snprintf(pth, sizeof pth, "%s/map.csv", out);
-    cli_output o;
-    if ((rc = cli_output_open(cmd, pth, &o)) != 0) goto done;
-    fprintf(o.fp, "%s,%s,frac_divergent,divergent,radius,lyapunov,thm1_margin,thm2_margin,thm9_margin\n",
-            linstab_axis_name(x.kind), linstab_axis_name(y.kind));
-    for (size_t cell = 0; cell < ncells; cell++) {
-        const double *v = vals + cell * FIELDS;
-        fprintf(o.fp, "%.17g,%.17g,%.17g,%d", x.values[cell % x.count], y.values[cell / x.count], v[0], (int)v[1]);
-        for (int k = 2; k < FIELDS; k++) {
-            if (isfinite(v[k])) fprintf(o.fp, ",%.17g", v[k]);
-            else if (isinf(v[k])) fprintf(o.fp, ",%s", v[k] > 0 ? "inf" : "-inf");
-            else fprintf(o.fp, ",");
+    char pth[4600];
+    FILE *fp = NULL;
+    if (rc == 0) {
+        stage_path(&sg, "map.csv", pth, sizeof pth);
+        if ((fp = fopen(pth, "w")) == NULL) rc = stage_fail(&sg, "map.csv", strerror(errno));
+    }
+    if (rc == 0) {
+        fprintf(fp, "%s,%s,frac_divergent,divergent,radius,lyapunov,thm1_margin,thm2_margin,thm9_margin\n",
+                linstab_axis_name(x.kind), linstab_axis_name(y.kind));
+        for (size_t cell = 0; cell < ncells; cell++) {
+            const double *v = vals + cell * FIELDS;
+            fprintf(fp, "%.17g,%.17g,%.17g,%d", x.values[cell % x.count], y.values[cell / x.count], v[0], (int)v[1]);
+            for (int k = 2; k < FIELDS; k++) {
+                if (isfinite(v[k])) fprintf(fp, ",%.17g", v[k]);
+                else if (isinf(v[k])) fprintf(fp, ",%s", v[k] > 0 ? "inf" : "-inf");
+                else fprintf(fp, ",");
+            }
+            fputc('\n', fp);
         }
-        fputc('\n', o.fp);
+        rc = stage_close(&sg, "map.csv", fp);
     }
-    if ((rc = cli_output_close(cmd, &o, 1)) != 0) goto done;
-    snprintf(pth, sizeof pth, "%s/map.json", out);
-    if ((rc = cli_output_open(cmd, pth, &o)) != 0) goto done;
-    linstab_json j;
-    linstab_json_init(&j, o.fp);
-    linstab_json_begin(&j, NULL);
-    linstab_json_string(&j, "linstab_version", LINSTAB_VERSION);
-    linstab_json_string(&j, "source", path);
-    if (dexter_n) linstab_json_int(&j, "dexter_n", (long long)dexter_n);
-    else {
-        linstab_json_number(&j, "sharpness", ms.sharpness);
-        linstab_json_number(&j, "sigma", ms.sigma);
+    if (rc == 0) {
+        stage_path(&sg, "map.json", pth, sizeof pth);
+        if ((fp = fopen(pth, "w")) == NULL) rc = stage_fail(&sg, "map.json", strerror(errno));
     }
-    linstab_json_string(&j, "optimizer", dyn_name(p.dyn));
-    linstab_json_string(&j, "sampling", linstab_sampling_name(p.sampling));
-    linstab_json_number(&j, "eta", p.eta);
-    linstab_json_int(&j, "batch", (long long)p.batch);
-    linstab_json_number(&j, "rho", p.rho);
-    linstab_json_int(&j, "sigma_fixed", (long long)p.sigma);
-    linstab_json_int(&j, "runs", (long long)p.runs);
-    linstab_json_int(&j, "steps", (long long)p.steps);
-    linstab_json_number(&j, "growth", p.grow);
-    linstab_json_number(&j, "shrink", p.shrink);
-    linstab_json_int(&j, "seed", (long long)seed);
-    linstab_json_bool(&j, "exact", p.exact);
-    for (int a = 0; a < 2; a++) {
-        const linstab_axis *ax = a ? &y : &x;
-        linstab_json_begin(&j, a ? "y" : "x");
-        linstab_json_string(&j, "name", linstab_axis_name(ax->kind));
-        linstab_json_begin_array(&j, "values");
-        for (size_t i = 0; i < ax->count; i++) linstab_json_number(&j, NULL, ax->values[i]);
+    if (rc == 0) {
+        linstab_json j;
+        linstab_json_init(&j, fp);
+        linstab_json_begin(&j, NULL);
+        linstab_json_string(&j, "linstab_version", LINSTAB_VERSION);
+        linstab_json_string(&j, "source", path);
+        if (dexter_n) linstab_json_int(&j, "dexter_n", (long long)dexter_n);
+        else {
+            linstab_json_number(&j, "sharpness", ms.sharpness);
+            linstab_json_number(&j, "sigma", ms.sigma);
+        }
+        linstab_json_string(&j, "optimizer", dyn_name(p.dyn));
+        linstab_json_string(&j, "sampling", linstab_sampling_name(p.sampling));
+        linstab_json_number(&j, "eta", p.eta);
+        linstab_json_int(&j, "batch", (long long)p.batch);
+        linstab_json_number(&j, "rho", p.rho);
+        linstab_json_int(&j, "sigma_fixed", (long long)p.sigma);
+        linstab_json_int(&j, "runs", (long long)p.runs);
+        linstab_json_int(&j, "steps", (long long)p.steps);
+        linstab_json_number(&j, "growth", p.grow);
+        linstab_json_number(&j, "shrink", p.shrink);
+        linstab_json_int(&j, "seed", (long long)seed);
+        linstab_json_bool(&j, "exact", p.exact);
+        for (int a = 0; a < 2; a++) {
+            const linstab_axis *ax = a ? &y : &x;
+            linstab_json_begin(&j, a ? "y" : "x");
+            linstab_json_string(&j, "name", linstab_axis_name(ax->kind));
+            linstab_json_begin_array(&j, "values");
+            for (size_t i = 0; i < ax->count; i++) linstab_json_number(&j, NULL, ax->values[i]);
+            linstab_json_end_array(&j);
+            linstab_json_end(&j);
+        }
+        linstab_json_begin_array(&j, "arrays");
+        for (int k = 0; k < FIELDS; k++) linstab_json_string(&j, NULL, files[k]);
         linstab_json_end_array(&j);
+        linstab_json_string(&j, "array_shape", "(len(y), len(x))");
+        linstab_json_number(&j, "seconds", elapsed);
         linstab_json_end(&j);
+        rc = stage_close(&sg, "map.json", fp);
     }
-    linstab_json_begin_array(&j, "arrays");
-    for (int k = 0; k < FIELDS; k++) linstab_json_string(&j, NULL, files[k]);
-    linstab_json_end_array(&j);
-    linstab_json_string(&j, "array_shape", "(len(y), len(x))");
-    linstab_json_number(&j, "seconds", elapsed);
-    linstab_json_end(&j);
-    if ((rc = cli_output_close(cmd, &o, 1)) != 0) goto done;
 
-    if (!noplot) {
+    if (rc == 0 && !noplot) {
         size_t nc = ncells;
         double *fr = malloc(nc * sizeof *fr), *t1 = malloc(nc * sizeof *t1), *t2 = malloc(nc * sizeof *t2),
                *lr = malloc(nc * sizeof *lr), *ly = malloc(nc * sizeof *ly), *t9 = malloc(nc * sizeof *t9);
         double *xv = malloc(x.count * sizeof *xv), *yv = malloc(y.count * sizeof *yv);
-        if (!fr || !t1 || !t2 || !lr || !ly || !t9 || !xv || !yv) rc = 1;
+        if (!fr || !t1 || !t2 || !lr || !ly || !t9 || !xv || !yv) rc = stage_fail(&sg, "map.png", "out of memory");
         for (size_t k = 0; rc == 0 && k < nc; k++) {
             const double *v = vals + k * FIELDS;
             fr[k] = v[0];
@@ -598,8 +737,11 @@ int cmd_map(int argc, char **argv)
                                p.dyn != LINSTAB_DYN_SGD ? t9 : NULL};
         static const char *dev[2] = {"pngcairo", "svgcairo"}, *name[2] = {"map.png", "map.svg"};
         for (int k = 0; rc == 0 && k < 2; k++) {
-            snprintf(pth, sizeof pth, "%s/%s", out, name[k]);
-            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = cli_fail(cmd, &err);
+            stage_path(&sg, name[k], pth, sizeof pth);
+            struct stat sb;
+            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = stage_fail(&sg, name[k], err.msg);
+            else if (stat(pth, &sb) != 0 || sb.st_size == 0)
+                rc = stage_fail(&sg, name[k], "the figure is empty (is the disk full?)");
         }
         free(fr);
         free(t1);
@@ -610,13 +752,33 @@ int cmd_map(int argc, char **argv)
         free(xv);
         free(yv);
     }
-    if (!quiet && isatty(STDERR_FILENO) == 0) { /* nothing */ }
-    if (rc == 0)
+    /* every output is complete: rename them into place together */
+    for (int k = 0; rc == 0 && k < nout; k++) {
+        char from[4600], to[4600];
+        stage_path(&sg, names[k], from, sizeof from);
+        snprintf(to, sizeof to, "%s/%s", out, names[k]);
+        if (rename(from, to) != 0) rc = stage_fail(&sg, names[k], strerror(errno));
+    }
+    if (rc != 0) {
+        fprintf(stderr, "linstab %s: error: cannot write %s/%s: %s (no output was written)\n", cmd, out,
+                sg.failed[0] ? sg.failed : "?", sg.why[0] ? sg.why : "unknown error");
+        goto done;
+    }
+    if (rc == 0) {
         printf("map: %zu x %zu cells (%s x %s) in %.2f s -> %s/{frac_divergent,divergent,radius,lyapunov,"
                "thm1_margin,thm2_margin,thm9_margin,x,y}.npy, map.csv, map.json%s\n",
                x.count, y.count, linstab_axis_name(x.kind), linstab_axis_name(y.kind), elapsed, out,
                noplot ? "" : ", map.png, map.svg");
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "linstab %s: error: cannot write to standard output: %s\n", cmd, strerror(errno));
+            rc = 1;
+        }
+    }
 done:
+    stage_discard(&sg);
+    linstab_map_blas_restore(blas);
+    linstab_ckpt_ident_clear(&id);
+    free(mbuf);
     for (size_t q = 0; dexter_rf != NULL && q <= dexter_n; q++) linstab_rotated_clear(&dexter_rf[q]);
     free(dexter_rf);
     free(done);

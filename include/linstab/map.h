@@ -129,6 +129,53 @@ LINSTAB_API linstab_status linstab_map_check(const linstab_map_source *src,
                                              const linstab_map_params *p, const linstab_axis *x,
                                              const linstab_axis *y, linstab_error *err);
 
+/* The values of a cell as stored per cell (map.csv's columns, in order):
+ * frac_div, divergent, radius, lyapunov, thm1, thm2, thm9 margins. */
+#define LINSTAB_MAP_FIELDS 7
+LINSTAB_API void linstab_cell_pack(const linstab_cell *c, double v[LINSTAB_MAP_FIELDS]);
+
+/*
+ * Compute the cells c0 <= c < c1 with c % stride == offset and done[c] == 0
+ * (cell c is (ix, iy) = (c % x->count, c / x->count)) in parallel over the
+ * OpenMP threads, each cell's linear algebra on one BLAS thread (OpenBLAS's
+ * own thread count is set to 1 around the region and restored), so that
+ * the values do not depend on the thread counts of either.  A computed
+ * cell gets vals[c * LINSTAB_MAP_FIELDS ...] and done[c] = 1.
+ * Errors: when cells fail, the status and message of the failing cell with
+ * the smallest index (the same for any thread count), *failed = its index
+ * (SIZE_MAX on success); cells above it may be skipped, the others keep
+ * their results.  stride >= 1, offset < stride (MPI ranks).
+ */
+LINSTAB_API linstab_status linstab_map_cells(const linstab_map_source *src,
+                                             const linstab_map_params *p, const linstab_axis *x,
+                                             const linstab_axis *y, size_t c0, size_t c1,
+                                             size_t stride, size_t offset, unsigned char *done,
+                                             double *vals, size_t *failed, linstab_error *err);
+
+/*
+ * Memory a map needs, estimated before anything is allocated: OUT *cells
+ * (nx * ny) and *bytes = the grid's arrays (done flags, values, the
+ * checkpoint written and read back, the output and figure arrays), the
+ * dexter constructions kept for the grid's sigma values, and `threads`
+ * times the largest per-cell workspace over the grid (the Monte Carlo
+ * simulator, Theorem 9's matrix and moments, the exact columns' operators
+ * and eigensolver workspaces).  A bound, not an exact count.
+ * Errors: EINVAL when nx * ny does not fit size_t (the message says so).
+ */
+LINSTAB_API linstab_status linstab_map_memory(const linstab_map_source *src,
+                                              const linstab_map_params *p, const linstab_axis *x,
+                                              const linstab_axis *y, size_t threads,
+                                              size_t *cells, double *bytes, linstab_error *err);
+
+/* The map's pipeline on one BLAS thread: linstab_map_blas_serial() sets
+ * OpenBLAS's thread count to 1 and returns the previous one (-1 inside an
+ * OpenMP parallel region, where it does nothing), linstab_map_blas_restore
+ * puts it back.  A map's family preparation (range restriction, moments)
+ * runs between the two so that no reduction order depends on
+ * OPENBLAS_NUM_THREADS. */
+LINSTAB_API int linstab_map_blas_serial(void);
+LINSTAB_API void linstab_map_blas_restore(int previous);
+
 #ifdef __cplusplus
 }
 #endif
