@@ -1,0 +1,306 @@
+/*
+ * test_cli_map.c -- end-to-end tests of `linstab map`: a killed run
+ * resumed gives the uninterrupted run's files; --resume refuses, saying
+ * why, a checkpoint of another run (other family contents at the same
+ * path, another y axis after a long x axis), a damaged one (a flipped
+ * byte, a torn file) and a missing one; the outputs are the same bytes for
+ * any OpenBLAS and OpenMP thread count; a full filesystem leaves no final
+ * output name behind; the memory a grid needs is checked first; the family
+ * options of `check` are accepted.  The binary comes from $LINSTAB_BIN.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+static char dir[512];
+static char out_path[600], err_path[600];
+static int mounted;
+static const char *stdout_to; /* NULL: out_path */
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/linstab-clim-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    mounted = 0;
+    stdout_to = NULL;
+}
+
+static void teardown(void)
+{
+    char cmd[700];
+    if (mounted) {
+        snprintf(cmd, sizeof cmd, "umount '%s/full' 2>/dev/null", dir);
+        if (system(cmd) != 0) cr_log_warn("could not unmount %s/full", dir);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
+}
+
+TestSuite(cli_map, .init = setup, .fini = teardown, .timeout = 240);
+
+/* Run `ENV linstab ARGS` in dir (ENV: "VAR=value ..." or ""); the exit status. */
+static int run_env(const char *env, const char *fmt, ...)
+{
+    const char *bin = getenv("LINSTAB_BIN");
+    cr_assert_not_null(bin, "LINSTAB_BIN is not set");
+    static char args[65536], cmd[70000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && env %s '%s' %s >'%s' 2>'%s'", dir, env, bin, args,
+             stdout_to ? stdout_to : out_path, err_path);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st), "linstab did not exit normally: %.200s", args);
+    return WEXITSTATUS(st);
+}
+
+static char *slurp_len(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    *len = 0;
+    if (fp == NULL) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *s = calloc((size_t)n + 1, 1);
+    if (fread(s, 1, (size_t)n, fp) != (size_t)n) n = 0;
+    fclose(fp);
+    *len = (size_t)n;
+    return s;
+}
+
+static char *slurp_rel(const char *rel, size_t *len)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    return slurp_len(p, len);
+}
+
+static char *stderr_text(void)
+{
+    size_t len;
+    char *s = slurp_len(err_path, &len);
+    return s ? s : calloc(1, 1);
+}
+
+static int exists_rel(const char *rel)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    return access(p, F_OK) == 0;
+}
+
+static void expect_same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = slurp_rel(a, &la), *y = slurp_rel(b, &lb);
+    cr_assert_not_null(x, "no %s", a);
+    cr_assert_not_null(y, "no %s", b);
+    cr_expect(la == lb && memcmp(x, y, la) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+static void expect_stderr_has(const char *needle)
+{
+    char *e = stderr_text();
+    cr_expect(strstr(e, needle) != NULL, "stderr lacks '%s': %s", needle, e);
+    free(e);
+}
+
+/* 100 cells: two chunks of 64, so the abort hook stops after the first */
+static const char *grid = "--dexter 20 --eta 0.8 --x sigma=1:10 --y batch=1:10 --steps 200 --quiet --no-plot";
+
+static const char *outputs[] = {"frac_divergent.npy", "divergent.npy", "radius.npy", "lyapunov.npy",
+                                "thm1_margin.npy", "thm2_margin.npy", "thm9_margin.npy", "x.npy",
+                                "y.npy", "map.csv", "map.json"};
+
+Test(cli_map, a_killed_run_resumed_gives_the_files_of_an_uninterrupted_run)
+{
+    cr_assert_eq(run_env("", "map %s --out whole", grid), 0);
+    cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "map %s --out part", grid), 137);
+    cr_expect(exists_rel("part/map.checkpoint"));
+    cr_expect(!exists_rel("part/map.csv"), "a killed run wrote map.csv");
+    cr_assert_eq(run_env("", "map %s --out part --resume", grid), 0);
+    for (size_t k = 0; k < sizeof outputs / sizeof outputs[0]; k++) {
+        char a[64], b[64];
+        if (strcmp(outputs[k], "map.json") == 0) continue; /* it records the seconds */
+        snprintf(a, sizeof a, "whole/%s", outputs[k]);
+        snprintf(b, sizeof b, "part/%s", outputs[k]);
+        expect_same_file(a, b);
+    }
+}
+
+Test(cli_map, resume_without_a_checkpoint_says_there_is_none)
+{
+    cr_expect_eq(run_env("", "map %s --out none --resume", grid), 1);
+    expect_stderr_has("no checkpoint");
+}
+
+/* The same path, other contents: refused by the contents' hash. */
+Test(cli_map, resume_refuses_a_checkpoint_of_other_family_contents_at_the_same_path)
+{
+    const char *g = "map --factors r1.npy --eta 0.5 --x eta=0.1:1:10 --y batch=1:20:2 --steps 100 --quiet --no-plot";
+    cr_assert_eq(run_env("", "gen --kind rank1 --n 40 --d 6 --seed 1 --out r1.npy"), 0);
+    cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "%s --out o", g), 137);
+    cr_assert_eq(run_env("", "gen --kind rank1 --n 40 --d 6 --seed 2 --out r1.npy"), 0);
+    cr_expect_eq(run_env("", "%s --out o --resume", g), 1);
+    expect_stderr_has("written by a different run: the contents of the factors file differs");
+    /* the original contents again: accepted */
+    cr_assert_eq(run_env("", "gen --kind rank1 --n 40 --d 6 --seed 1 --out r1.npy"), 0);
+    cr_expect_eq(run_env("", "%s --out o --resume", g), 0);
+}
+
+/* 700 x values (about 13 kB of text, past the former 8192-byte identity)
+ * and then a different y axis. */
+Test(cli_map, resume_refuses_another_y_axis_after_a_long_x_list)
+{
+    static char xs[20000];
+    size_t off = (size_t)snprintf(xs, sizeof xs, "eta=");
+    for (int i = 0; i < 700; i++)
+        off += (size_t)snprintf(xs + off, sizeof xs - off, "%s%.17g", i ? "," : "", 0.1 + 1e-3 * i + 1e-17);
+    const char *g = "--dexter 10 --sigma 2 --runs 1 --steps 5 --no-exact --quiet --no-plot";
+    cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "map %s --x %s --y batch=1,2 --out o", g, xs), 137);
+    cr_expect_eq(run_env("", "map %s --x %s --y batch=1,3 --out o --resume", g, xs), 1);
+    expect_stderr_has("written by a different run: the y axis differs");
+    cr_expect_eq(run_env("", "map %s --x %s --y batch=1,2 --out o --resume", g, xs), 0);
+}
+
+static void damage(const char *rel, int truncate_half)
+{
+    size_t len;
+    char *b = slurp_rel(rel, &len);
+    cr_assert_not_null(b);
+    cr_assert_gt(len, 100);
+    if (!truncate_half) b[len / 2] ^= 0x10;
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    FILE *fp = fopen(p, "wb");
+    cr_assert_not_null(fp);
+    size_t w = truncate_half ? len / 2 : len;
+    cr_assert_eq(fwrite(b, 1, w, fp), w);
+    fclose(fp);
+    free(b);
+}
+
+Test(cli_map, resume_refuses_a_checkpoint_with_a_flipped_byte)
+{
+    cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "map %s --out o", grid), 137);
+    damage("o/map.checkpoint", 0);
+    cr_expect_eq(run_env("", "map %s --out o --resume", grid), 1);
+    expect_stderr_has("checksum mismatch");
+}
+
+Test(cli_map, resume_refuses_a_torn_checkpoint_saying_how_much_is_missing)
+{
+    cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "map %s --out o", grid), 137);
+    size_t len;
+    free(slurp_rel("o/map.checkpoint", &len));
+    damage("o/map.checkpoint", 1);
+    cr_expect_eq(run_env("", "map %s --out o --resume", grid), 1);
+    char want[80];
+    snprintf(want, sizeof want, "truncated (%zu of %zu bytes)", len / 2, len);
+    expect_stderr_has(want);
+}
+
+/* The reported case: SAM 'same' on a rank-one family, exact columns and
+ * Monte Carlo Lyapunov exponents, under 1 and 2 OpenBLAS threads and 1 and
+ * 2 OpenMP threads: the same bytes in every file. */
+Test(cli_map, outputs_are_the_same_bytes_for_any_openblas_and_openmp_thread_count)
+{
+    cr_assert_eq(run_env("", "gen --kind rank1 --n 60 --d 20 --seed 1 --out r1.npy"), 0);
+    /* 9 cells of the reported grid (rho=0:0.5:10, batch=1:30:3): before the
+     * fix their radii already differed between 1 and 2 OpenBLAS threads */
+    const char *g = "map --factors r1.npy --optimizer sam-same --eta 0.5 --x rho=0:0.5:3 --y batch=1:30:10 "
+                    "--steps 100 --quiet --no-plot";
+    const char *cfg[4][2] = {{"OPENBLAS_NUM_THREADS=1", "1"}, {"OPENBLAS_NUM_THREADS=2", "1"},
+                             {"OPENBLAS_NUM_THREADS=1", "2"}, {"OPENBLAS_NUM_THREADS=2", "2"}};
+    for (int k = 0; k < 4; k++)
+        cr_assert_eq(run_env(cfg[k][0], "%s --threads %s --out o%d", g, cfg[k][1], k), 0, "%s", cfg[k][0]);
+    for (int k = 1; k < 4; k++)
+        for (size_t q = 0; q < sizeof outputs / sizeof outputs[0]; q++) {
+            if (strcmp(outputs[q], "map.json") == 0) continue;
+            char a[64], b[64];
+            snprintf(a, sizeof a, "o0/%s", outputs[q]);
+            snprintf(b, sizeof b, "o%d/%s", k, outputs[q]);
+            expect_same_file(a, b);
+        }
+}
+
+static int mount_small(const char *size)
+{
+    char cmd[1800];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/full' && mount -t tmpfs -o size=%s tmpfs '%s/full' 2>/dev/null", dir,
+             size, dir);
+    if (system(cmd) != 0) return 0;
+    mounted = 1;
+    return 1;
+}
+
+/* A 64 kB filesystem: the checkpoint and the arrays fit, map.svg does not;
+ * the map fails naming the file, and no final output name exists. */
+Test(cli_map, a_full_filesystem_leaves_no_output_and_says_which_file)
+{
+    if (!mount_small("64k")) cr_skip("cannot mount a tmpfs here (needs root)");
+    cr_expect_eq(run_env("", "map --dexter 20 --eta 0.8 --x sigma=1:10 --y batch=1:10 --steps 200 --quiet --out full/o"), 1);
+    expect_stderr_has("cannot write full/o/map.");
+    expect_stderr_has("no output was written");
+    for (size_t k = 0; k < sizeof outputs / sizeof outputs[0]; k++) {
+        char p[64];
+        snprintf(p, sizeof p, "full/o/%s", outputs[k]);
+        cr_expect(!exists_rel(p), "%s exists after a failed map", p);
+    }
+    cr_expect(!exists_rel("full/o/map.png"));
+    cr_expect(!exists_rel("full/o/map.svg"));
+    /* no staging folder is left behind */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls -A '%s/full/o' | grep -q linstab-map", dir);
+    cr_expect_neq(system(cmd), 0, "a staging folder was left in full/o");
+}
+
+/* A 12 kB filesystem: the checkpoint itself cannot be written. */
+Test(cli_map, a_checkpoint_that_cannot_be_written_stops_the_map_with_a_message)
+{
+    if (!mount_small("12k")) cr_skip("cannot mount a tmpfs here (needs root)");
+    cr_expect_eq(run_env("", "map --dexter 20 --eta 0.8 --x sigma=1:20 --y batch=1:20 --steps 50 --no-exact --quiet --out full/o"), 1);
+    expect_stderr_has("cannot write the checkpoint full/o/map.checkpoint");
+    cr_expect(!exists_rel("full/o/map.csv"));
+}
+
+Test(cli_map, a_full_standard_output_is_an_error)
+{
+    stdout_to = "/dev/full";
+    cr_expect_eq(run_env("", "map %s --out o", grid), 1);
+    expect_stderr_has("cannot write to standard output");
+}
+
+Test(cli_map, the_memory_a_grid_needs_is_checked_first_and_stated_in_bytes)
+{
+    cr_expect_eq(run_env("", "map %s --max-memory 0.000001 --out o", grid), 1);
+    expect_stderr_has("needs about");
+    expect_stderr_has("bytes");
+    expect_stderr_has("--max-memory");
+    cr_expect(!exists_rel("o/map.checkpoint"));
+    cr_expect_eq(run_env("", "map %s --max-memory 4 --out o", grid), 0);
+}
+
+Test(cli_map, the_family_options_of_check_are_accepted)
+{
+    cr_assert_eq(run_env("", "gen --kind rank1 --n 30 --d 5 --seed 3 --out r1.npy"), 0);
+    cr_expect_eq(run_env("", "map --factors r1.npy --allow-indefinite --sym-tol 1e-9 --rank-tol 1e-12 --max-memory 2 "
+                             "--eta 0.5 --x eta=0.2,0.5 --y batch=1,5 --steps 50 --quiet --no-plot --out o"),
+                 0);
+    char *e = stderr_text();
+    cr_expect_str_eq(e, "");
+    free(e);
+}
