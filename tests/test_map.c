@@ -185,3 +185,286 @@ Test(map_protocol, a_cell_is_reproducible_from_its_seed)
     linstab_axis_clear(&x);
     linstab_axis_clear(&y);
 }
+
+/* ---- the margin columns against their closed forms -------------------- */
+
+/* 004 Theorem 1 (Bernoulli): divergence when lambda1(H) > 2/eta or
+ * lambda1(H) > (sigma/eta)(n/B - 1)^(-1/2) (no second condition at B = n);
+ * Theorem 2: threshold 2 sigma / (eta (sigma + n/B - 1)).  On 004's
+ * construction lambda1(H) = 2 and the coherence is sigma. */
+Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_construction)
+{
+    linstab_axis x, y;
+    linstab_error err;
+    cr_assert_eq(linstab_axis_parse("sigma=1,3,7,20", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_axis_parse("batch=1,4,9,20,37,40", &y, &err), LINSTAB_OK);
+    size_t n = 40;
+    linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.runs = 1;
+    p.steps = 5;
+    p.exact = 0;
+    double etas[] = {0.05, 0.8, 1.7};
+    for (size_t e = 0; e < 3; e++) {
+        p.eta = etas[e];
+        for (size_t iy = 0; iy < y.count; iy++)
+            for (size_t ix = 0; ix < x.count; ix++) {
+                linstab_cell c;
+                cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+                double s = x.values[ix], B = y.values[iy], eta = etas[e], q = (double)n / B;
+                double t1 = 2.0 / eta;
+                if (B < (double)n) t1 = fmin(t1, s / eta / sqrt(q - 1.0));
+                double want1 = 2.0 - t1, want2 = 2.0 - 2.0 * s / (eta * (s + q - 1.0));
+                /* a few roundings of quantities of size <= 2/eta */
+                double tol = 8 * 2.2e-16 * (2.0 + 2.0 / eta + s / eta);
+                cr_expect_lt(fabs(c.thm1_margin - want1), tol, "Theorem 1, sigma %g B %g eta %g: %.17g vs %.17g", s,
+                             B, eta, c.thm1_margin, want1);
+                cr_expect_lt(fabs(c.thm2_margin - want2), tol, "Theorem 2, sigma %g B %g eta %g: %.17g vs %.17g", s,
+                             B, eta, c.thm2_margin, want2);
+                cr_expect(isnan(c.thm9_margin), "Theorem 9 is for SAM only");
+            }
+    }
+    linstab_axis_clear(&x);
+    linstab_axis_clear(&y);
+}
+
+/* A fixed family's margins use its own sharpness and coherence. */
+Test(map_margins, theorem_1_and_2_margins_use_the_sharpness_and_coherence_of_a_fixed_family)
+{
+    linstab_family *f = tu_family_factored(10, 3, 2, 5);
+    linstab_rotated rf = tu_rotate(f);
+    linstab_error err;
+    double l1 = tu_lambda1_mean(f), sig;
+    cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
+    linstab_map_source src = {&rf, l1, sig, 0, NULL, NULL};
+    linstab_axis x, y;
+    cr_assert_eq(linstab_axis_parse("eta=0.1,0.6", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_axis_parse("batch=2,10", &y, &err), LINSTAB_OK);
+    linstab_map_params p = linstab_map_defaults();
+    p.runs = 1;
+    p.steps = 5;
+    p.exact = 0;
+    for (size_t iy = 0; iy < 2; iy++)
+        for (size_t ix = 0; ix < 2; ix++) {
+            linstab_cell c;
+            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            double eta = x.values[ix], B = y.values[iy], q = 10.0 / B;
+            double t1 = B < 10 ? fmin(2.0 / eta, sig / eta / sqrt(q - 1.0)) : 2.0 / eta;
+            double tol = 8 * 2.2e-16 * (l1 + 2.0 / eta + sig / eta);
+            cr_expect_lt(fabs(c.thm1_margin - (l1 - t1)), tol, "Theorem 1, eta %g B %g", eta, B);
+            cr_expect_lt(fabs(c.thm2_margin - (l1 - 2.0 * sig / (eta * (sig + q - 1.0)))), tol, "Theorem 2");
+        }
+    linstab_axis_clear(&x);
+    linstab_axis_clear(&y);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* Cyclic Jacobi eigenvalues of a small symmetric matrix (row-major, d x d,
+ * destroyed): the largest one. Independent of LAPACK. */
+static double jacobi_lambda_max(size_t d, double *A)
+{
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0.0;
+        for (size_t p = 0; p < d; p++)
+            for (size_t q = p + 1; q < d; q++) off += A[p * d + q] * A[p * d + q];
+        if (off < 1e-300) break;
+        for (size_t p = 0; p < d; p++)
+            for (size_t q = p + 1; q < d; q++) {
+                double apq = A[p * d + q];
+                if (fabs(apq) < 1e-300) continue;
+                double theta = (A[q * d + q] - A[p * d + p]) / (2.0 * apq);
+                double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
+                double c = 1.0 / sqrt(t * t + 1.0), s = t * c;
+                for (size_t k = 0; k < d; k++) { /* columns p, q */
+                    double akp = A[k * d + p], akq = A[k * d + q];
+                    A[k * d + p] = c * akp - s * akq;
+                    A[k * d + q] = s * akp + c * akq;
+                }
+                for (size_t k = 0; k < d; k++) { /* rows p, q */
+                    double apk = A[p * d + k], aqk = A[q * d + k];
+                    A[p * d + k] = c * apk - s * aqk;
+                    A[q * d + k] = s * apk + c * aqk;
+                }
+            }
+    }
+    double m = -INFINITY;
+    for (size_t k = 0; k < d; k++) m = fmax(m, A[k * d + k]);
+    return m;
+}
+
+/* Shin et al. Theorem 9: lambda_max(P) with P = (1/n) sum_i J_i^2,
+ * J_i = I - eta H_i - eta rho H_i^2, computed densely from the samples in
+ * the original coordinates (the family has full rank, so the map's
+ * rotated, range-restricted P has the same spectrum). */
+Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_one)
+{
+    size_t n = 7, d = 4;
+    linstab_family *f = tu_family_factored(n, d, 2, 21);
+    linstab_rotated rf = tu_rotate(f);
+    cr_assert_eq(rf.f->d, d, "full rank");
+    linstab_error err;
+    linstab_moments *m = NULL;
+    cr_assert_eq(linstab_moments_compute(rf.f, &m, &err), LINSTAB_OK, "%s", err.msg);
+    double sig;
+    cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
+    linstab_map_source src = {&rf, tu_lambda1_mean(f), sig, 0, m, NULL};
+    linstab_axis x, y;
+    cr_assert_eq(linstab_axis_parse("eta=0.05,0.4,1.3", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_axis_parse("rho=0,0.3,2", &y, &err), LINSTAB_OK);
+    linstab_map_params p = linstab_map_defaults();
+    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.batch = 1;
+    p.runs = 1;
+    p.steps = 5;
+    p.exact = 0;
+    double Hs[7][16], J[16], P[16];
+    for (size_t i = 0; i < n; i++) linstab_family_sample_dense(f, i, Hs[i]);
+    for (size_t iy = 0; iy < y.count; iy++)
+        for (size_t ix = 0; ix < x.count; ix++) {
+            double eta = x.values[ix], rho = y.values[iy], scale = 0.0;
+            memset(P, 0, sizeof P);
+            for (size_t i = 0; i < n; i++) {
+                for (size_t a = 0; a < d; a++)
+                    for (size_t b = 0; b < d; b++) {
+                        double h2 = 0.0;
+                        for (size_t k = 0; k < d; k++) h2 += Hs[i][a * d + k] * Hs[i][k * d + b];
+                        J[a * d + b] = (a == b) - eta * Hs[i][a * d + b] - eta * rho * h2;
+                    }
+                for (size_t a = 0; a < d; a++)
+                    for (size_t b = 0; b < d; b++) {
+                        double s = 0.0;
+                        for (size_t k = 0; k < d; k++) s += J[a * d + k] * J[k * d + b];
+                        P[a * d + b] += s / (double)n;
+                    }
+                for (size_t a = 0; a < d * d; a++) scale = fmax(scale, fabs(J[a]));
+            }
+            double want = jacobi_lambda_max(d, P) - 1.0;
+            linstab_cell c;
+            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            /* P's entries are sums of products of J entries: rounding of order
+             * d n eps max|J|^2, and the eigenvalue is well conditioned (symmetric) */
+            double tol = 64.0 * (double)(d * n) * 2.2e-16 * (1.0 + scale * scale);
+            cr_expect_lt(fabs(c.thm9_margin - want), tol, "eta %g rho %g: %.17g vs %.17g", eta, rho, c.thm9_margin,
+                         want);
+        }
+    linstab_axis_clear(&x);
+    linstab_axis_clear(&y);
+    linstab_moments_free(m);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* On the construction (diagonal) P is diagonal: P_jj = (1/n) sum_i
+ * (1 - eta h_ij - eta rho h_ij^2)^2, so lambda_max(P) = max_j P_jj (the
+ * dexter source computes the moments per cell). */
+Test(map_margins, theorem_9_margin_on_the_construction_is_the_largest_diagonal_entry)
+{
+    size_t n = 12;
+    linstab_axis x, y;
+    linstab_error err;
+    cr_assert_eq(linstab_axis_parse("sigma=1,4,12", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_axis_parse("rho=0,0.1,0.5", &y, &err), LINSTAB_OK);
+    linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.eta = 0.3;
+    p.batch = 1;
+    p.runs = 1;
+    p.steps = 5;
+    p.exact = 0;
+    for (size_t iy = 0; iy < y.count; iy++)
+        for (size_t ix = 0; ix < x.count; ix++) {
+            size_t sg = (size_t)x.values[ix];
+            linstab_family *f = tu_family_004(n, sg);
+            double rho = y.values[iy], best = -INFINITY;
+            for (size_t j = 0; j < f->d; j++) {
+                double s = 0.0;
+                for (size_t i = 0; i < n; i++) {
+                    double h = f->data[i * f->d + j], jj = 1.0 - p.eta * h - p.eta * rho * h * h;
+                    s += jj * jj / (double)n;
+                }
+                best = fmax(best, s);
+            }
+            linstab_cell c;
+            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            cr_expect_lt(fabs(c.thm9_margin - (best - 1.0)), 1e-12 * (1.0 + best), "sigma %zu rho %g: %.17g vs %.17g",
+                         sg, rho, c.thm9_margin, best - 1.0);
+            linstab_family_free(f);
+        }
+    linstab_axis_clear(&x);
+    linstab_axis_clear(&y);
+}
+
+/* ---- the parallel driver and the memory estimate ------------------------ */
+
+/* linstab_map_cells gives each cell the bits of linstab_map_cell, for one
+ * pass or two interleaved strides (MPI ranks), and reports the failing
+ * cell with the smallest index whatever the schedule. */
+Test(map_cells, cells_computed_in_parallel_equal_single_cells_and_the_first_failure_is_reported)
+{
+    linstab_axis x, y;
+    linstab_error err;
+    cr_assert_eq(linstab_axis_parse("sigma=1,2,5,8", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_axis_parse("batch=1,3,8", &y, &err), LINSTAB_OK);
+    linstab_map_source src = {NULL, NAN, NAN, 8, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.eta = 0.8;
+    p.steps = 100;
+    size_t nc = 12, failed;
+    unsigned char done[12] = {0}, done2[12] = {0};
+    double vals[12 * LINSTAB_MAP_FIELDS], vals2[12 * LINSTAB_MAP_FIELDS], one[LINSTAB_MAP_FIELDS];
+    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 1, 0, done, vals, &failed, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(failed, SIZE_MAX);
+    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 2, 1, done2, vals2, &failed, &err), LINSTAB_OK);
+    for (size_t c = 0; c < nc; c++) cr_expect_eq(done2[c], c % 2, "stride 2, offset 1: cell %zu", c);
+    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 2, 0, done2, vals2, &failed, &err), LINSTAB_OK);
+    for (size_t c = 0; c < nc; c++) {
+        linstab_cell cell;
+        cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, c % 4, c / 4, &cell, &err), LINSTAB_OK);
+        linstab_cell_pack(&cell, one);
+        cr_expect(done[c] && done2[c]);
+        cr_expect_eq(memcmp(one, vals + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu", c);
+        cr_expect_eq(memcmp(one, vals2 + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu (strides)", c);
+    }
+    /* sigma 9 and 12 exceed n = 8: cells 2, 3, 6, 7, 10, 11 fail; cell 2 is reported */
+    linstab_axis bad;
+    cr_assert_eq(linstab_axis_parse("sigma=1,2,9,12", &bad, &err), LINSTAB_OK);
+    for (int rep = 0; rep < 5; rep++) {
+        unsigned char d3[12] = {0};
+        double v3[12 * LINSTAB_MAP_FIELDS];
+        linstab_error e3 = {0};
+        cr_expect_neq(linstab_map_cells(&src, &p, &bad, &y, 0, nc, 1, 0, d3, v3, &failed, &e3), LINSTAB_OK);
+        cr_expect_eq(failed, 2, "repetition %d: cell %zu reported", rep, failed);
+        cr_expect(strncmp(e3.msg, "cell 2 (sigma 9, batch 1)", 25) == 0, "%s", e3.msg);
+        cr_expect(d3[0] && d3[1], "the cells below the failure are computed");
+    }
+    linstab_axis_clear(&bad);
+    linstab_axis_clear(&x);
+    linstab_axis_clear(&y);
+}
+
+Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_arrays)
+{
+    linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.eta = 0.8;
+    double v[1] = {5};
+    linstab_axis x = {LINSTAB_AXIS_SIGMA, (size_t)1 << 40, v, 0}, y = {LINSTAB_AXIS_BATCH, (size_t)1 << 30, v, 0};
+    size_t cells;
+    double bytes;
+    linstab_error err;
+    cr_expect_eq(linstab_map_memory(&src, &p, &x, &y, 1, &cells, &bytes, &err), LINSTAB_EINVAL);
+    cr_expect(strstr(err.msg, "overflows") != NULL, "%s", err.msg);
+    /* 1 x 2^40 fits size_t: a valid count, and terabytes of memory (the
+     * estimate reads the values of the sigma axis only: x has its one) */
+    x.count = 1;
+    y.count = (size_t)1 << 40;
+    cr_assert_eq(linstab_map_memory(&src, &p, &x, &y, 1, &cells, &bytes, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(cells, (size_t)1 << 40);
+    cr_expect_geq(bytes, (double)cells * (1 + 8 * LINSTAB_MAP_FIELDS), "at least the done flags and values");
+    double b2;
+    cr_assert_eq(linstab_map_memory(&src, &p, &x, &y, 2, &cells, &b2, &err), LINSTAB_OK);
+    /* one more thread: at least one more simulator (n = 100 samples, d = 96 coordinates) */
+    cr_expect_geq(b2 - bytes, 8.0 * (3 * 100 + 3 * 96));
+}
