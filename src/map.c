@@ -461,9 +461,16 @@ static double cell_doubles(const linstab_map_params *p, double n, double d, doub
     if (p->exact && p->dyn != LINSTAB_DYN_SAM_NORMALIZED) {
         double r = d, rr = r * r, m = r * (r + 1) / 2, dm = 2000;
         double ex;
-        if (p->dyn == LINSTAB_DYN_SGD) ex = 3 * rr + 6 * rr + eig_doubles(m, dm);
-        else /* SAM: samples, moments, K, the five terms dense and in svec form, the eigenproblem */
-            ex = n * rr + 2 * rr + rr * rr + 5 * (m * m + rr * rr) + eig_doubles(m > rr ? m : rr, dm);
+        /* the second-moment operator (SGD, SAM 'independent', SAM 'same' at
+         * B = 1 or B = n): three r x r iterates, products, the eigenproblem */
+        ex = 12 * rr + eig_doubles(m, dm);
+        if (p->dyn == LINSTAB_DYN_SAM_SAME && d <= LINSTAB_SAMSAME_MAX_R) {
+            /* 'same' at general B: samples, moments, K, the five terms dense
+             * and in svec form, the eigenproblem (beyond the rank limit it is
+             * not computed) */
+            double same = n * rr + 2 * rr + rr * rr + 5 * (m * m + rr * rr) + eig_doubles(m, dm);
+            ex = ex > same ? ex : same;
+        }
         w += ex + (double)p->lyap_runs + d;
     }
     return w;
