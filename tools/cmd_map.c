@@ -150,6 +150,10 @@ static void stage_path(const stage *sg, const char *name, char *buf, size_t len)
 
 static int stage_fail(stage *sg, const char *name, const char *why)
 {
+    /* the library names the staged file: the final name is said instead */
+    size_t dl = strlen(sg->dir);
+    const char *cut = strncmp(why, sg->dir, dl) == 0 ? strstr(why + dl, ": ") : NULL;
+    if (cut != NULL) why = cut + 2;
     if (sg->failed[0] == '\0') {
         snprintf(sg->failed, sizeof sg->failed, "%s", name);
         snprintf(sg->why, sizeof sg->why, "%s", why);
