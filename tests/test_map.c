@@ -188,9 +188,9 @@ Test(map_protocol, a_cell_is_reproducible_from_its_seed)
 
 /* ---- the margin columns against their closed forms -------------------- */
 
-/* 004 Theorem 1 (Bernoulli): divergence when lambda1(H) > 2/eta or
+/* Dexter et al. (2024) Theorem 1 (Bernoulli): divergence when lambda1(H) > 2/eta or
  * lambda1(H) > (sigma/eta)(n/B - 1)^(-1/2) (no second condition at B = n);
- * Theorem 2: threshold 2 sigma / (eta (sigma + n/B - 1)).  On 004's
+ * Theorem 2: threshold 2 sigma / (eta (sigma + n/B - 1)).  On their
  * construction lambda1(H) = 2 and the coherence is sigma. */
 Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_construction)
 {

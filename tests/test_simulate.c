@@ -19,7 +19,7 @@
 /* One step of SGD / SAM 'same' on a diagonal family with the full batch
  * (B = n without replacement): w_j <- w_j (1 - eta (h_j + rho h_j^2)),
  * h = mean of the diagonals.  Here n = 12 samples on d = 8 coordinates
- * (004's construction, sigma = 5): every coordinate is hit, and the
+ * (the construction of Dexter et al. (2024), sigma = 5): every coordinate is hit, and the
  * samples sharing coordinate 0 revisit it after all d are listed. */
 Test(simulate, the_diagonal_kernel_with_batches_covering_every_coordinate_equals_the_update)
 {
