@@ -172,14 +172,12 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-/* GSL's generator states (gsl/rng/taus.c, gsl/rng/mt.c): gsl_rng_set takes
- * one unsigned long and both generators keep only its low 32 bits, so that
- * 2^32 streams at most are distinct (a 25,000-stream map had a 7 % chance
- * of two identical streams).  The state is set here from a 64-bit
+/* GSL's taus2 state (gsl/rng/taus.c): gsl_rng_set takes one unsigned long
+ * and keeps only its low 32 bits, so that 2^32 streams at most are
+ * distinct (a 25,000-stream map had a 7 % chance of two identical
+ * streams).  The map's Monte Carlo streams set the state from a 64-bit
  * splitmix64 expansion of (seed, stream) instead. */
 typedef struct { unsigned long s1, s2, s3; } taus_state;
-enum { MT_N = 624 };
-typedef struct { unsigned long mt[MT_N]; int mti; } mt_state;
 
 static gsl_rng *stream_of(const gsl_rng_type *type, uint64_t seed, uint64_t stream)
 {
@@ -203,20 +201,11 @@ static gsl_rng *stream_of(const gsl_rng_type *type, uint64_t seed, uint64_t stre
         for (int k = 0; k < 6; k++) (void)gsl_rng_get(r); /* warm up, as taus2_set */
         return r;
     }
-    if (type == gsl_rng_mt19937 && gsl_rng_size(r) == sizeof(mt_state)) {
-        mt_state *m = gsl_rng_state(r);
-        for (int k = 0; k < MT_N; k += 2) {
-            uint64_t z = splitmix64(&x);
-            m->mt[k] = (unsigned long)(z & 0xffffffffUL);
-            m->mt[k + 1] = (unsigned long)(z >> 32);
-        }
-        m->mt[0] |= 0x80000000UL; /* never the all-zero state (as MT's init_by_array) */
-        m->mti = MT_N;            /* the next draw regenerates the whole block */
-        return r;
-    }
-    /* another GSL layout: the documented 32-bit seeding */
+    /* MT19937 (and taus2 in an unknown layout): gsl_rng_set, 32 bits of
+     * the key.  MT19937's streams (training, data, validate, the Monte Carlo
+     * Lyapunov exponent) keep the numbers they had */
     uint64_t v = splitmix64(&x);
-    unsigned long s32 = (unsigned long)((v ^ (v >> 32)) & 0xffffffffUL);
+    unsigned long s32 = (unsigned long)(v & 0xffffffffUL);
     gsl_rng_set(r, s32 ? s32 : 1UL);
     return r;
 }

@@ -119,7 +119,6 @@ Test(simulate, two_hundred_thousand_streams_have_distinct_first_outputs)
 {
     cr_expect_eq(duplicates(linstab_rng_stream_mc, 200000, 0), 0, "taus2 streams of one seed");
     cr_expect_eq(duplicates(linstab_rng_stream_mc, 200000, 1), 0, "taus2 streams of distinct seeds");
-    cr_expect_eq(duplicates(linstab_rng_stream, 100000, 0), 0, "MT19937 streams of one seed");
 }
 
 Test(simulate, a_stream_is_reproducible_and_seeds_differing_in_high_bits_differ)

@@ -60,10 +60,12 @@ LINSTAB_API void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx
 LINSTAB_API int linstab_sim_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                      double lg, double ls, double *lognorm);
 
-/* A GSL MT19937 generator whose whole state is filled from (seed, stream)
- * through splitmix64 (not gsl_rng_set, which keeps 32 bits of a seed), so
- * that streams are reproducible on any machine and distinct (seed, stream)
- * pairs give distinct streams.  NULL when out of memory. */
+/* A GSL MT19937 generator seeded from (seed, stream) through splitmix64,
+ * so that independent streams are reproducible on any machine.  The seed
+ * passes through gsl_rng_set, which keeps 32 bits: at most 2^32 distinct
+ * streams (enough for training, data shuffles and validate's searches;
+ * the map's per-run streams use linstab_rng_stream_mc).  NULL when out of
+ * memory. */
 LINSTAB_API gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream);
 
 /* The same with GSL's taus2 (L'Ecuyer's maximally equidistributed combined
