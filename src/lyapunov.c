@@ -47,7 +47,7 @@ linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_dynamics dyn
         linstab_sim *sim = NULL;
         st = linstab_sim_alloc(f, dyn, eta, rho, batch, sampling, &sim, err);
         if (st != LINSTAB_OK) break;
-        gsl_rng *rng = linstab_rng_stream(seed, k);
+        gsl_rng *rng = linstab_rng_stream_mc(seed, k); /* 64-bit seeded state */
         for (size_t j = 0; j < d; j++) w[j] = gsl_ran_gaussian_ziggurat(rng, 1.0);
         double nrm = norm2(d, w), acc = 0.0;
         scale(d, 1.0 / nrm, w);
