@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cli_parse.h"
 #include "linstab/family.h"
 #include "linstab/status.h"
 
@@ -16,11 +17,31 @@ int cli_exit_code(linstab_status st);
 int cli_fail(const char *cmd, const linstab_error *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Strict number parsing (whole string, finite); on failure a usage error
- * naming the option.  Return 0 on success. */
+/*
+ * Strict number parsing of an option's value with its valid range (see
+ * cli_parse.h for the accepted syntax: decimal only, no white space, no
+ * hexadecimal, inf or nan, no wrap-around).  On failure a usage error
+ * "linstab CMD: error: OPT 'S': expected a decimal number in (0, inf)" on
+ * stderr and the exit status 2; 0 on success.
+ *   cli_parse_number  a real number in lo..hi (CLI_LO_OPEN, CLI_HI_OPEN)
+ *   cli_parse_uint    a whole number in [lo, hi] (e.g. a 64-bit seed)
+ *   cli_parse_count   a whole number in [lo, hi] into a size_t
+ * cli_parse_double, cli_parse_size and cli_parse_u64 are the same with the
+ * widest range (any finite double, [0, SIZE_MAX], [0, 2^64 - 1]).
+ */
+int cli_parse_number(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     unsigned flags, double *out);
+int cli_parse_uint(const char *cmd, const char *opt, const char *s, unsigned long long lo,
+                   unsigned long long hi, unsigned long long *out);
+int cli_parse_count(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
+                    size_t *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t *out);
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
+
+/* Upper bound of --threads: beyond it the OpenMP runtime may fail to
+ * create the threads (a thread per core is what helps). */
+#define CLI_THREADS_MAX 1024
 
 /* Where the family comes from: exactly one of the three files. */
 typedef struct cli_family_source {
@@ -103,7 +124,9 @@ void cli_progress(const char *what, size_t done, size_t total, int quiet);
 #endif
 
 /* Parse a list of sizes: "1,2,4" or a range "A:B" or "A:B:STEP" (inclusive),
- * or a mix "1,2,10:100:10".  Values outside [lo, hi] are a usage error.
+ * or a mix "1,2,10:100:10" (cli_size_list_parse, at most CLI_LIST_MAX
+ * values).  Values outside [lo, hi] are a usage error (exit status 2), out
+ * of memory an error with status 1; both printed.
  * OUT *vals (caller frees), *count. Returns 0 or an exit status. */
 int cli_parse_size_list(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                         size_t **vals, size_t *count);

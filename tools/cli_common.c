@@ -1,5 +1,7 @@
 /* cli_common.c -- shared helpers of the linstab command. */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,42 +34,44 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+int cli_parse_number(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     unsigned flags, double *out)
+{
+    char msg[256];
+    if (cli_number_parse(s, lo, hi, flags, out, msg, sizeof msg) != 0)
+        return cli_usage_error(cmd, "%s %s", opt, msg);
+    return 0;
+}
+
+int cli_parse_uint(const char *cmd, const char *opt, const char *s, unsigned long long lo,
+                   unsigned long long hi, unsigned long long *out)
+{
+    char msg[256];
+    if (cli_uint_parse(s, lo, hi, out, msg, sizeof msg) != 0) return cli_usage_error(cmd, "%s %s", opt, msg);
+    return 0;
+}
+
+int cli_parse_count(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi, size_t *out)
+{
+    unsigned long long v;
+    int rc = cli_parse_uint(cmd, opt, s, lo, hi, &v);
+    if (rc == 0) *out = (size_t)v;
+    return rc;
+}
+
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-        cli_usage_error(cmd, "%s '%s': not a finite number", opt, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
+    return cli_parse_number(cmd, opt, s, -INFINITY, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, out);
 }
 
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
 {
-    char *end = NULL;
-    errno = 0;
-    if (*s == '-' || *s == '+' || *s == '\0') {
-        cli_usage_error(cmd, "%s '%s': not a non-negative integer", opt, s);
-        return 2;
-    }
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end != '\0' || errno == ERANGE) {
-        cli_usage_error(cmd, "%s '%s': not a non-negative integer", opt, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
+    return cli_parse_uint(cmd, opt, s, 0, ULLONG_MAX, out);
 }
 
 int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t *out)
 {
-    unsigned long long v;
-    int rc = cli_parse_u64(cmd, opt, s, &v);
-    if (rc == 0) *out = (size_t)v;
-    return rc;
+    return cli_parse_count(cmd, opt, s, 0, SIZE_MAX, out);
 }
 
 double cli_available_memory(void)
@@ -110,18 +114,15 @@ int cli_family_option(const char *cmd, int which, const char *arg, cli_family_so
     case 2: src->diag = arg; break;
     case 3: src->allow_indefinite = 1; break;
     case 4:
-        rc = cli_parse_double(cmd, "--sym-tol", arg, &src->sym_tol);
-        if (rc == 0 && src->sym_tol < 0) rc = cli_usage_error(cmd, "--sym-tol must be >= 0");
+        rc = cli_parse_number(cmd, "--sym-tol", arg, 0.0, INFINITY, CLI_HI_OPEN, &src->sym_tol);
         break;
     case 5:
-        rc = cli_parse_double(cmd, "--rank-tol", arg, &src->rank_tol);
-        if (rc == 0 && (src->rank_tol < 0 || src->rank_tol >= 1))
-            rc = cli_usage_error(cmd, "--rank-tol must be in [0, 1)");
+        rc = cli_parse_number(cmd, "--rank-tol", arg, 0.0, 1.0, CLI_HI_OPEN, &src->rank_tol);
         break;
     case 6:
-        rc = cli_parse_double(cmd, "--max-memory", arg, &gb);
-        if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
-        src->max_memory = gb * 1e9;
+        /* GB; below 1e-9 GB (one byte) or above 1e9 GB the limit means nothing */
+        rc = cli_parse_number(cmd, "--max-memory", arg, 1e-9, 1e9, 0, &gb);
+        if (rc == 0) src->max_memory = gb * 1e9;
         break;
     default: rc = 2;
     }
@@ -145,10 +146,7 @@ int cli_family_model_option(const char *cmd, int which, const char *arg, cli_fam
         src->exact = strcmp(arg, "exact") == 0 ? 1 : -1;
         return 0;
     case 5: {
-        int rc = cli_parse_double(cmd, "--label-smoothing", arg, &src->smoothing);
-        if (rc == 0 && !(src->smoothing >= 0.0 && src->smoothing < 1.0))
-            rc = cli_usage_error(cmd, "--label-smoothing must be in [0, 1)");
-        return rc;
+        return cli_parse_number(cmd, "--label-smoothing", arg, 0.0, 1.0, CLI_HI_OPEN, &src->smoothing);
     }
     }
     return 2;
@@ -258,59 +256,11 @@ int cli_load_family(const char *cmd, const cli_family_source *src, linstab_famil
 int cli_parse_size_list(const char *cmd, const char *opt, const char *s, size_t lo, size_t hi,
                         size_t **vals, size_t *count)
 {
-    size_t cap = 16, n = 0;
-    size_t *v = malloc(cap * sizeof *v);
-    char *copy = strdup(s);
-    if (v == NULL || copy == NULL) {
-        free(v);
-        free(copy);
-        return 1;
-    }
-    int rc = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-        unsigned long long a, b, step = 1;
-        char *c1 = strchr(tok, ':');
-        if (c1 == NULL) {
-            rc = cli_parse_u64(cmd, opt, tok, &a);
-            b = a;
-        } else {
-            *c1 = '\0';
-            char *c2 = strchr(c1 + 1, ':');
-            if (c2) *c2 = '\0';
-            rc = cli_parse_u64(cmd, opt, tok, &a);
-            if (rc == 0) rc = cli_parse_u64(cmd, opt, c1 + 1, &b);
-            if (rc == 0 && c2) rc = cli_parse_u64(cmd, opt, c2 + 1, &step);
-            if (rc == 0 && (b < a || step == 0))
-                rc = cli_usage_error(cmd, "%s: empty or inverted range %llu:%llu:%llu", opt, a, b,
-                                     step);
-        }
-        for (unsigned long long x = a; rc == 0 && x <= b; x += step) {
-            if (x < lo || x > hi) {
-                rc = cli_usage_error(cmd, "%s: %llu is outside [%zu, %zu]", opt, x, lo, hi);
-                break;
-            }
-            if (n == cap) {
-                cap *= 2;
-                size_t *nv = realloc(v, cap * sizeof *v);
-                if (nv == NULL) {
-                    rc = 1;
-                    break;
-                }
-                v = nv;
-            }
-            v[n++] = (size_t)x;
-        }
-    }
-    free(copy);
-    if (rc == 0 && n == 0) rc = cli_usage_error(cmd, "%s: empty list", opt);
-    if (rc != 0) {
-        free(v);
-        return rc;
-    }
-    *vals = v;
-    *count = n;
-    return 0;
+    char msg[256];
+    int rc = cli_size_list_parse(s, lo, hi, CLI_LIST_MAX, vals, count, msg, sizeof msg);
+    if (rc == 2) return cli_usage_error(cmd, "%s: %s", opt, msg);
+    if (rc != 0) fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, opt, msg);
+    return rc;
 }
 
 int cli_parse_eigen_path(const char *cmd, const char *s, linstab_eigen_path *path)
