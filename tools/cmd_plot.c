@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "csv.h"
 #include "linstab/plot.h"
 
 static const char *const usage =
@@ -20,8 +21,6 @@ static const char *const usage =
     "extension of --out.  PLplot text escapes work in labels (#gs = sigma).\n";
 
 enum { OPT_CSV = 256, OPT_X, OPT_Y, OPT_OUT, OPT_TITLE, OPT_XL, OPT_YL, OPT_LOGY };
-
-enum { MAXCOL = 64, MAXROW = 100000 };
 
 int cmd_plot(int argc, char **argv)
 {
@@ -56,64 +55,40 @@ int cmd_plot(int argc, char **argv)
     const char *device = olen > 4 && strcmp(out + olen - 4, ".svg") == 0 ? "svgcairo"
                          : olen > 4 && strcmp(out + olen - 4, ".png") == 0 ? "pngcairo" : NULL;
     if (device == NULL) return cli_usage_error(cmd, "--out %s: the name must end in .png or .svg", out);
-    FILE *fp = fopen(csv, "r");
-    if (fp == NULL) {
-        fprintf(stderr, "linstab %s: error: cannot open %s\n", cmd, csv);
+    cli_csv tab;
+    char msg[512];
+    int rc = cli_csv_read(csv, &tab, msg, sizeof msg);
+    if (rc != 0) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, csv, msg);
         return 1;
     }
-    char line[8192], *names[MAXCOL];
-    size_t ncol = 0;
-    if (fgets(line, sizeof line, fp) == NULL) {
-        fclose(fp);
-        fprintf(stderr, "linstab %s: error: %s: empty file\n", cmd, csv);
-        return 1;
-    }
-    line[strcspn(line, "\r\n")] = '\0';
-    for (char *save = NULL, *t = strtok_r(line, ",", &save); t && ncol < MAXCOL; t = strtok_r(NULL, ",", &save))
-        names[ncol++] = strdup(t);
     /* the wanted columns */
-    int cx = -1, cy[8], ny = 0, rc = 0;
+    long cx = cli_csv_column(&tab, xs), cy[8];
+    int ny = 0;
     const char *ynames[8];
-    for (size_t j = 0; j < ncol; j++)
-        if (strcmp(names[j], xs) == 0) cx = (int)j;
     char *ycopy = strdup(ys);
-    for (char *save = NULL, *t = strtok_r(ycopy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int found = -1;
-        for (size_t j = 0; j < ncol; j++)
-            if (strcmp(names[j], t) == 0) found = (int)j;
+    for (char *save = NULL, *t = ycopy ? strtok_r(ycopy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+        long found = cli_csv_column(&tab, t);
         if (found < 0 || ny == 8) {
             rc = cli_usage_error(cmd, "--y: no column '%s' in %s (or more than 8 curves)", t, csv);
             break;
         }
-        ynames[ny] = names[found];
+        ynames[ny] = tab.names[found];
         cy[ny++] = found;
     }
     if (rc == 0 && cx < 0) rc = cli_usage_error(cmd, "--x: no column '%s' in %s", xs, csv);
-    double *x = malloc(MAXROW * sizeof *x), *yv[8] = {NULL};
-    for (int k = 0; k < ny; k++) yv[k] = malloc(MAXROW * sizeof(double));
-    size_t n = 0;
-    while (rc == 0 && n < MAXROW && fgets(line, sizeof line, fp) != NULL) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (line[0] == '\0') continue;
-        double cells[MAXCOL];
-        size_t j = 0;
-        for (char *p = line;; j++) {
-            char *comma = strchr(p, ',');
-            if (comma) *comma = '\0';
-            char *end;
-            cells[j < MAXCOL ? j : MAXCOL - 1] = strtod(p, &end);
-            if (end == p) cells[j < MAXCOL ? j : MAXCOL - 1] = NAN;
-            if (!comma) break;
-            p = comma + 1;
-        }
-        x[n] = cells[cx];
-        for (int k = 0; k < ny; k++) yv[k][n] = cells[cy[k]];
-        n++;
-    }
-    fclose(fp);
-    if (rc == 0 && n == 0) {
-        fprintf(stderr, "linstab %s: error: %s: no data rows\n", cmd, csv);
+    size_t n = tab.nrow;
+    double *x = rc ? NULL : malloc(n * sizeof *x), *yv[8] = {NULL};
+    for (int k = 0; rc == 0 && k < ny; k++) yv[k] = malloc(n * sizeof(double));
+    int nomem = rc == 0 && (x == NULL || ycopy == NULL);
+    for (int k = 0; rc == 0 && k < ny; k++) nomem |= yv[k] == NULL;
+    if (nomem) {
+        fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, csv);
         rc = 1;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        x[i] = tab.values[i * tab.ncol + (size_t)cx];
+        for (int k = 0; k < ny; k++) yv[k][i] = tab.values[i * tab.ncol + (size_t)cy[k]];
     }
     if (rc == 0) {
         linstab_error err = {0};
@@ -125,7 +100,7 @@ int cmd_plot(int argc, char **argv)
     }
     free(x);
     for (int k = 0; k < ny; k++) free(yv[k]);
-    for (size_t j = 0; j < ncol; j++) free(names[j]);
+    cli_csv_free(&tab);
     free(ycopy);
     return rc;
 }
