@@ -50,9 +50,14 @@ typedef struct linstab_axis {
  * Parse "NAME=SPEC": NAME in eta, batch, rho, sigma; SPEC a list "a,b,c",
  * a linear range "lo:hi:count", a log range "log:lo:hi:count", or for the
  * integer axes (batch, sigma) "lo:hi" or "lo:hi:step" (inclusive).
+ * Numbers are decimal (no hexadecimal, inf or nan); batch and sigma values
+ * whole numbers in [1, 2^53].  At most LINSTAB_AXIS_MAX_POINTS points,
+ * checked before anything is allocated.
  * Errors (LINSTAB_EINVAL): unknown name, empty or inverted range,
- * non-positive log bounds, non-integer batch/sigma, negative values.
+ * non-positive log bounds, non-integer batch/sigma, negative values, too
+ * many points; LINSTAB_ENOMEM: out of memory.  On error *ax is empty.
  */
+#define LINSTAB_AXIS_MAX_POINTS 1000000
 LINSTAB_API linstab_status linstab_axis_parse(const char *spec, linstab_axis *ax,
                                               linstab_error *err);
 LINSTAB_API void linstab_axis_clear(linstab_axis *ax);
