@@ -62,6 +62,9 @@ static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
  * allocation when the header length field is garbage. */
 #define HEADER_MAX ((size_t)1 << 20)
 
+/* Items read at a time from a stream of unknown size (1 MB of float64). */
+#define STREAM_CHUNK ((size_t)1 << 17)
+
 /* Enough for "(d0, d1, ..., d7)" with 20-digit dimensions. */
 #define SHAPE_STR_LEN (LINSTAB_NPY_MAX_NDIM * 22 + 4)
 
@@ -472,9 +475,14 @@ static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes, 
     const char *dtype = h.dtype;
     size_t count, nbytes, dbytes;
     if (!shape_bytes(h.ndim, h.shape, h.itemsize, &count, &nbytes) ||
-        !shape_bytes(h.ndim, h.shape, sizeof(double), &count, &dbytes))
-        return linstab_error_set(err, LINSTAB_EDATA, "%s: header: shape %s is too large", path,
-                                 shape_str);
+        !shape_bytes(h.ndim, h.shape, sizeof(double), &count, &dbytes)) {
+        double need = (double)sizeof(double); /* the product in floating point, for the message */
+        for (size_t i = 0; i < h.ndim; i++) need *= (double)h.shape[i];
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "%s: header: shape %s is too large: it needs %.3g bytes as "
+                                 "float64, more than the address space holds",
+                                 path, shape_str, need);
+    }
     if (sized) {
         uint64_t have = file_size - data_offset;
         if (have < nbytes)
@@ -498,41 +506,56 @@ static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes, 
                                  path, shape_str, need, limit);
     }
 
-    /* at least one element, so that success always means data != NULL */
-    double *data = malloc(dbytes > 0 ? dbytes : sizeof(double));
+    /* At least one element, so that success always means data != NULL.  A
+     * stream of unknown size (a pipe) gets its buffer as the data arrive,
+     * doubling from 1 MB, so a header claiming terabytes costs only what
+     * the stream really holds. */
+    size_t cap = sized || count <= STREAM_CHUNK ? count : STREAM_CHUNK; /* items */
+    double *data = malloc(cap > 0 ? cap * sizeof(double) : sizeof(double));
     if (data == NULL) {
         char need[32];
-        format_size(need, sizeof need, dbytes);
+        format_size(need, sizeof need, cap * sizeof(double));
         return linstab_error_set(err, LINSTAB_ENOMEM,
                                  "%s: out of memory (array of shape %s needs %s)", path,
                                  shape_str, need);
     }
     int inexact = 0;
-    if (h.kind == 'f' && h.itemsize == 8) {
-        got = fread(data, 1, nbytes, fp);
-    } else if (h.kind != 'f') {
-        unsigned char buf[8 * 2048];
-        got = 0;
-        for (size_t i = 0; i < count;) {
-            size_t m = count - i < 2048 ? count - i : 2048;
-            size_t r = fread(buf, h.itemsize, m, fp);
+    got = 0;
+    for (size_t i = 0; i < count;) {
+        /* f8 is read straight into data, in one piece when the size is
+         * known; the other types are converted through a small buffer */
+        size_t block = h.kind == 'f' && h.itemsize == 8 ? (sized ? count : STREAM_CHUNK) : 2048;
+        size_t m = count - i < block ? count - i : block;
+        if (i + m > cap) {
+            size_t ncap = cap > count / 2 ? count : 2 * cap;
+            if (ncap < i + m) ncap = i + m;
+            double *nd = realloc(data, ncap * sizeof(double)); /* ncap <= count: no overflow */
+            if (nd == NULL) {
+                free(data);
+                char need[32];
+                format_size(need, sizeof need, dbytes);
+                return linstab_error_set(err, LINSTAB_ENOMEM,
+                                         "%s: out of memory (array of shape %s needs %s)", path,
+                                         shape_str, need);
+            }
+            data = nd;
+            cap = ncap;
+        }
+        size_t r;
+        if (h.kind == 'f' && h.itemsize == 8) {
+            r = fread(data + i, sizeof(double), m, fp);
+        } else if (h.kind != 'f') {
+            unsigned char buf[8 * 2048];
+            r = fread(buf, h.itemsize, m, fp);
             for (size_t j = 0; j < r; j++) data[i + j] = int_item(buf + j * h.itemsize, &h, &inexact);
-            got += r * h.itemsize;
-            if (r < m) break;
-            i += m;
-        }
-    } else {
-        /* widen through a small buffer rather than a second full-size one */
-        float buf[2048];
-        got = 0;
-        for (size_t i = 0; i < count;) {
-            size_t m = count - i < 2048 ? count - i : 2048;
-            size_t r = fread(buf, sizeof *buf, m, fp);
+        } else {
+            float buf[2048];
+            r = fread(buf, sizeof *buf, m, fp);
             for (size_t j = 0; j < r; j++) data[i + j] = (double)buf[j];
-            got += r * sizeof *buf;
-            if (r < m) break;
-            i += m;
         }
+        got += r * h.itemsize;
+        if (r < m) break;
+        i += m;
     }
     if (got < nbytes) {
         free(data);
