@@ -3,7 +3,9 @@
 #ifndef LINSTAB_CLI_H
 #define LINSTAB_CLI_H
 
+#include <math.h>   /* INFINITY for the ranges of cli_parse_number */
 #include <stddef.h>
+#include <stdint.h> /* SIZE_MAX for the ranges of cli_parse_count */
 #include <stdio.h>
 
 #include "cli_parse.h"

@@ -95,9 +95,12 @@ int cli_uint_parse(const char *s, unsigned long long lo, unsigned long long hi,
         v = strtoull(p, &end, 10);
         ok = *end == '\0' && errno != ERANGE;
     }
-    if (!ok || v < lo || v > hi)
-        return refuse(msg, msglen, QUOTE_FMT ": expected a whole number in [%llu, %llu]", QUOTE(p), lo,
-                      hi);
+    if (!ok || v < lo || v > hi) {
+        char top[32];
+        if (hi == ULLONG_MAX) snprintf(top, sizeof top, "2^64 - 1");
+        else snprintf(top, sizeof top, "%llu", hi);
+        return refuse(msg, msglen, QUOTE_FMT ": expected a whole number in [%llu, %s]", QUOTE(p), lo, top);
+    }
     *out = v;
     return 0;
 }

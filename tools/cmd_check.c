@@ -156,9 +156,9 @@ int cmd_check(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_ETA: rc = cli_parse_double(cmd, "--eta", optarg, &h.eta); have_eta = 1; break;
-        case OPT_BATCH: rc = cli_parse_size(cmd, "--batch", optarg, &h.batch); have_batch = 1; break;
-        case OPT_RHO: rc = cli_parse_double(cmd, "--rho", optarg, &h.rho); break;
+        case OPT_ETA: rc = cli_parse_number(cmd, "--eta", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &h.eta); have_eta = 1; break;
+        case OPT_BATCH: rc = cli_parse_count(cmd, "--batch", optarg, 1, SIZE_MAX, &h.batch); have_batch = 1; break;
+        case OPT_RHO: rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &h.rho); break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &h.sampling, &err) != LINSTAB_OK)
                 rc = cli_usage_error(cmd, "%s", err.msg);
@@ -172,12 +172,10 @@ int cmd_check(int argc, char **argv)
         case OPT_NOEXACT: exact = 0; break;
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); xo.seed = seed; break;
         case OPT_LRUNS:
-            rc = cli_parse_size(cmd, "--lyapunov-runs", optarg, &xo.lyap_runs);
-            if (rc == 0 && xo.lyap_runs < 2) rc = cli_usage_error(cmd, "--lyapunov-runs must be >= 2");
+            rc = cli_parse_count(cmd, "--lyapunov-runs", optarg, 2, 1000000, &xo.lyap_runs);
             break;
         case OPT_LSTEPS:
-            rc = cli_parse_size(cmd, "--lyapunov-steps", optarg, &xo.lyap_steps);
-            if (rc == 0 && xo.lyap_steps < 10) rc = cli_usage_error(cmd, "--lyapunov-steps must be >= 10");
+            rc = cli_parse_count(cmd, "--lyapunov-steps", optarg, 10, 1000000000, &xo.lyap_steps);
             break;
         case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &xo.eigen.path); break;
         case 300: case 301: case 302: case 303: case 304: case 305: case 306:

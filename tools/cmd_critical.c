@@ -91,8 +91,7 @@ int cmd_critical(int argc, char **argv)
                 rc = cli_usage_error(cmd, "%s", err.msg);
             break;
         case OPT_RHO:
-            rc = cli_parse_double(cmd, "--rho", optarg, &rho);
-            if (rc == 0 && rho < 0) rc = cli_usage_error(cmd, "--rho %g: the SAM radius must be >= 0", rho);
+            rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &rho);
             break;
         case OPT_VARIANT:
             if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)

@@ -49,14 +49,11 @@ int cmd_gen(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_KIND: kind = optarg; break;
-        case OPT_N: rc = cli_parse_size(cmd, "--n", optarg, &p.n); have_n = 1; break;
-        case OPT_D: rc = cli_parse_size(cmd, "--d", optarg, &p.d); have_d = 1; break;
-        case OPT_RANK: rc = cli_parse_size(cmd, "--rank", optarg, &p.rank); break;
-        case OPT_SIGMA: rc = cli_parse_size(cmd, "--sigma", optarg, &p.sigma); break;
-        case OPT_NOISE:
-            rc = cli_parse_double(cmd, "--noise", optarg, &p.noise);
-            if (rc == 0 && p.noise < 0) rc = cli_usage_error(cmd, "--noise must be >= 0");
-            break;
+        case OPT_N: rc = cli_parse_count(cmd, "--n", optarg, 1, SIZE_MAX, &p.n); have_n = 1; break;
+        case OPT_D: rc = cli_parse_count(cmd, "--d", optarg, 1, SIZE_MAX, &p.d); have_d = 1; break;
+        case OPT_RANK: rc = cli_parse_count(cmd, "--rank", optarg, 1, SIZE_MAX, &p.rank); break;
+        case OPT_SIGMA: rc = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
+        case OPT_NOISE: rc = cli_parse_number(cmd, "--noise", optarg, 0, INFINITY, CLI_HI_OPEN, &p.noise); break;
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
         case OPT_OUT: out = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
@@ -70,11 +67,20 @@ int cmd_gen(int argc, char **argv)
     if (out == NULL) return cli_usage_error(cmd, "--out is required");
     if (!have_n) return cli_usage_error(cmd, "--n is required");
     if (linstab_gen_kind_parse(kind, &p.kind, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
+    /* an option the kind does not use would be silently ignored: refuse it */
     if (p.kind == LINSTAB_GEN_DEXTER) {
         if (p.sigma == 0) return cli_usage_error(cmd, "--sigma is required for dexter");
+        if (have_d) return cli_usage_error(cmd, "--d: dexter's dimension is n - sigma + 1, not an option");
     } else if (!have_d) {
         return cli_usage_error(cmd, "--d is required for %s", kind);
+    } else if (p.sigma != 0) {
+        return cli_usage_error(cmd, "--sigma is an option of dexter only, not of %s", kind);
     }
+    if (p.rank != 0 && (p.kind == LINSTAB_GEN_DEXTER || (p.kind == LINSTAB_GEN_RANK1 && p.rank != 1)))
+        return cli_usage_error(cmd, "--rank %zu: %s has %s", p.rank, kind,
+                               p.kind == LINSTAB_GEN_RANK1 ? "rank 1 (use --kind lowrank)" : "no rank option");
+    if (p.noise >= 0 && p.kind != LINSTAB_GEN_ALIGNED)
+        return cli_usage_error(cmd, "--noise is an option of aligned only, not of %s", kind);
     p.seed = seed;
     linstab_family *f = NULL;
     linstab_status st = linstab_generate(&p, &f, &err);

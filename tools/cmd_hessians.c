@@ -74,15 +74,12 @@ int cmd_hessians(int argc, char **argv)
         case OPT_TARGETS: targets = optarg; break;
         case OPT_LOSS: lossname = optarg; break;
         case OPT_LS:
-            rc = cli_parse_double(cmd, "--label-smoothing", optarg, &smoothing);
-            if (rc == 0 && !(smoothing >= 0.0 && smoothing < 1.0))
-                rc = cli_usage_error(cmd, "--label-smoothing must be in [0, 1)");
+            rc = cli_parse_number(cmd, "--label-smoothing", optarg, 0, 1, CLI_HI_OPEN, &smoothing);
             break;
         case OPT_GN: gn = 1; break;
         case OPT_OUT: out = optarg; break;
         case OPT_MAXMEM:
-            rc = cli_parse_double(cmd, "--max-memory", optarg, &gb);
-            if (rc == 0 && gb <= 0) rc = cli_usage_error(cmd, "--max-memory must be > 0 (GB)");
+            rc = cli_parse_number(cmd, "--max-memory", optarg, 1e-9, 1e9, 0, &gb);
             break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_MF: mf = 1; break;

@@ -324,8 +324,7 @@ int cmd_map(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_DEXTER:
-            rc = cli_parse_size(cmd, "--dexter", optarg, &dexter_n);
-            if (rc == 0 && dexter_n < 1) rc = cli_usage_error(cmd, "--dexter must be >= 1");
+            rc = cli_parse_count(cmd, "--dexter", optarg, 1, SIZE_MAX, &dexter_n);
             break;
         case 500: case 501: case 502: case 503: case 504: case 505: case 506:
             rc = cli_family_option(cmd, c - 500, optarg, &src);
@@ -333,15 +332,13 @@ int cmd_map(int argc, char **argv)
         case OPT_X: xs = optarg; break;
         case OPT_Y: ys = optarg; break;
         case OPT_ETA:
-            rc = cli_parse_double(cmd, "--eta", optarg, &p.eta);
-            if (rc == 0 && !(p.eta > 0)) rc = cli_usage_error(cmd, "--eta must be > 0");
+            rc = cli_parse_number(cmd, "--eta", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.eta);
             break;
-        case OPT_BATCH: rc = cli_parse_size(cmd, "--batch", optarg, &p.batch); break;
+        case OPT_BATCH: rc = cli_parse_count(cmd, "--batch", optarg, 1, SIZE_MAX, &p.batch); break;
         case OPT_RHO:
-            rc = cli_parse_double(cmd, "--rho", optarg, &p.rho);
-            if (rc == 0 && p.rho < 0) rc = cli_usage_error(cmd, "--rho must be >= 0");
+            rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &p.rho);
             break;
-        case OPT_SIGMA: rc = cli_parse_size(cmd, "--sigma", optarg, &p.sigma); break;
+        case OPT_SIGMA: rc = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
         case OPT_OPT:
             p.dyn = parse_dyn(optarg, &ok);
             if (!ok) rc = cli_usage_error(cmd, "--optimizer '%s': expected sgd, sam-same, sam-independent or sam-normalized", optarg);
@@ -350,10 +347,10 @@ int cmd_map(int argc, char **argv)
             if (linstab_sampling_parse(optarg, &p.sampling, &err) != LINSTAB_OK)
                 rc = cli_usage_error(cmd, "%s", err.msg);
             break;
-        case OPT_RUNS: rc = cli_parse_size(cmd, "--runs", optarg, &p.runs); break;
-        case OPT_STEPS: rc = cli_parse_size(cmd, "--steps", optarg, &p.steps); break;
-        case OPT_GROW: rc = cli_parse_double(cmd, "--growth", optarg, &p.grow); break;
-        case OPT_SHRINK: rc = cli_parse_double(cmd, "--shrink", optarg, &p.shrink); break;
+        case OPT_RUNS: rc = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
+        case OPT_STEPS: rc = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
+        case OPT_GROW: rc = cli_parse_number(cmd, "--growth", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.grow); break;
+        case OPT_SHRINK: rc = cli_parse_number(cmd, "--shrink", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.shrink); break;
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); p.seed = seed; break;
         case OPT_NOEXACT: p.exact = 0; break;
         case OPT_OUT: out = optarg; break;
@@ -362,8 +359,7 @@ int cmd_map(int argc, char **argv)
         case OPT_TITLE: title = optarg; break;
         case OPT_RESUME: resume = 1; break;
         case OPT_THREADS:
-            rc = cli_parse_size(cmd, "--threads", optarg, &threads);
-            if (rc == 0 && threads < 1) rc = cli_usage_error(cmd, "--threads must be >= 1");
+            rc = cli_parse_count(cmd, "--threads", optarg, 1, CLI_THREADS_MAX, &threads);
             break;
         case OPT_QUIET: quiet = 1; break;
         case 400: case 401: case 402: case 403: case 404: case 405:

@@ -278,35 +278,37 @@ int cmd_train(int argc, char **argv)
             else if (strcmp(optarg, "ce") == 0) o.loss = LINSTAB_LOSS_CE;
             else rc = cli_usage_error(cmd, "--loss '%s': expected mse or ce", optarg);
             break;
-        case OPT_LS: rc = cli_parse_double(cmd, "--label-smoothing", optarg, &o.smoothing); break;
+        case OPT_LS: rc = cli_parse_number(cmd, "--label-smoothing", optarg, 0, 1, CLI_HI_OPEN, &o.smoothing); break;
         case OPT_OPT: optname = optarg; break;
-        case OPT_ETA: rc = cli_parse_double(cmd, "--eta", optarg, &o.eta); break;
-        case OPT_BATCH: rc = cli_parse_size(cmd, "--batch", optarg, &o.batch); break;
-        case OPT_RHO: rc = cli_parse_double(cmd, "--rho", optarg, &o.rho); break;
+        case OPT_ETA: rc = cli_parse_number(cmd, "--eta", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &o.eta); break;
+        case OPT_BATCH: rc = cli_parse_count(cmd, "--batch", optarg, 1, SIZE_MAX, &o.batch); break;
+        case OPT_RHO: rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &o.rho); break;
         case OPT_INDEP: o.independent_ascent = 1; break;
-        case OPT_SAMFROM: rc = cli_parse_size(cmd, "--sam-from", optarg, &o.sam_from); break;
-        case OPT_MOM: rc = cli_parse_double(cmd, "--momentum", optarg, &o.momentum); break;
-        case OPT_WD: rc = cli_parse_double(cmd, "--weight-decay", optarg, &o.weight_decay); break;
-        case OPT_STEPS: rc = cli_parse_size(cmd, "--steps", optarg, &o.steps); break;
-        case OPT_DECAYAT: rc = cli_parse_size(cmd, "--lr-decay-at", optarg, &o.decay_at); break;
-        case OPT_DECAY: rc = cli_parse_double(cmd, "--lr-decay", optarg, &o.decay_factor); break;
-        case OPT_LOGEVERY: rc = cli_parse_size(cmd, "--log-every", optarg, &o.log_every); break;
-        case OPT_SHARP: rc = cli_parse_size(cmd, "--sharpness-every", optarg, &o.sharpness_every); break;
+        case OPT_SAMFROM: rc = cli_parse_count(cmd, "--sam-from", optarg, 0, SIZE_MAX, &o.sam_from); break;
+        case OPT_MOM: rc = cli_parse_number(cmd, "--momentum", optarg, 0, 1, CLI_HI_OPEN, &o.momentum); break;
+        case OPT_WD: rc = cli_parse_number(cmd, "--weight-decay", optarg, 0, INFINITY, CLI_HI_OPEN, &o.weight_decay); break;
+        case OPT_STEPS: rc = cli_parse_count(cmd, "--steps", optarg, 1, SIZE_MAX, &o.steps); break;
+        case OPT_DECAYAT: rc = cli_parse_count(cmd, "--lr-decay-at", optarg, 1, SIZE_MAX, &o.decay_at); break;
+        case OPT_DECAY: rc = cli_parse_number(cmd, "--lr-decay", optarg, 0, 1, CLI_LO_OPEN, &o.decay_factor); break;
+        case OPT_LOGEVERY: rc = cli_parse_count(cmd, "--log-every", optarg, 1, SIZE_MAX, &o.log_every); break;
+        case OPT_SHARP: rc = cli_parse_count(cmd, "--sharpness-every", optarg, 1, SIZE_MAX, &o.sharpness_every); break;
         case OPT_INITSEED: rc = cli_parse_u64(cmd, "--init-seed", optarg, &init_seed); have_init = 1; break;
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
         case OPT_OUT: out = optarg; break;
         case OPT_QUIET: o.quiet = 1; break;
         case OPT_IDXI: idx_images = optarg; break;
         case OPT_IDXL: idx_labels = optarg; break;
-        case OPT_SUBSET: rc = cli_parse_size(cmd, "--subset", optarg, &subset); break;
-        case OPT_SCALE: rc = cli_parse_double(cmd, "--scale", optarg, &scale); break;
-        case OPT_TEACHER: rc = cli_parse_size(cmd, "--teacher", optarg, &teacher); break;
+        case OPT_SUBSET: rc = cli_parse_count(cmd, "--subset", optarg, 1, SIZE_MAX, &subset); break;
+        case OPT_SCALE: rc = cli_parse_number(cmd, "--scale", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &scale); break;
+        case OPT_TEACHER: rc = cli_parse_count(cmd, "--teacher", optarg, 1, SIZE_MAX, &teacher); break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc != 0) return rc;
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if ((o.decay_at > 0) != (o.decay_factor > 0))
+        return cli_usage_error(cmd, "--lr-decay-at K and --lr-decay F go together (eta times F every K steps)");
     int nsrc = (data != NULL || targets != NULL) + (idx_images != NULL || idx_labels != NULL) + (teacher > 0);
     if (!layers || !out || nsrc != 1 || (data && !targets) || (targets && !data) || (idx_images && !idx_labels) ||
         (idx_labels && !idx_images))

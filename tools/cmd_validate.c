@@ -153,8 +153,7 @@ int cmd_validate(int argc, char **argv)
         switch (c) {
         case OPT_KINDS: kinds_arg = optarg; break;
         case OPT_COUNT:
-            rc = cli_parse_size(cmd, "--count", optarg, &count);
-            if (rc == 0 && count == 0) rc = cli_usage_error(cmd, "--count must be >= 1");
+            rc = cli_parse_count(cmd, "--count", optarg, 1, 10000000, &count);
             break;
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
         case OPT_OUT: out_dir = optarg; break;
