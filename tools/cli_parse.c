@@ -119,7 +119,7 @@ static int list_item(const char *s, size_t len, size_t lo, size_t hi, unsigned l
     int np = 1;
     for (char *c = item; *c; c++)
         if (*c == ':') {
-            if (np == 3) return refuse(msg, msglen, "'%s': expected A, A:B or A:B:STEP", item);
+            if (np == 3) return refuse(msg, msglen, "'%.*s': expected A, A:B or A:B:STEP", (int)len, s);
             *c = '\0';
             part[np++] = c + 1;
         }
@@ -131,7 +131,7 @@ static int list_item(const char *s, size_t len, size_t lo, size_t hi, unsigned l
     *a = v[0];
     *b = np >= 2 ? v[1] : v[0];
     *step = v[2];
-    if (*b < *a) return refuse(msg, msglen, "'%s': empty range (%llu > %llu)", s, *a, *b);
+    if (*b < *a) return refuse(msg, msglen, "'%.*s': empty range (%llu > %llu)", (int)len, s, *a, *b);
     return 0;
 }
 
