@@ -4,7 +4,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <zlib.h>
@@ -75,6 +79,143 @@ Test(idx, rejects_bad_magic_other_types_and_truncation)
     remove(path);
     free(path);
     cr_expect_eq(linstab_idx_read("/nonexistent/x.idx", 0, 1.0, &a, &err), LINSTAB_EIO);
+}
+
+/* A file holding exactly the given bytes, gzip'd or not; caller frees. */
+static char *write_raw(int gz, const unsigned char *bytes, size_t len)
+{
+    char *path = tu_tmppath(gz ? ".idx.gz" : ".idx");
+    gzFile f = gzopen(path, gz ? "wb" : "wbT");
+    cr_assert_not_null(f);
+    if (len > 0) cr_assert_eq(gzwrite(f, bytes, (unsigned)len), (int)len);
+    cr_assert_eq(gzclose(f), Z_OK);
+    return path;
+}
+
+static void expect_idx_error(const char *path, size_t limit, linstab_status code, const char *fragment)
+{
+    linstab_array a = {.ndim = 7};
+    linstab_error err = {0};
+    cr_expect_eq(linstab_idx_read(path, limit, 1.0, &a, &err), code, "%s", err.msg);
+    cr_expect(strstr(err.msg, fragment) != NULL, "message lacks \"%s\": %s", fragment, err.msg);
+    cr_expect(strstr(err.msg, path) != NULL, "message does not name the file: %s", err.msg);
+    cr_expect_null(a.data);
+    cr_expect_eq(a.ndim, 0);
+}
+
+Test(idx, header_sizes_are_checked_against_the_file_before_allocation)
+{
+    /* plain: 60000 images of 28 x 28 claimed, 12 bytes held */
+    unsigned char buf[28] = {0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28};
+    char *path = write_raw(0, buf, sizeof buf);
+    expect_idx_error(path, 0, LINSTAB_EDATA,
+                     "truncated data (the header says 60000 items of 784 bytes, 47040000 bytes; the file has 12 "
+                     "after the header)");
+    remove(path);
+    free(path);
+    /* gzip'd: 10^6 items of 784 bytes cannot come out of a file this small
+     * (deflate inflates at most 1032-fold) */
+    buf[4] = 0x00, buf[5] = 0x0f, buf[6] = 0x42, buf[7] = 0x40; /* 1000000 */
+    path = write_raw(1, buf, sizeof buf);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_lt((double)sb.st_size * 1032 + 1024, 784e6);
+    char want[200];
+    snprintf(want, sizeof want,
+             "the header says 1000000 items of 784 bytes, 784000000 bytes, more than a gzip file of %lld bytes can hold",
+             (long long)sb.st_size);
+    expect_idx_error(path, 0, LINSTAB_EDATA, want);
+    remove(path);
+    free(path);
+    /* 2^32 - 1 items of (2^32 - 1)^2 bytes: the product overflows 64 bits */
+    memset(buf + 4, 0xff, 12);
+    path = write_raw(1, buf, 16);
+    expect_idx_error(path, 0, LINSTAB_EDATA,
+                     "4294967295 items of 18446744065119617025 bytes need 6.34e+29 bytes as float64, more than the "
+                     "address space holds");
+    remove(path);
+    free(path);
+}
+
+Test(idx, a_subset_of_a_short_file_is_read_when_the_file_holds_it)
+{
+    /* 9 images claimed, 3 held (12 bytes): the first 3 are there */
+    unsigned char buf[28] = {0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0, 2};
+    for (int j = 0; j < 12; j++) buf[16 + j] = (unsigned char)(10 * j);
+    for (int gz = 0; gz < 2; gz++) {
+        char *path = write_raw(gz, buf, sizeof buf);
+        linstab_array a;
+        linstab_error err = {0};
+        cr_assert_eq(linstab_idx_read(path, 3, 0.5, &a, &err), LINSTAB_OK, "%s", err.msg);
+        cr_expect_eq(a.shape[0], 3);
+        cr_expect_eq(a.shape[1], 4);
+        for (int j = 0; j < 12; j++) cr_expect_eq(a.data[j], 5.0 * j);
+        linstab_array_free(&a);
+        expect_idx_error(path, 4, LINSTAB_EDATA, "truncated data");
+        remove(path);
+        free(path);
+    }
+}
+
+/* Write len bytes into the FIFO path from a child process. */
+static pid_t feed_fifo(const char *path, const unsigned char *bytes, size_t len)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        FILE *fp = fopen(path, "wb");
+        int ok = fp != NULL && fwrite(bytes, 1, len, fp) == len;
+        if (fp != NULL && fclose(fp) != 0) ok = 0;
+        _exit(ok ? 0 : 1);
+    }
+    return pid;
+}
+
+Test(idx, a_pipe_is_read_in_chunks_and_a_false_header_costs_only_what_arrives)
+{
+    char *path = tu_tmppath(".fifo");
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    /* 200000 labels: more than one read chunk, so the buffer grows */
+    size_t n = 200000;
+    unsigned char *buf = malloc(8 + n);
+    memcpy(buf, (unsigned char[]){0, 0, 8, 1, 0, 0x03, 0x0d, 0x40}, 8);
+    for (size_t i = 0; i < n; i++) buf[8 + i] = (unsigned char)(i * 7 % 256);
+    pid_t pid = feed_fifo(path, buf, 8 + n);
+    linstab_array a;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_idx_read(path, 0, 1.0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(a.ndim, 1);
+    cr_expect_eq(a.shape[0], n);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) wrong += a.data[i] != (double)(i * 7 % 256);
+    cr_expect_eq(wrong, 0);
+    linstab_array_free(&a);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    /* a header claiming 2^32 - 1 items of 65536 bytes (2.3e15 bytes as
+     * float64, far beyond memory): a stream has no size to check first, so
+     * the buffer grows with the data; the stream ends after 100 bytes and
+     * that is what is said, not "out of memory" */
+    memcpy(buf, (unsigned char[]){0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0}, 12);
+    pid = feed_fifo(path, buf, 112);
+    expect_idx_error(path, 0, LINSTAB_EDATA,
+                     "truncated data (4294967295 items of 65536 bytes expected, 100 bytes read)");
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    free(buf);
+    remove(path);
+    free(path);
+}
+
+Test(teacher_student, a_sample_count_whose_size_overflows_is_refused_not_allocated)
+{
+    size_t sizes[3] = {4, 6, 2};
+    linstab_array X = {0}, Y = {0};
+    linstab_error err = {0};
+    cr_expect_eq(linstab_teacher_student(sizes, 2, LINSTAB_AD_TANH, SIZE_MAX / 16, 3, &X, &Y, &err), LINSTAB_EINVAL);
+    cr_expect(strstr(err.msg, "samples of 4 inputs and 2 outputs need") != NULL, "%s", err.msg);
+    cr_expect(strstr(err.msg, "more than the address space holds") != NULL, "%s", err.msg);
+    cr_expect_null(X.data);
+    cr_expect_null(Y.data);
 }
 
 Test(teacher_student, targets_are_the_teacher_outputs_and_reproducible)

@@ -702,6 +702,109 @@ Test(npy, a_pipe_is_read_and_its_length_checked_while_streaming)
     }
 }
 
+/* An npy file's bytes in memory: magic, version 1.0, the dict padded with
+ * spaces and a newline to a multiple of 64 bytes, then len data bytes.
+ * Caller frees; *total is the length. */
+static unsigned char *npy_bytes(const char *dict, const void *data, size_t len, size_t *total)
+{
+    size_t dlen = strlen(dict), hl = ((10 + dlen + 1 + 63) / 64) * 64 - 10;
+    unsigned char *buf = malloc(10 + hl + len);
+    cr_assert_not_null(buf);
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (unsigned char)hl;
+    buf[9] = (unsigned char)(hl >> 8);
+    memcpy(buf + 10, dict, dlen);
+    memset(buf + 10 + dlen, ' ', hl - dlen - 1);
+    buf[10 + hl - 1] = '\n';
+    if (len > 0) memcpy(buf + 10 + hl, data, len);
+    *total = 10 + hl + len;
+    return buf;
+}
+
+Test(npy, a_shape_whose_size_overflows_says_how_many_bytes_it_needs)
+{
+    char path[700];
+    in_dir(path, sizeof path, "huge.npy");
+    /* 8 x 10^21 bytes as float64: beyond 2^64 */
+    write_raw_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (10000000, 10000000, 10000000), }\n",
+                  six, sizeof six);
+    expect_read_error(path, 0, LINSTAB_EDATA,
+                      "shape (10000000, 10000000, 10000000) is too large: it needs 8e+21 bytes as float64");
+    /* float32: the items fit (4 x 3 x 10^18 < 2^64), their float64 copy does not */
+    write_raw_npy(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3000000000000000000,), }\n", six,
+                  sizeof six);
+    expect_read_error(path, 0, LINSTAB_EDATA, "it needs 2.4e+19 bytes as float64");
+    /* 8 x 10^18 fits: the file's size refuses it, naming both sizes */
+    write_raw_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000, 1000000), }\n",
+                  six, sizeof six);
+    expect_read_error(path, 0, LINSTAB_EDATA, "needs 8000000000000000000 bytes, the file has 48 after the header");
+}
+
+Test(npy, a_pipe_claiming_a_huge_shape_is_truncated_not_out_of_memory)
+{
+    char path[700];
+    in_dir(path, sizeof path, "fifo.npy");
+    cr_assert_eq(mkfifo(path, 0600), 0, "%s", strerror(errno));
+    /* 10^11 doubles (800 GB) claimed, 48 bytes sent: the buffer grows with
+     * the data, so the answer is the truncation */
+    size_t len;
+    unsigned char *b = npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }", six,
+                                 sizeof six, &len);
+    pid_t pid = feed_fifo(path, b, len);
+    expect_read_error(path, 0, LINSTAB_EDATA, "data: truncated (shape (100000000000,) of '<f8' needs 800000000000 bytes, the file has 48");
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    free(b);
+}
+
+Test(npy, a_pipe_longer_than_the_read_chunk_is_read_exactly_for_every_dtype)
+{
+    char path[700];
+    in_dir(path, sizeof path, "fifo.npy");
+    cr_assert_eq(mkfifo(path, 0600), 0, "%s", strerror(errno));
+    /* 300001 items: more than two chunks of 2^17, not a multiple of either
+     * block size, so the buffer doubles twice and ends on a partial block */
+    size_t n = 300001;
+    double *d = malloc(n * sizeof *d);
+    float *f = malloc(n * sizeof *f);
+    int64_t *q = malloc(n * sizeof *q);
+    for (size_t i = 0; i < n; i++) {
+        d[i] = (double)i * 0.5 - 1e5;
+        f[i] = (float)i * 0.25f;
+        q[i] = (int64_t)i * 1000003 - 7;
+    }
+    static const char *const dicts[3] = {
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (300001,), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (300001,), }",
+        "{'descr': '<i8', 'fortran_order': False, 'shape': (300001,), }",
+    };
+    const void *src[3] = {d, f, q};
+    size_t item[3] = {8, 4, 8};
+    for (int t = 0; t < 3; t++) {
+        size_t len;
+        unsigned char *b = npy_bytes(dicts[t], src[t], n * item[t], &len);
+        pid_t pid = feed_fifo(path, b, len);
+        linstab_array a = {0};
+        linstab_error err = {0};
+        cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+        cr_expect_eq(a.ndim, 1);
+        cr_expect_eq(a.shape[0], n);
+        size_t wrong = 0;
+        for (size_t i = 0; i < n; i++) {
+            double want = t == 0 ? d[i] : t == 1 ? (double)f[i] : (double)q[i];
+            wrong += a.data[i] != want;
+        }
+        cr_expect_eq(wrong, 0, "dtype %d: %zu values differ", t, wrong);
+        linstab_array_free(&a);
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        free(b);
+    }
+    free(d);
+    free(f);
+    free(q);
+}
+
 /* ------------------------------------------------------------------ */
 /* max_bytes                                                           */
 
