@@ -453,7 +453,11 @@ Test(parse, everything_but_a_decimal_number_is_refused_and_the_output_untouched)
         msg[0] = '\0';
         cr_expect_eq(num(bad[i], -INFINITY, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &v, msg), 2, "accepted '%s'", bad[i]);
         cr_expect_eq(v, 12345, "'%s' wrote the output", bad[i]);
-        cr_expect(strstr(msg, "expected a decimal number in (-inf, inf)") != NULL, "'%s': %s", bad[i], msg);
+        char want[256];
+        int big = strstr(bad[i], "1e400") != NULL; /* the only syntactically valid ones */
+        snprintf(want, sizeof want, "'%s': %sexpected a decimal number in (-inf, inf)", bad[i],
+                 big ? "too large for a double; " : "");
+        cr_expect_str_eq(msg, want);
     }
     cr_expect_eq(num(NULL, 0, 1, 0, &(double){0}, msg), 2);
 }
