@@ -268,6 +268,8 @@ Test(input, critical_batch_lists_never_wrap_and_are_bounded)
         {"1:2:3:4", "--batches: '1:2:3:4': expected A, A:B or A:B:STEP"},
         {"0x2", "--batches: '0x2': expected a whole number"},
         {"' 2'", "--batches: ' 2': expected a whole number"},
+        {"2 --rho -0.1", "--rho '-0.1': expected a decimal number in [0, inf)"},
+        {"2 --rho 0x1", "--rho '0x1': expected a decimal number in [0, inf)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int st = run("critical --factors r1.npy --batches %s --out cr.txt", cases[i].args);

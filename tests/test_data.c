@@ -127,6 +127,28 @@ Test(idx, header_sizes_are_checked_against_the_file_before_allocation)
     expect_idx_error(path, 0, LINSTAB_EDATA, want);
     remove(path);
     free(path);
+    /* 2^32 - 1 items of 2^16 x 2^16 bytes: 2^64 - 2^32 bytes fit, their
+     * float64 copy (8 times as many) does not */
+    memset(buf + 4, 0xff, 4);
+    memcpy(buf + 8, (unsigned char[]){0, 1, 0, 0, 0, 1, 0, 0}, 8);
+    path = write_raw(1, buf, 16);
+    expect_idx_error(path, 0, LINSTAB_EDATA,
+                     "4294967295 items of 4294967296 bytes need 1.48e+20 bytes as float64, more than the address "
+                     "space holds");
+    remove(path);
+    free(path);
+    /* 100000 labels from a gzip file of a few dozen bytes: above 1032 times
+     * its size (plus 1024), below 100 times that */
+    unsigned char lab[8] = {0, 0, 8, 1, 0, 0x01, 0x86, 0xa0};
+    path = write_raw(1, lab, sizeof lab);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_gt(100000.0, 1032.0 * (double)sb.st_size + 1024);
+    cr_assert_lt(100000.0, 103200.0 * (double)sb.st_size);
+    snprintf(want, sizeof want, "the header says 100000 items of 1 bytes, 100000 bytes, more than a gzip file of %lld bytes can hold",
+             (long long)sb.st_size);
+    expect_idx_error(path, 0, LINSTAB_EDATA, want);
+    remove(path);
+    free(path);
     /* 2^32 - 1 items of (2^32 - 1)^2 bytes: the product overflows 64 bits */
     memset(buf + 4, 0xff, 12);
     path = write_raw(1, buf, 16);
@@ -151,7 +173,11 @@ Test(idx, a_subset_of_a_short_file_is_read_when_the_file_holds_it)
         cr_expect_eq(a.shape[1], 4);
         for (int j = 0; j < 12; j++) cr_expect_eq(a.data[j], 5.0 * j);
         linstab_array_free(&a);
-        expect_idx_error(path, 4, LINSTAB_EDATA, "truncated data");
+        /* 4 items of 4 bytes: the file holds 12 after the header */
+        expect_idx_error(path, 4, LINSTAB_EDATA,
+                         gz ? "truncated data (4 items of 4 bytes expected, 12 bytes read)"
+                            : "truncated data (the header says 4 items of 4 bytes, 16 bytes; the file has 12 after "
+                              "the header)");
         remove(path);
         free(path);
     }

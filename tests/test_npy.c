@@ -725,11 +725,11 @@ Test(npy, a_shape_whose_size_overflows_says_how_many_bytes_it_needs)
 {
     char path[700];
     in_dir(path, sizeof path, "huge.npy");
-    /* 8 x 10^21 bytes as float64: beyond 2^64 */
-    write_raw_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (10000000, 10000000, 10000000), }\n",
+    /* 8 x 1.23 x 10^21 = 9.84e21 bytes as float64: beyond 2^64 */
+    write_raw_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (12300000, 10000000, 10000000), }\n",
                   six, sizeof six);
     expect_read_error(path, 0, LINSTAB_EDATA,
-                      "shape (10000000, 10000000, 10000000) is too large: it needs 8e+21 bytes as float64");
+                      "shape (12300000, 10000000, 10000000) is too large: it needs 9.84e+21 bytes as float64");
     /* float32: the items fit (4 x 3 x 10^18 < 2^64), their float64 copy does not */
     write_raw_npy(path, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3000000000000000000,), }\n", six,
                   sizeof six);
