@@ -24,6 +24,11 @@ linstab_status linstab_hyper_check_scale(const linstab_hyper *h, double k, linst
                                  ek > LINSTAB_HYPER_SCALE_MAX ? "the learning rate" : "the SAM radius",
                                  ek > LINSTAB_HYPER_SCALE_MAX ? h->eta : h->rho, fabs(k),
                                  ek > LINSTAB_HYPER_SCALE_MAX ? ek : rk, LINSTAB_HYPER_SCALE_MAX);
+    if (ek > 0.0 && ek < LINSTAB_HYPER_SCALE_MIN)
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "the learning rate %g times the largest curvature %.3g is %.3g, below %.0e: "
+                                 "the step changes nothing in double precision (every radius is 1 within rounding)",
+                                 h->eta, fabs(k), ek, LINSTAB_HYPER_SCALE_MIN);
     return LINSTAB_OK;
 }
 

@@ -2,8 +2,9 @@
  * generate.c -- synthetic Hessian families (see generate.h for the
  * definitions); DEXTER is Dexter et al.'s Section 5.1 construction.
  *
- * Reproducibility: MT19937 seeded with the low 32 bits of the seed mixed
- * with the high ones, Gaussians by the ziggurat method, drawn in the fixed
+ * Reproducibility: MT19937 seeded by GSL for seeds below 2^32 and, for
+ * larger seeds, with its whole state from splitmix64 (distinct seeds,
+ * distinct streams), Gaussians by the ziggurat method, drawn in the fixed
  * order sample, row, column.  GSL's generators and the ziggurat use only
  * integer arithmetic and exact table look-ups except in rare tail
  * branches (exp/log of glibc, correctly rounded in practice), so a seed
@@ -38,10 +39,25 @@ linstab_status linstab_gen_kind_parse(const char *name, linstab_gen_kind *kind, 
                              name);
 }
 
+/* GSL's MT19937 state (gsl/rng/mt.c): 624 words and the position. */
+typedef struct { unsigned long mt[624]; int mti; } mt_state;
+
 static gsl_rng *seeded(uint64_t seed)
 {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    if (r != NULL) gsl_rng_set(r, (unsigned long)((seed ^ (seed >> 32)) & 0xffffffffUL));
+    if (r == NULL) return NULL;
+    if (seed >> 32 == 0 || gsl_rng_size(r) != sizeof(mt_state)) {
+        /* seeds below 2^32: GSL's own seeding, the files they always gave */
+        gsl_rng_set(r, (unsigned long)((seed ^ (seed >> 32)) & 0xffffffffUL));
+        return r;
+    }
+    /* larger seeds: the whole state from splitmix64, so that distinct
+     * 64-bit seeds give distinct streams (not 2^64 - 1 the same as 0) */
+    mt_state *st = gsl_rng_state(r);
+    uint64_t x = seed;
+    for (int i = 0; i < 624; i++) st->mt[i] = (unsigned long)(linstab_splitmix64(&x) & 0xffffffffUL);
+    st->mt[0] |= 0x80000000UL; /* never the all-zero state */
+    st->mti = 624;
     return r;
 }
 

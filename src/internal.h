@@ -65,4 +65,14 @@ static inline void blas_threads_restore(int t)
     if (t > 0) openblas_set_num_threads(t);
 }
 
+/* Vigna's splitmix64: the next 64-bit output of the state *x (advanced);
+ * seeds the random streams' whole state from a 64-bit key. */
+static inline uint64_t linstab_splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 #endif

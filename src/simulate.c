@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 
+#include "internal.h"
 #include "linstab/simulate.h"
 
 struct linstab_sim {
@@ -164,13 +165,7 @@ void linstab_sim_step(linstab_sim *s, gsl_rng *rng, double *w)
     }
 }
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+#define splitmix64 linstab_splitmix64
 
 /* GSL's taus2 state (gsl/rng/taus.c): gsl_rng_set takes one unsigned long
  * and keeps only its low 32 bits, so that 2^32 streams at most are

@@ -193,6 +193,10 @@ Test(cli_exact, huge_or_tiny_scales_are_refused_with_the_factor_or_computed_homo
     e = cu_slurp(cu_err);
     cr_expect(rc == 2 && strstr(e, "the SAM radius") != NULL, "rc %d: %s", rc, e);
     free(e);
+    rc = cu_run("check --family fam.npy --eta 1e-320 --batch 2");
+    e = cu_slurp(cu_err);
+    cr_expect(rc == 2 && strstr(e, "changes nothing") != NULL && strstr(e, "LAPACK") == NULL, "rc %d: %s", rc, e);
+    free(e);
     rc = cu_run("critical --family fam.npy --batches 2 --rho 1e300");
     cr_expect_eq(rc, 2);
     /* within the limits the results are homogeneous: (H c, eta / c, rho / c) */

@@ -18,10 +18,26 @@
 #include "linstab/geometry.h"
 #include "testutil.h"
 
+/* The documented seeding, written again: GSL's for seeds below 2^32, else
+ * MT19937's 624 state words from splitmix64 (top bit of the first set). */
 static gsl_rng *mixed(uint64_t seed)
 {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, (unsigned long)((seed ^ (seed >> 32)) & 0xffffffffUL));
+    if (seed >> 32 == 0) {
+        gsl_rng_set(r, (unsigned long)seed);
+        return r;
+    }
+    struct { unsigned long mt[624]; int mti; } *st = gsl_rng_state(r);
+    cr_assert_eq(gsl_rng_size(r), sizeof *st);
+    uint64_t x = seed;
+    for (int i = 0; i < 624; i++) {
+        uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        st->mt[i] = (unsigned long)((z ^ (z >> 31)) & 0xffffffffUL);
+    }
+    st->mt[0] |= 0x80000000UL;
+    st->mti = 624;
     return r;
 }
 
@@ -165,4 +181,20 @@ Test(generate, rejects_empty_and_out_of_range_requests)
     linstab_gen_params big = {LINSTAB_GEN_WISHART, (size_t)1 << 40, (size_t)1 << 20, 0, 0, -1, 1};
     cr_assert_eq(linstab_generate(&big, &f, &err), LINSTAB_EINVAL);
     cr_assert_null(f);
+}
+
+Test(generate, distinct_64_bit_seeds_give_distinct_families_and_small_seeds_keep_gsl_seeding)
+{
+    static const uint64_t seeds[4] = {0, 18446744073709551615ULL, 4294967296ULL, 4294967295ULL};
+    linstab_family *f[4];
+    for (int t = 0; t < 4; t++) f[t] = gen(LINSTAB_GEN_RANK1, 5, 3, 0, -1.0, seeds[t]);
+    for (int a = 0; a < 4; a++)
+        for (int b = a + 1; b < 4; b++)
+            cr_expect(memcmp(f[a]->data, f[b]->data, 15 * sizeof(double)) != 0, "seeds %d and %d collide", a, b);
+    /* below 2^32: exactly GSL's gsl_rng_set(seed) stream */
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 4294967295UL);
+    for (size_t j = 0; j < 15; j++) cr_expect_eq(f[3]->data[j], gsl_ran_gaussian_ziggurat(r, 1.0 / sqrt(3.0)));
+    gsl_rng_free(r);
+    for (int t = 0; t < 4; t++) linstab_family_free(f[t]);
 }

@@ -74,10 +74,13 @@ LINSTAB_API linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n,
 
 /*
  * eta k and rho k, for the largest curvature k of the family, must not
- * exceed LINSTAB_HYPER_SCALE_MAX: the operators hold their products up to
+ * exceed LINSTAB_HYPER_SCALE_MAX (and eta k not fall below
+ * LINSTAB_HYPER_SCALE_MIN): the operators hold their products up to
  * the fourth power.  LINSTAB_EINVAL (with the product) beyond.
  */
 #define LINSTAB_HYPER_SCALE_MAX 1e60
+/* eta k below this is refused too: 1/eta and eta^2 leave the normal range */
+#define LINSTAB_HYPER_SCALE_MIN 1e-200
 LINSTAB_API linstab_status linstab_hyper_check_scale(const linstab_hyper *h, double k, linstab_error *err);
 
 /*
