@@ -112,6 +112,20 @@ static void shorten_openblas_spin(char **argv)
     execv(self, argv);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* Under ASan, LeakSanitizer asks for this list: the allocations PLplot's
+ * cairo driver and its font stack keep for the life of the process (the
+ * same list as tools/lsan.supp, so a plain run of an ASan build reports
+ * linstab's own leaks only).  Only third-party libraries are listed. */
+__attribute__((used)) const char *__lsan_default_suppressions(void);
+__attribute__((used)) const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig.so\nleak:libcairo.so\nleak:libltdl.so\nleak:libpango\nleak:libplplot.so\n";
+}
+__attribute__((used)) const char *__lsan_default_options(void);
+__attribute__((used)) const char *__lsan_default_options(void) { return "print_suppressions=0"; }
+#endif
+
 int main(int argc, char **argv)
 {
     shorten_openblas_spin(argv);
