@@ -106,7 +106,9 @@ static int lanczos_run(size_t n, lanczos_apply apply, const void *ctx, double *o
     double *Q = malloc((mmax + 1) * n * sizeof *Q); /* row j: q_j */
     double *w = malloc(n * sizeof *w), *h = malloc((mmax + 1) * sizeof *h);
     double *al = malloc(mmax * sizeof *al), *be = malloc(mmax * sizeof *be);
-    double *dd = malloc(mmax * sizeof *dd), *ee = malloc(mmax * sizeof *ee), *th = malloc(mmax * sizeof *th);
+    /* th: calloc, LAPACKE_dstein checks all m entries of w for NaN though only
+     * th[0] is computed (uninitialised ones could fail the check at random) */
+    double *dd = malloc(mmax * sizeof *dd), *ee = malloc(mmax * sizeof *ee), *th = calloc(mmax, sizeof *th);
     double *s = malloc(mmax * sizeof *s);
     lapack_int *ib = malloc(mmax * sizeof *ib), *is = malloc(mmax * sizeof *is), *ifail = malloc(sizeof *ifail);
     int ok = 0;
