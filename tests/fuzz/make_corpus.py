@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""make_corpus.py -- write the seed corpora of the fuzz harnesses
+(tests/fuzz/corpus/<harness>/), small valid files and edge cases, in the
+input formats each harness's header comment describes.  Standard library
+only (the NPY, IDX and gzip bytes are written by hand).
+
+    python3 tests/fuzz/make_corpus.py      # from the repository root
+"""
+import gzip
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus")
+
+
+def npy(shape, values, descr="<f8", version=1, fortran=False, header=None):
+    """The bytes of an .npy file (numpy's layout: 64-byte aligned header)."""
+    if header is None:
+        shp = "(" + "".join("%d, " % s for s in shape) + ")" if len(shape) != 1 else "(%d,)" % shape[0]
+        if len(shape) > 1:
+            shp = "(" + ", ".join(str(s) for s in shape) + ")"
+        header = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (
+            descr, "True" if fortran else "False", shp)
+    h = header.encode("latin1" if version < 3 else "utf8")
+    lenfmt, lensz = ("<H", 2) if version == 1 else ("<I", 4)
+    pre = 6 + 2 + lensz
+    pad = (64 - (pre + len(h) + 1) % 64) % 64
+    h = h + b" " * pad + b"\n"
+    fmt = {"<f8": "d", "<f4": "f", "<i8": "q", "<i4": "i", "|u1": "B", "|i1": "b", "|b1": "?",
+           "<u2": "H"}[descr]
+    data = struct.pack("<%d%s" % (len(values), fmt), *values)
+    return b"\x93NUMPY" + bytes([version, 0]) + struct.pack(lenfmt, len(h)) + h + data
+
+
+def write(harness, name, data):
+    d = os.path.join(OUT, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as fp:
+        fp.write(data)
+
+
+def eye(d, s=1.0):
+    return [s if i == j else 0.0 for i in range(d) for j in range(d)]
+
+
+# ---- fuzz_npy: the input is the file ----
+write("fuzz_npy", "v1_f8_2x2", npy((2, 2), [1.0, 2.0, 2.0, 3.0]))
+write("fuzz_npy", "v2_f8_3", npy((3,), [1.0, -0.5, 4.0], version=2))
+write("fuzz_npy", "v3_f4_2x1x2", npy((2, 1, 2), [1.0, 2.0, 3.0, 4.0], descr="<f4", version=3))
+write("fuzz_npy", "v1_scalar", npy((), [7.0]))
+write("fuzz_npy", "v1_empty_0x3", npy((0, 3), []))
+write("fuzz_npy", "v1_i8", npy((3,), [0, 1, -2], descr="<i8"))
+write("fuzz_npy", "v1_u1", npy((4,), [0, 1, 2, 255], descr="|u1"))
+write("fuzz_npy", "v1_b1", npy((2,), [True, False], descr="|b1"))
+write("fuzz_npy", "v1_fortran", npy((2, 2), [1.0, 0, 0, 1.0], fortran=True))
+write("fuzz_npy", "v1_dquote_keys", npy(None, [1.0, 2.0], header='{"shape": (2,), "descr": "<f8", "fortran_order": False}'))
+write("fuzz_npy", "v1_big_shape", npy(None, [1.0], header="{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }"))
+write("fuzz_npy", "v1_truncated", npy((4,), [1.0, 2.0, 3.0, 4.0])[:-5])
+
+# ---- fuzz_family: a flags byte (kind, allow_indefinite, use_m2, rotate, tolerances), then NPY ----
+DENSE, FACT, DIAG = 0, 1, 2
+ALLOW, M2, ROT = 4, 8, 16
+fam = {
+    "dense_psd_2x2x2": (DENSE | ROT, npy((2, 2, 2), [2.0, 1.0, 1.0, 2.0] + eye(2))),
+    "dense_rank1_3x3x3": (DENSE | ROT, npy((3, 3, 3), [1, 1, 0, 1, 1, 0, 0, 0, 0] * 3)),
+    "dense_indefinite_allowed": (DENSE | ALLOW | M2 | ROT, npy((2, 2, 2), [1.0, 0, 0, -1.0, 2.0, 0.5, 0.5, 1.0])),
+    "dense_indefinite_refused": (DENSE, npy((1, 2, 2), [1.0, 0, 0, -1.0])),
+    "dense_asymmetric": (DENSE | 0x40, npy((1, 2, 2), [1.0, 0.3, 0.0, 1.0])),
+    "dense_zero": (DENSE, npy((2, 2, 2), [0.0] * 8)),
+    "dense_f4_v2": (DENSE | ROT, npy((1, 3, 3), eye(3, 2.0), descr="<f4", version=2)),
+    "factored_2x3x1": (FACT | ROT, npy((2, 3, 1), [1.0, 0.0, 1.0, 0.0, 2.0, 0.0])),
+    "factored_1x2x2": (FACT | M2, npy((1, 2, 2), [1.0, 0.5, 0.0, 1.0])),
+    "diag_3x4": (DIAG | ROT, npy((3, 4), [1, 0, 2, 0, 0, 0, 3, 0, 1, 0, 1, 0])),
+    "diag_negative_allowed": (DIAG | ALLOW | M2, npy((2, 2), [1.0, -1.0, 2.0, 0.5])),
+    "diag_wrong_ndim": (DIAG, npy((2, 2, 2), [1.0] * 8)),
+    "dense_nan": (DENSE, npy((1, 2, 2), [1.0, float("nan"), float("nan"), 1.0])),
+    "dense_huge": (DENSE | 0x80, npy((1, 2, 2), [1e300, 0.0, 0.0, 1e-300])),
+}
+for name, (flags, body) in fam.items():
+    write("fuzz_family", name, bytes([flags]) + body)
+
+# ---- fuzz_mlp: model.json, W1.npy, b1.npy, W2.npy, ... separated by "#@#\n" ----
+SEP = b"#@#\n"
+
+
+def model(layers, act="tanh", bias=True, extra=b""):
+    js = ('{"layers": [%s], "activation": "%s", "bias": %s}' % (
+        ", ".join(str(x) for x in layers), act, "true" if bias else "false")).encode()
+    parts = [js]
+    for l in range(1, len(layers)):
+        r, c = layers[l], layers[l - 1]
+        parts.append(npy((r, c), [0.1 * (i + 1) for i in range(r * c)]))
+        parts.append(npy((r,), [0.01 * i for i in range(r)]) if bias else b"")
+    return SEP.join(parts) + extra
+
+
+write("fuzz_mlp", "tanh_2_3_1", model([2, 3, 1]))
+write("fuzz_mlp", "relu_3_2_2_1", model([3, 2, 2, 1], act="relu"))
+write("fuzz_mlp", "gelu_nobias_2_2", model([2, 2], act="gelu", bias=False))
+write("fuzz_mlp", "softplus_1_1", model([1, 1], act="softplus"))
+write("fuzz_mlp", "sigmoid_1_4_2", model([1, 4, 2], act="sigmoid"))
+write("fuzz_mlp", "bad_chain", SEP.join([b'{"layers": [2, 3], "activation": "tanh", "bias": true}',
+                                         npy((2, 3), [1.0] * 6), npy((3,), [0.0] * 3)]))
+write("fuzz_mlp", "missing_b1", b'{"layers": [2, 1], "activation": "tanh"}' + SEP + npy((1, 2), [1.0, 2.0]))
+write("fuzz_mlp", "nan_weight", SEP.join([b'{"layers": [1, 1], "activation": "tanh", "bias": false}',
+                                          npy((1, 1), [float("nan")])]))
+write("fuzz_mlp", "json_only_unknown_act", b'{"layers": [4, 4], "activation": "swish", "bias": true}')
+write("fuzz_mlp", "json_17_layers", ('{"layers": [%s], "activation": "tanh"}' % ", ".join(["1"] * 18)).encode())
+
+# ---- fuzz_idx: a flags byte (bit 0: gzip the rest; bits 2-7: item limit), then IDX ----
+def idx(dims, payload):
+    return bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", x) for x in dims) + bytes(payload)
+
+
+write("fuzz_idx", "labels_raw", b"\x00" + idx((5,), [0, 1, 2, 9, 3]))
+write("fuzz_idx", "labels_gz_by_harness", b"\x01" + idx((5,), [0, 1, 2, 9, 3]))
+write("fuzz_idx", "images_2x3x3_raw", b"\x00" + idx((2, 3, 3), range(18)))
+write("fuzz_idx", "images_2x3x3_limit1", bytes([1 << 2]) + idx((2, 3, 3), range(18)))
+write("fuzz_idx", "images_gz_file", b"\x00" + gzip.compress(idx((2, 2, 2), [255] * 8), mtime=0))
+write("fuzz_idx", "matrix_3x2_gz", b"\x01" + idx((3, 2), [1, 2, 3, 4, 5, 6]))
+write("fuzz_idx", "truncated", b"\x00" + idx((4, 2, 2), [1] * 10))
+write("fuzz_idx", "bad_type", b"\x00" + bytes([0, 0, 0x0d, 1]) + struct.pack(">I", 1) + b"\x00\x00\x80\x3f")
+write("fuzz_idx", "huge_dims", b"\x00" + idx((65536, 16777216, 16777216), []))
+
+# ---- fuzz_parse: a selector byte (0 axis, 1 critical --batches, 2 train --layers, 3 double, 4 integer) ----
+parse = {
+    "axis_eta_range": (0, "eta=0.1:1:10"), "axis_eta_log": (0, "eta=log:0.01:1:5"),
+    "axis_batch_step": (0, "batch=1:100:3"), "axis_sigma_list": (0, "sigma=1,2,5,50"),
+    "axis_rho_single": (0, "rho=0"), "axis_inverted": (0, "eta=1:0.1:5"),
+    "axis_huge_count": (0, "eta=0.1:1:2305843009213693952"), "axis_batch_1e300": (0, "batch=1:1e300"),
+    "list_mixed": (1, "1,2,10:100:10"), "list_range": (1, "5:20"), "list_wrap_step": (1, "2:1000:18446744073709551615"),
+    "layers": (2, "784,300,100,10"), "layers_zero": (2, "0,1"),
+    "double_exp": (3, "1e-3"), "double_denormal": (3, "1e-320"), "double_hex": (3, "0x10"),
+    "double_inf": (3, "inf"), "int_plain": (4, "12345"), "int_space_minus": (4, " -1"),
+    "int_hex": (4, "0x10"), "int_max": (4, "18446744073709551615"), "int_over": (4, "18446744073709551616"),
+}
+for name, (sel, s) in parse.items():
+    write("fuzz_parse", name, bytes([sel]) + s.encode())
