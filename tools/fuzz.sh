@@ -11,8 +11,8 @@
 #   tools/fuzz.sh --time S [HARNESS...]   S seconds each, stopping at the
 #                                         first crash (what CI runs)
 #
-# HARNESS: fuzz_npy fuzz_family fuzz_mlp fuzz_idx fuzz_parse ... (default:
-# every tests/fuzz/fuzz_*.c).  Prints one line per harness,
+# HARNESS: fuzz_npy fuzz_family fuzz_mlp fuzz_idx fuzz_parse fuzz_csv
+# fuzz_checkpoint (default: every harness the build has).  Prints one line per harness,
 #   fuzz_npy: 10000000 executions, 0 crashes
 # with the crashing inputs' folder when there are any, and exits 1 if any
 # harness crashed (2 on a usage error).  New corpus units, crashing inputs
@@ -35,9 +35,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$runs${time_limit}" in *[!0-9]*) echo "fuzz.sh: error: --runs and --time take whole numbers" >&2; exit 2 ;; esac
-if [ ${#harnesses[@]} -eq 0 ]; then
-    for f in tests/fuzz/fuzz_*.c; do harnesses+=("$(basename "$f" .c)"); done
-fi
 
 dir=${FUZZ_BUILD:-build-fuzz}  # FUZZ_BUILD=DIR: another build folder
 if [ ! -f "$dir/build.ninja" ]; then
@@ -45,6 +42,11 @@ if [ ! -f "$dir/build.ninja" ]; then
     CC=clang meson setup "$dir" -Dfuzz=true -Dtests=false >/dev/null
 fi
 ninja -C "$dir" >/dev/null
+if [ ${#harnesses[@]} -eq 0 ]; then
+    for f in "$dir"/tests/fuzz/fuzz_*; do
+        [ -f "$f" ] && [ -x "$f" ] && harnesses+=("$(basename "$f")")
+    done
+fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}

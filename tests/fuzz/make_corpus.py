@@ -123,17 +123,75 @@ write("fuzz_idx", "truncated", b"\x00" + idx((4, 2, 2), [1] * 10))
 write("fuzz_idx", "bad_type", b"\x00" + bytes([0, 0, 0x0d, 1]) + struct.pack(">I", 1) + b"\x00\x00\x80\x3f")
 write("fuzz_idx", "huge_dims", b"\x00" + idx((65536, 16777216, 16777216), []))
 
-# ---- fuzz_parse: a selector byte (0 axis, 1 critical --batches, 2 train --layers, 3 double, 4 integer) ----
+# ---- fuzz_parse: a selector byte (see fuzz_parse.c), then the text ----
+AXIS, NUM, ETA, MOM, U64, THREADS, BATCHES, LAYERS = range(8)
 parse = {
-    "axis_eta_range": (0, "eta=0.1:1:10"), "axis_eta_log": (0, "eta=log:0.01:1:5"),
-    "axis_batch_step": (0, "batch=1:100:3"), "axis_sigma_list": (0, "sigma=1,2,5,50"),
-    "axis_rho_single": (0, "rho=0"), "axis_inverted": (0, "eta=1:0.1:5"),
-    "axis_huge_count": (0, "eta=0.1:1:2305843009213693952"), "axis_batch_1e300": (0, "batch=1:1e300"),
-    "list_mixed": (1, "1,2,10:100:10"), "list_range": (1, "5:20"), "list_wrap_step": (1, "2:1000:18446744073709551615"),
-    "layers": (2, "784,300,100,10"), "layers_zero": (2, "0,1"),
-    "double_exp": (3, "1e-3"), "double_denormal": (3, "1e-320"), "double_hex": (3, "0x10"),
-    "double_inf": (3, "inf"), "int_plain": (4, "12345"), "int_space_minus": (4, " -1"),
-    "int_hex": (4, "0x10"), "int_max": (4, "18446744073709551615"), "int_over": (4, "18446744073709551616"),
+    "axis_eta_range": (AXIS, "eta=0.1:1:10"), "axis_eta_log": (AXIS, "eta=log:0.01:1:5"),
+    "axis_batch_step": (AXIS, "batch=1:100:3"), "axis_sigma_list": (AXIS, "sigma=1,2,5,50"),
+    "axis_rho_single": (AXIS, "rho=0"), "axis_inverted": (AXIS, "eta=1:0.1:5"),
+    "axis_huge_count": (AXIS, "eta=0.1:1:2305843009213693952"), "axis_batch_1e300": (AXIS, "batch=1:1e300"),
+    "num_exp": (NUM, "-1.5e-3"), "num_denormal": (NUM, "1e-320"), "num_hex": (NUM, "0x10"),
+    "num_inf": (NUM, "inf"), "num_overflow": (NUM, "1e400"), "eta_point5": (ETA, ".5"),
+    "eta_zero": (ETA, "0"), "momentum_one": (MOM, "1"), "momentum_half": (MOM, "0.5"),
+    "u64_plain": (U64, "12345"), "u64_space_minus": (U64, " -1"), "u64_hex": (U64, "0x10"),
+    "u64_max": (U64, "18446744073709551615"), "u64_over": (U64, "18446744073709551616"),
+    "threads_big": (THREADS, "100000"), "threads_2": (THREADS, "2"),
+    "batches_mixed": (BATCHES, "1,2,10:100:10"), "batches_range": (BATCHES, "5:20"),
+    "batches_wrap_step": (BATCHES, "2:1000:18446744073709551615"),
+    "batches_huge": (BATCHES, "1:18446744073709551615"), "batches_empty_item": (BATCHES, "1,,2"),
+    "layers": (LAYERS, "784,300,100,10"), "layers_zero": (LAYERS, "0,1"),
 }
 for name, (sel, s) in parse.items():
     write("fuzz_parse", name, bytes([sel]) + s.encode())
+
+# ---- fuzz_csv: the file's bytes ----
+csv = {
+    "train_log": b"step,loss,sharpness\n0,2.3,\n10,1.1,4.5\n20,0.5,3.9\n",
+    "crlf_no_final_newline": b"a,b\r\n1,2\r\n3,4",
+    "nan_inf": b"x,y\n1,nan\n2,-inf\n3,inf\n",
+    "one_column": b"eta\n0.1\n1e-320\n",
+    "header_only": b"a,b,c\n",
+    "blank_lines_at_end": b"a\n1\n\n\n",
+    "ragged": b"a,b\n1,2\n3\n",
+    "hex_and_space": b"a,b\n0x10, 2\n",
+    "duplicate_names": b"a,a\n1,2\n",
+    "quoted": b'"a",b\n1,2\n',
+    "overflow": b"a\n1e400\n",
+    "blank_between": b"a\n1\n\n2\n",
+}
+for name, body in csv.items():
+    write("fuzz_csv", name, body)
+
+# ---- fuzz_checkpoint: a flags byte (bit 0 fix the length, bit 1 append the SHA-256), then the file ----
+import hashlib
+
+
+def checkpoint(parts, done, vals, nfields, version=2, magic=b"LSMAPCK2"):
+    body = b""
+    for name, content in parts:
+        nm = name.encode()
+        body += struct.pack("<H", len(nm)) + nm + hashlib.sha256(content).digest()
+    body += struct.pack("<QI", len(done), nfields) + bytes(done)
+    body += struct.pack("<%dd" % len(vals), *vals)
+    total = 8 + 4 + 8 + 4 + len(body) + 32
+    head = magic + struct.pack("<IQI", version, total, len(parts))
+    return head + body  # without the checksum
+
+
+def sealed(b):
+    return b + hashlib.sha256(b).digest()
+
+
+ck = checkpoint([("the contents of the family file", b"\x93NUMPY..."), ("--eta", b"0.5"),
+                 ("the x axis", b"sigma=1:50"), ("the y axis", b"batch=1:100")],
+                [1, 0, 1], [0.5, 1.0, float("nan"), 2.0, -1.0, 1e300], 2)
+write("fuzz_checkpoint", "valid_sealed", b"\x00" + sealed(ck))
+write("fuzz_checkpoint", "valid_harness_seals", b"\x03" + ck)
+write("fuzz_checkpoint", "no_parts_no_cells", b"\x03" + checkpoint([], [], [], 1))
+write("fuzz_checkpoint", "one_cell_64_fields", b"\x03" + checkpoint([("p", b"")], [1], [float(i) for i in range(64)], 64))
+write("fuzz_checkpoint", "flipped_value", b"\x00" + sealed(ck)[:-40] + b"\x01" + sealed(ck)[-39:])
+write("fuzz_checkpoint", "truncated", b"\x00" + sealed(ck)[:-7])
+write("fuzz_checkpoint", "version1", b"\x03" + checkpoint([("p", b"")], [0], [0.0], 1, magic=b"LSMAPCK1"))
+write("fuzz_checkpoint", "version3", b"\x03" + checkpoint([("p", b"")], [0], [0.0], 1, version=3))
+write("fuzz_checkpoint", "done_flag_2", b"\x03" + checkpoint([("p", b"")], [2], [0.0], 1))
+write("fuzz_checkpoint", "huge_cell_count", b"\x03" + checkpoint([], [], [], 1)[:-12] + struct.pack("<QI", 1 << 61, 8))
