@@ -71,7 +71,7 @@ for h in "${harnesses[@]}"; do
     rc=0
     "$exe" "${common[@]}" "${opts[@]}" "$work/corpus" "$seeds" >"$work/log.txt" 2>&1 || rc=$?
     # executions: the final statistics (one process), or the fork mode's summary
-    execs=$(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$work/log.txt" | awk '{s += $2} END {print s + 0}')
+    execs=$(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$work/log.txt" | awk '{s += $2} END {print s + 0}' || true)
     fork_execs=$(grep -Eo 'fuzzed for [0-9]+ iterations' "$work/log.txt" | tail -n 1 | awk '{print $3}' || true)
     [ -n "$fork_execs" ] && execs=$fork_execs
     crashes=$(find "$work" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'oom-*' -o -name 'timeout-*' \) | wc -l)

@@ -195,3 +195,6 @@ write("fuzz_checkpoint", "version1", b"\x03" + checkpoint([("p", b"")], [0], [0.
 write("fuzz_checkpoint", "version3", b"\x03" + checkpoint([("p", b"")], [0], [0.0], 1, version=3))
 write("fuzz_checkpoint", "done_flag_2", b"\x03" + checkpoint([("p", b"")], [2], [0.0], 1))
 write("fuzz_checkpoint", "huge_cell_count", b"\x03" + checkpoint([], [], [], 1)[:-12] + struct.pack("<QI", 1 << 61, 8))
+# regression: two identity parts with one name (the checkpoint then never
+# matches even its own identity; found by fuzz_checkpoint)
+write("fuzz_checkpoint", "duplicate_part_names", b"\x03" + checkpoint([("p", b"a"), ("p", b"b")], [1], [1.0], 1))
