@@ -80,7 +80,7 @@ for h in "${harnesses[@]}"; do
         failed=1
         echo "$h: $execs executions, $crashes crashes (inputs in $work/, log $work/log.txt)"
         { grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|invariant failed|SUMMARY' "$work/log.txt" |
-            sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /'; } || true
+            sed 's/^==[0-9]*== *//' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /'; } || true
     else
         echo "$h: $execs executions, 0 crashes"
     fi
