@@ -56,6 +56,10 @@ write("fuzz_npy", "v1_b1", npy((2,), [True, False], descr="|b1"))
 write("fuzz_npy", "v1_fortran", npy((2, 2), [1.0, 0, 0, 1.0], fortran=True))
 write("fuzz_npy", "v1_dquote_keys", npy(None, [1.0, 2.0], header='{"shape": (2,), "descr": "<f8", "fortran_order": False}'))
 write("fuzz_npy", "v1_big_shape", npy(None, [1.0], header="{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }"))
+# shapes whose element or byte counts wrap around 2^64 to 0, with no data:
+# a reader that multiplies without overflow checks takes them as valid
+write("fuzz_npy", "v1_bytes_wrap_to_zero", npy(None, [], header="{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952, 2), }"))
+write("fuzz_npy", "v1_count_wraps_to_zero", npy(None, [], header="{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"))
 write("fuzz_npy", "v1_truncated", npy((4,), [1.0, 2.0, 3.0, 4.0])[:-5])
 
 # ---- fuzz_family: a flags byte (kind, allow_indefinite, use_m2, rotate, tolerances), then NPY ----
