@@ -54,6 +54,26 @@ static int ref_u64(const char *s, size_t len, unsigned long long *v)
     return 1;
 }
 
+static void fuzz_axis(const char *s)
+{
+    linstab_axis ax;
+    linstab_error err = {0};
+    if (linstab_axis_parse(s, &ax, &err) != LINSTAB_OK) {
+        FUZZ_CHECK(ax.values == NULL && err.msg[0] != '\0');
+        return;
+    }
+    FUZZ_CHECK(ax.count >= 1 && ax.values != NULL);
+    for (size_t i = 0; i < ax.count; i++) {
+        double v = ax.values[i];
+        FUZZ_CHECK(isfinite(v));
+        if (ax.kind == LINSTAB_AXIS_BATCH || ax.kind == LINSTAB_AXIS_SIGMA) FUZZ_CHECK(v >= 1 && v == floor(v));
+        if (ax.kind == LINSTAB_AXIS_ETA) FUZZ_CHECK(v > 0);
+        if (ax.kind == LINSTAB_AXIS_RHO) FUZZ_CHECK(v >= 0);
+    }
+    linstab_axis_clear(&ax);
+}
+
+#if PURE_PARSERS
 static int digit(char c) { return c >= '0' && c <= '9'; }
 
 /* [+-] (D+ [. D*] | . D+) [(e|E) [+-] D+], the whole string. */
@@ -76,26 +96,6 @@ static int ref_decimal(const char *s)
     return s[i] == '\0';
 }
 
-static void fuzz_axis(const char *s)
-{
-    linstab_axis ax;
-    linstab_error err = {0};
-    if (linstab_axis_parse(s, &ax, &err) != LINSTAB_OK) {
-        FUZZ_CHECK(ax.values == NULL && err.msg[0] != '\0');
-        return;
-    }
-    FUZZ_CHECK(ax.count >= 1 && ax.values != NULL);
-    for (size_t i = 0; i < ax.count; i++) {
-        double v = ax.values[i];
-        FUZZ_CHECK(isfinite(v));
-        if (ax.kind == LINSTAB_AXIS_BATCH || ax.kind == LINSTAB_AXIS_SIGMA) FUZZ_CHECK(v >= 1 && v == floor(v));
-        if (ax.kind == LINSTAB_AXIS_ETA) FUZZ_CHECK(v > 0);
-        if (ax.kind == LINSTAB_AXIS_RHO) FUZZ_CHECK(v >= 0);
-    }
-    linstab_axis_clear(&ax);
-}
-
-#if PURE_PARSERS
 static void fuzz_number(const char *s, double lo, double hi, unsigned flags)
 {
     char msg[256] = "";
