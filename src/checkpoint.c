@@ -327,6 +327,12 @@ linstab_status linstab_checkpoint_parse(const void *buf, size_t len, linstab_che
         }
         char name[LINSTAB_CKPT_NAME_LEN] = {0};
         memcpy(name, b + off + 2, nl);
+        /* a repeated name would make the identity match no run, not even its own */
+        for (size_t j = 0; j < out->ident.count && st == LINSTAB_OK; j++)
+            if (strcmp(out->ident.parts[j].name, name) == 0)
+                st = linstab_error_set(err, LINSTAB_EDATA, "corrupt identity (part %llu repeats the name '%s')",
+                                       (unsigned long long)i, name);
+        if (st != LINSTAB_OK) break;
         linstab_ckpt_part *p = ident_push(&out->ident, name, err);
         if (p == NULL) {
             st = err ? err->code : LINSTAB_ENOMEM;

@@ -4,14 +4,19 @@
 #
 #   tools/setup.sh run     build, then run the main job on an embedded example
 #   tools/setup.sh test    build, run every test (plain and ASan+UBSan builds),
-#                          end with the line "N passed, N failed"
+#                          then each libFuzzer harness of tests/fuzz for 10 s
+#                          (tools/fuzz.sh --time 10, clang build in
+#                          build-fuzz), end with the line "N passed, N failed":
+#                          the Criterion cases, plus one "passed" per harness
+#                          that ran clean and one "failed" per harness that
+#                          crashed (or whose build failed)
 #   tools/setup.sh build   build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 packages="meson ninja-build pkg-config gcc liblapacke-dev libopenblas-dev libgsl-dev
-libarpack2-dev zlib1g-dev libcriterion-dev libplplot-dev plplot-driver-cairo"
+libarpack2-dev zlib1g-dev libcriterion-dev libplplot-dev plplot-driver-cairo clang"
 
 install_missing() {
     local missing=()
@@ -85,6 +90,24 @@ test)
         if [ "$nfail_exe" -gt 0 ] && [ "$f" -eq 0 ]; then f=$nfail_exe; fi
         total_p=$((total_p + p)); total_f=$((total_f + f))
     done
+    # Fuzzing: every harness for a bounded time from its seed corpus (which
+    # holds the inputs of every crash found so far, so a regression fails
+    # at once).  One "passed" per harness that ran clean, one "failed" per
+    # harness that crashed; a failed build counts one failure per harness
+    # source.
+    nh=$(ls tests/fuzz/fuzz_*.c | wc -l)
+    if (export CC=clang; build build-fuzz -Dfuzz=true -Dtests=false); then
+        if tools/fuzz.sh --time 10 >build-fuzz/fuzz-output.txt 2>&1; then :; else status=1; fi
+        sed 's/^/[fuzz] /' build-fuzz/fuzz-output.txt
+        p=$(grep -cE '^fuzz_[a-z_0-9]+: [0-9]+ executions, 0 crashes$' build-fuzz/fuzz-output.txt || true)
+        f=$(grep -cE '^fuzz_[a-z_0-9]+: [0-9]+ executions, [1-9][0-9]* crashes' build-fuzz/fuzz-output.txt || true)
+        # a harness that could not run at all (fuzz.sh stopped with an error)
+        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=$nh; fi
+    else
+        echo "[fuzz] the fuzz build failed (CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false)"
+        status=1; p=0; f=$nh
+    fi
+    total_p=$((total_p + p)); total_f=$((total_f + f))
     echo "$total_p passed, $total_f failed"
     exit $status
     ;;
