@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,7 +73,17 @@ linstab_status linstab_mlp_alloc(const size_t *sizes, size_t nlayers, linstab_ad
         }
         m->sizes[l] = sizes[l];
     }
-    for (size_t l = 1; l <= nlayers; l++) m->p += sizes[l] * sizes[l - 1] + (m->bias ? sizes[l] : 0);
+    for (size_t l = 1; l <= nlayers; l++) {
+        size_t w = 0, p = 0;
+        /* widths come from model.json: the count must not wrap */
+        if (__builtin_mul_overflow(sizes[l], sizes[l - 1], &w) || __builtin_add_overflow(w, m->bias ? sizes[l] : 0, &w) ||
+            __builtin_add_overflow(m->p, w, &p) || p > SIZE_MAX / sizeof(double)) {
+            free(m);
+            return linstab_error_set(err, LINSTAB_EINVAL, "layer widths %zu x %zu: the parameter count overflows",
+                                     sizes[l - 1], sizes[l]);
+        }
+        m->p = p;
+    }
     m->theta = calloc(m->p, sizeof(double));
     if (m->theta == NULL) {
         size_t p = m->p;

@@ -276,3 +276,12 @@ Test(cli_exact, the_model_point_is_the_per_sample_gradients_and_the_rule_has_bot
     free(gi);
     linstab_mlp_free(m);
 }
+
+Test(cli_exact, mlp_widths_whose_parameter_count_overflows_are_refused)
+{
+    size_t sizes[3] = {(size_t)1 << 40, (size_t)1 << 40, 2};
+    linstab_mlp *m = NULL;
+    linstab_error err = {0};
+    cr_expect_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_EINVAL);
+    cr_expect(m == NULL && strstr(err.msg, "overflows") != NULL, "%s", err.msg);
+}
