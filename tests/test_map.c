@@ -468,3 +468,79 @@ Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_
     /* one more thread: at least one more simulator (n = 100 samples, d = 96 coordinates) */
     cr_expect_geq(b2 - bytes, 8.0 * (3 * 100 + 3 * 96));
 }
+
+/* ------------------------------------------ helpers of the map driver */
+
+#include <cblas.h>
+
+#include "linstab/geometry.h"
+#include "linstab/simulate.h"
+
+Test(map_helpers, axis_names_are_the_spec_keys)
+{
+    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_ETA), "eta");
+    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_BATCH), "batch");
+    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_RHO), "rho");
+    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_SIGMA), "sigma");
+    cr_expect_str_eq(linstab_axis_name((linstab_axis_kind)9), "?");
+}
+
+Test(map_helpers, the_dexter_source_has_its_closed_form_spectrum_and_coherence)
+{
+    /* n = 12, sigma = 3: d = 10, m = 2n/sigma = 8; H = diag(sigma m / n, m / n, ...) = diag(2, 2/3, ...) */
+    linstab_rotated rf;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_map_dexter(12, 3, &rf, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(rf.f->n, 12);
+    cr_assert_eq(rf.f->d, 10);
+    cr_expect(fabs(rf.l[0] - 2.0) <= 4 * 2.22e-16);
+    for (size_t j = 1; j < 10; j++) cr_expect(fabs(rf.l[j] - 2.0 / 3.0) <= 4 * 2.22e-16, "l[%zu] = %.17g", j, rf.l[j]);
+    double l1S, sigma;
+    cr_assert_eq(linstab_coherence(rf.f, &l1S, &sigma, &err), LINSTAB_OK);
+    cr_expect(fabs(sigma - 3.0) <= 64 * 2.22e-16 * 3.0, "sigma %.17g", sigma);
+    linstab_map_source src = {&rf, 2.0, 3.0, 0, NULL, NULL};
+    cr_expect_eq(linstab_map_source_n(&src), 12);
+    linstab_map_source dx = {NULL, 2.0, 0.0, 40, NULL, NULL};
+    cr_expect_eq(linstab_map_source_n(&dx), 40);
+    linstab_rotated_clear(&rf);
+}
+
+/* One sample, one coordinate: the run is deterministic, |w_t| = |1 - eta h|^t. */
+static int one_run(double eta, double h, size_t steps)
+{
+    linstab_family *f = NULL;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 1, 1, 0, &f, &err), LINSTAB_OK);
+    f->data[0] = h;
+    linstab_sim *sim = NULL;
+    cr_assert_eq(linstab_sim_alloc(f, LINSTAB_DYN_SGD, eta, 0.0, 1, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK,
+                 "%s", err.msg);
+    gsl_rng *r = tu_rng(5);
+    double w[1];
+    int outcome = 7;
+    linstab_mc_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
+    gsl_rng_free(r);
+    linstab_sim_free(sim);
+    linstab_family_free(f);
+    return outcome;
+}
+
+Test(map_helpers, a_monte_carlo_run_follows_the_deterministic_growth_factor)
+{
+    /* factor 2: 1000x after 10 steps; factor 0.5: 1000x smaller after 10 */
+    cr_expect_eq(one_run(3.0, 1.0, 100), +1, "|1 - 3| = 2 grows");
+    cr_expect_eq(one_run(0.5, 1.0, 100), -1, "|1 - 0.5| shrinks");
+    cr_expect_eq(one_run(3.0, 1.0, 9), 0, "2^9 < 1000: neither within 9 steps");
+    cr_expect_eq(one_run(3.0, 1.0, 10), +1, "2^10 >= 1000 at step 10");
+    cr_expect_eq(one_run(2.0, 1.0, 1000), 0, "|1 - 2| = 1: neither");
+}
+
+Test(map_helpers, the_blas_serial_section_sets_one_thread_and_restores_it)
+{
+    int before = openblas_get_num_threads();
+    int prev = linstab_map_blas_serial();
+    cr_expect_eq(openblas_get_num_threads(), 1);
+    cr_expect_eq(prev, before);
+    linstab_map_blas_restore(prev);
+    cr_expect_eq(openblas_get_num_threads(), before);
+}
