@@ -128,6 +128,13 @@ static void json_condition(linstab_json *j, const char *key, const linstab_condi
     linstab_json_end(j);
 }
 
+/* The sign of the Lyapunov exponent is known: exact, or a Monte Carlo
+ * estimate more than 3 standard errors from 0. */
+static int lyap_resolved(const linstab_lyap *ly)
+{
+    return ly->exact || !(fabs(ly->exponent) <= 3.0 * ly->stderr_);
+}
+
 static void json_exact(linstab_json *j, const linstab_exact *ex)
 {
     linstab_json_begin(j, "exact");
@@ -173,6 +180,8 @@ static void json_exact(linstab_json *j, const linstab_exact *ex)
         linstab_json_number(j, "stderr", ex->lyap.stderr_);
         linstab_json_bool(j, "exact", ex->lyap.exact);
         linstab_json_bool(j, "almost_surely_stable", ex->lyap.exponent < 0.0);
+        /* a Monte Carlo exponent within 3 standard errors of 0 decides nothing */
+        linstab_json_bool(j, "sign_resolved", lyap_resolved(&ex->lyap));
         if (!ex->lyap.exact) {
             linstab_json_int(j, "runs", (long long)ex->lyap.runs);
             linstab_json_int(j, "steps", (long long)ex->lyap.steps);
@@ -390,7 +399,10 @@ static void text_exact(FILE *out, const linstab_hyper *h, const linstab_exact *e
             snprintf(line, sizeof line, "Lyapunov exponent = %s (exact)", e);
         else
             snprintf(line, sizeof line, "Lyapunov exponent = %s +/- %s", e, se);
-        verdict(out, line, ex->lyap.exponent < 0.0 ? "a.s. stable" : "a.s. unstable",
+        verdict(out, line,
+                !lyap_resolved(&ex->lyap) ? "a.s. undecided"
+                : ex->lyap.exponent < 0.0 ? "a.s. stable"
+                                          : "a.s. unstable",
                 h->rho > 0.0 ? "random product, SAM" : "random product, SGD");
     }
 }

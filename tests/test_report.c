@@ -385,10 +385,34 @@ Test(check_report, every_json_key_holds_its_own_field)
     expect_num(d, "exact.lyapunov.stderr", 0.0078125);
     expect_bool(d, "exact.lyapunov.exact", 0);
     expect_bool(d, "exact.lyapunov.almost_surely_stable", 1);
+    expect_bool(d, "exact.lyapunov.sign_resolved", 1); /* 4 standard errors below 0 */
     expect_num(d, "exact.lyapunov.runs", 9);
     expect_num(d, "exact.lyapunov.steps", 1000);
     free(d);
     free(buf);
+
+    /* a Monte Carlo exponent 1.28 standard errors from 0 decides nothing */
+    ex.lyap.exponent = 0.01;
+    f = open_memstream(&buf, &len);
+    linstab_report_check_json(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    d = parse(buf);
+    expect_bool(d, "exact.lyapunov.sign_resolved", 0);
+    free(d);
+    free(buf);
+    f = open_memstream(&buf, &len);
+    linstab_report_check_text(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    cr_expect(strstr(buf, "a.s. undecided") != NULL, "%s", buf);
+    free(buf);
+    ex.lyap.exact = 1; /* an exact exponent always has its sign */
+    f = open_memstream(&buf, &len);
+    linstab_report_check_text(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    cr_expect(strstr(buf, "a.s. unstable") != NULL, "%s", buf);
+    free(buf);
+    ex.lyap.exact = 0;
+    ex.lyap.exponent = -0.03125;
 
     /* critical_batch 0 -> null; Theorem 4.1 undefined (gamma_min undefined) -> null */
     ex.sgd_critical_batch = 0;
