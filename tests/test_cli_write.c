@@ -25,14 +25,7 @@
 #include "cliutil.h"
 #include "linstab/npy.h"
 #include "linstab/plot.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define TU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TU_ASAN 1
-#endif
-#endif
+#include "testutil.h"
 
 static char full[600];
 static int mounted;
