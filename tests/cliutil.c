@@ -30,32 +30,85 @@ void cu_teardown(void)
     if (system(cmd) != 0) cr_log_warn("could not remove %s", cu_dir);
 }
 
-int cu_run(const char *fmt, ...)
+int cu_vrun(const char *env, const char *to, const char *fmt, va_list ap)
 {
     const char *bin = getenv("LINSTAB_BIN");
     cr_assert_not_null(bin, "LINSTAB_BIN is not set");
-    char args[4096], cmd[8192];
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    cr_assert_geq(n, 0);
+    char *args = malloc((size_t)n + 1);
+    cr_assert_not_null(args);
+    vsnprintf(args, (size_t)n + 1, fmt, ap);
+    const char *pre = env ? "env " : "", *envs = env ? env : "", *o = to ? to : cu_out;
+    const char *form = "cd '%s' && %s%s%s'%s' %s >'%s' 2>'%s'";
+    const char *sep = env ? " " : "";
+    int m = snprintf(NULL, 0, form, cu_dir, pre, envs, sep, bin, args, o, cu_err);
+    char *cmd = malloc((size_t)m + 1);
+    cr_assert_not_null(cmd);
+    snprintf(cmd, (size_t)m + 1, form, cu_dir, pre, envs, sep, bin, args, o, cu_err);
+    int st = system(cmd);
+    free(cmd);
+    cr_assert(WIFEXITED(st), "linstab did not exit normally (signal %d): %.200s", WIFSIGNALED(st) ? WTERMSIG(st) : 0,
+              args);
+    free(args);
+    return WEXITSTATUS(st);
+}
+
+int cu_run(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int st = cu_vrun(NULL, NULL, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", cu_dir, bin, args, cu_out, cu_err);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "linstab did not exit normally: %s", args);
-    return WEXITSTATUS(st);
+    return st;
+}
+
+int cu_run_to(const char *to, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = cu_vrun(NULL, to, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+char *cu_slurp_len(const char *path, size_t *len)
+{
+    if (len) *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    if (n < 0) n = 0;
+    char *s = calloc((size_t)n + 1, 1);
+    cr_assert_not_null(s);
+    if (fread(s, 1, (size_t)n, fp) != (size_t)n) {
+        s[0] = '\0';
+        n = 0;
+    }
+    fclose(fp);
+    if (len) *len = (size_t)n;
+    return s;
 }
 
 char *cu_slurp(const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) return calloc(1, 1);
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = calloc((size_t)(len > 0 ? len : 0) + 1, 1);
-    if (len > 0 && fread(s, 1, (size_t)len, fp) != (size_t)len) s[0] = '\0';
-    fclose(fp);
-    return s;
+    char *s = cu_slurp_len(path, NULL);
+    return s ? s : calloc(1, 1);
+}
+
+void cu_write_file(const char *name, const void *bytes, size_t len)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", cu_dir, name);
+    FILE *fp = fopen(path, "wb");
+    cr_assert_not_null(fp, "cannot create %s", path);
+    cr_assert_eq(fwrite(bytes, 1, len, fp), len, "cannot write %s", path);
+    cr_assert_eq(fclose(fp), 0, "cannot close %s", path);
 }
 
 double cu_json_number(const char *json, const char *after, const char *key)

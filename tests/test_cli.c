@@ -16,59 +16,11 @@
 
 #include <criterion/criterion.h>
 
+#include "cliutil.h"
 #include "linstab/npy.h"
 #include "testutil.h"
 
-static char dir[512];
-static char out_path[600], err_path[600];
-
-static void setup(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/linstab-cli-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
-}
-
-TestSuite(cli, .init = setup, .fini = teardown);
-
-/* Run `linstab ARGS` in dir; returns the exit status. */
-static int run(const char *fmt, ...)
-{
-    const char *bin = getenv("LINSTAB_BIN");
-    cr_assert_not_null(bin, "LINSTAB_BIN is not set");
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", dir, bin, args, out_path,
-             err_path);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "linstab did not exit normally: %s", args);
-    return WEXITSTATUS(st);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) return calloc(1, 1);
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = calloc((size_t)len + 1, 1);
-    if (fread(s, 1, (size_t)len, fp) != (size_t)len) s[0] = '\0';
-    fclose(fp);
-    return s;
-}
+TestSuite(cli, .init = cu_setup, .fini = cu_teardown);
 
 static int count_lines(const char *s)
 {
@@ -80,51 +32,11 @@ static int count_lines(const char *s)
 /* Expect failure with `status`, one line on stderr containing `needle`. */
 static void expect_error(int got, int status, const char *needle)
 {
-    char *err = slurp(err_path);
+    char *err = cu_slurp(cu_err);
     cr_expect_eq(got, status, "exit status %d, want %d; stderr: %s", got, status, err);
     cr_expect(strstr(err, needle) != NULL, "stderr lacks '%s': %s", needle, err);
     cr_expect_eq(count_lines(err), 1, "stderr should be one line: %s", err);
     free(err);
-}
-
-/* The number after "key": in a JSON text (first occurrence after `after`). */
-static double json_number(const char *json, const char *after, const char *key)
-{
-    const char *p = after ? strstr(json, after) : json;
-    cr_assert_not_null(p, "no '%s' in %s", after, json);
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    p = strstr(p, pat);
-    cr_assert_not_null(p, "no key %s", key);
-    p += strlen(pat);
-    if (strncmp(p, "null", 4) == 0) return NAN;
-    return strtod(p, NULL);
-}
-
-static void write_npy(const char *name, const double *data, size_t ndim, const size_t *shape)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    linstab_error err;
-    cr_assert_eq(linstab_npy_write(path, data, ndim, shape, &err), LINSTAB_OK, "%s", err.msg);
-}
-
-static void write_bytes(const char *name, const void *bytes, size_t len)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *fp = fopen(path, "wb");
-    cr_assert_not_null(fp);
-    cr_assert_eq(fwrite(bytes, 1, len, fp), len);
-    fclose(fp);
-}
-
-static int exists(const char *name)
-{
-    char path[700];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return stat(path, &sb) == 0;
 }
 
 /* A small valid dense family: H_0 = diag(2, 1), H_1 = [[1, 1], [1, 1]]. */
@@ -132,32 +44,32 @@ static void write_small_family(void)
 {
     double H[8] = {2, 0, 0, 1, 1, 1, 1, 1};
     size_t shape[3] = {2, 2, 2};
-    write_npy("small.npy", H, 3, shape);
+    cu_write_npy("small.npy", H, 3, shape);
 }
 
 Test(cli, help_lists_every_command_and_check_help_documents_every_option)
 {
-    cr_expect_eq(run("--help"), 0);
-    char *out = slurp(out_path);
+    cr_expect_eq(cu_run("--help"), 0);
+    char *out = cu_slurp(cu_out);
     cr_expect(strstr(out, "check") && strstr(out, "gen"), "%s", out);
     free(out);
-    cr_expect_eq(run("check --help"), 0);
-    out = slurp(out_path);
+    cr_expect_eq(cu_run("check --help"), 0);
+    out = cu_slurp(cu_out);
     const char *opts[] = {"--family", "--factors", "--diag", "--eta", "--batch", "--rho",
                           "--sampling", "--json", "--out", "--allow-indefinite", "--sym-tol",
                           "--rank-tol", "--max-memory"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         cr_expect(strstr(out, opts[i]) != NULL, "check --help lacks %s", opts[i]);
     free(out);
-    cr_expect_eq(run("gen --help"), 0);
-    cr_expect_eq(run("--version"), 0);
+    cr_expect_eq(cu_run("gen --help"), 0);
+    cr_expect_eq(cu_run("--version"), 0);
 }
 
 Test(cli, check_json_has_every_required_key)
 {
     write_small_family();
-    cr_assert_eq(run("check --family small.npy --eta 0.5 --batch 1 --rho 0.1 --json"), 0);
-    char *json = slurp(out_path);
+    cr_assert_eq(cu_run("check --family small.npy --eta 0.5 --batch 1 --rho 0.1 --json"), 0);
+    char *json = cu_slurp(cu_out);
     const char *keys[] = {"n", "d", "rank", "eta", "batch", "rho", "sampling", "geometry",
                           "sharpness", "trace", "frobenius", "max_individual_sharpness", "sigma",
                           "lambda1_S", "s2", "s3", "s4", "m2_gap", "m3_gap", "m4_gap",
@@ -171,26 +83,26 @@ Test(cli, check_json_has_every_required_key)
         cr_expect(strstr(json, pat) != NULL, "JSON lacks key %s", keys[i]);
     }
     /* H = [[1.5, .5], [.5, 1]]: trace 2.5, ||H||_F^2 = 2.25 + .5 + 1 */
-    cr_expect_lt(fabs(json_number(json, "geometry", "trace") - 2.5), 1e-14);
-    cr_expect_lt(fabs(json_number(json, "geometry", "frobenius") - sqrt(3.75)), 1e-14);
-    cr_expect_lt(fabs(json_number(json, NULL, "rank") - 2.0), 0.0 + 1e-300);
+    cr_expect_lt(fabs(cu_json_number(json, "geometry", "trace") - 2.5), 1e-14);
+    cr_expect_lt(fabs(cu_json_number(json, "geometry", "frobenius") - sqrt(3.75)), 1e-14);
+    cr_expect_lt(fabs(cu_json_number(json, NULL, "rank") - 2.0), 0.0 + 1e-300);
     free(json);
 }
 
 Test(cli, check_reproduces_the_dexter_construction_closed_forms)
 {
-    cr_assert_eq(run("gen --kind dexter --n 100 --sigma 5 --out dex.npy"), 0);
-    cr_assert_eq(run("check --diag dex.npy --eta 0.8 --batch 9 --sampling bernoulli --json"), 0);
-    char *json = slurp(out_path);
-    cr_expect_lt(fabs(json_number(json, "geometry", "sharpness") - 2.0), 1e-13);
-    cr_expect_lt(fabs(json_number(json, "geometry", "sigma") - 5.0), 1e-12);
+    cr_assert_eq(cu_run("gen --kind dexter --n 100 --sigma 5 --out dex.npy"), 0);
+    cr_assert_eq(cu_run("check --diag dex.npy --eta 0.8 --batch 9 --sampling bernoulli --json"), 0);
+    char *json = cu_slurp(cu_out);
+    cr_expect_lt(fabs(cu_json_number(json, "geometry", "sharpness") - 2.0), 1e-13);
+    cr_expect_lt(fabs(cu_json_number(json, "geometry", "sigma") - 5.0), 1e-12);
     /* Theorem 1: (sigma/eta)(n/B - 1)^(-1/2) at B = 9 is below 2: divergence */
     double thr = 5.0 / 0.8 / sqrt(100.0 / 9.0 - 1.0);
-    cr_expect_lt(fabs(json_number(json, "dexter_thm1", "threshold") - thr), 1e-13 * thr);
+    cr_expect_lt(fabs(cu_json_number(json, "dexter_thm1", "threshold") - thr), 1e-13 * thr);
     cr_expect(strstr(strstr(json, "dexter_thm1"), "\"diverges\": true") != NULL);
     free(json);
-    cr_assert_eq(run("check --diag dex.npy --eta 0.8 --batch 10 --sampling bernoulli --json"), 0);
-    json = slurp(out_path);
+    cr_assert_eq(cu_run("check --diag dex.npy --eta 0.8 --batch 10 --sampling bernoulli --json"), 0);
+    json = cu_slurp(cu_out);
     const char *t1 = strstr(json, "dexter_thm1");
     cr_expect(strstr(t1, "\"diverges\": false") < strstr(t1, "dexter_thm2"));
     free(json);
@@ -199,8 +111,8 @@ Test(cli, check_reproduces_the_dexter_construction_closed_forms)
 Test(cli, check_text_report_gives_a_verdict_and_a_source_per_bound)
 {
     write_small_family();
-    cr_assert_eq(run("check --family small.npy --eta 0.5 --batch 2"), 0);
-    char *out = slurp(out_path);
+    cr_assert_eq(cu_run("check --family small.npy --eta 0.5 --batch 2"), 0);
+    char *out = cu_slurp(cu_out);
     const char *needles[] = {"sharpness",
                              "coherence sigma",
                              "gamma_min",
@@ -217,14 +129,14 @@ Test(cli, check_text_report_gives_a_verdict_and_a_source_per_bound)
 
 Test(cli, gen_writes_the_same_file_for_the_same_seed)
 {
-    cr_assert_eq(run("gen --kind rank1 --n 20 --d 7 --seed 3 --out a.npy"), 0);
-    cr_assert_eq(run("gen --kind rank1 --n 20 --d 7 --seed 3 --out b.npy"), 0);
-    cr_assert_eq(run("gen --kind rank1 --n 20 --d 7 --seed 4 --out c.npy"), 0);
+    cr_assert_eq(cu_run("gen --kind rank1 --n 20 --d 7 --seed 3 --out a.npy"), 0);
+    cr_assert_eq(cu_run("gen --kind rank1 --n 20 --d 7 --seed 3 --out b.npy"), 0);
+    cr_assert_eq(cu_run("gen --kind rank1 --n 20 --d 7 --seed 4 --out c.npy"), 0);
     char pa[700], pb[700], pc[700];
-    snprintf(pa, sizeof pa, "%s/a.npy", dir);
-    snprintf(pb, sizeof pb, "%s/b.npy", dir);
-    snprintf(pc, sizeof pc, "%s/c.npy", dir);
-    char *a = slurp(pa), *b = slurp(pb), *c = slurp(pc);
+    snprintf(pa, sizeof pa, "%s/a.npy", cu_dir);
+    snprintf(pb, sizeof pb, "%s/b.npy", cu_dir);
+    snprintf(pc, sizeof pc, "%s/c.npy", cu_dir);
+    char *a = cu_slurp(pa), *b = cu_slurp(pb), *c = cu_slurp(pc);
     linstab_array arr = {0};
     linstab_error err;
     cr_assert_eq(linstab_npy_read(pa, 0, &arr, &err), LINSTAB_OK, "%s", err.msg);
@@ -254,22 +166,22 @@ Test(cli, gen_writes_the_same_file_for_the_same_seed)
 
 Test(cli, missing_file_is_a_data_error_naming_the_file)
 {
-    expect_error(run("check --family nothere.npy --eta 1 --batch 1"), 1, "nothere.npy");
+    expect_error(cu_run("check --family nothere.npy --eta 1 --batch 1"), 1, "nothere.npy");
 }
 
 Test(cli, truncated_or_corrupt_npy_is_a_data_error)
 {
     write_small_family();
     char path[700];
-    snprintf(path, sizeof path, "%s/small.npy", dir);
-    char *bytes = slurp(path);
-    write_bytes("trunc.npy", bytes, 100); /* header intact, data cut */
-    expect_error(run("check --family trunc.npy --eta 1 --batch 1"), 1, "trunc.npy");
-    write_bytes("hdr.npy", bytes, 20); /* header cut */
-    expect_error(run("check --family hdr.npy --eta 1 --batch 1"), 1, "hdr.npy");
+    snprintf(path, sizeof path, "%s/small.npy", cu_dir);
+    char *bytes = cu_slurp(path);
+    cu_write_file("trunc.npy", bytes, 100); /* header intact, data cut */
+    expect_error(cu_run("check --family trunc.npy --eta 1 --batch 1"), 1, "trunc.npy");
+    cu_write_file("hdr.npy", bytes, 20); /* header cut */
+    expect_error(cu_run("check --family hdr.npy --eta 1 --batch 1"), 1, "hdr.npy");
     static const char junk[] = "PK\003\004 not an npy file at all";
-    write_bytes("magic.npy", junk, sizeof junk - 1);
-    expect_error(run("check --family magic.npy --eta 1 --batch 1"), 1, "magic.npy");
+    cu_write_file("magic.npy", junk, sizeof junk - 1);
+    expect_error(cu_run("check --family magic.npy --eta 1 --batch 1"), 1, "magic.npy");
     free(bytes);
 }
 
@@ -282,66 +194,66 @@ Test(cli, wrong_dtype_is_a_data_error)
     memcpy(buf, hdr, sizeof hdr - 1);
     buf[127] = '\n';
     memset(buf + 128, 0, 8);
-    write_bytes("int.npy", buf, sizeof buf);
-    expect_error(run("check --family int.npy --eta 1 --batch 1"), 1, "int.npy");
+    cu_write_file("int.npy", buf, sizeof buf);
+    expect_error(cu_run("check --family int.npy --eta 1 --batch 1"), 1, "int.npy");
 }
 
 Test(cli, wrong_rank_or_shape_is_a_data_error)
 {
     double z[12] = {1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1};
     size_t s2[2] = {3, 4};
-    write_npy("flat.npy", z, 2, s2);
-    expect_error(run("check --family flat.npy --eta 1 --batch 1"), 1, "(n, d, d)");
+    cu_write_npy("flat.npy", z, 2, s2);
+    expect_error(cu_run("check --family flat.npy --eta 1 --batch 1"), 1, "(n, d, d)");
     size_t s3[3] = {1, 3, 4};
-    write_npy("rect.npy", z, 3, s3);
-    expect_error(run("check --family rect.npy --eta 1 --batch 1"), 1, "(1, 3, 4)");
-    expect_error(run("check --diag rect.npy --eta 1 --batch 1"), 1, "(n, d)");
+    cu_write_npy("rect.npy", z, 3, s3);
+    expect_error(cu_run("check --family rect.npy --eta 1 --batch 1"), 1, "(1, 3, 4)");
+    expect_error(cu_run("check --diag rect.npy --eta 1 --batch 1"), 1, "(n, d)");
 }
 
 Test(cli, nan_entries_are_a_data_error_naming_the_sample)
 {
     double H[8] = {1, 0, 0, 1, 1, 0, 0, NAN};
     size_t shape[3] = {2, 2, 2};
-    write_npy("nan.npy", H, 3, shape);
-    expect_error(run("check --family nan.npy --eta 1 --batch 1"), 1, "sample 1");
+    cu_write_npy("nan.npy", H, 3, shape);
+    expect_error(cu_run("check --family nan.npy --eta 1 --batch 1"), 1, "sample 1");
 }
 
 Test(cli, asymmetric_and_indefinite_hessians_are_data_errors_naming_the_sample)
 {
     double A[8] = {1, 0, 0, 1, 1, 0.5, 0, 1};
     size_t shape[3] = {2, 2, 2};
-    write_npy("asym.npy", A, 3, shape);
-    expect_error(run("check --family asym.npy --eta 1 --batch 1"), 1, "sample 1 is not symmetric");
+    cu_write_npy("asym.npy", A, 3, shape);
+    expect_error(cu_run("check --family asym.npy --eta 1 --batch 1"), 1, "sample 1 is not symmetric");
     double I[8] = {1, 0, 0, 1, 1, 0, 0, -1};
-    write_npy("indef.npy", I, 3, shape);
-    expect_error(run("check --family indef.npy --eta 1 --batch 1"), 1,
+    cu_write_npy("indef.npy", I, 3, shape);
+    expect_error(cu_run("check --family indef.npy --eta 1 --batch 1"), 1,
                  "sample 1 is not positive semidefinite");
-    cr_expect_eq(run("check --family indef.npy --eta 1 --batch 1 --allow-indefinite --json"), 0);
+    cr_expect_eq(cu_run("check --family indef.npy --eta 1 --batch 1 --allow-indefinite --json"), 0);
 }
 
 Test(cli, bad_hyperparameters_are_usage_errors)
 {
     write_small_family();
-    expect_error(run("check --family small.npy --eta 0 --batch 1"), 2, "--eta");
-    expect_error(run("check --family small.npy --eta -1 --batch 1"), 2, "--eta");
-    expect_error(run("check --family small.npy --eta 1 --batch 1 --rho -0.1"), 2, "--rho");
-    expect_error(run("check --family small.npy --eta 1 --batch 0"), 2, "--batch");
-    expect_error(run("check --family small.npy --eta 1 --batch 3"), 2, "[1, 2]");
-    expect_error(run("check --family small.npy --eta abc --batch 1"), 2, "--eta");
-    expect_error(run("check --family small.npy --batch 1"), 2, "--eta is required");
-    expect_error(run("check --family small.npy --eta 1 --batch 1 --sampling sometimes"), 2,
+    expect_error(cu_run("check --family small.npy --eta 0 --batch 1"), 2, "--eta");
+    expect_error(cu_run("check --family small.npy --eta -1 --batch 1"), 2, "--eta");
+    expect_error(cu_run("check --family small.npy --eta 1 --batch 1 --rho -0.1"), 2, "--rho");
+    expect_error(cu_run("check --family small.npy --eta 1 --batch 0"), 2, "--batch");
+    expect_error(cu_run("check --family small.npy --eta 1 --batch 3"), 2, "[1, 2]");
+    expect_error(cu_run("check --family small.npy --eta abc --batch 1"), 2, "--eta");
+    expect_error(cu_run("check --family small.npy --batch 1"), 2, "--eta is required");
+    expect_error(cu_run("check --family small.npy --eta 1 --batch 1 --sampling sometimes"), 2,
                  "--sampling");
-    expect_error(run("check --family small.npy --eta 1 --batch 1 --bogus"), 2, "--bogus");
-    expect_error(run("check --eta 1 --batch 1"), 2, "exactly one of");
-    expect_error(run("check --family small.npy --diag small.npy --eta 1 --batch 1"), 2,
+    expect_error(cu_run("check --family small.npy --eta 1 --batch 1 --bogus"), 2, "--bogus");
+    expect_error(cu_run("check --eta 1 --batch 1"), 2, "exactly one of");
+    expect_error(cu_run("check --family small.npy --diag small.npy --eta 1 --batch 1"), 2,
                  "exactly one of");
-    expect_error(run("frobnicate"), 2, "unknown command");
+    expect_error(cu_run("frobnicate"), 2, "unknown command");
 }
 
 Test(cli, a_family_too_large_for_memory_is_refused_before_allocating)
 {
     write_small_family();
-    expect_error(run("check --family small.npy --eta 1 --batch 1 --max-memory 1e-9"), 1,
+    expect_error(cu_run("check --family small.npy --eta 1 --batch 1 --max-memory 1e-9"), 1,
                  "memory");
 }
 
@@ -349,8 +261,8 @@ Test(cli, zero_family_has_no_range)
 {
     double Z[8] = {0};
     size_t shape[3] = {2, 2, 2};
-    write_npy("zero.npy", Z, 3, shape);
-    expect_error(run("check --family zero.npy --eta 1 --batch 1"), 1, "no range");
+    cu_write_npy("zero.npy", Z, 3, shape);
+    expect_error(cu_run("check --family zero.npy --eta 1 --batch 1"), 1, "no range");
 }
 
 Test(cli, output_files_are_never_half_written)
@@ -358,31 +270,31 @@ Test(cli, output_files_are_never_half_written)
     write_small_family();
     double Z[8] = {0};
     size_t shape[3] = {2, 2, 2};
-    write_npy("zero.npy", Z, 3, shape);
-    cr_expect_neq(run("check --family zero.npy --eta 1 --batch 1 --out report.txt"), 0);
-    cr_expect(!exists("report.txt"));
-    cr_expect_eq(run("check --family small.npy --eta 1 --batch 1 --out no/such/dir/r.txt"), 1);
-    cr_expect_eq(run("check --family small.npy --eta 1 --batch 1 --json --out report.json"), 0);
-    cr_expect(exists("report.json"));
-    cr_expect_eq(run("gen --kind rank1 --n 3 --d 2 --out no/such/dir/f.npy"), 1);
+    cu_write_npy("zero.npy", Z, 3, shape);
+    cr_expect_neq(cu_run("check --family zero.npy --eta 1 --batch 1 --out report.txt"), 0);
+    cr_expect(!cu_exists("report.txt"));
+    cr_expect_eq(cu_run("check --family small.npy --eta 1 --batch 1 --out no/such/dir/r.txt"), 1);
+    cr_expect_eq(cu_run("check --family small.npy --eta 1 --batch 1 --json --out report.json"), 0);
+    cr_expect(cu_exists("report.json"));
+    cr_expect_eq(cu_run("gen --kind rank1 --n 3 --d 2 --out no/such/dir/f.npy"), 1);
     /* nothing but the files we made is left in the folder */
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c tmp > '%s/count'", dir, dir);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c tmp > '%s/count'", cu_dir, cu_dir);
     if (system(cmd) == -1) cr_log_warn("ls failed");
     char cpath[700];
-    snprintf(cpath, sizeof cpath, "%s/count", dir);
-    char *c = slurp(cpath);
+    snprintf(cpath, sizeof cpath, "%s/count", cu_dir);
+    char *c = cu_slurp(cpath);
     cr_expect_eq(atoi(c), 0, "temporary files left behind");
     free(c);
 }
 
 Test(cli, gen_rejects_bad_parameters_with_usage_errors)
 {
-    expect_error(run("gen --kind dexter --n 10 --sigma 11 --out x.npy"), 2, "--sigma");
-    expect_error(run("gen --kind nonsense --n 10 --d 3 --out x.npy"), 2, "nonsense");
-    expect_error(run("gen --kind rank1 --n 10 --out x.npy"), 2, "--d");
-    expect_error(run("gen --kind rank1 --n -3 --d 2 --out x.npy"), 2, "--n");
-    cr_expect(!exists("x.npy"));
+    expect_error(cu_run("gen --kind dexter --n 10 --sigma 11 --out x.npy"), 2, "--sigma");
+    expect_error(cu_run("gen --kind nonsense --n 10 --d 3 --out x.npy"), 2, "nonsense");
+    expect_error(cu_run("gen --kind rank1 --n 10 --out x.npy"), 2, "--d");
+    expect_error(cu_run("gen --kind rank1 --n -3 --d 2 --out x.npy"), 2, "--n");
+    cr_expect(!cu_exists("x.npy"));
 }
 
 /* ---- linstab map ---- */
@@ -390,9 +302,9 @@ Test(cli, gen_rejects_bad_parameters_with_usage_errors)
 static int files_equal(const char *a, const char *b)
 {
     char pa[700], pb[700];
-    snprintf(pa, sizeof pa, "%s/%s", dir, a);
-    snprintf(pb, sizeof pb, "%s/%s", dir, b);
-    char *x = slurp(pa), *y = slurp(pb);
+    snprintf(pa, sizeof pa, "%s/%s", cu_dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", cu_dir, b);
+    char *x = cu_slurp(pa), *y = cu_slurp(pb);
     int eq = strlen(x) > 0 && strcmp(x, y) == 0;
     free(x);
     free(y);
@@ -403,13 +315,13 @@ static int files_equal(const char *a, const char *b)
 
 Test(cli, map_writes_arrays_csv_json_and_a_png_of_the_expected_size)
 {
-    cr_assert_eq(run(SMALL_MAP " --out m"), 0);
+    cr_assert_eq(cu_run(SMALL_MAP " --out m"), 0);
     const char *files[] = {"m/frac_divergent.npy", "m/radius.npy", "m/lyapunov.npy", "m/map.csv",
                            "m/map.json", "m/map.png", "m/map.svg", "m/x.npy", "m/y.npy"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        cr_expect(exists(files[i]), "%s missing", files[i]);
+        cr_expect(cu_exists(files[i]), "%s missing", files[i]);
     char path[700];
-    snprintf(path, sizeof path, "%s/m/map.png", dir);
+    snprintf(path, sizeof path, "%s/m/map.png", cu_dir);
     FILE *fp = fopen(path, "rb");
     cr_assert_not_null(fp);
     unsigned char h[24];
@@ -423,55 +335,55 @@ Test(cli, map_writes_arrays_csv_json_and_a_png_of_the_expected_size)
     cr_expect_eq(w, 1000);
     cr_expect_eq(ht, 760);
     cr_expect_gt(size, 10000, "PNG of %ld bytes", size);
-    snprintf(path, sizeof path, "%s/m/map.json", dir);
-    char *json = slurp(path);
+    snprintf(path, sizeof path, "%s/m/map.json", cu_dir);
+    char *json = cu_slurp(path);
     cr_expect(strstr(json, "\"seed\": 0") != NULL && strstr(json, "\"linstab_version\"") != NULL);
     free(json);
 }
 
 Test(cli, map_output_is_identical_for_one_and_two_threads)
 {
-    cr_assert_eq(run(SMALL_MAP " --no-plot --threads 1 --out t1"), 0);
-    cr_assert_eq(run(SMALL_MAP " --no-plot --threads 2 --out t2"), 0);
+    cr_assert_eq(cu_run(SMALL_MAP " --no-plot --threads 1 --out t1"), 0);
+    cr_assert_eq(cu_run(SMALL_MAP " --no-plot --threads 2 --out t2"), 0);
     cr_expect(files_equal("t1/map.csv", "t2/map.csv"));
     cr_expect(files_equal("t1/frac_divergent.npy", "t2/frac_divergent.npy"));
 }
 
 Test(cli, a_killed_map_resumes_to_the_identical_result)
 {
-    cr_assert_eq(run(SMALL_MAP " --no-plot --out full"), 0);
+    cr_assert_eq(cu_run(SMALL_MAP " --no-plot --out full"), 0);
     setenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS", "1", 1);
-    int st = run(SMALL_MAP " --no-plot --out part");
+    int st = cu_run(SMALL_MAP " --no-plot --out part");
     unsetenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
     cr_assert_eq(st, 137, "the test hook should kill the run");
-    cr_expect(exists("part/map.checkpoint"));
-    cr_expect(!exists("part/map.csv"));
-    cr_assert_eq(run(SMALL_MAP " --no-plot --out part --resume"), 0);
+    cr_expect(cu_exists("part/map.checkpoint"));
+    cr_expect(!cu_exists("part/map.csv"));
+    cr_assert_eq(cu_run(SMALL_MAP " --no-plot --out part --resume"), 0);
     cr_expect(files_equal("full/map.csv", "part/map.csv"));
     /* a checkpoint of other parameters is refused */
-    expect_error(run("map --dexter 40 --eta 0.7 --x sigma=1:40:6 --y batch=1:40:4 --quiet --no-plot "
+    expect_error(cu_run("map --dexter 40 --eta 0.7 --x sigma=1:40:6 --y batch=1:40:4 --quiet --no-plot "
                      "--out part --resume"),
                  1, "different run");
 }
 
 Test(cli, map_rejects_bad_grids_before_any_work)
 {
-    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y sigma=1:5 --out g"), 2, "twice");
-    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=5:1 --y batch=1:4 --out g"), 2, "inverted");
-    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y batch=1:41 --out g"), 2, "exceeds");
-    expect_error(run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y rho=0:1:3 --out g"), 2, "rho");
-    expect_error(run("map --dexter 40 --x sigma=1:40 --y batch=1:4 --out g"), 2, "--eta");
-    expect_error(run("map --dexter 40 --eta 0.8 --x eta=log:0:1:3 --y batch=1:4 --out g"), 2, "log");
+    expect_error(cu_run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y sigma=1:5 --out g"), 2, "twice");
+    expect_error(cu_run("map --dexter 40 --eta 0.8 --x sigma=5:1 --y batch=1:4 --out g"), 2, "inverted");
+    expect_error(cu_run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y batch=1:41 --out g"), 2, "exceeds");
+    expect_error(cu_run("map --dexter 40 --eta 0.8 --x sigma=1:40 --y rho=0:1:3 --out g"), 2, "rho");
+    expect_error(cu_run("map --dexter 40 --x sigma=1:40 --y batch=1:4 --out g"), 2, "--eta");
+    expect_error(cu_run("map --dexter 40 --eta 0.8 --x eta=log:0:1:3 --y batch=1:4 --out g"), 2, "log");
     write_small_family();
-    expect_error(run("map --family small.npy --eta 0.8 --x sigma=1:2 --y batch=1:2 --out g"), 2, "dexter");
-    cr_expect(!exists("g"), "an output folder was created for a rejected grid");
-    expect_error(run(SMALL_MAP " --out /proc/linstab-no/such"), 1, "cannot");
+    expect_error(cu_run("map --family small.npy --eta 0.8 --x sigma=1:2 --y batch=1:2 --out g"), 2, "dexter");
+    cr_expect(!cu_exists("g"), "an output folder was created for a rejected grid");
+    expect_error(cu_run(SMALL_MAP " --out /proc/linstab-no/such"), 1, "cannot");
 }
 
 Test(cli, validate_counts_claims_and_saves_counterexamples_with_their_command)
 {
-    cr_assert_eq(run("validate --count 60 --seed 3 --json --quiet --out cex"), 0);
-    char *json = slurp(out_path);
+    cr_assert_eq(cu_run("validate --count 60 --seed 3 --json --quiet --out cex"), 0);
+    char *json = cu_slurp(cu_out);
     const char *claims[] = {"gd", "thm1_bern", "thm1_without", "thm9", "eq7_sharp", "eq7_s2",
                             "eq7_s3", "eq7_s4", "thm41", "thm41_corr"};
     for (size_t i = 0; i < sizeof claims / sizeof claims[0]; i++) {
@@ -480,22 +392,22 @@ Test(cli, validate_counts_claims_and_saves_counterexamples_with_their_command)
         cr_expect(strstr(json, pat) != NULL, "no claim %s", claims[i]);
     }
     /* proved claims are never contradicted by the exact answer */
-    cr_expect_eq(json_number(json, "\"thm1_bern\"", "counterexamples"), 0.0);
-    cr_expect_eq(json_number(json, "\"thm9\"", "counterexamples"), 0.0);
-    cr_expect_eq(json_number(json, "\"gd\"", "counterexamples"), 0.0);
+    cr_expect_eq(cu_json_number(json, "\"thm1_bern\"", "counterexamples"), 0.0);
+    cr_expect_eq(cu_json_number(json, "\"thm9\"", "counterexamples"), 0.0);
+    cr_expect_eq(cu_json_number(json, "\"gd\"", "counterexamples"), 0.0);
     /* tightness ratios of sound bounds are >= 1 */
-    cr_expect_geq(json_number(json, "thm1_threshold_over_exact", "min"), 1.0 - 1e-9);
-    cr_expect_geq(json_number(json, "thm9_lambda_max_over_radius", "min"), 1.0 - 1e-9);
-    cr_expect(exists("cex/counterexamples.txt"));
+    cr_expect_geq(cu_json_number(json, "thm1_threshold_over_exact", "min"), 1.0 - 1e-9);
+    cr_expect_geq(cu_json_number(json, "thm9_lambda_max_over_radius", "min"), 1.0 - 1e-9);
+    cr_expect(cu_exists("cex/counterexamples.txt"));
     free(json);
-    expect_error(run("validate --kinds rank1,nonsense --count 3"), 2, "nonsense");
+    expect_error(cu_run("validate --kinds rank1,nonsense --count 3"), 2, "nonsense");
 }
 
 /* ---- linstab hessians ---- */
 
 #include "linstab/mlp.h"
 
-/* A 3-5-2 tanh MLP checkpoint in dir/mdl, inputs X (4 x 3), targets at the
+/* A 3-5-2 tanh MLP checkpoint in cu_dir/mdl, inputs X (4 x 3), targets at the
  * model's own outputs (an interpolating minimum of the squared loss). */
 static void write_model(void)
 {
@@ -505,26 +417,26 @@ static void write_model(void)
     cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
     for (size_t j = 0; j < m->p; j++) m->theta[j] = 0.3 * sin(1.7 * (double)j + 0.2);
     char path[800];
-    snprintf(path, sizeof path, "%s/mdl", dir);
+    snprintf(path, sizeof path, "%s/mdl", cu_dir);
     cr_assert_eq(linstab_mlp_save(m, path, &err), LINSTAB_OK, "%s", err.msg);
     double X[12], F[8], lab[4] = {0, 1, 1, 0};
     for (int j = 0; j < 12; j++) X[j] = cos(0.9 * j);
     cr_assert_eq(linstab_mlp_forward(m, X, 4, F, &err), LINSTAB_OK);
     size_t sx[2] = {4, 3}, sy[2] = {4, 2}, sl[1] = {4};
-    write_npy("X.npy", X, 2, sx);
-    write_npy("Y.npy", F, 2, sy);
-    write_npy("lab.npy", lab, 1, sl);
+    cu_write_npy("X.npy", X, 2, sx);
+    cu_write_npy("Y.npy", F, 2, sy);
+    cu_write_npy("lab.npy", lab, 1, sl);
     linstab_mlp_free(m);
 }
 
 Test(cli, hessians_writes_exact_hessians_and_gauss_newton_factors_that_agree_at_interpolation)
 {
     write_model();
-    cr_assert_eq(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy --quiet"), 0);
-    cr_assert_eq(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --gn --out U.npy --quiet"), 0);
+    cr_assert_eq(cu_run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy --quiet"), 0);
+    cr_assert_eq(cu_run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --gn --out U.npy --quiet"), 0);
     char ph[700], pu[700];
-    snprintf(ph, sizeof ph, "%s/H.npy", dir);
-    snprintf(pu, sizeof pu, "%s/U.npy", dir);
+    snprintf(ph, sizeof ph, "%s/H.npy", cu_dir);
+    snprintf(pu, sizeof pu, "%s/U.npy", cu_dir);
     linstab_array H = {0}, U = {0};
     linstab_error err;
     cr_assert_eq(linstab_npy_read(ph, 0, &H, &err), LINSTAB_OK);
@@ -545,16 +457,16 @@ Test(cli, hessians_writes_exact_hessians_and_gauss_newton_factors_that_agree_at_
     linstab_array_free(&H);
     linstab_array_free(&U);
     /* the family feeds check */
-    cr_expect_eq(run("check --factors U.npy --eta 0.5 --batch 2 --json"), 0);
-    cr_expect_eq(run("hessians --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --out Hc.npy --quiet"), 0);
+    cr_expect_eq(cu_run("check --factors U.npy --eta 0.5 --batch 2 --json"), 0);
+    cr_expect_eq(cu_run("hessians --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --out Hc.npy --quiet"), 0);
     /* one-hot rows are the same labels */
     double oh[8] = {1, 0, 0, 1, 0, 1, 1, 0};
     size_t s42[2] = {4, 2};
-    write_npy("oh.npy", oh, 2, s42);
-    cr_expect_eq(run("hessians --model mdl --data X.npy --targets oh.npy --loss ce --label-smoothing 0.1 --out Ho.npy --quiet"), 0);
+    cu_write_npy("oh.npy", oh, 2, s42);
+    cr_expect_eq(cu_run("hessians --model mdl --data X.npy --targets oh.npy --loss ce --label-smoothing 0.1 --out Ho.npy --quiet"), 0);
     char pc[700], po[700];
-    snprintf(pc, sizeof pc, "%s/Hc.npy", dir);
-    snprintf(po, sizeof po, "%s/Ho.npy", dir);
+    snprintf(pc, sizeof pc, "%s/Hc.npy", cu_dir);
+    snprintf(po, sizeof po, "%s/Ho.npy", cu_dir);
     linstab_array Hc = {0}, Ho = {0};
     cr_assert_eq(linstab_npy_read(pc, 0, &Hc, &err), LINSTAB_OK);
     cr_assert_eq(linstab_npy_read(po, 0, &Ho, &err), LINSTAB_OK);
@@ -578,7 +490,7 @@ static void write_int64_labels(const char *name, const int64_t *lab, size_t n)
     memcpy(buf + 10, head, (size_t)h);
     buf[10 + 63] = '\n';
     memcpy(buf + total, lab, n * sizeof *lab);
-    write_bytes(name, buf, total + n * sizeof *lab);
+    cu_write_file(name, buf, total + n * sizeof *lab);
 }
 
 Test(cli, integer_labels_work_like_float_labels)
@@ -586,21 +498,21 @@ Test(cli, integer_labels_work_like_float_labels)
     write_model();
     const int64_t lab[4] = {0, 1, 1, 0};
     write_int64_labels("lab64.npy", lab, 4);
-    cr_assert_eq(run("check --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 "
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 "
                      "--allow-indefinite --no-exact --eta 0.1 --batch 2 --json --out a.json"), 0);
-    cr_assert_eq(run("check --model mdl --data X.npy --targets lab64.npy --loss ce --label-smoothing 0.1 "
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets lab64.npy --loss ce --label-smoothing 0.1 "
                      "--allow-indefinite --no-exact --eta 0.1 --batch 2 --json --out b.json"), 0);
     char pa[700], pb[700];
-    snprintf(pa, sizeof pa, "%s/a.json", dir);
-    snprintf(pb, sizeof pb, "%s/b.json", dir);
-    char *ja = slurp(pa), *jb = slurp(pb);
+    snprintf(pa, sizeof pa, "%s/a.json", cu_dir);
+    snprintf(pb, sizeof pb, "%s/b.json", cu_dir);
+    char *ja = cu_slurp(pa), *jb = cu_slurp(pb);
     /* identical apart from the source file name */
     cr_expect_eq(count_lines(ja), count_lines(jb));
-    cr_expect_lt(fabs(json_number(ja, "geometry", "sharpness") - json_number(jb, "geometry", "sharpness")), 1e-300);
-    cr_expect_lt(fabs(json_number(ja, "geometry", "sigma") - json_number(jb, "geometry", "sigma")), 1e-300);
+    cr_expect_lt(fabs(cu_json_number(ja, "geometry", "sharpness") - cu_json_number(jb, "geometry", "sharpness")), 1e-300);
+    cr_expect_lt(fabs(cu_json_number(ja, "geometry", "sigma") - cu_json_number(jb, "geometry", "sigma")), 1e-300);
     free(ja);
     free(jb);
-    cr_expect_eq(run("train --layers 3,5,2 --loss ce --data X.npy --targets lab64.npy --batch 2 --steps 3 --quiet --out t64"), 0);
+    cr_expect_eq(cu_run("train --layers 3,5,2 --loss ce --data X.npy --targets lab64.npy --batch 2 --steps 3 --quiet --out t64"), 0);
 }
 
 /* check --model with Gauss-Newton Hessians goes through the NTK Gram matrix
@@ -608,20 +520,20 @@ Test(cli, integer_labels_work_like_float_labels)
 Test(cli, check_on_a_model_equals_check_on_its_gauss_newton_factors)
 {
     write_model();
-    cr_assert_eq(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --gn --out U.npy --quiet"), 0);
-    cr_assert_eq(run("check --model mdl --data X.npy --targets Y.npy --loss mse --eta 0.5 --batch 2 --no-exact "
+    cr_assert_eq(cu_run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --gn --out U.npy --quiet"), 0);
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets Y.npy --loss mse --eta 0.5 --batch 2 --no-exact "
                      "--json --out m.json"), 0);
-    cr_assert_eq(run("check --factors U.npy --eta 0.5 --batch 2 --no-exact --json --out u.json"), 0);
+    cr_assert_eq(cu_run("check --factors U.npy --eta 0.5 --batch 2 --no-exact --json --out u.json"), 0);
     char pm[700], pu[700];
-    snprintf(pm, sizeof pm, "%s/m.json", dir);
-    snprintf(pu, sizeof pu, "%s/u.json", dir);
-    char *jm = slurp(pm), *ju = slurp(pu);
-    cr_expect_eq(json_number(jm, "{", "d"), 32.0);
-    cr_expect_eq(json_number(jm, "{", "rank"), json_number(ju, "{", "rank"));
+    snprintf(pm, sizeof pm, "%s/m.json", cu_dir);
+    snprintf(pu, sizeof pu, "%s/u.json", cu_dir);
+    char *jm = cu_slurp(pm), *ju = cu_slurp(pu);
+    cr_expect_eq(cu_json_number(jm, "{", "d"), 32.0);
+    cr_expect_eq(cu_json_number(jm, "{", "rank"), cu_json_number(ju, "{", "rank"));
     const char *keys[] = {"sharpness", "trace", "frobenius", "max_individual_sharpness", "sigma", "lambda1_S",
                           "m2_gap", "m3_gap", "m4_gap", "gamma_min"};
     for (size_t q = 0; q < sizeof keys / sizeof keys[0]; q++) {
-        double a = json_number(jm, "geometry", keys[q]), b = json_number(ju, "geometry", keys[q]);
+        double a = cu_json_number(jm, "geometry", keys[q]), b = cu_json_number(ju, "geometry", keys[q]);
         cr_expect_leq(fabs(a - b), 1e-10 * fmax(fabs(a), fabs(b)) + 1e-14, "%s: %.17g vs %.17g", keys[q], a, b);
     }
     free(jm);
@@ -634,29 +546,29 @@ Test(cli, hessians_rejects_bad_models_and_data)
     double bad[8] = {0, 1, 2, 3, 4, 5, 6, 7}, lab[4] = {0, 1, 5, 0}, nanx[12] = {0};
     size_t s42[2] = {4, 2}, s4[1] = {4}, s43[2] = {4, 3};
     nanx[7] = NAN;
-    write_npy("X2.npy", bad, 2, s42);
-    write_npy("badlab.npy", lab, 1, s4);
-    write_npy("Xnan.npy", nanx, 2, s43);
-    expect_error(run("hessians --model mdl --data X2.npy --targets Y.npy --loss mse --out o.npy"), 1, "(n, 3)");
-    expect_error(run("hessians --model mdl --data X.npy --targets badlab.npy --loss ce --out o.npy"), 1, "sample 2");
-    expect_error(run("hessians --model mdl --data Xnan.npy --targets Y.npy --loss mse --out o.npy"), 1, "sample 2");
-    expect_error(run("hessians --model nomodel --data X.npy --targets Y.npy --loss mse --out o.npy"), 1, "model.json");
-    expect_error(run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out o.npy --max-memory 1e-9"), 1, "--gn");
-    expect_error(run("hessians --model mdl --data X.npy --targets Y.npy --loss hinge --out o.npy"), 2, "hinge");
-    cr_expect(!exists("o.npy"));
+    cu_write_npy("X2.npy", bad, 2, s42);
+    cu_write_npy("badlab.npy", lab, 1, s4);
+    cu_write_npy("Xnan.npy", nanx, 2, s43);
+    expect_error(cu_run("hessians --model mdl --data X2.npy --targets Y.npy --loss mse --out o.npy"), 1, "(n, 3)");
+    expect_error(cu_run("hessians --model mdl --data X.npy --targets badlab.npy --loss ce --out o.npy"), 1, "sample 2");
+    expect_error(cu_run("hessians --model mdl --data Xnan.npy --targets Y.npy --loss mse --out o.npy"), 1, "sample 2");
+    expect_error(cu_run("hessians --model nomodel --data X.npy --targets Y.npy --loss mse --out o.npy"), 1, "model.json");
+    expect_error(cu_run("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out o.npy --max-memory 1e-9"), 1, "--gn");
+    expect_error(cu_run("hessians --model mdl --data X.npy --targets Y.npy --loss hinge --out o.npy"), 2, "hinge");
+    cr_expect(!cu_exists("o.npy"));
 }
 
 Test(cli, plot_draws_csv_columns_and_rejects_unknown_columns)
 {
     const char csv[] = "rho,sharpness,s2\n0,73.5,71.3\n0.05,26.0,30.7\n0.1,13.6,18.3\n";
-    write_bytes("r.csv", csv, sizeof csv - 1);
-    cr_assert_eq(run("plot --csv r.csv --x rho --y sharpness,s2 --out f.png"), 0);
+    cu_write_file("r.csv", csv, sizeof csv - 1);
+    cr_assert_eq(cu_run("plot --csv r.csv --x rho --y sharpness,s2 --out f.png"), 0);
     char path[700];
-    snprintf(path, sizeof path, "%s/f.png", dir);
-    char *png = slurp(path);
+    snprintf(path, sizeof path, "%s/f.png", cu_dir);
+    char *png = cu_slurp(path);
     cr_expect_eq(memcmp(png, "\x89PNG", 4), 0);
     free(png);
-    expect_error(run("plot --csv r.csv --x rho --y nothing --out g.png"), 2, "nothing");
-    expect_error(run("plot --csv r.csv --x rho --y s2 --out g.jpg"), 2, ".png or .svg");
-    cr_expect(!exists("g.png"));
+    expect_error(cu_run("plot --csv r.csv --x rho --y nothing --out g.png"), 2, "nothing");
+    expect_error(cu_run("plot --csv r.csv --x rho --y s2 --out g.jpg"), 2, ".png or .svg");
+    cr_expect(!cu_exists("g.png"));
 }

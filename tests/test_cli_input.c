@@ -26,87 +26,26 @@
 
 #include "../tools/cli_parse.c"
 #include "../tools/csv.c"
+#include "cliutil.h"
 #include "linstab/map.h"
 #include "linstab/npy.h"
 #include "testutil.h"
 
-static char dir[512];
-static char out_path[600], err_path[600];
-
-static void setup(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/linstab-input-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
-}
-
-TestSuite(input, .init = setup, .fini = teardown);
+TestSuite(input, .init = cu_setup, .fini = cu_teardown);
 TestSuite(parse);
 TestSuite(axis);
 TestSuite(csv);
 
-/* Run `linstab ARGS` (shell syntax) in dir; returns the exit status. */
-static int run(const char *fmt, ...)
-{
-    const char *bin = getenv("LINSTAB_BIN");
-    cr_assert_not_null(bin, "LINSTAB_BIN is not set");
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", dir, bin, args, out_path, err_path);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "linstab did not exit normally (signal %d): %s", WIFSIGNALED(st) ? WTERMSIG(st) : 0,
-              args);
-    return WEXITSTATUS(st);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) return calloc(1, 1);
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = calloc((size_t)len + 1, 1);
-    if (fread(s, 1, (size_t)len, fp) != (size_t)len) s[0] = '\0';
-    fclose(fp);
-    return s;
-}
-
-static int exists(const char *name)
-{
-    char path[700];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return stat(path, &sb) == 0;
-}
-
 static void write_text(const char *name, const char *text)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *fp = fopen(path, "wb");
-    cr_assert_not_null(fp);
-    cr_assert_eq(fwrite(text, 1, strlen(text), fp), strlen(text));
-    cr_assert_eq(fclose(fp), 0);
+    cu_write_file(name, text, strlen(text));
 }
 
 /* The last run failed with `status` and exactly one line on stderr that
  * contains `needle`; nothing on stdout. */
 static void expect_error(int got, int status, const char *needle, const char *what)
 {
-    char *err = slurp(err_path), *out = slurp(out_path);
+    char *err = cu_slurp(cu_err), *out = cu_slurp(cu_out);
     size_t lines = 0;
     for (const char *p = err; *p; p++) lines += *p == '\n';
     cr_expect_eq(got, status, "%s: exit status %d, want %d; stderr: %s", what, got, status, err);
@@ -120,7 +59,7 @@ static void expect_error(int got, int status, const char *needle, const char *wh
 /* A rank-one factored family of 20 samples in dimension 3 (r1.npy). */
 static void make_family(void)
 {
-    cr_assert_eq(run("gen --kind rank1 --n 20 --d 3 --out r1.npy"), 0);
+    cr_assert_eq(cu_run("gen --kind rank1 --n 20 --d 3 --out r1.npy"), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -162,18 +101,18 @@ Test(input, check_refuses_every_malformed_or_out_of_range_number_naming_the_opti
         {"--eta 0.5 --batch 21", "--batch 21: the batch size must be in [1, n] = [1, 20]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int st = run("check --factors r1.npy %s --out c.json", cases[i].args);
+        int st = cu_run("check --factors r1.npy %s --out c.json", cases[i].args);
         expect_error(st, 2, cases[i].needle, cases[i].args);
-        cr_expect(!exists("c.json"), "%s: an output file was created", cases[i].args);
+        cr_expect(!cu_exists("c.json"), "%s: an output file was created", cases[i].args);
     }
 }
 
 Test(input, a_subnormal_number_and_the_largest_seed_are_valid)
 {
     /* 1e-320 is a finite double (subnormal): accepted, and written exactly */
-    cr_assert_eq(run("gen --kind aligned --n 3 --d 2 --noise 1e-320 --seed 18446744073709551615 --out a.npy"), 0,
-                 "%s", slurp(err_path));
-    cr_expect(exists("a.npy"));
+    cr_assert_eq(cu_run("gen --kind aligned --n 3 --d 2 --noise 1e-320 --seed 18446744073709551615 --out a.npy"), 0,
+                 "%s", cu_slurp(cu_err));
+    cr_expect(cu_exists("a.npy"));
 }
 
 Test(input, gen_refuses_rank_zero_and_every_option_its_kind_would_ignore)
@@ -192,12 +131,12 @@ Test(input, gen_refuses_rank_zero_and_every_option_its_kind_would_ignore)
         {"--kind dexter --n 5 --sigma 0", "--sigma '0': expected a whole number"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int st = run("gen %s --out g.npy", cases[i].args);
+        int st = cu_run("gen %s --out g.npy", cases[i].args);
         expect_error(st, 2, cases[i].needle, cases[i].args);
-        cr_expect(!exists("g.npy"), "%s: an output file was created", cases[i].args);
+        cr_expect(!cu_exists("g.npy"), "%s: an output file was created", cases[i].args);
     }
     /* rank1 with --rank 1 says what it does: accepted */
-    cr_expect_eq(run("gen --kind rank1 --n 3 --d 2 --rank 1 --out g.npy"), 0);
+    cr_expect_eq(cu_run("gen --kind rank1 --n 3 --d 2 --rank 1 --out g.npy"), 0);
 }
 
 Test(input, train_refuses_out_of_range_hyper_parameters_before_training)
@@ -223,9 +162,9 @@ Test(input, train_refuses_out_of_range_hyper_parameters_before_training)
         {"--layers 2,,1", "--layers: empty item in the list"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int st = run("train --layers 2,3,1 --teacher 10 --steps 5 --out tr %s", cases[i].args);
+        int st = cu_run("train --layers 2,3,1 --teacher 10 --steps 5 --out tr %s", cases[i].args);
         expect_error(st, 2, cases[i].needle, cases[i].args);
-        cr_expect(!exists("tr"), "%s: the output folder was created", cases[i].args);
+        cr_expect(!cu_exists("tr"), "%s: the output folder was created", cases[i].args);
     }
 }
 
@@ -242,14 +181,14 @@ Test(input, map_bounds_threads_and_checks_its_numbers)
         {"--seed ' 1'", "--seed ' 1': expected a whole number in [0, 2^64 - 1]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int st = run("map --dexter 10 --sigma 2 --eta 0.5 --x eta=0.1:1:2 --y batch=1:2 --out mo %s", cases[i].args);
+        int st = cu_run("map --dexter 10 --sigma 2 --eta 0.5 --x eta=0.1:1:2 --y batch=1:2 --out mo %s", cases[i].args);
         expect_error(st, 2, cases[i].needle, cases[i].args);
-        cr_expect(!exists("mo"), "%s: the output folder was created", cases[i].args);
+        cr_expect(!cu_exists("mo"), "%s: the output folder was created", cases[i].args);
     }
     /* the bound itself is valid (and the OpenMP runtime copes with it) */
-    cr_expect_eq(run("map --dexter 10 --sigma 2 --eta 0.5 --x eta=0.1:1:2 --y batch=1:2 --runs 1 --steps 5 "
+    cr_expect_eq(cu_run("map --dexter 10 --sigma 2 --eta 0.5 --x eta=0.1:1:2 --y batch=1:2 --runs 1 --steps 5 "
                      "--threads 1024 --no-plot --quiet --out mo"),
-                 0, "%s", slurp(err_path));
+                 0, "%s", cu_slurp(cu_err));
 }
 
 Test(input, critical_batch_lists_never_wrap_and_are_bounded)
@@ -272,12 +211,12 @@ Test(input, critical_batch_lists_never_wrap_and_are_bounded)
         {"2 --rho 0x1", "--rho '0x1': expected a decimal number in [0, inf)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int st = run("critical --factors r1.npy --batches %s --out cr.txt", cases[i].args);
+        int st = cu_run("critical --factors r1.npy --batches %s --out cr.txt", cases[i].args);
         expect_error(st, 2, cases[i].needle, cases[i].args);
-        cr_expect(!exists("cr.txt"), "%s: an output file was created", cases[i].args);
+        cr_expect(!cu_exists("cr.txt"), "%s: an output file was created", cases[i].args);
     }
-    cr_expect_eq(run("critical --factors r1.npy --batches 1:20:19,3 --csv"), 0, "%s", slurp(err_path));
-    char *out = slurp(out_path);
+    cr_expect_eq(cu_run("critical --factors r1.npy --batches 1:20:19,3 --csv"), 0, "%s", cu_slurp(cu_err));
+    char *out = cu_slurp(cu_out);
     size_t lines = 0;
     for (const char *p = out; *p; p++) lines += *p == '\n';
     cr_expect_eq(lines, 4, "a header and the rows of batches 1, 20, 3: %s", out); /* header + 3 rows */
@@ -286,16 +225,16 @@ Test(input, critical_batch_lists_never_wrap_and_are_bounded)
 
 Test(input, validate_and_hessians_check_their_numbers)
 {
-    expect_error(run("validate --count 0"), 2, "--count '0': expected a whole number in [1, 10000000]",
+    expect_error(cu_run("validate --count 0"), 2, "--count '0': expected a whole number in [1, 10000000]",
                  "validate --count 0");
-    expect_error(run("validate --count 10000001"), 2, "--count '10000001': expected a whole number in [1, 10000000]",
+    expect_error(cu_run("validate --count 10000001"), 2, "--count '10000001': expected a whole number in [1, 10000000]",
                  "validate --count 10000001");
-    expect_error(run("validate --seed 1e3"), 2, "--seed '1e3': expected a whole number", "validate --seed 1e3");
-    expect_error(run("hessians --model m --data x.npy --targets y.npy --label-smoothing 1 --out h.npy"), 2,
+    expect_error(cu_run("validate --seed 1e3"), 2, "--seed '1e3': expected a whole number", "validate --seed 1e3");
+    expect_error(cu_run("hessians --model m --data x.npy --targets y.npy --label-smoothing 1 --out h.npy"), 2,
                  "--label-smoothing '1': expected a decimal number in [0, 1)", "hessians --label-smoothing 1");
-    expect_error(run("hessians --model m --data x.npy --targets y.npy --max-memory -1 --out h.npy"), 2,
+    expect_error(cu_run("hessians --model m --data x.npy --targets y.npy --max-memory -1 --out h.npy"), 2,
                  "--max-memory '-1': expected a decimal number in [1e-09, 1e+09]", "hessians --max-memory -1");
-    cr_expect(!exists("h.npy"));
+    cr_expect(!cu_exists("h.npy"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -321,10 +260,10 @@ Test(input, map_refuses_axes_whose_size_would_overflow_or_exhaust_memory_before_
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int st = run("map --dexter 10 --sigma 2 --eta 0.5 %s --out mo", cases[i].args);
+        int st = cu_run("map --dexter 10 --sigma 2 --eta 0.5 %s --out mo", cases[i].args);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         expect_error(st, 2, cases[i].needle, cases[i].args);
-        cr_expect(!exists("mo"), "%s: the output folder was created", cases[i].args);
+        cr_expect(!cu_exists("mo"), "%s: the output folder was created", cases[i].args);
         /* refused from the text alone, not after filling gigabytes */
         double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         cr_expect(secs < 10.0, "%s: %.1f s to refuse", cases[i].args, secs);
@@ -656,15 +595,15 @@ Test(input, plot_refuses_non_numeric_and_ragged_rows_and_writes_nothing)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_text("log.csv", cases[i].text);
-        int st = run("plot --csv log.csv --x step --y loss --out fig.svg");
+        int st = cu_run("plot --csv log.csv --x step --y loss --out fig.svg");
         expect_error(st, 1, cases[i].needle, cases[i].text);
-        cr_expect(!exists("fig.svg"), "case %zu: an output file was created", i);
+        cr_expect(!cu_exists("fig.svg"), "case %zu: an output file was created", i);
     }
     /* a valid log with a missing value is drawn */
     write_text("log.csv", "step,loss,sharpness\n1,0.5,\n2,0.25,3\n3,0.125,\n");
-    cr_expect_eq(run("plot --csv log.csv --x step --y loss,sharpness --out fig.svg"), 0, "%s", slurp(err_path));
-    cr_expect(exists("fig.svg"));
-    cr_expect(strstr(slurp(out_path), "3 points") != NULL);
+    cr_expect_eq(cu_run("plot --csv log.csv --x step --y loss,sharpness --out fig.svg"), 0, "%s", cu_slurp(cu_err));
+    cr_expect(cu_exists("fig.svg"));
+    cr_expect(strstr(cu_slurp(cu_out), "3 points") != NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -674,7 +613,7 @@ Test(input, plot_refuses_non_numeric_and_ragged_rows_and_writes_nothing)
 static void write_npy_header(const char *name, const char *dict)
 {
     char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(path, sizeof path, "%s/%s", cu_dir, name);
     FILE *fp = fopen(path, "wb");
     cr_assert_not_null(fp);
     size_t len = strlen(dict);
@@ -687,10 +626,10 @@ static void write_npy_header(const char *name, const char *dict)
 Test(input, a_family_file_whose_shape_overflows_says_how_much_memory_it_needs)
 {
     write_npy_header("huge.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (10000000, 10000000, 10000000), }\n");
-    expect_error(run("check --family huge.npy --eta 0.5 --batch 2"), 1,
+    expect_error(cu_run("check --family huge.npy --eta 0.5 --batch 2"), 1,
                  "shape (10000000, 10000000, 10000000) is too large: it needs 8e+21 bytes", "huge family");
     write_npy_header("big.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000, 1000000), }\n");
-    expect_error(run("check --family big.npy --eta 0.5 --batch 2"), 1,
+    expect_error(cu_run("check --family big.npy --eta 0.5 --batch 2"), 1,
                  "needs 8000000000000000000 bytes, the file has 0 after the header", "big family");
 }
 
@@ -699,28 +638,28 @@ Test(input, idx_files_whose_header_claims_more_than_the_file_holds_are_refused_b
     /* plain: 60000 images of 28 x 28 claimed, 16 bytes of header only */
     const unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28};
     char path[700];
-    snprintf(path, sizeof path, "%s/img.idx", dir);
+    snprintf(path, sizeof path, "%s/img.idx", cu_dir);
     FILE *fp = fopen(path, "wb");
     fwrite(hdr, 1, sizeof hdr, fp);
     fclose(fp);
     const unsigned char lab[8] = {0, 0, 8, 1, 0, 0, 0xea, 0x60};
-    snprintf(path, sizeof path, "%s/lab.idx", dir);
+    snprintf(path, sizeof path, "%s/lab.idx", cu_dir);
     fp = fopen(path, "wb");
     fwrite(lab, 1, sizeof lab, fp);
     fclose(fp);
-    expect_error(run("train --layers 784,10 --idx-images img.idx --idx-labels lab.idx --out tr"), 1,
+    expect_error(cu_run("train --layers 784,10 --idx-images img.idx --idx-labels lab.idx --out tr"), 1,
                  "img.idx: truncated data (the header says 60000 items of 784 bytes, 47040000 bytes; the file has 0 "
                  "after the header)",
                  "plain IDX");
-    cr_expect(!exists("tr"));
+    cr_expect(!cu_exists("tr"));
     /* gzip'd: 2^32 - 1 images of 2^32 - 1 x 2^32 - 1 bytes: the product overflows;
      * (2^32 - 1)^2 = 18446744065119617025 and 8 (2^32 - 1)^3 = 6.34e29 */
     const unsigned char big[16] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    snprintf(path, sizeof path, "%s/big.idx.gz", dir);
+    snprintf(path, sizeof path, "%s/big.idx.gz", cu_dir);
     gzFile gz = gzopen(path, "wb");
     gzwrite(gz, big, sizeof big);
     gzclose(gz);
-    expect_error(run("train --layers 784,10 --idx-images big.idx.gz --idx-labels lab.idx --out tr"), 1,
+    expect_error(cu_run("train --layers 784,10 --idx-images big.idx.gz --idx-labels lab.idx --out tr"), 1,
                  "4294967295 items of 18446744065119617025 bytes need 6.34e+29 bytes as float64, more than the address space holds", "overflowing IDX");
-    cr_expect(!exists("tr"));
+    cr_expect(!cu_exists("tr"));
 }

@@ -18,18 +18,14 @@
 
 #include <criterion/criterion.h>
 
-static char dir[512];
-static char out_path[600], err_path[600];
+#include "cliutil.h"
+
 static int mounted;
-static const char *stdout_to; /* NULL: out_path */
+static const char *stdout_to; /* NULL: cu_out */
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/linstab-clim-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    cu_setup();
     mounted = 0;
     stdout_to = NULL;
 }
@@ -38,66 +34,29 @@ static void teardown(void)
 {
     char cmd[700];
     if (mounted) {
-        snprintf(cmd, sizeof cmd, "umount '%s/full' 2>/dev/null", dir);
-        if (system(cmd) != 0) cr_log_warn("could not unmount %s/full", dir);
+        snprintf(cmd, sizeof cmd, "umount '%s/full' 2>/dev/null", cu_dir);
+        if (system(cmd) != 0) cr_log_warn("could not unmount %s/full", cu_dir);
     }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
+    cu_teardown();
 }
 
 TestSuite(cli_map, .init = setup, .fini = teardown, .timeout = 240);
 
-/* Run `ENV linstab ARGS` in dir (ENV: "VAR=value ..." or ""); the exit status. */
+/* Run `ENV linstab ARGS` in cu_dir (ENV: "VAR=value ..." or ""); the exit status. */
 static int run_env(const char *env, const char *fmt, ...)
 {
-    const char *bin = getenv("LINSTAB_BIN");
-    cr_assert_not_null(bin, "LINSTAB_BIN is not set");
-    static char args[65536], cmd[70000];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int st = cu_vrun(env, stdout_to, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && env %s '%s' %s >'%s' 2>'%s'", dir, env, bin, args,
-             stdout_to ? stdout_to : out_path, err_path);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "linstab did not exit normally: %.200s", args);
-    return WEXITSTATUS(st);
-}
-
-static char *slurp_len(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    *len = 0;
-    if (fp == NULL) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, fp) != (size_t)n) n = 0;
-    fclose(fp);
-    *len = (size_t)n;
-    return s;
+    return st;
 }
 
 static char *slurp_rel(const char *rel, size_t *len)
 {
     char p[1200];
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
-    return slurp_len(p, len);
-}
-
-static char *stderr_text(void)
-{
-    size_t len;
-    char *s = slurp_len(err_path, &len);
-    return s ? s : calloc(1, 1);
-}
-
-static int exists_rel(const char *rel)
-{
-    char p[1200];
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
-    return access(p, F_OK) == 0;
+    snprintf(p, sizeof p, "%s/%s", cu_dir, rel);
+    return cu_slurp_len(p, len);
 }
 
 static void expect_same_file(const char *a, const char *b)
@@ -113,7 +72,7 @@ static void expect_same_file(const char *a, const char *b)
 
 static void expect_stderr_has(const char *needle)
 {
-    char *e = stderr_text();
+    char *e = cu_slurp(cu_err);
     cr_expect(strstr(e, needle) != NULL, "stderr lacks '%s': %s", needle, e);
     free(e);
 }
@@ -129,8 +88,8 @@ Test(cli_map, a_killed_run_resumed_gives_the_files_of_an_uninterrupted_run)
 {
     cr_assert_eq(run_env("", "map %s --out whole", grid), 0);
     cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "map %s --out part", grid), 137);
-    cr_expect(exists_rel("part/map.checkpoint"));
-    cr_expect(!exists_rel("part/map.csv"), "a killed run wrote map.csv");
+    cr_expect(cu_exists("part/map.checkpoint"));
+    cr_expect(!cu_exists("part/map.csv"), "a killed run wrote map.csv");
     cr_assert_eq(run_env("", "map %s --out part --resume", grid), 0);
     for (size_t k = 0; k < sizeof outputs / sizeof outputs[0]; k++) {
         char a[64], b[64];
@@ -184,7 +143,7 @@ static void damage(const char *rel, int truncate_half)
     cr_assert_gt(len, 100);
     if (!truncate_half) b[len / 2] ^= 0x10;
     char p[1200];
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    snprintf(p, sizeof p, "%s/%s", cu_dir, rel);
     FILE *fp = fopen(p, "wb");
     cr_assert_not_null(fp);
     size_t w = truncate_half ? len / 2 : len;
@@ -240,8 +199,8 @@ Test(cli_map, outputs_are_the_same_bytes_for_any_openblas_and_openmp_thread_coun
 static int mount_small(const char *size)
 {
     char cmd[1800];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/full' && mount -t tmpfs -o size=%s tmpfs '%s/full' 2>/dev/null", dir,
-             size, dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/full' && mount -t tmpfs -o size=%s tmpfs '%s/full' 2>/dev/null", cu_dir,
+             size, cu_dir);
     if (system(cmd) != 0) return 0;
     mounted = 1;
     return 1;
@@ -258,13 +217,13 @@ Test(cli_map, a_full_filesystem_leaves_no_output_and_says_which_file)
     for (size_t k = 0; k < sizeof outputs / sizeof outputs[0]; k++) {
         char p[64];
         snprintf(p, sizeof p, "full/o/%s", outputs[k]);
-        cr_expect(!exists_rel(p), "%s exists after a failed map", p);
+        cr_expect(!cu_exists(p), "%s exists after a failed map", p);
     }
-    cr_expect(!exists_rel("full/o/map.png"));
-    cr_expect(!exists_rel("full/o/map.svg"));
+    cr_expect(!cu_exists("full/o/map.png"));
+    cr_expect(!cu_exists("full/o/map.svg"));
     /* no staging folder is left behind */
     char cmd[800];
-    snprintf(cmd, sizeof cmd, "ls -A '%s/full/o' | grep -q linstab-map", dir);
+    snprintf(cmd, sizeof cmd, "ls -A '%s/full/o' | grep -q linstab-map", cu_dir);
     cr_expect_neq(system(cmd), 0, "a staging folder was left in full/o");
 }
 
@@ -274,7 +233,7 @@ Test(cli_map, a_checkpoint_that_cannot_be_written_stops_the_map_with_a_message)
     if (!mount_small("12k")) cr_skip("cannot mount a tmpfs here (needs root)");
     cr_expect_eq(run_env("", "map --dexter 20 --eta 0.8 --x sigma=1:20 --y batch=1:20 --steps 50 --no-exact --quiet --out full/o"), 1);
     expect_stderr_has("cannot write the checkpoint full/o/map.checkpoint");
-    cr_expect(!exists_rel("full/o/map.csv"));
+    cr_expect(!cu_exists("full/o/map.csv"));
 }
 
 Test(cli_map, a_full_standard_output_is_an_error)
@@ -290,7 +249,7 @@ Test(cli_map, the_memory_a_grid_needs_is_checked_first_and_stated_in_bytes)
     expect_stderr_has("needs about");
     expect_stderr_has("bytes");
     expect_stderr_has("--max-memory");
-    cr_expect(!exists_rel("o/map.checkpoint"));
+    cr_expect(!cu_exists("o/map.checkpoint"));
     cr_expect_eq(run_env("", "map %s --max-memory 4 --out o", grid), 0);
 }
 
@@ -300,7 +259,7 @@ Test(cli_map, the_family_options_of_check_are_accepted)
     cr_expect_eq(run_env("", "map --factors r1.npy --allow-indefinite --sym-tol 1e-9 --rank-tol 1e-12 --max-memory 2 "
                              "--eta 0.5 --x eta=0.2,0.5 --y batch=1,5 --steps 50 --quiet --no-plot --out o"),
                  0);
-    char *e = stderr_text();
+    char *e = cu_slurp(cu_err);
     cr_expect_str_eq(e, "");
     free(e);
 }

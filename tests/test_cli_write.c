@@ -22,84 +22,38 @@
 
 #include <criterion/criterion.h>
 
+#include "cliutil.h"
 #include "linstab/npy.h"
 #include "linstab/plot.h"
+#include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TU_ASAN 1
-#endif
-#endif
-
-static char dir[512];
-static char out_path[600], err_path[600], full[600];
+static char full[600];
 static int mounted;
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/linstab-write-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
-    snprintf(full, sizeof full, "%s/full", dir);
+    cu_setup();
+    snprintf(full, sizeof full, "%s/full", cu_dir);
     mounted = 0;
 }
 
 static void teardown(void)
 {
     if (mounted && umount(full) != 0) cr_log_warn("could not unmount %s: %s", full, strerror(errno));
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
+    cu_teardown();
 }
 
 TestSuite(cli_write, .init = setup, .fini = teardown);
 
-/* Run `linstab ARGS` in dir with stdout to `to` (NULL: the stdout file);
- * returns the exit status. */
-static int run_to(const char *to, const char *fmt, ...)
-{
-    const char *bin = getenv("LINSTAB_BIN");
-    cr_assert_not_null(bin, "LINSTAB_BIN is not set");
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", dir, bin, args, to ? to : out_path, err_path);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "linstab did not exit normally: %s", args);
-    return WEXITSTATUS(st);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) {
-        if (len) *len = 0;
-        return calloc(1, 1);
-    }
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, fp) != (size_t)n) n = 0;
-    fclose(fp);
-    if (len) *len = (size_t)n;
-    return s;
-}
-
+/* 1 if the file at the full path exists. */
 static int exists(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0;
 }
 
-/* A tmpfs at dir/full, size 64 KiB, then filled to the last block by
- * dir/full/fill (after creating the directories named in subdirs).  Skips the test when mounting is not allowed. */
+/* A tmpfs at cu_dir/full, size 64 KiB, then filled to the last block by
+ * cu_dir/full/fill (after creating the directories named in subdirs).  Skips the test when mounting is not allowed. */
 static void mount_leaving(const char *const *subdirs, size_t pages);
 static void mount_full(const char *const *subdirs) { mount_leaving(subdirs, 0); }
 
@@ -140,7 +94,7 @@ static void mount_leaving(const char *const *subdirs, size_t pages)
     unlink(p);
 }
 
-/* The names in dir/full/SUB (or dir/full) other than fill and the given
+/* The names in cu_dir/full/SUB (or cu_dir/full) other than fill and the given
  * subdirectories, as one string "a b " (caller frees). */
 static char *leftovers(const char *sub, const char *const *keep)
 {
@@ -165,7 +119,7 @@ static char *leftovers(const char *sub, const char *const *keep)
 /* The failure contract: status 1, one message naming `name`, saying why. */
 static void expect_write_failure(int rc, const char *name, const char *why)
 {
-    char *err = slurp(err_path, NULL);
+    char *err = cu_slurp(cu_err);
     cr_expect_eq(rc, 1, "exit status %d, stderr: %s", rc, err);
     cr_expect(strstr(err, name) != NULL, "the message does not name %s: %s", name, err);
     cr_expect(strstr(err, why) != NULL, "the message does not say '%s': %s", why, err);
@@ -175,13 +129,13 @@ static void expect_write_failure(int rc, const char *name, const char *why)
 
 static void make_family(void)
 {
-    cr_assert_eq(run_to(NULL, "gen --kind rank1 --n 6 --d 3 --seed 2 --out fam.npy"), 0);
+    cr_assert_eq(cu_run_to(NULL, "gen --kind rank1 --n 6 --d 3 --seed 2 --out fam.npy"), 0);
 }
 
 static void make_csv(void)
 {
     char p[700];
-    snprintf(p, sizeof p, "%s/log.csv", dir);
+    snprintf(p, sizeof p, "%s/log.csv", cu_dir);
     FILE *fp = fopen(p, "w");
     cr_assert_not_null(fp);
     fprintf(fp, "step,loss,acc\n");
@@ -211,8 +165,8 @@ Test(cli_write, every_command_reports_a_failed_write_of_standard_output)
         {NULL, "--version"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = run_to("/dev/full", "%s", cases[i].args);
-        char *err = slurp(err_path, NULL);
+        int rc = cu_run_to("/dev/full", "%s", cases[i].args);
+        char *err = cu_slurp(cu_err);
         char want[200];
         snprintf(want, sizeof want, "linstab%s%s: error: writing standard output: No space left on device",
                  cases[i].name ? " " : "", cases[i].name ? cases[i].name : "");
@@ -228,11 +182,11 @@ Test(cli_write, every_command_reports_a_failed_write_of_standard_output)
 Test(cli_write, a_command_that_succeeds_on_a_working_stdout_exits_zero)
 {
     make_family();
-    cr_expect_eq(run_to(NULL, "check --factors fam.npy --eta 0.5 --batch 2"), 0);
-    char *out = slurp(out_path, NULL);
+    cr_expect_eq(cu_run_to(NULL, "check --factors fam.npy --eta 0.5 --batch 2"), 0);
+    char *out = cu_slurp(cu_out);
     cr_expect(strlen(out) > 100);
     free(out);
-    cr_expect_eq(run_to("/dev/null", "check --factors fam.npy --eta 0.5 --batch 2"), 0);
+    cr_expect_eq(cu_run_to("/dev/null", "check --factors fam.npy --eta 0.5 --batch 2"), 0);
 }
 
 /* ---- --out on a full file system ---- */
@@ -247,10 +201,10 @@ Test(cli_write, check_and_critical_out_on_a_full_disk_fail_with_the_name_and_lea
         {"critical --factors fam.npy --batches 1:3 --out full/k.txt", "full/k.txt"},
     };
     for (size_t i = 0; i < 3; i++) {
-        int rc = run_to(NULL, "%s", cmds[i][0]);
+        int rc = cu_run_to(NULL, "%s", cmds[i][0]);
         expect_write_failure(rc, cmds[i][1], "No space left on device");
         char p[800];
-        snprintf(p, sizeof p, "%s/%s", dir, cmds[i][1]);
+        snprintf(p, sizeof p, "%s/%s", cu_dir, cmds[i][1]);
         cr_expect(!exists(p), "%s exists", p);
         char *left = leftovers(NULL, NULL);
         cr_expect_str_empty(left, "left behind: %s", left);
@@ -261,7 +215,7 @@ Test(cli_write, check_and_critical_out_on_a_full_disk_fail_with_the_name_and_lea
 Test(cli_write, gen_out_on_a_full_disk_fails_with_the_name_and_leaves_nothing)
 {
     mount_full(NULL);
-    int rc = run_to(NULL, "gen --kind wishart --n 20 --d 10 --out full/g.npy");
+    int rc = cu_run_to(NULL, "gen --kind wishart --n 20 --d 10 --out full/g.npy");
     expect_write_failure(rc, "full/g.npy", "No space left on device");
     char p[800];
     snprintf(p, sizeof p, "%s/g.npy", full);
@@ -269,7 +223,7 @@ Test(cli_write, gen_out_on_a_full_disk_fails_with_the_name_and_leaves_nothing)
     char *left = leftovers(NULL, NULL);
     cr_expect_str_empty(left, "left behind: %s", left);
     free(left);
-    char *out = slurp(out_path, NULL);
+    char *out = cu_slurp(cu_out);
     cr_expect(strstr(out, "wrote") == NULL, "claims success: %s", out);
     free(out);
 }
@@ -280,15 +234,15 @@ Test(cli_write, plot_on_a_full_disk_fails_with_the_name_and_leaves_no_figure)
     mount_full(NULL);
     const char *names[] = {"full/p.png", "full/p.svg"};
     for (size_t i = 0; i < 2; i++) {
-        int rc = run_to(NULL, "plot --csv log.csv --x step --y loss,acc --out %s", names[i]);
+        int rc = cu_run_to(NULL, "plot --csv log.csv --x step --y loss,acc --out %s", names[i]);
         expect_write_failure(rc, names[i], "No space left on device");
         char p[800];
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        snprintf(p, sizeof p, "%s/%s", cu_dir, names[i]);
         cr_expect(!exists(p), "%s exists", p);
         char *left = leftovers(NULL, NULL);
         cr_expect_str_empty(left, "left behind: %s", left);
         free(left);
-        char *out = slurp(out_path, NULL);
+        char *out = cu_slurp(cu_out);
         cr_expect(strstr(out, "wrote") == NULL, "claims success: %s", out);
         free(out);
     }
@@ -298,7 +252,7 @@ Test(cli_write, validate_out_on_a_full_disk_fails_and_leaves_no_counterexample_f
 {
     /* seed 21: a counterexample comes among the first 20 cases */
     mount_full(NULL);
-    int rc = run_to(NULL, "validate --count 20 --seed 21 --quiet --out full/v");
+    int rc = cu_run_to(NULL, "validate --count 20 --seed 21 --quiet --out full/v");
     expect_write_failure(rc, "full/v/cex-0.npy", "No space left on device");
     char p[800];
     snprintf(p, sizeof p, "%s/v/counterexamples.txt", full);
@@ -314,7 +268,7 @@ Test(cli_write, validate_out_with_room_for_the_counterexample_but_not_its_list_l
 {
     static const char *const pre[] = {"v", NULL};
     mount_leaving(pre, 1);
-    int rc = run_to(NULL, "validate --count 20 --seed 21 --quiet --out full/v");
+    int rc = cu_run_to(NULL, "validate --count 20 --seed 21 --quiet --out full/v");
     expect_write_failure(rc, "full/v/counterexamples.txt", "No space left on device");
     char *left = leftovers("v", NULL);
     cr_expect_str_empty(left, "left behind in v: %s", left);
@@ -323,18 +277,18 @@ Test(cli_write, validate_out_with_room_for_the_counterexample_but_not_its_list_l
 
 Test(cli_write, validate_out_writes_the_counterexamples_and_their_list)
 {
-    int rc = run_to(NULL, "validate --count 20 --seed 21 --quiet --out v");
+    int rc = cu_run_to(NULL, "validate --count 20 --seed 21 --quiet --out v");
     cr_assert_eq(rc, 0);
     char p[800];
-    snprintf(p, sizeof p, "%s/v/counterexamples.txt", dir);
-    char *list = slurp(p, NULL);
+    snprintf(p, sizeof p, "%s/v/counterexamples.txt", cu_dir);
+    char *list = cu_slurp(p);
     cr_expect(strstr(list, "cex-0.npy --eta") != NULL, "%s", list);
     free(list);
-    snprintf(p, sizeof p, "%s/v/cex-0.npy", dir);
+    snprintf(p, sizeof p, "%s/v/cex-0.npy", cu_dir);
     cr_expect(exists(p));
     /* the reproducing command loads it */
-    cr_expect_eq(run_to(NULL, "check --factors v/cex-0.npy --eta 0.5 --batch 1"), 0);
-    snprintf(p, sizeof p, "%s/v", dir);
+    cr_expect_eq(cu_run_to(NULL, "check --factors v/cex-0.npy --eta 0.5 --batch 1"), 0);
+    snprintf(p, sizeof p, "%s/v", cu_dir);
     DIR *d = opendir(p);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) cr_expect(strstr(e->d_name, "tmp") == NULL, "temporary %s left", e->d_name);
@@ -348,7 +302,7 @@ Test(cli_write, train_out_on_a_full_disk_fails_and_leaves_no_checkpoint_file)
     /* a new folder, and an existing (empty) one */
     const char *outs[] = {"full/t", "full/exists"};
     for (size_t i = 0; i < 2; i++) {
-        int rc = run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out %s", outs[i]);
+        int rc = cu_run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out %s", outs[i]);
         expect_write_failure(rc, outs[i], "No space left on device");
         char *left = leftovers(NULL, pre);
         cr_expect_str_empty(left, "left behind: %s", left);
@@ -356,7 +310,7 @@ Test(cli_write, train_out_on_a_full_disk_fails_and_leaves_no_checkpoint_file)
         left = leftovers("exists", NULL);
         cr_expect_str_empty(left, "left behind in exists: %s", left);
         free(left);
-        char *out = slurp(out_path, NULL);
+        char *out = cu_slurp(cu_out);
         cr_expect(strstr(out, "trained") == NULL, "claims success: %s", out);
         free(out);
     }
@@ -368,9 +322,9 @@ Test(cli_write, train_with_room_for_the_log_but_not_the_weights_leaves_nothing)
     mount_leaving(pre, 1);
     const char *outs[] = {"full/t", "full/exists"};
     for (size_t i = 0; i < 2; i++) {
-        int rc = run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out %s", outs[i]);
+        int rc = cu_run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out %s", outs[i]);
         expect_write_failure(rc, outs[i], "No space left on device");
-        char *err = slurp(err_path, NULL);
+        char *err = cu_slurp(cu_err);
         cr_expect(strstr(err, ".npy") != NULL, "the log was written, a weight file failed: %s", err);
         free(err);
         char *left = leftovers(NULL, pre);
@@ -384,9 +338,9 @@ Test(cli_write, train_with_room_for_the_log_but_not_the_weights_leaves_nothing)
 
 Test(cli_write, hessians_out_on_a_full_disk_fails_and_leaves_nothing)
 {
-    cr_assert_eq(run_to(NULL, "train --layers 3,4,2 --teacher 32 --steps 10 --batch 8 --quiet --out m"), 0);
+    cr_assert_eq(cu_run_to(NULL, "train --layers 3,4,2 --teacher 32 --steps 10 --batch 8 --quiet --out m"), 0);
     char p[800];
-    snprintf(p, sizeof p, "%s/m/model.json", dir);
+    snprintf(p, sizeof p, "%s/m/model.json", cu_dir);
     cr_assert(exists(p));
     /* inputs and targets for hessians */
     double x[32 * 3], y[32 * 2];
@@ -394,12 +348,12 @@ Test(cli_write, hessians_out_on_a_full_disk_fails_and_leaves_nothing)
     for (size_t j = 0; j < 32 * 2; j++) y[j] = 0.2 * (double)((j * 5) % 7) - 0.6;
     size_t sx[2] = {32, 3}, sy[2] = {32, 2};
     linstab_error e;
-    snprintf(p, sizeof p, "%s/x.npy", dir);
+    snprintf(p, sizeof p, "%s/x.npy", cu_dir);
     cr_assert_eq(linstab_npy_write(p, x, 2, sx, &e), LINSTAB_OK);
-    snprintf(p, sizeof p, "%s/y.npy", dir);
+    snprintf(p, sizeof p, "%s/y.npy", cu_dir);
     cr_assert_eq(linstab_npy_write(p, y, 2, sy, &e), LINSTAB_OK);
     mount_full(NULL);
-    int rc = run_to(NULL, "hessians --model m --data x.npy --targets y.npy --loss mse --out full/h.npy");
+    int rc = cu_run_to(NULL, "hessians --model m --data x.npy --targets y.npy --loss mse --out full/h.npy");
     expect_write_failure(rc, "full/h.npy", "No space left on device");
     snprintf(p, sizeof p, "%s/h.npy", full);
     cr_expect(!exists(p));
@@ -425,7 +379,7 @@ Test(cli_write, out_on_a_read_only_file_system_fails_with_the_name)
         {"validate --count 3 --quiet --out full/v", "full/v"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = run_to(NULL, "%s", cases[i][0]);
+        int rc = cu_run_to(NULL, "%s", cases[i][0]);
         expect_write_failure(rc, cases[i][1], "Read-only file system");
     }
 }
@@ -435,12 +389,12 @@ Test(cli_write, out_on_a_read_only_file_system_fails_with_the_name)
 Test(cli_write, plot_writes_a_whole_png_and_a_whole_svg)
 {
     make_csv();
-    cr_assert_eq(run_to(NULL, "plot --csv log.csv --x step --y loss,acc --logy --out p.png"), 0);
-    cr_assert_eq(run_to(NULL, "plot --csv log.csv --x step --y loss,acc --out p.svg"), 0);
+    cr_assert_eq(cu_run_to(NULL, "plot --csv log.csv --x step --y loss,acc --logy --out p.png"), 0);
+    cr_assert_eq(cu_run_to(NULL, "plot --csv log.csv --x step --y loss,acc --out p.svg"), 0);
     char p[800];
     size_t n;
-    snprintf(p, sizeof p, "%s/p.png", dir);
-    char *png = slurp(p, &n);
+    snprintf(p, sizeof p, "%s/p.png", cu_dir);
+    char *png = cu_slurp_len(p, &n);
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
     cr_assert_gt(n, 1000);
@@ -452,17 +406,17 @@ Test(cli_write, plot_writes_a_whole_png_and_a_whole_svg)
     cr_expect_eq(((unsigned)u[16] << 24) | ((unsigned)u[17] << 16) | ((unsigned)u[18] << 8) | u[19], 900u);
     cr_expect_eq(((unsigned)u[20] << 24) | ((unsigned)u[21] << 16) | ((unsigned)u[22] << 8) | u[23], 600u);
     free(png);
-    snprintf(p, sizeof p, "%s/p.svg", dir);
-    char *svg = slurp(p, &n);
+    snprintf(p, sizeof p, "%s/p.svg", cu_dir);
+    char *svg = cu_slurp_len(p, &n);
     cr_expect(strncmp(svg, "<?xml", 5) == 0 || strncmp(svg, "<svg", 4) == 0, "starts with %.20s", svg);
     while (n > 0 && (svg[n - 1] == '\n' || svg[n - 1] == ' ')) svg[--n] = '\0';
     cr_expect(n > 6 && strcmp(svg + n - 6, "</svg>") == 0, "ends with %s", n > 20 ? svg + n - 20 : svg);
     free(svg);
-    char *out = slurp(out_path, NULL);
+    char *out = cu_slurp(cu_out);
     cr_expect(strstr(out, "wrote p.svg (2 curves, 20 points)") != NULL, "%s", out);
     free(out);
     /* nothing else in the folder: no temporary */
-    DIR *d = opendir(dir);
+    DIR *d = opendir(cu_dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) cr_expect(strstr(e->d_name, "tmp") == NULL, "temporary %s left", e->d_name);
     closedir(d);
@@ -472,9 +426,9 @@ Test(cli_write, plot_writes_a_whole_png_and_a_whole_svg)
 
 Test(cli_write, train_with_a_huge_learning_rate_reports_divergence_with_status_3)
 {
-    int rc = run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 200 --batch 8 --eta 50 --log-every 10 "
+    int rc = cu_run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 200 --batch 8 --eta 50 --log-every 10 "
                           "--quiet --out t");
-    char *out = slurp(out_path, NULL), *err = slurp(err_path, NULL);
+    char *out = cu_slurp(cu_out), *err = cu_slurp(cu_err);
     cr_expect_eq(rc, 3, "status %d: %s %s", rc, out, err);
     cr_expect(strstr(out, "diverged at step ") != NULL, "%s", out);
     cr_expect(strstr(out, "grew from ") != NULL, "%s", out);
@@ -485,8 +439,8 @@ Test(cli_write, train_with_a_huge_learning_rate_reports_divergence_with_status_3
     cr_expect(S >= 1 && S < 200, "step %zu", S);
     /* the log ends with the diverging step's row; the checkpoint is there */
     char p[800];
-    snprintf(p, sizeof p, "%s/t/train_log.csv", dir);
-    char *log = slurp(p, NULL);
+    snprintf(p, sizeof p, "%s/t/train_log.csv", cu_dir);
+    char *log = cu_slurp(p);
     char *last = strrchr(log, '\n');
     if (last) *last = '\0';
     last = strrchr(log, '\n');
@@ -498,7 +452,7 @@ Test(cli_write, train_with_a_huge_learning_rate_reports_divergence_with_status_3
     cr_assert_not_null(c2);
     double bl = strtod(c2 + 1, NULL);
     cr_expect(!(bl <= 1e6 * L0) || strstr(out, "full-data loss") != NULL, "batch loss %g, L0 %g", bl, L0);
-    snprintf(p, sizeof p, "%s/t/model.json", dir);
+    snprintf(p, sizeof p, "%s/t/model.json", cu_dir);
     cr_expect(exists(p));
     free(log);
     free(out);
@@ -507,14 +461,14 @@ Test(cli_write, train_with_a_huge_learning_rate_reports_divergence_with_status_3
 
 Test(cli_write, train_into_an_existing_folder_replaces_its_files_and_leaves_no_staging)
 {
-    cr_assert_eq(mkdir(strcat(strcpy((char[700]){0}, dir), "/t"), 0755), 0);
-    int rc = run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out t");
-    char *out = slurp(out_path, NULL);
+    cr_assert_eq(mkdir(strcat(strcpy((char[700]){0}, cu_dir), "/t"), 0755), 0);
+    int rc = cu_run_to(NULL, "train --layers 3,8,2 --teacher 64 --steps 20 --batch 8 --quiet --out t");
+    char *out = cu_slurp(cu_out);
     cr_expect_eq(rc, 0);
     cr_expect(strstr(out, "trained 20 steps") != NULL, "%s", out);
     free(out);
     char p[800];
-    snprintf(p, sizeof p, "%s/t", dir);
+    snprintf(p, sizeof p, "%s/t", cu_dir);
     DIR *d = opendir(p);
     struct dirent *e;
     int files = 0;
@@ -527,25 +481,25 @@ Test(cli_write, train_into_an_existing_folder_replaces_its_files_and_leaves_no_s
     cr_expect_eq(files, 6, "model.json, W1, b1, W2, b2, train_log.csv");
     /* a shallower network without biases into the same folder: the old
      * W3, b1..b3 go, a file of the user's stays */
-    cr_assert_eq(run_to(NULL, "train --layers 3,8,4,2 --teacher 64 --steps 20 --batch 8 --quiet --out t"), 0);
-    snprintf(p, sizeof p, "%s/t/notes.txt", dir);
+    cr_assert_eq(cu_run_to(NULL, "train --layers 3,8,4,2 --teacher 64 --steps 20 --batch 8 --quiet --out t"), 0);
+    snprintf(p, sizeof p, "%s/t/notes.txt", cu_dir);
     FILE *fp = fopen(p, "w");
     cr_assert_not_null(fp);
     fclose(fp);
-    cr_assert_eq(run_to(NULL, "train --layers 3,8,2 --no-bias --teacher 64 --steps 20 --batch 8 --quiet --out t"),
+    cr_assert_eq(cu_run_to(NULL, "train --layers 3,8,2 --no-bias --teacher 64 --steps 20 --batch 8 --quiet --out t"),
                  0);
     const char *gone[] = {"W3.npy", "b1.npy", "b2.npy", "b3.npy"}, *kept[] = {"W1.npy", "W2.npy", "model.json",
                                                                             "train_log.csv", "notes.txt"};
     for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s/t/%s", dir, gone[i]);
+        snprintf(p, sizeof p, "%s/t/%s", cu_dir, gone[i]);
         cr_expect(!exists(p), "%s is left from the earlier run", gone[i]);
     }
     for (size_t i = 0; i < 5; i++) {
-        snprintf(p, sizeof p, "%s/t/%s", dir, kept[i]);
+        snprintf(p, sizeof p, "%s/t/%s", cu_dir, kept[i]);
         cr_expect(exists(p), "%s is missing", kept[i]);
     }
-    snprintf(p, sizeof p, "%s/t/model.json", dir);
-    char *json = slurp(p, NULL);
+    snprintf(p, sizeof p, "%s/t/model.json", cu_dir);
+    char *json = cu_slurp(p);
     cr_expect(strstr(json, "[3, 8, 2]") != NULL && strstr(json, "\"bias\": false") != NULL, "%s", json);
     free(json);
 }
@@ -563,10 +517,10 @@ Test(cli_write, valgrind_checks_linstab_itself)
     snprintf(cmd, sizeof cmd,
              "cd '%s' && env -u LINSTAB_NO_REEXEC -u OPENBLAS_THREAD_TIMEOUT valgrind --error-exitcode=3 "
              "'%s' gen --kind rank1 --n 5 --d 3 --out g.npy >'%s' 2>'%s'",
-             dir, bin, out_path, err_path);
+             cu_dir, bin, cu_out, cu_err);
     int st = system(cmd);
     cr_assert(WIFEXITED(st));
-    char *err = slurp(err_path, NULL), *out = slurp(out_path, NULL);
+    char *err = cu_slurp(cu_err), *out = cu_slurp(cu_out);
     cr_expect_eq(WEXITSTATUS(st), 0, "%s", err);
     /* valgrind's summary of the process it ran: linstab was its client to
      * the end (a re-exec would have replaced valgrind: no summary) */
@@ -585,11 +539,11 @@ Test(cli_write, plot_refuses_values_it_cannot_place_and_writes_no_figure)
     const char *names[1] = {"b"};
     char p[700];
     linstab_error err;
-    snprintf(p, sizeof p, "%s/a.png", dir);
+    snprintf(p, sizeof p, "%s/a.png", cu_dir);
     cr_expect_eq(linstab_plot_lines(3, x, 1, ys, names, "a", "b", "", 0, "pngcairo", p, &err), LINSTAB_EDATA);
     cr_expect(strstr(err.msg, "x value 3 (inf) is not finite") != NULL && strstr(err.msg, p) != NULL, "%s", err.msg);
     cr_expect(!exists(p));
-    snprintf(p, sizeof p, "%s/b.svg", dir);
+    snprintf(p, sizeof p, "%s/b.svg", cu_dir);
     cr_expect_eq(linstab_plot_lines(3, y, 1, bigs, names, "a", "b", "", 0, "svgcairo", p, &err), LINSTAB_EDATA);
     cr_expect(strstr(err.msg, "more than the range of a double") != NULL, "%s", err.msg);
     cr_expect(!exists(p));
@@ -599,10 +553,10 @@ Test(cli_write, plot_refuses_values_it_cannot_place_and_writes_no_figure)
                  err.msg);
     cr_expect(exists(p));
     /* an unknown device is refused before PLplot could prompt for one */
-    snprintf(p, sizeof p, "%s/c.png", dir);
+    snprintf(p, sizeof p, "%s/c.png", cu_dir);
     cr_expect_eq(linstab_plot_lines(3, x, 1, ys, names, "a", "b", "", 0, "xwin", p, &err), LINSTAB_EINVAL);
     cr_expect(!exists(p));
-    DIR *d = opendir(dir);
+    DIR *d = opendir(cu_dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) cr_expect(strstr(e->d_name, "tmp") == NULL, "temporary %s left", e->d_name);
     closedir(d);

@@ -15,14 +15,6 @@
 #include "linstab/train.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TU_ASAN 1
-#endif
-#endif
-
 static linstab_array X, Y;
 
 static void data(void)

@@ -5,6 +5,16 @@
 #include <stddef.h>
 #include <gsl/gsl_rng.h>
 
+/* TU_ASAN is defined in an AddressSanitizer build (GCC or Clang): tests
+ * that cannot run under it (valgrind, tight memory limits) skip there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+
 /* max_ij |a_ij - b_ij| / max(1, max_ij |b_ij|) over len entries. */
 double tu_rel_diff(const double *a, const double *b, size_t len);
 
