@@ -314,3 +314,31 @@ Test(checkpoint, a_failed_write_says_so_and_leaves_the_old_file)
     cr_expect(strstr(err.msg, "/nonexistent/dir/map.checkpoint") != NULL, "%s", err.msg);
     linstab_ckpt_ident_clear(&id);
 }
+
+Test(checkpoint, match_accepts_its_own_run_and_names_what_differs_otherwise)
+{
+    linstab_ckpt_ident a, b;
+    linstab_error err = {0};
+    linstab_ckpt_ident_init(&a);
+    linstab_ckpt_ident_init(&b);
+    cr_assert_eq(linstab_ckpt_ident_addf(&a, "eta", &err, "%.17g", 0.5), LINSTAB_OK);
+    cr_assert_eq(linstab_ckpt_ident_addf(&a, "the y axis", &err, "%s", "1:10"), LINSTAB_OK);
+    cr_assert_eq(linstab_ckpt_ident_addf(&b, "eta", &err, "%.17g", 0.5), LINSTAB_OK);
+    cr_assert_eq(linstab_ckpt_ident_addf(&b, "the y axis", &err, "%s", "1:11"), LINSTAB_OK);
+    unsigned char done[3] = {1, 0, 1};
+    double vals[6] = {1, 2, 3, 4, 5, 6};
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(linstab_checkpoint_serialize(&a, 3, 2, done, vals, &buf, &len, &err), LINSTAB_OK, "%s", err.msg);
+    linstab_checkpoint ck;
+    cr_assert_eq(linstab_checkpoint_parse(buf, len, &ck, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(linstab_checkpoint_match(&ck, &a, 3, 2, &err), LINSTAB_OK, "its own run: %s", err.msg);
+    cr_expect_eq(linstab_checkpoint_match(&ck, &b, 3, 2, &err), LINSTAB_EINVAL);
+    cr_expect(strstr(err.msg, "the y axis") != NULL, "names the part: %s", err.msg);
+    cr_expect_neq(linstab_checkpoint_match(&ck, &a, 4, 2, &err), LINSTAB_OK, "another cell count");
+    cr_expect_neq(linstab_checkpoint_match(&ck, &a, 3, 1, &err), LINSTAB_OK, "another field count");
+    linstab_checkpoint_clear(&ck);
+    free(buf);
+    linstab_ckpt_ident_clear(&a);
+    linstab_ckpt_ident_clear(&b);
+}
