@@ -89,13 +89,14 @@ linstab_status linstab_bounds_compute(const linstab_geometry *g, const linstab_m
     b->gd_threshold = 2.0 / eta;
     /* GD: w <- (I - eta H) w, radius max_j (1 - eta l_j)^2 over H's
      * eigenvalues on the space; a negative (or zero) curvature gives a
-     * factor above (at) 1 whatever eta.  With H definite the smallest
-     * eigenvalue only matters through the largest one. */
-    b->gd_radius = (1.0 - eta * a) * (1.0 - eta * a);
+     * factor above (at) 1 whatever eta.  With H definite every factor for
+     * l in (0, a] is below 1 unless eta a >= 2, where (1 - eta a)^2 is the
+     * largest; below that the radius is < 1 and its value would need the
+     * smallest eigenvalue on the space (NaN: not computed). */
     if (!g->definite && isfinite(g->lambda_min))
-        b->gd_radius = fmax(b->gd_radius, (1.0 - eta * g->lambda_min) * (1.0 - eta * g->lambda_min));
-    else if (g->definite && !(eta * a >= 1.0))
-        b->gd_radius = NAN; /* below 1, its value needs lambda_min */
+        b->gd_radius = fmax((1.0 - eta * a) * (1.0 - eta * a), (1.0 - eta * g->lambda_min) * (1.0 - eta * g->lambda_min));
+    else
+        b->gd_radius = eta * a >= 2.0 ? (1.0 - eta * a) * (1.0 - eta * a) : NAN;
     double scale = 1.0 + eta * fmax(fabs(a), isfinite(g->lambda_min) ? fabs(g->lambda_min) : 0.0);
     b->gd_verdict = isnan(b->gd_radius) ? LINSTAB_VERDICT_STABLE
                                         : linstab_radius_verdict(b->gd_radius, linstab_radius_tol(r, scale * scale, 0.0));

@@ -337,3 +337,38 @@ Test(hyper_check_scale, refuses_eta_or_rho_times_the_curvature_beyond_1e60)
     h = (linstab_hyper){0.5, 1, 0.5, LINSTAB_SAMPLING_WITHOUT};
     cr_expect_eq(linstab_hyper_check_scale(&h, 2.0, &err), LINSTAB_OK);
 }
+
+/* GD's radius max_j (1 - eta l_j)^2 on Dexter et al.'s construction
+ * (n = 20, sigma = 2: l = 2 and 1): NaN (not computed, below 1) for
+ * eta l1 < 2, where the smallest eigenvalue would decide its value, else
+ * (1 - 2 eta)^2 with its verdict. */
+Test(bounds, gd_radius_is_the_largest_factor_or_not_claimed)
+{
+    linstab_family *f = tu_family_004(20, 2);
+    linstab_rotated rf = tu_rotate(f);
+    linstab_error err;
+    linstab_moments *m = NULL;
+    cr_assert_eq(linstab_moments_compute(rf.f, &m, &err), LINSTAB_OK);
+    linstab_geometry g;
+    cr_assert_eq(linstab_geometry_compute(rf.f, m, rf.d_full, &g, &err), LINSTAB_OK);
+    cr_assert(g.definite);
+    static const double etas[4] = {0.3, 0.6, 1.0, 1.5};
+    static const linstab_verdict want[4] = {LINSTAB_VERDICT_STABLE, LINSTAB_VERDICT_STABLE, LINSTAB_VERDICT_MARGINAL,
+                                            LINSTAB_VERDICT_UNSTABLE};
+    for (int t = 0; t < 4; t++) {
+        linstab_hyper h = {etas[t], 4, 0.0, LINSTAB_SAMPLING_WITHOUT};
+        linstab_bounds b;
+        cr_assert_eq(linstab_bounds_compute(&g, m, &h, &b, &err), LINSTAB_OK, "%s", err.msg);
+        /* eta = 0.6: (1 - 1.2)^2 = 0.04 but (1 - 0.6)^2 = 0.16 is larger: not claimed */
+        if (etas[t] * 2.0 < 2.0)
+            cr_expect(isnan(b.gd_radius), "eta %g: radius %g claimed", etas[t], b.gd_radius);
+        else
+            cr_expect(fabs(b.gd_radius - (1 - 2 * etas[t]) * (1 - 2 * etas[t])) <= 4 * 2.22e-16 * b.gd_radius,
+                      "eta %g: %.17g", etas[t], b.gd_radius);
+        cr_expect_eq(b.gd_verdict, want[t], "eta %g", etas[t]);
+        cr_expect_eq(b.gd_diverges, want[t] == LINSTAB_VERDICT_UNSTABLE);
+    }
+    linstab_moments_free(m);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}
