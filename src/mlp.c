@@ -1023,10 +1023,13 @@ linstab_status linstab_mlp_point_at(const linstab_mlp *m, const linstab_array *X
     return st;
 }
 
+int linstab_mlp_point_stationary(const linstab_mlp_point *pt, double sharpness)
+{
+    return pt->max_sample_grad_norm <= LINSTAB_MINIMUM_GRAD_RTOL * fmax(1.0, fabs(sharpness) * pt->param_norm);
+}
+
 int linstab_mlp_point_is_minimum(const linstab_mlp_point *pt, double sharpness, double lambda_min)
 {
-    double scale = fmax(1.0, fabs(sharpness) * pt->param_norm);
-    int stationary = pt->max_sample_grad_norm <= LINSTAB_MINIMUM_GRAD_RTOL * scale;
     int curved = !(lambda_min < -LINSTAB_MINIMUM_CURV_RTOL * fabs(sharpness));
-    return stationary && curved;
+    return linstab_mlp_point_stationary(pt, sharpness) && curved;
 }

@@ -118,6 +118,18 @@ void linstab_json_string(linstab_json *j, const char *key, const char *s)
     put_string(j->out, s);
 }
 
+void linstab_json_model_point(linstab_json *j, const linstab_mlp_point *pt, double lambda_min, int is_minimum)
+{
+    linstab_json_begin(j, "model_point");
+    linstab_json_number(j, "mean_loss", pt->mean_loss);
+    linstab_json_number(j, "grad_norm", pt->grad_norm);
+    linstab_json_number(j, "max_sample_grad_norm", pt->max_sample_grad_norm);
+    linstab_json_number(j, "param_norm", pt->param_norm);
+    linstab_json_number(j, "lambda_min", lambda_min);
+    linstab_json_bool(j, "interpolating_minimum", is_minimum);
+    linstab_json_end(j);
+}
+
 static void json_condition(linstab_json *j, const char *key, const linstab_condition *c,
                            const char *holds_key)
 {
@@ -211,16 +223,7 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_int(&j, "batch", (long long)h->batch);
     linstab_json_number(&j, "rho", h->rho);
     linstab_json_string(&j, "sampling", linstab_sampling_name(h->sampling));
-    if (info->point != NULL) {
-        linstab_json_begin(&j, "model_point");
-        linstab_json_number(&j, "mean_loss", info->point->mean_loss);
-        linstab_json_number(&j, "grad_norm", info->point->grad_norm);
-        linstab_json_number(&j, "max_sample_grad_norm", info->point->max_sample_grad_norm);
-        linstab_json_number(&j, "param_norm", info->point->param_norm);
-        linstab_json_number(&j, "lambda_min", g->lambda_min);
-        linstab_json_bool(&j, "interpolating_minimum", info->point_is_minimum);
-        linstab_json_end(&j);
-    }
+    if (info->point != NULL) linstab_json_model_point(&j, info->point, g->lambda_min, info->point_is_minimum);
 
     linstab_json_begin(&j, "geometry");
     linstab_json_number(&j, "sharpness", g->sharpness);
@@ -428,9 +431,8 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
         if (!info->point_is_minimum)
             fprintf(out, "  WARNING: this point is not an interpolating minimum (%s): every result below\n"
                          "  assumes one; they describe the linearised dynamics about this point only\n",
-                    pt->max_sample_grad_norm > LINSTAB_MINIMUM_GRAD_RTOL * fmax(1.0, fabs(g->sharpness) * pt->param_norm)
-                        ? "the per-sample gradients do not vanish"
-                        : "H has negative curvature");
+                    !linstab_mlp_point_stationary(pt, g->sharpness) ? "the per-sample gradients do not vanish"
+                                                                    : "H has negative curvature");
     }
     fputc('\n', out);
 

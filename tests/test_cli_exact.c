@@ -270,8 +270,10 @@ Test(cli_exact, the_model_point_is_the_per_sample_gradients_and_the_rule_has_bot
     cr_expect(linstab_mlp_point_is_minimum(&z, 2.0, 0.0));
     cr_expect(linstab_mlp_point_is_minimum(&z, 2.0, NAN), "lambda_min unknown: no negative curvature known");
     cr_expect(!linstab_mlp_point_is_minimum(&z, 2.0, -1e-6), "negative curvature beyond 1e-8 lambda1");
+    cr_expect(linstab_mlp_point_stationary(&z, 2.0), "stationary all the same");
     z.max_sample_grad_norm *= 4.0;
     cr_expect(!linstab_mlp_point_is_minimum(&z, 2.0, 0.0), "gradients beyond the rule");
+    cr_expect(!linstab_mlp_point_stationary(&z, 2.0));
     free(g);
     free(gi);
     linstab_mlp_free(m);

@@ -206,16 +206,7 @@ int cmd_critical(int argc, char **argv)
             linstab_json_number(&j, "rho", rho);
             linstab_json_string(&j, "sam_variant", linstab_sam_variant_name(variant));
         }
-        if (have_point) {
-            linstab_json_begin(&j, "model_point");
-            linstab_json_number(&j, "mean_loss", pt.mean_loss);
-            linstab_json_number(&j, "grad_norm", pt.grad_norm);
-            linstab_json_number(&j, "max_sample_grad_norm", pt.max_sample_grad_norm);
-            linstab_json_number(&j, "param_norm", pt.param_norm);
-            linstab_json_number(&j, "lambda_min", lmin);
-            linstab_json_bool(&j, "interpolating_minimum", is_min);
-            linstab_json_end(&j);
-        }
+        if (have_point) linstab_json_model_point(&j, &pt, lmin, is_min);
         linstab_json_begin_array(&j, "rows");
         for (size_t t = 0; t < nb; t++) {
             linstab_json_begin(&j, NULL);

@@ -140,6 +140,8 @@ LINSTAB_API linstab_status linstab_mlp_point_at(const linstab_mlp *m, const lins
 #define LINSTAB_MINIMUM_GRAD_RTOL 1e-6
 #define LINSTAB_MINIMUM_CURV_RTOL 1e-8
 LINSTAB_API int linstab_mlp_point_is_minimum(const linstab_mlp_point *pt, double sharpness, double lambda_min);
+/* Its first half alone: the per-sample gradients vanish by that rule. */
+LINSTAB_API int linstab_mlp_point_stationary(const linstab_mlp_point *pt, double sharpness);
 
 /*
  * The per-sample Hessian family at the samples of X: exact Hessians

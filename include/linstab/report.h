@@ -52,6 +52,12 @@ typedef struct linstab_check_info {
     int point_is_minimum;
 } linstab_check_info;
 
+/* The object "model_point" (key included) of a checkpoint's point: its
+ * loss and gradients, lambda_min(H) and whether it is an interpolating
+ * minimum (linstab_mlp_point_is_minimum). */
+LINSTAB_API void linstab_json_model_point(linstab_json *j, const struct linstab_mlp_point *pt,
+                                          double lambda_min, int is_minimum);
+
 /* The `check` report as JSON (one object, trailing newline); ex may be
  * NULL (the "exact" section is then omitted). */
 LINSTAB_API void linstab_report_check_json(FILE *out, const linstab_check_info *info,
