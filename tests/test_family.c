@@ -16,7 +16,7 @@
 #endif
 
 #include "linstab/family.h"
-#include "linstab/linalg.h"
+#include "linstab/sym.h"
 #include "testutil.h"
 
 /* C = A B for n x n row-major matrices (naive). */
@@ -700,7 +700,7 @@ Test(family, sandwich_chol_equals_the_sandwich_for_every_representation)
         double *X = spd_matrix(d, 1450 + t), *L = malloc(dd * sizeof *L);
         double *Y1 = malloc(dd * sizeof *Y1), *Y2 = malloc(dd * sizeof *Y2), *Yg = malloc(dd * sizeof *Yg);
         double *ref = malloc(dd * sizeof *ref);
-        cr_assert_eq(linstab_cholesky_lower(d, X, L), 1);
+        cr_assert_eq(linstab_sym_cholesky_lower(d, X, L), 1);
         naive_sandwich(f, X, ref);
         linstab_error err = {0};
         char what[64];

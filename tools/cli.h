@@ -10,7 +10,7 @@
 
 #include "cli_parse.h"
 #include "linstab/family.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 /* Exit status for a library status: 2 for usage errors, 1 for the rest. */
 int cli_exit_code(linstab_status st);

@@ -19,7 +19,7 @@ int cli_exit_code(linstab_status st) { return st == LINSTAB_EINVAL ? 2 : 1; }
 
 int cli_fail(const char *cmd, const linstab_error *err)
 {
-    fprintf(stderr, "linstab %s: error: %s\n", cmd, err->msg[0] ? err->msg : linstab_strerror(err->code));
+    fprintf(stderr, "linstab %s: error: %s\n", cmd, err->msg[0] ? err->msg : linstab_error_string(err->code));
     return cli_exit_code(err->code);
 }
 
@@ -214,8 +214,8 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
         }
     }
     linstab_mlp_free(m);
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     return rc;
 }
 

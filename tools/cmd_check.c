@@ -222,7 +222,7 @@ int cmd_check(int argc, char **argv)
     linstab_status st;
     /* the exact operators need the eigenbasis of H; the geometry is invariant */
     if (exact) {
-        st = linstab_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
+        st = linstab_family_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
         fr = rf.f;
         rf.f = NULL; /* fr is freed below */
     } else {
@@ -234,7 +234,7 @@ int cmd_check(int argc, char **argv)
     linstab_geometry g;
     linstab_bounds b;
     stage("restrict");
-    if (st == LINSTAB_OK) st = linstab_moments_compute_given(fr, Hmean, lambda1, &m, &err);
+    if (st == LINSTAB_OK) st = linstab_moments_compute_take(fr, Hmean, lambda1, &m, &err);
     Hmean = NULL; /* taken over */
     stage("moments");
     if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, d_amb, &g, &err);
@@ -282,7 +282,7 @@ int cmd_check(int argc, char **argv)
 done:
     free(Hmean);
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(fr);
     linstab_family_free(f);
     return rc;

@@ -171,8 +171,8 @@ int cmd_hessians(int argc, char **argv)
            gn ? "--factors" : "--family", out);
 done:
     linstab_family_free(f);
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
     return rc;
 }

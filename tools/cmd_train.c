@@ -434,8 +434,8 @@ int cmd_train(int argc, char **argv)
     printf("trained %zu steps (%s): loss %.6g, accuracy %.4f; checkpoint and train_log.csv in %s\n", o.steps,
            optname, L, acc, out);
 done:
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
     return rc;
 }
