@@ -23,7 +23,7 @@ int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_p
     linstab_npy_array_free(&X);
     linstab_npy_array_free(&Y);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, cli_msg(&err));
         return cli_exit_code(st);
     }
     return 0;

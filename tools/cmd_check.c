@@ -161,13 +161,13 @@ int cmd_check(int argc, char **argv)
         case OPT_RHO: rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &h.rho); break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &h.sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_JSON: json = 1; break;
         case OPT_OUT: out_path = optarg; break;
         case OPT_VARIANT:
             if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_NOEXACT: exact = 0; break;
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); xo.seed = seed; break;
@@ -250,7 +250,7 @@ int cmd_check(int argc, char **argv)
         stage("exact");
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
         goto done;
     }
@@ -260,7 +260,7 @@ int cmd_check(int argc, char **argv)
         /* the premise of every result: an interpolating minimum */
         if (g.definite && !isfinite(g.lambda_min)) st = linstab_geometry_lambda_min(m, &g, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, cli_msg(&err));
             rc = cli_exit_code(st);
             goto done;
         }

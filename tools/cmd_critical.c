@@ -88,14 +88,14 @@ int cmd_critical(int argc, char **argv)
         case OPT_BATCHES: batches_arg = optarg; break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_RHO:
             rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &rho);
             break;
         case OPT_VARIANT:
             if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_JSON: json = 1; break;
         case OPT_CSV: csv = 1; break;
@@ -146,7 +146,7 @@ int cmd_critical(int argc, char **argv)
         for (size_t j = 0; j < rf.f->d; j++) kmax = fmax(kmax, fabs(rf.l[j]));
         linstab_hyper hr = {0.0, 1, rho, sampling};
         if (linstab_hyper_check_scale(&hr, kmax, &err) != LINSTAB_OK) {
-            rc = cli_usage_error(cmd, "--rho: %s", err.msg);
+            rc = cli_usage_error(cmd, "--rho: %s", cli_msg(&err));
             goto done;
         }
     }
@@ -167,7 +167,7 @@ int cmd_critical(int argc, char **argv)
         cli_progress("critical", t + 1, nb, quiet);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
         goto done;
     }

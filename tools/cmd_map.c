@@ -190,7 +190,7 @@ static int save_field(stage *sg, const char *name, size_t ny, size_t nx, const d
     stage_path(sg, name, path, sizeof path);
     size_t shape[2] = {ny, nx};
     linstab_error err = {0};
-    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : stage_fail(sg, name, err.msg);
+    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : stage_fail(sg, name, cli_msg(&err));
     free(a);
     return rc;
 }
@@ -287,7 +287,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
         free(b);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         return 1;
     }
     return 0;
@@ -345,7 +345,7 @@ int cmd_map(int argc, char **argv)
             break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &p.sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_RUNS: rc = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
         case OPT_STEPS: rc = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
@@ -379,10 +379,10 @@ int cmd_map(int argc, char **argv)
     if (!(p.grow > 1) || !(p.shrink > 1)) return cli_usage_error(cmd, "--growth and --shrink must be > 1");
 
     linstab_axis x = {0}, y = {0};
-    if (linstab_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", err.msg);
+    if (linstab_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", cli_msg(&err));
     if (linstab_axis_parse(ys, &y, &err) != LINSTAB_OK) {
         linstab_axis_clear(&x);
-        return cli_usage_error(cmd, "--y: %s", err.msg);
+        return cli_usage_error(cmd, "--y: %s", cli_msg(&err));
     }
     linstab_family *f = NULL;
     linstab_rotated rf = {0};
@@ -418,7 +418,7 @@ int cmd_map(int argc, char **argv)
         if (st == LINSTAB_OK && p.dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf.f, &mom, &err);
         ms.moments = mom;
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
             rc = cli_exit_code(st);
             goto agree;
         }
@@ -427,7 +427,7 @@ int cmd_map(int argc, char **argv)
         for (size_t j = 0; j < rf.f->d; j++) ms.sharpness = fmax(ms.sharpness, rf.l[j]);
     }
     if (linstab_map_check(&ms, &p, &x, &y, &err) != LINSTAB_OK) {
-        rc = cli_usage_error(cmd, "%s", err.msg);
+        rc = cli_usage_error(cmd, "%s", cli_msg(&err));
         goto agree;
     }
     /* the memory the grid needs, before anything of its size is allocated */
@@ -439,7 +439,7 @@ int cmd_map(int argc, char **argv)
         if (nthreads == 0) nthreads = 1;
         double need = 0.0;
         if (linstab_map_memory(&ms, &p, &x, &y, nthreads, &ncells, &need, &err) != LINSTAB_OK) {
-            rc = cli_usage_error(cmd, "%s", err.msg);
+            rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             goto agree;
         }
         double lim = src.max_memory > 0.0 ? src.max_memory : cli_available_memory();
@@ -484,7 +484,7 @@ int cmd_map(int argc, char **argv)
     if (resume) {
         linstab_status st = linstab_checkpoint_read(ckpt, &id, ncells, FIELDS, done, vals, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: cannot resume from %s: %s\n", cmd, ckpt, err.msg);
+            fprintf(stderr, "linstab %s: error: cannot resume from %s: %s\n", cmd, ckpt, cli_msg(&err));
             rc = 1;
             goto agree;
         }
@@ -506,7 +506,7 @@ int cmd_map(int argc, char **argv)
                     size_t sgm = (size_t)axes[a]->values[q];
                     if (sgm >= 1 && sgm <= dexter_n && dexter_rf[sgm].f == NULL &&
                         linstab_map_dexter(dexter_n, sgm, &dexter_rf[sgm], &err) != LINSTAB_OK) {
-                        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+                        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
                         rc = cli_exit_code(err.code);
                         goto agree;
                     }
@@ -514,7 +514,7 @@ int cmd_map(int argc, char **argv)
             }
         if (!on_axis && p.sigma >= 1 && p.sigma <= dexter_n &&
             linstab_map_dexter(dexter_n, p.sigma, &dexter_rf[p.sigma], &err) != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+            fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
             rc = cli_exit_code(err.code);
             goto agree;
         }
@@ -582,7 +582,7 @@ agree:
         if (rank == 0) progress(ndone, ncells, t0, quiet);
         if (rank == 0 && (now() - last_ck > 1.0 || c1 == ncells || abort_after > 0)) {
             if (linstab_checkpoint_write(ckpt, &id, ncells, FIELDS, done, vals, &err) != LINSTAB_OK) {
-                fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+                fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
                 ck_fail = 1;
             }
             last_ck = now();
@@ -634,7 +634,7 @@ agree:
         stage_path(&sg, a ? "y.npy" : "x.npy", pth, sizeof pth);
         size_t shape[1] = {ax->count};
         if (linstab_npy_write(pth, ax->values, 1, shape, &err) != LINSTAB_OK)
-            rc = stage_fail(&sg, a ? "y.npy" : "x.npy", err.msg);
+            rc = stage_fail(&sg, a ? "y.npy" : "x.npy", cli_msg(&err));
     }
     char pth[4600];
     FILE *fp = NULL;
@@ -739,7 +739,7 @@ agree:
         for (int k = 0; rc == 0 && k < 2; k++) {
             stage_path(&sg, name[k], pth, sizeof pth);
             struct stat sb;
-            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = stage_fail(&sg, name[k], err.msg);
+            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = stage_fail(&sg, name[k], cli_msg(&err));
             else if (stat(pth, &sb) != 0 || sb.st_size == 0)
                 rc = stage_fail(&sg, name[k], "the figure is empty (is the disk full?)");
         }

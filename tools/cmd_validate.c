@@ -311,7 +311,7 @@ int cmd_validate(int argc, char **argv)
                     if (st != LINSTAB_OK) {
                         cex_name(fpath, sizeof fpath, out_dir, ncex, 0);
                         char why[sizeof err.msg];
-                        snprintf(why, sizeof why, "%s", err.msg);
+                        snprintf(why, sizeof why, "%s", cli_msg(&err));
                         linstab_error_set(&err, st, "saving %s: %s", fpath, why);
                     } else {
                         static const char *flag[] = {"--family", "--factors", "--diag"};
@@ -353,7 +353,7 @@ int cmd_validate(int argc, char **argv)
         cli_progress("validate", t + 1, count, quiet);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         if (cex_list != NULL) {
             cli_output_close(cmd, &cex_out, 0);
             cex_remove(out_dir, ncex, ncex);

@@ -1,4 +1,4 @@
-/* status.c -- status codes and the caller-provided error record. */
+/* error.c -- status codes and the caller-provided error record. */
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -18,13 +18,32 @@ const char *linstab_error_string(linstab_status code)
     return "unknown status";
 }
 
+static void set(linstab_error *err, linstab_status code, const char *param, const char *fmt,
+                va_list ap)
+{
+    err->code = code;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    snprintf(err->param, sizeof err->param, "%s", param);
+}
+
 linstab_status linstab_error_set(linstab_error *err, linstab_status code, const char *fmt, ...)
 {
     if (err != NULL) {
         va_list ap;
         va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        set(err, code, "", fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+linstab_status linstab_error_set_param(linstab_error *err, linstab_status code, const char *param,
+                                       const char *fmt, ...)
+{
+    if (err != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        set(err, code, param != NULL ? param : "", fmt, ap);
         va_end(ap);
     }
     return code;
@@ -35,5 +54,6 @@ void linstab_error_clear(linstab_error *err)
     if (err != NULL) {
         err->code = LINSTAB_OK;
         err->msg[0] = '\0';
+        err->param[0] = '\0';
     }
 }

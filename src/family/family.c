@@ -369,11 +369,11 @@ checked:
         for (size_t i = 0; i < n; i++) {
             if (lmin[i] >= -1e-10 * scale) continue;
             if (!allow_indefinite) {
-                st = linstab_error_set(err, LINSTAB_EDATA,
-                                       "sample %zu is not positive semidefinite: smallest "
-                                       "eigenvalue %.6g < -1e-10 * %.6g (use --allow-indefinite "
-                                       "to accept indefinite Hessians)",
-                                       i, lmin[i], scale);
+                st = linstab_error_set_param(err, LINSTAB_EDATA, "allow_indefinite",
+                                             "sample %zu is not positive semidefinite: smallest "
+                                             "eigenvalue %.6g < -1e-10 * %.6g (indefinite "
+                                             "Hessians are analysed only when allowed)",
+                                             i, lmin[i], scale);
                 break;
             }
             if (indefinite) *indefinite = 1;

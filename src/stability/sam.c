@@ -519,8 +519,8 @@ linstab_status linstab_sam_variant_parse(const char *s, linstab_sam_variant *v, 
         *v = LINSTAB_SAM_INDEPENDENT;
         return LINSTAB_OK;
     }
-    return linstab_error_set(err, LINSTAB_EINVAL,
-                             "--sam-variant '%s': expected same or independent", s);
+    return linstab_error_set_param(err, LINSTAB_EINVAL, "sam_variant",
+                                   "'%s' is not a SAM variant: expected same or independent", s);
 }
 
 /* 'same' cases with a cheap route: B = 1 (K-family) and full batch */
