@@ -16,6 +16,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 
+#include "family_internal.h"
 #include "internal.h"
 #include "linstab/family.h"
 #include "linstab/sym.h"
@@ -386,6 +387,7 @@ checked:
     }
     free(f->lambda1);
     f->lambda1 = lmax;
+    f->lambda1_key = family_data_key(f);
     return LINSTAB_OK;
 }
 
