@@ -227,7 +227,7 @@ int cmd_check(int argc, char **argv)
         rf.f = NULL; /* fr is freed below */
     } else {
         /* f is not needed again: restricted in place, no copy when rank = d */
-        st = linstab_family_restrict_owned(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
+        st = linstab_family_restrict_take(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
         fr = f;
         f = NULL;
     }

@@ -225,7 +225,7 @@ LINSTAB_API linstab_status linstab_family_rotate_mean(const linstab_family *f, l
  * the rank test computed it (else NaN); otherwise NULL and NaN.  Both
  * feed linstab_moments_compute_take.
  */
-LINSTAB_API linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2,
+LINSTAB_API linstab_status linstab_family_restrict_take(linstab_family **f, double rtol, int use_m2,
                                                          size_t *rank, double **H, double *lambda1,
                                                          linstab_error *err);
 

@@ -36,7 +36,7 @@ LINSTAB_API linstab_status linstab_moments_compute(const linstab_family *f,
 
 /*
  * The same with the mean H of f already computed (e.g. by
- * linstab_family_restrict_owned): H (r x r) is taken over, freed with the
+ * linstab_family_restrict_take): H (r x r) is taken over, freed with the
  * moments or on failure; lambda1 = lambda1(H) or NaN when unknown.
  */
 LINSTAB_API linstab_status linstab_moments_compute_take(const linstab_family *f, double *H, double lambda1,

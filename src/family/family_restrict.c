@@ -191,7 +191,7 @@ static int full_rank_certified(size_t d, const double *H, double rtol, double *l
 }
 
 /* ALIAS: when the range is all of R^d (and no rotation), *out = f itself
- * rather than a copy (linstab_family_restrict_owned). */
+ * rather than a copy (linstab_family_restrict_take). */
 /* KEEP_ALL: no rank threshold -- every eigenvector of the (possibly
  * indefinite or singular) mean is kept, so that only the basis turns. */
 static linstab_status restrict_impl(const linstab_family *f, double rtol, int use_m2, int rotate, int alias,
@@ -361,7 +361,7 @@ linstab_status linstab_family_rotate_mean(const linstab_family *f, linstab_famil
     return restrict_impl(f, 0.0, 0, 1, 0, 1, out, &r, NULL, NULL, NULL, err);
 }
 
-linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2, size_t *rank,
+linstab_status linstab_family_restrict_take(linstab_family **f, double rtol, int use_m2, size_t *rank,
                                              double **H, double *lambda1, linstab_error *err)
 {
     linstab_family *out = NULL;
