@@ -11,8 +11,8 @@
  * dense on the r^2-dimensional vec space, so the rank r of the restricted
  * family is limited to LINSTAB_SAM_SAME_MAX_R.
  */
-#ifndef LINSTAB_SAMSAME_H
-#define LINSTAB_SAMSAME_H
+#ifndef LINSTAB_SAM_H
+#define LINSTAB_SAM_H
 
 #include <stddef.h>
 

@@ -1,11 +1,13 @@
 /*
- * linalg.h -- small dense symmetric eigen-helpers on top of LAPACKE.
+ * sym.h -- dense symmetric matrices (src/core/sym.c): eigenvalues on top
+ * of LAPACKE and the reentrant Lanczos of src/core/lanczos.c, Cholesky
+ * factors, filling and symmetrising triangles.
  *
  * All matrices are row-major n x n.  LAPACK's info != 0 becomes
  * LINSTAB_ELAPACK with the routine name and info in the message.
  */
-#ifndef LINSTAB_LINALG_H
-#define LINSTAB_LINALG_H
+#ifndef LINSTAB_SYM_H
+#define LINSTAB_SYM_H
 
 #include <stddef.h>
 
@@ -25,7 +27,7 @@ LINSTAB_API linstab_status linstab_sym_eig(size_t n, const double *A, double *w,
                                            linstab_error *err);
 
 /* Largest / smallest eigenvalue of symmetric A (upper triangle read).
- * Both use Lanczos (reentrant, see linalg.c) for n >= 128 when it
+ * Both use Lanczos (reentrant, src/core/lanczos.c) for n >= 128 when it
  * converges within 120 steps, else LAPACK; the _lapack variant always uses
  * LAPACK (for spectra with a cluster at the top, such as I - small). */
 LINSTAB_API linstab_status linstab_sym_lambda_max_lapack(size_t n, const double *A, double *out,

@@ -1,7 +1,9 @@
 /*
- * exact.c -- exact mean-square and almost-sure stability of SGD and SAM
- * at given hyper-parameters (docs/math.md §3-5): radius, critical eta,
- * critical batch size, critical rho, Lyapunov exponent.
+ * exact.c -- the orchestration of exact stability at given hyper-parameters
+ * (docs/math.md §3-5): SGD's radius, critical eta and critical batch size
+ * (secmom.c, critical.c), SAM's radius, critical eta and critical rho
+ * (sam.c), Dexter et al.'s Lemma 4.1 traces and the Lyapunov exponent
+ * (lyapunov.c), with a verdict for each radius (verdict.c).
  */
 #include <float.h>
 #include <math.h>

@@ -1,6 +1,12 @@
 /*
- * samsame.c -- the second-moment operator of SAM with one batch for ascent
- * and descent ('same') at any batch size B (docs/math.md §5):
+ * sam.c -- SAM's exact mean-square stability (sam.h, docs/math.md §5):
+ * the operators of both variants, their radius, critical eta and critical
+ * rho.  'independent', and 'same' at B = n, use the operator of secmom.c;
+ * 'same' at B = 1 is SGD on K_i = H_i + rho H_i^2 (linstab_sam_family);
+ * 'same' at any other B is built here, as follows.
+ *
+ * The second-moment operator of SAM with one batch for ascent and descent
+ * ('same') at any batch size B:
  *
  *   J = I - eta Hh - eta rho Hh^2,  Hh = (1/B) sum_i z_i H_i,
  *   T(X) = X - eta (HX + XH) - eta rho (E[Hh^2] X + X E[Hh^2])
@@ -578,7 +584,7 @@ static linstab_status sam_radius_ws(const linstab_rotated *rf, linstab_sam_varia
         return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_METHOD_SAM_FULL, eta, rho, 1.0, 0.0, opts,
                              radius, err);
     if (!same_special(n, batch, sampling)) {
-        /* general B: the moment expansion over set partitions (samsame.c) */
+        /* general B: the moment expansion over set partitions (above) */
         linstab_status st = *ws ? LINSTAB_OK : linstab_sam_same_alloc(rf->f, ws, err);
         if (st == LINSTAB_OK) st = linstab_sam_same_radius(*ws, eta, rho, batch, sampling, radius, err);
         return st;
