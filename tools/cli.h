@@ -61,6 +61,10 @@ typedef struct cli_family_source {
     double smoothing;    /* --label-smoothing */
 } cli_family_source;
 
+/* Legacy, for the commands that still build their own getopt table (map,
+ * critical): the shared options are in cli_options.h, whose table these
+ * two functions use. */
+
 /* The long options of a family taken from a model (for getopt tables);
  * cli_family_model_option handles one of them (0, or an exit status). */
 #define CLI_MODEL_OPTIONS(base)                                                                   \
