@@ -49,10 +49,12 @@ static int parse_hessian(const char *cmd, const char *arg, cli_common_opts *o)
     return 0;
 }
 
+/* The library's parsers of names; the message with the flag is the command's. */
 static int parse_sampling(const char *cmd, const char *arg, cli_common_opts *o)
 {
     linstab_error err = {0};
-    if (linstab_sampling_parse(arg, &o->sampling, &err) != LINSTAB_OK) return cli_usage_error(cmd, "%s", err.msg);
+    if (linstab_sampling_parse(arg, &o->sampling, &err) != LINSTAB_OK)
+        return cli_usage_error(cmd, "--sampling '%s': expected bernoulli, without or with", arg);
     return 0;
 }
 
@@ -60,7 +62,7 @@ static int parse_variant(const char *cmd, const char *arg, cli_common_opts *o)
 {
     linstab_error err = {0};
     if (linstab_sam_variant_parse(arg, &o->variant, &err) != LINSTAB_OK)
-        return cli_usage_error(cmd, "%s", err.msg);
+        return cli_usage_error(cmd, "--sam-variant '%s': expected same or independent", arg);
     return 0;
 }
 
