@@ -166,8 +166,10 @@ int cli_option_parse(const char *cmd, cli_opt_id id, const char *arg, cli_common
     return rc;
 }
 
-void cli_options_start(cli_parser *p, const cli_command *cmd, int argc, char **argv, cli_common_opts *o)
+cli_parser cli_options_start(const cli_command *cmd, int argc, char **argv, cli_common_opts *o)
 {
+    cli_parser ps;
+    cli_parser *p = &ps;
     memset(p, 0, sizeof *p);
     p->cmd = cmd;
     p->o = o;
@@ -189,6 +191,7 @@ void cli_options_start(cli_parser *p, const cli_command *cmd, int argc, char **a
     p->table[k] = (struct option){NULL, 0, NULL, 0};
     optind = 1;
     opterr = 0;
+    return ps;
 }
 
 /* Index of own option `name` in cmd->own, or -1. */

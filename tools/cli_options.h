@@ -136,8 +136,9 @@ typedef struct cli_parser {
                           * own options fails (0: carry on) */
 } cli_parser;
 
-void cli_options_start(cli_parser *p, const cli_command *cmd, int argc, char **argv,
-                       cli_common_opts *o);
+/* A parser of argv for cmd, filling *o (which keeps its defaults for the
+ * options not given).  Resets getopt's globals. */
+cli_parser cli_options_start(const cli_command *cmd, int argc, char **argv, cli_common_opts *o);
 
 /*
  * The next option of argv.  Shared options are parsed into *o here.
@@ -149,6 +150,12 @@ void cli_options_start(cli_parser *p, const cli_command *cmd, int argc, char **a
  *        option given;
  *   < 0  stop and return p->status: 0 after --help (printed on stdout),
  *        else a usage error (printed) or the status the command set.
+ * The loop of a command:
+ *   cli_parser ps = cli_options_start(&cmd, argc, argv, &co);
+ *   for (int c; (c = cli_options_next(&ps)) != 0;) {
+ *       if (c < 0) return ps.status;
+ *       switch (c) { case OPT_MINE: ps.status = cli_parse_count(...); break; }
+ *   }
  */
 int cli_options_next(cli_parser *p);
 

@@ -136,10 +136,9 @@ int cmd_check(int argc, char **argv)
     linstab_exact_opts xo = linstab_exact_defaults();
     cli_common_opts co = cli_common_defaults();
     co.eigen = xo.eigen.path;
-    cli_parser ps;
-    cli_options_start(&ps, &check_cmd, argc, argv, &co);
-    int c;
-    while ((c = cli_options_next(&ps)) > 0) {
+    cli_parser ps = cli_options_start(&check_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_LRUNS:
             ps.status = cli_parse_count(cmd, "--lyapunov-runs", optarg, 2, 1000000, &xo.lyap_runs);
@@ -149,7 +148,6 @@ int cmd_check(int argc, char **argv)
             break;
         }
     }
-    if (c < 0) return ps.status;
     cli_family_source src = co.src;
     linstab_hyper h = {.eta = co.eta, .batch = co.batch, .rho = co.rho, .sampling = co.sampling};
     linstab_sam_variant variant = co.variant;

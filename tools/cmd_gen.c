@@ -44,10 +44,9 @@ int cmd_gen(int argc, char **argv)
     int have_d = 0;
     linstab_error err = {0};
     cli_common_opts co = cli_common_defaults();
-    cli_parser ps;
-    cli_options_start(&ps, &gen_cmd, argc, argv, &co);
-    int c;
-    while ((c = cli_options_next(&ps)) > 0) {
+    cli_parser ps = cli_options_start(&gen_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_KIND: kind = optarg; break;
         case OPT_N: ps.status = cli_parse_count(cmd, "--n", optarg, 1, SIZE_MAX, &p.n); break;
@@ -57,7 +56,6 @@ int cmd_gen(int argc, char **argv)
         case OPT_NOISE: ps.status = cli_parse_number(cmd, "--noise", optarg, 0, INFINITY, CLI_HI_OPEN, &p.noise); break;
         }
     }
-    if (c < 0) return ps.status;
     const char *out = co.out;
     if (linstab_gen_kind_parse(kind, &p.kind, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
     /* an option the kind does not use would be silently ignored: refuse it */

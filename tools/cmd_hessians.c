@@ -64,17 +64,15 @@ int cmd_hessians(int argc, char **argv)
     int gn = 0, rc = 0, mf = 0, want_sigma = 0;
     linstab_error err = {0};
     cli_common_opts co = cli_common_defaults();
-    cli_parser ps;
-    cli_options_start(&ps, &hessians_cmd, argc, argv, &co);
-    int c;
-    while ((c = cli_options_next(&ps)) > 0) {
+    cli_parser ps = cli_options_start(&hessians_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_GN: gn = 1; break;
         case OPT_MF: mf = 1; break;
         case OPT_SIGMA: want_sigma = 1; break;
         }
     }
-    if (c < 0) return ps.status;
     const char *model = co.src.model, *data = co.src.data, *targets = co.src.targets, *out = co.out;
     double smoothing = co.src.smoothing;
     int quiet = co.quiet;

@@ -32,11 +32,11 @@ int cmd_plot(int argc, char **argv)
 {
     const char *cmd = "plot";
     const char *csv = NULL, *xs = NULL, *ys = NULL, *title = "", *xl = NULL, *yl = "";
-    int logy = 0, c;
+    int logy = 0;
     cli_common_opts co = cli_common_defaults();
-    cli_parser ps;
-    cli_options_start(&ps, &plot_cmd, argc, argv, &co);
-    while ((c = cli_options_next(&ps)) > 0) {
+    cli_parser ps = cli_options_start(&plot_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_CSV: csv = optarg; break;
         case OPT_X: xs = optarg; break;
@@ -47,7 +47,6 @@ int cmd_plot(int argc, char **argv)
         case OPT_LOGY: logy = 1; break;
         }
     }
-    if (c < 0) return ps.status;
     const char *out = co.out;
     if (!csv || !xs || !ys || !out) return cli_usage_error(cmd, "--csv, --x, --y and --out are required");
     size_t olen = strlen(out);

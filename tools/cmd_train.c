@@ -264,10 +264,9 @@ int cmd_train(int argc, char **argv)
     co.rho = o.rho;
     co.src.smoothing = o.smoothing;
     co.src.loss_ce = o.loss == LINSTAB_LOSS_CE;
-    cli_parser ps;
-    cli_options_start(&ps, &train_cmd, argc, argv, &co);
-    int c;
-    while ((c = cli_options_next(&ps)) > 0) {
+    cli_parser ps = cli_options_start(&train_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_LAYERS: layers = optarg; break;
         case OPT_ACT:
@@ -301,7 +300,6 @@ int cmd_train(int argc, char **argv)
         case OPT_TEACHER: ps.status = cli_parse_count(cmd, "--teacher", optarg, 1, SIZE_MAX, &teacher); break;
         }
     }
-    if (c < 0) return ps.status;
     const char *data = co.src.data, *targets = co.src.targets, *out = co.out;
     unsigned long long seed = co.seed;
     o.eta = co.eta;
