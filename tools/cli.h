@@ -1,5 +1,7 @@
-/* cli.h -- shared helpers of the linstab command (option parsing, family
- * loading, errors).  Only the command prints and exits; the library never does. */
+/* cli.h -- shared helpers of the linstab command (value parsing, family
+ * loading, errors).  The options several commands take, and the parser of
+ * every command, are in cli_options.h.  Only the command prints and exits;
+ * the library never does. */
 #ifndef LINSTAB_CLI_H
 #define LINSTAB_CLI_H
 
