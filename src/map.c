@@ -14,10 +14,10 @@
 #include "linstab/bounds.h"
 #include "linstab/generate.h"
 #include "linstab/geometry.h"
-#include "linstab/linalg.h"
+#include "linstab/sym.h"
 #include "linstab/lyapunov.h"
 #include "linstab/map.h"
-#include "linstab/samsame.h"
+#include "linstab/sam.h"
 #include "linstab/secmom.h"
 #include "internal.h"
 
@@ -250,14 +250,14 @@ void linstab_mc_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps, doub
     nrm = sqrt(nrm);
     for (size_t j = 0; j < d; j++) w[j] /= nrm;
     double lg = log(grow), ls = log(shrink), logn = 0.0;
-    int fast = linstab_sim_diag_run(sim, rng, w, steps, lg, ls, &logn);
+    int fast = linstab_simulate_diag_run(sim, rng, w, steps, lg, ls, &logn);
     if (fast != 2) {
         *outcome = fast;
         return;
     }
     *outcome = 0;
     for (size_t t = 0; t < steps; t++) {
-        linstab_sim_step(sim, rng, w);
+        linstab_simulate_step(sim, rng, w);
         double s = 0.0;
         for (size_t j = 0; j < d; j++) s += w[j] * w[j];
         if (!(s > 0.0)) {
@@ -319,7 +319,7 @@ linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out, 
     linstab_family *f = NULL;
     memset(out, 0, sizeof *out);
     linstab_status st = linstab_generate(&g, &f, err);
-    if (st == LINSTAB_OK) st = linstab_rotated_make(f, 0.0, 0, out, err);
+    if (st == LINSTAB_OK) st = linstab_family_rotated_make(f, 0.0, 0, out, err);
     linstab_family_free(f);
     return st;
 }
@@ -381,7 +381,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
         free(P);
         linstab_moments_free(own_m);
         if (st != LINSTAB_OK) {
-            linstab_rotated_clear(&own);
+            linstab_family_rotated_clear(&own);
             return st;
         }
     }
@@ -389,7 +389,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
     /* Monte Carlo, Dexter et al. Section 5.1 */
     linstab_sim *sim = NULL;
     double *w = malloc(d * sizeof *w);
-    st = w ? linstab_sim_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)
+    st = w ? linstab_simulate_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)
            : linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
     size_t ndiv = 0;
     size_t cell = iy * x->count + ix;
@@ -400,7 +400,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
         ndiv += outcome > 0;
         gsl_rng_free(rng);
     }
-    linstab_sim_free(sim);
+    linstab_simulate_free(sim);
     free(w);
     out->frac_div = (double)ndiv / (double)p->runs;
     out->divergent = 2 * ndiv > p->runs;
@@ -429,7 +429,7 @@ linstab_status linstab_map_cell(const linstab_map_source *src, const linstab_map
                                      p->seed ^ 0x5eedULL ^ ((uint64_t)cell << 20), &ly, err);
         if (st == LINSTAB_OK) out->lyapunov = ly.exponent;
     }
-    linstab_rotated_clear(&own);
+    linstab_family_rotated_clear(&own);
     return st;
 }
 
@@ -518,7 +518,7 @@ static double cell_doubles(const linstab_map_params *p, double n, double d, doub
         /* the second-moment operator (SGD, SAM 'independent', SAM 'same' at
          * B = 1 or B = n): three r x r iterates, products, the eigenproblem */
         ex = 12 * rr + eig_doubles(m, dm);
-        if (p->dyn == LINSTAB_DYN_SAM_SAME && d <= LINSTAB_SAMSAME_MAX_R) {
+        if (p->dyn == LINSTAB_DYN_SAM_SAME && d <= LINSTAB_SAM_SAME_MAX_R) {
             /* 'same' at general B: samples, moments, K, the five terms dense
              * and in svec form, the eigenproblem (beyond the rank limit it is
              * not computed) */

@@ -49,12 +49,12 @@ static int parse_hessian(const char *cmd, const char *arg, cli_common_opts *o)
     return 0;
 }
 
-/* The library's parsers of names; the message with the flag is the command's. */
+/* The library's parsers of names; cli_msg adds the flag of the parameter at fault. */
 static int parse_sampling(const char *cmd, const char *arg, cli_common_opts *o)
 {
     linstab_error err = {0};
     if (linstab_sampling_parse(arg, &o->sampling, &err) != LINSTAB_OK)
-        return cli_usage_error(cmd, "--sampling '%s': expected bernoulli, without or with", arg);
+        return cli_usage_error(cmd, "%s", cli_msg(&err));
     return 0;
 }
 
@@ -62,7 +62,7 @@ static int parse_variant(const char *cmd, const char *arg, cli_common_opts *o)
 {
     linstab_error err = {0};
     if (linstab_sam_variant_parse(arg, &o->variant, &err) != LINSTAB_OK)
-        return cli_usage_error(cmd, "--sam-variant '%s': expected same or independent", arg);
+        return cli_usage_error(cmd, "%s", cli_msg(&err));
     return 0;
 }
 

@@ -57,7 +57,7 @@ int cmd_gen(int argc, char **argv)
         }
     }
     const char *out = co.out;
-    if (linstab_gen_kind_parse(kind, &p.kind, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
+    if (linstab_generate_kind_parse(kind, &p.kind, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
     /* an option the kind does not use would be silently ignored: refuse it */
     if (p.kind == LINSTAB_GEN_DEXTER) {
         if (p.sigma == 0) return cli_usage_error(cmd, "--sigma is required for dexter");

@@ -24,7 +24,7 @@
 #include "linstab/family.h"
 #include "linstab/sampling.h"
 #include "linstab/simulate.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,7 +92,7 @@ typedef struct linstab_map_source {
 } linstab_map_source;
 
 /* The rotated Dexter et al. Section 5.1 construction with n samples and coherence
- * sigma (OUT *out, clear with linstab_rotated_clear). */
+ * sigma (OUT *out, clear with linstab_family_rotated_clear). */
 LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out,
                                               linstab_error *err);
 
