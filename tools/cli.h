@@ -1,5 +1,7 @@
-/* cli.h -- shared helpers of the linstab command (option parsing, family
- * loading, errors).  Only the command prints and exits; the library never does. */
+/* cli.h -- shared helpers of the linstab command (value parsing, family
+ * loading, errors).  The options several commands take, and the parser of
+ * every command, are in cli_options.h.  Only the command prints and exits;
+ * the library never does. */
 #ifndef LINSTAB_CLI_H
 #define LINSTAB_CLI_H
 
@@ -66,6 +68,10 @@ typedef struct cli_family_source {
     int exact;           /* --hessian exact (default: gn for mse, exact for ce) */
     double smoothing;    /* --label-smoothing */
 } cli_family_source;
+
+/* Legacy, for the commands that still build their own getopt table (map,
+ * critical): the shared options are in cli_options.h, whose table these
+ * two functions use. */
 
 /* The long options of a family taken from a model (for getopt tables);
  * cli_family_model_option handles one of them (0, or an exit status). */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_options.h"
 #include "linstab/data.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
@@ -122,52 +123,27 @@ int cli_check_memory(const char *cmd, const cli_family_source *src, double need,
     return 0;
 }
 
+/* The legacy entry points parse through the table of cli_options.c:
+ * option first + which of a group of count into *src. */
+static int family_group_option(const char *cmd, cli_opt_id first, int count, int which, const char *arg,
+                               cli_family_source *src)
+{
+    if (which < 0 || which >= count) return 2;
+    cli_common_opts o = cli_common_defaults();
+    o.src = *src;
+    int rc = cli_option_parse(cmd, (cli_opt_id)(first + which), arg, &o);
+    if (rc == 0) *src = o.src;
+    return rc;
+}
+
 int cli_family_option(const char *cmd, int which, const char *arg, cli_family_source *src)
 {
-    int rc = 0;
-    double gb;
-    switch (which) {
-    case 0: src->family = arg; break;
-    case 1: src->factors = arg; break;
-    case 2: src->diag = arg; break;
-    case 3: src->allow_indefinite = 1; break;
-    case 4:
-        rc = cli_parse_number(cmd, "--sym-tol", arg, 0.0, INFINITY, CLI_HI_OPEN, &src->sym_tol);
-        break;
-    case 5:
-        rc = cli_parse_number(cmd, "--rank-tol", arg, 0.0, 1.0, CLI_HI_OPEN, &src->rank_tol);
-        break;
-    case 6:
-        /* GB; below 1e-9 GB (one byte) or above 1e9 GB the limit means nothing */
-        rc = cli_parse_number(cmd, "--max-memory", arg, 1e-9, 1e9, 0, &gb);
-        if (rc == 0) src->max_memory = gb * 1e9;
-        break;
-    default: rc = 2;
-    }
-    return rc;
+    return family_group_option(cmd, CLI_OPT_FAMILY, CLI_OPT_MAX_MEMORY - CLI_OPT_FAMILY + 1, which, arg, src);
 }
 
 int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src)
 {
-    switch (which) {
-    case 0: src->model = arg; return 0;
-    case 1: src->data = arg; return 0;
-    case 2: src->targets = arg; return 0;
-    case 3:
-        if (strcmp(arg, "mse") != 0 && strcmp(arg, "ce") != 0)
-            return cli_usage_error(cmd, "--loss '%s': expected mse or ce", arg);
-        src->loss_ce = strcmp(arg, "ce") == 0;
-        return 0;
-    case 4:
-        if (strcmp(arg, "exact") != 0 && strcmp(arg, "gn") != 0)
-            return cli_usage_error(cmd, "--hessian '%s': expected exact or gn", arg);
-        src->exact = strcmp(arg, "exact") == 0 ? 1 : -1;
-        return 0;
-    case 5: {
-        return cli_parse_number(cmd, "--label-smoothing", arg, 0.0, 1.0, CLI_HI_OPEN, &src->smoothing);
-    }
-    }
-    return 2;
+    return family_group_option(cmd, CLI_OPT_MODEL, CLI_OPT_LABEL_SMOOTHING - CLI_OPT_MODEL + 1, which, arg, src);
 }
 
 /* The family of an MLP checkpoint at given samples (exact or Gauss-Newton). */
