@@ -626,6 +626,11 @@ agree:
                                             "lyapunov.npy", "thm1_margin.npy", "thm2_margin.npy",
                                             "thm9_margin.npy", "x.npy", "y.npy", "map.csv", "map.json",
                                             "map.png", "map.svg"};
+    if (!noplot && !linstab_plot_available()) { /* a build without PLplot: the rest is written */
+        fprintf(stderr, "linstab %s: note: figures are not available in this build (built without PLplot): "
+                "no map.png, map.svg\n", cmd);
+        noplot = 1;
+    }
     int nout = noplot ? FIELDS + 4 : FIELDS + 6;
     for (int k = 0; k < FIELDS && rc == 0; k++) rc = save_field(&sg, files[k], y.count, x.count, vals, k);
     for (int a = 0; a < 2 && rc == 0; a++) {

@@ -30,7 +30,8 @@ typedef enum linstab_status {
     LINSTAB_ENOMEM,   /* allocation failed or would not fit in memory    */
     LINSTAB_ELAPACK,  /* LAPACK reported info != 0                       */
     LINSTAB_ENOCONV,  /* an iterative solver did not converge            */
-    LINSTAB_EIO       /* a file could not be opened, read or written     */
+    LINSTAB_EIO,      /* a file could not be opened, read or written     */
+    LINSTAB_ENOTSUP   /* left out of this build (figures without PLplot) */
 } linstab_status;
 
 #define LINSTAB_ERROR_MSG_LEN 512

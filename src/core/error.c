@@ -14,6 +14,7 @@ const char *linstab_error_string(linstab_status code)
     case LINSTAB_ELAPACK: return "LAPACK failure";
     case LINSTAB_ENOCONV: return "no convergence";
     case LINSTAB_EIO: return "input/output error";
+    case LINSTAB_ENOTSUP: return "not available in this build";
     }
     return "unknown status";
 }
