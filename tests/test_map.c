@@ -16,28 +16,28 @@
 
 Test(map_axis, parses_lists_linear_and_log_ranges_and_integer_ranges)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("eta=0.1,0.2,0.5", &a, &err), LINSTAB_OK);
-    cr_expect_eq(a.kind, LINSTAB_AXIS_ETA);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1,0.2,0.5", &a, &err), LINSTAB_OK);
+    cr_expect_eq(a.kind, LINSTAB_MAP_AXIS_ETA);
     cr_expect_eq(a.count, 3);
     cr_expect_eq(a.values[2], 0.5);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("eta=0.1:0.5:5", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1:0.5:5", &a, &err), LINSTAB_OK);
     cr_expect_eq(a.count, 5);
     cr_expect_lt(fabs(a.values[1] - 0.2), 1e-15);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("rho=log:0.01:1:3", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("rho=log:0.01:1:3", &a, &err), LINSTAB_OK);
     cr_expect(a.log);
     cr_expect_lt(fabs(a.values[1] - 0.1), 1e-15);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("batch=1:10:3", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("batch=1:10:3", &a, &err), LINSTAB_OK);
     cr_expect_eq(a.count, 4);
     cr_expect_eq(a.values[3], 10.0);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("sigma=1:50", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1:50", &a, &err), LINSTAB_OK);
     cr_expect_eq(a.count, 50);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
 }
 
 Test(map_axis, rejects_bad_specifications_with_a_message)
@@ -47,21 +47,21 @@ Test(map_axis, rejects_bad_specifications_with_a_message)
                          "rho=-0.1,0.2",  "eta=1:2:0",   "eta=a,b",     "batch=5:2",
                          "eta=",          "sigma=2.5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        linstab_axis a;
+        linstab_map_axis a;
         linstab_error err = {0};
-        cr_expect_eq(linstab_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
+        cr_expect_eq(linstab_map_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
         cr_expect(err.msg[0] != '\0');
     }
 }
 
 Test(map_check, rejects_a_repeated_axis_an_inapplicable_axis_and_batches_above_n)
 {
-    linstab_axis x, y, z, r;
+    linstab_map_axis x, y, z, r;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("eta=0.1:1:4", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("eta=0.2,0.3", &y, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1:200", &z, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("rho=0:1:3", &r, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1:1:4", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.2,0.3", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1:200", &z, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("rho=0:1:3", &r, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.sigma = 5;
@@ -74,22 +74,22 @@ Test(map_check, rejects_a_repeated_axis_an_inapplicable_axis_and_batches_above_n
     cr_expect(strstr(err.msg, "rho") != NULL, "%s", err.msg);
     p.dyn = LINSTAB_DYN_SAM_SAME;
     cr_expect_eq(linstab_map_check(&src, &p, &x, &r, &err), LINSTAB_OK, "%s", err.msg);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
-    linstab_axis_clear(&z);
-    linstab_axis_clear(&r);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+    linstab_map_axis_clear(&z);
+    linstab_map_axis_clear(&r);
 }
 
 Test(map_protocol, classification_follows_004_on_hand_made_trajectories)
 {
     double up[] = {1.0, 2.0, 50.0, 999.0, 1000.0, 0.0001};
-    cr_expect_eq(linstab_mc_classify(up, 6, 1000, 1000), 1); /* growth reached first */
+    cr_expect_eq(linstab_map_cell_classify(up, 6, 1000, 1000), 1); /* growth reached first */
     double down[] = {2.0, 1.0, 0.01, 0.0019, 0.002, 5000.0};
-    cr_expect_eq(linstab_mc_classify(down, 6, 1000, 1000), -1); /* 2/1000 reached first */
+    cr_expect_eq(linstab_map_cell_classify(down, 6, 1000, 1000), -1); /* 2/1000 reached first */
     double flat[] = {1.0, 3.0, 0.5, 999.0, 0.0011};
-    cr_expect_eq(linstab_mc_classify(flat, 5, 1000, 1000), 0); /* neither: not divergent */
+    cr_expect_eq(linstab_map_cell_classify(flat, 5, 1000, 1000), 0); /* neither: not divergent */
     double zero[] = {1.0, 0.0};
-    cr_expect_eq(linstab_mc_classify(zero, 2, 1000, 1000), -1);
+    cr_expect_eq(linstab_map_cell_classify(zero, 2, 1000, 1000), -1);
 }
 
 /* The step of each dynamics equals its definition with a full batch
@@ -136,10 +136,10 @@ Test(map_protocol, the_simulator_step_equals_the_update_definition)
  * |exponent| > 0.15 every run is. */
 Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,3,5,10,20,40", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1,2,5,10,20,30,50,80", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,3,5,10,20,40", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,2,5,10,20,30,50,80", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
@@ -147,8 +147,8 @@ Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
     size_t checked = 0;
     for (size_t iy = 0; iy < y.count; iy++)
         for (size_t ix = 0; ix < x.count; ix++) {
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             if (c.radius <= 1.0) cr_expect_eq(c.frac_div, 0.0, "ms-stable cell diverged");
             if (fabs(c.lyapunov) > 0.04) {
                 cr_expect_eq(c.divergent, c.lyapunov > 0, "sigma %g B %g", x.values[ix], y.values[iy]);
@@ -161,29 +161,29 @@ Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
             if (c.thm1_margin > 0) cr_expect_gt(c.radius, 1.0);
         }
     cr_expect_gt(checked, 20);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 Test(map_protocol, a_cell_is_reproducible_from_its_seed)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=5", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=21", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=5", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=21", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
     p.runs = 9;
-    linstab_cell a, b;
-    cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, 0, 0, &a, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, 0, 0, &b, &err), LINSTAB_OK);
+    linstab_map_cell a, b;
+    cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, 0, 0, &a, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, 0, 0, &b, &err), LINSTAB_OK);
     cr_expect_eq(a.frac_div, b.frac_div);
     cr_expect_eq(a.divergent, b.divergent);
     cr_expect_eq(a.radius, b.radius);
     cr_expect_eq(a.lyapunov, b.lyapunov);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 /* ---- the margin columns against their closed forms -------------------- */
@@ -194,10 +194,10 @@ Test(map_protocol, a_cell_is_reproducible_from_its_seed)
  * construction lambda1(H) = 2 and the coherence is sigma. */
 Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_construction)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,3,7,20", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1,4,9,20,37,40", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,3,7,20", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,4,9,20,37,40", &y, &err), LINSTAB_OK);
     size_t n = 40;
     linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
@@ -209,8 +209,8 @@ Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_constr
         p.eta = etas[e];
         for (size_t iy = 0; iy < y.count; iy++)
             for (size_t ix = 0; ix < x.count; ix++) {
-                linstab_cell c;
-                cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+                linstab_map_cell c;
+                cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
                 double s = x.values[ix], B = y.values[iy], eta = etas[e], q = (double)n / B;
                 double t1 = 2.0 / eta;
                 if (B < (double)n) t1 = fmin(t1, s / eta / sqrt(q - 1.0));
@@ -224,8 +224,8 @@ Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_constr
                 cr_expect(isnan(c.thm9_margin), "Theorem 9 is for SAM only");
             }
     }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 /* A fixed family's margins use its own sharpness and coherence. */
@@ -237,25 +237,25 @@ Test(map_margins, theorem_1_and_2_margins_use_the_sharpness_and_coherence_of_a_f
     double l1 = tu_lambda1_mean(f), sig;
     cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
     linstab_map_source src = {&rf, l1, sig, 0, NULL, NULL};
-    linstab_axis x, y;
-    cr_assert_eq(linstab_axis_parse("eta=0.1,0.6", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=2,10", &y, &err), LINSTAB_OK);
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1,0.6", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=2,10", &y, &err), LINSTAB_OK);
     linstab_map_params p = linstab_map_defaults();
     p.runs = 1;
     p.steps = 5;
     p.exact = 0;
     for (size_t iy = 0; iy < 2; iy++)
         for (size_t ix = 0; ix < 2; ix++) {
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             double eta = x.values[ix], B = y.values[iy], q = 10.0 / B;
             double t1 = B < 10 ? fmin(2.0 / eta, sig / eta / sqrt(q - 1.0)) : 2.0 / eta;
             double tol = 8 * 2.2e-16 * (l1 + 2.0 / eta + sig / eta);
             cr_expect_lt(fabs(c.thm1_margin - (l1 - t1)), tol, "Theorem 1, eta %g B %g", eta, B);
             cr_expect_lt(fabs(c.thm2_margin - (l1 - 2.0 * sig / (eta * (sig + q - 1.0)))), tol, "Theorem 2");
         }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
 }
@@ -309,9 +309,9 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
     double sig;
     cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
     linstab_map_source src = {&rf, tu_lambda1_mean(f), sig, 0, m, NULL};
-    linstab_axis x, y;
-    cr_assert_eq(linstab_axis_parse("eta=0.05,0.4,1.3", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("rho=0,0.3,2", &y, &err), LINSTAB_OK);
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse("eta=0.05,0.4,1.3", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("rho=0,0.3,2", &y, &err), LINSTAB_OK);
     linstab_map_params p = linstab_map_defaults();
     p.dyn = LINSTAB_DYN_SAM_SAME;
     p.batch = 1;
@@ -340,16 +340,16 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
                 for (size_t a = 0; a < d * d; a++) scale = fmax(scale, fabs(J[a]));
             }
             double want = jacobi_lambda_max(d, P) - 1.0;
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             /* P's entries are sums of products of J entries: rounding of order
              * d n eps max|J|^2, and the eigenvalue is well conditioned (symmetric) */
             double tol = 64.0 * (double)(d * n) * 2.2e-16 * (1.0 + scale * scale);
             cr_expect_lt(fabs(c.thm9_margin - want), tol, "eta %g rho %g: %.17g vs %.17g", eta, rho, c.thm9_margin,
                          want);
         }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
     linstab_moments_free(m);
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
@@ -361,10 +361,10 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
 Test(map_margins, theorem_9_margin_on_the_construction_is_the_largest_diagonal_entry)
 {
     size_t n = 12;
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,4,12", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("rho=0,0.1,0.5", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,4,12", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("rho=0,0.1,0.5", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.dyn = LINSTAB_DYN_SAM_SAME;
@@ -386,27 +386,27 @@ Test(map_margins, theorem_9_margin_on_the_construction_is_the_largest_diagonal_e
                 }
                 best = fmax(best, s);
             }
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             cr_expect_lt(fabs(c.thm9_margin - (best - 1.0)), 1e-12 * (1.0 + best), "sigma %zu rho %g: %.17g vs %.17g",
                          sg, rho, c.thm9_margin, best - 1.0);
             linstab_family_free(f);
         }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 /* ---- the parallel driver and the memory estimate ------------------------ */
 
-/* linstab_map_cells gives each cell the bits of linstab_map_cell, for one
+/* linstab_map_grid_cells gives each cell the bits of linstab_map_cell_compute, for one
  * pass or two interleaved strides (MPI ranks), and reports the failing
  * cell with the smallest index whatever the schedule. */
 Test(map_cells, cells_computed_in_parallel_equal_single_cells_and_the_first_failure_is_reported)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,2,5,8", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1,3,8", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,2,5,8", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,3,8", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 8, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
@@ -414,34 +414,34 @@ Test(map_cells, cells_computed_in_parallel_equal_single_cells_and_the_first_fail
     size_t nc = 12, failed;
     unsigned char done[12] = {0}, done2[12] = {0};
     double vals[12 * LINSTAB_MAP_FIELDS], vals2[12 * LINSTAB_MAP_FIELDS], one[LINSTAB_MAP_FIELDS];
-    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 1, 0, done, vals, &failed, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_grid_cells(&src, &p, &x, &y, 0, nc, 1, 0, done, vals, &failed, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(failed, SIZE_MAX);
-    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 2, 1, done2, vals2, &failed, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_grid_cells(&src, &p, &x, &y, 0, nc, 2, 1, done2, vals2, &failed, &err), LINSTAB_OK);
     for (size_t c = 0; c < nc; c++) cr_expect_eq(done2[c], c % 2, "stride 2, offset 1: cell %zu", c);
-    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 2, 0, done2, vals2, &failed, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_grid_cells(&src, &p, &x, &y, 0, nc, 2, 0, done2, vals2, &failed, &err), LINSTAB_OK);
     for (size_t c = 0; c < nc; c++) {
-        linstab_cell cell;
-        cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, c % 4, c / 4, &cell, &err), LINSTAB_OK);
-        linstab_cell_pack(&cell, one);
+        linstab_map_cell cell;
+        cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, c % 4, c / 4, &cell, &err), LINSTAB_OK);
+        linstab_map_cell_pack(&cell, one);
         cr_expect(done[c] && done2[c]);
         cr_expect_eq(memcmp(one, vals + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu", c);
         cr_expect_eq(memcmp(one, vals2 + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu (strides)", c);
     }
     /* sigma 9 and 12 exceed n = 8: cells 2, 3, 6, 7, 10, 11 fail; cell 2 is reported */
-    linstab_axis bad;
-    cr_assert_eq(linstab_axis_parse("sigma=1,2,9,12", &bad, &err), LINSTAB_OK);
+    linstab_map_axis bad;
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,2,9,12", &bad, &err), LINSTAB_OK);
     for (int rep = 0; rep < 5; rep++) {
         unsigned char d3[12] = {0};
         double v3[12 * LINSTAB_MAP_FIELDS];
         linstab_error e3 = {0};
-        cr_expect_neq(linstab_map_cells(&src, &p, &bad, &y, 0, nc, 1, 0, d3, v3, &failed, &e3), LINSTAB_OK);
+        cr_expect_neq(linstab_map_grid_cells(&src, &p, &bad, &y, 0, nc, 1, 0, d3, v3, &failed, &e3), LINSTAB_OK);
         cr_expect_eq(failed, 2, "repetition %d: cell %zu reported", rep, failed);
         cr_expect(strncmp(e3.msg, "cell 2 (sigma 9, batch 1)", 25) == 0, "%s", e3.msg);
         cr_expect(d3[0] && d3[1], "the cells below the failure are computed");
     }
-    linstab_axis_clear(&bad);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&bad);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_arrays)
@@ -450,7 +450,7 @@ Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
     double v[1] = {5};
-    linstab_axis x = {LINSTAB_AXIS_SIGMA, (size_t)1 << 40, v, 0}, y = {LINSTAB_AXIS_BATCH, (size_t)1 << 30, v, 0};
+    linstab_map_axis x = {LINSTAB_MAP_AXIS_SIGMA, (size_t)1 << 40, v, 0}, y = {LINSTAB_MAP_AXIS_BATCH, (size_t)1 << 30, v, 0};
     size_t cells;
     double bytes;
     linstab_error err;
@@ -478,11 +478,11 @@ Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_
 
 Test(map_helpers, axis_names_are_the_spec_keys)
 {
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_ETA), "eta");
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_BATCH), "batch");
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_RHO), "rho");
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_SIGMA), "sigma");
-    cr_expect_str_eq(linstab_axis_name((linstab_axis_kind)9), "?");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_ETA), "eta");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_BATCH), "batch");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_RHO), "rho");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_SIGMA), "sigma");
+    cr_expect_str_eq(linstab_map_axis_name((linstab_map_axis_kind)9), "?");
 }
 
 Test(map_helpers, the_dexter_source_has_its_closed_form_spectrum_and_coherence)
@@ -518,7 +518,7 @@ static int one_run(double eta, double h, size_t steps)
     gsl_rng *r = tu_rng(5);
     double w[1];
     int outcome = 7;
-    linstab_mc_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
+    linstab_map_cell_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
     gsl_rng_free(r);
     linstab_sim_free(sim);
     linstab_family_free(f);

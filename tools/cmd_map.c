@@ -121,13 +121,13 @@ static const char *dyn_name(linstab_dynamics d)
     return names[d];
 }
 
-static const char *axis_label(linstab_axis_kind k, int eta2)
+static const char *axis_label(linstab_map_axis_kind k, int eta2)
 {
     switch (k) {
-    case LINSTAB_AXIS_ETA: return eta2 ? "learning rate #gy#u2#d" : "learning rate #gy";
-    case LINSTAB_AXIS_BATCH: return "batch size B";
-    case LINSTAB_AXIS_RHO: return "SAM radius #gr";
-    case LINSTAB_AXIS_SIGMA: return "coherence #gs";
+    case LINSTAB_MAP_AXIS_ETA: return eta2 ? "learning rate #gy#u2#d" : "learning rate #gy";
+    case LINSTAB_MAP_AXIS_BATCH: return "batch size B";
+    case LINSTAB_MAP_AXIS_RHO: return "SAM radius #gr";
+    case LINSTAB_MAP_AXIS_SIGMA: return "coherence #gs";
     }
     return "";
 }
@@ -210,8 +210,8 @@ static int stage_close(stage *sg, const char *name, FILE *fp)
 /* The identity of a run (checkpoint.h): the contents of every input file
  * and every parameter, each a named part.  Returns an exit status. */
 static int run_identity(const char *cmd, const cli_family_source *src, size_t dexter_n,
-                        const linstab_map_params *p, unsigned long long seed, const linstab_axis *x,
-                        const linstab_axis *y, linstab_ckpt_ident *id)
+                        const linstab_map_params *p, unsigned long long seed, const linstab_map_axis *x,
+                        const linstab_map_axis *y, linstab_ckpt_ident *id)
 {
     linstab_error err = {0};
     linstab_status st = linstab_ckpt_ident_addf(id, "the linstab version", &err, "%s", LINSTAB_VERSION);
@@ -268,7 +268,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
         st = linstab_ckpt_ident_addf(id, whole[k].name, &err, "%llu", whole[k].v);
     /* the axes: name, count and every value's bits, little-endian, in full */
     for (int a = 0; a < 2 && st == LINSTAB_OK; a++) {
-        const linstab_axis *ax = a ? y : x;
+        const linstab_map_axis *ax = a ? y : x;
         size_t len = 16 + 8 * ax->count;
         unsigned char *b = malloc(len);
         if (b == NULL) {
@@ -276,7 +276,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
             break;
         }
         memset(b, 0, 16);
-        snprintf((char *)b, 8, "%s", linstab_axis_name(ax->kind));
+        snprintf((char *)b, 8, "%s", linstab_map_axis_name(ax->kind));
         for (int q = 0; q < 8; q++) b[8 + q] = (unsigned char)((uint64_t)ax->count >> (8 * q));
         for (size_t i = 0; i < ax->count; i++) {
             uint64_t bits;
@@ -378,10 +378,10 @@ int cmd_map(int argc, char **argv)
     if (p.runs < 1 || p.steps < 1) return cli_usage_error(cmd, "--runs and --steps must be >= 1");
     if (!(p.grow > 1) || !(p.shrink > 1)) return cli_usage_error(cmd, "--growth and --shrink must be > 1");
 
-    linstab_axis x = {0}, y = {0};
-    if (linstab_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", err.msg);
-    if (linstab_axis_parse(ys, &y, &err) != LINSTAB_OK) {
-        linstab_axis_clear(&x);
+    linstab_map_axis x = {0}, y = {0};
+    if (linstab_map_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", err.msg);
+    if (linstab_map_axis_parse(ys, &y, &err) != LINSTAB_OK) {
+        linstab_map_axis_clear(&x);
         return cli_usage_error(cmd, "--y: %s", err.msg);
     }
     linstab_family *f = NULL;
@@ -497,10 +497,10 @@ int cmd_map(int argc, char **argv)
             rc = 1;
             goto agree;
         }
-        const linstab_axis *axes[2] = {&x, &y};
+        const linstab_map_axis *axes[2] = {&x, &y};
         int on_axis = 0;
         for (int a = 0; a < 2; a++)
-            if (axes[a]->kind == LINSTAB_AXIS_SIGMA) {
+            if (axes[a]->kind == LINSTAB_MAP_AXIS_SIGMA) {
                 on_axis = 1;
                 for (size_t q = 0; q < axes[a]->count; q++) {
                     size_t sgm = (size_t)axes[a]->values[q];
@@ -556,7 +556,7 @@ agree:
     for (size_t c0 = 0; c0 < ncells && rc == 0; c0 += chunk) {
         size_t c1 = c0 + chunk < ncells ? c0 + chunk : ncells, failed = SIZE_MAX;
         linstab_error cerr = {0};
-        linstab_status st = linstab_map_cells(&ms, &p, &x, &y, c0, c1, (size_t)nranks, (size_t)rank, done,
+        linstab_status st = linstab_map_grid_cells(&ms, &p, &x, &y, c0, c1, (size_t)nranks, (size_t)rank, done,
                                               vals, &failed, &cerr);
         int ck_fail = 0;
 #ifdef LINSTAB_MPI
@@ -629,7 +629,7 @@ agree:
     int nout = noplot ? FIELDS + 4 : FIELDS + 6;
     for (int k = 0; k < FIELDS && rc == 0; k++) rc = save_field(&sg, files[k], y.count, x.count, vals, k);
     for (int a = 0; a < 2 && rc == 0; a++) {
-        const linstab_axis *ax = a ? &y : &x;
+        const linstab_map_axis *ax = a ? &y : &x;
         char pth[4600];
         stage_path(&sg, a ? "y.npy" : "x.npy", pth, sizeof pth);
         size_t shape[1] = {ax->count};
@@ -644,7 +644,7 @@ agree:
     }
     if (rc == 0) {
         fprintf(fp, "%s,%s,frac_divergent,divergent,radius,lyapunov,thm1_margin,thm2_margin,thm9_margin\n",
-                linstab_axis_name(x.kind), linstab_axis_name(y.kind));
+                linstab_map_axis_name(x.kind), linstab_map_axis_name(y.kind));
         for (size_t cell = 0; cell < ncells; cell++) {
             const double *v = vals + cell * FIELDS;
             fprintf(fp, "%.17g,%.17g,%.17g,%d", x.values[cell % x.count], y.values[cell / x.count], v[0], (int)v[1]);
@@ -685,9 +685,9 @@ agree:
         linstab_json_int(&j, "seed", (long long)seed);
         linstab_json_bool(&j, "exact", p.exact);
         for (int a = 0; a < 2; a++) {
-            const linstab_axis *ax = a ? &y : &x;
+            const linstab_map_axis *ax = a ? &y : &x;
             linstab_json_begin(&j, a ? "y" : "x");
-            linstab_json_string(&j, "name", linstab_axis_name(ax->kind));
+            linstab_json_string(&j, "name", linstab_map_axis_name(ax->kind));
             linstab_json_begin_array(&j, "values");
             for (size_t i = 0; i < ax->count; i++) linstab_json_number(&j, NULL, ax->values[i]);
             linstab_json_end_array(&j);
@@ -718,9 +718,9 @@ agree:
             t9[k] = v[6];
         }
         for (size_t i = 0; rc == 0 && i < x.count; i++)
-            xv[i] = (eta2 && x.kind == LINSTAB_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
+            xv[i] = (eta2 && x.kind == LINSTAB_MAP_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
         for (size_t i = 0; rc == 0 && i < y.count; i++)
-            yv[i] = (eta2 && y.kind == LINSTAB_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
+            yv[i] = (eta2 && y.kind == LINSTAB_MAP_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
         char ttl[512];
         if (title == NULL) {
             snprintf(ttl, sizeof ttl, "%s, %s sampling, %zu runs x %zu steps", dyn_name(p.dyn),
@@ -729,8 +729,8 @@ agree:
         }
         /* Dexter et al.'s Theorems are about SGD: drawn on SGD maps only */
         int sgd = p.dyn == LINSTAB_DYN_SGD;
-        linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_AXIS_ETA),
-                               y.log && !(eta2 && y.kind == LINSTAB_AXIS_ETA),
+        linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_MAP_AXIS_ETA),
+                               y.log && !(eta2 && y.kind == LINSTAB_MAP_AXIS_ETA),
                                axis_label(x.kind, eta2), axis_label(y.kind, eta2), title, fr,
                                sgd ? t1 : NULL, sgd ? t2 : NULL,
                                p.exact ? lr : NULL, p.exact ? ly : NULL,
@@ -767,7 +767,7 @@ agree:
     if (rc == 0) {
         printf("map: %zu x %zu cells (%s x %s) in %.2f s -> %s/{frac_divergent,divergent,radius,lyapunov,"
                "thm1_margin,thm2_margin,thm9_margin,x,y}.npy, map.csv, map.json%s\n",
-               x.count, y.count, linstab_axis_name(x.kind), linstab_axis_name(y.kind), elapsed, out,
+               x.count, y.count, linstab_map_axis_name(x.kind), linstab_map_axis_name(y.kind), elapsed, out,
                noplot ? "" : ", map.png, map.svg");
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "linstab %s: error: cannot write to standard output: %s\n", cmd, strerror(errno));
@@ -786,7 +786,7 @@ done:
     linstab_moments_free(mom);
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
     return rc;
 }

@@ -30,37 +30,37 @@
 extern "C" {
 #endif
 
-typedef enum linstab_axis_kind {
-    LINSTAB_AXIS_ETA = 0,
-    LINSTAB_AXIS_BATCH,
-    LINSTAB_AXIS_RHO,
-    LINSTAB_AXIS_SIGMA
-} linstab_axis_kind;
+typedef enum linstab_map_axis_kind {
+    LINSTAB_MAP_AXIS_ETA = 0,
+    LINSTAB_MAP_AXIS_BATCH,
+    LINSTAB_MAP_AXIS_RHO,
+    LINSTAB_MAP_AXIS_SIGMA
+} linstab_map_axis_kind;
 
-LINSTAB_API const char *linstab_axis_name(linstab_axis_kind k);
+LINSTAB_API const char *linstab_map_axis_name(linstab_map_axis_kind k);
 
-typedef struct linstab_axis {
-    linstab_axis_kind kind;
+typedef struct linstab_map_axis {
+    linstab_map_axis_kind kind;
     size_t count;
     double *values; /* owned */
     int log;        /* values spaced logarithmically (for plotting) */
-} linstab_axis;
+} linstab_map_axis;
 
 /*
  * Parse "NAME=SPEC": NAME in eta, batch, rho, sigma; SPEC a list "a,b,c",
  * a linear range "lo:hi:count", a log range "log:lo:hi:count", or for the
  * integer axes (batch, sigma) "lo:hi" or "lo:hi:step" (inclusive).
  * Numbers are decimal (no hexadecimal, inf or nan); batch and sigma values
- * whole numbers in [1, 2^53].  At most LINSTAB_AXIS_MAX_POINTS points,
+ * whole numbers in [1, 2^53].  At most LINSTAB_MAP_AXIS_MAX_POINTS points,
  * checked before anything is allocated.
  * Errors (LINSTAB_EINVAL): unknown name, empty or inverted range,
  * non-positive log bounds, non-integer batch/sigma, negative values, too
  * many points; LINSTAB_ENOMEM: out of memory.  On error *ax is empty.
  */
-#define LINSTAB_AXIS_MAX_POINTS 1000000
-LINSTAB_API linstab_status linstab_axis_parse(const char *spec, linstab_axis *ax,
+#define LINSTAB_MAP_AXIS_MAX_POINTS 1000000
+LINSTAB_API linstab_status linstab_map_axis_parse(const char *spec, linstab_map_axis *ax,
                                               linstab_error *err);
-LINSTAB_API void linstab_axis_clear(linstab_axis *ax);
+LINSTAB_API void linstab_map_axis_clear(linstab_map_axis *ax);
 
 typedef struct linstab_map_params {
     linstab_dynamics dyn;
@@ -99,7 +99,7 @@ LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_ro
 /* Number of samples of the source. */
 LINSTAB_API size_t linstab_map_source_n(const linstab_map_source *src);
 
-typedef struct linstab_cell {
+typedef struct linstab_map_cell {
     double frac_div;    /* fraction of runs that diverged */
     int divergent;      /* majority verdict */
     double radius;      /* mean-square radius (NaN when not computed) */
@@ -107,37 +107,37 @@ typedef struct linstab_cell {
     double thm1_margin; /* lambda1(H) - min(2/eta, Theorem 1 threshold): > 0 predicts divergence */
     double thm2_margin; /* lambda1(H) - Theorem 2 threshold */
     double thm9_margin; /* lambda_max(P) - 1 of Shin et al. Thm 9 (SAM only; NaN for SGD) */
-} linstab_cell;
+} linstab_map_cell;
 
 /*
  * One run of the protocol from a random unit start: OUT *outcome = +1
  * (diverged), -1 (converged), 0 (neither within steps).  The log of the
  * norm is tracked with renormalisation, so no run overflows.
  */
-LINSTAB_API void linstab_mc_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
+LINSTAB_API void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
                                 double grow, double shrink, double *w, int *outcome);
 
 /* Classification rule of Dexter et al. for a recorded trajectory of norms:
  * +1 when some norm reaches grow * norm[0] before any reaches
  * norm[0] / shrink, -1 for the converse, 0 otherwise. */
-LINSTAB_API int linstab_mc_classify(const double *norms, size_t len, double grow, double shrink);
+LINSTAB_API int linstab_map_cell_classify(const double *norms, size_t len, double grow, double shrink);
 
 /* Compute cell (ix, iy) of a grid (x, y axes) into *out. */
-LINSTAB_API linstab_status linstab_map_cell(const linstab_map_source *src,
-                                            const linstab_map_params *p, const linstab_axis *x,
-                                            const linstab_axis *y, size_t ix, size_t iy,
-                                            linstab_cell *out, linstab_error *err);
+LINSTAB_API linstab_status linstab_map_cell_compute(const linstab_map_source *src,
+                                            const linstab_map_params *p, const linstab_map_axis *x,
+                                            const linstab_map_axis *y, size_t ix, size_t iy,
+                                            linstab_map_cell *out, linstab_error *err);
 
 /* Check the grid before any work: axes distinct, applicable (sigma only
  * for the dexter source, rho only for SAM), batch values within [1, n]. */
 LINSTAB_API linstab_status linstab_map_check(const linstab_map_source *src,
-                                             const linstab_map_params *p, const linstab_axis *x,
-                                             const linstab_axis *y, linstab_error *err);
+                                             const linstab_map_params *p, const linstab_map_axis *x,
+                                             const linstab_map_axis *y, linstab_error *err);
 
 /* The values of a cell as stored per cell (map.csv's columns, in order):
  * frac_div, divergent, radius, lyapunov, thm1, thm2, thm9 margins. */
 #define LINSTAB_MAP_FIELDS 7
-LINSTAB_API void linstab_cell_pack(const linstab_cell *c, double v[LINSTAB_MAP_FIELDS]);
+LINSTAB_API void linstab_map_cell_pack(const linstab_map_cell *c, double v[LINSTAB_MAP_FIELDS]);
 
 /*
  * Compute the cells c0 <= c < c1 with c % stride == offset and done[c] == 0
@@ -151,9 +151,9 @@ LINSTAB_API void linstab_cell_pack(const linstab_cell *c, double v[LINSTAB_MAP_F
  * (SIZE_MAX on success); cells above it may be skipped, the others keep
  * their results.  stride >= 1, offset < stride (MPI ranks).
  */
-LINSTAB_API linstab_status linstab_map_cells(const linstab_map_source *src,
-                                             const linstab_map_params *p, const linstab_axis *x,
-                                             const linstab_axis *y, size_t c0, size_t c1,
+LINSTAB_API linstab_status linstab_map_grid_cells(const linstab_map_source *src,
+                                             const linstab_map_params *p, const linstab_map_axis *x,
+                                             const linstab_map_axis *y, size_t c0, size_t c1,
                                              size_t stride, size_t offset, unsigned char *done,
                                              double *vals, size_t *failed, linstab_error *err);
 
@@ -168,8 +168,8 @@ LINSTAB_API linstab_status linstab_map_cells(const linstab_map_source *src,
  * Errors: EINVAL when nx * ny does not fit size_t (the message says so).
  */
 LINSTAB_API linstab_status linstab_map_memory(const linstab_map_source *src,
-                                              const linstab_map_params *p, const linstab_axis *x,
-                                              const linstab_axis *y, size_t threads,
+                                              const linstab_map_params *p, const linstab_map_axis *x,
+                                              const linstab_map_axis *y, size_t threads,
                                               size_t *cells, double *bytes, linstab_error *err);
 
 /* The map's pipeline on one BLAS thread: linstab_map_blas_serial() sets
