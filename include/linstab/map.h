@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "linstab/checkpoint.h"
 #include "linstab/exact.h"
 #include "linstab/export.h"
 #include "linstab/family.h"
@@ -180,6 +181,119 @@ LINSTAB_API linstab_status linstab_map_memory(const linstab_map_source *src,
  * OPENBLAS_NUM_THREADS. */
 LINSTAB_API int linstab_map_blas_serial(void);
 LINSTAB_API void linstab_map_blas_restore(int previous);
+
+/*
+ * The grid driver: every cell of the grid (x, y), in chunks of cells.
+ *
+ *   linstab_map_grid_opts o = linstab_map_grid_defaults();
+ *   linstab_map_grid g;
+ *   if (linstab_map_grid_run(&src, &p, &x, &y, &o, &g, &err) == LINSTAB_OK)
+ *       ... g.vals[(iy * x.count + ix) * LINSTAB_MAP_FIELDS + k] ...
+ *   linstab_map_grid_clear(&g);
+ *
+ * Within a chunk the cells run in parallel over the OpenMP threads, each on
+ * one BLAS thread (linstab_map_grid_cells); between chunks the driver merges
+ * the workers' cells (the partition), writes the checkpoint and reports
+ * progress.  The values depend on the seed and the cells only, never on
+ * the thread counts, the chunk size, the partition or a resume.
+ */
+
+/* Workers sharing a grid (MPI ranks, say: the library knows nothing of how
+ * they talk).  Passed to linstab_map_partition.sync after the setup and
+ * twice per chunk; every worker makes the same calls in the same order. */
+typedef struct linstab_map_sync {
+    size_t chunk;        /* cells per chunk (to size a buffer at the setup call) */
+    size_t c0, c1;       /* the chunk just computed, c0 < c1: merge its cells into
+                          * done/vals on every worker (each was computed by exactly
+                          * one, the one with c % parts == part; cells done before a
+                          * resume are the same on every worker); c0 == c1: nothing
+                          * to merge (the setup call, the call after a checkpoint) */
+    unsigned char *done; /* the grid's flags and values (IN/OUT), as in linstab_map_grid */
+    double *vals;
+    size_t first_failed; /* IN: this worker's smallest failing cell of the chunk,
+                          * SIZE_MAX for none; OUT: the smallest over the workers */
+    int failed;          /* IN: this worker failed outside a cell (its setup, the
+                          * checkpoint); OUT: nonzero when any worker did */
+} linstab_map_sync;
+
+typedef struct linstab_map_partition {
+    size_t parts;        /* number of workers, >= 1 */
+    size_t part;         /* this worker, < parts: it computes the cells c % parts == part */
+    int writer;          /* this worker writes the checkpoint (exactly one should) */
+    /* Merge and agree (see linstab_map_sync).  A failure of its own (out of
+     * memory for a buffer) is returned with its message, after taking part
+     * in the exchange with s->failed set, so that no worker waits for it. */
+    linstab_status (*sync)(void *ctx, linstab_map_sync *s, linstab_error *err);
+    void *ctx;
+} linstab_map_partition;
+
+/* Called after each chunk that no worker failed, on every worker: done of
+ * total cells, seconds since the first chunk started.  Nonzero stops the
+ * run after this chunk (then every worker must stop at the same chunk). */
+typedef int (*linstab_map_progress_fn)(void *ctx, size_t done, size_t total, double seconds);
+
+typedef struct linstab_map_grid_opts {
+    size_t threads;       /* OpenMP threads (0: as set; restored at the end) */
+    size_t chunk;         /* cells per chunk (0: max(ncells / 20, 64) times the parts) */
+    const char *checkpoint;          /* checkpoint file (NULL: none) */
+    const linstab_ckpt_ident *ident; /* the run's identity (checkpoint.h): everything
+                                      * the cells depend on; required with a checkpoint */
+    int resume;           /* start from the checkpoint (it must be this run's) */
+    double checkpoint_seconds; /* at most one checkpoint per this many seconds, and one
+                                * after the last chunk; <= 0: after every chunk */
+    linstab_map_progress_fn progress; /* NULL: none */
+    void *progress_ctx;
+    const linstab_map_partition *partition; /* NULL: this process computes every cell */
+} linstab_map_grid_opts;
+
+/* threads 0, chunk 0, no checkpoint, checkpoint_seconds 1, no progress, no partition. */
+LINSTAB_API linstab_map_grid_opts linstab_map_grid_defaults(void);
+
+/* Where a grid run stopped (linstab_map_grid.failure). */
+typedef enum linstab_map_grid_failure {
+    LINSTAB_MAP_GRID_OK = 0,
+    LINSTAB_MAP_GRID_FAILED_SETUP,      /* memory, a dexter construction, the partition */
+    LINSTAB_MAP_GRID_FAILED_RESUME,     /* the checkpoint was refused (checkpoint.h says why) */
+    LINSTAB_MAP_GRID_FAILED_CELL,       /* a cell (the smallest failing one) */
+    LINSTAB_MAP_GRID_FAILED_CHECKPOINT, /* the checkpoint could not be written */
+    LINSTAB_MAP_GRID_FAILED_ELSEWHERE   /* another worker failed (and says why) */
+} linstab_map_grid_failure;
+
+typedef struct linstab_map_grid {
+    size_t nx, ny, ncells;   /* ncells = nx * ny; cell c is (c % nx, c / nx) */
+    unsigned char *done;     /* (ncells) 1 for the cells computed, owned */
+    double *vals;            /* (ncells, LINSTAB_MAP_FIELDS) linstab_map_cell_pack's values, owned */
+    double seconds;          /* wall time of the chunks (the setup excluded) */
+    int stopped;             /* the progress callback stopped the run */
+    linstab_map_grid_failure failure;
+    size_t failed_cell;      /* FAILED_CELL: its index; else SIZE_MAX */
+} linstab_map_grid;
+
+/*
+ * Compute the grid (x, y) of source src with parameters p (checked first by
+ * linstab_map_check), options o (NULL: the defaults).  OUT *out: the grid,
+ * allocated here (free with linstab_map_grid_clear, also after a failure);
+ * with a partition every worker ends with the whole grid.  For the dexter
+ * source without src->dexter_rf the construction of each sigma of the grid
+ * is built once (freed before returning).  OpenMP's thread count is set
+ * to o->threads during the run and OpenBLAS's to 1, both restored.
+ * Errors, with out->failure saying where: EINVAL for bad options or grid
+ * (linstab_map_check's message), ENOMEM "out of memory for N cells (B
+ * bytes)", a dexter construction's error, "cannot resume from PATH: <why>"
+ * (the checkpoint's status), a cell's status and message ("cell C (x X, y
+ * Y): ..."; cells below it are still computed, the good cells are kept in
+ * the checkpoint), the checkpoint's write error (EIO), or
+ * FAILED_ELSEWHERE (EIO, "another worker failed") when another worker
+ * reported its failure.
+ */
+LINSTAB_API linstab_status linstab_map_grid_run(const linstab_map_source *src,
+                                                const linstab_map_params *p,
+                                                const linstab_map_axis *x, const linstab_map_axis *y,
+                                                const linstab_map_grid_opts *o,
+                                                linstab_map_grid *out, linstab_error *err);
+
+/* Free the grid's arrays and zero it (a zeroed grid is a no-op). */
+LINSTAB_API void linstab_map_grid_clear(linstab_map_grid *g);
 
 #ifdef __cplusplus
 }
