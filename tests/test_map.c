@@ -2,7 +2,10 @@
  * test_map.c -- phase diagrams: axis parsing, Dexter et al.'s classification rule on
  * hand-made trajectories, the simulator's step against the update's
  * definition, and the Monte Carlo verdicts against the almost-sure
- * (Lyapunov) and mean-square criteria on Dexter et al.'s construction.
+ * (Lyapunov) and mean-square criteria on Dexter et al.'s construction;
+ * the grid driver (chunks, a stop and a resume, a partition over workers
+ * and their failures) against single cells, and the cells' Theorem 1/2
+ * margins against linstab_bounds_compute.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -10,7 +13,10 @@
 
 #include <criterion/criterion.h>
 
+#include "linstab/bounds.h"
+#include "linstab/checkpoint.h"
 #include "linstab/generate.h"
+#include "linstab/geometry.h"
 #include "linstab/map.h"
 #include "testutil.h"
 
@@ -543,4 +549,316 @@ Test(map_helpers, the_blas_serial_section_sets_one_thread_and_restores_it)
     cr_expect_eq(prev, before);
     linstab_map_blas_restore(prev);
     cr_expect_eq(openblas_get_num_threads(), before);
+}
+
+/* ---- the grid driver (linstab_map_grid_run) ----------------------------- */
+
+/* The grid of these tests: Dexter et al.'s construction with n = 8, 4 x 3 cells. */
+typedef struct grid_case {
+    linstab_map_axis x, y;
+    linstab_map_source src;
+    linstab_map_params p;
+} grid_case;
+
+static grid_case grid_case_make(void)
+{
+    grid_case g;
+    linstab_error err;
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,2,5,8", &g.x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,3,8", &g.y, &err), LINSTAB_OK);
+    g.src = (linstab_map_source){NULL, NAN, NAN, 8, NULL, NULL};
+    g.p = linstab_map_defaults();
+    g.p.eta = 0.8;
+    g.p.steps = 100;
+    return g;
+}
+
+static void grid_case_clear(grid_case *g)
+{
+    linstab_map_axis_clear(&g->x);
+    linstab_map_axis_clear(&g->y);
+}
+
+/* The progress callback of the tests: records the done counts, stops at call `stop_at` (0: never). */
+typedef struct progress_log {
+    size_t calls, done[16], total;
+    size_t stop_at;
+} progress_log;
+
+static int log_progress(void *ctx, size_t done, size_t total, double seconds)
+{
+    progress_log *l = ctx;
+    cr_expect(seconds >= 0.0);
+    if (l->calls < 16) l->done[l->calls] = done;
+    l->total = total;
+    l->calls++;
+    return l->stop_at != 0 && l->calls == l->stop_at;
+}
+
+static size_t count_done(const linstab_map_grid *g)
+{
+    size_t k = 0;
+    for (size_t c = 0; c < g->ncells; c++) k += g->done[c];
+    return k;
+}
+
+/* Every cell of a grid run has the bits of linstab_map_cell_compute. */
+Test(map_grid, a_grid_run_gives_every_cell_the_bits_of_the_single_cell)
+{
+    grid_case gc = grid_case_make();
+    linstab_map_grid g;
+    linstab_error err;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &g, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(g.nx, 4);
+    cr_expect_eq(g.ny, 3);
+    cr_assert_eq(g.ncells, 12);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_OK);
+    cr_expect_eq(g.failed_cell, SIZE_MAX);
+    cr_expect(!g.stopped);
+    double one[LINSTAB_MAP_FIELDS];
+    for (size_t c = 0; c < 12; c++) {
+        linstab_map_cell cell;
+        cr_assert_eq(linstab_map_cell_compute(&gc.src, &gc.p, &gc.x, &gc.y, c % 4, c / 4, &cell, &err), LINSTAB_OK);
+        linstab_map_cell_pack(&cell, one);
+        cr_expect(g.done[c], "cell %zu", c);
+        cr_expect_eq(memcmp(one, g.vals + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu", c);
+    }
+    linstab_map_grid_clear(&g);
+    cr_expect(g.done == NULL && g.vals == NULL);
+    grid_case_clear(&gc);
+}
+
+/* Chunks of 5 cells, stopped after the first (checkpointed), resumed from
+ * the checkpoint: the resumed run starts with those 5 cells and ends with
+ * the bits of a single run; another run's checkpoint is refused. */
+Test(map_grid, a_chunked_run_stopped_and_resumed_equals_a_single_run)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid whole, part, resumed;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &whole, &err), LINSTAB_OK, "%s", err.msg);
+
+    char *ck = tu_tmppath(".checkpoint");
+    linstab_ckpt_ident id;
+    linstab_ckpt_ident_init(&id);
+    cr_assert_eq(linstab_ckpt_ident_addf(&id, "the test grid", &err, "%s", "dexter 8"), LINSTAB_OK);
+    progress_log lg = {0};
+    lg.stop_at = 1;
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.chunk = 5;
+    o.checkpoint = ck;
+    o.ident = &id;
+    o.progress = log_progress;
+    o.progress_ctx = &lg;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &part, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(part.stopped);
+    cr_expect_eq(lg.calls, 1);
+    cr_expect_eq(lg.done[0], 5);
+    cr_expect_eq(lg.total, 12);
+    cr_expect_eq(count_done(&part), 5, "a stop after the first chunk of 5");
+    for (size_t c = 0; c < 5; c++) cr_expect(part.done[c], "cell %zu", c);
+
+    progress_log lr = {0};
+    o.resume = 1;
+    o.progress_ctx = &lr;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &resumed, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(!resumed.stopped);
+    cr_expect_eq(lr.calls, 3);
+    cr_expect(lr.done[0] == 5 && lr.done[1] == 10 && lr.done[2] == 12);
+    cr_expect_eq(memcmp(resumed.done, whole.done, 12), 0);
+    cr_expect_eq(memcmp(resumed.vals, whole.vals, 12 * LINSTAB_MAP_FIELDS * sizeof(double)), 0,
+                 "the resumed run has the bits of a single run");
+    linstab_map_grid_clear(&resumed);
+
+    /* the cells come from the checkpoint: resumed from the complete one with
+     * other steps (the identity is the caller's: here it does not say so),
+     * nothing is computed */
+    progress_log l2 = {0};
+    o.progress_ctx = &l2;
+    gc.p.steps = 1;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &resumed, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(l2.done[0], 12, "every cell was in the checkpoint");
+    cr_expect_eq(memcmp(resumed.vals, whole.vals, 12 * LINSTAB_MAP_FIELDS * sizeof(double)), 0);
+    gc.p.steps = 100;
+
+    /* another run's checkpoint */
+    linstab_ckpt_ident other;
+    linstab_ckpt_ident_init(&other);
+    cr_assert_eq(linstab_ckpt_ident_addf(&other, "the test grid", &err, "%s", "dexter 9"), LINSTAB_OK);
+    o.ident = &other;
+    linstab_map_grid refused;
+    cr_expect_neq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &refused, &err), LINSTAB_OK);
+    cr_expect_eq(refused.failure, LINSTAB_MAP_GRID_FAILED_RESUME);
+    cr_expect(strncmp(err.msg, "cannot resume from ", 19) == 0, "%s", err.msg);
+    cr_expect(strstr(err.msg, "the test grid differs") != NULL, "%s", err.msg);
+
+    linstab_map_grid_clear(&refused);
+    linstab_ckpt_ident_clear(&other);
+    linstab_map_grid_clear(&whole);
+    linstab_map_grid_clear(&part);
+    linstab_map_grid_clear(&resumed);
+    linstab_ckpt_ident_clear(&id);
+    remove(ck);
+    free(ck);
+    grid_case_clear(&gc);
+}
+
+/* A partition callback that records its calls and, standing in for the
+ * other workers, copies their cells from a reference grid. */
+typedef struct fake_workers {
+    const linstab_map_grid *ref; /* the cells of the other workers (NULL: none) */
+    size_t parts, part;
+    size_t calls, merges, chunk;
+    size_t fail_at_call;         /* report another worker's failure at this call (0: never) */
+    size_t fail_cell;            /* ... of this cell (SIZE_MAX: outside a cell) */
+} fake_workers;
+
+static linstab_status fake_sync(void *ctx, linstab_map_sync *s, linstab_error *err)
+{
+    fake_workers *w = ctx;
+    w->calls++;
+    w->chunk = s->chunk;
+    if (w->calls == 1) cr_expect(s->c0 == 0 && s->c1 == 0, "the first call is the setup's");
+    if (s->c1 > s->c0) {
+        w->merges++;
+        for (size_t c = s->c0; c < s->c1; c++) {
+            cr_expect_eq(s->done[c], c % w->parts == w->part, "cell %zu before the merge", c);
+            if (w->ref != NULL && c % w->parts != w->part) {
+                s->done[c] = 1;
+                memcpy(s->vals + c * LINSTAB_MAP_FIELDS, w->ref->vals + c * LINSTAB_MAP_FIELDS,
+                       LINSTAB_MAP_FIELDS * sizeof(double));
+            }
+        }
+    }
+    if (w->calls == w->fail_at_call) {
+        if (w->fail_cell == SIZE_MAX) s->failed = 1;
+        else s->first_failed = w->fail_cell;
+    }
+    return LINSTAB_OK;
+}
+
+/* Worker 1 of 3 computes exactly the cells c % 3 == 1, with the bits of a
+ * single run; with the other workers' cells merged it holds the whole grid. */
+Test(map_grid, a_partition_computes_its_own_cells_with_the_bits_of_a_single_run)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid whole, alone, merged;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &whole, &err), LINSTAB_OK, "%s", err.msg);
+
+    fake_workers w = {NULL, 3, 1, 0, 0, 0, 0, SIZE_MAX};
+    linstab_map_partition pt = {3, 1, 0, fake_sync, &w};
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.chunk = 5;
+    o.partition = &pt;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &alone, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(w.merges, 3, "chunks [0,5) [5,10) [10,12)");
+    cr_expect_eq(w.calls, 1 + 2 * 3, "the setup, then a merge and an agreement per chunk");
+    for (size_t c = 0; c < 12; c++) {
+        cr_expect_eq(alone.done[c], c % 3 == 1, "cell %zu", c);
+        if (c % 3 == 1)
+            cr_expect_eq(memcmp(alone.vals + c * LINSTAB_MAP_FIELDS, whole.vals + c * LINSTAB_MAP_FIELDS,
+                                LINSTAB_MAP_FIELDS * sizeof(double)), 0, "cell %zu", c);
+    }
+
+    fake_workers w2 = {&whole, 3, 1, 0, 0, 0, 0, SIZE_MAX};
+    pt.ctx = &w2;
+    o.chunk = 0; /* the default: max(ncells / 20, 64) cells times the parts */
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &merged, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(w2.chunk, 64 * 3);
+    cr_expect_eq(w2.merges, 1);
+    cr_expect_eq(memcmp(merged.done, whole.done, 12), 0);
+    cr_expect_eq(memcmp(merged.vals, whole.vals, 12 * LINSTAB_MAP_FIELDS * sizeof(double)), 0);
+
+    linstab_map_grid_clear(&whole);
+    linstab_map_grid_clear(&alone);
+    linstab_map_grid_clear(&merged);
+    grid_case_clear(&gc);
+}
+
+/* Another worker's failure, at the setup or in a cell, stops this one at
+ * the same point with FAILED_ELSEWHERE (that worker reports it). */
+Test(map_grid, another_workers_failure_stops_the_run_at_the_same_point)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid g;
+    fake_workers w = {NULL, 2, 0, 0, 0, 0, 1, SIZE_MAX};
+    linstab_map_partition pt = {2, 0, 1, fake_sync, &w};
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.chunk = 4;
+    o.partition = &pt;
+    cr_expect_neq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &g, &err), LINSTAB_OK);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_FAILED_ELSEWHERE);
+    cr_expect_eq(w.merges, 0, "no chunk after a failed setup");
+    linstab_map_grid_clear(&g);
+
+    fake_workers w2 = {NULL, 2, 0, 0, 0, 0, 4, 5}; /* call 4: the merge of chunk [4, 8) */
+    pt.ctx = &w2;
+    cr_expect_neq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &g, &err), LINSTAB_OK);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_FAILED_ELSEWHERE);
+    cr_expect_eq(g.failed_cell, SIZE_MAX, "not this worker's cell");
+    cr_expect_eq(w2.merges, 2, "stopped after the second chunk");
+    cr_expect_eq(w2.calls, 5, "the agreement after the checkpoint is still made");
+    linstab_map_grid_clear(&g);
+    grid_case_clear(&gc);
+}
+
+/* A grid the map refuses (linstab_map_check) fails before any work. */
+Test(map_grid, a_grid_the_map_refuses_fails_at_the_setup)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid g;
+    gc.p.runs = 0;
+    cr_expect_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &g, &err), LINSTAB_EINVAL);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_FAILED_SETUP);
+    linstab_map_grid_clear(&g);
+    gc.p.runs = 5;
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.resume = 1; /* without a checkpoint */
+    cr_expect_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &g, &err), LINSTAB_EINVAL);
+    linstab_map_grid_clear(&g);
+    grid_case_clear(&gc);
+}
+
+/* The map's Theorem 1 and 2 margins are lambda1(H) minus the thresholds of
+ * linstab_bounds_compute, to the bit, on a fixed family. */
+Test(map_margins, theorem_1_and_2_margins_are_those_of_linstab_bounds_compute)
+{
+    linstab_family *f = tu_family_factored(12, 4, 2, 9);
+    linstab_rotated rf = tu_rotate(f);
+    linstab_error err;
+    linstab_moments *m = NULL;
+    linstab_geometry geo;
+    cr_assert_eq(linstab_moments_compute(rf.f, &m, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_geometry_compute(rf.f, m, f->d, &geo, &err), LINSTAB_OK, "%s", err.msg);
+    linstab_map_source src = {&rf, geo.sharpness, geo.sigma, 0, NULL, NULL};
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse("eta=0.05,0.3,1.7", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,3,5,12", &y, &err), LINSTAB_OK);
+    linstab_map_params p = linstab_map_defaults();
+    p.runs = 1;
+    p.steps = 2;
+    p.exact = 0;
+    for (size_t iy = 0; iy < y.count; iy++)
+        for (size_t ix = 0; ix < x.count; ix++) {
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_hyper h = {x.values[ix], (size_t)y.values[iy], 0.0, LINSTAB_SAMPLING_BERNOULLI};
+            linstab_bounds b;
+            cr_assert_eq(linstab_bounds_compute(&geo, m, &h, &b, &err), LINSTAB_OK, "%s", err.msg);
+            cr_expect_eq(c.thm1_margin, geo.sharpness - fmin(b.gd_threshold, b.thm1_threshold),
+                         "Theorem 1, eta %g B %zu", h.eta, h.batch);
+            cr_expect_eq(c.thm2_margin, geo.sharpness - b.thm2_threshold, "Theorem 2, eta %g B %zu", h.eta, h.batch);
+            double t1, t2;
+            linstab_bounds_dexter(geo.sigma, h.eta, geo.n, h.batch, &t1, &t2);
+            cr_expect_eq(t1, b.thm1_threshold);
+            cr_expect_eq(t2, b.thm2_threshold);
+        }
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+    linstab_moments_free(m);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
 }

@@ -96,8 +96,8 @@ static void progress(size_t done, size_t total, double el, int quiet)
 }
 
 /* The grid's progress callback: the bar (rank 0), and the test hook
- * LINSTAB_MAP_ABORT_AFTER_CHUNKS=K that dies like a killed process right
- * after the K-th chunk's checkpoint. */
+ * LINSTAB_MAP_ABORT_AFTER_CHUNKS=K that stops the run after the K-th chunk
+ * (checkpointed), where the command then dies like a killed process. */
 typedef struct progress_ctx {
     int quiet, rank;
     long abort_after;
@@ -107,8 +107,7 @@ static int map_progress(void *ctx, size_t done, size_t total, double seconds)
 {
     progress_ctx *pc = ctx;
     if (pc->rank == 0) progress(done, total, seconds, pc->quiet);
-    if (pc->abort_after > 0 && --pc->abort_after == 0) _exit(137);
-    return 0;
+    return pc->abort_after > 0 && --pc->abort_after == 0;
 }
 
 enum { FIELDS = LINSTAB_MAP_FIELDS };
@@ -551,7 +550,6 @@ agree:
     go.resume = resume;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
     progress_ctx pc = {quiet, rank, hook ? strtol(hook, NULL, 10) : 0};
-    if (pc.abort_after > 0) go.checkpoint_seconds = 0.0; /* a checkpoint after every chunk */
     go.progress = map_progress;
     go.progress_ctx = &pc;
 #ifdef LINSTAB_MPI
@@ -570,6 +568,8 @@ agree:
                   grid.failure == LINSTAB_MAP_GRID_FAILED_CHECKPOINT;
         rc = one ? 1 : cli_exit_code(gst);
     }
+    /* test hook: die like a killed process right after a checkpoint */
+    if (rc == 0 && grid.stopped) _exit(137);
     const double *vals = grid.vals;
     double elapsed = grid.seconds;
     if (rc != 0 || rank != 0) goto done; /* rank 0 writes the files */

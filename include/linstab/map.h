@@ -227,9 +227,12 @@ typedef struct linstab_map_partition {
     void *ctx;
 } linstab_map_partition;
 
-/* Called after each chunk that no worker failed, on every worker: done of
- * total cells, seconds since the first chunk started.  Nonzero stops the
- * run after this chunk (then every worker must stop at the same chunk). */
+/* Called after each chunk that no worker failed, on every worker, before
+ * the checkpoint: done of total cells, seconds since the first chunk
+ * started.  Nonzero stops the run after this chunk, checkpointed (every
+ * worker must then stop at the same chunk); linstab_map_grid_run returns
+ * LINSTAB_OK with out->stopped set and the cells not done flagged 0
+ * (stopped after the last chunk, the grid is complete). */
 typedef int (*linstab_map_progress_fn)(void *ctx, size_t done, size_t total, double seconds);
 
 typedef struct linstab_map_grid_opts {

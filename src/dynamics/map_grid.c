@@ -323,11 +323,19 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
             where = LINSTAB_MAP_GRID_FAILED_SETUP;
             break;
         }
+        /* progress after a chunk that every worker computed; a stop is
+         * checkpointed first */
+        if (o->progress != NULL && s.first_failed == SIZE_MAX) {
+            size_t ndone = 0;
+            for (size_t k = 0; k < nc; k++) ndone += out->done[k];
+            if (o->progress(o->progress_ctx, ndone, nc, now() - t0) != 0) out->stopped = 1;
+        }
         /* the checkpoint keeps every good cell, also when one failed */
         int ck_fail = 0;
         linstab_error ce = {0};
         if (o->checkpoint != NULL && writer &&
-            (now() - last_ck > o->checkpoint_seconds || c1 == nc || !(o->checkpoint_seconds > 0.0))) {
+            (now() - last_ck > o->checkpoint_seconds || c1 == nc || out->stopped ||
+             !(o->checkpoint_seconds > 0.0))) {
             if (linstab_checkpoint_write(o->checkpoint, o->ident, nc, LINSTAB_MAP_FIELDS, out->done, out->vals,
                                          &ce) != LINSTAB_OK)
                 ck_fail = 1;
@@ -354,15 +362,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
             st = linstab_error_set(err, LINSTAB_EIO, "another worker failed");
             where = LINSTAB_MAP_GRID_FAILED_ELSEWHERE;
         }
-        if (st != LINSTAB_OK) break;
-        if (o->progress != NULL) {
-            size_t ndone = 0;
-            for (size_t k = 0; k < nc; k++) ndone += out->done[k];
-            if (o->progress(o->progress_ctx, ndone, nc, now() - t0) != 0 && c1 < nc) {
-                out->stopped = 1;
-                break;
-            }
-        }
+        if (st != LINSTAB_OK || out->stopped) break;
     }
     out->seconds = now() - t0;
     out->failure = st == LINSTAB_OK ? LINSTAB_MAP_GRID_OK : where;

@@ -1,6 +1,6 @@
 /*
  * fuzz_parse.c -- libFuzzer harness of the command-line parsers: the map
- * axis parser (linstab_map_axis_parse, src/map.c) and the command's strict
+ * axis parser (linstab_map_axis_parse, src/dynamics/map_axis.c) and the command's strict
  * number and size-list parsers (tools/cli_parse.h, pure functions).
  *
  * Input: one selector byte, then the string (cut at its first NUL).
