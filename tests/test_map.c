@@ -862,3 +862,28 @@ Test(map_margins, theorem_1_and_2_margins_are_those_of_linstab_bounds_compute)
     linstab_rotated_clear(&rf);
     linstab_family_free(f);
 }
+
+/* A fixed family's source: its sharpness, its coherence, moments for SAM only. */
+Test(map_source, a_prepared_fixed_family_has_its_sharpness_coherence_and_sam_moments)
+{
+    linstab_family *f = tu_family_factored(10, 3, 2, 5);
+    linstab_error err;
+    linstab_rotated rf;
+    linstab_moments *m;
+    linstab_map_source src;
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_DYN_SGD, &rf, &m, &src, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    cr_expect(m == NULL && src.moments == NULL, "no moments for SGD");
+    cr_expect(src.rf == &rf);
+    cr_expect_eq(src.dexter_n, 0);
+    double sig;
+    cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
+    cr_expect_eq(src.sigma, sig);
+    cr_expect_lt(fabs(src.sharpness - tu_lambda1_mean(f)), 1e-12 * tu_lambda1_mean(f));
+    linstab_rotated_clear(&rf);
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_DYN_SAM_SAME, &rf, &m, &src, &err), LINSTAB_OK);
+    cr_expect(m != NULL && src.moments == m, "moments for SAM");
+    linstab_moments_free(m);
+    linstab_rotated_clear(&rf);
+    linstab_family_free(f);
+}

@@ -473,18 +473,12 @@ int cmd_map(int argc, char **argv)
         int indef = 0;
         rc = cli_load_family(cmd, &src, &f, &path, &indef);
         if (rc != 0) goto agree;
-        linstab_status st = linstab_rotated_make(f, src.rank_tol, indef, &rf, &err);
-        if (st == LINSTAB_OK) st = linstab_coherence(rf.f, NULL, &ms.sigma, &err);
-        if (st == LINSTAB_OK && p.dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf.f, &mom, &err);
-        ms.moments = mom;
+        linstab_status st = linstab_map_source_prepare(f, src.rank_tol, indef, p.dyn, &rf, &mom, &ms, &err);
         if (st != LINSTAB_OK) {
             fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
             rc = cli_exit_code(st);
             goto agree;
         }
-        ms.rf = &rf;
-        ms.sharpness = 0.0;
-        for (size_t j = 0; j < rf.f->d; j++) ms.sharpness = fmax(ms.sharpness, rf.l[j]);
     }
     if (linstab_map_check(&ms, &p, &x, &y, &err) != LINSTAB_OK) {
         rc = cli_usage_error(cmd, "%s", err.msg);

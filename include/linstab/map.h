@@ -92,6 +92,22 @@ typedef struct linstab_map_source {
     const linstab_rotated *dexter_rf;
 } linstab_map_source;
 
+/*
+ * A fixed family as a map's source: f restricted to range(H) (or, use_m2,
+ * range(M_2) for an indefinite family) with rank tolerance rank_rtol (<= 0:
+ * the default) and rotated, its coherence and sharpness, and for SAM
+ * (dyn != SGD) its moments, all on one BLAS thread.  OUT *rf (clear with
+ * linstab_rotated_clear), *moments (NULL for SGD; free with
+ * linstab_moments_free) -- both the caller's -- and *src, which borrows
+ * them: keep both while src is used.  Errors: those of
+ * linstab_rotated_make, linstab_coherence, linstab_moments_compute; then
+ * nothing is left to free.
+ */
+LINSTAB_API linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_rtol, int use_m2,
+                                                      linstab_dynamics dyn, linstab_rotated *rf,
+                                                      struct linstab_moments **moments,
+                                                      linstab_map_source *src, linstab_error *err);
+
 /* The rotated Dexter et al. Section 5.1 construction with n samples and coherence
  * sigma (OUT *out, clear with linstab_rotated_clear). */
 LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out,

@@ -6,7 +6,6 @@
  * bounds.h) and of Shin et al.'s Theorem 9.  The grid over cells is
  * map_grid.c, the axes map_axis.c.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -136,6 +135,33 @@ linstab_status linstab_map_check(const linstab_map_source *src, const linstab_ma
         return linstab_error_set(err, LINSTAB_EINVAL, "--sigma is required for the dexter construction, in [1, %zu]", n);
     if (p->runs < 1 || p->steps < 1 || !(p->grow > 1.0) || !(p->shrink > 1.0))
         return linstab_error_set(err, LINSTAB_EINVAL, "runs, steps >= 1 and growth/shrink factors > 1 are required");
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_rtol, int use_m2,
+                                          linstab_dynamics dyn, linstab_rotated *rf, linstab_moments **moments,
+                                          linstab_map_source *src, linstab_error *err)
+{
+    memset(rf, 0, sizeof *rf);
+    *moments = NULL;
+    *src = (linstab_map_source){NULL, NAN, NAN, 0, NULL, NULL};
+    /* on one BLAS thread: no reduction order depends on OPENBLAS_NUM_THREADS */
+    int blas = blas_threads_single();
+    linstab_status st = linstab_rotated_make(f, rank_rtol, use_m2, rf, err);
+    if (st == LINSTAB_OK) st = linstab_coherence(rf->f, NULL, &src->sigma, err);
+    if (st == LINSTAB_OK && dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf->f, moments, err);
+    blas_threads_restore(blas);
+    if (st != LINSTAB_OK) {
+        linstab_moments_free(*moments);
+        *moments = NULL;
+        linstab_rotated_clear(rf);
+        src->sigma = NAN;
+        return st;
+    }
+    src->rf = rf;
+    src->moments = *moments;
+    src->sharpness = 0.0;
+    for (size_t j = 0; j < rf->f->d; j++) src->sharpness = fmax(src->sharpness, rf->l[j]);
     return LINSTAB_OK;
 }
 
