@@ -12,6 +12,13 @@
  * Reproducibility: run k of cell c draws from linstab_rng_stream_mc(seed,
  * c * runs + k), so results do not depend on the number of threads, the
  * order cells are computed in, or a checkpoint/resume in between.
+ *
+ * Files: the axes in src/dynamics/map_axis.c, a cell (its Monte Carlo runs,
+ * exact columns and margins; the theorems themselves are bounds.h's) in
+ * map_cell.c, the grid driver linstab_map_grid_run (chunks, OpenMP,
+ * checkpoint/resume, progress and partition callbacks) in map_grid.c.
+ * A C program draws a map with linstab_map_source_prepare (or the dexter
+ * source), linstab_map_grid_run, and writes g.vals as it likes.
  */
 #ifndef LINSTAB_MAP_H
 #define LINSTAB_MAP_H
@@ -60,7 +67,7 @@ typedef struct linstab_map_axis {
  */
 #define LINSTAB_MAP_AXIS_MAX_POINTS 1000000
 LINSTAB_API linstab_status linstab_map_axis_parse(const char *spec, linstab_map_axis *ax,
-                                              linstab_error *err);
+                                                  linstab_error *err);
 LINSTAB_API void linstab_map_axis_clear(linstab_map_axis *ax);
 
 typedef struct linstab_map_params {
@@ -132,7 +139,7 @@ typedef struct linstab_map_cell {
  * norm is tracked with renormalisation, so no run overflows.
  */
 LINSTAB_API void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
-                                double grow, double shrink, double *w, int *outcome);
+                                      double grow, double shrink, double *w, int *outcome);
 
 /* Classification rule of Dexter et al. for a recorded trajectory of norms:
  * +1 when some norm reaches grow * norm[0] before any reaches
@@ -141,9 +148,9 @@ LINSTAB_API int linstab_map_cell_classify(const double *norms, size_t len, doubl
 
 /* Compute cell (ix, iy) of a grid (x, y axes) into *out. */
 LINSTAB_API linstab_status linstab_map_cell_compute(const linstab_map_source *src,
-                                            const linstab_map_params *p, const linstab_map_axis *x,
-                                            const linstab_map_axis *y, size_t ix, size_t iy,
-                                            linstab_map_cell *out, linstab_error *err);
+                                                    const linstab_map_params *p, const linstab_map_axis *x,
+                                                    const linstab_map_axis *y, size_t ix, size_t iy,
+                                                    linstab_map_cell *out, linstab_error *err);
 
 /* Check the grid before any work: axes distinct, applicable (sigma only
  * for the dexter source, rho only for SAM), batch values within [1, n]. */
@@ -169,10 +176,10 @@ LINSTAB_API void linstab_map_cell_pack(const linstab_map_cell *c, double v[LINST
  * their results.  stride >= 1, offset < stride (MPI ranks).
  */
 LINSTAB_API linstab_status linstab_map_grid_cells(const linstab_map_source *src,
-                                             const linstab_map_params *p, const linstab_map_axis *x,
-                                             const linstab_map_axis *y, size_t c0, size_t c1,
-                                             size_t stride, size_t offset, unsigned char *done,
-                                             double *vals, size_t *failed, linstab_error *err);
+                                                  const linstab_map_params *p, const linstab_map_axis *x,
+                                                  const linstab_map_axis *y, size_t c0, size_t c1,
+                                                  size_t stride, size_t offset, unsigned char *done,
+                                                  double *vals, size_t *failed, linstab_error *err);
 
 /*
  * Memory a map needs, estimated before anything is allocated: OUT *cells

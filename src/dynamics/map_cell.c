@@ -68,7 +68,7 @@ int linstab_map_cell_classify(const double *norms, size_t len, double grow, doub
 }
 
 void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps, double grow,
-                    double shrink, double *w, int *outcome)
+                          double shrink, double *w, int *outcome)
 {
     double nrm = 0.0;
     for (size_t j = 0; j < d; j++) {
@@ -180,8 +180,8 @@ linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out, 
 }
 
 linstab_status linstab_map_cell_compute(const linstab_map_source *src, const linstab_map_params *p,
-                                const linstab_map_axis *x, const linstab_map_axis *y, size_t ix, size_t iy,
-                                linstab_map_cell *out, linstab_error *err)
+                                        const linstab_map_axis *x, const linstab_map_axis *y, size_t ix, size_t iy,
+                                        linstab_map_cell *out, linstab_error *err)
 {
     double eta = p->eta, rho = p->rho;
     size_t B = p->batch, sigma = p->sigma;

@@ -22,9 +22,9 @@ int linstab_map_blas_serial(void) { return blas_threads_single(); }
 void linstab_map_blas_restore(int previous) { blas_threads_restore(previous); }
 
 linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linstab_map_params *p,
-                                 const linstab_map_axis *x, const linstab_map_axis *y, size_t c0, size_t c1,
-                                 size_t stride, size_t offset, unsigned char *done, double *vals,
-                                 size_t *failed, linstab_error *err)
+                                      const linstab_map_axis *x, const linstab_map_axis *y, size_t c0, size_t c1,
+                                      size_t stride, size_t offset, unsigned char *done, double *vals,
+                                      size_t *failed, linstab_error *err)
 {
     *failed = SIZE_MAX;
     if (stride < 1 || offset >= stride)
