@@ -100,7 +100,7 @@ linstab_status linstab_idx_read(const char *path, size_t limit, double scale, li
     }
     gzclose(gz);
     if (st != LINSTAB_OK) {
-        linstab_array_free(out);
+        linstab_npy_array_free(out);
         return st;
     }
     out->ndim = nd == 1 ? 1 : 2;
@@ -130,8 +130,8 @@ linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers, lins
     X->data = malloc(xb);
     Y->data = malloc(yb);
     if (X->data == NULL || Y->data == NULL) {
-        linstab_array_free(X);
-        linstab_array_free(Y);
+        linstab_npy_array_free(X);
+        linstab_npy_array_free(Y);
         linstab_mlp_free(t);
         return linstab_error_set(err, LINSTAB_ENOMEM, "teacher-student data: out of memory");
     }
@@ -145,8 +145,8 @@ linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers, lins
     st = linstab_mlp_forward(t, X->data, n, Y->data, err);
     linstab_mlp_free(t);
     if (st != LINSTAB_OK) {
-        linstab_array_free(X);
-        linstab_array_free(Y);
+        linstab_npy_array_free(X);
+        linstab_npy_array_free(Y);
     }
     return st;
 }

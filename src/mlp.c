@@ -16,7 +16,7 @@
 #include <cblas.h>
 
 #include "linstab/ad.h"
-#include "linstab/linalg.h"
+#include "linstab/sym.h"
 #include "internal.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
@@ -658,7 +658,7 @@ linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_erro
             if (st == LINSTAB_OK)
                 memcpy(m->theta + (kind ? linstab_mlp_b_offset(m, l) : linstab_mlp_w_offset(m, l)), a.data,
                        want_r * want_c * sizeof(double));
-            linstab_array_free(&a);
+            linstab_npy_array_free(&a);
         }
     if (st != LINSTAB_OK) {
         linstab_mlp_free(m);

@@ -281,7 +281,7 @@ Test(shin_thm9, lambda_max_of_P_is_never_below_the_exact_sam_radius)
         linstab_bounds b;
         cr_assert_eq(linstab_bounds_compute(&s.g, s.m, &h, &b, &err), LINSTAB_OK);
         linstab_rotated rf;
-        cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
         linstab_eigen_opts eo = linstab_eigen_defaults();
         double radius;
         cr_assert_eq(linstab_sam_radius(&rf, LINSTAB_SAM_SAME, eta, rho, 1, LINSTAB_SAMPLING_WITH, &eo,
@@ -289,7 +289,7 @@ Test(shin_thm9, lambda_max_of_P_is_never_below_the_exact_sam_radius)
                      LINSTAB_OK);
         cr_expect_leq(radius, b.thm9_lambda_max * (1.0 + 1e-12), "case %d: radius %.17g, P %.17g", t,
                       radius, b.thm9_lambda_max);
-        linstab_rotated_clear(&rf);
+        linstab_family_rotated_clear(&rf);
         clear(&s);
     }
     gsl_rng_free(r);
@@ -369,6 +369,6 @@ Test(bounds, gd_radius_is_the_largest_factor_or_not_claimed)
         cr_expect_eq(b.gd_diverges, want[t] == LINSTAB_VERDICT_UNSTABLE);
     }
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }

@@ -79,13 +79,13 @@ Test(sha256, streaming_agrees_with_one_piece_across_the_padding_boundaries)
     }
 }
 
-static void make_ident(linstab_ckpt_ident *id, double eta, const char *yaxis)
+static void make_ident(linstab_checkpoint_ident *id, double eta, const char *yaxis)
 {
     linstab_error err;
-    linstab_ckpt_ident_init(id);
-    cr_assert_eq(linstab_ckpt_ident_add(id, "the contents of the family file", "FAMILY", 6, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_ckpt_ident_addf(id, "--eta", &err, "%.17g", eta), LINSTAB_OK);
-    cr_assert_eq(linstab_ckpt_ident_addf(id, "the y axis", &err, "%s", yaxis), LINSTAB_OK);
+    linstab_checkpoint_ident_init(id);
+    cr_assert_eq(linstab_checkpoint_ident_add(id, "the contents of the family file", "FAMILY", 6, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_addf(id, "--eta", &err, "%.17g", eta), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_addf(id, "the y axis", &err, "%s", yaxis), LINSTAB_OK);
 }
 
 static char *write_tmp(const unsigned char *buf, size_t len)
@@ -112,7 +112,7 @@ static void grid(unsigned char *done, double *vals)
 
 Test(checkpoint, a_written_checkpoint_reads_back_bit_for_bit)
 {
-    linstab_ckpt_ident id;
+    linstab_checkpoint_ident id;
     make_ident(&id, 0.5, "batch=1:30:3");
     unsigned char done[NC], done2[NC];
     double vals[NC * NF], vals2[NC * NF];
@@ -132,24 +132,24 @@ Test(checkpoint, a_written_checkpoint_reads_back_bit_for_bit)
     cr_expect_eq((size_t)len, 24 + 3 * (2 + 32) + names + 12 + NC + 8 * NC * NF + 32);
     unlink(path);
     free(path);
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
 }
 
 Test(checkpoint, a_missing_file_is_no_checkpoint)
 {
-    linstab_ckpt_ident id;
+    linstab_checkpoint_ident id;
     make_ident(&id, 0.5, "y");
     unsigned char done[NC];
     double vals[NC * NF];
     linstab_error err;
     cr_expect_eq(linstab_checkpoint_read("/nonexistent/map.checkpoint", &id, NC, NF, done, vals, &err), LINSTAB_EIO);
     cr_expect_str_eq(err.msg, "no checkpoint");
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
 }
 
 Test(checkpoint, every_torn_prefix_is_refused_as_truncated)
 {
-    linstab_ckpt_ident id;
+    linstab_checkpoint_ident id;
     make_ident(&id, 0.5, "y");
     unsigned char done[NC], *buf;
     double vals[NC * NF];
@@ -176,14 +176,14 @@ Test(checkpoint, every_torn_prefix_is_refused_as_truncated)
     unlink(path);
     free(path);
     free(buf);
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
 }
 
 /* Every single flipped bit is refused; past the header it is the checksum
  * that catches it. */
 Test(checkpoint, every_flipped_bit_is_refused)
 {
-    linstab_ckpt_ident id;
+    linstab_checkpoint_ident id;
     make_ident(&id, 0.5, "y");
     unsigned char done[NC], *buf;
     double vals[NC * NF];
@@ -205,12 +205,12 @@ Test(checkpoint, every_flipped_bit_is_refused)
             buf[k] ^= (unsigned char)(1u << bit);
         }
     free(buf);
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
 }
 
 Test(checkpoint, other_versions_are_refused_by_version)
 {
-    linstab_ckpt_ident id;
+    linstab_checkpoint_ident id;
     make_ident(&id, 0.5, "y");
     unsigned char done[NC], *buf;
     double vals[NC * NF];
@@ -229,12 +229,12 @@ Test(checkpoint, other_versions_are_refused_by_version)
     cr_expect_eq(linstab_checkpoint_parse(buf, len, &ck, &err), LINSTAB_EDATA);
     cr_expect_str_eq(err.msg, "not a linstab map checkpoint");
     free(buf);
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
 }
 
 Test(checkpoint, another_run_is_refused_naming_the_part_that_differs)
 {
-    linstab_ckpt_ident id, other_eta, other_y, other_family;
+    linstab_checkpoint_ident id, other_eta, other_y, other_family;
     make_ident(&id, 0.5, "batch=1:30:3");
     make_ident(&other_eta, 0.5000000000000001, "batch=1:30:3");
     /* a y axis after a very long x axis: nothing is cut */
@@ -243,13 +243,13 @@ Test(checkpoint, another_run_is_refused_naming_the_part_that_differs)
     longy[100000] = '\0';
     make_ident(&other_y, 0.5, longy);
     longy[99999] = '8';
-    linstab_ckpt_ident longy2;
+    linstab_checkpoint_ident longy2;
     make_ident(&longy2, 0.5, longy);
     linstab_error err;
-    linstab_ckpt_ident_init(&other_family);
-    cr_assert_eq(linstab_ckpt_ident_add(&other_family, "the contents of the family file", "FAMILx", 6, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_ckpt_ident_addf(&other_family, "--eta", &err, "%.17g", 0.5), LINSTAB_OK);
-    cr_assert_eq(linstab_ckpt_ident_addf(&other_family, "the y axis", &err, "%s", "batch=1:30:3"), LINSTAB_OK);
+    linstab_checkpoint_ident_init(&other_family);
+    cr_assert_eq(linstab_checkpoint_ident_add(&other_family, "the contents of the family file", "FAMILx", 6, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&other_family, "--eta", &err, "%.17g", 0.5), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&other_family, "the y axis", &err, "%s", "batch=1:30:3"), LINSTAB_OK);
 
     unsigned char done[NC];
     double vals[NC * NF];
@@ -269,11 +269,11 @@ Test(checkpoint, another_run_is_refused_naming_the_part_that_differs)
     unlink(path);
     free(path);
     free(longy);
-    linstab_ckpt_ident_clear(&id);
-    linstab_ckpt_ident_clear(&other_eta);
-    linstab_ckpt_ident_clear(&other_y);
-    linstab_ckpt_ident_clear(&longy2);
-    linstab_ckpt_ident_clear(&other_family);
+    linstab_checkpoint_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&other_eta);
+    linstab_checkpoint_ident_clear(&other_y);
+    linstab_checkpoint_ident_clear(&longy2);
+    linstab_checkpoint_ident_clear(&other_family);
 }
 
 Test(checkpoint, a_file_part_hashes_the_file_contents)
@@ -285,25 +285,25 @@ Test(checkpoint, a_file_part_hashes_the_file_contents)
     for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7 + 3);
     cr_assert_eq(fwrite(big, 1, sizeof big, fp), sizeof big);
     fclose(fp);
-    linstab_ckpt_ident a, b;
+    linstab_checkpoint_ident a, b;
     linstab_error err;
-    linstab_ckpt_ident_init(&a);
-    linstab_ckpt_ident_init(&b);
-    cr_assert_eq(linstab_ckpt_ident_add_file(&a, "f", p1, &err), LINSTAB_OK, "%s", err.msg);
-    cr_assert_eq(linstab_ckpt_ident_add(&b, "f", big, sizeof big, &err), LINSTAB_OK);
+    linstab_checkpoint_ident_init(&a);
+    linstab_checkpoint_ident_init(&b);
+    cr_assert_eq(linstab_checkpoint_ident_add_file(&a, "f", p1, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_checkpoint_ident_add(&b, "f", big, sizeof big, &err), LINSTAB_OK);
     cr_expect_eq(memcmp(a.parts[0].digest, b.parts[0].digest, LINSTAB_SHA256_LEN), 0);
-    cr_expect_eq(linstab_ckpt_ident_add_file(&a, "g", "/nonexistent/x.npy", &err), LINSTAB_EIO);
+    cr_expect_eq(linstab_checkpoint_ident_add_file(&a, "g", "/nonexistent/x.npy", &err), LINSTAB_EIO);
     cr_expect(strstr(err.msg, "/nonexistent/x.npy") != NULL, "%s", err.msg);
-    cr_expect_eq(linstab_ckpt_ident_add(&a, "", "", 0, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_checkpoint_ident_add(&a, "", "", 0, &err), LINSTAB_EINVAL);
     unlink(p1);
     free(p1);
-    linstab_ckpt_ident_clear(&a);
-    linstab_ckpt_ident_clear(&b);
+    linstab_checkpoint_ident_clear(&a);
+    linstab_checkpoint_ident_clear(&b);
 }
 
 Test(checkpoint, a_failed_write_says_so_and_leaves_the_old_file)
 {
-    linstab_ckpt_ident id;
+    linstab_checkpoint_ident id;
     make_ident(&id, 0.5, "y");
     unsigned char done[NC];
     double vals[NC * NF];
@@ -312,19 +312,19 @@ Test(checkpoint, a_failed_write_says_so_and_leaves_the_old_file)
     cr_expect_eq(linstab_checkpoint_write("/nonexistent/dir/map.checkpoint", &id, NC, NF, done, vals, &err),
                  LINSTAB_EIO);
     cr_expect(strstr(err.msg, "/nonexistent/dir/map.checkpoint") != NULL, "%s", err.msg);
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
 }
 
 Test(checkpoint, match_accepts_its_own_run_and_names_what_differs_otherwise)
 {
-    linstab_ckpt_ident a, b;
+    linstab_checkpoint_ident a, b;
     linstab_error err = {0};
-    linstab_ckpt_ident_init(&a);
-    linstab_ckpt_ident_init(&b);
-    cr_assert_eq(linstab_ckpt_ident_addf(&a, "eta", &err, "%.17g", 0.5), LINSTAB_OK);
-    cr_assert_eq(linstab_ckpt_ident_addf(&a, "the y axis", &err, "%s", "1:10"), LINSTAB_OK);
-    cr_assert_eq(linstab_ckpt_ident_addf(&b, "eta", &err, "%.17g", 0.5), LINSTAB_OK);
-    cr_assert_eq(linstab_ckpt_ident_addf(&b, "the y axis", &err, "%s", "1:11"), LINSTAB_OK);
+    linstab_checkpoint_ident_init(&a);
+    linstab_checkpoint_ident_init(&b);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&a, "eta", &err, "%.17g", 0.5), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&a, "the y axis", &err, "%s", "1:10"), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&b, "eta", &err, "%.17g", 0.5), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&b, "the y axis", &err, "%s", "1:11"), LINSTAB_OK);
     unsigned char done[3] = {1, 0, 1};
     double vals[6] = {1, 2, 3, 4, 5, 6};
     unsigned char *buf = NULL;
@@ -339,6 +339,6 @@ Test(checkpoint, match_accepts_its_own_run_and_names_what_differs_otherwise)
     cr_expect_neq(linstab_checkpoint_match(&ck, &a, 3, 1, &err), LINSTAB_OK, "another field count");
     linstab_checkpoint_clear(&ck);
     free(buf);
-    linstab_ckpt_ident_clear(&a);
-    linstab_ckpt_ident_clear(&b);
+    linstab_checkpoint_ident_clear(&a);
+    linstab_checkpoint_ident_clear(&b);
 }

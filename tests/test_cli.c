@@ -142,8 +142,8 @@ Test(cli, gen_writes_the_same_file_for_the_same_seed)
     cr_assert_eq(linstab_npy_read(pa, 0, &arr, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(arr.ndim, 3);
     cr_expect_eq(arr.shape[2], 1);
-    size_t len = 128 + linstab_array_size(&arr) * 8;
-    linstab_array_free(&arr);
+    size_t len = 128 + linstab_npy_array_size(&arr) * 8;
+    linstab_npy_array_free(&arr);
     (void)len;
     FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb"), *fc = fopen(pc, "rb");
     int same_ab = 1, same_ac = 1, ca, cb, cc;
@@ -454,8 +454,8 @@ Test(cli, hessians_writes_exact_hessians_and_gauss_newton_factors_that_agree_at_
                 e = fmax(e, fabs(gn - H.data[(i * p + a) * p + b]));
             }
     cr_expect_lt(e, 1e-12);
-    linstab_array_free(&H);
-    linstab_array_free(&U);
+    linstab_npy_array_free(&H);
+    linstab_npy_array_free(&U);
     /* the family feeds check */
     cr_expect_eq(cu_run("check --factors U.npy --eta 0.5 --batch 2 --json"), 0);
     cr_expect_eq(cu_run("hessians --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --out Hc.npy --quiet"), 0);
@@ -470,10 +470,10 @@ Test(cli, hessians_writes_exact_hessians_and_gauss_newton_factors_that_agree_at_
     linstab_array Hc = {0}, Ho = {0};
     cr_assert_eq(linstab_npy_read(pc, 0, &Hc, &err), LINSTAB_OK);
     cr_assert_eq(linstab_npy_read(po, 0, &Ho, &err), LINSTAB_OK);
-    cr_expect_eq(memcmp(Hc.data, Ho.data, linstab_array_size(&Hc) * sizeof(double)), 0,
+    cr_expect_eq(memcmp(Hc.data, Ho.data, linstab_npy_array_size(&Hc) * sizeof(double)), 0,
                  "one-hot targets differ from labels");
-    linstab_array_free(&Hc);
-    linstab_array_free(&Ho);
+    linstab_npy_array_free(&Hc);
+    linstab_npy_array_free(&Ho);
 }
 
 /* numpy saves class labels as int64: np.save("lab64.npy", np.array([0, 1, 1, 0])) */

@@ -94,7 +94,7 @@ static void check_threshold(const linstab_family *f, const char *what)
             cr_expect(fabs(sgd_radius(&rf, s, B, es) - 1.0) < 1e-9, "%s, %s, B = %zu", what,
                       linstab_sampling_name(s), B);
         }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
 }
 
 Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_dense_families)
@@ -121,7 +121,7 @@ Test(critical_eta, is_where_the_sgd_radius_crosses_one_on_a_rank_deficient_famil
     linstab_family *f = tu_family_factored(2, 6, 2, 21);
     linstab_rotated rf = tu_rotate(f);
     cr_assert_eq(rf.f->d, 4);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     check_threshold(f, "rank-deficient factored");
     linstab_family_free(f);
 }
@@ -146,7 +146,7 @@ Test(critical_eta, of_full_batch_without_replacement_is_two_over_lambda1)
         /* and with noise the threshold can only drop */
         for (int si = 0; si < 3; si++)
             cr_expect(eta_star(&rf, all_samplings[si], 1, NULL) <= gd * (1.0 + 1e-12));
-        linstab_rotated_clear(&rf);
+        linstab_family_rotated_clear(&rf);
         linstab_family_free(fams[i]);
     }
 }
@@ -164,7 +164,7 @@ Test(critical_eta, is_non_decreasing_in_the_batch_size)
             prev = es;
         }
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -192,7 +192,7 @@ Test(critical_eta, of_the_004_construction_is_theorem_2s_line_for_n_20)
             cr_expect(tu_rel(es, want, 0.0) < tu_tol(m, 1.0), "sigma = %zu, B = %zu: eta* %.17g, want %.17g",
                       sigmas[si], B, es, want);
         }
-        linstab_rotated_clear(&rf);
+        linstab_family_rotated_clear(&rf);
         linstab_family_free(f);
     }
 }
@@ -214,7 +214,7 @@ Test(critical_eta, of_the_004_construction_is_theorem_2s_line_for_n_100)
             cr_expect(tu_rel(es, want, 0.0) < fmax(tu_tol(m, 1.0), 1e-11), "sigma = %zu, B = %zu: eta* %.17g, want %.17g",
                       sigmas[si], batches[bi], es, want);
         }
-        linstab_rotated_clear(&rf);
+        linstab_family_rotated_clear(&rf);
         linstab_family_free(f);
     }
 }
@@ -251,7 +251,7 @@ Test(critical_eta, equals_theorem_1s_threshold_for_unit_coordinate_samples)
         double es = eta_star(&rf, LINSTAB_SAMPLING_BERNOULLI, B, NULL);
         cr_expect(tu_rel(es, want, 0.0) < tu_tol(n * (n + 1) / 2, 1.0), "%s: eta* %.17g, Theorem 1 equality at %.17g",
                   linstab_family_kind_name(fams[i]->kind), es, want);
-        linstab_rotated_clear(&rf);
+        linstab_family_rotated_clear(&rf);
     }
     linstab_family_free(fd);
     linstab_family_free(fdense);
@@ -297,7 +297,7 @@ static void check_batch(const linstab_family *f, const char *what)
         cr_expect(saw_none && saw_one, "%s: the grid must hit both ends", what);
     }
     free(es);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
 }
 
 Test(critical_batch, is_the_smallest_stable_batch_on_a_dense_family)
@@ -343,7 +343,7 @@ Test(critical_batch, is_ceil_of_the_closed_form_on_the_004_construction)
                      LINSTAB_OK);
         cr_expect_eq(got, want, "eta = %g: got %zu, want %zu", eta, got, want);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -377,7 +377,7 @@ Test(critical_eta, dense_and_arpack_paths_agree_at_rank_12)
                      LINSTAB_OK);
         cr_expect_eq(b1, b2);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -392,7 +392,7 @@ Test(critical_eta, is_infinite_without_noise_and_zero_when_some_curvature_is_neg
     double l[3] = {rf.l[0], rf.l[1], -0.1};
     cr_assert_eq(linstab_critical_eta(rf.f, l, 1.0, 0.2, NULL, &es, &err), LINSTAB_OK);
     cr_expect(es == 0.0, "l_3 < 0: (1 - eta l_3)^2 > 1 for every eta > 0, eta* = %g", es);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -558,8 +558,8 @@ Test(critical_param, passes_on_the_callbacks_error)
 Test(curvature_positive, needs_every_eigenvalue_above_r_eps_max)
 {
     double a[3] = {2.0, 1.0, 0.5}, b[3] = {2.0, 1.0, 0.0}, c[3] = {2.0, -1e-3, 0.5}, e[3] = {2.0, 1.0, 1e-16};
-    cr_expect_eq(linstab_curvature_positive(3, a), 1);
-    cr_expect_eq(linstab_curvature_positive(3, b), 0);
-    cr_expect_eq(linstab_curvature_positive(3, c), 0);
-    cr_expect_eq(linstab_curvature_positive(3, e), 0, "1e-16 <= 3 eps 2: rounding, not curvature");
+    cr_expect_eq(linstab_critical_curvature_positive(3, a), 1);
+    cr_expect_eq(linstab_critical_curvature_positive(3, b), 0);
+    cr_expect_eq(linstab_critical_curvature_positive(3, c), 0);
+    cr_expect_eq(linstab_critical_curvature_positive(3, e), 0, "1e-16 <= 3 eps 2: rounding, not curvature");
 }

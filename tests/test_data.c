@@ -43,11 +43,11 @@ Test(idx, reads_plain_and_gzipped_files_with_a_subset_and_scaling)
         cr_expect_eq(a.shape[1], 4);
         cr_expect_eq(a.data[1], 1.0);
         cr_expect_lt(fabs(a.data[11] - 100.0 / 255.0), 1e-15);
-        linstab_array_free(&a);
+        linstab_npy_array_free(&a);
         cr_assert_eq(linstab_idx_read(path, 2, 1.0, &a, &err), LINSTAB_OK);
         cr_expect_eq(a.shape[0], 2);
         cr_expect_eq(a.data[7], 60.0);
-        linstab_array_free(&a);
+        linstab_npy_array_free(&a);
         remove(path);
         free(path);
     }
@@ -172,7 +172,7 @@ Test(idx, a_subset_of_a_short_file_is_read_when_the_file_holds_it)
         cr_expect_eq(a.shape[0], 3);
         cr_expect_eq(a.shape[1], 4);
         for (int j = 0; j < 12; j++) cr_expect_eq(a.data[j], 5.0 * j);
-        linstab_array_free(&a);
+        linstab_npy_array_free(&a);
         /* 4 items of 4 bytes: the file holds 12 after the header */
         expect_idx_error(path, 4, LINSTAB_EDATA,
                          gz ? "truncated data (4 items of 4 bytes expected, 12 bytes read)"
@@ -215,7 +215,7 @@ Test(idx, a_pipe_is_read_in_chunks_and_a_false_header_costs_only_what_arrives)
     size_t wrong = 0;
     for (size_t i = 0; i < n; i++) wrong += a.data[i] != (double)(i * 7 % 256);
     cr_expect_eq(wrong, 0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     /* a header claiming 2^32 - 1 items of 65536 bytes (2.3e15 bytes as
@@ -254,10 +254,10 @@ Test(teacher_student, targets_are_the_teacher_outputs_and_reproducible)
     cr_expect_eq(memcmp(X1.data, X2.data, 40 * sizeof(double)), 0);
     cr_expect_eq(memcmp(Y1.data, Y2.data, 20 * sizeof(double)), 0);
     cr_expect_eq(Y1.shape[1], 2);
-    linstab_array_free(&X1);
-    linstab_array_free(&Y1);
-    linstab_array_free(&X2);
-    linstab_array_free(&Y2);
+    linstab_npy_array_free(&X1);
+    linstab_npy_array_free(&Y1);
+    linstab_npy_array_free(&X2);
+    linstab_npy_array_free(&Y2);
 }
 
 Test(labels, one_hot_rows_become_labels_and_soft_targets_are_refused)
@@ -274,7 +274,7 @@ Test(labels, one_hot_rows_become_labels_and_soft_targets_are_refused)
     /* already labels: untouched */
     cr_assert_eq(linstab_labels_from_onehot(&Y, 4, &err), LINSTAB_OK);
     cr_expect(Y.ndim == 1 && Y.data[2] == 3.0);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&Y);
     /* a smoothed row and a row with two ones are not one-hot */
     const double bad[2][8] = {{0, 1, 0, 0, 0.05, 0.85, 0.05, 0.05}, {1, 0, 0, 0, 1, 1, 0, 0}};
     for (int t = 0; t < 2; t++) {
@@ -284,6 +284,6 @@ Test(labels, one_hot_rows_become_labels_and_soft_targets_are_refused)
         cr_expect_eq(linstab_labels_from_onehot(&Z, 4, &err), LINSTAB_EDATA);
         cr_expect(strstr(err.msg, "row 1") != NULL, "%s", err.msg);
         cr_expect_eq(Z.ndim, 2);
-        linstab_array_free(&Z);
+        linstab_npy_array_free(&Z);
     }
 }

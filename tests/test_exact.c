@@ -17,7 +17,7 @@
 #include "linstab/exact.h"
 #include "linstab/family.h"
 #include "linstab/lyapunov.h"
-#include "linstab/samsame.h"
+#include "linstab/sam.h"
 #include "linstab/sampling.h"
 #include "linstab/secmom.h"
 #include "testutil.h"
@@ -113,7 +113,7 @@ Test(rotated, holds_the_eigenvalues_of_h_in_decreasing_order)
             for (size_t k = 0; k < r; k++)
                 cr_expect(fabs(H[j * r + k] - (j == k ? rf.l[j] : 0.0)) < 1e-12 * rf.l[0]);
         free(H);
-        linstab_rotated_clear(&rf);
+        linstab_family_rotated_clear(&rf);
         linstab_family_free(fams[i]);
     }
 }
@@ -172,7 +172,7 @@ Test(lemma41, matches_repeated_application_on_a_dense_family)
     double c = eta * eta / (N * (double)B) - eta * eta / (N * N);
     double trace[6], lower[6];
     linstab_error err;
-    cr_assert_eq(linstab_lemma41(&rf, eta, B, K, trace, lower, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_exact_lemma41(&rf, eta, B, K, trace, lower, &err), LINSTAB_OK);
     double *H = malloc(d * d * sizeof *H), *X = calloc(d * d, sizeof *X), *Y = malloc(d * d * sizeof *Y);
     double *Z = calloc(d * d, sizeof *Z), *W = malloc(d * d * sizeof *W);
     cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
@@ -200,7 +200,7 @@ Test(lemma41, matches_repeated_application_on_a_dense_family)
     free(Y);
     free(Z);
     free(W);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -236,7 +236,7 @@ static void check_against_direct_calls(const linstab_family *f, const char *what
                 cr_expect_eq(ex.lyap_done, 0);
             }
         }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
 }
 
 Test(exact_compute, agrees_with_the_direct_calls_on_a_dense_family)
@@ -276,7 +276,7 @@ Test(exact_compute, reproduces_the_004_closed_forms_and_its_exact_exponent)
         cr_assert_eq(ok, 1);
         cr_expect_eq(ex.lyap.exponent, ly.exponent);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -304,7 +304,7 @@ Test(exact_compute, runs_the_monte_carlo_exponent_of_the_dynamics_in_use)
         cr_expect_eq(ex.lyap.exponent, ly.exponent, "case %d", c);
         cr_expect_eq(ex.lyap.stderr_, ly.stderr_);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -323,7 +323,7 @@ Test(exact_compute, rejects_bad_hyper_parameters)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         cr_expect_eq(linstab_exact_compute(&rf, &bad[i], LINSTAB_SAM_SAME, &o, &ex, &err),
                      LINSTAB_EINVAL, "case %zu", i);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -331,7 +331,7 @@ Test(exact_compute, rejects_bad_hyper_parameters)
 
 Test(sam_available, same_needs_a_cheap_route_or_a_small_rank)
 {
-    size_t n = 10, big = LINSTAB_SAMSAME_MAX_R + 1;
+    size_t n = 10, big = LINSTAB_SAM_SAME_MAX_R + 1;
     for (int si = 0; si < 3; si++)
         for (size_t B = 1; B <= n; B++) {
             linstab_sampling s = all_samplings[si];
@@ -343,7 +343,7 @@ Test(sam_available, same_needs_a_cheap_route_or_a_small_rank)
                          "same, %s, B = %zu, rank %zu", linstab_sampling_name(s), B, big);
             cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, 1000, B, s), special);
             /* every case through the set-partition expansion at small rank */
-            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, LINSTAB_SAMSAME_MAX_R, B, s),
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, LINSTAB_SAM_SAME_MAX_R, B, s),
                          1);
             cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, 3, B, s), 1);
             /* 'independent': always */
@@ -368,13 +368,13 @@ Test(sam_available, is_what_exact_compute_reports)
             cr_expect(ex.sam_radius > 0.0 && isfinite(ex.sam_eta_star));
             cr_expect_eq(ex.sam_stable, ex.sam_radius <= 1.0);
         }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
     /* rank 41 (Dexter's family with n = 42, sigma = 2): 'same' at B = 5 has no exact
      * operator; 'independent' does */
     f = tu_family_004(42, 2);
     rf = tu_rotate(f);
-    cr_assert_eq(rf.f->d, LINSTAB_SAMSAME_MAX_R + 1);
+    cr_assert_eq(rf.f->d, LINSTAB_SAM_SAME_MAX_R + 1);
     linstab_exact ex = compute(&rf, 0.2, 5, 0.1, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 1);
     cr_expect_eq(ex.sam_available, 0);
     cr_expect(ex.sgd_radius > 0.0, "the SGD part is still computed");
@@ -383,7 +383,7 @@ Test(sam_available, is_what_exact_compute_reports)
     cr_expect_eq(linstab_sam_eta_star(&rf, LINSTAB_SAM_SAME, 0.1, 5, LINSTAB_SAMPLING_BERNOULLI,
                                       NULL, &es, &err),
                  LINSTAB_EINVAL);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -414,7 +414,7 @@ Test(sam, at_rho_zero_is_sgd_for_every_variant_sampling_and_batch)
                 cr_expect(tu_rel(ex.sam_radius, ex.sgd_radius, 0.0) < 1e-12);
                 cr_expect(tu_rel(ex.sam_eta_star, ex.sgd_eta_star, 0.0) < 1e-9);
             }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -454,7 +454,7 @@ Test(sam, full_batch_eta_star_is_two_over_l1_times_one_plus_rho_l1)
         cr_expect(tu_rel(sam_radius(&rf, LINSTAB_SAM_SAME, eta, rho, n, LINSTAB_SAMPLING_WITHOUT),
                          rad, 0.0) < 1e-12);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -488,7 +488,7 @@ Test(sam, eta_star_is_where_the_sam_radius_crosses_one)
         /* SAM at rho > 0 is less stable than SGD: eta* can only drop */
         cr_expect(es <= sgd_eta_star(&rf, cs[c].s, cs[c].B) * (1.0 + 1e-9));
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -532,7 +532,7 @@ Test(sam, critical_rho_is_where_the_sam_radius_crosses_one)
     double want = (2.0 / eta - l1) / (l1 * l1);
     cr_expect(tu_rel(ex.sam_critical_rho, want, 0.0) < 1e-9, "%.17g vs %.17g", ex.sam_critical_rho,
               want);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -549,7 +549,7 @@ Test(sam, critical_rho_is_nan_when_sgd_is_unstable_at_eta)
                       linstab_sam_variant_name(both_variants[vi]), ex.sam_critical_rho);
             cr_expect_eq(ex.sam_stable, 0);
         }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -582,7 +582,7 @@ Test(lemma41, has_closed_forms_on_the_004_construction)
                       "B %zu, k %zu: %.17g vs %.17g", B, k, ex.lemma_lower[k - 1], lw);
         }
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -601,12 +601,12 @@ static void marginal_at_eta_star(const linstab_family *f, const char *what)
             cr_assert(isfinite(es) && es > 0.0);
             double tol = linstab_exact_radius_tol(&rf, es, 0.0, NULL);
             double r = sgd_radius(&rf, all_samplings[t], B, es);
-            cr_expect_eq(linstab_radius_verdict(r, tol), LINSTAB_VERDICT_MARGINAL,
+            cr_expect_eq(linstab_verdict_classify(r, tol), LINSTAB_VERDICT_MARGINAL,
                          "%s %s B = %zu: SGD radius - 1 = %g, tol %g", what, linstab_sampling_name(all_samplings[t]),
                          B, r - 1.0, tol);
             if (linstab_sam_available_rank(LINSTAB_SAM_SAME, f->n, rf.f->d, B, all_samplings[t])) {
                 double rs = sam_radius(&rf, LINSTAB_SAM_SAME, es, 0.0, B, all_samplings[t]);
-                cr_expect_eq(linstab_radius_verdict(rs, tol), LINSTAB_VERDICT_MARGINAL,
+                cr_expect_eq(linstab_verdict_classify(rs, tol), LINSTAB_VERDICT_MARGINAL,
                              "%s %s B = %zu: SAM rho = 0 radius - 1 = %g", what,
                              linstab_sampling_name(all_samplings[t]), B, rs - 1.0);
             }
@@ -619,11 +619,11 @@ static void marginal_at_eta_star(const linstab_family *f, const char *what)
                 full = 0;
             }
             r = sgd_radius(&rf, all_samplings[t], B, es * (1.0 + 1e-6));
-            cr_expect_eq(linstab_radius_verdict(r, tol), LINSTAB_VERDICT_UNSTABLE, "%s: above eta*", what);
+            cr_expect_eq(linstab_verdict_classify(r, tol), LINSTAB_VERDICT_UNSTABLE, "%s: above eta*", what);
             r = sgd_radius(&rf, all_samplings[t], B, es * (1.0 - 1e-6));
-            cr_expect_eq(linstab_radius_verdict(r, tol), LINSTAB_VERDICT_STABLE, "%s: below eta*", what);
+            cr_expect_eq(linstab_verdict_classify(r, tol), LINSTAB_VERDICT_STABLE, "%s: below eta*", what);
         }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
 }
 
 Test(verdict, the_radius_at_eta_star_is_marginal_for_sgd_and_for_sam_at_rho_zero)
@@ -641,14 +641,14 @@ Test(verdict, the_radius_at_eta_star_is_marginal_for_sgd_and_for_sam_at_rho_zero
 
 Test(verdict, rule_has_three_sides_and_na)
 {
-    double tol = linstab_radius_tol(10, 4.0, 0.0);
+    double tol = linstab_verdict_radius_tol(10, 4.0, 0.0);
     cr_expect(fabs(tol - 16.0 * 10 * DBL_EPSILON * 4.0) <= DBL_EPSILON * tol);
-    cr_expect_eq(linstab_radius_tol(10, 1.0, 1e-12), 1e-12, "the matrix-free tolerance dominates");
-    cr_expect_eq(linstab_radius_verdict(1.0 + 0.5 * tol, tol), LINSTAB_VERDICT_MARGINAL);
-    cr_expect_eq(linstab_radius_verdict(1.0 - 0.5 * tol, tol), LINSTAB_VERDICT_MARGINAL);
-    cr_expect_eq(linstab_radius_verdict(1.0 + 2.0 * tol, tol), LINSTAB_VERDICT_UNSTABLE);
-    cr_expect_eq(linstab_radius_verdict(1.0 - 2.0 * tol, tol), LINSTAB_VERDICT_STABLE);
-    cr_expect_eq(linstab_radius_verdict(NAN, tol), LINSTAB_VERDICT_NA);
+    cr_expect_eq(linstab_verdict_radius_tol(10, 1.0, 1e-12), 1e-12, "the matrix-free tolerance dominates");
+    cr_expect_eq(linstab_verdict_classify(1.0 + 0.5 * tol, tol), LINSTAB_VERDICT_MARGINAL);
+    cr_expect_eq(linstab_verdict_classify(1.0 - 0.5 * tol, tol), LINSTAB_VERDICT_MARGINAL);
+    cr_expect_eq(linstab_verdict_classify(1.0 + 2.0 * tol, tol), LINSTAB_VERDICT_UNSTABLE);
+    cr_expect_eq(linstab_verdict_classify(1.0 - 2.0 * tol, tol), LINSTAB_VERDICT_STABLE);
+    cr_expect_eq(linstab_verdict_classify(NAN, tol), LINSTAB_VERDICT_NA);
     cr_expect(linstab_verdict_bounded(LINSTAB_VERDICT_MARGINAL) && !linstab_verdict_bounded(LINSTAB_VERDICT_UNSTABLE));
     cr_expect_str_eq(linstab_verdict_name(LINSTAB_VERDICT_MARGINAL), "marginal");
 }

@@ -56,14 +56,14 @@ Test(generate, kind_names_round_trip_through_the_parser)
     linstab_error err;
     for (int k = 0; k < 5; k++) {
         linstab_gen_kind g;
-        cr_assert_str_eq(linstab_gen_kind_name((linstab_gen_kind)k), names[k]);
-        cr_assert_eq(linstab_gen_kind_parse(names[k], &g, &err), LINSTAB_OK);
+        cr_assert_str_eq(linstab_generate_kind_name((linstab_gen_kind)k), names[k]);
+        cr_assert_eq(linstab_generate_kind_parse(names[k], &g, &err), LINSTAB_OK);
         cr_assert_eq((int)g, k);
     }
     linstab_gen_kind g;
-    cr_assert_eq(linstab_gen_kind_parse("Rank1", &g, &err), LINSTAB_EINVAL);
+    cr_assert_eq(linstab_generate_kind_parse("Rank1", &g, &err), LINSTAB_EINVAL);
     cr_assert(strstr(err.msg, "Rank1") != NULL);
-    cr_assert_str_eq(linstab_gen_kind_name((linstab_gen_kind)17), "unknown");
+    cr_assert_str_eq(linstab_generate_kind_name((linstab_gen_kind)17), "unknown");
 }
 
 Test(generate, factored_kinds_are_the_seeded_gaussians_bit_for_bit)
@@ -155,7 +155,7 @@ Test(generate, dexter_is_004s_construction_with_sharpness_2_and_coherence_sigma)
         cr_assert_eq(f->d, n - sigma + 1);
         cr_assert_eq(memcmp(f->data, want->data, n * f->d * sizeof(double)), 0);
         double l1S, sg;
-        cr_assert_eq(linstab_coherence(f, &l1S, &sg, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_geometry_coherence(f, &l1S, &sg, &err), LINSTAB_OK);
         /* eigenvalues of a 0/1-pattern Gram matrix: c n eps relative, c = 64 */
         cr_expect(fabs(sg - (double)sigma) <= 64 * n * 2.2e-16 * sigma, "sigma %.17g vs %zu", sg, sigma);
         cr_expect(fabs(tu_lambda1_mean(f) - 2.0) <= 64 * n * 2.2e-16 * 2.0);

@@ -15,7 +15,7 @@
 #include "linstab/exact.h"
 #include "linstab/generate.h"
 #include "linstab/geometry.h"
-#include "linstab/linalg.h"
+#include "linstab/sym.h"
 #include "testutil.h"
 
 /* Geometry exactly as the CLI computes it (restriction, moments, geometry). */
@@ -291,17 +291,17 @@ Test(geometry, is_invariant_under_a_change_of_basis_and_range_restriction)
 
 Test(signed_root, is_the_real_kth_root_with_the_sign_kept)
 {
-    cr_expect_eq(linstab_signed_root(8.0, 3), 2.0);
-    cr_expect_eq(linstab_signed_root(-8.0, 3), -2.0);
-    cr_expect_eq(linstab_signed_root(16.0, 4), 2.0);
-    cr_expect_eq(linstab_signed_root(-16.0, 4), -2.0);
-    cr_expect_eq(linstab_signed_root(9.0, 2), 3.0);
-    cr_expect_eq(linstab_signed_root(0.0, 3), 0.0);
-    cr_expect_eq(linstab_signed_root(-INFINITY, 3), -INFINITY);
-    cr_expect(isnan(linstab_signed_root(NAN, 2)));
+    cr_expect_eq(linstab_geometry_signed_root(8.0, 3), 2.0);
+    cr_expect_eq(linstab_geometry_signed_root(-8.0, 3), -2.0);
+    cr_expect_eq(linstab_geometry_signed_root(16.0, 4), 2.0);
+    cr_expect_eq(linstab_geometry_signed_root(-16.0, 4), -2.0);
+    cr_expect_eq(linstab_geometry_signed_root(9.0, 2), 3.0);
+    cr_expect_eq(linstab_geometry_signed_root(0.0, 3), 0.0);
+    cr_expect_eq(linstab_geometry_signed_root(-INFINITY, 3), -INFINITY);
+    cr_expect(isnan(linstab_geometry_signed_root(NAN, 2)));
     for (int k = 2; k <= 4; k++)
         for (double x = -5.0; x <= 5.0; x += 0.37) {
-            double s = linstab_signed_root(x, k);
+            double s = linstab_geometry_signed_root(x, k);
             cr_expect(s * x >= 0.0, "sign of the %d-th root of %g", k, x);
             /* |s|^k = |x| within k eps |x| */
             cr_expect(fabs(pow(fabs(s), k) - fabs(x)) <= 4.0 * k * 2.2e-16 * fabs(x), "k %d x %g: %g", k, x, s);
@@ -319,7 +319,7 @@ static void restricted(const linstab_family *f, linstab_family **fr, linstab_mom
 
 Test(gamma_min, standalone_equals_the_geometrys_for_every_representation)
 {
-    /* linstab_gamma_min (general sandwich) against linstab_geometry_compute,
+    /* linstab_geometry_gamma_min (general sandwich) against linstab_geometry_compute,
      * which takes the rank-one shortcut through the coherence Gram matrix
      * for rank-one factors: two algorithms; rank-deficient families too */
     linstab_family *fs[4] = {tu_family_dense(6, 3, 3, 71), tu_family_factored(8, 5, 1, 72), /* rank one */
@@ -333,7 +333,7 @@ Test(gamma_min, standalone_equals_the_geometrys_for_every_representation)
         linstab_geometry g;
         cr_assert_eq(linstab_geometry_compute(fr, m, fs[k]->d, &g, &err), LINSTAB_OK);
         double gm;
-        cr_assert_eq(linstab_gamma_min(fr, m, &gm, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_geometry_gamma_min(fr, m, &gm, &err), LINSTAB_OK);
         double l1 = top_eig(fr->d, m->Hp[0]), lmin = INFINITY, *w = malloc(fr->d * sizeof *w), *B = malloc(fr->d * fr->d * sizeof *B);
         memcpy(B, m->Hp[0], fr->d * fr->d * sizeof *B);
         cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)fr->d, B, (lapack_int)fr->d, w), 0);
@@ -357,7 +357,7 @@ Test(gamma_min, is_undefined_when_h_is_singular_on_the_space)
     linstab_error err;
     cr_assert_eq(linstab_moments_compute(f, &m, &err), LINSTAB_OK);
     double gm = 0.0;
-    cr_assert_eq(linstab_gamma_min(f, m, &gm, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_geometry_gamma_min(f, m, &gm, &err), LINSTAB_OK);
     cr_expect(isnan(gm), "%g", gm);
     linstab_moments_free(m);
     linstab_family_free(f);
@@ -372,7 +372,7 @@ Test(moments, given_a_mean_equal_those_computed_from_scratch)
     double *H = malloc(16 * sizeof *H);
     cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
     double l1 = top_eig(4, H);
-    cr_assert_eq(linstab_moments_compute_given(f, H, l1, &m2, &err), LINSTAB_OK); /* takes H */
+    cr_assert_eq(linstab_moments_compute_take(f, H, l1, &m2, &err), LINSTAB_OK); /* takes H */
     cr_expect_eq(m2->lambda1, l1);
     cr_expect(isnan(m1->lambda1));
     for (int p = 0; p < 4; p++) {
@@ -474,7 +474,7 @@ Test(restriction, in_place_equals_the_copying_restriction_and_hands_back_the_mea
         double *Hwant = malloc(d * d * sizeof *Hwant);
         cr_assert_eq(linstab_family_mean(f, Hwant, &err), LINSTAB_OK);
         double *H = NULL, l1 = 0.0;
-        cr_assert_eq(linstab_family_restrict_owned(&f, 0.0, 0, &r2, &H, &l1, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_family_restrict_take(&f, 0.0, 0, &r2, &H, &l1, &err), LINSTAB_OK);
         cr_expect_eq(r1, r2);
         cr_expect_eq(f->d, copy->d);
         double *G1 = malloc(25 * sizeof *G1), *G2 = malloc(25 * sizeof *G2);

@@ -134,7 +134,7 @@ static void compute(const line *l, int want_exact, result *res)
     linstab_family *f = NULL;
     linstab_error err;
     cr_assert_eq(linstab_family_load(path, kind, (size_t)1 << 30, &f, &err), LINSTAB_OK, "%s", err.msg);
-    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &res->rf, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_family_rotated_make(f, -1.0, 0, &res->rf, &err), LINSTAB_OK, "%s", err.msg);
     linstab_family_free(f);
     cr_assert_eq(linstab_moments_compute(res->rf.f, &res->m, &err), LINSTAB_OK, "%s", err.msg);
     cr_assert_eq(linstab_geometry_compute(res->rf.f, res->m, res->rf.d_full, &res->g, &err), LINSTAB_OK, "%s",
@@ -158,7 +158,7 @@ static void compute(const line *l, int want_exact, result *res)
 static void release(result *res)
 {
     linstab_moments_free(res->m);
-    linstab_rotated_clear(&res->rf);
+    linstab_family_rotated_clear(&res->rf);
 }
 
 static int same_case(const line *a, const line *b)

@@ -252,7 +252,7 @@ static void compare_all(const double *HR, size_t r, const double *H, size_t n, s
     linstab_family *f = dense_of(H, n, d);
     linstab_rotated rf;
     linstab_error err = {0};
-    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(linstab_family_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
     static const linstab_sampling samp[3] = {LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH,
                                              LINSTAB_SAMPLING_BERNOULLI};
     for (int t = 0; t < 3; t++)
@@ -278,7 +278,7 @@ static void compare_all(const double *HR, size_t r, const double *H, size_t n, s
                       "%s: SAM independent %s B = %zu rho = %g: %.15g vs brute force %.15g", what,
                       linstab_sampling_name(samp[t]), B, rho, rind, ind);
         }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -340,7 +340,7 @@ Test(indefinite, radii_match_brute_force_on_a_diagonal_family)
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) f->data[i * d + j] = diag[i][j];
     linstab_rotated rf;
-    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(linstab_family_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
     cr_assert_eq(rf.f->d, 3, "the common null coordinate is dropped");
     for (size_t B = 1; B <= n; B++) {
         double sgd = brute_radius(HR, n, 3, LINSTAB_SAMPLING_WITHOUT, B, 0.6, 0.0, -1);
@@ -350,7 +350,7 @@ Test(indefinite, radii_match_brute_force_on_a_diagonal_family)
         double rsame = sam_radius_of(&rf, LINSTAB_SAM_SAME, 0.6, 0.3, B, LINSTAB_SAMPLING_WITHOUT);
         cr_expect(fabs(rsame - same) <= RTOL * same, "diagonal storage SAM B = %zu: %.15g vs %.15g", B, rsame, same);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
     free(H);
     free(HR);
@@ -364,7 +364,7 @@ Test(indefinite, rotated_family_has_h_diagonal_with_its_eigenvalues)
     linstab_family *f = dense_of(H, n, d);
     linstab_rotated rf;
     linstab_error err = {0};
-    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(linstab_family_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
     size_t r = rf.f->d;
     cr_assert_eq(r, 3);
     double Hm[DMAX * DMAX], w[DMAX];
@@ -388,7 +388,7 @@ Test(indefinite, rotated_family_has_h_diagonal_with_its_eigenvalues)
             c++;
         }
     cr_expect_eq(c, r);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
     free(H);
 }
@@ -401,7 +401,7 @@ Test(indefinite, no_eta_is_stable_for_sgd_and_brute_force_agrees)
     linstab_family *f = dense_of(H, 6, 4);
     linstab_rotated rf;
     linstab_error err = {0};
-    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(linstab_family_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
     cr_assert(rf.l[rf.f->d - 1] < 0.0, "the family has negative curvature");
     for (size_t B = 1; B <= 6; B++) {
         linstab_exact ex = exact_of(&rf, 0.05, B, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAM_SAME);
@@ -416,7 +416,7 @@ Test(indefinite, no_eta_is_stable_for_sgd_and_brute_force_agrees)
                       br, lb);
         }
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
     free(H);
     free(Hs);
@@ -441,7 +441,7 @@ Test(indefinite, sam_eta_star_is_where_the_brute_force_radius_crosses_one)
     linstab_family *f = dense_of(H, n, d);
     linstab_rotated rf;
     linstab_error err = {0};
-    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(linstab_family_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
     cr_assert(rf.l[d - 1] < 0.0, "H has negative curvature: %g", rf.l[d - 1]);
     int positive_seen = 0;
     for (double rho = 0.0; rho <= 4.0; rho += 1.0)
@@ -466,7 +466,7 @@ Test(indefinite, sam_eta_star_is_where_the_brute_force_radius_crosses_one)
                       lo, hi, small);
         }
     cr_expect(positive_seen > 0, "some rho makes SAM stable near 0");
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -476,11 +476,11 @@ Test(indefinite, lemma41_traces_match_powers_of_the_brute_force_operator)
     linstab_family *f = dense_of(H, 5, 5);
     linstab_rotated rf;
     linstab_error err = {0};
-    cr_assert(linstab_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
+    cr_assert(linstab_family_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
     size_t r = 3, m = 9, K = 6;
     for (size_t B = 1; B <= 5; B += 2) {
         double tr[8], lo[8];
-        cr_assert(linstab_lemma41(&rf, 0.35, B, K, tr, lo, &err) == LINSTAB_OK, "%s", err.msg);
+        cr_assert(linstab_exact_lemma41(&rf, 0.35, B, K, tr, lo, &err) == LINSTAB_OK, "%s", err.msg);
         double *T = brute_T(Hs, 5, r, LINSTAB_SAMPLING_BERNOULLI, B, 0.35, 0.0, -1);
         double X[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, Y[9];
         for (size_t k = 0; k < K; k++) {
@@ -495,7 +495,7 @@ Test(indefinite, lemma41_traces_match_powers_of_the_brute_force_operator)
         }
         free(T);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
     free(H);
     free(Hs);

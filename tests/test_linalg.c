@@ -15,7 +15,7 @@
 #include <gsl/gsl_rng.h>
 #include <lapacke.h>
 
-#include "linstab/linalg.h"
+#include "linstab/sym.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ */
@@ -491,7 +491,7 @@ Test(linalg, cholesky_lower_factors_positive_definite_matrices)
         double *X0 = malloc(d * d * sizeof *X0), *L = malloc(d * d * sizeof *L);
         memcpy(X0, X, d * d * sizeof *X0);
         for (size_t j = 0; j < d * d; j++) L[j] = NAN; /* every entry must be written */
-        cr_assert_eq(linstab_cholesky_lower(d, X, L), 1, "d %zu", d);
+        cr_assert_eq(linstab_sym_cholesky_lower(d, X, L), 1, "d %zu", d);
         cr_expect_eq(memcmp(X, X0, d * d * sizeof *X), 0, "X modified");
         for (size_t a = 0; a < d; a++) {
             cr_expect_gt(L[a * d + a], 0.0, "d %zu: L[%zu][%zu] = %g", d, a, a, L[a * d + a]);
@@ -523,28 +523,28 @@ Test(linalg, cholesky_lower_rejects_indefinite_and_survives_singular_matrices)
     /* indefinite: diag(1, 1, -1e-3, 1, 1, 1) rotated */
     double lam[6] = {1.0, 1.0, -1e-3, 1.0, 2.0, 3.0};
     double *X = random_with_spectrum(d, lam, 1300);
-    cr_expect_eq(linstab_cholesky_lower(d, X, L), 0);
+    cr_expect_eq(linstab_sym_cholesky_lower(d, X, L), 0);
     free(X);
     /* negative definite */
     for (size_t j = 0; j < d; j++) lam[j] = -1.0 - (double)j;
     X = random_with_spectrum(d, lam, 1301);
-    cr_expect_eq(linstab_cholesky_lower(d, X, L), 0);
+    cr_expect_eq(linstab_sym_cholesky_lower(d, X, L), 0);
     free(X);
     /* zero matrix: the first pivot is 0 */
     X = calloc(d * d, sizeof *X);
-    cr_expect_eq(linstab_cholesky_lower(d, X, L), 0);
+    cr_expect_eq(linstab_sym_cholesky_lower(d, X, L), 0);
     free(X);
     /* 1 x 1 */
     double x1 = -1.0, l1 = 0.0;
-    cr_expect_eq(linstab_cholesky_lower(1, &x1, &l1), 0);
+    cr_expect_eq(linstab_sym_cholesky_lower(1, &x1, &l1), 0);
     x1 = 4.0;
-    cr_expect_eq(linstab_cholesky_lower(1, &x1, &l1), 1);
+    cr_expect_eq(linstab_sym_cholesky_lower(1, &x1, &l1), 1);
     cr_expect_eq(l1, 2.0);
     /* singular PSD (rank 2 of 6, and rank 1 = u u'): LAPACK may or may not
      * find a nonpositive pivot; no crash, and a success is a factor */
     for (size_t rk = 1; rk <= 2; rk++) {
         X = wishart(d, rk, 1310 + rk);
-        int ok = linstab_cholesky_lower(d, X, L);
+        int ok = linstab_sym_cholesky_lower(d, X, L);
         cr_expect(ok == 0 || ok == 1);
         if (ok) cr_expect_lt(llt_error(d, L, X), 1e-13, "rank %zu", rk);
         free(X);

@@ -129,7 +129,7 @@ static double sgd_radius(const linstab_family *f, linstab_sampling s, size_t B, 
 {
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_family_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
     double a, b, rad = NAN;
     linstab_sampling_coeffs(s, f->n, B, &a, &b);
     linstab_secmom *sm = NULL;
@@ -137,7 +137,7 @@ static double sgd_radius(const linstab_family *f, linstab_sampling s, size_t B, 
                  LINSTAB_OK, "%s", err.msg);
     cr_assert_eq(linstab_secmom_radius(sm, NULL, &rad, &err), LINSTAB_OK, "%s", err.msg);
     linstab_secmom_free(sm);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     return rad;
 }
 
@@ -247,7 +247,7 @@ Test(lyapunov_exact, reproduces_the_worked_example_n_100_eta_08_sigma_5)
     /* the mean-square boundary is B = 45 (Theorem 2's line: 44.4) */
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK);
     size_t Bms = 0;
     cr_assert_eq(linstab_critical_batch(rf.f, rf.l, LINSTAB_SAMPLING_BERNOULLI, eta, NULL, &Bms, &err),
                  LINSTAB_OK, "%s", err.msg);
@@ -258,7 +258,7 @@ Test(lyapunov_exact, reproduces_the_worked_example_n_100_eta_08_sigma_5)
     /* Theorem 1's line l1 = (sigma/eta)(n/B - 1)^(-1/2) */
     double thm1 = N / (1.0 + (S / (eta * l1)) * (S / (eta * l1)));
     cr_expect(thm1 > 9.2 && thm1 < 9.3, "Theorem 1 at B = %g", thm1);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -501,7 +501,7 @@ Test(lyapunov_mc, never_exceeds_half_the_log_radius_on_dense_families)
     linstab_family *f = tu_family_dense(6, 3, 1, 17);
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK);
     for (int sm = 0; sm < 3; sm++) {
         double a, b;
         linstab_sampling_coeffs(all_samplings[sm], f->n, 2, &a, &b);
@@ -522,7 +522,7 @@ Test(lyapunov_mc, never_exceeds_half_the_log_radius_on_dense_families)
                       0.5 * log(rad));
         }
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -563,17 +563,17 @@ Test(simulated_step, batch_apply_is_the_batch_mean_of_the_samples)
     for (int k = 0; k < 3; k++) {
         linstab_sim *s = NULL;
         linstab_error err;
-        cr_assert_eq(linstab_sim_alloc(fs[k], LINSTAB_DYN_SGD, 0.1, 0.0, 4, LINSTAB_SAMPLING_WITH, &s, &err),
+        cr_assert_eq(linstab_simulate_alloc(fs[k], LINSTAB_DYN_SGD, 0.1, 0.0, 4, LINSTAB_SAMPLING_WITH, &s, &err),
                      LINSTAB_OK);
         double x[4] = {0.3, -1.2, 0.7, 2.0}, y[4], want[4];
         for (size_t count = 1; count <= 4; count++) {
-            linstab_sim_batch_apply(s, idx, count, x, y);
+            linstab_simulate_batch_apply(s, idx, count, x, y);
             hand_apply(fs[k], idx, count, 4, x, want);
             for (int j = 0; j < 4; j++)
                 cr_expect(fabs(y[j] - want[j]) <= 64 * 2.2e-16 * (1.0 + fabs(want[j])),
                           "kind %d count %zu: y[%d] = %.17g, want %.17g", k, count, j, y[j], want[j]);
         }
-        linstab_sim_free(s);
+        linstab_simulate_free(s);
         linstab_family_free(fs[k]);
     }
 }
@@ -599,7 +599,7 @@ Test(simulated_step, at_full_batch_is_the_deterministic_update_for_every_dynamic
                 double rho = rhos[ri];
                 linstab_sim *s = NULL;
                 linstab_error err;
-                cr_assert_eq(linstab_sim_alloc(fs[k], dyns[q], eta, rho, 4, LINSTAB_SAMPLING_WITHOUT, &s, &err),
+                cr_assert_eq(linstab_simulate_alloc(fs[k], dyns[q], eta, rho, 4, LINSTAB_SAMPLING_WITHOUT, &s, &err),
                              LINSTAB_OK);
                 gsl_rng *r = tu_rng(44);
                 double w[3] = {0.5, -0.25, 1.0}, g[3], t[3], u[3], want[3];
@@ -612,7 +612,7 @@ Test(simulated_step, at_full_batch_is_the_deterministic_update_for_every_dynamic
                     }
                     hand_apply(fs[k], all, 4, 4, u, t); /* H u */
                     for (int j = 0; j < 3; j++) want[j] = w[j] - eta * t[j];
-                    linstab_sim_step(s, r, w);
+                    linstab_simulate_step(s, r, w);
                     for (int j = 0; j < 3; j++) {
                         cr_expect(fabs(w[j] - want[j]) <= 64 * 2.2e-16 * (1.0 + fabs(want[j])),
                                   "kind %d dynamics %d rho %g step %d: w[%d] = %.17g, want %.17g", k, (int)dyns[q],
@@ -621,7 +621,7 @@ Test(simulated_step, at_full_batch_is_the_deterministic_update_for_every_dynamic
                     }
                 }
                 gsl_rng_free(r);
-                linstab_sim_free(s);
+                linstab_simulate_free(s);
             }
     for (int k = 0; k < 3; k++) linstab_family_free(fs[k]);
 }
@@ -637,26 +637,26 @@ Test(simulated_step, normalized_sam_moves_the_ascent_point_by_exactly_rho)
     f->data[1] = 0.5;
     double eta = 0.25, rho = 3.0;
     linstab_sim *s = NULL;
-    cr_assert_eq(linstab_sim_alloc(f, LINSTAB_DYN_SAM_NORMALIZED, eta, rho, 1, LINSTAB_SAMPLING_WITH, &s, &err),
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_DYN_SAM_NORMALIZED, eta, rho, 1, LINSTAB_SAMPLING_WITH, &s, &err),
                  LINSTAB_OK);
     gsl_rng *r = tu_rng(1);
     double w[2] = {1.0, 1.0}, gn = sqrt(4.0 + 0.25);
     double u0 = 1.0 + rho * 2.0 / gn, u1 = 1.0 + rho * 0.5 / gn;
-    linstab_sim_step(s, r, w);
+    linstab_simulate_step(s, r, w);
     cr_expect(fabs(w[0] - (1.0 - eta * 2.0 * u0)) <= 8 * 2.2e-16 && fabs(w[1] - (1.0 - eta * 0.5 * u1)) <= 8 * 2.2e-16,
               "w = (%.17g, %.17g), want (%.17g, %.17g)", w[0], w[1], 1.0 - eta * 2.0 * u0, 1.0 - eta * 0.5 * u1);
     /* at w = 0 the gradient vanishes: no ascent, w stays 0 */
     w[0] = w[1] = 0.0;
-    linstab_sim_step(s, r, w);
+    linstab_simulate_step(s, r, w);
     cr_expect(w[0] == 0.0 && w[1] == 0.0);
     gsl_rng_free(r);
-    linstab_sim_free(s);
+    linstab_simulate_free(s);
     linstab_family_free(f);
 }
 
 Test(simulated_step, diagonal_fast_path_equals_the_general_step_batch_for_batch)
 {
-    /* linstab_sim_diag_run draws its batches exactly as linstab_sim_step does
+    /* linstab_simulate_diag_run draws its batches exactly as linstab_simulate_step does
      * (same scheme, same stream), so from the same seed the two give the same
      * iterate: w_j (1 - eta (h_j + rho h_j^2)) per step, the general step as
      * w - eta (Hhat w + rho Hhat^2 w); rounding of a product of 200 factors:
@@ -677,14 +677,14 @@ Test(simulated_step, diagonal_fast_path_equals_the_general_step_batch_for_batch)
                 double rho = dyns[q] == LINSTAB_DYN_SAM_SAME ? 0.35 : 0.0;
                 linstab_sim *s1 = NULL, *s2 = NULL;
                 linstab_error err;
-                cr_assert_eq(linstab_sim_alloc(f, dyns[q], 0.3, rho, Bs[bi], ss[si], &s1, &err), LINSTAB_OK);
-                cr_assert_eq(linstab_sim_alloc(f, dyns[q], 0.3, rho, Bs[bi], ss[si], &s2, &err), LINSTAB_OK);
+                cr_assert_eq(linstab_simulate_alloc(f, dyns[q], 0.3, rho, Bs[bi], ss[si], &s1, &err), LINSTAB_OK);
+                cr_assert_eq(linstab_simulate_alloc(f, dyns[q], 0.3, rho, Bs[bi], ss[si], &s2, &err), LINSTAB_OK);
                 gsl_rng *r1 = tu_rng(62), *r2 = tu_rng(62);
                 double w1[5], w2[5], ln;
                 for (int j = 0; j < 5; j++) w1[j] = w2[j] = 1.0 / sqrt(5.0);
-                int rc = linstab_sim_diag_run(s1, r1, w1, 200, 100.0, 100.0, &ln);
+                int rc = linstab_simulate_diag_run(s1, r1, w1, 200, 100.0, 100.0, &ln);
                 cr_assert(rc == 0 || rc == -1, "rc %d", rc);
-                for (int t = 0; t < 200; t++) linstab_sim_step(s2, r2, w2);
+                for (int t = 0; t < 200; t++) linstab_simulate_step(s2, r2, w2);
                 double sq = 0.0;
                 for (int j = 0; j < 5; j++) {
                     sq += w2[j] * w2[j];
@@ -695,8 +695,8 @@ Test(simulated_step, diagonal_fast_path_equals_the_general_step_batch_for_batch)
                 if (rc == 0) cr_expect(fabs(ln - 0.5 * log(sq)) <= 1e-12 * (1 + fabs(ln)), "log norm %.17g vs %.17g", ln, 0.5 * log(sq));
                 gsl_rng_free(r1);
                 gsl_rng_free(r2);
-                linstab_sim_free(s1);
-                linstab_sim_free(s2);
+                linstab_simulate_free(s1);
+                linstab_simulate_free(s2);
             }
     linstab_family_free(f);
 }

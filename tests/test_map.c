@@ -114,10 +114,10 @@ Test(map_protocol, the_simulator_step_equals_the_update_definition)
     linstab_dynamics dyns[3] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME, LINSTAB_DYN_SAM_INDEP};
     for (int k = 0; k < 3; k++) {
         linstab_sim *s = NULL;
-        cr_assert_eq(linstab_sim_alloc(f, dyns[k], eta, rho, n, LINSTAB_SAMPLING_WITHOUT, &s, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_simulate_alloc(f, dyns[k], eta, rho, n, LINSTAB_SAMPLING_WITHOUT, &s, &err), LINSTAB_OK);
         double w[3], Hw[3] = {0}, HHw[3] = {0};
         memcpy(w, w0, sizeof w);
-        linstab_sim_step(s, g, w);
+        linstab_simulate_step(s, g, w);
         for (size_t a = 0; a < d; a++)
             for (size_t b = 0; b < d; b++) Hw[a] += H[a * d + b] * w0[b];
         for (size_t a = 0; a < d; a++)
@@ -127,7 +127,7 @@ Test(map_protocol, the_simulator_step_equals_the_update_definition)
             double want = w0[a] - eta * Hw[a] - (k > 0 ? eta * rho * HHw[a] : 0.0);
             cr_expect_lt(fabs(w[a] - want), 1e-14, "dynamics %d, coordinate %zu", k, a);
         }
-        linstab_sim_free(s);
+        linstab_simulate_free(s);
     }
     gsl_rng_free(g);
     linstab_family_free(f);
@@ -241,7 +241,7 @@ Test(map_margins, theorem_1_and_2_margins_use_the_sharpness_and_coherence_of_a_f
     linstab_rotated rf = tu_rotate(f);
     linstab_error err;
     double l1 = tu_lambda1_mean(f), sig;
-    cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_geometry_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
     linstab_map_source src = {&rf, l1, sig, 0, NULL, NULL};
     linstab_map_axis x, y;
     cr_assert_eq(linstab_map_axis_parse("eta=0.1,0.6", &x, &err), LINSTAB_OK);
@@ -262,7 +262,7 @@ Test(map_margins, theorem_1_and_2_margins_use_the_sharpness_and_coherence_of_a_f
         }
     linstab_map_axis_clear(&x);
     linstab_map_axis_clear(&y);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -313,7 +313,7 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
     linstab_moments *m = NULL;
     cr_assert_eq(linstab_moments_compute(rf.f, &m, &err), LINSTAB_OK, "%s", err.msg);
     double sig;
-    cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_geometry_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
     linstab_map_source src = {&rf, tu_lambda1_mean(f), sig, 0, m, NULL};
     linstab_map_axis x, y;
     cr_assert_eq(linstab_map_axis_parse("eta=0.05,0.4,1.3", &x, &err), LINSTAB_OK);
@@ -357,7 +357,7 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
     linstab_map_axis_clear(&x);
     linstab_map_axis_clear(&y);
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -502,13 +502,13 @@ Test(map_helpers, the_dexter_source_has_its_closed_form_spectrum_and_coherence)
     cr_expect(fabs(rf.l[0] - 2.0) <= 4 * 2.22e-16);
     for (size_t j = 1; j < 10; j++) cr_expect(fabs(rf.l[j] - 2.0 / 3.0) <= 4 * 2.22e-16, "l[%zu] = %.17g", j, rf.l[j]);
     double l1S, sigma;
-    cr_assert_eq(linstab_coherence(rf.f, &l1S, &sigma, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_geometry_coherence(rf.f, &l1S, &sigma, &err), LINSTAB_OK);
     cr_expect(fabs(sigma - 3.0) <= 64 * 2.22e-16 * 3.0, "sigma %.17g", sigma);
     linstab_map_source src = {&rf, 2.0, 3.0, 0, NULL, NULL};
     cr_expect_eq(linstab_map_source_n(&src), 12);
     linstab_map_source dx = {NULL, 2.0, 0.0, 40, NULL, NULL};
     cr_expect_eq(linstab_map_source_n(&dx), 40);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
 }
 
 /* One sample, one coordinate: the run is deterministic, |w_t| = |1 - eta h|^t. */
@@ -519,14 +519,14 @@ static int one_run(double eta, double h, size_t steps)
     cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 1, 1, 0, &f, &err), LINSTAB_OK);
     f->data[0] = h;
     linstab_sim *sim = NULL;
-    cr_assert_eq(linstab_sim_alloc(f, LINSTAB_DYN_SGD, eta, 0.0, 1, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK,
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_DYN_SGD, eta, 0.0, 1, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK,
                  "%s", err.msg);
     gsl_rng *r = tu_rng(5);
     double w[1];
     int outcome = 7;
     linstab_map_cell_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
     gsl_rng_free(r);
-    linstab_sim_free(sim);
+    linstab_simulate_free(sim);
     linstab_family_free(f);
     return outcome;
 }
@@ -639,9 +639,9 @@ Test(map_grid, a_chunked_run_stopped_and_resumed_equals_a_single_run)
     cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &whole, &err), LINSTAB_OK, "%s", err.msg);
 
     char *ck = tu_tmppath(".checkpoint");
-    linstab_ckpt_ident id;
-    linstab_ckpt_ident_init(&id);
-    cr_assert_eq(linstab_ckpt_ident_addf(&id, "the test grid", &err, "%s", "dexter 8"), LINSTAB_OK);
+    linstab_checkpoint_ident id;
+    linstab_checkpoint_ident_init(&id);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&id, "the test grid", &err, "%s", "dexter 8"), LINSTAB_OK);
     progress_log lg = {0};
     lg.stop_at = 1;
     linstab_map_grid_opts o = linstab_map_grid_defaults();
@@ -682,9 +682,9 @@ Test(map_grid, a_chunked_run_stopped_and_resumed_equals_a_single_run)
     gc.p.steps = 100;
 
     /* another run's checkpoint */
-    linstab_ckpt_ident other;
-    linstab_ckpt_ident_init(&other);
-    cr_assert_eq(linstab_ckpt_ident_addf(&other, "the test grid", &err, "%s", "dexter 9"), LINSTAB_OK);
+    linstab_checkpoint_ident other;
+    linstab_checkpoint_ident_init(&other);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&other, "the test grid", &err, "%s", "dexter 9"), LINSTAB_OK);
     o.ident = &other;
     linstab_map_grid refused;
     cr_expect_neq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &refused, &err), LINSTAB_OK);
@@ -693,11 +693,11 @@ Test(map_grid, a_chunked_run_stopped_and_resumed_equals_a_single_run)
     cr_expect(strstr(err.msg, "the test grid differs") != NULL, "%s", err.msg);
 
     linstab_map_grid_clear(&refused);
-    linstab_ckpt_ident_clear(&other);
+    linstab_checkpoint_ident_clear(&other);
     linstab_map_grid_clear(&whole);
     linstab_map_grid_clear(&part);
     linstab_map_grid_clear(&resumed);
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
     remove(ck);
     free(ck);
     grid_case_clear(&gc);
@@ -859,7 +859,7 @@ Test(map_margins, theorem_1_and_2_margins_are_those_of_linstab_bounds_compute)
     linstab_map_axis_clear(&x);
     linstab_map_axis_clear(&y);
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -877,13 +877,13 @@ Test(map_source, a_prepared_fixed_family_has_its_sharpness_coherence_and_sam_mom
     cr_expect(src.rf == &rf);
     cr_expect_eq(src.dexter_n, 0);
     double sig;
-    cr_assert_eq(linstab_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_geometry_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
     cr_expect_eq(src.sigma, sig);
     cr_expect_lt(fabs(src.sharpness - tu_lambda1_mean(f)), 1e-12 * tu_lambda1_mean(f));
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_DYN_SAM_SAME, &rf, &m, &src, &err), LINSTAB_OK);
     cr_expect(m != NULL && src.moments == m, "moments for SAM");
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }

@@ -87,7 +87,7 @@ Test(mlp_ntk, gram_blocks_are_products_of_the_sample_jacobians)
             linstab_family_free(fu);
             free(G);
             free(U);
-            linstab_array_free(&X);
+            linstab_npy_array_free(&X);
             linstab_mlp_free(m);
         }
 }
@@ -120,7 +120,7 @@ Test(mlp_data, checks_shapes_values_and_labels_naming_the_sample)
     cr_expect_eq(linstab_mlp_check_data(m, &Xbad, &Y, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
     linstab_array Ybad = {2, {4, 2}, Y.data}; /* 4 targets for 5 inputs */
     cr_expect_eq(linstab_mlp_check_data(m, &X, &Ybad, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
 }

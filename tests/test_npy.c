@@ -131,13 +131,13 @@ static void expect_read_error(const char *path, size_t max_bytes, linstab_status
     linstab_error err = {0};
     linstab_status st = linstab_npy_read(path, max_bytes, &a, &err);
     cr_expect_eq(st, code, "%s: status %d (%s), want %d; message: %s", path, st,
-                 linstab_strerror(st), code, err.msg);
+                 linstab_error_string(st), code, err.msg);
     cr_expect_eq(err.code, code);
     cr_expect(strstr(err.msg, path) != NULL, "message does not name the file: %s", err.msg);
     cr_expect(strstr(err.msg, fragment) != NULL, "message lacks \"%s\": %s", fragment, err.msg);
     cr_expect_null(a.data);
     cr_expect_eq(a.ndim, 0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 }
 
 static void read_ok(const char *path, size_t max_bytes, linstab_array *a)
@@ -164,7 +164,7 @@ Test(npy, round_trip_keeps_every_bit_for_0d_to_8d_arrays)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         linstab_array in = {.ndim = cases[c].ndim};
         memcpy(in.shape, cases[c].shape, sizeof in.shape);
-        size_t n = linstab_array_size(&in);
+        size_t n = linstab_npy_array_size(&in);
         in.data = malloc((n > 0 ? n : 1) * sizeof(double));
         tu_gauss(r, in.data, n);
         char path[700];
@@ -177,10 +177,10 @@ Test(npy, round_trip_keeps_every_bit_for_0d_to_8d_arrays)
         cr_expect_eq(out.ndim, in.ndim, "case %zu", c);
         for (size_t i = 0; i < in.ndim; i++) cr_expect_eq(out.shape[i], in.shape[i]);
         cr_assert_not_null(out.data, "case %zu: data is NULL even for size 0", c);
-        cr_expect_eq(linstab_array_size(&out), n);
+        cr_expect_eq(linstab_npy_array_size(&out), n);
         cr_expect(memcmp(out.data, in.data, n * sizeof(double)) == 0, "case %zu", c);
-        linstab_array_free(&out);
-        linstab_array_free(&in);
+        linstab_npy_array_free(&out);
+        linstab_npy_array_free(&in);
     }
     gsl_rng_free(r);
 }
@@ -196,7 +196,7 @@ Test(npy, round_trip_keeps_signed_zero_infinities_nan_and_subnormals)
     linstab_array a = {0};
     read_ok(path, 0, &a);
     cr_expect(memcmp(a.data, v, sizeof v) == 0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 }
 
 /* np.save(f, np.array([[0, 1, -2], [0.5, 3, 0.1]])) and friends: 64-byte
@@ -290,8 +290,8 @@ Test(npy, an_already_aligned_header_still_gets_64_spaces_like_numpy)
         read_ok(path, 0, &a);
         cr_expect_eq(a.ndim, 4);
         cr_expect_eq(a.shape[3], cases[c].shape[3]);
-        cr_expect_eq(linstab_array_size(&a), 0);
-        linstab_array_free(&a);
+        cr_expect_eq(linstab_npy_array_size(&a), 0);
+        linstab_npy_array_free(&a);
     }
 }
 
@@ -319,7 +319,7 @@ Test(npy, reads_version_2_and_3_headers_written_by_numpy)
         cr_expect_eq(a.shape[0], 2);
         cr_expect_eq(a.data[0], 1.5);
         cr_expect_eq(a.data[1], -0.25);
-        linstab_array_free(&a);
+        linstab_npy_array_free(&a);
     }
 }
 
@@ -343,7 +343,7 @@ Test(npy, reads_float32_and_widens_it_exactly_to_double)
     cr_expect_eq(a.data[0], 1.0);
     cr_expect_eq(a.data[1], (double)0.1f); /* the float's value, not 0.1 */
     cr_expect_eq(a.data[2], -3.5);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 }
 
 Test(npy, reads_float32_arrays_longer_than_the_widening_buffer)
@@ -357,10 +357,10 @@ Test(npy, reads_float32_arrays_longer_than_the_widening_buffer)
                   n * sizeof *f);
     linstab_array a = {0};
     read_ok(path, 0, &a);
-    cr_assert_eq(linstab_array_size(&a), n);
+    cr_assert_eq(linstab_npy_array_size(&a), n);
     for (size_t i = 0; i < n; i++)
         if (a.data[i] != (double)f[i]) cr_assert_fail("entry %zu", i);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     free(f);
 }
 
@@ -382,7 +382,7 @@ Test(npy, header_parser_accepts_any_key_order_whitespace_quotes_and_trailing_com
         cr_expect_eq(a.shape[0], 2);
         cr_expect_eq(a.shape[1], 3);
         cr_expect(memcmp(a.data, six, sizeof six) == 0);
-        linstab_array_free(&a);
+        linstab_npy_array_free(&a);
     }
 }
 
@@ -396,13 +396,13 @@ Test(npy, header_parser_reads_one_element_tuples_and_the_empty_tuple)
     read_ok(path, 0, &a);
     cr_expect_eq(a.ndim, 1);
     cr_expect_eq(a.shape[0], 6);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     write_raw_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': ( ), }", six, 8);
     read_ok(path, 0, &a);
     cr_expect_eq(a.ndim, 0);
-    cr_expect_eq(linstab_array_size(&a), 1);
+    cr_expect_eq(linstab_npy_array_size(&a), 1);
     cr_expect_eq(a.data[0], 0.0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -505,32 +505,32 @@ Test(npy, numeric_reading_converts_integers_and_bools_exactly)
     cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect(a.ndim == 1 && a.shape[0] == 4);
     for (int j = 0; j < 4; j++) cr_expect_eq(a.data[j], (double)i8[j]);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     expect_read_error(path, 0, LINSTAB_EDATA, "dtype '<i8'"); /* the strict reader still refuses */
 
     const int32_t i4[3] = {2, -1, 2147483647};
     write_raw_npy(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }\n", i4, sizeof i4);
     cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect(a.data[0] == 2.0 && a.data[1] == -1.0 && a.data[2] == 2147483647.0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 
     const uint8_t u1[6] = {0, 1, 255, 128, 3, 9};
     write_raw_npy(path, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }\n", u1, sizeof u1);
     cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
     for (int j = 0; j < 6; j++) cr_expect_eq(a.data[j], (double)u1[j]);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 
     const int16_t i2[2] = {-32768, 5};
     write_raw_npy(path, 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }\n", i2, sizeof i2);
     cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect(a.data[0] == -32768.0 && a.data[1] == 5.0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 
     const uint8_t b1[2] = {0, 1};
     write_raw_npy(path, 1, "{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }\n", b1, sizeof b1);
     cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect(a.data[0] == 0.0 && a.data[1] == 1.0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
 
     /* not exact in float64: refused; truncated integer data: refused */
     const int64_t big[1] = {((int64_t)1 << 53) + 1};
@@ -563,7 +563,7 @@ Test(npy, data_shorter_or_longer_than_the_shape_says_is_a_data_error)
     write_bytes(path, numpy_2x3, sizeof numpy_2x3 - 1);
     linstab_array a = {0};
     read_ok(path, 0, &a);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     write_bytes(path, numpy_2x3, sizeof numpy_2x3 - 2);
     expect_read_error(path, 0, LINSTAB_EDATA, "truncated");
     write_bytes(path, numpy_2x3, 128); /* header only */
@@ -692,7 +692,7 @@ Test(npy, a_pipe_is_read_and_its_length_checked_while_streaming)
             read_ok(path, 0, &a);
             cr_expect_eq(a.ndim, 2);
             cr_expect(memcmp(a.data, six, sizeof six) == 0);
-            linstab_array_free(&a);
+            linstab_npy_array_free(&a);
         } else {
             expect_read_error(path, 0, LINSTAB_EDATA, cases[c].fragment);
         }
@@ -795,7 +795,7 @@ Test(npy, a_pipe_longer_than_the_read_chunk_is_read_exactly_for_every_dtype)
             wrong += a.data[i] != want;
         }
         cr_expect_eq(wrong, 0, "dtype %d: %zu values differ", t, wrong);
-        linstab_array_free(&a);
+        linstab_npy_array_free(&a);
         int status;
         cr_assert_eq(waitpid(pid, &status, 0), pid);
         free(b);
@@ -815,13 +815,13 @@ Test(npy, max_bytes_is_a_limit_on_the_float64_size_with_the_boundary_allowed)
     write_bytes(path, numpy_2x3, sizeof numpy_2x3 - 1);
     linstab_array a = {0};
     read_ok(path, 48, &a); /* exactly 6 doubles */
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     expect_read_error(path, 47, LINSTAB_ENOMEM,
                       "shape (2, 3) needs 48 bytes as float64, more than the limit of 47 bytes");
     /* float32 files are limited by the size they take once widened */
     write_bytes(path, numpy_f4, sizeof numpy_f4 - 1);
     read_ok(path, 24, &a);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     expect_read_error(path, 23, LINSTAB_ENOMEM, "limit");
 }
 
@@ -871,7 +871,7 @@ Test(npy, writing_over_an_existing_file_replaces_it)
     read_ok(path, 0, &a);
     cr_expect_eq(a.shape[0], 1);
     cr_expect_eq(a.data[0], 1.0);
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     cr_expect_eq(dir_entries(NULL, 0), 1);
 }
 
@@ -928,20 +928,20 @@ Test(npy, bad_shapes_and_missing_data_are_invalid_arguments_and_write_nothing)
 Test(npy, array_size_is_the_product_of_the_shape_and_one_for_0d)
 {
     linstab_array a = {.ndim = 0};
-    cr_expect_eq(linstab_array_size(&a), 1);
+    cr_expect_eq(linstab_npy_array_size(&a), 1);
     linstab_array b = {.ndim = 3, .shape = {2, 3, 4}};
-    cr_expect_eq(linstab_array_size(&b), 24);
+    cr_expect_eq(linstab_npy_array_size(&b), 24);
     linstab_array c = {.ndim = 2, .shape = {5, 0}};
-    cr_expect_eq(linstab_array_size(&c), 0);
+    cr_expect_eq(linstab_npy_array_size(&c), 0);
 }
 
 Test(npy, array_free_zeroes_the_struct_and_accepts_null)
 {
     linstab_array a = {.ndim = 2, .shape = {1, 2}, .data = malloc(2 * sizeof(double))};
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     cr_expect_null(a.data);
     cr_expect_eq(a.ndim, 0);
     cr_expect_eq(a.shape[0], 0);
-    linstab_array_free(&a);
-    linstab_array_free(NULL);
+    linstab_npy_array_free(&a);
+    linstab_npy_array_free(NULL);
 }

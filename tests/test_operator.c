@@ -61,7 +61,7 @@ Test(svec, is_an_isometry_and_smat_inverts_it)
         }
         for (size_t p = 0; p < m; p++) dot += x[p] * y[p];
         cr_assert(fabs(tr - dot) <= 4 * r * r * EPS * scale, "r = %zu: tr(XY) %.17g, svec dot %.17g", r, tr, dot);
-        linstab_smat(r, x, Z);
+        linstab_svec_smat(r, x, Z);
         for (size_t a = 0; a < r * r; a++)
             cr_assert(fabs(Z[a] - X[a]) <= 2 * EPS * fabs(X[a]), "r = %zu entry %zu", r, a);
         free(X);
@@ -149,7 +149,7 @@ static void check_secmom(const linstab_family *f, linstab_method method, double 
     free(e);
     free(col);
     linstab_secmom_free(sm);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
 }
 
 Test(operator_dense, second_moment_form_dense_equals_apply_for_every_method)
@@ -185,7 +185,7 @@ static void sandwich_case(const linstab_family *f)
     }
     for (size_t q = 0; q < m; q++) {
         e[q] = 1.0;
-        linstab_smat(d, e, E);
+        linstab_svec_smat(d, e, E);
         e[q] = 0.0;
         memset(Y, 0, d * d * sizeof *Y);
         for (size_t i = 0; i < n; i++) {

@@ -524,7 +524,7 @@ static void check_004(size_t n, size_t sigma, double eta, size_t B, linstab_samp
     free(d);
     free(buf);
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -574,6 +574,6 @@ Test(check_report, text_report_prints_sigma_and_gamma_min_on_their_own_lines)
     }
     free(buf);
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }

@@ -12,7 +12,7 @@
 #include <lapacke.h>
 
 #include "linstab/exact.h"
-#include "linstab/samsame.h"
+#include "linstab/sam.h"
 #include "linstab/secmom.h"
 #include "testutil.h"
 
@@ -100,21 +100,21 @@ static linstab_family *random_dense(unsigned long seed)
 Test(samsame, operator_equals_enumeration_of_every_batch_for_every_scheme_and_batch_size)
 {
     linstab_family *f = random_dense(3);
-    linstab_samsame *w = NULL;
+    linstab_sam_same *w = NULL;
     linstab_error err;
-    cr_assert_eq(linstab_samsame_alloc(f, &w, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_sam_same_alloc(f, &w, &err), LINSTAB_OK, "%s", err.msg);
     double T[RR * RR], Tb[RR * RR];
     linstab_sampling schemes[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT,
                                    LINSTAB_SAMPLING_WITH};
     for (int si = 0; si < 3; si++)
         for (int B = 1; B <= N; B++) {
-            cr_assert_eq(linstab_samsame_full(w, 0.3, 0.7, (size_t)B, schemes[si], T, &err),
+            cr_assert_eq(linstab_sam_same_full(w, 0.3, 0.7, (size_t)B, schemes[si], T, &err),
                          LINSTAB_OK);
             brute(f->data, schemes[si], B, 0.3, 0.7, Tb);
             /* entries are O(1) sums of a few hundred O(1) products: 1e-12 */
             cr_expect_lt(tu_rel_diff(T, Tb, RR * RR), 1e-12, "scheme %d, B = %d", si, B);
         }
-    linstab_samsame_free(w);
+    linstab_sam_same_free(w);
     linstab_family_free(f);
 }
 
@@ -140,13 +140,13 @@ static double radius_dense(const double *T)
 Test(samsame, svec_radius_equals_the_radius_of_the_enumerated_operator)
 {
     linstab_family *f = random_dense(5);
-    linstab_samsame *w = NULL;
+    linstab_sam_same *w = NULL;
     linstab_error err;
-    cr_assert_eq(linstab_samsame_alloc(f, &w, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_sam_same_alloc(f, &w, &err), LINSTAB_OK);
     double Tb[RR * RR], rad;
     for (int B = 1; B <= N; B++) {
         brute(f->data, LINSTAB_SAMPLING_BERNOULLI, B, 0.5, 0.4, Tb);
-        cr_assert_eq(linstab_samsame_radius(w, 0.5, 0.4, (size_t)B, LINSTAB_SAMPLING_BERNOULLI,
+        cr_assert_eq(linstab_sam_same_radius(w, 0.5, 0.4, (size_t)B, LINSTAB_SAMPLING_BERNOULLI,
                                             &rad, &err),
                      LINSTAB_OK);
         /* T = E[J (x) J] is symmetric (J is): radius error c r^2 eps E||J||^2,
@@ -154,7 +154,7 @@ Test(samsame, svec_radius_equals_the_radius_of_the_enumerated_operator)
         double q = 1.0 + 0.5 * max_l1(f) * (1.0 + 0.4 * max_l1(f));
         cr_expect_lt(tu_rel(rad, radius_dense(Tb), 1e-300), tu_tol(RR, q * q / rad), "B = %d", B);
     }
-    linstab_samsame_free(w);
+    linstab_sam_same_free(w);
     linstab_family_free(f);
 }
 
@@ -163,13 +163,13 @@ Test(samsame, agrees_with_the_k_family_route_at_batch_one_and_with_sgd_at_rho_ze
     linstab_family *f = random_dense(7);
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
-    linstab_samsame *w = NULL;
-    cr_assert_eq(linstab_samsame_alloc(rf.f, &w, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    linstab_sam_same *w = NULL;
+    cr_assert_eq(linstab_sam_same_alloc(rf.f, &w, &err), LINSTAB_OK);
     linstab_eigen_opts eo = linstab_eigen_defaults();
     double r1, r2;
     /* B = 1 without replacement: the K_i = H_i + rho H_i^2 route */
-    cr_assert_eq(linstab_samsame_radius(w, 0.4, 0.3, 1, LINSTAB_SAMPLING_WITHOUT, &r1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_sam_same_radius(w, 0.4, 0.3, 1, LINSTAB_SAMPLING_WITHOUT, &r1, &err), LINSTAB_OK);
     cr_assert_eq(linstab_sam_radius(&rf, LINSTAB_SAM_SAME, 0.4, 0.3, 1, LINSTAB_SAMPLING_WITHOUT,
                                     &eo, &r2, &err),
                  LINSTAB_OK);
@@ -180,10 +180,10 @@ Test(samsame, agrees_with_the_k_family_route_at_batch_one_and_with_sgd_at_rho_ze
     linstab_secmom *s = NULL;
     cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.4, 0.0, a, b, &s, &err), LINSTAB_OK);
     cr_assert_eq(linstab_secmom_radius(s, &eo, &r2, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_samsame_radius(w, 0.4, 0.0, 3, LINSTAB_SAMPLING_WITH, &r1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_sam_same_radius(w, 0.4, 0.0, 3, LINSTAB_SAMPLING_WITH, &r1, &err), LINSTAB_OK);
     cr_expect_lt(tu_rel(r1, r2, 1e-300), 1e-11);
     /* B = n without replacement: full-batch SAM, max_j (1 - eta k_j)^2 */
-    cr_assert_eq(linstab_samsame_radius(w, 0.4, 0.3, N, LINSTAB_SAMPLING_WITHOUT, &r1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_sam_same_radius(w, 0.4, 0.3, N, LINSTAB_SAMPLING_WITHOUT, &r1, &err), LINSTAB_OK);
     double full = 0.0;
     for (size_t j = 0; j < rf.f->d; j++) {
         double g = 1.0 - 0.4 * (rf.l[j] + 0.3 * rf.l[j] * rf.l[j]);
@@ -191,8 +191,8 @@ Test(samsame, agrees_with_the_k_family_route_at_batch_one_and_with_sgd_at_rho_ze
     }
     cr_expect_lt(tu_rel(r1, full, 1e-300), tu_tol(RR, 1.0)); /* symmetric T: ||T|| = radius, relative c m eps */
     linstab_secmom_free(s);
-    linstab_samsame_free(w);
-    linstab_rotated_clear(&rf);
+    linstab_sam_same_free(w);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -231,9 +231,9 @@ Test(samsame, svec_matrix_is_the_enumerated_operator_in_svec_coordinates)
 {
     enum { M = R * (R + 1) / 2 };
     linstab_family *f = random_dense(5);
-    linstab_samsame *w = NULL;
+    linstab_sam_same *w = NULL;
     linstab_error err;
-    cr_assert_eq(linstab_samsame_alloc(f, &w, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_sam_same_alloc(f, &w, &err), LINSTAB_OK, "%s", err.msg);
     linstab_sampling schemes[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT,
                                    LINSTAB_SAMPLING_WITH};
     double rhos[2] = {0.0, 0.45};
@@ -241,7 +241,7 @@ Test(samsame, svec_matrix_is_the_enumerated_operator_in_svec_coordinates)
         for (int B = 1; B <= N; B++)
             for (int ri = 0; ri < 2; ri++) {
                 double Ts[M * M], Tb[RR * RR], Tbs[M * M];
-                cr_assert_eq(linstab_samsame_svec(w, 0.35, rhos[ri], (size_t)B, schemes[si], Ts, &err),
+                cr_assert_eq(linstab_sam_same_svec(w, 0.35, rhos[ri], (size_t)B, schemes[si], Ts, &err),
                              LINSTAB_OK, "%s", err.msg);
                 brute(f->data, schemes[si], B, 0.35, rhos[ri], Tb);
                 svec_of(Tb, Tbs);
@@ -249,7 +249,7 @@ Test(samsame, svec_matrix_is_the_enumerated_operator_in_svec_coordinates)
                 cr_expect_lt(tu_rel_diff(Ts, Tbs, M * M), 1e-12, "scheme %d, B = %d, rho = %g", si, B,
                              rhos[ri]);
             }
-    linstab_samsame_free(w);
+    linstab_sam_same_free(w);
     linstab_family_free(f);
 }
 
@@ -258,7 +258,7 @@ static void check_k_family(const linstab_family *f, double rho)
 {
     linstab_family *g = NULL;
     linstab_error err;
-    cr_assert_eq(linstab_family_sam_same(f, rho, &g, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_sam_family(f, rho, &g, &err), LINSTAB_OK, "%s", err.msg);
     cr_assert_eq(g->kind, f->kind);
     cr_assert_eq(g->n, f->n);
     cr_assert_eq(g->d, f->d);
@@ -317,7 +317,7 @@ Test(samsame, k_family_of_a_diagonal_family_gives_sam_its_full_batch_radius)
     double h[6] = {1.0, 0.5, 2.0, 0.0, 3.0, 1.5};
     memcpy(f->data, h, sizeof h);
     double rho = 0.25, eta = 0.3;
-    cr_assert_eq(linstab_family_sam_same(f, rho, &g, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_sam_family(f, rho, &g, &err), LINSTAB_OK);
     for (int j = 0; j < 6; j++) cr_expect_eq(g->data[j], h[j] + rho * h[j] * h[j]);
     double want = 0.0;
     for (int j = 0; j < 2; j++) {
@@ -334,7 +334,7 @@ Test(samsame, k_family_of_a_diagonal_family_gives_sam_its_full_batch_radius)
     cr_assert_eq(linstab_secmom_radius(s, &eo, &rad, &err), LINSTAB_OK);
     cr_expect(fabs(rad - want) <= 16 * 2.2e-16, "radius %.17g, want %.17g", rad, want);
     linstab_secmom_free(s);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(g);
     linstab_family_free(f);
 }

@@ -133,7 +133,7 @@ Test(secmom, sgd_and_independent_sam_operators_equal_enumeration_of_every_batch)
     linstab_family *f = factored(1);
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
     double Hs[N * DD], X[DD] = {1.0, 0.2, -0.3, 0.2, 0.5, 0.1, -0.3, 0.1, 0.8}, Y[DD], want[DD];
     for (int i = 0; i < N; i++) linstab_family_sample_dense(rf.f, (size_t)i, Hs + i * DD);
     linstab_sampling schemes[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
@@ -153,7 +153,7 @@ Test(secmom, sgd_and_independent_sam_operators_equal_enumeration_of_every_batch)
                 cr_expect_lt(tu_rel_diff(Y, want, DD), 1e-12, "scheme %d B %d method %d", sc, B, method);
                 linstab_secmom_free(s);
             }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -163,7 +163,7 @@ Test(secmom, dense_form_equals_matrix_free_columns_and_the_adjoint_is_the_transp
     linstab_family *f = factored(2);
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
     size_t m = rf.f->d * (rf.f->d + 1) / 2;
     double *A = malloc(m * m * sizeof *A), *Bm = malloc(m * m * sizeof *Bm), *At = malloc(m * m * sizeof *At);
     for (int method = 0; method < 2; method++) {
@@ -189,7 +189,7 @@ Test(secmom, dense_form_equals_matrix_free_columns_and_the_adjoint_is_the_transp
     free(A);
     free(Bm);
     free(At);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -198,7 +198,7 @@ Test(secmom, gd_radius_and_lanczos_agree_with_the_closed_form_and_lapack)
     linstab_family *f = factored(3);
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
     /* GD: radius = max_j (1 - eta l_j)^2 */
     linstab_secmom *s = NULL;
     cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.7, 0.0, 1.0, 0.0, &s, &err), LINSTAB_OK);
@@ -217,7 +217,7 @@ Test(secmom, gd_radius_and_lanczos_agree_with_the_closed_form_and_lapack)
     cr_assert_eq(linstab_secmom_radius(s, &arpack, &r2, &err), LINSTAB_OK);
     cr_expect_lt(tu_rel(r2, r1, 1e-300), 1e-10);
     linstab_secmom_free(s);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -237,7 +237,7 @@ Test(secmom, shift_invert_radius_equals_lapack_below_and_above_eta_star)
     tu_gauss(g, f->data, n * d);
     gsl_rng_free(g);
     linstab_rotated rf;
-    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
     cr_assert_eq(rf.f->d, d);
     double coeffs[2][2] = {{(double)n * 4.0 / (5.0 * (double)(n - 1)), (double)(n - 5) / (5.0 * (double)(n - 1))}, /* without, B = 5 */
                            {0.0, 1.0}};                                                                     /* B = 1, with */
@@ -261,7 +261,7 @@ Test(secmom, shift_invert_radius_equals_lapack_below_and_above_eta_star)
             linstab_secmom_free(s);
         }
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -273,7 +273,7 @@ Test(secmom, monte_carlo_second_moments_match_the_operator)
     linstab_family *f = factored(4);
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
     size_t r = rf.f->d, K = 4, runs = 40000;
     double eta = 0.3, rho = 0.4;
     linstab_dynamics dyn[2] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_INDEP};
@@ -291,12 +291,12 @@ Test(secmom, monte_carlo_second_moments_match_the_operator)
             memcpy(W, Wn, r * r * sizeof *W);
         }
         linstab_sim *sim = NULL;
-        cr_assert_eq(linstab_sim_alloc(rf.f, dyn[t], eta, rho, 2, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_simulate_alloc(rf.f, dyn[t], eta, rho, 2, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK);
         gsl_rng *g = linstab_rng_stream(77, (uint64_t)t);
         double sum[9] = {0}, sum2[9] = {0}, w[3];
         for (size_t run = 0; run < runs; run++) {
             memcpy(w, w0, r * sizeof *w);
-            for (size_t k = 0; k < K; k++) linstab_sim_step(sim, g, w);
+            for (size_t k = 0; k < K; k++) linstab_simulate_step(sim, g, w);
             for (size_t i = 0; i < r; i++)
                 for (size_t j = 0; j < r; j++) {
                     double v = w[i] * w[j];
@@ -310,10 +310,10 @@ Test(secmom, monte_carlo_second_moments_match_the_operator)
             cr_expect_lt(fabs(mean - W[e]), 5.0 * se + 1e-12, "dynamics %d entry %zu: %g vs %g (se %g)", t, e, mean, W[e], se);
         }
         gsl_rng_free(g);
-        linstab_sim_free(sim);
+        linstab_simulate_free(sim);
         linstab_secmom_free(s);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -354,7 +354,7 @@ Test(secmom, full_batch_sam_apply_is_J_X_J_with_J_diagonal_in_the_eigenbasis)
         cr_expect(fabs(got - rad) <= 8 * 2.2e-16 * rad, "radius %.17g vs %.17g", got, rad);
         linstab_secmom_free(s);
     }
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
 
@@ -412,8 +412,8 @@ Test(secmom, diagonal_fast_path_radius_equals_the_general_operator)
                     linstab_secmom_free(s1);
                     linstab_secmom_free(s2);
                 }
-    linstab_rotated_clear(&rd);
-    linstab_rotated_clear(&rdense);
+    linstab_family_rotated_clear(&rd);
+    linstab_family_rotated_clear(&rdense);
     linstab_family_free(fd);
     linstab_family_free(fdense);
 }

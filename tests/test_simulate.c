@@ -39,13 +39,13 @@ Test(simulate, the_diagonal_kernel_with_batches_covering_every_coordinate_equals
             linstab_sim *sim = NULL;
             linstab_error err;
             /* Bernoulli with B = n includes every sample with probability 1 */
-            cr_assert_eq(linstab_sim_alloc(f, dyn[k], eta, rho, n, s, &sim, &err), LINSTAB_OK, "%s", err.msg);
+            cr_assert_eq(linstab_simulate_alloc(f, dyn[k], eta, rho, n, s, &sim, &err), LINSTAB_OK, "%s", err.msg);
             gsl_rng *g = tu_rng(3);
             double w[64], w0[64];
             for (size_t j = 0; j < d; j++) w0[j] = w[j] = 1.0 / sqrt((double)d) * (j % 2 ? -1.0 : 1.0);
             double logn = 0.0;
             size_t steps = 3;
-            int v = linstab_sim_diag_run(sim, g, w, steps, 50.0, 50.0, &logn);
+            int v = linstab_simulate_diag_run(sim, g, w, steps, 50.0, 50.0, &logn);
             cr_expect_eq(v, 0, "no threshold is reached in 3 steps");
             double sq = 0.0;
             for (size_t j = 0; j < d; j++) {
@@ -56,7 +56,7 @@ Test(simulate, the_diagonal_kernel_with_batches_covering_every_coordinate_equals
             }
             cr_expect_lt(fabs(logn - 0.5 * log(sq)), 1e-13, "log-norm");
             gsl_rng_free(g);
-            linstab_sim_free(sim);
+            linstab_simulate_free(sim);
         }
     linstab_family_free(f);
 }

@@ -7,18 +7,18 @@
 
 #include <criterion/criterion.h>
 
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 Test(status, every_code_has_its_own_message)
 {
     const char *want[] = {"success", "invalid argument", "bad data", "out of memory", "LAPACK failure",
                           "no convergence", "input/output error"};
     for (int c = LINSTAB_OK; c <= LINSTAB_EIO; c++) {
-        cr_assert_str_eq(linstab_strerror((linstab_status)c), want[c]);
+        cr_assert_str_eq(linstab_error_string((linstab_status)c), want[c]);
         for (int e = 0; e < c; e++)
-            cr_assert_str_neq(linstab_strerror((linstab_status)c), linstab_strerror((linstab_status)e));
+            cr_assert_str_neq(linstab_error_string((linstab_status)c), linstab_error_string((linstab_status)e));
     }
-    cr_assert_str_eq(linstab_strerror((linstab_status)99), "unknown status");
+    cr_assert_str_eq(linstab_error_string((linstab_status)99), "unknown status");
 }
 
 Test(status, error_set_formats_the_message_and_returns_the_code)

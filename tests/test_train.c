@@ -40,8 +40,8 @@ static void data(void)
 
 static void cleanup(void)
 {
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
 }
 
 TestSuite(train, .init = data, .fini = cleanup);
@@ -220,7 +220,7 @@ Test(train, one_full_batch_step_follows_its_formula)
 
 /* The blocked Gauss-Newton coherence (NTK blocks from the layer factors,
  * no Jacobian) equals the coherence of the factor family U_i = J_i' built
- * from autograd Jacobians (linstab_coherence: Gram of the factors, LAPACK),
+ * from autograd Jacobians (linstab_geometry_coherence: Gram of the factors, LAPACK),
  * for every activation, with and without biases, one and three outputs,
  * two and three weight layers, and blocks of 1, 7 (not dividing n) and all
  * samples; one sample has an all-zero Jacobian (no bias, dead relu units). */
@@ -248,7 +248,7 @@ Test(train, blocked_gauss_newton_coherence_equals_the_factor_family_coherence)
                 linstab_family *f = NULL;
                 cr_assert_eq(linstab_mlp_family(m, &X0, &Yk, LINSTAB_LOSS_MSE, 0.0, 1, 0, &f, &err), LINSTAB_OK);
                 double l1_ref, sigma_ref;
-                cr_assert_eq(linstab_coherence(f, &l1_ref, &sigma_ref, &err), LINSTAB_OK);
+                cr_assert_eq(linstab_geometry_coherence(f, &l1_ref, &sigma_ref, &err), LINSTAB_OK);
                 /* blocks of b samples take 2 (b k)^2 doubles */
                 size_t blocks[3] = {2 * k * k * 8, 2 * 49 * k * k * 8, (size_t)1 << 30};
                 for (int t = 0; t < 3; t++) {
@@ -527,7 +527,7 @@ Test(train, a_failed_evaluation_ends_training_without_writing_its_row)
     cr_expect_eq(lines, 2, "log:\n%s", buf);
     cr_expect(strstr(buf, "\n4,") == NULL, "a row for the failed evaluation:\n%s", buf);
     linstab_mlp_free(m);
-    linstab_array_free(&X3);
-    linstab_array_free(&Y3);
+    linstab_npy_array_free(&X3);
+    linstab_npy_array_free(&Y3);
 #endif
 }

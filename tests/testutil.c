@@ -99,7 +99,7 @@ linstab_rotated tu_rotate(const linstab_family *f)
 {
     linstab_rotated rf;
     linstab_error err;
-    cr_assert_eq(linstab_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_family_rotated_make(f, -1.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
     return rf;
 }
 

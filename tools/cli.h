@@ -10,12 +10,18 @@
 
 #include "cli_parse.h"
 #include "linstab/family.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 /* Exit status for a library status: 2 for usage errors, 1 for the rest. */
 int cli_exit_code(linstab_status st);
 
-/* Print "linstab CMD: error: MSG" on stderr and return the exit status. */
+/* The library's message of err with the flag of the parameter at fault
+ * (err->param "sam_variant" -> "--sam-variant: MSG"); a disallowed
+ * indefinite family gets the flag that allows it.  The text is valid
+ * until the next call. */
+const char *cli_msg(const linstab_error *err);
+
+/* Print "linstab CMD: error: MSG" (cli_msg) on stderr and return the exit status. */
 int cli_fail(const char *cmd, const linstab_error *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -17,9 +17,27 @@
 
 int cli_exit_code(linstab_status st) { return st == LINSTAB_EINVAL ? 2 : 1; }
 
+const char *cli_msg(const linstab_error *err)
+{
+    static char buf[LINSTAB_ERROR_MSG_LEN + LINSTAB_ERROR_PARAM_LEN + 64];
+    const char *msg = err->msg[0] ? err->msg : linstab_error_string(err->code);
+    if (strcmp(err->param, "allow_indefinite") == 0) {
+        snprintf(buf, sizeof buf, "%s (use --allow-indefinite to accept indefinite Hessians)", msg);
+        return buf;
+    }
+    if (err->param[0] == '\0') return msg;
+    char flag[LINSTAB_ERROR_PARAM_LEN];
+    size_t i = 0;
+    for (; err->param[i] != '\0' && i + 1 < sizeof flag; i++)
+        flag[i] = err->param[i] == '_' ? '-' : err->param[i];
+    flag[i] = '\0';
+    snprintf(buf, sizeof buf, "--%s: %s", flag, msg);
+    return buf;
+}
+
 int cli_fail(const char *cmd, const linstab_error *err)
 {
-    fprintf(stderr, "linstab %s: error: %s\n", cmd, err->msg[0] ? err->msg : linstab_strerror(err->code));
+    fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(err));
     return cli_exit_code(err->code);
 }
 
@@ -168,11 +186,11 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
     int rc = 0;
     if (linstab_mlp_load(src->model, &m, &err) != LINSTAB_OK || linstab_npy_read_numeric(src->data, 0, &X, &err) != LINSTAB_OK ||
         linstab_npy_read_numeric(src->targets, 0, &Y, &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         rc = 1;
     }
     if (rc == 0 && src->loss_ce && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->targets, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->targets, cli_msg(&err));
         rc = 1;
     }
     double lim = memory_limit(src);
@@ -200,22 +218,22 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
                                 lim > 0 ? (size_t)lim : 0, out, &err);
     }
     if (rc == 0 && st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, cli_msg(&err));
         rc = 1;
     }
     /* the exact Hessian at a non-interpolating point can be indefinite: say so */
     if (rc == 0) {
         st = linstab_family_validate(*out, 1e-8, src->allow_indefinite, indefinite, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, cli_msg(&err));
             linstab_family_free(*out);
             *out = NULL;
             rc = 1;
         }
     }
     linstab_mlp_free(m);
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     return rc;
 }
 
@@ -236,7 +254,7 @@ int cli_load_family(const char *cmd, const cli_family_source *src, linstab_famil
     linstab_status st = linstab_family_load(*path, kind, lim > 0.0 ? (size_t)lim : 0, out, &err);
     if (st == LINSTAB_EINVAL) st = LINSTAB_EDATA; /* a bad file is bad data, not bad usage */
     if (st == LINSTAB_ENOMEM) {
-        fprintf(stderr, "linstab %s: error: not enough memory: %s (--max-memory)\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: not enough memory: %s (--max-memory)\n", cmd, cli_msg(&err));
         return 1;
     }
     if (st != LINSTAB_OK) {
@@ -245,7 +263,7 @@ int cli_load_family(const char *cmd, const cli_family_source *src, linstab_famil
     }
     st = linstab_family_validate(*out, src->sym_tol, src->allow_indefinite, indefinite, &err);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, *path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, *path, cli_msg(&err));
         linstab_family_free(*out);
         *out = NULL;
         return 1;

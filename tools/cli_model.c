@@ -20,10 +20,10 @@ int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_p
     if (st == LINSTAB_OK && src->loss_ce) st = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     if (st == LINSTAB_OK) st = linstab_mlp_point_at(m, &X, &Y, loss, src->smoothing, pt, &err);
     linstab_mlp_free(m);
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, cli_msg(&err));
         return cli_exit_code(st);
     }
     return 0;

@@ -161,13 +161,13 @@ int cmd_check(int argc, char **argv)
         case OPT_RHO: rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &h.rho); break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &h.sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_JSON: json = 1; break;
         case OPT_OUT: out_path = optarg; break;
         case OPT_VARIANT:
             if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_NOEXACT: exact = 0; break;
         case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); xo.seed = seed; break;
@@ -222,19 +222,19 @@ int cmd_check(int argc, char **argv)
     linstab_status st;
     /* the exact operators need the eigenbasis of H; the geometry is invariant */
     if (exact) {
-        st = linstab_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
+        st = linstab_family_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
         fr = rf.f;
         rf.f = NULL; /* fr is freed below */
     } else {
         /* f is not needed again: restricted in place, no copy when rank = d */
-        st = linstab_family_restrict_owned(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
+        st = linstab_family_restrict_take(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
         fr = f;
         f = NULL;
     }
     linstab_geometry g;
     linstab_bounds b;
     stage("restrict");
-    if (st == LINSTAB_OK) st = linstab_moments_compute_given(fr, Hmean, lambda1, &m, &err);
+    if (st == LINSTAB_OK) st = linstab_moments_compute_take(fr, Hmean, lambda1, &m, &err);
     Hmean = NULL; /* taken over */
     stage("moments");
     if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, d_amb, &g, &err);
@@ -250,7 +250,7 @@ int cmd_check(int argc, char **argv)
         stage("exact");
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
         goto done;
     }
@@ -260,7 +260,7 @@ int cmd_check(int argc, char **argv)
         /* the premise of every result: an interpolating minimum */
         if (g.definite && !isfinite(g.lambda_min)) st = linstab_geometry_lambda_min(m, &g, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, cli_msg(&err));
             rc = cli_exit_code(st);
             goto done;
         }
@@ -282,7 +282,7 @@ int cmd_check(int argc, char **argv)
 done:
     free(Hmean);
     linstab_moments_free(m);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(fr);
     linstab_family_free(f);
     return rc;

@@ -88,14 +88,14 @@ int cmd_critical(int argc, char **argv)
         case OPT_BATCHES: batches_arg = optarg; break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_RHO:
             rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &rho);
             break;
         case OPT_VARIANT:
             if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_JSON: json = 1; break;
         case OPT_CSV: csv = 1; break;
@@ -133,9 +133,9 @@ int cmd_critical(int argc, char **argv)
             rc = cli_usage_error(cmd, "--batches: %zu is outside [1, n] = [1, %zu]", batches[t], f->n);
             goto done;
         }
-    linstab_status st = linstab_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
+    linstab_status st = linstab_family_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
     double l1S = NAN, sigma = NAN;
-    if (st == LINSTAB_OK) st = linstab_coherence(rf.f, &l1S, &sigma, &err);
+    if (st == LINSTAB_OK) st = linstab_geometry_coherence(rf.f, &l1S, &sigma, &err);
     rows = calloc(nb, sizeof *rows);
     if (st == LINSTAB_OK && rows == NULL) st = linstab_error_set(&err, LINSTAB_ENOMEM, "out of memory");
     double l1 = 0.0;
@@ -146,7 +146,7 @@ int cmd_critical(int argc, char **argv)
         for (size_t j = 0; j < rf.f->d; j++) kmax = fmax(kmax, fabs(rf.l[j]));
         linstab_hyper hr = {0.0, 1, rho, sampling};
         if (linstab_hyper_check_scale(&hr, kmax, &err) != LINSTAB_OK) {
-            rc = cli_usage_error(cmd, "--rho: %s", err.msg);
+            rc = cli_usage_error(cmd, "--rho: %s", cli_msg(&err));
             goto done;
         }
     }
@@ -167,7 +167,7 @@ int cmd_critical(int argc, char **argv)
         cli_progress("critical", t + 1, nb, quiet);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
         goto done;
     }
@@ -206,7 +206,7 @@ int cmd_critical(int argc, char **argv)
             linstab_json_number(&j, "rho", rho);
             linstab_json_string(&j, "sam_variant", linstab_sam_variant_name(variant));
         }
-        if (have_point) linstab_json_model_point(&j, &pt, lmin, is_min);
+        if (have_point) linstab_report_model_point(&j, &pt, lmin, is_min);
         linstab_json_begin_array(&j, "rows");
         for (size_t t = 0; t < nb; t++) {
             linstab_json_begin(&j, NULL);
@@ -260,7 +260,7 @@ int cmd_critical(int argc, char **argv)
 done:
     free(rows);
     free(batches);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
     return rc;
 }

@@ -66,7 +66,7 @@ int cmd_gen(int argc, char **argv)
     if (kind == NULL) return cli_usage_error(cmd, "--kind is required");
     if (out == NULL) return cli_usage_error(cmd, "--out is required");
     if (!have_n) return cli_usage_error(cmd, "--n is required");
-    if (linstab_gen_kind_parse(kind, &p.kind, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
+    if (linstab_generate_kind_parse(kind, &p.kind, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
     /* an option the kind does not use would be silently ignored: refuse it */
     if (p.kind == LINSTAB_GEN_DEXTER) {
         if (p.sigma == 0) return cli_usage_error(cmd, "--sigma is required for dexter");

@@ -108,13 +108,13 @@ int cmd_hessians(int argc, char **argv)
         goto done;
     }
     if (loss == LINSTAB_LOSS_CE && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, cli_msg(&err));
         rc = 1;
         goto done;
     }
     if (mf) {
         if (linstab_mlp_check_data(m, &X, &Y, loss, &err) != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, data, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, data, cli_msg(&err));
             rc = 1;
             goto done;
         }
@@ -152,7 +152,7 @@ int cmd_hessians(int argc, char **argv)
     linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, cli_msg(&err));
         rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
         goto done;
     }
@@ -171,8 +171,8 @@ int cmd_hessians(int argc, char **argv)
            gn ? "--factors" : "--family", out);
 done:
     linstab_family_free(f);
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
     return rc;
 }

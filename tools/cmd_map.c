@@ -251,7 +251,7 @@ static int save_field(stage *sg, const char *name, size_t ny, size_t nx, const d
     stage_path(sg, name, path, sizeof path);
     size_t shape[2] = {ny, nx};
     linstab_error err = {0};
-    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : stage_fail(sg, name, err.msg);
+    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : stage_fail(sg, name, cli_msg(&err));
     free(a);
     return rc;
 }
@@ -272,25 +272,25 @@ static int stage_close(stage *sg, const char *name, FILE *fp)
  * and every parameter, each a named part.  Returns an exit status. */
 static int run_identity(const char *cmd, const cli_family_source *src, size_t dexter_n,
                         const linstab_map_params *p, unsigned long long seed, const linstab_map_axis *x,
-                        const linstab_map_axis *y, linstab_ckpt_ident *id)
+                        const linstab_map_axis *y, linstab_checkpoint_ident *id)
 {
     linstab_error err = {0};
-    linstab_status st = linstab_ckpt_ident_addf(id, "the linstab version", &err, "%s", LINSTAB_VERSION);
+    linstab_status st = linstab_checkpoint_ident_addf(id, "the linstab version", &err, "%s", LINSTAB_VERSION);
     if (st == LINSTAB_OK)
-        st = linstab_ckpt_ident_addf(id, "the family source", &err, "%s",
+        st = linstab_checkpoint_ident_addf(id, "the family source", &err, "%s",
                                      dexter_n ? "dexter" : src->family ? "family" : src->factors ? "factors"
                                                        : src->diag ? "diag" : "model");
-    if (st == LINSTAB_OK && dexter_n) st = linstab_ckpt_ident_addf(id, "--dexter", &err, "%zu", dexter_n);
+    if (st == LINSTAB_OK && dexter_n) st = linstab_checkpoint_ident_addf(id, "--dexter", &err, "%zu", dexter_n);
     if (st == LINSTAB_OK && src->family)
-        st = linstab_ckpt_ident_add_file(id, "the contents of the family file", src->family, &err);
+        st = linstab_checkpoint_ident_add_file(id, "the contents of the family file", src->family, &err);
     if (st == LINSTAB_OK && src->factors)
-        st = linstab_ckpt_ident_add_file(id, "the contents of the factors file", src->factors, &err);
+        st = linstab_checkpoint_ident_add_file(id, "the contents of the factors file", src->factors, &err);
     if (st == LINSTAB_OK && src->diag)
-        st = linstab_ckpt_ident_add_file(id, "the contents of the diagonal file", src->diag, &err);
+        st = linstab_checkpoint_ident_add_file(id, "the contents of the diagonal file", src->diag, &err);
     if (st == LINSTAB_OK && src->model) {
         char pth[4200], name[LINSTAB_CKPT_NAME_LEN];
         snprintf(pth, sizeof pth, "%s/model.json", src->model);
-        st = linstab_ckpt_ident_add_file(id, "the contents of the model's model.json", pth, &err);
+        st = linstab_checkpoint_ident_add_file(id, "the contents of the model's model.json", pth, &err);
         /* the layers' weights and biases, W0.npy b0.npy W1.npy ... up to the first missing */
         for (size_t l = 0; st == LINSTAB_OK; l++) {
             int any = 0;
@@ -299,34 +299,34 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
                 if (access(pth, F_OK) != 0) continue;
                 any = 1;
                 snprintf(name, sizeof name, "the contents of the model's %c%zu.npy", kind ? 'b' : 'W', l);
-                st = linstab_ckpt_ident_add_file(id, name, pth, &err);
+                st = linstab_checkpoint_ident_add_file(id, name, pth, &err);
             }
             if (!any) break;
         }
         if (st == LINSTAB_OK && src->data)
-            st = linstab_ckpt_ident_add_file(id, "the contents of the data file", src->data, &err);
+            st = linstab_checkpoint_ident_add_file(id, "the contents of the data file", src->data, &err);
         if (st == LINSTAB_OK && src->targets)
-            st = linstab_ckpt_ident_add_file(id, "the contents of the targets file", src->targets, &err);
+            st = linstab_checkpoint_ident_add_file(id, "the contents of the targets file", src->targets, &err);
         if (st == LINSTAB_OK)
-            st = linstab_ckpt_ident_addf(id, "--loss, --hessian, --label-smoothing", &err, "%d|%d|%.17g",
+            st = linstab_checkpoint_ident_addf(id, "--loss, --hessian, --label-smoothing", &err, "%d|%d|%.17g",
                                          src->loss_ce, src->exact, src->smoothing);
     }
     if (st == LINSTAB_OK)
-        st = linstab_ckpt_ident_addf(id, "--allow-indefinite, --sym-tol, --rank-tol", &err, "%d|%.17g|%.17g",
+        st = linstab_checkpoint_ident_addf(id, "--allow-indefinite, --sym-tol, --rank-tol", &err, "%d|%.17g|%.17g",
                                      src->allow_indefinite, src->sym_tol, src->rank_tol);
     struct { const char *name, *fmt; } text[] = {{"--optimizer", "%s"}, {"--sampling", "%s"}};
     const char *tv[2] = {dyn_name(p->dyn), linstab_sampling_name(p->sampling)};
-    for (int k = 0; k < 2 && st == LINSTAB_OK; k++) st = linstab_ckpt_ident_addf(id, text[k].name, &err, "%s", tv[k]);
+    for (int k = 0; k < 2 && st == LINSTAB_OK; k++) st = linstab_checkpoint_ident_addf(id, text[k].name, &err, "%s", tv[k]);
     struct { const char *name; double v; } num[] = {{"--eta", p->eta}, {"--rho", p->rho}, {"--growth", p->grow},
                                                     {"--shrink", p->shrink}};
     for (size_t k = 0; k < sizeof num / sizeof num[0] && st == LINSTAB_OK; k++)
-        st = linstab_ckpt_ident_addf(id, num[k].name, &err, "%.17g", num[k].v);
+        st = linstab_checkpoint_ident_addf(id, num[k].name, &err, "%.17g", num[k].v);
     struct { const char *name; unsigned long long v; } whole[] = {
         {"--batch", p->batch}, {"--sigma", p->sigma}, {"--runs", p->runs}, {"--steps", p->steps},
         {"--seed", seed}, {"--no-exact", (unsigned long long)!p->exact},
         {"the Lyapunov runs", p->lyap_runs}, {"the Lyapunov steps", p->lyap_steps}};
     for (size_t k = 0; k < sizeof whole / sizeof whole[0] && st == LINSTAB_OK; k++)
-        st = linstab_ckpt_ident_addf(id, whole[k].name, &err, "%llu", whole[k].v);
+        st = linstab_checkpoint_ident_addf(id, whole[k].name, &err, "%llu", whole[k].v);
     /* the axes: name, count and every value's bits, little-endian, in full */
     for (int a = 0; a < 2 && st == LINSTAB_OK; a++) {
         const linstab_map_axis *ax = a ? y : x;
@@ -344,11 +344,11 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
             memcpy(&bits, &ax->values[i], 8);
             for (int q = 0; q < 8; q++) b[16 + 8 * i + q] = (unsigned char)(bits >> (8 * q));
         }
-        st = linstab_ckpt_ident_add(id, a ? "the y axis" : "the x axis", b, len, &err);
+        st = linstab_checkpoint_ident_add(id, a ? "the y axis" : "the x axis", b, len, &err);
         free(b);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         return 1;
     }
     return 0;
@@ -406,7 +406,7 @@ int cmd_map(int argc, char **argv)
             break;
         case OPT_SAMPLING:
             if (linstab_sampling_parse(optarg, &p.sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_RUNS: rc = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
         case OPT_STEPS: rc = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
@@ -440,18 +440,18 @@ int cmd_map(int argc, char **argv)
     if (!(p.grow > 1) || !(p.shrink > 1)) return cli_usage_error(cmd, "--growth and --shrink must be > 1");
 
     linstab_map_axis x = {0}, y = {0};
-    if (linstab_map_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", err.msg);
+    if (linstab_map_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", cli_msg(&err));
     if (linstab_map_axis_parse(ys, &y, &err) != LINSTAB_OK) {
         linstab_map_axis_clear(&x);
-        return cli_usage_error(cmd, "--y: %s", err.msg);
+        return cli_usage_error(cmd, "--y: %s", cli_msg(&err));
     }
     linstab_family *f = NULL;
     linstab_rotated rf = {0};
     linstab_map_source ms = {NULL, NAN, NAN, dexter_n, NULL, NULL};
     linstab_moments *mom = NULL;
     linstab_map_grid grid = {0};
-    linstab_ckpt_ident id;
-    linstab_ckpt_ident_init(&id);
+    linstab_checkpoint_ident id;
+    linstab_checkpoint_ident_init(&id);
     stage sg = {.out = out};
     const char *path = "dexter";
     size_t ncells = 0;
@@ -475,13 +475,13 @@ int cmd_map(int argc, char **argv)
         if (rc != 0) goto agree;
         linstab_status st = linstab_map_source_prepare(f, src.rank_tol, indef, p.dyn, &rf, &mom, &ms, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
             rc = cli_exit_code(st);
             goto agree;
         }
     }
     if (linstab_map_check(&ms, &p, &x, &y, &err) != LINSTAB_OK) {
-        rc = cli_usage_error(cmd, "%s", err.msg);
+        rc = cli_usage_error(cmd, "%s", cli_msg(&err));
         goto agree;
     }
     /* the memory the grid needs, before anything of its size is allocated */
@@ -493,7 +493,7 @@ int cmd_map(int argc, char **argv)
         if (nthreads == 0) nthreads = 1;
         double need = 0.0;
         if (linstab_map_memory(&ms, &p, &x, &y, nthreads, &ncells, &need, &err) != LINSTAB_OK) {
-            rc = cli_usage_error(cmd, "%s", err.msg);
+            rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             goto agree;
         }
         double lim = src.max_memory > 0.0 ? src.max_memory : cli_available_memory();
@@ -557,7 +557,8 @@ agree:
 #endif
     if (gst != LINSTAB_OK) {
         /* another rank's failure is reported by that rank */
-        if (grid.failure != LINSTAB_MAP_GRID_FAILED_ELSEWHERE) fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        if (grid.failure != LINSTAB_MAP_GRID_FAILED_ELSEWHERE)
+            fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         int one = grid.failure == LINSTAB_MAP_GRID_FAILED_ELSEWHERE || grid.failure == LINSTAB_MAP_GRID_FAILED_RESUME ||
                   grid.failure == LINSTAB_MAP_GRID_FAILED_CHECKPOINT;
         rc = one ? 1 : cli_exit_code(gst);
@@ -590,7 +591,7 @@ agree:
         stage_path(&sg, a ? "y.npy" : "x.npy", pth, sizeof pth);
         size_t shape[1] = {ax->count};
         if (linstab_npy_write(pth, ax->values, 1, shape, &err) != LINSTAB_OK)
-            rc = stage_fail(&sg, a ? "y.npy" : "x.npy", err.msg);
+            rc = stage_fail(&sg, a ? "y.npy" : "x.npy", cli_msg(&err));
     }
     char pth[4600];
     FILE *fp = NULL;
@@ -695,7 +696,7 @@ agree:
         for (int k = 0; rc == 0 && k < 2; k++) {
             stage_path(&sg, name[k], pth, sizeof pth);
             struct stat sb;
-            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = stage_fail(&sg, name[k], err.msg);
+            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = stage_fail(&sg, name[k], cli_msg(&err));
             else if (stat(pth, &sb) != 0 || sb.st_size == 0)
                 rc = stage_fail(&sg, name[k], "the figure is empty (is the disk full?)");
         }
@@ -733,10 +734,10 @@ agree:
 done:
     stage_discard(&sg);
     linstab_map_blas_restore(blas);
-    linstab_ckpt_ident_clear(&id);
+    linstab_checkpoint_ident_clear(&id);
     linstab_map_grid_clear(&grid);
     linstab_moments_free(mom);
-    linstab_rotated_clear(&rf);
+    linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
     linstab_map_axis_clear(&x);
     linstab_map_axis_clear(&y);

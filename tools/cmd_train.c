@@ -267,7 +267,7 @@ int cmd_train(int argc, char **argv)
         switch (c) {
         case OPT_LAYERS: layers = optarg; break;
         case OPT_ACT:
-            if (linstab_mlp_act_parse(optarg, &act, &err) != LINSTAB_OK) rc = cli_usage_error(cmd, "%s", err.msg);
+            if (linstab_mlp_act_parse(optarg, &act, &err) != LINSTAB_OK) rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_NOBIAS: bias = 0; break;
         case OPT_DATA: data = optarg; break;
@@ -377,7 +377,7 @@ int cmd_train(int argc, char **argv)
         Y.shape[1] = K;
     }
     if (linstab_mlp_check_data(m, &X, &Y, o.loss, &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         rc = 1;
         goto done;
     }
@@ -412,7 +412,7 @@ int cmd_train(int argc, char **argv)
     }
     log = NULL;
     if (linstab_mlp_save(m, stage.dir, &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: writing the checkpoint to %s: %s\n", cmd, out, err.msg);
+        fprintf(stderr, "linstab %s: error: writing the checkpoint to %s: %s\n", cmd, out, cli_msg(&err));
         stage_abort(&stage);
         rc = 1;
         goto done;
@@ -434,8 +434,8 @@ int cmd_train(int argc, char **argv)
     printf("trained %zu steps (%s): loss %.6g, accuracy %.4f; checkpoint and train_log.csv in %s\n", o.steps,
            optname, L, acc, out);
 done:
-    linstab_array_free(&X);
-    linstab_array_free(&Y);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
     return rc;
 }

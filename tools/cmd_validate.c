@@ -173,7 +173,7 @@ int cmd_validate(int argc, char **argv)
         char *copy = strdup(kinds_arg), *save = NULL;
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             linstab_gen_kind k;
-            if (linstab_gen_kind_parse(tok, &k, &err) != LINSTAB_OK || k == LINSTAB_GEN_DEXTER ||
+            if (linstab_generate_kind_parse(tok, &k, &err) != LINSTAB_OK || k == LINSTAB_GEN_DEXTER ||
                 nk == 8) {
                 int rc2 = cli_usage_error(cmd, "--kinds: '%s' is not one of rank1, lowrank, aligned, wishart", tok);
                 free(copy); /* tok points into copy */
@@ -228,13 +228,13 @@ int cmd_validate(int argc, char **argv)
         linstab_moments *m = NULL;
         st = linstab_generate(&p, &f, &err);
         if (st == LINSTAB_OK) st = linstab_family_validate(f, 1e-10, 0, NULL, &err);
-        if (st == LINSTAB_OK) st = linstab_rotated_make(f, 0.0, 0, &rf, &err);
+        if (st == LINSTAB_OK) st = linstab_family_rotated_make(f, 0.0, 0, &rf, &err);
         if (st == LINSTAB_OK) st = linstab_moments_compute(rf.f, &m, &err);
         linstab_geometry g;
         if (st == LINSTAB_OK) st = linstab_geometry_compute(rf.f, m, linstab_family_ambient_dim(f), &g, &err);
         if (st != LINSTAB_OK) {
             linstab_moments_free(m);
-            linstab_rotated_clear(&rf);
+            linstab_family_rotated_clear(&rf);
             linstab_family_free(f);
             break;
         }
@@ -268,7 +268,7 @@ int cmd_validate(int argc, char **argv)
         }
         if (st != LINSTAB_OK) {
             linstab_moments_free(m);
-            linstab_rotated_clear(&rf);
+            linstab_family_rotated_clear(&rf);
             linstab_family_free(f);
             break;
         }
@@ -276,11 +276,11 @@ int cmd_validate(int argc, char **argv)
          * contradicts no claim; "diverges" is contradicted by a stable
          * radius, "stable" by an unstable one */
         double tol0 = linstab_exact_radius_tol(&rf, eta, 0.0, &eo), tolr = linstab_exact_radius_tol(&rf, eta, rho, &eo);
-        int samp_stable = linstab_radius_verdict(r_samp, tol0) == LINSTAB_VERDICT_STABLE;
-        int bern_stable = linstab_radius_verdict(r_bern, tol0) == LINSTAB_VERDICT_STABLE;
-        int sam1_stable = linstab_radius_verdict(r_sam1, tolr) == LINSTAB_VERDICT_STABLE;
-        int sam1_unstable = linstab_radius_verdict(r_sam1, tolr) == LINSTAB_VERDICT_UNSTABLE;
-        int indep_stable = linstab_radius_verdict(r_indep, tolr) == LINSTAB_VERDICT_STABLE;
+        int samp_stable = linstab_verdict_classify(r_samp, tol0) == LINSTAB_VERDICT_STABLE;
+        int bern_stable = linstab_verdict_classify(r_bern, tol0) == LINSTAB_VERDICT_STABLE;
+        int sam1_stable = linstab_verdict_classify(r_sam1, tolr) == LINSTAB_VERDICT_STABLE;
+        int sam1_unstable = linstab_verdict_classify(r_sam1, tolr) == LINSTAB_VERDICT_UNSTABLE;
+        int indep_stable = linstab_verdict_classify(r_indep, tolr) == LINSTAB_VERDICT_STABLE;
         /* claim fired -> what the exact answer must be; cex when contradicted */
         struct {
             int applies, fired, contradicted;
@@ -311,7 +311,7 @@ int cmd_validate(int argc, char **argv)
                     if (st != LINSTAB_OK) {
                         cex_name(fpath, sizeof fpath, out_dir, ncex, 0);
                         char why[sizeof err.msg];
-                        snprintf(why, sizeof why, "%s", err.msg);
+                        snprintf(why, sizeof why, "%s", cli_msg(&err));
                         linstab_error_set(&err, st, "saving %s: %s", fpath, why);
                     } else {
                         static const char *flag[] = {"--family", "--factors", "--diag"};
@@ -334,7 +334,7 @@ int cmd_validate(int argc, char **argv)
         }
         if (st != LINSTAB_OK) { /* a counterexample could not be saved */
             linstab_moments_free(m);
-            linstab_rotated_clear(&rf);
+            linstab_family_rotated_clear(&rf);
             linstab_family_free(f);
             break;
         }
@@ -348,12 +348,12 @@ int cmd_validate(int argc, char **argv)
         if (r_sam1 > 0.0) tight9[nt9++] = b1.thm9_lambda_max / r_sam1;
         (void)es_samp;
         linstab_moments_free(m);
-        linstab_rotated_clear(&rf);
+        linstab_family_rotated_clear(&rf);
         linstab_family_free(f);
         cli_progress("validate", t + 1, count, quiet);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         if (cex_list != NULL) {
             cli_output_close(cmd, &cex_out, 0);
             cex_remove(out_dir, ncex, ncex);

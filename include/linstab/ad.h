@@ -20,7 +20,7 @@
 #include <stddef.h>
 
 #include "linstab/export.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {

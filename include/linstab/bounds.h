@@ -24,7 +24,7 @@
 #include "linstab/export.h"
 #include "linstab/geometry.h"
 #include "linstab/sampling.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 #include "linstab/verdict.h"
 
 #ifdef __cplusplus

@@ -43,7 +43,8 @@
 #include <stdint.h>
 
 #include "linstab/export.h"
-#include "linstab/status.h"
+#include "linstab/sha256.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,58 +54,46 @@ extern "C" {
 #define LINSTAB_CKPT_NAME_LEN 96    /* part names, terminating zero included */
 #define LINSTAB_CKPT_MAX_PARTS 1024
 #define LINSTAB_CKPT_MAX_FIELDS 64
-#define LINSTAB_SHA256_LEN 32
 
-/* Streaming SHA-256 (FIPS 180-4). */
-typedef struct linstab_sha256 {
-    uint32_t h[8];
-    uint64_t len;          /* bytes hashed so far */
-    unsigned char buf[64]; /* pending partial block */
-    size_t fill;
-} linstab_sha256;
 
-LINSTAB_API void linstab_sha256_init(linstab_sha256 *s);
-LINSTAB_API void linstab_sha256_update(linstab_sha256 *s, const void *data, size_t len);
-/* OUT digest[32]; s must be initialised again before reuse. */
-LINSTAB_API void linstab_sha256_final(linstab_sha256 *s, unsigned char digest[LINSTAB_SHA256_LEN]);
 
 /* The identity of a run: named digests, in the order they were added. */
-typedef struct linstab_ckpt_part {
+typedef struct linstab_checkpoint_part {
     char name[LINSTAB_CKPT_NAME_LEN];
     unsigned char digest[LINSTAB_SHA256_LEN];
-} linstab_ckpt_part;
+} linstab_checkpoint_part;
 
-typedef struct linstab_ckpt_ident {
+typedef struct linstab_checkpoint_ident {
     size_t count, cap;
-    linstab_ckpt_part *parts; /* owned */
-} linstab_ckpt_ident;
+    linstab_checkpoint_part *parts; /* owned */
+} linstab_checkpoint_ident;
 
 /* An empty identity (no allocation). */
-LINSTAB_API void linstab_ckpt_ident_init(linstab_ckpt_ident *id);
-LINSTAB_API void linstab_ckpt_ident_clear(linstab_ckpt_ident *id);
+LINSTAB_API void linstab_checkpoint_ident_init(linstab_checkpoint_ident *id);
+LINSTAB_API void linstab_checkpoint_ident_clear(linstab_checkpoint_ident *id);
 
 /* Add the part `name` (truncated names are refused: EINVAL) with the
  * digest of len bytes at data.  ENOMEM when the list cannot grow, EINVAL
  * beyond LINSTAB_CKPT_MAX_PARTS parts. */
-LINSTAB_API linstab_status linstab_ckpt_ident_add(linstab_ckpt_ident *id, const char *name,
+LINSTAB_API linstab_status linstab_checkpoint_ident_add(linstab_checkpoint_ident *id, const char *name,
                                                   const void *data, size_t len,
                                                   linstab_error *err);
 
 /* The same with a printf-style text as the content (any length: it is
  * formatted twice, never cut). */
-LINSTAB_API linstab_status linstab_ckpt_ident_addf(linstab_ckpt_ident *id, const char *name,
+LINSTAB_API linstab_status linstab_checkpoint_ident_addf(linstab_checkpoint_ident *id, const char *name,
                                                    linstab_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* The same with the contents of the file at path, streamed (EIO when it
  * cannot be opened or read, naming the file). */
-LINSTAB_API linstab_status linstab_ckpt_ident_add_file(linstab_ckpt_ident *id, const char *name,
+LINSTAB_API linstab_status linstab_checkpoint_ident_add_file(linstab_checkpoint_ident *id, const char *name,
                                                        const char *path, linstab_error *err);
 
 /* A parsed checkpoint (every array owned; clear with linstab_checkpoint_clear). */
 typedef struct linstab_checkpoint {
     uint32_t version;
-    linstab_ckpt_ident ident;
+    linstab_checkpoint_ident ident;
     size_t ncells, nfields;
     unsigned char *done; /* ncells flags, 0 or 1 */
     double *vals;        /* ncells * nfields, cell-major */
@@ -121,19 +110,19 @@ LINSTAB_API linstab_status linstab_checkpoint_parse(const void *buf, size_t len,
 /* Is ck from the run (id, ncells, nfields)?  EINVAL "written by a
  * different run: <the first part that differs> differs" otherwise. */
 LINSTAB_API linstab_status linstab_checkpoint_match(const linstab_checkpoint *ck,
-                                                    const linstab_ckpt_ident *id, size_t ncells,
+                                                    const linstab_checkpoint_ident *id, size_t ncells,
                                                     size_t nfields, linstab_error *err);
 
 /* Read path, parse and match: on success copy its flags and values into
  * done[ncells] and vals[ncells * nfields].  Errors as above; "no
  * checkpoint" (EIO) when path does not exist. */
-LINSTAB_API linstab_status linstab_checkpoint_read(const char *path, const linstab_ckpt_ident *id,
+LINSTAB_API linstab_status linstab_checkpoint_read(const char *path, const linstab_checkpoint_ident *id,
                                                    size_t ncells, size_t nfields,
                                                    unsigned char *done, double *vals,
                                                    linstab_error *err);
 
 /* Serialise into a new buffer: OUT *buf (caller frees), *len. ENOMEM. */
-LINSTAB_API linstab_status linstab_checkpoint_serialize(const linstab_ckpt_ident *id, size_t ncells,
+LINSTAB_API linstab_status linstab_checkpoint_serialize(const linstab_checkpoint_ident *id, size_t ncells,
                                                         size_t nfields, const unsigned char *done,
                                                         const double *vals, unsigned char **buf,
                                                         size_t *len, linstab_error *err);
@@ -141,7 +130,7 @@ LINSTAB_API linstab_status linstab_checkpoint_serialize(const linstab_ckpt_ident
 /* Write atomically to path (temporary name beside it, fsync, rename).
  * EIO naming the file and the reason when any step fails; the temporary
  * is removed and path keeps its previous content. */
-LINSTAB_API linstab_status linstab_checkpoint_write(const char *path, const linstab_ckpt_ident *id,
+LINSTAB_API linstab_status linstab_checkpoint_write(const char *path, const linstab_checkpoint_ident *id,
                                                     size_t ncells, size_t nfields,
                                                     const unsigned char *done, const double *vals,
                                                     linstab_error *err);

@@ -20,7 +20,7 @@
 #include "linstab/family.h"
 #include "linstab/sampling.h"
 #include "linstab/secmom.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,7 +30,7 @@ extern "C" {
  * 1 when every l_j exceeds r eps max|l| (H positive definite on the space,
  * the premise of the generalized eigenproblem), else 0.
  */
-LINSTAB_API int linstab_curvature_positive(size_t r, const double *l);
+LINSTAB_API int linstab_critical_curvature_positive(size_t r, const double *l);
 
 /*
  * eta* for the coefficients (a, b) (OUT *eta_star; +INFINITY if Q = 0;

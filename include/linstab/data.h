@@ -15,7 +15,7 @@
 #include "linstab/export.h"
 #include "linstab/mlp.h"
 #include "linstab/npy.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {

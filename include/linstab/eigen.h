@@ -15,7 +15,7 @@
 
 #include "linstab/export.h"
 #include "linstab/operator.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {

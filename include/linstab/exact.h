@@ -7,8 +7,8 @@
  * SAM: 'independent' batches for every B and sampling; 'same' batch at
  * B = 1 (with / without replacement: SGD on K_i = H_i + rho H_i^2), at
  * B = n without replacement (full batch), and at any other B through the
- * set-partition moment expansion (samsame.h) when the rank is at most
- * LINSTAB_SAMSAME_MAX_R.  Cases beyond are reported as unavailable, never
+ * set-partition moment expansion (sam.h) when the rank is at most
+ * LINSTAB_SAM_SAME_MAX_R.  Cases beyond are reported as unavailable, never
  * approximated.
  */
 #ifndef LINSTAB_EXACT_H
@@ -22,46 +22,13 @@
 #include "linstab/export.h"
 #include "linstab/family.h"
 #include "linstab/lyapunov.h"
-#include "linstab/status.h"
+#include "linstab/sam.h"
+#include "linstab/error.h"
 #include "linstab/verdict.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum linstab_sam_variant {
-    LINSTAB_SAM_SAME = 0,
-    LINSTAB_SAM_INDEPENDENT
-} linstab_sam_variant;
-
-LINSTAB_API const char *linstab_sam_variant_name(linstab_sam_variant v);
-LINSTAB_API linstab_status linstab_sam_variant_parse(const char *s, linstab_sam_variant *v,
-                                                     linstab_error *err);
-
-/*
- * A family restricted to the space where stability is decided -- range(H)
- * for PSD families, range(M_2) (the span of every range(H_i)) for indefinite
- * ones -- and rotated into H's eigenbasis there, so that H = diag(l) exactly
- * up to rounding.  On an indefinite family l can hold negative and zero
- * eigenvalues (range(M_2) is larger than range(H)).
- */
-typedef struct linstab_rotated {
-    linstab_family *f;
-    double *l;    /* eigenvalues of H on that space, decreasing (f->d of them) */
-    size_t d_full;
-    int m2_range; /* 1: the space is range(M_2) (indefinite family) */
-} linstab_rotated;
-
-/*
- * Restrict f (rank tolerance rank_rtol, <= 0: the default) to range(H), or
- * to range(M_2) when use_m2 (required for indefinite families), and rotate
- * it into H's eigenbasis.  OUT *out (release with linstab_rotated_clear).
- * Errors: LINSTAB_EDATA (no range), LINSTAB_ENOMEM, LINSTAB_ELAPACK.
- */
-LINSTAB_API linstab_status linstab_rotated_make(const linstab_family *f, double rank_rtol,
-                                                int use_m2, linstab_rotated *out,
-                                                linstab_error *err);
-LINSTAB_API void linstab_rotated_clear(linstab_rotated *rf);
 
 typedef struct linstab_exact_opts {
     linstab_eigen_opts eigen;
@@ -113,31 +80,9 @@ typedef struct linstab_exact {
  * trace[k-1] = tr(T^k(I)) exactly and lower[k-1] = c^k tr(N^k(I)) with
  * N(X) = sum_i H_i X H_i, the lemma's lower-bound term (k = 1..K).
  */
-LINSTAB_API linstab_status linstab_lemma41(const linstab_rotated *rf, double eta, size_t batch,
+LINSTAB_API linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size_t batch,
                                            size_t K, double *trace, double *lower,
                                            linstab_error *err);
-
-/* Radius of SAM (variant) at (eta, rho, B, sampling) on a rotated family. */
-LINSTAB_API linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant v,
-                                              double eta, double rho, size_t batch,
-                                              linstab_sampling sampling,
-                                              const linstab_eigen_opts *opts, double *radius,
-                                              linstab_error *err);
-
-/* SAM's mean-square critical eta at (rho, B, sampling) (OUT *eta_star). */
-LINSTAB_API linstab_status linstab_sam_eta_star(const linstab_rotated *rf,
-                                                linstab_sam_variant variant, double rho,
-                                                size_t batch, linstab_sampling sampling,
-                                                const linstab_eigen_opts *opts, double *eta_star,
-                                                linstab_error *err);
-
-/* 1 if SAM (variant) at (B, sampling) has an exact operator (for some rank). */
-LINSTAB_API int linstab_sam_available(linstab_sam_variant v, size_t n, size_t batch,
-                                      linstab_sampling sampling);
-/* ... and for a restricted family of this rank ('same' at general B is dense
- * on the r^2 vec space: rank <= LINSTAB_SAMSAME_MAX_R). */
-LINSTAB_API int linstab_sam_available_rank(linstab_sam_variant v, size_t n, size_t rank,
-                                           size_t batch, linstab_sampling sampling);
 
 /*
  * The tolerance of verdict.h for a radius of T on rf at (eta, rho): T

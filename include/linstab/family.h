@@ -20,10 +20,11 @@
 #define LINSTAB_FAMILY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "linstab/export.h"
 #include "linstab/npy.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,7 +42,12 @@ typedef struct linstab_family {
     size_t d;     /* dimension                                           */
     size_t k;     /* factor width (FACTORED); d (DENSE); 1 (DIAGONAL)    */
     double *data; /* owned; layout above                                 */
-    double *lambda1; /* optional cache of lambda1(H_i) (n), owned, or NULL */
+    /* Cache of lambda1(H_i) (n, owned, or NULL), filled by validation and
+     * kept by restriction.  It is keyed by a hash of data: once data
+     * change, linstab_family_sample_lambda1 ignores it and recomputes, so
+     * the cache cannot go stale.  Read it through that function. */
+    double *lambda1;
+    uint64_t lambda1_key;
     size_t d_full;   /* ambient dimension when the data are coordinates in an
                         orthonormal basis of a d-dimensional subspace that
                         holds every range(H_i) (linstab_family_from_gram);
@@ -150,7 +156,7 @@ LINSTAB_API linstab_status linstab_family_rank_one_weighted(const linstab_family
 
 /*
  * The same with the factor given: L (d x d, row-major, lower triangular)
- * with X = L L', e.g. from linstab_cholesky_lower.
+ * with X = L L', e.g. from linstab_sym_cholesky_lower.
  */
 LINSTAB_API linstab_status linstab_family_sandwich_chol(const linstab_family *f, const double *X,
                                                         const double *L, double *Y, linstab_error *err);
@@ -217,9 +223,9 @@ LINSTAB_API linstab_status linstab_family_rotate_mean(const linstab_family *f, l
  * OUT (optional, may be NULL): when *f was kept and use_m2 = 0, *H = its
  * mean Hessian (d x d, the caller frees) and *lambda1 = lambda1(H) when
  * the rank test computed it (else NaN); otherwise NULL and NaN.  Both
- * feed linstab_moments_compute_given.
+ * feed linstab_moments_compute_take.
  */
-LINSTAB_API linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2,
+LINSTAB_API linstab_status linstab_family_restrict_take(linstab_family **f, double rtol, int use_m2,
                                                          size_t *rank, double **H, double *lambda1,
                                                          linstab_error *err);
 
@@ -238,6 +244,41 @@ LINSTAB_API linstab_status linstab_family_restrict_owned(linstab_family **f, dou
 LINSTAB_API linstab_status linstab_family_from_gram(size_t n, size_t k, size_t d_full, const double *G,
                                                     double rtol, linstab_family **out, size_t *rank,
                                                     linstab_error *err);
+
+/*
+ * A family restricted to the space where stability is decided -- range(H)
+ * for PSD families, range(M_2) (the span of every range(H_i)) for indefinite
+ * ones -- and rotated into H's eigenbasis there, so that H = diag(l) exactly
+ * up to rounding.  On an indefinite family l can hold negative and zero
+ * eigenvalues (range(M_2) is larger than range(H)).
+ */
+typedef struct linstab_rotated {
+    linstab_family *f;
+    double *l;    /* eigenvalues of H on that space, decreasing (f->d of them) */
+    size_t d_full;
+    int m2_range; /* 1: the space is range(M_2) (indefinite family) */
+} linstab_rotated;
+
+/*
+ * Restrict f (rank tolerance rank_rtol, <= 0: the default) to range(H), or
+ * to range(M_2) when use_m2 (required for indefinite families), and rotate
+ * it into H's eigenbasis.  OUT *out (release with linstab_family_rotated_clear).
+ * Errors: LINSTAB_EDATA (no range), LINSTAB_ENOMEM, LINSTAB_ELAPACK.
+ */
+LINSTAB_API linstab_status linstab_family_rotated_make(const linstab_family *f, double rank_rtol,
+                                                int use_m2, linstab_rotated *out,
+                                                linstab_error *err);
+LINSTAB_API void linstab_family_rotated_clear(linstab_rotated *rf);
+
+/*
+ * The rotated family of g, taking g over (g is freed, also on failure):
+ * when turn, g is first rotated into the eigenbasis of its mean
+ * (linstab_family_rotate_mean); then H = diag(l) in g's basis.  d_full is
+ * the ambient dimension recorded in out; out->m2_range is left 0.
+ * OUT *out (release with linstab_family_rotated_clear).
+ */
+LINSTAB_API linstab_status linstab_family_rotated_take(linstab_family *g, int turn, size_t d_full,
+                                                       linstab_rotated *out, linstab_error *err);
 
 #ifdef __cplusplus
 }

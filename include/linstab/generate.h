@@ -25,7 +25,7 @@
 
 #include "linstab/export.h"
 #include "linstab/family.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,9 +51,9 @@ typedef struct linstab_gen_params {
 } linstab_gen_params;
 
 /* Parse "rank1", "lowrank", ... (returns LINSTAB_EINVAL on unknown names). */
-LINSTAB_API linstab_status linstab_gen_kind_parse(const char *name, linstab_gen_kind *kind,
+LINSTAB_API linstab_status linstab_generate_kind_parse(const char *name, linstab_gen_kind *kind,
                                                   linstab_error *err);
-LINSTAB_API const char *linstab_gen_kind_name(linstab_gen_kind kind);
+LINSTAB_API const char *linstab_generate_kind_name(linstab_gen_kind kind);
 
 /* Generate a family (OUT *out, caller frees with linstab_family_free).
  * LINSTAB_EINVAL for n = 0, d = 0, sigma outside [1, n], rank = 0 where

@@ -31,35 +31,12 @@
 
 #include "linstab/export.h"
 #include "linstab/family.h"
-#include "linstab/status.h"
+#include "linstab/moments.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/*
- * The matrices the geometry and the bounds share, r x r on the range:
- * Hp[k-1] = H^k and M[k-1] = M_k for k = 1..4 (Hp[0] and M[0] both hold H).
- */
-typedef struct linstab_moments {
-    size_t r;
-    double *Hp[4];
-    double *M[4];
-    double lambda1; /* lambda1(H) when already known, else NaN */
-} linstab_moments;
-
-/* Compute the moments of f (OUT *out; free with linstab_moments_free). */
-LINSTAB_API linstab_status linstab_moments_compute(const linstab_family *f,
-                                                   linstab_moments **out, linstab_error *err);
-
-/*
- * The same with the mean H of f already computed (e.g. by
- * linstab_family_restrict_owned): H (r x r) is taken over, freed with the
- * moments or on failure; lambda1 = lambda1(H) or NaN when unknown.
- */
-LINSTAB_API linstab_status linstab_moments_compute_given(const linstab_family *f, double *H, double lambda1,
-                                                         linstab_moments **out, linstab_error *err);
-LINSTAB_API void linstab_moments_free(linstab_moments *m);
 
 typedef struct linstab_geometry {
     size_t n, d;
@@ -95,15 +72,15 @@ LINSTAB_API linstab_status linstab_geometry_lambda_min(const linstab_moments *m,
                                                        linstab_error *err);
 
 /* Coherence alone: lambda1(S) and sigma (either output may be NULL). */
-LINSTAB_API linstab_status linstab_coherence(const linstab_family *f, double *lambda1_S,
+LINSTAB_API linstab_status linstab_geometry_coherence(const linstab_family *f, double *lambda1_S,
                                              double *sigma, linstab_error *err);
 
 /* gamma_min alone (needs H positive definite on f's space; NaN if not). */
-LINSTAB_API linstab_status linstab_gamma_min(const linstab_family *f, const linstab_moments *m,
+LINSTAB_API linstab_status linstab_geometry_gamma_min(const linstab_family *f, const linstab_moments *m,
                                              double *gamma_min, linstab_error *err);
 
 /* Signed k-th root: sign(x) |x|^(1/k). */
-LINSTAB_API double linstab_signed_root(double x, int k);
+LINSTAB_API double linstab_geometry_signed_root(double x, int k);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,7 @@
 #include "linstab/export.h"
 #include "linstab/family.h"
 #include "linstab/simulate.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -32,7 +32,7 @@
 #include "linstab/family.h"
 #include "linstab/sampling.h"
 #include "linstab/simulate.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -104,10 +104,10 @@ typedef struct linstab_map_source {
  * range(M_2) for an indefinite family) with rank tolerance rank_rtol (<= 0:
  * the default) and rotated, its coherence and sharpness, and for SAM
  * (dyn != SGD) its moments, all on one BLAS thread.  OUT *rf (clear with
- * linstab_rotated_clear), *moments (NULL for SGD; free with
+ * linstab_family_rotated_clear), *moments (NULL for SGD; free with
  * linstab_moments_free) -- both the caller's -- and *src, which borrows
  * them: keep both while src is used.  Errors: those of
- * linstab_rotated_make, linstab_coherence, linstab_moments_compute; then
+ * linstab_family_rotated_make, linstab_geometry_coherence, linstab_moments_compute; then
  * nothing is left to free.
  */
 LINSTAB_API linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_rtol, int use_m2,
@@ -116,7 +116,7 @@ LINSTAB_API linstab_status linstab_map_source_prepare(const linstab_family *f, d
                                                       linstab_map_source *src, linstab_error *err);
 
 /* The rotated Dexter et al. Section 5.1 construction with n samples and coherence
- * sigma (OUT *out, clear with linstab_rotated_clear). */
+ * sigma (OUT *out, clear with linstab_family_rotated_clear). */
 LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out,
                                               linstab_error *err);
 
@@ -262,7 +262,7 @@ typedef struct linstab_map_grid_opts {
     size_t threads;       /* OpenMP threads (0: as set; restored at the end) */
     size_t chunk;         /* cells per chunk (0: max(ncells / 20, 64) times the parts) */
     const char *checkpoint;          /* checkpoint file (NULL: none) */
-    const linstab_ckpt_ident *ident; /* the run's identity (checkpoint.h): everything
+    const linstab_checkpoint_ident *ident; /* the run's identity (checkpoint.h): everything
                                       * the cells depend on; required with a checkpoint */
     int resume;           /* start from the checkpoint (it must be this run's) */
     double checkpoint_seconds; /* at most one checkpoint per this many seconds, and one

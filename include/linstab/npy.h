@@ -18,7 +18,7 @@
 #include <stddef.h>
 
 #include "linstab/export.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,7 +27,7 @@ extern "C" {
 #define LINSTAB_NPY_MAX_NDIM 8
 
 /* A dense float64 array in C order.  The caller owns data: free it with
- * linstab_array_free (which also zeroes the struct). */
+ * linstab_npy_array_free (which also zeroes the struct). */
 typedef struct linstab_array {
     size_t ndim;
     size_t shape[LINSTAB_NPY_MAX_NDIM];
@@ -35,12 +35,12 @@ typedef struct linstab_array {
 } linstab_array;
 
 /* Number of elements, prod(shape) (1 for ndim = 0). */
-LINSTAB_API size_t linstab_array_size(const linstab_array *a);
+LINSTAB_API size_t linstab_npy_array_size(const linstab_array *a);
 
-LINSTAB_API void linstab_array_free(linstab_array *a);
+LINSTAB_API void linstab_npy_array_free(linstab_array *a);
 
 /*
- * Read path into *out (OUT: allocated, caller frees with linstab_array_free).
+ * Read path into *out (OUT: allocated, caller frees with linstab_npy_array_free).
  * max_bytes: refuse (LINSTAB_ENOMEM) an array whose float64 size exceeds it,
  * before allocating; 0 means no limit.
  * Returns LINSTAB_EIO (cannot open/read), LINSTAB_EDATA (bad magic, header,

@@ -1,16 +1,12 @@
 /*
- * operator.h -- the matrix-free linear operator, and the symmetric
- * vectorisation of Sym(r) it usually acts on.
+ * operator.h -- the matrix-free linear operator.
  *
  * An operator is a dimension, an apply callback y = A x, an optional
  * adjoint, an optional callback that forms the dense matrix directly (when
  * the structure allows something cheaper than dim applies), and a context
  * pointer.  The eigensolvers (eigen.h) take an operator and never know
  * whether it is formed.  (PETSc's MatShell is the model.)
- *
- * svec: Sym(r) -> R^{r(r+1)/2}, row by row over the upper triangle,
- * X_jj as is and sqrt(2) X_jk for j < k, so that <X, Y> = tr(XY) equals
- * svec(X)'svec(Y) and a self-adjoint map on Sym(r) has a symmetric matrix.
+ * Second-moment operators act on Sym(r) through svec (svec.h).
  */
 #ifndef LINSTAB_OPERATOR_H
 #define LINSTAB_OPERATOR_H
@@ -18,7 +14,8 @@
 #include <stddef.h>
 
 #include "linstab/export.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
+#include "linstab/svec.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,13 +40,6 @@ typedef struct linstab_operator {
  */
 LINSTAB_API linstab_status linstab_operator_dense(const linstab_operator *op, double *A,
                                                   linstab_error *err);
-
-/* r(r+1)/2 */
-LINSTAB_API size_t linstab_svec_dim(size_t r);
-/* x = svec(X) (X r x r symmetric; only the upper triangle is read). */
-LINSTAB_API void linstab_svec(size_t r, const double *X, double *x);
-/* X = smat(x), the symmetric r x r matrix with svec(X) = x. */
-LINSTAB_API void linstab_smat(size_t r, const double *x, double *X);
 
 #ifdef __cplusplus
 }

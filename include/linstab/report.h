@@ -1,9 +1,6 @@
 /*
- * report.h -- machine-readable (JSON) and human-readable output.
- *
- * linstab_json is a small streaming JSON writer: numbers are printed with
- * 17 significant digits (round-trip exact), non-finite numbers as null,
- * strings escaped.  It writes to a FILE the caller owns.
+ * report.h -- the `check` report, machine-readable (JSON, through the
+ * writer of json.h) and human-readable.
  */
 #ifndef LINSTAB_REPORT_H
 #define LINSTAB_REPORT_H
@@ -13,31 +10,12 @@
 #include "linstab/bounds.h"
 #include "linstab/exact.h"
 #include "linstab/export.h"
+#include "linstab/json.h"
 #include "linstab/geometry.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define LINSTAB_JSON_MAX_DEPTH 32
-
-typedef struct linstab_json {
-    FILE *out;
-    int depth;
-    int first[LINSTAB_JSON_MAX_DEPTH]; /* no member written yet at this depth */
-} linstab_json;
-
-LINSTAB_API void linstab_json_init(linstab_json *j, FILE *out);
-/* Open an object: as a member named key (key != NULL) or as a value. */
-LINSTAB_API void linstab_json_begin(linstab_json *j, const char *key);
-LINSTAB_API void linstab_json_end(linstab_json *j);
-LINSTAB_API void linstab_json_begin_array(linstab_json *j, const char *key);
-LINSTAB_API void linstab_json_end_array(linstab_json *j);
-LINSTAB_API void linstab_json_number(linstab_json *j, const char *key, double v);
-LINSTAB_API void linstab_json_int(linstab_json *j, const char *key, long long v);
-LINSTAB_API void linstab_json_bool(linstab_json *j, const char *key, int v);
-LINSTAB_API void linstab_json_null(linstab_json *j, const char *key);
-LINSTAB_API void linstab_json_string(linstab_json *j, const char *key, const char *s);
 
 struct linstab_mlp_point;
 
@@ -55,7 +33,7 @@ typedef struct linstab_check_info {
 /* The object "model_point" (key included) of a checkpoint's point: its
  * loss and gradients, lambda_min(H) and whether it is an interpolating
  * minimum (linstab_mlp_point_is_minimum). */
-LINSTAB_API void linstab_json_model_point(linstab_json *j, const struct linstab_mlp_point *pt,
+LINSTAB_API void linstab_report_model_point(linstab_json *j, const struct linstab_mlp_point *pt,
                                           double lambda_min, int is_minimum);
 
 /* The `check` report as JSON (one object, trailing newline); ex may be

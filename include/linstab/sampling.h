@@ -16,7 +16,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "linstab/export.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {

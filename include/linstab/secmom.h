@@ -18,7 +18,7 @@
  *                S(X) = a HXH + b M(X), K' = H + rho H^2  (not self-adjoint)
  *   SAM_FULL     full batch, J = I - eta (H + rho H^2) deterministic
  * SAM with one batch for ascent and descent ('same') at B = 1 is SGD at
- * B = 1 on the family K_i = H_i + rho H_i^2 (linstab_family_sam_same):
+ * B = 1 on the family K_i = H_i + rho H_i^2 (linstab_sam_family):
  * T(X) = X - eta (KX + XK) + eta^2 (1/n) sum K_i X K_i.
  * (a, b) are the sampling coefficients of sampling.h.
  */
@@ -32,7 +32,7 @@
 #include "linstab/export.h"
 #include "linstab/family.h"
 #include "linstab/operator.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,17 +63,21 @@ LINSTAB_API void linstab_secmom_apply(linstab_secmom *s, const double *X, double
 /* The operator on svec coordinates (borrows s). */
 LINSTAB_API linstab_operator linstab_secmom_operator(linstab_secmom *s);
 
+/*
+ * The same for a one-off operator: allocates T for (f, l, m, eta, rho, a, b)
+ * as linstab_secmom_alloc does, computes its radius and frees it.
+ * OUT *radius.  Errors: those of linstab_secmom_alloc and _radius.
+ */
+LINSTAB_API linstab_status linstab_secmom_radius_at(const linstab_family *f, const double *l,
+                                                    linstab_method m, double eta, double rho,
+                                                    double a, double b,
+                                                    const linstab_eigen_opts *opts,
+                                                    double *radius, linstab_error *err);
+
 /* Mean-square spectral radius of T (dense or matrix-free per opts). */
 LINSTAB_API linstab_status linstab_secmom_radius(linstab_secmom *s,
                                                  const linstab_eigen_opts *opts, double *radius,
                                                  linstab_error *err);
-
-/*
- * The family K_i = H_i + rho H_i^2 (same representation; OUT *out): SAM
- * 'same' at B = 1 is SGD at B = 1 on it.  Factored: U_i (I + rho U_i'U_i)^{1/2}.
- */
-LINSTAB_API linstab_status linstab_family_sam_same(const linstab_family *f, double rho,
-                                                   linstab_family **out, linstab_error *err);
 
 #ifdef __cplusplus
 }

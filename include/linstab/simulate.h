@@ -20,8 +20,9 @@
 
 #include "linstab/export.h"
 #include "linstab/family.h"
+#include "linstab/rng.h"
 #include "linstab/sampling.h"
-#include "linstab/status.h"
+#include "linstab/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,17 +38,17 @@ typedef enum linstab_dynamics {
 typedef struct linstab_sim linstab_sim;
 
 /* Workspace for the dynamics on f (borrowed).  OUT *out. */
-LINSTAB_API linstab_status linstab_sim_alloc(const linstab_family *f, linstab_dynamics dyn,
+LINSTAB_API linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_dynamics dyn,
                                              double eta, double rho, size_t batch,
                                              linstab_sampling sampling, linstab_sim **out,
                                              linstab_error *err);
-LINSTAB_API void linstab_sim_free(linstab_sim *s);
+LINSTAB_API void linstab_simulate_free(linstab_sim *s);
 
 /* One step w <- J w (w of length d) with a batch drawn from rng. */
-LINSTAB_API void linstab_sim_step(linstab_sim *s, gsl_rng *rng, double *w);
+LINSTAB_API void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w);
 
 /* y = Hhat x for the batch idx[0..count) (normalised by B). */
-LINSTAB_API void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
+LINSTAB_API void linstab_simulate_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
                                          const double *x, double *y);
 
 /*
@@ -55,27 +56,12 @@ LINSTAB_API void linstab_sim_batch_apply(const linstab_sim *s, const size_t *idx
  * touching only the coordinates a batch selects (O(B) per step instead of
  * O(d)).  w: unit start (modified).  Returns +1 (log||w|| reached lg),
  * -1 (reached -ls or w = 0), 0 (neither in `steps`), or 2 if this fast path
- * does not apply (the caller then steps with linstab_sim_step).
+ * does not apply (the caller then steps with linstab_simulate_step).
  */
-LINSTAB_API int linstab_sim_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
+LINSTAB_API int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                      double lg, double ls, double *lognorm);
 
-/* A GSL MT19937 generator seeded from (seed, stream) through splitmix64,
- * so that independent streams are reproducible on any machine.  The seed
- * passes through gsl_rng_set, which keeps 32 bits: at most 2^32 distinct
- * streams (enough for training, data shuffles and validate's searches;
- * the map's per-run streams use linstab_rng_stream_mc).  NULL when out of
- * memory. */
-LINSTAB_API gsl_rng *linstab_rng_stream(uint64_t seed, uint64_t stream);
 
-/* The same with GSL's taus2 (L'Ecuyer's maximally equidistributed combined
- * Tausworthe generator, period 2^88): a quarter cheaper per number and
- * seeded in O(1) where MT19937 fills 624 words -- for Monte Carlo maps
- * that start tens of thousands of short streams.  Its three 32-bit state
- * words come from 64-bit splitmix64 outputs (88 significant bits), so
- * that 10^5 streams collide with probability ~10^-16 instead of the ~70 %
- * of a 32-bit seed. */
-LINSTAB_API gsl_rng *linstab_rng_stream_mc(uint64_t seed, uint64_t stream);
 
 #ifdef __cplusplus
 }

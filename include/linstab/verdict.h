@@ -37,10 +37,10 @@ typedef enum linstab_verdict {
 /* The tolerance above: m the operator's dimension, scale >= 1 the size of
  * its entries, arpack_tol the matrix-free solver's relative tolerance (0
  * for the dense path). */
-LINSTAB_API double linstab_radius_tol(size_t m, double scale, double arpack_tol);
+LINSTAB_API double linstab_verdict_radius_tol(size_t m, double scale, double arpack_tol);
 
 /* The verdict of a radius (NaN: LINSTAB_VERDICT_NA). */
-LINSTAB_API linstab_verdict linstab_radius_verdict(double radius, double tol);
+LINSTAB_API linstab_verdict linstab_verdict_classify(double radius, double tol);
 
 /* 1 for STABLE and MARGINAL: the radius is <= 1 within rounding. */
 LINSTAB_API int linstab_verdict_bounded(linstab_verdict v);

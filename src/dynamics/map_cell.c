@@ -16,12 +16,12 @@
 #include "linstab/bounds.h"
 #include "linstab/generate.h"
 #include "linstab/geometry.h"
-#include "linstab/linalg.h"
+#include "linstab/sym.h"
 #include "linstab/lyapunov.h"
 #include "linstab/map.h"
-#include "linstab/samsame.h"
+#include "linstab/sam.h"
 #include "linstab/secmom.h"
-#include "../internal.h"
+#include "internal.h"
 
 linstab_map_params linstab_map_defaults(void)
 {
@@ -78,14 +78,14 @@ void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps
     nrm = sqrt(nrm);
     for (size_t j = 0; j < d; j++) w[j] /= nrm;
     double lg = log(grow), ls = log(shrink), logn = 0.0;
-    int fast = linstab_sim_diag_run(sim, rng, w, steps, lg, ls, &logn);
+    int fast = linstab_simulate_diag_run(sim, rng, w, steps, lg, ls, &logn);
     if (fast != 2) {
         *outcome = fast;
         return;
     }
     *outcome = 0;
     for (size_t t = 0; t < steps; t++) {
-        linstab_sim_step(sim, rng, w);
+        linstab_simulate_step(sim, rng, w);
         double s = 0.0;
         for (size_t j = 0; j < d; j++) s += w[j] * w[j];
         if (!(s > 0.0)) {
@@ -147,14 +147,14 @@ linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_r
     *src = (linstab_map_source){NULL, NAN, NAN, 0, NULL, NULL};
     /* on one BLAS thread: no reduction order depends on OPENBLAS_NUM_THREADS */
     int blas = blas_threads_single();
-    linstab_status st = linstab_rotated_make(f, rank_rtol, use_m2, rf, err);
-    if (st == LINSTAB_OK) st = linstab_coherence(rf->f, NULL, &src->sigma, err);
+    linstab_status st = linstab_family_rotated_make(f, rank_rtol, use_m2, rf, err);
+    if (st == LINSTAB_OK) st = linstab_geometry_coherence(rf->f, NULL, &src->sigma, err);
     if (st == LINSTAB_OK && dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf->f, moments, err);
     blas_threads_restore(blas);
     if (st != LINSTAB_OK) {
         linstab_moments_free(*moments);
         *moments = NULL;
-        linstab_rotated_clear(rf);
+        linstab_family_rotated_clear(rf);
         src->sigma = NAN;
         return st;
     }
@@ -174,7 +174,7 @@ linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out, 
     linstab_family *f = NULL;
     memset(out, 0, sizeof *out);
     linstab_status st = linstab_generate(&g, &f, err);
-    if (st == LINSTAB_OK) st = linstab_rotated_make(f, 0.0, 0, out, err);
+    if (st == LINSTAB_OK) st = linstab_family_rotated_make(f, 0.0, 0, out, err);
     linstab_family_free(f);
     return st;
 }
@@ -237,7 +237,7 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
         free(P);
         linstab_moments_free(own_m);
         if (st != LINSTAB_OK) {
-            linstab_rotated_clear(&own);
+            linstab_family_rotated_clear(&own);
             return st;
         }
     }
@@ -245,7 +245,7 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
     /* Monte Carlo, Dexter et al. Section 5.1 */
     linstab_sim *sim = NULL;
     double *w = malloc(d * sizeof *w);
-    st = w ? linstab_sim_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)
+    st = w ? linstab_simulate_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)
            : linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
     size_t ndiv = 0;
     size_t cell = iy * x->count + ix;
@@ -256,7 +256,7 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
         ndiv += outcome > 0;
         gsl_rng_free(rng);
     }
-    linstab_sim_free(sim);
+    linstab_simulate_free(sim);
     free(w);
     out->frac_div = (double)ndiv / (double)p->runs;
     out->divergent = 2 * ndiv > p->runs;
@@ -285,7 +285,7 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
                                      p->seed ^ 0x5eedULL ^ ((uint64_t)cell << 20), &ly, err);
         if (st == LINSTAB_OK) out->lyapunov = ly.exponent;
     }
-    linstab_rotated_clear(&own);
+    linstab_family_rotated_clear(&own);
     return st;
 }
 

@@ -14,8 +14,8 @@
 
 #include "linstab/checkpoint.h"
 #include "linstab/map.h"
-#include "linstab/samsame.h"
-#include "../internal.h"
+#include "linstab/sam.h"
+#include "internal.h"
 
 int linstab_map_blas_serial(void) { return blas_threads_single(); }
 
@@ -91,7 +91,7 @@ static double cell_doubles(const linstab_map_params *p, double n, double d, doub
         /* the second-moment operator (SGD, SAM 'independent', SAM 'same' at
          * B = 1 or B = n): three r x r iterates, products, the eigenproblem */
         ex = 12 * rr + eig_doubles(m, dm);
-        if (p->dyn == LINSTAB_DYN_SAM_SAME && d <= LINSTAB_SAMSAME_MAX_R) {
+        if (p->dyn == LINSTAB_DYN_SAM_SAME && d <= LINSTAB_SAM_SAME_MAX_R) {
             /* 'same' at general B: samples, moments, K, the five terms dense
              * and in svec form, the eigenproblem (beyond the rank limit it is
              * not computed) */
@@ -177,6 +177,16 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Pass a callee's error on whole (its message and parameter). */
+static linstab_status pass_on(linstab_error *err, const linstab_error *e, linstab_status st)
+{
+    if (err != NULL) {
+        *err = *e;
+        err->code = st;
+    }
+    return st;
+}
+
 /* Exchange s with the other workers (none: s stands as it is). */
 static linstab_status grid_sync(const linstab_map_partition *pt, linstab_map_sync *s, linstab_error *err)
 {
@@ -213,7 +223,7 @@ static linstab_status dexter_build(const linstab_map_source *src, const linstab_
 
 static void dexter_free(linstab_rotated *rf, size_t n)
 {
-    for (size_t q = 0; rf != NULL && q <= n; q++) linstab_rotated_clear(&rf[q]);
+    for (size_t q = 0; rf != NULL && q <= n; q++) linstab_family_rotated_clear(&rf[q]);
     free(rf);
 }
 
@@ -290,7 +300,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     linstab_error se = {0};
     linstab_status sst = grid_sync(pt, &s, &se);
     if (st == LINSTAB_OK && sst != LINSTAB_OK) {
-        st = linstab_error_set(err, sst, "%s", se.msg);
+        st = pass_on(err, &se, sst);
         where = LINSTAB_MAP_GRID_FAILED_SETUP;
     }
     if (st == LINSTAB_OK && s.failed) {
@@ -319,7 +329,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
         s = (linstab_map_sync){chunk, c0, c1, out->done, out->vals, cst != LINSTAB_OK ? failed : SIZE_MAX, 0};
         sst = grid_sync(pt, &s, &se);
         if (sst != LINSTAB_OK) {
-            st = linstab_error_set(err, sst, "%s", se.msg);
+            st = pass_on(err, &se, sst);
             where = LINSTAB_MAP_GRID_FAILED_SETUP;
             break;
         }
@@ -345,7 +355,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
         sst = grid_sync(pt, &ck, &se);
         if (s.first_failed != SIZE_MAX) {
             if (cst != LINSTAB_OK && failed == s.first_failed) {
-                st = linstab_error_set(err, cst, "%s", cerr.msg);
+                st = pass_on(err, &cerr, cst);
                 where = LINSTAB_MAP_GRID_FAILED_CELL;
                 out->failed_cell = failed;
             } else {
@@ -353,10 +363,10 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
                 where = LINSTAB_MAP_GRID_FAILED_ELSEWHERE;
             }
         } else if (ck_fail) {
-            st = linstab_error_set(err, ce.code, "%s", ce.msg);
+            st = pass_on(err, &ce, ce.code);
             where = LINSTAB_MAP_GRID_FAILED_CHECKPOINT;
         } else if (sst != LINSTAB_OK) {
-            st = linstab_error_set(err, sst, "%s", se.msg);
+            st = pass_on(err, &se, sst);
             where = LINSTAB_MAP_GRID_FAILED_SETUP;
         } else if (ck.failed) {
             st = linstab_error_set(err, LINSTAB_EIO, "another worker failed");

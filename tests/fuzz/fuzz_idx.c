@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK(a.data == NULL && err.msg[0] != '\0');
     }
-    linstab_array_free(&a);
+    linstab_npy_array_free(&a);
     free(gz);
     return 0;
 }

@@ -16,7 +16,7 @@ static void check_array(const linstab_array *a, size_t file_size)
     FUZZ_CHECK(a->ndim <= LINSTAB_NPY_MAX_NDIM);
     size_t n = 1;
     for (size_t i = 0; i < a->ndim; i++) FUZZ_CHECK(!__builtin_mul_overflow(n, a->shape[i], &n));
-    FUZZ_CHECK(n == linstab_array_size(a));
+    FUZZ_CHECK(n == linstab_npy_array_size(a));
     FUZZ_CHECK(n <= file_size); /* every element takes at least one byte */
     if (n > 0) FUZZ_CHECK(a->data != NULL);
     fuzz_touch(a->data, n);
@@ -34,12 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         : linstab_npy_read(path, max_bytes, &a, &err);
             if (st == LINSTAB_OK) {
                 check_array(&a, size);
-                if (limited) FUZZ_CHECK(linstab_array_size(&a) <= max_bytes / sizeof(double));
+                if (limited) FUZZ_CHECK(linstab_npy_array_size(&a) <= max_bytes / sizeof(double));
             } else {
                 FUZZ_CHECK(a.data == NULL);
                 FUZZ_CHECK(err.msg[0] != '\0'); /* every failure says why */
             }
-            linstab_array_free(&a);
+            linstab_npy_array_free(&a);
         }
     return 0;
 }

@@ -1,0 +1,94 @@
+/*
+ * lanczos.c -- a reentrant Lanczos iteration for the largest eigenvalue of
+ * a symmetric operator given by a callback: full reorthogonalisation (two
+ * classical Gram-Schmidt passes per step), ARPACK's residual test
+ * beta_j |s_j| <= tol |theta| on the Ritz value, a fixed start vector (so
+ * the result is reproducible).  ARPACK keeps static state and cannot run
+ * on several threads at once; this can (every buffer is local).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <gsl/gsl_rng.h>
+#include <lapacke.h>
+
+#include "lanczos.h"
+
+#define LANCZOS_MAX_STEPS 120
+#define LANCZOS_TOL 1e-14
+
+int linstab_lanczos_top(size_t n, lanczos_apply apply, const void *ctx, double *out)
+{
+    size_t mmax = n < LANCZOS_MAX_STEPS ? n : LANCZOS_MAX_STEPS;
+    double *Q = malloc((mmax + 1) * n * sizeof *Q); /* row j: q_j */
+    double *w = malloc(n * sizeof *w), *h = malloc((mmax + 1) * sizeof *h);
+    double *al = malloc(mmax * sizeof *al), *be = malloc(mmax * sizeof *be);
+    /* th: calloc, LAPACKE_dstein checks all m entries of w for NaN though only
+     * th[0] is computed (uninitialised ones could fail the check at random) */
+    double *dd = malloc(mmax * sizeof *dd), *ee = malloc(mmax * sizeof *ee), *th = calloc(mmax, sizeof *th);
+    double *s = malloc(mmax * sizeof *s);
+    lapack_int *ib = malloc(mmax * sizeof *ib), *is = malloc(mmax * sizeof *is), *ifail = malloc(sizeof *ifail);
+    int ok = 0;
+    if (!Q || !w || !h || !al || !be || !dd || !ee || !th || !s || !ib || !is || !ifail) goto done;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
+    if (rng == NULL) goto done;
+    gsl_rng_set(rng, 20240601);
+    for (size_t i = 0; i < n; i++) Q[i] = gsl_rng_uniform(rng) - 0.5;
+    gsl_rng_free(rng);
+    double nrm = cblas_dnrm2((int)n, Q, 1);
+    cblas_dscal((int)n, 1.0 / nrm, Q, 1);
+    /* a step costs n^2 flops, a convergence test O(j): test every step for large n */
+    int every = n >= 400;
+    double anorm = 0.0;
+    for (size_t j = 0; j < mmax; j++) {
+        apply(Q + j * n, w, ctx);
+        /* w <- w - Q_j (Q_j' w), twice: orthogonal to every earlier q; the
+         * coefficient on q_j is alpha_j (plus the second pass's correction) */
+        al[j] = 0.0;
+        for (int pass = 0; pass < 2; pass++) {
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)(j + 1), (int)n, 1.0, Q, (int)n, w, 1, 0.0, h, 1);
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)(j + 1), (int)n, -1.0, Q, (int)n, h, 1, 1.0, w, 1);
+            al[j] += h[j];
+        }
+        be[j] = cblas_dnrm2((int)n, w, 1);
+        anorm = fmax(anorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
+        int last = j + 1 == mmax || be[j] <= 1e-15 * anorm; /* invariant subspace */
+        if (!last && !every && (j < 4 || j % (j < 32 ? 4 : 8) != 3)) {
+            cblas_dcopy((int)n, w, 1, Q + (j + 1) * n, 1);
+            cblas_dscal((int)n, 1.0 / be[j], Q + (j + 1) * n, 1);
+            continue;
+        }
+        lapack_int m = (lapack_int)(j + 1), found = 0, nsplit = 0;
+        memcpy(dd, al, (size_t)m * sizeof *dd);
+        memcpy(ee, be, (size_t)m * sizeof *ee);
+        if (LAPACKE_dstebz('I', 'B', m, 0.0, 0.0, m, m, 0.0, dd, ee, &found, &nsplit, th, ib, is) != 0 ||
+            found != 1)
+            goto done;
+        if (LAPACKE_dstein(LAPACK_COL_MAJOR, m, dd, ee, 1, th, ib, is, s, m, ifail) != 0) goto done;
+        double resid = be[j] * fabs(s[m - 1]);
+        if (resid <= LANCZOS_TOL * fabs(th[0]) || be[j] <= 1e-15 * anorm) {
+            *out = th[0];
+            ok = 1;
+            goto done;
+        }
+        if (last) goto done;
+        cblas_dcopy((int)n, w, 1, Q + (j + 1) * n, 1);
+        cblas_dscal((int)n, 1.0 / be[j], Q + (j + 1) * n, 1);
+    }
+done:
+    free(Q);
+    free(w);
+    free(h);
+    free(al);
+    free(be);
+    free(dd);
+    free(ee);
+    free(th);
+    free(s);
+    free(ib);
+    free(is);
+    free(ifail);
+    return ok;
+}

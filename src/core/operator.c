@@ -1,0 +1,28 @@
+/* operator.c -- the dense form of a matrix-free operator. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linstab/operator.h"
+
+
+linstab_status linstab_operator_dense(const linstab_operator *op, double *A, linstab_error *err)
+{
+    if (op->form_dense != NULL) return op->form_dense(A, op->ctx, err);
+    size_t n = op->dim;
+    double *e = calloc(n, sizeof *e), *col = malloc(n * sizeof *col);
+    if (e == NULL || col == NULL) {
+        free(e);
+        free(col);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "dense operator of size %zu: out of memory", n);
+    }
+    for (size_t j = 0; j < n; j++) {
+        e[j] = 1.0;
+        op->apply(e, col, op->ctx);
+        e[j] = 0.0;
+        for (size_t i = 0; i < n; i++) A[i * n + j] = col[i];
+    }
+    free(e);
+    free(col);
+    return LINSTAB_OK;
+}

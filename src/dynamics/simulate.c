@@ -1,0 +1,238 @@
+/* simulate.c -- linearized SGD / SAM dynamics with random batches. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "internal.h"
+#include "linstab/simulate.h"
+
+struct linstab_sim {
+    const linstab_family *f;
+    linstab_dynamics dyn;
+    double eta, rho;
+    size_t batch;
+    linstab_sampling sampling;
+    size_t *idx, *idx2, *work;
+    double *g, *t, *u;
+    /* diagonal families: the nonzeros of each sample (CSR), so that a step
+     * costs O(d + nonzeros in the batch), not O(B d) */
+    size_t *rowptr, *col;
+    double *val;
+    double *cdf; /* Binomial(n, B/n) CDF for Bernoulli batch sizes */
+    size_t *touched; /* diagonal fast path: coordinates hit by a batch */
+    unsigned char *hit;
+};
+
+void linstab_simulate_free(linstab_sim *s)
+{
+    if (s == NULL) return;
+    free(s->idx);
+    free(s->idx2);
+    free(s->work);
+    free(s->g);
+    free(s->t);
+    free(s->u);
+    free(s->rowptr);
+    free(s->col);
+    free(s->val);
+    free(s->cdf);
+    free(s->touched);
+    free(s->hit);
+    free(s);
+}
+
+linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_dynamics dyn, double eta,
+                                 double rho, size_t batch, linstab_sampling sampling,
+                                 linstab_sim **out, linstab_error *err)
+{
+    *out = NULL;
+    size_t n = f->n, d = f->d, cap = n > batch ? n : batch;
+    linstab_sim *s = calloc(1, sizeof *s);
+    if (s == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+    s->f = f;
+    s->dyn = dyn;
+    s->eta = eta;
+    s->rho = rho;
+    s->batch = batch;
+    s->sampling = sampling;
+    s->idx = malloc(cap * sizeof *s->idx);
+    s->idx2 = malloc(cap * sizeof *s->idx2);
+    s->work = calloc(n, sizeof *s->work); /* zero: linstab_sampling_draw's table */
+    s->g = malloc(d * sizeof *s->g);
+    s->t = malloc(d * sizeof *s->t);
+    s->u = malloc(d * sizeof *s->u);
+    if (!s->idx || !s->idx2 || !s->work || !s->g || !s->t || !s->u) {
+        linstab_simulate_free(s);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+    }
+    if (sampling == LINSTAB_SAMPLING_BERNOULLI) {
+        s->cdf = malloc((n + 1) * sizeof *s->cdf);
+        if (s->cdf == NULL) {
+            linstab_simulate_free(s);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
+        linstab_sampling_binomial_cdf(n, batch, s->cdf);
+    }
+    if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
+        size_t nnz = 0;
+        for (size_t j = 0; j < n * d; j++) nnz += f->data[j] != 0.0;
+        s->rowptr = malloc((n + 1) * sizeof *s->rowptr);
+        s->col = malloc((nnz ? nnz : 1) * sizeof *s->col);
+        s->val = malloc((nnz ? nnz : 1) * sizeof *s->val);
+        if (!s->rowptr || !s->col || !s->val) {
+            linstab_simulate_free(s);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
+        size_t q = 0;
+        for (size_t i = 0; i < n; i++) {
+            s->rowptr[i] = q;
+            for (size_t j = 0; j < d; j++)
+                if (f->data[i * d + j] != 0.0) {
+                    s->col[q] = j;
+                    s->val[q++] = f->data[i * d + j];
+                }
+        }
+        s->rowptr[n] = q;
+        /* d + 1: the kernel stores a coordinate in the next free slot before
+         * it knows whether the coordinate is new (branch-free), so once all d
+         * coordinates are in the list one more store lands at touched[d] */
+        s->touched = malloc((d + 1) * sizeof *s->touched);
+        s->hit = calloc(d, 1);
+        if (!s->touched || !s->hit) {
+            linstab_simulate_free(s);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
+    }
+    *out = s;
+    return LINSTAB_OK;
+}
+
+void linstab_simulate_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
+                             const double *x, double *y)
+{
+    size_t d = s->f->d;
+    memset(y, 0, d * sizeof *y);
+    if (s->rowptr != NULL) {
+        /* y = (sum_{i in S} D_i) o x / B over the nonzeros only */
+        for (size_t c = 0; c < count; c++)
+            for (size_t q = s->rowptr[idx[c]]; q < s->rowptr[idx[c] + 1]; q++) y[s->col[q]] += s->val[q];
+        double inv = 1.0 / (double)s->batch;
+        for (size_t j = 0; j < d; j++) y[j] *= inv * x[j];
+        return;
+    }
+    for (size_t c = 0; c < count; c++) {
+        linstab_family_apply(s->f, idx[c], x, s->u);
+        for (size_t j = 0; j < d; j++) y[j] += s->u[j];
+    }
+    double inv = 1.0 / (double)s->batch;
+    for (size_t j = 0; j < d; j++) y[j] *= inv;
+}
+
+void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w)
+{
+    size_t d = s->f->d, n = s->f->n;
+    size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx, s->work, s->cdf);
+    double eta = s->eta, rho = s->rho;
+    switch (s->dyn) {
+    case LINSTAB_DYN_SGD:
+        linstab_simulate_batch_apply(s, s->idx, c, w, s->g);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * s->g[j];
+        return;
+    case LINSTAB_DYN_SAM_SAME:
+        linstab_simulate_batch_apply(s, s->idx, c, w, s->g);
+        linstab_simulate_batch_apply(s, s->idx, c, s->g, s->t);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * (s->g[j] + rho * s->t[j]);
+        return;
+    case LINSTAB_DYN_SAM_INDEP: {
+        size_t c2 = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx2, s->work, s->cdf);
+        linstab_simulate_batch_apply(s, s->idx2, c2, w, s->g); /* ascent batch */
+        for (size_t j = 0; j < d; j++) s->g[j] = w[j] + rho * s->g[j];
+        linstab_simulate_batch_apply(s, s->idx, c, s->g, s->t);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * s->t[j];
+        return;
+    }
+    case LINSTAB_DYN_SAM_NORMALIZED: {
+        linstab_simulate_batch_apply(s, s->idx, c, w, s->g);
+        double gn = cblas_dnrm2((int)d, s->g, 1);
+        double sc = gn > 0.0 ? rho / gn : 0.0;
+        for (size_t j = 0; j < d; j++) s->g[j] = w[j] + sc * s->g[j];
+        linstab_simulate_batch_apply(s, s->idx, c, s->g, s->t);
+        for (size_t j = 0; j < d; j++) w[j] -= eta * s->t[j];
+        return;
+    }
+    }
+}
+
+int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg,
+                         double ls, double *lognorm)
+{
+    /* only the coordinates a batch touches change: w_j <- w_j (1 - eta g(h_j)),
+     * with ||w||^2 kept incrementally (recomputed exactly every 64 steps and
+     * on rescaling, so rounding cannot drift); the stopping rule compares
+     * ||w||^2 with exp(2 (threshold - scale)) instead of taking a log per step */
+    if (s->rowptr == NULL || !(s->dyn == LINSTAB_DYN_SGD || s->dyn == LINSTAB_DYN_SAM_SAME)) return 2;
+    size_t d = s->f->d, n = s->f->n;
+    double eta = s->eta, rho = s->dyn == LINSTAB_DYN_SAM_SAME ? s->rho : 0.0;
+    double inv = 1.0 / (double)s->batch, sq = 0.0, scale = 0.0;
+    /* local copies: the stores below cannot alias them, so they stay in registers */
+    double *restrict acc = s->g;
+    const size_t *restrict rowptr = s->rowptr, *restrict col = s->col;
+    const double *restrict val = s->val;
+    size_t *restrict touched = s->touched, *restrict idx = s->idx;
+    unsigned char *restrict hit = s->hit;
+    memset(acc, 0, d * sizeof *acc);
+    for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
+    double sq_hi = exp(2.0 * lg), sq_lo = exp(-2.0 * ls);
+    for (size_t t = 0; t < steps; t++) {
+        size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, idx, s->work, s->cdf);
+        size_t nt = 0;
+        for (size_t k = 0; k < c; k++)
+            for (size_t q = rowptr[idx[k]]; q < rowptr[idx[k] + 1]; q++) {
+                size_t j = col[q];
+                acc[j] += val[q];
+                touched[nt] = j; /* kept only if new: touched has d + 1 slots */
+                nt += !hit[j];
+                hit[j] = 1;
+            }
+        for (size_t k = 0; k < nt; k++) {
+            size_t j = touched[k];
+            double h = acc[j] * inv, wj = w[j], nw = wj * (1.0 - eta * (h + rho * h * h));
+            sq += nw * nw - wj * wj;
+            w[j] = nw;
+            acc[j] = 0.0;
+            hit[j] = 0;
+        }
+        if ((t & 63) == 63 || !(sq > 1e-200) || sq > 1e200) {
+            sq = 0.0;
+            for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
+            if (!(sq > 0.0)) {
+                *lognorm = -INFINITY;
+                return -1; /* exactly zero: converged */
+            }
+            if (sq > 1e200 || sq < 1e-200) {
+                double r = 1.0 / sqrt(sq);
+                for (size_t j = 0; j < d; j++) w[j] *= r;
+                scale += 0.5 * log(sq);
+                sq = 1.0;
+                sq_hi = exp(2.0 * (lg - scale));
+                sq_lo = exp(2.0 * (-ls - scale));
+            }
+        }
+        if (sq >= sq_hi || sq <= sq_lo) {
+            double ln = scale + 0.5 * log(sq);
+            /* the log decides at the boundary itself, as before */
+            if (ln >= lg) {
+                *lognorm = ln;
+                return 1;
+            }
+            if (ln <= -ls) {
+                *lognorm = ln;
+                return -1;
+            }
+        }
+    }
+    *lognorm = scale + 0.5 * log(sq);
+    return 0;
+}
