@@ -275,87 +275,87 @@ Test(input, map_refuses_axes_whose_size_would_overflow_or_exhaust_memory_before_
 
 Test(axis, the_point_bound_is_inclusive_for_ranges_and_lists)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err = {0};
     char spec[64];
-    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_AXIS_MAX_POINTS);
-    cr_assert_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
+    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_MAP_AXIS_MAX_POINTS);
+    cr_assert_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 1000000);
     cr_expect_eq(a.values[0], 0.1);
     cr_expect_eq(a.values[a.count - 1], 1.0);
-    linstab_axis_clear(&a);
-    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_AXIS_MAX_POINTS + 1);
-    cr_expect_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
+    linstab_map_axis_clear(&a);
+    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_MAP_AXIS_MAX_POINTS + 1);
+    cr_expect_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
     cr_expect_null(a.values);
     cr_expect_eq(a.count, 0);
-    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_AXIS_MAX_POINTS);
-    cr_assert_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
+    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_MAP_AXIS_MAX_POINTS);
+    cr_assert_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 1000000);
-    linstab_axis_clear(&a);
-    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_AXIS_MAX_POINTS + 1);
-    cr_expect_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
+    linstab_map_axis_clear(&a);
+    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_MAP_AXIS_MAX_POINTS + 1);
+    cr_expect_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "1000001 points, more than the 1000000 allowed per axis") != NULL, "%s", err.msg);
     /* a list of 10^6 + 1 items: "rho=" then "0," repeated */
-    size_t items = LINSTAB_AXIS_MAX_POINTS + 1;
+    size_t items = LINSTAB_MAP_AXIS_MAX_POINTS + 1;
     char *list = malloc(4 + 2 * items);
     cr_assert_not_null(list);
     memcpy(list, "rho=", 4);
     for (size_t i = 0; i < items; i++) memcpy(list + 4 + 2 * i, "0,", 2);
     list[4 + 2 * items - 1] = '\0';
-    cr_expect_eq(linstab_axis_parse(list, &a, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_map_axis_parse(list, &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "1000001 points") != NULL, "%s", err.msg);
     list[4 + 2 * (items - 1) - 1] = '\0'; /* 10^6 items */
-    cr_assert_eq(linstab_axis_parse(list, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse(list, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 1000000);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
     free(list);
 }
 
 Test(axis, integer_ranges_are_exact_up_to_two_to_the_53)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err = {0};
     /* (2^53 - 1) / 2^52 = 1: the points 1 and 2^52 + 1, exactly */
-    cr_assert_eq(linstab_axis_parse("batch=1:9007199254740992:4503599627370496", &a, &err), LINSTAB_OK, "%s",
+    cr_assert_eq(linstab_map_axis_parse("batch=1:9007199254740992:4503599627370496", &a, &err), LINSTAB_OK, "%s",
                  err.msg);
     cr_expect_eq(a.count, 2);
     cr_expect_eq(a.values[0], 1.0);
     cr_expect_eq(a.values[1], 4503599627370497.0);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("sigma=9007199254740991:9007199254740992", &a, &err), LINSTAB_OK, "%s", err.msg);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("sigma=9007199254740991:9007199254740992", &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 2);
     cr_expect_eq(a.values[1], 9007199254740992.0);
-    linstab_axis_clear(&a);
-    cr_expect_eq(linstab_axis_parse("sigma=1:9007199254740994:9007199254740994", &a, &err), LINSTAB_EINVAL);
+    linstab_map_axis_clear(&a);
+    cr_expect_eq(linstab_map_axis_parse("sigma=1:9007199254740994:9007199254740994", &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "[1, 2^53]") != NULL, "%s", err.msg);
-    cr_expect_eq(linstab_axis_parse("batch=1e300", &a, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_map_axis_parse("batch=1e300", &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "is not a whole number in [1, 2^53]") != NULL, "%s", err.msg);
     /* 7:100:31 -> 7, 38, 69, 100 */
-    cr_assert_eq(linstab_axis_parse("batch=7:100:31", &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse("batch=7:100:31", &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 4);
     for (size_t i = 0; i < 4; i++) cr_expect_eq(a.values[i], 7.0 + 31.0 * (double)i);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
 }
 
 Test(axis, numbers_are_decimal_and_subnormal_values_are_finite)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err = {0};
-    cr_assert_eq(linstab_axis_parse("eta=1e-320,2.5E+1,.5,-0.0e0", &a, &err), LINSTAB_EINVAL);
+    cr_assert_eq(linstab_map_axis_parse("eta=1e-320,2.5E+1,.5,-0.0e0", &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "eta must be > 0 (got -0)") != NULL, "%s", err.msg);
-    cr_assert_eq(linstab_axis_parse("eta=1e-320,2.5E+1,.5", &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse("eta=1e-320,2.5E+1,.5", &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 3);
     cr_expect_eq(a.values[0], 1e-320);
     cr_expect_eq(a.values[1], 25.0);
     cr_expect_eq(a.values[2], 0.5);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("eta=1.", &a, &err), LINSTAB_OK, "'1.' is a decimal number: %s", err.msg);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("eta=1.", &a, &err), LINSTAB_OK, "'1.' is a decimal number: %s", err.msg);
     cr_expect_eq(a.values[0], 1.0);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
     const char *bad[] = {"eta=0x10", "eta=inf", "eta=nan", "eta=1e400", "eta=1e", "eta=.", "eta=+",
                          "eta=1,", "eta=,1", "rho=0:1:3:4:5:6", "eta=log:0.1:1:1e7", "eta=0.1 :1:3", "eta=0.1:1: 3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_expect_eq(linstab_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
+        cr_expect_eq(linstab_map_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
         cr_expect_null(a.values, "%s", bad[i]);
         cr_expect_eq(a.count, 0, "%s", bad[i]);
     }

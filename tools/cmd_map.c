@@ -82,17 +82,10 @@ enum { OPT_DEXTER = 256, OPT_X, OPT_Y, OPT_ETA, OPT_BATCH,
        OPT_SEED, OPT_NOEXACT, OPT_OUT, OPT_NOPLOT, OPT_ETA2, OPT_TITLE, OPT_RESUME, OPT_THREADS,
        OPT_QUIET };
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void progress(size_t done, size_t total, double t0, int quiet)
+static void progress(size_t done, size_t total, double el, int quiet)
 {
     if (quiet || !isatty(STDERR_FILENO)) return;
-    double el = now() - t0, rate = el > 0 ? (double)done / el : 0.0;
+    double rate = el > 0 ? (double)done / el : 0.0;
     double eta_s = rate > 0 ? (double)(total - done) / rate : 0.0;
     int width = 28, fill = (int)((double)done / (double)total * width);
     fprintf(stderr, "\rmap [");
@@ -102,7 +95,75 @@ static void progress(size_t done, size_t total, double t0, int quiet)
     fflush(stderr);
 }
 
+/* The grid's progress callback: the bar (rank 0), and the test hook
+ * LINSTAB_MAP_ABORT_AFTER_CHUNKS=K that stops the run after the K-th chunk
+ * (checkpointed), where the command then dies like a killed process. */
+typedef struct progress_ctx {
+    int quiet, rank;
+    long abort_after;
+} progress_ctx;
+
+static int map_progress(void *ctx, size_t done, size_t total, double seconds)
+{
+    progress_ctx *pc = ctx;
+    if (pc->rank == 0) progress(done, total, seconds, pc->quiet);
+    return pc->abort_after > 0 && --pc->abort_after == 0;
+}
+
 enum { FIELDS = LINSTAB_MAP_FIELDS };
+
+#ifdef LINSTAB_MPI
+/* The grid's partition over MPI ranks: rank r computes the cells c with
+ * c % size == r of every chunk; after each chunk the ranks sum their
+ * (disjoint) results, so every rank holds the whole grid and rank 0
+ * writes the same files as a serial run. */
+typedef struct mpi_part {
+    double *buf; /* (min(chunk, ncells), FIELDS + 1): a chunk's values and flags */
+    size_t ncells;
+    int rank, nranks;
+} mpi_part;
+
+static linstab_status mpi_sync(void *ctx, linstab_map_sync *s, linstab_error *err)
+{
+    mpi_part *m = ctx;
+    linstab_status st = LINSTAB_OK;
+    int any = s->failed;
+    if (s->c0 == 0 && s->c1 == 0 && m->buf == NULL && !any) {
+        size_t len = s->chunk < m->ncells ? s->chunk : m->ncells;
+        m->buf = malloc(len * (FIELDS + 1) * sizeof *m->buf);
+        if (m->buf == NULL) {
+            st = linstab_error_set(err, LINSTAB_ENOMEM, "out of memory (MPI buffer of %zu cells)", len);
+            any = 1;
+        }
+    }
+    if (s->c1 > s->c0) {
+        /* this chunk's cells were computed by exactly one rank each; cells
+         * already done before a resume are identical on every rank */
+        size_t c0 = s->c0, len = s->c1 - s->c0;
+        double *mbuf = m->buf, *vals = s->vals;
+        unsigned char *done = s->done;
+        for (size_t q = 0; q < len; q++) {
+            int mine = (c0 + q) % (size_t)m->nranks == (size_t)m->rank && done[c0 + q];
+            for (int k = 0; k < FIELDS; k++) mbuf[q * (FIELDS + 1) + k] = mine ? vals[(c0 + q) * FIELDS + k] : 0.0;
+            mbuf[q * (FIELDS + 1) + FIELDS] = mine ? 1.0 : 0.0;
+        }
+        MPI_Allreduce(MPI_IN_PLACE, mbuf, (int)(len * (FIELDS + 1)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        for (size_t q = 0; q < len; q++)
+            if (mbuf[q * (FIELDS + 1) + FIELDS] > 0.5) {
+                memcpy(vals + (c0 + q) * FIELDS, mbuf + q * (FIELDS + 1), FIELDS * sizeof *vals);
+                done[c0 + q] = 1;
+            }
+    }
+    /* every rank learns of any failure at the same collective */
+    unsigned long long first = s->first_failed == SIZE_MAX ? ULLONG_MAX : (unsigned long long)s->first_failed;
+    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    s->first_failed = first == ULLONG_MAX ? SIZE_MAX : (size_t)first;
+    s->failed = any;
+    return st;
+}
+#endif
+
 
 static linstab_dynamics parse_dyn(const char *s, int *ok)
 {
@@ -121,13 +182,13 @@ static const char *dyn_name(linstab_dynamics d)
     return names[d];
 }
 
-static const char *axis_label(linstab_axis_kind k, int eta2)
+static const char *axis_label(linstab_map_axis_kind k, int eta2)
 {
     switch (k) {
-    case LINSTAB_AXIS_ETA: return eta2 ? "learning rate #gy#u2#d" : "learning rate #gy";
-    case LINSTAB_AXIS_BATCH: return "batch size B";
-    case LINSTAB_AXIS_RHO: return "SAM radius #gr";
-    case LINSTAB_AXIS_SIGMA: return "coherence #gs";
+    case LINSTAB_MAP_AXIS_ETA: return eta2 ? "learning rate #gy#u2#d" : "learning rate #gy";
+    case LINSTAB_MAP_AXIS_BATCH: return "batch size B";
+    case LINSTAB_MAP_AXIS_RHO: return "SAM radius #gr";
+    case LINSTAB_MAP_AXIS_SIGMA: return "coherence #gs";
     }
     return "";
 }
@@ -210,8 +271,8 @@ static int stage_close(stage *sg, const char *name, FILE *fp)
 /* The identity of a run (checkpoint.h): the contents of every input file
  * and every parameter, each a named part.  Returns an exit status. */
 static int run_identity(const char *cmd, const cli_family_source *src, size_t dexter_n,
-                        const linstab_map_params *p, unsigned long long seed, const linstab_axis *x,
-                        const linstab_axis *y, linstab_checkpoint_ident *id)
+                        const linstab_map_params *p, unsigned long long seed, const linstab_map_axis *x,
+                        const linstab_map_axis *y, linstab_checkpoint_ident *id)
 {
     linstab_error err = {0};
     linstab_status st = linstab_checkpoint_ident_addf(id, "the linstab version", &err, "%s", LINSTAB_VERSION);
@@ -268,7 +329,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
         st = linstab_checkpoint_ident_addf(id, whole[k].name, &err, "%llu", whole[k].v);
     /* the axes: name, count and every value's bits, little-endian, in full */
     for (int a = 0; a < 2 && st == LINSTAB_OK; a++) {
-        const linstab_axis *ax = a ? y : x;
+        const linstab_map_axis *ax = a ? y : x;
         size_t len = 16 + 8 * ax->count;
         unsigned char *b = malloc(len);
         if (b == NULL) {
@@ -276,7 +337,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
             break;
         }
         memset(b, 0, 16);
-        snprintf((char *)b, 8, "%s", linstab_axis_name(ax->kind));
+        snprintf((char *)b, 8, "%s", linstab_map_axis_name(ax->kind));
         for (int q = 0; q < 8; q++) b[8 + q] = (unsigned char)((uint64_t)ax->count >> (8 * q));
         for (size_t i = 0; i < ax->count; i++) {
             uint64_t bits;
@@ -378,29 +439,28 @@ int cmd_map(int argc, char **argv)
     if (p.runs < 1 || p.steps < 1) return cli_usage_error(cmd, "--runs and --steps must be >= 1");
     if (!(p.grow > 1) || !(p.shrink > 1)) return cli_usage_error(cmd, "--growth and --shrink must be > 1");
 
-    linstab_axis x = {0}, y = {0};
-    if (linstab_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", cli_msg(&err));
-    if (linstab_axis_parse(ys, &y, &err) != LINSTAB_OK) {
-        linstab_axis_clear(&x);
+    linstab_map_axis x = {0}, y = {0};
+    if (linstab_map_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", cli_msg(&err));
+    if (linstab_map_axis_parse(ys, &y, &err) != LINSTAB_OK) {
+        linstab_map_axis_clear(&x);
         return cli_usage_error(cmd, "--y: %s", cli_msg(&err));
     }
     linstab_family *f = NULL;
     linstab_rotated rf = {0};
     linstab_map_source ms = {NULL, NAN, NAN, dexter_n, NULL, NULL};
-    linstab_rotated *dexter_rf = NULL;
     linstab_moments *mom = NULL;
-    unsigned char *done = NULL;
-    double *vals = NULL, *mbuf = NULL;
+    linstab_map_grid grid = {0};
     linstab_checkpoint_ident id;
     linstab_checkpoint_ident_init(&id);
     stage sg = {.out = out};
     const char *path = "dexter";
-    size_t ncells = 0, chunk = 64;
+    size_t ncells = 0;
     char ckpt[4200];
     /* MPI: every rank runs the setup and reaches the agreement below, so a
      * failure on one rank (a file, memory) stops all of them at the same
      * collective */
     int rank = 0, nranks = 1;
+    (void)nranks;
 #ifdef LINSTAB_MPI
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
@@ -413,18 +473,12 @@ int cmd_map(int argc, char **argv)
         int indef = 0;
         rc = cli_load_family(cmd, &src, &f, &path, &indef);
         if (rc != 0) goto agree;
-        linstab_status st = linstab_family_rotated_make(f, src.rank_tol, indef, &rf, &err);
-        if (st == LINSTAB_OK) st = linstab_geometry_coherence(rf.f, NULL, &ms.sigma, &err);
-        if (st == LINSTAB_OK && p.dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf.f, &mom, &err);
-        ms.moments = mom;
+        linstab_status st = linstab_map_source_prepare(f, src.rank_tol, indef, p.dyn, &rf, &mom, &ms, &err);
         if (st != LINSTAB_OK) {
             fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
             rc = cli_exit_code(st);
             goto agree;
         }
-        ms.rf = &rf;
-        ms.sharpness = 0.0;
-        for (size_t j = 0; j < rf.f->d; j++) ms.sharpness = fmax(ms.sharpness, rf.l[j]);
     }
     if (linstab_map_check(&ms, &p, &x, &y, &err) != LINSTAB_OK) {
         rc = cli_usage_error(cmd, "%s", cli_msg(&err));
@@ -473,69 +527,6 @@ int cmd_map(int argc, char **argv)
     }
     snprintf(ckpt, sizeof ckpt, "%s/map.checkpoint", out);
     if ((rc = run_identity(cmd, &src, dexter_n, &p, seed, &x, &y, &id)) != 0) goto agree;
-    done = calloc(ncells, 1);
-    vals = calloc(ncells * FIELDS, sizeof *vals);
-    if (done == NULL || vals == NULL) {
-        fprintf(stderr, "linstab %s: error: out of memory for %zu cells (%.0f bytes)\n", cmd, ncells,
-                (double)ncells * (1.0 + 8.0 * FIELDS));
-        rc = 1;
-        goto agree;
-    }
-    if (resume) {
-        linstab_status st = linstab_checkpoint_read(ckpt, &id, ncells, FIELDS, done, vals, &err);
-        if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: cannot resume from %s: %s\n", cmd, ckpt, cli_msg(&err));
-            rc = 1;
-            goto agree;
-        }
-    }
-    if (dexter_n > 0) {
-        /* one construction per sigma of the grid, shared by its cells */
-        dexter_rf = calloc(dexter_n + 1, sizeof *dexter_rf);
-        if (dexter_rf == NULL) {
-            fprintf(stderr, "linstab %s: error: out of memory\n", cmd);
-            rc = 1;
-            goto agree;
-        }
-        const linstab_axis *axes[2] = {&x, &y};
-        int on_axis = 0;
-        for (int a = 0; a < 2; a++)
-            if (axes[a]->kind == LINSTAB_AXIS_SIGMA) {
-                on_axis = 1;
-                for (size_t q = 0; q < axes[a]->count; q++) {
-                    size_t sgm = (size_t)axes[a]->values[q];
-                    if (sgm >= 1 && sgm <= dexter_n && dexter_rf[sgm].f == NULL &&
-                        linstab_map_dexter(dexter_n, sgm, &dexter_rf[sgm], &err) != LINSTAB_OK) {
-                        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
-                        rc = cli_exit_code(err.code);
-                        goto agree;
-                    }
-                }
-            }
-        if (!on_axis && p.sigma >= 1 && p.sigma <= dexter_n &&
-            linstab_map_dexter(dexter_n, p.sigma, &dexter_rf[p.sigma], &err) != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
-            rc = cli_exit_code(err.code);
-            goto agree;
-        }
-        ms.dexter_rf = dexter_rf;
-    }
-    /* chunks of cells: parallel inside, checkpoint between */
-    /* MPI: rank r computes the cells c with c % size == r of every chunk;
-     * after each chunk the ranks sum their (disjoint) results, so every
-     * rank holds the whole grid and rank 0 writes the same files as a
-     * serial run */
-    /* a barrier per chunk: large enough that threads rarely wait at one,
-     * small enough to checkpoint often */
-    chunk = (ncells / 20 > 64 ? ncells / 20 : 64) * (size_t)nranks;
-    if (nranks > 1) {
-        size_t len = chunk < ncells ? chunk : ncells;
-        mbuf = malloc(len * (FIELDS + 1) * sizeof *mbuf);
-        if (mbuf == NULL) {
-            fprintf(stderr, "linstab %s: error: out of memory (MPI buffer of %zu cells)\n", cmd, len);
-            rc = 1;
-        }
-    }
 agree:
 #ifdef LINSTAB_MPI
     if (nranks > 1) {
@@ -545,71 +536,37 @@ agree:
     }
 #endif
     if (rc != 0) goto done;
-#ifdef _OPENMP
-    if (threads > 0) omp_set_num_threads((int)threads);
-#endif
-    size_t ndone = 0;
-    for (size_t k = 0; k < ncells; k++) ndone += done[k];
-    double t0 = now(), last_ck = t0;
+    /* the grid: one library call; MPI is its partition callback */
+    linstab_map_grid_opts go = linstab_map_grid_defaults();
+    go.threads = threads;
+    go.checkpoint = ckpt;
+    go.ident = &id;
+    go.resume = resume;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
-    long abort_after = hook ? strtol(hook, NULL, 10) : 0;
-    for (size_t c0 = 0; c0 < ncells && rc == 0; c0 += chunk) {
-        size_t c1 = c0 + chunk < ncells ? c0 + chunk : ncells, failed = SIZE_MAX;
-        linstab_error cerr = {0};
-        linstab_status st = linstab_map_cells(&ms, &p, &x, &y, c0, c1, (size_t)nranks, (size_t)rank, done,
-                                              vals, &failed, &cerr);
-        int ck_fail = 0;
+    progress_ctx pc = {quiet, rank, hook ? strtol(hook, NULL, 10) : 0};
+    go.progress = map_progress;
+    go.progress_ctx = &pc;
 #ifdef LINSTAB_MPI
-        if (nranks > 1) {
-            /* this chunk's cells were computed by exactly one rank each; cells
-             * already done before a resume are identical on every rank */
-            size_t len = c1 - c0;
-            for (size_t q = 0; q < len; q++) {
-                int mine = (c0 + q) % (size_t)nranks == (size_t)rank && done[c0 + q];
-                for (int k = 0; k < FIELDS; k++) mbuf[q * (FIELDS + 1) + k] = mine ? vals[(c0 + q) * FIELDS + k] : 0.0;
-                mbuf[q * (FIELDS + 1) + FIELDS] = mine ? 1.0 : 0.0;
-            }
-            MPI_Allreduce(MPI_IN_PLACE, mbuf, (int)(len * (FIELDS + 1)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-            for (size_t q = 0; q < len; q++)
-                if (mbuf[q * (FIELDS + 1) + FIELDS] > 0.5) {
-                    memcpy(vals + (c0 + q) * FIELDS, mbuf + q * (FIELDS + 1), FIELDS * sizeof *vals);
-                    done[c0 + q] = 1;
-                }
-        }
+    mpi_part mp = {NULL, ncells, rank, nranks};
+    linstab_map_partition part = {(size_t)nranks, (size_t)rank, rank == 0, mpi_sync, &mp};
+    if (nranks > 1) go.partition = &part;
 #endif
-        ndone = 0;
-        for (size_t k = 0; k < ncells; k++) ndone += done[k];
-        if (rank == 0) progress(ndone, ncells, t0, quiet);
-        if (rank == 0 && (now() - last_ck > 1.0 || c1 == ncells || abort_after > 0)) {
-            if (linstab_checkpoint_write(ckpt, &id, ncells, FIELDS, done, vals, &err) != LINSTAB_OK) {
-                fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
-                ck_fail = 1;
-            }
-            last_ck = now();
-        }
-        /* every rank learns of any failure at the same collective; the
-         * failing cell with the smallest index is reported (by its rank) */
-        unsigned long long first = st != LINSTAB_OK ? (unsigned long long)failed : ULLONG_MAX;
-        int any_ck = ck_fail;
+    linstab_status gst = linstab_map_grid_run(&ms, &p, &x, &y, &go, &grid, &err);
 #ifdef LINSTAB_MPI
-        if (nranks > 1) {
-            MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
-            MPI_Allreduce(MPI_IN_PLACE, &any_ck, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        }
+    free(mp.buf);
 #endif
-        if (first != ULLONG_MAX) {
-            if (st != LINSTAB_OK && (unsigned long long)failed == first) {
-                fprintf(stderr, "linstab %s: error: %s\n", cmd, cerr.msg);
-                rc = cli_exit_code(st);
-            } else {
-                rc = 1;
-            }
-        }
-        if (any_ck) rc = 1;
-        /* test hook: die like a killed process right after a checkpoint */
-        if (rc == 0 && abort_after > 0 && --abort_after == 0) _exit(137);
+    if (gst != LINSTAB_OK) {
+        /* another rank's failure is reported by that rank */
+        if (grid.failure != LINSTAB_MAP_GRID_FAILED_ELSEWHERE)
+            fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
+        int one = grid.failure == LINSTAB_MAP_GRID_FAILED_ELSEWHERE || grid.failure == LINSTAB_MAP_GRID_FAILED_RESUME ||
+                  grid.failure == LINSTAB_MAP_GRID_FAILED_CHECKPOINT;
+        rc = one ? 1 : cli_exit_code(gst);
     }
-    double elapsed = now() - t0;
+    /* test hook: die like a killed process right after a checkpoint */
+    if (rc == 0 && grid.stopped) _exit(137);
+    const double *vals = grid.vals;
+    double elapsed = grid.seconds;
     if (rc != 0 || rank != 0) goto done; /* rank 0 writes the files */
     /* outputs: staged, then renamed together */
     snprintf(sg.dir, sizeof sg.dir, "%s/.linstab-map-XXXXXX", out);
@@ -634,7 +591,7 @@ agree:
     int nout = noplot ? FIELDS + 4 : FIELDS + 6;
     for (int k = 0; k < FIELDS && rc == 0; k++) rc = save_field(&sg, files[k], y.count, x.count, vals, k);
     for (int a = 0; a < 2 && rc == 0; a++) {
-        const linstab_axis *ax = a ? &y : &x;
+        const linstab_map_axis *ax = a ? &y : &x;
         char pth[4600];
         stage_path(&sg, a ? "y.npy" : "x.npy", pth, sizeof pth);
         size_t shape[1] = {ax->count};
@@ -649,7 +606,7 @@ agree:
     }
     if (rc == 0) {
         fprintf(fp, "%s,%s,frac_divergent,divergent,radius,lyapunov,thm1_margin,thm2_margin,thm9_margin\n",
-                linstab_axis_name(x.kind), linstab_axis_name(y.kind));
+                linstab_map_axis_name(x.kind), linstab_map_axis_name(y.kind));
         for (size_t cell = 0; cell < ncells; cell++) {
             const double *v = vals + cell * FIELDS;
             fprintf(fp, "%.17g,%.17g,%.17g,%d", x.values[cell % x.count], y.values[cell / x.count], v[0], (int)v[1]);
@@ -690,9 +647,9 @@ agree:
         linstab_json_int(&j, "seed", (long long)seed);
         linstab_json_bool(&j, "exact", p.exact);
         for (int a = 0; a < 2; a++) {
-            const linstab_axis *ax = a ? &y : &x;
+            const linstab_map_axis *ax = a ? &y : &x;
             linstab_json_begin(&j, a ? "y" : "x");
-            linstab_json_string(&j, "name", linstab_axis_name(ax->kind));
+            linstab_json_string(&j, "name", linstab_map_axis_name(ax->kind));
             linstab_json_begin_array(&j, "values");
             for (size_t i = 0; i < ax->count; i++) linstab_json_number(&j, NULL, ax->values[i]);
             linstab_json_end_array(&j);
@@ -723,9 +680,9 @@ agree:
             t9[k] = v[6];
         }
         for (size_t i = 0; rc == 0 && i < x.count; i++)
-            xv[i] = (eta2 && x.kind == LINSTAB_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
+            xv[i] = (eta2 && x.kind == LINSTAB_MAP_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
         for (size_t i = 0; rc == 0 && i < y.count; i++)
-            yv[i] = (eta2 && y.kind == LINSTAB_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
+            yv[i] = (eta2 && y.kind == LINSTAB_MAP_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
         char ttl[512];
         if (title == NULL) {
             snprintf(ttl, sizeof ttl, "%s, %s sampling, %zu runs x %zu steps", dyn_name(p.dyn),
@@ -734,8 +691,8 @@ agree:
         }
         /* Dexter et al.'s Theorems are about SGD: drawn on SGD maps only */
         int sgd = p.dyn == LINSTAB_DYN_SGD;
-        linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_AXIS_ETA),
-                               y.log && !(eta2 && y.kind == LINSTAB_AXIS_ETA),
+        linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_MAP_AXIS_ETA),
+                               y.log && !(eta2 && y.kind == LINSTAB_MAP_AXIS_ETA),
                                axis_label(x.kind, eta2), axis_label(y.kind, eta2), title, fr,
                                sgd ? t1 : NULL, sgd ? t2 : NULL,
                                p.exact ? lr : NULL, p.exact ? ly : NULL,
@@ -772,7 +729,7 @@ agree:
     if (rc == 0) {
         printf("map: %zu x %zu cells (%s x %s) in %.2f s -> %s/{frac_divergent,divergent,radius,lyapunov,"
                "thm1_margin,thm2_margin,thm9_margin,x,y}.npy, map.csv, map.json%s\n",
-               x.count, y.count, linstab_axis_name(x.kind), linstab_axis_name(y.kind), elapsed, out,
+               x.count, y.count, linstab_map_axis_name(x.kind), linstab_map_axis_name(y.kind), elapsed, out,
                noplot ? "" : ", map.png, map.svg");
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "linstab %s: error: cannot write to standard output: %s\n", cmd, strerror(errno));
@@ -783,15 +740,11 @@ done:
     stage_discard(&sg);
     linstab_map_blas_restore(blas);
     linstab_checkpoint_ident_clear(&id);
-    free(mbuf);
-    for (size_t q = 0; dexter_rf != NULL && q <= dexter_n; q++) linstab_family_rotated_clear(&dexter_rf[q]);
-    free(dexter_rf);
-    free(done);
-    free(vals);
+    linstab_map_grid_clear(&grid);
     linstab_moments_free(mom);
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
     return rc;
 }

@@ -101,6 +101,17 @@ LINSTAB_API linstab_status linstab_bounds_compute(const linstab_geometry *g,
 LINSTAB_API linstab_condition linstab_thm41(double frobenius, double gamma, double eta,
                                             double rho, double Bv);
 
+/*
+ * Dexter et al. Theorems 1 and 2 alone, for a family with coherence sigma
+ * and n samples at learning rate eta and batch size batch (1 <= batch <= n,
+ * eta > 0; not checked): OUT *thm1 = (sigma/eta)(n/B - 1)^(-1/2), +INFINITY
+ * when B = n, and *thm2 = 2 sigma / (eta (sigma + n/B - 1)), the thresholds
+ * on lambda1(H) of linstab_bounds (the same expressions, the same bits).
+ * For callers that need no geometry or moments (the cells of a map).
+ */
+LINSTAB_API void linstab_bounds_dexter(double sigma, double eta, size_t n, size_t batch,
+                                       double *thm1, double *thm2);
+
 #ifdef __cplusplus
 }
 #endif

@@ -133,3 +133,10 @@ linstab_status linstab_bounds_compute(const linstab_geometry *g, const linstab_m
     b->thm41_corrected = linstab_thm41(g->frobenius, g->gamma_min, eta, rho, b->batch_eff);
     return LINSTAB_OK;
 }
+
+void linstab_bounds_dexter(double sigma, double eta, size_t n, size_t batch, double *thm1, double *thm2)
+{
+    double nB = (double)n / (double)batch;
+    *thm1 = batch < n ? sigma / eta / sqrt(nB - 1.0) : INFINITY;
+    *thm2 = 2.0 * sigma / (eta * (sigma + nB - 1.0));
+}
