@@ -27,7 +27,7 @@
 #include <mpi.h>
 #endif
 
-#include "cli.h"
+#include "cli_options.h"
 #include "linstab/checkpoint.h"
 #include "linstab/geometry.h"
 #include "linstab/map.h"
@@ -47,40 +47,61 @@ static const char *const usage =
     "family:\n"
     "  --dexter N        the construction of Dexter et al. (2024) with N samples,\n"
     "                    regenerated per sigma\n"
-    "  --family/--factors/--diag FILE   a fixed family (as for linstab check), with\n"
-    "  --allow-indefinite --sym-tol T --rank-tol T --max-memory GB   (as for linstab check)\n"
+    "  a fixed family (as for linstab check):\n"
+    "@family\n"
+    "@factors\n"
+    "@diag\n"
+    "@allow-indefinite\n"
+    "@sym-tol\n"
+    "@rank-tol\n"
+    "@max-memory\n"
     CLI_MODEL_USAGE
     "axes (two different ones among eta, batch, rho, sigma):\n"
     "  --x SPEC, --y SPEC  NAME=a,b,c | NAME=lo:hi:count | NAME=log:lo:hi:count |\n"
     "                    batch=lo:hi[:step] | sigma=lo:hi[:step]\n"
     "fixed values (for the quantities that are not axes):\n"
-    "  --eta E --batch B --rho R --sigma S\n"
+    "@eta\n"
+    "@batch\n"
+    "@rho (default 0)\n"
+    "  --sigma S         coherence of the dexter construction\n"
     "dynamics:\n"
     "  --optimizer O     sgd | sam-same | sam-independent | sam-normalized (default sgd)\n"
-    "  --sampling S      bernoulli | without | with (default bernoulli, the sampling\n"
-    "                    of Dexter et al. (2024))\n"
+    "@sampling (default bernoulli, the sampling of Dexter et al. (2024))\n"
     "  --runs K          runs per cell (default 5; majority rule)\n"
     "  --steps T         at most T steps per run (default 1000)\n"
     "  --growth G        divergent at G-fold growth of ||w|| (default 1000)\n"
     "  --shrink S        convergent (stop) at S-fold shrinkage (default 1000)\n"
-    "  --seed S          seed (default 0)\n"
-    "  --no-exact        skip the exact radius and Lyapunov exponent columns\n"
+    "@seed\n"
+    "@no-exact (the radius and Lyapunov exponent columns)\n"
     "output (in DIR): map.npy-style arrays, map.csv, map.json, map.png, map.svg:\n"
-    "  --out DIR         output folder (created if missing)\n"
+    "@out=DIR output folder (created if missing)\n"
     "  --no-plot         no figures\n"
     "  --plot-eta-squared  draw eta^2 on the eta axis (Dexter et al. 2024, Fig. 2)\n"
     "  --title T         figure title\n"
     "  --resume          finish a killed run from DIR/map.checkpoint (refused, saying\n"
     "                    why, unless written by this very run: same input file\n"
     "                    contents, same parameters and axes)\n"
-    "  --threads N       OpenMP threads (default: all)\n"
-    "  --quiet           no progress bar\n"
+    "@threads\n"
+    "@quiet\n"
     "  -h, --help        this help\n";
 
-enum { OPT_DEXTER = 256, OPT_X, OPT_Y, OPT_ETA, OPT_BATCH,
-       OPT_RHO, OPT_SIGMA, OPT_OPT, OPT_SAMPLING, OPT_RUNS, OPT_STEPS, OPT_GROW, OPT_SHRINK,
-       OPT_SEED, OPT_NOEXACT, OPT_OUT, OPT_NOPLOT, OPT_ETA2, OPT_TITLE, OPT_RESUME, OPT_THREADS,
-       OPT_QUIET };
+enum { OPT_DEXTER = 256, OPT_X, OPT_Y, OPT_SIGMA, OPT_OPT, OPT_RUNS, OPT_STEPS, OPT_GROW, OPT_SHRINK,
+       OPT_NOPLOT, OPT_ETA2, OPT_TITLE, OPT_RESUME };
+
+static const struct option own_opts[] = {
+    {"dexter", required_argument, NULL, OPT_DEXTER}, {"x", required_argument, NULL, OPT_X},
+    {"y", required_argument, NULL, OPT_Y},           {"sigma", required_argument, NULL, OPT_SIGMA},
+    {"optimizer", required_argument, NULL, OPT_OPT}, {"runs", required_argument, NULL, OPT_RUNS},
+    {"steps", required_argument, NULL, OPT_STEPS},   {"growth", required_argument, NULL, OPT_GROW},
+    {"shrink", required_argument, NULL, OPT_SHRINK}, {"no-plot", no_argument, NULL, OPT_NOPLOT},
+    {"plot-eta-squared", no_argument, NULL, OPT_ETA2}, {"title", required_argument, NULL, OPT_TITLE},
+    {"resume", no_argument, NULL, OPT_RESUME},       {NULL, 0, NULL, 0}};
+static const cli_command map_cmd = {
+    "map",
+    CLI_OPTS_FAMILY | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
+        CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_NO_EXACT) |
+        CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_THREADS) | CLI_OPT_BIT(CLI_OPT_QUIET),
+    own_opts, NULL, usage, 20};
 
 static void progress(size_t done, size_t total, double el, int quiet)
 {
@@ -356,82 +377,57 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
 
 int cmd_map(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dexter", required_argument, NULL, OPT_DEXTER}, CLI_FAMILY_OPTIONS(500),
-        {"x", required_argument, NULL, OPT_X},           {"y", required_argument, NULL, OPT_Y},
-        {"eta", required_argument, NULL, OPT_ETA},       {"batch", required_argument, NULL, OPT_BATCH},
-        {"rho", required_argument, NULL, OPT_RHO},       {"sigma", required_argument, NULL, OPT_SIGMA},
-        {"optimizer", required_argument, NULL, OPT_OPT}, {"sampling", required_argument, NULL, OPT_SAMPLING},
-        {"runs", required_argument, NULL, OPT_RUNS},     {"steps", required_argument, NULL, OPT_STEPS},
-        {"growth", required_argument, NULL, OPT_GROW},   {"shrink", required_argument, NULL, OPT_SHRINK},
-        {"seed", required_argument, NULL, OPT_SEED},     {"no-exact", no_argument, NULL, OPT_NOEXACT},
-        {"out", required_argument, NULL, OPT_OUT},       {"no-plot", no_argument, NULL, OPT_NOPLOT},
-        {"plot-eta-squared", no_argument, NULL, OPT_ETA2}, {"title", required_argument, NULL, OPT_TITLE},
-        {"resume", no_argument, NULL, OPT_RESUME},       {"threads", required_argument, NULL, OPT_THREADS},
-        {"quiet", no_argument, NULL, OPT_QUIET},         CLI_MODEL_OPTIONS(400),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
     const char *cmd = "map";
-    cli_family_source src = {.sym_tol = 1e-10};
     linstab_map_params p = linstab_map_defaults();
-    const char *xs = NULL, *ys = NULL, *out = NULL, *title = NULL;
-    size_t dexter_n = 0, threads = 0;
-    int noplot = 0, eta2 = 0, resume = 0, quiet = 0, rc = 0, ok;
-    unsigned long long seed = 0;
+    const char *xs = NULL, *ys = NULL, *title = NULL;
+    size_t dexter_n = 0;
+    int noplot = 0, eta2 = 0, resume = 0, rc = 0, ok;
     linstab_error err = {0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    co.eta = p.eta;
+    co.batch = p.batch;
+    co.rho = p.rho;
+    co.sampling = p.sampling;
+    co.seed = p.seed;
+    cli_parser ps = cli_options_start(&map_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
-        case OPT_DEXTER:
-            rc = cli_parse_count(cmd, "--dexter", optarg, 1, SIZE_MAX, &dexter_n);
-            break;
-        case 500: case 501: case 502: case 503: case 504: case 505: case 506:
-            rc = cli_family_option(cmd, c - 500, optarg, &src);
-            break;
+        case OPT_DEXTER: ps.status = cli_parse_count(cmd, "--dexter", optarg, 1, SIZE_MAX, &dexter_n); break;
         case OPT_X: xs = optarg; break;
         case OPT_Y: ys = optarg; break;
-        case OPT_ETA:
-            rc = cli_parse_number(cmd, "--eta", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.eta);
-            break;
-        case OPT_BATCH: rc = cli_parse_count(cmd, "--batch", optarg, 1, SIZE_MAX, &p.batch); break;
-        case OPT_RHO:
-            rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &p.rho);
-            break;
-        case OPT_SIGMA: rc = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
+        case OPT_SIGMA: ps.status = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
         case OPT_OPT:
             p.dyn = parse_dyn(optarg, &ok);
-            if (!ok) rc = cli_usage_error(cmd, "--optimizer '%s': expected sgd, sam-same, sam-independent or sam-normalized", optarg);
+            if (!ok)
+                ps.status = cli_usage_error(
+                    cmd, "--optimizer '%s': expected sgd, sam-same, sam-independent or sam-normalized", optarg);
             break;
-        case OPT_SAMPLING:
-            if (linstab_sampling_parse(optarg, &p.sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", cli_msg(&err));
+        case OPT_RUNS: ps.status = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
+        case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
+        case OPT_GROW:
+            ps.status = cli_parse_number(cmd, "--growth", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.grow);
             break;
-        case OPT_RUNS: rc = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
-        case OPT_STEPS: rc = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
-        case OPT_GROW: rc = cli_parse_number(cmd, "--growth", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.grow); break;
-        case OPT_SHRINK: rc = cli_parse_number(cmd, "--shrink", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.shrink); break;
-        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); p.seed = seed; break;
-        case OPT_NOEXACT: p.exact = 0; break;
-        case OPT_OUT: out = optarg; break;
+        case OPT_SHRINK:
+            ps.status = cli_parse_number(cmd, "--shrink", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.shrink);
+            break;
         case OPT_NOPLOT: noplot = 1; break;
         case OPT_ETA2: eta2 = 1; break;
         case OPT_TITLE: title = optarg; break;
         case OPT_RESUME: resume = 1; break;
-        case OPT_THREADS:
-            rc = cli_parse_count(cmd, "--threads", optarg, 1, CLI_THREADS_MAX, &threads);
-            break;
-        case OPT_QUIET: quiet = 1; break;
-        case 400: case 401: case 402: case 403: case 404: case 405:
-            rc = cli_family_model_option(cmd, c - 400, optarg, &src);
-            break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    cli_family_source src = co.src;
+    p.eta = co.eta;
+    p.batch = co.batch;
+    p.rho = co.rho;
+    p.sampling = co.sampling;
+    p.seed = co.seed;
+    if (co.no_exact) p.exact = 0;
+    const char *out = co.out;
+    size_t threads = co.threads;
+    int quiet = co.quiet;
+    unsigned long long seed = co.seed;
     int nsrc = (dexter_n > 0) + (src.family != NULL) + (src.factors != NULL) + (src.diag != NULL) + (src.model != NULL);
     if (nsrc != 1) return cli_usage_error(cmd, "give exactly one of --dexter, --family, --factors, --diag, --model");
     if (xs == NULL || ys == NULL) return cli_usage_error(cmd, "--x and --y are required");
