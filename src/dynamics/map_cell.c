@@ -116,10 +116,11 @@ linstab_status linstab_map_check(const linstab_map_source *src, const linstab_ma
         has[ax[a]->kind] = 1;
         if (ax[a]->kind == LINSTAB_MAP_AXIS_SIGMA && src->rf != NULL)
             return linstab_error_set(err, LINSTAB_EINVAL,
-                                     "the sigma axis applies only to the dexter construction (--dexter N)");
+                                     "the sigma axis applies only to the dexter construction "
+                                     "(a fixed family has no sigma)");
         if (ax[a]->kind == LINSTAB_MAP_AXIS_RHO && p->dyn == LINSTAB_DYN_SGD)
             return linstab_error_set(err, LINSTAB_EINVAL,
-                                     "the rho axis applies only to SAM (--optimizer sam-same, ...)");
+                                     "the rho axis applies only to SAM (the optimizer is SGD)");
         for (size_t i = 0; i < ax[a]->count; i++) {
             double v = ax[a]->values[i];
             if ((ax[a]->kind == LINSTAB_MAP_AXIS_BATCH || ax[a]->kind == LINSTAB_MAP_AXIS_SIGMA) && v > (double)n)
@@ -128,11 +129,16 @@ linstab_status linstab_map_check(const linstab_map_source *src, const linstab_ma
         }
     }
     if (!has[LINSTAB_MAP_AXIS_ETA] && !(p->eta > 0.0))
-        return linstab_error_set(err, LINSTAB_EINVAL, "--eta is required (eta is not an axis)");
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "eta",
+                                       "the learning rate is required (eta is not an axis)");
     if (!has[LINSTAB_MAP_AXIS_BATCH] && (p->batch < 1 || p->batch > n))
-        return linstab_error_set(err, LINSTAB_EINVAL, "--batch is required, in [1, n] = [1, %zu]", n);
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "batch",
+                                       "the batch size is required (batch is not an axis), in "
+                                       "[1, n] = [1, %zu]", n);
     if (src->rf == NULL && !has[LINSTAB_MAP_AXIS_SIGMA] && (p->sigma < 1 || p->sigma > n))
-        return linstab_error_set(err, LINSTAB_EINVAL, "--sigma is required for the dexter construction, in [1, %zu]", n);
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "sigma",
+                                       "sigma is required for the dexter construction (sigma is "
+                                       "not an axis), in [1, %zu]", n);
     if (p->runs < 1 || p->steps < 1 || !(p->grow > 1.0) || !(p->shrink > 1.0))
         return linstab_error_set(err, LINSTAB_EINVAL, "runs, steps >= 1 and growth/shrink factors > 1 are required");
     return LINSTAB_OK;
