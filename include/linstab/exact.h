@@ -75,7 +75,7 @@ typedef struct linstab_exact {
     int sam_rho_monotone;
     linstab_lyap lyap;            /* of the dynamics run: SGD if rho = 0, else SAM */
     int lyap_done;
-    size_t lemma_k;               /* Dexter et al. Lemma 4.1 (Bernoulli sampling, on the range): */
+    size_t lemma_k;               /* Dexter et al. 2024, Lemma 4.1 (Bernoulli, on the range): */
     double lemma_trace[LINSTAB_LEMMA_KMAX]; /* tr(T^k(I)) = E||J_k...J_1||_F^2       */
     double lemma_lower[LINSTAB_LEMMA_KMAX]; /* c^k tr(N^k(I)), c = eta^2/(nB) - eta^2/n^2 */
 } linstab_exact;
@@ -109,7 +109,7 @@ LINSTAB_API double linstab_exact_radius_tol(const linstab_rotated *rf, double et
  * `variant`, with opts (required; linstab_exact_defaults): in order SGD
  * eta*, SGD radius and verdict, critical B, SAM radius / eta* / critical
  * rho (when sam_available), Lemma 4.1, Lyapunov exponent of the dynamics
- * run (exact for diagonal families of Dexter et al.'s kind, else Monte
+ * run (exact for diagonal families of Dexter et al. 2024's kind, else Monte
  * Carlo; skipped with opts->skip_lyapunov).  rf, h and opts are borrowed
  * for the call; opts->progress is called from this thread.  OUT *out,
  * zeroed first and filled stage by stage (on failure the later fields stay

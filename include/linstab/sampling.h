@@ -5,7 +5,7 @@
  *
  * For Hhat = (1/B) sum_{i in S} H_i,
  *   E[Hhat X Hhat] = a H X H + b M(X),   M(X) = (1/n) sum_i H_i X H_i.
- *   BERNOULLI  each i in S w.p. B/n independently (Dexter et al. 2024, Def. 1): a = 1, b = (n-B)/(nB)
+ *   BERNOULLI  each i in S w.p. B/n independently (Dexter et al. 2024 Def. 1): a = 1, b = (n-B)/(nB)
  *   WITHOUT    uniform B-subset:       a = n(B-1)/(B(n-1)), b = (n-B)/(B(n-1))
  *   WITH       B i.i.d. uniform indices: a = (B-1)/B,        b = 1/B
  */

@@ -7,7 +7,7 @@
  *   SGD            w <- w - eta Hhat w
  *   SAM_SAME       g = Hhat w;  w <- w - eta (g + rho Hhat g)
  *   SAM_INDEP      w <- w - eta Hhat1 (w + rho Hhat2 w), independent batches
- *   SAM_NORMALIZED w <- w - eta Hhat (w + rho g/||g||), g = Hhat w (Foret et al.)
+ *   SAM_NORMALIZED w <- w - eta Hhat (w + rho g/||g||), g = Hhat w (Foret et al. 2021)
  * with Hhat = (1/B) sum_{i in S} H_i for the batch S of the sampling scheme
  * (1/B, not 1/|S|, also for a Bernoulli batch).  Implemented in
  * src/dynamics/simulate.c.
