@@ -10,7 +10,7 @@
  * parameter of the call, its name is in `param` ("batch", "eta", ...;
  * underscores where a flag would have dashes), and the `linstab` command
  * adds its flag.  There is no global error state: threads and MPI ranks
- * each pass their own linstab_error.
+ * each pass their own linstab_error.  Implemented in src/core/error.c.
  */
 #ifndef LINSTAB_ERROR_H
 #define LINSTAB_ERROR_H
@@ -44,12 +44,15 @@ typedef struct linstab_error {
     char param[LINSTAB_ERROR_PARAM_LEN]; /* the parameter at fault, or "" */
 } linstab_error;
 
-/* A static string naming the status code ("bad data", ...). */
+/* A static string naming the status code ("bad data", ...; "unknown
+ * status" for a value outside the enum).  Never NULL, never freed. */
 LINSTAB_API const char *linstab_error_string(linstab_status code);
 
 /*
- * Record code and a printf-style message in err (err may be NULL) and
- * return code, so that callers can write `return linstab_error_set(...)`.
+ * Record code and a printf-style message in err (err may be NULL: nothing
+ * is recorded) and return code, so that callers can write
+ * `return linstab_error_set(...)`.  Overwrites err->code, err->msg (cut at
+ * LINSTAB_ERROR_MSG_LEN - 1 characters) and err->param (emptied).
  */
 LINSTAB_API linstab_status linstab_error_set(linstab_error *err, linstab_status code,
                                              const char *fmt, ...)
@@ -57,14 +60,14 @@ LINSTAB_API linstab_status linstab_error_set(linstab_error *err, linstab_status 
 
 /*
  * The same for a message about one parameter of the call: param (at most
- * LINSTAB_ERROR_PARAM_LEN - 1 characters) is recorded in err->param.
- * linstab_error_set leaves err->param empty.
+ * LINSTAB_ERROR_PARAM_LEN - 1 characters are kept; NULL records "") is
+ * recorded in err->param.  linstab_error_set leaves err->param empty.
  */
 LINSTAB_API linstab_status linstab_error_set_param(linstab_error *err, linstab_status code,
                                                    const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Reset err to LINSTAB_OK with an empty message. */
+/* Reset err to LINSTAB_OK with an empty message and param (err may be NULL). */
 LINSTAB_API void linstab_error_clear(linstab_error *err);
 
 #ifdef __cplusplus
