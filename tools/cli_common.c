@@ -171,7 +171,7 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
         fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
         rc = 1;
     }
-    if (rc == 0 && src->loss_ce && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+    if (rc == 0 && src->loss_ce && linstab_data_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->targets, err.msg);
         rc = 1;
     }

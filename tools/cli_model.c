@@ -17,7 +17,7 @@ int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_p
     linstab_status st = linstab_mlp_load(src->model, &m, &err);
     if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, &X, &err);
     if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, &Y, &err);
-    if (st == LINSTAB_OK && src->loss_ce) st = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
+    if (st == LINSTAB_OK && src->loss_ce) st = linstab_data_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     if (st == LINSTAB_OK) st = linstab_mlp_point_at(m, &X, &Y, loss, src->smoothing, pt, &err);
     linstab_mlp_free(m);
     linstab_array_free(&X);

@@ -107,7 +107,7 @@ int cmd_hessians(int argc, char **argv)
         rc = cli_fail(cmd, &err);
         goto done;
     }
-    if (loss == LINSTAB_LOSS_CE && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+    if (loss == LINSTAB_LOSS_CE && linstab_data_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, err.msg);
         rc = 1;
         goto done;

@@ -30,17 +30,11 @@ typedef enum linstab_ad_op {
     LINSTAB_AD_LEAF = 0,   /* input or parameter                               */
     LINSTAB_AD_MATMUL_NT,  /* A B'  (A m x k, B n x k) -> m x n                */
     LINSTAB_AD_ADD_ROW,    /* X + 1 b  (b 1 x n broadcast over rows)           */
-    LINSTAB_AD_ADD,        /* X + Y                                            */
-    LINSTAB_AD_SUB,        /* X - Y                                            */
-    LINSTAB_AD_MUL,        /* X o Y (elementwise)                              */
-    LINSTAB_AD_SCALE,      /* c X                                              */
     LINSTAB_AD_TANH,
     LINSTAB_AD_RELU,
     LINSTAB_AD_SIGMOID,
     LINSTAB_AD_SOFTPLUS,
     LINSTAB_AD_GELU,       /* x Phi(x), the exact (erf) form                   */
-    LINSTAB_AD_SUM,        /* sum of all entries -> 1 x 1                      */
-    LINSTAB_AD_MEAN,       /* mean of all entries -> 1 x 1                     */
     LINSTAB_AD_MSE,        /* sum ||f_r - y_r||^2 / 2 over rows -> 1 x 1       */
     LINSTAB_AD_XENT        /* sum over rows of label-smoothed softmax cross-entropy -> 1 x 1 */
 } linstab_ad_op;
@@ -73,15 +67,9 @@ LINSTAB_API linstab_ad_node *linstab_ad_matmul_nt(linstab_ad_graph *g, linstab_a
                                                   linstab_ad_node *b);
 LINSTAB_API linstab_ad_node *linstab_ad_add_row(linstab_ad_graph *g, linstab_ad_node *x,
                                                 linstab_ad_node *b);
-LINSTAB_API linstab_ad_node *linstab_ad_binary(linstab_ad_graph *g, linstab_ad_op op,
-                                               linstab_ad_node *x, linstab_ad_node *y);
-LINSTAB_API linstab_ad_node *linstab_ad_scale(linstab_ad_graph *g, linstab_ad_node *x, double c);
 /* op one of TANH, RELU, SIGMOID, SOFTPLUS, GELU */
 LINSTAB_API linstab_ad_node *linstab_ad_unary(linstab_ad_graph *g, linstab_ad_op op,
                                               linstab_ad_node *x);
-/* op SUM or MEAN */
-LINSTAB_API linstab_ad_node *linstab_ad_reduce(linstab_ad_graph *g, linstab_ad_op op,
-                                               linstab_ad_node *x);
 /* y: rows x cols targets, borrowed until the graph is freed */
 LINSTAB_API linstab_ad_node *linstab_ad_mse(linstab_ad_graph *g, linstab_ad_node *f,
                                             const double *y);

@@ -26,7 +26,7 @@ extern "C" {
  * doubles, items flattened: images (N, rows*cols) scaled by `scale`, labels
  * (N,).  Errors name the file (LINSTAB_EIO, LINSTAB_EDATA).
  */
-LINSTAB_API linstab_status linstab_idx_read(const char *path, size_t limit, double scale,
+LINSTAB_API linstab_status linstab_data_idx_read(const char *path, size_t limit, double scale,
                                             linstab_array *out, linstab_error *err);
 
 /*
@@ -34,7 +34,7 @@ LINSTAB_API linstab_status linstab_idx_read(const char *path, size_t limit, doub
  * random teacher MLP of the given sizes and activation (He/Xavier init from
  * seed); targets (n, dL) for the squared loss.
  */
-LINSTAB_API linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers,
+LINSTAB_API linstab_status linstab_data_teacher_student(const size_t *sizes, size_t nlayers,
                                                    linstab_ad_op act, size_t n, uint64_t seed,
                                                    linstab_array *X, linstab_array *Y,
                                                    linstab_error *err);
@@ -45,7 +45,7 @@ LINSTAB_API linstab_status linstab_teacher_student(const size_t *sizes, size_t n
  * (n,) array is left as it is.  Soft targets are LINSTAB_EDATA naming the
  * first row that is not one-hot (label smoothing is --label-smoothing).
  */
-LINSTAB_API linstab_status linstab_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err);
+LINSTAB_API linstab_status linstab_data_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err);
 
 #ifdef __cplusplus
 }

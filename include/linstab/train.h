@@ -51,56 +51,6 @@ typedef struct linstab_train_opts {
 
 LINSTAB_API linstab_train_opts linstab_train_defaults(void);
 
-/* He (relu) or Xavier (others) normal initialisation, zero biases. */
-LINSTAB_API void linstab_mlp_init(linstab_mlp *m, uint64_t seed);
-
-/* Mean loss and accuracy (CE: argmax = label; MSE: argmax of f = argmax of y)
- * over all rows. */
-LINSTAB_API linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X,
-                                                const linstab_array *Y, linstab_loss loss,
-                                                double smoothing, double *mean_loss,
-                                                double *accuracy, linstab_error *err);
-
-/* lambda1 of the full-data mean-loss Hessian by Lanczos on Hessian-vector
- * products (matrix-free, never forms p x p). */
-LINSTAB_API linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X,
-                                                 const linstab_array *Y, linstab_loss loss,
-                                                 double smoothing, double *lambda1,
-                                                 linstab_error *err);
-
-/*
- * s_2^2 = lambda_max(M_2 - H^2) of the per-sample Hessians at the samples,
- * matrix-free: Lanczos on v -> (1/n) sum_i H_i (H_i v) - H (H v) with
- * per-sample Hessian-vector products (Shin et al.'s non-uniformity; no p x p
- * matrix is formed).  OUT *gap (= s_2^2).
- */
-LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X,
-                                              const linstab_array *Y, linstab_loss loss,
-                                              double smoothing, double *gap, linstab_error *err);
-
-/*
- * The coherence sigma (Dexter et al. Def. 2) of the Gauss-Newton Hessians
- * H_i = J_i'J_i at the samples, from the Gram entries
- * tr(H_i H_j) = ||J_i J_j'||_F^2 (blocks of the NTK Gram matrix), computed
- * over blocks of samples whose Jacobians fit in `block_bytes`: the factors
- * are never all stored (each block's Jacobians are recomputed as needed).
- * OUT *lambda1_S, *sigma.
- */
-LINSTAB_API linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X,
-                                                    size_t block_bytes, double *lambda1_S,
-                                                    double *sigma, linstab_error *err);
-
-/*
- * The NTK Gram matrix of the samples X (n x d0): G (n k x n k, row-major)
- * with blocks G_ij = J_i J_j' = U_i'U_j for the Gauss-Newton factors
- * U_i = J_i', assembled layer by layer as in linstab_mlp_coherence_gn
- * (no Jacobian).  With linstab_family_from_gram it gives the Gauss-Newton
- * family of a network with many parameters restricted to its range,
- * without the n p k factors.
- */
-LINSTAB_API linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G,
-                                               linstab_error *err);
-
 /*
  * Divergence: training stops as diverged at the first step whose batch
  * loss (the batch's mean), or whose full-data loss where it is evaluated

@@ -18,7 +18,7 @@ static uint64_t inflated_bound(uint64_t s) { return s > UINT64_MAX / 1032 ? UINT
 /* Bytes read and converted at a time. */
 #define IDX_CHUNK ((size_t)1 << 16)
 
-linstab_status linstab_idx_read(const char *path, size_t limit, double scale, linstab_array *out,
+linstab_status linstab_data_idx_read(const char *path, size_t limit, double scale, linstab_array *out,
                                 linstab_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -109,7 +109,7 @@ linstab_status linstab_idx_read(const char *path, size_t limit, double scale, li
     return LINSTAB_OK;
 }
 
-linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers, linstab_ad_op act, size_t n,
+linstab_status linstab_data_teacher_student(const size_t *sizes, size_t nlayers, linstab_ad_op act, size_t n,
                                        uint64_t seed, linstab_array *X, linstab_array *Y, linstab_error *err)
 {
     memset(X, 0, sizeof *X);
@@ -151,7 +151,7 @@ linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers, lins
     return st;
 }
 
-linstab_status linstab_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err)
+linstab_status linstab_data_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err)
 {
     if (Y->ndim != 2 || Y->shape[1] != k || k < 1) return LINSTAB_OK;
     size_t n = Y->shape[0];

@@ -1,7 +1,11 @@
 /*
- * mlp.c -- MLPs on the autograd engine: checkpoints, outputs, loss,
- * gradient, Hessian-vector products, per-sample Hessians (all terms,
- * docs/math.md §8) and Gauss-Newton factors.
+ * mlp.c -- the MLP model (docs/math.md §8): allocation, parameter
+ * offsets, activations, THE numeric forward pass (mlp_forward_pass, used by
+ * every numeric caller), the loss with its gradient and Hessian-vector
+ * product through the autograd graph, data checks, checkpoints and
+ * evaluation.  The random initialisation is in mlp_init.c (GSL's
+ * randist.h and OpenBLAS's cblas.h do not go in one file).  Per-sample Hessians and the geometry of
+ * a model are in mlp_hessians.c; where a checkpoint sits in mlp_point.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,11 +20,9 @@
 #include <cblas.h>
 
 #include "linstab/ad.h"
-#include "linstab/linalg.h"
-#include "internal.h"
 #include "linstab/mlp.h"
-#include "linstab/train.h"
 #include "linstab/npy.h"
+#include "nn_internal.h"
 
 static const struct {
     const char *name;
@@ -106,8 +108,79 @@ size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l)
     return linstab_mlp_w_offset(m, l) + m->sizes[l] * m->sizes[l - 1];
 }
 
-/* ---- the graph of f over a batch, parameters as leaves with tangents ---- */
 
+/* ---- the forward pass ---- */
+
+void mlp_forward_pass(const linstab_mlp *m, const double *X, size_t rows, size_t upto, double *const *A,
+                      double *const *S1, double *const *S2, mlp_product product)
+{
+    const double *in = X;
+    for (size_t l = 1; l <= upto; l++) {
+        size_t d = m->sizes[l], dp = m->sizes[l - 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l);
+        double *Z = A[l];
+        /* Z = A_{l-1} W_l' (rows x d), then the bias row */
+        if (product == MLP_PRODUCT_GEMV)
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)dp, 1.0, W, (int)dp, in, 1, 0.0, Z, 1);
+        else
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)d, (int)dp, 1.0, in, (int)dp, W,
+                        (int)dp, 0.0, Z, (int)d);
+        if (m->bias) {
+            const double *b = m->theta + linstab_mlp_b_offset(m, l);
+            for (size_t r = 0; r < rows; r++)
+                for (size_t j = 0; j < d; j++) Z[r * d + j] += b[j];
+        }
+        if (l < m->nlayers) {
+            double *s1 = S1 ? S1[l] : NULL, *s2 = S2 ? S2[l] : NULL;
+            for (size_t j = 0; j < rows * d; j++) {
+                double f, d1, d2;
+                linstab_ad_activation(m->act, Z[j], &f, &d1, &d2);
+                Z[j] = f;
+                if (s1) s1[j] = d1;
+                if (s2) s2[j] = d2;
+            }
+        }
+        in = Z;
+    }
+}
+
+linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t rows, double *F,
+                                   linstab_error *err)
+{
+    size_t L = m->nlayers, width = 0;
+    for (size_t l = 1; l < L; l++) width = m->sizes[l] > width ? m->sizes[l] : width;
+    /* hidden layers ping-pong between two buffers; the last writes F */
+    double *buf = NULL;
+    if (L > 1 && (buf = malloc(2 * rows * width * sizeof *buf)) == NULL)
+        return linstab_error_set(err, LINSTAB_ENOMEM, "forward pass of %zu rows: out of memory", rows);
+    double *A[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL};
+    for (size_t l = 1; l < L; l++) A[l] = buf + (l % 2) * rows * width;
+    A[L] = F;
+    mlp_forward_pass(m, X, rows, L, A, NULL, NULL, MLP_PRODUCT_GEMM);
+    free(buf);
+    return LINSTAB_OK;
+}
+
+/* ---- the loss through the autograd graph ---- */
+
+/* class labels in 0..K-1 (CE); messages name the sample r0 + r */
+static linstab_status check_labels(const double *Y, size_t rows, size_t K, size_t r0, linstab_error *err)
+{
+    for (size_t r = 0; r < rows; r++)
+        if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r])))
+            return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r0 + r, Y[r], K - 1);
+    return LINSTAB_OK;
+}
+
+/* The loss's value at the outputs F (rows x K) of those rows. */
+static double output_loss(const linstab_mlp *m, const double *F, const double *Y, size_t rows, linstab_loss loss,
+                          double smoothing)
+{
+    return ad_loss_value(loss == LINSTAB_LOSS_MSE ? LINSTAB_AD_MSE : LINSTAB_AD_XENT, rows, m->sizes[m->nlayers], F,
+                         Y, smoothing);
+}
+
+/* the graph of f over a batch, parameters as leaves with tangents */
 typedef struct net {
     linstab_ad_graph *g;
     linstab_ad_node *W[LINSTAB_MLP_MAX_LAYERS + 1], *b[LINSTAB_MLP_MAX_LAYERS + 1];
@@ -150,32 +223,25 @@ static void gather(const linstab_mlp *m, const net *nt, int tangent, double *out
     }
 }
 
-linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t rows, double *F,
-                                   linstab_error *err)
-{
-    net nt;
-    linstab_status st = build(m, X, rows, NULL, &nt, err);
-    if (st != LINSTAB_OK) return st;
-    memcpy(F, nt.out->v, rows * m->sizes[m->nlayers] * sizeof(double));
-    linstab_ad_graph_free(nt.g);
-    return LINSTAB_OK;
-}
 
 linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const double *Y, size_t rows,
                                 linstab_loss loss, double smoothing, const double *v, double *value,
                                 double *grad, double *hv, linstab_error *err)
 {
-    net nt;
-    linstab_status st = build(m, X, rows, v, &nt, err);
-    if (st != LINSTAB_OK) return st;
     size_t K = m->sizes[m->nlayers];
-    if (loss == LINSTAB_LOSS_CE)
-        for (size_t r = 0; r < rows; r++)
-            if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r]))) {
-                linstab_ad_graph_free(nt.g);
-                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r,
-                                         Y[r], K - 1);
-            }
+    linstab_status st = loss == LINSTAB_LOSS_CE ? check_labels(Y, rows, K, 0, err) : LINSTAB_OK;
+    if (st != LINSTAB_OK) return st;
+    if (grad == NULL && hv == NULL) { /* the value alone: no graph */
+        double *F = malloc(rows * K * sizeof *F);
+        if (F == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "loss of %zu rows: out of memory", rows);
+        st = linstab_mlp_forward(m, X, rows, F, err);
+        if (st == LINSTAB_OK && value) *value = output_loss(m, F, Y, rows, loss, smoothing);
+        free(F);
+        return st;
+    }
+    net nt;
+    st = build(m, X, rows, v, &nt, err);
+    if (st != LINSTAB_OK) return st;
     linstab_ad_node *L = loss == LINSTAB_LOSS_MSE ? linstab_ad_mse(nt.g, nt.out, Y)
                                                   : linstab_ad_xent(nt.g, nt.out, Y, smoothing);
     if (L == NULL) {
@@ -183,394 +249,38 @@ linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const dou
         return linstab_error_set(err, LINSTAB_ENOMEM, "loss: out of memory");
     }
     if (value) *value = L->v[0];
-    if (grad || hv) {
-        linstab_ad_backward(nt.g, L);
-        if (grad) gather(m, &nt, 0, grad);
-        if (hv) gather(m, &nt, 1, hv);
-    }
+    linstab_ad_backward(nt.g, L);
+    if (grad) gather(m, &nt, 0, grad);
+    if (hv) gather(m, &nt, 1, hv);
     linstab_ad_graph_free(nt.g);
     return LINSTAB_OK;
 }
 
-/* ---- (1/n) sum_i H_i (H_i v) for a batch, without per-sample passes ----
- *
- * Forward-over-reverse along v gives, per sample i and layer l, the
- * activation a = a_{l-1}, its tangent a', the backpropagated signal G_l =
- * dl_i/dz_l and its tangent G'_l; sample i's Hessian-vector product is
- * u_i = H_i v has the blocks U_l = G'_l a_{l-1}^T + G_l a'_{l-1}^T and,
- * for the bias, G'_l.  A second
- * forward-over-reverse along each u_i needs u_i only through U_l a_{l-1} =
- * G'_l |a_{l-1}|^2 + G_l <a'_{l-1}, a_{l-1}> (plus G'_l for the bias) and
- * U_l^T G_l = a_{l-1} <G'_l, G_l> + a'_{l-1} |G_l|^2: per-sample scalars.
- * So both passes run on the whole chunk of samples with matrix products,
- * and the sum of the second products is one product per layer.  The
- * per-sample loop through the tape (linstab_mlp_loss on one row, twice)
- * is the reference it is tested against.
- */
-typedef struct m2_layer {
-    double *A, *Ad, *S1, *S2, *Zd, *G, *Gd, *Ad2, *Zd2, *Gd2, *B;
-} m2_layer;
-
-static void rowwise_scale_add(size_t R, size_t d, const double *alpha, const double *X, const double *beta,
-                              const double *Y, double *out)
+linstab_status linstab_mlp_check_data(const linstab_mlp *m, const linstab_array *X,
+                                      const linstab_array *Y, linstab_loss loss, linstab_error *err)
 {
-    for (size_t r = 0; r < R; r++)
-        for (size_t j = 0; j < d; j++) out[r * d + j] += alpha[r] * X[r * d + j] + beta[r] * Y[r * d + j];
-}
-
-static void row_dots(size_t R, size_t d, const double *X, const double *Y, double *out)
-{
-    for (size_t r = 0; r < R; r++) out[r] = cblas_ddot((int)d, X + r * d, 1, Y + r * d, 1);
-}
-
-/* dl/dz at the output (G) and its tangent along Zd (Gd) for R rows. */
-static void loss_signal(linstab_loss loss, double smoothing, size_t R, size_t K, const double *Z, const double *Zd,
-                        const double *Y, double *G, double *Gd, double *pbuf, int want_g)
-{
-    for (size_t r = 0; r < R; r++) {
-        const double *z = Z + r * K, *t = Zd + r * K;
-        if (loss == LINSTAB_LOSS_MSE) {
-            for (size_t c = 0; c < K; c++) {
-                if (want_g) G[r * K + c] = z[c] - Y[r * K + c];
-                Gd[r * K + c] = t[c];
-            }
-            continue;
-        }
-        double mx = z[0], s = 0.0, pt = 0.0;
-        for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
-        for (size_t c = 0; c < K; c++) s += (pbuf[c] = exp(z[c] - mx));
-        for (size_t c = 0; c < K; c++) pbuf[c] /= s;
-        for (size_t c = 0; c < K; c++) pt += pbuf[c] * t[c];
-        size_t lab = (size_t)Y[r];
-        for (size_t c = 0; c < K; c++) {
-            double q = (c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K;
-            if (want_g) G[r * K + c] = pbuf[c] - q;
-            Gd[r * K + c] = pbuf[c] * (t[c] - pt);
-        }
+    size_t d0 = m->sizes[0], K = m->sizes[m->nlayers];
+    if (X->ndim != 2 || X->shape[1] != d0)
+        return linstab_error_set(err, LINSTAB_EDATA, "inputs must have shape (n, %zu) for this model", d0);
+    size_t n = X->shape[0];
+    int yok = loss == LINSTAB_LOSS_MSE ? (Y->ndim == 2 && Y->shape[0] == n && Y->shape[1] == K)
+                                       : (Y->ndim == 1 && Y->shape[0] == n);
+    if (!yok)
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "targets must have shape (%zu, %zu) for mse or (%zu,) labels for ce", n, K, n);
+    for (size_t j = 0; j < n * d0; j++)
+        if (!isfinite(X->data[j]))
+            return linstab_error_set(err, LINSTAB_EDATA, "inputs: sample %zu is not finite", j / d0);
+    size_t ny = loss == LINSTAB_LOSS_MSE ? n * K : n;
+    for (size_t j = 0; j < ny; j++) {
+        double v = Y->data[j];
+        size_t i = loss == LINSTAB_LOSS_CE ? j : j / K;
+        if (!isfinite(v)) return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu is not finite", i);
+        if (loss == LINSTAB_LOSS_CE && (v < 0 || v >= (double)K || v != floor(v)))
+            return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu has label %g, not a class 0..%zu", i, v,
+                                     K - 1);
     }
-}
-
-#define M2_CHUNK 256
-
-/* Rows' sum of the per-layer products Gd_l^T A_{l-1} + G_l^T Ad_{l-1} (and
- * Gd_l for the bias) into out: the gradient's tangent summed over rows. */
-static void add_grad_tangent(const linstab_mlp *m, const m2_layer *ly, size_t R, double *const *Gd,
-                             double *const *Ad, double *out)
-{
-    for (size_t l = 1; l <= m->nlayers; l++) {
-        size_t d = m->sizes[l], dp = m->sizes[l - 1];
-        double *o = out + linstab_mlp_w_offset(m, l);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, Gd[l], (int)d, ly[l - 1].A,
-                    (int)dp, 1.0, o, (int)dp);
-        if (l > 1)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)dp, (int)R, 1.0, ly[l].G, (int)d, Ad[l - 1],
-                        (int)dp, 1.0, o, (int)dp);
-        if (m->bias) {
-            double *ob = out + linstab_mlp_b_offset(m, l);
-            for (size_t r = 0; r < R; r++)
-                for (size_t j = 0; j < d; j++) ob[j] += Gd[l][r * d + j];
-        }
-    }
-}
-
-linstab_status linstab_mlp_hvp(const linstab_mlp *m, const double *X, const double *Y, size_t n, linstab_loss loss,
-                               double smoothing, const double *v, double *hv, linstab_error *err)
-{
-    return linstab_mlp_m2_product(m, X, Y, n, loss, smoothing, v, NULL, hv, err);
-}
-
-linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, const double *Y, size_t n,
-                                      linstab_loss loss, double smoothing, const double *v, double *out, double *hv,
-                                      linstab_error *err)
-{
-    size_t L = m->nlayers, K = m->sizes[L], ty = loss == LINSTAB_LOSS_MSE ? K : 1;
-    if (loss == LINSTAB_LOSS_CE)
-        for (size_t r = 0; r < n; r++)
-            if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r])))
-                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r, Y[r], K - 1);
-    size_t Rmax = n < M2_CHUNK ? n : M2_CHUNK, width = 0;
-    for (size_t l = 0; l <= L; l++) width = m->sizes[l] > width ? m->sizes[l] : width;
-    m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
-    memset(ly, 0, sizeof ly);
-    double *scal = malloc(4 * Rmax * sizeof *scal), *pbuf = malloc(K * sizeof *pbuf);
-    int ok = scal != NULL && pbuf != NULL;
-    for (size_t l = 0; l <= L && ok; l++) {
-        size_t d = m->sizes[l];
-        /* the last three only for the second pass */
-        double **f[] = {&ly[l].A, &ly[l].Ad, &ly[l].S1, &ly[l].S2, &ly[l].Zd, &ly[l].G, &ly[l].Gd, &ly[l].B,
-                        &ly[l].Ad2, &ly[l].Zd2, &ly[l].Gd2};
-        size_t nf = out != NULL ? sizeof f / sizeof f[0] : sizeof f / sizeof f[0] - 3;
-        for (size_t q = 0; q < nf && ok; q++) ok = (*f[q] = calloc(Rmax * d, sizeof(double))) != NULL;
-    }
-    linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
-    if (st == LINSTAB_OK && out != NULL) memset(out, 0, m->p * sizeof *out);
-    if (st == LINSTAB_OK && hv != NULL) memset(hv, 0, m->p * sizeof *hv);
-    double *al = scal, *be = scal + Rmax, *ga = scal + 2 * Rmax, *ka = scal + 3 * Rmax;
-    for (size_t r0 = 0; st == LINSTAB_OK && r0 < n; r0 += Rmax) {
-        size_t R = n - r0 < Rmax ? n - r0 : Rmax;
-        const double *Yc = Y + r0 * ty;
-        /* pass 1 forward along v: Z (kept in A until the activation), Zd */
-        memcpy(ly[0].A, X + r0 * m->sizes[0], R * m->sizes[0] * sizeof(double));
-        memset(ly[0].Ad, 0, R * m->sizes[0] * sizeof(double));
-        for (size_t l = 1; l <= L; l++) {
-            size_t d = m->sizes[l], dp = m->sizes[l - 1];
-            const double *W = m->theta + linstab_mlp_w_offset(m, l), *V = v + linstab_mlp_w_offset(m, l);
-            double *Z = ly[l].A, *Zd = ly[l].Zd;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp,
-                        W, (int)dp, 0.0, Z, (int)d);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp,
-                        V, (int)dp, 0.0, Zd, (int)d);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad,
-                        (int)dp, W, (int)dp, 1.0, Zd, (int)d);
-            if (m->bias) {
-                const double *b = m->theta + linstab_mlp_b_offset(m, l), *vb = v + linstab_mlp_b_offset(m, l);
-                for (size_t r = 0; r < R; r++)
-                    for (size_t j = 0; j < d; j++) {
-                        Z[r * d + j] += b[j];
-                        Zd[r * d + j] += vb[j];
-                    }
-            }
-            if (l == L) break;
-            for (size_t j = 0; j < R * d; j++) {
-                double f, d1, d2;
-                linstab_ad_activation(m->act, Z[j], &f, &d1, &d2);
-                Z[j] = f; /* A_l */
-                ly[l].S1[j] = d1;
-                ly[l].S2[j] = d2;
-                ly[l].Ad[j] = d1 * Zd[j];
-            }
-        }
-        /* pass 1 backward: G, Gd (B = G_{l+1} W_{l+1} is shared by both passes) */
-        loss_signal(loss, smoothing, R, K, ly[L].A, ly[L].Zd, Yc, ly[L].G, ly[L].Gd, pbuf, 1);
-        for (size_t l = L - 1; l >= 1; l--) {
-            size_t d = m->sizes[l], dn = m->sizes[l + 1];
-            const double *W = m->theta + linstab_mlp_w_offset(m, l + 1), *V = v + linstab_mlp_w_offset(m, l + 1);
-            double *B = ly[l].B, *Bd = ly[l].Gd;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].G, (int)dn,
-                        W, (int)d, 0.0, B, (int)d);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].Gd,
-                        (int)dn, W, (int)d, 0.0, Bd, (int)d);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].G, (int)dn,
-                        V, (int)d, 1.0, Bd, (int)d);
-            for (size_t j = 0; j < R * d; j++) {
-                ly[l].G[j] = ly[l].S1[j] * B[j];
-                Bd[j] = ly[l].S2[j] * ly[l].Zd[j] * B[j] + ly[l].S1[j] * Bd[j]; /* Gd_l */
-            }
-            if (l == 1) break;
-        }
-        if (hv != NULL) { /* sum_i u_i = sum_i H_i v, from pass 1 alone */
-            double *Gd1[LINSTAB_MLP_MAX_LAYERS + 1], *Ad1[LINSTAB_MLP_MAX_LAYERS + 1];
-            for (size_t l = 0; l <= L; l++) {
-                Gd1[l] = ly[l].Gd;
-                Ad1[l] = ly[l].Ad;
-            }
-            add_grad_tangent(m, ly, R, Gd1, Ad1, hv);
-        }
-        if (out == NULL) continue;
-        /* pass 2 forward along u_i: Zd2_l = Gd_l (|a|^2 + bias) + G_l <a', a> + Ad2_{l-1} W_l' */
-        memset(ly[0].Ad2, 0, R * m->sizes[0] * sizeof(double));
-        for (size_t l = 1; l <= L; l++) {
-            size_t d = m->sizes[l], dp = m->sizes[l - 1];
-            const double *W = m->theta + linstab_mlp_w_offset(m, l);
-            row_dots(R, dp, ly[l - 1].A, ly[l - 1].A, al);
-            row_dots(R, dp, ly[l - 1].Ad, ly[l - 1].A, be);
-            if (m->bias)
-                for (size_t r = 0; r < R; r++) al[r] += 1.0;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad2, (int)dp,
-                        W, (int)dp, 0.0, ly[l].Zd2, (int)d);
-            rowwise_scale_add(R, d, al, ly[l].Gd, be, ly[l].G, ly[l].Zd2);
-            if (l < L)
-                for (size_t j = 0; j < R * d; j++) ly[l].Ad2[j] = ly[l].S1[j] * ly[l].Zd2[j];
-        }
-        /* pass 2 backward: Gd2_L from the loss; Bd2_l = Gd2_{l+1} W + a_l <Gd, G>_{l+1} + a'_l |G_{l+1}|^2 */
-        loss_signal(loss, smoothing, R, K, ly[L].A, ly[L].Zd2, Yc, NULL, ly[L].Gd2, pbuf, 0);
-        for (size_t l = L - 1; l >= 1; l--) {
-            size_t d = m->sizes[l], dn = m->sizes[l + 1];
-            const double *W = m->theta + linstab_mlp_w_offset(m, l + 1);
-            double *Bd2 = ly[l].Gd2;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].Gd2,
-                        (int)dn, W, (int)d, 0.0, Bd2, (int)d);
-            row_dots(R, dn, ly[l + 1].Gd, ly[l + 1].G, ga);
-            row_dots(R, dn, ly[l + 1].G, ly[l + 1].G, ka);
-            rowwise_scale_add(R, d, ga, ly[l].A, ka, ly[l].Ad, Bd2);
-            for (size_t j = 0; j < R * d; j++)
-                Bd2[j] = ly[l].S2[j] * ly[l].Zd2[j] * ly[l].B[j] + ly[l].S1[j] * Bd2[j];
-            if (l == 1) break;
-        }
-        /* sum_i H_i u_i: W_l block Gd2_l^T A_{l-1} + G_l^T Ad2_{l-1}, bias block sum of Gd2_l */
-        double *Gd2[LINSTAB_MLP_MAX_LAYERS + 1], *Ad2[LINSTAB_MLP_MAX_LAYERS + 1];
-        for (size_t l = 0; l <= L; l++) {
-            Gd2[l] = ly[l].Gd2;
-            Ad2[l] = ly[l].Ad2;
-        }
-        add_grad_tangent(m, ly, R, Gd2, Ad2, out);
-    }
-    for (size_t j = 0; st == LINSTAB_OK && out != NULL && j < m->p; j++) out[j] /= (double)n;
-    for (size_t j = 0; st == LINSTAB_OK && hv != NULL && j < m->p; j++) hv[j] /= (double)n;
-    for (size_t l = 0; l <= L; l++) {
-        free(ly[l].A);
-        free(ly[l].Ad);
-        free(ly[l].S1);
-        free(ly[l].S2);
-        free(ly[l].Zd);
-        free(ly[l].G);
-        free(ly[l].Gd);
-        free(ly[l].Ad2);
-        free(ly[l].Zd2);
-        free(ly[l].Gd2);
-        free(ly[l].B);
-    }
-    free(scal);
-    free(pbuf);
-    return st;
-}
-
-/*
- * Exact Hessian of one sample's loss with all p unit directions at once:
- * forward-over-reverse where row t of every tangent matrix belongs to the
- * direction e_t.  A unit tangent on W_l[r][c] enters the forward pass only
- * as e_r a_{l-1,c} at layer l (e_r for b_l[r]) and the backward pass only
- * as e_c G_{l,r} at layer l - 1, so each pass is a product of a p x d
- * tangent matrix with a weight matrix; row t of H is then, per layer,
- * G'_l[t] a_{l-1}' + G_l A'_{l-1}[t]' (and G'_l[t] for the bias).  The same
- * numbers as p Hessian-vector products through the tape, at a fraction of
- * the cost (no tape per product); the tests compare the two.
- */
-linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x, const double *y,
-                                          linstab_loss loss, double smoothing, double *H,
-                                          linstab_error *err)
-{
-    size_t L = m->nlayers, p = m->p, K = m->sizes[L];
-    if (loss == LINSTAB_LOSS_CE && !(y[0] >= 0.0 && y[0] < (double)K && y[0] == floor(y[0])))
-        return linstab_error_set(err, LINSTAB_EDATA, "label %g outside 0..%zu", y[0], K - 1);
-    double *a[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *s1[LINSTAB_MLP_MAX_LAYERS + 1] = {0},
-           *s2[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *g[LINSTAB_MLP_MAX_LAYERS + 1] = {0},
-           *bk[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *Zd[LINSTAB_MLP_MAX_LAYERS + 1] = {0},
-           *Ad[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *Gd[LINSTAB_MLP_MAX_LAYERS + 1] = {0};
-    double *pr = malloc(K * sizeof *pr);
-    int ok = pr != NULL;
-    for (size_t l = 0; l <= L && ok; l++) {
-        size_t d = m->sizes[l];
-        ok = (a[l] = malloc(d * sizeof(double))) && (s1[l] = malloc(d * sizeof(double))) &&
-             (s2[l] = malloc(d * sizeof(double))) && (g[l] = malloc(d * sizeof(double))) &&
-             (bk[l] = malloc(d * sizeof(double))) && (Zd[l] = calloc(p * d, sizeof(double))) &&
-             (Ad[l] = calloc(p * d, sizeof(double))) && (Gd[l] = calloc(p * d, sizeof(double)));
-    }
-    linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "Hessian: out of memory");
-    if (st != LINSTAB_OK) goto done;
-    /* primal forward */
-    memcpy(a[0], x, m->sizes[0] * sizeof(double));
-    for (size_t l = 1; l <= L; l++) {
-        size_t d = m->sizes[l], dp = m->sizes[l - 1];
-        const double *W = m->theta + linstab_mlp_w_offset(m, l);
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)dp, 1.0, W, (int)dp, a[l - 1], 1, 0.0, a[l], 1);
-        if (m->bias) cblas_daxpy((int)d, 1.0, m->theta + linstab_mlp_b_offset(m, l), 1, a[l], 1);
-        if (l == L) break;
-        for (size_t j = 0; j < d; j++) {
-            double f, d1, d2;
-            linstab_ad_activation(m->act, a[l][j], &f, &d1, &d2);
-            a[l][j] = f;
-            s1[l][j] = d1;
-            s2[l][j] = d2;
-        }
-    }
-    /* tangent forward: Zd_l = Ad_{l-1} W_l' + (the unit tangents of layer l) */
-    for (size_t l = 1; l <= L; l++) {
-        size_t d = m->sizes[l], dp = m->sizes[l - 1], wo = linstab_mlp_w_offset(m, l);
-        const double *W = m->theta + wo;
-        if (l > 1)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p, (int)d, (int)dp, 1.0, Ad[l - 1], (int)dp, W,
-                        (int)dp, 0.0, Zd[l], (int)d);
-        for (size_t r = 0; r < d; r++) {
-            for (size_t c = 0; c < dp; c++) Zd[l][(wo + r * dp + c) * d + r] += a[l - 1][c];
-            if (m->bias) Zd[l][(linstab_mlp_b_offset(m, l) + r) * d + r] += 1.0;
-        }
-        if (l < L)
-            for (size_t t = 0; t < p; t++)
-                for (size_t j = 0; j < d; j++) Ad[l][t * d + j] = s1[l][j] * Zd[l][t * d + j];
-    }
-    /* loss: G_L and its tangents Gd_L = Zd_L C (C: the loss's curvature in f) */
-    double *f = a[L];
-    if (loss == LINSTAB_LOSS_MSE) {
-        for (size_t c = 0; c < K; c++) g[L][c] = f[c] - y[c];
-        memcpy(Gd[L], Zd[L], p * K * sizeof(double));
-    } else {
-        double mx = f[0], s = 0.0;
-        for (size_t c = 1; c < K; c++) mx = fmax(mx, f[c]);
-        for (size_t c = 0; c < K; c++) s += (pr[c] = exp(f[c] - mx));
-        size_t lab = (size_t)y[0];
-        for (size_t c = 0; c < K; c++) {
-            pr[c] /= s;
-            g[L][c] = pr[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
-        }
-        for (size_t t = 0; t < p; t++) {
-            const double *zt = Zd[L] + t * K;
-            double pt = 0.0;
-            for (size_t c = 0; c < K; c++) pt += pr[c] * zt[c];
-            for (size_t c = 0; c < K; c++) Gd[L][t * K + c] = pr[c] * (zt[c] - pt);
-        }
-    }
-    /* backward: Gd_l = s2 Zd_l B_l + s1 (Gd_{l+1} W_{l+1} + the unit tangents' W_{l+1}' G_{l+1}) */
-    for (size_t l = L - 1; l >= 1; l--) {
-        size_t d = m->sizes[l], dn = m->sizes[l + 1], wo = linstab_mlp_w_offset(m, l + 1);
-        const double *W = m->theta + wo;
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)dn, (int)d, 1.0, W, (int)d, g[l + 1], 1, 0.0, bk[l], 1);
-        for (size_t j = 0; j < d; j++) g[l][j] = s1[l][j] * bk[l][j];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p, (int)d, (int)dn, 1.0, Gd[l + 1], (int)dn, W,
-                    (int)d, 0.0, Gd[l], (int)d);
-        for (size_t r = 0; r < dn; r++)
-            for (size_t c = 0; c < d; c++) Gd[l][(wo + r * d + c) * d + c] += g[l + 1][r];
-        for (size_t t = 0; t < p; t++)
-            for (size_t j = 0; j < d; j++)
-                Gd[l][t * d + j] = s2[l][j] * Zd[l][t * d + j] * bk[l][j] + s1[l][j] * Gd[l][t * d + j];
-        if (l == 1) break;
-    }
-    /* rows of H: per layer, Gd_l[t] a_{l-1}' + G_l Ad_{l-1}[t]', and Gd_l[t] for the bias */
-    for (size_t t = 0; t < p; t++) {
-        double *row = H + t * p;
-        for (size_t l = 1; l <= L; l++) {
-            size_t d = m->sizes[l], dp = m->sizes[l - 1];
-            double *hw = row + linstab_mlp_w_offset(m, l);
-            const double *gd = Gd[l] + t * d, *ad = Ad[l - 1] + t * dp;
-            for (size_t r = 0; r < d; r++)
-                for (size_t c = 0; c < dp; c++) hw[r * dp + c] = gd[r] * a[l - 1][c] + g[l][r] * ad[c];
-            if (m->bias) memcpy(row + linstab_mlp_b_offset(m, l), gd, d * sizeof(double));
-        }
-    }
-    /* exact in exact arithmetic; symmetrise the rounding (tile by tile) */
-    linstab_sym_symmetrize(p, H);
-done:
-    for (size_t l = 0; l <= L; l++) {
-        free(a[l]);
-        free(s1[l]);
-        free(s2[l]);
-        free(g[l]);
-        free(bk[l]);
-        free(Zd[l]);
-        free(Ad[l]);
-        free(Gd[l]);
-    }
-    free(pr);
-    return st;
-}
-
-linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double *x, double *U,
-                                             linstab_error *err)
-{
-    size_t K = m->sizes[m->nlayers], p = m->p;
-    double *f = malloc(K * sizeof *f), *t = malloc(K * sizeof *t), *grad = malloc(p * sizeof *grad);
-    linstab_status st = (f && t && grad) ? linstab_mlp_forward(m, x, 1, f, err)
-                                         : linstab_error_set(err, LINSTAB_ENOMEM, "Jacobian: out of memory");
-    /* the gradient of ||f - (f - e_o)||^2/2 at these parameters is J' e_o */
-    for (size_t o = 0; o < K && st == LINSTAB_OK; o++) {
-        for (size_t c = 0; c < K; c++) t[c] = f[c] - (c == o ? 1.0 : 0.0);
-        st = linstab_mlp_loss(m, x, t, 1, LINSTAB_LOSS_MSE, 0.0, NULL, NULL, grad, NULL, err);
-        for (size_t i = 0; i < p; i++) U[i * K + o] = grad[i];
-    }
-    free(f);
-    free(t);
-    free(grad);
-    return st;
+    return LINSTAB_OK;
 }
 
 /* ---- checkpoints ---- */
@@ -699,337 +409,46 @@ linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir, linstab_e
     return LINSTAB_OK;
 }
 
-linstab_status linstab_mlp_check_data(const linstab_mlp *m, const linstab_array *X,
-                                      const linstab_array *Y, linstab_loss loss, linstab_error *err)
+/* ---- evaluation ---- */
+
+static size_t targets_per_row(const linstab_mlp *m, linstab_loss loss)
 {
-    size_t d0 = m->sizes[0], K = m->sizes[m->nlayers];
-    if (X->ndim != 2 || X->shape[1] != d0)
-        return linstab_error_set(err, LINSTAB_EDATA, "inputs must have shape (n, %zu) for this model", d0);
-    size_t n = X->shape[0];
-    int yok = loss == LINSTAB_LOSS_MSE ? (Y->ndim == 2 && Y->shape[0] == n && Y->shape[1] == K)
-                                       : (Y->ndim == 1 && Y->shape[0] == n);
-    if (!yok)
-        return linstab_error_set(err, LINSTAB_EDATA,
-                                 "targets must have shape (%zu, %zu) for mse or (%zu,) labels for ce", n, K, n);
-    for (size_t j = 0; j < n * d0; j++)
-        if (!isfinite(X->data[j]))
-            return linstab_error_set(err, LINSTAB_EDATA, "inputs: sample %zu is not finite", j / d0);
-    size_t ny = loss == LINSTAB_LOSS_MSE ? n * K : n;
-    for (size_t j = 0; j < ny; j++) {
-        double v = Y->data[j];
-        size_t i = loss == LINSTAB_LOSS_CE ? j : j / K;
-        if (!isfinite(v)) return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu is not finite", i);
-        if (loss == LINSTAB_LOSS_CE && (v < 0 || v >= (double)K || v != floor(v)))
-            return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu has label %g, not a class 0..%zu", i, v,
-                                     K - 1);
-    }
-    return LINSTAB_OK;
+    return loss == LINSTAB_LOSS_MSE ? m->sizes[m->nlayers] : 1;
 }
 
-linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                  linstab_loss loss, double smoothing, int gn, size_t max_bytes,
-                                  linstab_family **out, linstab_error *err)
+linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                    linstab_loss loss, double smoothing, double *mean_loss,
+                                    double *accuracy, linstab_error *err)
 {
-    *out = NULL;
-    linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
-    if (st != LINSTAB_OK) return st;
-    if (gn && loss != LINSTAB_LOSS_MSE)
-        return linstab_error_set(err, LINSTAB_EINVAL, "Gauss-Newton factors are those of the squared loss");
-    size_t n = X->shape[0], d0 = m->sizes[0], K = m->sizes[m->nlayers], p = m->p;
-    double need = (double)n * (double)p * (double)(gn ? K : p) * 8.0;
-    if (max_bytes > 0 && need > (double)max_bytes)
-        return linstab_error_set(err, LINSTAB_ENOMEM,
-                                 "%s of %zu samples with %zu parameters need %.2f GB, more than %.2f GB%s",
-                                 gn ? "the factors" : "the exact Hessians", n, p, need / 1e9,
-                                 (double)max_bytes / 1e9,
-                                 gn ? "" : ": use the Gauss-Newton factors (--gn) or the matrix-free path");
-    st = linstab_family_alloc(gn ? LINSTAB_FAMILY_FACTORED : LINSTAB_FAMILY_DENSE, n, p, gn ? K : p, out, err);
-    if (st != LINSTAB_OK) return st;
-    linstab_family *f = *out;
-    size_t per = gn ? p * K : p * p;
-    /* samples in parallel, one BLAS thread each: the products are small,
-     * and OpenBLAS's own threads would only spin */
-    int blas_threads = blas_threads_single();
-    linstab_status first = LINSTAB_OK;
-    size_t bad = n;
-    char msg[LINSTAB_ERROR_MSG_LEN] = "";
-#pragma omp parallel for schedule(dynamic)
-    for (size_t i = 0; i < n; i++) {
-        if (first != LINSTAB_OK) continue;
-        const double *x = X->data + i * d0, *y = Y->data + (loss == LINSTAB_LOSS_MSE ? i * K : i);
-        linstab_error e = {0};
-        linstab_status si = gn ? linstab_mlp_sample_jacobian_t(m, x, f->data + i * per, &e)
-                               : linstab_mlp_sample_hessian(m, x, y, loss, smoothing, f->data + i * per, &e);
-        if (si != LINSTAB_OK) {
-#pragma omp critical(mlp_family_error)
-            if (i < bad) {
-                bad = i;
-                first = si;
-                memcpy(msg, e.msg, sizeof msg);
-            }
-        }
-    }
-    blas_threads_restore(blas_threads);
-    if (first != LINSTAB_OK) {
-        linstab_family_free(f);
-        *out = NULL;
-        return linstab_error_set(err, first, "sample %zu: %s", bad, msg);
-    }
-    return LINSTAB_OK;
-}
-
-/*
- * The NTK blocks K_ij = J_i J_j' (k x k) without any Jacobian.  Layer l maps
- * its input a_{l-1} to z_l = W_l a_{l-1} + b_l, and the derivative of output
- * c with respect to W_l[u][v] is D_l[c][u] a_{l-1}[v], D_l = df/dz_l (k x d_l),
- * so the Jacobian block of W_l is D_l (x) a_{l-1}' and
- *   K_ij = sum_l (D_{l,i} D_{l,j}') (a_{l-1,i}' a_{l-1,j} + [bias]).
- * A forward pass gives every a_{l-1} and act'(z_l); D_L = I_k and
- * D_l = (D_{l+1} W_{l+1}) o act'(z_l) going back -- one GEMM per layer for
- * a stack of samples.  Per pair of samples that is k^2 sum d_l + sum d_{l-1}
- * flops instead of the k^2 p of J_i J_j'.
- */
-typedef struct ntk_factors {
-    size_t n, k;
-    double *A[LINSTAB_MLP_MAX_LAYERS + 1]; /* A[l]: n x d_{l-1}, input of layer l */
-    double *D[LINSTAB_MLP_MAX_LAYERS + 1]; /* D[l]: (n k) x d_l                  */
-} ntk_factors;
-
-static void ntk_free(ntk_factors *t)
-{
-    for (size_t l = 0; l <= LINSTAB_MLP_MAX_LAYERS; l++) {
-        free(t->A[l]);
-        free(t->D[l]);
-    }
-}
-
-static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, ntk_factors *t,
-                                  linstab_error *err)
-{
-    size_t n = X->shape[0], L = m->nlayers, k = m->sizes[L];
-    memset(t, 0, sizeof *t);
-    t->n = n;
-    t->k = k;
-    double *S[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL}; /* act'(z_l), n x d_l, l < L */
-    int ok = 1;
-    for (size_t l = 1; l <= L; l++) {
-        t->A[l] = malloc(n * m->sizes[l - 1] * sizeof(double));
-        t->D[l] = malloc(n * k * m->sizes[l] * sizeof(double));
-        if (l < L) S[l] = malloc(n * m->sizes[l] * sizeof(double));
-        ok = ok && t->A[l] && t->D[l] && (l == L || S[l]);
-    }
-    if (!ok) {
-        for (size_t l = 1; l < L; l++) free(S[l]);
-        ntk_free(t);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory for the layer factors of %zu samples", n);
-    }
-    memcpy(t->A[1], X->data, n * m->sizes[0] * sizeof(double));
-    for (size_t l = 1; l < L; l++) { /* forward to the last hidden layer */
-        size_t di = m->sizes[l - 1], dl = m->sizes[l];
-        double *Z = t->A[l + 1];
-        const double *W = m->theta + linstab_mlp_w_offset(m, l);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)dl, (int)di, 1.0, t->A[l], (int)di, W,
-                    (int)di, 0.0, Z, (int)dl);
-        const double *b = m->bias ? m->theta + linstab_mlp_b_offset(m, l) : NULL;
-        for (size_t i = 0; i < n; i++)
-            for (size_t u = 0; u < dl; u++) {
-                double f, d1, d2, z = Z[i * dl + u] + (b ? b[u] : 0.0);
-                linstab_ad_activation(m->act, z, &f, &d1, &d2);
-                Z[i * dl + u] = f;
-                S[l][i * dl + u] = d1;
-            }
-    }
-    /* D_L = I_k for every sample; D_l = (D_{l+1} W_{l+1}) o act'(z_l) */
-    memset(t->D[L], 0, n * k * k * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; c < k; c++) t->D[L][(i * k + c) * k + c] = 1.0;
-    for (size_t l = L - 1; l >= 1; l--) {
-        size_t dl = m->sizes[l], dn = m->sizes[l + 1];
-        const double *W = m->theta + linstab_mlp_w_offset(m, l + 1); /* dn x dl */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * k), (int)dl, (int)dn, 1.0, t->D[l + 1],
-                    (int)dn, W, (int)dl, 0.0, t->D[l], (int)dl);
-        for (size_t i = 0; i < n; i++)
-            for (size_t c = 0; c < k; c++)
-                for (size_t u = 0; u < dl; u++) t->D[l][(i * k + c) * dl + u] *= S[l][i * dl + u];
-    }
-    for (size_t l = 1; l < L; l++) free(S[l]);
-    return LINSTAB_OK;
-}
-
-/* K (bi k x bj k) = the NTK blocks of samples i0.. (bi) against j0.. (bj);
- * G (bi k x bj k) and Ag (bi x bj) are workspaces. */
-static void ntk_block(const linstab_mlp *m, const ntk_factors *t, size_t i0, size_t bi, size_t j0, size_t bj,
-                      double *K, double *G, double *Ag)
-{
-    size_t k = t->k, cols = bj * k;
-    memset(K, 0, bi * k * cols * sizeof *K);
-    for (size_t l = 1; l <= m->nlayers; l++) {
-        size_t dl = m->sizes[l], di = m->sizes[l - 1];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(bi * k), (int)cols, (int)dl, 1.0,
-                    t->D[l] + i0 * k * dl, (int)dl, t->D[l] + j0 * k * dl, (int)dl, 0.0, G, (int)cols);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)bi, (int)bj, (int)di, 1.0, t->A[l] + i0 * di,
-                    (int)di, t->A[l] + j0 * di, (int)di, 0.0, Ag, (int)bj);
-        double one = m->bias ? 1.0 : 0.0;
-        for (size_t qi = 0; qi < bi; qi++)
-            for (size_t a = 0; a < k; a++) {
-                double *Kr = K + (qi * k + a) * cols;
-                const double *Gr = G + (qi * k + a) * cols;
-                for (size_t qj = 0; qj < bj; qj++) {
-                    double s = Ag[qi * bj + qj] + one;
-                    for (size_t c = 0; c < k; c++) Kr[qj * k + c] += Gr[qj * k + c] * s;
-                }
-            }
-    }
-}
-
-linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G, linstab_error *err)
-{
-    size_t n = X->shape[0], K = m->sizes[m->nlayers], nk = n * K;
-    size_t b = 256 / K > 0 ? 256 / K : 1; /* blocks of b samples */
-    if (b > n) b = n;
-    ntk_factors t;
-    linstab_status st = ntk_compute(m, X, &t, err);
-    if (st != LINSTAB_OK) return st;
-    double *Kb = malloc(b * K * b * K * sizeof *Kb), *W = malloc(b * K * b * K * sizeof *W), *Ag = malloc(b * b * sizeof *Ag);
-    if (!Kb || !W || !Ag) {
-        st = linstab_error_set(err, LINSTAB_ENOMEM, "NTK Gram matrix: out of memory");
-    } else {
-        for (size_t i0 = 0; i0 < n; i0 += b) {
-            size_t bi = i0 + b <= n ? b : n - i0;
-            for (size_t j0 = i0; j0 < n; j0 += b) {
-                size_t bj = j0 + b <= n ? b : n - j0, cols = bj * K;
-                ntk_block(m, &t, i0, bi, j0, bj, Kb, W, Ag);
-                for (size_t r = 0; r < bi * K; r++)
-                    for (size_t c = 0; c < cols; c++) {
-                        double v = Kb[r * cols + c];
-                        G[(i0 * K + r) * nk + j0 * K + c] = v;
-                        G[(j0 * K + c) * nk + i0 * K + r] = v;
-                    }
-            }
-        }
-    }
-    ntk_free(&t);
-    free(Kb);
-    free(W);
-    free(Ag);
-    return st;
-}
-
-linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X, size_t block_bytes,
-                                        double *lambda1_S, double *sigma, linstab_error *err)
-{
-    size_t n = X->shape[0], K = m->sizes[m->nlayers];
-    /* blocks of b samples: K and G are (b k)^2 each */
-    size_t b = (size_t)(sqrt((double)block_bytes / (2.0 * sizeof(double))) / (double)K);
-    if (b < 1) b = 1;
-    if (b > n) b = n;
-    ntk_factors t;
-    linstab_status st = ntk_compute(m, X, &t, err);
-    if (st != LINSTAB_OK) return st;
-    double *Kb = malloc(b * K * b * K * sizeof *Kb), *G = malloc(b * K * b * K * sizeof *G);
-    double *Ag = malloc(b * b * sizeof *Ag), *S = calloc(n * n, sizeof *S), *lam = calloc(n, sizeof *lam);
-    if (!Kb || !G || !Ag || !S || !lam) {
-        st = linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory (blocks of %zu samples)", b);
-        goto done;
-    }
-    for (size_t i0 = 0; i0 < n && st == LINSTAB_OK; i0 += b) {
-        size_t bi = i0 + b <= n ? b : n - i0;
-        for (size_t j0 = i0; j0 < n && st == LINSTAB_OK; j0 += b) {
-            size_t bj = j0 + b <= n ? b : n - j0, cols = bj * K;
-            ntk_block(m, &t, i0, bi, j0, bj, Kb, G, Ag);
-            /* tr(H_i H_j) = ||K_ij||_F^2 */
-            for (size_t qi = 0; qi < bi; qi++)
-                for (size_t qj = 0; qj < bj; qj++) {
-                    double s2 = 0.0;
-                    for (size_t a = 0; a < K; a++)
-                        for (size_t c = 0; c < K; c++) {
-                            double v = Kb[(qi * K + a) * cols + qj * K + c];
-                            s2 += v * v;
-                        }
-                    S[(i0 + qi) * n + j0 + qj] = S[(j0 + qj) * n + i0 + qi] = sqrt(s2);
-                    if (i0 + qi == j0 + qj) {
-                        /* lambda1(H_i) = lambda1(K_ii) (k x k) */
-                        double *C = G; /* G is free again: borrow k^2 of it */
-                        for (size_t a = 0; a < K; a++)
-                            for (size_t c = 0; c < K; c++) C[a * K + c] = Kb[(qi * K + a) * cols + qj * K + c];
-                        linstab_sym_symmetrize(K, C);
-                        st = linstab_sym_lambda_max(K, C, &lam[i0 + qi], err);
-                        if (st != LINSTAB_OK) break;
-                        if (lam[i0 + qi] < 0.0) lam[i0 + qi] = 0.0; /* rounding: K_ii is PSD */
-                    }
-                }
-        }
-    }
-    if (st == LINSTAB_OK) {
-        double lmax = 0.0;
-        for (size_t i = 0; i < n; i++) lmax = fmax(lmax, lam[i]);
-        st = linstab_sym_lambda_max(n, S, lambda1_S, err);
-        if (st == LINSTAB_OK) *sigma = lmax > 0 ? *lambda1_S / lmax : NAN;
-    }
-done:
-    ntk_free(&t);
-    free(Kb);
-    free(G);
-    free(Ag);
-    free(S);
-    free(lam);
-    return st;
-}
-
-
-/* ---- is the checkpoint at an interpolating minimum? ---- */
-
-linstab_status linstab_mlp_point_at(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                    linstab_loss loss, double smoothing, linstab_mlp_point *out, linstab_error *err)
-{
-    memset(out, 0, sizeof *out);
-    linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
-    if (st != LINSTAB_OK) return st;
-    size_t n = X->shape[0], d0 = m->sizes[0], yw = loss == LINSTAB_LOSS_MSE ? m->sizes[m->nlayers] : 1, p = m->p;
-    double *g = malloc(p * sizeof *g), *gi = malloc(p * sizeof *gi);
-    if (g == NULL || gi == NULL) {
-        free(g);
-        free(gi);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "gradient of %zu parameters: out of memory", p);
-    }
-    memset(g, 0, p * sizeof *g);
+    size_t n = X->shape[0], K = m->sizes[m->nlayers], d0 = m->sizes[0], ty = targets_per_row(m, loss);
     double total = 0.0;
-    /* sample by sample: the per-sample gradients are the premise (every
-     * l_i minimal), their mean is the full gradient */
-    for (size_t i = 0; st == LINSTAB_OK && i < n; i++) {
-        double li = 0.0;
-        st = linstab_mlp_loss(m, X->data + i * d0, Y->data + i * yw, 1, loss, smoothing, NULL, &li, gi, NULL, err);
-        if (st != LINSTAB_OK) break;
-        total += li;
-        double s = 0.0;
-        for (size_t j = 0; j < p; j++) {
-            g[j] += gi[j];
-            s += gi[j] * gi[j];
+    size_t correct = 0, chunk = 256;
+    double *F = malloc(chunk * K * sizeof *F);
+    if (F == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "evaluate: out of memory");
+    linstab_status st = LINSTAB_OK;
+    for (size_t r0 = 0; r0 < n && st == LINSTAB_OK; r0 += chunk) {
+        size_t rows = r0 + chunk <= n ? chunk : n - r0;
+        const double *Yc = Y->data + r0 * ty;
+        if (loss == LINSTAB_LOSS_CE) st = check_labels(Yc, rows, K, r0, err);
+        /* one forward pass gives the loss and the predictions */
+        if (st == LINSTAB_OK) st = linstab_mlp_forward(m, X->data + r0 * d0, rows, F, err);
+        if (st == LINSTAB_OK) total += output_loss(m, F, Yc, rows, loss, smoothing);
+        for (size_t r = 0; st == LINSTAB_OK && r < rows; r++) {
+            size_t af = 0, ay = 0;
+            for (size_t c = 1; c < K; c++)
+                if (F[r * K + c] > F[r * K + af]) af = c;
+            if (loss == LINSTAB_LOSS_CE)
+                ay = (size_t)Y->data[r0 + r];
+            else
+                for (size_t c = 1; c < K; c++)
+                    if (Y->data[(r0 + r) * K + c] > Y->data[(r0 + r) * K + ay]) ay = c;
+            correct += af == ay;
         }
-        out->max_sample_grad_norm = fmax(out->max_sample_grad_norm, sqrt(s));
     }
+    free(F);
     if (st == LINSTAB_OK) {
-        double s = 0.0, w = 0.0;
-        for (size_t j = 0; j < p; j++) {
-            s += (g[j] / (double)n) * (g[j] / (double)n);
-            w += m->theta[j] * m->theta[j];
-        }
-        out->mean_loss = total / (double)n;
-        out->grad_norm = sqrt(s);
-        out->param_norm = sqrt(w);
+        *mean_loss = total / (double)n;
+        *accuracy = (double)correct / (double)n;
     }
-    free(g);
-    free(gi);
     return st;
-}
-
-int linstab_mlp_point_stationary(const linstab_mlp_point *pt, double sharpness)
-{
-    return pt->max_sample_grad_norm <= LINSTAB_MINIMUM_GRAD_RTOL * fmax(1.0, fabs(sharpness) * pt->param_norm);
-}
-
-int linstab_mlp_point_is_minimum(const linstab_mlp_point *pt, double sharpness, double lambda_min)
-{
-    int curved = !(lambda_min < -LINSTAB_MINIMUM_CURV_RTOL * fabs(sharpness));
-    return linstab_mlp_point_stationary(pt, sharpness) && curved;
 }
