@@ -283,6 +283,7 @@ Test(labels, one_hot_rows_become_labels_and_soft_targets_are_refused)
         memcpy(Z.data, bad[t], sizeof bad[t]);
         cr_expect_eq(linstab_data_labels_from_onehot(&Z, 4, &err), LINSTAB_EDATA);
         cr_expect(strstr(err.msg, "row 1") != NULL, "%s", err.msg);
+        cr_expect(strstr(err.msg, "--") == NULL, "the library names no flag: %s", err.msg);
         cr_expect_eq(Z.ndim, 2);
         linstab_array_free(&Z);
     }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
@@ -107,7 +108,7 @@ int cmd_hessians(int argc, char **argv)
         rc = cli_fail(cmd, &err);
         goto done;
     }
-    if (loss == LINSTAB_LOSS_CE && linstab_data_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+    if (loss == LINSTAB_LOSS_CE && cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, err.msg);
         rc = 1;
         goto done;
@@ -152,7 +153,8 @@ int cmd_hessians(int argc, char **argv)
     linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, st == LINSTAB_EDATA ? data : model, err.msg,
+                st == LINSTAB_ENOMEM && !gn ? CLI_EXACT_HESSIANS_HINT : "");
         rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
         goto done;
     }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/train.h"
 
@@ -351,7 +352,7 @@ int cmd_train(int argc, char **argv)
         rd = linstab_npy_read_numeric(data, 0, &X, &err);
         if (rd == LINSTAB_OK) rd = linstab_npy_read_numeric(targets, 0, &Y, &err);
         if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_CE)
-            rd = linstab_data_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
+            rd = cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     }
     if (rd != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);

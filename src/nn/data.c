@@ -173,7 +173,7 @@ linstab_status linstab_data_labels_from_onehot(linstab_array *Y, size_t k, linst
             free(lab);
             return linstab_error_set(err, LINSTAB_EDATA,
                                      "cross-entropy targets: row %zu of the (%zu, %zu) array is not one-hot "
-                                     "(give class labels (n,) or one-hot rows; smoothing is --label-smoothing)",
+                                     "(give class labels (n,) or one-hot rows)",
                                      i, n, k);
         }
         lab[i] = (double)at;

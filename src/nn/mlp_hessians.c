@@ -401,10 +401,9 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
     double need = (double)n * (double)p * (double)(gn ? K : p) * 8.0;
     if (max_bytes > 0 && need > (double)max_bytes)
         return linstab_error_set(err, LINSTAB_ENOMEM,
-                                 "%s of %zu samples with %zu parameters need %.2f GB, more than %.2f GB%s",
+                                 "%s of %zu samples with %zu parameters need %.2f GB, more than %.2f GB",
                                  gn ? "the factors" : "the exact Hessians", n, p, need / 1e9,
-                                 (double)max_bytes / 1e9,
-                                 gn ? "" : ": use the Gauss-Newton factors (--gn) or the matrix-free path");
+                                 (double)max_bytes / 1e9);
     st = linstab_family_alloc(gn ? LINSTAB_FAMILY_FACTORED : LINSTAB_FAMILY_DENSE, n, p, gn ? K : p, out, err);
     if (st != LINSTAB_OK) return st;
     linstab_family *f = *out;

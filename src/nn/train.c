@@ -58,8 +58,9 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
     linstab_status st = linstab_mlp_check_data(m, X, Y, o->loss, err);
     if (st != LINSTAB_OK) return st;
     size_t n = X->shape[0], d0 = m->sizes[0], ty = targets_per_row(m, o->loss), p = m->p, B = o->batch;
-    if (B < 1 || B > n) return linstab_error_set(err, LINSTAB_EINVAL, "--batch %zu: must be in [1, n] = [1, %zu]", B, n);
-    if (!(o->eta > 0.0)) return linstab_error_set(err, LINSTAB_EINVAL, "--eta must be > 0");
+    if (B < 1 || B > n)
+        return linstab_error_set(err, LINSTAB_EINVAL, "the batch size must be in [1, n] = [1, %zu], got %zu", n, B);
+    if (!(o->eta > 0.0)) return linstab_error_set(err, LINSTAB_EINVAL, "eta must be positive, got %g", o->eta);
     size_t *perm = malloc(n * sizeof *perm), *perm2 = malloc(n * sizeof *perm2);
     double *xb = malloc(B * d0 * sizeof *xb), *yb = malloc(B * ty * sizeof *yb);
     double *g = malloc(p * sizeof *g), *gs = malloc(p * sizeof *gs), *vel = calloc(p, sizeof *vel),
