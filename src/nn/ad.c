@@ -34,6 +34,7 @@ void linstab_ad_graph_free(linstab_ad_graph *g)
         free(n->t);
         free(n->g);
         free(n->gt);
+        free(n->aux);
         free(n);
     }
     free(g->nodes);
@@ -278,22 +279,25 @@ linstab_ad_node *linstab_ad_xent(linstab_ad_graph *g, linstab_ad_node *z, const 
 {
     if (z == NULL) return NULL;
     size_t K = z->cols;
-    double *p = malloc(K * sizeof *p);
-    linstab_ad_node *l = p ? node(g, LINSTAB_AD_XENT, 1, 1, z, NULL) : NULL;
+    /* the softmax of every row, kept for the backward pass (which then
+     * allocates nothing and cannot fail) */
+    double *P = malloc(z->rows * K * sizeof *P);
+    linstab_ad_node *l = P ? node(g, LINSTAB_AD_XENT, 1, 1, z, NULL) : NULL;
     if (l == NULL) {
-        free(p);
+        free(P);
         return NULL;
     }
+    l->aux = P;
     l->target = labels;
     l->c = smoothing;
     l->v[0] = ad_loss_value(LINSTAB_AD_XENT, z->rows, K, z->v, labels, smoothing);
     for (size_t r = 0; r < z->rows; r++) {
         const double *zr = z->v + r * K, *tr = z->t + r * K;
+        double *p = P + r * K;
         softmax(zr, K, p);
         size_t lab = (size_t)labels[r];
         for (size_t c = 0; c < K; c++) l->t[0] += (p[c] - smoothed_target(c, lab, K, smoothing)) * tr[c];
     }
-    free(p);
     return l;
 }
 
@@ -301,11 +305,9 @@ static void xent_backward(linstab_ad_node *l)
 {
     linstab_ad_node *z = l->a;
     size_t K = z->cols;
-    double *p = malloc(K * sizeof *p), gl = l->g[0], gtl = l->gt[0];
-    if (p == NULL) return;
+    double gl = l->g[0], gtl = l->gt[0];
     for (size_t r = 0; r < z->rows; r++) {
-        const double *zr = z->v + r * K, *tr = z->t + r * K;
-        softmax(zr, K, p);
+        const double *tr = z->t + r * K, *p = l->aux + r * K;
         size_t lab = (size_t)l->target[r];
         double pt = 0.0;
         for (size_t c = 0; c < K; c++) pt += p[c] * tr[c];
@@ -316,7 +318,6 @@ static void xent_backward(linstab_ad_node *l)
             z->gt[r * K + c] += gtl * (p[c] - q) + gl * p[c] * (tr[c] - pt);
         }
     }
-    free(p);
 }
 
 void linstab_ad_backward(linstab_ad_graph *g, linstab_ad_node *loss)

@@ -10,7 +10,6 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#include "linstab/eigen.h"
 #include "linstab/simulate.h"
 #include "linstab/train.h"
 
