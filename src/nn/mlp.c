@@ -163,8 +163,7 @@ linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t
 
 /* ---- the loss through the autograd graph ---- */
 
-/* class labels in 0..K-1 (CE); messages name the sample r0 + r */
-static linstab_status check_labels(const double *Y, size_t rows, size_t K, size_t r0, linstab_error *err)
+linstab_status mlp_check_labels(const double *Y, size_t rows, size_t K, size_t r0, linstab_error *err)
 {
     for (size_t r = 0; r < rows; r++)
         if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r])))
@@ -229,7 +228,7 @@ linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const dou
                                 double *grad, double *hv, linstab_error *err)
 {
     size_t K = m->sizes[m->nlayers];
-    linstab_status st = loss == LINSTAB_LOSS_CE ? check_labels(Y, rows, K, 0, err) : LINSTAB_OK;
+    linstab_status st = loss == LINSTAB_LOSS_CE ? mlp_check_labels(Y, rows, K, 0, err) : LINSTAB_OK;
     if (st != LINSTAB_OK) return st;
     if (grad == NULL && hv == NULL) { /* the value alone: no graph */
         double *F = malloc(rows * K * sizeof *F);
@@ -429,7 +428,7 @@ linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X
     for (size_t r0 = 0; r0 < n && st == LINSTAB_OK; r0 += chunk) {
         size_t rows = r0 + chunk <= n ? chunk : n - r0;
         const double *Yc = Y->data + r0 * ty;
-        if (loss == LINSTAB_LOSS_CE) st = check_labels(Yc, rows, K, r0, err);
+        if (loss == LINSTAB_LOSS_CE) st = mlp_check_labels(Yc, rows, K, r0, err);
         /* one forward pass gives the loss and the predictions */
         if (st == LINSTAB_OK) st = linstab_mlp_forward(m, X->data + r0 * d0, rows, F, err);
         if (st == LINSTAB_OK) total += output_loss(m, F, Yc, rows, loss, smoothing);

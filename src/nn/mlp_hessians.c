@@ -52,30 +52,47 @@ static void row_dots(size_t R, size_t d, const double *X, const double *Y, doubl
     for (size_t r = 0; r < R; r++) out[r] = cblas_ddot((int)d, X + r * d, 1, Y + r * d, 1);
 }
 
-/* dl/dz at the output (G) and its tangent along Zd (Gd) for R rows. */
+/*
+ * The loss at one output row z (K), in the two parts every derivative
+ * needs: OUT g = dl/dz (K, may be NULL) and, for CE, OUT p = softmax(z)
+ * (K), the state of the curvature; y: the row's K targets (MSE) or label
+ * (CE).  Then OUT gd = C t, the loss's curvature in f along a tangent t
+ * (MSE: t; CE: p o (t - <p, t>)).
+ */
+static void loss_gradient(linstab_loss loss, double smoothing, size_t K, const double *z, const double *y,
+                          double *g, double *p)
+{
+    if (loss == LINSTAB_LOSS_MSE) {
+        for (size_t c = 0; g && c < K; c++) g[c] = z[c] - y[c];
+        return;
+    }
+    double mx = z[0], s = 0.0;
+    for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
+    for (size_t c = 0; c < K; c++) s += (p[c] = exp(z[c] - mx));
+    for (size_t c = 0; c < K; c++) p[c] /= s;
+    size_t lab = (size_t)y[0];
+    for (size_t c = 0; g && c < K; c++) g[c] = p[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
+}
+
+static void loss_curvature(linstab_loss loss, size_t K, const double *p, const double *t, double *gd)
+{
+    if (loss == LINSTAB_LOSS_MSE) {
+        for (size_t c = 0; c < K; c++) gd[c] = t[c];
+        return;
+    }
+    double pt = 0.0;
+    for (size_t c = 0; c < K; c++) pt += p[c] * t[c];
+    for (size_t c = 0; c < K; c++) gd[c] = p[c] * (t[c] - pt);
+}
+
+/* dl/dz at the output (G, if want_g) and its tangent along Zd (Gd) for R rows. */
 static void loss_signal(linstab_loss loss, double smoothing, size_t R, size_t K, const double *Z, const double *Zd,
                         const double *Y, double *G, double *Gd, double *pbuf, int want_g)
 {
+    size_t ty = loss == LINSTAB_LOSS_MSE ? K : 1;
     for (size_t r = 0; r < R; r++) {
-        const double *z = Z + r * K, *t = Zd + r * K;
-        if (loss == LINSTAB_LOSS_MSE) {
-            for (size_t c = 0; c < K; c++) {
-                if (want_g) G[r * K + c] = z[c] - Y[r * K + c];
-                Gd[r * K + c] = t[c];
-            }
-            continue;
-        }
-        double mx = z[0], s = 0.0, pt = 0.0;
-        for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
-        for (size_t c = 0; c < K; c++) s += (pbuf[c] = exp(z[c] - mx));
-        for (size_t c = 0; c < K; c++) pbuf[c] /= s;
-        for (size_t c = 0; c < K; c++) pt += pbuf[c] * t[c];
-        size_t lab = (size_t)Y[r];
-        for (size_t c = 0; c < K; c++) {
-            double q = (c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K;
-            if (want_g) G[r * K + c] = pbuf[c] - q;
-            Gd[r * K + c] = pbuf[c] * (t[c] - pt);
-        }
+        loss_gradient(loss, smoothing, K, Z + r * K, Y + r * ty, want_g ? G + r * K : NULL, pbuf);
+        loss_curvature(loss, K, pbuf, Zd + r * K, Gd + r * K);
     }
 }
 
@@ -113,10 +130,8 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
                                       linstab_error *err)
 {
     size_t L = m->nlayers, K = m->sizes[L], ty = loss == LINSTAB_LOSS_MSE ? K : 1;
-    if (loss == LINSTAB_LOSS_CE)
-        for (size_t r = 0; r < n; r++)
-            if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r])))
-                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r, Y[r], K - 1);
+    linstab_status st = loss == LINSTAB_LOSS_CE ? mlp_check_labels(Y, n, K, 0, err) : LINSTAB_OK;
+    if (st != LINSTAB_OK) return st;
     size_t Rmax = n < M2_CHUNK ? n : M2_CHUNK, width = 0;
     for (size_t l = 0; l <= L; l++) width = m->sizes[l] > width ? m->sizes[l] : width;
     m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
@@ -131,7 +146,7 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
         size_t nf = out != NULL ? sizeof f / sizeof f[0] : sizeof f / sizeof f[0] - 3;
         for (size_t q = 0; q < nf && ok; q++) ok = (*f[q] = calloc(Rmax * d, sizeof(double))) != NULL;
     }
-    linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
+    st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
     if (st == LINSTAB_OK && out != NULL) memset(out, 0, m->p * sizeof *out);
     if (st == LINSTAB_OK && hv != NULL) memset(hv, 0, m->p * sizeof *hv);
     double *al = scal, *be = scal + Rmax, *ga = scal + 2 * Rmax, *ka = scal + 3 * Rmax;
@@ -302,26 +317,8 @@ linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
                 for (size_t j = 0; j < d; j++) Ad[l][t * d + j] = s1[l][j] * Zd[l][t * d + j];
     }
     /* loss: G_L and its tangents Gd_L = Zd_L C (C: the loss's curvature in f) */
-    double *f = a[L];
-    if (loss == LINSTAB_LOSS_MSE) {
-        for (size_t c = 0; c < K; c++) g[L][c] = f[c] - y[c];
-        memcpy(Gd[L], Zd[L], p * K * sizeof(double));
-    } else {
-        double mx = f[0], s = 0.0;
-        for (size_t c = 1; c < K; c++) mx = fmax(mx, f[c]);
-        for (size_t c = 0; c < K; c++) s += (pr[c] = exp(f[c] - mx));
-        size_t lab = (size_t)y[0];
-        for (size_t c = 0; c < K; c++) {
-            pr[c] /= s;
-            g[L][c] = pr[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
-        }
-        for (size_t t = 0; t < p; t++) {
-            const double *zt = Zd[L] + t * K;
-            double pt = 0.0;
-            for (size_t c = 0; c < K; c++) pt += pr[c] * zt[c];
-            for (size_t c = 0; c < K; c++) Gd[L][t * K + c] = pr[c] * (zt[c] - pt);
-        }
-    }
+    loss_gradient(loss, smoothing, K, a[L], y, g[L], pr);
+    for (size_t t = 0; t < p; t++) loss_curvature(loss, K, pr, Zd[L] + t * K, Gd[L] + t * K);
     /* backward: Gd_l = s2 Zd_l B_l + s1 (Gd_{l+1} W_{l+1} + the unit tangents' W_{l+1}' G_{l+1}) */
     for (size_t l = L - 1; l >= 1; l--) {
         size_t d = m->sizes[l], dn = m->sizes[l + 1], wo = linstab_mlp_w_offset(m, l + 1);

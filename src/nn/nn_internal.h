@@ -38,6 +38,10 @@ typedef enum mlp_product { MLP_PRODUCT_GEMM = 0, MLP_PRODUCT_GEMV } mlp_product;
 void mlp_forward_pass(const linstab_mlp *m, const double *X, size_t rows, size_t upto, double *const *A,
                       double *const *S1, double *const *S2, mlp_product product);
 
+/* CE targets: every one of the rows labels of Y is a class in 0..K-1, or
+ * LINSTAB_EDATA naming the first that is not as sample r0 + r. */
+linstab_status mlp_check_labels(const double *Y, size_t rows, size_t K, size_t r0, linstab_error *err);
+
 /*
  * The value of the loss ops of ad.c at outputs F (rows x cols) without a
  * graph: MSE sum_r ||f_r - y_r||^2 / 2 (target rows x cols), XENT the sum
