@@ -786,11 +786,29 @@ linstab_status linstab_family_sandwich_svec(const linstab_family *f, double *Ms,
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
 }
 
+/* The fingerprint of a family's data (FNV-1a over the kind, the sizes and
+ * the bits of every entry): any change of one entry changes it; the
+ * lambda1 cache is used only while it matches. */
+static uint64_t data_fingerprint(const linstab_family *f)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const uint64_t prime = 0x100000001b3ULL;
+    uint64_t head[4] = {(uint64_t)f->kind, f->n, f->d, f->k};
+    for (size_t j = 0; j < 4; j++) h = (h ^ head[j]) * prime;
+    size_t len = linstab_family_data_len(f);
+    for (size_t j = 0; j < len; j++) {
+        uint64_t w;
+        memcpy(&w, f->data + j, sizeof w);
+        h = (h ^ w) * prime;
+    }
+    return h;
+}
+
 linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *lam,
                                              linstab_error *err)
 {
     size_t n = f->n, d = f->d, k = f->k;
-    if (f->lambda1 != NULL) {
+    if (f->lambda1 != NULL && f->lambda1_of == data_fingerprint(f)) {
         memcpy(lam, f->lambda1, n * sizeof *lam);
         return LINSTAB_OK;
     }
@@ -1090,6 +1108,7 @@ checked:
     }
     free(f->lambda1);
     f->lambda1 = lmax;
+    f->lambda1_of = data_fingerprint(f);
     return LINSTAB_OK;
 }
 
@@ -1111,6 +1130,7 @@ static linstab_status copy_family(const linstab_family *f, linstab_family **out,
             return oom(err, "range restriction");
         }
         memcpy((*out)->lambda1, f->lambda1, f->n * sizeof(double));
+        (*out)->lambda1_of = f->lambda1_of; /* the same data */
     }
     return LINSTAB_OK;
 }
@@ -1213,6 +1233,9 @@ static linstab_status restrict_by_gram(const linstab_family *f, double rtol, lin
             }
         } else {
             memcpy((*out)->lambda1, f->lambda1, n * sizeof(double));
+            /* the restriction has the spectra of the H_i: the cache holds
+             * for its data when it held for f's */
+            if (f->lambda1_of == data_fingerprint(f)) (*out)->lambda1_of = data_fingerprint(*out);
         }
     }
     if (st == LINSTAB_OK) (*out)->d_full = f->d_full;
@@ -1415,8 +1438,11 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
         g->lambda1 = malloc(n * sizeof(double));
         if (g->lambda1 == NULL)
             st = oom(err, "range restriction");
-        else
+        else {
             memcpy(g->lambda1, f->lambda1, n * sizeof(double));
+            /* as for the Gram route: the cache holds for g when it held for f */
+            if (f->lambda1_of == data_fingerprint(f)) g->lambda1_of = data_fingerprint(g);
+        }
     }
 done:
     if (st != LINSTAB_OK) {

@@ -228,3 +228,31 @@ Test(mlp_forward, the_loss_value_and_evaluation_are_the_autograd_numbers_exactly
     linstab_array_free(&L);
     linstab_mlp_free(m);
 }
+
+Test(mlp_family, the_per_sample_sharpness_follows_the_data_after_validation)
+{
+    size_t sizes[3] = {3, 4, 2};
+    linstab_mlp *m = net(LINSTAB_AD_TANH, 1, 120, sizes, 2);
+    linstab_array X = matrix(5, 3, 121), Y = matrix(5, 2, 122);
+    linstab_error err;
+    for (int gn = 0; gn <= 1; gn++) {
+        linstab_family *f = NULL;
+        cr_assert_eq(linstab_mlp_family(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, gn, 0, &f, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_eq(linstab_family_validate(f, 1e-8, 1, NULL, &err), LINSTAB_OK, "%s", err.msg);
+        double before[5], after[5];
+        cr_assert_eq(linstab_family_sample_lambda1(f, before, &err), LINSTAB_OK);
+        /* the caller rescales sample 2 after validation: H_2 -> 4 H_2 */
+        size_t per = f->d * f->k;
+        for (size_t j = 0; j < per; j++) f->data[2 * per + j] *= gn ? 2.0 : 4.0;
+        cr_assert_eq(linstab_family_sample_lambda1(f, after, &err), LINSTAB_OK);
+        for (size_t i = 0; i < 5; i++) {
+            double want = i == 2 ? 4.0 * before[i] : before[i];
+            cr_expect(fabs(after[i] - want) <= 1e-12 * fabs(want), "gn %d sample %zu: %.17g vs %.17g", gn, i, after[i],
+                      want);
+        }
+        linstab_family_free(f);
+    }
+    linstab_array_free(&X);
+    linstab_array_free(&Y);
+    linstab_mlp_free(m);
+}

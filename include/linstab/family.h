@@ -20,6 +20,7 @@
 #define LINSTAB_FAMILY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "linstab/export.h"
 #include "linstab/npy.h"
@@ -41,7 +42,14 @@ typedef struct linstab_family {
     size_t d;     /* dimension                                           */
     size_t k;     /* factor width (FACTORED); d (DENSE); 1 (DIAGONAL)    */
     double *data; /* owned; layout above                                 */
-    double *lambda1; /* optional cache of lambda1(H_i) (n), owned, or NULL */
+    /* Private to the family module: lambda1(H_i) (n, owned, or NULL) as
+     * linstab_family_validate computed it, and lambda1_of, the
+     * fingerprint of data at that moment (kind, sizes and every entry).
+     * Read it through linstab_family_sample_lambda1, which uses it only
+     * while data still has that fingerprint (and otherwise computes): data
+     * changed after validation never meet a stale cache. */
+    double *lambda1;
+    uint64_t lambda1_of;
     size_t d_full;   /* ambient dimension when the data are coordinates in an
                         orthonormal basis of a d-dimensional subspace that
                         holds every range(H_i) (linstab_family_from_gram);
@@ -95,7 +103,8 @@ LINSTAB_API linstab_status linstab_family_save(const linstab_family *f, const ch
  * construction; diagonal ones are PSD iff entries >= -1e-10 * scale.
  * Dense samples that pass the symmetry check are symmetrised in place
  * (H_i <- (H_i + H_i')/2) so later computations see exactly symmetric
- * matrices; lambda1(H_i) is cached in f->lambda1 as a by-product.
+ * matrices; lambda1(H_i) is cached as a by-product (bound to the data it
+ * was computed from; see the struct).
  * The largest curvature scale (max |entry|, k max|U|^2 for factors) must
  * lie in [LINSTAB_FAMILY_SCALE_MIN, LINSTAB_FAMILY_SCALE_MAX] (or be 0):
  * outside, the moments overflow or underflow and the error says by what
