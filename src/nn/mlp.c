@@ -108,7 +108,6 @@ size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l)
     return linstab_mlp_w_offset(m, l) + m->sizes[l] * m->sizes[l - 1];
 }
 
-
 /* ---- the forward pass ---- */
 
 void mlp_forward_pass(const linstab_mlp *m, const double *X, size_t rows, size_t upto, double *const *A,
@@ -151,7 +150,7 @@ linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t
     for (size_t l = 1; l < L; l++) width = m->sizes[l] > width ? m->sizes[l] : width;
     /* hidden layers ping-pong between two buffers; the last writes F */
     double *buf = NULL;
-    if (L > 1 && (buf = malloc(2 * rows * width * sizeof *buf)) == NULL)
+    if (L > 1 && rows > 0 && (buf = malloc(2 * rows * width * sizeof *buf)) == NULL)
         return linstab_error_set(err, LINSTAB_ENOMEM, "forward pass of %zu rows: out of memory", rows);
     double *A[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL};
     for (size_t l = 1; l < L; l++) A[l] = buf + (l % 2) * rows * width;
@@ -161,7 +160,8 @@ linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t
     return LINSTAB_OK;
 }
 
-/* ---- the loss through the autograd graph ---- */
+/* ---- the loss: its value from the forward pass, its derivatives through
+ * the autograd graph ---- */
 
 linstab_status mlp_check_labels(const double *Y, size_t rows, size_t K, size_t r0, linstab_error *err)
 {
@@ -222,7 +222,6 @@ static void gather(const linstab_mlp *m, const net *nt, int tangent, double *out
     }
 }
 
-
 linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const double *Y, size_t rows,
                                 linstab_loss loss, double smoothing, const double *v, double *value,
                                 double *grad, double *hv, linstab_error *err)
@@ -231,7 +230,7 @@ linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const dou
     linstab_status st = loss == LINSTAB_LOSS_CE ? mlp_check_labels(Y, rows, K, 0, err) : LINSTAB_OK;
     if (st != LINSTAB_OK) return st;
     if (grad == NULL && hv == NULL) { /* the value alone: no graph */
-        double *F = malloc(rows * K * sizeof *F);
+        double *F = malloc((rows ? rows : 1) * K * sizeof *F);
         if (F == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "loss of %zu rows: out of memory", rows);
         st = linstab_mlp_forward(m, X, rows, F, err);
         if (st == LINSTAB_OK && value) *value = output_loss(m, F, Y, rows, loss, smoothing);
