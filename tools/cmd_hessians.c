@@ -14,7 +14,6 @@
 #include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/mlp.h"
-#include "linstab/train.h"
 #include <sys/resource.h>
 #include "linstab/npy.h"
 

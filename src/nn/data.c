@@ -9,7 +9,6 @@
 
 #include "linstab/data.h"
 #include "linstab/simulate.h"
-#include "linstab/train.h"
 
 /* deflate's largest compression ratio is 1032:1 (zlib's FAQ): a gzip'd
  * file of s bytes holds at most this many bytes once inflated. */
