@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_options.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
@@ -165,7 +166,7 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
         fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         rc = 1;
     }
-    if (rc == 0 && src->loss_ce && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+    if (rc == 0 && src->loss_ce && cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->targets, cli_msg(&err));
         rc = 1;
     }
@@ -194,7 +195,8 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
                                 lim > 0 ? (size_t)lim : 0, out, &err);
     }
     if (rc == 0 && st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, cli_msg(&err));
+        fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, src->model, cli_msg(&err),
+                st == LINSTAB_ENOMEM && !gn ? ": use the Gauss-Newton factors (--hessian gn, squared loss)" : "");
         rc = 1;
     }
     /* the exact Hessian at a non-interpolating point can be indefinite: say so */

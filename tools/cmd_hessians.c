@@ -10,9 +10,10 @@
 #include <time.h>
 
 #include "cli_options.h"
+#include "cli.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/mlp.h"
-#include "linstab/train.h"
 #include <sys/resource.h>
 #include "linstab/npy.h"
 
@@ -90,7 +91,7 @@ int cmd_hessians(int argc, char **argv)
         rc = cli_fail(cmd, &err);
         goto done;
     }
-    if (loss == LINSTAB_LOSS_CE && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+    if (loss == LINSTAB_LOSS_CE && cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, cli_msg(&err));
         rc = 1;
         goto done;
@@ -135,7 +136,8 @@ int cmd_hessians(int argc, char **argv)
     linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, cli_msg(&err));
+        fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, st == LINSTAB_EDATA ? data : model, cli_msg(&err),
+                st == LINSTAB_ENOMEM && !gn ? CLI_EXACT_HESSIANS_HINT : "");
         rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
         goto done;
     }

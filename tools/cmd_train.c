@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 
 #include "cli_options.h"
+#include "cli.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/train.h"
 
@@ -339,18 +341,18 @@ int cmd_train(int argc, char **argv)
     linstab_mlp_init(m, have_init ? init_seed : seed);
     linstab_status rd;
     if (teacher > 0) {
-        rd = linstab_teacher_student(m->sizes, m->nlayers, act, teacher, seed, &X, &Y, &err);
+        rd = linstab_data_teacher_student(m->sizes, m->nlayers, act, teacher, seed, &X, &Y, &err);
         targets = "teacher";
     } else if (idx_images != NULL) {
-        rd = linstab_idx_read(idx_images, subset, scale, &X, &err);
-        if (rd == LINSTAB_OK) rd = linstab_idx_read(idx_labels, subset, 1.0, &Y, &err);
+        rd = linstab_data_idx_read(idx_images, subset, scale, &X, &err);
+        if (rd == LINSTAB_OK) rd = linstab_data_idx_read(idx_labels, subset, 1.0, &Y, &err);
         if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_MSE) onehot = 1;
         targets = idx_labels;
     } else {
         rd = linstab_npy_read_numeric(data, 0, &X, &err);
         if (rd == LINSTAB_OK) rd = linstab_npy_read_numeric(targets, 0, &Y, &err);
         if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_CE)
-            rd = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
+            rd = cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     }
     if (rd != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
