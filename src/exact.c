@@ -128,6 +128,15 @@ static linstab_status secmom_radius(const linstab_family *f, const double *l, li
     return st;
 }
 
+linstab_status linstab_sgd_radius(const linstab_rotated *rf, double eta, size_t batch,
+                                  linstab_sampling sampling, const linstab_eigen_opts *opts,
+                                  double *radius, linstab_error *err)
+{
+    double a, b;
+    linstab_sampling_coeffs(sampling, rf->f->n, batch, &a, &b);
+    return secmom_radius(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, opts, radius, err);
+}
+
 /* The rotated family K_i = H_i + rho H_i^2 (SAM 'same' at B = 1), on the
  * same space as rf: K's mean is turned to diagonal, nothing is dropped
  * (for indefinite families K_i can lose rank where H_i has eigenvalue
@@ -166,13 +175,12 @@ static linstab_status sam_radius_ws(const linstab_rotated *rf, linstab_sam_varia
         if (st == LINSTAB_OK) st = linstab_samsame_radius(*ws, eta, rho, batch, sampling, radius, err);
         return st;
     }
-    if (rho == 0.0)
-        return secmom_radius(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius,
-                             err);
+    /* B = 1 with or without replacement: SGD at B = 1 on the family K_i */
+    if (rho == 0.0) return linstab_sgd_radius(rf, eta, 1, sampling, opts, radius, err);
     linstab_rotated K;
     linstab_status st = sam_same_family(rf, rho, &K, err);
     if (st != LINSTAB_OK) return st;
-    st = secmom_radius(K.f, K.l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius, err);
+    st = linstab_sgd_radius(&K, eta, 1, sampling, opts, radius, err);
     linstab_rotated_clear(&K);
     return st;
 }
@@ -367,10 +375,10 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     const linstab_family *f = rf->f;
     size_t n = f->n;
     memset(out, 0, sizeof *out);
-    linstab_status st = linstab_hyper_check(h, n, err);
+    linstab_status st = linstab_bounds_hyper_check(h, n, err);
     double kmax = 0.0;
     for (size_t j = 0; j < f->d; j++) kmax = fmax(kmax, fabs(rf->l[j]));
-    if (st == LINSTAB_OK) st = linstab_hyper_check_scale(h, kmax, err);
+    if (st == LINSTAB_OK) st = linstab_bounds_hyper_check_scale(h, kmax, err);
     if (st != LINSTAB_OK) return st;
     const linstab_eigen_opts *eo = &opts->eigen;
     double a, b;
@@ -386,7 +394,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     linstab_eigen_opts eo_radius = *eo;
     if (eo_radius.max_iter == 0 || eo_radius.max_iter > 150) eo_radius.max_iter = 150; /* fail fast */
     STAGE(1, "SGD radius");
-    st = secmom_radius(f, rf->l, LINSTAB_METHOD_SGD, h->eta, 0.0, a, b, &eo_radius, &out->sgd_radius, err);
+    st = linstab_sgd_radius(rf, h->eta, h->batch, h->sampling, &eo_radius, &out->sgd_radius, err);
     if (st == LINSTAB_ENOCONV && isfinite(out->sgd_eta_star)) {
         /* many eigenvalues of T cluster at 1 when H has tiny eigenvalues on
          * its range, and Lanczos may not resolve the top one; the verdict

@@ -249,18 +249,18 @@ Test(hyper, bad_hyperparameters_are_rejected)
 {
     linstab_error err;
     linstab_hyper h = {0.0, 1, 0.0, LINSTAB_SAMPLING_WITH};
-    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_bounds_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
     h.eta = 0.1;
     h.rho = -1.0;
-    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_bounds_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
     h.rho = 0.0;
     h.batch = 0;
-    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_bounds_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
     h.batch = 6;
-    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_bounds_hyper_check(&h, 5, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "[1, 5]") != NULL, "%s", err.msg);
     h.batch = 5;
-    cr_expect_eq(linstab_hyper_check(&h, 5, &err), LINSTAB_OK);
+    cr_expect_eq(linstab_bounds_hyper_check(&h, 5, &err), LINSTAB_OK);
 }
 
 /* docs/math.md §5: P = T(I) and T is positive, so T(I) <= lambda_max(P) I gives
@@ -301,26 +301,26 @@ Test(sam_late_thm41, is_its_closed_form_with_the_edge_cases)
 {
     /* lhs = ||H||_F^2 (1 + rho^2 gamma ||H||_F^2 / B), rhs = B / (eta^2 gamma) */
     double F = 1.7, gamma = 0.3, eta = 0.2, rho = 0.5, B = 4.0;
-    linstab_condition c = linstab_thm41(F, gamma, eta, rho, B);
+    linstab_condition c = linstab_bounds_thm41(F, gamma, eta, rho, B);
     double lhs = F * F * (1.0 + rho * rho * gamma * F * F / B), rhs = B / (eta * eta * gamma);
     cr_expect(fabs(c.lhs - lhs) <= 4 * 2.2e-16 * lhs && fabs(c.rhs - rhs) <= 4 * 2.2e-16 * rhs, "%.17g %.17g", c.lhs,
               c.rhs);
     cr_expect_eq(c.holds, lhs <= rhs);
     /* a violated case: large eta */
-    c = linstab_thm41(F, gamma, 5.0, rho, B);
+    c = linstab_bounds_thm41(F, gamma, 5.0, rho, B);
     cr_expect(!c.holds && fabs(c.rhs - B / (25.0 * gamma)) <= 4 * 2.2e-16 * c.rhs);
     /* rho = 0: lhs = ||H||_F^2 */
-    c = linstab_thm41(F, gamma, eta, 0.0, B);
+    c = linstab_bounds_thm41(F, gamma, eta, 0.0, B);
     cr_expect_eq(c.lhs, F * F);
     /* B = 1 */
-    c = linstab_thm41(F, gamma, eta, rho, 1.0);
+    c = linstab_bounds_thm41(F, gamma, eta, rho, 1.0);
     cr_expect(fabs(c.lhs - F * F * (1.0 + rho * rho * gamma * F * F)) <= 4 * 2.2e-16 * c.lhs);
     cr_expect(fabs(c.rhs - 1.0 / (eta * eta * gamma)) <= 4 * 2.2e-16 * c.rhs);
     /* no noise (B_eff infinite, B = n without replacement): no condition */
-    c = linstab_thm41(F, gamma, eta, rho, INFINITY);
+    c = linstab_bounds_thm41(F, gamma, eta, rho, INFINITY);
     cr_expect(c.lhs == F * F && isinf(c.rhs) && c.holds);
     /* gamma = 0 (the samples agree): rhs infinite */
-    c = linstab_thm41(F, 0.0, eta, rho, B);
+    c = linstab_bounds_thm41(F, 0.0, eta, rho, B);
     cr_expect(isinf(c.rhs) && c.holds && c.lhs == F * F);
 }
 
@@ -328,14 +328,14 @@ Test(hyper_check_scale, refuses_eta_or_rho_times_the_curvature_beyond_1e60)
 {
     linstab_error err;
     linstab_hyper h = {1e-3, 1, 0.0, LINSTAB_SAMPLING_WITHOUT};
-    cr_expect_eq(linstab_hyper_check_scale(&h, 1e62, &err), LINSTAB_OK, "eta k = 1e59");
-    cr_expect_eq(linstab_hyper_check_scale(&h, 1e64, &err), LINSTAB_EINVAL, "eta k = 1e61");
+    cr_expect_eq(linstab_bounds_hyper_check_scale(&h, 1e62, &err), LINSTAB_OK, "eta k = 1e59");
+    cr_expect_eq(linstab_bounds_hyper_check_scale(&h, 1e64, &err), LINSTAB_EINVAL, "eta k = 1e61");
     h.rho = 1e-2;
-    cr_expect_eq(linstab_hyper_check_scale(&h, 1e61, &err), LINSTAB_OK, "rho k = 1e59");
+    cr_expect_eq(linstab_bounds_hyper_check_scale(&h, 1e61, &err), LINSTAB_OK, "rho k = 1e59");
     h.rho = 1.0;
-    cr_expect_eq(linstab_hyper_check_scale(&h, 1e61, &err), LINSTAB_EINVAL, "rho k = 1e61");
+    cr_expect_eq(linstab_bounds_hyper_check_scale(&h, 1e61, &err), LINSTAB_EINVAL, "rho k = 1e61");
     h = (linstab_hyper){0.5, 1, 0.5, LINSTAB_SAMPLING_WITHOUT};
-    cr_expect_eq(linstab_hyper_check_scale(&h, 2.0, &err), LINSTAB_OK);
+    cr_expect_eq(linstab_bounds_hyper_check_scale(&h, 2.0, &err), LINSTAB_OK);
 }
 
 /* GD's radius max_j (1 - eta l_j)^2 on Dexter et al.'s construction

@@ -117,6 +117,19 @@ LINSTAB_API linstab_status linstab_lemma41(const linstab_rotated *rf, double eta
                                            size_t K, double *trace, double *lower,
                                            linstab_error *err);
 
+/*
+ * Mean-square radius of linearized SGD at (eta, B, sampling) on a rotated
+ * family: radius(T) of secmom.h's T with the sampling coefficients (a, b)
+ * of sampling.h (docs/math.md §3).  The one composition of "SGD's exact
+ * radius" for every command.  Borrows rf; opts may be NULL (the defaults).
+ * OUT *radius.  Errors: LINSTAB_ENOMEM, LINSTAB_ELAPACK, LINSTAB_ENOCONV
+ * (matrix-free path).
+ */
+LINSTAB_API linstab_status linstab_sgd_radius(const linstab_rotated *rf, double eta, size_t batch,
+                                              linstab_sampling sampling,
+                                              const linstab_eigen_opts *opts, double *radius,
+                                              linstab_error *err);
+
 /* Radius of SAM (variant) at (eta, rho, B, sampling) on a rotated family. */
 LINSTAB_API linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant v,
                                               double eta, double rho, size_t batch,
