@@ -2,7 +2,9 @@
  * bounds.c -- the published stability results, evaluated as stated:
  * Dexter et al. Theorems 1-2, Shin et al. Theorem 9 and its per-term
  * conditions (7), Zhou et al. Theorem 4.1 / Corollary 4.2 (as stated and
- * corrected for the sampling scheme).  See docs/math.md §4-5.
+ * corrected for the sampling scheme).  See docs/math.md §4-5.  The one
+ * place each formula is written: `check` (linstab_bounds_compute),
+ * `critical`, the phase diagrams and validation call the functions below.
  */
 #include <math.h>
 #include <stdlib.h>

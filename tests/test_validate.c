@@ -289,6 +289,18 @@ static void on_progress(size_t done, size_t total, void *vctx)
     s->progress++;
 }
 
+/* `linstab validate --count 300 --seed 3`, with both callbacks into s */
+static linstab_validate_params params_seed3(seen *s)
+{
+    linstab_validate_params p = linstab_validate_defaults();
+    p.count = 300;
+    p.seed = 3;
+    p.counterexample = on_cex;
+    p.progress = on_progress;
+    p.ctx = s;
+    return p;
+}
+
 /* `linstab validate --count 300 --seed 3` before the move to the library */
 Test(validate, random_cases_reproduce_the_command_s_counts_and_hand_over_each_counterexample, .timeout = 240)
 {
@@ -296,12 +308,7 @@ Test(validate, random_cases_reproduce_the_command_s_counts_and_hand_over_each_co
         {300, 30, 300, 0},  {300, 47, 300, 0},  {101, 11, 101, 0}, {300, 149, 300, 0}, {300, 59, 300, 0},
         {300, 77, 299, 1},  {228, 86, 228, 0},  {228, 67, 228, 0}, {300, 6, 300, 0},   {300, 6, 300, 0}};
     seen s = {0};
-    linstab_validate_params p = linstab_validate_defaults();
-    p.count = 300;
-    p.seed = 3;
-    p.counterexample = on_cex;
-    p.progress = on_progress;
-    p.ctx = &s;
+    linstab_validate_params p = params_seed3(&s);
     linstab_validate_summary sum;
     linstab_error err;
     cr_assert_eq(linstab_validate_random(&p, &sum, &err), LINSTAB_OK, "%s", err.msg);
@@ -347,12 +354,7 @@ Test(validate, a_failing_callback_stops_the_run_with_its_message, .timeout = 240
 {
     seen s = {0};
     s.fail_at_first = 1;
-    linstab_validate_params p = linstab_validate_defaults();
-    p.count = 300;
-    p.seed = 3;
-    p.counterexample = on_cex;
-    p.progress = on_progress;
-    p.ctx = &s;
+    linstab_validate_params p = params_seed3(&s);
     linstab_validate_summary sum;
     memset(&sum, 0x5a, sizeof sum);
     linstab_error err;
