@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_model.h"
+#include "linstab/bounds.h"
 #include "linstab/critical.h"
 #include "linstab/exact.h"
 #include "linstab/geometry.h"
@@ -145,20 +146,20 @@ int cmd_critical(int argc, char **argv)
         double kmax = 0.0;
         for (size_t j = 0; j < rf.f->d; j++) kmax = fmax(kmax, fabs(rf.l[j]));
         linstab_hyper hr = {0.0, 1, rho, sampling};
-        if (linstab_hyper_check_scale(&hr, kmax, &err) != LINSTAB_OK) {
+        if (linstab_bounds_hyper_check_scale(&hr, kmax, &err) != LINSTAB_OK) {
             rc = cli_usage_error(cmd, "--rho: %s", cli_msg(&err));
             goto done;
         }
     }
     for (size_t t = 0; st == LINSTAB_OK && t < nb; t++) {
         size_t B = batches[t];
-        double a, b, nB = (double)n / (double)B;
+        double a, b;
         row *rw = &rows[t];
         rw->batch = B;
         linstab_sampling_coeffs(sampling, n, B, &a, &b);
         st = linstab_critical_eta(rf.f, rf.l, a, b, &eo, &rw->eta_sgd, &err);
-        rw->eta_thm1 = B < n ? fmin(2.0 / l1, sigma / (l1 * sqrt(nB - 1.0))) : 2.0 / l1;
-        rw->eta_thm2 = 2.0 * sigma / (l1 * (sigma + nB - 1.0));
+        rw->eta_thm1 = linstab_bounds_thm1_eta(sigma, l1, n, B);
+        rw->eta_thm2 = linstab_bounds_thm2_threshold(sigma, l1, n, B);
         rw->eta_sam = NAN;
         if (st == LINSTAB_OK && rho >= 0.0 &&
             linstab_sam_available_rank(variant, n, rf.f->d, B, sampling)) {

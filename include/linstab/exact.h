@@ -24,6 +24,7 @@
 #include "linstab/family.h"
 #include "linstab/lyapunov.h"
 #include "linstab/sam.h"
+#include "linstab/sgd.h"
 #include "linstab/error.h"
 #include "linstab/verdict.h"
 
@@ -113,8 +114,8 @@ LINSTAB_API double linstab_exact_radius_tol(const linstab_rotated *rf, double et
  * Carlo; skipped with opts->skip_lyapunov).  rf, h and opts are borrowed
  * for the call; opts->progress is called from this thread.  OUT *out,
  * zeroed first and filled stage by stage (on failure the later fields stay
- * 0).  Errors: LINSTAB_EINVAL from linstab_hyper_check and
- * linstab_hyper_check_scale (eta, B, rho and eta k, rho k against the
+ * 0).  Errors: LINSTAB_EINVAL from linstab_bounds_hyper_check and
+ * linstab_bounds_hyper_check_scale (eta, B, rho and eta k, rho k against the
  * largest |l_j|), then those of every stage (LINSTAB_ENOMEM,
  * LINSTAB_ELAPACK, LINSTAB_ENOCONV except for the SGD radius when eta* is
  * finite).

@@ -9,7 +9,7 @@
  *
  * Both functions borrow f for the call and use the dynamics of simulate.h
  * at (eta, rho, batch, sampling); the parameters are not validated here
- * (linstab_hyper_check does).
+ * (linstab_bounds_hyper_check does).
  */
 #ifndef LINSTAB_LYAPUNOV_H
 #define LINSTAB_LYAPUNOV_H

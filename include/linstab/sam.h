@@ -14,7 +14,7 @@
  *
  * The functions on a linstab_rotated take it from linstab_family_rotated_make
  * (borrowed for the call; l decreasing, H = diag(l)); eta > 0, rho >= 0 and
- * B in [1, n] are not checked here (linstab_hyper_check does); opts / eo
+ * B in [1, n] are not checked here (linstab_bounds_hyper_check does); opts / eo
  * may be NULL (linstab_eigen_defaults).
  */
 #ifndef LINSTAB_SAM_H

@@ -37,7 +37,7 @@ LINSTAB_API linstab_status linstab_sampling_parse(const char *name, linstab_samp
                                                   linstab_error *err);
 
 /* The coefficients (a, b) above (OUT *a, *b) for n >= 1 samples and batch
- * size B in [1, n] (not checked: linstab_hyper_check does).
+ * size B in [1, n] (not checked: linstab_bounds_hyper_check does).
  * (For n = 1 WITHOUT is GD: a = 1, b = 0.) */
 LINSTAB_API void linstab_sampling_coeffs(linstab_sampling s, size_t n, size_t B, double *a,
                                          double *b);

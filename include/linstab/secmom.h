@@ -57,6 +57,19 @@ LINSTAB_API linstab_status linstab_secmom_alloc(const linstab_family *f, const d
                                                 linstab_error *err);
 LINSTAB_API void linstab_secmom_free(linstab_secmom *s);
 
+/*
+ * The batch's second moment E[Hhat X Hhat] = a H X H + b M(X), with
+ * H = diag(l), M(X) = (1/n) sum_i H_i X H_i and (a, b) the sampling
+ * coefficients of sampling.h: the noise part of every SGD operator (T
+ * here, the critical-eta pencil of critical.c).  f is the rotated family
+ * (r = f->d), X and Y r x r row-major, not aliased; Y is overwritten (and
+ * holds the a H X H part even on failure).  Errors: those of
+ * linstab_family_sandwich (LINSTAB_ENOMEM).
+ */
+LINSTAB_API linstab_status linstab_secmom_batch_moment(const linstab_family *f, const double *l, double a,
+                                                       double b, const double *X, double *Y,
+                                                       linstab_error *err);
+
 /* Y = T(X) on r x r symmetric matrices (X, Y not aliased). */
 LINSTAB_API void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y);
 

@@ -43,7 +43,7 @@ typedef struct linstab_sim linstab_sim;
  * (borrowed: must outlive the workspace and not change under it): index
  * and vector buffers, the Binomial CDF for Bernoulli batch sizes, and the
  * nonzeros of a diagonal family.  The parameters are not validated here
- * (batch in [1, n]: linstab_hyper_check).  OUT *out (NULL on failure;
+ * (batch in [1, n]: linstab_bounds_hyper_check).  OUT *out (NULL on failure;
  * free with linstab_simulate_free).  Errors: LINSTAB_ENOMEM. */
 LINSTAB_API linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_dynamics dyn,
                                              double eta, double rho, size_t batch,

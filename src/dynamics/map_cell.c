@@ -222,7 +222,8 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
     size_t n = f->n, d = f->d;
     /* Dexter et al.'s lines: lambda1(H) above a threshold predicts divergence */
     double thr1, thr2;
-    linstab_bounds_dexter(coh, eta, n, B, &thr1, &thr2);
+    thr1 = linstab_bounds_thm1_threshold(coh, eta, n, B);
+    thr2 = linstab_bounds_thm2_threshold(coh, eta, n, B);
     out->thm1_margin = l1 - fmin(2.0 / eta, thr1);
     out->thm2_margin = l1 - thr2;
     out->thm9_margin = NAN;

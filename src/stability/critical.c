@@ -30,15 +30,9 @@ static void scaled_apply(const double *x, double *y, void *vctx)
     size_t r = c->r;
     for (size_t p = 0; p < c->m; p++) c->v[p] = c->dsc[p] * x[p];
     linstab_svec_smat(r, c->v, c->X);
-    if (c->b != 0.0) {
-        linstab_error err;
-        if (linstab_family_sandwich(c->f, c->X, c->Y, &err) != LINSTAB_OK) c->failed = err.code;
-        for (size_t j = 0; j < r * r; j++) c->Y[j] *= c->b;
-    } else {
-        memset(c->Y, 0, r * r * sizeof *c->Y);
-    }
-    for (size_t j = 0; j < r; j++)
-        for (size_t k = 0; k < r; k++) c->Y[j * r + k] += c->a * c->l[j] * c->l[k] * c->X[j * r + k];
+    linstab_error err;
+    linstab_status st = linstab_secmom_batch_moment(c->f, c->l, c->a, c->b, c->X, c->Y, &err);
+    if (st != LINSTAB_OK) c->failed = st;
     linstab_svec(r, c->Y, y);
     for (size_t p = 0; p < c->m; p++) y[p] *= c->dsc[p];
 }

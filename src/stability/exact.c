@@ -15,6 +15,7 @@
 #include "linstab/sym.h"
 #include "linstab/sam.h"
 #include "linstab/secmom.h"
+#include "linstab/sgd.h"
 
 linstab_exact_opts linstab_exact_defaults(void)
 {
@@ -90,10 +91,10 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     const linstab_family *f = rf->f;
     size_t n = f->n;
     memset(out, 0, sizeof *out);
-    linstab_status st = linstab_hyper_check(h, n, err);
+    linstab_status st = linstab_bounds_hyper_check(h, n, err);
     double kmax = 0.0;
     for (size_t j = 0; j < f->d; j++) kmax = fmax(kmax, fabs(rf->l[j]));
-    if (st == LINSTAB_OK) st = linstab_hyper_check_scale(h, kmax, err);
+    if (st == LINSTAB_OK) st = linstab_bounds_hyper_check_scale(h, kmax, err);
     if (st != LINSTAB_OK) return st;
     const linstab_eigen_opts *eo = &opts->eigen;
     double a, b;
@@ -109,7 +110,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     linstab_eigen_opts eo_radius = *eo;
     if (eo_radius.max_iter == 0 || eo_radius.max_iter > 150) eo_radius.max_iter = 150; /* fail fast */
     STAGE(1, "SGD radius");
-    st = linstab_secmom_radius_at(f, rf->l, LINSTAB_METHOD_SGD, h->eta, 0.0, a, b, &eo_radius, &out->sgd_radius, err);
+    st = linstab_sgd_radius(rf, h->eta, h->batch, h->sampling, &eo_radius, &out->sgd_radius, err);
     if (st == LINSTAB_ENOCONV && isfinite(out->sgd_eta_star)) {
         /* many eigenvalues of T cluster at 1 when H has tiny eigenvalues on
          * its range, and Lanczos may not resolve the top one; the verdict

@@ -44,6 +44,7 @@
 #include "linstab/critical.h"
 #include "linstab/sam.h"
 #include "linstab/secmom.h"
+#include "linstab/sgd.h"
 #include "linstab/sym.h"
 
 static const double SQRT2 = 1.41421356237309504880168872420969808;
@@ -589,13 +590,12 @@ static linstab_status sam_radius_ws(const linstab_rotated *rf, linstab_sam_varia
         if (st == LINSTAB_OK) st = linstab_sam_same_radius(*ws, eta, rho, batch, sampling, radius, err);
         return st;
     }
-    if (rho == 0.0)
-        return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius,
-                             err);
+    /* B = 1 with or without replacement: SGD at B = 1 on the family K_i */
+    if (rho == 0.0) return linstab_sgd_radius(rf, eta, 1, sampling, opts, radius, err);
     linstab_rotated K;
     linstab_status st = sam_same_family(rf, rho, &K, err);
     if (st != LINSTAB_OK) return st;
-    st = linstab_secmom_radius_at(K.f, K.l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius, err);
+    st = linstab_sgd_radius(&K, eta, 1, sampling, opts, radius, err);
     linstab_family_rotated_clear(&K);
     return st;
 }

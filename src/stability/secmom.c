@@ -63,19 +63,28 @@ linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
     return LINSTAB_OK;
 }
 
-/* S(X) = a HXH + b M(X) into Y. */
-static void apply_S(linstab_secmom *s, const double *X, double *Y)
+linstab_status linstab_secmom_batch_moment(const linstab_family *f, const double *l, double a, double b,
+                                           const double *X, double *Y, linstab_error *err)
 {
-    size_t r = s->r;
-    if (s->b != 0.0) {
-        linstab_error err;
-        if (linstab_family_sandwich(s->f, X, Y, &err) != LINSTAB_OK) s->failed = err.code;
-        for (size_t j = 0; j < r * r; j++) Y[j] *= s->b;
+    size_t r = f->d;
+    linstab_status st = LINSTAB_OK;
+    if (b != 0.0) {
+        st = linstab_family_sandwich(f, X, Y, err);
+        for (size_t j = 0; j < r * r; j++) Y[j] *= b;
     } else {
         memset(Y, 0, r * r * sizeof *Y);
     }
     for (size_t j = 0; j < r; j++)
-        for (size_t k = 0; k < r; k++) Y[j * r + k] += s->a * s->l[j] * s->l[k] * X[j * r + k];
+        for (size_t k = 0; k < r; k++) Y[j * r + k] += a * l[j] * l[k] * X[j * r + k];
+    return st;
+}
+
+/* S(X) = a HXH + b M(X) into Y. */
+static void apply_S(linstab_secmom *s, const double *X, double *Y)
+{
+    linstab_error err;
+    linstab_status st = linstab_secmom_batch_moment(s->f, s->l, s->a, s->b, X, Y, &err);
+    if (st != LINSTAB_OK) s->failed = st;
 }
 
 void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y)
