@@ -69,30 +69,6 @@ typedef struct cli_family_source {
     double smoothing;    /* --label-smoothing */
 } cli_family_source;
 
-/* Legacy, for the commands that still build their own getopt table (map,
- * critical): the shared options are in cli_options.h, whose table these
- * two functions use. */
-
-/* The long options of a family taken from a model (for getopt tables);
- * cli_family_model_option handles one of them (0, or an exit status). */
-#define CLI_MODEL_OPTIONS(base)                                                                   \
-    {"model", required_argument, NULL, (base)}, {"data", required_argument, NULL, (base) + 1},    \
-        {"targets", required_argument, NULL, (base) + 2},                                        \
-        {"loss", required_argument, NULL, (base) + 3},                                           \
-        {"hessian", required_argument, NULL, (base) + 4},                                        \
-        {"label-smoothing", required_argument, NULL, (base) + 5}
-int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src);
-
-/* The long options of a family file and its validation (base .. base + 6);
- * cli_family_option handles one of them (0, or an exit status). */
-#define CLI_FAMILY_OPTIONS(base)                                                                  \
-    {"family", required_argument, NULL, (base)}, {"factors", required_argument, NULL, (base) + 1}, \
-        {"diag", required_argument, NULL, (base) + 2},                                           \
-        {"allow-indefinite", no_argument, NULL, (base) + 3},                                     \
-        {"sym-tol", required_argument, NULL, (base) + 4},                                        \
-        {"rank-tol", required_argument, NULL, (base) + 5},                                       \
-        {"max-memory", required_argument, NULL, (base) + 6}
-int cli_family_option(const char *cmd, int which, const char *arg, cli_family_source *src);
 #define CLI_MODEL_USAGE                                                                           \
     "  --model DIR --data X.npy --targets Y.npy   the per-sample Hessians of an MLP\n"           \
     "                        checkpoint at these samples (see linstab hessians)\n"               \

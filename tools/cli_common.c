@@ -124,29 +124,6 @@ int cli_check_memory(const char *cmd, const cli_family_source *src, double need,
     return 0;
 }
 
-/* The legacy entry points parse through the table of cli_options.c:
- * option first + which of a group of count into *src. */
-static int family_group_option(const char *cmd, cli_opt_id first, int count, int which, const char *arg,
-                               cli_family_source *src)
-{
-    if (which < 0 || which >= count) return 2;
-    cli_common_opts o = cli_common_defaults();
-    o.src = *src;
-    int rc = cli_option_parse(cmd, (cli_opt_id)(first + which), arg, &o);
-    if (rc == 0) *src = o.src;
-    return rc;
-}
-
-int cli_family_option(const char *cmd, int which, const char *arg, cli_family_source *src)
-{
-    return family_group_option(cmd, CLI_OPT_FAMILY, CLI_OPT_MAX_MEMORY - CLI_OPT_FAMILY + 1, which, arg, src);
-}
-
-int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src)
-{
-    return family_group_option(cmd, CLI_OPT_MODEL, CLI_OPT_LABEL_SMOOTHING - CLI_OPT_MODEL + 1, which, arg, src);
-}
-
 /* The family of an MLP checkpoint at given samples (exact or Gauss-Newton). */
 static int load_model_family(const char *cmd, const cli_family_source *src, linstab_family **out,
                              const char **path, int *indefinite)

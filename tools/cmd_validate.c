@@ -7,14 +7,13 @@
  * here as an NPY family with the command that reproduces it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli_options.h"
 #include "linstab/generate.h"
 #include "linstab/report.h"
 #include "linstab/validate.h"
@@ -30,11 +29,11 @@ static const char *const usage =
     "  --kinds LIST   generators to draw from, comma-separated among rank1,\n"
     "                 lowrank, aligned, wishart (default all four)\n"
     "  --count N      number of random cases (default 200)\n"
-    "  --seed S       seed (default 0): same seed, same cases, same report\n"
-    "  --out DIR      save counterexamples (DIR/cex-K.npy) and DIR/counterexamples.txt\n"
-    "                 with the command reproducing each (default: none saved)\n"
-    "  --json         machine-readable output\n"
-    "  --quiet        no progress bar\n"
+    "@seed: same seed, same cases, same report\n"
+    "@out=DIR save counterexamples (DIR/cex-K.npy) and DIR/counterexamples.txt with the command reproducing "
+    "each (default: none saved)\n"
+    "@json\n"
+    "@quiet\n"
     "  -h, --help     this help\n"
     "\n"
     "Claims checked (each against the exact radius of the matching operator;\n"
@@ -50,7 +49,14 @@ static const char *const usage =
     "Tightness: thm1 threshold / exact critical sharpness (lambda1 eta*/eta, >= 1\n"
     "when sound); thm9 lambda_max(P) / exact radius (>= 1).\n";
 
-enum { OPT_KINDS = 256, OPT_COUNT, OPT_SEED, OPT_OUT, OPT_JSON, OPT_QUIET };
+enum { OPT_KINDS = 256, OPT_COUNT };
+
+static const struct option own_opts[] = {
+    {"kinds", required_argument, NULL, OPT_KINDS}, {"count", required_argument, NULL, OPT_COUNT}, {NULL, 0, NULL, 0}};
+static const cli_command validate_cmd = {"validate",
+                                         CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_OUT) |
+                                             CLI_OPT_BIT(CLI_OPT_JSON) | CLI_OPT_BIT(CLI_OPT_QUIET),
+                                         own_opts, NULL, usage, 17};
 
 /* DIR/cex-K.npy, or (staged) the temporary it is written to first. */
 static void cex_name(char *buf, size_t len, const char *dir, size_t k, int staged)
@@ -136,37 +142,22 @@ static void progress(size_t done, size_t total, void *vctx)
 
 int cmd_validate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kinds", required_argument, NULL, OPT_KINDS}, {"count", required_argument, NULL, OPT_COUNT},
-        {"seed", required_argument, NULL, OPT_SEED},   {"out", required_argument, NULL, OPT_OUT},
-        {"json", no_argument, NULL, OPT_JSON},         {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     const char *cmd = "validate";
-    const char *kinds_arg = "rank1,lowrank,aligned,wishart", *out_dir = NULL;
+    const char *kinds_arg = "rank1,lowrank,aligned,wishart";
     size_t count = 200;
-    unsigned long long seed = 0;
-    int json = 0, quiet = 0, rc = 0;
     linstab_error err = {0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    cli_parser ps = cli_options_start(&validate_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_KINDS: kinds_arg = optarg; break;
-        case OPT_COUNT:
-            rc = cli_parse_count(cmd, "--count", optarg, 1, 10000000, &count);
-            break;
-        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
-        case OPT_OUT: out_dir = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_QUIET: quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default:
-            return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        case OPT_COUNT: ps.status = cli_parse_count(cmd, "--count", optarg, 1, 10000000, &count); break;
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const char *out_dir = co.out;
+    unsigned long long seed = co.seed;
+    int json = co.json, quiet = co.quiet;
 
     linstab_gen_kind kinds[8];
     size_t nk = 0;
