@@ -284,7 +284,7 @@ Test(shin_thm9, lambda_max_of_P_is_never_below_the_exact_sam_radius)
         cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
         linstab_eigen_opts eo = linstab_eigen_defaults();
         double radius;
-        cr_assert_eq(linstab_sam_radius(&rf, LINSTAB_SAM_SAME, eta, rho, 1, LINSTAB_SAMPLING_WITH, &eo,
+        cr_assert_eq(linstab_sam_radius(&rf, LINSTAB_OPT_SAM_SAME, eta, rho, 1, LINSTAB_SAMPLING_WITH, &eo,
                                         &radius, &err),
                      LINSTAB_OK);
         cr_expect_leq(radius, b.thm9_lambda_max * (1.0 + 1e-12), "case %d: radius %.17g, P %.17g", t,

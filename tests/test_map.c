@@ -78,7 +78,7 @@ Test(map_check, rejects_a_repeated_axis_an_inapplicable_axis_and_batches_above_n
     cr_expect(strstr(err.msg, "exceeds n") != NULL, "%s", err.msg);
     cr_expect_eq(linstab_map_check(&src, &p, &x, &r, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "rho") != NULL, "%s", err.msg);
-    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.dyn = LINSTAB_OPT_SAM_SAME;
     cr_expect_eq(linstab_map_check(&src, &p, &x, &r, &err), LINSTAB_OK, "%s", err.msg);
     linstab_map_axis_clear(&x);
     linstab_map_axis_clear(&y);
@@ -111,7 +111,7 @@ Test(map_protocol, the_simulator_step_equals_the_update_definition)
     double H[9], w0[3] = {0.3, -0.7, 1.1};
     cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
     double eta = 0.2, rho = 0.3;
-    linstab_dynamics dyns[3] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME, LINSTAB_DYN_SAM_INDEP};
+    linstab_optimizer dyns[3] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP};
     for (int k = 0; k < 3; k++) {
         linstab_sim *s = NULL;
         cr_assert_eq(linstab_simulate_alloc(f, dyns[k], eta, rho, n, LINSTAB_SAMPLING_WITHOUT, &s, &err), LINSTAB_OK);
@@ -319,7 +319,7 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
     cr_assert_eq(linstab_map_axis_parse("eta=0.05,0.4,1.3", &x, &err), LINSTAB_OK);
     cr_assert_eq(linstab_map_axis_parse("rho=0,0.3,2", &y, &err), LINSTAB_OK);
     linstab_map_params p = linstab_map_defaults();
-    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.dyn = LINSTAB_OPT_SAM_SAME;
     p.batch = 1;
     p.runs = 1;
     p.steps = 5;
@@ -373,7 +373,7 @@ Test(map_margins, theorem_9_margin_on_the_construction_is_the_largest_diagonal_e
     cr_assert_eq(linstab_map_axis_parse("rho=0,0.1,0.5", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
-    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.dyn = LINSTAB_OPT_SAM_SAME;
     p.eta = 0.3;
     p.batch = 1;
     p.runs = 1;
@@ -519,7 +519,7 @@ static int one_run(double eta, double h, size_t steps)
     cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 1, 1, 0, &f, &err), LINSTAB_OK);
     f->data[0] = h;
     linstab_sim *sim = NULL;
-    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_DYN_SGD, eta, 0.0, 1, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK,
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, eta, 0.0, 1, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK,
                  "%s", err.msg);
     gsl_rng *r = tu_rng(5);
     double w[1];
@@ -872,7 +872,7 @@ Test(map_source, a_prepared_fixed_family_has_its_sharpness_coherence_and_sam_mom
     linstab_rotated rf;
     linstab_moments *m;
     linstab_map_source src;
-    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_DYN_SGD, &rf, &m, &src, &err), LINSTAB_OK, "%s",
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_OPT_SGD, &rf, &m, &src, &err), LINSTAB_OK, "%s",
                  err.msg);
     cr_expect(m == NULL && src.moments == NULL, "no moments for SGD");
     cr_expect(src.rf == &rf);
@@ -882,7 +882,7 @@ Test(map_source, a_prepared_fixed_family_has_its_sharpness_coherence_and_sam_mom
     cr_expect_eq(src.sigma, sig);
     cr_expect_lt(fabs(src.sharpness - tu_lambda1_mean(f)), 1e-12 * tu_lambda1_mean(f));
     linstab_family_rotated_clear(&rf);
-    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_DYN_SAM_SAME, &rf, &m, &src, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_OPT_SAM_SAME, &rf, &m, &src, &err), LINSTAB_OK);
     cr_expect(m != NULL && src.moments == m, "moments for SAM");
     linstab_moments_free(m);
     linstab_family_rotated_clear(&rf);

@@ -30,7 +30,7 @@ Test(simulate, the_diagonal_kernel_with_batches_covering_every_coordinate_equals
     double h[64] = {0};
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) h[j] += f->data[i * d + j] / (double)n;
-    linstab_dynamics dyn[2] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME};
+    linstab_optimizer dyn[2] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME};
     /* the samples listed in reverse order hit coordinate 0 last: worst case for the list */
     for (int k = 0; k < 2; k++)
         for (int samp = 0; samp < 2; samp++) {

@@ -85,11 +85,11 @@ Test(train, sam_with_rho_zero_is_sgd_and_with_rho_positive_is_not)
     o.batch = 8;
     o.steps = 100;
     linstab_mlp *sgd = trained(o);
-    o.sam = LINSTAB_SAM_NORMALIZED;
+    o.sam = LINSTAB_OPT_SAM_NORMALIZED;
     o.rho = 0.0;
     linstab_mlp *sam0 = trained(o);
     cr_expect_eq(memcmp(sgd->theta, sam0->theta, sgd->p * sizeof(double)), 0);
-    o.sam = LINSTAB_SAM_UNNORMALIZED;
+    o.sam = LINSTAB_OPT_SAM_SAME;
     linstab_mlp *samu0 = trained(o);
     cr_expect_eq(memcmp(sgd->theta, samu0->theta, sgd->p * sizeof(double)), 0);
     o.rho = 0.05;
@@ -186,7 +186,7 @@ Test(train, one_full_batch_step_follows_its_formula)
         o.weight_decay = 0.01;
         o.quiet = 1;
         if (sam) {
-            o.sam = LINSTAB_SAM_NORMALIZED;
+            o.sam = LINSTAB_OPT_SAM_NORMALIZED;
             o.rho = 0.1;
         }
         cr_assert_eq(linstab_train(m, &X, &Y, &o, NULL, &err), LINSTAB_OK);

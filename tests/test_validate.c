@@ -207,8 +207,8 @@ Test(validate, every_claim_matches_enumeration_of_every_batch_in_one_dimension)
                     cr_expect_eq(vc.claims[LINSTAB_VALIDATE_THM1_BERN].sampling, LINSTAB_SAMPLING_BERNOULLI);
                     cr_expect(vc.claims[LINSTAB_VALIDATE_THM9].batch == 1 &&
                               vc.claims[LINSTAB_VALIDATE_THM9].sampling == LINSTAB_SAMPLING_WITH &&
-                              vc.claims[LINSTAB_VALIDATE_THM9].dynamics == LINSTAB_DYN_SAM_SAME);
-                    cr_expect_eq(vc.claims[LINSTAB_VALIDATE_THM41].dynamics, LINSTAB_DYN_SAM_INDEP);
+                              vc.claims[LINSTAB_VALIDATE_THM9].dynamics == LINSTAB_OPT_SAM_SAME);
+                    cr_expect_eq(vc.claims[LINSTAB_VALIDATE_THM41].dynamics, LINSTAB_OPT_SAM_INDEP);
                     /* eta* = 2 H / E[hhat^2] and the tightness ratios */
                     double m2s = 0.0, m2b = 0.0;
                     for (size_t k = 0; k < ds.k; k++) m2s += ds.p[k] * ds.v[k] * ds.v[k];

@@ -128,7 +128,7 @@ cli_common_opts cli_common_defaults(void)
     memset(&o, 0, sizeof o);
     o.src.sym_tol = 1e-10;
     o.sampling = LINSTAB_SAMPLING_WITHOUT;
-    o.variant = LINSTAB_SAM_SAME;
+    o.variant = LINSTAB_OPT_SAM_SAME;
     o.eigen = LINSTAB_EIGEN_AUTO;
     return o;
 }

@@ -90,7 +90,7 @@ typedef struct cli_common_opts {
     size_t batch;                 /* --batch, in [1, 2^64 - 1] (default 0: none) */
     double rho;                   /* --rho, in [0, inf) (default 0) */
     linstab_sampling sampling;    /* --sampling (default without) */
-    linstab_sam_variant variant;  /* --sam-variant (default same) */
+    linstab_optimizer variant;  /* --sam-variant (default same) */
     unsigned long long seed;      /* --seed (default 0) */
     linstab_eigen_path eigen;     /* --eigen (default auto) */
     int no_exact;                 /* --no-exact */

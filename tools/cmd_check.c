@@ -150,7 +150,7 @@ int cmd_check(int argc, char **argv)
     }
     cli_family_source src = co.src;
     linstab_hyper h = {.eta = co.eta, .batch = co.batch, .rho = co.rho, .sampling = co.sampling};
-    linstab_sam_variant variant = co.variant;
+    linstab_optimizer variant = co.variant;
     int exact = !co.no_exact, json = co.json;
     const char *out_path = co.out;
     xo.seed = co.seed;

@@ -87,7 +87,7 @@ int cmd_critical(int argc, char **argv)
     }
     cli_family_source src = co.src;
     linstab_sampling sampling = co.sampling;
-    linstab_sam_variant variant = co.variant;
+    linstab_optimizer variant = co.variant;
     double rho = cli_given(&co, CLI_OPT_RHO) ? co.rho : -1.0; /* -1: SGD only */
     int json = co.json, quiet = co.quiet;
     const char *out_path = co.out;

@@ -186,23 +186,6 @@ static linstab_status mpi_sync(void *ctx, linstab_map_sync *s, linstab_error *er
 #endif
 
 
-static linstab_dynamics parse_dyn(const char *s, int *ok)
-{
-    *ok = 1;
-    if (strcmp(s, "sgd") == 0) return LINSTAB_DYN_SGD;
-    if (strcmp(s, "sam-same") == 0) return LINSTAB_DYN_SAM_SAME;
-    if (strcmp(s, "sam-independent") == 0) return LINSTAB_DYN_SAM_INDEP;
-    if (strcmp(s, "sam-normalized") == 0) return LINSTAB_DYN_SAM_NORMALIZED;
-    *ok = 0;
-    return LINSTAB_DYN_SGD;
-}
-
-static const char *dyn_name(linstab_dynamics d)
-{
-    static const char *names[] = {"sgd", "sam-same", "sam-independent", "sam-normalized"};
-    return names[d];
-}
-
 static const char *axis_label(linstab_map_axis_kind k, int eta2)
 {
     switch (k) {
@@ -336,7 +319,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
         st = linstab_checkpoint_ident_addf(id, "--allow-indefinite, --sym-tol, --rank-tol", &err, "%d|%.17g|%.17g",
                                      src->allow_indefinite, src->sym_tol, src->rank_tol);
     struct { const char *name, *fmt; } text[] = {{"--optimizer", "%s"}, {"--sampling", "%s"}};
-    const char *tv[2] = {dyn_name(p->dyn), linstab_sampling_name(p->sampling)};
+    const char *tv[2] = {linstab_optimizer_name(p->dyn), linstab_sampling_name(p->sampling)};
     for (int k = 0; k < 2 && st == LINSTAB_OK; k++) st = linstab_checkpoint_ident_addf(id, text[k].name, &err, "%s", tv[k]);
     struct { const char *name; double v; } num[] = {{"--eta", p->eta}, {"--rho", p->rho}, {"--growth", p->grow},
                                                     {"--shrink", p->shrink}};
@@ -381,7 +364,7 @@ int cmd_map(int argc, char **argv)
     linstab_map_params p = linstab_map_defaults();
     const char *xs = NULL, *ys = NULL, *title = NULL;
     size_t dexter_n = 0;
-    int noplot = 0, eta2 = 0, resume = 0, rc = 0, ok;
+    int noplot = 0, eta2 = 0, resume = 0, rc = 0;
     linstab_error err = {0};
     cli_common_opts co = cli_common_defaults();
     co.eta = p.eta;
@@ -398,10 +381,8 @@ int cmd_map(int argc, char **argv)
         case OPT_Y: ys = optarg; break;
         case OPT_SIGMA: ps.status = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
         case OPT_OPT:
-            p.dyn = parse_dyn(optarg, &ok);
-            if (!ok)
-                ps.status = cli_usage_error(
-                    cmd, "--optimizer '%s': expected sgd, sam-same, sam-independent or sam-normalized", optarg);
+            if (linstab_optimizer_parse(optarg, &p.dyn, &err) != LINSTAB_OK)
+                ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_RUNS: ps.status = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
         case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
@@ -630,7 +611,7 @@ agree:
             linstab_json_number(&j, "sharpness", ms.sharpness);
             linstab_json_number(&j, "sigma", ms.sigma);
         }
-        linstab_json_string(&j, "optimizer", dyn_name(p.dyn));
+        linstab_json_string(&j, "optimizer", linstab_optimizer_name(p.dyn));
         linstab_json_string(&j, "sampling", linstab_sampling_name(p.sampling));
         linstab_json_number(&j, "eta", p.eta);
         linstab_json_int(&j, "batch", (long long)p.batch);
@@ -681,18 +662,18 @@ agree:
             yv[i] = (eta2 && y.kind == LINSTAB_MAP_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
         char ttl[512];
         if (title == NULL) {
-            snprintf(ttl, sizeof ttl, "%s, %s sampling, %zu runs x %zu steps", dyn_name(p.dyn),
+            snprintf(ttl, sizeof ttl, "%s, %s sampling, %zu runs x %zu steps", linstab_optimizer_name(p.dyn),
                      linstab_sampling_name(p.sampling), p.runs, p.steps);
             title = ttl;
         }
         /* Dexter et al.'s Theorems are about SGD: drawn on SGD maps only */
-        int sgd = p.dyn == LINSTAB_DYN_SGD;
+        int sgd = p.dyn == LINSTAB_OPT_SGD;
         linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_MAP_AXIS_ETA),
                                y.log && !(eta2 && y.kind == LINSTAB_MAP_AXIS_ETA),
                                axis_label(x.kind, eta2), axis_label(y.kind, eta2), title, fr,
                                sgd ? t1 : NULL, sgd ? t2 : NULL,
                                p.exact ? lr : NULL, p.exact ? ly : NULL,
-                               p.dyn != LINSTAB_DYN_SGD ? t9 : NULL};
+                               p.dyn != LINSTAB_OPT_SGD ? t9 : NULL};
         static const char *dev[2] = {"pngcairo", "svgcairo"}, *name[2] = {"map.png", "map.svg"};
         for (int k = 0; rc == 0 && k < 2; k++) {
             stage_path(&sg, name[k], pth, sizeof pth);

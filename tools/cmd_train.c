@@ -317,9 +317,9 @@ int cmd_train(int argc, char **argv)
         (idx_labels && !idx_images))
         return cli_usage_error(cmd, "--layers, --out and one data source (--data with --targets, --idx-images "
                                     "with --idx-labels, or --teacher N) are required");
-    if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_SAM_OFF;
-    else if (strcmp(optname, "sam") == 0) o.sam = LINSTAB_SAM_NORMALIZED;
-    else if (strcmp(optname, "sam-unnormalized") == 0) o.sam = LINSTAB_SAM_UNNORMALIZED;
+    if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_OPT_SGD;
+    else if (strcmp(optname, "sam") == 0) o.sam = LINSTAB_OPT_SAM_NORMALIZED;
+    else if (strcmp(optname, "sam-unnormalized") == 0) o.sam = LINSTAB_OPT_SAM_SAME;
     else return cli_usage_error(cmd, "--optimizer '%s': expected sgd, sam or sam-unnormalized", optname);
     /* --eta, --rho and --label-smoothing are in range: the table checked them */
     size_t *sizes = NULL, nsz = 0;

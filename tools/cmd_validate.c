@@ -129,7 +129,7 @@ static linstab_status save_cex(const linstab_validate_cex *cex, void *vctx, lins
             "--rho %.17g --sampling %s%s\n",
             c->name, flag[cex->family->kind], cx->ncex, cex->vcase->h.eta, c->batch, cex->vcase->h.rho,
             linstab_sampling_name(c->sampling),
-            c->dynamics == LINSTAB_DYN_SAM_INDEP ? " --sam-variant independent" : "");
+            c->dynamics == LINSTAB_OPT_SAM_INDEP ? " --sam-variant independent" : "");
     cx->ncex++;
     return LINSTAB_OK;
 }

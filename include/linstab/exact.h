@@ -21,6 +21,7 @@
 #include "linstab/bounds.h"
 #include "linstab/eigen.h"
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/lyapunov.h"
 #include "linstab/sam.h"
@@ -64,7 +65,7 @@ typedef struct linstab_exact {
                                    * 0: no eta > 0 is stable (l_j <= 0) */
     size_t sgd_critical_batch;    /* smallest stable B at eta; 0: none <= n */
     int sam_available;
-    linstab_sam_variant sam_variant;
+    linstab_optimizer sam_variant;
     double sam_radius;
     int sam_stable;               /* sam_verdict is STABLE or MARGINAL */
     linstab_verdict sam_verdict;
@@ -122,7 +123,7 @@ LINSTAB_API double linstab_exact_radius_tol(const linstab_rotated *rf, double et
  */
 LINSTAB_API linstab_status linstab_exact_compute(const linstab_rotated *rf,
                                                  const linstab_hyper *h,
-                                                 linstab_sam_variant variant,
+                                                 linstab_optimizer variant,
                                                  const linstab_exact_opts *opts,
                                                  linstab_exact *out, linstab_error *err);
 

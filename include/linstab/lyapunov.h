@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/simulate.h"
 #include "linstab/error.h"
@@ -43,7 +44,7 @@ typedef struct linstab_lyap {
  * (runs < 2 or steps < 10), LINSTAB_ENOMEM, those of
  * linstab_simulate_alloc.
  */
-LINSTAB_API linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_dynamics dyn,
+LINSTAB_API linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_optimizer dyn,
                                                double eta, double rho, size_t batch,
                                                linstab_sampling sampling, size_t runs,
                                                size_t steps, uint64_t seed, linstab_lyap *out,
@@ -64,7 +65,7 @@ LINSTAB_API linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_
  * LINSTAB_OK, err is not written.
  */
 LINSTAB_API linstab_status linstab_lyapunov_diag_exact(const linstab_family *f,
-                                                       linstab_dynamics dyn, double eta,
+                                                       linstab_optimizer dyn, double eta,
                                                        double rho, size_t batch,
                                                        linstab_sampling sampling,
                                                        linstab_lyap *out, int *ok,

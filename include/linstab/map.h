@@ -29,6 +29,7 @@
 #include "linstab/checkpoint.h"
 #include "linstab/exact.h"
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/sampling.h"
 #include "linstab/simulate.h"
@@ -71,7 +72,7 @@ LINSTAB_API linstab_status linstab_map_axis_parse(const char *spec, linstab_map_
 LINSTAB_API void linstab_map_axis_clear(linstab_map_axis *ax);
 
 typedef struct linstab_map_params {
-    linstab_dynamics dyn;
+    linstab_optimizer dyn;
     linstab_sampling sampling;
     double eta, rho;      /* values of the axes not on the grid */
     size_t batch, sigma;
@@ -111,7 +112,7 @@ typedef struct linstab_map_source {
  * nothing is left to free.
  */
 LINSTAB_API linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_rtol, int use_m2,
-                                                      linstab_dynamics dyn, linstab_rotated *rf,
+                                                      linstab_optimizer dyn, linstab_rotated *rf,
                                                       struct linstab_moments **moments,
                                                       linstab_map_source *src, linstab_error *err);
 

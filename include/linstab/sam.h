@@ -24,6 +24,7 @@
 
 #include "linstab/eigen.h"
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/sampling.h"
 #include "linstab/error.h"
@@ -33,11 +34,6 @@ extern "C" {
 #endif
 
 #define LINSTAB_SAM_SAME_MAX_R 40
-
-typedef enum linstab_sam_variant {
-    LINSTAB_SAM_SAME = 0,
-    LINSTAB_SAM_INDEPENDENT
-} linstab_sam_variant;
 
 typedef struct linstab_sam_same linstab_sam_same;
 
@@ -77,23 +73,23 @@ LINSTAB_API linstab_status linstab_sam_same_radius(linstab_sam_same *w, double e
                                                   double *radius, linstab_error *err);
 
 /* "same" or "independent" (static strings). */
-LINSTAB_API const char *linstab_sam_variant_name(linstab_sam_variant v);
+LINSTAB_API const char *linstab_sam_variant_name(linstab_optimizer v);
 
 /* Parse "same" or "independent" (s not NULL) into OUT *v; LINSTAB_EINVAL
  * (param "sam_variant") otherwise. */
 
-LINSTAB_API linstab_status linstab_sam_variant_parse(const char *s, linstab_sam_variant *v,
+LINSTAB_API linstab_status linstab_sam_variant_parse(const char *s, linstab_optimizer *v,
                                                      linstab_error *err);
 
 /* 1 if SAM (variant) at (B, sampling) has an exact operator for some rank:
  * at present every (B, sampling) of both variants (n, batch and sampling
  * are not consulted). */
-LINSTAB_API int linstab_sam_available(linstab_sam_variant v, size_t n, size_t batch,
+LINSTAB_API int linstab_sam_available(linstab_optimizer v, size_t n, size_t batch,
                                       linstab_sampling sampling);
 
 /* ... and for a restricted family of this rank ('same' at general B is dense
  * on the r^2 vec space: rank <= LINSTAB_SAM_SAME_MAX_R). */
-LINSTAB_API int linstab_sam_available_rank(linstab_sam_variant v, size_t n, size_t rank,
+LINSTAB_API int linstab_sam_available_rank(linstab_optimizer v, size_t n, size_t rank,
                                            size_t batch, linstab_sampling sampling);
 
 /* Mean-square radius of SAM (variant) at (eta, rho, B, sampling) on the
@@ -101,7 +97,7 @@ LINSTAB_API int linstab_sam_available_rank(linstab_sam_variant v, size_t n, size
  * at B = 1: the SGD operator).  OUT *radius.  Errors: LINSTAB_EINVAL
  * ('same' at general B with rank > LINSTAB_SAM_SAME_MAX_R), LINSTAB_ENOMEM,
  * LINSTAB_ELAPACK, LINSTAB_ENOCONV, those of linstab_secmom_radius_at. */
-LINSTAB_API linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant v,
+LINSTAB_API linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_optimizer v,
                                               double eta, double rho, size_t batch,
                                               linstab_sampling sampling,
                                               const linstab_eigen_opts *opts, double *radius,
@@ -117,7 +113,7 @@ LINSTAB_API linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab
  * Errors: LINSTAB_EINVAL when linstab_sam_available_rank says no, and
  * those of linstab_sam_radius and linstab_critical_eta. */
 LINSTAB_API linstab_status linstab_sam_eta_star(const linstab_rotated *rf,
-                                                linstab_sam_variant variant, double rho,
+                                                linstab_optimizer variant, double rho,
                                                 size_t batch, linstab_sampling sampling,
                                                 const linstab_eigen_opts *opts, double *eta_star,
                                                 linstab_error *err);
@@ -145,7 +141,7 @@ LINSTAB_API linstab_status linstab_sam_family(const linstab_family *f, double rh
  * Errors: those of linstab_sam_radius.
  */
 LINSTAB_API linstab_status linstab_sam_critical_rho(const linstab_rotated *rf,
-                                                    linstab_sam_variant variant, double eta,
+                                                    linstab_optimizer variant, double eta,
                                                     size_t batch, linstab_sampling sampling,
                                                     const linstab_eigen_opts *eo,
                                                     double *rho_star, int *monotone,

@@ -21,6 +21,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/rng.h"
 #include "linstab/sampling.h"
@@ -30,13 +31,6 @@
 extern "C" {
 #endif
 
-typedef enum linstab_dynamics {
-    LINSTAB_DYN_SGD = 0,
-    LINSTAB_DYN_SAM_SAME,
-    LINSTAB_DYN_SAM_INDEP,
-    LINSTAB_DYN_SAM_NORMALIZED
-} linstab_dynamics;
-
 typedef struct linstab_sim linstab_sim;
 
 /* Workspace for the dynamics dyn at (eta, rho, batch, sampling) on f
@@ -45,7 +39,7 @@ typedef struct linstab_sim linstab_sim;
  * nonzeros of a diagonal family.  The parameters are not validated here
  * (batch in [1, n]: linstab_bounds_hyper_check).  OUT *out (NULL on failure;
  * free with linstab_simulate_free).  Errors: LINSTAB_ENOMEM. */
-LINSTAB_API linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_dynamics dyn,
+LINSTAB_API linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer dyn,
                                              double eta, double rho, size_t batch,
                                              linstab_sampling sampling, linstab_sim **out,
                                              linstab_error *err);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/mlp.h"
 #include "linstab/npy.h"
 #include "linstab/error.h"
@@ -26,19 +27,13 @@
 extern "C" {
 #endif
 
-typedef enum linstab_sam_kind {
-    LINSTAB_SAM_OFF = 0,        /* plain SGD                                  */
-    LINSTAB_SAM_NORMALIZED,     /* eps = rho g / ||g||                        */
-    LINSTAB_SAM_UNNORMALIZED    /* eps = rho g                                */
-} linstab_sam_kind;
-
 /* The options of a run (start from linstab_train_defaults). */
 typedef struct linstab_train_opts {
     linstab_loss loss;
     double smoothing;        /* CE label smoothing in [0, 1)                 */
     double eta, momentum, weight_decay; /* eta > 0; v <- mu v + g + wd theta */
     size_t batch, steps;     /* batch in [1, n]                             */
-    linstab_sam_kind sam;
+    linstab_optimizer sam;
     double rho;              /* SAM radius (0: SGD steps)                    */
     int independent_ascent;  /* ascent gradient on another batch            */
     size_t sam_from;         /* SGD before this step, SAM from it (0: always)*/

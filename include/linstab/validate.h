@@ -34,6 +34,7 @@
 #include "linstab/bounds.h"
 #include "linstab/exact.h"
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/generate.h"
 #include "linstab/geometry.h"
@@ -101,7 +102,7 @@ typedef struct linstab_validate_claim {
     linstab_validate_outcome outcome;
     char reason[LINSTAB_VALIDATE_REASON_LEN]; /* one line, with the numbers */
     /* where the exact radius was computed (what reproduces it) */
-    linstab_dynamics dynamics;    /* SGD, SAM_SAME or SAM_INDEP */
+    linstab_optimizer dynamics;    /* SGD, SAM_SAME or SAM_INDEP */
     size_t batch;
     linstab_sampling sampling;
 } linstab_validate_claim;

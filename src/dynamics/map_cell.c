@@ -27,7 +27,7 @@ linstab_map_params linstab_map_defaults(void)
 {
     linstab_map_params p;
     memset(&p, 0, sizeof p);
-    p.dyn = LINSTAB_DYN_SGD;
+    p.dyn = LINSTAB_OPT_SGD;
     p.sampling = LINSTAB_SAMPLING_BERNOULLI;
     p.eta = NAN;
     p.rho = 0.0;
@@ -118,7 +118,7 @@ linstab_status linstab_map_check(const linstab_map_source *src, const linstab_ma
             return linstab_error_set(err, LINSTAB_EINVAL,
                                      "the sigma axis applies only to the dexter construction "
                                      "(a fixed family has no sigma)");
-        if (ax[a]->kind == LINSTAB_MAP_AXIS_RHO && p->dyn == LINSTAB_DYN_SGD)
+        if (ax[a]->kind == LINSTAB_MAP_AXIS_RHO && p->dyn == LINSTAB_OPT_SGD)
             return linstab_error_set(err, LINSTAB_EINVAL,
                                      "the rho axis applies only to SAM (the optimizer is SGD)");
         for (size_t i = 0; i < ax[a]->count; i++) {
@@ -145,7 +145,7 @@ linstab_status linstab_map_check(const linstab_map_source *src, const linstab_ma
 }
 
 linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_rtol, int use_m2,
-                                          linstab_dynamics dyn, linstab_rotated *rf, linstab_moments **moments,
+                                          linstab_optimizer dyn, linstab_rotated *rf, linstab_moments **moments,
                                           linstab_map_source *src, linstab_error *err)
 {
     memset(rf, 0, sizeof *rf);
@@ -155,7 +155,7 @@ linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_r
     int blas = blas_threads_single();
     linstab_status st = linstab_family_rotated_make(f, rank_rtol, use_m2, rf, err);
     if (st == LINSTAB_OK) st = linstab_geometry_coherence(rf->f, NULL, &src->sigma, err);
-    if (st == LINSTAB_OK && dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf->f, moments, err);
+    if (st == LINSTAB_OK && dyn != LINSTAB_OPT_SGD) st = linstab_moments_compute(rf->f, moments, err);
     blas_threads_restore(blas);
     if (st != LINSTAB_OK) {
         linstab_moments_free(*moments);
@@ -202,7 +202,7 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
         case LINSTAB_MAP_AXIS_SIGMA: sigma = (size_t)v; break;
         }
     }
-    if (p->dyn == LINSTAB_DYN_SGD) rho = 0.0;
+    if (p->dyn == LINSTAB_OPT_SGD) rho = 0.0;
     linstab_rotated own = {0};
     const linstab_rotated *rf = src->rf;
     double l1 = src->sharpness, coh = src->sigma;
@@ -227,7 +227,7 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
     out->thm1_margin = l1 - fmin(2.0 / eta, thr1);
     out->thm2_margin = l1 - thr2;
     out->thm9_margin = NAN;
-    if (p->dyn != LINSTAB_DYN_SGD) {
+    if (p->dyn != LINSTAB_OPT_SGD) {
         /* Shin et al. Thm 9 (stated for B = 1, 'same'): stable if lambda_max(P) <= 1 */
         linstab_moments *own_m = NULL;
         const linstab_moments *m = src->rf != NULL ? src->moments : NULL;
@@ -269,17 +269,17 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
     out->divergent = 2 * ndiv > p->runs;
     out->radius = NAN;
     out->lyapunov = NAN;
-    if (st == LINSTAB_OK && p->exact && p->dyn != LINSTAB_DYN_SAM_NORMALIZED) {
+    if (st == LINSTAB_OK && p->exact && p->dyn != LINSTAB_OPT_SAM_NORMALIZED) {
         linstab_eigen_opts eo = linstab_eigen_defaults();
-        if (p->dyn == LINSTAB_DYN_SGD) {
+        if (p->dyn == LINSTAB_OPT_SGD) {
             double a, b;
             linstab_sampling_coeffs(p->sampling, n, B, &a, &b);
             linstab_secmom *sm = NULL;
-            st = linstab_secmom_alloc(f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &sm, err);
+            st = linstab_secmom_alloc(f, rf->l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &sm, err);
             if (st == LINSTAB_OK) st = linstab_secmom_radius(sm, &eo, &out->radius, err);
             linstab_secmom_free(sm);
         } else {
-            linstab_sam_variant v = p->dyn == LINSTAB_DYN_SAM_SAME ? LINSTAB_SAM_SAME : LINSTAB_SAM_INDEPENDENT;
+            linstab_optimizer v = p->dyn == LINSTAB_OPT_SAM_SAME ? LINSTAB_OPT_SAM_SAME : LINSTAB_OPT_SAM_INDEP;
             if (linstab_sam_available_rank(v, n, d, B, p->sampling))
                 st = linstab_sam_radius(rf, v, eta, rho, B, p->sampling, &eo, &out->radius, err);
         }

@@ -81,17 +81,17 @@ static double cell_doubles(const linstab_map_params *p, double n, double d, doub
     double cap = n > B ? n : B;
     double w = 2 * cap + n + 3 * d + (n + 1) + d; /* simulator (size_t = 8 bytes too) and the start */
     if (diag) w += (n + 1) + 2 * nnz + (d + 1) + d / 8;
-    if (p->dyn != LINSTAB_DYN_SGD) {
+    if (p->dyn != LINSTAB_OPT_SGD) {
         w += 2 * d * d + 26 * d;        /* Theorem 9's P and its eigenvalue */
         if (own_moments) w += 8 * d * d; /* the moments, per cell for the dexter source */
     }
-    if (p->exact && p->dyn != LINSTAB_DYN_SAM_NORMALIZED) {
+    if (p->exact && p->dyn != LINSTAB_OPT_SAM_NORMALIZED) {
         double r = d, rr = r * r, m = r * (r + 1) / 2, dm = 2000;
         double ex;
         /* the second-moment operator (SGD, SAM 'independent', SAM 'same' at
          * B = 1 or B = n): three r x r iterates, products, the eigenproblem */
         ex = 12 * rr + eig_doubles(m, dm);
-        if (p->dyn == LINSTAB_DYN_SAM_SAME && d <= LINSTAB_SAM_SAME_MAX_R) {
+        if (p->dyn == LINSTAB_OPT_SAM_SAME && d <= LINSTAB_SAM_SAME_MAX_R) {
             /* 'same' at general B: samples, moments, K, the five terms dense
              * and in svec form, the eigenproblem (beyond the rank limit it is
              * not computed) */

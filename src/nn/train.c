@@ -104,7 +104,7 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
         if (st != LINSTAB_OK) break;
         bl /= (double)B; /* the batch's mean loss */
         for (size_t j = 0; j < p; j++) g[j] /= (double)B;
-        int sam = o->sam != LINSTAB_SAM_OFF && t >= o->sam_from && o->rho > 0.0;
+        int sam = o->sam != LINSTAB_OPT_SGD && t >= o->sam_from && o->rho > 0.0;
         if (sam) {
             /* ascent direction: this batch's gradient, or an independent batch's */
             const double *ga = g;
@@ -133,7 +133,7 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
             double nrm = 0.0;
             for (size_t j = 0; j < p; j++) nrm += ga[j] * ga[j];
             nrm = sqrt(nrm);
-            double scale = o->sam == LINSTAB_SAM_NORMALIZED ? (nrm > 0.0 ? o->rho / nrm : 0.0) : o->rho;
+            double scale = o->sam == LINSTAB_OPT_SAM_NORMALIZED ? (nrm > 0.0 ? o->rho / nrm : 0.0) : o->rho;
             memcpy(th, m->theta, p * sizeof *th);
             for (size_t j = 0; j < p; j++) m->theta[j] += scale * ga[j];
             st = linstab_mlp_loss(m, xb, yb, B, o->loss, o->smoothing, NULL, NULL, g, NULL, err);

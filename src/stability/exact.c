@@ -40,7 +40,7 @@ linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size
     linstab_secmom *s = NULL;
     double *X = calloc(r * r, sizeof *X), *Y = malloc(r * r * sizeof *Y);
     double *Z = calloc(r * r, sizeof *Z), *W = malloc(r * r * sizeof *W);
-    linstab_status st = (X && Y && Z && W) ? linstab_secmom_alloc(f, rf->l, LINSTAB_METHOD_SGD,
+    linstab_status st = (X && Y && Z && W) ? linstab_secmom_alloc(f, rf->l, LINSTAB_OPT_SGD,
                                                                   eta, 0.0, a, b, &s, err)
                                            : linstab_error_set(err, LINSTAB_ENOMEM, "Lemma 4.1: out of memory");
     for (size_t j = 0; X && Z && j < r; j++) X[j * r + j] = Z[j * r + j] = 1.0;
@@ -85,7 +85,7 @@ double linstab_exact_radius_tol(const linstab_rotated *rf, double eta, double rh
 }
 
 linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hyper *h,
-                                     linstab_sam_variant variant, const linstab_exact_opts *opts,
+                                     linstab_optimizer variant, const linstab_exact_opts *opts,
                                      linstab_exact *out, linstab_error *err)
 {
     const linstab_family *f = rf->f;
@@ -157,9 +157,9 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
 
     if (!opts->skip_lyapunov) {
         STAGE(7, "Lyapunov");
-        linstab_dynamics dyn = h->rho == 0.0                ? LINSTAB_DYN_SGD
-                               : variant == LINSTAB_SAM_SAME ? LINSTAB_DYN_SAM_SAME
-                                                             : LINSTAB_DYN_SAM_INDEP;
+        linstab_optimizer dyn = h->rho == 0.0                ? LINSTAB_OPT_SGD
+                               : variant == LINSTAB_OPT_SAM_SAME ? LINSTAB_OPT_SAM_SAME
+                                                             : LINSTAB_OPT_SAM_INDEP;
         int ok = 0;
         st = linstab_lyapunov_diag_exact(f, dyn, h->eta, h->rho, h->batch, h->sampling,
                                          &out->lyap, &ok, err);

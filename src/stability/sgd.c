@@ -9,6 +9,6 @@ linstab_status linstab_sgd_radius(const linstab_rotated *rf, double eta, size_t 
 {
     double a, b;
     linstab_sampling_coeffs(sampling, rf->f->n, batch, &a, &b);
-    return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, opts, radius,
+    return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_OPT_SGD, eta, 0.0, a, b, opts, radius,
                                     err);
 }

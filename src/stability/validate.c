@@ -57,7 +57,7 @@ const char *linstab_validate_outcome_name(linstab_validate_outcome o)
  * (contradicted by a stable radius only), Theorem 9 "stable" (contradicted
  * by an unstable one only): a marginal radius contradicts nothing. */
 static void set_claim(linstab_validate_claim *c, linstab_validate_claim_id id, double bound, double limit,
-                      int fired, double exact, double tol, linstab_dynamics dyn, size_t batch,
+                      int fired, double exact, double tol, linstab_optimizer dyn, size_t batch,
                       linstab_sampling sampling, const char *na_reason)
 {
     memset(c, 0, sizeof *c);
@@ -110,8 +110,8 @@ linstab_status linstab_validate_claims(const linstab_rotated *rf, const linstab_
     if (st == LINSTAB_OK) st = linstab_sgd_radius(rf, eta, B, samp, &eo, &r_samp, err);
     if (st == LINSTAB_OK) st = linstab_sgd_radius(rf, eta, B, LINSTAB_SAMPLING_BERNOULLI, &eo, &r_bern, err);
     if (st == LINSTAB_OK)
-        st = linstab_sam_radius(rf, LINSTAB_SAM_SAME, eta, rho, 1, LINSTAB_SAMPLING_WITH, &eo, &r_sam1, err);
-    if (st == LINSTAB_OK) st = linstab_sam_radius(rf, LINSTAB_SAM_INDEPENDENT, eta, rho, B, samp, &eo, &r_indep, err);
+        st = linstab_sam_radius(rf, LINSTAB_OPT_SAM_SAME, eta, rho, 1, LINSTAB_SAMPLING_WITH, &eo, &r_sam1, err);
+    if (st == LINSTAB_OK) st = linstab_sam_radius(rf, LINSTAB_OPT_SAM_INDEP, eta, rho, B, samp, &eo, &r_indep, err);
     if (st == LINSTAB_OK) st = linstab_bounds_compute(g, m, &hb, &bb, err);
     if (st == LINSTAB_OK) st = linstab_bounds_compute(g, m, &h1, &b1, err);
     if (st == LINSTAB_OK) {
@@ -129,22 +129,22 @@ linstab_status linstab_validate_claims(const linstab_rotated *rf, const linstab_
                                              "Theorem 4.1 says nothing";
     const char *rho_na = rho > 0.0 ? NULL : "rho = 0: the condition is vacuous";
     set_claim(&c[LINSTAB_VALIDATE_GD], LINSTAB_VALIDATE_GD, a1, b.gd_threshold, b.gd_diverges, r_samp, tol0,
-              LINSTAB_DYN_SGD, B, samp, NULL);
+              LINSTAB_OPT_SGD, B, samp, NULL);
     set_claim(&c[LINSTAB_VALIDATE_THM1_BERN], LINSTAB_VALIDATE_THM1_BERN, a1, fmin(bb.gd_threshold, bb.thm1_threshold),
-              bb.thm1_diverges, r_bern, tol0, LINSTAB_DYN_SGD, B, LINSTAB_SAMPLING_BERNOULLI, NULL);
+              bb.thm1_diverges, r_bern, tol0, LINSTAB_OPT_SGD, B, LINSTAB_SAMPLING_BERNOULLI, NULL);
     set_claim(&c[LINSTAB_VALIDATE_THM1_WITHOUT], LINSTAB_VALIDATE_THM1_WITHOUT, a1,
-              fmin(b.gd_threshold, b.thm1_threshold), b.thm1_diverges, r_samp, tol0, LINSTAB_DYN_SGD, B, samp,
+              fmin(b.gd_threshold, b.thm1_threshold), b.thm1_diverges, r_samp, tol0, LINSTAB_OPT_SGD, B, samp,
               samp == LINSTAB_SAMPLING_WITHOUT ? NULL : "checked with uniform B-subsets (sampling without) only");
     set_claim(&c[LINSTAB_VALIDATE_THM9], LINSTAB_VALIDATE_THM9, b1.thm9_lambda_max, 1.0, b1.thm9_stable, r_sam1, tolr,
-              LINSTAB_DYN_SAM_SAME, 1, LINSTAB_SAMPLING_WITH, NULL);
+              LINSTAB_OPT_SAM_SAME, 1, LINSTAB_SAMPLING_WITH, NULL);
     for (int t = 0; t < 4; t++)
         set_claim(&c[LINSTAB_VALIDATE_EQ7_SHARP + t], (linstab_validate_claim_id)(LINSTAB_VALIDATE_EQ7_SHARP + t),
-                  b1.eq7[t].lhs, b1.eq7[t].rhs, !b1.eq7[t].holds, r_sam1, tolr, LINSTAB_DYN_SAM_SAME, 1,
+                  b1.eq7[t].lhs, b1.eq7[t].rhs, !b1.eq7[t].holds, r_sam1, tolr, LINSTAB_OPT_SAM_SAME, 1,
                   LINSTAB_SAMPLING_WITH, t >= 2 ? rho_na : NULL);
     set_claim(&c[LINSTAB_VALIDATE_THM41], LINSTAB_VALIDATE_THM41, b.thm41.lhs, b.thm41.rhs, !b.thm41.holds, r_indep,
-              tolr, LINSTAB_DYN_SAM_INDEP, B, samp, gamma_na);
+              tolr, LINSTAB_OPT_SAM_INDEP, B, samp, gamma_na);
     set_claim(&c[LINSTAB_VALIDATE_THM41_CORR], LINSTAB_VALIDATE_THM41_CORR, b.thm41_corrected.lhs,
-              b.thm41_corrected.rhs, !b.thm41_corrected.holds, r_indep, tolr, LINSTAB_DYN_SAM_INDEP, B, samp,
+              b.thm41_corrected.rhs, !b.thm41_corrected.holds, r_indep, tolr, LINSTAB_OPT_SAM_INDEP, B, samp,
               gamma_na);
 
     /* tightness: Theorem 1's threshold vs the exact critical sharpness

@@ -93,7 +93,7 @@ int main(void)
 
     linstab_secmom *sm = NULL;
     double radius = NAN, eta_star = NAN;
-    if (!check(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, eta, 0, a, b, &sm, &err),
+    if (!check(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SGD, eta, 0, a, b, &sm, &err),
                "linstab_secmom_alloc", &err) &&
         !check(linstab_secmom_radius(sm, &eo, &radius, &err), "linstab_secmom_radius", &err))
         compare("SGD radius at eta 0.3", radius, radius_cf);
