@@ -12,6 +12,7 @@
 #include "cli_options.h"
 #include "cli_model.h"
 #include "linstab/bounds.h"
+#include "linstab/check.h"
 #include "linstab/exact.h"
 #include "linstab/geometry.h"
 #include "linstab/data.h"
@@ -74,6 +75,12 @@ static void stage(const char *what)
     last = now;
 }
 
+static void stage_cb(const char *what, void *ctx)
+{
+    (void)ctx;
+    stage(what);
+}
+
 enum { OPT_LRUNS = 256, OPT_LSTEPS };
 
 static const struct option own_opts[] = {
@@ -88,31 +95,6 @@ static const cli_command check_cmd = {
         CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_EIGEN) | CLI_OPT_BIT(CLI_OPT_JSON) |
         CLI_OPT_BIT(CLI_OPT_OUT),
     own_opts, required, usage, 24};
-
-/* Rough peak memory of `check` in bytes (see family.c and geometry.c). */
-static double check_memory(const linstab_family *f)
-{
-    double n = (double)f->n, d = (double)f->d, k = (double)f->k;
-    double data = (double)linstab_family_data_len(f);
-    /* factors with n k < d are restricted through their Gram matrix: every
-     * later matrix is at most n k square, whatever d is (a network's
-     * Gauss-Newton factors: p parameters, n k << p) */
-    int gram = f->kind == LINSTAB_FAMILY_FACTORED && n * k < d;
-    double r = gram ? n * k : d;
-    double work = 14.0 * r * r + n * n;
-    if (f->kind == LINSTAB_FAMILY_DENSE) {
-        /* per-sample sums (family.c): up to 8 chunks of 3 accumulators,
-         * at most 256 MB unless one chunk alone is larger, plus a
-         * scratch matrix per thread */
-        double per = 3.0 * r * r, nch = n < 8.0 ? n : 8.0;
-        while (nch > 1.0 && nch * per * 8.0 > 256.0 * 1048576.0) nch -= 1.0;
-        work += 2.0 * data + nch * per + 2.0 * r * r; /* the family and a restricted copy */
-    }
-    if (f->kind == LINSTAB_FAMILY_FACTORED)
-        work += gram ? 2.0 * data + 2.0 * r * r + 4.0 * 1048576.0 : data + 3.0 * d * n * k + 4.0 * 1048576.0;
-    if (f->kind == LINSTAB_FAMILY_DIAGONAL) work += data;
-    return 8.0 * work;
-}
 
 /* Stages of the exact section on stderr when it is a terminal: on a large
  * family they take seconds to minutes each. */
@@ -159,11 +141,8 @@ int cmd_check(int argc, char **argv)
     if (!(h.rho >= 0.0)) return cli_usage_error(cmd, "--rho %g: the SAM radius must be >= 0", h.rho);
     if (h.batch < 1) return cli_usage_error(cmd, "--batch 0: the batch size must be >= 1");
 
-    linstab_family *f = NULL, *fr = NULL;
-    linstab_moments *m = NULL;
-    double *Hmean = NULL;
-    linstab_rotated rf = {0};
-    linstab_exact ex;
+    linstab_family *f = NULL;
+    linstab_check_result res = {0};
     const char *path = NULL;
     int indefinite = 0;
     stage(NULL);
@@ -175,77 +154,48 @@ int cmd_check(int argc, char **argv)
                              h.batch, f->n);
         goto done;
     }
-    rc = cli_check_memory(cmd, &src, check_memory(f), "check on this family");
+    rc = cli_check_memory(cmd, &src, linstab_check_memory(f), "check on this family");
     if (rc != 0) goto done;
 
-    size_t rank = 0, d_amb = linstab_family_ambient_dim(f);
-    double lambda1 = NAN;
-    linstab_family_kind kind = f->kind;
-    linstab_status st;
-    /* the exact operators need the eigenbasis of H; the geometry is invariant */
-    if (exact) {
-        st = linstab_family_rotated_make(f, src.rank_tol, indefinite, &rf, &err);
-        fr = rf.f;
-        rf.f = NULL; /* fr is freed below */
-    } else {
-        /* f is not needed again: restricted in place, no copy when rank = d */
-        st = linstab_family_restrict_take(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
-        fr = f;
-        f = NULL;
-    }
-    linstab_geometry g;
-    linstab_bounds b;
-    stage("restrict");
-    if (st == LINSTAB_OK) st = linstab_moments_compute_take(fr, Hmean, lambda1, &m, &err);
-    Hmean = NULL; /* taken over */
-    stage("moments");
-    if (st == LINSTAB_OK) st = linstab_geometry_compute(fr, m, d_amb, &g, &err);
-    stage("geometry");
-    if (st == LINSTAB_OK) st = linstab_bounds_compute(&g, m, &h, &b, &err);
-    stage("bounds");
-    if (st == LINSTAB_OK && exact) {
-        rf.f = fr;
-        xo.progress = exact_progress;
-        st = linstab_exact_compute(&rf, &h, variant, &xo, &ex, &err);
-        if (st != LINSTAB_OK) exact_progress(LINSTAB_EXACT_STAGES, "", NULL);
-        rf.f = NULL;
-        stage("exact");
-    }
+    linstab_check_opts copts = linstab_check_defaults();
+    copts.rank_rtol = src.rank_tol;
+    copts.indefinite = indefinite;
+    copts.exact = exact;
+    copts.lambda_min = src.model != NULL; /* the premise of every result: an interpolating minimum */
+    copts.sam_variant = variant;
+    copts.exact_opts = xo;
+    copts.exact_opts.progress = exact_progress;
+    copts.stage = stage_cb;
+    linstab_status st = linstab_check_take(f, &h, &copts, &res, &err);
+    f = NULL; /* taken over */
+    if (st != LINSTAB_OK && exact && !res.have_exact) exact_progress(LINSTAB_EXACT_STAGES, "", NULL);
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
         goto done;
     }
+    const linstab_geometry *g = &res.geometry;
     linstab_mlp_point pt;
     int have_point = 0, is_min = 0;
     if (src.model != NULL) {
-        /* the premise of every result: an interpolating minimum */
-        if (g.definite && !isfinite(g.lambda_min)) st = linstab_geometry_lambda_min(m, &g, &err);
-        if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, cli_msg(&err));
-            rc = cli_exit_code(st);
-            goto done;
-        }
         rc = cli_model_point(cmd, &src, &pt);
         if (rc != 0) goto done;
         have_point = 1;
-        is_min = linstab_mlp_point_is_minimum(&pt, g.sharpness, g.lambda_min);
+        is_min = linstab_mlp_point_is_minimum(&pt, g->sharpness, g->lambda_min);
     }
     cli_output o;
     rc = cli_output_open(cmd, out_path, &o);
     if (rc != 0) goto done;
-    linstab_check_info info = {path, linstab_family_kind_name(kind), LINSTAB_VERSION, have_point ? &pt : NULL,
-                               is_min};
+    linstab_check_info info = {path, linstab_family_kind_name(res.kind), LINSTAB_VERSION,
+                               have_point ? &pt : NULL, is_min};
+    const linstab_exact *ex = res.have_exact ? &res.exact : NULL;
     if (json)
-        linstab_report_check_json(o.fp, &info, &h, &g, &b, exact ? &ex : NULL);
+        linstab_report_check_json(o.fp, &info, &h, g, &res.bounds, ex);
     else
-        linstab_report_check_text(o.fp, &info, &h, &g, &b, exact ? &ex : NULL);
+        linstab_report_check_text(o.fp, &info, &h, g, &res.bounds, ex);
     rc = cli_output_close(cmd, &o, 1);
 done:
-    free(Hmean);
-    linstab_moments_free(m);
-    linstab_family_rotated_clear(&rf);
-    linstab_family_free(fr);
+    linstab_check_result_clear(&res);
     linstab_family_free(f);
     return rc;
 }
