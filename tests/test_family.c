@@ -395,10 +395,10 @@ Test(family, from_array_rejects_shapes_that_do_not_fit_the_kind)
     linstab_array a = {.ndim = 3, .shape = {2, 3, 4}, .data = calloc(24, sizeof(double))};
     linstab_family *f = NULL;
     linstab_error err = {0};
-    cr_expect_eq(linstab_family_from_array(LINSTAB_FAMILY_DENSE, &a, &f, &err), LINSTAB_EDATA);
+    cr_expect_eq(linstab_family_from_array_take(LINSTAB_FAMILY_DENSE, &a, &f, &err), LINSTAB_EDATA);
     cr_expect(strstr(err.msg, "(2, 3, 4)") != NULL, "%s", err.msg);
-    cr_expect_eq(linstab_family_from_array(LINSTAB_FAMILY_DIAGONAL, &a, &f, &err), LINSTAB_EDATA);
-    cr_assert_eq(linstab_family_from_array(LINSTAB_FAMILY_FACTORED, &a, &f, &err), LINSTAB_OK);
+    cr_expect_eq(linstab_family_from_array_take(LINSTAB_FAMILY_DIAGONAL, &a, &f, &err), LINSTAB_EDATA);
+    cr_assert_eq(linstab_family_from_array_take(LINSTAB_FAMILY_FACTORED, &a, &f, &err), LINSTAB_OK);
     cr_expect_null(a.data);
     cr_expect_eq(f->n, 2);
     cr_expect_eq(f->d, 3);

@@ -75,7 +75,7 @@ LINSTAB_API size_t linstab_family_data_len(const linstab_family *f);
  * (arr is then zeroed).  Shape rules: DENSE (n,d,d), FACTORED (n,d,k),
  * DIAGONAL (n,d); otherwise LINSTAB_EDATA naming the shape.
  */
-LINSTAB_API linstab_status linstab_family_from_array(linstab_family_kind kind, linstab_array *arr,
+LINSTAB_API linstab_status linstab_family_from_array_take(linstab_family_kind kind, linstab_array *arr,
                                                     linstab_family **out, linstab_error *err);
 
 /* Read an NPY file as a family of the given kind (file name in messages). */

@@ -82,7 +82,7 @@ void linstab_family_free(linstab_family *f)
     free(f);
 }
 
-linstab_status linstab_family_from_array(linstab_family_kind kind, linstab_array *arr,
+linstab_status linstab_family_from_array_take(linstab_family_kind kind, linstab_array *arr,
                                          linstab_family **out, linstab_error *err)
 {
     *out = NULL;
@@ -117,7 +117,7 @@ linstab_status linstab_family_load(const char *path, linstab_family_kind kind, s
     linstab_array arr = {0};
     linstab_status st = linstab_npy_read(path, max_bytes, &arr, err);
     if (st != LINSTAB_OK) return st;
-    st = linstab_family_from_array(kind, &arr, out, err);
+    st = linstab_family_from_array_take(kind, &arr, out, err);
     if (st != LINSTAB_OK) {
         char msg[LINSTAB_ERROR_MSG_LEN] = "";
         if (err != NULL) memcpy(msg, err->msg, sizeof msg);
