@@ -62,7 +62,7 @@ Test(shin_thm9, P_equals_the_mean_of_the_squared_per_sample_jacobians)
     gsl_rng_free(r);
     setup s = make(f);
     double eta = 0.3, rho = 0.7, P[9], want[9] = {0};
-    linstab_shin_P(s.m, eta, rho, P);
+    linstab_bounds_thm9_P(s.m, eta, rho, P);
     for (size_t i = 0; i < n; i++) { /* J_i = I - eta H_i - eta rho H_i^2 */
         const double *H = s.fr->data + i * 9;
         double H2[9], J[9];

@@ -125,11 +125,11 @@ LINSTAB_API double linstab_bounds_thm2_threshold(double sigma, double x, size_t 
  * computed as the equal (1/n) sum_i (I - eta H_i - eta rho H_i^2)^2
  *   = I - 2 eta M1 + eta(eta - 2 rho) M2 + 2 eta^2 rho M3 + eta^2 rho^2 M4.
  */
-LINSTAB_API void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P);
+LINSTAB_API void linstab_bounds_thm9_P(const linstab_moments *m, double eta, double rho, double *P);
 
 /*
  * Shin et al. (2023) Theorem 9 (B = 1, SAM 'same'): stable if
- * lambda_max(P) <= 1.  OUT *lambda_max = lambda_max(P) of linstab_shin_P on
+ * lambda_max(P) <= 1.  OUT *lambda_max = lambda_max(P) of linstab_bounds_thm9_P on
  * the moments' space (r = m->r), by shift-invert about 1 (P is I minus
  * something small: its top is a cluster; LAPACK below rank 128).  Borrows
  * m; allocates and frees one r x r matrix.  Errors: LINSTAB_ENOMEM,

@@ -48,7 +48,7 @@ linstab_status linstab_bounds_hyper_check(const linstab_hyper *h, size_t n, lins
     return LINSTAB_OK;
 }
 
-void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P)
+void linstab_bounds_thm9_P(const linstab_moments *m, double eta, double rho, double *P)
 {
     /* Expanding J^2 = (I - eta H - eta rho H^2)^2, every power of H cancels
      * against the gaps: P = (1/n) sum_i J_i^2 with J_i = I - eta H_i -
@@ -97,7 +97,7 @@ linstab_status linstab_bounds_thm9_lambda_max(const linstab_moments *m, double e
     size_t r = m->r;
     double *P = malloc(r * r * sizeof *P);
     if (P == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "Theorem 9: out of memory");
-    linstab_shin_P(m, eta, rho, P);
+    linstab_bounds_thm9_P(m, eta, rho, P);
     /* P ~ I - small: a cluster at the top, found by shift-invert about 1 */
     linstab_status st = linstab_sym_lambda_max_near(r, P, 1.0, lambda_max, err);
     free(P);
