@@ -49,7 +49,11 @@ typedef struct linstab_secmom linstab_secmom;
 /*
  * Context of T for the rotated family f (borrowed: must outlive the
  * context) with H = diag(l) (l borrowed, length f->d), n = f->n samples.
- * OUT *out, free with linstab_secmom_free.
+ * Everything an application of T needs (r x r work matrices and the
+ * family's sandwich workspace, linstab_family_workspace_alloc) is
+ * allocated here once: linstab_secmom_apply and the operator's apply
+ * allocate nothing.  OUT *out, free with linstab_secmom_free.
+ * Errors: LINSTAB_ENOMEM.
  */
 LINSTAB_API linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
                                                 linstab_method method, double eta, double rho,
@@ -57,8 +61,10 @@ LINSTAB_API linstab_status linstab_secmom_alloc(const linstab_family *f, const d
                                                 linstab_error *err);
 LINSTAB_API void linstab_secmom_free(linstab_secmom *s);
 
-/* Y = T(X) on r x r symmetric matrices (X, Y not aliased). */
-LINSTAB_API void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y);
+/* Y = T(X) on r x r symmetric matrices (X, Y not aliased; Y overwritten).
+ * No allocation.  Errors: those of linstab_family_sandwich_ws. */
+LINSTAB_API linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y,
+                                                linstab_error *err);
 
 /* The operator on svec coordinates (borrows s). */
 LINSTAB_API linstab_operator linstab_secmom_operator(linstab_secmom *s);
