@@ -47,6 +47,7 @@
 #include "linstab/simulate.h"
 #include "linstab/error.h"
 #include "linstab/train.h"
+#include "linstab/validate.h"
 #include "linstab/verdict.h"
 
 #endif

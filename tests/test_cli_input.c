@@ -5,7 +5,10 @@
  * (bounded point counts, exact integer ranges), the CSV reader of `plot`,
  * and sizes taken from files (NPY shapes, IDX dimensions) -- through the
  * binary ($LINSTAB_BIN: message, exit status, no output file) and, for the
- * pure parsers, directly.
+ * pure parsers, directly.  The options that several commands take (the
+ * table of tools/cli_options.c) are tried on every command that takes them:
+ * each accepts the same values, refuses the same ones with the same
+ * message, documents them in its help, and the others refuse them.
  *
  * The pure parsers live in tools/ (not in the library): their two source
  * files are compiled into this test (they need only the C library).
@@ -272,87 +275,87 @@ Test(input, map_refuses_axes_whose_size_would_overflow_or_exhaust_memory_before_
 
 Test(axis, the_point_bound_is_inclusive_for_ranges_and_lists)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err = {0};
     char spec[64];
-    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_AXIS_MAX_POINTS);
-    cr_assert_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
+    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_MAP_AXIS_MAX_POINTS);
+    cr_assert_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 1000000);
     cr_expect_eq(a.values[0], 0.1);
     cr_expect_eq(a.values[a.count - 1], 1.0);
-    linstab_axis_clear(&a);
-    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_AXIS_MAX_POINTS + 1);
-    cr_expect_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
+    linstab_map_axis_clear(&a);
+    snprintf(spec, sizeof spec, "eta=0.1:1:%d", LINSTAB_MAP_AXIS_MAX_POINTS + 1);
+    cr_expect_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
     cr_expect_null(a.values);
     cr_expect_eq(a.count, 0);
-    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_AXIS_MAX_POINTS);
-    cr_assert_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
+    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_MAP_AXIS_MAX_POINTS);
+    cr_assert_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 1000000);
-    linstab_axis_clear(&a);
-    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_AXIS_MAX_POINTS + 1);
-    cr_expect_eq(linstab_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
+    linstab_map_axis_clear(&a);
+    snprintf(spec, sizeof spec, "batch=1:%d", LINSTAB_MAP_AXIS_MAX_POINTS + 1);
+    cr_expect_eq(linstab_map_axis_parse(spec, &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "1000001 points, more than the 1000000 allowed per axis") != NULL, "%s", err.msg);
     /* a list of 10^6 + 1 items: "rho=" then "0," repeated */
-    size_t items = LINSTAB_AXIS_MAX_POINTS + 1;
+    size_t items = LINSTAB_MAP_AXIS_MAX_POINTS + 1;
     char *list = malloc(4 + 2 * items);
     cr_assert_not_null(list);
     memcpy(list, "rho=", 4);
     for (size_t i = 0; i < items; i++) memcpy(list + 4 + 2 * i, "0,", 2);
     list[4 + 2 * items - 1] = '\0';
-    cr_expect_eq(linstab_axis_parse(list, &a, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_map_axis_parse(list, &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "1000001 points") != NULL, "%s", err.msg);
     list[4 + 2 * (items - 1) - 1] = '\0'; /* 10^6 items */
-    cr_assert_eq(linstab_axis_parse(list, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse(list, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 1000000);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
     free(list);
 }
 
 Test(axis, integer_ranges_are_exact_up_to_two_to_the_53)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err = {0};
     /* (2^53 - 1) / 2^52 = 1: the points 1 and 2^52 + 1, exactly */
-    cr_assert_eq(linstab_axis_parse("batch=1:9007199254740992:4503599627370496", &a, &err), LINSTAB_OK, "%s",
+    cr_assert_eq(linstab_map_axis_parse("batch=1:9007199254740992:4503599627370496", &a, &err), LINSTAB_OK, "%s",
                  err.msg);
     cr_expect_eq(a.count, 2);
     cr_expect_eq(a.values[0], 1.0);
     cr_expect_eq(a.values[1], 4503599627370497.0);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("sigma=9007199254740991:9007199254740992", &a, &err), LINSTAB_OK, "%s", err.msg);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("sigma=9007199254740991:9007199254740992", &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 2);
     cr_expect_eq(a.values[1], 9007199254740992.0);
-    linstab_axis_clear(&a);
-    cr_expect_eq(linstab_axis_parse("sigma=1:9007199254740994:9007199254740994", &a, &err), LINSTAB_EINVAL);
+    linstab_map_axis_clear(&a);
+    cr_expect_eq(linstab_map_axis_parse("sigma=1:9007199254740994:9007199254740994", &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "[1, 2^53]") != NULL, "%s", err.msg);
-    cr_expect_eq(linstab_axis_parse("batch=1e300", &a, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_map_axis_parse("batch=1e300", &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "is not a whole number in [1, 2^53]") != NULL, "%s", err.msg);
     /* 7:100:31 -> 7, 38, 69, 100 */
-    cr_assert_eq(linstab_axis_parse("batch=7:100:31", &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse("batch=7:100:31", &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 4);
     for (size_t i = 0; i < 4; i++) cr_expect_eq(a.values[i], 7.0 + 31.0 * (double)i);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
 }
 
 Test(axis, numbers_are_decimal_and_subnormal_values_are_finite)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err = {0};
-    cr_assert_eq(linstab_axis_parse("eta=1e-320,2.5E+1,.5,-0.0e0", &a, &err), LINSTAB_EINVAL);
+    cr_assert_eq(linstab_map_axis_parse("eta=1e-320,2.5E+1,.5,-0.0e0", &a, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "eta must be > 0 (got -0)") != NULL, "%s", err.msg);
-    cr_assert_eq(linstab_axis_parse("eta=1e-320,2.5E+1,.5", &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse("eta=1e-320,2.5E+1,.5", &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.count, 3);
     cr_expect_eq(a.values[0], 1e-320);
     cr_expect_eq(a.values[1], 25.0);
     cr_expect_eq(a.values[2], 0.5);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("eta=1.", &a, &err), LINSTAB_OK, "'1.' is a decimal number: %s", err.msg);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("eta=1.", &a, &err), LINSTAB_OK, "'1.' is a decimal number: %s", err.msg);
     cr_expect_eq(a.values[0], 1.0);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
     const char *bad[] = {"eta=0x10", "eta=inf", "eta=nan", "eta=1e400", "eta=1e", "eta=.", "eta=+",
                          "eta=1,", "eta=,1", "rho=0:1:3:4:5:6", "eta=log:0.1:1:1e7", "eta=0.1 :1:3", "eta=0.1:1: 3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_expect_eq(linstab_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
+        cr_expect_eq(linstab_map_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
         cr_expect_null(a.values, "%s", bad[i]);
         cr_expect_eq(a.count, 0, "%s", bad[i]);
     }
@@ -662,4 +665,224 @@ Test(input, idx_files_whose_header_claims_more_than_the_file_holds_are_refused_b
     expect_error(cu_run("train --layers 784,10 --idx-images big.idx.gz --idx-labels lab.idx --out tr"), 1,
                  "4294967295 items of 18446744065119617025 bytes need 6.34e+29 bytes as float64, more than the address space holds", "overflowing IDX");
     cr_expect(!cu_exists("tr"));
+}
+
+/* ------------------------------------------------------------------ */
+/* The shared options (tools/cli_options.c): the same option is read   */
+/* the same way by every command that takes it                         */
+
+TestSuite(shared, .init = cu_setup, .fini = cu_teardown);
+
+static const char *const commands[] = {"check", "critical", "map", "validate", "gen", "plot", "hessians", "train"};
+enum { NCMD = sizeof commands / sizeof commands[0] };
+
+/* A shared option: a valid and (when there is one) an invalid value with
+ * the exact message, and the commands that take it. */
+typedef struct shared_case {
+    const char *name;  /* without "--" */
+    const char *good;  /* NULL: a flag */
+    const char *bad;   /* NULL: every value is valid (a file name) */
+    const char *msg;   /* the message (after "error: ") */
+    const char *takes; /* the commands, space-separated */
+} shared_case;
+
+#define FAMILY_CMDS "check critical map"
+static const shared_case shared_cases[] = {
+    {"family", "F.npy", NULL, NULL, FAMILY_CMDS},
+    {"factors", "U.npy", NULL, NULL, FAMILY_CMDS},
+    {"diag", "D.npy", NULL, NULL, FAMILY_CMDS},
+    {"allow-indefinite", NULL, NULL, NULL, FAMILY_CMDS},
+    {"sym-tol", "1e-8", "-1", "--sym-tol '-1': expected a decimal number in [0, inf)", FAMILY_CMDS},
+    {"rank-tol", "0.5", "1", "--rank-tol '1': expected a decimal number in [0, 1)", FAMILY_CMDS},
+    {"max-memory", "2", "0", "--max-memory '0': expected a decimal number in [1e-09, 1e+09]",
+     FAMILY_CMDS " hessians"},
+    {"model", "DIR", NULL, NULL, FAMILY_CMDS " hessians"},
+    {"data", "X.npy", NULL, NULL, FAMILY_CMDS " hessians train"},
+    {"targets", "Y.npy", NULL, NULL, FAMILY_CMDS " hessians train"},
+    {"loss", "ce", "mae", "--loss 'mae': expected mse or ce", FAMILY_CMDS " hessians train"},
+    {"hessian", "exact", "full", "--hessian 'full': expected exact or gn", FAMILY_CMDS},
+    {"label-smoothing", "0.5", "1", "--label-smoothing '1': expected a decimal number in [0, 1)",
+     FAMILY_CMDS " hessians train"},
+    {"eta", "0.5", "0", "--eta '0': expected a decimal number in (0, inf)", "check map train"},
+    {"batch", "3", "0", "--batch '0': expected a whole number in [1, 2^64 - 1]", "check map train"},
+    {"rho", "0.1", "-1", "--rho '-1': expected a decimal number in [0, inf)", "check critical map train"},
+    {"sampling", "with", "uniform",
+     "--sampling: 'uniform' is not a sampling scheme: expected bernoulli, without or with", "check critical map"},
+    {"sam-variant", "independent", "other", "--sam-variant: 'other' is not a SAM variant: expected same or independent",
+     "check critical"},
+    {"seed", "18446744073709551615", "18446744073709551616",
+     "--seed '18446744073709551616': expected a whole number in [0, 2^64 - 1]", "check map train gen validate"},
+    {"eigen", "dense", "lapack", "--eigen 'lapack': expected dense, arpack or auto", "check critical"},
+    {"no-exact", NULL, NULL, NULL, "check map"},
+    {"threads", "2", "0", "--threads '0': expected a whole number in [1, 1024]", "map"},
+    {"json", NULL, NULL, NULL, "check critical validate"},
+    {"out", "o", NULL, NULL, "check critical map validate gen plot hessians train"},
+    {"quiet", NULL, NULL, NULL, "critical map validate hessians train"},
+};
+
+static int takes(const shared_case *sc, const char *cmd)
+{
+    size_t len = strlen(cmd);
+    for (const char *p = sc->takes; (p = strstr(p, cmd)) != NULL; p += len)
+        if ((p == sc->takes || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0')) return 1;
+    return 0;
+}
+
+/* The last run failed with exactly `want` on stderr (one line) and
+ * nothing on stdout. */
+static void expect_exactly(int got, const char *want, const char *what)
+{
+    char *err = cu_slurp(cu_err), *out = cu_slurp(cu_out);
+    cr_expect_eq(got, 2, "%s: exit status %d, want 2; stderr: %s", what, got, err);
+    cr_expect_str_eq(err, want, "%s: stderr\n  %s  want\n  %s", what, err, want);
+    cr_expect_str_empty(out, "%s: stdout: %s", what, out);
+    free(err);
+    free(out);
+}
+
+Test(shared, every_command_that_takes_a_shared_option_parses_its_value_and_refuses_a_bad_one_alike)
+{
+    char want[512], what[256];
+    for (size_t i = 0; i < sizeof shared_cases / sizeof shared_cases[0]; i++) {
+        const shared_case *sc = &shared_cases[i];
+        for (size_t k = 0; k < NCMD; k++) {
+            const char *cmd = commands[k];
+            if (!takes(sc, cmd)) continue;
+            /* accepted: parsing goes on to the argument after it */
+            snprintf(what, sizeof what, "%s --%s %s", cmd, sc->name, sc->good ? sc->good : "");
+            snprintf(want, sizeof want, "linstab %s: error: unexpected argument 'stray' (see 'linstab %s --help')\n",
+                     cmd, cmd);
+            expect_exactly(cu_run("%s --%s %s stray", cmd, sc->name, sc->good ? sc->good : ""), want, what);
+            if (sc->good != NULL) {
+                /* an option with a value, given none */
+                snprintf(what, sizeof what, "%s --%s (no value)", cmd, sc->name);
+                snprintf(want, sizeof want,
+                         "linstab %s: error: unknown or incomplete option '--%s' (see 'linstab %s --help')\n", cmd,
+                         sc->name, cmd);
+                expect_exactly(cu_run("%s --%s", cmd, sc->name), want, what);
+            } else {
+                /* a flag, given a value */
+                snprintf(what, sizeof what, "%s --%s=1", cmd, sc->name);
+                snprintf(want, sizeof want,
+                         "linstab %s: error: unknown or incomplete option '--%s=1' (see 'linstab %s --help')\n", cmd,
+                         sc->name, cmd);
+                expect_exactly(cu_run("%s --%s=1", cmd, sc->name), want, what);
+            }
+            if (sc->bad != NULL) {
+                /* refused with the same message by each command */
+                snprintf(what, sizeof what, "%s --%s %s", cmd, sc->name, sc->bad);
+                snprintf(want, sizeof want, "linstab %s: error: %s (see 'linstab %s --help')\n", cmd, sc->msg, cmd);
+                expect_exactly(cu_run("%s --%s %s stray", cmd, sc->name, sc->bad), want, what);
+            }
+        }
+    }
+}
+
+Test(shared, a_command_refuses_the_shared_options_it_does_not_take)
+{
+    char want[512], what[256];
+    for (size_t i = 0; i < sizeof shared_cases / sizeof shared_cases[0]; i++) {
+        const shared_case *sc = &shared_cases[i];
+        for (size_t k = 0; k < NCMD; k++) {
+            const char *cmd = commands[k];
+            if (takes(sc, cmd)) continue;
+            /* critical's --batches: getopt takes the unambiguous prefix --batch for it */
+            if (strcmp(cmd, "critical") == 0 && strcmp(sc->name, "batch") == 0) continue;
+            snprintf(what, sizeof what, "%s --%s", cmd, sc->name);
+            snprintf(want, sizeof want,
+                     "linstab %s: error: unknown or incomplete option '--%s' (see 'linstab %s --help')\n", cmd,
+                     sc->name, cmd);
+            expect_exactly(cu_run("%s --%s %s", cmd, sc->name, sc->good ? sc->good : ""), want, what);
+        }
+    }
+}
+
+Test(shared, every_command_documents_each_shared_option_it_takes)
+{
+    for (size_t k = 0; k < NCMD; k++) {
+        const char *cmd = commands[k];
+        if (strcmp(cmd, "plot") == 0) continue; /* its help is its usage line, which names --out */
+        cr_assert_eq(cu_run("%s --help", cmd), 0, "%s --help: %s", cmd, cu_slurp(cu_err));
+        char *out = cu_slurp(cu_out);
+        for (size_t i = 0; i < sizeof shared_cases / sizeof shared_cases[0]; i++) {
+            const shared_case *sc = &shared_cases[i];
+            if (!takes(sc, cmd)) continue;
+            char flag[64];
+            int n = snprintf(flag, sizeof flag, "--%s", sc->name);
+            int found = 0;
+            for (const char *p = out; !found && (p = strstr(p, flag)) != NULL; p += n) {
+                char next = p[n];
+                found = !(next == '-' || (next >= 'a' && next <= 'z'));
+            }
+            cr_expect(found, "%s --help does not document --%s", cmd, sc->name);
+        }
+        free(out);
+    }
+}
+
+/* The help line of a shared option is the table's, in every converted
+ * command: what --rho, --seed and --quiet are does not depend on who asks. */
+Test(shared, the_help_line_of_a_shared_option_comes_from_the_table)
+{
+    static const struct {
+        const char *cmd, *line;
+    } lines[] = {
+        {"check", "  --rho R               SAM radius, >= 0 (default 0: SGD)\n"},
+        {"train", "  --rho R               SAM radius, >= 0 (default 0.05)\n"},
+        {"check", "  --eta E               learning rate, > 0 (required)\n"},
+        {"train", "  --eta E               learning rate, > 0 (default 0.1)\n"},
+        {"gen", "  --seed SEED   random seed (default 0)\n"},
+        {"train", "  --seed S              random seed (default 0)\n"},
+        {"hessians", "  --quiet             no progress bar\n"},
+        {"train", "  --quiet               no progress bar\n"},
+        {"hessians", "  --max-memory GB     memory limit (default: the memory available now)\n"},
+        {"check", "  --max-memory GB       memory limit (default: the memory available now)\n"},
+        {"hessians", "  --label-smoothing A cross-entropy label smoothing in [0, 1) (default 0)\n"},
+        {"train", "  --label-smoothing A   cross-entropy label smoothing in [0, 1) (default 0)\n"},
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        cr_assert_eq(cu_run("%s --help", lines[i].cmd), 0);
+        char *out = cu_slurp(cu_out);
+        cr_expect(strstr(out, lines[i].line) != NULL, "%s --help lacks the line\n%s", lines[i].cmd, lines[i].line);
+        free(out);
+    }
+}
+
+/* The parsed value reaches the field the command uses: --max-memory in GB
+ * is the limit of every family command, --seed the seed of gen and train
+ * (0 is the default). */
+Test(shared, a_shared_option_value_reaches_the_command)
+{
+    make_family();
+    static const char *const fam[] = {"check --factors r1.npy --eta 0.5 --batch 2 --no-exact",
+                                      "critical --factors r1.npy --batches 1,2 --quiet",
+                                      "map --factors r1.npy --eta 0.5 --x eta=0.1:1:2 --y batch=1:2 --runs 1 "
+                                      "--steps 5 --no-plot --quiet --out mo"};
+    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++) {
+        cr_expect_eq(cu_run("%s --max-memory 4", fam[i]), 0, "%s --max-memory 4: %s", fam[i], cu_slurp(cu_err));
+        int st = cu_run("%s --max-memory 1e-9", fam[i]);
+        char *err = cu_slurp(cu_err);
+        cr_expect_eq(st, 1, "%s --max-memory 1e-9: status %d: %s", fam[i], st, err);
+        cr_expect(strstr(err, "memory") != NULL, "%s --max-memory 1e-9: %s", fam[i], err);
+        free(err);
+    }
+    static const char *const seeded[] = {"gen --kind lowrank --n 4 --d 3 --out s.npy",
+                                         "train --layers 2,3,1 --teacher 10 --batch 4 --steps 20 --quiet --out tr"};
+    for (size_t i = 0; i < sizeof seeded / sizeof seeded[0]; i++) {
+        const char *file = i == 0 ? "s.npy" : "tr/W1.npy";
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", cu_dir, file);
+        size_t l0, l1, l2;
+        cr_assert_eq(cu_run("%s", seeded[i]), 0, "%s", cu_slurp(cu_err));
+        char *d0 = cu_slurp_len(path, &l0);
+        cr_assert_eq(cu_run("%s --seed 0", seeded[i]), 0);
+        char *d1 = cu_slurp_len(path, &l1);
+        cr_assert_eq(cu_run("%s --seed 5", seeded[i]), 0);
+        char *d2 = cu_slurp_len(path, &l2);
+        cr_expect(l0 == l1 && memcmp(d0, d1, l0) == 0, "%s: --seed 0 is not the default", seeded[i]);
+        cr_expect(l0 != l2 || memcmp(d0, d2, l0) != 0, "%s: --seed 5 changes nothing", seeded[i]);
+        free(d0);
+        free(d1);
+        free(d2);
+    }
 }

@@ -50,7 +50,7 @@ static double sgd_radius(const linstab_rotated *rf, linstab_sampling s, size_t B
     linstab_error err;
     linstab_sampling_coeffs(s, rf->f->n, B, &a, &b);
     linstab_secmom *sm = NULL;
-    cr_assert_eq(linstab_secmom_alloc(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &sm, &err),
+    cr_assert_eq(linstab_secmom_alloc(rf->f, rf->l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &sm, &err),
                  LINSTAB_OK, "%s", err.msg);
     cr_assert_eq(linstab_secmom_radius(sm, NULL, &rad, &err), LINSTAB_OK, "%s", err.msg);
     linstab_secmom_free(sm);

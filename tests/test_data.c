@@ -37,14 +37,14 @@ Test(idx, reads_plain_and_gzipped_files_with_a_subset_and_scaling)
         char *path = write_idx(gz, idx3, sizeof idx3);
         linstab_array a;
         linstab_error err;
-        cr_assert_eq(linstab_idx_read(path, 0, 1.0 / 255.0, &a, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_eq(linstab_data_idx_read(path, 0, 1.0 / 255.0, &a, &err), LINSTAB_OK, "%s", err.msg);
         cr_expect_eq(a.ndim, 2);
         cr_expect_eq(a.shape[0], 3);
         cr_expect_eq(a.shape[1], 4);
         cr_expect_eq(a.data[1], 1.0);
         cr_expect_lt(fabs(a.data[11] - 100.0 / 255.0), 1e-15);
         linstab_npy_array_free(&a);
-        cr_assert_eq(linstab_idx_read(path, 2, 1.0, &a, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_data_idx_read(path, 2, 1.0, &a, &err), LINSTAB_OK);
         cr_expect_eq(a.shape[0], 2);
         cr_expect_eq(a.data[7], 60.0);
         linstab_npy_array_free(&a);
@@ -61,24 +61,24 @@ Test(idx, rejects_bad_magic_other_types_and_truncation)
     char *path = write_idx(1, bad, 16);
     linstab_array a;
     linstab_error err = {0};
-    cr_expect_eq(linstab_idx_read(path, 0, 1.0, &a, &err), LINSTAB_EDATA);
+    cr_expect_eq(linstab_data_idx_read(path, 0, 1.0, &a, &err), LINSTAB_EDATA);
     cr_expect(strstr(err.msg, "magic") != NULL, "%s", err.msg);
     remove(path);
     free(path);
     memcpy(bad, idx3, 16);
     bad[2] = 0x0D; /* float */
     path = write_idx(0, bad, 16);
-    cr_expect_eq(linstab_idx_read(path, 0, 1.0, &a, &err), LINSTAB_EDATA);
+    cr_expect_eq(linstab_data_idx_read(path, 0, 1.0, &a, &err), LINSTAB_EDATA);
     remove(path);
     free(path);
     memcpy(bad, idx3, 16);
     bad[7] = 9; /* claims 9 images, holds 3 */
     path = write_idx(1, bad, 16);
-    cr_expect_eq(linstab_idx_read(path, 0, 1.0, &a, &err), LINSTAB_EDATA);
+    cr_expect_eq(linstab_data_idx_read(path, 0, 1.0, &a, &err), LINSTAB_EDATA);
     cr_expect(strstr(err.msg, "truncated") != NULL, "%s", err.msg);
     remove(path);
     free(path);
-    cr_expect_eq(linstab_idx_read("/nonexistent/x.idx", 0, 1.0, &a, &err), LINSTAB_EIO);
+    cr_expect_eq(linstab_data_idx_read("/nonexistent/x.idx", 0, 1.0, &a, &err), LINSTAB_EIO);
 }
 
 /* A file holding exactly the given bytes, gzip'd or not; caller frees. */
@@ -96,7 +96,7 @@ static void expect_idx_error(const char *path, size_t limit, linstab_status code
 {
     linstab_array a = {.ndim = 7};
     linstab_error err = {0};
-    cr_expect_eq(linstab_idx_read(path, limit, 1.0, &a, &err), code, "%s", err.msg);
+    cr_expect_eq(linstab_data_idx_read(path, limit, 1.0, &a, &err), code, "%s", err.msg);
     cr_expect(strstr(err.msg, fragment) != NULL, "message lacks \"%s\": %s", fragment, err.msg);
     cr_expect(strstr(err.msg, path) != NULL, "message does not name the file: %s", err.msg);
     cr_expect_null(a.data);
@@ -168,7 +168,7 @@ Test(idx, a_subset_of_a_short_file_is_read_when_the_file_holds_it)
         char *path = write_raw(gz, buf, sizeof buf);
         linstab_array a;
         linstab_error err = {0};
-        cr_assert_eq(linstab_idx_read(path, 3, 0.5, &a, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_eq(linstab_data_idx_read(path, 3, 0.5, &a, &err), LINSTAB_OK, "%s", err.msg);
         cr_expect_eq(a.shape[0], 3);
         cr_expect_eq(a.shape[1], 4);
         for (int j = 0; j < 12; j++) cr_expect_eq(a.data[j], 5.0 * j);
@@ -209,7 +209,7 @@ Test(idx, a_pipe_is_read_in_chunks_and_a_false_header_costs_only_what_arrives)
     pid_t pid = feed_fifo(path, buf, 8 + n);
     linstab_array a;
     linstab_error err = {0};
-    cr_assert_eq(linstab_idx_read(path, 0, 1.0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_data_idx_read(path, 0, 1.0, &a, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(a.ndim, 1);
     cr_expect_eq(a.shape[0], n);
     size_t wrong = 0;
@@ -237,7 +237,7 @@ Test(teacher_student, a_sample_count_whose_size_overflows_is_refused_not_allocat
     size_t sizes[3] = {4, 6, 2};
     linstab_array X = {0}, Y = {0};
     linstab_error err = {0};
-    cr_expect_eq(linstab_teacher_student(sizes, 2, LINSTAB_AD_TANH, SIZE_MAX / 16, 3, &X, &Y, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_data_teacher_student(sizes, 2, LINSTAB_AD_TANH, SIZE_MAX / 16, 3, &X, &Y, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "samples of 4 inputs and 2 outputs need") != NULL, "%s", err.msg);
     cr_expect(strstr(err.msg, "more than the address space holds") != NULL, "%s", err.msg);
     cr_expect_null(X.data);
@@ -249,8 +249,8 @@ Test(teacher_student, targets_are_the_teacher_outputs_and_reproducible)
     size_t sizes[3] = {4, 6, 2};
     linstab_array X1, Y1, X2, Y2;
     linstab_error err;
-    cr_assert_eq(linstab_teacher_student(sizes, 2, LINSTAB_AD_TANH, 10, 3, &X1, &Y1, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_teacher_student(sizes, 2, LINSTAB_AD_TANH, 10, 3, &X2, &Y2, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_data_teacher_student(sizes, 2, LINSTAB_AD_TANH, 10, 3, &X1, &Y1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_data_teacher_student(sizes, 2, LINSTAB_AD_TANH, 10, 3, &X2, &Y2, &err), LINSTAB_OK);
     cr_expect_eq(memcmp(X1.data, X2.data, 40 * sizeof(double)), 0);
     cr_expect_eq(memcmp(Y1.data, Y2.data, 20 * sizeof(double)), 0);
     cr_expect_eq(Y1.shape[1], 2);
@@ -267,12 +267,12 @@ Test(labels, one_hot_rows_become_labels_and_soft_targets_are_refused)
     const double oh[12] = {0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1};
     Y.data = malloc(sizeof oh);
     memcpy(Y.data, oh, sizeof oh);
-    cr_assert_eq(linstab_labels_from_onehot(&Y, 4, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_data_labels_from_onehot(&Y, 4, &err), LINSTAB_OK);
     cr_expect_eq(Y.ndim, 1);
     cr_expect_eq(Y.shape[0], 3);
     cr_expect(Y.data[0] == 2.0 && Y.data[1] == 0.0 && Y.data[2] == 3.0);
     /* already labels: untouched */
-    cr_assert_eq(linstab_labels_from_onehot(&Y, 4, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_data_labels_from_onehot(&Y, 4, &err), LINSTAB_OK);
     cr_expect(Y.ndim == 1 && Y.data[2] == 3.0);
     linstab_npy_array_free(&Y);
     /* a smoothed row and a row with two ones are not one-hot */
@@ -281,8 +281,9 @@ Test(labels, one_hot_rows_become_labels_and_soft_targets_are_refused)
         linstab_array Z = {.ndim = 2, .shape = {2, 4}};
         Z.data = malloc(sizeof bad[t]);
         memcpy(Z.data, bad[t], sizeof bad[t]);
-        cr_expect_eq(linstab_labels_from_onehot(&Z, 4, &err), LINSTAB_EDATA);
+        cr_expect_eq(linstab_data_labels_from_onehot(&Z, 4, &err), LINSTAB_EDATA);
         cr_expect(strstr(err.msg, "row 1") != NULL, "%s", err.msg);
+        cr_expect(strstr(err.msg, "--") == NULL, "the library names no flag: %s", err.msg);
         cr_expect_eq(Z.ndim, 2);
         linstab_npy_array_free(&Z);
     }

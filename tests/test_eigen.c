@@ -221,7 +221,8 @@ static void failing_case(size_t n, linstab_eigen_path path, int self_adjoint, in
     linstab_eigen_opts o = linstab_eigen_defaults();
     o.path = path;
     double v = -1.0;
-    linstab_error err = {LINSTAB_OK, ""};
+    linstab_error err;
+    linstab_error_clear(&err);
     linstab_status st = radius ? linstab_eigen_radius(&op, &o, &v, &err) : linstab_eigen_top(&op, &o, &v, NULL, &err);
     cr_expect_eq(st, LINSTAB_EDATA, "n %zu path %d radius %d fail at %d: status %d (%s)", n, (int)path, radius,
                  fail_at, (int)st, err.msg);

@@ -24,7 +24,7 @@
 
 static const linstab_sampling all_samplings[3] = {LINSTAB_SAMPLING_BERNOULLI,
                                                   LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
-static const linstab_sam_variant both_variants[2] = {LINSTAB_SAM_SAME, LINSTAB_SAM_INDEPENDENT};
+static const linstab_optimizer both_variants[2] = {LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP};
 
 
 
@@ -36,7 +36,7 @@ static double sgd_radius(const linstab_rotated *rf, linstab_sampling s, size_t B
     linstab_error err;
     linstab_sampling_coeffs(s, rf->f->n, B, &a, &b);
     linstab_secmom *sm = NULL;
-    cr_assert_eq(linstab_secmom_alloc(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &sm, &err),
+    cr_assert_eq(linstab_secmom_alloc(rf->f, rf->l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &sm, &err),
                  LINSTAB_OK, "%s", err.msg);
     cr_assert_eq(linstab_secmom_radius(sm, NULL, &rad, &err), LINSTAB_OK, "%s", err.msg);
     linstab_secmom_free(sm);
@@ -52,7 +52,7 @@ static double sgd_eta_star(const linstab_rotated *rf, linstab_sampling s, size_t
     return es;
 }
 
-static double sam_radius(const linstab_rotated *rf, linstab_sam_variant v, double eta, double rho,
+static double sam_radius(const linstab_rotated *rf, linstab_optimizer v, double eta, double rho,
                          size_t B, linstab_sampling s)
 {
     double rad = NAN;
@@ -62,7 +62,7 @@ static double sam_radius(const linstab_rotated *rf, linstab_sam_variant v, doubl
     return rad;
 }
 
-static double sam_eta_star(const linstab_rotated *rf, linstab_sam_variant v, double rho, size_t B,
+static double sam_eta_star(const linstab_rotated *rf, linstab_optimizer v, double rho, size_t B,
                            linstab_sampling s)
 {
     double es = NAN;
@@ -73,7 +73,7 @@ static double sam_eta_star(const linstab_rotated *rf, linstab_sam_variant v, dou
 }
 
 static linstab_exact compute(const linstab_rotated *rf, double eta, size_t B, double rho,
-                             linstab_sampling s, linstab_sam_variant v, int skip_lyap)
+                             linstab_sampling s, linstab_optimizer v, int skip_lyap)
 {
     linstab_hyper h = {eta, B, rho, s};
     linstab_exact_opts o = linstab_exact_defaults();
@@ -218,7 +218,7 @@ static void check_against_direct_calls(const linstab_family *f, const char *what
             double es = sgd_eta_star(&rf, s, B);
             double etas[] = {0.6 * es, 1.3 * es};
             for (int e = 0; e < 2; e++) {
-                linstab_exact ex = compute(&rf, etas[e], B, 0.0, s, LINSTAB_SAM_SAME, 1);
+                linstab_exact ex = compute(&rf, etas[e], B, 0.0, s, LINSTAB_OPT_SAM_SAME, 1);
                 double rad = sgd_radius(&rf, s, B, etas[e]);
                 cr_expect(tu_rel(ex.sgd_radius, rad, 0.0) < 1e-13, "%s %s B %zu: radius %.17g vs %.17g",
                           what, linstab_sampling_name(s), B, ex.sgd_radius, rad);
@@ -260,7 +260,7 @@ Test(exact_compute, reproduces_the_004_closed_forms_and_its_exact_exponent)
     linstab_rotated rf = tu_rotate(f);
     double eta = 0.8, S = (double)sigma, N = (double)n;
     for (size_t B = 1; B <= n; B += 3) {
-        linstab_exact ex = compute(&rf, eta, B, 0.0, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 0);
+        linstab_exact ex = compute(&rf, eta, B, 0.0, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_OPT_SAM_SAME, 0);
         double want = fmin(S / (S + N / (double)B - 1.0), S * (double)B / N);
         cr_expect(tu_rel(ex.sgd_eta_star, want, 0.0) < 1e-10, "B = %zu", B);
         /* ceil(max(n eta / sigma, n / (sigma/eta - sigma + 1))) = ceil(8.9) */
@@ -270,7 +270,7 @@ Test(exact_compute, reproduces_the_004_closed_forms_and_its_exact_exponent)
         linstab_lyap ly;
         int ok = 0;
         linstab_error err;
-        cr_assert_eq(linstab_lyapunov_diag_exact(rf.f, LINSTAB_DYN_SGD, eta, 0.0, B,
+        cr_assert_eq(linstab_lyapunov_diag_exact(rf.f, LINSTAB_OPT_SGD, eta, 0.0, B,
                                                  LINSTAB_SAMPLING_BERNOULLI, &ly, &ok, &err),
                      LINSTAB_OK);
         cr_assert_eq(ok, 1);
@@ -286,12 +286,12 @@ Test(exact_compute, runs_the_monte_carlo_exponent_of_the_dynamics_in_use)
     linstab_rotated rf = tu_rotate(f);
     struct {
         double rho;
-        linstab_sam_variant v;
-        linstab_dynamics dyn;
-    } cs[] = {{0.0, LINSTAB_SAM_SAME, LINSTAB_DYN_SGD},
-              {0.0, LINSTAB_SAM_INDEPENDENT, LINSTAB_DYN_SGD},
-              {0.3, LINSTAB_SAM_SAME, LINSTAB_DYN_SAM_SAME},
-              {0.3, LINSTAB_SAM_INDEPENDENT, LINSTAB_DYN_SAM_INDEP}};
+        linstab_optimizer v;
+        linstab_optimizer dyn;
+    } cs[] = {{0.0, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SGD},
+              {0.0, LINSTAB_OPT_SAM_INDEP, LINSTAB_OPT_SGD},
+              {0.3, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_SAME},
+              {0.3, LINSTAB_OPT_SAM_INDEP, LINSTAB_OPT_SAM_INDEP}};
     for (int c = 0; c < 4; c++) {
         linstab_exact ex = compute(&rf, 0.4, 2, cs[c].rho, LINSTAB_SAMPLING_WITH, cs[c].v, 0);
         linstab_lyap ly;
@@ -321,7 +321,7 @@ Test(exact_compute, rejects_bad_hyper_parameters)
                            {0.1, 2, -1.0, LINSTAB_SAMPLING_WITH},
                            {NAN, 2, 0.0, LINSTAB_SAMPLING_WITH}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        cr_expect_eq(linstab_exact_compute(&rf, &bad[i], LINSTAB_SAM_SAME, &o, &ex, &err),
+        cr_expect_eq(linstab_exact_compute(&rf, &bad[i], LINSTAB_OPT_SAM_SAME, &o, &ex, &err),
                      LINSTAB_EINVAL, "case %zu", i);
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
@@ -339,19 +339,19 @@ Test(sam_available, same_needs_a_cheap_route_or_a_small_rank)
              * batch without replacement, at any rank */
             int special = (B == 1 && s != LINSTAB_SAMPLING_BERNOULLI) ||
                           (B == n && s == LINSTAB_SAMPLING_WITHOUT);
-            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, big, B, s), special,
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_OPT_SAM_SAME, n, big, B, s), special,
                          "same, %s, B = %zu, rank %zu", linstab_sampling_name(s), B, big);
-            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, 1000, B, s), special);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_OPT_SAM_SAME, n, 1000, B, s), special);
             /* every case through the set-partition expansion at small rank */
-            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, LINSTAB_SAM_SAME_MAX_R, B, s),
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_OPT_SAM_SAME, n, LINSTAB_SAM_SAME_MAX_R, B, s),
                          1);
-            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_SAME, n, 3, B, s), 1);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_OPT_SAM_SAME, n, 3, B, s), 1);
             /* 'independent': always */
-            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_INDEPENDENT, n, big, B, s), 1);
-            cr_expect_eq(linstab_sam_available_rank(LINSTAB_SAM_INDEPENDENT, n, 3, B, s), 1);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_OPT_SAM_INDEP, n, big, B, s), 1);
+            cr_expect_eq(linstab_sam_available_rank(LINSTAB_OPT_SAM_INDEP, n, 3, B, s), 1);
             /* "for some rank" */
-            cr_expect_eq(linstab_sam_available(LINSTAB_SAM_SAME, n, B, s), 1);
-            cr_expect_eq(linstab_sam_available(LINSTAB_SAM_INDEPENDENT, n, B, s), 1);
+            cr_expect_eq(linstab_sam_available(LINSTAB_OPT_SAM_SAME, n, B, s), 1);
+            cr_expect_eq(linstab_sam_available(LINSTAB_OPT_SAM_INDEP, n, B, s), 1);
         }
 }
 
@@ -375,12 +375,12 @@ Test(sam_available, is_what_exact_compute_reports)
     f = tu_family_004(42, 2);
     rf = tu_rotate(f);
     cr_assert_eq(rf.f->d, LINSTAB_SAM_SAME_MAX_R + 1);
-    linstab_exact ex = compute(&rf, 0.2, 5, 0.1, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 1);
+    linstab_exact ex = compute(&rf, 0.2, 5, 0.1, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_OPT_SAM_SAME, 1);
     cr_expect_eq(ex.sam_available, 0);
     cr_expect(ex.sgd_radius > 0.0, "the SGD part is still computed");
     double es;
     linstab_error err;
-    cr_expect_eq(linstab_sam_eta_star(&rf, LINSTAB_SAM_SAME, 0.1, 5, LINSTAB_SAMPLING_BERNOULLI,
+    cr_expect_eq(linstab_sam_eta_star(&rf, LINSTAB_OPT_SAM_SAME, 0.1, 5, LINSTAB_SAMPLING_BERNOULLI,
                                       NULL, &es, &err),
                  LINSTAB_EINVAL);
     linstab_family_rotated_clear(&rf);
@@ -399,7 +399,7 @@ Test(sam, at_rho_zero_is_sgd_for_every_variant_sampling_and_batch)
             for (int vi = 0; vi < 2; vi++) {
                 linstab_sampling s = all_samplings[si];
                 size_t B = batches[bi];
-                linstab_sam_variant v = both_variants[vi];
+                linstab_optimizer v = both_variants[vi];
                 double es = sgd_eta_star(&rf, s, B);
                 double eta = 0.8 * es;
                 double r_sgd = sgd_radius(&rf, s, B, eta);
@@ -430,20 +430,20 @@ Test(sam, full_batch_eta_star_is_two_over_l1_times_one_plus_rho_l1)
     for (size_t ri = 0; ri < 4; ri++) {
         double rho = rhos[ri], want = 2.0 / (l1 * (1.0 + rho * l1));
         /* 'same' without replacement: closed form in the code */
-        double es = sam_eta_star(&rf, LINSTAB_SAM_SAME, rho, n, LINSTAB_SAMPLING_WITHOUT);
+        double es = sam_eta_star(&rf, LINSTAB_OPT_SAM_SAME, rho, n, LINSTAB_SAMPLING_WITHOUT);
         cr_expect(tu_rel(es, want, 0.0) < 1e-12, "rho %g: %.17g vs %.17g", rho, es, want);
         /* the same deterministic step through other routes (bisection):
          * independent batches at B = n without replacement, and Bernoulli at
          * B = n (every sample w.p. 1) through the set-partition expansion */
-        es = sam_eta_star(&rf, LINSTAB_SAM_INDEPENDENT, rho, n, LINSTAB_SAMPLING_WITHOUT);
+        es = sam_eta_star(&rf, LINSTAB_OPT_SAM_INDEP, rho, n, LINSTAB_SAMPLING_WITHOUT);
         cr_expect(tu_rel(es, want, 0.0) < 1e-9, "independent, rho %g: %.17g vs %.17g", rho, es, want);
-        es = sam_eta_star(&rf, LINSTAB_SAM_SAME, rho, n, LINSTAB_SAMPLING_BERNOULLI);
+        es = sam_eta_star(&rf, LINSTAB_OPT_SAM_SAME, rho, n, LINSTAB_SAMPLING_BERNOULLI);
         cr_expect(tu_rel(es, want, 0.0) < 1e-9, "Bernoulli B = n, rho %g: %.17g vs %.17g", rho, es,
                   want);
         /* the radius is max_j (1 - eta (l_j + rho l_j^2))^2 and crosses 1 there */
-        double lo = sam_radius(&rf, LINSTAB_SAM_SAME, want * (1.0 - 1e-6), rho, n,
+        double lo = sam_radius(&rf, LINSTAB_OPT_SAM_SAME, want * (1.0 - 1e-6), rho, n,
                                LINSTAB_SAMPLING_WITHOUT);
-        double hi = sam_radius(&rf, LINSTAB_SAM_SAME, want * (1.0 + 1e-6), rho, n,
+        double hi = sam_radius(&rf, LINSTAB_OPT_SAM_SAME, want * (1.0 + 1e-6), rho, n,
                                LINSTAB_SAMPLING_WITHOUT);
         cr_expect(lo <= 1.0 && hi > 1.0, "rho %g: %.17g, %.17g", rho, lo, hi);
         double eta = 0.5 * want, rad = 0.0;
@@ -451,7 +451,7 @@ Test(sam, full_batch_eta_star_is_two_over_l1_times_one_plus_rho_l1)
             double g = 1.0 - eta * (rf.l[j] + rho * rf.l[j] * rf.l[j]);
             rad = fmax(rad, g * g);
         }
-        cr_expect(tu_rel(sam_radius(&rf, LINSTAB_SAM_SAME, eta, rho, n, LINSTAB_SAMPLING_WITHOUT),
+        cr_expect(tu_rel(sam_radius(&rf, LINSTAB_OPT_SAM_SAME, eta, rho, n, LINSTAB_SAMPLING_WITHOUT),
                          rad, 0.0) < 1e-12);
     }
     linstab_family_rotated_clear(&rf);
@@ -466,16 +466,16 @@ Test(sam, eta_star_is_where_the_sam_radius_crosses_one)
     linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
     struct {
-        linstab_sam_variant v;
+        linstab_optimizer v;
         size_t B;
         linstab_sampling s;
-    } cs[] = {{LINSTAB_SAM_SAME, 1, LINSTAB_SAMPLING_WITH},
-              {LINSTAB_SAM_SAME, 1, LINSTAB_SAMPLING_WITHOUT},
-              {LINSTAB_SAM_SAME, 2, LINSTAB_SAMPLING_BERNOULLI},
-              {LINSTAB_SAM_SAME, 3, LINSTAB_SAMPLING_WITH},
-              {LINSTAB_SAM_INDEPENDENT, 1, LINSTAB_SAMPLING_WITH},
-              {LINSTAB_SAM_INDEPENDENT, 2, LINSTAB_SAMPLING_WITHOUT},
-              {LINSTAB_SAM_INDEPENDENT, 4, LINSTAB_SAMPLING_BERNOULLI}};
+    } cs[] = {{LINSTAB_OPT_SAM_SAME, 1, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_OPT_SAM_SAME, 1, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_OPT_SAM_SAME, 2, LINSTAB_SAMPLING_BERNOULLI},
+              {LINSTAB_OPT_SAM_SAME, 3, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_OPT_SAM_INDEP, 1, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_OPT_SAM_INDEP, 2, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_OPT_SAM_INDEP, 4, LINSTAB_SAMPLING_BERNOULLI}};
     (void)n;
     for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
         double rho = 0.4;
@@ -500,14 +500,14 @@ Test(sam, critical_rho_is_where_the_sam_radius_crosses_one)
     linstab_rotated rf = tu_rotate(f);
     size_t n = f->n;
     struct {
-        linstab_sam_variant v;
+        linstab_optimizer v;
         size_t B;
         linstab_sampling s;
-    } cs[] = {{LINSTAB_SAM_SAME, 1, LINSTAB_SAMPLING_WITH},
-              {LINSTAB_SAM_SAME, n, LINSTAB_SAMPLING_WITHOUT},
-              {LINSTAB_SAM_SAME, 3, LINSTAB_SAMPLING_BERNOULLI},
-              {LINSTAB_SAM_INDEPENDENT, 2, LINSTAB_SAMPLING_WITHOUT},
-              {LINSTAB_SAM_INDEPENDENT, 1, LINSTAB_SAMPLING_WITH}};
+    } cs[] = {{LINSTAB_OPT_SAM_SAME, 1, LINSTAB_SAMPLING_WITH},
+              {LINSTAB_OPT_SAM_SAME, n, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_OPT_SAM_SAME, 3, LINSTAB_SAMPLING_BERNOULLI},
+              {LINSTAB_OPT_SAM_INDEP, 2, LINSTAB_SAMPLING_WITHOUT},
+              {LINSTAB_OPT_SAM_INDEP, 1, LINSTAB_SAMPLING_WITH}};
     for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
         double eta = 0.7 * sgd_eta_star(&rf, cs[c].s, cs[c].B);
         linstab_exact ex = compute(&rf, eta, cs[c].B, 0.2, cs[c].s, cs[c].v, 1);
@@ -528,7 +528,7 @@ Test(sam, critical_rho_is_where_the_sam_radius_crosses_one)
     }
     /* full batch: eta = 2/(l1 (1 + rho l1)) solved for rho */
     double l1 = tu_lambda1_mean(f), eta = 1.0 / l1;
-    linstab_exact ex = compute(&rf, eta, n, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAM_SAME, 1);
+    linstab_exact ex = compute(&rf, eta, n, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_OPT_SAM_SAME, 1);
     double want = (2.0 / eta - l1) / (l1 * l1);
     cr_expect(tu_rel(ex.sam_critical_rho, want, 0.0) < 1e-9, "%.17g vs %.17g", ex.sam_critical_rho,
               want);
@@ -567,7 +567,7 @@ Test(lemma41, has_closed_forms_on_the_004_construction)
     for (size_t bi = 0; bi < 3; bi++) {
         size_t B = batches[bi];
         double Bd = (double)B;
-        linstab_exact ex = compute(&rf, eta, B, 0.0, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAM_SAME, 1);
+        linstab_exact ex = compute(&rf, eta, B, 0.0, LINSTAB_SAMPLING_BERNOULLI, LINSTAB_OPT_SAM_SAME, 1);
         cr_assert_eq(ex.lemma_k, 10);
         double f1 = 1.0 - 4.0 * eta + 4.0 * eta * eta + 4.0 * eta * eta * (N / Bd - 1.0) / S;
         double fj = 1.0 - 4.0 * eta / S + 4.0 * eta * eta * N / (S * S * Bd);
@@ -604,14 +604,14 @@ static void marginal_at_eta_star(const linstab_family *f, const char *what)
             cr_expect_eq(linstab_verdict_classify(r, tol), LINSTAB_VERDICT_MARGINAL,
                          "%s %s B = %zu: SGD radius - 1 = %g, tol %g", what, linstab_sampling_name(all_samplings[t]),
                          B, r - 1.0, tol);
-            if (linstab_sam_available_rank(LINSTAB_SAM_SAME, f->n, rf.f->d, B, all_samplings[t])) {
-                double rs = sam_radius(&rf, LINSTAB_SAM_SAME, es, 0.0, B, all_samplings[t]);
+            if (linstab_sam_available_rank(LINSTAB_OPT_SAM_SAME, f->n, rf.f->d, B, all_samplings[t])) {
+                double rs = sam_radius(&rf, LINSTAB_OPT_SAM_SAME, es, 0.0, B, all_samplings[t]);
                 cr_expect_eq(linstab_verdict_classify(rs, tol), LINSTAB_VERDICT_MARGINAL,
                              "%s %s B = %zu: SAM rho = 0 radius - 1 = %g", what,
                              linstab_sampling_name(all_samplings[t]), B, rs - 1.0);
             }
             if (full) {
-                linstab_exact ex = compute(&rf, es, B, 0.0, all_samplings[t], LINSTAB_SAM_SAME, 1);
+                linstab_exact ex = compute(&rf, es, B, 0.0, all_samplings[t], LINSTAB_OPT_SAM_SAME, 1);
                 cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_MARGINAL, "%s: exact_compute", what);
                 cr_expect(ex.sgd_stable && ex.sam_stable);
                 cr_expect_eq(ex.sam_verdict, ex.sgd_verdict);
@@ -651,4 +651,44 @@ Test(verdict, rule_has_three_sides_and_na)
     cr_expect_eq(linstab_verdict_classify(NAN, tol), LINSTAB_VERDICT_NA);
     cr_expect(linstab_verdict_bounded(LINSTAB_VERDICT_MARGINAL) && !linstab_verdict_bounded(LINSTAB_VERDICT_UNSTABLE));
     cr_expect_str_eq(linstab_verdict_name(LINSTAB_VERDICT_MARGINAL), "marginal");
+}
+
+/* The one optimizer enum: its names round-trip, and the modules refuse the
+ * optimizers they have no exact operator for instead of treating them as
+ * another one (SGD or normalized SAM given to SAM's radius, normalized SAM
+ * given to the second-moment operator). */
+Test(optimizer, names_round_trip_and_exact_operators_refuse_what_they_do_not_cover)
+{
+    const linstab_optimizer all[4] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP,
+                                      LINSTAB_OPT_SAM_NORMALIZED};
+    linstab_error err = {0};
+    for (int i = 0; i < 4; i++) {
+        linstab_optimizer o = LINSTAB_OPT_SGD;
+        cr_expect_eq(linstab_optimizer_parse(linstab_optimizer_name(all[i]), &o, &err), LINSTAB_OK);
+        cr_expect_eq(o, all[i]);
+        cr_expect_eq(linstab_optimizer_is_sam(all[i]), all[i] != LINSTAB_OPT_SGD);
+    }
+    linstab_optimizer o = LINSTAB_OPT_SAM_SAME;
+    cr_expect_eq(linstab_optimizer_parse("adam", &o, &err), LINSTAB_EINVAL);
+    cr_expect_str_eq(err.param, "optimizer");
+    cr_expect_eq(o, LINSTAB_OPT_SAM_SAME);
+
+    linstab_family *f = tu_family_dense(6, 3, 2, 91);
+    linstab_rotated rf = tu_rotate(f);
+    double rad = -1.0;
+    for (int i = 0; i < 4; i++) {
+        linstab_status st = linstab_sam_radius(&rf, all[i], 0.3, 0.1, 2, LINSTAB_SAMPLING_WITHOUT, NULL,
+                                               &rad, &err);
+        int exact = all[i] == LINSTAB_OPT_SAM_SAME || all[i] == LINSTAB_OPT_SAM_INDEP;
+        cr_expect_eq(st, exact ? LINSTAB_OK : LINSTAB_EINVAL, "%s: %s", linstab_optimizer_name(all[i]),
+                     err.msg);
+        cr_expect_eq(linstab_sam_available(all[i], 6, 2, LINSTAB_SAMPLING_WITHOUT), exact);
+        cr_expect_eq(linstab_sam_available_rank(all[i], 6, rf.f->d, 2, LINSTAB_SAMPLING_WITHOUT), exact);
+    }
+    linstab_secmom *sm = NULL;
+    cr_expect_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SAM_NORMALIZED, 0.3, 0.1, 1.0, 0.0, &sm, &err),
+                 LINSTAB_EINVAL);
+    cr_expect_null(sm);
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
 }

@@ -1226,3 +1226,33 @@ Test(family, rotate_mean_turns_h_diagonal_and_keeps_every_sample_s_spectrum)
         linstab_family_free(f);
     }
 }
+
+/* The lambda1 cache that validation fills cannot go stale: after the data
+ * change (here: every sample scaled by 3, for each representation),
+ * linstab_family_sample_lambda1 gives the new values, equal to those of a
+ * family that never had a cache. */
+Test(family, lambda1_cache_follows_changes_of_the_data)
+{
+    const linstab_family_kind kinds_[] = {LINSTAB_FAMILY_DENSE, LINSTAB_FAMILY_FACTORED,
+                                         LINSTAB_FAMILY_DIAGONAL};
+    for (int t = 0; t < 3; t++) {
+        linstab_family *f = random_family(kinds_[t], 5, 4, 2, 64 + (unsigned)t);
+        linstab_error err = {0};
+        cr_assert_eq(linstab_family_validate(f, 1e-10, 0, NULL, &err), LINSTAB_OK, "%s", err.msg);
+        if (kinds_[t] == LINSTAB_FAMILY_DENSE) cr_assert_not_null(f->lambda1);
+        double before[5], after[5], fresh[5];
+        cr_assert_eq(linstab_family_sample_lambda1(f, before, &err), LINSTAB_OK, "%s", err.msg);
+        /* factored: H_i = U_i U_i' scales by 9 when U_i scales by 3 */
+        double s = kinds_[t] == LINSTAB_FAMILY_FACTORED ? 9.0 : 3.0;
+        for (size_t j = 0; j < linstab_family_data_len(f); j++) f->data[j] *= 3.0;
+        cr_assert_eq(linstab_family_sample_lambda1(f, after, &err), LINSTAB_OK, "%s", err.msg);
+        free(f->lambda1);
+        f->lambda1 = NULL;
+        cr_assert_eq(linstab_family_sample_lambda1(f, fresh, &err), LINSTAB_OK, "%s", err.msg);
+        for (int i = 0; i < 5; i++) {
+            cr_expect_eq(after[i], fresh[i], "kind %d sample %d", t, i);
+            cr_expect_lt(fabs(after[i] - s * before[i]), 1e-12 * s * before[i], "kind %d sample %d", t, i);
+        }
+        linstab_family_free(f);
+    }
+}

@@ -474,7 +474,7 @@ Test(restriction, in_place_equals_the_copying_restriction_and_hands_back_the_mea
         double *Hwant = malloc(d * d * sizeof *Hwant);
         cr_assert_eq(linstab_family_mean(f, Hwant, &err), LINSTAB_OK);
         double *H = NULL, l1 = 0.0;
-        cr_assert_eq(linstab_family_restrict_owned(&f, 0.0, 0, &r2, &H, &l1, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_family_restrict_take(&f, 0.0, 0, &r2, &H, &l1, &err), LINSTAB_OK);
         cr_expect_eq(r1, r2);
         cr_expect_eq(f->d, copy->d);
         double *G1 = malloc(25 * sizeof *G1), *G2 = malloc(25 * sizeof *G2);

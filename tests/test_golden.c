@@ -117,7 +117,7 @@ typedef struct result {
     linstab_bounds b;
     linstab_exact ex;
     linstab_hyper h;
-    linstab_sam_variant variant;
+    linstab_optimizer variant;
     double L; /* max_i lambda1(H_i) */
     int have_exact;
 } result;
@@ -262,7 +262,7 @@ static double radius_at(const result *r, int sam, double eta, double rho)
         double a, b;
         linstab_sampling_coeffs(r->h.sampling, r->g.n, r->h.batch, &a, &b);
         linstab_secmom *s = NULL;
-        cr_assert_eq(linstab_secmom_alloc(r->rf.f, r->rf.l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &s, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_secmom_alloc(r->rf.f, r->rf.l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &s, &err), LINSTAB_OK);
         cr_assert_eq(linstab_secmom_radius(s, &eo, &rad, &err), LINSTAB_OK);
         linstab_secmom_free(s);
         return rad;
@@ -306,7 +306,7 @@ static double tol(const result *r, const line *l, double want)
     if (strstr(k, "shin_eq7")) return 8 * EPS * fabs(want); /* rhs: closed forms in eta, rho */
     if (strstr(k, "thm41")) return (4 * rel_fro(r) + rel_gamma(r) + 8 * EPS) * fabs(want);
     int sam = strstr(k, "exact.sam.") != NULL;
-    int indep = sam && r->variant == LINSTAB_SAM_INDEPENDENT;
+    int indep = sam && r->variant == LINSTAB_OPT_SAM_INDEP;
     if (strstr(k, ".radius")) {
         double nrm = op_norm(r, eta, sam ? rho : 0.0);
         return C_TOL * m * EPS * nrm * (indep ? nrm : 1.0);

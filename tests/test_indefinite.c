@@ -127,7 +127,7 @@ static double *brute_T(const double *H, size_t n, size_t d, linstab_sampling s, 
     double Hh[DMAX * DMAX], H2[DMAX * DMAX], J[DMAX * DMAX], G[DMAX * DMAX], p1, p2;
     batch_iter it = {s, n, B, {0}, 0, 0, 0};
     while (next_batch(&it, H, d, Hh, &p1)) {
-        if (variant == LINSTAB_SAM_INDEPENDENT) {
+        if (variant == LINSTAB_OPT_SAM_INDEP) {
             batch_iter it2 = {s, n, B, {0}, 0, 0, 0};
             while (next_batch(&it2, H, d, H2, &p2)) {
                 /* J = I - eta Hh (I + rho H2) */
@@ -207,7 +207,7 @@ static double sgd_radius_of(const linstab_rotated *rf, double eta, size_t B, lin
     double a, b, r = NAN;
     linstab_sampling_coeffs(s, rf->f->n, B, &a, &b);
     linstab_secmom *sm = NULL;
-    cr_assert(linstab_secmom_alloc(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &sm, &err) == LINSTAB_OK, "%s",
+    cr_assert(linstab_secmom_alloc(rf->f, rf->l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &sm, &err) == LINSTAB_OK, "%s",
               err.msg);
     linstab_eigen_opts eo = linstab_eigen_defaults();
     eo.max_iter = 150; /* as exact_compute */
@@ -216,7 +216,7 @@ static double sgd_radius_of(const linstab_rotated *rf, double eta, size_t B, lin
     return r;
 }
 
-static double sam_radius_of(const linstab_rotated *rf, linstab_sam_variant v, double eta, double rho, size_t B,
+static double sam_radius_of(const linstab_rotated *rf, linstab_optimizer v, double eta, double rho, size_t B,
                             linstab_sampling s)
 {
     linstab_error err = {0};
@@ -226,7 +226,7 @@ static double sam_radius_of(const linstab_rotated *rf, linstab_sam_variant v, do
 }
 
 static linstab_exact exact_of(const linstab_rotated *rf, double eta, size_t B, double rho, linstab_sampling s,
-                              linstab_sam_variant v)
+                              linstab_optimizer v)
 {
     linstab_exact_opts o = linstab_exact_defaults();
     o.skip_lyapunov = 1;
@@ -262,18 +262,18 @@ static void compare_all(const double *HR, size_t r, const double *H, size_t n, s
             double sgd = brute_radius(HR, n, r, samp[t], B, eta, 0.0, -1);
             double rs = sgd_radius_of(&rf, eta, B, samp[t]);
             if (B == 2) {
-                linstab_exact ex = exact_of(&rf, eta, B, rho, samp[t], LINSTAB_SAM_SAME);
+                linstab_exact ex = exact_of(&rf, eta, B, rho, samp[t], LINSTAB_OPT_SAM_SAME);
                 cr_expect_eq(ex.sgd_radius, rs, "exact_compute's SGD radius is the operator's");
             }
             cr_expect(fabs(rs - sgd) <= RTOL * sgd, "%s: SGD %s B = %zu: %.15g vs brute force %.15g", what,
                       linstab_sampling_name(samp[t]), B, rs, sgd);
-            double same = brute_radius(HR, n, r, samp[t], B, eta, rho, LINSTAB_SAM_SAME);
-            double rsame = sam_radius_of(&rf, LINSTAB_SAM_SAME, eta, rho, B, samp[t]);
+            double same = brute_radius(HR, n, r, samp[t], B, eta, rho, LINSTAB_OPT_SAM_SAME);
+            double rsame = sam_radius_of(&rf, LINSTAB_OPT_SAM_SAME, eta, rho, B, samp[t]);
             cr_expect(fabs(rsame - same) <= RTOL * same, "%s: SAM same %s B = %zu rho = %g: %.15g vs brute force %.15g",
                       what, linstab_sampling_name(samp[t]), B, rho, rsame, same);
             if (samp[t] == LINSTAB_SAMPLING_WITH && B > 2) continue;
-            double ind = brute_radius(HR, n, r, samp[t], B, eta, rho, LINSTAB_SAM_INDEPENDENT);
-            double rind = sam_radius_of(&rf, LINSTAB_SAM_INDEPENDENT, eta, rho, B, samp[t]);
+            double ind = brute_radius(HR, n, r, samp[t], B, eta, rho, LINSTAB_OPT_SAM_INDEP);
+            double rind = sam_radius_of(&rf, LINSTAB_OPT_SAM_INDEP, eta, rho, B, samp[t]);
             cr_expect(fabs(rind - ind) <= RTOL * ind,
                       "%s: SAM independent %s B = %zu rho = %g: %.15g vs brute force %.15g", what,
                       linstab_sampling_name(samp[t]), B, rho, rind, ind);
@@ -346,8 +346,8 @@ Test(indefinite, radii_match_brute_force_on_a_diagonal_family)
         double sgd = brute_radius(HR, n, 3, LINSTAB_SAMPLING_WITHOUT, B, 0.6, 0.0, -1);
         double rs = sgd_radius_of(&rf, 0.6, B, LINSTAB_SAMPLING_WITHOUT);
         cr_expect(fabs(rs - sgd) <= RTOL * sgd, "diagonal storage B = %zu: %.15g vs %.15g", B, rs, sgd);
-        double same = brute_radius(HR, n, 3, LINSTAB_SAMPLING_WITHOUT, B, 0.6, 0.3, LINSTAB_SAM_SAME);
-        double rsame = sam_radius_of(&rf, LINSTAB_SAM_SAME, 0.6, 0.3, B, LINSTAB_SAMPLING_WITHOUT);
+        double same = brute_radius(HR, n, 3, LINSTAB_SAMPLING_WITHOUT, B, 0.6, 0.3, LINSTAB_OPT_SAM_SAME);
+        double rsame = sam_radius_of(&rf, LINSTAB_OPT_SAM_SAME, 0.6, 0.3, B, LINSTAB_SAMPLING_WITHOUT);
         cr_expect(fabs(rsame - same) <= RTOL * same, "diagonal storage SAM B = %zu: %.15g vs %.15g", B, rsame, same);
     }
     linstab_family_rotated_clear(&rf);
@@ -404,7 +404,7 @@ Test(indefinite, no_eta_is_stable_for_sgd_and_brute_force_agrees)
     cr_assert(linstab_family_rotated_make(f, 0.0, 1, &rf, &err) == LINSTAB_OK, "%s", err.msg);
     cr_assert(rf.l[rf.f->d - 1] < 0.0, "the family has negative curvature");
     for (size_t B = 1; B <= 6; B++) {
-        linstab_exact ex = exact_of(&rf, 0.05, B, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAM_SAME);
+        linstab_exact ex = exact_of(&rf, 0.05, B, 0.0, LINSTAB_SAMPLING_WITHOUT, LINSTAB_OPT_SAM_SAME);
         cr_expect(ex.sgd_eta_star == 0.0, "B = %zu: eta* = %g", B, ex.sgd_eta_star);
         cr_expect(ex.sgd_critical_batch == 0, "B = %zu: no batch size is stable", B);
         cr_expect_eq(ex.sgd_verdict, LINSTAB_VERDICT_UNSTABLE);
@@ -448,19 +448,19 @@ Test(indefinite, sam_eta_star_is_where_the_brute_force_radius_crosses_one)
         for (size_t B = 1; B <= n; B += 2) {
             double es = NAN;
             linstab_eigen_opts eo = linstab_eigen_defaults();
-            cr_assert(linstab_sam_eta_star(&rf, LINSTAB_SAM_SAME, rho, B, LINSTAB_SAMPLING_WITHOUT, &eo, &es, &err) ==
+            cr_assert(linstab_sam_eta_star(&rf, LINSTAB_OPT_SAM_SAME, rho, B, LINSTAB_SAMPLING_WITHOUT, &eo, &es, &err) ==
                           LINSTAB_OK,
                       "%s", err.msg);
             if (es == 0.0) {
-                double br = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, 1e-3, rho, LINSTAB_SAM_SAME);
+                double br = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, 1e-3, rho, LINSTAB_OPT_SAM_SAME);
                 cr_expect(br > 1.0, "rho = %g B = %zu: eta* = 0 but the radius at eta = 1e-3 is %.15g", rho, B, br);
                 continue;
             }
             positive_seen++;
             cr_assert(isfinite(es) && es > 0.0);
-            double lo = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * (1.0 - 1e-6), rho, LINSTAB_SAM_SAME);
-            double hi = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * (1.0 + 1e-6), rho, LINSTAB_SAM_SAME);
-            double small = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * 0.01, rho, LINSTAB_SAM_SAME);
+            double lo = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * (1.0 - 1e-6), rho, LINSTAB_OPT_SAM_SAME);
+            double hi = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * (1.0 + 1e-6), rho, LINSTAB_OPT_SAM_SAME);
+            double small = brute_radius(H, n, d, LINSTAB_SAMPLING_WITHOUT, B, es * 0.01, rho, LINSTAB_OPT_SAM_SAME);
             cr_expect(lo <= 1.0 + RTOL && hi > 1.0 && small < 1.0,
                       "rho = %g B = %zu: eta* = %.12g, radius below %.15g above %.15g, at eta*/100 %.15g", rho, B, es,
                       lo, hi, small);

@@ -66,7 +66,7 @@ static double pmf(linstab_sampling smp, size_t n, size_t s, size_t B, size_t K)
  * h = c K / B, J = 1 - eta h (SGD), 1 - eta (h + rho h^2) (SAM same),
  * 1 - eta h1 (1 + rho h2) with independent counts (SAM independent).
  */
-static double coord_exponent(linstab_dynamics dyn, linstab_sampling smp, size_t n, size_t s,
+static double coord_exponent(linstab_optimizer dyn, linstab_sampling smp, size_t n, size_t s,
                              double c, size_t B, double eta, double rho)
 {
     size_t kmax = n > B ? n : B;
@@ -75,14 +75,14 @@ static double coord_exponent(linstab_dynamics dyn, linstab_sampling smp, size_t 
         double p = pmf(smp, n, s, B, K);
         if (p == 0.0) continue;
         double h = c * (double)K / Bd;
-        if (dyn == LINSTAB_DYN_SAM_INDEP) {
+        if (dyn == LINSTAB_OPT_SAM_INDEP) {
             for (size_t K2 = 0; K2 <= kmax; K2++) {
                 double p2 = pmf(smp, n, s, B, K2);
                 if (p2 == 0.0) continue;
                 e += p * p2 * log(fabs(1.0 - eta * h * (1.0 + rho * c * (double)K2 / Bd)));
             }
         } else {
-            double g = dyn == LINSTAB_DYN_SAM_SAME ? h + rho * h * h : h;
+            double g = dyn == LINSTAB_OPT_SAM_SAME ? h + rho * h * h : h;
             e += p * log(fabs(1.0 - eta * g));
         }
     }
@@ -90,7 +90,7 @@ static double coord_exponent(linstab_dynamics dyn, linstab_sampling smp, size_t 
 }
 
 /* Exponents of coordinate 1 (sigma samples) and of any other (one sample). */
-static void exponents_004(linstab_dynamics dyn, linstab_sampling smp, size_t n, size_t sigma,
+static void exponents_004(linstab_optimizer dyn, linstab_sampling smp, size_t n, size_t sigma,
                           size_t B, double eta, double rho, double *e1, double *ej)
 {
     double m = 2.0 * (double)n / (double)sigma;
@@ -111,7 +111,7 @@ static double spec_formula_004(size_t n, size_t sigma, size_t B, double eta)
     return fmax(e1, ej);
 }
 
-static linstab_lyap exact_exponent(const linstab_family *f, linstab_dynamics dyn, double eta,
+static linstab_lyap exact_exponent(const linstab_family *f, linstab_optimizer dyn, double eta,
                                    double rho, size_t B, linstab_sampling s)
 {
     linstab_lyap ly;
@@ -133,7 +133,7 @@ static double sgd_radius(const linstab_family *f, linstab_sampling s, size_t B, 
     double a, b, rad = NAN;
     linstab_sampling_coeffs(s, f->n, B, &a, &b);
     linstab_secmom *sm = NULL;
-    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &sm, &err),
+    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &sm, &err),
                  LINSTAB_OK, "%s", err.msg);
     cr_assert_eq(linstab_secmom_radius(sm, NULL, &rad, &err), LINSTAB_OK, "%s", err.msg);
     linstab_secmom_free(sm);
@@ -154,7 +154,7 @@ Test(lyapunov_exact, of_dexters_construction_is_the_closed_form)
             for (size_t ei = 0; ei < sizeof etas / sizeof *etas; ei++) {
                 double want = spec_formula_004(n, sigmas[si], batches[bi], etas[ei]);
                 if (!isfinite(want)) continue; /* an exact zero factor: -inf, tested below */
-                linstab_lyap ly = exact_exponent(f, LINSTAB_DYN_SGD, etas[ei], 0.0, batches[bi],
+                linstab_lyap ly = exact_exponent(f, LINSTAB_OPT_SGD, etas[ei], 0.0, batches[bi],
                                                  LINSTAB_SAMPLING_BERNOULLI);
                 cr_expect(fabs(ly.exponent - want) <= 1e-12 * fmax(1.0, fabs(want)),
                           "sigma = %zu, B = %zu, eta = %g: %.17g, formula %.17g", sigmas[si],
@@ -169,7 +169,7 @@ Test(lyapunov_exact, of_dexters_construction_is_the_closed_form)
 Test(lyapunov_exact, matches_an_independent_enumeration_for_every_sampling_and_dynamics)
 {
     size_t n = 12, sigmas[] = {1, 3, 4}, batches[] = {1, 2, 5, 11, 12};
-    linstab_dynamics dyns[] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME, LINSTAB_DYN_SAM_INDEP};
+    linstab_optimizer dyns[] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP};
     double eta = 0.37, rho = 0.13;
     for (size_t si = 0; si < 3; si++) {
         linstab_family *f = tu_family_004(n, sigmas[si]);
@@ -199,9 +199,9 @@ Test(lyapunov_exact, of_sam_at_rho_zero_is_that_of_sgd)
 {
     linstab_family *f = tu_family_004(15, 3);
     for (int sm = 0; sm < 3; sm++) {
-        double e0 = exact_exponent(f, LINSTAB_DYN_SGD, 0.6, 0.0, 4, all_samplings[sm]).exponent;
-        double e1 = exact_exponent(f, LINSTAB_DYN_SAM_SAME, 0.6, 0.0, 4, all_samplings[sm]).exponent;
-        double e2 = exact_exponent(f, LINSTAB_DYN_SAM_INDEP, 0.6, 0.0, 4, all_samplings[sm]).exponent;
+        double e0 = exact_exponent(f, LINSTAB_OPT_SGD, 0.6, 0.0, 4, all_samplings[sm]).exponent;
+        double e1 = exact_exponent(f, LINSTAB_OPT_SAM_SAME, 0.6, 0.0, 4, all_samplings[sm]).exponent;
+        double e2 = exact_exponent(f, LINSTAB_OPT_SAM_INDEP, 0.6, 0.0, 4, all_samplings[sm]).exponent;
         cr_expect(fabs(e1 - e0) <= 1e-14 * fmax(1.0, fabs(e0)));
         cr_expect(fabs(e2 - e0) <= 1e-14 * fmax(1.0, fabs(e0)));
     }
@@ -216,10 +216,10 @@ Test(lyapunov_exact, is_minus_infinity_when_every_coordinate_can_be_zeroed)
     linstab_error err;
     cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 4, 4, 1, &f, &err), LINSTAB_OK);
     for (size_t i = 0; i < 4; i++) f->data[i * 4 + i] = 1.0;
-    linstab_lyap ly = exact_exponent(f, LINSTAB_DYN_SGD, 4.0, 0.0, 4, LINSTAB_SAMPLING_WITHOUT);
+    linstab_lyap ly = exact_exponent(f, LINSTAB_OPT_SGD, 4.0, 0.0, 4, LINSTAB_SAMPLING_WITHOUT);
     cr_expect(isinf(ly.exponent) && ly.exponent < 0.0, "%g", ly.exponent);
     /* the simulation collapses to w = 0 too */
-    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 4.0, 0.0, 4, LINSTAB_SAMPLING_WITHOUT, 4,
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 4.0, 0.0, 4, LINSTAB_SAMPLING_WITHOUT, 4,
                                      100, 1, &ly, &err),
                  LINSTAB_OK);
     cr_expect(isinf(ly.exponent) && ly.exponent < 0.0, "%g", ly.exponent);
@@ -234,14 +234,14 @@ Test(lyapunov_exact, reproduces_the_worked_example_n_100_eta_08_sigma_5)
     double eta = 0.8;
     linstab_family *f = tu_family_004(n, sigma);
     /* the almost-sure boundary is B = 21 */
-    double e20 = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, 20, LINSTAB_SAMPLING_BERNOULLI).exponent;
-    double e21 = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, 21, LINSTAB_SAMPLING_BERNOULLI).exponent;
+    double e20 = exact_exponent(f, LINSTAB_OPT_SGD, eta, 0.0, 20, LINSTAB_SAMPLING_BERNOULLI).exponent;
+    double e21 = exact_exponent(f, LINSTAB_OPT_SGD, eta, 0.0, 21, LINSTAB_SAMPLING_BERNOULLI).exponent;
     cr_expect(e20 > 0.0, "B = 20: exponent %g", e20);
     cr_expect(e21 < 0.0, "B = 21: exponent %g", e21);
     cr_expect(fabs(e20 - spec_formula_004(n, sigma, 20, eta)) < 1e-12);
     cr_expect(fabs(e21 - spec_formula_004(n, sigma, 21, eta)) < 1e-12);
     for (size_t B = 1; B <= n; B++) {
-        double e = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, B, LINSTAB_SAMPLING_BERNOULLI).exponent;
+        double e = exact_exponent(f, LINSTAB_OPT_SGD, eta, 0.0, B, LINSTAB_SAMPLING_BERNOULLI).exponent;
         cr_expect((B <= 20) == (e > 0.0), "B = %zu: exponent %g", B, e);
     }
     /* the mean-square boundary is B = 45 (Theorem 2's line: 44.4) */
@@ -285,17 +285,17 @@ Test(lyapunov_mc, agrees_with_the_exact_exponent_within_four_standard_errors)
     struct {
         size_t n, sigma, B;
         double eta, rho;
-        linstab_dynamics dyn;
+        linstab_optimizer dyn;
         linstab_sampling s;
     } cs[] = {
-        {20, 4, 5, 0.8, 0.0, LINSTAB_DYN_SGD, LINSTAB_SAMPLING_BERNOULLI},
-        {20, 2, 8, 0.9, 0.0, LINSTAB_DYN_SGD, LINSTAB_SAMPLING_BERNOULLI},
-        {20, 4, 12, 0.8, 0.0, LINSTAB_DYN_SGD, LINSTAB_SAMPLING_WITHOUT},
-        {20, 5, 10, 0.9, 0.0, LINSTAB_DYN_SGD, LINSTAB_SAMPLING_WITH},
-        {20, 2, 10, 0.7, 0.05, LINSTAB_DYN_SAM_SAME, LINSTAB_SAMPLING_WITHOUT},
-        {20, 4, 8, 0.9, 0.05, LINSTAB_DYN_SAM_SAME, LINSTAB_SAMPLING_WITH},
-        {20, 4, 5, 0.9, 0.02, LINSTAB_DYN_SAM_INDEP, LINSTAB_SAMPLING_BERNOULLI},
-        {20, 4, 10, 0.9, 0.05, LINSTAB_DYN_SAM_INDEP, LINSTAB_SAMPLING_BERNOULLI},
+        {20, 4, 5, 0.8, 0.0, LINSTAB_OPT_SGD, LINSTAB_SAMPLING_BERNOULLI},
+        {20, 2, 8, 0.9, 0.0, LINSTAB_OPT_SGD, LINSTAB_SAMPLING_BERNOULLI},
+        {20, 4, 12, 0.8, 0.0, LINSTAB_OPT_SGD, LINSTAB_SAMPLING_WITHOUT},
+        {20, 5, 10, 0.9, 0.0, LINSTAB_OPT_SGD, LINSTAB_SAMPLING_WITH},
+        {20, 2, 10, 0.7, 0.05, LINSTAB_OPT_SAM_SAME, LINSTAB_SAMPLING_WITHOUT},
+        {20, 4, 8, 0.9, 0.05, LINSTAB_OPT_SAM_SAME, LINSTAB_SAMPLING_WITH},
+        {20, 4, 5, 0.9, 0.02, LINSTAB_OPT_SAM_INDEP, LINSTAB_SAMPLING_BERNOULLI},
+        {20, 4, 10, 0.9, 0.05, LINSTAB_OPT_SAM_INDEP, LINSTAB_SAMPLING_BERNOULLI},
     };
     size_t runs = 16, steps = 4000;
     for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
@@ -330,13 +330,13 @@ Test(lyapunov_mc, is_reproducible_from_its_seed)
     linstab_family *f = tu_family_dense(6, 3, 2, 5);
     linstab_lyap a, b, c;
     linstab_error err;
-    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.3, 0.0, 2, LINSTAB_SAMPLING_WITHOUT, 4,
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 0.3, 0.0, 2, LINSTAB_SAMPLING_WITHOUT, 4,
                                      500, 77, &a, &err),
                  LINSTAB_OK);
-    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.3, 0.0, 2, LINSTAB_SAMPLING_WITHOUT, 4,
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 0.3, 0.0, 2, LINSTAB_SAMPLING_WITHOUT, 4,
                                      500, 77, &b, &err),
                  LINSTAB_OK);
-    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.3, 0.0, 2, LINSTAB_SAMPLING_WITHOUT, 4,
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 0.3, 0.0, 2, LINSTAB_SAMPLING_WITHOUT, 4,
                                      500, 78, &c, &err),
                  LINSTAB_OK);
     cr_expect(memcmp(&a.exponent, &b.exponent, sizeof a.exponent) == 0);
@@ -354,10 +354,10 @@ Test(lyapunov_mc, averages_independent_runs_one_stream_each)
     linstab_family *f = tu_family_dense(5, 3, 2, 15);
     linstab_lyap two, three;
     linstab_error err;
-    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.4, 0.0, 2, LINSTAB_SAMPLING_BERNOULLI, 2,
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 0.4, 0.0, 2, LINSTAB_SAMPLING_BERNOULLI, 2,
                                      300, 11, &two, &err),
                  LINSTAB_OK);
-    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.4, 0.0, 2, LINSTAB_SAMPLING_BERNOULLI, 3,
+    cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 0.4, 0.0, 2, LINSTAB_SAMPLING_BERNOULLI, 3,
                                      300, 11, &three, &err),
                  LINSTAB_OK);
     double e[3] = {two.exponent + two.stderr_, two.exponent - two.stderr_,
@@ -386,7 +386,7 @@ Test(lyapunov_mc, of_gradient_descent_is_log_of_the_top_factor)
         double top = 0.0;
         for (size_t j = 0; j < d; j++) top = fmax(top, fabs(1.0 - etas[e] * w[j]));
         linstab_lyap ly;
-        cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, etas[e], 0.0, f->n,
+        cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, etas[e], 0.0, f->n,
                                          LINSTAB_SAMPLING_WITHOUT, 4, 2000, 3, &ly, &err),
                      LINSTAB_OK);
         /* bias eps_b/tau with eps_b <= exp(-2 b gap)-small: the second
@@ -404,10 +404,10 @@ Test(lyapunov_mc, rejects_too_few_runs_or_steps)
     linstab_family *f = tu_family_004(6, 2);
     linstab_lyap ly;
     linstab_error err;
-    cr_expect_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.1, 0.0, 2, LINSTAB_SAMPLING_WITH, 1, 100,
+    cr_expect_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 0.1, 0.0, 2, LINSTAB_SAMPLING_WITH, 1, 100,
                                      1, &ly, &err),
                  LINSTAB_EINVAL);
-    cr_expect_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, 0.1, 0.0, 2, LINSTAB_SAMPLING_WITH, 4, 5, 1,
+    cr_expect_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, 0.1, 0.0, 2, LINSTAB_SAMPLING_WITH, 4, 5, 1,
                                      &ly, &err),
                  LINSTAB_EINVAL);
     linstab_family_free(f);
@@ -427,7 +427,7 @@ Test(lyapunov_exact, declines_families_it_cannot_enumerate)
     double data[6] = {1.0, 0.0, 2.0, 1.0, 0.0, 1.0};
     memcpy(f->data, data, sizeof data);
     ly = sentinel;
-    cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_DYN_SGD, 0.1, 0.0, 1,
+    cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_OPT_SGD, 0.1, 0.0, 1,
                                              LINSTAB_SAMPLING_BERNOULLI, &ly, &ok, &err),
                  LINSTAB_OK);
     cr_expect_eq(ok, 0);
@@ -436,7 +436,7 @@ Test(lyapunov_exact, declines_families_it_cannot_enumerate)
     /* a dense family */
     f = tu_family_dense(4, 2, 1, 3);
     ok = -1;
-    cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_DYN_SGD, 0.1, 0.0, 1,
+    cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_OPT_SGD, 0.1, 0.0, 1,
                                              LINSTAB_SAMPLING_BERNOULLI, &ly, &ok, &err),
                  LINSTAB_OK);
     cr_expect_eq(ok, 0);
@@ -444,7 +444,7 @@ Test(lyapunov_exact, declines_families_it_cannot_enumerate)
     /* normalized SAM is not linear */
     f = tu_family_004(6, 2);
     ok = -1;
-    cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_DYN_SAM_NORMALIZED, 0.1, 0.05, 2,
+    cr_assert_eq(linstab_lyapunov_diag_exact(f, LINSTAB_OPT_SAM_NORMALIZED, 0.1, 0.05, 2,
                                              LINSTAB_SAMPLING_BERNOULLI, &ly, &ok, &err),
                  LINSTAB_OK);
     cr_expect_eq(ok, 0);
@@ -459,7 +459,7 @@ Test(lyapunov_exact, gives_a_flat_coordinate_exponent_zero)
     cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 2, 2, 1, &f, &err), LINSTAB_OK);
     f->data[0] = 1.0;
     f->data[2] = 1.0;
-    linstab_lyap ly = exact_exponent(f, LINSTAB_DYN_SGD, 0.5, 0.0, 1, LINSTAB_SAMPLING_WITH);
+    linstab_lyap ly = exact_exponent(f, LINSTAB_OPT_SGD, 0.5, 0.0, 1, LINSTAB_SAMPLING_WITH);
     cr_expect_eq(ly.exponent, 0.0);
     linstab_family_free(f);
 }
@@ -473,7 +473,7 @@ Test(lyapunov_exact, can_be_negative_while_the_mean_square_radius_exceeds_one)
     linstab_family *f = tu_family_004(n, sigma);
     int found = 0;
     for (size_t B = 1; B <= n; B++) {
-        double e = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, B, LINSTAB_SAMPLING_BERNOULLI).exponent;
+        double e = exact_exponent(f, LINSTAB_OPT_SGD, eta, 0.0, B, LINSTAB_SAMPLING_BERNOULLI).exponent;
         double rad = sgd_radius(f, LINSTAB_SAMPLING_BERNOULLI, B, eta);
         /* Jensen: E log|J| <= (1/2) log E J^2, coordinate by coordinate */
         cr_expect(e <= 0.5 * log(rad) + 1e-12, "B = %zu: exponent %g > log(radius)/2 = %g", B, e,
@@ -488,7 +488,7 @@ Test(lyapunov_exact, can_be_negative_while_the_mean_square_radius_exceeds_one)
     /* The worked example has the whole band 21 <= B <= 44 of them; check one */
     linstab_family_free(f);
     f = tu_family_004(100, 5);
-    double e30 = exact_exponent(f, LINSTAB_DYN_SGD, eta, 0.0, 30, LINSTAB_SAMPLING_BERNOULLI).exponent;
+    double e30 = exact_exponent(f, LINSTAB_OPT_SGD, eta, 0.0, 30, LINSTAB_SAMPLING_BERNOULLI).exponent;
     /* coordinate 1's mean-square factor (docs/math.md §7) exceeds 1 at B = 30 */
     double f1 = 1.0 - 4.0 * eta + 4.0 * eta * eta + 4.0 * eta * eta * (100.0 / 30.0 - 1.0) / 5.0;
     cr_expect(e30 < 0.0 && f1 > 1.0, "exponent %g, mean-square factor %g", e30, f1);
@@ -511,7 +511,7 @@ Test(lyapunov_mc, never_exceeds_half_the_log_radius_on_dense_families)
         for (int e = 0; e < 3; e++) {
             double rad = sgd_radius(f, all_samplings[sm], 2, etas[e]);
             linstab_lyap ly;
-            cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_DYN_SGD, etas[e], 0.0, 2, all_samplings[sm],
+            cr_assert_eq(linstab_lyapunov_mc(f, LINSTAB_OPT_SGD, etas[e], 0.0, 2, all_samplings[sm],
                                              8, 2000, 5, &ly, &err),
                          LINSTAB_OK);
             /* const/tau with const <= (1/2) log d for a unit start */
@@ -563,7 +563,7 @@ Test(simulated_step, batch_apply_is_the_batch_mean_of_the_samples)
     for (int k = 0; k < 3; k++) {
         linstab_sim *s = NULL;
         linstab_error err;
-        cr_assert_eq(linstab_simulate_alloc(fs[k], LINSTAB_DYN_SGD, 0.1, 0.0, 4, LINSTAB_SAMPLING_WITH, &s, &err),
+        cr_assert_eq(linstab_simulate_alloc(fs[k], LINSTAB_OPT_SGD, 0.1, 0.0, 4, LINSTAB_SAMPLING_WITH, &s, &err),
                      LINSTAB_OK);
         double x[4] = {0.3, -1.2, 0.7, 2.0}, y[4], want[4];
         for (size_t count = 1; count <= 4; count++) {
@@ -589,8 +589,8 @@ Test(simulated_step, batch_apply_is_the_batch_mean_of_the_samples)
 Test(simulated_step, at_full_batch_is_the_deterministic_update_for_every_dynamics)
 {
     linstab_family *fs[3] = {tu_family_dense(4, 3, 3, 41), tu_family_factored(4, 3, 1, 42), diag_family(4, 3, 43)};
-    linstab_dynamics dyns[4] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME, LINSTAB_DYN_SAM_INDEP,
-                                LINSTAB_DYN_SAM_NORMALIZED};
+    linstab_optimizer dyns[4] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP,
+                                LINSTAB_OPT_SAM_NORMALIZED};
     double eta = 0.3, rhos[2] = {0.0, 0.4};
     size_t all[4] = {0, 1, 2, 3};
     for (int k = 0; k < 3; k++)
@@ -607,7 +607,7 @@ Test(simulated_step, at_full_batch_is_the_deterministic_update_for_every_dynamic
                     hand_apply(fs[k], all, 4, 4, w, g); /* g = H w */
                     double gn = sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
                     for (int j = 0; j < 3; j++) {
-                        double c = dyns[q] == LINSTAB_DYN_SGD ? 0.0 : dyns[q] == LINSTAB_DYN_SAM_NORMALIZED ? rho / gn : rho;
+                        double c = dyns[q] == LINSTAB_OPT_SGD ? 0.0 : dyns[q] == LINSTAB_OPT_SAM_NORMALIZED ? rho / gn : rho;
                         u[j] = w[j] + c * g[j]; /* the ascent point */
                     }
                     hand_apply(fs[k], all, 4, 4, u, t); /* H u */
@@ -637,7 +637,7 @@ Test(simulated_step, normalized_sam_moves_the_ascent_point_by_exactly_rho)
     f->data[1] = 0.5;
     double eta = 0.25, rho = 3.0;
     linstab_sim *s = NULL;
-    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_DYN_SAM_NORMALIZED, eta, rho, 1, LINSTAB_SAMPLING_WITH, &s, &err),
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SAM_NORMALIZED, eta, rho, 1, LINSTAB_SAMPLING_WITH, &s, &err),
                  LINSTAB_OK);
     gsl_rng *r = tu_rng(1);
     double w[2] = {1.0, 1.0}, gn = sqrt(4.0 + 0.25);
@@ -669,12 +669,12 @@ Test(simulated_step, diagonal_fast_path_equals_the_general_step_batch_for_batch)
     linstab_family *f = diag_family(6, 5, 61);
     for (size_t i = 0; i < 6; i++) f->data[i * 5 + 4] = 0.0;
     linstab_sampling ss[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
-    linstab_dynamics dyns[2] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME};
+    linstab_optimizer dyns[2] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME};
     size_t Bs[3] = {1, 3, 6};
     for (int si = 0; si < 3; si++)
         for (int q = 0; q < 2; q++)
             for (int bi = 0; bi < 3; bi++) {
-                double rho = dyns[q] == LINSTAB_DYN_SAM_SAME ? 0.35 : 0.0;
+                double rho = dyns[q] == LINSTAB_OPT_SAM_SAME ? 0.35 : 0.0;
                 linstab_sim *s1 = NULL, *s2 = NULL;
                 linstab_error err;
                 cr_assert_eq(linstab_simulate_alloc(f, dyns[q], 0.3, rho, Bs[bi], ss[si], &s1, &err), LINSTAB_OK);

@@ -2,7 +2,10 @@
  * test_map.c -- phase diagrams: axis parsing, Dexter et al.'s classification rule on
  * hand-made trajectories, the simulator's step against the update's
  * definition, and the Monte Carlo verdicts against the almost-sure
- * (Lyapunov) and mean-square criteria on Dexter et al.'s construction.
+ * (Lyapunov) and mean-square criteria on Dexter et al.'s construction;
+ * the grid driver (chunks, a stop and a resume, a partition over workers
+ * and their failures) against single cells, and the cells' Theorem 1/2
+ * margins against linstab_bounds_compute.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -10,34 +13,37 @@
 
 #include <criterion/criterion.h>
 
+#include "linstab/bounds.h"
+#include "linstab/checkpoint.h"
 #include "linstab/generate.h"
+#include "linstab/geometry.h"
 #include "linstab/map.h"
 #include "testutil.h"
 
 Test(map_axis, parses_lists_linear_and_log_ranges_and_integer_ranges)
 {
-    linstab_axis a;
+    linstab_map_axis a;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("eta=0.1,0.2,0.5", &a, &err), LINSTAB_OK);
-    cr_expect_eq(a.kind, LINSTAB_AXIS_ETA);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1,0.2,0.5", &a, &err), LINSTAB_OK);
+    cr_expect_eq(a.kind, LINSTAB_MAP_AXIS_ETA);
     cr_expect_eq(a.count, 3);
     cr_expect_eq(a.values[2], 0.5);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("eta=0.1:0.5:5", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1:0.5:5", &a, &err), LINSTAB_OK);
     cr_expect_eq(a.count, 5);
     cr_expect_lt(fabs(a.values[1] - 0.2), 1e-15);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("rho=log:0.01:1:3", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("rho=log:0.01:1:3", &a, &err), LINSTAB_OK);
     cr_expect(a.log);
     cr_expect_lt(fabs(a.values[1] - 0.1), 1e-15);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("batch=1:10:3", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("batch=1:10:3", &a, &err), LINSTAB_OK);
     cr_expect_eq(a.count, 4);
     cr_expect_eq(a.values[3], 10.0);
-    linstab_axis_clear(&a);
-    cr_assert_eq(linstab_axis_parse("sigma=1:50", &a, &err), LINSTAB_OK);
+    linstab_map_axis_clear(&a);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1:50", &a, &err), LINSTAB_OK);
     cr_expect_eq(a.count, 50);
-    linstab_axis_clear(&a);
+    linstab_map_axis_clear(&a);
 }
 
 Test(map_axis, rejects_bad_specifications_with_a_message)
@@ -47,21 +53,21 @@ Test(map_axis, rejects_bad_specifications_with_a_message)
                          "rho=-0.1,0.2",  "eta=1:2:0",   "eta=a,b",     "batch=5:2",
                          "eta=",          "sigma=2.5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        linstab_axis a;
+        linstab_map_axis a;
         linstab_error err = {0};
-        cr_expect_eq(linstab_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
+        cr_expect_eq(linstab_map_axis_parse(bad[i], &a, &err), LINSTAB_EINVAL, "accepted '%s'", bad[i]);
         cr_expect(err.msg[0] != '\0');
     }
 }
 
 Test(map_check, rejects_a_repeated_axis_an_inapplicable_axis_and_batches_above_n)
 {
-    linstab_axis x, y, z, r;
+    linstab_map_axis x, y, z, r;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("eta=0.1:1:4", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("eta=0.2,0.3", &y, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1:200", &z, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("rho=0:1:3", &r, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1:1:4", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("eta=0.2,0.3", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1:200", &z, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("rho=0:1:3", &r, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.sigma = 5;
@@ -72,24 +78,24 @@ Test(map_check, rejects_a_repeated_axis_an_inapplicable_axis_and_batches_above_n
     cr_expect(strstr(err.msg, "exceeds n") != NULL, "%s", err.msg);
     cr_expect_eq(linstab_map_check(&src, &p, &x, &r, &err), LINSTAB_EINVAL);
     cr_expect(strstr(err.msg, "rho") != NULL, "%s", err.msg);
-    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.dyn = LINSTAB_OPT_SAM_SAME;
     cr_expect_eq(linstab_map_check(&src, &p, &x, &r, &err), LINSTAB_OK, "%s", err.msg);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
-    linstab_axis_clear(&z);
-    linstab_axis_clear(&r);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+    linstab_map_axis_clear(&z);
+    linstab_map_axis_clear(&r);
 }
 
 Test(map_protocol, classification_follows_004_on_hand_made_trajectories)
 {
     double up[] = {1.0, 2.0, 50.0, 999.0, 1000.0, 0.0001};
-    cr_expect_eq(linstab_mc_classify(up, 6, 1000, 1000), 1); /* growth reached first */
+    cr_expect_eq(linstab_map_cell_classify(up, 6, 1000, 1000), 1); /* growth reached first */
     double down[] = {2.0, 1.0, 0.01, 0.0019, 0.002, 5000.0};
-    cr_expect_eq(linstab_mc_classify(down, 6, 1000, 1000), -1); /* 2/1000 reached first */
+    cr_expect_eq(linstab_map_cell_classify(down, 6, 1000, 1000), -1); /* 2/1000 reached first */
     double flat[] = {1.0, 3.0, 0.5, 999.0, 0.0011};
-    cr_expect_eq(linstab_mc_classify(flat, 5, 1000, 1000), 0); /* neither: not divergent */
+    cr_expect_eq(linstab_map_cell_classify(flat, 5, 1000, 1000), 0); /* neither: not divergent */
     double zero[] = {1.0, 0.0};
-    cr_expect_eq(linstab_mc_classify(zero, 2, 1000, 1000), -1);
+    cr_expect_eq(linstab_map_cell_classify(zero, 2, 1000, 1000), -1);
 }
 
 /* The step of each dynamics equals its definition with a full batch
@@ -105,7 +111,7 @@ Test(map_protocol, the_simulator_step_equals_the_update_definition)
     double H[9], w0[3] = {0.3, -0.7, 1.1};
     cr_assert_eq(linstab_family_mean(f, H, &err), LINSTAB_OK);
     double eta = 0.2, rho = 0.3;
-    linstab_dynamics dyns[3] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME, LINSTAB_DYN_SAM_INDEP};
+    linstab_optimizer dyns[3] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP};
     for (int k = 0; k < 3; k++) {
         linstab_sim *s = NULL;
         cr_assert_eq(linstab_simulate_alloc(f, dyns[k], eta, rho, n, LINSTAB_SAMPLING_WITHOUT, &s, &err), LINSTAB_OK);
@@ -136,10 +142,10 @@ Test(map_protocol, the_simulator_step_equals_the_update_definition)
  * |exponent| > 0.15 every run is. */
 Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,3,5,10,20,40", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1,2,5,10,20,30,50,80", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,3,5,10,20,40", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,2,5,10,20,30,50,80", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
@@ -147,8 +153,8 @@ Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
     size_t checked = 0;
     for (size_t iy = 0; iy < y.count; iy++)
         for (size_t ix = 0; ix < x.count; ix++) {
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             if (c.radius <= 1.0) cr_expect_eq(c.frac_div, 0.0, "ms-stable cell diverged");
             if (fabs(c.lyapunov) > 0.04) {
                 cr_expect_eq(c.divergent, c.lyapunov > 0, "sigma %g B %g", x.values[ix], y.values[iy]);
@@ -161,29 +167,29 @@ Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
             if (c.thm1_margin > 0) cr_expect_gt(c.radius, 1.0);
         }
     cr_expect_gt(checked, 20);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 Test(map_protocol, a_cell_is_reproducible_from_its_seed)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=5", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=21", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=5", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=21", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
     p.runs = 9;
-    linstab_cell a, b;
-    cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, 0, 0, &a, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, 0, 0, &b, &err), LINSTAB_OK);
+    linstab_map_cell a, b;
+    cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, 0, 0, &a, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, 0, 0, &b, &err), LINSTAB_OK);
     cr_expect_eq(a.frac_div, b.frac_div);
     cr_expect_eq(a.divergent, b.divergent);
     cr_expect_eq(a.radius, b.radius);
     cr_expect_eq(a.lyapunov, b.lyapunov);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 /* ---- the margin columns against their closed forms -------------------- */
@@ -194,10 +200,10 @@ Test(map_protocol, a_cell_is_reproducible_from_its_seed)
  * construction lambda1(H) = 2 and the coherence is sigma. */
 Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_construction)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,3,7,20", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1,4,9,20,37,40", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,3,7,20", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,4,9,20,37,40", &y, &err), LINSTAB_OK);
     size_t n = 40;
     linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
@@ -209,8 +215,8 @@ Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_constr
         p.eta = etas[e];
         for (size_t iy = 0; iy < y.count; iy++)
             for (size_t ix = 0; ix < x.count; ix++) {
-                linstab_cell c;
-                cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+                linstab_map_cell c;
+                cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
                 double s = x.values[ix], B = y.values[iy], eta = etas[e], q = (double)n / B;
                 double t1 = 2.0 / eta;
                 if (B < (double)n) t1 = fmin(t1, s / eta / sqrt(q - 1.0));
@@ -224,8 +230,8 @@ Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_constr
                 cr_expect(isnan(c.thm9_margin), "Theorem 9 is for SAM only");
             }
     }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 /* A fixed family's margins use its own sharpness and coherence. */
@@ -237,25 +243,25 @@ Test(map_margins, theorem_1_and_2_margins_use_the_sharpness_and_coherence_of_a_f
     double l1 = tu_lambda1_mean(f), sig;
     cr_assert_eq(linstab_geometry_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
     linstab_map_source src = {&rf, l1, sig, 0, NULL, NULL};
-    linstab_axis x, y;
-    cr_assert_eq(linstab_axis_parse("eta=0.1,0.6", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=2,10", &y, &err), LINSTAB_OK);
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse("eta=0.1,0.6", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=2,10", &y, &err), LINSTAB_OK);
     linstab_map_params p = linstab_map_defaults();
     p.runs = 1;
     p.steps = 5;
     p.exact = 0;
     for (size_t iy = 0; iy < 2; iy++)
         for (size_t ix = 0; ix < 2; ix++) {
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             double eta = x.values[ix], B = y.values[iy], q = 10.0 / B;
             double t1 = B < 10 ? fmin(2.0 / eta, sig / eta / sqrt(q - 1.0)) : 2.0 / eta;
             double tol = 8 * 2.2e-16 * (l1 + 2.0 / eta + sig / eta);
             cr_expect_lt(fabs(c.thm1_margin - (l1 - t1)), tol, "Theorem 1, eta %g B %g", eta, B);
             cr_expect_lt(fabs(c.thm2_margin - (l1 - 2.0 * sig / (eta * (sig + q - 1.0)))), tol, "Theorem 2");
         }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
@@ -309,11 +315,11 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
     double sig;
     cr_assert_eq(linstab_geometry_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
     linstab_map_source src = {&rf, tu_lambda1_mean(f), sig, 0, m, NULL};
-    linstab_axis x, y;
-    cr_assert_eq(linstab_axis_parse("eta=0.05,0.4,1.3", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("rho=0,0.3,2", &y, &err), LINSTAB_OK);
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse("eta=0.05,0.4,1.3", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("rho=0,0.3,2", &y, &err), LINSTAB_OK);
     linstab_map_params p = linstab_map_defaults();
-    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.dyn = LINSTAB_OPT_SAM_SAME;
     p.batch = 1;
     p.runs = 1;
     p.steps = 5;
@@ -340,16 +346,16 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
                 for (size_t a = 0; a < d * d; a++) scale = fmax(scale, fabs(J[a]));
             }
             double want = jacobi_lambda_max(d, P) - 1.0;
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             /* P's entries are sums of products of J entries: rounding of order
              * d n eps max|J|^2, and the eigenvalue is well conditioned (symmetric) */
             double tol = 64.0 * (double)(d * n) * 2.2e-16 * (1.0 + scale * scale);
             cr_expect_lt(fabs(c.thm9_margin - want), tol, "eta %g rho %g: %.17g vs %.17g", eta, rho, c.thm9_margin,
                          want);
         }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
     linstab_moments_free(m);
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
@@ -361,13 +367,13 @@ Test(map_margins, theorem_9_margin_is_lambda_max_of_the_mean_squared_step_minus_
 Test(map_margins, theorem_9_margin_on_the_construction_is_the_largest_diagonal_entry)
 {
     size_t n = 12;
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,4,12", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("rho=0,0.1,0.5", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,4,12", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("rho=0,0.1,0.5", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
-    p.dyn = LINSTAB_DYN_SAM_SAME;
+    p.dyn = LINSTAB_OPT_SAM_SAME;
     p.eta = 0.3;
     p.batch = 1;
     p.runs = 1;
@@ -386,27 +392,27 @@ Test(map_margins, theorem_9_margin_on_the_construction_is_the_largest_diagonal_e
                 }
                 best = fmax(best, s);
             }
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             cr_expect_lt(fabs(c.thm9_margin - (best - 1.0)), 1e-12 * (1.0 + best), "sigma %zu rho %g: %.17g vs %.17g",
                          sg, rho, c.thm9_margin, best - 1.0);
             linstab_family_free(f);
         }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 /* ---- the parallel driver and the memory estimate ------------------------ */
 
-/* linstab_map_cells gives each cell the bits of linstab_map_cell, for one
+/* linstab_map_grid_cells gives each cell the bits of linstab_map_cell_compute, for one
  * pass or two interleaved strides (MPI ranks), and reports the failing
  * cell with the smallest index whatever the schedule. */
 Test(map_cells, cells_computed_in_parallel_equal_single_cells_and_the_first_failure_is_reported)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,2,5,8", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=1,3,8", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,2,5,8", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,3,8", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 8, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
@@ -414,34 +420,34 @@ Test(map_cells, cells_computed_in_parallel_equal_single_cells_and_the_first_fail
     size_t nc = 12, failed;
     unsigned char done[12] = {0}, done2[12] = {0};
     double vals[12 * LINSTAB_MAP_FIELDS], vals2[12 * LINSTAB_MAP_FIELDS], one[LINSTAB_MAP_FIELDS];
-    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 1, 0, done, vals, &failed, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_grid_cells(&src, &p, &x, &y, 0, nc, 1, 0, done, vals, &failed, &err), LINSTAB_OK, "%s", err.msg);
     cr_expect_eq(failed, SIZE_MAX);
-    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 2, 1, done2, vals2, &failed, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_grid_cells(&src, &p, &x, &y, 0, nc, 2, 1, done2, vals2, &failed, &err), LINSTAB_OK);
     for (size_t c = 0; c < nc; c++) cr_expect_eq(done2[c], c % 2, "stride 2, offset 1: cell %zu", c);
-    cr_assert_eq(linstab_map_cells(&src, &p, &x, &y, 0, nc, 2, 0, done2, vals2, &failed, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_grid_cells(&src, &p, &x, &y, 0, nc, 2, 0, done2, vals2, &failed, &err), LINSTAB_OK);
     for (size_t c = 0; c < nc; c++) {
-        linstab_cell cell;
-        cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, c % 4, c / 4, &cell, &err), LINSTAB_OK);
-        linstab_cell_pack(&cell, one);
+        linstab_map_cell cell;
+        cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, c % 4, c / 4, &cell, &err), LINSTAB_OK);
+        linstab_map_cell_pack(&cell, one);
         cr_expect(done[c] && done2[c]);
         cr_expect_eq(memcmp(one, vals + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu", c);
         cr_expect_eq(memcmp(one, vals2 + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu (strides)", c);
     }
     /* sigma 9 and 12 exceed n = 8: cells 2, 3, 6, 7, 10, 11 fail; cell 2 is reported */
-    linstab_axis bad;
-    cr_assert_eq(linstab_axis_parse("sigma=1,2,9,12", &bad, &err), LINSTAB_OK);
+    linstab_map_axis bad;
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,2,9,12", &bad, &err), LINSTAB_OK);
     for (int rep = 0; rep < 5; rep++) {
         unsigned char d3[12] = {0};
         double v3[12 * LINSTAB_MAP_FIELDS];
         linstab_error e3 = {0};
-        cr_expect_neq(linstab_map_cells(&src, &p, &bad, &y, 0, nc, 1, 0, d3, v3, &failed, &e3), LINSTAB_OK);
+        cr_expect_neq(linstab_map_grid_cells(&src, &p, &bad, &y, 0, nc, 1, 0, d3, v3, &failed, &e3), LINSTAB_OK);
         cr_expect_eq(failed, 2, "repetition %d: cell %zu reported", rep, failed);
         cr_expect(strncmp(e3.msg, "cell 2 (sigma 9, batch 1)", 25) == 0, "%s", e3.msg);
         cr_expect(d3[0] && d3[1], "the cells below the failure are computed");
     }
-    linstab_axis_clear(&bad);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&bad);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_arrays)
@@ -450,7 +456,7 @@ Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
     double v[1] = {5};
-    linstab_axis x = {LINSTAB_AXIS_SIGMA, (size_t)1 << 40, v, 0}, y = {LINSTAB_AXIS_BATCH, (size_t)1 << 30, v, 0};
+    linstab_map_axis x = {LINSTAB_MAP_AXIS_SIGMA, (size_t)1 << 40, v, 0}, y = {LINSTAB_MAP_AXIS_BATCH, (size_t)1 << 30, v, 0};
     size_t cells;
     double bytes;
     linstab_error err;
@@ -478,11 +484,11 @@ Test(map_memory, the_cell_count_overflow_is_refused_and_the_estimate_covers_the_
 
 Test(map_helpers, axis_names_are_the_spec_keys)
 {
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_ETA), "eta");
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_BATCH), "batch");
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_RHO), "rho");
-    cr_expect_str_eq(linstab_axis_name(LINSTAB_AXIS_SIGMA), "sigma");
-    cr_expect_str_eq(linstab_axis_name((linstab_axis_kind)9), "?");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_ETA), "eta");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_BATCH), "batch");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_RHO), "rho");
+    cr_expect_str_eq(linstab_map_axis_name(LINSTAB_MAP_AXIS_SIGMA), "sigma");
+    cr_expect_str_eq(linstab_map_axis_name((linstab_map_axis_kind)9), "?");
 }
 
 Test(map_helpers, the_dexter_source_has_its_closed_form_spectrum_and_coherence)
@@ -513,12 +519,12 @@ static int one_run(double eta, double h, size_t steps)
     cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 1, 1, 0, &f, &err), LINSTAB_OK);
     f->data[0] = h;
     linstab_sim *sim = NULL;
-    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_DYN_SGD, eta, 0.0, 1, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK,
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, eta, 0.0, 1, LINSTAB_SAMPLING_WITHOUT, &sim, &err), LINSTAB_OK,
                  "%s", err.msg);
     gsl_rng *r = tu_rng(5);
     double w[1];
     int outcome = 7;
-    linstab_mc_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
+    linstab_map_cell_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
     gsl_rng_free(r);
     linstab_simulate_free(sim);
     linstab_family_free(f);
@@ -543,4 +549,342 @@ Test(map_helpers, the_blas_serial_section_sets_one_thread_and_restores_it)
     cr_expect_eq(prev, before);
     linstab_map_blas_restore(prev);
     cr_expect_eq(openblas_get_num_threads(), before);
+}
+
+/* ---- the grid driver (linstab_map_grid_run) ----------------------------- */
+
+/* The grid of these tests: Dexter et al.'s construction with n = 8, 4 x 3 cells. */
+typedef struct grid_case {
+    linstab_map_axis x, y;
+    linstab_map_source src;
+    linstab_map_params p;
+} grid_case;
+
+static grid_case grid_case_make(void)
+{
+    grid_case g;
+    linstab_error err;
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,2,5,8", &g.x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,3,8", &g.y, &err), LINSTAB_OK);
+    g.src = (linstab_map_source){NULL, NAN, NAN, 8, NULL, NULL};
+    g.p = linstab_map_defaults();
+    g.p.eta = 0.8;
+    g.p.steps = 100;
+    return g;
+}
+
+static void grid_case_clear(grid_case *g)
+{
+    linstab_map_axis_clear(&g->x);
+    linstab_map_axis_clear(&g->y);
+}
+
+/* The progress callback of the tests: records the done counts, stops at call `stop_at` (0: never). */
+typedef struct progress_log {
+    size_t calls, done[16], total;
+    size_t stop_at;
+} progress_log;
+
+static int log_progress(void *ctx, size_t done, size_t total, double seconds)
+{
+    progress_log *l = ctx;
+    cr_expect(seconds >= 0.0);
+    if (l->calls < 16) l->done[l->calls] = done;
+    l->total = total;
+    l->calls++;
+    return l->stop_at != 0 && l->calls == l->stop_at;
+}
+
+static size_t count_done(const linstab_map_grid *g)
+{
+    size_t k = 0;
+    for (size_t c = 0; c < g->ncells; c++) k += g->done[c];
+    return k;
+}
+
+/* Every cell of a grid run has the bits of linstab_map_cell_compute. */
+Test(map_grid, a_grid_run_gives_every_cell_the_bits_of_the_single_cell)
+{
+    grid_case gc = grid_case_make();
+    linstab_map_grid g;
+    linstab_error err;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &g, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(g.nx, 4);
+    cr_expect_eq(g.ny, 3);
+    cr_assert_eq(g.ncells, 12);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_OK);
+    cr_expect_eq(g.failed_cell, SIZE_MAX);
+    cr_expect(!g.stopped);
+    double one[LINSTAB_MAP_FIELDS];
+    for (size_t c = 0; c < 12; c++) {
+        linstab_map_cell cell;
+        cr_assert_eq(linstab_map_cell_compute(&gc.src, &gc.p, &gc.x, &gc.y, c % 4, c / 4, &cell, &err), LINSTAB_OK);
+        linstab_map_cell_pack(&cell, one);
+        cr_expect(g.done[c], "cell %zu", c);
+        cr_expect_eq(memcmp(one, g.vals + c * LINSTAB_MAP_FIELDS, sizeof one), 0, "cell %zu", c);
+    }
+    linstab_map_grid_clear(&g);
+    cr_expect(g.done == NULL && g.vals == NULL);
+    grid_case_clear(&gc);
+}
+
+/* Chunks of 5 cells, stopped after the first (checkpointed), resumed from
+ * the checkpoint: the resumed run starts with those 5 cells and ends with
+ * the bits of a single run; another run's checkpoint is refused. */
+Test(map_grid, a_chunked_run_stopped_and_resumed_equals_a_single_run)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid whole, part, resumed;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &whole, &err), LINSTAB_OK, "%s", err.msg);
+
+    char *ck = tu_tmppath(".checkpoint");
+    linstab_checkpoint_ident id;
+    linstab_checkpoint_ident_init(&id);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&id, "the test grid", &err, "%s", "dexter 8"), LINSTAB_OK);
+    progress_log lg = {0};
+    lg.stop_at = 1;
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.chunk = 5;
+    o.checkpoint = ck;
+    o.ident = &id;
+    o.progress = log_progress;
+    o.progress_ctx = &lg;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &part, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(part.stopped);
+    cr_expect_eq(lg.calls, 1);
+    cr_expect_eq(lg.done[0], 5);
+    cr_expect_eq(lg.total, 12);
+    cr_expect_eq(count_done(&part), 5, "a stop after the first chunk of 5");
+    for (size_t c = 0; c < 5; c++) cr_expect(part.done[c], "cell %zu", c);
+
+    progress_log lr = {0};
+    o.resume = 1;
+    o.progress_ctx = &lr;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &resumed, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(!resumed.stopped);
+    cr_expect_eq(lr.calls, 3);
+    cr_expect(lr.done[0] == 5 && lr.done[1] == 10 && lr.done[2] == 12);
+    cr_expect_eq(memcmp(resumed.done, whole.done, 12), 0);
+    cr_expect_eq(memcmp(resumed.vals, whole.vals, 12 * LINSTAB_MAP_FIELDS * sizeof(double)), 0,
+                 "the resumed run has the bits of a single run");
+    linstab_map_grid_clear(&resumed);
+
+    /* the cells come from the checkpoint: resumed from the complete one with
+     * other steps (the identity is the caller's: here it does not say so),
+     * nothing is computed */
+    progress_log l2 = {0};
+    o.progress_ctx = &l2;
+    gc.p.steps = 1;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &resumed, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(l2.done[0], 12, "every cell was in the checkpoint");
+    cr_expect_eq(memcmp(resumed.vals, whole.vals, 12 * LINSTAB_MAP_FIELDS * sizeof(double)), 0);
+    gc.p.steps = 100;
+
+    /* another run's checkpoint */
+    linstab_checkpoint_ident other;
+    linstab_checkpoint_ident_init(&other);
+    cr_assert_eq(linstab_checkpoint_ident_addf(&other, "the test grid", &err, "%s", "dexter 9"), LINSTAB_OK);
+    o.ident = &other;
+    linstab_map_grid refused;
+    cr_expect_neq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &refused, &err), LINSTAB_OK);
+    cr_expect_eq(refused.failure, LINSTAB_MAP_GRID_FAILED_RESUME);
+    cr_expect(strncmp(err.msg, "cannot resume from ", 19) == 0, "%s", err.msg);
+    cr_expect(strstr(err.msg, "the test grid differs") != NULL, "%s", err.msg);
+
+    linstab_map_grid_clear(&refused);
+    linstab_checkpoint_ident_clear(&other);
+    linstab_map_grid_clear(&whole);
+    linstab_map_grid_clear(&part);
+    linstab_map_grid_clear(&resumed);
+    linstab_checkpoint_ident_clear(&id);
+    remove(ck);
+    free(ck);
+    grid_case_clear(&gc);
+}
+
+/* A partition callback that records its calls and, standing in for the
+ * other workers, copies their cells from a reference grid. */
+typedef struct fake_workers {
+    const linstab_map_grid *ref; /* the cells of the other workers (NULL: none) */
+    size_t parts, part;
+    size_t calls, merges, chunk;
+    size_t fail_at_call;         /* report another worker's failure at this call (0: never) */
+    size_t fail_cell;            /* ... of this cell (SIZE_MAX: outside a cell) */
+} fake_workers;
+
+static linstab_status fake_sync(void *ctx, linstab_map_sync *s, linstab_error *err)
+{
+    fake_workers *w = ctx;
+    w->calls++;
+    w->chunk = s->chunk;
+    if (w->calls == 1) cr_expect(s->c0 == 0 && s->c1 == 0, "the first call is the setup's");
+    if (s->c1 > s->c0) {
+        w->merges++;
+        for (size_t c = s->c0; c < s->c1; c++) {
+            cr_expect_eq(s->done[c], c % w->parts == w->part, "cell %zu before the merge", c);
+            if (w->ref != NULL && c % w->parts != w->part) {
+                s->done[c] = 1;
+                memcpy(s->vals + c * LINSTAB_MAP_FIELDS, w->ref->vals + c * LINSTAB_MAP_FIELDS,
+                       LINSTAB_MAP_FIELDS * sizeof(double));
+            }
+        }
+    }
+    if (w->calls == w->fail_at_call) {
+        if (w->fail_cell == SIZE_MAX) s->failed = 1;
+        else s->first_failed = w->fail_cell;
+    }
+    return LINSTAB_OK;
+}
+
+/* Worker 1 of 3 computes exactly the cells c % 3 == 1, with the bits of a
+ * single run; with the other workers' cells merged it holds the whole grid. */
+Test(map_grid, a_partition_computes_its_own_cells_with_the_bits_of_a_single_run)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid whole, alone, merged;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &whole, &err), LINSTAB_OK, "%s", err.msg);
+
+    fake_workers w = {NULL, 3, 1, 0, 0, 0, 0, SIZE_MAX};
+    linstab_map_partition pt = {3, 1, 0, fake_sync, &w};
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.chunk = 5;
+    o.partition = &pt;
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &alone, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(w.merges, 3, "chunks [0,5) [5,10) [10,12)");
+    cr_expect_eq(w.calls, 1 + 2 * 3, "the setup, then a merge and an agreement per chunk");
+    for (size_t c = 0; c < 12; c++) {
+        cr_expect_eq(alone.done[c], c % 3 == 1, "cell %zu", c);
+        if (c % 3 == 1)
+            cr_expect_eq(memcmp(alone.vals + c * LINSTAB_MAP_FIELDS, whole.vals + c * LINSTAB_MAP_FIELDS,
+                                LINSTAB_MAP_FIELDS * sizeof(double)), 0, "cell %zu", c);
+    }
+
+    fake_workers w2 = {&whole, 3, 1, 0, 0, 0, 0, SIZE_MAX};
+    pt.ctx = &w2;
+    o.chunk = 0; /* the default: max(ncells / 20, 64) cells times the parts */
+    cr_assert_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &merged, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(w2.chunk, 64 * 3);
+    cr_expect_eq(w2.merges, 1);
+    cr_expect_eq(memcmp(merged.done, whole.done, 12), 0);
+    cr_expect_eq(memcmp(merged.vals, whole.vals, 12 * LINSTAB_MAP_FIELDS * sizeof(double)), 0);
+
+    linstab_map_grid_clear(&whole);
+    linstab_map_grid_clear(&alone);
+    linstab_map_grid_clear(&merged);
+    grid_case_clear(&gc);
+}
+
+/* Another worker's failure, at the setup or in a cell, stops this one at
+ * the same point with FAILED_ELSEWHERE (that worker reports it). */
+Test(map_grid, another_workers_failure_stops_the_run_at_the_same_point)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid g;
+    fake_workers w = {NULL, 2, 0, 0, 0, 0, 1, SIZE_MAX};
+    linstab_map_partition pt = {2, 0, 1, fake_sync, &w};
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.chunk = 4;
+    o.partition = &pt;
+    cr_expect_neq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &g, &err), LINSTAB_OK);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_FAILED_ELSEWHERE);
+    cr_expect_eq(w.merges, 0, "no chunk after a failed setup");
+    linstab_map_grid_clear(&g);
+
+    fake_workers w2 = {NULL, 2, 0, 0, 0, 0, 4, 5}; /* call 4: the merge of chunk [4, 8) */
+    pt.ctx = &w2;
+    cr_expect_neq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &g, &err), LINSTAB_OK);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_FAILED_ELSEWHERE);
+    cr_expect_eq(g.failed_cell, SIZE_MAX, "not this worker's cell");
+    cr_expect_eq(w2.merges, 2, "stopped after the second chunk");
+    cr_expect_eq(w2.calls, 5, "the agreement after the checkpoint is still made");
+    linstab_map_grid_clear(&g);
+    grid_case_clear(&gc);
+}
+
+/* A grid the map refuses (linstab_map_check) fails before any work. */
+Test(map_grid, a_grid_the_map_refuses_fails_at_the_setup)
+{
+    grid_case gc = grid_case_make();
+    linstab_error err;
+    linstab_map_grid g;
+    gc.p.runs = 0;
+    cr_expect_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, NULL, &g, &err), LINSTAB_EINVAL);
+    cr_expect_eq(g.failure, LINSTAB_MAP_GRID_FAILED_SETUP);
+    linstab_map_grid_clear(&g);
+    gc.p.runs = 5;
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.resume = 1; /* without a checkpoint */
+    cr_expect_eq(linstab_map_grid_run(&gc.src, &gc.p, &gc.x, &gc.y, &o, &g, &err), LINSTAB_EINVAL);
+    linstab_map_grid_clear(&g);
+    grid_case_clear(&gc);
+}
+
+/* The map's Theorem 1 and 2 margins are lambda1(H) minus the thresholds of
+ * linstab_bounds_compute, to the bit, on a fixed family. */
+Test(map_margins, theorem_1_and_2_margins_are_those_of_linstab_bounds_compute)
+{
+    linstab_family *f = tu_family_factored(12, 4, 2, 9);
+    linstab_rotated rf = tu_rotate(f);
+    linstab_error err;
+    linstab_moments *m = NULL;
+    linstab_geometry geo;
+    cr_assert_eq(linstab_moments_compute(rf.f, &m, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_geometry_compute(rf.f, m, f->d, &geo, &err), LINSTAB_OK, "%s", err.msg);
+    linstab_map_source src = {&rf, geo.sharpness, geo.sigma, 0, NULL, NULL};
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse("eta=0.05,0.3,1.7", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1,3,5,12", &y, &err), LINSTAB_OK);
+    linstab_map_params p = linstab_map_defaults();
+    p.runs = 1;
+    p.steps = 2;
+    p.exact = 0;
+    for (size_t iy = 0; iy < y.count; iy++)
+        for (size_t ix = 0; ix < x.count; ix++) {
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_hyper h = {x.values[ix], (size_t)y.values[iy], 0.0, LINSTAB_SAMPLING_BERNOULLI};
+            linstab_bounds b;
+            cr_assert_eq(linstab_bounds_compute(&geo, m, &h, &b, &err), LINSTAB_OK, "%s", err.msg);
+            cr_expect_eq(c.thm1_margin, geo.sharpness - fmin(b.gd_threshold, b.thm1_threshold),
+                         "Theorem 1, eta %g B %zu", h.eta, h.batch);
+            cr_expect_eq(c.thm2_margin, geo.sharpness - b.thm2_threshold, "Theorem 2, eta %g B %zu", h.eta, h.batch);
+            double t1, t2;
+            t1 = linstab_bounds_thm1_threshold(geo.sigma, h.eta, geo.n, h.batch);
+            t2 = linstab_bounds_thm2_threshold(geo.sigma, h.eta, geo.n, h.batch);
+            cr_expect_eq(t1, b.thm1_threshold);
+            cr_expect_eq(t2, b.thm2_threshold);
+        }
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+    linstab_moments_free(m);
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+/* A fixed family's source: its sharpness, its coherence, moments for SAM only. */
+Test(map_source, a_prepared_fixed_family_has_its_sharpness_coherence_and_sam_moments)
+{
+    linstab_family *f = tu_family_factored(10, 3, 2, 5);
+    linstab_error err;
+    linstab_rotated rf;
+    linstab_moments *m;
+    linstab_map_source src;
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_OPT_SGD, &rf, &m, &src, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    cr_expect(m == NULL && src.moments == NULL, "no moments for SGD");
+    cr_expect(src.rf == &rf);
+    cr_expect_eq(src.dexter_n, 0);
+    double sig;
+    cr_assert_eq(linstab_geometry_coherence(rf.f, NULL, &sig, &err), LINSTAB_OK);
+    cr_expect_eq(src.sigma, sig);
+    cr_expect_lt(fabs(src.sharpness - tu_lambda1_mean(f)), 1e-12 * tu_lambda1_mean(f));
+    linstab_family_rotated_clear(&rf);
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_OPT_SAM_SAME, &rf, &m, &src, &err), LINSTAB_OK);
+    cr_expect(m != NULL && src.moments == m, "moments for SAM");
+    linstab_moments_free(m);
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
 }

@@ -1,5 +1,6 @@
 /*
- * test_mlp.c -- the MLP's data checks and its NTK Gram matrix.
+ * test_mlp.c -- the MLP's forward pass, loss values, evaluation, data
+ * checks and its NTK Gram matrix.
  *
  * The NTK Gram matrix G_ij = J_i J_j' (assembled layer by layer without
  * Jacobians) against the products of the per-sample Jacobians from
@@ -120,6 +121,137 @@ Test(mlp_data, checks_shapes_values_and_labels_naming_the_sample)
     cr_expect_eq(linstab_mlp_check_data(m, &Xbad, &Y, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
     linstab_array Ybad = {2, {4, 2}, Y.data}; /* 4 targets for 5 inputs */
     cr_expect_eq(linstab_mlp_check_data(m, &X, &Ybad, LINSTAB_LOSS_MSE, &err), LINSTAB_EDATA);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
+    linstab_mlp_free(m);
+}
+
+/* f(x) of one row by plain loops: z = W a + b, a = act(z) */
+static void forward_by_loops(const linstab_mlp *m, const double *x, double *f)
+{
+    double a[16], z[16];
+    memcpy(a, x, m->sizes[0] * sizeof *a);
+    for (size_t l = 1; l <= m->nlayers; l++) {
+        const double *W = m->theta + linstab_mlp_w_offset(m, l);
+        for (size_t r = 0; r < m->sizes[l]; r++) {
+            z[r] = m->bias ? m->theta[linstab_mlp_b_offset(m, l) + r] : 0.0;
+            for (size_t c = 0; c < m->sizes[l - 1]; c++) z[r] += W[r * m->sizes[l - 1] + c] * a[c];
+        }
+        for (size_t r = 0; r < m->sizes[l]; r++) {
+            double d1, d2;
+            if (l < m->nlayers)
+                linstab_ad_activation(m->act, z[r], &a[r], &d1, &d2);
+            else
+                a[r] = z[r];
+        }
+    }
+    memcpy(f, a, m->sizes[m->nlayers] * sizeof *f);
+}
+
+Test(mlp_forward, outputs_are_the_layer_by_layer_formula_for_every_activation)
+{
+    size_t sizes[4] = {3, 5, 4, 2};
+    linstab_ad_op acts[5] = {LINSTAB_AD_TANH, LINSTAB_AD_RELU, LINSTAB_AD_SIGMOID, LINSTAB_AD_SOFTPLUS, LINSTAB_AD_GELU};
+    for (int a = 0; a < 5; a++)
+        for (int bias = 0; bias <= 1; bias++)
+            for (size_t L = 1; L <= 3; L++) {
+                size_t sz[4] = {3, L == 1 ? 2 : 5, L == 2 ? 2 : 4, 2};
+                linstab_mlp *m = net(acts[a], bias, 100 + a, L == 3 ? sizes : sz, L);
+                size_t n = 7, k = m->sizes[L];
+                linstab_array X = matrix(n, 3, 101);
+                double F[14], want[2];
+                linstab_error err;
+                cr_assert_eq(linstab_mlp_forward(m, X.data, n, F, &err), LINSTAB_OK, "%s", err.msg);
+                for (size_t i = 0; i < n; i++) {
+                    forward_by_loops(m, X.data + 3 * i, want);
+                    for (size_t c = 0; c < k; c++)
+                        cr_expect(fabs(F[i * k + c] - want[c]) <= 64 * 2.3e-16 * (1 + fabs(want[c])),
+                                  "act %d bias %d L %zu row %zu out %zu: %.17g vs %.17g", a, bias, L, i, c, F[i * k + c],
+                                  want[c]);
+                }
+                linstab_npy_array_free(&X);
+                linstab_mlp_free(m);
+            }
+}
+
+Test(mlp_forward, the_loss_value_and_evaluation_are_the_autograd_numbers_exactly)
+{
+    size_t sizes[4] = {3, 6, 5, 3};
+    linstab_mlp *m = net(LINSTAB_AD_GELU, 1, 110, sizes, 3);
+    size_t n = 300; /* two evaluation chunks: 256 + 44 */
+    linstab_array X = matrix(n, 3, 111), Y = matrix(n, 3, 112);
+    linstab_array L = {1, {n}, malloc(n * sizeof(double))};
+    for (size_t i = 0; i < n; i++) L.data[i] = (double)((i * 7) % 3);
+    double *g = malloc(m->p * sizeof *g);
+    linstab_error err;
+    for (int ce = 0; ce <= 1; ce++) {
+        linstab_loss loss = ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
+        const linstab_array *T = ce ? &L : &Y;
+        size_t ty = ce ? 1 : 3;
+        double s = ce ? 0.1 : 0.0;
+        /* the value alone (forward pass) and with the gradient (graph) */
+        double v_fwd, v_tape;
+        cr_assert_eq(linstab_mlp_loss(m, X.data, T->data, n, loss, s, NULL, &v_fwd, NULL, NULL, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_mlp_loss(m, X.data, T->data, n, loss, s, NULL, &v_tape, g, NULL, &err), LINSTAB_OK);
+        cr_expect_eq(v_fwd, v_tape, "ce %d: %.17g vs %.17g", ce, v_fwd, v_tape);
+        /* evaluation: the chunks' tape sums, and the argmax of the outputs */
+        double a, b, mean, acc;
+        cr_assert_eq(linstab_mlp_loss(m, X.data, T->data, 256, loss, s, NULL, &a, g, NULL, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_mlp_loss(m, X.data + 256 * 3, T->data + 256 * ty, n - 256, loss, s, NULL, &b, g, NULL,
+                                      &err),
+                     LINSTAB_OK);
+        cr_assert_eq(linstab_mlp_evaluate(m, &X, T, loss, s, &mean, &acc, &err), LINSTAB_OK, "%s", err.msg);
+        cr_expect_eq(mean, (a + b) / (double)n, "ce %d: %.17g vs %.17g", ce, mean, (a + b) / (double)n);
+        double *F = malloc(n * 3 * sizeof *F);
+        cr_assert_eq(linstab_mlp_forward(m, X.data, n, F, &err), LINSTAB_OK);
+        size_t correct = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t af = 0, ay = 0;
+            for (size_t c = 1; c < 3; c++) {
+                if (F[i * 3 + c] > F[i * 3 + af]) af = c;
+                if (!ce && Y.data[i * 3 + c] > Y.data[i * 3 + ay]) ay = c;
+            }
+            if (ce) ay = (size_t)L.data[i];
+            correct += af == ay;
+        }
+        cr_expect_eq(acc, (double)correct / (double)n, "ce %d", ce);
+        free(F);
+    }
+    /* a label out of range in the second chunk is named by its row */
+    L.data[270] = 3;
+    double mean, acc;
+    cr_expect_eq(linstab_mlp_evaluate(m, &X, &L, LINSTAB_LOSS_CE, 0.0, &mean, &acc, &err), LINSTAB_EDATA);
+    cr_expect(strstr(err.msg, "sample 270") != NULL, "%s", err.msg);
+    free(g);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
+    linstab_npy_array_free(&L);
+    linstab_mlp_free(m);
+}
+
+Test(mlp_family, the_per_sample_sharpness_follows_the_data_after_validation)
+{
+    size_t sizes[3] = {3, 4, 2};
+    linstab_mlp *m = net(LINSTAB_AD_TANH, 1, 120, sizes, 2);
+    linstab_array X = matrix(5, 3, 121), Y = matrix(5, 2, 122);
+    linstab_error err;
+    for (int gn = 0; gn <= 1; gn++) {
+        linstab_family *f = NULL;
+        cr_assert_eq(linstab_mlp_family(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, gn, 0, &f, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_eq(linstab_family_validate(f, 1e-8, 1, NULL, &err), LINSTAB_OK, "%s", err.msg);
+        double before[5], after[5];
+        cr_assert_eq(linstab_family_sample_lambda1(f, before, &err), LINSTAB_OK);
+        /* the caller rescales sample 2 after validation: H_2 -> 4 H_2 */
+        size_t per = f->d * f->k;
+        for (size_t j = 0; j < per; j++) f->data[2 * per + j] *= gn ? 2.0 : 4.0;
+        cr_assert_eq(linstab_family_sample_lambda1(f, after, &err), LINSTAB_OK);
+        for (size_t i = 0; i < 5; i++) {
+            double want = i == 2 ? 4.0 * before[i] : before[i];
+            cr_expect(fabs(after[i] - want) <= 1e-12 * fabs(want), "gn %d sample %zu: %.17g vs %.17g", gn, i, after[i],
+                      want);
+        }
+        linstab_family_free(f);
+    }
     linstab_npy_array_free(&X);
     linstab_npy_array_free(&Y);
     linstab_mlp_free(m);

@@ -103,7 +103,7 @@ Test(operator_dense, forms_the_matrix_column_by_column_or_by_form_dense)
 }
 
 /* form_dense of a second-moment operator against its apply, column by column */
-static void check_secmom(const linstab_family *f, linstab_method method, double eta, double rho, size_t B,
+static void check_secmom(const linstab_family *f, linstab_optimizer method, double eta, double rho, size_t B,
                          linstab_sampling s)
 {
     linstab_rotated rf = tu_rotate(f);
@@ -158,7 +158,7 @@ Test(operator_dense, second_moment_form_dense_equals_apply_for_every_method)
 {
     linstab_family *fs[3] = {tu_family_dense(5, 4, 4, 1), tu_family_dense(5, 4, 1, 2), /* rank-deficient */
                              tu_family_factored(4, 6, 1, 3)};
-    linstab_method methods[3] = {LINSTAB_METHOD_SGD, LINSTAB_METHOD_SAM_INDEP, LINSTAB_METHOD_SAM_FULL};
+    linstab_optimizer methods[3] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_INDEP, LINSTAB_OPT_SAM_SAME};
     linstab_sampling ss[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
     for (int k = 0; k < 3; k++)
         for (int q = 0; q < 3; q++)

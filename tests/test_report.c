@@ -273,7 +273,7 @@ Test(check_report, every_json_key_holds_its_own_field)
     ex.sgd_eta_star = 51.5;
     ex.sgd_critical_batch = 6;
     ex.sam_available = 1;
-    ex.sam_variant = LINSTAB_SAM_INDEPENDENT;
+    ex.sam_variant = LINSTAB_OPT_SAM_INDEP;
     ex.sam_radius = 1.125;
     ex.sam_stable = 0;
     ex.sam_verdict = LINSTAB_VERDICT_UNSTABLE;
@@ -461,7 +461,7 @@ static void check_004(size_t n, size_t sigma, double eta, size_t B, linstab_samp
     o.skip_lyapunov = 1;
     o.lemma_k = 2;
     linstab_exact ex;
-    cr_assert_eq(linstab_exact_compute(&rf, &h, LINSTAB_SAM_SAME, &o, &ex, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_exact_compute(&rf, &h, LINSTAB_OPT_SAM_SAME, &o, &ex, &err), LINSTAB_OK, "%s", err.msg);
     linstab_check_info info = {"004", "diagonal", "0", NULL, 0};
     char *buf = NULL;
     size_t len = 0;

@@ -170,7 +170,7 @@ Test(samsame, agrees_with_the_k_family_route_at_batch_one_and_with_sgd_at_rho_ze
     double r1, r2;
     /* B = 1 without replacement: the K_i = H_i + rho H_i^2 route */
     cr_assert_eq(linstab_sam_same_radius(w, 0.4, 0.3, 1, LINSTAB_SAMPLING_WITHOUT, &r1, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_sam_radius(&rf, LINSTAB_SAM_SAME, 0.4, 0.3, 1, LINSTAB_SAMPLING_WITHOUT,
+    cr_assert_eq(linstab_sam_radius(&rf, LINSTAB_OPT_SAM_SAME, 0.4, 0.3, 1, LINSTAB_SAMPLING_WITHOUT,
                                     &eo, &r2, &err),
                  LINSTAB_OK);
     cr_expect_lt(tu_rel(r1, r2, 1e-300), 1e-11);
@@ -178,7 +178,7 @@ Test(samsame, agrees_with_the_k_family_route_at_batch_one_and_with_sgd_at_rho_ze
     double a, b;
     linstab_sampling_coeffs(LINSTAB_SAMPLING_WITH, N, 3, &a, &b);
     linstab_secmom *s = NULL;
-    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.4, 0.0, a, b, &s, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SGD, 0.4, 0.0, a, b, &s, &err), LINSTAB_OK);
     cr_assert_eq(linstab_secmom_radius(s, &eo, &r2, &err), LINSTAB_OK);
     cr_assert_eq(linstab_sam_same_radius(w, 0.4, 0.0, 3, LINSTAB_SAMPLING_WITH, &r1, &err), LINSTAB_OK);
     cr_expect_lt(tu_rel(r1, r2, 1e-300), 1e-11);
@@ -329,7 +329,7 @@ Test(samsame, k_family_of_a_diagonal_family_gives_sam_its_full_batch_radius)
     double a, b, rad;
     linstab_sampling_coeffs(LINSTAB_SAMPLING_WITHOUT, 3, 3, &a, &b);
     linstab_secmom *s = NULL;
-    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &s, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &s, &err), LINSTAB_OK);
     linstab_eigen_opts eo = linstab_eigen_defaults();
     cr_assert_eq(linstab_secmom_radius(s, &eo, &rad, &err), LINSTAB_OK);
     cr_expect(fabs(rad - want) <= 16 * 2.2e-16, "radius %.17g, want %.17g", rad, want);

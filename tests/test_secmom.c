@@ -143,7 +143,7 @@ Test(secmom, sgd_and_independent_sam_operators_equal_enumeration_of_every_batch)
                 double a, b;
                 linstab_sampling_coeffs(schemes[sc], N, (size_t)B, &a, &b);
                 linstab_secmom *s = NULL;
-                linstab_method m = method ? LINSTAB_METHOD_SAM_INDEP : LINSTAB_METHOD_SGD;
+                linstab_optimizer m = method ? LINSTAB_OPT_SAM_INDEP : LINSTAB_OPT_SGD;
                 cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, m, 0.4, 0.6, a, b, &s, &err), LINSTAB_OK);
                 cr_assert_eq(linstab_secmom_apply(s, X, Y, &err), LINSTAB_OK, "%s", err.msg);
                 memset(want, 0, sizeof want);
@@ -168,7 +168,7 @@ Test(secmom, dense_form_equals_matrix_free_columns_and_the_adjoint_is_the_transp
     double *A = malloc(m * m * sizeof *A), *Bm = malloc(m * m * sizeof *Bm), *At = malloc(m * m * sizeof *At);
     for (int method = 0; method < 2; method++) {
         linstab_secmom *s = NULL;
-        cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, method ? LINSTAB_METHOD_SAM_INDEP : LINSTAB_METHOD_SGD,
+        cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, method ? LINSTAB_OPT_SAM_INDEP : LINSTAB_OPT_SGD,
                                           0.3, 0.5, 0.5, 0.2, &s, &err),
                      LINSTAB_OK);
         linstab_operator op = linstab_secmom_operator(s);
@@ -201,7 +201,7 @@ Test(secmom, gd_radius_and_lanczos_agree_with_the_closed_form_and_lapack)
     cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
     /* GD: radius = max_j (1 - eta l_j)^2 */
     linstab_secmom *s = NULL;
-    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.7, 0.0, 1.0, 0.0, &s, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SGD, 0.7, 0.0, 1.0, 0.0, &s, &err), LINSTAB_OK);
     linstab_eigen_opts dense = linstab_eigen_defaults(), arpack = dense;
     dense.path = LINSTAB_EIGEN_DENSE;
     arpack.path = LINSTAB_EIGEN_ARPACK;
@@ -212,7 +212,7 @@ Test(secmom, gd_radius_and_lanczos_agree_with_the_closed_form_and_lapack)
     cr_expect_lt(tu_rel(r1, want, 1e-300), tu_tol(rf.f->d * (rf.f->d + 1) / 2, 1.0));
     linstab_secmom_free(s);
     /* SGD with noise: Lanczos (ARPACK) vs LAPACK */
-    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.7, 0.0, 0.5, 0.25, &s, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SGD, 0.7, 0.0, 0.5, 0.25, &s, &err), LINSTAB_OK);
     cr_assert_eq(linstab_secmom_radius(s, &dense, &r1, &err), LINSTAB_OK);
     cr_assert_eq(linstab_secmom_radius(s, &arpack, &r2, &err), LINSTAB_OK);
     cr_expect_lt(tu_rel(r2, r1, 1e-300), 1e-10);
@@ -251,7 +251,7 @@ Test(secmom, shift_invert_radius_equals_lapack_below_and_above_eta_star)
         for (int q = 0; q < 5; q++) {
             double eta = fr[q] * eta_star, r1, r2;
             linstab_secmom *s = NULL;
-            cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SGD, eta, 0.0, a, b, &s, &err), LINSTAB_OK);
+            cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &s, &err), LINSTAB_OK);
             cr_assert_eq(linstab_secmom_radius(s, &dense, &r1, &err), LINSTAB_OK);
             cr_assert_eq(linstab_secmom_radius(s, &arpack, &r2, &err), LINSTAB_OK, "%s", err.msg);
             cr_expect_lt(tu_rel(r2, r1, 1e-300), 1e-12, "coeffs %d eta %g eta*: %.17g vs %.17g", c, fr[q], r2, r1);
@@ -276,8 +276,8 @@ Test(secmom, monte_carlo_second_moments_match_the_operator)
     cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
     size_t r = rf.f->d, K = 4, runs = 40000;
     double eta = 0.3, rho = 0.4;
-    linstab_dynamics dyn[2] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_INDEP};
-    linstab_method meth[2] = {LINSTAB_METHOD_SGD, LINSTAB_METHOD_SAM_INDEP};
+    linstab_optimizer dyn[2] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_INDEP};
+    linstab_optimizer meth[2] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_INDEP};
     for (int t = 0; t < 2; t++) {
         double a, b;
         linstab_sampling_coeffs(LINSTAB_SAMPLING_WITHOUT, N, 2, &a, &b);
@@ -331,7 +331,7 @@ Test(secmom, full_batch_sam_apply_is_J_X_J_with_J_diagonal_in_the_eigenbasis)
     for (int q = 0; q < 2; q++) {
         double eta = 0.45, rho = rhos[q];
         linstab_secmom *s = NULL;
-        cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_METHOD_SAM_FULL, eta, rho, 1.0, 0.0, &s, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, LINSTAB_OPT_SAM_SAME, eta, rho, 1.0, 0.0, &s, &err), LINSTAB_OK);
         double X[DD], Y[DD];
         gsl_rng *g = tu_rng(52);
         tu_gauss(g, X, r * r);
@@ -386,7 +386,7 @@ Test(secmom, diagonal_fast_path_radius_equals_the_general_operator)
     linstab_rotated rd = tu_rotate(fd), rdense = tu_rotate(fdense);
     cr_assert_eq(rd.f->kind, LINSTAB_FAMILY_DIAGONAL);
     cr_assert_eq(rd.f->d, rdense.f->d);
-    linstab_method methods[2] = {LINSTAB_METHOD_SGD, LINSTAB_METHOD_SAM_INDEP};
+    linstab_optimizer methods[2] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_INDEP};
     linstab_sampling ss[3] = {LINSTAB_SAMPLING_BERNOULLI, LINSTAB_SAMPLING_WITHOUT, LINSTAB_SAMPLING_WITH};
     size_t Bs[3] = {1, 2, 5};
     double rhos[2] = {0.0, 0.3}, eta = 0.5, L = 2.3;

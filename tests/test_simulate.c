@@ -30,7 +30,7 @@ Test(simulate, the_diagonal_kernel_with_batches_covering_every_coordinate_equals
     double h[64] = {0};
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) h[j] += f->data[i * d + j] / (double)n;
-    linstab_dynamics dyn[2] = {LINSTAB_DYN_SGD, LINSTAB_DYN_SAM_SAME};
+    linstab_optimizer dyn[2] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME};
     /* the samples listed in reverse order hit coordinate 0 last: worst case for the list */
     for (int k = 0; k < 2; k++)
         for (int samp = 0; samp < 2; samp++) {
@@ -66,10 +66,10 @@ Test(simulate, the_diagonal_kernel_with_batches_covering_every_coordinate_equals
  * `map --dexter 50 --eta 0.8 --x sigma=1:50 --y batch=1:50`). */
 Test(simulate, a_dexter_map_cell_whose_batches_cover_every_coordinate_runs)
 {
-    linstab_axis x, y;
+    linstab_map_axis x, y;
     linstab_error err;
-    cr_assert_eq(linstab_axis_parse("sigma=1,2,25,49,50", &x, &err), LINSTAB_OK);
-    cr_assert_eq(linstab_axis_parse("batch=49,50", &y, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("sigma=1,2,25,49,50", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=49,50", &y, &err), LINSTAB_OK);
     linstab_map_source src = {NULL, NAN, NAN, 50, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
@@ -77,12 +77,12 @@ Test(simulate, a_dexter_map_cell_whose_batches_cover_every_coordinate_runs)
     p.exact = 0;
     for (size_t iy = 0; iy < y.count; iy++)
         for (size_t ix = 0; ix < x.count; ix++) {
-            linstab_cell c;
-            cr_assert_eq(linstab_map_cell(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
             cr_expect(c.frac_div >= 0.0 && c.frac_div <= 1.0);
         }
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
 }
 
 typedef struct { unsigned long a, b, c; } triplet;

@@ -85,11 +85,11 @@ Test(train, sam_with_rho_zero_is_sgd_and_with_rho_positive_is_not)
     o.batch = 8;
     o.steps = 100;
     linstab_mlp *sgd = trained(o);
-    o.sam = LINSTAB_SAM_NORMALIZED;
+    o.sam = LINSTAB_OPT_SAM_NORMALIZED;
     o.rho = 0.0;
     linstab_mlp *sam0 = trained(o);
     cr_expect_eq(memcmp(sgd->theta, sam0->theta, sgd->p * sizeof(double)), 0);
-    o.sam = LINSTAB_SAM_UNNORMALIZED;
+    o.sam = LINSTAB_OPT_SAM_SAME;
     linstab_mlp *samu0 = trained(o);
     cr_expect_eq(memcmp(sgd->theta, samu0->theta, sgd->p * sizeof(double)), 0);
     o.rho = 0.05;
@@ -186,7 +186,7 @@ Test(train, one_full_batch_step_follows_its_formula)
         o.weight_decay = 0.01;
         o.quiet = 1;
         if (sam) {
-            o.sam = LINSTAB_SAM_NORMALIZED;
+            o.sam = LINSTAB_OPT_SAM_NORMALIZED;
             o.rho = 0.1;
         }
         cr_assert_eq(linstab_train(m, &X, &Y, &o, NULL, &err), LINSTAB_OK);
@@ -530,4 +530,29 @@ Test(train, a_failed_evaluation_ends_training_without_writing_its_row)
     linstab_npy_array_free(&X3);
     linstab_npy_array_free(&Y3);
 #endif
+}
+
+Test(train, a_bad_batch_or_eta_is_refused_naming_the_value_not_a_flag)
+{
+    size_t sizes[3] = {3, 4, 2}, n = X.shape[0];
+    linstab_mlp *m = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_OK);
+    linstab_mlp_init(m, 2);
+    linstab_train_opts o = linstab_train_defaults();
+    o.quiet = 1;
+    o.steps = 1;
+    char want[128];
+    size_t bad[2] = {0, n + 1};
+    for (int t = 0; t < 2; t++) {
+        o.batch = bad[t];
+        cr_expect_eq(linstab_train_run(m, &X, &Y, &o, NULL, NULL, &err), LINSTAB_EINVAL);
+        snprintf(want, sizeof want, "the batch size must be in [1, n] = [1, %zu], got %zu", n, bad[t]);
+        cr_expect_str_eq(err.msg, want);
+    }
+    o.batch = 4;
+    o.eta = -1.0;
+    cr_expect_eq(linstab_train_run(m, &X, &Y, &o, NULL, NULL, &err), LINSTAB_EINVAL);
+    cr_expect_str_eq(err.msg, "eta must be positive, got -1");
+    linstab_mlp_free(m);
 }

@@ -1,5 +1,7 @@
-/* cli.h -- shared helpers of the linstab command (option parsing, family
- * loading, errors).  Only the command prints and exits; the library never does. */
+/* cli.h -- shared helpers of the linstab command (value parsing, family
+ * loading, errors).  The options several commands take, and the parser of
+ * every command, are in cli_options.h.  Only the command prints and exits;
+ * the library never does. */
 #ifndef LINSTAB_CLI_H
 #define LINSTAB_CLI_H
 
@@ -15,7 +17,13 @@
 /* Exit status for a library status: 2 for usage errors, 1 for the rest. */
 int cli_exit_code(linstab_status st);
 
-/* Print "linstab CMD: error: MSG" on stderr and return the exit status. */
+/* The library's message of err with the flag of the parameter at fault
+ * (err->param "sam_variant" -> "--sam-variant: MSG"); a disallowed
+ * indefinite family gets the flag that allows it.  The text is valid
+ * until the next call. */
+const char *cli_msg(const linstab_error *err);
+
+/* Print "linstab CMD: error: MSG" (cli_msg) on stderr and return the exit status. */
 int cli_fail(const char *cmd, const linstab_error *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -61,26 +69,6 @@ typedef struct cli_family_source {
     double smoothing;    /* --label-smoothing */
 } cli_family_source;
 
-/* The long options of a family taken from a model (for getopt tables);
- * cli_family_model_option handles one of them (0, or an exit status). */
-#define CLI_MODEL_OPTIONS(base)                                                                   \
-    {"model", required_argument, NULL, (base)}, {"data", required_argument, NULL, (base) + 1},    \
-        {"targets", required_argument, NULL, (base) + 2},                                        \
-        {"loss", required_argument, NULL, (base) + 3},                                           \
-        {"hessian", required_argument, NULL, (base) + 4},                                        \
-        {"label-smoothing", required_argument, NULL, (base) + 5}
-int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src);
-
-/* The long options of a family file and its validation (base .. base + 6);
- * cli_family_option handles one of them (0, or an exit status). */
-#define CLI_FAMILY_OPTIONS(base)                                                                  \
-    {"family", required_argument, NULL, (base)}, {"factors", required_argument, NULL, (base) + 1}, \
-        {"diag", required_argument, NULL, (base) + 2},                                           \
-        {"allow-indefinite", no_argument, NULL, (base) + 3},                                     \
-        {"sym-tol", required_argument, NULL, (base) + 4},                                        \
-        {"rank-tol", required_argument, NULL, (base) + 5},                                       \
-        {"max-memory", required_argument, NULL, (base) + 6}
-int cli_family_option(const char *cmd, int which, const char *arg, cli_family_source *src);
 #define CLI_MODEL_USAGE                                                                           \
     "  --model DIR --data X.npy --targets Y.npy   the per-sample Hessians of an MLP\n"           \
     "                        checkpoint at these samples (see linstab hessians)\n"               \

@@ -11,15 +11,35 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_options.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/mlp.h"
 #include "linstab/train.h"
 
 int cli_exit_code(linstab_status st) { return st == LINSTAB_EINVAL ? 2 : 1; }
 
+const char *cli_msg(const linstab_error *err)
+{
+    static char buf[LINSTAB_ERROR_MSG_LEN + LINSTAB_ERROR_PARAM_LEN + 64];
+    const char *msg = err->msg[0] ? err->msg : linstab_error_string(err->code);
+    if (strcmp(err->param, "allow_indefinite") == 0) {
+        snprintf(buf, sizeof buf, "%s (use --allow-indefinite to accept indefinite Hessians)", msg);
+        return buf;
+    }
+    if (err->param[0] == '\0') return msg;
+    char flag[LINSTAB_ERROR_PARAM_LEN];
+    size_t i = 0;
+    for (; err->param[i] != '\0' && i + 1 < sizeof flag; i++)
+        flag[i] = err->param[i] == '_' ? '-' : err->param[i];
+    flag[i] = '\0';
+    snprintf(buf, sizeof buf, "--%s: %s", flag, msg);
+    return buf;
+}
+
 int cli_fail(const char *cmd, const linstab_error *err)
 {
-    fprintf(stderr, "linstab %s: error: %s\n", cmd, err->msg[0] ? err->msg : linstab_error_string(err->code));
+    fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(err));
     return cli_exit_code(err->code);
 }
 
@@ -104,54 +124,6 @@ int cli_check_memory(const char *cmd, const cli_family_source *src, double need,
     return 0;
 }
 
-int cli_family_option(const char *cmd, int which, const char *arg, cli_family_source *src)
-{
-    int rc = 0;
-    double gb;
-    switch (which) {
-    case 0: src->family = arg; break;
-    case 1: src->factors = arg; break;
-    case 2: src->diag = arg; break;
-    case 3: src->allow_indefinite = 1; break;
-    case 4:
-        rc = cli_parse_number(cmd, "--sym-tol", arg, 0.0, INFINITY, CLI_HI_OPEN, &src->sym_tol);
-        break;
-    case 5:
-        rc = cli_parse_number(cmd, "--rank-tol", arg, 0.0, 1.0, CLI_HI_OPEN, &src->rank_tol);
-        break;
-    case 6:
-        /* GB; below 1e-9 GB (one byte) or above 1e9 GB the limit means nothing */
-        rc = cli_parse_number(cmd, "--max-memory", arg, 1e-9, 1e9, 0, &gb);
-        if (rc == 0) src->max_memory = gb * 1e9;
-        break;
-    default: rc = 2;
-    }
-    return rc;
-}
-
-int cli_family_model_option(const char *cmd, int which, const char *arg, cli_family_source *src)
-{
-    switch (which) {
-    case 0: src->model = arg; return 0;
-    case 1: src->data = arg; return 0;
-    case 2: src->targets = arg; return 0;
-    case 3:
-        if (strcmp(arg, "mse") != 0 && strcmp(arg, "ce") != 0)
-            return cli_usage_error(cmd, "--loss '%s': expected mse or ce", arg);
-        src->loss_ce = strcmp(arg, "ce") == 0;
-        return 0;
-    case 4:
-        if (strcmp(arg, "exact") != 0 && strcmp(arg, "gn") != 0)
-            return cli_usage_error(cmd, "--hessian '%s': expected exact or gn", arg);
-        src->exact = strcmp(arg, "exact") == 0 ? 1 : -1;
-        return 0;
-    case 5: {
-        return cli_parse_number(cmd, "--label-smoothing", arg, 0.0, 1.0, CLI_HI_OPEN, &src->smoothing);
-    }
-    }
-    return 2;
-}
-
 /* The family of an MLP checkpoint at given samples (exact or Gauss-Newton). */
 static int load_model_family(const char *cmd, const cli_family_source *src, linstab_family **out,
                              const char **path, int *indefinite)
@@ -168,11 +140,11 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
     int rc = 0;
     if (linstab_mlp_load(src->model, &m, &err) != LINSTAB_OK || linstab_npy_read_numeric(src->data, 0, &X, &err) != LINSTAB_OK ||
         linstab_npy_read_numeric(src->targets, 0, &Y, &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         rc = 1;
     }
-    if (rc == 0 && src->loss_ce && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->targets, err.msg);
+    if (rc == 0 && src->loss_ce && cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->targets, cli_msg(&err));
         rc = 1;
     }
     double lim = memory_limit(src);
@@ -200,14 +172,15 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
                                 lim > 0 ? (size_t)lim : 0, out, &err);
     }
     if (rc == 0 && st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, src->model, cli_msg(&err),
+                st == LINSTAB_ENOMEM && !gn ? ": use the Gauss-Newton factors (--hessian gn, squared loss)" : "");
         rc = 1;
     }
     /* the exact Hessian at a non-interpolating point can be indefinite: say so */
     if (rc == 0) {
         st = linstab_family_validate(*out, 1e-8, src->allow_indefinite, indefinite, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, src->model, cli_msg(&err));
             linstab_family_free(*out);
             *out = NULL;
             rc = 1;
@@ -236,7 +209,7 @@ int cli_load_family(const char *cmd, const cli_family_source *src, linstab_famil
     linstab_status st = linstab_family_load(*path, kind, lim > 0.0 ? (size_t)lim : 0, out, &err);
     if (st == LINSTAB_EINVAL) st = LINSTAB_EDATA; /* a bad file is bad data, not bad usage */
     if (st == LINSTAB_ENOMEM) {
-        fprintf(stderr, "linstab %s: error: not enough memory: %s (--max-memory)\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: not enough memory: %s (--max-memory)\n", cmd, cli_msg(&err));
         return 1;
     }
     if (st != LINSTAB_OK) {
@@ -245,7 +218,7 @@ int cli_load_family(const char *cmd, const cli_family_source *src, linstab_famil
     }
     st = linstab_family_validate(*out, src->sym_tol, src->allow_indefinite, indefinite, &err);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, *path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, *path, cli_msg(&err));
         linstab_family_free(*out);
         *out = NULL;
         return 1;

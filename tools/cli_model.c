@@ -1,11 +1,22 @@
 /* cli_model.c -- where a --model checkpoint sits, for the commands that
  * report on it (see cli_model.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/npy.h"
+
+linstab_status cli_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err)
+{
+    linstab_status st = linstab_data_labels_from_onehot(Y, k, err);
+    if (st == LINSTAB_EDATA) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, "; soft targets: use --label-smoothing");
+    }
+    return st;
+}
 
 /* Where a --model checkpoint sits (loss, gradients): 0 or an exit status. */
 int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_point *pt)
@@ -17,13 +28,13 @@ int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_p
     linstab_status st = linstab_mlp_load(src->model, &m, &err);
     if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, &X, &err);
     if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, &Y, &err);
-    if (st == LINSTAB_OK && src->loss_ce) st = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
+    if (st == LINSTAB_OK && src->loss_ce) st = cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     if (st == LINSTAB_OK) st = linstab_mlp_point_at(m, &X, &Y, loss, src->smoothing, pt, &err);
     linstab_mlp_free(m);
     linstab_npy_array_free(&X);
     linstab_npy_array_free(&Y);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: gradient at the checkpoint: %s\n", cmd, src->model, cli_msg(&err));
         return cli_exit_code(st);
     }
     return 0;

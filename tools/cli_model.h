@@ -10,4 +10,11 @@
  * exit status after printing the error. */
 int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_point *pt);
 
+/* linstab_data_labels_from_onehot for a command: soft targets get the
+ * hint of the option that smooths the labels (the library names no flag). */
+linstab_status cli_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err);
+
+/* The hint a command adds when exact Hessians do not fit in memory. */
+#define CLI_EXACT_HESSIANS_HINT ": use the Gauss-Newton factors (--gn) or the matrix-free path"
+
 #endif

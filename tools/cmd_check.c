@@ -2,7 +2,6 @@
  * cmd_check.c -- `linstab check`: geometry of a Hessian family and what
  * every published stability result says at (eta, B, rho, sampling).
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli_options.h"
 #include "cli_model.h"
 #include "linstab/bounds.h"
 #include "linstab/exact.h"
@@ -30,34 +29,31 @@ static const char *const usage =
     "stability bound for SGD (rho = 0) or SAM (rho > 0).\n"
     "\n"
     "family (exactly one):\n"
-    "  --family F.npy        dense per-sample Hessians, shape (n, d, d)\n"
-    "  --factors U.npy       factors, shape (n, d, k): H_i = U_i U_i'\n"
-    "  --diag D.npy          diagonal Hessians, shape (n, d): H_i = diag(D_i)\n"
+    "@family\n"
+    "@factors\n"
+    "@diag\n"
     CLI_MODEL_USAGE
     "hyper-parameters:\n"
-    "  --eta E               learning rate, > 0 (required)\n"
-    "  --batch B             batch size in [1, n] (required)\n"
-    "  --rho R               SAM radius, >= 0 (default 0: SGD)\n"
-    "  --sampling S          bernoulli | without | with (default without: uniform\n"
-    "                        B-subsets, what practitioners run; the theorems of\n"
-    "                        Dexter et al. (2024) assume bernoulli)\n"
+    "@eta (required)\n"
+    "@batch (required)\n"
+    "@rho (default 0: SGD)\n"
+    "@sampling (default without: uniform B-subsets, what practitioners run; the theorems of Dexter et al. "
+    "(2024) assume bernoulli)\n"
     "options:\n"
     "exact stability (docs/math.md sections 3-5):\n"
-    "  --sam-variant V       same | independent: SAM's ascent batch (default same)\n"
-    "  --no-exact            skip the exact section (radius, critical values, Lyapunov)\n"
-    "  --seed S              seed of the Monte Carlo Lyapunov estimate (default 0)\n"
+    "@sam-variant (default same)\n"
+    "@no-exact (radius, critical values, Lyapunov)\n"
+    "@seed of the Monte Carlo Lyapunov estimate\n"
     "  --lyapunov-runs N     independent runs of the estimate (default 8)\n"
     "  --lyapunov-steps N    steps per run (default 2000)\n"
-    "  --eigen dense|arpack|auto  eigensolver path (default auto: dense up to\n"
-    "                        operator size 2000)\n"
+    "@eigen\n"
     "output:\n"
-    "  --json                machine-readable output\n"
-    "  --out FILE            write the report to FILE (atomically) instead of stdout\n"
-    "  --allow-indefinite    accept Hessians with negative eigenvalues\n"
-    "  --sym-tol T           relative symmetry tolerance (default 1e-10)\n"
-    "  --rank-tol T          relative eigenvalue tolerance for rank(H)\n"
-    "                        (default d * machine epsilon, as numpy's matrix_rank)\n"
-    "  --max-memory GB       memory limit (default: the memory available now)\n"
+    "@json\n"
+    "@out write the report to FILE (atomically) instead of stdout\n"
+    "@allow-indefinite\n"
+    "@sym-tol\n"
+    "@rank-tol\n"
+    "@max-memory\n"
     "  -h, --help            this help\n"
     "\n"
     "Exit status: 0 success, 1 bad data (file, NaN, asymmetric, indefinite,\n"
@@ -78,9 +74,20 @@ static void stage(const char *what)
     last = now;
 }
 
-enum { OPT_ETA = 256, OPT_BATCH, OPT_RHO, OPT_SAMPLING,
-       OPT_JSON, OPT_OUT,
-       OPT_VARIANT, OPT_NOEXACT, OPT_SEED, OPT_LRUNS, OPT_LSTEPS, OPT_EIGEN };
+enum { OPT_LRUNS = 256, OPT_LSTEPS };
+
+static const struct option own_opts[] = {
+    {"lyapunov-runs", required_argument, NULL, OPT_LRUNS},
+    {"lyapunov-steps", required_argument, NULL, OPT_LSTEPS},
+    {NULL, 0, NULL, 0}};
+static const char *const required[] = {"eta", "batch", NULL};
+static const cli_command check_cmd = {
+    "check",
+    CLI_OPTS_FAMILY | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
+        CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SAM_VARIANT) | CLI_OPT_BIT(CLI_OPT_NO_EXACT) |
+        CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_EIGEN) | CLI_OPT_BIT(CLI_OPT_JSON) |
+        CLI_OPT_BIT(CLI_OPT_OUT),
+    own_opts, required, usage, 24};
 
 /* Rough peak memory of `check` in bytes (see family.c and geometry.c). */
 static double check_memory(const linstab_family *f)
@@ -123,76 +130,31 @@ static void exact_progress(int stage, const char *name, void *ctx)
 
 int cmd_check(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"eta", required_argument, NULL, OPT_ETA},
-        {"batch", required_argument, NULL, OPT_BATCH},
-        {"rho", required_argument, NULL, OPT_RHO},
-        {"sampling", required_argument, NULL, OPT_SAMPLING},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"out", required_argument, NULL, OPT_OUT},
-        {"sam-variant", required_argument, NULL, OPT_VARIANT},
-        {"no-exact", no_argument, NULL, OPT_NOEXACT},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"lyapunov-runs", required_argument, NULL, OPT_LRUNS},
-        {"lyapunov-steps", required_argument, NULL, OPT_LSTEPS},
-        {"eigen", required_argument, NULL, OPT_EIGEN},
-        CLI_FAMILY_OPTIONS(300),
-        CLI_MODEL_OPTIONS(400),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
     const char *cmd = "check";
-    cli_family_source src = {.sym_tol = 1e-10};
-    linstab_hyper h = {.eta = 0.0, .batch = 0, .rho = 0.0, .sampling = LINSTAB_SAMPLING_WITHOUT};
-    int have_eta = 0, have_batch = 0, json = 0, rc = 0;
-
-    const char *out_path = NULL;
+    int rc = 0;
     linstab_error err = {0};
-    linstab_sam_variant variant = LINSTAB_SAM_SAME;
-    int exact = 1;
-    unsigned long long seed = 0;
     linstab_exact_opts xo = linstab_exact_defaults();
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    co.eigen = xo.eigen.path;
+    cli_parser ps = cli_options_start(&check_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
-        case OPT_ETA: rc = cli_parse_number(cmd, "--eta", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &h.eta); have_eta = 1; break;
-        case OPT_BATCH: rc = cli_parse_count(cmd, "--batch", optarg, 1, SIZE_MAX, &h.batch); have_batch = 1; break;
-        case OPT_RHO: rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &h.rho); break;
-        case OPT_SAMPLING:
-            if (linstab_sampling_parse(optarg, &h.sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
-            break;
-        case OPT_JSON: json = 1; break;
-        case OPT_OUT: out_path = optarg; break;
-        case OPT_VARIANT:
-            if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
-            break;
-        case OPT_NOEXACT: exact = 0; break;
-        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); xo.seed = seed; break;
         case OPT_LRUNS:
-            rc = cli_parse_count(cmd, "--lyapunov-runs", optarg, 2, 1000000, &xo.lyap_runs);
+            ps.status = cli_parse_count(cmd, "--lyapunov-runs", optarg, 2, 1000000, &xo.lyap_runs);
             break;
         case OPT_LSTEPS:
-            rc = cli_parse_count(cmd, "--lyapunov-steps", optarg, 10, 1000000000, &xo.lyap_steps);
+            ps.status = cli_parse_count(cmd, "--lyapunov-steps", optarg, 10, 1000000000, &xo.lyap_steps);
             break;
-        case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &xo.eigen.path); break;
-        case 300: case 301: case 302: case 303: case 304: case 305: case 306:
-            rc = cli_family_option(cmd, c - 300, optarg, &src);
-            break;
-        case 400: case 401: case 402: case 403: case 404: case 405:
-            rc = cli_family_model_option(cmd, c - 400, optarg, &src);
-            break;
-        case 'h': fputs(usage, stdout); return 0;
-        default:
-            return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!have_eta) return cli_usage_error(cmd, "--eta is required");
-    if (!have_batch) return cli_usage_error(cmd, "--batch is required");
+    cli_family_source src = co.src;
+    linstab_hyper h = {.eta = co.eta, .batch = co.batch, .rho = co.rho, .sampling = co.sampling};
+    linstab_optimizer variant = co.variant;
+    int exact = !co.no_exact, json = co.json;
+    const char *out_path = co.out;
+    xo.seed = co.seed;
+    xo.eigen.path = co.eigen;
     if (!(h.eta > 0.0)) return cli_usage_error(cmd, "--eta %g: the learning rate must be > 0", h.eta);
     if (!(h.rho >= 0.0)) return cli_usage_error(cmd, "--rho %g: the SAM radius must be >= 0", h.rho);
     if (h.batch < 1) return cli_usage_error(cmd, "--batch 0: the batch size must be >= 1");
@@ -227,7 +189,7 @@ int cmd_check(int argc, char **argv)
         rf.f = NULL; /* fr is freed below */
     } else {
         /* f is not needed again: restricted in place, no copy when rank = d */
-        st = linstab_family_restrict_owned(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
+        st = linstab_family_restrict_take(&f, src.rank_tol, indefinite, &rank, &Hmean, &lambda1, &err);
         fr = f;
         f = NULL;
     }
@@ -250,7 +212,7 @@ int cmd_check(int argc, char **argv)
         stage("exact");
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
         goto done;
     }
@@ -260,7 +222,7 @@ int cmd_check(int argc, char **argv)
         /* the premise of every result: an interpolating minimum */
         if (g.definite && !isfinite(g.lambda_min)) st = linstab_geometry_lambda_min(m, &g, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: lambda_min(H): %s\n", cmd, path, cli_msg(&err));
             rc = cli_exit_code(st);
             goto done;
         }

@@ -3,15 +3,15 @@
  * learning rate eta* per batch size (SGD, and SAM at a given rho), beside
  * the learning rates at which Dexter et al.'s Theorems 1 and 2 change verdict.
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli_options.h"
 #include "cli_model.h"
+#include "linstab/bounds.h"
 #include "linstab/critical.h"
 #include "linstab/exact.h"
 #include "linstab/geometry.h"
@@ -28,27 +28,40 @@ static const char *const usage =
     "of Dexter et al. (2024) starts to predict divergence and where their\n"
     "Theorem 2's line lies.\n"
     "\n"
-    "  --family F | --factors U | --diag D   the family, as for linstab check, or\n"
+    "family (exactly one, as for linstab check):\n"
+    "@family\n"
+    "@factors\n"
+    "@diag\n"
     CLI_MODEL_USAGE
     "  --batches LIST      batch sizes: 1,2,4,8 or a range A:B or A:B:STEP\n"
-    "  --sampling S        bernoulli | without | with (default without)\n"
-    "  --rho R             also SAM's eta* at radius R (default: SGD only)\n"
-    "  --sam-variant V     same | independent (default same)\n"
-    "  --json | --csv      machine-readable output (default: a table)\n"
-    "  --out FILE          write to FILE (atomically) instead of stdout\n"
-    "  --eigen P           dense | arpack | auto (default auto)\n"
-    "  --allow-indefinite, --sym-tol T, --rank-tol T, --max-memory GB\n"
-    "                      as for linstab check\n"
-    "  --quiet             no progress bar\n"
+    "@sampling (default without)\n"
+    "@rho: also SAM's eta* at this radius (default: SGD only)\n"
+    "@sam-variant (default same)\n"
+    "@json (default: a table)\n"
+    "  --csv               a CSV table (default: a text table)\n"
+    "@out write to FILE (atomically) instead of stdout\n"
+    "@eigen\n"
+    "@allow-indefinite\n"
+    "@sym-tol\n"
+    "@rank-tol\n"
+    "@max-memory\n"
+    "@quiet\n"
     "  -h, --help          this help\n"
     "\n"
     "Columns: eta_sgd (exact, SGD), eta_sam (exact, SAM at rho; empty where no\n"
     "exact operator exists), eta_thm1 (Theorem 1 predicts divergence above it),\n"
     "eta_thm2 (Theorem 2's line: 2 sigma / (lambda1 (sigma + n/B - 1))).\n";
 
-enum { OPT_BATCHES = 256, OPT_SAMPLING, OPT_RHO, OPT_VARIANT,
-       OPT_JSON, OPT_CSV, OPT_OUT, OPT_EIGEN,
-       OPT_QUIET };
+enum { OPT_BATCHES = 256, OPT_CSV };
+
+static const struct option own_opts[] = {
+    {"batches", required_argument, NULL, OPT_BATCHES}, {"csv", no_argument, NULL, OPT_CSV}, {NULL, 0, NULL, 0}};
+static const char *const required[] = {"batches", NULL};
+static const cli_command critical_cmd = {
+    "critical",
+    CLI_OPTS_FAMILY | CLI_OPT_BIT(CLI_OPT_RHO) | CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SAM_VARIANT) |
+        CLI_OPT_BIT(CLI_OPT_JSON) | CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_EIGEN) | CLI_OPT_BIT(CLI_OPT_QUIET),
+    own_opts, required, usage, 22};
 
 typedef struct row {
     size_t batch;
@@ -57,65 +70,28 @@ typedef struct row {
 
 int cmd_critical(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"batches", required_argument, NULL, OPT_BATCHES},
-        {"sampling", required_argument, NULL, OPT_SAMPLING},
-        {"rho", required_argument, NULL, OPT_RHO},
-        {"sam-variant", required_argument, NULL, OPT_VARIANT},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"csv", no_argument, NULL, OPT_CSV},
-        {"out", required_argument, NULL, OPT_OUT},
-        {"eigen", required_argument, NULL, OPT_EIGEN},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        CLI_FAMILY_OPTIONS(300),
-        CLI_MODEL_OPTIONS(400),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
     const char *cmd = "critical";
-    cli_family_source src = {.sym_tol = 1e-10};
-    linstab_sampling sampling = LINSTAB_SAMPLING_WITHOUT;
-    linstab_sam_variant variant = LINSTAB_SAM_SAME;
     linstab_eigen_opts eo = linstab_eigen_defaults();
-    const char *batches_arg = NULL, *out_path = NULL;
-    double rho = -1.0;
-    int json = 0, csv = 0, quiet = 0, rc = 0;
+    const char *batches_arg = NULL;
+    int csv = 0, rc = 0;
     linstab_error err = {0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    co.eigen = eo.path;
+    cli_parser ps = cli_options_start(&critical_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_BATCHES: batches_arg = optarg; break;
-        case OPT_SAMPLING:
-            if (linstab_sampling_parse(optarg, &sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
-            break;
-        case OPT_RHO:
-            rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &rho);
-            break;
-        case OPT_VARIANT:
-            if (linstab_sam_variant_parse(optarg, &variant, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
-            break;
-        case OPT_JSON: json = 1; break;
         case OPT_CSV: csv = 1; break;
-        case OPT_OUT: out_path = optarg; break;
-        case OPT_EIGEN: rc = cli_parse_eigen_path(cmd, optarg, &eo.path); break;
-        case OPT_QUIET: quiet = 1; break;
-        case 300: case 301: case 302: case 303: case 304: case 305: case 306:
-            rc = cli_family_option(cmd, c - 300, optarg, &src);
-            break;
-        case 400: case 401: case 402: case 403: case 404: case 405:
-            rc = cli_family_model_option(cmd, c - 400, optarg, &src);
-            break;
-        case 'h': fputs(usage, stdout); return 0;
-        default:
-            return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (batches_arg == NULL) return cli_usage_error(cmd, "--batches is required");
+    cli_family_source src = co.src;
+    linstab_sampling sampling = co.sampling;
+    linstab_optimizer variant = co.variant;
+    double rho = cli_given(&co, CLI_OPT_RHO) ? co.rho : -1.0; /* -1: SGD only */
+    int json = co.json, quiet = co.quiet;
+    const char *out_path = co.out;
+    eo.path = co.eigen;
     if (json && csv) return cli_usage_error(cmd, "--json and --csv exclude each other");
     size_t *batches = NULL, nb = 0;
     rc = cli_parse_size_list(cmd, "--batches", batches_arg, 1, SIZE_MAX, &batches, &nb);
@@ -145,20 +121,20 @@ int cmd_critical(int argc, char **argv)
         double kmax = 0.0;
         for (size_t j = 0; j < rf.f->d; j++) kmax = fmax(kmax, fabs(rf.l[j]));
         linstab_hyper hr = {0.0, 1, rho, sampling};
-        if (linstab_hyper_check_scale(&hr, kmax, &err) != LINSTAB_OK) {
-            rc = cli_usage_error(cmd, "--rho: %s", err.msg);
+        if (linstab_bounds_hyper_check_scale(&hr, kmax, &err) != LINSTAB_OK) {
+            rc = cli_usage_error(cmd, "--rho: %s", cli_msg(&err));
             goto done;
         }
     }
     for (size_t t = 0; st == LINSTAB_OK && t < nb; t++) {
         size_t B = batches[t];
-        double a, b, nB = (double)n / (double)B;
+        double a, b;
         row *rw = &rows[t];
         rw->batch = B;
         linstab_sampling_coeffs(sampling, n, B, &a, &b);
         st = linstab_critical_eta(rf.f, rf.l, a, b, &eo, &rw->eta_sgd, &err);
-        rw->eta_thm1 = B < n ? fmin(2.0 / l1, sigma / (l1 * sqrt(nB - 1.0))) : 2.0 / l1;
-        rw->eta_thm2 = 2.0 * sigma / (l1 * (sigma + nB - 1.0));
+        rw->eta_thm1 = linstab_bounds_thm1_eta(sigma, l1, n, B);
+        rw->eta_thm2 = linstab_bounds_thm2_threshold(sigma, l1, n, B);
         rw->eta_sam = NAN;
         if (st == LINSTAB_OK && rho >= 0.0 &&
             linstab_sam_available_rank(variant, n, rf.f->d, B, sampling)) {
@@ -167,7 +143,7 @@ int cmd_critical(int argc, char **argv)
         cli_progress("critical", t + 1, nb, quiet);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
         goto done;
     }

@@ -1,9 +1,8 @@
 /* cmd_gen.c -- `linstab gen`: write a synthetic Hessian family as NPY. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli_options.h"
 #include "linstab/generate.h"
 
 static const char *const usage =
@@ -22,50 +21,42 @@ static const char *const usage =
     "  --rank K      factor width (lowrank 2, wishart d, aligned 1 by default)\n"
     "  --sigma S     coherence of the dexter construction, integer in [1, n]\n"
     "  --noise E     noise scale of aligned (default 0.1)\n"
-    "  --seed SEED   random seed (default 0)\n"
-    "  --out F.npy   output file (written atomically; required)\n"
+    "@seed=SEED\n"
+    "@out=F.npy output file (written atomically; required)\n"
     "  -h, --help    this help\n";
 
-enum { OPT_KIND = 256, OPT_N, OPT_D, OPT_RANK, OPT_SIGMA, OPT_NOISE, OPT_SEED, OPT_OUT };
+enum { OPT_KIND = 256, OPT_N, OPT_D, OPT_RANK, OPT_SIGMA, OPT_NOISE };
+
+static const struct option own_opts[] = {
+    {"kind", required_argument, NULL, OPT_KIND},   {"n", required_argument, NULL, OPT_N},
+    {"d", required_argument, NULL, OPT_D},         {"rank", required_argument, NULL, OPT_RANK},
+    {"sigma", required_argument, NULL, OPT_SIGMA}, {"noise", required_argument, NULL, OPT_NOISE},
+    {NULL, 0, NULL, 0}};
+static const char *const required[] = {"kind", "out", "n", NULL};
+static const cli_command gen_cmd = {"gen", CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_OUT), own_opts, required,
+                                    usage, 16};
 
 int cmd_gen(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kind", required_argument, NULL, OPT_KIND}, {"n", required_argument, NULL, OPT_N},
-        {"d", required_argument, NULL, OPT_D},       {"rank", required_argument, NULL, OPT_RANK},
-        {"sigma", required_argument, NULL, OPT_SIGMA},
-        {"noise", required_argument, NULL, OPT_NOISE},
-        {"seed", required_argument, NULL, OPT_SEED}, {"out", required_argument, NULL, OPT_OUT},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     const char *cmd = "gen";
     linstab_gen_params p = {.noise = -1.0};
-    const char *kind = NULL, *out = NULL;
-    int have_n = 0, have_d = 0, rc = 0;
-    unsigned long long seed = 0;
+    const char *kind = NULL;
+    int have_d = 0;
     linstab_error err = {0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    cli_parser ps = cli_options_start(&gen_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_KIND: kind = optarg; break;
-        case OPT_N: rc = cli_parse_count(cmd, "--n", optarg, 1, SIZE_MAX, &p.n); have_n = 1; break;
-        case OPT_D: rc = cli_parse_count(cmd, "--d", optarg, 1, SIZE_MAX, &p.d); have_d = 1; break;
-        case OPT_RANK: rc = cli_parse_count(cmd, "--rank", optarg, 1, SIZE_MAX, &p.rank); break;
-        case OPT_SIGMA: rc = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
-        case OPT_NOISE: rc = cli_parse_number(cmd, "--noise", optarg, 0, INFINITY, CLI_HI_OPEN, &p.noise); break;
-        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
-        case OPT_OUT: out = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default:
-            return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        case OPT_N: ps.status = cli_parse_count(cmd, "--n", optarg, 1, SIZE_MAX, &p.n); break;
+        case OPT_D: ps.status = cli_parse_count(cmd, "--d", optarg, 1, SIZE_MAX, &p.d); have_d = 1; break;
+        case OPT_RANK: ps.status = cli_parse_count(cmd, "--rank", optarg, 1, SIZE_MAX, &p.rank); break;
+        case OPT_SIGMA: ps.status = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
+        case OPT_NOISE: ps.status = cli_parse_number(cmd, "--noise", optarg, 0, INFINITY, CLI_HI_OPEN, &p.noise); break;
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (kind == NULL) return cli_usage_error(cmd, "--kind is required");
-    if (out == NULL) return cli_usage_error(cmd, "--out is required");
-    if (!have_n) return cli_usage_error(cmd, "--n is required");
+    const char *out = co.out;
     if (linstab_generate_kind_parse(kind, &p.kind, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
     /* an option the kind does not use would be silently ignored: refuse it */
     if (p.kind == LINSTAB_GEN_DEXTER) {
@@ -81,7 +72,7 @@ int cmd_gen(int argc, char **argv)
                                p.kind == LINSTAB_GEN_RANK1 ? "rank 1 (use --kind lowrank)" : "no rank option");
     if (p.noise >= 0 && p.kind != LINSTAB_GEN_ALIGNED)
         return cli_usage_error(cmd, "--noise is an option of aligned only, not of %s", kind);
-    p.seed = seed;
+    p.seed = co.seed;
     linstab_family *f = NULL;
     linstab_status st = linstab_generate(&p, &f, &err);
     if (st != LINSTAB_OK) return cli_fail(cmd, &err);

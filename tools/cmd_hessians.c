@@ -3,17 +3,17 @@
  * MLP (exact, all terms; docs/math.md §8) or its Gauss-Newton factors,
  * written as a family that `linstab check`, `critical` and `map` read.
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli_options.h"
 #include "cli.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/mlp.h"
-#include "linstab/train.h"
 #include <sys/resource.h>
 #include "linstab/npy.h"
 
@@ -27,12 +27,11 @@ static const char *const usage =
     "(H_i = U_i U_i' at an interpolating minimum) -- load with --factors.\n"
     "Parameter order: W1 (row-major), b1, W2, b2, ...\n"
     "\n"
-    "  --model DIR         checkpoint: model.json, W1.npy, b1.npy, ...\n"
-    "  --data X.npy        inputs (n, d0)\n"
-    "  --targets Y.npy     targets (n, k) for mse; for ce class labels (n,), integer\n"
-    "                      or float, or one-hot rows (n, k)\n"
-    "  --loss mse|ce       squared loss ||f - y||^2/2 or softmax cross-entropy\n"
-    "  --label-smoothing A cross-entropy label smoothing in [0, 1) (default 0)\n"
+    "@model\n"
+    "@data\n"
+    "@targets\n"
+    "@loss\n"
+    "@label-smoothing\n"
     "  --gn                Gauss-Newton factors instead of exact Hessians\n"
     "  --matrix-free       write nothing; print (JSON) the sharpness lambda1(H) and\n"
     "                      s_2^2 = lambda_max(M_2 - H^2) from per-sample Hessian-vector\n"
@@ -41,61 +40,46 @@ static const char *const usage =
     "                      Gauss-Newton Hessians, from the NTK Gram matrix assembled\n"
     "                      layer by layer (n^2 (k^2 sum d_l + sum d_{l-1}) flops, no\n"
     "                      Jacobian; blocks of <= 256 MB)\n"
-    "  --out FILE.npy      output (written atomically)\n"
-    "  --max-memory GB     memory limit (default: the memory available now)\n"
-    "  --quiet             no progress bar\n"
+    "@out=FILE.npy output (written atomically)\n"
+    "@max-memory\n"
+    "@quiet\n"
     "  -h, --help          this help\n";
 
-enum { OPT_MODEL = 256, OPT_DATA, OPT_TARGETS, OPT_LOSS, OPT_LS, OPT_GN, OPT_OUT, OPT_MAXMEM, OPT_QUIET, OPT_MF, OPT_SIGMA };
+enum { OPT_GN = 256, OPT_MF, OPT_SIGMA };
+
+static const struct option own_opts[] = {
+    {"gn", no_argument, NULL, OPT_GN},
+    {"matrix-free", no_argument, NULL, OPT_MF},
+    {"sigma", no_argument, NULL, OPT_SIGMA},
+    {NULL, 0, NULL, 0}};
+static const cli_command hessians_cmd = {
+    "hessians",
+    CLI_OPT_BIT(CLI_OPT_MODEL) | CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_TARGETS) | CLI_OPT_BIT(CLI_OPT_LOSS) |
+        CLI_OPT_BIT(CLI_OPT_LABEL_SMOOTHING) | CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_MAX_MEMORY) |
+        CLI_OPT_BIT(CLI_OPT_QUIET),
+    own_opts, NULL, usage, 22};
 
 int cmd_hessians(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, OPT_MODEL},   {"data", required_argument, NULL, OPT_DATA},
-        {"targets", required_argument, NULL, OPT_TARGETS}, {"loss", required_argument, NULL, OPT_LOSS},
-        {"label-smoothing", required_argument, NULL, OPT_LS}, {"gn", no_argument, NULL, OPT_GN},
-        {"out", required_argument, NULL, OPT_OUT},       {"max-memory", required_argument, NULL, OPT_MAXMEM},
-        {"quiet", no_argument, NULL, OPT_QUIET},         {"help", no_argument, NULL, 'h'},
-        {"matrix-free", no_argument, NULL, OPT_MF},
-        {"sigma", no_argument, NULL, OPT_SIGMA},
-        {NULL, 0, NULL, 0}};
     const char *cmd = "hessians";
-    const char *model = NULL, *data = NULL, *targets = NULL, *lossname = NULL, *out = NULL;
-    double smoothing = 0.0, gb = 0.0;
-    int gn = 0, quiet = 0, rc = 0, mf = 0, want_sigma = 0;
+    int gn = 0, rc = 0, mf = 0, want_sigma = 0;
     linstab_error err = {0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    cli_parser ps = cli_options_start(&hessians_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
-        case OPT_MODEL: model = optarg; break;
-        case OPT_DATA: data = optarg; break;
-        case OPT_TARGETS: targets = optarg; break;
-        case OPT_LOSS: lossname = optarg; break;
-        case OPT_LS:
-            rc = cli_parse_number(cmd, "--label-smoothing", optarg, 0, 1, CLI_HI_OPEN, &smoothing);
-            break;
         case OPT_GN: gn = 1; break;
-        case OPT_OUT: out = optarg; break;
-        case OPT_MAXMEM:
-            rc = cli_parse_number(cmd, "--max-memory", optarg, 1e-9, 1e9, 0, &gb);
-            break;
-        case OPT_QUIET: quiet = 1; break;
         case OPT_MF: mf = 1; break;
         case OPT_SIGMA: want_sigma = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model || !data || !targets || !lossname || (!out && !mf))
+    const char *model = co.src.model, *data = co.src.data, *targets = co.src.targets, *out = co.out;
+    double smoothing = co.src.smoothing;
+    int quiet = co.quiet;
+    if (!model || !data || !targets || !cli_given(&co, CLI_OPT_LOSS) || (!out && !mf))
         return cli_usage_error(cmd, "--model, --data, --targets, --loss and --out (or --matrix-free) are required");
-    linstab_loss loss;
-    if (strcmp(lossname, "mse") == 0) loss = LINSTAB_LOSS_MSE;
-    else if (strcmp(lossname, "ce") == 0) loss = LINSTAB_LOSS_CE;
-    else return cli_usage_error(cmd, "--loss '%s': expected mse or ce", lossname);
+    linstab_loss loss = co.src.loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
     if (gn && loss != LINSTAB_LOSS_MSE)
         return cli_usage_error(cmd, "--gn gives the Gauss-Newton factors of the squared loss: use --loss mse");
 
@@ -107,14 +91,14 @@ int cmd_hessians(int argc, char **argv)
         rc = cli_fail(cmd, &err);
         goto done;
     }
-    if (loss == LINSTAB_LOSS_CE && linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, err.msg);
+    if (loss == LINSTAB_LOSS_CE && cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, targets, cli_msg(&err));
         rc = 1;
         goto done;
     }
     if (mf) {
         if (linstab_mlp_check_data(m, &X, &Y, loss, &err) != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, data, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, data, cli_msg(&err));
             rc = 1;
             goto done;
         }
@@ -146,13 +130,14 @@ int cmd_hessians(int argc, char **argv)
         printf("\"peak_rss_mb\": %.1f}\n", (double)ru.ru_maxrss / 1024.0);
         goto done;
     }
-    double avail = gb > 0 ? gb * 1e9 : cli_available_memory();
+    double avail = co.src.max_memory > 0 ? co.src.max_memory : cli_available_memory();
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, st == LINSTAB_EDATA ? data : model, err.msg);
+        fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, st == LINSTAB_EDATA ? data : model, cli_msg(&err),
+                st == LINSTAB_ENOMEM && !gn ? CLI_EXACT_HESSIANS_HINT : "");
         rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
         goto done;
     }

@@ -27,7 +27,7 @@
 #include <mpi.h>
 #endif
 
-#include "cli.h"
+#include "cli_options.h"
 #include "linstab/checkpoint.h"
 #include "linstab/geometry.h"
 #include "linstab/map.h"
@@ -47,52 +47,66 @@ static const char *const usage =
     "family:\n"
     "  --dexter N        the construction of Dexter et al. (2024) with N samples,\n"
     "                    regenerated per sigma\n"
-    "  --family/--factors/--diag FILE   a fixed family (as for linstab check), with\n"
-    "  --allow-indefinite --sym-tol T --rank-tol T --max-memory GB   (as for linstab check)\n"
+    "  a fixed family (as for linstab check):\n"
+    "@family\n"
+    "@factors\n"
+    "@diag\n"
+    "@allow-indefinite\n"
+    "@sym-tol\n"
+    "@rank-tol\n"
+    "@max-memory\n"
     CLI_MODEL_USAGE
     "axes (two different ones among eta, batch, rho, sigma):\n"
     "  --x SPEC, --y SPEC  NAME=a,b,c | NAME=lo:hi:count | NAME=log:lo:hi:count |\n"
     "                    batch=lo:hi[:step] | sigma=lo:hi[:step]\n"
     "fixed values (for the quantities that are not axes):\n"
-    "  --eta E --batch B --rho R --sigma S\n"
+    "@eta\n"
+    "@batch\n"
+    "@rho (default 0)\n"
+    "  --sigma S         coherence of the dexter construction\n"
     "dynamics:\n"
     "  --optimizer O     sgd | sam-same | sam-independent | sam-normalized (default sgd)\n"
-    "  --sampling S      bernoulli | without | with (default bernoulli, the sampling\n"
-    "                    of Dexter et al. (2024))\n"
+    "@sampling (default bernoulli, the sampling of Dexter et al. (2024))\n"
     "  --runs K          runs per cell (default 5; majority rule)\n"
     "  --steps T         at most T steps per run (default 1000)\n"
     "  --growth G        divergent at G-fold growth of ||w|| (default 1000)\n"
     "  --shrink S        convergent (stop) at S-fold shrinkage (default 1000)\n"
-    "  --seed S          seed (default 0)\n"
-    "  --no-exact        skip the exact radius and Lyapunov exponent columns\n"
+    "@seed\n"
+    "@no-exact (the radius and Lyapunov exponent columns)\n"
     "output (in DIR): map.npy-style arrays, map.csv, map.json, map.png, map.svg:\n"
-    "  --out DIR         output folder (created if missing)\n"
+    "@out=DIR output folder (created if missing)\n"
     "  --no-plot         no figures\n"
     "  --plot-eta-squared  draw eta^2 on the eta axis (Dexter et al. 2024, Fig. 2)\n"
     "  --title T         figure title\n"
     "  --resume          finish a killed run from DIR/map.checkpoint (refused, saying\n"
     "                    why, unless written by this very run: same input file\n"
     "                    contents, same parameters and axes)\n"
-    "  --threads N       OpenMP threads (default: all)\n"
-    "  --quiet           no progress bar\n"
+    "@threads\n"
+    "@quiet\n"
     "  -h, --help        this help\n";
 
-enum { OPT_DEXTER = 256, OPT_X, OPT_Y, OPT_ETA, OPT_BATCH,
-       OPT_RHO, OPT_SIGMA, OPT_OPT, OPT_SAMPLING, OPT_RUNS, OPT_STEPS, OPT_GROW, OPT_SHRINK,
-       OPT_SEED, OPT_NOEXACT, OPT_OUT, OPT_NOPLOT, OPT_ETA2, OPT_TITLE, OPT_RESUME, OPT_THREADS,
-       OPT_QUIET };
+enum { OPT_DEXTER = 256, OPT_X, OPT_Y, OPT_SIGMA, OPT_OPT, OPT_RUNS, OPT_STEPS, OPT_GROW, OPT_SHRINK,
+       OPT_NOPLOT, OPT_ETA2, OPT_TITLE, OPT_RESUME };
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+static const struct option own_opts[] = {
+    {"dexter", required_argument, NULL, OPT_DEXTER}, {"x", required_argument, NULL, OPT_X},
+    {"y", required_argument, NULL, OPT_Y},           {"sigma", required_argument, NULL, OPT_SIGMA},
+    {"optimizer", required_argument, NULL, OPT_OPT}, {"runs", required_argument, NULL, OPT_RUNS},
+    {"steps", required_argument, NULL, OPT_STEPS},   {"growth", required_argument, NULL, OPT_GROW},
+    {"shrink", required_argument, NULL, OPT_SHRINK}, {"no-plot", no_argument, NULL, OPT_NOPLOT},
+    {"plot-eta-squared", no_argument, NULL, OPT_ETA2}, {"title", required_argument, NULL, OPT_TITLE},
+    {"resume", no_argument, NULL, OPT_RESUME},       {NULL, 0, NULL, 0}};
+static const cli_command map_cmd = {
+    "map",
+    CLI_OPTS_FAMILY | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
+        CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_NO_EXACT) |
+        CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_THREADS) | CLI_OPT_BIT(CLI_OPT_QUIET),
+    own_opts, NULL, usage, 20};
 
-static void progress(size_t done, size_t total, double t0, int quiet)
+static void progress(size_t done, size_t total, double el, int quiet)
 {
     if (quiet || !isatty(STDERR_FILENO)) return;
-    double el = now() - t0, rate = el > 0 ? (double)done / el : 0.0;
+    double rate = el > 0 ? (double)done / el : 0.0;
     double eta_s = rate > 0 ? (double)(total - done) / rate : 0.0;
     int width = 28, fill = (int)((double)done / (double)total * width);
     fprintf(stderr, "\rmap [");
@@ -102,32 +116,83 @@ static void progress(size_t done, size_t total, double t0, int quiet)
     fflush(stderr);
 }
 
+/* The grid's progress callback: the bar (rank 0), and the test hook
+ * LINSTAB_MAP_ABORT_AFTER_CHUNKS=K that stops the run after the K-th chunk
+ * (checkpointed), where the command then dies like a killed process. */
+typedef struct progress_ctx {
+    int quiet, rank;
+    long abort_after;
+} progress_ctx;
+
+static int map_progress(void *ctx, size_t done, size_t total, double seconds)
+{
+    progress_ctx *pc = ctx;
+    if (pc->rank == 0) progress(done, total, seconds, pc->quiet);
+    return pc->abort_after > 0 && --pc->abort_after == 0;
+}
+
 enum { FIELDS = LINSTAB_MAP_FIELDS };
 
-static linstab_dynamics parse_dyn(const char *s, int *ok)
-{
-    *ok = 1;
-    if (strcmp(s, "sgd") == 0) return LINSTAB_DYN_SGD;
-    if (strcmp(s, "sam-same") == 0) return LINSTAB_DYN_SAM_SAME;
-    if (strcmp(s, "sam-independent") == 0) return LINSTAB_DYN_SAM_INDEP;
-    if (strcmp(s, "sam-normalized") == 0) return LINSTAB_DYN_SAM_NORMALIZED;
-    *ok = 0;
-    return LINSTAB_DYN_SGD;
-}
+#ifdef LINSTAB_MPI
+/* The grid's partition over MPI ranks: rank r computes the cells c with
+ * c % size == r of every chunk; after each chunk the ranks sum their
+ * (disjoint) results, so every rank holds the whole grid and rank 0
+ * writes the same files as a serial run. */
+typedef struct mpi_part {
+    double *buf; /* (min(chunk, ncells), FIELDS + 1): a chunk's values and flags */
+    size_t ncells;
+    int rank, nranks;
+} mpi_part;
 
-static const char *dyn_name(linstab_dynamics d)
+static linstab_status mpi_sync(void *ctx, linstab_map_sync *s, linstab_error *err)
 {
-    static const char *names[] = {"sgd", "sam-same", "sam-independent", "sam-normalized"};
-    return names[d];
+    mpi_part *m = ctx;
+    linstab_status st = LINSTAB_OK;
+    int any = s->failed;
+    if (s->c0 == 0 && s->c1 == 0 && m->buf == NULL && !any) {
+        size_t len = s->chunk < m->ncells ? s->chunk : m->ncells;
+        m->buf = malloc(len * (FIELDS + 1) * sizeof *m->buf);
+        if (m->buf == NULL) {
+            st = linstab_error_set(err, LINSTAB_ENOMEM, "out of memory (MPI buffer of %zu cells)", len);
+            any = 1;
+        }
+    }
+    if (s->c1 > s->c0) {
+        /* this chunk's cells were computed by exactly one rank each; cells
+         * already done before a resume are identical on every rank */
+        size_t c0 = s->c0, len = s->c1 - s->c0;
+        double *mbuf = m->buf, *vals = s->vals;
+        unsigned char *done = s->done;
+        for (size_t q = 0; q < len; q++) {
+            int mine = (c0 + q) % (size_t)m->nranks == (size_t)m->rank && done[c0 + q];
+            for (int k = 0; k < FIELDS; k++) mbuf[q * (FIELDS + 1) + k] = mine ? vals[(c0 + q) * FIELDS + k] : 0.0;
+            mbuf[q * (FIELDS + 1) + FIELDS] = mine ? 1.0 : 0.0;
+        }
+        MPI_Allreduce(MPI_IN_PLACE, mbuf, (int)(len * (FIELDS + 1)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        for (size_t q = 0; q < len; q++)
+            if (mbuf[q * (FIELDS + 1) + FIELDS] > 0.5) {
+                memcpy(vals + (c0 + q) * FIELDS, mbuf + q * (FIELDS + 1), FIELDS * sizeof *vals);
+                done[c0 + q] = 1;
+            }
+    }
+    /* every rank learns of any failure at the same collective */
+    unsigned long long first = s->first_failed == SIZE_MAX ? ULLONG_MAX : (unsigned long long)s->first_failed;
+    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    s->first_failed = first == ULLONG_MAX ? SIZE_MAX : (size_t)first;
+    s->failed = any;
+    return st;
 }
+#endif
 
-static const char *axis_label(linstab_axis_kind k, int eta2)
+
+static const char *axis_label(linstab_map_axis_kind k, int eta2)
 {
     switch (k) {
-    case LINSTAB_AXIS_ETA: return eta2 ? "learning rate #gy#u2#d" : "learning rate #gy";
-    case LINSTAB_AXIS_BATCH: return "batch size B";
-    case LINSTAB_AXIS_RHO: return "SAM radius #gr";
-    case LINSTAB_AXIS_SIGMA: return "coherence #gs";
+    case LINSTAB_MAP_AXIS_ETA: return eta2 ? "learning rate #gy#u2#d" : "learning rate #gy";
+    case LINSTAB_MAP_AXIS_BATCH: return "batch size B";
+    case LINSTAB_MAP_AXIS_RHO: return "SAM radius #gr";
+    case LINSTAB_MAP_AXIS_SIGMA: return "coherence #gs";
     }
     return "";
 }
@@ -190,7 +255,7 @@ static int save_field(stage *sg, const char *name, size_t ny, size_t nx, const d
     stage_path(sg, name, path, sizeof path);
     size_t shape[2] = {ny, nx};
     linstab_error err = {0};
-    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : stage_fail(sg, name, err.msg);
+    int rc = linstab_npy_write(path, a, 2, shape, &err) == LINSTAB_OK ? 0 : stage_fail(sg, name, cli_msg(&err));
     free(a);
     return rc;
 }
@@ -210,8 +275,8 @@ static int stage_close(stage *sg, const char *name, FILE *fp)
 /* The identity of a run (checkpoint.h): the contents of every input file
  * and every parameter, each a named part.  Returns an exit status. */
 static int run_identity(const char *cmd, const cli_family_source *src, size_t dexter_n,
-                        const linstab_map_params *p, unsigned long long seed, const linstab_axis *x,
-                        const linstab_axis *y, linstab_checkpoint_ident *id)
+                        const linstab_map_params *p, unsigned long long seed, const linstab_map_axis *x,
+                        const linstab_map_axis *y, linstab_checkpoint_ident *id)
 {
     linstab_error err = {0};
     linstab_status st = linstab_checkpoint_ident_addf(id, "the linstab version", &err, "%s", LINSTAB_VERSION);
@@ -254,7 +319,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
         st = linstab_checkpoint_ident_addf(id, "--allow-indefinite, --sym-tol, --rank-tol", &err, "%d|%.17g|%.17g",
                                      src->allow_indefinite, src->sym_tol, src->rank_tol);
     struct { const char *name, *fmt; } text[] = {{"--optimizer", "%s"}, {"--sampling", "%s"}};
-    const char *tv[2] = {dyn_name(p->dyn), linstab_sampling_name(p->sampling)};
+    const char *tv[2] = {linstab_optimizer_name(p->dyn), linstab_sampling_name(p->sampling)};
     for (int k = 0; k < 2 && st == LINSTAB_OK; k++) st = linstab_checkpoint_ident_addf(id, text[k].name, &err, "%s", tv[k]);
     struct { const char *name; double v; } num[] = {{"--eta", p->eta}, {"--rho", p->rho}, {"--growth", p->grow},
                                                     {"--shrink", p->shrink}};
@@ -268,7 +333,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
         st = linstab_checkpoint_ident_addf(id, whole[k].name, &err, "%llu", whole[k].v);
     /* the axes: name, count and every value's bits, little-endian, in full */
     for (int a = 0; a < 2 && st == LINSTAB_OK; a++) {
-        const linstab_axis *ax = a ? y : x;
+        const linstab_map_axis *ax = a ? y : x;
         size_t len = 16 + 8 * ax->count;
         unsigned char *b = malloc(len);
         if (b == NULL) {
@@ -276,7 +341,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
             break;
         }
         memset(b, 0, 16);
-        snprintf((char *)b, 8, "%s", linstab_axis_name(ax->kind));
+        snprintf((char *)b, 8, "%s", linstab_map_axis_name(ax->kind));
         for (int q = 0; q < 8; q++) b[8 + q] = (unsigned char)((uint64_t)ax->count >> (8 * q));
         for (size_t i = 0; i < ax->count; i++) {
             uint64_t bits;
@@ -287,7 +352,7 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
         free(b);
     }
     if (st != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         return 1;
     }
     return 0;
@@ -295,82 +360,55 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
 
 int cmd_map(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dexter", required_argument, NULL, OPT_DEXTER}, CLI_FAMILY_OPTIONS(500),
-        {"x", required_argument, NULL, OPT_X},           {"y", required_argument, NULL, OPT_Y},
-        {"eta", required_argument, NULL, OPT_ETA},       {"batch", required_argument, NULL, OPT_BATCH},
-        {"rho", required_argument, NULL, OPT_RHO},       {"sigma", required_argument, NULL, OPT_SIGMA},
-        {"optimizer", required_argument, NULL, OPT_OPT}, {"sampling", required_argument, NULL, OPT_SAMPLING},
-        {"runs", required_argument, NULL, OPT_RUNS},     {"steps", required_argument, NULL, OPT_STEPS},
-        {"growth", required_argument, NULL, OPT_GROW},   {"shrink", required_argument, NULL, OPT_SHRINK},
-        {"seed", required_argument, NULL, OPT_SEED},     {"no-exact", no_argument, NULL, OPT_NOEXACT},
-        {"out", required_argument, NULL, OPT_OUT},       {"no-plot", no_argument, NULL, OPT_NOPLOT},
-        {"plot-eta-squared", no_argument, NULL, OPT_ETA2}, {"title", required_argument, NULL, OPT_TITLE},
-        {"resume", no_argument, NULL, OPT_RESUME},       {"threads", required_argument, NULL, OPT_THREADS},
-        {"quiet", no_argument, NULL, OPT_QUIET},         CLI_MODEL_OPTIONS(400),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
     const char *cmd = "map";
-    cli_family_source src = {.sym_tol = 1e-10};
     linstab_map_params p = linstab_map_defaults();
-    const char *xs = NULL, *ys = NULL, *out = NULL, *title = NULL;
-    size_t dexter_n = 0, threads = 0;
-    int noplot = 0, eta2 = 0, resume = 0, quiet = 0, rc = 0, ok;
-    unsigned long long seed = 0;
+    const char *xs = NULL, *ys = NULL, *title = NULL;
+    size_t dexter_n = 0;
+    int noplot = 0, eta2 = 0, resume = 0, rc = 0;
     linstab_error err = {0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    co.eta = p.eta;
+    co.batch = p.batch;
+    co.rho = p.rho;
+    co.sampling = p.sampling;
+    co.seed = p.seed;
+    cli_parser ps = cli_options_start(&map_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
-        case OPT_DEXTER:
-            rc = cli_parse_count(cmd, "--dexter", optarg, 1, SIZE_MAX, &dexter_n);
-            break;
-        case 500: case 501: case 502: case 503: case 504: case 505: case 506:
-            rc = cli_family_option(cmd, c - 500, optarg, &src);
-            break;
+        case OPT_DEXTER: ps.status = cli_parse_count(cmd, "--dexter", optarg, 1, SIZE_MAX, &dexter_n); break;
         case OPT_X: xs = optarg; break;
         case OPT_Y: ys = optarg; break;
-        case OPT_ETA:
-            rc = cli_parse_number(cmd, "--eta", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.eta);
-            break;
-        case OPT_BATCH: rc = cli_parse_count(cmd, "--batch", optarg, 1, SIZE_MAX, &p.batch); break;
-        case OPT_RHO:
-            rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &p.rho);
-            break;
-        case OPT_SIGMA: rc = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
+        case OPT_SIGMA: ps.status = cli_parse_count(cmd, "--sigma", optarg, 1, SIZE_MAX, &p.sigma); break;
         case OPT_OPT:
-            p.dyn = parse_dyn(optarg, &ok);
-            if (!ok) rc = cli_usage_error(cmd, "--optimizer '%s': expected sgd, sam-same, sam-independent or sam-normalized", optarg);
+            if (linstab_optimizer_parse(optarg, &p.dyn, &err) != LINSTAB_OK)
+                ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
-        case OPT_SAMPLING:
-            if (linstab_sampling_parse(optarg, &p.sampling, &err) != LINSTAB_OK)
-                rc = cli_usage_error(cmd, "%s", err.msg);
+        case OPT_RUNS: ps.status = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
+        case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
+        case OPT_GROW:
+            ps.status = cli_parse_number(cmd, "--growth", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.grow);
             break;
-        case OPT_RUNS: rc = cli_parse_count(cmd, "--runs", optarg, 1, 1000000, &p.runs); break;
-        case OPT_STEPS: rc = cli_parse_count(cmd, "--steps", optarg, 1, 1000000000, &p.steps); break;
-        case OPT_GROW: rc = cli_parse_number(cmd, "--growth", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.grow); break;
-        case OPT_SHRINK: rc = cli_parse_number(cmd, "--shrink", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.shrink); break;
-        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); p.seed = seed; break;
-        case OPT_NOEXACT: p.exact = 0; break;
-        case OPT_OUT: out = optarg; break;
+        case OPT_SHRINK:
+            ps.status = cli_parse_number(cmd, "--shrink", optarg, 1, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &p.shrink);
+            break;
         case OPT_NOPLOT: noplot = 1; break;
         case OPT_ETA2: eta2 = 1; break;
         case OPT_TITLE: title = optarg; break;
         case OPT_RESUME: resume = 1; break;
-        case OPT_THREADS:
-            rc = cli_parse_count(cmd, "--threads", optarg, 1, CLI_THREADS_MAX, &threads);
-            break;
-        case OPT_QUIET: quiet = 1; break;
-        case 400: case 401: case 402: case 403: case 404: case 405:
-            rc = cli_family_model_option(cmd, c - 400, optarg, &src);
-            break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    cli_family_source src = co.src;
+    p.eta = co.eta;
+    p.batch = co.batch;
+    p.rho = co.rho;
+    p.sampling = co.sampling;
+    p.seed = co.seed;
+    if (co.no_exact) p.exact = 0;
+    const char *out = co.out;
+    size_t threads = co.threads;
+    int quiet = co.quiet;
+    unsigned long long seed = co.seed;
     int nsrc = (dexter_n > 0) + (src.family != NULL) + (src.factors != NULL) + (src.diag != NULL) + (src.model != NULL);
     if (nsrc != 1) return cli_usage_error(cmd, "give exactly one of --dexter, --family, --factors, --diag, --model");
     if (xs == NULL || ys == NULL) return cli_usage_error(cmd, "--x and --y are required");
@@ -378,29 +416,28 @@ int cmd_map(int argc, char **argv)
     if (p.runs < 1 || p.steps < 1) return cli_usage_error(cmd, "--runs and --steps must be >= 1");
     if (!(p.grow > 1) || !(p.shrink > 1)) return cli_usage_error(cmd, "--growth and --shrink must be > 1");
 
-    linstab_axis x = {0}, y = {0};
-    if (linstab_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", err.msg);
-    if (linstab_axis_parse(ys, &y, &err) != LINSTAB_OK) {
-        linstab_axis_clear(&x);
-        return cli_usage_error(cmd, "--y: %s", err.msg);
+    linstab_map_axis x = {0}, y = {0};
+    if (linstab_map_axis_parse(xs, &x, &err) != LINSTAB_OK) return cli_usage_error(cmd, "--x: %s", cli_msg(&err));
+    if (linstab_map_axis_parse(ys, &y, &err) != LINSTAB_OK) {
+        linstab_map_axis_clear(&x);
+        return cli_usage_error(cmd, "--y: %s", cli_msg(&err));
     }
     linstab_family *f = NULL;
     linstab_rotated rf = {0};
     linstab_map_source ms = {NULL, NAN, NAN, dexter_n, NULL, NULL};
-    linstab_rotated *dexter_rf = NULL;
     linstab_moments *mom = NULL;
-    unsigned char *done = NULL;
-    double *vals = NULL, *mbuf = NULL;
+    linstab_map_grid grid = {0};
     linstab_checkpoint_ident id;
     linstab_checkpoint_ident_init(&id);
     stage sg = {.out = out};
     const char *path = "dexter";
-    size_t ncells = 0, chunk = 64;
+    size_t ncells = 0;
     char ckpt[4200];
     /* MPI: every rank runs the setup and reaches the agreement below, so a
      * failure on one rank (a file, memory) stops all of them at the same
      * collective */
     int rank = 0, nranks = 1;
+    (void)nranks;
 #ifdef LINSTAB_MPI
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
@@ -413,21 +450,15 @@ int cmd_map(int argc, char **argv)
         int indef = 0;
         rc = cli_load_family(cmd, &src, &f, &path, &indef);
         if (rc != 0) goto agree;
-        linstab_status st = linstab_family_rotated_make(f, src.rank_tol, indef, &rf, &err);
-        if (st == LINSTAB_OK) st = linstab_geometry_coherence(rf.f, NULL, &ms.sigma, &err);
-        if (st == LINSTAB_OK && p.dyn != LINSTAB_DYN_SGD) st = linstab_moments_compute(rf.f, &mom, &err);
-        ms.moments = mom;
+        linstab_status st = linstab_map_source_prepare(f, src.rank_tol, indef, p.dyn, &rf, &mom, &ms, &err);
         if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, err.msg);
+            fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
             rc = cli_exit_code(st);
             goto agree;
         }
-        ms.rf = &rf;
-        ms.sharpness = 0.0;
-        for (size_t j = 0; j < rf.f->d; j++) ms.sharpness = fmax(ms.sharpness, rf.l[j]);
     }
     if (linstab_map_check(&ms, &p, &x, &y, &err) != LINSTAB_OK) {
-        rc = cli_usage_error(cmd, "%s", err.msg);
+        rc = cli_usage_error(cmd, "%s", cli_msg(&err));
         goto agree;
     }
     /* the memory the grid needs, before anything of its size is allocated */
@@ -439,7 +470,7 @@ int cmd_map(int argc, char **argv)
         if (nthreads == 0) nthreads = 1;
         double need = 0.0;
         if (linstab_map_memory(&ms, &p, &x, &y, nthreads, &ncells, &need, &err) != LINSTAB_OK) {
-            rc = cli_usage_error(cmd, "%s", err.msg);
+            rc = cli_usage_error(cmd, "%s", cli_msg(&err));
             goto agree;
         }
         double lim = src.max_memory > 0.0 ? src.max_memory : cli_available_memory();
@@ -473,69 +504,6 @@ int cmd_map(int argc, char **argv)
     }
     snprintf(ckpt, sizeof ckpt, "%s/map.checkpoint", out);
     if ((rc = run_identity(cmd, &src, dexter_n, &p, seed, &x, &y, &id)) != 0) goto agree;
-    done = calloc(ncells, 1);
-    vals = calloc(ncells * FIELDS, sizeof *vals);
-    if (done == NULL || vals == NULL) {
-        fprintf(stderr, "linstab %s: error: out of memory for %zu cells (%.0f bytes)\n", cmd, ncells,
-                (double)ncells * (1.0 + 8.0 * FIELDS));
-        rc = 1;
-        goto agree;
-    }
-    if (resume) {
-        linstab_status st = linstab_checkpoint_read(ckpt, &id, ncells, FIELDS, done, vals, &err);
-        if (st != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: cannot resume from %s: %s\n", cmd, ckpt, err.msg);
-            rc = 1;
-            goto agree;
-        }
-    }
-    if (dexter_n > 0) {
-        /* one construction per sigma of the grid, shared by its cells */
-        dexter_rf = calloc(dexter_n + 1, sizeof *dexter_rf);
-        if (dexter_rf == NULL) {
-            fprintf(stderr, "linstab %s: error: out of memory\n", cmd);
-            rc = 1;
-            goto agree;
-        }
-        const linstab_axis *axes[2] = {&x, &y};
-        int on_axis = 0;
-        for (int a = 0; a < 2; a++)
-            if (axes[a]->kind == LINSTAB_AXIS_SIGMA) {
-                on_axis = 1;
-                for (size_t q = 0; q < axes[a]->count; q++) {
-                    size_t sgm = (size_t)axes[a]->values[q];
-                    if (sgm >= 1 && sgm <= dexter_n && dexter_rf[sgm].f == NULL &&
-                        linstab_map_dexter(dexter_n, sgm, &dexter_rf[sgm], &err) != LINSTAB_OK) {
-                        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
-                        rc = cli_exit_code(err.code);
-                        goto agree;
-                    }
-                }
-            }
-        if (!on_axis && p.sigma >= 1 && p.sigma <= dexter_n &&
-            linstab_map_dexter(dexter_n, p.sigma, &dexter_rf[p.sigma], &err) != LINSTAB_OK) {
-            fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
-            rc = cli_exit_code(err.code);
-            goto agree;
-        }
-        ms.dexter_rf = dexter_rf;
-    }
-    /* chunks of cells: parallel inside, checkpoint between */
-    /* MPI: rank r computes the cells c with c % size == r of every chunk;
-     * after each chunk the ranks sum their (disjoint) results, so every
-     * rank holds the whole grid and rank 0 writes the same files as a
-     * serial run */
-    /* a barrier per chunk: large enough that threads rarely wait at one,
-     * small enough to checkpoint often */
-    chunk = (ncells / 20 > 64 ? ncells / 20 : 64) * (size_t)nranks;
-    if (nranks > 1) {
-        size_t len = chunk < ncells ? chunk : ncells;
-        mbuf = malloc(len * (FIELDS + 1) * sizeof *mbuf);
-        if (mbuf == NULL) {
-            fprintf(stderr, "linstab %s: error: out of memory (MPI buffer of %zu cells)\n", cmd, len);
-            rc = 1;
-        }
-    }
 agree:
 #ifdef LINSTAB_MPI
     if (nranks > 1) {
@@ -545,71 +513,37 @@ agree:
     }
 #endif
     if (rc != 0) goto done;
-#ifdef _OPENMP
-    if (threads > 0) omp_set_num_threads((int)threads);
-#endif
-    size_t ndone = 0;
-    for (size_t k = 0; k < ncells; k++) ndone += done[k];
-    double t0 = now(), last_ck = t0;
+    /* the grid: one library call; MPI is its partition callback */
+    linstab_map_grid_opts go = linstab_map_grid_defaults();
+    go.threads = threads;
+    go.checkpoint = ckpt;
+    go.ident = &id;
+    go.resume = resume;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
-    long abort_after = hook ? strtol(hook, NULL, 10) : 0;
-    for (size_t c0 = 0; c0 < ncells && rc == 0; c0 += chunk) {
-        size_t c1 = c0 + chunk < ncells ? c0 + chunk : ncells, failed = SIZE_MAX;
-        linstab_error cerr = {0};
-        linstab_status st = linstab_map_cells(&ms, &p, &x, &y, c0, c1, (size_t)nranks, (size_t)rank, done,
-                                              vals, &failed, &cerr);
-        int ck_fail = 0;
+    progress_ctx pc = {quiet, rank, hook ? strtol(hook, NULL, 10) : 0};
+    go.progress = map_progress;
+    go.progress_ctx = &pc;
 #ifdef LINSTAB_MPI
-        if (nranks > 1) {
-            /* this chunk's cells were computed by exactly one rank each; cells
-             * already done before a resume are identical on every rank */
-            size_t len = c1 - c0;
-            for (size_t q = 0; q < len; q++) {
-                int mine = (c0 + q) % (size_t)nranks == (size_t)rank && done[c0 + q];
-                for (int k = 0; k < FIELDS; k++) mbuf[q * (FIELDS + 1) + k] = mine ? vals[(c0 + q) * FIELDS + k] : 0.0;
-                mbuf[q * (FIELDS + 1) + FIELDS] = mine ? 1.0 : 0.0;
-            }
-            MPI_Allreduce(MPI_IN_PLACE, mbuf, (int)(len * (FIELDS + 1)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-            for (size_t q = 0; q < len; q++)
-                if (mbuf[q * (FIELDS + 1) + FIELDS] > 0.5) {
-                    memcpy(vals + (c0 + q) * FIELDS, mbuf + q * (FIELDS + 1), FIELDS * sizeof *vals);
-                    done[c0 + q] = 1;
-                }
-        }
+    mpi_part mp = {NULL, ncells, rank, nranks};
+    linstab_map_partition part = {(size_t)nranks, (size_t)rank, rank == 0, mpi_sync, &mp};
+    if (nranks > 1) go.partition = &part;
 #endif
-        ndone = 0;
-        for (size_t k = 0; k < ncells; k++) ndone += done[k];
-        if (rank == 0) progress(ndone, ncells, t0, quiet);
-        if (rank == 0 && (now() - last_ck > 1.0 || c1 == ncells || abort_after > 0)) {
-            if (linstab_checkpoint_write(ckpt, &id, ncells, FIELDS, done, vals, &err) != LINSTAB_OK) {
-                fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
-                ck_fail = 1;
-            }
-            last_ck = now();
-        }
-        /* every rank learns of any failure at the same collective; the
-         * failing cell with the smallest index is reported (by its rank) */
-        unsigned long long first = st != LINSTAB_OK ? (unsigned long long)failed : ULLONG_MAX;
-        int any_ck = ck_fail;
+    linstab_status gst = linstab_map_grid_run(&ms, &p, &x, &y, &go, &grid, &err);
 #ifdef LINSTAB_MPI
-        if (nranks > 1) {
-            MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
-            MPI_Allreduce(MPI_IN_PLACE, &any_ck, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        }
+    free(mp.buf);
 #endif
-        if (first != ULLONG_MAX) {
-            if (st != LINSTAB_OK && (unsigned long long)failed == first) {
-                fprintf(stderr, "linstab %s: error: %s\n", cmd, cerr.msg);
-                rc = cli_exit_code(st);
-            } else {
-                rc = 1;
-            }
-        }
-        if (any_ck) rc = 1;
-        /* test hook: die like a killed process right after a checkpoint */
-        if (rc == 0 && abort_after > 0 && --abort_after == 0) _exit(137);
+    if (gst != LINSTAB_OK) {
+        /* another rank's failure is reported by that rank */
+        if (grid.failure != LINSTAB_MAP_GRID_FAILED_ELSEWHERE)
+            fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
+        int one = grid.failure == LINSTAB_MAP_GRID_FAILED_ELSEWHERE || grid.failure == LINSTAB_MAP_GRID_FAILED_RESUME ||
+                  grid.failure == LINSTAB_MAP_GRID_FAILED_CHECKPOINT;
+        rc = one ? 1 : cli_exit_code(gst);
     }
-    double elapsed = now() - t0;
+    /* test hook: die like a killed process right after a checkpoint */
+    if (rc == 0 && grid.stopped) _exit(137);
+    const double *vals = grid.vals;
+    double elapsed = grid.seconds;
     if (rc != 0 || rank != 0) goto done; /* rank 0 writes the files */
     /* outputs: staged, then renamed together */
     snprintf(sg.dir, sizeof sg.dir, "%s/.linstab-map-XXXXXX", out);
@@ -626,15 +560,20 @@ agree:
                                             "lyapunov.npy", "thm1_margin.npy", "thm2_margin.npy",
                                             "thm9_margin.npy", "x.npy", "y.npy", "map.csv", "map.json",
                                             "map.png", "map.svg"};
+    if (!noplot && !linstab_plot_available()) { /* a build without PLplot: the rest is written */
+        fprintf(stderr, "linstab %s: note: figures are not available in this build (built without PLplot): "
+                "no map.png, map.svg\n", cmd);
+        noplot = 1;
+    }
     int nout = noplot ? FIELDS + 4 : FIELDS + 6;
     for (int k = 0; k < FIELDS && rc == 0; k++) rc = save_field(&sg, files[k], y.count, x.count, vals, k);
     for (int a = 0; a < 2 && rc == 0; a++) {
-        const linstab_axis *ax = a ? &y : &x;
+        const linstab_map_axis *ax = a ? &y : &x;
         char pth[4600];
         stage_path(&sg, a ? "y.npy" : "x.npy", pth, sizeof pth);
         size_t shape[1] = {ax->count};
         if (linstab_npy_write(pth, ax->values, 1, shape, &err) != LINSTAB_OK)
-            rc = stage_fail(&sg, a ? "y.npy" : "x.npy", err.msg);
+            rc = stage_fail(&sg, a ? "y.npy" : "x.npy", cli_msg(&err));
     }
     char pth[4600];
     FILE *fp = NULL;
@@ -644,7 +583,7 @@ agree:
     }
     if (rc == 0) {
         fprintf(fp, "%s,%s,frac_divergent,divergent,radius,lyapunov,thm1_margin,thm2_margin,thm9_margin\n",
-                linstab_axis_name(x.kind), linstab_axis_name(y.kind));
+                linstab_map_axis_name(x.kind), linstab_map_axis_name(y.kind));
         for (size_t cell = 0; cell < ncells; cell++) {
             const double *v = vals + cell * FIELDS;
             fprintf(fp, "%.17g,%.17g,%.17g,%d", x.values[cell % x.count], y.values[cell / x.count], v[0], (int)v[1]);
@@ -672,7 +611,7 @@ agree:
             linstab_json_number(&j, "sharpness", ms.sharpness);
             linstab_json_number(&j, "sigma", ms.sigma);
         }
-        linstab_json_string(&j, "optimizer", dyn_name(p.dyn));
+        linstab_json_string(&j, "optimizer", linstab_optimizer_name(p.dyn));
         linstab_json_string(&j, "sampling", linstab_sampling_name(p.sampling));
         linstab_json_number(&j, "eta", p.eta);
         linstab_json_int(&j, "batch", (long long)p.batch);
@@ -685,9 +624,9 @@ agree:
         linstab_json_int(&j, "seed", (long long)seed);
         linstab_json_bool(&j, "exact", p.exact);
         for (int a = 0; a < 2; a++) {
-            const linstab_axis *ax = a ? &y : &x;
+            const linstab_map_axis *ax = a ? &y : &x;
             linstab_json_begin(&j, a ? "y" : "x");
-            linstab_json_string(&j, "name", linstab_axis_name(ax->kind));
+            linstab_json_string(&j, "name", linstab_map_axis_name(ax->kind));
             linstab_json_begin_array(&j, "values");
             for (size_t i = 0; i < ax->count; i++) linstab_json_number(&j, NULL, ax->values[i]);
             linstab_json_end_array(&j);
@@ -718,28 +657,28 @@ agree:
             t9[k] = v[6];
         }
         for (size_t i = 0; rc == 0 && i < x.count; i++)
-            xv[i] = (eta2 && x.kind == LINSTAB_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
+            xv[i] = (eta2 && x.kind == LINSTAB_MAP_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
         for (size_t i = 0; rc == 0 && i < y.count; i++)
-            yv[i] = (eta2 && y.kind == LINSTAB_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
+            yv[i] = (eta2 && y.kind == LINSTAB_MAP_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
         char ttl[512];
         if (title == NULL) {
-            snprintf(ttl, sizeof ttl, "%s, %s sampling, %zu runs x %zu steps", dyn_name(p.dyn),
+            snprintf(ttl, sizeof ttl, "%s, %s sampling, %zu runs x %zu steps", linstab_optimizer_name(p.dyn),
                      linstab_sampling_name(p.sampling), p.runs, p.steps);
             title = ttl;
         }
         /* Dexter et al.'s Theorems are about SGD: drawn on SGD maps only */
-        int sgd = p.dyn == LINSTAB_DYN_SGD;
-        linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_AXIS_ETA),
-                               y.log && !(eta2 && y.kind == LINSTAB_AXIS_ETA),
+        int sgd = p.dyn == LINSTAB_OPT_SGD;
+        linstab_plot_map pm = {x.count, y.count, xv, yv, x.log && !(eta2 && x.kind == LINSTAB_MAP_AXIS_ETA),
+                               y.log && !(eta2 && y.kind == LINSTAB_MAP_AXIS_ETA),
                                axis_label(x.kind, eta2), axis_label(y.kind, eta2), title, fr,
                                sgd ? t1 : NULL, sgd ? t2 : NULL,
                                p.exact ? lr : NULL, p.exact ? ly : NULL,
-                               p.dyn != LINSTAB_DYN_SGD ? t9 : NULL};
+                               p.dyn != LINSTAB_OPT_SGD ? t9 : NULL};
         static const char *dev[2] = {"pngcairo", "svgcairo"}, *name[2] = {"map.png", "map.svg"};
         for (int k = 0; rc == 0 && k < 2; k++) {
             stage_path(&sg, name[k], pth, sizeof pth);
             struct stat sb;
-            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = stage_fail(&sg, name[k], err.msg);
+            if (linstab_plot_map_draw(&pm, dev[k], pth, &err) != LINSTAB_OK) rc = stage_fail(&sg, name[k], cli_msg(&err));
             else if (stat(pth, &sb) != 0 || sb.st_size == 0)
                 rc = stage_fail(&sg, name[k], "the figure is empty (is the disk full?)");
         }
@@ -767,7 +706,7 @@ agree:
     if (rc == 0) {
         printf("map: %zu x %zu cells (%s x %s) in %.2f s -> %s/{frac_divergent,divergent,radius,lyapunov,"
                "thm1_margin,thm2_margin,thm9_margin,x,y}.npy, map.csv, map.json%s\n",
-               x.count, y.count, linstab_axis_name(x.kind), linstab_axis_name(y.kind), elapsed, out,
+               x.count, y.count, linstab_map_axis_name(x.kind), linstab_map_axis_name(y.kind), elapsed, out,
                noplot ? "" : ", map.png, map.svg");
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "linstab %s: error: cannot write to standard output: %s\n", cmd, strerror(errno));
@@ -778,15 +717,11 @@ done:
     stage_discard(&sg);
     linstab_map_blas_restore(blas);
     linstab_checkpoint_ident_clear(&id);
-    free(mbuf);
-    for (size_t q = 0; dexter_rf != NULL && q <= dexter_n; q++) linstab_family_rotated_clear(&dexter_rf[q]);
-    free(dexter_rf);
-    free(done);
-    free(vals);
+    linstab_map_grid_clear(&grid);
     linstab_moments_free(mom);
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
-    linstab_axis_clear(&x);
-    linstab_axis_clear(&y);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
     return rc;
 }

@@ -2,13 +2,12 @@
  * cmd_plot.c -- `linstab plot`: curves from the columns of a CSV file (for
  * example a training log or a results table) as PNG or SVG with PLplot.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli_options.h"
 #include "csv.h"
 #include "linstab/plot.h"
 
@@ -20,36 +19,35 @@ static const char *const usage =
     "another column: up to 8 curves, with a legend; the format follows the\n"
     "extension of --out.  PLplot text escapes work in labels (#gs = sigma).\n";
 
-enum { OPT_CSV = 256, OPT_X, OPT_Y, OPT_OUT, OPT_TITLE, OPT_XL, OPT_YL, OPT_LOGY };
+enum { OPT_CSV = 256, OPT_X, OPT_Y, OPT_TITLE, OPT_XL, OPT_YL, OPT_LOGY };
+
+static const struct option own_opts[] = {
+    {"csv", required_argument, NULL, OPT_CSV},     {"x", required_argument, NULL, OPT_X},
+    {"y", required_argument, NULL, OPT_Y},         {"title", required_argument, NULL, OPT_TITLE},
+    {"xlabel", required_argument, NULL, OPT_XL},   {"ylabel", required_argument, NULL, OPT_YL},
+    {"logy", no_argument, NULL, OPT_LOGY},         {NULL, 0, NULL, 0}};
+static const cli_command plot_cmd = {"plot", CLI_OPT_BIT(CLI_OPT_OUT), own_opts, NULL, usage, 22};
 
 int cmd_plot(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"csv", required_argument, NULL, OPT_CSV},     {"x", required_argument, NULL, OPT_X},
-        {"y", required_argument, NULL, OPT_Y},         {"out", required_argument, NULL, OPT_OUT},
-        {"title", required_argument, NULL, OPT_TITLE}, {"xlabel", required_argument, NULL, OPT_XL},
-        {"ylabel", required_argument, NULL, OPT_YL},   {"logy", no_argument, NULL, OPT_LOGY},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     const char *cmd = "plot";
-    const char *csv = NULL, *xs = NULL, *ys = NULL, *out = NULL, *title = "", *xl = NULL, *yl = "";
-    int logy = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    const char *csv = NULL, *xs = NULL, *ys = NULL, *title = "", *xl = NULL, *yl = "";
+    int logy = 0;
+    cli_common_opts co = cli_common_defaults();
+    cli_parser ps = cli_options_start(&plot_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_CSV: csv = optarg; break;
         case OPT_X: xs = optarg; break;
         case OPT_Y: ys = optarg; break;
-        case OPT_OUT: out = optarg; break;
         case OPT_TITLE: title = optarg; break;
         case OPT_XL: xl = optarg; break;
         case OPT_YL: yl = optarg; break;
         case OPT_LOGY: logy = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const char *out = co.out;
     if (!csv || !xs || !ys || !out) return cli_usage_error(cmd, "--csv, --x, --y and --out are required");
     size_t olen = strlen(out);
     const char *device = olen > 4 && strcmp(out + olen - 4, ".svg") == 0 ? "svgcairo"

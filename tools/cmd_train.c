@@ -3,7 +3,6 @@
  * checkpoint that `linstab hessians` / `check --model` read.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +10,9 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "cli_options.h"
 #include "cli.h"
+#include "cli_model.h"
 #include "linstab/data.h"
 #include "linstab/train.h"
 
@@ -27,9 +28,8 @@ static const char *const usage =
     "  --layers LIST         layer widths, e.g. 784,300,100,10\n"
     "  --activation A        tanh | relu | sigmoid | softplus | gelu (default tanh)\n"
     "  --no-bias             no bias vectors\n"
-    "  --data X.npy          inputs (n, D0)\n"
-    "  --targets Y.npy       (n, DL) targets for mse; (n,) class labels (integer or\n"
-    "                        float) or one-hot rows for ce; labels for mse with --one-hot\n"
+    "@data\n"
+    "@targets; class labels for mse with --one-hot\n"
     "  --one-hot             turn class labels into one-hot targets (mse)\n"
     "  --idx-images F --idx-labels F   IDX files instead (MNIST, Fashion-MNIST; gzip'd\n"
     "                        or not): pixels scaled by --scale (default 1/255), the\n"
@@ -38,12 +38,12 @@ static const char *const usage =
     "                        files in /usr/share/datasets/fashion-mnist)\n"
     "  --teacher N           N synthetic samples: X Gaussian, Y from a random teacher\n"
     "                        MLP of the same layers (seed --seed)\n"
-    "  --loss mse|ce         squared loss ||f - y||^2/2 or cross-entropy (default mse)\n"
-    "  --label-smoothing A   cross-entropy label smoothing (default 0)\n"
+    "@loss (default mse)\n"
+    "@label-smoothing\n"
     "  --optimizer O         sgd | sam (normalized, Foret et al.) | sam-unnormalized\n"
-    "  --eta E               learning rate (default 0.1)\n"
-    "  --batch B             batch size (default 32)\n"
-    "  --rho R               SAM radius (default 0.05)\n"
+    "@eta (default 0.1)\n"
+    "@batch (default 32)\n"
+    "@rho (default 0.05)\n"
     "  --independent-ascent  SAM's ascent gradient on an independent batch\n"
     "                        (Zhou et al. (2025), Equation 4)\n"
     "  --sam-from STEP       SGD before STEP, then SAM (default 0; Zhou et al. 2025)\n"
@@ -53,9 +53,9 @@ static const char *const usage =
     "  --log-every K         full-data loss and accuracy every K steps (default 100)\n"
     "  --sharpness-every K   also lambda1 of the Hessian (Lanczos on HVPs)\n"
     "  --init-seed S         initialisation seed (default: --seed)\n"
-    "  --seed S              seed (default 0)\n"
-    "  --out DIR             checkpoint folder (required)\n"
-    "  --quiet               no progress\n"
+    "@seed\n"
+    "@out=DIR checkpoint folder (required)\n"
+    "@quiet\n"
     "\n"
     "DIR is written as a whole: its files go to a staging directory first and are\n"
     "renamed into place at the end (model.json last); after a failure nothing is left.\n"
@@ -68,10 +68,28 @@ static const char *const usage =
     "\n"
     "Exit status: 0 trained, 3 diverged, 1 error (data, files), 2 usage error.\n";
 
-enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_DATA, OPT_TARGETS, OPT_ONEHOT, OPT_LOSS, OPT_LS,
-       OPT_OPT, OPT_ETA, OPT_BATCH, OPT_RHO, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD, OPT_STEPS,
-       OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_SEED, OPT_OUT, OPT_QUIET,
-       OPT_IDXI, OPT_IDXL, OPT_SUBSET, OPT_SCALE, OPT_TEACHER };
+enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD,
+       OPT_STEPS, OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_IDXI, OPT_IDXL, OPT_SUBSET,
+       OPT_SCALE, OPT_TEACHER };
+
+static const struct option own_opts[] = {
+    {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
+    {"no-bias", no_argument, NULL, OPT_NOBIAS},        {"one-hot", no_argument, NULL, OPT_ONEHOT},
+    {"optimizer", required_argument, NULL, OPT_OPT},   {"independent-ascent", no_argument, NULL, OPT_INDEP},
+    {"sam-from", required_argument, NULL, OPT_SAMFROM}, {"momentum", required_argument, NULL, OPT_MOM},
+    {"weight-decay", required_argument, NULL, OPT_WD}, {"steps", required_argument, NULL, OPT_STEPS},
+    {"lr-decay-at", required_argument, NULL, OPT_DECAYAT}, {"lr-decay", required_argument, NULL, OPT_DECAY},
+    {"log-every", required_argument, NULL, OPT_LOGEVERY}, {"sharpness-every", required_argument, NULL, OPT_SHARP},
+    {"init-seed", required_argument, NULL, OPT_INITSEED}, {"idx-images", required_argument, NULL, OPT_IDXI},
+    {"idx-labels", required_argument, NULL, OPT_IDXL}, {"subset", required_argument, NULL, OPT_SUBSET},
+    {"scale", required_argument, NULL, OPT_SCALE},     {"teacher", required_argument, NULL, OPT_TEACHER},
+    {NULL, 0, NULL, 0}};
+static const cli_command train_cmd = {
+    "train",
+    CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_TARGETS) | CLI_OPT_BIT(CLI_OPT_LOSS) |
+        CLI_OPT_BIT(CLI_OPT_LABEL_SMOOTHING) | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) |
+        CLI_OPT_BIT(CLI_OPT_RHO) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET),
+    own_opts, NULL, usage, 24};
 
 /* Steps and batch loss on stderr when it is a terminal. */
 static void train_progress(size_t done, size_t total, double batch_loss, void *ctx)
@@ -230,83 +248,68 @@ static int stage_commit(const char *cmd, ckpt_stage *s)
 
 int cmd_train(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
-        {"no-bias", no_argument, NULL, OPT_NOBIAS},        {"data", required_argument, NULL, OPT_DATA},
-        {"targets", required_argument, NULL, OPT_TARGETS}, {"one-hot", no_argument, NULL, OPT_ONEHOT},
-        {"loss", required_argument, NULL, OPT_LOSS},       {"label-smoothing", required_argument, NULL, OPT_LS},
-        {"optimizer", required_argument, NULL, OPT_OPT},   {"eta", required_argument, NULL, OPT_ETA},
-        {"batch", required_argument, NULL, OPT_BATCH},     {"rho", required_argument, NULL, OPT_RHO},
-        {"independent-ascent", no_argument, NULL, OPT_INDEP}, {"sam-from", required_argument, NULL, OPT_SAMFROM},
-        {"momentum", required_argument, NULL, OPT_MOM},    {"weight-decay", required_argument, NULL, OPT_WD},
-        {"steps", required_argument, NULL, OPT_STEPS},     {"lr-decay-at", required_argument, NULL, OPT_DECAYAT},
-        {"lr-decay", required_argument, NULL, OPT_DECAY},  {"log-every", required_argument, NULL, OPT_LOGEVERY},
-        {"sharpness-every", required_argument, NULL, OPT_SHARP}, {"init-seed", required_argument, NULL, OPT_INITSEED},
-        {"seed", required_argument, NULL, OPT_SEED},       {"out", required_argument, NULL, OPT_OUT},
-        {"quiet", no_argument, NULL, OPT_QUIET},           {"help", no_argument, NULL, 'h'},
-        {"idx-images", required_argument, NULL, OPT_IDXI}, {"idx-labels", required_argument, NULL, OPT_IDXL},
-        {"subset", required_argument, NULL, OPT_SUBSET},   {"scale", required_argument, NULL, OPT_SCALE},
-        {"teacher", required_argument, NULL, OPT_TEACHER},
-        {NULL, 0, NULL, 0}};
     const char *cmd = "train";
     linstab_train_opts o = linstab_train_defaults();
     o.rho = 0.05;
     o.log_every = 100;
-    const char *layers = NULL, *data = NULL, *targets = NULL, *out = NULL, *optname = "sgd";
+    const char *layers = NULL, *optname = "sgd";
     const char *idx_images = NULL, *idx_labels = NULL;
     size_t subset = 0, teacher = 0;
     double scale = 1.0 / 255.0;
     linstab_ad_op act = LINSTAB_AD_TANH;
     int bias = 1, onehot = 0, rc = 0, have_init = 0;
-    unsigned long long seed = 0, init_seed = 0;
+    unsigned long long init_seed = 0;
     linstab_error err = {0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    cli_common_opts co = cli_common_defaults();
+    co.eta = o.eta;
+    co.batch = o.batch;
+    co.rho = o.rho;
+    co.src.smoothing = o.smoothing;
+    co.src.loss_ce = o.loss == LINSTAB_LOSS_CE;
+    cli_parser ps = cli_options_start(&train_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) return ps.status;
         switch (c) {
         case OPT_LAYERS: layers = optarg; break;
         case OPT_ACT:
-            if (linstab_mlp_act_parse(optarg, &act, &err) != LINSTAB_OK) rc = cli_usage_error(cmd, "%s", err.msg);
+            if (linstab_mlp_act_parse(optarg, &act, &err) != LINSTAB_OK) ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_NOBIAS: bias = 0; break;
-        case OPT_DATA: data = optarg; break;
-        case OPT_TARGETS: targets = optarg; break;
         case OPT_ONEHOT: onehot = 1; break;
-        case OPT_LOSS:
-            if (strcmp(optarg, "mse") == 0) o.loss = LINSTAB_LOSS_MSE;
-            else if (strcmp(optarg, "ce") == 0) o.loss = LINSTAB_LOSS_CE;
-            else rc = cli_usage_error(cmd, "--loss '%s': expected mse or ce", optarg);
-            break;
-        case OPT_LS: rc = cli_parse_number(cmd, "--label-smoothing", optarg, 0, 1, CLI_HI_OPEN, &o.smoothing); break;
         case OPT_OPT: optname = optarg; break;
-        case OPT_ETA: rc = cli_parse_number(cmd, "--eta", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &o.eta); break;
-        case OPT_BATCH: rc = cli_parse_count(cmd, "--batch", optarg, 1, SIZE_MAX, &o.batch); break;
-        case OPT_RHO: rc = cli_parse_number(cmd, "--rho", optarg, 0, INFINITY, CLI_HI_OPEN, &o.rho); break;
         case OPT_INDEP: o.independent_ascent = 1; break;
-        case OPT_SAMFROM: rc = cli_parse_count(cmd, "--sam-from", optarg, 0, SIZE_MAX, &o.sam_from); break;
-        case OPT_MOM: rc = cli_parse_number(cmd, "--momentum", optarg, 0, 1, CLI_HI_OPEN, &o.momentum); break;
-        case OPT_WD: rc = cli_parse_number(cmd, "--weight-decay", optarg, 0, INFINITY, CLI_HI_OPEN, &o.weight_decay); break;
-        case OPT_STEPS: rc = cli_parse_count(cmd, "--steps", optarg, 1, SIZE_MAX, &o.steps); break;
-        case OPT_DECAYAT: rc = cli_parse_count(cmd, "--lr-decay-at", optarg, 1, SIZE_MAX, &o.decay_at); break;
-        case OPT_DECAY: rc = cli_parse_number(cmd, "--lr-decay", optarg, 0, 1, CLI_LO_OPEN, &o.decay_factor); break;
-        case OPT_LOGEVERY: rc = cli_parse_count(cmd, "--log-every", optarg, 1, SIZE_MAX, &o.log_every); break;
-        case OPT_SHARP: rc = cli_parse_count(cmd, "--sharpness-every", optarg, 1, SIZE_MAX, &o.sharpness_every); break;
-        case OPT_INITSEED: rc = cli_parse_u64(cmd, "--init-seed", optarg, &init_seed); have_init = 1; break;
-        case OPT_SEED: rc = cli_parse_u64(cmd, "--seed", optarg, &seed); break;
-        case OPT_OUT: out = optarg; break;
-        case OPT_QUIET: o.quiet = 1; break;
+        case OPT_SAMFROM: ps.status = cli_parse_count(cmd, "--sam-from", optarg, 0, SIZE_MAX, &o.sam_from); break;
+        case OPT_MOM: ps.status = cli_parse_number(cmd, "--momentum", optarg, 0, 1, CLI_HI_OPEN, &o.momentum); break;
+        case OPT_WD:
+            ps.status = cli_parse_number(cmd, "--weight-decay", optarg, 0, INFINITY, CLI_HI_OPEN, &o.weight_decay);
+            break;
+        case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, SIZE_MAX, &o.steps); break;
+        case OPT_DECAYAT: ps.status = cli_parse_count(cmd, "--lr-decay-at", optarg, 1, SIZE_MAX, &o.decay_at); break;
+        case OPT_DECAY:
+            ps.status = cli_parse_number(cmd, "--lr-decay", optarg, 0, 1, CLI_LO_OPEN, &o.decay_factor);
+            break;
+        case OPT_LOGEVERY: ps.status = cli_parse_count(cmd, "--log-every", optarg, 1, SIZE_MAX, &o.log_every); break;
+        case OPT_SHARP:
+            ps.status = cli_parse_count(cmd, "--sharpness-every", optarg, 1, SIZE_MAX, &o.sharpness_every);
+            break;
+        case OPT_INITSEED: ps.status = cli_parse_u64(cmd, "--init-seed", optarg, &init_seed); have_init = 1; break;
         case OPT_IDXI: idx_images = optarg; break;
         case OPT_IDXL: idx_labels = optarg; break;
-        case OPT_SUBSET: rc = cli_parse_count(cmd, "--subset", optarg, 1, SIZE_MAX, &subset); break;
-        case OPT_SCALE: rc = cli_parse_number(cmd, "--scale", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &scale); break;
-        case OPT_TEACHER: rc = cli_parse_count(cmd, "--teacher", optarg, 1, SIZE_MAX, &teacher); break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        case OPT_SUBSET: ps.status = cli_parse_count(cmd, "--subset", optarg, 1, SIZE_MAX, &subset); break;
+        case OPT_SCALE:
+            ps.status = cli_parse_number(cmd, "--scale", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &scale);
+            break;
+        case OPT_TEACHER: ps.status = cli_parse_count(cmd, "--teacher", optarg, 1, SIZE_MAX, &teacher); break;
         }
-        if (rc != 0) return rc;
     }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const char *data = co.src.data, *targets = co.src.targets, *out = co.out;
+    unsigned long long seed = co.seed;
+    o.eta = co.eta;
+    o.batch = co.batch;
+    o.rho = co.rho;
+    o.smoothing = co.src.smoothing;
+    o.loss = co.src.loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
+    o.quiet = co.quiet;
     if ((o.decay_at > 0) != (o.decay_factor > 0))
         return cli_usage_error(cmd, "--lr-decay-at K and --lr-decay F go together (eta times F every K steps)");
     int nsrc = (data != NULL || targets != NULL) + (idx_images != NULL || idx_labels != NULL) + (teacher > 0);
@@ -314,13 +317,11 @@ int cmd_train(int argc, char **argv)
         (idx_labels && !idx_images))
         return cli_usage_error(cmd, "--layers, --out and one data source (--data with --targets, --idx-images "
                                     "with --idx-labels, or --teacher N) are required");
-    if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_SAM_OFF;
-    else if (strcmp(optname, "sam") == 0) o.sam = LINSTAB_SAM_NORMALIZED;
-    else if (strcmp(optname, "sam-unnormalized") == 0) o.sam = LINSTAB_SAM_UNNORMALIZED;
+    if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_OPT_SGD;
+    else if (strcmp(optname, "sam") == 0) o.sam = LINSTAB_OPT_SAM_NORMALIZED;
+    else if (strcmp(optname, "sam-unnormalized") == 0) o.sam = LINSTAB_OPT_SAM_SAME;
     else return cli_usage_error(cmd, "--optimizer '%s': expected sgd, sam or sam-unnormalized", optname);
-    if (!(o.eta > 0)) return cli_usage_error(cmd, "--eta must be > 0");
-    if (o.rho < 0) return cli_usage_error(cmd, "--rho must be >= 0");
-    if (!(o.smoothing >= 0 && o.smoothing < 1)) return cli_usage_error(cmd, "--label-smoothing must be in [0, 1)");
+    /* --eta, --rho and --label-smoothing are in range: the table checked them */
     size_t *sizes = NULL, nsz = 0;
     rc = cli_parse_size_list(cmd, "--layers", layers, 1, (size_t)1 << 24, &sizes, &nsz);
     if (rc != 0) return rc;
@@ -340,18 +341,18 @@ int cmd_train(int argc, char **argv)
     linstab_mlp_init(m, have_init ? init_seed : seed);
     linstab_status rd;
     if (teacher > 0) {
-        rd = linstab_teacher_student(m->sizes, m->nlayers, act, teacher, seed, &X, &Y, &err);
+        rd = linstab_data_teacher_student(m->sizes, m->nlayers, act, teacher, seed, &X, &Y, &err);
         targets = "teacher";
     } else if (idx_images != NULL) {
-        rd = linstab_idx_read(idx_images, subset, scale, &X, &err);
-        if (rd == LINSTAB_OK) rd = linstab_idx_read(idx_labels, subset, 1.0, &Y, &err);
+        rd = linstab_data_idx_read(idx_images, subset, scale, &X, &err);
+        if (rd == LINSTAB_OK) rd = linstab_data_idx_read(idx_labels, subset, 1.0, &Y, &err);
         if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_MSE) onehot = 1;
         targets = idx_labels;
     } else {
         rd = linstab_npy_read_numeric(data, 0, &X, &err);
         if (rd == LINSTAB_OK) rd = linstab_npy_read_numeric(targets, 0, &Y, &err);
         if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_CE)
-            rd = linstab_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
+            rd = cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     }
     if (rd != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
@@ -377,7 +378,7 @@ int cmd_train(int argc, char **argv)
         Y.shape[1] = K;
     }
     if (linstab_mlp_check_data(m, &X, &Y, o.loss, &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: %s\n", cmd, err.msg);
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         rc = 1;
         goto done;
     }
@@ -412,7 +413,7 @@ int cmd_train(int argc, char **argv)
     }
     log = NULL;
     if (linstab_mlp_save(m, stage.dir, &err) != LINSTAB_OK) {
-        fprintf(stderr, "linstab %s: error: writing the checkpoint to %s: %s\n", cmd, out, err.msg);
+        fprintf(stderr, "linstab %s: error: writing the checkpoint to %s: %s\n", cmd, out, cli_msg(&err));
         stage_abort(&stage);
         rc = 1;
         goto done;

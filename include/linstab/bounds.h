@@ -68,9 +68,13 @@ typedef struct linstab_bounds {
     linstab_condition thm41_corrected;
 } linstab_bounds;
 
-/* Validate eta > 0, rho >= 0 (finite), 1 <= B <= n. */
-LINSTAB_API linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n,
-                                               linstab_error *err);
+/*
+ * Validate h for a family of n samples: eta finite and > 0, rho finite and
+ * >= 0, 1 <= B <= n.  Reads h only.  Errors: LINSTAB_EINVAL, with the
+ * offending value in err.
+ */
+LINSTAB_API linstab_status linstab_bounds_hyper_check(const linstab_hyper *h, size_t n,
+                                                      linstab_error *err);
 
 /*
  * eta k and rho k, for the largest curvature k of the family, must not
@@ -81,7 +85,39 @@ LINSTAB_API linstab_status linstab_hyper_check(const linstab_hyper *h, size_t n,
 #define LINSTAB_HYPER_SCALE_MAX 1e60
 /* eta k below this is refused too: 1/eta and eta^2 leave the normal range */
 #define LINSTAB_HYPER_SCALE_MIN 1e-200
-LINSTAB_API linstab_status linstab_hyper_check_scale(const linstab_hyper *h, double k, linstab_error *err);
+LINSTAB_API linstab_status linstab_bounds_hyper_check_scale(const linstab_hyper *h, double k, linstab_error *err);
+
+/*
+ * Each theorem is written once, below; linstab_bounds_compute, `linstab
+ * critical`, the phase diagrams (map) and validation all call these.
+ * n, batch: 1 <= batch <= n (not checked: the callers validate h).
+ */
+
+/*
+ * Dexter et al. (2024) Theorem 1, second condition: at learning rate eta
+ * SGD diverges if lambda1(H) > (sigma/eta) (n/B - 1)^(-1/2).  Returns that
+ * curvature threshold, computed as sigma / eta / sqrt(n/B - 1); +INFINITY
+ * at B = n (no second condition).  The first condition, lambda1(H) > 2/eta,
+ * is GD's (linstab_bounds.gd_threshold).  Pure function.
+ */
+LINSTAB_API double linstab_bounds_thm1_threshold(double sigma, double eta, size_t n, size_t batch);
+
+/*
+ * Dexter et al. (2024) Theorem 1 solved for the learning rate at sharpness
+ * lambda1 = lambda1(H) > 0: the theorem predicts divergence for every eta
+ * above min(2/lambda1, sigma / (lambda1 sqrt(n/B - 1))), 2/lambda1 at B = n.
+ * The column "Thm 1 eta" of `linstab critical`.  Pure function.
+ */
+LINSTAB_API double linstab_bounds_thm1_eta(double sigma, double lambda1, size_t n, size_t batch);
+
+/*
+ * Dexter et al. (2024) Theorem 2's line 2 sigma / (x (sigma + n/B - 1)).
+ * The product eta lambda1(H) is what the line bounds, so with x = eta it is
+ * the curvature threshold at that learning rate (linstab_bounds.thm2_threshold)
+ * and with x = lambda1(H) the learning rate at that sharpness (`linstab
+ * critical`).  Pure function.
+ */
+LINSTAB_API double linstab_bounds_thm2_threshold(double sigma, double x, size_t n, size_t batch);
 
 /*
  * Shin et al.'s P = (I - eta H - eta rho H^2)^2 + eta(eta - 2 rho)(M2 - H^2)
@@ -91,15 +127,49 @@ LINSTAB_API linstab_status linstab_hyper_check_scale(const linstab_hyper *h, dou
  */
 LINSTAB_API void linstab_shin_P(const linstab_moments *m, double eta, double rho, double *P);
 
-/* All bounds for geometry g (with moments m) at hyper-parameters h. */
+/*
+ * Shin et al. (2023) Theorem 9 (B = 1, SAM 'same'): stable if
+ * lambda_max(P) <= 1.  OUT *lambda_max = lambda_max(P) of linstab_shin_P on
+ * the moments' space (r = m->r), by shift-invert about 1 (P is I minus
+ * something small: its top is a cluster; LAPACK below rank 128).  Borrows
+ * m; allocates and frees one r x r matrix.  Errors: LINSTAB_ENOMEM,
+ * LINSTAB_ELAPACK.
+ */
+LINSTAB_API linstab_status linstab_bounds_thm9_lambda_max(const linstab_moments *m, double eta,
+                                                          double rho, double *lambda_max,
+                                                          linstab_error *err);
+
+/*
+ * Zhou et al. (2025) Theorem 4.1's necessary condition for batch size Bv
+ * (may be +INFINITY: no noise, no condition):
+ *   lhs = ||H||_F^2 (1 + rho^2 gamma ||H||_F^2 / Bv),  rhs = Bv / (eta^2 gamma)
+ * (rhs = +INFINITY when gamma <= 0).  frobenius = ||H||_F, gamma =
+ * gamma_min.  Pure function.
+ */
+LINSTAB_API linstab_condition linstab_bounds_thm41(double frobenius, double gamma, double eta,
+                                                  double rho, double Bv);
+
+/*
+ * Theorem 4.1 corrected for the sampling in use: linstab_bounds_thm41 at
+ * Bv = B_eff = linstab_sampling_batch_eff(sampling, n, batch), the batch
+ * size whose with-replacement noise equals the sampling's (docs/math.md §5).
+ * Pure function.
+ */
+LINSTAB_API linstab_condition linstab_bounds_thm41_corrected(double frobenius, double gamma,
+                                                             double eta, double rho,
+                                                             linstab_sampling sampling, size_t n,
+                                                             size_t batch);
+
+/*
+ * All bounds for geometry g (with moments m) at hyper-parameters h, OUT *b
+ * (every field written).  Borrows g and m.  Errors: LINSTAB_EINVAL (h, see
+ * linstab_bounds_hyper_check and linstab_bounds_hyper_check_scale), LINSTAB_ENOMEM,
+ * LINSTAB_ELAPACK (Theorem 9).
+ */
 LINSTAB_API linstab_status linstab_bounds_compute(const linstab_geometry *g,
                                                   const linstab_moments *m,
                                                   const linstab_hyper *h, linstab_bounds *b,
                                                   linstab_error *err);
-
-/* Zhou et al. Theorem 4.1's condition for batch size Bv (may be +INFINITY). */
-LINSTAB_API linstab_condition linstab_thm41(double frobenius, double gamma, double eta,
-                                            double rho, double Bv);
 
 #ifdef __cplusplus
 }

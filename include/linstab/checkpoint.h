@@ -35,6 +35,9 @@
  * (EDATA), "version V, this linstab reads version 2" (EDATA), "truncated
  * (N of M bytes)" (EDATA), "checksum mismatch" (EDATA), "written by a
  * different run: <part> differs" (EINVAL).
+ *
+ * Implemented in src/dynamics/checkpoint.c.  No function keeps a pointer
+ * to its arguments; paths, identities and arrays are borrowed for the call.
  */
 #ifndef LINSTAB_CHECKPOINT_H
 #define LINSTAB_CHECKPOINT_H
@@ -68,25 +71,30 @@ typedef struct linstab_checkpoint_ident {
     linstab_checkpoint_part *parts; /* owned */
 } linstab_checkpoint_ident;
 
-/* An empty identity (no allocation). */
+/* An empty identity (no allocation; *id overwritten). */
 LINSTAB_API void linstab_checkpoint_ident_init(linstab_checkpoint_ident *id);
+/* Free id's parts and leave it empty (as after _init). */
 LINSTAB_API void linstab_checkpoint_ident_clear(linstab_checkpoint_ident *id);
 
-/* Add the part `name` (truncated names are refused: EINVAL) with the
- * digest of len bytes at data.  ENOMEM when the list cannot grow, EINVAL
- * beyond LINSTAB_CKPT_MAX_PARTS parts. */
+/* Append the part `name` (1..LINSTAB_CKPT_NAME_LEN - 1 bytes; longer
+ * names are refused, never cut: EINVAL) with the SHA-256 digest of len
+ * bytes at data (read only).  Names must be distinct: a checkpoint with a
+ * repeated name is refused when parsed.  Errors: LINSTAB_ENOMEM when the
+ * list cannot grow, LINSTAB_EINVAL beyond LINSTAB_CKPT_MAX_PARTS parts;
+ * no part is added on failure. */
 LINSTAB_API linstab_status linstab_checkpoint_ident_add(linstab_checkpoint_ident *id, const char *name,
                                                   const void *data, size_t len,
                                                   linstab_error *err);
 
 /* The same with a printf-style text as the content (any length: it is
- * formatted twice, never cut). */
+ * formatted twice, never cut; the terminating zero is not hashed).
+ * Also LINSTAB_EINVAL when fmt cannot be formatted. */
 LINSTAB_API linstab_status linstab_checkpoint_ident_addf(linstab_checkpoint_ident *id, const char *name,
                                                    linstab_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* The same with the contents of the file at path, streamed (EIO when it
- * cannot be opened or read, naming the file). */
+/* The same with the contents of the file at path, streamed in 64 KB
+ * blocks (LINSTAB_EIO when it cannot be opened or read, naming the file). */
 LINSTAB_API linstab_status linstab_checkpoint_ident_add_file(linstab_checkpoint_ident *id, const char *name,
                                                        const char *path, linstab_error *err);
 
@@ -99,37 +107,50 @@ typedef struct linstab_checkpoint {
     double *vals;        /* ncells * nfields, cell-major */
 } linstab_checkpoint;
 
+/* Free every array of ck and zero it (a zeroed ck is a no-op). */
 LINSTAB_API void linstab_checkpoint_clear(linstab_checkpoint *ck);
 
-/* Parse len bytes at buf (any content: every length and count is checked
- * against len before anything is allocated).  OUT *out on success (zeroed
- * on failure).  Errors: EDATA with the refusal messages above. */
+/* Parse len bytes at buf (read only; any content: every length and count
+ * is checked against len before anything is allocated).  OUT *out on
+ * success (clear with linstab_checkpoint_clear; zeroed on failure).
+ * Errors: LINSTAB_EDATA with the refusal messages above, LINSTAB_ENOMEM. */
 LINSTAB_API linstab_status linstab_checkpoint_parse(const void *buf, size_t len,
                                                     linstab_checkpoint *out, linstab_error *err);
 
-/* Is ck from the run (id, ncells, nfields)?  EINVAL "written by a
- * different run: <the first part that differs> differs" otherwise. */
+/* Is ck from the run (id, ncells, nfields)?  Every part of id must be in
+ * ck with the same digest (in id's order), ck must have no other part, and
+ * the sizes must agree; otherwise LINSTAB_EINVAL "written by a different
+ * run: <the first part that differs> differs" (or names the extra part or
+ * the sizes).  Reads only. */
 LINSTAB_API linstab_status linstab_checkpoint_match(const linstab_checkpoint *ck,
                                                     const linstab_checkpoint_ident *id, size_t ncells,
                                                     size_t nfields, linstab_error *err);
 
 /* Read path, parse and match: on success copy its flags and values into
- * done[ncells] and vals[ncells * nfields].  Errors as above; "no
- * checkpoint" (EIO) when path does not exist. */
+ * OUT done[ncells] and vals[ncells * nfields] (caller-allocated; untouched
+ * on failure).  Errors as above; "no checkpoint" (LINSTAB_EIO) when path
+ * does not exist, LINSTAB_EIO when it cannot be read, LINSTAB_EDATA for an
+ * empty file, LINSTAB_ENOMEM. */
 LINSTAB_API linstab_status linstab_checkpoint_read(const char *path, const linstab_checkpoint_ident *id,
                                                    size_t ncells, size_t nfields,
                                                    unsigned char *done, double *vals,
                                                    linstab_error *err);
 
-/* Serialise into a new buffer: OUT *buf (caller frees), *len. ENOMEM. */
+/* Serialise (id, ncells cells of nfields values: done[ncells] flags,
+ * vals[ncells * nfields]) in the format above into a new buffer: OUT *buf
+ * (caller frees with free; NULL on failure), *len.  Errors: LINSTAB_EINVAL
+ * (nfields outside 1..LINSTAB_CKPT_MAX_FIELDS, too many parts),
+ * LINSTAB_ENOMEM. */
 LINSTAB_API linstab_status linstab_checkpoint_serialize(const linstab_checkpoint_ident *id, size_t ncells,
                                                         size_t nfields, const unsigned char *done,
                                                         const double *vals, unsigned char **buf,
                                                         size_t *len, linstab_error *err);
 
-/* Write atomically to path (temporary name beside it, fsync, rename).
- * EIO naming the file and the reason when any step fails; the temporary
- * is removed and path keeps its previous content. */
+/* Serialise as linstab_checkpoint_serialize and write atomically to path
+ * (temporary path.tmp.XXXXXX beside it, mode 0644, fsync, rename).
+ * LINSTAB_EIO naming the file, the step and the reason when any step
+ * fails (the temporary is removed and path keeps its previous content);
+ * the errors of _serialize. */
 LINSTAB_API linstab_status linstab_checkpoint_write(const char *path, const linstab_checkpoint_ident *id,
                                                     size_t ncells, size_t nfields,
                                                     const unsigned char *done, const double *vals,

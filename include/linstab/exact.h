@@ -9,7 +9,8 @@
  * B = n without replacement (full batch), and at any other B through the
  * set-partition moment expansion (sam.h) when the rank is at most
  * LINSTAB_SAM_SAME_MAX_R.  Cases beyond are reported as unavailable, never
- * approximated.
+ * approximated.  Implemented in src/stability/exact.c, on top of
+ * critical.h, secmom.h, sam.h and lyapunov.h.
  */
 #ifndef LINSTAB_EXACT_H
 #define LINSTAB_EXACT_H
@@ -20,9 +21,11 @@
 #include "linstab/bounds.h"
 #include "linstab/eigen.h"
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/lyapunov.h"
 #include "linstab/sam.h"
+#include "linstab/sgd.h"
 #include "linstab/error.h"
 #include "linstab/verdict.h"
 
@@ -35,7 +38,8 @@ typedef struct linstab_exact_opts {
     size_t lyap_runs, lyap_steps; /* Monte Carlo Lyapunov (0: 8 runs, 2000 steps) */
     uint64_t seed;
     int skip_lyapunov;
-    size_t lemma_k; /* Dexter Lemma 4.1 terms k = 1..lemma_k (0: 10; <= LINSTAB_LEMMA_KMAX) */
+    size_t lemma_k; /* Dexter et al. 2024 Lemma 4.1 terms k = 1..lemma_k
+                     * (0: 10; larger than LINSTAB_LEMMA_KMAX: clamped) */
     /* optional: called before each stage (stage 0..LINSTAB_EXACT_STAGES-1,
      * its name) and once with stage = LINSTAB_EXACT_STAGES when done; the
      * library never prints, a command line shows a progress bar with it */
@@ -47,10 +51,13 @@ typedef struct linstab_exact_opts {
 
 #define LINSTAB_LEMMA_KMAX 64
 
+/* The defaults: linstab_eigen_defaults(), 8 Lyapunov runs of 2000 steps,
+ * seed 0, Lyapunov on, lemma_k 0 (10), no progress callback. */
 LINSTAB_API linstab_exact_opts linstab_exact_defaults(void);
 
 typedef struct linstab_exact {
-    double sgd_radius;
+    double sgd_radius;            /* NaN: the eigensolver did not converge;
+                                   * the verdict then follows from eta* */
     int sgd_stable;               /* sgd_verdict is STABLE or MARGINAL */
     linstab_verdict sgd_verdict;  /* the rule of verdict.h */
     double radius_tol;            /* the tolerance of that rule for SGD's radius */
@@ -58,7 +65,7 @@ typedef struct linstab_exact {
                                    * 0: no eta > 0 is stable (l_j <= 0) */
     size_t sgd_critical_batch;    /* smallest stable B at eta; 0: none <= n */
     int sam_available;
-    linstab_sam_variant sam_variant;
+    linstab_optimizer sam_variant;
     double sam_radius;
     int sam_stable;               /* sam_verdict is STABLE or MARGINAL */
     linstab_verdict sam_verdict;
@@ -70,15 +77,19 @@ typedef struct linstab_exact {
     int sam_rho_monotone;
     linstab_lyap lyap;            /* of the dynamics run: SGD if rho = 0, else SAM */
     int lyap_done;
-    size_t lemma_k;               /* Dexter Lemma 4.1 (Bernoulli sampling, on the range): */
+    size_t lemma_k;               /* Dexter et al. 2024, Lemma 4.1 (Bernoulli, on the range): */
     double lemma_trace[LINSTAB_LEMMA_KMAX]; /* tr(T^k(I)) = E||J_k...J_1||_F^2       */
     double lemma_lower[LINSTAB_LEMMA_KMAX]; /* c^k tr(N^k(I)), c = eta^2/(nB) - eta^2/n^2 */
 } linstab_exact;
 
 /*
- * Dexter et al. Lemma 4.1 quantities for SGD with Bernoulli sampling on the range:
- * trace[k-1] = tr(T^k(I)) exactly and lower[k-1] = c^k tr(N^k(I)) with
- * N(X) = sum_i H_i X H_i, the lemma's lower-bound term (k = 1..K).
+ * Dexter et al. (2024) Lemma 4.1 quantities for SGD with Bernoulli
+ * sampling on the range of the rotated family rf (borrowed) at (eta,
+ * batch): trace[k-1] = tr(T^k(I)) exactly and lower[k-1] = c^k tr(N^k(I))
+ * with N(X) = sum_i H_i X H_i and c = eta^2/(nB) - eta^2/n^2, the lemma's
+ * lower-bound term (k = 1..K).  OUT trace, lower (K entries each,
+ * overwritten).  Errors: LINSTAB_ENOMEM, those of linstab_secmom_alloc and
+ * linstab_family_sandwich.
  */
 LINSTAB_API linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size_t batch,
                                            size_t K, double *trace, double *lower,
@@ -87,15 +98,32 @@ LINSTAB_API linstab_status linstab_exact_lemma41(const linstab_rotated *rf, doub
 /*
  * The tolerance of verdict.h for a radius of T on rf at (eta, rho): T
  * has dimension r(r+1)/2 and entries of size (1 + eta k)^2, k the largest
- * |l_j| + rho l_j^2; the matrix-free path adds ARPACK's tolerance.  eo may
- * be NULL (the defaults).  What linstab_exact_compute uses.
+ * |l_j| + rho l_j^2; the matrix-free path (the path eo would choose for
+ * that dimension) adds ARPACK's tolerance.  eo may be NULL (the defaults).
+ * What linstab_exact_compute uses.  Pure: no failure.
  */
 LINSTAB_API double linstab_exact_radius_tol(const linstab_rotated *rf, double eta, double rho,
                                             const linstab_eigen_opts *eo);
 
+/*
+ * Everything in linstab_exact for the rotated family rf (from
+ * linstab_family_rotated_make) at the hyper-parameters h, SAM variant
+ * `variant`, with opts (required; linstab_exact_defaults): in order SGD
+ * eta*, SGD radius and verdict, critical B, SAM radius / eta* / critical
+ * rho (when sam_available), Lemma 4.1, Lyapunov exponent of the dynamics
+ * run (exact for diagonal families of Dexter et al. 2024's kind, else Monte
+ * Carlo; skipped with opts->skip_lyapunov).  rf, h and opts are borrowed
+ * for the call; opts->progress is called from this thread.  OUT *out,
+ * zeroed first and filled stage by stage (on failure the later fields stay
+ * 0).  Errors: LINSTAB_EINVAL from linstab_bounds_hyper_check and
+ * linstab_bounds_hyper_check_scale (eta, B, rho and eta k, rho k against the
+ * largest |l_j|), then those of every stage (LINSTAB_ENOMEM,
+ * LINSTAB_ELAPACK, LINSTAB_ENOCONV except for the SGD radius when eta* is
+ * finite).
+ */
 LINSTAB_API linstab_status linstab_exact_compute(const linstab_rotated *rf,
                                                  const linstab_hyper *h,
-                                                 linstab_sam_variant variant,
+                                                 linstab_optimizer variant,
                                                  const linstab_exact_opts *opts,
                                                  linstab_exact *out, linstab_error *err);
 

@@ -20,6 +20,7 @@
 #define LINSTAB_FAMILY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "linstab/export.h"
 #include "linstab/npy.h"
@@ -41,7 +42,12 @@ typedef struct linstab_family {
     size_t d;     /* dimension                                           */
     size_t k;     /* factor width (FACTORED); d (DENSE); 1 (DIAGONAL)    */
     double *data; /* owned; layout above                                 */
-    double *lambda1; /* optional cache of lambda1(H_i) (n), owned, or NULL */
+    /* Cache of lambda1(H_i) (n, owned, or NULL), filled by validation and
+     * kept by restriction.  It is keyed by a hash of data: once data
+     * change, linstab_family_sample_lambda1 ignores it and recomputes, so
+     * the cache cannot go stale.  Read it through that function. */
+    double *lambda1;
+    uint64_t lambda1_key;
     size_t d_full;   /* ambient dimension when the data are coordinates in an
                         orthonormal basis of a d-dimensional subspace that
                         holds every range(H_i) (linstab_family_from_gram);
@@ -251,7 +257,7 @@ LINSTAB_API linstab_status linstab_family_rotate_mean(const linstab_family *f, l
  * the rank test computed it (else NaN); otherwise NULL and NaN.  Both
  * feed linstab_moments_compute_take.
  */
-LINSTAB_API linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2,
+LINSTAB_API linstab_status linstab_family_restrict_take(linstab_family **f, double rtol, int use_m2,
                                                          size_t *rank, double **H, double *lambda1,
                                                          linstab_error *err);
 

@@ -12,6 +12,13 @@
  * Reproducibility: run k of cell c draws from linstab_rng_stream_mc(seed,
  * c * runs + k), so results do not depend on the number of threads, the
  * order cells are computed in, or a checkpoint/resume in between.
+ *
+ * Files: the axes in src/dynamics/map_axis.c, a cell (its Monte Carlo runs,
+ * exact columns and margins; the theorems themselves are bounds.h's) in
+ * map_cell.c, the grid driver linstab_map_grid_run (chunks, OpenMP,
+ * checkpoint/resume, progress and partition callbacks) in map_grid.c.
+ * A C program draws a map with linstab_map_source_prepare (or the dexter
+ * source), linstab_map_grid_run, and writes g.vals as it likes.
  */
 #ifndef LINSTAB_MAP_H
 #define LINSTAB_MAP_H
@@ -19,8 +26,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "linstab/checkpoint.h"
 #include "linstab/exact.h"
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/sampling.h"
 #include "linstab/simulate.h"
@@ -30,40 +39,40 @@
 extern "C" {
 #endif
 
-typedef enum linstab_axis_kind {
-    LINSTAB_AXIS_ETA = 0,
-    LINSTAB_AXIS_BATCH,
-    LINSTAB_AXIS_RHO,
-    LINSTAB_AXIS_SIGMA
-} linstab_axis_kind;
+typedef enum linstab_map_axis_kind {
+    LINSTAB_MAP_AXIS_ETA = 0,
+    LINSTAB_MAP_AXIS_BATCH,
+    LINSTAB_MAP_AXIS_RHO,
+    LINSTAB_MAP_AXIS_SIGMA
+} linstab_map_axis_kind;
 
-LINSTAB_API const char *linstab_axis_name(linstab_axis_kind k);
+LINSTAB_API const char *linstab_map_axis_name(linstab_map_axis_kind k);
 
-typedef struct linstab_axis {
-    linstab_axis_kind kind;
+typedef struct linstab_map_axis {
+    linstab_map_axis_kind kind;
     size_t count;
     double *values; /* owned */
     int log;        /* values spaced logarithmically (for plotting) */
-} linstab_axis;
+} linstab_map_axis;
 
 /*
  * Parse "NAME=SPEC": NAME in eta, batch, rho, sigma; SPEC a list "a,b,c",
  * a linear range "lo:hi:count", a log range "log:lo:hi:count", or for the
  * integer axes (batch, sigma) "lo:hi" or "lo:hi:step" (inclusive).
  * Numbers are decimal (no hexadecimal, inf or nan); batch and sigma values
- * whole numbers in [1, 2^53].  At most LINSTAB_AXIS_MAX_POINTS points,
+ * whole numbers in [1, 2^53].  At most LINSTAB_MAP_AXIS_MAX_POINTS points,
  * checked before anything is allocated.
  * Errors (LINSTAB_EINVAL): unknown name, empty or inverted range,
  * non-positive log bounds, non-integer batch/sigma, negative values, too
  * many points; LINSTAB_ENOMEM: out of memory.  On error *ax is empty.
  */
-#define LINSTAB_AXIS_MAX_POINTS 1000000
-LINSTAB_API linstab_status linstab_axis_parse(const char *spec, linstab_axis *ax,
-                                              linstab_error *err);
-LINSTAB_API void linstab_axis_clear(linstab_axis *ax);
+#define LINSTAB_MAP_AXIS_MAX_POINTS 1000000
+LINSTAB_API linstab_status linstab_map_axis_parse(const char *spec, linstab_map_axis *ax,
+                                                  linstab_error *err);
+LINSTAB_API void linstab_map_axis_clear(linstab_map_axis *ax);
 
 typedef struct linstab_map_params {
-    linstab_dynamics dyn;
+    linstab_optimizer dyn;
     linstab_sampling sampling;
     double eta, rho;      /* values of the axes not on the grid */
     size_t batch, sigma;
@@ -91,6 +100,22 @@ typedef struct linstab_map_source {
     const linstab_rotated *dexter_rf;
 } linstab_map_source;
 
+/*
+ * A fixed family as a map's source: f restricted to range(H) (or, use_m2,
+ * range(M_2) for an indefinite family) with rank tolerance rank_rtol (<= 0:
+ * the default) and rotated, its coherence and sharpness, and for SAM
+ * (dyn != SGD) its moments, all on one BLAS thread.  OUT *rf (clear with
+ * linstab_family_rotated_clear), *moments (NULL for SGD; free with
+ * linstab_moments_free) -- both the caller's -- and *src, which borrows
+ * them: keep both while src is used.  Errors: those of
+ * linstab_family_rotated_make, linstab_geometry_coherence, linstab_moments_compute; then
+ * nothing is left to free.
+ */
+LINSTAB_API linstab_status linstab_map_source_prepare(const linstab_family *f, double rank_rtol, int use_m2,
+                                                      linstab_optimizer dyn, linstab_rotated *rf,
+                                                      struct linstab_moments **moments,
+                                                      linstab_map_source *src, linstab_error *err);
+
 /* The rotated Dexter et al. Section 5.1 construction with n samples and coherence
  * sigma (OUT *out, clear with linstab_family_rotated_clear). */
 LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_rotated *out,
@@ -99,7 +124,7 @@ LINSTAB_API linstab_status linstab_map_dexter(size_t n, size_t sigma, linstab_ro
 /* Number of samples of the source. */
 LINSTAB_API size_t linstab_map_source_n(const linstab_map_source *src);
 
-typedef struct linstab_cell {
+typedef struct linstab_map_cell {
     double frac_div;    /* fraction of runs that diverged */
     int divergent;      /* majority verdict */
     double radius;      /* mean-square radius (NaN when not computed) */
@@ -107,37 +132,37 @@ typedef struct linstab_cell {
     double thm1_margin; /* lambda1(H) - min(2/eta, Theorem 1 threshold): > 0 predicts divergence */
     double thm2_margin; /* lambda1(H) - Theorem 2 threshold */
     double thm9_margin; /* lambda_max(P) - 1 of Shin et al. Thm 9 (SAM only; NaN for SGD) */
-} linstab_cell;
+} linstab_map_cell;
 
 /*
  * One run of the protocol from a random unit start: OUT *outcome = +1
  * (diverged), -1 (converged), 0 (neither within steps).  The log of the
  * norm is tracked with renormalisation, so no run overflows.
  */
-LINSTAB_API void linstab_mc_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
-                                double grow, double shrink, double *w, int *outcome);
+LINSTAB_API void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
+                                      double grow, double shrink, double *w, int *outcome);
 
 /* Classification rule of Dexter et al. for a recorded trajectory of norms:
  * +1 when some norm reaches grow * norm[0] before any reaches
  * norm[0] / shrink, -1 for the converse, 0 otherwise. */
-LINSTAB_API int linstab_mc_classify(const double *norms, size_t len, double grow, double shrink);
+LINSTAB_API int linstab_map_cell_classify(const double *norms, size_t len, double grow, double shrink);
 
 /* Compute cell (ix, iy) of a grid (x, y axes) into *out. */
-LINSTAB_API linstab_status linstab_map_cell(const linstab_map_source *src,
-                                            const linstab_map_params *p, const linstab_axis *x,
-                                            const linstab_axis *y, size_t ix, size_t iy,
-                                            linstab_cell *out, linstab_error *err);
+LINSTAB_API linstab_status linstab_map_cell_compute(const linstab_map_source *src,
+                                                    const linstab_map_params *p, const linstab_map_axis *x,
+                                                    const linstab_map_axis *y, size_t ix, size_t iy,
+                                                    linstab_map_cell *out, linstab_error *err);
 
 /* Check the grid before any work: axes distinct, applicable (sigma only
  * for the dexter source, rho only for SAM), batch values within [1, n]. */
 LINSTAB_API linstab_status linstab_map_check(const linstab_map_source *src,
-                                             const linstab_map_params *p, const linstab_axis *x,
-                                             const linstab_axis *y, linstab_error *err);
+                                             const linstab_map_params *p, const linstab_map_axis *x,
+                                             const linstab_map_axis *y, linstab_error *err);
 
 /* The values of a cell as stored per cell (map.csv's columns, in order):
  * frac_div, divergent, radius, lyapunov, thm1, thm2, thm9 margins. */
 #define LINSTAB_MAP_FIELDS 7
-LINSTAB_API void linstab_cell_pack(const linstab_cell *c, double v[LINSTAB_MAP_FIELDS]);
+LINSTAB_API void linstab_map_cell_pack(const linstab_map_cell *c, double v[LINSTAB_MAP_FIELDS]);
 
 /*
  * Compute the cells c0 <= c < c1 with c % stride == offset and done[c] == 0
@@ -151,11 +176,11 @@ LINSTAB_API void linstab_cell_pack(const linstab_cell *c, double v[LINSTAB_MAP_F
  * (SIZE_MAX on success); cells above it may be skipped, the others keep
  * their results.  stride >= 1, offset < stride (MPI ranks).
  */
-LINSTAB_API linstab_status linstab_map_cells(const linstab_map_source *src,
-                                             const linstab_map_params *p, const linstab_axis *x,
-                                             const linstab_axis *y, size_t c0, size_t c1,
-                                             size_t stride, size_t offset, unsigned char *done,
-                                             double *vals, size_t *failed, linstab_error *err);
+LINSTAB_API linstab_status linstab_map_grid_cells(const linstab_map_source *src,
+                                                  const linstab_map_params *p, const linstab_map_axis *x,
+                                                  const linstab_map_axis *y, size_t c0, size_t c1,
+                                                  size_t stride, size_t offset, unsigned char *done,
+                                                  double *vals, size_t *failed, linstab_error *err);
 
 /*
  * Memory a map needs, estimated before anything is allocated: OUT *cells
@@ -168,8 +193,8 @@ LINSTAB_API linstab_status linstab_map_cells(const linstab_map_source *src,
  * Errors: EINVAL when nx * ny does not fit size_t (the message says so).
  */
 LINSTAB_API linstab_status linstab_map_memory(const linstab_map_source *src,
-                                              const linstab_map_params *p, const linstab_axis *x,
-                                              const linstab_axis *y, size_t threads,
+                                              const linstab_map_params *p, const linstab_map_axis *x,
+                                              const linstab_map_axis *y, size_t threads,
                                               size_t *cells, double *bytes, linstab_error *err);
 
 /* The map's pipeline on one BLAS thread: linstab_map_blas_serial() sets
@@ -180,6 +205,122 @@ LINSTAB_API linstab_status linstab_map_memory(const linstab_map_source *src,
  * OPENBLAS_NUM_THREADS. */
 LINSTAB_API int linstab_map_blas_serial(void);
 LINSTAB_API void linstab_map_blas_restore(int previous);
+
+/*
+ * The grid driver: every cell of the grid (x, y), in chunks of cells.
+ *
+ *   linstab_map_grid_opts o = linstab_map_grid_defaults();
+ *   linstab_map_grid g;
+ *   if (linstab_map_grid_run(&src, &p, &x, &y, &o, &g, &err) == LINSTAB_OK)
+ *       ... g.vals[(iy * x.count + ix) * LINSTAB_MAP_FIELDS + k] ...
+ *   linstab_map_grid_clear(&g);
+ *
+ * Within a chunk the cells run in parallel over the OpenMP threads, each on
+ * one BLAS thread (linstab_map_grid_cells); between chunks the driver merges
+ * the workers' cells (the partition), writes the checkpoint and reports
+ * progress.  The values depend on the seed and the cells only, never on
+ * the thread counts, the chunk size, the partition or a resume.
+ */
+
+/* Workers sharing a grid (MPI ranks, say: the library knows nothing of how
+ * they talk).  Passed to linstab_map_partition.sync after the setup and
+ * twice per chunk; every worker makes the same calls in the same order. */
+typedef struct linstab_map_sync {
+    size_t chunk;        /* cells per chunk (to size a buffer at the setup call) */
+    size_t c0, c1;       /* the chunk just computed, c0 < c1: merge its cells into
+                          * done/vals on every worker (each was computed by exactly
+                          * one, the one with c % parts == part; cells done before a
+                          * resume are the same on every worker); c0 == c1: nothing
+                          * to merge (the setup call, the call after a checkpoint) */
+    unsigned char *done; /* the grid's flags and values (IN/OUT), as in linstab_map_grid */
+    double *vals;
+    size_t first_failed; /* IN: this worker's smallest failing cell of the chunk,
+                          * SIZE_MAX for none; OUT: the smallest over the workers */
+    int failed;          /* IN: this worker failed outside a cell (its setup, the
+                          * checkpoint); OUT: nonzero when any worker did */
+} linstab_map_sync;
+
+typedef struct linstab_map_partition {
+    size_t parts;        /* number of workers, >= 1 */
+    size_t part;         /* this worker, < parts: it computes the cells c % parts == part */
+    int writer;          /* this worker writes the checkpoint (exactly one should) */
+    /* Merge and agree (see linstab_map_sync).  A failure of its own (out of
+     * memory for a buffer) is returned with its message, after taking part
+     * in the exchange with s->failed set, so that no worker waits for it. */
+    linstab_status (*sync)(void *ctx, linstab_map_sync *s, linstab_error *err);
+    void *ctx;
+} linstab_map_partition;
+
+/* Called after each chunk that no worker failed, on every worker, before
+ * the checkpoint: done of total cells, seconds since the first chunk
+ * started.  Nonzero stops the run after this chunk, checkpointed (every
+ * worker must then stop at the same chunk); linstab_map_grid_run returns
+ * LINSTAB_OK with out->stopped set and the cells not done flagged 0
+ * (stopped after the last chunk, the grid is complete). */
+typedef int (*linstab_map_progress_fn)(void *ctx, size_t done, size_t total, double seconds);
+
+typedef struct linstab_map_grid_opts {
+    size_t threads;       /* OpenMP threads (0: as set; restored at the end) */
+    size_t chunk;         /* cells per chunk (0: max(ncells / 20, 64) times the parts) */
+    const char *checkpoint;          /* checkpoint file (NULL: none) */
+    const linstab_checkpoint_ident *ident; /* the run's identity (checkpoint.h): everything
+                                      * the cells depend on; required with a checkpoint */
+    int resume;           /* start from the checkpoint (it must be this run's) */
+    double checkpoint_seconds; /* at most one checkpoint per this many seconds, and one
+                                * after the last chunk; <= 0: after every chunk */
+    linstab_map_progress_fn progress; /* NULL: none */
+    void *progress_ctx;
+    const linstab_map_partition *partition; /* NULL: this process computes every cell */
+} linstab_map_grid_opts;
+
+/* threads 0, chunk 0, no checkpoint, checkpoint_seconds 1, no progress, no partition. */
+LINSTAB_API linstab_map_grid_opts linstab_map_grid_defaults(void);
+
+/* Where a grid run stopped (linstab_map_grid.failure). */
+typedef enum linstab_map_grid_failure {
+    LINSTAB_MAP_GRID_OK = 0,
+    LINSTAB_MAP_GRID_FAILED_SETUP,      /* memory, a dexter construction, the partition */
+    LINSTAB_MAP_GRID_FAILED_RESUME,     /* the checkpoint was refused (checkpoint.h says why) */
+    LINSTAB_MAP_GRID_FAILED_CELL,       /* a cell (the smallest failing one) */
+    LINSTAB_MAP_GRID_FAILED_CHECKPOINT, /* the checkpoint could not be written */
+    LINSTAB_MAP_GRID_FAILED_ELSEWHERE   /* another worker failed (and says why) */
+} linstab_map_grid_failure;
+
+typedef struct linstab_map_grid {
+    size_t nx, ny, ncells;   /* ncells = nx * ny; cell c is (c % nx, c / nx) */
+    unsigned char *done;     /* (ncells) 1 for the cells computed, owned */
+    double *vals;            /* (ncells, LINSTAB_MAP_FIELDS) linstab_map_cell_pack's values, owned */
+    double seconds;          /* wall time of the chunks (the setup excluded) */
+    int stopped;             /* the progress callback stopped the run */
+    linstab_map_grid_failure failure;
+    size_t failed_cell;      /* FAILED_CELL: its index; else SIZE_MAX */
+} linstab_map_grid;
+
+/*
+ * Compute the grid (x, y) of source src with parameters p (checked first by
+ * linstab_map_check), options o (NULL: the defaults).  OUT *out: the grid,
+ * allocated here (free with linstab_map_grid_clear, also after a failure);
+ * with a partition every worker ends with the whole grid.  For the dexter
+ * source without src->dexter_rf the construction of each sigma of the grid
+ * is built once (freed before returning).  OpenMP's thread count is set
+ * to o->threads during the run and OpenBLAS's to 1, both restored.
+ * Errors, with out->failure saying where: EINVAL for bad options or grid
+ * (linstab_map_check's message), ENOMEM "out of memory for N cells (B
+ * bytes)", a dexter construction's error, "cannot resume from PATH: <why>"
+ * (the checkpoint's status), a cell's status and message ("cell C (x X, y
+ * Y): ..."; cells below it are still computed, the good cells are kept in
+ * the checkpoint), the checkpoint's write error (EIO), or
+ * FAILED_ELSEWHERE (EIO, "another worker failed") when another worker
+ * reported its failure.
+ */
+LINSTAB_API linstab_status linstab_map_grid_run(const linstab_map_source *src,
+                                                const linstab_map_params *p,
+                                                const linstab_map_axis *x, const linstab_map_axis *y,
+                                                const linstab_map_grid_opts *o,
+                                                linstab_map_grid *out, linstab_error *err);
+
+/* Free the grid's arrays and zero it (a zeroed grid is a no-op). */
+LINSTAB_API void linstab_map_grid_clear(linstab_map_grid *g);
 
 #ifdef __cplusplus
 }

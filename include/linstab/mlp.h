@@ -1,6 +1,14 @@
 /*
- * mlp.h -- multi-layer perceptrons, their checkpoints, and per-sample
- * derivatives through the autograd engine (ad.h): docs/math.md §8.
+ * mlp.h -- multi-layer perceptrons: the model, its checkpoints, its one
+ * forward pass and loss, its per-sample second derivatives and its
+ * geometry (docs/math.md §8).  Module mlp, in three files of src/nn/:
+ *   mlp.c           the model: alloc/free, offsets, activations, the
+ *                   forward pass, loss (autograd, ad.h), data checks,
+ *                   checkpoints, evaluation (mlp_init.c: initialisation)
+ *   mlp_hessians.c  Hessian-vector and M_2 products, per-sample Hessians,
+ *                   Jacobians, the family of a model, the NTK Gram matrix,
+ *                   sharpness, s_2^2, the Gauss-Newton coherence
+ *   mlp_point.c     where a checkpoint sits (the interpolating minimum)
  *
  *   f(x) = W_L act(... act(W_1 x + b_1) ...) + b_L
  * The parameter vector is W_1 (row-major, d1 x d0), b_1, W_2, b_2, ...: the
@@ -9,6 +17,19 @@
  * "activation": "tanh", "bias": true} and W1.npy (d1 x d0), b1.npy (d1,), ...
  * Losses: squared l = ||f(x) - y||^2 / 2, and softmax cross-entropy with
  * label smoothing alpha (targets: class indices stored as doubles).
+ * Samples are rows: X is n x d0 (row-major), targets n x dL (MSE) or n
+ * labels (CE).
+ *
+ * Conventions of every function below: the caller owns every array it
+ * passes and every output buffer (sized as stated, overwritten); nothing is
+ * kept after the call.  Errors are a status with a message in *err
+ * (LINSTAB_ENOMEM when a workspace cannot be allocated, on every
+ * function that allocates).  The functions that take raw rows (forward,
+ * loss, products, per-sample Hessians) trust the shapes and the finiteness
+ * of their inputs: check external data once with linstab_mlp_check_data.
+ * The model is read-only everywhere except linstab_mlp_init, load and
+ * (in train.h) linstab_train_run; no result is cached in it, so a changed
+ * theta is always seen.
  */
 #ifndef LINSTAB_MLP_H
 #define LINSTAB_MLP_H
@@ -30,6 +51,11 @@ extern "C" {
 
 typedef enum linstab_loss { LINSTAB_LOSS_MSE = 0, LINSTAB_LOSS_CE } linstab_loss;
 
+/*
+ * The model.  The caller may read every field and write theta's entries
+ * (training does); the shape fields (nlayers, sizes, act, bias, p) are
+ * fixed by linstab_mlp_alloc and must not be changed.
+ */
 typedef struct linstab_mlp {
     size_t nlayers;                          /* L (weight matrices)      */
     size_t sizes[LINSTAB_MLP_MAX_LAYERS + 1]; /* d0 .. dL                 */
@@ -39,70 +65,66 @@ typedef struct linstab_mlp {
     double *theta;                            /* p, owned                 */
 } linstab_mlp;
 
-/* Parse "tanh", "relu", "sigmoid", "softplus", "gelu". */
+/* ---- the model (mlp.c) ---- */
+
+/* Parse an activation name, "tanh", "relu", "sigmoid", "softplus" or
+ * "gelu", into OUT *act.  Errors: LINSTAB_EINVAL naming the string. */
 LINSTAB_API linstab_status linstab_mlp_act_parse(const char *s, linstab_ad_op *act,
                                                  linstab_error *err);
+/* The name of an activation (a static string), "?" for any other op. */
 LINSTAB_API const char *linstab_mlp_act_name(linstab_ad_op act);
 
-/* An MLP with zero parameters (OUT *out; free with linstab_mlp_free). */
+/*
+ * An MLP of widths sizes[0..nlayers] (copied), activation act, with or
+ * without biases, all parameters zero.  OUT *out (NULL on failure), owned
+ * by the caller: free with linstab_mlp_free.  Errors: LINSTAB_EINVAL
+ * (nlayers outside 1..LINSTAB_MLP_MAX_LAYERS, a zero width, a parameter
+ * count that overflows), LINSTAB_ENOMEM.
+ */
 LINSTAB_API linstab_status linstab_mlp_alloc(const size_t *sizes, size_t nlayers, linstab_ad_op act,
                                              int bias, linstab_mlp **out, linstab_error *err);
+/* Free m and its parameters; NULL is a no-op. */
 LINSTAB_API void linstab_mlp_free(linstab_mlp *m);
 
-/* Offsets of W_l and b_l (l = 1..L) in theta. */
+/* Offsets of W_l and b_l (l = 1..L) in theta (b_l: meaningful with bias). */
 LINSTAB_API size_t linstab_mlp_w_offset(const linstab_mlp *m, size_t l);
 LINSTAB_API size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l);
 
-/* Load / save a checkpoint folder (see above).  Load checks that shapes
- * chain and that every entry is finite. */
+/*
+ * Load a checkpoint folder (see above) into OUT *out (NULL on failure;
+ * free with linstab_mlp_free).  Checks that the shapes chain and that every
+ * entry is finite.  Errors (naming the file): LINSTAB_EIO, LINSTAB_EDATA,
+ * LINSTAB_ENOMEM.
+ * Save m into the folder dir (created if missing; W*.npy, b*.npy written
+ * atomically each, model.json last).  Errors: LINSTAB_EIO.
+ */
 LINSTAB_API linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err);
 LINSTAB_API linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir,
                                             linstab_error *err);
 
-/* Outputs f(x_r) for m rows of X (rows x d0) into F (rows x dL). */
+/*
+ * The outputs f(x_r) of `rows` rows of X (rows x d0) into OUT F (rows x dL,
+ * overwritten): linstab's one numeric forward pass, a GEMM per layer over
+ * all rows (the loss, evaluation, the Hessian products and the NTK factors
+ * use the same pass).  Errors: LINSTAB_ENOMEM (two hidden-layer buffers of
+ * rows x the widest hidden width).
+ */
 LINSTAB_API linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t rows,
                                                double *F, linstab_error *err);
 
 /*
- * Sum over the rows of the per-sample loss, its gradient (p, may be NULL)
- * and, for a direction v (p, may be NULL), the Hessian-vector product hv
- * (p, may be NULL).  Y: rows x dL targets (MSE) or rows labels (CE).
+ * The sum over `rows` rows of the per-sample loss (OUT *value, may be
+ * NULL), its gradient (OUT grad, p, may be NULL) and, for a direction v
+ * (p, may be NULL: zero), the Hessian-vector product (OUT hv, p, may be
+ * NULL).  Y: rows x dL targets (MSE) or rows labels (CE).  The value alone
+ * comes from the forward pass; the derivatives from the autograd graph
+ * (ad.h).  Errors: LINSTAB_EDATA (a CE label outside 0..dL-1, naming the
+ * row), LINSTAB_ENOMEM.
  */
 LINSTAB_API linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const double *Y,
                                             size_t rows, linstab_loss loss, double smoothing,
                                             const double *v, double *value, double *grad,
                                             double *hv, linstab_error *err);
-
-/*
- * out = (1/n) sum_i H_i (H_i v) over the n rows (H_i: the exact Hessian of
- * row i's loss, all terms), in two batched forward-over-reverse passes:
- * the per-sample products H_i v enter the second pass only through
- * per-sample scalars (mlp.c), so no per-sample pass and no n x p buffer.
- * hv (may be NULL): also (1/n) sum_i H_i v, from the first pass; out may be
- * NULL for that alone (linstab_mlp_hvp).
- */
-LINSTAB_API linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, const double *Y,
-                                                  size_t n, linstab_loss loss, double smoothing,
-                                                  const double *v, double *out, double *hv, linstab_error *err);
-
-/* (1/n) sum_i H_i v (the mean loss's Hessian times v), batched by hand:
- * the same numbers as linstab_mlp_loss's tape divided by n, faster. */
-LINSTAB_API linstab_status linstab_mlp_hvp(const linstab_mlp *m, const double *X, const double *Y, size_t n,
-                                           linstab_loss loss, double smoothing, const double *v, double *hv,
-                                           linstab_error *err);
-
-/* Exact Hessian of one sample's loss (p x p, all terms): forward-over-
- * reverse along all p unit directions at once (mlp.c); the same numbers
- * as p Hessian-vector products with linstab_mlp_loss. */
-LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
-                                                      const double *y, linstab_loss loss,
-                                                      double smoothing, double *H,
-                                                      linstab_error *err);
-
-/* Jacobian of the outputs at one sample, transposed: U = J' (p x dL), the
- * Gauss-Newton factor of the squared loss (H = U U' at interpolation). */
-LINSTAB_API linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double *x,
-                                                         double *U, linstab_error *err);
 
 /*
  * Check inputs X (n x d0) and targets (n x dL for MSE, n labels for CE)
@@ -113,13 +135,141 @@ LINSTAB_API linstab_status linstab_mlp_check_data(const linstab_mlp *m, const li
                                                   const linstab_array *Y, linstab_loss loss,
                                                   linstab_error *err);
 
+/* He (relu) or Xavier (the others) normal initialisation of m's weights
+ * from the random stream of `seed`, zero biases; theta is overwritten
+ * (mlp_init.c).  Deterministic for a seed; cannot fail. */
+LINSTAB_API void linstab_mlp_init(linstab_mlp *m, uint64_t seed);
+
+/*
+ * Mean loss (OUT *mean_loss) and accuracy (OUT *accuracy; CE: argmax f =
+ * label; MSE: argmax f = argmax y) over all rows of X and Y, from one
+ * forward pass per chunk of 256 rows.  X, Y as for linstab_mlp_check_data
+ * (not checked here beyond the labels).  Errors: LINSTAB_EDATA (a CE label
+ * out of range), LINSTAB_ENOMEM; the outputs are set only on success.
+ */
+LINSTAB_API linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X,
+                                                const linstab_array *Y, linstab_loss loss,
+                                                double smoothing, double *mean_loss,
+                                                double *accuracy, linstab_error *err);
+
+/* ---- per-sample Hessians and the geometry of a model (mlp_hessians.c) ---- */
+
+/*
+ * OUT out (p, may be NULL) = (1/n) sum_i H_i (H_i v) over the n rows (H_i:
+ * the exact Hessian of row i's loss, all terms), in two batched
+ * forward-over-reverse passes: the per-sample products H_i v enter the
+ * second pass only through per-sample scalars, so no per-sample pass and
+ * no n x p buffer.  OUT hv (p, may be NULL) = (1/n) sum_i H_i v, from the
+ * first pass; out may be NULL for that alone (linstab_mlp_hvp).
+ * Errors: LINSTAB_EDATA (a CE label out of range), LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, const double *Y,
+                                                  size_t n, linstab_loss loss, double smoothing,
+                                                  const double *v, double *out, double *hv, linstab_error *err);
+
+/* OUT hv (p) = (1/n) sum_i H_i v (the mean loss's Hessian times v), batched
+ * by hand: the same numbers as linstab_mlp_loss's tape divided by n,
+ * faster.
+ * Errors as for linstab_mlp_m2_product. */
+LINSTAB_API linstab_status linstab_mlp_hvp(const linstab_mlp *m, const double *X, const double *Y, size_t n,
+                                           linstab_loss loss, double smoothing, const double *v, double *hv,
+                                           linstab_error *err);
+
+/*
+ * OUT H (p x p, overwritten, exactly symmetric): the exact Hessian of one
+ * sample's loss (x: d0 inputs, y: dL targets or one label), all terms, by
+ * forward-over-reverse along all p unit directions at once; the same
+ * numbers as p Hessian-vector products with linstab_mlp_loss.  Workspace
+ * about 3 p x (sum of the widths) doubles.  Errors: LINSTAB_EDATA (the
+ * label), LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
+                                                      const double *y, linstab_loss loss,
+                                                      double smoothing, double *H,
+                                                      linstab_error *err);
+
+/* OUT U (p x dL, overwritten) = J', the transposed Jacobian of the outputs
+ * at one sample x (d0): the Gauss-Newton factor of the squared loss
+ * (H = U U' at interpolation).  Errors: LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double *x,
+                                                         double *U, linstab_error *err);
+
+/*
+ * The per-sample Hessian family at the samples of X: exact Hessians
+ * (DENSE, n x p x p) or, with gn, Gauss-Newton factors U_i = J_i'
+ * (FACTORED, n x p x dL; squared loss only).  X, Y are checked
+ * (linstab_mlp_check_data).  Samples are computed in parallel with one
+ * BLAS thread each; the result does not depend on the thread count.
+ * OUT *out (NULL on failure), owned by the caller (linstab_family_free).
+ * max_bytes (0: no limit) is checked before allocating.  Errors: those
+ * of linstab_mlp_check_data, LINSTAB_EINVAL (gn with CE), LINSTAB_ENOMEM
+ * (beyond max_bytes, or out of memory), the first failing sample's error.
+ */
+LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X,
+                                              const linstab_array *Y, linstab_loss loss,
+                                              double smoothing, int gn, size_t max_bytes,
+                                              struct linstab_family **out, linstab_error *err);
+
+/*
+ * OUT G (n k x n k, row-major, overwritten; k = dL): the NTK Gram matrix of
+ * the samples X (n x d0, shape not checked), blocks G_ij = J_i J_j' =
+ * U_i'U_j for the Gauss-Newton factors U_i = J_i', assembled layer by layer
+ * from the activations and output derivatives (no Jacobian).  With
+ * linstab_family_from_gram it gives the Gauss-Newton family of a network
+ * with many parameters restricted to its range, without the n p k
+ * factors.  Workspace: the layer factors, n k (sum of the widths) doubles.
+ * Errors: LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G,
+                                               linstab_error *err);
+
+/*
+ * The coherence sigma (Dexter et al. Def. 2) of the Gauss-Newton Hessians
+ * H_i = J_i'J_i at the samples X (n x d0, shape not checked), from the
+ * Gram entries tr(H_i H_j) = ||J_i J_j'||_F^2 (blocks of the NTK Gram
+ * matrix, as linstab_mlp_ntk_gram), computed over blocks of samples whose
+ * NTK blocks fit in `block_bytes`: the n k x n k matrix is never stored.
+ * OUT *lambda1_S (lambda1 of S_ij = ||J_i J_j'||_F), *sigma (lambda1_S /
+ * max_i lambda1(H_i); NaN when every H_i is 0).  Errors: LINSTAB_ENOMEM,
+ * LINSTAB_ELAPACK.
+ */
+LINSTAB_API linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X,
+                                                    size_t block_bytes, double *lambda1_S,
+                                                    double *sigma, linstab_error *err);
+
+/*
+ * OUT *lambda1: the sharpness, lambda1 of the full-data mean-loss Hessian,
+ * by Lanczos on batched Hessian-vector products (linstab_mlp_hvp; never
+ * forms p x p).  X, Y as for linstab_mlp_check_data (not checked here).
+ * Errors: those of linstab_mlp_hvp and of the eigensolver
+ * (LINSTAB_ENOCONV, LINSTAB_ENOMEM).
+ */
+LINSTAB_API linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X,
+                                                 const linstab_array *Y, linstab_loss loss,
+                                                 double smoothing, double *lambda1,
+                                                 linstab_error *err);
+
+/*
+ * OUT *gap = s_2^2 = lambda_max(M_2 - H^2) of the per-sample Hessians at
+ * the samples, matrix-free: Lanczos on v -> (1/n) sum_i H_i (H_i v) -
+ * H (H v) with the batched products (linstab_mlp_m2_product; Shin et
+ * al.'s non-uniformity; no p x p matrix is formed).  Errors as for
+ * linstab_mlp_sharpness.
+ */
+LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X,
+                                              const linstab_array *Y, linstab_loss loss,
+                                              double smoothing, double *gap, linstab_error *err);
+
+/* ---- where a checkpoint sits (mlp_point.c) ---- */
+
 /*
  * Where a checkpoint sits, for the premise of every stability result:
  * an interpolating minimum, where each per-sample loss l_i is minimal
  * (grad l_i = 0 for every i, so H_i is PSD for the squared loss and
  * H_i = J_i' J_i).  mean_loss = (1/n) sum_i l_i, grad_norm = ||grad L||,
  * max_sample_grad_norm = max_i ||grad l_i||, param_norm = ||theta||.
- * OUT *out.  Errors: those of linstab_mlp_check_data, LINSTAB_ENOMEM.
+ * OUT *out.  Errors: those of linstab_mlp_check_data,
+ * LINSTAB_ENOMEM.
  */
 typedef struct linstab_mlp_point {
     double mean_loss, grad_norm, max_sample_grad_norm, param_norm;
@@ -142,19 +292,6 @@ LINSTAB_API linstab_status linstab_mlp_point_at(const linstab_mlp *m, const lins
 LINSTAB_API int linstab_mlp_point_is_minimum(const linstab_mlp_point *pt, double sharpness, double lambda_min);
 /* Its first half alone: the per-sample gradients vanish by that rule. */
 LINSTAB_API int linstab_mlp_point_stationary(const linstab_mlp_point *pt, double sharpness);
-
-/*
- * The per-sample Hessian family at the samples of X: exact Hessians
- * (DENSE, n x p x p) or, with gn, Gauss-Newton factors U_i = J_i'
- * (FACTORED, n x p x dL; squared loss).  Samples are computed in parallel
- * with one BLAS thread each; the result does not depend on the thread
- * count.  OUT *out (caller frees).  max_bytes (0: no limit) is checked
- * before allocating (LINSTAB_ENOMEM).
- */
-LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X,
-                                              const linstab_array *Y, linstab_loss loss,
-                                              double smoothing, int gn, size_t max_bytes,
-                                              struct linstab_family **out, linstab_error *err);
 
 #ifdef __cplusplus
 }

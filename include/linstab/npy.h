@@ -11,6 +11,7 @@
  * the same folder that is renamed into place, so a failed write never
  * leaves a half-written file under the final name.
  * Reference: numpy/lib/format.py, "NEP 1 - A simple file format for NumPy arrays".
+ * Implemented in src/core/npy.c.
  */
 #ifndef LINSTAB_NPY_H
 #define LINSTAB_NPY_H
@@ -34,19 +35,23 @@ typedef struct linstab_array {
     double *data; /* prod(shape) doubles */
 } linstab_array;
 
-/* Number of elements, prod(shape) (1 for ndim = 0). */
+/* Number of elements, prod(shape) (1 for ndim = 0).  a is only read. */
 LINSTAB_API size_t linstab_npy_array_size(const linstab_array *a);
 
+/* Free a->data and zero *a (a may be NULL; a zeroed array is a no-op). */
 LINSTAB_API void linstab_npy_array_free(linstab_array *a);
 
 /*
- * Read path into *out (OUT: allocated, caller frees with linstab_npy_array_free).
+ * Read path into *out (OUT: zeroed first; on success out->data is
+ * allocated, at least one double, and the caller frees it with
+ * linstab_npy_array_free; on failure *out stays zeroed).
  * max_bytes: refuse (LINSTAB_ENOMEM) an array whose float64 size exceeds it,
  * before allocating; 0 means no limit.
- * Returns LINSTAB_EIO (cannot open/read), LINSTAB_EDATA (bad magic, header,
- * dtype, fortran order, size mismatch with the file length), LINSTAB_ENOMEM.
- * Entries are not checked for NaN/Inf here (the family does that, naming
- * the sample).
+ * Returns LINSTAB_EINVAL (path or out NULL), LINSTAB_EIO (cannot open,
+ * stat or read; a directory), LINSTAB_EDATA (bad magic, header, dtype,
+ * fortran order, size mismatch with the file length), LINSTAB_ENOMEM.
+ * Messages start with the path.  Entries are not checked for NaN/Inf here
+ * (the family does that, naming the sample).
  */
 LINSTAB_API linstab_status linstab_npy_read(const char *path, size_t max_bytes,
                                             linstab_array *out, linstab_error *err);
@@ -62,10 +67,14 @@ LINSTAB_API linstab_status linstab_npy_read_numeric(const char *path, size_t max
                                                     linstab_array *out, linstab_error *err);
 
 /*
- * Write data (prod(shape) doubles, C order) as '<f8' to path atomically:
- * the bytes go to a temporary file beside path, which is renamed to path
- * only after a successful write and close.  Returns LINSTAB_EINVAL for a
- * bad shape, LINSTAB_EIO on any write failure (the temporary is removed).
+ * Write data (prod(shape) doubles, C order; read only, may be NULL when
+ * prod(shape) = 0) as '<f8' to path atomically: the bytes go to a
+ * temporary file path.tmp.XXXXXX beside path (mode 0644), which is
+ * synced and renamed to path only after a successful write and close.
+ * shape: ndim <= LINSTAB_NPY_MAX_NDIM sizes (may be NULL for ndim = 0).
+ * Returns LINSTAB_EINVAL (path NULL, too many dimensions, a shape whose
+ * size overflows, data NULL), LINSTAB_ENOMEM, LINSTAB_EIO on any write
+ * failure (the temporary is removed, path keeps its previous content).
  */
 LINSTAB_API linstab_status linstab_npy_write(const char *path, const double *data, size_t ndim,
                                              const size_t *shape, linstab_error *err);

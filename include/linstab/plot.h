@@ -7,6 +7,10 @@
  * boundary (log radius = 0) and the almost-sure boundary (Lyapunov
  * exponent = 0); a legend; white background.  PLplot keeps global state:
  * call from one thread.
+ *
+ * PLplot is optional (meson -Dplots=disabled): a build without it keeps
+ * these functions, which then draw nothing, touch no file and return
+ * LINSTAB_ENOTSUP ("figures are not available in this build ...").
  */
 #ifndef LINSTAB_PLOT_H
 #define LINSTAB_PLOT_H
@@ -19,6 +23,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* 1 when this build draws figures (linked with PLplot), 0 when the
+ * functions below return LINSTAB_ENOTSUP.  No errors. */
+LINSTAB_API int linstab_plot_available(void);
 
 typedef struct linstab_plot_map {
     size_t nx, ny;
@@ -39,7 +47,8 @@ typedef struct linstab_plot_map {
  * "<svg" ... "</svg>"); otherwise the temporary is removed and path is
  * untouched.  Errors: LINSTAB_EIO naming path and the reason ("writing
  * F.png: No space left on device", a missing cairo driver, PLplot's own
- * message), LINSTAB_ENOMEM, LINSTAB_EINVAL (device, sizes). */
+ * message), LINSTAB_ENOMEM, LINSTAB_EINVAL (device, sizes), LINSTAB_ENOTSUP
+ * (a build without PLplot). */
 LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *device,
                                                  const char *path, linstab_error *err);
 
@@ -47,7 +56,8 @@ LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, con
  * Curves y_k(x) (k = 0..ncurves-1, each of n points, markers and lines)
  * with a legend, drawn with device "pngcairo" or "svgcairo" to path,
  * checked and renamed into place as in linstab_plot_map_draw (same errors;
- * LINSTAB_EINVAL also for no curves, more than 8, or no finite value).
+ * LINSTAB_EINVAL also for no curves, more than 8, or no finite value;
+ * LINSTAB_ENOTSUP in a build without PLplot).
  */
 LINSTAB_API linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves,
                                               const double *const *y, const char *const *names,

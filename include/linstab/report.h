@@ -1,6 +1,10 @@
 /*
  * report.h -- the `check` report, machine-readable (JSON, through the
- * writer of json.h) and human-readable.
+ * writer of json.h) and human-readable.  The JSON keys are a contract with
+ * scripts.  Implemented in src/output/report.c.
+ *
+ * The writers borrow every argument for the call, allocate nothing and
+ * return nothing: write errors stay in out's error indicator (ferror).
  */
 #ifndef LINSTAB_REPORT_H
 #define LINSTAB_REPORT_H
@@ -19,7 +23,7 @@ extern "C" {
 
 struct linstab_mlp_point;
 
-/* The context of a `check` report. */
+/* The context of a `check` report (strings borrowed, not NULL). */
 typedef struct linstab_check_info {
     const char *source;       /* file name or generator description */
     const char *kind;         /* family representation */
@@ -30,19 +34,24 @@ typedef struct linstab_check_info {
     int point_is_minimum;
 } linstab_check_info;
 
-/* The object "model_point" (key included) of a checkpoint's point: its
- * loss and gradients, lambda_min(H) and whether it is an interpolating
- * minimum (linstab_mlp_point_is_minimum). */
+/* The object "model_point" (key included; j inside an object) of a
+ * checkpoint's point pt (not NULL): its loss and gradients, lambda_min(H)
+ * and whether it is an interpolating minimum
+ * (linstab_mlp_point_is_minimum). */
 LINSTAB_API void linstab_report_model_point(linstab_json *j, const struct linstab_mlp_point *pt,
                                           double lambda_min, int is_minimum);
 
-/* The `check` report as JSON (one object, trailing newline); ex may be
- * NULL (the "exact" section is then omitted). */
+/* The `check` report as JSON (one object, trailing newline) of the
+ * hyper-parameters h, geometry g and bounds b (not NULL); ex may be NULL
+ * (the "exact" section is then omitted); info->point may be NULL (no
+ * "model_point"). */
 LINSTAB_API void linstab_report_check_json(FILE *out, const linstab_check_info *info,
                                            const linstab_hyper *h, const linstab_geometry *g,
                                            const linstab_bounds *b, const linstab_exact *ex);
 
-/* The `check` report as text, one line per quantity and per bound. */
+/* The `check` report as text, one line per quantity and per bound, each
+ * bound with its verdict and the paper it comes from; arguments as for
+ * linstab_report_check_json. */
 LINSTAB_API void linstab_report_check_text(FILE *out, const linstab_check_info *info,
                                            const linstab_hyper *h, const linstab_geometry *g,
                                            const linstab_bounds *b, const linstab_exact *ex);

@@ -1,4 +1,9 @@
-/* sha256.h -- SHA-256 (FIPS 180-4) of byte strings, incrementally. */
+/*
+ * sha256.h -- SHA-256 (FIPS 180-4) of byte strings, incrementally: init,
+ * any number of updates, final.  Used for the run identities of
+ * checkpoints (checkpoint.h).  The state lives in a caller-owned struct
+ * (no allocation, no failure).  Implemented in src/core/sha256.c.
+ */
 #ifndef LINSTAB_SHA256_H
 #define LINSTAB_SHA256_H
 
@@ -21,9 +26,13 @@ typedef struct linstab_sha256 {
     size_t fill;
 } linstab_sha256;
 
+/* Start a new digest in *s (overwritten). */
 LINSTAB_API void linstab_sha256_init(linstab_sha256 *s);
+/* Hash len more bytes at data (read only; may be NULL when len = 0). */
 LINSTAB_API void linstab_sha256_update(linstab_sha256 *s, const void *data, size_t len);
-/* OUT digest[32]; s must be initialised again before reuse. */
+/* Pad, finish and write the digest of every byte given to OUT digest[32]
+ * (big-endian words, as FIPS 180-4); s must be initialised again before
+ * reuse. */
 LINSTAB_API void linstab_sha256_final(linstab_sha256 *s, unsigned char digest[LINSTAB_SHA256_LEN]);
 
 #ifdef __cplusplus

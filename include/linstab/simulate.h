@@ -7,8 +7,10 @@
  *   SGD            w <- w - eta Hhat w
  *   SAM_SAME       g = Hhat w;  w <- w - eta (g + rho Hhat g)
  *   SAM_INDEP      w <- w - eta Hhat1 (w + rho Hhat2 w), independent batches
- *   SAM_NORMALIZED w <- w - eta Hhat (w + rho g/||g||), g = Hhat w (Foret et al.)
- * with Hhat = (1/B) sum_{i in S} H_i for the batch S of the sampling scheme.
+ *   SAM_NORMALIZED w <- w - eta Hhat (w + rho g/||g||), g = Hhat w (Foret et al. 2021)
+ * with Hhat = (1/B) sum_{i in S} H_i for the batch S of the sampling scheme
+ * (1/B, not 1/|S|, also for a Bernoulli batch).  Implemented in
+ * src/dynamics/simulate.c.
  */
 #ifndef LINSTAB_SIMULATE_H
 #define LINSTAB_SIMULATE_H
@@ -19,6 +21,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/family.h"
 #include "linstab/rng.h"
 #include "linstab/sampling.h"
@@ -28,35 +31,45 @@
 extern "C" {
 #endif
 
-typedef enum linstab_dynamics {
-    LINSTAB_DYN_SGD = 0,
-    LINSTAB_DYN_SAM_SAME,
-    LINSTAB_DYN_SAM_INDEP,
-    LINSTAB_DYN_SAM_NORMALIZED
-} linstab_dynamics;
-
 typedef struct linstab_sim linstab_sim;
 
-/* Workspace for the dynamics on f (borrowed).  OUT *out. */
-LINSTAB_API linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_dynamics dyn,
+/* Workspace for the dynamics dyn at (eta, rho, batch, sampling) on f
+ * (borrowed: must outlive the workspace and not change under it): index
+ * and vector buffers, the Binomial CDF for Bernoulli batch sizes, and the
+ * nonzeros of a diagonal family.  The parameters are not validated here
+ * (batch in [1, n]: linstab_bounds_hyper_check).  OUT *out (NULL on failure;
+ * free with linstab_simulate_free).  Errors: LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer dyn,
                                              double eta, double rho, size_t batch,
                                              linstab_sampling sampling, linstab_sim **out,
                                              linstab_error *err);
+/* Free s (may be NULL); the family is not touched. */
 LINSTAB_API void linstab_simulate_free(linstab_sim *s);
 
-/* One step w <- J w (w of length d) with a batch drawn from rng. */
+/* One step w <- J w (w of length d, overwritten) with a batch (two for
+ * SAM_INDEP: the descent batch first, then the ascent one) drawn from rng
+ * (linstab_sampling_draw_cdf).  Uses s's buffers: one workspace per
+ * thread.  Never fails. */
 LINSTAB_API void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w);
 
-/* y = Hhat x for the batch idx[0..count) (normalised by B). */
+/* y = Hhat x = (1/B) sum_c H_{idx[c]} x for the batch idx[0..count)
+ * (normalised by the workspace's B, not by count).  OUT y (length d,
+ * overwritten; must not alias x).  Uses a scratch vector of s despite the
+ * const: not for concurrent calls on one s. */
 LINSTAB_API void linstab_simulate_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
                                          const double *x, double *y);
 
 /*
- * The Dexter et al. protocol's inner loop on a diagonal family for SGD and SAM 'same',
- * touching only the coordinates a batch selects (O(B) per step instead of
- * O(d)).  w: unit start (modified).  Returns +1 (log||w|| reached lg),
- * -1 (reached -ls or w = 0), 0 (neither in `steps`), or 2 if this fast path
- * does not apply (the caller then steps with linstab_simulate_step).
+ * The Dexter et al. (2024) protocol's inner loop on a diagonal family for
+ * SGD and SAM 'same', touching only the coordinates a batch selects (O(B)
+ * per step instead of O(d)): at most `steps` steps from w (length d, the
+ * protocol's unit start; overwritten, and rescaled to unit norm whenever
+ * ||w|| leaves [1e-100, 1e100], so that only the direction of w is
+ * meaningful on return).  Returns +1 (log||w|| reached lg), -1
+ * (reached -ls, or w = 0 exactly: *lognorm = -INFINITY), 0 (neither in
+ * `steps`), with OUT *lognorm the log of the true norm at the stop; or 2
+ * (nothing touched) if this fast path does not apply (the caller then
+ * steps with linstab_simulate_step).  Uses s's buffers; never fails.
  */
 LINSTAB_API int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                      double lg, double ls, double *lognorm);

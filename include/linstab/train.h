@@ -4,7 +4,11 @@
  * independent ascent batch (Zhou et al. Eq. 4), momentum and weight decay,
  * switching SGD -> SAM at a given step (Zhou et al.), a constant or step learning
  * rate.  Deterministic for a seed: batches are the consecutive slices of a
- * per-epoch permutation drawn from MT19937.
+ * per-epoch permutation drawn from MT19937.  (src/nn/train.c.)
+ *
+ * The model's loss, gradient, evaluation and sharpness are mlp.h's; this
+ * module only steps the parameters.  Nothing is printed (progress goes to
+ * a callback) and nothing is kept after a call.
  */
 #ifndef LINSTAB_TRAIN_H
 #define LINSTAB_TRAIN_H
@@ -14,6 +18,7 @@
 #include <stdio.h>
 
 #include "linstab/export.h"
+#include "linstab/optimizer.h"
 #include "linstab/mlp.h"
 #include "linstab/npy.h"
 #include "linstab/error.h"
@@ -22,84 +27,32 @@
 extern "C" {
 #endif
 
-typedef enum linstab_sam_kind {
-    LINSTAB_SAM_OFF = 0,        /* plain SGD                                  */
-    LINSTAB_SAM_NORMALIZED,     /* eps = rho g / ||g||                        */
-    LINSTAB_SAM_UNNORMALIZED    /* eps = rho g                                */
-} linstab_sam_kind;
-
+/* The options of a run (start from linstab_train_defaults). */
 typedef struct linstab_train_opts {
     linstab_loss loss;
-    double smoothing;
-    double eta, momentum, weight_decay;
-    size_t batch, steps;
-    linstab_sam_kind sam;
-    double rho;
+    double smoothing;        /* CE label smoothing in [0, 1)                 */
+    double eta, momentum, weight_decay; /* eta > 0; v <- mu v + g + wd theta */
+    size_t batch, steps;     /* batch in [1, n]                             */
+    linstab_optimizer sam;
+    double rho;              /* SAM radius (0: SGD steps)                    */
     int independent_ascent;  /* ascent gradient on another batch            */
     size_t sam_from;         /* SGD before this step, SAM from it (0: always)*/
     size_t decay_at;         /* multiply eta by decay_factor at these steps  */
     double decay_factor;     /* (every decay_at steps; 0 = constant eta)     */
     size_t log_every;        /* full-data loss/accuracy every K steps (0: end)*/
     size_t sharpness_every;  /* lambda1 of the full-data Hessian (0: never)  */
-    uint64_t seed;
-    int quiet;
+    uint64_t seed;           /* the batch stream's seed                      */
+    int quiet;               /* unused by the library (it never prints)     */
     /* optional: called every 50 steps and at the last with the steps done,
      * the total and the batch loss (the library never prints) */
     void (*progress)(size_t done, size_t total, double batch_loss, void *ctx);
     void *progress_ctx;
 } linstab_train_opts;
 
+/* The defaults: MSE, eta 0.1, batch 32, 1000 steps, SGD; everything else
+ * 0 (no smoothing, momentum, weight decay, decay, logging before the end,
+ * sharpness or progress callback; seed 0). */
 LINSTAB_API linstab_train_opts linstab_train_defaults(void);
-
-/* He (relu) or Xavier (others) normal initialisation, zero biases. */
-LINSTAB_API void linstab_mlp_init(linstab_mlp *m, uint64_t seed);
-
-/* Mean loss and accuracy (CE: argmax = label; MSE: argmax of f = argmax of y)
- * over all rows. */
-LINSTAB_API linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X,
-                                                const linstab_array *Y, linstab_loss loss,
-                                                double smoothing, double *mean_loss,
-                                                double *accuracy, linstab_error *err);
-
-/* lambda1 of the full-data mean-loss Hessian by Lanczos on Hessian-vector
- * products (matrix-free, never forms p x p). */
-LINSTAB_API linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X,
-                                                 const linstab_array *Y, linstab_loss loss,
-                                                 double smoothing, double *lambda1,
-                                                 linstab_error *err);
-
-/*
- * s_2^2 = lambda_max(M_2 - H^2) of the per-sample Hessians at the samples,
- * matrix-free: Lanczos on v -> (1/n) sum_i H_i (H_i v) - H (H v) with
- * per-sample Hessian-vector products (Shin et al.'s non-uniformity; no p x p
- * matrix is formed).  OUT *gap (= s_2^2).
- */
-LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X,
-                                              const linstab_array *Y, linstab_loss loss,
-                                              double smoothing, double *gap, linstab_error *err);
-
-/*
- * The coherence sigma (Dexter et al. Def. 2) of the Gauss-Newton Hessians
- * H_i = J_i'J_i at the samples, from the Gram entries
- * tr(H_i H_j) = ||J_i J_j'||_F^2 (blocks of the NTK Gram matrix), computed
- * over blocks of samples whose Jacobians fit in `block_bytes`: the factors
- * are never all stored (each block's Jacobians are recomputed as needed).
- * OUT *lambda1_S, *sigma.
- */
-LINSTAB_API linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X,
-                                                    size_t block_bytes, double *lambda1_S,
-                                                    double *sigma, linstab_error *err);
-
-/*
- * The NTK Gram matrix of the samples X (n x d0): G (n k x n k, row-major)
- * with blocks G_ij = J_i J_j' = U_i'U_j for the Gauss-Newton factors
- * U_i = J_i', assembled layer by layer as in linstab_mlp_coherence_gn
- * (no Jacobian).  With linstab_family_from_gram it gives the Gauss-Newton
- * family of a network with many parameters restricted to its range,
- * without the n p k factors.
- */
-LINSTAB_API linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G,
-                                               linstab_error *err);
 
 /*
  * Divergence: training stops as diverged at the first step whose batch
@@ -127,15 +80,19 @@ typedef struct linstab_train_result {
 } linstab_train_result;
 
 /*
- * Train m in place.  A CSV log (step,eta,batch_loss,loss,accuracy,
- * sharpness; the header, then one row per logged step, each from a
- * successful evaluation, and a row for a diverging step) goes to log (may
- * be NULL).  A diverged run is a result, not a failure: LINSTAB_OK with
- * res->diverged = 1, m holding the parameters after the diverging step.
- * res may be NULL.  Errors: LINSTAB_EINVAL (batch, eta), LINSTAB_EDATA
- * (data that do not fit the model, a non-finite initial loss),
- * LINSTAB_ENOMEM, and the evaluations' errors (the step's row is then not
- * written).  The log's write errors are the caller's to check (ferror).
+ * Train m in place on X (n x d0) and Y (n x dL for MSE, n labels for CE;
+ * checked with linstab_mlp_check_data): m->theta is overwritten by the
+ * parameters after the last step taken.  A CSV log (step,eta,batch_loss,
+ * loss,accuracy,sharpness; the header, then one row per logged step, each
+ * from a successful evaluation, and a row for a diverging step) goes to
+ * log (may be NULL; borrowed, not closed).  A diverged run is a result,
+ * not a failure: LINSTAB_OK with res->diverged = 1, m holding the
+ * parameters after the diverging step.  OUT *res (may be NULL), filled
+ * even on failure.  Errors: LINSTAB_EINVAL (batch outside [1, n], eta not
+ * positive), LINSTAB_EDATA (data that do not fit the model, a non-finite
+ * initial loss), LINSTAB_ENOMEM, and the evaluations' errors (the step's
+ * row is then not written).  The log's write errors are the caller's to
+ * check (ferror).
  */
 LINSTAB_API linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X,
                                              const linstab_array *Y, const linstab_train_opts *o,

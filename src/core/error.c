@@ -1,4 +1,4 @@
-/* status.c -- status codes and the caller-provided error record. */
+/* error.c -- status codes and the caller-provided error record. */
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -14,8 +14,17 @@ const char *linstab_error_string(linstab_status code)
     case LINSTAB_ELAPACK: return "LAPACK failure";
     case LINSTAB_ENOCONV: return "no convergence";
     case LINSTAB_EIO: return "input/output error";
+    case LINSTAB_ENOTSUP: return "not available in this build";
     }
     return "unknown status";
+}
+
+static void set(linstab_error *err, linstab_status code, const char *param, const char *fmt,
+                va_list ap)
+{
+    err->code = code;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    snprintf(err->param, sizeof err->param, "%s", param);
 }
 
 linstab_status linstab_error_set(linstab_error *err, linstab_status code, const char *fmt, ...)
@@ -23,8 +32,19 @@ linstab_status linstab_error_set(linstab_error *err, linstab_status code, const 
     if (err != NULL) {
         va_list ap;
         va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        set(err, code, "", fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+linstab_status linstab_error_set_param(linstab_error *err, linstab_status code, const char *param,
+                                       const char *fmt, ...)
+{
+    if (err != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        set(err, code, param != NULL ? param : "", fmt, ap);
         va_end(ap);
     }
     return code;
@@ -35,5 +55,6 @@ void linstab_error_clear(linstab_error *err)
     if (err != NULL) {
         err->code = LINSTAB_OK;
         err->msg[0] = '\0';
+        err->param[0] = '\0';
     }
 }

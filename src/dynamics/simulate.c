@@ -10,7 +10,7 @@
 
 struct linstab_sim {
     const linstab_family *f;
-    linstab_dynamics dyn;
+    linstab_optimizer dyn;
     double eta, rho;
     size_t batch;
     linstab_sampling sampling;
@@ -43,7 +43,7 @@ void linstab_simulate_free(linstab_sim *s)
     free(s);
 }
 
-linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_dynamics dyn, double eta,
+linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer dyn, double eta,
                                  double rho, size_t batch, linstab_sampling sampling,
                                  linstab_sim **out, linstab_error *err)
 {
@@ -136,16 +136,16 @@ void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w)
     size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx, s->work, s->cdf);
     double eta = s->eta, rho = s->rho;
     switch (s->dyn) {
-    case LINSTAB_DYN_SGD:
+    case LINSTAB_OPT_SGD:
         linstab_simulate_batch_apply(s, s->idx, c, w, s->g);
         for (size_t j = 0; j < d; j++) w[j] -= eta * s->g[j];
         return;
-    case LINSTAB_DYN_SAM_SAME:
+    case LINSTAB_OPT_SAM_SAME:
         linstab_simulate_batch_apply(s, s->idx, c, w, s->g);
         linstab_simulate_batch_apply(s, s->idx, c, s->g, s->t);
         for (size_t j = 0; j < d; j++) w[j] -= eta * (s->g[j] + rho * s->t[j]);
         return;
-    case LINSTAB_DYN_SAM_INDEP: {
+    case LINSTAB_OPT_SAM_INDEP: {
         size_t c2 = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx2, s->work, s->cdf);
         linstab_simulate_batch_apply(s, s->idx2, c2, w, s->g); /* ascent batch */
         for (size_t j = 0; j < d; j++) s->g[j] = w[j] + rho * s->g[j];
@@ -153,7 +153,7 @@ void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w)
         for (size_t j = 0; j < d; j++) w[j] -= eta * s->t[j];
         return;
     }
-    case LINSTAB_DYN_SAM_NORMALIZED: {
+    case LINSTAB_OPT_SAM_NORMALIZED: {
         linstab_simulate_batch_apply(s, s->idx, c, w, s->g);
         double gn = cblas_dnrm2((int)d, s->g, 1);
         double sc = gn > 0.0 ? rho / gn : 0.0;
@@ -172,9 +172,9 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
      * with ||w||^2 kept incrementally (recomputed exactly every 64 steps and
      * on rescaling, so rounding cannot drift); the stopping rule compares
      * ||w||^2 with exp(2 (threshold - scale)) instead of taking a log per step */
-    if (s->rowptr == NULL || !(s->dyn == LINSTAB_DYN_SGD || s->dyn == LINSTAB_DYN_SAM_SAME)) return 2;
+    if (s->rowptr == NULL || !(s->dyn == LINSTAB_OPT_SGD || s->dyn == LINSTAB_OPT_SAM_SAME)) return 2;
     size_t d = s->f->d, n = s->f->n;
-    double eta = s->eta, rho = s->dyn == LINSTAB_DYN_SAM_SAME ? s->rho : 0.0;
+    double eta = s->eta, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
     double inv = 1.0 / (double)s->batch, sq = 0.0, scale = 0.0;
     /* local copies: the stores below cannot alias them, so they stay in registers */
     double *restrict acc = s->g;

@@ -16,6 +16,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 
+#include "family_internal.h"
 #include "internal.h"
 #include "linstab/family.h"
 #include "linstab/sym.h"
@@ -369,11 +370,11 @@ checked:
         for (size_t i = 0; i < n; i++) {
             if (lmin[i] >= -1e-10 * scale) continue;
             if (!allow_indefinite) {
-                st = linstab_error_set(err, LINSTAB_EDATA,
-                                       "sample %zu is not positive semidefinite: smallest "
-                                       "eigenvalue %.6g < -1e-10 * %.6g (use --allow-indefinite "
-                                       "to accept indefinite Hessians)",
-                                       i, lmin[i], scale);
+                st = linstab_error_set_param(err, LINSTAB_EDATA, "allow_indefinite",
+                                             "sample %zu is not positive semidefinite: smallest "
+                                             "eigenvalue %.6g < -1e-10 * %.6g (indefinite "
+                                             "Hessians are analysed only when allowed)",
+                                             i, lmin[i], scale);
                 break;
             }
             if (indefinite) *indefinite = 1;
@@ -386,6 +387,7 @@ checked:
     }
     free(f->lambda1);
     f->lambda1 = lmax;
+    f->lambda1_key = family_data_key(f);
     return LINSTAB_OK;
 }
 

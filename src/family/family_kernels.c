@@ -764,7 +764,7 @@ linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *la
                                              linstab_error *err)
 {
     size_t n = f->n, d = f->d, k = f->k;
-    if (f->lambda1 != NULL) {
+    if (f->lambda1 != NULL && f->lambda1_key == family_data_key(f)) {
         memcpy(lam, f->lambda1, n * sizeof *lam);
         return LINSTAB_OK;
     }
@@ -811,3 +811,27 @@ linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *la
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
 }
 
+uint64_t family_data_key(const linstab_family *f)
+{
+    /* FNV-1a over 64-bit words (8x fewer steps than over bytes): a change
+     * of any bit of any entry changes the key with probability 1 - 2^-64 */
+    size_t len = linstab_family_data_len(f);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t w;
+        memcpy(&w, f->data + i, sizeof w);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+int family_cache_lambda1(linstab_family *g, const double *lam)
+{
+    free(g->lambda1);
+    g->lambda1 = malloc(g->n * sizeof *g->lambda1);
+    if (g->lambda1 == NULL) return -1;
+    memcpy(g->lambda1, lam, g->n * sizeof *g->lambda1);
+    g->lambda1_key = family_data_key(g);
+    return 0;
+}

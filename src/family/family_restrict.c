@@ -27,14 +27,10 @@ static linstab_status copy_family(const linstab_family *f, linstab_family **out,
     if (st != LINSTAB_OK) return st;
     memcpy((*out)->data, f->data, linstab_family_data_len(f) * sizeof(double));
     (*out)->d_full = f->d_full;
-    if (f->lambda1 != NULL) {
-        (*out)->lambda1 = malloc(f->n * sizeof(double));
-        if ((*out)->lambda1 == NULL) {
-            linstab_family_free(*out);
-            *out = NULL;
-            return oom(err, "range restriction");
-        }
-        memcpy((*out)->lambda1, f->lambda1, f->n * sizeof(double));
+    if (f->lambda1 != NULL && family_cache_lambda1(*out, f->lambda1) != 0) {
+        linstab_family_free(*out);
+        *out = NULL;
+        return oom(err, "range restriction");
     }
     return LINSTAB_OK;
 }
@@ -125,18 +121,13 @@ static linstab_status restrict_by_gram(const linstab_family *f, double rtol, lin
         linstab_sym_fill_lower(nk, G);
         st = family_of_gram(n, k, d, G, W, rtol, out, rank, Q_out, err);
     }
-    if (st == LINSTAB_OK && f->lambda1 != NULL) {
-        (*out)->lambda1 = malloc(n * sizeof(double));
-        if ((*out)->lambda1 == NULL) {
-            st = oom(err, "range restriction");
-            linstab_family_free(*out);
-            *out = NULL;
-            if (Q_out) {
-                free(*Q_out);
-                *Q_out = NULL;
-            }
-        } else {
-            memcpy((*out)->lambda1, f->lambda1, n * sizeof(double));
+    if (st == LINSTAB_OK && f->lambda1 != NULL && family_cache_lambda1(*out, f->lambda1) != 0) {
+        st = oom(err, "range restriction");
+        linstab_family_free(*out);
+        *out = NULL;
+        if (Q_out) {
+            free(*Q_out);
+            *Q_out = NULL;
         }
     }
     if (st == LINSTAB_OK) (*out)->d_full = f->d_full;
@@ -200,7 +191,7 @@ static int full_rank_certified(size_t d, const double *H, double rtol, double *l
 }
 
 /* ALIAS: when the range is all of R^d (and no rotation), *out = f itself
- * rather than a copy (linstab_family_restrict_owned). */
+ * rather than a copy (linstab_family_restrict_take). */
 /* KEEP_ALL: no rank threshold -- every eigenvector of the (possibly
  * indefinite or singular) mean is kept, so that only the basis turns. */
 static linstab_status restrict_impl(const linstab_family *f, double rtol, int use_m2, int rotate, int alias,
@@ -335,13 +326,8 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
         break;
     }
     }
-    if (st == LINSTAB_OK && f->lambda1 != NULL) {
-        g->lambda1 = malloc(n * sizeof(double));
-        if (g->lambda1 == NULL)
-            st = oom(err, "range restriction");
-        else
-            memcpy(g->lambda1, f->lambda1, n * sizeof(double));
-    }
+    if (st == LINSTAB_OK && f->lambda1 != NULL && family_cache_lambda1(g, f->lambda1) != 0)
+        st = oom(err, "range restriction");
 done:
     if (st != LINSTAB_OK) {
         linstab_family_free(*out);
@@ -375,7 +361,7 @@ linstab_status linstab_family_rotate_mean(const linstab_family *f, linstab_famil
     return restrict_impl(f, 0.0, 0, 1, 0, 1, out, &r, NULL, NULL, NULL, err);
 }
 
-linstab_status linstab_family_restrict_owned(linstab_family **f, double rtol, int use_m2, size_t *rank,
+linstab_status linstab_family_restrict_take(linstab_family **f, double rtol, int use_m2, size_t *rank,
                                              double **H, double *lambda1, linstab_error *err)
 {
     linstab_family *out = NULL;

@@ -34,9 +34,10 @@ linstab_status linstab_generate_kind_parse(const char *name, linstab_gen_kind *k
             *kind = (linstab_gen_kind)i;
             return LINSTAB_OK;
         }
-    return linstab_error_set(err, LINSTAB_EINVAL,
-                             "--kind '%s': expected rank1, lowrank, wishart, aligned or dexter",
-                             name);
+    return linstab_error_set_param(err, LINSTAB_EINVAL, "kind",
+                                   "'%s' is not a generator: expected rank1, lowrank, wishart, "
+                                   "aligned or dexter",
+                                   name);
 }
 
 /* GSL's MT19937 state (gsl/rng/mt.c): 624 words and the position. */
@@ -71,11 +72,11 @@ linstab_status linstab_generate(const linstab_gen_params *p, linstab_family **ou
 {
     *out = NULL;
     size_t n = p->n, d = p->d;
-    if (n == 0) return linstab_error_set(err, LINSTAB_EINVAL, "--n 0: need at least one sample");
+    if (n == 0) return linstab_error_set_param(err, LINSTAB_EINVAL, "n", "n = 0: need at least one sample");
     if (p->kind == LINSTAB_GEN_DEXTER) {
         if (p->sigma < 1 || p->sigma > n)
-            return linstab_error_set(err, LINSTAB_EINVAL, "--sigma %zu: must be in [1, n] = [1, %zu]",
-                                     p->sigma, n);
+            return linstab_error_set_param(err, LINSTAB_EINVAL, "sigma",
+                                           "sigma = %zu must be in [1, n] = [1, %zu]", p->sigma, n);
         size_t dd = n - p->sigma + 1;
         linstab_status st = linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, dd, 1, out, err);
         if (st != LINSTAB_OK) return st;
@@ -84,7 +85,7 @@ linstab_status linstab_generate(const linstab_gen_params *p, linstab_family **ou
             (*out)->data[i * dd + (i < p->sigma ? 0 : i - p->sigma + 1)] = m;
         return LINSTAB_OK;
     }
-    if (d == 0) return linstab_error_set(err, LINSTAB_EINVAL, "--d 0: the dimension must be >= 1");
+    if (d == 0) return linstab_error_set_param(err, LINSTAB_EINVAL, "d", "d = 0: the dimension must be >= 1");
     size_t k = p->rank;
     switch (p->kind) {
     case LINSTAB_GEN_RANK1: k = 1; break;
@@ -97,7 +98,7 @@ linstab_status linstab_generate(const linstab_gen_params *p, linstab_family **ou
     size_t len = mul_sz(mul_sz(n, d, &ovf), p->kind == LINSTAB_GEN_WISHART ? d : k, &ovf);
     mul_sz(len, sizeof(double), &ovf);
     if (ovf)
-        return linstab_error_set(err, LINSTAB_EINVAL, "--n %zu --d %zu: the family is too large", n, d);
+        return linstab_error_set(err, LINSTAB_EINVAL, "n = %zu, d = %zu: the family is too large", n, d);
     gsl_rng *r = seeded(p->seed);
     if (r == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "random generator: out of memory");
     double sd = 1.0 / sqrt((double)d);

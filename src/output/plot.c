@@ -18,6 +18,8 @@
 
 #include "linstab/plot.h"
 
+int linstab_plot_available(void) { return 1; }
+
 static double coord(double v, int lg) { return lg ? log10(v) : v; }
 
 /*

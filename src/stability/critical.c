@@ -31,15 +31,8 @@ static linstab_status scaled_apply(const double *x, double *y, void *vctx, linst
     size_t r = c->r;
     for (size_t p = 0; p < c->m; p++) c->v[p] = c->dsc[p] * x[p];
     linstab_svec_smat(r, c->v, c->X);
-    if (c->b != 0.0) {
-        linstab_status st = linstab_family_sandwich_ws(c->f, c->ws, c->X, c->Y, err);
-        if (st != LINSTAB_OK) return st;
-        for (size_t j = 0; j < r * r; j++) c->Y[j] *= c->b;
-    } else {
-        memset(c->Y, 0, r * r * sizeof *c->Y);
-    }
-    for (size_t j = 0; j < r; j++)
-        for (size_t k = 0; k < r; k++) c->Y[j * r + k] += c->a * c->l[j] * c->l[k] * c->X[j * r + k];
+    linstab_status st = linstab_secmom_batch_moment(c->f, c->l, c->a, c->b, c->ws, c->X, c->Y, err);
+    if (st != LINSTAB_OK) return st;
     linstab_svec(r, c->Y, y);
     for (size_t p = 0; p < c->m; p++) y[p] *= c->dsc[p];
     return LINSTAB_OK;

@@ -1,7 +1,9 @@
 /*
- * exact.c -- exact mean-square and almost-sure stability of SGD and SAM
- * at given hyper-parameters (docs/math.md §3-5): radius, critical eta,
- * critical batch size, critical rho, Lyapunov exponent.
+ * exact.c -- the orchestration of exact stability at given hyper-parameters
+ * (docs/math.md §3-5): SGD's radius, critical eta and critical batch size
+ * (secmom.c, critical.c), SAM's radius, critical eta and critical rho
+ * (sam.c), Dexter et al.'s Lemma 4.1 traces and the Lyapunov exponent
+ * (lyapunov.c), with a verdict for each radius (verdict.c).
  */
 #include <float.h>
 #include <math.h>
@@ -13,6 +15,7 @@
 #include "linstab/sym.h"
 #include "linstab/sam.h"
 #include "linstab/secmom.h"
+#include "linstab/sgd.h"
 
 linstab_exact_opts linstab_exact_defaults(void)
 {
@@ -37,7 +40,7 @@ linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size
     linstab_secmom *s = NULL;
     double *X = calloc(r * r, sizeof *X), *Y = malloc(r * r * sizeof *Y);
     double *Z = calloc(r * r, sizeof *Z), *W = malloc(r * r * sizeof *W);
-    linstab_status st = (X && Y && Z && W) ? linstab_secmom_alloc(f, rf->l, LINSTAB_METHOD_SGD,
+    linstab_status st = (X && Y && Z && W) ? linstab_secmom_alloc(f, rf->l, LINSTAB_OPT_SGD,
                                                                   eta, 0.0, a, b, &s, err)
                                            : linstab_error_set(err, LINSTAB_ENOMEM, "Lemma 4.1: out of memory");
     for (size_t j = 0; X && Z && j < r; j++) X[j * r + j] = Z[j * r + j] = 1.0;
@@ -82,16 +85,16 @@ double linstab_exact_radius_tol(const linstab_rotated *rf, double eta, double rh
 }
 
 linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hyper *h,
-                                     linstab_sam_variant variant, const linstab_exact_opts *opts,
+                                     linstab_optimizer variant, const linstab_exact_opts *opts,
                                      linstab_exact *out, linstab_error *err)
 {
     const linstab_family *f = rf->f;
     size_t n = f->n;
     memset(out, 0, sizeof *out);
-    linstab_status st = linstab_hyper_check(h, n, err);
+    linstab_status st = linstab_bounds_hyper_check(h, n, err);
     double kmax = 0.0;
     for (size_t j = 0; j < f->d; j++) kmax = fmax(kmax, fabs(rf->l[j]));
-    if (st == LINSTAB_OK) st = linstab_hyper_check_scale(h, kmax, err);
+    if (st == LINSTAB_OK) st = linstab_bounds_hyper_check_scale(h, kmax, err);
     if (st != LINSTAB_OK) return st;
     const linstab_eigen_opts *eo = &opts->eigen;
     double a, b;
@@ -107,7 +110,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     linstab_eigen_opts eo_radius = *eo;
     if (eo_radius.max_iter == 0 || eo_radius.max_iter > 150) eo_radius.max_iter = 150; /* fail fast */
     STAGE(1, "SGD radius");
-    st = linstab_secmom_radius_at(f, rf->l, LINSTAB_METHOD_SGD, h->eta, 0.0, a, b, &eo_radius, &out->sgd_radius, err);
+    st = linstab_sgd_radius(rf, h->eta, h->batch, h->sampling, &eo_radius, &out->sgd_radius, err);
     if (st == LINSTAB_ENOCONV && isfinite(out->sgd_eta_star)) {
         /* many eigenvalues of T cluster at 1 when H has tiny eigenvalues on
          * its range, and Lanczos may not resolve the top one; the verdict
@@ -154,9 +157,9 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
 
     if (!opts->skip_lyapunov) {
         STAGE(7, "Lyapunov");
-        linstab_dynamics dyn = h->rho == 0.0                ? LINSTAB_DYN_SGD
-                               : variant == LINSTAB_SAM_SAME ? LINSTAB_DYN_SAM_SAME
-                                                             : LINSTAB_DYN_SAM_INDEP;
+        linstab_optimizer dyn = h->rho == 0.0                ? LINSTAB_OPT_SGD
+                               : variant == LINSTAB_OPT_SAM_SAME ? LINSTAB_OPT_SAM_SAME
+                                                             : LINSTAB_OPT_SAM_INDEP;
         int ok = 0;
         st = linstab_lyapunov_diag_exact(f, dyn, h->eta, h->rho, h->batch, h->sampling,
                                          &out->lyap, &ok, err);

@@ -27,7 +27,7 @@ static void scale(size_t d, double a, double *w)
     for (size_t j = 0; j < d; j++) w[j] *= a;
 }
 
-linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_dynamics dyn, double eta,
+linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_optimizer dyn, double eta,
                                    double rho, size_t batch, linstab_sampling sampling,
                                    size_t runs, size_t steps, uint64_t seed, linstab_lyap *out,
                                    linstab_error *err)
@@ -103,14 +103,14 @@ static size_t count_max(linstab_sampling sampling, size_t s, size_t B)
     return s < B ? s : B;
 }
 
-linstab_status linstab_lyapunov_diag_exact(const linstab_family *f, linstab_dynamics dyn,
+linstab_status linstab_lyapunov_diag_exact(const linstab_family *f, linstab_optimizer dyn,
                                            double eta, double rho, size_t batch,
                                            linstab_sampling sampling, linstab_lyap *out, int *ok,
                                            linstab_error *err)
 {
     (void)err;
     *ok = 0;
-    if (f->kind != LINSTAB_FAMILY_DIAGONAL || dyn == LINSTAB_DYN_SAM_NORMALIZED) return LINSTAB_OK;
+    if (f->kind != LINSTAB_FAMILY_DIAGONAL || dyn == LINSTAB_OPT_SAM_NORMALIZED) return LINSTAB_OK;
     size_t n = f->n, d = f->d;
     double best = -INFINITY, Bd = (double)batch;
     /* coordinates with the same (value, support size) share their exponent */
@@ -144,7 +144,7 @@ linstab_status linstab_lyapunov_diag_exact(const linstab_family *f, linstab_dyna
             double pK = count_pmf(sampling, n, s, batch, K);
             if (pK == 0.0) continue;
             double h = c * (double)K / Bd;
-            if (dyn == LINSTAB_DYN_SAM_INDEP) {
+            if (dyn == LINSTAB_OPT_SAM_INDEP) {
                 /* E over the independent ascent count K2 */
                 for (size_t K2 = 0; K2 <= kmax; K2++) {
                     double p2 = count_pmf(sampling, n, s, batch, K2);
@@ -153,7 +153,7 @@ linstab_status linstab_lyapunov_diag_exact(const linstab_family *f, linstab_dyna
                     e += pK * p2 * log(fabs(1.0 - eta * h * (1.0 + rho * h2)));
                 }
             } else {
-                double g = dyn == LINSTAB_DYN_SAM_SAME ? h + rho * h * h : h;
+                double g = dyn == LINSTAB_OPT_SAM_SAME ? h + rho * h * h : h;
                 e += pK * log(fabs(1.0 - eta * g));
             }
         }

@@ -1,6 +1,12 @@
 /*
- * samsame.c -- the second-moment operator of SAM with one batch for ascent
- * and descent ('same') at any batch size B (docs/math.md §5):
+ * sam.c -- SAM's exact mean-square stability (sam.h, docs/math.md §5):
+ * the operators of both variants, their radius, critical eta and critical
+ * rho.  'independent', and 'same' at B = n, use the operator of secmom.c;
+ * 'same' at B = 1 is SGD on K_i = H_i + rho H_i^2 (linstab_sam_family);
+ * 'same' at any other B is built here, as follows.
+ *
+ * The second-moment operator of SAM with one batch for ascent and descent
+ * ('same') at any batch size B:
  *
  *   J = I - eta Hh - eta rho Hh^2,  Hh = (1/B) sum_i z_i H_i,
  *   T(X) = X - eta (HX + XH) - eta rho (E[Hh^2] X + X E[Hh^2])
@@ -38,6 +44,7 @@
 #include "linstab/critical.h"
 #include "linstab/sam.h"
 #include "linstab/secmom.h"
+#include "linstab/sgd.h"
 #include "linstab/sym.h"
 
 static const double SQRT2 = 1.41421356237309504880168872420969808;
@@ -504,23 +511,23 @@ linstab_status linstab_sam_same_radius(linstab_sam_same *w, double eta, double r
     return st;
 }
 
-const char *linstab_sam_variant_name(linstab_sam_variant v)
+const char *linstab_sam_variant_name(linstab_optimizer v)
 {
-    return v == LINSTAB_SAM_SAME ? "same" : "independent";
+    return v == LINSTAB_OPT_SAM_SAME ? "same" : "independent";
 }
 
-linstab_status linstab_sam_variant_parse(const char *s, linstab_sam_variant *v, linstab_error *err)
+linstab_status linstab_sam_variant_parse(const char *s, linstab_optimizer *v, linstab_error *err)
 {
     if (strcmp(s, "same") == 0) {
-        *v = LINSTAB_SAM_SAME;
+        *v = LINSTAB_OPT_SAM_SAME;
         return LINSTAB_OK;
     }
     if (strcmp(s, "independent") == 0) {
-        *v = LINSTAB_SAM_INDEPENDENT;
+        *v = LINSTAB_OPT_SAM_INDEP;
         return LINSTAB_OK;
     }
-    return linstab_error_set(err, LINSTAB_EINVAL,
-                             "--sam-variant '%s': expected same or independent", s);
+    return linstab_error_set_param(err, LINSTAB_EINVAL, "sam_variant",
+                                   "'%s' is not a SAM variant: expected same or independent", s);
 }
 
 /* 'same' cases with a cheap route: B = 1 (K-family) and full batch */
@@ -530,18 +537,19 @@ static int same_special(size_t n, size_t batch, linstab_sampling sampling)
     return batch == 1 && sampling != LINSTAB_SAMPLING_BERNOULLI;
 }
 
-int linstab_sam_available(linstab_sam_variant v, size_t n, size_t batch, linstab_sampling sampling)
+int linstab_sam_available(linstab_optimizer v, size_t n, size_t batch, linstab_sampling sampling)
 {
     (void)n;
     (void)batch;
     (void)sampling;
-    return v == LINSTAB_SAM_INDEPENDENT || v == LINSTAB_SAM_SAME;
+    return v == LINSTAB_OPT_SAM_INDEP || v == LINSTAB_OPT_SAM_SAME;
 }
 
-int linstab_sam_available_rank(linstab_sam_variant v, size_t n, size_t rank, size_t batch,
+int linstab_sam_available_rank(linstab_optimizer v, size_t n, size_t rank, size_t batch,
                                linstab_sampling sampling)
 {
-    if (v == LINSTAB_SAM_INDEPENDENT || same_special(n, batch, sampling)) return 1;
+    if (v != LINSTAB_OPT_SAM_SAME && v != LINSTAB_OPT_SAM_INDEP) return 0;
+    if (v == LINSTAB_OPT_SAM_INDEP || same_special(n, batch, sampling)) return 1;
     return rank <= LINSTAB_SAM_SAME_MAX_R;
 }
 
@@ -563,38 +571,41 @@ static linstab_status sam_same_family(const linstab_rotated *rf, double rho, lin
 
 /* SAM radius; *ws caches the general-B 'same' workspace between calls
  * (the caller frees it with linstab_sam_same_free). */
-static linstab_status sam_radius_ws(const linstab_rotated *rf, linstab_sam_variant v, double eta,
+static linstab_status sam_radius_ws(const linstab_rotated *rf, linstab_optimizer v, double eta,
                                     double rho, size_t batch, linstab_sampling sampling,
                                     const linstab_eigen_opts *opts, linstab_sam_same **ws,
                                     double *radius, linstab_error *err)
 {
+    if (v != LINSTAB_OPT_SAM_SAME && v != LINSTAB_OPT_SAM_INDEP)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
+                                       "%s has no exact SAM operator (sam-same or sam-independent)",
+                                       linstab_optimizer_name(v));
     size_t n = rf->f->n;
     double a, b;
     linstab_sampling_coeffs(sampling, n, batch, &a, &b);
-    if (v == LINSTAB_SAM_INDEPENDENT)
-        return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_METHOD_SAM_INDEP, eta, rho, a, b, opts, radius,
+    if (v == LINSTAB_OPT_SAM_INDEP)
+        return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_OPT_SAM_INDEP, eta, rho, a, b, opts, radius,
                              err);
     if (batch == n && sampling == LINSTAB_SAMPLING_WITHOUT)
-        return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_METHOD_SAM_FULL, eta, rho, 1.0, 0.0, opts,
+        return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_OPT_SAM_SAME, eta, rho, 1.0, 0.0, opts,
                              radius, err);
     if (!same_special(n, batch, sampling)) {
-        /* general B: the moment expansion over set partitions (samsame.c) */
+        /* general B: the moment expansion over set partitions (above) */
         linstab_status st = *ws ? LINSTAB_OK : linstab_sam_same_alloc(rf->f, ws, err);
         if (st == LINSTAB_OK) st = linstab_sam_same_radius(*ws, eta, rho, batch, sampling, radius, err);
         return st;
     }
-    if (rho == 0.0)
-        return linstab_secmom_radius_at(rf->f, rf->l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius,
-                             err);
+    /* B = 1 with or without replacement: SGD at B = 1 on the family K_i */
+    if (rho == 0.0) return linstab_sgd_radius(rf, eta, 1, sampling, opts, radius, err);
     linstab_rotated K;
     linstab_status st = sam_same_family(rf, rho, &K, err);
     if (st != LINSTAB_OK) return st;
-    st = linstab_secmom_radius_at(K.f, K.l, LINSTAB_METHOD_SGD, eta, 0.0, 0.0, 1.0, opts, radius, err);
+    st = linstab_sgd_radius(&K, eta, 1, sampling, opts, radius, err);
     linstab_family_rotated_clear(&K);
     return st;
 }
 
-linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant v, double eta,
+linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_optimizer v, double eta,
                                   double rho, size_t batch, linstab_sampling sampling,
                                   const linstab_eigen_opts *opts, double *radius,
                                   linstab_error *err)
@@ -607,7 +618,7 @@ linstab_status linstab_sam_radius(const linstab_rotated *rf, linstab_sam_variant
 
 typedef struct param_ctx {
     const linstab_rotated *rf;
-    linstab_sam_variant v;
+    linstab_optimizer v;
     double eta, rho;
     size_t batch;
     linstab_sampling sampling;
@@ -644,7 +655,7 @@ static double top_k(const linstab_rotated *rf, double rho)
  * 'same': K = H + rho E[Hhat^2] = H + rho (a H^2 + b M_2);
  * 'independent': K = H + rho H^2 (the batches are independent).
  */
-static linstab_status mean_curvature_min(const linstab_rotated *rf, linstab_sam_variant v, double rho,
+static linstab_status mean_curvature_min(const linstab_rotated *rf, linstab_optimizer v, double rho,
                                          size_t batch, linstab_sampling sampling, double *kmin,
                                          linstab_error *err)
 {
@@ -656,7 +667,7 @@ static linstab_status mean_curvature_min(const linstab_rotated *rf, linstab_sam_
         return LINSTAB_OK;
     }
     double a = 1.0, b = 0.0;
-    if (v == LINSTAB_SAM_SAME) linstab_sampling_coeffs(sampling, f->n, batch, &a, &b);
+    if (v == LINSTAB_OPT_SAM_SAME) linstab_sampling_coeffs(sampling, f->n, batch, &a, &b);
     double *K = calloc(r * r, sizeof *K), *w = malloc(r * sizeof *w);
     if (K == NULL || w == NULL) {
         free(K);
@@ -680,7 +691,7 @@ static linstab_status mean_curvature_min(const linstab_rotated *rf, linstab_sam_
     return st;
 }
 
-linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_variant variant,
+linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_optimizer variant,
                                     double rho, size_t batch, linstab_sampling sampling,
                                     const linstab_eigen_opts *eo, double *eta_star,
                                     linstab_error *err)
@@ -700,11 +711,11 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_varia
         *eta_star = 0.0;
         return LINSTAB_OK;
     }
-    if (variant == LINSTAB_SAM_SAME && batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) {
+    if (variant == LINSTAB_OPT_SAM_SAME && batch == n && sampling == LINSTAB_SAMPLING_WITHOUT) {
         *eta_star = 2.0 / top_k(rf, rho); /* full batch: Zhou et al., after Prop. 4.1 */
         return LINSTAB_OK;
     }
-    if (variant == LINSTAB_SAM_SAME && same_special(n, batch, sampling)) {
+    if (variant == LINSTAB_OPT_SAM_SAME && same_special(n, batch, sampling)) {
         if (rho == 0.0) return linstab_critical_eta(rf->f, rf->l, 0.0, 1.0, eo, eta_star, err);
         linstab_rotated K;
         linstab_status st = sam_same_family(rf, rho, &K, err);
@@ -722,7 +733,7 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_sam_varia
     return st;
 }
 
-linstab_status linstab_sam_critical_rho(const linstab_rotated *rf, linstab_sam_variant variant,
+linstab_status linstab_sam_critical_rho(const linstab_rotated *rf, linstab_optimizer variant,
                                         double eta, size_t batch, linstab_sampling sampling,
                                         const linstab_eigen_opts *eo, double *rho_star,
                                         int *monotone, linstab_error *err)

@@ -26,8 +26,9 @@ linstab_status linstab_sampling_parse(const char *name, linstab_sampling *s, lin
             *s = (linstab_sampling)i;
             return LINSTAB_OK;
         }
-    return linstab_error_set(err, LINSTAB_EINVAL,
-                             "--sampling '%s': expected bernoulli, without or with", name);
+    return linstab_error_set_param(err, LINSTAB_EINVAL, "sampling",
+                                   "'%s' is not a sampling scheme: expected bernoulli, without or with",
+                                   name);
 }
 
 void linstab_sampling_coeffs(linstab_sampling s, size_t n, size_t B, double *a, double *b)

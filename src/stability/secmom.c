@@ -19,7 +19,7 @@ struct linstab_secmom {
     const linstab_family *f;
     const double *l;
     size_t r, m;
-    linstab_method method;
+    linstab_optimizer method;
     double eta, rho, a, b;
     double *X, *Y, *Z; /* r x r work matrices */
     linstab_family_workspace *ws; /* the sandwich's (NULL when b = 0 or full batch) */
@@ -36,10 +36,13 @@ void linstab_secmom_free(linstab_secmom *s)
 }
 
 linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
-                                    linstab_method method, double eta, double rho, double a,
+                                    linstab_optimizer method, double eta, double rho, double a,
                                     double b, linstab_secmom **out, linstab_error *err)
 {
     *out = NULL;
+    if (method == LINSTAB_OPT_SAM_NORMALIZED)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
+                                       "normalized SAM is not linear: it has no second-moment operator");
     size_t r = f->d;
     linstab_secmom *s = calloc(1, sizeof *s);
     if (s == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "second-moment operator: out of memory");
@@ -60,7 +63,7 @@ linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
         return linstab_error_set(err, LINSTAB_ENOMEM,
                                  "second-moment operator of dimension %zu: out of memory", r);
     }
-    if (b != 0.0 && method != LINSTAB_METHOD_SAM_FULL) {
+    if (b != 0.0 && method != LINSTAB_OPT_SAM_SAME) { /* SAM_SAME here: full batch, no noise */
         linstab_status st = linstab_family_workspace_alloc(f, &s->ws, err);
         if (st != LINSTAB_OK) {
             linstab_secmom_free(s);
@@ -71,20 +74,27 @@ linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
     return LINSTAB_OK;
 }
 
-/* S(X) = a HXH + b M(X) into Y (no allocation: the family's workspace). */
-static linstab_status apply_S(linstab_secmom *s, const double *X, double *Y, linstab_error *err)
+linstab_status linstab_secmom_batch_moment(const linstab_family *f, const double *l, double a, double b,
+                                           linstab_family_workspace *ws, const double *X, double *Y,
+                                           linstab_error *err)
 {
-    size_t r = s->r;
-    if (s->b != 0.0) {
-        linstab_status st = linstab_family_sandwich_ws(s->f, s->ws, X, Y, err);
-        if (st != LINSTAB_OK) return st;
-        for (size_t j = 0; j < r * r; j++) Y[j] *= s->b;
+    size_t r = f->d;
+    linstab_status st = LINSTAB_OK;
+    if (b != 0.0) {
+        st = ws != NULL ? linstab_family_sandwich_ws(f, ws, X, Y, err) : linstab_family_sandwich(f, X, Y, err);
+        for (size_t j = 0; j < r * r; j++) Y[j] *= b;
     } else {
         memset(Y, 0, r * r * sizeof *Y);
     }
     for (size_t j = 0; j < r; j++)
-        for (size_t k = 0; k < r; k++) Y[j * r + k] += s->a * s->l[j] * s->l[k] * X[j * r + k];
-    return LINSTAB_OK;
+        for (size_t k = 0; k < r; k++) Y[j * r + k] += a * l[j] * l[k] * X[j * r + k];
+    return st;
+}
+
+/* S(X) = a HXH + b M(X) into Y (no allocation: the family's workspace). */
+static linstab_status apply_S(linstab_secmom *s, const double *X, double *Y, linstab_error *err)
+{
+    return linstab_secmom_batch_moment(s->f, s->l, s->a, s->b, s->ws, X, Y, err);
 }
 
 linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y, linstab_error *err)
@@ -94,7 +104,7 @@ linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *
     const double *l = s->l;
     double eta = s->eta, rho = s->rho;
     switch (s->method) {
-    case LINSTAB_METHOD_SGD:
+    case LINSTAB_OPT_SGD:
         if ((st = apply_S(s, X, Y, err)) != LINSTAB_OK) return st;
         for (size_t j = 0; j < r; j++)
             for (size_t k = 0; k < r; k++) {
@@ -102,7 +112,7 @@ linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *
                 Y[p] = X[p] * (1.0 - eta * (l[j] + l[k])) + eta * eta * Y[p];
             }
         return LINSTAB_OK;
-    case LINSTAB_METHOD_SAM_INDEP: {
+    case LINSTAB_OPT_SAM_INDEP: {
         double *Yx = s->Z;
         /* Yx = X + rho (HX + XH) + rho^2 S(X) */
         if ((st = apply_S(s, X, Yx, err)) != LINSTAB_OK) return st;
@@ -120,13 +130,15 @@ linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *
             }
         return LINSTAB_OK;
     }
-    case LINSTAB_METHOD_SAM_FULL:
+    case LINSTAB_OPT_SAM_SAME:
         for (size_t j = 0; j < r; j++)
             for (size_t k = 0; k < r; k++) {
                 double kj = l[j] + rho * l[j] * l[j], kk = l[k] + rho * l[k] * l[k];
                 Y[j * r + k] = X[j * r + k] * (1.0 - eta * kj) * (1.0 - eta * kk);
             }
         return LINSTAB_OK;
+    case LINSTAB_OPT_SAM_NORMALIZED: /* refused by linstab_secmom_alloc */
+        break;
     }
     return linstab_error_set(err, LINSTAB_EINVAL, "second-moment operator: unknown method %d", (int)s->method);
 }
@@ -145,7 +157,7 @@ static linstab_status apply_svec(const double *x, double *y, void *ctx, linstab_
 static linstab_status apply_adjoint_svec(const double *x, double *y, void *ctx, linstab_error *err)
 {
     linstab_secmom *s = ctx;
-    if (s->method != LINSTAB_METHOD_SAM_INDEP) return apply_svec(x, y, ctx, err);
+    if (s->method != LINSTAB_OPT_SAM_INDEP) return apply_svec(x, y, ctx, err);
     size_t r = s->r;
     const double *l = s->l;
     double eta = s->eta, rho = s->rho;
@@ -200,7 +212,7 @@ static linstab_status form_dense(double *T, void *ctx, linstab_error *err)
     double *dg = malloc(m * sizeof *dg);
     if (dg == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "dense operator: out of memory");
     linstab_status st = LINSTAB_OK;
-    if (s->method == LINSTAB_METHOD_SAM_FULL) {
+    if (s->method == LINSTAB_OPT_SAM_SAME) {
         memset(T, 0, m * m * sizeof *T);
         svec_diag(s, f_full, dg);
         for (size_t p = 0; p < m; p++) T[p * m + p] = dg[p];
@@ -217,7 +229,7 @@ static linstab_status form_dense(double *T, void *ctx, linstab_error *err)
         return st;
     }
     double eta2 = s->eta * s->eta;
-    if (s->method == LINSTAB_METHOD_SGD) {
+    if (s->method == LINSTAB_OPT_SGD) {
         svec_diag(s, f_sgd, dg);
         for (size_t j = 0; j < m * m; j++) T[j] *= eta2 * s->b;
         for (size_t p = 0; p < m; p++) T[p * m + p] += dg[p];
@@ -252,7 +264,7 @@ static linstab_status form_dense(double *T, void *ctx, linstab_error *err)
 linstab_operator linstab_secmom_operator(linstab_secmom *s)
 {
     linstab_operator op = {s->m, apply_svec, apply_adjoint_svec, form_dense,
-                           s->method != LINSTAB_METHOD_SAM_INDEP, s};
+                           s->method != LINSTAB_OPT_SAM_INDEP, s};
     return op;
 }
 
@@ -391,7 +403,7 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
                                      double *radius, linstab_error *err)
 {
     linstab_status st;
-    if (s->method == LINSTAB_METHOD_SAM_FULL) {
+    if (s->method == LINSTAB_OPT_SAM_SAME) {
         double rad = 0.0;
         for (size_t j = 0; j < s->r; j++) {
             double g = 1.0 - s->eta * (s->l[j] + s->rho * s->l[j] * s->l[j]);
@@ -413,7 +425,7 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
             m2 /= (double)n;
             double S = s->a * l * l + s->b * m2; /* E[h^2] */
             double t;
-            if (s->method == LINSTAB_METHOD_SGD) {
+            if (s->method == LINSTAB_OPT_SGD) {
                 t = 1.0 - 2.0 * eta * l + eta * eta * S;
             } else { /* independent SAM: Y_jj = 1 + 2 rho l + rho^2 S, then S Y_jj */
                 double k = l + rho * l * l;
@@ -428,7 +440,7 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
     linstab_eigen_opts o = opts ? *opts : linstab_eigen_defaults();
     int matrix_free = o.path == LINSTAB_EIGEN_ARPACK ||
                       (o.path == LINSTAB_EIGEN_AUTO && s->m > (o.dense_max ? o.dense_max : 2000));
-    if (s->method == LINSTAB_METHOD_SGD && matrix_free && s->eta > 0.0 &&
+    if (s->method == LINSTAB_OPT_SGD && matrix_free && s->eta > 0.0 &&
         radius_shift_invert(s, opts, radius))
         return LINSTAB_OK;
     if (op.self_adjoint) {
@@ -441,7 +453,7 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
     return st;
 }
 
-linstab_status linstab_secmom_radius_at(const linstab_family *f, const double *l, linstab_method m,
+linstab_status linstab_secmom_radius_at(const linstab_family *f, const double *l, linstab_optimizer m,
                                     double eta, double rho, double a, double b,
                                     const linstab_eigen_opts *opts, double *radius,
                                     linstab_error *err)

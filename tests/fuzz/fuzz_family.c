@@ -14,7 +14,7 @@
  * without allow_indefinite never reports an indefinite family; a
  * restriction has 1 <= rank <= d, n samples, dimension rank (or d when it
  * kept the family unrotated), and a d x rank basis; the in-place
- * restriction (linstab_family_restrict_owned) of the same family succeeds too.
+ * restriction (linstab_family_restrict_take) of the same family succeeds too.
  */
 #include <math.h>
 
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         size_t d = f->d, rank2 = 0;
         double *H = NULL, lambda1 = 0.0;
-        st = linstab_family_restrict_owned(&f, rank_rtol, use_m2, &rank2, &H, &lambda1, &err);
+        st = linstab_family_restrict_take(&f, rank_rtol, use_m2, &rank2, &H, &lambda1, &err);
         FUZZ_CHECK(st == LINSTAB_OK);
         FUZZ_CHECK(f != NULL && rank2 >= 1 && rank2 <= d && f->d == rank2);
         if (H != NULL) fuzz_touch(H, f->d * f->d);

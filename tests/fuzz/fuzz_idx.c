@@ -1,5 +1,5 @@
 /*
- * fuzz_idx.c -- libFuzzer harness of the IDX reader (linstab_idx_read in
+ * fuzz_idx.c -- libFuzzer harness of the IDX reader (linstab_data_idx_read in
  * src/data.c), plain and gzip'd.
  *
  * Input: one flags byte, then the file.  Flags bit 0: gzip the file first
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const double scale = 1.0 / 255.0;
     linstab_array a = {0};
     linstab_error err = {0};
-    if (linstab_idx_read(path, limit, scale, &a, &err) == LINSTAB_OK) {
+    if (linstab_data_idx_read(path, limit, scale, &a, &err) == LINSTAB_OK) {
         FUZZ_CHECK(a.ndim == 1 || a.ndim == 2);
         size_t n = 1;
         for (size_t i = 0; i < a.ndim; i++) FUZZ_CHECK(!__builtin_mul_overflow(n, a.shape[i], &n));

@@ -1,6 +1,6 @@
 /*
  * fuzz_parse.c -- libFuzzer harness of the command-line parsers: the map
- * axis parser (linstab_axis_parse, src/map.c) and the command's strict
+ * axis parser (linstab_map_axis_parse, src/dynamics/map_axis.c) and the command's strict
  * number and size-list parsers (tools/cli_parse.h, pure functions).
  *
  * Input: one selector byte, then the string (cut at its first NUL).
@@ -56,9 +56,9 @@ static int ref_u64(const char *s, size_t len, unsigned long long *v)
 
 static void fuzz_axis(const char *s)
 {
-    linstab_axis ax;
+    linstab_map_axis ax;
     linstab_error err = {0};
-    if (linstab_axis_parse(s, &ax, &err) != LINSTAB_OK) {
+    if (linstab_map_axis_parse(s, &ax, &err) != LINSTAB_OK) {
         FUZZ_CHECK(ax.values == NULL && err.msg[0] != '\0');
         return;
     }
@@ -66,11 +66,11 @@ static void fuzz_axis(const char *s)
     for (size_t i = 0; i < ax.count; i++) {
         double v = ax.values[i];
         FUZZ_CHECK(isfinite(v));
-        if (ax.kind == LINSTAB_AXIS_BATCH || ax.kind == LINSTAB_AXIS_SIGMA) FUZZ_CHECK(v >= 1 && v == floor(v));
-        if (ax.kind == LINSTAB_AXIS_ETA) FUZZ_CHECK(v > 0);
-        if (ax.kind == LINSTAB_AXIS_RHO) FUZZ_CHECK(v >= 0);
+        if (ax.kind == LINSTAB_MAP_AXIS_BATCH || ax.kind == LINSTAB_MAP_AXIS_SIGMA) FUZZ_CHECK(v >= 1 && v == floor(v));
+        if (ax.kind == LINSTAB_MAP_AXIS_ETA) FUZZ_CHECK(v > 0);
+        if (ax.kind == LINSTAB_MAP_AXIS_RHO) FUZZ_CHECK(v >= 0);
     }
-    linstab_axis_clear(&ax);
+    linstab_map_axis_clear(&ax);
 }
 
 #if PURE_PARSERS

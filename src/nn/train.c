@@ -10,7 +10,6 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#include "linstab/eigen.h"
 #include "linstab/simulate.h"
 #include "linstab/train.h"
 
@@ -25,121 +24,9 @@ linstab_train_opts linstab_train_defaults(void)
     return o;
 }
 
-void linstab_mlp_init(linstab_mlp *m, uint64_t seed)
-{
-    gsl_rng *r = linstab_rng_stream(seed, 0x1417);
-    memset(m->theta, 0, m->p * sizeof(double));
-    for (size_t l = 1; l <= m->nlayers; l++) {
-        double fan_in = (double)m->sizes[l - 1], fan_out = (double)m->sizes[l];
-        double sd = m->act == LINSTAB_AD_RELU ? sqrt(2.0 / fan_in) : sqrt(2.0 / (fan_in + fan_out));
-        double *W = m->theta + linstab_mlp_w_offset(m, l);
-        for (size_t j = 0; j < m->sizes[l] * m->sizes[l - 1]; j++) W[j] = gsl_ran_gaussian_ziggurat(r, sd);
-    }
-    gsl_rng_free(r);
-}
-
 static size_t targets_per_row(const linstab_mlp *m, linstab_loss loss)
 {
     return loss == LINSTAB_LOSS_MSE ? m->sizes[m->nlayers] : 1;
-}
-
-linstab_status linstab_mlp_evaluate(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                    linstab_loss loss, double smoothing, double *mean_loss,
-                                    double *accuracy, linstab_error *err)
-{
-    size_t n = X->shape[0], K = m->sizes[m->nlayers], d0 = m->sizes[0], ty = targets_per_row(m, loss);
-    double total = 0.0;
-    size_t correct = 0, chunk = 256;
-    double *F = malloc(chunk * K * sizeof *F);
-    if (F == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "evaluate: out of memory");
-    linstab_status st = LINSTAB_OK;
-    for (size_t r0 = 0; r0 < n && st == LINSTAB_OK; r0 += chunk) {
-        size_t rows = r0 + chunk <= n ? chunk : n - r0;
-        double v;
-        st = linstab_mlp_loss(m, X->data + r0 * d0, Y->data + r0 * ty, rows, loss, smoothing, NULL, &v,
-                              NULL, NULL, err);
-        if (st == LINSTAB_OK) st = linstab_mlp_forward(m, X->data + r0 * d0, rows, F, err);
-        if (st == LINSTAB_OK) total += v;
-        for (size_t r = 0; st == LINSTAB_OK && r < rows; r++) {
-            size_t af = 0, ay = 0;
-            for (size_t c = 1; c < K; c++)
-                if (F[r * K + c] > F[r * K + af]) af = c;
-            if (loss == LINSTAB_LOSS_CE)
-                ay = (size_t)Y->data[r0 + r];
-            else
-                for (size_t c = 1; c < K; c++)
-                    if (Y->data[(r0 + r) * K + c] > Y->data[(r0 + r) * K + ay]) ay = c;
-            correct += af == ay;
-        }
-    }
-    free(F);
-    if (st == LINSTAB_OK) {
-        *mean_loss = total / (double)n;
-        *accuracy = (double)correct / (double)n;
-    }
-    return st;
-}
-
-typedef struct hvp_ctx {
-    const linstab_mlp *m;
-    const linstab_array *X, *Y;
-    linstab_loss loss;
-    double smoothing;
-} hvp_ctx;
-
-static linstab_status hvp_apply(const double *x, double *y, void *vctx, linstab_error *err)
-{
-    hvp_ctx *c = vctx;
-    size_t n = c->X->shape[0];
-    return linstab_mlp_hvp(c->m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, err); /* the mean loss's Hessian */
-}
-
-/* Top eigenvalue of a p x p self-adjoint map of the model, matrix-free
- * (Lanczos on `apply`, whose failure ends it with the product's error). */
-static linstab_status model_top(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                linstab_loss loss, double smoothing, linstab_apply_fn apply,
-                                double *top, linstab_error *err)
-{
-    hvp_ctx c = {m, X, Y, loss, smoothing};
-    linstab_operator op = {m->p, apply, apply, NULL, 1, &c};
-    linstab_eigen_opts o = linstab_eigen_defaults();
-    o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
-    o.tol = 1e-8;
-    o.ncv = 20;
-    return linstab_eigen_top(&op, &o, top, NULL, err);
-}
-
-linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                     linstab_loss loss, double smoothing, double *lambda1,
-                                     linstab_error *err)
-{
-    return model_top(m, X, Y, loss, smoothing, hvp_apply, lambda1, err);
-}
-
-static linstab_status m2gap_apply(const double *x, double *y, void *vctx, linstab_error *err)
-{
-    hvp_ctx *c = vctx;
-    const linstab_mlp *m = c->m;
-    size_t n = c->X->shape[0], p = m->p;
-    double *Hv = malloc(p * sizeof *Hv), *HHv = malloc(p * sizeof *HHv);
-    memset(y, 0, p * sizeof *y);
-    linstab_status st = Hv != NULL && HHv != NULL ? LINSTAB_OK
-                                                  : linstab_error_set(err, LINSTAB_ENOMEM, "s2: out of memory");
-    /* y = (1/n) sum_i H_i (H_i x), batched (linstab_mlp_m2_product) */
-    if (st == LINSTAB_OK)
-        st = linstab_mlp_m2_product(m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, Hv, err);
-    /* minus H (H x) with the mean Hessian (H x came with the first pass) */
-    if (st == LINSTAB_OK) st = hvp_apply(Hv, HHv, c, err);
-    for (size_t j = 0; st == LINSTAB_OK && j < p; j++) y[j] -= HHv[j];
-    free(Hv);
-    free(HHv);
-    return st;
-}
-
-linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                  linstab_loss loss, double smoothing, double *gap, linstab_error *err)
-{
-    return model_top(m, X, Y, loss, smoothing, m2gap_apply, gap, err);
 }
 
 /* Rows of the batch gathered into contiguous buffers. */
@@ -170,8 +57,9 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
     linstab_status st = linstab_mlp_check_data(m, X, Y, o->loss, err);
     if (st != LINSTAB_OK) return st;
     size_t n = X->shape[0], d0 = m->sizes[0], ty = targets_per_row(m, o->loss), p = m->p, B = o->batch;
-    if (B < 1 || B > n) return linstab_error_set(err, LINSTAB_EINVAL, "--batch %zu: must be in [1, n] = [1, %zu]", B, n);
-    if (!(o->eta > 0.0)) return linstab_error_set(err, LINSTAB_EINVAL, "--eta must be > 0");
+    if (B < 1 || B > n)
+        return linstab_error_set(err, LINSTAB_EINVAL, "the batch size must be in [1, n] = [1, %zu], got %zu", n, B);
+    if (!(o->eta > 0.0)) return linstab_error_set(err, LINSTAB_EINVAL, "eta must be positive, got %g", o->eta);
     size_t *perm = malloc(n * sizeof *perm), *perm2 = malloc(n * sizeof *perm2);
     double *xb = malloc(B * d0 * sizeof *xb), *yb = malloc(B * ty * sizeof *yb);
     double *g = malloc(p * sizeof *g), *gs = malloc(p * sizeof *gs), *vel = calloc(p, sizeof *vel),
@@ -216,7 +104,7 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
         if (st != LINSTAB_OK) break;
         bl /= (double)B; /* the batch's mean loss */
         for (size_t j = 0; j < p; j++) g[j] /= (double)B;
-        int sam = o->sam != LINSTAB_SAM_OFF && t >= o->sam_from && o->rho > 0.0;
+        int sam = o->sam != LINSTAB_OPT_SGD && t >= o->sam_from && o->rho > 0.0;
         if (sam) {
             /* ascent direction: this batch's gradient, or an independent batch's */
             const double *ga = g;
@@ -245,7 +133,7 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
             double nrm = 0.0;
             for (size_t j = 0; j < p; j++) nrm += ga[j] * ga[j];
             nrm = sqrt(nrm);
-            double scale = o->sam == LINSTAB_SAM_NORMALIZED ? (nrm > 0.0 ? o->rho / nrm : 0.0) : o->rho;
+            double scale = o->sam == LINSTAB_OPT_SAM_NORMALIZED ? (nrm > 0.0 ? o->rho / nrm : 0.0) : o->rho;
             memcpy(th, m->theta, p * sizeof *th);
             for (size_t j = 0; j < p; j++) m->theta[j] += scale * ga[j];
             st = linstab_mlp_loss(m, xb, yb, B, o->loss, o->smoothing, NULL, NULL, g, NULL, err);

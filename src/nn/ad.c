@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include "linstab/ad.h"
+#include "nn_internal.h"
 
 struct linstab_ad_graph {
     linstab_ad_node **nodes;
@@ -33,6 +34,7 @@ void linstab_ad_graph_free(linstab_ad_graph *g)
         free(n->t);
         free(n->g);
         free(n->gt);
+        free(n->aux);
         free(n);
     }
     free(g->nodes);
@@ -142,72 +144,6 @@ static void add_row_backward(linstab_ad_node *y)
     }
 }
 
-/* ---- elementwise binary ---- */
-
-linstab_ad_node *linstab_ad_binary(linstab_ad_graph *g, linstab_ad_op op, linstab_ad_node *x,
-                                   linstab_ad_node *y)
-{
-    if (x == NULL || y == NULL || x->rows != y->rows || x->cols != y->cols) return NULL;
-    if (op != LINSTAB_AD_ADD && op != LINSTAB_AD_SUB && op != LINSTAB_AD_MUL) return NULL;
-    linstab_ad_node *z = node(g, op, x->rows, x->cols, x, y);
-    if (z == NULL) return NULL;
-    for (size_t j = 0; j < x->rows * x->cols; j++) {
-        switch (op) {
-        case LINSTAB_AD_ADD:
-            z->v[j] = x->v[j] + y->v[j];
-            z->t[j] = x->t[j] + y->t[j];
-            break;
-        case LINSTAB_AD_SUB:
-            z->v[j] = x->v[j] - y->v[j];
-            z->t[j] = x->t[j] - y->t[j];
-            break;
-        default:
-            z->v[j] = x->v[j] * y->v[j];
-            z->t[j] = x->t[j] * y->v[j] + x->v[j] * y->t[j];
-        }
-    }
-    return z;
-}
-
-static void binary_backward(linstab_ad_node *z)
-{
-    linstab_ad_node *x = z->a, *y = z->b;
-    for (size_t j = 0; j < z->rows * z->cols; j++) {
-        switch (z->op) {
-        case LINSTAB_AD_ADD:
-            x->g[j] += z->g[j];
-            x->gt[j] += z->gt[j];
-            y->g[j] += z->g[j];
-            y->gt[j] += z->gt[j];
-            break;
-        case LINSTAB_AD_SUB:
-            x->g[j] += z->g[j];
-            x->gt[j] += z->gt[j];
-            y->g[j] -= z->g[j];
-            y->gt[j] -= z->gt[j];
-            break;
-        default:
-            x->g[j] += z->g[j] * y->v[j];
-            x->gt[j] += z->gt[j] * y->v[j] + z->g[j] * y->t[j];
-            y->g[j] += z->g[j] * x->v[j];
-            y->gt[j] += z->gt[j] * x->v[j] + z->g[j] * x->t[j];
-        }
-    }
-}
-
-linstab_ad_node *linstab_ad_scale(linstab_ad_graph *g, linstab_ad_node *x, double c)
-{
-    if (x == NULL) return NULL;
-    linstab_ad_node *y = node(g, LINSTAB_AD_SCALE, x->rows, x->cols, x, NULL);
-    if (y == NULL) return NULL;
-    y->c = c;
-    for (size_t j = 0; j < x->rows * x->cols; j++) {
-        y->v[j] = c * x->v[j];
-        y->t[j] = c * x->t[j];
-    }
-    return y;
-}
-
 /* ---- elementwise activations: value, first and second derivative ---- */
 
 static void act(linstab_ad_op op, double x, double *f, double *d1, double *d2);
@@ -283,21 +219,7 @@ static void unary_backward(linstab_ad_node *y)
     }
 }
 
-/* ---- reductions and losses (scalar results) ---- */
-
-linstab_ad_node *linstab_ad_reduce(linstab_ad_graph *g, linstab_ad_op op, linstab_ad_node *x)
-{
-    if (x == NULL || (op != LINSTAB_AD_SUM && op != LINSTAB_AD_MEAN)) return NULL;
-    linstab_ad_node *y = node(g, op, 1, 1, x, NULL);
-    if (y == NULL) return NULL;
-    size_t len = x->rows * x->cols;
-    y->c = op == LINSTAB_AD_MEAN ? 1.0 / (double)len : 1.0;
-    for (size_t j = 0; j < len; j++) {
-        y->v[0] += y->c * x->v[j];
-        y->t[0] += y->c * x->t[j];
-    }
-    return y;
-}
+/* ---- losses (scalar results) ---- */
 
 linstab_ad_node *linstab_ad_mse(linstab_ad_graph *g, linstab_ad_node *f, const double *y)
 {
@@ -305,22 +227,51 @@ linstab_ad_node *linstab_ad_mse(linstab_ad_graph *g, linstab_ad_node *f, const d
     linstab_ad_node *l = node(g, LINSTAB_AD_MSE, 1, 1, f, NULL);
     if (l == NULL) return NULL;
     l->target = y;
-    for (size_t j = 0; j < f->rows * f->cols; j++) {
-        double r = f->v[j] - y[j];
-        l->v[0] += 0.5 * r * r;
-        l->t[0] += r * f->t[j];
-    }
+    l->v[0] = ad_loss_value(LINSTAB_AD_MSE, f->rows, f->cols, f->v, y, 0.0);
+    for (size_t j = 0; j < f->rows * f->cols; j++) l->t[0] += (f->v[j] - y[j]) * f->t[j];
     return l;
 }
 
-/* softmax of row z (K) into p; returns logsumexp */
+/* softmax of row z (K) into p (p may be NULL: the sum alone); returns
+ * logsumexp */
 static double softmax(const double *z, size_t K, double *p)
 {
     double m = z[0], s = 0.0;
     for (size_t c = 1; c < K; c++) m = fmax(m, z[c]);
-    for (size_t c = 0; c < K; c++) s += (p[c] = exp(z[c] - m));
-    for (size_t c = 0; c < K; c++) p[c] /= s;
+    for (size_t c = 0; c < K; c++) {
+        double e = exp(z[c] - m);
+        s += e;
+        if (p) p[c] = e;
+    }
+    for (size_t c = 0; p && c < K; c++) p[c] /= s;
     return m + log(s);
+}
+
+/* label smoothing's target q_c for label lab of K classes */
+static double smoothed_target(size_t c, size_t lab, size_t K, double smoothing)
+{
+    return (c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K;
+}
+
+double ad_loss_value(linstab_ad_op op, size_t rows, size_t cols, const double *F, const double *target,
+                     double smoothing)
+{
+    double v = 0.0;
+    if (op == LINSTAB_AD_MSE) {
+        for (size_t j = 0; j < rows * cols; j++) {
+            double r = F[j] - target[j];
+            v += 0.5 * r * r;
+        }
+        return v;
+    }
+    if (op != LINSTAB_AD_XENT) return NAN;
+    for (size_t r = 0; r < rows; r++) {
+        const double *zr = F + r * cols;
+        double lse = softmax(zr, cols, NULL);
+        size_t lab = (size_t)target[r];
+        for (size_t c = 0; c < cols; c++) v += smoothed_target(c, lab, cols, smoothing) * (lse - zr[c]);
+    }
+    return v;
 }
 
 linstab_ad_node *linstab_ad_xent(linstab_ad_graph *g, linstab_ad_node *z, const double *labels,
@@ -328,25 +279,25 @@ linstab_ad_node *linstab_ad_xent(linstab_ad_graph *g, linstab_ad_node *z, const 
 {
     if (z == NULL) return NULL;
     size_t K = z->cols;
-    double *p = malloc(K * sizeof *p);
-    linstab_ad_node *l = p ? node(g, LINSTAB_AD_XENT, 1, 1, z, NULL) : NULL;
+    /* the softmax of every row, kept for the backward pass (which then
+     * allocates nothing and cannot fail) */
+    double *P = malloc(z->rows * K * sizeof *P);
+    linstab_ad_node *l = P ? node(g, LINSTAB_AD_XENT, 1, 1, z, NULL) : NULL;
     if (l == NULL) {
-        free(p);
+        free(P);
         return NULL;
     }
+    l->aux = P;
     l->target = labels;
     l->c = smoothing;
+    l->v[0] = ad_loss_value(LINSTAB_AD_XENT, z->rows, K, z->v, labels, smoothing);
     for (size_t r = 0; r < z->rows; r++) {
         const double *zr = z->v + r * K, *tr = z->t + r * K;
-        double lse = softmax(zr, K, p);
+        double *p = P + r * K;
+        softmax(zr, K, p);
         size_t lab = (size_t)labels[r];
-        for (size_t c = 0; c < K; c++) {
-            double q = (c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K;
-            l->v[0] += q * (lse - zr[c]);
-            l->t[0] += (p[c] - q) * tr[c];
-        }
+        for (size_t c = 0; c < K; c++) l->t[0] += (p[c] - smoothed_target(c, lab, K, smoothing)) * tr[c];
     }
-    free(p);
     return l;
 }
 
@@ -354,22 +305,19 @@ static void xent_backward(linstab_ad_node *l)
 {
     linstab_ad_node *z = l->a;
     size_t K = z->cols;
-    double *p = malloc(K * sizeof *p), gl = l->g[0], gtl = l->gt[0];
-    if (p == NULL) return;
+    double gl = l->g[0], gtl = l->gt[0];
     for (size_t r = 0; r < z->rows; r++) {
-        const double *zr = z->v + r * K, *tr = z->t + r * K;
-        softmax(zr, K, p);
+        const double *tr = z->t + r * K, *p = l->aux + r * K;
         size_t lab = (size_t)l->target[r];
         double pt = 0.0;
         for (size_t c = 0; c < K; c++) pt += p[c] * tr[c];
         for (size_t c = 0; c < K; c++) {
-            double q = (c == lab ? 1.0 - l->c : 0.0) + l->c / (double)K;
+            double q = smoothed_target(c, lab, K, l->c);
             z->g[r * K + c] += gl * (p[c] - q);
             /* d(p - q) along t: p o (t - <p, t>) */
             z->gt[r * K + c] += gtl * (p[c] - q) + gl * p[c] * (tr[c] - pt);
         }
     }
-    free(p);
 }
 
 void linstab_ad_backward(linstab_ad_graph *g, linstab_ad_node *loss)
@@ -386,27 +334,11 @@ void linstab_ad_backward(linstab_ad_graph *g, linstab_ad_node *loss)
         case LINSTAB_AD_LEAF: break;
         case LINSTAB_AD_MATMUL_NT: matmul_nt_backward(n); break;
         case LINSTAB_AD_ADD_ROW: add_row_backward(n); break;
-        case LINSTAB_AD_ADD:
-        case LINSTAB_AD_SUB:
-        case LINSTAB_AD_MUL: binary_backward(n); break;
-        case LINSTAB_AD_SCALE:
-            for (size_t j = 0; j < n->rows * n->cols; j++) {
-                n->a->g[j] += n->c * n->g[j];
-                n->a->gt[j] += n->c * n->gt[j];
-            }
-            break;
         case LINSTAB_AD_TANH:
         case LINSTAB_AD_RELU:
         case LINSTAB_AD_SIGMOID:
         case LINSTAB_AD_SOFTPLUS:
         case LINSTAB_AD_GELU: unary_backward(n); break;
-        case LINSTAB_AD_SUM:
-        case LINSTAB_AD_MEAN:
-            for (size_t j = 0; j < n->a->rows * n->a->cols; j++) {
-                n->a->g[j] += n->c * n->g[0];
-                n->a->gt[j] += n->c * n->gt[0];
-            }
-            break;
         case LINSTAB_AD_MSE:
             for (size_t j = 0; j < n->a->rows * n->a->cols; j++) {
                 double r = n->a->v[j] - n->target[j];

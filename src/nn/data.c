@@ -9,7 +9,6 @@
 
 #include "linstab/data.h"
 #include "linstab/simulate.h"
-#include "linstab/train.h"
 
 /* deflate's largest compression ratio is 1032:1 (zlib's FAQ): a gzip'd
  * file of s bytes holds at most this many bytes once inflated. */
@@ -18,7 +17,7 @@ static uint64_t inflated_bound(uint64_t s) { return s > UINT64_MAX / 1032 ? UINT
 /* Bytes read and converted at a time. */
 #define IDX_CHUNK ((size_t)1 << 16)
 
-linstab_status linstab_idx_read(const char *path, size_t limit, double scale, linstab_array *out,
+linstab_status linstab_data_idx_read(const char *path, size_t limit, double scale, linstab_array *out,
                                 linstab_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -109,7 +108,7 @@ linstab_status linstab_idx_read(const char *path, size_t limit, double scale, li
     return LINSTAB_OK;
 }
 
-linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers, linstab_ad_op act, size_t n,
+linstab_status linstab_data_teacher_student(const size_t *sizes, size_t nlayers, linstab_ad_op act, size_t n,
                                        uint64_t seed, linstab_array *X, linstab_array *Y, linstab_error *err)
 {
     memset(X, 0, sizeof *X);
@@ -151,7 +150,7 @@ linstab_status linstab_teacher_student(const size_t *sizes, size_t nlayers, lins
     return st;
 }
 
-linstab_status linstab_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err)
+linstab_status linstab_data_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err)
 {
     if (Y->ndim != 2 || Y->shape[1] != k || k < 1) return LINSTAB_OK;
     size_t n = Y->shape[0];
@@ -173,7 +172,7 @@ linstab_status linstab_labels_from_onehot(linstab_array *Y, size_t k, linstab_er
             free(lab);
             return linstab_error_set(err, LINSTAB_EDATA,
                                      "cross-entropy targets: row %zu of the (%zu, %zu) array is not one-hot "
-                                     "(give class labels (n,) or one-hot rows; smoothing is --label-smoothing)",
+                                     "(give class labels (n,) or one-hot rows)",
                                      i, n, k);
         }
         lab[i] = (double)at;

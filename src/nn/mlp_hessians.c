@@ -1,196 +1,25 @@
 /*
- * mlp.c -- MLPs on the autograd engine: checkpoints, outputs, loss,
- * gradient, Hessian-vector products, per-sample Hessians (all terms,
- * docs/math.md §8) and Gauss-Newton factors.
+ * mlp_hessians.c -- second-order information of an MLP at its samples
+ * (docs/math.md §8): Hessian-vector products and M_2 products batched by
+ * hand, exact per-sample Hessians (all terms), Gauss-Newton factors
+ * (Jacobians), the per-sample Hessian family of a model, the NTK Gram
+ * matrix, and the model's geometry: sharpness, s_2^2 = lambda_max(M_2 -
+ * H^2) and the Gauss-Newton coherence sigma.  Every primal forward is
+ * mlp.c's mlp_forward_pass.
  */
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cblas.h>
 
-#include "linstab/ad.h"
-#include "linstab/sym.h"
 #include "internal.h"
+#include "linstab/ad.h"
+#include "linstab/eigen.h"
+#include "linstab/sym.h"
 #include "linstab/mlp.h"
-#include "linstab/train.h"
-#include "linstab/npy.h"
-
-static const struct {
-    const char *name;
-    linstab_ad_op op;
-} acts[] = {{"tanh", LINSTAB_AD_TANH},         {"relu", LINSTAB_AD_RELU},
-            {"sigmoid", LINSTAB_AD_SIGMOID},   {"softplus", LINSTAB_AD_SOFTPLUS},
-            {"gelu", LINSTAB_AD_GELU}};
-
-linstab_status linstab_mlp_act_parse(const char *s, linstab_ad_op *act, linstab_error *err)
-{
-    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
-        if (strcmp(s, acts[i].name) == 0) {
-            *act = acts[i].op;
-            return LINSTAB_OK;
-        }
-    return linstab_error_set(err, LINSTAB_EINVAL,
-                             "activation '%s': expected tanh, relu, sigmoid, softplus or gelu", s);
-}
-
-const char *linstab_mlp_act_name(linstab_ad_op act)
-{
-    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
-        if (acts[i].op == act) return acts[i].name;
-    return "?";
-}
-
-void linstab_mlp_free(linstab_mlp *m)
-{
-    if (m == NULL) return;
-    free(m->theta);
-    free(m);
-}
-
-linstab_status linstab_mlp_alloc(const size_t *sizes, size_t nlayers, linstab_ad_op act, int bias,
-                                 linstab_mlp **out, linstab_error *err)
-{
-    *out = NULL;
-    if (nlayers < 1 || nlayers > LINSTAB_MLP_MAX_LAYERS)
-        return linstab_error_set(err, LINSTAB_EINVAL, "an MLP needs 1 to %d weight layers, got %zu",
-                                 LINSTAB_MLP_MAX_LAYERS, nlayers);
-    linstab_mlp *m = calloc(1, sizeof *m);
-    if (m == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
-    m->nlayers = nlayers;
-    m->act = act;
-    m->bias = bias != 0;
-    for (size_t l = 0; l <= nlayers; l++) {
-        if (sizes[l] == 0) {
-            free(m);
-            return linstab_error_set(err, LINSTAB_EINVAL, "layer %zu has width 0", l);
-        }
-        m->sizes[l] = sizes[l];
-    }
-    for (size_t l = 1; l <= nlayers; l++) {
-        size_t w = 0, p = 0;
-        /* widths come from model.json: the count must not wrap */
-        if (__builtin_mul_overflow(sizes[l], sizes[l - 1], &w) || __builtin_add_overflow(w, m->bias ? sizes[l] : 0, &w) ||
-            __builtin_add_overflow(m->p, w, &p) || p > SIZE_MAX / sizeof(double)) {
-            free(m);
-            return linstab_error_set(err, LINSTAB_EINVAL, "layer widths %zu x %zu: the parameter count overflows",
-                                     sizes[l - 1], sizes[l]);
-        }
-        m->p = p;
-    }
-    m->theta = calloc(m->p, sizeof(double));
-    if (m->theta == NULL) {
-        size_t p = m->p;
-        free(m);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "%zu parameters: out of memory", p);
-    }
-    *out = m;
-    return LINSTAB_OK;
-}
-
-size_t linstab_mlp_w_offset(const linstab_mlp *m, size_t l)
-{
-    size_t off = 0;
-    for (size_t q = 1; q < l; q++) off += m->sizes[q] * m->sizes[q - 1] + (m->bias ? m->sizes[q] : 0);
-    return off;
-}
-
-size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l)
-{
-    return linstab_mlp_w_offset(m, l) + m->sizes[l] * m->sizes[l - 1];
-}
-
-/* ---- the graph of f over a batch, parameters as leaves with tangents ---- */
-
-typedef struct net {
-    linstab_ad_graph *g;
-    linstab_ad_node *W[LINSTAB_MLP_MAX_LAYERS + 1], *b[LINSTAB_MLP_MAX_LAYERS + 1];
-    linstab_ad_node *out;
-} net;
-
-static linstab_status build(const linstab_mlp *m, const double *X, size_t rows, const double *v,
-                            net *nt, linstab_error *err)
-{
-    memset(nt, 0, sizeof *nt);
-    nt->g = linstab_ad_graph_alloc();
-    linstab_ad_node *h = nt->g ? linstab_ad_leaf(nt->g, rows, m->sizes[0], X, NULL) : NULL;
-    for (size_t l = 1; h != NULL && l <= m->nlayers; l++) {
-        size_t wo = linstab_mlp_w_offset(m, l), bo = linstab_mlp_b_offset(m, l);
-        nt->W[l] = linstab_ad_leaf(nt->g, m->sizes[l], m->sizes[l - 1], m->theta + wo, v ? v + wo : NULL);
-        h = linstab_ad_matmul_nt(nt->g, h, nt->W[l]); /* (rows x d_{l-1}) W' */
-        if (m->bias && h != NULL) {
-            nt->b[l] = linstab_ad_leaf(nt->g, 1, m->sizes[l], m->theta + bo, v ? v + bo : NULL);
-            h = linstab_ad_add_row(nt->g, h, nt->b[l]);
-        }
-        if (l < m->nlayers && h != NULL) h = linstab_ad_unary(nt->g, m->act, h);
-    }
-    nt->out = h;
-    if (h == NULL) {
-        linstab_ad_graph_free(nt->g);
-        nt->g = NULL;
-        return linstab_error_set(err, LINSTAB_ENOMEM, "MLP graph: out of memory");
-    }
-    return LINSTAB_OK;
-}
-
-/* Gather a per-parameter field (g or gt) of the leaves into a p-vector. */
-static void gather(const linstab_mlp *m, const net *nt, int tangent, double *out)
-{
-    for (size_t l = 1; l <= m->nlayers; l++) {
-        size_t wo = linstab_mlp_w_offset(m, l), nw = m->sizes[l] * m->sizes[l - 1];
-        memcpy(out + wo, tangent ? nt->W[l]->gt : nt->W[l]->g, nw * sizeof(double));
-        if (m->bias)
-            memcpy(out + wo + nw, tangent ? nt->b[l]->gt : nt->b[l]->g, m->sizes[l] * sizeof(double));
-    }
-}
-
-linstab_status linstab_mlp_forward(const linstab_mlp *m, const double *X, size_t rows, double *F,
-                                   linstab_error *err)
-{
-    net nt;
-    linstab_status st = build(m, X, rows, NULL, &nt, err);
-    if (st != LINSTAB_OK) return st;
-    memcpy(F, nt.out->v, rows * m->sizes[m->nlayers] * sizeof(double));
-    linstab_ad_graph_free(nt.g);
-    return LINSTAB_OK;
-}
-
-linstab_status linstab_mlp_loss(const linstab_mlp *m, const double *X, const double *Y, size_t rows,
-                                linstab_loss loss, double smoothing, const double *v, double *value,
-                                double *grad, double *hv, linstab_error *err)
-{
-    net nt;
-    linstab_status st = build(m, X, rows, v, &nt, err);
-    if (st != LINSTAB_OK) return st;
-    size_t K = m->sizes[m->nlayers];
-    if (loss == LINSTAB_LOSS_CE)
-        for (size_t r = 0; r < rows; r++)
-            if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r]))) {
-                linstab_ad_graph_free(nt.g);
-                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r,
-                                         Y[r], K - 1);
-            }
-    linstab_ad_node *L = loss == LINSTAB_LOSS_MSE ? linstab_ad_mse(nt.g, nt.out, Y)
-                                                  : linstab_ad_xent(nt.g, nt.out, Y, smoothing);
-    if (L == NULL) {
-        linstab_ad_graph_free(nt.g);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "loss: out of memory");
-    }
-    if (value) *value = L->v[0];
-    if (grad || hv) {
-        linstab_ad_backward(nt.g, L);
-        if (grad) gather(m, &nt, 0, grad);
-        if (hv) gather(m, &nt, 1, hv);
-    }
-    linstab_ad_graph_free(nt.g);
-    return LINSTAB_OK;
-}
+#include "linstab/operator.h"
+#include "nn_internal.h"
 
 /* ---- (1/n) sum_i H_i (H_i v) for a batch, without per-sample passes ----
  *
@@ -223,30 +52,47 @@ static void row_dots(size_t R, size_t d, const double *X, const double *Y, doubl
     for (size_t r = 0; r < R; r++) out[r] = cblas_ddot((int)d, X + r * d, 1, Y + r * d, 1);
 }
 
-/* dl/dz at the output (G) and its tangent along Zd (Gd) for R rows. */
+/*
+ * The loss at one output row z (K), in the two parts every derivative
+ * needs: OUT g = dl/dz (K, may be NULL) and, for CE, OUT p = softmax(z)
+ * (K), the state of the curvature; y: the row's K targets (MSE) or label
+ * (CE).  Then OUT gd = C t, the loss's curvature in f along a tangent t
+ * (MSE: t; CE: p o (t - <p, t>)).
+ */
+static void loss_gradient(linstab_loss loss, double smoothing, size_t K, const double *z, const double *y,
+                          double *g, double *p)
+{
+    if (loss == LINSTAB_LOSS_MSE) {
+        for (size_t c = 0; g && c < K; c++) g[c] = z[c] - y[c];
+        return;
+    }
+    double mx = z[0], s = 0.0;
+    for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
+    for (size_t c = 0; c < K; c++) s += (p[c] = exp(z[c] - mx));
+    for (size_t c = 0; c < K; c++) p[c] /= s;
+    size_t lab = (size_t)y[0];
+    for (size_t c = 0; g && c < K; c++) g[c] = p[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
+}
+
+static void loss_curvature(linstab_loss loss, size_t K, const double *p, const double *t, double *gd)
+{
+    if (loss == LINSTAB_LOSS_MSE) {
+        for (size_t c = 0; c < K; c++) gd[c] = t[c];
+        return;
+    }
+    double pt = 0.0;
+    for (size_t c = 0; c < K; c++) pt += p[c] * t[c];
+    for (size_t c = 0; c < K; c++) gd[c] = p[c] * (t[c] - pt);
+}
+
+/* dl/dz at the output (G, if want_g) and its tangent along Zd (Gd) for R rows. */
 static void loss_signal(linstab_loss loss, double smoothing, size_t R, size_t K, const double *Z, const double *Zd,
                         const double *Y, double *G, double *Gd, double *pbuf, int want_g)
 {
+    size_t ty = loss == LINSTAB_LOSS_MSE ? K : 1;
     for (size_t r = 0; r < R; r++) {
-        const double *z = Z + r * K, *t = Zd + r * K;
-        if (loss == LINSTAB_LOSS_MSE) {
-            for (size_t c = 0; c < K; c++) {
-                if (want_g) G[r * K + c] = z[c] - Y[r * K + c];
-                Gd[r * K + c] = t[c];
-            }
-            continue;
-        }
-        double mx = z[0], s = 0.0, pt = 0.0;
-        for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
-        for (size_t c = 0; c < K; c++) s += (pbuf[c] = exp(z[c] - mx));
-        for (size_t c = 0; c < K; c++) pbuf[c] /= s;
-        for (size_t c = 0; c < K; c++) pt += pbuf[c] * t[c];
-        size_t lab = (size_t)Y[r];
-        for (size_t c = 0; c < K; c++) {
-            double q = (c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K;
-            if (want_g) G[r * K + c] = pbuf[c] - q;
-            Gd[r * K + c] = pbuf[c] * (t[c] - pt);
-        }
+        loss_gradient(loss, smoothing, K, Z + r * K, Y + r * ty, want_g ? G + r * K : NULL, pbuf);
+        loss_curvature(loss, K, pbuf, Zd + r * K, Gd + r * K);
     }
 }
 
@@ -284,10 +130,8 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
                                       linstab_error *err)
 {
     size_t L = m->nlayers, K = m->sizes[L], ty = loss == LINSTAB_LOSS_MSE ? K : 1;
-    if (loss == LINSTAB_LOSS_CE)
-        for (size_t r = 0; r < n; r++)
-            if (!(Y[r] >= 0.0 && Y[r] < (double)K && Y[r] == floor(Y[r])))
-                return linstab_error_set(err, LINSTAB_EDATA, "sample %zu: label %g outside 0..%zu", r, Y[r], K - 1);
+    linstab_status st = loss == LINSTAB_LOSS_CE ? mlp_check_labels(Y, n, K, 0, err) : LINSTAB_OK;
+    if (st != LINSTAB_OK) return st;
     size_t Rmax = n < M2_CHUNK ? n : M2_CHUNK, width = 0;
     for (size_t l = 0; l <= L; l++) width = m->sizes[l] > width ? m->sizes[l] : width;
     m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
@@ -302,43 +146,39 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
         size_t nf = out != NULL ? sizeof f / sizeof f[0] : sizeof f / sizeof f[0] - 3;
         for (size_t q = 0; q < nf && ok; q++) ok = (*f[q] = calloc(Rmax * d, sizeof(double))) != NULL;
     }
-    linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
+    st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "M2 product: out of memory");
     if (st == LINSTAB_OK && out != NULL) memset(out, 0, m->p * sizeof *out);
     if (st == LINSTAB_OK && hv != NULL) memset(hv, 0, m->p * sizeof *hv);
     double *al = scal, *be = scal + Rmax, *ga = scal + 2 * Rmax, *ka = scal + 3 * Rmax;
     for (size_t r0 = 0; st == LINSTAB_OK && r0 < n; r0 += Rmax) {
         size_t R = n - r0 < Rmax ? n - r0 : Rmax;
         const double *Yc = Y + r0 * ty;
-        /* pass 1 forward along v: Z (kept in A until the activation), Zd */
+        /* pass 1 forward: the primal A_l, act', act'' (mlp_forward_pass),
+         * then the tangents along v: Zd_l = A_{l-1} V_l' + Ad_{l-1} W_l' + vb_l */
         memcpy(ly[0].A, X + r0 * m->sizes[0], R * m->sizes[0] * sizeof(double));
         memset(ly[0].Ad, 0, R * m->sizes[0] * sizeof(double));
+        double *Al[LINSTAB_MLP_MAX_LAYERS + 1], *S1l[LINSTAB_MLP_MAX_LAYERS + 1], *S2l[LINSTAB_MLP_MAX_LAYERS + 1];
+        for (size_t l = 0; l <= L; l++) {
+            Al[l] = ly[l].A;
+            S1l[l] = ly[l].S1;
+            S2l[l] = ly[l].S2;
+        }
+        mlp_forward_pass(m, ly[0].A, R, L, Al, S1l, S2l, MLP_PRODUCT_GEMM);
         for (size_t l = 1; l <= L; l++) {
             size_t d = m->sizes[l], dp = m->sizes[l - 1];
             const double *W = m->theta + linstab_mlp_w_offset(m, l), *V = v + linstab_mlp_w_offset(m, l);
-            double *Z = ly[l].A, *Zd = ly[l].Zd;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp,
-                        W, (int)dp, 0.0, Z, (int)d);
+            double *Zd = ly[l].Zd;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp,
                         V, (int)dp, 0.0, Zd, (int)d);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad,
                         (int)dp, W, (int)dp, 1.0, Zd, (int)d);
             if (m->bias) {
-                const double *b = m->theta + linstab_mlp_b_offset(m, l), *vb = v + linstab_mlp_b_offset(m, l);
+                const double *vb = v + linstab_mlp_b_offset(m, l);
                 for (size_t r = 0; r < R; r++)
-                    for (size_t j = 0; j < d; j++) {
-                        Z[r * d + j] += b[j];
-                        Zd[r * d + j] += vb[j];
-                    }
+                    for (size_t j = 0; j < d; j++) Zd[r * d + j] += vb[j];
             }
-            if (l == L) break;
-            for (size_t j = 0; j < R * d; j++) {
-                double f, d1, d2;
-                linstab_ad_activation(m->act, Z[j], &f, &d1, &d2);
-                Z[j] = f; /* A_l */
-                ly[l].S1[j] = d1;
-                ly[l].S2[j] = d2;
-                ly[l].Ad[j] = d1 * Zd[j];
-            }
+            if (l < L)
+                for (size_t j = 0; j < R * d; j++) ly[l].Ad[j] = ly[l].S1[j] * Zd[j];
         }
         /* pass 1 backward: G, Gd (B = G_{l+1} W_{l+1} is shared by both passes) */
         loss_signal(loss, smoothing, R, K, ly[L].A, ly[L].Zd, Yc, ly[L].G, ly[L].Gd, pbuf, 1);
@@ -458,22 +298,9 @@ linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
     }
     linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "Hessian: out of memory");
     if (st != LINSTAB_OK) goto done;
-    /* primal forward */
+    /* primal forward (one row, matrix-vector products) */
     memcpy(a[0], x, m->sizes[0] * sizeof(double));
-    for (size_t l = 1; l <= L; l++) {
-        size_t d = m->sizes[l], dp = m->sizes[l - 1];
-        const double *W = m->theta + linstab_mlp_w_offset(m, l);
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)dp, 1.0, W, (int)dp, a[l - 1], 1, 0.0, a[l], 1);
-        if (m->bias) cblas_daxpy((int)d, 1.0, m->theta + linstab_mlp_b_offset(m, l), 1, a[l], 1);
-        if (l == L) break;
-        for (size_t j = 0; j < d; j++) {
-            double f, d1, d2;
-            linstab_ad_activation(m->act, a[l][j], &f, &d1, &d2);
-            a[l][j] = f;
-            s1[l][j] = d1;
-            s2[l][j] = d2;
-        }
-    }
+    mlp_forward_pass(m, a[0], 1, L, a, s1, s2, MLP_PRODUCT_GEMV);
     /* tangent forward: Zd_l = Ad_{l-1} W_l' + (the unit tangents of layer l) */
     for (size_t l = 1; l <= L; l++) {
         size_t d = m->sizes[l], dp = m->sizes[l - 1], wo = linstab_mlp_w_offset(m, l);
@@ -490,26 +317,8 @@ linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
                 for (size_t j = 0; j < d; j++) Ad[l][t * d + j] = s1[l][j] * Zd[l][t * d + j];
     }
     /* loss: G_L and its tangents Gd_L = Zd_L C (C: the loss's curvature in f) */
-    double *f = a[L];
-    if (loss == LINSTAB_LOSS_MSE) {
-        for (size_t c = 0; c < K; c++) g[L][c] = f[c] - y[c];
-        memcpy(Gd[L], Zd[L], p * K * sizeof(double));
-    } else {
-        double mx = f[0], s = 0.0;
-        for (size_t c = 1; c < K; c++) mx = fmax(mx, f[c]);
-        for (size_t c = 0; c < K; c++) s += (pr[c] = exp(f[c] - mx));
-        size_t lab = (size_t)y[0];
-        for (size_t c = 0; c < K; c++) {
-            pr[c] /= s;
-            g[L][c] = pr[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
-        }
-        for (size_t t = 0; t < p; t++) {
-            const double *zt = Zd[L] + t * K;
-            double pt = 0.0;
-            for (size_t c = 0; c < K; c++) pt += pr[c] * zt[c];
-            for (size_t c = 0; c < K; c++) Gd[L][t * K + c] = pr[c] * (zt[c] - pt);
-        }
-    }
+    loss_gradient(loss, smoothing, K, a[L], y, g[L], pr);
+    for (size_t t = 0; t < p; t++) loss_curvature(loss, K, pr, Zd[L] + t * K, Gd[L] + t * K);
     /* backward: Gd_l = s2 Zd_l B_l + s1 (Gd_{l+1} W_{l+1} + the unit tangents' W_{l+1}' G_{l+1}) */
     for (size_t l = L - 1; l >= 1; l--) {
         size_t d = m->sizes[l], dn = m->sizes[l + 1], wo = linstab_mlp_w_offset(m, l + 1);
@@ -573,158 +382,8 @@ linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double 
     return st;
 }
 
-/* ---- checkpoints ---- */
 
-/* A minimal reader for model.json's three keys. */
-static linstab_status parse_model_json(const char *path, size_t *sizes, size_t *nl, char *act,
-                                       size_t actlen, int *bias, linstab_error *err)
-{
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) return linstab_error_set(err, LINSTAB_EIO, "%s: %s", path, strerror(errno));
-    char buf[8192];
-    size_t len = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[len] = '\0';
-    const char *s = strstr(buf, "\"layers\"");
-    if (s == NULL || (s = strchr(s, '[')) == NULL)
-        return linstab_error_set(err, LINSTAB_EDATA, "%s: no \"layers\": [...]", path);
-    s++;
-    size_t n = 0;
-    for (;;) {
-        while (isspace((unsigned char)*s) || *s == ',') s++;
-        if (*s == ']') break;
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v <= 0 || n > LINSTAB_MLP_MAX_LAYERS)
-            return linstab_error_set(err, LINSTAB_EDATA, "%s: \"layers\" must be positive integers (at most %d)",
-                                     path, LINSTAB_MLP_MAX_LAYERS + 1);
-        sizes[n++] = (size_t)v;
-        s = end;
-    }
-    if (n < 2) return linstab_error_set(err, LINSTAB_EDATA, "%s: \"layers\" needs at least two sizes", path);
-    *nl = n - 1;
-    const char *a = strstr(buf, "\"activation\"");
-    if (a == NULL || (a = strchr(a + 12, '"')) == NULL)
-        return linstab_error_set(err, LINSTAB_EDATA, "%s: no \"activation\"", path);
-    a++;
-    size_t k = 0;
-    while (*a && *a != '"' && k + 1 < actlen) act[k++] = *a++;
-    act[k] = '\0';
-    const char *b = strstr(buf, "\"bias\"");
-    *bias = 1;
-    if (b != NULL) {
-        b = strchr(b + 6, ':');
-        while (b && isspace((unsigned char)*++b)) {}
-        if (b && strncmp(b, "false", 5) == 0) *bias = 0;
-        else if (!(b && strncmp(b, "true", 4) == 0))
-            return linstab_error_set(err, LINSTAB_EDATA, "%s: \"bias\" must be true or false", path);
-    }
-    return LINSTAB_OK;
-}
-
-linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err)
-{
-    *out = NULL;
-    char path[4096], act[32];
-    size_t sizes[LINSTAB_MLP_MAX_LAYERS + 2], nl = 0;
-    int bias;
-    snprintf(path, sizeof path, "%s/model.json", dir);
-    linstab_status st = parse_model_json(path, sizes, &nl, act, sizeof act, &bias, err);
-    if (st != LINSTAB_OK) return st;
-    linstab_ad_op op;
-    if (linstab_mlp_act_parse(act, &op, err) != LINSTAB_OK)
-        return linstab_error_set(err, LINSTAB_EDATA, "%s: unknown activation '%s'", path, act);
-    linstab_mlp *m = NULL;
-    st = linstab_mlp_alloc(sizes, nl, op, bias, &m, err);
-    if (st != LINSTAB_OK) return st;
-    for (size_t l = 1; l <= nl && st == LINSTAB_OK; l++)
-        for (int kind = 0; kind < (bias ? 2 : 1) && st == LINSTAB_OK; kind++) {
-            snprintf(path, sizeof path, "%s/%c%zu.npy", dir, kind ? 'b' : 'W', l);
-            linstab_array a = {0};
-            st = linstab_npy_read(path, 0, &a, err);
-            if (st != LINSTAB_OK) break;
-            size_t want_r = sizes[l], want_c = kind ? 1 : sizes[l - 1];
-            int ok = kind ? (a.ndim == 1 && a.shape[0] == want_r)
-                          : (a.ndim == 2 && a.shape[0] == want_r && a.shape[1] == want_c);
-            if (!ok)
-                st = linstab_error_set(err, LINSTAB_EDATA,
-                                       "%s: shape does not chain with layers (want %s%zu x %zu)", path,
-                                       kind ? "(" : "", want_r, want_c);
-            for (size_t j = 0; ok && j < want_r * want_c; j++)
-                if (!isfinite(a.data[j])) {
-                    st = linstab_error_set(err, LINSTAB_EDATA, "%s: entry %zu is not finite", path, j);
-                    break;
-                }
-            if (st == LINSTAB_OK)
-                memcpy(m->theta + (kind ? linstab_mlp_b_offset(m, l) : linstab_mlp_w_offset(m, l)), a.data,
-                       want_r * want_c * sizeof(double));
-            linstab_npy_array_free(&a);
-        }
-    if (st != LINSTAB_OK) {
-        linstab_mlp_free(m);
-        return st;
-    }
-    *out = m;
-    return LINSTAB_OK;
-}
-
-linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir, linstab_error *err)
-{
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return linstab_error_set(err, LINSTAB_EIO, "cannot create %s: %s", dir, strerror(errno));
-    char path[4096], tmp[4200];
-    linstab_status st = LINSTAB_OK;
-    for (size_t l = 1; l <= m->nlayers && st == LINSTAB_OK; l++) {
-        size_t sw[2] = {m->sizes[l], m->sizes[l - 1]}, sb[1] = {m->sizes[l]};
-        snprintf(path, sizeof path, "%s/W%zu.npy", dir, l);
-        st = linstab_npy_write(path, m->theta + linstab_mlp_w_offset(m, l), 2, sw, err);
-        if (st == LINSTAB_OK && m->bias) {
-            snprintf(path, sizeof path, "%s/b%zu.npy", dir, l);
-            st = linstab_npy_write(path, m->theta + linstab_mlp_b_offset(m, l), 1, sb, err);
-        }
-    }
-    if (st != LINSTAB_OK) return st;
-    snprintf(path, sizeof path, "%s/model.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (fp == NULL) return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(errno));
-    fprintf(fp, "{\"layers\": [");
-    for (size_t l = 0; l <= m->nlayers; l++) fprintf(fp, "%s%zu", l ? ", " : "", m->sizes[l]);
-    fprintf(fp, "], \"activation\": \"%s\", \"bias\": %s}\n", linstab_mlp_act_name(m->act),
-            m->bias ? "true" : "false");
-    if (fclose(fp) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return linstab_error_set(err, LINSTAB_EIO, "cannot write %s", path);
-    }
-    return LINSTAB_OK;
-}
-
-linstab_status linstab_mlp_check_data(const linstab_mlp *m, const linstab_array *X,
-                                      const linstab_array *Y, linstab_loss loss, linstab_error *err)
-{
-    size_t d0 = m->sizes[0], K = m->sizes[m->nlayers];
-    if (X->ndim != 2 || X->shape[1] != d0)
-        return linstab_error_set(err, LINSTAB_EDATA, "inputs must have shape (n, %zu) for this model", d0);
-    size_t n = X->shape[0];
-    int yok = loss == LINSTAB_LOSS_MSE ? (Y->ndim == 2 && Y->shape[0] == n && Y->shape[1] == K)
-                                       : (Y->ndim == 1 && Y->shape[0] == n);
-    if (!yok)
-        return linstab_error_set(err, LINSTAB_EDATA,
-                                 "targets must have shape (%zu, %zu) for mse or (%zu,) labels for ce", n, K, n);
-    for (size_t j = 0; j < n * d0; j++)
-        if (!isfinite(X->data[j]))
-            return linstab_error_set(err, LINSTAB_EDATA, "inputs: sample %zu is not finite", j / d0);
-    size_t ny = loss == LINSTAB_LOSS_MSE ? n * K : n;
-    for (size_t j = 0; j < ny; j++) {
-        double v = Y->data[j];
-        size_t i = loss == LINSTAB_LOSS_CE ? j : j / K;
-        if (!isfinite(v)) return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu is not finite", i);
-        if (loss == LINSTAB_LOSS_CE && (v < 0 || v >= (double)K || v != floor(v)))
-            return linstab_error_set(err, LINSTAB_EDATA, "targets: sample %zu has label %g, not a class 0..%zu", i, v,
-                                     K - 1);
-    }
-    return LINSTAB_OK;
-}
+/* ---- the per-sample Hessian family of a model ---- */
 
 linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
                                   linstab_loss loss, double smoothing, int gn, size_t max_bytes,
@@ -739,10 +398,9 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
     double need = (double)n * (double)p * (double)(gn ? K : p) * 8.0;
     if (max_bytes > 0 && need > (double)max_bytes)
         return linstab_error_set(err, LINSTAB_ENOMEM,
-                                 "%s of %zu samples with %zu parameters need %.2f GB, more than %.2f GB%s",
+                                 "%s of %zu samples with %zu parameters need %.2f GB, more than %.2f GB",
                                  gn ? "the factors" : "the exact Hessians", n, p, need / 1e9,
-                                 (double)max_bytes / 1e9,
-                                 gn ? "" : ": use the Gauss-Newton factors (--gn) or the matrix-free path");
+                                 (double)max_bytes / 1e9);
     st = linstab_family_alloc(gn ? LINSTAB_FAMILY_FACTORED : LINSTAB_FAMILY_DENSE, n, p, gn ? K : p, out, err);
     if (st != LINSTAB_OK) return st;
     linstab_family *f = *out;
@@ -824,21 +482,10 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
         return linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory for the layer factors of %zu samples", n);
     }
     memcpy(t->A[1], X->data, n * m->sizes[0] * sizeof(double));
-    for (size_t l = 1; l < L; l++) { /* forward to the last hidden layer */
-        size_t di = m->sizes[l - 1], dl = m->sizes[l];
-        double *Z = t->A[l + 1];
-        const double *W = m->theta + linstab_mlp_w_offset(m, l);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)dl, (int)di, 1.0, t->A[l], (int)di, W,
-                    (int)di, 0.0, Z, (int)dl);
-        const double *b = m->bias ? m->theta + linstab_mlp_b_offset(m, l) : NULL;
-        for (size_t i = 0; i < n; i++)
-            for (size_t u = 0; u < dl; u++) {
-                double f, d1, d2, z = Z[i * dl + u] + (b ? b[u] : 0.0);
-                linstab_ad_activation(m->act, z, &f, &d1, &d2);
-                Z[i * dl + u] = f;
-                S[l][i * dl + u] = d1;
-            }
-    }
+    /* forward to the last hidden layer: layer l's output is layer l + 1's input */
+    double *Aout[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL};
+    for (size_t l = 1; l < L; l++) Aout[l] = t->A[l + 1];
+    mlp_forward_pass(m, t->A[1], n, L - 1, Aout, S, NULL, MLP_PRODUCT_GEMM);
     /* D_L = I_k for every sample; D_l = (D_{l+1} W_{l+1}) o act'(z_l) */
     memset(t->D[L], 0, n * k * k * sizeof(double));
     for (size_t i = 0; i < n; i++)
@@ -977,59 +624,67 @@ done:
 }
 
 
-/* ---- is the checkpoint at an interpolating minimum? ---- */
+/* ---- the geometry of a model: Lanczos on its Hessian products ---- */
 
-linstab_status linstab_mlp_point_at(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
-                                    linstab_loss loss, double smoothing, linstab_mlp_point *out, linstab_error *err)
+
+typedef struct hvp_ctx {
+    const linstab_mlp *m;
+    const linstab_array *X, *Y;
+    linstab_loss loss;
+    double smoothing;
+} hvp_ctx;
+
+static linstab_status hvp_apply(const double *x, double *y, void *vctx, linstab_error *err)
 {
-    memset(out, 0, sizeof *out);
-    linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
-    if (st != LINSTAB_OK) return st;
-    size_t n = X->shape[0], d0 = m->sizes[0], yw = loss == LINSTAB_LOSS_MSE ? m->sizes[m->nlayers] : 1, p = m->p;
-    double *g = malloc(p * sizeof *g), *gi = malloc(p * sizeof *gi);
-    if (g == NULL || gi == NULL) {
-        free(g);
-        free(gi);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "gradient of %zu parameters: out of memory", p);
-    }
-    memset(g, 0, p * sizeof *g);
-    double total = 0.0;
-    /* sample by sample: the per-sample gradients are the premise (every
-     * l_i minimal), their mean is the full gradient */
-    for (size_t i = 0; st == LINSTAB_OK && i < n; i++) {
-        double li = 0.0;
-        st = linstab_mlp_loss(m, X->data + i * d0, Y->data + i * yw, 1, loss, smoothing, NULL, &li, gi, NULL, err);
-        if (st != LINSTAB_OK) break;
-        total += li;
-        double s = 0.0;
-        for (size_t j = 0; j < p; j++) {
-            g[j] += gi[j];
-            s += gi[j] * gi[j];
-        }
-        out->max_sample_grad_norm = fmax(out->max_sample_grad_norm, sqrt(s));
-    }
-    if (st == LINSTAB_OK) {
-        double s = 0.0, w = 0.0;
-        for (size_t j = 0; j < p; j++) {
-            s += (g[j] / (double)n) * (g[j] / (double)n);
-            w += m->theta[j] * m->theta[j];
-        }
-        out->mean_loss = total / (double)n;
-        out->grad_norm = sqrt(s);
-        out->param_norm = sqrt(w);
-    }
-    free(g);
-    free(gi);
+    hvp_ctx *c = vctx;
+    size_t n = c->X->shape[0];
+    return linstab_mlp_hvp(c->m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, err); /* the mean loss's Hessian */
+}
+
+/* Top eigenvalue of a p x p self-adjoint map of the model, matrix-free
+ * (Lanczos on `apply`, whose failure ends it with the product's error). */
+static linstab_status model_top(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                linstab_loss loss, double smoothing, linstab_apply_fn apply,
+                                double *top, linstab_error *err)
+{
+    hvp_ctx c = {m, X, Y, loss, smoothing};
+    linstab_operator op = {m->p, apply, apply, NULL, 1, &c};
+    linstab_eigen_opts o = linstab_eigen_defaults();
+    o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
+    o.tol = 1e-8;
+    o.ncv = 20;
+    return linstab_eigen_top(&op, &o, top, NULL, err);
+}
+
+linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                     linstab_loss loss, double smoothing, double *lambda1,
+                                     linstab_error *err)
+{
+    return model_top(m, X, Y, loss, smoothing, hvp_apply, lambda1, err);
+}
+
+static linstab_status m2gap_apply(const double *x, double *y, void *vctx, linstab_error *err)
+{
+    hvp_ctx *c = vctx;
+    const linstab_mlp *m = c->m;
+    size_t n = c->X->shape[0], p = m->p;
+    double *Hv = malloc(p * sizeof *Hv), *HHv = malloc(p * sizeof *HHv);
+    memset(y, 0, p * sizeof *y);
+    linstab_status st = Hv != NULL && HHv != NULL ? LINSTAB_OK
+                                                  : linstab_error_set(err, LINSTAB_ENOMEM, "s2: out of memory");
+    /* y = (1/n) sum_i H_i (H_i x), batched (linstab_mlp_m2_product) */
+    if (st == LINSTAB_OK)
+        st = linstab_mlp_m2_product(m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, Hv, err);
+    /* minus H (H x) with the mean Hessian (H x came with the first pass) */
+    if (st == LINSTAB_OK) st = hvp_apply(Hv, HHv, c, err);
+    for (size_t j = 0; st == LINSTAB_OK && j < p; j++) y[j] -= HHv[j];
+    free(Hv);
+    free(HHv);
     return st;
 }
 
-int linstab_mlp_point_stationary(const linstab_mlp_point *pt, double sharpness)
+linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                  linstab_loss loss, double smoothing, double *gap, linstab_error *err)
 {
-    return pt->max_sample_grad_norm <= LINSTAB_MINIMUM_GRAD_RTOL * fmax(1.0, fabs(sharpness) * pt->param_norm);
-}
-
-int linstab_mlp_point_is_minimum(const linstab_mlp_point *pt, double sharpness, double lambda_min)
-{
-    int curved = !(lambda_min < -LINSTAB_MINIMUM_CURV_RTOL * fabs(sharpness));
-    return linstab_mlp_point_stationary(pt, sharpness) && curved;
+    return model_top(m, X, Y, loss, smoothing, m2gap_apply, gap, err);
 }

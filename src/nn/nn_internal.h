@@ -1,0 +1,56 @@
+/*
+ * nn_internal.h -- declarations shared by the files of src/nn/ (the
+ * autograd engine, the MLP model and its per-sample derivatives), not
+ * exported.
+ */
+#ifndef LINSTAB_NN_INTERNAL_H
+#define LINSTAB_NN_INTERNAL_H
+
+#include <stddef.h>
+
+#include "linstab/ad.h"
+#include "linstab/mlp.h"
+
+/*
+ * THE numeric forward pass of an MLP (docs/math.md §8) over `rows`
+ * samples, every row at once:
+ *     Z_l = A_{l-1} W_l' + 1 b_l'   (one GEMM per layer, then the bias)
+ *     A_l = act(Z_l) for l < L,  A_L = Z_L = f(X)
+ * with A_0 = X (rows x d0, borrowed).  Layers 1..upto are computed
+ * (upto = m->nlayers for the outputs; m->nlayers - 1 stops at the last
+ * hidden layer).  OUT A[l] (rows x d_l) for l = 1..upto; OUT S1[l], S2[l]
+ * (rows x d_l, l < L) = act'(Z_l), act''(Z_l) when S1 / S2 and the entry
+ * are not NULL.  A[l] may be the same buffer as A[l - 2] (ping-pong), never
+ * as A[l - 1].  No allocation, cannot fail.
+ *
+ * The product kernel: MLP_PRODUCT_GEMM for any number of rows (the same
+ * call as the autograd graph's matmul, so the same numbers), or
+ * MLP_PRODUCT_GEMV for one row (rows = 1; the per-sample Hessians, whose
+ * references were made with it: BLAS rounds a matrix-vector product
+ * differently from a one-row matrix product).
+ *
+ * Every numeric forward of linstab (outputs, loss values, evaluation, the
+ * batched Hessian products, per-sample Hessians, the NTK factors) is this
+ * one; the autograd graph of mlp.c builds the same numbers with tangents.
+ */
+typedef enum mlp_product { MLP_PRODUCT_GEMM = 0, MLP_PRODUCT_GEMV } mlp_product;
+
+void mlp_forward_pass(const linstab_mlp *m, const double *X, size_t rows, size_t upto, double *const *A,
+                      double *const *S1, double *const *S2, mlp_product product);
+
+/* CE targets: every one of the rows labels of Y is a class in 0..K-1, or
+ * LINSTAB_EDATA naming the first that is not as sample r0 + r. */
+linstab_status mlp_check_labels(const double *Y, size_t rows, size_t K, size_t r0, linstab_error *err);
+
+/*
+ * The value of the loss ops of ad.c at outputs F (rows x cols) without a
+ * graph: MSE sum_r ||f_r - y_r||^2 / 2 (target rows x cols), XENT the sum
+ * over rows of the label-smoothed softmax cross-entropy (target: rows
+ * labels, assumed valid).  The same numbers as linstab_ad_mse /
+ * linstab_ad_xent's value (they call it).  op is LINSTAB_AD_MSE or
+ * LINSTAB_AD_XENT (NaN for any other op).  No allocation.
+ */
+double ad_loss_value(linstab_ad_op op, size_t rows, size_t cols, const double *F, const double *target,
+                     double smoothing);
+
+#endif
