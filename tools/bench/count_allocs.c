@@ -19,6 +19,16 @@
 #include "linstab/eigen.h"
 #include "linstab/family.h"
 #include "linstab/secmom.h"
+#if __has_include("linstab/optimizer.h") /* one optimizer enum (issue 11, item 5) */
+#include "linstab/optimizer.h"
+#define SM_SGD LINSTAB_OPT_SGD
+#define SM_SAM_INDEP LINSTAB_OPT_SAM_INDEP
+typedef linstab_optimizer sm_method;
+#else
+#define SM_SGD LINSTAB_METHOD_SGD
+#define SM_SAM_INDEP LINSTAB_METHOD_SAM_INDEP
+typedef linstab_method sm_method;
+#endif
 
 void *__libc_malloc(size_t);
 void *__libc_calloc(size_t, size_t);
@@ -101,7 +111,7 @@ static int apply(linstab_operator *op, const double *x, double *y, int adjoint)
 #endif
 }
 
-static void per_apply(const char *name, linstab_family *f0, linstab_method method, int adjoint)
+static void per_apply(const char *name, linstab_family *f0, sm_method method, int adjoint)
 {
     linstab_rotated rf;
     linstab_error err;
@@ -145,7 +155,7 @@ static void per_solve(const char *name, linstab_family *f0)
         exit(1);
     }
     unsigned long long a1 = n_alloc;
-    if (linstab_secmom_radius_at(rf.f, rf.l, LINSTAB_METHOD_SGD, 0.9 * eta, 0.0, 0.9, 0.1, &o, &rad, &err) !=
+    if (linstab_secmom_radius_at(rf.f, rf.l, SM_SGD, 0.9 * eta, 0.0, 0.9, 0.1, &o, &rad, &err) !=
         LINSTAB_OK) {
         fprintf(stderr, "%s\n", err.msg);
         exit(1);
@@ -161,12 +171,12 @@ int main(void)
     linstab_family *fac = make_family(LINSTAB_FAMILY_FACTORED, 400, 60, 4);
     linstab_family *den = make_family(LINSTAB_FAMILY_DENSE, 60, 20, 20);
     linstab_family *dia = make_family(LINSTAB_FAMILY_DIAGONAL, 400, 60, 1);
-    per_apply("factored n=400 d=60 k=4, SGD", fac, LINSTAB_METHOD_SGD, 0);
-    per_apply("factored n=400 d=60 k=4, SAM independent", fac, LINSTAB_METHOD_SAM_INDEP, 0);
-    per_apply("factored n=400 d=60 k=4, SAM indep. adjoint", fac, LINSTAB_METHOD_SAM_INDEP, 1);
-    per_apply("dense n=60 d=20, SGD", den, LINSTAB_METHOD_SGD, 0);
-    per_apply("dense n=60 d=20, SAM independent", den, LINSTAB_METHOD_SAM_INDEP, 0);
-    per_apply("diagonal n=400 d=60, SGD", dia, LINSTAB_METHOD_SGD, 0);
+    per_apply("factored n=400 d=60 k=4, SGD", fac, SM_SGD, 0);
+    per_apply("factored n=400 d=60 k=4, SAM independent", fac, SM_SAM_INDEP, 0);
+    per_apply("factored n=400 d=60 k=4, SAM indep. adjoint", fac, SM_SAM_INDEP, 1);
+    per_apply("dense n=60 d=20, SGD", den, SM_SGD, 0);
+    per_apply("dense n=60 d=20, SAM independent", den, SM_SAM_INDEP, 0);
+    per_apply("diagonal n=400 d=60, SGD", dia, SM_SGD, 0);
     per_solve("factored n=400 d=60 k=4 (ARPACK)", fac);
     per_solve("dense n=60 d=20 (ARPACK)", den);
     linstab_family_free(fac);
