@@ -25,24 +25,28 @@ typedef struct dense_ctx {
     const double *A;
 } dense_ctx;
 
-static void apply_dense(const double *x, double *y, void *vctx)
+static linstab_status apply_dense(const double *x, double *y, void *vctx, linstab_error *err)
 {
+    (void)err;
     dense_ctx *c = vctx;
     for (size_t i = 0; i < c->n; i++) {
         double s = 0.0;
         for (size_t j = 0; j < c->n; j++) s += c->A[i * c->n + j] * x[j];
         y[i] = s;
     }
+    return LINSTAB_OK;
 }
 
-static void apply_dense_t(const double *x, double *y, void *vctx)
+static linstab_status apply_dense_t(const double *x, double *y, void *vctx, linstab_error *err)
 {
+    (void)err;
     dense_ctx *c = vctx;
     for (size_t i = 0; i < c->n; i++) {
         double s = 0.0;
         for (size_t j = 0; j < c->n; j++) s += c->A[j * c->n + i] * x[j];
         y[i] = s;
     }
+    return LINSTAB_OK;
 }
 
 /* Q: n x n orthogonal (QR of a Gaussian matrix). */
@@ -184,4 +188,69 @@ Test(eigen_radius, of_a_self_adjoint_operator_is_the_largest_absolute_eigenvalue
     free(w);
     free(Q);
     free(A);
+}
+
+/* ---- an apply that fails: its status and message come back unchanged ----
+ * The operator of a known matrix whose apply fails at its `fail_at`-th call
+ * with LINSTAB_EDATA and a message of its own; every solver path (dense
+ * top and radius formed column by column, ARPACK's Lanczos and Arnoldi
+ * loops, the self-adjoint radius) must stop and return exactly that. */
+typedef struct failing_ctx {
+    dense_ctx dense;
+    int calls, fail_at;
+} failing_ctx;
+
+static linstab_status apply_failing(const double *x, double *y, void *vctx, linstab_error *err)
+{
+    failing_ctx *c = vctx;
+    if (++c->calls == c->fail_at)
+        return linstab_error_set(err, LINSTAB_EDATA, "sample %d: the product is not finite", 41);
+    return apply_dense(x, y, &c->dense, err);
+}
+
+static void failing_case(size_t n, linstab_eigen_path path, int self_adjoint, int radius, int fail_at)
+{
+    double *A = calloc(n * n, sizeof *A);
+    for (size_t i = 0; i < n; i++) {
+        A[i * n + i] = 1.0 + (double)i;
+        if (i + 1 < n) A[i * n + i + 1] = A[(i + 1) * n + i] = 0.25;
+    }
+    if (!self_adjoint) A[n - 1] = 0.5; /* not symmetric */
+    failing_ctx c = {{n, A}, 0, fail_at};
+    linstab_operator op = {n, apply_failing, NULL, NULL, self_adjoint, &c};
+    linstab_eigen_opts o = linstab_eigen_defaults();
+    o.path = path;
+    double v = -1.0;
+    linstab_error err;
+    linstab_error_clear(&err);
+    linstab_status st = radius ? linstab_eigen_radius(&op, &o, &v, &err) : linstab_eigen_top(&op, &o, &v, NULL, &err);
+    cr_expect_eq(st, LINSTAB_EDATA, "n %zu path %d radius %d fail at %d: status %d (%s)", n, (int)path, radius,
+                 fail_at, (int)st, err.msg);
+    cr_expect_eq(err.code, LINSTAB_EDATA);
+    cr_expect_str_eq(err.msg, "sample 41: the product is not finite", "n %zu path %d radius %d", n, (int)path, radius);
+    cr_expect_eq(c.calls, fail_at, "no apply after the failing one (%d calls)", c.calls);
+    cr_expect_eq(v, -1.0, "no value on failure");
+    free(A);
+}
+
+Test(eigen_failure, a_failing_apply_returns_its_own_status_and_message_on_every_path)
+{
+    for (int fail_at = 1; fail_at <= 5; fail_at += 2) { /* within the 6 columns of the dense path */
+        failing_case(6, LINSTAB_EIGEN_DENSE, 1, 0, fail_at);   /* dense top, column by column */
+        failing_case(6, LINSTAB_EIGEN_DENSE, 1, 1, fail_at);   /* dense self-adjoint radius */
+        failing_case(6, LINSTAB_EIGEN_DENSE, 0, 1, fail_at);   /* dense dgeev radius */
+        failing_case(50, LINSTAB_EIGEN_ARPACK, 1, 0, fail_at); /* Lanczos loop */
+        failing_case(50, LINSTAB_EIGEN_ARPACK, 1, 1, fail_at); /* Lanczos for the radius */
+        failing_case(50, LINSTAB_EIGEN_ARPACK, 0, 1, fail_at); /* Arnoldi loop */
+    }
+}
+
+Test(eigen_failure, a_solve_after_a_failed_one_is_unaffected)
+{
+    /* ARPACK keeps state between reverse-communication calls: a loop left
+     * early must not disturb the next solve */
+    failing_case(50, LINSTAB_EIGEN_ARPACK, 1, 0, 5);
+    failing_case(50, LINSTAB_EIGEN_ARPACK, 0, 1, 5);
+    top_case(60, LINSTAB_EIGEN_ARPACK, 1);
+    radius_case(80, LINSTAB_EIGEN_ARPACK, 0.3, 1.1);
 }

@@ -147,6 +147,48 @@ Test(family, sandwich_equals_naive_mean_of_h_x_h)
     }
 }
 
+/* A workspace reused over several X: every result equals the naive mean
+ * (a stale accumulator or factor product would show on the second X) and,
+ * bit for bit, the one-off linstab_family_sandwich; n = 20 dense samples
+ * spread over 8 chunks (and threads when there are several). */
+Test(family, a_reused_workspace_gives_the_sandwich_of_each_x_bit_for_bit)
+{
+    size_t n = 20, d = 5, dd = d * d;
+    gsl_rng *r = tu_rng(17);
+    for (int t = 0; t < 3; t++) {
+        linstab_family *f = random_family(kinds[t], n, d, 3, 61 + t);
+        double *H = explicit_samples(f);
+        linstab_family_workspace *w = NULL;
+        linstab_error err;
+        cr_assert_eq(linstab_family_workspace_alloc(f, &w, &err), LINSTAB_OK, "%s", err.msg);
+        for (int rep = 0; rep < 3; rep++) {
+            double X[25], ref[25] = {0}, T[25], U[25], Y[25], Y1[25];
+            tu_gauss(r, X, dd);
+            linstab_sym_symmetrize(d, X);
+            for (size_t i = 0; i < n; i++) {
+                matmul(d, H + i * dd, X, T);
+                matmul(d, T, H + i * dd, U);
+                for (size_t j = 0; j < dd; j++) ref[j] += U[j] / (double)n;
+            }
+            cr_assert_eq(linstab_family_sandwich_ws(f, w, X, Y, &err), LINSTAB_OK, "%s", err.msg);
+            cr_assert_eq(linstab_family_sandwich(f, X, Y1, &err), LINSTAB_OK, "%s", err.msg);
+            cr_expect_lt(tu_rel_diff(Y, ref, dd), 1e-12, "kind %d, X number %d", t, rep);
+            cr_expect_eq(memcmp(Y, Y1, sizeof Y), 0, "kind %d, X number %d: not bit for bit", t, rep);
+        }
+        /* a workspace belongs to its family */
+        linstab_family *g = random_family(kinds[t], n, d, 3, 71 + t);
+        double X[25] = {0}, Y[25];
+        cr_expect_eq(linstab_family_sandwich_ws(g, w, X, Y, &err), LINSTAB_EINVAL);
+        cr_expect(strstr(err.msg, "another family") != NULL, "%s", err.msg);
+        linstab_family_workspace_free(w);
+        linstab_family_workspace_free(NULL);
+        linstab_family_free(g);
+        free(H);
+        linstab_family_free(f);
+    }
+    gsl_rng_free(r);
+}
+
 Test(family, sandwich_psd_equals_general_sandwich)
 {
     size_t n = 7, d = 5;

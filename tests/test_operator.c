@@ -75,10 +75,12 @@ Test(svec, is_an_isometry_and_smat_inverts_it)
 
 /* y = A x for a fixed 3 x 3 non-symmetric A */
 static const double A3[9] = {1, 2, 0, -1, 3, 4, 5, 0, -2};
-static void apply_A3(const double *x, double *y, void *ctx)
+static linstab_status apply_A3(const double *x, double *y, void *ctx, linstab_error *err)
 {
     (void)ctx;
+    (void)err;
     for (int i = 0; i < 3; i++) y[i] = A3[i * 3] * x[0] + A3[i * 3 + 1] * x[1] + A3[i * 3 + 2] * x[2];
+    return LINSTAB_OK;
 }
 static linstab_status form_seven(double *A, void *ctx, linstab_error *err)
 {
@@ -127,7 +129,7 @@ static void check_secmom(const linstab_family *f, linstab_optimizer method, doub
     double tol = 64.0 * m * EPS * fmax(nrm, bound);
     for (size_t j = 0; j < m; j++) {
         e[j] = 1.0;
-        op.apply(e, col, op.ctx);
+        cr_assert_eq(op.apply(e, col, op.ctx, &err), LINSTAB_OK, "%s", err.msg);
         e[j] = 0.0;
         for (size_t i = 0; i < m; i++)
             cr_assert(fabs(D[i * m + j] - col[i]) <= tol, "method %d B %zu %s rho %g: entry (%zu, %zu) dense %.17g, apply %.17g",
@@ -140,7 +142,7 @@ static void check_secmom(const linstab_family *f, linstab_optimizer method, doub
     if (op.apply_adjoint != NULL) {
         for (size_t j = 0; j < m; j++) {
             e[j] = 1.0;
-            op.apply_adjoint(e, col, op.ctx);
+            cr_assert_eq(op.apply_adjoint(e, col, op.ctx, &err), LINSTAB_OK, "%s", err.msg);
             e[j] = 0.0;
             for (size_t i = 0; i < m; i++) cr_assert(fabs(D[j * m + i] - col[i]) <= tol, "adjoint entry (%zu, %zu)", j, i);
         }

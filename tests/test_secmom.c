@@ -145,7 +145,7 @@ Test(secmom, sgd_and_independent_sam_operators_equal_enumeration_of_every_batch)
                 linstab_secmom *s = NULL;
                 linstab_optimizer m = method ? LINSTAB_OPT_SAM_INDEP : LINSTAB_OPT_SGD;
                 cr_assert_eq(linstab_secmom_alloc(rf.f, rf.l, m, 0.4, 0.6, a, b, &s, &err), LINSTAB_OK);
-                linstab_secmom_apply(s, X, Y);
+                cr_assert_eq(linstab_secmom_apply(s, X, Y, &err), LINSTAB_OK, "%s", err.msg);
                 memset(want, 0, sizeof want);
                 ctx c = {Hs, 0.4, 0.6, B, schemes[sc], X, want, NULL, 0.0};
                 batches(schemes[sc], B, method ? indep_outer : sgd_batch, &c);
@@ -287,7 +287,7 @@ Test(secmom, monte_carlo_second_moments_match_the_operator)
         for (size_t i = 0; i < r; i++)
             for (size_t j = 0; j < r; j++) W[i * r + j] = w0[i] * w0[j];
         for (size_t k = 0; k < K; k++) {
-            linstab_secmom_apply(s, W, Wn);
+            cr_assert_eq(linstab_secmom_apply(s, W, Wn, &err), LINSTAB_OK, "%s", err.msg);
             memcpy(W, Wn, r * r * sizeof *W);
         }
         linstab_sim *sim = NULL;
@@ -336,7 +336,7 @@ Test(secmom, full_batch_sam_apply_is_J_X_J_with_J_diagonal_in_the_eigenbasis)
         gsl_rng *g = tu_rng(52);
         tu_gauss(g, X, r * r);
         gsl_rng_free(g);
-        linstab_secmom_apply(s, X, Y);
+        cr_assert_eq(linstab_secmom_apply(s, X, Y, &err), LINSTAB_OK, "%s", err.msg);
         double rad = 0.0;
         for (size_t j = 0; j < r; j++) {
             double kj = 1.0 - eta * (rf.l[j] + rho * rf.l[j] * rf.l[j]);

@@ -7,6 +7,10 @@
  * self-adjoint) or Arnoldi (dnaupd), with a deterministic start vector so
  * that results do not depend on the call order.  No convergence is an
  * error (LINSTAB_ENOCONV), never a silent wrong number.
+ * Errors of both solvers: LINSTAB_EINVAL (dimension 0), LINSTAB_ENOMEM,
+ * LINSTAB_ELAPACK, LINSTAB_ENOCONV, and the status and message of the
+ * operator itself: the first apply or form_dense that fails ends the solve
+ * and its error is returned unchanged.
  */
 #ifndef LINSTAB_EIGEN_H
 #define LINSTAB_EIGEN_H
@@ -38,6 +42,14 @@ typedef struct linstab_eigen_opts {
 
 /* Default options (AUTO). */
 LINSTAB_API linstab_eigen_opts linstab_eigen_defaults(void);
+
+/*
+ * 1 when linstab_eigen_top / _radius solve an operator of dimension dim
+ * with opts (NULL: the defaults) on its dense matrix (form_dense, or one
+ * apply per column), 0 when matrix-free (apply inside ARPACK's loop).
+ * For callers that size an apply's workspace only when it is needed.
+ */
+LINSTAB_API int linstab_eigen_is_dense(const linstab_eigen_opts *opts, size_t dim);
 
 /*
  * Largest algebraic eigenvalue of a self-adjoint operator (OUT *lambda);

@@ -132,9 +132,41 @@ LINSTAB_API linstab_status linstab_family_mean(const linstab_family *f, double *
 LINSTAB_API linstab_status linstab_family_moments(const linstab_family *f, int kmax,
                                                   double *const *M, linstab_error *err);
 
-/* Y = (1/n) sum_i H_i X H_i  (X symmetric d x d; Y d x d overwritten). */
+/* Y = (1/n) sum_i H_i X H_i  (X symmetric d x d; Y d x d overwritten).
+ * Allocates its scratch per call: inside a loop, use a workspace
+ * (linstab_family_sandwich_ws below).  Errors: LINSTAB_ENOMEM. */
 LINSTAB_API linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
                                                    double *Y, linstab_error *err);
+
+/*
+ * A workspace for repeated sandwiches Y = (1/n) sum_i H_i X H_i of one
+ * family (the second-moment operators and critical values apply them
+ * inside Lanczos, Arnoldi and conjugate-gradient loops): everything the
+ * kernel needs is allocated here once, so that linstab_family_sandwich_ws
+ * allocates nothing.  Factored families keep their gathered factors
+ * W = [U_1 ... U_n] (d x nk) and the d x nk and n k x k scratch of the
+ * product; dense ones a d x d triangle, the per-chunk accumulators and one
+ * d x d scratch per thread (at most omp_get_max_threads() at allocation
+ * time are used); diagonal ones nothing.
+ * f is borrowed: it must outlive the workspace and not change.
+ * OUT *out, free with linstab_family_workspace_free (NULL: no-op).
+ * Errors: LINSTAB_ENOMEM, LINSTAB_EINVAL (unknown kind).
+ */
+typedef struct linstab_family_workspace linstab_family_workspace;
+LINSTAB_API linstab_status linstab_family_workspace_alloc(const linstab_family *f,
+                                                          linstab_family_workspace **out,
+                                                          linstab_error *err);
+LINSTAB_API void linstab_family_workspace_free(linstab_family_workspace *w);
+
+/*
+ * linstab_family_sandwich through a workspace of the same family f: the
+ * same numbers, bit for bit, and no allocation.  Y (d x d) overwritten.
+ * Errors: LINSTAB_EINVAL when w was allocated for another family.
+ */
+LINSTAB_API linstab_status linstab_family_sandwich_ws(const linstab_family *f,
+                                                      linstab_family_workspace *w,
+                                                      const double *X, double *Y,
+                                                      linstab_error *err);
 
 /*
  * The same for X positive definite (e.g. the restricted mean Hessian):

@@ -21,7 +21,16 @@
 extern "C" {
 #endif
 
-typedef void (*linstab_apply_fn)(const double *x, double *y, void *ctx);
+/*
+ * y = A x: x (IN, length dim) and y (OUT, length dim, overwritten) do not
+ * alias; ctx is the operator's context.  Returns LINSTAB_OK, or a status
+ * with err filled (err may be NULL) when the product cannot be computed:
+ * every eigensolver (eigen.h) stops at the first failing apply and returns
+ * that status and message unchanged.  An apply called inside an iterative
+ * solver's loop should not allocate (keep the workspace in ctx).
+ */
+typedef linstab_status (*linstab_apply_fn)(const double *x, double *y, void *ctx,
+                                           linstab_error *err);
 /* Form the dense dim x dim matrix (row-major) into A; return a status. */
 typedef linstab_status (*linstab_form_fn)(double *A, void *ctx, linstab_error *err);
 
@@ -36,7 +45,8 @@ typedef struct linstab_operator {
 
 /*
  * Dense matrix of op (dim x dim row-major, overwritten): form_dense when
- * available, else one apply per unit vector.
+ * available, else one apply per unit vector.  Errors: LINSTAB_ENOMEM, or
+ * the status and message of the first form_dense / apply that fails.
  */
 LINSTAB_API linstab_status linstab_operator_dense(const linstab_operator *op, double *A,
                                                   linstab_error *err);

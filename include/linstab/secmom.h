@@ -48,7 +48,10 @@ typedef struct linstab_secmom linstab_secmom;
  * Context of T for the rotated family f (borrowed: must outlive the
  * context) with H = diag(l) (l borrowed, length f->d), n = f->n samples,
  * for the optimizer `method` (SGD, SAM_INDEP, or SAM_SAME at full batch;
- * see above).  OUT *out, free with linstab_secmom_free.  Errors:
+ * see above).  Everything an application of T needs (r x r work matrices
+ * and the family's sandwich workspace, linstab_family_workspace_alloc) is
+ * allocated here once: linstab_secmom_apply and the operator's apply
+ * allocate nothing.  OUT *out, free with linstab_secmom_free.  Errors:
  * LINSTAB_EINVAL (SAM_NORMALIZED), LINSTAB_ENOMEM.
  */
 LINSTAB_API linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
@@ -63,15 +66,19 @@ LINSTAB_API void linstab_secmom_free(linstab_secmom *s);
  * coefficients of sampling.h: the noise part of every SGD operator (T
  * here, the critical-eta pencil of critical.c).  f is the rotated family
  * (r = f->d), X and Y r x r row-major, not aliased; Y is overwritten (and
- * holds the a H X H part even on failure).  Errors: those of
- * linstab_family_sandwich (LINSTAB_ENOMEM).
+ * holds the a H X H part even on failure).  ws: a workspace of f
+ * (linstab_family_workspace_alloc) for calls in a loop, which then
+ * allocate nothing, or NULL (one-off scratch).  Errors: those of
+ * linstab_family_sandwich_ws / linstab_family_sandwich.
  */
 LINSTAB_API linstab_status linstab_secmom_batch_moment(const linstab_family *f, const double *l, double a,
-                                                       double b, const double *X, double *Y,
-                                                       linstab_error *err);
+                                                       double b, linstab_family_workspace *ws,
+                                                       const double *X, double *Y, linstab_error *err);
 
-/* Y = T(X) on r x r symmetric matrices (X, Y not aliased). */
-LINSTAB_API void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y);
+/* Y = T(X) on r x r symmetric matrices (X, Y not aliased; Y overwritten).
+ * No allocation.  Errors: those of linstab_family_sandwich_ws. */
+LINSTAB_API linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y,
+                                                linstab_error *err);
 
 /* The operator on svec coordinates (borrows s). */
 LINSTAB_API linstab_operator linstab_secmom_operator(linstab_secmom *s);

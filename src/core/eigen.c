@@ -34,6 +34,13 @@ static int use_dense(const linstab_eigen_opts *o, size_t dim)
     return dim <= o->dense_max;
 }
 
+int linstab_eigen_is_dense(const linstab_eigen_opts *opts, size_t dim)
+{
+    linstab_eigen_opts o;
+    fill_defaults(opts, &o);
+    return use_dense(&o, dim);
+}
+
 /* Deterministic start vector: a fixed quasi-random sequence (no RNG state). */
 static void start_vector(size_t n, const double *given, double *resid)
 {
@@ -151,9 +158,10 @@ static linstab_status arpack_top(const linstab_operator *op, const linstab_eigen
         dsaupd_c(&ido, "I", w.n, "LA", nev, o->tol, w.resid, w.ncv, w.v, w.n, w.iparam, w.ipntr,
                  w.workd, w.workl, w.lworkl, &info);
         if (ido != 1 && ido != -1) break;
-        op->apply(w.workd + w.ipntr[0] - 1, w.workd + w.ipntr[1] - 1, op->ctx);
+        st = op->apply(w.workd + w.ipntr[0] - 1, w.workd + w.ipntr[1] - 1, op->ctx, err);
+        if (st != LINSTAB_OK) break; /* the apply's own status and message */
     }
-    st = loop_status(&w, info, "Lanczos dsaupd", op, o, err);
+    if (st == LINSTAB_OK) st = loop_status(&w, info, "Lanczos dsaupd", op, o, err);
     if (st == LINSTAB_OK) {
         double d[2];
         dseupd_c(vec != NULL, "A", w.select, d, vec ? z : w.v, w.n, 0.0, "I", w.n, "LA", nev, o->tol,
@@ -223,9 +231,10 @@ static linstab_status arpack_radius(const linstab_operator *op, const linstab_ei
         dnaupd_c(&ido, "I", w.n, "LM", nev, o->tol, w.resid, w.ncv, w.v, w.n, w.iparam, w.ipntr,
                  w.workd, w.workl, w.lworkl, &info);
         if (ido != 1 && ido != -1) break;
-        op->apply(w.workd + w.ipntr[0] - 1, w.workd + w.ipntr[1] - 1, op->ctx);
+        st = op->apply(w.workd + w.ipntr[0] - 1, w.workd + w.ipntr[1] - 1, op->ctx, err);
+        if (st != LINSTAB_OK) break;
     }
-    st = loop_status(&w, info, "Arnoldi dnaupd", op, o, err);
+    if (st == LINSTAB_OK) st = loop_status(&w, info, "Arnoldi dnaupd", op, o, err);
     if (st == LINSTAB_OK) {
         double dr[3], di[3];
         dneupd_c(0, "A", w.select, dr, di, w.v, w.n, 0.0, 0.0, w.workev, "I", w.n, "LM", nev, o->tol,

@@ -16,13 +16,14 @@ linstab_status linstab_operator_dense(const linstab_operator *op, double *A, lin
         free(col);
         return linstab_error_set(err, LINSTAB_ENOMEM, "dense operator of size %zu: out of memory", n);
     }
-    for (size_t j = 0; j < n; j++) {
+    linstab_status st = LINSTAB_OK;
+    for (size_t j = 0; j < n && st == LINSTAB_OK; j++) {
         e[j] = 1.0;
-        op->apply(e, col, op->ctx);
+        st = op->apply(e, col, op->ctx, err);
         e[j] = 0.0;
-        for (size_t i = 0; i < n; i++) A[i * n + j] = col[i];
+        for (size_t i = 0; st == LINSTAB_OK && i < n; i++) A[i * n + j] = col[i];
     }
     free(e);
     free(col);
-    return LINSTAB_OK;
+    return st;
 }

@@ -136,51 +136,93 @@ typedef void (*sample_sum_fn)(size_t i, double *const *acc, double *work, const 
 #define SUM_MAX_CHUNKS 8
 #define SUM_CHUNK_BYTES (256.0 * 1048576.0)
 
-static linstab_status chunked_sample_sum(size_t n, size_t d, int nacc, size_t work_len,
-                                         sample_sum_fn fn, const void *ctx, double scale,
-                                         double *const *out, linstab_error *err)
+/* The buffers of a chunked sum: nch * nacc accumulators of d x d and one
+ * work buffer of work_len doubles per thread (nthreads of them). */
+typedef struct sum_bufs {
+    size_t nch, work_len;
+    int nacc, nthreads;
+    double *acc, *work;
+} sum_bufs;
+
+static void sum_bufs_free(sum_bufs *b)
+{
+    free(b->acc);
+    free(b->work);
+    b->acc = b->work = NULL;
+}
+
+static linstab_status sum_bufs_alloc(size_t n, size_t d, int nacc, size_t work_len, sum_bufs *b,
+                                     linstab_error *err)
 {
     size_t dd = d * d;
     size_t nch = SUM_MAX_CHUNKS < n ? SUM_MAX_CHUNKS : n;
     double per = (double)nacc * (double)dd * sizeof(double);
     while (nch > 1 && (double)nch * per > SUM_CHUNK_BYTES) nch--;
-    double *acc = alloc_touched(nch * (size_t)nacc * dd);
-    if (acc == NULL) return oom(err, "per-sample sums");
-    int failed = 0;
-    int blas_threads = nch > 1 ? blas_threads_single() : -1;
-#pragma omp parallel if (nch > 1)
-    {
-        double *work = work_len ? malloc(work_len * sizeof *work) : NULL;
-        if (work_len && work == NULL) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (size_t c = 0; c < nch; c++) {
-            if (work_len && work == NULL) continue;
-            double *a[4];
-            for (int q = 0; q < nacc; q++) a[q] = acc + (c * (size_t)nacc + (size_t)q) * dd;
-            for (size_t i = c * n / nch; i < (c + 1) * n / nch; i++) fn(i, a, work, ctx);
-        }
-        free(work);
-    }
-    blas_threads_restore(blas_threads);
-    if (failed) {
-        free(acc);
+    int nt = 1;
+#ifdef _OPENMP
+    if (nch > 1) nt = omp_get_max_threads();
+#endif
+    if (nt < 1) nt = 1;
+    if ((size_t)nt > nch) nt = (int)nch;
+    b->nch = nch;
+    b->nacc = nacc;
+    b->work_len = work_len;
+    b->nthreads = nt;
+    b->acc = alloc_touched(nch * (size_t)nacc * dd);
+    b->work = work_len ? malloc((size_t)nt * work_len * sizeof *b->work) : NULL;
+    if (b->acc == NULL || (work_len && b->work == NULL)) {
+        sum_bufs_free(b);
         return oom(err, "per-sample sums");
     }
+    return LINSTAB_OK;
+}
+
+/* The sum itself, in the buffers of b (no allocation). */
+static void chunked_sample_sum_in(const sum_bufs *b, size_t n, size_t d, sample_sum_fn fn,
+                                  const void *ctx, double scale, double *const *out)
+{
+    size_t dd = d * d, nch = b->nch;
+    int nacc = b->nacc;
+    memset(b->acc, 0, nch * (size_t)nacc * dd * sizeof *b->acc);
+    int blas_threads = nch > 1 ? blas_threads_single() : -1;
+#pragma omp parallel if (nch > 1) num_threads(b->nthreads)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        double *work = b->work_len ? b->work + (size_t)t * b->work_len : NULL;
+#pragma omp for schedule(dynamic, 1)
+        for (size_t c = 0; c < nch; c++) {
+            double *a[4];
+            for (int q = 0; q < nacc; q++) a[q] = b->acc + (c * (size_t)nacc + (size_t)q) * dd;
+            for (size_t i = c * n / nch; i < (c + 1) * n / nch; i++) fn(i, a, work, ctx);
+        }
+    }
+    blas_threads_restore(blas_threads);
     for (int q = 0; q < nacc; q++) {
         double *o = out[q];
-        const double *a0 = acc + (size_t)q * dd;
+        const double *a0 = b->acc + (size_t)q * dd;
         for (size_t j = 0; j < dd; j++) o[j] = a0[j];
         for (size_t c = 1; c < nch; c++) {
-            const double *ac = acc + (c * (size_t)nacc + (size_t)q) * dd;
+            const double *ac = b->acc + (c * (size_t)nacc + (size_t)q) * dd;
             for (size_t j = 0; j < dd; j++) o[j] += ac[j];
         }
         for (size_t j = 0; j < dd; j++) o[j] *= scale;
         linstab_sym_fill_lower(d, o);
     }
-    free(acc);
+}
+
+/* A one-off sum: its buffers allocated and freed here. */
+static linstab_status chunked_sample_sum(size_t n, size_t d, int nacc, size_t work_len,
+                                         sample_sum_fn fn, const void *ctx, double scale,
+                                         double *const *out, linstab_error *err)
+{
+    sum_bufs b;
+    linstab_status st = sum_bufs_alloc(n, d, nacc, work_len, &b, err);
+    if (st != LINSTAB_OK) return st;
+    chunked_sample_sum_in(&b, n, d, fn, ctx, scale, out);
+    sum_bufs_free(&b);
     return LINSTAB_OK;
 }
 
@@ -376,39 +418,82 @@ static void dense_sandwich_term(size_t i, double *const *acc, double *T, const v
                  (int)d);
 }
 
-linstab_status linstab_family_sandwich(const linstab_family *f, const double *X, double *Y,
-                                       linstab_error *err)
+struct linstab_family_workspace {
+    const linstab_family *f; /* borrowed */
+    double *U;               /* dense: X's upper half (d x d) */
+    sum_bufs sum;            /* dense: the chunked sum's buffers */
+    double *W, *P, *C, *tmp; /* factored: [U_1 ... U_n] and P (d x nk), C (n k x k), tmp (k) */
+    /* diagonal: nothing (the sandwich needs no scratch) */
+};
+
+void linstab_family_workspace_free(linstab_family_workspace *w)
+{
+    if (w == NULL) return;
+    free(w->U);
+    sum_bufs_free(&w->sum);
+    free(w->W);
+    free(w->P);
+    free(w->C);
+    free(w->tmp);
+    free(w);
+}
+
+linstab_status linstab_family_workspace_alloc(const linstab_family *f, linstab_family_workspace **out,
+                                              linstab_error *err)
+{
+    *out = NULL;
+    size_t n = f->n, d = f->d, k = f->k, dd = d * d, nk = n * k;
+    linstab_family_workspace *w = calloc(1, sizeof *w);
+    if (w == NULL) return oom(err, "family workspace");
+    w->f = f;
+    linstab_status st = LINSTAB_OK;
+    switch (f->kind) {
+    case LINSTAB_FAMILY_DENSE:
+        w->U = malloc(dd * sizeof *w->U);
+        st = w->U == NULL ? oom(err, "sandwich") : sum_bufs_alloc(n, d, 1, dd, &w->sum, err);
+        break;
+    case LINSTAB_FAMILY_FACTORED:
+        w->W = family_gather_factors(f);
+        w->P = malloc(d * nk * sizeof *w->P);
+        w->C = malloc(n * k * k * sizeof *w->C);
+        w->tmp = malloc(k * sizeof *w->tmp);
+        if (w->W == NULL || w->P == NULL || w->C == NULL || w->tmp == NULL) st = oom(err, "sandwich");
+        break;
+    case LINSTAB_FAMILY_DIAGONAL: break;
+    default: st = linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind"); break;
+    }
+    if (st != LINSTAB_OK) {
+        linstab_family_workspace_free(w);
+        return st;
+    }
+    *out = w;
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_family_workspace *w,
+                                          const double *X, double *Y, linstab_error *err)
 {
     size_t n = f->n, d = f->d, k = f->k, dd = d * d;
     double inv = 1.0 / (double)n;
+    if (w == NULL || w->f != f)
+        return linstab_error_set(err, LINSTAB_EINVAL, "sandwich: the workspace belongs to another family");
     switch (f->kind) {
     case LINSTAB_FAMILY_DENSE: {
         /* X = U + U' with U upper triangular (half X's diagonal), so
          * H_i X H_i = T H_i + H_i T' with T = H_i U: a triangular product and
          * a rank-2k update per sample (1.5 d^3 flops, not 2 d^3), summed in
          * fixed chunks of samples over threads */
-        double *U = malloc(dd * sizeof *U);
-        if (U == NULL) return oom(err, "sandwich");
+        double *U = w->U;
         for (size_t a = 0; a < d; a++)
             for (size_t b = 0; b < d; b++) U[a * d + b] = b > a ? X[a * d + b] : b == a ? 0.5 * X[a * d + b] : 0.0;
         chol_ctx c = {f, U};
-        linstab_status st = chunked_sample_sum(n, d, 1, dd, dense_sandwich_term, &c, inv, &Y, err);
-        free(U);
-        return st;
+        chunked_sample_sum_in(&w->sum, n, d, dense_sandwich_term, &c, inv, &Y);
+        return LINSTAB_OK;
     }
     case LINSTAB_FAMILY_FACTORED: {
         size_t nk = n * k;
-        double *W = family_gather_factors(f);
-        double *P = malloc(d * nk * sizeof *P);
-        double *C = malloc(n * k * k * sizeof *C);
-        double *tmp = malloc(k * sizeof *tmp);
-        if (W == NULL || P == NULL || C == NULL || tmp == NULL) {
-            free(W);
-            free(P);
-            free(C);
-            free(tmp);
-            return oom(err, "sandwich");
-        }
+        const double *W = w->W;
+        double *P = w->P, *C = w->C;
         /* P = X W, C_i = U_i' X U_i, then Y = W [U_i C_i]' / n */
         cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)nk, 1.0, X, (int)d, W,
                     (int)nk, 0.0, P, (int)nk);
@@ -416,17 +501,13 @@ linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)d, 1.0,
                         W + i * k, (int)nk, P + i * k, (int)nk, 0.0, C + i * k * k, (int)k);
         memcpy(P, W, d * nk * sizeof *P);
-        right_mul_blocks(n, d, k, P, C, tmp);
+        right_mul_blocks(n, d, k, P, C, w->tmp);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)nk, inv, W,
                     (int)nk, P, (int)nk, 0.0, Y, (int)d);
         linstab_sym_symmetrize(d, Y);
-        free(W);
-        free(P);
-        free(C);
-        free(tmp);
         return LINSTAB_OK;
     }
-    case LINSTAB_FAMILY_DIAGONAL: {
+    case LINSTAB_FAMILY_DIAGONAL:
         /* (H_i X H_i)_jl = D_ij X_jl D_il, so Y = X o (D'D / n) */
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, inv, f->data, (int)d,
                     0.0, Y, (int)d);
@@ -434,8 +515,17 @@ linstab_status linstab_family_sandwich(const linstab_family *f, const double *X,
         for (size_t j = 0; j < dd; j++) Y[j] *= X[j];
         return LINSTAB_OK;
     }
-    }
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
+linstab_status linstab_family_sandwich(const linstab_family *f, const double *X, double *Y,
+                                       linstab_error *err)
+{
+    linstab_family_workspace *w = NULL;
+    linstab_status st = linstab_family_workspace_alloc(f, &w, err);
+    if (st == LINSTAB_OK) st = linstab_family_sandwich_ws(f, w, X, Y, err);
+    linstab_family_workspace_free(w);
+    return st;
 }
 
 /*

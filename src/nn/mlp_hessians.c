@@ -632,69 +632,59 @@ typedef struct hvp_ctx {
     const linstab_array *X, *Y;
     linstab_loss loss;
     double smoothing;
-    linstab_status failed;
 } hvp_ctx;
 
-static void hvp_apply(const double *x, double *y, void *vctx)
+static linstab_status hvp_apply(const double *x, double *y, void *vctx, linstab_error *err)
 {
     hvp_ctx *c = vctx;
     size_t n = c->X->shape[0];
-    linstab_error err;
-    if (linstab_mlp_hvp(c->m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, &err) != LINSTAB_OK)
-        c->failed = err.code; /* the mean loss's Hessian */
+    return linstab_mlp_hvp(c->m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, err); /* the mean loss's Hessian */
 }
 
 /* Top eigenvalue of a p x p self-adjoint map of the model, matrix-free
- * (Lanczos on `apply`; the products report failures through the context). */
+ * (Lanczos on `apply`, whose failure ends it with the product's error). */
 static linstab_status model_top(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
                                 linstab_loss loss, double smoothing, linstab_apply_fn apply,
-                                const char *what, double *top, linstab_error *err)
+                                double *top, linstab_error *err)
 {
-    hvp_ctx c = {m, X, Y, loss, smoothing, LINSTAB_OK};
+    hvp_ctx c = {m, X, Y, loss, smoothing};
     linstab_operator op = {m->p, apply, apply, NULL, 1, &c};
     linstab_eigen_opts o = linstab_eigen_defaults();
     o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
     o.tol = 1e-8;
     o.ncv = 20;
-    linstab_status st = linstab_eigen_top(&op, &o, top, NULL, err);
-    if (st == LINSTAB_OK && c.failed != LINSTAB_OK)
-        st = linstab_error_set(err, c.failed, "%s: Hessian-vector product failed", what);
-    return st;
+    return linstab_eigen_top(&op, &o, top, NULL, err);
 }
 
 linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
                                      linstab_loss loss, double smoothing, double *lambda1,
                                      linstab_error *err)
 {
-    return model_top(m, X, Y, loss, smoothing, hvp_apply, "sharpness", lambda1, err);
+    return model_top(m, X, Y, loss, smoothing, hvp_apply, lambda1, err);
 }
 
-static void m2gap_apply(const double *x, double *y, void *vctx)
+static linstab_status m2gap_apply(const double *x, double *y, void *vctx, linstab_error *err)
 {
     hvp_ctx *c = vctx;
     const linstab_mlp *m = c->m;
     size_t n = c->X->shape[0], p = m->p;
     double *Hv = malloc(p * sizeof *Hv), *HHv = malloc(p * sizeof *HHv);
     memset(y, 0, p * sizeof *y);
-    if (Hv == NULL || HHv == NULL) {
-        c->failed = LINSTAB_ENOMEM;
-        free(Hv);
-        free(HHv);
-        return;
-    }
+    linstab_status st = Hv != NULL && HHv != NULL ? LINSTAB_OK
+                                                  : linstab_error_set(err, LINSTAB_ENOMEM, "s2: out of memory");
     /* y = (1/n) sum_i H_i (H_i x), batched (linstab_mlp_m2_product) */
-    linstab_error err;
-    if (linstab_mlp_m2_product(m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, Hv, &err) != LINSTAB_OK)
-        c->failed = err.code;
+    if (st == LINSTAB_OK)
+        st = linstab_mlp_m2_product(m, c->X->data, c->Y->data, n, c->loss, c->smoothing, x, y, Hv, err);
     /* minus H (H x) with the mean Hessian (H x came with the first pass) */
-    hvp_apply(Hv, HHv, c);
-    for (size_t j = 0; j < p; j++) y[j] -= HHv[j];
+    if (st == LINSTAB_OK) st = hvp_apply(Hv, HHv, c, err);
+    for (size_t j = 0; st == LINSTAB_OK && j < p; j++) y[j] -= HHv[j];
     free(Hv);
     free(HHv);
+    return st;
 }
 
 linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
                                   linstab_loss loss, double smoothing, double *gap, linstab_error *err)
 {
-    return model_top(m, X, Y, loss, smoothing, m2gap_apply, "s2", gap, err);
+    return model_top(m, X, Y, loss, smoothing, m2gap_apply, gap, err);
 }

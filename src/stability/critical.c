@@ -21,20 +21,21 @@ typedef struct scaled_ctx {
     double a, b;     /* weights of HXH and M(X) */
     double *dsc;     /* svec scaling (m) */
     double *X, *Y, *v;
-    linstab_status failed;
+    linstab_family_workspace *ws; /* the sandwich's, when b != 0 */
 } scaled_ctx;
 
-static void scaled_apply(const double *x, double *y, void *vctx)
+/* no allocation: the work matrices and the sandwich's workspace are in c */
+static linstab_status scaled_apply(const double *x, double *y, void *vctx, linstab_error *err)
 {
     scaled_ctx *c = vctx;
     size_t r = c->r;
     for (size_t p = 0; p < c->m; p++) c->v[p] = c->dsc[p] * x[p];
     linstab_svec_smat(r, c->v, c->X);
-    linstab_error err;
-    linstab_status st = linstab_secmom_batch_moment(c->f, c->l, c->a, c->b, c->X, c->Y, &err);
-    if (st != LINSTAB_OK) c->failed = st;
+    linstab_status st = linstab_secmom_batch_moment(c->f, c->l, c->a, c->b, c->ws, c->X, c->Y, err);
+    if (st != LINSTAB_OK) return st;
     linstab_svec(r, c->Y, y);
     for (size_t p = 0; p < c->m; p++) y[p] *= c->dsc[p];
+    return LINSTAB_OK;
 }
 
 static linstab_status scaled_dense(double *A, void *vctx, linstab_error *err)
@@ -64,19 +65,21 @@ static linstab_status scaled_top(const linstab_family *f, const double *l, doubl
                                  linstab_error *err)
 {
     size_t r = f->d, m = r * (r + 1) / 2;
-    scaled_ctx c = {f, l, r, m, a, b, (double *)dsc, NULL, NULL, NULL, LINSTAB_OK};
+    scaled_ctx c = {f, l, r, m, a, b, (double *)dsc, NULL, NULL, NULL, NULL};
     c.X = malloc(r * r * sizeof(double));
     c.Y = malloc(r * r * sizeof(double));
     c.v = malloc(m * sizeof(double));
-    linstab_status st;
-    if (c.X == NULL || c.Y == NULL || c.v == NULL) {
+    linstab_status st = LINSTAB_OK;
+    if (c.X == NULL || c.Y == NULL || c.v == NULL)
         st = linstab_error_set(err, LINSTAB_ENOMEM, "critical value: out of memory");
-    } else {
+    /* the matrix-free path applies the sandwich in a loop: its workspace
+     * once (the dense path forms the svec matrix and needs none) */
+    if (st == LINSTAB_OK && b != 0.0 && !linstab_eigen_is_dense(opts, m)) st = linstab_family_workspace_alloc(f, &c.ws, err);
+    if (st == LINSTAB_OK) {
         linstab_operator op = {m, scaled_apply, scaled_apply, scaled_dense, 1, &c};
         st = linstab_eigen_top(&op, opts, mu, NULL, err);
-        if (st == LINSTAB_OK && c.failed != LINSTAB_OK)
-            st = linstab_error_set(err, c.failed, "critical value: out of memory");
     }
+    linstab_family_workspace_free(c.ws);
     free(c.X);
     free(c.Y);
     free(c.v);

@@ -46,8 +46,8 @@ linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size
     for (size_t j = 0; X && Z && j < r; j++) X[j * r + j] = Z[j * r + j] = 1.0;
     double ck = 1.0;
     for (size_t k = 0; st == LINSTAB_OK && k < K; k++) {
-        linstab_secmom_apply(s, X, Y);
-        st = linstab_family_sandwich(f, Z, W, err); /* W = M(Z) = N(Z)/n */
+        st = linstab_secmom_apply(s, X, Y, err);
+        if (st == LINSTAB_OK) st = linstab_family_sandwich(f, Z, W, err); /* W = M(Z) = N(Z)/n */
         double tt = 0.0, tl = 0.0;
         for (size_t j = 0; j < r; j++) {
             tt += Y[j * r + j];

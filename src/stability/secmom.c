@@ -22,7 +22,7 @@ struct linstab_secmom {
     linstab_optimizer method;
     double eta, rho, a, b;
     double *X, *Y, *Z; /* r x r work matrices */
-    linstab_status failed; /* an apply could not allocate */
+    linstab_family_workspace *ws; /* the sandwich's (NULL when b = 0 or full batch) */
 };
 
 void linstab_secmom_free(linstab_secmom *s)
@@ -31,6 +31,7 @@ void linstab_secmom_free(linstab_secmom *s)
     free(s->X);
     free(s->Y);
     free(s->Z);
+    linstab_family_workspace_free(s->ws);
     free(s);
 }
 
@@ -62,17 +63,25 @@ linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
         return linstab_error_set(err, LINSTAB_ENOMEM,
                                  "second-moment operator of dimension %zu: out of memory", r);
     }
+    if (b != 0.0 && method != LINSTAB_OPT_SAM_SAME) { /* SAM_SAME here: full batch, no noise */
+        linstab_status st = linstab_family_workspace_alloc(f, &s->ws, err);
+        if (st != LINSTAB_OK) {
+            linstab_secmom_free(s);
+            return st;
+        }
+    }
     *out = s;
     return LINSTAB_OK;
 }
 
 linstab_status linstab_secmom_batch_moment(const linstab_family *f, const double *l, double a, double b,
-                                           const double *X, double *Y, linstab_error *err)
+                                           linstab_family_workspace *ws, const double *X, double *Y,
+                                           linstab_error *err)
 {
     size_t r = f->d;
     linstab_status st = LINSTAB_OK;
     if (b != 0.0) {
-        st = linstab_family_sandwich(f, X, Y, err);
+        st = ws != NULL ? linstab_family_sandwich_ws(f, ws, X, Y, err) : linstab_family_sandwich(f, X, Y, err);
         for (size_t j = 0; j < r * r; j++) Y[j] *= b;
     } else {
         memset(Y, 0, r * r * sizeof *Y);
@@ -82,45 +91,44 @@ linstab_status linstab_secmom_batch_moment(const linstab_family *f, const double
     return st;
 }
 
-/* S(X) = a HXH + b M(X) into Y. */
-static void apply_S(linstab_secmom *s, const double *X, double *Y)
+/* S(X) = a HXH + b M(X) into Y (no allocation: the family's workspace). */
+static linstab_status apply_S(linstab_secmom *s, const double *X, double *Y, linstab_error *err)
 {
-    linstab_error err;
-    linstab_status st = linstab_secmom_batch_moment(s->f, s->l, s->a, s->b, X, Y, &err);
-    if (st != LINSTAB_OK) s->failed = st;
+    return linstab_secmom_batch_moment(s->f, s->l, s->a, s->b, s->ws, X, Y, err);
 }
 
-void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y)
+linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y, linstab_error *err)
 {
+    linstab_status st;
     size_t r = s->r;
     const double *l = s->l;
     double eta = s->eta, rho = s->rho;
     switch (s->method) {
     case LINSTAB_OPT_SGD:
-        apply_S(s, X, Y);
+        if ((st = apply_S(s, X, Y, err)) != LINSTAB_OK) return st;
         for (size_t j = 0; j < r; j++)
             for (size_t k = 0; k < r; k++) {
                 size_t p = j * r + k;
                 Y[p] = X[p] * (1.0 - eta * (l[j] + l[k])) + eta * eta * Y[p];
             }
-        return;
+        return LINSTAB_OK;
     case LINSTAB_OPT_SAM_INDEP: {
         double *Yx = s->Z;
         /* Yx = X + rho (HX + XH) + rho^2 S(X) */
-        apply_S(s, X, Yx);
+        if ((st = apply_S(s, X, Yx, err)) != LINSTAB_OK) return st;
         for (size_t j = 0; j < r; j++)
             for (size_t k = 0; k < r; k++) {
                 size_t p = j * r + k;
                 Yx[p] = X[p] * (1.0 + rho * (l[j] + l[k])) + rho * rho * Yx[p];
             }
-        apply_S(s, Yx, Y);
+        if ((st = apply_S(s, Yx, Y, err)) != LINSTAB_OK) return st;
         for (size_t j = 0; j < r; j++)
             for (size_t k = 0; k < r; k++) {
                 size_t p = j * r + k;
                 double kj = l[j] + rho * l[j] * l[j], kk = l[k] + rho * l[k] * l[k];
                 Y[p] = X[p] * (1.0 - eta * (kj + kk)) + eta * eta * Y[p];
             }
-        return;
+        return LINSTAB_OK;
     }
     case LINSTAB_OPT_SAM_SAME:
         for (size_t j = 0; j < r; j++)
@@ -128,35 +136,35 @@ void linstab_secmom_apply(linstab_secmom *s, const double *X, double *Y)
                 double kj = l[j] + rho * l[j] * l[j], kk = l[k] + rho * l[k] * l[k];
                 Y[j * r + k] = X[j * r + k] * (1.0 - eta * kj) * (1.0 - eta * kk);
             }
-        return;
+        return LINSTAB_OK;
     case LINSTAB_OPT_SAM_NORMALIZED: /* refused by linstab_secmom_alloc */
-        return;
+        break;
     }
+    return linstab_error_set(err, LINSTAB_EINVAL, "second-moment operator: unknown method %d", (int)s->method);
 }
 
-static void apply_svec(const double *x, double *y, void *ctx)
+static linstab_status apply_svec(const double *x, double *y, void *ctx, linstab_error *err)
 {
     linstab_secmom *s = ctx;
     linstab_svec_smat(s->r, x, s->X);
-    linstab_secmom_apply(s, s->X, s->Y);
-    linstab_svec(s->r, s->Y, y);
+    linstab_status st = linstab_secmom_apply(s, s->X, s->Y, err);
+    if (st == LINSTAB_OK) linstab_svec(s->r, s->Y, y);
+    return st;
 }
 
 /* The adjoint of the independent-SAM operator: T'(X) = X - eta(K'X + XK')
  * + eta^2 Y'(S(X)), with S and Y self-adjoint. */
-static void apply_adjoint_svec(const double *x, double *y, void *ctx)
+static linstab_status apply_adjoint_svec(const double *x, double *y, void *ctx, linstab_error *err)
 {
     linstab_secmom *s = ctx;
-    if (s->method != LINSTAB_OPT_SAM_INDEP) {
-        apply_svec(x, y, ctx);
-        return;
-    }
+    if (s->method != LINSTAB_OPT_SAM_INDEP) return apply_svec(x, y, ctx, err);
     size_t r = s->r;
     const double *l = s->l;
     double eta = s->eta, rho = s->rho;
     linstab_svec_smat(r, x, s->X);
-    apply_S(s, s->X, s->Z); /* Z = S(X) */
-    apply_S(s, s->Z, s->Y); /* Y = S(Z) */
+    linstab_status st = apply_S(s, s->X, s->Z, err); /* Z = S(X) */
+    if (st == LINSTAB_OK) st = apply_S(s, s->Z, s->Y, err); /* Y = S(Z) */
+    if (st != LINSTAB_OK) return st;
     for (size_t j = 0; j < r; j++)
         for (size_t k = 0; k < r; k++) {
             size_t p = j * r + k;
@@ -165,6 +173,7 @@ static void apply_adjoint_svec(const double *x, double *y, void *ctx)
             s->Y[p] = s->X[p] * (1.0 - eta * (kj + kk)) + eta * eta * yz;
         }
     linstab_svec(r, s->Y, y);
+    return LINSTAB_OK;
 }
 
 /* Diagonal (in svec order) of the deterministic part, by f(l_j, l_k). */
@@ -280,19 +289,20 @@ typedef struct si_ctx {
     linstab_secmom *s;
     double *P, *R, *Z, *D, *Q, *X; /* r x r work matrices */
     size_t iters;
-    int failed;
 } si_ctx;
 
 /* Y = C(X) = (l_j + l_k) X_jk - eta S(X)_jk */
-static void apply_C(linstab_secmom *s, const double *X, double *Y)
+static linstab_status apply_C(linstab_secmom *s, const double *X, double *Y, linstab_error *err)
 {
     size_t r = s->r;
-    apply_S(s, X, Y);
+    linstab_status st = apply_S(s, X, Y, err);
+    if (st != LINSTAB_OK) return st;
     for (size_t j = 0; j < r; j++)
         for (size_t k = 0; k < r; k++) {
             size_t p = j * r + k;
             Y[p] = (s->l[j] + s->l[k]) * X[p] - s->eta * Y[p];
         }
+    return LINSTAB_OK;
 }
 
 static double frob_dot(size_t rr, const double *A, const double *B)
@@ -301,16 +311,13 @@ static double frob_dot(size_t rr, const double *A, const double *B)
 }
 
 /* y = C^{-1} x in svec coordinates, by preconditioned CG on r x r matrices
- * (the Frobenius product is the svec product). */
-static void apply_C_inverse(const double *x, double *y, void *ctx)
+ * (the Frobenius product is the svec product).  LINSTAB_ENOCONV when C is
+ * not positive definite or CG stalls: the caller then leaves this route. */
+static linstab_status apply_C_inverse(const double *x, double *y, void *ctx, linstab_error *err)
 {
     si_ctx *c = ctx;
     linstab_secmom *s = c->s;
     size_t r = s->r, rr = r * r;
-    if (c->failed) {
-        memset(y, 0, s->m * sizeof *y);
-        return;
-    }
     double *B = s->Z, *Xs = c->X;
     linstab_svec_smat(r, x, B);
     memset(Xs, 0, rr * sizeof *Xs);
@@ -320,7 +327,8 @@ static void apply_C_inverse(const double *x, double *y, void *ctx)
     double rz = frob_dot(rr, c->R, c->Z), bn = sqrt(frob_dot(rr, B, B));
     int done = !(bn > 0.0);
     for (size_t it = 0; !done && it < 2000; it++) {
-        apply_C(s, c->D, c->Q);
+        linstab_status st = apply_C(s, c->D, c->Q, err);
+        if (st != LINSTAB_OK) return st;
         c->iters++;
         double dq = frob_dot(rr, c->D, c->Q);
         if (!(dq > 0.0)) break; /* C is not positive definite */
@@ -337,16 +345,20 @@ static void apply_C_inverse(const double *x, double *y, void *ctx)
         rz = rz1;
         for (size_t j = 0; j < rr; j++) c->D[j] = c->Z[j] + beta * c->D[j];
     }
-    if (!done) c->failed = 1;
+    if (!done)
+        return linstab_error_set(err, LINSTAB_ENOCONV,
+                                 "conjugate gradients on C = T - I: no convergence (C is not positive "
+                                 "definite or too ill-conditioned)");
     linstab_sym_symmetrize(r, Xs);
     linstab_svec(r, Xs, y);
+    return LINSTAB_OK;
 }
 
 /* 1 and *radius on success; 0 when this route does not apply. */
 static int radius_shift_invert(linstab_secmom *s, const linstab_eigen_opts *opts, double *radius)
 {
     size_t r = s->r, rr = r * r;
-    si_ctx c = {s, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0};
+    si_ctx c = {s, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     double *buf = malloc(6 * rr * sizeof *buf);
     if (buf == NULL) return 0;
     c.P = buf;
@@ -379,8 +391,8 @@ static int radius_shift_invert(linstab_secmom *s, const linstab_eigen_opts *opts
         o.max_iter = 300;
         double nu = 0.0;
         linstab_error e = {0};
-        ok = linstab_eigen_top(&op, &o, &nu, NULL, &e) == LINSTAB_OK && !c.failed &&
-             s->failed == LINSTAB_OK && nu > 0.0;
+        /* any failure (CG above all) leaves this route, not the radius */
+        ok = linstab_eigen_top(&op, &o, &nu, NULL, &e) == LINSTAB_OK && nu > 0.0;
         if (ok) *radius = 1.0 - s->eta / nu; /* lambda_min(C) = 1 / nu */
     }
     free(buf);
@@ -390,7 +402,6 @@ static int radius_shift_invert(linstab_secmom *s, const linstab_eigen_opts *opts
 linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts *opts,
                                      double *radius, linstab_error *err)
 {
-    s->failed = LINSTAB_OK;
     linstab_status st;
     if (s->method == LINSTAB_OPT_SAM_SAME) {
         double rad = 0.0;
@@ -432,7 +443,6 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
     if (s->method == LINSTAB_OPT_SGD && matrix_free && s->eta > 0.0 &&
         radius_shift_invert(s, opts, radius))
         return LINSTAB_OK;
-    s->failed = LINSTAB_OK;
     if (op.self_adjoint) {
         /* a positive map: its spectral radius is its largest eigenvalue */
         st = linstab_eigen_top(&op, opts, radius, NULL, err);
@@ -440,8 +450,6 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
     } else {
         st = linstab_eigen_radius(&op, opts, radius, err);
     }
-    if (st == LINSTAB_OK && s->failed != LINSTAB_OK)
-        st = linstab_error_set(err, s->failed, "second-moment operator: out of memory");
     return st;
 }
 
