@@ -106,6 +106,10 @@ void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps
 linstab_status linstab_map_check(const linstab_map_source *src, const linstab_map_params *p,
                                  const linstab_map_axis *x, const linstab_map_axis *y, linstab_error *err)
 {
+    if (p->dyn == LINSTAB_OPT_GD)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
+                                       "a map runs random-batch dynamics: sgd, sam-same, sam-independent "
+                                       "or sam-normalized (GD is sgd with batch = n)");
     if (x->kind == y->kind)
         return linstab_error_set(err, LINSTAB_EINVAL, "the axis %s is given twice",
                                  linstab_map_axis_name(x->kind));

@@ -3,7 +3,7 @@
 
 #include "linstab/optimizer.h"
 
-static const char *const names[] = {"sgd", "sam-same", "sam-independent", "sam-normalized"};
+static const char *const names[] = {"sgd", "sam-same", "sam-independent", "sam-normalized", "gd"};
 
 const char *linstab_optimizer_name(linstab_optimizer opt)
 {
@@ -18,9 +18,12 @@ linstab_status linstab_optimizer_parse(const char *name, linstab_optimizer *opt,
             return LINSTAB_OK;
         }
     return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
-                                   "'%s' is not an optimizer: expected sgd, sam-same, "
+                                   "'%s' is not an optimizer: expected gd, sgd, sam-same, "
                                    "sam-independent or sam-normalized",
                                    name);
 }
 
-int linstab_optimizer_is_sam(linstab_optimizer opt) { return opt != LINSTAB_OPT_SGD; }
+int linstab_optimizer_is_sam(linstab_optimizer opt)
+{
+    return opt == LINSTAB_OPT_SAM_SAME || opt == LINSTAB_OPT_SAM_INDEP || opt == LINSTAB_OPT_SAM_NORMALIZED;
+}

@@ -48,6 +48,10 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
                                  linstab_sim **out, linstab_error *err)
 {
     *out = NULL;
+    if (dyn == LINSTAB_OPT_GD)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
+                                       "the linearized random-batch dynamics are SGD or SAM, not gd "
+                                       "(GD is SGD with B = n without replacement)");
     size_t n = f->n, d = f->d, cap = n > batch ? n : batch;
     linstab_sim *s = calloc(1, sizeof *s);
     if (s == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
@@ -162,6 +166,8 @@ void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w)
         for (size_t j = 0; j < d; j++) w[j] -= eta * s->t[j];
         return;
     }
+    case LINSTAB_OPT_GD: /* refused by linstab_simulate_alloc */
+        return;
     }
 }
 

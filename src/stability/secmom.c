@@ -43,6 +43,10 @@ linstab_status linstab_secmom_alloc(const linstab_family *f, const double *l,
     if (method == LINSTAB_OPT_SAM_NORMALIZED)
         return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
                                        "normalized SAM is not linear: it has no second-moment operator");
+    if (method == LINSTAB_OPT_GD)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
+                                       "GD has no second-moment operator here: use SGD with B = n "
+                                       "without replacement");
     size_t r = f->d;
     linstab_secmom *s = calloc(1, sizeof *s);
     if (s == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "second-moment operator: out of memory");
@@ -138,6 +142,7 @@ linstab_status linstab_secmom_apply(linstab_secmom *s, const double *X, double *
             }
         return LINSTAB_OK;
     case LINSTAB_OPT_SAM_NORMALIZED: /* refused by linstab_secmom_alloc */
+    case LINSTAB_OPT_GD:
         break;
     }
     return linstab_error_set(err, LINSTAB_EINVAL, "second-moment operator: unknown method %d", (int)s->method);
