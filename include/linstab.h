@@ -78,6 +78,7 @@
 #include "linstab/mlp.h"
 #include "linstab/moments.h"
 #include "linstab/npy.h"
+#include "linstab/objective.h"
 #include "linstab/operator.h"
 #include "linstab/optimizer.h"
 #include "linstab/plot.h"

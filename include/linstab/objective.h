@@ -1,0 +1,90 @@
+/*
+ * objective.h -- objectives for the nonlinear dynamics
+ * (src/dynamics/objective.c, docs/math.md §6): a function of the iterate
+ * w in R^d that is a mean of n per-sample losses, each giving its value,
+ * gradient and Hessian-vector products at a point.
+ *
+ *   quadratic   l(w) = w' L w / 2 with L = diag(spectrum) or a given
+ *               symmetric matrix (n = 1)
+ *   bartlett    l(w) = w1^2 / (1 + w2^2 / 2) + w2^2 / 2 (d = 2, n = 1;
+ *               Bartlett et al. 2023, Figures 3-5)
+ *   tanh2       l(u, v) = tanh^2(v tanh u) / 2 (d = 2, n = 1; Zhou et al.
+ *               2025, Example 4.1)
+ *   family      the linearized dynamics of a Hessian family:
+ *               l_i(w) = w' H_i w / 2, i = 1..n (borrowed family)
+ *
+ * The loss of a batch S is (1/|S|) sum_{i in S} l_i; batch NULL is the full
+ * mean.  Closed-form gradients and Hessian-vector products; the tests
+ * compare them with central differences.
+ */
+#ifndef LINSTAB_OBJECTIVE_H
+#define LINSTAB_OBJECTIVE_H
+
+#include <stddef.h>
+
+#include "linstab/error.h"
+#include "linstab/export.h"
+#include "linstab/family.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum linstab_objective_kind {
+    LINSTAB_OBJECTIVE_QUADRATIC = 0,
+    LINSTAB_OBJECTIVE_BARTLETT,
+    LINSTAB_OBJECTIVE_TANH2,
+    LINSTAB_OBJECTIVE_FAMILY
+} linstab_objective_kind;
+
+typedef struct linstab_objective linstab_objective;
+
+/* l(w) = w' diag(spectrum) w / 2 (d entries, each finite; any sign: a
+ * saddle or a maximum is a valid objective).  OUT *out (free with
+ * linstab_objective_free).  Errors: LINSTAB_EINVAL (d = 0, non-finite
+ * entry; param "spectrum"), LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_objective_quadratic(const double *spectrum, size_t d,
+                                                       linstab_objective **out,
+                                                       linstab_error *err);
+
+/* l(w) = w' L w / 2 with L (d x d row-major, symmetric to 1e-12 relative,
+ * copied).  Errors as above, and LINSTAB_EDATA for an asymmetric L. */
+LINSTAB_API linstab_status linstab_objective_quadratic_matrix(const double *L, size_t d,
+                                                              linstab_objective **out,
+                                                              linstab_error *err);
+
+/* Bartlett et al. (2023)'s w1^2/(1 + w2^2/2) + w2^2/2 (d = 2). */
+LINSTAB_API linstab_status linstab_objective_bartlett(linstab_objective **out, linstab_error *err);
+
+/* Zhou et al. (2025)'s Example 4.1, tanh^2(v tanh u)/2 at w = (u, v). */
+LINSTAB_API linstab_status linstab_objective_tanh2(linstab_objective **out, linstab_error *err);
+
+/* The per-sample quadratics w' H_i w / 2 of f (borrowed: must outlive the
+ * objective; any representation). */
+LINSTAB_API linstab_status linstab_objective_family(const linstab_family *f,
+                                                    linstab_objective **out, linstab_error *err);
+
+LINSTAB_API void linstab_objective_free(linstab_objective *o);
+
+LINSTAB_API linstab_objective_kind linstab_objective_kind_of(const linstab_objective *o);
+LINSTAB_API size_t linstab_objective_dim(const linstab_objective *o);     /* d */
+LINSTAB_API size_t linstab_objective_samples(const linstab_objective *o); /* n */
+
+/*
+ * The loss of the batch idx[0..count) (idx NULL: all n samples) at w:
+ * OUT *loss (may be NULL) and grad (d, may be NULL; overwritten).  Never
+ * fails for a finite w; a non-finite result is returned as computed.
+ */
+LINSTAB_API void linstab_objective_eval(const linstab_objective *o, const double *w,
+                                        const size_t *idx, size_t count, double *loss,
+                                        double *grad);
+
+/* hv = (Hessian of the batch loss at w) v (d; overwritten). */
+LINSTAB_API void linstab_objective_hvp(const linstab_objective *o, const double *w,
+                                       const size_t *idx, size_t count, const double *v,
+                                       double *hv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
