@@ -19,6 +19,10 @@
  * difference of its Hessian with a wider step), so the tolerance follows
  * the function's conditioning instead of a guessed constant.  Closed-form
  * comparisons allow c eps times the magnitude of the terms.
+ *
+ * The differences only show that loss, gradient and H v agree with one
+ * another; a consistently wrong objective (a wrong matrix, a batch mean
+ * over the wrong samples) is caught by the closed forms.
  */
 #include <float.h>
 #include <math.h>
