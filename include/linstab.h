@@ -92,6 +92,7 @@
 #include "linstab/simulate.h"
 #include "linstab/svec.h"
 #include "linstab/sym.h"
+#include "linstab/trajectory.h"
 #include "linstab/train.h"
 #include "linstab/validate.h"
 #include "linstab/verdict.h"

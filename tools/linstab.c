@@ -24,6 +24,7 @@ int cmd_map(int argc, char **argv);
 int cmd_hessians(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_dynamics(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -33,6 +34,7 @@ static const struct {
     {"check", cmd_check, "geometry of a Hessian family and the verdict of every published bound"},
     {"critical", cmd_critical, "exact mean-square critical learning rate per batch size"},
     {"map", cmd_map, "divergence phase diagram: Monte Carlo cells with exact boundaries (PNG, SVG, NPY)"},
+    {"dynamics", cmd_dynamics, "run GD, SGD or SAM from a start on an objective, with the theory's predictions"},
     {"train", cmd_train, "train an MLP with SGD or SAM (checkpoint for hessians and --model)"},
     {"hessians", cmd_hessians, "per-sample Hessians (exact) or Gauss-Newton factors of an MLP checkpoint"},
     {"validate", cmd_validate, "count how often each published bound agrees with the exact answer"},

@@ -1,0 +1,138 @@
+/*
+ * trajectory.h -- run an optimizer on an objective from a chosen start and
+ * measure what the theory predicts (src/dynamics/trajectory.c,
+ * docs/math.md §6): the 2-cycle of normalized SAM on a quadratic
+ * (Bartlett et al. 2023, Theorem 2), SAM as gradient descent on J
+ * (their Proposition 8), the escape rate after a switch of optimizer
+ * (Zhou et al. 2025, Corollary 4.2).
+ *
+ * One step of each optimizer on the batch loss l_S (objective.h), with the
+ * batch S drawn by `sampling` (one sample objectives: S = {1}):
+ *   GD              w <- w - eta g(w)                  (full mean, no batch)
+ *   SGD             w <- w - eta g_S(w)
+ *   SAM_SAME        w <- w - eta g_S(w + rho g_S(w))
+ *   SAM_INDEP       w <- w - eta g_S(w + rho g_S'(w))   (S' independent of S)
+ *   SAM_NORMALIZED  w <- w - eta g_S(w + rho g_S(w) / ||g_S(w)||)  (Foret et
+ *                   al. 2021; no ascent when g_S(w) = 0)
+ * plus, when noise > 0, eta xi with xi ~ N(0, noise^2 I) added to the step
+ * (isotropic gradient noise, Bartlett et al. 2023, Figure 5).
+ */
+#ifndef LINSTAB_TRAJECTORY_H
+#define LINSTAB_TRAJECTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "linstab/error.h"
+#include "linstab/export.h"
+#include "linstab/objective.h"
+#include "linstab/optimizer.h"
+#include "linstab/sampling.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Iterates are recorded at every step when d is at most this. */
+#define LINSTAB_TRAJECTORY_LOG_DIM 16
+
+typedef struct linstab_trajectory_opts {
+    linstab_optimizer opt;        /* the optimizer from step 0 */
+    double eta, rho;              /* eta > 0; rho >= 0 (SAM only) */
+    size_t batch;                 /* 1..n (ignored by GD and one-sample objectives) */
+    linstab_sampling sampling;
+    double noise;                 /* s >= 0 */
+    size_t steps;                 /* >= 1 */
+    uint64_t seed;                /* batches and noise: linstab_rng_stream_mc(seed, 0) */
+    size_t switch_step;           /* 0: no switch; else steps >= switch_step use switch_opt */
+    linstab_optimizer switch_opt;
+    double diverge_loss;          /* stop when the loss exceeds it or is not finite
+                                     (<= 0: 1e100) */
+} linstab_trajectory_opts;
+
+/* eta 0.1, rho 0, batch 1, sampling without, everything else 0 / SGD. */
+LINSTAB_API linstab_trajectory_opts linstab_trajectory_defaults(void);
+
+typedef struct linstab_trajectory {
+    size_t d;
+    size_t steps;       /* steps taken (opts.steps, or fewer after a divergence) */
+    double *loss;       /* steps + 1: the full-mean loss at w_0 .. w_steps */
+    double *grad_norm;  /* steps + 1: ||g(w_t)|| of the full mean */
+    double *iterates;   /* (steps + 1) x d when d <= LINSTAB_TRAJECTORY_LOG_DIM, else NULL */
+    double *final;      /* d: w_steps */
+    int diverged;       /* 1: stopped at step `steps` because the loss left the range */
+} linstab_trajectory;
+
+/*
+ * Run opts from w0 (d = linstab_objective_dim(o) values) on o (borrowed).
+ * OUT *out (release with linstab_trajectory_clear, also after a failure).
+ * A divergence is not an error: the run stops there, keeps its log and
+ * sets out->diverged.  Errors: LINSTAB_EINVAL (eta <= 0 or not finite,
+ * rho < 0, batch outside [1, n], steps 0, a switch step past the end, a
+ * non-finite start; param names the parameter), LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_trajectory_run(const linstab_objective *o, const double *w0,
+                                                  const linstab_trajectory_opts *opts,
+                                                  linstab_trajectory *out, linstab_error *err);
+
+LINSTAB_API void linstab_trajectory_clear(linstab_trajectory *t);
+
+/*
+ * The smallest period p in 1..8 with ||w_t - w_{t-p}|| <= tol max(1, ||w_t||)
+ * for every t of the last `window` steps (window >= 2p; needs recorded
+ * iterates), and the mean norm of the cycle's points w_{T-p+1} .. w_T.
+ * Returns 1 with *period and *amplitude set, 0 when no such period exists
+ * (or no iterates are recorded).
+ */
+LINSTAB_API int linstab_trajectory_cycle(const linstab_trajectory *t, size_t window, double tol,
+                                         size_t *period, double *amplitude);
+
+/*
+ * Bartlett et al. (2023) Theorem 2's cycle amplitude of normalized SAM on
+ * the quadratic o: eta rho l1 / (2 - eta l1) with l1 the largest
+ * eigenvalue of L.  Returns 1 with *amplitude set when the 2-cycle exists
+ * (o a quadratic, L positive semidefinite with a simple top eigenvalue
+ * l1 > 0 and 0 < eta l1 < 2), else 0.
+ */
+LINSTAB_API int linstab_trajectory_predicted_amplitude(const linstab_objective *o, double eta,
+                                                       double rho, double *amplitude);
+
+/*
+ * Bartlett et al. (2023) Proposition 8 on a quadratic run with normalized
+ * SAM: u_t = (-1)^t w_t is gradient descent with step eta rho on
+ * J(u) = u'Cu/2 - ||L u||, C = (2 I - eta L)/(eta rho).  OUT *deviation =
+ * max_t ||u_{t+1} - (u_t - eta rho grad J(u_t))|| / max(1, ||u_t||) over
+ * the steps with L u_t != 0.  Returns 1, or 0 when it does not apply (not a
+ * quadratic, rho = 0, no recorded iterates).
+ */
+LINSTAB_API int linstab_trajectory_prop8(const linstab_trajectory *t, const linstab_objective *o,
+                                         double eta, double rho, double *deviation);
+
+/*
+ * The escape after the switch at step S: the per-step growth factor of the
+ * loss, exp of the least-squares slope of log loss over steps
+ * S .. S + w, where w <= 50 stops before the loss exceeds 1e4 times its
+ * value at S or 1e-2 of its largest value in the run (the linear regime).
+ * OUT *rate, *first, *last (the window).  Returns 1, or 0 when there is no
+ * window of at least 3 steps with positive loss.
+ */
+LINSTAB_API int linstab_trajectory_escape_rate(const linstab_trajectory *t, size_t S, double *rate,
+                                               size_t *first, size_t *last);
+
+/*
+ * The predicted escape rate at w (Zhou et al. 2025, Corollary 4.2, for a
+ * one-sample objective): the mean-square radius of the linearized step of
+ * opt at w, max_j (1 - eta h_j - eta rho h_j^2)^2 for SAM_SAME and
+ * SAM_INDEP, max_j (1 - eta h_j)^2 for SGD and GD, over the eigenvalues
+ * h_j of the Hessian at w.  Returns 1, or 0 when it does not apply
+ * (normalized SAM is not linear; objectives of several samples).
+ * Errors are reported as 0 (no prediction).
+ */
+LINSTAB_API int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *w,
+                                                  linstab_optimizer opt, double eta, double rho,
+                                                  double *rate);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,354 @@
+/*
+ * trajectory.c -- optimizers run on an objective, and what the theory
+ * predicts about the run (trajectory.h, docs/math.md §6).
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "internal.h"
+#include "linstab/rng.h"
+#include "linstab/sym.h"
+#include "linstab/trajectory.h"
+
+linstab_trajectory_opts linstab_trajectory_defaults(void)
+{
+    linstab_trajectory_opts o;
+    memset(&o, 0, sizeof o);
+    o.opt = LINSTAB_OPT_SGD;
+    o.eta = 0.1;
+    o.batch = 1;
+    o.sampling = LINSTAB_SAMPLING_WITHOUT;
+    o.steps = 1;
+    return o;
+}
+
+void linstab_trajectory_clear(linstab_trajectory *t)
+{
+    if (t == NULL) return;
+    free(t->loss);
+    free(t->grad_norm);
+    free(t->iterates);
+    free(t->final);
+    memset(t, 0, sizeof *t);
+}
+
+static double norm2(size_t d, const double *x)
+{
+    double s = 0.0;
+    for (size_t j = 0; j < d; j++) s += x[j] * x[j];
+    return sqrt(s);
+}
+
+static linstab_status check_opts(const linstab_objective *o, const double *w0,
+                                 const linstab_trajectory_opts *p, linstab_error *err)
+{
+    size_t n = linstab_objective_samples(o), d = linstab_objective_dim(o);
+    if (!(p->eta > 0.0) || !isfinite(p->eta))
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "eta",
+                                       "the learning rate must be positive and finite, got %g", p->eta);
+    if (!(p->rho >= 0.0) || !isfinite(p->rho))
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "rho",
+                                       "the SAM radius must be >= 0 and finite, got %g", p->rho);
+    if (!(p->noise >= 0.0) || !isfinite(p->noise))
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "noise",
+                                       "the noise level must be >= 0 and finite, got %g", p->noise);
+    if (p->steps == 0)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "steps", "the number of steps must be >= 1");
+    if (p->switch_step > p->steps)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "switch",
+                                       "the switch at step %zu is past the end of the run (%zu steps)",
+                                       p->switch_step, p->steps);
+    int batched = p->opt != LINSTAB_OPT_GD || (p->switch_step > 0 && p->switch_opt != LINSTAB_OPT_GD);
+    if (batched && n > 1 && (p->batch < 1 || p->batch > n))
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "batch",
+                                       "the batch size B = %zu must be in [1, n] = [1, %zu]", p->batch, n);
+    for (size_t j = 0; j < d; j++)
+        if (!isfinite(w0[j]))
+            return linstab_error_set_param(err, LINSTAB_EINVAL, "start",
+                                           "coordinate %zu of the start is %g: it must be finite", j + 1,
+                                           w0[j]);
+    return LINSTAB_OK;
+}
+
+typedef struct stepper {
+    const linstab_objective *o;
+    size_t d, n;
+    size_t *idx, *idx2, *work;
+    double *g, *x, *xi;
+    gsl_rng *rng;
+} stepper;
+
+/* Draw a batch into idx; returns the pointer to pass to the objective
+ * (NULL: the full mean) and its size in *count. */
+static const size_t *draw(stepper *s, const linstab_trajectory_opts *p, size_t *idx, size_t *count)
+{
+    if (s->n <= 1) {
+        *count = 0;
+        return NULL;
+    }
+    *count = linstab_sampling_draw(s->rng, p->sampling, s->n, p->batch, idx, s->work);
+    return idx;
+}
+
+static void step(stepper *s, const linstab_trajectory_opts *p, linstab_optimizer opt, double *w)
+{
+    size_t d = s->d, c = 0, c2 = 0;
+    double eta = p->eta, rho = p->rho;
+    const size_t *S = NULL, *S2 = NULL;
+    if (opt != LINSTAB_OPT_GD) S = draw(s, p, s->idx, &c);
+    switch (opt) {
+    case LINSTAB_OPT_GD:
+    case LINSTAB_OPT_SGD:
+        linstab_objective_eval(s->o, w, S, c, NULL, s->g);
+        break;
+    case LINSTAB_OPT_SAM_SAME:
+    case LINSTAB_OPT_SAM_INDEP:
+    case LINSTAB_OPT_SAM_NORMALIZED: {
+        const size_t *A = S; /* the ascent batch */
+        size_t ca = c;
+        if (opt == LINSTAB_OPT_SAM_INDEP) {
+            S2 = draw(s, p, s->idx2, &c2);
+            A = S2;
+            ca = c2;
+        }
+        linstab_objective_eval(s->o, w, A, ca, NULL, s->g);
+        double sc = rho;
+        if (opt == LINSTAB_OPT_SAM_NORMALIZED) {
+            double gn = norm2(d, s->g);
+            sc = gn > 0.0 ? rho / gn : 0.0;
+        }
+        for (size_t j = 0; j < d; j++) s->x[j] = w[j] + sc * s->g[j];
+        linstab_objective_eval(s->o, s->x, S, c, NULL, s->g);
+        break;
+    }
+    }
+    for (size_t j = 0; j < d; j++) w[j] -= eta * s->g[j];
+    if (p->noise > 0.0)
+        for (size_t j = 0; j < d; j++) w[j] -= eta * gsl_ran_gaussian_ziggurat(s->rng, p->noise);
+}
+
+linstab_status linstab_trajectory_run(const linstab_objective *o, const double *w0,
+                                      const linstab_trajectory_opts *p, linstab_trajectory *out,
+                                      linstab_error *err)
+{
+    memset(out, 0, sizeof *out);
+    linstab_status st = check_opts(o, w0, p, err);
+    if (st != LINSTAB_OK) return st;
+    size_t d = linstab_objective_dim(o), n = linstab_objective_samples(o), T = p->steps;
+    int ovf = 0;
+    size_t rows = T + 1;
+    size_t ilen = d <= LINSTAB_TRAJECTORY_LOG_DIM ? mul_sz(rows, d, &ovf) : 0;
+    mul_sz(rows, sizeof(double), &ovf);
+    if (ovf) return linstab_error_set_param(err, LINSTAB_EINVAL, "steps", "%zu steps are too many", T);
+    stepper s = {o, d, n, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    out->d = d;
+    out->loss = malloc(rows * sizeof *out->loss);
+    out->grad_norm = malloc(rows * sizeof *out->grad_norm);
+    out->final = malloc(d * sizeof *out->final);
+    if (ilen) out->iterates = malloc(ilen * sizeof *out->iterates);
+    s.idx = malloc((n + 1) * sizeof *s.idx);
+    s.idx2 = malloc((n + 1) * sizeof *s.idx2);
+    s.work = calloc(n + 1, sizeof *s.work);
+    s.g = malloc(d * sizeof *s.g);
+    s.x = malloc(d * sizeof *s.x);
+    s.rng = linstab_rng_stream_mc(p->seed, 0);
+    if (!out->loss || !out->grad_norm || !out->final || (ilen && !out->iterates) || !s.idx || !s.idx2 ||
+        !s.work || !s.g || !s.x || !s.rng) {
+        st = oom(err, "trajectory");
+        goto done;
+    }
+    double lim = p->diverge_loss > 0.0 ? p->diverge_loss : 1e100;
+    double *w = out->final;
+    memcpy(w, w0, d * sizeof *w);
+    size_t t = 0;
+    for (;; t++) {
+        double l;
+        linstab_objective_eval(o, w, NULL, 0, &l, s.g);
+        out->loss[t] = l;
+        out->grad_norm[t] = norm2(d, s.g);
+        if (out->iterates) memcpy(out->iterates + t * d, w, d * sizeof *w);
+        if (!(fabs(l) <= lim)) { /* also NaN */
+            out->diverged = 1;
+            break;
+        }
+        if (t == T) break;
+        linstab_optimizer opt = p->switch_step > 0 && t >= p->switch_step ? p->switch_opt : p->opt;
+        step(&s, p, opt, w);
+    }
+    out->steps = t;
+done:
+    free(s.idx);
+    free(s.idx2);
+    free(s.work);
+    free(s.g);
+    free(s.x);
+    gsl_rng_free(s.rng);
+    return st;
+}
+
+int linstab_trajectory_cycle(const linstab_trajectory *t, size_t window, double tol, size_t *period,
+                             double *amplitude)
+{
+    if (t->iterates == NULL) return 0;
+    size_t d = t->d, T = t->steps;
+    for (size_t p = 1; p <= 8; p++) {
+        if (window < 2 * p || window > T) continue;
+        int ok = 1;
+        for (size_t k = T - window + p; ok && k <= T; k++) {
+            const double *a = t->iterates + k * d, *b = t->iterates + (k - p) * d;
+            double diff = 0.0;
+            for (size_t j = 0; j < d; j++) diff += (a[j] - b[j]) * (a[j] - b[j]);
+            ok = sqrt(diff) <= tol * fmax(1.0, norm2(d, a));
+        }
+        if (!ok) continue;
+        double amp = 0.0;
+        for (size_t k = T - p + 1; k <= T; k++) amp += norm2(d, t->iterates + k * d);
+        *period = p;
+        *amplitude = amp / (double)p;
+        return 1;
+    }
+    return 0;
+}
+
+/* The Hessian of a one-sample objective at w (d x d, by d products). */
+static double *hessian_at(const linstab_objective *o, const double *w)
+{
+    size_t d = linstab_objective_dim(o);
+    double *H = malloc(d * d * sizeof *H), *e = calloc(d, sizeof *e), *col = malloc(d * sizeof *col);
+    if (H == NULL || e == NULL || col == NULL) {
+        free(H);
+        free(e);
+        free(col);
+        return NULL;
+    }
+    for (size_t j = 0; j < d; j++) {
+        e[j] = 1.0;
+        linstab_objective_hvp(o, w, NULL, 0, e, col);
+        e[j] = 0.0;
+        for (size_t i = 0; i < d; i++) H[i * d + j] = col[i];
+    }
+    linstab_sym_symmetrize(d, H);
+    free(e);
+    free(col);
+    return H;
+}
+
+/* The eigenvalues (increasing) of the Hessian of o at w into a new array. */
+static double *hessian_eigs(const linstab_objective *o, const double *w)
+{
+    size_t d = linstab_objective_dim(o);
+    double *H = hessian_at(o, w), *ev = malloc(d * sizeof *ev);
+    linstab_error err;
+    int ok = H != NULL && ev != NULL && linstab_sym_eig(d, H, ev, NULL, &err) == LINSTAB_OK;
+    free(H);
+    if (!ok) {
+        free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+int linstab_trajectory_predicted_amplitude(const linstab_objective *o, double eta, double rho,
+                                           double *amplitude)
+{
+    if (linstab_objective_kind_of(o) != LINSTAB_OBJECTIVE_QUADRATIC) return 0;
+    size_t d = linstab_objective_dim(o);
+    double *w = calloc(d, sizeof *w);
+    double *ev = w != NULL ? hessian_eigs(o, w) : NULL;
+    free(w);
+    if (ev == NULL) return 0;
+    double l1 = ev[d - 1], l2 = d > 1 ? ev[d - 2] : -INFINITY, lmin = ev[0];
+    free(ev);
+    /* a simple top eigenvalue: the cycle lies along its eigenvector */
+    if (!(l1 > 0.0) || !(lmin >= 0.0) || !(l1 - l2 > 64.0 * DBL_EPSILON * l1) || !(eta * l1 < 2.0))
+        return 0;
+    *amplitude = eta * rho * l1 / (2.0 - eta * l1);
+    return 1;
+}
+
+int linstab_trajectory_prop8(const linstab_trajectory *t, const linstab_objective *o, double eta,
+                             double rho, double *deviation)
+{
+    if (t->iterates == NULL || linstab_objective_kind_of(o) != LINSTAB_OBJECTIVE_QUADRATIC || !(rho > 0.0))
+        return 0;
+    size_t d = t->d;
+    double *u = malloc(d * sizeof *u), *u1 = malloc(d * sizeof *u1), *Lu = malloc(d * sizeof *Lu),
+           *LLu = malloc(d * sizeof *LLu);
+    int ok = u && u1 && Lu && LLu;
+    double worst = 0.0;
+    for (size_t k = 0; ok && k < t->steps; k++) {
+        double s0 = k % 2 ? -1.0 : 1.0;
+        for (size_t j = 0; j < d; j++) {
+            u[j] = s0 * t->iterates[k * d + j];
+            u1[j] = -s0 * t->iterates[(k + 1) * d + j];
+        }
+        linstab_objective_hvp(o, u, NULL, 0, u, Lu);
+        double nl = norm2(d, Lu);
+        if (!(nl > 0.0)) continue;
+        linstab_objective_hvp(o, u, NULL, 0, Lu, LLu);
+        /* u - eta rho grad J(u) = u - (2 u - eta L u) + eta rho L^2 u / ||L u|| */
+        double dev = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            double gd = u[j] - (2.0 * u[j] - eta * Lu[j]) + eta * rho * LLu[j] / nl;
+            dev += (u1[j] - gd) * (u1[j] - gd);
+        }
+        worst = fmax(worst, sqrt(dev) / fmax(1.0, norm2(d, u)));
+    }
+    free(u);
+    free(u1);
+    free(Lu);
+    free(LLu);
+    if (!ok) return 0;
+    *deviation = worst;
+    return 1;
+}
+
+int linstab_trajectory_escape_rate(const linstab_trajectory *t, size_t S, double *rate, size_t *first,
+                                   size_t *last)
+{
+    if (S >= t->steps || !(t->loss[S] > 0.0)) return 0;
+    double lmax = 0.0;
+    for (size_t k = 0; k <= t->steps; k++)
+        if (isfinite(t->loss[k])) lmax = fmax(lmax, t->loss[k]);
+    size_t e = S;
+    while (e + 1 <= t->steps && e + 1 - S <= 50 && t->loss[e + 1] > 0.0 && t->loss[e + 1] <= 1e4 * t->loss[S] &&
+           t->loss[e + 1] <= 1e-2 * lmax)
+        e++;
+    if (e - S < 2) return 0;
+    /* least squares of log loss against the step */
+    double m = (double)(e - S + 1), sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0;
+    for (size_t k = S; k <= e; k++) {
+        double x = (double)(k - S), y = log(t->loss[k]);
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+    }
+    double slope = (m * sxy - sx * sy) / (m * sxx - sx * sx);
+    *rate = exp(slope);
+    *first = S;
+    *last = e;
+    return 1;
+}
+
+int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *w, linstab_optimizer opt,
+                                      double eta, double rho, double *rate)
+{
+    if (linstab_objective_samples(o) != 1 || opt == LINSTAB_OPT_SAM_NORMALIZED) return 0;
+    size_t d = linstab_objective_dim(o);
+    double *ev = hessian_eigs(o, w);
+    if (ev == NULL) return 0;
+    double r = 0.0, q = linstab_optimizer_is_sam(opt) ? rho : 0.0;
+    for (size_t j = 0; j < d; j++) {
+        double g = 1.0 - eta * ev[j] - eta * q * ev[j] * ev[j];
+        r = fmax(r, g * g);
+    }
+    free(ev);
+    *rate = r;
+    return 1;
+}

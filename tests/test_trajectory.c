@@ -1,0 +1,221 @@
+/*
+ * test_trajectory.c -- the dynamics against closed forms: GD on a quadratic
+ * (w_t = (I - eta L)^t w_0), normalized SAM's 2-cycle (Bartlett et al.
+ * 2023, Theorem 2) on random spectra, their Proposition 8, the escape rate
+ * on Zhou et al. (2025)'s Example 4.1, full-batch SGD = GD, divergence and
+ * bad input.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <gsl/gsl_rng.h>
+
+#include "linstab/generate.h"
+#include "linstab/objective.h"
+#include "linstab/trajectory.h"
+#include "testutil.h"
+
+static linstab_objective *quadratic(const double *l, size_t d)
+{
+    linstab_objective *o = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_quadratic(l, d, &o, &err), LINSTAB_OK, "%s", err.msg);
+    return o;
+}
+
+Test(trajectory, gd_on_a_quadratic_is_the_closed_form_power)
+{
+    const double l[3] = {1.5, 0.4, -0.2}; /* a saddle is an objective too */
+    linstab_objective *o = quadratic(l, 3);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    p.opt = LINSTAB_OPT_GD;
+    p.eta = 0.3;
+    p.steps = 40;
+    const double w0[3] = {1.0, -2.0, 0.5};
+    linstab_trajectory t;
+    linstab_error err;
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(t.steps, 40);
+    for (size_t k = 0; k <= 40; k += 7) {
+        double loss = 0.0;
+        for (int j = 0; j < 3; j++) {
+            double want = w0[j] * pow(1.0 - p.eta * l[j], (double)k);
+            cr_expect(fabs(t.iterates[k * 3 + j] - want) <= 1e-13 * fmax(1.0, fabs(want)), "step %zu coord %d: %.17g vs %.17g",
+                      k, j, t.iterates[k * 3 + j], want);
+            loss += 0.5 * l[j] * want * want;
+        }
+        cr_expect(fabs(t.loss[k] - loss) <= 1e-12 * fmax(1.0, fabs(loss)), "step %zu", k);
+    }
+    linstab_trajectory_clear(&t);
+    linstab_objective_free(o);
+}
+
+/* Theorem 2: for 0 < eta < 1/(2 l1) and l1 > l2, normalized SAM converges to
+ * +/- (eta rho l1/(2 - eta l1)) e1; on random spectra, starts and (eta, rho)
+ * the detected cycle has period 2 and that amplitude to 1e-8, and
+ * Proposition 8 holds to rounding along the whole run. */
+Test(trajectory, normalized_sam_reaches_theorem_2_cycle_and_proposition_8_holds)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 2023);
+    for (int trial = 0; trial < 12; trial++) {
+        size_t d = 2 + (size_t)gsl_rng_uniform_int(r, 4);
+        double l[6];
+        l[0] = 0.5 + 2.0 * gsl_rng_uniform(r);
+        for (size_t j = 1; j < d; j++) l[j] = l[0] * (0.1 + 0.8 * gsl_rng_uniform(r));
+        linstab_objective *o = quadratic(l, d);
+        linstab_trajectory_opts p = linstab_trajectory_defaults();
+        p.opt = LINSTAB_OPT_SAM_NORMALIZED;
+        p.eta = (0.1 + 0.85 * gsl_rng_uniform(r)) / (2.0 * l[0]);
+        p.rho = 0.05 + 2.0 * gsl_rng_uniform(r);
+        p.steps = 6000;
+        double w0[6];
+        for (size_t j = 0; j < d; j++) w0[j] = 4.0 * gsl_rng_uniform(r) - 2.0;
+        linstab_trajectory t;
+        linstab_error err;
+        cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+        size_t period = 0;
+        double amp = NAN, want = NAN, dev = NAN;
+        cr_assert(linstab_trajectory_cycle(&t, 64, 1e-10, &period, &amp), "trial %d: no cycle", trial);
+        cr_assert(linstab_trajectory_predicted_amplitude(o, p.eta, p.rho, &want));
+        cr_expect_eq(period, 2, "trial %d", trial);
+        cr_expect(fabs(want - p.eta * p.rho * l[0] / (2.0 - p.eta * l[0])) <= 1e-15 * want);
+        cr_expect(fabs(amp - want) <= 1e-8 * want, "trial %d: amplitude %.17g, Theorem 2 %.17g", trial, amp, want);
+        /* the cycle lies along e1 */
+        for (size_t j = 1; j < d; j++) cr_expect(fabs(t.final[j]) <= 1e-8 * want, "trial %d coord %zu", trial, j);
+        cr_assert(linstab_trajectory_prop8(&t, o, p.eta, p.rho, &dev));
+        cr_expect(dev <= 64.0 * 2.2e-16 * (1.0 + 1.0 / (p.eta * p.rho)), "trial %d: deviation %g", trial, dev);
+        linstab_trajectory_clear(&t);
+        linstab_objective_free(o);
+    }
+    gsl_rng_free(r);
+}
+
+/* Zhou et al. (2025), Example 4.1: GD settles at (u*, 0) with sharpness
+ * s = tanh^2 u*; after the switch to SAM the loss grows by
+ * (1 - eta s - eta rho s^2)^2 per step while the iterate is close to the
+ * minimum -- the radius of the linearized step. */
+Test(trajectory, sam_escapes_the_sharp_minimum_of_example_4_1_at_the_linearized_radius)
+{
+    linstab_objective *o = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_tanh2(&o, &err), LINSTAB_OK);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    p.opt = LINSTAB_OPT_GD;
+    p.eta = 1.5;
+    p.rho = 1.0;
+    p.steps = 400;
+    p.switch_step = 200;
+    p.switch_opt = LINSTAB_OPT_SAM_SAME;
+    const double w0[2] = {1.5, 0.3};
+    linstab_trajectory t;
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+    double rate = NAN, pred = NAN;
+    size_t a = 0, b = 0;
+    cr_assert(linstab_trajectory_escape_rate(&t, p.switch_step, &rate, &a, &b));
+    cr_assert(linstab_trajectory_predicted_rate(o, t.iterates + 2 * p.switch_step, p.switch_opt, p.eta, p.rho, &pred));
+    double s = pow(tanh(t.iterates[2 * p.switch_step]), 2.0);
+    double closed = pow(1.0 - p.eta * s - p.eta * p.rho * s * s, 2.0);
+    cr_expect(fabs(pred - closed) <= 1e-12 * closed, "%.17g vs %.17g", pred, closed);
+    cr_expect(rate > 1.0);
+    cr_expect(fabs(rate - pred) <= 1e-6 * pred, "measured %.17g, predicted %.17g (window %zu..%zu)", rate, pred, a, b);
+    /* GD alone would not escape: its linearized radius is 1 (the flat
+     * direction u along the valley), (1 - eta s)^2 < 1 across it */
+    double gd = NAN;
+    cr_assert(linstab_trajectory_predicted_rate(o, t.iterates + 2 * p.switch_step, LINSTAB_OPT_GD, p.eta, p.rho, &gd));
+    cr_expect(fabs(gd - 1.0) <= 1e-15, "%.17g", gd);
+    cr_expect(pow(1.0 - p.eta * s, 2.0) < 1.0);
+    linstab_trajectory_clear(&t);
+    linstab_objective_free(o);
+}
+
+/* SGD with the full batch without replacement is GD (up to the order of the
+ * sum), and a batch run is reproducible from its seed. */
+Test(trajectory, full_batch_sgd_is_gd_and_the_seed_fixes_the_run)
+{
+    linstab_family *f = tu_family_dense(5, 3, 2, 17);
+    linstab_objective *o = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_family(f, &o, &err), LINSTAB_OK);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    p.eta = 0.05;
+    p.steps = 30;
+    p.batch = 5;
+    const double w0[3] = {0.3, -1.0, 2.0};
+    linstab_trajectory t1, t2, t3;
+    p.opt = LINSTAB_OPT_SGD;
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t1, &err), LINSTAB_OK, "%s", err.msg);
+    p.opt = LINSTAB_OPT_GD;
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t2, &err), LINSTAB_OK, "%s", err.msg);
+    for (size_t k = 0; k < 3 * 31; k++)
+        cr_expect(fabs(t1.iterates[k] - t2.iterates[k]) <= 1e-12 * fmax(1.0, fabs(t2.iterates[k])), "entry %zu", k);
+    p.opt = LINSTAB_OPT_SAM_INDEP;
+    p.batch = 2;
+    p.rho = 0.1;
+    p.seed = 9;
+    p.noise = 0.01;
+    linstab_trajectory_clear(&t1);
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t1, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t3, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(memcmp(t1.iterates, t3.iterates, 3 * 31 * sizeof(double)), 0);
+    linstab_trajectory_clear(&t1);
+    linstab_trajectory_clear(&t2);
+    linstab_trajectory_clear(&t3);
+    linstab_objective_free(o);
+    linstab_family_free(f);
+}
+
+Test(trajectory, a_divergent_run_stops_and_keeps_its_log)
+{
+    const double l[2] = {1.0, 0.5};
+    linstab_objective *o = quadratic(l, 2);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    p.opt = LINSTAB_OPT_GD;
+    p.eta = 2.5; /* |1 - eta l1| = 1.5 */
+    p.steps = 100000;
+    const double w0[2] = {1.0, 1.0};
+    linstab_trajectory t;
+    linstab_error err;
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(t.diverged);
+    /* 0.5 * 1.5^(2t) > 1e100 first at t = 285 */
+    cr_expect_eq(t.steps, 285);
+    cr_expect(isfinite(t.loss[t.steps - 1]) && t.loss[t.steps - 1] <= 1e100);
+    linstab_trajectory_clear(&t);
+    linstab_objective_free(o);
+}
+
+Test(trajectory, bad_input_is_refused_before_any_step)
+{
+    const double l[2] = {1.0, 0.5};
+    linstab_objective *o = quadratic(l, 2);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    const double w0[2] = {1.0, 1.0}, bad[2] = {NAN, 0.0};
+    linstab_trajectory t;
+    linstab_error err;
+    struct {
+        double eta, rho;
+        size_t steps, sw;
+        const double *w;
+        const char *param;
+    } cases[] = {{0.0, 0.0, 10, 0, w0, "eta"},   {-1.0, 0.0, 10, 0, w0, "eta"},
+                 {0.1, -1.0, 10, 0, w0, "rho"},  {0.1, 0.0, 0, 0, w0, "steps"},
+                 {0.1, 0.0, 10, 11, w0, "switch"}, {0.1, 0.0, 10, 0, bad, "start"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        p.eta = cases[c].eta;
+        p.rho = cases[c].rho;
+        p.steps = cases[c].steps;
+        p.switch_step = cases[c].sw;
+        cr_expect_eq(linstab_trajectory_run(o, cases[c].w, &p, &t, &err), LINSTAB_EINVAL, "case %zu", c);
+        cr_expect_str_eq(err.param, cases[c].param, "case %zu", c);
+        cr_expect_null(t.loss);
+        linstab_trajectory_clear(&t);
+    }
+    double nanl[2] = {1.0, INFINITY};
+    linstab_objective *q = NULL;
+    cr_expect_eq(linstab_objective_quadratic(nanl, 2, &q, &err), LINSTAB_EINVAL);
+    cr_expect_str_eq(err.param, "spectrum");
+    linstab_objective_free(o);
+}

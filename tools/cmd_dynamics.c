@@ -1,0 +1,367 @@
+/* cmd_dynamics.c -- `linstab dynamics`: run an optimizer on an objective
+ * from a chosen start, with the theory's predictions beside the measured
+ * cycle, escape and Proposition 8 deviation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_options.h"
+#include "linstab/json.h"
+#include "linstab/objective.h"
+#include "linstab/trajectory.h"
+
+static const char *const usage =
+    "usage: linstab dynamics (--objective quadratic --spectrum L1,L2,... | --objective bartlett\n"
+    "                         | --objective tanh2 | --family F | --factors U | --diag D)\n"
+    "                        --optimizer OPT [--switch STEP:OPT] --eta E [--rho R] [--batch B]\n"
+    "                        [--sampling S] [--noise S] --start W1,W2,... --steps N [--seed S]\n"
+    "                        [--log FILE.csv] [--json] [--out FILE]\n"
+    "\n"
+    "Run GD, SGD or SAM from a chosen start on an objective and report what the\n"
+    "theory predicts beside what the run does (docs/math.md §6).\n"
+    "objectives:\n"
+    "  --objective quadratic --spectrum L1,L2,...   w'diag(L)w/2\n"
+    "  --objective bartlett   w1^2/(1 + w2^2/2) + w2^2/2 (Bartlett et al. 2023)\n"
+    "  --objective tanh2      tanh^2(v tanh u)/2 at w = (u, v) (Zhou et al. 2025,\n"
+    "                         Example 4.1)\n"
+    "@family: the linearized dynamics, per-sample losses w'H_i w/2\n"
+    "@factors\n"
+    "@diag\n"
+    "@allow-indefinite\n"
+    "@sym-tol\n"
+    "@max-memory\n"
+    "optimizer:\n"
+    "  --optimizer OPT        gd, sgd, sam-same, sam-independent or sam-normalized\n"
+    "  --switch STEP:OPT      from step STEP on, run OPT instead (either direction)\n"
+    "@eta (required)\n"
+    "@rho (default 0)\n"
+    "@batch (default 1; objectives of one sample ignore it)\n"
+    "@sampling (default without)\n"
+    "  --noise S              add eta N(0, S^2 I) to every step (default 0)\n"
+    "  --start W1,W2,...      the start, one value per coordinate (required)\n"
+    "  --steps N              number of steps (required)\n"
+    "@seed\n"
+    "output:\n"
+    "  --log FILE.csv         per step: step, loss, grad_norm, w1..wd (d <= 16)\n"
+    "@json (keys: final, loss_final, diverged_at, cycle, escape, drift, prop8)\n"
+    "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "cycle: the detected period and the mean norm of its points, with Bartlett\n"
+    "et al.'s Theorem 2 amplitude eta rho l1/(2 - eta l1) for normalized SAM on a\n"
+    "quadratic.  escape (with --switch): the loss's growth factor per step after\n"
+    "the switch, fitted in the linear regime (the window is printed), with the\n"
+    "exact mean-square radius of the linearized step at the switch point (Zhou et\n"
+    "al. 2025, Corollary 4.2; one-sample objectives, not normalized SAM).  prop8:\n"
+    "the largest deviation of (-1)^t w_t from gradient descent on J (Bartlett et\n"
+    "al. 2023, Proposition 8).  drift is not computed yet (null).\n"
+    "Exit status: 0 (also when the run diverges: it stops there, keeps its log\n"
+    "and says at which step), 1 error, 2 usage error.\n";
+
+enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG };
+
+static const struct option own_opts[] = {
+    {"objective", required_argument, NULL, OPT_OBJECTIVE}, {"spectrum", required_argument, NULL, OPT_SPECTRUM},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER}, {"switch", required_argument, NULL, OPT_SWITCH},
+    {"noise", required_argument, NULL, OPT_NOISE},         {"start", required_argument, NULL, OPT_START},
+    {"steps", required_argument, NULL, OPT_STEPS},         {"log", required_argument, NULL, OPT_LOG},
+    {NULL, 0, NULL, 0}};
+static const char *const required[] = {"optimizer", "eta", "start", "steps", NULL};
+static const cli_command dynamics_cmd = {
+    "dynamics",
+    CLI_OPTS_FAMILY_FILE | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
+        CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_JSON) |
+        CLI_OPT_BIT(CLI_OPT_OUT),
+    own_opts, required, usage, 24};
+
+/* A comma-separated list of finite decimal numbers (at most 1 << 20). */
+static int parse_list(const char *cmd, const char *opt, const char *s, double **vals, size_t *count)
+{
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    if (cap > ((size_t)1 << 20)) return cli_usage_error(cmd, "%s: more than 2^20 values", opt);
+    double *v = malloc(cap * sizeof *v);
+    char *copy = strdup(s);
+    if (v == NULL || copy == NULL) {
+        free(v);
+        free(copy);
+        fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, opt);
+        return 1;
+    }
+    size_t n = 0;
+    int rc = 0;
+    char *save = NULL;
+    /* strtok would skip empty fields: walk them by hand */
+    char *p = copy;
+    for (;;) {
+        char *c = strchr(p, ',');
+        if (c != NULL) *c = '\0';
+        rc = cli_parse_number(cmd, opt, p, -INFINITY, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &v[n]);
+        if (rc != 0) break;
+        n++;
+        if (c == NULL) break;
+        p = c + 1;
+    }
+    (void)save;
+    free(copy);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *vals = v;
+    *count = n;
+    return 0;
+}
+
+static void json_vector(linstab_json *j, const char *key, const double *x, size_t d)
+{
+    linstab_json_begin_array(j, key);
+    for (size_t k = 0; k < d; k++) linstab_json_number(j, NULL, x[k]);
+    linstab_json_end_array(j);
+}
+
+static int write_log(const char *cmd, const char *path, const linstab_trajectory *t)
+{
+    cli_output o;
+    int rc = cli_output_open(cmd, path, &o);
+    if (rc != 0) return rc;
+    fputs("step,loss,grad_norm", o.fp);
+    size_t d = t->iterates != NULL ? t->d : 0;
+    for (size_t j = 0; j < d; j++) fprintf(o.fp, ",w%zu", j + 1);
+    fputc('\n', o.fp);
+    for (size_t k = 0; k <= t->steps; k++) {
+        fprintf(o.fp, "%zu,%.17g,%.17g", k, t->loss[k], t->grad_norm[k]);
+        for (size_t j = 0; j < d; j++) fprintf(o.fp, ",%.17g", t->iterates[k * t->d + j]);
+        fputc('\n', o.fp);
+    }
+    return cli_output_close(cmd, &o, 1);
+}
+
+int cmd_dynamics(int argc, char **argv)
+{
+    const char *cmd = "dynamics";
+    linstab_error err = {0};
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    const char *objective = NULL, *log_path = NULL;
+    double *spectrum = NULL, *start = NULL;
+    size_t nspec = 0, nstart = 0;
+    int have_opt = 0;
+    cli_common_opts co = cli_common_defaults();
+    co.batch = 1;
+    cli_parser ps = cli_options_start(&dynamics_cmd, argc, argv, &co);
+    for (int c; (c = cli_options_next(&ps)) != 0;) {
+        if (c < 0) {
+            free(spectrum);
+            free(start);
+            return ps.status;
+        }
+        switch (c) {
+        case OPT_OBJECTIVE: objective = optarg; break;
+        case OPT_SPECTRUM:
+            free(spectrum);
+            spectrum = NULL;
+            ps.status = parse_list(cmd, "--spectrum", optarg, &spectrum, &nspec);
+            break;
+        case OPT_START:
+            free(start);
+            start = NULL;
+            ps.status = parse_list(cmd, "--start", optarg, &start, &nstart);
+            break;
+        case OPT_OPTIMIZER:
+            if (linstab_optimizer_parse(optarg, &p.opt, &err) != LINSTAB_OK)
+                ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
+            have_opt = 1;
+            break;
+        case OPT_SWITCH: {
+            const char *colon = strchr(optarg, ':');
+            char num[32];
+            size_t len = colon != NULL ? (size_t)(colon - optarg) : 0;
+            if (colon == NULL || len == 0 || len >= sizeof num) {
+                ps.status = cli_usage_error(cmd, "--switch '%s': expected STEP:OPTIMIZER", optarg);
+                break;
+            }
+            memcpy(num, optarg, len);
+            num[len] = '\0';
+            ps.status = cli_parse_count(cmd, "--switch", num, 1, SIZE_MAX, &p.switch_step);
+            if (ps.status == 0 && linstab_optimizer_parse(colon + 1, &p.switch_opt, &err) != LINSTAB_OK)
+                ps.status = cli_usage_error(cmd, "--switch: %s", err.msg);
+            break;
+        }
+        case OPT_NOISE:
+            ps.status = cli_parse_number(cmd, "--noise", optarg, 0, INFINITY, CLI_HI_OPEN, &p.noise);
+            break;
+        case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, (size_t)1 << 40, &p.steps); break;
+        case OPT_LOG: log_path = optarg; break;
+        }
+    }
+    (void)have_opt;
+    int rc = 0;
+    linstab_objective *o = NULL;
+    linstab_family *f = NULL;
+    linstab_trajectory t = {0};
+    cli_family_source src = co.src;
+    int from_family = src.family != NULL || src.factors != NULL || src.diag != NULL;
+    if (objective != NULL && from_family) {
+        rc = cli_usage_error(cmd, "--objective and a family file exclude each other");
+        goto done;
+    }
+    if (objective == NULL && !from_family) {
+        rc = cli_usage_error(cmd, "an objective is required: --objective or --family/--factors/--diag");
+        goto done;
+    }
+    if (spectrum != NULL && (objective == NULL || strcmp(objective, "quadratic") != 0)) {
+        rc = cli_usage_error(cmd, "--spectrum is an option of --objective quadratic only");
+        goto done;
+    }
+    linstab_status st = LINSTAB_OK;
+    if (from_family) {
+        const char *path = NULL;
+        int indefinite = 0;
+        rc = cli_load_family(cmd, &src, &f, &path, &indefinite);
+        if (rc != 0) goto done;
+        st = linstab_objective_family(f, &o, &err);
+    } else if (strcmp(objective, "quadratic") == 0) {
+        if (spectrum == NULL) {
+            rc = cli_usage_error(cmd, "--objective quadratic needs --spectrum L1,L2,...");
+            goto done;
+        }
+        st = linstab_objective_quadratic(spectrum, nspec, &o, &err);
+    } else if (strcmp(objective, "bartlett") == 0) {
+        st = linstab_objective_bartlett(&o, &err);
+    } else if (strcmp(objective, "tanh2") == 0) {
+        st = linstab_objective_tanh2(&o, &err);
+    } else {
+        rc = cli_usage_error(cmd, "--objective '%s': expected quadratic, bartlett or tanh2", objective);
+        goto done;
+    }
+    if (st != LINSTAB_OK) {
+        rc = err.code == LINSTAB_EINVAL ? cli_usage_error(cmd, "%s", cli_msg(&err)) : cli_fail(cmd, &err);
+        goto done;
+    }
+    size_t d = linstab_objective_dim(o);
+    if (nstart != d) {
+        rc = cli_usage_error(cmd, "--start has %zu values; the objective has dimension %zu", nstart, d);
+        goto done;
+    }
+    p.eta = co.eta;
+    p.rho = co.rho;
+    p.batch = co.batch;
+    p.sampling = co.sampling;
+    p.seed = co.seed;
+    st = linstab_trajectory_run(o, start, &p, &t, &err);
+    if (st != LINSTAB_OK) {
+        rc = st == LINSTAB_EINVAL ? cli_usage_error(cmd, "%s", cli_msg(&err)) : cli_fail(cmd, &err);
+        goto done;
+    }
+    if (log_path != NULL) {
+        rc = write_log(cmd, log_path, &t);
+        if (rc != 0) goto done;
+    }
+
+    /* what the theory predicts, where it applies */
+    size_t period = 0;
+    double amp = NAN, pamp = NAN, dev = NAN, rate = NAN, prate = NAN;
+    size_t w = t.steps / 4 < 64 ? t.steps / 4 : 64;
+    int have_cycle = !t.diverged && linstab_trajectory_cycle(&t, w, 1e-10, &period, &amp);
+    linstab_optimizer last_opt = p.switch_step > 0 ? p.switch_opt : p.opt;
+    int have_pamp = have_cycle && last_opt == LINSTAB_OPT_SAM_NORMALIZED && p.noise == 0.0 &&
+                    linstab_trajectory_predicted_amplitude(o, p.eta, p.rho, &pamp);
+    int prop8 = p.opt == LINSTAB_OPT_SAM_NORMALIZED && p.switch_step == 0 && p.noise == 0.0 &&
+                linstab_trajectory_prop8(&t, o, p.eta, p.rho, &dev);
+    size_t e0 = 0, e1 = 0;
+    int have_rate = p.switch_step > 0 && linstab_trajectory_escape_rate(&t, p.switch_step, &rate, &e0, &e1);
+    int have_prate = p.switch_step > 0 && p.switch_step <= t.steps && p.noise == 0.0 &&
+                     linstab_trajectory_predicted_rate(o, t.iterates != NULL ? t.iterates + p.switch_step * d
+                                                                             : t.final,
+                                                       p.switch_opt, p.eta, p.rho, &prate);
+    if (t.iterates == NULL) have_prate = 0; /* the switch point was not recorded */
+    double lf = t.loss[t.steps];
+
+    cli_output out;
+    rc = cli_output_open(cmd, co.out, &out);
+    if (rc != 0) goto done;
+    FILE *fp = out.fp;
+    if (co.json) {
+        linstab_json j;
+        linstab_json_init(&j, fp);
+        linstab_json_begin(&j, NULL);
+        linstab_json_string(&j, "objective", from_family ? "family" : objective);
+        linstab_json_string(&j, "optimizer", linstab_optimizer_name(p.opt));
+        linstab_json_int(&j, "steps", (long long)t.steps);
+        if (t.diverged) linstab_json_int(&j, "diverged_at", (long long)t.steps);
+        else linstab_json_null(&j, "diverged_at");
+        if (d <= LINSTAB_TRAJECTORY_LOG_DIM) json_vector(&j, "final", t.final, d);
+        else linstab_json_null(&j, "final");
+        linstab_json_number(&j, "loss_final", lf);
+        if (have_cycle) {
+            linstab_json_begin(&j, "cycle");
+            linstab_json_int(&j, "period", (long long)period);
+            linstab_json_number(&j, "amplitude", amp);
+            if (have_pamp) linstab_json_number(&j, "predicted_amplitude", pamp);
+            else linstab_json_null(&j, "predicted_amplitude");
+            linstab_json_end(&j);
+        } else {
+            linstab_json_null(&j, "cycle");
+        }
+        if (have_rate || have_prate) {
+            linstab_json_begin(&j, "escape");
+            if (have_rate) linstab_json_number(&j, "rate", rate);
+            else linstab_json_null(&j, "rate");
+            if (have_prate) linstab_json_number(&j, "predicted_rate", prate);
+            else linstab_json_null(&j, "predicted_rate");
+            if (have_rate) {
+                linstab_json_begin_array(&j, "window");
+                linstab_json_int(&j, NULL, (long long)e0);
+                linstab_json_int(&j, NULL, (long long)e1);
+                linstab_json_end_array(&j);
+            }
+            linstab_json_end(&j);
+        } else {
+            linstab_json_null(&j, "escape");
+        }
+        linstab_json_null(&j, "drift");
+        if (prop8) {
+            linstab_json_begin(&j, "prop8");
+            linstab_json_number(&j, "max_deviation", dev);
+            linstab_json_end(&j);
+        } else {
+            linstab_json_null(&j, "prop8");
+        }
+        linstab_json_end(&j);
+        fputc('\n', fp);
+    } else {
+        fprintf(fp, "%s, %s, eta %g, rho %g, %zu steps%s\n", from_family ? "family" : objective,
+                linstab_optimizer_name(p.opt), p.eta, p.rho, t.steps, t.diverged ? " (diverged)" : "");
+        if (t.diverged) fprintf(fp, "diverged at step %zu: the loss left [-1e100, 1e100]\n", t.steps);
+        fprintf(fp, "loss_final  %.10g\n", lf);
+        if (d <= LINSTAB_TRAJECTORY_LOG_DIM) {
+            fputs("final      ", fp);
+            for (size_t k = 0; k < d; k++) fprintf(fp, " %.10g", t.final[k]);
+            fputc('\n', fp);
+        }
+        if (have_cycle)
+            fprintf(fp, "cycle       period %zu, amplitude %.12g%s", period, amp, have_pamp ? "" : "\n");
+        else
+            fprintf(fp, "cycle       none detected in the last %zu steps\n", w);
+        if (have_pamp) fprintf(fp, " (Theorem 2 of Bartlett et al. 2023: %.12g)\n", pamp);
+        if (p.switch_step > 0) {
+            if (have_rate)
+                fprintf(fp, "escape      %.10g per step over steps %zu..%zu", rate, e0, e1);
+            else
+                fputs("escape      no growth window after the switch", fp);
+            if (have_prate) fprintf(fp, " (radius of the linearized step at the switch: %.10g)", prate);
+            fputc('\n', fp);
+        }
+        if (prop8) fprintf(fp, "prop8       max deviation %.3g (Bartlett et al. 2023, Proposition 8)\n", dev);
+        fputs("drift       not computed (null)\n", fp);
+    }
+    rc = cli_output_close(cmd, &out, 1);
+done:
+    linstab_trajectory_clear(&t);
+    linstab_objective_free(o);
+    linstab_family_free(f);
+    free(spectrum);
+    free(start);
+    return rc;
+}
