@@ -14,6 +14,8 @@
 
 #include "linstab/generate.h"
 #include "linstab/objective.h"
+#include "linstab/rng.h"
+#include "linstab/sampling.h"
 #include "linstab/trajectory.h"
 #include "testutil.h"
 
@@ -218,4 +220,51 @@ Test(trajectory, bad_input_is_refused_before_any_step)
     cr_expect_eq(linstab_objective_quadratic(nanl, 2, &q, &err), LINSTAB_EINVAL);
     cr_expect_str_eq(err.param, "spectrum");
     linstab_objective_free(o);
+}
+
+/* One step of each batched optimizer equals the step rebuilt by hand from
+ * the same random stream (batches drawn in the documented order: the
+ * descent batch, then, for independent SAM, the ascent batch). */
+Test(trajectory, one_step_of_each_optimizer_is_the_formula_on_the_drawn_batches)
+{
+    linstab_family *f = tu_family_dense(6, 3, 2, 23);
+    linstab_objective *o = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_family(f, &o, &err), LINSTAB_OK);
+    const linstab_optimizer opts[4] = {LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP,
+                                       LINSTAB_OPT_SAM_NORMALIZED};
+    const double w0[3] = {0.7, -0.4, 1.1};
+    for (int c = 0; c < 4; c++) {
+        linstab_trajectory_opts p = linstab_trajectory_defaults();
+        p.opt = opts[c];
+        p.eta = 0.2;
+        p.rho = 0.3;
+        p.batch = 2;
+        p.steps = 1;
+        p.seed = 77;
+        linstab_trajectory t;
+        cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+        gsl_rng *r = linstab_rng_stream_mc(77, 0);
+        size_t S[6], S2[6], work[6] = {0};
+        size_t c1 = linstab_sampling_draw(r, p.sampling, 6, 2, S, work);
+        size_t c2 = linstab_sampling_draw(r, p.sampling, 6, 2, S2, work);
+        gsl_rng_free(r);
+        double g[3], x[3], want[3];
+        const size_t *A = opts[c] == LINSTAB_OPT_SAM_INDEP ? S2 : S;
+        size_t ca = opts[c] == LINSTAB_OPT_SAM_INDEP ? c2 : c1;
+        linstab_objective_eval(o, w0, opts[c] == LINSTAB_OPT_SGD ? S : A, opts[c] == LINSTAB_OPT_SGD ? c1 : ca, NULL, g);
+        if (opts[c] != LINSTAB_OPT_SGD) {
+            double sc = p.rho;
+            if (opts[c] == LINSTAB_OPT_SAM_NORMALIZED) sc = p.rho / sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
+            for (int j = 0; j < 3; j++) x[j] = w0[j] + sc * g[j];
+            linstab_objective_eval(o, x, S, c1, NULL, g);
+        }
+        for (int j = 0; j < 3; j++) want[j] = w0[j] - p.eta * g[j];
+        for (int j = 0; j < 3; j++)
+            cr_expect(fabs(t.final[j] - want[j]) <= 1e-15 * fmax(1.0, fabs(want[j])), "%s coord %d: %.17g vs %.17g",
+                      linstab_optimizer_name(opts[c]), j, t.final[j], want[j]);
+        linstab_trajectory_clear(&t);
+    }
+    linstab_objective_free(o);
+    linstab_family_free(f);
 }
