@@ -1,0 +1,94 @@
+/*
+ * test_cli_dynamics.c -- `linstab dynamics` end to end: the JSON keys the
+ * issue names, the theory's numbers beside the measured ones, the log, a
+ * divergent run, and bad input refused before any work with no file left.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "cliutil.h"
+
+TestSuite(cli_dynamics, .init = cu_setup, .fini = cu_teardown);
+
+Test(cli_dynamics, normalized_sam_on_a_quadratic_reports_theorem_2_and_proposition_8)
+{
+    /* spectrum (1.3, 0.6, 0.2), eta = 0.3, rho = 0.7: amplitude
+     * eta rho l1 / (2 - eta l1) = 0.273 / 1.61 */
+    cr_assert_eq(cu_run("dynamics --objective quadratic --spectrum 1.3,0.6,0.2 --optimizer sam-normalized "
+                        "--eta 0.3 --rho 0.7 --start 1,-2,0.5 --steps 3000 --json --log run.csv"),
+                 0, "%s", cu_slurp(cu_err));
+    char *j = cu_slurp(cu_out);
+    double want = 0.3 * 0.7 * 1.3 / (2.0 - 0.3 * 1.3);
+    cr_expect_eq(cu_json_number(j, "\"cycle\"", "period"), 2.0);
+    cr_expect(fabs(cu_json_number(j, "\"cycle\"", "amplitude") - want) <= 1e-8 * want, "%s", j);
+    cr_expect(fabs(cu_json_number(j, "\"cycle\"", "predicted_amplitude") - want) <= 1e-15 * want, "%s", j);
+    cr_expect(cu_json_number(j, "\"prop8\"", "max_deviation") <= 1e-13, "%s", j);
+    cr_expect(strstr(j, "\"escape\": null") != NULL && strstr(j, "\"drift\": null") != NULL, "%s", j);
+    cr_expect(strstr(j, "\"diverged_at\": null") != NULL, "%s", j);
+    cr_expect(isfinite(cu_json_number(j, NULL, "loss_final")));
+    char path[700];
+    snprintf(path, sizeof path, "%s/run.csv", cu_dir);
+    char *log = cu_slurp(path);
+    cr_expect(strncmp(log, "step,loss,grad_norm,w1,w2,w3\n0,", 31) == 0, "%.80s", log);
+    size_t lines = 0;
+    for (const char *p = log; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 3002); /* header and steps 0..3000 */
+    free(log);
+    free(j);
+}
+
+Test(cli_dynamics, the_escape_after_a_switch_is_the_radius_of_the_linearized_step)
+{
+    cr_assert_eq(cu_run("dynamics --objective tanh2 --optimizer gd --switch 200:sam-same --eta 1.5 --rho 1 "
+                        "--start 1.5,0.3 --steps 400 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    char *j = cu_slurp(cu_out);
+    double rate = cu_json_number(j, "\"escape\"", "rate"), pred = cu_json_number(j, "\"escape\"", "predicted_rate");
+    cr_expect(rate > 1.0 && fabs(rate - pred) <= 1e-6 * pred, "%s", j);
+    free(j);
+}
+
+Test(cli_dynamics, a_divergent_run_keeps_its_log_and_says_at_which_step)
+{
+    cr_assert_eq(cu_run("dynamics --objective quadratic --spectrum 1,0.5 --optimizer gd --eta 2.5 --start 1,1 "
+                        "--steps 100000 --log d.csv"),
+                 0, "%s", cu_slurp(cu_err));
+    char *o = cu_slurp(cu_out);
+    cr_expect(strstr(o, "diverged at step 285") != NULL, "%s", o);
+    char path[700];
+    snprintf(path, sizeof path, "%s/d.csv", cu_dir);
+    char *log = cu_slurp(path);
+    cr_expect(strstr(log, "\n285,") != NULL && strstr(log, "\n286,") == NULL);
+    free(log);
+    free(o);
+}
+
+Test(cli_dynamics, bad_input_is_a_usage_error_before_any_work)
+{
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {"--objective rosenbrock --optimizer gd --eta 0.1 --start 1,1 --steps 5", "--objective 'rosenbrock'"},
+        {"--objective quadratic --spectrum 1,nan --optimizer gd --eta 0.1 --start 1,1 --steps 5", "--spectrum 'nan'"},
+        {"--objective quadratic --spectrum 1,inf --optimizer gd --eta 0.1 --start 1,1 --steps 5", "--spectrum 'inf'"},
+        {"--objective quadratic --spectrum 1,0.5 --optimizer gd --eta 0.1 --start 1,1,1 --steps 5",
+         "--start has 3 values; the objective has dimension 2"},
+        {"--objective bartlett --optimizer gd --eta 0.1 --start 1,1 --steps 5 --switch 6:sam-same",
+         "--switch: the switch at step 6 is past the end"},
+        {"--objective bartlett --optimizer gd --eta -1 --start 1,1 --steps 5", "--eta '-1'"},
+        {"--objective bartlett --optimizer gd --eta 0.1 --rho -1 --start 1,1 --steps 5", "--rho '-1'"},
+        {"--objective bartlett --optimizer adam --eta 0.1 --start 1,1 --steps 5", "'adam' is not an optimizer"},
+        {"--objective bartlett --optimizer gd --eta 0.1 --start 1,1", "--steps is required"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cr_expect_eq(cu_run("dynamics %s --log bad.csv", cases[c].args), 2, "%s", cases[c].args);
+        char *e = cu_slurp(cu_err);
+        cr_expect(strstr(e, cases[c].msg) != NULL, "%s: %s", cases[c].args, e);
+        free(e);
+        cr_expect(!cu_exists("bad.csv"), "%s", cases[c].args);
+    }
+}
