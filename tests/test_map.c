@@ -888,3 +888,181 @@ Test(map_source, a_prepared_fixed_family_has_its_sharpness_coherence_and_sam_mom
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
+
+/* ---- normalized SAM (docs/math.md §6) ------------------------------------ */
+
+/* A deterministic quadratic: one sample, H = diag(1, 0.5) (lambda1 = 1),
+ * B = 1, so every batch is the full one.  Normalized SAM is
+ * w <- (I - eta H) w - eta rho H^2 w / ||H w||: bounded for every
+ * eta < 2/lambda1 whatever rho (the linear part contracts, the ascent term
+ * has norm at most eta rho lambda1), divergent beyond. */
+static linstab_family *nsam_quadratic(void)
+{
+    linstab_family *f = NULL;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, 1, 2, 0, &f, &err), LINSTAB_OK);
+    f->data[0] = 1.0;
+    f->data[1] = 0.5;
+    return f;
+}
+
+static void nsam_cells(const char *xs, const char *ys, double *frac, int *div, size_t max)
+{
+    linstab_family *f = nsam_quadratic();
+    linstab_rotated rf;
+    linstab_moments *m = NULL;
+    linstab_map_source src;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_OPT_SAM_NORMALIZED, &rf, &m, &src, &err),
+                 LINSTAB_OK, "%s", err.msg);
+    cr_assert(fabs(src.sharpness - 1.0) < 1e-15);
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse(xs, &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse(ys, &y, &err), LINSTAB_OK);
+    cr_assert_leq(x.count * y.count, max);
+    linstab_map_params p = linstab_map_defaults();
+    p.dyn = LINSTAB_OPT_SAM_NORMALIZED;
+    p.sampling = LINSTAB_SAMPLING_WITHOUT;
+    p.batch = 1;
+    p.seed = 3;
+    p.exact = 0;
+    for (size_t iy = 0; iy < y.count; iy++)
+        for (size_t ix = 0; ix < x.count; ix++) {
+            linstab_map_cell c;
+            cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, ix, iy, &c, &err), LINSTAB_OK, "%s", err.msg);
+            frac[iy * x.count + ix] = c.frac_div;
+            div[iy * x.count + ix] = c.divergent;
+        }
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+    linstab_moments_free(m);
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
+}
+
+Test(map_normalized, every_cell_below_two_over_lambda1_is_non_divergent_whatever_rho)
+{
+    /* eta = 0.05 ... 1.99 (the old rescaled runs flagged eta >= 1.05 at rho = 1) */
+    double frac[40 * 4];
+    int div[40 * 4];
+    nsam_cells("eta=0.05:1.99:40", "rho=0.1,1,3,20", frac, div, 160);
+    for (size_t c = 0; c < 160; c++) {
+        cr_expect_eq(frac[c], 0.0, "cell %zu (eta %g): a bounded run counted divergent", c,
+                     0.05 + (double)(c % 40) * (1.94 / 39));
+        cr_expect_eq(div[c], 0, "cell %zu", c);
+    }
+}
+
+Test(map_normalized, a_cell_above_two_over_lambda1_diverges)
+{
+    double frac[3];
+    int div[3];
+    nsam_cells("eta=2.2,2.5,3", "rho=1", frac, div, 3);
+    for (size_t c = 0; c < 3; c++) {
+        cr_expect_eq(frac[c], 1.0, "cell %zu", c);
+        cr_expect_eq(div[c], 1, "cell %zu", c);
+    }
+}
+
+/* Bartlett et al. (2023) Theorem 2 (their Figure 1: lambda = (1, 1/2),
+ * eta = 1/5, rho = 1, w_0 = (2, 2)): the iterates converge to the 2-cycle
+ * +/- (eta rho l1 / (2 - eta l1)) e_1.  The step itself, no rescaling. */
+Test(map_normalized, the_step_converges_to_the_two_cycle_of_bartlett_theorem_2)
+{
+    linstab_family *f = nsam_quadratic();
+    double etas[3] = {0.2, 0.1, 0.45}, rhos[3] = {1.0, 0.3, 2.0};
+    for (int k = 0; k < 3; k++) {
+        double eta = etas[k], rho = rhos[k], amp = eta * rho * 1.0 / (2.0 - eta * 1.0);
+        linstab_sim *s = NULL;
+        linstab_error err = {0};
+        cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SAM_NORMALIZED, eta, rho, 1, LINSTAB_SAMPLING_WITHOUT,
+                                            &s, &err), LINSTAB_OK, "%s", err.msg);
+        gsl_rng *g = tu_rng(1);
+        double w[2] = {2.0, 2.0};
+        for (int t = 0; t < 4000; t++) linstab_simulate_step(s, g, w);
+        double prev = w[0];
+        cr_expect_lt(fabs(fabs(w[0]) - amp), 1e-8, "eta %g rho %g: |w1| = %.17g, predicted %.17g", eta, rho, w[0], amp);
+        cr_expect_lt(fabs(w[1]), 1e-8, "eta %g rho %g: w2 = %g", eta, rho, w[1]);
+        linstab_simulate_step(s, g, w);
+        cr_expect_lt(fabs(w[0] + prev), 1e-8, "period 2: the sign alternates");
+        gsl_rng_free(g);
+        linstab_simulate_free(s);
+    }
+    linstab_family_free(f);
+}
+
+/* A run on the 2-cycle is bounded (outcome 0), neither divergent nor
+ * "converged" (the old rescaled runs called it converged), and stays
+ * within linstab_map_normalized_bound; the cell counts it as bounded. */
+Test(map_normalized, a_cycling_run_is_bounded_not_converged_and_stays_within_the_bound)
+{
+    linstab_family *f = nsam_quadratic();
+    linstab_error err = {0};
+    double eta = 0.2, rho = 1.0, amp = eta * rho / (2.0 - eta);
+    double bound = linstab_map_normalized_bound(eta, rho, 1.0, 2);
+    cr_expect_lt(fabs(bound - sqrt(3.0)), 1e-15, "eta l1 <= 1: r = rho");
+    cr_expect_lt(fabs(linstab_map_normalized_bound(1.5, 2.0, 1.0, 2) - sqrt(1.0 + 2 * 36.0)), 1e-13,
+                 "eta l1 = 1.5: r = rho * 1.5 / 0.5");
+    cr_expect_gt(linstab_map_normalized_bound(2.0 - 1e-12, 1.0, 1.0, 2), 1e11, "unbounded as eta l1 -> 2");
+    cr_expect_lt(fabs(linstab_map_normalized_bound(2.2, 1.0, 1.0, 2) - sqrt(3.0)), 1e-15, "past 2/l1: r = rho");
+    linstab_sim *s = NULL;
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SAM_NORMALIZED, eta, rho, 1, LINSTAB_SAMPLING_WITHOUT, &s,
+                                        &err), LINSTAB_OK, "%s", err.msg);
+    for (unsigned long seed = 1; seed <= 5; seed++) {
+        gsl_rng *g = tu_rng(seed);
+        double w[2];
+        int outcome = 7;
+        linstab_map_cell_run_normalized(s, g, 2, 1000, 1000.0, 1000.0, 1.0, w, &outcome);
+        cr_expect_eq(outcome, 0, "seed %lu: a run on the 2-cycle is bounded", seed);
+        /* the last iterate is the true one, on the cycle (not a unit direction) */
+        cr_expect_lt(fabs(fabs(w[0]) - amp), 1e-8, "seed %lu: |w1| = %.17g", seed, w[0]);
+        gsl_rng_free(g);
+        g = tu_rng(seed);
+        outcome = 7;
+        linstab_map_cell_run(s, g, 2, 1000, 1000.0, 1000.0, w, &outcome);
+        cr_expect_eq(outcome, 0, "seed %lu: the generic run does not rescale normalized SAM", seed);
+        gsl_rng_free(g);
+        /* every iterate within the bound, from unit starts */
+        g = tu_rng(seed);
+        w[0] = cos((double)seed);
+        w[1] = sin((double)seed);
+        for (double e = 0.1; e < 2.0; e += 0.1) {
+            linstab_sim *s2 = NULL;
+            cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SAM_NORMALIZED, e, 3.0, 1, LINSTAB_SAMPLING_WITHOUT,
+                                                &s2, &err), LINSTAB_OK);
+            double b = linstab_map_normalized_bound(e, 3.0, 1.0, 2), v[2] = {w[0], w[1]}, top = 0.0;
+            for (int t = 0; t < 3000; t++) {
+                linstab_simulate_step(s2, g, v);
+                top = fmax(top, hypot(v[0], v[1]));
+            }
+            cr_expect_leq(top, b * (1 + 1e-12), "eta %g: max ||w|| %g above the bound %g", e, top, b);
+            linstab_simulate_free(s2);
+        }
+        gsl_rng_free(g);
+    }
+    linstab_simulate_free(s);
+
+    /* the cell: every run bounded, none divergent */
+    linstab_rotated rf;
+    linstab_moments *m = NULL;
+    linstab_map_source src;
+    cr_assert_eq(linstab_map_source_prepare(f, 0.0, 0, LINSTAB_OPT_SAM_NORMALIZED, &rf, &m, &src, &err), LINSTAB_OK);
+    linstab_map_axis x, y;
+    cr_assert_eq(linstab_map_axis_parse("eta=0.2", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("rho=1", &y, &err), LINSTAB_OK);
+    linstab_map_params p = linstab_map_defaults();
+    p.dyn = LINSTAB_OPT_SAM_NORMALIZED;
+    p.sampling = LINSTAB_SAMPLING_WITHOUT;
+    p.batch = 1;
+    linstab_map_cell c;
+    cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, 0, 0, &c, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(c.frac_div, 0.0);
+    cr_expect_eq(c.divergent, 0);
+    cr_expect_eq(c.frac_bounded, 1.0, "cycling runs are bounded, not converged");
+    cr_expect(isnan(c.radius) && isnan(c.lyapunov), "no exact columns for normalized SAM");
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+    linstab_moments_free(m);
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
+}

@@ -9,6 +9,18 @@
  * Dexter et al.'s Theorems 1 and 2 (lambda1(H) minus each threshold) so that their
  * lines can be drawn as zero contours.
  *
+ * Normalized SAM (LINSTAB_OPT_SAM_NORMALIZED) is not linear and not
+ * homogeneous, so its runs are not rescaled and the thresholds are
+ * absolute (docs/math.md §6; linstab_map_cell_run_normalized): from the
+ * same random unit start, a run is divergent when ||w|| reaches grow times
+ * linstab_map_normalized_bound (a bound on every full-batch trajectory
+ * for eta < 2/lambda1, whatever rho), converged when ||w|| falls to
+ * 1/shrink, and otherwise bounded -- e.g. on Bartlett et al.'s 2-cycle
+ * +/- (eta rho lambda1 / (2 - eta lambda1)) e1 -- which is NOT divergent:
+ * frac_div counts only divergent runs (0 for a cell of bounded runs), and
+ * frac_bounded (not one of the packed fields) the bounded ones.  There is
+ * no exact radius or Lyapunov exponent for it (NaN).
+ *
  * Reproducibility: run k of cell c draws from linstab_rng_stream_mc(seed,
  * c * runs + k), so results do not depend on the number of threads, the
  * order cells are computed in, or a checkpoint/resume in between.
@@ -126,6 +138,8 @@ LINSTAB_API size_t linstab_map_source_n(const linstab_map_source *src);
 
 typedef struct linstab_map_cell {
     double frac_div;    /* fraction of runs that diverged */
+    double frac_bounded; /* fraction that neither diverged nor converged within the steps (for
+                          * normalized SAM: bounded, e.g. cycling); not packed */
     int divergent;      /* majority verdict */
     double radius;      /* mean-square radius (NaN when not computed) */
     double lyapunov;    /* top Lyapunov exponent (NaN when not computed) */
@@ -135,12 +149,43 @@ typedef struct linstab_map_cell {
 } linstab_map_cell;
 
 /*
- * One run of the protocol from a random unit start: OUT *outcome = +1
- * (diverged), -1 (converged), 0 (neither within steps).  The log of the
- * norm is tracked with renormalisation, so no run overflows.
+ * One run of the protocol from a random unit start (w, length d,
+ * overwritten): OUT *outcome = +1 (diverged), -1 (converged), 0 (neither
+ * within steps).  For the linear dynamics the log of the norm is tracked
+ * with renormalisation, so no run overflows (w ends as a unit direction).
+ * A SAM_NORMALIZED workspace is run by linstab_map_cell_run_normalized
+ * with an unknown sharpness (NaN: the bound's scale is then rho, see
+ * there); pass the sharpness to that function instead.
  */
 LINSTAB_API void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
                                       double grow, double shrink, double *w, int *outcome);
+
+/*
+ * A bound on the norm of normalized SAM's iterates from a unit start on a
+ * quadratic with largest Hessian eigenvalue `sharpness` and the full batch,
+ * d coordinates:
+ *     sqrt(1 + d r^2),  r = rho max(1, eta l1 / (2 - eta l1))  for eta l1 < 2,
+ * r = rho for eta l1 >= 2 or a NaN sharpness.  In the eigenbasis each
+ * coordinate obeys |w_i'| <= |1 - eta l_i| |w_i| + eta rho l_i, so it never
+ * exceeds max(|w_i(0)|, r) (docs/math.md §6).  With random batches it is
+ * the scale of the full-batch trajectories, not a bound.  Never fails
+ * (+inf as eta l1 -> 2 from below).
+ */
+LINSTAB_API double linstab_map_normalized_bound(double eta, double rho, double sharpness, size_t d);
+
+/*
+ * One run of normalized SAM (sim: a SAM_NORMALIZED workspace) for a map:
+ * the protocol's random unit start (w, length d; drawn as
+ * linstab_map_cell_run draws it), then at most `steps` steps, never
+ * rescaled.  OUT *outcome = +1 (divergent: ||w|| >= grow *
+ * linstab_map_normalized_bound(eta, rho, sharpness, d), or not finite),
+ * -1 (converged: ||w|| <= 1/shrink), 0 (bounded: neither within the steps,
+ * e.g. a cycle -- not divergent); w holds the last iterate, its true scale.
+ * sharpness: lambda1 of the mean Hessian (NaN if unknown).  Never fails.
+ */
+LINSTAB_API void linstab_map_cell_run_normalized(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps,
+                                                 double grow, double shrink, double sharpness, double *w,
+                                                 int *outcome);
 
 /* Classification rule of Dexter et al. for a recorded trajectory of norms:
  * +1 when some norm reaches grow * norm[0] before any reaches

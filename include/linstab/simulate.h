@@ -9,7 +9,11 @@
  *   SAM_INDEP      w <- w - eta Hhat1 (w + rho Hhat2 w), independent batches
  *   SAM_NORMALIZED w <- w - eta Hhat (w + rho g/||g||), g = Hhat w (Foret et al. 2021)
  * with Hhat = (1/B) sum_{i in S} H_i for the batch S of the sampling scheme
- * (1/B, not 1/|S|, also for a Bernoulli batch).  Implemented in
+ * (1/B, not 1/|S|, also for a Bernoulli batch).  The first three are
+ * linear in w, so a caller may rescale w between steps (the Monte Carlo
+ * protocols do); SAM_NORMALIZED is the nonlinear Foret et al. step, not
+ * homogeneous in w (docs/math.md §6): its iterates must be run as they
+ * are, never rescaled (linstab_map_cell_run_normalized).  Implemented in
  * src/dynamics/simulate.c.
  */
 #ifndef LINSTAB_SIMULATE_H
@@ -52,6 +56,11 @@ LINSTAB_API void linstab_simulate_free(linstab_sim *s);
  * thread.  Never fails. */
 LINSTAB_API void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w);
 
+/* The workspace's dynamics, eta and rho as given to linstab_simulate_alloc:
+ * OUT *dyn, *eta, *rho (each may be NULL).  Never fails. */
+LINSTAB_API void linstab_simulate_params(const linstab_sim *s, linstab_optimizer *dyn, double *eta,
+                                         double *rho);
+
 /* y = Hhat x = (1/B) sum_c H_{idx[c]} x for the batch idx[0..count)
  * (normalised by the workspace's B, not by count).  OUT y (length d,
  * overwritten; must not alias x).  Uses a scratch vector of s despite the
@@ -61,11 +70,12 @@ LINSTAB_API void linstab_simulate_batch_apply(const linstab_sim *s, const size_t
 
 /*
  * The Dexter et al. (2024) protocol's inner loop on a diagonal family for
- * SGD and SAM 'same', touching only the coordinates a batch selects (O(B)
- * per step instead of O(d)): at most `steps` steps from w (length d, the
- * protocol's unit start; overwritten, and rescaled to unit norm whenever
- * ||w|| leaves [1e-100, 1e100], so that only the direction of w is
- * meaningful on return).  Returns +1 (log||w|| reached lg), -1
+ * SGD and SAM 'same' (linear dynamics only: it rescales w), touching only
+ * the coordinates a batch selects (O(B) per step instead of O(d)): at
+ * most `steps` steps from w (length d, the protocol's unit start;
+ * overwritten, and rescaled to unit norm whenever ||w|| leaves
+ * [1e-100, 1e100], so that only the direction of w is meaningful on
+ * return).  Returns +1 (log||w|| reached lg), -1
  * (reached -ls, or w = 0 exactly: *lognorm = -INFINITY), 0 (neither in
  * `steps`), with OUT *lognorm the log of the true norm at the stop; or 2
  * (nothing touched) if this fast path does not apply (the caller then

@@ -3,7 +3,9 @@
  * Section 5.1 Monte Carlo protocol (a run, the classification rule, the
  * majority over runs), the exact columns (mean-square radius, Lyapunov
  * exponent) and the margins of Dexter et al.'s Theorems 1 and 2 (from
- * bounds.h) and of Shin et al.'s Theorem 9.  The grid over cells is
+ * bounds.h) and of Shin et al.'s Theorem 9; for normalized SAM, which is
+ * not linear, runs without rescaling and absolute thresholds
+ * (docs/math.md §6).  The grid over cells is
  * map_grid.c, the axes map_axis.c.
  */
 #include <math.h>
@@ -67,8 +69,8 @@ int linstab_map_cell_classify(const double *norms, size_t len, double grow, doub
     return 0;
 }
 
-void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps, double grow,
-                          double shrink, double *w, int *outcome)
+/* The protocol's start: a Gaussian direction, of unit norm. */
+static void unit_start(gsl_rng *rng, size_t d, double *w)
 {
     double nrm = 0.0;
     for (size_t j = 0; j < d; j++) {
@@ -77,6 +79,55 @@ void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps
     }
     nrm = sqrt(nrm);
     for (size_t j = 0; j < d; j++) w[j] /= nrm;
+}
+
+double linstab_map_normalized_bound(double eta, double rho, double sharpness, size_t d)
+{
+    /* per coordinate of the eigenbasis, |w_i'| <= |1 - eta l_i| |w_i| + eta rho l_i,
+     * so |w_i| never exceeds max(|w_i(0)|, rho max(1, eta l_i / (2 - eta l_i))),
+     * largest at l_i = l_1; with ||w(0)|| = 1 the sum over the d coordinates
+     * gives the bound.  Past 2/l_1 (or with an unknown l_1) the scale rho. */
+    double x = eta * sharpness;
+    double q = x < 2.0 ? fmax(1.0, x / (2.0 - x)) : 1.0;
+    double r = rho * q;
+    return sqrt(1.0 + (double)d * r * r);
+}
+
+void linstab_map_cell_run_normalized(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps, double grow,
+                                     double shrink, double sharpness, double *w, int *outcome)
+{
+    double eta, rho;
+    linstab_simulate_params(sim, NULL, &eta, &rho);
+    unit_start(rng, d, w);
+    /* absolute thresholds on the true norm: the iterates are never rescaled */
+    double hi = grow * linstab_map_normalized_bound(eta, rho, sharpness, d), lo = 1.0 / shrink;
+    *outcome = 0;
+    for (size_t t = 0; t < steps; t++) {
+        linstab_simulate_step(sim, rng, w);
+        double s = 0.0;
+        for (size_t j = 0; j < d; j++) s += w[j] * w[j];
+        s = sqrt(s);
+        if (!(s < hi)) { /* also an overflow (inf or NaN) */
+            *outcome = 1;
+            return;
+        }
+        if (s <= lo) {
+            *outcome = -1;
+            return;
+        }
+    }
+}
+
+void linstab_map_cell_run(linstab_sim *sim, gsl_rng *rng, size_t d, size_t steps, double grow,
+                          double shrink, double *w, int *outcome)
+{
+    linstab_optimizer dyn;
+    linstab_simulate_params(sim, &dyn, NULL, NULL);
+    if (dyn == LINSTAB_OPT_SAM_NORMALIZED) {
+        linstab_map_cell_run_normalized(sim, rng, d, steps, grow, shrink, NAN, w, outcome);
+        return;
+    }
+    unit_start(rng, d, w);
     double lg = log(grow), ls = log(shrink), logn = 0.0;
     int fast = linstab_simulate_diag_run(sim, rng, w, steps, lg, ls, &logn);
     if (fast != 2) {
@@ -256,18 +307,23 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
     double *w = malloc(d * sizeof *w);
     st = w ? linstab_simulate_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)
            : linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
-    size_t ndiv = 0;
+    size_t ndiv = 0, nbounded = 0;
     size_t cell = iy * x->count + ix;
     for (size_t k = 0; st == LINSTAB_OK && k < p->runs; k++) {
         gsl_rng *rng = linstab_rng_stream_mc(p->seed, (uint64_t)cell * p->runs + k);
         int outcome;
-        linstab_map_cell_run(sim, rng, d, p->steps, p->grow, p->shrink, w, &outcome);
+        if (p->dyn == LINSTAB_OPT_SAM_NORMALIZED)
+            linstab_map_cell_run_normalized(sim, rng, d, p->steps, p->grow, p->shrink, l1, w, &outcome);
+        else
+            linstab_map_cell_run(sim, rng, d, p->steps, p->grow, p->shrink, w, &outcome);
         ndiv += outcome > 0;
+        nbounded += outcome == 0;
         gsl_rng_free(rng);
     }
     linstab_simulate_free(sim);
     free(w);
     out->frac_div = (double)ndiv / (double)p->runs;
+    out->frac_bounded = (double)nbounded / (double)p->runs;
     out->divergent = 2 * ndiv > p->runs;
     out->radius = NAN;
     out->lyapunov = NAN;

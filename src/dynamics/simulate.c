@@ -113,6 +113,13 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
     return LINSTAB_OK;
 }
 
+void linstab_simulate_params(const linstab_sim *s, linstab_optimizer *dyn, double *eta, double *rho)
+{
+    if (dyn != NULL) *dyn = s->dyn;
+    if (eta != NULL) *eta = s->eta;
+    if (rho != NULL) *rho = s->rho;
+}
+
 void linstab_simulate_batch_apply(const linstab_sim *s, const size_t *idx, size_t count,
                              const double *x, double *y)
 {
@@ -158,6 +165,7 @@ void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w)
         return;
     }
     case LINSTAB_OPT_SAM_NORMALIZED: {
+        /* not linear, not homogeneous: the caller must not rescale w */
         linstab_simulate_batch_apply(s, s->idx, c, w, s->g);
         double gn = cblas_dnrm2((int)d, s->g, 1);
         double sc = gn > 0.0 ? rho / gn : 0.0;
