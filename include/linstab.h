@@ -29,7 +29,9 @@
  *              exact.h (the exact section of `linstab check`), check.h
  *              (all of `linstab check` in one call), validate.h (bounds
  *              against the exact answer)
- *   dynamics   optimizer.h (the one optimizer enum), simulate.h
+ *   dynamics   optimizer.h (the one optimizer enum), objective.h (objectives
+ *              of the nonlinear dynamics), trajectory.h (an optimizer run
+ *              on an objective, with the theory's predictions), simulate.h
  *              (linearized dynamics with random batches), map.h
  *              (divergence maps: cells, the grid driver with chunks,
  *              checkpoint/resume, progress and partition callbacks),
