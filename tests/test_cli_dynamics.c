@@ -92,3 +92,15 @@ Test(cli_dynamics, bad_input_is_a_usage_error_before_any_work)
         cr_expect(!cu_exists("bad.csv"), "%s", cases[c].args);
     }
 }
+
+Test(cli_dynamics, normalized_sam_on_example_4_1_reports_the_drift_of_theorem_21)
+{
+    cr_assert_eq(cu_run("dynamics --objective tanh2 --optimizer sam-normalized --eta 0.5 --rho 0.02 "
+                        "--start 1.2,0.05 --steps 3000 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    char *j = cu_slurp(cu_out);
+    double m = cu_json_number(j, "\"drift\"", "measured"), p = cu_json_number(j, "\"drift\"", "predicted");
+    cr_expect(m < 0.0 && fabs(m - p) <= 0.01 * fabs(p), "%s", j);
+    cr_expect_eq(cu_json_number(j, "\"drift\"", "window"), 20.0);
+    free(j);
+}

@@ -268,3 +268,39 @@ Test(trajectory, one_step_of_each_optimizer_is_the_formula_on_the_drawn_batches)
     linstab_objective_free(o);
     linstab_family_free(f);
 }
+
+/* Theorem 21 on Example 4.1's valley v = 0 (sharpness tanh^2 u): normalized
+ * SAM oscillates across it and drifts along it toward flatter minima at
+ * -(eta rho^2/2)(1 + eta l1/(2 - eta l1))^2 d tanh^2(u)/du per step; the
+ * theorem is first order in rho, so the relative error shrinks with rho. */
+Test(trajectory, normalized_sam_drifts_along_the_valley_as_theorem_21_says)
+{
+    linstab_objective *o = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_tanh2(&o, &err), LINSTAB_OK);
+    const double rhos[3] = {0.04, 0.02, 0.01};
+    double prev = INFINITY;
+    for (int i = 0; i < 3; i++) {
+        linstab_trajectory_opts p = linstab_trajectory_defaults();
+        p.opt = LINSTAB_OPT_SAM_NORMALIZED;
+        p.eta = 0.5;
+        p.rho = rhos[i];
+        p.steps = 3000;
+        const double w0[2] = {1.2, 0.05};
+        linstab_trajectory t;
+        cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+        double m = NAN, pred = NAN;
+        cr_assert(linstab_trajectory_drift(&t, o, p.eta, p.rho, 20, &m, &pred));
+        /* the closed form at the final centre (u, ~0): l1 = tanh^2 u */
+        double u = 0.5 * (t.iterates[2 * (t.steps - 1)] + t.iterates[2 * t.steps]), th = tanh(u);
+        double l1 = th * th, a = 1.0 + p.eta * l1 / (2.0 - p.eta * l1);
+        double closed = -0.5 * p.eta * p.rho * p.rho * a * a * 2.0 * th * (1.0 - th * th);
+        cr_expect(fabs(pred - closed) <= 1e-3 * fabs(closed), "rho %g: %.17g vs %.17g", p.rho, pred, closed);
+        double rel = fabs(m - pred) / fabs(pred);
+        cr_expect(m < 0.0 && rel <= 2.0 * p.rho, "rho %g: measured %.6g, predicted %.6g", p.rho, m, pred);
+        cr_expect(rel < prev, "rho %g: relative error %.3g did not shrink (%.3g before)", p.rho, rel, prev);
+        prev = rel;
+        linstab_trajectory_clear(&t);
+    }
+    linstab_objective_free(o);
+}

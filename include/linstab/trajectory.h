@@ -132,6 +132,23 @@ LINSTAB_API int linstab_trajectory_predicted_rate(const linstab_objective *o, co
                                                   linstab_optimizer opt, double eta, double rho,
                                                   double *rate);
 
+/*
+ * Bartlett et al. (2023) Theorem 21's drift of normalized SAM along a
+ * valley, on a run that oscillates across it.  With c_t = (w_t + w_{t+1})/2
+ * the centre of the oscillation, e1 the top eigenvector (eigenvalue l1) of
+ * the Hessian at the final centre c and u the unit vector of
+ * (I - e1 e1') grad lambda_max(Hessian) at c (central differences):
+ *   *measured  = ((c_{T-1} - c_{T-1-window}) . u) / window, the drift per step;
+ *   *predicted = -(eta rho^2 / 2) (1 + eta l1 / (2 - eta l1))^2 grad lambda_max . u.
+ * The theorem holds for a zero-gradient centre and to first order in rho.
+ * Returns 1, or 0 when it does not apply (no recorded iterates, fewer than
+ * window + 2 steps, l1 <= 0, eta l1 >= 2, no gradient of lambda_max across
+ * e1, or an eigensolver failure).
+ */
+LINSTAB_API int linstab_trajectory_drift(const linstab_trajectory *t, const linstab_objective *o,
+                                         double eta, double rho, size_t window, double *measured,
+                                         double *predicted);
+
 #ifdef __cplusplus
 }
 #endif

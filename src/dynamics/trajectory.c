@@ -352,3 +352,73 @@ int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *
     *rate = r;
     return 1;
 }
+
+/* lambda_max of the Hessian at w and its eigenvector (d), or 0 on failure */
+static int top_eig(const linstab_objective *o, const double *w, double *l1, double *e1)
+{
+    size_t d = linstab_objective_dim(o);
+    double *H = hessian_at(o, w), *ev = malloc(d * sizeof *ev), *V = malloc(d * d * sizeof *V);
+    linstab_error err;
+    int ok = H != NULL && ev != NULL && V != NULL && linstab_sym_eig(d, H, ev, V, &err) == LINSTAB_OK;
+    if (ok) {
+        *l1 = ev[d - 1];
+        /* eigenvectors: column d - 1 of the row-major V */
+        if (e1 != NULL)
+            for (size_t i = 0; i < d; i++) e1[i] = V[i * d + d - 1];
+    }
+    free(H);
+    free(ev);
+    free(V);
+    return ok;
+}
+
+int linstab_trajectory_drift(const linstab_trajectory *t, const linstab_objective *o, double eta, double rho,
+                             size_t window, double *measured, double *predicted)
+{
+    if (t->iterates == NULL || window == 0 || t->steps < window + 2) return 0;
+    size_t d = t->d, T = t->steps - 1;
+    double *c = malloc(d * sizeof *c), *c0 = malloc(d * sizeof *c0), *e1 = malloc(d * sizeof *e1),
+           *gl = malloc(d * sizeof *gl), *x = malloc(d * sizeof *x);
+    int ok = c && c0 && e1 && gl && x;
+    double l1 = NAN;
+    for (size_t j = 0; ok && j < d; j++) {
+        c[j] = 0.5 * (t->iterates[T * d + j] + t->iterates[(T + 1) * d + j]);
+        c0[j] = 0.5 * (t->iterates[(T - window) * d + j] + t->iterates[(T - window + 1) * d + j]);
+    }
+    ok = ok && top_eig(o, c, &l1, e1) && l1 > 0.0 && eta * l1 < 2.0;
+    /* grad lambda_max by central differences, step h = 1e-4 max(1, |c|) */
+    double h = 1e-4 * fmax(1.0, norm2(d, ok ? c : e1));
+    for (size_t k = 0; ok && k < d; k++) {
+        double lp, lm;
+        memcpy(x, c, d * sizeof *x);
+        x[k] += h;
+        ok = top_eig(o, x, &lp, NULL);
+        x[k] = c[k] - h;
+        ok = ok && top_eig(o, x, &lm, NULL);
+        gl[k] = (lp - lm) / (2.0 * h);
+    }
+    double u_norm = 0.0, ge = 0.0;
+    for (size_t k = 0; ok && k < d; k++) ge += gl[k] * e1[k];
+    for (size_t k = 0; ok && k < d; k++) {
+        x[k] = gl[k] - ge * e1[k]; /* u, unnormalised */
+        u_norm += x[k] * x[k];
+    }
+    u_norm = sqrt(u_norm);
+    ok = ok && u_norm > 1e-12 * fmax(1.0, norm2(d, gl));
+    if (ok) {
+        double gu = 0.0, mu = 0.0;
+        for (size_t k = 0; k < d; k++) {
+            gu += gl[k] * x[k] / u_norm;
+            mu += (c[k] - c0[k]) * x[k] / u_norm;
+        }
+        double a = 1.0 + eta * l1 / (2.0 - eta * l1);
+        *measured = mu / (double)window;
+        *predicted = -0.5 * eta * rho * rho * a * a * gu;
+    }
+    free(c);
+    free(c0);
+    free(e1);
+    free(gl);
+    free(x);
+    return ok;
+}
