@@ -303,4 +303,19 @@ Test(trajectory, normalized_sam_drifts_along_the_valley_as_theorem_21_says)
         linstab_trajectory_clear(&t);
     }
     linstab_objective_free(o);
+    /* Bartlett et al.'s valley is not flat (the gradient along w2 is w2):
+     * there the theorem's premise fails and no drift is claimed */
+    cr_assert_eq(linstab_objective_bartlett(&o, &err), LINSTAB_OK);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    p.opt = LINSTAB_OPT_SAM_NORMALIZED;
+    p.eta = 0.2;
+    p.rho = 1.0;
+    p.steps = 3000;
+    const double w1[2] = {1.0, 1.0};
+    linstab_trajectory t;
+    cr_assert_eq(linstab_trajectory_run(o, w1, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+    double m = NAN, pred = NAN;
+    cr_expect(!linstab_trajectory_drift(&t, o, p.eta, p.rho, 20, &m, &pred), "measured %g predicted %g", m, pred);
+    linstab_trajectory_clear(&t);
+    linstab_objective_free(o);
 }

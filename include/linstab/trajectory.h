@@ -141,9 +141,12 @@ LINSTAB_API int linstab_trajectory_predicted_rate(const linstab_objective *o, co
  *   *measured  = ((c_{T-1} - c_{T-1-window}) . u) / window, the drift per step;
  *   *predicted = -(eta rho^2 / 2) (1 + eta l1 / (2 - eta l1))^2 grad lambda_max . u.
  * The theorem holds for a zero-gradient centre and to first order in rho.
- * Returns 1, or 0 when it does not apply (no recorded iterates, fewer than
+ * Returns 1, or 0 when it does not apply: no recorded iterates, fewer than
  * window + 2 steps, l1 <= 0, eta l1 >= 2, no gradient of lambda_max across
- * e1, or an eigensolver failure).
+ * e1, a centre whose own gradient descent step along u is a tenth of the
+ * predicted drift or more (the valley floor is not flat there, as on
+ * Bartlett et al.'s w1^2/(1 + w2^2/2) + w2^2/2), or an eigensolver
+ * failure.
  */
 LINSTAB_API int linstab_trajectory_drift(const linstab_trajectory *t, const linstab_objective *o,
                                          double eta, double rho, size_t window, double *measured,
