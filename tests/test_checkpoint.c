@@ -342,3 +342,18 @@ Test(checkpoint, match_accepts_its_own_run_and_names_what_differs_otherwise)
     linstab_checkpoint_ident_clear(&a);
     linstab_checkpoint_ident_clear(&b);
 }
+
+/* A name given twice is refused when it is added, not only when a written
+ * checkpoint is read back. */
+Test(checkpoint, a_part_name_given_twice_is_refused_at_once)
+{
+    linstab_checkpoint_ident id;
+    linstab_checkpoint_ident_init(&id);
+    linstab_error err = {0};
+    cr_assert_eq(linstab_checkpoint_ident_add(&id, "seed", "1", 1, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_checkpoint_ident_add(&id, "eta", "2", 1, &err), LINSTAB_OK);
+    cr_expect_eq(linstab_checkpoint_ident_add(&id, "seed", "3", 1, &err), LINSTAB_EINVAL);
+    cr_expect(strstr(err.msg, "'seed' is given twice") != NULL, "%s", err.msg);
+    cr_expect_eq(id.count, 2);
+    linstab_checkpoint_ident_clear(&id);
+}

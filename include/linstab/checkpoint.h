@@ -78,10 +78,10 @@ LINSTAB_API void linstab_checkpoint_ident_clear(linstab_checkpoint_ident *id);
 
 /* Append the part `name` (1..LINSTAB_CKPT_NAME_LEN - 1 bytes; longer
  * names are refused, never cut: EINVAL) with the SHA-256 digest of len
- * bytes at data (read only).  Names must be distinct: a checkpoint with a
- * repeated name is refused when parsed.  Errors: LINSTAB_ENOMEM when the
- * list cannot grow, LINSTAB_EINVAL beyond LINSTAB_CKPT_MAX_PARTS parts;
- * no part is added on failure. */
+ * bytes at data (read only).  Names must be distinct (a checkpoint with a
+ * repeated name would be refused when parsed).  Errors: LINSTAB_ENOMEM
+ * when the list cannot grow, LINSTAB_EINVAL for a name already given or
+ * beyond LINSTAB_CKPT_MAX_PARTS parts; no part is added on failure. */
 LINSTAB_API linstab_status linstab_checkpoint_ident_add(linstab_checkpoint_ident *id, const char *name,
                                                   const void *data, size_t len,
                                                   linstab_error *err);

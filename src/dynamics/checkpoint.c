@@ -32,6 +32,12 @@ static linstab_checkpoint_part *ident_push(linstab_checkpoint_ident *id, const c
                           name, LINSTAB_CKPT_NAME_LEN - 1);
         return NULL;
     }
+    for (size_t i = 0; i < id->count; i++)
+        if (strcmp(id->parts[i].name, name) == 0) {
+            /* a checkpoint with two parts of one name would be refused when read */
+            linstab_error_set(err, LINSTAB_EINVAL, "checkpoint identity: the part '%s' is given twice", name);
+            return NULL;
+        }
     if (id->count >= LINSTAB_CKPT_MAX_PARTS) {
         linstab_error_set(err, LINSTAB_EINVAL, "checkpoint identity: more than %d parts", LINSTAB_CKPT_MAX_PARTS);
         return NULL;

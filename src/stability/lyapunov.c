@@ -48,6 +48,11 @@ linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_optimizer dy
         st = linstab_simulate_alloc(f, dyn, eta, rho, batch, sampling, &sim, err);
         if (st != LINSTAB_OK) break;
         gsl_rng *rng = linstab_rng_stream_mc(seed, k); /* 64-bit seeded state */
+        if (rng == NULL) {
+            linstab_simulate_free(sim);
+            st = linstab_error_set(err, LINSTAB_ENOMEM, "Lyapunov exponent: random stream: out of memory");
+            break;
+        }
         for (size_t j = 0; j < d; j++) w[j] = gsl_ran_gaussian_ziggurat(rng, 1.0);
         double nrm = norm2(d, w), acc = 0.0;
         scale(d, 1.0 / nrm, w);
