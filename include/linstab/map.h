@@ -58,6 +58,8 @@ typedef enum linstab_map_axis_kind {
     LINSTAB_MAP_AXIS_SIGMA
 } linstab_map_axis_kind;
 
+/* The axis's name as the command spells it ("eta", "batch", "rho",
+ * "sigma"; a static string). */
 LINSTAB_API const char *linstab_map_axis_name(linstab_map_axis_kind k);
 
 typedef struct linstab_map_axis {
@@ -81,6 +83,7 @@ typedef struct linstab_map_axis {
 #define LINSTAB_MAP_AXIS_MAX_POINTS 1000000
 LINSTAB_API linstab_status linstab_map_axis_parse(const char *spec, linstab_map_axis *ax,
                                                   linstab_error *err);
+/* Free the values of ax and zero it (accepts a zeroed axis). */
 LINSTAB_API void linstab_map_axis_clear(linstab_map_axis *ax);
 
 typedef struct linstab_map_params {
@@ -95,6 +98,8 @@ typedef struct linstab_map_params {
     size_t lyap_runs, lyap_steps; /* Monte Carlo Lyapunov when not enumerable */
 } linstab_map_params;
 
+/* The defaults of linstab map: the values documented beside each field
+ * above (and in `linstab map --help`). */
 LINSTAB_API linstab_map_params linstab_map_defaults(void);
 
 /* Where the family comes from: a fixed family (range-restricted and

@@ -64,8 +64,11 @@ LINSTAB_API linstab_status linstab_objective_tanh2(linstab_objective **out, lins
 LINSTAB_API linstab_status linstab_objective_family(const linstab_family *f,
                                                     linstab_objective **out, linstab_error *err);
 
+/* Free o and what it owns (not a borrowed family); NULL is a no-op. */
 LINSTAB_API void linstab_objective_free(linstab_objective *o);
 
+/* The kind of o, its dimension d and its number of samples n (1 for the
+ * built-in objectives, f->n for a family). */
 LINSTAB_API linstab_objective_kind linstab_objective_kind_of(const linstab_objective *o);
 LINSTAB_API size_t linstab_objective_dim(const linstab_objective *o);     /* d */
 LINSTAB_API size_t linstab_objective_samples(const linstab_objective *o); /* n */

@@ -31,7 +31,7 @@ typedef enum linstab_optimizer {
     LINSTAB_OPT_SAM_SAME,
     LINSTAB_OPT_SAM_INDEP,
     LINSTAB_OPT_SAM_NORMALIZED,
-    LINSTAB_OPT_GD               /* full-batch gradient descent (dynamics.h) */
+    LINSTAB_OPT_GD               /* full-batch gradient descent (trajectory.h) */
 } linstab_optimizer;
 
 /* The name of opt as the commands spell it: "sgd", "sam-same",
