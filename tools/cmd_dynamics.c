@@ -94,7 +94,6 @@ static int parse_list(const char *cmd, const char *opt, const char *s, double **
     }
     size_t n = 0;
     int rc = 0;
-    char *save = NULL;
     /* strtok would skip empty fields: walk them by hand */
     char *p = copy;
     for (;;) {
@@ -106,7 +105,6 @@ static int parse_list(const char *cmd, const char *opt, const char *s, double **
         if (c == NULL) break;
         p = c + 1;
     }
-    (void)save;
     free(copy);
     if (rc != 0) {
         free(v);
@@ -149,7 +147,6 @@ int cmd_dynamics(int argc, char **argv)
     const char *objective = NULL, *log_path = NULL;
     double *spectrum = NULL, *start = NULL;
     size_t nspec = 0, nstart = 0;
-    int have_opt = 0;
     cli_common_opts co = cli_common_defaults();
     co.batch = 1;
     cli_parser ps = cli_options_start(&dynamics_cmd, argc, argv, &co);
@@ -174,7 +171,6 @@ int cmd_dynamics(int argc, char **argv)
         case OPT_OPTIMIZER:
             if (linstab_optimizer_parse(optarg, &p.opt, &err) != LINSTAB_OK)
                 ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
-            have_opt = 1;
             break;
         case OPT_SWITCH: {
             const char *colon = strchr(optarg, ':');
@@ -198,7 +194,6 @@ int cmd_dynamics(int argc, char **argv)
         case OPT_LOG: log_path = optarg; break;
         }
     }
-    (void)have_opt;
     int rc = 0;
     linstab_objective *o = NULL;
     linstab_family *f = NULL;

@@ -238,13 +238,15 @@ static double *hessian_at(const linstab_objective *o, const double *w)
     return H;
 }
 
-/* The eigenvalues (increasing) of the Hessian of o at w into a new array. */
-static double *hessian_eigs(const linstab_objective *o, const double *w)
+/* The eigenvalues (increasing) of the Hessian of o at w into a new array,
+ * and, when V is not NULL, its eigenvectors (columns of the row-major
+ * d x d V); NULL on failure. */
+static double *hessian_eigs(const linstab_objective *o, const double *w, double *V)
 {
     size_t d = linstab_objective_dim(o);
     double *H = hessian_at(o, w), *ev = malloc(d * sizeof *ev);
     linstab_error err;
-    int ok = H != NULL && ev != NULL && linstab_sym_eig(d, H, ev, NULL, &err) == LINSTAB_OK;
+    int ok = H != NULL && ev != NULL && linstab_sym_eig(d, H, ev, V, &err) == LINSTAB_OK;
     free(H);
     if (!ok) {
         free(ev);
@@ -259,7 +261,7 @@ int linstab_trajectory_predicted_amplitude(const linstab_objective *o, double et
     if (linstab_objective_kind_of(o) != LINSTAB_OBJECTIVE_QUADRATIC) return 0;
     size_t d = linstab_objective_dim(o);
     double *w = calloc(d, sizeof *w);
-    double *ev = w != NULL ? hessian_eigs(o, w) : NULL;
+    double *ev = w != NULL ? hessian_eigs(o, w, NULL) : NULL;
     free(w);
     if (ev == NULL) return 0;
     double l1 = ev[d - 1], l2 = d > 1 ? ev[d - 2] : -INFINITY, lmin = ev[0];
@@ -341,7 +343,7 @@ int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *
 {
     if (linstab_objective_samples(o) != 1 || opt == LINSTAB_OPT_SAM_NORMALIZED) return 0;
     size_t d = linstab_objective_dim(o);
-    double *ev = hessian_eigs(o, w);
+    double *ev = hessian_eigs(o, w, NULL);
     if (ev == NULL) return 0;
     double r = 0.0, q = linstab_optimizer_is_sam(opt) ? rho : 0.0;
     for (size_t j = 0; j < d; j++) {
@@ -353,22 +355,21 @@ int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *
     return 1;
 }
 
-/* lambda_max of the Hessian at w and its eigenvector (d), or 0 on failure */
+/* lambda_max of the Hessian at w and, when e1 is not NULL, its eigenvector
+ * (d); 0 on failure */
 static int top_eig(const linstab_objective *o, const double *w, double *l1, double *e1)
 {
     size_t d = linstab_objective_dim(o);
-    double *H = hessian_at(o, w), *ev = malloc(d * sizeof *ev), *V = malloc(d * d * sizeof *V);
-    linstab_error err;
-    int ok = H != NULL && ev != NULL && V != NULL && linstab_sym_eig(d, H, ev, V, &err) == LINSTAB_OK;
-    if (ok) {
+    double *V = e1 != NULL ? malloc(d * d * sizeof *V) : NULL;
+    double *ev = e1 == NULL || V != NULL ? hessian_eigs(o, w, V) : NULL;
+    if (ev != NULL) {
         *l1 = ev[d - 1];
-        /* eigenvectors: column d - 1 of the row-major V */
         if (e1 != NULL)
             for (size_t i = 0; i < d; i++) e1[i] = V[i * d + d - 1];
     }
-    free(H);
-    free(ev);
+    int ok = ev != NULL;
     free(V);
+    free(ev);
     return ok;
 }
 
