@@ -52,6 +52,41 @@ Test(cli_dynamics, the_escape_after_a_switch_is_the_radius_of_the_linearized_ste
     free(j);
 }
 
+Test(cli_dynamics, a_family_escapes_at_the_radius_of_its_second_moment_operator)
+{
+    /* 4 diagonal samples; GD to the minimum, then full-batch independent
+     * SAM (deterministic at B = n without replacement): per step the loss
+     * grows by max_j (1 - eta h_j (1 + rho h_j))^2 of the mean h */
+    const double h[12] = {2.0, 0.5, 0.1, 0.3, 1.2, 0.05, 1.1, 0.0, 0.4, 0.7, 0.9, 0.2};
+    const size_t shape[2] = {4, 3};
+    cu_write_npy("diag.npy", h, 2, shape);
+    cr_assert_eq(cu_run("dynamics --diag diag.npy --optimizer gd --switch 20:sam-independent --eta 1.9 --rho 0.5 "
+                        "--batch 4 --start 1,0.01,0.01 --steps 100 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    char *j = cu_slurp(cu_out);
+    double want = 0.0;
+    for (size_t c = 0; c < 3; c++) {
+        double m = 0.0;
+        for (size_t i = 0; i < 4; i++) m += h[i * 3 + c] / 4.0;
+        double g = 1.0 - 1.9 * m * (1.0 + 0.5 * m);
+        want = fmax(want, g * g);
+    }
+    double rate = cu_json_number(j, "\"escape\"", "rate"), pred = cu_json_number(j, "\"escape\"", "predicted_rate");
+    cr_expect(want > 1.0 && fabs(pred - want) <= 1e-12 * want, "%s", j);
+    cr_expect(fabs(rate - want) <= 1e-6 * want, "%s", j);
+    cr_expect_eq(cu_json_number(j, "\"escape\"", "lyapunov_rate"), pred, "%s", j);
+    cr_expect_eq(cu_json_number(j, "\"escape\"", "lyapunov_stderr"), 0.0, "%s", j);
+    free(j);
+    /* at B = 1 the single run's almost-sure rate lies below the mean-square one */
+    cr_assert_eq(cu_run("dynamics --diag diag.npy --optimizer gd --switch 60:sgd --eta 1.8 --batch 1 "
+                        "--start 1,1,1 --steps 200 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    j = cu_slurp(cu_out);
+    double ms = cu_json_number(j, "\"escape\"", "predicted_rate"), as = cu_json_number(j, "\"escape\"", "lyapunov_rate");
+    cr_expect(as < ms && cu_json_number(j, "\"escape\"", "lyapunov_stderr") > 0.0, "%s", j);
+    free(j);
+}
+
 Test(cli_dynamics, a_divergent_run_keeps_its_log_and_says_at_which_step)
 {
     cr_assert_eq(cu_run("dynamics --objective quadratic --spectrum 1,0.5 --optimizer gd --eta 2.5 --start 1,1 "

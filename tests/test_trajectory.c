@@ -117,7 +117,7 @@ Test(trajectory, sam_escapes_the_sharp_minimum_of_example_4_1_at_the_linearized_
     double rate = NAN, pred = NAN;
     size_t a = 0, b = 0;
     cr_assert(linstab_trajectory_escape_rate(&t, p.switch_step, &rate, &a, &b));
-    cr_assert(linstab_trajectory_predicted_rate(o, t.iterates + 2 * p.switch_step, p.switch_opt, p.eta, p.rho, &pred));
+    cr_assert(linstab_trajectory_predicted_rate(o, t.iterates + 2 * p.switch_step, p.switch_opt, p.eta, p.rho, 1, LINSTAB_SAMPLING_WITHOUT, &pred));
     double s = pow(tanh(t.iterates[2 * p.switch_step]), 2.0);
     double closed = pow(1.0 - p.eta * s - p.eta * p.rho * s * s, 2.0);
     cr_expect(fabs(pred - closed) <= 1e-12 * closed, "%.17g vs %.17g", pred, closed);
@@ -126,7 +126,7 @@ Test(trajectory, sam_escapes_the_sharp_minimum_of_example_4_1_at_the_linearized_
     /* GD alone would not escape: its linearized radius is 1 (the flat
      * direction u along the valley), (1 - eta s)^2 < 1 across it */
     double gd = NAN;
-    cr_assert(linstab_trajectory_predicted_rate(o, t.iterates + 2 * p.switch_step, LINSTAB_OPT_GD, p.eta, p.rho, &gd));
+    cr_assert(linstab_trajectory_predicted_rate(o, t.iterates + 2 * p.switch_step, LINSTAB_OPT_GD, p.eta, p.rho, 1, LINSTAB_SAMPLING_WITHOUT, &gd));
     cr_expect(fabs(gd - 1.0) <= 1e-15, "%.17g", gd);
     cr_expect(pow(1.0 - p.eta * s, 2.0) < 1.0);
     linstab_trajectory_clear(&t);

@@ -53,7 +53,10 @@ static const char *const usage =
     "quadratic.  escape (with --switch): the loss's growth factor per step after\n"
     "the switch, fitted in the linear regime (the window is printed), with the\n"
     "exact mean-square radius of the linearized step at the switch point (Zhou et\n"
-    "al. 2025, Corollary 4.2; one-sample objectives, not normalized SAM).  prop8:\n"
+    "al. 2025, Corollary 4.2; not normalized SAM): the growth of the expected\n"
+    "loss; a single stochastic run grows at the almost-sure rate exp(2 lambda)\n"
+    "of the same linearization (lyapunov_rate, Monte Carlo), which can be far\n"
+    "smaller; both equal the radius when the step is deterministic.  prop8:\n"
     "the largest deviation of (-1)^t w_t from gradient descent on J (Bartlett et\n"
     "al. 2023, Proposition 8).  drift (normalized SAM): the motion per step of\n"
     "the oscillation's centre along the valley (across the top eigenvector, along\n"
@@ -272,8 +275,12 @@ int cmd_dynamics(int argc, char **argv)
     int have_prate = p.switch_step > 0 && p.switch_step <= t.steps && p.noise == 0.0 &&
                      linstab_trajectory_predicted_rate(o, t.iterates != NULL ? t.iterates + p.switch_step * d
                                                                              : t.final,
-                                                       p.switch_opt, p.eta, p.rho, &prate);
+                                                       p.switch_opt, p.eta, p.rho, p.batch, p.sampling, &prate);
     if (t.iterates == NULL) have_prate = 0; /* the switch point was not recorded */
+    double lrate = NAN, lse = NAN;
+    int have_lrate = have_prate && linstab_trajectory_predicted_lyapunov(o, t.iterates + p.switch_step * d, p.switch_opt,
+                                                                         p.eta, p.rho, p.batch, p.sampling, p.seed,
+                                                                         &lrate, &lse);
     double dm = NAN, dp = NAN;
     size_t dwin = t.steps / 8 < 20 ? t.steps / 8 : 20;
     int have_drift = !t.diverged && last_opt == LINSTAB_OPT_SAM_NORMALIZED && p.noise == 0.0 && dwin >= 2 &&
@@ -312,6 +319,13 @@ int cmd_dynamics(int argc, char **argv)
             else linstab_json_null(&j, "rate");
             if (have_prate) linstab_json_number(&j, "predicted_rate", prate);
             else linstab_json_null(&j, "predicted_rate");
+            if (have_lrate) {
+                linstab_json_number(&j, "lyapunov_rate", lrate);
+                linstab_json_number(&j, "lyapunov_stderr", lse);
+            } else {
+                linstab_json_null(&j, "lyapunov_rate");
+                linstab_json_null(&j, "lyapunov_stderr");
+            }
             if (have_rate) {
                 linstab_json_begin_array(&j, "window");
                 linstab_json_int(&j, NULL, (long long)e0);
@@ -361,6 +375,8 @@ int cmd_dynamics(int argc, char **argv)
             else
                 fputs("escape      no growth window after the switch", fp);
             if (have_prate) fprintf(fp, " (radius of the linearized step at the switch: %.10g)", prate);
+            if (have_lrate && lse > 0.0)
+                fprintf(fp, "\n            a single run: %.6g +- %.2g per step (almost-sure rate)", lrate, lse);
             fputc('\n', fp);
         }
         if (prop8) fprintf(fp, "prop8       max deviation %.3g (Bartlett et al. 2023, Proposition 8)\n", dev);
@@ -368,8 +384,8 @@ int cmd_dynamics(int argc, char **argv)
             fprintf(fp, "drift       %.10g per step along the valley over the last %zu steps "
                         "(Theorem 21 of Bartlett et al. 2023: %.10g)\n",
                     dm, dwin, dp);
-        else
-            fputs("drift       n/a (normalized SAM across a valley whose sharpness varies)\n", fp);
+        else if (last_opt == LINSTAB_OPT_SAM_NORMALIZED)
+            fputs("drift       n/a (no zero-gradient valley whose sharpness varies, or the run is too short)\n", fp);
     }
     rc = cli_output_close(cmd, &out, 1);
 done:

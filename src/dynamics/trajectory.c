@@ -14,6 +14,7 @@
 #include "linstab/rng.h"
 #include "linstab/sym.h"
 #include "linstab/trajectory.h"
+#include "trajectory_internal.h"
 
 linstab_trajectory_opts linstab_trajectory_defaults(void)
 {
@@ -339,9 +340,12 @@ int linstab_trajectory_escape_rate(const linstab_trajectory *t, size_t S, double
 }
 
 int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *w, linstab_optimizer opt,
-                                      double eta, double rho, double *rate)
+                                      double eta, double rho, size_t batch, linstab_sampling sampling,
+                                      double *rate)
 {
-    if (linstab_objective_samples(o) != 1 || opt == LINSTAB_OPT_SAM_NORMALIZED) return 0;
+    if (opt == LINSTAB_OPT_SAM_NORMALIZED) return 0;
+    if (linstab_objective_samples(o) != 1)
+        return trajectory_family_rate(o, w, opt, eta, rho, batch, sampling, rate);
     size_t d = linstab_objective_dim(o);
     double *ev = hessian_eigs(o, w, NULL);
     if (ev == NULL) return 0;
