@@ -139,3 +139,51 @@ Test(cli_dynamics, normalized_sam_on_example_4_1_reports_the_drift_of_theorem_21
     cr_expect_eq(cu_json_number(j, "\"drift\"", "window"), 20.0);
     free(j);
 }
+
+Test(cli_dynamics, an_mlp_checkpoint_is_an_objective_and_its_last_iterate_a_checkpoint)
+{
+    double X[16], Y[8];
+    for (size_t i = 0; i < 8; i++) {
+        X[2 * i] = sin(1.0 + (double)i);
+        X[2 * i + 1] = cos(2.0 * (double)i);
+        Y[i] = tanh(X[2 * i] - 0.5 * X[2 * i + 1]);
+    }
+    const size_t xs[2] = {8, 2}, ys[2] = {8, 1}, bad[2] = {8, 3};
+    cu_write_npy("X.npy", X, 2, xs);
+    cu_write_npy("Y.npy", Y, 2, ys);
+    cu_write_npy("X3.npy", X, 2, bad);
+    cr_assert_eq(cu_run("train --layers 2,3,1 --data X.npy --targets Y.npy --batch 4 --steps 5 --out m0 --quiet"), 0,
+                 "%s", cu_slurp(cu_err));
+    /* gradient descent from the checkpoint, the last iterate saved */
+    cr_assert_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 30 "
+                        "--save m1 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    char *j = cu_slurp(cu_out);
+    double lf = cu_json_number(j, NULL, "loss_final");
+    cr_expect(strstr(j, "\"objective\": \"mlp\"") != NULL, "%s", j);
+    free(j);
+    /* from the saved checkpoint: its loss at step 0 is lf */
+    cr_assert_eq(cu_run("dynamics --model m1 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 1 "
+                        "--log l.csv"),
+                 0, "%s", cu_slurp(cu_err));
+    char path[700];
+    snprintf(path, sizeof path, "%s/l.csv", cu_dir);
+    char *log = cu_slurp(path);
+    const char *row0 = strstr(log, "\n0,");
+    cr_assert_not_null(row0, "%s", log);
+    double l0 = strtod(row0 + 3, NULL);
+    cr_expect(fabs(l0 - lf) <= 1e-15 * lf, "%.17g vs %.17g", l0, lf);
+    free(log);
+    /* bad input: before any work, no file */
+    cr_expect_eq(cu_run("dynamics --model m0 --optimizer gd --eta 0.1 --steps 3 --save m2"), 2);
+    cr_expect(strstr(cu_slurp(cu_err), "--model needs --data and --targets") != NULL);
+    cr_expect_eq(cu_run("dynamics --model m0 --data X3.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 --save m2"),
+                 1);
+    cr_expect_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 "
+                        "--start 1,2 --save m2"),
+                 2);
+    cr_expect(strstr(cu_slurp(cu_err), "--start has 2 values; the objective has dimension 13") != NULL, "%s",
+              cu_slurp(cu_err));
+    cr_expect_eq(cu_run("dynamics --objective bartlett --data X.npy --optimizer gd --eta 0.1 --start 1,1 --steps 3"), 2);
+    cr_expect_not(cu_exists("m2"));
+}

@@ -9,13 +9,15 @@
 #include "cli_options.h"
 #include "linstab/json.h"
 #include "linstab/objective.h"
+#include "cli_model.h"
 #include "linstab/trajectory.h"
 
 static const char *const usage =
     "usage: linstab dynamics (--objective quadratic --spectrum L1,L2,... | --objective bartlett\n"
-    "                         | --objective tanh2 | --family F | --factors U | --diag D)\n"
+    "                         | --objective tanh2 | --model DIR --data X.npy --targets Y.npy\n"
+    "                         | --family F | --factors U | --diag D)\n"
     "                        --optimizer OPT [--switch STEP:OPT] --eta E [--rho R] [--batch B]\n"
-    "                        [--sampling S] [--noise S] --start W1,W2,... --steps N [--seed S]\n"
+    "                        [--sampling S] [--noise S] [--start W1,W2,...] --steps N [--seed S]\n"
     "                        [--log FILE.csv] [--json] [--out FILE]\n"
     "\n"
     "Run GD, SGD or SAM from a chosen start on an objective and report what the\n"
@@ -25,6 +27,10 @@ static const char *const usage =
     "  --objective bartlett   w1^2/(1 + w2^2/2) + w2^2/2 (Bartlett et al. 2023)\n"
     "  --objective tanh2      tanh^2(v tanh u)/2 at w = (u, v) (Zhou et al. 2025,\n"
     "                         Example 4.1)\n"
+    "  --model DIR --data X.npy --targets Y.npy   an MLP checkpoint's loss on its\n"
+    "                         data (w = the parameters; the start defaults to the\n"
+    "                         checkpoint); --loss mse|ce, --label-smoothing A\n"
+    "  --save DIR             with --model: write the last iterate as a checkpoint\n"
     "@family: the linearized dynamics, per-sample losses w'H_i w/2\n"
     "@factors\n"
     "@diag\n"
@@ -39,7 +45,8 @@ static const char *const usage =
     "@batch (default 1; objectives of one sample ignore it)\n"
     "@sampling (default without)\n"
     "  --noise S              add eta N(0, S^2 I) to every step (default 0)\n"
-    "  --start W1,W2,...      the start, one value per coordinate (required)\n"
+    "  --start W1,W2,...      the start, one value per coordinate (required, except\n"
+    "                         with --model)\n"
     "  --steps N              number of steps (required)\n"
     "@seed\n"
     "output:\n"
@@ -65,18 +72,20 @@ static const char *const usage =
     "Exit status: 0 (also when the run diverges: it stops there, keeps its log\n"
     "and says at which step), 1 error, 2 usage error.\n";
 
-enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG };
+enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG, OPT_SAVE };
 
 static const struct option own_opts[] = {
     {"objective", required_argument, NULL, OPT_OBJECTIVE}, {"spectrum", required_argument, NULL, OPT_SPECTRUM},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER}, {"switch", required_argument, NULL, OPT_SWITCH},
     {"noise", required_argument, NULL, OPT_NOISE},         {"start", required_argument, NULL, OPT_START},
+    {"save", required_argument, NULL, OPT_SAVE},
     {"steps", required_argument, NULL, OPT_STEPS},         {"log", required_argument, NULL, OPT_LOG},
     {NULL, 0, NULL, 0}};
-static const char *const required[] = {"optimizer", "eta", "start", "steps", NULL};
+static const char *const required[] = {"optimizer", "eta", "steps", NULL};
 static const cli_command dynamics_cmd = {
     "dynamics",
-    CLI_OPTS_FAMILY_FILE | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
+    CLI_OPTS_FAMILY_FILE | CLI_OPT_BIT(CLI_OPT_MODEL) | CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_TARGETS) |
+        CLI_OPT_BIT(CLI_OPT_LOSS) | CLI_OPT_BIT(CLI_OPT_LABEL_SMOOTHING) | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
         CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_JSON) |
         CLI_OPT_BIT(CLI_OPT_OUT),
     own_opts, required, usage, 24};
@@ -147,7 +156,7 @@ int cmd_dynamics(int argc, char **argv)
     const char *cmd = "dynamics";
     linstab_error err = {0};
     linstab_trajectory_opts p = linstab_trajectory_defaults();
-    const char *objective = NULL, *log_path = NULL;
+    const char *objective = NULL, *log_path = NULL, *save_dir = NULL;
     double *spectrum = NULL, *start = NULL;
     size_t nspec = 0, nstart = 0;
     cli_common_opts co = cli_common_defaults();
@@ -195,20 +204,32 @@ int cmd_dynamics(int argc, char **argv)
             break;
         case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, (size_t)1 << 40, &p.steps); break;
         case OPT_LOG: log_path = optarg; break;
+        case OPT_SAVE: save_dir = optarg; break;
         }
     }
     int rc = 0;
     linstab_objective *o = NULL;
     linstab_family *f = NULL;
     linstab_trajectory t = {0};
+    linstab_mlp *model = NULL;
+    linstab_array X = {0}, Y = {0};
     cli_family_source src = co.src;
     int from_family = src.family != NULL || src.factors != NULL || src.diag != NULL;
-    if (objective != NULL && from_family) {
-        rc = cli_usage_error(cmd, "--objective and a family file exclude each other");
+    int from_model = src.model != NULL;
+    if ((objective != NULL) + from_family + from_model > 1) {
+        rc = cli_usage_error(cmd, "--objective, --model and a family file exclude each other");
         goto done;
     }
-    if (objective == NULL && !from_family) {
-        rc = cli_usage_error(cmd, "an objective is required: --objective or --family/--factors/--diag");
+    if (objective == NULL && !from_family && !from_model) {
+        rc = cli_usage_error(cmd, "an objective is required: --objective, --model or --family/--factors/--diag");
+        goto done;
+    }
+    if (!from_model && (src.data != NULL || src.targets != NULL || save_dir != NULL)) {
+        rc = cli_usage_error(cmd, "--data, --targets and --save go with --model");
+        goto done;
+    }
+    if (start == NULL && !from_model) {
+        rc = cli_usage_error(cmd, "--start is required (one value per coordinate)");
         goto done;
     }
     if (spectrum != NULL && (objective == NULL || strcmp(objective, "quadratic") != 0)) {
@@ -216,7 +237,18 @@ int cmd_dynamics(int argc, char **argv)
         goto done;
     }
     linstab_status st = LINSTAB_OK;
-    if (from_family) {
+    if (from_model) {
+        rc = cli_model_load(cmd, &src, &model, &X, &Y);
+        if (rc != 0) goto done;
+        st = linstab_objective_mlp(model, &X, &Y, src.loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE, src.smoothing, &o,
+                                   &err);
+        if (st == LINSTAB_OK && start == NULL) {
+            nstart = model->p;
+            start = malloc(nstart * sizeof *start);
+            if (start == NULL) st = linstab_error_set(&err, LINSTAB_ENOMEM, "the start: out of memory");
+            else memcpy(start, model->theta, nstart * sizeof *start);
+        }
+    } else if (from_family) {
         const char *path = NULL;
         int indefinite = 0;
         rc = cli_load_family(cmd, &src, &f, &path, &indefinite);
@@ -259,6 +291,13 @@ int cmd_dynamics(int argc, char **argv)
         rc = write_log(cmd, log_path, &t);
         if (rc != 0) goto done;
     }
+    if (save_dir != NULL) {
+        memcpy(model->theta, t.final, model->p * sizeof *model->theta);
+        if (linstab_mlp_save(model, save_dir, &err) != LINSTAB_OK) {
+            rc = cli_fail(cmd, &err);
+            goto done;
+        }
+    }
 
     /* what the theory predicts, where it applies */
     size_t period = 0;
@@ -295,7 +334,7 @@ int cmd_dynamics(int argc, char **argv)
         linstab_json j;
         linstab_json_init(&j, fp);
         linstab_json_begin(&j, NULL);
-        linstab_json_string(&j, "objective", from_family ? "family" : objective);
+        linstab_json_string(&j, "objective", from_family ? "family" : from_model ? "mlp" : objective);
         linstab_json_string(&j, "optimizer", linstab_optimizer_name(p.opt));
         linstab_json_int(&j, "steps", (long long)t.steps);
         if (t.diverged) linstab_json_int(&j, "diverged_at", (long long)t.steps);
@@ -355,7 +394,7 @@ int cmd_dynamics(int argc, char **argv)
         linstab_json_end(&j);
         fputc('\n', fp);
     } else {
-        fprintf(fp, "%s, %s, eta %g, rho %g, %zu steps%s\n", from_family ? "family" : objective,
+        fprintf(fp, "%s, %s, eta %g, rho %g, %zu steps%s\n", from_family ? "family" : from_model ? "mlp" : objective,
                 linstab_optimizer_name(p.opt), p.eta, p.rho, t.steps, t.diverged ? " (diverged)" : "");
         if (t.diverged) fprintf(fp, "diverged at step %zu: the loss left [-1e100, 1e100]\n", t.steps);
         fprintf(fp, "loss_final  %.10g\n", lf);
@@ -392,6 +431,9 @@ done:
     linstab_trajectory_clear(&t);
     linstab_objective_free(o);
     linstab_family_free(f);
+    linstab_mlp_free(model);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     free(spectrum);
     free(start);
     return rc;
