@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "cliutil.h"
+#include "linstab/npy.h"
 
 TestSuite(cli_dynamics, .init = cu_setup, .fini = cu_teardown);
 
@@ -186,4 +187,29 @@ Test(cli_dynamics, an_mlp_checkpoint_is_an_objective_and_its_last_iterate_a_chec
               cu_slurp(cu_err));
     cr_expect_eq(cu_run("dynamics --objective bartlett --data X.npy --optimizer gd --eta 0.1 --start 1,1 --steps 3"), 2);
     cr_expect_not(cu_exists("m2"));
+}
+
+Test(cli_dynamics, the_npy_log_holds_the_csv_log_bit_for_bit)
+{
+    const char *run = "dynamics --objective bartlett --optimizer sam-normalized --eta 0.2 --rho 1 --start 1,1 "
+                      "--steps 40 --log %s";
+    cr_assert_eq(cu_run(run, "l.csv"), 0, "%s", cu_slurp(cu_err));
+    cr_assert_eq(cu_run(run, "l.npy"), 0, "%s", cu_slurp(cu_err));
+    char path[700];
+    snprintf(path, sizeof path, "%s/l.npy", cu_dir);
+    linstab_array a = {0};
+    linstab_error err;
+    cr_assert_eq(linstab_npy_read(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(a.ndim, 2);
+    cr_assert_eq(a.shape[0], 41);
+    cr_assert_eq(a.shape[1], 5);
+    snprintf(path, sizeof path, "%s/l.csv", cu_dir);
+    char *csv = cu_slurp(path), *p = strchr(csv, '\n') + 1;
+    for (size_t k = 0; k < 41 * 5; k++) {
+        double v = strtod(p, &p); /* %.17g round-trips */
+        cr_expect_eq(v, a.data[k], "row %zu column %zu", k / 5, k % 5);
+        p++;
+    }
+    free(csv);
+    linstab_npy_array_free(&a);
 }

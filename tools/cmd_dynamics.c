@@ -50,7 +50,8 @@ static const char *const usage =
     "  --steps N              number of steps (required)\n"
     "@seed\n"
     "output:\n"
-    "  --log FILE.csv         per step: step, loss, grad_norm, w1..wd (d <= 16)\n"
+    "  --log FILE.csv|.npy    per step: step, loss, grad_norm, w1..wd (d <= 16); a\n"
+    "                         name ending in .npy gives a (steps+1) x (3+d) array\n"
     "@json (keys: final, loss_final, diverged_at, cycle, escape, drift, prop8)\n"
     "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
     "  -h, --help             this help\n"
@@ -134,8 +135,39 @@ static void json_vector(linstab_json *j, const char *key, const double *x, size_
     linstab_json_end_array(j);
 }
 
+static int ends_with(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a > b && strcmp(s + a - b, tail) == 0;
+}
+
+/* The log as an NPY matrix: one row per step, columns step, loss,
+ * grad_norm, w1..wd (the iterate when it is recorded). */
+static int write_log_npy(const char *cmd, const char *path, const linstab_trajectory *t)
+{
+    size_t d = t->iterates != NULL ? t->d : 0, cols = 3 + d, rows = t->steps + 1;
+    double *a = malloc(rows * cols * sizeof *a);
+    linstab_error err = {0};
+    if (a == NULL) {
+        linstab_error_set(&err, LINSTAB_ENOMEM, "%s: the log of %zu steps: out of memory", path, t->steps);
+        return cli_fail(cmd, &err);
+    }
+    for (size_t k = 0; k < rows; k++) {
+        double *r = a + k * cols;
+        r[0] = (double)k;
+        r[1] = t->loss[k];
+        r[2] = t->grad_norm[k];
+        for (size_t j = 0; j < d; j++) r[3 + j] = t->iterates[k * t->d + j];
+    }
+    const size_t shape[2] = {rows, cols};
+    linstab_status st = linstab_npy_write(path, a, 2, shape, &err);
+    free(a);
+    return st == LINSTAB_OK ? 0 : cli_fail(cmd, &err);
+}
+
 static int write_log(const char *cmd, const char *path, const linstab_trajectory *t)
 {
+    if (ends_with(path, ".npy")) return write_log_npy(cmd, path, t);
     cli_output o;
     int rc = cli_output_open(cmd, path, &o);
     if (rc != 0) return rc;
