@@ -91,7 +91,8 @@ LINSTAB_API const char *linstab_mlp_act_name(linstab_ad_op act);
 
 /*
  * An MLP of widths sizes[0..nlayers] (copied), activation act, with or
- * without biases, all parameters zero.  OUT *out (NULL on failure), owned
+ * without biases, no output activation (LINSTAB_MLP_OUT_NONE; give it one
+ * with linstab_mlp_set_output), all parameters zero.  OUT *out (NULL on failure), owned
  * by the caller: free with linstab_mlp_free.  Errors: LINSTAB_EINVAL
  * (nlayers outside 1..LINSTAB_MLP_MAX_LAYERS, a zero width, a parameter
  * count that overflows), LINSTAB_ENOMEM.
