@@ -281,9 +281,12 @@ Test(mlp_outact, sample_hessians_match_unit_hvps_differences_and_the_batched_pro
  * coherence against sums of the Jacobians. */
 Test(mlp_outact, jacobians_gauss_newton_ntk_and_coherence_are_those_of_the_activated_output, .init = data_init)
 {
-    for (int a = 0; a < 5; a++)
+    static const size_t S1[2] = {3, 3};
+    for (int q = 0; q < 10; q++) /* the shape (one layer, three) and the output activation */
         for (int bias = 0; bias <= 1; bias++) {
-            linstab_mlp *m = net(S3, 3, LINSTAB_AD_GELU, outs[a], bias, 400 + a);
+            int shape = q / 5, a = q % 5;
+            linstab_mlp *m = shape ? net(S3, 3, LINSTAB_AD_GELU, outs[a], bias, 400 + a)
+                                   : net(S1, 1, LINSTAB_AD_GELU, outs[a], bias, 450 + a);
             if (outs[a] == LINSTAB_AD_RELU) cr_assert_gt(min_abs_z(m, Xd, 5), 1e-3, "a test point at ReLU's kink (seed)");
             size_t p = m->p, n = 5, K = 3;
             double *J = malloc(n * K * p * sizeof *J), *U = malloc(p * K * sizeof *U), *F = malloc(n * K * sizeof *F);
