@@ -282,9 +282,9 @@ Test(mlp_outact, sample_hessians_match_unit_hvps_differences_and_the_batched_pro
 Test(mlp_outact, jacobians_gauss_newton_ntk_and_coherence_are_those_of_the_activated_output, .init = data_init)
 {
     static const size_t S1[2] = {3, 3};
-    for (int q = 0; q < 10; q++) /* the shape (one layer, three) and the output activation */
+    for (int sq = 0; sq < 10; sq++) /* the shape (one layer, three) and the output activation */
         for (int bias = 0; bias <= 1; bias++) {
-            int shape = q / 5, a = q % 5;
+            int shape = sq / 5, a = sq % 5;
             linstab_mlp *m = shape ? net(S3, 3, LINSTAB_AD_GELU, outs[a], bias, 400 + a)
                                    : net(S1, 1, LINSTAB_AD_GELU, outs[a], bias, 450 + a);
             if (outs[a] == LINSTAB_AD_RELU) cr_assert_gt(min_abs_z(m, Xd, 5), 1e-3, "a test point at ReLU's kink (seed)");
