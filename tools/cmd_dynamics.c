@@ -297,8 +297,8 @@ int cmd_dynamics(int argc, char **argv)
                  p.switch_step > 0 ? linstab_optimizer_name(p.switch_opt) : "", p.eta, p.rho);
         snprintf(rname, sizeof rname, "%s rate r = %.6g", have_prate ? "predicted" : "fitted",
                  have_prate ? prate : rate);
-        rc = dyn_figures_draw(cmd, &figs, o, &t, title, have_rate ? (have_prate ? prate : rate) : 0.0, e0, e1,
-                              rname);
+        rc = dyn_figures_draw(cmd, &figs, o, &t, title, have_pamp ? pamp : 0.0,
+                              have_rate ? (have_prate ? prate : rate) : 0.0, e0, e1, rname);
         if (rc != 0) goto done;
     }
 

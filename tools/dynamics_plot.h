@@ -32,10 +32,12 @@ int dyn_figures_option(const char *cmd, int which, const char *arg, dyn_figures 
 int dyn_figures_check(const char *cmd, const dyn_figures *f, size_t d);
 
 /* Draw the figures of the run t on o; title e.g. "bartlett, sam-normalized".
- * The rate line (rate > 0) is drawn over steps e0..e1 from the loss at e0
- * with the label name.  0 or 1 (printed). */
+ * cycle > 0 (a quadratic): Theorem 2's 2-cycle amplitude, whose points
+ * +-cycle v1 are marked on the heat map.  The rate line (rate > 0) is
+ * drawn over steps e0..e1 from the loss at e0 with the label name.  0 or 1
+ * (printed). */
 int dyn_figures_draw(const char *cmd, const dyn_figures *f, const linstab_objective *o,
-                     const linstab_trajectory *t, const char *title, double rate, size_t e0,
-                     size_t e1, const char *name);
+                     const linstab_trajectory *t, const char *title, double cycle, double rate,
+                     size_t e0, size_t e1, const char *name);
 
 #endif
