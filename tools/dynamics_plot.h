@@ -16,11 +16,13 @@ typedef struct dyn_figures {
 } dyn_figures;
 
 #define DYN_FIGURES_USAGE                                                                          \
-    "  --plot FIG.png|FIG.svg  (d = 2) the loss over a box around the path (log colour\n"         \
-    "                         scale, contours) with the iterates on top\n"                        \
+    "  --plot FIG.png|FIG.svg the loss (d = 2) over a box around the path, log colour\n"         \
+    "                         scale and contours, with the iterates on top (and\n"             \
+    "                         Theorem 2's cycle for normalized SAM on a quadratic)\n"   \
     "  --plot-box X0,X1,Y0,Y1 the box of --plot (default: the path's, 10% margin)\n"             \
-    "  --plot-loss FIG.png|FIG.svg  the loss per step on a log axis, with the\n"                   \
-    "                         predicted escape rate's line over the window (--switch)\n"
+    "  --plot-loss FIG.png|FIG.svg\n"                                                             \
+    "                         the loss per step on a log axis, with the predicted\n"            \
+    "                         escape rate's line over its window (--switch)\n"
 
 /* --plot (which 'h'), --plot-loss ('l') or --plot-box ('b') with its
  * argument; 0 or a usage error's exit status (printed). */
