@@ -639,7 +639,7 @@ linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const c
     plscol0a(15, 255, 255, 255, 0.85);
     cmap_viridis();
     pladv(0);
-    plvpor(0.11, 0.80, 0.11, 0.92);
+    plvpor(0.11, 0.80, 0.11, 0.89);
     /* cells centred on the grid points */
     double ex0 = hm->x0 - 0.5 * hx, ex1 = hm->x1 + 0.5 * hx, ey0 = hm->y0 - 0.5 * hy, ey1 = hm->y1 + 0.5 * hy;
     plwind(ex0, ex1, ey0, ey1);
