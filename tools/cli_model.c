@@ -18,6 +18,34 @@ linstab_status cli_labels_from_onehot(linstab_array *Y, size_t k, linstab_error 
     return st;
 }
 
+int cli_model_load(const char *cmd, const cli_family_source *src, linstab_mlp **m, linstab_array *X,
+                   linstab_array *Y)
+{
+    *m = NULL;
+    memset(X, 0, sizeof *X);
+    memset(Y, 0, sizeof *Y);
+    if (src->data == NULL || src->targets == NULL) return cli_usage_error(cmd, "--model needs --data and --targets");
+    linstab_error err = {0};
+    const char *what = NULL; /* the loaders name their file */
+    linstab_status st = linstab_mlp_load(src->model, m, &err);
+    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, X, &err);
+    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, Y, &err);
+    if (st == LINSTAB_OK && src->loss_ce) {
+        what = src->targets;
+        st = cli_labels_from_onehot(Y, (*m)->sizes[(*m)->nlayers], &err);
+    }
+    if (st == LINSTAB_OK) {
+        what = src->model;
+        st = linstab_mlp_check_data(*m, X, Y, src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE, &err);
+    }
+    if (st != LINSTAB_OK) {
+        if (what != NULL) fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, what, cli_msg(&err));
+        else fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
+        return 1;
+    }
+    return 0;
+}
+
 /* Where a --model checkpoint sits (loss, gradients): 0 or an exit status. */
 int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_point *pt)
 {

@@ -10,6 +10,14 @@
  * exit status after printing the error. */
 int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_point *pt);
 
+/* Load src's checkpoint (--model), data and targets (--data, --targets;
+ * one-hot targets become labels for --loss ce) and check that they fit
+ * each other.  OUT *m, *X, *Y (the caller frees them, also on failure).
+ * Returns 0, or an exit status after printing the error (2 for a missing
+ * --data/--targets, 1 for a file that cannot be read or does not fit). */
+int cli_model_load(const char *cmd, const cli_family_source *src, linstab_mlp **m, linstab_array *X,
+                   linstab_array *Y);
+
 /* linstab_data_labels_from_onehot for a command: soft targets get the
  * hint of the option that smooths the labels (the library names no flag). */
 linstab_status cli_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err);

@@ -10,13 +10,15 @@
 #include "dynamics_plot.h"
 #include "linstab/json.h"
 #include "linstab/objective.h"
+#include "cli_model.h"
 #include "linstab/trajectory.h"
 
 static const char *const usage =
     "usage: linstab dynamics (--objective quadratic --spectrum L1,L2,... | --objective bartlett\n"
-    "                         | --objective tanh2 | --family F | --factors U | --diag D)\n"
+    "                         | --objective tanh2 | --model DIR --data X.npy --targets Y.npy\n"
+    "                         | --family F | --factors U | --diag D)\n"
     "                        --optimizer OPT [--switch STEP:OPT] --eta E [--rho R] [--batch B]\n"
-    "                        [--sampling S] [--noise S] --start W1,W2,... --steps N [--seed S]\n"
+    "                        [--sampling S] [--noise S] [--start W1,W2,...] --steps N [--seed S]\n"
     "                        [--log FILE.csv] [--plot FIG] [--plot-box X0,X1,Y0,Y1]\n"
     "                        [--plot-loss FIG] [--json] [--out FILE]\n"
     "\n"
@@ -27,6 +29,10 @@ static const char *const usage =
     "  --objective bartlett   w1^2/(1 + w2^2/2) + w2^2/2 (Bartlett et al. 2023)\n"
     "  --objective tanh2      tanh^2(v tanh u)/2 at w = (u, v) (Zhou et al. 2025,\n"
     "                         Example 4.1)\n"
+    "  --model DIR --data X.npy --targets Y.npy   an MLP checkpoint's loss on its\n"
+    "                         data (w = the parameters; the start defaults to the\n"
+    "                         checkpoint); --loss mse|ce, --label-smoothing A\n"
+    "  --save DIR             with --model: write the last iterate as a checkpoint\n"
     "@family: the linearized dynamics, per-sample losses w'H_i w/2\n"
     "@factors\n"
     "@diag\n"
@@ -41,22 +47,29 @@ static const char *const usage =
     "@batch (default 1; objectives of one sample ignore it)\n"
     "@sampling (default without)\n"
     "  --noise S              add eta N(0, S^2 I) to every step (default 0)\n"
-    "  --start W1,W2,...      the start, one value per coordinate (required)\n"
+    "  --start W1,W2,...      the start, one value per coordinate (required, except\n"
+    "                         with --model)\n"
     "  --steps N              number of steps (required)\n"
     "@seed\n"
     "output:\n"
-    "  --log FILE.csv         per step: step, loss, grad_norm, w1..wd (d <= 16)\n"
+    "  --log FILE.csv|.npy    per step: step, loss, grad_norm, w1..wd (d <= 16); a\n"
+    "                         name ending in .npy gives a (steps+1) x (3+d) array\n"
     DYN_FIGURES_USAGE
     "@json (keys: final, loss_final, diverged_at, cycle, escape, drift, prop8)\n"
     "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
     "  -h, --help             this help\n"
     "\n"
-    "cycle: the detected period and the mean norm of its points, with Bartlett\n"
-    "et al.'s Theorem 2 amplitude eta rho l1/(2 - eta l1) for normalized SAM on a\n"
-    "quadratic.  escape (with --switch): the loss's growth factor per step after\n"
+    "cycle: the detected period and the mean distance of its points from their\n"
+    "centroid (their norm when the cycle is centred at 0), with Bartlett et al.'s\n"
+    "Theorem 2 amplitude eta rho l1/(2 - eta l1) for normalized SAM on a\n"
+    "quadratic.  drift on a quadratic: Theorem 21 predicts 0; measured is the\n"
+    "centre's motion per step across e1.  escape (with --switch): the loss's growth factor per step after\n"
     "the switch, fitted in the linear regime (the window is printed), with the\n"
     "exact mean-square radius of the linearized step at the switch point (Zhou et\n"
-    "al. 2025, Corollary 4.2; one-sample objectives, not normalized SAM).  prop8:\n"
+    "al. 2025, Corollary 4.2; not normalized SAM): the growth of the expected\n"
+    "loss; a single stochastic run grows at the almost-sure rate exp(2 lambda)\n"
+    "of the same linearization (lyapunov_rate, Monte Carlo), which can be far\n"
+    "smaller; both equal the radius when the step is deterministic.  prop8:\n"
     "the largest deviation of (-1)^t w_t from gradient descent on J (Bartlett et\n"
     "al. 2023, Proposition 8).  drift (normalized SAM): the motion per step of\n"
     "the oscillation's centre along the valley (across the top eigenvector, along\n"
@@ -65,21 +78,23 @@ static const char *const usage =
     "Exit status: 0 (also when the run diverges: it stops there, keeps its log\n"
     "and says at which step), 1 error, 2 usage error.\n";
 
-enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG,
+enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG, OPT_SAVE,
        OPT_PLOT, OPT_PLOT_LOSS, OPT_PLOT_BOX };
 
 static const struct option own_opts[] = {
     {"objective", required_argument, NULL, OPT_OBJECTIVE}, {"spectrum", required_argument, NULL, OPT_SPECTRUM},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER}, {"switch", required_argument, NULL, OPT_SWITCH},
     {"noise", required_argument, NULL, OPT_NOISE},         {"start", required_argument, NULL, OPT_START},
+    {"save", required_argument, NULL, OPT_SAVE},
     {"steps", required_argument, NULL, OPT_STEPS},         {"log", required_argument, NULL, OPT_LOG},
     {"plot", required_argument, NULL, OPT_PLOT},           {"plot-loss", required_argument, NULL, OPT_PLOT_LOSS},
     {"plot-box", required_argument, NULL, OPT_PLOT_BOX},
     {NULL, 0, NULL, 0}};
-static const char *const required[] = {"optimizer", "eta", "start", "steps", NULL};
+static const char *const required[] = {"optimizer", "eta", "steps", NULL};
 static const cli_command dynamics_cmd = {
     "dynamics",
-    CLI_OPTS_FAMILY_FILE | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
+    CLI_OPTS_FAMILY_FILE | CLI_OPT_BIT(CLI_OPT_MODEL) | CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_TARGETS) |
+        CLI_OPT_BIT(CLI_OPT_LOSS) | CLI_OPT_BIT(CLI_OPT_LABEL_SMOOTHING) | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
         CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_JSON) |
         CLI_OPT_BIT(CLI_OPT_OUT),
     own_opts, required, usage, 24};
@@ -128,8 +143,39 @@ static void json_vector(linstab_json *j, const char *key, const double *x, size_
     linstab_json_end_array(j);
 }
 
+static int ends_with(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a > b && strcmp(s + a - b, tail) == 0;
+}
+
+/* The log as an NPY matrix: one row per step, columns step, loss,
+ * grad_norm, w1..wd (the iterate when it is recorded). */
+static int write_log_npy(const char *cmd, const char *path, const linstab_trajectory *t)
+{
+    size_t d = t->iterates != NULL ? t->d : 0, cols = 3 + d, rows = t->steps + 1;
+    double *a = malloc(rows * cols * sizeof *a);
+    linstab_error err = {0};
+    if (a == NULL) {
+        linstab_error_set(&err, LINSTAB_ENOMEM, "%s: the log of %zu steps: out of memory", path, t->steps);
+        return cli_fail(cmd, &err);
+    }
+    for (size_t k = 0; k < rows; k++) {
+        double *r = a + k * cols;
+        r[0] = (double)k;
+        r[1] = t->loss[k];
+        r[2] = t->grad_norm[k];
+        for (size_t j = 0; j < d; j++) r[3 + j] = t->iterates[k * t->d + j];
+    }
+    const size_t shape[2] = {rows, cols};
+    linstab_status st = linstab_npy_write(path, a, 2, shape, &err);
+    free(a);
+    return st == LINSTAB_OK ? 0 : cli_fail(cmd, &err);
+}
+
 static int write_log(const char *cmd, const char *path, const linstab_trajectory *t)
 {
+    if (ends_with(path, ".npy")) return write_log_npy(cmd, path, t);
     cli_output o;
     int rc = cli_output_open(cmd, path, &o);
     if (rc != 0) return rc;
@@ -150,7 +196,7 @@ int cmd_dynamics(int argc, char **argv)
     const char *cmd = "dynamics";
     linstab_error err = {0};
     linstab_trajectory_opts p = linstab_trajectory_defaults();
-    const char *objective = NULL, *log_path = NULL;
+    const char *objective = NULL, *log_path = NULL, *save_dir = NULL;
     double *spectrum = NULL, *start = NULL;
     size_t nspec = 0, nstart = 0;
     cli_common_opts co = cli_common_defaults();
@@ -199,6 +245,7 @@ int cmd_dynamics(int argc, char **argv)
             break;
         case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, (size_t)1 << 40, &p.steps); break;
         case OPT_LOG: log_path = optarg; break;
+        case OPT_SAVE: save_dir = optarg; break;
         case OPT_PLOT: ps.status = dyn_figures_option(cmd, 'h', optarg, &figs); break;
         case OPT_PLOT_LOSS: ps.status = dyn_figures_option(cmd, 'l', optarg, &figs); break;
         case OPT_PLOT_BOX: ps.status = dyn_figures_option(cmd, 'b', optarg, &figs); break;
@@ -208,14 +255,25 @@ int cmd_dynamics(int argc, char **argv)
     linstab_objective *o = NULL;
     linstab_family *f = NULL;
     linstab_trajectory t = {0};
+    linstab_mlp *model = NULL;
+    linstab_array X = {0}, Y = {0};
     cli_family_source src = co.src;
     int from_family = src.family != NULL || src.factors != NULL || src.diag != NULL;
-    if (objective != NULL && from_family) {
-        rc = cli_usage_error(cmd, "--objective and a family file exclude each other");
+    int from_model = src.model != NULL;
+    if ((objective != NULL) + from_family + from_model > 1) {
+        rc = cli_usage_error(cmd, "--objective, --model and a family file exclude each other");
         goto done;
     }
-    if (objective == NULL && !from_family) {
-        rc = cli_usage_error(cmd, "an objective is required: --objective or --family/--factors/--diag");
+    if (objective == NULL && !from_family && !from_model) {
+        rc = cli_usage_error(cmd, "an objective is required: --objective, --model or --family/--factors/--diag");
+        goto done;
+    }
+    if (!from_model && (src.data != NULL || src.targets != NULL || save_dir != NULL)) {
+        rc = cli_usage_error(cmd, "--data, --targets and --save go with --model");
+        goto done;
+    }
+    if (start == NULL && !from_model) {
+        rc = cli_usage_error(cmd, "--start is required (one value per coordinate)");
         goto done;
     }
     if (spectrum != NULL && (objective == NULL || strcmp(objective, "quadratic") != 0)) {
@@ -223,7 +281,18 @@ int cmd_dynamics(int argc, char **argv)
         goto done;
     }
     linstab_status st = LINSTAB_OK;
-    if (from_family) {
+    if (from_model) {
+        rc = cli_model_load(cmd, &src, &model, &X, &Y);
+        if (rc != 0) goto done;
+        st = linstab_objective_mlp(model, &X, &Y, src.loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE, src.smoothing, &o,
+                                   &err);
+        if (st == LINSTAB_OK && start == NULL) {
+            nstart = model->p;
+            start = malloc(nstart * sizeof *start);
+            if (start == NULL) st = linstab_error_set(&err, LINSTAB_ENOMEM, "the start: out of memory");
+            else memcpy(start, model->theta, nstart * sizeof *start);
+        }
+    } else if (from_family) {
         const char *path = NULL;
         int indefinite = 0;
         rc = cli_load_family(cmd, &src, &f, &path, &indefinite);
@@ -267,6 +336,13 @@ int cmd_dynamics(int argc, char **argv)
         rc = write_log(cmd, log_path, &t);
         if (rc != 0) goto done;
     }
+    if (save_dir != NULL) {
+        memcpy(model->theta, t.final, model->p * sizeof *model->theta);
+        if (linstab_mlp_save(model, save_dir, &err) != LINSTAB_OK) {
+            rc = cli_fail(cmd, &err);
+            goto done;
+        }
+    }
 
     /* what the theory predicts, where it applies */
     size_t period = 0;
@@ -283,8 +359,12 @@ int cmd_dynamics(int argc, char **argv)
     int have_prate = p.switch_step > 0 && p.switch_step <= t.steps && p.noise == 0.0 &&
                      linstab_trajectory_predicted_rate(o, t.iterates != NULL ? t.iterates + p.switch_step * d
                                                                              : t.final,
-                                                       p.switch_opt, p.eta, p.rho, &prate);
+                                                       p.switch_opt, p.eta, p.rho, p.batch, p.sampling, &prate);
     if (t.iterates == NULL) have_prate = 0; /* the switch point was not recorded */
+    double lrate = NAN, lse = NAN;
+    int have_lrate = have_prate && linstab_trajectory_predicted_lyapunov(o, t.iterates + p.switch_step * d, p.switch_opt,
+                                                                         p.eta, p.rho, p.batch, p.sampling, p.seed,
+                                                                         &lrate, &lse);
     double dm = NAN, dp = NAN;
     size_t dwin = t.steps / 8 < 20 ? t.steps / 8 : 20;
     int have_drift = !t.diverged && last_opt == LINSTAB_OPT_SAM_NORMALIZED && p.noise == 0.0 && dwin >= 2 &&
@@ -292,13 +372,15 @@ int cmd_dynamics(int argc, char **argv)
     double lf = t.loss[t.steps];
     if (figs.heat != NULL || figs.loss != NULL) {
         char title[160], rname[96];
-        snprintf(title, sizeof title, "%s, %s%s%s, #gy = %g, #gr = %g", from_family ? "family" : objective,
-                 linstab_optimizer_name(p.opt), p.switch_step > 0 ? " then " : "",
-                 p.switch_step > 0 ? linstab_optimizer_name(p.switch_opt) : "", p.eta, p.rho);
-        snprintf(rname, sizeof rname, "%s rate r = %.6g", have_prate ? "predicted" : "fitted",
-                 have_prate ? prate : rate);
-        rc = dyn_figures_draw(cmd, &figs, o, &t, title, have_pamp ? pamp : 0.0,
-                              have_rate ? (have_prate ? prate : rate) : 0.0, e0, e1, rname);
+        snprintf(title, sizeof title, "%s, %s%s%s, #gy = %g, #gr = %g",
+                 from_family ? "family" : from_model ? "mlp" : objective, linstab_optimizer_name(p.opt),
+                 p.switch_step > 0 ? " then " : "", p.switch_step > 0 ? linstab_optimizer_name(p.switch_opt) : "",
+                 p.eta, p.rho);
+        /* a single run with random batches grows at the almost-sure rate */
+        double r = have_lrate && lse > 0.0 ? lrate : have_prate ? prate : rate;
+        snprintf(rname, sizeof rname, "%s rate r = %.6g%s", have_prate ? "predicted" : "fitted", r,
+                 have_lrate && lse > 0.0 ? " (almost sure)" : "");
+        rc = dyn_figures_draw(cmd, &figs, o, &t, title, have_pamp ? pamp : 0.0, have_rate ? r : 0.0, e0, e1, rname);
         if (rc != 0) goto done;
     }
 
@@ -310,7 +392,7 @@ int cmd_dynamics(int argc, char **argv)
         linstab_json j;
         linstab_json_init(&j, fp);
         linstab_json_begin(&j, NULL);
-        linstab_json_string(&j, "objective", from_family ? "family" : objective);
+        linstab_json_string(&j, "objective", from_family ? "family" : from_model ? "mlp" : objective);
         linstab_json_string(&j, "optimizer", linstab_optimizer_name(p.opt));
         linstab_json_int(&j, "steps", (long long)t.steps);
         if (t.diverged) linstab_json_int(&j, "diverged_at", (long long)t.steps);
@@ -334,6 +416,13 @@ int cmd_dynamics(int argc, char **argv)
             else linstab_json_null(&j, "rate");
             if (have_prate) linstab_json_number(&j, "predicted_rate", prate);
             else linstab_json_null(&j, "predicted_rate");
+            if (have_lrate) {
+                linstab_json_number(&j, "lyapunov_rate", lrate);
+                linstab_json_number(&j, "lyapunov_stderr", lse);
+            } else {
+                linstab_json_null(&j, "lyapunov_rate");
+                linstab_json_null(&j, "lyapunov_stderr");
+            }
             if (have_rate) {
                 linstab_json_begin_array(&j, "window");
                 linstab_json_int(&j, NULL, (long long)e0);
@@ -363,7 +452,7 @@ int cmd_dynamics(int argc, char **argv)
         linstab_json_end(&j);
         fputc('\n', fp);
     } else {
-        fprintf(fp, "%s, %s, eta %g, rho %g, %zu steps%s\n", from_family ? "family" : objective,
+        fprintf(fp, "%s, %s, eta %g, rho %g, %zu steps%s\n", from_family ? "family" : from_model ? "mlp" : objective,
                 linstab_optimizer_name(p.opt), p.eta, p.rho, t.steps, t.diverged ? " (diverged)" : "");
         if (t.diverged) fprintf(fp, "diverged at step %zu: the loss left [-1e100, 1e100]\n", t.steps);
         fprintf(fp, "loss_final  %.10g\n", lf);
@@ -383,6 +472,8 @@ int cmd_dynamics(int argc, char **argv)
             else
                 fputs("escape      no growth window after the switch", fp);
             if (have_prate) fprintf(fp, " (radius of the linearized step at the switch: %.10g)", prate);
+            if (have_lrate && lse > 0.0)
+                fprintf(fp, "\n            a single run: %.6g +- %.2g per step (almost-sure rate)", lrate, lse);
             fputc('\n', fp);
         }
         if (prop8) fprintf(fp, "prop8       max deviation %.3g (Bartlett et al. 2023, Proposition 8)\n", dev);
@@ -390,14 +481,17 @@ int cmd_dynamics(int argc, char **argv)
             fprintf(fp, "drift       %.10g per step along the valley over the last %zu steps "
                         "(Theorem 21 of Bartlett et al. 2023: %.10g)\n",
                     dm, dwin, dp);
-        else
-            fputs("drift       n/a (normalized SAM across a valley whose sharpness varies)\n", fp);
+        else if (last_opt == LINSTAB_OPT_SAM_NORMALIZED)
+            fputs("drift       n/a (no zero-gradient valley whose sharpness varies, or the run is too short)\n", fp);
     }
     rc = cli_output_close(cmd, &out, 1);
 done:
     linstab_trajectory_clear(&t);
     linstab_objective_free(o);
     linstab_family_free(f);
+    linstab_mlp_free(model);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
     free(spectrum);
     free(start);
     return rc;

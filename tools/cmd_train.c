@@ -27,6 +27,8 @@ static const char *const usage =
     "\n"
     "  --layers LIST         layer widths, e.g. 784,300,100,10\n"
     "  --activation A        tanh | relu | sigmoid | softplus | gelu (default tanh)\n"
+    "  --output-activation A none | tanh | relu | sigmoid | softplus | gelu: the output\n"
+    "                        f = A(W_L h + b_L) (default none: linear; --teacher's too)\n"
     "  --no-bias             no bias vectors\n"
     "@data\n"
     "@targets; class labels for mse with --one-hot\n"
@@ -68,12 +70,13 @@ static const char *const usage =
     "\n"
     "Exit status: 0 trained, 3 diverged, 1 error (data, files), 2 usage error.\n";
 
-enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD,
+enum { OPT_LAYERS = 256, OPT_ACT, OPT_OUTACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD,
        OPT_STEPS, OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_IDXI, OPT_IDXL, OPT_SUBSET,
        OPT_SCALE, OPT_TEACHER };
 
 static const struct option own_opts[] = {
     {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
+    {"output-activation", required_argument, NULL, OPT_OUTACT},
     {"no-bias", no_argument, NULL, OPT_NOBIAS},        {"one-hot", no_argument, NULL, OPT_ONEHOT},
     {"optimizer", required_argument, NULL, OPT_OPT},   {"independent-ascent", no_argument, NULL, OPT_INDEP},
     {"sam-from", required_argument, NULL, OPT_SAMFROM}, {"momentum", required_argument, NULL, OPT_MOM},
@@ -256,7 +259,7 @@ int cmd_train(int argc, char **argv)
     const char *idx_images = NULL, *idx_labels = NULL;
     size_t subset = 0, teacher = 0;
     double scale = 1.0 / 255.0;
-    linstab_ad_op act = LINSTAB_AD_TANH;
+    linstab_ad_op act = LINSTAB_AD_TANH, out_act = LINSTAB_MLP_OUT_NONE;
     int bias = 1, onehot = 0, rc = 0, have_init = 0;
     unsigned long long init_seed = 0;
     linstab_error err = {0};
@@ -273,6 +276,10 @@ int cmd_train(int argc, char **argv)
         case OPT_LAYERS: layers = optarg; break;
         case OPT_ACT:
             if (linstab_mlp_act_parse(optarg, &act, &err) != LINSTAB_OK) ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
+            break;
+        case OPT_OUTACT:
+            if (linstab_mlp_output_parse(optarg, &out_act, &err) != LINSTAB_OK)
+                ps.status = cli_usage_error(cmd, "--output-activation: %s", cli_msg(&err));
             break;
         case OPT_NOBIAS: bias = 0; break;
         case OPT_ONEHOT: onehot = 1; break;
@@ -333,7 +340,9 @@ int cmd_train(int argc, char **argv)
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0};
     FILE *log = NULL;
-    if (linstab_mlp_alloc(sizes, nsz - 1, act, bias, &m, &err) != LINSTAB_OK) {
+    if (linstab_mlp_alloc(sizes, nsz - 1, act, bias, &m, &err) != LINSTAB_OK ||
+        linstab_mlp_set_output(m, out_act, &err) != LINSTAB_OK) {
+        linstab_mlp_free(m);
         free(sizes);
         return cli_fail(cmd, &err);
     }
@@ -342,6 +351,11 @@ int cmd_train(int argc, char **argv)
     linstab_status rd;
     if (teacher > 0) {
         rd = linstab_data_teacher_student(m->sizes, m->nlayers, act, teacher, seed, &X, &Y, &err);
+        /* the teacher has the output activation too: f = A(its linear output) */
+        for (size_t j = 0; rd == LINSTAB_OK && out_act != LINSTAB_MLP_OUT_NONE && j < linstab_npy_array_size(&Y); j++) {
+            double d1, d2;
+            linstab_ad_activation(out_act, Y.data[j], &Y.data[j], &d1, &d2);
+        }
         targets = "teacher";
     } else if (idx_images != NULL) {
         rd = linstab_data_idx_read(idx_images, subset, scale, &X, &err);

@@ -12,6 +12,10 @@
  *               2025, Example 4.1)
  *   family      the linearized dynamics of a Hessian family:
  *               l_i(w) = w' H_i w / 2, i = 1..n (borrowed family)
+ *   mlp         an MLP's loss on its data (mlp.h): w is the parameter
+ *               vector theta (d = p), sample i the loss of row i
+ *               (objective_mlp.c)
+ *   custom      any function given by callbacks (linstab_objective_custom)
  *
  * The loss of a batch S is (1/|S|) sum_{i in S} l_i; batch NULL is the full
  * mean.  Closed-form gradients and Hessian-vector products; the tests
@@ -25,6 +29,8 @@
 #include "linstab/error.h"
 #include "linstab/export.h"
 #include "linstab/family.h"
+#include "linstab/mlp.h"
+#include "linstab/npy.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,7 +40,9 @@ typedef enum linstab_objective_kind {
     LINSTAB_OBJECTIVE_QUADRATIC = 0,
     LINSTAB_OBJECTIVE_BARTLETT,
     LINSTAB_OBJECTIVE_TANH2,
-    LINSTAB_OBJECTIVE_FAMILY
+    LINSTAB_OBJECTIVE_FAMILY,
+    LINSTAB_OBJECTIVE_MLP,
+    LINSTAB_OBJECTIVE_CUSTOM
 } linstab_objective_kind;
 
 typedef struct linstab_objective linstab_objective;
@@ -63,6 +71,42 @@ LINSTAB_API linstab_status linstab_objective_tanh2(linstab_objective **out, lins
  * objective; any representation). */
 LINSTAB_API linstab_status linstab_objective_family(const linstab_family *f,
                                                     linstab_objective **out, linstab_error *err);
+
+/*
+ * The mean loss of an MLP (m's shapes, activations and loss; its theta is
+ * not used: the iterate is the parameter vector) over the rows of X and Y
+ * (checked with linstab_mlp_check_data; targets n x dL for MSE, n labels
+ * for CE), d = m->p, n = the number of rows.  m, X and Y are borrowed and
+ * must outlive the objective.  Evaluations go through linstab_mlp_loss;
+ * one that fails (out of memory) returns NaN, which a trajectory treats as
+ * a divergence.  The objective keeps a scratch copy of a batch's rows:
+ * it is not safe to evaluate from two threads at once.  Errors:
+ * LINSTAB_EINVAL (smoothing outside [0, 1)), LINSTAB_EDATA (data that do
+ * not fit the model), LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_objective_mlp(const linstab_mlp *m, const linstab_array *X,
+                                                 const linstab_array *Y, linstab_loss loss,
+                                                 double smoothing, linstab_objective **out,
+                                                 linstab_error *err);
+
+/* The callbacks of a custom objective: eval and hvp as linstab_objective_eval
+ * and linstab_objective_hvp below (the batch loss is the caller's mean over
+ * idx; idx NULL = all n samples), free (may be NULL) releases ctx. */
+typedef struct linstab_objective_ops {
+    void (*eval)(void *ctx, const double *w, const size_t *idx, size_t count, double *loss,
+                 double *grad);
+    void (*hvp)(void *ctx, const double *w, const size_t *idx, size_t count, const double *v,
+                double *hv);
+    void (*free)(void *ctx);
+} linstab_objective_ops;
+
+/* An objective of dimension d and n samples from callbacks (ops copied;
+ * ctx owned from the call on: ops->free(ctx) runs when the objective is
+ * freed, and on failure).  Errors: LINSTAB_EINVAL (eval or hvp NULL, d or
+ * n zero), LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_objective_custom(const linstab_objective_ops *ops, void *ctx,
+                                                    size_t d, size_t n, linstab_objective **out,
+                                                    linstab_error *err);
 
 /* Free o and what it owns (not a borrowed family); NULL is a no-op. */
 LINSTAB_API void linstab_objective_free(linstab_objective *o);

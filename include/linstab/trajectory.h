@@ -80,7 +80,10 @@ LINSTAB_API void linstab_trajectory_clear(linstab_trajectory *t);
 /*
  * The smallest period p in 1..8 with ||w_t - w_{t-p}|| <= tol max(1, ||w_t||)
  * for every t of the last `window` steps (window >= 2p; needs recorded
- * iterates), and the mean norm of the cycle's points w_{T-p+1} .. w_T.
+ * iterates), and the cycle's amplitude: the mean distance of its points
+ * w_{T-p+1} .. w_T from their centroid (their norm when the cycle is
+ * centred at 0, as on a positive definite quadratic; about the point of
+ * the valley it straddles otherwise).
  * Returns 1 with *period and *amplitude set, 0 when no such period exists
  * (or no iterates are recorded).
  */
@@ -120,17 +123,58 @@ LINSTAB_API int linstab_trajectory_escape_rate(const linstab_trajectory *t, size
                                                size_t *first, size_t *last);
 
 /*
- * The predicted escape rate at w (Zhou et al. 2025, Corollary 4.2, for a
- * one-sample objective): the mean-square radius of the linearized step of
- * opt at w, max_j (1 - eta h_j - eta rho h_j^2)^2 for SAM_SAME and
- * SAM_INDEP, max_j (1 - eta h_j)^2 for SGD and GD, over the eigenvalues
- * h_j of the Hessian at w.  Returns 1, or 0 when it does not apply
- * (normalized SAM is not linear; objectives of several samples).
- * Errors are reported as 0 (no prediction).
+ * The predicted escape rate at w (Zhou et al. 2025, Corollary 4.2): the
+ * exact mean-square radius of opt's linearized step at w, the factor by
+ * which E[loss] grows per step once the iterate leaves w.  For a
+ * one-sample objective in closed form: max_j (1 - eta h_j - eta rho h_j^2)^2
+ * for SAM_SAME and SAM_INDEP, max_j (1 - eta h_j)^2 for SGD and GD, over
+ * the eigenvalues h_j of the Hessian at w.  For n > 1 samples: the radius
+ * of the second-moment operator (secmom.h, sam.h) of the per-sample
+ * Hessians at w (linstab_trajectory_linearization) restricted to the span
+ * of their ranges, at (eta, rho, batch, sampling); GD is the full batch.
+ * A single run of SGD grows at its almost-sure (Lyapunov) rate, which can
+ * be smaller.  Returns 1, or 0 when it does not apply (normalized SAM is
+ * not linear; 'same' SAM at a batch other than 1 and n beyond
+ * LINSTAB_SAM_SAME_MAX_R; a linearization too large to hold).  Errors are
+ * reported as 0 (no prediction).
  */
 LINSTAB_API int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *w,
                                                   linstab_optimizer opt, double eta, double rho,
+                                                  size_t batch, linstab_sampling sampling,
                                                   double *rate);
+
+/* The Monte Carlo size of linstab_trajectory_predicted_lyapunov. */
+#define LINSTAB_TRAJECTORY_LYAP_RUNS 16
+#define LINSTAB_TRAJECTORY_LYAP_STEPS 4000
+
+/*
+ * What a single run does after the switch: the almost-sure growth factor
+ * of its loss per step, exp(2 lambda) with lambda the top Lyapunov
+ * exponent of opt's linearized step at w (lyapunov.h, Monte Carlo with
+ * LINSTAB_TRAJECTORY_LYAP_RUNS runs of LINSTAB_TRAJECTORY_LYAP_STEPS steps
+ * from `seed`, on the linearization restricted as above).  It is at most
+ * the mean-square rate, and equal to it when the step is deterministic
+ * (one sample, GD, or the full batch drawn without replacement: then *rate
+ * is linstab_trajectory_predicted_rate's and
+ * *stderr_rate 0).  OUT *rate and *stderr_rate (its Monte Carlo standard
+ * error, by the delta method).  Returns 1, or 0 when it does not apply
+ * (normalized SAM; any failure).
+ */
+LINSTAB_API int linstab_trajectory_predicted_lyapunov(const linstab_objective *o, const double *w,
+                                                      linstab_optimizer opt, double eta, double rho,
+                                                      size_t batch, linstab_sampling sampling,
+                                                      uint64_t seed, double *rate, double *stderr_rate);
+
+/*
+ * The linearization of o at w: the dense family of its n per-sample
+ * Hessians H_i(w) (from Hessian-vector products, symmetrized), OUT *out
+ * (free with linstab_family_free).  Errors: LINSTAB_EINVAL (a non-finite
+ * w; n d^2 doubles beyond 2 GiB), LINSTAB_EDATA (a non-finite Hessian),
+ * LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_trajectory_linearization(const linstab_objective *o,
+                                                            const double *w, linstab_family **out,
+                                                            linstab_error *err);
 
 /*
  * Bartlett et al. (2023) Theorem 21's drift of normalized SAM along a
@@ -140,6 +184,9 @@ LINSTAB_API int linstab_trajectory_predicted_rate(const linstab_objective *o, co
  * (I - e1 e1') grad lambda_max(Hessian) at c (central differences):
  *   *measured  = ((c_{T-1} - c_{T-1-window}) . u) / window, the drift per step;
  *   *predicted = -(eta rho^2 / 2) (1 + eta l1 / (2 - eta l1))^2 grad lambda_max . u.
+ * On a quadratic (a constant Hessian, grad lambda_max = 0) *predicted = 0
+ * and *measured is the norm of the centre's motion per step across e1,
+ * ||(I - e1 e1')(c_{T-1} - c_{T-1-window})|| / window.
  * The theorem holds for a zero-gradient centre and to first order in rho.
  * Returns 1, or 0 when it does not apply: no recorded iterates, fewer than
  * window + 2 steps, l1 <= 0, eta l1 >= 2, no gradient of lambda_max across

@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "linstab/objective.h"
+#include "objective_internal.h"
 
 struct linstab_objective {
     linstab_objective_kind kind;
@@ -18,6 +19,8 @@ struct linstab_objective {
     double *diag; /* quadratic: d (diagonal) or NULL */
     const linstab_family *f;
     double *tmp;  /* family: d scratch */
+    linstab_objective_ops ops; /* custom and MLP objectives */
+    void *ctx;                 /* owned: ops.free releases it */
 };
 
 static linstab_status make(linstab_objective_kind kind, size_t d, size_t n, linstab_objective **out,
@@ -122,6 +125,7 @@ void linstab_objective_free(linstab_objective *o)
     free(o->L);
     free(o->diag);
     free(o->tmp);
+    if (o->ops.free != NULL) o->ops.free(o->ctx);
     free(o);
 }
 
@@ -199,6 +203,8 @@ void linstab_objective_eval(const linstab_objective *o, const double *w, const s
         }
         return;
     }
+    case LINSTAB_OBJECTIVE_CUSTOM:
+    case LINSTAB_OBJECTIVE_MLP: o->ops.eval(o->ctx, w, idx, count, loss, grad); return;
     }
 }
 
@@ -233,5 +239,33 @@ void linstab_objective_hvp(const linstab_objective *o, const double *w, const si
         hv[1] = h12 * v[0] + h22 * v[1];
         return;
     }
+    case LINSTAB_OBJECTIVE_CUSTOM:
+    case LINSTAB_OBJECTIVE_MLP: o->ops.hvp(o->ctx, w, idx, count, v, hv); return;
     }
 }
+
+linstab_status linstab_objective_custom(const linstab_objective_ops *ops, void *ctx, size_t d, size_t n,
+                                        linstab_objective **out, linstab_error *err)
+{
+    *out = NULL;
+    if (ops == NULL || ops->eval == NULL || ops->hvp == NULL || d == 0 || n == 0) {
+        if (ops != NULL && ops->free != NULL) ops->free(ctx);
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "objective",
+                                       "a custom objective needs eval and hvp and d, n >= 1 (d = %zu, n = %zu)", d,
+                                       n);
+    }
+    linstab_status st = make(LINSTAB_OBJECTIVE_CUSTOM, d, n, out, err);
+    if (st != LINSTAB_OK) {
+        if (ops->free != NULL) ops->free(ctx);
+        return st;
+    }
+    (*out)->ops = *ops;
+    (*out)->ctx = ctx;
+    return LINSTAB_OK;
+}
+
+void objective_set_kind(linstab_objective *o, linstab_objective_kind kind)
+{
+    o->kind = kind;
+}
+

@@ -1,0 +1,143 @@
+/*
+ * trajectory_rate.c -- the linearization of an objective at a point as a
+ * Hessian family, and the exact mean-square growth rate of an optimizer on
+ * it: the escape rate Zhou et al. (2025, Corollary 4.2) predict after a
+ * switch of optimizer, for objectives of several samples (trajectory.h,
+ * docs/math.md §6).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linstab/lyapunov.h"
+#include "linstab/sam.h"
+#include "linstab/sgd.h"
+#include "linstab/sym.h"
+#include "linstab/trajectory.h"
+#include "trajectory_internal.h"
+
+/* A dense family of n d x d Hessians is refused beyond this many bytes. */
+#define LINEARIZATION_MAX_BYTES ((size_t)1 << 31)
+
+linstab_status linstab_trajectory_linearization(const linstab_objective *o, const double *w,
+                                                linstab_family **out, linstab_error *err)
+{
+    *out = NULL;
+    size_t n = linstab_objective_samples(o), d = linstab_objective_dim(o);
+    if (d == 0 || n > LINEARIZATION_MAX_BYTES / sizeof(double) / d / d)
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "objective",
+                                       "the linearization's %zu Hessians of %zu x %zu need more than %zu bytes",
+                                       n, d, d, (size_t)LINEARIZATION_MAX_BYTES);
+    for (size_t j = 0; j < d; j++)
+        if (!isfinite(w[j]))
+            return linstab_error_set_param(err, LINSTAB_EINVAL, "w",
+                                           "entry %zu of the point is not finite", j + 1);
+    linstab_family *f = NULL;
+    linstab_status st = linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, err);
+    if (st != LINSTAB_OK) return st;
+    double *e = calloc(d, sizeof *e), *col = malloc(d * sizeof *col);
+    if (e == NULL || col == NULL) {
+        free(e);
+        free(col);
+        linstab_family_free(f);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "linearization: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        double *Hi = f->data + i * d * d;
+        for (size_t j = 0; j < d; j++) {
+            e[j] = 1.0;
+            linstab_objective_hvp(o, w, &i, 1, e, col);
+            e[j] = 0.0;
+            for (size_t r = 0; r < d; r++) Hi[r * d + j] = col[r];
+        }
+        linstab_sym_symmetrize(d, Hi);
+    }
+    free(e);
+    free(col);
+    for (size_t k = 0; k < n * d * d; k++)
+        if (!isfinite(f->data[k])) {
+            linstab_family_free(f);
+            return linstab_error_set_param(err, LINSTAB_EDATA, "w",
+                                           "the Hessian of sample %zu is not finite at the point",
+                                           k / (d * d) + 1);
+        }
+    *out = f;
+    return LINSTAB_OK;
+}
+
+/* The linearization of o at w restricted to range(M_2) (away from a
+ * minimum the Hessians can be indefinite; the directions outside it are
+ * not moved and do not change the loss); 0 on failure. */
+static int linearization_rotated(const linstab_objective *o, const double *w, linstab_rotated *rf)
+{
+    linstab_error err;
+    linstab_family *f = NULL;
+    memset(rf, 0, sizeof *rf);
+    if (linstab_trajectory_linearization(o, w, &f, &err) != LINSTAB_OK) return 0;
+    linstab_status st = linstab_family_rotated_make(f, 0.0, 1, rf, &err);
+    linstab_family_free(f);
+    return st == LINSTAB_OK;
+}
+
+int trajectory_family_rate(const linstab_objective *o, const double *w, linstab_optimizer opt,
+                           double eta, double rho, size_t batch, linstab_sampling sampling,
+                           double *rate)
+{
+    size_t n = linstab_objective_samples(o);
+    linstab_rotated rf;
+    if (!linearization_rotated(o, w, &rf)) return 0;
+    linstab_error err;
+    linstab_eigen_opts eo = linstab_eigen_defaults();
+    linstab_status st;
+    double r = NAN;
+    switch (opt) {
+    case LINSTAB_OPT_GD:
+        st = linstab_sgd_radius(&rf, eta, n, LINSTAB_SAMPLING_WITHOUT, &eo, &r, &err);
+        break;
+    case LINSTAB_OPT_SGD:
+        st = linstab_sgd_radius(&rf, eta, batch, sampling, &eo, &r, &err);
+        break;
+    case LINSTAB_OPT_SAM_SAME:
+    case LINSTAB_OPT_SAM_INDEP:
+        st = linstab_sam_available_rank(opt, n, rf.f->d, batch, sampling)
+                 ? linstab_sam_radius(&rf, opt, eta, rho, batch, sampling, &eo, &r, &err)
+                 : LINSTAB_EINVAL;
+        break;
+    default:
+        st = LINSTAB_EINVAL;
+    }
+    linstab_family_rotated_clear(&rf);
+    if (st != LINSTAB_OK || !isfinite(r)) return 0;
+    *rate = r;
+    return 1;
+}
+
+int linstab_trajectory_predicted_lyapunov(const linstab_objective *o, const double *w,
+                                          linstab_optimizer opt, double eta, double rho, size_t batch,
+                                          linstab_sampling sampling, uint64_t seed, double *rate,
+                                          double *stderr_rate)
+{
+    if (opt == LINSTAB_OPT_SAM_NORMALIZED) return 0;
+    size_t n = linstab_objective_samples(o);
+    if (n == 1 || opt == LINSTAB_OPT_GD || (batch == n && sampling == LINSTAB_SAMPLING_WITHOUT)) {
+        /* one batch only: the step is deterministic, every run grows at
+         * the mean-square rate */
+        *stderr_rate = 0.0;
+        return linstab_trajectory_predicted_rate(o, w, opt, eta, rho, batch, sampling, rate);
+    }
+    if (opt != LINSTAB_OPT_SGD && opt != LINSTAB_OPT_SAM_SAME && opt != LINSTAB_OPT_SAM_INDEP) return 0;
+    linstab_rotated rf;
+    if (!linearization_rotated(o, w, &rf)) return 0;
+    linstab_error err;
+    linstab_lyap ly;
+    linstab_status st = linstab_lyapunov_mc(rf.f, opt, eta, opt == LINSTAB_OPT_SGD ? 0.0 : rho, batch, sampling,
+                                            LINSTAB_TRAJECTORY_LYAP_RUNS, LINSTAB_TRAJECTORY_LYAP_STEPS, seed,
+                                            &ly, &err);
+    linstab_family_rotated_clear(&rf);
+    if (st != LINSTAB_OK) return 0;
+    /* the loss is quadratic in w: it grows at twice the exponent of ||w|| */
+    *rate = exp(2.0 * ly.exponent);
+    *stderr_rate = 2.0 * *rate * ly.stderr_;
+    return 1;
+}
