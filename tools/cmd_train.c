@@ -65,7 +65,7 @@ static const char *const usage =
     "  --teacher-test N      a test set: test_loss, test_accuracy in the log\n"
     "  --monitor-every K     log monitor_sharpness, eta_star_sgd, eta_star (exact\n"
     "                        mean-square critical eta at min(B, M), mse; README)\n"
-    "  --monitor-samples M   its Gauss-Newton subsample (default 256)\n"
+    "  --monitor-samples M   its Gauss-Newton subsample (default 256 / outputs)\n"
     "@seed\n"
     "@out=DIR checkpoint folder (required)\n"
     "@quiet\n"

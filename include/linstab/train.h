@@ -62,13 +62,19 @@ typedef struct linstab_train_opts {
      * test_accuracy at every logged step */
     const linstab_array *test_X, *test_Y;
     size_t monitor_every;    /* the stability monitor every K steps (0: never) */
-    size_t monitor_samples;  /* its subsample size M (0: 256; capped at n)    */
+    size_t monitor_samples;  /* its subsample size M (0: the default below;
+                              * capped at n)                                */
     int quiet;               /* unused by the library (it never prints)     */
     /* optional: called every 50 steps and at the last with the steps done,
      * the total and the batch loss (the library never prints) */
     void (*progress)(size_t done, size_t total, double batch_loss, void *ctx);
     void *progress_ctx;
 } linstab_train_opts;
+
+/* The monitor's default subsample: M = LINSTAB_TRAIN_MONITOR_ROWS / dL
+ * samples (dL outputs each, so that the family's M dL Gram rows are at most
+ * 256; at least 1).  Its cost grows about as (M dL)^3 to (M dL)^4. */
+#define LINSTAB_TRAIN_MONITOR_ROWS 256
 
 /* The defaults: MSE, eta 0.1, batch 32, 1000 steps, SGD; everything else
  * 0 (no smoothing, momentum, weight decay, decay, logging before the end,
