@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "linstab/generate.h"
@@ -349,4 +350,115 @@ Test(trajectory, normalized_sam_drifts_along_the_valley_as_theorem_21_says)
     cr_expect(!linstab_trajectory_drift(&t, o, p.eta, p.rho, 20, &m, &pred), "measured %g predicted %g", m, pred);
     linstab_trajectory_clear(&t);
     linstab_objective_free(o);
+}
+
+/* The documented step, one linstab_objective_eval per gradient (the
+ * ascent evaluated afresh, not the log's gradient reused), for a
+ * one-sample objective of two coordinates: the reference that the
+ * closed-form loop of trajectory.c must reproduce bit for bit. */
+static size_t reference_run(const linstab_objective *o, const double *w0, const linstab_trajectory_opts *p,
+                            double *loss, double *gnorm, double *it, int *diverged)
+{
+    gsl_rng *r = linstab_rng_stream_mc(p->seed, 0);
+    cr_assert_not_null(r);
+    double w[2] = {w0[0], w0[1]}, g[2], x[2], lim = p->diverge_loss > 0.0 ? p->diverge_loss : 1e100;
+    size_t t = 0;
+    *diverged = 0;
+    for (;; t++) {
+        linstab_objective_eval(o, w, NULL, 0, &loss[t], g);
+        gnorm[t] = sqrt(g[0] * g[0] + g[1] * g[1]);
+        it[2 * t] = w[0];
+        it[2 * t + 1] = w[1];
+        if (!(fabs(loss[t]) <= lim)) {
+            *diverged = 1;
+            break;
+        }
+        if (t == p->steps) break;
+        linstab_optimizer opt = p->switch_step > 0 && t >= p->switch_step ? p->switch_opt : p->opt;
+        if (linstab_optimizer_is_sam(opt)) {
+            linstab_objective_eval(o, w, NULL, 0, NULL, g);
+            double n = sqrt(g[0] * g[0] + g[1] * g[1]), sc = p->rho;
+            if (opt == LINSTAB_OPT_SAM_NORMALIZED) sc = n > 0.0 ? p->rho / n : 0.0;
+            for (int j = 0; j < 2; j++) x[j] = w[j] + sc * g[j];
+            linstab_objective_eval(o, x, NULL, 0, NULL, g);
+        }
+        for (int j = 0; j < 2; j++) w[j] -= p->eta * g[j];
+        if (p->noise > 0.0)
+            for (int j = 0; j < 2; j++) w[j] -= p->eta * gsl_ran_gaussian_ziggurat(r, p->noise);
+    }
+    gsl_rng_free(r);
+    return t;
+}
+
+/* trajectory.c runs Bartlett et al.'s objective and Example 4.1 in a loop
+ * of its own (formulas inlined), and every one-sample objective reuses the
+ * log's gradient as the step's first; every optimizer, with noise, a
+ * switch and a divergence, gives the reference's log exactly. */
+Test(trajectory, the_closed_form_loop_is_the_documented_step_bit_for_bit)
+{
+    static const linstab_optimizer opts[] = {LINSTAB_OPT_GD, LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME,
+                                             LINSTAB_OPT_SAM_INDEP, LINSTAB_OPT_SAM_NORMALIZED};
+    /* objective 0 Bartlett, 1 Example 4.1 (the closed-form loop), 2 a
+     * quadratic, 3 a one-sample family (the generic loop, whose SGD and
+     * SAM ascent reuse the log's gradient too) */
+    static const struct {
+        int objective;
+        double eta, rho, w0[2];
+    } runs[] = {{0, 0.2, 1.0, {1.0, 1.0}}, {0, 0.2, 0.05, {0.5, 2.0}}, {0, 5.0, 0.3, {1.0, 1.0}},
+                {1, 1.5, 1.0, {1.5, 0.3}}, {1, 0.5, 0.02, {1.2, 0.05}}, {1, 0.7, 0.2, {0.5, 0.5}},
+                {2, 0.4, 0.3, {1.0, -0.5}}, {3, 0.3, 0.2, {0.7, 1.1}}};
+    const double spectrum[2] = {1.3, 0.4};
+    linstab_family *fam = tu_family_dense(1, 2, 2, 5);
+    enum { T = 400 };
+    double *loss = malloc((T + 1) * sizeof *loss), *gn = malloc((T + 1) * sizeof *gn),
+           *it = malloc(2 * (T + 1) * sizeof *it);
+    cr_assert(loss && gn && it);
+    size_t cases = 0, diverged = 0;
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        linstab_objective *o = NULL;
+        linstab_error err;
+        linstab_status st = runs[r].objective == 0   ? linstab_objective_bartlett(&o, &err)
+                            : runs[r].objective == 1 ? linstab_objective_tanh2(&o, &err)
+                            : runs[r].objective == 2 ? linstab_objective_quadratic(spectrum, 2, &o, &err)
+                                                     : linstab_objective_family(fam, &o, &err);
+        cr_assert_eq(st, LINSTAB_OK, "%s", err.msg);
+        for (size_t a = 0; a < 5; a++)
+            for (int variant = 0; variant < 3; variant++) { /* plain, noise, switch to the next optimizer */
+                linstab_trajectory_opts p = linstab_trajectory_defaults();
+                p.opt = opts[a];
+                p.eta = runs[r].eta;
+                p.rho = runs[r].rho;
+                p.steps = T;
+                p.seed = 31 + r;
+                if (variant == 1) p.noise = 0.01;
+                if (variant == 2) {
+                    p.switch_step = T / 2;
+                    p.switch_opt = opts[(a + 1) % 5];
+                }
+                linstab_trajectory t;
+                cr_assert_eq(linstab_trajectory_run(o, runs[r].w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+                int div = 0;
+                size_t steps = reference_run(o, runs[r].w0, &p, loss, gn, it, &div);
+                cr_expect_eq(t.steps, steps, "run %zu, optimizer %zu, variant %d", r, a, variant);
+                cr_expect_eq(t.diverged, div);
+                size_t m = (steps < t.steps ? steps : t.steps) + 1;
+                cr_expect_eq(memcmp(t.loss, loss, m * sizeof *loss), 0, "run %zu, optimizer %zu, variant %d: loss",
+                             r, a, variant);
+                cr_expect_eq(memcmp(t.grad_norm, gn, m * sizeof *gn), 0, "run %zu, optimizer %zu, variant %d", r,
+                             a, variant);
+                cr_expect_eq(memcmp(t.iterates, it, 2 * m * sizeof *it), 0,
+                             "run %zu, optimizer %zu, variant %d: iterates", r, a, variant);
+                cr_expect_eq(memcmp(t.final, it + 2 * (m - 1), 2 * sizeof *it), 0);
+                cases++;
+                diverged += (size_t)div;
+                linstab_trajectory_clear(&t);
+            }
+        linstab_objective_free(o);
+    }
+    cr_expect_eq(cases, 120);
+    cr_expect(diverged > 0, "no run diverged: the divergence branch went untested");
+    linstab_family_free(fam);
+    free(loss);
+    free(gn);
+    free(it);
 }

@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "linstab/objective.h"
 #include "objective_internal.h"
+#include "objective_forms.h"
 
 struct linstab_objective {
     linstab_objective_kind kind;
@@ -182,27 +183,8 @@ void linstab_objective_eval(const linstab_objective *o, const double *w, const s
         free(buf);
         return;
     }
-    case LINSTAB_OBJECTIVE_BARTLETT: {
-        /* l = w1^2 / q + w2^2 / 2, q = 1 + w2^2 / 2 */
-        double w1 = w[0], w2 = w[1], q = 1.0 + 0.5 * w2 * w2;
-        if (loss != NULL) *loss = w1 * w1 / q + 0.5 * w2 * w2;
-        if (grad != NULL) {
-            grad[0] = 2.0 * w1 / q;
-            grad[1] = -w1 * w1 * w2 / (q * q) + w2;
-        }
-        return;
-    }
-    case LINSTAB_OBJECTIVE_TANH2: {
-        /* l = tanh^2(z) / 2, z = v tanh u */
-        double u = w[0], v = w[1], t = tanh(u), z = v * t, f = tanh(z);
-        double fz = 1.0 - f * f, tu = 1.0 - t * t; /* tanh' at z and at u */
-        if (loss != NULL) *loss = 0.5 * f * f;
-        if (grad != NULL) {
-            grad[0] = f * fz * v * tu;
-            grad[1] = f * fz * t;
-        }
-        return;
-    }
+    case LINSTAB_OBJECTIVE_BARTLETT: bartlett_eval(w, loss, grad); return;
+    case LINSTAB_OBJECTIVE_TANH2: tanh2_eval(w, loss, grad); return;
     case LINSTAB_OBJECTIVE_CUSTOM:
     case LINSTAB_OBJECTIVE_MLP: o->ops.eval(o->ctx, w, idx, count, loss, grad); return;
     }

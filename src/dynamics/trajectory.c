@@ -15,6 +15,7 @@
 #include "linstab/sym.h"
 #include "linstab/trajectory.h"
 #include "trajectory_internal.h"
+#include "objective_forms.h"
 
 linstab_trajectory_opts linstab_trajectory_defaults(void)
 {
@@ -96,7 +97,13 @@ static const size_t *draw(stepper *s, const linstab_trajectory_opts *p, size_t *
     return idx;
 }
 
-static void step(stepper *s, const linstab_trajectory_opts *p, linstab_optimizer opt, double *w)
+/*
+ * One step of opt from w (overwritten).  On entry s->g holds the full-mean
+ * gradient at w (the log's) and gn its norm: the first evaluation of the
+ * step reuses them where it is that same call (gradient descent, and any
+ * optimizer on a one-sample objective, whose batch is the full mean).
+ */
+static void step(stepper *s, const linstab_trajectory_opts *p, linstab_optimizer opt, double *w, double gn)
 {
     size_t d = s->d, c = 0, c2 = 0;
     double eta = p->eta, rho = p->rho;
@@ -105,7 +112,7 @@ static void step(stepper *s, const linstab_trajectory_opts *p, linstab_optimizer
     switch (opt) {
     case LINSTAB_OPT_GD:
     case LINSTAB_OPT_SGD:
-        linstab_objective_eval(s->o, w, S, c, NULL, s->g);
+        if (S != NULL) linstab_objective_eval(s->o, w, S, c, NULL, s->g);
         break;
     case LINSTAB_OPT_SAM_SAME:
     case LINSTAB_OPT_SAM_INDEP:
@@ -117,12 +124,12 @@ static void step(stepper *s, const linstab_trajectory_opts *p, linstab_optimizer
             A = S2;
             ca = c2;
         }
-        linstab_objective_eval(s->o, w, A, ca, NULL, s->g);
-        double sc = rho;
-        if (opt == LINSTAB_OPT_SAM_NORMALIZED) {
-            double gn = norm2(d, s->g);
-            sc = gn > 0.0 ? rho / gn : 0.0;
+        if (A != NULL) {
+            linstab_objective_eval(s->o, w, A, ca, NULL, s->g);
+            gn = norm2(d, s->g);
         }
+        double sc = rho;
+        if (opt == LINSTAB_OPT_SAM_NORMALIZED) sc = gn > 0.0 ? rho / gn : 0.0;
         for (size_t j = 0; j < d; j++) s->x[j] = w[j] + sc * s->g[j];
         linstab_objective_eval(s->o, s->x, S, c, NULL, s->g);
         break;
@@ -131,6 +138,72 @@ static void step(stepper *s, const linstab_trajectory_opts *p, linstab_optimizer
     for (size_t j = 0; j < d; j++) w[j] -= eta * s->g[j];
     if (p->noise > 0.0)
         for (size_t j = 0; j < d; j++) w[j] -= eta * gsl_ran_gaussian_ziggurat(s->rng, p->noise);
+}
+
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* The closed form of kind (LINSTAB_OBJECTIVE_BARTLETT or _TANH2) at w. */
+static ALWAYS_INLINE void closed_eval(linstab_objective_kind kind, const double *w, double *loss,
+                                      double *grad)
+{
+    if (kind == LINSTAB_OBJECTIVE_BARTLETT) bartlett_eval(w, loss, grad);
+    else tanh2_eval(w, loss, grad);
+}
+
+/*
+ * linstab_trajectory_run's loop and step() for a one-sample closed form of
+ * two coordinates (kind a constant, so that each kind gets its own loop
+ * with the formulas inlined and the iterate in registers): the same
+ * floating-point operations in the same order as the generic loop, so the
+ * same log bit for bit (tests/test_trajectory.c compares the two), in
+ * about a third of the time.  The step is a chain of dependent divisions
+ * and a square root, so its latency, not the call overhead, is the floor.
+ * No batch is drawn (one sample): the random stream serves the noise only.
+ * Returns the steps taken; sets out->diverged.
+ */
+static ALWAYS_INLINE size_t run_closed(linstab_objective_kind kind, const linstab_trajectory_opts *p,
+                                       gsl_rng *rng, double lim, linstab_trajectory *out)
+{
+    double *loss = out->loss, *gnorm = out->grad_norm, *it = out->iterates;
+    double w0 = out->final[0], w1 = out->final[1], eta = p->eta, rho = p->rho, noise = p->noise;
+    size_t T = p->steps, sw = p->switch_step, t = 0;
+    for (;; t++) {
+        double x[2] = {w0, w1}, g[2], l, ss = 0.0;
+        closed_eval(kind, x, &l, g);
+        ss += g[0] * g[0]; /* as norm2 */
+        ss += g[1] * g[1];
+        double n2 = sqrt(ss);
+        loss[t] = l;
+        gnorm[t] = n2;
+        it[2 * t] = w0;
+        it[2 * t + 1] = w1;
+        if (!(fabs(l) <= lim)) { /* also NaN */
+            out->diverged = 1;
+            break;
+        }
+        if (t == T) break;
+        linstab_optimizer opt = sw > 0 && t >= sw ? p->switch_opt : p->opt;
+        if (opt != LINSTAB_OPT_GD && opt != LINSTAB_OPT_SGD) { /* SAM: the ascent first */
+            double sc = rho;
+            if (opt == LINSTAB_OPT_SAM_NORMALIZED) sc = n2 > 0.0 ? rho / n2 : 0.0;
+            x[0] = w0 + sc * g[0];
+            x[1] = w1 + sc * g[1];
+            closed_eval(kind, x, NULL, g);
+        }
+        w0 -= eta * g[0];
+        w1 -= eta * g[1];
+        if (noise > 0.0) {
+            w0 -= eta * gsl_ran_gaussian_ziggurat(rng, noise);
+            w1 -= eta * gsl_ran_gaussian_ziggurat(rng, noise);
+        }
+    }
+    out->final[0] = w0;
+    out->final[1] = w1;
+    return t;
 }
 
 linstab_status linstab_trajectory_run(const linstab_objective *o, const double *w0,
@@ -166,20 +239,28 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
     double lim = p->diverge_loss > 0.0 ? p->diverge_loss : 1e100;
     double *w = out->final;
     memcpy(w, w0, d * sizeof *w);
+    linstab_objective_kind kind = linstab_objective_kind_of(o);
     size_t t = 0;
-    for (;; t++) {
-        double l;
-        linstab_objective_eval(o, w, NULL, 0, &l, s.g);
-        out->loss[t] = l;
-        out->grad_norm[t] = norm2(d, s.g);
-        if (out->iterates) memcpy(out->iterates + t * d, w, d * sizeof *w);
-        if (!(fabs(l) <= lim)) { /* also NaN */
-            out->diverged = 1;
-            break;
+    if (n == 1 && d == 2 && out->iterates != NULL && kind == LINSTAB_OBJECTIVE_BARTLETT) {
+        t = run_closed(LINSTAB_OBJECTIVE_BARTLETT, p, s.rng, lim, out);
+    } else if (n == 1 && d == 2 && out->iterates != NULL && kind == LINSTAB_OBJECTIVE_TANH2) {
+        t = run_closed(LINSTAB_OBJECTIVE_TANH2, p, s.rng, lim, out);
+    } else {
+        for (;; t++) {
+            double l;
+            linstab_objective_eval(o, w, NULL, 0, &l, s.g);
+            double gn = norm2(d, s.g);
+            out->loss[t] = l;
+            out->grad_norm[t] = gn;
+            if (out->iterates) memcpy(out->iterates + t * d, w, d * sizeof *w);
+            if (!(fabs(l) <= lim)) { /* also NaN */
+                out->diverged = 1;
+                break;
+            }
+            if (t == T) break;
+            linstab_optimizer opt = p->switch_step > 0 && t >= p->switch_step ? p->switch_opt : p->opt;
+            step(&s, p, opt, w, gn);
         }
-        if (t == T) break;
-        linstab_optimizer opt = p->switch_step > 0 && t >= p->switch_step ? p->switch_opt : p->opt;
-        step(&s, p, opt, w);
     }
     out->steps = t;
 done:
