@@ -357,3 +357,30 @@ Test(cli_dynamics, the_npy_log_holds_the_csv_log_bit_for_bit)
     free(csv);
     linstab_npy_array_free(&a);
 }
+
+/* `dynamics` starts once: the re-execution that shortens OpenBLAS's spin
+ * for the OpenMP commands (tools/linstab.c) would double its start-up.
+ * Counted with strace; --version, which re-executes, shows the count
+ * works. */
+Test(cli_dynamics, runs_in_a_single_process_start)
+{
+    if (system("strace -V >/dev/null 2>&1") != 0) cr_skip_test("strace is not installed");
+    const char *bin = getenv("LINSTAB_BIN");
+    const char *args[2] = {"dynamics --objective bartlett --optimizer gd --eta 0.1 --start 1,1 --steps 3",
+                           "--version"};
+    long want[2] = {1, 2};
+    for (int k = 0; k < 2; k++) {
+        char cmd[2048], path[700];
+        snprintf(path, sizeof path, "%s/strace.txt", cu_dir);
+        snprintf(cmd, sizeof cmd,
+                 "env -u LINSTAB_NO_REEXEC -u OPENBLAS_THREAD_TIMEOUT strace -f -e trace=execve -o '%s' '%s' %s "
+                 ">/dev/null 2>&1",
+                 path, bin, args[k]);
+        if (system(cmd) != 0) cr_skip_test("strace cannot trace here (ptrace refused?)");
+        char *t = cu_slurp(path);
+        long n = 0;
+        for (const char *p = t; (p = strstr(p, "execve(")) != NULL; p++) n++;
+        cr_expect_eq(n, want[k], "%s: %ld execve calls\n%s", args[k], n, t);
+        free(t);
+    }
+}
