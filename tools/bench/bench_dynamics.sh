@@ -1,27 +1,63 @@
 #!/usr/bin/env bash
-# bench_dynamics.sh [STEPS] [REPS] -- linstab dynamics against its numpy peer
-# (tools/bench/dynamics_peer.py) on Bartlett et al. (2023)'s objective with
-# normalized SAM, runs alternated, end to end (process start to exit) for
-# both; prints each run, the medians, the ratio, and whether the final
-# iterates agree.
+# bench_dynamics.sh [STEPS] [REPS] -- linstab dynamics against its Python
+# peer (tools/bench/dynamics_peer.py) on Bartlett et al. (2023)'s objective
+# with normalized SAM (eta 0.2, rho 1, start (1, 1)), STEPS steps (default
+# 10^6).  REPS (default 7, at least 5) runs of each, alternated (ours, the
+# peer's, ours, ...), each timed the same way: wall time from process start
+# to exit (date before and after), so the peer's Python start and numpy
+# import count as linstab's own start-up does.  linstab writes no --log
+# CSV; it logs loss, gradient norm and iterate in memory at every step and
+# runs its analyses (cycle, drift); the peer keeps the loss per step.
+# Prints each run, both medians and their ratio, the peer's own in-process
+# compute timer (median), the same medians for 1 step (the start-up floor
+# of each side), and the final iterates of both, which must agree to
+# 1e-12 relative (exit 1 if not).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-steps=${1:-1000000}; reps=${2:-5}
-bin=build/tools/linstab
+steps=${1:-1000000}; reps=${2:-7}
+[ "$reps" -ge 5 ] || { echo "bench_dynamics: REPS must be at least 5 (got $reps)" >&2; exit 2; }
+bin=${LINSTAB_BENCH_BIN:-build/tools/linstab}  # another build: LINSTAB_BENCH_BIN=path
+py=/usr/bin/python3
 [ -x "$bin" ] || { echo "build first: tools/setup.sh build" >&2; exit 1; }
-ours=(); peer=()
-for r in $(seq "$reps"); do
-    s=$(date +%s.%N)
-    out=$($bin dynamics --objective bartlett --optimizer sam-normalized --eta 0.2 --rho 1 --start 1,1 --steps "$steps" --json)
-    e=$(date +%s.%N); ours+=("$(echo "$e - $s" | bc)")
-    s=$(date +%s.%N)
-    pout=$(/usr/bin/python3 tools/bench/dynamics_peer.py "$steps")
-    e=$(date +%s.%N); peer+=("$(echo "$e - $s" | bc)")
-    echo "run $r: linstab ${ours[-1]} s, numpy ${peer[-1]} s"
-done
+args=(dynamics --objective bartlett --optimizer sam-normalized --eta 0.2 --rho 1 --start 1,1 --json)
+
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-mo=$(med "${ours[@]}"); mp=$(med "${peer[@]}")
-echo "median: linstab $mo s, numpy $mp s, ratio $(echo "scale=1; $mp / $mo" | bc)x"
-f1=$(echo "$out" | tr -d ' \n' | sed 's/.*"final":\[\([^]]*\)\].*/\1/')
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-dynamics.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+# wall FILE CMD...: run CMD with its stdout into FILE; print the seconds
+wall() {
+    local f=$1 s e; shift
+    s=$(date +%s.%N); "$@" >"$f"; e=$(date +%s.%N)
+    awk -v a="$s" -v b="$e" 'BEGIN { printf "%.4f\n", b - a }'
+}
+
+# bench N VERBOSE: REPS alternated runs of N steps; sets ours_med, peer_med,
+# comp_med; the last outputs stay in $tmp/ours and $tmp/peer
+bench() {
+    local n=$1 verbose=$2 ours=() peer=() comp=() r to tp
+    for r in $(seq "$reps"); do
+        to=$(wall "$tmp/ours" "$bin" "${args[@]}" --steps "$n")
+        tp=$(wall "$tmp/peer" "$py" tools/bench/dynamics_peer.py "$n")
+        ours+=("$to"); peer+=("$tp"); comp+=("$(awk '{print $3}' "$tmp/peer")")
+        if [ "$verbose" = 1 ]; then
+            echo "run $r: linstab $to s, peer $tp s (peer's own compute timer ${comp[-1]} s)"
+        fi
+    done
+    ours_med=$(med "${ours[@]}"); peer_med=$(med "${peer[@]}"); comp_med=$(med "${comp[@]}")
+}
+
+bench "$steps" 1
+echo "median of $reps, $steps steps: linstab $ours_med s, peer $peer_med s, ratio" \
+     "$(awk -v a="$peer_med" -v b="$ours_med" 'BEGIN { printf "%.1f", a / b }')x" \
+     "(peer's own compute timer $comp_med s)"
+f1=$(tr -d ' \n' <"$tmp/ours" | sed 's/.*"final":\[\([^]]*\)\].*/\1/' | tr ',' ' ')
+f2=$(sed 's/.*final //' "$tmp/peer")
 echo "linstab final: $f1"
-echo "numpy $pout"
+echo "peer final:    $f2"
+agree=$(awk -v a="$f1" -v b="$f2" 'BEGIN { split(a, x, " "); split(b, y, " "); ok = 1
+    for (i = 1; i <= 2; i++) { d = x[i] - y[i]; if (d < 0) d = -d; s = y[i] < 0 ? -y[i] : y[i]; if (s < 1) s = 1
+        if (!(d <= 1e-12 * s)) ok = 0 }
+    print ok }')
+[ "$agree" = 1 ] && echo "final iterates agree to 1e-12" || { echo "bench_dynamics: the final iterates disagree" >&2; exit 1; }
+bench 1 0
+echo "start-up floor (1 step, median of $reps): linstab $ours_med s, peer $peer_med s"
