@@ -159,9 +159,11 @@ static ALWAYS_INLINE void closed_eval(linstab_objective_kind kind, const double 
  * two coordinates (kind a constant, so that each kind gets its own loop
  * with the formulas inlined and the iterate in registers): the same
  * floating-point operations in the same order as the generic loop, so the
- * same log bit for bit (tests/test_trajectory.c compares the two), in
- * about a third of the time.  The step is a chain of dependent divisions
- * and a square root, so its latency, not the call overhead, is the floor.
+ * same log bit for bit (tests/test_trajectory.c compares the two).  10^6
+ * steps of normalized SAM on Bartlett et al.'s objective take 33 ms instead
+ * of 47 ms, as long as a hand-written C loop of the same operations: the
+ * step is a chain of dependent divisions and a square root (about 110
+ * cycles), and that latency, not the call overhead, is the floor.
  * No batch is drawn (one sample): the random stream serves the noise only.
  * Returns the steps taken; sets out->diverged.
  */
