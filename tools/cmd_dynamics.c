@@ -52,33 +52,31 @@ static const char *const usage =
     "  --steps N              number of steps (required)\n"
     "@seed\n"
     "output:\n"
-    "  --log FILE.csv|.npy    per step: step, loss, grad_norm, w1..wd (d <= 16); a\n"
-    "                         name ending in .npy gives a (steps+1) x (3+d) array\n"
+    "  --log FILE.csv|.npy    per step: step, loss, grad_norm, [sharpness], w1..wd\n"
+    "                         (d <= 16); a name ending in .npy gives an array\n"
+    "  --log-every K          evaluate the full loss (and log a row) every K steps,\n"
+    "                         at the switch and at the end only (default 1); a step\n"
+    "                         then costs its batch gradients alone, as in training\n"
+    "  --sharpness-every K    also lambda_max of the Hessian every K steps (dense for\n"
+    "                         d <= 64, else Lanczos on Hessian-vector products)\n"
     DYN_FIGURES_USAGE
     "@json (keys: final, loss_final, diverged_at, cycle, escape, drift, prop8)\n"
     "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
     "  -h, --help             this help\n"
     "\n"
-    "cycle: the detected period and the mean distance of its points from their\n"
-    "centroid (their norm when the cycle is centred at 0), with Bartlett et al.'s\n"
-    "Theorem 2 amplitude eta rho l1/(2 - eta l1) for normalized SAM on a\n"
-    "quadratic.  drift on a quadratic: Theorem 21 predicts 0; measured is the\n"
-    "centre's motion per step across e1.  escape (with --switch): the loss's growth factor per step after\n"
-    "the switch, fitted in the linear regime (the window is printed), with the\n"
-    "exact mean-square radius of the linearized step at the switch point (Zhou et\n"
-    "al. 2025, Corollary 4.2; not normalized SAM): the growth of the expected\n"
-    "loss; a single stochastic run grows at the almost-sure rate exp(2 lambda)\n"
-    "of the same linearization (lyapunov_rate, Monte Carlo), which can be far\n"
-    "smaller; both equal the radius when the step is deterministic.  prop8:\n"
-    "the largest deviation of (-1)^t w_t from gradient descent on J (Bartlett et\n"
-    "al. 2023, Proposition 8).  drift (normalized SAM): the motion per step of\n"
-    "the oscillation's centre along the valley (across the top eigenvector, along\n"
-    "grad lambda_max), with Theorem 21's -(eta rho^2/2)(1 + eta l1/(2 - eta l1))^2\n"
-    "grad lambda_max, which holds to first order in rho at a zero-gradient centre.\n"
+    "cycle: period and amplitude (mean distance of its points from their centroid)\n"
+    "beside Theorem 2's eta rho l1/(2 - eta l1) (Bartlett et al. 2023; normalized\n"
+    "SAM on a quadratic).  prop8: the largest deviation of (-1)^t w_t from gradient\n"
+    "descent on J (their Proposition 8).  drift: the oscillation centre's motion\n"
+    "per step along the valley beside Theorem 21's (0 on a quadratic).  escape\n"
+    "(--switch): the loss's growth factor per step fitted after the switch, the\n"
+    "exact mean-square radius of the linearized step there (Zhou et al. 2025,\n"
+    "Corollary 4.2) and the almost-sure rate of a single run (docs/math.md §6).\n"
     "Exit status: 0 (also when the run diverges: it stops there, keeps its log\n"
     "and says at which step), 1 error, 2 usage error.\n";
 
 enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG, OPT_SAVE,
+       OPT_LOG_EVERY, OPT_SHARPNESS_EVERY,
        OPT_PLOT, OPT_PLOT_LOSS, OPT_PLOT_BOX };
 
 static const struct option own_opts[] = {
@@ -86,6 +84,8 @@ static const struct option own_opts[] = {
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER}, {"switch", required_argument, NULL, OPT_SWITCH},
     {"noise", required_argument, NULL, OPT_NOISE},         {"start", required_argument, NULL, OPT_START},
     {"save", required_argument, NULL, OPT_SAVE},
+    {"log-every", required_argument, NULL, OPT_LOG_EVERY},
+    {"sharpness-every", required_argument, NULL, OPT_SHARPNESS_EVERY},
     {"steps", required_argument, NULL, OPT_STEPS},         {"log", required_argument, NULL, OPT_LOG},
     {"plot", required_argument, NULL, OPT_PLOT},           {"plot-loss", required_argument, NULL, OPT_PLOT_LOSS},
     {"plot-box", required_argument, NULL, OPT_PLOT_BOX},
@@ -149,45 +149,77 @@ static int ends_with(const char *s, const char *tail)
     return a > b && strcmp(s + a - b, tail) == 0;
 }
 
-/* The log as an NPY matrix: one row per step, columns step, loss,
- * grad_norm, w1..wd (the iterate when it is recorded). */
-static int write_log_npy(const char *cmd, const char *path, const linstab_trajectory *t)
+/* The steps the log holds: every one, or with --log-every K those whose
+ * loss was evaluated (t = 0 mod K, the switch step, the last). */
+static int logged_row(const linstab_trajectory *t, const linstab_trajectory_opts *p, size_t k)
 {
-    size_t d = t->iterates != NULL ? t->d : 0, cols = 3 + d, rows = t->steps + 1;
+    size_t K = p->log_every > 1 ? p->log_every : 1;
+    return k % K == 0 || k == t->steps || (p->switch_step > 0 && k == p->switch_step);
+}
+
+/* The values of row k: step, loss, grad_norm, [sharpness], w1..wd (the
+ * iterate when it is recorded); returns the number of columns. */
+static size_t log_row(const linstab_trajectory *t, size_t k, double *r)
+{
+    size_t c = 0, d = t->iterates != NULL ? t->d : 0;
+    r[c++] = (double)k;
+    r[c++] = t->loss[k];
+    r[c++] = t->grad_norm[k];
+    if (t->sharpness != NULL) r[c++] = t->sharpness[k];
+    for (size_t j = 0; j < d; j++) r[c++] = t->iterates[k * t->d + j];
+    return c;
+}
+
+/* The log as an NPY matrix, one row per logged step. */
+static int write_log_npy(const char *cmd, const char *path, const linstab_trajectory *t,
+                         const linstab_trajectory_opts *p)
+{
+    size_t cols = 3 + (t->sharpness != NULL) + (t->iterates != NULL ? t->d : 0), rows = 0;
+    for (size_t k = 0; k <= t->steps; k++) rows += logged_row(t, p, k);
     double *a = malloc(rows * cols * sizeof *a);
     linstab_error err = {0};
     if (a == NULL) {
         linstab_error_set(&err, LINSTAB_ENOMEM, "%s: the log of %zu steps: out of memory", path, t->steps);
         return cli_fail(cmd, &err);
     }
-    for (size_t k = 0; k < rows; k++) {
-        double *r = a + k * cols;
-        r[0] = (double)k;
-        r[1] = t->loss[k];
-        r[2] = t->grad_norm[k];
-        for (size_t j = 0; j < d; j++) r[3 + j] = t->iterates[k * t->d + j];
-    }
+    for (size_t k = 0, r = 0; k <= t->steps; k++)
+        if (logged_row(t, p, k)) log_row(t, k, a + cols * r++);
     const size_t shape[2] = {rows, cols};
     linstab_status st = linstab_npy_write(path, a, 2, shape, &err);
     free(a);
     return st == LINSTAB_OK ? 0 : cli_fail(cmd, &err);
 }
 
-static int write_log(const char *cmd, const char *path, const linstab_trajectory *t)
+static int write_log(const char *cmd, const char *path, const linstab_trajectory *t,
+                     const linstab_trajectory_opts *p)
 {
-    if (ends_with(path, ".npy")) return write_log_npy(cmd, path, t);
+    if (ends_with(path, ".npy")) return write_log_npy(cmd, path, t, p);
+    size_t cols = 3 + (t->sharpness != NULL) + (t->iterates != NULL ? t->d : 0);
+    double *r = malloc(cols * sizeof *r);
+    if (r == NULL) {
+        linstab_error err = {0};
+        linstab_error_set(&err, LINSTAB_ENOMEM, "%s: out of memory", path);
+        return cli_fail(cmd, &err);
+    }
     cli_output o;
     int rc = cli_output_open(cmd, path, &o);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
     fputs("step,loss,grad_norm", o.fp);
+    if (t->sharpness != NULL) fputs(",sharpness", o.fp);
     size_t d = t->iterates != NULL ? t->d : 0;
     for (size_t j = 0; j < d; j++) fprintf(o.fp, ",w%zu", j + 1);
     fputc('\n', o.fp);
     for (size_t k = 0; k <= t->steps; k++) {
-        fprintf(o.fp, "%zu,%.17g,%.17g", k, t->loss[k], t->grad_norm[k]);
-        for (size_t j = 0; j < d; j++) fprintf(o.fp, ",%.17g", t->iterates[k * t->d + j]);
+        if (!logged_row(t, p, k)) continue;
+        log_row(t, k, r);
+        fprintf(o.fp, "%zu", k);
+        for (size_t c = 1; c < cols; c++) fprintf(o.fp, ",%.17g", r[c]);
         fputc('\n', o.fp);
     }
+    free(r);
     return cli_output_close(cmd, &o, 1);
 }
 
@@ -246,6 +278,12 @@ int cmd_dynamics(int argc, char **argv)
         case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, (size_t)1 << 40, &p.steps); break;
         case OPT_LOG: log_path = optarg; break;
         case OPT_SAVE: save_dir = optarg; break;
+        case OPT_LOG_EVERY:
+            ps.status = cli_parse_count(cmd, "--log-every", optarg, 1, SIZE_MAX, &p.log_every);
+            break;
+        case OPT_SHARPNESS_EVERY:
+            ps.status = cli_parse_count(cmd, "--sharpness-every", optarg, 1, SIZE_MAX, &p.sharpness_every);
+            break;
         case OPT_PLOT: ps.status = dyn_figures_option(cmd, 'h', optarg, &figs); break;
         case OPT_PLOT_LOSS: ps.status = dyn_figures_option(cmd, 'l', optarg, &figs); break;
         case OPT_PLOT_BOX: ps.status = dyn_figures_option(cmd, 'b', optarg, &figs); break;
@@ -333,7 +371,7 @@ int cmd_dynamics(int argc, char **argv)
         goto done;
     }
     if (log_path != NULL) {
-        rc = write_log(cmd, log_path, &t);
+        rc = write_log(cmd, log_path, &t, &p);
         if (rc != 0) goto done;
     }
     if (save_dir != NULL) {
@@ -356,13 +394,11 @@ int cmd_dynamics(int argc, char **argv)
                 linstab_trajectory_prop8(&t, o, p.eta, p.rho, &dev);
     size_t e0 = 0, e1 = 0;
     int have_rate = p.switch_step > 0 && linstab_trajectory_escape_rate(&t, p.switch_step, &rate, &e0, &e1);
-    int have_prate = p.switch_step > 0 && p.switch_step <= t.steps && p.noise == 0.0 &&
-                     linstab_trajectory_predicted_rate(o, t.iterates != NULL ? t.iterates + p.switch_step * d
-                                                                             : t.final,
-                                                       p.switch_opt, p.eta, p.rho, p.batch, p.sampling, &prate);
-    if (t.iterates == NULL) have_prate = 0; /* the switch point was not recorded */
+    int have_prate = p.switch_step > 0 && t.at_switch != NULL && p.noise == 0.0 &&
+                     linstab_trajectory_predicted_rate(o, t.at_switch, p.switch_opt, p.eta, p.rho, p.batch, p.sampling,
+                                                       &prate);
     double lrate = NAN, lse = NAN;
-    int have_lrate = have_prate && linstab_trajectory_predicted_lyapunov(o, t.iterates + p.switch_step * d, p.switch_opt,
+    int have_lrate = have_prate && linstab_trajectory_predicted_lyapunov(o, t.at_switch, p.switch_opt,
                                                                          p.eta, p.rho, p.batch, p.sampling, p.seed,
                                                                          &lrate, &lse);
     double dm = NAN, dp = NAN;

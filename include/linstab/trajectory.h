@@ -48,6 +48,11 @@ typedef struct linstab_trajectory_opts {
     linstab_optimizer switch_opt;
     double diverge_loss;          /* stop when the loss exceeds it or is not finite
                                      (<= 0: 1e100) */
+    size_t log_every;             /* the full-mean loss and gradient norm at the
+                                     steps t = 0 mod K, the switch step and the
+                                     last (0, 1: every step; NaN elsewhere) */
+    size_t sharpness_every;       /* lambda_max of the full-mean Hessian at the
+                                     steps t = 0 mod K and the last (0: never) */
 } linstab_trajectory_opts;
 
 /* eta 0.1, rho 0, batch 1, sampling without, everything else 0 / SGD. */
@@ -60,11 +65,20 @@ typedef struct linstab_trajectory {
     double *grad_norm;  /* steps + 1: ||g(w_t)|| of the full mean */
     double *iterates;   /* (steps + 1) x d when d <= LINSTAB_TRAJECTORY_LOG_DIM, else NULL */
     double *final;      /* d: w_steps */
-    int diverged;       /* 1: stopped at step `steps` because the loss left the range */
+    double *at_switch;  /* d: w at the switch step (before its step), or NULL */
+    double *sharpness;  /* steps + 1 (NaN where not computed), or NULL */
+    int diverged;       /* 1: stopped at step `steps` because the loss left the range
+                           (or, between logged steps, the iterate stopped being finite) */
 } linstab_trajectory;
 
 /*
  * Run opts from w0 (d = linstab_objective_dim(o) values) on o (borrowed).
+ * With log_every K > 1 the full-mean loss is evaluated only at the logged
+ * steps (the cost of a step is then that of its batch gradients, as in
+ * training), and a divergence is seen there or when the iterate stops
+ * being finite.  The sharpness comes from the dense Hessian (d <= 64) or
+ * from Lanczos on Hessian-vector products (eigen.h); an eigensolver that
+ * does not converge leaves NaN.
  * OUT *out (release with linstab_trajectory_clear, also after a failure).
  * A divergence is not an error: the run stops there, keeps its log and
  * sets out->diverged.  Errors: LINSTAB_EINVAL (eta <= 0 or not finite,
@@ -115,7 +129,9 @@ LINSTAB_API int linstab_trajectory_prop8(const linstab_trajectory *t, const lins
  * The escape after the switch at step S: the per-step growth factor of the
  * loss, exp of the least-squares slope of log loss over steps
  * S .. S + w, where w <= 50 stops before the loss exceeds 1e4 times its
- * value at S or 1e-2 of its largest value in the run (the linear regime).
+ * value at S or 1e-2 of its largest value in the run (the linear regime);
+ * steps whose loss was not evaluated (NaN, log_every > 1) are skipped and
+ * the window needs 3 evaluated steps.
  * OUT *rate, *first, *last (the window).  Returns 1, or 0 when there is no
  * window of at least 3 steps with positive loss.
  */

@@ -12,6 +12,8 @@
 
 #include "internal.h"
 #include "linstab/rng.h"
+#include "linstab/eigen.h"
+#include "linstab/operator.h"
 #include "linstab/sym.h"
 #include "linstab/trajectory.h"
 #include "trajectory_internal.h"
@@ -36,6 +38,8 @@ void linstab_trajectory_clear(linstab_trajectory *t)
     free(t->grad_norm);
     free(t->iterates);
     free(t->final);
+    free(t->at_switch);
+    free(t->sharpness);
     memset(t, 0, sizeof *t);
 }
 
@@ -208,6 +212,8 @@ static ALWAYS_INLINE size_t run_closed(linstab_objective_kind kind, const linsta
     return t;
 }
 
+static double sharpness_at(const linstab_objective *o, const double *w);
+
 linstab_status linstab_trajectory_run(const linstab_objective *o, const double *w0,
                                       const linstab_trajectory_opts *p, linstab_trajectory *out,
                                       linstab_error *err)
@@ -227,13 +233,16 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
     out->grad_norm = malloc(rows * sizeof *out->grad_norm);
     out->final = malloc(d * sizeof *out->final);
     if (ilen) out->iterates = malloc(ilen * sizeof *out->iterates);
+    if (p->switch_step > 0) out->at_switch = malloc(d * sizeof *out->at_switch);
+    if (p->sharpness_every > 0) out->sharpness = malloc(rows * sizeof *out->sharpness);
     s.idx = malloc((n + 1) * sizeof *s.idx);
     s.idx2 = malloc((n + 1) * sizeof *s.idx2);
     s.work = calloc(n + 1, sizeof *s.work);
     s.g = malloc(d * sizeof *s.g);
     s.x = malloc(d * sizeof *s.x);
     s.rng = linstab_rng_stream_mc(p->seed, 0);
-    if (!out->loss || !out->grad_norm || !out->final || (ilen && !out->iterates) || !s.idx || !s.idx2 ||
+    if (!out->loss || !out->grad_norm || !out->final || (ilen && !out->iterates) ||
+        (p->switch_step > 0 && !out->at_switch) || (p->sharpness_every > 0 && !out->sharpness) || !s.idx || !s.idx2 ||
         !s.work || !s.g || !s.x || !s.rng) {
         st = oom(err, "trajectory");
         goto done;
@@ -243,27 +252,57 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
     memcpy(w, w0, d * sizeof *w);
     linstab_objective_kind kind = linstab_objective_kind_of(o);
     size_t t = 0;
-    if (n == 1 && d == 2 && out->iterates != NULL && kind == LINSTAB_OBJECTIVE_BARTLETT) {
+    /* the closed-form loops log every step; the sharpness is filled in
+     * afterwards from the recorded iterates */
+    int closed = n == 1 && d == 2 && out->iterates != NULL && p->log_every <= 1 &&
+                 (kind == LINSTAB_OBJECTIVE_BARTLETT || kind == LINSTAB_OBJECTIVE_TANH2);
+    if (closed && kind == LINSTAB_OBJECTIVE_BARTLETT) {
         t = run_closed(LINSTAB_OBJECTIVE_BARTLETT, p, s.rng, lim, out);
-    } else if (n == 1 && d == 2 && out->iterates != NULL && kind == LINSTAB_OBJECTIVE_TANH2) {
+    } else if (closed) {
         t = run_closed(LINSTAB_OBJECTIVE_TANH2, p, s.rng, lim, out);
     } else {
+        size_t K = p->log_every > 1 ? p->log_every : 1;
         for (;; t++) {
-            double l;
-            linstab_objective_eval(o, w, NULL, 0, &l, s.g);
-            double gn = norm2(d, s.g);
-            out->loss[t] = l;
-            out->grad_norm[t] = gn;
             if (out->iterates) memcpy(out->iterates + t * d, w, d * sizeof *w);
-            if (!(fabs(l) <= lim)) { /* also NaN */
-                out->diverged = 1;
-                break;
+            if (t == p->switch_step && out->at_switch != NULL) memcpy(out->at_switch, w, d * sizeof *w);
+            int finite = 1;
+            for (size_t j = 0; j < d; j++) finite &= isfinite(w[j]);
+            double gn = NAN;
+            if (t % K == 0 || t == T || t == p->switch_step || !finite) {
+                double l;
+                linstab_objective_eval(o, w, NULL, 0, &l, s.g);
+                gn = norm2(d, s.g);
+                out->loss[t] = l;
+                out->grad_norm[t] = gn;
+                if (!(fabs(l) <= lim)) { /* also NaN */
+                    out->diverged = 1;
+                    break;
+                }
+            } else {
+                out->loss[t] = NAN;
+                out->grad_norm[t] = NAN;
             }
+            if (out->sharpness != NULL)
+                out->sharpness[t] = t % p->sharpness_every == 0 || t == T ? sharpness_at(o, w) : NAN;
             if (t == T) break;
             linstab_optimizer opt = p->switch_step > 0 && t >= p->switch_step ? p->switch_opt : p->opt;
+            if (isnan(gn) && (opt == LINSTAB_OPT_GD || n <= 1)) {
+                /* the step reuses the full-mean gradient: not logged here */
+                linstab_objective_eval(o, w, NULL, 0, NULL, s.g);
+                gn = norm2(d, s.g);
+            }
             step(&s, p, opt, w, gn);
         }
     }
+    if (out->at_switch != NULL && out->iterates != NULL && p->switch_step <= t)
+        memcpy(out->at_switch, out->iterates + p->switch_step * d, d * sizeof *w);
+    if (out->at_switch != NULL && p->switch_step > t) { /* diverged before the switch */
+        free(out->at_switch);
+        out->at_switch = NULL;
+    }
+    if (out->sharpness != NULL && out->iterates != NULL && closed)
+        for (size_t k = 0; k <= t; k++)
+            out->sharpness[k] = k % p->sharpness_every == 0 || k == t ? sharpness_at(o, out->iterates + k * d) : NAN;
     out->steps = t;
 done:
     free(s.idx);
@@ -348,6 +387,42 @@ static double *hessian_eigs(const linstab_objective *o, const double *w, double 
     return ev;
 }
 
+typedef struct hvp_op_ctx {
+    const linstab_objective *o;
+    const double *w;
+} hvp_op_ctx;
+
+static linstab_status objective_hvp_apply(const double *x, double *y, void *vctx, linstab_error *err)
+{
+    (void)err;
+    hvp_op_ctx *c = vctx;
+    linstab_objective_hvp(c->o, c->w, NULL, 0, x, y);
+    return LINSTAB_OK;
+}
+
+/* lambda_max of the full-mean Hessian at w: dense up to d = 64, else
+ * Lanczos on Hessian-vector products; NaN on failure */
+static double sharpness_at(const linstab_objective *o, const double *w)
+{
+    size_t d = linstab_objective_dim(o);
+    if (d <= 64) {
+        double *ev = hessian_eigs(o, w, NULL), top = NAN;
+        if (ev != NULL) top = ev[d - 1];
+        free(ev);
+        return top;
+    }
+    hvp_op_ctx c = {o, w};
+    linstab_operator op = {d, objective_hvp_apply, objective_hvp_apply, NULL, 1, &c};
+    linstab_eigen_opts eo = linstab_eigen_defaults();
+    eo.path = LINSTAB_EIGEN_ARPACK;
+    eo.tol = 1e-10;
+    eo.ncv = 20;
+    double top = NAN;
+    linstab_error err;
+    if (linstab_eigen_top(&op, &eo, &top, NULL, &err) != LINSTAB_OK) return NAN;
+    return top;
+}
+
 int linstab_trajectory_predicted_amplitude(const linstab_objective *o, double eta, double rho,
                                            double *amplitude)
 {
@@ -410,14 +485,19 @@ int linstab_trajectory_escape_rate(const linstab_trajectory *t, size_t S, double
     double lmax = 0.0;
     for (size_t k = 0; k <= t->steps; k++)
         if (isfinite(t->loss[k])) lmax = fmax(lmax, t->loss[k]);
-    size_t e = S;
-    while (e + 1 <= t->steps && e + 1 - S <= 50 && t->loss[e + 1] > 0.0 && t->loss[e + 1] <= 1e4 * t->loss[S] &&
-           t->loss[e + 1] <= 1e-2 * lmax)
-        e++;
-    if (e - S < 2) return 0;
+    /* steps whose loss was not evaluated (log_every > 1) are NaN: skipped */
+    size_t e = S, points = 1;
+    for (size_t k = S + 1; k <= t->steps && k - S <= 50; k++) {
+        if (isnan(t->loss[k])) continue;
+        if (!(t->loss[k] > 0.0 && t->loss[k] <= 1e4 * t->loss[S] && t->loss[k] <= 1e-2 * lmax)) break;
+        e = k;
+        points++;
+    }
+    if (points < 3) return 0;
     /* least squares of log loss against the step */
-    double m = (double)(e - S + 1), sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0;
+    double m = (double)points, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0;
     for (size_t k = S; k <= e; k++) {
+        if (isnan(t->loss[k])) continue;
         double x = (double)(k - S), y = log(t->loss[k]);
         sx += x;
         sy += y;

@@ -8,6 +8,9 @@
 # import count as linstab's own start-up does.  linstab writes no --log
 # CSV; it logs loss, gradient norm and iterate in memory at every step and
 # runs its analyses (cycle, drift); the peer keeps the loss per step.
+# Two peers: the strongest loop (plain Python floats, in a function) and
+# the plain numpy loop on 2-vectors that the issue names (dynamics_peer.py
+# STEPS numpy; 5 alternated runs against linstab).
 # Prints each run, both medians and their ratio (and the fastest runs':
 # on a shared machine noise only adds), the peer's own in-process
 # compute timer (median), the same medians for 1 step (the start-up floor
@@ -39,7 +42,7 @@ bench() {
     local n=$1 verbose=$2 ours=() peer=() comp=() r to tp
     for r in $(seq "$reps"); do
         to=$(wall "$tmp/ours" "$bin" "${args[@]}" --steps "$n")
-        tp=$(wall "$tmp/peer" "$py" tools/bench/dynamics_peer.py "$n")
+        tp=$(wall "$tmp/peer" "$py" tools/bench/dynamics_peer.py "$n" $mode)
         ours+=("$to"); peer+=("$tp"); comp+=("$(awk '{print $3}' "$tmp/peer")")
         if [ "$verbose" = 1 ]; then
             echo "run $r: linstab $to s, peer $tp s (peer's own compute timer ${comp[-1]} s)"
@@ -49,6 +52,7 @@ bench() {
     ours_min=$(low "${ours[@]}"); peer_min=$(low "${peer[@]}")
 }
 
+mode=""
 bench "$steps" 1
 echo "median of $reps, $steps steps: linstab $ours_med s, peer $peer_med s, ratio" \
      "$(awk -v a="$peer_med" -v b="$ours_med" 'BEGIN { printf "%.1f", a / b }')x" \
@@ -66,3 +70,15 @@ agree=$(awk -v a="$f1" -v b="$f2" 'BEGIN { split(a, x, " "); split(b, y, " "); o
 [ "$agree" = 1 ] && echo "final iterates agree to 1e-12" || { echo "bench_dynamics: the final iterates disagree" >&2; exit 1; }
 bench 1 0
 echo "start-up floor (1 step, median of $reps): linstab $ours_med s, peer $peer_med s"
+mode=numpy; full=$reps; reps=5
+bench "$steps" 1
+echo "plain numpy loop (2-vectors), median of $reps, $steps steps: linstab $ours_med s, numpy peer $peer_med s, ratio" \
+     "$(awk -v a="$peer_med" -v b="$ours_med" 'BEGIN { printf "%.1f", a / b }')x (peer's own compute timer $comp_med s)"
+f3=$(sed 's/.*final //' "$tmp/peer")
+echo "numpy peer final: $f3"
+agree=$(awk -v a="$f1" -v b="$f3" 'BEGIN { split(a, x, " "); split(b, y, " "); ok = 1
+    for (i = 1; i <= 2; i++) { d = x[i] - y[i]; if (d < 0) d = -d; s = y[i] < 0 ? -y[i] : y[i]; if (s < 1) s = 1
+        if (!(d <= 1e-12 * s)) ok = 0 }
+    print ok }')
+[ "$agree" = 1 ] && echo "final iterates agree to 1e-12" || { echo "bench_dynamics: the numpy peer's final iterate disagrees" >&2; exit 1; }
+reps=$full

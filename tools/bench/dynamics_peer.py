@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""dynamics_peer.py STEPS: the Python peer of `linstab dynamics` on
+"""dynamics_peer.py STEPS [numpy]: the Python peer of `linstab dynamics` on
 Bartlett et al. (2023)'s objective w1^2/(1 + w2^2/2) + w2^2/2 with
 normalized SAM (eta 0.2, rho 1, start (1, 1)): the loop a researcher
 writes (the dynamics are sequential, so there is nothing to vectorise
 across steps), with closed-form gradients on plain floats, recording the loss per step as
-linstab does.  Prints the compute time and the final iterate."""
+linstab does.  With "numpy": the same loop on numpy 2-vectors (the
+"plain numpy loop" a researcher writes first: w, the gradient and the
+perturbation as arrays, np.linalg.norm).  Prints the compute time and the
+final iterate."""
 import math, sys, time
 import numpy as np
 
@@ -31,8 +34,31 @@ def run(steps, eta, rho, w1, w2):
     return w1, w2, L
 
 
+def grad(w):
+    q = 1.0 + 0.5 * w[1] * w[1]
+    return np.array([2.0 * w[0] / q, -w[0] * w[0] * w[1] / (q * q) + w[1]])
+
+
+def loss(w):
+    return w[0] * w[0] / (1.0 + 0.5 * w[1] * w[1]) + 0.5 * w[1] * w[1]
+
+
+def run_numpy(steps, eta, rho, w1, w2):
+    w = np.array([w1, w2])
+    L = np.empty(steps + 1)
+    for t in range(steps):
+        L[t] = loss(w)
+        g = grad(w)
+        n = np.linalg.norm(g)
+        x = w + (rho / n) * g if n > 0.0 else w
+        w = w - eta * grad(x)
+    L[steps] = loss(w)
+    return w[0], w[1], L
+
+
 steps = int(sys.argv[1])
+fn = run_numpy if len(sys.argv) > 2 and sys.argv[2] == "numpy" else run
 t0 = time.perf_counter()
-w1, w2, L = run(steps, 0.2, 1.0, 1.0, 1.0)
+w1, w2, L = fn(steps, 0.2, 1.0, 1.0, 1.0)
 t1 = time.perf_counter()
 print(f"peer compute {t1 - t0:.3f} s final {w1:.17g} {w2:.17g}")
