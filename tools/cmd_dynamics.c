@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli_options.h"
+#include "dynamics_plot.h"
 #include "linstab/json.h"
 #include "linstab/objective.h"
 #include "cli_model.h"
@@ -18,7 +19,8 @@ static const char *const usage =
     "                         | --family F | --factors U | --diag D)\n"
     "                        --optimizer OPT [--switch STEP:OPT] --eta E [--rho R] [--batch B]\n"
     "                        [--sampling S] [--noise S] [--start W1,W2,...] --steps N [--seed S]\n"
-    "                        [--log FILE.csv] [--json] [--out FILE]\n"
+    "                        [--log FILE.csv] [--plot FIG] [--plot-box X0,X1,Y0,Y1]\n"
+    "                        [--plot-loss FIG] [--json] [--out FILE]\n"
     "\n"
     "Run GD, SGD or SAM from a chosen start on an objective and report what the\n"
     "theory predicts beside what the run does (docs/math.md §6).\n"
@@ -52,6 +54,7 @@ static const char *const usage =
     "output:\n"
     "  --log FILE.csv|.npy    per step: step, loss, grad_norm, w1..wd (d <= 16); a\n"
     "                         name ending in .npy gives a (steps+1) x (3+d) array\n"
+    DYN_FIGURES_USAGE
     "@json (keys: final, loss_final, diverged_at, cycle, escape, drift, prop8)\n"
     "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
     "  -h, --help             this help\n"
@@ -73,7 +76,8 @@ static const char *const usage =
     "Exit status: 0 (also when the run diverges: it stops there, keeps its log\n"
     "and says at which step), 1 error, 2 usage error.\n";
 
-enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG, OPT_SAVE };
+enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG, OPT_SAVE,
+       OPT_PLOT, OPT_PLOT_LOSS, OPT_PLOT_BOX };
 
 static const struct option own_opts[] = {
     {"objective", required_argument, NULL, OPT_OBJECTIVE}, {"spectrum", required_argument, NULL, OPT_SPECTRUM},
@@ -81,6 +85,8 @@ static const struct option own_opts[] = {
     {"noise", required_argument, NULL, OPT_NOISE},         {"start", required_argument, NULL, OPT_START},
     {"save", required_argument, NULL, OPT_SAVE},
     {"steps", required_argument, NULL, OPT_STEPS},         {"log", required_argument, NULL, OPT_LOG},
+    {"plot", required_argument, NULL, OPT_PLOT},           {"plot-loss", required_argument, NULL, OPT_PLOT_LOSS},
+    {"plot-box", required_argument, NULL, OPT_PLOT_BOX},
     {NULL, 0, NULL, 0}};
 static const char *const required[] = {"optimizer", "eta", "steps", NULL};
 static const cli_command dynamics_cmd = {
@@ -193,6 +199,7 @@ int cmd_dynamics(int argc, char **argv)
     size_t nspec = 0, nstart = 0;
     cli_common_opts co = cli_common_defaults();
     co.batch = 1;
+    dyn_figures figs = {0};
     cli_parser ps = cli_options_start(&dynamics_cmd, argc, argv, &co);
     for (int c; (c = cli_options_next(&ps)) != 0;) {
         if (c < 0) {
@@ -237,6 +244,9 @@ int cmd_dynamics(int argc, char **argv)
         case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, (size_t)1 << 40, &p.steps); break;
         case OPT_LOG: log_path = optarg; break;
         case OPT_SAVE: save_dir = optarg; break;
+        case OPT_PLOT: ps.status = dyn_figures_option(cmd, 'h', optarg, &figs); break;
+        case OPT_PLOT_LOSS: ps.status = dyn_figures_option(cmd, 'l', optarg, &figs); break;
+        case OPT_PLOT_BOX: ps.status = dyn_figures_option(cmd, 'b', optarg, &figs); break;
         }
     }
     int rc = 0;
@@ -309,6 +319,7 @@ int cmd_dynamics(int argc, char **argv)
         rc = cli_usage_error(cmd, "--start has %zu values; the objective has dimension %zu", nstart, d);
         goto done;
     }
+    if ((rc = dyn_figures_check(cmd, &figs, d)) != 0) goto done;
     p.eta = co.eta;
     p.rho = co.rho;
     p.batch = co.batch;
@@ -357,6 +368,17 @@ int cmd_dynamics(int argc, char **argv)
     int have_drift = !t.diverged && last_opt == LINSTAB_OPT_SAM_NORMALIZED && p.noise == 0.0 && dwin >= 2 &&
                      linstab_trajectory_drift(&t, o, p.eta, p.rho, dwin, &dm, &dp);
     double lf = t.loss[t.steps];
+    if (figs.heat != NULL || figs.loss != NULL) {
+        char title[160], rname[96];
+        snprintf(title, sizeof title, "%s, %s%s%s, #gy = %g, #gr = %g", from_family ? "family" : objective,
+                 linstab_optimizer_name(p.opt), p.switch_step > 0 ? " then " : "",
+                 p.switch_step > 0 ? linstab_optimizer_name(p.switch_opt) : "", p.eta, p.rho);
+        snprintf(rname, sizeof rname, "%s rate r = %.6g", have_prate ? "predicted" : "fitted",
+                 have_prate ? prate : rate);
+        rc = dyn_figures_draw(cmd, &figs, o, &t, title, have_rate ? (have_prate ? prate : rate) : 0.0, e0, e1,
+                              rname);
+        if (rc != 0) goto done;
+    }
 
     cli_output out;
     rc = cli_output_open(cmd, co.out, &out);

@@ -19,6 +19,7 @@
 
 #include "linstab/export.h"
 #include "linstab/error.h"
+#include "linstab/objective.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,6 +65,90 @@ LINSTAB_API linstab_status linstab_plot_lines(size_t n, const double *x, size_t 
                                               const char *xlabel, const char *ylabel,
                                               const char *title, int logy, const char *device,
                                               const char *path, linstab_error *err);
+
+/*
+ * A 2-D objective's values on a grid with an optimizer's path on top
+ * (Bartlett et al. (2023), Figures 1-4): cells coloured by z (or log10 z)
+ * with a colour bar, optional contour lines, the path as a polyline with a
+ * marker at every point (the first one a green circle, the last a red
+ * square) and an optional second overlay (e.g. predicted cycle points).
+ * Grid point (ix, iy) is (x0 + ix (x1 - x0)/(nx - 1), y0 + iy (y1 - y0)/(ny - 1)),
+ * its value z[iy * nx + ix] (linstab_plot_objective_grid fills it).
+ */
+typedef struct linstab_plot_heatmap {
+    size_t nx, ny;               /* >= 2 each */
+    double x0, x1, y0, y1;       /* the box, x0 < x1, y0 < y1, finite */
+    const double *z;             /* ny x nx (row iy); non-finite cells are left white */
+    int logz;                    /* colour by log10 z; cells with z <= 0 take the colour of the
+                                    smallest positive value (or 1e-12 of the largest) */
+    int contours;                /* number of contour lines at evenly spaced levels (0: none) */
+    const char *xlabel, *ylabel, *title, *zlabel; /* PLplot text; NULL: "" */
+    size_t npath;                /* >= 1 */
+    const double *path;          /* npath x 2 (x, y), row-major; non-finite points are skipped */
+    const char *path_name;       /* legend text, NULL: "iterates" */
+    size_t nextra;               /* second overlay: 0 for none */
+    const double *extra;         /* nextra x 2 */
+    const char *extra_name;      /* legend text, NULL: "predicted" */
+    int extra_joined;            /* 1: the overlay is a dashed line, 0: markers only */
+} linstab_plot_heatmap;
+
+/* Draw hm with device "pngcairo" or "svgcairo" (1000 x 800 pixels) to path,
+ * checked and renamed into place as in linstab_plot_map_draw (same errors;
+ * LINSTAB_EINVAL also for a grid smaller than 2 x 2, a bad box, no path,
+ * no finite grid value). */
+LINSTAB_API linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const char *device,
+                                                     const char *path, linstab_error *err);
+
+/*
+ * A loss on a logarithmic axis against the step, with a straight reference
+ * line of a per-step growth factor over a window (Zhou et al. (2025),
+ * Figure 4): log10 L(t) = log10 l0 + (t - t0) log10 r for t0 <= t <= t1.
+ */
+typedef struct linstab_plot_rate {
+    size_t t0, t1;               /* the window, t0 < t1 */
+    double l0;                   /* the loss at t0, > 0 */
+    double r;                    /* growth factor per step, > 0 */
+    const char *name;            /* legend text, NULL: "predicted rate r = <r>" */
+} linstab_plot_rate;
+
+/* The reference line's end points: y[0] = l0 and y[1] = l0 r^(t1 - t0),
+ * computed as 10^(log10 l0 + (t - t0) log10 r).  OUT y (2).  Returns 1, or
+ * 0 (y untouched) for a window or values that do not make a line with
+ * finite ends.  Available in every build. */
+LINSTAB_API int linstab_plot_rate_line(const linstab_plot_rate *rate, double *y);
+
+/* Draw loss[0..n) against step[0..n) (increasing) on a log axis ("measured";
+ * values <= 0 or non-finite break the line) with rate's line (red, NULL:
+ * none) and a legend, with device "pngcairo" or "svgcairo" (900 x 600
+ * pixels), checked and renamed into place as in linstab_plot_map_draw.
+ * More than 4000 points are drawn as the smallest and largest loss of
+ * 2000 consecutive ranges (an envelope that keeps the oscillations).
+ * Errors as linstab_plot_lines; LINSTAB_EINVAL also for a rate that makes
+ * no line. */
+LINSTAB_API linstab_status linstab_plot_loss_rate(size_t n, const double *step, const double *loss,
+                                                  const linstab_plot_rate *rate, const char *title,
+                                                  const char *device, const char *path,
+                                                  linstab_error *err);
+
+/*
+ * The box [x0, x1] x [y0, y1] around the finite points of path (n x 2,
+ * row-major) widened on each side by margin (>= 0) times its extent, where
+ * an axis's extent counts as at least a quarter of the other's (a path along
+ * a line still gets a box) and as max(1, |centre|) when both are 0.  OUT box
+ * (4: x0, x1, y0, y1).  Returns 1, or 0 when no point is finite or the box
+ * overflows.  Available in every build.
+ */
+LINSTAB_API int linstab_plot_path_box(size_t n, const double *path, double margin, double *box);
+
+/*
+ * The full-mean loss of o (dimension 2) at the grid points of box (x0, x1,
+ * y0, y1) as linstab_plot_heatmap lays them out: OUT z (ny x nx, row iy;
+ * overwritten).  Errors: LINSTAB_EINVAL (dimension not 2, nx or ny < 2, a
+ * box that is not finite and increasing).  Available in every build.
+ */
+LINSTAB_API linstab_status linstab_plot_objective_grid(const linstab_objective *o, const double *box,
+                                                       size_t nx, size_t ny, double *z,
+                                                       linstab_error *err);
 
 #ifdef __cplusplus
 }

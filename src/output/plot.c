@@ -497,3 +497,424 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
     free(py);
     return plot_finish(&pf, device, path, LINSTAB_OK, err);
 }
+
+/* Viridis-like colour map 1 (dark blue: low, yellow: high). */
+static void cmap_viridis(void)
+{
+    PLFLT pos[5] = {0.0, 0.25, 0.5, 0.75, 1.0};
+    PLFLT r[5] = {68 / 255.0, 59 / 255.0, 33 / 255.0, 94 / 255.0, 253 / 255.0};
+    PLFLT g[5] = {1 / 255.0, 82 / 255.0, 145 / 255.0, 201 / 255.0, 231 / 255.0};
+    PLFLT b[5] = {84 / 255.0, 139 / 255.0, 140 / 255.0, 98 / 255.0, 37 / 255.0};
+    plscmap1n(256);
+    plscmap1l(1, 5, pos, r, g, b, NULL);
+}
+
+/* The inside corner of the viewport [x0, x1] x [y0, y1] whose legend box
+ * (wf x hf as fractions) covers the fewest points of pts (n x 2) and of 8
+ * samples along each segment; ties keep top right, top left, bottom right,
+ * bottom left. */
+static PLINT legend_corner_pts(size_t n, const double *pts, double x0, double x1, double y0, double y1, double wf,
+                               double hf)
+{
+    static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
+                                     PL_POSITION_BOTTOM | PL_POSITION_RIGHT, PL_POSITION_BOTTOM | PL_POSITION_LEFT};
+    size_t hits[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        size_t steps = i + 1 < n ? 8 : 1;
+        for (size_t t = 0; t < steps; t++) {
+            double a = (double)t / 8.0, xa = pts[2 * i], ya = pts[2 * i + 1];
+            if (t > 0) {
+                xa += a * (pts[2 * i + 2] - xa);
+                ya += a * (pts[2 * i + 3] - ya);
+            }
+            if (!isfinite(xa) || !isfinite(ya)) continue;
+            double u = (xa - x0) / (x1 - x0), v = (ya - y0) / (y1 - y0);
+            int right = u > 1.0 - wf - 0.02, left = u < wf + 0.02, top = v > 1.0 - hf - 0.02, bottom = v < hf + 0.02;
+            hits[0] += (size_t)(top && right);
+            hits[1] += (size_t)(top && left);
+            hits[2] += (size_t)(bottom && right);
+            hits[3] += (size_t)(bottom && left);
+        }
+    }
+    int best = 0;
+    for (int c = 1; c < 4; c++)
+        if (hits[c] < hits[best]) best = c;
+    return corners[best];
+}
+
+/* Draw the finite runs of pts (n x 2) as polylines into the buffers px, py
+ * (n each); markers too when sym is not NULL. */
+static void draw_polyline(size_t n, const double *pts, PLFLT *px, PLFLT *py, const char *sym)
+{
+    size_t m = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int ok = i < n && isfinite(pts[2 * i]) && isfinite(pts[2 * i + 1]);
+        if (ok) {
+            px[m] = pts[2 * i];
+            py[m] = pts[2 * i + 1];
+            m++;
+            continue;
+        }
+        if (m >= 2) plline((PLINT)m, px, py);
+        if (m >= 1 && sym != NULL) plstring((PLINT)m, px, py, sym);
+        m = 0;
+    }
+}
+
+linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const char *device, const char *path,
+                                         linstab_error *err)
+{
+    size_t nx = hm->nx, ny = hm->ny;
+    if (nx < 2 || ny < 2 || nx > INT32_MAX / 2 || ny > INT32_MAX / 2 || nx > SIZE_MAX / sizeof(PLFLT) / ny)
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: cannot draw a %zu x %zu grid (at least 2 x 2)", path, nx,
+                                 ny);
+    if (!(isfinite(hm->x0) && isfinite(hm->x1) && isfinite(hm->y0) && isfinite(hm->y1) && hm->x1 > hm->x0 &&
+          hm->y1 > hm->y0))
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: the box [%g, %g] x [%g, %g] is not finite and increasing",
+                                 path, hm->x0, hm->x1, hm->y0, hm->y1);
+    if (hm->npath == 0 || hm->path == NULL || hm->npath > INT32_MAX || hm->nextra > INT32_MAX ||
+        (hm->nextra > 0 && hm->extra == NULL))
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: no path to draw", path);
+    /* the colour scale: z, or log10 z with z <= 0 at the smallest positive value */
+    double zpos = INFINITY, zbig = -INFINITY;
+    for (size_t i = 0; i < nx * ny; i++)
+        if (isfinite(hm->z[i])) {
+            zbig = fmax(zbig, hm->z[i]);
+            if (hm->z[i] > 0.0) zpos = fmin(zpos, hm->z[i]);
+        }
+    if (!(zbig > -INFINITY))
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: no finite value on the grid", path);
+    if (hm->logz && !(zbig > 0.0))
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: a log colour scale needs a positive value on the grid",
+                                 path);
+    double floor_ = hm->logz ? fmax(zpos, zbig * 1e-12) : 0.0;
+    size_t nmax = hm->npath > hm->nextra ? hm->npath : hm->nextra;
+    PLFLT **zz = grid_alloc(nx, ny);
+    PLFLT *xg = malloc(nx * sizeof *xg), *yg = malloc(ny * sizeof *yg);
+    PLFLT *px = malloc((nmax + 1) * sizeof *px), *py = malloc((nmax + 1) * sizeof *py);
+    if (zz == NULL || xg == NULL || yg == NULL || px == NULL || py == NULL) {
+        grid_free(zz);
+        free(xg);
+        free(yg);
+        free(px);
+        free(py);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "%s: out of memory", path);
+    }
+    double zmin = INFINITY, zmax = -INFINITY;
+    for (size_t ix = 0; ix < nx; ix++)
+        for (size_t iy = 0; iy < ny; iy++) {
+            double v = hm->z[iy * nx + ix];
+            if (isfinite(v) && hm->logz) v = log10(fmax(v, floor_));
+            zz[ix][iy] = v;
+            if (isfinite(v)) {
+                zmin = fmin(zmin, v);
+                zmax = fmax(zmax, v);
+            }
+        }
+    if (!(zmax > zmin)) { /* a constant grid: one colour, a scale around it */
+        double h = fabs(zmin) > 0 ? 0.05 * fabs(zmin) : 0.5;
+        zmin -= h;
+        zmax += h;
+    }
+    double hx = (hm->x1 - hm->x0) / (double)(nx - 1), hy = (hm->y1 - hm->y0) / (double)(ny - 1);
+    for (size_t ix = 0; ix < nx; ix++) xg[ix] = hm->x0 + (double)ix * hx;
+    for (size_t iy = 0; iy < ny; iy++) yg[iy] = hm->y0 + (double)iy * hy;
+
+    plot_file pf;
+    linstab_status st = plot_begin(&pf, device, path, 1000, 800, err);
+    if (st != LINSTAB_OK) {
+        grid_free(zz);
+        free(xg);
+        free(yg);
+        free(px);
+        free(py);
+        return st;
+    }
+    plscol0(1, 0, 0, 0);         /* black: axes, text */
+    plscol0(2, 255, 255, 255);   /* white: contour lines */
+    plscol0(3, 240, 40, 40);     /* red: the path */
+    plscol0(4, 0, 210, 90);      /* green: the first point */
+    plscol0(5, 255, 0, 200);     /* magenta: the last point */
+    plscol0(6, 0, 220, 255);     /* cyan: the second overlay */
+    plscol0a(15, 255, 255, 255, 0.85);
+    cmap_viridis();
+    pladv(0);
+    plvpor(0.11, 0.80, 0.11, 0.92);
+    /* cells centred on the grid points */
+    double ex0 = hm->x0 - 0.5 * hx, ex1 = hm->x1 + 0.5 * hx, ey0 = hm->y0 - 0.5 * hy, ey1 = hm->y1 + 0.5 * hy;
+    plwind(ex0, ex1, ey0, ey1);
+    /* cells without a finite value are outside [zmin, zmax]: left white */
+    for (size_t ix = 0; ix < nx; ix++)
+        for (size_t iy = 0; iy < ny; iy++)
+            if (!isfinite(zz[ix][iy])) zz[ix][iy] = zmax + (zmax - zmin) + 1.0;
+    plimagefr((PLFLT_MATRIX)zz, (PLINT)nx, (PLINT)ny, ex0, ex1, ey0, ey1, zmin, zmax, zmin, zmax, NULL, NULL);
+    if (hm->contours > 0) {
+        int nc = hm->contours > 100 ? 100 : hm->contours;
+        PLFLT lev[100];
+        for (int k = 0; k < nc; k++) lev[k] = zmin + (zmax - zmin) * (k + 1) / (nc + 1);
+        for (size_t ix = 0; ix < nx; ix++)
+            for (size_t iy = 0; iy < ny; iy++)
+                if (zz[ix][iy] > zmax) zz[ix][iy] = zmax; /* the non-finite cells */
+        PLcGrid cg = {xg, yg, NULL, (PLINT)nx, (PLINT)ny, 0};
+        plcol0(2);
+        plwidth(0.8);
+        plcont((PLFLT_MATRIX)zz, (PLINT)nx, (PLINT)ny, 1, (PLINT)nx, 1, (PLINT)ny, lev, nc, pltr1, &cg);
+        plwidth(1.0);
+    }
+    grid_free(zz);
+    free(xg);
+    free(yg);
+    plcol0(1);
+    plbox("bcnst", 0.0, 0, "bcnstv", 0.0, 0);
+    pllab(hm->xlabel ? hm->xlabel : "", hm->ylabel ? hm->ylabel : "", hm->title ? hm->title : "");
+
+    /* the second overlay under the path, so that the path stays visible */
+    if (hm->nextra > 0) {
+        plcol0(6);
+        plwidth(2.0);
+        pllsty(2);
+        if (hm->extra_joined) draw_polyline(hm->nextra, hm->extra, px, py, NULL);
+        pllsty(1);
+        plschr(0.0, 1.4);
+        if (!hm->extra_joined) draw_polyline(hm->nextra, hm->extra, px, py, NULL);
+        for (size_t i = 0; i < hm->nextra; i++) {
+            PLFLT a = hm->extra[2 * i], b = hm->extra[2 * i + 1];
+            if (isfinite(a) && isfinite(b) && !hm->extra_joined) plstring(1, &a, &b, "■");
+        }
+        plschr(0.0, 1.0);
+    }
+    /* the path: a polyline with a small marker at every point (up to 2000) */
+    plcol0(3);
+    plwidth(1.5);
+    draw_polyline(hm->npath, hm->path, px, py, hm->npath <= 2000 ? "•" : NULL);
+    plwidth(1.0);
+    size_t first = hm->npath, last = hm->npath;
+    for (size_t i = 0; i < hm->npath; i++)
+        if (isfinite(hm->path[2 * i]) && isfinite(hm->path[2 * i + 1])) {
+            if (first == hm->npath) first = i;
+            last = i;
+        }
+    plschr(0.0, 1.4);
+    if (first < hm->npath) {
+        PLFLT a = hm->path[2 * first], b = hm->path[2 * first + 1];
+        plcol0(4);
+        plstring(1, &a, &b, "●");
+        a = hm->path[2 * last];
+        b = hm->path[2 * last + 1];
+        plcol0(5);
+        plstring(1, &a, &b, "■");
+    }
+    plschr(0.0, 1.0);
+
+    /* legend in the corner the path crosses least */
+    PLINT opts[4], lcol[4], lsty[4], scol[4], snum[4], tcol[4] = {1, 1, 1, 1};
+    PLFLT lwid[4], sscale[4];
+    const char *text[4], *syms[4];
+    int nl = 0;
+    text[nl] = hm->path_name ? hm->path_name : "iterates";
+    opts[nl] = PL_LEGEND_LINE | PL_LEGEND_SYMBOL;
+    lcol[nl] = scol[nl] = 3, lsty[nl] = 1, lwid[nl] = 1.5, sscale[nl] = 1.0, snum[nl] = 3, syms[nl] = "•";
+    nl++;
+    text[nl] = "first", opts[nl] = PL_LEGEND_SYMBOL, lcol[nl] = scol[nl] = 4, lsty[nl] = 1, lwid[nl] = 1.0;
+    sscale[nl] = 1.4, snum[nl] = 1, syms[nl] = "●";
+    nl++;
+    text[nl] = "last", opts[nl] = PL_LEGEND_SYMBOL, lcol[nl] = scol[nl] = 5, lsty[nl] = 1, lwid[nl] = 1.0;
+    sscale[nl] = 1.4, snum[nl] = 1, syms[nl] = "■";
+    nl++;
+    if (hm->nextra > 0) {
+        text[nl] = hm->extra_name ? hm->extra_name : "predicted";
+        opts[nl] = hm->extra_joined ? PL_LEGEND_LINE : PL_LEGEND_SYMBOL;
+        lcol[nl] = scol[nl] = 6, lsty[nl] = 2, lwid[nl] = 2.0, sscale[nl] = 1.4, snum[nl] = 1, syms[nl] = "■";
+        nl++;
+    }
+    size_t maxlen = 0;
+    for (int k = 0; k < nl; k++) maxlen = strlen(text[k]) > maxlen ? strlen(text[k]) : maxlen;
+    PLINT corner = legend_corner_pts(hm->npath, hm->path, ex0, ex1, ey0, ey1, 0.14 + 0.012 * (double)maxlen,
+                                     0.04 + 0.05 * (double)nl);
+    PLFLT lw, lh;
+    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner | PL_POSITION_INSIDE, 0.02, 0.02, 0.1,
+             15, 1, 1, 0, 0, nl, opts, 1.0, 0.9, 2.0, 0.0, tcol, text, NULL, NULL, NULL, NULL, lcol, lsty, lwid, scol,
+             sscale, snum, syms);
+
+    /* colour bar */
+    PLFLT cbw, cbh, vals[2] = {zmin, zmax};
+    const PLFLT *valp[1] = {vals};
+    PLINT nvals[1] = {2}, lopt[1] = {PL_COLORBAR_LABEL_RIGHT}, subt[1] = {0};
+    const char *labels[1] = {hm->zlabel ? hm->zlabel : ""};
+    const char *axopt[1] = {hm->logz ? "bcvtml" : "bcvtm"};
+    PLFLT ticks[1] = {0.0};
+    plcol0(1);
+    plcolorbar(&cbw, &cbh, PL_COLORBAR_GRADIENT | PL_COLORBAR_BOUNDING_BOX,
+               PL_POSITION_RIGHT | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.03, 0.0, 0.03, 0.83, 0, 1, 1, 0.0,
+               0.0, 0, 0.0, 1, lopt, labels, 1, axopt, ticks, subt, nvals, (PLFLT_MATRIX)valp);
+    free(px);
+    free(py);
+    return plot_finish(&pf, device, path, LINSTAB_OK, err);
+}
+
+/* The points (step, log10 loss) to draw, interleaved into pts (room for
+ * min(n, 4000) points): all of them up to 4000, else the smallest and
+ * largest loss of each of 2000 consecutive ranges in step order; a loss
+ * <= 0 or not finite becomes a NaN (a break).  Returns the number of
+ * points. */
+static size_t loss_points(size_t n, const double *step, const double *loss, double *pts)
+{
+    size_t m = 0;
+    if (n <= 4000) {
+        for (size_t i = 0; i < n; i++) {
+            pts[2 * m] = step[i];
+            pts[2 * m + 1] = loss[i] > 0.0 && isfinite(loss[i]) ? log10(loss[i]) : NAN;
+            m++;
+        }
+        return m;
+    }
+    enum { NB = 2000 };
+    for (size_t b = 0; b < NB; b++) {
+        size_t lo = b * n / NB, hi = (b + 1) * n / NB, imin = hi, imax = hi;
+        for (size_t i = lo; i < hi; i++) {
+            if (!(loss[i] > 0.0 && isfinite(loss[i]))) continue;
+            if (imin == hi || loss[i] < loss[imin]) imin = i;
+            if (imax == hi || loss[i] > loss[imax]) imax = i;
+        }
+        if (imin == hi) {
+            pts[2 * m] = step[lo];
+            pts[2 * m + 1] = NAN;
+            m++;
+            continue;
+        }
+        size_t a = imin < imax ? imin : imax, c = imin < imax ? imax : imin;
+        pts[2 * m] = step[a];
+        pts[2 * m + 1] = log10(loss[a]);
+        m++;
+        if (c != a) {
+            pts[2 * m] = step[c];
+            pts[2 * m + 1] = log10(loss[c]);
+            m++;
+        }
+    }
+    return m;
+}
+
+/* Labels 10^v of a logarithmic y axis (plslabelfunc). */
+static void decade_label(PLINT axis, PLFLT value, char *label, PLINT length, PLPointer data)
+{
+    (void)data;
+    if (axis == PL_Y_AXIS) snprintf(label, (size_t)length, "10#u%.0f#d", value);
+    else snprintf(label, (size_t)length, "%g", value);
+}
+
+/* The box of a log-loss plot whose y axis spans `span` decades: PLplot's
+ * log axis (a tick per decade with the minor ticks 2..9) up to 12 decades,
+ * else ticks every 1, 2 or 5 times a power of ten decades labelled 10^k
+ * (a minor tick per decade would blacken the axis). */
+static void log_axis_box(double span)
+{
+    if (span <= 12.0) {
+        plbox("bcnst", 0.0, 0, "bclnstv", 0.0, 0);
+        return;
+    }
+    double raw = span / 8.0, p = pow(10.0, floor(log10(raw))), step = raw <= p ? p : raw <= 2 * p ? 2 * p
+                                                                           : raw <= 5 * p ? 5 * p : 10 * p;
+    plslabelfunc(decade_label, NULL);
+    plbox("bcnst", 0.0, 0, "bcnostv", step, 0);
+    plslabelfunc(NULL, NULL);
+}
+
+linstab_status linstab_plot_loss_rate(size_t n, const double *step, const double *loss,
+                                      const linstab_plot_rate *rate, const char *title, const char *device,
+                                      const char *path, linstab_error *err)
+{
+    if (n == 0 || n > INT32_MAX) return linstab_error_set(err, LINSTAB_EINVAL, "%s: need 1..2^31 points", path);
+    double ry[2] = {NAN, NAN};
+    if (rate != NULL && !linstab_plot_rate_line(rate, ry))
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "%s: the rate line (steps %zu..%zu, loss %g, rate %g) has no finite positive ends",
+                                 path, rate->t0, rate->t1, rate->l0, rate->r);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(step[i]) || (i > 0 && !(step[i] > step[i - 1])))
+            return linstab_error_set(err, LINSTAB_EDATA, "%s: step value %zu (%g) is not finite and increasing", path,
+                                     i + 1, step[i]);
+    size_t cap = n <= 4000 ? n : 4000;
+    double *pts = malloc((cap + 2) * 2 * sizeof *pts);
+    PLFLT *px = malloc((cap + 2) * sizeof *px), *py = malloc((cap + 2) * sizeof *py);
+    if (pts == NULL || px == NULL || py == NULL) {
+        free(pts);
+        free(px);
+        free(py);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "%s: out of memory", path);
+    }
+    size_t m = loss_points(n, step, loss, pts);
+    double ymin = INFINITY, ymax = -INFINITY;
+    for (size_t i = 0; i < m; i++)
+        if (isfinite(pts[2 * i + 1])) {
+            ymin = fmin(ymin, pts[2 * i + 1]);
+            ymax = fmax(ymax, pts[2 * i + 1]);
+        }
+    double rl[4] = {NAN, NAN, NAN, NAN}; /* the rate line: (t0, log10 y0), (t1, log10 y1) */
+    if (rate != NULL) {
+        rl[0] = (double)rate->t0;
+        rl[1] = log10(ry[0]);
+        rl[2] = (double)rate->t1;
+        rl[3] = log10(ry[1]);
+        ymin = fmin(ymin, fmin(rl[1], rl[3]));
+        ymax = fmax(ymax, fmax(rl[1], rl[3]));
+    }
+    if (!(ymax >= ymin)) {
+        free(pts);
+        free(px);
+        free(py);
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: no positive finite loss to plot", path);
+    }
+    double xmin = step[0], xmax = step[n - 1];
+    if (rate != NULL) {
+        xmin = fmin(xmin, rl[0]);
+        xmax = fmax(xmax, rl[2]);
+    }
+    double dx = xmax > xmin ? 0.03 * (xmax - xmin) : 0.5, dy = ymax > ymin ? 0.06 * (ymax - ymin) : 0.5;
+    plot_file pf;
+    linstab_status st = plot_begin(&pf, device, path, 900, 600, err);
+    if (st != LINSTAB_OK) {
+        free(pts);
+        free(px);
+        free(py);
+        return st;
+    }
+    plscol0(1, 0, 0, 0);
+    plscol0(2, 30, 90, 200);  /* blue: measured */
+    plscol0(3, 220, 30, 30);  /* red: predicted */
+    plscol0a(15, 255, 255, 255, 0.85);
+    pladv(0);
+    plvpor(0.12, 0.95, 0.12, 0.90);
+    plwind(xmin - dx, xmax + dx, ymin - dy, ymax + dy);
+    plcol0(1);
+    log_axis_box(ymax - ymin + 2.0 * dy);
+    pllab("step", "loss", title ? title : "");
+    plcol0(2);
+    plwidth(2.0);
+    draw_polyline(m, pts, px, py, m <= 60 ? "•" : NULL);
+    char name[96];
+    if (rate != NULL) {
+        plcol0(3);
+        plwidth(3.5);
+        draw_polyline(2, rl, px, py, NULL);
+        if (rate->name == NULL) snprintf(name, sizeof name, "predicted rate r = %.6g", rate->r);
+        else snprintf(name, sizeof name, "%s", rate->name);
+    }
+    plwidth(1.0);
+    PLINT opts[2] = {PL_LEGEND_LINE, PL_LEGEND_LINE}, lcol[2] = {2, 3}, lsty[2] = {1, 1}, tcol[2] = {1, 1};
+    PLFLT lwid[2] = {2.0, 3.5};
+    const char *text[2] = {"measured", name};
+    int nl = rate != NULL ? 2 : 1;
+    size_t maxlen = nl == 2 ? strlen(name) : 8;
+    /* the corner the curves cross least: both as one point list */
+    PLINT corner = legend_corner_pts(m, pts, xmin - dx, xmax + dx, ymin - dy, ymax + dy,
+                                     0.16 + 0.013 * (double)maxlen, 0.04 + 0.065 * (double)nl);
+    PLFLT lw, lh;
+    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner | PL_POSITION_INSIDE, 0.02, 0.02, 0.1,
+             15, 1, 1, 0, 0, nl, opts, 1.0, 0.9, 2.0, 0.0, tcol, text, NULL, NULL, NULL, NULL, lcol, lsty, lwid, NULL,
+             NULL, NULL, NULL);
+    free(pts);
+    free(px);
+    free(py);
+    return plot_finish(&pf, device, path, LINSTAB_OK, err);
+}

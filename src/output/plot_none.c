@@ -22,3 +22,16 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
 {
     return linstab_error_set(err, LINSTAB_ENOTSUP, "cannot draw %s: " NO_PLOTS, path ? path : "a figure");
 }
+
+linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const char *device, const char *path,
+                                         linstab_error *err)
+{
+    return linstab_error_set(err, LINSTAB_ENOTSUP, "cannot draw %s: " NO_PLOTS, path ? path : "a figure");
+}
+
+linstab_status linstab_plot_loss_rate(size_t n, const double *step, const double *loss,
+                                      const linstab_plot_rate *rate, const char *title, const char *device,
+                                      const char *path, linstab_error *err)
+{
+    return linstab_error_set(err, LINSTAB_ENOTSUP, "cannot draw %s: " NO_PLOTS, path ? path : "a figure");
+}
