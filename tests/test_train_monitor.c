@@ -187,6 +187,22 @@ Test(train_monitor, sam_then_sgd_is_sam_for_s_steps_then_a_resumed_sgd_run_bitwi
     linstab_mlp_free(a);
     linstab_mlp_free(b);
     linstab_mlp_free(c);
+    /* independent ascent batches: the resumed run replays the skipped SAM
+     * steps' ascent draws too (the same schedule given) */
+    whole.independent_ascent = first.independent_ascent = 1;
+    rest = whole;
+    rest.start_step = 12;
+    a = net(9);
+    b = net(9);
+    la = run_log(a, whole);
+    l1 = run_log(b, first);
+    l2 = run_log(b, rest);
+    cr_expect(memcmp(a->theta, b->theta, a->p * sizeof *a->theta) == 0, "the switched run differs (independent)");
+    free(la);
+    free(l1);
+    free(l2);
+    linstab_mlp_free(a);
+    linstab_mlp_free(b);
 }
 
 Test(train_monitor, inconsistent_schedules_and_a_monitor_with_cross_entropy_are_refused)

@@ -446,7 +446,8 @@ int cmd_train(int argc, char **argv)
                                     "--idx-test-labels, or --teacher-test N");
     if (teacher_test > 0 && teacher == 0) return cli_usage_error(cmd, "--teacher-test N needs --teacher");
     if (init_from && have_init) return cli_usage_error(cmd, "--init-seed and --init-from exclude each other");
-    if (o.steps == 0 && !init_from) return cli_usage_error(cmd, "--steps 0 only evaluates an --init-from checkpoint");
+    if (o.steps == 0 && !init_from) /* a count >= 1; 0 only evaluates an --init-from checkpoint */
+        return cli_parse_count(cmd, "--steps", "0", 1, SIZE_MAX, &o.steps);
     if (o.start_step > 0 && !init_from)
         return cli_usage_error(cmd, "--start-step S resumes from the checkpoint of step S: give it with --init-from");
     if (o.start_step > o.steps)
