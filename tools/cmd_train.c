@@ -47,12 +47,23 @@ static const char *const usage =
     "  --independent-ascent  SAM's ascent gradient on an independent batch\n"
     "                        (Zhou et al. (2025), Equation 4)\n"
     "  --sam-from STEP       SGD before STEP, then SAM (default 0; Zhou et al. 2025)\n"
+    "  --sgd-from STEP       SAM before STEP, then SGD; with --sam-from S0 < STEP:\n"
+    "                        SAM on steps S0+1..STEP only\n"
     "  --momentum M, --weight-decay W   (default 0, 0)\n"
     "  --steps N             number of steps (default 1000)\n"
     "  --lr-decay-at K --lr-decay F     multiply eta by F every K steps\n"
     "  --log-every K         full-data loss and accuracy every K steps (default 100)\n"
     "  --sharpness-every K   also lambda1 of the Hessian (Lanczos on HVPs)\n"
     "  --init-seed S         initialisation seed (default: --seed)\n"
+    "  --init-from DIR       start from a checkpoint (--layers etc. optional, must\n"
+    "                        match); --steps 0 evaluates it\n"
+    "  --start-step S        resume the run at its step-S checkpoint (--init-from):\n"
+    "                        bitwise the whole run (no momentum)\n"
+    "  --test-data X.npy --test-targets Y.npy, --idx-test-images F --idx-test-labels F,\n"
+    "  --teacher-test N      a test set: test_loss, test_accuracy in the log\n"
+    "  --monitor-every K     log monitor_sharpness, eta_star_sgd, eta_star (exact\n"
+    "                        mean-square critical eta at min(B, M), mse; README)\n"
+    "  --monitor-samples M   its Gauss-Newton subsample (default 256)\n"
     "@seed\n"
     "@out=DIR checkpoint folder (required)\n"
     "@quiet\n"
@@ -64,13 +75,17 @@ static const char *const usage =
     "loss at a logged step, is not finite or exceeds 1e6 x max(L0, L_zero), with L0\n"
     "the initial full-data loss and L_zero the loss of the output f = 0 (mean\n"
     "||y||^2/2 for mse, log K for ce).  It prints \"diverged at step S: ... grew from\n"
-    "L0 to L\" and writes the log up to S and the checkpoint of that step.\n"
+    "L0 to L\" and writes the log (every logged row before S, then the row of\n"
+    "S) and the checkpoint of that step, both renamed into place as a whole.\n"
     "\n"
     "Exit status: 0 trained, 3 diverged, 1 error (data, files), 2 usage error.\n";
 
 enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD,
        OPT_STEPS, OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_IDXI, OPT_IDXL, OPT_SUBSET,
        OPT_SCALE, OPT_TEACHER };
+/* the options of switching back, resuming, test sets and the monitor */
+enum { OPT_SGDFROM = 320, OPT_INITFROM, OPT_STARTSTEP, OPT_TESTDATA, OPT_TESTTARGETS, OPT_IDXTI, OPT_IDXTL,
+       OPT_TEACHERTEST, OPT_MONEVERY, OPT_MONSAMPLES };
 
 static const struct option own_opts[] = {
     {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
@@ -83,6 +98,13 @@ static const struct option own_opts[] = {
     {"init-seed", required_argument, NULL, OPT_INITSEED}, {"idx-images", required_argument, NULL, OPT_IDXI},
     {"idx-labels", required_argument, NULL, OPT_IDXL}, {"subset", required_argument, NULL, OPT_SUBSET},
     {"scale", required_argument, NULL, OPT_SCALE},     {"teacher", required_argument, NULL, OPT_TEACHER},
+    {"sgd-from", required_argument, NULL, OPT_SGDFROM}, {"init-from", required_argument, NULL, OPT_INITFROM},
+    {"start-step", required_argument, NULL, OPT_STARTSTEP},
+    {"test-data", required_argument, NULL, OPT_TESTDATA}, {"test-targets", required_argument, NULL, OPT_TESTTARGETS},
+    {"idx-test-images", required_argument, NULL, OPT_IDXTI}, {"idx-test-labels", required_argument, NULL, OPT_IDXTL},
+    {"teacher-test", required_argument, NULL, OPT_TEACHERTEST},
+    {"monitor-every", required_argument, NULL, OPT_MONEVERY},
+    {"monitor-samples", required_argument, NULL, OPT_MONSAMPLES},
     {NULL, 0, NULL, 0}};
 static const cli_command train_cmd = {
     "train",
@@ -246,6 +268,81 @@ static int stage_commit(const char *cmd, ckpt_stage *s)
     return 0;
 }
 
+/* Class labels (n) into one-hot targets (n x K) in place; 0, or 1 after
+ * naming the sample whose label is not a class. */
+static int one_hot(const char *cmd, const char *name, linstab_array *Y, size_t K)
+{
+    if (Y->ndim != 1) return 0;
+    size_t n = Y->shape[0];
+    double *oh = calloc(n * K + 1, sizeof *oh);
+    if (oh == NULL) {
+        fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, name);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = Y->data[i];
+        if (v >= 0 && v < (double)K && v == (double)(size_t)v) oh[i * K + (size_t)v] = 1.0;
+        else {
+            fprintf(stderr, "linstab %s: error: %s: sample %zu has label %g, not a class 0..%zu\n", cmd, name, i, v,
+                    K - 1);
+            free(oh);
+            return 1;
+        }
+    }
+    free(Y->data);
+    Y->data = oh;
+    Y->ndim = 2;
+    Y->shape[1] = K;
+    return 0;
+}
+
+/* The rows from `first` on of X and Y moved into TX, TY (X, Y keep the
+ * first rows). */
+static linstab_status split_rows(linstab_array *X, linstab_array *Y, size_t first, linstab_array *TX,
+                                 linstab_array *TY, linstab_error *err)
+{
+    size_t n = X->shape[0], dx = X->shape[1], dy = Y->shape[1], nt = n - first;
+    *TX = *X;
+    *TY = *Y;
+    TX->shape[0] = TY->shape[0] = nt;
+    TX->data = malloc(nt * dx * sizeof *TX->data);
+    TY->data = malloc(nt * dy * sizeof *TY->data);
+    if (TX->data == NULL || TY->data == NULL) {
+        free(TX->data);
+        free(TY->data);
+        TX->data = TY->data = NULL;
+        return linstab_error_set(err, LINSTAB_ENOMEM, "the teacher's test samples: out of memory");
+    }
+    memcpy(TX->data, X->data + first * dx, nt * dx * sizeof *TX->data);
+    memcpy(TY->data, Y->data + first * dy, nt * dy * sizeof *TY->data);
+    X->shape[0] = Y->shape[0] = first;
+    return LINSTAB_OK;
+}
+
+/* The input and output widths of m against X (n x d) and Y (n x K for
+ * mse, n labels for ce): 0, or exit status 2 after naming both shapes
+ * (`who` [`name`]: the model's source; `what`: the data's). */
+static int shapes_fit(const char *cmd, const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                      linstab_loss loss, const char *who, const char *name, const char *what)
+{
+    size_t d0 = m->sizes[0], K = m->sizes[m->nlayers];
+    int ok = X->ndim == 2 && X->shape[1] == d0 && Y->shape[0] == X->shape[0] &&
+             (loss == LINSTAB_LOSS_CE ? Y->ndim == 1 || (Y->ndim == 2 && Y->shape[1] == 1)
+                                      : Y->ndim == 2 && Y->shape[1] == K);
+    if (ok) return 0;
+    char xs[64], ys[64];
+    if (X->ndim == 2) snprintf(xs, sizeof xs, "%zu x %zu", X->shape[0], X->shape[1]);
+    else snprintf(xs, sizeof xs, "%zu-dimensional", X->ndim);
+    if (Y->ndim == 2) snprintf(ys, sizeof ys, "%zu x %zu", Y->shape[0], Y->shape[1]);
+    else if (Y->ndim == 1) snprintf(ys, sizeof ys, "%zu", Y->shape[0]);
+    else snprintf(ys, sizeof ys, "%zu-dimensional", Y->ndim);
+    return cli_usage_error(cmd,
+                           "%s%s%s takes inputs of width %zu and gives %zu outputs (inputs n x %zu, targets n x %zu%s), "
+                           "but %s has inputs %s and targets %s",
+                           who, name ? " " : "", name ? name : "", d0, K, d0, loss == LINSTAB_LOSS_CE ? (size_t)1 : K,
+                           loss == LINSTAB_LOSS_CE ? " labels" : "", what, xs, ys);
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *cmd = "train";
@@ -259,6 +356,10 @@ int cmd_train(int argc, char **argv)
     linstab_ad_op act = LINSTAB_AD_TANH;
     int bias = 1, onehot = 0, rc = 0, have_init = 0;
     unsigned long long init_seed = 0;
+    const char *init_from = NULL, *test_data = NULL, *test_targets = NULL, *idx_test_images = NULL,
+               *idx_test_labels = NULL;
+    size_t teacher_test = 0;
+    int act_given = 0, nobias_given = 0;
     linstab_error err = {0};
     cli_common_opts co = cli_common_defaults();
     co.eta = o.eta;
@@ -283,7 +384,7 @@ int cmd_train(int argc, char **argv)
         case OPT_WD:
             ps.status = cli_parse_number(cmd, "--weight-decay", optarg, 0, INFINITY, CLI_HI_OPEN, &o.weight_decay);
             break;
-        case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 1, SIZE_MAX, &o.steps); break;
+        case OPT_STEPS: ps.status = cli_parse_count(cmd, "--steps", optarg, 0, SIZE_MAX, &o.steps); break;
         case OPT_DECAYAT: ps.status = cli_parse_count(cmd, "--lr-decay-at", optarg, 1, SIZE_MAX, &o.decay_at); break;
         case OPT_DECAY:
             ps.status = cli_parse_number(cmd, "--lr-decay", optarg, 0, 1, CLI_LO_OPEN, &o.decay_factor);
@@ -300,7 +401,27 @@ int cmd_train(int argc, char **argv)
             ps.status = cli_parse_number(cmd, "--scale", optarg, 0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, &scale);
             break;
         case OPT_TEACHER: ps.status = cli_parse_count(cmd, "--teacher", optarg, 1, SIZE_MAX, &teacher); break;
+        case OPT_SGDFROM: ps.status = cli_parse_count(cmd, "--sgd-from", optarg, 1, SIZE_MAX, &o.sgd_from); break;
+        case OPT_INITFROM: init_from = optarg; break;
+        case OPT_STARTSTEP:
+            ps.status = cli_parse_count(cmd, "--start-step", optarg, 0, SIZE_MAX, &o.start_step);
+            break;
+        case OPT_TESTDATA: test_data = optarg; break;
+        case OPT_TESTTARGETS: test_targets = optarg; break;
+        case OPT_IDXTI: idx_test_images = optarg; break;
+        case OPT_IDXTL: idx_test_labels = optarg; break;
+        case OPT_TEACHERTEST:
+            ps.status = cli_parse_count(cmd, "--teacher-test", optarg, 1, SIZE_MAX, &teacher_test);
+            break;
+        case OPT_MONEVERY:
+            ps.status = cli_parse_count(cmd, "--monitor-every", optarg, 1, SIZE_MAX, &o.monitor_every);
+            break;
+        case OPT_MONSAMPLES:
+            ps.status = cli_parse_count(cmd, "--monitor-samples", optarg, 1, SIZE_MAX, &o.monitor_samples);
+            break;
         }
+        if (c == OPT_ACT) act_given = 1;
+        if (c == OPT_NOBIAS) nobias_given = 1;
     }
     const char *data = co.src.data, *targets = co.src.targets, *out = co.out;
     unsigned long long seed = co.seed;
@@ -313,36 +434,93 @@ int cmd_train(int argc, char **argv)
     if ((o.decay_at > 0) != (o.decay_factor > 0))
         return cli_usage_error(cmd, "--lr-decay-at K and --lr-decay F go together (eta times F every K steps)");
     int nsrc = (data != NULL || targets != NULL) + (idx_images != NULL || idx_labels != NULL) + (teacher > 0);
-    if (!layers || !out || nsrc != 1 || (data && !targets) || (targets && !data) || (idx_images && !idx_labels) ||
-        (idx_labels && !idx_images))
-        return cli_usage_error(cmd, "--layers, --out and one data source (--data with --targets, --idx-images "
-                                    "with --idx-labels, or --teacher N) are required");
+    if ((!layers && !init_from) || !out || nsrc != 1 || (data && !targets) || (targets && !data) ||
+        (idx_images && !idx_labels) || (idx_labels && !idx_images))
+        return cli_usage_error(cmd, "--layers (or --init-from), --out and one data source (--data with --targets, "
+                                    "--idx-images with --idx-labels, or --teacher N) are required");
+    int ntest = (test_data != NULL || test_targets != NULL) + (idx_test_images != NULL || idx_test_labels != NULL) +
+                (teacher_test > 0);
+    if (ntest > 1 || (test_data && !test_targets) || (test_targets && !test_data) ||
+        (idx_test_images && !idx_test_labels) || (idx_test_labels && !idx_test_images))
+        return cli_usage_error(cmd, "a test set is one of --test-data with --test-targets, --idx-test-images with "
+                                    "--idx-test-labels, or --teacher-test N");
+    if (teacher_test > 0 && teacher == 0) return cli_usage_error(cmd, "--teacher-test N needs --teacher");
+    if (init_from && have_init) return cli_usage_error(cmd, "--init-seed and --init-from exclude each other");
+    if (o.steps == 0 && !init_from) /* a count >= 1; 0 only evaluates an --init-from checkpoint */
+        return cli_parse_count(cmd, "--steps", "0", 1, SIZE_MAX, &o.steps);
+    if (o.start_step > 0 && !init_from)
+        return cli_usage_error(cmd, "--start-step S resumes from the checkpoint of step S: give it with --init-from");
+    if (o.start_step > o.steps)
+        return cli_usage_error(cmd, "--start-step %zu is beyond --steps %zu", o.start_step, o.steps);
+    if (o.sam_from > o.steps) return cli_usage_error(cmd, "--sam-from %zu is beyond --steps %zu", o.sam_from, o.steps);
+    if (o.sgd_from > o.steps) return cli_usage_error(cmd, "--sgd-from %zu is beyond --steps %zu", o.sgd_from, o.steps);
+    if (o.sgd_from > 0 && o.sam_from > 0 && o.sgd_from <= o.sam_from)
+        return cli_usage_error(cmd, "--sam-from %zu --sgd-from %zu: with both, SAM runs from the first to the second "
+                                    "(SGD, SAM, SGD), so --sgd-from must be larger",
+                               o.sam_from, o.sgd_from);
+    if (o.monitor_every > 0 && co.src.loss_ce)
+        return cli_usage_error(cmd, "--monitor-every: the monitor uses the Gauss-Newton Hessians of the squared "
+                                    "loss; it needs --loss mse");
+    if (o.monitor_samples > 0 && o.monitor_every == 0)
+        return cli_usage_error(cmd, "--monitor-samples M goes with --monitor-every K");
     if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_OPT_SGD;
     else if (strcmp(optname, "sam") == 0) o.sam = LINSTAB_OPT_SAM_NORMALIZED;
     else if (strcmp(optname, "sam-unnormalized") == 0) o.sam = LINSTAB_OPT_SAM_SAME;
     else return cli_usage_error(cmd, "--optimizer '%s': expected sgd, sam or sam-unnormalized", optname);
+    if (o.sgd_from > 0 && o.sam == LINSTAB_OPT_SGD)
+        return cli_usage_error(cmd, "--sgd-from switches SAM to SGD: give --optimizer sam or sam-unnormalized");
     /* --eta, --rho and --label-smoothing are in range: the table checked them */
     size_t *sizes = NULL, nsz = 0;
-    rc = cli_parse_size_list(cmd, "--layers", layers, 1, (size_t)1 << 24, &sizes, &nsz);
-    if (rc != 0) return rc;
-    if (nsz < 2 || nsz > LINSTAB_MLP_MAX_LAYERS + 1) {
-        free(sizes);
-        return cli_usage_error(cmd, "--layers: give 2 to %d widths", LINSTAB_MLP_MAX_LAYERS + 1);
+    if (layers != NULL) {
+        rc = cli_parse_size_list(cmd, "--layers", layers, 1, (size_t)1 << 24, &sizes, &nsz);
+        if (rc != 0) return rc;
+        if (nsz < 2 || nsz > LINSTAB_MLP_MAX_LAYERS + 1) {
+            free(sizes);
+            return cli_usage_error(cmd, "--layers: give 2 to %d widths", LINSTAB_MLP_MAX_LAYERS + 1);
+        }
     }
     o.seed = seed;
     linstab_mlp *m = NULL;
-    linstab_array X = {0}, Y = {0};
+    linstab_array X = {0}, Y = {0}, TX = {0}, TY = {0};
     FILE *log = NULL;
-    if (linstab_mlp_alloc(sizes, nsz - 1, act, bias, &m, &err) != LINSTAB_OK) {
+    if (init_from != NULL) {
+        if (linstab_mlp_load(init_from, &m, &err) != LINSTAB_OK) {
+            free(sizes);
+            fprintf(stderr, "linstab %s: error: --init-from %s: %s\n", cmd, init_from, cli_msg(&err));
+            return 1;
+        }
+        /* what the command line says of the model must be the checkpoint's */
+        int same = sizes == NULL || nsz == m->nlayers + 1;
+        for (size_t l = 0; same && sizes != NULL && l < nsz; l++) same = sizes[l] == m->sizes[l];
+        char have[400] = "";
+        for (size_t l = 0; l <= m->nlayers; l++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%zu", l ? "," : "", m->sizes[l]);
         free(sizes);
-        return cli_fail(cmd, &err);
+        sizes = NULL;
+        if (!same) rc = cli_usage_error(cmd, "--layers %s, but the checkpoint --init-from %s has layers %s", layers,
+                                        init_from, have);
+        else if (act_given && act != m->act)
+            rc = cli_usage_error(cmd, "--activation %s, but the checkpoint --init-from %s has %s",
+                                 linstab_mlp_act_name(act), init_from, linstab_mlp_act_name(m->act));
+        else if (nobias_given && m->bias)
+            rc = cli_usage_error(cmd, "--no-bias, but the checkpoint --init-from %s has biases", init_from);
+        if (rc != 0) goto done;
+        act = m->act;
+    } else {
+        if (linstab_mlp_alloc(sizes, nsz - 1, act, bias, &m, &err) != LINSTAB_OK) {
+            free(sizes);
+            return cli_fail(cmd, &err);
+        }
+        free(sizes);
+        linstab_mlp_init(m, have_init ? init_seed : seed);
     }
-    free(sizes);
-    linstab_mlp_init(m, have_init ? init_seed : seed);
     linstab_status rd;
+    const char *test_name = NULL;
     if (teacher > 0) {
-        rd = linstab_data_teacher_student(m->sizes, m->nlayers, act, teacher, seed, &X, &Y, &err);
+        rd = linstab_data_teacher_student(m->sizes, m->nlayers, act, teacher + teacher_test, seed, &X, &Y, &err);
         targets = "teacher";
+        if (rd == LINSTAB_OK && teacher_test > 0) rd = split_rows(&X, &Y, teacher, &TX, &TY, &err);
+        test_name = "the teacher's test samples";
     } else if (idx_images != NULL) {
         rd = linstab_data_idx_read(idx_images, subset, scale, &X, &err);
         if (rd == LINSTAB_OK) rd = linstab_data_idx_read(idx_labels, subset, 1.0, &Y, &err);
@@ -354,33 +532,40 @@ int cmd_train(int argc, char **argv)
         if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_CE)
             rd = cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     }
+    if (rd == LINSTAB_OK && idx_test_images != NULL) {
+        rd = linstab_data_idx_read(idx_test_images, 0, scale, &TX, &err);
+        if (rd == LINSTAB_OK) rd = linstab_data_idx_read(idx_test_labels, 0, 1.0, &TY, &err);
+        test_name = idx_test_labels;
+    } else if (rd == LINSTAB_OK && test_data != NULL) {
+        rd = linstab_npy_read_numeric(test_data, 0, &TX, &err);
+        if (rd == LINSTAB_OK) rd = linstab_npy_read_numeric(test_targets, 0, &TY, &err);
+        if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_CE)
+            rd = cli_labels_from_onehot(&TY, m->sizes[m->nlayers], &err);
+        test_name = test_targets;
+    }
     if (rd != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;
     }
-    if (onehot && o.loss == LINSTAB_LOSS_MSE && Y.ndim == 1) {
-        size_t n = Y.shape[0], K = m->sizes[m->nlayers];
-        double *oh = calloc(n * K, sizeof *oh);
-        for (size_t i = 0; oh && i < n; i++) {
-            double v = Y.data[i];
-            if (v >= 0 && v < (double)K && v == (double)(size_t)v) oh[i * K + (size_t)v] = 1.0;
-            else {
-                fprintf(stderr, "linstab %s: error: %s: sample %zu has label %g, not a class 0..%zu\n", cmd, targets,
-                        i, v, K - 1);
-                free(oh);
-                rc = 1;
-                goto done;
-            }
-        }
-        free(Y.data);
-        Y.data = oh;
-        Y.ndim = 2;
-        Y.shape[1] = K;
-    }
-    if (linstab_mlp_check_data(m, &X, &Y, o.loss, &err) != LINSTAB_OK) {
+    if (onehot && o.loss == LINSTAB_LOSS_MSE && (rc = one_hot(cmd, targets, &Y, m->sizes[m->nlayers])) != 0) goto done;
+    if (TX.data != NULL && (onehot || idx_test_images != NULL) && o.loss == LINSTAB_LOSS_MSE &&
+        (rc = one_hot(cmd, test_name, &TY, m->sizes[m->nlayers])) != 0)
+        goto done;
+    /* a checkpoint, or a test set, that does not fit the data: both shapes,
+     * before any work */
+    if (init_from != NULL && (rc = shapes_fit(cmd, m, &X, &Y, o.loss, "--init-from", init_from, "the data")) != 0)
+        goto done;
+    if (TX.data != NULL && (rc = shapes_fit(cmd, m, &TX, &TY, o.loss, "the model", NULL, "the test set")) != 0)
+        goto done;
+    if (linstab_mlp_check_data(m, &X, &Y, o.loss, &err) != LINSTAB_OK ||
+        (TX.data != NULL && linstab_mlp_check_data(m, &TX, &TY, o.loss, &err) != LINSTAB_OK)) {
         fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         rc = 1;
         goto done;
+    }
+    if (TX.data != NULL) {
+        o.test_X = &TX;
+        o.test_Y = &TY;
     }
     if (o.batch < 1 || o.batch > X.shape[0]) {
         rc = cli_usage_error(cmd, "--batch %zu: must be in [1, n] = [1, %zu]", o.batch, X.shape[0]);
@@ -432,11 +617,13 @@ int cmd_train(int argc, char **argv)
         rc = cli_fail(cmd, &err);
         goto done;
     }
-    printf("trained %zu steps (%s): loss %.6g, accuracy %.4f; checkpoint and train_log.csv in %s\n", o.steps,
-           optname, L, acc, out);
+    printf("trained %zu steps (%s): loss %.6g, accuracy %.4f; checkpoint and train_log.csv in %s\n",
+           o.steps - o.start_step, optname, L, acc, out);
 done:
     linstab_npy_array_free(&X);
     linstab_npy_array_free(&Y);
+    linstab_npy_array_free(&TX);
+    linstab_npy_array_free(&TY);
     linstab_mlp_free(m);
     return rc;
 }

@@ -2,9 +2,13 @@
  * train.h -- training MLPs with mini-batch SGD and SAM (docs/math.md §5-6):
  * SAM normalized (Foret et al.) or unnormalized, with the same or an
  * independent ascent batch (Zhou et al. Eq. 4), momentum and weight decay,
- * switching SGD -> SAM at a given step (Zhou et al.), a constant or step learning
- * rate.  Deterministic for a seed: batches are the consecutive slices of a
- * per-epoch permutation drawn from MT19937.  (src/nn/train.c.)
+ * switching SGD -> SAM or SAM -> SGD at a given step (Zhou et al. (2025),
+ * Sharpness-aware minimization efficiently selects flatter minima late in
+ * training), a constant or step learning rate, a resumed run, test-set
+ * metrics and a stability monitor (the exact mean-square critical learning
+ * rate of the current iterate, below).  Deterministic for a seed: batches are
+ * the consecutive slices of a per-epoch permutation drawn from MT19937.
+ * (src/nn/train.c; the monitor in src/nn/train_monitor.c.)
  *
  * The model's loss, gradient, evaluation and sharpness are mlp.h's; this
  * module only steps the parameters.  Nothing is printed (progress goes to
@@ -37,11 +41,28 @@ typedef struct linstab_train_opts {
     double rho;              /* SAM radius (0: SGD steps)                    */
     int independent_ascent;  /* ascent gradient on another batch            */
     size_t sam_from;         /* SGD before this step, SAM from it (0: always)*/
+    size_t sgd_from;         /* SAM before this step, SGD from it (0: never);
+                              * with both: sam_from < sgd_from, SAM on the
+                              * steps t (0-based) with sam_from <= t < sgd_from */
     size_t decay_at;         /* multiply eta by decay_factor at these steps  */
     double decay_factor;     /* (every decay_at steps; 0 = constant eta)     */
     size_t log_every;        /* full-data loss/accuracy every K steps (0: end)*/
     size_t sharpness_every;  /* lambda1 of the full-data Hessian (0: never)  */
     uint64_t seed;           /* the batch stream's seed                      */
+    size_t start_step;       /* resume: the first start_step steps are taken as
+                              * done (batches drawn, schedules advanced, no
+                              * parameter update); steps start_step+1..steps
+                              * are run.  With m holding the checkpoint of
+                              * step start_step of the same run (same seed,
+                              * batch, schedule, no momentum), the result is
+                              * bitwise that of the whole run.  The momentum
+                              * buffer restarts at 0; the divergence rule's L0
+                              * is the loss at the resumed parameters. */
+    /* optional test set (borrowed; both or neither): test_loss and
+     * test_accuracy at every logged step */
+    const linstab_array *test_X, *test_Y;
+    size_t monitor_every;    /* the stability monitor every K steps (0: never) */
+    size_t monitor_samples;  /* its subsample size M (0: 256; capped at n)    */
     int quiet;               /* unused by the library (it never prints)     */
     /* optional: called every 50 steps and at the last with the steps done,
      * the total and the batch loss (the library never prints) */
@@ -83,14 +104,21 @@ typedef struct linstab_train_result {
  * Train m in place on X (n x d0) and Y (n x dL for MSE, n labels for CE;
  * checked with linstab_mlp_check_data): m->theta is overwritten by the
  * parameters after the last step taken.  A CSV log (step,eta,batch_loss,
- * loss,accuracy,sharpness; the header, then one row per logged step, each
- * from a successful evaluation, and a row for a diverging step) goes to
- * log (may be NULL; borrowed, not closed).  A diverged run is a result,
+ * loss,accuracy,sharpness, then test_loss,test_accuracy with a test set and
+ * monitor_sharpness,eta_star_sgd,eta_star with the monitor; the header, then
+ * one row per logged step, each from a successful evaluation, and a row for
+ * a diverging step) goes to log (may be NULL; borrowed, not closed).  The
+ * logged steps: every log_every, every monitor_every, the last and a
+ * diverging one; a column not computed at a row is empty (sharpness and the
+ * monitor are not computed at a diverging step).  A diverged run is a result,
  * not a failure: LINSTAB_OK with res->diverged = 1, m holding the
  * parameters after the diverging step.  OUT *res (may be NULL), filled
  * even on failure.  Errors: LINSTAB_EINVAL (batch outside [1, n], eta not
- * positive), LINSTAB_EDATA (data that do not fit the model, a non-finite
- * initial loss), LINSTAB_ENOMEM, and the evaluations' errors (the step's
+ * positive, sam_from, sgd_from or start_step beyond steps, sgd_from <=
+ * sam_from when both are nonzero, a test set without both arrays, the
+ * monitor with the cross-entropy loss), LINSTAB_EDATA (data or test data
+ * that do not fit the model, a non-finite initial loss), LINSTAB_ENOMEM,
+ * the monitor's errors and the evaluations' errors (the step's
  * row is then not written).  The log's write errors are the caller's to
  * check (ferror).
  */
@@ -98,6 +126,45 @@ LINSTAB_API linstab_status linstab_train_run(linstab_mlp *m, const linstab_array
                                              const linstab_array *Y, const linstab_train_opts *o,
                                              FILE *log, linstab_train_result *res,
                                              linstab_error *err);
+
+/*
+ * The stability monitor (src/nn/train_monitor.c).  At the iterate theta,
+ * on a FIXED subsample of M training points: the Gauss-Newton family
+ * H_i = J_i'J_i (J_i the Jacobian of the outputs at sample i; the Hessian
+ * of the squared loss at an interpolating point), built from the NTK Gram
+ * matrix (linstab_mlp_ntk_gram, linstab_family_from_gram: exact on the
+ * range of H, never p x p), and on it
+ *   sharpness     lambda1 of H = (1/M) sum_i H_i (the subsample's
+ *                 Gauss-Newton mean Hessian, not the full data's Hessian)
+ *   eta_star_sgd  the exact mean-square critical learning rate of
+ *                 linearized SGD (critical.h) at batch min(B, M) drawn
+ *                 without replacement from the M samples
+ *   eta_star      that of the optimizer: eta_star_sgd for SGD (or rho = 0);
+ *                 SAM unnormalized ('same' batch, or independent ascent
+ *                 batches: linstab_sam_eta_star) at rho where sam.h has the
+ *                 exact operator; NaN for normalized SAM (not linear) and
+ *                 where no exact operator exists.
+ * eta / eta_star near 1 is the edge of (mean-square) stability.  The
+ * subsample is the indices of linstab_train_monitor_indices(n, M, seed).
+ */
+typedef struct linstab_train_monitor {
+    double sharpness, eta_star_sgd, eta_star;
+    size_t batch; /* min(B, M) */
+    size_t rank;  /* of the family on range(H) */
+} linstab_train_monitor;
+
+/* OUT idx (M entries, increasing): M distinct indices of 0..n-1 drawn
+ * from the seed's monitor stream (M <= n; M = n: all).  Cannot fail. */
+LINSTAB_API void linstab_train_monitor_indices(size_t n, size_t M, uint64_t seed, size_t *idx);
+
+/* The monitor of m at the subsample Xs (M x d0; its rows as given) for
+ * batch B (capped at M), optimizer opt (SGD, SAM_SAME, SAM_INDEP,
+ * SAM_NORMALIZED) at rho.  OUT *out (NaN fields on failure).  Errors:
+ * LINSTAB_EINVAL (shape of Xs), LINSTAB_EDATA (a zero Gauss-Newton
+ * Hessian), LINSTAB_ENOMEM, LINSTAB_ELAPACK, LINSTAB_ENOCONV. */
+LINSTAB_API linstab_status linstab_train_monitor_at(const linstab_mlp *m, const linstab_array *Xs, size_t batch,
+                                                    linstab_optimizer opt, double rho,
+                                                    linstab_train_monitor *out, linstab_error *err);
 
 /* linstab_train_run without the result: a diverged run is LINSTAB_EDATA
  * ("training diverged at step S: batch loss grew from L0 to L"). */
