@@ -185,6 +185,24 @@ static int heatmap(const char *cmd, const char *grid, const char *pathf, const c
     size_t npath = 0, nextra = 0;
     if (rc == 0) rc = read_points(cmd, pathf, xc, yc, &path, &npath);
     if (rc == 0 && extraf != NULL) rc = read_points(cmd, extraf, xc, yc, &extra, &nextra);
+    if (rc == 0 && extraf != NULL && !joined && nextra > 1) {
+        /* markers only: a non-finite point between each two breaks the line that linstab_plot_heatmap_path
+         * (this version) draws through unjoined points too */
+        double *sep = malloc((2 * nextra - 1) * 2 * sizeof *sep);
+        if (sep == NULL) {
+            fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, extraf);
+            rc = 1;
+        } else {
+            for (size_t i = 0; i < nextra; i++) {
+                sep[4 * i] = extra[2 * i];
+                sep[4 * i + 1] = extra[2 * i + 1];
+                if (i + 1 < nextra) sep[4 * i + 2] = sep[4 * i + 3] = NAN;
+            }
+            free(extra);
+            extra = sep;
+            nextra = 2 * nextra - 1;
+        }
+    }
     if (rc == 0) {
         linstab_plot_heatmap hm = {0};
         hm.nx = nx;
@@ -211,7 +229,8 @@ static int heatmap(const char *cmd, const char *grid, const char *pathf, const c
         if (linstab_plot_heatmap_path(&hm, device, out, &err) != LINSTAB_OK)
             rc = cli_fail(cmd, &err);
         else
-            printf("wrote %s (%zu x %zu grid, %zu path points, %zu extra points)\n", out, nx, ny, npath, nextra);
+            printf("wrote %s (%zu x %zu grid, %zu path points, %zu extra points)\n", out, nx, ny, npath,
+                   joined || nextra == 0 ? nextra : (nextra + 1) / 2);
     }
     free(col);
     free(u);
