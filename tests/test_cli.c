@@ -612,3 +612,54 @@ Test(cli, plot_heatmap_draws_a_regular_grid_in_any_row_order_and_refuses_an_irre
     expect_error(cu_run("plot --heatmap g.csv --path p.csv --out b.jpg"), 2, ".png or .svg");
     cr_expect(!cu_exists("b.png"));
 }
+
+/* train --output-activation: the checkpoint carries the key (a linear one
+ * does not), and hessians on it gives the library's per-sample Hessians of
+ * that activated model, bit for bit */
+Test(cli, train_with_an_output_activation_writes_it_and_hessians_use_it)
+{
+    write_model();
+    cr_assert_eq(cu_run("train --layers 3,5,2 --output-activation sigmoid --data X.npy --targets Y.npy --batch 2 "
+                        "--steps 3 --quiet --out ts"), 0);
+    cr_assert_eq(cu_run("train --layers 3,5,2 --data X.npy --targets Y.npy --batch 2 --steps 3 --quiet --out tn"), 0);
+    char p[800];
+    snprintf(p, sizeof p, "%s/ts/model.json", cu_dir);
+    char *js = cu_slurp(p);
+    cr_expect(strstr(js, ", \"output_activation\": \"sigmoid\"}") != NULL, "%s", js);
+    free(js);
+    snprintf(p, sizeof p, "%s/tn/model.json", cu_dir);
+    js = cu_slurp(p);
+    cr_expect(strstr(js, "output_activation") == NULL, "%s", js);
+    free(js);
+    cr_assert_eq(cu_run("hessians --model ts --data X.npy --targets Y.npy --loss mse --out Hs.npy --quiet"), 0);
+    linstab_mlp *m = NULL;
+    linstab_array H = {0}, X = {0}, Y = {0};
+    linstab_error err;
+    snprintf(p, sizeof p, "%s/ts", cu_dir);
+    cr_assert_eq(linstab_mlp_load(p, &m, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_eq(m->out_act, LINSTAB_AD_SIGMOID);
+    snprintf(p, sizeof p, "%s/Hs.npy", cu_dir);
+    cr_assert_eq(linstab_npy_read(p, 0, &H, &err), LINSTAB_OK);
+    snprintf(p, sizeof p, "%s/X.npy", cu_dir);
+    cr_assert_eq(linstab_npy_read(p, 0, &X, &err), LINSTAB_OK);
+    snprintf(p, sizeof p, "%s/Y.npy", cu_dir);
+    cr_assert_eq(linstab_npy_read(p, 0, &Y, &err), LINSTAB_OK);
+    size_t pp = m->p;
+    cr_assert_eq(H.shape[1], pp);
+    double *Hi = malloc(pp * pp * sizeof *Hi);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(linstab_mlp_sample_hessian(m, X.data + 3 * i, Y.data + 2 * i, LINSTAB_LOSS_MSE, 0.0, Hi, &err),
+                     LINSTAB_OK);
+        cr_expect_eq(memcmp(Hi, H.data + i * pp * pp, pp * pp * sizeof *Hi), 0, "sample %zu", i);
+    }
+    free(Hi);
+    linstab_mlp_free(m);
+    linstab_npy_array_free(&H);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
+    cr_expect_eq(cu_run("train --layers 3,4,2 --teacher 16 --output-activation tanh --steps 2 --batch 4 --quiet "
+                        "--out tt"), 0);
+    expect_error(cu_run("train --layers 3,5,2 --output-activation swish --data X.npy --targets Y.npy --out tx"), 2,
+                 "swish");
+    cr_expect(!cu_exists("tx"));
+}

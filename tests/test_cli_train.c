@@ -140,6 +140,14 @@ Test(cli_train, init_from_with_zero_steps_reproduces_the_checkpoint_evaluation)
     cr_assert_eq(linstab_mlp_evaluate(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, &L, &acc, &err), LINSTAB_OK);
     cr_expect_eq(log_value(lz, 0, "loss"), L);
     cr_expect(same_weights("A", "Z"));
+    /* a checkpoint with an output activation keeps it */
+    cr_assert_eq(cu_run("train " NET " --output-activation tanh --steps 20 --out T"), 0, "%s", cu_slurp(cu_err));
+    cr_assert_eq(cu_run("train --init-from T --teacher 48 --seed 3 --steps 0 --quiet --out TZ"), 0, "%s",
+                 cu_slurp(cu_err));
+    char *lt = train_log("T"), *ltz = train_log("TZ");
+    cr_expect_eq(log_value(ltz, 0, "loss"), log_value(lt, 20, "loss"));
+    free(lt);
+    free(ltz);
     linstab_npy_array_free(&X);
     linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
@@ -303,6 +311,7 @@ Test(cli_train, bad_switches_checkpoints_and_test_sets_exit_2_and_write_nothing)
         "train --init-from A --layers 3,7,1 --teacher 48 --steps 5 --quiet --out bad",
         "train --init-from A --activation relu --teacher 48 --steps 5 --quiet --out bad",
         "train --init-from A --no-bias --teacher 48 --steps 5 --quiet --out bad",
+        "train --init-from A --output-activation tanh --teacher 48 --steps 5 --quiet --out bad",
         "train --init-from A --init-seed 4 --teacher 48 --steps 5 --quiet --out bad",
         "train --init-from A --data X5.npy --targets Y1.npy --steps 5 --quiet --out bad",
         "train " NET " --steps 5 --test-data Xt4.npy --test-targets Yt.npy --out bad",
@@ -318,9 +327,9 @@ Test(cli_train, bad_switches_checkpoints_and_test_sets_exit_2_and_write_nothing)
         cr_expect_eq(rc, 2, "%s: status %d, %s", bad[k], rc, err);
         cr_expect(strstr(err, "error") != NULL, "%s: %s", bad[k], err);
         cr_expect(!cu_exists("bad"), "%s wrote bad/", bad[k]);
-        if (k == 12) /* the checkpoint's and the data's shapes are named */
+        if (k == 13) /* the checkpoint's and the data's shapes are named */
             cr_expect(strstr(err, "width 3") != NULL && strstr(err, "48 x 5") != NULL, "%s", err);
-        if (k == 13) cr_expect(strstr(err, "10 x 4") != NULL, "%s", err);
+        if (k == 14) cr_expect(strstr(err, "10 x 4") != NULL, "%s", err);
         free(err);
     }
     /* and nothing was staged beside them */

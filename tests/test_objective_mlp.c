@@ -209,3 +209,38 @@ Test(objective_mlp, data_that_do_not_fit_are_refused)
     linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
 }
+
+Test(objective_mlp, zhou_et_al_example_4_1_is_a_1_1_1_tanh_network_with_a_tanh_output)
+{
+    /* f(x) = tanh(v tanh(u x)), x = 1, y = 0, theta = (W1, W2) = (u, v):
+     * the objective is tanh2's closed form */
+    const size_t sizes[3] = {1, 1, 1};
+    linstab_mlp *m = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 0, &m, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_mlp_set_output(m, LINSTAB_AD_TANH, &err), LINSTAB_OK, "%s", err.msg);
+    double one = 1.0, zero = 0.0;
+    linstab_array X = {.ndim = 2, .shape = {1, 1}, .data = &one}, Y = {.ndim = 2, .shape = {1, 1}, .data = &zero};
+    linstab_objective *o = NULL, *ref = NULL;
+    cr_assert_eq(linstab_objective_mlp(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, &o, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_objective_tanh2(&ref, &err), LINSTAB_OK, "%s", err.msg);
+    const double pts[4][2] = {{1.5, 0.3}, {-0.7, 1.2}, {0.2, -2.0}, {1.27, 1e-3}};
+    for (size_t k = 0; k < 4; k++) {
+        double l, lr, g[2], gr[2], hv[2], hr[2];
+        const double v[2] = {0.6, -1.1};
+        linstab_objective_eval(o, pts[k], NULL, 0, &l, g);
+        linstab_objective_eval(ref, pts[k], NULL, 0, &lr, gr);
+        linstab_objective_hvp(o, pts[k], NULL, 0, v, hv);
+        linstab_objective_hvp(ref, pts[k], NULL, 0, v, hr);
+        /* two evaluations of the same formulas in another order: ulps */
+        cr_expect(fabs(l - lr) <= 8e-16 * lr, "point %zu: loss %.17g vs %.17g", k, l, lr);
+        for (size_t j = 0; j < 2; j++) {
+            cr_expect(fabs(g[j] - gr[j]) <= 1e-15 * fmax(fabs(gr[0]), fabs(gr[1])), "point %zu grad %zu", k, j);
+            cr_expect(fabs(hv[j] - hr[j]) <= 1e-14 * fmax(1.0, fabs(hr[j])), "point %zu hv %zu: %.17g vs %.17g", k, j,
+                      hv[j], hr[j]);
+        }
+    }
+    linstab_objective_free(ref);
+    linstab_objective_free(o);
+    linstab_mlp_free(m);
+}

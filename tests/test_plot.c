@@ -310,6 +310,13 @@ Test(plot, the_heat_map_is_a_whole_png_of_1000_by_800)
     cr_assert_eq(linstab_plot_heatmap_path(&f.hm, "pngcairo", p, &err), LINSTAB_OK, "%s", err.msg);
     expect_png(p, 1000, 800);
     unlink(p);
+    /* cells without a finite value are left white; zeros take the floor */
+    f.z[0] = NAN;
+    f.z[41] = INFINITY;
+    f.z[100] = 0.0;
+    cr_assert_eq(linstab_plot_heatmap_path(&f.hm, "pngcairo", p, &err), LINSTAB_OK, "%s", err.msg);
+    expect_png(p, 1000, 800);
+    unlink(p);
     /* linear colours, a joined overlay, no contours */
     f.hm.logz = 0;
     f.hm.contours = 0;

@@ -95,6 +95,37 @@ Test(trajectory, normalized_sam_reaches_theorem_2_cycle_and_proposition_8_holds)
     gsl_rng_free(r);
 }
 
+Test(trajectory, a_rank_deficient_quadratic_cycles_about_a_point_of_its_valley)
+{
+    /* l = (1.2, 0, 0.4): the valley is the e2 axis, the iterates keep their
+     * e2 coordinate and straddle (0, w2, 0) at distance Theorem 2's a */
+    const double l[3] = {1.2, 0.0, 0.4};
+    linstab_objective *o = quadratic(l, 3);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    p.opt = LINSTAB_OPT_SAM_NORMALIZED;
+    p.eta = 0.3;
+    p.rho = 0.6;
+    p.steps = 3000;
+    const double w0[3] = {1.0, 1.7, -0.8};
+    linstab_trajectory t;
+    linstab_error err;
+    cr_assert_eq(linstab_trajectory_run(o, w0, &p, &t, &err), LINSTAB_OK, "%s", err.msg);
+    size_t period = 0;
+    double amp = NAN, want = NAN, dm = NAN, dp = NAN;
+    cr_assert(linstab_trajectory_cycle(&t, 64, 1e-10, &period, &amp));
+    cr_assert(linstab_trajectory_predicted_amplitude(o, p.eta, p.rho, &want));
+    cr_expect_eq(period, 2);
+    cr_expect(fabs(want - 0.3 * 0.6 * 1.2 / (2.0 - 0.36)) <= 1e-15 * want);
+    cr_expect(fabs(amp - want) <= 1e-8 * want, "amplitude %.17g, Theorem 2 %.17g", amp, want);
+    cr_expect_eq(t.final[1], 1.7, "the valley coordinate never moves");
+    /* a constant Hessian: no drift predicted, none measured */
+    cr_assert(linstab_trajectory_drift(&t, o, p.eta, p.rho, 20, &dm, &dp));
+    cr_expect_eq(dp, 0.0);
+    cr_expect(dm <= 1e-12 * want, "drift %g", dm);
+    linstab_trajectory_clear(&t);
+    linstab_objective_free(o);
+}
+
 /* Zhou et al. (2025), Example 4.1: GD settles at (u*, 0) with sharpness
  * s = tanh^2 u*; after the switch to SAM the loss grows by
  * (1 - eta s - eta rho s^2)^2 per step while the iterate is close to the

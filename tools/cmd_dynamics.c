@@ -59,9 +59,11 @@ static const char *const usage =
     "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
     "  -h, --help             this help\n"
     "\n"
-    "cycle: the detected period and the mean norm of its points, with Bartlett\n"
-    "et al.'s Theorem 2 amplitude eta rho l1/(2 - eta l1) for normalized SAM on a\n"
-    "quadratic.  escape (with --switch): the loss's growth factor per step after\n"
+    "cycle: the detected period and the mean distance of its points from their\n"
+    "centroid (their norm when the cycle is centred at 0), with Bartlett et al.'s\n"
+    "Theorem 2 amplitude eta rho l1/(2 - eta l1) for normalized SAM on a\n"
+    "quadratic.  drift on a quadratic: Theorem 21 predicts 0; measured is the\n"
+    "centre's motion per step across e1.  escape (with --switch): the loss's growth factor per step after\n"
     "the switch, fitted in the linear regime (the window is printed), with the\n"
     "exact mean-square radius of the linearized step at the switch point (Zhou et\n"
     "al. 2025, Corollary 4.2; not normalized SAM): the growth of the expected\n"
@@ -370,13 +372,15 @@ int cmd_dynamics(int argc, char **argv)
     double lf = t.loss[t.steps];
     if (figs.heat != NULL || figs.loss != NULL) {
         char title[160], rname[96];
-        snprintf(title, sizeof title, "%s, %s%s%s, #gy = %g, #gr = %g", from_family ? "family" : objective,
-                 linstab_optimizer_name(p.opt), p.switch_step > 0 ? " then " : "",
-                 p.switch_step > 0 ? linstab_optimizer_name(p.switch_opt) : "", p.eta, p.rho);
-        snprintf(rname, sizeof rname, "%s rate r = %.6g", have_prate ? "predicted" : "fitted",
-                 have_prate ? prate : rate);
-        rc = dyn_figures_draw(cmd, &figs, o, &t, title, have_rate ? (have_prate ? prate : rate) : 0.0, e0, e1,
-                              rname);
+        snprintf(title, sizeof title, "%s, %s%s%s, #gy = %g, #gr = %g",
+                 from_family ? "family" : from_model ? "mlp" : objective, linstab_optimizer_name(p.opt),
+                 p.switch_step > 0 ? " then " : "", p.switch_step > 0 ? linstab_optimizer_name(p.switch_opt) : "",
+                 p.eta, p.rho);
+        /* a single run with random batches grows at the almost-sure rate */
+        double r = have_lrate && lse > 0.0 ? lrate : have_prate ? prate : rate;
+        snprintf(rname, sizeof rname, "%s rate r = %.6g%s", have_prate ? "predicted" : "fitted", r,
+                 have_lrate && lse > 0.0 ? " (almost sure)" : "");
+        rc = dyn_figures_draw(cmd, &figs, o, &t, title, have_pamp ? pamp : 0.0, have_rate ? r : 0.0, e0, e1, rname);
         if (rc != 0) goto done;
     }
 

@@ -27,6 +27,8 @@ static const char *const usage =
     "\n"
     "  --layers LIST         layer widths, e.g. 784,300,100,10\n"
     "  --activation A        tanh | relu | sigmoid | softplus | gelu (default tanh)\n"
+    "  --output-activation A none | tanh | relu | sigmoid | softplus | gelu: the output\n"
+    "                        f = A(W_L h + b_L) (default none: linear; --teacher's too)\n"
     "  --no-bias             no bias vectors\n"
     "@data\n"
     "@targets; class labels for mse with --one-hot\n"
@@ -59,11 +61,11 @@ static const char *const usage =
     "                        match); --steps 0 evaluates it\n"
     "  --start-step S        resume the run at its step-S checkpoint (--init-from):\n"
     "                        bitwise the whole run (no momentum)\n"
-    "  --test-data X.npy --test-targets Y.npy, --idx-test-images F --idx-test-labels F,\n"
-    "  --teacher-test N      a test set: test_loss, test_accuracy in the log\n"
+    "  --test-data X.npy --test-targets Y.npy   a test set: test_loss, test_accuracy;\n"
+    "  --idx-test-images F --idx-test-labels F  or IDX, or --teacher-test N samples\n"
     "  --monitor-every K     log monitor_sharpness, eta_star_sgd, eta_star (exact\n"
     "                        mean-square critical eta at min(B, M), mse; README)\n"
-    "  --monitor-samples M   its Gauss-Newton subsample (default 256)\n"
+    "  --monitor-samples M   its Gauss-Newton subsample (default 256 / outputs)\n"
     "@seed\n"
     "@out=DIR checkpoint folder (required)\n"
     "@quiet\n"
@@ -80,7 +82,7 @@ static const char *const usage =
     "\n"
     "Exit status: 0 trained, 3 diverged, 1 error (data, files), 2 usage error.\n";
 
-enum { OPT_LAYERS = 256, OPT_ACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD,
+enum { OPT_LAYERS = 256, OPT_ACT, OPT_OUTACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, OPT_INDEP, OPT_SAMFROM, OPT_MOM, OPT_WD,
        OPT_STEPS, OPT_DECAYAT, OPT_DECAY, OPT_LOGEVERY, OPT_SHARP, OPT_INITSEED, OPT_IDXI, OPT_IDXL, OPT_SUBSET,
        OPT_SCALE, OPT_TEACHER };
 /* the options of switching back, resuming, test sets and the monitor */
@@ -89,6 +91,7 @@ enum { OPT_SGDFROM = 320, OPT_INITFROM, OPT_STARTSTEP, OPT_TESTDATA, OPT_TESTTAR
 
 static const struct option own_opts[] = {
     {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
+    {"output-activation", required_argument, NULL, OPT_OUTACT},
     {"no-bias", no_argument, NULL, OPT_NOBIAS},        {"one-hot", no_argument, NULL, OPT_ONEHOT},
     {"optimizer", required_argument, NULL, OPT_OPT},   {"independent-ascent", no_argument, NULL, OPT_INDEP},
     {"sam-from", required_argument, NULL, OPT_SAMFROM}, {"momentum", required_argument, NULL, OPT_MOM},
@@ -353,13 +356,13 @@ int cmd_train(int argc, char **argv)
     const char *idx_images = NULL, *idx_labels = NULL;
     size_t subset = 0, teacher = 0;
     double scale = 1.0 / 255.0;
-    linstab_ad_op act = LINSTAB_AD_TANH;
+    linstab_ad_op act = LINSTAB_AD_TANH, out_act = LINSTAB_MLP_OUT_NONE;
     int bias = 1, onehot = 0, rc = 0, have_init = 0;
     unsigned long long init_seed = 0;
     const char *init_from = NULL, *test_data = NULL, *test_targets = NULL, *idx_test_images = NULL,
                *idx_test_labels = NULL;
     size_t teacher_test = 0;
-    int act_given = 0, nobias_given = 0;
+    int act_given = 0, outact_given = 0, nobias_given = 0;
     linstab_error err = {0};
     cli_common_opts co = cli_common_defaults();
     co.eta = o.eta;
@@ -374,6 +377,10 @@ int cmd_train(int argc, char **argv)
         case OPT_LAYERS: layers = optarg; break;
         case OPT_ACT:
             if (linstab_mlp_act_parse(optarg, &act, &err) != LINSTAB_OK) ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
+            break;
+        case OPT_OUTACT:
+            if (linstab_mlp_output_parse(optarg, &out_act, &err) != LINSTAB_OK)
+                ps.status = cli_usage_error(cmd, "--output-activation: %s", cli_msg(&err));
             break;
         case OPT_NOBIAS: bias = 0; break;
         case OPT_ONEHOT: onehot = 1; break;
@@ -421,6 +428,7 @@ int cmd_train(int argc, char **argv)
             break;
         }
         if (c == OPT_ACT) act_given = 1;
+        if (c == OPT_OUTACT) outact_given = 1;
         if (c == OPT_NOBIAS) nobias_given = 1;
     }
     const char *data = co.src.data, *targets = co.src.targets, *out = co.out;
@@ -502,12 +510,18 @@ int cmd_train(int argc, char **argv)
         else if (act_given && act != m->act)
             rc = cli_usage_error(cmd, "--activation %s, but the checkpoint --init-from %s has %s",
                                  linstab_mlp_act_name(act), init_from, linstab_mlp_act_name(m->act));
+        else if (outact_given && out_act != m->out_act)
+            rc = cli_usage_error(cmd, "--output-activation %s, but the checkpoint --init-from %s has %s",
+                                 linstab_mlp_output_name(out_act), init_from, linstab_mlp_output_name(m->out_act));
         else if (nobias_given && m->bias)
             rc = cli_usage_error(cmd, "--no-bias, but the checkpoint --init-from %s has biases", init_from);
         if (rc != 0) goto done;
         act = m->act;
+        out_act = m->out_act;
     } else {
-        if (linstab_mlp_alloc(sizes, nsz - 1, act, bias, &m, &err) != LINSTAB_OK) {
+        if (linstab_mlp_alloc(sizes, nsz - 1, act, bias, &m, &err) != LINSTAB_OK ||
+            linstab_mlp_set_output(m, out_act, &err) != LINSTAB_OK) {
+            linstab_mlp_free(m);
             free(sizes);
             return cli_fail(cmd, &err);
         }
@@ -518,6 +532,11 @@ int cmd_train(int argc, char **argv)
     const char *test_name = NULL;
     if (teacher > 0) {
         rd = linstab_data_teacher_student(m->sizes, m->nlayers, act, teacher + teacher_test, seed, &X, &Y, &err);
+        /* the teacher has the output activation too: f = A(its linear output) */
+        for (size_t j = 0; rd == LINSTAB_OK && out_act != LINSTAB_MLP_OUT_NONE && j < linstab_npy_array_size(&Y); j++) {
+            double d1, d2;
+            linstab_ad_activation(out_act, Y.data[j], &Y.data[j], &d1, &d2);
+        }
         targets = "teacher";
         if (rd == LINSTAB_OK && teacher_test > 0) rd = split_rows(&X, &Y, teacher, &TX, &TY, &err);
         test_name = "the teacher's test samples";

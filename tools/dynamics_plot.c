@@ -101,8 +101,25 @@ int dyn_figures_check(const char *cmd, const dyn_figures *f, size_t d)
     return rc;
 }
 
+/* Bartlett et al. (2023), Theorem 2: normalized SAM on a quadratic ends on
+ * the 2-cycle +-a v1, v1 the top eigenvector of the (constant) Hessian,
+ * here formed from two Hessian-vector products.  OUT pts (2 x 2). */
+static void theorem2_cycle(const linstab_objective *o, double a, double *pts)
+{
+    double w0[2] = {0, 0}, e1[2] = {1, 0}, e2[2] = {0, 1}, c1[2], c2[2];
+    linstab_objective_hvp(o, w0, NULL, 0, e1, c1);
+    linstab_objective_hvp(o, w0, NULL, 0, e2, c2);
+    /* [[p, q], [q, r]]: the eigenvector of the larger eigenvalue */
+    double p = c1[0], q = 0.5 * (c1[1] + c2[0]), r = c2[1];
+    double th = 0.5 * atan2(2.0 * q, p - r), v[2] = {cos(th), sin(th)};
+    pts[0] = a * v[0];
+    pts[1] = a * v[1];
+    pts[2] = -a * v[0];
+    pts[3] = -a * v[1];
+}
+
 static int draw_heat(const char *cmd, const dyn_figures *f, const linstab_objective *o, const linstab_trajectory *t,
-                     const char *title)
+                     const char *title, double cycle)
 {
     linstab_error err = {0};
     size_t npath = t->steps + 1;
@@ -138,6 +155,13 @@ static int draw_heat(const char *cmd, const dyn_figures *f, const linstab_object
     hm.npath = npath;
     hm.path = t->iterates;
     hm.path_name = "iterates w#dt#u";
+    double pts[4];
+    if (cycle > 0.0 && linstab_objective_kind_of(o) == LINSTAB_OBJECTIVE_QUADRATIC) {
+        theorem2_cycle(o, cycle, pts);
+        hm.nextra = 2;
+        hm.extra = pts;
+        hm.extra_name = "Theorem 2 cycle";
+    }
     linstab_status st = linstab_plot_heatmap_path(&hm, f->heat_dev, f->heat, &err);
     free(z);
     return st == LINSTAB_OK ? 0 : cli_fail(cmd, &err);
@@ -162,14 +186,14 @@ static int draw_loss(const char *cmd, const dyn_figures *f, const linstab_trajec
 }
 
 int dyn_figures_draw(const char *cmd, const dyn_figures *f, const linstab_objective *o, const linstab_trajectory *t,
-                     const char *title, double rate, size_t e0, size_t e1, const char *name)
+                     const char *title, double cycle, double rate, size_t e0, size_t e1, const char *name)
 {
     if (f->heat != NULL) {
         if (t->iterates == NULL || t->d != 2) {
             fprintf(stderr, "linstab %s: error: --plot %s: the run kept no 2-D iterates\n", cmd, f->heat);
             return 1;
         }
-        int rc = draw_heat(cmd, f, o, t, title);
+        int rc = draw_heat(cmd, f, o, t, title, cycle);
         if (rc != 0) return rc;
     }
     return f->loss != NULL ? draw_loss(cmd, f, t, title, rate, e0, e1, name) : 0;

@@ -16,11 +16,13 @@ typedef struct dyn_figures {
 } dyn_figures;
 
 #define DYN_FIGURES_USAGE                                                                          \
-    "  --plot FIG.png|FIG.svg  (d = 2) the loss over a box around the path (log colour\n"         \
-    "                         scale, contours) with the iterates on top\n"                        \
+    "  --plot FIG.png|FIG.svg the loss (d = 2) over a box around the path, log colour\n"         \
+    "                         scale and contours, with the iterates on top (and\n"             \
+    "                         Theorem 2's cycle for normalized SAM on a quadratic)\n"   \
     "  --plot-box X0,X1,Y0,Y1 the box of --plot (default: the path's, 10% margin)\n"             \
-    "  --plot-loss FIG.png|FIG.svg  the loss per step on a log axis, with the\n"                   \
-    "                         predicted escape rate's line over the window (--switch)\n"
+    "  --plot-loss FIG.png|FIG.svg\n"                                                             \
+    "                         the loss per step on a log axis, with the predicted\n"            \
+    "                         escape rate's line over its window (--switch)\n"
 
 /* --plot (which 'h'), --plot-loss ('l') or --plot-box ('b') with its
  * argument; 0 or a usage error's exit status (printed). */
@@ -32,10 +34,12 @@ int dyn_figures_option(const char *cmd, int which, const char *arg, dyn_figures 
 int dyn_figures_check(const char *cmd, const dyn_figures *f, size_t d);
 
 /* Draw the figures of the run t on o; title e.g. "bartlett, sam-normalized".
- * The rate line (rate > 0) is drawn over steps e0..e1 from the loss at e0
- * with the label name.  0 or 1 (printed). */
+ * cycle > 0 (a quadratic): Theorem 2's 2-cycle amplitude, whose points
+ * +-cycle v1 are marked on the heat map.  The rate line (rate > 0) is
+ * drawn over steps e0..e1 from the loss at e0 with the label name.  0 or 1
+ * (printed). */
 int dyn_figures_draw(const char *cmd, const dyn_figures *f, const linstab_objective *o,
-                     const linstab_trajectory *t, const char *title, double rate, size_t e0,
-                     size_t e1, const char *name);
+                     const linstab_trajectory *t, const char *title, double cycle, double rate,
+                     size_t e0, size_t e1, const char *name);
 
 #endif

@@ -10,11 +10,19 @@
  *                   sharpness, s_2^2, the Gauss-Newton coherence
  *   mlp_point.c     where a checkpoint sits (the interpolating minimum)
  *
- *   f(x) = W_L act(... act(W_1 x + b_1) ...) + b_L
+ *   f(x) = out_act(W_L act(... act(W_1 x + b_1) ...) + b_L)
+ * with an optional elementwise output activation out_act (none by default:
+ * the linear output z_L = W_L h + b_L is f; see linstab_mlp_set_output).
+ * Every derivative below is that of the activated output f = out_act(z_L):
+ * the Jacobians J (d f / d theta = diag(out_act'(z_L)) d z_L / d theta), the
+ * Hessians (the exact Hessian of l(out_act(z_L)), out_act'' terms included)
+ * and the Gauss-Newton factors.
  * The parameter vector is W_1 (row-major, d1 x d0), b_1, W_2, b_2, ...: the
  * order of every gradient, Hessian and factor linstab writes.
  * Checkpoint: a folder with model.json {"layers": [d0, ..., dL],
  * "activation": "tanh", "bias": true} and W1.npy (d1 x d0), b1.npy (d1,), ...
+ * and, only for a model with an output activation, the key
+ * "output_activation": "tanh" (absent, or "none": the linear output).
  * Losses: squared l = ||f(x) - y||^2 / 2, and softmax cross-entropy with
  * label smoothing alpha (targets: class indices stored as doubles).
  * Samples are rows: X is n x d0 (row-major), targets n x dL (MSE) or n
@@ -54,7 +62,8 @@ typedef enum linstab_loss { LINSTAB_LOSS_MSE = 0, LINSTAB_LOSS_CE } linstab_loss
 /*
  * The model.  The caller may read every field and write theta's entries
  * (training does); the shape fields (nlayers, sizes, act, bias, p) are
- * fixed by linstab_mlp_alloc and must not be changed.
+ * fixed by linstab_mlp_alloc and must not be changed; out_act likewise,
+ * set only by linstab_mlp_set_output (or load) before the model is used.
  */
 typedef struct linstab_mlp {
     size_t nlayers;                          /* L (weight matrices)      */
@@ -63,7 +72,13 @@ typedef struct linstab_mlp {
     int bias;
     size_t p;                                 /* number of parameters     */
     double *theta;                            /* p, owned                 */
+    linstab_ad_op out_act;                    /* LINSTAB_MLP_OUT_NONE or TANH .. GELU */
 } linstab_mlp;
+
+/* The output activation of a model without one (f = z_L, linear): the
+ * identity, spelled as the autograd engine's leaf op.  linstab_mlp_alloc
+ * sets it; "none" in names. */
+#define LINSTAB_MLP_OUT_NONE LINSTAB_AD_LEAF
 
 /* ---- the model (mlp.c) ---- */
 
@@ -76,13 +91,32 @@ LINSTAB_API const char *linstab_mlp_act_name(linstab_ad_op act);
 
 /*
  * An MLP of widths sizes[0..nlayers] (copied), activation act, with or
- * without biases, all parameters zero.  OUT *out (NULL on failure), owned
+ * without biases, no output activation (LINSTAB_MLP_OUT_NONE; give it one
+ * with linstab_mlp_set_output), all parameters zero.  OUT *out (NULL on failure), owned
  * by the caller: free with linstab_mlp_free.  Errors: LINSTAB_EINVAL
  * (nlayers outside 1..LINSTAB_MLP_MAX_LAYERS, a zero width, a parameter
  * count that overflows), LINSTAB_ENOMEM.
  */
 LINSTAB_API linstab_status linstab_mlp_alloc(const size_t *sizes, size_t nlayers, linstab_ad_op act,
                                              int bias, linstab_mlp **out, linstab_error *err);
+/*
+ * Give m the output activation out_act: f = out_act(W_L h + b_L)
+ * elementwise, out_act one of TANH, RELU, SIGMOID, SOFTPLUS, GELU, or
+ * LINSTAB_MLP_OUT_NONE for the linear output (what linstab_mlp_alloc
+ * sets; results are then bit-identical to a model that never had one).
+ * Every numeric function below honours it.  With cross-entropy the
+ * softmax is taken of the activated outputs f (the chain rule is exact).
+ * Errors: LINSTAB_EINVAL (any other op; m is unchanged).
+ */
+LINSTAB_API linstab_status linstab_mlp_set_output(linstab_mlp *m, linstab_ad_op out_act, linstab_error *err);
+/* Parse an output activation name, "none" or an activation name (as
+ * linstab_mlp_act_parse), into OUT *out_act.  Errors: LINSTAB_EINVAL
+ * naming the string. */
+LINSTAB_API linstab_status linstab_mlp_output_parse(const char *s, linstab_ad_op *out_act, linstab_error *err);
+/* The name of an output activation: "none" for LINSTAB_MLP_OUT_NONE, else
+ * linstab_mlp_act_name's (a static string). */
+LINSTAB_API const char *linstab_mlp_output_name(linstab_ad_op out_act);
+
 /* Free m and its parameters; NULL is a no-op. */
 LINSTAB_API void linstab_mlp_free(linstab_mlp *m);
 
@@ -93,10 +127,13 @@ LINSTAB_API size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l);
 /*
  * Load a checkpoint folder (see above) into OUT *out (NULL on failure;
  * free with linstab_mlp_free).  Checks that the shapes chain and that every
- * entry is finite.  Errors (naming the file): LINSTAB_EIO, LINSTAB_EDATA,
- * LINSTAB_ENOMEM.
+ * entry is finite; an "output_activation" that is not "none" or an
+ * activation name is LINSTAB_EDATA.  Errors (naming the file): LINSTAB_EIO,
+ * LINSTAB_EDATA, LINSTAB_ENOMEM.
  * Save m into the folder dir (created if missing; W*.npy, b*.npy written
- * atomically each, model.json last).  Errors: LINSTAB_EIO.
+ * atomically each, model.json last; "output_activation" only when m has
+ * one, so the model.json of a linear-output model is as before).
+ * Errors: LINSTAB_EIO.
  */
 LINSTAB_API linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err);
 LINSTAB_API linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir,
@@ -188,16 +225,22 @@ LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, cons
                                                       double smoothing, double *H,
                                                       linstab_error *err);
 
-/* OUT U (p x dL, overwritten) = J', the transposed Jacobian of the outputs
- * at one sample x (d0): the Gauss-Newton factor of the squared loss
- * (H = U U' at interpolation).  Errors: LINSTAB_ENOMEM. */
+/* OUT U (p x dL, overwritten) = J', the transposed Jacobian of the
+ * (activated) outputs f at one sample x (d0): the Gauss-Newton factor of
+ * the squared loss (H = U U' at interpolation).  With an output activation
+ * J = diag(out_act'(z_L)) J_z, J_z the Jacobian of the pre-activation
+ * outputs z_L.  Errors: LINSTAB_ENOMEM. */
 LINSTAB_API linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double *x,
                                                          double *U, linstab_error *err);
 
 /*
  * The per-sample Hessian family at the samples of X: exact Hessians
  * (DENSE, n x p x p) or, with gn, Gauss-Newton factors U_i = J_i'
- * (FACTORED, n x p x dL; squared loss only).  X, Y are checked
+ * (FACTORED, n x p x dL; squared loss only).  Gauss-Newton is taken with
+ * respect to the activated output f: G_i = J_i' (hess_f l) J_i = J_i' J_i
+ * with J_i = diag(out_act'(z_L)) J_z,i; it drops the terms of the residual
+ * f - y (among them the out_act'' term), so G_i = H_i at an interpolating
+ * minimum as without an output activation.  X, Y are checked
  * (linstab_mlp_check_data).  Samples are computed in parallel with one
  * BLAS thread each; the result does not depend on the thread count.
  * OUT *out (NULL on failure), owned by the caller (linstab_family_free).
@@ -213,8 +256,9 @@ LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linsta
 /*
  * OUT G (n k x n k, row-major, overwritten; k = dL): the NTK Gram matrix of
  * the samples X (n x d0, shape not checked), blocks G_ij = J_i J_j' =
- * U_i'U_j for the Gauss-Newton factors U_i = J_i', assembled layer by layer
- * from the activations and output derivatives (no Jacobian).  With
+ * U_i'U_j for the Gauss-Newton factors U_i = J_i' (of the activated
+ * outputs), assembled layer by layer from the activations and output
+ * derivatives (no Jacobian; d f / d z_L = diag(out_act'(z_L))).  With
  * linstab_family_from_gram it gives the Gauss-Newton family of a network
  * with many parameters restricted to its range, without the n p k
  * factors.  Workspace: the layer factors, n k (sum of the widths) doubles.

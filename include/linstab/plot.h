@@ -70,8 +70,9 @@ LINSTAB_API linstab_status linstab_plot_lines(size_t n, const double *x, size_t 
  * A 2-D objective's values on a grid with an optimizer's path on top
  * (Bartlett et al. (2023), Figures 1-4): cells coloured by z (or log10 z)
  * with a colour bar, optional contour lines, the path as a polyline with a
- * marker at every point (the first one a green circle, the last a red
- * square) and an optional second overlay (e.g. predicted cycle points).
+ * marker at every point (the first one a green disc, the last a magenta
+ * square) and an optional second overlay (e.g. predicted cycle points:
+ * open cyan diamonds on top, or a dashed cyan line under the path).
  * Grid point (ix, iy) is (x0 + ix (x1 - x0)/(nx - 1), y0 + iy (y1 - y0)/(ny - 1)),
  * its value z[iy * nx + ix] (linstab_plot_objective_grid fills it).
  */

@@ -80,7 +80,10 @@ LINSTAB_API void linstab_trajectory_clear(linstab_trajectory *t);
 /*
  * The smallest period p in 1..8 with ||w_t - w_{t-p}|| <= tol max(1, ||w_t||)
  * for every t of the last `window` steps (window >= 2p; needs recorded
- * iterates), and the mean norm of the cycle's points w_{T-p+1} .. w_T.
+ * iterates), and the cycle's amplitude: the mean distance of its points
+ * w_{T-p+1} .. w_T from their centroid (their norm when the cycle is
+ * centred at 0, as on a positive definite quadratic; about the point of
+ * the valley it straddles otherwise).
  * Returns 1 with *period and *amplitude set, 0 when no such period exists
  * (or no iterates are recorded).
  */
@@ -181,6 +184,9 @@ LINSTAB_API linstab_status linstab_trajectory_linearization(const linstab_object
  * (I - e1 e1') grad lambda_max(Hessian) at c (central differences):
  *   *measured  = ((c_{T-1} - c_{T-1-window}) . u) / window, the drift per step;
  *   *predicted = -(eta rho^2 / 2) (1 + eta l1 / (2 - eta l1))^2 grad lambda_max . u.
+ * On a quadratic (a constant Hessian, grad lambda_max = 0) *predicted = 0
+ * and *measured is the norm of the centre's motion per step across e1,
+ * ||(I - e1 e1')(c_{T-1} - c_{T-1-window})|| / window.
  * The theorem holds for a zero-gradient centre and to first order in rho.
  * Returns 1, or 0 when it does not apply: no recorded iterates, fewer than
  * window + 2 steps, l1 <= 0, eta l1 >= 2, no gradient of lambda_max across

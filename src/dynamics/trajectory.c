@@ -207,8 +207,17 @@ int linstab_trajectory_cycle(const linstab_trajectory *t, size_t window, double 
             ok = sqrt(diff) <= tol * fmax(1.0, norm2(d, a));
         }
         if (!ok) continue;
-        double amp = 0.0;
-        for (size_t k = T - p + 1; k <= T; k++) amp += norm2(d, t->iterates + k * d);
+        /* the cycle's radius about its centroid: the norm of its points
+         * when it is centred at 0, the half-width of a 2-cycle about a
+         * point of a valley otherwise */
+        double amp = 0.0, mid[LINSTAB_TRAJECTORY_LOG_DIM] = {0};
+        for (size_t k = T - p + 1; k <= T; k++)
+            for (size_t j = 0; j < d; j++) mid[j] += t->iterates[k * d + j] / (double)p;
+        for (size_t k = T - p + 1; k <= T; k++) {
+            double r = 0.0;
+            for (size_t j = 0; j < d; j++) r += pow(t->iterates[k * d + j] - mid[j], 2);
+            amp += sqrt(r);
+        }
         *period = p;
         *amplitude = amp / (double)p;
         return 1;
@@ -391,6 +400,21 @@ int linstab_trajectory_drift(const linstab_trajectory *t, const linstab_objectiv
         c0[j] = 0.5 * (t->iterates[(T - window) * d + j] + t->iterates[(T - window + 1) * d + j]);
     }
     ok = ok && top_eig(o, c, &l1, e1) && l1 > 0.0 && eta * l1 < 2.0;
+    if (ok && linstab_objective_kind_of(o) == LINSTAB_OBJECTIVE_QUADRATIC) {
+        /* a constant Hessian: grad lambda_max = 0, the theorem predicts no
+         * drift; measured: the centre's motion per step across e1 */
+        double ce = 0.0, m2 = 0.0;
+        for (size_t k = 0; k < d; k++) ce += (c[k] - c0[k]) * e1[k];
+        for (size_t k = 0; k < d; k++) m2 += pow(c[k] - c0[k] - ce * e1[k], 2);
+        *measured = sqrt(m2) / (double)window;
+        *predicted = 0.0;
+        free(c);
+        free(c0);
+        free(e1);
+        free(gl);
+        free(x);
+        return 1;
+    }
     /* grad lambda_max by central differences, step h = 1e-4 max(1, |c|) */
     double h = 1e-4 * fmax(1.0, norm2(d, ok ? c : e1));
     for (size_t k = 0; ok && k < d; k++) {

@@ -1,6 +1,6 @@
 /*
  * mlp.c -- the MLP model (docs/math.md §8): allocation, parameter
- * offsets, activations, THE numeric forward pass (mlp_forward_pass, used by
+ * offsets, activations (hidden and output), THE numeric forward pass (mlp_forward_pass, used by
  * every numeric caller), the loss with its gradient and Hessian-vector
  * product through the autograd graph, data checks, checkpoints and
  * evaluation.  The random initialisation is in mlp_init.c (GSL's
@@ -49,6 +49,36 @@ const char *linstab_mlp_act_name(linstab_ad_op act)
     return "?";
 }
 
+linstab_status linstab_mlp_output_parse(const char *s, linstab_ad_op *out_act, linstab_error *err)
+{
+    if (strcmp(s, "none") == 0) {
+        *out_act = LINSTAB_MLP_OUT_NONE;
+        return LINSTAB_OK;
+    }
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (strcmp(s, acts[i].name) == 0) {
+            *out_act = acts[i].op;
+            return LINSTAB_OK;
+        }
+    return linstab_error_set(err, LINSTAB_EINVAL,
+                             "output activation '%s': expected none, tanh, relu, sigmoid, softplus or gelu", s);
+}
+
+const char *linstab_mlp_output_name(linstab_ad_op out_act)
+{
+    return out_act == LINSTAB_MLP_OUT_NONE ? "none" : linstab_mlp_act_name(out_act);
+}
+
+linstab_status linstab_mlp_set_output(linstab_mlp *m, linstab_ad_op out_act, linstab_error *err)
+{
+    if (out_act != LINSTAB_MLP_OUT_NONE && !(out_act >= LINSTAB_AD_TANH && out_act <= LINSTAB_AD_GELU))
+        return linstab_error_set(err, LINSTAB_EINVAL,
+                                 "output activation op %d: expected none, tanh, relu, sigmoid, softplus or gelu",
+                                 (int)out_act);
+    m->out_act = out_act;
+    return LINSTAB_OK;
+}
+
 void linstab_mlp_free(linstab_mlp *m)
 {
     if (m == NULL) return;
@@ -67,6 +97,7 @@ linstab_status linstab_mlp_alloc(const size_t *sizes, size_t nlayers, linstab_ad
     if (m == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
     m->nlayers = nlayers;
     m->act = act;
+    m->out_act = LINSTAB_MLP_OUT_NONE;
     m->bias = bias != 0;
     for (size_t l = 0; l <= nlayers; l++) {
         if (sizes[l] == 0) {
@@ -129,11 +160,13 @@ void mlp_forward_pass(const linstab_mlp *m, const double *X, size_t rows, size_t
             for (size_t r = 0; r < rows; r++)
                 for (size_t j = 0; j < d; j++) Z[r * d + j] += b[j];
         }
-        if (l < m->nlayers) {
+        /* the hidden activation, and on the last layer the output activation if any */
+        if (l < m->nlayers || m->out_act != LINSTAB_MLP_OUT_NONE) {
+            linstab_ad_op op = l < m->nlayers ? m->act : m->out_act;
             double *s1 = S1 ? S1[l] : NULL, *s2 = S2 ? S2[l] : NULL;
             for (size_t j = 0; j < rows * d; j++) {
                 double f, d1, d2;
-                linstab_ad_activation(m->act, Z[j], &f, &d1, &d2);
+                linstab_ad_activation(op, Z[j], &f, &d1, &d2);
                 Z[j] = f;
                 if (s1) s1[j] = d1;
                 if (s2) s2[j] = d2;
@@ -202,6 +235,7 @@ static linstab_status build(const linstab_mlp *m, const double *X, size_t rows, 
         }
         if (l < m->nlayers && h != NULL) h = linstab_ad_unary(nt->g, m->act, h);
     }
+    if (m->out_act != LINSTAB_MLP_OUT_NONE && h != NULL) h = linstab_ad_unary(nt->g, m->out_act, h);
     nt->out = h;
     if (h == NULL) {
         linstab_ad_graph_free(nt->g);
@@ -283,9 +317,10 @@ linstab_status linstab_mlp_check_data(const linstab_mlp *m, const linstab_array 
 
 /* ---- checkpoints ---- */
 
-/* A minimal reader for model.json's three keys. */
+/* A minimal reader for model.json's keys: "layers", "activation", "bias"
+ * and the optional "output_activation" (OUT out: "none" when absent). */
 static linstab_status parse_model_json(const char *path, size_t *sizes, size_t *nl, char *act,
-                                       size_t actlen, int *bias, linstab_error *err)
+                                       size_t actlen, int *bias, char *out, size_t outlen, linstab_error *err)
 {
     FILE *fp = fopen(path, "r");
     if (fp == NULL) return linstab_error_set(err, LINSTAB_EIO, "%s: %s", path, strerror(errno));
@@ -327,24 +362,43 @@ static linstab_status parse_model_json(const char *path, size_t *sizes, size_t *
         else if (!(b && strncmp(b, "true", 4) == 0))
             return linstab_error_set(err, LINSTAB_EDATA, "%s: \"bias\" must be true or false", path);
     }
+    snprintf(out, outlen, "none");
+    const char *o = strstr(buf, "\"output_activation\"");
+    if (o != NULL) {
+        o += strlen("\"output_activation\"");
+        while (isspace((unsigned char)*o)) o++;
+        if (*o == ':') o++;
+        while (isspace((unsigned char)*o)) o++;
+        const char *e = *o == '"' ? strchr(o + 1, '"') : NULL;
+        if (e == NULL || (size_t)(e - o - 1) >= outlen)
+            return linstab_error_set(err, LINSTAB_EDATA, "%s: \"output_activation\" must be a name in quotes (none, "
+                                     "tanh, relu, sigmoid, softplus or gelu)", path);
+        memcpy(out, o + 1, (size_t)(e - o - 1));
+        out[e - o - 1] = '\0';
+    }
     return LINSTAB_OK;
 }
 
 linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err)
 {
     *out = NULL;
-    char path[4096], act[32];
+    char path[4096], act[32], outname[32];
     size_t sizes[LINSTAB_MLP_MAX_LAYERS + 2], nl = 0;
-    int bias;
+    int bias = 1;
     snprintf(path, sizeof path, "%s/model.json", dir);
-    linstab_status st = parse_model_json(path, sizes, &nl, act, sizeof act, &bias, err);
+    linstab_status st = parse_model_json(path, sizes, &nl, act, sizeof act, &bias, outname, sizeof outname, err);
     if (st != LINSTAB_OK) return st;
-    linstab_ad_op op;
+    linstab_ad_op op, out_op;
     if (linstab_mlp_act_parse(act, &op, err) != LINSTAB_OK)
         return linstab_error_set(err, LINSTAB_EDATA, "%s: unknown activation '%s'", path, act);
+    if (linstab_mlp_output_parse(outname, &out_op, err) != LINSTAB_OK)
+        return linstab_error_set(err, LINSTAB_EDATA,
+                                 "%s: unknown output_activation '%s' (expected none, tanh, relu, sigmoid, softplus "
+                                 "or gelu)", path, outname);
     linstab_mlp *m = NULL;
     st = linstab_mlp_alloc(sizes, nl, op, bias, &m, err);
     if (st != LINSTAB_OK) return st;
+    m->out_act = out_op;
     for (size_t l = 1; l <= nl && st == LINSTAB_OK; l++)
         for (int kind = 0; kind < (bias ? 2 : 1) && st == LINSTAB_OK; kind++) {
             snprintf(path, sizeof path, "%s/%c%zu.npy", dir, kind ? 'b' : 'W', l);
@@ -398,8 +452,11 @@ linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir, linstab_e
     if (fp == NULL) return linstab_error_set(err, LINSTAB_EIO, "cannot write %s: %s", path, strerror(errno));
     fprintf(fp, "{\"layers\": [");
     for (size_t l = 0; l <= m->nlayers; l++) fprintf(fp, "%s%zu", l ? ", " : "", m->sizes[l]);
-    fprintf(fp, "], \"activation\": \"%s\", \"bias\": %s}\n", linstab_mlp_act_name(m->act),
-            m->bias ? "true" : "false");
+    fprintf(fp, "], \"activation\": \"%s\", \"bias\": %s", linstab_mlp_act_name(m->act), m->bias ? "true" : "false");
+    /* written only when there is one: a linear-output model.json is unchanged */
+    if (m->out_act != LINSTAB_MLP_OUT_NONE)
+        fprintf(fp, ", \"output_activation\": \"%s\"", linstab_mlp_output_name(m->out_act));
+    fprintf(fp, "}\n");
     if (fclose(fp) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
         return linstab_error_set(err, LINSTAB_EIO, "cannot write %s", path);

@@ -96,6 +96,37 @@ static void loss_signal(linstab_loss loss, double smoothing, size_t R, size_t K,
     }
 }
 
+/*
+ * The output layer's backward signal for R rows of the layer o = ly[L]:
+ * G = dl/dz_L (into o->G, when want_g) and its tangent Gd along the tangent
+ * Zd of z_L.  Without an output activation f = z_L: loss_signal.  With
+ * f = s(z_L) (o->S1 = s'(z_L), o->S2 = s''(z_L) from the forward pass),
+ * B = dl/df (into o->B when want_g; read otherwise: pass 2 reuses pass
+ * 1's), OUT Fd = s' o Zd (the tangent of f) and
+ *     G = s' o B,    Gd = s'' o Zd o B + s' o C Fd,
+ * the hidden layers' rule with the loss in place of the next layer: the
+ * Hessian of l(s(z)) in z is diag(s'') diag(B) + diag(s') C diag(s'), for
+ * MSE diag(s'^2 + (f - y) s'').
+ */
+static void output_signal(const linstab_mlp *m, linstab_loss loss, double smoothing, size_t R, m2_layer *o,
+                          const double *Zd, double *Fd, double *Gd, const double *Y, double *pbuf, int want_g)
+{
+    size_t K = m->sizes[m->nlayers], ty = loss == LINSTAB_LOSS_MSE ? K : 1;
+    if (m->out_act == LINSTAB_MLP_OUT_NONE) {
+        loss_signal(loss, smoothing, R, K, o->A, Zd, Y, o->G, Gd, pbuf, want_g);
+        return;
+    }
+    for (size_t r = 0; r < R; r++) {
+        const double *s1 = o->S1 + r * K, *s2 = o->S2 + r * K, *zd = Zd + r * K;
+        double *b = o->B + r * K, *fd = Fd + r * K, *gd = Gd + r * K;
+        loss_gradient(loss, smoothing, K, o->A + r * K, Y + r * ty, want_g ? b : NULL, pbuf);
+        for (size_t c = 0; c < K; c++) fd[c] = s1[c] * zd[c];
+        loss_curvature(loss, K, pbuf, fd, gd);
+        for (size_t c = 0; c < K; c++) gd[c] = s2[c] * zd[c] * b[c] + s1[c] * gd[c];
+        for (size_t c = 0; want_g && c < K; c++) o->G[r * K + c] = s1[c] * b[c];
+    }
+}
+
 #define M2_CHUNK 256
 
 /* Rows' sum of the per-layer products Gd_l^T A_{l-1} + G_l^T Ad_{l-1} (and
@@ -181,7 +212,7 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
                 for (size_t j = 0; j < R * d; j++) ly[l].Ad[j] = ly[l].S1[j] * Zd[j];
         }
         /* pass 1 backward: G, Gd (B = G_{l+1} W_{l+1} is shared by both passes) */
-        loss_signal(loss, smoothing, R, K, ly[L].A, ly[L].Zd, Yc, ly[L].G, ly[L].Gd, pbuf, 1);
+        output_signal(m, loss, smoothing, R, &ly[L], ly[L].Zd, ly[L].Ad, ly[L].Gd, Yc, pbuf, 1);
         for (size_t l = L - 1; l >= 1; l--) {
             size_t d = m->sizes[l], dn = m->sizes[l + 1];
             const double *W = m->theta + linstab_mlp_w_offset(m, l + 1), *V = v + linstab_mlp_w_offset(m, l + 1);
@@ -223,7 +254,7 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
                 for (size_t j = 0; j < R * d; j++) ly[l].Ad2[j] = ly[l].S1[j] * ly[l].Zd2[j];
         }
         /* pass 2 backward: Gd2_L from the loss; Bd2_l = Gd2_{l+1} W + a_l <Gd, G>_{l+1} + a'_l |G_{l+1}|^2 */
-        loss_signal(loss, smoothing, R, K, ly[L].A, ly[L].Zd2, Yc, NULL, ly[L].Gd2, pbuf, 0);
+        output_signal(m, loss, smoothing, R, &ly[L], ly[L].Zd2, ly[L].Ad2, ly[L].Gd2, Yc, pbuf, 0);
         for (size_t l = L - 1; l >= 1; l--) {
             size_t d = m->sizes[l], dn = m->sizes[l + 1];
             const double *W = m->theta + linstab_mlp_w_offset(m, l + 1);
@@ -316,9 +347,23 @@ linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
             for (size_t t = 0; t < p; t++)
                 for (size_t j = 0; j < d; j++) Ad[l][t * d + j] = s1[l][j] * Zd[l][t * d + j];
     }
-    /* loss: G_L and its tangents Gd_L = Zd_L C (C: the loss's curvature in f) */
-    loss_gradient(loss, smoothing, K, a[L], y, g[L], pr);
-    for (size_t t = 0; t < p; t++) loss_curvature(loss, K, pr, Zd[L] + t * K, Gd[L] + t * K);
+    /* loss: G_L = dl/dz_L and its tangents Gd_L = Zd_L C (C: the loss's curvature in f) */
+    if (m->out_act == LINSTAB_MLP_OUT_NONE) {
+        loss_gradient(loss, smoothing, K, a[L], y, g[L], pr);
+        for (size_t t = 0; t < p; t++) loss_curvature(loss, K, pr, Zd[L] + t * K, Gd[L] + t * K);
+    } else {
+        /* f = s(z_L): bk_L = dl/df, G_L = s' o bk_L; along each tangent the
+         * tangent of f is Ad_L = s' o Zd_L and Gd_L = s'' o Zd_L o bk_L + s' o C Ad_L
+         * (as output_signal) */
+        loss_gradient(loss, smoothing, K, a[L], y, bk[L], pr);
+        for (size_t j = 0; j < K; j++) g[L][j] = s1[L][j] * bk[L][j];
+        for (size_t t = 0; t < p; t++) {
+            for (size_t j = 0; j < K; j++) Ad[L][t * K + j] = s1[L][j] * Zd[L][t * K + j];
+            loss_curvature(loss, K, pr, Ad[L] + t * K, Gd[L] + t * K);
+            for (size_t j = 0; j < K; j++)
+                Gd[L][t * K + j] = s2[L][j] * Zd[L][t * K + j] * bk[L][j] + s1[L][j] * Gd[L][t * K + j];
+        }
+    }
     /* backward: Gd_l = s2 Zd_l B_l + s1 (Gd_{l+1} W_{l+1} + the unit tangents' W_{l+1}' G_{l+1}) */
     for (size_t l = L - 1; l >= 1; l--) {
         size_t d = m->sizes[l], dn = m->sizes[l + 1], wo = linstab_mlp_w_offset(m, l + 1);
@@ -370,7 +415,8 @@ linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double 
     double *f = malloc(K * sizeof *f), *t = malloc(K * sizeof *t), *grad = malloc(p * sizeof *grad);
     linstab_status st = (f && t && grad) ? linstab_mlp_forward(m, x, 1, f, err)
                                          : linstab_error_set(err, LINSTAB_ENOMEM, "Jacobian: out of memory");
-    /* the gradient of ||f - (f - e_o)||^2/2 at these parameters is J' e_o */
+    /* the gradient of ||f - (f - e_o)||^2/2 at these parameters is J' e_o,
+     * J the Jacobian of the activated outputs f (the tape holds out_act) */
     for (size_t o = 0; o < K && st == LINSTAB_OK; o++) {
         for (size_t c = 0; c < K; c++) t[c] = f[c] - (c == o ? 1.0 : 0.0);
         st = linstab_mlp_loss(m, x, t, 1, LINSTAB_LOSS_MSE, 0.0, NULL, NULL, grad, NULL, err);
@@ -440,9 +486,11 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
  * The NTK blocks K_ij = J_i J_j' (k x k) without any Jacobian.  Layer l maps
  * its input a_{l-1} to z_l = W_l a_{l-1} + b_l, and the derivative of output
  * c with respect to W_l[u][v] is D_l[c][u] a_{l-1}[v], D_l = df/dz_l (k x d_l),
- * so the Jacobian block of W_l is D_l (x) a_{l-1}' and
+ * so the Jacobian block of W_l is D_l (x) a_{l-1}' (f: the activated
+ * outputs) and
  *   K_ij = sum_l (D_{l,i} D_{l,j}') (a_{l-1,i}' a_{l-1,j} + [bias]).
- * A forward pass gives every a_{l-1} and act'(z_l); D_L = I_k and
+ * A forward pass gives every a_{l-1} and act'(z_l); D_L = I_k (diag of
+ * out_act'(z_L) with an output activation) and
  * D_l = (D_{l+1} W_{l+1}) o act'(z_l) going back -- one GEMM per layer for
  * a stack of samples.  Per pair of samples that is k^2 sum d_l + sum d_{l-1}
  * flops instead of the k^2 p of J_i J_j'.
@@ -468,8 +516,11 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
     memset(t, 0, sizeof *t);
     t->n = n;
     t->k = k;
-    double *S[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL}; /* act'(z_l), n x d_l, l < L */
-    int ok = 1;
+    double *S[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL}; /* act'(z_l), n x d_l, l < L; out_act'(z_L) */
+    int out = m->out_act != LINSTAB_MLP_OUT_NONE;
+    double *F = out ? malloc(n * k * sizeof *F) : NULL; /* f, only for the forward pass to z_L */
+    S[L] = out ? malloc(n * k * sizeof(double)) : NULL;
+    int ok = !out || (F && S[L]);
     for (size_t l = 1; l <= L; l++) {
         t->A[l] = malloc(n * m->sizes[l - 1] * sizeof(double));
         t->D[l] = malloc(n * k * m->sizes[l] * sizeof(double));
@@ -477,19 +528,23 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
         ok = ok && t->A[l] && t->D[l] && (l == L || S[l]);
     }
     if (!ok) {
-        for (size_t l = 1; l < L; l++) free(S[l]);
+        for (size_t l = 1; l <= L; l++) free(S[l]);
+        free(F);
         ntk_free(t);
         return linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory for the layer factors of %zu samples", n);
     }
     memcpy(t->A[1], X->data, n * m->sizes[0] * sizeof(double));
-    /* forward to the last hidden layer: layer l's output is layer l + 1's input */
+    /* forward to the last hidden layer (to the outputs with an output
+     * activation, for out_act'(z_L)): layer l's output is layer l + 1's input */
     double *Aout[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL};
     for (size_t l = 1; l < L; l++) Aout[l] = t->A[l + 1];
-    mlp_forward_pass(m, t->A[1], n, L - 1, Aout, S, NULL, MLP_PRODUCT_GEMM);
-    /* D_L = I_k for every sample; D_l = (D_{l+1} W_{l+1}) o act'(z_l) */
+    Aout[L] = F;
+    mlp_forward_pass(m, t->A[1], n, out ? L : L - 1, Aout, S, NULL, MLP_PRODUCT_GEMM);
+    /* D_L = df/dz_L = I_k for every sample (diag(out_act'(z_L)) with an
+     * output activation); D_l = (D_{l+1} W_{l+1}) o act'(z_l) */
     memset(t->D[L], 0, n * k * k * sizeof(double));
     for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; c < k; c++) t->D[L][(i * k + c) * k + c] = 1.0;
+        for (size_t c = 0; c < k; c++) t->D[L][(i * k + c) * k + c] = out ? S[L][i * k + c] : 1.0;
     for (size_t l = L - 1; l >= 1; l--) {
         size_t dl = m->sizes[l], dn = m->sizes[l + 1];
         const double *W = m->theta + linstab_mlp_w_offset(m, l + 1); /* dn x dl */
@@ -499,7 +554,8 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
             for (size_t c = 0; c < k; c++)
                 for (size_t u = 0; u < dl; u++) t->D[l][(i * k + c) * dl + u] *= S[l][i * dl + u];
     }
-    for (size_t l = 1; l < L; l++) free(S[l]);
+    for (size_t l = 1; l <= L; l++) free(S[l]);
+    free(F);
     return LINSTAB_OK;
 }
 

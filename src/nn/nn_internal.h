@@ -15,12 +15,14 @@
  * THE numeric forward pass of an MLP (docs/math.md §8) over `rows`
  * samples, every row at once:
  *     Z_l = A_{l-1} W_l' + 1 b_l'   (one GEMM per layer, then the bias)
- *     A_l = act(Z_l) for l < L,  A_L = Z_L = f(X)
- * with A_0 = X (rows x d0, borrowed).  Layers 1..upto are computed
+ *     A_l = act(Z_l) for l < L,  A_L = out_act(Z_L) = f(X)
+ * (A_L = Z_L without an output activation), with A_0 = X (rows x d0,
+ * borrowed).  Layers 1..upto are computed
  * (upto = m->nlayers for the outputs; m->nlayers - 1 stops at the last
  * hidden layer).  OUT A[l] (rows x d_l) for l = 1..upto; OUT S1[l], S2[l]
- * (rows x d_l, l < L) = act'(Z_l), act''(Z_l) when S1 / S2 and the entry
- * are not NULL.  A[l] may be the same buffer as A[l - 2] (ping-pong), never
+ * (rows x d_l) = act'(Z_l), act''(Z_l) for l < L, and out_act'(Z_L),
+ * out_act''(Z_L) for l = L when the model has an output activation (else
+ * S1[L], S2[L] are not touched), when S1 / S2 and the entry are not NULL.  A[l] may be the same buffer as A[l - 2] (ping-pong), never
  * as A[l - 1].  No allocation, cannot fail.
  *
  * The product kernel: MLP_PRODUCT_GEMM for any number of rows (the same

@@ -145,7 +145,10 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
            *th = malloc(p * sizeof *th);
     gsl_rng *r = linstab_rng_stream(o->seed, 0x7a1); /* the batch stream */
     /* the monitor's fixed subsample, drawn once from the seed */
-    size_t Mmon = o->monitor_every > 0 ? (o->monitor_samples > 0 ? o->monitor_samples : 256) : 0;
+    size_t kout = m->sizes[m->nlayers];
+    size_t Mmon = o->monitor_every == 0 ? 0
+                  : o->monitor_samples > 0 ? o->monitor_samples
+                  : kout < LINSTAB_TRAIN_MONITOR_ROWS ? LINSTAB_TRAIN_MONITOR_ROWS / kout : 1;
     if (Mmon > n) Mmon = n;
     size_t *midx = Mmon ? malloc(Mmon * sizeof *midx) : NULL;
     linstab_array Xmon = {0};

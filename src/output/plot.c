@@ -639,7 +639,7 @@ linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const c
     plscol0a(15, 255, 255, 255, 0.85);
     cmap_viridis();
     pladv(0);
-    plvpor(0.11, 0.80, 0.11, 0.92);
+    plvpor(0.11, 0.80, 0.11, 0.89);
     /* cells centred on the grid points */
     double ex0 = hm->x0 - 0.5 * hx, ex1 = hm->x1 + 0.5 * hx, ey0 = hm->y0 - 0.5 * hy, ey1 = hm->y1 + 0.5 * hy;
     plwind(ex0, ex1, ey0, ey1);
@@ -668,25 +668,20 @@ linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const c
     plbox("bcnst", 0.0, 0, "bcnstv", 0.0, 0);
     pllab(hm->xlabel ? hm->xlabel : "", hm->ylabel ? hm->ylabel : "", hm->title ? hm->title : "");
 
-    /* the second overlay under the path, so that the path stays visible */
-    if (hm->nextra > 0) {
+    /* a joined second overlay under the path, so that the path stays visible */
+    if (hm->nextra > 0 && hm->extra_joined) {
         plcol0(6);
         plwidth(2.0);
         pllsty(2);
-        if (hm->extra_joined) draw_polyline(hm->nextra, hm->extra, px, py, NULL);
+        draw_polyline(hm->nextra, hm->extra, px, py, NULL);
         pllsty(1);
-        plschr(0.0, 1.4);
-        if (!hm->extra_joined) draw_polyline(hm->nextra, hm->extra, px, py, NULL);
-        for (size_t i = 0; i < hm->nextra; i++) {
-            PLFLT a = hm->extra[2 * i], b = hm->extra[2 * i + 1];
-            if (isfinite(a) && isfinite(b) && !hm->extra_joined) plstring(1, &a, &b, "■");
-        }
-        plschr(0.0, 1.0);
     }
     /* the path: a polyline with a small marker at every point (up to 2000) */
     plcol0(3);
     plwidth(1.5);
-    draw_polyline(hm->npath, hm->path, px, py, hm->npath <= 2000 ? "•" : NULL);
+    plschr(0.0, 1.3);
+    draw_polyline(hm->npath, hm->path, px, py, hm->npath <= 2000 ? "#(850)" : NULL);
+    plschr(0.0, 1.0);
     plwidth(1.0);
     size_t first = hm->npath, last = hm->npath;
     for (size_t i = 0; i < hm->npath; i++)
@@ -698,11 +693,23 @@ linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const c
     if (first < hm->npath) {
         PLFLT a = hm->path[2 * first], b = hm->path[2 * first + 1];
         plcol0(4);
-        plstring(1, &a, &b, "●");
+        plschr(0.0, 3.6); /* Hershey's filled circle is small */
+        plstring(1, &a, &b, "#(850)");
+        plschr(0.0, 1.4);
         a = hm->path[2 * last];
         b = hm->path[2 * last + 1];
         plcol0(5);
-        plstring(1, &a, &b, "■");
+        plstring(1, &a, &b, "#(851)");
+    }
+    /* overlay markers last: open diamonds, which leave what they mark
+     * visible (Hershey symbols: centred on the point, unlike font glyphs) */
+    if (hm->nextra > 0 && !hm->extra_joined) {
+        plcol0(6);
+        plschr(0.0, 2.4);
+        for (size_t i = 0; i < hm->nextra; i++) {
+            PLFLT a = hm->extra[2 * i], b = hm->extra[2 * i + 1];
+            if (isfinite(a) && isfinite(b)) plstring(1, &a, &b, "#(843)");
+        }
     }
     plschr(0.0, 1.0);
 
@@ -713,18 +720,18 @@ linstab_status linstab_plot_heatmap_path(const linstab_plot_heatmap *hm, const c
     int nl = 0;
     text[nl] = hm->path_name ? hm->path_name : "iterates";
     opts[nl] = PL_LEGEND_LINE | PL_LEGEND_SYMBOL;
-    lcol[nl] = scol[nl] = 3, lsty[nl] = 1, lwid[nl] = 1.5, sscale[nl] = 1.0, snum[nl] = 3, syms[nl] = "•";
+    lcol[nl] = scol[nl] = 3, lsty[nl] = 1, lwid[nl] = 1.5, sscale[nl] = 1.3, snum[nl] = 3, syms[nl] = "#(850)";
     nl++;
     text[nl] = "first", opts[nl] = PL_LEGEND_SYMBOL, lcol[nl] = scol[nl] = 4, lsty[nl] = 1, lwid[nl] = 1.0;
-    sscale[nl] = 1.4, snum[nl] = 1, syms[nl] = "●";
+    sscale[nl] = 3.6, snum[nl] = 1, syms[nl] = "#(850)";
     nl++;
     text[nl] = "last", opts[nl] = PL_LEGEND_SYMBOL, lcol[nl] = scol[nl] = 5, lsty[nl] = 1, lwid[nl] = 1.0;
-    sscale[nl] = 1.4, snum[nl] = 1, syms[nl] = "■";
+    sscale[nl] = 1.4, snum[nl] = 1, syms[nl] = "#(851)";
     nl++;
     if (hm->nextra > 0) {
         text[nl] = hm->extra_name ? hm->extra_name : "predicted";
         opts[nl] = hm->extra_joined ? PL_LEGEND_LINE : PL_LEGEND_SYMBOL;
-        lcol[nl] = scol[nl] = 6, lsty[nl] = 2, lwid[nl] = 2.0, sscale[nl] = 1.4, snum[nl] = 1, syms[nl] = "■";
+        lcol[nl] = scol[nl] = 6, lsty[nl] = 2, lwid[nl] = 2.0, sscale[nl] = 2.0, snum[nl] = 1, syms[nl] = "#(843)";
         nl++;
     }
     size_t maxlen = 0;
@@ -891,7 +898,7 @@ linstab_status linstab_plot_loss_rate(size_t n, const double *step, const double
     pllab("step", "loss", title ? title : "");
     plcol0(2);
     plwidth(2.0);
-    draw_polyline(m, pts, px, py, m <= 60 ? "•" : NULL);
+    draw_polyline(m, pts, px, py, NULL);
     char name[96];
     if (rate != NULL) {
         plcol0(3);

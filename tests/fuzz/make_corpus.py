@@ -88,9 +88,10 @@ for name, (flags, body) in fam.items():
 SEP = b"#@#\n"
 
 
-def model(layers, act="tanh", bias=True, extra=b""):
-    js = ('{"layers": [%s], "activation": "%s", "bias": %s}' % (
-        ", ".join(str(x) for x in layers), act, "true" if bias else "false")).encode()
+def model(layers, act="tanh", bias=True, extra=b"", out=None):
+    js = ('{"layers": [%s], "activation": "%s", "bias": %s%s}' % (
+        ", ".join(str(x) for x in layers), act, "true" if bias else "false",
+        ', "output_activation": "%s"' % out if out else "")).encode()
     parts = [js]
     for l in range(1, len(layers)):
         r, c = layers[l], layers[l - 1]
@@ -110,6 +111,9 @@ write("fuzz_mlp", "missing_b1", b'{"layers": [2, 1], "activation": "tanh"}' + SE
 write("fuzz_mlp", "nan_weight", SEP.join([b'{"layers": [1, 1], "activation": "tanh", "bias": false}',
                                           npy((1, 1), [float("nan")])]))
 write("fuzz_mlp", "json_only_unknown_act", b'{"layers": [4, 4], "activation": "swish", "bias": true}')
+write("fuzz_mlp", "tanh_out_tanh_nobias_1_1_1", model([1, 1, 1], bias=False, out="tanh"))
+write("fuzz_mlp", "json_only_unknown_output_act",
+      b'{"layers": [2, 1], "activation": "tanh", "bias": false, "output_activation": "swish"}')
 write("fuzz_mlp", "json_17_layers", ('{"layers": [%s], "activation": "tanh"}' % ", ".join(["1"] * 18)).encode())
 
 # ---- fuzz_idx: a flags byte (bit 0: gzip the rest; bits 2-7: item limit), then IDX ----
