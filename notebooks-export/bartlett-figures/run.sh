@@ -88,6 +88,8 @@ R.update(fig1_a=a, fig1_amp=j300["cycle"]["amplitude"], fig1_amp_pred=j300["cycl
          fig1_err30=float(min(np.linalg.norm(w1[30] - [a, 0]), np.linalg.norm(w1[30] + [a, 0]))),
          fig1_loss5=float(0.5 * (l * w1[5] ** 2).sum()), fig1_loss30=float(0.5 * (l * w1[30] ** 2).sum()))
 R["fig1_amp_relerr"] = abs(R["fig1_amp"] / a - 1)
+d = j300["drift"] or {}
+R["fig1_drift"] = "n/a" if not d else f"{d['measured']:.1e} per step (Theorem 21 on a quadratic: {d['predicted']:g})"
 # Figure 2: J(u) = u'Cu/2 - ||L u||, C = (2I - eta L)/(eta rho), u_t = (-1)^t w_t, Lemma 10: u_{t+1} = u_t - eta rho grad J(u_t)
 l2 = np.array([1.0, 0.2])
 C = (2 - eta * l2) / (eta * rho)
