@@ -31,8 +31,10 @@ def main():
     text = open(a.narrative).read().strip()
     try:
         body = text.format_map(values)
-    except (KeyError, ValueError, IndexError) as e:
+    except (KeyError, IndexError) as e:
         sys.exit(f"build_doc.py: {a.narrative}: placeholder {e} has no value in {a.values}")
+    except (ValueError, TypeError) as e:
+        sys.exit(f"build_doc.py: {a.narrative}: a placeholder's format does not fit its value in {a.values}: {e}")
     md = f"# {a.title}\n\n{body}\n"
     sections = re.split(r"(?m)^(?=## )", md)
     cells = []
