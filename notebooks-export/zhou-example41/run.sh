@@ -49,6 +49,14 @@ while IFS=, read -r u v; do
     i=$((i + 1))
 done < data/starts.csv
 
+# SGD with isotropic gradient noise (a one-sample objective has no batch noise): 20 seeds, switch at step 300
+for sd in $(seq 1 20); do
+    "${N[@]}" "$L" dynamics --objective tanh2 --optimizer sgd --noise 0.001 --switch 300:sam-same --eta 1.5 --rho 1 --start 1.5,0.3 \
+        --steps 800 --seed $sd --log runs/noisy$sd.npy --json --out runs/noisy$sd.json
+done
+"${N[@]}" "$L" dynamics --objective tanh2 --optimizer sgd --noise 0.001 --switch 300:sam-same --eta 1.5 --rho 1 --start 1.5,0.3 \
+    --steps 800 --seed 1 --plot-loss loss-noisy.png >/dev/null
+
 $PY - $SEED $T <<'PY'
 import csv, json, sys
 import numpy as np
@@ -135,6 +143,18 @@ R.update(b_n=len(starts), b_relerr_max=float(rel.max()), b_relerr_median=float(n
          b_flatter=int(sum(1 for a, b in zip(gdu, endu) if 0 < b < a)), b_endu_min=float(min(endu)), b_endu_max=float(max(endu)),
          b_slope_meas=float(np.polyfit(np.arange(0, 21), lg[:, :21].mean(axis=0), 1)[0]),
          b_slope_pred=float(np.log10(preds).mean()))
+# noisy SGD, then SAM
+TN, nl0, npk, nrate, nclosed, nend, ngdu = 300, [], [], [], [], [], []
+for sd in range(1, 21):
+    a = np.load(f"runs/noisy{sd}.npy"); jj = json.load(open(f"runs/noisy{sd}.json"))
+    nl0.append(a[TN, 1]); npk.append(int(np.argmax(a[TN:TN + 100, 1])))
+    nrate.append(jj["escape"]["rate"]); ngdu.append(a[TN, 3]); nend.append(jj["final"][0])
+    nclosed.append((1 - edge(a[TN, 3], eta, rho)) ** 2)
+R.update(n_l0_med=float(np.median(nl0)), n_pk_min=min(npk), n_pk_max=max(npk), n_pk_med=float(np.median(npk)),
+         n_rate_med=float(np.median(nrate)), n_closed_med=float(np.median(nclosed)), n_gdu_min=float(min(ngdu)),
+         n_gdu_max=float(max(ngdu)), n_end_min=float(min(nend)), n_end_max=float(max(nend)),
+         n_flatter=int(sum(1 for g, e in zip(ngdu, nend) if 0 < e < g)), n_pred_null=int(sum(1 for sd in range(1, 21)
+         if json.load(open(f"runs/noisy{sd}.json"))["escape"]["predicted_rate"] is None)))
 # (c) the 1-D interpolation theta_lambda = (1 - lambda) theta_SAM + lambda theta_GD, and its second difference
 tS, tG = np.array(j["final"]), w[T]
 h = 0.1
