@@ -31,7 +31,7 @@ static const char *const usage =
     "regular grid (at least 2 x 2, evenly spaced x and y values, every point\n"
     "once, in any order; z may be nan: a white cell).  The path (columns X,Y of\n"
     "PATH.csv, default w1,w2 as in `linstab dynamics --log`) is drawn on top,\n"
-    "its first point a green circle and its last a red square; --extra adds\n"
+    "its first point marked by a circle and its last by a square; --extra adds\n"
     "the points of PTS.csv (same columns) as markers, or as a dashed line with\n"
     "--extra-joined.  --logz colours by log10 z, --contours N draws N contour\n"
     "lines (default 10, 0: none).  A grid that is not regular is refused (exit\n"
