@@ -573,6 +573,46 @@ Test(cli, plot_draws_csv_columns_and_rejects_unknown_columns)
     cr_expect(!cu_exists("g.png"));
 }
 
+Test(cli, plot_heatmap_draws_a_regular_grid_in_any_row_order_and_refuses_an_irregular_one)
+{
+    /* a 3 x 2 grid, rows shuffled, one nan cell; a path of 3 points and 2 extra points */
+    const char grid[] = "x,y,z\n1,0,1\n0,1,1\n-1,0,1\n0,0,0\n1,1,2\n-1,1,nan\n";
+    const char path[] = "step,w1,w2\n0,-1,1\n1,0,0.5\n2,0.5,0\n";
+    const char pts[] = "w1,w2\n0.5,0.5\n-0.5,0.5\n";
+    cu_write_file("g.csv", grid, sizeof grid - 1);
+    cu_write_file("p.csv", path, sizeof path - 1);
+    cu_write_file("e.csv", pts, sizeof pts - 1);
+    cr_assert_eq(cu_run("plot --heatmap g.csv --path p.csv --extra e.csv --out h.png --contours 3"), 0, "%s",
+                 cu_slurp(cu_err));
+    char p[700];
+    snprintf(p, sizeof p, "%s/h.png", cu_dir);
+    char *png = cu_slurp(p);
+    cr_expect_eq(memcmp(png, "\x89PNG", 4), 0);
+    free(png);
+    char *o = cu_slurp(cu_out);
+    cr_expect(strstr(o, "3 x 2 grid, 3 path points, 2 extra points") != NULL, "%s", o);
+    free(o);
+    /* a point twice (and one missing), an uneven axis, a missing column: exit 1, no figure */
+    const char twice[] = "x,y,z\n1,0,1\n0,1,1\n-1,0,1\n0,0,0\n1,1,2\n1,1,3\n";
+    const char uneven[] = "x,y,z\n0,0,1\n1,0,1\n3,0,1\n0,1,1\n1,1,1\n3,1,1\n";
+    const char short_[] = "x,y,z\n0,0,1\n1,0,1\n0,1,1\n";
+    cu_write_file("t.csv", twice, sizeof twice - 1);
+    cu_write_file("u.csv", uneven, sizeof uneven - 1);
+    cu_write_file("s.csv", short_, sizeof short_ - 1);
+    expect_error(cu_run("plot --heatmap t.csv --path p.csv --out b.png"), 1, "appears twice");
+    expect_error(cu_run("plot --heatmap u.csv --path p.csv --out b.png"), 1, "not evenly spaced");
+    expect_error(cu_run("plot --heatmap s.csv --path p.csv --out b.png"), 1, "3 rows for 2 x 2 grid points");
+    expect_error(cu_run("plot --heatmap g.csv --path p.csv --columns a,w2 --out b.png"), 1, "no column 'a'");
+    expect_error(cu_run("plot --heatmap e.csv --path p.csv --out b.png"), 1, "columns x, y and z");
+    /* usage errors: exit 2 */
+    expect_error(cu_run("plot --heatmap g.csv --path p.csv --columns w1 --out b.png"), 2, "two column names");
+    expect_error(cu_run("plot --heatmap g.csv --out b.png"), 2, "required together");
+    expect_error(cu_run("plot --heatmap g.csv --path p.csv --csv g.csv --out b.png"), 2, "belong to curves");
+    expect_error(cu_run("plot --csv g.csv --x x --y z --logz --out b.png"), 2, "belong to --heatmap");
+    expect_error(cu_run("plot --heatmap g.csv --path p.csv --out b.jpg"), 2, ".png or .svg");
+    cr_expect(!cu_exists("b.png"));
+}
+
 /* train --output-activation: the checkpoint carries the key (a linear one
  * does not), and hessians on it gives the library's per-sample Hessians of
  * that activated model, bit for bit */
