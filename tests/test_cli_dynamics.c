@@ -57,6 +57,16 @@ Test(cli_dynamics, the_escape_after_a_switch_is_the_radius_of_the_linearized_ste
     double rate = cu_json_number(j, "\"escape\"", "rate"), pred = cu_json_number(j, "\"escape\"", "predicted_rate");
     cr_expect(rate > 1.0 && fabs(rate - pred) <= 1e-6 * pred, "%s", j);
     free(j);
+    /* a minimum SAM does not escape: the loss shrinks at the radius of the
+     * curved direction, not at the 1 of the flat one along the valley */
+    cr_assert_eq(cu_run("dynamics --objective tanh2 --optimizer gd --switch 200:sam-same --eta 0.5 --rho 0.1 "
+                        "--start 1.5,0.3 --steps 400 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    j = cu_slurp(cu_out);
+    rate = cu_json_number(j, "\"escape\"", "rate");
+    pred = cu_json_number(j, "\"escape\"", "predicted_rate");
+    cr_expect(rate < 1.0 && fabs(rate - pred) <= 1e-6 * pred, "%s", j);
+    free(j);
 }
 
 Test(cli_dynamics, a_family_escapes_at_the_radius_of_its_second_moment_operator)

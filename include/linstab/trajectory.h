@@ -144,7 +144,10 @@ LINSTAB_API int linstab_trajectory_escape_rate(const linstab_trajectory *t, size
  * which E[loss] grows per step once the iterate leaves w.  For a
  * one-sample objective in closed form: max_j (1 - eta h_j - eta rho h_j^2)^2
  * for SAM_SAME and SAM_INDEP, max_j (1 - eta h_j)^2 for SGD and GD, over
- * the eigenvalues h_j of the Hessian at w.  For n > 1 samples: the radius
+ * the nonzero eigenvalues h_j of the Hessian at w (|h_j| above 64 eps
+ * max|h|: a flat direction, along a valley of minima, is not moved by the
+ * linearized step and does not change the loss; a zero Hessian gives no
+ * prediction).  For n > 1 samples: the radius
  * of the second-moment operator (secmom.h, sam.h) of the per-sample
  * Hessians at w (linstab_trajectory_linearization) restricted to the span
  * of their ranges, at (eta, rho, batch, sampling); GD is the full batch.

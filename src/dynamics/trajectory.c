@@ -521,10 +521,20 @@ int linstab_trajectory_predicted_rate(const linstab_objective *o, const double *
     size_t d = linstab_objective_dim(o);
     double *ev = hessian_eigs(o, w, NULL);
     if (ev == NULL) return 0;
-    double r = 0.0, q = linstab_optimizer_is_sam(opt) ? rho : 0.0;
+    double r = 0.0, q = linstab_optimizer_is_sam(opt) ? rho : 0.0, hmax = 0.0;
+    for (size_t j = 0; j < d; j++) hmax = fmax(hmax, fabs(ev[j]));
+    /* the range of the Hessian only: a flat direction (a valley of minima)
+     * is not moved by the linearized step and does not change the loss */
+    int any = 0;
     for (size_t j = 0; j < d; j++) {
+        if (!(fabs(ev[j]) > 64.0 * DBL_EPSILON * hmax)) continue;
         double g = 1.0 - eta * ev[j] - eta * q * ev[j] * ev[j];
         r = fmax(r, g * g);
+        any = 1;
+    }
+    if (!any) {
+        free(ev);
+        return 0;
     }
     free(ev);
     *rate = r;
