@@ -394,3 +394,29 @@ Test(cli_dynamics, runs_in_a_single_process_start)
         free(t);
     }
 }
+
+Test(cli_dynamics, train_save_data_gives_dynamics_the_data_train_saw)
+{
+    cr_assert_eq(cu_run("train --layers 2,6,1 --teacher 40 --batch 8 --eta 0.1 --steps 200 --seed 3 --save-data "
+                        "--out tm --quiet"),
+                 0, "%s", cu_slurp(cu_err));
+    const char *o = cu_slurp(cu_out), *at = strstr(o, "loss ");
+    cr_assert_not_null(at, "%s", o);
+    double trained = strtod(at + 5, NULL); /* printed with %.6g */
+    cr_assert_eq(cu_run("dynamics --model tm --data tm/X.npy --targets tm/Y.npy --optimizer sgd --batch 8 --eta 0.1 "
+                        "--steps 20 --log-every 10 --sharpness-every 20 --log l.csv --json"),
+                 0, "%s", cu_slurp(cu_err));
+    char path[700];
+    snprintf(path, sizeof path, "%s/l.csv", cu_dir);
+    char *log = cu_slurp(path);
+    cr_expect(strncmp(log, "step,loss,grad_norm,sharpness\n0,", 32) == 0, "%.60s", log);
+    size_t lines = 0;
+    for (const char *p = log; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 4); /* header, steps 0, 10, 20 */
+    double l0 = strtod(log + 32, NULL);
+    cr_expect(fabs(l0 - trained) <= 5e-6 * trained, "%.17g vs %.6g", l0, trained);
+    free(log);
+    char *j = cu_slurp(cu_out);
+    cr_expect(cu_json_number(j, NULL, "sharpness_final") > 0.0, "%s", j);
+    free(j);
+}

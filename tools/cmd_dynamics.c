@@ -60,7 +60,8 @@ static const char *const usage =
     "  --sharpness-every K    also lambda_max of the Hessian every K steps (dense for\n"
     "                         d <= 64, else Lanczos on Hessian-vector products)\n"
     DYN_FIGURES_USAGE
-    "@json (keys: final, loss_final, diverged_at, cycle, escape, drift, prop8)\n"
+    "@json (keys: final, loss_final, sharpness_final, diverged_at, cycle, escape,\n"
+    "                        drift, prop8)\n"
     "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
     "  -h, --help             this help\n"
     "\n"
@@ -436,6 +437,8 @@ int cmd_dynamics(int argc, char **argv)
         if (d <= LINSTAB_TRAJECTORY_LOG_DIM) json_vector(&j, "final", t.final, d);
         else linstab_json_null(&j, "final");
         linstab_json_number(&j, "loss_final", lf);
+        if (t.sharpness != NULL) linstab_json_number(&j, "sharpness_final", t.sharpness[t.steps]);
+        else linstab_json_null(&j, "sharpness_final");
         if (have_cycle) {
             linstab_json_begin(&j, "cycle");
             linstab_json_int(&j, "period", (long long)period);
@@ -492,6 +495,7 @@ int cmd_dynamics(int argc, char **argv)
                 linstab_optimizer_name(p.opt), p.eta, p.rho, t.steps, t.diverged ? " (diverged)" : "");
         if (t.diverged) fprintf(fp, "diverged at step %zu: the loss left [-1e100, 1e100]\n", t.steps);
         fprintf(fp, "loss_final  %.10g\n", lf);
+        if (t.sharpness != NULL) fprintf(fp, "sharpness   %.10g at the last step\n", t.sharpness[t.steps]);
         if (d <= LINSTAB_TRAJECTORY_LOG_DIM) {
             fputs("final      ", fp);
             for (size_t k = 0; k < d; k++) fprintf(fp, " %.10g", t.final[k]);

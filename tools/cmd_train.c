@@ -40,6 +40,8 @@ static const char *const usage =
     "                        files in /usr/share/datasets/fashion-mnist)\n"
     "  --teacher N           N synthetic samples: X Gaussian, Y from a random teacher\n"
     "                        MLP of the same layers (seed --seed)\n"
+    "  --save-data           also write the data as the loss saw them to DIR (X.npy,\n"
+    "                        Y.npy; test_X.npy, test_Y.npy with a test set)\n"
     "@loss (default mse)\n"
     "@label-smoothing\n"
     "  --optimizer O         sgd | sam (normalized, Foret et al.) | sam-unnormalized\n"
@@ -87,7 +89,7 @@ enum { OPT_LAYERS = 256, OPT_ACT, OPT_OUTACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, O
        OPT_SCALE, OPT_TEACHER };
 /* the options of switching back, resuming, test sets and the monitor */
 enum { OPT_SGDFROM = 320, OPT_INITFROM, OPT_STARTSTEP, OPT_TESTDATA, OPT_TESTTARGETS, OPT_IDXTI, OPT_IDXTL,
-       OPT_TEACHERTEST, OPT_MONEVERY, OPT_MONSAMPLES };
+       OPT_TEACHERTEST, OPT_MONEVERY, OPT_MONSAMPLES, OPT_SAVEDATA };
 
 static const struct option own_opts[] = {
     {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
@@ -106,6 +108,7 @@ static const struct option own_opts[] = {
     {"test-data", required_argument, NULL, OPT_TESTDATA}, {"test-targets", required_argument, NULL, OPT_TESTTARGETS},
     {"idx-test-images", required_argument, NULL, OPT_IDXTI}, {"idx-test-labels", required_argument, NULL, OPT_IDXTL},
     {"teacher-test", required_argument, NULL, OPT_TEACHERTEST},
+    {"save-data", no_argument, NULL, OPT_SAVEDATA},
     {"monitor-every", required_argument, NULL, OPT_MONEVERY},
     {"monitor-samples", required_argument, NULL, OPT_MONSAMPLES},
     {NULL, 0, NULL, 0}};
@@ -355,6 +358,7 @@ int cmd_train(int argc, char **argv)
     const char *layers = NULL, *optname = "sgd";
     const char *idx_images = NULL, *idx_labels = NULL;
     size_t subset = 0, teacher = 0;
+    int save_data = 0;
     double scale = 1.0 / 255.0;
     linstab_ad_op act = LINSTAB_AD_TANH, out_act = LINSTAB_MLP_OUT_NONE;
     int bias = 1, onehot = 0, rc = 0, have_init = 0;
@@ -420,6 +424,7 @@ int cmd_train(int argc, char **argv)
         case OPT_TEACHERTEST:
             ps.status = cli_parse_count(cmd, "--teacher-test", optarg, 1, SIZE_MAX, &teacher_test);
             break;
+        case OPT_SAVEDATA: save_data = 1; break;
         case OPT_MONEVERY:
             ps.status = cli_parse_count(cmd, "--monitor-every", optarg, 1, SIZE_MAX, &o.monitor_every);
             break;
@@ -621,6 +626,25 @@ int cmd_train(int argc, char **argv)
         stage_abort(&stage);
         rc = 1;
         goto done;
+    }
+    if (save_data) {
+        /* the data as the loss saw them (scaled pixels, one-hot or label
+         * targets), for hessians, critical and dynamics --model */
+        const linstab_array *arr[4] = {&X, &Y, &TX, &TY};
+        static const char *const names[4] = {"X.npy", "Y.npy", "test_X.npy", "test_Y.npy"};
+        char path[4400];
+        for (int k = 0; k < 4 && rc == 0; k++) {
+            if (arr[k]->data == NULL) continue;
+            snprintf(path, sizeof path, "%s/%s", stage.dir, names[k]);
+            if (linstab_npy_write(path, arr[k]->data, arr[k]->ndim, arr[k]->shape, &err) != LINSTAB_OK) {
+                fprintf(stderr, "linstab %s: error: writing the data to %s: %s\n", cmd, out, cli_msg(&err));
+                rc = 1;
+            }
+        }
+        if (rc != 0) {
+            stage_abort(&stage);
+            goto done;
+        }
     }
     if ((rc = stage_commit(cmd, &stage)) != 0) goto done;
     if (res.diverged) {
