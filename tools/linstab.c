@@ -74,8 +74,8 @@ static int known_command(const char *name)
  * not set it the command re-executes itself once with 2^22 cycles (about
  * 1.5 ms; short enough, long enough for back-to-back BLAS calls).  If the
  * exec fails, it carries on with the default.  LINSTAB_NO_REEXEC (or
- * setting OPENBLAS_THREAD_TIMEOUT) turns this off.  `dynamics` does not
- * re-execute: its steps run one after another in one thread, with no
+ * setting OPENBLAS_THREAD_TIMEOUT) turns this off.  `dynamics` on a
+ * built-in objective does not re-execute: its steps run one after another in one thread, with no
  * OpenMP region for the spin to slow down, while the second start-up of
  * some 30 shared libraries would cost it about 8 ms of every run (measured
  * with perf stat: 16.5 -> 6.6 ms task-clock for a process that does
@@ -105,7 +105,17 @@ static int under_valgrind(void)
 static void shorten_openblas_spin(int argc, char **argv)
 {
     if (getenv("OPENBLAS_THREAD_TIMEOUT") != NULL || getenv("LINSTAB_NO_REEXEC") != NULL) return;
-    if (argc >= 2 && strcmp(argv[1], "dynamics") == 0) return;
+    if (argc >= 2 && strcmp(argv[1], "dynamics") == 0) {
+        /* a built-in objective: no BLAS work worth the second start-up; a
+         * model or a family: the linearization's operators are dense BLAS
+         * work whose threads would spin in sched_yield for the default
+         * time (measured: 25 s instead of a few for one MLP's escape rate) */
+        int heavy = 0;
+        for (int k = 2; k < argc; k++)
+            heavy |= strncmp(argv[k], "--model", 7) == 0 || strncmp(argv[k], "--family", 8) == 0 ||
+                     strncmp(argv[k], "--factors", 9) == 0 || strncmp(argv[k], "--diag", 6) == 0;
+        if (!heavy) return;
+    }
     if (under_valgrind()) return;
     /* only when the running image is linstab itself: under an explicit
      * ld.so it is that program, which must not be re-run */

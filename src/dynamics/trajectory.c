@@ -247,6 +247,9 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
         st = oom(err, "trajectory");
         goto done;
     }
+    /* the steps run one after another on small products (a batch's
+     * forward pass): BLAS threads would only wait and spin */
+    int blas = blas_threads_single();
     double lim = p->diverge_loss > 0.0 ? p->diverge_loss : 1e100;
     double *w = out->final;
     memcpy(w, w0, d * sizeof *w);
@@ -304,6 +307,7 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
         for (size_t k = 0; k <= t; k++)
             out->sharpness[k] = k % p->sharpness_every == 0 || k == t ? sharpness_at(o, out->iterates + k * d) : NAN;
     out->steps = t;
+    blas_threads_restore(blas);
 done:
     free(s.idx);
     free(s.idx2);
