@@ -306,7 +306,9 @@ Test(cli_dynamics, an_mlp_checkpoint_is_an_objective_and_its_last_iterate_a_chec
     const size_t xs[2] = {8, 2}, ys[2] = {8, 1}, bad[2] = {8, 3};
     cu_write_npy("X.npy", X, 2, xs);
     cu_write_npy("Y.npy", Y, 2, ys);
-    cu_write_npy("X3.npy", X, 2, bad);
+    double X3[24] = {0};
+    memcpy(X3, X, sizeof X);
+    cu_write_npy("X3.npy", X3, 2, bad);
     cr_assert_eq(cu_run("train --layers 2,3,1 --data X.npy --targets Y.npy --batch 4 --steps 5 --out m0 --quiet"), 0,
                  "%s", cu_slurp(cu_err));
     /* gradient descent from the checkpoint, the last iterate saved */
