@@ -125,6 +125,10 @@ Test(cli_dynamics, bad_input_is_a_usage_error_before_any_work)
         const char *args, *msg;
     } cases[] = {
         {"--objective rosenbrock --optimizer gd --eta 0.1 --start 1,1 --steps 5", "--objective 'rosenbrock'"},
+        {"--objective quadratic --spectrum 1,-0.5 --optimizer gd --eta 0.1 --start 1,1 --steps 5",
+         "--spectrum: entry 2 is -0.5: a minimum needs positive curvatures"},
+        {"--objective quadratic --spectrum 0,1 --optimizer gd --eta 0.1 --start 1,1 --steps 5",
+         "--spectrum: entry 1 is 0"},
         {"--objective quadratic --spectrum 1,nan --optimizer gd --eta 0.1 --start 1,1 --steps 5", "--spectrum 'nan'"},
         {"--objective quadratic --spectrum 1,inf --optimizer gd --eta 0.1 --start 1,1 --steps 5", "--spectrum 'inf'"},
         {"--objective quadratic --spectrum 1,0.5 --optimizer gd --eta 0.1 --start 1,1,1 --steps 5",
@@ -420,5 +424,27 @@ Test(cli_dynamics, train_save_data_gives_dynamics_the_data_train_saw)
     free(log);
     char *j = cu_slurp(cu_out);
     cr_expect(cu_json_number(j, NULL, "sharpness_final") > 0.0, "%s", j);
+    free(j);
+}
+
+Test(cli_dynamics, allow_indefinite_accepts_a_valley_and_a_saddle)
+{
+    /* gradient descent on l = (1, -0.5): the saddle's unstable direction
+     * grows by 1 + 0.5 eta per step, the stable one contracts */
+    cr_assert_eq(cu_run("dynamics --objective quadratic --spectrum 1,-0.5 --allow-indefinite --optimizer gd --eta 0.2 "
+                        "--start 1,1 --steps 10 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    char *j = cu_slurp(cu_out);
+    const char *f = strstr(j, "\"final\": [");
+    cr_assert_not_null(f, "%s", j);
+    double w1 = strtod(f + 10, NULL);
+    cr_expect(fabs(w1 - pow(0.8, 10.0)) <= 1e-15, "%s", j);
+    free(j);
+    cr_assert_eq(cu_run("dynamics --objective quadratic --spectrum 1,0 --allow-indefinite --optimizer sam-normalized "
+                        "--eta 0.2 --rho 1 --start 2,2 --steps 300 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    j = cu_slurp(cu_out);
+    double want = 0.2 * 1.0 * 1.0 / (2.0 - 0.2);
+    cr_expect(fabs(cu_json_number(j, "\"cycle\"", "amplitude") - want) <= 1e-8 * want, "%s", j);
     free(j);
 }

@@ -25,7 +25,8 @@ static const char *const usage =
     "Run GD, SGD or SAM from a chosen start on an objective and report what the\n"
     "theory predicts beside what the run does (docs/math.md §6).\n"
     "objectives:\n"
-    "  --objective quadratic --spectrum L1,L2,...   w'diag(L)w/2\n"
+    "  --objective quadratic --spectrum L1,L2,...   w'diag(L)w/2 (L > 0, or any finite\n"
+    "                         values with --allow-indefinite)\n"
     "  --objective bartlett   w1^2/(1 + w2^2/2) + w2^2/2 (Bartlett et al. 2023)\n"
     "  --objective tanh2      tanh^2(v tanh u)/2 at w = (u, v) (Zhou et al. 2025,\n"
     "                         Example 4.1)\n"
@@ -342,6 +343,14 @@ int cmd_dynamics(int argc, char **argv)
             rc = cli_usage_error(cmd, "--objective quadratic needs --spectrum L1,L2,...");
             goto done;
         }
+        for (size_t j = 0; j < nspec && !src.allow_indefinite; j++)
+            if (!(spectrum[j] > 0.0)) {
+                rc = cli_usage_error(cmd,
+                                     "--spectrum: entry %zu is %g: a minimum needs positive curvatures "
+                                     "(--allow-indefinite accepts zero and negative ones: a valley, a saddle)",
+                                     j + 1, spectrum[j]);
+                goto done;
+            }
         st = linstab_objective_quadratic(spectrum, nspec, &o, &err);
     } else if (strcmp(objective, "bartlett") == 0) {
         st = linstab_objective_bartlett(&o, &err);

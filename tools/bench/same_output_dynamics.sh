@@ -25,7 +25,7 @@ cmds=(
     "--objective quadratic --spectrum 1.3,0.6,0.2 --optimizer sam-normalized --eta 0.3 --rho 0.7 --start 1,-2,0.5 --steps 3000"
     "--objective quadratic --spectrum 1,0.5 --optimizer gd --eta 2.5 --start 1,1 --steps 100000 --log LOG"
     "--objective quadratic --spectrum 1,0.5 --optimizer gd --eta 0.5 --start 1,1 --steps 1000 --json --log LOG"
-    "--objective quadratic --spectrum 2,-0.1 --optimizer sgd --eta 0.3 --start 1,1e-3 --steps 500 --log LOG"
+    "--objective quadratic --spectrum 2,-0.1 --allow-indefinite --optimizer sgd --eta 0.3 --start 1,1e-3 --steps 500 --log LOG"
     "--objective quadratic --spectrum 1,0.5,0.25 --optimizer sam-same --eta 0.4 --rho 0.3 --start 1,1,1 --steps 2000 --log LOG --json"
     "--objective quadratic --spectrum 1,0.5,0.25 --optimizer sam-independent --eta 0.4 --rho 0.3 --start 1,1,1 --steps 2000 --log LOG"
     "--objective quadratic --spectrum 3,0.5 --optimizer sam-normalized --eta 0.5 --rho 0.1 --start 0.3,-0.2 --steps 2000 --noise 0.01 --seed 7 --log LOG --json"
