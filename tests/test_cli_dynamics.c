@@ -448,3 +448,37 @@ Test(cli_dynamics, allow_indefinite_accepts_a_valley_and_a_saddle)
     cr_expect(fabs(cu_json_number(j, "\"cycle\"", "amplitude") - want) <= 1e-8 * want, "%s", j);
     free(j);
 }
+
+Test(cli_dynamics, a_quadratic_given_by_its_matrix_cycles_as_theorem_2_says)
+{
+    /* L = Q diag(1.3, 0.6) Q' with Q a rotation by 0.4: the cycle lies
+     * along Q e1 with Theorem 2's amplitude */
+    double c = cos(0.4), s = sin(0.4);
+    const double L[4] = {1.3 * c * c + 0.6 * s * s, (1.3 - 0.6) * c * s, (1.3 - 0.6) * c * s, 1.3 * s * s + 0.6 * c * c};
+    const size_t shape[2] = {2, 2};
+    cu_write_npy("L.npy", L, 2, shape);
+    cr_assert_eq(cu_run("dynamics --objective quadratic --matrix L.npy --optimizer sam-normalized --eta 0.3 --rho 0.7 "
+                        "--start 1,-2 --steps 3000 --json"),
+                 0, "%s", cu_slurp(cu_err));
+    char *j = cu_slurp(cu_out);
+    double want = 0.3 * 0.7 * 1.3 / (2.0 - 0.3 * 1.3);
+    cr_expect_eq(cu_json_number(j, "\"cycle\"", "period"), 2.0, "%s", j);
+    cr_expect(fabs(cu_json_number(j, "\"cycle\"", "amplitude") - want) <= 1e-8 * want, "%s", j);
+    cr_expect(fabs(cu_json_number(j, "\"cycle\"", "predicted_amplitude") - want) <= 1e-14 * want, "%s", j);
+    cr_expect(cu_json_number(j, "\"prop8\"", "max_deviation") <= 1e-13, "%s", j);
+    free(j);
+    /* an indefinite matrix needs --allow-indefinite; an asymmetric one is refused */
+    const double S[4] = {1.0, 0.0, 0.0, -0.5}, A[4] = {1.0, 0.3, 0.0, 1.0};
+    cu_write_npy("S.npy", S, 2, shape);
+    cu_write_npy("A.npy", A, 2, shape);
+    cr_expect_eq(cu_run("dynamics --objective quadratic --matrix S.npy --optimizer gd --eta 0.1 --start 1,1 --steps 3"), 2);
+    cr_expect(strstr(cu_slurp(cu_err), "its smallest eigenvalue is -0.5") != NULL, "%s", cu_slurp(cu_err));
+    cr_expect_eq(cu_run("dynamics --objective quadratic --matrix S.npy --allow-indefinite --optimizer gd --eta 0.1 "
+                        "--start 1,1 --steps 3"),
+                 0, "%s", cu_slurp(cu_err));
+    cr_expect_eq(cu_run("dynamics --objective quadratic --matrix A.npy --optimizer gd --eta 0.1 --start 1,1 --steps 3"), 1);
+    cr_expect(strstr(cu_slurp(cu_err), "not symmetric") != NULL, "%s", cu_slurp(cu_err));
+    cr_expect_eq(cu_run("dynamics --objective quadratic --matrix L.npy --spectrum 1,2 --optimizer gd --eta 0.1 "
+                        "--start 1,1 --steps 3"),
+                 2);
+}

@@ -10,11 +10,13 @@
 #include "dynamics_plot.h"
 #include "linstab/json.h"
 #include "linstab/objective.h"
+#include "linstab/sym.h"
 #include "cli_model.h"
 #include "linstab/trajectory.h"
 
 static const char *const usage =
-    "usage: linstab dynamics (--objective quadratic --spectrum L1,L2,... | --objective bartlett\n"
+    "usage: linstab dynamics (--objective quadratic --spectrum L1,L2,... | --matrix L.npy\n"
+    "                         | --objective bartlett\n"
     "                         | --objective tanh2 | --model DIR --data X.npy --targets Y.npy\n"
     "                         | --family F | --factors U | --diag D)\n"
     "                        --optimizer OPT [--switch STEP:OPT] --eta E [--rho R] [--batch B]\n"
@@ -26,7 +28,8 @@ static const char *const usage =
     "theory predicts beside what the run does (docs/math.md §6).\n"
     "objectives:\n"
     "  --objective quadratic --spectrum L1,L2,...   w'diag(L)w/2 (L > 0, or any finite\n"
-    "                         values with --allow-indefinite)\n"
+    "                         values with --allow-indefinite); or --matrix L.npy:\n"
+    "                         w'Lw/2 with a symmetric (positive definite) d x d L\n"
     "  --objective bartlett   w1^2/(1 + w2^2/2) + w2^2/2 (Bartlett et al. 2023)\n"
     "  --objective tanh2      tanh^2(v tanh u)/2 at w = (u, v) (Zhou et al. 2025,\n"
     "                         Example 4.1)\n"
@@ -77,12 +80,13 @@ static const char *const usage =
     "Exit status: 0 (also when the run diverges: it stops there, keeps its log\n"
     "and says at which step), 1 error, 2 usage error.\n";
 
-enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG, OPT_SAVE,
+enum { OPT_OBJECTIVE = 256, OPT_SPECTRUM, OPT_MATRIX, OPT_OPTIMIZER, OPT_SWITCH, OPT_NOISE, OPT_START, OPT_STEPS, OPT_LOG, OPT_SAVE,
        OPT_LOG_EVERY, OPT_SHARPNESS_EVERY,
        OPT_PLOT, OPT_PLOT_LOSS, OPT_PLOT_BOX };
 
 static const struct option own_opts[] = {
     {"objective", required_argument, NULL, OPT_OBJECTIVE}, {"spectrum", required_argument, NULL, OPT_SPECTRUM},
+    {"matrix", required_argument, NULL, OPT_MATRIX},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER}, {"switch", required_argument, NULL, OPT_SWITCH},
     {"noise", required_argument, NULL, OPT_NOISE},         {"start", required_argument, NULL, OPT_START},
     {"save", required_argument, NULL, OPT_SAVE},
@@ -225,12 +229,52 @@ static int write_log(const char *cmd, const char *path, const linstab_trajectory
     return cli_output_close(cmd, &o, 1);
 }
 
+/* --matrix L.npy: a symmetric d x d L, positive definite unless indefinite
+ * ones are allowed; OUT *o.  0 or an exit status after the message. */
+static int load_matrix(const char *cmd, const char *path, int allow_indefinite, linstab_objective **o)
+{
+    linstab_error err = {0};
+    linstab_array a = {0};
+    if (linstab_npy_read(path, 0, &a, &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
+        return 1;
+    }
+    int rc = 0;
+    size_t d = a.ndim == 2 ? a.shape[0] : 0;
+    double *ev = NULL;
+    if (a.ndim != 2 || a.shape[0] != a.shape[1] || d == 0) {
+        rc = cli_usage_error(cmd, "--matrix %s: expected a square d x d array", path);
+    } else if (linstab_objective_quadratic_matrix(a.data, d, o, &err) != LINSTAB_OK) {
+        fprintf(stderr, "linstab %s: error: --matrix %s: %s\n", cmd, path, cli_msg(&err));
+        rc = err.code == LINSTAB_EINVAL ? 2 : 1;
+    } else if (!allow_indefinite) {
+        ev = malloc(d * sizeof *ev);
+        if (ev == NULL || linstab_sym_eig(d, a.data, ev, NULL, &err) != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: --matrix %s: eigenvalues: %s\n", cmd, path,
+                    ev == NULL ? "out of memory" : cli_msg(&err));
+            rc = 1;
+        } else if (!(ev[0] > 0.0)) {
+            rc = cli_usage_error(cmd,
+                                 "--matrix %s: its smallest eigenvalue is %g: a minimum needs a positive definite "
+                                 "L (--allow-indefinite accepts others: a valley, a saddle)",
+                                 path, ev[0]);
+        }
+    }
+    if (rc != 0) {
+        linstab_objective_free(*o);
+        *o = NULL;
+    }
+    free(ev);
+    linstab_npy_array_free(&a);
+    return rc;
+}
+
 int cmd_dynamics(int argc, char **argv)
 {
     const char *cmd = "dynamics";
     linstab_error err = {0};
     linstab_trajectory_opts p = linstab_trajectory_defaults();
-    const char *objective = NULL, *log_path = NULL, *save_dir = NULL;
+    const char *objective = NULL, *log_path = NULL, *save_dir = NULL, *matrix_path = NULL;
     double *spectrum = NULL, *start = NULL;
     size_t nspec = 0, nstart = 0;
     cli_common_opts co = cli_common_defaults();
@@ -245,6 +289,7 @@ int cmd_dynamics(int argc, char **argv)
         }
         switch (c) {
         case OPT_OBJECTIVE: objective = optarg; break;
+        case OPT_MATRIX: matrix_path = optarg; break;
         case OPT_SPECTRUM:
             free(spectrum);
             spectrum = NULL;
@@ -316,8 +361,8 @@ int cmd_dynamics(int argc, char **argv)
         rc = cli_usage_error(cmd, "--start is required (one value per coordinate)");
         goto done;
     }
-    if (spectrum != NULL && (objective == NULL || strcmp(objective, "quadratic") != 0)) {
-        rc = cli_usage_error(cmd, "--spectrum is an option of --objective quadratic only");
+    if ((spectrum != NULL || matrix_path != NULL) && (objective == NULL || strcmp(objective, "quadratic") != 0)) {
+        rc = cli_usage_error(cmd, "--spectrum and --matrix are options of --objective quadratic only");
         goto done;
     }
     linstab_status st = LINSTAB_OK;
@@ -339,9 +384,13 @@ int cmd_dynamics(int argc, char **argv)
         if (rc != 0) goto done;
         st = linstab_objective_family(f, &o, &err);
     } else if (strcmp(objective, "quadratic") == 0) {
-        if (spectrum == NULL) {
-            rc = cli_usage_error(cmd, "--objective quadratic needs --spectrum L1,L2,...");
+        if ((spectrum == NULL) == (matrix_path == NULL)) {
+            rc = cli_usage_error(cmd, "--objective quadratic needs one of --spectrum L1,L2,... and --matrix L.npy");
             goto done;
+        }
+        if (matrix_path != NULL) {
+            rc = load_matrix(cmd, matrix_path, src.allow_indefinite, &o);
+            if (rc != 0) goto done;
         }
         for (size_t j = 0; j < nspec && !src.allow_indefinite; j++)
             if (!(spectrum[j] > 0.0)) {
@@ -351,7 +400,7 @@ int cmd_dynamics(int argc, char **argv)
                                      j + 1, spectrum[j]);
                 goto done;
             }
-        st = linstab_objective_quadratic(spectrum, nspec, &o, &err);
+        if (spectrum != NULL) st = linstab_objective_quadratic(spectrum, nspec, &o, &err);
     } else if (strcmp(objective, "bartlett") == 0) {
         st = linstab_objective_bartlett(&o, &err);
     } else if (strcmp(objective, "tanh2") == 0) {
