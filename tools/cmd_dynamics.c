@@ -15,9 +15,9 @@
 #include "linstab/trajectory.h"
 
 static const char *const usage =
-    "usage: linstab dynamics (--objective quadratic --spectrum L1,L2,... | --matrix L.npy\n"
-    "                         | --objective bartlett\n"
-    "                         | --objective tanh2 | --model DIR --data X.npy --targets Y.npy\n"
+    "usage: linstab dynamics (--objective quadratic (--spectrum L1,L2,... | --matrix L.npy)\n"
+    "                         | --objective bartlett | --objective tanh2\n"
+    "                         | --model DIR --data X.npy --targets Y.npy\n"
     "                         | --family F | --factors U | --diag D)\n"
     "                        --optimizer OPT [--switch STEP:OPT] --eta E [--rho R] [--batch B]\n"
     "                        [--sampling S] [--noise S] [--start W1,W2,...] --steps N [--seed S]\n"
@@ -58,9 +58,8 @@ static const char *const usage =
     "output:\n"
     "  --log FILE.csv|.npy    per step: step, loss, grad_norm, [sharpness], w1..wd\n"
     "                         (d <= 16); a name ending in .npy gives an array\n"
-    "  --log-every K          evaluate the full loss (and log a row) every K steps,\n"
-    "                         at the switch and at the end only (default 1); a step\n"
-    "                         then costs its batch gradients alone, as in training\n"
+    "  --log-every K          the full loss (and a log row) every K steps, at the\n"
+    "                         switch and at the end only (default 1)\n"
     "  --sharpness-every K    also lambda_max of the Hessian every K steps (dense for\n"
     "                         d <= 64, else Lanczos on Hessian-vector products)\n"
     DYN_FIGURES_USAGE
