@@ -339,7 +339,27 @@ Test(cli_dynamics, an_mlp_checkpoint_is_an_objective_and_its_last_iterate_a_chec
     cr_expect_eq(cu_run("dynamics --model m0 --optimizer gd --eta 0.1 --steps 3 --save m2"), 2);
     cr_expect(strstr(cu_slurp(cu_err), "--model needs --data and --targets") != NULL);
     cr_expect_eq(cu_run("dynamics --model m0 --data X3.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 --save m2"),
-                 1);
+                 2);
+    cr_expect(strstr(cu_slurp(cu_err), "m0 (2 inputs, 1 outputs) does not fit the data X3.npy (8 x 3) and Y.npy (8 x 1)") !=
+                  NULL,
+              "%s", cu_slurp(cu_err));
+    /* outputs written after the run are checked before it */
+    cr_expect_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 "
+                        "--save nodir/m2"),
+                 2);
+    cr_expect(strstr(cu_slurp(cu_err), "--save nodir/m2: cannot write there") != NULL, "%s", cu_slurp(cu_err));
+    cr_expect_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 "
+                        "--save X.npy"),
+                 2);
+    cr_expect(strstr(cu_slurp(cu_err), "--save X.npy: exists and is not a directory") != NULL, "%s", cu_slurp(cu_err));
+    cr_expect_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 "
+                        "--log m0"),
+                 2);
+    cr_expect(strstr(cu_slurp(cu_err), "--log m0: is a directory") != NULL, "%s", cu_slurp(cu_err));
+    cr_expect_eq(cu_run("dynamics --objective bartlett --optimizer gd --eta 0.1 --start 1,1 --steps 9 --switch 5:sgd "
+                        "--switch 3:gd"),
+                 2);
+    cr_expect(strstr(cu_slurp(cu_err), "--switch is given twice") != NULL, "%s", cu_slurp(cu_err));
     cr_expect_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 "
                         "--start 1,2 --save m2"),
                  2);

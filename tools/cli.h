@@ -27,6 +27,15 @@ const char *cli_msg(const linstab_error *err);
 int cli_fail(const char *cmd, const linstab_error *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Before any work: a file named path can be written (a temporary file is
+ * created beside it and removed; path itself must not be a directory).  0,
+ * or 2 after a usage error naming opt and path. */
+int cli_probe_writable(const char *cmd, const char *opt, const char *path);
+
+/* The same for a folder written at the end (--save DIR): DIR is a folder or
+ * does not exist yet, and its parent takes a new entry.  0 or 2. */
+int cli_probe_folder(const char *cmd, const char *opt, const char *dir);
+
 /*
  * Strict number parsing of an option's value with its valid range (see
  * cli_parse.h for the accepted syntax: decimal only, no white space, no

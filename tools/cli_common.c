@@ -54,6 +54,49 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+int cli_probe_writable(const char *cmd, const char *opt, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return cli_usage_error(cmd, "%s %s: is a directory", opt, path);
+    size_t len = strlen(path) + sizeof ".probe.XXXXXX";
+    char *tmp = malloc(len);
+    if (tmp == NULL) {
+        fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, opt);
+        return 1;
+    }
+    snprintf(tmp, len, "%s.probe.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return cli_usage_error(cmd, "%s %s: cannot write there: %s", opt, path, strerror(e));
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    return 0;
+}
+
+int cli_probe_folder(const char *cmd, const char *opt, const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) return cli_usage_error(cmd, "%s %s: exists and is not a directory", opt, dir);
+        size_t len = strlen(dir) + sizeof "/.probe";
+        char *inside = malloc(len);
+        if (inside == NULL) {
+            fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, opt);
+            return 1;
+        }
+        snprintf(inside, len, "%s/.probe", dir);
+        int rc = cli_probe_writable(cmd, opt, inside);
+        free(inside);
+        return rc;
+    }
+    return cli_probe_writable(cmd, opt, dir);
+}
+
 int cli_parse_number(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      unsigned flags, double *out)
 {

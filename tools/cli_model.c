@@ -34,9 +34,15 @@ int cli_model_load(const char *cmd, const cli_family_source *src, linstab_mlp **
         what = src->targets;
         st = cli_labels_from_onehot(Y, (*m)->sizes[(*m)->nlayers], &err);
     }
-    if (st == LINSTAB_OK) {
-        what = src->model;
-        st = linstab_mlp_check_data(*m, X, Y, src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE, &err);
+    if (st == LINSTAB_OK &&
+        linstab_mlp_check_data(*m, X, Y, src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE, &err) != LINSTAB_OK) {
+        /* the checkpoint and the data do not fit each other: say both */
+        char xs[64], ys[64];
+        snprintf(xs, sizeof xs, X->ndim == 2 ? "%zu x %zu" : "%zu", X->shape[0], X->shape[1]);
+        snprintf(ys, sizeof ys, Y->ndim == 2 ? "%zu x %zu" : "%zu", Y->shape[0], Y->shape[1]);
+        return cli_usage_error(cmd, "%s (%zu inputs, %zu outputs) does not fit the data %s (%s) and %s (%s): %s",
+                               src->model, (*m)->sizes[0], (*m)->sizes[(*m)->nlayers], src->data, xs, src->targets,
+                               ys, cli_msg(&err));
     }
     if (st != LINSTAB_OK) {
         if (what != NULL) fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, what, cli_msg(&err));

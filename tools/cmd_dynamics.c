@@ -304,6 +304,10 @@ int cmd_dynamics(int argc, char **argv)
                 ps.status = cli_usage_error(cmd, "%s", cli_msg(&err));
             break;
         case OPT_SWITCH: {
+            if (p.switch_step > 0) {
+                ps.status = cli_usage_error(cmd, "--switch is given twice: one switch per run");
+                break;
+            }
             const char *colon = strchr(optarg, ':');
             char num[32];
             size_t len = colon != NULL ? (size_t)(colon - optarg) : 0;
@@ -418,6 +422,9 @@ int cmd_dynamics(int argc, char **argv)
         goto done;
     }
     if ((rc = dyn_figures_check(cmd, &figs, d)) != 0) goto done;
+    /* the outputs written after the run: refused now, before any work */
+    if (log_path != NULL && (rc = cli_probe_writable(cmd, "--log", log_path)) != 0) goto done;
+    if (save_dir != NULL && (rc = cli_probe_folder(cmd, "--save", save_dir)) != 0) goto done;
     p.eta = co.eta;
     p.rho = co.rho;
     p.batch = co.batch;

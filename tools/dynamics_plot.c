@@ -61,28 +61,6 @@ int dyn_figures_option(const char *cmd, int which, const char *arg, dyn_figures 
     return 0;
 }
 
-/* A file can be created beside path (then removed): a usage error if not. */
-static int probe(const char *cmd, const char *opt, const char *path)
-{
-    size_t len = strlen(path) + sizeof ".probe.XXXXXX";
-    char *tmp = malloc(len);
-    if (tmp == NULL) {
-        fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, opt);
-        return 1;
-    }
-    snprintf(tmp, len, "%s.probe.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return cli_usage_error(cmd, "%s %s: cannot write there: %s", opt, path, strerror(e));
-    }
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    return 0;
-}
-
 int dyn_figures_check(const char *cmd, const dyn_figures *f, size_t d)
 {
     if (f->have_box && f->heat == NULL) return cli_usage_error(cmd, "--plot-box is an option of --plot");
@@ -91,8 +69,8 @@ int dyn_figures_check(const char *cmd, const dyn_figures *f, size_t d)
         return cli_usage_error(cmd, "--plot draws objectives of dimension 2; this one has dimension %zu", d);
     if (f->heat != NULL && f->loss != NULL && strcmp(f->heat, f->loss) == 0)
         return cli_usage_error(cmd, "--plot and --plot-loss name the same file %s", f->heat);
-    int rc = f->heat != NULL ? probe(cmd, "--plot", f->heat) : 0;
-    if (rc == 0 && f->loss != NULL) rc = probe(cmd, "--plot-loss", f->loss);
+    int rc = f->heat != NULL ? cli_probe_writable(cmd, "--plot", f->heat) : 0;
+    if (rc == 0 && f->loss != NULL) rc = cli_probe_writable(cmd, "--plot-loss", f->loss);
     if (rc == 0 && !linstab_plot_available()) {
         fprintf(stderr, "linstab %s: error: %s: figures are not available in this build (linstab was built "
                         "without PLplot)\n", cmd, f->heat != NULL ? "--plot" : "--plot-loss");
