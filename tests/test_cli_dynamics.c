@@ -360,6 +360,14 @@ Test(cli_dynamics, an_mlp_checkpoint_is_an_objective_and_its_last_iterate_a_chec
                         "--switch 3:gd"),
                  2);
     cr_expect(strstr(cu_slurp(cu_err), "--switch is given twice") != NULL, "%s", cu_slurp(cu_err));
+    /* a diverged run keeps its log but writes no checkpoint */
+    cr_expect_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 1e4 --steps 500 "
+                        "--save m9 --log d.csv"),
+                 0, "%s", cu_slurp(cu_err));
+    cr_expect(strstr(cu_slurp(cu_err), "--save m9: not written: the run diverged at step") != NULL, "%s",
+              cu_slurp(cu_err));
+    cr_expect_not(cu_exists("m9"));
+    cr_expect(cu_exists("d.csv"));
     cr_expect_eq(cu_run("dynamics --model m0 --data X.npy --targets Y.npy --optimizer gd --eta 0.1 --steps 3 "
                         "--start 1,2 --save m2"),
                  2);

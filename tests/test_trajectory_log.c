@@ -166,3 +166,62 @@ Test(trajectory_log, an_mlp_run_records_its_sharpness_by_lanczos_and_its_switch_
     linstab_objective_free(o);
     linstab_mlp_free(m);
 }
+
+Test(trajectory_log, one_sample_objectives_give_the_same_run_with_the_loss_every_k_steps)
+{
+    /* log_every > 1 leaves the closed-form loops for the general one, which
+     * must then take the full gradient itself at the unlogged steps */
+    linstab_objective *os[2] = {NULL, NULL};
+    linstab_error err;
+    cr_assert_eq(linstab_objective_bartlett(&os[0], &err), LINSTAB_OK);
+    cr_assert_eq(linstab_objective_tanh2(&os[1], &err), LINSTAB_OK);
+    const linstab_optimizer opts[5] = {LINSTAB_OPT_GD, LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP,
+                                       LINSTAB_OPT_SAM_NORMALIZED};
+    const double w0[2] = {1.2, 0.4};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t a = 0; a < 5; a++) {
+            linstab_trajectory_opts p = linstab_trajectory_defaults();
+            p.opt = opts[a];
+            p.eta = 0.3;
+            p.rho = 0.2;
+            p.steps = 50;
+            linstab_trajectory all = run(os[k], w0, &p);
+            p.log_every = 3;
+            p.sharpness_every = 5;
+            linstab_trajectory some = run(os[k], w0, &p);
+            cr_assert_eq(some.steps, all.steps);
+            for (size_t t = 0; t <= all.steps; t++) {
+                cr_expect_eq(some.iterates[2 * t], all.iterates[2 * t], "objective %zu optimizer %zu step %zu", k, a, t);
+                cr_expect_eq(some.iterates[2 * t + 1], all.iterates[2 * t + 1]);
+                int logged = t % 3 == 0 || t % 5 == 0 || t == all.steps;
+                cr_expect(logged ? some.loss[t] == all.loss[t] : isnan(some.loss[t]), "step %zu", t);
+                cr_expect(t % 5 == 0 || t == all.steps ? isfinite(some.sharpness[t]) : isnan(some.sharpness[t]));
+            }
+            linstab_trajectory_clear(&all);
+            linstab_trajectory_clear(&some);
+        }
+    linstab_objective_free(os[0]);
+    linstab_objective_free(os[1]);
+}
+
+Test(trajectory_log, a_diverging_run_leaves_no_sharpness_at_its_last_step)
+{
+    const double l[2] = {1.0, 30.0};
+    linstab_objective *o = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_quadratic(l, 2, &o, &err), LINSTAB_OK);
+    linstab_trajectory_opts p = linstab_trajectory_defaults();
+    p.opt = LINSTAB_OPT_GD;
+    p.eta = 1.0;
+    p.steps = 1000;
+    p.sharpness_every = 10;
+    p.log_every = 4;
+    const double w0[2] = {1.0, 1.0};
+    linstab_trajectory t = run(o, w0, &p);
+    cr_assert(t.diverged);
+    cr_expect(isnan(t.sharpness[t.steps]));
+    cr_expect_eq(t.sharpness[0], 30.0);
+    cr_expect(!isnan(t.loss[t.steps]));
+    linstab_trajectory_clear(&t);
+    linstab_objective_free(o);
+}

@@ -155,11 +155,13 @@ static int ends_with(const char *s, const char *tail)
 }
 
 /* The steps the log holds: every one, or with --log-every K those whose
- * loss was evaluated (t = 0 mod K, the switch step, the last). */
+ * loss was evaluated (t = 0 mod K, the switch step, the sharpness's steps,
+ * the last). */
 static int logged_row(const linstab_trajectory *t, const linstab_trajectory_opts *p, size_t k)
 {
     size_t K = p->log_every > 1 ? p->log_every : 1;
-    return k % K == 0 || k == t->steps || (p->switch_step > 0 && k == p->switch_step);
+    return k % K == 0 || k == t->steps || (p->switch_step > 0 && k == p->switch_step) ||
+           (p->sharpness_every > 0 && k % p->sharpness_every == 0);
 }
 
 /* The values of row k: step, loss, grad_norm, [sharpness], w1..wd (the
@@ -439,7 +441,9 @@ int cmd_dynamics(int argc, char **argv)
         rc = write_log(cmd, log_path, &t, &p);
         if (rc != 0) goto done;
     }
-    if (save_dir != NULL) {
+    if (save_dir != NULL && t.diverged) {
+        fprintf(stderr, "linstab %s: --save %s: not written: the run diverged at step %zu\n", cmd, save_dir, t.steps);
+    } else if (save_dir != NULL) {
         memcpy(model->theta, t.final, model->p * sizeof *model->theta);
         if (linstab_mlp_save(model, save_dir, &err) != LINSTAB_OK) {
             rc = cli_fail(cmd, &err);

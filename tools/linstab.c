@@ -110,10 +110,17 @@ static void shorten_openblas_spin(int argc, char **argv)
          * model or a family: the linearization's operators are dense BLAS
          * work whose threads would spin in sched_yield for the default
          * time (measured: 25 s instead of a few for one MLP's escape rate) */
+        static const char *const heavy_opts[] = {"--model", "--family", "--factors", "--diag", "--matrix"};
         int heavy = 0;
-        for (int k = 2; k < argc; k++)
-            heavy |= strncmp(argv[k], "--model", 7) == 0 || strncmp(argv[k], "--family", 8) == 0 ||
-                     strncmp(argv[k], "--factors", 9) == 0 || strncmp(argv[k], "--diag", 6) == 0;
+        for (int k = 2; k < argc && !heavy; k++) {
+            /* an option name as getopt_long takes it: in full or any
+             * unambiguous abbreviation, with or without =VALUE */
+            const char *a = argv[k];
+            size_t len = strcspn(a, "=");
+            if (strncmp(a, "--", 2) != 0 || len < 4) continue;
+            for (size_t h = 0; h < sizeof heavy_opts / sizeof heavy_opts[0]; h++)
+                heavy |= len <= strlen(heavy_opts[h]) && strncmp(a, heavy_opts[h], len) == 0;
+        }
         if (!heavy) return;
     }
     if (under_valgrind()) return;

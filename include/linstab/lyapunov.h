@@ -40,7 +40,9 @@ typedef struct linstab_lyap {
  * w every step; run k uses the stream linstab_rng_stream_mc(seed, k), so
  * the result depends on (seed, runs, steps) only.  OUT *out: mean and standard error over
  * runs (exponent -INFINITY, stderr 0 when a run reaches w = 0 exactly),
- * exact = 0; *out is untouched on failure.  Errors: LINSTAB_EINVAL
+ * exact = 0; *out is untouched on failure.  OpenBLAS runs single-threaded
+ * during the call (set to 1 and put back): not for two threads that use
+ * BLAS at once.  Errors: LINSTAB_EINVAL
  * (runs < 2 or steps < 10), LINSTAB_ENOMEM, those of
  * linstab_simulate_alloc.
  */

@@ -65,8 +65,10 @@ typedef struct linstab_trajectory {
     double *grad_norm;  /* steps + 1: ||g(w_t)|| of the full mean */
     double *iterates;   /* (steps + 1) x d when d <= LINSTAB_TRAJECTORY_LOG_DIM, else NULL */
     double *final;      /* d: w_steps */
-    double *at_switch;  /* d: w at the switch step (before its step), or NULL */
-    double *sharpness;  /* steps + 1 (NaN where not computed), or NULL */
+    double *at_switch;  /* d: w at the switch step (before its step); NULL without a
+                           switch or when the run diverged before it */
+    double *sharpness;  /* steps + 1 (NaN where not computed, and at a diverging
+                           step), or NULL */
     int diverged;       /* 1: stopped at step `steps` because the loss left the range
                            (or, between logged steps, the iterate stopped being finite) */
 } linstab_trajectory;
@@ -78,7 +80,10 @@ typedef struct linstab_trajectory {
  * training), and a divergence is seen there or when the iterate stops
  * being finite.  The sharpness comes from the dense Hessian (d <= 64) or
  * from Lanczos on Hessian-vector products (eigen.h); an eigensolver that
- * does not converge leaves NaN.
+ * does not converge leaves NaN.  The steps at which the sharpness is
+ * computed are also logged steps (their loss is evaluated).  OpenBLAS runs
+ * single-threaded during the run (its thread count is set to 1 and put
+ * back): do not call this from two threads that use BLAS at once.
  * OUT *out (release with linstab_trajectory_clear, also after a failure).
  * A divergence is not an error: the run stops there, keeps its log and
  * sets out->diverged.  Errors: LINSTAB_EINVAL (eta <= 0 or not finite,

@@ -226,6 +226,7 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
     size_t rows = T + 1;
     size_t ilen = d <= LINSTAB_TRAJECTORY_LOG_DIM ? mul_sz(rows, d, &ovf) : 0;
     mul_sz(rows, sizeof(double), &ovf);
+    mul_sz(ilen, sizeof(double), &ovf);
     if (ovf) return linstab_error_set_param(err, LINSTAB_EINVAL, "steps", "%zu steps are too many", T);
     stepper s = {o, d, n, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     out->d = d;
@@ -235,6 +236,8 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
     if (ilen) out->iterates = malloc(ilen * sizeof *out->iterates);
     if (p->switch_step > 0) out->at_switch = malloc(d * sizeof *out->at_switch);
     if (p->sharpness_every > 0) out->sharpness = malloc(rows * sizeof *out->sharpness);
+    if (out->sharpness != NULL)
+        for (size_t k = 0; k < rows; k++) out->sharpness[k] = NAN;
     s.idx = malloc((n + 1) * sizeof *s.idx);
     s.idx2 = malloc((n + 1) * sizeof *s.idx2);
     s.work = calloc(n + 1, sizeof *s.work);
@@ -247,8 +250,8 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
         st = oom(err, "trajectory");
         goto done;
     }
-    /* the steps run one after another on small products (a batch's
-     * forward pass): BLAS threads would only wait and spin */
+    /* the steps run one after another, mostly on products too small for
+     * threads (a batch's forward pass): BLAS runs single-threaded here */
     int blas = blas_threads_single();
     double lim = p->diverge_loss > 0.0 ? p->diverge_loss : 1e100;
     double *w = out->final;
@@ -271,7 +274,8 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
             int finite = 1;
             for (size_t j = 0; j < d; j++) finite &= isfinite(w[j]);
             double gn = NAN;
-            if (t % K == 0 || t == T || t == p->switch_step || !finite) {
+            int sharp = out->sharpness != NULL && (t % p->sharpness_every == 0 || t == T);
+            if (t % K == 0 || t == T || t == p->switch_step || sharp || !finite) {
                 double l;
                 linstab_objective_eval(o, w, NULL, 0, &l, s.g);
                 gn = norm2(d, s.g);
@@ -285,8 +289,7 @@ linstab_status linstab_trajectory_run(const linstab_objective *o, const double *
                 out->loss[t] = NAN;
                 out->grad_norm[t] = NAN;
             }
-            if (out->sharpness != NULL)
-                out->sharpness[t] = t % p->sharpness_every == 0 || t == T ? sharpness_at(o, w) : NAN;
+            if (sharp) out->sharpness[t] = sharpness_at(o, w);
             if (t == T) break;
             linstab_optimizer opt = p->switch_step > 0 && t >= p->switch_step ? p->switch_opt : p->opt;
             if (isnan(gn) && (opt == LINSTAB_OPT_GD || n <= 1)) {
@@ -321,7 +324,7 @@ done:
 int linstab_trajectory_cycle(const linstab_trajectory *t, size_t window, double tol, size_t *period,
                              double *amplitude)
 {
-    if (t->iterates == NULL) return 0;
+    if (t->iterates == NULL || t->d > LINSTAB_TRAJECTORY_LOG_DIM) return 0;
     size_t d = t->d, T = t->steps;
     for (size_t p = 1; p <= 8; p++) {
         if (window < 2 * p || window > T) continue;
@@ -351,10 +354,12 @@ int linstab_trajectory_cycle(const linstab_trajectory *t, size_t window, double 
     return 0;
 }
 
-/* The Hessian of a one-sample objective at w (d x d, by d products). */
+/* The Hessian of o's full mean at w (d x d, by d products); NULL when it
+ * does not fit (more than 2 GiB) or memory runs out. */
 static double *hessian_at(const linstab_objective *o, const double *w)
 {
     size_t d = linstab_objective_dim(o);
+    if (d == 0 || d > ((size_t)1 << 31) / sizeof(double) / d) return NULL;
     double *H = malloc(d * d * sizeof *H), *e = calloc(d, sizeof *e), *col = malloc(d * sizeof *col);
     if (H == NULL || e == NULL || col == NULL) {
         free(H);
@@ -398,9 +403,11 @@ typedef struct hvp_op_ctx {
 
 static linstab_status objective_hvp_apply(const double *x, double *y, void *vctx, linstab_error *err)
 {
-    (void)err;
     hvp_op_ctx *c = vctx;
+    size_t d = linstab_objective_dim(c->o);
     linstab_objective_hvp(c->o, c->w, NULL, 0, x, y);
+    for (size_t j = 0; j < d; j++)
+        if (!isfinite(y[j])) return linstab_error_set(err, LINSTAB_EDATA, "a Hessian-vector product is not finite");
     return LINSTAB_OK;
 }
 
