@@ -550,3 +550,32 @@ Test(objective_family, diagonal_family_matches_differences_and_explicit_sums)
     check_family(f, 72);
     linstab_family_free(f);
 }
+
+Test(objective_hessian, the_assembled_hessian_is_the_closed_form_and_the_batch_mean)
+{
+    linstab_objective *o = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_bartlett(&o, &err), LINSTAB_OK);
+    const double w[2] = {0.7, -1.3};
+    double H[4];
+    cr_assert_eq(linstab_objective_hessian(o, w, NULL, 0, H, &err), LINSTAB_OK);
+    double q = 1.0 + 0.5 * w[1] * w[1];
+    const double want[4] = {2.0 / q, -2.0 * w[0] * w[1] / (q * q), -2.0 * w[0] * w[1] / (q * q),
+                            1.0 - w[0] * w[0] * (q - 2.0 * w[1] * w[1]) / (q * q * q)};
+    for (size_t k = 0; k < 4; k++) cr_expect(fabs(H[k] - want[k]) <= 1e-15 * fmax(1.0, fabs(want[k])), "entry %zu", k);
+    linstab_objective_free(o);
+    /* a diagonal family: the batch's Hessian is the mean of its samples' */
+    linstab_family *f = diagonal_family(5, 3, 9);
+    cr_assert_eq(linstab_objective_family(f, &o, &err), LINSTAB_OK);
+    const size_t idx[3] = {4, 0, 4};
+    const double x[3] = {1.0, 2.0, 3.0};
+    double B[9];
+    cr_assert_eq(linstab_objective_hessian(o, x, idx, 3, B, &err), LINSTAB_OK);
+    for (size_t r = 0; r < 3; r++)
+        for (size_t c = 0; c < 3; c++) {
+            double m = r == c ? (2.0 * f->data[4 * 3 + r] + f->data[r]) / 3.0 : 0.0;
+            cr_expect(fabs(B[r * 3 + c] - m) <= 1e-15 * fmax(1.0, fabs(m)), "(%zu, %zu)", r, c);
+        }
+    linstab_objective_free(o);
+    linstab_family_free(f);
+}

@@ -131,6 +131,15 @@ LINSTAB_API void linstab_objective_hvp(const linstab_objective *o, const double 
                                        const size_t *idx, size_t count, const double *v,
                                        double *hv);
 
+/*
+ * The Hessian of the batch loss at w (idx NULL: the full mean) into H
+ * (d x d row-major, overwritten): d Hessian-vector products with the unit
+ * vectors, symmetrized.  Errors: LINSTAB_ENOMEM (two d-vectors).
+ */
+LINSTAB_API linstab_status linstab_objective_hessian(const linstab_objective *o, const double *w,
+                                                     const size_t *idx, size_t count, double *H,
+                                                     linstab_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "linstab/objective.h"
+#include "linstab/sym.h"
 #include "objective_internal.h"
 #include "objective_forms.h"
 
@@ -251,3 +252,25 @@ void objective_set_kind(linstab_objective *o, linstab_objective_kind kind)
     o->kind = kind;
 }
 
+
+linstab_status linstab_objective_hessian(const linstab_objective *o, const double *w, const size_t *idx,
+                                         size_t count, double *H, linstab_error *err)
+{
+    size_t d = o->d;
+    double *e = calloc(d, sizeof *e), *col = malloc(d * sizeof *col);
+    if (e == NULL || col == NULL) {
+        free(e);
+        free(col);
+        return oom(err, "Hessian");
+    }
+    for (size_t j = 0; j < d; j++) {
+        e[j] = 1.0;
+        linstab_objective_hvp(o, w, idx, count, e, col);
+        e[j] = 0.0;
+        for (size_t i = 0; i < d; i++) H[i * d + j] = col[i];
+    }
+    free(e);
+    free(col);
+    linstab_sym_symmetrize(d, H);
+    return LINSTAB_OK;
+}

@@ -360,22 +360,12 @@ static double *hessian_at(const linstab_objective *o, const double *w)
 {
     size_t d = linstab_objective_dim(o);
     if (d == 0 || d > ((size_t)1 << 31) / sizeof(double) / d) return NULL;
-    double *H = malloc(d * d * sizeof *H), *e = calloc(d, sizeof *e), *col = malloc(d * sizeof *col);
-    if (H == NULL || e == NULL || col == NULL) {
+    double *H = malloc(d * d * sizeof *H);
+    linstab_error err;
+    if (H != NULL && linstab_objective_hessian(o, w, NULL, 0, H, &err) != LINSTAB_OK) {
         free(H);
-        free(e);
-        free(col);
-        return NULL;
+        H = NULL;
     }
-    for (size_t j = 0; j < d; j++) {
-        e[j] = 1.0;
-        linstab_objective_hvp(o, w, NULL, 0, e, col);
-        e[j] = 0.0;
-        for (size_t i = 0; i < d; i++) H[i * d + j] = col[i];
-    }
-    linstab_sym_symmetrize(d, H);
-    free(e);
-    free(col);
     return H;
 }
 

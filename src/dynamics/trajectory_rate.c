@@ -36,25 +36,12 @@ linstab_status linstab_trajectory_linearization(const linstab_objective *o, cons
     linstab_family *f = NULL;
     linstab_status st = linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &f, err);
     if (st != LINSTAB_OK) return st;
-    double *e = calloc(d, sizeof *e), *col = malloc(d * sizeof *col);
-    if (e == NULL || col == NULL) {
-        free(e);
-        free(col);
+    for (size_t i = 0; i < n && st == LINSTAB_OK; i++)
+        st = linstab_objective_hessian(o, w, &i, 1, f->data + i * d * d, err);
+    if (st != LINSTAB_OK) {
         linstab_family_free(f);
-        return linstab_error_set(err, LINSTAB_ENOMEM, "linearization: out of memory");
+        return st;
     }
-    for (size_t i = 0; i < n; i++) {
-        double *Hi = f->data + i * d * d;
-        for (size_t j = 0; j < d; j++) {
-            e[j] = 1.0;
-            linstab_objective_hvp(o, w, &i, 1, e, col);
-            e[j] = 0.0;
-            for (size_t r = 0; r < d; r++) Hi[r * d + j] = col[r];
-        }
-        linstab_sym_symmetrize(d, Hi);
-    }
-    free(e);
-    free(col);
     for (size_t k = 0; k < n * d * d; k++)
         if (!isfinite(f->data[k])) {
             linstab_family_free(f);
