@@ -484,3 +484,40 @@ Test(plot, without_plplot_the_dynamics_figures_say_so)
     cr_expect_eq(access(p, F_OK), -1);
     free(p);
 }
+
+Test(plot, a_curve_with_empty_cells_joins_its_finite_points)
+{
+    need_plots();
+    /* a training log: the loss every row, the sharpness every third row */
+    enum { N = 30 };
+    double x[N], a[N], b[N];
+    for (size_t i = 0; i < N; i++) {
+        x[i] = (double)i;
+        a[i] = 1.0 + 0.5 * sin((double)i);
+        b[i] = i % 3 == 0 ? 2.0 + cos(1.7 * (double)i) : NAN;
+    }
+    const double *ys[2] = {a, b};
+    const char *names[2] = {"loss", "sharpness"};
+    linstab_error err = {0};
+    char *p = tu_tmppath(".svg");
+    cr_assert_eq(linstab_plot_lines(N, x, 2, ys, names, "step", "", "t", 0, "svgcairo", p, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    size_t len, count;
+    char *svg = slurp(p, &len);
+    /* the second curve's colour (index 3 of plot.c's palette): one polyline
+     * through its 10 finite points (and the legend's short line) */
+    size_t best = 0;
+    for (const char *q = strstr(svg, "stroke:rgb("); q != NULL; q = strstr(q + 1, "stroke:rgb(")) {
+        char colour[64];
+        const char *e = strchr(q + 7, ';');
+        if (e == NULL || (size_t)(e - q - 7) >= sizeof colour) continue;
+        memcpy(colour, q + 7, (size_t)(e - q - 7));
+        colour[e - q - 7] = '\0';
+        size_t v = svg_polyline(svg, colour, &count);
+        if (v == N / 3) best = v;
+    }
+    cr_expect_eq(best, (size_t)(N / 3), "no polyline of the sharpness's 10 finite points");
+    free(svg);
+    unlink(p);
+    free(p);
+}

@@ -55,7 +55,8 @@ LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, con
 
 /*
  * Curves y_k(x) (k = 0..ncurves-1, each of n points, markers and lines)
- * with a legend, drawn with device "pngcairo" or "svgcairo" to path,
+ * with a legend; each curve joins its own finite points (and, with logy,
+ * positive ones): a NaN -- an empty CSV cell -- is skipped, not a break, drawn with device "pngcairo" or "svgcairo" to path,
  * checked and renamed into place as in linstab_plot_map_draw (same errors;
  * LINSTAB_EINVAL also for no curves, more than 8, or no finite value;
  * LINSTAB_ENOTSUP in a build without PLplot).

@@ -467,14 +467,19 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
     PLFLT lwid[8], sscale[8];
     const char *symbols[8];
     for (size_t k = 0; k < ncurves; k++) {
+        /* a curve's own finite points, joined: a column with empty cells
+         * (a log's sharpness every K rows) is drawn through the others */
+        size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-            px[i] = x[i];
-            py[i] = coord(y[k][i], logy);
+            if (!isfinite(x[i]) || !isfinite(y[k][i]) || (logy && !(y[k][i] > 0.0))) continue;
+            px[m] = x[i];
+            py[m] = coord(y[k][i], logy);
+            m++;
         }
         plcol0((PLINT)k + 2);
         plwidth(2.5);
-        plline((PLINT)n, px, py);
-        plstring((PLINT)n, px, py, "#(728)"); /* the legend's marker */
+        if (m >= 2) plline((PLINT)m, px, py);
+        if (m >= 1) plstring((PLINT)m, px, py, "#(728)"); /* the legend's marker */
         opts[k] = PL_LEGEND_LINE | PL_LEGEND_SYMBOL;
         lcol[k] = scol[k] = (PLINT)k + 2;
         lsty[k] = 1;
