@@ -663,3 +663,20 @@ Test(cli, train_with_an_output_activation_writes_it_and_hessians_use_it)
                  "swish");
     cr_expect(!cu_exists("tx"));
 }
+
+Test(cli, help_cmd_is_the_commands_own_help)
+{
+    const char *cmds[3] = {"dynamics", "train", "check"};
+    for (size_t k = 0; k < 3; k++) {
+        cr_assert_eq(cu_run("help %s", cmds[k]), 0, "%s", cu_slurp(cu_err));
+        char *a = cu_slurp(cu_out);
+        cr_assert_eq(cu_run("%s --help", cmds[k]), 0);
+        char *b = cu_slurp(cu_out);
+        cr_expect_str_eq(a, b, "%s", cmds[k]);
+        free(a);
+        free(b);
+    }
+    cr_expect_eq(cu_run("help nosuch"), 2);
+    cr_expect(strstr(cu_slurp(cu_err), "help: unknown command 'nosuch'") != NULL);
+    cr_expect_eq(cu_run("help dynamics train"), 2);
+}

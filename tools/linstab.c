@@ -45,7 +45,8 @@ static const struct {
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: linstab COMMAND [options]     (linstab COMMAND --help for its options)\n\n"
+            "usage: linstab COMMAND [options]     (linstab help COMMAND, or linstab COMMAND --help,\n"
+            "                                     for its options)\n\n"
             "linstab %s: linear stability of SGD and SAM near minima of neural-network losses.\n\n"
             "commands:\n",
             LINSTAB_VERSION);
@@ -184,6 +185,20 @@ static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         help(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc >= 3) {
+        /* linstab help CMD: CMD's own --help */
+        if (argc > 3) {
+            fprintf(stderr, "linstab: error: 'help' takes one command name (see 'linstab --help')\n");
+            return 2;
+        }
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                char *args[3] = {argv[2], (char *)"--help", NULL};
+                return commands[i].run(2, args);
+            }
+        fprintf(stderr, "linstab: error: help: unknown command '%s' (see 'linstab --help')\n", argv[2]);
         return 2;
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
