@@ -228,6 +228,7 @@ def describe_sequential(model):
     Ws, bs, notes = [], [], []
     act = None          # the hidden activation's name
     pending = None      # the activation after the last Linear seen
+    pending_where = None
     for name, mod in _flatten(model):
         where = f"module '{name}' ({type(mod).__name__})"
         if isinstance(mod, nn.Linear):
@@ -236,12 +237,12 @@ def describe_sequential(model):
                                   "(linstab applies one activation after every hidden layer)")
             if pending is not None:
                 if act is not None and pending != act:
-                    raise ExportError(f"{where}: mixed hidden activations ({act} and {pending}): linstab "
-                                      "uses one activation for every hidden layer")
+                    raise ExportError(f"{pending_where}: mixed hidden activations ({act}, then {pending}): "
+                                      "linstab uses one activation for every hidden layer")
                 act = pending
             pending = None
-            Ws.append((name, _as_f64(mod.weight, f"{name}.weight")))
-            bs.append((name, None if mod.bias is None else _as_f64(mod.bias, f"{name}.bias")))
+            Ws.append((where, _as_f64(mod.weight, f"{name}.weight")))
+            bs.append((where, None if mod.bias is None else _as_f64(mod.bias, f"{name}.bias")))
             continue
         if isinstance(mod, (nn.Identity,)):
             continue
@@ -260,7 +261,7 @@ def describe_sequential(model):
             raise ExportError(f"{where}: an activation before the first Linear layer")
         if pending is not None:
             raise ExportError(f"{where}: two activations in a row ({pending}, then {a})")
-        pending = a
+        pending, pending_where = a, where
     out_act = pending
     if act is None:  # a single Linear layer: the hidden activation is unused
         act = "tanh"
@@ -308,8 +309,8 @@ def describe_state_dict(sd, activation, output_activation=None, layers=None):
         if g["weight"].dim() != 2:
             raise ExportError(f"state dict entry '{prefix}.weight': shape {tuple(g['weight'].shape)} is not a "
                               "Linear layer's (out, in) (BatchNorm, LayerNorm, Conv are not supported)")
-        Ws.append((f"{prefix}.weight", _as_f64(g["weight"], f"{prefix}.weight")))
-        bs.append((f"{prefix}.bias", _as_f64(g["bias"], f"{prefix}.bias") if "bias" in g else None))
+        Ws.append((f"state dict layer '{prefix}'", _as_f64(g["weight"], f"{prefix}.weight")))
+        bs.append((f"state dict layer '{prefix}'", _as_f64(g["bias"], f"{prefix}.bias") if "bias" in g else None))
     sizes = _check_layers(Ws, bs, activation, output_activation, layers)
     return sizes, Ws, bs
 
