@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_model.h"
 #include "cli_options.h"
 
 /* How a value is read. */
@@ -257,6 +258,20 @@ int cli_options_next(cli_parser *p)
                                                                 : cli_options_own_given(p, name);
         if (!given) {
             p->status = cli_usage_error(cmd->name, "--%s is required", name);
+            return -1;
+        }
+    }
+    /* --activation / --output-activation with --model: checked here against
+     * the checkpoint (a folder refuses them, a state dict that records other
+     * ones too), so that no command can ignore them; the commands then open
+     * the model with cli_model_open */
+    const cli_family_source *src = &p->o->src;
+    if (src->model != NULL && (src->activation != NULL || src->output_activation != NULL)) {
+        linstab_mlp *m = NULL;
+        int rc = cli_model_open(cmd->name, src, &m);
+        linstab_mlp_free(m);
+        if (rc != 0) {
+            p->status = rc;
             return -1;
         }
     }
