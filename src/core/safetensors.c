@@ -406,7 +406,8 @@ static int by_offset(const void *a, const void *b)
 }
 
 static const char *const known_dtypes[] = {"BOOL", "U8",  "I8",  "F8_E5M2", "F8_E4M3", "I16", "U16", "F16",
-                                           "BF16", "I32", "U32", "F32", "F64",     "I64",     "U64"};
+                                           "BF16", "I32", "U32", "F32", "F64",     "I64",     "U64", "F4",
+                                           "F6_E2M3", "F6_E3M2", "F8_E8M0", "C64"};
 
 static void free_entries(entry *ents, size_t n)
 {
