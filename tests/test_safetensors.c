@@ -514,6 +514,9 @@ Test(safetensors, state_dicts_that_are_not_an_mlp_are_refused_naming_the_tensors
     /* shapes that do not chain: 0: 2 x 3, 2: 4 x 5 (needs 4 x 2) */
     refuse_mlp("c1.safetensors", "{" W("0.weight", 2, 3, 0, 48) "," W("2.weight", 4, 5, 48, 208) "}", 208,
                "'0.weight' is 2 x 3", "'2.weight' is 4 x 5");
+    /* fewer inputs than the previous layer's outputs: 2: 1 x 1 after 2 x 3 */
+    refuse_mlp("c2.safetensors", "{" W("0.weight", 2, 3, 0, 48) "," W("2.weight", 1, 1, 48, 56) "}", 56,
+               "shapes do not chain", "'2.weight' is 1 x 1");
     /* a weight that is not 2-D, a bias of the wrong length */
     refuse_mlp("d1.safetensors", "{" B("0.weight", 6, 0, 48) "}", 48, "'0.weight' has 1 dimensions", NULL);
     refuse_mlp("d2.safetensors", "{" W("0.weight", 2, 3, 0, 48) "," B("0.bias", 3, 48, 72) "}", 72,
