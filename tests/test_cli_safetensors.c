@@ -1,7 +1,7 @@
 /*
  * test_cli_safetensors.c -- --model FILE.safetensors end to end: `train
  * --safetensors` writes DIR/model.safetensors; `hessians`, `check`,
- * and `critical` given that file (with --activation, or the
+ * `critical` and `dynamics` given that file (with --activation, or the
  * activation the file records) print and write exactly what they do given
  * the folder; a state dict without metadata (as torch's save_file writes
  * it) needs --activation; malformed files and bad activations fail with a
@@ -97,7 +97,7 @@ static char *output_of(const char *args, const char *from, const char *to)
     return r;
 }
 
-Test(cli_safetensors, a_torch_state_dict_with_activation_gives_the_folders_check_and_critical)
+Test(cli_safetensors, a_torch_state_dict_with_activation_gives_the_folders_check_critical_and_dynamics)
 {
     train_model();
     strip_metadata();
@@ -106,6 +106,9 @@ Test(cli_safetensors, a_torch_state_dict_with_activation_gives_the_folders_check
          "check --model T.safetensors --activation tanh " DATA " --eta 0.05 --batch 4 --no-exact --json"},
         {"critical --model M " DATA " --batch 4 --json",
          "critical --model T.safetensors --activation tanh " DATA " --batch 4 --json"},
+        {"dynamics --model M " DATA " --optimizer sgd --eta 0.05 --batch 4 --steps 5 --seed 1",
+         "dynamics --model T.safetensors --activation tanh " DATA " --optimizer sgd --eta 0.05 --batch 4 --steps 5 "
+         "--seed 1"},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char *a = output_of(cmds[i][0], NULL, NULL);
