@@ -55,14 +55,13 @@ linstab_status linstab_mlp_from_safetensors(const linstab_safetensors *st, const
                                            "%s: a state dict does not say its activation: give one (tanh, relu, "
                                            "sigmoid, softplus or gelu)", what);
         }
-        linstab_status s = i ? linstab_mlp_output_parse(name, &ops[i], err) : linstab_mlp_act_parse(name, &ops[i], err);
+        linstab_error perr = {0}; /* err may be NULL */
+        linstab_status s = i ? linstab_mlp_output_parse(name, &ops[i], &perr) : linstab_mlp_act_parse(name, &ops[i], &perr);
         if (s != LINSTAB_OK) {
             /* a bad name in the file is bad data; a bad name given is a usage error */
             linstab_status code = names[i] != NULL ? LINSTAB_EINVAL : LINSTAB_EDATA;
-            char msg[LINSTAB_ERROR_MSG_LEN];
-            snprintf(msg, sizeof msg, "%s", err->msg);
             return linstab_error_set_param(err, code, names[i] != NULL ? (i ? "output_activation" : "activation") : "",
-                                           "%s: %s%s", what, names[i] != NULL ? "" : "__metadata__: ", msg);
+                                           "%s: %s%s", what, names[i] != NULL ? "" : "__metadata__: ", perr.msg);
         }
     }
     /* the Linear modules: weight indices, sorted */
