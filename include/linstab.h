@@ -10,6 +10,7 @@
  * every public name is linstab_<module>_...
  *
  *   core       error.h (status codes, error records), npy.h (NPY files),
+ *              safetensors.h (Hugging Face state dicts),
  *              sym.h (dense symmetric matrices), svec.h (Sym(r) <-> R^m),
  *              operator.h (matrix-free operators), eigen.h (their
  *              eigensolvers), rng.h (reproducible random streams),
@@ -86,6 +87,7 @@
 #include "linstab/plot.h"
 #include "linstab/report.h"
 #include "linstab/rng.h"
+#include "linstab/safetensors.h"
 #include "linstab/sam.h"
 #include "linstab/sampling.h"
 #include "linstab/secmom.h"

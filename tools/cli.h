@@ -76,11 +76,14 @@ typedef struct cli_family_source {
     int loss_ce;         /* --loss ce (default mse) */
     int exact;           /* --hessian exact (default: gn for mse, exact for ce) */
     double smoothing;    /* --label-smoothing */
+    const char *activation, *output_activation; /* --activation, --output-activation (a .safetensors --model) */
 } cli_family_source;
 
 #define CLI_MODEL_USAGE                                                                           \
     "  --model DIR --data X.npy --targets Y.npy   the per-sample Hessians of an MLP\n"           \
-    "                        checkpoint at these samples (see linstab hessians)\n"               \
+    "                        checkpoint at these samples (see linstab hessians); or\n"          \
+    "                        --model FILE.safetensors (a torch nn.Sequential state\n"         \
+    "                        dict) with --activation A [--output-activation A]\n"              \
     "  --loss mse|ce  --hessian exact|gn  --label-smoothing A   (defaults: mse, gn\n"          \
     "                        factors for mse, exact Hessians for ce)\n"
 

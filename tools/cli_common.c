@@ -180,8 +180,9 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0};
     *path = src->model;
-    int rc = 0;
-    if (linstab_mlp_load(src->model, &m, &err) != LINSTAB_OK || linstab_npy_read_numeric(src->data, 0, &X, &err) != LINSTAB_OK ||
+    int rc = cli_model_open(cmd, src, &m);
+    if (rc != 0) return rc;
+    if (linstab_npy_read_numeric(src->data, 0, &X, &err) != LINSTAB_OK ||
         linstab_npy_read_numeric(src->targets, 0, &Y, &err) != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         rc = 1;
@@ -242,6 +243,8 @@ int cli_load_family(const char *cmd, const cli_family_source *src, linstab_famil
     if (count != 1)
         return cli_usage_error(cmd, "give exactly one of --family, --factors, --diag, --model (got %d)",
                                count);
+    if (src->model == NULL && (src->activation != NULL || src->output_activation != NULL))
+        return cli_usage_error(cmd, "--activation and --output-activation go with --model FILE.safetensors");
     if (src->model != NULL) return load_model_family(cmd, src, out, path, indefinite);
     linstab_family_kind kind = src->family    ? LINSTAB_FAMILY_DENSE
                                : src->factors ? LINSTAB_FAMILY_FACTORED

@@ -8,6 +8,30 @@
 #include "linstab/data.h"
 #include "linstab/npy.h"
 
+int cli_model_open(const char *cmd, const cli_family_source *src, linstab_mlp **m)
+{
+    *m = NULL;
+    linstab_error err = {0};
+    linstab_status st;
+    if (!linstab_mlp_is_safetensors_path(src->model)) {
+        if (src->activation != NULL || src->output_activation != NULL)
+            return cli_usage_error(cmd, "--%s applies to a --model FILE.safetensors; the folder %s names its "
+                                   "activations in model.json",
+                                   src->activation != NULL ? "activation" : "output-activation", src->model);
+        st = linstab_mlp_load(src->model, m, &err);
+    } else {
+        st = linstab_mlp_load_safetensors(src->model, src->activation, src->output_activation, m, &err);
+    }
+    if (st == LINSTAB_OK) return 0;
+    if (st == LINSTAB_EINVAL) {
+        if (strcmp(err.param, "output_activation") == 0) return cli_usage_error(cmd, "--output-activation: %s", err.msg);
+        if (strcmp(err.param, "activation") == 0) return cli_usage_error(cmd, "--activation: %s", err.msg);
+        return cli_usage_error(cmd, "--model %s: %s", src->model, err.msg);
+    }
+    fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
+    return 1;
+}
+
 linstab_status cli_labels_from_onehot(linstab_array *Y, size_t k, linstab_error *err)
 {
     linstab_status st = linstab_data_labels_from_onehot(Y, k, err);
@@ -25,10 +49,11 @@ int cli_model_load(const char *cmd, const cli_family_source *src, linstab_mlp **
     memset(X, 0, sizeof *X);
     memset(Y, 0, sizeof *Y);
     if (src->data == NULL || src->targets == NULL) return cli_usage_error(cmd, "--model needs --data and --targets");
+    int rc = cli_model_open(cmd, src, m);
+    if (rc != 0) return rc;
     linstab_error err = {0};
     const char *what = NULL; /* the loaders name their file */
-    linstab_status st = linstab_mlp_load(src->model, m, &err);
-    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, X, &err);
+    linstab_status st = linstab_npy_read_numeric(src->data, 0, X, &err);
     if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, Y, &err);
     if (st == LINSTAB_OK && src->loss_ce) {
         what = src->targets;
@@ -59,8 +84,9 @@ int cli_model_point(const char *cmd, const cli_family_source *src, linstab_mlp_p
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0};
     linstab_loss loss = src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
-    linstab_status st = linstab_mlp_load(src->model, &m, &err);
-    if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->data, 0, &X, &err);
+    int rc = cli_model_open(cmd, src, &m);
+    if (rc != 0) return rc;
+    linstab_status st = linstab_npy_read_numeric(src->data, 0, &X, &err);
     if (st == LINSTAB_OK) st = linstab_npy_read_numeric(src->targets, 0, &Y, &err);
     if (st == LINSTAB_OK && src->loss_ce) st = cli_labels_from_onehot(&Y, m->sizes[m->nlayers], &err);
     if (st == LINSTAB_OK) st = linstab_mlp_point_at(m, &X, &Y, loss, src->smoothing, pt, &err);

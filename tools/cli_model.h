@@ -5,6 +5,15 @@
 #include "cli.h"
 #include "linstab/mlp.h"
 
+/* Load src's checkpoint, --model: a folder (linstab_mlp_load) or a
+ * FILE.safetensors with src's --activation / --output-activation
+ * (linstab_mlp_load_safetensors; not given: what the file records), the
+ * one way every command opens a --model.  OUT *m (NULL on failure).
+ * Returns 0, or an exit status after printing the error (2: a usage error,
+ * an activation given for a folder or missing for a state dict; 1: a file
+ * that cannot be read or is malformed). */
+int cli_model_open(const char *cmd, const cli_family_source *src, linstab_mlp **m);
+
 /* Load src's model and data again and compute the checkpoint's point
  * (mean loss, gradients; linstab_mlp_point_at).  OUT *pt.  Returns 0 or an
  * exit status after printing the error. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_model.h"
 #include "cli_options.h"
 
 /* How a value is read. */
@@ -93,7 +94,9 @@ static const opt_def defs[CLI_OPT_COUNT] = {
     /* GB; below 1e-9 GB (one byte) or above 1e9 GB the limit means nothing */
     [CLI_OPT_MAX_MEMORY] = NUMBER("max-memory", "GB", src.max_memory, 1e-9, 1e9, 0, 1e9,
                                   "memory limit (default: the memory available now)"),
-    [CLI_OPT_MODEL] = STRING("model", "DIR", src.model, "MLP checkpoint: model.json, W1.npy, b1.npy, ..."),
+    [CLI_OPT_MODEL] = STRING("model", "DIR", src.model,
+                             "MLP checkpoint: a folder (model.json, W1.npy, b1.npy, ...) or a FILE.safetensors "
+                             "(nn.Sequential state dict; with --activation A [--output-activation A])"),
     [CLI_OPT_DATA] = STRING("data", "X.npy", src.data, "inputs (n, d0)"),
     [CLI_OPT_TARGETS] = STRING("targets", "Y.npy", src.targets,
                                "targets (n, k) for mse; for ce class labels (n,), integer or float, or "
@@ -117,6 +120,12 @@ static const opt_def defs[CLI_OPT_COUNT] = {
     [CLI_OPT_JSON] = FLAG("json", json, "machine-readable output"),
     [CLI_OPT_OUT] = STRING("out", "FILE", out, ""), /* what is written: the command says */
     [CLI_OPT_QUIET] = FLAG("quiet", quiet, "no progress bar"),
+    [CLI_OPT_ACTIVATION] = STRING("activation", "A", src.activation,
+                                  "hidden activation of a --model FILE.safetensors: tanh | relu | sigmoid | "
+                                  "softplus | gelu (default: the one the file records)"),
+    [CLI_OPT_OUTPUT_ACTIVATION] = STRING("output-activation", "A", src.output_activation,
+                                         "output activation of a --model FILE.safetensors: none | tanh | ... "
+                                         "(default: the one the file records, else none)"),
 };
 
 /* getopt codes of the shared options: CODE_BASE + id */
@@ -176,8 +185,12 @@ cli_parser cli_options_start(const cli_command *cmd, int argc, char **argv, cli_
     p->argc = argc;
     p->argv = argv;
     size_t k = 0;
+    uint64_t shared = cmd->shared;
+    /* every command that takes --model takes a .safetensors one with its activations */
+    if (shared & CLI_OPT_BIT(CLI_OPT_MODEL))
+        shared |= CLI_OPT_BIT(CLI_OPT_ACTIVATION) | CLI_OPT_BIT(CLI_OPT_OUTPUT_ACTIVATION);
     for (int i = 0; i < CLI_OPT_COUNT; i++)
-        if (cmd->shared & CLI_OPT_BIT(i))
+        if (shared & CLI_OPT_BIT(i))
             p->table[k++] = (struct option){defs[i].name, defs[i].meta ? required_argument : no_argument, NULL,
                                             CODE_BASE + i};
     for (size_t i = 0; cmd->own != NULL && cmd->own[i].name != NULL; i++) {
@@ -245,6 +258,20 @@ int cli_options_next(cli_parser *p)
                                                                 : cli_options_own_given(p, name);
         if (!given) {
             p->status = cli_usage_error(cmd->name, "--%s is required", name);
+            return -1;
+        }
+    }
+    /* --activation / --output-activation with --model: checked here against
+     * the checkpoint (a folder refuses them, a state dict that records other
+     * ones too), so that no command can ignore them; the commands then open
+     * the model with cli_model_open */
+    const cli_family_source *src = &p->o->src;
+    if (src->model != NULL && (src->activation != NULL || src->output_activation != NULL)) {
+        linstab_mlp *m = NULL;
+        int rc = cli_model_open(cmd->name, src, &m);
+        linstab_mlp_free(m);
+        if (rc != 0) {
+            p->status = rc;
             return -1;
         }
     }

@@ -63,6 +63,9 @@ typedef enum cli_opt_id {
     CLI_OPT_JSON,
     CLI_OPT_OUT,
     CLI_OPT_QUIET,
+    /* with --model FILE.safetensors: taken by every command that takes --model */
+    CLI_OPT_ACTIVATION,
+    CLI_OPT_OUTPUT_ACTIVATION,
     CLI_OPT_COUNT
 } cli_opt_id;
 

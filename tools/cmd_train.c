@@ -42,6 +42,7 @@ static const char *const usage =
     "                        MLP of the same layers (seed --seed)\n"
     "  --save-data           also write the data as the loss saw them to DIR (X.npy,\n"
     "                        Y.npy; test_X.npy, test_Y.npy with a test set)\n"
+    "  --safetensors         also write DIR/model.safetensors (torch state dict)\n"
     "@loss (default mse)\n"
     "@label-smoothing\n"
     "  --optimizer O         sgd | sam (normalized, Foret et al.) | sam-unnormalized\n"
@@ -90,7 +91,8 @@ enum { OPT_LAYERS = 256, OPT_ACT, OPT_OUTACT, OPT_NOBIAS, OPT_ONEHOT, OPT_OPT, O
        OPT_SCALE, OPT_TEACHER };
 /* the options of switching back, resuming, test sets and the monitor */
 enum { OPT_SGDFROM = 320, OPT_INITFROM, OPT_STARTSTEP, OPT_TESTDATA, OPT_TESTTARGETS, OPT_IDXTI, OPT_IDXTL,
-       OPT_TEACHERTEST, OPT_MONEVERY, OPT_MONSAMPLES, OPT_SAVEDATA };
+       OPT_TEACHERTEST, OPT_MONEVERY, OPT_MONSAMPLES, OPT_SAVEDATA,
+       OPT_SAFETENSORS };
 
 static const struct option own_opts[] = {
     {"layers", required_argument, NULL, OPT_LAYERS},   {"activation", required_argument, NULL, OPT_ACT},
@@ -110,6 +112,7 @@ static const struct option own_opts[] = {
     {"idx-test-images", required_argument, NULL, OPT_IDXTI}, {"idx-test-labels", required_argument, NULL, OPT_IDXTL},
     {"teacher-test", required_argument, NULL, OPT_TEACHERTEST},
     {"save-data", no_argument, NULL, OPT_SAVEDATA},
+    {"safetensors", no_argument, NULL, OPT_SAFETENSORS},
     {"monitor-every", required_argument, NULL, OPT_MONEVERY},
     {"monitor-samples", required_argument, NULL, OPT_MONSAMPLES},
     {NULL, 0, NULL, 0}};
@@ -359,7 +362,7 @@ int cmd_train(int argc, char **argv)
     const char *layers = NULL, *optname = "sgd";
     const char *idx_images = NULL, *idx_labels = NULL;
     size_t subset = 0, teacher = 0;
-    int save_data = 0;
+    int save_data = 0, save_st = 0;
     double scale = 1.0 / 255.0;
     linstab_ad_op act = LINSTAB_AD_TANH, out_act = LINSTAB_MLP_OUT_NONE;
     int bias = 1, onehot = 0, rc = 0, have_init = 0;
@@ -426,6 +429,7 @@ int cmd_train(int argc, char **argv)
             ps.status = cli_parse_count(cmd, "--teacher-test", optarg, 1, SIZE_MAX, &teacher_test);
             break;
         case OPT_SAVEDATA: save_data = 1; break;
+        case OPT_SAFETENSORS: save_st = 1; break;
         case OPT_MONEVERY:
             ps.status = cli_parse_count(cmd, "--monitor-every", optarg, 1, SIZE_MAX, &o.monitor_every);
             break;
@@ -627,6 +631,16 @@ int cmd_train(int argc, char **argv)
         stage_abort(&stage);
         rc = 1;
         goto done;
+    }
+    if (save_st) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/model.safetensors", stage.dir);
+        if (linstab_mlp_save_safetensors(m, path, &err) != LINSTAB_OK) {
+            fprintf(stderr, "linstab %s: error: writing the checkpoint to %s: %s\n", cmd, out, cli_msg(&err));
+            stage_abort(&stage);
+            rc = 1;
+            goto done;
+        }
     }
     if (save_data) {
         /* the data as the loss saw them (scaled pixels, one-hot or label

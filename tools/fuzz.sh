@@ -12,7 +12,7 @@
 #                                         first crash (what CI runs)
 #
 # HARNESS: fuzz_npy fuzz_family fuzz_mlp fuzz_idx fuzz_parse fuzz_csv
-# fuzz_checkpoint (default: every harness the build has).  Prints one line per harness,
+# fuzz_checkpoint fuzz_safetensors (default: every harness the build has).  Prints one line per harness,
 #   fuzz_npy: 10000000 executions, 0 crashes
 # with the crashing inputs' folder when there are any, and exits 1 if any
 # harness crashed (2 on a usage error).  New corpus units, crashing inputs

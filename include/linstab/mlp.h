@@ -9,6 +9,7 @@
  *                   Jacobians, the family of a model, the NTK Gram matrix,
  *                   sharpness, s_2^2, the Gauss-Newton coherence
  *   mlp_point.c     where a checkpoint sits (the interpolating minimum)
+ *   mlp_safetensors.c  PyTorch nn.Sequential state dicts (.safetensors)
  *
  *   f(x) = out_act(W_L act(... act(W_1 x + b_1) ...) + b_L)
  * with an optional elementwise output activation out_act (none by default:
@@ -134,10 +135,51 @@ LINSTAB_API size_t linstab_mlp_b_offset(const linstab_mlp *m, size_t l);
  * atomically each, model.json last; "output_activation" only when m has
  * one, so the model.json of a linear-output model is as before).
  * Errors: LINSTAB_EIO.
+ * A path ending in ".safetensors" that is not a folder is read with
+ * linstab_mlp_load_safetensors(dir, NULL, NULL, ...): the activations its
+ * __metadata__ records (a linstab_mlp_save_safetensors file).
  */
 LINSTAB_API linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err);
 LINSTAB_API linstab_status linstab_mlp_save(const linstab_mlp *m, const char *dir,
                                             linstab_error *err);
+
+/* ---- safetensors state dicts (mlp_safetensors.c) ---- */
+
+struct linstab_safetensors;
+
+/*
+ * An MLP from a PyTorch nn.Sequential state dict (safetensors.h): tensors
+ * "K.weight" (d_l x d_{l-1}, torch's Linear layout, out x in row-major =
+ * linstab's W_l) and "K.bias" (d_l), the module indices K increasing with
+ * a gap of at least one module (the activation) between two Linear
+ * layers; the layers are ordered by K and their shapes must chain; biases
+ * all or none.  act and out_act are activation names (as
+ * linstab_mlp_act_parse, linstab_mlp_output_parse); NULL takes the one the
+ * file's __metadata__ records ("activation", "output_activation", as
+ * linstab_mlp_save_safetensors writes them; no output activation
+ * recorded: none).  A name given and a different one recorded is
+ * LINSTAB_EINVAL.  OUT *out (NULL on failure; linstab_mlp_free).  Errors
+ * (naming what and the tensors): LINSTAB_EINVAL (param "activation" or
+ * "output_activation": no activation given nor recorded, a bad name, a
+ * mismatch), LINSTAB_EDATA (a tensor that is not K.weight or K.bias,
+ * shapes that do not chain, a bias without its weight, a missing bias,
+ * two Linear layers without a module between them, a name recorded that
+ * is not an activation), LINSTAB_ENOMEM.
+ * linstab_mlp_load_safetensors reads path (linstab_safetensors_read's
+ * errors, then these).  linstab_mlp_save_safetensors writes m as such a
+ * state dict (modules 0, 2, 4, ...: nn.Sequential(Linear, act, Linear,
+ * ...)), F64, with __metadata__ {"format": "pt", "activation": ...,
+ * "output_activation": ...}, atomically (linstab_safetensors_write).
+ */
+LINSTAB_API linstab_status linstab_mlp_from_safetensors(const struct linstab_safetensors *st, const char *what,
+                                                        const char *act, const char *out_act, linstab_mlp **out,
+                                                        linstab_error *err);
+LINSTAB_API linstab_status linstab_mlp_load_safetensors(const char *path, const char *act, const char *out_act,
+                                                        linstab_mlp **out, linstab_error *err);
+LINSTAB_API linstab_status linstab_mlp_save_safetensors(const linstab_mlp *m, const char *path, linstab_error *err);
+/* 1 if path names a safetensors file for linstab_mlp_load: it ends in
+ * ".safetensors" and is not a folder; else 0. */
+LINSTAB_API int linstab_mlp_is_safetensors_path(const char *path);
 
 /*
  * The outputs f(x_r) of `rows` rows of X (rows x d0) into OUT F (rows x dL,

@@ -382,6 +382,7 @@ static linstab_status parse_model_json(const char *path, size_t *sizes, size_t *
 linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_error *err)
 {
     *out = NULL;
+    if (linstab_mlp_is_safetensors_path(dir)) return linstab_mlp_load_safetensors(dir, NULL, NULL, out, err);
     char path[4096], act[32], outname[32];
     size_t sizes[LINSTAB_MLP_MAX_LAYERS + 2], nl = 0;
     int bias = 1;

@@ -206,3 +206,36 @@ write("fuzz_checkpoint", "huge_cell_count", b"\x03" + checkpoint([], [], [], 1)[
 # regression: two identity parts with one name (the checkpoint then never
 # matches even its own identity; found by fuzz_checkpoint)
 write("fuzz_checkpoint", "duplicate_part_names", b"\x03" + checkpoint([("p", b"a"), ("p", b"b")], [1], [1.0], 1))
+
+
+# ---- fuzz_safetensors: the input is the file ----
+def safetensors(tensors, meta=None, header=None, pad=True):
+    """The bytes of a .safetensors file: tensors = [(name, dtype, shape, values)]."""
+    import json
+    hd, buf = {}, b""
+    if meta is not None:
+        hd["__metadata__"] = meta
+    for name, dtype, shape, values in tensors:
+        data = struct.pack("<%d%s" % (len(values), {"F64": "d", "F32": "f"}[dtype]), *values)
+        hd[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(buf), len(buf) + len(data)]}
+        buf += data
+    h = (header if header is not None else json.dumps(hd)).encode()
+    if pad:
+        h += b" " * ((8 - len(h) % 8) % 8)
+    return struct.pack("<Q", len(h)) + h + buf
+
+
+mlp2 = [("0.weight", "F64", (2, 3), [0.1, -0.2, 0.3, 0.4, 0.5, -0.6]), ("0.bias", "F64", (2,), [0.0, 1.0]),
+        ("2.weight", "F64", (1, 2), [1.0, -1.0]), ("2.bias", "F64", (1,), [0.5])]
+write("fuzz_safetensors", "mlp_f64", safetensors(mlp2, meta={"format": "pt", "activation": "tanh"}))
+write("fuzz_safetensors", "mlp_f32_nobias", safetensors([("0.weight", "F32", (2, 2), [0.1, 0.2, 0.3, 0.4]),
+                                                         ("3.weight", "F32", (1, 2), [1.0, 2.0])]))
+write("fuzz_safetensors", "empty", safetensors([]))
+write("fuzz_safetensors", "scalar_and_zero", safetensors([("s", "F64", (), [3.0]), ("z", "F64", (0, 4), [])]))
+write("fuzz_safetensors", "escapes", safetensors([("a\"b\u00e9", "F64", (1,), [1.0])], header=None))
+write("fuzz_safetensors", "truncated", safetensors(mlp2)[:-5])
+write("fuzz_safetensors", "overlap", safetensors([], header='{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},'
+                                                             '"b":{"dtype":"F64","shape":[2],"data_offsets":[8,24]}}') + bytes(24))
+write("fuzz_safetensors", "bf16", safetensors([], header='{"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}') + bytes(4))
+write("fuzz_safetensors", "huge_shape", safetensors([], header='{"a":{"dtype":"F64","shape":[4294967296,4294967296],'
+                                                                '"data_offsets":[0,0]}}'))
