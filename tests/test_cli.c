@@ -580,6 +580,19 @@ Test(cli, ce_check_on_a_model_equals_check_on_its_generalized_gauss_newton_facto
     expect_error(cu_run("check --model mdl --data X.npy --targets lab.npy --loss ce --hessian exact --eta 0.5 "
                         "--batch 2 --no-exact"),
                  1, "--allow-indefinite");
+    /* critical: with them eta* is 0, and the table says why; not with the GGN */
+    cr_assert_eq(cu_run("critical --model mdl --data X.npy --targets lab.npy --loss ce --hessian exact "
+                     "--allow-indefinite --batches 1,2 --rho 0.1 --out c.txt"), 0);
+    snprintf(pm, sizeof pm, "%s/c.txt", cu_dir);
+    char *ct = cu_slurp(pm);
+    cr_expect(strstr(ct, "# eta* = 0: H (or SAM's mean step) has curvature <= 0") != NULL, "%s", ct);
+    cr_expect(strstr(ct, "--hessian gn (the default) is PSD") != NULL, "%s", ct);
+    free(ct);
+    cr_assert_eq(cu_run("critical --model mdl --data X.npy --targets lab.npy --loss ce --batches 1,2 --rho 0.1 "
+                     "--out c.txt"), 0);
+    ct = cu_slurp(pm);
+    cr_expect(strstr(ct, "# eta* = 0") == NULL, "%s", ct);
+    free(ct);
 }
 
 Test(cli, hessians_rejects_bad_models_and_data)
