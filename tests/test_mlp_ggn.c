@@ -31,8 +31,11 @@
 
 #include <criterion/criterion.h>
 
+#include "linstab/critical.h"
 #include "linstab/family.h"
 #include "linstab/mlp.h"
+#include "linstab/sampling.h"
+#include "linstab/train.h"
 #include "linstab/sym.h"
 #include "testutil.h"
 
@@ -345,4 +348,39 @@ Test(mlp_ggn, gram_and_coherence_equal_the_explicit_factors, .init = data_init)
             linstab_family_free(f);
             linstab_mlp_free(m);
         }
+}
+
+/* train's monitor with CE: its Gram-route family (sharpness, rank, eta*)
+ * against the explicit GGN factors restricted and rotated, and eta* there
+ * by linstab_critical_eta; at full batch eta* = 2 / lambda1. */
+Test(mlp_ggn, train_monitor_with_ce_is_that_of_the_explicit_ggn_factors, .init = data_init)
+{
+    linstab_mlp *m = net(1, LINSTAB_AD_SIGMOID, 1, 99);
+    linstab_array X = {2, {NS, D0}, Xd}, Y = {1, {NS}, (double *)Ld};
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_family(m, &X, &Y, LINSTAB_LOSS_CE, 0.0, 1, 0, &f, &err), LINSTAB_OK);
+    linstab_rotated rf = {0};
+    cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_leq(rf.f->d, NS * (K - 1), "rank <= n (k - 1)");
+    linstab_eigen_opts eo = linstab_eigen_defaults();
+    for (size_t B = 1; B <= NS; B++) {
+        linstab_train_monitor mon;
+        cr_assert_eq(linstab_train_monitor_gn_at(m, &X, LINSTAB_LOSS_CE, B, LINSTAB_OPT_SGD, 0.0, &mon, &err),
+                     LINSTAB_OK, "%s", err.msg);
+        cr_expect_eq(mon.rank, rf.f->d);
+        cr_expect(fabs(mon.sharpness - rf.l[0]) <= 1e-12 * rf.l[0], "sharpness %.17g vs %.17g", mon.sharpness, rf.l[0]);
+        double a, b, ref;
+        linstab_sampling_coeffs(LINSTAB_SAMPLING_WITHOUT, NS, B, &a, &b);
+        cr_assert_eq(linstab_critical_eta(rf.f, rf.l, a, b, &eo, &ref, &err), LINSTAB_OK);
+        cr_expect(fabs(mon.eta_star_sgd - ref) <= 1e-8 * ref, "B %zu: eta* %.17g vs %.17g", B, mon.eta_star_sgd, ref);
+        if (B == NS) cr_expect(fabs(mon.eta_star_sgd * rf.l[0] - 2.0) <= 1e-10);
+        /* the MSE monitor of the same network differs (R = I) */
+        linstab_train_monitor mse;
+        cr_assert_eq(linstab_train_monitor_at(m, &X, B, LINSTAB_OPT_SGD, 0.0, &mse, &err), LINSTAB_OK);
+        cr_expect(fabs(mse.sharpness - mon.sharpness) > 1e-3 * mse.sharpness);
+    }
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
+    linstab_mlp_free(m);
 }
