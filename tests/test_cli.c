@@ -540,6 +540,61 @@ Test(cli, check_on_a_model_equals_check_on_its_gauss_newton_factors)
     free(ju);
 }
 
+/* Cross-entropy: the generalized Gauss-Newton J'(diag p - pp')J is the
+ * default of check --model (and --hessian gn), through the NTK Gram route
+ * (n k = 8 < p = 32): the same report, exact section included, as check on
+ * the explicit factors that `hessians --gn` writes. */
+Test(cli, ce_check_on_a_model_equals_check_on_its_generalized_gauss_newton_factors)
+{
+    write_model();
+    cr_assert_eq(cu_run("hessians --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --gn "
+                     "--out Uc.npy --quiet"), 0);
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 --eta 0.5 "
+                     "--batch 2 --json --out m.json"), 0);
+    cr_assert_eq(cu_run("check --model mdl --data X.npy --targets lab.npy --loss ce --label-smoothing 0.1 "
+                     "--hessian gn --eta 0.5 --batch 2 --json --out g.json"), 0);
+    cr_assert_eq(cu_run("check --factors Uc.npy --eta 0.5 --batch 2 --json --out u.json"), 0);
+    char pm[700], pg[700], pu[700];
+    snprintf(pm, sizeof pm, "%s/m.json", cu_dir);
+    snprintf(pg, sizeof pg, "%s/g.json", cu_dir);
+    snprintf(pu, sizeof pu, "%s/u.json", cu_dir);
+    char *jm = cu_slurp(pm), *jg = cu_slurp(pg), *ju = cu_slurp(pu);
+    cr_expect_eq(cu_json_number(jm, "{", "rank"), cu_json_number(ju, "{", "rank"));
+    cr_expect_leq(cu_json_number(ju, "{", "rank"), 4.0, "rank <= n (k - 1): R' 1 = 0");
+    const char *keys[] = {"sharpness", "trace", "frobenius", "max_individual_sharpness", "sigma", "lambda1_S",
+                          "m2_gap", "gamma_min"};
+    for (size_t q = 0; q < sizeof keys / sizeof keys[0]; q++) {
+        double a = cu_json_number(jm, "geometry", keys[q]), b = cu_json_number(ju, "geometry", keys[q]),
+               c = cu_json_number(jg, "geometry", keys[q]);
+        cr_expect(isfinite(b), "%s", keys[q]);
+        cr_expect_leq(fabs(a - b), 1e-10 * fmax(fabs(a), fabs(b)) + 1e-14, "%s: %.17g vs %.17g", keys[q], a, b);
+        cr_expect_eq(a, c, "%s: default vs --hessian gn", keys[q]);
+    }
+    double em = cu_json_number(jm, "\"sgd\"", "critical_eta"), eu = cu_json_number(ju, "\"sgd\"", "critical_eta");
+    cr_expect(isfinite(eu) && eu > 0.0, "eta* of the factors: %g", eu);
+    cr_expect_leq(fabs(em - eu), 1e-9 * eu, "eta*: %.17g vs %.17g", em, eu);
+    free(jm);
+    free(jg);
+    free(ju);
+    /* the exact CE Hessians of this non-interpolating point are indefinite */
+    expect_error(cu_run("check --model mdl --data X.npy --targets lab.npy --loss ce --hessian exact --eta 0.5 "
+                        "--batch 2 --no-exact"),
+                 1, "--allow-indefinite");
+    /* critical: with them eta* is 0, and the table says why; not with the GGN */
+    cr_assert_eq(cu_run("critical --model mdl --data X.npy --targets lab.npy --loss ce --hessian exact "
+                     "--allow-indefinite --batches 1,2 --rho 0.1 --out c.txt"), 0);
+    snprintf(pm, sizeof pm, "%s/c.txt", cu_dir);
+    char *ct = cu_slurp(pm);
+    cr_expect(strstr(ct, "# eta* = 0: H (or SAM's mean step) has curvature <= 0") != NULL, "%s", ct);
+    cr_expect(strstr(ct, "--hessian gn (the default) is PSD") != NULL, "%s", ct);
+    free(ct);
+    cr_assert_eq(cu_run("critical --model mdl --data X.npy --targets lab.npy --loss ce --batches 1,2 --rho 0.1 "
+                     "--out c.txt"), 0);
+    ct = cu_slurp(pm);
+    cr_expect(strstr(ct, "# eta* = 0") == NULL, "%s", ct);
+    free(ct);
+}
+
 Test(cli, hessians_rejects_bad_models_and_data)
 {
     write_model();

@@ -317,7 +317,7 @@ Test(cli_train, bad_switches_checkpoints_and_test_sets_exit_2_and_write_nothing)
         "train " NET " --steps 5 --test-data Xt4.npy --test-targets Yt.npy --out bad",
         "train " NET " --steps 5 --test-data Xt4.npy --out bad",
         "train " NET " --steps 5 --teacher-test 0 --out bad",
-        "train --layers 3,6,2 --teacher 48 --loss ce --monitor-every 5 --steps 5 --quiet --out bad",
+        "train --layers 3,6,2 --teacher 48 --loss ce --monitor-samples 8 --steps 5 --quiet --out bad",
         "train " NET " --steps 5 --monitor-samples 8 --out bad",
         "train " NET " --steps 5 --monitor-every 0 --out bad",
     };

@@ -74,7 +74,7 @@ typedef struct cli_family_source {
     const char *model;   /* --model DIR with --data X.npy --targets Y.npy */
     const char *data, *targets;
     int loss_ce;         /* --loss ce (default mse) */
-    int exact;           /* --hessian exact (default: gn for mse, exact for ce) */
+    int exact;           /* --hessian exact 1, gn -1, not given 0 (gn for both losses) */
     double smoothing;    /* --label-smoothing */
     const char *activation, *output_activation; /* --activation, --output-activation (a .safetensors --model) */
 } cli_family_source;
@@ -84,8 +84,8 @@ typedef struct cli_family_source {
     "                        checkpoint at these samples (see linstab hessians); or\n"          \
     "                        --model FILE.safetensors (a torch nn.Sequential state\n"         \
     "                        dict) with --activation A [--output-activation A]\n"              \
-    "  --loss mse|ce  --hessian exact|gn  --label-smoothing A   (defaults: mse, gn\n"          \
-    "                        factors for mse, exact Hessians for ce)\n"
+    "  --loss mse|ce  --hessian exact|gn  --label-smoothing A   (defaults: mse, gn:\n"         \
+    "                        J'J for mse, J'(diag p - pp')J for ce)\n"
 
 
 /* Bytes of memory available now (MemAvailable), or 0 if unknown. */

@@ -173,9 +173,11 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
 {
     if (src->data == NULL || src->targets == NULL)
         return cli_usage_error(cmd, "--model needs --data and --targets");
-    int gn = src->exact == 0 ? !src->loss_ce : src->exact < 0;
-    if (gn && src->loss_ce)
-        return cli_usage_error(cmd, "--hessian gn is the Gauss-Newton factor of the squared loss: use --loss mse");
+    /* Gauss-Newton by default for both losses (README): for CE the
+     * generalized Gauss-Newton J'(diag p - p p')J, PSD where the exact
+     * Hessian of a non-interpolating point is not */
+    int gn = src->exact <= 0;
+    linstab_loss loss = src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
     linstab_error err = {0};
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0};
@@ -198,7 +200,7 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
         /* Gauss-Newton factors with n k < p: the family restricted to its
          * range comes from the NTK Gram matrix alone (n k x n k), never the
          * n p k factors; every quantity linstab reports is the same */
-        st = linstab_mlp_check_data(m, &X, &Y, LINSTAB_LOSS_MSE, &err);
+        st = linstab_mlp_check_data(m, &X, &Y, loss, &err);
         double *G = NULL;
         if (st == LINSTAB_OK && lim > 0 && 3.0 * (double)nk * (double)nk * 8.0 > lim)
             st = linstab_error_set(&err, LINSTAB_ENOMEM,
@@ -206,18 +208,17 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
                                    X.shape[0], m->sizes[m->nlayers], 3.0 * (double)nk * (double)nk * 8.0 / 1e9, lim / 1e9);
         if (st == LINSTAB_OK && (G = malloc(nk * nk * sizeof *G)) == NULL)
             st = linstab_error_set(&err, LINSTAB_ENOMEM, "NTK Gram matrix: out of memory");
-        if (st == LINSTAB_OK) st = linstab_mlp_ntk_gram(m, &X, G, &err);
+        if (st == LINSTAB_OK) st = linstab_mlp_gn_gram(m, &X, loss, G, &err);
         size_t rank = 0;
         if (st == LINSTAB_OK)
             st = linstab_family_from_gram(X.shape[0], m->sizes[m->nlayers], m->p, G, 0.0, out, &rank, &err);
         free(G);
     } else if (rc == 0) {
-        st = linstab_mlp_family(m, &X, &Y, src->loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE, src->smoothing, gn,
-                                lim > 0 ? (size_t)lim : 0, out, &err);
+        st = linstab_mlp_family(m, &X, &Y, loss, src->smoothing, gn, lim > 0 ? (size_t)lim : 0, out, &err);
     }
     if (rc == 0 && st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, src->model, cli_msg(&err),
-                st == LINSTAB_ENOMEM && !gn ? ": use the Gauss-Newton factors (--hessian gn, squared loss)" : "");
+                st == LINSTAB_ENOMEM && !gn ? ": use the Gauss-Newton factors (--hessian gn)" : "");
         rc = 1;
     }
     /* the exact Hessian at a non-interpolating point can be indefinite: say so */

@@ -103,7 +103,7 @@ static const opt_def defs[CLI_OPT_COUNT] = {
                                "one-hot rows (n, k)"),
     [CLI_OPT_LOSS] = CHOICE("loss", "mse|ce", parse_loss, "squared loss ||f - y||^2/2 or softmax cross-entropy"),
     [CLI_OPT_HESSIAN] = CHOICE("hessian", "exact|gn", parse_hessian,
-                               "exact Hessians or Gauss-Newton factors (default: gn for mse, exact for ce)"),
+                               "exact Hessians or (generalized) Gauss-Newton factors (default: gn)"),
     [CLI_OPT_LABEL_SMOOTHING] = NUMBER("label-smoothing", "A", src.smoothing, 0.0, 1.0, CLI_HI_OPEN, 1.0,
                                        "cross-entropy label smoothing in [0, 1) (default 0)"),
     [CLI_OPT_ETA] = NUMBER("eta", "E", eta, 0.0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, 1.0, "learning rate, > 0"),

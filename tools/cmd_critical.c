@@ -231,6 +231,19 @@ int cmd_critical(int argc, char **argv)
             }
             fprintf(o.fp, "  %14.8g  %14.8g\n", rows[t].eta_thm1, rows[t].eta_thm2);
         }
+        /* eta* = 0 and n/a are results, not failures: say why */
+        int zero = 0, na = 0;
+        for (size_t t = 0; t < nb; t++) {
+            zero |= rows[t].eta_sgd == 0.0 || (rho >= 0.0 && rows[t].eta_sam == 0.0);
+            na |= rho >= 0.0 && isnan(rows[t].eta_sam);
+        }
+        if (zero)
+            fprintf(o.fp, "# eta* = 0: H (or SAM's mean step) has curvature <= 0 on the space (indefinite Hessians), "
+                          "so no eta > 0 is mean-square stable%s\n",
+                    src.model != NULL && src.exact > 0 ? "; --hessian gn (the default) is PSD" : "");
+        if (na)
+            fprintf(o.fp, "# eta* (SAM) n/a: no exact operator of variant 'same' at those batches for rank %zu > %d\n",
+                    rf.f->d, (int)LINSTAB_SAM_SAME_MAX_R);
     }
     rc = cli_output_close(cmd, &o, 1);
 done:

@@ -23,8 +23,10 @@ static const char *const usage =
     "\n"
     "Per-sample Hessians H_i of the loss of an MLP checkpoint at the samples of X:\n"
     "exact, all terms (n, p, p) -- load with `linstab check --family` -- or, with\n"
-    "--gn, the Gauss-Newton factors U_i = J_i' (n, p, k) of the squared loss\n"
-    "(H_i = U_i U_i' at an interpolating minimum) -- load with --factors.\n"
+    "--gn, the Gauss-Newton factors U_i = J_i' R_i (n, p, k) -- load with --factors:\n"
+    "mse: R_i = I (H_i = U_i U_i' at an interpolating minimum); ce: the generalized\n"
+    "Gauss-Newton, R_i R_i' = diag(p_i) - p_i p_i' with p_i = softmax(f(x_i)),\n"
+    "R_i = diag(sqrt p_i) - p_i sqrt(p_i)' (PSD; no label or smoothing enters).\n"
     "Parameter order: W1 (row-major), b1, W2, b2, ...\n"
     "\n"
     "@model\n"
@@ -32,13 +34,13 @@ static const char *const usage =
     "@targets\n"
     "@loss\n"
     "@label-smoothing\n"
-    "  --gn                Gauss-Newton factors instead of exact Hessians\n"
+    "  --gn                (generalized) Gauss-Newton factors instead of exact Hessians\n"
     "  --matrix-free       write nothing; print (JSON) the sharpness lambda1(H) and\n"
     "                      s_2^2 = lambda_max(M_2 - H^2) from per-sample Hessian-vector\n"
     "                      products (no p x p matrix), with time and peak memory\n"
     "  --sigma             with --matrix-free: also the coherence sigma of the\n"
-    "                      Gauss-Newton Hessians, from the NTK Gram matrix assembled\n"
-    "                      layer by layer (n^2 (k^2 sum d_l + sum d_{l-1}) flops, no\n"
+    "                      Gauss-Newton Hessians of --loss, from the NTK Gram matrix\n"
+    "                      assembled layer by layer (n^2 (k^2 sum d_l + sum d_{l-1}) flops, no\n"
     "                      Jacobian; blocks of <= 256 MB)\n"
     "@out=FILE.npy output (written atomically)\n"
     "@max-memory\n"
@@ -80,8 +82,6 @@ int cmd_hessians(int argc, char **argv)
     if (!model || !data || !targets || !cli_given(&co, CLI_OPT_LOSS) || (!out && !mf))
         return cli_usage_error(cmd, "--model, --data, --targets, --loss and --out (or --matrix-free) are required");
     linstab_loss loss = co.src.loss_ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
-    if (gn && loss != LINSTAB_LOSS_MSE)
-        return cli_usage_error(cmd, "--gn gives the Gauss-Newton factors of the squared loss: use --loss mse");
 
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0};
@@ -110,7 +110,7 @@ int cmd_hessians(int argc, char **argv)
         if (s1 == LINSTAB_OK) s1 = linstab_mlp_m2_gap(m, &X, &Y, loss, smoothing, &gap, &err);
         clock_gettime(CLOCK_MONOTONIC, &a2);
         double l1S = NAN, sig = NAN;
-        if (s1 == LINSTAB_OK && want_sigma) s1 = linstab_mlp_coherence_gn(m, &X, (size_t)256 << 20, &l1S, &sig, &err);
+        if (s1 == LINSTAB_OK && want_sigma) s1 = linstab_mlp_coherence_ggn(m, &X, loss, (size_t)256 << 20, &l1S, &sig, &err);
         struct timespec a3;
         clock_gettime(CLOCK_MONOTONIC, &a3);
         if (s1 != LINSTAB_OK) {
@@ -152,7 +152,9 @@ int cmd_hessians(int argc, char **argv)
                 (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
                 (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec));
     printf("wrote %s: %s, shape (%zu, %zu, %zu); load it with %s %s\n", out,
-           gn ? "Gauss-Newton factors U_i = J_i'" : "exact per-sample Hessians", f->n, f->d, f->k,
+           !gn ? "exact per-sample Hessians"
+           : loss == LINSTAB_LOSS_CE ? "generalized Gauss-Newton factors U_i = J_i' R_i (R_i R_i' = diag(p_i) - p_i p_i')"
+                                     : "Gauss-Newton factors U_i = J_i'", f->n, f->d, f->k,
            gn ? "--factors" : "--family", out);
 done:
     linstab_family_free(f);

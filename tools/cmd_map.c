@@ -320,7 +320,10 @@ static int run_identity(const char *cmd, const cli_family_source *src, size_t de
             st = linstab_checkpoint_ident_add_file(id, "the contents of the targets file", src->targets, &err);
         if (st == LINSTAB_OK)
             st = linstab_checkpoint_ident_addf(id, "--loss, --hessian, --label-smoothing", &err, "%d|%d|%.17g",
-                                         src->loss_ce, src->exact, src->smoothing);
+                                         /* CE by default was exact before gn existed for it:
+                                          * record the resolved choice so such a run is not resumed */
+                                         src->loss_ce, src->loss_ce && src->exact == 0 ? -1 : src->exact,
+                                         src->smoothing);
     }
     if (st == LINSTAB_OK)
         st = linstab_checkpoint_ident_addf(id, "--allow-indefinite, --sym-tol, --rank-tol", &err, "%d|%.17g|%.17g",

@@ -68,7 +68,7 @@ static const char *const usage =
     "  --test-data X.npy --test-targets Y.npy   a test set: test_loss, test_accuracy;\n"
     "  --idx-test-images F --idx-test-labels F  or IDX, or --teacher-test N samples\n"
     "  --monitor-every K     log monitor_sharpness, eta_star_sgd, eta_star (exact\n"
-    "                        mean-square critical eta at min(B, M), mse; README)\n"
+    "                        mean-square critical eta at min(B, M); README)\n"
     "  --monitor-samples M   its Gauss-Newton subsample (default 256 / outputs)\n"
     "@seed\n"
     "@out=DIR checkpoint folder (required)\n"
@@ -476,9 +476,6 @@ int cmd_train(int argc, char **argv)
         return cli_usage_error(cmd, "--sam-from %zu --sgd-from %zu: with both, SAM runs from the first to the second "
                                     "(SGD, SAM, SGD), so --sgd-from must be larger",
                                o.sam_from, o.sgd_from);
-    if (o.monitor_every > 0 && co.src.loss_ce)
-        return cli_usage_error(cmd, "--monitor-every: the monitor uses the Gauss-Newton Hessians of the squared "
-                                    "loss; it needs --loss mse");
     if (o.monitor_samples > 0 && o.monitor_every == 0)
         return cli_usage_error(cmd, "--monitor-samples M goes with --monitor-every K");
     if (strcmp(optname, "sgd") == 0) o.sam = LINSTAB_OPT_SGD;

@@ -276,18 +276,33 @@ LINSTAB_API linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, c
                                                          double *U, linstab_error *err);
 
 /*
+ * OUT U (p x dL, overwritten): the (generalized) Gauss-Newton factor of
+ * one sample x, U = J' R with R R' = hess_f l, the loss's curvature in the
+ * activated outputs f, so U U' = J' (hess_f l) J (PSD).  MSE: R = I, U = J'
+ * (linstab_mlp_sample_jacobian_t).  CE (softmax cross-entropy):
+ * hess_f l = diag(p) - p p', p = softmax(f), and R = diag(sqrt p) -
+ * p sqrt(p)' (a closed-form, non-symmetric square root; U has rank <= dL - 1
+ * since R' 1 = 0).  It depends on p only: not on the label, not on the
+ * label smoothing.  Errors: LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_mlp_sample_gn_factor(const linstab_mlp *m, const double *x, linstab_loss loss,
+                                                        double *U, linstab_error *err);
+
+/*
  * The per-sample Hessian family at the samples of X: exact Hessians
- * (DENSE, n x p x p) or, with gn, Gauss-Newton factors U_i = J_i'
- * (FACTORED, n x p x dL; squared loss only).  Gauss-Newton is taken with
- * respect to the activated output f: G_i = J_i' (hess_f l) J_i = J_i' J_i
- * with J_i = diag(out_act'(z_L)) J_z,i; it drops the terms of the residual
- * f - y (among them the out_act'' term), so G_i = H_i at an interpolating
- * minimum as without an output activation.  X, Y are checked
+ * (DENSE, n x p x p) or, with gn, Gauss-Newton factors U_i = J_i' R_i
+ * (FACTORED, n x p x dL; linstab_mlp_sample_gn_factor: R_i = I for MSE,
+ * the root of diag(p_i) - p_i p_i' for CE, the generalized Gauss-Newton).
+ * Gauss-Newton is taken with respect to the activated output f: G_i =
+ * J_i' (hess_f l) J_i with J_i = diag(out_act'(z_L)) J_z,i; it drops the
+ * terms sum_o (dl/df_o) hess f_o (among them the out_act'' term), so for
+ * MSE G_i = H_i at an interpolating minimum as without an output
+ * activation; for CE G_i is PSD everywhere (H_i need not be).  X, Y are checked
  * (linstab_mlp_check_data).  Samples are computed in parallel with one
  * BLAS thread each; the result does not depend on the thread count.
  * OUT *out (NULL on failure), owned by the caller (linstab_family_free).
  * max_bytes (0: no limit) is checked before allocating.  Errors: those
- * of linstab_mlp_check_data, LINSTAB_EINVAL (gn with CE), LINSTAB_ENOMEM
+ * of linstab_mlp_check_data, LINSTAB_ENOMEM
  * (beyond max_bytes, or out of memory), the first failing sample's error.
  */
 LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X,
@@ -308,6 +323,12 @@ LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linsta
  */
 LINSTAB_API linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G,
                                                linstab_error *err);
+/* The same Gram matrix for the Gauss-Newton factors of `loss`: blocks
+ * G_ij = U_i'U_j = R_i' J_i J_j' R_j (R_i as linstab_mlp_sample_gn_factor;
+ * the NTK blocks sandwiched, for CE).  MSE: linstab_mlp_ntk_gram.  Errors:
+ * LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_mlp_gn_gram(const linstab_mlp *m, const linstab_array *X, linstab_loss loss,
+                                               double *G, linstab_error *err);
 
 /*
  * The coherence sigma (Dexter et al. Def. 2) of the Gauss-Newton Hessians
@@ -322,6 +343,13 @@ LINSTAB_API linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const lins
 LINSTAB_API linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X,
                                                     size_t block_bytes, double *lambda1_S,
                                                     double *sigma, linstab_error *err);
+/* The same for the Gauss-Newton Hessians of `loss`, H_i = U_i U_i' with
+ * U_i = J_i' R_i (linstab_mlp_sample_gn_factor), from the blocks of
+ * linstab_mlp_gn_gram: tr(H_i H_j) = ||R_i' J_i J_j' R_j||_F^2.  MSE:
+ * linstab_mlp_coherence_gn.  Errors as for it. */
+LINSTAB_API linstab_status linstab_mlp_coherence_ggn(const linstab_mlp *m, const linstab_array *X,
+                                                     linstab_loss loss, size_t block_bytes, double *lambda1_S,
+                                                     double *sigma, linstab_error *err);
 
 /*
  * OUT *lambda1: the sharpness, lambda1 of the full-data mean-loss Hessian,

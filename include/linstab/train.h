@@ -121,8 +121,8 @@ typedef struct linstab_train_result {
  * parameters after the diverging step.  OUT *res (may be NULL), filled
  * even on failure.  Errors: LINSTAB_EINVAL (batch outside [1, n], eta not
  * positive, sam_from, sgd_from or start_step beyond steps, sgd_from <=
- * sam_from when both are nonzero, a test set without both arrays, the
- * monitor with the cross-entropy loss), LINSTAB_EDATA (data or test data
+ * sam_from when both are nonzero, a test set without both arrays),
+ * LINSTAB_EDATA (data or test data
  * that do not fit the model, a non-finite initial loss), LINSTAB_ENOMEM,
  * the monitor's errors and the evaluations' errors (the step's
  * row is then not written).  The log's write errors are the caller's to
@@ -175,6 +175,13 @@ LINSTAB_API void linstab_train_monitor_indices(size_t n, size_t M, uint64_t seed
 LINSTAB_API linstab_status linstab_train_monitor_at(const linstab_mlp *m, const linstab_array *Xs, size_t batch,
                                                     linstab_optimizer opt, double rho,
                                                     linstab_train_monitor *out, linstab_error *err);
+/* The same on the Gauss-Newton family of `loss` (mlp.h,
+ * linstab_mlp_sample_gn_factor): for CE the generalized Gauss-Newton
+ * H_i = J_i'(diag(p_i) - p_i p_i')J_i, from linstab_mlp_gn_gram; for MSE
+ * linstab_train_monitor_at.  linstab_train_run uses it with its loss. */
+LINSTAB_API linstab_status linstab_train_monitor_gn_at(const linstab_mlp *m, const linstab_array *Xs,
+                                                       linstab_loss loss, size_t batch, linstab_optimizer opt,
+                                                       double rho, linstab_train_monitor *out, linstab_error *err);
 
 /* linstab_train_run without the result: a diverged run is LINSTAB_EDATA
  * ("training diverged at step S: batch loss grew from L0 to L"). */

@@ -59,6 +59,14 @@ static void row_dots(size_t R, size_t d, const double *X, const double *Y, doubl
  * (CE).  Then OUT gd = C t, the loss's curvature in f along a tangent t
  * (MSE: t; CE: p o (t - <p, t>)).
  */
+static void softmax(size_t K, const double *z, double *p)
+{
+    double mx = z[0], s = 0.0;
+    for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
+    for (size_t c = 0; c < K; c++) s += (p[c] = exp(z[c] - mx));
+    for (size_t c = 0; c < K; c++) p[c] /= s;
+}
+
 static void loss_gradient(linstab_loss loss, double smoothing, size_t K, const double *z, const double *y,
                           double *g, double *p)
 {
@@ -66,10 +74,7 @@ static void loss_gradient(linstab_loss loss, double smoothing, size_t K, const d
         for (size_t c = 0; g && c < K; c++) g[c] = z[c] - y[c];
         return;
     }
-    double mx = z[0], s = 0.0;
-    for (size_t c = 1; c < K; c++) mx = fmax(mx, z[c]);
-    for (size_t c = 0; c < K; c++) s += (p[c] = exp(z[c] - mx));
-    for (size_t c = 0; c < K; c++) p[c] /= s;
+    softmax(K, z, p);
     size_t lab = (size_t)y[0];
     for (size_t c = 0; g && c < K; c++) g[c] = p[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
 }
@@ -429,6 +434,53 @@ linstab_status linstab_mlp_sample_jacobian_t(const linstab_mlp *m, const double 
 }
 
 
+/*
+ * The square root of the loss's curvature in f that the generalized
+ * Gauss-Newton factors carry: OUT R (K x K, row-major) with R R' = C.
+ * MSE: C = I, R = I.  CE: C = diag(p) - p p' (p = softmax(f), rank K - 1,
+ * independent of the label and of the smoothing) and
+ *     R = diag(sqrt p) - p sqrt(p)',
+ * since R R' = diag(p) - 2 p p' + p (sqrt(p)' sqrt(p)) p' = diag(p) - p p'
+ * (sum p = 1).  A closed form, not the symmetric square root: no
+ * eigendecomposition, exact to rounding; R' 1 = 0 (the rank deficit).
+ */
+static void gn_root(linstab_loss loss, size_t K, const double *f, double *pbuf, double *R)
+{
+    if (loss == LINSTAB_LOSS_MSE) {
+        for (size_t a = 0; a < K; a++)
+            for (size_t c = 0; c < K; c++) R[a * K + c] = a == c ? 1.0 : 0.0;
+        return;
+    }
+    softmax(K, f, pbuf);
+    for (size_t a = 0; a < K; a++)
+        for (size_t c = 0; c < K; c++) R[a * K + c] = (a == c ? sqrt(pbuf[a]) : 0.0) - pbuf[a] * sqrt(pbuf[c]);
+}
+
+linstab_status linstab_mlp_sample_gn_factor(const linstab_mlp *m, const double *x, linstab_loss loss, double *U,
+                                            linstab_error *err)
+{
+    linstab_status st = linstab_mlp_sample_jacobian_t(m, x, U, err);
+    if (st != LINSTAB_OK || loss == LINSTAB_LOSS_MSE) return st;
+    size_t K = m->sizes[m->nlayers], p = m->p;
+    double *f = malloc(K * sizeof *f), *pr = malloc(K * sizeof *pr), *R = malloc(K * K * sizeof *R),
+           *T = malloc(p * K * sizeof *T);
+    st = (f && pr && R && T) ? linstab_mlp_forward(m, x, 1, f, err)
+                             : linstab_error_set(err, LINSTAB_ENOMEM, "Gauss-Newton factor: out of memory");
+    if (st == LINSTAB_OK) {
+        /* U = J' R (p x K) */
+        gn_root(loss, K, f, pr, R);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p, (int)K, (int)K, 1.0, U, (int)K, R, (int)K, 0.0,
+                    T, (int)K);
+        memcpy(U, T, p * K * sizeof *U);
+    }
+    free(f);
+    free(pr);
+    free(R);
+    free(T);
+    return st;
+}
+
+
 /* ---- the per-sample Hessian family of a model ---- */
 
 linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
@@ -438,8 +490,6 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
     *out = NULL;
     linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
     if (st != LINSTAB_OK) return st;
-    if (gn && loss != LINSTAB_LOSS_MSE)
-        return linstab_error_set(err, LINSTAB_EINVAL, "Gauss-Newton factors are those of the squared loss");
     size_t n = X->shape[0], d0 = m->sizes[0], K = m->sizes[m->nlayers], p = m->p;
     double need = (double)n * (double)p * (double)(gn ? K : p) * 8.0;
     if (max_bytes > 0 && need > (double)max_bytes)
@@ -462,7 +512,7 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
         if (first != LINSTAB_OK) continue;
         const double *x = X->data + i * d0, *y = Y->data + (loss == LINSTAB_LOSS_MSE ? i * K : i);
         linstab_error e = {0};
-        linstab_status si = gn ? linstab_mlp_sample_jacobian_t(m, x, f->data + i * per, &e)
+        linstab_status si = gn ? linstab_mlp_sample_gn_factor(m, x, loss, f->data + i * per, &e)
                                : linstab_mlp_sample_hessian(m, x, y, loss, smoothing, f->data + i * per, &e);
         if (si != LINSTAB_OK) {
 #pragma omp critical(mlp_family_error)
@@ -509,7 +559,7 @@ static void ntk_free(ntk_factors *t)
     }
 }
 
-static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, ntk_factors *t,
+static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, linstab_loss loss, ntk_factors *t,
                                   linstab_error *err)
 {
     size_t n = X->shape[0], L = m->nlayers, k = m->sizes[L];
@@ -517,10 +567,12 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
     t->n = n;
     t->k = k;
     double *S[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL}; /* act'(z_l), n x d_l, l < L; out_act'(z_L) */
-    int out = m->out_act != LINSTAB_MLP_OUT_NONE;
-    double *F = out ? malloc(n * k * sizeof *F) : NULL; /* f, only for the forward pass to z_L */
+    int out = m->out_act != LINSTAB_MLP_OUT_NONE, ce = loss == LINSTAB_LOSS_CE, fwd = out || ce;
+    /* f, for out_act'(z_L) and for CE's p = softmax(f); R: gn_root's k x k */
+    double *F = fwd ? malloc(n * k * sizeof *F) : NULL, *R = ce ? malloc(k * k * sizeof *R) : NULL,
+           *pr = ce ? malloc(k * sizeof *pr) : NULL;
     S[L] = out ? malloc(n * k * sizeof(double)) : NULL;
-    int ok = !out || (F && S[L]);
+    int ok = (!fwd || F) && (!out || S[L]) && (!ce || (R && pr));
     for (size_t l = 1; l <= L; l++) {
         t->A[l] = malloc(n * m->sizes[l - 1] * sizeof(double));
         t->D[l] = malloc(n * k * m->sizes[l] * sizeof(double));
@@ -530,6 +582,8 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
     if (!ok) {
         for (size_t l = 1; l <= L; l++) free(S[l]);
         free(F);
+        free(R);
+        free(pr);
         ntk_free(t);
         return linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory for the layer factors of %zu samples", n);
     }
@@ -539,12 +593,20 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
     double *Aout[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL};
     for (size_t l = 1; l < L; l++) Aout[l] = t->A[l + 1];
     Aout[L] = F;
-    mlp_forward_pass(m, t->A[1], n, out ? L : L - 1, Aout, S, NULL, MLP_PRODUCT_GEMM);
+    mlp_forward_pass(m, t->A[1], n, fwd ? L : L - 1, Aout, S, NULL, MLP_PRODUCT_GEMM);
     /* D_L = df/dz_L = I_k for every sample (diag(out_act'(z_L)) with an
-     * output activation); D_l = (D_{l+1} W_{l+1}) o act'(z_l) */
+     * output activation); for CE the rows are those of R_i' J_i (the
+     * generalized Gauss-Newton factor U_i = J_i' R_i, gn_root), so
+     * D_L = R_i' diag(out_act'(z_L)); D_l = (D_{l+1} W_{l+1}) o act'(z_l) */
     memset(t->D[L], 0, n * k * k * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; c < k; c++) t->D[L][(i * k + c) * k + c] = out ? S[L][i * k + c] : 1.0;
+    for (size_t i = 0; i < n; i++) {
+        if (ce) gn_root(loss, k, F + i * k, pr, R);
+        for (size_t c = 0; c < k; c++)
+            for (size_t u = 0; u < k; u++) {
+                double r = ce ? R[u * k + c] : (c == u ? 1.0 : 0.0);
+                t->D[L][(i * k + c) * k + u] = r * (out ? S[L][i * k + u] : 1.0);
+            }
+    }
     for (size_t l = L - 1; l >= 1; l--) {
         size_t dl = m->sizes[l], dn = m->sizes[l + 1];
         const double *W = m->theta + linstab_mlp_w_offset(m, l + 1); /* dn x dl */
@@ -556,6 +618,8 @@ static linstab_status ntk_compute(const linstab_mlp *m, const linstab_array *X, 
     }
     for (size_t l = 1; l <= L; l++) free(S[l]);
     free(F);
+    free(R);
+    free(pr);
     return LINSTAB_OK;
 }
 
@@ -587,11 +651,17 @@ static void ntk_block(const linstab_mlp *m, const ntk_factors *t, size_t i0, siz
 
 linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G, linstab_error *err)
 {
+    return linstab_mlp_gn_gram(m, X, LINSTAB_LOSS_MSE, G, err);
+}
+
+linstab_status linstab_mlp_gn_gram(const linstab_mlp *m, const linstab_array *X, linstab_loss loss, double *G,
+                                   linstab_error *err)
+{
     size_t n = X->shape[0], K = m->sizes[m->nlayers], nk = n * K;
     size_t b = 256 / K > 0 ? 256 / K : 1; /* blocks of b samples */
     if (b > n) b = n;
     ntk_factors t;
-    linstab_status st = ntk_compute(m, X, &t, err);
+    linstab_status st = ntk_compute(m, X, loss, &t, err);
     if (st != LINSTAB_OK) return st;
     double *Kb = malloc(b * K * b * K * sizeof *Kb), *W = malloc(b * K * b * K * sizeof *W), *Ag = malloc(b * b * sizeof *Ag);
     if (!Kb || !W || !Ag) {
@@ -621,13 +691,19 @@ linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X
 linstab_status linstab_mlp_coherence_gn(const linstab_mlp *m, const linstab_array *X, size_t block_bytes,
                                         double *lambda1_S, double *sigma, linstab_error *err)
 {
+    return linstab_mlp_coherence_ggn(m, X, LINSTAB_LOSS_MSE, block_bytes, lambda1_S, sigma, err);
+}
+
+linstab_status linstab_mlp_coherence_ggn(const linstab_mlp *m, const linstab_array *X, linstab_loss loss,
+                                         size_t block_bytes, double *lambda1_S, double *sigma, linstab_error *err)
+{
     size_t n = X->shape[0], K = m->sizes[m->nlayers];
     /* blocks of b samples: K and G are (b k)^2 each */
     size_t b = (size_t)(sqrt((double)block_bytes / (2.0 * sizeof(double))) / (double)K);
     if (b < 1) b = 1;
     if (b > n) b = n;
     ntk_factors t;
-    linstab_status st = ntk_compute(m, X, &t, err);
+    linstab_status st = ntk_compute(m, X, loss, &t, err);
     if (st != LINSTAB_OK) return st;
     double *Kb = malloc(b * K * b * K * sizeof *Kb), *G = malloc(b * K * b * K * sizeof *G);
     double *Ag = malloc(b * b * sizeof *Ag), *S = calloc(n * n, sizeof *S), *lam = calloc(n, sizeof *lam);

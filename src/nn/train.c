@@ -89,7 +89,7 @@ static linstab_status row_extras(const linstab_mlp *m, const linstab_train_opts 
                                : o->sam == LINSTAB_OPT_SAM_NORMALIZED ? LINSTAB_OPT_SAM_NORMALIZED
                                : o->independent_ascent                ? LINSTAB_OPT_SAM_INDEP
                                                                       : LINSTAB_OPT_SAM_SAME;
-        st = linstab_train_monitor_at(m, Xmon, B, op, o->rho, &mon, err);
+        st = linstab_train_monitor_gn_at(m, Xmon, o->loss, B, op, o->rho, &mon, err);
         if (st != LINSTAB_OK) return st;
     }
     if (o->test_X != NULL) {
@@ -125,10 +125,6 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
                                  o->sam_from, o->sgd_from);
     if ((o->test_X == NULL) != (o->test_Y == NULL))
         return linstab_error_set(err, LINSTAB_EINVAL, "a test set needs both its inputs and its targets");
-    if (o->monitor_every > 0 && o->loss != LINSTAB_LOSS_MSE)
-        return linstab_error_set(err, LINSTAB_EINVAL,
-                                 "the stability monitor uses the Gauss-Newton Hessians of the squared loss: "
-                                 "it needs the mse loss");
     st = linstab_mlp_check_data(m, X, Y, o->loss, err);
     if (st != LINSTAB_OK) return st;
     size_t n = X->shape[0], d0 = m->sizes[0], ty = targets_per_row(m, o->loss), p = m->p, B = o->batch;

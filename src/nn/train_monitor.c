@@ -38,6 +38,13 @@ linstab_status linstab_train_monitor_at(const linstab_mlp *m, const linstab_arra
                                         linstab_optimizer opt, double rho, linstab_train_monitor *out,
                                         linstab_error *err)
 {
+    return linstab_train_monitor_gn_at(m, Xs, LINSTAB_LOSS_MSE, batch, opt, rho, out, err);
+}
+
+linstab_status linstab_train_monitor_gn_at(const linstab_mlp *m, const linstab_array *Xs, linstab_loss loss,
+                                           size_t batch, linstab_optimizer opt, double rho,
+                                           linstab_train_monitor *out, linstab_error *err)
+{
     out->sharpness = out->eta_star_sgd = out->eta_star = NAN;
     out->batch = out->rank = 0;
     if (Xs == NULL || Xs->ndim != 2 || Xs->shape[0] < 1 || Xs->shape[1] != m->sizes[0])
@@ -49,7 +56,7 @@ linstab_status linstab_train_monitor_at(const linstab_mlp *m, const linstab_arra
     out->batch = B;
     double *G = malloc(nk * nk * sizeof *G);
     if (G == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "monitor: the NTK Gram matrix of %zu x %zu: out of memory", nk, nk);
-    linstab_status st = linstab_mlp_ntk_gram(m, Xs, G, err);
+    linstab_status st = linstab_mlp_gn_gram(m, Xs, loss, G, err); /* R_i' J_i J_j' R_j (R = I for MSE) */
     linstab_family *f = NULL;
     size_t rank = 0;
     if (st == LINSTAB_OK) st = linstab_family_from_gram(M, k, m->p, G, 0.0, &f, &rank, err);
