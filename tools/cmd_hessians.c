@@ -86,7 +86,8 @@ int cmd_hessians(int argc, char **argv)
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0};
     linstab_family *f = NULL;
-    if (linstab_mlp_load(model, &m, &err) != LINSTAB_OK) return cli_fail(cmd, &err);
+    int orc = cli_model_open(cmd, &co.src, &m);
+    if (orc != 0) return orc;
     if (linstab_npy_read_numeric(data, 0, &X, &err) != LINSTAB_OK || linstab_npy_read_numeric(targets, 0, &Y, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;
