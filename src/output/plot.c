@@ -377,6 +377,29 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     return plot_finish(&pf, device, path, LINSTAB_OK, err);
 }
 
+/* Count a point at viewport fractions (u, v) against the four corner
+ * boxes of a legend wf x hf (order: top right, top left, bottom right,
+ * bottom left), with a 2% margin. */
+static void corner_hit(size_t hits[4], double u, double v, double wf, double hf)
+{
+    int right = u > 1.0 - wf - 0.02, left = u < wf + 0.02, top = v > 1.0 - hf - 0.02, bottom = v < hf + 0.02;
+    hits[0] += (size_t)(top && right);
+    hits[1] += (size_t)(top && left);
+    hits[2] += (size_t)(bottom && right);
+    hits[3] += (size_t)(bottom && left);
+}
+
+/* The corner with the fewest hits; ties keep the order of corner_hit. */
+static PLINT fewest_hits(const size_t hits[4])
+{
+    static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
+                                     PL_POSITION_BOTTOM | PL_POSITION_RIGHT, PL_POSITION_BOTTOM | PL_POSITION_LEFT};
+    int best = 0;
+    for (int c = 1; c < 4; c++)
+        if (hits[c] < hits[best]) best = c;
+    return corners[best];
+}
+
 /*
  * The inside corner of the plot whose legend box (width WF, height HF as
  * fractions of the viewport) covers the fewest data: points and 32 samples
@@ -386,8 +409,6 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
 static PLINT legend_corner(size_t n, const double *x, size_t ncurves, const double *const *y, int logy,
                            double x0, double x1, double y0, double y1, double wf, double hf)
 {
-    static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
-                                     PL_POSITION_BOTTOM | PL_POSITION_RIGHT, PL_POSITION_BOTTOM | PL_POSITION_LEFT};
     size_t hits[4] = {0, 0, 0, 0};
     for (size_t k = 0; k < ncurves; k++)
         for (size_t i = 0; i < n; i++) {
@@ -400,18 +421,10 @@ static PLINT legend_corner(size_t n, const double *x, size_t ncurves, const doub
                     ya += a * (yb - ya);
                 }
                 if (!isfinite(ya)) continue;
-                double u = (xa - x0) / (x1 - x0), v = (ya - y0) / (y1 - y0);
-                int right = u > 1.0 - wf - 0.02, left = u < wf + 0.02, top = v > 1.0 - hf - 0.02, bottom = v < hf + 0.02;
-                hits[0] += (size_t)(top && right);
-                hits[1] += (size_t)(top && left);
-                hits[2] += (size_t)(bottom && right);
-                hits[3] += (size_t)(bottom && left);
+                corner_hit(hits, (xa - x0) / (x1 - x0), (ya - y0) / (y1 - y0), wf, hf);
             }
         }
-    int best = 0;
-    for (int c = 1; c < 4; c++)
-        if (hits[c] < hits[best]) best = c;
-    return corners[best];
+    return fewest_hits(hits);
 }
 
 linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, const double *const *y,
@@ -521,8 +534,6 @@ static void cmap_viridis(void)
 static PLINT legend_corner_pts(size_t n, const double *pts, double x0, double x1, double y0, double y1, double wf,
                                double hf)
 {
-    static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
-                                     PL_POSITION_BOTTOM | PL_POSITION_RIGHT, PL_POSITION_BOTTOM | PL_POSITION_LEFT};
     size_t hits[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < n; i++) {
         size_t steps = i + 1 < n ? 8 : 1;
@@ -533,18 +544,10 @@ static PLINT legend_corner_pts(size_t n, const double *pts, double x0, double x1
                 ya += a * (pts[2 * i + 3] - ya);
             }
             if (!isfinite(xa) || !isfinite(ya)) continue;
-            double u = (xa - x0) / (x1 - x0), v = (ya - y0) / (y1 - y0);
-            int right = u > 1.0 - wf - 0.02, left = u < wf + 0.02, top = v > 1.0 - hf - 0.02, bottom = v < hf + 0.02;
-            hits[0] += (size_t)(top && right);
-            hits[1] += (size_t)(top && left);
-            hits[2] += (size_t)(bottom && right);
-            hits[3] += (size_t)(bottom && left);
+            corner_hit(hits, (xa - x0) / (x1 - x0), (ya - y0) / (y1 - y0), wf, hf);
         }
     }
-    int best = 0;
-    for (int c = 1; c < 4; c++)
-        if (hits[c] < hits[best]) best = c;
-    return corners[best];
+    return fewest_hits(hits);
 }
 
 /* Draw the finite runs of pts (n x 2) as polylines into the buffers px, py
