@@ -283,3 +283,39 @@ Test(trajectory_rate, a_single_run_grows_at_the_enumerated_lyapunov_rate)
     linstab_objective_free(o);
     linstab_family_free(f);
 }
+
+Test(trajectory_rate, both_rates_at_once_are_each_rate_alone)
+{
+    const double h[N * D] = {2.0, 0.5, 0.0, 0.3, 1.2, 0.0, 1.1, 0.0, 0.0, 0.7, 0.9, 0.0, 1.6, 0.1, 0.0};
+    linstab_family *f = diagonal(h, N);
+    linstab_objective *o = NULL, *t2 = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_objective_family(f, &o, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_objective_tanh2(&t2, &err), LINSTAB_OK);
+    const double w[D] = {0}, u[2] = {1.4, 1e-3};
+    const linstab_optimizer opts[4] = {LINSTAB_OPT_GD, LINSTAB_OPT_SGD, LINSTAB_OPT_SAM_SAME, LINSTAB_OPT_SAM_INDEP};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t a = 0; a < 4; a++) {
+            const linstab_objective *ob = k == 0 ? o : t2;
+            const double *at = k == 0 ? w : u;
+            double ms = NAN, as = NAN, se = NAN, ms1 = NAN, as1 = NAN, se1 = NAN;
+            int got = linstab_trajectory_predicted_escape(ob, at, opts[a], 1.4, 0.2, 2, LINSTAB_SAMPLING_WITH, 7, &ms,
+                                                          &as, &se);
+            cr_assert_eq(got, 3, "objective %zu optimizer %zu", k, a);
+            cr_assert(linstab_trajectory_predicted_rate(ob, at, opts[a], 1.4, 0.2, 2, LINSTAB_SAMPLING_WITH, &ms1));
+            cr_assert(linstab_trajectory_predicted_lyapunov(ob, at, opts[a], 1.4, 0.2, 2, LINSTAB_SAMPLING_WITH, 7,
+                                                            &as1, &se1));
+            cr_expect_eq(ms, ms1);
+            cr_expect_eq(as, as1);
+            cr_expect_eq(se, se1);
+            /* a deterministic step (gradient descent, one sample) grows at one rate */
+            if (k == 1 || a == 0) cr_expect(as == ms && se == 0.0, "objective %zu optimizer %zu", k, a);
+        }
+    double ms, as, se;
+    cr_expect_eq(linstab_trajectory_predicted_escape(o, w, LINSTAB_OPT_SAM_NORMALIZED, 1.4, 0.2, 2,
+                                                     LINSTAB_SAMPLING_WITH, 7, &ms, &as, &se),
+                 0);
+    linstab_objective_free(t2);
+    linstab_objective_free(o);
+    linstab_family_free(f);
+}

@@ -463,13 +463,12 @@ int cmd_dynamics(int argc, char **argv)
                 linstab_trajectory_prop8(&t, o, p.eta, p.rho, &dev);
     size_t e0 = 0, e1 = 0;
     int have_rate = p.switch_step > 0 && linstab_trajectory_escape_rate(&t, p.switch_step, &rate, &e0, &e1);
-    int have_prate = p.switch_step > 0 && t.at_switch != NULL && p.noise == 0.0 &&
-                     linstab_trajectory_predicted_rate(o, t.at_switch, p.switch_opt, p.eta, p.rho, p.batch, p.sampling,
-                                                       &prate);
     double lrate = NAN, lse = NAN;
-    int have_lrate = have_prate && linstab_trajectory_predicted_lyapunov(o, t.at_switch, p.switch_opt,
-                                                                         p.eta, p.rho, p.batch, p.sampling, p.seed,
-                                                                         &lrate, &lse);
+    int got = p.switch_step > 0 && t.at_switch != NULL && p.noise == 0.0
+                  ? linstab_trajectory_predicted_escape(o, t.at_switch, p.switch_opt, p.eta, p.rho, p.batch,
+                                                        p.sampling, p.seed, &prate, &lrate, &lse)
+                  : 0;
+    int have_prate = (got & 1) != 0, have_lrate = have_prate && (got & 2) != 0;
     double dm = NAN, dp = NAN;
     size_t dwin = t.steps / 8 < 20 ? t.steps / 8 : 20;
     int have_drift = !t.diverged && last_opt == LINSTAB_OPT_SAM_NORMALIZED && p.noise == 0.0 && dwin >= 2 &&

@@ -190,6 +190,19 @@ LINSTAB_API int linstab_trajectory_predicted_lyapunov(const linstab_objective *o
                                                       uint64_t seed, double *rate, double *stderr_rate);
 
 /*
+ * Both rates at once, the linearization built once (what `linstab
+ * dynamics` reports): OUT *ms_rate as linstab_trajectory_predicted_rate,
+ * *as_rate and *as_stderr as linstab_trajectory_predicted_lyapunov.
+ * Returns a bit mask: 1 when *ms_rate is set, 2 when *as_rate and
+ * *as_stderr are; 0 when neither applies.
+ */
+LINSTAB_API int linstab_trajectory_predicted_escape(const linstab_objective *o, const double *w,
+                                                    linstab_optimizer opt, double eta, double rho,
+                                                    size_t batch, linstab_sampling sampling,
+                                                    uint64_t seed, double *ms_rate, double *as_rate,
+                                                    double *as_stderr);
+
+/*
  * The linearization of o at w: the dense family of its n per-sample
  * Hessians H_i(w) (from Hessian-vector products, symmetrized), OUT *out
  * (free with linstab_family_free).  Errors: LINSTAB_EINVAL (a non-finite
