@@ -311,7 +311,7 @@ static int files_equal(const char *a, const char *b)
     return eq;
 }
 
-#define SMALL_MAP "map --dexter 40 --eta 0.8 --x sigma=1:40:6 --y batch=1:40:4 --quiet"
+#define SMALL_MAP "map --dexter 40 --sampling bernoulli --eta 0.8 --x sigma=1:40:6 --y batch=1:40:4 --quiet"
 
 Test(cli, map_writes_arrays_csv_json_and_a_png_of_the_expected_size)
 {

@@ -673,7 +673,7 @@ Test(input, idx_files_whose_header_claims_more_than_the_file_holds_are_refused_b
 
 TestSuite(shared, .init = cu_setup, .fini = cu_teardown);
 
-static const char *const commands[] = {"check", "critical", "map", "validate", "gen", "plot", "hessians", "train"};
+static const char *const commands[] = {"check", "critical", "map", "validate", "gen", "plot", "hessians", "train", "dynamics"};
 enum { NCMD = sizeof commands / sizeof commands[0] };
 
 /* A shared option: a valid and (when there is one) an invalid value with
@@ -688,36 +688,36 @@ typedef struct shared_case {
 
 #define FAMILY_CMDS "check critical map"
 static const shared_case shared_cases[] = {
-    {"family", "F.npy", NULL, NULL, FAMILY_CMDS},
-    {"factors", "U.npy", NULL, NULL, FAMILY_CMDS},
-    {"diag", "D.npy", NULL, NULL, FAMILY_CMDS},
-    {"allow-indefinite", NULL, NULL, NULL, FAMILY_CMDS},
-    {"sym-tol", "1e-8", "-1", "--sym-tol '-1': expected a decimal number in [0, inf)", FAMILY_CMDS},
+    {"family", "F.npy", NULL, NULL, FAMILY_CMDS " dynamics"},
+    {"factors", "U.npy", NULL, NULL, FAMILY_CMDS " dynamics"},
+    {"diag", "D.npy", NULL, NULL, FAMILY_CMDS " dynamics"},
+    {"allow-indefinite", NULL, NULL, NULL, FAMILY_CMDS " dynamics"},
+    {"sym-tol", "1e-8", "-1", "--sym-tol '-1': expected a decimal number in [0, inf)", FAMILY_CMDS " dynamics"},
     {"rank-tol", "0.5", "1", "--rank-tol '1': expected a decimal number in [0, 1)", FAMILY_CMDS},
     {"max-memory", "2", "0", "--max-memory '0': expected a decimal number in [1e-09, 1e+09]",
-     FAMILY_CMDS " hessians"},
-    {"model", "DIR", NULL, NULL, FAMILY_CMDS " hessians"},
-    {"data", "X.npy", NULL, NULL, FAMILY_CMDS " hessians train"},
-    {"targets", "Y.npy", NULL, NULL, FAMILY_CMDS " hessians train"},
-    {"loss", "ce", "mae", "--loss 'mae': expected mse or ce", FAMILY_CMDS " hessians train"},
+     FAMILY_CMDS " hessians dynamics"},
+    {"model", "DIR", NULL, NULL, FAMILY_CMDS " hessians dynamics"},
+    {"data", "X.npy", NULL, NULL, FAMILY_CMDS " hessians train dynamics"},
+    {"targets", "Y.npy", NULL, NULL, FAMILY_CMDS " hessians train dynamics"},
+    {"loss", "ce", "mae", "--loss 'mae': expected mse or ce", FAMILY_CMDS " hessians train dynamics"},
     {"hessian", "exact", "full", "--hessian 'full': expected exact or gn", FAMILY_CMDS},
     {"label-smoothing", "0.5", "1", "--label-smoothing '1': expected a decimal number in [0, 1)",
-     FAMILY_CMDS " hessians train"},
-    {"eta", "0.5", "0", "--eta '0': expected a decimal number in (0, inf)", "check map train"},
-    {"batch", "3", "0", "--batch '0': expected a whole number in [1, 2^64 - 1]", "check map train"},
-    {"rho", "0.1", "-1", "--rho '-1': expected a decimal number in [0, inf)", "check critical map train"},
+     FAMILY_CMDS " hessians train dynamics"},
+    {"eta", "0.5", "0", "--eta '0': expected a decimal number in (0, inf)", "check map train dynamics"},
+    {"batch", "3", "0", "--batch '0': expected a whole number in [1, 2^64 - 1]", "check map train dynamics"},
+    {"rho", "0.1", "-1", "--rho '-1': expected a decimal number in [0, inf)", "check critical map train dynamics"},
     {"sampling", "with", "uniform",
-     "--sampling: 'uniform' is not a sampling scheme: expected bernoulli, without or with", "check critical map"},
+     "--sampling: 'uniform' is not a sampling scheme: expected bernoulli, without or with", "check critical map dynamics"},
     {"sam-variant", "independent", "other", "--sam-variant: 'other' is not a SAM variant: expected same or independent",
      "check critical"},
     {"seed", "18446744073709551615", "18446744073709551616",
-     "--seed '18446744073709551616': expected a whole number in [0, 2^64 - 1]", "check map train gen validate"},
+     "--seed '18446744073709551616': expected a whole number in [0, 2^64 - 1]", "check map train gen validate dynamics"},
     {"eigen", "dense", "lapack", "--eigen 'lapack': expected dense, arpack or auto", "check critical"},
     {"no-exact", NULL, NULL, NULL, "check map"},
     {"threads", "2", "0", "--threads '0': expected a whole number in [1, 1024]", "map"},
-    {"json", NULL, NULL, NULL, "check critical validate"},
-    {"out", "o", NULL, NULL, "check critical map validate gen plot hessians train"},
-    {"quiet", NULL, NULL, NULL, "critical map validate hessians train"},
+    {"json", NULL, NULL, NULL, "check critical validate dynamics"},
+    {"out", "o", NULL, NULL, "check critical map validate gen plot hessians train dynamics"},
+    {"quiet", NULL, NULL, NULL, "check critical map validate gen plot hessians train dynamics"},
 };
 
 static int takes(const shared_case *sc, const char *cmd)

@@ -150,6 +150,7 @@ Test(map_protocol, monte_carlo_follows_the_lyapunov_sign_away_from_its_boundary)
     linstab_map_params p = linstab_map_defaults();
     p.eta = 0.8;
     p.seed = 11;
+    p.sampling = LINSTAB_SAMPLING_BERNOULLI; /* Dexter et al.'s setting (map's default until it became without) */
     size_t checked = 0;
     for (size_t iy = 0; iy < y.count; iy++)
         for (size_t ix = 0; ix < x.count; ix++) {
@@ -207,6 +208,7 @@ Test(map_margins, theorem_1_and_2_margins_equal_their_closed_forms_on_the_constr
     size_t n = 40;
     linstab_map_source src = {NULL, NAN, NAN, n, NULL, NULL};
     linstab_map_params p = linstab_map_defaults();
+    p.sampling = LINSTAB_SAMPLING_BERNOULLI; /* the sampling of Dexter et al.'s theorems */
     p.runs = 1;
     p.steps = 5;
     p.exact = 0;

@@ -52,7 +52,7 @@ Test(plots, without_plplot_the_plot_functions_say_so_and_write_nothing)
     cr_expect_str_eq(linstab_error_string(LINSTAB_ENOTSUP), "not available in this build");
 }
 
-#define SMALL_MAP "map --dexter 20 --eta 0.8 --x sigma=1:20:4 --y batch=1:20:4 --steps 100 --quiet"
+#define SMALL_MAP "map --dexter 20 --sampling bernoulli --eta 0.8 --x sigma=1:20:4 --y batch=1:20:4 --steps 100 --quiet"
 
 Test(plots, without_plplot_map_writes_everything_but_the_figures_and_says_so)
 {

@@ -109,7 +109,11 @@ static const opt_def defs[CLI_OPT_COUNT] = {
     [CLI_OPT_ETA] = NUMBER("eta", "E", eta, 0.0, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, 1.0, "learning rate, > 0"),
     [CLI_OPT_BATCH] = WHOLE("batch", "B", K_COUNT, batch, 1, SIZE_MAX, "batch size in [1, n]"),
     [CLI_OPT_RHO] = NUMBER("rho", "R", rho, 0.0, INFINITY, CLI_HI_OPEN, 1.0, "SAM radius, >= 0"),
-    [CLI_OPT_SAMPLING] = CHOICE("sampling", "S", parse_sampling, "bernoulli | without | with"),
+    /* the default is LINSTAB_SAMPLING_DEFAULT (sampling.h), the same for every command */
+    [CLI_OPT_SAMPLING] = CHOICE("sampling", "S", parse_sampling,
+                                "without | bernoulli | with (default without: a uniform B-subset per step, what a "
+                                "shuffled data loader draws; bernoulli: each sample w.p. B/n, the sampling of "
+                                "Dexter et al. (2024)'s theorems)"),
     [CLI_OPT_SAM_VARIANT] = CHOICE("sam-variant", "V", parse_variant, "same | independent: SAM's ascent batch"),
     [CLI_OPT_SEED] = WHOLE("seed", "S", K_U64, seed, 0, ULLONG_MAX, "random seed (default 0)"),
     [CLI_OPT_EIGEN] = CHOICE("eigen", "P", parse_eigen,
@@ -136,7 +140,7 @@ cli_common_opts cli_common_defaults(void)
     cli_common_opts o;
     memset(&o, 0, sizeof o);
     o.src.sym_tol = 1e-10;
-    o.sampling = LINSTAB_SAMPLING_WITHOUT;
+    o.sampling = LINSTAB_SAMPLING_DEFAULT;
     o.variant = LINSTAB_OPT_SAM_SAME;
     o.eigen = LINSTAB_EIGEN_AUTO;
     return o;

@@ -38,8 +38,7 @@ static const char *const usage =
     "@eta (required)\n"
     "@batch (required)\n"
     "@rho (default 0: SGD)\n"
-    "@sampling (default without: uniform B-subsets, what practitioners run; the theorems of Dexter et al. "
-    "(2024) assume bernoulli)\n"
+    "@sampling\n"
     "options:\n"
     "exact stability (docs/math.md sections 3-5):\n"
     "@sam-variant (default same)\n"
@@ -51,6 +50,7 @@ static const char *const usage =
     "output:\n"
     "@json\n"
     "@out write the report to FILE (atomically) instead of stdout\n"
+    "@quiet (of the exact section's stages)\n"
     "@allow-indefinite\n"
     "@sym-tol\n"
     "@rank-tol\n"
@@ -93,7 +93,7 @@ static const cli_command check_cmd = {
     CLI_OPTS_FAMILY | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
         CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SAM_VARIANT) | CLI_OPT_BIT(CLI_OPT_NO_EXACT) |
         CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_EIGEN) | CLI_OPT_BIT(CLI_OPT_JSON) |
-        CLI_OPT_BIT(CLI_OPT_OUT),
+        CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, required, usage, 24};
 
 /* Stages of the exact section on stderr when it is a terminal: on a large

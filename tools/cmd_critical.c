@@ -34,7 +34,7 @@ static const char *const usage =
     "@diag\n"
     CLI_MODEL_USAGE
     "  --batches LIST      batch sizes: 1,2,4,8 or a range A:B or A:B:STEP\n"
-    "@sampling (default without)\n"
+    "@sampling\n"
     "@rho: also SAM's eta* at this radius (default: SGD only)\n"
     "@sam-variant (default same)\n"
     "@json (default: a table)\n"

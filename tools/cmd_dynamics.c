@@ -49,7 +49,7 @@ static const char *const usage =
     "@eta (required)\n"
     "@rho (default 0)\n"
     "@batch (default 1; objectives of one sample ignore it)\n"
-    "@sampling (default without)\n"
+    "@sampling\n"
     "  --noise S              add eta N(0, S^2 I) to every step (default 0)\n"
     "  --start W1,W2,...      the start, one value per coordinate (required, except\n"
     "                         with --model)\n"
@@ -66,6 +66,7 @@ static const char *const usage =
     "@json (keys: final, loss_final, sharpness_final, diverged_at, cycle, escape,\n"
     "                        drift, prop8)\n"
     "@out=FILE write the summary to FILE (atomically) instead of stdout\n"
+    "@quiet\n"
     "  -h, --help             this help\n"
     "\n"
     "cycle: period and amplitude (mean distance of its points from their centroid)\n"
@@ -98,10 +99,10 @@ static const struct option own_opts[] = {
 static const char *const required[] = {"optimizer", "eta", "steps", NULL};
 static const cli_command dynamics_cmd = {
     "dynamics",
-    CLI_OPTS_FAMILY_FILE | CLI_OPT_BIT(CLI_OPT_MODEL) | CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_TARGETS) |
+    (CLI_OPTS_FAMILY_FILE & ~CLI_OPT_BIT(CLI_OPT_RANK_TOL)) | CLI_OPT_BIT(CLI_OPT_MODEL) | CLI_OPT_BIT(CLI_OPT_DATA) | CLI_OPT_BIT(CLI_OPT_TARGETS) |
         CLI_OPT_BIT(CLI_OPT_LOSS) | CLI_OPT_BIT(CLI_OPT_LABEL_SMOOTHING) | CLI_OPT_BIT(CLI_OPT_ETA) | CLI_OPT_BIT(CLI_OPT_BATCH) | CLI_OPT_BIT(CLI_OPT_RHO) |
         CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_JSON) |
-        CLI_OPT_BIT(CLI_OPT_OUT),
+        CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, required, usage, 24};
 
 /* A comma-separated list of finite decimal numbers (at most 1 << 20). */

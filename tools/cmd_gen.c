@@ -23,6 +23,7 @@ static const char *const usage =
     "  --noise E     noise scale of aligned (default 0.1)\n"
     "@seed=SEED\n"
     "@out=F.npy output file (written atomically; required)\n"
+    "@quiet (gen prints nothing but errors)\n"
     "  -h, --help    this help\n";
 
 enum { OPT_KIND = 256, OPT_N, OPT_D, OPT_RANK, OPT_SIGMA, OPT_NOISE };
@@ -33,7 +34,7 @@ static const struct option own_opts[] = {
     {"sigma", required_argument, NULL, OPT_SIGMA}, {"noise", required_argument, NULL, OPT_NOISE},
     {NULL, 0, NULL, 0}};
 static const char *const required[] = {"kind", "out", "n", NULL};
-static const cli_command gen_cmd = {"gen", CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_OUT), own_opts, required,
+static const cli_command gen_cmd = {"gen", CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET), own_opts, required,
                                     usage, 16};
 
 int cmd_gen(int argc, char **argv)

@@ -66,7 +66,7 @@ static const char *const usage =
     "  --sigma S         coherence of the dexter construction\n"
     "dynamics:\n"
     "  --optimizer O     sgd | sam-same | sam-independent | sam-normalized (default sgd)\n"
-    "@sampling (default bernoulli, the sampling of Dexter et al. (2024))\n"
+    "@sampling\n"
     "  --runs K          runs per cell (default 5; majority rule)\n"
     "  --steps T         at most T steps per run (default 1000)\n"
     "  --growth G        divergent at G-fold growth of ||w|| (default 1000)\n"

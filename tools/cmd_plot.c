@@ -35,7 +35,8 @@ static const char *const usage =
     "the points of PTS.csv (same columns) as markers, or as a dashed line with\n"
     "--extra-joined.  --logz colours by log10 z, --contours N draws N contour\n"
     "lines (default 10, 0: none).  A grid that is not regular is refused (exit\n"
-    "1) with the reason, and no figure is written.\n";
+    "1) with the reason, and no figure is written.\n"
+    "--quiet is accepted, as by every command (plot shows no progress).\n";
 
 enum { OPT_CSV = 256, OPT_X, OPT_Y, OPT_TITLE, OPT_XL, OPT_YL, OPT_LOGY, OPT_HEATMAP, OPT_PATH, OPT_COLUMNS,
        OPT_EXTRA, OPT_EXTRA_JOINED, OPT_PATH_NAME, OPT_EXTRA_NAME, OPT_LOGZ, OPT_CONTOURS, OPT_ZL };
@@ -50,7 +51,7 @@ static const struct option own_opts[] = {
     {"path-name", required_argument, NULL, OPT_PATH_NAME}, {"extra-name", required_argument, NULL, OPT_EXTRA_NAME},
     {"logz", no_argument, NULL, OPT_LOGZ},         {"contours", required_argument, NULL, OPT_CONTOURS},
     {"zlabel", required_argument, NULL, OPT_ZL},   {NULL, 0, NULL, 0}};
-static const cli_command plot_cmd = {"plot", CLI_OPT_BIT(CLI_OPT_OUT), own_opts, NULL, usage, 22};
+static const cli_command plot_cmd = {"plot", CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET), own_opts, NULL, usage, 22};
 
 /* Points (columns xc, yc) of the CSV file at path: OUT *pts (n x 2, malloc'd), *n.  Returns 0, or 1 after
  * printing why. */

@@ -68,7 +68,7 @@ run)
     ./build/tools/linstab check --diag "$ex/dexter.npy" --eta 0.8 --batch 20 --sampling bernoulli
     echo
     echo "# Dexter et al. (2024), Figure 1 (eta = 0.8): divergence map over (sigma, B) with the exact boundaries"
-    ./build/tools/linstab map --dexter 100 --eta 0.8 --x sigma=1:50:2 --y batch=1:100:2 --out out/figure1 --quiet
+    ./build/tools/linstab map --dexter 100 --sampling bernoulli --eta 0.8 --x sigma=1:50:2 --y batch=1:100:2 --out out/figure1 --quiet
     echo "open out/figure1/map.png"
     ;;
 test)

@@ -29,6 +29,15 @@ typedef enum linstab_sampling {
     LINSTAB_SAMPLING_WITH
 } linstab_sampling;
 
+/*
+ * The default of every command and of every parameter struct that has a
+ * sampling (linstab_map_defaults, linstab_trajectory_defaults, the CLI):
+ * uniform B-subsets without replacement, what a shuffled data loader
+ * draws and the sampling of Shin et al. (2023) and Zhou et al. (2025).
+ * Dexter et al. (2024)'s Bernoulli sampling stays available by name.
+ */
+#define LINSTAB_SAMPLING_DEFAULT LINSTAB_SAMPLING_WITHOUT
+
 /* "bernoulli", "without", "with" (static strings; "unknown" outside the enum). */
 LINSTAB_API const char *linstab_sampling_name(linstab_sampling s);
 /* The inverse of linstab_sampling_name (name not NULL) into OUT *s;

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 L=${LINSTAB:-../../build/tools/linstab}
 for eta in 0.8 0.5; do
-    "$L" map --dexter 100 --eta $eta --x sigma=1:50 --y batch=1:100 --runs 5 --steps 1000 \
+    "$L" map --dexter 100 --sampling bernoulli --eta $eta --x sigma=1:50 --y batch=1:100 --runs 5 --steps 1000 \
         --seed 1 --quiet --title "Dexter et al. (2024), Figure 1: n = 100, #gy = $eta" --out eta$eta
     rm -f eta$eta/map.checkpoint eta$eta/map.svg eta$eta/*.npy
 done

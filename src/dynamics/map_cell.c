@@ -30,7 +30,7 @@ linstab_map_params linstab_map_defaults(void)
     linstab_map_params p;
     memset(&p, 0, sizeof p);
     p.dyn = LINSTAB_OPT_SGD;
-    p.sampling = LINSTAB_SAMPLING_BERNOULLI;
+    p.sampling = LINSTAB_SAMPLING_DEFAULT;
     p.eta = NAN;
     p.rho = 0.0;
     p.batch = 0;

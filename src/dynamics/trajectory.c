@@ -26,7 +26,7 @@ linstab_trajectory_opts linstab_trajectory_defaults(void)
     o.opt = LINSTAB_OPT_SGD;
     o.eta = 0.1;
     o.batch = 1;
-    o.sampling = LINSTAB_SAMPLING_WITHOUT;
+    o.sampling = LINSTAB_SAMPLING_DEFAULT;
     o.steps = 1;
     return o;
 }

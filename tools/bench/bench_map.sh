@@ -15,7 +15,7 @@ py=${PYTHON:-/usr/bin/python3}
 [[ -x $bin ]] || { echo "bench_map: no $bin; build first" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/linstab-bmap.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-grid=(--dexter 100 --eta 0.8 --x sigma=1:50 --y batch=1:100 --runs 5 --steps 1000 --quiet --no-plot)
+grid=(--dexter 100 --sampling bernoulli --eta 0.8 --x sigma=1:50 --y batch=1:100 --runs 5 --steps 1000 --quiet --no-plot)
 wall() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # medians of REPS runs (default 5) for linstab, PEER_REPS (default 3) for numpy;
