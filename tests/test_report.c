@@ -288,7 +288,7 @@ Test(check_report, every_json_key_holds_its_own_field)
     }
     ex.lyap = (linstab_lyap){-0.03125, 0.0078125, 0, 9, 1000};
     ex.lyap_done = 1;
-    linstab_check_info info = {"fam.npy", "dense", "9.9.9", NULL, 0};
+    linstab_check_info info = {"fam.npy", "dense", "9.9.9", NULL, 0, NULL, NULL};
 
     char *buf = NULL;
     size_t len = 0;
@@ -430,7 +430,64 @@ Test(check_report, every_json_key_holds_its_own_field)
     f = open_memstream(&buf, &len);
     linstab_report_check_json(f, &info, &h, &g, &b, NULL);
     fclose(f);
-    cr_expect_null(strstr(buf, "\"exact\""));
+    d = parse(buf);
+    cr_expect_eq(get(d, "exact")->type, 'z', "--no-exact: \"exact\": null, not a missing key");
+    free(d);
+    free(buf);
+
+    /* unavailable values are null, never dropped: the report of a full
+     * computation and one where SAM has no exact operator, the Lyapunov
+     * exponent is exact (no Monte Carlo runs) and no model is given have
+     * the same keys */
+    ex.sgd_critical_batch = 6;
+    b.thm41_defined = 1;
+    f = open_memstream(&buf, &len);
+    linstab_report_check_json(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    jdoc *full = parse(buf);
+    free(buf);
+    ex.sam_available = 0;
+    ex.lyap.exact = 1;
+    f = open_memstream(&buf, &len);
+    linstab_report_check_json(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    d = parse(buf);
+    cr_expect_eq(d->count, full->count, "%d keys vs %d of the full report", d->count, full->count);
+    for (int k = 0; k < full->count; k++) get(d, full->v[k].path); /* asserts each is there */
+    const char *nulls[] = {"exact.sam.radius", "exact.sam.stable", "exact.sam.verdict", "exact.sam.critical_eta",
+                           "exact.sam.critical_rho", "exact.sam.radius_tol", "exact.lyapunov.runs",
+                           "exact.lyapunov.steps", "curvature", "model_point"};
+    for (size_t k = 0; k < sizeof nulls / sizeof nulls[0]; k++)
+        cr_expect_eq(get(d, nulls[k])->type, 'z', "%s should be null", nulls[k]);
+    expect_bool(d, "exact.sam.available", 0);
+    free(d);
+    free(full);
+    free(buf);
+    ex.lyap_done = 0;
+    f = open_memstream(&buf, &len);
+    linstab_report_check_json(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    d = parse(buf);
+    cr_expect_eq(get(d, "exact.lyapunov")->type, 'z', "a skipped Lyapunov exponent is null");
+    free(d);
+    free(buf);
+
+    /* a model source names its curvature in the JSON and the text header */
+    info.curvature = "ggn";
+    info.curvature_words = "generalized Gauss-Newton J'(diag p - pp')J";
+    f = open_memstream(&buf, &len);
+    linstab_report_check_json(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    d = parse(buf);
+    cr_expect_str_eq(get(d, "curvature")->str, "ggn");
+    free(d);
+    free(buf);
+    f = open_memstream(&buf, &len);
+    linstab_report_check_text(f, &info, &h, &g, &b, &ex);
+    fclose(f);
+    char *nl = strchr(buf, '\n');
+    cr_expect(nl != NULL && strncmp(nl + 1, "  curvature: generalized Gauss-Newton J'(diag p - pp')J\n", 56) == 0,
+              "the header's second line names the curvature: %s", buf);
     free(buf);
 }
 
@@ -462,7 +519,7 @@ static void check_004(size_t n, size_t sigma, double eta, size_t B, linstab_samp
     o.lemma_k = 2;
     linstab_exact ex;
     cr_assert_eq(linstab_exact_compute(&rf, &h, LINSTAB_OPT_SAM_SAME, &o, &ex, &err), LINSTAB_OK, "%s", err.msg);
-    linstab_check_info info = {"004", "diagonal", "0", NULL, 0};
+    linstab_check_info info = {"004", "diagonal", "0", NULL, 0, NULL, NULL};
     char *buf = NULL;
     size_t len = 0;
     FILE *fp = open_memstream(&buf, &len);
@@ -552,7 +609,7 @@ Test(check_report, text_report_prints_sigma_and_gamma_min_on_their_own_lines)
     linstab_hyper h = {0.8, 20, 0.0, LINSTAB_SAMPLING_BERNOULLI};
     linstab_bounds b;
     cr_assert_eq(linstab_bounds_compute(&g, m, &h, &b, &err), LINSTAB_OK);
-    linstab_check_info info = {"dexter.npy", "diagonal", "0", NULL, 0};
+    linstab_check_info info = {"dexter.npy", "diagonal", "0", NULL, 0, NULL, NULL};
     char *buf = NULL;
     size_t len = 0;
     FILE *fp = open_memstream(&buf, &len);

@@ -96,6 +96,12 @@ double cli_available_memory(void);
 int cli_load_family(const char *cmd, const cli_family_source *src, linstab_family **out,
                     const char **path, int *indefinite);
 
+/* The curvature a --model source's family is (NULL for a family file):
+ * *key "gn" (J'J, squared loss), "ggn" (J'(diag p - pp')J, cross-entropy)
+ * or "exact" (the per-sample Hessians), *words the same for a report's
+ * header.  Static strings. */
+void cli_curvature(const cli_family_source *src, const char **key, const char **words);
+
 /* Check that `need` bytes fit in the memory limit of src; else print an
  * error naming `what` and return 1. */
 int cli_check_memory(const char *cmd, const cli_family_source *src, double need,

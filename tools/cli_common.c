@@ -237,6 +237,23 @@ static int load_model_family(const char *cmd, const cli_family_source *src, lins
     return rc;
 }
 
+void cli_curvature(const cli_family_source *src, const char **key, const char **words)
+{
+    *key = *words = NULL;
+    if (src->model == NULL) return;
+    if (src->exact > 0) {
+        *key = "exact";
+        *words = src->loss_ce ? "exact per-sample Hessians of the cross-entropy (--hessian exact)"
+                              : "exact per-sample Hessians of the squared loss (--hessian exact)";
+    } else if (src->loss_ce) {
+        *key = "ggn";
+        *words = "generalized Gauss-Newton J'(diag p - pp')J of the cross-entropy (--hessian gn)";
+    } else {
+        *key = "gn";
+        *words = "Gauss-Newton J'J of the squared loss (--hessian gn)";
+    }
+}
+
 int cli_load_family(const char *cmd, const cli_family_source *src, linstab_family **out,
                     const char **path, int *indefinite)
 {

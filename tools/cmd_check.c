@@ -187,7 +187,8 @@ int cmd_check(int argc, char **argv)
     rc = cli_output_open(cmd, out_path, &o);
     if (rc != 0) goto done;
     linstab_check_info info = {path, linstab_family_kind_name(res.kind), LINSTAB_VERSION,
-                               have_point ? &pt : NULL, is_min};
+                               have_point ? &pt : NULL, is_min, NULL, NULL};
+    cli_curvature(&src, &info.curvature, &info.curvature_words);
     const linstab_exact *ex = res.have_exact ? &res.exact : NULL;
     if (json)
         linstab_report_check_json(o.fp, &info, &h, g, &res.bounds, ex);

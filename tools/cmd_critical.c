@@ -48,9 +48,10 @@ static const char *const usage =
     "@quiet\n"
     "  -h, --help          this help\n"
     "\n"
-    "Columns: eta_sgd (exact, SGD), eta_sam (exact, SAM at rho; empty where no\n"
-    "exact operator exists), eta_thm1 (Theorem 1 predicts divergence above it),\n"
-    "eta_thm2 (Theorem 2's line: 2 sigma / (lambda1 (sigma + n/B - 1))).\n";
+    "Columns (the same names in --json rows and --csv): batch, critical_eta (exact,\n"
+    "SGD), critical_eta_sam (exact, SAM at rho; null / an empty cell without --rho\n"
+    "or where no exact operator exists), thm1_eta (Theorem 1 predicts divergence\n"
+    "above it), thm2_eta (Theorem 2's line: 2 sigma / (lambda1 (sigma + n/B - 1))).\n";
 
 enum { OPT_BATCHES = 256, OPT_CSV };
 
@@ -62,6 +63,10 @@ static const cli_command critical_cmd = {
     CLI_OPTS_FAMILY | CLI_OPT_BIT(CLI_OPT_RHO) | CLI_OPT_BIT(CLI_OPT_SAMPLING) | CLI_OPT_BIT(CLI_OPT_SAM_VARIANT) |
         CLI_OPT_BIT(CLI_OPT_JSON) | CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_EIGEN) | CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, required, usage, 22};
+
+/* The names of a row's values, the same in JSON and CSV (the JSON of
+ * check has exact.sgd.critical_eta and exact.sam.critical_eta). */
+static const char *const col[5] = {"batch", "critical_eta", "critical_eta_sam", "thm1_eta", "thm2_eta"};
 
 typedef struct row {
     size_t batch;
@@ -163,6 +168,8 @@ int cmd_critical(int argc, char **argv)
                             "lambda_min(H) = %.3g): eta* assumes one\n",
                     cmd, src.model, pt.max_sample_grad_norm, lmin);
     }
+    const char *curv = NULL, *curv_words = NULL;
+    cli_curvature(&src, &curv, &curv_words);
     cli_output o;
     rc = cli_output_open(cmd, out_path, &o);
     if (rc != 0) goto done;
@@ -178,38 +185,52 @@ int cmd_critical(int argc, char **argv)
         linstab_json_string(&j, "sampling", linstab_sampling_name(sampling));
         linstab_json_number(&j, "sharpness", l1);
         linstab_json_number(&j, "sigma", sigma);
+        /* no --rho, no model, no SAM operator: null, never a missing key */
         if (rho >= 0.0) {
             linstab_json_number(&j, "rho", rho);
             linstab_json_string(&j, "sam_variant", linstab_sam_variant_name(variant));
+        } else {
+            linstab_json_null(&j, "rho");
+            linstab_json_null(&j, "sam_variant");
         }
-        if (have_point) linstab_report_model_point(&j, &pt, lmin, is_min);
+        if (curv != NULL)
+            linstab_json_string(&j, "curvature", curv);
+        else
+            linstab_json_null(&j, "curvature");
+        if (have_point)
+            linstab_report_model_point(&j, &pt, lmin, is_min);
+        else
+            linstab_json_null(&j, "model_point");
         linstab_json_begin_array(&j, "rows");
         for (size_t t = 0; t < nb; t++) {
             linstab_json_begin(&j, NULL);
-            linstab_json_int(&j, "batch", (long long)rows[t].batch);
-            linstab_json_number(&j, "critical_eta", rows[t].eta_sgd);
-            if (rho >= 0.0) linstab_json_number(&j, "critical_eta_sam", rows[t].eta_sam);
-            linstab_json_number(&j, "thm1_eta", rows[t].eta_thm1);
-            linstab_json_number(&j, "thm2_eta", rows[t].eta_thm2);
+            linstab_json_int(&j, col[0], (long long)rows[t].batch);
+            linstab_json_number(&j, col[1], rows[t].eta_sgd);
+            linstab_json_number(&j, col[2], rows[t].eta_sam); /* NaN: null */
+            linstab_json_number(&j, col[3], rows[t].eta_thm1);
+            linstab_json_number(&j, col[4], rows[t].eta_thm2);
             linstab_json_end(&j);
         }
         linstab_json_end_array(&j);
         linstab_json_end(&j);
     } else if (csv) {
-        fprintf(o.fp, "batch,eta_sgd%s,eta_thm1,eta_thm2\n", rho >= 0.0 ? ",eta_sam" : "");
+        /* the JSON row's keys, in its order; an unavailable value is an empty cell */
+        fprintf(o.fp, "%s,%s,%s,%s,%s\n", col[0], col[1], col[2], col[3], col[4]);
         for (size_t t = 0; t < nb; t++) {
-            fprintf(o.fp, "%zu,%.17g", rows[t].batch, rows[t].eta_sgd);
-            if (rho >= 0.0) {
-                if (isnan(rows[t].eta_sam))
-                    fprintf(o.fp, ",");
+            fprintf(o.fp, "%zu", rows[t].batch);
+            const double v[4] = {rows[t].eta_sgd, rows[t].eta_sam, rows[t].eta_thm1, rows[t].eta_thm2};
+            for (int k = 0; k < 4; k++) {
+                if (isnan(v[k]))
+                    fputc(',', o.fp);
                 else
-                    fprintf(o.fp, ",%.17g", rows[t].eta_sam);
+                    fprintf(o.fp, ",%.17g", v[k]);
             }
-            fprintf(o.fp, ",%.17g,%.17g\n", rows[t].eta_thm1, rows[t].eta_thm2);
+            fputc('\n', o.fp);
         }
     } else {
         fprintf(o.fp, "# %s: n = %zu, d = %zu, rank %zu, lambda1(H) = %.6g, sigma = %.6g, sampling %s\n",
                 path, n, linstab_family_ambient_dim(f), rf.f->d, l1, sigma, linstab_sampling_name(sampling));
+        if (curv_words != NULL) fprintf(o.fp, "# curvature: %s\n", curv_words);
         if (rho >= 0.0)
             fprintf(o.fp, "# SAM: rho = %g, variant %s\n", rho, linstab_sam_variant_name(variant));
         if (have_point) {

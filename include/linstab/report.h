@@ -32,6 +32,9 @@ typedef struct linstab_check_info {
      * it is an interpolating minimum by linstab_mlp_point_is_minimum */
     const struct linstab_mlp_point *point;
     int point_is_minimum;
+    /* a model source (may be NULL): the curvature the family is, as a short
+     * JSON value ("gn", "ggn", "exact") and in words for the text header */
+    const char *curvature, *curvature_words;
 } linstab_check_info;
 
 /* The object "model_point" (key included; j inside an object) of a
@@ -43,8 +46,9 @@ LINSTAB_API void linstab_report_model_point(linstab_json *j, const struct linsta
 
 /* The `check` report as JSON (one object, trailing newline) of the
  * hyper-parameters h, geometry g and bounds b (not NULL); ex may be NULL
- * (the "exact" section is then omitted); info->point may be NULL (no
- * "model_point"). */
+ * ("exact": null); info->point and info->curvature may be NULL
+ * ("model_point": null, "curvature": null).  A value that is unavailable
+ * is written as null, never left out: every report has the same keys. */
 LINSTAB_API void linstab_report_check_json(FILE *out, const linstab_check_info *info,
                                            const linstab_hyper *h, const linstab_geometry *g,
                                            const linstab_bounds *b, const linstab_exact *ex);

@@ -70,6 +70,12 @@ static void json_exact(linstab_json *j, const linstab_exact *ex)
         linstab_json_number(j, "critical_rho", ex->sam_critical_rho);
         linstab_json_bool(j, "radius_monotone_in_rho", ex->sam_rho_monotone & 1);
         linstab_json_bool(j, "single_crossing_in_rho", (ex->sam_rho_monotone & 2) != 0);
+    } else {
+        /* no exact operator: every key is there, with null (never dropped) */
+        static const char *const keys[] = {"radius", "stable", "verdict", "marginal", "radius_tol",
+                                           "critical_eta", "critical_rho", "radius_monotone_in_rho",
+                                           "single_crossing_in_rho"};
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) linstab_json_null(j, keys[k]);
     }
     linstab_json_end(j);
     linstab_json_begin(j, "lemma41");
@@ -92,8 +98,13 @@ static void json_exact(linstab_json *j, const linstab_exact *ex)
         if (!ex->lyap.exact) {
             linstab_json_int(j, "runs", (long long)ex->lyap.runs);
             linstab_json_int(j, "steps", (long long)ex->lyap.steps);
+        } else { /* no Monte Carlo */
+            linstab_json_null(j, "runs");
+            linstab_json_null(j, "steps");
         }
         linstab_json_end(j);
+    } else {
+        linstab_json_null(j, "lyapunov");
     }
     linstab_json_end(j);
 }
@@ -118,7 +129,14 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
     linstab_json_int(&j, "batch", (long long)h->batch);
     linstab_json_number(&j, "rho", h->rho);
     linstab_json_string(&j, "sampling", linstab_sampling_name(h->sampling));
-    if (info->point != NULL) linstab_report_model_point(&j, info->point, g->lambda_min, info->point_is_minimum);
+    if (info->curvature != NULL)
+        linstab_json_string(&j, "curvature", info->curvature);
+    else
+        linstab_json_null(&j, "curvature");
+    if (info->point != NULL)
+        linstab_report_model_point(&j, info->point, g->lambda_min, info->point_is_minimum);
+    else
+        linstab_json_null(&j, "model_point");
 
     linstab_json_begin(&j, "geometry");
     linstab_json_number(&j, "sharpness", g->sharpness);
@@ -191,7 +209,10 @@ void linstab_report_check_json(FILE *out, const linstab_check_info *info, const 
         linstab_json_null(&j, "stable_necessary");
     linstab_json_end(&j);
     linstab_json_end(&j); /* bounds */
-    if (ex != NULL) json_exact(&j, ex);
+    if (ex != NULL)
+        json_exact(&j, ex);
+    else
+        linstab_json_null(&j, "exact"); /* --no-exact */
     linstab_json_end(&j);
 }
 
@@ -311,6 +332,7 @@ void linstab_report_check_text(FILE *out, const linstab_check_info *info, const 
 {
     char line[256], x[32], y[32];
     fprintf(out, "linstab %s check: %s (%s)\n", info->version, info->source, info->kind);
+    if (info->curvature_words != NULL) fprintf(out, "  curvature: %s\n", info->curvature_words);
     fprintf(out, "  n = %zu samples, d = %zu, rank(H) = %zu, flat directions = %zu\n", g->n, g->d,
             g->rank, g->d - g->rank);
     if (!g->definite)
