@@ -735,3 +735,33 @@ Test(cli, help_cmd_is_the_commands_own_help)
     cr_expect(strstr(cu_slurp(cu_err), "help: unknown command 'nosuch'") != NULL);
     cr_expect_eq(cu_run("help dynamics train"), 2);
 }
+
+/* One default sampling (without) for check, critical and map, and
+ * critical's JSON rows and CSV header use the same names. */
+Test(cli, check_critical_and_map_share_the_default_sampling_and_critical_json_and_csv_share_names)
+{
+    write_small_family();
+    cr_assert_eq(cu_run("check --family small.npy --eta 0.5 --batch 1 --no-exact --json --quiet"), 0);
+    char *a = cu_slurp(cu_out);
+    cr_expect(strstr(a, "\"sampling\": \"without\"") != NULL, "%s", a);
+    free(a);
+    cr_assert_eq(cu_run("critical --family small.npy --batches 1,2 --json --quiet"), 0);
+    a = cu_slurp(cu_out);
+    cr_expect(strstr(a, "\"sampling\": \"without\"") != NULL, "%s", a);
+    const char *keys[] = {"\"batch\"", "\"critical_eta\"", "\"critical_eta_sam\": null", "\"thm1_eta\"",
+                          "\"thm2_eta\""};
+    for (size_t k = 0; k < 5; k++) cr_expect(strstr(a, keys[k]) != NULL, "%s missing: %s", keys[k], a);
+    free(a);
+    cr_assert_eq(cu_run("critical --family small.npy --batches 1,2 --csv --quiet"), 0);
+    a = cu_slurp(cu_out);
+    cr_expect(strncmp(a, "batch,critical_eta,critical_eta_sam,thm1_eta,thm2_eta\n", 54) == 0, "%s", a);
+    cr_expect(strstr(a, "\n1,") != NULL && strstr(a, ",,") != NULL, "an empty cell for eta_sam: %s", a);
+    free(a);
+    cr_assert_eq(cu_run("map --family small.npy --eta 0.5 --x eta=0.1,0.2 --y batch=1,2 --runs 1 --steps 5 "
+                        "--no-plot --quiet --out m"), 0, "%s", cu_slurp(cu_err));
+    char path[700];
+    snprintf(path, sizeof path, "%s/m/map.json", cu_dir);
+    a = cu_slurp(path);
+    cr_expect(strstr(a, "\"sampling\": \"without\"") != NULL, "%s", a);
+    free(a);
+}

@@ -100,8 +100,7 @@ static const cli_command check_cmd = {
  * family they take seconds to minutes each. */
 static void exact_progress(int stage, const char *name, void *ctx)
 {
-    (void)ctx;
-    if (!isatty(STDERR_FILENO)) return;
+    if (*(const int *)ctx || !isatty(STDERR_FILENO)) return; /* ctx: --quiet */
     if (stage >= LINSTAB_EXACT_STAGES) {
         fprintf(stderr, "\r%-60s\r", "");
     } else {
@@ -165,10 +164,11 @@ int cmd_check(int argc, char **argv)
     copts.sam_variant = variant;
     copts.exact_opts = xo;
     copts.exact_opts.progress = exact_progress;
+    copts.exact_opts.progress_ctx = &co.quiet;
     copts.stage = stage_cb;
     linstab_status st = linstab_check_take(f, &h, &copts, &res, &err);
     f = NULL; /* taken over */
-    if (st != LINSTAB_OK && exact && !res.have_exact) exact_progress(LINSTAB_EXACT_STAGES, "", NULL);
+    if (st != LINSTAB_OK && exact && !res.have_exact) exact_progress(LINSTAB_EXACT_STAGES, "", &co.quiet);
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);
