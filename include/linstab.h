@@ -39,7 +39,8 @@
  *              checkpoint.h (run identities, the checkpoint format)
  *   nn         ad.h (autograd with forward-over-reverse Hessian-vector
  *              products), mlp.h (MLP models and checkpoints, per-sample
- *              Hessians, Jacobians, NTK Gram), train.h, data.h
+ *              Hessians, Jacobians, NTK Gram), train.h, data.h,
+ *              landscape.h (loss slices and surfaces along directions)
  *   output     json.h (streaming JSON writer), report.h (the `check`
  *              report), plot.h (figures; absent from a -Dplots=disabled
  *              build)
@@ -76,6 +77,7 @@
 #include "linstab/generate.h"
 #include "linstab/geometry.h"
 #include "linstab/json.h"
+#include "linstab/landscape.h"
 #include "linstab/lyapunov.h"
 #include "linstab/map.h"
 #include "linstab/mlp.h"
