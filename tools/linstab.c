@@ -25,6 +25,7 @@ int cmd_hessians(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_dynamics(int argc, char **argv);
+int cmd_spectrum(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -37,6 +38,7 @@ static const struct {
     {"dynamics", cmd_dynamics, "run GD, SGD or SAM from a start on an objective, with the theory's predictions"},
     {"train", cmd_train, "train an MLP with SGD or SAM (checkpoint for hessians and --model)"},
     {"hessians", cmd_hessians, "per-sample Hessians (exact) or Gauss-Newton factors of an MLP checkpoint"},
+    {"spectrum", cmd_spectrum, "top eigenpairs, trace and spectral density of a network's Hessian (matrix-free)"},
     {"validate", cmd_validate, "count how often each published bound agrees with the exact answer"},
     {"plot", cmd_plot, "curves from CSV columns (training logs, results tables) as PNG or SVG"},
     {"gen", cmd_gen, "write a synthetic Hessian family (rank1, lowrank, wishart, aligned, dexter)"},
