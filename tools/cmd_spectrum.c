@@ -164,6 +164,12 @@ static linstab_status counted_apply(const double *x, double *y, void *vctx, lins
     return st;
 }
 
+static linstab_status counted_form(double *A, void *vctx, linstab_error *err)
+{
+    counted *c = vctx;
+    return c->inner->form_dense(A, c->inner->ctx, err);
+}
+
 static void stage_end(counted *c)
 {
     if (c->total == 0) { /* close the line of an open-ended stage */
@@ -446,7 +452,7 @@ int cmd_spectrum(int argc, char **argv)
         goto done;
     }
     counted cnt = {&base, 0, 0, "", co.quiet, {0, 0}, {0, 0}};
-    linstab_operator op = {p, counted_apply, counted_apply, base.form_dense, 1, &cnt};
+    linstab_operator op = {p, counted_apply, counted_apply, base.form_dense ? counted_form : NULL, 1, &cnt};
     struct timespec t0, t1;
     int profile = getenv("LINSTAB_PROFILE") != NULL;
 
