@@ -96,6 +96,7 @@
 #include "linstab/sgd.h"
 #include "linstab/sha256.h"
 #include "linstab/simulate.h"
+#include "linstab/spectrum.h"
 #include "linstab/svec.h"
 #include "linstab/sym.h"
 #include "linstab/trajectory.h"

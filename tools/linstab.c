@@ -26,6 +26,7 @@ int cmd_train(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_dynamics(int argc, char **argv);
 int cmd_landscape(int argc, char **argv);
+int cmd_spectrum(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -39,6 +40,7 @@ static const struct {
     {"train", cmd_train, "train an MLP with SGD or SAM (checkpoint for hessians and --model)"},
     {"hessians", cmd_hessians, "per-sample Hessians (exact) or Gauss-Newton factors of an MLP checkpoint"},
     {"landscape", cmd_landscape, "the loss along Hessian eigenvectors, random directions and between checkpoints"},
+    {"spectrum", cmd_spectrum, "top eigenpairs, trace and spectral density of a network's Hessian (matrix-free)"},
     {"validate", cmd_validate, "count how often each published bound agrees with the exact answer"},
     {"plot", cmd_plot, "curves from CSV columns (training logs, results tables) as PNG or SVG"},
     {"gen", cmd_gen, "write a synthetic Hessian family (rank1, lowrank, wishart, aligned, dexter)"},

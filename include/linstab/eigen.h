@@ -60,6 +60,28 @@ LINSTAB_API linstab_status linstab_eigen_top(const linstab_operator *op,
                                              double *vec, linstab_error *err);
 
 /*
+ * The k eigenpairs at the top of a self-adjoint operator: the k largest
+ * algebraic eigenvalues (magnitude 0; OUT vals in descending order) or the
+ * k of largest |lambda| (magnitude 1, for indefinite operators: OUT vals
+ * by descending |lambda|, of equal |lambda| the positive first).  vecs
+ * (may be NULL): OUT k x dim row-major, row j the unit eigenvector of
+ * vals[j], its sign fixed so that its entry of largest |value| (the first
+ * such) is positive -- the same bytes on every run.  (For a repeated
+ * eigenvalue only the span of its rows is determined.)
+ * Dense path: LAPACK dsyevr by index range (magnitude: every eigenvalue,
+ * then the k of largest |lambda|).  Matrix-free: arpack-ng dsaupd/dseupd,
+ * which "LA" or "LM", nev = k, ncv = max(opts ncv (0: 32), 2k + 1) capped
+ * at dim, the deterministic start vector of linstab_eigen_top; fewer than
+ * k converged Ritz values is LINSTAB_ENOCONV.  k >= dim - 1 always takes
+ * the dense path (ARPACK needs nev < ncv <= dim).
+ * Errors: LINSTAB_EINVAL (k = 0, k > dim, not self-adjoint), and those of
+ * linstab_eigen_top.
+ */
+LINSTAB_API linstab_status linstab_eigen_topk(const linstab_operator *op, const linstab_eigen_opts *opts,
+                                              size_t k, int magnitude, double *vals, double *vecs,
+                                              linstab_error *err);
+
+/*
  * Spectral radius max |lambda| of any operator (self-adjoint or not).
  * For a positive map it is itself an eigenvalue (Krein-Rutman).
  */

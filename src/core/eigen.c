@@ -277,3 +277,154 @@ linstab_status linstab_eigen_radius(const linstab_operator *op, const linstab_ei
     st = arpack_radius(op, &o, radius, err);
     return st;
 }
+
+/* ---- the k eigenpairs at the top (linstab_eigen_topk) ---- */
+
+/* The sign of a unit vector fixed: its entry of largest |value| (the
+ * first such) is positive. */
+static void fix_sign(size_t n, double *v)
+{
+    size_t imax = 0;
+    for (size_t i = 1; i < n; i++)
+        if (fabs(v[i]) > fabs(v[imax])) imax = i;
+    if (v[imax] < 0.0)
+        for (size_t i = 0; i < n; i++) v[i] = -v[i];
+}
+
+/* Order of the k values w[idx[.]]: descending value, or descending |value|
+ * with the positive first on a tie (insertion sort, k small). */
+static void order_pairs(size_t k, const double *w, int magnitude, size_t *idx)
+{
+    for (size_t a = 1; a < k; a++) {
+        size_t t = idx[a], b = a;
+        for (; b > 0; b--) {
+            double x = w[t], y = w[idx[b - 1]];
+            int before = magnitude ? (fabs(x) > fabs(y) || (fabs(x) == fabs(y) && x > y)) : x > y;
+            if (!before) break;
+            idx[b] = idx[b - 1];
+        }
+        idx[b] = t;
+    }
+}
+
+static linstab_status dense_topk(const linstab_operator *op, size_t k, int magnitude, double *vals,
+                                 double *vecs, linstab_error *err)
+{
+    size_t n = op->dim, ncol = magnitude ? n : k;
+    double *A = malloc(n * n * sizeof *A), *w = malloc(n * sizeof *w);
+    double *Z = malloc(n * ncol * sizeof *Z);
+    lapack_int *isuppz = malloc(2 * n * sizeof *isuppz);
+    size_t *idx = malloc(n * sizeof *idx), *sel = malloc(k * sizeof *sel);
+    linstab_status st = LINSTAB_OK;
+    if (!A || !w || !Z || !isuppz || !idx || !sel) {
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "eigenproblem of size %zu: out of memory", n);
+        goto done;
+    }
+    st = linstab_operator_dense(op, A, err);
+    if (st != LINSTAB_OK) goto done;
+    linstab_sym_symmetrize(n, A);
+    lapack_int found = 0;
+    /* range by index: the k largest (1-based il..iu, ascending), or all */
+    lapack_int il = (lapack_int)(n - k + 1), iu = (lapack_int)n;
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', magnitude ? 'A' : 'I', 'U', (lapack_int)n, A,
+                                     (lapack_int)n, 0.0, 0.0, il, iu, 0.0, &found, w, Z, (lapack_int)ncol,
+                                     isuppz);
+    if (info != 0 || (size_t)found != ncol) {
+        st = linstab_error_set(err, LINSTAB_ELAPACK, "LAPACK dsyevr failed (info %d)", (int)info);
+        goto done;
+    }
+    if (magnitude) { /* the k of largest |lambda| from both ends of the ascending list */
+        size_t lo = 0, hi = n - 1;
+        for (size_t j = 0; j < k; j++) sel[j] = fabs(w[hi]) >= fabs(w[lo]) ? hi-- : lo++;
+    } else {
+        for (size_t j = 0; j < k; j++) sel[j] = j;
+    }
+    order_pairs(k, w, magnitude, sel);
+    for (size_t j = 0; j < k; j++) {
+        vals[j] = w[sel[j]];
+        if (vecs == NULL) continue;
+        for (size_t i = 0; i < n; i++) vecs[j * n + i] = Z[i * ncol + sel[j]];
+        fix_sign(n, vecs + j * n);
+    }
+done:
+    free(A);
+    free(w);
+    free(Z);
+    free(isuppz);
+    free(idx);
+    free(sel);
+    return st;
+}
+
+static linstab_status arpack_topk(const linstab_operator *op, const linstab_eigen_opts *o, size_t k, int magnitude,
+                                  double *vals, double *vecs, linstab_error *err)
+{
+    arpack_ws w;
+    linstab_status st = ws_alloc(&w, op, o, 0, err);
+    if (st != LINSTAB_OK) return st;
+    const char *which = magnitude ? "LM" : "LA";
+    a_int ido = 0, info = 1, nev = (a_int)k;
+    double *d = malloc(k * sizeof *d), *z = vecs ? malloc((size_t)w.n * k * sizeof *z) : NULL;
+    size_t *sel = malloc(k * sizeof *sel);
+    if (!d || !sel || (vecs && !z)) {
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "Lanczos: out of memory");
+        goto done;
+    }
+    for (;;) {
+        dsaupd_c(&ido, "I", w.n, which, nev, o->tol, w.resid, w.ncv, w.v, w.n, w.iparam, w.ipntr, w.workd,
+                 w.workl, w.lworkl, &info);
+        if (ido != 1 && ido != -1) break;
+        st = op->apply(w.workd + w.ipntr[0] - 1, w.workd + w.ipntr[1] - 1, op->ctx, err);
+        if (st != LINSTAB_OK) break;
+    }
+    if (st == LINSTAB_OK) st = loop_status(&w, info, "Lanczos dsaupd", op, o, err);
+    if (st == LINSTAB_OK && (size_t)w.iparam[4] < k)
+        st = linstab_error_set(err, LINSTAB_ENOCONV,
+                               "Lanczos (ARPACK): %d of %zu eigenvalues converged in %d restarts (operator of size %zu)",
+                               (int)w.iparam[4], k, o->max_iter, op->dim);
+    if (st != LINSTAB_OK) goto done;
+    dseupd_c(vecs != NULL, "A", w.select, d, vecs ? z : w.v, w.n, 0.0, "I", w.n, which, nev, o->tol, w.resid,
+             w.ncv, w.v, w.n, w.iparam, w.ipntr, w.workd, w.workl, w.lworkl, &info);
+    if (info != 0) {
+        st = linstab_error_set(err, LINSTAB_ENOCONV, "ARPACK dseupd failed (info %d)", (int)info);
+        goto done;
+    }
+    for (size_t j = 0; j < k; j++) sel[j] = j;
+    order_pairs(k, d, magnitude, sel);
+    for (size_t j = 0; j < k; j++) {
+        vals[j] = d[sel[j]];
+        if (vecs == NULL) continue;
+        /* z: column-major n x nev */
+        memcpy(vecs + j * op->dim, z + sel[j] * op->dim, op->dim * sizeof *vecs);
+        fix_sign(op->dim, vecs + j * op->dim);
+    }
+done:
+    free(d);
+    free(z);
+    free(sel);
+    ws_free(&w);
+    return st;
+}
+
+linstab_status linstab_eigen_topk(const linstab_operator *op, const linstab_eigen_opts *opts, size_t k, int magnitude,
+                                  double *vals, double *vecs, linstab_error *err)
+{
+    linstab_eigen_opts o;
+    fill_defaults(opts, &o);
+    if (op->dim == 0) return linstab_error_set(err, LINSTAB_EINVAL, "operator of dimension 0");
+    if (!op->self_adjoint)
+        return linstab_error_set(err, LINSTAB_EINVAL, "top-k eigenpairs: the operator is not self-adjoint");
+    if (k == 0 || k > op->dim) {
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "top_k",
+                                       "top-k eigenpairs: k = %zu outside 1..%zu (the dimension)", k, op->dim);
+    }
+    if (use_dense(&o, op->dim) || k + 1 >= op->dim) return dense_topk(op, k, magnitude, vals, vecs, err);
+    size_t ncv = o.ncv ? o.ncv : 32;
+    if (ncv < 2 * k + 1) ncv = 2 * k + 1;
+    if (ncv > op->dim) ncv = op->dim;
+    o.ncv = ncv;
+    linstab_status st;
+#pragma omp critical(linstab_arpack)
+    st = arpack_topk(op, &o, k, magnitude, vals, vecs, err);
+    return st;
+}
