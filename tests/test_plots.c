@@ -43,7 +43,7 @@ Test(plots, without_plplot_the_plot_functions_say_so_and_write_nothing)
     cr_expect_eq(linstab_plot_lines(3, x, 1, ys, names, "x", "y", "", 0, "pngcairo", p, &err), LINSTAB_ENOTSUP);
     cr_expect(strstr(err.msg, NOT_AVAILABLE) != NULL && strstr(err.msg, "a.png") != NULL, "%s", err.msg);
     cr_expect(!cu_exists("a.png"));
-    linstab_plot_map pm = {2, 2, x, x, 0, 0, "x", "y", "t", f, NULL, NULL, NULL, NULL, NULL};
+    linstab_plot_map pm = {2, 2, x, x, 0, 0, "x", "y", "t", f, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     snprintf(p, sizeof p, "%s/m.svg", cu_dir);
     linstab_error_clear(&err);
     cr_expect_eq(linstab_plot_map_draw(&pm, "svgcairo", p, &err), LINSTAB_ENOTSUP);

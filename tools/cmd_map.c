@@ -204,6 +204,42 @@ static const char *axis_label(linstab_map_axis_kind k, int eta2)
     return "";
 }
 
+/* The figure's title: the user's (if any) on the first line, then every
+ * parameter of the map that is not an axis (PLplot text, at most two
+ * lines): optimizer, eta, batch, rho (SAM), the family (Dexter et al.'s
+ * construction with n and sigma, or the file with n and d), sampling,
+ * runs x steps, seed. */
+static void map_title(char *buf, size_t len, const char *user, const linstab_map_params *p,
+                      const linstab_map_axis *x, const linstab_map_axis *y, size_t dexter_n, const char *path,
+                      const linstab_map_source *ms, unsigned long long seed)
+{
+    char fixed[256] = "", fam[320];
+    size_t off = 0;
+    int on[4] = {0, 0, 0, 0};
+    on[x->kind] = on[y->kind] = 1;
+    if (!on[LINSTAB_MAP_AXIS_ETA]) off += (size_t)snprintf(fixed + off, sizeof fixed - off, ", #gy = %g", p->eta);
+    if (!on[LINSTAB_MAP_AXIS_BATCH] && off < sizeof fixed)
+        off += (size_t)snprintf(fixed + off, sizeof fixed - off, ", B = %zu", p->batch);
+    if (p->dyn != LINSTAB_OPT_SGD && !on[LINSTAB_MAP_AXIS_RHO] && off < sizeof fixed)
+        off += (size_t)snprintf(fixed + off, sizeof fixed - off, ", #gr = %g", p->rho);
+    if (dexter_n > 0) {
+        if (on[LINSTAB_MAP_AXIS_SIGMA]) snprintf(fam, sizeof fam, "Dexter et al. (2024) construction, n = %zu", dexter_n);
+        else snprintf(fam, sizeof fam, "Dexter et al. (2024) construction, n = %zu, #gs = %zu", dexter_n, p->sigma);
+    } else {
+        const char *base = strrchr(path, '/');
+        base = base != NULL && base[1] != '\0' ? base + 1 : path;
+        size_t n = ms->rf != NULL ? ms->rf->f->n : 0, d = ms->rf != NULL ? ms->rf->d_full : 0;
+        snprintf(fam, sizeof fam, "%s, n = %zu, d = %zu", base, n, d);
+    }
+    char run[160];
+    snprintf(run, sizeof run, "%s sampling, %zu runs x %zu steps, seed %llu", linstab_sampling_name(p->sampling),
+             p->runs, p->steps, seed);
+    if (user != NULL)
+        snprintf(buf, len, "%s\n%s%s, %s, %s", user, linstab_optimizer_name(p->dyn), fixed, fam, run);
+    else
+        snprintf(buf, len, "%s%s, %s\n%s", linstab_optimizer_name(p->dyn), fixed, fam, run);
+}
+
 /* The outputs are written into a staging folder DIR/.linstab-map-XXXXXX and
  * renamed into DIR together once every one is complete; on a failure the
  * staging folder is removed and no final name has changed. */
@@ -670,11 +706,28 @@ agree:
             xv[i] = (eta2 && x.kind == LINSTAB_MAP_AXIS_ETA) ? x.values[i] * x.values[i] : x.values[i];
         for (size_t i = 0; rc == 0 && i < y.count; i++)
             yv[i] = (eta2 && y.kind == LINSTAB_MAP_AXIS_ETA) ? y.values[i] * y.values[i] : y.values[i];
-        char ttl[512];
-        if (title == NULL) {
-            snprintf(ttl, sizeof ttl, "%s, %s sampling, %zu runs x %zu steps", linstab_optimizer_name(p.dyn),
-                     linstab_sampling_name(p.sampling), p.runs, p.steps);
-            title = ttl;
+        char ttl[1024];
+        map_title(ttl, sizeof ttl, title, &p, &x, &y, dexter_n, path, &ms, seed);
+        title = ttl;
+        /* the exact mean-square boundary through its exact crossings */
+        size_t nb = 0;
+        int along = 0;
+        double *bd = NULL;
+        if (rc == 0 && p.exact) {
+            bd = malloc(2 * (x.count + 1) * (y.count + 1) * sizeof *bd);
+            if (bd == NULL) rc = stage_fail(&sg, "map.png", "out of memory");
+            else {
+                double *rad = malloc(nc * sizeof *rad);
+                if (rad == NULL) rc = stage_fail(&sg, "map.png", "out of memory");
+                for (size_t k = 0; rc == 0 && k < nc; k++) rad[k] = vals[k * FIELDS + 2];
+                if (rc == 0 && linstab_plot_map_boundary(&ms, &p, &x, &y, rad, 0.0, bd, &nb, &along, &err) != LINSTAB_OK)
+                    rc = stage_fail(&sg, "map.png", cli_msg(&err));
+                free(rad);
+                for (size_t i = 0; rc == 0 && eta2 && i < nb; i++) {
+                    if (x.kind == LINSTAB_MAP_AXIS_ETA) bd[2 * i] *= bd[2 * i];
+                    if (y.kind == LINSTAB_MAP_AXIS_ETA) bd[2 * i + 1] *= bd[2 * i + 1];
+                }
+            }
         }
         /* Dexter et al.'s Theorems are about SGD: drawn on SGD maps only */
         int sgd = p.dyn == LINSTAB_OPT_SGD;
@@ -683,8 +736,8 @@ agree:
                                axis_label(x.kind, eta2), axis_label(y.kind, eta2), title, fr,
                                sgd ? t1 : NULL, sgd ? t2 : NULL,
                                p.exact ? lr : NULL, p.exact ? ly : NULL,
-                               p.dyn != LINSTAB_OPT_SGD ? t9 : NULL};
-        static const char *dev[2] = {"pngcairo", "svgcairo"}, *name[2] = {"map.png", "map.svg"};
+                               p.dyn != LINSTAB_OPT_SGD ? t9 : NULL, nb > 0 ? bd : NULL, nb};
+        static const char *dev[2] = {"pngcairo", "svg"}, *name[2] = {"map.png", "map.svg"};
         for (int k = 0; rc == 0 && k < 2; k++) {
             stage_path(&sg, name[k], pth, sizeof pth);
             struct stat sb;
@@ -692,6 +745,7 @@ agree:
             else if (stat(pth, &sb) != 0 || sb.st_size == 0)
                 rc = stage_fail(&sg, name[k], "the figure is empty (is the disk full?)");
         }
+        free(bd);
         free(fr);
         free(t1);
         free(t2);

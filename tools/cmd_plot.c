@@ -280,7 +280,7 @@ int cmd_plot(int argc, char **argv)
             return cli_usage_error(cmd, "--heatmap draws a grid: --csv, --x, --y and --logy belong to curves");
         if (!grid || !pathf || !out) return cli_usage_error(cmd, "--heatmap, --path and --out are required together");
         size_t ol = strlen(out);
-        const char *dev = ol > 4 && strcmp(out + ol - 4, ".svg") == 0   ? "svgcairo"
+        const char *dev = ol > 4 && strcmp(out + ol - 4, ".svg") == 0   ? "svg"
                           : ol > 4 && strcmp(out + ol - 4, ".png") == 0 ? "pngcairo"
                                                                        : NULL;
         if (dev == NULL) return cli_usage_error(cmd, "--out %s: the name must end in .png or .svg", out);
@@ -292,7 +292,7 @@ int cmd_plot(int argc, char **argv)
                                     "belong to --heatmap");
     if (!csv || !xs || !ys || !out) return cli_usage_error(cmd, "--csv, --x, --y and --out are required");
     size_t olen = strlen(out);
-    const char *device = olen > 4 && strcmp(out + olen - 4, ".svg") == 0 ? "svgcairo"
+    const char *device = olen > 4 && strcmp(out + olen - 4, ".svg") == 0 ? "svg"
                          : olen > 4 && strcmp(out + olen - 4, ".png") == 0 ? "pngcairo" : NULL;
     if (device == NULL) return cli_usage_error(cmd, "--out %s: the name must end in .png or .svg", out);
     cli_csv tab;

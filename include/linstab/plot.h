@@ -19,6 +19,7 @@
 
 #include "linstab/export.h"
 #include "linstab/error.h"
+#include "linstab/map.h"
 #include "linstab/objective.h"
 
 #ifdef __cplusplus
@@ -39,9 +40,46 @@ typedef struct linstab_plot_map {
     const double *log_radius;       /* log of the mean-square radius, or NULL */
     const double *lyapunov;         /* Lyapunov exponent, or NULL */
     const double *thm9;             /* Shin et al. Thm 9 margin lambda_max(P) - 1, or NULL */
+    /* the exact mean-square boundary as points (x, y) in axis values, a NaN
+     * pair breaking the curve (linstab_plot_map_boundary), drawn instead
+     * of the zero contour of log_radius; NULL: the contour */
+    const double *boundary;
+    size_t nboundary;
 } linstab_plot_map;
 
-/* Draw to path with device "pngcairo" or "svgcairo".  The figure is
+/*
+ * The figure's layout: the title (split at a newline into two lines, the
+ * second smaller) above the plot box, the colour bar to the right of it
+ * and the legend below the x axis label, outside the box, so that no
+ * curve or cell is covered.  The legend's background is colour
+ * (254, 254, 254), which nothing else uses (a test finds the legend's box
+ * in an SVG by it).
+ */
+
+/*
+ * The exact mean-square boundary of the map (src, p, x, y) -- the radius
+ * of linstab_map_cell_compute equal to 1 -- solved per line of the grid:
+ * along y for each x value when y is continuous (eta, rho, or batch for
+ * SGD, whose sampling coefficients are smooth in a real B), else along x
+ * for each y value; sigma (a construction per integer) is never solved
+ * along.  Each pair of neighbouring cells of a line whose radii (radius,
+ * ny x nx, the map's radius column) lie on both sides of 1 brackets a
+ * crossing, found by bisection (in log10 of the value on a log axis) to a
+ * relative width rtol (<= 0: 1e-12).  OUT pts (room for 2 (nx + 1) (ny + 1)
+ * doubles): the k-th crossing of every line in grid order, then a NaN pair,
+ * for k = 1, 2, ...; *npts points; *along = 1 (along y), 2 (along x) or 0
+ * (nothing solvable: normalized SAM, no exact columns, two discrete axes,
+ * or one cell per line; *npts = 0).  Errors: LINSTAB_ENOMEM, and those of
+ * linstab_map_dexter, linstab_secmom_radius_at, linstab_sam_radius.
+ * Available in every build.
+ */
+LINSTAB_API linstab_status linstab_plot_map_boundary(const linstab_map_source *src, const linstab_map_params *p,
+                                                     const linstab_map_axis *x, const linstab_map_axis *y,
+                                                     const double *radius, double rtol, double *pts, size_t *npts,
+                                                     int *along, linstab_error *err);
+
+/* Draw to path with device "pngcairo", "svg" (PLplot's own SVG driver:
+ * text as <text> elements, compact) or "svgcairo" (text as outlines).  The figure is
  * written to a temporary file beside path and renamed into place only when
  * every write, the fsync and the close succeeded, PLplot reported no error
  * and the bytes form a whole PNG (signature ... IEND) or SVG ("<?xml" or

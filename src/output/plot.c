@@ -95,14 +95,15 @@ static int device_available(const char *device)
 }
 
 /* Create the temporary beside path and start PLplot on it with device
- * ("pngcairo" or "svgcairo"); width x height pixels. */
+ * ("pngcairo", "svg" or "svgcairo"); width x height pixels. */
 static linstab_status plot_begin(plot_file *pf, const char *device, const char *path, PLINT width,
                                  PLINT height, linstab_error *err)
 {
     memset(pf, 0, sizeof *pf);
     pf->sink.fd = -1;
-    if (strcmp(device, "pngcairo") != 0 && strcmp(device, "svgcairo") != 0)
-        return linstab_error_set(err, LINSTAB_EINVAL, "%s: device '%s' is not pngcairo or svgcairo", path, device);
+    if (strcmp(device, "pngcairo") != 0 && strcmp(device, "svgcairo") != 0 && strcmp(device, "svg") != 0)
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: device '%s' is not pngcairo, svg or svgcairo", path,
+                                 device);
     /* PLplot asks on the terminal for a device it does not have */
     if (!device_available(device))
         return linstab_error_set(err, LINSTAB_EIO,
@@ -232,6 +233,54 @@ static int finite_any(size_t len, const double *f)
     return pos && neg; /* a zero contour exists */
 }
 
+/* The title above the box: one line, or two split at the first newline
+ * (the second, the parameters, smaller). */
+static void title_lines(const char *title)
+{
+    if (title == NULL || title[0] == '\0') return;
+    const char *nl = strchr(title, '\n');
+    if (nl == NULL) {
+        plmtex("t", 1.6, 0.5, 0.5, title);
+        return;
+    }
+    char first[512];
+    size_t len = (size_t)(nl - title) < sizeof first - 1 ? (size_t)(nl - title) : sizeof first - 1;
+    memcpy(first, title, len);
+    first[len] = '\0';
+    plmtex("t", 3.2, 0.5, 0.5, first);
+    plschr(0.0, 0.68);
+    plmtex("t", 1.8, 0.5, 0.5, nl + 1);
+    plschr(0.0, 1.0);
+}
+
+/* A curve given in axis values (pts: n x 2, NaN pairs break it) in the
+ * map's plotting coordinates. */
+static void draw_axis_polyline(const linstab_plot_map *pm, size_t n, const double *pts)
+{
+    PLFLT px[512], py[512];
+    size_t m = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int ok = i < n && isfinite(pts[2 * i]) && isfinite(pts[2 * i + 1]) && (!pm->xlog || pts[2 * i] > 0) &&
+                 (!pm->ylog || pts[2 * i + 1] > 0);
+        if (ok) {
+            px[m] = coord(pts[2 * i], pm->xlog);
+            py[m] = coord(pts[2 * i + 1], pm->ylog);
+            m++;
+        }
+        if (!ok || m == 512) {
+            if (m >= 2) plline((PLINT)m, px, py);
+            /* a full buffer: continue the line from its last point */
+            if (ok) {
+                px[0] = px[m - 1];
+                py[0] = py[m - 1];
+                m = 1;
+            } else {
+                m = 0;
+            }
+        }
+    }
+}
+
 static void contour(const linstab_plot_map *pm, const double *field, PLcGrid2 *cg, PLFLT **z)
 {
     for (size_t ix = 0; ix < pm->nx; ix++)
@@ -293,20 +342,29 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     PLFLT pos[2] = {0.0, 1.0}, r[2] = {0.15, 0.85}, g[2] = {0.25, 0.1}, b[2] = {0.85, 0.12};
     plscmap1l(1, 2, pos, r, g, b, NULL);
     pladv(0);
-    plvpor(0.10, 0.78, 0.12, 0.90);
+    /* room below the box for the legend, above it for two title lines */
+    plvpor(0.10, 0.78, 0.27, 0.88);
     plwind(ex[0], ex[nx], ey[0], ey[ny]);
+    /* a run of equal cells in a row is one rectangle: a map of Dexter et
+     * al.'s 5-run protocol has 6 values, so an SVG of a 50 x 100 grid keeps
+     * a few hundred polygons instead of 5000 */
     for (size_t iy = 0; iy < ny; iy++)
-        for (size_t ix = 0; ix < nx; ix++) {
+        for (size_t ix = 0; ix < nx;) {
             double f = pm->frac[iy * nx + ix];
-            if (!isfinite(f)) continue;
-            plcol1(f);
-            PLFLT px[4] = {ex[ix], ex[ix + 1], ex[ix + 1], ex[ix]};
-            PLFLT py[4] = {ey[iy], ey[iy], ey[iy + 1], ey[iy + 1]};
-            plfill(4, px, py);
+            size_t end = ix + 1;
+            while (end < nx && pm->frac[iy * nx + end] == f) end++;
+            if (isfinite(f)) {
+                plcol1(f);
+                PLFLT px[4] = {ex[ix], ex[end], ex[end], ex[ix]};
+                PLFLT py[4] = {ey[iy], ey[iy], ey[iy + 1], ey[iy + 1]};
+                plfill(4, px, py);
+            }
+            ix = end;
         }
     plcol0(1);
     plbox(pm->xlog ? "bclnst" : "bcnst", 0.0, 0, pm->ylog ? "bclnstv" : "bcnstv", 0.0, 0);
-    pllab(pm->xlabel, pm->ylabel, pm->title);
+    pllab(pm->xlabel, pm->ylabel, "");
+    title_lines(pm->title);
 
     /* contours on cell centres */
     cg.nx = (PLINT)nx;
@@ -334,11 +392,13 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     plscol0(4, 255, 255, 255); /* white: Theorem 9, visible on red and blue */
     if (nx >= 2 && ny >= 2)
         for (int k = 0; k < NL; k++) {
-            if (fields[k] == NULL || !finite_any(nx * ny, fields[k])) continue;
+            int curve = k == 0 && pm->boundary != NULL && pm->nboundary > 0;
+            if (!curve && (fields[k] == NULL || !finite_any(nx * ny, fields[k]))) continue;
             plcol0(colors[k]);
             pllsty(styles[k]);
             plwidth(widths[k]);
-            contour(pm, fields[k], &cg, z);
+            if (curve) draw_axis_polyline(pm, pm->nboundary, pm->boundary);
+            else contour(pm, fields[k], &cg, z);
             opts[nleg] = PL_LEGEND_LINE;
             lcol[nleg] = colors[k];
             lsty[nleg] = styles[k];
@@ -354,11 +414,13 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     grid_free(z);
     if (nleg > 0) {
         PLFLT lw, lh;
-        plscol0a(15, 255, 255, 255, 0.85);
-        pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-                 PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 15, 1,
-                 1, 0, 0, nleg, opts, 1.0, 0.8, 2.0, 0.0, tcol, text, NULL, NULL, NULL, NULL, lcol,
-                 lsty, lwid, NULL, NULL, NULL, NULL);
+        /* below the x axis label, outside the box: it covers no data */
+        plscol0(15, 254, 254, 254);
+        PLINT ncol = nleg > 1 ? 2 : 1, nrow = (nleg + ncol - 1) / ncol;
+        pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR,
+                 PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.0, 0.19, 0.06, 15, 1, 1, nrow,
+                 ncol, nleg, opts, 1.0, 0.75, 2.0, 0.0, tcol, text, NULL, NULL, NULL, NULL, lcol, lsty, lwid, NULL,
+                 NULL, NULL, NULL);
     }
     /* colour bar of the fraction of divergent runs */
     PLFLT cbw, cbh, vals[11];
