@@ -22,7 +22,7 @@ static const char *device_of(const char *path)
 {
     size_t n = strlen(path);
     if (n > 4 && strcmp(path + n - 4, ".png") == 0) return "pngcairo";
-    if (n > 4 && strcmp(path + n - 4, ".svg") == 0) return "svg";
+    if (n > 4 && strcmp(path + n - 4, ".svg") == 0) return "svgcairo";
     return NULL;
 }
 
