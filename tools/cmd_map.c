@@ -110,16 +110,26 @@ static const cli_command map_cmd = {
         CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_THREADS) | CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, NULL, usage, 20};
 
-static void progress(size_t done, size_t total, double el, int quiet)
+/* The bar: done of total cells, of which done - done0 in this run's el
+ * seconds (done0: the cells a --resume found in the checkpoint).  The
+ * rate and the ETA count only this run's cells over this run's time: the
+ * checkpoint's cells cost nothing now, and counting them gave "ETA 0 s"
+ * right after a resume.  Before this run has finished a cell there is no
+ * rate ("ETA --").  Drawn on a terminal, or with LINSTAB_MAP_PROGRESS=1 one
+ * line per update (the test hook). */
+static void progress(size_t done, size_t done0, size_t total, double el, int quiet, int lines)
 {
-    if (quiet || !isatty(STDERR_FILENO)) return;
-    double rate = el > 0 ? (double)done / el : 0.0;
-    double eta_s = rate > 0 ? (double)(total - done) / rate : 0.0;
+    if (quiet || (!lines && !isatty(STDERR_FILENO))) return;
+    size_t now = done > done0 ? done - done0 : 0;
+    double rate = el > 0 && now > 0 ? (double)now / el : 0.0;
     int width = 28, fill = (int)((double)done / (double)total * width);
-    fprintf(stderr, "\rmap [");
+    fprintf(stderr, "%smap [", lines ? "" : "\r");
     for (int i = 0; i < width; i++) fputc(i < fill ? '#' : ' ', stderr);
-    fprintf(stderr, "] %zu/%zu cells, %.1f cells/s, ETA %.0f s   ", done, total, rate, eta_s);
-    if (done == total) fputc('\n', stderr);
+    fprintf(stderr, "] %zu/%zu cells", done, total);
+    if (done0 > 0) fprintf(stderr, " (%zu in %.3g s this run)", now, el);
+    if (rate > 0) fprintf(stderr, ", %.1f cells/s, ETA %.0f s   ", rate, (double)(total - done) / rate);
+    else fprintf(stderr, ", ETA --   ");
+    if (lines || done == total) fputc('\n', stderr);
     fflush(stderr);
 }
 
@@ -129,13 +139,31 @@ static void progress(size_t done, size_t total, double el, int quiet)
 typedef struct progress_ctx {
     int quiet, rank;
     long abort_after;
+    size_t done0; /* cells done before this run (a resume's checkpoint) */
+    int lines;    /* LINSTAB_MAP_PROGRESS=1: a line per update, also off a terminal */
 } progress_ctx;
 
 static int map_progress(void *ctx, size_t done, size_t total, double seconds)
 {
     progress_ctx *pc = ctx;
-    if (pc->rank == 0) progress(done, total, seconds, pc->quiet);
+    if (pc->rank == 0) progress(done, pc->done0, total, seconds, pc->quiet, pc->lines);
     return pc->abort_after > 0 && --pc->abort_after == 0;
+}
+
+/* The number of cells done in the checkpoint a --resume will start from
+ * (0 when there is none or it is refused: the grid says why). */
+static size_t resumed_cells(const char *ckpt, const linstab_checkpoint_ident *id, size_t ncells)
+{
+    unsigned char *done = malloc(ncells);
+    double *vals = malloc(ncells * LINSTAB_MAP_FIELDS * sizeof *vals);
+    size_t k = 0;
+    linstab_error err = {0};
+    if (done != NULL && vals != NULL &&
+        linstab_checkpoint_read(ckpt, id, ncells, LINSTAB_MAP_FIELDS, done, vals, &err) == LINSTAB_OK)
+        for (size_t c = 0; c < ncells; c++) k += done[c] != 0;
+    free(done);
+    free(vals);
+    return k;
 }
 
 enum { FIELDS = LINSTAB_MAP_FIELDS };
@@ -566,7 +594,9 @@ agree:
     go.ident = &id;
     go.resume = resume;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
-    progress_ctx pc = {quiet, rank, hook ? strtol(hook, NULL, 10) : 0};
+    const char *lines = getenv("LINSTAB_MAP_PROGRESS");
+    progress_ctx pc = {quiet, rank, hook ? strtol(hook, NULL, 10) : 0, 0, lines != NULL && strcmp(lines, "1") == 0};
+    if (resume && rank == 0 && !quiet) pc.done0 = resumed_cells(ckpt, &id, ncells);
     go.progress = map_progress;
     go.progress_ctx = &pc;
 #ifdef LINSTAB_MPI

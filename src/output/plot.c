@@ -418,8 +418,8 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
         plscol0(15, 254, 254, 254);
         PLINT ncol = nleg > 1 ? 2 : 1, nrow = (nleg + ncol - 1) / ncol;
         pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR,
-                 PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.0, 0.19, 0.06, 15, 1, 1, nrow,
-                 ncol, nleg, opts, 1.0, 0.75, 2.0, 0.0, tcol, text, NULL, NULL, NULL, NULL, lcol, lsty, lwid, NULL,
+                 PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.0, 0.19, 0.05, 15, 1, 1, nrow,
+                 ncol, nleg, opts, 0.8, 0.7, 2.0, 0.0, tcol, text, NULL, NULL, NULL, NULL, lcol, lsty, lwid, NULL,
                  NULL, NULL, NULL);
     }
     /* colour bar of the fraction of divergent runs */
