@@ -371,6 +371,10 @@ Test(spectrum, seeded_probes_are_rademacher_and_depend_only_on_seed_and_index)
         plus += z[i] > 0;
     }
     cr_assert(plus > 430 && plus < 570, "%zu of 1000 entries +1", plus); /* 4.4 standard deviations */
+    /* entries of different 32-bit draws are independent: z_i = z_{i+32} about half the time */
+    size_t agree = 0;
+    for (size_t i = 0; i + 32 < p; i++) agree += z[i] == z[i + 32];
+    cr_assert(agree > 420 && agree < 548, "z_i = z_(i+32) for %zu of 968", agree);
     cr_assert_eq(linstab_spectrum_probe(5, 4, p, z2, &err), LINSTAB_OK);
     size_t same = 0;
     for (size_t i = 0; i < p; i++) same += z[i] == z2[i];
