@@ -16,6 +16,17 @@
 
 #include "lanczos.h"
 
+double linstab_lanczos_reorth(size_t n, size_t k, const double *Q, double *w, double *h)
+{
+    double alpha = 0.0;
+    for (int pass = 0; pass < 2; pass++) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0, Q, (int)n, w, 1, 0.0, h, 1);
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, -1.0, Q, (int)n, h, 1, 1.0, w, 1);
+        alpha += h[k - 1];
+    }
+    return alpha;
+}
+
 #define LANCZOS_MAX_STEPS 120
 #define LANCZOS_TOL 1e-14
 
@@ -44,14 +55,7 @@ int linstab_lanczos_top(size_t n, lanczos_apply apply, const void *ctx, double *
     double anorm = 0.0;
     for (size_t j = 0; j < mmax; j++) {
         apply(Q + j * n, w, ctx);
-        /* w <- w - Q_j (Q_j' w), twice: orthogonal to every earlier q; the
-         * coefficient on q_j is alpha_j (plus the second pass's correction) */
-        al[j] = 0.0;
-        for (int pass = 0; pass < 2; pass++) {
-            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)(j + 1), (int)n, 1.0, Q, (int)n, w, 1, 0.0, h, 1);
-            cblas_dgemv(CblasRowMajor, CblasTrans, (int)(j + 1), (int)n, -1.0, Q, (int)n, h, 1, 1.0, w, 1);
-            al[j] += h[j];
-        }
+        al[j] = linstab_lanczos_reorth(n, j + 1, Q, w, h);
         be[j] = cblas_dnrm2((int)n, w, 1);
         anorm = fmax(anorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
         int last = j + 1 == mmax || be[j] <= 1e-15 * anorm; /* invariant subspace */

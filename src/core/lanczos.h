@@ -16,4 +16,12 @@ typedef void (*lanczos_apply)(const double *x, double *y, const void *ctx);
  */
 int linstab_lanczos_top(size_t n, lanczos_apply apply, const void *ctx, double *out);
 
+/*
+ * One Lanczos step's full reorthogonalization: w <- w - Q_k (Q_k' w), twice
+ * (classical Gram-Schmidt repeated), against the k orthonormal rows of Q
+ * (k x n, row-major); h (k) is workspace.  Returns the coefficient on the
+ * last row q_k (alpha of the step, with the second pass's correction).
+ */
+double linstab_lanczos_reorth(size_t n, size_t k, const double *Q, double *w, double *h);
+
 #endif

@@ -12,6 +12,7 @@
 #include <gsl/gsl_rng.h>
 #include <lapacke.h>
 
+#include "lanczos.h"
 #include "linstab/rng.h"
 #include "linstab/spectrum.h"
 
@@ -132,14 +133,7 @@ linstab_status linstab_spectrum_lanczos(const linstab_operator *op, const double
     for (;;) {
         st = op->apply(Q + j * n, w, op->ctx, err);
         if (st != LINSTAB_OK) goto done;
-        /* w <- w - Q_j (Q_j' w), twice (full reorthogonalization); the
-         * coefficient on q_j is alpha_j */
-        al[j] = 0.0;
-        for (int pass = 0; pass < 2; pass++) {
-            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)(j + 1), (int)n, 1.0, Q, (int)n, w, 1, 0.0, h, 1);
-            cblas_dgemv(CblasRowMajor, CblasTrans, (int)(j + 1), (int)n, -1.0, Q, (int)n, h, 1, 1.0, w, 1);
-            al[j] += h[j];
-        }
+        al[j] = linstab_lanczos_reorth(n, j + 1, Q, w, h); /* full reorthogonalization */
         be[j] = cblas_dnrm2((int)n, w, 1);
         tnorm = fmax(tnorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
         j++;
