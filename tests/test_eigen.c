@@ -49,19 +49,6 @@ static linstab_status apply_dense_t(const double *x, double *y, void *vctx, lins
     return LINSTAB_OK;
 }
 
-/* Q: n x n orthogonal (QR of a Gaussian matrix). */
-static double *orthogonal(size_t n, unsigned long seed)
-{
-    double *Q = malloc(n * n * sizeof *Q), *tau = malloc(n * sizeof *tau);
-    gsl_rng *g = tu_rng(seed);
-    tu_gauss(g, Q, n * n);
-    gsl_rng_free(g);
-    cr_assert_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)n, Q, (lapack_int)n, tau), 0);
-    cr_assert_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)n, (lapack_int)n, Q, (lapack_int)n, tau), 0);
-    free(tau);
-    return Q;
-}
-
 /* A = Q B Q' */
 static double *conjugate(size_t n, const double *Q, const double *B)
 {
@@ -83,7 +70,7 @@ static void top_case(size_t n, linstab_eigen_path path, int with_vec)
      * modulus but negative (-3): the largest *algebraic* one is asked for */
     for (size_t i = 0; i < n; i++) w[i * n + i] = -3.0 + 4.5 * (double)i / (double)(n - 1);
     w[(n - 1) * n + n - 1] = 2.0;
-    double *Q = orthogonal(n, 10 + n), *A = conjugate(n, Q, w);
+    double *Q = tu_orthogonal(n, 10 + n), *A = conjugate(n, Q, w);
     for (size_t i = 0; i < n; i++) /* exactly symmetric */
         for (size_t j = 0; j < i; j++) A[i * n + j] = A[j * n + i];
     dense_ctx c = {n, A};
@@ -143,7 +130,7 @@ static void radius_case(size_t n, linstab_eigen_path path, double a_top, double 
     B[(n - 2) * n + n - 1] = -b_top;
     B[(n - 1) * n + n - 2] = b_top;
     double want = hypot(a_top, b_top);
-    double *Q = orthogonal(n, 20 + n), *A = conjugate(n, Q, B);
+    double *Q = tu_orthogonal(n, 20 + n), *A = conjugate(n, Q, B);
     dense_ctx c = {n, A};
     linstab_operator op = {n, apply_dense, apply_dense_t, NULL, 0, &c};
     linstab_eigen_opts o = linstab_eigen_defaults();
@@ -171,7 +158,7 @@ Test(eigen_radius, of_a_self_adjoint_operator_is_the_largest_absolute_eigenvalue
     size_t n = 30;
     double *w = calloc(n * n, sizeof *w);
     for (size_t i = 0; i < n; i++) w[i * n + i] = 0.1 * (double)i - 2.5; /* -2.5 .. 0.4 */
-    double *Q = orthogonal(n, 31), *A = conjugate(n, Q, w);
+    double *Q = tu_orthogonal(n, 31), *A = conjugate(n, Q, w);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < i; j++) A[i * n + j] = A[j * n + i];
     dense_ctx c = {n, A};

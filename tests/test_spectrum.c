@@ -69,18 +69,6 @@ static linstab_operator dense_op(dense_ctx *c, int with_form)
     return op;
 }
 
-static double *orthogonal(size_t n, unsigned long seed)
-{
-    double *Q = malloc(n * n * sizeof *Q), *tau = malloc(n * sizeof *tau);
-    gsl_rng *g = tu_rng(seed);
-    tu_gauss(g, Q, n * n);
-    gsl_rng_free(g);
-    cr_assert_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)n, Q, (lapack_int)n, tau), 0);
-    cr_assert_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)n, (lapack_int)n, Q, (lapack_int)n, tau), 0);
-    free(tau);
-    return Q;
-}
-
 /* A = Q diag(w) Q' (column j of Q: the eigenvector of w[j]) */
 static double *with_spectrum(size_t n, const double *w, const double *Q)
 {
@@ -140,7 +128,7 @@ static void assert_sign_rule(size_t k, size_t n, const double *V)
 static void check_topk(size_t n, const double *w, unsigned long seed, size_t k, int magnitude, const size_t *expect,
                        int check_vecs)
 {
-    double *Q = orthogonal(n, seed), *A = with_spectrum(n, w, Q);
+    double *Q = tu_orthogonal(n, seed), *A = with_spectrum(n, w, Q);
     double sc = max_abs(n, w);
     for (int arpack = 0; arpack < 2; arpack++) {
         dense_ctx c = {n, A, 0};
@@ -201,7 +189,7 @@ Test(spectrum, topk_of_a_rank_deficient_matrix_finds_the_zero_eigenvalues)
     w[38] = 5.0;
     w[39] = 8.0;
     size_t expect[5] = {39, 38, 37, 0, 1}; /* the last two: zeros (vectors not unique) */
-    double *Q = orthogonal(n, 13), *A = with_spectrum(n, w, Q);
+    double *Q = tu_orthogonal(n, 13), *A = with_spectrum(n, w, Q);
     for (int arpack = 0; arpack < 2; arpack++) {
         dense_ctx c = {n, A, 0};
         linstab_operator op = dense_op(&c, 0);
@@ -225,7 +213,7 @@ Test(spectrum, topk_of_a_repeated_eigenvalue_spans_its_eigenspace)
     double w[45];
     for (size_t i = 0; i < n; i++) w[i] = 0.05 * (double)i;
     w[42] = w[43] = w[44] = 7.0; /* a triple top eigenvalue */
-    double *Q = orthogonal(n, 14), *A = with_spectrum(n, w, Q);
+    double *Q = tu_orthogonal(n, 14), *A = with_spectrum(n, w, Q);
     for (int arpack = 0; arpack < 2; arpack++) {
         dense_ctx c = {n, A, 0};
         linstab_operator op = dense_op(&c, 0);
@@ -388,7 +376,7 @@ Test(spectrum, seeded_hutchinson_is_the_mean_over_its_probes_and_near_the_trace)
     size_t n = 20, N = 4000;
     double w[20];
     for (size_t i = 0; i < n; i++) w[i] = -2.0 + 0.5 * (double)i;
-    double *Q = orthogonal(n, 23), *A = with_spectrum(n, w, Q), tr = 0.0;
+    double *Q = tu_orthogonal(n, 23), *A = with_spectrum(n, w, Q), tr = 0.0;
     for (size_t i = 0; i < n; i++) tr += A[i * n + i];
     dense_ctx c = {n, A, 0};
     linstab_operator op = dense_op(&c, 0);
@@ -422,7 +410,7 @@ Test(spectrum, lanczos_quadrature_is_exact_for_moments_up_to_2m_minus_1)
     size_t n = 40, m = 6;
     double w[40];
     for (size_t i = 0; i < n; i++) w[i] = -1.0 + 2.0 * (double)i / (double)(n - 1) + 0.3 * sin((double)i);
-    double *Q = orthogonal(n, 31), *A = with_spectrum(n, w, Q);
+    double *Q = tu_orthogonal(n, 31), *A = with_spectrum(n, w, Q);
     dense_ctx c = {n, A, 0};
     linstab_operator op = dense_op(&c, 0);
     double v[40], nodes[6], weights[6];
@@ -458,7 +446,7 @@ Test(spectrum, lanczos_with_m_at_least_the_dimension_gives_the_eigenvalues_and_t
     size_t n = 12;
     double w[12];
     for (size_t i = 0; i < n; i++) w[i] = (double)i - 4.5 + 0.1 * (double)(i * i);
-    double *Q = orthogonal(n, 33), *A = with_spectrum(n, w, Q);
+    double *Q = tu_orthogonal(n, 33), *A = with_spectrum(n, w, Q);
     dense_ctx c = {n, A, 0};
     linstab_operator op = dense_op(&c, 0);
     double v[12], nodes[20], weights[20];
@@ -490,7 +478,7 @@ Test(spectrum, slq_density_integrates_to_one_and_uses_the_probes)
     size_t n = 50, P = 4, m = 10, G = 4001;
     double w[50];
     for (size_t i = 0; i < n; i++) w[i] = (double)(i % 7) - 2.0 + 0.01 * (double)i;
-    double *Q = orthogonal(n, 34), *A = with_spectrum(n, w, Q);
+    double *Q = tu_orthogonal(n, 34), *A = with_spectrum(n, w, Q);
     dense_ctx c = {n, A, 0};
     linstab_operator op = dense_op(&c, 0);
     double nodes[40], weights[40], x[4001], phi[4001], sig;

@@ -120,3 +120,15 @@ double tu_tol(size_t n, double cond)
 {
     return 64.0 * (double)(n > 0 ? n : 1) * 2.220446049250313e-16 * cond;
 }
+
+double *tu_orthogonal(size_t n, unsigned long seed)
+{
+    double *Q = malloc(n * n * sizeof *Q), *tau = malloc(n * sizeof *tau);
+    gsl_rng *g = tu_rng(seed);
+    tu_gauss(g, Q, n * n);
+    gsl_rng_free(g);
+    cr_assert_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)n, Q, (lapack_int)n, tau), 0);
+    cr_assert_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)n, (lapack_int)n, Q, (lapack_int)n, tau), 0);
+    free(tau);
+    return Q;
+}

@@ -26,6 +26,9 @@ gsl_rng *tu_rng(unsigned long seed);
 
 /* Fill x (len) with N(0,1) draws. */
 void tu_gauss(gsl_rng *r, double *x, size_t len);
+/* A random n x n orthogonal matrix (row-major; malloc'd): the Q of a
+ * Householder QR of a Gaussian matrix drawn with tu_rng(seed). */
+double *tu_orthogonal(size_t n, unsigned long seed);
 
 /* A unique temporary path (in $TMPDIR or /tmp) with the given suffix;
  * caller frees. */
