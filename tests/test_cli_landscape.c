@@ -453,7 +453,7 @@ Test(cli_landscape, bad_input_fails_with_a_clear_message_and_leaves_the_director
 {
     cr_assert_eq(cu_run(TRAIN), 0, "%s", cu_slurp(cu_err));
     /* checkpoints that cannot be interpolated with M (3-4-2, tanh, linear output, biases) */
-    const char *others[] = {"--layers 3,5,2 --out W5",      "--layers 3,4,4,2 --out D3",
+    const char *others[] = {"--layers 3,5,2 --out W5",      "--layers 3,4,4,2 --out D3", "--layers 3,4,2,2 --out D4",
                             "--layers 3,4,2 --activation relu --out R",
                             "--layers 3,4,2 --output-activation tanh --out T",
                             "--layers 3,4,2 --no-bias --out NB"};
@@ -499,6 +499,7 @@ Test(cli_landscape, bad_input_fails_with_a_clear_message_and_leaves_the_director
     /* interpolation between different architectures */
     expect_refusal(1, "layer sizes differ: 3-4-2 and 3-5-2", MODEL " --to W5");
     expect_refusal(1, "layer sizes differ: 3-4-2 and 3-4-4-2", MODEL " --to D3");
+    expect_refusal(1, "layer sizes differ: 3-4-2 and 3-4-2-2", MODEL " --to D4"); /* the same first layers */
     expect_refusal(1, "activations differ: tanh and relu", MODEL " --to R");
     expect_refusal(1, "output activations differ", MODEL " --to T");
     expect_refusal(1, "biases differ", MODEL " --to NB");
@@ -520,6 +521,7 @@ Test(cli_landscape, bad_input_fails_with_a_clear_message_and_leaves_the_director
     expect_refusal(2, "--range", MODEL " --direction random --range -inf:1");
     expect_refusal(2, "--range", MODEL " --direction random --range -1e308:1e308");
     expect_refusal(2, "--range2", MODEL " --direction random --direction2 random --range2 2:1");
+    expect_refusal(2, "--range2 '-1e308:1e308'", MODEL " --direction random --direction2 random --range2 -1e308:1e308");
     expect_refusal(2, "--h", MODEL " --direction random --h 0");
     expect_refusal(2, "--h", MODEL " --direction random --h nan");
     expect_refusal(2, "--h", MODEL " --direction random --h -0.1");
