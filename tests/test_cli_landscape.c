@@ -234,7 +234,8 @@ Test(cli_landscape, slice_along_a_direction_file_is_the_loss_at_theta_plus_t_d_w
     /* the interior: from the loss column itself (t +- h are grid points) */
     for (size_t i = 1; i + 1 < rows; i++) {
         double want = (S[(i + 1) * 5 + 1] + S[(i - 1) * 5 + 1] - 2.0 * S[i * 5 + 1]) / ((2.0 * h) * (2.0 * h));
-        cr_expect_leq(fabs(S[i * 5 + 2] - want), 1e-13 * 4.0 * Lmax / (4.0 * h * h), "d2_zhou at t = %g: %.17g vs %.17g",
+        cr_expect_leq(fabs(S[i * 5 + 2] - want), 1e-13 * 4.0 * Lmax / (4.0 * h * h),
+                      "d2_zhou at t = %g: %.17g vs %.17g",
                       S[i * 5], S[i * 5 + 2], want);
     }
     free(S);
@@ -276,7 +277,8 @@ Test(cli_landscape, segment_to_a_second_checkpoint_starts_and_ends_at_their_loss
     size_t p = a->p;
     linstab_array X = read_npy("M/X.npy"), Y = read_npy("M/Y.npy");
     /* the default range -0.5:1.5; 5 points: -0.5, 0, 0.5, 1, 1.5 */
-    cr_assert_eq(cu_run("landscape " MODEL " --to B --points 5 --h 0.5 --out S.csv --quiet"), 0, "%s", cu_slurp(cu_err));
+    cr_assert_eq(cu_run("landscape " MODEL " --to B --points 5 --h 0.5 --out S.csv --quiet"), 0, "%s",
+                 cu_slurp(cu_err));
     double *S;
     cr_assert_eq(read_csv("S.csv", SLICE_HEADER, 5, &S), 5);
     double La = 0.0, Lb = 0.0, acc;

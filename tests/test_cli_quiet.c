@@ -121,7 +121,8 @@ Test(cli_quiet, progress_shows_on_a_terminal_and_quiet_shows_nothing)
 
 Test(cli_quiet, commands_without_progress_are_silent_with_quiet_on_a_terminal)
 {
-    const char *quiet[] = {"dynamics --objective quadratic --spectrum 1,2 --start 1,1 --optimizer gd --eta 0.5 --steps 20 --quiet",
+    const char *quiet[] = {"dynamics --objective quadratic --spectrum 1,2 --start 1,1 --optimizer gd --eta 0.5 "
+                           "--steps 20 --quiet",
                            "gen --kind rank1 --n 5 --d 3 --out g.npy --quiet"};
     for (size_t k = 0; k < sizeof quiet / sizeof quiet[0]; k++) {
         char *tty = NULL;
