@@ -39,11 +39,13 @@ def svec_operator(Hs, l, a, b):
     n, r, _ = Hs.shape
     G = Hs.reshape(n, r * r)
     S = (G.T @ G) / n                                   # the one GEMM
-    K4 = S.reshape(r, r, r, r).transpose(0, 2, 1, 3)    # K4[j,k,l,m] = (1/n) sum H[j,l] H[k,m]
+    # the Kronecker sum K[(j,k),(l,m)] = (1/n) sum_i H_i[j,l] H_i[k,m] = S[(j,l),(k,m)]
+    K = np.ascontiguousarray(S.reshape(r, r, r, r).transpose(0, 2, 1, 3)).reshape(r * r, r * r)
     ju, ku = np.triu_indices(r)
     off = ju != ku
-    # M(E_q)_{jk} for svec basis E_q, read off at the upper triangle, scaled as svec
-    Ks = K4[ju[:, None], ku[:, None], ju[None, :], ku[None, :]] + K4[ju[:, None], ku[:, None], ku[None, :], ju[None, :]]
+    # M(E_q)_{jk} for the svec basis E_q, read off at the upper triangle and scaled as svec
+    rows = K[ju * r + ku]
+    Ks = rows[:, ju * r + ku] + rows[:, ku * r + ju]
     rp = np.where(off, np.sqrt(2.0), 1.0)
     cq = np.where(off, 1.0 / np.sqrt(2.0), 0.5)
     Q = b * (rp[:, None] * Ks * cq[None, :])
