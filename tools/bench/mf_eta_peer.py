@@ -5,7 +5,8 @@ family H_i = u_i u_i' (issue 14), in numpy/scipy:
   H = W W'/n with W = [u_1 ... u_n] (d x n); its eigenbasis (range
   restriction, numpy's rank rule), W <- V' W so H = diag(l);
   Q(X) = a L X L + b M(X),  M(X) = W diag(w_i' X w_i) W' / n
-       = W diag-blocks(W' X W) W' / n  (two GEMMs of r x r x n);
+       = W diag-blocks(W' X W) W' / n  (one GEMM X W of r x r x n, then the
+       rank-n update as two DSYRKs over the columns with c_i > 0 and c_i < 0);
   eta* = 1 / lambda_max(D Q D), D the entrywise scaling 1/sqrt(l_j + l_k)
   (docs/math.md §3), by scipy eigsh (ARPACK, 'LA', tol 1e-12, as linstab's
   critical_eta) on a LinearOperator over full r x r matrices X,
@@ -27,6 +28,7 @@ import time
 
 import numpy as np
 import scipy.sparse.linalg
+from scipy.linalg.blas import dsyrk
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peer_family import coeffs, eigenbasis  # noqa: E402
@@ -63,7 +65,14 @@ def main():
         X = x.reshape(r, r)
         X = 0.5 * (X + X.T) * Dm
         c = np.einsum("ji,ji->i", Wr, X @ Wr)                # diag(W' X W)
-        Y = (Wr * (cb / n * c)) @ Wr.T                       # W diag(c) W' b/n
+        # W diag(c) W' b/n as two rank-k updates (DSYRK, half a GEMM's flops):
+        # the columns with c > 0 and those with c < 0, scaled by sqrt|c|
+        Y = np.zeros((r, r), order="F")
+        for sel, sgn in ((c > 0, 1.0), (c < 0, -1.0)):
+            if sel.any():
+                A = Wr[:, sel] * np.sqrt(np.abs(c[sel]) * cb / n)     # r x k, C order
+                Y = dsyrk(sgn, A.T, beta=1.0, c=Y, trans=1, lower=0, overwrite_c=1)
+        Y = np.triu(Y) + np.triu(Y, 1).T
         Y += LL * X
         Y *= Dm
         return Y.reshape(-1)
