@@ -78,8 +78,7 @@ def main():
     l, V = eigenbasis(Hs.mean(axis=0))
     if l.size == 0 or l.min() <= 0:
         raise SystemExit("kron_gemm_peer: H has no positive eigenvalue")
-    Hr = np.einsum("ja,iab,bk->ijk", V, Hs, V, optimize=True) if l.size < Hs.shape[1] else V.T @ Hs @ V
-    Hr = np.ascontiguousarray(Hr)
+    Hr = np.ascontiguousarray(V.T @ Hs @ V)             # (n, r, r): the family on range(H)
     ca, cb = coeffs(a.sampling, n, a.batch)
     A = svec_operator(Hr, l, ca, cb)
     mu = scipy.sparse.linalg.eigsh(A, k=1, which="LA", tol=1e-12, return_eigenvectors=False)[0]
