@@ -24,9 +24,9 @@ echo "strong peers vs linstab, small instances:"
 # with eta off by 6 % (0.85 for 0.8) agrees on 98.8 % and has 4 more
 # divergent cells: the limits below catch it
 "$bin" map --dexter 100 --sampling bernoulli --eta 0.8 --x sigma=1:50:3 --y batch=1:100:5 --no-exact --no-plot --quiet --out "$tmp/map" >/dev/null
-for c in bernoulli binomial; do
-    "$py" "$here/map_peer_vec.py" --sigmas 1:50:3 --batches 1:100:5 --count0 $c --compare "$tmp/map" >"$tmp/m.json"
-    ok "map (--count0 $c): verdict agreement" "$(jget "$tmp/m.json" '["compare"]["verdict_agreement"]')" ">=" 0.99
+for c in "--count0 bernoulli" "--count0 binomial" "--count0 binomial --uniform32"; do
+    "$py" "$here/map_peer_vec.py" --sigmas 1:50:3 --batches 1:100:5 $c --compare "$tmp/map" >"$tmp/m.json"
+    ok "map ($c): verdict agreement" "$(jget "$tmp/m.json" '["compare"]["verdict_agreement"]')" ">=" 0.99
     ok "  |divergent cells linstab - peer|" "$(jget "$tmp/m.json" '["compare"]' | "$py" -c 'import ast, sys; c = ast.literal_eval(sys.stdin.read()); print(abs(c["divergent_cells_linstab"] - c["divergent_cells_peer"]))')" "<=" 2
 done
 "$bin" gen --kind wishart --n 60 --d 10 --seed 3 --out "$tmp/w.npy" >/dev/null
