@@ -240,6 +240,47 @@ Test(input, validate_and_hessians_check_their_numbers)
     cr_expect(!cu_exists("h.npy"));
 }
 
+/* A checkpoint folder holding model.json alone (the architecture; the
+ * weights left out) is named with the first file it lacks, exit 1; a weight
+ * file that is there but unreadable keeps the reader's own message. */
+Test(input, a_checkpoint_without_its_weight_files_names_the_first_missing_one)
+{
+    char p[700];
+    const char *dirs[] = {"arch", "half", "nobias", "bad", "bad/W1.npy"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        snprintf(p, sizeof p, "%s/%s", cu_dir, dirs[i]);
+        cr_assert_eq(mkdir(p, 0755), 0, "%s", p);
+    }
+    const char *json = "{\"layers\": [3, 2, 1], \"activation\": \"tanh\", \"bias\": true}";
+    write_text("arch/model.json", json);
+    write_text("half/model.json", json);
+    write_text("bad/model.json", json);
+    write_text("nobias/model.json", "{\"layers\": [3, 2, 1], \"activation\": \"tanh\", \"bias\": false}");
+    double w1[6] = {0.1, -0.2, 0.3, 0.4, 0.5, -0.6}, x[6] = {1, 0, 0, 0, 1, 0}, y[2] = {0.5, -0.5};
+    size_t s23[2] = {2, 3}, s21[2] = {2, 1};
+    cu_write_npy("half/W1.npy", w1, 2, s23);
+    cu_write_npy("nobias/W1.npy", w1, 2, s23);
+    cu_write_npy("X.npy", x, 2, s23);
+    cu_write_npy("Y.npy", y, 2, s21);
+    const char *fam = "--data X.npy --targets Y.npy --eta 0.1 --batch 1";
+    expect_error(cu_run("check --model arch %s", fam), 1,
+                 "linstab check: error: checkpoint arch has no W1.npy (its model.json gives the architecture only: "
+                 "the weights W<l>.npy and b<l>.npy, as `linstab train --out arch` writes them, are missing)",
+                 "check, model.json alone");
+    expect_error(cu_run("hessians --model arch --data X.npy --targets Y.npy --loss mse --out h.npy"), 1,
+                 "linstab hessians: error: checkpoint arch has no W1.npy", "hessians, model.json alone");
+    expect_error(cu_run("check --model half %s", fam), 1, "checkpoint half has no b1.npy", "check, W1.npy only");
+    expect_error(cu_run("check --model nobias %s", fam), 1,
+                 "checkpoint nobias has no W2.npy (its model.json gives the architecture only: the weights W<l>.npy, "
+                 "as", "check, no bias, W1.npy only");
+    /* W1.npy is there (a folder): not "has no" but the reader's error */
+    cu_run("check --model bad %s", fam);
+    char *err = cu_slurp(cu_err);
+    cr_expect(strstr(err, "bad/W1.npy") != NULL && strstr(err, "has no") == NULL, "%s", err);
+    free(err);
+    cr_expect(!cu_exists("h.npy"));
+}
+
 /* ------------------------------------------------------------------ */
 /* Axis specifications                                                 */
 
