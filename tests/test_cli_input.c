@@ -592,18 +592,19 @@ Test(csv, malformed_files_are_refused_naming_line_and_column)
         {"", "empty file (expected a header row of column names)"},
         {"\n\n", "empty file (expected a header row of column names)"},
         {"a,b\n", "no data rows after the header"},
-        {"a,b\n1,2\n3,x\n", "line 3, column 2 (b): 'x' is not a number"},
-        {"a,b\n1,2\n3,0x10\n", "line 3, column 2 (b): '0x10' is not a number"},
-        {"a,b\n1, 2\n", "line 2, column 2 (b): ' 2' is not a number"},
-        {"a,b\n\"1\",2\n", "line 2, column 1 (a): '\"1\"' is not a number"},
-        {"a,b\n1e400,2\n", "line 2, column 1 (a): '1e400' is not a number"},
-        {"a,b\nInf,2\n", "line 2, column 1 (a): 'Inf' is not a number"},
-        {"a,b\n1,2,3\n", "line 2: 3 fields, the header has 2"},
-        {"a,b\n1,2\n1\n", "line 3: 1 field, the header has 2"},
-        {"a,b\n1,2\n\n3,4\n", "line 3: blank line between rows"},
-        {"a,,b\n1,2,3\n", "line 1, column 2: empty column name"},
-        {"a,b,a\n1,2,3\n", "line 1: column name 'a' appears in columns 1 and 3"},
-        {"a,b\n1,2\n3\0,4\n", "line 3: a NUL byte (not a text file)"},
+        {"a,b\n1,2\n3,x\n", "3:3: non-numeric value 'x' in column 'b'"},
+        {"a,b\n1,2\n3,0x10\n", "3:3: non-numeric value '0x10' in column 'b'"},
+        {"a,b\n1, 2\n", "2:3: non-numeric value ' 2' in column 'b'"},
+        {"a,bc\r\n10,2\r\n300,\"4\"\r\n", "3:5: non-numeric value '\"4\"' in column 'bc'"},
+        {"a,b\n\"1\",2\n", "2:1: non-numeric value '\"1\"' in column 'a'"},
+        {"a,b\n1e400,2\n", "2:1: out-of-range value '1e400' in column 'a'"},
+        {"a,b\nInf,2\n", "2:1: non-numeric value 'Inf' in column 'a'"},
+        {"a,b\n1,2,3\n", "2: 3 fields, the header has 2"},
+        {"a,b\n1,2\n1\n", "3: 1 field, the header has 2"},
+        {"a,b\n1,2\n\n3,4\n", "3: blank line between rows"},
+        {"a,,b\n1,2,3\n", "1:3: empty name of column 2"},
+        {"a,b,a\n1,2,3\n", "1:5: column name 'a' appears in columns 1 and 3"},
+        {"a,b\n1,2\n3\0,4\n", "3:2: a NUL byte (not a text file)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cli_csv c = {.nrow = 99};
@@ -623,7 +624,7 @@ Test(csv, malformed_files_are_refused_naming_line_and_column)
     cli_csv c;
     char msg[256];
     cr_expect_eq(cli_csv_parse(wide, pos, &c, msg, sizeof msg), 2);
-    cr_expect(strstr(msg, "4097 columns, more than 4096") != NULL, "%s", msg);
+    cr_expect(strstr(msg, "1: 4097 columns, more than 4096") != NULL, "%s", msg);
     free(wide);
 }
 
@@ -632,10 +633,11 @@ Test(input, plot_refuses_non_numeric_and_ragged_rows_and_writes_nothing)
     static const struct {
         const char *text, *needle;
     } cases[] = {
-        {"step,loss\n1,0.5\n2,abc\n", "log.csv: line 3, column 2 (loss): 'abc' is not a number"},
-        {"step,loss\n1,0.5\n2,0.4,9\n", "log.csv: line 3: 3 fields, the header has 2"},
-        {"step,loss\n1,0.5\n2\n", "log.csv: line 3: 1 field, the header has 2"},
-        {"step,loss\n1,0x1\n", "log.csv: line 2, column 2 (loss): '0x1' is not a number"},
+        {"step,loss\n1,0.5\n2,abc\n", "linstab plot: error: log.csv:3:3: non-numeric value 'abc' in column 'loss'\n"},
+        {"step,loss\n1,0.5\n2,0.4,9\n", "log.csv:3: 3 fields, the header has 2"},
+        {"step,loss\n1,0.5\n2\n", "log.csv:3: 1 field, the header has 2"},
+        {"step,loss\n", "log.csv: no data rows after the header"},
+        {"step,loss\n1,0x1\n", "log.csv:2:3: non-numeric value '0x1' in column 'loss'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_text("log.csv", cases[i].text);
