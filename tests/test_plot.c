@@ -17,6 +17,7 @@
 
 #include "linstab/objective.h"
 #include "linstab/plot.h"
+#include "svgutil.h"
 #include "testutil.h"
 
 /* ---- the rate line ---- */
@@ -520,4 +521,70 @@ Test(plot, a_curve_with_empty_cells_joins_its_finite_points)
     free(svg);
     unlink(p);
     free(p);
+}
+
+/* ---- logarithmic axes of less than two decades ---- */
+
+/*
+ * One curve through (1, y0), (2, y1), (3, y2) on a log y axis, drawn with
+ * PLplot's own svg driver (text as <text>): every label in want[] is a
+ * <text> of the figure, anchored at the height where the curve's own
+ * vertices put log10 of its value (the page y is affine in log10 y: fitted
+ * through the first and last vertex, the middle vertex checks the fit).
+ * values[k] is the number label want[k] stands for.
+ */
+static void expect_log_labels(const double y[3], const char *const *want, const double *values, size_t nwant)
+{
+    double x[3] = {1, 2, 3};
+    const double *ys[1] = {y};
+    const char *names[1] = {"y"};
+    linstab_error err = {0};
+    char *p = tu_tmppath(".svg");
+    cr_assert_eq(linstab_plot_lines(3, x, 1, ys, names, "x", "y", "", 1, "svg", p, &err), LINSTAB_OK, "%s", err.msg);
+    size_t len, nt, np;
+    char *svg = slurp(p, &len);
+    svg_text *t;
+    svg_poly *v;
+    nt = svg_texts(svg, &t);
+    np = svg_polys(svg, &v);
+    const svg_poly *curve = NULL; /* the first curve's colour, (200, 30, 30) */
+    for (size_t i = 0; i < np && curve == NULL; i++)
+        if (strcmp(v[i].stroke, "#C81E1E") == 0 && v[i].n == 3) curve = &v[i];
+    cr_assert_not_null(curve, "no polyline of the 3 points");
+    double b = (curve->xy[5] - curve->xy[1]) / (log10(y[2]) - log10(y[0])), a = curve->xy[1] - b * log10(y[0]);
+    /* the SVG writes vertices to 0.01 and anchors to 1e-6 page units */
+    cr_expect(fabs(a + b * log10(y[1]) - curve->xy[3]) <= 0.02, "the curve is not drawn on a log axis");
+    for (size_t k = 0; k < nwant; k++) {
+        const svg_text *lab = svg_text_find(t, nt, want[k]);
+        cr_expect_not_null(lab, "no tick label '%s' (y from %g to %g)", want[k], y[0], y[2]);
+        if (lab == NULL) continue;
+        double at = a + b * log10(values[k]);
+        cr_expect(fabs(lab->y - at) <= 0.02, "label '%s' at page y %.3f, its value is at %.3f", want[k], lab->y, at);
+        cr_expect(lab->x < curve->xy[0], "label '%s' is not left of the curve", want[k]);
+    }
+    svg_texts_free(t, nt);
+    svg_polys_free(v, np);
+    free(svg);
+    unlink(p);
+    free(p);
+}
+
+Test(plot, a_log_axis_of_less_than_two_decades_is_labelled_at_1_2_5_or_finer_times_a_power_of_ten)
+{
+    need_plots();
+    /* 0.4 of a decade: PLplot's own log axis labels nothing here */
+    expect_log_labels((double[]){0.2, 0.3, 0.5}, (const char *[]){"0.2", "0.3", "0.4", "0.5"},
+                      (double[]){0.2, 0.3, 0.4, 0.5}, 4);
+    /* 1.2 decades: 1, 2, 5 x 10^k */
+    expect_log_labels((double[]){0.2, 1.0, 3.0}, (const char *[]){"0.2", "0.5", "1", "2"}, (double[]){0.2, 0.5, 1, 2},
+                      4);
+    /* beyond 0.0001 .. 99999: m x 10^k ("5×10" with the superscript "-6") */
+    expect_log_labels((double[]){2e-6, 5e-6, 9e-6}, (const char *[]){"2\u00d710-6", "5\u00d710-6"},
+                      (double[]){2e-6, 5e-6}, 2);
+    /* a thousandth of a decade: multiples of a step of the values */
+    expect_log_labels((double[]){1.001, 1.002, 1.004}, (const char *[]){"1.001", "1.002", "1.003", "1.004"},
+                      (double[]){1.001, 1.002, 1.003, 1.004}, 4);
+    /* 3.5 decades: PLplot's own labels at the powers of ten */
+    expect_log_labels((double[]){1e-8, 1e-7, 3e-5}, (const char *[]){"10-8", "10-7", "10-6", "10-5"},
+                      (double[]){1e-8, 1e-7, 1e-6, 1e-5}, 4);
 }
