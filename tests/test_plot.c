@@ -15,6 +15,7 @@
 
 #include <criterion/criterion.h>
 
+#include "linstab/map.h"
 #include "linstab/objective.h"
 #include "linstab/plot.h"
 #include "svgutil.h"
@@ -587,4 +588,95 @@ Test(plot, a_log_axis_of_less_than_two_decades_is_labelled_at_1_2_5_or_finer_tim
     /* 3.5 decades: PLplot's own labels at the powers of ten */
     expect_log_labels((double[]){1e-8, 1e-7, 3e-5}, (const char *[]){"10-8", "10-7", "10-6", "10-5"},
                       (double[]){1e-8, 1e-7, 1e-6, 1e-5}, 4);
+}
+
+/* ---- the exact mean-square boundary of a map ---- */
+
+/*
+ * Dexter et al. (2024) Section 5.1 construction (n samples, coherence
+ * sigma), Bernoulli sampling (SPEC.md section 6): the coordinates decouple
+ * and the mean-square radius is the larger of the factors of coordinate 1
+ * and of the others, smooth in a real batch size B.
+ */
+static double dexter_radius(double n, double sigma, double eta, double B)
+{
+    double f1 = 1.0 - 4.0 * eta + 4.0 * eta * eta + 4.0 * eta * eta * (n / B - 1.0) / sigma;
+    double fj = 1.0 - 4.0 * eta / sigma + 4.0 * eta * eta * n / (sigma * sigma * B);
+    return sigma < n ? fmax(f1, fj) : f1;
+}
+
+/* Where those factors equal 1, solved in closed form: f1 = 1 at
+ * B = n / (1 + sigma (1 - eta)/eta), fj = 1 at B = eta n / sigma; each
+ * decreases in B, so the critical batch size is the larger one.  Solved for
+ * eta instead: eta* = min(sigma / (sigma + n/B - 1), sigma B / n). */
+static double dexter_critical_batch(double n, double sigma, double eta)
+{
+    return fmax(n / (1.0 + sigma * (1.0 - eta) / eta), sigma < n ? eta * n / sigma : 0.0);
+}
+
+static double dexter_critical_eta(double n, double sigma, double B)
+{
+    return fmin(sigma / (sigma + n / B - 1.0), sigma < n ? sigma * B / n : INFINITY);
+}
+
+/*
+ * linstab_plot_map_boundary on a Dexter map (x = sigma, y = yspec), the
+ * cells' radii given by the closed form: one crossing per column, at the
+ * closed-form critical value of y.  The bisection stops at a relative
+ * width of 1e-12 and returns the middle; the radius it bisects on has a
+ * relative error of a few eps, which moves the crossing by eps / |d log r
+ * / d log y| -- at most 10 eps here (the slopes are >= 0.05) -- so the
+ * points agree to 2e-12 relative.
+ */
+static void expect_boundary_closed_form(const char *yspec, double eta, size_t batch, int log_axis)
+{
+    linstab_error err = {0};
+    linstab_map_axis x = {0}, y = {0};
+    cr_assert_eq(linstab_map_axis_parse("sigma=1:50:2", &x, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse(yspec, &y, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(y.log, log_axis);
+    const double n = 100.0;
+    linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.sampling = LINSTAB_SAMPLING_BERNOULLI;
+    p.eta = eta;
+    p.batch = batch;
+    size_t nx = x.count, ny = y.count;
+    double *rad = malloc(nx * ny * sizeof *rad), *pts = malloc(2 * (nx + 1) * (ny + 1) * sizeof *pts);
+    cr_assert(rad != NULL && pts != NULL);
+    int eta_axis = y.kind == LINSTAB_MAP_AXIS_ETA;
+    for (size_t iy = 0; iy < ny; iy++)
+        for (size_t ix = 0; ix < nx; ix++)
+            rad[iy * nx + ix] = dexter_radius(n, x.values[ix], eta_axis ? y.values[iy] : eta,
+                                              eta_axis ? (double)batch : y.values[iy]);
+    size_t np = 0;
+    int along = -1;
+    cr_assert_eq(linstab_plot_map_boundary(&src, &p, &x, &y, rad, 0.0, pts, &np, &along, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    cr_expect_eq(along, 1, "the boundary is solved along y (%s)", yspec);
+    cr_assert_eq(np, nx + 1, "%s: %zu points for %zu columns: one crossing each, then a break", yspec, np, nx);
+    cr_expect(isnan(pts[2 * nx]) && isnan(pts[2 * nx + 1]));
+    double worst = 0.0;
+    for (size_t ix = 0; ix < nx; ix++) {
+        double sigma = x.values[ix];
+        double want = eta_axis ? dexter_critical_eta(n, sigma, (double)batch) : dexter_critical_batch(n, sigma, eta);
+        cr_expect_eq(pts[2 * ix], sigma, "%s: point %zu is not on its column", yspec, ix);
+        double rel = fabs(pts[2 * ix + 1] - want) / want;
+        worst = fmax(worst, rel);
+        cr_expect(rel <= 2e-12, "%s: sigma %g: crossing at %.17g, closed form %.17g (rel %.3g)", yspec, sigma,
+                  pts[2 * ix + 1], want, rel);
+    }
+    cr_log_info("%s: largest relative distance to the closed form %.3g", yspec, worst);
+    free(rad);
+    free(pts);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+}
+
+Test(plot, the_map_boundary_is_the_closed_form_critical_batch_and_learning_rate_of_the_dexter_construction)
+{
+    /* Dexter et al. (2024) Figure 1's grid (n = 100, eta = 0.8) */
+    expect_boundary_closed_form("batch=1:100:2", 0.8, 0, 0);
+    /* a log eta axis at B = 10: bisection in log10 eta */
+    expect_boundary_closed_form("eta=log:0.05:1.5:23", NAN, 10, 1);
 }
