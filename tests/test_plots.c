@@ -11,6 +11,8 @@
  * curve, else a usage error), and a training log whose sharpness is logged
  * less often than the loss draws the sharpness through its own values.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,4 +201,65 @@ Test(plots, a_training_log_with_the_sharpness_every_50_steps_and_the_loss_every_
                   sh->xy[2 * i], steps[i], a + b * steps[i]);
     svg_polys_free(v, np);
     free(svg);
+}
+
+/* The first paper number ("000", "002", "004": the keys of the notes, not
+ * names a reader knows) in a string literal of the C file at path, or 0:
+ * three digits 00d with no digit, '.' or 'x' before and no digit after. */
+static long paper_key_line(const char *path, char *what, size_t len)
+{
+    char *src = cu_slurp(path);
+    long line = 1, found = 0;
+    int in_str = 0;
+    for (const char *p = src; *p != '\0' && found == 0; p++) {
+        if (*p == '\n') line++;
+        if (!in_str && p[0] == '/' && p[1] == '*') { /* comments may cite the notes */
+            const char *e = strstr(p + 2, "*/");
+            for (const char *q = p; q < (e ? e : p); q++) line += *q == '\n';
+            if (e == NULL) break;
+            p = e + 1;
+            continue;
+        }
+        if (!in_str && p[0] == '\'' ) { /* a character constant: '"' or '\'' */
+            p += p[1] == '\\' ? 3 : 2;
+            continue;
+        }
+        if (*p == '"' && (!in_str || p[-1] != '\\' || p[-2] == '\\')) {
+            in_str = !in_str;
+            continue;
+        }
+        if (in_str && p[0] == '0' && p[1] == '0' && isdigit((unsigned char)p[2]) && !isdigit((unsigned char)p[3]) &&
+            !isdigit((unsigned char)p[-1]) && p[-1] != '.' && p[-1] != 'x' && p[-1] != '%') {
+            snprintf(what, len, "%.40s", p);
+            found = line;
+        }
+    }
+    free(src);
+    return found;
+}
+
+Test(plots, no_title_or_legend_in_the_plotting_code_names_a_paper_by_its_note_number)
+{
+    const char *root = getenv("LINSTAB_SRCDIR");
+    cr_assert_not_null(root, "LINSTAB_SRCDIR is not set");
+    const char *dirs[] = {"tools", "src/output"};
+    size_t files = 0;
+    for (size_t d = 0; d < 2; d++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/%s", root, dirs[d]);
+        DIR *dp = opendir(dir);
+        cr_assert_not_null(dp, "cannot open %s", dir);
+        for (struct dirent *de; (de = readdir(dp)) != NULL;) {
+            size_t l = strlen(de->d_name);
+            if (l < 3 || strcmp(de->d_name + l - 2, ".c") != 0) continue;
+            char path[1400], what[48];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            long at = paper_key_line(path, what, sizeof what);
+            cr_expect_eq(at, 0, "%s/%s:%ld: a paper's note number in a string: \"%s\" (write \"Dexter et al. (2024)\")",
+                         dirs[d], de->d_name, at, what);
+            files++;
+        }
+        closedir(dp);
+    }
+    cr_expect_geq(files, 10);
 }
