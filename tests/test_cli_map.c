@@ -379,8 +379,9 @@ Test(cli_map, the_figure_1_legend_box_covers_no_part_of_the_boundary_curve)
 /* 400 cells, chunks of 64: killed after two chunks, 128 cells are in the
  * checkpoint and the resumed run computes 272 in five chunks.  No run stops
  * early (growth and shrinkage of 1e300), so that a cell takes some 10 ms
- * and the ETA after the first chunk (about 3 s) differs by whole seconds
- * from one that counts the checkpoint's cells (about 6 s). */
+ * on two threads and the ETA after the first resumed chunk, some 2 s,
+ * differs by seconds from one of every cell or of the checkpoint's too
+ * (the ETA is printed in whole seconds). */
 static const char *grid400 = "--dexter 20 --eta 0.8 --x sigma=1:20 --y batch=1:20 --steps 8000 --growth 1e300 "
                              "--shrink 1e300 --no-exact --no-plot";
 
