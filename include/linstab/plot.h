@@ -104,7 +104,9 @@ LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, con
  * loss axis of linstab_plot_loss_rate) whose window holds fewer than two
  * powers of ten, where PLplot's own would label one tick or none, is
  * labelled at 1, 2 and 5 x 10^k, else at every digit x 10^k, else at the
- * multiples of a 1, 2 or 5 x 10^k step of the values.
+ * multiples of a 1, 2 or 5 x 10^k step of the values; beyond 0.001 ..
+ * 99999 the labels count units of the largest tick's power of ten, written
+ * once at the end of the axis, "(x10^e)".
  */
 LINSTAB_API linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves,
                                               const double *const *y, const char *const *names,

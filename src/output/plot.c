@@ -296,21 +296,14 @@ static size_t log_ticks(double lo, double hi, double *v, int *major, double *ste
     return n;
 }
 
-/* The label of tick value t (PLplot text): a plain decimal from 0.001 to
- * 99999 with the digits the step needs, else m x 10^k. */
-static void log_tick_label(double t, double step, char *buf, size_t len)
+/* The label of tick value t (PLplot text) in units of 10^e (e = 0: the
+ * value itself) with the digits the step needs (step 0: mantissa ticks,
+ * whose last digit is their own power of ten). */
+static void log_tick_label(double t, double step, double e, char *buf, size_t len)
 {
-    double k = floor(log10(t) + 1e-9);
-    double unit = step > 0.0 ? step : pow(10.0, k); /* the last digit shown */
-    int dec = (int)fmax(0.0, -floor(log10(unit) + 1e-9));
-    if (k >= -3 && k <= 4) {
-        snprintf(buf, len, "%.*f", dec, t);
-        return;
-    }
-    double m = t / pow(10.0, k);
-    int mdec = (int)fmax(0.0, k - floor(log10(unit) + 1e-9));
-    if (step == 0.0 && fabs(m - 1.0) < 1e-9) snprintf(buf, len, "10#u%.0f#d", k);
-    else snprintf(buf, len, "%.*f\u00d710#u%.0f#d", mdec, m, k);
+    double unit = step > 0.0 ? step : pow(10.0, floor(log10(t) + 1e-9)); /* the last digit shown */
+    int dec = (int)fmax(0.0, e - floor(log10(unit) + 1e-9));
+    snprintf(buf, len, "%.*f", dec, t / pow(10.0, e));
 }
 
 /* Does the log10 window [lo, hi] hold fewer than two powers of ten? */
@@ -325,6 +318,14 @@ static void draw_log_axis(char axis)
     double lo = axis == 'x' ? x0 : y0, hi = axis == 'x' ? x1 : y1, v[LOG_TICKS_MAX], step;
     int major[LOG_TICKS_MAX];
     size_t n = log_ticks(lo, hi, v, major, &step);
+    /* plain decimals from 0.001 to 99999; else, as PLplot's linear axes
+     * do, mantissas in units of the largest tick's power of ten, the unit
+     * written once at the end of the axis ("(x10^-6)") */
+    double e = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double k = floor(log10(v[i]) + 1e-9);
+        if (major[i] && (k < -3.0 || k > 4.0)) e = floor(log10(v[n - 1]) + 1e-9);
+    }
     /* tick lengths as fractions of the other axis's window */
     double span = axis == 'x' ? y1 - y0 : x1 - x0, len[2] = {0.008 * span, 0.016 * span};
     if (axis == 'x') len[0] *= 1.4, len[1] *= 1.4;
@@ -339,10 +340,16 @@ static void draw_log_axis(char axis)
         }
         if (!major[i]) continue;
         char lab[64];
-        log_tick_label(v[i], step, lab, sizeof lab);
+        log_tick_label(v[i], step, e, lab, sizeof lab);
         double pos = (c - lo) / (hi - lo);
         if (axis == 'x') plmtex("b", 1.5, pos, 0.5, lab);
         else plmtex("lv", 0.5, pos, 1.0, lab);
+    }
+    if (e != 0.0) {
+        char unit[48];
+        snprintf(unit, sizeof unit, "(\u00d710#u%.0f#d)", e);
+        if (axis == 'x') plmtex("b", 2.6, 1.0, 0.0, unit);
+        else plmtex("t", 1.9, 0.0, 1.0, unit); /* above the top label */
     }
 }
 
