@@ -277,9 +277,9 @@ Test(cli_map, the_family_options_of_check_are_accepted)
 #define FIGURE1 "map --dexter 100 --sampling bernoulli --eta 0.8 --x sigma=1:50:2 --y batch=1:100:2 --quiet"
 
 /* The colours plot.c gives the exact mean-square boundary, (0, 200, 80),
- * and the legend's background, (254, 254, 254), which nothing else uses. */
+ * and the legend's background, (170, 170, 170), which nothing else uses. */
 #define BOUNDARY_GREEN "#00C850"
-#define LEGEND_FILL "#FEFEFE"
+#define LEGEND_FILL "#AAAAAA"
 
 static char *figure1_svg(size_t *len)
 {

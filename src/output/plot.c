@@ -530,8 +530,9 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     grid_free(z);
     if (nleg > 0) {
         PLFLT lw, lh;
-        /* below the x axis label, outside the box: it covers no data */
-        plscol0(15, 254, 254, 254);
+        /* below the x axis label, outside the box: it covers no data; on
+         * mid grey, where Theorem 9's white line shows as well as the others */
+        plscol0(15, 170, 170, 170);
         PLINT ncol = nleg > 1 ? 2 : 1, nrow = (nleg + ncol - 1) / ncol;
         pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR,
                  PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.0, 0.19, 0.05, 15, 1, 1, nrow,
