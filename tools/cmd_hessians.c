@@ -134,15 +134,21 @@ int cmd_hessians(int argc, char **argv)
     double avail = co.src.max_memory > 0 ? co.src.max_memory : cli_available_memory();
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the family is one library call without a callback: the bar says the
+     * samples and, at the end, the time (no ETA before) */
+    cli_progress_state bar = {0};
+    cli_progress_begin(&bar, "hessians", 0, X.shape[0], quiet);
     linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st != LINSTAB_OK) {
+        cli_progress_stop(&bar);
         fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, st == LINSTAB_EDATA ? data : model, cli_msg(&err),
                 st == LINSTAB_ENOMEM && !gn ? CLI_EXACT_HESSIANS_HINT : "");
         rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
         goto done;
     }
-    if (!quiet) cli_progress("hessians", X.shape[0], X.shape[0], quiet);
+    cli_progress_update(&bar, X.shape[0], 0);
+    cli_progress_end(&bar);
     if (linstab_family_save(f, out, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;
