@@ -263,3 +263,23 @@ Test(cli_map, the_family_options_of_check_are_accepted)
     cr_expect_str_eq(e, "");
     free(e);
 }
+
+/* After --resume the bar counts the checkpoint's cells in done but not in
+ * the rate: it starts at 64/100 with "0 this run" and no ETA yet, and its
+ * last line says the 36 cells of this run (LINSTAB_PROGRESS=1, or its old
+ * name LINSTAB_MAP_PROGRESS=1: the bar also off a terminal).  --quiet:
+ * nothing on stderr. */
+Test(cli_map, the_bar_after_resume_counts_only_this_runs_cells_in_its_rate)
+{
+    const char *g = "--dexter 20 --eta 0.8 --x sigma=1:10 --y batch=1:10 --steps 200 --no-plot";
+    cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "map %s --out part --quiet", g), 137);
+    char *e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+    cr_assert_eq(run_env("LINSTAB_PROGRESS=1", "map %s --out part --resume", g), 0);
+    expect_stderr_has("map        [###############         ] 64/100 (0 this run), 0.0 s, ETA --\n");
+    expect_stderr_has("] 100/100 (36 this run) done in ");
+    cr_assert_eq(run_env("LINSTAB_MAP_PROGRESS=1", "map %s --out whole", g), 0);
+    expect_stderr_has("map        [                        ] 0/100, 0.0 s, ETA --\n");
+    expect_stderr_has("] 100/100 done in ");
+}
