@@ -814,3 +814,14 @@ Test(cli, critical_and_validate_show_a_bar_with_an_eta_and_nothing_with_quiet)
     cr_expect_str_eq(e, "");
     free(e);
 }
+
+Test(cli, hessians_shows_a_bar_over_the_samples_and_nothing_with_quiet)
+{
+    write_model();
+    cr_assert_eq(run_progress("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy"), 0);
+    expect_bar("hessians", "4/4");
+    cr_assert_eq(run_progress("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy --quiet"), 0);
+    char *e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+}
