@@ -369,4 +369,11 @@ Test(cli_train, the_bar_gives_an_eta_over_the_steps_and_says_sharpness_while_com
     e = cu_slurp(cu_err);
     cr_expect_str_eq(e, "", "--quiet");
     free(e);
+    /* resumed at step 120 of 200: the 120 in done, not in the rate */
+    cr_assert_eq(run_progress("train --init-from P --teacher 48 --batch 8 --eta 0.05 --seed 3 --log-every 5 "
+                              "--start-step 120 --steps 200 --out R"), 0);
+    e = cu_slurp(cu_err);
+    cr_expect(strstr(e, "] 120/200 (0 this run), 0.0 s, ETA --") != NULL, "%s", e);
+    cr_expect(strstr(e, "] 200/200 (80 this run) done in ") != NULL, "%s", e);
+    free(e);
 }
