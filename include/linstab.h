@@ -65,6 +65,7 @@
 #define LINSTAB_H
 
 #include "linstab/ad.h"
+#include "linstab/blas.h"
 #include "linstab/bounds.h"
 #include "linstab/check.h"
 #include "linstab/checkpoint.h"

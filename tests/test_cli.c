@@ -766,6 +766,44 @@ Test(cli, check_critical_and_map_share_the_default_sampling_and_critical_json_an
     free(a);
 }
 
+/* --version names the BLAS, its kernel and the thread counts as OpenBLAS
+ * and OpenMP run them: a kernel forced by OPENBLAS_CORETYPE and the thread
+ * counts set in the environment are what it reports. */
+static int run_env(const char *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run_env(const char *env, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = cu_vrun(env, NULL, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+Test(cli, version_reports_the_blas_kernel_and_threads_in_use)
+{
+    cr_assert_eq(run_env("", "--version"), 0);
+    char *out = cu_slurp(cu_out);
+    cr_expect(strncmp(out, "linstab ", 8) == 0, "%s", out);
+    cr_expect(strstr(out, "\nBLAS      OpenBLAS ") != NULL, "%s", out);
+    cr_expect(strstr(out, "\nkernel    ") != NULL, "%s", out);
+    cr_expect(strstr(out, "libopenblas") != NULL, "the loaded library: %s", out);
+    free(out);
+    const char *kernels[] = {"Prescott", "Haswell"};
+    for (size_t k = 0; k < 2; k++) {
+        char env[128], want[128];
+        snprintf(env, sizeof env, "OPENBLAS_CORETYPE=%s OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1", kernels[k]);
+        cr_assert_eq(run_env(env, "--version"), 0);
+        out = cu_slurp(cu_out);
+        snprintf(want, sizeof want, "\nkernel    %s (chosen by OPENBLAS_CORETYPE)\n", kernels[k]);
+        cr_expect(strstr(out, want) != NULL, "%s: %s", env, out);
+        cr_expect(strstr(out, "\nthreads   BLAS 1 (pthreads), OpenMP 1\n") != NULL ||
+                      strstr(out, "\nthreads   BLAS 1 (OpenMP), OpenMP 1\n") != NULL ||
+                      strstr(out, "\nthreads   BLAS 1 (sequential), OpenMP 1\n") != NULL,
+                  "%s: %s", env, out);
+        free(out);
+    }
+}
+
 /* ---- the progress bar (tools/cli_progress.c) off a terminal, through
  * the test hook LINSTAB_PROGRESS=1 ---- */
 

@@ -340,6 +340,52 @@ Test(cli_train, bad_switches_checkpoints_and_test_sets_exit_2_and_write_nothing)
     closedir(d);
 }
 
+/* --loss ce on a teacher: each label is the class of the teacher's largest
+ * output, i.e. the argmax of the targets the same teacher gives for mse */
+static linstab_array read_dir_npy(const char *dir, const char *name)
+{
+    char path[900];
+    snprintf(path, sizeof path, "%s/%s/%s", cu_dir, dir, name);
+    linstab_array a = {0};
+    linstab_error err;
+    cr_assert_eq(linstab_npy_read_numeric(path, 0, &a, &err), LINSTAB_OK, "%s", err.msg);
+    return a;
+}
+
+Test(cli_train, ce_on_a_teacher_labels_each_sample_by_the_teacher_s_largest_output)
+{
+    const char *net = "--layers 3,6,4 --teacher 40 --teacher-test 10 --steps 5 --eta 0.1 --batch 8 --seed 2 "
+                      "--save-data --quiet";
+    cr_assert_eq(cu_run("train %s --loss mse --out M", net), 0, "%s", cu_slurp(cu_err));
+    cr_assert_eq(cu_run("train %s --loss ce --out C", net), 0, "%s", cu_slurp(cu_err));
+    const char *names[2][2] = {{"X.npy", "Y.npy"}, {"test_X.npy", "test_Y.npy"}};
+    size_t seen[4] = {0};
+    for (int t = 0; t < 2; t++) {
+        linstab_array xm = read_dir_npy("M", names[t][0]), xc = read_dir_npy("C", names[t][0]);
+        linstab_array ym = read_dir_npy("M", names[t][1]), yc = read_dir_npy("C", names[t][1]);
+        size_t n = t == 0 ? 40 : 10;
+        cr_assert_eq(ym.ndim, 2);
+        cr_assert_eq(yc.ndim, 1, "ce targets are labels");
+        cr_assert_eq(ym.shape[0], n);
+        cr_assert_eq(yc.shape[0], n);
+        cr_expect_eq(memcmp(xm.data, xc.data, linstab_npy_array_size(&xm) * sizeof(double)), 0, "same inputs");
+        for (size_t i = 0; i < n; i++) {
+            size_t best = 0;
+            for (size_t k = 1; k < 4; k++)
+                if (ym.data[i * 4 + k] > ym.data[i * 4 + best]) best = k;
+            cr_expect_eq(yc.data[i], (double)best, "%s row %zu", names[t][1], i);
+            seen[best]++;
+        }
+        free(xm.data);
+        free(xc.data);
+        free(ym.data);
+        free(yc.data);
+    }
+    int classes = 0;
+    for (int k = 0; k < 4; k++) classes += seen[k] > 0;
+    cr_expect(classes >= 2, "the labels are not all one class");
+}
+
 /* `LINSTAB_PROGRESS=1 linstab ARGS` (stderr in cu_err); the exit status */
 static int run_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_progress(const char *fmt, ...)

@@ -599,6 +599,9 @@ Test(landscape, grid_has_exact_ends_and_rejects_bad_ranges)
     cr_expect_eq(linstab_landscape_grid(2.0, 1.0, 5, t, &err), LINSTAB_EINVAL);
     cr_expect_eq(linstab_landscape_grid(0.0, INFINITY, 5, t, &err), LINSTAB_EINVAL);
     cr_expect_eq(linstab_landscape_grid(NAN, 1.0, 5, t, &err), LINSTAB_EINVAL);
+    /* finite ends whose difference overflows: the points would be NaN */
+    cr_expect_eq(linstab_landscape_grid(-1e308, 1e308, 5, t, &err), LINSTAB_EINVAL);
+    cr_expect_str_eq(err.param, "range");
 }
 
 Test(landscape, slice_rejects_zero_or_non_finite_directions_and_bad_steps)

@@ -384,3 +384,79 @@ Test(mlp_ggn, train_monitor_with_ce_is_that_of_the_explicit_ggn_factors, .init =
     linstab_family_free(f);
     linstab_mlp_free(m);
 }
+
+/* The matrix-free Gauss-Newton sharpness and s_2^2 (mlp_gn_geometry.c)
+ * against dense matrices built here from finite-difference Jacobians:
+ * G_i = J_i' C_i J_i (C_i = I for MSE, diag p - p p' for CE), G their
+ * mean, M_2 = (1/n) sum_i G_i^2, eigenvalues by LAPACK dsyev.  The
+ * finite differences err by ~1e-10 relative, the Lanczos tolerance is
+ * 1e-8: 1e-6 of the scale separates them from any dropped factor (C_i on
+ * one side of M_i changes s_2^2 by O(1)). */
+
+Test(mlp_ggn, matrix_free_gn_sharpness_and_s2_equal_dense_matrices_from_finite_differences, .init = data_init)
+{
+    for (int a = 0; a < 5; a += 2)
+        for (int ce = 0; ce <= 1; ce++) {
+            linstab_mlp *m = net(1, outs[a], a != 2, 700 + 2 * a + ce);
+            size_t p = m->p;
+            linstab_array X = {2, {NS, D0}, Xd};
+            double *J = malloc(K * p * sizeof *J), *Gi = malloc(NS * p * p * sizeof *Gi), pr[K];
+            for (size_t i = 0; i < NS; i++) {
+                double *g = Gi + i * p * p;
+                fd_jacobian(m, Xd + i * D0, J);
+                if (ce) {
+                    probs(m, Xd + i * D0, pr);
+                    ggn_reference(p, J, pr, g);
+                } else {
+                    for (size_t q = 0; q < p; q++)
+                        for (size_t r = 0; r < p; r++) {
+                            double s = 0.0;
+                            for (size_t o = 0; o < K; o++) s += J[o * p + q] * J[o * p + r];
+                            g[q * p + r] = s;
+                        }
+                }
+            }
+            double l1_ref, gap_ref, l1, gap;
+            tu_second_moment_top(NS, p, Gi, &l1_ref, &gap_ref);
+            linstab_loss loss = ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
+            linstab_error err;
+            cr_assert_eq(linstab_mlp_gn_sharpness(m, &X, loss, &l1, &err), LINSTAB_OK, "%s", err.msg);
+            cr_assert_eq(linstab_mlp_gn_m2_gap(m, &X, loss, &gap, &err), LINSTAB_OK, "%s", err.msg);
+            cr_expect(fabs(l1 - l1_ref) <= 1e-6 * l1_ref, "out %d ce %d: lambda1 %.17g vs %.17g", a, ce, l1, l1_ref);
+            cr_expect(fabs(gap - gap_ref) <= 1e-6 * l1_ref * l1_ref, "out %d ce %d: s2^2 %.17g vs %.17g", a, ce, gap,
+                      gap_ref);
+            cr_expect_gt(gap_ref, 0.0, "non-uniform");
+            free(J);
+            free(Gi);
+            linstab_mlp_free(m);
+        }
+}
+
+/* More samples than one chunk of the batched products (256 rows): the
+ * middle factor of each row is its own sample's (against the explicit
+ * factors U_i of linstab_mlp_family: G_i = U_i U_i'). */
+Test(mlp_ggn, matrix_free_gn_s2_over_several_chunks_equals_the_explicit_factors)
+{
+    enum { n = 300 };
+    double *Xb = malloc(n * D0 * sizeof *Xb), Lb[n];
+    gsl_rng *r = tu_rng(4242);
+    tu_gauss(r, Xb, n * D0);
+    gsl_rng_free(r);
+    for (size_t i = 0; i < n; i++) Lb[i] = (double)(i % K);
+    linstab_mlp *m = net(1, LINSTAB_MLP_OUT_NONE, 1, 77);
+    size_t p = m->p;
+    linstab_array X = {2, {n, D0}, Xb}, Y = {1, {n}, Lb};
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_mlp_family(m, &X, &Y, LINSTAB_LOSS_CE, 0.0, 1, 0, &f, &err), LINSTAB_OK, "%s", err.msg);
+    double *Gi = malloc(n * p * p * sizeof *Gi);
+    for (size_t i = 0; i < n; i++) outer(p, K, f->data + i * p * K, Gi + i * p * p);
+    double l1_ref, gap_ref, gap;
+    tu_second_moment_top(n, p, Gi, &l1_ref, &gap_ref);
+    cr_assert_eq(linstab_mlp_gn_m2_gap(m, &X, LINSTAB_LOSS_CE, &gap, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(fabs(gap - gap_ref) <= 1e-7 * l1_ref * l1_ref, "s2^2 %.17g vs %.17g", gap, gap_ref);
+    free(Gi);
+    free(Xb);
+    linstab_family_free(f);
+    linstab_mlp_free(m);
+}

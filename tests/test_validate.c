@@ -393,3 +393,79 @@ Test(validate, bad_parameters_are_refused_with_the_value)
     cr_expect_str_eq(linstab_validate_claim_stated_as(LINSTAB_VALIDATE_THM1_BERN), "sufficient (div.)");
     cr_expect_str_eq(linstab_validate_outcome_name(LINSTAB_VALIDATE_NA), "n/a");
 }
+
+/* ---- a genuine counterexample to Theorem 1 under sampling without replacement ----
+ *
+ * `linstab validate --count 300 --seed 6` reports one thm1_without
+ * counterexample: three rank-one Hessians u_i u_i' in d = 4 (rank 3), B = 1,
+ * eta = 1.03071...  Theorem 1's threshold (sigma/eta)(n/B - 1)^(-1/2) is
+ * below lambda1(H) (it predicts divergence) while the exact mean-square
+ * radius is 0.9702 < 1.  Dexter et al. (2024) prove Theorem 1 for Bernoulli
+ * sampling only; this checks from scratch that the counterexample is real:
+ * sigma from the 3 x 3 matrix S_ij = |u_i'u_j| (rank one), the radius from
+ * the 9 x 9 matrix (1/n) sum_i (I - eta h_i) (x) (I - eta h_i) with h_i =
+ * U'H_iU on range(H) (the flat direction contributes the eigenvalue 1 of a
+ * direction the dynamics never leaves), LAPACK dsyev/dgeev. */
+#include <lapacke.h>
+
+Test(validate, thm1_without_counterexample_of_seed_6_is_real)
+{
+    enum { n = 3, d = 4 };
+    static const double u[n][d] = {
+        {-0.6190150912128092, 0.3175876614772186, 0.8759369616664697, -0.025717892709315602},
+        {-0.4530661491342224, 0.6793976170447777, 0.3374487216462733, 0.46393876508216514},
+        {-1.348988024453207, 0.6525653270688595, 0.3984531182613648, 0.13741752853253825}};
+    const double eta = 1.0307137853495696;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
+    memcpy(f->data, u, sizeof u);
+    /* sigma and lambda1(H) by hand */
+    double S[n * n], w[d], lmax_i = 0.0, H[d * d] = {0};
+    for (int i = 0; i < n; i++) {
+        double uu = 0.0;
+        for (int j = 0; j < n; j++) {
+            double dot = 0.0;
+            for (int k = 0; k < d; k++) dot += u[i][k] * u[j][k];
+            S[i * n + j] = fabs(dot);
+        }
+        for (int k = 0; k < d; k++) uu += u[i][k] * u[i][k];
+        lmax_i = fmax(lmax_i, uu);
+        for (int a = 0; a < d; a++)
+            for (int b = 0; b < d; b++) H[a * d + b] += u[i][a] * u[i][b] / n;
+    }
+    double ws[n];
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', n, S, n, ws), 0);
+    double sigma = ws[n - 1] / lmax_i;
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', d, H, d, w), 0); /* H now holds the eigenvectors */
+    double lambda1 = w[d - 1], thr = sigma / eta / sqrt((double)n / 1.0 - 1.0);
+    cr_expect_gt(lambda1, thr, "Theorem 1 fires: lambda1 %.17g vs threshold %.17g", lambda1, thr);
+    cr_expect_lt(fabs(w[0]), 1e-12, "rank 3");
+    /* the second-moment operator on range(H) (columns 1..3 of the eigenvectors) */
+    enum { r = 3, r2 = r * r };
+    double T[r2 * r2] = {0};
+    for (int i = 0; i < n; i++) {
+        double c[r], J[r * r];
+        for (int a = 0; a < r; a++) {
+            c[a] = 0.0;
+            for (int k = 0; k < d; k++) c[a] += H[k * d + a + 1] * u[i][k];
+        }
+        for (int a = 0; a < r; a++)
+            for (int b = 0; b < r; b++) J[a * r + b] = (a == b) - eta * c[a] * c[b];
+        for (int a = 0; a < r; a++)
+            for (int b = 0; b < r; b++)
+                for (int p = 0; p < r; p++)
+                    for (int q = 0; q < r; q++) T[(a * r + p) * r2 + b * r + q] += J[a * r + b] * J[p * r + q] / n;
+    }
+    double wr[r2], wi[r2], rad = 0.0;
+    cr_assert_eq(LAPACKE_dgeev(LAPACK_ROW_MAJOR, 'N', 'N', r2, T, r2, wr, wi, NULL, 1, NULL, 1), 0);
+    for (int k = 0; k < r2; k++) rad = fmax(rad, hypot(wr[k], wi[k]));
+    cr_expect_lt(rad, 0.98, "exact radius %.17g: stable", rad);
+    linstab_rotated rf = tu_rotate(f);
+    double got = NAN;
+    cr_assert_eq(linstab_sgd_radius(&rf, eta, 1, LINSTAB_SAMPLING_WITHOUT, NULL, &got, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    cr_expect(fabs(got - rad) <= 1e-12, "linstab radius %.17g vs by hand %.17g", got, rad);
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
+}

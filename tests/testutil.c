@@ -132,3 +132,39 @@ double *tu_orthogonal(size_t n, unsigned long seed)
     free(tau);
     return Q;
 }
+
+double tu_sym_top(size_t p, double *A)
+{
+    double *w = malloc(p * sizeof *w);
+    cr_assert_not_null(w);
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (lapack_int)p, A, (lapack_int)p, w), 0);
+    double t = w[p - 1];
+    free(w);
+    return t;
+}
+
+void tu_second_moment_top(size_t n, size_t p, const double *Hs, double *lambda1, double *gap)
+{
+    double *H = calloc(p * p, sizeof *H), *M = calloc(p * p, sizeof *M);
+    cr_assert(H != NULL && M != NULL);
+    for (size_t i = 0; i < n; i++) {
+        const double *h = Hs + i * p * p;
+        for (size_t j = 0; j < p * p; j++) H[j] += h[j] / (double)n;
+        for (size_t a = 0; a < p; a++)
+            for (size_t b = 0; b < p; b++) {
+                double s = 0.0;
+                for (size_t t = 0; t < p; t++) s += h[a * p + t] * h[t * p + b];
+                M[a * p + b] += s / (double)n;
+            }
+    }
+    for (size_t a = 0; a < p; a++)
+        for (size_t b = 0; b < p; b++) {
+            double s = 0.0;
+            for (size_t t = 0; t < p; t++) s += H[a * p + t] * H[t * p + b];
+            M[a * p + b] -= s;
+        }
+    *lambda1 = tu_sym_top(p, H);
+    *gap = tu_sym_top(p, M);
+    free(H);
+    free(M);
+}

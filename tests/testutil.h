@@ -59,4 +59,13 @@ double tu_lambda1_mean(const linstab_family *f);
  * result's scale; the caller multiplies by that scale). */
 double tu_tol(size_t n, double cond);
 
+/* The top eigenvalue of a symmetric p x p matrix by LAPACK dsyev (A is
+ * overwritten; asserts success). */
+double tu_sym_top(size_t p, double *A);
+
+/* The dense second-moment geometry of n symmetric p x p matrices Hs:
+ * OUT *lambda1 = lambda1(H), H = (1/n) sum_i H_i, and OUT *gap =
+ * lambda_max(M_2 - H^2), M_2 = (1/n) sum_i H_i^2 (plain loops + dsyev). */
+void tu_second_moment_top(size_t n, size_t p, const double *Hs, double *lambda1, double *gap);
+
 #endif

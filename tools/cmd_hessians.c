@@ -37,7 +37,8 @@ static const char *const usage =
     "  --gn                (generalized) Gauss-Newton factors instead of exact Hessians\n"
     "  --matrix-free       write nothing; print (JSON) the sharpness lambda1(H) and\n"
     "                      s_2^2 = lambda_max(M_2 - H^2) from per-sample Hessian-vector\n"
-    "                      products (no p x p matrix), with time and peak memory\n"
+    "                      products (no p x p matrix), with time and peak memory;\n"
+    "                      with --gn those of the Gauss-Newton Hessians\n"
     "  --sigma             with --matrix-free: also the coherence sigma of the\n"
     "                      Gauss-Newton Hessians of --loss, from the NTK Gram matrix\n"
     "                      assembled layer by layer (n^2 (k^2 sum d_l + sum d_{l-1}) flops, no\n"
@@ -111,9 +112,12 @@ int cmd_hessians(int argc, char **argv)
         struct timespec a0, a1, a2;
         double l1, gap;
         clock_gettime(CLOCK_MONOTONIC, &a0);
-        linstab_status s1 = linstab_mlp_sharpness(m, &X, &Y, loss, smoothing, &l1, &err);
+        linstab_status s1 = gn ? linstab_mlp_gn_sharpness(m, &X, loss, &l1, &err)
+                               : linstab_mlp_sharpness(m, &X, &Y, loss, smoothing, &l1, &err);
         clock_gettime(CLOCK_MONOTONIC, &a1);
-        if (s1 == LINSTAB_OK) s1 = linstab_mlp_m2_gap(m, &X, &Y, loss, smoothing, &gap, &err);
+        if (s1 == LINSTAB_OK)
+            s1 = gn ? linstab_mlp_gn_m2_gap(m, &X, loss, &gap, &err)
+                    : linstab_mlp_m2_gap(m, &X, &Y, loss, smoothing, &gap, &err);
         clock_gettime(CLOCK_MONOTONIC, &a2);
         double l1S = NAN, sig = NAN;
         if (s1 == LINSTAB_OK && want_sigma) s1 = linstab_mlp_coherence_ggn(m, &X, loss, (size_t)256 << 20, &l1S, &sig, &err);
@@ -125,9 +129,9 @@ int cmd_hessians(int argc, char **argv)
         }
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        printf("{\"n\": %zu, \"p\": %zu, \"sharpness\": %.17g, \"m2_gap\": %.17g, \"s2\": %.17g, "
+        printf("{\"n\": %zu, \"p\": %zu, \"curvature\": \"%s\", \"sharpness\": %.17g, \"m2_gap\": %.17g, \"s2\": %.17g, "
                "\"sharpness_seconds\": %.3f, \"s2_seconds\": %.3f, ",
-               X.shape[0], m->p, l1, gap, gap > 0 ? sqrt(gap) : -sqrt(-gap),
+               X.shape[0], m->p, gn ? "gn" : "exact", l1, gap, gap > 0 ? sqrt(gap) : -sqrt(-gap),
                (double)(a1.tv_sec - a0.tv_sec) + 1e-9 * (double)(a1.tv_nsec - a0.tv_nsec),
                (double)(a2.tv_sec - a1.tv_sec) + 1e-9 * (double)(a2.tv_nsec - a1.tv_nsec));
         if (want_sigma)

@@ -65,14 +65,14 @@ static const char *const usage =
     "  --points2 N            grid points along d2, >= 2 (default 21)\n"
     "@seed (random directions: the first draws stream 1, the second stream 2)\n"
     "@threads\n"
-    "@out=FILE.csv the table (atomically; default: on standard output): t,loss,\n"
-    "d2_zhou,curvature,rayleigh; for a surface a,b,loss\n"
+    "@out=FILE.csv the table (atomically; default: on standard output): "
+    "t,loss,d2_zhou,curvature,rayleigh; for a surface a,b,loss\n"
     "  --npy FILE.npy         a surface's loss grid, shape (points, points2),\n"
     "                         [i, j] = L(a_i, b_j)\n"
     "  --plot FIG             a figure (.png or .svg): loss, d2_zhou and d'Hd/4\n"
     "                         against t; a surface as a heatmap with contours\n"
     "  --title T              the figure's title\n"
-    "@json a JSON summary on standard output (1-D: with every point)\n"
+    "@json: a JSON summary on standard output (1-D: with every point)\n"
     "@quiet\n"
     "  -h, --help             this help\n";
 
@@ -133,6 +133,7 @@ static int parse_range(const char *cmd, const char *opt, const char *s, double *
     if (rc == 0) rc = cli_parse_double(cmd, opt, c + 1, hi);
     if (rc != 0) return rc;
     if (!(*lo < *hi)) return cli_usage_error(cmd, "%s '%s': needs A < B", opt, s);
+    if (!isfinite(*hi - *lo)) return cli_usage_error(cmd, "%s '%s': B - A overflows", opt, s);
     return 0;
 }
 

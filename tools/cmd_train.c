@@ -39,7 +39,7 @@ static const char *const usage =
     "                        targets (Debian's dataset-fashion-mnist installs the\n"
     "                        files in /usr/share/datasets/fashion-mnist)\n"
     "  --teacher N           N synthetic samples: X Gaussian, Y from a random teacher\n"
-    "                        MLP of the same layers (seed --seed)\n"
+    "                        MLP of the same layers (seed --seed; ce: argmax labels)\n"
     "  --save-data           also write the data as the loss saw them to DIR (X.npy,\n"
     "                        Y.npy; test_X.npy, test_Y.npy with a test set)\n"
     "  --safetensors         also write DIR/model.safetensors (torch state dict)\n"
@@ -337,6 +337,22 @@ static linstab_status split_rows(linstab_array *X, linstab_array *Y, size_t firs
     return LINSTAB_OK;
 }
 
+/* Cross-entropy on a teacher: the label of a sample is the class of its
+ * largest teacher output (the first on a tie), so the (n, K) outputs become
+ * (n,) labels in place. */
+static void teacher_labels(linstab_array *Y)
+{
+    size_t n = Y->shape[0], K = Y->shape[1];
+    for (size_t i = 0; i < n; i++) {
+        size_t best = 0;
+        for (size_t k = 1; k < K; k++)
+            if (Y->data[i * K + k] > Y->data[i * K + best]) best = k;
+        Y->data[i] = (double)best;
+    }
+    Y->ndim = 1;
+    Y->shape[1] = 0;
+}
+
 /* The input and output widths of m against X (n x d) and Y (n x K for
  * mse, n labels for ce): 0, or exit status 2 after naming both shapes
  * (`who` [`name`]: the model's source; `what`: the data's). */
@@ -554,6 +570,10 @@ int cmd_train(int argc, char **argv)
         }
         targets = "teacher";
         if (rd == LINSTAB_OK && teacher_test > 0) rd = split_rows(&X, &Y, teacher, &TX, &TY, &err);
+        if (rd == LINSTAB_OK && o.loss == LINSTAB_LOSS_CE) {
+            teacher_labels(&Y);
+            if (teacher_test > 0) teacher_labels(&TY);
+        }
         test_name = "the teacher's test samples";
     } else if (idx_images != NULL) {
         rd = linstab_data_idx_read(idx_images, subset, scale, &X, &err);

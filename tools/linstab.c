@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "linstab/blas.h"
 #include "linstab_config.h"
 
 #ifdef LINSTAB_MPI
@@ -210,8 +211,15 @@ static int dispatch(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
+        linstab_blas_info b;
+        linstab_blas_info_get(&b);
         printf("linstab %s\n", LINSTAB_VERSION);
-        return 0;
+        printf("BLAS      %s\n", b.config);
+        printf("kernel    %s (%s)\n", b.kernel,
+               b.coretype[0] != '\0' ? "chosen by OPENBLAS_CORETYPE" : "detected; OPENBLAS_CORETYPE=NAME picks another");
+        printf("library   %s\n", b.library[0] != '\0' ? b.library : "(not found in /proc/self/maps)");
+        printf("threads   BLAS %d (%s), OpenMP %d\n", b.threads, b.threading, b.omp_threads);
+        return cli_stdout_check(NULL);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);

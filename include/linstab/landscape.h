@@ -94,7 +94,7 @@ LINSTAB_API linstab_landscape_opts linstab_landscape_defaults(void);
  * (n): lo and hi exactly, and every grid point that is a multiple of the
  * spacing from lo (t = 0 and t = 1 of -0.5:1.5 with 41 points) exactly.
  * Errors: LINSTAB_EINVAL (param "points": n < 2; param "range": lo, hi not
- * finite or lo >= hi).
+ * finite, lo >= hi, or hi - lo overflows).
  */
 LINSTAB_API linstab_status linstab_landscape_grid(double lo, double hi, size_t n, double *t, linstab_error *err);
 

@@ -384,6 +384,20 @@ LINSTAB_API linstab_status linstab_mlp_m2_gap(const linstab_mlp *m, const linsta
                                               const linstab_array *Y, linstab_loss loss,
                                               double smoothing, double *gap, linstab_error *err);
 
+/*
+ * The same two numbers for the (generalized) Gauss-Newton Hessians
+ * G_i = J_i' C_i J_i (C_i = I for MSE, diag(p_i) - p_i p_i' for CE; PSD,
+ * no label or smoothing enters) at the samples of X (mlp_gn_geometry.c):
+ * OUT *lambda1 = lambda1(G), G = (1/n) sum_i G_i, and OUT *gap =
+ * lambda_max(M_2 - G^2), M_2 = (1/n) sum_i G_i^2, by Lanczos on batched
+ * products (G_i^2 = J_i' C_i (J_i J_i') C_i J_i from the diagonal NTK
+ * blocks; no p x p matrix).  Errors: LINSTAB_ENOCONV, LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_mlp_gn_sharpness(const linstab_mlp *m, const linstab_array *X,
+                                                    linstab_loss loss, double *lambda1, linstab_error *err);
+LINSTAB_API linstab_status linstab_mlp_gn_m2_gap(const linstab_mlp *m, const linstab_array *X,
+                                                 linstab_loss loss, double *gap, linstab_error *err);
+
 /* ---- where a checkpoint sits (mlp_point.c) ---- */
 
 /*

@@ -32,9 +32,9 @@ linstab_landscape_opts linstab_landscape_defaults(void)
 linstab_status linstab_landscape_grid(double lo, double hi, size_t n, double *t, linstab_error *err)
 {
     if (n < 2) return linstab_error_set_param(err, LINSTAB_EINVAL, "points", "%zu points: a grid needs at least 2", n);
-    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
-        return linstab_error_set_param(err, LINSTAB_EINVAL, "range", "the range %g:%g must be finite and increasing",
-                                       lo, hi);
+    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi) || !isfinite(hi - lo))
+        return linstab_error_set_param(err, LINSTAB_EINVAL, "range",
+                                       "the range %g:%g must be finite and increasing, with hi - lo finite", lo, hi);
     /* (hi - lo) i / (n - 1), not i times a rounded step: a point that is a
      * whole multiple of the spacing from lo comes out exactly */
     for (size_t i = 0; i < n; i++) t[i] = lo + (hi - lo) * (double)i / (double)(n - 1);

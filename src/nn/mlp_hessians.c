@@ -669,6 +669,41 @@ static void ntk_block(const linstab_mlp *m, const ntk_factors *t, size_t i0, siz
     }
 }
 
+linstab_status mlp_gn_square_middle(const linstab_mlp *m, const linstab_array *X, linstab_loss loss, double *M,
+                                    linstab_error *err)
+{
+    size_t n = X->shape[0], K = m->sizes[m->nlayers];
+    ntk_factors t;
+    linstab_status st = ntk_compute(m, X, LINSTAB_LOSS_MSE, &t, err); /* J_i J_i' */
+    if (st != LINSTAB_OK) return st;
+    int ce = loss == LINSTAB_LOSS_CE;
+    double *G = malloc(K * K * sizeof *G), *Ag = malloc(sizeof *Ag), *F = ce ? malloc(n * K * sizeof *F) : NULL,
+           *C = malloc(K * K * sizeof *C), *T = malloc(K * K * sizeof *T), *pr = malloc(K * sizeof *pr);
+    if (!G || !Ag || !C || !T || !pr || (ce && !F))
+        st = linstab_error_set(err, LINSTAB_ENOMEM, "Gauss-Newton second moment: out of memory");
+    if (st == LINSTAB_OK && ce) st = linstab_mlp_forward(m, X->data, n, F, err);
+    for (size_t i = 0; st == LINSTAB_OK && i < n; i++) {
+        double *Mi = M + i * K * K;
+        ntk_block(m, &t, i, 1, i, 1, Mi, G, Ag);
+        if (!ce) continue;
+        /* M_i = C_i (J_i J_i') C_i, C_i = diag(p) - p p' */
+        softmax(K, F + i * K, pr);
+        for (size_t a = 0; a < K; a++)
+            for (size_t c = 0; c < K; c++) C[a * K + c] = (a == c ? pr[a] : 0.0) - pr[a] * pr[c];
+        cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)K, (int)K, 1.0, C, (int)K, Mi, (int)K, 0.0, T, (int)K);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)K, (int)K, 1.0, T, (int)K, C, (int)K, 0.0,
+                    Mi, (int)K);
+    }
+    ntk_free(&t);
+    free(G);
+    free(Ag);
+    free(F);
+    free(C);
+    free(T);
+    free(pr);
+    return st;
+}
+
 linstab_status linstab_mlp_ntk_gram(const linstab_mlp *m, const linstab_array *X, double *G, linstab_error *err)
 {
     return linstab_mlp_gn_gram(m, X, LINSTAB_LOSS_MSE, G, err);
@@ -801,11 +836,17 @@ static linstab_status model_top(const linstab_mlp *m, const linstab_array *X, co
 {
     hvp_ctx c = {m, X, Y, loss, smoothing};
     linstab_operator op = {m->p, apply, apply, NULL, 1, &c};
+    linstab_eigen_opts o = mlp_top_opts(m->p);
+    return linstab_eigen_top(&op, &o, top, NULL, err);
+}
+
+linstab_eigen_opts mlp_top_opts(size_t p)
+{
     linstab_eigen_opts o = linstab_eigen_defaults();
-    o.path = m->p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
+    o.path = p >= 3 ? LINSTAB_EIGEN_ARPACK : LINSTAB_EIGEN_DENSE;
     o.tol = 1e-8;
     o.ncv = 20;
-    return linstab_eigen_top(&op, &o, top, NULL, err);
+    return o;
 }
 
 linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,

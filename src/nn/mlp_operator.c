@@ -31,6 +31,7 @@ typedef struct mlp_op_ctx {
     size_t rmax;
     double *A[LINSTAB_MLP_MAX_LAYERS + 1], *S1[LINSTAB_MLP_MAX_LAYERS + 1];
     double *Zd[LINSTAB_MLP_MAX_LAYERS + 1], *G[LINSTAB_MLP_MAX_LAYERS + 1];
+    const double *middle; /* n x K x K in place of C_i (mlp_gn_operator_set_middle), or NULL */
 } mlp_op_ctx;
 
 static linstab_status hessian_apply(const double *x, double *y, void *vctx, linstab_error *err)
@@ -85,7 +86,10 @@ static linstab_status gn_apply(const double *v, double *y, void *vctx, linstab_e
         for (size_t r = 0; r < R; r++) {
             double *g = GL + r * K;
             const double *fd = Fd + r * K;
-            if (c->loss == LINSTAB_LOSS_MSE) {
+            if (c->middle != NULL) {
+                cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)K, (int)K, 1.0, c->middle + (r0 + r) * K * K, (int)K,
+                            fd, 1, 0.0, g, 1);
+            } else if (c->loss == LINSTAB_LOSS_MSE) {
                 memcpy(g, fd, K * sizeof *g);
             } else {
                 double *p = c->G[0]; /* spare row of K */
@@ -166,6 +170,11 @@ linstab_status linstab_mlp_hessian_operator(const linstab_mlp *m, const linstab_
     op->self_adjoint = 1;
     op->ctx = c;
     return LINSTAB_OK;
+}
+
+void mlp_gn_operator_set_middle(linstab_operator *op, const double *M)
+{
+    ((mlp_op_ctx *)op->ctx)->middle = M;
 }
 
 void linstab_mlp_hessian_operator_free(linstab_operator *op)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 
 #include "linstab/ad.h"
+#include "linstab/eigen.h"
+#include "linstab/operator.h"
 #include "linstab/mlp.h"
 
 /*
@@ -54,5 +56,24 @@ linstab_status mlp_check_labels(const double *Y, size_t rows, size_t K, size_t r
  */
 double ad_loss_value(linstab_ad_op op, size_t rows, size_t cols, const double *F, const double *target,
                      double smoothing);
+
+/*
+ * The per-sample middle factors of the Gauss-Newton second moment:
+ * G_i^2 = J_i' M_i J_i with M_i = C_i (J_i J_i') C_i (K x K), C_i the
+ * output curvature of gn (I for MSE, diag(p_i) - p_i p_i' for CE) and
+ * J_i J_i' the sample's diagonal NTK block (output activation included).
+ * OUT M (n x K x K, caller-allocated).  Errors: LINSTAB_ENOMEM.
+ */
+linstab_status mlp_gn_square_middle(const linstab_mlp *m, const linstab_array *X, linstab_loss loss, double *M,
+                                    linstab_error *err);
+
+/* The options of every top-eigenvalue solve of a network's p x p map:
+ * ARPACK (dense below p = 3), tolerance 1e-8, 20 Lanczos vectors. */
+linstab_eigen_opts mlp_top_opts(size_t p);
+
+/* Make a Gauss-Newton operator of linstab_mlp_hessian_operator apply
+ * (1/n) sum_i J_i' M_i J_i v (M: n x K x K, borrowed) instead of
+ * (1/n) sum_i J_i' C_i J_i v; NULL restores C_i. */
+void mlp_gn_operator_set_middle(linstab_operator *op, const double *M);
 
 #endif
