@@ -803,3 +803,63 @@ Test(cli, version_reports_the_blas_kernel_and_threads_in_use)
         free(out);
     }
 }
+
+/* ---- the progress bar (tools/cli_progress.c) off a terminal, through
+ * the test hook LINSTAB_PROGRESS=1 ---- */
+
+/* `LINSTAB_PROGRESS=1 linstab ARGS` (stderr in cu_err); the exit status */
+static int run_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_progress(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = cu_vrun("LINSTAB_PROGRESS=1", NULL, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* stderr has a bar of `label` that gave an ETA and ended with the line
+ * "LABEL [...] TOTAL done in ..." */
+static void expect_bar(const char *label, const char *total)
+{
+    char *e = cu_slurp(cu_err), want[128];
+    snprintf(want, sizeof want, "] %s done in ", total);
+    const char *end = strstr(e, want);
+    cr_expect(strncmp(e, label, strlen(label)) == 0 || strstr(e, label) != NULL, "no %s bar: %s", label, e);
+    cr_expect(strstr(e, "ETA") != NULL, "no ETA: %s", e);
+    cr_expect(end != NULL, "no last line '%s': %s", want, e);
+    free(e);
+}
+
+Test(cli, critical_and_validate_show_a_bar_with_an_eta_and_nothing_with_quiet)
+{
+    cr_assert_eq(cu_run("gen --kind lowrank --n 30 --d 6 --rank 2 --seed 1 --out lr.npy --quiet"), 0);
+    cr_assert_eq(run_progress("critical --factors lr.npy --batches 1:12 --rho 0.05"), 0);
+    expect_bar("critical", "12/12");
+    cr_assert_eq(run_progress("critical --factors lr.npy --batches 1:12 --rho 0.05 --quiet"), 0);
+    char *e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+    cr_assert_eq(run_progress("validate --count 40 --seed 3"), 0);
+    expect_bar("validate", "40/40");
+    cr_assert_eq(run_progress("validate --count 40 --seed 3 --quiet"), 0);
+    e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+    /* without the hook and off a terminal: no bar */
+    cr_assert_eq(cu_run("critical --factors lr.npy --batches 1:12"), 0);
+    e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "");
+    free(e);
+}
+
+Test(cli, hessians_shows_a_bar_over_the_samples_and_nothing_with_quiet)
+{
+    write_model();
+    cr_assert_eq(run_progress("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy"), 0);
+    expect_bar("hessians", "4/4");
+    cr_assert_eq(run_progress("hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy --quiet"), 0);
+    char *e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+}

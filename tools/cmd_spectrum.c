@@ -117,10 +117,8 @@ static const cli_command spectrum_cmd = {
 typedef struct counted {
     const linstab_operator *inner;
     size_t applies;        /* in the current stage */
-    size_t total;          /* expected products of the stage (0: unknown) */
-    const char *stage;
     int quiet;
-    struct timespec t0, last;
+    cli_progress_state bar; /* of the stage: products done of those expected (0: unknown) */
 } counted;
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -128,31 +126,13 @@ static double since(const struct timespec *a, const struct timespec *b)
     return (double)(b->tv_sec - a->tv_sec) + 1e-9 * (double)(b->tv_nsec - a->tv_nsec);
 }
 
+static void stage_end(counted *c);
+
 static void stage_start(counted *c, const char *stage, size_t total)
 {
-    c->stage = stage;
-    c->total = total;
+    stage_end(c); /* a stage before that did not say its end */
     c->applies = 0;
-    clock_gettime(CLOCK_MONOTONIC, &c->t0);
-    c->last = c->t0;
-}
-
-static void show(counted *c, int force)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!force && since(&c->last, &now) < 0.25) return;
-    c->last = now;
-    char what[96];
-    double el = since(&c->t0, &now);
-    if (c->total > 0 && c->applies > 0 && c->applies < c->total)
-        snprintf(what, sizeof what, "%s (ETA %.0f s)", c->stage,
-                 el / (double)c->applies * (double)(c->total - c->applies));
-    else if (c->total > 0)
-        snprintf(what, sizeof what, "%s (%.1f s)", c->stage, el);
-    else
-        snprintf(what, sizeof what, "%s: %zu products, %.0f s", c->stage, c->applies, el);
-    cli_progress(what, c->total > 0 ? c->applies : 0, c->total > 0 ? c->total : 1, c->quiet);
+    cli_progress_begin(&c->bar, stage, 0, total, c->quiet);
 }
 
 static linstab_status counted_apply(const double *x, double *y, void *vctx, linstab_error *err)
@@ -160,7 +140,8 @@ static linstab_status counted_apply(const double *x, double *y, void *vctx, lins
     counted *c = vctx;
     linstab_status st = c->inner->apply(x, y, c->inner->ctx, err);
     c->applies++;
-    show(c, c->total > 0 && c->applies == c->total);
+    cli_progress_update(&c->bar, c->applies, 0);
+    if (c->bar.total > 0 && c->applies == c->bar.total) cli_progress_end(&c->bar);
     return st;
 }
 
@@ -170,12 +151,13 @@ static linstab_status counted_form(double *A, void *vctx, linstab_error *err)
     return c->inner->form_dense(A, c->inner->ctx, err);
 }
 
+/* The last line of the stage: an open-ended one (or one that ended early,
+ * invariant subspaces) with the products it took as its total. */
 static void stage_end(counted *c)
 {
-    if (c->total == 0) { /* close the line of an open-ended stage */
-        c->total = c->applies;
-        show(c, 1);
-    }
+    c->bar.total = c->applies;
+    c->bar.done = c->applies;
+    cli_progress_end(&c->bar);
 }
 
 /* ---- a symmetric matrix as an operator ---- */
@@ -451,7 +433,7 @@ int cmd_spectrum(int argc, char **argv)
                              model ? "parameter vector" : "matrix");
         goto done;
     }
-    counted cnt = {&base, 0, 0, "", co.quiet, {0, 0}, {0, 0}};
+    counted cnt = {&base, 0, co.quiet, {0}};
     linstab_operator op = {p, counted_apply, counted_apply, base.form_dense ? counted_form : NULL, 1, &cnt};
     struct timespec t0, t1;
     int profile = getenv("LINSTAB_PROFILE") != NULL;
@@ -500,6 +482,7 @@ int cmd_spectrum(int argc, char **argv)
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        stage_end(&cnt);
         if (profile) fprintf(stderr, "[profile] trace %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
         r.trace_applies = cnt.applies;
         if (save_probes) {
@@ -536,10 +519,7 @@ int cmd_spectrum(int argc, char **argv)
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (cnt.applies < cnt.total) { /* invariant subspaces ended probes early */
-            cnt.total = cnt.applies;
-            show(&cnt, 1);
-        }
+        stage_end(&cnt); /* invariant subspaces may have ended probes early */
         if (profile) fprintf(stderr, "[profile] density %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
         r.density_applies = cnt.applies;
     }

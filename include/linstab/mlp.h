@@ -309,6 +309,16 @@ LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linsta
                                               const linstab_array *Y, linstab_loss loss,
                                               double smoothing, int gn, size_t max_bytes,
                                               struct linstab_family **out, linstab_error *err);
+/* linstab_mlp_family with progress (may be NULL): called with (0, n) first,
+ * with the samples done so far as they are (from the calling thread only,
+ * so not after every sample when they run in parallel) and with (n, n) at
+ * a successful end; ctx is passed through.  The library never prints. */
+LINSTAB_API linstab_status linstab_mlp_family_progress(const linstab_mlp *m, const linstab_array *X,
+                                                       const linstab_array *Y, linstab_loss loss,
+                                                       double smoothing, int gn, size_t max_bytes,
+                                                       void (*progress)(size_t done, size_t total, void *ctx),
+                                                       void *ctx, struct linstab_family **out,
+                                                       linstab_error *err);
 
 /*
  * OUT G (n k x n k, row-major, overwritten; k = dL): the NTK Gram matrix of

@@ -487,6 +487,14 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
                                   linstab_loss loss, double smoothing, int gn, size_t max_bytes,
                                   linstab_family **out, linstab_error *err)
 {
+    return linstab_mlp_family_progress(m, X, Y, loss, smoothing, gn, max_bytes, NULL, NULL, out, err);
+}
+
+linstab_status linstab_mlp_family_progress(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                           linstab_loss loss, double smoothing, int gn, size_t max_bytes,
+                                           void (*progress)(size_t done, size_t total, void *ctx), void *ctx,
+                                           linstab_family **out, linstab_error *err)
+{
     *out = NULL;
     linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
     if (st != LINSTAB_OK) return st;
@@ -505,8 +513,9 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
      * and OpenBLAS's own threads would only spin */
     int blas_threads = blas_threads_single();
     linstab_status first = LINSTAB_OK;
-    size_t bad = n;
+    size_t bad = n, ndone = 0;
     char msg[LINSTAB_ERROR_MSG_LEN] = "";
+    if (progress) progress(0, n, ctx);
 #pragma omp parallel for schedule(dynamic)
     for (size_t i = 0; i < n; i++) {
         if (first != LINSTAB_OK) continue;
@@ -522,8 +531,19 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
                 memcpy(msg, e.msg, sizeof msg);
             }
         }
+        if (progress) {
+            size_t k;
+#pragma omp atomic capture
+            k = ++ndone;
+            int caller = 1; /* the callback runs in the calling thread only */
+#ifdef _OPENMP
+            caller = omp_get_thread_num() == 0;
+#endif
+            if (caller && k < n) progress(k, n, ctx);
+        }
     }
     blas_threads_restore(blas_threads);
+    if (progress && first == LINSTAB_OK) progress(n, n, ctx);
     if (first != LINSTAB_OK) {
         linstab_family_free(f);
         *out = NULL;
