@@ -659,3 +659,58 @@ Test(spectrum, gauss_newton_operator_equals_the_mean_of_the_factor_products)
     check_gn(LINSTAB_LOSS_MSE, 1);
     check_gn(LINSTAB_LOSS_CE, 1);
 }
+
+/* The operator's cached primal pass (its applies, and its quadratic forms by
+ * a second-order forward pass) against linstab_mlp_hvp, which recomputes
+ * everything per call: a 3-5-4-2 network (two hidden layers, so that the
+ * second-order tangents cross a hidden layer), MSE and CE, with and without
+ * an output activation, 1030 rows (two chunks of the cache). */
+static void check_cached(linstab_loss loss, int out_act, linstab_ad_op act)
+{
+    size_t sizes[4] = {3, 5, 4, 2};
+    linstab_mlp *m = NULL;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_mlp_alloc(sizes, 3, act, 1, &m, &err), LINSTAB_OK);
+    linstab_mlp_init(m, 11);
+    for (size_t j = 0; j < m->p; j++) m->theta[j] += 0.3 * sin(2.0 + (double)j);
+    if (out_act) cr_assert_eq(linstab_mlp_set_output(m, LINSTAB_AD_SIGMOID, &err), LINSTAB_OK);
+    linstab_array X, Y;
+    tiny_data(1030, loss, &X, &Y);
+    double sm = loss == LINSTAB_LOSS_CE ? 0.1 : 0.0;
+    size_t p = m->p, n = X.shape[0];
+    linstab_operator op;
+    cr_assert_eq(linstab_mlp_hessian_operator(m, &X, &Y, loss, sm, 0, &op, &err), LINSTAB_OK);
+    double *Z = malloc(3 * p * sizeof *Z), *y = malloc(p * sizeof *y), *r = malloc(p * sizeof *r), t[3];
+    gsl_rng *g = tu_rng(5);
+    tu_gauss(g, Z, 3 * p);
+    gsl_rng_free(g);
+    cr_assert_eq(linstab_mlp_hessian_operator_quad(&op, 3, Z, t, &err), LINSTAB_OK, "%s", err.msg);
+    for (size_t j = 0; j < 3; j++) {
+        const double *z = Z + j * p;
+        cr_assert_eq(op.apply(z, y, op.ctx, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_mlp_hvp(m, X.data, Y.data, n, loss, sm, z, r, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_leq(tu_rel_diff(y, r, p), 1e-13, "cached apply vs linstab_mlp_hvp (vector %zu)", j);
+        double zr = cblas_ddot((int)p, z, 1, r, 1);
+        cr_assert_leq(fabs(t[j] - zr), 1e-12 * cblas_dnrm2((int)p, z, 1) * cblas_dnrm2((int)p, r, 1),
+                      "z'Hz by the second-order forward %.17g vs z'(Hz) %.17g", t[j], zr);
+    }
+    linstab_operator bad = op;
+    bad.dim = p + 1;
+    cr_assert_eq(linstab_mlp_hessian_operator_quad(&bad, 1, Z, t, &err), LINSTAB_EINVAL);
+    linstab_mlp_hessian_operator_free(&op);
+    free(Z);
+    free(y);
+    free(r);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
+    linstab_mlp_free(m);
+}
+
+Test(spectrum, cached_operator_and_its_quadratic_forms_equal_the_uncached_products)
+{
+    for (int out = 0; out < 2; out++) {
+        check_cached(LINSTAB_LOSS_MSE, out, LINSTAB_AD_TANH);
+        check_cached(LINSTAB_LOSS_CE, out, LINSTAB_AD_TANH);
+        check_cached(LINSTAB_LOSS_MSE, out, LINSTAB_AD_SOFTPLUS);
+    }
+}

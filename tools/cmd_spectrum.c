@@ -178,6 +178,35 @@ static void stage_end(counted *c)
     }
 }
 
+/* Hutchinson's estimator of a network's operator: the probes of
+ * linstab_spectrum_probe, the samples z' H z by
+ * linstab_mlp_hessian_operator_quad (a second-order forward pass, no
+ * backward), mean and standard error as linstab_spectrum_hutchinson. */
+static linstab_status model_hutchinson(const linstab_operator *base, counted *cnt, size_t N, unsigned long long seed,
+                                       double *mean, double *se, linstab_error *err)
+{
+    size_t p = base->dim;
+    double *t = malloc(N * sizeof *t), *z = malloc(p * sizeof *z);
+    linstab_status st = t && z ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "Hutchinson trace: out of memory");
+    for (size_t j = 0; st == LINSTAB_OK && j < N; j++) {
+        st = linstab_spectrum_probe(seed, j, p, z, err);
+        if (st == LINSTAB_OK) st = linstab_mlp_hessian_operator_quad(base, 1, z, t + j, err);
+        cnt->applies++;
+        show(cnt, cnt->applies == cnt->total);
+    }
+    if (st == LINSTAB_OK) {
+        double s = 0.0, ss = 0.0;
+        for (size_t j = 0; j < N; j++) s += t[j];
+        double mu = s / (double)N;
+        for (size_t j = 0; j < N; j++) ss += (t[j] - mu) * (t[j] - mu);
+        *mean = mu;
+        *se = N > 1 ? sqrt(ss / (double)(N - 1)) / sqrt((double)N) : NAN;
+    }
+    free(t);
+    free(z);
+    return st;
+}
+
 /* ---- a symmetric matrix as an operator ---- */
 
 typedef struct mat_ctx {
@@ -493,7 +522,8 @@ int cmd_spectrum(int argc, char **argv)
         } else {
             stage_start(&cnt, "trace", probes);
             r.probes = probes;
-            st = linstab_spectrum_hutchinson(&op, probes, co.seed, &r.trace, &r.trace_se, NULL, &err);
+            st = model ? model_hutchinson(&base, &cnt, probes, co.seed, &r.trace, &r.trace_se, &err)
+                       : linstab_spectrum_hutchinson(&op, probes, co.seed, &r.trace, &r.trace_se, NULL, &err);
         }
         if (st != LINSTAB_OK) {
             rc = cli_fail(cmd, &err);

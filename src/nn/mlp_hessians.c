@@ -301,6 +301,197 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
     return st;
 }
 
+/* ---- the batched products with the primal pass cached (mlp_hvp_cache) ---- */
+
+#define CACHE_CHUNK 1024
+
+double mlp_hvp_cache_bytes(const linstab_mlp *m, size_t n)
+{
+    size_t L = m->nlayers, rmax = n < CACHE_CHUNK ? n : CACHE_CHUNK;
+    double s = 0.0;
+    for (size_t l = 1; l <= L; l++) s += (double)m->sizes[l] * (5.0 * (double)n + 6.0 * (double)rmax);
+    return 8.0 * s;
+}
+
+void mlp_hvp_cache_free(mlp_hvp_cache *c)
+{
+    for (size_t l = 0; l <= LINSTAB_MLP_MAX_LAYERS; l++) {
+        double *f[] = {c->A[l], c->S1[l], c->S2[l], c->G[l], c->B[l], c->Ad[l], c->Zd[l], c->Gd[l], c->Zd2[l], c->Ad2[l]};
+        for (size_t q = 0; q < sizeof f / sizeof f[0]; q++) free(f[q]);
+    }
+    free(c->pbuf);
+    memset(c, 0, sizeof *c);
+}
+
+linstab_status mlp_hvp_cache_init(mlp_hvp_cache *c, const linstab_mlp *m, const double *X, const double *Y,
+                                  size_t n, linstab_loss loss, double smoothing, linstab_error *err)
+{
+    memset(c, 0, sizeof *c);
+    size_t L = m->nlayers, K = m->sizes[L], ty = loss == LINSTAB_LOSS_MSE ? K : 1;
+    if (n == 0) return linstab_error_set(err, LINSTAB_EINVAL, "Hessian cache: no samples");
+    linstab_status st = loss == LINSTAB_LOSS_CE ? mlp_check_labels(Y, n, K, 0, err) : LINSTAB_OK;
+    if (st != LINSTAB_OK) return st;
+    c->m = m;
+    c->X = X;
+    c->Y = Y;
+    c->n = n;
+    c->loss = loss;
+    c->smoothing = smoothing;
+    c->rmax = n < CACHE_CHUNK ? n : CACHE_CHUNK;
+    int ok = (c->pbuf = malloc(K * sizeof *c->pbuf)) != NULL;
+    for (size_t l = 1; l <= L && ok; l++) {
+        size_t d = m->sizes[l], full = n * d, part = c->rmax * d;
+        double **f[] = {&c->A[l], &c->S1[l], &c->S2[l], &c->G[l], &c->B[l]};
+        for (size_t q = 0; q < sizeof f / sizeof f[0] && ok; q++) ok = (*f[q] = calloc(full, sizeof(double))) != NULL;
+        double **g[] = {&c->Ad[l], &c->Zd[l], &c->Gd[l], &c->Zd2[l], &c->Ad2[l]};
+        for (size_t q = 0; q < sizeof g / sizeof g[0] && ok; q++) ok = (*g[q] = calloc(part, sizeof(double))) != NULL;
+    }
+    if (!ok) {
+        mlp_hvp_cache_free(c);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "Hessian cache of %zu samples: out of memory", n);
+    }
+    /* the primal forward (S1[L], S2[L]: out_act's derivatives, if any) */
+    double *A[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL};
+    for (size_t l = 1; l <= L; l++) A[l] = c->A[l];
+    mlp_forward_pass(m, X, n, L, A, c->S1, c->S2, MLP_PRODUCT_GEMM);
+    /* the output signal: G_L = dl/dz_L (B_L = dl/df with an output activation) */
+    for (size_t r = 0; r < n; r++) {
+        if (m->out_act == LINSTAB_MLP_OUT_NONE) {
+            loss_gradient(loss, smoothing, K, c->A[L] + r * K, Y + r * ty, c->G[L] + r * K, c->pbuf);
+        } else {
+            double *b = c->B[L] + r * K;
+            loss_gradient(loss, smoothing, K, c->A[L] + r * K, Y + r * ty, b, c->pbuf);
+            for (size_t k = 0; k < K; k++) c->G[L][r * K + k] = c->S1[L][r * K + k] * b[k];
+        }
+    }
+    /* backward: B_l = G_{l+1} W_{l+1}, G_l = act'(Z_l) o B_l */
+    for (size_t l = L - 1; l >= 1; l--) {
+        size_t d = m->sizes[l], dn = m->sizes[l + 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l + 1);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)dn, 1.0, c->G[l + 1], (int)dn, W,
+                    (int)d, 0.0, c->B[l], (int)d);
+        for (size_t j = 0; j < n * d; j++) c->G[l][j] = c->S1[l][j] * c->B[l][j];
+        if (l == 1) break;
+    }
+    return LINSTAB_OK;
+}
+
+/* The layers' views of rows r0.. (R) of the cache; tangents in the workspace. */
+static void cache_rows(const mlp_hvp_cache *c, size_t r0, m2_layer *ly)
+{
+    const linstab_mlp *m = c->m;
+    memset(ly, 0, (m->nlayers + 1) * sizeof *ly);
+    ly[0].A = (double *)c->X + r0 * m->sizes[0]; /* read only */
+    for (size_t l = 1; l <= m->nlayers; l++) {
+        size_t o = r0 * m->sizes[l];
+        ly[l].A = c->A[l] + o;
+        ly[l].S1 = c->S1[l] + o;
+        ly[l].S2 = c->S2[l] + o;
+        ly[l].G = c->G[l] + o;
+        ly[l].B = c->B[l] + o;
+        ly[l].Ad = c->Ad[l];
+        ly[l].Zd = c->Zd[l];
+        ly[l].Gd = c->Gd[l];
+        ly[l].Zd2 = c->Zd2[l];
+        ly[l].Ad2 = c->Ad2[l];
+    }
+}
+
+/* The tangent forward along v for R rows: Zd_l = A_{l-1} V_l' + Ad_{l-1} W_l' + vb_l (no Ad_0: the input's
+ * tangent is zero), Ad_l = act' o Zd_l (l < L); with second, also the second-order tangents Zd2_l =
+ * 2 Ad_{l-1} V_l' + Ad2_{l-1} W_l' (zero at layer 1) and Ad2_l = act'' o Zd_l^2 + act' o Zd2_l. */
+static void cache_tangent_forward(const mlp_hvp_cache *c, m2_layer *ly, size_t R, const double *v, int second)
+{
+    const linstab_mlp *m = c->m;
+    size_t L = m->nlayers;
+    for (size_t l = 1; l <= L; l++) {
+        size_t d = m->sizes[l], dp = m->sizes[l - 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l), *V = v + linstab_mlp_w_offset(m, l);
+        double *Zd = ly[l].Zd, *Zd2 = ly[l].Zd2;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp, V,
+                    (int)dp, 0.0, Zd, (int)d);
+        if (l > 1)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad, (int)dp,
+                        W, (int)dp, 1.0, Zd, (int)d);
+        if (m->bias) {
+            const double *vb = v + linstab_mlp_b_offset(m, l);
+            for (size_t r = 0; r < R; r++)
+                for (size_t j = 0; j < d; j++) Zd[r * d + j] += vb[j];
+        }
+        if (second) {
+            if (l == 1) {
+                memset(Zd2, 0, R * d * sizeof *Zd2);
+            } else {
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 2.0, ly[l - 1].Ad,
+                            (int)dp, V, (int)dp, 0.0, Zd2, (int)d);
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad2,
+                            (int)dp, W, (int)dp, 1.0, Zd2, (int)d);
+            }
+        }
+        if (l < L) {
+            for (size_t j = 0; j < R * d; j++) ly[l].Ad[j] = ly[l].S1[j] * Zd[j];
+            if (second)
+                for (size_t j = 0; j < R * d; j++) ly[l].Ad2[j] = ly[l].S2[j] * Zd[j] * Zd[j] + ly[l].S1[j] * Zd2[j];
+        }
+    }
+}
+
+void mlp_hvp_cached(mlp_hvp_cache *c, const double *v, double *hv)
+{
+    const linstab_mlp *m = c->m;
+    size_t L = m->nlayers, K = m->sizes[L], ty = c->loss == LINSTAB_LOSS_MSE ? K : 1;
+    m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
+    memset(hv, 0, m->p * sizeof *hv);
+    for (size_t r0 = 0; r0 < c->n; r0 += c->rmax) {
+        size_t R = c->n - r0 < c->rmax ? c->n - r0 : c->rmax;
+        cache_rows(c, r0, ly);
+        cache_tangent_forward(c, ly, R, v, 0);
+        /* the backward tangent (G, B cached): Bd_l = Gd_{l+1} W + G_{l+1} V, Gd_l = act'' Zd B + act' Bd */
+        output_signal(m, c->loss, c->smoothing, R, &ly[L], ly[L].Zd, ly[L].Ad, ly[L].Gd, c->Y + r0 * ty, c->pbuf, 0);
+        for (size_t l = L - 1; l >= 1; l--) {
+            size_t d = m->sizes[l], dn = m->sizes[l + 1];
+            const double *W = m->theta + linstab_mlp_w_offset(m, l + 1), *V = v + linstab_mlp_w_offset(m, l + 1);
+            double *Bd = ly[l].Gd;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].Gd,
+                        (int)dn, W, (int)d, 0.0, Bd, (int)d);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].G, (int)dn,
+                        V, (int)d, 1.0, Bd, (int)d);
+            for (size_t j = 0; j < R * d; j++) Bd[j] = ly[l].S2[j] * ly[l].Zd[j] * ly[l].B[j] + ly[l].S1[j] * Bd[j];
+            if (l == 1) break;
+        }
+        double *Gd[LINSTAB_MLP_MAX_LAYERS + 1], *Ad[LINSTAB_MLP_MAX_LAYERS + 1];
+        for (size_t l = 0; l <= L; l++) {
+            Gd[l] = ly[l].Gd;
+            Ad[l] = ly[l].Ad;
+        }
+        add_grad_tangent(m, ly, R, Gd, Ad, hv);
+    }
+    for (size_t j = 0; j < m->p; j++) hv[j] /= (double)c->n;
+}
+
+double mlp_quad_cached(mlp_hvp_cache *c, const double *z)
+{
+    const linstab_mlp *m = c->m;
+    size_t L = m->nlayers, K = m->sizes[L], ty = c->loss == LINSTAB_LOSS_MSE ? K : 1;
+    m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
+    double t = 0.0;
+    for (size_t r0 = 0; r0 < c->n; r0 += c->rmax) {
+        size_t R = c->n - r0 < c->rmax ? c->n - r0 : c->rmax;
+        cache_rows(c, r0, ly);
+        cache_tangent_forward(c, ly, R, z, 1);
+        /* (hess_z l) z_L' into Gd_L (the output's curvature along the tangent), then per row
+         * z_L'^T (hess_z l) z_L' + G_L^T z_L'' */
+        output_signal(m, c->loss, c->smoothing, R, &ly[L], ly[L].Zd, ly[L].Ad, ly[L].Gd, c->Y + r0 * ty, c->pbuf, 0);
+        for (size_t r = 0; r < R; r++) {
+            const double *zd = ly[L].Zd + r * K, *gd = ly[L].Gd + r * K, *g = ly[L].G + r * K, *z2 = ly[L].Zd2 + r * K;
+            double s = 0.0;
+            for (size_t k = 0; k < K; k++) s += zd[k] * gd[k] + g[k] * z2[k];
+            t += s;
+        }
+    }
+    return t / (double)c->n;
+}
+
 /*
  * Exact Hessian of one sample's loss with all p unit directions at once:
  * forward-over-reverse where row t of every tangent matrix belongs to the
