@@ -482,7 +482,7 @@ int cmd_spectrum(int argc, char **argv)
     }
     counted cnt = {&base, 0, 0, "", co.quiet, {0, 0}, {0, 0}};
     linstab_operator op = {p, counted_apply, counted_apply, base.form_dense ? counted_form : NULL, 1, &cnt};
-    struct timespec t0, t1;
+    struct timespec t0, t1, c0, c1; /* wall and process CPU time of each stage (LINSTAB_PROFILE) */
     int profile = getenv("LINSTAB_PROFILE") != NULL;
 
     if (k > 0) {
@@ -498,13 +498,17 @@ int cmd_spectrum(int argc, char **argv)
         r.topk_dense = linstab_eigen_is_dense(&eo, p) || k + 1 >= p;
         stage_start(&cnt, "top-k", r.topk_dense ? p : 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         if (linstab_eigen_topk(&op, &eo, k, which_lm, r.vals, V, &err) != LINSTAB_OK) {
             rc = cli_fail(cmd, &err);
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
         stage_end(&cnt);
-        if (profile) fprintf(stderr, "[profile] top-k %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
+        if (profile)
+            fprintf(stderr, "[profile] top-k %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
+                    cnt.applies);
         r.has_topk = 1;
         r.k = k;
         r.which_lm = which_lm;
@@ -515,6 +519,7 @@ int cmd_spectrum(int argc, char **argv)
     if (trace_method) {
         r.trace_method = trace_method;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         linstab_status st;
         if (trace_method == 1) {
             stage_start(&cnt, "trace", base.form_dense ? 0 : p);
@@ -530,7 +535,10 @@ int cmd_spectrum(int argc, char **argv)
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (profile) fprintf(stderr, "[profile] trace %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        if (profile)
+            fprintf(stderr, "[profile] trace %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
+                    cnt.applies);
         r.trace_applies = cnt.applies;
         if (save_probes) {
             Z = malloc(probes * p * sizeof *Z);
@@ -558,6 +566,7 @@ int cmd_spectrum(int argc, char **argv)
         }
         stage_start(&cnt, "density", dprobes * msteps);
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         linstab_status st = linstab_spectrum_slq(&op, dprobes, msteps, co.seed, r.nodes, r.weights, r.steps, &err);
         if (st == LINSTAB_OK)
             st = linstab_spectrum_density(dprobes, msteps, r.nodes, r.weights, sigma, grid, x, phi, &r.sigma, &err);
@@ -566,11 +575,14 @@ int cmd_spectrum(int argc, char **argv)
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
         if (cnt.applies < cnt.total) { /* invariant subspaces ended probes early */
             cnt.total = cnt.applies;
             show(&cnt, 1);
         }
-        if (profile) fprintf(stderr, "[profile] density %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
+        if (profile)
+            fprintf(stderr, "[profile] density %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
+                    cnt.applies);
         r.density_applies = cnt.applies;
     }
 

@@ -62,8 +62,10 @@ run_linstab() { # $1: round
     t1=$(date +%s.%N)
     "$py" - "$tmp/linstab$1.err" "$t0" "$t1" >"$tmp/linstab$1.times" <<'EOF'
 import json, re, sys
-sec = {m.group(1): float(m.group(2)) for m in re.finditer(r"\[profile\] (\S+) ([0-9.]+) s", open(sys.argv[1]).read())}
-print(json.dumps({"top": sec["top-k"], "trace": sec["trace"], "density": sec["density"],
+pr = re.finditer(r"\[profile\] (\S+) ([0-9.]+) s, cpu ([0-9.]+) s", open(sys.argv[1]).read())
+sec = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in pr}
+print(json.dumps({"top": sec["top-k"][0], "trace": sec["trace"][0], "density": sec["density"][0],
+                  "top_cpu": sec["top-k"][1], "trace_cpu": sec["trace"][1], "density_cpu": sec["density"][1],
                   "wall": float(sys.argv[3]) - float(sys.argv[2])}))
 EOF
 }
@@ -77,7 +79,8 @@ run_peer() {
 import json, sys
 d = json.load(open(sys.argv[1]))
 print(json.dumps({"top": d["top_k"]["seconds"], "trace": d["trace"]["seconds"], "density": d["density"]["seconds"],
-                  "wall": float(sys.argv[3]) - float(sys.argv[2])}))
+                  "top_cpu": d["top_k"]["cpu_seconds"], "trace_cpu": d["trace"]["cpu_seconds"],
+                  "density_cpu": d["density"]["cpu_seconds"], "wall": float(sys.argv[3]) - float(sys.argv[2])}))
 EOF
 }
 # linstab first: it writes the probes the peer reads (the same file every round)
@@ -98,7 +101,8 @@ L = json.load(open(f"{tmp}/linstab1.json"))
 P = json.load(open(f"{tmp}/peer1.json"))
 print(f"linstab spectrum vs PyHessian-style PyTorch peer: 784-300-100-10 tanh MLP (p = {L['operator']['dim']}), "
       f"n = {L['operator']['n']}, {threads} threads, medians of {rounds} alternating rounds")
-print(f"{'workload':<28} {'linstab s':>10} {'peer s':>10} {'ratio':>7}   products linstab / peer")
+print(f"{'workload':<28} {'linstab s':>10} {'peer s':>10} {'ratio':>7} | {'cpu: linstab':>12} {'peer':>8} {'ratio':>7}"
+      f" | products linstab / peer")
 rows = [("top eigenvalue (ARPACK)", "top", L["top_k"]["products"], P["top_k"]["products"]),
         ("trace (Hutchinson, 100)", "trace", L["trace"]["products"], P["trace"]["products"]),
         ("density (SLQ, 1 x 80)", "density", L["density"]["products"], P["density"]["products"]),
@@ -106,8 +110,14 @@ rows = [("top eigenvalue (ARPACK)", "top", L["top_k"]["products"], P["top_k"]["p
 for name, key, lp, pp in rows:
     a = float(np.median([t[key] for t in lt]))
     b = float(np.median([t[key] for t in pt]))
-    prod = f"   {lp} / {pp}" if lp is not None else ""
-    print(f"{name:<28} {a:>10.3f} {b:>10.3f} {b / a:>6.1f}x{prod}")
+    line = f"{name:<28} {a:>10.3f} {b:>10.3f} {b / a:>6.1f}x"
+    if lp is not None:
+        ac = float(np.median([t[key + "_cpu"] for t in lt]))
+        bc = float(np.median([t[key + "_cpu"] for t in pt]))
+        line += f" | {ac:>12.3f} {bc:>8.3f} {bc / ac:>6.1f}x | {lp} / {pp}"
+    print(line)
+print("(seconds: compute-only wall time of each workload, the whole process in the last row; cpu: the process's"
+      " CPU seconds in that workload, all threads)")
 print()
 la, pa = L["top_k"]["eigenvalues"][0], P["top_k"]["eigenvalue"]
 print(f"top eigenvalue   linstab {la:.15g}   peer {pa:.15g}   relative difference {abs(la - pa) / abs(pa):.1e} "
