@@ -21,6 +21,9 @@
  * (1e-12 here) times ||A|| times 10; eigenvectors by sin of the angle <=
  * residual / gap.
  */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -694,6 +697,16 @@ static void check_cached(linstab_loss loss, int out_act, linstab_ad_op act)
         cr_assert_leq(fabs(t[j] - zr), 1e-12 * cblas_dnrm2((int)p, z, 1) * cblas_dnrm2((int)p, r, 1),
                       "z'Hz by the second-order forward %.17g vs z'(Hz) %.17g", t[j], zr);
     }
+#ifdef _OPENMP
+    /* the slots' partial sums in a fixed order: the same bytes on 1 and 2 threads */
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    cr_assert_eq(op.apply(Z, y, op.ctx, &err), LINSTAB_OK);
+    omp_set_num_threads(2);
+    cr_assert_eq(op.apply(Z, r, op.ctx, &err), LINSTAB_OK);
+    cr_assert(memcmp(y, r, p * sizeof *y) == 0, "the cached apply depends on the thread count");
+    omp_set_num_threads(nt);
+#endif
     linstab_operator bad = op;
     bad.dim = p + 1;
     cr_assert_eq(linstab_mlp_hessian_operator_quad(&bad, 1, Z, t, &err), LINSTAB_EINVAL);

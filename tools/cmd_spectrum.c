@@ -16,6 +16,7 @@
 #include "cli_options.h"
 #include "linstab/eigen.h"
 #include "linstab/json.h"
+#include "linstab/map.h"
 #include "linstab/mlp.h"
 #include "linstab/npy.h"
 #include "linstab/plot.h"
@@ -440,7 +441,7 @@ int cmd_spectrum(int argc, char **argv)
     for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
         if (outs[i][1] && cli_probe_writable(cmd, outs[i][0], outs[i][1]) != 0) return 2;
 
-    int rc = 0;
+    int rc = 0, blas_prev = 0;
     linstab_error err = {0};
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0}, A = {0};
@@ -480,6 +481,9 @@ int cmd_spectrum(int argc, char **argv)
                              model ? "parameter vector" : "matrix");
         goto done;
     }
+    /* a network's products run on OpenMP threads with one BLAS thread each; the
+     * solvers' own BLAS calls on one thread too: the same bytes for any thread count */
+    if (model) blas_prev = linstab_map_blas_serial();
     counted cnt = {&base, 0, 0, "", co.quiet, {0, 0}, {0, 0}};
     linstab_operator op = {p, counted_apply, counted_apply, base.form_dense ? counted_form : NULL, 1, &cnt};
     struct timespec t0, t1, c0, c1; /* wall and process CPU time of each stage (LINSTAB_PROFILE) */
@@ -657,6 +661,7 @@ int cmd_spectrum(int argc, char **argv)
         if (cli_stdout_check(cmd)) rc = 1;
     }
 done:
+    if (blas_prev != 0) linstab_map_blas_restore(blas_prev);
     linstab_mlp_hessian_operator_free(model ? &base : NULL);
     linstab_mlp_free(m);
     linstab_npy_array_free(&X);

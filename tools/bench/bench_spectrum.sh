@@ -36,6 +36,9 @@ fm=/usr/share/datasets/fashion-mnist
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/linstab-bsp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+# idle OpenMP threads sleep instead of spinning (libgomp spins by default, which on
+# this shared, oversubscribed machine takes CPU from the working thread): for both
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 "$py" - "$fm" "$tmp" <<'EOF'
 import gzip, sys
