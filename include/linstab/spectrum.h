@@ -125,12 +125,15 @@ LINSTAB_API linstab_status linstab_spectrum_density(size_t nprobes, size_t m, co
  * (linstab_mlp_check_data).  OUT *op (its context is allocated: free with
  * linstab_mlp_hessian_operator_free).  form_dense is NULL (formed by p
  * applies).  Exact Hessian: when it takes at most 1 GiB (about 40 n sum_l
- * d_l bytes) the primal pass (activations, their derivatives, the
+ * d_l + 32 p bytes) the primal pass (activations, their derivatives, the
  * gradient's backward signals) is computed here once for all n samples,
  * so m, X and Y must not change while op lives, and each apply is the
  * tangent passes alone (no allocation; the same numbers as linstab_mlp_hvp
- * to rounding, sums over rows in chunks of 1024); otherwise (or with CE
- * labels that are not classes, reported by the first apply) every apply
+ * to rounding).  The rows are cut into chunks that depend on n alone, run
+ * on OpenMP threads with one BLAS thread each, and their partial sums are
+ * added in a fixed order: the same bytes for any thread count.
+ * Otherwise (or with CE labels that are not classes, reported by the
+ * first apply) every apply
  * is linstab_mlp_hvp.  Errors: LINSTAB_ENOMEM; the applies: those of
  * linstab_mlp_hvp.
  */

@@ -20,6 +20,8 @@
 # its perf_counter around each), medians and ratios.  Outputs compared:
 # the top eigenvalue (to ARPACK's tolerance), the Hutchinson samples on
 # the same probes (to 1e-10 relative), the SLQ nodes and weights.
+# Both run with THREADS threads (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS; the
+# peer torch.set_num_threads) and OMP_WAIT_POLICY=PASSIVE unless set.
 # Needs dataset-fashion-mnist, /usr/bin/python3 with numpy, scipy, torch.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
