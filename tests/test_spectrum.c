@@ -727,3 +727,48 @@ Test(spectrum, cached_operator_and_its_quadratic_forms_equal_the_uncached_produc
         check_cached(LINSTAB_LOSS_MSE, out, LINSTAB_AD_SOFTPLUS);
     }
 }
+
+/* A diagonal operator (the blocked reorthogonalization needs dim >= 4096). */
+static linstab_status apply_diag(const double *x, double *y, void *ctx, linstab_error *err)
+{
+    (void)err;
+    const double *d = ctx;
+    for (size_t i = 0; i < 6000; i++) y[i] = d[i] * x[i];
+    return LINSTAB_OK;
+}
+
+Test(spectrum, lanczos_of_a_large_operator_is_exact_for_moments_and_independent_of_the_thread_count)
+{
+    size_t n = 6000, m = 12;
+    double *d = malloc(n * sizeof *d), *v = malloc(n * sizeof *v), nodes[12], weights[12];
+    for (size_t i = 0; i < n; i++) d[i] = -1.0 + 3.0 * (double)i / (double)(n - 1) + 0.2 * sin((double)i);
+    gsl_rng *g = tu_rng(33);
+    tu_gauss(g, v, n);
+    gsl_rng_free(g);
+    linstab_operator op = {n, apply_diag, apply_diag, NULL, 1, d};
+    size_t steps = 0;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_spectrum_lanczos(&op, v, m, nodes, weights, &steps, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(steps, m);
+    double vv = cblas_ddot((int)n, v, 1, v, 1);
+    for (size_t k = 0; k <= 2 * m - 1; k++) {
+        double mom = 0.0, quad = 0.0;
+        for (size_t i = 0; i < n; i++) mom += v[i] * v[i] * pow(d[i], (double)k);
+        mom /= vv;
+        for (size_t i = 0; i < m; i++) quad += weights[i] * pow(nodes[i], (double)k);
+        double tol = 1e-12 * pow(2.2, (double)k);
+        if (k <= 2 * m - 1)
+            cr_assert_leq(fabs(quad - mom), tol, "moment %zu: %.17g vs %.17g", k, quad, mom);
+    }
+#ifdef _OPENMP
+    double nodes2[12], weights2[12];
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(nt == 1 ? 2 : 1);
+    cr_assert_eq(linstab_spectrum_lanczos(&op, v, m, nodes2, weights2, &steps, &err), LINSTAB_OK, "%s", err.msg);
+    omp_set_num_threads(nt);
+    cr_assert(memcmp(nodes, nodes2, sizeof nodes) == 0 && memcmp(weights, weights2, sizeof weights) == 0,
+              "Lanczos depends on the thread count");
+#endif
+    free(d);
+    free(v);
+}
