@@ -139,4 +139,11 @@ print(f"SLQ nodes        max |difference| / max |node| {np.max(np.abs(ln - pn)) 
       f"weights max |difference| {np.max(np.abs(lw - pw)):.1e}; extreme nodes linstab {ln[0]:.10g} .. {ln[-1]:.10g}, "
       f"peer {pn[0]:.10g} .. {pn[-1]:.10g}")
 print(f"loss (peer)      {P['loss']:.17g}")
+checks = [("top eigenvalue to the tolerance", abs(la - pa) <= L["top_k"]["tol"] * abs(pa)),
+          ("trace on the same probes to 1e-10", abs(lt_ - pt_) <= 1e-10 * abs(pt_)),
+          ("SLQ nodes to 1e-8 of the largest", np.max(np.abs(ln - pn)) <= 1e-8 * scale),
+          ("SLQ weights to 1e-8", np.max(np.abs(lw - pw)) <= 1e-8)]
+bad = [name for name, ok in checks if not ok]
+print("values: " + ("all agree" if not bad else "DISAGREE: " + ", ".join(bad)))
+sys.exit(1 if bad else 0)
 EOF
