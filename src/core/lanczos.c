@@ -42,28 +42,40 @@ double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, doubl
 {
     size_t nb = linstab_lanczos_reorth_blocks(n), B = LINSTAB_REORTH_BLOCK;
     int bt = blas_threads_single();
-    /* pass 1: h = Q w */
-#pragma omp parallel for schedule(static)
-    for (size_t b = 0; b < nb; b++) {
-        size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)len, 1.0, Q + c0, (int)n, w + c0, 1, 0.0, part + b * k, 1);
-    }
-    sum_blocks(nb, k, part, h);
-    double alpha = h[k - 1];
-    /* pass 1: w -= Q' h, and block by block pass 2's Q w */
-#pragma omp parallel for schedule(static)
-    for (size_t b = 0; b < nb; b++) {
-        size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)len, -1.0, Q + c0, (int)n, h, 1, 1.0, w + c0, 1);
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)len, 1.0, Q + c0, (int)n, w + c0, 1, 0.0, part + b * k, 1);
-    }
-    sum_blocks(nb, k, part, h);
-    alpha += h[k - 1];
-    /* pass 2: w -= Q' h */
-#pragma omp parallel for schedule(static)
-    for (size_t b = 0; b < nb; b++) {
-        size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)len, -1.0, Q + c0, (int)n, h, 1, 1.0, w + c0, 1);
+    double alpha = 0.0;
+#pragma omp parallel /* one region per step: the threads wake once */
+    {
+        /* pass 1: h = Q w */
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)len, 1.0, Q + c0, (int)n, w + c0, 1, 0.0,
+                        part + b * k, 1);
+        }
+#pragma omp single
+        {
+            sum_blocks(nb, k, part, h);
+            alpha = h[k - 1];
+        }
+        /* pass 1: w -= Q' h, and block by block pass 2's Q w */
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)len, -1.0, Q + c0, (int)n, h, 1, 1.0, w + c0, 1);
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)len, 1.0, Q + c0, (int)n, w + c0, 1, 0.0,
+                        part + b * k, 1);
+        }
+#pragma omp single
+        {
+            sum_blocks(nb, k, part, h);
+            alpha += h[k - 1];
+        }
+        /* pass 2: w -= Q' h */
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)len, -1.0, Q + c0, (int)n, h, 1, 1.0, w + c0, 1);
+        }
     }
     blas_threads_restore(bt);
     return alpha;

@@ -516,24 +516,27 @@ void mlp_hvp_cached(mlp_hvp_cache *c, const double *v, double *hv)
 {
     size_t p = c->m->p;
     int bt = blas_threads_single();
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t s = 0; s < c->nslots; s++) {
-        mlp_hvp_slot *w = &c->slot[s];
-        memset(w->hv, 0, p * sizeof *w->hv);
-        for (size_t ch = s; ch < c->nchunks; ch += c->nslots) {
-            size_t r0 = ch * c->rchunk, R = c->n - r0 < c->rchunk ? c->n - r0 : c->rchunk;
-            cache_hvp_rows(c, w, r0, R, v, w->hv);
+    double inv = 1.0 / (double)c->n;
+#pragma omp parallel /* one region: the threads wake once per product */
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (size_t s = 0; s < c->nslots; s++) {
+            mlp_hvp_slot *w = &c->slot[s];
+            memset(w->hv, 0, p * sizeof *w->hv);
+            for (size_t ch = s; ch < c->nchunks; ch += c->nslots) {
+                size_t r0 = ch * c->rchunk, R = c->n - r0 < c->rchunk ? c->n - r0 : c->rchunk;
+                cache_hvp_rows(c, w, r0, R, v, w->hv);
+            }
+        }
+        /* the slots' partial sums in slot order */
+#pragma omp for schedule(static)
+        for (size_t j = 0; j < p; j++) {
+            double t = 0.0;
+            for (size_t s = 0; s < c->nslots; s++) t += c->slot[s].hv[j];
+            hv[j] = t * inv;
         }
     }
     blas_threads_restore(bt);
-    /* the slots' partial sums in slot order */
-    double inv = 1.0 / (double)c->n;
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < p; j++) {
-        double t = 0.0;
-        for (size_t s = 0; s < c->nslots; s++) t += c->slot[s].hv[j];
-        hv[j] = t * inv;
-    }
 }
 
 double mlp_quad_cached(mlp_hvp_cache *c, const double *z)
