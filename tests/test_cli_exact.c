@@ -289,16 +289,6 @@ Test(cli_exact, mlp_widths_whose_parameter_count_overflows_are_refused)
     cr_expect(m == NULL && strstr(err.msg, "overflows") != NULL, "%s", err.msg);
 }
 
-/* `LINSTAB_PROGRESS=1 linstab ARGS` (stderr in cu_err); the exit status */
-static int run_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_progress(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int st = cu_vrun("LINSTAB_PROGRESS=1", NULL, fmt, ap);
-    va_end(ap);
-    return st;
-}
 
 /* the line of stderr that starts with `prefix` and holds `has` (NULL: none) */
 static int has_line(const char *e, const char *prefix, const char *has)
@@ -324,7 +314,7 @@ Test(cli_exact, check_shows_a_bar_per_exact_stage_with_its_units_and_an_eta_and_
 {
     cr_assert_eq(cu_run("gen --kind lowrank --n 30 --d 6 --rank 2 --seed 1 --out lr.npy --quiet"), 0);
     const char *cmd = "check --factors lr.npy --eta 0.5 --batch 3 --rho 0.05 --lyapunov-runs 4 --lyapunov-steps 500";
-    cr_assert_eq(run_progress("%s", cmd), 0);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "%s", cmd), 0);
     char *e = cu_slurp(cu_err);
     cr_expect(has_line(e, "exact SGD eta* ", "0/1, 0.0 s, ETA --") || has_line(e, "exact SGD eta* ", "ETA --"), "%s", e);
     cr_expect(has_line(e, "exact SGD eta* ", "] 1/1 done in"), "%s", e);
@@ -345,7 +335,7 @@ Test(cli_exact, check_shows_a_bar_per_exact_stage_with_its_units_and_an_eta_and_
     long done = strtol(num, NULL, 10), total = strtol(slash + 1, NULL, 10);
     cr_expect(done == total && done >= 43 && done <= 120, "critical rho: %ld/%ld radii: %s", done, total, e);
     free(e);
-    cr_assert_eq(run_progress("%s --quiet", cmd), 0);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "%s --quiet", cmd), 0);
     e = cu_slurp(cu_err);
     cr_expect_str_eq(e, "", "--quiet");
     free(e);

@@ -386,23 +386,13 @@ Test(cli_train, ce_on_a_teacher_labels_each_sample_by_the_teacher_s_largest_outp
     cr_expect(classes >= 2, "the labels are not all one class");
 }
 
-/* `LINSTAB_PROGRESS=1 linstab ARGS` (stderr in cu_err); the exit status */
-static int run_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_progress(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int st = cu_vrun("LINSTAB_PROGRESS=1", NULL, fmt, ap);
-    va_end(ap);
-    return st;
-}
 
 /* The bar counts the steps; while train computes the sharpness its label
  * says so (LINSTAB_PROGRESS=1: also off a terminal); --quiet: nothing. */
 Test(cli_train, the_bar_gives_an_eta_over_the_steps_and_says_sharpness_while_computing_it)
 {
     const char *net = "--layers 3,6,1 --teacher 48 --batch 8 --eta 0.05 --seed 3 --log-every 5";
-    cr_assert_eq(run_progress("train %s --steps 120 --sharpness-every 40 --out P", net), 0);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "train %s --steps 120 --sharpness-every 40 --out P", net), 0);
     char *e = cu_slurp(cu_err);
     cr_expect(strncmp(e, "train      [", 12) == 0 && strstr(e, "0/120, 0.0 s, ETA --") != NULL, "%s", e);
     cr_expect(strstr(e, "\nsharpness  [") != NULL, "no sharpness label: %s", e);
@@ -411,12 +401,12 @@ Test(cli_train, the_bar_gives_an_eta_over_the_steps_and_says_sharpness_while_com
     while (last != NULL && last > e && last[-1] != '\n') last--;
     cr_expect(last != NULL && strncmp(last, "train      [", 12) == 0, "the last line is train's: %s", e);
     free(e);
-    cr_assert_eq(run_progress("train %s --steps 120 --sharpness-every 40 --out Q --quiet", net), 0);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "train %s --steps 120 --sharpness-every 40 --out Q --quiet", net), 0);
     e = cu_slurp(cu_err);
     cr_expect_str_eq(e, "", "--quiet");
     free(e);
     /* resumed at step 120 of 200: the 120 in done, not in the rate */
-    cr_assert_eq(run_progress("train --init-from P --teacher 48 --batch 8 --eta 0.05 --seed 3 --log-every 5 "
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "train --init-from P --teacher 48 --batch 8 --eta 0.05 --seed 3 --log-every 5 "
                               "--start-step 120 --steps 200 --out R"), 0);
     e = cu_slurp(cu_err);
     cr_expect(strstr(e, "] 120/200 (0 this run), 0.0 s, ETA --") != NULL, "%s", e);
