@@ -56,7 +56,8 @@ static const char *const usage =
     "                        (W1 row-major, b1, W2, b2, ...)\n"
     "@eigen\n"
     "  --tol T               ARPACK relative tolerance (default 1e-10)\n"
-    "  --trace M             exact (sum of the diagonal: p products) or hutchinson\n"
+    "  --trace M             exact (a matrix: its diagonal; a model: the layers'\n"
+    "                        blocks in closed form, no products) or hutchinson\n"
     "  --probes N            Hutchinson probes (default 100)\n"
     "  --save-probes Z.npy   the Hutchinson probes, N x p (to check another code)\n"
     "  --density D.csv       the SLQ density (columns lambda, density)\n"
@@ -507,7 +508,10 @@ int cmd_spectrum(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         linstab_status st;
-        if (trace_method == 1) {
+        if (trace_method == 1 && model) { /* closed form: no products */
+            stage_start(&cnt, "trace", 0);
+            st = linstab_mlp_hessian_trace(m, &X, &Y, loss, co.src.smoothing, gn, &r.trace, &err);
+        } else if (trace_method == 1) {
             stage_start(&cnt, "trace", base.form_dense ? 0 : p);
             st = linstab_spectrum_trace_exact(&op, &r.trace, &err);
         } else {

@@ -398,6 +398,19 @@ LINSTAB_API linstab_status linstab_mlp_gn_sharpness(const linstab_mlp *m, const 
 LINSTAB_API linstab_status linstab_mlp_gn_m2_gap(const linstab_mlp *m, const linstab_array *X,
                                                  linstab_loss loss, double *gap, linstab_error *err);
 
+/*
+ * OUT *trace = tr H of the mean loss's Hessian at the samples (gn = 0:
+ * exact, all terms; gn = 1: the (generalized) Gauss-Newton matrix), exact
+ * and without Hessian-vector products (mlp_trace.c): the diagonal block of
+ * layer l is (a a' (+) 1) (x) Q_l with Q_l the loss's Hessian in the
+ * pre-activations z_l, propagated backwards, so tr H = (1/n) sum_i sum_l
+ * (|a_{l-1,i}|^2 + 1) tr Q_{l,i}; Q_1 is never formed.  The same bytes for
+ * any thread count.  Errors: those of linstab_mlp_check_data, LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_mlp_hessian_trace(const linstab_mlp *m, const linstab_array *X,
+                                                     const linstab_array *Y, linstab_loss loss, double smoothing,
+                                                     int gn, double *trace, linstab_error *err);
+
 /* ---- where a checkpoint sits (mlp_point.c) ---- */
 
 /*

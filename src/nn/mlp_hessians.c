@@ -79,6 +79,12 @@ static void loss_gradient(linstab_loss loss, double smoothing, size_t K, const d
     for (size_t c = 0; g && c < K; c++) g[c] = p[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
 }
 
+void mlp_loss_gradient(linstab_loss loss, double smoothing, size_t K, const double *f, const double *y, double *g,
+                       double *p)
+{
+    loss_gradient(loss, smoothing, K, f, y, g, p);
+}
+
 static void loss_curvature(linstab_loss loss, size_t K, const double *p, const double *t, double *gd)
 {
     if (loss == LINSTAB_LOSS_MSE) {

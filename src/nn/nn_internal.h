@@ -126,4 +126,10 @@ void mlp_hvp_cached(mlp_hvp_cache *c, const double *v, double *hv);
 /* z' H z, H = (1/n) sum_i H_i.  No allocation, cannot fail. */
 double mlp_quad_cached(mlp_hvp_cache *c, const double *z);
 
+/* dl/df of one sample at outputs f (K) and target y (K values for MSE, a
+ * label for CE, smoothed): OUT g (K; not written if NULL) and, for CE,
+ * p = softmax(f) (K). */
+void mlp_loss_gradient(linstab_loss loss, double smoothing, size_t K, const double *f, const double *y, double *g,
+                       double *p);
+
 #endif

@@ -88,9 +88,17 @@ print(json.dumps({"top": d["top_k"]["seconds"], "trace": d["trace"]["seconds"], 
                   "density_cpu": d["density"]["cpu_seconds"], "wall": float(sys.argv[3]) - float(sys.argv[2])}))
 EOF
 }
+# linstab's exact trace in closed form (no products), against the peer's Hutchinson estimate
+run_exact() { # $1: round
+    LINSTAB_PROFILE=1 "$bin" spectrum --model "$tmp/model" --data "$tmp/X.npy" --targets "$tmp/Y.npy" --loss mse \
+        --trace exact --json "$tmp/exact$1.json" --quiet >/dev/null 2>"$tmp/exact$1.err"
+    sed -n 's/^\[profile\] trace \([0-9.]*\) s, cpu \([0-9.]*\) s.*/{"trace": \1, "trace_cpu": \2}/p' \
+        "$tmp/exact$1.err" >"$tmp/exact$1.times"
+}
 # linstab first: it writes the probes the peer reads (the same file every round)
 for r in $(seq 1 "$rounds"); do
     run_linstab "$r"
+    run_exact "$r"
     run_peer "$r"
     echo "round $r: linstab $(cat "$tmp/linstab$r.times")" >&2
     echo "round $r: peer    $(cat "$tmp/peer$r.times")" >&2
@@ -121,6 +129,14 @@ for name, key, lp, pp in rows:
         bc = float(np.median([t[key + "_cpu"] for t in pt]))
         line += f" | {ac:>12.3f} {bc:>8.3f} {bc / ac:>6.1f}x | {lp} / {pp}"
     print(line)
+et = [json.load(open(f"{tmp}/exact{r}.times")) for r in range(1, rounds + 1)]
+E = json.load(open(f"{tmp}/exact1.json"))
+a = float(np.median([t["trace"] for t in et]))
+ac = float(np.median([t["trace_cpu"] for t in et]))
+b = float(np.median([t["trace"] for t in pt]))
+bc = float(np.median([t["trace_cpu"] for t in pt]))
+print(f"{'exact trace vs Hutchinson':<28} {a:>10.3f} {b:>10.3f} {b / a:>6.1f}x | {ac:>12.3f} {bc:>8.3f} {bc / ac:>6.1f}x"
+      f" | 0 / {P['trace']['products']}")
 print("(seconds: compute-only wall time of each workload, the whole process in the last row; cpu: the process's"
       " CPU seconds in that workload, all threads)")
 print()
@@ -139,7 +155,11 @@ print(f"SLQ nodes        max |difference| / max |node| {np.max(np.abs(ln - pn)) 
       f"weights max |difference| {np.max(np.abs(lw - pw)):.1e}; extreme nodes linstab {ln[0]:.10g} .. {ln[-1]:.10g}, "
       f"peer {pn[0]:.10g} .. {pn[-1]:.10g}")
 print(f"loss (peer)      {P['loss']:.17g}")
+te = E["trace"]["value"]
+print(f"exact trace      linstab {te:.15g}   (Hutchinson {lt_:.6g} +- {L['trace']['standard_error']:.3g}: "
+      f"{abs(te - lt_) / L['trace']['standard_error']:.2f} standard errors away)")
 checks = [("top eigenvalue to the tolerance", abs(la - pa) <= L["top_k"]["tol"] * abs(pa)),
+          ("exact trace within 4 standard errors of Hutchinson's", abs(te - lt_) <= 4 * L["trace"]["standard_error"]),
           ("trace on the same probes to 1e-10", abs(lt_ - pt_) <= 1e-10 * abs(pt_)),
           ("SLQ nodes to 1e-8 of the largest", np.max(np.abs(ln - pn)) <= 1e-8 * scale),
           ("SLQ weights to 1e-8", np.max(np.abs(lw - pw)) <= 1e-8)]
