@@ -19,6 +19,7 @@
 #include "linstab/sym.h"
 #include "linstab/mlp.h"
 #include "linstab/operator.h"
+#include "linstab/spectrum.h"
 #include "nn_internal.h"
 
 /* ---- (1/n) sum_i H_i (H_i v) for a batch, without per-sample passes ----
@@ -1131,7 +1132,15 @@ linstab_status linstab_mlp_sharpness(const linstab_mlp *m, const linstab_array *
                                      linstab_loss loss, double smoothing, double *lambda1,
                                      linstab_error *err)
 {
-    return model_top(m, X, Y, loss, smoothing, hvp_apply, lambda1, err);
+    /* the exact Hessian operator of mlp_operator.c: its primal pass cached
+     * once, each product then the tangent passes alone */
+    linstab_operator op;
+    linstab_status st = linstab_mlp_hessian_operator(m, X, Y, loss, smoothing, 0, &op, err);
+    if (st != LINSTAB_OK) return st;
+    linstab_eigen_opts o = mlp_top_opts(m->p);
+    st = linstab_eigen_top(&op, &o, lambda1, NULL, err);
+    linstab_mlp_hessian_operator_free(&op);
+    return st;
 }
 
 static linstab_status m2gap_apply(const double *x, double *y, void *vctx, linstab_error *err)
