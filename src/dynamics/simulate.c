@@ -1,5 +1,6 @@
 /* simulate.c -- linearized SGD / SAM dynamics with random batches. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,20 @@ struct linstab_sim {
     double *cdf; /* Binomial(n, B/n) CDF for Bernoulli batch sizes */
     size_t *touched; /* diagonal fast path: coordinates hit by a batch */
     unsigned char *hit;
+    /* Bernoulli lanes (diagonal families whose samples each touch at most
+     * one coordinate, one value per coordinate): a step depends only on,
+     * per coordinate, the count of its included samples.  One lane (bit)
+     * per nonzero sample, grouped by coordinate: groups of >= 2 samples
+     * first (their count is a popcount), then the one-sample coordinates
+     * (lane_coord, lane_f: the coordinate and its factor when included).
+     * The lanes are drawn 64 at a time, each bit U < p with p = B/n by
+     * comparing U's bits lazily with p's binary expansion (pm). */
+    int lanes;
+    size_t nl, nwords, ng, single0;
+    size_t *g_coord, *g_start, *g_size, *lane_coord;
+    double *g_val, *lane_f;
+    uint64_t *mask, pm[1100];
+    size_t npm;
 };
 
 void linstab_simulate_free(linstab_sim *s)
@@ -40,7 +55,145 @@ void linstab_simulate_free(linstab_sim *s)
     free(s->cdf);
     free(s->touched);
     free(s->hit);
+    free(s->g_coord);
+    free(s->g_start);
+    free(s->g_size);
+    free(s->lane_coord);
+    free(s->g_val);
+    free(s->lane_f);
+    free(s->mask);
     free(s);
+}
+
+/* The Bernoulli lanes of a diagonal family (see struct linstab_sim), when
+ * each sample has at most one nonzero and the samples on one coordinate
+ * share its value; otherwise s->lanes stays 0 (the index sampler).
+ * Returns nonzero when out of memory. */
+static int lanes_make(linstab_sim *s)
+{
+    size_t n = s->f->n, d = s->f->d;
+    size_t *cnt = calloc(d, sizeof *cnt);
+    double *v = calloc(d, sizeof *v);
+    int ok = cnt != NULL && v != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        size_t q = s->rowptr[i], e = s->rowptr[i + 1];
+        if (e - q > 1) ok = 0;
+        else if (e == q + 1) {
+            size_t j = s->col[q];
+            if (cnt[j]++ == 0) v[j] = s->val[q];
+            else if (v[j] != s->val[q]) ok = 0;
+        }
+    }
+    if (!ok) {
+        free(cnt);
+        free(v);
+        return cnt == NULL || v == NULL;
+    }
+    size_t nl = 0, ng = 0;
+    for (size_t j = 0; j < d; j++) {
+        nl += cnt[j];
+        ng += cnt[j] > 1;
+    }
+    s->nl = nl;
+    s->nwords = (nl + 63) / 64;
+    s->ng = ng;
+    s->g_coord = malloc((ng ? ng : 1) * sizeof *s->g_coord);
+    s->g_start = malloc((ng ? ng : 1) * sizeof *s->g_start);
+    s->g_size = malloc((ng ? ng : 1) * sizeof *s->g_size);
+    s->g_val = malloc((ng ? ng : 1) * sizeof *s->g_val);
+    s->lane_coord = malloc((nl ? nl : 1) * sizeof *s->lane_coord);
+    s->lane_f = malloc((nl ? nl : 1) * sizeof *s->lane_f);
+    s->mask = malloc((s->nwords ? s->nwords : 1) * sizeof *s->mask);
+    if (!s->g_coord || !s->g_start || !s->g_size || !s->g_val || !s->lane_coord || !s->lane_f || !s->mask) {
+        free(cnt);
+        free(v);
+        return 1;
+    }
+    double inv = 1.0 / (double)s->batch, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
+    size_t lane = 0, g = 0;
+    for (size_t j = 0; j < d; j++)
+        if (cnt[j] > 1) {
+            s->g_coord[g] = j;
+            s->g_start[g] = lane;
+            s->g_size[g] = cnt[j];
+            s->g_val[g++] = v[j];
+            for (size_t k = 0; k < cnt[j]; k++, lane++) {
+                s->lane_coord[lane] = j;
+                s->lane_f[lane] = NAN; /* counted, not looked up */
+            }
+        }
+    s->single0 = lane;
+    for (size_t j = 0; j < d; j++)
+        if (cnt[j] == 1) {
+            double h = v[j] * inv;
+            s->lane_coord[lane] = j;
+            s->lane_f[lane++] = 1.0 - s->eta * (h + rho * h * h);
+        }
+    /* p = B/n in binary, 0.b1 b2 ...: doubling and subtracting 1 are exact */
+    double p = (double)s->batch / (double)n;
+    s->npm = 0;
+    if (p >= 1.0) s->pm[s->npm++] = ~0ULL; /* U < 1 always: decided by the first bit */
+    else
+        while (p > 0.0 && s->npm < sizeof s->pm / sizeof s->pm[0]) {
+            p *= 2.0;
+            int b = p >= 1.0;
+            if (b) p -= 1.0;
+            s->pm[s->npm++] = b ? ~0ULL : 0ULL;
+        }
+    free(cnt);
+    free(v);
+    s->lanes = 1;
+    return 0;
+}
+
+/* xoshiro256++ (Blackman & Vigna 2019): the lanes' bits */
+static inline uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static inline uint64_t xoshiro_next(uint64_t *restrict x)
+{
+    uint64_t r = rotl64(x[0] + x[3], 23) + x[0], t = x[1] << 17;
+    x[2] ^= x[0];
+    x[3] ^= x[1];
+    x[1] ^= x[2];
+    x[0] ^= x[3];
+    x[2] ^= t;
+    x[3] = rotl64(x[3], 45);
+    return r;
+}
+
+/* mask[0..nwords): bit l set with probability p independently (lane l < nl),
+ * U_l < p decided at the first bit where U_l's binary expansion differs from
+ * p's: a lane still undecided after p's last 1 bit has U_l >= p */
+static void lanes_draw(const linstab_sim *s, uint64_t *restrict x, uint64_t *restrict mask)
+{
+    const uint64_t *pm = s->pm;
+    size_t npm = s->npm;
+    for (size_t wd = 0; wd < s->nwords; wd++) {
+        size_t rem = s->nl - 64 * wd;
+        uint64_t und = rem >= 64 ? ~0ULL : (1ULL << rem) - 1, hit = 0;
+        for (size_t k = 0; k < npm && und; k++) {
+            uint64_t r = xoshiro_next(x);
+            hit |= und & ~r & pm[k]; /* p's bit 1, U's bit 0: U < p */
+            und &= ~(r ^ pm[k]);     /* the bits agree: still undecided */
+        }
+        mask[wd] = hit;
+    }
+}
+
+static inline size_t lanes_count(const uint64_t *mask, size_t a, size_t len)
+{
+    size_t c = 0, e = a + len;
+    while (a < e) {
+        size_t wd = a / 64, b = a % 64, m = 64 - b < e - a ? 64 - b : e - a;
+        uint64_t bits = mask[wd] >> b;
+        if (m < 64) bits &= (1ULL << m) - 1;
+        c += (size_t)__builtin_popcountll(bits);
+        a += m;
+    }
+    return c;
 }
 
 linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer dyn, double eta,
@@ -105,6 +258,11 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
         s->touched = malloc((d + 1) * sizeof *s->touched);
         s->hit = calloc(d, 1);
         if (!s->touched || !s->hit) {
+            linstab_simulate_free(s);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
+        if (sampling == LINSTAB_SAMPLING_BERNOULLI && (dyn == LINSTAB_OPT_SGD || dyn == LINSTAB_OPT_SAM_SAME) &&
+            lanes_make(s) != 0) {
             linstab_simulate_free(s);
             return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
         }
@@ -198,8 +356,41 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
     unsigned char *restrict hit = s->hit;
     memset(acc, 0, d * sizeof *acc);
     for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
+    /* Bernoulli lanes: a xoshiro256++ state seeded from the run's stream */
+    int lanes = s->lanes;
+    uint64_t xs[4] = {0}, *restrict mask = s->mask;
+    const size_t *restrict lane_coord = s->lane_coord;
+    const double *restrict lane_f = s->lane_f;
+    if (lanes) {
+        uint64_t key = ((uint64_t)gsl_rng_get(rng) << 32) ^ (uint64_t)gsl_rng_get(rng);
+        for (int k = 0; k < 4; k++) xs[k] = linstab_splitmix64(&key);
+    }
     double sq_hi = exp(2.0 * lg), sq_lo = exp(-2.0 * ls);
     for (size_t t = 0; t < steps; t++) {
+        if (lanes) {
+            lanes_draw(s, xs, mask);
+            for (size_t g = 0; g < s->ng; g++) {
+                size_t k = lanes_count(mask, s->g_start[g], s->g_size[g]);
+                if (k == 0) continue;
+                size_t j = s->g_coord[g];
+                double h = s->g_val[g] * (double)k * inv, wj = w[j], nw = wj * (1.0 - eta * (h + rho * h * h));
+                sq += nw * nw - wj * wj;
+                w[j] = nw;
+            }
+            for (size_t wd = s->single0 / 64; wd < s->nwords; wd++) {
+                uint64_t bits = mask[wd];
+                if (wd == s->single0 / 64 && s->single0 % 64) bits &= ~((1ULL << (s->single0 % 64)) - 1);
+                while (bits) {
+                    size_t l = 64 * wd + (size_t)__builtin_ctzll(bits);
+                    bits &= bits - 1;
+                    size_t j = lane_coord[l];
+                    double wj = w[j], nw = wj * lane_f[l];
+                    sq += nw * nw - wj * wj;
+                    w[j] = nw;
+                }
+            }
+            goto stepped;
+        }
         size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, idx, s->work, s->cdf);
         size_t nt = 0;
         for (size_t k = 0; k < c; k++)
@@ -218,6 +409,7 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
             acc[j] = 0.0;
             hit[j] = 0;
         }
+    stepped:
         if ((t & 63) == 63 || !(sq > 1e-200) || sq > 1e200) {
             sq = 0.0;
             for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
