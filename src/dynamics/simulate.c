@@ -38,6 +38,7 @@ struct linstab_sim {
     double *g_val, *lane_f;
     uint64_t *mask, pm[1100];
     size_t npm;
+    int all;
 };
 
 void linstab_simulate_free(linstab_sim *s)
@@ -132,8 +133,8 @@ static int lanes_make(linstab_sim *s)
     /* p = B/n in binary, 0.b1 b2 ...: doubling and subtracting 1 are exact */
     double p = (double)s->batch / (double)n;
     s->npm = 0;
-    if (p >= 1.0) s->pm[s->npm++] = ~0ULL; /* U < 1 always: decided by the first bit */
-    else
+    s->all = p >= 1.0; /* U < 1 always */
+    if (!s->all)
         while (p > 0.0 && s->npm < sizeof s->pm / sizeof s->pm[0]) {
             p *= 2.0;
             int b = p >= 1.0;
@@ -174,6 +175,10 @@ static void lanes_draw(const linstab_sim *s, uint64_t *restrict x, uint64_t *res
     for (size_t wd = 0; wd < s->nwords; wd++) {
         size_t rem = s->nl - 64 * wd;
         uint64_t und = rem >= 64 ? ~0ULL : (1ULL << rem) - 1, hit = 0;
+        if (s->all) {
+            mask[wd] = und;
+            continue;
+        }
         for (size_t k = 0; k < npm && und; k++) {
             uint64_t r = xoshiro_next(x);
             hit |= und & ~r & pm[k]; /* p's bit 1, U's bit 0: U < p */
