@@ -27,15 +27,17 @@ struct linstab_sim {
     /* Bernoulli lanes (diagonal families whose samples each touch at most
      * one coordinate, one value per coordinate): a step depends only on,
      * per coordinate, the count of its included samples.  One lane (bit)
-     * per nonzero sample, grouped by coordinate: groups of >= 2 samples
-     * first (their count is a popcount), then the one-sample coordinates
-     * (lane_coord, lane_f: the coordinate and its factor when included).
+     * per nonzero sample, grouped by coordinate: first the ns one-sample
+     * coordinates (lane_coord; g1: their factor when included, minus 1;
+     * the run keeps their w in lane order, wl, ns4 = ns rounded up to 4,
+     * zero-padded), then the groups of >= 2 samples (their count is a
+     * popcount); free: the coordinates no sample touches.
      * The lanes are drawn 64 at a time, each bit U < p with p = B/n by
      * comparing U's bits lazily with p's binary expansion (pm). */
     int lanes;
-    size_t nl, nwords, ng, single0;
-    size_t *g_coord, *g_start, *g_size, *lane_coord;
-    double *g_val, *lane_f;
+    size_t nl, nwords, ng, ns, ns4, nfree;
+    size_t *g_coord, *g_start, *g_size, *lane_coord, *free_coord;
+    double *g_val, *g1, *wl;
     uint64_t *mask, pm[1100];
     size_t npm;
     int all;
@@ -60,10 +62,20 @@ void linstab_simulate_free(linstab_sim *s)
     free(s->g_start);
     free(s->g_size);
     free(s->lane_coord);
+    free(s->free_coord);
     free(s->g_val);
-    free(s->lane_f);
+    free(s->g1);
+    free(s->wl);
     free(s->mask);
     free(s);
+}
+
+/* x != 0.0 (NaN included) by the bits, without a floating-point compare */
+static inline int nonzero(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u << 1) != 0;
 }
 
 /* The Bernoulli lanes of a diagonal family (see struct linstab_sim), when
@@ -90,45 +102,50 @@ static int lanes_make(linstab_sim *s)
         free(v);
         return cnt == NULL || v == NULL;
     }
-    size_t nl = 0, ng = 0;
+    size_t nl = 0, ng = 0, ns = 0, nfree = 0;
     for (size_t j = 0; j < d; j++) {
         nl += cnt[j];
         ng += cnt[j] > 1;
+        ns += cnt[j] == 1;
+        nfree += cnt[j] == 0;
     }
     s->nl = nl;
     s->nwords = (nl + 63) / 64;
     s->ng = ng;
+    s->ns = ns;
+    s->ns4 = (ns + 3) / 4 * 4;
+    s->nfree = nfree;
     s->g_coord = malloc((ng ? ng : 1) * sizeof *s->g_coord);
     s->g_start = malloc((ng ? ng : 1) * sizeof *s->g_start);
     s->g_size = malloc((ng ? ng : 1) * sizeof *s->g_size);
     s->g_val = malloc((ng ? ng : 1) * sizeof *s->g_val);
-    s->lane_coord = malloc((nl ? nl : 1) * sizeof *s->lane_coord);
-    s->lane_f = malloc((nl ? nl : 1) * sizeof *s->lane_f);
-    s->mask = malloc((s->nwords ? s->nwords : 1) * sizeof *s->mask);
-    if (!s->g_coord || !s->g_start || !s->g_size || !s->g_val || !s->lane_coord || !s->lane_f || !s->mask) {
+    s->lane_coord = malloc((ns ? ns : 1) * sizeof *s->lane_coord);
+    s->free_coord = malloc((nfree ? nfree : 1) * sizeof *s->free_coord);
+    s->g1 = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->g1);
+    s->wl = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->wl);
+    s->mask = calloc(s->nwords ? s->nwords : 1, sizeof *s->mask);
+    if (!s->g_coord || !s->g_start || !s->g_size || !s->g_val || !s->lane_coord || !s->free_coord || !s->g1 ||
+        !s->wl || !s->mask) {
         free(cnt);
         free(v);
         return 1;
     }
     double inv = 1.0 / (double)s->batch, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
-    size_t lane = 0, g = 0;
+    size_t lane = 0, g = 0, q = 0;
+    for (size_t j = 0; j < d; j++)
+        if (cnt[j] == 1) {
+            double h = v[j] * inv;
+            s->lane_coord[lane] = j;
+            s->g1[lane++] = -s->eta * (h + rho * h * h);
+        } else if (cnt[j] == 0)
+            s->free_coord[q++] = j;
     for (size_t j = 0; j < d; j++)
         if (cnt[j] > 1) {
             s->g_coord[g] = j;
             s->g_start[g] = lane;
             s->g_size[g] = cnt[j];
             s->g_val[g++] = v[j];
-            for (size_t k = 0; k < cnt[j]; k++, lane++) {
-                s->lane_coord[lane] = j;
-                s->lane_f[lane] = NAN; /* counted, not looked up */
-            }
-        }
-    s->single0 = lane;
-    for (size_t j = 0; j < d; j++)
-        if (cnt[j] == 1) {
-            double h = v[j] * inv;
-            s->lane_coord[lane] = j;
-            s->lane_f[lane++] = 1.0 - s->eta * (h + rho * h * h);
+            lane += cnt[j];
         }
     /* p = B/n in binary, 0.b1 b2 ...: doubling and subtracting 1 are exact */
     double p = (double)s->batch / (double)n;
@@ -201,6 +218,89 @@ static inline size_t lanes_count(const uint64_t *mask, size_t a, size_t len)
     return c;
 }
 
+/* linstab_simulate_diag_run on the Bernoulli lanes: a step multiplies the
+ * one-sample coordinates by 1 + bit g1 (branch-free, in lane order) and each
+ * group's coordinate by its factor at the group's count; ||w||^2 is summed
+ * afresh every step (four partial sums) */
+static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg, double ls,
+                     double *lognorm)
+{
+    size_t d = s->f->d, ns = s->ns, ns4 = s->ns4;
+    double eta = s->eta, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0, inv = 1.0 / (double)s->batch;
+    double *restrict wl = s->wl;
+    const double *restrict g1 = s->g1;
+    uint64_t *restrict mask = s->mask;
+    const size_t *restrict lane_coord = s->lane_coord;
+    /* a xoshiro256++ state seeded from the run's stream */
+    uint64_t key = ((uint64_t)gsl_rng_get(rng) << 32) ^ (uint64_t)gsl_rng_get(rng), xs[4];
+    for (int k = 0; k < 4; k++) xs[k] = linstab_splitmix64(&key);
+    for (size_t l = 0; l < ns; l++) wl[l] = w[lane_coord[l]];
+    double fixed = 0.0, scale = 0.0, sq = 0.0;
+    for (size_t q = 0; q < s->nfree; q++) fixed += w[s->free_coord[q]] * w[s->free_coord[q]];
+    for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
+    double sq_hi = exp(2.0 * lg), sq_lo = exp(-2.0 * ls);
+    int v = 0;
+    for (size_t t = 0; t < steps; t++) {
+        lanes_draw(s, xs, mask);
+        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+        for (size_t l = 0; l < ns4; l += 4) {
+            uint64_t m = mask[l / 64] >> (l % 64);
+            double x0 = wl[l] * (1.0 + (double)(m & 1) * g1[l]);
+            double x1 = wl[l + 1] * (1.0 + (double)((m >> 1) & 1) * g1[l + 1]);
+            double x2 = wl[l + 2] * (1.0 + (double)((m >> 2) & 1) * g1[l + 2]);
+            double x3 = wl[l + 3] * (1.0 + (double)((m >> 3) & 1) * g1[l + 3]);
+            wl[l] = x0;
+            wl[l + 1] = x1;
+            wl[l + 2] = x2;
+            wl[l + 3] = x3;
+            a0 += x0 * x0;
+            a1 += x1 * x1;
+            a2 += x2 * x2;
+            a3 += x3 * x3;
+        }
+        sq = (a0 + a1) + (a2 + a3) + fixed;
+        for (size_t g = 0; g < s->ng; g++) {
+            size_t j = s->g_coord[g], k = lanes_count(mask, s->g_start[g], s->g_size[g]);
+            if (k != 0) {
+                double h = s->g_val[g] * (double)k * inv;
+                w[j] *= 1.0 - eta * (h + rho * h * h);
+            }
+            sq += w[j] * w[j];
+        }
+        if (!(sq > 0.0)) {
+            *lognorm = -INFINITY;
+            v = -1; /* exactly zero: converged */
+            break;
+        }
+        if (sq > 1e200 || sq < 1e-200) {
+            double r = 1.0 / sqrt(sq);
+            for (size_t l = 0; l < ns; l++) wl[l] *= r;
+            for (size_t g = 0; g < s->ng; g++) w[s->g_coord[g]] *= r;
+            fixed = 0.0;
+            for (size_t q = 0; q < s->nfree; q++) {
+                w[s->free_coord[q]] *= r;
+                fixed += w[s->free_coord[q]] * w[s->free_coord[q]];
+            }
+            scale += 0.5 * log(sq);
+            sq = 1.0;
+            sq_hi = exp(2.0 * (lg - scale));
+            sq_lo = exp(2.0 * (-ls - scale));
+        }
+        if (sq >= sq_hi || sq <= sq_lo) {
+            double ln = scale + 0.5 * log(sq);
+            /* the log decides at the boundary itself */
+            if (ln >= lg || ln <= -ls) {
+                *lognorm = ln;
+                v = ln >= lg ? 1 : -1;
+                break;
+            }
+        }
+    }
+    for (size_t l = 0; l < ns; l++) w[lane_coord[l]] = wl[l];
+    if (v == 0) *lognorm = scale + 0.5 * log(sq);
+    return v;
+}
+
 linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer dyn, double eta,
                                  double rho, size_t batch, linstab_sampling sampling,
                                  linstab_sim **out, linstab_error *err)
@@ -239,7 +339,7 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
     }
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
         size_t nnz = 0;
-        for (size_t j = 0; j < n * d; j++) nnz += f->data[j] != 0.0;
+        for (size_t j = 0; j < n * d; j++) nnz += nonzero(f->data[j]);
         s->rowptr = malloc((n + 1) * sizeof *s->rowptr);
         s->col = malloc((nnz ? nnz : 1) * sizeof *s->col);
         s->val = malloc((nnz ? nnz : 1) * sizeof *s->val);
@@ -251,7 +351,7 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
         for (size_t i = 0; i < n; i++) {
             s->rowptr[i] = q;
             for (size_t j = 0; j < d; j++)
-                if (f->data[i * d + j] != 0.0) {
+                if (nonzero(f->data[i * d + j])) {
                     s->col[q] = j;
                     s->val[q++] = f->data[i * d + j];
                 }
@@ -350,6 +450,7 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
      * on rescaling, so rounding cannot drift); the stopping rule compares
      * ||w||^2 with exp(2 (threshold - scale)) instead of taking a log per step */
     if (s->rowptr == NULL || !(s->dyn == LINSTAB_OPT_SGD || s->dyn == LINSTAB_OPT_SAM_SAME)) return 2;
+    if (s->lanes) return lanes_run(s, rng, w, steps, lg, ls, lognorm);
     size_t d = s->f->d, n = s->f->n;
     double eta = s->eta, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
     double inv = 1.0 / (double)s->batch, sq = 0.0, scale = 0.0;
@@ -361,41 +462,8 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
     unsigned char *restrict hit = s->hit;
     memset(acc, 0, d * sizeof *acc);
     for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
-    /* Bernoulli lanes: a xoshiro256++ state seeded from the run's stream */
-    int lanes = s->lanes;
-    uint64_t xs[4] = {0}, *restrict mask = s->mask;
-    const size_t *restrict lane_coord = s->lane_coord;
-    const double *restrict lane_f = s->lane_f;
-    if (lanes) {
-        uint64_t key = ((uint64_t)gsl_rng_get(rng) << 32) ^ (uint64_t)gsl_rng_get(rng);
-        for (int k = 0; k < 4; k++) xs[k] = linstab_splitmix64(&key);
-    }
     double sq_hi = exp(2.0 * lg), sq_lo = exp(-2.0 * ls);
     for (size_t t = 0; t < steps; t++) {
-        if (lanes) {
-            lanes_draw(s, xs, mask);
-            for (size_t g = 0; g < s->ng; g++) {
-                size_t k = lanes_count(mask, s->g_start[g], s->g_size[g]);
-                if (k == 0) continue;
-                size_t j = s->g_coord[g];
-                double h = s->g_val[g] * (double)k * inv, wj = w[j], nw = wj * (1.0 - eta * (h + rho * h * h));
-                sq += nw * nw - wj * wj;
-                w[j] = nw;
-            }
-            for (size_t wd = s->single0 / 64; wd < s->nwords; wd++) {
-                uint64_t bits = mask[wd];
-                if (wd == s->single0 / 64 && s->single0 % 64) bits &= ~((1ULL << (s->single0 % 64)) - 1);
-                while (bits) {
-                    size_t l = 64 * wd + (size_t)__builtin_ctzll(bits);
-                    bits &= bits - 1;
-                    size_t j = lane_coord[l];
-                    double wj = w[j], nw = wj * lane_f[l];
-                    sq += nw * nw - wj * wj;
-                    w[j] = nw;
-                }
-            }
-            goto stepped;
-        }
         size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, idx, s->work, s->cdf);
         size_t nt = 0;
         for (size_t k = 0; k < c; k++)
@@ -414,7 +482,6 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
             acc[j] = 0.0;
             hit[j] = 0;
         }
-    stepped:
         if ((t & 63) == 63 || !(sq > 1e-200) || sq > 1e200) {
             sq = 0.0;
             for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
