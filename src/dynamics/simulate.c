@@ -29,7 +29,7 @@ struct linstab_sim {
      * per coordinate, the count of its included samples.  One lane (bit)
      * per nonzero sample, grouped by coordinate: first the ns one-sample
      * coordinates (lane_coord; g1: their factor when included, minus 1;
-     * the run keeps their w in lane order, wl, ns4 = ns rounded up to 4,
+     * the run keeps their w in lane order, wl, of ns4 = ns rounded up to 8,
      * zero-padded), then the groups of >= 2 samples (their count is a
      * popcount); free: the coordinates no sample touches.
      * The lanes are drawn 64 at a time, each bit U < p with p = B/n by
@@ -113,7 +113,7 @@ static int lanes_make(linstab_sim *s)
     s->nwords = (nl + 63) / 64;
     s->ng = ng;
     s->ns = ns;
-    s->ns4 = (ns + 3) / 4 * 4;
+    s->ns4 = (ns + 7) / 8 * 8;
     s->nfree = nfree;
     s->g_coord = malloc((ng ? ng : 1) * sizeof *s->g_coord);
     s->g_start = malloc((ng ? ng : 1) * sizeof *s->g_start);
@@ -218,6 +218,11 @@ static inline size_t lanes_count(const uint64_t *mask, size_t a, size_t len)
     return c;
 }
 
+/* nibble[b][i]: bit i of b, as a double */
+static const double nibble[16][4] = {
+    {0, 0, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0}, {1, 1, 0, 0}, {0, 0, 1, 0}, {1, 0, 1, 0}, {0, 1, 1, 0}, {1, 1, 1, 0},
+    {0, 0, 0, 1}, {1, 0, 0, 1}, {0, 1, 0, 1}, {1, 1, 0, 1}, {0, 0, 1, 1}, {1, 0, 1, 1}, {0, 1, 1, 1}, {1, 1, 1, 1}};
+
 /* linstab_simulate_diag_run on the Bernoulli lanes: a step multiplies the
  * one-sample coordinates by 1 + bit g1 (branch-free, in lane order) and each
  * group's coordinate by its factor at the group's count; ||w||^2 is summed
@@ -242,23 +247,22 @@ static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, doub
     int v = 0;
     for (size_t t = 0; t < steps; t++) {
         lanes_draw(s, xs, mask);
-        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
-        for (size_t l = 0; l < ns4; l += 4) {
+        double a[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        for (size_t l = 0; l < ns4; l += 8) {
             uint64_t m = mask[l / 64] >> (l % 64);
-            double x0 = wl[l] * (1.0 + (double)(m & 1) * g1[l]);
-            double x1 = wl[l + 1] * (1.0 + (double)((m >> 1) & 1) * g1[l + 1]);
-            double x2 = wl[l + 2] * (1.0 + (double)((m >> 2) & 1) * g1[l + 2]);
-            double x3 = wl[l + 3] * (1.0 + (double)((m >> 3) & 1) * g1[l + 3]);
-            wl[l] = x0;
-            wl[l + 1] = x1;
-            wl[l + 2] = x2;
-            wl[l + 3] = x3;
-            a0 += x0 * x0;
-            a1 += x1 * x1;
-            a2 += x2 * x2;
-            a3 += x3 * x3;
+            const double *b0 = nibble[m & 15], *b1 = nibble[(m >> 4) & 15];
+            for (int i = 0; i < 4; i++) {
+                double x = wl[l + i] * (1.0 + b0[i] * g1[l + i]);
+                wl[l + i] = x;
+                a[i] += x * x;
+            }
+            for (int i = 0; i < 4; i++) {
+                double x = wl[l + 4 + i] * (1.0 + b1[i] * g1[l + 4 + i]);
+                wl[l + 4 + i] = x;
+                a[4 + i] += x * x;
+            }
         }
-        sq = (a0 + a1) + (a2 + a3) + fixed;
+        sq = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + fixed;
         for (size_t g = 0; g < s->ng; g++) {
             size_t j = s->g_coord[g], k = lanes_count(mask, s->g_start[g], s->g_size[g]);
             if (k != 0) {
