@@ -78,6 +78,36 @@ static inline int nonzero(double x)
     return (u << 1) != 0;
 }
 
+/* The nonzeros of x[0..d) (listed in col, val unless NULL), by blocks of 8
+ * whose bits are or-ed first: a family's diagonals are mostly zeros */
+static size_t row_nonzeros(const double *x, size_t d, size_t *col, double *val)
+{
+    size_t c = 0, j = 0;
+    for (; j + 8 <= d; j += 8) {
+        uint64_t u[8], any = 0;
+        memcpy(u, x + j, sizeof u);
+        for (int k = 0; k < 8; k++) any |= u[k] << 1;
+        if (any == 0) continue;
+        for (size_t k = j; k < j + 8; k++)
+            if (nonzero(x[k])) {
+                if (col != NULL) {
+                    col[c] = k;
+                    val[c] = x[k];
+                }
+                c++;
+            }
+    }
+    for (; j < d; j++)
+        if (nonzero(x[j])) {
+            if (col != NULL) {
+                col[c] = j;
+                val[c] = x[j];
+            }
+            c++;
+        }
+    return c;
+}
+
 /* The Bernoulli lanes of a diagonal family (see struct linstab_sim), when
  * each sample has at most one nonzero and the samples on one coordinate
  * share its value; otherwise s->lanes stays 0 (the index sampler).
@@ -343,7 +373,7 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
     }
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
         size_t nnz = 0;
-        for (size_t j = 0; j < n * d; j++) nnz += nonzero(f->data[j]);
+        for (size_t i = 0; i < n; i++) nnz += row_nonzeros(f->data + i * d, d, NULL, NULL);
         s->rowptr = malloc((n + 1) * sizeof *s->rowptr);
         s->col = malloc((nnz ? nnz : 1) * sizeof *s->col);
         s->val = malloc((nnz ? nnz : 1) * sizeof *s->val);
@@ -354,11 +384,7 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
         size_t q = 0;
         for (size_t i = 0; i < n; i++) {
             s->rowptr[i] = q;
-            for (size_t j = 0; j < d; j++)
-                if (nonzero(f->data[i * d + j])) {
-                    s->col[q] = j;
-                    s->val[q++] = f->data[i * d + j];
-                }
+            q += row_nonzeros(f->data + i * d, d, s->col + q, s->val + q);
         }
         s->rowptr[n] = q;
         /* d + 1: the kernel stores a coordinate in the next free slot before
