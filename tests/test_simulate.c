@@ -247,3 +247,40 @@ Test(simulate, bernoulli_lanes_draw_counts_with_the_exact_binomial_law)
         linstab_family_free(f);
     }
 }
+
+/* The protocol on the Bernoulli lanes with B = n (every sample included, a
+ * deterministic factor): a one-sample coordinate (n = 1) and a group
+ * (n = 3 equal samples on one coordinate) follow the growth factor to the
+ * step where ||w|| crosses 1000x -- the thresholds of the index path. */
+static int lanes_run_outcome(size_t n, double h, double eta, size_t steps)
+{
+    linstab_family *f = NULL;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, 1, 0, &f, &err), LINSTAB_OK);
+    for (size_t i = 0; i < n; i++) f->data[i] = h;
+    linstab_sim *sim = NULL;
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, eta, 0.0, n, LINSTAB_SAMPLING_BERNOULLI, &sim, &err),
+                 LINSTAB_OK, "%s", err.msg);
+    gsl_rng *r = tu_rng(5);
+    double w[1];
+    int outcome = 7;
+    linstab_map_cell_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
+    gsl_rng_free(r);
+    linstab_simulate_free(sim);
+    linstab_family_free(f);
+    return outcome;
+}
+
+Test(simulate, bernoulli_lanes_runs_follow_the_deterministic_growth_factor_with_the_full_batch)
+{
+    for (size_t n = 1; n <= 3; n += 2) {
+        cr_expect_eq(lanes_run_outcome(n, 3.0, 1.0, 100), +1, "n %zu: |1 - 3| = 2 grows", n);
+        cr_expect_eq(lanes_run_outcome(n, 0.5, 1.0, 100), -1, "n %zu: |1 - 0.5| shrinks", n);
+        cr_expect_eq(lanes_run_outcome(n, 3.0, 1.0, 9), 0, "n %zu: 2^9 < 1000: neither within 9 steps", n);
+        cr_expect_eq(lanes_run_outcome(n, 3.0, 1.0, 10), +1, "n %zu: 2^10 >= 1000 at step 10", n);
+        cr_expect_eq(lanes_run_outcome(n, 0.5, 1.0, 9), 0, "n %zu: 2^-9 > 1/1000 within 9 steps", n);
+        cr_expect_eq(lanes_run_outcome(n, 0.5, 1.0, 10), -1, "n %zu: 2^-10 <= 1/1000 at step 10", n);
+        cr_expect_eq(lanes_run_outcome(n, 2.0, 1.0, 1000), 0, "n %zu: |1 - 2| = 1: neither", n);
+        cr_expect_eq(lanes_run_outcome(n, 1.0, 1.0, 5), -1, "n %zu: 1 - 1 = 0: exactly zero converges", n);
+    }
+}
