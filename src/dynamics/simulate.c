@@ -248,10 +248,10 @@ static inline size_t lanes_count(const uint64_t *mask, size_t a, size_t len)
     return c;
 }
 
-/* nibble[b][i]: bit i of b, as a double */
-static const double nibble[16][4] = {
-    {0, 0, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0}, {1, 1, 0, 0}, {0, 0, 1, 0}, {1, 0, 1, 0}, {0, 1, 1, 0}, {1, 1, 1, 0},
-    {0, 0, 0, 1}, {1, 0, 0, 1}, {0, 1, 0, 1}, {1, 1, 0, 1}, {0, 0, 1, 1}, {1, 0, 1, 1}, {0, 1, 1, 1}, {1, 1, 1, 1}};
+/* two lanes as one SSE2 register (GCC / Clang vector extension);
+ * bitpair[b]: the two bits of b as doubles */
+typedef double v2d __attribute__((vector_size(16)));
+static const v2d bitpair[4] = {{0.0, 0.0}, {1.0, 0.0}, {0.0, 1.0}, {1.0, 1.0}};
 
 /* linstab_simulate_diag_run on the Bernoulli lanes: a step multiplies the
  * one-sample coordinates by 1 + bit g1 (branch-free, in lane order) and each
@@ -277,22 +277,20 @@ static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, doub
     int v = 0;
     for (size_t t = 0; t < steps; t++) {
         lanes_draw(s, xs, mask);
-        double a[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        v2d acc[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}}, one = {1.0, 1.0};
         for (size_t l = 0; l < ns4; l += 8) {
             uint64_t m = mask[l / 64] >> (l % 64);
-            const double *b0 = nibble[m & 15], *b1 = nibble[(m >> 4) & 15];
-            for (int i = 0; i < 4; i++) {
-                double x = wl[l + i] * (1.0 + b0[i] * g1[l + i]);
-                wl[l + i] = x;
-                a[i] += x * x;
-            }
-            for (int i = 0; i < 4; i++) {
-                double x = wl[l + 4 + i] * (1.0 + b1[i] * g1[l + 4 + i]);
-                wl[l + 4 + i] = x;
-                a[4 + i] += x * x;
+            for (int q = 0; q < 4; q++) {
+                v2d x, g;
+                memcpy(&x, wl + l + 2 * q, sizeof x);
+                memcpy(&g, g1 + l + 2 * q, sizeof g);
+                x *= one + bitpair[(m >> (2 * q)) & 3] * g;
+                memcpy(wl + l + 2 * q, &x, sizeof x);
+                acc[q] += x * x;
             }
         }
-        sq = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + fixed;
+        v2d a01 = acc[0] + acc[1], a23 = acc[2] + acc[3];
+        sq = ((a01[0] + a01[1]) + (a23[0] + a23[1])) + fixed;
         for (size_t g = 0; g < s->ng; g++) {
             size_t j = s->g_coord[g], k = lanes_count(mask, s->g_start[g], s->g_size[g]);
             if (k != 0) {
