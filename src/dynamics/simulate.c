@@ -370,19 +370,30 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
         linstab_sampling_binomial_cdf(n, batch, s->cdf);
     }
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
-        size_t nnz = 0;
-        for (size_t i = 0; i < n; i++) nnz += row_nonzeros(f->data + i * d, d, NULL, NULL);
+        /* one pass over the n x d diagonals (memory-bound; each row is
+         * counted, then listed from the cache): the lists grow by doubling */
+        size_t ncap = n + 1, q = 0;
         s->rowptr = malloc((n + 1) * sizeof *s->rowptr);
-        s->col = malloc((nnz ? nnz : 1) * sizeof *s->col);
-        s->val = malloc((nnz ? nnz : 1) * sizeof *s->val);
-        if (!s->rowptr || !s->col || !s->val) {
+        s->col = malloc(ncap * sizeof *s->col);
+        s->val = malloc(ncap * sizeof *s->val);
+        int oom = !s->rowptr || !s->col || !s->val;
+        for (size_t i = 0; i < n && !oom; i++) {
+            s->rowptr[i] = q;
+            size_t c = row_nonzeros(f->data + i * d, d, NULL, NULL);
+            if (q + c > ncap) {
+                while (q + c > ncap) ncap *= 2;
+                size_t *nc = realloc(s->col, ncap * sizeof *nc);
+                if (nc != NULL) s->col = nc;
+                double *nv = nc != NULL ? realloc(s->val, ncap * sizeof *nv) : NULL;
+                if (nv != NULL) s->val = nv;
+                oom = nc == NULL || nv == NULL;
+                if (oom) break;
+            }
+            q += row_nonzeros(f->data + i * d, d, s->col + q, s->val + q);
+        }
+        if (oom) {
             linstab_simulate_free(s);
             return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
-        }
-        size_t q = 0;
-        for (size_t i = 0; i < n; i++) {
-            s->rowptr[i] = q;
-            q += row_nonzeros(f->data + i * d, d, s->col + q, s->val + q);
         }
         s->rowptr[n] = q;
         /* d + 1: the kernel stores a coordinate in the next free slot before
