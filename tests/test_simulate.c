@@ -284,3 +284,57 @@ Test(simulate, bernoulli_lanes_runs_follow_the_deterministic_growth_factor_with_
         cr_expect_eq(lanes_run_outcome(n, 1.0, 1.0, 5), -1, "n %zu: 1 - 1 = 0: exactly zero converges", n);
     }
 }
+
+/* The whole protocol on the Bernoulli lanes against the index sampler (the
+ * generic step on the same construction stored as a dense family), in law:
+ * per cell the counts of diverged / converged / neither runs over 1500 runs
+ * each, compared by a chi-square test of homogeneity (2 df), on three
+ * cells of Dexter et al.'s construction (n = 12) near the boundary. */
+Test(simulate, bernoulli_lanes_runs_have_the_outcome_law_of_the_index_sampler)
+{
+    size_t n = 12, cells[3][2] = {{6, 2}, {4, 3}, {3, 4}}, runs = 1500, steps = 200;
+    for (int c = 0; c < 3; c++) {
+        size_t sigma = cells[c][0], B = cells[c][1];
+        linstab_family *f = tu_family_004(n, sigma), *g = NULL;
+        size_t d = f->d;
+        linstab_error err;
+        cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &g, &err), LINSTAB_OK);
+        memset(g->data, 0, n * d * d * sizeof *g->data);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) g->data[(i * d + j) * d + j] = f->data[i * d + j];
+        double cnt[2][3] = {{0}};
+        linstab_family *fam[2] = {f, g};
+        for (int k = 0; k < 2; k++) {
+            linstab_sim *sim = NULL;
+            cr_assert_eq(linstab_simulate_alloc(fam[k], LINSTAB_OPT_SGD, 0.8, 0.0, B, LINSTAB_SAMPLING_BERNOULLI, &sim,
+                                                &err), LINSTAB_OK, "%s", err.msg);
+            double w[64];
+            for (size_t r = 0; r < runs; r++) {
+                gsl_rng *rng = linstab_rng_stream_mc(31 + (uint64_t)k, (uint64_t)(c * runs + r));
+                int outcome;
+                linstab_map_cell_run(sim, rng, d, steps, 1000.0, 1000.0, w, &outcome);
+                cnt[k][outcome + 1] += 1.0;
+                gsl_rng_free(rng);
+            }
+            linstab_simulate_free(sim);
+        }
+        double chi = 0.0;
+        size_t df = 0;
+        for (int o = 0; o < 3; o++) {
+            double tot = cnt[0][o] + cnt[1][o];
+            if (tot == 0.0) continue;
+            df++;
+            for (int k = 0; k < 2; k++) {
+                double e = tot / 2.0;
+                chi += (cnt[k][o] - e) * (cnt[k][o] - e) / e;
+            }
+        }
+        double q = df > 1 ? gsl_cdf_chisq_Q(chi, (double)(df - 1)) : 1.0;
+        cr_expect_gt(q, 1e-4, "sigma %zu B %zu: lanes (-1, 0, +1) = (%g, %g, %g), index sampler (%g, %g, %g), Q = %g",
+                     sigma, B, cnt[0][0], cnt[0][1], cnt[0][2], cnt[1][0], cnt[1][1], cnt[1][2], q);
+        /* a cell near the boundary: both outcomes occur */
+        cr_expect(cnt[0][0] > 100 && cnt[0][2] > 100, "sigma %zu B %zu: near the boundary", sigma, B);
+        linstab_family_free(f);
+        linstab_family_free(g);
+    }
+}
