@@ -5,17 +5,20 @@ narrative and the outputs of `linstab map`.  Standard library only.
 
   build_page.py --title T --narrative narrative.md --map DIR=caption ... --out NAME
 
-writes README.md and NAME.ipynb in the current folder.  For every map it
+writes README.md and NAME.ipynb in the current folder (the notebook by
+nbwrite.py: the page, then code cells that re-run run.sh, recompute the
+summaries from the map.csv files with numpy and display the figures;
+--minutes, --csv and --code as in nbwrite.py).  For every map it
 adds the figure and a summary computed from DIR/map.csv: how often the
 Monte Carlo majority verdict agrees with the almost-sure (Lyapunov) sign and
 with the mean-square verdict, and whether the cells Theorem 1 calls
 divergent diverge and the cells below Theorem 2's line converge.
 """
 import argparse
-import base64
 import csv
-import json
 import os
+
+import nbwrite
 
 
 def summary(path):
@@ -61,28 +64,20 @@ def main():
     ap.add_argument("--narrative", required=True)
     ap.add_argument("--map", action="append", default=[])
     ap.add_argument("--out", required=True)
+    nbwrite.add_arguments(ap)
     a = ap.parse_args()
     narrative = open(a.narrative).read().strip()
     md = [f"# {a.title}", "", narrative, ""]
-    cells = [{"cell_type": "markdown", "metadata": {}, "source": f"# {a.title}\n\n{narrative}\n"}]
+    dirs = []
     for spec in a.map:
         d, caption = spec.split("=", 1)
-        png = os.path.join(d, "map.png")
-        lines = summary(d)
-        md += [f"## {caption}", "", f"![{caption}]({png})", "", "Data: "
+        dirs.append(d)
+        md += [f"## {caption}", "", f"![{caption}]({d}/map.png)", "", "Data: "
                f"[`{d}/map.csv`]({d}/map.csv), parameters in [`{d}/map.json`]({d}/map.json).", ""]
-        md += [f"- {x}" for x in lines] + [""]
-        data = base64.b64encode(open(png, "rb").read()).decode()
-        cells.append({"cell_type": "markdown", "metadata": {},
-                      "attachments": {"map.png": {"image/png": data}},
-                      "source": f"## {caption}\n\n![{caption}](attachment:map.png)\n\n" +
-                                "\n".join(f"- {x}" for x in lines) + "\n"})
-    with open("README.md", "w") as fp:
-        fp.write("\n".join(md))
-    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": {"name": "markdown"}},
-          "cells": [dict(c, id=f"cell-{i}") for i, c in enumerate(cells)]}
-    with open(f"{a.out}.ipynb", "w") as fp:
-        json.dump(nb, fp, indent=1)
+        md += [f"- {x}" for x in summary(d)] + [""]
+    md = "\n".join(md)
+    nbwrite.write("README.md", md)
+    nbwrite.write_notebook(a.out, md, minutes=a.minutes, csvs=a.csv, maps=dirs, codes=a.code)
 
 
 if __name__ == "__main__":

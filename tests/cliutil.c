@@ -141,3 +141,12 @@ int cu_exists(const char *name)
     snprintf(path, sizeof path, "%s/%s", cu_dir, name);
     return stat(path, &sb) == 0;
 }
+
+int cu_run_env(const char *env, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = cu_vrun(env, NULL, fmt, ap);
+    va_end(ap);
+    return st;
+}

@@ -23,6 +23,11 @@ int cu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * a normal exit). */
 int cu_run_to(const char *to, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* `env ENV linstab ARGS` in cu_dir (ENV: "VAR=value ..." or ""), stdout
+ * to cu_out and stderr to cu_err; returns the exit status (asserts a
+ * normal exit). */
+int cu_run_env(const char *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The general form of cu_run / cu_run_to: `env ENV linstab ARGS` when env
  * is not NULL (ENV: "VAR=value ..." or ""), plain `linstab ARGS` when it
  * is; stdout to `to` (NULL: cu_out), stderr to cu_err.  ARGS (fmt, ap) has

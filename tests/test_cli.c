@@ -769,19 +769,9 @@ Test(cli, check_critical_and_map_share_the_default_sampling_and_critical_json_an
 /* --version names the BLAS, its kernel and the thread counts as OpenBLAS
  * and OpenMP run them: a kernel forced by OPENBLAS_CORETYPE and the thread
  * counts set in the environment are what it reports. */
-static int run_env(const char *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run_env(const char *env, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int st = cu_vrun(env, NULL, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
 Test(cli, version_reports_the_blas_kernel_and_threads_in_use)
 {
-    cr_assert_eq(run_env("", "--version"), 0);
+    cr_assert_eq(cu_run_env("", "--version"), 0);
     char *out = cu_slurp(cu_out);
     cr_expect(strncmp(out, "linstab ", 8) == 0, "%s", out);
     cr_expect(strstr(out, "\nBLAS      OpenBLAS ") != NULL, "%s", out);
@@ -792,7 +782,7 @@ Test(cli, version_reports_the_blas_kernel_and_threads_in_use)
     for (size_t k = 0; k < 2; k++) {
         char env[128], want[128];
         snprintf(env, sizeof env, "OPENBLAS_CORETYPE=%s OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1", kernels[k]);
-        cr_assert_eq(run_env(env, "--version"), 0);
+        cr_assert_eq(cu_run_env(env, "--version"), 0);
         out = cu_slurp(cu_out);
         snprintf(want, sizeof want, "\nkernel    %s (chosen by OPENBLAS_CORETYPE)\n", kernels[k]);
         cr_expect(strstr(out, want) != NULL, "%s: %s", env, out);
@@ -802,4 +792,54 @@ Test(cli, version_reports_the_blas_kernel_and_threads_in_use)
                   "%s: %s", env, out);
         free(out);
     }
+}
+
+/* ---- the progress bar (tools/cli_progress.c) off a terminal, through
+ * the test hook LINSTAB_PROGRESS=1 ---- */
+
+
+/* stderr has a bar of `label` that gave an ETA and ended with the line
+ * "LABEL [...] TOTAL done in ..." */
+static void expect_bar(const char *label, const char *total)
+{
+    char *e = cu_slurp(cu_err), want[128];
+    snprintf(want, sizeof want, "] %s done in ", total);
+    const char *end = strstr(e, want);
+    cr_expect(strncmp(e, label, strlen(label)) == 0 || strstr(e, label) != NULL, "no %s bar: %s", label, e);
+    cr_expect(strstr(e, "ETA") != NULL, "no ETA: %s", e);
+    cr_expect(end != NULL, "no last line '%s': %s", want, e);
+    free(e);
+}
+
+Test(cli, critical_and_validate_show_a_bar_with_an_eta_and_nothing_with_quiet)
+{
+    cr_assert_eq(cu_run("gen --kind lowrank --n 30 --d 6 --rank 2 --seed 1 --out lr.npy --quiet"), 0);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "critical --factors lr.npy --batches 1:12 --rho 0.05"), 0);
+    expect_bar("critical", "12/12");
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "critical --factors lr.npy --batches 1:12 --rho 0.05 --quiet"), 0);
+    char *e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "validate --count 40 --seed 3"), 0);
+    expect_bar("validate", "40/40");
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "validate --count 40 --seed 3 --quiet"), 0);
+    e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+    /* without the hook and off a terminal: no bar */
+    cr_assert_eq(cu_run("critical --factors lr.npy --batches 1:12"), 0);
+    e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "");
+    free(e);
+}
+
+Test(cli, hessians_shows_a_bar_over_the_samples_and_nothing_with_quiet)
+{
+    write_model();
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy"), 0);
+    expect_bar("hessians", "4/4");
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "hessians --model mdl --data X.npy --targets Y.npy --loss mse --out H.npy --quiet"), 0);
+    char *e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
 }

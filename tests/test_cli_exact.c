@@ -4,6 +4,7 @@
  * interpolating minimum, indefinite families, eta exactly at eta*.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,4 +287,56 @@ Test(cli_exact, mlp_widths_whose_parameter_count_overflows_are_refused)
     linstab_error err = {0};
     cr_expect_eq(linstab_mlp_alloc(sizes, 2, LINSTAB_AD_TANH, 1, &m, &err), LINSTAB_EINVAL);
     cr_expect(m == NULL && strstr(err.msg, "overflows") != NULL, "%s", err.msg);
+}
+
+
+/* the line of stderr that starts with `prefix` and holds `has` (NULL: none) */
+static int has_line(const char *e, const char *prefix, const char *has)
+{
+    for (const char *l = e; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        char buf[512];
+        if (len >= sizeof buf) len = sizeof buf - 1;
+        memcpy(buf, l, len);
+        buf[len] = '\0';
+        if (strncmp(buf, prefix, strlen(prefix)) == 0 && strstr(buf, has) != NULL) return 1;
+    }
+    return 0;
+}
+
+/* The exact section draws a bar per stage (LINSTAB_PROGRESS=1: also off a
+ * terminal) with its units: the Lyapunov steps are runs x steps, the Lemma
+ * its 10 terms, critical B's eta* solves at most the 18 it starts from,
+ * critical rho's bisection at least 1 + 1 + 8 + 33 radii (v(0), the
+ * bracket, the monotonicity grid, halvings of [h, 2h] down to 1e-10 2h). */
+Test(cli_exact, check_shows_a_bar_per_exact_stage_with_its_units_and_an_eta_and_nothing_with_quiet)
+{
+    cr_assert_eq(cu_run("gen --kind lowrank --n 30 --d 6 --rank 2 --seed 1 --out lr.npy --quiet"), 0);
+    const char *cmd = "check --factors lr.npy --eta 0.5 --batch 3 --rho 0.05 --lyapunov-runs 4 --lyapunov-steps 500";
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "%s", cmd), 0);
+    char *e = cu_slurp(cu_err);
+    cr_expect(has_line(e, "exact SGD eta* ", "0/1, 0.0 s, ETA --") || has_line(e, "exact SGD eta* ", "ETA --"), "%s", e);
+    cr_expect(has_line(e, "exact SGD eta* ", "] 1/1 done in"), "%s", e);
+    cr_expect(has_line(e, "exact SGD radius ", "] 1/1 done in"), "%s", e);
+    cr_expect(has_line(e, "exact critical B ", "] 0/18, "), "critical B starts from at most 18: %s", e);
+    cr_expect(has_line(e, "exact Lemma 4.1 ", "] 10/10 done in"), "%s", e);
+    cr_expect(has_line(e, "exact Lyapunov ", "] 0/2000, "), "%s", e);
+    cr_expect(has_line(e, "exact Lyapunov ", "] 2000/2000 done in"), "%s", e);
+    cr_expect(has_line(e, "exact SAM radius ", "] 1/1 done in"), "%s", e);
+    const char *rho = strstr(e, "exact critical rho ");
+    cr_assert_not_null(rho, "%s", e);
+    const char *last = strstr(rho, "done in");
+    cr_assert_not_null(last, "%s", e);
+    const char *slash = last;
+    while (slash > rho && *slash != '/') slash--;
+    const char *num = slash;
+    while (num > rho && num[-1] >= '0' && num[-1] <= '9') num--;
+    long done = strtol(num, NULL, 10), total = strtol(slash + 1, NULL, 10);
+    cr_expect(done == total && done >= 43 && done <= 120, "critical rho: %ld/%ld radii: %s", done, total, e);
+    free(e);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "%s --quiet", cmd), 0);
+    e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
 }

@@ -240,6 +240,47 @@ Test(input, validate_and_hessians_check_their_numbers)
     cr_expect(!cu_exists("h.npy"));
 }
 
+/* A checkpoint folder holding model.json alone (the architecture; the
+ * weights left out) is named with the first file it lacks, exit 1; a weight
+ * file that is there but unreadable keeps the reader's own message. */
+Test(input, a_checkpoint_without_its_weight_files_names_the_first_missing_one)
+{
+    char p[700];
+    const char *dirs[] = {"arch", "half", "nobias", "bad", "bad/W1.npy"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        snprintf(p, sizeof p, "%s/%s", cu_dir, dirs[i]);
+        cr_assert_eq(mkdir(p, 0755), 0, "%s", p);
+    }
+    const char *json = "{\"layers\": [3, 2, 1], \"activation\": \"tanh\", \"bias\": true}";
+    write_text("arch/model.json", json);
+    write_text("half/model.json", json);
+    write_text("bad/model.json", json);
+    write_text("nobias/model.json", "{\"layers\": [3, 2, 1], \"activation\": \"tanh\", \"bias\": false}");
+    double w1[6] = {0.1, -0.2, 0.3, 0.4, 0.5, -0.6}, x[6] = {1, 0, 0, 0, 1, 0}, y[2] = {0.5, -0.5};
+    size_t s23[2] = {2, 3}, s21[2] = {2, 1};
+    cu_write_npy("half/W1.npy", w1, 2, s23);
+    cu_write_npy("nobias/W1.npy", w1, 2, s23);
+    cu_write_npy("X.npy", x, 2, s23);
+    cu_write_npy("Y.npy", y, 2, s21);
+    const char *fam = "--data X.npy --targets Y.npy --eta 0.1 --batch 1";
+    expect_error(cu_run("check --model arch %s", fam), 1,
+                 "linstab check: error: checkpoint arch has no W1.npy (its model.json gives the architecture only: "
+                 "the weights W<l>.npy and b<l>.npy, as `linstab train --out arch` writes them, are missing)",
+                 "check, model.json alone");
+    expect_error(cu_run("hessians --model arch --data X.npy --targets Y.npy --loss mse --out h.npy"), 1,
+                 "linstab hessians: error: checkpoint arch has no W1.npy", "hessians, model.json alone");
+    expect_error(cu_run("check --model half %s", fam), 1, "checkpoint half has no b1.npy", "check, W1.npy only");
+    expect_error(cu_run("check --model nobias %s", fam), 1,
+                 "checkpoint nobias has no W2.npy (its model.json gives the architecture only: the weights W<l>.npy, "
+                 "as", "check, no bias, W1.npy only");
+    /* W1.npy is there (a folder): not "has no" but the reader's error */
+    cu_run("check --model bad %s", fam);
+    char *err = cu_slurp(cu_err);
+    cr_expect(strstr(err, "bad/W1.npy") != NULL && strstr(err, "has no") == NULL, "%s", err);
+    free(err);
+    cr_expect(!cu_exists("h.npy"));
+}
+
 /* ------------------------------------------------------------------ */
 /* Axis specifications                                                 */
 
@@ -551,18 +592,19 @@ Test(csv, malformed_files_are_refused_naming_line_and_column)
         {"", "empty file (expected a header row of column names)"},
         {"\n\n", "empty file (expected a header row of column names)"},
         {"a,b\n", "no data rows after the header"},
-        {"a,b\n1,2\n3,x\n", "line 3, column 2 (b): 'x' is not a number"},
-        {"a,b\n1,2\n3,0x10\n", "line 3, column 2 (b): '0x10' is not a number"},
-        {"a,b\n1, 2\n", "line 2, column 2 (b): ' 2' is not a number"},
-        {"a,b\n\"1\",2\n", "line 2, column 1 (a): '\"1\"' is not a number"},
-        {"a,b\n1e400,2\n", "line 2, column 1 (a): '1e400' is not a number"},
-        {"a,b\nInf,2\n", "line 2, column 1 (a): 'Inf' is not a number"},
-        {"a,b\n1,2,3\n", "line 2: 3 fields, the header has 2"},
-        {"a,b\n1,2\n1\n", "line 3: 1 field, the header has 2"},
-        {"a,b\n1,2\n\n3,4\n", "line 3: blank line between rows"},
-        {"a,,b\n1,2,3\n", "line 1, column 2: empty column name"},
-        {"a,b,a\n1,2,3\n", "line 1: column name 'a' appears in columns 1 and 3"},
-        {"a,b\n1,2\n3\0,4\n", "line 3: a NUL byte (not a text file)"},
+        {"a,b\n1,2\n3,x\n", "3:3: non-numeric value 'x' in column 'b'"},
+        {"a,b\n1,2\n3,0x10\n", "3:3: non-numeric value '0x10' in column 'b'"},
+        {"a,b\n1, 2\n", "2:3: non-numeric value ' 2' in column 'b'"},
+        {"a,bc\r\n10,2\r\n300,\"4\"\r\n", "3:5: non-numeric value '\"4\"' in column 'bc'"},
+        {"a,b\n\"1\",2\n", "2:1: non-numeric value '\"1\"' in column 'a'"},
+        {"a,b\n1e400,2\n", "2:1: out-of-range value '1e400' in column 'a'"},
+        {"a,b\nInf,2\n", "2:1: non-numeric value 'Inf' in column 'a'"},
+        {"a,b\n1,2,3\n", "2: 3 fields, the header has 2"},
+        {"a,b\n1,2\n1\n", "3: 1 field, the header has 2"},
+        {"a,b\n1,2\n\n3,4\n", "3: blank line between rows"},
+        {"a,,b\n1,2,3\n", "1:3: empty name of column 2"},
+        {"a,b,a\n1,2,3\n", "1:5: column name 'a' appears in columns 1 and 3"},
+        {"a,b\n1,2\n3\0,4\n", "3:2: a NUL byte (not a text file)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cli_csv c = {.nrow = 99};
@@ -582,7 +624,7 @@ Test(csv, malformed_files_are_refused_naming_line_and_column)
     cli_csv c;
     char msg[256];
     cr_expect_eq(cli_csv_parse(wide, pos, &c, msg, sizeof msg), 2);
-    cr_expect(strstr(msg, "4097 columns, more than 4096") != NULL, "%s", msg);
+    cr_expect(strstr(msg, "1: 4097 columns, more than 4096") != NULL, "%s", msg);
     free(wide);
 }
 
@@ -591,10 +633,11 @@ Test(input, plot_refuses_non_numeric_and_ragged_rows_and_writes_nothing)
     static const struct {
         const char *text, *needle;
     } cases[] = {
-        {"step,loss\n1,0.5\n2,abc\n", "log.csv: line 3, column 2 (loss): 'abc' is not a number"},
-        {"step,loss\n1,0.5\n2,0.4,9\n", "log.csv: line 3: 3 fields, the header has 2"},
-        {"step,loss\n1,0.5\n2\n", "log.csv: line 3: 1 field, the header has 2"},
-        {"step,loss\n1,0x1\n", "log.csv: line 2, column 2 (loss): '0x1' is not a number"},
+        {"step,loss\n1,0.5\n2,abc\n", "linstab plot: error: log.csv:3:3: non-numeric value 'abc' in column 'loss'\n"},
+        {"step,loss\n1,0.5\n2,0.4,9\n", "log.csv:3: 3 fields, the header has 2"},
+        {"step,loss\n1,0.5\n2\n", "log.csv:3: 1 field, the header has 2"},
+        {"step,loss\n", "log.csv: no data rows after the header"},
+        {"step,loss\n1,0x1\n", "log.csv:2:3: non-numeric value '0x1' in column 'loss'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_text("log.csv", cases[i].text);

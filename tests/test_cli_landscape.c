@@ -62,16 +62,6 @@ static linstab_mlp *load_model(const char *dir)
     return m;
 }
 
-/* `env ENV linstab ARGS` in cu_dir, stdout to cu_out */
-static int run_env(const char *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run_env(const char *env, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int st = cu_vrun(env, NULL, fmt, ap);
-    va_end(ap);
-    return st;
-}
 
 /*
  * The mean loss (1/n) sum_i ||f(x_i) - y_i||^2 / 2 of the tanh MLP with
@@ -377,10 +367,10 @@ Test(cli_landscape, random_direction_is_filter_normalized_and_byte_identical_on_
     for (int k = 0; k < 2; k++) {
         char env[32];
         snprintf(env, sizeof env, "OMP_NUM_THREADS=%d", k + 1);
-        cr_assert_eq(run_env(env, args, 7, "R.csv"), 0, "%s", cu_slurp(cu_err));
+        cr_assert_eq(cu_run_env(env, args, 7, "R.csv"), 0, "%s", cu_slurp(cu_err));
         out[k] = cu_slurp(cu_out);
         csv[k] = cu_slurp(path_in("R.csv"));
-        cr_assert_eq(run_env(env, surf, "G.npy"), 0, "%s", cu_slurp(cu_err));
+        cr_assert_eq(cu_run_env(env, surf, "G.npy"), 0, "%s", cu_slurp(cu_err));
         npy[k] = cu_slurp_len(path_in("G.npy"), &nl[k]);
         cr_assert_not_null(npy[k]);
     }

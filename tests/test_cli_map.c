@@ -6,8 +6,13 @@
  * byte, a torn file) and a missing one; the outputs are the same bytes for
  * any OpenBLAS and OpenMP thread count; a full filesystem leaves no final
  * output name behind; the memory a grid needs is checked first; the family
- * options of `check` are accepted.  The binary comes from $LINSTAB_BIN.
+ * options of `check` are accepted; the figure of Dexter et al. (2024)
+ * Figure 1's grid is a compact SVG whose title states the parameters and
+ * whose legend, below the box, covers no part of the boundary curve; the
+ * rate and ETA of the bar after a --resume count this run's cells only.
+ * The binary comes from $LINSTAB_BIN.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +24,7 @@
 #include <criterion/criterion.h>
 
 #include "cliutil.h"
+#include "svgutil.h"
 
 static int mounted;
 static const char *stdout_to; /* NULL: cu_out */
@@ -262,4 +268,128 @@ Test(cli_map, the_family_options_of_check_are_accepted)
     char *e = cu_slurp(cu_err);
     cr_expect_str_eq(e, "");
     free(e);
+}
+
+/* ---- the figure ---- */
+
+/* Dexter et al. (2024) Figure 1's grid, as tools/setup.sh draws it (1250
+ * cells, about 2 s) */
+#define FIGURE1 "map --dexter 100 --sampling bernoulli --eta 0.8 --x sigma=1:50:2 --y batch=1:100:2 --quiet"
+
+/* The colours plot.c gives the exact mean-square boundary, (0, 200, 80),
+ * and the legend's background, (170, 170, 170), which nothing else uses. */
+#define BOUNDARY_GREEN "#00C850"
+#define LEGEND_FILL "#AAAAAA"
+
+static char *figure1_svg(size_t *len)
+{
+    if (!LINSTAB_TEST_PLOTS) cr_skip_test("this build draws no figures (no PLplot)");
+    cr_assert_eq(run_env("", FIGURE1 " --out f1"), 0, "%s", cu_slurp(cu_err));
+    char *svg = slurp_rel("f1/map.svg", len);
+    cr_assert_not_null(svg, "no f1/map.svg");
+    return svg;
+}
+
+Test(cli_map, the_figure_1_svg_is_under_a_megabyte_with_the_parameters_in_its_title_text)
+{
+    size_t len;
+    char *svg = figure1_svg(&len);
+    cr_expect(len < 1000000, "map.svg has %zu bytes", len);
+    svg_text *t;
+    size_t nt = svg_texts(svg, &t);
+    /* the title's two lines: the optimizer, eta and the family; then the
+     * protocol (PLplot's #gy is the Greek eta) */
+    const svg_text *l1 = NULL, *l2 = NULL;
+    for (size_t i = 0; i < nt; i++) {
+        if (strstr(t[i].s, "\u03b7 = 0.8") != NULL && strstr(t[i].s, "n = 100") != NULL) l1 = &t[i];
+        if (strstr(t[i].s, "bernoulli sampling, 5 runs x 1000 steps") != NULL) l2 = &t[i];
+    }
+    cr_expect_not_null(l1, "no <text> with eta = 0.8 and n = 100 (%zu texts)", nt);
+    cr_expect_not_null(l2, "no <text> with the sampling and the protocol");
+    if (l1 != NULL) {
+        cr_expect(strstr(l1->s, "Dexter et al. (2024) construction") != NULL, "%s", l1->s);
+        for (size_t i = 0; i < nt; i++) /* the title is above every other text */
+            if (&t[i] != l1) cr_expect(t[i].y < l1->y, "'%s' is above the title", t[i].s);
+    }
+    if (l1 != NULL && l2 != NULL) cr_expect(l2->y < l1->y, "the protocol line is not below the first line");
+    /* the axis labels */
+    cr_expect_not_null(svg_text_find(t, nt, "coherence \u03c3"));
+    cr_expect_not_null(svg_text_find(t, nt, "batch size B"));
+    svg_texts_free(t, nt);
+    free(svg);
+}
+
+/* Does the segment (a, b) come within r of the box [x0, x1] x [y0, y1]?
+ * Sampled every 0.05 page units (a stroke is 5 wide). */
+static int segment_meets_box(const double *a, const double *b, const double box[4], double r)
+{
+    double len = hypot(b[0] - a[0], b[1] - a[1]);
+    size_t k = (size_t)(len / 0.05) + 1;
+    for (size_t i = 0; i <= k; i++) {
+        double u = (double)i / (double)k, x = a[0] + u * (b[0] - a[0]), y = a[1] + u * (b[1] - a[1]);
+        if (x >= box[0] - r && x <= box[1] + r && y >= box[2] - r && y <= box[3] + r) return 1;
+    }
+    return 0;
+}
+
+Test(cli_map, the_figure_1_legend_box_covers_no_part_of_the_boundary_curve)
+{
+    size_t len;
+    char *svg = figure1_svg(&len);
+    svg_poly *v;
+    size_t np = svg_polys(svg, &v);
+    const svg_poly *legend = NULL;
+    for (size_t i = 0; i < np && legend == NULL; i++)
+        if (strcmp(v[i].fill, LEGEND_FILL) == 0) legend = &v[i];
+    cr_assert_not_null(legend, "no polyline filled %s (the legend's background)", LEGEND_FILL);
+    double box[4] = {INFINITY, -INFINITY, INFINITY, -INFINITY};
+    for (size_t j = 0; j < legend->n; j++) {
+        box[0] = fmin(box[0], legend->xy[2 * j]);
+        box[1] = fmax(box[1], legend->xy[2 * j]);
+        box[2] = fmin(box[2], legend->xy[2 * j + 1]);
+        box[3] = fmax(box[3], legend->xy[2 * j + 1]);
+    }
+    cr_assert(box[1] - box[0] > 100 && box[3] - box[2] > 20, "legend box %g..%g x %g..%g", box[0], box[1], box[2],
+              box[3]);
+    /* the curve: the green polylines drawn before the legend (the legend's
+     * own green sample line comes after its background, inside it) */
+    size_t vertices = 0, inside_after = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (strcmp(v[i].stroke, BOUNDARY_GREEN) != 0) continue;
+        if (v[i].at > legend->at) {
+            inside_after += v[i].n > 0 && segment_meets_box(&v[i].xy[0], &v[i].xy[0], box, 0.0);
+            continue;
+        }
+        vertices += v[i].n;
+        for (size_t j = 0; j + 1 < v[i].n; j++)
+            cr_expect(!segment_meets_box(&v[i].xy[2 * j], &v[i].xy[2 * j + 2], box, 0.5 * v[i].width),
+                      "boundary segment (%.2f, %.2f)-(%.2f, %.2f) meets the legend box %.2f..%.2f x %.2f..%.2f",
+                      v[i].xy[2 * j], v[i].xy[2 * j + 1], v[i].xy[2 * j + 2], v[i].xy[2 * j + 3], box[0], box[1],
+                      box[2], box[3]);
+    }
+    /* one crossing per sigma column */
+    cr_expect_eq(vertices, 25, "the boundary has %zu vertices, want one per column (25)", vertices);
+    cr_expect_eq(inside_after, 1, "the legend's sample of the boundary's line is not in its box");
+    svg_polys_free(v, np);
+    free(svg);
+}
+
+/* After --resume the bar counts the checkpoint's cells in done but not in
+ * the rate: it starts at 64/100 with "0 this run" and no ETA yet, and its
+ * last line says the 36 cells of this run (LINSTAB_PROGRESS=1, or its old
+ * name LINSTAB_MAP_PROGRESS=1: the bar also off a terminal).  --quiet:
+ * nothing on stderr. */
+Test(cli_map, the_bar_after_resume_counts_only_this_runs_cells_in_its_rate)
+{
+    const char *g = "--dexter 20 --eta 0.8 --x sigma=1:10 --y batch=1:10 --steps 200 --no-plot";
+    cr_assert_eq(run_env("LINSTAB_MAP_ABORT_AFTER_CHUNKS=1", "map %s --out part --quiet", g), 137);
+    char *e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+    cr_assert_eq(run_env("LINSTAB_PROGRESS=1", "map %s --out part --resume", g), 0);
+    expect_stderr_has("map        [###############         ] 64/100 (0 this run), 0.0 s, ETA --\n");
+    expect_stderr_has("] 100/100 (36 this run) done in ");
+    cr_assert_eq(run_env("LINSTAB_MAP_PROGRESS=1", "map %s --out whole", g), 0);
+    expect_stderr_has("map        [                        ] 0/100, 0.0 s, ETA --\n");
+    expect_stderr_has("] 100/100 done in ");
 }

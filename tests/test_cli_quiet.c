@@ -84,11 +84,11 @@ static void write_small_family(void)
 static const struct {
     const char *args, *progress;
 } commands[] = {
-    {"check --family small.npy --eta 0.5 --batch 1 --out c%s.txt", "exact ["},
+    {"check --family small.npy --eta 0.5 --batch 1 --out c%s.txt", "exact SGD eta* ["},
     {"critical --family small.npy --batches 1,2 --out k%s.txt", "critical   [###"},
     {"map --dexter 40 --sampling bernoulli --eta 0.8 --x sigma=1:40:6 --y batch=1:40:4 --no-plot --out m%s",
-     "map [###"},
-    {TRAIN " --out T%s", "train 30/30 steps"},
+     "map        [###"},
+    {TRAIN " --out T%s", "train      [###"},
     {"spectrum " MODEL " --top-k 2 --trace exact --json s%s.json", "] "},
     {"landscape " MODEL " --direction eigvec --points 5 --out l%s.csv", "landscape  [###"},
     {"validate --count 20 --seed 3 --out v%s", "validate   [###"},

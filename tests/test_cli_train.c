@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,4 +384,32 @@ Test(cli_train, ce_on_a_teacher_labels_each_sample_by_the_teacher_s_largest_outp
     int classes = 0;
     for (int k = 0; k < 4; k++) classes += seen[k] > 0;
     cr_expect(classes >= 2, "the labels are not all one class");
+}
+
+
+/* The bar counts the steps; while train computes the sharpness its label
+ * says so (LINSTAB_PROGRESS=1: also off a terminal); --quiet: nothing. */
+Test(cli_train, the_bar_gives_an_eta_over_the_steps_and_says_sharpness_while_computing_it)
+{
+    const char *net = "--layers 3,6,1 --teacher 48 --batch 8 --eta 0.05 --seed 3 --log-every 5";
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "train %s --steps 120 --sharpness-every 40 --out P", net), 0);
+    char *e = cu_slurp(cu_err);
+    cr_expect(strncmp(e, "train      [", 12) == 0 && strstr(e, "0/120, 0.0 s, ETA --") != NULL, "%s", e);
+    cr_expect(strstr(e, "\nsharpness  [") != NULL, "no sharpness label: %s", e);
+    cr_expect(strstr(e, "] 120/120 done in ") != NULL, "no last line: %s", e);
+    char *last = strstr(e, "done in");
+    while (last != NULL && last > e && last[-1] != '\n') last--;
+    cr_expect(last != NULL && strncmp(last, "train      [", 12) == 0, "the last line is train's: %s", e);
+    free(e);
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "train %s --steps 120 --sharpness-every 40 --out Q --quiet", net), 0);
+    e = cu_slurp(cu_err);
+    cr_expect_str_eq(e, "", "--quiet");
+    free(e);
+    /* resumed at step 120 of 200: the 120 in done, not in the rate */
+    cr_assert_eq(cu_run_env("LINSTAB_PROGRESS=1", "train --init-from P --teacher 48 --batch 8 --eta 0.05 --seed 3 --log-every 5 "
+                              "--start-step 120 --steps 200 --out R"), 0);
+    e = cu_slurp(cu_err);
+    cr_expect(strstr(e, "] 120/200 (0 this run), 0.0 s, ETA --") != NULL, "%s", e);
+    cr_expect(strstr(e, "] 200/200 (80 this run) done in ") != NULL, "%s", e);
+    free(e);
 }

@@ -692,3 +692,91 @@ Test(optimizer, names_round_trip_and_exact_operators_refuse_what_they_do_not_cov
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
 }
+
+/* ----------------------------------------------- progress units */
+
+typedef struct unit_log {
+    size_t count[LINSTAB_EXACT_STAGES];    /* reports per stage */
+    size_t first_total[LINSTAB_EXACT_STAGES], last_done[LINSTAB_EXACT_STAGES], last_total[LINSTAB_EXACT_STAGES];
+    size_t max_total[LINSTAB_EXACT_STAGES];
+    size_t min_total_after[LINSTAB_EXACT_STAGES]; /* smallest total from the 13th report on */
+    int bad[LINSTAB_EXACT_STAGES];         /* a report with done > total, done going back, or
+                                            * a first report with done != 0 */
+    int order;                             /* stages in increasing order */
+    int last_stage;
+} unit_log;
+
+static void log_units(int stage, size_t done, size_t total, void *ctx)
+{
+    unit_log *g = ctx;
+    cr_assert(stage >= 0 && stage < LINSTAB_EXACT_STAGES);
+    if (stage < g->last_stage) g->order = 0;
+    g->last_stage = stage;
+    size_t k = g->count[stage]++;
+    if (k == 0) {
+        g->first_total[stage] = total;
+        g->min_total_after[stage] = SIZE_MAX;
+        if (done != 0) g->bad[stage] = 1;
+    } else if (done < g->last_done[stage] || (done > total && total != 0)) {
+        g->bad[stage] = 1;
+    }
+    if (k >= 12 && total < g->min_total_after[stage]) g->min_total_after[stage] = total;
+    g->last_done[stage] = done;
+    g->last_total[stage] = total;
+    if (total > g->max_total[stage]) g->max_total[stage] = total;
+}
+
+/* Every stage starts at done 0 and ends at done = total >= 1, done never
+ * goes back nor beyond total; the Lemma counts its lemma_k terms from the
+ * start, Monte Carlo Lyapunov runs x steps, critical rho's bisection at
+ * least 1 + 1 + 8 + 33 radii (v(0), the bracket, the monotonicity grid,
+ * halvings of [h, 2h] to 1e-10 2h) with a total that, once the bisection
+ * has a lower end lo > 0, never falls below the radii it takes (an upper
+ * bound; on this family the hint is already unstable, lo = 0 until the
+ * first halving, the 12th radius: the 13th report on), and
+ * critical B's first total (1 + 4 + min(n, 13) solves) bounds what it
+ * takes. */
+Test(exact_compute, reports_the_units_of_every_stage_from_zero_to_its_total)
+{
+    linstab_family *f = tu_family_dense(12, 4, 1, 8);
+    linstab_rotated rf = tu_rotate(f);
+    double l1 = rf.l[0];
+    double etas[2] = {0.5 / l1, 1.5 / l1};
+    for (int c = 0; c < 2; c++) {
+        linstab_hyper h = {etas[c], 3, 0.05 / l1, LINSTAB_SAMPLING_WITH};
+        linstab_exact_opts o = linstab_exact_defaults();
+        o.lyap_runs = 3;
+        o.lyap_steps = 320;
+        o.lemma_k = 7;
+        unit_log g = {.order = 1};
+        o.progress_units = log_units;
+        o.progress_ctx = &g;
+        linstab_exact ex;
+        linstab_error err;
+        cr_assert_eq(linstab_exact_compute(&rf, &h, LINSTAB_OPT_SAM_INDEP, &o, &ex, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert(ex.sam_available && ex.lyap_done && !ex.lyap.exact);
+        cr_expect(g.order, "stages in order");
+        for (int s = 0; s < LINSTAB_EXACT_STAGES; s++) {
+            cr_expect_geq(g.count[s], 2, "eta %g stage %d: a start and an end", etas[c], s);
+            cr_expect(!g.bad[s], "eta %g stage %d", etas[c], s);
+            cr_expect(g.last_done[s] == g.last_total[s] && g.last_done[s] >= 1, "eta %g stage %d: %zu/%zu",
+                      etas[c], s, g.last_done[s], g.last_total[s]);
+        }
+        cr_expect(g.first_total[6] == 7 && g.max_total[6] == 7, "Lemma 4.1: 7 terms throughout");
+        cr_expect_eq(g.count[6], 1 + 7 + 1, "a start, 7 terms, the end");
+        cr_expect_eq(g.last_total[7], 3 * 320);
+        cr_expect_eq(g.count[7], 2 + 3 * 16 + 1, "start, MC start, 16 per run, the end");
+        if (isnan(ex.sam_critical_rho)) {
+            cr_expect_eq(g.last_done[5], 1, "unstable at rho = 0: one radius");
+        } else {
+            cr_expect_geq(g.last_done[5], 43, "critical rho: %zu radii", g.last_done[5]);
+            cr_expect_geq(g.min_total_after[5], g.last_done[5], "critical rho's total fell below its radii");
+        }
+        cr_expect_eq(g.first_total[2], 1 + 4 + 12);
+        cr_expect_leq(g.last_done[2], g.first_total[2], "critical B: %zu solves", g.last_done[2]);
+        cr_expect_eq(g.last_done[0], 1);
+        cr_expect_eq(g.last_done[1], 1);
+    }
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
+}

@@ -256,3 +256,49 @@ Test(mlp_family, the_per_sample_sharpness_follows_the_data_after_validation)
     linstab_npy_array_free(&Y);
     linstab_mlp_free(m);
 }
+
+typedef struct fam_calls {
+    size_t count, first_done, first_total, last_done, last_total;
+    int back; /* done went back */
+} fam_calls;
+
+static void fam_progress(size_t done, size_t total, void *ctx)
+{
+    fam_calls *c = ctx;
+    if (c->count == 0) {
+        c->first_done = done;
+        c->first_total = total;
+    } else if (done < c->last_done) {
+        c->back = 1;
+    }
+    c->count++;
+    c->last_done = done;
+    c->last_total = total;
+}
+
+/* The progress form of linstab_mlp_family: the same bytes, (0, n) first,
+ * (n, n) last, the count never going back. */
+Test(mlp_family, with_progress_is_the_same_family_from_zero_to_n_samples)
+{
+    size_t sizes[3] = {3, 4, 2};
+    linstab_mlp *m = net(LINSTAB_AD_TANH, 1, 120, sizes, 2);
+    linstab_array X = matrix(7, 3, 121), Y = matrix(7, 2, 122);
+    linstab_error err;
+    for (int gn = 0; gn <= 1; gn++) {
+        linstab_family *f = NULL, *g = NULL;
+        fam_calls c = {0};
+        cr_assert_eq(linstab_mlp_family(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, gn, 0, &f, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_eq(linstab_mlp_family_progress(m, &X, &Y, LINSTAB_LOSS_MSE, 0.0, gn, 0, fam_progress, &c, &g, &err),
+                     LINSTAB_OK, "%s", err.msg);
+        size_t per = f->d * f->k;
+        cr_expect(memcmp(f->data, g->data, 7 * per * sizeof(double)) == 0, "gn %d", gn);
+        cr_expect(c.first_done == 0 && c.first_total == 7, "first (%zu, %zu)", c.first_done, c.first_total);
+        cr_expect(c.last_done == 7 && c.last_total == 7, "last (%zu, %zu)", c.last_done, c.last_total);
+        cr_expect(!c.back && c.count >= 2 && c.count <= 2 + 6, "%zu calls", c.count);
+        linstab_family_free(f);
+        linstab_family_free(g);
+    }
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
+    linstab_mlp_free(m);
+}

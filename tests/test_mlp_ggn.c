@@ -460,3 +460,67 @@ Test(mlp_ggn, matrix_free_gn_s2_over_several_chunks_equals_the_explicit_factors)
     linstab_family_free(f);
     linstab_mlp_free(m);
 }
+
+/* The exact trace without products (mlp_trace.c) against the per-sample
+ * matrices of linstab_mlp_family (forward-over-reverse, one sample at a
+ * time): (1/n) sum_i tr H_i for the exact Hessians, (1/n) sum_i ||U_i||_F^2
+ * for the Gauss-Newton factors.  Both losses (CE with label smoothing),
+ * every output activation, with and without biases, one and three layers,
+ * 70 samples (two chunks of the trace's forward pass) at a random point
+ * (not a minimum: the second-derivative terms matter); the same bytes on 1
+ * and 2 threads.  Both sides are sums of O(p n) terms of size O(1): 1e-12
+ * relative leaves room for their rounding and none for a dropped term. */
+#include <omp.h>
+
+Test(mlp_ggn, hessian_trace_equals_the_per_sample_matrices_exact_and_gauss_newton)
+{
+    enum { n = 70 };
+    double Xb[n * D0], Lb[n], Yb[n * K];
+    gsl_rng *r = tu_rng(5150);
+    tu_gauss(r, Xb, n * D0);
+    tu_gauss(r, Yb, n * K);
+    gsl_rng_free(r);
+    for (size_t i = 0; i < n; i++) Lb[i] = (double)((i * 7) % K);
+    for (int shape = 0; shape <= 1; shape++)
+        for (int a = 0; a < 5; a++)
+            for (int ce = 0; ce <= 1; ce++) {
+                int bias = (a + shape) % 2 == 0;
+                linstab_mlp *m = net(shape, outs[a], bias, 900 + 10 * a + 2 * shape + ce);
+                size_t p = m->p;
+                linstab_array X = {2, {n, D0}, Xb}, Y = ce ? (linstab_array){1, {n}, Lb} : (linstab_array){2, {n, K}, Yb};
+                linstab_loss loss = ce ? LINSTAB_LOSS_CE : LINSTAB_LOSS_MSE;
+                double sm = ce ? 0.1 : 0.0;
+                for (int gn = 0; gn <= 1; gn++) {
+                    linstab_family *f = NULL;
+                    linstab_error err;
+                    cr_assert_eq(linstab_mlp_family(m, &X, &Y, loss, sm, gn, 0, &f, &err), LINSTAB_OK, "%s", err.msg);
+                    double ref = 0.0, scale = 0.0;
+                    for (size_t i = 0; i < n; i++)
+                        if (gn)
+                            for (size_t q = 0; q < p * K; q++) {
+                                double u = f->data[i * p * K + q];
+                                ref += u * u;
+                                scale += u * u;
+                            }
+                        else
+                            for (size_t q = 0; q < p; q++) {
+                                ref += f->data[(i * p + q) * p + q];
+                                scale += fabs(f->data[(i * p + q) * p + q]);
+                            }
+                    ref /= n;
+                    scale /= n;
+                    double t1 = NAN, t2 = NAN;
+                    omp_set_num_threads(1);
+                    cr_assert_eq(linstab_mlp_hessian_trace(m, &X, &Y, loss, sm, gn, &t1, &err), LINSTAB_OK, "%s",
+                                 err.msg);
+                    omp_set_num_threads(2);
+                    cr_assert_eq(linstab_mlp_hessian_trace(m, &X, &Y, loss, sm, gn, &t2, &err), LINSTAB_OK, "%s",
+                                 err.msg);
+                    cr_expect(fabs(t1 - ref) <= 1e-12 * scale, "shape %d out %d ce %d gn %d: trace %.17g vs %.17g",
+                              shape, a, ce, gn, t1, ref);
+                    cr_expect_eq(memcmp(&t1, &t2, sizeof t1), 0, "1 vs 2 threads: %.17g vs %.17g", t1, t2);
+                    linstab_family_free(f);
+                }
+                linstab_mlp_free(m);
+            }
+}

@@ -15,8 +15,10 @@
 
 #include <criterion/criterion.h>
 
+#include "linstab/map.h"
 #include "linstab/objective.h"
 #include "linstab/plot.h"
+#include "svgutil.h"
 #include "testutil.h"
 
 /* ---- the rate line ---- */
@@ -520,4 +522,176 @@ Test(plot, a_curve_with_empty_cells_joins_its_finite_points)
     free(svg);
     unlink(p);
     free(p);
+}
+
+/* ---- logarithmic axes of less than two decades ---- */
+
+/*
+ * One curve through (1, y0), (2, y1), (3, y2) on a log y axis, drawn with
+ * PLplot's own svg driver (text as <text>): every label in want[] is a
+ * <text> of the figure, anchored at the height where the curve's own
+ * vertices put log10 of its value (the page y is affine in log10 y: fitted
+ * through the first and last vertex, the middle vertex checks the fit).
+ * values[k] is the number label want[k] stands for; unit is the text that
+ * says the labels count units of 10^e ("(×10-6)", the exponent a
+ * superscript), or NULL when they are the values themselves (then there is
+ * no such text).
+ */
+static void expect_log_labels(const double y[3], const char *const *want, const double *values, size_t nwant,
+                              const char *unit)
+{
+    double x[3] = {1, 2, 3};
+    const double *ys[1] = {y};
+    const char *names[1] = {"y"};
+    linstab_error err = {0};
+    char *p = tu_tmppath(".svg");
+    cr_assert_eq(linstab_plot_lines(3, x, 1, ys, names, "x", "y", "", 1, "svg", p, &err), LINSTAB_OK, "%s", err.msg);
+    size_t len, nt, np;
+    char *svg = slurp(p, &len);
+    svg_text *t;
+    svg_poly *v;
+    nt = svg_texts(svg, &t);
+    np = svg_polys(svg, &v);
+    const svg_poly *curve = NULL; /* the first curve's colour, (200, 30, 30) */
+    for (size_t i = 0; i < np && curve == NULL; i++)
+        if (strcmp(v[i].stroke, "#C81E1E") == 0 && v[i].n == 3) curve = &v[i];
+    cr_assert_not_null(curve, "no polyline of the 3 points");
+    double b = (curve->xy[5] - curve->xy[1]) / (log10(y[2]) - log10(y[0])), a = curve->xy[1] - b * log10(y[0]);
+    /* the SVG writes vertices to 0.01 and anchors to 1e-6 page units, and
+     * PLplot places both on its own integer grid (a few per page unit) */
+    cr_expect(fabs(a + b * log10(y[1]) - curve->xy[3]) <= 0.05, "the curve is not drawn on a log axis (%.3f, %.3f)",
+              a + b * log10(y[1]), curve->xy[3]);
+    for (size_t k = 0; k < nwant; k++) {
+        const svg_text *lab = NULL; /* the y axis's: left of the curve (the x axis has labels too) */
+        for (size_t i = 0; i < nt && lab == NULL; i++)
+            if (strcmp(t[i].s, want[k]) == 0 && t[i].x < curve->xy[0]) lab = &t[i];
+        cr_expect_not_null(lab, "no tick label '%s' (y from %g to %g)", want[k], y[0], y[2]);
+        if (lab == NULL) continue;
+        double at = a + b * log10(values[k]);
+        cr_expect(fabs(lab->y - at) <= 0.05, "label '%s' at page y %.3f, its value is at %.3f", want[k], lab->y, at);
+    }
+    const svg_text *u = NULL;
+    for (size_t i = 0; i < nt && u == NULL; i++)
+        if (strncmp(t[i].s, "(\u00d710", 4) == 0) u = &t[i];
+    if (unit != NULL) cr_expect(u != NULL && strcmp(u->s, unit) == 0, "no unit '%s' (y from %g to %g)", unit, y[0], y[2]);
+    else cr_expect_null(u, "a unit '%s' for labels that are the values", u != NULL ? u->s : "");
+    svg_texts_free(t, nt);
+    svg_polys_free(v, np);
+    free(svg);
+    unlink(p);
+    free(p);
+}
+
+Test(plot, a_log_axis_of_less_than_two_decades_is_labelled_at_1_2_5_or_finer_times_a_power_of_ten)
+{
+    need_plots();
+    /* 0.4 of a decade: PLplot's own log axis labels nothing here */
+    expect_log_labels((double[]){0.2, 0.3, 0.5}, (const char *[]){"0.2", "0.3", "0.4", "0.5"},
+                      (double[]){0.2, 0.3, 0.4, 0.5}, 4, NULL);
+    /* 1.2 decades: 1, 2, 5 x 10^k */
+    expect_log_labels((double[]){0.2, 1.0, 3.0}, (const char *[]){"0.2", "0.5", "1", "2"}, (double[]){0.2, 0.5, 1, 2},
+                      4, NULL);
+    /* beyond 0.001 .. 99999: mantissas in units of the largest tick's power
+     * of ten, here 10^-5 (the window reaches 1e-5), said once */
+    expect_log_labels((double[]){2e-6, 5e-6, 9e-6}, (const char *[]){"0.2", "0.5", "1"}, (double[]){2e-6, 5e-6, 1e-5},
+                      3, "(\u00d710-5)");
+    expect_log_labels((double[]){1.2e5, 2.5e5, 3.5e5}, (const char *[]){"1.5", "2.0", "3.0", "3.5"},
+                      (double[]){1.5e5, 2e5, 3e5, 3.5e5}, 4, "(\u00d7105)");
+    /* a thousandth of a decade: multiples of a step of the values */
+    expect_log_labels((double[]){1.001, 1.002, 1.004}, (const char *[]){"1.001", "1.002", "1.003", "1.004"},
+                      (double[]){1.001, 1.002, 1.003, 1.004}, 4, NULL);
+    /* 3.5 decades: PLplot's own labels at the powers of ten */
+    expect_log_labels((double[]){1e-8, 1e-7, 3e-5}, (const char *[]){"10-8", "10-7", "10-6", "10-5"},
+                      (double[]){1e-8, 1e-7, 1e-6, 1e-5}, 4, NULL);
+}
+
+/* ---- the exact mean-square boundary of a map ---- */
+
+/*
+ * Dexter et al. (2024) Section 5.1 construction (n samples, coherence
+ * sigma), Bernoulli sampling (SPEC.md section 6): the coordinates decouple
+ * and the mean-square radius is the larger of the factors of coordinate 1
+ * and of the others, smooth in a real batch size B.
+ */
+static double dexter_radius(double n, double sigma, double eta, double B)
+{
+    double f1 = 1.0 - 4.0 * eta + 4.0 * eta * eta + 4.0 * eta * eta * (n / B - 1.0) / sigma;
+    double fj = 1.0 - 4.0 * eta / sigma + 4.0 * eta * eta * n / (sigma * sigma * B);
+    return sigma < n ? fmax(f1, fj) : f1;
+}
+
+/* Where those factors equal 1, solved in closed form: f1 = 1 at
+ * B = n / (1 + sigma (1 - eta)/eta), fj = 1 at B = eta n / sigma; each
+ * decreases in B, so the critical batch size is the larger one.  Solved for
+ * eta instead: eta* = min(sigma / (sigma + n/B - 1), sigma B / n). */
+static double dexter_critical_batch(double n, double sigma, double eta)
+{
+    return fmax(n / (1.0 + sigma * (1.0 - eta) / eta), sigma < n ? eta * n / sigma : 0.0);
+}
+
+static double dexter_critical_eta(double n, double sigma, double B)
+{
+    return fmin(sigma / (sigma + n / B - 1.0), sigma < n ? sigma * B / n : INFINITY);
+}
+
+/*
+ * linstab_plot_map_boundary on a Dexter map (x = sigma, y = yspec), the
+ * cells' radii given by the closed form: one crossing per column, at the
+ * closed-form critical value of y.  The bisection stops at a relative
+ * width of 1e-12 and returns the middle; the radius it bisects on has a
+ * relative error of a few eps, which moves the crossing by eps / |d log r
+ * / d log y| -- at most 10 eps here (the slopes are >= 0.05) -- so the
+ * points agree to 2e-12 relative.
+ */
+static void expect_boundary_closed_form(const char *yspec, double eta, size_t batch, int log_axis)
+{
+    linstab_error err = {0};
+    linstab_map_axis x = {0}, y = {0};
+    cr_assert_eq(linstab_map_axis_parse("sigma=1:50:2", &x, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(linstab_map_axis_parse(yspec, &y, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(y.log, log_axis);
+    const double n = 100.0;
+    linstab_map_source src = {NULL, NAN, NAN, 100, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.sampling = LINSTAB_SAMPLING_BERNOULLI;
+    p.eta = eta;
+    p.batch = batch;
+    size_t nx = x.count, ny = y.count;
+    double *rad = malloc(nx * ny * sizeof *rad), *pts = malloc(2 * (nx + 1) * (ny + 1) * sizeof *pts);
+    cr_assert(rad != NULL && pts != NULL);
+    int eta_axis = y.kind == LINSTAB_MAP_AXIS_ETA;
+    for (size_t iy = 0; iy < ny; iy++)
+        for (size_t ix = 0; ix < nx; ix++)
+            rad[iy * nx + ix] = dexter_radius(n, x.values[ix], eta_axis ? y.values[iy] : eta,
+                                              eta_axis ? (double)batch : y.values[iy]);
+    size_t np = 0;
+    int along = -1;
+    cr_assert_eq(linstab_plot_map_boundary(&src, &p, &x, &y, rad, 0.0, pts, &np, &along, &err), LINSTAB_OK, "%s",
+                 err.msg);
+    cr_expect_eq(along, 1, "the boundary is solved along y (%s)", yspec);
+    cr_assert_eq(np, nx + 1, "%s: %zu points for %zu columns: one crossing each, then a break", yspec, np, nx);
+    cr_expect(isnan(pts[2 * nx]) && isnan(pts[2 * nx + 1]));
+    double worst = 0.0;
+    for (size_t ix = 0; ix < nx; ix++) {
+        double sigma = x.values[ix];
+        double want = eta_axis ? dexter_critical_eta(n, sigma, (double)batch) : dexter_critical_batch(n, sigma, eta);
+        cr_expect_eq(pts[2 * ix], sigma, "%s: point %zu is not on its column", yspec, ix);
+        double rel = fabs(pts[2 * ix + 1] - want) / want;
+        worst = fmax(worst, rel);
+        cr_expect(rel <= 2e-12, "%s: sigma %g: crossing at %.17g, closed form %.17g (rel %.3g)", yspec, sigma,
+                  pts[2 * ix + 1], want, rel);
+    }
+    cr_log_info("%s: largest relative distance to the closed form %.3g", yspec, worst);
+    free(rad);
+    free(pts);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+}
+
+Test(plot, the_map_boundary_is_the_closed_form_critical_batch_and_learning_rate_of_the_dexter_construction)
+{
+    /* Dexter et al. (2024) Figure 1's grid (n = 100, eta = 0.8) */
+    expect_boundary_closed_form("batch=1:100:2", 0.8, 0, 0);
+    /* a log eta axis at B = 10: bisection in log10 eta */
+    expect_boundary_closed_form("eta=log:0.05:1.5:23", NAN, 10, 1);
 }

@@ -21,6 +21,9 @@
  * (1e-12 here) times ||A|| times 10; eigenvectors by sin of the angle <=
  * residual / gap.
  */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -658,4 +661,114 @@ Test(spectrum, gauss_newton_operator_equals_the_mean_of_the_factor_products)
     check_gn(LINSTAB_LOSS_CE, 0);
     check_gn(LINSTAB_LOSS_MSE, 1);
     check_gn(LINSTAB_LOSS_CE, 1);
+}
+
+/* The operator's cached primal pass (its applies, and its quadratic forms by
+ * a second-order forward pass) against linstab_mlp_hvp, which recomputes
+ * everything per call: a 3-5-4-2 network (two hidden layers, so that the
+ * second-order tangents cross a hidden layer), MSE and CE, with and without
+ * an output activation, 1030 rows (two chunks of the cache). */
+static void check_cached(linstab_loss loss, int out_act, linstab_ad_op act)
+{
+    size_t sizes[4] = {3, 5, 4, 2};
+    linstab_mlp *m = NULL;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_mlp_alloc(sizes, 3, act, 1, &m, &err), LINSTAB_OK);
+    linstab_mlp_init(m, 11);
+    for (size_t j = 0; j < m->p; j++) m->theta[j] += 0.3 * sin(2.0 + (double)j);
+    if (out_act) cr_assert_eq(linstab_mlp_set_output(m, LINSTAB_AD_SIGMOID, &err), LINSTAB_OK);
+    linstab_array X, Y;
+    tiny_data(1030, loss, &X, &Y);
+    double sm = loss == LINSTAB_LOSS_CE ? 0.1 : 0.0;
+    size_t p = m->p, n = X.shape[0];
+    linstab_operator op;
+    cr_assert_eq(linstab_mlp_hessian_operator(m, &X, &Y, loss, sm, 0, &op, &err), LINSTAB_OK);
+    double *Z = malloc(3 * p * sizeof *Z), *y = malloc(p * sizeof *y), *r = malloc(p * sizeof *r), t[3];
+    gsl_rng *g = tu_rng(5);
+    tu_gauss(g, Z, 3 * p);
+    gsl_rng_free(g);
+    cr_assert_eq(linstab_mlp_hessian_operator_quad(&op, 3, Z, t, &err), LINSTAB_OK, "%s", err.msg);
+    for (size_t j = 0; j < 3; j++) {
+        const double *z = Z + j * p;
+        cr_assert_eq(op.apply(z, y, op.ctx, &err), LINSTAB_OK);
+        cr_assert_eq(linstab_mlp_hvp(m, X.data, Y.data, n, loss, sm, z, r, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_leq(tu_rel_diff(y, r, p), 1e-13, "cached apply vs linstab_mlp_hvp (vector %zu)", j);
+        double zr = cblas_ddot((int)p, z, 1, r, 1);
+        cr_assert_leq(fabs(t[j] - zr), 1e-12 * cblas_dnrm2((int)p, z, 1) * cblas_dnrm2((int)p, r, 1),
+                      "z'Hz by the second-order forward %.17g vs z'(Hz) %.17g", t[j], zr);
+    }
+#ifdef _OPENMP
+    /* the slots' partial sums in a fixed order: the same bytes on 1 and 2 threads */
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    cr_assert_eq(op.apply(Z, y, op.ctx, &err), LINSTAB_OK);
+    omp_set_num_threads(2);
+    cr_assert_eq(op.apply(Z, r, op.ctx, &err), LINSTAB_OK);
+    cr_assert(memcmp(y, r, p * sizeof *y) == 0, "the cached apply depends on the thread count");
+    omp_set_num_threads(nt);
+#endif
+    linstab_operator bad = op;
+    bad.dim = p + 1;
+    cr_assert_eq(linstab_mlp_hessian_operator_quad(&bad, 1, Z, t, &err), LINSTAB_EINVAL);
+    linstab_mlp_hessian_operator_free(&op);
+    free(Z);
+    free(y);
+    free(r);
+    linstab_npy_array_free(&X);
+    linstab_npy_array_free(&Y);
+    linstab_mlp_free(m);
+}
+
+Test(spectrum, cached_operator_and_its_quadratic_forms_equal_the_uncached_products)
+{
+    for (int out = 0; out < 2; out++) {
+        check_cached(LINSTAB_LOSS_MSE, out, LINSTAB_AD_TANH);
+        check_cached(LINSTAB_LOSS_CE, out, LINSTAB_AD_TANH);
+        check_cached(LINSTAB_LOSS_MSE, out, LINSTAB_AD_SOFTPLUS);
+    }
+}
+
+/* A diagonal operator (the blocked reorthogonalization needs dim >= 4096). */
+static linstab_status apply_diag(const double *x, double *y, void *ctx, linstab_error *err)
+{
+    (void)err;
+    const double *d = ctx;
+    for (size_t i = 0; i < 6000; i++) y[i] = d[i] * x[i];
+    return LINSTAB_OK;
+}
+
+Test(spectrum, lanczos_of_a_large_operator_is_exact_for_moments_and_independent_of_the_thread_count)
+{
+    size_t n = 6000, m = 12;
+    double *d = malloc(n * sizeof *d), *v = malloc(n * sizeof *v), nodes[12], weights[12];
+    for (size_t i = 0; i < n; i++) d[i] = -1.0 + 3.0 * (double)i / (double)(n - 1) + 0.2 * sin((double)i);
+    gsl_rng *g = tu_rng(33);
+    tu_gauss(g, v, n);
+    gsl_rng_free(g);
+    linstab_operator op = {n, apply_diag, apply_diag, NULL, 1, d};
+    size_t steps = 0;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_spectrum_lanczos(&op, v, m, nodes, weights, &steps, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(steps, m);
+    double vv = cblas_ddot((int)n, v, 1, v, 1);
+    for (size_t k = 0; k <= 2 * m - 1; k++) {
+        double mom = 0.0, quad = 0.0;
+        for (size_t i = 0; i < n; i++) mom += v[i] * v[i] * pow(d[i], (double)k);
+        mom /= vv;
+        for (size_t i = 0; i < m; i++) quad += weights[i] * pow(nodes[i], (double)k);
+        double tol = 1e-12 * pow(2.2, (double)k);
+        if (k <= 2 * m - 1)
+            cr_assert_leq(fabs(quad - mom), tol, "moment %zu: %.17g vs %.17g", k, quad, mom);
+    }
+#ifdef _OPENMP
+    double nodes2[12], weights2[12];
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(nt == 1 ? 2 : 1);
+    cr_assert_eq(linstab_spectrum_lanczos(&op, v, m, nodes2, weights2, &steps, &err), LINSTAB_OK, "%s", err.msg);
+    omp_set_num_threads(nt);
+    cr_assert(memcmp(nodes, nodes2, sizeof nodes) == 0 && memcmp(weights, weights2, sizeof weights) == 0,
+              "Lanczos depends on the thread count");
+#endif
+    free(d);
+    free(v);
 }

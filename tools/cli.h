@@ -126,7 +126,10 @@ int cli_output_close(const char *cmd, cli_output *o, int ok);
  * NULL: the message is "linstab: error: ...". */
 int cli_stdout_check(const char *cmd);
 
-/* Progress on stderr when it is a terminal (no-op otherwise or if quiet). */
+/* The progress bar (cli_progress.h); cli_progress: the one-call form, a
+ * bar that begins at done = 0 and ends at done = total (what: a static
+ * string).  Nothing when quiet. */
+#include "cli_progress.h"
 void cli_progress(const char *what, size_t done, size_t total, int quiet);
 
 #endif

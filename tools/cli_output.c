@@ -97,15 +97,23 @@ int cli_output_close(const char *cmd, cli_output *o, int ok)
     return ok && !failed ? 0 : 1;
 }
 
+/* The old one-call bar, on the shared state of cli_progress.h: a bar
+ * begins at done 0 (or a new label) and ends at done = total. */
 void cli_progress(const char *what, size_t done, size_t total, int quiet)
 {
-    if (quiet || !isatty(STDERR_FILENO) || total == 0) return;
-    int width = 30, fill = (int)((double)done / (double)total * width);
-    fprintf(stderr, "\r%-10s [", what);
-    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : ' ', stderr);
-    fprintf(stderr, "] %zu/%zu", done, total);
-    if (done >= total) fputc('\n', stderr);
-    fflush(stderr);
+    static cli_progress_state st;
+    static int running;
+    if (total == 0) return;
+    if (!running || done == 0 || st.what == NULL || strcmp(st.what, what) != 0) {
+        if (running) cli_progress_end(&st);
+        cli_progress_begin(&st, what, 0, total, quiet);
+        running = 1;
+    }
+    cli_progress_update(&st, done, total);
+    if (done >= total) {
+        cli_progress_end(&st);
+        running = 0;
+    }
 }
 
 int cli_mkdir_p(const char *path)

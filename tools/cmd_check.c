@@ -96,17 +96,31 @@ static const cli_command check_cmd = {
         CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, required, usage, 24};
 
-/* Stages of the exact section on stderr when it is a terminal: on a large
- * family they take seconds to minutes each. */
+/* The exact section's stages, each a bar of its units with an ETA
+ * (exact.h, progress_units; cli_progress.h): on a large family they take
+ * seconds to minutes each.  The label is "exact NAME"; a stage whose total
+ * is an upper bound or an estimate says so in the ETA it gives (the
+ * bar ends early rather than late). */
+typedef struct exact_bar {
+    int quiet;
+    char label[40];
+    cli_progress_state bar;
+} exact_bar;
+
 static void exact_progress(int stage, const char *name, void *ctx)
 {
-    if (*(const int *)ctx || !isatty(STDERR_FILENO)) return; /* ctx: --quiet */
-    if (stage >= LINSTAB_EXACT_STAGES) {
-        fprintf(stderr, "\r%-60s\r", "");
-    } else {
-        fprintf(stderr, "\rexact [%d/%d] %-14s", stage + 1, LINSTAB_EXACT_STAGES, name);
-    }
-    fflush(stderr);
+    exact_bar *x = ctx;
+    if (stage >= LINSTAB_EXACT_STAGES) return; /* each stage ended its bar */
+    snprintf(x->label, sizeof x->label, "exact %s", name);
+}
+
+static void exact_units(int stage, size_t done, size_t total, void *ctx)
+{
+    (void)stage;
+    exact_bar *x = ctx;
+    if (done == 0) cli_progress_begin(&x->bar, x->label, 0, total, x->quiet);
+    else cli_progress_update(&x->bar, done, total);
+    if (done > 0 && done >= total) cli_progress_end(&x->bar);
 }
 
 int cmd_check(int argc, char **argv)
@@ -163,12 +177,14 @@ int cmd_check(int argc, char **argv)
     copts.lambda_min = src.model != NULL; /* the premise of every result: an interpolating minimum */
     copts.sam_variant = variant;
     copts.exact_opts = xo;
+    exact_bar xbar = {co.quiet, "exact", {0}};
     copts.exact_opts.progress = exact_progress;
-    copts.exact_opts.progress_ctx = &co.quiet;
+    copts.exact_opts.progress_units = exact_units;
+    copts.exact_opts.progress_ctx = &xbar;
     copts.stage = stage_cb;
     linstab_status st = linstab_check_take(f, &h, &copts, &res, &err);
     f = NULL; /* taken over */
-    if (st != LINSTAB_OK && exact && !res.have_exact) exact_progress(LINSTAB_EXACT_STAGES, "", &co.quiet);
+    if (st != LINSTAB_OK) cli_progress_stop(&xbar.bar); /* a failed stage: end its line */
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);

@@ -131,6 +131,8 @@ int cmd_critical(int argc, char **argv)
             goto done;
         }
     }
+    cli_progress_state bar = {0}; /* batch sizes done of nb */
+    if (st == LINSTAB_OK) cli_progress_begin(&bar, "critical", 0, nb, quiet);
     for (size_t t = 0; st == LINSTAB_OK && t < nb; t++) {
         size_t B = batches[t];
         double a, b;
@@ -145,8 +147,10 @@ int cmd_critical(int argc, char **argv)
             linstab_sam_available_rank(variant, n, rf.f->d, B, sampling)) {
             st = linstab_sam_eta_star(&rf, variant, rho, B, sampling, &eo, &rw->eta_sam, &err);
         }
-        cli_progress("critical", t + 1, nb, quiet);
+        if (st == LINSTAB_OK) cli_progress_update(&bar, t + 1, nb);
     }
+    if (st == LINSTAB_OK) cli_progress_end(&bar);
+    else cli_progress_stop(&bar);
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, cli_msg(&err));
         rc = cli_exit_code(st);

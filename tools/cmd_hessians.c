@@ -62,6 +62,11 @@ static const cli_command hessians_cmd = {
         CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, NULL, usage, 22};
 
+static void hessians_progress(size_t done, size_t total, void *ctx)
+{
+    cli_progress_update(ctx, done, total);
+}
+
 int cmd_hessians(int argc, char **argv)
 {
     const char *cmd = "hessians";
@@ -138,15 +143,20 @@ int cmd_hessians(int argc, char **argv)
     double avail = co.src.max_memory > 0 ? co.src.max_memory : cli_available_memory();
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    linstab_status st = linstab_mlp_family(m, &X, &Y, loss, smoothing, gn, (size_t)avail, &f, &err);
+    /* the bar: samples done of n */
+    cli_progress_state bar = {0};
+    cli_progress_begin(&bar, "hessians", 0, X.shape[0], quiet);
+    linstab_status st = linstab_mlp_family_progress(m, &X, &Y, loss, smoothing, gn, (size_t)avail,
+                                                    hessians_progress, &bar, &f, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st != LINSTAB_OK) {
+        cli_progress_stop(&bar);
         fprintf(stderr, "linstab %s: error: %s: %s%s\n", cmd, st == LINSTAB_EDATA ? data : model, cli_msg(&err),
                 st == LINSTAB_ENOMEM && !gn ? CLI_EXACT_HESSIANS_HINT : "");
         rc = cli_exit_code(st == LINSTAB_EINVAL ? LINSTAB_EDATA : st);
         goto done;
     }
-    if (!quiet) cli_progress("hessians", X.shape[0], X.shape[0], quiet);
+    cli_progress_end(&bar);
     if (linstab_family_save(f, out, &err) != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;

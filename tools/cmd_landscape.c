@@ -192,13 +192,13 @@ static void describe(const dir_spec *ds, char *buf, size_t len)
 }
 
 typedef struct progress_ctx {
-    int quiet;
+    cli_progress_state bar; /* points evaluated of the grid's */
 } progress_ctx;
 
 static void on_progress(size_t done, size_t total, void *vctx)
 {
     progress_ctx *c = vctx;
-    cli_progress("landscape", done, total, c->quiet);
+    cli_progress_update(&c->bar, done, total);
 }
 
 /* Make ds->d (p) for the model; which = 1 or 2 (the option's number).
@@ -390,7 +390,8 @@ int cmd_landscape(int argc, char **argv)
     }
     linstab_status st = linstab_landscape_grid(lo, hi, points, t, &err);
     if (st == LINSTAB_OK && surface) st = linstab_landscape_grid(lo2, hi2, points2, t2, &err);
-    progress_ctx pc = {co.quiet};
+    progress_ctx pc = {{0}};
+    cli_progress_begin(&pc.bar, "landscape", 0, total, co.quiet);
     linstab_landscape_opts lo_opts = linstab_landscape_defaults();
     lo_opts.h = h;
     lo_opts.threads = co.threads;
@@ -400,6 +401,8 @@ int cmd_landscape(int argc, char **argv)
     if (st == LINSTAB_OK && !surface) st = linstab_landscape_slice(&lm, d1.d, to_theta, points, t, &lo_opts, L, D2, C, &err);
     if (st == LINSTAB_OK && surface)
         st = linstab_landscape_surface(&lm, d1.d, to_theta, d2.d, points, t, points2, t2, &lo_opts, L, &err);
+    if (st == LINSTAB_OK) cli_progress_end(&pc.bar);
+    else cli_progress_stop(&pc.bar);
     if (st != LINSTAB_OK) {
         rc = cli_fail(cmd, &err);
         goto done;

@@ -84,7 +84,12 @@ static const char *const usage =
     "@out=DIR output folder (created if missing)\n"
     "  --no-plot         no figures\n"
     "  --plot-eta-squared  draw eta^2 on the eta axis (Dexter et al. 2024, Fig. 2)\n"
-    "  --title T         figure title\n"
+    "  --title T         the figure's first title line (PLplot text); the title\n"
+    "                    is two lines: by default the optimizer, the fixed values\n"
+    "                    (eta, B, rho for SAM) and the family (Dexter et al.'s\n"
+    "                    construction with n and sigma, or the file with n and\n"
+    "                    d), then sampling, runs x steps and seed; with --title,\n"
+    "                    T, then all of those on the second line\n"
     "  --resume          finish a killed run from DIR/map.checkpoint (refused, saying\n"
     "                    why, unless written by this very run: same input file\n"
     "                    contents, same parameters and axes)\n"
@@ -110,43 +115,27 @@ static const cli_command map_cmd = {
         CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_THREADS) | CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, NULL, usage, 20};
 
-/* The bar: done of total cells, of which done - done0 in this run's el
- * seconds (done0: the cells a --resume found in the checkpoint).  The
- * rate and the ETA count only this run's cells over this run's time: the
- * checkpoint's cells cost nothing now, and counting them gave "ETA 0 s"
- * right after a resume.  Before this run has finished a cell there is no
- * rate ("ETA --").  Drawn on a terminal, or with LINSTAB_MAP_PROGRESS=1 one
- * line per update (the test hook). */
-static void progress(size_t done, size_t done0, size_t total, double el, int quiet, int lines)
-{
-    if (quiet || (!lines && !isatty(STDERR_FILENO))) return;
-    size_t now = done > done0 ? done - done0 : 0;
-    double rate = el > 0 && now > 0 ? (double)now / el : 0.0;
-    int width = 28, fill = (int)((double)done / (double)total * width);
-    fprintf(stderr, "%smap [", lines ? "" : "\r");
-    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : ' ', stderr);
-    fprintf(stderr, "] %zu/%zu cells", done, total);
-    if (done0 > 0) fprintf(stderr, " (%zu in %.3g s this run)", now, el);
-    if (rate > 0) fprintf(stderr, ", %.1f cells/s, ETA %.0f s   ", rate, (double)(total - done) / rate);
-    else fprintf(stderr, ", ETA --   ");
-    if (lines || done == total) fputc('\n', stderr);
-    fflush(stderr);
-}
-
-/* The grid's progress callback: the bar (rank 0), and the test hook
+/* The grid's progress callback: the bar (rank 0; cli_progress.h: done
+ * counts the cells a --resume found in the checkpoint, the rate and the
+ * ETA only this run's: the checkpoint's cells cost nothing now, and
+ * counting them gave "ETA 0 s" right after a resume), and the test hook
  * LINSTAB_MAP_ABORT_AFTER_CHUNKS=K that stops the run after the K-th chunk
  * (checkpointed), where the command then dies like a killed process. */
 typedef struct progress_ctx {
     int quiet, rank;
     long abort_after;
     size_t done0; /* cells done before this run (a resume's checkpoint) */
-    int lines;    /* LINSTAB_MAP_PROGRESS=1: a line per update, also off a terminal */
+    cli_progress_state bar; /* begun (rank 0) before the grid runs */
 } progress_ctx;
 
 static int map_progress(void *ctx, size_t done, size_t total, double seconds)
 {
+    (void)seconds; /* the bar keeps its own clock, from its begin */
     progress_ctx *pc = ctx;
-    if (pc->rank == 0) progress(done, pc->done0, total, seconds, pc->quiet, pc->lines);
+    if (pc->rank == 0) {
+        cli_progress_update(&pc->bar, done, total);
+        if (done >= total) cli_progress_end(&pc->bar);
+    }
     return pc->abort_after > 0 && --pc->abort_after == 0;
 }
 
@@ -594,9 +583,9 @@ agree:
     go.ident = &id;
     go.resume = resume;
     const char *hook = getenv("LINSTAB_MAP_ABORT_AFTER_CHUNKS");
-    const char *lines = getenv("LINSTAB_MAP_PROGRESS");
-    progress_ctx pc = {quiet, rank, hook ? strtol(hook, NULL, 10) : 0, 0, lines != NULL && strcmp(lines, "1") == 0};
+    progress_ctx pc = {quiet, rank, hook ? strtol(hook, NULL, 10) : 0, 0, {0}};
     if (resume && rank == 0 && !quiet) pc.done0 = resumed_cells(ckpt, &id, ncells);
+    if (rank == 0) cli_progress_begin(&pc.bar, "map", pc.done0, ncells, quiet);
     go.progress = map_progress;
     go.progress_ctx = &pc;
 #ifdef LINSTAB_MPI
@@ -605,6 +594,7 @@ agree:
     if (nranks > 1) go.partition = &part;
 #endif
     linstab_status gst = linstab_map_grid_run(&ms, &p, &x, &y, &go, &grid, &err);
+    if (rank == 0) cli_progress_stop(&pc.bar); /* a failed or stopped grid: end the line */
 #ifdef LINSTAB_MPI
     free(mp.buf);
 #endif

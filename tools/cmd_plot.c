@@ -17,7 +17,8 @@
 
 static const char *const usage =
     "usage: linstab plot --csv FILE --x COLUMN --y COLUMN[,COLUMN...] --out FIG.png|FIG.svg\n"
-    "                    [--title T] [--xlabel L] [--ylabel L] [--logy]\n"
+    "                    [--labels A,B,...] [--title T] [--xlabel L] [--ylabel L]\n"
+    "                    [--logy]\n"
     "       linstab plot --heatmap GRID.csv --path PATH.csv --out FIG.png|FIG.svg\n"
     "                    [--columns X,Y] [--extra PTS.csv] [--extra-joined]\n"
     "                    [--path-name T] [--extra-name T] [--logz] [--contours N]\n"
@@ -26,6 +27,11 @@ static const char *const usage =
     "Draw columns of a CSV file (header row, numeric cells) as curves against\n"
     "another column: up to 8 curves, with a legend; the format follows the\n"
     "extension of --out.  PLplot text escapes work in labels (#gs = sigma).\n"
+    "--labels names the curves in the legend, one name per --y column, in order\n"
+    "(default: the column names).  --logy: a logarithmic y axis; when the values\n"
+    "span less than two decades it is labelled at 1, 2, 5 (or finer) x 10^k\n"
+    "rather than at the powers of ten alone.  An empty cell is a missing value:\n"
+    "each curve joins its own values (a training log's sharpness every K steps).\n"
     "\n"
     "--heatmap: GRID.csv has columns x, y, z whose rows are the points of a\n"
     "regular grid (at least 2 x 2, evenly spaced x and y values, every point\n"
@@ -39,7 +45,8 @@ static const char *const usage =
     "--quiet is accepted, as by every command (plot shows no progress).\n";
 
 enum { OPT_CSV = 256, OPT_X, OPT_Y, OPT_TITLE, OPT_XL, OPT_YL, OPT_LOGY, OPT_HEATMAP, OPT_PATH, OPT_COLUMNS,
-       OPT_EXTRA, OPT_EXTRA_JOINED, OPT_PATH_NAME, OPT_EXTRA_NAME, OPT_LOGZ, OPT_CONTOURS, OPT_ZL };
+       OPT_EXTRA, OPT_EXTRA_JOINED, OPT_PATH_NAME, OPT_EXTRA_NAME, OPT_LOGZ, OPT_CONTOURS, OPT_ZL,
+       OPT_LABELS };
 
 static const struct option own_opts[] = {
     {"csv", required_argument, NULL, OPT_CSV},     {"x", required_argument, NULL, OPT_X},
@@ -50,8 +57,16 @@ static const struct option own_opts[] = {
     {"extra", required_argument, NULL, OPT_EXTRA}, {"extra-joined", no_argument, NULL, OPT_EXTRA_JOINED},
     {"path-name", required_argument, NULL, OPT_PATH_NAME}, {"extra-name", required_argument, NULL, OPT_EXTRA_NAME},
     {"logz", no_argument, NULL, OPT_LOGZ},         {"contours", required_argument, NULL, OPT_CONTOURS},
-    {"zlabel", required_argument, NULL, OPT_ZL},   {NULL, 0, NULL, 0}};
+    {"zlabel", required_argument, NULL, OPT_ZL},   {"labels", required_argument, NULL, OPT_LABELS},
+    {NULL, 0, NULL, 0}};
 static const cli_command plot_cmd = {"plot", CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET), own_opts, NULL, usage, 22};
+
+/* Say why the CSV file at path was refused: "FILE:LINE:COL: what" for a
+ * place in the file (msg starts with a digit, csv.h), else "FILE: what". */
+static void csv_error(const char *cmd, const char *path, const char *msg)
+{
+    fprintf(stderr, "linstab %s: error: %s:%s%s\n", cmd, path, msg[0] >= '0' && msg[0] <= '9' ? "" : " ", msg);
+}
 
 /* Points (columns xc, yc) of the CSV file at path: OUT *pts (n x 2, malloc'd), *n.  Returns 0, or 1 after
  * printing why. */
@@ -60,7 +75,7 @@ static int read_points(const char *cmd, const char *path, const char *xc, const 
     cli_csv tab;
     char msg[512];
     if (cli_csv_read(path, &tab, msg, sizeof msg) != 0) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, path, msg);
+        csv_error(cmd, path, msg);
         return 1;
     }
     long cx = cli_csv_column(&tab, xc), cy = cli_csv_column(&tab, yc);
@@ -128,7 +143,7 @@ static int heatmap(const char *cmd, const char *grid, const char *pathf, const c
     cli_csv tab;
     char msg[512];
     if (cli_csv_read(grid, &tab, msg, sizeof msg) != 0) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, grid, msg);
+        csv_error(cmd, grid, msg);
         return 1;
     }
     int rc = 0;
@@ -245,7 +260,7 @@ static int heatmap(const char *cmd, const char *grid, const char *pathf, const c
 int cmd_plot(int argc, char **argv)
 {
     const char *cmd = "plot";
-    const char *csv = NULL, *xs = NULL, *ys = NULL, *title = "", *xl = NULL, *yl = "";
+    const char *csv = NULL, *xs = NULL, *ys = NULL, *title = "", *xl = NULL, *yl = "", *labels = NULL;
     const char *grid = NULL, *pathf = NULL, *cols = NULL, *extraf = NULL, *pname = NULL, *ename = NULL, *zl = NULL;
     int logy = 0, logz = 0, joined = 0;
     size_t contours = 10;
@@ -271,13 +286,14 @@ int cmd_plot(int argc, char **argv)
         case OPT_LOGZ: logz = 1; break;
         case OPT_CONTOURS: ps.status = cli_parse_count(cmd, "--contours", optarg, 0, 100, &contours); break;
         case OPT_ZL: zl = optarg; break;
+        case OPT_LABELS: labels = optarg; break;
         }
         if (ps.status != 0) return ps.status;
     }
     const char *out = co.out;
     if (grid != NULL || pathf != NULL) {
-        if (csv || xs || ys || logy)
-            return cli_usage_error(cmd, "--heatmap draws a grid: --csv, --x, --y and --logy belong to curves");
+        if (csv || xs || ys || logy || labels)
+            return cli_usage_error(cmd, "--heatmap draws a grid: --csv, --x, --y, --labels and --logy belong to curves");
         if (!grid || !pathf || !out) return cli_usage_error(cmd, "--heatmap, --path and --out are required together");
         size_t ol = strlen(out);
         const char *dev = ol > 4 && strcmp(out + ol - 4, ".svg") == 0   ? "svg"
@@ -299,7 +315,7 @@ int cmd_plot(int argc, char **argv)
     char msg[512];
     int rc = cli_csv_read(csv, &tab, msg, sizeof msg);
     if (rc != 0) {
-        fprintf(stderr, "linstab %s: error: %s: %s\n", cmd, csv, msg);
+        csv_error(cmd, csv, msg);
         return 1;
     }
     /* the wanted columns */
@@ -317,10 +333,29 @@ int cmd_plot(int argc, char **argv)
         cy[ny++] = found;
     }
     if (rc == 0 && cx < 0) rc = cli_usage_error(cmd, "--x: no column '%s' in %s", xs, csv);
+    /* the legend's names: --labels, one per curve, split at commas in place */
+    char *lcopy = labels != NULL && rc == 0 ? strdup(labels) : NULL;
+    if (rc == 0 && labels != NULL) {
+        int nl = 0;
+        for (const char *q = labels; *q; q++) nl += *q == ',';
+        nl++;
+        if (nl != ny) {
+            rc = cli_usage_error(cmd, "--labels '%s': %d name%s for %d curve%s (--y %s)", labels, nl, nl == 1 ? "" : "s",
+                                 ny, ny == 1 ? "" : "s", ys);
+        } else if (lcopy != NULL) {
+            char *t = lcopy;
+            for (int k = 0; k < ny; k++) {
+                char *c = strchr(t, ',');
+                if (c != NULL) *c = '\0';
+                ynames[k] = t;
+                t = c != NULL ? c + 1 : t;
+            }
+        }
+    }
     size_t n = tab.nrow;
     double *x = rc ? NULL : malloc(n * sizeof *x), *yv[8] = {NULL};
     for (int k = 0; rc == 0 && k < ny; k++) yv[k] = malloc(n * sizeof(double));
-    int nomem = rc == 0 && (x == NULL || ycopy == NULL);
+    int nomem = rc == 0 && (x == NULL || ycopy == NULL || (labels != NULL && lcopy == NULL));
     for (int k = 0; rc == 0 && k < ny; k++) nomem |= yv[k] == NULL;
     if (nomem) {
         fprintf(stderr, "linstab %s: error: %s: out of memory\n", cmd, csv);
@@ -342,5 +377,6 @@ int cmd_plot(int argc, char **argv)
     for (int k = 0; k < ny; k++) free(yv[k]);
     cli_csv_free(&tab);
     free(ycopy);
+    free(lcopy);
     return rc;
 }

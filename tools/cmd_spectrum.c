@@ -16,6 +16,7 @@
 #include "cli_options.h"
 #include "linstab/eigen.h"
 #include "linstab/json.h"
+#include "linstab/map.h"
 #include "linstab/mlp.h"
 #include "linstab/npy.h"
 #include "linstab/plot.h"
@@ -55,7 +56,8 @@ static const char *const usage =
     "                        (W1 row-major, b1, W2, b2, ...)\n"
     "@eigen\n"
     "  --tol T               ARPACK relative tolerance (default 1e-10)\n"
-    "  --trace M             exact (sum of the diagonal: p products) or hutchinson\n"
+    "  --trace M             exact (a matrix: its diagonal; a model: the layers'\n"
+    "                        blocks in closed form, no products) or hutchinson\n"
     "  --probes N            Hutchinson probes (default 100)\n"
     "  --save-probes Z.npy   the Hutchinson probes, N x p (to check another code)\n"
     "  --density D.csv       the SLQ density (columns lambda, density)\n"
@@ -117,10 +119,8 @@ static const cli_command spectrum_cmd = {
 typedef struct counted {
     const linstab_operator *inner;
     size_t applies;        /* in the current stage */
-    size_t total;          /* expected products of the stage (0: unknown) */
-    const char *stage;
     int quiet;
-    struct timespec t0, last;
+    cli_progress_state bar; /* of the stage: products done of those expected (0: unknown) */
 } counted;
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -128,31 +128,13 @@ static double since(const struct timespec *a, const struct timespec *b)
     return (double)(b->tv_sec - a->tv_sec) + 1e-9 * (double)(b->tv_nsec - a->tv_nsec);
 }
 
+static void stage_end(counted *c);
+
 static void stage_start(counted *c, const char *stage, size_t total)
 {
-    c->stage = stage;
-    c->total = total;
+    stage_end(c); /* a stage before that did not say its end */
     c->applies = 0;
-    clock_gettime(CLOCK_MONOTONIC, &c->t0);
-    c->last = c->t0;
-}
-
-static void show(counted *c, int force)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!force && since(&c->last, &now) < 0.25) return;
-    c->last = now;
-    char what[96];
-    double el = since(&c->t0, &now);
-    if (c->total > 0 && c->applies > 0 && c->applies < c->total)
-        snprintf(what, sizeof what, "%s (ETA %.0f s)", c->stage,
-                 el / (double)c->applies * (double)(c->total - c->applies));
-    else if (c->total > 0)
-        snprintf(what, sizeof what, "%s (%.1f s)", c->stage, el);
-    else
-        snprintf(what, sizeof what, "%s: %zu products, %.0f s", c->stage, c->applies, el);
-    cli_progress(what, c->total > 0 ? c->applies : 0, c->total > 0 ? c->total : 1, c->quiet);
+    cli_progress_begin(&c->bar, stage, 0, total, c->quiet);
 }
 
 static linstab_status counted_apply(const double *x, double *y, void *vctx, linstab_error *err)
@@ -160,7 +142,8 @@ static linstab_status counted_apply(const double *x, double *y, void *vctx, lins
     counted *c = vctx;
     linstab_status st = c->inner->apply(x, y, c->inner->ctx, err);
     c->applies++;
-    show(c, c->total > 0 && c->applies == c->total);
+    cli_progress_update(&c->bar, c->applies, 0);
+    if (c->bar.total > 0 && c->applies == c->bar.total) cli_progress_end(&c->bar);
     return st;
 }
 
@@ -170,12 +153,42 @@ static linstab_status counted_form(double *A, void *vctx, linstab_error *err)
     return c->inner->form_dense(A, c->inner->ctx, err);
 }
 
+/* The last line of the stage: an open-ended one (or one that ended early,
+ * invariant subspaces) with the products it took as its total. */
 static void stage_end(counted *c)
 {
-    if (c->total == 0) { /* close the line of an open-ended stage */
-        c->total = c->applies;
-        show(c, 1);
+    c->bar.total = c->applies;
+    c->bar.done = c->applies;
+    cli_progress_end(&c->bar);
+}
+
+/* Hutchinson's estimator of a network's operator: the probes of
+ * linstab_spectrum_probe, the samples z' H z by
+ * linstab_mlp_hessian_operator_quad (a second-order forward pass, no
+ * backward), mean and standard error as linstab_spectrum_hutchinson. */
+static linstab_status model_hutchinson(const linstab_operator *base, counted *cnt, size_t N, unsigned long long seed,
+                                       double *mean, double *se, linstab_error *err)
+{
+    size_t p = base->dim;
+    double *t = malloc(N * sizeof *t), *z = malloc(p * sizeof *z);
+    linstab_status st = t && z ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "Hutchinson trace: out of memory");
+    for (size_t j = 0; st == LINSTAB_OK && j < N; j++) {
+        st = linstab_spectrum_probe(seed, j, p, z, err);
+        if (st == LINSTAB_OK) st = linstab_mlp_hessian_operator_quad(base, 1, z, t + j, err);
+        cnt->applies++;
+        cli_progress_update(&cnt->bar, cnt->applies, 0);
     }
+    if (st == LINSTAB_OK) {
+        double s = 0.0, ss = 0.0;
+        for (size_t j = 0; j < N; j++) s += t[j];
+        double mu = s / (double)N;
+        for (size_t j = 0; j < N; j++) ss += (t[j] - mu) * (t[j] - mu);
+        *mean = mu;
+        *se = N > 1 ? sqrt(ss / (double)(N - 1)) / sqrt((double)N) : NAN;
+    }
+    free(t);
+    free(z);
+    return st;
 }
 
 /* ---- a symmetric matrix as an operator ---- */
@@ -411,7 +424,7 @@ int cmd_spectrum(int argc, char **argv)
     for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
         if (outs[i][1] && cli_probe_writable(cmd, outs[i][0], outs[i][1]) != 0) return 2;
 
-    int rc = 0;
+    int rc = 0, blas_prev = 0;
     linstab_error err = {0};
     linstab_mlp *m = NULL;
     linstab_array X = {0}, Y = {0}, A = {0};
@@ -451,9 +464,12 @@ int cmd_spectrum(int argc, char **argv)
                              model ? "parameter vector" : "matrix");
         goto done;
     }
-    counted cnt = {&base, 0, 0, "", co.quiet, {0, 0}, {0, 0}};
+    /* a network's products run on OpenMP threads with one BLAS thread each; the
+     * solvers' own BLAS calls on one thread too: the same bytes for any thread count */
+    if (model) blas_prev = linstab_map_blas_serial();
+    counted cnt = {&base, 0, co.quiet, {0}};
     linstab_operator op = {p, counted_apply, counted_apply, base.form_dense ? counted_form : NULL, 1, &cnt};
-    struct timespec t0, t1;
+    struct timespec t0, t1, c0, c1; /* wall and process CPU time of each stage (LINSTAB_PROFILE) */
     int profile = getenv("LINSTAB_PROFILE") != NULL;
 
     if (k > 0) {
@@ -469,13 +485,17 @@ int cmd_spectrum(int argc, char **argv)
         r.topk_dense = linstab_eigen_is_dense(&eo, p) || k + 1 >= p;
         stage_start(&cnt, "top-k", r.topk_dense ? p : 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         if (linstab_eigen_topk(&op, &eo, k, which_lm, r.vals, V, &err) != LINSTAB_OK) {
             rc = cli_fail(cmd, &err);
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
         stage_end(&cnt);
-        if (profile) fprintf(stderr, "[profile] top-k %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
+        if (profile)
+            fprintf(stderr, "[profile] top-k %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
+                    cnt.applies);
         r.has_topk = 1;
         r.k = k;
         r.which_lm = which_lm;
@@ -486,21 +506,30 @@ int cmd_spectrum(int argc, char **argv)
     if (trace_method) {
         r.trace_method = trace_method;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         linstab_status st;
-        if (trace_method == 1) {
+        if (trace_method == 1 && model) { /* closed form: no products */
+            stage_start(&cnt, "trace", 0);
+            st = linstab_mlp_hessian_trace(m, &X, &Y, loss, co.src.smoothing, gn, &r.trace, &err);
+        } else if (trace_method == 1) {
             stage_start(&cnt, "trace", base.form_dense ? 0 : p);
             st = linstab_spectrum_trace_exact(&op, &r.trace, &err);
         } else {
             stage_start(&cnt, "trace", probes);
             r.probes = probes;
-            st = linstab_spectrum_hutchinson(&op, probes, co.seed, &r.trace, &r.trace_se, NULL, &err);
+            st = model ? model_hutchinson(&base, &cnt, probes, co.seed, &r.trace, &r.trace_se, &err)
+                       : linstab_spectrum_hutchinson(&op, probes, co.seed, &r.trace, &r.trace_se, NULL, &err);
         }
         if (st != LINSTAB_OK) {
             rc = cli_fail(cmd, &err);
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (profile) fprintf(stderr, "[profile] trace %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        stage_end(&cnt);
+        if (profile)
+            fprintf(stderr, "[profile] trace %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
+                    cnt.applies);
         r.trace_applies = cnt.applies;
         if (save_probes) {
             Z = malloc(probes * p * sizeof *Z);
@@ -528,6 +557,7 @@ int cmd_spectrum(int argc, char **argv)
         }
         stage_start(&cnt, "density", dprobes * msteps);
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         linstab_status st = linstab_spectrum_slq(&op, dprobes, msteps, co.seed, r.nodes, r.weights, r.steps, &err);
         if (st == LINSTAB_OK)
             st = linstab_spectrum_density(dprobes, msteps, r.nodes, r.weights, sigma, grid, x, phi, &r.sigma, &err);
@@ -536,11 +566,11 @@ int cmd_spectrum(int argc, char **argv)
             goto done;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (cnt.applies < cnt.total) { /* invariant subspaces ended probes early */
-            cnt.total = cnt.applies;
-            show(&cnt, 1);
-        }
-        if (profile) fprintf(stderr, "[profile] density %.3f s, %zu products\n", since(&t0, &t1), cnt.applies);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        stage_end(&cnt); /* invariant subspaces may have ended probes early */
+        if (profile)
+            fprintf(stderr, "[profile] density %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
+                    cnt.applies);
         r.density_applies = cnt.applies;
     }
 
@@ -615,6 +645,7 @@ int cmd_spectrum(int argc, char **argv)
         if (cli_stdout_check(cmd)) rc = 1;
     }
 done:
+    if (blas_prev != 0) linstab_map_blas_restore(blas_prev);
     linstab_mlp_hessian_operator_free(model ? &base : NULL);
     linstab_mlp_free(m);
     linstab_npy_array_free(&X);

@@ -123,14 +123,22 @@ static const cli_command train_cmd = {
         CLI_OPT_BIT(CLI_OPT_RHO) | CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_OUT) | CLI_OPT_BIT(CLI_OPT_QUIET),
     own_opts, NULL, usage, 24};
 
-/* Steps and batch loss on stderr when it is a terminal. */
+/* Steps done of the run's (the bar of cli_progress.h; a resume's steps
+ * count in done, not in the rate); the label says "sharpness" or
+ * "monitor" while train computes them, their time counting toward the
+ * rate.  The batch loss is in train_log.csv. */
 static void train_progress(size_t done, size_t total, double batch_loss, void *ctx)
 {
-    (void)ctx;
-    if (!isatty(STDERR_FILENO)) return;
-    fprintf(stderr, "\rtrain %zu/%zu steps, batch loss %.4g   ", done, total, batch_loss);
-    if (done >= total) fputc('\n', stderr);
-    fflush(stderr);
+    (void)batch_loss;
+    cli_progress_update(ctx, done, total);
+}
+
+static void train_phase(const char *phase, size_t done, size_t total, void *ctx)
+{
+    cli_progress_state *bar = ctx;
+    bar->done = done;
+    bar->total = total;
+    cli_progress_label(bar, phase);
 }
 
 /*
@@ -627,9 +635,15 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     log = lo.fp;
-    if (!o.quiet) o.progress = train_progress;
+    cli_progress_state bar = {0};
+    o.progress = train_progress;
+    o.progress_phase = train_phase;
+    o.progress_ctx = &bar;
+    cli_progress_begin(&bar, "train", o.start_step, o.steps, o.quiet);
     linstab_train_result res;
     linstab_status st = linstab_train_run(m, &X, &Y, &o, log, &res, &err);
+    if (st == LINSTAB_OK && !res.diverged) cli_progress_end(&bar);
+    else cli_progress_stop(&bar);
     if (st != LINSTAB_OK) {
         cli_output_close(cmd, &lo, 0);
         stage_abort(&stage);
@@ -680,7 +694,6 @@ int cmd_train(int argc, char **argv)
     }
     if ((rc = stage_commit(cmd, &stage)) != 0) goto done;
     if (res.diverged) {
-        if (!o.quiet && isatty(STDERR_FILENO)) fputc('\n', stderr); /* end the progress line */
         printf("diverged at step %zu: %s grew from %.6g to %.6g (the limit is %g = 1e6 x max(initial loss, "
                "loss of f = 0)); checkpoint and train_log.csv up to that step in %s\n",
                res.diverged_at, res.measure, res.loss0, res.loss, res.threshold, out);

@@ -103,7 +103,7 @@ typedef struct cex_ctx {
     const char *cmd, *dir;
     FILE *list;  /* counterexamples.txt (staged) */
     size_t ncex; /* counterexamples saved (staged) so far */
-    int quiet;
+    cli_progress_state bar; /* cases done of count */
 } cex_ctx;
 
 /* Save one counterexample as DIR/cex-K.npy (staged) with the `linstab
@@ -137,7 +137,7 @@ static linstab_status save_cex(const linstab_validate_cex *cex, void *vctx, lins
 static void progress(size_t done, size_t total, void *vctx)
 {
     cex_ctx *cx = vctx;
-    cli_progress("validate", done, total, cx->quiet);
+    cli_progress_update(&cx->bar, done, total);
 }
 
 int cmd_validate(int argc, char **argv)
@@ -193,7 +193,7 @@ int cmd_validate(int argc, char **argv)
         cex_list = cex_out.fp;
     }
 
-    cex_ctx cx = {cmd, out_dir, cex_list, 0, quiet};
+    cex_ctx cx = {cmd, out_dir, cex_list, 0, {0}};
     linstab_validate_params vp = linstab_validate_defaults();
     vp.kinds = kinds;
     vp.nkinds = nk;
@@ -203,7 +203,10 @@ int cmd_validate(int argc, char **argv)
     vp.progress = progress;
     vp.ctx = &cx;
     linstab_validate_summary sum;
+    cli_progress_begin(&cx.bar, "validate", 0, count, quiet);
     linstab_status st = linstab_validate_random(&vp, &sum, &err);
+    if (st == LINSTAB_OK) cli_progress_end(&cx.bar);
+    else cli_progress_stop(&cx.bar);
     if (st != LINSTAB_OK) {
         fprintf(stderr, "linstab %s: error: %s\n", cmd, cli_msg(&err));
         if (cex_list != NULL) {

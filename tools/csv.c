@@ -38,7 +38,8 @@ long cli_csv_column(const cli_csv *c, const char *name)
     return -1;
 }
 
-/* One numeric field (len bytes at s) into *v; 0 or -1. */
+/* One numeric field (len bytes at s) into *v; 0, -1 (not a number) or -2
+ * (a decimal number beyond the range of a double). */
 static int field_value(const char *s, size_t len, double *v)
 {
     char cell[400];
@@ -52,7 +53,12 @@ static int field_value(const char *s, size_t len, double *v)
     if (strcmp(cell, "nan") == 0 || strcmp(cell, "-nan") == 0) *v = NAN;
     else if (strcmp(cell, "inf") == 0) *v = INFINITY;
     else if (strcmp(cell, "-inf") == 0) *v = -INFINITY;
-    else return cli_number_parse(cell, -INFINITY, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, v, NULL, 0) == 0 ? 0 : -1;
+    else if (cli_number_parse(cell, -INFINITY, INFINITY, CLI_LO_OPEN | CLI_HI_OPEN, v, NULL, 0) != 0) {
+        /* "1e400": strtod reads it whole as infinity; "Inf" has no digit */
+        char *e;
+        double t = strtod(cell, &e);
+        return *e == '\0' && isinf(t) && strpbrk(cell, "0123456789") != NULL ? -2 : -1;
+    }
     return 0;
 }
 
@@ -72,9 +78,12 @@ int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t m
     memset(out, 0, sizeof *out);
     if (len > 0 && memchr(buf, '\0', len) != NULL) {
         const char *z = memchr(buf, '\0', len);
-        size_t line = 1;
-        for (const char *q = buf; q < z; q++) line += *q == '\n';
-        return fail(msg, msglen, 2, "line %zu: a NUL byte (not a text file)", line);
+        size_t line = 1, col = 1;
+        for (const char *q = buf; q < z; q++) {
+            line += *q == '\n';
+            col = *q == '\n' ? 1 : col + 1;
+        }
+        return fail(msg, msglen, 2, "%zu:%zu: a NUL byte (not a text file)", line, col);
     }
     const char *end = buf + len, *next;
     /* trailing blank lines are ignored */
@@ -85,7 +94,7 @@ int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t m
     size_t ncol = 1;
     for (const char *q = h; q < he; q++) ncol += *q == ',';
     if (ncol > CLI_CSV_MAXCOL)
-        return fail(msg, msglen, 2, "line 1: %zu columns, more than %d", ncol, CLI_CSV_MAXCOL);
+        return fail(msg, msglen, 2, "1: %zu columns, more than %d", ncol, CLI_CSV_MAXCOL);
     out->names = calloc(ncol, sizeof *out->names);
     if (out->names == NULL) return fail(msg, msglen, 1, "out of memory");
     out->ncol = ncol;
@@ -95,7 +104,7 @@ int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t m
         const char *fe = c ? c : he;
         if (fe == p) {
             cli_csv_free(out);
-            return fail(msg, msglen, 2, "line 1, column %zu: empty column name", j + 1);
+            return fail(msg, msglen, 2, "1:%zu: empty name of column %zu", (size_t)(p - h) + 1, j + 1);
         }
         if ((out->names[j] = malloc((size_t)(fe - p) + 1)) == NULL) {
             cli_csv_free(out);
@@ -105,8 +114,8 @@ int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t m
         out->names[j][fe - p] = '\0';
         for (size_t i = 0; i < j; i++)
             if (strcmp(out->names[i], out->names[j]) == 0) {
-                int rc = fail(msg, msglen, 2, "line 1: column name '%.80s' appears in columns %zu and %zu",
-                              out->names[j], i + 1, j + 1);
+                int rc = fail(msg, msglen, 2, "1:%zu: column name '%.80s' appears in columns %zu and %zu",
+                              (size_t)(p - h) + 1, out->names[j], i + 1, j + 1);
                 cli_csv_free(out);
                 return rc;
             }
@@ -132,7 +141,7 @@ int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t m
         const char *re = line_end(r, end, &next);
         if (re == r) {
             cli_csv_free(out);
-            return fail(msg, msglen, 2, "line %zu: blank line between rows", line);
+            return fail(msg, msglen, 2, "%zu: blank line between rows", line);
         }
         p = r;
         size_t j = 0;
@@ -143,10 +152,12 @@ int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t m
                 j = ncol + 1;
                 break;
             }
-            if (field_value(p, (size_t)(fe - p), &out->values[i * ncol + j]) != 0) {
+            int fv = field_value(p, (size_t)(fe - p), &out->values[i * ncol + j]);
+            if (fv != 0) {
                 int w = (int)((fe - p) > 40 ? 40 : (fe - p)); /* the field, not NUL-terminated */
-                int rc = fail(msg, msglen, 2, "line %zu, column %zu (%.80s): '%.*s%s' is not a number", line, j + 1,
-                              out->names[j], w, p, (fe - p) > 40 ? "..." : "");
+                int rc = fail(msg, msglen, 2, "%zu:%zu: %s value '%.*s%s' in column '%.80s'", line,
+                              (size_t)(p - r) + 1, fv == -2 ? "out-of-range" : "non-numeric", w, p,
+                              (fe - p) > 40 ? "..." : "", out->names[j]);
                 cli_csv_free(out);
                 return rc;
             }
@@ -160,7 +171,7 @@ int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t m
             size_t fields = 1;
             for (const char *q = r; q < re; q++) fields += *q == ',';
             cli_csv_free(out);
-            return fail(msg, msglen, 2, "line %zu: %zu field%s, the header has %zu", line, fields, fields == 1 ? "" : "s", ncol);
+            return fail(msg, msglen, 2, "%zu: %zu field%s, the header has %zu", line, fields, fields == 1 ? "" : "s", ncol);
         }
         r = next;
     }

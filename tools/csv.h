@@ -31,13 +31,18 @@ typedef struct cli_csv {
 
 /* Parse the len bytes at buf (not necessarily NUL-terminated).  OUT *out,
  * to be released with cli_csv_free, on success.  Returns 0; or 2 for a
- * malformed file with a message in msg ("line 3, column 2 (loss): 'abc' is
- * not a number"), 1 when memory runs out; on failure *out is empty. */
+ * malformed file with a message in msg, 1 when memory runs out; on
+ * failure *out is empty.  A message about a place in the file starts with
+ * it as compilers write it, LINE:COLUMN: or LINE: (1-based; the column
+ * counts bytes from the start of the line to the field), so that
+ * "FILE:" + msg names it ("3:7: non-numeric value 'abc' in column 'loss'",
+ * "4: 3 fields, the header has 2"); the others ("no data rows after the
+ * header") start with a letter and read after "FILE: ". */
 int cli_csv_parse(const char *buf, size_t len, cli_csv *out, char *msg, size_t msglen);
 
 /* Read the file at path and parse it (cli_csv_parse).  Returns 0, 2 for a
  * malformed file, 1 for an unreadable one or out of memory; the message
- * does not repeat the path. */
+ * does not repeat the path (cli_csv_parse says how to join them). */
 int cli_csv_read(const char *path, cli_csv *out, char *msg, size_t msglen);
 
 /* The index of the column named name, or -1. */

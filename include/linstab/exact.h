@@ -45,6 +45,23 @@ typedef struct linstab_exact_opts {
      * library never prints, a command line shows a progress bar with it */
     void (*progress)(int stage, const char *name, void *ctx);
     void *progress_ctx;
+    /* optional (same ctx): the work inside each stage, for a progress bar
+     * with an ETA.  Called at the stage's start with done = 0, as units
+     * are done, and at its end with done = total (>= 1).  The units:
+     *   0 SGD eta*, 1 SGD radius, 3 SAM radius: the one solve (0/1, 1/1);
+     *   2 critical B: eta* solves; total AT MOST (the refinement's 4 and
+     *     the scan's cap, critical.c), revised down as the scan goes;
+     *   4 SAM eta*, 5 critical rho: radius evaluations of the bisection
+     *     (linstab_critical_param); total an ESTIMATE until the bracket is
+     *     found (the next doubling brackets the root, log2(1/rtol) halvings,
+     *     the 8-point monotonicity grid for rho), then at most; the special
+     *     cases solved in closed form or by one eta* are one unit;
+     *   6 Lemma 4.1: its lemma_k terms (exact);
+     *   7 Lyapunov: Monte Carlo steps, runs x steps (exact), reported every
+     *     1/16 of a run; the exact diagonal formula is one unit.
+     * total may change between calls (never below done; 0 at a stage's
+     * start: not known yet); the library never prints. */
+    void (*progress_units)(int stage, size_t done, size_t total, void *ctx);
 } linstab_exact_opts;
 
 #define LINSTAB_EXACT_STAGES 8
@@ -52,7 +69,7 @@ typedef struct linstab_exact_opts {
 #define LINSTAB_LEMMA_KMAX 64
 
 /* The defaults: linstab_eigen_defaults(), 8 Lyapunov runs of 2000 steps,
- * seed 0, Lyapunov on, lemma_k 0 (10), no progress callback. */
+ * seed 0, Lyapunov on, lemma_k 0 (10), no progress callbacks. */
 LINSTAB_API linstab_exact_opts linstab_exact_defaults(void);
 
 typedef struct linstab_exact {

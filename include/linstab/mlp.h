@@ -309,6 +309,16 @@ LINSTAB_API linstab_status linstab_mlp_family(const linstab_mlp *m, const linsta
                                               const linstab_array *Y, linstab_loss loss,
                                               double smoothing, int gn, size_t max_bytes,
                                               struct linstab_family **out, linstab_error *err);
+/* linstab_mlp_family with progress (may be NULL): called with (0, n) first,
+ * with the samples done so far as they are (from the calling thread only,
+ * so not after every sample when they run in parallel) and with (n, n) at
+ * a successful end; ctx is passed through.  The library never prints. */
+LINSTAB_API linstab_status linstab_mlp_family_progress(const linstab_mlp *m, const linstab_array *X,
+                                                       const linstab_array *Y, linstab_loss loss,
+                                                       double smoothing, int gn, size_t max_bytes,
+                                                       void (*progress)(size_t done, size_t total, void *ctx),
+                                                       void *ctx, struct linstab_family **out,
+                                                       linstab_error *err);
 
 /*
  * OUT G (n k x n k, row-major, overwritten; k = dL): the NTK Gram matrix of
@@ -387,6 +397,19 @@ LINSTAB_API linstab_status linstab_mlp_gn_sharpness(const linstab_mlp *m, const 
                                                     linstab_loss loss, double *lambda1, linstab_error *err);
 LINSTAB_API linstab_status linstab_mlp_gn_m2_gap(const linstab_mlp *m, const linstab_array *X,
                                                  linstab_loss loss, double *gap, linstab_error *err);
+
+/*
+ * OUT *trace = tr H of the mean loss's Hessian at the samples (gn = 0:
+ * exact, all terms; gn = 1: the (generalized) Gauss-Newton matrix), exact
+ * and without Hessian-vector products (mlp_trace.c): the diagonal block of
+ * layer l is (a a' (+) 1) (x) Q_l with Q_l the loss's Hessian in the
+ * pre-activations z_l, propagated backwards, so tr H = (1/n) sum_i sum_l
+ * (|a_{l-1,i}|^2 + 1) tr Q_{l,i}; Q_1 is never formed.  The same bytes for
+ * any thread count.  Errors: those of linstab_mlp_check_data, LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_mlp_hessian_trace(const linstab_mlp *m, const linstab_array *X,
+                                                     const linstab_array *Y, linstab_loss loss, double smoothing,
+                                                     int gn, double *trace, linstab_error *err);
 
 /* ---- where a checkpoint sits (mlp_point.c) ---- */
 

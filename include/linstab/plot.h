@@ -93,11 +93,20 @@ LINSTAB_API linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, con
 
 /*
  * Curves y_k(x) (k = 0..ncurves-1, each of n points, markers and lines)
- * with a legend; each curve joins its own finite points (and, with logy,
- * positive ones): a NaN -- an empty CSV cell -- is skipped, not a break, drawn with device "pngcairo" or "svgcairo" to path,
+ * with a legend (names[k]); each curve joins its own finite points (and,
+ * with logy, positive ones): a NaN -- an empty CSV cell -- is skipped, not
+ * a break.  Drawn with device "pngcairo", "svg" or "svgcairo" to path,
  * checked and renamed into place as in linstab_plot_map_draw (same errors;
  * LINSTAB_EINVAL also for no curves, more than 8, or no finite value;
  * LINSTAB_ENOTSUP in a build without PLplot).
+ *
+ * A logarithmic axis (logy here, xlog and ylog of linstab_plot_map, the
+ * loss axis of linstab_plot_loss_rate) whose window holds fewer than two
+ * powers of ten, where PLplot's own would label one tick or none, is
+ * labelled at 1, 2 and 5 x 10^k, else at every digit x 10^k, else at the
+ * multiples of a 1, 2 or 5 x 10^k step of the values; beyond 0.001 ..
+ * 99999 the labels count units of the largest tick's power of ten, written
+ * once at the end of the axis, "(x10^e)".
  */
 LINSTAB_API linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves,
                                               const double *const *y, const char *const *names,

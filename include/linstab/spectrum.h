@@ -124,12 +124,35 @@ LINSTAB_API linstab_status linstab_spectrum_density(size_t nprobes, size_t m, co
  * borrowed (they must outlive op) and not checked here
  * (linstab_mlp_check_data).  OUT *op (its context is allocated: free with
  * linstab_mlp_hessian_operator_free).  form_dense is NULL (formed by p
- * applies).  Errors: LINSTAB_ENOMEM; the applies: those of linstab_mlp_hvp.
+ * applies).  Exact Hessian: when it takes at most 1 GiB (about 40 n sum_l
+ * d_l + 32 p bytes) the primal pass (activations, their derivatives, the
+ * gradient's backward signals) is computed here once for all n samples,
+ * so m, X and Y must not change while op lives, and each apply is the
+ * tangent passes alone (no allocation; the same numbers as linstab_mlp_hvp
+ * to rounding).  The rows are cut into chunks that depend on n alone, run
+ * on OpenMP threads with one BLAS thread each, and their partial sums are
+ * added in a fixed order: the same bytes for any thread count.
+ * Otherwise (or with CE labels that are not classes, reported by the
+ * first apply) every apply
+ * is linstab_mlp_hvp.  Errors: LINSTAB_ENOMEM; the applies: those of
+ * linstab_mlp_hvp.
  */
 LINSTAB_API linstab_status linstab_mlp_hessian_operator(const linstab_mlp *m, const linstab_array *X,
                                                         const linstab_array *Y, linstab_loss loss,
                                                         double smoothing, int gn, linstab_operator *op,
                                                         linstab_error *err);
+/*
+ * Quadratic forms of an operator op from linstab_mlp_hessian_operator: OUT
+ * t_j = z_j' A z_j for z_j = Z + j dim (k x dim, row-major), the samples of
+ * Hutchinson's estimator.  For the exact Hessian with its primal pass
+ * cached (see above) by a second-order forward pass (Taylor mode) per
+ * vector, no backward pass: about half the work of an apply; the same
+ * numbers as z_j' (A z_j) to rounding.  Otherwise (Gauss-Newton, or no
+ * cache) an apply and a dot product per vector.  Errors: LINSTAB_EINVAL
+ * (op not from linstab_mlp_hessian_operator), LINSTAB_ENOMEM, the applies'.
+ */
+LINSTAB_API linstab_status linstab_mlp_hessian_operator_quad(const linstab_operator *op, size_t k, const double *Z,
+                                                             double *t, linstab_error *err);
 /* Free the context of an operator from linstab_mlp_hessian_operator (and
  * zero *op); NULL or a zeroed operator is a no-op. */
 LINSTAB_API void linstab_mlp_hessian_operator_free(linstab_operator *op);

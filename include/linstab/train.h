@@ -69,6 +69,11 @@ typedef struct linstab_train_opts {
      * the total and the batch loss (the library never prints) */
     void (*progress)(size_t done, size_t total, double batch_loss, void *ctx);
     void *progress_ctx;
+    /* optional (same ctx): called with phase "sharpness" or "monitor"
+     * before each such full-data computation after step done of total, and
+     * with "train" when the steps go on, so that a progress display can say
+     * what the time goes to (NULL: not called) */
+    void (*progress_phase)(const char *phase, size_t done, size_t total, void *ctx);
 } linstab_train_opts;
 
 /* The monitor's default subsample: M = LINSTAB_TRAIN_MONITOR_ROWS / dL

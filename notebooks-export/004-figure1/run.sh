@@ -10,4 +10,4 @@ for eta in 0.8 0.5; do
     rm -f eta$eta/map.checkpoint eta$eta/map.svg eta$eta/*.npy
 done
 ../build_page.py --title "Dexter et al. (2024), Figure 1 — coherence vs batch size" --narrative narrative.md \
-    --map "eta0.8=eta = 0.8" --map "eta0.5=eta = 0.5" --out figure1
+    --map "eta0.8=eta = 0.8" --map "eta0.5=eta = 0.5" --out figure1 --minutes 0.3

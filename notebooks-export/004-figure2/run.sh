@@ -12,4 +12,4 @@ etas=$(awk 'BEGIN { for (k = 1; k <= 60; k++) printf "%s%.10g", (k > 1 ? "," : "
     --title "Dexter et al. (2024), Figure 2: n = 100, #gs = 5 (linear #gy#u2#d)" --out eta-squared
 rm -f log-eta/map.checkpoint eta-squared/map.checkpoint log-eta/map.svg eta-squared/map.svg log-eta/*.npy eta-squared/*.npy
 ../build_page.py --title "Dexter et al. (2024), Figure 2 — learning rate vs batch size" --narrative narrative.md \
-    --map "log-eta=log eta axis" --map "eta-squared=linear eta^2 axis" --out figure2
+    --map "log-eta=log eta axis" --map "eta-squared=linear eta^2 axis" --out figure2 --minutes 0.3

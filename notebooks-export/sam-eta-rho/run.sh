@@ -13,4 +13,4 @@ L=${LINSTAB:-../../build/tools/linstab}
 "$L" check --factors family.npy --eta 1 --batch 1 --rho 0.5 --sampling with > check.txt
 rm -f map/map.checkpoint map/map.svg map/*.npy
 ../build_page.py --title "SAM stability over (eta, rho): Theorem 9 vs the exact boundary" \
-    --narrative narrative.md --map "map=SAM same batch, B = 1" --out sam
+    --narrative narrative.md --map "map=SAM same batch, B = 1" --out sam --minutes 0.2

@@ -32,3 +32,6 @@ PY
 "$L" plot --csv slices.csv --x t --y "SGD loss,SAM loss" --xlabel "t (unit top eigenvector)" --ylabel "training loss" \
     --title "Shin et al. (2023) Fig. 2(a,b): loss along the top Hessian eigenvector" --out figure.png
 rm -rf runs
+# the notebook: README.md (written by hand from these outputs), then code cells that re-run this
+# script and recompute the page's numbers from the slices (check_slices.py)
+/usr/bin/python3 ../nbwrite.py --page README.md --out shin-figure2ab --minutes 12 --csv slices.csv --code check_slices.py

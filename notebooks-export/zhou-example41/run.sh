@@ -190,4 +190,4 @@ P=(plot --contours 12)
     --title "(c) the sharpness across the valley along #gh#d#gl#u" --out fig-c-sharpness.png
 rm -rf runs data/grid.csv
 $PY ../build_doc.py --title "Zhou et al. (2025), Figure 4 on Example 4.1 — SAM escapes the sharp minimum exponentially fast and settles at a flatter one" \
-    --narrative narrative.md --values results.json --out zhou-example41
+    --narrative narrative.md --values results.json --out zhou-example41 --minutes 0.3 --csv data/table.csv

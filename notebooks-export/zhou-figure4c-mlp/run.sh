@@ -20,3 +20,6 @@ nice "$L" landscape --model runs/sgd-sam --to runs/sgd --data runs/sgd/X.npy --t
 "$L" plot --csv interp.csv --x t --y "loss,d2_zhou" --xlabel "#gl" --ylabel "loss, L'' (h = 0.1)" \
     --title "Zhou et al. (2025) Fig. 4(c) on an MLP: #gh#d#gl#u = (1-#gl) #gh#dSGD-SAM#u + #gl #gh#dSGD#u" --out figure.png
 rm -rf runs
+# the notebook: README.md (written by hand from these outputs), then code cells that re-run this
+# script and recompute the page's numbers from interp.csv (check_interp.py)
+/usr/bin/python3 ../nbwrite.py --page README.md --out zhou-figure4c-mlp --minutes 2 --csv interp.csv --code check_interp.py

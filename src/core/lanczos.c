@@ -14,6 +14,7 @@
 #include <gsl/gsl_rng.h>
 #include <lapacke.h>
 
+#include "internal.h"
 #include "lanczos.h"
 
 double linstab_lanczos_reorth(size_t n, size_t k, const double *Q, double *w, double *h)
@@ -24,6 +25,59 @@ double linstab_lanczos_reorth(size_t n, size_t k, const double *Q, double *w, do
         cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, -1.0, Q, (int)n, h, 1, 1.0, w, 1);
         alpha += h[k - 1];
     }
+    return alpha;
+}
+
+size_t linstab_lanczos_reorth_blocks(size_t n) { return (n + LINSTAB_REORTH_BLOCK - 1) / LINSTAB_REORTH_BLOCK; }
+
+/* h = the sum over blocks b = 0, 1, ... (in that order) of part_b (k each) */
+static void sum_blocks(size_t nb, size_t k, const double *part, double *h)
+{
+    memcpy(h, part, k * sizeof *h);
+    for (size_t b = 1; b < nb; b++)
+        for (size_t i = 0; i < k; i++) h[i] += part[b * k + i];
+}
+
+double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, double *w, double *h, double *part)
+{
+    size_t nb = linstab_lanczos_reorth_blocks(n), B = LINSTAB_REORTH_BLOCK;
+    int bt = blas_threads_single();
+    double alpha = 0.0;
+#pragma omp parallel /* one region per step: the threads wake once */
+    {
+        /* pass 1: h = Q w */
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)len, 1.0, Q + c0, (int)n, w + c0, 1, 0.0,
+                        part + b * k, 1);
+        }
+#pragma omp single
+        {
+            sum_blocks(nb, k, part, h);
+            alpha = h[k - 1];
+        }
+        /* pass 1: w -= Q' h, and block by block pass 2's Q w */
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)len, -1.0, Q + c0, (int)n, h, 1, 1.0, w + c0, 1);
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)len, 1.0, Q + c0, (int)n, w + c0, 1, 0.0,
+                        part + b * k, 1);
+        }
+#pragma omp single
+        {
+            sum_blocks(nb, k, part, h);
+            alpha += h[k - 1];
+        }
+        /* pass 2: w -= Q' h */
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            size_t c0 = b * B, len = n - c0 < B ? n - c0 : B;
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)len, -1.0, Q + c0, (int)n, h, 1, 1.0, w + c0, 1);
+        }
+    }
+    blas_threads_restore(bt);
     return alpha;
 }
 

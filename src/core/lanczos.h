@@ -24,4 +24,17 @@ int linstab_lanczos_top(size_t n, lanczos_apply apply, const void *ctx, double *
  */
 double linstab_lanczos_reorth(size_t n, size_t k, const double *Q, double *w, double *h);
 
+/*
+ * The same two classical Gram-Schmidt passes over blocks of
+ * LINSTAB_REORTH_BLOCK columns of Q, on OpenMP threads (one BLAS thread
+ * each): three sweeps over Q instead of four (a block's update of pass 1
+ * and its product of pass 2 while it is in cache), the blocks' partial
+ * products Q_b w_b added in block order: the same bytes for any thread
+ * count, the same numbers as linstab_lanczos_reorth to rounding.  part:
+ * workspace of linstab_lanczos_reorth_blocks(n) k doubles.
+ */
+#define LINSTAB_REORTH_BLOCK 512
+size_t linstab_lanczos_reorth_blocks(size_t n);
+double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, double *w, double *h, double *part);
+
 #endif

@@ -122,8 +122,11 @@ linstab_status linstab_spectrum_lanczos(const linstab_operator *op, const double
         return linstab_error_set(err, LINSTAB_EINVAL, "Lanczos: the start vector is zero or not finite");
     double *Q = malloc(mmax * n * sizeof *Q), *w = malloc(n * sizeof *w), *h = malloc(mmax * sizeof *h);
     double *al = malloc(mmax * sizeof *al), *be = malloc(mmax * sizeof *be), *Z = malloc(mmax * mmax * sizeof *Z);
+    /* large operators: the reorthogonalization by blocks on OpenMP threads */
+    int blocked = n >= 8 * LINSTAB_REORTH_BLOCK;
+    double *part = blocked ? malloc(linstab_lanczos_reorth_blocks(n) * mmax * sizeof *part) : NULL;
     linstab_status st = LINSTAB_OK;
-    if (!Q || !w || !h || !al || !be || !Z) {
+    if (!Q || !w || !h || !al || !be || !Z || (blocked && !part)) {
         st = linstab_error_set(err, LINSTAB_ENOMEM, "Lanczos of size %zu, %zu steps: out of memory", n, mmax);
         goto done;
     }
@@ -133,7 +136,8 @@ linstab_status linstab_spectrum_lanczos(const linstab_operator *op, const double
     for (;;) {
         st = op->apply(Q + j * n, w, op->ctx, err);
         if (st != LINSTAB_OK) goto done;
-        al[j] = linstab_lanczos_reorth(n, j + 1, Q, w, h); /* full reorthogonalization */
+        al[j] = blocked ? linstab_lanczos_reorth_blocked(n, j + 1, Q, w, h, part)
+                        : linstab_lanczos_reorth(n, j + 1, Q, w, h); /* full reorthogonalization */
         be[j] = cblas_dnrm2((int)n, w, 1);
         tnorm = fmax(tnorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
         j++;
@@ -160,6 +164,7 @@ done:
     free(al);
     free(be);
     free(Z);
+    free(part);
     return st;
 }
 

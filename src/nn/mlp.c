@@ -403,6 +403,15 @@ linstab_status linstab_mlp_load(const char *dir, linstab_mlp **out, linstab_erro
     for (size_t l = 1; l <= nl && st == LINSTAB_OK; l++)
         for (int kind = 0; kind < (bias ? 2 : 1) && st == LINSTAB_OK; kind++) {
             snprintf(path, sizeof path, "%s/%c%zu.npy", dir, kind ? 'b' : 'W', l);
+            /* a folder with model.json alone (the architecture, weights left out) is told apart from
+             * a file that cannot be read */
+            if (access(path, F_OK) != 0 && errno == ENOENT) {
+                st = linstab_error_set(err, LINSTAB_EIO,
+                                       "checkpoint %s has no %c%zu.npy (its model.json gives the architecture "
+                                       "only: the weights W<l>.npy%s, as `linstab train --out %s` writes them, "
+                                       "are missing)", dir, kind ? 'b' : 'W', l, bias ? " and b<l>.npy" : "", dir);
+                break;
+            }
             linstab_array a = {0};
             st = linstab_npy_read(path, 0, &a, err);
             if (st != LINSTAB_OK) break;

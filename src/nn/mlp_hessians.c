@@ -79,6 +79,12 @@ static void loss_gradient(linstab_loss loss, double smoothing, size_t K, const d
     for (size_t c = 0; g && c < K; c++) g[c] = p[c] - ((c == lab ? 1.0 - smoothing : 0.0) + smoothing / (double)K);
 }
 
+void mlp_loss_gradient(linstab_loss loss, double smoothing, size_t K, const double *f, const double *y, double *g,
+                       double *p)
+{
+    loss_gradient(loss, smoothing, K, f, y, g, p);
+}
+
 static void loss_curvature(linstab_loss loss, size_t K, const double *p, const double *t, double *gd)
 {
     if (loss == LINSTAB_LOSS_MSE) {
@@ -301,6 +307,278 @@ linstab_status linstab_mlp_m2_product(const linstab_mlp *m, const double *X, con
     return st;
 }
 
+/* ---- the batched products with the primal pass cached (mlp_hvp_cache) ---- */
+
+/* chunks of n / MLP_CACHE_SLOTS rows (at least 32, at most 256): a slot each for n <= 1024 */
+static size_t cache_chunk(size_t n)
+{
+    size_t r = (n + MLP_CACHE_SLOTS - 1) / MLP_CACHE_SLOTS;
+    return r < 32 ? (n < 32 ? n : 32) : r > 256 ? 256 : r;
+}
+
+double mlp_hvp_cache_bytes(const linstab_mlp *m, size_t n)
+{
+    size_t L = m->nlayers, rc = cache_chunk(n), nch = rc ? (n + rc - 1) / rc : 0;
+    double S = (double)(nch < MLP_CACHE_SLOTS ? nch : MLP_CACHE_SLOTS), s = S * (double)m->p;
+    for (size_t l = 1; l <= L; l++) s += (double)m->sizes[l] * (5.0 * (double)n + 5.0 * S * (double)rc);
+    return 8.0 * (s + (double)nch);
+}
+
+void mlp_hvp_cache_free(mlp_hvp_cache *c)
+{
+    for (size_t l = 0; l <= LINSTAB_MLP_MAX_LAYERS; l++) {
+        double *f[] = {c->A[l], c->S1[l], c->S2[l], c->G[l], c->B[l]};
+        for (size_t q = 0; q < sizeof f / sizeof f[0]; q++) free(f[q]);
+    }
+    for (size_t s = 0; s < MLP_CACHE_SLOTS; s++) {
+        mlp_hvp_slot *w = &c->slot[s];
+        for (size_t l = 0; l <= LINSTAB_MLP_MAX_LAYERS; l++) {
+            free(w->Ad[l]);
+            free(w->Zd[l]);
+            free(w->Gd[l]);
+            free(w->Zd2[l]);
+            free(w->Ad2[l]);
+        }
+        free(w->pbuf);
+        free(w->hv);
+    }
+    free(c->tq);
+    memset(c, 0, sizeof *c);
+}
+
+/* rows r0..r0+R-1 of the cache: the primal forward, the output signal and the backward signal */
+static void cache_fill(mlp_hvp_cache *c, size_t r0, size_t R, double *pbuf)
+{
+    const linstab_mlp *m = c->m;
+    size_t L = m->nlayers, K = m->sizes[L], ty = c->loss == LINSTAB_LOSS_MSE ? K : 1;
+    double *A[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL}, *S1[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL},
+           *S2[LINSTAB_MLP_MAX_LAYERS + 1] = {NULL};
+    for (size_t l = 1; l <= L; l++) {
+        A[l] = c->A[l] + r0 * m->sizes[l];
+        S1[l] = c->S1[l] + r0 * m->sizes[l];
+        S2[l] = c->S2[l] + r0 * m->sizes[l];
+    }
+    mlp_forward_pass(m, c->X + r0 * m->sizes[0], R, L, A, S1, S2, MLP_PRODUCT_GEMM);
+    /* G_L = dl/dz_L (B_L = dl/df with an output activation) */
+    for (size_t r = r0; r < r0 + R; r++) {
+        if (m->out_act == LINSTAB_MLP_OUT_NONE) {
+            loss_gradient(c->loss, c->smoothing, K, c->A[L] + r * K, c->Y + r * ty, c->G[L] + r * K, pbuf);
+        } else {
+            double *b = c->B[L] + r * K;
+            loss_gradient(c->loss, c->smoothing, K, c->A[L] + r * K, c->Y + r * ty, b, pbuf);
+            for (size_t k = 0; k < K; k++) c->G[L][r * K + k] = c->S1[L][r * K + k] * b[k];
+        }
+    }
+    /* B_l = G_{l+1} W_{l+1}, G_l = act'(Z_l) o B_l */
+    for (size_t l = L - 1; l >= 1; l--) {
+        size_t d = m->sizes[l], dn = m->sizes[l + 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l + 1);
+        double *Bl = c->B[l] + r0 * d, *Gl = c->G[l] + r0 * d;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, c->G[l + 1] + r0 * dn,
+                    (int)dn, W, (int)d, 0.0, Bl, (int)d);
+        for (size_t j = 0; j < R * d; j++) Gl[j] = S1[l][j] * Bl[j];
+        if (l == 1) break;
+    }
+}
+
+linstab_status mlp_hvp_cache_init(mlp_hvp_cache *c, const linstab_mlp *m, const double *X, const double *Y,
+                                  size_t n, linstab_loss loss, double smoothing, linstab_error *err)
+{
+    memset(c, 0, sizeof *c);
+    size_t L = m->nlayers, K = m->sizes[L];
+    if (n == 0) return linstab_error_set(err, LINSTAB_EINVAL, "Hessian cache: no samples");
+    linstab_status st = loss == LINSTAB_LOSS_CE ? mlp_check_labels(Y, n, K, 0, err) : LINSTAB_OK;
+    if (st != LINSTAB_OK) return st;
+    c->m = m;
+    c->X = X;
+    c->Y = Y;
+    c->n = n;
+    c->loss = loss;
+    c->smoothing = smoothing;
+    c->rchunk = cache_chunk(n);
+    c->nchunks = (n + c->rchunk - 1) / c->rchunk;
+    c->nslots = c->nchunks < MLP_CACHE_SLOTS ? c->nchunks : MLP_CACHE_SLOTS;
+    int ok = (c->tq = malloc(c->nchunks * sizeof *c->tq)) != NULL;
+    for (size_t l = 1; l <= L && ok; l++) {
+        double **f[] = {&c->A[l], &c->S1[l], &c->S2[l], &c->G[l], &c->B[l]};
+        for (size_t q = 0; q < sizeof f / sizeof f[0] && ok; q++)
+            ok = (*f[q] = calloc(n * m->sizes[l], sizeof(double))) != NULL;
+    }
+    for (size_t s = 0; s < c->nslots && ok; s++) {
+        mlp_hvp_slot *w = &c->slot[s];
+        ok = (w->pbuf = malloc(K * sizeof *w->pbuf)) != NULL && (w->hv = malloc(m->p * sizeof *w->hv)) != NULL;
+        for (size_t l = 1; l <= L && ok; l++) {
+            double **g[] = {&w->Ad[l], &w->Zd[l], &w->Gd[l], &w->Zd2[l], &w->Ad2[l]};
+            for (size_t q = 0; q < sizeof g / sizeof g[0] && ok; q++)
+                ok = (*g[q] = calloc(c->rchunk * m->sizes[l], sizeof(double))) != NULL;
+        }
+    }
+    if (!ok) {
+        mlp_hvp_cache_free(c);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "Hessian cache of %zu samples: out of memory", n);
+    }
+    int bt = blas_threads_single(); /* chunks in parallel, the same bytes for any thread count */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t s = 0; s < c->nslots; s++)
+        for (size_t ch = s; ch < c->nchunks; ch += c->nslots) {
+            size_t r0 = ch * c->rchunk, R = n - r0 < c->rchunk ? n - r0 : c->rchunk;
+            cache_fill(c, r0, R, c->slot[s].pbuf);
+        }
+    blas_threads_restore(bt);
+    return LINSTAB_OK;
+}
+
+/* The layers' views of rows r0.. of the cache; tangents in the slot's workspace. */
+static void cache_rows(const mlp_hvp_cache *c, const mlp_hvp_slot *w, size_t r0, m2_layer *ly)
+{
+    const linstab_mlp *m = c->m;
+    memset(ly, 0, (m->nlayers + 1) * sizeof *ly);
+    ly[0].A = (double *)c->X + r0 * m->sizes[0]; /* read only */
+    for (size_t l = 1; l <= m->nlayers; l++) {
+        size_t o = r0 * m->sizes[l];
+        ly[l].A = c->A[l] + o;
+        ly[l].S1 = c->S1[l] + o;
+        ly[l].S2 = c->S2[l] + o;
+        ly[l].G = c->G[l] + o;
+        ly[l].B = c->B[l] + o;
+        ly[l].Ad = w->Ad[l];
+        ly[l].Zd = w->Zd[l];
+        ly[l].Gd = w->Gd[l];
+        ly[l].Zd2 = w->Zd2[l];
+        ly[l].Ad2 = w->Ad2[l];
+    }
+}
+
+/* The tangent forward along v for R rows: Zd_l = A_{l-1} V_l' + Ad_{l-1} W_l' + vb_l (no Ad_0: the input's
+ * tangent is zero), Ad_l = act' o Zd_l (l < L); with second, also the second-order tangents Zd2_l =
+ * 2 Ad_{l-1} V_l' + Ad2_{l-1} W_l' (zero at layer 1) and Ad2_l = act'' o Zd_l^2 + act' o Zd2_l. */
+static void cache_tangent_forward(const mlp_hvp_cache *c, m2_layer *ly, size_t R, const double *v, int second)
+{
+    const linstab_mlp *m = c->m;
+    size_t L = m->nlayers;
+    for (size_t l = 1; l <= L; l++) {
+        size_t d = m->sizes[l], dp = m->sizes[l - 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l), *V = v + linstab_mlp_w_offset(m, l);
+        double *Zd = ly[l].Zd, *Zd2 = ly[l].Zd2;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].A, (int)dp, V,
+                    (int)dp, 0.0, Zd, (int)d);
+        if (l > 1)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad, (int)dp,
+                        W, (int)dp, 1.0, Zd, (int)d);
+        if (m->bias) {
+            const double *vb = v + linstab_mlp_b_offset(m, l);
+            for (size_t r = 0; r < R; r++)
+                for (size_t j = 0; j < d; j++) Zd[r * d + j] += vb[j];
+        }
+        if (second) {
+            if (l == 1) {
+                memset(Zd2, 0, R * d * sizeof *Zd2);
+            } else {
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 2.0, ly[l - 1].Ad,
+                            (int)dp, V, (int)dp, 0.0, Zd2, (int)d);
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)d, (int)dp, 1.0, ly[l - 1].Ad2,
+                            (int)dp, W, (int)dp, 1.0, Zd2, (int)d);
+            }
+        }
+        if (l < L) {
+            for (size_t j = 0; j < R * d; j++) ly[l].Ad[j] = ly[l].S1[j] * Zd[j];
+            if (second)
+                for (size_t j = 0; j < R * d; j++) ly[l].Ad2[j] = ly[l].S2[j] * Zd[j] * Zd[j] + ly[l].S1[j] * Zd2[j];
+        }
+    }
+}
+
+/* sum over the rows r0.. (R) of H_i v into hv (the slot's partial sum) */
+static void cache_hvp_rows(const mlp_hvp_cache *c, mlp_hvp_slot *w, size_t r0, size_t R, const double *v,
+                           double *hv)
+{
+    const linstab_mlp *m = c->m;
+    size_t L = m->nlayers, K = m->sizes[L], ty = c->loss == LINSTAB_LOSS_MSE ? K : 1;
+    m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
+    cache_rows(c, w, r0, ly);
+    cache_tangent_forward(c, ly, R, v, 0);
+    /* the backward tangent (G, B cached): Bd_l = Gd_{l+1} W + G_{l+1} V, Gd_l = act'' Zd B + act' Bd */
+    output_signal(m, c->loss, c->smoothing, R, &ly[L], ly[L].Zd, ly[L].Ad, ly[L].Gd, c->Y + r0 * ty, w->pbuf, 0);
+    for (size_t l = L - 1; l >= 1; l--) {
+        size_t d = m->sizes[l], dn = m->sizes[l + 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l + 1), *V = v + linstab_mlp_w_offset(m, l + 1);
+        double *Bd = ly[l].Gd;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].Gd, (int)dn,
+                    W, (int)d, 0.0, Bd, (int)d);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)d, (int)dn, 1.0, ly[l + 1].G, (int)dn, V,
+                    (int)d, 1.0, Bd, (int)d);
+        for (size_t j = 0; j < R * d; j++) Bd[j] = ly[l].S2[j] * ly[l].Zd[j] * ly[l].B[j] + ly[l].S1[j] * Bd[j];
+        if (l == 1) break;
+    }
+    double *Gd[LINSTAB_MLP_MAX_LAYERS + 1], *Ad[LINSTAB_MLP_MAX_LAYERS + 1];
+    for (size_t l = 0; l <= L; l++) {
+        Gd[l] = ly[l].Gd;
+        Ad[l] = ly[l].Ad;
+    }
+    add_grad_tangent(m, ly, R, Gd, Ad, hv);
+}
+
+void mlp_hvp_cached(mlp_hvp_cache *c, const double *v, double *hv)
+{
+    size_t p = c->m->p;
+    int bt = blas_threads_single();
+    double inv = 1.0 / (double)c->n;
+#pragma omp parallel /* one region: the threads wake once per product */
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (size_t s = 0; s < c->nslots; s++) {
+            mlp_hvp_slot *w = &c->slot[s];
+            memset(w->hv, 0, p * sizeof *w->hv);
+            for (size_t ch = s; ch < c->nchunks; ch += c->nslots) {
+                size_t r0 = ch * c->rchunk, R = c->n - r0 < c->rchunk ? c->n - r0 : c->rchunk;
+                cache_hvp_rows(c, w, r0, R, v, w->hv);
+            }
+        }
+        /* the slots' partial sums in slot order */
+#pragma omp for schedule(static)
+        for (size_t j = 0; j < p; j++) {
+            double t = 0.0;
+            for (size_t s = 0; s < c->nslots; s++) t += c->slot[s].hv[j];
+            hv[j] = t * inv;
+        }
+    }
+    blas_threads_restore(bt);
+}
+
+double mlp_quad_cached(mlp_hvp_cache *c, const double *z)
+{
+    const linstab_mlp *m = c->m;
+    size_t L = m->nlayers, K = m->sizes[L], ty = c->loss == LINSTAB_LOSS_MSE ? K : 1;
+    int bt = blas_threads_single();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t s = 0; s < c->nslots; s++) {
+        mlp_hvp_slot *w = &c->slot[s];
+        m2_layer ly[LINSTAB_MLP_MAX_LAYERS + 1];
+        for (size_t ch = s; ch < c->nchunks; ch += c->nslots) {
+            size_t r0 = ch * c->rchunk, R = c->n - r0 < c->rchunk ? c->n - r0 : c->rchunk;
+            cache_rows(c, w, r0, ly);
+            cache_tangent_forward(c, ly, R, z, 1);
+            /* (hess_z l) z_L' into Gd_L (the output's curvature along the tangent), then per row
+             * z_L'^T (hess_z l) z_L' + G_L^T z_L'' */
+            output_signal(m, c->loss, c->smoothing, R, &ly[L], ly[L].Zd, ly[L].Ad, ly[L].Gd, c->Y + r0 * ty, w->pbuf,
+                          0);
+            double t = 0.0;
+            for (size_t r = 0; r < R; r++) {
+                const double *zd = ly[L].Zd + r * K, *gd = ly[L].Gd + r * K, *g = ly[L].G + r * K,
+                             *z2 = ly[L].Zd2 + r * K;
+                double q = 0.0;
+                for (size_t k = 0; k < K; k++) q += zd[k] * gd[k] + g[k] * z2[k];
+                t += q;
+            }
+            c->tq[ch] = t;
+        }
+    }
+    blas_threads_restore(bt);
+    double t = 0.0;
+    for (size_t ch = 0; ch < c->nchunks; ch++) t += c->tq[ch];
+    return t / (double)c->n;
+}
+
 /*
  * Exact Hessian of one sample's loss with all p unit directions at once:
  * forward-over-reverse where row t of every tangent matrix belongs to the
@@ -487,6 +765,14 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
                                   linstab_loss loss, double smoothing, int gn, size_t max_bytes,
                                   linstab_family **out, linstab_error *err)
 {
+    return linstab_mlp_family_progress(m, X, Y, loss, smoothing, gn, max_bytes, NULL, NULL, out, err);
+}
+
+linstab_status linstab_mlp_family_progress(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                           linstab_loss loss, double smoothing, int gn, size_t max_bytes,
+                                           void (*progress)(size_t done, size_t total, void *ctx), void *ctx,
+                                           linstab_family **out, linstab_error *err)
+{
     *out = NULL;
     linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
     if (st != LINSTAB_OK) return st;
@@ -505,8 +791,9 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
      * and OpenBLAS's own threads would only spin */
     int blas_threads = blas_threads_single();
     linstab_status first = LINSTAB_OK;
-    size_t bad = n;
+    size_t bad = n, ndone = 0;
     char msg[LINSTAB_ERROR_MSG_LEN] = "";
+    if (progress) progress(0, n, ctx);
 #pragma omp parallel for schedule(dynamic)
     for (size_t i = 0; i < n; i++) {
         if (first != LINSTAB_OK) continue;
@@ -522,8 +809,19 @@ linstab_status linstab_mlp_family(const linstab_mlp *m, const linstab_array *X, 
                 memcpy(msg, e.msg, sizeof msg);
             }
         }
+        if (progress) {
+            size_t k;
+#pragma omp atomic capture
+            k = ++ndone;
+            int caller = 1; /* the callback runs in the calling thread only */
+#ifdef _OPENMP
+            caller = omp_get_thread_num() == 0;
+#endif
+            if (caller && k < n) progress(k, n, ctx);
+        }
     }
     blas_threads_restore(blas_threads);
+    if (progress && first == LINSTAB_OK) progress(n, n, ctx);
     if (first != LINSTAB_OK) {
         linstab_family_free(f);
         *out = NULL;

@@ -32,11 +32,24 @@ typedef struct mlp_op_ctx {
     double *A[LINSTAB_MLP_MAX_LAYERS + 1], *S1[LINSTAB_MLP_MAX_LAYERS + 1];
     double *Zd[LINSTAB_MLP_MAX_LAYERS + 1], *G[LINSTAB_MLP_MAX_LAYERS + 1];
     const double *middle; /* n x K x K in place of C_i (mlp_gn_operator_set_middle), or NULL */
+    /* exact Hessian: the primal pass cached (cached = 1), or linstab_mlp_hvp per apply */
+    int gn, cached;
+    mlp_hvp_cache hc;
+    const void *tag; /* &op_tag: a context of this file */
 } mlp_op_ctx;
+
+static const char op_tag = 'H';
+
+/* the cache of the primal pass, up to this many bytes */
+#define CACHE_MAX_BYTES (1024.0 * 1024.0 * 1024.0)
 
 static linstab_status hessian_apply(const double *x, double *y, void *vctx, linstab_error *err)
 {
     mlp_op_ctx *c = vctx;
+    if (c->cached) {
+        mlp_hvp_cached(&c->hc, x, y);
+        return LINSTAB_OK;
+    }
     return linstab_mlp_hvp(c->m, c->X->data, c->Y->data, c->X->shape[0], c->loss, c->smoothing, x, y, err);
 }
 
@@ -125,6 +138,7 @@ static linstab_status gn_apply(const double *v, double *y, void *vctx, linstab_e
 static void ctx_free(mlp_op_ctx *c)
 {
     if (c == NULL) return;
+    if (c->cached) mlp_hvp_cache_free(&c->hc);
     for (size_t l = 0; l <= LINSTAB_MLP_MAX_LAYERS; l++) {
         free(c->A[l]);
         free(c->S1[l]);
@@ -146,6 +160,13 @@ linstab_status linstab_mlp_hessian_operator(const linstab_mlp *m, const linstab_
     c->Y = Y;
     c->loss = loss;
     c->smoothing = smoothing;
+    c->gn = gn;
+    c->tag = &op_tag;
+    if (!gn && X->shape[0] > 0 && mlp_hvp_cache_bytes(m, X->shape[0]) <= CACHE_MAX_BYTES) {
+        /* labels CE cannot use (or no memory): no cache, the applies report it as before */
+        linstab_error e = {0};
+        c->cached = mlp_hvp_cache_init(&c->hc, m, X->data, Y->data, X->shape[0], loss, smoothing, &e) == LINSTAB_OK;
+    }
     if (gn) {
         size_t n = X->shape[0], L = m->nlayers;
         c->rmax = n < GN_CHUNK ? n : GN_CHUNK;
@@ -182,4 +203,26 @@ void linstab_mlp_hessian_operator_free(linstab_operator *op)
     if (op == NULL) return;
     ctx_free(op->ctx);
     memset(op, 0, sizeof *op);
+}
+
+linstab_status linstab_mlp_hessian_operator_quad(const linstab_operator *op, size_t k, const double *Z, double *t,
+                                                 linstab_error *err)
+{
+    mlp_op_ctx *c = op->ctx;
+    if (c == NULL || c->tag != &op_tag || op->dim != c->m->p)
+        return linstab_error_set(err, LINSTAB_EINVAL, "quadratic forms: not an operator of linstab_mlp_hessian_operator");
+    size_t p = op->dim;
+    if (c->cached) {
+        for (size_t j = 0; j < k; j++) t[j] = mlp_quad_cached(&c->hc, Z + j * p);
+        return LINSTAB_OK;
+    }
+    double *y = malloc(p * sizeof *y);
+    if (y == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "quadratic forms: out of memory");
+    linstab_status st = LINSTAB_OK;
+    for (size_t j = 0; j < k && st == LINSTAB_OK; j++) {
+        st = op->apply(Z + j * p, y, op->ctx, err);
+        if (st == LINSTAB_OK) t[j] = cblas_ddot((int)p, Z + j * p, 1, y, 1);
+    }
+    free(y);
+    return st;
 }

@@ -76,4 +76,60 @@ linstab_eigen_opts mlp_top_opts(size_t p);
  * (1/n) sum_i J_i' C_i J_i v; NULL restores C_i. */
 void mlp_gn_operator_set_middle(linstab_operator *op, const double *M);
 
+/*
+ * The primal pass of the exact batched Hessian products, cached: for the n
+ * rows of X (borrowed, as Y, m: they must not change while the cache
+ * lives) the activations A_l, act'(Z_l), act''(Z_l), the backward signal
+ * G_l = dl/dz_l and B_l (G_{l+1} W_{l+1}; dl/df at the output), none of
+ * which depends on the direction, computed once (mlp_hvp_cache_init).
+ * Then mlp_hvp_cached is linstab_mlp_hvp's (1/n) sum_i H_i v without the
+ * primal forward and backward GEMMs (and without layer 1's product with
+ * the zero tangent of the input), and mlp_quad_cached gives z' H z by a
+ * second-order forward pass alone (Taylor mode: z_l'' = 2 a'_{l-1} V_l' +
+ * a''_{l-1} W_l', a_l'' = act'' o z_l'^2 + act' o z_l''; z'Hz = (1/n)
+ * sum_i z_L'^T (hess_z l_i) z_L' + G_L^T z_L''), no backward pass.
+ *
+ * The rows are cut into chunks whose size depends on n alone; chunk c
+ * belongs to slot c mod nslots (its own tangent workspace and partial sum),
+ * the slots run on OpenMP threads with one BLAS thread each and the
+ * partial sums are added in slot order: the same bytes for any thread
+ * count.  The same numbers as linstab_mlp_hvp to rounding.
+ */
+#define MLP_CACHE_SLOTS 4
+typedef struct mlp_hvp_slot {
+    double *Ad[LINSTAB_MLP_MAX_LAYERS + 1], *Zd[LINSTAB_MLP_MAX_LAYERS + 1], *Gd[LINSTAB_MLP_MAX_LAYERS + 1];
+    double *Zd2[LINSTAB_MLP_MAX_LAYERS + 1], *Ad2[LINSTAB_MLP_MAX_LAYERS + 1];
+    double *pbuf, *hv; /* K; the slot's partial H v (p) */
+} mlp_hvp_slot;
+
+typedef struct mlp_hvp_cache {
+    const linstab_mlp *m;
+    const double *X, *Y;
+    size_t n, rchunk, nchunks, nslots;
+    linstab_loss loss;
+    double smoothing;
+    double *A[LINSTAB_MLP_MAX_LAYERS + 1], *S1[LINSTAB_MLP_MAX_LAYERS + 1], *S2[LINSTAB_MLP_MAX_LAYERS + 1];
+    double *G[LINSTAB_MLP_MAX_LAYERS + 1], *B[LINSTAB_MLP_MAX_LAYERS + 1];
+    double *tq; /* the chunks' partial quadratic forms (nchunks) */
+    mlp_hvp_slot slot[MLP_CACHE_SLOTS];
+} mlp_hvp_cache;
+
+/* Bytes the cache of n rows needs (for a memory cap). */
+double mlp_hvp_cache_bytes(const linstab_mlp *m, size_t n);
+/* Compute the cache (zeroed first).  Errors: LINSTAB_ENOMEM; LINSTAB_EDATA
+ * (CE labels outside 0..K-1).  On error nothing is left to free. */
+linstab_status mlp_hvp_cache_init(mlp_hvp_cache *c, const linstab_mlp *m, const double *X, const double *Y,
+                                  size_t n, linstab_loss loss, double smoothing, linstab_error *err);
+void mlp_hvp_cache_free(mlp_hvp_cache *c);
+/* OUT hv (p) = (1/n) sum_i H_i v.  No allocation, cannot fail. */
+void mlp_hvp_cached(mlp_hvp_cache *c, const double *v, double *hv);
+/* z' H z, H = (1/n) sum_i H_i.  No allocation, cannot fail. */
+double mlp_quad_cached(mlp_hvp_cache *c, const double *z);
+
+/* dl/df of one sample at outputs f (K) and target y (K values for MSE, a
+ * label for CE, smoothed): OUT g (K; not written if NULL) and, for CE,
+ * p = softmax(f) (K). */
+void mlp_loss_gradient(linstab_loss loss, double smoothing, size_t K, const double *f, const double *y, double *g,
+                       double *p);
+
 #endif

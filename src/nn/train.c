@@ -278,12 +278,17 @@ linstab_status linstab_train_run(linstab_mlp *m, const linstab_array *X, const l
                 rs.loss = bl;
             }
             if (!diverged && o->sharpness_every > 0 && (last || (t + 1) % o->sharpness_every == 0)) {
+                if (o->progress_phase) o->progress_phase("sharpness", t + 1, o->steps, o->progress_ctx);
                 st = linstab_mlp_sharpness(m, X, Y, o->loss, o->smoothing, &sh, err);
+                if (o->progress_phase) o->progress_phase("train", t + 1, o->steps, o->progress_ctx);
                 if (st != LINSTAB_OK) break;
             }
             char tail[256] = "";
             put_num(tail, sizeof tail, 0, sh);
-            st = row_extras(m, o, &Xmon, B, t + 1, monitored && !diverged, tail, sizeof tail, err);
+            int mon = monitored && !diverged;
+            if (mon && o->progress_phase) o->progress_phase("monitor", t + 1, o->steps, o->progress_ctx);
+            st = row_extras(m, o, &Xmon, B, t + 1, mon, tail, sizeof tail, err);
+            if (mon && o->progress_phase) o->progress_phase("train", t + 1, o->steps, o->progress_ctx);
             if (st != LINSTAB_OK) break;
             if (log) fprintf(log, "%zu,%.17g,%.17g,%.17g,%.17g,%s\n", t + 1, eta, bl, L, acc, tail);
         }

@@ -253,6 +253,122 @@ static void title_lines(const char *title)
     plschr(0.0, 1.0);
 }
 
+/*
+ * Logarithmic axes.  PLplot's own ("l" in plbox) labels the powers of ten
+ * alone: a window of less than two decades gets one label or none (0.2 ..
+ * 0.5 reads as an unlabelled axis).  Such an axis is drawn here instead:
+ * labelled major ticks at m 10^k for the first of the mantissa sets
+ * {1, 2, 5}, {1, ..., 9} that puts at least three in the window (the other
+ * digits as minor ticks), else -- less than about a fifth of a decade -- at
+ * the multiples of a 1, 2 or 5 times 10^k step of the values themselves.
+ */
+enum { LOG_TICKS_MAX = 64 };
+
+/* The ticks of the log10 window [lo, hi]: OUT v (values, increasing), major
+ * (1: labelled), *step (> 0: the linear step; 0: mantissa ticks).  Returns
+ * the number of ticks. */
+static size_t log_ticks(double lo, double hi, double *v, int *major, double *step)
+{
+    static const int sets[2][9] = {{1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
+    static const int nset[2] = {3, 9};
+    *step = 0.0;
+    for (int s = 0; s < 2; s++) {
+        size_t n = 0, nmaj = 0;
+        for (double k = floor(lo); k <= ceil(hi) && n < LOG_TICKS_MAX; k++)
+            for (int m = 1; m <= 9 && n < LOG_TICKS_MAX; m++) {
+                double t = (double)m * pow(10.0, k), lt = log10(t);
+                if (lt < lo - 1e-12 || lt > hi + 1e-12) continue;
+                int is_major = 0;
+                for (int q = 0; q < nset[s]; q++) is_major |= sets[s][q] == m;
+                v[n] = t;
+                major[n++] = is_major;
+                nmaj += (size_t)is_major;
+            }
+        if (nmaj >= 3) return n;
+    }
+    double a = pow(10.0, lo), b = pow(10.0, hi), raw = (b - a) / 6.0, p = pow(10.0, floor(log10(raw)));
+    *step = raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
+    size_t n = 0;
+    for (double t = ceil(a / *step) * *step; t <= b * (1.0 + 1e-12) && n < LOG_TICKS_MAX; t += *step) {
+        v[n] = t;
+        major[n++] = 1;
+    }
+    return n;
+}
+
+/* The label of tick value t (PLplot text) in units of 10^e (e = 0: the
+ * value itself) with the digits the step needs (step 0: mantissa ticks,
+ * whose last digit is their own power of ten). */
+static void log_tick_label(double t, double step, double e, char *buf, size_t len)
+{
+    double unit = step > 0.0 ? step : pow(10.0, floor(log10(t) + 1e-9)); /* the last digit shown */
+    int dec = (int)fmax(0.0, e - floor(log10(unit) + 1e-9));
+    snprintf(buf, len, "%.*f", dec, t / pow(10.0, e));
+}
+
+/* Does the log10 window [lo, hi] hold fewer than two powers of ten? */
+static int few_decades(double lo, double hi) { return floor(hi) - ceil(lo) < 1.0; }
+
+/* Ticks and labels of a logarithmic axis ('x' or 'y') of the current window
+ * (see log_ticks), on both sides of the box. */
+static void draw_log_axis(char axis)
+{
+    PLFLT x0, x1, y0, y1;
+    plgvpw(&x0, &x1, &y0, &y1);
+    double lo = axis == 'x' ? x0 : y0, hi = axis == 'x' ? x1 : y1, v[LOG_TICKS_MAX], step;
+    int major[LOG_TICKS_MAX];
+    size_t n = log_ticks(lo, hi, v, major, &step);
+    /* plain decimals from 0.001 to 99999; else, as PLplot's linear axes
+     * do, mantissas in units of the largest tick's power of ten, the unit
+     * written once at the end of the axis ("(x10^-6)") */
+    double e = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double k = floor(log10(v[i]) + 1e-9);
+        if (major[i] && (k < -3.0 || k > 4.0)) e = floor(log10(v[n - 1]) + 1e-9);
+    }
+    /* tick lengths as fractions of the other axis's window */
+    double span = axis == 'x' ? y1 - y0 : x1 - x0, len[2] = {0.008 * span, 0.016 * span};
+    if (axis == 'x') len[0] *= 1.4, len[1] *= 1.4;
+    for (size_t i = 0; i < n; i++) {
+        double c = log10(v[i]), l = len[major[i]];
+        if (axis == 'x') {
+            pljoin(c, y0, c, y0 + l);
+            pljoin(c, y1, c, y1 - l);
+        } else {
+            pljoin(x0, c, x0 + l, c);
+            pljoin(x1, c, x1 - l, c);
+        }
+        if (!major[i]) continue;
+        char lab[64];
+        log_tick_label(v[i], step, e, lab, sizeof lab);
+        double pos = (c - lo) / (hi - lo);
+        if (axis == 'x') plmtex("b", 1.5, pos, 0.5, lab);
+        else plmtex("lv", 0.5, pos, 1.0, lab);
+    }
+    if (e != 0.0) {
+        char unit[48];
+        snprintf(unit, sizeof unit, "(\u00d710#u%.0f#d)", e);
+        if (axis == 'x') plmtex("b", 2.6, 1.0, 0.0, unit);
+        else plmtex("t", 1.9, 0.0, 1.0, unit); /* above the top label */
+    }
+}
+
+/* plbox with a logarithmic x and/or y axis (xlog, ylog) that stays
+ * labelled on a window of less than two decades (draw_log_axis); xopt and
+ * yopt are the options of a linear axis ("bcnst", "bcnstv"). */
+static void box_axes(const char *xopt, int xlog, const char *yopt, int ylog)
+{
+    PLFLT x0, x1, y0, y1;
+    plgvpw(&x0, &x1, &y0, &y1);
+    int xown = xlog && few_decades(x0, x1), yown = ylog && few_decades(y0, y1);
+    char xo[16], yo[16];
+    snprintf(xo, sizeof xo, "%s%s", xown ? "bc" : xopt, xlog && !xown ? "l" : "");
+    snprintf(yo, sizeof yo, "%s%s", yown ? "bc" : yopt, ylog && !yown ? "l" : "");
+    plbox(xo, 0.0, 0, yo, 0.0, 0);
+    if (xown) draw_log_axis('x');
+    if (yown) draw_log_axis('y');
+}
+
 /* A curve given in axis values (pts: n x 2, NaN pairs break it) in the
  * map's plotting coordinates. */
 static void draw_axis_polyline(const linstab_plot_map *pm, size_t n, const double *pts)
@@ -362,7 +478,7 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
             ix = end;
         }
     plcol0(1);
-    plbox(pm->xlog ? "bclnst" : "bcnst", 0.0, 0, pm->ylog ? "bclnstv" : "bcnstv", 0.0, 0);
+    box_axes("bcnst", pm->xlog, "bcnstv", pm->ylog);
     pllab(pm->xlabel, pm->ylabel, "");
     title_lines(pm->title);
 
@@ -414,8 +530,9 @@ linstab_status linstab_plot_map_draw(const linstab_plot_map *pm, const char *dev
     grid_free(z);
     if (nleg > 0) {
         PLFLT lw, lh;
-        /* below the x axis label, outside the box: it covers no data */
-        plscol0(15, 254, 254, 254);
+        /* below the x axis label, outside the box: it covers no data; on
+         * mid grey, where Theorem 9's white line shows as well as the others */
+        plscol0(15, 170, 170, 170);
         PLINT ncol = nleg > 1 ? 2 : 1, nrow = (nleg + ncol - 1) / ncol;
         pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR,
                  PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.0, 0.19, 0.05, 15, 1, 1, nrow,
@@ -536,7 +653,7 @@ linstab_status linstab_plot_lines(size_t n, const double *x, size_t ncurves, con
     plvpor(0.12, 0.95, 0.12, 0.90);
     plwind(xmin - dx, xmax + dx, ymin - dy, ymax + dy);
     plcol0(1);
-    plbox("bcnst", 0.0, 0, logy ? "bclnstv" : "bcnstv", 0.0, 0);
+    box_axes("bcnst", 0, "bcnstv", logy);
     pllab(xlabel, ylabel, title);
     PLINT opts[8], lcol[8], lsty[8], scol[8], snum[8];
     PLFLT lwid[8], sscale[8];
@@ -887,7 +1004,7 @@ static void decade_label(PLINT axis, PLFLT value, char *label, PLINT length, PLP
 static void log_axis_box(double span)
 {
     if (span <= 12.0) {
-        plbox("bcnst", 0.0, 0, "bclnstv", 0.0, 0);
+        box_axes("bcnst", 0, "bcnstv", 1);
         return;
     }
     double raw = span / 8.0, p = pow(10.0, floor(log10(raw))), step = raw <= p ? p : raw <= 2 * p ? 2 * p

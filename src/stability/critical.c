@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "linstab/critical.h"
+#include "units.h"
 #include "linstab/sym.h"
 
 /* x -> D (a Hd + b Ms - c Hd) D in svec coordinates, D = diag(dsc). */
@@ -121,9 +122,33 @@ linstab_status linstab_critical_eta(const linstab_family *f, const double *l, do
     return LINSTAB_OK;
 }
 
+/* The eta* solves left at most in critical B's scan from Bs on (c the
+ * first candidate, ceil(B0) clamped to [1, n]): it stops after the first
+ * B >= B0 + 4 (at most c + 4) unless B + 4 >= n, where it goes on to n. */
+static size_t scan_left(size_t c, size_t Bs, size_t n)
+{
+    size_t last = c + 8 < n ? c + 4 : n;
+    return last >= Bs ? last - Bs + 1 : 0;
+}
+
+/* At most min(4, B - 1) refinement solves from B down, then the scan. */
+static size_t refine_left(size_t c, size_t B, int iters, size_t n)
+{
+    size_t r = (size_t)(4 - iters);
+    if (r > B - 1) r = B - 1;
+    return r + scan_left(c, B - r, n);
+}
+
 linstab_status linstab_critical_batch(const linstab_family *f, const double *l, linstab_sampling s,
                                       double eta, const linstab_eigen_opts *opts, size_t *batch,
                                       linstab_error *err)
+{
+    return critical_batch_units(f, l, s, eta, opts, batch, NULL, err);
+}
+
+linstab_status critical_batch_units(const linstab_family *f, const double *l, linstab_sampling s,
+                                    double eta, const linstab_eigen_opts *opts, size_t *batch, stab_units *u,
+                                    linstab_error *err)
 {
     size_t r = f->d, m = r * (r + 1) / 2, n = f->n;
     double N = (double)n;
@@ -146,6 +171,7 @@ linstab_status linstab_critical_batch(const linstab_family *f, const double *l, 
         /* b eta (Ms - c Hd) <= R with c = 1 when a = 1 - b, c = 0 (Bernoulli, a = 1) */
         double c = s == LINSTAB_SAMPLING_BERNOULLI ? 0.0 : 1.0, nu = 0.0;
         st = scaled_top(f, l, -c * eta, eta, dsc, opts, &nu, err);
+        if (u != NULL) u->done++; /* reported below, with what is left */
         if (st == LINSTAB_OK) {
             if (nu <= 0.0) {
                 B0 = 1.0;
@@ -162,21 +188,28 @@ linstab_status linstab_critical_batch(const linstab_family *f, const double *l, 
     free(dsc);
     if (st != LINSTAB_OK) return st;
     /* refine against eta*(B) itself: rounding can move the ceiling by one */
-    size_t B = B0 <= 1.0 ? 1 : B0 >= N ? n : (size_t)ceil(B0);
+    size_t B = B0 <= 1.0 ? 1 : B0 >= N ? n : (size_t)ceil(B0), c0 = B;
+    if (u != NULL) {
+        u->total = u->done + refine_left(c0, B, 0, n);
+        units_report(u);
+    }
     double es;
     for (int iter = 0; iter < 4 && B > 1; iter++) {
         double a, b;
         linstab_sampling_coeffs(s, n, B - 1, &a, &b);
         st = linstab_critical_eta(f, l, a, b, opts, &es, err);
         if (st != LINSTAB_OK) return st;
-        if (eta <= es) B--;
-        else break;
+        int down = eta <= es;
+        if (down) B--;
+        units_tick(u, down ? refine_left(c0, B, iter + 1, n) : scan_left(c0, B, n));
+        if (!down) break;
     }
     for (; B <= n; B++) {
         double a, b;
         linstab_sampling_coeffs(s, n, B, &a, &b);
         st = linstab_critical_eta(f, l, a, b, opts, &es, err);
         if (st != LINSTAB_OK) return st;
+        units_tick(u, scan_left(c0, B + 1, n));
         if (eta <= es) {
             *batch = B;
             return LINSTAB_OK;
@@ -186,12 +219,32 @@ linstab_status linstab_critical_batch(const linstab_family *f, const double *l, 
     return LINSTAB_OK;
 }
 
+/* Bisection steps left on [lo, hi] until hi - lo <= rtol hi: at most
+ * log2((hi - lo) / (rtol lo)) as hi stays >= lo > 0; with lo = 0 an
+ * estimate from the present hi (hi may still shrink). */
+static size_t bisect_left(double lo, double hi, double rtol)
+{
+    if (!(hi - lo > rtol * hi)) return 0;
+    double q = (hi - lo) / (rtol * (lo > 0.0 ? lo : hi));
+    return q > 1.0 ? (size_t)ceil(log2(q)) : 1;
+}
+
 linstab_status linstab_critical_param(linstab_param_fn fn, void *ctx, double x_hint, double rtol,
                                       double *x_crit, int *monotone, linstab_error *err)
 {
+    return critical_param_units(fn, ctx, x_hint, rtol, x_crit, monotone, NULL, err);
+}
+
+linstab_status critical_param_units(linstab_param_fn fn, void *ctx, double x_hint, double rtol, double *x_crit,
+                                    int *monotone, stab_units *u, linstab_error *err)
+{
+    /* before the bracket is found, what is left is an estimate: the next
+     * doubling brackets x_crit, the grid, log2(1/rtol) bisection steps */
+    size_t grid_left = monotone ? 8 : 0, guess = 1 + grid_left + bisect_left(1.0, 2.0, rtol);
     double v0;
     linstab_status st = fn(0.0, &v0, ctx, err);
     if (st != LINSTAB_OK) return st;
+    units_tick(u, v0 > 1.0 ? 0 : guess);
     if (monotone) *monotone = 1;
     if (v0 > 1.0) {
         *x_crit = NAN;
@@ -202,7 +255,11 @@ linstab_status linstab_critical_param(linstab_param_fn fn, void *ctx, double x_h
     for (k = 0; k <= 60; k++) { /* hint, 2 hint, ..., 2^60 hint */
         st = fn(hi, &v, ctx, err);
         if (st != LINSTAB_OK) return st;
-        if (v > 1.0) break;
+        if (v > 1.0) {
+            units_tick(u, grid_left + bisect_left(lo, hi, rtol));
+            break;
+        }
+        units_tick(u, k == 60 ? 0 : guess);
         lo = hi;
         hi *= 2.0;
     }
@@ -219,6 +276,7 @@ linstab_status linstab_critical_param(linstab_param_fn fn, void *ctx, double x_h
             double x = hi * g / 8.0, vg;
             st = fn(x, &vg, ctx, err);
             if (st != LINSTAB_OK) return st;
+            units_tick(u, (size_t)(8 - g) + bisect_left(lo, hi, rtol));
             if (vg < prev - 1e-12 * fmax(1.0, fabs(prev))) nondecr = 0;
             crossings += (vg > 1.0) != (prev > 1.0);
             prev = vg;
@@ -233,6 +291,7 @@ linstab_status linstab_critical_param(linstab_param_fn fn, void *ctx, double x_h
             hi = mid;
         else
             lo = mid;
+        units_tick(u, bisect_left(lo, hi, rtol));
     }
     *x_crit = lo;
     return LINSTAB_OK;

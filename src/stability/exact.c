@@ -16,6 +16,7 @@
 #include "linstab/sam.h"
 #include "linstab/secmom.h"
 #include "linstab/sgd.h"
+#include "units.h"
 
 linstab_exact_opts linstab_exact_defaults(void)
 {
@@ -29,8 +30,18 @@ linstab_exact_opts linstab_exact_defaults(void)
 }
 
 
+static linstab_status lemma41_units(const linstab_rotated *rf, double eta, size_t batch, size_t K,
+                                    double *trace, double *lower, stab_units *u, linstab_error *err);
+
 linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size_t batch, size_t K,
                                double *trace, double *lower, linstab_error *err)
+{
+    return lemma41_units(rf, eta, batch, K, trace, lower, NULL, err);
+}
+
+/* units: the K terms */
+static linstab_status lemma41_units(const linstab_rotated *rf, double eta, size_t batch, size_t K,
+                                    double *trace, double *lower, stab_units *u, linstab_error *err)
 {
     const linstab_family *f = rf->f;
     size_t r = f->d, n = f->n;
@@ -62,6 +73,7 @@ linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size
         tmp = Z;
         Z = W;
         W = tmp;
+        units_tick(u, K - k - 1);
     }
     linstab_secmom_free(s);
     free(X);
@@ -84,6 +96,15 @@ double linstab_exact_radius_tol(const linstab_rotated *rf, double eta, double rh
     return linstab_verdict_radius_tol(m, (1.0 + eta * k) * (1.0 + eta * k), dense ? 0.0 : (o.tol > 0.0 ? o.tol : 1e-12));
 }
 
+/* A stage's last report: done = total (a stage that counted nothing, one
+ * unit: itself). */
+static void stage_end(stab_units *u)
+{
+    if (u->done == 0) u->done = 1;
+    u->total = u->done;
+    units_report(u);
+}
+
 linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hyper *h,
                                      linstab_optimizer variant, const linstab_exact_opts *opts,
                                      linstab_exact *out, linstab_error *err)
@@ -99,17 +120,28 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
     const linstab_eigen_opts *eo = &opts->eigen;
     double a, b;
     linstab_sampling_coeffs(h->sampling, n, h->batch, &a, &b);
-#define STAGE(k, name) \
+    /* each stage: its name (progress), then its units (progress_units)
+     * from done 0 of an expected total to done = total at its end */
+    stab_units units = {opts->progress_units, opts->progress_ctx, 0, 0, 0};
+    stab_units *u = opts->progress_units ? &units : NULL;
+#define STAGE(k, name, expect) \
     do { \
+        if (u != NULL && (k) > 0) stage_end(u); \
         if (opts->progress) opts->progress((k), (name), opts->progress_ctx); \
+        if (u != NULL && (k) < LINSTAB_EXACT_STAGES) { \
+            units.stage = (k); \
+            units.done = 0; \
+            units.total = (expect); \
+            units_report(u); \
+        } \
     } while (0)
 
-    STAGE(0, "SGD eta*");
+    STAGE(0, "SGD eta*", 1);
     st = linstab_critical_eta(f, rf->l, a, b, eo, &out->sgd_eta_star, err);
     if (st != LINSTAB_OK) return st;
     linstab_eigen_opts eo_radius = *eo;
     if (eo_radius.max_iter == 0 || eo_radius.max_iter > 150) eo_radius.max_iter = 150; /* fail fast */
-    STAGE(1, "SGD radius");
+    STAGE(1, "SGD radius", 1);
     st = linstab_sgd_radius(rf, h->eta, h->batch, h->sampling, &eo_radius, &out->sgd_radius, err);
     if (st == LINSTAB_ENOCONV && isfinite(out->sgd_eta_star)) {
         /* many eigenvalues of T cluster at 1 when H has tiny eigenvalues on
@@ -124,39 +156,37 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
                            ? (h->eta <= out->sgd_eta_star ? LINSTAB_VERDICT_STABLE : LINSTAB_VERDICT_UNSTABLE)
                            : linstab_verdict_classify(out->sgd_radius, out->radius_tol);
     out->sgd_stable = linstab_verdict_bounded(out->sgd_verdict);
-    STAGE(2, "critical B");
-    st = linstab_critical_batch(f, rf->l, h->sampling, h->eta, eo, &out->sgd_critical_batch, err);
+    STAGE(2, "critical B", 1 + 4 + (n < 13 ? n : 13)); /* at most: critical.c */
+    st = critical_batch_units(f, rf->l, h->sampling, h->eta, eo, &out->sgd_critical_batch, u, err);
     if (st != LINSTAB_OK) return st;
 
     out->sam_variant = variant;
     out->sam_available = linstab_sam_available_rank(variant, n, f->d, h->batch, h->sampling);
     if (out->sam_available) {
-        STAGE(3, "SAM radius");
+        STAGE(3, "SAM radius", 1);
         st = linstab_sam_radius(rf, variant, h->eta, h->rho, h->batch, h->sampling, eo,
                                 &out->sam_radius, err);
         if (st != LINSTAB_OK) return st;
         out->sam_radius_tol = linstab_exact_radius_tol(rf, h->eta, h->rho, eo);
         out->sam_verdict = linstab_verdict_classify(out->sam_radius, out->sam_radius_tol);
         out->sam_stable = linstab_verdict_bounded(out->sam_verdict);
-        STAGE(4, "SAM eta*");
-        st = linstab_sam_eta_star(rf, variant, h->rho, h->batch, h->sampling, eo,
-                                  &out->sam_eta_star, err);
+        STAGE(4, "SAM eta*", 0); /* 0: not known yet */
+        st = sam_eta_star_units(rf, variant, h->rho, h->batch, h->sampling, eo, &out->sam_eta_star, u, err);
         if (st != LINSTAB_OK) return st;
-        STAGE(5, "critical rho");
-        st = linstab_sam_critical_rho(rf, variant, h->eta, h->batch, h->sampling, eo,
-                                      &out->sam_critical_rho, &out->sam_rho_monotone, err);
+        STAGE(5, "critical rho", 0);
+        st = sam_critical_rho_units(rf, variant, h->eta, h->batch, h->sampling, eo, &out->sam_critical_rho,
+                                    &out->sam_rho_monotone, u, err);
         if (st != LINSTAB_OK) return st;
     }
 
     out->lemma_k = opts->lemma_k ? opts->lemma_k : 10;
     if (out->lemma_k > LINSTAB_LEMMA_KMAX) out->lemma_k = LINSTAB_LEMMA_KMAX;
-    STAGE(6, "Lemma 4.1");
-    st = linstab_exact_lemma41(rf, h->eta, h->batch, out->lemma_k, out->lemma_trace, out->lemma_lower,
-                         err);
+    STAGE(6, "Lemma 4.1", out->lemma_k);
+    st = lemma41_units(rf, h->eta, h->batch, out->lemma_k, out->lemma_trace, out->lemma_lower, u, err);
     if (st != LINSTAB_OK) return st;
 
     if (!opts->skip_lyapunov) {
-        STAGE(7, "Lyapunov");
+        STAGE(7, "Lyapunov", 0); /* Monte Carlo or the exact formula: not known yet */
         linstab_optimizer dyn = h->rho == 0.0                ? LINSTAB_OPT_SGD
                                : variant == LINSTAB_OPT_SAM_SAME ? LINSTAB_OPT_SAM_SAME
                                                              : LINSTAB_OPT_SAM_INDEP;
@@ -164,14 +194,14 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
         st = linstab_lyapunov_diag_exact(f, dyn, h->eta, h->rho, h->batch, h->sampling,
                                          &out->lyap, &ok, err);
         if (st == LINSTAB_OK && !ok)
-            st = linstab_lyapunov_mc(f, dyn, h->eta, h->rho, h->batch, h->sampling,
-                                     opts->lyap_runs ? opts->lyap_runs : 8,
-                                     opts->lyap_steps ? opts->lyap_steps : 2000, opts->seed,
-                                     &out->lyap, err);
+            st = lyapunov_mc_units(f, dyn, h->eta, h->rho, h->batch, h->sampling,
+                                   opts->lyap_runs ? opts->lyap_runs : 8,
+                                   opts->lyap_steps ? opts->lyap_steps : 2000, opts->seed, &out->lyap, u,
+                                   err);
         if (st != LINSTAB_OK) return st;
         out->lyap_done = 1;
     }
-    STAGE(LINSTAB_EXACT_STAGES, "done");
+    STAGE(LINSTAB_EXACT_STAGES, "done", 0);
 #undef STAGE
     return LINSTAB_OK;
 }

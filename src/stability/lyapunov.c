@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "linstab/lyapunov.h"
+#include "units.h"
 
 /* (gsl_randist.h brings GSL's own CBLAS declarations, which clash with
  * OpenBLAS's cblas.h: this file uses plain loops for its vector norms.) */
@@ -33,6 +34,15 @@ linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_optimizer dy
                                    size_t runs, size_t steps, uint64_t seed, linstab_lyap *out,
                                    linstab_error *err)
 {
+    return lyapunov_mc_units(f, dyn, eta, rho, batch, sampling, runs, steps, seed, out, NULL, err);
+}
+
+/* units: the steps of all runs (a run that collapsed or blew up counts
+ * its remaining steps as done), reported every 1/16 of a run */
+linstab_status lyapunov_mc_units(const linstab_family *f, linstab_optimizer dyn, double eta, double rho,
+                                 size_t batch, linstab_sampling sampling, size_t runs, size_t steps,
+                                 uint64_t seed, linstab_lyap *out, stab_units *u, linstab_error *err)
+{
     if (runs < 2 || steps < 10)
         return linstab_error_set(err, LINSTAB_EINVAL,
                                  "Lyapunov exponent: need >= 2 runs of >= 10 steps");
@@ -47,6 +57,12 @@ linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_optimizer dy
     /* runs of small sequential products: BLAS threads would only hand them
      * back and forth (measured: 4x the time on 65 x 65 Hessians) */
     int blas = blas_threads_single();
+    size_t every = steps / 16 > 0 ? steps / 16 : 1;
+    if (u != NULL) {
+        u->done = 0;
+        u->total = runs * steps;
+        units_report(u);
+    }
     for (size_t k = 0; k < runs && st == LINSTAB_OK; k++) {
         linstab_sim *sim = NULL;
         st = linstab_simulate_alloc(f, dyn, eta, rho, batch, sampling, &sim, err);
@@ -69,6 +85,14 @@ linstab_status linstab_lyapunov_mc(const linstab_family *f, linstab_optimizer dy
             }
             if (t >= burn) acc += log(nrm);
             scale(d, 1.0 / nrm, w);
+            if (u != NULL && (t + 1) % every == 0 && t + 1 < steps) {
+                u->done = k * steps + t + 1;
+                units_report(u);
+            }
+        }
+        if (u != NULL) {
+            u->done = (k + 1) * steps;
+            units_report(u);
         }
         ex[k] = isfinite(acc) ? acc / (double)(steps - burn) : acc;
         gsl_rng_free(rng);

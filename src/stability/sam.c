@@ -43,6 +43,7 @@
 
 #include "linstab/critical.h"
 #include "linstab/sam.h"
+#include "units.h"
 #include "linstab/secmom.h"
 #include "linstab/sgd.h"
 #include "linstab/sym.h"
@@ -696,6 +697,13 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_optimizer
                                     const linstab_eigen_opts *eo, double *eta_star,
                                     linstab_error *err)
 {
+    return sam_eta_star_units(rf, variant, rho, batch, sampling, eo, eta_star, NULL, err);
+}
+
+linstab_status sam_eta_star_units(const linstab_rotated *rf, linstab_optimizer variant, double rho, size_t batch,
+                                  linstab_sampling sampling, const linstab_eigen_opts *eo, double *eta_star,
+                                  stab_units *u, linstab_error *err)
+{
     size_t n = rf->f->n;
     if (!linstab_sam_available_rank(variant, n, rf->f->d, batch, sampling))
         return linstab_error_set(err, LINSTAB_EINVAL,
@@ -727,8 +735,8 @@ linstab_status linstab_sam_eta_star(const linstab_rotated *rf, linstab_optimizer
     /* independent batches (T is not self-adjoint) and 'same' at general B:
      * bisection on eta */
     param_ctx c = {rf, variant, 0.0, rho, batch, sampling, eo, NULL};
-    linstab_status st = linstab_critical_param(radius_of_eta, &c, 1.0 / top_k(rf, rho), 1e-10,
-                                               eta_star, NULL, err);
+    linstab_status st = critical_param_units(radius_of_eta, &c, 1.0 / top_k(rf, rho), 1e-10,
+                                             eta_star, NULL, u, err);
     linstab_sam_same_free(c.ws);
     return st;
 }
@@ -738,11 +746,18 @@ linstab_status linstab_sam_critical_rho(const linstab_rotated *rf, linstab_optim
                                         const linstab_eigen_opts *eo, double *rho_star,
                                         int *monotone, linstab_error *err)
 {
+    return sam_critical_rho_units(rf, variant, eta, batch, sampling, eo, rho_star, monotone, NULL, err);
+}
+
+linstab_status sam_critical_rho_units(const linstab_rotated *rf, linstab_optimizer variant, double eta,
+                                      size_t batch, linstab_sampling sampling, const linstab_eigen_opts *eo,
+                                      double *rho_star, int *monotone, stab_units *u, linstab_error *err)
+{
     param_ctx c = {rf, variant, eta, 0.0, batch, sampling, eo, NULL};
     double l1 = top_k(rf, 0.0);
     double hint = (2.0 / eta - l1) / (l1 * l1);
     if (!(hint > 0.0)) hint = 1e-3 / l1;
-    linstab_status st = linstab_critical_param(radius_of_rho, &c, hint, 1e-10, rho_star, monotone, err);
+    linstab_status st = critical_param_units(radius_of_rho, &c, hint, 1e-10, rho_star, monotone, u, err);
     linstab_sam_same_free(c.ws);
     return st;
 }
