@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_randist.h>
 
 #include "linstab/map.h"
 #include "linstab/simulate.h"
@@ -141,5 +143,198 @@ Test(simulate, a_stream_is_reproducible_and_seeds_differing_in_high_bits_differ)
         gsl_rng_free(a);
         gsl_rng_free(b);
         gsl_rng_free(c);
+    }
+}
+
+/* chi-square of counts obs[0..m) against probabilities pr[0..m), bins with
+ * expected counts below 5 merged into their neighbour */
+static double chi_square(const double *obs, const double *pr, size_t m, double N, size_t *df)
+{
+    double chi = 0.0, o = 0.0, e = 0.0;
+    size_t bins = 0;
+    for (size_t k = 0; k < m; k++) {
+        o += obs[k];
+        e += N * pr[k];
+        if (e >= 5.0 || k + 1 == m) {
+            chi += (o - e) * (o - e) / (e > 0.0 ? e : 1.0);
+            bins++;
+            o = e = 0.0;
+        }
+    }
+    *df = bins - 1;
+    return chi;
+}
+
+/* The Bernoulli fast path (each sample included with probability p = B/n,
+ * independently) against the law enumerated exactly: one step from
+ * w = (1, 1, ...) on a diagonal family whose coordinate 0 carries a group
+ * of g equal samples and coordinates 1..s one sample each (plus z zero
+ * samples).  Then w_0 = 1 - eta v0 K / B with K ~ Binomial(g, p) and w_j =
+ * 1 - eta v1 b_j / B with b_j ~ Bernoulli(p): the joint law of (K, number
+ * of singletons hit) is Binomial(g, p) x Binomial(s, p) -- which also
+ * checks that the lanes are independent.  Two layouts: lanes within one
+ * 64-bit word, and a group straddling two word boundaries; p = 3/7 and
+ * 55/150 (not dyadic). */
+Test(simulate, bernoulli_lanes_draw_counts_with_the_exact_binomial_law)
+{
+    struct { size_t g, s, z, B; } cs[2] = {{4, 1, 2, 3}, {100, 50, 0, 55}};
+    for (int c = 0; c < 2; c++) {
+        size_t g = cs[c].g, s = cs[c].s, n = g + s + cs[c].z, d = s + 1, B = cs[c].B;
+        linstab_family *f = NULL;
+        linstab_error err;
+        cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 1, &f, &err), LINSTAB_OK);
+        double v0 = 1.0, v1 = 2.0, eta = 0.01;
+        for (size_t i = 0; i < g; i++) f->data[i * d] = v0;
+        for (size_t j = 1; j <= s; j++) f->data[(g + j - 1) * d + j] = v1;
+        linstab_sim *sim = NULL;
+        cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, eta, 0.0, B, LINSTAB_SAMPLING_BERNOULLI, &sim, &err),
+                     LINSTAB_OK, "%s", err.msg);
+        gsl_rng *r = linstab_rng_stream_mc(77, (uint64_t)c);
+        size_t N = 100000;
+        double *ok = calloc((g + 1) * (s + 1), sizeof *ok), *pk = malloc((g + 1) * (s + 1) * sizeof *pk);
+        double w[64];
+        int bad = 0;
+        for (size_t t = 0; t < N; t++) {
+            for (size_t j = 0; j < d; j++) w[j] = 1.0;
+            double logn;
+            int v = linstab_simulate_diag_run(sim, r, w, 1, 50.0, 50.0, &logn);
+            bad += v != 0;
+            double kk = (1.0 - w[0]) * (double)B / (eta * v0);
+            size_t k = (size_t)lround(kk), hits = 0;
+            bad += fabs(kk - (double)k) > 1e-6 || k > g;
+            for (size_t j = 1; j <= s; j++) {
+                double b = (1.0 - w[j]) * (double)B / (eta * v1);
+                bad += fabs(b) > 1e-9 && fabs(b - 1.0) > 1e-9;
+                hits += b > 0.5;
+            }
+            if (k <= g) ok[k * (s + 1) + hits] += 1.0;
+        }
+        cr_assert_eq(bad, 0, "case %d: every factor is one of the enumerated values", c);
+        double p = (double)B / (double)n;
+        for (size_t k = 0; k <= g; k++)
+            for (size_t h = 0; h <= s; h++)
+                pk[k * (s + 1) + h] = gsl_ran_binomial_pdf((unsigned)k, p, (unsigned)g) *
+                                      gsl_ran_binomial_pdf((unsigned)h, p, (unsigned)s);
+        /* the joint law; and each margin (where the joint's bins are thin) */
+        size_t df;
+        double chi = chi_square(ok, pk, (g + 1) * (s + 1), (double)N, &df);
+        double q = gsl_cdf_chisq_Q(chi, (double)df);
+        cr_expect_gt(q, 1e-4, "case %d: joint chi-square %g on %zu df (Q = %g)", c, chi, df, q);
+        double *mo = calloc(g + 1, sizeof *mo), *mp = calloc(g + 1, sizeof *mp);
+        for (size_t k = 0; k <= g; k++) {
+            for (size_t h = 0; h <= s; h++) mo[k] += ok[k * (s + 1) + h];
+            mp[k] = gsl_ran_binomial_pdf((unsigned)k, p, (unsigned)g);
+        }
+        chi = chi_square(mo, mp, g + 1, (double)N, &df);
+        q = gsl_cdf_chisq_Q(chi, (double)df);
+        cr_expect_gt(q, 1e-4, "case %d: group count chi-square %g on %zu df (Q = %g)", c, chi, df, q);
+        double *so = calloc(s + 1, sizeof *so), *sp = calloc(s + 1, sizeof *sp);
+        for (size_t h = 0; h <= s; h++) {
+            for (size_t k = 0; k <= g; k++) so[h] += ok[k * (s + 1) + h];
+            sp[h] = gsl_ran_binomial_pdf((unsigned)h, p, (unsigned)s);
+        }
+        chi = chi_square(so, sp, s + 1, (double)N, &df);
+        q = gsl_cdf_chisq_Q(chi, (double)df);
+        cr_expect_gt(q, 1e-4, "case %d: singleton hits chi-square %g on %zu df (Q = %g)", c, chi, df, q);
+        free(mo);
+        free(mp);
+        free(so);
+        free(sp);
+        free(ok);
+        free(pk);
+        gsl_rng_free(r);
+        linstab_simulate_free(sim);
+        linstab_family_free(f);
+    }
+}
+
+/* The protocol on the Bernoulli lanes with B = n (every sample included, a
+ * deterministic factor): a one-sample coordinate (n = 1) and a group
+ * (n = 3 equal samples on one coordinate) follow the growth factor to the
+ * step where ||w|| crosses 1000x -- the thresholds of the index path. */
+static int lanes_run_outcome(size_t n, double h, double eta, size_t steps)
+{
+    linstab_family *f = NULL;
+    linstab_error err = {0};
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, 1, 0, &f, &err), LINSTAB_OK);
+    for (size_t i = 0; i < n; i++) f->data[i] = h;
+    linstab_sim *sim = NULL;
+    cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, eta, 0.0, n, LINSTAB_SAMPLING_BERNOULLI, &sim, &err),
+                 LINSTAB_OK, "%s", err.msg);
+    gsl_rng *r = tu_rng(5);
+    double w[1];
+    int outcome = 7;
+    linstab_map_cell_run(sim, r, 1, steps, 1000.0, 1000.0, w, &outcome);
+    gsl_rng_free(r);
+    linstab_simulate_free(sim);
+    linstab_family_free(f);
+    return outcome;
+}
+
+Test(simulate, bernoulli_lanes_runs_follow_the_deterministic_growth_factor_with_the_full_batch)
+{
+    for (size_t n = 1; n <= 3; n += 2) {
+        cr_expect_eq(lanes_run_outcome(n, 3.0, 1.0, 100), +1, "n %zu: |1 - 3| = 2 grows", n);
+        cr_expect_eq(lanes_run_outcome(n, 0.5, 1.0, 100), -1, "n %zu: |1 - 0.5| shrinks", n);
+        cr_expect_eq(lanes_run_outcome(n, 3.0, 1.0, 9), 0, "n %zu: 2^9 < 1000: neither within 9 steps", n);
+        cr_expect_eq(lanes_run_outcome(n, 3.0, 1.0, 10), +1, "n %zu: 2^10 >= 1000 at step 10", n);
+        cr_expect_eq(lanes_run_outcome(n, 0.5, 1.0, 9), 0, "n %zu: 2^-9 > 1/1000 within 9 steps", n);
+        cr_expect_eq(lanes_run_outcome(n, 0.5, 1.0, 10), -1, "n %zu: 2^-10 <= 1/1000 at step 10", n);
+        cr_expect_eq(lanes_run_outcome(n, 2.0, 1.0, 1000), 0, "n %zu: |1 - 2| = 1: neither", n);
+        cr_expect_eq(lanes_run_outcome(n, 1.0, 1.0, 5), -1, "n %zu: 1 - 1 = 0: exactly zero converges", n);
+    }
+}
+
+/* The whole protocol on the Bernoulli lanes against the index sampler (the
+ * generic step on the same construction stored as a dense family), in law:
+ * per cell the counts of diverged / converged / neither runs over 1500 runs
+ * each, compared by a chi-square test of homogeneity (2 df), on three
+ * cells of Dexter et al.'s construction (n = 12) near the boundary. */
+Test(simulate, bernoulli_lanes_runs_have_the_outcome_law_of_the_index_sampler)
+{
+    size_t n = 12, cells[3][2] = {{6, 2}, {4, 3}, {3, 4}}, runs = 1500, steps = 200;
+    for (int c = 0; c < 3; c++) {
+        size_t sigma = cells[c][0], B = cells[c][1];
+        linstab_family *f = tu_family_004(n, sigma), *g = NULL;
+        size_t d = f->d;
+        linstab_error err;
+        cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, n, d, d, &g, &err), LINSTAB_OK);
+        memset(g->data, 0, n * d * d * sizeof *g->data);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) g->data[(i * d + j) * d + j] = f->data[i * d + j];
+        double cnt[2][3] = {{0}};
+        linstab_family *fam[2] = {f, g};
+        for (int k = 0; k < 2; k++) {
+            linstab_sim *sim = NULL;
+            cr_assert_eq(linstab_simulate_alloc(fam[k], LINSTAB_OPT_SGD, 0.8, 0.0, B, LINSTAB_SAMPLING_BERNOULLI, &sim,
+                                                &err), LINSTAB_OK, "%s", err.msg);
+            double w[64];
+            for (size_t r = 0; r < runs; r++) {
+                gsl_rng *rng = linstab_rng_stream_mc(31 + (uint64_t)k, (uint64_t)(c * runs + r));
+                int outcome;
+                linstab_map_cell_run(sim, rng, d, steps, 1000.0, 1000.0, w, &outcome);
+                cnt[k][outcome + 1] += 1.0;
+                gsl_rng_free(rng);
+            }
+            linstab_simulate_free(sim);
+        }
+        double chi = 0.0;
+        size_t df = 0;
+        for (int o = 0; o < 3; o++) {
+            double tot = cnt[0][o] + cnt[1][o];
+            if (tot == 0.0) continue;
+            df++;
+            for (int k = 0; k < 2; k++) {
+                double e = tot / 2.0;
+                chi += (cnt[k][o] - e) * (cnt[k][o] - e) / e;
+            }
+        }
+        double q = df > 1 ? gsl_cdf_chisq_Q(chi, (double)(df - 1)) : 1.0;
+        cr_expect_gt(q, 1e-4, "sigma %zu B %zu: lanes (-1, 0, +1) = (%g, %g, %g), index sampler (%g, %g, %g), Q = %g",
+                     sigma, B, cnt[0][0], cnt[0][1], cnt[0][2], cnt[1][0], cnt[1][1], cnt[1][2], q);
+        /* a cell near the boundary: both outcomes occur */
+        cr_expect(cnt[0][0] > 100 && cnt[0][2] > 100, "sigma %zu B %zu: near the boundary", sigma, B);
+        linstab_family_free(f);
+        linstab_family_free(g);
     }
 }

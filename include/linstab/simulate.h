@@ -79,7 +79,13 @@ LINSTAB_API void linstab_simulate_batch_apply(const linstab_sim *s, const size_t
  * (reached -ls, or w = 0 exactly: *lognorm = -INFINITY), 0 (neither in
  * `steps`), with OUT *lognorm the log of the true norm at the stop; or 2
  * (nothing touched) if this fast path does not apply (the caller then
- * steps with linstab_simulate_step).  Uses s's buffers; never fails.
+ * steps with linstab_simulate_step).  With Bernoulli sampling on a family
+ * whose samples each touch at most one coordinate (one value per
+ * coordinate, as Dexter et al.'s construction), only the counts matter: a
+ * step draws one Bernoulli(B/n) bit per nonzero sample, 64 at a time, from
+ * a xoshiro256++ state seeded by two numbers of rng, and multiplies each
+ * coordinate by its factor at its count (same law as the index sampler,
+ * another random stream).  Uses s's buffers; never fails.
  */
 LINSTAB_API int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                      double lg, double ls, double *lognorm);
