@@ -121,6 +121,10 @@ typedef struct counted {
     size_t applies;        /* in the current stage */
     int quiet;
     cli_progress_state bar; /* of the stage: products done of those expected (0: unknown) */
+    /* LINSTAB_PROFILE: the stage's wall and process CPU time, printed at its end */
+    int profile;
+    const char *stage; /* the open stage, NULL once ended */
+    struct timespec t0, c0;
 } counted;
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -134,6 +138,9 @@ static void stage_start(counted *c, const char *stage, size_t total)
 {
     stage_end(c); /* a stage before that did not say its end */
     c->applies = 0;
+    c->stage = stage;
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c->c0);
     cli_progress_begin(&c->bar, stage, 0, total, c->quiet);
 }
 
@@ -157,6 +164,14 @@ static linstab_status counted_form(double *A, void *vctx, linstab_error *err)
  * invariant subspaces) with the products it took as its total. */
 static void stage_end(counted *c)
 {
+    if (c->profile && c->stage != NULL) {
+        struct timespec t1, c1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        fprintf(stderr, "[profile] %s %.3f s, cpu %.3f s, %zu products\n", c->stage, since(&c->t0, &t1),
+                since(&c->c0, &c1), c->applies);
+    }
+    c->stage = NULL;
     c->bar.total = c->applies;
     c->bar.done = c->applies;
     cli_progress_end(&c->bar);
@@ -467,10 +482,9 @@ int cmd_spectrum(int argc, char **argv)
     /* a network's products run on OpenMP threads with one BLAS thread each; the
      * solvers' own BLAS calls on one thread too: the same bytes for any thread count */
     if (model) blas_prev = linstab_map_blas_serial();
-    counted cnt = {&base, 0, co.quiet, {0}};
+    counted cnt = {&base, 0, co.quiet, {0}, 0, NULL, {0, 0}, {0, 0}};
     linstab_operator op = {p, counted_apply, counted_apply, base.form_dense ? counted_form : NULL, 1, &cnt};
-    struct timespec t0, t1, c0, c1; /* wall and process CPU time of each stage (LINSTAB_PROFILE) */
-    int profile = getenv("LINSTAB_PROFILE") != NULL;
+    cnt.profile = getenv("LINSTAB_PROFILE") != NULL;
 
     if (k > 0) {
         linstab_eigen_opts eo = linstab_eigen_defaults();
@@ -484,18 +498,11 @@ int cmd_spectrum(int argc, char **argv)
         }
         r.topk_dense = linstab_eigen_is_dense(&eo, p) || k + 1 >= p;
         stage_start(&cnt, "top-k", r.topk_dense ? p : 0);
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         if (linstab_eigen_topk(&op, &eo, k, which_lm, r.vals, V, &err) != LINSTAB_OK) {
             rc = cli_fail(cmd, &err);
             goto done;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
         stage_end(&cnt);
-        if (profile)
-            fprintf(stderr, "[profile] top-k %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
-                    cnt.applies);
         r.has_topk = 1;
         r.k = k;
         r.which_lm = which_lm;
@@ -505,8 +512,6 @@ int cmd_spectrum(int argc, char **argv)
     }
     if (trace_method) {
         r.trace_method = trace_method;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         linstab_status st;
         if (trace_method == 1 && model) { /* closed form: no products */
             stage_start(&cnt, "trace", 0);
@@ -524,12 +529,7 @@ int cmd_spectrum(int argc, char **argv)
             rc = cli_fail(cmd, &err);
             goto done;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
         stage_end(&cnt);
-        if (profile)
-            fprintf(stderr, "[profile] trace %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
-                    cnt.applies);
         r.trace_applies = cnt.applies;
         if (save_probes) {
             Z = malloc(probes * p * sizeof *Z);
@@ -556,8 +556,6 @@ int cmd_spectrum(int argc, char **argv)
             goto done;
         }
         stage_start(&cnt, "density", dprobes * msteps);
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
         linstab_status st = linstab_spectrum_slq(&op, dprobes, msteps, co.seed, r.nodes, r.weights, r.steps, &err);
         if (st == LINSTAB_OK)
             st = linstab_spectrum_density(dprobes, msteps, r.nodes, r.weights, sigma, grid, x, phi, &r.sigma, &err);
@@ -565,12 +563,7 @@ int cmd_spectrum(int argc, char **argv)
             rc = cli_fail(cmd, &err);
             goto done;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
         stage_end(&cnt); /* invariant subspaces may have ended probes early */
-        if (profile)
-            fprintf(stderr, "[profile] density %.3f s, cpu %.3f s, %zu products\n", since(&t0, &t1), since(&c0, &c1),
-                    cnt.applies);
         r.density_applies = cnt.applies;
     }
 

@@ -111,8 +111,9 @@ linstab_status linstab_mlp_hessian_trace(const linstab_mlp *m, const linstab_arr
     int ok = Gf && P && tr;
     for (size_t l = 1; l <= L && ok; l++) {
         size_t d = m->sizes[l];
+        int need_g = l > 1 || L == 1; /* g_1 only as the output's signal */
         ok = (A[l] = malloc(R * d * sizeof(double))) && (S1[l] = calloc(R * d, sizeof(double))) &&
-             (S2[l] = calloc(R * d, sizeof(double))) && (G[l] = malloc(R * d * sizeof(double)));
+             (S2[l] = calloc(R * d, sizeof(double))) && (!need_g || (G[l] = malloc(R * d * sizeof(double))));
         if (ok && l < L) ok = (Bk[l] = malloc(R * d * sizeof(double))) != NULL;
     }
 #ifdef _OPENMP
@@ -140,8 +141,8 @@ linstab_status linstab_mlp_hessian_trace(const linstab_mlp *m, const linstab_arr
             const double *W = m->theta + linstab_mlp_w_offset(m, l + 1);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)dn, 1.0, G[l + 1], (int)dn,
                         W, (int)d, 0.0, Bk[l], (int)d);
+            if (l == 1) break; /* g_1 would only feed a Bk_0 */
             for (size_t j = 0; j < rows * d; j++) G[l][j] = S1[l][j] * Bk[l][j];
-            if (l == 1) break;
         }
         int blas = blas_threads_single();
 #pragma omp parallel for schedule(dynamic, 1)
