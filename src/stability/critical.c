@@ -187,6 +187,21 @@ linstab_status critical_batch_units(const linstab_family *f, const double *l, li
     }
     free(dsc);
     if (st != LINSTAB_OK) return st;
+    /* B0 is exact up to the eigensolver's error: B is stable iff B >= B0
+     * (b(B) decreases in B), so when B0 sits farther from every integer
+     * than that error the critical batch is ceil(B0) without another solve
+     * (the error of nu is at most tol nu, B0's relative error at most that;
+     * a margin of 1e4 covers the residual-to-eigenvalue slack) */
+    if (R_pd) {
+        double tol = opts != NULL && opts->tol > 0.0 ? opts->tol : 1e-12;
+        double margin = fmax(1e-9, 1e4 * tol) * fmax(B0, 1.0), fr = B0 - floor(B0);
+        /* B0 = 1 exactly: nu <= 0, stable at every B */
+        int clear = B0 == 1.0 || B0 < 1.0 - margin || (B0 > 1.0 && B0 < N && fr > margin && 1.0 - fr > margin);
+        if (clear) {
+            *batch = B0 <= 1.0 ? 1 : (size_t)ceil(B0);
+            return LINSTAB_OK;
+        }
+    }
     /* refine against eta*(B) itself: rounding can move the ceiling by one */
     size_t B = B0 <= 1.0 ? 1 : B0 >= N ? n : (size_t)ceil(B0), c0 = B;
     if (u != NULL) {
