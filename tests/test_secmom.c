@@ -227,18 +227,13 @@ Test(secmom, gd_radius_and_lanczos_agree_with_the_closed_form_and_lapack)
  * is the hard case; every answer must equal LAPACK on the dense operator,
  * including 1 - radius (the smallest eigenvalue of C, which carries the
  * convergence rate) to 1e-8 relative. */
-Test(secmom, shift_invert_radius_equals_lapack_below_and_above_eta_star)
+static void matrix_free_radius_case(linstab_family *f, size_t rank)
 {
-    size_t n = 40, d = 30;
-    linstab_family *f = NULL;
+    size_t n = f->n;
     linstab_error err;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
-    gsl_rng *g = tu_rng(77);
-    tu_gauss(g, f->data, n * d);
-    gsl_rng_free(g);
     linstab_rotated rf;
     cr_assert_eq(linstab_family_rotated_make(f, 0.0, 0, &rf, &err), LINSTAB_OK);
-    cr_assert_eq(rf.f->d, d);
+    cr_assert_eq(rf.f->d, rank);
     double coeffs[2][2] = {{(double)n * 4.0 / (5.0 * (double)(n - 1)), (double)(n - 5) / (5.0 * (double)(n - 1))}, /* without, B = 5 */
                            {0.0, 1.0}};                                                                     /* B = 1, with */
     linstab_eigen_opts dense = linstab_eigen_defaults(), arpack = dense;
@@ -263,6 +258,35 @@ Test(secmom, shift_invert_radius_equals_lapack_below_and_above_eta_star)
     }
     linstab_family_rotated_clear(&rf);
     linstab_family_free(f);
+}
+
+/* (the LOBPCG route first, then shift-invert, then Lanczos on T) */
+Test(secmom, shift_invert_radius_equals_lapack_below_and_above_eta_star)
+{
+    size_t n = 40, d = 30;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
+    gsl_rng *g = tu_rng(77);
+    tu_gauss(g, f->data, n * d);
+    gsl_rng_free(g);
+    matrix_free_radius_case(f, d);
+}
+
+/* the same on a rank-deficient rank-one family (n < d: H restricted to its
+ * range, B = n - 1 and B = 1), a factored k = 2 family and a dense one */
+Test(secmom, matrix_free_radius_equals_lapack_on_rank_deficient_factored_and_dense_families)
+{
+    size_t n = 20, d = 32;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
+    gsl_rng *g = tu_rng(78);
+    tu_gauss(g, f->data, n * d);
+    gsl_rng_free(g);
+    matrix_free_radius_case(f, n);
+    matrix_free_radius_case(tu_family_factored(12, 9, 2, 79), 9);
+    matrix_free_radius_case(tu_family_dense(15, 8, 3, 80), 8);
 }
 
 /* E[w_k w_k'] over many runs = T^k(W_0) with W_0 = w_0 w_0' (deterministic

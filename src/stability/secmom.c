@@ -14,6 +14,7 @@
 
 #include "linstab/sym.h"
 #include "linstab/secmom.h"
+#include "lobpcg.h"
 
 struct linstab_secmom {
     const linstab_family *f;
@@ -404,6 +405,63 @@ static int radius_shift_invert(linstab_secmom *s, const linstab_eigen_opts *opts
     return ok;
 }
 
+/* y = C x in svec coordinates (C(X) = (l_j + l_k) X - eta S(X), no
+ * cancellation); the work matrices are si_ctx's X and Q. */
+static linstab_status apply_C_svec(const double *x, double *y, void *ctx, linstab_error *err)
+{
+    si_ctx *c = ctx;
+    linstab_svec_smat(c->s->r, x, c->X);
+    linstab_status st = apply_C(c->s, c->X, c->Q, err);
+    if (st == LINSTAB_OK) linstab_svec(c->s->r, c->Q, y);
+    return st;
+}
+
+/*
+ * The radius of SGD's T as 1 - eta lambda_min(C) (T is a positive map: its
+ * radius is its top eigenvalue) by LOBPCG on C with the diagonal
+ * preconditioner 1 / (l_j + l_k - eta a l_j l_k): the deterministic part of
+ * C, exact when b = 0.  Lanczos on T sees the eigenvalues 1 - eta (l_j +
+ * l_k) crowd at 1 when H has small eigenvalues; the preconditioned
+ * iteration sees them spread by the diagonal, which it inverts, and needs
+ * a few tens of products, not hundreds.  The start diag(1 / P_jj) is
+ * positive definite, so it is never orthogonal to T's Perron eigenvector
+ * (positive semidefinite).  The residual test is ARPACK's on T:
+ * ||T x - t x|| = eta ||C x - theta x|| <= tol.  1 and *radius on success,
+ * 0 when this route does not apply or fails (the caller goes on).
+ */
+static int radius_lobpcg(linstab_secmom *s, const linstab_eigen_opts *opts, double *radius, size_t *products)
+{
+    size_t r = s->r, rr = r * r, m = s->m;
+    si_ctx c = {s, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    double *X = malloc(rr * sizeof *X), *Q = malloc(rr * sizeof *Q);
+    double *prec = malloc(m * sizeof *prec), *x0 = calloc(m, sizeof *x0);
+    int ok = X != NULL && Q != NULL && prec != NULL && x0 != NULL;
+    c.X = X;
+    c.Q = Q;
+    size_t q = 0;
+    for (size_t j = 0; ok && j < r; j++)
+        for (size_t k = j; k < r; k++, q++) {
+            double pjk = s->l[j] + s->l[k] - s->eta * s->a * s->l[j] * s->l[k];
+            if (!(pjk > 0.0)) ok = 0;
+            prec[q] = 1.0 / pjk;
+            if (k == j) x0[q] = prec[q];
+        }
+    lobpcg_result res;
+    if (ok) {
+        linstab_eigen_opts o = opts ? *opts : linstab_eigen_defaults();
+        double tol = (o.tol > 0.0 ? o.tol : 1e-12) / s->eta;
+        linstab_error e = {0};
+        ok = linstab_lobpcg_min(m, apply_C_svec, &c, prec, x0, tol, 400, NULL, &res, &e);
+        if (ok) *radius = 1.0 - s->eta * res.theta;
+        if (products != NULL) *products = res.products;
+    }
+    free(X);
+    free(Q);
+    free(prec);
+    free(x0);
+    return ok;
+}
+
 linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts *opts,
                                      double *radius, linstab_error *err)
 {
@@ -446,7 +504,7 @@ linstab_status linstab_secmom_radius(linstab_secmom *s, const linstab_eigen_opts
     int matrix_free = o.path == LINSTAB_EIGEN_ARPACK ||
                       (o.path == LINSTAB_EIGEN_AUTO && s->m > (o.dense_max ? o.dense_max : 2000));
     if (s->method == LINSTAB_OPT_SGD && matrix_free && s->eta > 0.0 &&
-        radius_shift_invert(s, opts, radius))
+        (radius_lobpcg(s, opts, radius, NULL) || radius_shift_invert(s, opts, radius)))
         return LINSTAB_OK;
     if (op.self_adjoint) {
         /* a positive map: its spectral radius is its largest eigenvalue */
