@@ -563,3 +563,32 @@ Test(curvature_positive, needs_every_eigenvalue_above_r_eps_max)
     cr_expect_eq(linstab_critical_curvature_positive(3, c), 0);
     cr_expect_eq(linstab_critical_curvature_positive(3, e), 0, "1e-16 <= 3 eps 2: rounding, not curvature");
 }
+
+/* The matrix-free eta* (Lanczos tested at every step, ARPACK behind it) on
+ * a rank-one family with H's spectrum clustered near 0 (n ~ d), svec
+ * dimension 465, against LAPACK on the dense scaled operator, for the
+ * three samplings at B = 1, 5 and n - 1. */
+Test(critical_eta, matrix_free_equals_dense_on_a_rank_one_family)
+{
+    size_t n = 40, d = 30;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
+    gsl_rng *g = tu_rng(91);
+    tu_gauss(g, f->data, n * d);
+    gsl_rng_free(g);
+    linstab_rotated rf = tu_rotate(f);
+    linstab_eigen_opts dense = linstab_eigen_defaults(), mf = dense;
+    dense.path = LINSTAB_EIGEN_DENSE;
+    mf.path = LINSTAB_EIGEN_ARPACK;
+    size_t batches[3] = {1, 5, n - 1};
+    for (int si = 0; si < 3; si++)
+        for (int bi = 0; bi < 3; bi++) {
+            double e1 = eta_star(&rf, all_samplings[si], batches[bi], &dense);
+            double e2 = eta_star(&rf, all_samplings[si], batches[bi], &mf);
+            cr_expect_lt(tu_rel(e2, e1, 0.0), 1e-11, "%s, B = %zu: %.17g vs %.17g",
+                         linstab_sampling_name(all_samplings[si]), batches[bi], e2, e1);
+        }
+    linstab_family_rotated_clear(&rf);
+    linstab_family_free(f);
+}

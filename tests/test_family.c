@@ -130,8 +130,12 @@ Test(family, sandwich_equals_naive_mean_of_h_x_h)
     tu_gauss(r, X, 16);
     linstab_sym_symmetrize(d, X);
     gsl_rng_free(r);
-    for (int t = 0; t < 3; t++) {
-        linstab_family *f = random_family(kinds[t], n, d, 2, 21 + t);
+    X[0] += 4.0; /* strongly indefinite */
+    X[15] -= 4.0;
+    /* t = 3: rank-one factors (their own SYRK path; X indefinite, so
+     * u_i' X u_i takes both signs) */
+    for (int t = 0; t < 4; t++) {
+        linstab_family *f = random_family(kinds[t < 3 ? t : 1], n, d, t < 3 ? 2 : 1, 21 + t);
         double *H = explicit_samples(f);
         double ref[16] = {0}, T[16], U[16], Y[16];
         for (size_t i = 0; i < n; i++) {

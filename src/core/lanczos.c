@@ -150,3 +150,79 @@ done:
     free(ifail);
     return ok;
 }
+
+/*
+ * The largest eigenvalue with a status-returning product, ARPACK's
+ * residual test at the given tolerance checked after every step (ARPACK
+ * checks after each restart cycle of ncv products, so a well-separated top
+ * eigenvalue costs here the steps it needs, not ncv), full
+ * reorthogonalization by blocks over threads (the same bytes for any
+ * thread count), the fixed start vector of linstab_lanczos_top.
+ */
+int linstab_lanczos_top_status(size_t n, linstab_apply_fn apply, void *ctx, double tol, size_t max_steps,
+                               double *out, size_t *steps, linstab_error *err)
+{
+    size_t mmax = n < max_steps ? n : max_steps;
+    size_t nb = linstab_lanczos_reorth_blocks(n);
+    double *Q = malloc((mmax + 1) * n * sizeof *Q);
+    double *w = malloc(n * sizeof *w), *h = malloc((mmax + 1) * sizeof *h);
+    double *part = malloc(nb * (mmax + 1) * sizeof *part);
+    double *al = malloc(mmax * sizeof *al), *be = malloc(mmax * sizeof *be);
+    double *dd = malloc(mmax * sizeof *dd), *ee = malloc(mmax * sizeof *ee), *th = calloc(mmax, sizeof *th);
+    double *s = malloc(mmax * sizeof *s);
+    lapack_int *ib = malloc(mmax * sizeof *ib), *is = malloc(mmax * sizeof *is), *ifail = malloc(sizeof *ifail);
+    int ok = 0;
+    *steps = 0;
+    if (!Q || !w || !h || !part || !al || !be || !dd || !ee || !th || !s || !ib || !is || !ifail) goto done;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
+    if (rng == NULL) goto done;
+    gsl_rng_set(rng, 20240601);
+    for (size_t i = 0; i < n; i++) Q[i] = gsl_rng_uniform(rng) - 0.5;
+    gsl_rng_free(rng);
+    double nrm = cblas_dnrm2((int)n, Q, 1);
+    cblas_dscal((int)n, 1.0 / nrm, Q, 1);
+    double anorm = 0.0;
+    for (size_t j = 0; j < mmax; j++) {
+        if (apply(Q + j * n, w, ctx, err) != LINSTAB_OK) {
+            ok = -1;
+            goto done;
+        }
+        *steps = j + 1;
+        al[j] = linstab_lanczos_reorth_blocked(n, j + 1, Q, w, h, part);
+        be[j] = cblas_dnrm2((int)n, w, 1);
+        if (!isfinite(al[j]) || !isfinite(be[j])) goto done;
+        anorm = fmax(anorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
+        lapack_int m = (lapack_int)(j + 1), found = 0, nsplit = 0;
+        memcpy(dd, al, (size_t)m * sizeof *dd);
+        memcpy(ee, be, (size_t)m * sizeof *ee);
+        if (LAPACKE_dstebz('I', 'B', m, 0.0, 0.0, m, m, 0.0, dd, ee, &found, &nsplit, th, ib, is) != 0 ||
+            found != 1)
+            goto done;
+        if (LAPACKE_dstein(LAPACK_COL_MAJOR, m, dd, ee, 1, th, ib, is, s, m, ifail) != 0) goto done;
+        double resid = be[j] * fabs(s[m - 1]);
+        /* at least 3 steps: a start vector nearly orthogonal to the top
+         * eigenvector can look converged on a lower Ritz value at step 1 */
+        if ((j >= 2 && resid <= tol * fabs(th[0])) || be[j] <= 1e-15 * anorm) {
+            *out = th[0];
+            ok = 1;
+            goto done;
+        }
+        cblas_dcopy((int)n, w, 1, Q + (j + 1) * n, 1);
+        cblas_dscal((int)n, 1.0 / be[j], Q + (j + 1) * n, 1);
+    }
+done:
+    free(Q);
+    free(w);
+    free(h);
+    free(part);
+    free(al);
+    free(be);
+    free(dd);
+    free(ee);
+    free(th);
+    free(s);
+    free(ib);
+    free(is);
+    free(ifail);
+    return ok;
+}

@@ -37,4 +37,16 @@ double linstab_lanczos_reorth(size_t n, size_t k, const double *Q, double *w, do
 size_t linstab_lanczos_reorth_blocks(size_t n);
 double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, double *w, double *h, double *part);
 
+#include "linstab/operator.h"
+
+/*
+ * The largest eigenvalue of a symmetric operator whose product returns a
+ * status: at most max_steps steps, stopping at the first step whose Ritz
+ * residual is <= tol |theta| (ARPACK's test).  1 with *out on convergence,
+ * 0 on no convergence (or out of memory, a LAPACK failure: the caller goes
+ * to ARPACK), -1 when a product failed (err set).  *steps: products done.
+ */
+int linstab_lanczos_top_status(size_t n, linstab_apply_fn apply, void *ctx, double tol, size_t max_steps,
+                               double *out, size_t *steps, linstab_error *err);
+
 #endif

@@ -494,6 +494,41 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
         size_t nk = n * k;
         const double *W = w->W;
         double *P = w->P, *C = w->C;
+        if (k == 1) {
+            /* rank one: P = X W (2 n d^2 flops), c_i = u_i' X u_i, then
+             * Y = (1/n) sum c_i u_i u_i' as two SYRKs over the stored rows
+             * scaled by sqrt|c_i|, those with c_i > 0 and those with
+             * c_i < 0 (n d^2 flops: 3 n d^2 in all, not 4) */
+            cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)n, 1.0, X, (int)d, W, (int)n, 0.0, P,
+                        (int)n);
+            memset(C, 0, n * sizeof *C);
+            for (size_t a = 0; a < d; a++) {
+                const double *wa = W + a * n, *pa = P + a * n;
+                for (size_t i = 0; i < n; i++) C[i] += wa[i] * pa[i];
+            }
+            /* P, no longer needed, holds the scaled rows: c_i > 0 first */
+            size_t npos = 0;
+            for (size_t i = 0; i < n; i++) npos += C[i] > 0.0;
+            size_t qp = 0, qn = npos;
+            for (size_t i = 0; i < n; i++) {
+                if (C[i] == 0.0) continue;
+                double sc = sqrt(fabs(C[i]));
+                double *row = P + (C[i] > 0.0 ? qp++ : qn++) * d;
+                const double *u = f->data + i * d;
+                for (size_t a = 0; a < d; a++) row[a] = sc * u[a];
+            }
+            size_t nneg = qn - npos;
+            if (npos > 0)
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)npos, inv, P, (int)d, 0.0, Y,
+                            (int)d);
+            else
+                memset(Y, 0, dd * sizeof *Y);
+            if (nneg > 0)
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)nneg, -inv, P + npos * d, (int)d,
+                            1.0, Y, (int)d);
+            linstab_sym_fill_lower(d, Y);
+            return LINSTAB_OK;
+        }
         /* P = X W, C_i = U_i' X U_i, then Y = W [U_i C_i]' / n */
         cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)nk, 1.0, X, (int)d, W,
                     (int)nk, 0.0, P, (int)nk);

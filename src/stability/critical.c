@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "linstab/critical.h"
+#include "lanczos.h"
 #include "units.h"
 #include "linstab/sym.h"
 
@@ -76,7 +77,18 @@ static linstab_status scaled_top(const linstab_family *f, const double *l, doubl
     /* the matrix-free path applies the sandwich in a loop: its workspace
      * once (the dense path forms the svec matrix and needs none) */
     if (st == LINSTAB_OK && b != 0.0 && !linstab_eigen_is_dense(opts, m)) st = linstab_family_workspace_alloc(f, &c.ws, err);
-    if (st == LINSTAB_OK) {
+    int done = 0;
+    if (st == LINSTAB_OK && !linstab_eigen_is_dense(opts, m) && (opts == NULL || opts->start == NULL) && m >= 64) {
+        /* Lanczos tested at every step: the top eigenvalue of these scaled
+         * operators is usually separated, and converges in fewer products
+         * than ARPACK's first cycle of ncv; ARPACK when it does not */
+        double tol = opts != NULL && opts->tol > 0.0 ? opts->tol : 1e-12;
+        size_t steps = 0;
+        int rc = linstab_lanczos_top_status(m, scaled_apply, &c, tol, 60, mu, &steps, err);
+        if (rc < 0) st = err != NULL && err->code != LINSTAB_OK ? err->code : LINSTAB_ENOCONV;
+        done = rc == 1;
+    }
+    if (st == LINSTAB_OK && !done) {
         linstab_operator op = {m, scaled_apply, scaled_apply, scaled_dense, 1, &c};
         st = linstab_eigen_top(&op, opts, mu, NULL, err);
     }
