@@ -305,9 +305,30 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
             for (size_t c = 0; c < r; c++) g->data[i * r + c] = f->data[i * d + keep[c]];
         break;
     case LINSTAB_FAMILY_FACTORED:
-        for (size_t i = 0; i < n; i++)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)k, (int)d, 1.0, Q,
-                        (int)r, f->data + i * d * k, (int)k, 0.0, g->data + i * r * k, (int)k);
+        /* U_i -> Q'U_i for every sample as one GEMM (n products of r x k x d
+         * would stream Q from memory n times): rank one, the stored rows
+         * are U (n x d) and the result U Q; else over the gathered
+         * W = [U_1 ... U_n] (d x nk), Q'W scattered back per sample */
+        if (k == 1) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)r, (int)d, 1.0, f->data, (int)d, Q,
+                        (int)r, 0.0, g->data, (int)r);
+        } else {
+            size_t nk = n * k;
+            double *W = family_gather_factors(f), *R = malloc(r * nk * sizeof *R);
+            if (W == NULL || R == NULL) {
+                free(W);
+                free(R);
+                st = oom(err, "range restriction");
+                break;
+            }
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)nk, (int)d, 1.0, Q, (int)r, W,
+                        (int)nk, 0.0, R, (int)nk);
+            for (size_t i = 0; i < n; i++)
+                for (size_t a = 0; a < r; a++)
+                    memcpy(g->data + i * r * k + a * k, R + a * nk + i * k, k * sizeof *R);
+            free(W);
+            free(R);
+        }
         break;
     case LINSTAB_FAMILY_DENSE: {
         double *T = malloc(d * r * sizeof *T);
