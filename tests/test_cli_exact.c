@@ -307,7 +307,7 @@ static int has_line(const char *e, const char *prefix, const char *has)
 
 /* The exact section draws a bar per stage (LINSTAB_PROGRESS=1: also off a
  * terminal) with its units: the Lyapunov steps are runs x steps, the Lemma
- * its 10 terms, critical B's eta* solves at most the 18 it starts from,
+ * its 10 products (T^j(I) and M^j(I), j <= 5, for 10 terms), critical B's eta* solves at most the 18 it starts from,
  * critical rho's bisection at least 1 + 1 + 8 + 33 radii (v(0), the
  * bracket, the monotonicity grid, halvings of [h, 2h] down to 1e-10 2h). */
 Test(cli_exact, check_shows_a_bar_per_exact_stage_with_its_units_and_an_eta_and_nothing_with_quiet)

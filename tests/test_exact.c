@@ -762,8 +762,9 @@ Test(exact_compute, reports_the_units_of_every_stage_from_zero_to_its_total)
             cr_expect(g.last_done[s] == g.last_total[s] && g.last_done[s] >= 1, "eta %g stage %d: %zu/%zu",
                       etas[c], s, g.last_done[s], g.last_total[s]);
         }
-        cr_expect(g.first_total[6] == 7 && g.max_total[6] == 7, "Lemma 4.1: 7 terms throughout");
-        cr_expect_eq(g.count[6], 1 + 7 + 1, "a start, 7 terms, the end");
+        /* K = 7 terms from T^j(I) and M^j(I), j <= 4: 8 products */
+        cr_expect(g.first_total[6] == 8 && g.max_total[6] == 8, "Lemma 4.1: 8 products throughout");
+        cr_expect_eq(g.count[6], 1 + 8 + 1, "a start, 8 products, the end");
         cr_expect_eq(g.last_total[7], 3 * 320);
         cr_expect_eq(g.count[7], 2 + 3 * 16 + 1, "start, MC start, 16 per run, the end");
         if (isnan(ex.sam_critical_rho)) {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "linstab/critical.h"
 #include "linstab/exact.h"
 #include "linstab/sym.h"
@@ -39,47 +41,40 @@ linstab_status linstab_exact_lemma41(const linstab_rotated *rf, double eta, size
     return lemma41_units(rf, eta, batch, K, trace, lower, NULL, err);
 }
 
-/* units: the K terms */
+/* units: the products.  T and M are self-adjoint for the Frobenius
+ * product, so tr(T^k(I)) = <T^j(I), T^(k-j)(I)> with j = floor(k/2): the
+ * K traces need the powers up to ceil(K/2) only (half the products of
+ * applying T K times), and the same for M. */
 static linstab_status lemma41_units(const linstab_rotated *rf, double eta, size_t batch, size_t K,
                                     double *trace, double *lower, stab_units *u, linstab_error *err)
 {
     const linstab_family *f = rf->f;
-    size_t r = f->d, n = f->n;
+    size_t r = f->d, n = f->n, rr = r * r, J = (K + 1) / 2;
     double a, b, N = (double)n;
     linstab_sampling_coeffs(LINSTAB_SAMPLING_BERNOULLI, n, batch, &a, &b);
     double c = eta * eta / (N * (double)batch) - eta * eta / (N * N);
     linstab_secmom *s = NULL;
-    double *X = calloc(r * r, sizeof *X), *Y = malloc(r * r * sizeof *Y);
-    double *Z = calloc(r * r, sizeof *Z), *W = malloc(r * r * sizeof *W);
-    linstab_status st = (X && Y && Z && W) ? linstab_secmom_alloc(f, rf->l, LINSTAB_OPT_SGD,
-                                                                  eta, 0.0, a, b, &s, err)
-                                           : linstab_error_set(err, LINSTAB_ENOMEM, "Lemma 4.1: out of memory");
+    /* X_j = T^j(I), Z_j = M^j(I) for j = 0..J (M = N/n, the sandwich) */
+    double *X = calloc((J + 1) * rr, sizeof *X), *Z = calloc((J + 1) * rr, sizeof *Z);
+    linstab_status st = (X && Z) ? linstab_secmom_alloc(f, rf->l, LINSTAB_OPT_SGD, eta, 0.0, a, b, &s, err)
+                                 : linstab_error_set(err, LINSTAB_ENOMEM, "Lemma 4.1: out of memory");
     for (size_t j = 0; X && Z && j < r; j++) X[j * r + j] = Z[j * r + j] = 1.0;
+    for (size_t j = 1; st == LINSTAB_OK && j <= J; j++) {
+        st = linstab_secmom_apply(s, X + (j - 1) * rr, X + j * rr, err);
+        units_tick(u, 2 * (J - j) + 1);
+        if (st == LINSTAB_OK) st = linstab_family_sandwich(f, Z + (j - 1) * rr, Z + j * rr, err);
+        units_tick(u, 2 * (J - j));
+    }
     double ck = 1.0;
-    for (size_t k = 0; st == LINSTAB_OK && k < K; k++) {
-        st = linstab_secmom_apply(s, X, Y, err);
-        if (st == LINSTAB_OK) st = linstab_family_sandwich(f, Z, W, err); /* W = M(Z) = N(Z)/n */
-        double tt = 0.0, tl = 0.0;
-        for (size_t j = 0; j < r; j++) {
-            tt += Y[j * r + j];
-            tl += W[j * r + j];
-        }
+    for (size_t k = 1; st == LINSTAB_OK && k <= K; k++) {
+        size_t lo = k / 2, hi = k - lo;
         ck *= c * N;
-        trace[k] = tt;
-        lower[k] = ck * tl;
-        double *tmp = X;
-        X = Y;
-        Y = tmp;
-        tmp = Z;
-        Z = W;
-        W = tmp;
-        units_tick(u, K - k - 1);
+        trace[k - 1] = cblas_ddot((int)rr, X + lo * rr, 1, X + hi * rr, 1);
+        lower[k - 1] = ck * cblas_ddot((int)rr, Z + lo * rr, 1, Z + hi * rr, 1);
     }
     linstab_secmom_free(s);
     free(X);
-    free(Y);
     free(Z);
-    free(W);
     return st;
 }
 
@@ -181,7 +176,7 @@ linstab_status linstab_exact_compute(const linstab_rotated *rf, const linstab_hy
 
     out->lemma_k = opts->lemma_k ? opts->lemma_k : 10;
     if (out->lemma_k > LINSTAB_LEMMA_KMAX) out->lemma_k = LINSTAB_LEMMA_KMAX;
-    STAGE(6, "Lemma 4.1", out->lemma_k);
+    STAGE(6, "Lemma 4.1", 2 * ((out->lemma_k + 1) / 2));
     st = lemma41_units(rf, h->eta, h->batch, out->lemma_k, out->lemma_trace, out->lemma_lower, u, err);
     if (st != LINSTAB_OK) return st;
 
