@@ -38,12 +38,12 @@ static void sum_blocks(size_t nb, size_t k, const double *part, double *h)
         for (size_t i = 0; i < k; i++) h[i] += part[b * k + i];
 }
 
-double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, double *w, double *h, double *part)
+static double reorth_blocked(size_t n, size_t k, const double *Q, double *w, double *h, double *part, int par)
 {
     size_t nb = linstab_lanczos_reorth_blocks(n), B = LINSTAB_REORTH_BLOCK;
-    int bt = blas_threads_single();
+    int bt = par ? blas_threads_single() : -1;
     double alpha = 0.0;
-#pragma omp parallel /* one region per step: the threads wake once */
+#pragma omp parallel if (par) /* one region per step: the threads wake once */
     {
         /* pass 1: h = Q w */
 #pragma omp for schedule(static)
@@ -79,6 +79,11 @@ double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, doubl
     }
     blas_threads_restore(bt);
     return alpha;
+}
+
+double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, double *w, double *h, double *part)
+{
+    return reorth_blocked(n, k, Q, w, h, part, 1);
 }
 
 #define LANCZOS_MAX_STEPS 120
@@ -188,7 +193,10 @@ int linstab_lanczos_top_status(size_t n, linstab_apply_fn apply, void *ctx, doub
             goto done;
         }
         *steps = j + 1;
-        al[j] = linstab_lanczos_reorth_blocked(n, j + 1, Q, w, h, part);
+        /* the same blocks on one thread below 2^21 coordinates: there the
+         * step's product (BLAS threads) dwarfs the reorthogonalization,
+         * and OpenMP threads that spin after a region would slow it */
+        al[j] = reorth_blocked(n, j + 1, Q, w, h, part, n >= ((size_t)1 << 21));
         be[j] = cblas_dnrm2((int)n, w, 1);
         if (!isfinite(al[j]) || !isfinite(be[j])) goto done;
         anorm = fmax(anorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
