@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -947,6 +948,125 @@ linstab_status linstab_mlp_family_progress(const linstab_mlp *m, const linstab_a
         *out = NULL;
         return linstab_error_set(err, first, "sample %zu: %s", bad, msg);
     }
+    return LINSTAB_OK;
+}
+
+/* ---- exact per-sample Hessians streamed chunk by chunk ---- */
+
+static double hs_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+linstab_status linstab_mlp_hessians_stream(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                           linstab_loss loss, double smoothing, int float32, size_t chunk,
+                                           linstab_mlp_hessians_sink sink, void *sink_ctx,
+                                           void (*progress)(size_t done, size_t total, void *ctx), void *progress_ctx,
+                                           double *compute_seconds, double *sink_seconds, linstab_error *err)
+{
+    if (compute_seconds) *compute_seconds = 0.0;
+    if (sink_seconds) *sink_seconds = 0.0;
+    linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
+    if (st != LINSTAB_OK) return st;
+    size_t n = X->shape[0], d0 = m->sizes[0], K = m->sizes[m->nlayers], p = m->p, per = p * p;
+    size_t esz = float32 ? sizeof(float) : sizeof(double);
+    if (chunk == 0) chunk = ((size_t)64 << 20) / (per * esz); /* about 64 MB of output a chunk */
+    if (chunk < 1) chunk = 1;
+    if (chunk > n) chunk = n > 0 ? n : 1;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    int nth = 1;
+#ifdef _OPENMP
+    nth = omp_get_max_threads();
+#endif
+    unsigned char *buf[2] = {malloc(chunk * per * esz), nchunks > 1 ? malloc(chunk * per * esz) : NULL};
+    hs_work *w = calloc((size_t)nth, sizeof *w);
+    int ok = buf[0] != NULL && (nchunks < 2 || buf[1] != NULL) && w != NULL;
+    int nw = 0;
+    for (; ok && nw < nth; nw++)
+        if (hs_alloc(m, &w[nw], NULL) != LINSTAB_OK) ok = 0;
+    if (!ok) {
+        for (int t = 0; t < nw; t++) hs_free(&w[t]);
+        free(w);
+        free(buf[0]);
+        free(buf[1]);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "exact Hessians: out of memory for two chunks of %zu samples",
+                                 chunk);
+    }
+    /* chunk c is computed (a task per sample) while chunk c - 1 goes to the sink (one task): the same bytes
+     * for any thread count, each sample's numbers from one thread with one BLAS thread */
+    int bt = blas_threads_single();
+    size_t bad = n;
+    linstab_status kst = LINSTAB_OK, sst = LINSTAB_OK;
+    char msg[LINSTAB_ERROR_MSG_LEN] = "";
+    linstab_error serr = {0};
+    double tk = 0.0, tsink = 0.0;
+    if (progress) progress(0, n, progress_ctx);
+#pragma omp parallel
+#pragma omp master /* the calling thread: it alone calls progress */
+    for (size_t c = 0; c <= nchunks; c++) {
+        int go = kst == LINSTAB_OK && sst == LINSTAB_OK;
+#pragma omp taskgroup
+        {
+            if (c > 0 && go && sink != NULL) {
+#pragma omp task
+                {
+                    size_t i0 = (c - 1) * chunk, cnt = n - i0 < chunk ? n - i0 : chunk;
+                    double t0 = hs_now();
+                    sst = sink(i0, cnt, buf[(c - 1) % 2], sink_ctx, &serr);
+                    tsink += hs_now() - t0;
+                }
+            }
+            for (size_t i = c * chunk; go && c < nchunks && i < n && i < (c + 1) * chunk; i++) {
+#pragma omp task
+                {
+                    int tid = 0;
+#ifdef _OPENMP
+                    tid = omp_get_thread_num();
+#endif
+                    double t0 = hs_now();
+                    const double *x = X->data + i * d0, *y = Y->data + (loss == LINSTAB_LOSS_MSE ? i * K : i);
+                    linstab_error e = {0};
+                    linstab_status si = hs_prepare(&w[tid], x, y, loss, smoothing, &e);
+                    unsigned char *out = buf[c % 2] + (i - c * chunk) * per * esz;
+                    if (si == LINSTAB_OK) {
+                        if (float32)
+                            hs_fill_f32(&w[tid], (float *)(void *)out);
+                        else
+                            hs_fill_f64(&w[tid], (double *)(void *)out);
+                    }
+                    double dt = hs_now() - t0;
+#pragma omp critical(mlp_hessians_stream)
+                    {
+                        tk += dt;
+                        if (si != LINSTAB_OK && i < bad) {
+                            bad = i;
+                            kst = si;
+                            memcpy(msg, e.msg, sizeof msg);
+                        }
+                    }
+                }
+            }
+        }
+        if (progress && c < nchunks && kst == LINSTAB_OK) {
+            size_t done = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+            if (done < n) progress(done, n, progress_ctx);
+        }
+    }
+    blas_threads_restore(bt);
+    for (int t = 0; t < nth; t++) hs_free(&w[t]);
+    free(w);
+    free(buf[0]);
+    free(buf[1]);
+    if (compute_seconds) *compute_seconds = tk / (double)nth;
+    if (sink_seconds) *sink_seconds = tsink;
+    if (kst != LINSTAB_OK) return linstab_error_set(err, kst, "sample %zu: %s", bad, msg);
+    if (sst != LINSTAB_OK) {
+        if (err) *err = serr;
+        return sst;
+    }
+    if (progress) progress(n, n, progress_ctx);
     return LINSTAB_OK;
 }
 
