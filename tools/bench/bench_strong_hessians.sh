@@ -4,8 +4,12 @@
 # compute and write times) against the strong PyTorch peer
 # (tools/bench/hessians_vmap_peer.py: functorch vmap(hessian) over the tuple
 # of parameters, chunks of 50, float64), alternating, RUNS times (default
-# 3).  linstab's wall includes writing the (N, p, p) NPY (3.6 GB at N = 200);
-# the peer keeps one chunk in memory and writes nothing.  After the timed
+# 3).  linstab's wall includes writing the (N, p, p) NPY (3.6 GB at N = 200,
+# synced): it streams chunks of samples to the file while computing the
+# next, and its compute figure is the Hessian kernels' thread-seconds over
+# the thread count (what the computation alone takes, spread over the
+# threads; the write runs beside it); the peer keeps one chunk in memory
+# and writes nothing.  After the timed
 # runs the peer compares its first CHECK (default 50) Hessians with
 # linstab's file entry by entry (outside its timer).
 #   tools/bench/bench_strong_hessians.sh [BUILD_DIR]   (RUNS, THREADS, N, CHECK)
