@@ -256,11 +256,13 @@ LINSTAB_API linstab_status linstab_mlp_hvp(const linstab_mlp *m, const double *X
 
 /*
  * OUT H (p x p, overwritten, exactly symmetric): the exact Hessian of one
- * sample's loss (x: d0 inputs, y: dL targets or one label), all terms, by
- * forward-over-reverse along all p unit directions at once; the same
- * numbers as p Hessian-vector products with linstab_mlp_loss.  Workspace
- * about 3 p x (sum of the widths) doubles.  Errors: LINSTAB_EDATA (the
- * label), LINSTAB_ENOMEM.
+ * sample's loss (x: d0 inputs, y: dL targets or one label), all terms,
+ * from the layers' small factors (the loss's Hessian in each layer's
+ * pre-activations, the layer-to-layer Jacobians dz_n/dz_m and the bilinear
+ * term of W_n a_{n-1}; mlp_hessians.c): one product per entry, the same
+ * numbers to rounding as p Hessian-vector products with linstab_mlp_loss.
+ * Workspace about sum_{m<n} 2 d_m d_n (d_{n-1} + 1) doubles.  Errors:
+ * LINSTAB_EDATA (the label), LINSTAB_ENOMEM.
  */
 LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
                                                       const double *y, linstab_loss loss,
