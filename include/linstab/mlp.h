@@ -324,7 +324,8 @@ LINSTAB_API linstab_status linstab_mlp_family_progress(const linstab_mlp *m, con
 
 /*
  * The exact per-sample Hessians of linstab_mlp_family (gn = 0), streamed:
- * the samples in chunks of `chunk` (0: about 64 MB of output a chunk),
+ * the samples in chunks of `chunk` (0: about 64 MB of output a chunk;
+ * rounded up to a multiple of the thread count),
  * each chunk's Hessians (count x p x p, C order: doubles, or with float32
  * floats, the doubles rounded) handed to sink(i0, count, data, sink_ctx,
  * err) in sample order, one call at a time, while the next chunk is

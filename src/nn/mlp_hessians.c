@@ -973,13 +973,14 @@ linstab_status linstab_mlp_hessians_stream(const linstab_mlp *m, const linstab_a
     size_t n = X->shape[0], d0 = m->sizes[0], K = m->sizes[m->nlayers], p = m->p, per = p * p;
     size_t esz = float32 ? sizeof(float) : sizeof(double);
     if (chunk == 0) chunk = ((size_t)64 << 20) / (per * esz); /* about 64 MB of output a chunk */
-    if (chunk < 1) chunk = 1;
-    if (chunk > n) chunk = n > 0 ? n : 1;
-    size_t nchunks = (n + chunk - 1) / chunk;
     int nth = 1;
 #ifdef _OPENMP
     nth = omp_get_max_threads();
 #endif
+    if (chunk < 1) chunk = 1;
+    chunk = (chunk + (size_t)nth - 1) / (size_t)nth * (size_t)nth; /* a whole number of samples a thread */
+    if (chunk > n) chunk = n > 0 ? n : 1;
+    size_t nchunks = (n + chunk - 1) / chunk;
     unsigned char *buf[2] = {malloc(chunk * per * esz), nchunks > 1 ? malloc(chunk * per * esz) : NULL};
     hs_work *w = calloc((size_t)nth, sizeof *w);
     int ok = buf[0] != NULL && (nchunks < 2 || buf[1] != NULL) && w != NULL;
