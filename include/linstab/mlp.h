@@ -256,11 +256,13 @@ LINSTAB_API linstab_status linstab_mlp_hvp(const linstab_mlp *m, const double *X
 
 /*
  * OUT H (p x p, overwritten, exactly symmetric): the exact Hessian of one
- * sample's loss (x: d0 inputs, y: dL targets or one label), all terms, by
- * forward-over-reverse along all p unit directions at once; the same
- * numbers as p Hessian-vector products with linstab_mlp_loss.  Workspace
- * about 3 p x (sum of the widths) doubles.  Errors: LINSTAB_EDATA (the
- * label), LINSTAB_ENOMEM.
+ * sample's loss (x: d0 inputs, y: dL targets or one label), all terms,
+ * from the layers' small factors (the loss's Hessian in each layer's
+ * pre-activations, the layer-to-layer Jacobians dz_n/dz_m and the bilinear
+ * term of W_n a_{n-1}; mlp_hessians.c): one product per entry, the same
+ * numbers to rounding as p Hessian-vector products with linstab_mlp_loss.
+ * Workspace about sum_{m<n} 2 d_m d_n (d_{n-1} + 1) doubles.  Errors:
+ * LINSTAB_EDATA (the label), LINSTAB_ENOMEM.
  */
 LINSTAB_API linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x,
                                                       const double *y, linstab_loss loss,
@@ -319,6 +321,31 @@ LINSTAB_API linstab_status linstab_mlp_family_progress(const linstab_mlp *m, con
                                                        void (*progress)(size_t done, size_t total, void *ctx),
                                                        void *ctx, struct linstab_family **out,
                                                        linstab_error *err);
+
+/*
+ * The exact per-sample Hessians of linstab_mlp_family (gn = 0), streamed:
+ * the samples in chunks of `chunk` (0: about 64 MB of output a chunk;
+ * rounded up to a multiple of the thread count),
+ * each chunk's Hessians (count x p x p, C order: doubles, or with float32
+ * floats, the doubles rounded) handed to sink(i0, count, data, sink_ctx,
+ * err) in sample order, one call at a time, while the next chunk is
+ * computed (two chunk buffers).  sink NULL: compute only.  A sink error
+ * stops the stream and is returned; a sample's error (a CE label) is
+ * returned as "sample i: ..." before its chunk reaches the sink.  The same
+ * bytes for any thread count.  progress as linstab_mlp_family_progress,
+ * after each chunk.  OUT compute_seconds (may be NULL): the thread-seconds
+ * of the Hessian kernels over the thread count (the compute-only wall
+ * time of perfectly spread samples); OUT sink_seconds: seconds in sink.
+ */
+typedef linstab_status (*linstab_mlp_hessians_sink)(size_t i0, size_t count, const void *data, void *ctx,
+                                                    linstab_error *err);
+LINSTAB_API linstab_status linstab_mlp_hessians_stream(const linstab_mlp *m, const linstab_array *X,
+                                                       const linstab_array *Y, linstab_loss loss,
+                                                       double smoothing, int float32, size_t chunk,
+                                                       linstab_mlp_hessians_sink sink, void *sink_ctx,
+                                                       void (*progress)(size_t done, size_t total, void *ctx),
+                                                       void *progress_ctx, double *compute_seconds,
+                                                       double *sink_seconds, linstab_error *err);
 
 /*
  * OUT G (n k x n k, row-major, overwritten; k = dL): the NTK Gram matrix of

@@ -79,6 +79,26 @@ LINSTAB_API linstab_status linstab_npy_read_numeric(const char *path, size_t max
 LINSTAB_API linstab_status linstab_npy_write(const char *path, const double *data, size_t ndim,
                                              const size_t *shape, linstab_error *err);
 
+/*
+ * Streamed writing of one array too large to hold: linstab_npy_stream_open
+ * writes numpy's header for shape as '<f8' (float32 = 0) or '<f4' to a
+ * temporary path.tmp.XXXXXX beside path (mode 0644); each
+ * linstab_npy_stream_write appends count items, given as the raw bytes of
+ * that dtype (count * 8 or count * 4 bytes, C order); linstab_npy_stream_close
+ * checks that all prod(shape) items came, syncs, and renames the temporary
+ * to path.  Any failure (LINSTAB_EIO, LINSTAB_EINVAL for too many or too few
+ * items, LINSTAB_ENOMEM) and linstab_npy_stream_abort remove the temporary
+ * and free the stream: path keeps its previous content.
+ */
+typedef struct linstab_npy_stream linstab_npy_stream;
+LINSTAB_API linstab_status linstab_npy_stream_open(const char *path, int float32, size_t ndim,
+                                                   const size_t *shape, linstab_npy_stream **out,
+                                                   linstab_error *err);
+LINSTAB_API linstab_status linstab_npy_stream_write(linstab_npy_stream *s, const void *items, size_t count,
+                                                    linstab_error *err);
+LINSTAB_API linstab_status linstab_npy_stream_close(linstab_npy_stream *s, linstab_error *err);
+LINSTAB_API void linstab_npy_stream_abort(linstab_npy_stream *s);
+
 #ifdef __cplusplus
 }
 #endif

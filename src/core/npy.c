@@ -25,7 +25,11 @@
  * Reference: numpy/lib/format.py; "NEP 1 - A simple file format for NumPy
  * arrays".
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sync_file_range */
+#endif
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -626,12 +630,12 @@ linstab_status linstab_npy_read_numeric(const char *path, size_t max_bytes, lins
  * _wrap_header, an already aligned length still gets ARRAY_ALIGN spaces.
  * Version 1.0 unless the header length does not fit its uint16.  Returns a
  * malloc'd buffer (NULL when out of memory) and its length in *len. */
-static unsigned char *build_header(size_t ndim, const size_t *shape, size_t *len)
+static unsigned char *build_header(const char *descr, size_t ndim, const size_t *shape, size_t *len)
 {
     char shape_str[SHAPE_STR_LEN];
     format_shape(shape_str, sizeof shape_str, ndim, shape);
     char dict[SHAPE_STR_LEN + 64];
-    int dlen = snprintf(dict, sizeof dict, "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }",
+    int dlen = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
                         shape_str);
     size_t growth = 0;
     if (ndim > 0) {
@@ -684,7 +688,7 @@ linstab_status linstab_npy_write(const char *path, const double *data, size_t nd
         return linstab_error_set(err, LINSTAB_EINVAL, "%s: data is NULL", path);
 
     size_t hbytes;
-    unsigned char *header = build_header(ndim, shape, &hbytes);
+    unsigned char *header = build_header("<f8", ndim, shape, &hbytes);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
     if (header == NULL || tmp == NULL) {
@@ -740,4 +744,138 @@ fail:
         return linstab_error_set(err, LINSTAB_EIO, "%s: %s: %s", path, what,
                                  e != 0 ? strerror(e) : "short write");
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Streamed writing                                                    */
+
+struct linstab_npy_stream {
+    int fd;
+    off_t done; /* bytes handed to the kernel */
+    size_t itemsize, left; /* items still to come */
+    char *path, *tmp;
+};
+
+void linstab_npy_stream_abort(linstab_npy_stream *s)
+{
+    if (s == NULL) return;
+    if (s->fd >= 0) close(s->fd);
+    unlink(s->tmp);
+    free(s->path);
+    free(s->tmp);
+    free(s);
+}
+
+static linstab_status stream_fail(linstab_npy_stream *s, const char *what, int e, linstab_error *err)
+{
+    linstab_status st = linstab_error_set(err, LINSTAB_EIO, "%s: %s: %s", s->path, what,
+                                          e != 0 ? strerror(e) : "short write");
+    linstab_npy_stream_abort(s);
+    return st;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const unsigned char *b = buf;
+    while (len > 0) {
+        size_t piece = len < ((size_t)1 << 30) ? len : ((size_t)1 << 30);
+        ssize_t w = write(fd, b, piece);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+linstab_status linstab_npy_stream_open(const char *path, int float32, size_t ndim, const size_t *shape,
+                                       linstab_npy_stream **out, linstab_error *err)
+{
+    *out = NULL;
+    if (path == NULL) return linstab_error_set(err, LINSTAB_EINVAL, "linstab_npy_stream_open: path is NULL");
+    if (ndim > LINSTAB_NPY_MAX_NDIM || (ndim > 0 && shape == NULL))
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: cannot write an array of %zu dimensions (at most %d)",
+                                 path, ndim, LINSTAB_NPY_MAX_NDIM);
+    size_t itemsize = float32 ? sizeof(float) : sizeof(double), count, nbytes;
+    if (!shape_bytes(ndim, shape, itemsize, &count, &nbytes)) {
+        char shape_str[SHAPE_STR_LEN];
+        format_shape(shape_str, sizeof shape_str, ndim, shape);
+        return linstab_error_set(err, LINSTAB_EINVAL, "%s: shape %s is too large", path, shape_str);
+    }
+    size_t hbytes, plen = strlen(path);
+    unsigned char *header = build_header(float32 ? "<f4" : "<f8", ndim, shape, &hbytes);
+    linstab_npy_stream *s = calloc(1, sizeof *s);
+    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX"), *pcopy = malloc(plen + 1);
+    if (header == NULL || s == NULL || tmp == NULL || pcopy == NULL) {
+        free(header);
+        free(s);
+        free(tmp);
+        free(pcopy);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "%s: out of memory", path);
+    }
+    memcpy(pcopy, path, plen + 1);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+    s->path = pcopy;
+    s->tmp = tmp;
+    s->itemsize = itemsize;
+    s->left = count;
+    s->fd = mkstemp(tmp); /* beside path: rename() stays within one file system */
+    if (s->fd < 0) {
+        int e = errno;
+        free(header);
+        free(tmp);
+        free(pcopy);
+        free(s);
+        return linstab_error_set(err, LINSTAB_EIO, "%s: cannot create a temporary file: %s", path, strerror(e));
+    }
+    if (fchmod(s->fd, 0644) != 0) {
+        free(header);
+        return stream_fail(s, "cannot set permissions", errno, err);
+    }
+    errno = 0;
+    int rc = write_all(s->fd, header, hbytes);
+    free(header);
+    if (rc != 0) return stream_fail(s, "cannot write", errno, err);
+    s->done = (off_t)hbytes;
+    *out = s;
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_npy_stream_write(linstab_npy_stream *s, const void *items, size_t count, linstab_error *err)
+{
+    if (count > s->left) {
+        linstab_status st = linstab_error_set(err, LINSTAB_EINVAL, "%s: %zu items more than the shape holds",
+                                              s->path, count - s->left);
+        linstab_npy_stream_abort(s);
+        return st;
+    }
+    errno = 0;
+    if (count > 0 && write_all(s->fd, items, count * s->itemsize) != 0) return stream_fail(s, "cannot write", errno, err);
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* start the write-back of this piece now, so the final fsync has little left */
+    (void)sync_file_range(s->fd, s->done, (off_t)(count * s->itemsize), SYNC_FILE_RANGE_WRITE);
+#endif
+    s->done += (off_t)(count * s->itemsize);
+    s->left -= count;
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_npy_stream_close(linstab_npy_stream *s, linstab_error *err)
+{
+    if (s->left > 0) {
+        linstab_status st = linstab_error_set(err, LINSTAB_EINVAL, "%s: %zu items short of the shape", s->path,
+                                              s->left);
+        linstab_npy_stream_abort(s);
+        return st;
+    }
+    if (fsync(s->fd) != 0) return stream_fail(s, "cannot write", errno, err);
+    int rc = close(s->fd);
+    s->fd = -1;
+    if (rc != 0) return stream_fail(s, "cannot write", errno, err);
+    if (rename(s->tmp, s->path) != 0) return stream_fail(s, "cannot rename the temporary file into place", errno, err);
+    free(s->path);
+    free(s->tmp);
+    free(s);
+    return LINSTAB_OK;
 }

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -581,114 +582,233 @@ double mlp_quad_cached(mlp_hvp_cache *c, const double *z)
 }
 
 /*
- * Exact Hessian of one sample's loss with all p unit directions at once:
- * forward-over-reverse where row t of every tangent matrix belongs to the
- * direction e_t.  A unit tangent on W_l[r][c] enters the forward pass only
- * as e_r a_{l-1,c} at layer l (e_r for b_l[r]) and the backward pass only
- * as e_c G_{l,r} at layer l - 1, so each pass is a product of a p x d
- * tangent matrix with a weight matrix; row t of H is then, per layer,
- * G'_l[t] a_{l-1}' + G_l A'_{l-1}[t]' (and G'_l[t] for the bias).  The same
- * numbers as p Hessian-vector products through the tape, at a fraction of
- * the cost (no tape per product); the tests compare the two.
+ * Exact Hessian of one sample's loss from the layers' small factors.  With
+ * z_l = W_l a_{l-1} + b_l, g_l = dl/dz_l, M_l = d^2 l / dz_l^2 (d_l x d_l:
+ * M_L the loss's curvature C, with an output activation s
+ * diag(s') C diag(s') + diag(s'' o dl/df; M_l = diag(act'_l) W_{l+1}' M_{l+1}
+ * W_{l+1} diag(act'_l) + diag(act''_l o W_{l+1}' g_{l+1}) going back),
+ * P_{n,m} = dz_n/dz_m (m < n, P_{m+1,m} = W_{m+1} diag(act'_m)) and
+ * J_{n-1,m} = diag(act'_{n-1}) P_{n-1,m} (J_{m,m} = diag(act'_m)), the
+ * blocks of H are, with ~a = (a; 1) (the bias as column d_{l-1} of the
+ * layer's ~a):
+ *   H[W_n(r,c), W_n(r',c')] = M_n[r,r'] (~a_{n-1}[c] ~a_{n-1}[c'])
+ *   H[W_m(r,c), W_n(j)]     = ~a_{m-1}[c] R^{mn}_r[j],   m < n,
+ *   R^{mn}_r[(r',c')] = Q[r,r'] ~a_{n-1}[c'] + [c' < d_{n-1}] g_n[r'] J_{n-1,m}[c',r],
+ *   Q = P_{n,m}' M_n
+ * (the second term: z_n is bilinear in W_n and a_{n-1}).  Each entry is
+ * one product of two numbers that its mirror entry forms from the same two
+ * (M_n symmetrised first), so H is exactly symmetric with no transpose
+ * pass, and p^2 multiplications fill it; the factors cost O(sum d^3).
+ * The tests compare it with p Hessian-vector products through the tape and
+ * with differences of gradients.
  */
+typedef struct hs_work {
+    const linstab_mlp *m;
+    size_t w[LINSTAB_MLP_MAX_LAYERS + 1];  /* block width of layer l: d_l (d_{l-1} + bias) */
+    size_t e[LINSTAB_MLP_MAX_LAYERS + 1];  /* d_{l-1} + bias: the columns of ~a_{l-1} */
+    double *a[LINSTAB_MLP_MAX_LAYERS + 1], *s1[LINSTAB_MLP_MAX_LAYERS + 1], *s2[LINSTAB_MLP_MAX_LAYERS + 1];
+    double *g[LINSTAB_MLP_MAX_LAYERS + 1], *bk[LINSTAB_MLP_MAX_LAYERS + 1];
+    double *ta[LINSTAB_MLP_MAX_LAYERS + 1];  /* ~a_{l-1} (e_l) */
+    double *aa[LINSTAB_MLP_MAX_LAYERS + 1];  /* ~a_{l-1} ~a_{l-1}' (e_l x e_l) */
+    double *M[LINSTAB_MLP_MAX_LAYERS + 1];   /* d_l x d_l */
+    double *R[LINSTAB_MLP_MAX_LAYERS + 1][LINSTAB_MLP_MAX_LAYERS + 1];  /* m < n: d_m x w_n */
+    double *Rt[LINSTAB_MLP_MAX_LAYERS + 1][LINSTAB_MLP_MAX_LAYERS + 1]; /* m < n: w_n x d_m */
+    double *P, *J, *Q, *T, *pr; /* scratch: width^2 each (pr: K) */
+} hs_work;
+
+static void hs_free(hs_work *w)
+{
+    for (size_t l = 0; l <= LINSTAB_MLP_MAX_LAYERS; l++) {
+        double *f[] = {w->a[l], w->s1[l], w->s2[l], w->g[l], w->bk[l], w->ta[l], w->aa[l], w->M[l]};
+        for (size_t q = 0; q < sizeof f / sizeof f[0]; q++) free(f[q]);
+        for (size_t n = 0; n <= LINSTAB_MLP_MAX_LAYERS; n++) {
+            free(w->R[l][n]);
+            free(w->Rt[l][n]);
+        }
+    }
+    free(w->P);
+    free(w->J);
+    free(w->Q);
+    free(w->T);
+    free(w->pr);
+    memset(w, 0, sizeof *w);
+}
+
+static linstab_status hs_alloc(const linstab_mlp *m, hs_work *w, linstab_error *err)
+{
+    memset(w, 0, sizeof *w);
+    w->m = m;
+    size_t L = m->nlayers, width = 0, bias = m->bias ? 1 : 0;
+    for (size_t l = 0; l <= L; l++) width = m->sizes[l] > width ? m->sizes[l] : width;
+    width += 1;
+    int ok = (w->P = malloc(width * width * sizeof(double))) && (w->J = malloc(width * width * sizeof(double))) &&
+             (w->Q = malloc(width * width * sizeof(double))) && (w->T = malloc(width * width * sizeof(double))) &&
+             (w->pr = malloc(width * sizeof(double)));
+    for (size_t l = 0; l <= L && ok; l++) {
+        size_t d = m->sizes[l];
+        ok = (w->a[l] = malloc(d * sizeof(double))) && (w->s1[l] = malloc(d * sizeof(double))) &&
+             (w->s2[l] = malloc(d * sizeof(double))) && (w->g[l] = malloc(d * sizeof(double))) &&
+             (w->bk[l] = malloc(d * sizeof(double)));
+        if (!ok || l == 0) continue;
+        w->e[l] = m->sizes[l - 1] + bias;
+        w->w[l] = d * w->e[l];
+        ok = (w->ta[l] = malloc(w->e[l] * sizeof(double))) && (w->aa[l] = malloc(w->e[l] * w->e[l] * sizeof(double))) &&
+             (w->M[l] = malloc(d * d * sizeof(double)));
+    }
+    for (size_t mm = 1; mm <= L && ok; mm++)
+        for (size_t n = mm + 1; n <= L && ok; n++)
+            ok = (w->R[mm][n] = malloc(m->sizes[mm] * w->w[n] * sizeof(double))) &&
+                 (w->Rt[mm][n] = malloc(m->sizes[mm] * w->w[n] * sizeof(double)));
+    if (ok) return LINSTAB_OK;
+    hs_free(w);
+    return linstab_error_set(err, LINSTAB_ENOMEM, "Hessian: out of memory");
+}
+
+/* The factors of one sample's Hessian into w. */
+static linstab_status hs_prepare(hs_work *w, const double *x, const double *y, linstab_loss loss, double smoothing,
+                                 linstab_error *err)
+{
+    const linstab_mlp *m = w->m;
+    size_t L = m->nlayers, K = m->sizes[L], bias = m->bias ? 1 : 0;
+    if (loss == LINSTAB_LOSS_CE && !(y[0] >= 0.0 && y[0] < (double)K && y[0] == floor(y[0])))
+        return linstab_error_set(err, LINSTAB_EDATA, "label %g outside 0..%zu", y[0], K - 1);
+    memcpy(w->a[0], x, m->sizes[0] * sizeof(double));
+    mlp_forward_pass(m, w->a[0], 1, L, w->a, w->s1, w->s2, MLP_PRODUCT_GEMV);
+    /* M_L and g_L: C's columns are the curvature along unit tangents */
+    double *ML = w->M[L], *unit = w->T, *col = w->Q;
+    int out = m->out_act != LINSTAB_MLP_OUT_NONE;
+    loss_gradient(loss, smoothing, K, w->a[L], y, out ? w->bk[L] : w->g[L], w->pr);
+    for (size_t j = 0; j < K; j++) {
+        for (size_t c = 0; c < K; c++) unit[c] = c == j ? 1.0 : 0.0;
+        loss_curvature(loss, K, w->pr, unit, col);
+        for (size_t c = 0; c < K; c++) ML[c * K + j] = col[c];
+    }
+    if (out) {
+        const double *s1 = w->s1[L], *s2 = w->s2[L];
+        for (size_t j = 0; j < K; j++) w->g[L][j] = s1[j] * w->bk[L][j];
+        for (size_t i = 0; i < K; i++)
+            for (size_t j = 0; j < K; j++)
+                ML[i * K + j] = (s1[i] * s1[j]) * ML[i * K + j] + (i == j ? s2[i] * w->bk[L][i] : 0.0);
+    }
+    /* backward: B_l = W_{l+1}' g_{l+1} (bk), g_l = act' o B_l,
+     * M_l = (act'_i act'_j) sym(W' M_{l+1} W)_ij + [i = j] act''_i B_l[i] */
+    for (size_t l = L - 1; l >= 1; l--) {
+        size_t d = m->sizes[l], dn = m->sizes[l + 1];
+        const double *W = m->theta + linstab_mlp_w_offset(m, l + 1);
+        const double *s1 = w->s1[l], *s2 = w->s2[l];
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)dn, (int)d, 1.0, W, (int)d, w->g[l + 1], 1, 0.0, w->bk[l], 1);
+        for (size_t j = 0; j < d; j++) w->g[l][j] = s1[j] * w->bk[l][j];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)dn, (int)d, (int)dn, 1.0, w->M[l + 1], (int)dn, W,
+                    (int)d, 0.0, w->T, (int)d);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)dn, 1.0, W, (int)d, w->T, (int)d, 0.0,
+                    w->Q, (int)d);
+        double *Ml = w->M[l];
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = i; j < d; j++) {
+                double v = (s1[i] * s1[j]) * (0.5 * (w->Q[i * d + j] + w->Q[j * d + i]));
+                if (i == j) v += s2[i] * w->bk[l][i];
+                Ml[i * d + j] = Ml[j * d + i] = v;
+            }
+        if (l == 1) break;
+    }
+    for (size_t l = 1; l <= L; l++) {
+        size_t dp = m->sizes[l - 1], e = w->e[l];
+        for (size_t c = 0; c < dp; c++) w->ta[l][c] = w->a[l - 1][c];
+        if (bias) w->ta[l][dp] = 1.0;
+        for (size_t c = 0; c < e; c++)
+            for (size_t c2 = c; c2 < e; c2++) w->aa[l][c * e + c2] = w->aa[l][c2 * e + c] = w->ta[l][c] * w->ta[l][c2];
+    }
+    /* the off-diagonal blocks: for each m, J = J_{n-1,m}, P = P_{n,m} = W_n J, Q = P' M_n, R^{mn} */
+    for (size_t mm = 1; mm < L; mm++) {
+        size_t dm = m->sizes[mm];
+        double *J = w->J;
+        memset(J, 0, dm * dm * sizeof *J);
+        for (size_t r = 0; r < dm; r++) J[r * dm + r] = w->s1[mm][r];
+        for (size_t n = mm + 1; n <= L; n++) {
+            size_t dn = m->sizes[n], dp = m->sizes[n - 1], wn = w->w[n];
+            const double *W = m->theta + linstab_mlp_w_offset(m, n);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)dn, (int)dm, (int)dp, 1.0, W, (int)dp, J,
+                        (int)dm, 0.0, w->P, (int)dm);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)dm, (int)dn, (int)dn, 1.0, w->P, (int)dm,
+                        w->M[n], (int)dn, 0.0, w->Q, (int)dn);
+            double *R = w->R[mm][n], *Rt = w->Rt[mm][n];
+            const double *ta = w->ta[n], *gn = w->g[n];
+            for (size_t r = 0; r < dm; r++) {
+                double *Rr = R + r * wn;
+                for (size_t r2 = 0; r2 < dn; r2++) {
+                    double q = w->Q[r * dn + r2], gg = gn[r2];
+                    double *o = Rr + r2 * dp;
+                    for (size_t c = 0; c < dp; c++) o[c] = q * ta[c] + gg * J[c * dm + r];
+                    if (bias) Rr[dn * dp + r2] = q;
+                }
+            }
+            for (size_t r = 0; r < dm; r++)
+                for (size_t j = 0; j < wn; j++) Rt[j * dm + r] = R[r * wn + j];
+            if (n < L) { /* J_{n,m} = diag(act'_n) P_{n,m} */
+                for (size_t r2 = 0; r2 < dn; r2++)
+                    for (size_t r = 0; r < dm; r++) J[r2 * dm + r] = w->s1[n][r2] * w->P[r2 * dm + r];
+            }
+        }
+    }
+    return LINSTAB_OK;
+}
+
+/* The sample's Hessian (p x p) from its factors into H, as doubles or floats: every entry is a product of two
+ * doubles, rounded to float in the float version (so it is the double version rounded). */
+#define HS_FILL(NAME, TYPE)                                                                                         \
+    static void NAME(const hs_work *w, TYPE *H)                                                                     \
+    {                                                                                                               \
+        const linstab_mlp *m = w->m;                                                                                \
+        size_t L = m->nlayers, p = m->p;                                                                            \
+        TYPE *row = H;                                                                                              \
+        for (size_t mm = 1; mm <= L; mm++) {                                                                        \
+            size_t dm = m->sizes[mm], em = w->e[mm], dpm = m->sizes[mm - 1];                                        \
+            for (size_t j = 0; j < w->w[mm]; j++, row += p) {                                                       \
+                /* row j of block mm: W_mm(r, c) for j < dm dpm, b_mm(r) after */                                  \
+                size_t r = j < dm * dpm ? j / dpm : j - dm * dpm, c = j < dm * dpm ? j % dpm : dpm;                 \
+                double av = w->ta[mm][c];                                                                           \
+                TYPE *o = row;                                                                                      \
+                for (size_t n = 1; n < mm; n++) { /* the mirror of block (n, mm) */                                 \
+                    size_t dn = m->sizes[n], dpn = m->sizes[n - 1];                                                 \
+                    const double *rt = w->Rt[n][mm] + j * dn, *ta = w->ta[n];                                       \
+                    for (size_t r2 = 0; r2 < dn; r2++) {                                                            \
+                        double v = rt[r2];                                                                          \
+                        for (size_t c2 = 0; c2 < dpn; c2++) o[r2 * dpn + c2] = (TYPE)(ta[c2] * v);                  \
+                        if (w->e[n] > dpn) o[dn * dpn + r2] = (TYPE)(ta[dpn] * v);                                  \
+                    }                                                                                               \
+                    o += w->w[n];                                                                                   \
+                }                                                                                                   \
+                {                                                                                                   \
+                    const double *Mr = w->M[mm] + r * dm, *aac = w->aa[mm] + c * em;                                \
+                    for (size_t r2 = 0; r2 < dm; r2++) {                                                            \
+                        double v = Mr[r2];                                                                          \
+                        for (size_t c2 = 0; c2 < dpm; c2++) o[r2 * dpm + c2] = (TYPE)(v * aac[c2]);                 \
+                        if (em > dpm) o[dm * dpm + r2] = (TYPE)(v * aac[dpm]);                                      \
+                    }                                                                                               \
+                    o += w->w[mm];                                                                                  \
+                }                                                                                                   \
+                for (size_t n = mm + 1; n <= L; n++) {                                                              \
+                    size_t wn = w->w[n];                                                                            \
+                    const double *Rr = w->R[mm][n] + r * wn;                                                        \
+                    for (size_t k = 0; k < wn; k++) o[k] = (TYPE)(av * Rr[k]);                                      \
+                    o += wn;                                                                                        \
+                }                                                                                                   \
+            }                                                                                                       \
+        }                                                                                                           \
+    }
+HS_FILL(hs_fill_f64, double)
+HS_FILL(hs_fill_f32, float)
+
 linstab_status linstab_mlp_sample_hessian(const linstab_mlp *m, const double *x, const double *y,
                                           linstab_loss loss, double smoothing, double *H,
                                           linstab_error *err)
 {
-    size_t L = m->nlayers, p = m->p, K = m->sizes[L];
-    if (loss == LINSTAB_LOSS_CE && !(y[0] >= 0.0 && y[0] < (double)K && y[0] == floor(y[0])))
-        return linstab_error_set(err, LINSTAB_EDATA, "label %g outside 0..%zu", y[0], K - 1);
-    double *a[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *s1[LINSTAB_MLP_MAX_LAYERS + 1] = {0},
-           *s2[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *g[LINSTAB_MLP_MAX_LAYERS + 1] = {0},
-           *bk[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *Zd[LINSTAB_MLP_MAX_LAYERS + 1] = {0},
-           *Ad[LINSTAB_MLP_MAX_LAYERS + 1] = {0}, *Gd[LINSTAB_MLP_MAX_LAYERS + 1] = {0};
-    double *pr = malloc(K * sizeof *pr);
-    int ok = pr != NULL;
-    for (size_t l = 0; l <= L && ok; l++) {
-        size_t d = m->sizes[l];
-        ok = (a[l] = malloc(d * sizeof(double))) && (s1[l] = malloc(d * sizeof(double))) &&
-             (s2[l] = malloc(d * sizeof(double))) && (g[l] = malloc(d * sizeof(double))) &&
-             (bk[l] = malloc(d * sizeof(double))) && (Zd[l] = calloc(p * d, sizeof(double))) &&
-             (Ad[l] = calloc(p * d, sizeof(double))) && (Gd[l] = calloc(p * d, sizeof(double)));
-    }
-    linstab_status st = ok ? LINSTAB_OK : linstab_error_set(err, LINSTAB_ENOMEM, "Hessian: out of memory");
-    if (st != LINSTAB_OK) goto done;
-    /* primal forward (one row, matrix-vector products) */
-    memcpy(a[0], x, m->sizes[0] * sizeof(double));
-    mlp_forward_pass(m, a[0], 1, L, a, s1, s2, MLP_PRODUCT_GEMV);
-    /* tangent forward: Zd_l = Ad_{l-1} W_l' + (the unit tangents of layer l) */
-    for (size_t l = 1; l <= L; l++) {
-        size_t d = m->sizes[l], dp = m->sizes[l - 1], wo = linstab_mlp_w_offset(m, l);
-        const double *W = m->theta + wo;
-        if (l > 1)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p, (int)d, (int)dp, 1.0, Ad[l - 1], (int)dp, W,
-                        (int)dp, 0.0, Zd[l], (int)d);
-        for (size_t r = 0; r < d; r++) {
-            for (size_t c = 0; c < dp; c++) Zd[l][(wo + r * dp + c) * d + r] += a[l - 1][c];
-            if (m->bias) Zd[l][(linstab_mlp_b_offset(m, l) + r) * d + r] += 1.0;
-        }
-        if (l < L)
-            for (size_t t = 0; t < p; t++)
-                for (size_t j = 0; j < d; j++) Ad[l][t * d + j] = s1[l][j] * Zd[l][t * d + j];
-    }
-    /* loss: G_L = dl/dz_L and its tangents Gd_L = Zd_L C (C: the loss's curvature in f) */
-    if (m->out_act == LINSTAB_MLP_OUT_NONE) {
-        loss_gradient(loss, smoothing, K, a[L], y, g[L], pr);
-        for (size_t t = 0; t < p; t++) loss_curvature(loss, K, pr, Zd[L] + t * K, Gd[L] + t * K);
-    } else {
-        /* f = s(z_L): bk_L = dl/df, G_L = s' o bk_L; along each tangent the
-         * tangent of f is Ad_L = s' o Zd_L and Gd_L = s'' o Zd_L o bk_L + s' o C Ad_L
-         * (as output_signal) */
-        loss_gradient(loss, smoothing, K, a[L], y, bk[L], pr);
-        for (size_t j = 0; j < K; j++) g[L][j] = s1[L][j] * bk[L][j];
-        for (size_t t = 0; t < p; t++) {
-            for (size_t j = 0; j < K; j++) Ad[L][t * K + j] = s1[L][j] * Zd[L][t * K + j];
-            loss_curvature(loss, K, pr, Ad[L] + t * K, Gd[L] + t * K);
-            for (size_t j = 0; j < K; j++)
-                Gd[L][t * K + j] = s2[L][j] * Zd[L][t * K + j] * bk[L][j] + s1[L][j] * Gd[L][t * K + j];
-        }
-    }
-    /* backward: Gd_l = s2 Zd_l B_l + s1 (Gd_{l+1} W_{l+1} + the unit tangents' W_{l+1}' G_{l+1}) */
-    for (size_t l = L - 1; l >= 1; l--) {
-        size_t d = m->sizes[l], dn = m->sizes[l + 1], wo = linstab_mlp_w_offset(m, l + 1);
-        const double *W = m->theta + wo;
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)dn, (int)d, 1.0, W, (int)d, g[l + 1], 1, 0.0, bk[l], 1);
-        for (size_t j = 0; j < d; j++) g[l][j] = s1[l][j] * bk[l][j];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p, (int)d, (int)dn, 1.0, Gd[l + 1], (int)dn, W,
-                    (int)d, 0.0, Gd[l], (int)d);
-        for (size_t r = 0; r < dn; r++)
-            for (size_t c = 0; c < d; c++) Gd[l][(wo + r * d + c) * d + c] += g[l + 1][r];
-        for (size_t t = 0; t < p; t++)
-            for (size_t j = 0; j < d; j++)
-                Gd[l][t * d + j] = s2[l][j] * Zd[l][t * d + j] * bk[l][j] + s1[l][j] * Gd[l][t * d + j];
-        if (l == 1) break;
-    }
-    /* rows of H: per layer, Gd_l[t] a_{l-1}' + G_l Ad_{l-1}[t]', and Gd_l[t] for the bias */
-    for (size_t t = 0; t < p; t++) {
-        double *row = H + t * p;
-        for (size_t l = 1; l <= L; l++) {
-            size_t d = m->sizes[l], dp = m->sizes[l - 1];
-            double *hw = row + linstab_mlp_w_offset(m, l);
-            const double *gd = Gd[l] + t * d, *ad = Ad[l - 1] + t * dp;
-            for (size_t r = 0; r < d; r++)
-                for (size_t c = 0; c < dp; c++) hw[r * dp + c] = gd[r] * a[l - 1][c] + g[l][r] * ad[c];
-            if (m->bias) memcpy(row + linstab_mlp_b_offset(m, l), gd, d * sizeof(double));
-        }
-    }
-    /* exact in exact arithmetic; symmetrise the rounding (tile by tile) */
-    linstab_sym_symmetrize(p, H);
-done:
-    for (size_t l = 0; l <= L; l++) {
-        free(a[l]);
-        free(s1[l]);
-        free(s2[l]);
-        free(g[l]);
-        free(bk[l]);
-        free(Zd[l]);
-        free(Ad[l]);
-        free(Gd[l]);
-    }
-    free(pr);
+    hs_work w;
+    linstab_status st = hs_alloc(m, &w, err);
+    if (st != LINSTAB_OK) return st;
+    st = hs_prepare(&w, x, y, loss, smoothing, err);
+    if (st == LINSTAB_OK) hs_fill_f64(&w, H);
+    hs_free(&w);
     return st;
 }
 
@@ -828,6 +948,126 @@ linstab_status linstab_mlp_family_progress(const linstab_mlp *m, const linstab_a
         *out = NULL;
         return linstab_error_set(err, first, "sample %zu: %s", bad, msg);
     }
+    return LINSTAB_OK;
+}
+
+/* ---- exact per-sample Hessians streamed chunk by chunk ---- */
+
+static double hs_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+linstab_status linstab_mlp_hessians_stream(const linstab_mlp *m, const linstab_array *X, const linstab_array *Y,
+                                           linstab_loss loss, double smoothing, int float32, size_t chunk,
+                                           linstab_mlp_hessians_sink sink, void *sink_ctx,
+                                           void (*progress)(size_t done, size_t total, void *ctx), void *progress_ctx,
+                                           double *compute_seconds, double *sink_seconds, linstab_error *err)
+{
+    if (compute_seconds) *compute_seconds = 0.0;
+    if (sink_seconds) *sink_seconds = 0.0;
+    linstab_status st = linstab_mlp_check_data(m, X, Y, loss, err);
+    if (st != LINSTAB_OK) return st;
+    size_t n = X->shape[0], d0 = m->sizes[0], K = m->sizes[m->nlayers], p = m->p, per = p * p;
+    size_t esz = float32 ? sizeof(float) : sizeof(double);
+    if (chunk == 0) chunk = ((size_t)64 << 20) / (per * esz); /* about 64 MB of output a chunk */
+    int nth = 1;
+#ifdef _OPENMP
+    nth = omp_get_max_threads();
+#endif
+    if (chunk < 1) chunk = 1;
+    chunk = (chunk + (size_t)nth - 1) / (size_t)nth * (size_t)nth; /* a whole number of samples a thread */
+    if (chunk > n) chunk = n > 0 ? n : 1;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    unsigned char *buf[2] = {malloc(chunk * per * esz), nchunks > 1 ? malloc(chunk * per * esz) : NULL};
+    hs_work *w = calloc((size_t)nth, sizeof *w);
+    int ok = buf[0] != NULL && (nchunks < 2 || buf[1] != NULL) && w != NULL;
+    int nw = 0;
+    for (; ok && nw < nth; nw++)
+        if (hs_alloc(m, &w[nw], NULL) != LINSTAB_OK) ok = 0;
+    if (!ok) {
+        for (int t = 0; t < nw; t++) hs_free(&w[t]);
+        free(w);
+        free(buf[0]);
+        free(buf[1]);
+        return linstab_error_set(err, LINSTAB_ENOMEM, "exact Hessians: out of memory for two chunks of %zu samples",
+                                 chunk);
+    }
+    /* chunk c is computed (a task per sample) while chunk c - 1 goes to the sink (one task): the same bytes
+     * for any thread count, each sample's numbers from one thread with one BLAS thread */
+    int bt = blas_threads_single();
+    size_t bad = n;
+    linstab_status kst = LINSTAB_OK, sst = LINSTAB_OK;
+    char msg[LINSTAB_ERROR_MSG_LEN] = "";
+    linstab_error serr = {0};
+    double tk = 0.0, tsink = 0.0;
+    if (progress) progress(0, n, progress_ctx);
+#pragma omp parallel
+#pragma omp master /* the calling thread: it alone calls progress */
+    for (size_t c = 0; c <= nchunks; c++) {
+        int go = kst == LINSTAB_OK && sst == LINSTAB_OK;
+#pragma omp taskgroup
+        {
+            if (c > 0 && go && sink != NULL) {
+#pragma omp task
+                {
+                    size_t i0 = (c - 1) * chunk, cnt = n - i0 < chunk ? n - i0 : chunk;
+                    double t0 = hs_now();
+                    sst = sink(i0, cnt, buf[(c - 1) % 2], sink_ctx, &serr);
+                    tsink += hs_now() - t0;
+                }
+            }
+            for (size_t i = c * chunk; go && c < nchunks && i < n && i < (c + 1) * chunk; i++) {
+#pragma omp task
+                {
+                    int tid = 0;
+#ifdef _OPENMP
+                    tid = omp_get_thread_num();
+#endif
+                    double t0 = hs_now();
+                    const double *x = X->data + i * d0, *y = Y->data + (loss == LINSTAB_LOSS_MSE ? i * K : i);
+                    linstab_error e = {0};
+                    linstab_status si = hs_prepare(&w[tid], x, y, loss, smoothing, &e);
+                    unsigned char *out = buf[c % 2] + (i - c * chunk) * per * esz;
+                    if (si == LINSTAB_OK) {
+                        if (float32)
+                            hs_fill_f32(&w[tid], (float *)(void *)out);
+                        else
+                            hs_fill_f64(&w[tid], (double *)(void *)out);
+                    }
+                    double dt = hs_now() - t0;
+#pragma omp critical(mlp_hessians_stream)
+                    {
+                        tk += dt;
+                        if (si != LINSTAB_OK && i < bad) {
+                            bad = i;
+                            kst = si;
+                            memcpy(msg, e.msg, sizeof msg);
+                        }
+                    }
+                }
+            }
+        }
+        if (progress && c < nchunks && kst == LINSTAB_OK) {
+            size_t done = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+            if (done < n) progress(done, n, progress_ctx);
+        }
+    }
+    blas_threads_restore(bt);
+    for (int t = 0; t < nth; t++) hs_free(&w[t]);
+    free(w);
+    free(buf[0]);
+    free(buf[1]);
+    if (compute_seconds) *compute_seconds = tk / (double)nth;
+    if (sink_seconds) *sink_seconds = tsink;
+    if (kst != LINSTAB_OK) return linstab_error_set(err, kst, "sample %zu: %s", bad, msg);
+    if (sst != LINSTAB_OK) {
+        if (err) *err = serr;
+        return sst;
+    }
+    if (progress) progress(n, n, progress_ctx);
     return LINSTAB_OK;
 }
 
