@@ -12,13 +12,14 @@
 #   CHECK_EXACT="250 500 1000"           N for check with the exact section (n = d = N)
 #   CHECK_NOEXACT="1000 2000 4000 8000 16000"  N for check --no-exact
 #   CRIT="250 500 1000 2000"             N for critical --batches 10
-#   MAP_CELLS="6 12 25 50"      K for map --dexter 100 --x sigma=1:K --y batch=1:100 (cells 100 K)
+#   MAP_CELLS="6 12 25 50"      K (<= 100) for map --dexter 100 --x sigma=1:K --y batch=1:100 (cells 100 K)
 #   MAP_N="100 200 400 800"     N for map --dexter N --x sigma=1:10 --y batch=1:20:1 (200 cells)
 #   HESS_H="64 128 256 512 1024" hidden width h of a 10-h-h-3 tanh MLP (n = HESS_NFIX)
 #   HESS_NFIX=1000
 #   HESS_N="1000 2000 4000 8000"  n for the 10-256-256-3 MLP
 #   PY=/usr/bin/python3         writes the models (numpy)
 #   OUT=                        a folder for the table (default: a temporary one, removed)
+# An empty ladder (e.g. CRIT="") skips that command.
 # Output: one TSV line per rung (command, variable, value, seconds, peak MB) and
 # one exponent line per ladder. The machine is shared: each rung runs REPS times.
 set -euo pipefail
@@ -28,14 +29,14 @@ BIN=${BIN:-$root/build-h/tools/linstab}
 REPS=${REPS:-2}
 MAXSEC=${MAXSEC:-90}
 FIT=${FIT:-3}
-CHECK_EXACT=${CHECK_EXACT:-"250 500 1000"}
-CHECK_NOEXACT=${CHECK_NOEXACT:-"1000 2000 4000 8000 16000"}
-CRIT=${CRIT:-"250 500 1000 2000"}
-MAP_CELLS=${MAP_CELLS:-"6 12 25 50"}
-MAP_N=${MAP_N:-"100 200 400 800"}
-HESS_H=${HESS_H:-"64 128 256 512 1024"}
+CHECK_EXACT=${CHECK_EXACT-"250 500 1000"}
+CHECK_NOEXACT=${CHECK_NOEXACT-"1000 2000 4000 8000 16000"}
+CRIT=${CRIT-"250 500 1000 2000"}
+MAP_CELLS=${MAP_CELLS-"6 12 25 50"}
+MAP_N=${MAP_N-"100 200 400 800"}
+HESS_H=${HESS_H-"64 128 256 512 1024"}
 HESS_NFIX=${HESS_NFIX:-1000}
-HESS_N=${HESS_N:-"1000 2000 4000 8000"}
+HESS_N=${HESS_N-"1000 2000 4000 8000"}
 PY=${PY:-/usr/bin/python3}
 [ -x "$BIN" ] || { echo "scaling.sh: no linstab binary at $BIN (set BIN=)" >&2; exit 2; }
 if [ -x /usr/bin/time ]; then TIMECMD=(/usr/bin/time -f "%e %M"); else
