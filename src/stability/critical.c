@@ -84,7 +84,12 @@ static linstab_status scaled_top(const linstab_family *f, const double *l, doubl
          * than ARPACK's first cycle of ncv; ARPACK when it does not */
         double tol = opts != NULL && opts->tol > 0.0 ? opts->tol : 1e-12;
         size_t steps = 0;
-        int rc = linstab_lanczos_top_status(m, scaled_apply, &c, tol, 60, mu, &steps, err);
+        /* as many steps as 1 GiB of basis holds (at least 60, at most
+         * 300): a clustered top (network families) needs more than one
+         * ARPACK cycle, and full reorthogonalization beats its restarts */
+        size_t cap = ((size_t)1 << 27) / m;
+        cap = cap < 60 ? 60 : cap > 300 ? 300 : cap;
+        int rc = linstab_lanczos_top_status(m, scaled_apply, &c, tol, cap, mu, &steps, err);
         if (rc < 0) st = err != NULL && err->code != LINSTAB_OK ? err->code : LINSTAB_ENOCONV;
         done = rc == 1;
     }
