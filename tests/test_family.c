@@ -17,6 +17,8 @@
 
 #include "linstab/family.h"
 #include "linstab/sym.h"
+#include <gsl/gsl_randist.h>
+
 #include "testutil.h"
 
 /* C = A B for n x n row-major matrices (naive). */
@@ -1259,4 +1261,112 @@ Test(family, lambda1_cache_follows_changes_of_the_data)
         }
         linstab_family_free(f);
     }
+}
+
+/* ||U_i'U_j||_F^2 and U_i'HU_i of a factored family by loops. */
+static void gram_quad_naive(const linstab_family *f, double *G, double *Q)
+{
+    size_t n = f->n, d = f->d, k = f->k;
+    double *H = calloc(d * d, sizeof *H);
+    for (size_t i = 0; i < n; i++) {
+        const double *U = f->data + i * d * k;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++)
+                for (size_t c = 0; c < k; c++) H[a * d + b] += U[a * k + c] * U[b * k + c] / (double)n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const double *Ui = f->data + i * d * k;
+        for (size_t j = 0; j < n; j++) {
+            const double *Uj = f->data + j * d * k;
+            double s = 0.0;
+            for (size_t c = 0; c < k; c++)
+                for (size_t q = 0; q < k; q++) {
+                    double v = 0.0;
+                    for (size_t a = 0; a < d; a++) v += Ui[a * k + c] * Uj[a * k + q];
+                    s += v * v;
+                }
+            G[i * n + j] = s;
+        }
+        for (size_t c = 0; c < k; c++)
+            for (size_t q = 0; q < k; q++) {
+                double v = 0.0;
+                for (size_t a = 0; a < d; a++)
+                    for (size_t b = 0; b < d; b++) v += Ui[a * k + c] * H[a * d + b] * Ui[b * k + q];
+                Q[(i * k + c) * k + q] = v;
+            }
+    }
+    free(H);
+}
+
+Test(family, gram_quad_equals_direct_products_whole_and_in_row_panels)
+{
+    /* n k = 8200 > 8192: W'W in row panels; the others in one SYRK */
+    size_t ns[3] = {50, 9, 820}, ds[3] = {20, 12, 3}, ks[3] = {3, 1, 10};
+    for (int t = 0; t < 3; t++) {
+        size_t n = ns[t], k = ks[t];
+        linstab_family *f = tu_family_factored(n, ds[t], k, 900 + (unsigned long)t);
+        double *G = malloc(n * n * sizeof *G), *Q = malloc(n * k * k * sizeof *Q);
+        double *G0 = malloc(n * n * sizeof *G0), *Q0 = malloc(n * k * k * sizeof *Q0), *G1 = malloc(n * n * sizeof *G1);
+        linstab_error err;
+        cr_assert_eq(linstab_family_gram_quad(f, G, Q, &err), LINSTAB_OK, "%s", err.msg);
+        cr_assert_eq(linstab_family_gram(f, G1, &err), LINSTAB_OK, "%s", err.msg);
+        gram_quad_naive(f, G0, Q0);
+        cr_expect_lt(tu_rel_diff(G, G0, n * n), tu_tol(ds[t] * k, 1.0), "n %zu k %zu: G", n, k);
+        cr_expect_lt(tu_rel_diff(Q, Q0, n * k * k), tu_tol(n * ds[t], 1.0), "n %zu k %zu: Q", n, k);
+        cr_expect_eq(memcmp(G, G1, n * n * sizeof *G), 0, "gram and gram_quad differ");
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < i; j++) cr_expect_eq(G[i * n + j], G[j * n + i]);
+        free(G);
+        free(Q);
+        free(G0);
+        free(Q0);
+        free(G1);
+        linstab_family_free(f);
+    }
+    /* Q of a dense family: an error, not a guess */
+    linstab_family *fd = tu_family_dense(3, 2, 2, 5);
+    double G[9], Q[12];
+    linstab_error err;
+    cr_expect_eq(linstab_family_gram_quad(fd, G, Q, &err), LINSTAB_EINVAL);
+    cr_expect_eq(linstab_family_gram_quad(fd, G, NULL, &err), LINSTAB_OK);
+    linstab_family_free(fd);
+}
+
+Test(family, factored_weighted_sum_equals_the_naive_sum_for_indefinite_blocks)
+{
+    size_t n = 6, d = 7;
+    gsl_rng *r = tu_rng(77);
+    for (size_t k = 1; k <= 3; k += 2) {
+        linstab_family *f = tu_family_factored(n, d, k, 60 + k);
+        double *Q = malloc(n * k * k * sizeof *Q), Y[49], ref[49] = {0};
+        for (size_t i = 0; i < n; i++) /* symmetric, of either sign; sample 2 zero */
+            for (size_t c = 0; c < k; c++)
+                for (size_t q = 0; q <= c; q++) {
+                    double v = i == 2 ? 0.0 : gsl_ran_gaussian(r, 1.0);
+                    Q[(i * k + c) * k + q] = Q[(i * k + q) * k + c] = v;
+                }
+        for (size_t i = 0; i < n; i++) {
+            const double *U = f->data + i * d * k;
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b < d; b++)
+                    for (size_t c = 0; c < k; c++)
+                        for (size_t q = 0; q < k; q++)
+                            ref[a * d + b] += U[a * k + c] * Q[(i * k + c) * k + q] * U[b * k + q] / (double)n;
+        }
+        linstab_error err;
+        cr_assert_eq(linstab_family_factored_weighted(f, Q, Y, &err), LINSTAB_OK, "%s", err.msg);
+        double scale = 0.0;
+        for (size_t j = 0; j < 49; j++) scale = fmax(scale, fabs(ref[j]));
+        for (size_t j = 0; j < 49; j++)
+            cr_expect(fabs(Y[j] - ref[j]) <= 1e-13 * (1.0 + scale), "k %zu entry %zu: %.17g vs %.17g", k, j, Y[j],
+                      ref[j]);
+        free(Q);
+        linstab_family_free(f);
+    }
+    linstab_family *fd = tu_family_dense(3, 2, 2, 5);
+    double Y[4], w[3] = {1, 1, 1};
+    linstab_error err;
+    cr_expect_eq(linstab_family_factored_weighted(fd, w, Y, &err), LINSTAB_EINVAL);
+    linstab_family_free(fd);
+    gsl_rng_free(r);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <cblas.h>
 #include <lapacke.h>
 
 #include "linstab/exact.h"
@@ -526,4 +527,76 @@ Test(geometry, lambda_min_and_rank_of_h_are_its_eigenvalues)
     linstab_moments_free(m);
     linstab_family_free(fr);
     linstab_family_free(f);
+}
+
+/* H, A = (1/n) sum H_i H H_i - H^3 of a factored family, densely (d x d). */
+static void dense_h_and_alignment(const linstab_family *f, double *H, double *A)
+{
+    size_t n = f->n, d = f->d, dd = d * d;
+    double *Hi = malloc(dd * sizeof *Hi), *T = malloc(dd * sizeof *T), *H2 = malloc(dd * sizeof *H2);
+    memset(H, 0, dd * sizeof *H);
+    memset(A, 0, dd * sizeof *A);
+    for (size_t i = 0; i < n; i++) {
+        linstab_family_sample_dense(f, i, Hi);
+        for (size_t j = 0; j < dd; j++) H[j] += Hi[j] / (double)n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        linstab_family_sample_dense(f, i, Hi);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0, Hi, (int)d, H, (int)d,
+                    0.0, T, (int)d);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0 / (double)n, T, (int)d,
+                    Hi, (int)d, 1.0, A, (int)d);
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0, H, (int)d, H, (int)d, 0.0,
+                H2, (int)d);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, -1.0, H2, (int)d, H, (int)d,
+                1.0, A, (int)d);
+    for (size_t a = 0; a < d; a++) /* symmetric parts (the products are, up to rounding) */
+        for (size_t b = 0; b < a; b++) A[a * d + b] = A[b * d + a] = 0.5 * (A[a * d + b] + A[b * d + a]);
+    free(Hi);
+    free(T);
+    free(H2);
+}
+
+Test(gamma_min, of_a_large_factored_family_is_the_dense_pencil_s_smallest_eigenvalue)
+{
+    /* d >= 128: the sandwich from the Gram matrix's blocks U_i'HU_i and
+     * lambda_min of H^{-1/2} A H^{-1/2} through its Cholesky factor, against
+     * LAPACK's dsygv on the dense pencil (A, H) */
+    size_t n = 30, d = 140, k = 6;
+    linstab_family *f = tu_family_factored(n, d, k, 4711);
+    double *H = malloc(d * d * sizeof *H), *A = malloc(d * d * sizeof *A), *w = malloc(d * sizeof *w);
+    double *Hc = malloc(d * d * sizeof *Hc), *wh = malloc(d * sizeof *wh);
+    dense_h_and_alignment(f, H, A);
+    double fro2 = 0.0;
+    for (size_t j = 0; j < d * d; j++) fro2 += H[j] * H[j];
+    memcpy(Hc, H, d * d * sizeof *Hc);
+    cr_assert_eq(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', (int)d, Hc, (int)d, wh), 0);
+    memcpy(Hc, H, d * d * sizeof *Hc);
+    cr_assert_eq(LAPACKE_dsygv(LAPACK_ROW_MAJOR, 1, 'N', 'U', (int)d, A, (int)d, Hc, (int)d, w), 0);
+    linstab_geometry g = geometry_of(f);
+    cr_assert(g.definite);
+    double kappa = wh[d - 1] / wh[0];
+    cr_expect_lt(tu_rel(g.gamma_min, w[0] / fro2, 1e-300), tu_tol(d, kappa), "gamma_min %.17g, dsygv %.17g",
+                 g.gamma_min, w[0] / fro2);
+    /* lambda_min(H) of the definite H by the same inverse Lanczos */
+    linstab_family *fr = NULL;
+    linstab_moments *m = NULL;
+    linstab_error err;
+    size_t rank;
+    cr_assert_eq(linstab_family_restrict(f, 0.0, 0, 0, &fr, &rank, NULL, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_moments_compute(fr, &m, &err), LINSTAB_OK);
+    linstab_geometry gl = {.d = d, .definite = 1, .rank = d};
+    cr_assert_eq(linstab_geometry_lambda_min(m, &gl, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_lt(tu_rel(gl.lambda_min, wh[0], 1e-300), tu_tol(d, kappa), "lambda_min %.17g, dsyev %.17g",
+                 gl.lambda_min, wh[0]);
+    cr_expect_eq(gl.rank, d);
+    linstab_moments_free(m);
+    linstab_family_free(fr);
+    linstab_family_free(f);
+    free(H);
+    free(A);
+    free(w);
+    free(Hc);
+    free(wh);
 }

@@ -649,3 +649,43 @@ Test(linalg, fill_lower_and_fill_upper_mirror_one_triangle_exactly)
             cr_expect_eq(B[i * M + j], lo, "fill_upper (%d, %d)", i, j);
         }
 }
+
+Test(linalg, lambda_min_psd_of_a_clustered_ill_conditioned_bottom_equals_the_construction)
+{
+    /* bottom 1e-6 (1 + j 1e-4) for 12 eigenvalues, the rest in [0.01, 1]:
+     * Lanczos on A itself sees the bottom cluster at relative width 1e-10
+     * of the spread; the answer is known to the construction's rounding,
+     * a few n eps lambda_max */
+    size_t n = 180;
+    double *lam = malloc(n * sizeof *lam);
+    for (size_t j = 0; j < n; j++) lam[j] = j < 12 ? 1e-6 * (1.0 + 1e-4 * (double)j) : 0.01 + (double)j / (double)n;
+    double *A = random_with_spectrum(n, lam, 78);
+    linstab_error err = {0};
+    double got = NAN;
+    cr_assert_eq(linstab_sym_lambda_min_psd(n, A, &got, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect(fabs(got - 1e-6) <= tu_tol(n, 1.0), "lambda_min_psd %.17g, want 1e-6", got);
+    double *w = dsyev_values(n, A);
+    cr_expect(fabs(got - w[0]) <= tu_tol(n, 1.0), "lambda_min_psd %.17g, dsyev %.17g", got, w[0]);
+    free(w);
+    free(A);
+    free(lam);
+}
+
+Test(linalg, lambda_min_psd_of_wishart_and_singular_matrices_equals_lapack)
+{
+    linstab_error err = {0};
+    /* m < n: singular (no Cholesky factor: the plain path), m > n: definite */
+    size_t ms[3] = {100, 260, 40};
+    size_t ns[3] = {150, 150, 60};
+    for (int t = 0; t < 3; t++) {
+        size_t n = ns[t];
+        double *A = wishart(n, ms[t], 600 + (unsigned long)t);
+        double got = NAN;
+        cr_assert_eq(linstab_sym_lambda_min_psd(n, A, &got, &err), LINSTAB_OK, "%s", err.msg);
+        double *w = dsyev_values(n, A);
+        cr_expect(fabs(got - w[0]) <= 1e-12 * fabs(w[0]) + tu_tol(n, 1.0) * w[n - 1],
+                  "n %zu m %zu: lambda_min_psd %.17g, dsyev %.17g", n, ms[t], got, w[0]);
+        free(w);
+        free(A);
+    }
+}

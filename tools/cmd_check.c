@@ -197,6 +197,7 @@ int cmd_check(int argc, char **argv)
     int have_point = 0, is_min = 0;
     if (src.model != NULL) {
         rc = cli_model_point(cmd, &src, &pt);
+        stage("model point");
         if (rc != 0) goto done;
         have_point = 1;
         is_min = linstab_mlp_point_is_minimum(&pt, g->sharpness, g->lambda_min);

@@ -207,6 +207,27 @@ LINSTAB_API linstab_status linstab_family_sandwich_svec(const linstab_family *f,
 LINSTAB_API linstab_status linstab_family_gram(const linstab_family *f, double *G,
                                                linstab_error *err);
 
+/*
+ * The Gram matrix and, for factored families, Q (n blocks of k x k,
+ * row-major; NULL: not wanted): Q_i = U_i' H U_i with H the family's mean,
+ * from the same blocks U_i'U_j of W'W (Q_i = (1/n) sum_j (U_i'U_j)(U_i'U_j)'),
+ * so that the sandwich (1/n) sum_i H_i H H_i = (1/n) sum_i U_i Q_i U_i'
+ * needs no product with H (linstab_family_factored_weighted).
+ * Errors: LINSTAB_EINVAL (Q for a family that is not factored), LINSTAB_ENOMEM.
+ */
+LINSTAB_API linstab_status linstab_family_gram_quad(const linstab_family *f, double *G, double *Q,
+                                                    linstab_error *err);
+
+/*
+ * Factored families: Y = (1/n) sum_i U_i Q_i U_i' (d x d, overwritten) for
+ * symmetric k x k blocks Q_i (n blocks, row-major; k = 1: n weights of
+ * either sign), as SYRKs of the factors turned to each Q_i's eigenbasis
+ * and scaled by the square roots of |eigenvalue| (n k d^2 flops).
+ * Errors: LINSTAB_EINVAL (not factored), LINSTAB_ENOMEM, LINSTAB_ELAPACK.
+ */
+LINSTAB_API linstab_status linstab_family_factored_weighted(const linstab_family *f, const double *Q, double *Y,
+                                                            linstab_error *err);
+
 /* Largest eigenvalue of each H_i into lam (length n). */
 LINSTAB_API linstab_status linstab_family_sample_lambda1(const linstab_family *f, double *lam,
                                                          linstab_error *err);

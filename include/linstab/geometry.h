@@ -71,6 +71,8 @@ LINSTAB_API linstab_status linstab_geometry_compute(const linstab_family *fr,
  * r^3): overwrites g->lambda_min (0 instead of a positive value when
  * g->d > r: H vanishes beyond the space) and g->rank (numpy's rule with
  * tolerance g->d eps max|eigenvalue|), nothing else; g->d must be set.
+ * When g->definite (H has a Cholesky factor on the space, whose dimension
+ * is then the rank), only lambda_min, by linstab_sym_lambda_min_psd.
  * Errors: LINSTAB_ENOMEM, LINSTAB_ELAPACK.  Called by
  * linstab_geometry_compute when H is not positive definite on the space;
  * call it yourself to get lambda_min of a definite H (e.g. to report

@@ -43,6 +43,17 @@ LINSTAB_API linstab_status linstab_sym_lambda_min(size_t n, const double *A, dou
                                                   linstab_error *err);
 
 /*
+ * Smallest eigenvalue of a symmetric positive semidefinite A (both
+ * triangles filled) into *out: for n >= 128, when A has a Cholesky factor,
+ * as 1/lambda_max(A^{-1}) by Lanczos with two triangular solves per step
+ * (the bottom of A, clustered relative to lambda_max(A), is spread out at
+ * the top of the inverse); otherwise, or when that does not converge,
+ * linstab_sym_lambda_min.
+ */
+LINSTAB_API linstab_status linstab_sym_lambda_min_psd(size_t n, const double *A, double *out,
+                                                      linstab_error *err);
+
+/*
  * Largest eigenvalue of symmetric A (upper triangle read) into *out when
  * it sits below SHIFT inside a cluster there (as in I - small): for
  * n >= 128, if X = SHIFT I - A is positive definite, Lanczos on X^{-1}

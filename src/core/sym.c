@@ -160,6 +160,29 @@ linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out, li
     return eig_one(n, A, 1, out, err);
 }
 
+linstab_status linstab_sym_lambda_min_psd(size_t n, const double *A, double *out, linstab_error *err)
+{
+    if (n >= LANCZOS_MIN_N) {
+        /* A = L L': lambda_min(A) = 1 / lambda_max(A^{-1}), the top of an
+         * inverse whose largest eigenvalues are as far apart, relative to
+         * its spread, as A's smallest are relative to theirs (Lanczos on A
+         * itself sees them relative to lambda_max(A), and stalls) */
+        double *L = malloc(n * n * sizeof *L);
+        int ok = 0;
+        double t = 0.0;
+        if (L != NULL && linstab_sym_cholesky_lower(n, A, L)) {
+            dense_op o = {n, L, 1.0};
+            ok = linstab_lanczos_top(n, chol_inverse_apply, &o, &t) && t > 0.0 && isfinite(t);
+        }
+        free(L);
+        if (ok) {
+            *out = 1.0 / t;
+            return LINSTAB_OK;
+        }
+    }
+    return linstab_sym_lambda_min(n, A, out, err);
+}
+
 linstab_status linstab_sym_extremes(size_t n, const double *A, double *lmin, double *lmax, linstab_error *err)
 {
     if (n == 0) return linstab_error_set(err, LINSTAB_EINVAL, "eigenproblem of size 0");

@@ -6,9 +6,12 @@
  *
  * Factored families are processed through the gathered matrix
  * W = [U_1 ... U_n] (d x nk), so that sums over samples become single
- * level-3 BLAS calls:  H = W W'/n,  M_k = W P_k'/n with P_k = [U_i C_i^{k-1}]
- * and C_i = U_i'U_i (k x k), and tr(H_i H_j) = ||U_i'U_j||_F^2 from blocks
- * of W'W.
+ * level-3 BLAS calls: H = W W'/n; any sum (1/n) sum_i U_i Q_i U_i' of
+ * symmetric k x k blocks Q_i (the moments, Q_i = C_i^{k-1} with
+ * C_i = U_i'U_i; the sandwiches, Q_i = U_i'XU_i) as SYRKs of the factors
+ * turned to each Q_i's eigenbasis and scaled by the square roots of its
+ * eigenvalues (n k d^2 flops, where W [U_i Q_i]' takes 2 n k d^2); and
+ * tr(H_i H_j) = ||U_i'U_j||_F^2 from blocks of W'W.
  */
 
 #include <float.h>
@@ -111,24 +114,72 @@ static double *factor_grams(const linstab_family *f, const double *W)
     return C;
 }
 
-/* P <- blockwise P_i C_i (P is d x nk gathered, C n blocks k x k). */
-static void right_mul_blocks(size_t n, size_t d, size_t k, double *P, const double *C, double *tmp)
+/*
+ * Signed weighted SYRK of factor columns.  Column c of SRC (d rows, leading
+ * dimension LD, NCOLS columns) with weight w[c] != 0 goes to P (d x nk,
+ * leading dimension NK) scaled by sqrt|w[c]|: positive weights fill P from
+ * the left (*qp counts up), negative ones from the right (*qn counts down
+ * from nk).  Y = inv (P_+ P_+' - P_- P_-') then takes two SYRKs.
+ */
+static void scatter_scaled(size_t d, size_t nk, const double *src, size_t ld, size_t ncols, const double *w,
+                           double *P, size_t *qp, size_t *qn, size_t *dest, double *sc)
 {
-    size_t nk = n * k;
+    size_t m = 0;
+    for (size_t c = 0; c < ncols; c++) {
+        if (w[c] == 0.0) continue;
+        dest[m] = w[c] > 0.0 ? (*qp)++ : --(*qn);
+        sc[m] = sqrt(fabs(w[c]));
+        dest[ncols + m] = c;
+        m++;
+    }
     for (size_t r = 0; r < d; r++) {
+        const double *s = src + r * ld;
         double *row = P + r * nk;
-        for (size_t i = 0; i < n; i++) {
-            const double *Ci = C + i * k * k;
-            for (size_t c = 0; c < k; c++) {
-                double s = 0.0;
-                for (size_t q = 0; q < k; q++) s += row[i * k + q] * Ci[q * k + c];
-                tmp[c] = s;
-            }
-            memcpy(row + i * k, tmp, k * sizeof *tmp);
-        }
+        for (size_t q = 0; q < m; q++) row[dest[q]] = sc[q] * s[dest[ncols + q]];
     }
 }
 
+static void syrk_signed(size_t d, size_t nk, size_t npos, size_t qn, double inv, const double *P, double *Y)
+{
+    size_t nneg = nk - qn;
+    if (npos > 0)
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)npos, inv, P, (int)nk, 0.0, Y, (int)d);
+    else
+        memset(Y, 0, d * d * sizeof *Y);
+    if (nneg > 0)
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)d, (int)nneg, -inv, P + qn, (int)nk, 1.0, Y,
+                    (int)d);
+    linstab_sym_fill_lower(d, Y);
+}
+
+/* Scratch of blocks_weighted_sum: k x k eigenvectors, k eigenvalues, the
+ * turned factor (d x k) and the scatter's 2k indices and k scales. */
+static size_t blocks_scratch_doubles(size_t d, size_t k)
+{
+    return k * k + 2 * k + d * k;
+}
+
+/*
+ * Y = (1/n) sum_i W_i Q_i W_i' (d x d) for symmetric k x k blocks Q
+ * (n blocks, row-major) and W gathered (d x nk): Q_i = V diag(e) V'
+ * (LAPACK), the columns of W_i V scaled by sqrt|e| into P (d x nk), two
+ * SYRKs.  S: blocks_scratch_doubles(d, k), IDX: 2k.
+ */
+static linstab_status blocks_weighted_sum(size_t n, size_t d, size_t k, const double *W, const double *Q, double *P,
+                                          double *S, size_t *idx, double *Y, linstab_error *err)
+{
+    size_t nk = n * k, qp = 0, qn = nk;
+    double *V = S, *e = V + k * k, *sc = e + k, *T = sc + k;
+    for (size_t i = 0; i < n; i++) {
+        linstab_status st = linstab_sym_eig(k, Q + i * k * k, e, V, err);
+        if (st != LINSTAB_OK) return st;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)k, (int)k, 1.0, W + i * k, (int)nk, V,
+                    (int)k, 0.0, T, (int)k);
+        scatter_scaled(d, nk, T, k, k, e, P, &qp, &qn, idx, sc);
+    }
+    syrk_signed(d, nk, qp, qn, 1.0 / (double)n, P, Y);
+    return LINSTAB_OK;
+}
 
 linstab_status linstab_family_mean(const linstab_family *f, double *H, linstab_error *err)
 {
@@ -360,29 +411,45 @@ static linstab_status moments_factored(const linstab_family *f, int kmax, double
         free(W);
         return LINSTAB_OK;
     }
+    /* C_i = V_i diag(e_i) V_i' (PSD: rounding below 0 counts as 0), W turned
+     * in place to [U_i V_i], whose columns are orthogonal per sample, so
+     * that M_p = (1/n) sum_i (U_i V_i) diag(e_i)^{p-1} (U_i V_i)' is one SYRK
+     * of the columns scaled by e^{(p-1)/2} */
     double *C = factor_grams(f, W);
-    double *P = malloc(d * nk * sizeof *P);
-    double *tmp = malloc(k * sizeof *tmp);
-    if (C == NULL || P == NULL || tmp == NULL) {
-        free(W);
-        free(C);
-        free(P);
-        free(tmp);
-        return oom(err, "Hessian moments");
+    double *P = malloc(d * nk * sizeof *P), *e = malloc(nk * sizeof *e), *wt = malloc(nk * sizeof *wt);
+    double *V = malloc(k * k * sizeof *V), *T = malloc(d * k * sizeof *T), *sc = malloc(nk * sizeof *sc);
+    size_t *idx = malloc(2 * nk * sizeof *idx);
+    linstab_status st = LINSTAB_OK;
+    if (C == NULL || P == NULL || e == NULL || wt == NULL || V == NULL || T == NULL || sc == NULL || idx == NULL)
+        st = oom(err, "Hessian moments");
+    for (size_t i = 0; st == LINSTAB_OK && i < n; i++) {
+        st = linstab_sym_eig(k, C + i * k * k, e + i * k, V, err);
+        if (st != LINSTAB_OK) break;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)k, (int)k, 1.0, W + i * k, (int)nk, V,
+                    (int)k, 0.0, T, (int)k);
+        for (size_t r = 0; r < d; r++) memcpy(W + r * nk + i * k, T + r * k, k * sizeof *T);
     }
-    memcpy(P, W, d * nk * sizeof *P);
-    for (int p = 2; p <= kmax; p++) {
-        right_mul_blocks(n, d, k, P, C, tmp); /* P = [U_i C_i^{p-1}] */
+    for (size_t j = 0; st == LINSTAB_OK && j < nk; j++) {
+        e[j] = fmax(e[j], 0.0);
+        wt[j] = 1.0;
+    }
+    for (int p = 2; st == LINSTAB_OK && p <= kmax; p++) {
+        for (size_t j = 0; j < nk; j++) wt[j] *= e[j]; /* e^{p-1} */
         if (M[p - 1] == NULL) continue;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)nk, inv, W,
-                    (int)nk, P, (int)nk, 0.0, M[p - 1], (int)d);
-        linstab_sym_symmetrize(d, M[p - 1]);
+        size_t qp = 0, qn = nk;
+        scatter_scaled(d, nk, W, nk, nk, wt, P, &qp, &qn, idx, sc);
+        syrk_signed(d, nk, qp, qn, inv, P, M[p - 1]);
     }
     free(W);
     free(C);
     free(P);
-    free(tmp);
-    return LINSTAB_OK;
+    free(e);
+    free(wt);
+    free(V);
+    free(T);
+    free(sc);
+    free(idx);
+    return st;
 }
 
 linstab_status linstab_family_moments(const linstab_family *f, int kmax, double *const *M,
@@ -436,7 +503,8 @@ struct linstab_family_workspace {
     const linstab_family *f; /* borrowed */
     double *U;               /* dense: X's upper half (d x d) */
     sum_bufs sum;            /* dense: the chunked sum's buffers */
-    double *W, *P, *C, *tmp; /* factored: [U_1 ... U_n] and P (d x nk), C (n k x k), tmp (k) */
+    double *W, *P, *C, *tmp; /* factored: [U_1 ... U_n] and P (d x nk), C (n k x k), tmp (blocks_weighted_sum) */
+    size_t *idx;             /* factored: blocks_weighted_sum's indices (2k) */
     /* diagonal: nothing (the sandwich needs no scratch) */
 };
 
@@ -449,6 +517,7 @@ void linstab_family_workspace_free(linstab_family_workspace *w)
     free(w->P);
     free(w->C);
     free(w->tmp);
+    free(w->idx);
     free(w);
 }
 
@@ -470,8 +539,10 @@ linstab_status linstab_family_workspace_alloc(const linstab_family *f, linstab_f
         w->W = family_gather_factors(f);
         w->P = malloc(d * nk * sizeof *w->P);
         w->C = malloc(n * k * k * sizeof *w->C);
-        w->tmp = malloc(k * sizeof *w->tmp);
-        if (w->W == NULL || w->P == NULL || w->C == NULL || w->tmp == NULL) st = oom(err, "sandwich");
+        w->tmp = malloc(blocks_scratch_doubles(d, k) * sizeof *w->tmp);
+        w->idx = malloc(2 * k * sizeof *w->idx);
+        if (w->W == NULL || w->P == NULL || w->C == NULL || w->tmp == NULL || w->idx == NULL)
+            st = oom(err, "sandwich");
         break;
     case LINSTAB_FAMILY_DIAGONAL: break;
     default: st = linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind"); break;
@@ -543,18 +614,16 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
             linstab_sym_fill_lower(d, Y);
             return LINSTAB_OK;
         }
-        /* P = X W, C_i = U_i' X U_i, then Y = W [U_i C_i]' / n */
+        /* P = X W (2 n k d^2 flops), C_i = U_i' X U_i, then
+         * Y = (1/n) sum_i U_i C_i U_i' as signed SYRKs (n k d^2: 3 n k d^2
+         * in all, where W [U_i C_i]' would make it 4) */
         cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)nk, 1.0, X, (int)d, W,
                     (int)nk, 0.0, P, (int)nk);
         for (size_t i = 0; i < n; i++)
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)d, 1.0,
                         W + i * k, (int)nk, P + i * k, (int)nk, 0.0, C + i * k * k, (int)k);
-        memcpy(P, W, d * nk * sizeof *P);
-        right_mul_blocks(n, d, k, P, C, w->tmp);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)nk, inv, W,
-                    (int)nk, P, (int)nk, 0.0, Y, (int)d);
-        linstab_sym_symmetrize(d, Y);
-        return LINSTAB_OK;
+        for (size_t i = 0; i < n; i++) linstab_sym_symmetrize(k, C + i * k * k);
+        return blocks_weighted_sum(n, d, k, W, C, P, w->tmp, w->idx, Y, err);
     }
     case LINSTAB_FAMILY_DIAGONAL:
         /* (H_i X H_i)_jl = D_ij X_jl D_il, so Y = X o (D'D / n) */
@@ -638,7 +707,7 @@ linstab_status linstab_family_sandwich_psd(const linstab_family *f, const double
 
 linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_error *err)
 {
-    size_t n = f->n, d = f->d, k = f->k;
+    size_t n = f->n, d = f->d;
     switch (f->kind) {
     case LINSTAB_FAMILY_DENSE:
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)(d * d), 1.0, f->data,
@@ -650,52 +719,115 @@ linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_e
                     0.0, G, (int)n);
         linstab_sym_fill_lower(n, G); /* tr(diag(a) diag(b)) = a'b */
         return LINSTAB_OK;
-    case LINSTAB_FAMILY_FACTORED: {
-        size_t nk = n * k;
-        /* rows of K = W'W for a block of samples at a time, <= ~32 MB */
-        size_t bs = (4u << 20) / (nk * k);
-        if (bs < 1) bs = 1;
-        if (bs > n) bs = n;
-        double *K = alloc_touched(bs * k * nk);
-        if (K == NULL) return oom(err, "Gram matrix");
-        if (k == 1 && bs == n) {
-            /* rank one, all at once: K = W'W by SYRK on the stored rows u_i'
-             * (half a product), G = K o K */
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, 1.0, f->data, (int)d, 0.0, K,
-                        (int)n);
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = i; j < n; j++) G[i * n + j] = K[i * n + j] * K[i * n + j];
-            linstab_sym_fill_lower(n, G);
-            free(K);
-            return LINSTAB_OK;
-        }
-        double *W = family_gather_factors(f);
-        if (W == NULL) {
-            free(K);
-            return oom(err, "Gram matrix");
-        }
-        for (size_t i0 = 0; i0 < n; i0 += bs) {
-            size_t b = i0 + bs <= n ? bs : n - i0;
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(b * k), (int)nk, (int)d,
-                        1.0, W + i0 * k, (int)nk, W, (int)nk, 0.0, K, (int)nk);
-            for (size_t ii = 0; ii < b; ii++)
-                for (size_t j = 0; j < n; j++) {
-                    double s = 0.0;
-                    for (size_t c = 0; c < k; c++)
-                        for (size_t q = 0; q < k; q++) {
-                            double v = K[(ii * k + c) * nk + j * k + q];
-                            s += v * v;
-                        }
-                    G[(i0 + ii) * n + j] = s;
-                }
-        }
-        linstab_sym_symmetrize(n, G);
-        free(W);
-        free(K);
-        return LINSTAB_OK;
-    }
+    case LINSTAB_FAMILY_FACTORED: return linstab_family_gram_quad(f, G, NULL, err);
     }
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
+}
+
+/* K = W'W whole (one SYRK, half the flops of row panels by GEMM) up to
+ * this many bytes, else in row panels of about 32 MB. */
+#define GRAM_WHOLE_BYTES ((size_t)512 << 20)
+
+linstab_status linstab_family_gram_quad(const linstab_family *f, double *G, double *Q, linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
+    if (f->kind != LINSTAB_FAMILY_FACTORED) {
+        if (Q != NULL) return linstab_error_set(err, LINSTAB_EINVAL, "Gram matrix: U_i'HU_i needs a factored family");
+        return linstab_family_gram(f, G, err);
+    }
+    double inv = 1.0 / (double)n;
+    int whole = nk * nk <= GRAM_WHOLE_BYTES / sizeof(double);
+    size_t bs = whole ? n : (4u << 20) / (nk * k);
+    if (bs < 1) bs = 1;
+    if (bs > n) bs = n;
+    double *K = alloc_touched(bs * k * nk);
+    /* rank one: the stored rows are W' already */
+    double *W = k == 1 ? NULL : family_gather_factors(f);
+    if (K == NULL || (k > 1 && W == NULL)) {
+        free(K);
+        free(W);
+        return oom(err, "Gram matrix");
+    }
+    const double *Wt = k == 1 ? f->data : W;
+    CBLAS_TRANSPOSE tr = k == 1 ? CblasNoTrans : CblasTrans;
+    int ld = k == 1 ? (int)d : (int)nk;
+    if (whole) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, tr, (int)nk, (int)d, 1.0, Wt, ld, 0.0, K, (int)nk);
+        linstab_sym_fill_lower(nk, K);
+    }
+    for (size_t i0 = 0; i0 < n; i0 += bs) {
+        size_t b = i0 + bs <= n ? bs : n - i0;
+        const double *Wb = k == 1 ? Wt + i0 * d : Wt + i0 * k;
+        if (!whole)
+            cblas_dgemm(CblasRowMajor, tr, k == 1 ? CblasTrans : CblasNoTrans, (int)(b * k), (int)nk, (int)d, 1.0,
+                        Wb, ld, Wt, ld, 0.0, K, (int)nk);
+        for (size_t ii = 0; ii < b; ii++) {
+            const double *Ki = K + ii * k * nk; /* rows U_i'U_j, j = 1..n */
+            for (size_t j = 0; j < n; j++) {
+                double s = 0.0;
+                for (size_t c = 0; c < k; c++)
+                    for (size_t q = 0; q < k; q++) {
+                        double v = Ki[c * nk + j * k + q];
+                        s += v * v;
+                    }
+                G[(i0 + ii) * n + j] = s;
+            }
+            /* U_i'HU_i = (1/n) sum_j (U_i'U_j)(U_i'U_j)' */
+            if (Q != NULL) {
+                double *Qi = Q + (i0 + ii) * k * k;
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)k, (int)nk, inv, Ki, (int)nk, 0.0, Qi,
+                            (int)k);
+                linstab_sym_fill_lower(k, Qi);
+            }
+        }
+        if (whole) break;
+    }
+    linstab_sym_symmetrize(n, G);
+    free(W);
+    free(K);
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_family_factored_weighted(const linstab_family *f, const double *Q, double *Y,
+                                                linstab_error *err)
+{
+    size_t n = f->n, d = f->d, k = f->k, nk = n * k;
+    if (f->kind != LINSTAB_FAMILY_FACTORED)
+        return linstab_error_set(err, LINSTAB_EINVAL, "weighted sum: not a factored family");
+    if (k == 1) {
+        /* u_i q_i u_i' with q_i of either sign: signed SYRKs of the stored rows */
+        double *P = malloc(n * d * sizeof *P), *sc = malloc(n * sizeof *sc);
+        size_t *idx = malloc(2 * n * sizeof *idx);
+        linstab_status st = P != NULL && sc != NULL && idx != NULL ? LINSTAB_OK : oom(err, "weighted sum");
+        if (st == LINSTAB_OK) {
+            /* the stored rows are the columns of a d x n matrix read transposed:
+             * gather them as columns first */
+            double *Wg = malloc(n * d * sizeof *Wg);
+            if (Wg == NULL) st = oom(err, "weighted sum");
+            for (size_t i = 0; Wg != NULL && i < n; i++)
+                for (size_t r = 0; r < d; r++) Wg[r * n + i] = f->data[i * d + r];
+            if (Wg != NULL) {
+                size_t qp = 0, qn = n;
+                scatter_scaled(d, n, Wg, n, n, Q, P, &qp, &qn, idx, sc);
+                syrk_signed(d, n, qp, qn, 1.0 / (double)n, P, Y);
+            }
+            free(Wg);
+        }
+        free(P);
+        free(sc);
+        free(idx);
+        return st;
+    }
+    double *W = family_gather_factors(f), *P = malloc(d * nk * sizeof *P);
+    double *S = malloc(blocks_scratch_doubles(d, k) * sizeof *S);
+    size_t *idx = malloc(2 * k * sizeof *idx);
+    linstab_status st = W != NULL && P != NULL && S != NULL && idx != NULL ? LINSTAB_OK : oom(err, "weighted sum");
+    if (st == LINSTAB_OK) st = blocks_weighted_sum(n, d, k, W, Q, P, S, idx, Y, err);
+    free(W);
+    free(P);
+    free(S);
+    free(idx);
+    return st;
 }
 
 static const double SQRT2 = 1.41421356237309504880168872420969808;

@@ -67,6 +67,7 @@ linstab_status linstab_check_take(linstab_family *f, const linstab_hyper *h,
     }
     if (st == LINSTAB_OK && opts->lambda_min && out->geometry.definite && !isfinite(out->geometry.lambda_min))
         st = linstab_geometry_lambda_min(out->moments, &out->geometry, err);
+    if (opts->lambda_min) stage(opts, "lambda_min");
     if (opts->exact)
         linstab_family_rotated_clear(&rf);
     else
@@ -93,7 +94,10 @@ double linstab_check_memory(const linstab_family *f)
         work += 2.0 * data + nch * per + 2.0 * r * r; /* the family and a restricted copy */
     }
     if (f->kind == LINSTAB_FAMILY_FACTORED)
-        work += gram ? 2.0 * data + 2.0 * r * r + 4.0 * 1048576.0 : data + 3.0 * d * n * k + 4.0 * 1048576.0;
+        /* not restricted by Gram: W, a scaled copy and the coherence's W'W
+         * (whole up to 64 Mi entries, else in panels) */
+        work += gram ? 2.0 * data + 2.0 * r * r + 4.0 * 1048576.0
+                     : data + 3.0 * d * n * k + fmin(n * k * n * k, 64.0 * 1048576.0) + 4.0 * 1048576.0;
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) work += data;
     return 8.0 * work;
 }

@@ -12,6 +12,7 @@
 #include <lapacke.h>
 
 #include "internal.h"
+#include "lanczos.h"
 #include "linstab/geometry.h"
 #include "linstab/sym.h"
 
@@ -25,8 +26,9 @@ double linstab_geometry_signed_root(double x, int k)
     return x > 0.0 ? pow(x, 1.0 / k) : -pow(-x, 1.0 / k);
 }
 
-/* QUAD (rank-one families only, may be NULL): quad[i] = u_i' H u_i =
- * (1/n) sum_j (u_i'u_j)^2, from the same Gram matrix (caller frees). */
+/* QUAD (factored families only, may be NULL): the blocks U_i' H U_i =
+ * (1/n) sum_j (U_i'U_j)(U_i'U_j)' (n blocks k x k; rank one: n numbers),
+ * from the same Gram matrix (caller frees). */
 static linstab_status coherence_impl(const linstab_family *f, double *lambda1_S, double *sigma, double **quad,
                                      linstab_error *err)
 {
@@ -49,6 +51,12 @@ static linstab_status coherence_impl(const linstab_family *f, double *lambda1_S,
         for (size_t i = 0; q != NULL && i < n; i++) q[i] = cblas_ddot((int)n, G + i * n, 1, G + i * n, 1) / (double)n;
         if (quad != NULL) *quad = q;
         for (size_t j = 0; j < n * n; j++) G[j] = fabs(G[j]);
+    } else if (f->kind == LINSTAB_FAMILY_FACTORED && quad != NULL) {
+        double *q = malloc(n * f->k * f->k * sizeof *q);
+        st = q == NULL ? linstab_error_set(err, LINSTAB_ENOMEM, "coherence: out of memory")
+                       : linstab_family_gram_quad(f, G, q, err);
+        if (st == LINSTAB_OK) *quad = q;
+        else free(q);
     } else {
         st = linstab_family_gram(f, G, err);
     }
@@ -86,6 +94,41 @@ linstab_status linstab_geometry_gamma_min(const linstab_family *f, const linstab
     return gamma_impl(f, m, NULL, gamma_min, &definite, err);
 }
 
+#define PENCIL_LANCZOS_MIN_R 128
+
+typedef struct pencil_op {
+    size_t r;
+    const double *L, *LA; /* H = L L', A = LA LA' (row-major lower) */
+} pencil_op;
+
+/* y = L' A^{-1} L x */
+static void pencil_inverse_apply(const double *x, double *y, const void *ctx)
+{
+    const pencil_op *o = ctx;
+    int r = (int)o->r;
+    memcpy(y, x, o->r * sizeof *y);
+    cblas_dtrmv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, r, o->L, r, y, 1);
+    cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, r, o->LA, r, y, 1);
+    cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, r, o->LA, r, y, 1);
+    cblas_dtrmv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, r, o->L, r, y, 1);
+}
+
+/* lambda_max(L' A^{-1} L) into *t when A has a Cholesky factor and Lanczos
+ * converges; 0 otherwise (nothing is changed) */
+static int pencil_inverse_top(size_t r, const double *A, const double *L, double *t)
+{
+    double *LA = malloc(r * r * sizeof *LA);
+    int ok = 0;
+    if (LA != NULL && linstab_sym_cholesky_lower(r, A, LA)) {
+        pencil_op o = {r, L, LA};
+        double v = 0.0;
+        ok = linstab_lanczos_top(r, pencil_inverse_apply, &o, &v) && v > 0.0 && isfinite(v);
+        if (ok) *t = v;
+    }
+    free(LA);
+    return ok;
+}
+
 /* DEFINITE: OUT 1 when H's Cholesky factor exists (H positive definite on
  * the space), the condition for gamma_min to be defined. */
 static linstab_status gamma_impl(const linstab_family *f, const linstab_moments *m, const double *quad,
@@ -105,8 +148,8 @@ static linstab_status gamma_impl(const linstab_family *f, const linstab_moments 
     *definite = 0;
     if (!linstab_sym_cholesky_lower(r, m->Hp[0], L)) goto done;
     *definite = 1;
-    /* rank one with quad[i] = u_i' H u_i known: (1/n) sum_i H_i H H_i = (1/n) sum_i quad[i] u_i u_i' */
-    st = quad != NULL ? linstab_family_rank_one_weighted(f, quad, A, err)
+    /* factored with quad = U_i' H U_i known: (1/n) sum_i H_i H H_i = (1/n) sum_i U_i quad_i U_i' */
+    st = quad != NULL ? linstab_family_factored_weighted(f, quad, A, err)
                       : linstab_family_sandwich_chol(f, m->Hp[0], L, A, err);
     if (st != LINSTAB_OK) goto done;
     double fro2 = 0.0, sf = 0.0, af = 0.0;
@@ -120,6 +163,17 @@ static linstab_status gamma_impl(const linstab_family *f, const linstab_moments 
         *gamma_min = 0.0; /* A = 0 within rounding: the samples agree on R */
         goto done;
     }
+    /* A positive definite (and r large enough for Lanczos): the pencil's
+     * smallest eigenvalue is 1/lambda_max(L' A^{-1} L) through A's own
+     * Cholesky factor, two triangular products and two solves per step,
+     * no reduction of A to L^{-1} A L^{-T} (r^3 flops) */
+    if (r >= PENCIL_LANCZOS_MIN_R) {
+        double t = 0.0;
+        if (pencil_inverse_top(r, A, L, &t)) {
+            *gamma_min = (1.0 / t) / fro2;
+            goto done;
+        }
+    }
     /* the smallest eigenvalue of the pencil (A, H) is that of L^{-1} A L^{-T}
      * (what dsygvx does, here with H's factor reused and, everything being
      * symmetric, column-major calls that need no transposed copies: the
@@ -131,9 +185,9 @@ static linstab_status gamma_impl(const linstab_family *f, const linstab_moments 
         goto done;
     }
     /* C = L^{-1} A L^{-T} is in the row-major lower triangle; its smallest
-     * eigenvalue by Lanczos (LAPACK when that does not converge) */
+     * eigenvalue (C is PSD: through its Cholesky factor when it has one) */
     linstab_sym_fill_upper(r, A);
-    st = linstab_sym_lambda_min(r, A, &mu, err);
+    st = linstab_sym_lambda_min_psd(r, A, &mu, err);
     if (st == LINSTAB_OK) *gamma_min = fmax(mu, 0.0) / fro2; /* A is PSD: a negative mu_min is rounding */
 done:
     free(A);
@@ -191,10 +245,10 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
     g->s2 = linstab_geometry_signed_root(gaps[0], 2);
     g->s3 = linstab_geometry_signed_root(gaps[1], 3);
     g->s4 = linstab_geometry_signed_root(gaps[2], 4);
-    /* rank one: u_i' H u_i for the sandwich of gamma_min from the coherence's Gram matrix */
+    /* factored: U_i' H U_i for the sandwich of gamma_min from the coherence's Gram matrix */
     double *quad = NULL;
-    int rank_one = fr->kind == LINSTAB_FAMILY_FACTORED && fr->k == 1;
-    st = coherence_impl(fr, &g->lambda1_S, &g->sigma, rank_one ? &quad : NULL, err);
+    int factored = fr->kind == LINSTAB_FAMILY_FACTORED;
+    st = coherence_impl(fr, &g->lambda1_S, &g->sigma, factored ? &quad : NULL, err);
     if (st == LINSTAB_OK) st = gamma_impl(fr, m, quad, &g->gamma_min, &g->definite, err);
     free(quad);
     /* H not positive definite on the space (an indefinite family, analysed
@@ -207,6 +261,16 @@ linstab_status linstab_geometry_compute(const linstab_family *fr, const linstab_
 linstab_status linstab_geometry_lambda_min(const linstab_moments *m, linstab_geometry *g, linstab_error *err)
 {
     size_t r = m->r;
+    if (g->definite) {
+        /* H positive definite on the space (its Cholesky factor exists; the
+         * rank is the space's): the bottom by inverse iteration's Lanczos,
+         * not all r eigenvalues */
+        double lmin = NAN;
+        linstab_status st = linstab_sym_lambda_min_psd(r, m->Hp[0], &lmin, err);
+        if (st != LINSTAB_OK) return st;
+        g->lambda_min = g->d > r && lmin > 0.0 ? 0.0 : lmin;
+        return LINSTAB_OK;
+    }
     double *w = malloc(r * sizeof *w), *a = malloc(r * r * sizeof *a);
     if (w == NULL || a == NULL) {
         free(w);
