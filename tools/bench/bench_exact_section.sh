@@ -20,21 +20,5 @@ report "linstab (this build)" "linstab ${OLD:-(no OLD given)}"
 echo "stages of this build's last run:"
 sed -n 's/^\[profile\] /  /p' "$tmp/L.err"
 if [[ -n ${OLD:-} ]]; then
-    "$py" - "$tmp/L.out" "$tmp/P.out" <<'PY'
-import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-worst = [0.0, ""]
-def walk(x, y, path):
-    if isinstance(x, dict):
-        for k in x:
-            if k not in ("timing_seconds", "seconds"): walk(x[k], y.get(k) if isinstance(y, dict) else None, path + "." + k)
-    elif isinstance(x, list):
-        for i, (u, v) in enumerate(zip(x, y or [])): walk(u, v, f"{path}[{i}]")
-    elif isinstance(x, float) and isinstance(y, float) and x != y:
-        d = abs(x - y) / max(abs(x), abs(y), 1e-300)
-        if d > worst[0]: worst[:] = [d, path]
-    elif x != y and not isinstance(x, float):
-        print(f"  differs: {path}: {x} vs {y}")
-print(f"largest relative difference between the reports: {worst[0]:.2e} ({worst[1] or '-'})")
-PY
+    "$py" "$here/compare_reports.py" "$tmp/L.out" "$tmp/P.out"
 fi
