@@ -32,7 +32,7 @@ LINSTAB_API linstab_status linstab_sym_eig(size_t n, const double *A, double *w,
 
 /* Largest / smallest eigenvalue of symmetric A (upper triangle read) into
  * *out.  Both use Lanczos (reentrant, src/core/lanczos.c) for n >= 128
- * when it converges within 120 steps, else LAPACK; the _lapack variant
+ * when it converges within max(120, n/8) <= 600 steps, else LAPACK; the _lapack variant
  * always uses LAPACK (for spectra with a cluster at the top, such as
  * I - small).  A Lanczos that does not converge is not an error. */
 LINSTAB_API linstab_status linstab_sym_lambda_max_lapack(size_t n, const double *A, double *out,

@@ -86,12 +86,19 @@ double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, doubl
     return reorth_blocked(n, k, Q, w, h, part, 1);
 }
 
-#define LANCZOS_MAX_STEPS 120
+/* Steps before the dense fallback: max(120, n/8), at most 600.  A dense
+ * product (memory-bound, 8 n^2 bytes) costs about 1/(0.11 n) of LAPACK's
+ * reduction (4/3 n^3 flops) on this class of machine, so n/8 steps stay
+ * below it; a soft spectral edge (Marchenko-Pastur: H of rank-one
+ * Gaussian factors, n = d = 4000) needs a few hundred. */
+#define LANCZOS_MIN_STEPS 120
+#define LANCZOS_MAX_STEPS 600
 #define LANCZOS_TOL 1e-14
 
 int linstab_lanczos_top(size_t n, lanczos_apply apply, const void *ctx, double *out)
 {
-    size_t mmax = n < LANCZOS_MAX_STEPS ? n : LANCZOS_MAX_STEPS;
+    size_t cap = n / 8 < LANCZOS_MIN_STEPS ? LANCZOS_MIN_STEPS : n / 8 > LANCZOS_MAX_STEPS ? LANCZOS_MAX_STEPS : n / 8;
+    size_t mmax = n < cap ? n : cap;
     double *Q = malloc((mmax + 1) * n * sizeof *Q); /* row j: q_j */
     double *w = malloc(n * sizeof *w), *h = malloc((mmax + 1) * sizeof *h);
     double *al = malloc(mmax * sizeof *al), *be = malloc(mmax * sizeof *be);

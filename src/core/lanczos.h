@@ -9,7 +9,7 @@ typedef void (*lanczos_apply)(const double *x, double *y, const void *ctx);
 
 /*
  * The largest eigenvalue of the symmetric n x n operator `apply` (at most
- * 120 steps, relative residual 1e-14).  Allocates its workspace once per
+ * max(120, n/8) <= 600 steps, relative residual 1e-14).  Allocates its workspace once per
  * call; reentrant.  Returns 1 with *out set on convergence, 0 otherwise
  * (no convergence, out of memory or a LAPACK failure: the caller falls
  * back to a dense solver).

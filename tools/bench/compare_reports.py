@@ -16,4 +16,5 @@ def walk(x, y, path):
         if d > worst[0]: worst[:] = [d, path]
     elif x != y and not isinstance(x, float):
         print(f"  differs: {path}: {x} vs {y}")
+walk(a, b, "")
 print(f"largest relative difference between the reports: {worst[0]:.2e} ({worst[1] or '-'})")
