@@ -242,13 +242,21 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
     } else if (!rotate && full_rank_certified(d, Hm, rtol, &lambda1)) {
         r = d;
     } else {
-        /* eigenvalues first: the vectors are needed only to rotate */
-        st = linstab_sym_eig(d, Hm, w, NULL, err);
+        /* to rotate, the vectors at once; else eigenvalues first (the
+         * vectors are needed only when the rank is short) */
+        if (rotate) {
+            V = malloc(d * d * sizeof *V);
+            if (V == NULL) {
+                st = oom(err, "range restriction");
+                goto done;
+            }
+        }
+        st = linstab_sym_eig(d, Hm, w, V, err);
         if (st != LINSTAB_OK) goto done;
         double wmax = fmax(fabs(w[0]), fabs(w[d - 1]));
         for (size_t j = 0; j < d; j++)
             if (keep_all || (wmax > 0.0 && w[j] > rtol * wmax)) r++;
-        if (r > 0 && (r < d || rotate)) {
+        if (r > 0 && r < d && V == NULL) {
             V = malloc(d * d * sizeof *V);
             if (V == NULL) {
                 st = oom(err, "range restriction");
