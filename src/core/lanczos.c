@@ -6,6 +6,7 @@
  * the result is reproducible).  ARPACK keeps static state and cannot run
  * on several threads at once; this can (every buffer is local).
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,45 @@ done:
     return ok;
 }
 
+/* x'y in blocks of 4096 summed in order: below OpenBLAS's threading
+ * threshold per call, so the same bytes for any thread count. */
+static double det_dot(size_t n, const double *x, const double *y)
+{
+    double s = 0.0;
+    for (size_t c0 = 0; c0 < n; c0 += 4096) {
+        size_t len = n - c0 < 4096 ? n - c0 : 4096;
+        s += cblas_ddot((int)len, x + c0, 1, y + c0, 1);
+    }
+    return s;
+}
+
+/*
+ * Partial reorthogonalization (H. D. Simon, "The Lanczos algorithm with
+ * partial reorthogonalization", Math. Comp. 1984) on long vectors: each
+ * step orthogonalizes w against q_j and q_{j-1} only (twice against q_j),
+ * and Simon's recurrence estimates omega_{j+1,k} = q_{j+1}'q_k from the
+ * tridiagonal coefficients; when an estimate exceeds sqrt(eps) the step,
+ * and the next one, reorthogonalize fully.  Semi-orthogonality (|omega| <=
+ * sqrt(eps)) keeps the Ritz values accurate to O(eps ||A||), and a step
+ * costs a few sweeps over one vector instead of three over all of them.
+ */
+#define PRO_MIN_N ((size_t)1 << 12)
+
+/* omega_{j+1,k}, k < j, into on; oc = omega_{j,.}, op = omega_{j-1,.} */
+static double pro_estimate(size_t j, const double *al, const double *be, const double *oc, const double *op,
+                           double noise, double *on)
+{
+    double worst = 0.0;
+    for (size_t k = 0; k + 1 <= j; k++) {
+        double t = be[k] * oc[k + 1] + (al[k] - al[j]) * oc[k] - be[j - 1] * op[k];
+        if (k > 0) t += be[k - 1] * oc[k - 1];
+        t = (t + copysign(noise, t)) / be[j];
+        on[k] = t;
+        worst = fmax(worst, fabs(t));
+    }
+    return worst;
+}
+
 /*
  * The largest eigenvalue with a status-returning product, ARPACK's
  * residual test at the given tolerance checked after every step (ARPACK
@@ -184,6 +224,7 @@ int linstab_lanczos_top_status(size_t n, linstab_apply_fn apply, void *ctx, doub
     double *s = malloc(mmax * sizeof *s);
     lapack_int *ib = malloc(mmax * sizeof *ib), *is = malloc(mmax * sizeof *is), *ifail = malloc(sizeof *ifail);
     int ok = 0;
+    double *om = NULL;
     *steps = 0;
     if (!Q || !w || !h || !part || !al || !be || !dd || !ee || !th || !s || !ib || !is || !ifail) goto done;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
@@ -194,6 +235,13 @@ int linstab_lanczos_top_status(size_t n, linstab_apply_fn apply, void *ctx, doub
     double nrm = cblas_dnrm2((int)n, Q, 1);
     cblas_dscal((int)n, 1.0 / nrm, Q, 1);
     double anorm = 0.0;
+    int pro = n >= PRO_MIN_N, force = 0;
+    om = pro ? malloc(3 * (mmax + 2) * sizeof *om) : NULL;
+    if (pro && om == NULL) goto done;
+    /* omega rows j-1, j, j+1 in rotation */
+    double *op = om, *oc = pro ? om + (mmax + 2) : NULL, *on = pro ? om + 2 * (mmax + 2) : NULL;
+    double level = DBL_EPSILON * sqrt((double)n), limit = sqrt(DBL_EPSILON);
+    if (pro) oc[0] = 1.0; /* omega_{0,0} */
     for (size_t j = 0; j < mmax; j++) {
         if (apply(Q + j * n, w, ctx, err) != LINSTAB_OK) {
             ok = -1;
@@ -203,8 +251,35 @@ int linstab_lanczos_top_status(size_t n, linstab_apply_fn apply, void *ctx, doub
         /* the same blocks on one thread below 2^21 coordinates: there the
          * step's product (BLAS threads) dwarfs the reorthogonalization,
          * and OpenMP threads that spin after a region would slow it */
-        al[j] = reorth_blocked(n, j + 1, Q, w, h, part, n >= ((size_t)1 << 21));
+        int par = n >= ((size_t)1 << 21);
+        if (!pro) {
+            al[j] = reorth_blocked(n, j + 1, Q, w, h, part, par);
+        } else {
+            const double *qj = Q + j * n;
+            double a = det_dot(n, qj, w);
+            cblas_daxpy((int)n, -a, qj, 1, w, 1);
+            if (j > 0) cblas_daxpy((int)n, -be[j - 1], Q + (j - 1) * n, 1, w, 1);
+            double a2 = det_dot(n, qj, w);
+            cblas_daxpy((int)n, -a2, qj, 1, w, 1);
+            al[j] = a + a2;
+        }
         be[j] = cblas_dnrm2((int)n, w, 1);
+        if (pro && isfinite(al[j]) && be[j] > 0.0) {
+            double bound = fmax(anorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
+            double worst = j > 0 ? pro_estimate(j, al, be, oc, op, DBL_EPSILON * bound, on) : 0.0;
+            if (force || worst > limit) {
+                al[j] += reorth_blocked(n, j + 1, Q, w, h, part, par);
+                be[j] = cblas_dnrm2((int)n, w, 1);
+                for (size_t k = 0; k < j; k++) on[k] = level;
+                force = !force; /* this step's and the next one's */
+            }
+            on[j] = level;
+            on[j + 1] = 1.0;
+            double *t = op;
+            op = oc;
+            oc = on;
+            on = t;
+        }
         if (!isfinite(al[j]) || !isfinite(be[j])) goto done;
         anorm = fmax(anorm, fabs(al[j]) + be[j] + (j > 0 ? be[j - 1] : 0.0));
         lapack_int m = (lapack_int)(j + 1), found = 0, nsplit = 0;
@@ -226,6 +301,7 @@ int linstab_lanczos_top_status(size_t n, linstab_apply_fn apply, void *ctx, doub
         cblas_dscal((int)n, 1.0 / be[j], Q + (j + 1) * n, 1);
     }
 done:
+    free(om);
     free(Q);
     free(w);
     free(h);
