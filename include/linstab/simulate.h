@@ -36,6 +36,36 @@ extern "C" {
 #endif
 
 typedef struct linstab_sim linstab_sim;
+/* The batch-independent structure of a family for the dynamics: for a
+ * diagonal family the nonzeros of its samples and the layout of the
+ * Bernoulli lanes (see linstab_simulate_diag_run) -- one scan of the n x d
+ * diagonals, shared by every workspace made from it (a map's cells at one
+ * family and different eta, batch, rho). */
+typedef struct linstab_sim_plan linstab_sim_plan;
+
+/* The plan of f (borrowed: must outlive the plan and every workspace made
+ * from it, and not change under them).  OUT *out (NULL on failure; free
+ * with linstab_simulate_plan_free, after the workspaces made from it).
+ * Immutable once made: workspaces on several threads may share it.
+ * Errors: LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_simulate_plan_make(const linstab_family *f, linstab_sim_plan **out,
+                                                      linstab_error *err);
+/* Free a plan (may be NULL). */
+LINSTAB_API void linstab_simulate_plan_free(linstab_sim_plan *plan);
+
+/* linstab_simulate_alloc on the plan's family, borrowing plan (which must
+ * outlive the workspace): the same workspace, the same numbers, without
+ * rescanning the family.  Errors: LINSTAB_EINVAL (gd), LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_simulate_alloc_plan(const linstab_sim_plan *plan, linstab_optimizer dyn,
+                                                       double eta, double rho, size_t batch,
+                                                       linstab_sampling sampling, linstab_sim **out,
+                                                       linstab_error *err);
+
+/* Use the portable (SSE2) kernels of linstab_simulate_diag_run even on a
+ * CPU with AVX2 (on != 0), or let it choose (0, the default).  The two
+ * give the same bits (the same operations in the same order); this is for
+ * the tests that check so.  Never fails. */
+LINSTAB_API void linstab_simulate_portable(linstab_sim *s, int on);
 
 /* Workspace for the dynamics dyn at (eta, rho, batch, sampling) on f
  * (borrowed: must outlive the workspace and not change under it): index

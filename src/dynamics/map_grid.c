@@ -15,16 +15,19 @@
 #include "linstab/checkpoint.h"
 #include "linstab/map.h"
 #include "linstab/sam.h"
+#include "linstab/simulate.h"
 #include "internal.h"
 
 int linstab_map_blas_serial(void) { return blas_threads_single(); }
 
 void linstab_map_blas_restore(int previous) { blas_threads_restore(previous); }
 
-linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linstab_map_params *p,
-                                      const linstab_map_axis *x, const linstab_map_axis *y, size_t c0, size_t c1,
-                                      size_t stride, size_t offset, unsigned char *done, double *vals,
-                                      size_t *failed, linstab_error *err)
+/* linstab_map_grid_cells with the grid's simulation plans (may be NULL;
+ * see linstab_map_cell_compute_planned) */
+static linstab_status grid_cells(const linstab_map_source *src, linstab_sim_plan *const *plans,
+                                 const linstab_map_params *p, const linstab_map_axis *x, const linstab_map_axis *y,
+                                 size_t c0, size_t c1, size_t stride, size_t offset, unsigned char *done,
+                                 double *vals, size_t *failed, linstab_error *err)
 {
     *failed = SIZE_MAX;
     if (stride < 1 || offset >= stride)
@@ -44,7 +47,8 @@ linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linst
         if (done[cell] || cell > lowest || cell % stride != offset) continue;
         linstab_map_cell res;
         linstab_error e = {0};
-        linstab_status st = linstab_map_cell_compute(src, p, x, y, cell % x->count, cell / x->count, &res, &e);
+        linstab_status st =
+            linstab_map_cell_compute_planned(src, plans, p, x, y, cell % x->count, cell / x->count, &res, &e);
         if (st != LINSTAB_OK) {
 #pragma omp critical(linstab_map_fail)
             if (cell < first) {
@@ -64,6 +68,14 @@ linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linst
     return linstab_error_set(err, first_st, "cell %zu (%s %g, %s %g): %s", first, linstab_map_axis_name(x->kind),
                              x->values[first % x->count], linstab_map_axis_name(y->kind),
                              y->values[first / x->count], first_msg);
+}
+
+linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linstab_map_params *p,
+                                      const linstab_map_axis *x, const linstab_map_axis *y, size_t c0, size_t c1,
+                                      size_t stride, size_t offset, unsigned char *done, double *vals,
+                                      size_t *failed, linstab_error *err)
+{
+    return grid_cells(src, NULL, p, x, y, c0, c1, stride, offset, done, vals, failed, err);
 }
 
 /* Doubles of a dense symmetric eigenproblem of dimension m (the matrix,
@@ -227,6 +239,34 @@ static void dexter_free(linstab_rotated *rf, size_t n)
     free(rf);
 }
 
+/* The simulation plans of the grid's diagonal families (OUT *out: n + 1
+ * entries for the dexter source, indexed by sigma, one for a fixed family;
+ * NULL entries for the others), so that the cells of one family share one
+ * scan of its diagonals.  Errors: LINSTAB_ENOMEM. */
+static linstab_status plans_build(const linstab_map_source *src, linstab_sim_plan ***out, size_t *count,
+                                  linstab_error *err)
+{
+    size_t np = src->rf != NULL ? 1 : src->dexter_n + 1;
+    linstab_sim_plan **pl = calloc(np, sizeof *pl);
+    *out = pl;
+    *count = np;
+    if (pl == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    for (size_t q = 0; q < np; q++) {
+        const linstab_family *f = src->rf != NULL ? src->rf->f
+                                  : src->dexter_rf != NULL ? src->dexter_rf[q].f : NULL;
+        if (f == NULL || f->kind != LINSTAB_FAMILY_DIAGONAL) continue;
+        linstab_status st = linstab_simulate_plan_make(f, &pl[q], err);
+        if (st != LINSTAB_OK) return st;
+    }
+    return LINSTAB_OK;
+}
+
+static void plans_free(linstab_sim_plan **pl, size_t count)
+{
+    for (size_t q = 0; pl != NULL && q < count; q++) linstab_simulate_plan_free(pl[q]);
+    free(pl);
+}
+
 /* The setup of a grid run: arrays, resume, dexter constructions.  *where
  * says which part failed. */
 static linstab_status grid_setup(const linstab_map_source *src, const linstab_map_params *p,
@@ -290,6 +330,15 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     int blas = blas_threads_single();
     linstab_map_grid_failure where;
     linstab_status st = grid_setup(src, p, x, y, o, out, &dexter_rf, &where, err);
+    /* the simulation plans of the grid's families, before the first
+     * exchange: a failure here is a failure of the setup on every worker */
+    linstab_sim_plan **plans = NULL;
+    size_t nplans = 0;
+    if (st == LINSTAB_OK) {
+        linstab_map_source ps = *src;
+        if (dexter_rf != NULL) ps.dexter_rf = dexter_rf;
+        st = plans_build(&ps, &plans, &nplans, err);
+    }
     size_t nc = out->ncells;
     size_t chunk = o->chunk;
     /* a barrier per chunk: large enough that threads rarely wait at one,
@@ -309,6 +358,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     }
     if (st != LINSTAB_OK) {
         out->failure = where;
+        plans_free(plans, nplans);
         dexter_free(dexter_rf, src->dexter_n);
         blas_threads_restore(blas);
         return st;
@@ -323,8 +373,8 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     for (size_t c0 = 0; c0 < nc && st == LINSTAB_OK; c0 += chunk) {
         size_t c1 = c0 + chunk < nc ? c0 + chunk : nc, failed = SIZE_MAX;
         linstab_error cerr = {0};
-        linstab_status cst = linstab_map_grid_cells(&ms, p, x, y, c0, c1, parts, part, out->done, out->vals,
-                                                    &failed, &cerr);
+        linstab_status cst =
+            grid_cells(&ms, plans, p, x, y, c0, c1, parts, part, out->done, out->vals, &failed, &cerr);
         /* this chunk's cells onto every worker, and its smallest failing cell */
         s = (linstab_map_sync){chunk, c0, c1, out->done, out->vals, cst != LINSTAB_OK ? failed : SIZE_MAX, 0};
         sst = grid_sync(pt, &s, &se);
@@ -379,6 +429,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
 #ifdef _OPENMP
     if (o->threads > 0) omp_set_num_threads(omp_prev);
 #endif
+    plans_free(plans, nplans);
     dexter_free(dexter_rf, src->dexter_n);
     blas_threads_restore(blas);
     return st;

@@ -9,62 +9,88 @@
 #include "internal.h"
 #include "linstab/simulate.h"
 
+/* The batch-independent structure of a family for the dynamics (see
+ * linstab_simulate_plan_make): the nonzeros of a diagonal family's samples
+ * and, when each sample touches at most one coordinate with one value per
+ * coordinate, the layout of the Bernoulli lanes (see struct linstab_sim). */
+struct linstab_sim_plan {
+    const linstab_family *f;
+    size_t *rowptr, *col; /* diagonal families: the nonzeros of each sample (CSR) */
+    double *val;
+    int lanes;
+    size_t nl, nwords, ng, ns, ns4, nfree;
+    size_t *g_coord, *g_start, *g_size, *lane_coord, *free_coord;
+    double *g_val, *lane_val; /* a group's value; a one-sample lane's value */
+};
+
 struct linstab_sim {
     const linstab_family *f;
+    linstab_sim_plan *own; /* the plan when linstab_simulate_alloc made it */
     linstab_optimizer dyn;
     double eta, rho;
     size_t batch;
     linstab_sampling sampling;
     size_t *idx, *idx2, *work;
     double *g, *t, *u;
-    /* diagonal families: the nonzeros of each sample (CSR), so that a step
-     * costs O(d + nonzeros in the batch), not O(B d) */
-    size_t *rowptr, *col;
-    double *val;
-    double *cdf; /* Binomial(n, B/n) CDF for Bernoulli batch sizes */
+    /* diagonal families: the nonzeros of each sample (CSR, the plan's), so
+     * that a step costs O(d + nonzeros in the batch), not O(B d) */
+    const size_t *rowptr, *col;
+    const double *val;
+    double *cdf; /* Binomial(n, B/n) CDF for Bernoulli batch sizes, filled on first use */
+    int cdf_ready;
     size_t *touched; /* diagonal fast path: coordinates hit by a batch */
     unsigned char *hit;
     /* Bernoulli lanes (diagonal families whose samples each touch at most
      * one coordinate, one value per coordinate): a step depends only on,
      * per coordinate, the count of its included samples.  One lane (bit)
      * per nonzero sample, grouped by coordinate: first the ns one-sample
-     * coordinates (lane_coord; g1: their factor when included, minus 1;
-     * the run keeps their w in lane order, wl, of ns4 = ns rounded up to 8,
-     * zero-padded), then the groups of >= 2 samples (their count is a
-     * popcount); free: the coordinates no sample touches.
+     * coordinates (lane_coord; f1: their factor when included, 1 + g
+     * with g = -eta (h + rho h^2), h = value / B; the run keeps their w in
+     * lane order, wl, of ns4 = ns rounded up to 8, zero-padded), then the
+     * groups of >= 2 samples (their count is a popcount); free: the
+     * coordinates no sample touches (all in the plan).
      * The lanes are drawn 64 at a time, each bit U < p with p = B/n by
      * comparing U's bits lazily with p's binary expansion (pm). */
-    int lanes;
+    int lanes, portable;
     size_t nl, nwords, ng, ns, ns4, nfree;
-    size_t *g_coord, *g_start, *g_size, *lane_coord, *free_coord;
-    double *g_val, *g1, *wl;
+    const size_t *g_coord, *g_start, *g_size, *lane_coord, *free_coord;
+    const double *g_val;
+    double *f1, *wl;
     uint64_t *mask, pm[1100];
     size_t npm;
     int all;
 };
 
+void linstab_simulate_plan_free(linstab_sim_plan *pl)
+{
+    if (pl == NULL) return;
+    free(pl->rowptr);
+    free(pl->col);
+    free(pl->val);
+    free(pl->g_coord);
+    free(pl->g_start);
+    free(pl->g_size);
+    free(pl->lane_coord);
+    free(pl->free_coord);
+    free(pl->g_val);
+    free(pl->lane_val);
+    free(pl);
+}
+
 void linstab_simulate_free(linstab_sim *s)
 {
     if (s == NULL) return;
+    linstab_simulate_plan_free(s->own);
     free(s->idx);
     free(s->idx2);
     free(s->work);
     free(s->g);
     free(s->t);
     free(s->u);
-    free(s->rowptr);
-    free(s->col);
-    free(s->val);
     free(s->cdf);
     free(s->touched);
     free(s->hit);
-    free(s->g_coord);
-    free(s->g_start);
-    free(s->g_size);
-    free(s->lane_coord);
-    free(s->free_coord);
-    free(s->g_val);
-    free(s->g1);
+    free(s->f1);
     free(s->wl);
     free(s->mask);
     free(s);
@@ -108,23 +134,23 @@ static size_t row_nonzeros(const double *x, size_t d, size_t *col, double *val)
     return c;
 }
 
-/* The Bernoulli lanes of a diagonal family (see struct linstab_sim), when
- * each sample has at most one nonzero and the samples on one coordinate
- * share its value; otherwise s->lanes stays 0 (the index sampler).
- * Returns nonzero when out of memory. */
-static int lanes_make(linstab_sim *s)
+/* The Bernoulli lanes' layout of a diagonal family's plan (see struct
+ * linstab_sim), when each sample has at most one nonzero and the samples on
+ * one coordinate share its value; otherwise pl->lanes stays 0 (the index
+ * sampler).  Returns nonzero when out of memory. */
+static int plan_lanes(linstab_sim_plan *pl)
 {
-    size_t n = s->f->n, d = s->f->d;
+    size_t n = pl->f->n, d = pl->f->d;
     size_t *cnt = calloc(d, sizeof *cnt);
     double *v = calloc(d, sizeof *v);
     int ok = cnt != NULL && v != NULL;
     for (size_t i = 0; ok && i < n; i++) {
-        size_t q = s->rowptr[i], e = s->rowptr[i + 1];
+        size_t q = pl->rowptr[i], e = pl->rowptr[i + 1];
         if (e - q > 1) ok = 0;
         else if (e == q + 1) {
-            size_t j = s->col[q];
-            if (cnt[j]++ == 0) v[j] = s->val[q];
-            else if (v[j] != s->val[q]) ok = 0;
+            size_t j = pl->col[q];
+            if (cnt[j]++ == 0) v[j] = pl->val[q];
+            else if (v[j] != pl->val[q]) ok = 0;
         }
     }
     if (!ok) {
@@ -139,44 +165,74 @@ static int lanes_make(linstab_sim *s)
         ns += cnt[j] == 1;
         nfree += cnt[j] == 0;
     }
-    s->nl = nl;
-    s->nwords = (nl + 63) / 64;
-    s->ng = ng;
-    s->ns = ns;
-    s->ns4 = (ns + 7) / 8 * 8;
-    s->nfree = nfree;
-    s->g_coord = malloc((ng ? ng : 1) * sizeof *s->g_coord);
-    s->g_start = malloc((ng ? ng : 1) * sizeof *s->g_start);
-    s->g_size = malloc((ng ? ng : 1) * sizeof *s->g_size);
-    s->g_val = malloc((ng ? ng : 1) * sizeof *s->g_val);
-    s->lane_coord = malloc((ns ? ns : 1) * sizeof *s->lane_coord);
-    s->free_coord = malloc((nfree ? nfree : 1) * sizeof *s->free_coord);
-    s->g1 = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->g1);
-    s->wl = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->wl);
-    s->mask = calloc(s->nwords ? s->nwords : 1, sizeof *s->mask);
-    if (!s->g_coord || !s->g_start || !s->g_size || !s->g_val || !s->lane_coord || !s->free_coord || !s->g1 ||
-        !s->wl || !s->mask) {
+    pl->nl = nl;
+    pl->nwords = (nl + 63) / 64;
+    pl->ng = ng;
+    pl->ns = ns;
+    pl->ns4 = (ns + 7) / 8 * 8;
+    pl->nfree = nfree;
+    pl->g_coord = malloc((ng ? ng : 1) * sizeof *pl->g_coord);
+    pl->g_start = malloc((ng ? ng : 1) * sizeof *pl->g_start);
+    pl->g_size = malloc((ng ? ng : 1) * sizeof *pl->g_size);
+    pl->g_val = malloc((ng ? ng : 1) * sizeof *pl->g_val);
+    pl->lane_coord = malloc((ns ? ns : 1) * sizeof *pl->lane_coord);
+    pl->free_coord = malloc((nfree ? nfree : 1) * sizeof *pl->free_coord);
+    pl->lane_val = calloc(pl->ns4 ? pl->ns4 : 1, sizeof *pl->lane_val);
+    if (!pl->g_coord || !pl->g_start || !pl->g_size || !pl->g_val || !pl->lane_coord || !pl->free_coord ||
+        !pl->lane_val) {
         free(cnt);
         free(v);
         return 1;
     }
-    double inv = 1.0 / (double)s->batch, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
     size_t lane = 0, g = 0, q = 0;
     for (size_t j = 0; j < d; j++)
         if (cnt[j] == 1) {
-            double h = v[j] * inv;
-            s->lane_coord[lane] = j;
-            s->g1[lane++] = -s->eta * (h + rho * h * h);
+            pl->lane_coord[lane] = j;
+            pl->lane_val[lane++] = v[j];
         } else if (cnt[j] == 0)
-            s->free_coord[q++] = j;
+            pl->free_coord[q++] = j;
     for (size_t j = 0; j < d; j++)
         if (cnt[j] > 1) {
-            s->g_coord[g] = j;
-            s->g_start[g] = lane;
-            s->g_size[g] = cnt[j];
-            s->g_val[g++] = v[j];
+            pl->g_coord[g] = j;
+            pl->g_start[g] = lane;
+            pl->g_size[g] = cnt[j];
+            pl->g_val[g++] = v[j];
             lane += cnt[j];
         }
+    free(cnt);
+    free(v);
+    pl->lanes = 1;
+    return 0;
+}
+
+/* The batch-dependent part of the Bernoulli lanes: each one-sample lane's
+ * factor when included, p = B/n's binary expansion.  Nonzero: out of memory. */
+static int lanes_make(linstab_sim *s, const linstab_sim_plan *pl)
+{
+    size_t n = pl->f->n;
+    s->nl = pl->nl;
+    s->nwords = pl->nwords;
+    s->ng = pl->ng;
+    s->ns = pl->ns;
+    s->ns4 = pl->ns4;
+    s->nfree = pl->nfree;
+    s->g_coord = pl->g_coord;
+    s->g_start = pl->g_start;
+    s->g_size = pl->g_size;
+    s->g_val = pl->g_val;
+    s->lane_coord = pl->lane_coord;
+    s->free_coord = pl->free_coord;
+    s->f1 = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->f1);
+    s->wl = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->wl);
+    s->mask = calloc(s->nwords ? s->nwords : 1, sizeof *s->mask);
+    if (!s->f1 || !s->wl || !s->mask) return 1;
+    double inv = 1.0 / (double)s->batch, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
+    /* the factor 1 + g rounded once, g = -eta (h + rho h^2); the padding
+     * lanes (w = 0) keep the factor 1 */
+    for (size_t l = 0; l < s->ns4; l++) {
+        double h = pl->lane_val[l] * inv;
+        s->f1[l] = l < s->ns ? 1.0 + -s->eta * (h + rho * h * h) : 1.0;
+    }
     /* p = B/n in binary, 0.b1 b2 ...: doubling and subtracting 1 are exact */
     double p = (double)s->batch / (double)n;
     s->npm = 0;
@@ -188,8 +244,6 @@ static int lanes_make(linstab_sim *s)
             if (b) p -= 1.0;
             s->pm[s->npm++] = b ? ~0ULL : 0ULL;
         }
-    free(cnt);
-    free(v);
     s->lanes = 1;
     return 0;
 }
@@ -235,6 +289,16 @@ static void lanes_draw(const linstab_sim *s, uint64_t *restrict x, uint64_t *res
     }
 }
 
+/* the bits set in x (SWAR: without -mpopcnt, __builtin_popcountll is a
+ * libgcc call) */
+static inline unsigned popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (unsigned)((x * 0x0101010101010101ULL) >> 56);
+}
+
 static inline size_t lanes_count(const uint64_t *mask, size_t a, size_t len)
 {
     size_t c = 0, e = a + len;
@@ -242,28 +306,97 @@ static inline size_t lanes_count(const uint64_t *mask, size_t a, size_t len)
         size_t wd = a / 64, b = a % 64, m = 64 - b < e - a ? 64 - b : e - a;
         uint64_t bits = mask[wd] >> b;
         if (m < 64) bits &= (1ULL << m) - 1;
-        c += (size_t)__builtin_popcountll(bits);
+        c += popcount64(bits);
         a += m;
     }
     return c;
 }
 
-/* two lanes as one SSE2 register (GCC / Clang vector extension);
- * bitpair[b]: the two bits of b as doubles */
+/* two lanes as one SSE2 register, four as one AVX register (GCC / Clang
+ * vector extension); sel2[b], sel4[b]: the bits of b as all-ones lanes */
 typedef double v2d __attribute__((vector_size(16)));
-static const v2d bitpair[4] = {{0.0, 0.0}, {1.0, 0.0}, {0.0, 1.0}, {1.0, 1.0}};
+typedef long long v2i __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4i __attribute__((vector_size(32)));
+static const v2i sel2[4] = {{0, 0}, {-1, 0}, {0, -1}, {-1, -1}};
+static const v4i sel4[16] = {
+    {0, 0, 0, 0},  {-1, 0, 0, 0},  {0, -1, 0, 0},  {-1, -1, 0, 0},  {0, 0, -1, 0},  {-1, 0, -1, 0},
+    {0, -1, -1, 0}, {-1, -1, -1, 0}, {0, 0, 0, -1}, {-1, 0, 0, -1}, {0, -1, 0, -1}, {-1, -1, 0, -1},
+    {0, 0, -1, -1}, {-1, 0, -1, -1}, {0, -1, -1, -1}, {-1, -1, -1, -1}};
+
+/* One step of the one-sample lanes: wl[l] *= f1[l] where mask's bit l is
+ * set (else the factor 1: x * 1 = x), and the sum of the new wl[l]^2 in
+ * four pair accumulators by lane mod 8 (lanes 2q, 2q + 1 in the q-th),
+ * added as ((a0 + a1) + (a2 + a3)) and then pairwise: the AVX version has
+ * the same per-lane operations and the same sums, hence the same bits. */
+static inline __attribute__((always_inline)) double lanes_sweep(double *restrict wl, const double *restrict f1,
+                                                                const uint64_t *restrict mask, size_t ns4,
+                                                                int avx)
+{
+    if (avx) {
+        v4d acc0 = {0.0, 0.0, 0.0, 0.0}, acc1 = acc0, one = {1.0, 1.0, 1.0, 1.0};
+        for (size_t l = 0; l < ns4; l += 8) {
+            unsigned m = (unsigned)(mask[l / 64] >> (l % 64));
+            v4d x0, x1, g0, g1;
+            memcpy(&x0, wl + l, sizeof x0);
+            memcpy(&x1, wl + l + 4, sizeof x1);
+            memcpy(&g0, f1 + l, sizeof g0);
+            memcpy(&g1, f1 + l + 4, sizeof g1);
+            v4i s0 = sel4[m & 15], s1 = sel4[(m >> 4) & 15];
+            x0 *= (v4d)(((v4i)g0 & s0) | ((v4i)one & ~s0));
+            x1 *= (v4d)(((v4i)g1 & s1) | ((v4i)one & ~s1));
+            memcpy(wl + l, &x0, sizeof x0);
+            memcpy(wl + l + 4, &x1, sizeof x1);
+            acc0 += x0 * x0;
+            acc1 += x1 * x1;
+        }
+        v2d a0 = {acc0[0], acc0[1]}, a1 = {acc0[2], acc0[3]}, a2 = {acc1[0], acc1[1]}, a3 = {acc1[2], acc1[3]};
+        v2d a01 = a0 + a1, a23 = a2 + a3;
+        return (a01[0] + a01[1]) + (a23[0] + a23[1]);
+    }
+    v2d acc0 = {0.0, 0.0}, acc1 = acc0, acc2 = acc0, acc3 = acc0, one = {1.0, 1.0};
+    for (size_t l = 0; l < ns4; l += 8) {
+        unsigned m = (unsigned)(mask[l / 64] >> (l % 64));
+        v2d x0, x1, x2, x3, g0, g1, g2, g3;
+        memcpy(&x0, wl + l, sizeof x0);
+        memcpy(&x1, wl + l + 2, sizeof x1);
+        memcpy(&x2, wl + l + 4, sizeof x2);
+        memcpy(&x3, wl + l + 6, sizeof x3);
+        memcpy(&g0, f1 + l, sizeof g0);
+        memcpy(&g1, f1 + l + 2, sizeof g1);
+        memcpy(&g2, f1 + l + 4, sizeof g2);
+        memcpy(&g3, f1 + l + 6, sizeof g3);
+        v2i s0 = sel2[m & 3], s1 = sel2[(m >> 2) & 3], s2 = sel2[(m >> 4) & 3], s3 = sel2[(m >> 6) & 3];
+        x0 *= (v2d)(((v2i)g0 & s0) | ((v2i)one & ~s0));
+        x1 *= (v2d)(((v2i)g1 & s1) | ((v2i)one & ~s1));
+        x2 *= (v2d)(((v2i)g2 & s2) | ((v2i)one & ~s2));
+        x3 *= (v2d)(((v2i)g3 & s3) | ((v2i)one & ~s3));
+        memcpy(wl + l, &x0, sizeof x0);
+        memcpy(wl + l + 2, &x1, sizeof x1);
+        memcpy(wl + l + 4, &x2, sizeof x2);
+        memcpy(wl + l + 6, &x3, sizeof x3);
+        acc0 += x0 * x0;
+        acc1 += x1 * x1;
+        acc2 += x2 * x2;
+        acc3 += x3 * x3;
+    }
+    v2d a01 = acc0 + acc1, a23 = acc2 + acc3;
+    return (a01[0] + a01[1]) + (a23[0] + a23[1]);
+}
 
 /* linstab_simulate_diag_run on the Bernoulli lanes: a step multiplies the
- * one-sample coordinates by 1 + bit g1 (branch-free, in lane order) and each
- * group's coordinate by its factor at the group's count; ||w||^2 is summed
- * afresh every step (four partial sums) */
-static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg, double ls,
-                     double *lognorm)
+ * one-sample coordinates by their factor where included (lanes_sweep) and
+ * each group's coordinate by its factor at the group's count; ||w||^2 is
+ * summed afresh every step.  Compiled twice: portable (SSE2) and for AVX2
+ * (the same operations, hence the same bits; see lanes_sweep). */
+static inline __attribute__((always_inline)) int lanes_run_body(linstab_sim *s, gsl_rng *rng, double *w,
+                                                                size_t steps, double lg, double ls,
+                                                                double *lognorm, int avx)
 {
     size_t d = s->f->d, ns = s->ns, ns4 = s->ns4;
     double eta = s->eta, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0, inv = 1.0 / (double)s->batch;
     double *restrict wl = s->wl;
-    const double *restrict g1 = s->g1;
+    const double *restrict f1 = s->f1;
     uint64_t *restrict mask = s->mask;
     const size_t *restrict lane_coord = s->lane_coord;
     /* a xoshiro256++ state seeded from the run's stream */
@@ -277,20 +410,7 @@ static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, doub
     int v = 0;
     for (size_t t = 0; t < steps; t++) {
         lanes_draw(s, xs, mask);
-        v2d acc[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}}, one = {1.0, 1.0};
-        for (size_t l = 0; l < ns4; l += 8) {
-            uint64_t m = mask[l / 64] >> (l % 64);
-            for (int q = 0; q < 4; q++) {
-                v2d x, g;
-                memcpy(&x, wl + l + 2 * q, sizeof x);
-                memcpy(&g, g1 + l + 2 * q, sizeof g);
-                x *= one + bitpair[(m >> (2 * q)) & 3] * g;
-                memcpy(wl + l + 2 * q, &x, sizeof x);
-                acc[q] += x * x;
-            }
-        }
-        v2d a01 = acc[0] + acc[1], a23 = acc[2] + acc[3];
-        sq = ((a01[0] + a01[1]) + (a23[0] + a23[1])) + fixed;
+        sq = lanes_sweep(wl, f1, mask, ns4, avx) + fixed;
         for (size_t g = 0; g < s->ng; g++) {
             size_t j = s->g_coord[g], k = lanes_count(mask, s->g_start[g], s->g_size[g]);
             if (k != 0) {
@@ -333,15 +453,77 @@ static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, doub
     return v;
 }
 
-linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer dyn, double eta,
-                                 double rho, size_t batch, linstab_sampling sampling,
-                                 linstab_sim **out, linstab_error *err)
+static int lanes_run_portable(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg, double ls,
+                              double *lognorm)
+{
+    return lanes_run_body(s, rng, w, steps, lg, ls, lognorm, 0);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LINSTAB_LANES_AVX2 1
+__attribute__((target("avx2"))) static int lanes_run_avx2(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
+                                                          double lg, double ls, double *lognorm)
+{
+    return lanes_run_body(s, rng, w, steps, lg, ls, lognorm, 1);
+}
+#endif
+
+static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg, double ls, double *lognorm)
+{
+#ifdef LINSTAB_LANES_AVX2
+    if (!s->portable && __builtin_cpu_supports("avx2")) return lanes_run_avx2(s, rng, w, steps, lg, ls, lognorm);
+#endif
+    return lanes_run_portable(s, rng, w, steps, lg, ls, lognorm);
+}
+
+linstab_status linstab_simulate_plan_make(const linstab_family *f, linstab_sim_plan **out, linstab_error *err)
+{
+    *out = NULL;
+    linstab_sim_plan *pl = calloc(1, sizeof *pl);
+    if (pl == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+    pl->f = f;
+    if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
+        /* one pass over the n x d diagonals (memory-bound; each row is
+         * counted, then listed from the cache): the lists grow by doubling */
+        size_t n = f->n, d = f->d, ncap = n + 1, q = 0;
+        pl->rowptr = malloc((n + 1) * sizeof *pl->rowptr);
+        pl->col = malloc(ncap * sizeof *pl->col);
+        pl->val = malloc(ncap * sizeof *pl->val);
+        int oom = !pl->rowptr || !pl->col || !pl->val;
+        for (size_t i = 0; i < n && !oom; i++) {
+            pl->rowptr[i] = q;
+            size_t c = row_nonzeros(f->data + i * d, d, NULL, NULL);
+            if (q + c > ncap) {
+                while (q + c > ncap) ncap *= 2;
+                size_t *nc = realloc(pl->col, ncap * sizeof *nc);
+                if (nc != NULL) pl->col = nc;
+                double *nv = nc != NULL ? realloc(pl->val, ncap * sizeof *nv) : NULL;
+                if (nv != NULL) pl->val = nv;
+                oom = nc == NULL || nv == NULL;
+                if (oom) break;
+            }
+            q += row_nonzeros(f->data + i * d, d, pl->col + q, pl->val + q);
+        }
+        if (!oom) pl->rowptr[n] = q;
+        if (oom || plan_lanes(pl) != 0) {
+            linstab_simulate_plan_free(pl);
+            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
+        }
+    }
+    *out = pl;
+    return LINSTAB_OK;
+}
+
+linstab_status linstab_simulate_alloc_plan(const linstab_sim_plan *plan, linstab_optimizer dyn, double eta,
+                                           double rho, size_t batch, linstab_sampling sampling, linstab_sim **out,
+                                           linstab_error *err)
 {
     *out = NULL;
     if (dyn == LINSTAB_OPT_GD)
         return linstab_error_set_param(err, LINSTAB_EINVAL, "optimizer",
                                        "the linearized random-batch dynamics are SGD or SAM, not gd "
                                        "(GD is SGD with B = n without replacement)");
+    const linstab_family *f = plan->f;
     size_t n = f->n, d = f->d, cap = n > batch ? n : batch;
     linstab_sim *s = calloc(1, sizeof *s);
     if (s == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
@@ -357,45 +539,16 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
     s->g = malloc(d * sizeof *s->g);
     s->t = malloc(d * sizeof *s->t);
     s->u = malloc(d * sizeof *s->u);
-    if (!s->idx || !s->idx2 || !s->work || !s->g || !s->t || !s->u) {
+    if (sampling == LINSTAB_SAMPLING_BERNOULLI) s->cdf = malloc((n + 1) * sizeof *s->cdf);
+    if (!s->idx || !s->idx2 || !s->work || !s->g || !s->t || !s->u ||
+        (sampling == LINSTAB_SAMPLING_BERNOULLI && s->cdf == NULL)) {
         linstab_simulate_free(s);
         return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
     }
-    if (sampling == LINSTAB_SAMPLING_BERNOULLI) {
-        s->cdf = malloc((n + 1) * sizeof *s->cdf);
-        if (s->cdf == NULL) {
-            linstab_simulate_free(s);
-            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
-        }
-        linstab_sampling_binomial_cdf(n, batch, s->cdf);
-    }
-    if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
-        /* one pass over the n x d diagonals (memory-bound; each row is
-         * counted, then listed from the cache): the lists grow by doubling */
-        size_t ncap = n + 1, q = 0;
-        s->rowptr = malloc((n + 1) * sizeof *s->rowptr);
-        s->col = malloc(ncap * sizeof *s->col);
-        s->val = malloc(ncap * sizeof *s->val);
-        int oom = !s->rowptr || !s->col || !s->val;
-        for (size_t i = 0; i < n && !oom; i++) {
-            s->rowptr[i] = q;
-            size_t c = row_nonzeros(f->data + i * d, d, NULL, NULL);
-            if (q + c > ncap) {
-                while (q + c > ncap) ncap *= 2;
-                size_t *nc = realloc(s->col, ncap * sizeof *nc);
-                if (nc != NULL) s->col = nc;
-                double *nv = nc != NULL ? realloc(s->val, ncap * sizeof *nv) : NULL;
-                if (nv != NULL) s->val = nv;
-                oom = nc == NULL || nv == NULL;
-                if (oom) break;
-            }
-            q += row_nonzeros(f->data + i * d, d, s->col + q, s->val + q);
-        }
-        if (oom) {
-            linstab_simulate_free(s);
-            return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
-        }
-        s->rowptr[n] = q;
+    if (plan->rowptr != NULL) {
+        s->rowptr = plan->rowptr;
+        s->col = plan->col;
+        s->val = plan->val;
         /* d + 1: the kernel stores a coordinate in the next free slot before
          * it knows whether the coordinate is new (branch-free), so once all d
          * coordinates are in the list one more store lands at touched[d] */
@@ -405,14 +558,44 @@ linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer
             linstab_simulate_free(s);
             return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
         }
-        if (sampling == LINSTAB_SAMPLING_BERNOULLI && (dyn == LINSTAB_OPT_SGD || dyn == LINSTAB_OPT_SAM_SAME) &&
-            lanes_make(s) != 0) {
+        if (plan->lanes && sampling == LINSTAB_SAMPLING_BERNOULLI &&
+            (dyn == LINSTAB_OPT_SGD || dyn == LINSTAB_OPT_SAM_SAME) && lanes_make(s, plan) != 0) {
             linstab_simulate_free(s);
             return linstab_error_set(err, LINSTAB_ENOMEM, "simulation: out of memory");
         }
     }
     *out = s;
     return LINSTAB_OK;
+}
+
+linstab_status linstab_simulate_alloc(const linstab_family *f, linstab_optimizer dyn, double eta,
+                                 double rho, size_t batch, linstab_sampling sampling,
+                                 linstab_sim **out, linstab_error *err)
+{
+    *out = NULL;
+    if (dyn == LINSTAB_OPT_GD)
+        return linstab_simulate_alloc_plan(&(linstab_sim_plan){.f = f}, dyn, eta, rho, batch, sampling, out, err);
+    linstab_sim_plan *pl = NULL;
+    linstab_status st = linstab_simulate_plan_make(f, &pl, err);
+    if (st == LINSTAB_OK) st = linstab_simulate_alloc_plan(pl, dyn, eta, rho, batch, sampling, out, err);
+    if (st != LINSTAB_OK) {
+        linstab_simulate_plan_free(pl);
+        return st;
+    }
+    (*out)->own = pl;
+    return LINSTAB_OK;
+}
+
+/* The Binomial(n, B/n) CDF of Bernoulli batch sizes (its array allocated
+ * with s), filled on first use: the lanes never need it */
+static const double *sim_cdf(linstab_sim *s)
+{
+    if (s->cdf == NULL) return NULL;
+    if (!s->cdf_ready) {
+        linstab_sampling_binomial_cdf(s->f->n, s->batch, s->cdf);
+        s->cdf_ready = 1;
+    }
+    return s->cdf;
 }
 
 void linstab_simulate_params(const linstab_sim *s, linstab_optimizer *dyn, double *eta, double *rho)
@@ -446,7 +629,7 @@ void linstab_simulate_batch_apply(const linstab_sim *s, const size_t *idx, size_
 void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w)
 {
     size_t d = s->f->d, n = s->f->n;
-    size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx, s->work, s->cdf);
+    size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx, s->work, sim_cdf(s));
     double eta = s->eta, rho = s->rho;
     switch (s->dyn) {
     case LINSTAB_OPT_SGD:
@@ -459,7 +642,7 @@ void linstab_simulate_step(linstab_sim *s, gsl_rng *rng, double *w)
         for (size_t j = 0; j < d; j++) w[j] -= eta * (s->g[j] + rho * s->t[j]);
         return;
     case LINSTAB_OPT_SAM_INDEP: {
-        size_t c2 = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx2, s->work, s->cdf);
+        size_t c2 = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, s->idx2, s->work, sim_cdf(s));
         linstab_simulate_batch_apply(s, s->idx2, c2, w, s->g); /* ascent batch */
         for (size_t j = 0; j < d; j++) s->g[j] = w[j] + rho * s->g[j];
         linstab_simulate_batch_apply(s, s->idx, c, s->g, s->t);
@@ -490,6 +673,7 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
      * ||w||^2 with exp(2 (threshold - scale)) instead of taking a log per step */
     if (s->rowptr == NULL || !(s->dyn == LINSTAB_OPT_SGD || s->dyn == LINSTAB_OPT_SAM_SAME)) return 2;
     if (s->lanes) return lanes_run(s, rng, w, steps, lg, ls, lognorm);
+    const double *cdf = sim_cdf(s);
     size_t d = s->f->d, n = s->f->n;
     double eta = s->eta, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
     double inv = 1.0 / (double)s->batch, sq = 0.0, scale = 0.0;
@@ -503,7 +687,7 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
     for (size_t j = 0; j < d; j++) sq += w[j] * w[j];
     double sq_hi = exp(2.0 * lg), sq_lo = exp(-2.0 * ls);
     for (size_t t = 0; t < steps; t++) {
-        size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, idx, s->work, s->cdf);
+        size_t c = linstab_sampling_draw_cdf(rng, s->sampling, n, s->batch, idx, s->work, cdf);
         size_t nt = 0;
         for (size_t k = 0; k < c; k++)
             for (size_t q = rowptr[idx[k]]; q < rowptr[idx[k] + 1]; q++) {
@@ -552,4 +736,9 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
     }
     *lognorm = scale + 0.5 * log(sq);
     return 0;
+}
+
+void linstab_simulate_portable(linstab_sim *s, int on)
+{
+    s->portable = on != 0;
 }
