@@ -400,24 +400,26 @@ Test(simulate, each_bernoulli_lane_takes_its_own_factor_with_probability_b_over_
         }
 }
 
-/* The AVX2 lanes kernel (where the CPU has it) and the portable one give
- * the same bits: the iterate, the log-norm and the verdict of whole runs,
- * SGD and SAM 'same', batches from 1 to n, on the heterogeneous family
- * and on Dexter et al.'s construction. */
-Test(simulate, the_avx2_and_portable_lanes_kernels_give_the_same_bits)
+/* The lanes kernels the CPU allows (AVX-512, AVX2) and the portable one
+ * give the same bits: the iterate, the log-norm and the verdict of whole
+ * runs, SGD and SAM 'same', batches from 1 to n, on the heterogeneous
+ * family and on Dexter et al.'s construction (level 0: the best kernel,
+ * 2: at most AVX2; on a CPU without them both are the portable one). */
+Test(simulate, the_avx512_avx2_and_portable_lanes_kernels_give_the_same_bits)
 {
     linstab_family *fams[2] = {lanes_family(4, 70, 3), tu_family_004(100, 7)};
     for (int k = 0; k < 2; k++) {
         linstab_family *f = fams[k];
         size_t n = f->n, d = f->d;
         for (size_t B = 1; B <= n; B += 9)
-            for (int dyn = 0; dyn < 2; dyn++) {
+            for (int dyn = 0; dyn < 4; dyn++) {
                 linstab_sim *sa = NULL, *sp = NULL;
                 linstab_error err;
-                linstab_optimizer o = dyn ? LINSTAB_OPT_SAM_SAME : LINSTAB_OPT_SGD;
+                linstab_optimizer o = dyn % 2 ? LINSTAB_OPT_SAM_SAME : LINSTAB_OPT_SGD;
                 double eta = 0.8 * (double)B / (double)n + 0.05;
                 cr_assert_eq(linstab_simulate_alloc(f, o, eta, 0.1, B, LINSTAB_SAMPLING_BERNOULLI, &sa, &err), LINSTAB_OK);
                 cr_assert_eq(linstab_simulate_alloc(f, o, eta, 0.1, B, LINSTAB_SAMPLING_BERNOULLI, &sp, &err), LINSTAB_OK);
+                linstab_simulate_portable(sa, dyn < 2 ? 0 : 2);
                 linstab_simulate_portable(sp, 1);
                 double *wa = malloc(d * sizeof *wa), *wp = malloc(d * sizeof *wp);
                 for (uint64_t run = 0; run < 6; run++) {
@@ -443,6 +445,46 @@ Test(simulate, the_avx2_and_portable_lanes_kernels_give_the_same_bits)
             }
         linstab_family_free(f);
     }
+}
+
+/* Each lane's hit frequency is p = B/n also where p's base-256 expansion
+ * is short (p = 1/2, 1/64: a lane whose bytes equal p's is not hit) or p
+ * is near 1, on the portable kernel and the CPU's: 64 singletons, 40000
+ * steps, 5 standard deviations (and the mean over the lanes, 5 sd). */
+Test(simulate, bernoulli_lanes_hit_with_probability_b_over_n_for_dyadic_and_near_one_p)
+{
+    size_t Bs[4] = {32, 1, 63, 21};
+    for (int c = 0; c < 4; c++)
+        for (int portable = 0; portable < 2; portable++) {
+            linstab_family *f = lanes_family(0, 64, 0);
+            size_t n = f->n, d = f->d, B = Bs[c], N = 40000, tot = 0, *hits = calloc(d, sizeof *hits);
+            linstab_sim *sim = NULL;
+            linstab_error err;
+            cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, 0.1, 0.0, B, LINSTAB_SAMPLING_BERNOULLI, &sim, &err),
+                         LINSTAB_OK);
+            linstab_simulate_portable(sim, portable);
+            gsl_rng *r = linstab_rng_stream_mc(12, (uint64_t)c);
+            double w[65];
+            for (size_t t = 0; t < N; t++) {
+                for (size_t j = 0; j < d; j++) w[j] = 1.0;
+                double logn;
+                linstab_simulate_diag_run(sim, r, w, 1, 50.0, 50.0, &logn);
+                for (size_t j = 1; j < d; j++) {
+                    hits[j] += w[j] != 1.0;
+                    tot += w[j] != 1.0;
+                }
+            }
+            double p = (double)B / (double)n, sd = sqrt((double)N * p * (1.0 - p));
+            for (size_t j = 1; j < d; j++)
+                cr_expect_lt(fabs((double)hits[j] - (double)N * p), 5.0 * sd, "B %zu portable %d: lane %zu hit %zu of %zu",
+                             B, portable, j, hits[j], N);
+            cr_expect_lt(fabs((double)tot - 64.0 * (double)N * p), 5.0 * 8.0 * sd, "B %zu portable %d: %zu hits in all", B,
+                         portable, tot);
+            free(hits);
+            gsl_rng_free(r);
+            linstab_simulate_free(sim);
+            linstab_family_free(f);
+        }
 }
 
 /* Workspaces made from one shared plan (two batch sizes at once) run with

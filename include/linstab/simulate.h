@@ -61,11 +61,12 @@ LINSTAB_API linstab_status linstab_simulate_alloc_plan(const linstab_sim_plan *p
                                                        linstab_sampling sampling, linstab_sim **out,
                                                        linstab_error *err);
 
-/* Use the portable (SSE2) kernels of linstab_simulate_diag_run even on a
- * CPU with AVX2 (on != 0), or let it choose (0, the default).  The two
- * give the same bits (the same operations in the same order); this is for
- * the tests that check so.  Never fails. */
-LINSTAB_API void linstab_simulate_portable(linstab_sim *s, int on);
+/* The kernels of linstab_simulate_diag_run's Bernoulli lanes: 0 (the
+ * default) the best the CPU has (AVX-512, AVX2, portable), 1 the portable
+ * ones, 2 at most AVX2 (other values: 0).  All give the same bits (the
+ * same numbers, the same operations in the same order); this is for the
+ * tests that check so.  Never fails. */
+LINSTAB_API void linstab_simulate_portable(linstab_sim *s, int level);
 
 /* Workspace for the dynamics dyn at (eta, rho, batch, sampling) on f
  * (borrowed: must outlive the workspace and not change under it): index
@@ -112,10 +113,13 @@ LINSTAB_API void linstab_simulate_batch_apply(const linstab_sim *s, const size_t
  * steps with linstab_simulate_step).  With Bernoulli sampling on a family
  * whose samples each touch at most one coordinate (one value per
  * coordinate, as Dexter et al.'s construction), only the counts matter: a
- * step draws one Bernoulli(B/n) bit per nonzero sample, 64 at a time, from
- * a xoshiro256++ state seeded by two numbers of rng, and multiplies each
- * coordinate by its factor at its count (same law as the index sampler,
- * another random stream).  Uses s's buffers; never fails.
+ * step draws one Bernoulli(B/n) bit per nonzero sample, 64 at a time (one
+ * uniform byte per sample from eight xoshiro256++ generators side by side,
+ * seeded by two numbers of rng, compared lazily with B/n's base-256
+ * expansion: exact), and multiplies each coordinate by its factor at its
+ * count (same law as the index sampler, another random stream); the
+ * AVX2 / AVX-512 kernels, where the CPU has them, give the bits of the
+ * portable one.  Uses s's buffers; never fails.
  */
 LINSTAB_API int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                      double lg, double ls, double *lognorm);

@@ -9,6 +9,13 @@
 #include "internal.h"
 #include "linstab/simulate.h"
 
+/* the lanes' kernels for AVX2 and AVX-512 beside the portable ones, chosen
+ * at run time (GCC / Clang on x86-64) */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LINSTAB_LANES_X86 1
+#include <immintrin.h>
+#endif
+
 /* The batch-independent structure of a family for the dynamics (see
  * linstab_simulate_plan_make): the nonzeros of a diagonal family's samples
  * and, when each sample touches at most one coordinate with one value per
@@ -50,14 +57,15 @@ struct linstab_sim {
      * groups of >= 2 samples (their count is a popcount); free: the
      * coordinates no sample touches (all in the plan).
      * The lanes are drawn 64 at a time, each bit U < p with p = B/n by
-     * comparing U's bits lazily with p's binary expansion (pm). */
+     * comparing U's bytes lazily with p's base-256 expansion (pb). */
     int lanes, portable;
     size_t nl, nwords, ng, ns, ns4, nfree;
     const size_t *g_coord, *g_start, *g_size, *lane_coord, *free_coord;
     const double *g_val;
     double *f1, *wl;
-    uint64_t *mask, pm[1100];
-    size_t npm;
+    uint64_t *mask;
+    unsigned char pb[144]; /* p = B/n in base 256: 0.pb[0] pb[1] ... */
+    size_t npb;
     int all;
 };
 
@@ -233,57 +241,196 @@ static int lanes_make(linstab_sim *s, const linstab_sim_plan *pl)
         double h = pl->lane_val[l] * inv;
         s->f1[l] = l < s->ns ? 1.0 + -s->eta * (h + rho * h * h) : 1.0;
     }
-    /* p = B/n in binary, 0.b1 b2 ...: doubling and subtracting 1 are exact */
+    /* p = B/n in base 256: multiplying by 256 and taking the integer part
+     * off are exact; a double's expansion ends within 135 bytes */
     double p = (double)s->batch / (double)n;
-    s->npm = 0;
+    s->npb = 0;
     s->all = p >= 1.0; /* U < 1 always */
     if (!s->all)
-        while (p > 0.0 && s->npm < sizeof s->pm / sizeof s->pm[0]) {
-            p *= 2.0;
-            int b = p >= 1.0;
-            if (b) p -= 1.0;
-            s->pm[s->npm++] = b ? ~0ULL : 0ULL;
+        while (p > 0.0 && s->npb < sizeof s->pb) {
+            p *= 256.0;
+            double b = floor(p);
+            p -= b;
+            s->pb[s->npb++] = (unsigned char)b;
         }
     s->lanes = 1;
     return 0;
 }
 
-/* xoshiro256++ (Blackman & Vigna 2019): the lanes' bits */
+/* The lanes' random numbers: eight xoshiro256++ generators (Blackman &
+ * Vigna 2019) side by side, x[k][i] word k of generator i; a block is one
+ * output of each, generator i's output giving bytes 8i .. 8i + 7 (least
+ * significant first): 64 uniform bytes, one per lane of a word.  The
+ * portable code and the AVX2 / AVX-512 code compute the same outputs. */
+typedef struct {
+    uint64_t x[4][8];
+} lanes_rng;
+
 static inline uint64_t rotl64(uint64_t x, int k)
 {
     return (x << k) | (x >> (64 - k));
 }
 
-static inline uint64_t xoshiro_next(uint64_t *restrict x)
+static void lanes_rng_seed(lanes_rng *g, uint64_t key)
 {
-    uint64_t r = rotl64(x[0] + x[3], 23) + x[0], t = x[1] << 17;
-    x[2] ^= x[0];
-    x[3] ^= x[1];
-    x[1] ^= x[2];
-    x[0] ^= x[3];
-    x[2] ^= t;
-    x[3] = rotl64(x[3], 45);
-    return r;
+    for (int i = 0; i < 8; i++) {
+        uint64_t any = 0;
+        for (int k = 0; k < 4; k++) any |= g->x[k][i] = linstab_splitmix64(&key);
+        if (any == 0) g->x[0][i] = 1; /* the one state xoshiro must avoid */
+    }
 }
 
-/* mask[0..nwords): bit l set with probability p independently (lane l < nl),
- * U_l < p decided at the first bit where U_l's binary expansion differs from
- * p's: a lane still undecided after p's last 1 bit has U_l >= p */
-static void lanes_draw(const linstab_sim *s, uint64_t *restrict x, uint64_t *restrict mask)
+/* one block (64 bytes, out[8]) from every generator, portably */
+static inline void lanes_rng_block(lanes_rng *restrict g, uint64_t *restrict out)
 {
-    const uint64_t *pm = s->pm;
-    size_t npm = s->npm;
-    for (size_t wd = 0; wd < s->nwords; wd++) {
-        size_t rem = s->nl - 64 * wd;
-        uint64_t und = rem >= 64 ? ~0ULL : (1ULL << rem) - 1, hit = 0;
-        if (s->all) {
-            mask[wd] = und;
-            continue;
+    for (int i = 0; i < 8; i++) {
+        uint64_t x0 = g->x[0][i], x1 = g->x[1][i], x2 = g->x[2][i], x3 = g->x[3][i];
+        out[i] = rotl64(x0 + x3, 23) + x0;
+        uint64_t t = x1 << 17;
+        x2 ^= x0;
+        x3 ^= x1;
+        x1 ^= x2;
+        x0 ^= x3;
+        x2 ^= t;
+        x3 = rotl64(x3, 45);
+        g->x[0][i] = x0;
+        g->x[1][i] = x1;
+        g->x[2][i] = x2;
+        g->x[3][i] = x3;
+    }
+}
+
+/* lanes l of a block (byte l) below c and equal to c, as 64-bit masks */
+static inline void bytes_cmp(const uint64_t *blk, unsigned c, uint64_t *lt, uint64_t *eq)
+{
+    uint64_t a = 0, e = 0;
+    for (int l = 0; l < 64; l++) {
+        unsigned b = (unsigned)(blk[l / 8] >> (8 * (l % 8))) & 0xffu;
+        a |= (uint64_t)(b < c) << l;
+        e |= (uint64_t)(b == c) << l;
+    }
+    *lt = a;
+    *eq = e;
+}
+
+#ifdef LINSTAB_LANES_X86
+/* a round of lanes_draw on AVX-512 (F, BW): the eight generators' next
+ * outputs, their 64 bytes against c */
+__attribute__((target("avx512f,avx512bw"))) static inline void draw_round_avx512(lanes_rng *restrict g, unsigned c8,
+                                                                                 uint64_t *lt, uint64_t *eq)
+{
+    __m512i x0 = _mm512_loadu_si512(g->x[0]), x1 = _mm512_loadu_si512(g->x[1]);
+    __m512i x2 = _mm512_loadu_si512(g->x[2]), x3 = _mm512_loadu_si512(g->x[3]);
+    __m512i r = _mm512_add_epi64(_mm512_rol_epi64(_mm512_add_epi64(x0, x3), 23), x0);
+    __m512i t = _mm512_slli_epi64(x1, 17);
+    x2 = _mm512_xor_si512(x2, x0);
+    x3 = _mm512_xor_si512(x3, x1);
+    x1 = _mm512_xor_si512(x1, x2);
+    x0 = _mm512_xor_si512(x0, x3);
+    x2 = _mm512_xor_si512(x2, t);
+    x3 = _mm512_rol_epi64(x3, 45);
+    _mm512_storeu_si512(g->x[0], x0);
+    _mm512_storeu_si512(g->x[1], x1);
+    _mm512_storeu_si512(g->x[2], x2);
+    _mm512_storeu_si512(g->x[3], x3);
+    __m512i c = _mm512_set1_epi8((char)c8);
+    *lt = _mm512_cmplt_epu8_mask(r, c);
+    *eq = _mm512_cmpeq_epu8_mask(r, c);
+}
+
+/* the same on AVX2, four generators at a time */
+__attribute__((target("avx2"))) static inline void draw_round_avx2(lanes_rng *restrict g, unsigned c8, uint64_t *lt,
+                                                                   uint64_t *eq)
+{
+    __m256i c = _mm256_set1_epi8((char)c8);
+    uint64_t half[2][2];
+    for (int hh = 0; hh < 2; hh++) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(g->x[0] + 4 * hh));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(g->x[1] + 4 * hh));
+        __m256i x2 = _mm256_loadu_si256((const __m256i *)(g->x[2] + 4 * hh));
+        __m256i x3 = _mm256_loadu_si256((const __m256i *)(g->x[3] + 4 * hh));
+        __m256i a03 = _mm256_add_epi64(x0, x3);
+        __m256i r = _mm256_add_epi64(_mm256_or_si256(_mm256_slli_epi64(a03, 23), _mm256_srli_epi64(a03, 41)), x0);
+        __m256i t = _mm256_slli_epi64(x1, 17);
+        x2 = _mm256_xor_si256(x2, x0);
+        x3 = _mm256_xor_si256(x3, x1);
+        x1 = _mm256_xor_si256(x1, x2);
+        x0 = _mm256_xor_si256(x0, x3);
+        x2 = _mm256_xor_si256(x2, t);
+        x3 = _mm256_or_si256(_mm256_slli_epi64(x3, 45), _mm256_srli_epi64(x3, 19));
+        _mm256_storeu_si256((__m256i *)(g->x[0] + 4 * hh), x0);
+        _mm256_storeu_si256((__m256i *)(g->x[1] + 4 * hh), x1);
+        _mm256_storeu_si256((__m256i *)(g->x[2] + 4 * hh), x2);
+        _mm256_storeu_si256((__m256i *)(g->x[3] + 4 * hh), x3);
+        /* u >= c where max(u, c) = u; u < c its complement */
+        __m256i ge = _mm256_cmpeq_epi8(_mm256_max_epu8(r, c), r);
+        __m256i e8 = _mm256_cmpeq_epi8(r, c);
+        half[hh][0] = ~(uint64_t)(uint32_t)_mm256_movemask_epi8(ge) & 0xffffffffULL;
+        half[hh][1] = (uint64_t)(uint32_t)_mm256_movemask_epi8(e8);
+    }
+    *lt = half[0][0] | half[1][0] << 32;
+    *eq = half[0][1] | half[1][1] << 32;
+}
+
+/* lanes_sweep on AVX-512: eight lanes, one register (lane i of acc is
+ * lane i mod 8), a masked product */
+__attribute__((target("avx512f"))) static inline double sweep_avx512(double *restrict wl, const double *restrict f1,
+                                                                     const uint64_t *restrict mask, size_t ns4)
+{
+    __m512d acc = _mm512_setzero_pd();
+    for (size_t l = 0; l < ns4; l += 8) {
+        __mmask8 m = (__mmask8)(mask[l / 64] >> (l % 64));
+        __m512d x = _mm512_loadu_pd(wl + l);
+        x = _mm512_mask_mul_pd(x, m, x, _mm512_loadu_pd(f1 + l));
+        _mm512_storeu_pd(wl + l, x);
+        acc = _mm512_add_pd(acc, _mm512_mul_pd(x, x));
+    }
+    double a[8];
+    _mm512_storeu_pd(a, acc);
+    /* a0 + a1 of the pair accumulators (lanes 0-1, 2-3), a2 + a3 (4-5, 6-7) */
+    double p0 = a[0] + a[2], p1 = a[1] + a[3], q0 = a[4] + a[6], q1 = a[5] + a[7];
+    return (p0 + p1) + (q0 + q1);
+}
+#endif
+
+/* mask[0..nwords): bit l set with probability p independently (lane l < nl),
+ * U_l < p decided at the first byte where U_l's base-256 expansion differs
+ * from p's: a lane still undecided after p's last byte has U_l >= p.  A
+ * word takes a block per round while one of its lanes is undecided (1 -
+ * (255/256)^64 = 22 % of words need a second).  isa: 0 portable, 1 AVX2,
+ * 2 AVX-512 (F, BW) -- the same masks. */
+static inline __attribute__((always_inline)) void lanes_draw(const linstab_sim *s, lanes_rng *restrict g,
+                                                             uint64_t *restrict mask, int isa)
+{
+    const unsigned char *pb = s->pb;
+    size_t npb = s->npb, nw = s->nwords, nl = s->nl;
+    if (s->all) {
+        for (size_t wd = 0; wd < nw; wd++) {
+            size_t rem = nl - 64 * wd;
+            mask[wd] = rem >= 64 ? ~0ULL : (1ULL << rem) - 1;
         }
-        for (size_t k = 0; k < npm && und; k++) {
-            uint64_t r = xoshiro_next(x);
-            hit |= und & ~r & pm[k]; /* p's bit 1, U's bit 0: U < p */
-            und &= ~(r ^ pm[k]);     /* the bits agree: still undecided */
+        return;
+    }
+    for (size_t wd = 0; wd < nw; wd++) {
+        size_t rem = nl - 64 * wd;
+        uint64_t und = rem >= 64 ? ~0ULL : (1ULL << rem) - 1, hit = 0;
+        for (size_t k = 0; k < npb && und; k++) {
+            uint64_t lt, eq;
+#ifdef LINSTAB_LANES_X86
+            if (isa == 2)
+                draw_round_avx512(g, pb[k], &lt, &eq);
+            else if (isa == 1)
+                draw_round_avx2(g, pb[k], &lt, &eq);
+            else
+#endif
+            {
+                (void)isa;
+                uint64_t blk[8];
+                lanes_rng_block(g, blk);
+                bytes_cmp(blk, pb[k], &lt, &eq);
+            }
+            hit |= und & lt; /* U's byte below p's: U < p */
+            und &= eq;       /* equal: still undecided */
         }
         mask[wd] = hit;
     }
@@ -331,9 +478,12 @@ static const v4i sel4[16] = {
  * the same per-lane operations and the same sums, hence the same bits. */
 static inline __attribute__((always_inline)) double lanes_sweep(double *restrict wl, const double *restrict f1,
                                                                 const uint64_t *restrict mask, size_t ns4,
-                                                                int avx)
+                                                                int isa)
 {
-    if (avx) {
+#ifdef LINSTAB_LANES_X86
+    if (isa == 2) return sweep_avx512(wl, f1, mask, ns4);
+#endif
+    if (isa == 1) {
         v4d acc0 = {0.0, 0.0, 0.0, 0.0}, acc1 = acc0, one = {1.0, 1.0, 1.0, 1.0};
         for (size_t l = 0; l < ns4; l += 8) {
             unsigned m = (unsigned)(mask[l / 64] >> (l % 64));
@@ -391,7 +541,7 @@ static inline __attribute__((always_inline)) double lanes_sweep(double *restrict
  * (the same operations, hence the same bits; see lanes_sweep). */
 static inline __attribute__((always_inline)) int lanes_run_body(linstab_sim *s, gsl_rng *rng, double *w,
                                                                 size_t steps, double lg, double ls,
-                                                                double *lognorm, int avx)
+                                                                double *lognorm, int isa)
 {
     size_t d = s->f->d, ns = s->ns, ns4 = s->ns4;
     double eta = s->eta, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0, inv = 1.0 / (double)s->batch;
@@ -400,8 +550,9 @@ static inline __attribute__((always_inline)) int lanes_run_body(linstab_sim *s, 
     uint64_t *restrict mask = s->mask;
     const size_t *restrict lane_coord = s->lane_coord;
     /* a xoshiro256++ state seeded from the run's stream */
-    uint64_t key = ((uint64_t)gsl_rng_get(rng) << 32) ^ (uint64_t)gsl_rng_get(rng), xs[4];
-    for (int k = 0; k < 4; k++) xs[k] = linstab_splitmix64(&key);
+    uint64_t key = ((uint64_t)gsl_rng_get(rng) << 32) ^ (uint64_t)gsl_rng_get(rng);
+    lanes_rng xs;
+    lanes_rng_seed(&xs, key);
     for (size_t l = 0; l < ns; l++) wl[l] = w[lane_coord[l]];
     double fixed = 0.0, scale = 0.0, sq = 0.0;
     for (size_t q = 0; q < s->nfree; q++) fixed += w[s->free_coord[q]] * w[s->free_coord[q]];
@@ -409,8 +560,8 @@ static inline __attribute__((always_inline)) int lanes_run_body(linstab_sim *s, 
     double sq_hi = exp(2.0 * lg), sq_lo = exp(-2.0 * ls);
     int v = 0;
     for (size_t t = 0; t < steps; t++) {
-        lanes_draw(s, xs, mask);
-        sq = lanes_sweep(wl, f1, mask, ns4, avx) + fixed;
+        lanes_draw(s, &xs, mask, isa);
+        sq = lanes_sweep(wl, f1, mask, ns4, isa) + fixed;
         for (size_t g = 0; g < s->ng; g++) {
             size_t j = s->g_coord[g], k = lanes_count(mask, s->g_start[g], s->g_size[g]);
             if (k != 0) {
@@ -459,19 +610,27 @@ static int lanes_run_portable(linstab_sim *s, gsl_rng *rng, double *w, size_t st
     return lanes_run_body(s, rng, w, steps, lg, ls, lognorm, 0);
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define LINSTAB_LANES_AVX2 1
+#ifdef LINSTAB_LANES_X86
 __attribute__((target("avx2"))) static int lanes_run_avx2(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                                           double lg, double ls, double *lognorm)
 {
     return lanes_run_body(s, rng, w, steps, lg, ls, lognorm, 1);
 }
+
+__attribute__((target("avx2,avx512f,avx512bw"))) static int lanes_run_avx512(linstab_sim *s, gsl_rng *rng, double *w,
+                                                                            size_t steps, double lg, double ls,
+                                                                            double *lognorm)
+{
+    return lanes_run_body(s, rng, w, steps, lg, ls, lognorm, 2);
+}
 #endif
 
 static int lanes_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps, double lg, double ls, double *lognorm)
 {
-#ifdef LINSTAB_LANES_AVX2
-    if (!s->portable && __builtin_cpu_supports("avx2")) return lanes_run_avx2(s, rng, w, steps, lg, ls, lognorm);
+#ifdef LINSTAB_LANES_X86
+    if (s->portable != 1 && s->portable != 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        return lanes_run_avx512(s, rng, w, steps, lg, ls, lognorm);
+    if (s->portable != 1 && __builtin_cpu_supports("avx2")) return lanes_run_avx2(s, rng, w, steps, lg, ls, lognorm);
 #endif
     return lanes_run_portable(s, rng, w, steps, lg, ls, lognorm);
 }
@@ -738,7 +897,7 @@ int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t st
     return 0;
 }
 
-void linstab_simulate_portable(linstab_sim *s, int on)
+void linstab_simulate_portable(linstab_sim *s, int level)
 {
-    s->portable = on != 0;
+    s->portable = level == 1 || level == 2 ? level : 0;
 }
