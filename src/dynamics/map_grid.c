@@ -370,11 +370,28 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     if (o->threads > 0) omp_set_num_threads((int)o->threads);
 #endif
     double t0 = now(), last_ck = t0;
-    for (size_t c0 = 0; c0 < nc && st == LINSTAB_OK; c0 += chunk) {
-        size_t c1 = c0 + chunk < nc ? c0 + chunk : nc, failed = SIZE_MAX;
+    /* the default chunks of a single worker grow, at most 8x at a time, to
+     * about half the checkpoint interval at the rate measured so far: each
+     * chunk ends in a barrier where the threads wait for the slowest (a
+     * fast grid's twenty barriers cost a third of its time on a loaded
+     * machine).  The cells and their numbers do not depend on the chunks;
+     * several workers keep the fixed chunk they agreed on. */
+    int adapt = o->chunk == 0 && parts == 1 && o->checkpoint_seconds > 0.0;
+    for (size_t c0 = 0, c1 = 0; c0 < nc && st == LINSTAB_OK; c0 = c1) {
+        c1 = c0 + chunk < nc ? c0 + chunk : nc;
+        size_t failed = SIZE_MAX, todo = 0;
         linstab_error cerr = {0};
+        for (size_t k = c0; adapt && k < c1; k++) todo += !out->done[k];
+        double tc = now();
         linstab_status cst =
             grid_cells(&ms, plans, p, x, y, c0, c1, parts, part, out->done, out->vals, &failed, &cerr);
+        double el = now() - tc;
+        if (adapt && todo > 0 && el > 0.0) {
+            double want = (double)todo / el * 0.5 * o->checkpoint_seconds;
+            double cap = 8.0 * (double)chunk < (double)nc ? 8.0 * (double)chunk : (double)nc;
+            if (want > cap) want = cap;
+            if (want > (double)chunk) chunk = (size_t)want;
+        }
         /* this chunk's cells onto every worker, and its smallest failing cell */
         s = (linstab_map_sync){chunk, c0, c1, out->done, out->vals, cst != LINSTAB_OK ? failed : SIZE_MAX, 0};
         sst = grid_sync(pt, &s, &se);
