@@ -63,6 +63,7 @@ struct linstab_sim {
     const size_t *g_coord, *g_start, *g_size, *lane_coord, *free_coord;
     const double *g_val;
     double *f1, *wl;
+    double *gfac; /* group g's factor at count k: gfac[g_start[g] - ns + g + k] */
     uint64_t *mask;
     unsigned char pb[144]; /* p = B/n in base 256: 0.pb[0] pb[1] ... */
     size_t npb;
@@ -99,6 +100,7 @@ void linstab_simulate_free(linstab_sim *s)
     free(s->touched);
     free(s->hit);
     free(s->f1);
+    free(s->gfac);
     free(s->wl);
     free(s->mask);
     free(s);
@@ -233,8 +235,16 @@ static int lanes_make(linstab_sim *s, const linstab_sim_plan *pl)
     s->f1 = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->f1);
     s->wl = calloc(s->ns4 ? s->ns4 : 1, sizeof *s->wl);
     s->mask = calloc(s->nwords ? s->nwords : 1, sizeof *s->mask);
-    if (!s->f1 || !s->wl || !s->mask) return 1;
+    size_t ngf = s->nl - s->ns + s->ng;
+    s->gfac = malloc((ngf ? ngf : 1) * sizeof *s->gfac);
+    if (!s->f1 || !s->wl || !s->mask || !s->gfac) return 1;
     double inv = 1.0 / (double)s->batch, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0;
+    /* a group's factor at each count, 1 at none (the coordinate unchanged) */
+    for (size_t g = 0; g < s->ng; g++)
+        for (size_t k = 0; k <= s->g_size[g]; k++) {
+            double h = s->g_val[g] * (double)k * inv;
+            s->gfac[s->g_start[g] - s->ns + g + k] = k == 0 ? 1.0 : 1.0 - s->eta * (h + rho * h * h);
+        }
     /* the factor 1 + g rounded once, g = -eta (h + rho h^2); the padding
      * lanes (w = 0) keep the factor 1 */
     for (size_t l = 0; l < s->ns4; l++) {
@@ -372,24 +382,36 @@ __attribute__((target("avx2"))) static inline void draw_round_avx2(lanes_rng *re
     *eq = half[0][1] | half[1][1] << 32;
 }
 
-/* lanes_sweep on AVX-512: eight lanes, one register (lane i of acc is
- * lane i mod 8), a masked product */
+/* lanes_sweep on AVX-512: eight lanes (a block), one register, a masked
+ * product; block b's squares summed into accumulator b mod 4 */
 __attribute__((target("avx512f"))) static inline double sweep_avx512(double *restrict wl, const double *restrict f1,
                                                                      const uint64_t *restrict mask, size_t ns4)
 {
-    __m512d acc = _mm512_setzero_pd();
-    for (size_t l = 0; l < ns4; l += 8) {
-        __mmask8 m = (__mmask8)(mask[l / 64] >> (l % 64));
-        __m512d x = _mm512_loadu_pd(wl + l);
-        x = _mm512_mask_mul_pd(x, m, x, _mm512_loadu_pd(f1 + l));
-        _mm512_storeu_pd(wl + l, x);
-        acc = _mm512_add_pd(acc, _mm512_mul_pd(x, x));
+    __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    size_t nb = ns4 / 8, b = 0;
+#define LANES_BLOCK512(r)                                                                                              \
+    do {                                                                                                               \
+        size_t l = 8 * (b + (r));                                                                                      \
+        __mmask8 m = (__mmask8)(mask[l / 64] >> (l % 64));                                                              \
+        __m512d x = _mm512_loadu_pd(wl + l);                                                                           \
+        x = _mm512_mask_mul_pd(x, m, x, _mm512_loadu_pd(f1 + l));                                                      \
+        _mm512_storeu_pd(wl + l, x);                                                                                   \
+        acc[r] = _mm512_add_pd(acc[r], _mm512_mul_pd(x, x));                                                           \
+    } while (0)
+    for (; b + 4 <= nb; b += 4) {
+        LANES_BLOCK512(0);
+        LANES_BLOCK512(1);
+        LANES_BLOCK512(2);
+        LANES_BLOCK512(3);
     }
+    if (b + 0 < nb) LANES_BLOCK512(0);
+    if (b + 1 < nb) LANES_BLOCK512(1);
+    if (b + 2 < nb) LANES_BLOCK512(2);
+#undef LANES_BLOCK512
+    __m512d t = _mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3]));
     double a[8];
-    _mm512_storeu_pd(a, acc);
-    /* a0 + a1 of the pair accumulators (lanes 0-1, 2-3), a2 + a3 (4-5, 6-7) */
-    double p0 = a[0] + a[2], p1 = a[1] + a[3], q0 = a[4] + a[6], q1 = a[5] + a[7];
-    return (p0 + p1) + (q0 + q1);
+    _mm512_storeu_pd(a, t);
+    return ((a[0] + a[2]) + (a[1] + a[3])) + ((a[4] + a[6]) + (a[5] + a[7]));
 }
 #endif
 
@@ -446,14 +468,15 @@ static inline unsigned popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101ULL) >> 56);
 }
 
-static inline size_t lanes_count(const uint64_t *mask, size_t a, size_t len)
+static inline __attribute__((always_inline)) size_t lanes_count(const uint64_t *mask, size_t a, size_t len,
+                                                                int isa)
 {
     size_t c = 0, e = a + len;
     while (a < e) {
         size_t wd = a / 64, b = a % 64, m = 64 - b < e - a ? 64 - b : e - a;
         uint64_t bits = mask[wd] >> b;
         if (m < 64) bits &= (1ULL << m) - 1;
-        c += popcount64(bits);
+        c += isa ? (size_t)__builtin_popcountll(bits) : popcount64(bits); /* popcnt with AVX2 */
         a += m;
     }
     return c;
@@ -472,10 +495,13 @@ static const v4i sel4[16] = {
     {0, 0, -1, -1}, {-1, 0, -1, -1}, {0, -1, -1, -1}, {-1, -1, -1, -1}};
 
 /* One step of the one-sample lanes: wl[l] *= f1[l] where mask's bit l is
- * set (else the factor 1: x * 1 = x), and the sum of the new wl[l]^2 in
- * four pair accumulators by lane mod 8 (lanes 2q, 2q + 1 in the q-th),
- * added as ((a0 + a1) + (a2 + a3)) and then pairwise: the AVX version has
- * the same per-lane operations and the same sums, hence the same bits. */
+ * set (else the factor 1: x * 1 = x), and the sum of the new wl[l]^2: the
+ * squares of block b (lanes 8b .. 8b + 7) added into accumulator b mod 4,
+ * lane by lane, then T = (A0 + A1) + (A2 + A3) lane by lane and the sum
+ * ((T0 + T2) + (T1 + T3)) + ((T4 + T6) + (T5 + T7)).  The AVX2 and
+ * AVX-512 versions have the same per-lane operations and the same sums,
+ * hence the same bits; four accumulators keep the additions' latency off
+ * the step's critical path. */
 static inline __attribute__((always_inline)) double lanes_sweep(double *restrict wl, const double *restrict f1,
                                                                 const uint64_t *restrict mask, size_t ns4,
                                                                 int isa)
@@ -483,55 +509,60 @@ static inline __attribute__((always_inline)) double lanes_sweep(double *restrict
 #ifdef LINSTAB_LANES_X86
     if (isa == 2) return sweep_avx512(wl, f1, mask, ns4);
 #endif
+    size_t nb = ns4 / 8, b = 0;
     if (isa == 1) {
-        v4d acc0 = {0.0, 0.0, 0.0, 0.0}, acc1 = acc0, one = {1.0, 1.0, 1.0, 1.0};
-        for (size_t l = 0; l < ns4; l += 8) {
-            unsigned m = (unsigned)(mask[l / 64] >> (l % 64));
-            v4d x0, x1, g0, g1;
-            memcpy(&x0, wl + l, sizeof x0);
-            memcpy(&x1, wl + l + 4, sizeof x1);
-            memcpy(&g0, f1 + l, sizeof g0);
-            memcpy(&g1, f1 + l + 4, sizeof g1);
-            v4i s0 = sel4[m & 15], s1 = sel4[(m >> 4) & 15];
-            x0 *= (v4d)(((v4i)g0 & s0) | ((v4i)one & ~s0));
-            x1 *= (v4d)(((v4i)g1 & s1) | ((v4i)one & ~s1));
-            memcpy(wl + l, &x0, sizeof x0);
-            memcpy(wl + l + 4, &x1, sizeof x1);
-            acc0 += x0 * x0;
-            acc1 += x1 * x1;
+        v4d zero = {0.0, 0.0, 0.0, 0.0}, one = {1.0, 1.0, 1.0, 1.0};
+        v4d lo[4] = {zero, zero, zero, zero}, hi[4] = {zero, zero, zero, zero};
+#define LANES_BLOCK4(r)                                                                                                \
+    do {                                                                                                               \
+        size_t l = 8 * (b + (r));                                                                                      \
+        unsigned m = (unsigned)(mask[l / 64] >> (l % 64));                                                             \
+        v4d x0, x1, g0, g1;                                                                                            \
+        memcpy(&x0, wl + l, sizeof x0);                                                                                \
+        memcpy(&x1, wl + l + 4, sizeof x1);                                                                            \
+        memcpy(&g0, f1 + l, sizeof g0);                                                                                \
+        memcpy(&g1, f1 + l + 4, sizeof g1);                                                                            \
+        v4i s0 = sel4[m & 15], s1 = sel4[(m >> 4) & 15];                                                               \
+        x0 *= (v4d)(((v4i)g0 & s0) | ((v4i)one & ~s0));                                                                \
+        x1 *= (v4d)(((v4i)g1 & s1) | ((v4i)one & ~s1));                                                                \
+        memcpy(wl + l, &x0, sizeof x0);                                                                                \
+        memcpy(wl + l + 4, &x1, sizeof x1);                                                                            \
+        lo[r] += x0 * x0;                                                                                              \
+        hi[r] += x1 * x1;                                                                                              \
+    } while (0)
+        for (; b + 4 <= nb; b += 4) {
+            LANES_BLOCK4(0);
+            LANES_BLOCK4(1);
+            LANES_BLOCK4(2);
+            LANES_BLOCK4(3);
         }
-        v2d a0 = {acc0[0], acc0[1]}, a1 = {acc0[2], acc0[3]}, a2 = {acc1[0], acc1[1]}, a3 = {acc1[2], acc1[3]};
-        v2d a01 = a0 + a1, a23 = a2 + a3;
-        return (a01[0] + a01[1]) + (a23[0] + a23[1]);
+        if (b + 0 < nb) LANES_BLOCK4(0);
+        if (b + 1 < nb) LANES_BLOCK4(1);
+        if (b + 2 < nb) LANES_BLOCK4(2);
+#undef LANES_BLOCK4
+        v4d tl = (lo[0] + lo[1]) + (lo[2] + lo[3]), th = (hi[0] + hi[1]) + (hi[2] + hi[3]);
+        return ((tl[0] + tl[2]) + (tl[1] + tl[3])) + ((th[0] + th[2]) + (th[1] + th[3]));
     }
-    v2d acc0 = {0.0, 0.0}, acc1 = acc0, acc2 = acc0, acc3 = acc0, one = {1.0, 1.0};
-    for (size_t l = 0; l < ns4; l += 8) {
+    v2d zero = {0.0, 0.0}, one = {1.0, 1.0};
+    v2d acc[4][4] = {{zero, zero, zero, zero}, {zero, zero, zero, zero}, {zero, zero, zero, zero},
+                     {zero, zero, zero, zero}};
+    for (; b < nb; b++) {
+        size_t l = 8 * b, r = b % 4;
         unsigned m = (unsigned)(mask[l / 64] >> (l % 64));
-        v2d x0, x1, x2, x3, g0, g1, g2, g3;
-        memcpy(&x0, wl + l, sizeof x0);
-        memcpy(&x1, wl + l + 2, sizeof x1);
-        memcpy(&x2, wl + l + 4, sizeof x2);
-        memcpy(&x3, wl + l + 6, sizeof x3);
-        memcpy(&g0, f1 + l, sizeof g0);
-        memcpy(&g1, f1 + l + 2, sizeof g1);
-        memcpy(&g2, f1 + l + 4, sizeof g2);
-        memcpy(&g3, f1 + l + 6, sizeof g3);
-        v2i s0 = sel2[m & 3], s1 = sel2[(m >> 2) & 3], s2 = sel2[(m >> 4) & 3], s3 = sel2[(m >> 6) & 3];
-        x0 *= (v2d)(((v2i)g0 & s0) | ((v2i)one & ~s0));
-        x1 *= (v2d)(((v2i)g1 & s1) | ((v2i)one & ~s1));
-        x2 *= (v2d)(((v2i)g2 & s2) | ((v2i)one & ~s2));
-        x3 *= (v2d)(((v2i)g3 & s3) | ((v2i)one & ~s3));
-        memcpy(wl + l, &x0, sizeof x0);
-        memcpy(wl + l + 2, &x1, sizeof x1);
-        memcpy(wl + l + 4, &x2, sizeof x2);
-        memcpy(wl + l + 6, &x3, sizeof x3);
-        acc0 += x0 * x0;
-        acc1 += x1 * x1;
-        acc2 += x2 * x2;
-        acc3 += x3 * x3;
+        for (int q = 0; q < 4; q++) {
+            v2d x, g;
+            memcpy(&x, wl + l + 2 * q, sizeof x);
+            memcpy(&g, f1 + l + 2 * q, sizeof g);
+            v2i sq = sel2[(m >> (2 * q)) & 3];
+            x *= (v2d)(((v2i)g & sq) | ((v2i)one & ~sq));
+            memcpy(wl + l + 2 * q, &x, sizeof x);
+            acc[r][q] += x * x;
+        }
     }
-    v2d a01 = acc0 + acc1, a23 = acc2 + acc3;
-    return (a01[0] + a01[1]) + (a23[0] + a23[1]);
+    v2d t[4];
+    for (int q = 0; q < 4; q++) t[q] = (acc[0][q] + acc[1][q]) + (acc[2][q] + acc[3][q]);
+    /* T0, T1 = t[0]; T2, T3 = t[1]; T4, T5 = t[2]; T6, T7 = t[3] */
+    return ((t[0][0] + t[1][0]) + (t[0][1] + t[1][1])) + ((t[2][0] + t[3][0]) + (t[2][1] + t[3][1]));
 }
 
 /* linstab_simulate_diag_run on the Bernoulli lanes: a step multiplies the
@@ -544,9 +575,8 @@ static inline __attribute__((always_inline)) int lanes_run_body(linstab_sim *s, 
                                                                 double *lognorm, int isa)
 {
     size_t d = s->f->d, ns = s->ns, ns4 = s->ns4;
-    double eta = s->eta, rho = s->dyn == LINSTAB_OPT_SAM_SAME ? s->rho : 0.0, inv = 1.0 / (double)s->batch;
     double *restrict wl = s->wl;
-    const double *restrict f1 = s->f1;
+    const double *restrict f1 = s->f1, *restrict gfac = s->gfac;
     uint64_t *restrict mask = s->mask;
     const size_t *restrict lane_coord = s->lane_coord;
     /* a xoshiro256++ state seeded from the run's stream */
@@ -563,11 +593,8 @@ static inline __attribute__((always_inline)) int lanes_run_body(linstab_sim *s, 
         lanes_draw(s, &xs, mask, isa);
         sq = lanes_sweep(wl, f1, mask, ns4, isa) + fixed;
         for (size_t g = 0; g < s->ng; g++) {
-            size_t j = s->g_coord[g], k = lanes_count(mask, s->g_start[g], s->g_size[g]);
-            if (k != 0) {
-                double h = s->g_val[g] * (double)k * inv;
-                w[j] *= 1.0 - eta * (h + rho * h * h);
-            }
+            size_t j = s->g_coord[g], k = lanes_count(mask, s->g_start[g], s->g_size[g], isa);
+            w[j] *= gfac[s->g_start[g] - ns + g + k]; /* 1 at k = 0 */
             sq += w[j] * w[j];
         }
         if (!(sq > 0.0)) {
@@ -611,13 +638,13 @@ static int lanes_run_portable(linstab_sim *s, gsl_rng *rng, double *w, size_t st
 }
 
 #ifdef LINSTAB_LANES_X86
-__attribute__((target("avx2"))) static int lanes_run_avx2(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
+__attribute__((target("avx2,popcnt"))) static int lanes_run_avx2(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                                           double lg, double ls, double *lognorm)
 {
     return lanes_run_body(s, rng, w, steps, lg, ls, lognorm, 1);
 }
 
-__attribute__((target("avx2,avx512f,avx512bw"))) static int lanes_run_avx512(linstab_sim *s, gsl_rng *rng, double *w,
+__attribute__((target("avx2,avx512f,avx512bw,popcnt"))) static int lanes_run_avx512(linstab_sim *s, gsl_rng *rng, double *w,
                                                                             size_t steps, double lg, double ls,
                                                                             double *lognorm)
 {
