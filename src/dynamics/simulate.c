@@ -272,8 +272,13 @@ static int lanes_make(linstab_sim *s, const linstab_sim_plan *pl)
  * output of each, generator i's output giving bytes 8i .. 8i + 7 (least
  * significant first): 64 uniform bytes, one per lane of a word.  The
  * portable code and the AVX2 / AVX-512 code compute the same outputs. */
+#define LANES_RB 16
 typedef struct {
     uint64_t x[4][8];
+    /* the AVX-512 kernel generates LANES_RB blocks at a time (the state in
+     * registers) and hands them out in order: the same blocks */
+    size_t pos, cnt;
+    uint64_t buf[LANES_RB][8];
 } lanes_rng;
 
 static inline uint64_t rotl64(uint64_t x, int k)
@@ -288,6 +293,7 @@ static void lanes_rng_seed(lanes_rng *g, uint64_t key)
         for (int k = 0; k < 4; k++) any |= g->x[k][i] = linstab_splitmix64(&key);
         if (any == 0) g->x[0][i] = 1; /* the one state xoshiro must avoid */
     }
+    g->pos = g->cnt = 0;
 }
 
 /* one block (64 bytes, out[8]) from every generator, portably */
@@ -326,23 +332,34 @@ static inline void bytes_cmp(const uint64_t *blk, unsigned c, uint64_t *lt, uint
 #ifdef LINSTAB_LANES_X86
 /* a round of lanes_draw on AVX-512 (F, BW): the eight generators' next
  * outputs, their 64 bytes against c */
-__attribute__((target("avx512f,avx512bw"))) static inline void draw_round_avx512(lanes_rng *restrict g, unsigned c8,
-                                                                                 uint64_t *lt, uint64_t *eq)
+__attribute__((target("avx512f"))) static void refill_avx512(lanes_rng *restrict g)
 {
     __m512i x0 = _mm512_loadu_si512(g->x[0]), x1 = _mm512_loadu_si512(g->x[1]);
     __m512i x2 = _mm512_loadu_si512(g->x[2]), x3 = _mm512_loadu_si512(g->x[3]);
-    __m512i r = _mm512_add_epi64(_mm512_rol_epi64(_mm512_add_epi64(x0, x3), 23), x0);
-    __m512i t = _mm512_slli_epi64(x1, 17);
-    x2 = _mm512_xor_si512(x2, x0);
-    x3 = _mm512_xor_si512(x3, x1);
-    x1 = _mm512_xor_si512(x1, x2);
-    x0 = _mm512_xor_si512(x0, x3);
-    x2 = _mm512_xor_si512(x2, t);
-    x3 = _mm512_rol_epi64(x3, 45);
+    for (int b = 0; b < LANES_RB; b++) {
+        __m512i r = _mm512_add_epi64(_mm512_rol_epi64(_mm512_add_epi64(x0, x3), 23), x0);
+        __m512i t = _mm512_slli_epi64(x1, 17);
+        x2 = _mm512_xor_si512(x2, x0);
+        x3 = _mm512_xor_si512(x3, x1);
+        x1 = _mm512_xor_si512(x1, x2);
+        x0 = _mm512_xor_si512(x0, x3);
+        x2 = _mm512_xor_si512(x2, t);
+        x3 = _mm512_rol_epi64(x3, 45);
+        _mm512_storeu_si512(g->buf[b], r);
+    }
     _mm512_storeu_si512(g->x[0], x0);
     _mm512_storeu_si512(g->x[1], x1);
     _mm512_storeu_si512(g->x[2], x2);
     _mm512_storeu_si512(g->x[3], x3);
+    g->pos = 0;
+    g->cnt = LANES_RB;
+}
+
+__attribute__((target("avx512f,avx512bw"))) static inline void draw_round_avx512(lanes_rng *restrict g, unsigned c8,
+                                                                                 uint64_t *lt, uint64_t *eq)
+{
+    if (g->pos == g->cnt) refill_avx512(g);
+    __m512i r = _mm512_loadu_si512(g->buf[g->pos++]);
     __m512i c = _mm512_set1_epi8((char)c8);
     *lt = _mm512_cmplt_epu8_mask(r, c);
     *eq = _mm512_cmpeq_epu8_mask(r, c);
