@@ -139,6 +139,8 @@ linstab_status linstab_map_memory(const linstab_map_source *src, const linstab_m
         double n = (double)f->n, d = (double)f->d, nnz = n * d;
         double B = (double)f->n; /* the largest batch is at most n (linstab_map_check) */
         worst = cell_doubles(p, n, d, nnz, B, f->kind == LINSTAB_FAMILY_DIAGONAL, 0);
+        /* the grid's simulation plan of a diagonal family: its nonzeros and lanes */
+        if (f->kind == LINSTAB_FAMILY_DIAGONAL) total += 8.0 * ((n + 1.0) + 4.0 * nnz + 7.0 * d + 8.0); /* lists grown by doubling */
     } else {
         double n = (double)src->dexter_n;
         /* sigma = 1 gives the largest d = n */
@@ -153,9 +155,12 @@ linstab_status linstab_map_memory(const linstab_map_source *src, const linstab_m
                     smin = fmin(smin, sg);
                     /* distinct values are kept once each: a bound counts every entry */
                     built += 3.0 * n * (n - sg + 1.0) + 2.0 * (n - sg + 1.0);
+                    /* and its simulation plan: n nonzeros, the lanes */
+                    built += (n + 1.0) + 2.0 * n + 7.0 * (n - sg + 1.0) + 8.0;
                 }
             }
-        if (!on_axis) built = 3.0 * n * (n - smin + 1.0) + 2.0 * (n - smin + 1.0);
+        if (!on_axis)
+            built = 3.0 * n * (n - smin + 1.0) + 2.0 * (n - smin + 1.0) + (n + 1.0) + 2.0 * n + 7.0 * (n - smin + 1.0) + 8.0;
         if (!(smin >= 1.0)) smin = 1.0;
         double d = n - smin + 1.0;
         worst = cell_doubles(p, n, d, n, n, 1, 1);
