@@ -630,6 +630,48 @@ Test(map_grid, a_grid_run_gives_every_cell_the_bits_of_the_single_cell)
     grid_case_clear(&gc);
 }
 
+/* A grid of 400 Dexter cells (n = 20) with the default chunks, which grow
+ * after the first (64 cells) with the measured rate: fewer than the 7
+ * chunks of fixed 64-cell chunks (the progress calls), every cell with the
+ * bits of linstab_map_cell_compute (the plans of the grid, a workspace
+ * scanning its family per cell), on 2 threads. */
+Test(map_grid, growing_default_chunks_give_every_cell_the_bits_of_the_single_cell)
+{
+    linstab_map_axis x, y;
+    linstab_error err;
+    cr_assert_eq(linstab_map_axis_parse("sigma=1:20", &x, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_map_axis_parse("batch=1:20", &y, &err), LINSTAB_OK);
+    linstab_map_source src = {NULL, NAN, NAN, 20, NULL, NULL};
+    linstab_map_params p = linstab_map_defaults();
+    p.eta = 0.8;
+    p.steps = 60;
+    p.runs = 3;
+    p.exact = 0;
+    p.sampling = LINSTAB_SAMPLING_BERNOULLI;
+    progress_log pl = {0};
+    linstab_map_grid_opts o = linstab_map_grid_defaults();
+    o.threads = 2;
+    o.progress = log_progress;
+    o.progress_ctx = &pl;
+    linstab_map_grid g;
+    cr_assert_eq(linstab_map_grid_run(&src, &p, &x, &y, &o, &g, &err), LINSTAB_OK, "%s", err.msg);
+    cr_assert_eq(g.ncells, 400);
+    cr_expect(pl.calls >= 2 && pl.calls < 7, "%zu chunks", pl.calls);
+    cr_expect_eq(pl.done[0], 64, "the first chunk is the fixed one");
+    double one[LINSTAB_MAP_FIELDS];
+    size_t bad = 0;
+    for (size_t c = 0; c < 400; c++) {
+        linstab_map_cell cell;
+        cr_assert_eq(linstab_map_cell_compute(&src, &p, &x, &y, c % 20, c / 20, &cell, &err), LINSTAB_OK);
+        linstab_map_cell_pack(&cell, one);
+        bad += !g.done[c] || memcmp(one, g.vals + c * LINSTAB_MAP_FIELDS, sizeof one) != 0;
+    }
+    cr_expect_eq(bad, 0, "cells differing from their single computation");
+    linstab_map_grid_clear(&g);
+    linstab_map_axis_clear(&x);
+    linstab_map_axis_clear(&y);
+}
+
 /* Chunks of 5 cells, stopped after the first (checkpointed), resumed from
  * the checkpoint: the resumed run starts with those 5 cells and ends with
  * the bits of a single run; another run's checkpoint is refused. */

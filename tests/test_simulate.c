@@ -338,3 +338,202 @@ Test(simulate, bernoulli_lanes_runs_have_the_outcome_law_of_the_index_sampler)
         linstab_family_free(g);
     }
 }
+
+/* A diagonal family for the lanes with a value per one-sample coordinate:
+ * coordinate 0 carries g equal samples (a group), coordinates 1..s one
+ * sample each of value 1 + j / 7 (all distinct), then z free coordinates
+ * (no sample), so that a lane's factor is told from its neighbours'. */
+static linstab_family *lanes_family(size_t g, size_t s, size_t z)
+{
+    size_t n = g + s, d = 1 + s + z;
+    linstab_family *f = NULL;
+    linstab_error err;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, d, 1, &f, &err), LINSTAB_OK);
+    for (size_t i = 0; i < g; i++) f->data[i * d] = 1.5;
+    for (size_t j = 1; j <= s; j++) f->data[(g + j - 1) * d + j] = 1.0 + (double)j / 7.0;
+    return f;
+}
+
+/* One step of the lanes from w = (1, 1, ...): each one-sample coordinate
+ * is exactly 1 or exactly its own factor fl(1 - eta v_j / B) (a lane given
+ * a neighbour's factor or bit would show), the free coordinates stay 1,
+ * and each coordinate is hit with frequency B/n (binomial, 5 standard
+ * deviations) -- on the kernel the CPU selects and on the portable one;
+ * 77 and 13 singletons: lanes not a multiple of 8, across a word. */
+Test(simulate, each_bernoulli_lane_takes_its_own_factor_with_probability_b_over_n)
+{
+    size_t shapes[2][3] = {{3, 77, 5}, {2, 13, 0}};
+    for (int c = 0; c < 2; c++)
+        for (int portable = 0; portable < 2; portable++) {
+            size_t g = shapes[c][0], s = shapes[c][1], z = shapes[c][2], n = g + s, d = 1 + s + z, B = 3 + 2 * (size_t)c;
+            linstab_family *f = lanes_family(g, s, z);
+            linstab_sim *sim = NULL;
+            linstab_error err;
+            double eta = 0.3;
+            cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, eta, 0.0, B, LINSTAB_SAMPLING_BERNOULLI, &sim, &err),
+                         LINSTAB_OK, "%s", err.msg);
+            linstab_simulate_portable(sim, portable);
+            gsl_rng *r = linstab_rng_stream_mc(91, (uint64_t)c);
+            size_t N = 20000, bad = 0, *hits = calloc(d, sizeof *hits);
+            double *w = malloc(d * sizeof *w);
+            for (size_t t = 0; t < N; t++) {
+                for (size_t j = 0; j < d; j++) w[j] = 1.0;
+                double logn;
+                linstab_simulate_diag_run(sim, r, w, 1, 50.0, 50.0, &logn);
+                for (size_t j = 1; j <= s; j++) {
+                    double h = (1.0 + (double)j / 7.0) * (1.0 / (double)B), fj = 1.0 + -eta * h; /* as the kernel rounds */
+                    bad += w[j] != 1.0 && w[j] != fj;
+                    hits[j] += w[j] == fj;
+                }
+                for (size_t j = 1 + s; j < d; j++) bad += w[j] != 1.0;
+            }
+            cr_expect_eq(bad, 0, "shape %d portable %d: every factor is 1 or the lane's own", c, portable);
+            double p = (double)B / (double)n, sd = sqrt((double)N * p * (1.0 - p));
+            for (size_t j = 1; j <= s; j++)
+                cr_expect_lt(fabs((double)hits[j] - (double)N * p), 5.0 * sd, "shape %d portable %d: coordinate %zu hit %zu of %zu",
+                             c, portable, j, hits[j], N);
+            free(hits);
+            free(w);
+            gsl_rng_free(r);
+            linstab_simulate_free(sim);
+            linstab_family_free(f);
+        }
+}
+
+/* The lanes kernels the CPU allows (AVX-512, AVX2) and the portable one
+ * give the same bits: the iterate, the log-norm and the verdict of whole
+ * runs, SGD and SAM 'same', batches from 1 to n, on the heterogeneous
+ * family and on Dexter et al.'s construction (level 0: the best kernel,
+ * 2: at most AVX2; on a CPU without them both are the portable one). */
+Test(simulate, the_avx512_avx2_and_portable_lanes_kernels_give_the_same_bits)
+{
+    linstab_family *fams[2] = {lanes_family(4, 70, 3), tu_family_004(100, 7)};
+    for (int k = 0; k < 2; k++) {
+        linstab_family *f = fams[k];
+        size_t n = f->n, d = f->d;
+        for (size_t B = 1; B <= n; B += 9)
+            for (int dyn = 0; dyn < 4; dyn++) {
+                linstab_sim *sa = NULL, *sp = NULL;
+                linstab_error err;
+                linstab_optimizer o = dyn % 2 ? LINSTAB_OPT_SAM_SAME : LINSTAB_OPT_SGD;
+                double eta = 0.8 * (double)B / (double)n + 0.05;
+                cr_assert_eq(linstab_simulate_alloc(f, o, eta, 0.1, B, LINSTAB_SAMPLING_BERNOULLI, &sa, &err), LINSTAB_OK);
+                cr_assert_eq(linstab_simulate_alloc(f, o, eta, 0.1, B, LINSTAB_SAMPLING_BERNOULLI, &sp, &err), LINSTAB_OK);
+                linstab_simulate_portable(sa, dyn < 2 ? 0 : 2);
+                linstab_simulate_portable(sp, 1);
+                double *wa = malloc(d * sizeof *wa), *wp = malloc(d * sizeof *wp);
+                for (uint64_t run = 0; run < 6; run++) {
+                    gsl_rng *ra = linstab_rng_stream_mc(5, run), *rp = linstab_rng_stream_mc(5, run);
+                    for (size_t j = 0; j < d; j++) wa[j] = wp[j] = gsl_ran_gaussian(ra, 1.0) / sqrt((double)d);
+                    (void)gsl_ran_gaussian(rp, 1.0);
+                    for (size_t j = 1; j < d; j++) (void)gsl_ran_gaussian(rp, 1.0);
+                    double la, lp, lg = run % 2 ? 50.0 : log(1000.0);
+                    int va = linstab_simulate_diag_run(sa, ra, wa, 400, lg, lg, &la);
+                    int vp = linstab_simulate_diag_run(sp, rp, wp, 400, lg, lg, &lp);
+                    cr_expect_eq(va, vp, "family %d B %zu dyn %d run %d: verdicts", k, B, dyn, (int)run);
+                    cr_expect(memcmp(&la, &lp, sizeof la) == 0, "family %d B %zu dyn %d: log-norms %.17g %.17g", k, B, dyn,
+                              la, lp);
+                    cr_expect(memcmp(wa, wp, d * sizeof *wa) == 0, "family %d B %zu dyn %d run %d: iterates", k, B, dyn,
+                              (int)run);
+                    gsl_rng_free(ra);
+                    gsl_rng_free(rp);
+                }
+                free(wa);
+                free(wp);
+                linstab_simulate_free(sa);
+                linstab_simulate_free(sp);
+            }
+        linstab_family_free(f);
+    }
+}
+
+/* Each lane's hit frequency is p = B/n also where p's base-256 expansion
+ * is short (p = 1/2, 1/64: a lane whose bytes equal p's is not hit) or p
+ * is near 1, on the portable kernel and the CPU's: 64 singletons, 40000
+ * steps, 5 standard deviations (and the mean over the lanes, 5 sd). */
+Test(simulate, bernoulli_lanes_hit_with_probability_b_over_n_for_dyadic_and_near_one_p)
+{
+    size_t Bs[4] = {32, 1, 63, 21};
+    for (int c = 0; c < 4; c++)
+        for (int portable = 0; portable < 2; portable++) {
+            linstab_family *f = lanes_family(0, 64, 0);
+            size_t n = f->n, d = f->d, B = Bs[c], N = 40000, tot = 0, *hits = calloc(d, sizeof *hits);
+            linstab_sim *sim = NULL;
+            linstab_error err;
+            cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, 0.1, 0.0, B, LINSTAB_SAMPLING_BERNOULLI, &sim, &err),
+                         LINSTAB_OK);
+            linstab_simulate_portable(sim, portable);
+            gsl_rng *r = linstab_rng_stream_mc(12, (uint64_t)c);
+            double w[65];
+            for (size_t t = 0; t < N; t++) {
+                for (size_t j = 0; j < d; j++) w[j] = 1.0;
+                double logn;
+                linstab_simulate_diag_run(sim, r, w, 1, 50.0, 50.0, &logn);
+                for (size_t j = 1; j < d; j++) {
+                    hits[j] += w[j] != 1.0;
+                    tot += w[j] != 1.0;
+                }
+            }
+            double p = (double)B / (double)n, sd = sqrt((double)N * p * (1.0 - p));
+            for (size_t j = 1; j < d; j++)
+                cr_expect_lt(fabs((double)hits[j] - (double)N * p), 5.0 * sd, "B %zu portable %d: lane %zu hit %zu of %zu",
+                             B, portable, j, hits[j], N);
+            cr_expect_lt(fabs((double)tot - 64.0 * (double)N * p), 5.0 * 8.0 * sd, "B %zu portable %d: %zu hits in all", B,
+                         portable, tot);
+            free(hits);
+            gsl_rng_free(r);
+            linstab_simulate_free(sim);
+            linstab_family_free(f);
+        }
+}
+
+/* Workspaces made from one shared plan (two batch sizes at once) run with
+ * the bits of workspaces that scan the family themselves: the lanes, the
+ * index sampler of a diagonal family that has no lanes (a sample on two
+ * coordinates), and the generic step of a dense family. */
+Test(simulate, workspaces_from_a_shared_plan_equal_those_that_scan_the_family)
+{
+    linstab_family *lanes = tu_family_004(40, 6), *idx = tu_family_004(20, 3), *dense = NULL;
+    idx->data[5 * idx->d + 2] = 0.5; /* sample 5 now touches coordinates 3 and 2 */
+    linstab_error err;
+    size_t dd = 4;
+    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DENSE, 6, dd, dd, &dense, &err), LINSTAB_OK);
+    for (size_t i = 0; i < 6; i++)
+        for (size_t a = 0; a < dd; a++)
+            for (size_t b = 0; b < dd; b++) dense->data[(i * dd + a) * dd + b] = a == b ? 1.0 + (double)((i + a) % 3) : 0.1;
+    linstab_family *fams[3] = {lanes, idx, dense};
+    for (int k = 0; k < 3; k++) {
+        linstab_family *f = fams[k];
+        size_t n = f->n, d = f->d, Bs[2] = {1, n / 2};
+        linstab_sim_plan *pl = NULL;
+        cr_assert_eq(linstab_simulate_plan_make(f, &pl, &err), LINSTAB_OK);
+        linstab_sim *sp[2], *so[2];
+        for (int b = 0; b < 2; b++) {
+            cr_assert_eq(linstab_simulate_alloc_plan(pl, LINSTAB_OPT_SGD, 0.7, 0.0, Bs[b], LINSTAB_SAMPLING_BERNOULLI,
+                                                     &sp[b], &err), LINSTAB_OK);
+            cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, 0.7, 0.0, Bs[b], LINSTAB_SAMPLING_BERNOULLI, &so[b],
+                                                &err), LINSTAB_OK);
+        }
+        double wp[64], wo[64];
+        for (int b = 0; b < 2; b++)
+            for (uint64_t run = 0; run < 4; run++) {
+                gsl_rng *rp = linstab_rng_stream_mc(8, run), *ro = linstab_rng_stream_mc(8, run);
+                int vp, vo;
+                linstab_map_cell_run(sp[b], rp, d, 300, 1000.0, 1000.0, wp, &vp);
+                linstab_map_cell_run(so[b], ro, d, 300, 1000.0, 1000.0, wo, &vo);
+                cr_expect_eq(vp, vo, "family %d B %zu run %d: verdicts", k, Bs[b], (int)run);
+                cr_expect(memcmp(wp, wo, d * sizeof *wp) == 0, "family %d B %zu run %d: iterates", k, Bs[b], (int)run);
+                /* and the streams were consumed alike */
+                cr_expect_eq(gsl_rng_get(rp), gsl_rng_get(ro), "family %d: the streams' next numbers", k);
+                gsl_rng_free(rp);
+                gsl_rng_free(ro);
+            }
+        for (int b = 0; b < 2; b++) {
+            linstab_simulate_free(sp[b]);
+            linstab_simulate_free(so[b]);
+        }
+        /* the workspaces are gone, the plan last */
+        linstab_simulate_plan_free(pl);
+        linstab_family_free(f);
+    }
+}

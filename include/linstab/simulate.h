@@ -36,6 +36,37 @@ extern "C" {
 #endif
 
 typedef struct linstab_sim linstab_sim;
+/* The batch-independent structure of a family for the dynamics: for a
+ * diagonal family the nonzeros of its samples and the layout of the
+ * Bernoulli lanes (see linstab_simulate_diag_run) -- one scan of the n x d
+ * diagonals, shared by every workspace made from it (a map's cells at one
+ * family and different eta, batch, rho). */
+typedef struct linstab_sim_plan linstab_sim_plan;
+
+/* The plan of f (borrowed: must outlive the plan and every workspace made
+ * from it, and not change under them).  OUT *out (NULL on failure; free
+ * with linstab_simulate_plan_free, after the workspaces made from it).
+ * Immutable once made: workspaces on several threads may share it.
+ * Errors: LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_simulate_plan_make(const linstab_family *f, linstab_sim_plan **out,
+                                                      linstab_error *err);
+/* Free a plan (may be NULL). */
+LINSTAB_API void linstab_simulate_plan_free(linstab_sim_plan *plan);
+
+/* linstab_simulate_alloc on the plan's family, borrowing plan (which must
+ * outlive the workspace): the same workspace, the same numbers, without
+ * rescanning the family.  Errors: LINSTAB_EINVAL (gd), LINSTAB_ENOMEM. */
+LINSTAB_API linstab_status linstab_simulate_alloc_plan(const linstab_sim_plan *plan, linstab_optimizer dyn,
+                                                       double eta, double rho, size_t batch,
+                                                       linstab_sampling sampling, linstab_sim **out,
+                                                       linstab_error *err);
+
+/* The kernels of linstab_simulate_diag_run's Bernoulli lanes: 0 (the
+ * default) the best the CPU has (AVX-512, AVX2, portable), 1 the portable
+ * ones, 2 at most AVX2 (other values: 0).  All give the same bits (the
+ * same numbers, the same operations in the same order); this is for the
+ * tests that check so.  Never fails. */
+LINSTAB_API void linstab_simulate_portable(linstab_sim *s, int level);
 
 /* Workspace for the dynamics dyn at (eta, rho, batch, sampling) on f
  * (borrowed: must outlive the workspace and not change under it): index
@@ -82,10 +113,13 @@ LINSTAB_API void linstab_simulate_batch_apply(const linstab_sim *s, const size_t
  * steps with linstab_simulate_step).  With Bernoulli sampling on a family
  * whose samples each touch at most one coordinate (one value per
  * coordinate, as Dexter et al.'s construction), only the counts matter: a
- * step draws one Bernoulli(B/n) bit per nonzero sample, 64 at a time, from
- * a xoshiro256++ state seeded by two numbers of rng, and multiplies each
- * coordinate by its factor at its count (same law as the index sampler,
- * another random stream).  Uses s's buffers; never fails.
+ * step draws one Bernoulli(B/n) bit per nonzero sample, 64 at a time (one
+ * uniform byte per sample from eight xoshiro256++ generators side by side,
+ * seeded by two numbers of rng, compared lazily with B/n's base-256
+ * expansion: exact), and multiplies each coordinate by its factor at its
+ * count (same law as the index sampler, another random stream); the
+ * AVX2 / AVX-512 kernels, where the CPU has them, give the bits of the
+ * portable one.  Uses s's buffers; never fails.
  */
 LINSTAB_API int linstab_simulate_diag_run(linstab_sim *s, gsl_rng *rng, double *w, size_t steps,
                                      double lg, double ls, double *lognorm);

@@ -83,4 +83,19 @@ static inline uint64_t linstab_splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* map_cell.c / map_grid.c: linstab_map_cell_compute with the simulation
+ * plans of the grid's families (NULL, or an entry NULL: made per cell):
+ * plans[sigma] for the dexter source, plans[0] for a fixed family.  The
+ * structs are the public ones of linstab/map.h and linstab/simulate.h. */
+struct linstab_map_source;
+struct linstab_map_params;
+struct linstab_map_axis;
+struct linstab_map_cell;
+struct linstab_sim_plan;
+linstab_status linstab_map_cell_compute_planned(const struct linstab_map_source *src,
+                                                struct linstab_sim_plan *const *plans,
+                                                const struct linstab_map_params *p, const struct linstab_map_axis *x,
+                                                const struct linstab_map_axis *y, size_t ix, size_t iy,
+                                                struct linstab_map_cell *out, linstab_error *err);
+
 #endif

@@ -22,6 +22,7 @@
 #include "linstab/lyapunov.h"
 #include "linstab/map.h"
 #include "linstab/sam.h"
+#include "linstab/simulate.h"
 #include "linstab/secmom.h"
 #include "internal.h"
 
@@ -244,6 +245,14 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
                                         const linstab_map_axis *x, const linstab_map_axis *y, size_t ix, size_t iy,
                                         linstab_map_cell *out, linstab_error *err)
 {
+    return linstab_map_cell_compute_planned(src, NULL, p, x, y, ix, iy, out, err);
+}
+
+linstab_status linstab_map_cell_compute_planned(const linstab_map_source *src, linstab_sim_plan *const *plans,
+                                                const linstab_map_params *p, const linstab_map_axis *x,
+                                                const linstab_map_axis *y, size_t ix, size_t iy,
+                                                linstab_map_cell *out, linstab_error *err)
+{
     double eta = p->eta, rho = p->rho;
     size_t B = p->batch, sigma = p->sigma;
     const linstab_map_axis *ax[2] = {x, y};
@@ -260,11 +269,13 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
     if (p->dyn == LINSTAB_OPT_SGD) rho = 0.0;
     linstab_rotated own = {0};
     const linstab_rotated *rf = src->rf;
+    const linstab_sim_plan *plan = plans != NULL && src->rf != NULL ? plans[0] : NULL;
     double l1 = src->sharpness, coh = src->sigma;
     linstab_status st = LINSTAB_OK;
     if (rf == NULL) {
         if (src->dexter_rf != NULL && sigma >= 1 && sigma <= src->dexter_n && src->dexter_rf[sigma].f != NULL) {
             rf = &src->dexter_rf[sigma];
+            if (plans != NULL) plan = plans[sigma];
         } else {
             st = linstab_map_dexter(src->dexter_n, sigma, &own, err);
             if (st != LINSTAB_OK) return st;
@@ -305,8 +316,11 @@ linstab_status linstab_map_cell_compute(const linstab_map_source *src, const lin
     /* Monte Carlo, Dexter et al. Section 5.1 */
     linstab_sim *sim = NULL;
     double *w = malloc(d * sizeof *w);
-    st = w ? linstab_simulate_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err)
-           : linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    /* the grid's plan of this family (its nonzeros scanned once per family,
+     * not per cell) when it has one: the same workspace */
+    st = w == NULL ? linstab_error_set(err, LINSTAB_ENOMEM, "out of memory")
+         : plan != NULL ? linstab_simulate_alloc_plan(plan, p->dyn, eta, rho, B, p->sampling, &sim, err)
+                        : linstab_simulate_alloc(f, p->dyn, eta, rho, B, p->sampling, &sim, err);
     size_t ndiv = 0, nbounded = 0;
     size_t cell = iy * x->count + ix;
     for (size_t k = 0; st == LINSTAB_OK && k < p->runs; k++) {

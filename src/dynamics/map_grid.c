@@ -15,16 +15,19 @@
 #include "linstab/checkpoint.h"
 #include "linstab/map.h"
 #include "linstab/sam.h"
+#include "linstab/simulate.h"
 #include "internal.h"
 
 int linstab_map_blas_serial(void) { return blas_threads_single(); }
 
 void linstab_map_blas_restore(int previous) { blas_threads_restore(previous); }
 
-linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linstab_map_params *p,
-                                      const linstab_map_axis *x, const linstab_map_axis *y, size_t c0, size_t c1,
-                                      size_t stride, size_t offset, unsigned char *done, double *vals,
-                                      size_t *failed, linstab_error *err)
+/* linstab_map_grid_cells with the grid's simulation plans (may be NULL;
+ * see linstab_map_cell_compute_planned) */
+static linstab_status grid_cells(const linstab_map_source *src, linstab_sim_plan *const *plans,
+                                 const linstab_map_params *p, const linstab_map_axis *x, const linstab_map_axis *y,
+                                 size_t c0, size_t c1, size_t stride, size_t offset, unsigned char *done,
+                                 double *vals, size_t *failed, linstab_error *err)
 {
     *failed = SIZE_MAX;
     if (stride < 1 || offset >= stride)
@@ -44,7 +47,8 @@ linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linst
         if (done[cell] || cell > lowest || cell % stride != offset) continue;
         linstab_map_cell res;
         linstab_error e = {0};
-        linstab_status st = linstab_map_cell_compute(src, p, x, y, cell % x->count, cell / x->count, &res, &e);
+        linstab_status st =
+            linstab_map_cell_compute_planned(src, plans, p, x, y, cell % x->count, cell / x->count, &res, &e);
         if (st != LINSTAB_OK) {
 #pragma omp critical(linstab_map_fail)
             if (cell < first) {
@@ -64,6 +68,14 @@ linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linst
     return linstab_error_set(err, first_st, "cell %zu (%s %g, %s %g): %s", first, linstab_map_axis_name(x->kind),
                              x->values[first % x->count], linstab_map_axis_name(y->kind),
                              y->values[first / x->count], first_msg);
+}
+
+linstab_status linstab_map_grid_cells(const linstab_map_source *src, const linstab_map_params *p,
+                                      const linstab_map_axis *x, const linstab_map_axis *y, size_t c0, size_t c1,
+                                      size_t stride, size_t offset, unsigned char *done, double *vals,
+                                      size_t *failed, linstab_error *err)
+{
+    return grid_cells(src, NULL, p, x, y, c0, c1, stride, offset, done, vals, failed, err);
 }
 
 /* Doubles of a dense symmetric eigenproblem of dimension m (the matrix,
@@ -127,6 +139,8 @@ linstab_status linstab_map_memory(const linstab_map_source *src, const linstab_m
         double n = (double)f->n, d = (double)f->d, nnz = n * d;
         double B = (double)f->n; /* the largest batch is at most n (linstab_map_check) */
         worst = cell_doubles(p, n, d, nnz, B, f->kind == LINSTAB_FAMILY_DIAGONAL, 0);
+        /* the grid's simulation plan of a diagonal family: its nonzeros and lanes */
+        if (f->kind == LINSTAB_FAMILY_DIAGONAL) total += 8.0 * ((n + 1.0) + 4.0 * nnz + 7.0 * d + 8.0); /* lists grown by doubling */
     } else {
         double n = (double)src->dexter_n;
         /* sigma = 1 gives the largest d = n */
@@ -141,9 +155,12 @@ linstab_status linstab_map_memory(const linstab_map_source *src, const linstab_m
                     smin = fmin(smin, sg);
                     /* distinct values are kept once each: a bound counts every entry */
                     built += 3.0 * n * (n - sg + 1.0) + 2.0 * (n - sg + 1.0);
+                    /* and its simulation plan: n nonzeros, the lanes */
+                    built += (n + 1.0) + 2.0 * n + 7.0 * (n - sg + 1.0) + 8.0;
                 }
             }
-        if (!on_axis) built = 3.0 * n * (n - smin + 1.0) + 2.0 * (n - smin + 1.0);
+        if (!on_axis)
+            built = 3.0 * n * (n - smin + 1.0) + 2.0 * (n - smin + 1.0) + (n + 1.0) + 2.0 * n + 7.0 * (n - smin + 1.0) + 8.0;
         if (!(smin >= 1.0)) smin = 1.0;
         double d = n - smin + 1.0;
         worst = cell_doubles(p, n, d, n, n, 1, 1);
@@ -227,6 +244,34 @@ static void dexter_free(linstab_rotated *rf, size_t n)
     free(rf);
 }
 
+/* The simulation plans of the grid's diagonal families (OUT *out: n + 1
+ * entries for the dexter source, indexed by sigma, one for a fixed family;
+ * NULL entries for the others), so that the cells of one family share one
+ * scan of its diagonals.  Errors: LINSTAB_ENOMEM. */
+static linstab_status plans_build(const linstab_map_source *src, linstab_sim_plan ***out, size_t *count,
+                                  linstab_error *err)
+{
+    size_t np = src->rf != NULL ? 1 : src->dexter_n + 1;
+    linstab_sim_plan **pl = calloc(np, sizeof *pl);
+    *out = pl;
+    *count = np;
+    if (pl == NULL) return linstab_error_set(err, LINSTAB_ENOMEM, "out of memory");
+    for (size_t q = 0; q < np; q++) {
+        const linstab_family *f = src->rf != NULL ? src->rf->f
+                                  : src->dexter_rf != NULL ? src->dexter_rf[q].f : NULL;
+        if (f == NULL || f->kind != LINSTAB_FAMILY_DIAGONAL) continue;
+        linstab_status st = linstab_simulate_plan_make(f, &pl[q], err);
+        if (st != LINSTAB_OK) return st;
+    }
+    return LINSTAB_OK;
+}
+
+static void plans_free(linstab_sim_plan **pl, size_t count)
+{
+    for (size_t q = 0; pl != NULL && q < count; q++) linstab_simulate_plan_free(pl[q]);
+    free(pl);
+}
+
 /* The setup of a grid run: arrays, resume, dexter constructions.  *where
  * says which part failed. */
 static linstab_status grid_setup(const linstab_map_source *src, const linstab_map_params *p,
@@ -290,6 +335,15 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     int blas = blas_threads_single();
     linstab_map_grid_failure where;
     linstab_status st = grid_setup(src, p, x, y, o, out, &dexter_rf, &where, err);
+    /* the simulation plans of the grid's families, before the first
+     * exchange: a failure here is a failure of the setup on every worker */
+    linstab_sim_plan **plans = NULL;
+    size_t nplans = 0;
+    if (st == LINSTAB_OK) {
+        linstab_map_source ps = *src;
+        if (dexter_rf != NULL) ps.dexter_rf = dexter_rf;
+        st = plans_build(&ps, &plans, &nplans, err);
+    }
     size_t nc = out->ncells;
     size_t chunk = o->chunk;
     /* a barrier per chunk: large enough that threads rarely wait at one,
@@ -309,6 +363,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     }
     if (st != LINSTAB_OK) {
         out->failure = where;
+        plans_free(plans, nplans);
         dexter_free(dexter_rf, src->dexter_n);
         blas_threads_restore(blas);
         return st;
@@ -320,11 +375,28 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
     if (o->threads > 0) omp_set_num_threads((int)o->threads);
 #endif
     double t0 = now(), last_ck = t0;
-    for (size_t c0 = 0; c0 < nc && st == LINSTAB_OK; c0 += chunk) {
-        size_t c1 = c0 + chunk < nc ? c0 + chunk : nc, failed = SIZE_MAX;
+    /* the default chunks of a single worker grow, at most 8x at a time, to
+     * about half the checkpoint interval at the rate measured so far: each
+     * chunk ends in a barrier where the threads wait for the slowest (a
+     * fast grid's twenty barriers cost a third of its time on a loaded
+     * machine).  The cells and their numbers do not depend on the chunks;
+     * several workers keep the fixed chunk they agreed on. */
+    int adapt = o->chunk == 0 && parts == 1 && o->checkpoint_seconds > 0.0;
+    for (size_t c0 = 0, c1 = 0; c0 < nc && st == LINSTAB_OK; c0 = c1) {
+        c1 = c0 + chunk < nc ? c0 + chunk : nc;
+        size_t failed = SIZE_MAX, todo = 0;
         linstab_error cerr = {0};
-        linstab_status cst = linstab_map_grid_cells(&ms, p, x, y, c0, c1, parts, part, out->done, out->vals,
-                                                    &failed, &cerr);
+        for (size_t k = c0; adapt && k < c1; k++) todo += !out->done[k];
+        double tc = now();
+        linstab_status cst =
+            grid_cells(&ms, plans, p, x, y, c0, c1, parts, part, out->done, out->vals, &failed, &cerr);
+        double el = now() - tc;
+        if (adapt && todo > 0 && el > 0.0) {
+            double want = (double)todo / el * 0.5 * o->checkpoint_seconds;
+            double cap = 8.0 * (double)chunk < (double)nc ? 8.0 * (double)chunk : (double)nc;
+            if (want > cap) want = cap;
+            if (want > (double)chunk) chunk = (size_t)want;
+        }
         /* this chunk's cells onto every worker, and its smallest failing cell */
         s = (linstab_map_sync){chunk, c0, c1, out->done, out->vals, cst != LINSTAB_OK ? failed : SIZE_MAX, 0};
         sst = grid_sync(pt, &s, &se);
@@ -379,6 +451,7 @@ linstab_status linstab_map_grid_run(const linstab_map_source *src, const linstab
 #ifdef _OPENMP
     if (o->threads > 0) omp_set_num_threads(omp_prev);
 #endif
+    plans_free(plans, nplans);
     dexter_free(dexter_rf, src->dexter_n);
     blas_threads_restore(blas);
     return st;
