@@ -537,3 +537,31 @@ Test(simulate, workspaces_from_a_shared_plan_equal_those_that_scan_the_family)
         linstab_family_free(f);
     }
 }
+
+Test(simulate, bernoulli_lanes_count_the_coordinates_no_sample_touches)
+{
+    /* d = 2, every sample curves coordinate 0 only: with eta h = 1 and the
+     * full batch it is zeroed at the first step, and ||w|| is |w_1| from
+     * then on -- neither diverged nor converged (a norm that forgot the
+     * untouched coordinate would read 0: "converged") */
+    for (size_t n = 1; n <= 4; n += 3) {
+        linstab_family *f = NULL;
+        linstab_error err = {0};
+        cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_DIAGONAL, n, 2, 0, &f, &err), LINSTAB_OK);
+        for (size_t i = 0; i < n; i++) {
+            f->data[2 * i] = 1.0;
+            f->data[2 * i + 1] = 0.0;
+        }
+        linstab_sim *sim = NULL;
+        cr_assert_eq(linstab_simulate_alloc(f, LINSTAB_OPT_SGD, 1.0, 0.0, n, LINSTAB_SAMPLING_BERNOULLI, &sim, &err),
+                     LINSTAB_OK, "%s", err.msg);
+        gsl_rng *r = tu_rng(6);
+        double w[2];
+        int outcome = 7;
+        linstab_map_cell_run(sim, r, 2, 200, 1000.0, 1000.0, w, &outcome);
+        cr_expect_eq(outcome, 0, "n %zu: |w| = |w_1| constant, got outcome %d", n, outcome);
+        gsl_rng_free(r);
+        linstab_simulate_free(sim);
+        linstab_family_free(f);
+    }
+}
