@@ -1370,3 +1370,48 @@ Test(family, factored_weighted_sum_equals_the_naive_sum_for_indefinite_blocks)
     linstab_family_free(fd);
     gsl_rng_free(r);
 }
+
+Test(family, sandwich_of_wide_factors_by_signed_syrks_equals_the_dense_sum)
+{
+    /* d = 128, k = 8 (k d^2 = 2^17): the eigen-turned SYRK path, X
+     * indefinite, against sum_i H_i X H_i of the dense samples */
+    size_t n = 5, d = 128, k = 8, dd = d * d;
+    linstab_family *f = tu_family_factored(n, d, k, 515);
+    double *X = malloc(dd * sizeof *X), *Y = malloc(dd * sizeof *Y), *ref = calloc(dd, sizeof *ref);
+    double *Hi = malloc(dd * sizeof *Hi), *T = malloc(dd * sizeof *T);
+    gsl_rng *r = tu_rng(516);
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b <= a; b++) X[a * d + b] = X[b * d + a] = gsl_ran_gaussian(r, 1.0);
+    for (size_t i = 0; i < n; i++) {
+        linstab_family_sample_dense(f, i, Hi);
+        for (size_t a = 0; a < d; a++) /* T = H_i X, ref += T H_i / n */
+            for (size_t b = 0; b < d; b++) {
+                double t = 0.0;
+                for (size_t c = 0; c < d; c++) t += Hi[a * d + c] * X[c * d + b];
+                T[a * d + b] = t;
+            }
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) {
+                double t = 0.0;
+                for (size_t c = 0; c < d; c++) t += T[a * d + c] * Hi[c * d + b];
+                ref[a * d + b] += t / (double)n;
+            }
+    }
+    linstab_error err;
+    linstab_family_workspace *w = NULL;
+    cr_assert_eq(linstab_family_workspace_alloc(f, &w, &err), LINSTAB_OK);
+    cr_assert_eq(linstab_family_sandwich_ws(f, w, X, Y, &err), LINSTAB_OK, "%s", err.msg);
+    cr_expect_lt(tu_rel_diff(Y, ref, dd), tu_tol(d * k, 1.0) * 8.0);
+    /* a NaN in X: an error naming LAPACK, not a crash */
+    X[3] = X[3 * d] = NAN;
+    linstab_status st = linstab_family_sandwich_ws(f, w, X, Y, &err);
+    cr_expect(st == LINSTAB_ELAPACK || st == LINSTAB_OK, "status %d", (int)st);
+    linstab_family_workspace_free(w);
+    free(X);
+    free(Y);
+    free(ref);
+    free(Hi);
+    free(T);
+    gsl_rng_free(r);
+    linstab_family_free(f);
+}

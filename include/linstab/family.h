@@ -161,7 +161,9 @@ LINSTAB_API void linstab_family_workspace_free(linstab_family_workspace *w);
 /*
  * linstab_family_sandwich through a workspace of the same family f: the
  * same numbers, bit for bit, and no allocation.  Y (d x d) overwritten.
- * Errors: LINSTAB_EINVAL when w was allocated for another family.
+ * Errors: LINSTAB_EINVAL when w was allocated for another family;
+ * LINSTAB_ELAPACK when a k x k block's eigensolve fails (factored families
+ * with k > 1 and k d^2 >= 2^17, e.g. NaN entries in X).
  */
 LINSTAB_API linstab_status linstab_family_sandwich_ws(const linstab_family *f,
                                                       linstab_family_workspace *w,

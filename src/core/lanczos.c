@@ -90,7 +90,7 @@ double linstab_lanczos_reorth_blocked(size_t n, size_t k, const double *Q, doubl
 /* Steps before the dense fallback: max(120, n/8), at most 600.  A dense
  * product (memory-bound, 8 n^2 bytes) costs about 1/(0.11 n) of LAPACK's
  * reduction (4/3 n^3 flops) on this class of machine, so n/8 steps stay
- * below it; a soft spectral edge (Marchenko-Pastur: H of rank-one
+ * at about LAPACK's cost; a soft spectral edge (Marchenko-Pastur: H of rank-one
  * Gaussian factors, n = d = 4000) needs a few hundred. */
 #define LANCZOS_MIN_STEPS 120
 #define LANCZOS_MAX_STEPS 600

@@ -152,33 +152,74 @@ static void syrk_signed(size_t d, size_t nk, size_t npos, size_t qn, double inv,
     linstab_sym_fill_lower(d, Y);
 }
 
-/* Scratch of blocks_weighted_sum: k x k eigenvectors, k eigenvalues, the
- * turned factor (d x k) and the scatter's 2k indices and k scales. */
+/* Scratch of blocks_weighted_sum, no allocation inside: a k x k copy and
+ * the eigenvectors (k x k each), k eigenvalues, k scales, the turned factor
+ * (d x k) and dsyevr's workspace (26 k); integers: the scatter's 2k indices
+ * (size_t) and dsyevr's 10 k + 2 k (lapack_int). */
 static size_t blocks_scratch_doubles(size_t d, size_t k)
 {
-    return k * k + 2 * k + d * k;
+    return 2 * k * k + 28 * k + d * k;
+}
+
+static size_t blocks_scratch_ints(size_t k)
+{
+    return 12 * k;
 }
 
 /*
  * Y = (1/n) sum_i W_i Q_i W_i' (d x d) for symmetric k x k blocks Q
  * (n blocks, row-major) and W gathered (d x nk): Q_i = V diag(e) V'
- * (LAPACK), the columns of W_i V scaled by sqrt|e| into P (d x nk), two
- * SYRKs.  S: blocks_scratch_doubles(d, k), IDX: 2k.
+ * (LAPACK dsyevr), the columns of W_i V scaled by sqrt|e| into P (d x nk),
+ * two SYRKs.  S: blocks_scratch_doubles(d, k), IDX: 2k, IW:
+ * blocks_scratch_ints(k).  Errors: LINSTAB_ELAPACK (e.g. NaN blocks).
  */
 static linstab_status blocks_weighted_sum(size_t n, size_t d, size_t k, const double *W, const double *Q, double *P,
-                                          double *S, size_t *idx, double *Y, linstab_error *err)
+                                          double *S, size_t *idx, lapack_int *iw, double *Y, linstab_error *err)
 {
     size_t nk = n * k, qp = 0, qn = nk;
-    double *V = S, *e = V + k * k, *sc = e + k, *T = sc + k;
+    double *A = S, *Z = A + k * k, *e = Z + k * k, *sc = e + k, *T = sc + k, *work = T + d * k;
+    lapack_int K = (lapack_int)k, m = 0;
     for (size_t i = 0; i < n; i++) {
-        linstab_status st = linstab_sym_eig(k, Q + i * k * k, e, V, err);
-        if (st != LINSTAB_OK) return st;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)k, (int)k, 1.0, W + i * k, (int)nk, V,
+        /* symmetric: the column-major upper triangle is the row-major lower one */
+        memcpy(A, Q + i * k * k, k * k * sizeof *A);
+        lapack_int info = LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'A', 'U', K, A, K, 0.0, 0.0, 0, 0, 0.0, &m, e,
+                                              Z, K, iw + 10 * k, work, 26 * K, iw, 10 * K);
+        if (info != 0 || m != K)
+            return linstab_error_set(err, LINSTAB_ELAPACK, "weighted sum: LAPACK dsyevr info %d (block %zu)",
+                                     (int)info, i);
+        /* Z column-major: its row-major reading holds eigenvector c in row c */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)k, (int)k, 1.0, W + i * k, (int)nk, Z,
                     (int)k, 0.0, T, (int)k);
         scatter_scaled(d, nk, T, k, k, e, P, &qp, &qn, idx, sc);
     }
     syrk_signed(d, nk, qp, qn, 1.0 / (double)n, P, Y);
     return LINSTAB_OK;
+}
+
+/* P <- blockwise P_i C_i (P is d x nk gathered, C n blocks k x k). */
+static void right_mul_blocks(size_t n, size_t d, size_t k, double *P, const double *C, double *tmp)
+{
+    size_t nk = n * k;
+    for (size_t r = 0; r < d; r++) {
+        double *row = P + r * nk;
+        for (size_t i = 0; i < n; i++) {
+            const double *Ci = C + i * k * k;
+            for (size_t c = 0; c < k; c++) {
+                double s = 0.0;
+                for (size_t q = 0; q < k; q++) s += row[i * k + q] * Ci[q * k + c];
+                tmp[c] = s;
+            }
+            memcpy(row + i * k, tmp, k * sizeof *tmp);
+        }
+    }
+}
+
+/* The eigen-turned SYRKs save n k d^2 flops over W [U_i C_i]' and cost a
+ * k x k eigensolve per sample (about a microsecond for small k): they pay
+ * from about k d^2 = 2^17 on. */
+static int blocks_syrk_pays(size_t d, size_t k)
+{
+    return k * d * d >= ((size_t)1 << 17) && d >= 4 * k;
 }
 
 linstab_status linstab_family_mean(const linstab_family *f, double *H, linstab_error *err)
@@ -505,6 +546,7 @@ struct linstab_family_workspace {
     sum_bufs sum;            /* dense: the chunked sum's buffers */
     double *W, *P, *C, *tmp; /* factored: [U_1 ... U_n] and P (d x nk), C (n k x k), tmp (blocks_weighted_sum) */
     size_t *idx;             /* factored: blocks_weighted_sum's indices (2k) */
+    lapack_int *iw;          /* factored: its LAPACK integers */
     /* diagonal: nothing (the sandwich needs no scratch) */
 };
 
@@ -518,6 +560,7 @@ void linstab_family_workspace_free(linstab_family_workspace *w)
     free(w->C);
     free(w->tmp);
     free(w->idx);
+    free(w->iw);
     free(w);
 }
 
@@ -541,7 +584,8 @@ linstab_status linstab_family_workspace_alloc(const linstab_family *f, linstab_f
         w->C = malloc(n * k * k * sizeof *w->C);
         w->tmp = malloc(blocks_scratch_doubles(d, k) * sizeof *w->tmp);
         w->idx = malloc(2 * k * sizeof *w->idx);
-        if (w->W == NULL || w->P == NULL || w->C == NULL || w->tmp == NULL || w->idx == NULL)
+        w->iw = malloc(blocks_scratch_ints(k) * sizeof *w->iw);
+        if (w->W == NULL || w->P == NULL || w->C == NULL || w->tmp == NULL || w->idx == NULL || w->iw == NULL)
             st = oom(err, "sandwich");
         break;
     case LINSTAB_FAMILY_DIAGONAL: break;
@@ -623,7 +667,14 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)d, 1.0,
                         W + i * k, (int)nk, P + i * k, (int)nk, 0.0, C + i * k * k, (int)k);
         for (size_t i = 0; i < n; i++) linstab_sym_symmetrize(k, C + i * k * k);
-        return blocks_weighted_sum(n, d, k, W, C, P, w->tmp, w->idx, Y, err);
+        if (blocks_syrk_pays(d, k)) return blocks_weighted_sum(n, d, k, W, C, P, w->tmp, w->idx, w->iw, Y, err);
+        /* small d: Y = W [U_i C_i]' / n, no eigensolves */
+        memcpy(P, W, d * nk * sizeof *P);
+        right_mul_blocks(n, d, k, P, C, w->tmp);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)nk, inv, W, (int)nk, P, (int)nk,
+                    0.0, Y, (int)d);
+        linstab_sym_symmetrize(d, Y);
+        return LINSTAB_OK;
     }
     case LINSTAB_FAMILY_DIAGONAL:
         /* (H_i X H_i)_jl = D_ij X_jl D_il, so Y = X o (D'D / n) */
@@ -724,9 +775,15 @@ linstab_status linstab_family_gram(const linstab_family *f, double *G, linstab_e
     return linstab_error_set(err, LINSTAB_EINVAL, "unknown family kind");
 }
 
-/* K = W'W whole (one SYRK, half the flops of row panels by GEMM) up to
- * this many bytes, else in row panels of about 32 MB. */
+/* K = W'W whole (one SYRK, half the flops of row panels by GEMM) when it
+ * is no larger than twice the factors themselves or 64 MB, and at most 512
+ * MB; else in row panels of about 32 MB. */
 #define GRAM_WHOLE_BYTES ((size_t)512 << 20)
+static int gram_whole(size_t nk, size_t d)
+{
+    size_t kk = nk * nk, cap = 2 * d * nk > ((size_t)8 << 20) ? 2 * d * nk : ((size_t)8 << 20);
+    return kk <= GRAM_WHOLE_BYTES / sizeof(double) && kk <= cap;
+}
 
 linstab_status linstab_family_gram_quad(const linstab_family *f, double *G, double *Q, linstab_error *err)
 {
@@ -736,7 +793,7 @@ linstab_status linstab_family_gram_quad(const linstab_family *f, double *G, doub
         return linstab_family_gram(f, G, err);
     }
     double inv = 1.0 / (double)n;
-    int whole = nk * nk <= GRAM_WHOLE_BYTES / sizeof(double);
+    int whole = gram_whole(nk, d);
     size_t bs = whole ? n : (4u << 20) / (nk * k);
     if (bs < 1) bs = 1;
     if (bs > n) bs = n;
@@ -821,12 +878,15 @@ linstab_status linstab_family_factored_weighted(const linstab_family *f, const d
     double *W = family_gather_factors(f), *P = malloc(d * nk * sizeof *P);
     double *S = malloc(blocks_scratch_doubles(d, k) * sizeof *S);
     size_t *idx = malloc(2 * k * sizeof *idx);
-    linstab_status st = W != NULL && P != NULL && S != NULL && idx != NULL ? LINSTAB_OK : oom(err, "weighted sum");
-    if (st == LINSTAB_OK) st = blocks_weighted_sum(n, d, k, W, Q, P, S, idx, Y, err);
+    lapack_int *iw = malloc(blocks_scratch_ints(k) * sizeof *iw);
+    linstab_status st =
+        W != NULL && P != NULL && S != NULL && idx != NULL && iw != NULL ? LINSTAB_OK : oom(err, "weighted sum");
+    if (st == LINSTAB_OK) st = blocks_weighted_sum(n, d, k, W, Q, P, S, idx, iw, Y, err);
     free(W);
     free(P);
     free(S);
     free(idx);
+    free(iw);
     return st;
 }
 

@@ -93,11 +93,15 @@ double linstab_check_memory(const linstab_family *f)
         while (nch > 1.0 && nch * per * 8.0 > 256.0 * 1048576.0) nch -= 1.0;
         work += 2.0 * data + nch * per + 2.0 * r * r; /* the family and a restricted copy */
     }
-    if (f->kind == LINSTAB_FAMILY_FACTORED)
+    if (f->kind == LINSTAB_FAMILY_FACTORED) {
         /* not restricted by Gram: W, a scaled copy and the coherence's W'W
-         * (whole up to 64 Mi entries, else in panels) */
+         * (whole when at most 64 Mi entries and twice the factors or 8 Mi,
+         * as family_kernels.c decides; else row panels of 4 Mi) */
+        double kk = n * k * n * k;
+        int whole = kk <= 64.0 * 1048576.0 && kk <= fmax(2.0 * d * n * k, 8.0 * 1048576.0);
         work += gram ? 2.0 * data + 2.0 * r * r + 4.0 * 1048576.0
-                     : data + 3.0 * d * n * k + fmin(n * k * n * k, 64.0 * 1048576.0) + 4.0 * 1048576.0;
+                     : data + 3.0 * d * n * k + (whole ? kk : 4.0 * 1048576.0) + 4.0 * 1048576.0;
+    }
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) work += data;
     return 8.0 * work;
 }
