@@ -22,21 +22,47 @@ typedef struct scaled_ctx {
     size_t r, m;
     double a, b;     /* weights of HXH and M(X) */
     double *dsc;     /* svec scaling (m) */
-    double *X, *Y, *v;
+    double *X, *Y;
     linstab_family_workspace *ws; /* the sandwich's, when b != 0 */
 } scaled_ctx;
 
-/* no allocation: the work matrices and the sandwich's workspace are in c */
+static const double SQRT2 = 1.41421356237309504880168872420969808;
+
+/* No allocation: the work matrices and the sandwich's workspace are in c.
+ * y = D svec(b M(X) + a (l l') o X) with X = smat(D x), in two passes over
+ * the upper triangle: the sandwich of dense and factored families reads
+ * only X's upper triangle (diagonal families read it whole, entrywise, and
+ * their upper Y from the upper X) and svec only
+ * Y's (the same arithmetic as svec_smat, batch_moment and svec in turn). */
 static linstab_status scaled_apply(const double *x, double *y, void *vctx, linstab_error *err)
 {
     scaled_ctx *c = vctx;
     size_t r = c->r;
-    for (size_t p = 0; p < c->m; p++) c->v[p] = c->dsc[p] * x[p];
-    linstab_svec_smat(r, c->v, c->X);
-    linstab_status st = linstab_secmom_batch_moment(c->f, c->l, c->a, c->b, c->ws, c->X, c->Y, err);
-    if (st != LINSTAB_OK) return st;
-    linstab_svec(r, c->Y, y);
-    for (size_t p = 0; p < c->m; p++) y[p] *= c->dsc[p];
+    const double *dsc = c->dsc, *l = c->l;
+    double *X = c->X, *Y = c->Y, a = c->a, b = c->b;
+    int whole = c->f->kind == LINSTAB_FAMILY_DIAGONAL;
+    size_t p = 0;
+    for (size_t j = 0; j < r; j++) {
+        X[j * r + j] = dsc[p] * x[p];
+        p++;
+        for (size_t k = j + 1; k < r; k++, p++) {
+            double v = dsc[p] * x[p] / SQRT2;
+            X[j * r + k] = v;
+            if (whole) X[k * r + j] = v;
+        }
+    }
+    if (b != 0.0) {
+        linstab_status st = c->ws != NULL ? linstab_family_sandwich_ws(c->f, c->ws, X, Y, err)
+                                          : linstab_family_sandwich(c->f, X, Y, err);
+        if (st != LINSTAB_OK) return st;
+    }
+    p = 0;
+    for (size_t j = 0; j < r; j++)
+        for (size_t k = j; k < r; k++, p++) {
+            double t = a * l[j] * l[k] * X[j * r + k];
+            double val = b != 0.0 ? b * Y[j * r + k] + t : 0.0 + t;
+            y[p] = (k == j ? val : SQRT2 * val) * dsc[p];
+        }
     return LINSTAB_OK;
 }
 
@@ -67,12 +93,11 @@ static linstab_status scaled_top(const linstab_family *f, const double *l, doubl
                                  linstab_error *err)
 {
     size_t r = f->d, m = r * (r + 1) / 2;
-    scaled_ctx c = {f, l, r, m, a, b, (double *)dsc, NULL, NULL, NULL, NULL};
+    scaled_ctx c = {f, l, r, m, a, b, (double *)dsc, NULL, NULL, NULL};
     c.X = malloc(r * r * sizeof(double));
     c.Y = malloc(r * r * sizeof(double));
-    c.v = malloc(m * sizeof(double));
     linstab_status st = LINSTAB_OK;
-    if (c.X == NULL || c.Y == NULL || c.v == NULL)
+    if (c.X == NULL || c.Y == NULL)
         st = linstab_error_set(err, LINSTAB_ENOMEM, "critical value: out of memory");
     /* the matrix-free path applies the sandwich in a loop: its workspace
      * once (the dense path forms the svec matrix and needs none) */
@@ -100,7 +125,6 @@ static linstab_status scaled_top(const linstab_family *f, const double *l, doubl
     linstab_family_workspace_free(c.ws);
     free(c.X);
     free(c.Y);
-    free(c.v);
     return st;
 }
 
