@@ -794,6 +794,15 @@ Test(cli, version_reports_the_blas_kernel_and_threads_in_use)
     }
 }
 
+/* A kernel the user forced is never second-guessed: no hint line. */
+Test(cli, version_gives_no_kernel_hint_for_a_kernel_the_user_chose)
+{
+    cr_assert_eq(cu_run_env("OPENBLAS_CORETYPE=Prescott", "--version"), 0);
+    char *out = cu_slurp(cu_out);
+    cr_expect(strstr(out, "\nhint ") == NULL, "%s", out);
+    free(out);
+}
+
 /* ---- the progress bar (tools/cli_progress.c) off a terminal, through
  * the test hook LINSTAB_PROGRESS=1 ---- */
 

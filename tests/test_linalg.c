@@ -727,3 +727,28 @@ Test(linalg, partial_reorthogonalization_keeps_lanczos_converging_past_outliers)
     cr_expect_lt(steps, 600);
     free(lam);
 }
+
+/* ---- the kernel hint of linstab --version ---- */
+#include "linstab/blas.h"
+
+Test(linalg, the_kernel_hint_names_a_kernel_only_for_a_detected_generic_one)
+{
+    linstab_blas_info b;
+    memset(&b, 0, sizeof b);
+    strcpy(b.kernel, "Prescott");
+    cr_expect_str_eq(linstab_blas_kernel_suggestion(&b, 1, 1), "SkylakeX");
+    cr_expect_str_eq(linstab_blas_kernel_suggestion(&b, 0, 1), "Haswell");
+    cr_expect_null(linstab_blas_kernel_suggestion(&b, 0, 0), "a CPU without AVX2: Prescott is right");
+    strcpy(b.coretype, "Prescott"); /* the user's choice */
+    cr_expect_null(linstab_blas_kernel_suggestion(&b, 1, 1));
+    b.coretype[0] = '\0';
+    strcpy(b.kernel, "SkylakeX"); /* recognised */
+    cr_expect_null(linstab_blas_kernel_suggestion(&b, 1, 1));
+    strcpy(b.kernel, "Zen");
+    cr_expect_null(linstab_blas_kernel_suggestion(&b, 0, 1));
+    /* the features themselves: AVX-512F implies AVX2 on every CPU that has it */
+    int a512 = -1, a2 = -1;
+    linstab_blas_cpu_features(&a512, &a2);
+    cr_expect((a512 == 0 || a512 == 1) && (a2 == 0 || a2 == 1));
+    cr_expect(!a512 || a2, "AVX-512F without AVX2+FMA");
+}

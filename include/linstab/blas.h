@@ -35,6 +35,19 @@ typedef struct linstab_blas_info {
  * library's path; never fails: unknown fields stay empty). */
 LINSTAB_API void linstab_blas_info_get(linstab_blas_info *out);
 
+/*
+ * The OPENBLAS_CORETYPE worth trying, or NULL: when OpenBLAS chose its
+ * generic Prescott kernel itself (b->coretype empty) on a CPU with AVX-512
+ * ("SkylakeX") or AVX2 and FMA ("Haswell") -- a CPU newer than this
+ * OpenBLAS knows.  avx512 / avx2: the CPU's features (nonzero: present),
+ * e.g. from linstab_blas_cpu_features.  A kernel the user chose is never
+ * second-guessed.
+ */
+LINSTAB_API const char *linstab_blas_kernel_suggestion(const linstab_blas_info *b, int avx512, int avx2);
+
+/* The running CPU's AVX-512F and AVX2+FMA support (0 off x86-64). */
+LINSTAB_API void linstab_blas_cpu_features(int *avx512, int *avx2);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,3 +51,22 @@ void linstab_blas_info_get(linstab_blas_info *out)
     }
     fclose(fp);
 }
+
+const char *linstab_blas_kernel_suggestion(const linstab_blas_info *b, int avx512, int avx2)
+{
+    if (b->coretype[0] != '\0' || strcmp(b->kernel, "Prescott") != 0) return NULL;
+    if (avx512) return "SkylakeX";
+    if (avx2) return "Haswell";
+    return NULL;
+}
+
+void linstab_blas_cpu_features(int *avx512, int *avx2)
+{
+    *avx512 = 0;
+    *avx2 = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    *avx512 = __builtin_cpu_supports("avx512f") != 0;
+    *avx2 = __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0;
+#endif
+}
