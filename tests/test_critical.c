@@ -598,13 +598,7 @@ Test(critical_eta, matrix_free_with_partial_reorthogonalization_equals_dense)
     /* svec dimension 4278 >= 4096: the matrix-free Lanczos keeps only
      * semi-orthogonality (Simon's estimates, full passes when they exceed
      * sqrt(eps)); the dense path diagonalizes the 4278 x 4278 matrix */
-    size_t n = 120, d = 92;
-    linstab_family *f = NULL;
-    linstab_error err;
-    cr_assert_eq(linstab_family_alloc(LINSTAB_FAMILY_FACTORED, n, d, 1, &f, &err), LINSTAB_OK);
-    gsl_rng *g = tu_rng(93);
-    tu_gauss(g, f->data, n * d);
-    gsl_rng_free(g);
+    linstab_family *f = tu_family_factored(120, 92, 1, 93);
     linstab_rotated rf = tu_rotate(f);
     cr_assert_geq(rf.f->d * (rf.f->d + 1) / 2, 4096);
     linstab_eigen_opts dense = linstab_eigen_defaults(), mf = dense;

@@ -118,25 +118,42 @@ static void chol_inverse_apply(const double *x, double *y, const void *ctx)
     cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)o->n, o->A, (int)o->n, y, 1);
 }
 
+/* lambda_max(X^{-1}) > 0 into *t for a positive definite X (its lower
+ * triangle read), by Lanczos with X's Cholesky factor; 0 when X has no
+ * factor, Lanczos does not converge or memory runs out. */
+static int chol_inverse_top(size_t n, const double *X, double *t)
+{
+    double *L = malloc(n * n * sizeof *L);
+    double v = 0.0;
+    int ok = 0;
+    if (L != NULL && linstab_sym_cholesky_lower(n, X, L)) {
+        dense_op o = {n, L, 1.0};
+        ok = linstab_lanczos_top(n, chol_inverse_apply, &o, &v) && v > 0.0 && isfinite(v);
+    }
+    free(L);
+    if (ok) *t = v;
+    return ok;
+}
+
 linstab_status linstab_sym_lambda_max_near(size_t n, const double *A, double shift, double *out,
                                            linstab_error *err)
 {
     if (n >= LANCZOS_MIN_N) {
-        double *X = malloc(n * n * sizeof *X), *L = malloc(n * n * sizeof *L);
+        double *X = malloc(n * n * sizeof *X);
         int ok = 0;
-        if (X != NULL && L != NULL) {
+        double t = 0.0;
+        if (X != NULL) {
             for (size_t j = 0; j < n * n; j++) X[j] = -A[j];
             linstab_sym_fill_lower(n, X); /* A's upper triangle decides */
             for (size_t j = 0; j < n; j++) X[j * n + j] += shift;
-            double t = 0.0;
-            dense_op o = {n, L, 1.0};
             /* X = shift I - A positive definite: the top of A is shift - 1/lambda1(X^{-1}) */
-            ok = linstab_sym_cholesky_lower(n, X, L) && linstab_lanczos_top(n, chol_inverse_apply, &o, &t) && t > 0.0;
-            if (ok) *out = shift - 1.0 / t;
+            ok = chol_inverse_top(n, X, &t);
         }
         free(X);
-        free(L);
-        if (ok) return LINSTAB_OK;
+        if (ok) {
+            *out = shift - 1.0 / t;
+            return LINSTAB_OK;
+        }
     }
     return eig_one(n, A, (lapack_int)n, out, err);
 }
@@ -162,23 +179,14 @@ linstab_status linstab_sym_lambda_min(size_t n, const double *A, double *out, li
 
 linstab_status linstab_sym_lambda_min_psd(size_t n, const double *A, double *out, linstab_error *err)
 {
-    if (n >= LANCZOS_MIN_N) {
-        /* A = L L': lambda_min(A) = 1 / lambda_max(A^{-1}), the top of an
-         * inverse whose largest eigenvalues are as far apart, relative to
-         * its spread, as A's smallest are relative to theirs (Lanczos on A
-         * itself sees them relative to lambda_max(A), and stalls) */
-        double *L = malloc(n * n * sizeof *L);
-        int ok = 0;
-        double t = 0.0;
-        if (L != NULL && linstab_sym_cholesky_lower(n, A, L)) {
-            dense_op o = {n, L, 1.0};
-            ok = linstab_lanczos_top(n, chol_inverse_apply, &o, &t) && t > 0.0 && isfinite(t);
-        }
-        free(L);
-        if (ok) {
-            *out = 1.0 / t;
-            return LINSTAB_OK;
-        }
+    /* lambda_min(A) = 1 / lambda_max(A^{-1}), the top of an inverse whose
+     * largest eigenvalues are as far apart, relative to its spread, as A's
+     * smallest are relative to theirs (Lanczos on A itself sees them
+     * relative to lambda_max(A), and stalls) */
+    double t = 0.0;
+    if (n >= LANCZOS_MIN_N && chol_inverse_top(n, A, &t)) {
+        *out = 1.0 / t;
+        return LINSTAB_OK;
     }
     return linstab_sym_lambda_min(n, A, out, err);
 }

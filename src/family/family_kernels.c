@@ -851,31 +851,24 @@ linstab_status linstab_family_factored_weighted(const linstab_family *f, const d
     size_t n = f->n, d = f->d, k = f->k, nk = n * k;
     if (f->kind != LINSTAB_FAMILY_FACTORED)
         return linstab_error_set(err, LINSTAB_EINVAL, "weighted sum: not a factored family");
+    double *W = family_gather_factors(f), *P = malloc(d * nk * sizeof *P);
     if (k == 1) {
-        /* u_i q_i u_i' with q_i of either sign: signed SYRKs of the stored rows */
-        double *P = malloc(n * d * sizeof *P), *sc = malloc(n * sizeof *sc);
+        /* u_i q_i u_i' with q_i of either sign: the columns u_i scaled by
+         * sqrt|q_i|, signed SYRKs (no eigensolves) */
+        double *sc = malloc(n * sizeof *sc);
         size_t *idx = malloc(2 * n * sizeof *idx);
-        linstab_status st = P != NULL && sc != NULL && idx != NULL ? LINSTAB_OK : oom(err, "weighted sum");
+        linstab_status st = W != NULL && P != NULL && sc != NULL && idx != NULL ? LINSTAB_OK : oom(err, "weighted sum");
         if (st == LINSTAB_OK) {
-            /* the stored rows are the columns of a d x n matrix read transposed:
-             * gather them as columns first */
-            double *Wg = malloc(n * d * sizeof *Wg);
-            if (Wg == NULL) st = oom(err, "weighted sum");
-            for (size_t i = 0; Wg != NULL && i < n; i++)
-                for (size_t r = 0; r < d; r++) Wg[r * n + i] = f->data[i * d + r];
-            if (Wg != NULL) {
-                size_t qp = 0, qn = n;
-                scatter_scaled(d, n, Wg, n, n, Q, P, &qp, &qn, idx, sc);
-                syrk_signed(d, n, qp, qn, 1.0 / (double)n, P, Y);
-            }
-            free(Wg);
+            size_t qp = 0, qn = n;
+            scatter_scaled(d, n, W, n, n, Q, P, &qp, &qn, idx, sc);
+            syrk_signed(d, n, qp, qn, 1.0 / (double)n, P, Y);
         }
+        free(W);
         free(P);
         free(sc);
         free(idx);
         return st;
     }
-    double *W = family_gather_factors(f), *P = malloc(d * nk * sizeof *P);
     double *S = malloc(blocks_scratch_doubles(d, k) * sizeof *S);
     size_t *idx = malloc(2 * k * sizeof *idx);
     lapack_int *iw = malloc(blocks_scratch_ints(k) * sizeof *iw);
