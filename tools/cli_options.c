@@ -90,7 +90,8 @@ static const opt_def defs[CLI_OPT_COUNT] = {
                                "relative symmetry tolerance (default 1e-10)"),
     [CLI_OPT_RANK_TOL] = NUMBER("rank-tol", "T", src.rank_tol, 0.0, 1.0, CLI_HI_OPEN, 1.0,
                                 "relative eigenvalue tolerance for rank(H) (default d * machine epsilon, as "
-                                "numpy's matrix_rank)"),
+                                "numpy's matrix_rank; 32 d * machine epsilon for M_2 with "
+                                "--allow-indefinite)"),
     /* GB; below 1e-9 GB (one byte) or above 1e9 GB the limit means nothing */
     [CLI_OPT_MAX_MEMORY] = NUMBER("max-memory", "GB", src.max_memory, 1e-9, 1e9, 0, 1e9,
                                   "memory limit (default: the memory available now)"),

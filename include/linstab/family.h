@@ -238,7 +238,9 @@ LINSTAB_API linstab_status linstab_family_sample_lambda1(const linstab_family *f
  * Range restriction.  Computes an orthonormal basis of range(H) (of
  * range(M_2) when use_m2: the span of all ranges, needed for indefinite
  * families) with relative tolerance rtol on the eigenvalues of H
- * (rtol <= 0: d * DBL_EPSILON, numpy's matrix_rank rule), and returns the
+ * (rtol <= 0: d * DBL_EPSILON, numpy's matrix_rank rule, for H; 32 d *
+ * DBL_EPSILON for M_2, whose products leave its null eigenvalues at a few
+ * d * DBL_EPSILON), and returns the
  * family expressed in that basis (OUT *out, owned by the caller) and its
  * rank (OUT *rank).  The basis is the eigenbasis of H (decreasing
  * eigenvalues), so the restricted mean is diagonal; when the rank is d and

@@ -542,7 +542,7 @@ static void dense_sandwich_term(size_t i, double *const *acc, double *T, const v
 
 struct linstab_family_workspace {
     const linstab_family *f; /* borrowed */
-    double *U;               /* dense: X's upper half (d x d) */
+    double *U;               /* dense and factored: X's upper half (d x d) */
     sum_bufs sum;            /* dense: the chunked sum's buffers */
     double *W, *P, *C, *tmp; /* factored: [U_1 ... U_n] and P (d x nk), C (n k x k), tmp (blocks_weighted_sum) */
     size_t *idx;             /* factored: blocks_weighted_sum's indices (2k) */
@@ -580,12 +580,13 @@ linstab_status linstab_family_workspace_alloc(const linstab_family *f, linstab_f
         break;
     case LINSTAB_FAMILY_FACTORED:
         w->W = family_gather_factors(f);
+        w->U = malloc(dd * sizeof *w->U);
         w->P = malloc(d * nk * sizeof *w->P);
         w->C = malloc(n * k * k * sizeof *w->C);
         w->tmp = malloc(blocks_scratch_doubles(d, k) * sizeof *w->tmp);
         w->idx = malloc(2 * k * sizeof *w->idx);
         w->iw = malloc(blocks_scratch_ints(k) * sizeof *w->iw);
-        if (w->W == NULL || w->P == NULL || w->C == NULL || w->tmp == NULL || w->idx == NULL || w->iw == NULL)
+        if (w->W == NULL || w->U == NULL || w->P == NULL || w->C == NULL || w->tmp == NULL || w->idx == NULL || w->iw == NULL)
             st = oom(err, "sandwich");
         break;
     case LINSTAB_FAMILY_DIAGONAL: break;
@@ -622,19 +623,28 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
     case LINSTAB_FAMILY_FACTORED: {
         size_t nk = n * k;
         const double *W = w->W;
-        double *P = w->P, *C = w->C;
+        double *P = w->P, *C = w->C, *T = w->U;
+        /* X = T + T' with T upper triangular (half X's diagonal), so
+         * U_i' X U_i = S_i + S_i' with S_i = U_i' (T U_i): P = T W is a
+         * triangular product, n k d^2 flops where X W takes 2 n k d^2 */
+        for (size_t a = 0; a < d; a++) {
+            T[a * d + a] = 0.5 * X[a * d + a];
+            memcpy(T + a * d + a + 1, X + a * d + a + 1, (d - a - 1) * sizeof *T);
+        }
+        memcpy(P, W, d * nk * sizeof *P);
+        cblas_dtrmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, (int)d, (int)nk, 1.0, T,
+                    (int)d, P, (int)nk);
         if (k == 1) {
-            /* rank one: P = X W (2 n d^2 flops), c_i = u_i' X u_i, then
+            /* rank one: c_i = u_i' X u_i = 2 u_i' (T u_i), then
              * Y = (1/n) sum c_i u_i u_i' as two SYRKs over the stored rows
              * scaled by sqrt|c_i|, those with c_i > 0 and those with
-             * c_i < 0 (n d^2 flops: 3 n d^2 in all, not 4) */
-            cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)n, 1.0, X, (int)d, W, (int)n, 0.0, P,
-                        (int)n);
+             * c_i < 0 (n d^2 flops: 2 n d^2 in all, not 4) */
             memset(C, 0, n * sizeof *C);
             for (size_t a = 0; a < d; a++) {
                 const double *wa = W + a * n, *pa = P + a * n;
                 for (size_t i = 0; i < n; i++) C[i] += wa[i] * pa[i];
             }
+            for (size_t i = 0; i < n; i++) C[i] *= 2.0;
             /* P, no longer needed, holds the scaled rows: c_i > 0 first */
             size_t npos = 0;
             for (size_t i = 0; i < n; i++) npos += C[i] > 0.0;
@@ -658,15 +668,20 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
             linstab_sym_fill_lower(d, Y);
             return LINSTAB_OK;
         }
-        /* P = X W (2 n k d^2 flops), C_i = U_i' X U_i, then
-         * Y = (1/n) sum_i U_i C_i U_i' as signed SYRKs (n k d^2: 3 n k d^2
-         * in all, where W [U_i C_i]' would make it 4) */
-        cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, (int)d, (int)nk, 1.0, X, (int)d, W,
-                    (int)nk, 0.0, P, (int)nk);
-        for (size_t i = 0; i < n; i++)
+        /* C_i = S_i + S_i' with S_i = U_i' P_i, then
+         * Y = (1/n) sum_i U_i C_i U_i' as signed SYRKs (n k d^2: 2 n k d^2
+         * in all, where X W and W [U_i C_i]' would make it 4) */
+        for (size_t i = 0; i < n; i++) {
+            double *Ci = C + i * k * k;
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)d, 1.0,
-                        W + i * k, (int)nk, P + i * k, (int)nk, 0.0, C + i * k * k, (int)k);
-        for (size_t i = 0; i < n; i++) linstab_sym_symmetrize(k, C + i * k * k);
+                        W + i * k, (int)nk, P + i * k, (int)nk, 0.0, Ci, (int)k);
+            for (size_t a = 0; a < k; a++)
+                for (size_t b = a; b < k; b++) {
+                    double v = Ci[a * k + b] + Ci[b * k + a];
+                    Ci[a * k + b] = v;
+                    Ci[b * k + a] = v;
+                }
+        }
         if (blocks_syrk_pays(d, k)) return blocks_weighted_sum(n, d, k, W, C, P, w->tmp, w->idx, w->iw, Y, err);
         /* small d: Y = W [U_i C_i]' / n, no eigensolves */
         memcpy(P, W, d * nk * sizeof *P);

@@ -219,7 +219,11 @@ static linstab_status restrict_impl(const linstab_family *f, double rtol, int us
     double *M[2] = {use_m2 ? NULL : Hm, use_m2 ? Hm : NULL};
     st = linstab_family_moments(f, use_m2 ? 2 : 1, M, err);
     if (st != LINSTAB_OK) goto done;
-    if (rtol <= 0.0) rtol = (double)d * DBL_EPSILON;
+    /* the default: numpy's matrix_rank rule for H, a sum of the samples;
+     * M_2 is a sum of products, whose d-term dot products leave its null
+     * eigenvalues at a few d eps ||M_2|| (2.0 d eps measured with
+     * OpenBLAS's SkylakeX kernel): the rounding level 32 d eps there */
+    if (rtol <= 0.0) rtol = (use_m2 ? 32.0 : 1.0) * (double)d * DBL_EPSILON;
 
     size_t r = 0;
     if (f->kind == LINSTAB_FAMILY_DIAGONAL) {
