@@ -58,6 +58,22 @@ static inline double *alloc_touched(size_t count)
 int openblas_get_num_threads(void);
 void openblas_set_num_threads(int);
 
+/* Memory passes (copies, scalings, mirrored triangles) of at least this
+ * many entries run on the OpenMP threads, outside linstab's own parallel
+ * regions: each thread writes its own entries, the same bytes for any
+ * thread count. */
+#define PASS_THREADS_MIN ((size_t)1 << 20)
+
+static inline int pass_threaded(size_t entries)
+{
+#ifdef _OPENMP
+    return entries >= PASS_THREADS_MIN && !omp_in_parallel() && omp_get_max_threads() > 1;
+#else
+    (void)entries;
+    return 0;
+#endif
+}
+
 static inline int blas_threads_single(void)
 {
 #ifdef _OPENMP

@@ -14,6 +14,7 @@
 #include <lapacke.h>
 
 #include "linstab/eigen.h"
+#include "internal.h"
 #include "lanczos.h"
 #include "linstab/sym.h"
 
@@ -243,6 +244,9 @@ int linstab_sym_cholesky_lower(size_t d, const double *X, double *L)
 
 void linstab_sym_fill_lower(size_t n, double *A)
 {
+    int par = pass_threaded(n * n / 2);
+    (void)par;
+#pragma omp parallel for schedule(dynamic, 1) if (par)
     for (size_t i0 = 0; i0 < n; i0 += SYM_TILE)
         for (size_t j0 = 0; j0 <= i0; j0 += SYM_TILE)
             for (size_t i = i0; i < i0 + SYM_TILE && i < n; i++)
@@ -251,6 +255,9 @@ void linstab_sym_fill_lower(size_t n, double *A)
 
 void linstab_sym_fill_upper(size_t n, double *A)
 {
+    int par = pass_threaded(n * n / 2);
+    (void)par;
+#pragma omp parallel for schedule(dynamic, 1) if (par)
     for (size_t i0 = 0; i0 < n; i0 += SYM_TILE)
         for (size_t j0 = 0; j0 <= i0; j0 += SYM_TILE)
             for (size_t i = i0; i < i0 + SYM_TILE && i < n; i++)

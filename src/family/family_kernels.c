@@ -96,6 +96,9 @@ double *family_gather_factors(const linstab_family *f)
     size_t n = f->n, d = f->d, k = f->k, nk = n * k;
     double *W = malloc(d * nk * sizeof *W);
     if (W == NULL) return NULL;
+    int par = pass_threaded(d * nk);
+    (void)par;
+#pragma omp parallel for schedule(static) if (par)
     for (size_t i = 0; i < n; i++)
         for (size_t r = 0; r < d; r++)
             memcpy(W + r * nk + i * k, f->data + i * d * k + r * k, k * sizeof *W);
@@ -132,6 +135,9 @@ static void scatter_scaled(size_t d, size_t nk, const double *src, size_t ld, si
         dest[ncols + m] = c;
         m++;
     }
+    int par = pass_threaded(d * m);
+    (void)par;
+#pragma omp parallel for schedule(static) if (par)
     for (size_t r = 0; r < d; r++) {
         const double *s = src + r * ld;
         double *row = P + r * nk;
