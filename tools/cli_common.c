@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,13 @@ static double memory_limit(const cli_family_source *src)
     return src->max_memory > 0.0 ? src->max_memory : cli_available_memory();
 }
 
+void cli_heap_keep_large(double need, double lim)
+{
+    const char *tun = getenv("GLIBC_TUNABLES");
+    if (!(lim > 0.0 && 2.0 * need <= lim) || (tun != NULL && strstr(tun, "glibc.malloc.") != NULL)) return;
+    mallopt(M_MMAP_MAX, 0);
+}
+
 int cli_check_memory(const char *cmd, const cli_family_source *src, double need, const char *what)
 {
     double lim = memory_limit(src);
@@ -164,6 +172,7 @@ int cli_check_memory(const char *cmd, const cli_family_source *src, double need,
                 cmd, what, need / 1e9, lim / 1e9);
         return 1;
     }
+    cli_heap_keep_large(need, lim);
     return 0;
 }
 

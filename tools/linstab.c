@@ -160,24 +160,16 @@ __attribute__((used)) const char *__lsan_default_options(void) { return "print_s
 int main(int argc, char **argv)
 {
     shorten_openblas_spin(argc, argv);
-    /* The work is a sequence of large temporaries (d x d matrices, factor
-     * stacks).  glibc serves each from fresh mmap'd pages and unmaps it on
-     * free, so every one costs page faults and zeroing by the kernel (40 %
-     * of the page faults and about 10 % of the time of `check` at
-     * d = 1000; at d = 2690, where every matrix is above glibc's largest
-     * mmap threshold of 32 MB, the kernel's page clearing was 11 % of the
-     * CPU of `check --no-exact`).  Every block now comes from the heap,
-     * which is never trimmed, so freed pages are reused: `check
-     * --no-exact` of a p = 2690 network 5.0 -> 4.5 s, peak memory within
-     * 1 % (measured on the workloads of tools/bench/bench_check_model.sh
-     * and rank-one n = d = 1000 and 3000).  A command-line process is
-     * short-lived: holding its peak is fine.  A user's own glibc malloc
-     * tunables (GLIBC_TUNABLES=glibc.malloc....) are left alone. */
-    const char *tun = getenv("GLIBC_TUNABLES");
-    if (tun == NULL || strstr(tun, "glibc.malloc.") == NULL) {
-        mallopt(M_MMAP_MAX, 0);
-        mallopt(M_TRIM_THRESHOLD, INT32_MAX);
-    }
+    /* The work is a sequence of large temporaries (d x d matrices).  glibc
+     * serves each from fresh mmap'd pages and unmaps it on free, so every
+     * one costs page faults and zeroing (40 % of the page faults and about
+     * 10 % of the time of `check` at d = 1000); blocks up to glibc's
+     * largest threshold (32 MB) now stay on the heap, which is never
+     * trimmed, so their pages are reused.  Larger blocks keep their own
+     * mappings here; `check` moves them to the heap too when its memory
+     * estimate leaves room (cli_heap_keep_large). */
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, INT32_MAX);
 #ifdef LINSTAB_MPI
     /* `mpirun -n K linstab map ...` distributes cells; other commands run on
      * every rank alike */
