@@ -144,8 +144,8 @@ LINSTAB_API linstab_status linstab_family_sandwich(const linstab_family *f, cons
  * inside Lanczos, Arnoldi and conjugate-gradient loops): everything the
  * kernel needs is allocated here once, so that linstab_family_sandwich_ws
  * allocates nothing.  Factored families keep their gathered factors
- * W = [U_1 ... U_n] (d x nk) and the d x nk and n k x k scratch of the
- * product; dense ones a d x d triangle, the per-chunk accumulators and one
+ * W = [U_1 ... U_n] (d x nk), X's d x d triangle and the d x nk and
+ * n k x k scratch of the product; dense ones a d x d triangle, the per-chunk accumulators and one
  * d x d scratch per thread (at most omp_get_max_threads() at allocation
  * time are used); diagonal ones nothing.
  * f is borrowed: it must outlive the workspace and not change.

@@ -165,7 +165,8 @@ size_t linstab_family_ambient_dim(const linstab_family *f)
  * rank(H) = d without a tridiagonal reduction: H - 4 tau I, tau = rtol
  * lambda1(H) (lambda1 by Lanczos), has a Cholesky factor exactly when every
  * eigenvalue exceeds 4 tau, up to the factorisation's backward error (at
- * most about d eps ||H|| = tau for the default rtol): then every eigenvalue
+ * most about d eps ||H|| = tau for H's default rtol, a fraction of tau for
+ * M_2's 32 d eps): then every eigenvalue
  * is above the rank threshold tau by a margin that the eigenvalues'
  * own rounding cannot cross.  A failure proves nothing (the eigenvalues
  * decide); a Cholesky costs d^3/3 where the reduction costs 4 d^3/3.
