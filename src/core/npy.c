@@ -97,23 +97,28 @@ static void format_shape(char *buf, size_t cap, size_t ndim, const size_t *shape
 }
 
 /* prod(shape) * itemsize into *bytes and prod(shape) into *count; 0 when
- * that does not fit size_t.  Any zero dimension makes the product 0 even if
- * the others would overflow, as numpy has it. */
-static int shape_bytes(size_t ndim, const size_t *shape, size_t itemsize, size_t *count,
+ * that does not fit size_t.  A zero dimension makes the product 0; with
+ * strict (the reader), the other dimensions' product times itemsize must
+ * still fit, as numpy's PyArray_NewFromDescr has it ("array is too big"):
+ * an accepted shape then has no partial product (rows x columns, strides)
+ * that overflows.  The writers (strict 0) format any empty shape, like
+ * numpy's _write_array_header. */
+static int shape_bytes(size_t ndim, const size_t *shape, size_t itemsize, int strict, size_t *count,
                        size_t *bytes)
 {
-    int overflow = 0;
+    int overflow = 0, empty = 0;
     size_t n = 1;
-    for (size_t i = 0; i < ndim; i++)
+    for (size_t i = 0; i < ndim; i++) {
         if (shape[i] == 0) {
-            *count = *bytes = 0;
-            return 1;
+            empty = 1;
+            continue;
         }
-    for (size_t i = 0; i < ndim; i++) n = mul_sz(n, shape[i], &overflow);
+        n = mul_sz(n, shape[i], &overflow);
+    }
     size_t b = mul_sz(n, itemsize, &overflow);
-    if (overflow) return 0;
-    *count = n;
-    *bytes = b;
+    if (overflow && (strict || !empty)) return 0;
+    *count = empty ? 0 : n;
+    *bytes = empty ? 0 : b;
     return 1;
 }
 
@@ -478,14 +483,22 @@ static linstab_status read_stream(FILE *fp, const char *path, size_t max_bytes, 
     format_shape(shape_str, sizeof shape_str, h.ndim, h.shape);
     const char *dtype = h.dtype;
     size_t count, nbytes, dbytes;
-    if (!shape_bytes(h.ndim, h.shape, h.itemsize, &count, &nbytes) ||
-        !shape_bytes(h.ndim, h.shape, sizeof(double), &count, &dbytes)) {
-        double need = (double)sizeof(double); /* the product in floating point, for the message */
-        for (size_t i = 0; i < h.ndim; i++) need *= (double)h.shape[i];
+    if (!shape_bytes(h.ndim, h.shape, h.itemsize, 1, &count, &nbytes) ||
+        !shape_bytes(h.ndim, h.shape, sizeof(double), 1, &count, &dbytes)) {
+        /* the product in floating point, for the message; a zero
+         * dimension does not excuse the others (numpy refuses them too) */
+        double need = (double)sizeof(double);
+        int empty = 0;
+        for (size_t i = 0; i < h.ndim; i++) {
+            if (h.shape[i] == 0) empty = 1;
+            else need *= (double)h.shape[i];
+        }
         return linstab_error_set(err, LINSTAB_EDATA,
-                                 "%s: header: shape %s is too large: it needs %.3g bytes as "
+                                 "%s: header: shape %s is too large: %s %.3g bytes as "
                                  "float64, more than the address space holds",
-                                 path, shape_str, need);
+                                 path, shape_str,
+                                 empty ? "although empty, its nonzero dimensions need" : "it needs",
+                                 need);
     }
     if (sized) {
         uint64_t have = file_size - data_offset;
@@ -678,7 +691,7 @@ linstab_status linstab_npy_write(const char *path, const double *data, size_t nd
     if (ndim > 0 && shape == NULL)
         return linstab_error_set(err, LINSTAB_EINVAL, "%s: shape is NULL", path);
     size_t count, nbytes;
-    if (!shape_bytes(ndim, shape, sizeof(double), &count, &nbytes)) {
+    if (!shape_bytes(ndim, shape, sizeof(double), 0, &count, &nbytes)) {
         char shape_str[SHAPE_STR_LEN];
         format_shape(shape_str, sizeof shape_str, ndim, shape);
         return linstab_error_set(err, LINSTAB_EINVAL, "%s: shape %s is too large", path,
@@ -797,7 +810,7 @@ linstab_status linstab_npy_stream_open(const char *path, int float32, size_t ndi
         return linstab_error_set(err, LINSTAB_EINVAL, "%s: cannot write an array of %zu dimensions (at most %d)",
                                  path, ndim, LINSTAB_NPY_MAX_NDIM);
     size_t itemsize = float32 ? sizeof(float) : sizeof(double), count, nbytes;
-    if (!shape_bytes(ndim, shape, itemsize, &count, &nbytes)) {
+    if (!shape_bytes(ndim, shape, itemsize, 0, &count, &nbytes)) {
         char shape_str[SHAPE_STR_LEN];
         format_shape(shape_str, sizeof shape_str, ndim, shape);
         return linstab_error_set(err, LINSTAB_EINVAL, "%s: shape %s is too large", path, shape_str);

@@ -60,6 +60,8 @@ write("fuzz_npy", "v1_big_shape", npy(None, [1.0], header="{'descr': '<f8', 'for
 # a reader that multiplies without overflow checks takes them as valid
 write("fuzz_npy", "v1_bytes_wrap_to_zero", npy(None, [], header="{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952, 2), }"))
 write("fuzz_npy", "v1_count_wraps_to_zero", npy(None, [], header="{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"))
+# found by fuzz_npy: a zero dimension hid an overflowing product of the others
+write("fuzz_npy", "v1_zero_dim_hides_overflow", npy(None, [], descr="<f4", header="{'descr': '<f4', 'fortran_order': False, 'shape': (5, 1, 3009210, 395, 93693952, 952, 693952, 0), }"))
 write("fuzz_npy", "v1_truncated", npy((4,), [1.0, 2.0, 3.0, 4.0])[:-5])
 
 # ---- fuzz_family: a flags byte (kind, allow_indefinite, use_m2, rotate, tolerances), then NPY ----
