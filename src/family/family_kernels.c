@@ -606,6 +606,17 @@ linstab_status linstab_family_workspace_alloc(const linstab_family *f, linstab_f
     return LINSTAB_OK;
 }
 
+/* T = the upper triangle of X with half its diagonal, so that X = T + T'
+ * (row-major d x d; T's strict lower triangle is not written: every user
+ * reads T as upper triangular). */
+static void upper_half(size_t d, const double *X, double *T)
+{
+    for (size_t a = 0; a < d; a++) {
+        T[a * d + a] = 0.5 * X[a * d + a];
+        memcpy(T + a * d + a + 1, X + a * d + a + 1, (d - a - 1) * sizeof *T);
+    }
+}
+
 linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_family_workspace *w,
                                           const double *X, double *Y, linstab_error *err)
 {
@@ -620,8 +631,7 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
          * a rank-2k update per sample (1.5 d^3 flops, not 2 d^3), summed in
          * fixed chunks of samples over threads */
         double *U = w->U;
-        for (size_t a = 0; a < d; a++)
-            for (size_t b = 0; b < d; b++) U[a * d + b] = b > a ? X[a * d + b] : b == a ? 0.5 * X[a * d + b] : 0.0;
+        upper_half(d, X, U);
         chol_ctx c = {f, U};
         chunked_sample_sum_in(&w->sum, n, d, dense_sandwich_term, &c, inv, &Y);
         return LINSTAB_OK;
@@ -630,18 +640,15 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
         size_t nk = n * k;
         const double *W = w->W;
         double *P = w->P, *C = w->C, *T = w->U;
-        /* X = T + T' with T upper triangular (half X's diagonal), so
-         * U_i' X U_i = S_i + S_i' with S_i = U_i' (T U_i): P = T W is a
-         * triangular product, n k d^2 flops where X W takes 2 n k d^2 */
-        for (size_t a = 0; a < d; a++) {
-            T[a * d + a] = 0.5 * X[a * d + a];
-            memcpy(T + a * d + a + 1, X + a * d + a + 1, (d - a - 1) * sizeof *T);
-        }
+        /* X = T + T' (upper_half), so U_i' X U_i = (S_i + S_i') / 2 with
+         * S_i = U_i' (2 T U_i): P = 2 T W is a triangular product, n k d^2
+         * flops where X W takes 2 n k d^2 */
+        upper_half(d, X, T);
         memcpy(P, W, d * nk * sizeof *P);
-        cblas_dtrmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, (int)d, (int)nk, 1.0, T,
+        cblas_dtrmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, (int)d, (int)nk, 2.0, T,
                     (int)d, P, (int)nk);
         if (k == 1) {
-            /* rank one: c_i = u_i' X u_i = 2 u_i' (T u_i), then
+            /* rank one: c_i = u_i' X u_i = u_i' (2 T u_i), then
              * Y = (1/n) sum c_i u_i u_i' as two SYRKs over the stored rows
              * scaled by sqrt|c_i|, those with c_i > 0 and those with
              * c_i < 0 (n d^2 flops: 2 n d^2 in all, not 4) */
@@ -650,7 +657,6 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
                 const double *wa = W + a * n, *pa = P + a * n;
                 for (size_t i = 0; i < n; i++) C[i] += wa[i] * pa[i];
             }
-            for (size_t i = 0; i < n; i++) C[i] *= 2.0;
             /* P, no longer needed, holds the scaled rows: c_i > 0 first */
             size_t npos = 0;
             for (size_t i = 0; i < n; i++) npos += C[i] > 0.0;
@@ -674,20 +680,13 @@ linstab_status linstab_family_sandwich_ws(const linstab_family *f, linstab_famil
             linstab_sym_fill_lower(d, Y);
             return LINSTAB_OK;
         }
-        /* C_i = S_i + S_i' with S_i = U_i' P_i, then
+        /* C_i = (S_i + S_i') / 2 with S_i = U_i' P_i, then
          * Y = (1/n) sum_i U_i C_i U_i' as signed SYRKs (n k d^2: 2 n k d^2
          * in all, where X W and W [U_i C_i]' would make it 4) */
-        for (size_t i = 0; i < n; i++) {
-            double *Ci = C + i * k * k;
+        for (size_t i = 0; i < n; i++)
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)d, 1.0,
-                        W + i * k, (int)nk, P + i * k, (int)nk, 0.0, Ci, (int)k);
-            for (size_t a = 0; a < k; a++)
-                for (size_t b = a; b < k; b++) {
-                    double v = Ci[a * k + b] + Ci[b * k + a];
-                    Ci[a * k + b] = v;
-                    Ci[b * k + a] = v;
-                }
-        }
+                        W + i * k, (int)nk, P + i * k, (int)nk, 0.0, C + i * k * k, (int)k);
+        for (size_t i = 0; i < n; i++) linstab_sym_symmetrize(k, C + i * k * k);
         if (blocks_syrk_pays(d, k)) return blocks_weighted_sum(n, d, k, W, C, P, w->tmp, w->idx, w->iw, Y, err);
         /* small d: Y = W [U_i C_i]' / n, no eigensolves */
         memcpy(P, W, d * nk * sizeof *P);
